@@ -1,0 +1,144 @@
+/**
+ * Environment variables -> typed configuration. This is the one place that knows the
+ * variable names; `main.ts` hands it the environment, so tests can pass any map.
+ *
+ * @module
+ */
+
+/** Where objects live. */
+export type StoreConfig =
+  | { readonly kind: "memory" }
+  | { readonly kind: "local"; readonly dataDir: string }
+  | {
+    readonly kind: "s3";
+    readonly bucket: string;
+    readonly prefix: string;
+    readonly endpoint: string | undefined;
+    readonly region: string;
+    readonly forcePathStyle: boolean;
+    readonly credentials:
+      | { accessKeyId: string; secretAccessKey: string; sessionToken?: string }
+      | undefined;
+  };
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  readonly store: StoreConfig;
+}
+
+/** A configuration value is missing or invalid; the message names the variable. */
+export class ConfigError extends Error {
+  readonly variable: string;
+
+  constructor(variable: string, message: string) {
+    super(`${variable}: ${message}`);
+    this.name = "ConfigError";
+    this.variable = variable;
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Reads the configuration from environment variables.
+ *
+ * @example
+ * ```ts
+ * import { loadConfig } from "./config.ts";
+ * const config = loadConfig({ PORT: "9000", PAGEFS_STORE: "memory" });
+ * console.assert(config.port === 9000 && config.store.kind === "memory");
+ * ```
+ * @throws {ConfigError} naming the first invalid variable.
+ */
+export function loadConfig(env: Env): Config {
+  const host = env.HOST || "127.0.0.1";
+  if (!isLoopback(host)) {
+    // Authentication comes with the HTTP file API; until then a non-loopback bind would
+    // expose the filesystem to anyone who can reach it.
+    throw new ConfigError(
+      "HOST",
+      `Refusing to listen on "${host}" without credentials; bind to a loopback address`,
+    );
+  }
+  return { port: port(env.PORT), host, store: store(env) };
+}
+
+function port(value: string | undefined): number {
+  if (value === undefined || value === "") return 8080;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 0 || n > 65535) {
+    throw new ConfigError("PORT", `Expected a port number from 0 to 65535, got "${value}"`);
+  }
+  return n;
+}
+
+function store(env: Env): StoreConfig {
+  const kind = env.PAGEFS_STORE || (env.PAGEFS_BUCKET ? "s3" : "local");
+  switch (kind) {
+    case "memory":
+      return { kind };
+    case "local":
+      return { kind, dataDir: env.PAGEFS_DATA_DIR || "./.pagefs" };
+    case "s3":
+      return s3(env);
+    default:
+      throw new ConfigError(
+        "PAGEFS_STORE",
+        `Expected "s3", "local" or "memory", got "${kind}"`,
+      );
+  }
+}
+
+function s3(env: Env): StoreConfig {
+  const bucket = env.PAGEFS_BUCKET ?? "";
+  // S3 bucket naming rules (the subset every provider accepts).
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
+    throw new ConfigError(
+      "PAGEFS_BUCKET",
+      bucket ? `Invalid bucket name "${bucket}"` : "Required when PAGEFS_STORE is s3",
+    );
+  }
+  const endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
+  if (endpoint !== undefined && !URL.canParse(endpoint)) {
+    const name = env.AWS_ENDPOINT_URL_S3 ? "AWS_ENDPOINT_URL_S3" : "AWS_ENDPOINT_URL";
+    throw new ConfigError(name, `Invalid URL "${endpoint}"`);
+  }
+  let prefix = env.PAGEFS_PREFIX ?? "";
+  if (prefix.startsWith("/")) {
+    throw new ConfigError("PAGEFS_PREFIX", `Must not start with "/", got "${prefix}"`);
+  }
+  if (prefix && !prefix.endsWith("/")) prefix += "/";
+  const accessKeyId = env.AWS_ACCESS_KEY_ID;
+  const secretAccessKey = env.AWS_SECRET_ACCESS_KEY;
+  if (Boolean(accessKeyId) !== Boolean(secretAccessKey)) {
+    const missing = accessKeyId ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID";
+    throw new ConfigError(missing, "Required together with the other AWS key variable");
+  }
+  const pathStyle = env.PAGEFS_S3_PATH_STYLE;
+  if (pathStyle !== undefined && pathStyle !== "" && !/^(true|false|1|0)$/.test(pathStyle)) {
+    throw new ConfigError("PAGEFS_S3_PATH_STYLE", `Expected true or false, got "${pathStyle}"`);
+  }
+  return {
+    kind: "s3",
+    bucket,
+    prefix,
+    endpoint,
+    region: env.AWS_REGION || env.AWS_DEFAULT_REGION || "us-east-1",
+    // Custom endpoints (MinIO, RGW, R2) generally want path-style addressing.
+    forcePathStyle: pathStyle ? /^(true|1)$/.test(pathStyle) : endpoint !== undefined,
+    credentials: accessKeyId && secretAccessKey
+      ? {
+        accessKeyId,
+        secretAccessKey,
+        ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+      }
+      : undefined,
+  };
+}
+
+/** True for addresses only this machine can reach. */
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || host === "[::1]" ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}

@@ -1,0 +1,77 @@
+import { assert, assertEquals, assertRejects } from "../tests/_assert.ts";
+import { ConfigError, loadConfig } from "./config.ts";
+
+function configError(env: Record<string, string>): Promise<ConfigError> {
+  return assertRejects(() => Promise.resolve().then(() => loadConfig(env))) as Promise<
+    ConfigError
+  >;
+}
+
+Deno.test("loadConfig() defaults to the local store on loopback port 8080", () => {
+  const config = loadConfig({});
+  assertEquals(config.port, 8080);
+  assertEquals(config.host, "127.0.0.1");
+  assertEquals(config.store, { kind: "local", dataDir: "./.pagefs" });
+});
+
+Deno.test("loadConfig() selects S3 when PAGEFS_BUCKET is set", () => {
+  const config = loadConfig({
+    PAGEFS_BUCKET: "my-bucket",
+    PAGEFS_PREFIX: "fs/one",
+    AWS_ENDPOINT_URL: "http://127.0.0.1:9000",
+    AWS_ACCESS_KEY_ID: "ak",
+    AWS_SECRET_ACCESS_KEY: "sk",
+  });
+  assertEquals(config.store, {
+    kind: "s3",
+    bucket: "my-bucket",
+    prefix: "fs/one/",
+    endpoint: "http://127.0.0.1:9000",
+    region: "us-east-1",
+    forcePathStyle: true,
+    credentials: { accessKeyId: "ak", secretAccessKey: "sk" },
+  });
+});
+
+Deno.test("loadConfig() prefers AWS_ENDPOINT_URL_S3 and honours PAGEFS_S3_PATH_STYLE", () => {
+  const config = loadConfig({
+    PAGEFS_BUCKET: "b-1",
+    AWS_ENDPOINT_URL: "http://a.example",
+    AWS_ENDPOINT_URL_S3: "http://s3.example",
+    AWS_REGION: "eu-west-1",
+    PAGEFS_S3_PATH_STYLE: "false",
+  });
+  assert(config.store.kind === "s3");
+  assertEquals(config.store.endpoint, "http://s3.example");
+  assertEquals(config.store.region, "eu-west-1");
+  assertEquals(config.store.forcePathStyle, false);
+  assertEquals(config.store.credentials, undefined);
+});
+
+Deno.test("loadConfig() names the variable of an invalid value", async () => {
+  const cases: [Record<string, string>, string][] = [
+    [{ PORT: "80a" }, "PORT"],
+    [{ PORT: "70000" }, "PORT"],
+    [{ PAGEFS_STORE: "floppy" }, "PAGEFS_STORE"],
+    [{ PAGEFS_STORE: "s3" }, "PAGEFS_BUCKET"],
+    [{ PAGEFS_BUCKET: "Bad_Bucket" }, "PAGEFS_BUCKET"],
+    [{ PAGEFS_BUCKET: "ok-bucket", AWS_ENDPOINT_URL_S3: "not a url" }, "AWS_ENDPOINT_URL_S3"],
+    [{ PAGEFS_BUCKET: "ok-bucket", AWS_ACCESS_KEY_ID: "ak" }, "AWS_SECRET_ACCESS_KEY"],
+    [{ PAGEFS_BUCKET: "ok-bucket", PAGEFS_PREFIX: "/abs" }, "PAGEFS_PREFIX"],
+    [{ PAGEFS_BUCKET: "ok-bucket", PAGEFS_S3_PATH_STYLE: "maybe" }, "PAGEFS_S3_PATH_STYLE"],
+    [{ HOST: "0.0.0.0" }, "HOST"],
+  ];
+  for (const [env, variable] of cases) {
+    const error = await configError(env);
+    assert(error instanceof ConfigError, `${JSON.stringify(env)} throws a ConfigError`);
+    assertEquals(error.variable, variable);
+    assert(error.message.startsWith(`${variable}: `), error.message);
+  }
+});
+
+Deno.test("loadConfig() accepts loopback hosts and the memory store", () => {
+  for (const host of ["localhost", "127.0.0.2", "::1"]) {
+    assertEquals(loadConfig({ HOST: host, PAGEFS_STORE: "memory" }).host, host);
+  }
+  assertEquals(loadConfig({ PAGEFS_STORE: "memory" }).store, { kind: "memory" });
+});

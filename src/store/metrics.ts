@@ -1,0 +1,151 @@
+/**
+ * Request metrics: how many requests of each S3 operation a store made, how many failed,
+ * and how many bytes went up and down. `/metrics` renders them in Prometheus text format,
+ * and the benchmarks read them to count S3 requests per workload.
+ *
+ * Place the metered store directly around the backend (under the retry wrapper) so that
+ * every attempt is counted as the request it is.
+ *
+ * @module
+ */
+
+import type { Body, ObjectStore } from "./types.ts";
+import { S3_OPERATION, type S3Operation, type StoreMethod, WrappedStore } from "./_wrapper.ts";
+
+/** A point-in-time copy of the counters. */
+export interface MetricsSnapshot {
+  readonly requests: Readonly<Partial<Record<S3Operation, number>>>;
+  readonly errors: Readonly<Partial<Record<S3Operation, number>>>;
+  readonly uploadBytes: number;
+  readonly downloadBytes: number;
+}
+
+/** Counters shared by every metered store of one process. */
+export class StoreMetrics {
+  #requests = new Map<S3Operation, number>();
+  #errors = new Map<S3Operation, number>();
+  uploadBytes = 0;
+  downloadBytes = 0;
+
+  /** Counts one request. */
+  request(op: S3Operation, failed = false): void {
+    this.#requests.set(op, (this.#requests.get(op) ?? 0) + 1);
+    if (failed) this.#errors.set(op, (this.#errors.get(op) ?? 0) + 1);
+  }
+
+  snapshot(): MetricsSnapshot {
+    return {
+      requests: Object.fromEntries(this.#requests),
+      errors: Object.fromEntries(this.#errors),
+      uploadBytes: this.uploadBytes,
+      downloadBytes: this.downloadBytes,
+    };
+  }
+
+  /** Total requests, optionally only of the operations given. */
+  total(ops?: readonly S3Operation[]): number {
+    let n = 0;
+    for (const [op, count] of this.#requests) if (!ops || ops.includes(op)) n += count;
+    return n;
+  }
+
+  /** The counters in Prometheus text exposition format. */
+  render(): string {
+    const lines = [
+      "# HELP pagefs_s3_requests_total S3 requests made, by API operation.",
+      "# TYPE pagefs_s3_requests_total counter",
+    ];
+    for (const [op, count] of [...this.#requests].sort()) {
+      lines.push(`pagefs_s3_requests_total{op="${op}"} ${count}`);
+    }
+    lines.push(
+      "# HELP pagefs_s3_request_errors_total S3 requests that failed, by API operation.",
+      "# TYPE pagefs_s3_request_errors_total counter",
+    );
+    for (const [op, count] of [...this.#errors].sort()) {
+      lines.push(`pagefs_s3_request_errors_total{op="${op}"} ${count}`);
+    }
+    lines.push(
+      "# HELP pagefs_s3_bytes_total Bytes of object data sent to and received from S3.",
+      "# TYPE pagefs_s3_bytes_total counter",
+      `pagefs_s3_bytes_total{direction="upload"} ${this.uploadBytes}`,
+      `pagefs_s3_bytes_total{direction="download"} ${this.downloadBytes}`,
+    );
+    return lines.join("\n") + "\n";
+  }
+}
+
+/**
+ * A store that counts its inner store's requests and bytes into a {@linkcode StoreMetrics}.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore } from "./memory.ts";
+ * import { MeteredStore, StoreMetrics } from "./metrics.ts";
+ * const metrics = new StoreMetrics();
+ * const store = new MeteredStore(new MemoryStore(), metrics);
+ * await store.put("k", new Uint8Array(3));
+ * console.assert(metrics.snapshot().requests.PutObject === 1);
+ * console.assert(metrics.uploadBytes === 3);
+ * ```
+ */
+export class MeteredStore extends WrappedStore {
+  readonly metrics: StoreMetrics;
+
+  constructor(inner: ObjectStore, metrics: StoreMetrics) {
+    super(inner);
+    this.metrics = metrics;
+  }
+
+  protected override async call<T>(
+    method: StoreMethod,
+    _detail: unknown,
+    run: () => Promise<T>,
+  ): Promise<T> {
+    const op = S3_OPERATION[method];
+    try {
+      const result = await run();
+      this.metrics.request(op);
+      return result;
+    } catch (error) {
+      this.metrics.request(op, true);
+      throw error;
+    }
+  }
+
+  override async get(...args: Parameters<ObjectStore["get"]>) {
+    const result = await super.get(...args);
+    if (result?.status !== "ok") return result;
+    // Downloaded bytes are counted as the caller reads them: an abandoned body costs less.
+    const counted = result.body.pipeThrough(this.#counter("download"));
+    return { ...result, body: counted };
+  }
+
+  override put(key: string, body: Body, options?: Parameters<ObjectStore["put"]>[2]) {
+    if (body instanceof Uint8Array) {
+      return super.put(key, body, options).then((r) => {
+        this.metrics.uploadBytes += body.length;
+        return r;
+      });
+    }
+    return super.put(key, body.pipeThrough(this.#counter("upload")), options);
+  }
+
+  override uploadPart(...args: Parameters<ObjectStore["uploadPart"]>) {
+    return super.uploadPart(...args).then((r) => {
+      this.metrics.uploadBytes += args[2].length;
+      return r;
+    });
+  }
+
+  #counter(direction: "upload" | "download"): TransformStream<Uint8Array, Uint8Array> {
+    const metrics = this.metrics;
+    return new TransformStream({
+      transform(chunk, controller) {
+        if (direction === "upload") metrics.uploadBytes += chunk.length;
+        else metrics.downloadBytes += chunk.length;
+        controller.enqueue(chunk);
+      },
+    });
+  }
+}

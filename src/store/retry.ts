@@ -1,0 +1,72 @@
+/**
+ * Retries transient and throttling failures with exponential backoff and full jitter.
+ *
+ * A failure that may have taken effect (`ambiguous`) is retried only when repeating the
+ * call is harmless: reads, deletes, parts, and unconditional puts of bytes. A conditional
+ * put is never repeated blindly; its caller re-reads and decides.
+ *
+ * @module
+ */
+
+import { isRetryable, type ObjectStore } from "./types.ts";
+import { type StoreMethod, WrappedStore } from "./_wrapper.ts";
+
+export interface RetryOptions {
+  /** Attempts in all, including the first (default 5). */
+  readonly attempts?: number;
+  /** Backoff before the second attempt, doubled each time (default 50 ms). */
+  readonly baseDelayMs?: number;
+  /** Cap on one backoff (default 2 s). */
+  readonly maxDelayMs?: number;
+  /** Source of randomness in [0, 1), replaceable for tests. */
+  readonly random?: () => number;
+  /** Waits `ms`; replaceable for tests. */
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+/**
+ * A store that retries its inner store's retryable failures.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore } from "./memory.ts";
+ * import { RetryStore } from "./retry.ts";
+ * const store = new RetryStore(new MemoryStore(), { attempts: 3 });
+ * console.assert((await store.head("missing")) === null);
+ * ```
+ */
+export class RetryStore extends WrappedStore {
+  #attempts: number;
+  #base: number;
+  #max: number;
+  #random: () => number;
+  #sleep: (ms: number) => Promise<void>;
+
+  constructor(inner: ObjectStore, options: RetryOptions = {}) {
+    super(inner);
+    this.#attempts = Math.max(1, options.attempts ?? 5);
+    this.#base = options.baseDelayMs ?? 50;
+    this.#max = options.maxDelayMs ?? 2000;
+    this.#random = options.random ?? Math.random;
+    this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  }
+
+  protected override async call<T>(
+    _method: StoreMethod,
+    detail: { retrySafe: boolean },
+    run: () => Promise<T>,
+  ): Promise<T> {
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await run();
+      } catch (error) {
+        const ambiguous = (error as { ambiguous?: boolean }).ambiguous === true;
+        const again = attempt < this.#attempts && isRetryable(error) &&
+          (!ambiguous || detail.retrySafe);
+        if (!again) throw error;
+        const ceiling = Math.min(this.#max, this.#base * 2 ** (attempt - 1));
+        await this.#sleep(Math.floor(this.#random() * ceiling));
+      }
+    }
+  }
+}
