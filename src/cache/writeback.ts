@@ -1,0 +1,172 @@
+/**
+ * Writeback: turns dirty bytes into durable segment objects.
+ *
+ * Small commits are group-committed: the first one goes out at once; commits that arrive
+ * while segment PUTs are in flight wait and then go out together as one segment, so many
+ * concurrent small writes cost one PUT, and a lone write waits for nothing. Each caller's
+ * promise resolves only once the segment holding its bytes is in the store.
+ *
+ * Large writes get a dedicated segment streamed as a multipart upload
+ * ({@linkcode Writeback.openStream}).
+ *
+ * @module
+ */
+
+import { concat } from "../store/_util.ts";
+import type { ObjectStore } from "../store/types.ts";
+import { newId, segmentKey, segmentRef } from "../format/keys.ts";
+import { SegmentWriter, type SegmentWriterOptions } from "../format/segment_writer.ts";
+import type { PageCache } from "./page_cache.ts";
+
+/** Where committed bytes now live. */
+export interface Placed {
+  /** Segment reference for a page map ({@linkcode segmentRef}). */
+  readonly segment: string;
+  /** Offset of the bytes in the segment. */
+  readonly offset: number;
+}
+
+export interface WritebackOptions extends SegmentWriterOptions {
+  /** Group-committed segments going out at once (default 2). */
+  readonly maxFlushes?: number;
+  /** A pending group larger than this goes out without waiting (default 8 MiB). */
+  readonly maxGroupBytes?: number;
+}
+
+interface Waiter {
+  bytes: Uint8Array;
+  resolve: (placed: Placed) => void;
+  reject: (error: unknown) => void;
+}
+
+/** A dedicated segment being streamed out. */
+export interface SegmentStream {
+  /** Appends bytes; resolves with their offset once buffered (backpressure applies). */
+  append(bytes: Uint8Array): Promise<number>;
+  readonly size: number;
+  /** Makes the segment durable; returns its reference. */
+  finish(): Promise<string>;
+  abort(): Promise<void>;
+}
+
+/**
+ * Group commit of dirty data into segments.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore } from "../store/memory.ts";
+ * import { PageCache } from "./page_cache.ts";
+ * import { Writeback } from "./writeback.ts";
+ * const store = new MemoryStore();
+ * const writeback = new Writeback(store, new PageCache(store, { budgetBytes: 1 << 20 }));
+ * const [a, b] = await Promise.all([
+ *   writeback.commit(new Uint8Array(10)),
+ *   writeback.commit(new Uint8Array(20)),
+ * ]);
+ * console.assert(a.segment === b.segment && b.offset === 10);
+ * ```
+ */
+export class Writeback {
+  readonly #store: ObjectStore;
+  readonly #cache: PageCache;
+  readonly #options: WritebackOptions;
+  readonly #maxFlushes: number;
+  readonly #maxGroupBytes: number;
+  #pending: Waiter[] = [];
+  #pendingBytes = 0;
+  #flushing = 0;
+  #scheduled = false;
+
+  constructor(store: ObjectStore, cache: PageCache, options: WritebackOptions = {}) {
+    this.#store = store;
+    this.#cache = cache;
+    this.#options = options;
+    this.#maxFlushes = options.maxFlushes ?? 2;
+    this.#maxGroupBytes = options.maxGroupBytes ?? 8 * 1024 * 1024;
+  }
+
+  /** Makes `bytes` durable in a (possibly shared) segment. */
+  commit(bytes: Uint8Array): Promise<Placed> {
+    return new Promise<Placed>((resolve, reject) => {
+      this.#pending.push({ bytes, resolve, reject });
+      this.#pendingBytes += bytes.length;
+      this.#schedule();
+    });
+  }
+
+  /** Opens a dedicated segment for a large write. */
+  openStream(): SegmentStream {
+    const id = newId();
+    const key = segmentKey(id);
+    const writer = new SegmentWriter(this.#store, key, this.#options);
+    return {
+      append: (bytes) => writer.append(bytes),
+      get size() {
+        return writer.size;
+      },
+      finish: async () => {
+        await writer.finish();
+        return segmentRef(id, writer.size);
+      },
+      abort: () => writer.abort(),
+    };
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    const canFlush = this.#flushing < this.#maxFlushes ||
+      this.#pendingBytes >= this.#maxGroupBytes;
+    if (!canFlush || this.#pending.length === 0) return;
+    this.#scheduled = true;
+    // Commits issued in the same tick join this group.
+    queueMicrotask(() => {
+      this.#scheduled = false;
+      this.#flush();
+    });
+  }
+
+  #flush(): void {
+    if (this.#pending.length === 0) return;
+    const group = this.#pending;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#flushing++;
+    this.#write(group).finally(() => {
+      this.#flushing--;
+      this.#schedule();
+    });
+  }
+
+  async #write(group: Waiter[]): Promise<void> {
+    const id = newId();
+    const key = segmentKey(id);
+    const offsets: number[] = [];
+    let size = 0;
+    for (const w of group) {
+      offsets.push(size);
+      size += w.bytes.length;
+    }
+    try {
+      const bytes = concat(group.map((w) => w.bytes), size);
+      const partSize = this.#options.partSize ?? 8 * 1024 * 1024;
+      if (size <= partSize) {
+        await this.#store.put(key, bytes);
+      } else {
+        const writer = new SegmentWriter(this.#store, key, this.#options);
+        try {
+          await writer.append(bytes);
+          await writer.finish();
+        } catch (error) {
+          await writer.abort().catch(() => {});
+          throw error;
+        }
+      }
+      // Just-written data is read back cheaply (a read after a write costs no GET).
+      this.#cache.fill(key, 0, bytes, size);
+      const ref = segmentRef(id, size);
+      group.forEach((w, i) => w.resolve({ segment: ref, offset: offsets[i]! }));
+    } catch (error) {
+      for (const w of group) w.reject(error);
+    }
+  }
+}

@@ -1,0 +1,292 @@
+/**
+ * Metadata reads and compare-and-swap writes.
+ *
+ * Reads keep the last version seen of each object and revalidate it with a conditional
+ * GET (`If-None-Match`), so an instance sees every other instance's committed change on
+ * its next read while an unchanged object costs a 304 and no body.
+ *
+ * Writes are CAS: `If-Match` the ETag the change was computed from, or
+ * `If-None-Match: *` to create. A lost race re-reads, re-checks and re-applies, with a
+ * bounded number of attempts and jittered backoff. A write whose outcome is unknown
+ * (connection lost after sending) is resolved by re-reading: if the object now holds
+ * exactly the bytes we sent, the write happened.
+ *
+ * @module
+ */
+
+import { readAll } from "../store/_util.ts";
+import { type ObjectStore, StoreError } from "../store/types.ts";
+import { decode, encode } from "./meta.ts";
+
+/** A value together with the ETag of the object it was read from. */
+export interface Versioned<T> {
+  readonly value: T;
+  readonly etag: string;
+  /** Size of the stored object in bytes. */
+  readonly size: number;
+}
+
+/** Validates a decoded object: returns what is wrong, or null. */
+export type Check = (value: unknown) => string | null;
+
+/** What a mutation decided: write `value` (or delete the object with `null`), or nothing. */
+export type Decision<T, R> =
+  | { readonly write: T | null; readonly result: R }
+  | { readonly result: R };
+
+/** Too many lost races in a row: the object is too contended right now. */
+export class ContentionError extends Error {
+  constructor(key: string, attempts: number) {
+    super(`Gave up updating "${key}" after ${attempts} conflicting attempts`);
+    this.name = "ContentionError";
+  }
+}
+
+export interface MetaStoreOptions {
+  /** CAS attempts before giving up with {@linkcode ContentionError} (default 40). */
+  readonly attempts?: number;
+  /** Objects whose last version is remembered for revalidation (default 4096). */
+  readonly cacheEntries?: number;
+}
+
+/**
+ * Reads and CAS-writes JSON metadata objects.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore } from "../store/memory.ts";
+ * import { MetaStore } from "./cas.ts";
+ * const meta = new MetaStore(new MemoryStore());
+ * const check = () => null;
+ * const n = await meta.update<number, number>("counter", check, (v) => {
+ *   const next = (v?.value ?? 0) + 1;
+ *   return { write: next, result: next };
+ * });
+ * console.assert(n === 1);
+ * ```
+ */
+export class MetaStore {
+  readonly store: ObjectStore;
+  #cache = new Map<string, Versioned<unknown>>();
+  #groups = new Map<string, Group>();
+  #attempts: number;
+  #cacheEntries: number;
+
+  constructor(store: ObjectStore, options: MetaStoreOptions = {}) {
+    this.store = store;
+    this.#attempts = options.attempts ?? 40;
+    this.#cacheEntries = options.cacheEntries ?? 4096;
+  }
+
+  /**
+   * The current version of `key`, or null if absent. The result is shared with the cache:
+   * treat it as read-only (mutations get their own copy in {@linkcode update}).
+   */
+  async read<T>(key: string, check: Check): Promise<Versioned<T> | null> {
+    const cached = this.#cache.get(key) as Versioned<T> | undefined;
+    const result = await this.store.get(key, cached ? { ifNoneMatch: cached.etag } : {});
+    if (result === null) {
+      this.#cache.delete(key);
+      return null;
+    }
+    if (result.status === "not-modified" && cached) {
+      this.#remember(key, cached);
+      return cached;
+    }
+    if (result.status !== "ok") return this.read(key, check);
+    const bytes = await readAll(result.body);
+    const value = decode<T>(key, bytes, check);
+    const versioned = { value, etag: result.info.etag, size: bytes.length };
+    this.#remember(key, versioned);
+    return versioned;
+  }
+
+  /** Reads several objects at once (bounded parallelism), in the order given. */
+  async readMany<T>(keys: readonly string[], check: Check): Promise<(Versioned<T> | null)[]> {
+    const out: (Versioned<T> | null)[] = new Array(keys.length).fill(null);
+    let next = 0;
+    const worker = async () => {
+      while (next < keys.length) {
+        const i = next++;
+        out[i] = await this.read<T>(keys[i]!, check);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(8, keys.length) }, worker));
+    return out;
+  }
+
+  /**
+   * Writes `value` if the object is still at `etag` (or absent, for `etag` null).
+   * @returns the new version, or null when another write got there first.
+   */
+  async write<T>(key: string, value: T, etag: string | null): Promise<Versioned<T> | null> {
+    const bytes = encode(value);
+    const mode = etag === null ? { kind: "create" as const } : { kind: "replace" as const, etag };
+    try {
+      const { etag: next } = await this.store.put(key, bytes, {
+        mode,
+        contentType: "application/json",
+      });
+      const versioned = { value, etag: next, size: bytes.length };
+      this.#remember(key, versioned);
+      return versioned;
+    } catch (error) {
+      if (!(error instanceof StoreError)) throw error;
+      if (error.kind === "precondition-failed") {
+        this.#cache.delete(key);
+        return null;
+      }
+      if (!error.ambiguous) throw error;
+      return await this.#resolve(key, bytes, value);
+    }
+  }
+
+  /** Deletes `key`. S3 has no conditional delete that every server honours: see callers. */
+  async remove(key: string): Promise<void> {
+    this.#cache.delete(key);
+    await this.store.delete(key);
+  }
+
+  /**
+   * The CAS loop: read `key`, let `mutate` decide from a private copy, write the result
+   * conditionally, and start over from a fresh read when another writer got there first.
+   * `mutate` may throw to abort (nothing is written); it must decide only from the value
+   * it is given, since it may run several times.
+   */
+  async update<T, R>(
+    key: string,
+    check: Check,
+    mutate: (current: Versioned<T> | null) => Decision<T, R> | Promise<Decision<T, R>>,
+  ): Promise<R> {
+    for (let attempt = 1; attempt <= this.#attempts; attempt++) {
+      const current = await this.read<T>(key, check);
+      const copy = current && { ...current, value: structuredClone(current.value) };
+      const decision = await mutate(copy);
+      if (!("write" in decision)) return decision.result;
+      if (decision.write === null) {
+        if (current) await this.remove(key);
+        return decision.result;
+      }
+      const written = await this.write(key, decision.write, current?.etag ?? null);
+      if (written) return decision.result;
+      await backoff(attempt);
+    }
+    throw new ContentionError(key, this.#attempts);
+  }
+
+  /**
+   * Group commit: like {@linkcode update}, but operations on one key that arrive while a
+   * CAS on it is in flight are applied together in the next single CAS. Each `op` gets the
+   * shared draft (null when the object is absent) and returns the new value (or the same
+   * draft it changed in place, or `undefined` for no change). An `op` that throws is left
+   * out of the batch and gets its error; it must throw before changing the draft. Every
+   * caller's promise settles only once the CAS carrying its change has succeeded.
+   */
+  updateGrouped<T, R>(
+    key: string,
+    check: Check,
+    op: (draft: T | null) => { value?: T; result: R },
+  ): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      let group = this.#groups.get(key);
+      if (!group) {
+        group = { check, queue: [], running: false };
+        this.#groups.set(key, group);
+      }
+      group.queue.push({ op: op as GroupOp, resolve: resolve as (r: unknown) => void, reject });
+      if (!group.running) {
+        group.running = true;
+        this.#runGroup(key, group).finally(() => {
+          group.running = false;
+          if (group.queue.length === 0) this.#groups.delete(key);
+        });
+      }
+    });
+  }
+
+  async #runGroup(key: string, group: Group): Promise<void> {
+    // Let callers that arrive in the same tick join the first batch.
+    await Promise.resolve();
+    while (group.queue.length > 0) {
+      const batch = group.queue.splice(0, group.queue.length);
+      try {
+        const outcomes = await this.#applyBatch(key, group.check, batch);
+        outcomes.forEach((o, i) => o.ok ? batch[i]!.resolve(o.value) : batch[i]!.reject(o.error));
+      } catch (error) {
+        for (const item of batch) item.reject(error);
+      }
+    }
+  }
+
+  async #applyBatch(key: string, check: Check, batch: GroupItem[]): Promise<Outcome[]> {
+    for (let attempt = 1; attempt <= this.#attempts; attempt++) {
+      const current = await this.read<unknown>(key, check);
+      let draft = current ? structuredClone(current.value) : null;
+      let changed = false;
+      const outcomes = batch.map((item): Outcome => {
+        try {
+          const { value, result } = item.op(draft);
+          if (value !== undefined) {
+            draft = value;
+            changed = true;
+          }
+          return { ok: true, value: result };
+        } catch (error) {
+          return { ok: false, error };
+        }
+      });
+      if (!changed || draft === null) return outcomes;
+      if (await this.write(key, draft, current?.etag ?? null)) return outcomes;
+      await backoff(attempt);
+    }
+    throw new ContentionError(key, this.#attempts);
+  }
+
+  /** Forgets the cached version of `key` (after an out-of-band change). */
+  forget(key: string): void {
+    this.#cache.delete(key);
+  }
+
+  async #resolve<T>(key: string, bytes: Uint8Array, value: T): Promise<Versioned<T> | null> {
+    this.#cache.delete(key);
+    const result = await this.store.get(key);
+    if (result?.status !== "ok") return null;
+    const now = await readAll(result.body);
+    if (now.length !== bytes.length || !now.every((b, i) => b === bytes[i])) return null;
+    const versioned = { value, etag: result.info.etag, size: bytes.length };
+    this.#remember(key, versioned);
+    return versioned;
+  }
+
+  /** Size in bytes of the last version of `key` this instance read or wrote, if cached. */
+  cachedSize(key: string): number | null {
+    return this.#cache.get(key)?.size ?? null;
+  }
+
+  #remember(key: string, versioned: Versioned<unknown>): void {
+    this.#cache.delete(key);
+    this.#cache.set(key, versioned);
+    if (this.#cache.size > this.#cacheEntries) {
+      this.#cache.delete(this.#cache.keys().next().value!);
+    }
+  }
+}
+
+type GroupOp = (draft: unknown) => { value?: unknown; result: unknown };
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+interface GroupItem {
+  op: GroupOp;
+  resolve: (result: unknown) => void;
+  reject: (error: unknown) => void;
+}
+interface Group {
+  check: Check;
+  queue: GroupItem[];
+  running: boolean;
+}
+
+/** Jittered exponential backoff between CAS attempts: 1, 2, 4 … 64 ms ceilings. */
+function backoff(attempt: number): Promise<void> {
+  const ceiling = Math.min(64, 2 ** (attempt - 1));
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * ceiling));
+}

@@ -1,0 +1,417 @@
+/**
+ * Directory index objects: one object per directory holding its entries, split into
+ * shards by a hash of the name once it grows past a limit, so that one create never
+ * rewrites megabytes and a listing stays a handful of GETs.
+ *
+ * Changes to the entries of one object are group-committed: concurrent creates in one
+ * directory share one CAS.
+ *
+ * Splitting is safe against concurrent writers: a shard is first sealed by CAS (writers
+ * that meet a sealed shard re-read the shard table, helping to finish the split if it is
+ * still pending), then its two halves are created, then the shard table is swapped by CAS.
+ *
+ * @module
+ */
+
+import { compareKeys } from "../store/_util.ts";
+import type { MetaStore, Versioned } from "./cas.ts";
+import { dirKey, newId, shardKey } from "./keys.ts";
+import {
+  type Attr,
+  checkDir,
+  checkShard,
+  type DirObject,
+  encode,
+  type Entry,
+  FORMAT_VERSION,
+  type ShardObject,
+  type ShardRef,
+} from "./meta.ts";
+
+export interface DirLimits {
+  /** Entries in one object before it is split (default 4096). */
+  readonly maxEntries: number;
+  /** Bytes of JSON in one object before it is split (default 1 MiB). */
+  readonly maxBytes: number;
+}
+
+const DEFAULT_LIMITS: DirLimits = { maxEntries: 4096, maxBytes: 1 << 20 };
+
+/** The shard table changed under an operation: start it again from the directory. */
+class Resharded extends Error {}
+
+/** The names given to {@linkcode Directories.update} live in different objects. */
+export class CrossObjectError extends Error {
+  constructor() {
+    super("Names are in different directory shards");
+    this.name = "CrossObjectError";
+  }
+}
+
+/** The entries of one directory object as an update sees them. */
+export interface EntryDraft {
+  /** The directory's own object (attributes); read-only here. */
+  readonly dir: DirObject;
+  get(name: string): Entry | undefined;
+  set(name: string, entry: Entry): void;
+  delete(name: string): void;
+}
+
+/** 32-bit FNV-1a of the name's UTF-8 bytes: which shard a name lives in. */
+export function nameHash(name: string): number {
+  let h = 0x811c9dc5;
+  for (const byte of new TextEncoder().encode(name)) {
+    h ^= byte;
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+function shardFor(shards: readonly ShardRef[], name: string): ShardRef {
+  const h = nameHash(name);
+  const found = shards.find((s) => s.depth === 0 || h >>> (32 - s.depth) === s.bits);
+  if (!found) throw new Error(`Shard table does not cover hash ${h}`);
+  return found;
+}
+
+/**
+ * Reads and changes directory objects.
+ */
+export class Directories {
+  readonly meta: MetaStore;
+  #limits: DirLimits;
+
+  constructor(meta: MetaStore, limits: Partial<DirLimits> = {}) {
+    this.meta = meta;
+    this.#limits = { ...DEFAULT_LIMITS, ...limits };
+  }
+
+  /** The directory object (attributes and shard table), or null if there is none. */
+  get(ino: string): Promise<Versioned<DirObject> | null> {
+    return this.meta.read<DirObject>(dirKey(ino), checkDir);
+  }
+
+  /** Creates the object of a new directory; false if it exists already. */
+  async create(dir: DirObject): Promise<boolean> {
+    return (await this.meta.write(dirKey(dir.ino), dir, null)) !== null;
+  }
+
+  /** The entry `name` of directory `dir`, or null. */
+  async lookup(dir: DirObject, name: string): Promise<Entry | null> {
+    for (let attempt = 0;; attempt++) {
+      if (!dir.shards) return dir.entries?.[name] ?? null;
+      const ref = shardFor(dir.shards, name);
+      const shard = await this.meta.read<ShardObject>(shardKey(dir.ino, ref.id), checkShard);
+      if (shard) return shard.value.entries[name] ?? null;
+      // The shard was replaced by a split since we read the table.
+      const fresh = await this.get(dir.ino);
+      if (!fresh || attempt > 20) return null;
+      dir = fresh.value;
+    }
+  }
+
+  /** Every entry of the directory, sorted by name (UTF-8 order). */
+  async list(dir: DirObject): Promise<[string, Entry][]> {
+    for (let attempt = 0;; attempt++) {
+      let entries: [string, Entry][];
+      if (!dir.shards) {
+        entries = Object.entries(dir.entries ?? {});
+      } else {
+        const keys = dir.shards.map((s) => shardKey(dir.ino, s.id));
+        const shards = await this.meta.readMany<ShardObject>(keys, checkShard);
+        if (shards.some((s) => s === null)) {
+          const fresh = await this.get(dir.ino);
+          if (!fresh || attempt > 20) throw new Error(`Directory ${dir.ino} vanished`);
+          dir = fresh.value;
+          continue;
+        }
+        entries = shards.flatMap((s) => Object.entries(s!.value.entries));
+      }
+      return entries.sort(([a], [b]) => compareKeys(a, b));
+    }
+  }
+
+  /** Number of entries (for rmdir's emptiness check without building a sorted list). */
+  async isEmpty(dir: DirObject): Promise<boolean> {
+    if (!dir.shards) return Object.keys(dir.entries ?? {}).length === 0;
+    return (await this.list(dir)).length === 0;
+  }
+
+  /**
+   * Changes entries named `names` of directory `ino` in one atomic, group-committed CAS.
+   * `op` must throw before changing anything if it fails. In an unsharded directory the
+   * directory's mtime and ctime become `now` when an entry changed, unless `touch` is
+   * false (a file's own data or attributes changed, not the directory's contents).
+   *
+   * @throws {CrossObjectError} when the names live in different shards.
+   */
+  async update<R>(
+    ino: string,
+    names: readonly string[],
+    op: (draft: EntryDraft) => R,
+    options: { now?: number; touch?: boolean } = {},
+  ): Promise<R> {
+    const now = options.now ?? Date.now();
+    const touch = options.touch ?? true;
+    for (;;) {
+      const current = await this.get(ino);
+      if (!current || current.value.removing) throw new DirectoryGone(ino);
+      const dir = current.value;
+      try {
+        if (!dir.shards) return await this.#updateRoot(ino, op, touch ? now : null);
+        const refs = new Set(names.map((n) => shardFor(dir.shards!, n).id));
+        if (refs.size > 1) throw new CrossObjectError();
+        const ref = shardFor(dir.shards, names[0] ?? "");
+        return await this.#updateShard(dir, ref, op);
+      } catch (error) {
+        if (!(error instanceof Resharded)) throw error;
+      }
+    }
+  }
+
+  /** Changes the directory object's own attributes or xattrs (chmod, utimes, setxattr). */
+  updateSelf<R>(
+    ino: string,
+    op: (dir: DirObject) => R,
+  ): Promise<R> {
+    return this.meta.updateGrouped<DirObject, R>(dirKey(ino), checkDir, (dir) => {
+      if (!dir) throw new DirectoryGone(ino);
+      return { value: dir, result: op(dir) };
+    });
+  }
+
+  /**
+   * Marks directory `ino` as being removed if it is empty, so that no entry can be added
+   * to it any more (every object holding its entries is marked by CAS).
+   * @returns false if it is not empty (nothing marked, or the marks are undone).
+   */
+  async markRemoving(ino: string, now: number): Promise<boolean> {
+    const marked = await this.meta.updateGrouped<DirObject, boolean>(
+      dirKey(ino),
+      checkDir,
+      (dir) => {
+        if (!dir) throw new DirectoryGone(ino);
+        if (dir.removing) return { result: true };
+        if (!dir.shards && Object.keys(dir.entries ?? {}).length > 0) return { result: false };
+        dir.removing = now;
+        return { value: dir, result: true };
+      },
+    );
+    if (!marked) return false;
+    const root = await this.get(ino);
+    if (!root?.value.shards) return true;
+    for (const ref of root.value.shards) {
+      const empty = await this.meta.updateGrouped<ShardObject, boolean>(
+        shardKey(ino, ref.id),
+        checkShard,
+        (shard) => {
+          if (!shard || shard.removing) return { result: true };
+          if (Object.keys(shard.entries).length > 0) return { result: false };
+          shard.removing = true;
+          return { value: shard, result: true };
+        },
+      );
+      if (!empty) {
+        await this.#unmark(ino, root.value.shards);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  async #unmark(ino: string, shards: readonly ShardRef[]): Promise<void> {
+    for (const ref of shards) {
+      await this.meta.updateGrouped<ShardObject, void>(shardKey(ino, ref.id), checkShard, (s) => {
+        if (!s?.removing) return { result: undefined };
+        delete s.removing;
+        return { value: s, result: undefined };
+      });
+    }
+    await this.meta.updateGrouped<DirObject, void>(dirKey(ino), checkDir, (dir) => {
+      if (!dir?.removing) return { result: undefined };
+      delete dir.removing;
+      return { value: dir, result: undefined };
+    });
+  }
+
+  /** Deletes an (empty) directory's object and any shard objects. */
+  async remove(dir: DirObject): Promise<void> {
+    await this.meta.remove(dirKey(dir.ino));
+    if (dir.shards) {
+      await this.meta.store.deleteMany(dir.shards.map((s) => shardKey(dir.ino, s.id)));
+    }
+  }
+
+  async #updateRoot<R>(
+    ino: string,
+    op: (draft: EntryDraft) => R,
+    now: number | null,
+  ): Promise<R> {
+    let count = 0;
+    const result = await this.meta.updateGrouped<DirObject, R>(dirKey(ino), checkDir, (dir) => {
+      if (!dir || dir.removing) throw new DirectoryGone(ino);
+      if (dir.shards) throw new Resharded();
+      const entries = dir.entries ??= {};
+      const { draft, changed } = entryDraft(dir, entries);
+      const result = op(draft);
+      if (!changed()) return { result };
+      if (now !== null) dir.attr.mtime = dir.attr.ctime = Math.max(now, dir.attr.mtime);
+      count = Object.keys(entries).length;
+      return { value: dir, result };
+    });
+    if (this.#over(dirKey(ino), count)) {
+      await this.#splitRoot(ino).catch(() => {}); // best effort: the next writer tries again
+    }
+    return result;
+  }
+
+  async #updateShard<R>(dir: DirObject, ref: ShardRef, op: (draft: EntryDraft) => R): Promise<R> {
+    const key = shardKey(dir.ino, ref.id);
+    let count = 0;
+    let sealed = false;
+    const result = await this.meta.updateGrouped<ShardObject, R>(key, checkShard, (shard) => {
+      if (!shard) throw new Resharded();
+      if (shard.removing) throw new DirectoryGone(dir.ino);
+      if (shard.sealed) {
+        sealed = true;
+        throw new Resharded();
+      }
+      const { draft, changed } = entryDraft(dir, shard.entries);
+      const result = op(draft);
+      if (!changed()) return { result };
+      count = Object.keys(shard.entries).length;
+      return { value: shard, result };
+    }).catch(async (error) => {
+      if (error instanceof Resharded && sealed) await this.#splitShard(dir.ino, ref);
+      throw error;
+    });
+    if (this.#over(key, count)) await this.#splitShard(dir.ino, ref).catch(() => {});
+    return result;
+  }
+
+  /** Whether the object just written with `count` entries is over a limit. */
+  #over(key: string, count: number): boolean {
+    const size = this.meta.cachedSize(key) ?? 0;
+    return count > 1 && (count > this.#limits.maxEntries || size > this.#limits.maxBytes);
+  }
+
+  /** Turns an unsharded directory into two shards. */
+  async #splitRoot(ino: string): Promise<void> {
+    const current = await this.get(ino);
+    if (!current || current.value.shards) return;
+    const dir = current.value;
+    if (!this.#overLimit(dir.entries ?? {})) return;
+    const halves = await this.#writeHalves(ino, { bits: 0, depth: 0, id: "" }, dir.entries ?? {});
+    const next: DirObject = { ...dir, shards: halves };
+    delete next.entries;
+    if (!await this.meta.write(dirKey(ino), next, current.etag)) {
+      await this.meta.store.deleteMany(halves.map((h) => shardKey(ino, h.id)));
+    }
+  }
+
+  /** Splits one shard of a sharded directory (or finishes a split someone began). */
+  async #splitShard(ino: string, ref: ShardRef): Promise<void> {
+    const key = shardKey(ino, ref.id);
+    const shard = await this.meta.read<ShardObject>(key, checkShard);
+    if (!shard) return;
+    let entries = shard.value.entries;
+    if (!shard.value.sealed) {
+      if (!this.#overLimit(entries)) return;
+      const sealed = await this.meta.write(key, { ...shard.value, sealed: true }, shard.etag);
+      if (!sealed) return; // someone changed it; the next writer over the limit retries
+      entries = sealed.value.entries;
+    }
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const root = await this.get(ino);
+      if (!root?.value.shards?.some((s) => s.id === ref.id)) return; // already done
+      const halves = await this.#writeHalves(ino, ref, entries);
+      const shards = root.value.shards.flatMap((s) => s.id === ref.id ? halves : [s]);
+      if (await this.meta.write(dirKey(ino), { ...root.value, shards }, root.etag)) {
+        await this.meta.remove(key);
+        return;
+      }
+      await this.meta.store.deleteMany(halves.map((h) => shardKey(ino, h.id)));
+    }
+  }
+
+  #overLimit(entries: Record<string, Entry>): boolean {
+    const count = Object.keys(entries).length;
+    if (count > this.#limits.maxEntries) return true;
+    return count > 1 && encode(entries).length > this.#limits.maxBytes;
+  }
+
+  /** Writes the two halves of `entries` split on the next hash bit after `ref`'s prefix. */
+  async #writeHalves(
+    ino: string,
+    ref: ShardRef,
+    entries: Record<string, Entry>,
+  ): Promise<ShardRef[]> {
+    const depth = ref.depth + 1;
+    const halves: ShardRef[] = [0, 1].map((bit) => ({
+      bits: ref.bits * 2 + bit,
+      depth,
+      id: newId(),
+    }));
+    const parts: Record<string, Entry>[] = [{}, {}];
+    for (const [name, entry] of Object.entries(entries)) {
+      putEntry(parts[(nameHash(name) >>> (32 - depth)) & 1]!, name, entry);
+    }
+    await Promise.all(halves.map((h, i) =>
+      this.meta.write<ShardObject>(shardKey(ino, h.id), {
+        v: FORMAT_VERSION,
+        ino,
+        entries: parts[i]!,
+      }, null)
+    ));
+    return halves;
+  }
+}
+
+/** The directory object is gone (removed by another instance). */
+export class DirectoryGone extends Error {
+  readonly ino: string;
+  constructor(ino: string) {
+    super(`Directory ${ino} no longer exists`);
+    this.name = "DirectoryGone";
+    this.ino = ino;
+  }
+}
+
+function entryDraft(
+  dir: DirObject,
+  entries: Record<string, Entry>,
+): { draft: EntryDraft; changed: () => boolean } {
+  let changed = false;
+  return {
+    draft: {
+      dir,
+      get: (name) => Object.hasOwn(entries, name) ? entries[name] : undefined,
+      set(name, entry) {
+        putEntry(entries, name, entry);
+        changed = true;
+      },
+      delete(name) {
+        if (Object.hasOwn(entries, name)) {
+          delete entries[name];
+          changed = true;
+        }
+      },
+    },
+    changed: () => changed,
+  };
+}
+
+/** Sets `record[name]` as an own property, even for names like "__proto__". */
+function putEntry(record: Record<string, Entry>, name: string, entry: Entry): void {
+  Object.defineProperty(record, name, {
+    value: entry,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
+}
+
+/** A fresh directory object. */
+export function newDirObject(ino: string, parent: string, attr: Attr): DirObject {
+  return { v: FORMAT_VERSION, ino, parent, attr, entries: {} };
+}

@@ -1,0 +1,122 @@
+/**
+ * The bucket's key layout. Every key PageFS reads or writes is built here and nowhere
+ * else; `docs/format.md` describes what lives under each.
+ *
+ * @module
+ */
+
+/** Inode number of the root directory. */
+export const ROOT_INO = "0000000000000001";
+
+export const SUPERBLOCK_KEY = "superblock";
+
+/** Prefixes of each kind of object, for listing (GC, fsck). */
+export const PREFIX = {
+  dir: "d/",
+  inode: "i/",
+  segment: "s/",
+  map: "m/",
+} as const;
+
+/** The index object of directory `ino`. */
+export function dirKey(ino: string): string {
+  return `${PREFIX.dir}${ino}`;
+}
+
+/** One shard of directory `ino`'s entries. */
+export function shardKey(ino: string, id: string): string {
+  return `${PREFIX.dir}${ino}/s/${id}`;
+}
+
+/** The standalone inode object of a hard-linked file. */
+export function inodeKey(ino: string): string {
+  return `${PREFIX.inode}${ino}`;
+}
+
+/** A segment of file data. */
+export function segmentKey(id: string): string {
+  return `${PREFIX.segment}${id}`;
+}
+
+/**
+ * How a page map names a segment: its id and its size, so a reader knows the object's
+ * extent (for readahead and the final partial page) without a HEAD.
+ */
+export function segmentRef(id: string, size: number): string {
+  return `${id}:${size}`;
+}
+
+/** Splits a {@linkcode segmentRef}; null when malformed. */
+export function parseSegmentRef(ref: string): { id: string; size: number } | null {
+  const at = ref.indexOf(":");
+  const id = ref.slice(0, at);
+  const size = Number(ref.slice(at + 1));
+  return at > 0 && isId(id) && Number.isSafeInteger(size) && size >= 0 ? { id, size } : null;
+}
+
+/** A spilled page map. */
+export function mapKey(id: string): string {
+  return `${PREFIX.map}${id}`;
+}
+
+const INO = /^[0-9a-f]{16}$/;
+const ID = /^[0-9a-f]{12}-[0-9a-f]{20}$/;
+
+export function isIno(value: unknown): value is string {
+  return typeof value === "string" && INO.test(value);
+}
+
+export function isId(value: unknown): value is string {
+  return typeof value === "string" && ID.test(value);
+}
+
+function randomHex(bytes: number): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(bytes)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+}
+
+/** A new random inode number (64 bits; never the root's). */
+export function newIno(): string {
+  for (;;) {
+    const ino = randomHex(8);
+    if (ino !== ROOT_INO && ino !== "0000000000000000") return ino;
+  }
+}
+
+/**
+ * A new unique object id, ordered by creation time: GC tells an object's age from its
+ * name without a HEAD request.
+ */
+export function newId(now = Date.now()): string {
+  return `${now.toString(16).padStart(12, "0")}-${randomHex(10)}`;
+}
+
+/** Creation time (ms since the epoch) encoded in an id from {@linkcode newId}. */
+export function idTime(id: string): number {
+  return parseInt(id.slice(0, 12), 16);
+}
+
+/** Parses a key back into what it names, or null for a key outside the layout. */
+export function parseKey(
+  key: string,
+):
+  | { kind: "superblock" }
+  | { kind: "dir"; ino: string }
+  | { kind: "shard"; ino: string; id: string }
+  | { kind: "inode"; ino: string }
+  | { kind: "segment"; id: string }
+  | { kind: "map"; id: string }
+  | null {
+  if (key === SUPERBLOCK_KEY) return { kind: "superblock" };
+  const [head, a, b, c, ...rest] = key.split("/");
+  if (rest.length > 0) return null;
+  if (head === "d" && isIno(a) && b === undefined) return { kind: "dir", ino: a };
+  if (head === "d" && isIno(a) && b === "s" && isId(c)) return { kind: "shard", ino: a, id: c };
+  if (b !== undefined) return null;
+  if (head === "i" && isIno(a)) return { kind: "inode", ino: a };
+  if (head === "s" && isId(a)) return { kind: "segment", id: a };
+  if (head === "m" && isId(a)) return { kind: "map", id: a };
+  return null;
+}

@@ -1,0 +1,255 @@
+/**
+ * Metadata records as stored in the bucket (see `docs/format.md`): directory objects,
+ * their entries, standalone inodes, the superblock. Encoding is JSON; decoding validates
+ * the shape, so a damaged object is reported as such instead of crashing an operation.
+ *
+ * @module
+ */
+
+import { isId, isIno } from "./keys.ts";
+import type { PageMap } from "./page_map.ts";
+
+export const FORMAT_VERSION = 1;
+
+/** Type bits of `mode`, as in POSIX `st_mode`. */
+export const S_IFMT = 0o170000;
+export const S_IFREG = 0o100000;
+export const S_IFDIR = 0o040000;
+export const S_IFLNK = 0o120000;
+
+/** Attributes every inode has. Times are milliseconds since the epoch. */
+export interface Attr {
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  atime: number;
+  mtime: number;
+  ctime: number;
+  btime: number;
+}
+
+/** Extended attributes: name -> value (base64 of the bytes). */
+export type Xattrs = Record<string, string>;
+
+/** Where a regular file's bytes are. */
+export interface FileData {
+  /** Small files: the bytes inline (base64). */
+  data?: string;
+  /** The page map, inline. */
+  map?: PageMap;
+  /** Id of a spilled page map object (`m/<id>`). */
+  mapRef?: string;
+  /** Bumped on every change of the bytes or size; a commit checks it (CAS on the entry). */
+  gen?: number;
+}
+
+/** A regular file whose inode lives in its directory entry. */
+export interface FileEntry extends FileData {
+  t: "f";
+  ino: string;
+  attr: Attr;
+  xattr?: Xattrs;
+}
+
+/** A regular file with more than one link: the inode is `i/<ino>`. */
+export interface LinkEntry {
+  t: "h";
+  ino: string;
+}
+
+/** A subdirectory: its attributes are in its own object `d/<ino>`. */
+export interface DirEntry {
+  t: "d";
+  ino: string;
+}
+
+export interface SymlinkEntry {
+  t: "l";
+  ino: string;
+  attr: Attr;
+  target: string;
+  xattr?: Xattrs;
+}
+
+/**
+ * A cross-directory rename in progress, recorded on the source entry before anything else
+ * changes (the intent). Whoever meets it finishes or rolls back the rename first.
+ */
+export interface Moving {
+  /** Unique id of this rename. */
+  id: string;
+  /** Target directory and name. */
+  dir: string;
+  name: string;
+  /** Inode the target name held when the rename was decided (it is replaced), if any. */
+  replaces: string | null;
+  /** Whether an existing target may be replaced at all. */
+  noReplace: boolean;
+  /** When the intent was written (ms): a stale intent is rolled back if not yet applied. */
+  at: number;
+}
+
+export type Entry = (FileEntry | LinkEntry | DirEntry | SymlinkEntry) & {
+  /** Set on a source entry while a cross-directory rename moves it. */
+  moving?: Moving;
+  /** Set on a target entry by the rename that created it, until the source is cleared. */
+  movedFrom?: { id: string; dir: string; name: string };
+};
+
+/** Reference to one shard of a sharded directory. */
+export interface ShardRef {
+  /** The shard holds names whose hash has these `depth` leading bits. */
+  bits: number;
+  depth: number;
+  id: string;
+}
+
+/** A directory object `d/<ino>`. */
+export interface DirObject {
+  v: number;
+  ino: string;
+  /** Parent directory's ino (the root is its own parent). */
+  parent: string;
+  attr: Attr;
+  xattr?: Xattrs;
+  /** Entries of an unsharded directory. */
+  entries?: Record<string, Entry>;
+  /** Shard table of a sharded directory. */
+  shards?: ShardRef[];
+  /** Set (ms) by rmdir before it unlinks the directory: it takes no new entries. */
+  removing?: number;
+}
+
+/** A shard object `d/<ino>/s/<id>`. */
+export interface ShardObject {
+  v: number;
+  ino: string;
+  entries: Record<string, Entry>;
+  /** Set once the shard is being split; it then takes no more changes. */
+  sealed?: boolean;
+  /** Set by rmdir of the (empty) directory: it takes no new entries. */
+  removing?: boolean;
+}
+
+/** A standalone inode `i/<ino>` (a hard-linked file). */
+export interface InodeObject extends FileData {
+  v: number;
+  ino: string;
+  attr: Attr;
+  nlink: number;
+  xattr?: Xattrs;
+}
+
+export interface Superblock {
+  magic: "pagefs";
+  version: number;
+  pageSize: number;
+  created: number;
+  id: string;
+}
+
+/** A metadata object failed validation. */
+export class CorruptError extends Error {
+  constructor(key: string, what: string) {
+    super(`Corrupt metadata object "${key}": ${what}`);
+    this.name = "CorruptError";
+  }
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export function encode(value: unknown): Uint8Array {
+  return encoder.encode(JSON.stringify(value));
+}
+
+/** Parses and validates one metadata object; `check` says what is wrong, or null. */
+export function decode<T>(key: string, bytes: Uint8Array, check: (v: unknown) => string | null): T {
+  let value: unknown;
+  try {
+    value = JSON.parse(decoder.decode(bytes));
+  } catch {
+    throw new CorruptError(key, "not JSON");
+  }
+  const problem = check(value);
+  if (problem !== null) throw new CorruptError(key, problem);
+  return value as T;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+const isCount = (v: unknown) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+
+function checkAttr(v: unknown): string | null {
+  if (!isObject(v)) return "attr is not an object";
+  for (const k of ["mode", "uid", "gid", "size", "atime", "mtime", "ctime", "btime"]) {
+    if (!isCount(v[k])) return `attr.${k} is not a non-negative integer`;
+  }
+  return null;
+}
+
+function checkFileData(v: Record<string, unknown>): string | null {
+  if (v.data !== undefined && typeof v.data !== "string") return "data is not a string";
+  if (v.mapRef !== undefined && !isId(v.mapRef)) return "mapRef is not an id";
+  if (v.map !== undefined && !Array.isArray(v.map)) return "map is not an array";
+  return null;
+}
+
+export function checkEntry(v: unknown): string | null {
+  if (!isObject(v) || !isIno(v.ino)) return "entry without a valid ino";
+  switch (v.t) {
+    case "f":
+      return checkAttr(v.attr) ?? checkFileData(v);
+    case "l":
+      return checkAttr(v.attr) ?? (typeof v.target === "string" ? null : "symlink without target");
+    case "h":
+    case "d":
+      return null;
+    default:
+      return `unknown entry type ${String(v.t)}`;
+  }
+}
+
+function checkEntries(v: unknown): string | null {
+  if (!isObject(v)) return "entries is not an object";
+  for (const [name, entry] of Object.entries(v)) {
+    const problem = checkEntry(entry);
+    if (problem) return `entry "${name}": ${problem}`;
+  }
+  return null;
+}
+
+export function checkDir(v: unknown): string | null {
+  if (!isObject(v) || v.v !== FORMAT_VERSION) return "not a version 1 directory";
+  if (!isIno(v.ino) || !isIno(v.parent)) return "bad ino or parent";
+  const attr = checkAttr(v.attr);
+  if (attr) return attr;
+  if (v.shards !== undefined) {
+    if (!Array.isArray(v.shards)) return "shards is not an array";
+    for (const s of v.shards) {
+      if (!isObject(s) || !isId(s.id) || !isCount(s.depth) || !isCount(s.bits)) {
+        return "bad shard reference";
+      }
+    }
+    return null;
+  }
+  return checkEntries(v.entries);
+}
+
+export function checkShard(v: unknown): string | null {
+  if (!isObject(v) || v.v !== FORMAT_VERSION || !isIno(v.ino)) return "not a version 1 shard";
+  return checkEntries(v.entries);
+}
+
+export function checkInode(v: unknown): string | null {
+  if (!isObject(v) || v.v !== FORMAT_VERSION || !isIno(v.ino)) return "not a version 1 inode";
+  if (!isCount(v.nlink)) return "bad nlink";
+  return checkAttr(v.attr) ?? checkFileData(v);
+}
+
+export function checkSuperblock(v: unknown): string | null {
+  if (!isObject(v) || v.magic !== "pagefs") return "not a PageFS superblock";
+  if (!isCount(v.version) || !isCount(v.pageSize)) return "bad version or page size";
+  return null;
+}

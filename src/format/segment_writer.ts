@@ -1,0 +1,253 @@
+/**
+ * Writes one immutable segment object from bytes appended to it.
+ *
+ * A segment that fits in one part is one PutObject. A larger one is a multipart upload whose
+ * parts stream out while bytes are still being appended, so memory stays bounded at
+ * `maxInFlight + 1` parts however large the segment grows (see `docs/format.md`).
+ *
+ * @module
+ */
+
+import {
+  MAX_PARTS,
+  MIN_PART_SIZE,
+  type MultipartUpload,
+  type ObjectStore,
+  StoreError,
+  type UploadedPart,
+} from "../store/types.ts";
+
+/** Default part size: 8 MiB, as `docs/format.md` fixes. */
+export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
+
+/** Tuning for a {@linkcode SegmentWriter}. */
+export interface SegmentWriterOptions {
+  /** Bytes per multipart part (all but the last); default 8 MiB, at least 5 MiB. */
+  readonly partSize?: number;
+  /** Parts uploading at once before `append` waits; default 2. */
+  readonly maxInFlight?: number;
+}
+
+/** The first buffer of a segment; it grows by doubling up to the part size. */
+const INITIAL_BUFFER = 64 * 1024;
+
+/**
+ * Streams appended bytes into one segment object.
+ *
+ * Appends are applied in call order and may be issued without awaiting the previous one;
+ * the bytes passed to {@linkcode SegmentWriter.append} must not change until its promise
+ * settles (they are copied, so they may be reused after that).
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore } from "../store/memory.ts";
+ * import { SegmentWriter } from "./segment_writer.ts";
+ * const store = new MemoryStore();
+ * const writer = new SegmentWriter(store, "s/example");
+ * const at = await writer.append(new Uint8Array([1, 2, 3]));
+ * await writer.finish();
+ * console.assert(at === 0 && (await store.head("s/example"))?.size === 3);
+ * ```
+ */
+export class SegmentWriter {
+  readonly #store: ObjectStore;
+  readonly #key: string;
+  readonly #partSize: number;
+  readonly #maxInFlight: number;
+  /** The part being filled, and how much of it is filled. */
+  #buffer: Uint8Array | null = null;
+  #fill = 0;
+  /** Part buffers whose upload finished, kept for reuse. */
+  #spare: Uint8Array[] = [];
+  /** Part uploads in progress, each holding its buffer. */
+  #inFlight = new Map<Promise<void>, Uint8Array>();
+  #upload: Promise<MultipartUpload> | null = null;
+  #parts: UploadedPart[] = [];
+  #nextPart = 1;
+  /** Bytes appended, including appends still queued. */
+  #size = 0;
+  /** Serializes appends, finish and abort. */
+  #queue: Promise<void> = Promise.resolve();
+  #error: unknown = null;
+  #state: "open" | "finishing" | "finished" | "aborted" = "open";
+
+  constructor(store: ObjectStore, key: string, options: SegmentWriterOptions = {}) {
+    const partSize = options.partSize ?? DEFAULT_PART_SIZE;
+    const maxInFlight = options.maxInFlight ?? 2;
+    if (!Number.isSafeInteger(partSize) || partSize < MIN_PART_SIZE) {
+      throw new RangeError(`Part size must be an integer of at least ${MIN_PART_SIZE} bytes`);
+    }
+    if (!Number.isSafeInteger(maxInFlight) || maxInFlight < 1) {
+      throw new RangeError("Parts in flight must be a positive integer");
+    }
+    this.#store = store;
+    this.#key = key;
+    this.#partSize = partSize;
+    this.#maxInFlight = maxInFlight;
+  }
+
+  /** The object key the segment is written to. */
+  get key(): string {
+    return this.#key;
+  }
+
+  /** Bytes appended so far (the segment's size once finished). */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Memory this writer holds in part buffers: the one filling, those uploading, spares. */
+  get bufferedBytes(): number {
+    let total = this.#buffer?.length ?? 0;
+    for (const buffer of this.#inFlight.values()) total += buffer.length;
+    for (const buffer of this.#spare) total += buffer.length;
+    return total;
+  }
+
+  /**
+   * Appends bytes and returns their offset in the segment. Waits while `maxInFlight` parts
+   * are uploading and another part is full (backpressure).
+   *
+   * @throws the error of a failed part upload, or if the writer is finished or aborted.
+   */
+  append(bytes: Uint8Array): Promise<number> {
+    if (this.#state !== "open") {
+      return Promise.reject(new Error(`Cannot append to segment "${this.#key}": it is closed`));
+    }
+    const offset = this.#size;
+    this.#size += bytes.length;
+    return this.#enqueue(() => this.#write(bytes)).then(() => offset);
+  }
+
+  /**
+   * Makes the segment durable: one PutObject if no part was started, else uploads the last
+   * part and completes the multipart upload. After a failure, call
+   * {@linkcode SegmentWriter.abort}.
+   */
+  finish(): Promise<void> {
+    if (this.#state !== "open") {
+      return Promise.reject(new Error(`Cannot finish segment "${this.#key}": it is closed`));
+    }
+    this.#state = "finishing";
+    return this.#enqueue(async () => {
+      if (this.#upload === null) {
+        const body = this.#buffer?.subarray(0, this.#fill) ?? new Uint8Array(0);
+        await this.#store.put(this.#key, body, { contentLength: body.length });
+      } else {
+        if (this.#fill > 0) await this.#flush();
+        await this.#settle();
+        this.#throwIfFailed();
+        const upload = await this.#upload;
+        const parts = [...this.#parts].sort((a, b) => a.partNumber - b.partNumber);
+        await this.#store.completeMultipart(upload, parts);
+      }
+      this.#state = "finished";
+      this.#release();
+    });
+  }
+
+  /**
+   * Stops the writer and aborts the multipart upload if one was started, once the parts in
+   * flight have settled. Safe to call after a failure, after `finish` failed, or twice.
+   */
+  async abort(): Promise<void> {
+    if (this.#state === "finished" || this.#state === "aborted") return;
+    this.#state = "aborted";
+    this.#error ??= new Error(`Segment "${this.#key}" was aborted`);
+    await this.#queue;
+    await this.#settle();
+    this.#release();
+    const upload = await this.#upload?.catch(() => null);
+    if (!upload) return;
+    try {
+      await this.#store.abortMultipart(upload);
+    } catch (error) {
+      // Already completed or aborted: nothing is left to clean up.
+      if (!(error instanceof StoreError && error.kind === "not-found")) throw error;
+    }
+  }
+
+  #enqueue(task: () => Promise<void>): Promise<void> {
+    const run = this.#queue.then(() => {
+      this.#throwIfFailed();
+      return task();
+    });
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  async #write(bytes: Uint8Array): Promise<void> {
+    let at = 0;
+    while (at < bytes.length) {
+      if (this.#fill === this.#partSize) await this.#flush();
+      const room = this.#room(bytes.length - at);
+      const n = Math.min(room.length - this.#fill, bytes.length - at);
+      room.set(bytes.subarray(at, at + n), this.#fill);
+      this.#fill += n;
+      at += n;
+    }
+  }
+
+  /** The part buffer, grown (or taken) so that it can hold `wanted` more bytes if allowed. */
+  #room(wanted: number): Uint8Array {
+    const buffer = this.#buffer;
+    const need = Math.min(this.#fill + wanted, this.#partSize);
+    if (buffer && buffer.length >= need) return buffer;
+    if (this.#upload === null) {
+      // The first part grows: a small segment must not cost a whole part of memory.
+      let length = Math.max(buffer?.length ?? INITIAL_BUFFER, INITIAL_BUFFER);
+      while (length < need) length *= 2;
+      const grown = new Uint8Array(Math.min(length, this.#partSize));
+      if (buffer) grown.set(buffer.subarray(0, this.#fill));
+      return this.#buffer = grown;
+    }
+    return this.#buffer = this.#spare.pop() ?? new Uint8Array(this.#partSize);
+  }
+
+  /** Sends the filled part (starting the upload if needed); waits for room in flight. */
+  async #flush(): Promise<void> {
+    this.#throwIfFailed();
+    while (this.#inFlight.size >= this.#maxInFlight) {
+      await Promise.race(this.#inFlight.keys());
+      this.#throwIfFailed();
+    }
+    const partNumber = this.#nextPart++;
+    if (partNumber > MAX_PARTS) {
+      throw new RangeError(`Segment "${this.#key}" needs more than ${MAX_PARTS} parts`);
+    }
+    const buffer = this.#buffer!;
+    const body = buffer.subarray(0, this.#fill);
+    this.#buffer = null;
+    this.#fill = 0;
+    this.#upload ??= this.#store.createMultipart(this.#key);
+    const upload = this.#upload;
+    const task: Promise<void> = upload
+      .then((u) => this.#store.uploadPart(u, partNumber, body))
+      .then(
+        (part) => {
+          this.#parts.push(part);
+          if (this.#state !== "finished") this.#spare.push(buffer);
+        },
+        (error) => {
+          this.#error ??= error;
+        },
+      )
+      .finally(() => this.#inFlight.delete(task));
+    this.#inFlight.set(task, buffer);
+  }
+
+  /** Waits until no part upload is in flight. */
+  async #settle(): Promise<void> {
+    while (this.#inFlight.size > 0) await Promise.all(this.#inFlight.keys());
+  }
+
+  #throwIfFailed(): void {
+    if (this.#error !== null) throw this.#error;
+  }
+
+  #release(): void {
+    this.#buffer = null;
+    this.#fill = 0;
+    this.#spare = [];
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * The superblock: the marker that a bucket (or prefix) holds a PageFS of a given format
+ * version. An empty bucket is formatted on first open; anything else is refused.
+ *
+ * @module
+ */
+
+import type { MetaStore } from "./cas.ts";
+import { newDirObject } from "./dir.ts";
+import { dirKey, newId, ROOT_INO, SUPERBLOCK_KEY } from "./keys.ts";
+import { type Attr, checkSuperblock, FORMAT_VERSION, S_IFDIR, type Superblock } from "./meta.ts";
+
+/** The bucket holds something PageFS will not open. */
+export class FormatError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "FormatError";
+  }
+}
+
+/**
+ * Opens the filesystem in `meta`'s store: formats an empty store, checks an existing one.
+ * @throws {FormatError} for another format version, or a non-empty store without a superblock.
+ */
+export async function openFormat(meta: MetaStore, now = Date.now()): Promise<Superblock> {
+  let found = await meta.read<Superblock>(SUPERBLOCK_KEY, checkSuperblock);
+  if (!found) {
+    const any = await meta.store.list({ limit: 1 });
+    if (any.objects.length > 0 || any.prefixes.length > 0) {
+      throw new FormatError(
+        `The bucket (or prefix) is not empty and holds no PageFS superblock; refusing to format it (found "${
+          any.objects[0]?.key ?? any.prefixes[0]
+        }")`,
+      );
+    }
+    const superblock: Superblock = {
+      magic: "pagefs",
+      version: FORMAT_VERSION,
+      pageSize: 4096,
+      created: now,
+      id: newId(now),
+    };
+    // Create-only: of two instances formatting at once, one wins and both use its result.
+    found = await meta.write(SUPERBLOCK_KEY, superblock, null) ??
+      await meta.read<Superblock>(SUPERBLOCK_KEY, checkSuperblock);
+    if (!found) throw new FormatError("The superblock vanished while formatting");
+  }
+  const superblock = found.value;
+  if (superblock.version !== FORMAT_VERSION) {
+    throw new FormatError(
+      `The bucket holds PageFS format version ${superblock.version}; this PageFS reads version ${FORMAT_VERSION}`,
+    );
+  }
+  // The root directory follows the superblock: a crash in between is repaired here.
+  if (!await meta.store.head(dirKey(ROOT_INO))) {
+    const attr: Attr = {
+      mode: S_IFDIR | 0o755,
+      uid: 0,
+      gid: 0,
+      size: 0,
+      atime: now,
+      mtime: now,
+      ctime: now,
+      btime: now,
+    };
+    await meta.write(dirKey(ROOT_INO), newDirObject(ROOT_INO, ROOT_INO, attr), null);
+  }
+  return superblock;
+}

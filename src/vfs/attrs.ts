@@ -1,0 +1,212 @@
+// Attributes: getattr, setattr (chmod, chown, truncate, utimes), extended attributes, statfs.
+
+import { PREFIX, ROOT_INO } from "../format/keys.ts";
+import type { Attr, Entry, Xattrs } from "../format/meta.ts";
+import { type Ctx, dirStat, entryStat, PERM_MASK } from "./context.ts";
+import { FsError } from "./errors.ts";
+import { FileHandle, fromBase64, loadRecord, toBase64, updateFile } from "./file.ts";
+import { locate, openDir } from "./resolve.ts";
+import type { SetAttr, Stat, StatFs } from "./types.ts";
+
+/** The attributes of `path`; `follow` follows a final symlink (stat vs lstat). */
+export async function getattr(ctx: Ctx, path: string, follow = false): Promise<Stat> {
+  const { parent, entry } = await locate(ctx, path, { follow });
+  if (!parent) return dirStat(await openDir(ctx, ROOT_INO, path));
+  if (!entry) throw new FsError("ENOENT", "No such file or directory", { path });
+  return await entryStat(ctx, entry);
+}
+
+function checkAttrs(changes: SetAttr, path: string): void {
+  const bad = (v: number | undefined, max: number) =>
+    v !== undefined && (!Number.isSafeInteger(v) || v < 0 || v > max);
+  if (bad(changes.mode, PERM_MASK)) throw new FsError("EINVAL", "Invalid mode", { path });
+  if (bad(changes.uid, 0xffffffff) || bad(changes.gid, 0xffffffff)) {
+    throw new FsError("EINVAL", "Invalid owner", { path });
+  }
+  if (bad(changes.atime, 8.64e15) || bad(changes.mtime, 8.64e15)) {
+    throw new FsError("EINVAL", "Invalid time", { path });
+  }
+  if (changes.size !== undefined && (!Number.isSafeInteger(changes.size) || changes.size < 0)) {
+    throw new FsError("EINVAL", "Invalid size", { path });
+  }
+}
+
+function applyAttrs(attr: Attr, changes: SetAttr, now: number): void {
+  if (changes.mode !== undefined) attr.mode = (attr.mode & ~PERM_MASK) | changes.mode;
+  if (changes.uid !== undefined) attr.uid = changes.uid;
+  if (changes.gid !== undefined) attr.gid = changes.gid;
+  if (changes.atime !== undefined) attr.atime = changes.atime;
+  if (changes.mtime !== undefined) attr.mtime = changes.mtime;
+  attr.ctime = now;
+}
+
+/** Changes attributes; a size change truncates or extends the file (with a hole). */
+export async function setattr(ctx: Ctx, path: string, changes: SetAttr): Promise<Stat> {
+  checkAttrs(changes, path);
+  const { parent, name, entry } = await locate(ctx, path, { follow: true });
+  if (!parent || entry?.t === "d") {
+    if (changes.size !== undefined) throw new FsError("EISDIR", "Is a directory", { path });
+    const ino = entry?.ino ?? ROOT_INO;
+    await ctx.dirs.updateSelf(ino, (dir) => applyAttrs(dir.attr, changes, ctx.now()));
+    return dirStat(await openDir(ctx, ino, path));
+  }
+  if (!entry) throw new FsError("ENOENT", "No such file or directory", { path });
+  if (changes.size !== undefined) {
+    if (entry.t === "l") throw new FsError("EINVAL", "Not a regular file", { path });
+    const handle = await FileHandle.open(ctx, path);
+    handle.truncate(changes.size);
+    await handle.fsync();
+  }
+  const { size: _size, ...rest } = changes;
+  if (Object.keys(rest).length > 0 || changes.size === undefined) {
+    await updateRecord(ctx, parent.ino, name, entry, (record) => {
+      applyAttrs(record.attr, rest, ctx.now());
+    });
+  }
+  return await getattr(ctx, path, true);
+}
+
+/** Changes the attribute-holding record of any entry (file, hard-linked file, symlink). */
+async function updateRecord<R>(
+  ctx: Ctx,
+  dir: string,
+  name: string,
+  entry: Entry,
+  op: (record: { attr: Attr; xattr?: Xattrs }) => R,
+): Promise<R> {
+  if (entry.t === "d") return ctx.dirs.updateSelf(entry.ino, op);
+  if (entry.t === "l") {
+    return ctx.dirs.update(dir, [name], (draft) => {
+      const current = draft.get(name);
+      if (current?.ino !== entry.ino || current.t !== "l") {
+        throw new FsError("ESTALE", "Symlink was replaced", { path: name });
+      }
+      const result = op(current);
+      draft.set(name, current);
+      return result;
+    }, { touch: false });
+  }
+  return updateFile(ctx, { dir, name, ino: entry.ino }, op);
+}
+
+const XATTR_VALUE_MAX = 64 * 1024;
+const XATTR_NAMES_MAX = 64 * 1024;
+
+function checkXattrName(name: string, path: string): void {
+  const bytes = new TextEncoder().encode(name).length;
+  if (bytes === 0 || bytes > 255 || name.includes("\0")) {
+    throw new FsError(bytes > 255 ? "ERANGE" : "EINVAL", "Invalid attribute name", { path });
+  }
+}
+
+/** Where an xattr operation acts: the record holding `path`'s attributes. */
+async function target(ctx: Ctx, path: string) {
+  const { parent, name, entry } = await locate(ctx, path);
+  if (!parent) {
+    return {
+      read: async () => (await openDir(ctx, ROOT_INO, path)).xattr ?? {},
+      update: <R>(op: (r: { attr: Attr; xattr?: Xattrs }) => R) =>
+        ctx.dirs.updateSelf(ROOT_INO, op),
+    };
+  }
+  if (!entry) throw new FsError("ENOENT", "No such file or directory", { path });
+  return {
+    read: async (): Promise<Xattrs> => {
+      if (entry.t === "d") return (await openDir(ctx, entry.ino, path)).xattr ?? {};
+      if (entry.t === "h") return (await loadRecord(ctx, entry)).xattr ?? {};
+      return entry.xattr ?? {};
+    },
+    update: <R>(op: (r: { attr: Attr; xattr?: Xattrs }) => R) =>
+      updateRecord(ctx, parent.ino, name, entry, op),
+  };
+}
+
+export async function getxattr(ctx: Ctx, path: string, name: string): Promise<Uint8Array> {
+  checkXattrName(name, path);
+  const xattr = await (await target(ctx, path)).read();
+  if (!Object.hasOwn(xattr, name)) {
+    throw new FsError("ENODATA", `No attribute "${name}"`, { path });
+  }
+  return fromBase64(xattr[name]!);
+}
+
+export async function listxattr(ctx: Ctx, path: string): Promise<string[]> {
+  return Object.keys(await (await target(ctx, path)).read()).sort();
+}
+
+export async function setxattr(
+  ctx: Ctx,
+  path: string,
+  name: string,
+  value: Uint8Array,
+  flags: { create?: boolean; replace?: boolean } = {},
+): Promise<void> {
+  checkXattrName(name, path);
+  if (value.length > XATTR_VALUE_MAX) {
+    throw new FsError("ERANGE", `Attribute values are limited to ${XATTR_VALUE_MAX} bytes`, {
+      path,
+    });
+  }
+  const encoded = toBase64(value);
+  await (await target(ctx, path)).update((record) => {
+    const xattr = record.xattr ?? {};
+    const exists = Object.hasOwn(xattr, name);
+    if (flags.create && exists) throw new FsError("EEXIST", "Attribute exists", { path });
+    if (flags.replace && !exists) throw new FsError("ENODATA", "No such attribute", { path });
+    const total = Object.entries(xattr).reduce((n, [k, v]) => n + k.length + v.length, 0);
+    if (total + name.length + encoded.length > XATTR_NAMES_MAX * 2) {
+      throw new FsError("ENOSPC", "No room for more attributes", { path });
+    }
+    Object.defineProperty(xattr, name, {
+      value: encoded,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+    record.xattr = xattr;
+    record.attr.ctime = ctx.now();
+  });
+}
+
+export async function removexattr(ctx: Ctx, path: string, name: string): Promise<void> {
+  checkXattrName(name, path);
+  await (await target(ctx, path)).update((record) => {
+    if (!record.xattr || !Object.hasOwn(record.xattr, name)) {
+      throw new FsError("ENODATA", `No attribute "${name}"`, { path });
+    }
+    delete record.xattr[name];
+    if (Object.keys(record.xattr).length === 0) delete record.xattr;
+    record.attr.ctime = ctx.now();
+  });
+}
+
+let usage: { at: number; bytes: number; objects: number } | null = null;
+
+/** Filesystem statistics. S3 has no capacity limit; used bytes are counted from segments. */
+export async function statfs(ctx: Ctx): Promise<StatFs> {
+  const now = ctx.now();
+  if (!usage || now - usage.at > 60_000) {
+    let bytes = 0;
+    let objects = 0;
+    for (let cursor: string | null = null, pages = 0; pages < 100; pages++) {
+      const page = await ctx.store.list({ prefix: PREFIX.segment, ...(cursor ? { cursor } : {}) });
+      for (const o of page.objects) bytes += o.size;
+      objects += page.objects.length;
+      cursor = page.cursor;
+      if (!cursor) break;
+    }
+    usage = { at: now, bytes, objects };
+  }
+  const blockSize = 4096;
+  const blocks = 2 ** 40; // 4 PiB: object storage has no fixed capacity
+  const used = Math.ceil(usage.bytes / blockSize);
+  return {
+    blockSize,
+    blocks,
+    blocksFree: blocks - used,
+    files: 2 ** 32,
+    filesFree: 2 ** 32 - usage.objects,
+    nameMax: 255,
+    usedBytes: usage.bytes,
+  };
+}

@@ -1,0 +1,207 @@
+// What every VFS operation works with, and the conversions they share. Not public.
+
+import { PageCache } from "../cache/page_cache.ts";
+import { Writeback } from "../cache/writeback.ts";
+import { ContentionError, MetaStore } from "../format/cas.ts";
+import { Directories, DirectoryGone, type DirLimits } from "../format/dir.ts";
+import { inodeKey } from "../format/keys.ts";
+import {
+  type Attr,
+  checkInode,
+  CorruptError,
+  type DirObject,
+  type Entry,
+  type FileData,
+  type InodeObject,
+  S_IFDIR,
+  S_IFLNK,
+  S_IFREG,
+} from "../format/meta.ts";
+import { type ObjectStore, StoreError } from "../store/types.ts";
+import { FsError } from "./errors.ts";
+import type { FileType, Stat } from "./types.ts";
+
+export interface VfsOptions {
+  /** Page cache budget in bytes (default 64 MiB). */
+  readonly cacheBytes?: number;
+  /** Files up to this size keep their bytes in metadata (default 1 KiB). */
+  readonly inlineMax?: number;
+  /** Page maps with more extents are stored as their own object (default 64). */
+  readonly spillExtents?: number;
+  /** Multipart part size for large writes (default 8 MiB). */
+  readonly partSize?: number;
+  /** Largest readahead window for sequential reads (default 16 MiB). */
+  readonly readaheadMax?: number;
+  /** Directory sharding limits. */
+  readonly dirLimits?: Partial<DirLimits>;
+  /** Clock, replaceable in tests. */
+  readonly now?: () => number;
+  /** Largest file size (default 2^50 bytes). */
+  readonly maxFileSize?: number;
+}
+
+export interface Ctx {
+  readonly store: ObjectStore;
+  readonly meta: MetaStore;
+  readonly dirs: Directories;
+  readonly cache: PageCache;
+  readonly writeback: Writeback;
+  readonly inlineMax: number;
+  readonly spillExtents: number;
+  readonly partSize: number;
+  readonly readaheadMax: number;
+  readonly maxFileSize: number;
+  readonly now: () => number;
+  /** Per inode: where the last read ended and the current readahead window. */
+  readonly readahead: Map<string, { end: number; window: number }>;
+}
+
+export function createCtx(store: ObjectStore, options: VfsOptions = {}): Ctx {
+  const meta = new MetaStore(store);
+  const cache = new PageCache(store, { budgetBytes: options.cacheBytes ?? 64 << 20 });
+  return {
+    store,
+    meta,
+    dirs: new Directories(meta, options.dirLimits ?? {}),
+    cache,
+    writeback: new Writeback(store, cache, {
+      ...(options.partSize ? { partSize: options.partSize } : {}),
+    }),
+    inlineMax: options.inlineMax ?? 1024,
+    partSize: options.partSize ?? 8 << 20,
+    spillExtents: options.spillExtents ?? 64,
+    readaheadMax: options.readaheadMax ?? 16 << 20,
+    maxFileSize: options.maxFileSize ?? 2 ** 50,
+    now: options.now ?? Date.now,
+    readahead: new Map(),
+  };
+}
+
+export const PERM_MASK = 0o7777;
+
+/** Fresh attributes for a new inode. */
+export function newAttr(
+  ctx: Ctx,
+  type: FileType,
+  options: { mode?: number; uid?: number; gid?: number; size?: number },
+): Attr {
+  const now = ctx.now();
+  const fallback = type === "directory" ? 0o755 : type === "symlink" ? 0o777 : 0o644;
+  const typeBits = type === "directory" ? S_IFDIR : type === "symlink" ? S_IFLNK : S_IFREG;
+  return {
+    mode: typeBits | ((options.mode ?? fallback) & PERM_MASK),
+    uid: options.uid ?? 0,
+    gid: options.gid ?? 0,
+    size: options.size ?? 0,
+    atime: now,
+    mtime: now,
+    ctime: now,
+    btime: now,
+  };
+}
+
+/** A short stable hash (53 bits, hex) for ETags. */
+export function hash53(text: string): string {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(16);
+}
+
+/** ETag of a file's content: equal exactly when size and stored bytes' locations are. */
+export function contentTag(ino: string, attr: Attr, data: FileData): string {
+  return `${ino.slice(-8)}-${
+    hash53(JSON.stringify([attr.size, data.data ?? null, data.map ?? null, data.mapRef ?? null]))
+  }`;
+}
+
+export function statOf(
+  ino: string,
+  type: FileType,
+  attr: Attr,
+  options: { nlink?: number; data?: FileData; target?: string },
+): Stat {
+  const etag = type === "file"
+    ? contentTag(ino, attr, options.data ?? {})
+    : `${ino.slice(-8)}-${hash53(JSON.stringify([attr.mtime, attr.size, options.target ?? ""]))}`;
+  return {
+    ino,
+    type,
+    mode: attr.mode & PERM_MASK,
+    uid: attr.uid,
+    gid: attr.gid,
+    size: type === "symlink" ? new TextEncoder().encode(options.target ?? "").length : attr.size,
+    nlink: options.nlink ?? 1,
+    atime: attr.atime,
+    mtime: attr.mtime,
+    ctime: attr.ctime,
+    btime: attr.btime,
+    etag,
+  };
+}
+
+export function dirStat(dir: DirObject): Stat {
+  return statOf(dir.ino, "directory", dir.attr, { nlink: 2 });
+}
+
+export function inodeStat(inode: InodeObject): Stat {
+  return statOf(inode.ino, "file", inode.attr, { nlink: inode.nlink, data: inode });
+}
+
+/** The stat of an entry, loading the object that holds its attributes if needed. */
+export async function entryStat(ctx: Ctx, entry: Entry): Promise<Stat> {
+  switch (entry.t) {
+    case "f":
+      return statOf(entry.ino, "file", entry.attr, { data: entry });
+    case "l":
+      return statOf(entry.ino, "symlink", entry.attr, { target: entry.target });
+    case "d": {
+      const dir = await ctx.dirs.get(entry.ino);
+      if (!dir) throw new FsError("ENOENT", "Directory was removed");
+      return dirStat(dir.value);
+    }
+    case "h": {
+      const inode = await readInode(ctx, entry.ino);
+      return inodeStat(inode);
+    }
+  }
+}
+
+export async function readInode(ctx: Ctx, ino: string): Promise<InodeObject> {
+  const found = await ctx.meta.read<InodeObject>(inodeKey(ino), checkInode);
+  if (!found) throw new FsError("ENOENT", "File was removed");
+  return found.value;
+}
+
+/**
+ * Translates errors from the layers below into {@linkcode FsError}: the one place where
+ * store and format errors become errno codes.
+ */
+export function toFsError(error: unknown, path?: string): FsError {
+  if (error instanceof FsError) return error;
+  const where = path === undefined ? {} : { path };
+  if (error instanceof DirectoryGone) {
+    return new FsError("ENOENT", "Directory was removed", { ...where, cause: error });
+  }
+  if (error instanceof ContentionError) {
+    return new FsError("EAGAIN", "Too many concurrent changes, try again", {
+      ...where,
+      cause: error,
+    });
+  }
+  if (error instanceof CorruptError) return new FsError("EIO", error.message, { ...where });
+  if (error instanceof StoreError) {
+    const code = error.kind === "throttled" || error.kind === "transient" ? "EAGAIN" : "EIO";
+    return new FsError(code, `Object store failed: ${error.message}`, { ...where, cause: error });
+  }
+  return new FsError("EIO", `Internal error: ${(error as Error)?.message ?? error}`, {
+    ...where,
+    cause: error,
+  });
+}

@@ -1,0 +1,505 @@
+// File data: open handles with a dirty log, commit (inline, group-committed segment, or a
+// streamed multipart segment), and reads through the page cache.
+
+import type { Placed, SegmentStream } from "../cache/writeback.ts";
+import { concat } from "../store/_util.ts";
+import { inodeKey, mapKey, newId, newIno, parseSegmentRef, segmentKey } from "../format/keys.ts";
+import {
+  checkInode,
+  encode,
+  type Entry,
+  type FileData,
+  type FileEntry,
+  type InodeObject,
+  type Xattrs,
+} from "../format/meta.ts";
+import type { Attr } from "../format/meta.ts";
+import {
+  checkPageMap,
+  EMPTY_MAP,
+  type PageMap,
+  resolveRange,
+  truncateMap,
+  writeExtent,
+} from "../format/page_map.ts";
+import { readAll } from "../store/_util.ts";
+import { type Ctx, newAttr, statOf, toFsError } from "./context.ts";
+import { FsError } from "./errors.ts";
+import { locate } from "./resolve.ts";
+import type { Stat } from "./types.ts";
+
+/** The part of an inode that file operations change. */
+export interface FileRecord extends FileData {
+  attr: Attr;
+  xattr?: Xattrs;
+}
+
+/** Where a file is: the entry `name` of directory `dir`, for inode `ino`. */
+export interface FileLoc {
+  readonly dir: string;
+  readonly name: string;
+  readonly ino: string;
+}
+
+class Linked extends Error {}
+class Conflict extends Error {}
+
+interface CreateSpec {
+  readonly exclusive: boolean;
+  readonly mode?: number;
+  readonly uid?: number;
+  readonly gid?: number;
+}
+
+/** A file's current record (from its entry, or its inode object when hard-linked). */
+export async function loadRecord(ctx: Ctx, entry: Entry): Promise<FileRecord & { nlink: number }> {
+  if (entry.t === "f") return { ...entry, nlink: 1 };
+  if (entry.t !== "h") throw new FsError("EISDIR", "Not a regular file");
+  const found = await ctx.meta.read<InodeObject>(inodeKey(entry.ino), checkInode);
+  if (!found) throw new FsError("ENOENT", "File was removed");
+  return found.value;
+}
+
+/**
+ * Atomically changes a file's record where it lives. `op` must throw before changing
+ * anything if it fails; it may run more than once.
+ */
+export async function updateFile<R>(
+  ctx: Ctx,
+  loc: FileLoc,
+  op: (record: FileRecord) => R,
+): Promise<R> {
+  try {
+    return await ctx.dirs.update(loc.dir, [loc.name], (draft) => {
+      const entry = draft.get(loc.name);
+      if (!entry || entry.ino !== loc.ino) {
+        throw new FsError("ESTALE", "File was replaced or removed", { path: loc.name });
+      }
+      if (entry.t === "h") throw new Linked();
+      if (entry.t !== "f") throw new FsError("EISDIR", "Not a regular file", { path: loc.name });
+      if (entry.moving) throw new FsError("EAGAIN", "File is being renamed", { path: loc.name });
+      const result = op(entry);
+      draft.set(loc.name, entry);
+      return result;
+    }, { touch: false });
+  } catch (error) {
+    if (!(error instanceof Linked)) throw error;
+  }
+  return ctx.meta.updateGrouped<InodeObject, R>(inodeKey(loc.ino), checkInode, (inode) => {
+    if (!inode) throw new FsError("ESTALE", "File was removed", { path: loc.name });
+    return { value: inode, result: op(inode) };
+  });
+}
+
+const mapCache = new Map<string, PageMap>();
+
+/** A record's page map (fetching a spilled map, which never changes, once). */
+export async function loadMap(ctx: Ctx, record: FileData): Promise<PageMap> {
+  if (record.map) return record.map;
+  if (!record.mapRef) return EMPTY_MAP;
+  const cached = mapCache.get(record.mapRef);
+  if (cached) return cached;
+  const result = await ctx.store.get(mapKey(record.mapRef));
+  if (result?.status !== "ok") {
+    throw new FsError("EIO", `Page map ${record.mapRef} is missing`);
+  }
+  const map = checkPageMap(JSON.parse(new TextDecoder().decode(await readAll(result.body))));
+  if (mapCache.size > 256) mapCache.delete(mapCache.keys().next().value!);
+  mapCache.set(record.mapRef, map);
+  return map;
+}
+
+export function inlineBytes(record: FileData): Uint8Array {
+  return record.data ? fromBase64(record.data) : new Uint8Array(0);
+}
+
+/** Reads `length` bytes at `offset` of a file record (short at end of file). */
+export async function readRecord(
+  ctx: Ctx,
+  ino: string,
+  record: FileRecord,
+  offset: number,
+  length: number,
+): Promise<Uint8Array> {
+  const size = record.attr.size;
+  const end = Math.min(size, offset + length);
+  if (offset >= end) return new Uint8Array(0);
+  const out = new Uint8Array(end - offset);
+  if (!record.map && !record.mapRef) {
+    out.set(inlineBytes(record).subarray(offset, end));
+    return out;
+  }
+  const map = await loadMap(ctx, record);
+  const window = readaheadWindow(ctx, ino, offset, end);
+  await Promise.all(
+    resolveRange(map, offset, end - offset).map(async (piece) => {
+      if (piece.segment === null) return;
+      const ref = parseSegmentRef(piece.segment);
+      if (!ref) throw new FsError("EIO", `Bad segment reference ${piece.segment}`);
+      const bytes = await ctx.cache.read(segmentKey(ref.id), piece.segmentOffset, piece.length, {
+        objectSize: ref.size,
+        readahead: window,
+      });
+      out.set(bytes, piece.fileOffset - offset);
+    }),
+  );
+  return out;
+}
+
+/** Sequential reads grow a readahead window (doubling up to the maximum); others reset it. */
+function readaheadWindow(ctx: Ctx, ino: string, offset: number, end: number): number {
+  const state = ctx.readahead.get(ino);
+  const sequential = state !== undefined && state.end === offset;
+  const window = sequential ? Math.min(Math.max(state.window * 2, 256 << 10), ctx.readaheadMax) : 0;
+  ctx.readahead.delete(ino);
+  ctx.readahead.set(ino, { end, window });
+  if (ctx.readahead.size > 1024) ctx.readahead.delete(ctx.readahead.keys().next().value!);
+  return window;
+}
+
+type LogOp =
+  | { readonly k: "w"; readonly off: number; readonly len: number; readonly pos: number }
+  | { readonly k: "t"; readonly size: number };
+
+/**
+ * An open file: writes go to a dirty log and are made durable by {@linkcode fsync}
+ * (at the end of every request, and when asked). Small dirty data waits in memory and is
+ * group-committed; once it passes one part it streams out as a multipart segment, so
+ * memory stays bounded however much is written.
+ */
+export class FileHandle {
+  readonly #ctx: Ctx;
+  #loc: FileLoc;
+  #create: CreateSpec | null;
+  #ops: LogOp[] = [];
+  #small: Uint8Array[] = [];
+  #dirtyBytes = 0;
+  #stream: SegmentStream | null = null;
+  #size: number;
+  #stat: Stat;
+
+  private constructor(ctx: Ctx, loc: FileLoc, stat: Stat, create: CreateSpec | null) {
+    this.#ctx = ctx;
+    this.#loc = loc;
+    this.#stat = stat;
+    this.#size = stat.size;
+    this.#create = create;
+  }
+
+  /**
+   * Opens (or, with `create`, prepares to create) the regular file at `path`. A file to
+   * be created appears at the first {@linkcode fsync}, in the same write as its data.
+   */
+  static async open(
+    ctx: Ctx,
+    path: string,
+    options: {
+      create?: boolean;
+      exclusive?: boolean;
+      truncate?: boolean;
+      mode?: number;
+      uid?: number;
+      gid?: number;
+    } = {},
+  ): Promise<FileHandle> {
+    const { parent, name, entry } = await locate(ctx, path, { follow: true });
+    if (!parent) throw new FsError("EISDIR", "Is a directory", { path });
+    let handle: FileHandle;
+    if (entry) {
+      if (options.create && options.exclusive) {
+        throw new FsError("EEXIST", "File exists", { path });
+      }
+      if (entry.t === "d") throw new FsError("EISDIR", "Is a directory", { path });
+      const record = await loadRecord(ctx, entry);
+      const stat = statOf(entry.ino, "file", record.attr, { nlink: record.nlink, data: record });
+      handle = new FileHandle(ctx, { dir: parent.ino, name, ino: entry.ino }, stat, null);
+    } else {
+      if (!options.create) throw new FsError("ENOENT", "No such file or directory", { path });
+      const ino = newIno();
+      const attr = newAttr(ctx, "file", options);
+      handle = new FileHandle(ctx, { dir: parent.ino, name, ino }, statOf(ino, "file", attr, {}), {
+        exclusive: options.exclusive ?? false,
+        ...(options.mode === undefined ? {} : { mode: options.mode }),
+        ...(options.uid === undefined ? {} : { uid: options.uid }),
+        ...(options.gid === undefined ? {} : { gid: options.gid }),
+      });
+    }
+    if (options.truncate && handle.#size > 0) handle.truncate(0);
+    return handle;
+  }
+
+  get ino(): string {
+    return this.#loc.ino;
+  }
+
+  /** Size including uncommitted writes. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** The file's attributes as of the last open or commit. */
+  get stat(): Stat {
+    return this.#stat;
+  }
+
+  /** Buffers a write of `bytes` at `offset`. */
+  async write(offset: number, bytes: Uint8Array): Promise<void> {
+    checkRange(this.#ctx, offset, bytes.length);
+    if (bytes.length === 0) return;
+    let pos: number;
+    if (this.#stream) {
+      pos = await this.#stream.append(bytes);
+    } else {
+      pos = this.#dirtyBytes;
+      this.#small.push(bytes.slice());
+      this.#dirtyBytes += bytes.length;
+    }
+    this.#log({ k: "w", off: offset, len: bytes.length, pos });
+    this.#size = Math.max(this.#size, offset + bytes.length);
+    // Past one part, dirty data streams out instead of waiting in memory.
+    if (!this.#stream && this.#dirtyBytes >= this.#ctx.partSize) await this.#startStream();
+  }
+
+  /** Writes a whole stream at `offset` (sequentially); returns the bytes written. */
+  async writeStream(offset: number, body: ReadableStream<Uint8Array>): Promise<number> {
+    let at = offset;
+    for await (const chunk of body) {
+      await this.write(at, chunk);
+      at += chunk.length;
+    }
+    return at - offset;
+  }
+
+  truncate(size: number): void {
+    checkRange(this.#ctx, size, 0);
+    this.#ops.push({ k: "t", size });
+    this.#size = size;
+  }
+
+  /** Reads through the handle; uncommitted writes are committed first. */
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    checkRange(this.#ctx, offset, length);
+    await this.fsync();
+    const { record } = await this.#current();
+    if (!record) throw new FsError("ESTALE", "File was removed");
+    return readRecord(this.#ctx, this.#loc.ino, record, offset, length);
+  }
+
+  /** Makes every write so far durable: data first, then one CAS of the file's metadata. */
+  async fsync(): Promise<Stat> {
+    if (this.#ops.length === 0 && !this.#create) return this.#stat;
+    try {
+      this.#stat = await this.#commit();
+    } catch (error) {
+      await this.#stream?.abort().catch(() => {});
+      this.#reset();
+      throw toFsError(error, this.#loc.name);
+    }
+    this.#reset();
+    return this.#stat;
+  }
+
+  /** Commits and releases the handle. */
+  async close(): Promise<Stat> {
+    return await this.fsync();
+  }
+
+  /** Drops uncommitted writes (after a failed request body, for instance). */
+  async discard(): Promise<void> {
+    await this.#stream?.abort().catch(() => {});
+    this.#reset();
+    this.#create = null;
+  }
+
+  #reset(): void {
+    this.#ops = [];
+    this.#small = [];
+    this.#dirtyBytes = 0;
+    this.#stream = null;
+  }
+
+  #log(op: LogOp & { k: "w" }): void {
+    const last = this.#ops[this.#ops.length - 1];
+    // Sequential writes become one log entry (and one extent).
+    if (last?.k === "w" && last.off + last.len === op.off && last.pos + last.len === op.pos) {
+      this.#ops[this.#ops.length - 1] = { ...last, len: last.len + op.len };
+    } else {
+      this.#ops.push(op);
+    }
+  }
+
+  async #startStream(): Promise<void> {
+    this.#stream = this.#ctx.writeback.openStream();
+    const pending = this.#small;
+    this.#small = [];
+    for (const chunk of pending) await this.#stream.append(chunk);
+  }
+
+  async #current(): Promise<{ entry: Entry | null; record: FileRecord | null }> {
+    const dir = await this.#ctx.dirs.get(this.#loc.dir);
+    if (!dir) return { entry: null, record: null };
+    const entry = await this.#ctx.dirs.lookup(dir.value, this.#loc.name);
+    if (!entry || (entry.t !== "f" && entry.t !== "h")) return { entry, record: null };
+    return { entry, record: await loadRecord(this.#ctx, entry) };
+  }
+
+  async #commit(): Promise<Stat> {
+    const ctx = this.#ctx;
+    // Where the dirty bytes, and the old inline bytes of a file outgrowing metadata, went.
+    const placed: { dirty?: Placed; inline?: Placed & { gen: number } } = {};
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const { entry, record } = await this.#current();
+      if (entry && entry.ino !== this.#loc.ino) {
+        if (!this.#create || this.#create.exclusive) {
+          throw new FsError(this.#create ? "EEXIST" : "ESTALE", "File was replaced", {
+            path: this.#loc.name,
+          });
+        }
+        if (entry.t === "d") throw new FsError("EISDIR", "Is a directory");
+        this.#loc = { ...this.#loc, ino: entry.ino };
+      }
+      if (!entry && !this.#create) throw new FsError("ESTALE", "File was removed");
+      const base: FileRecord = record ??
+        { attr: { ...newAttr(ctx, "file", this.#create ?? {}), size: 0 } };
+      const gen = base.gen ?? 0;
+      const finalSize = this.#ops.reduce(
+        (s, op) => op.k === "t" ? op.size : Math.max(s, op.off + op.len),
+        base.attr.size,
+      );
+      const inline = !this.#stream && !base.map && !base.mapRef && finalSize <= ctx.inlineMax;
+      let next: FileData;
+      if (inline) {
+        next = this.#applyInline(base);
+      } else {
+        // Data before metadata: segments are durable before the CAS that names them.
+        if (base.data && placed.inline?.gen !== gen) {
+          // Both go out in the same group commit: one PUT.
+          const [dirty, old] = await Promise.all([
+            placed.dirty ?? this.#place(),
+            ctx.writeback.commit(inlineBytes(base)),
+          ]);
+          placed.dirty = dirty;
+          placed.inline = { gen, ...old };
+        }
+        const dirty = placed.dirty ??= await this.#place();
+        const old = placed.inline;
+        let map: PageMap = base.data && old
+          ? writeExtent(EMPTY_MAP, 0, inlineBytes(base).length, old.segment, old.offset)
+          : await loadMap(ctx, base);
+        let size = base.attr.size;
+        if (base.data) map = truncateMap(map, size);
+        for (const op of this.#ops) {
+          if (op.k === "t") {
+            map = truncateMap(map, op.size);
+            size = op.size;
+          } else {
+            map = writeExtent(map, op.off, op.len, dirty.segment, dirty.offset + op.pos);
+            size = Math.max(size, op.off + op.len);
+          }
+        }
+        next = map.length > ctx.spillExtents ? { mapRef: await spillMap(ctx, map) } : { map };
+      }
+      try {
+        return await this.#apply(entry, gen, finalSize, next);
+      } catch (error) {
+        if (!(error instanceof Conflict)) throw error;
+      }
+    }
+    throw new FsError("EAGAIN", "File changed too often during the write");
+  }
+
+  async #place(): Promise<Placed> {
+    if (this.#stream) return { segment: await this.#stream.finish(), offset: 0 };
+    if (this.#dirtyBytes === 0) return { segment: "", offset: 0 };
+    return await this.#ctx.writeback.commit(concat(this.#small, this.#dirtyBytes));
+  }
+
+  #applyInline(base: FileRecord): FileData {
+    let bytes = inlineBytes(base);
+    const dirty = concat(this.#small, this.#dirtyBytes);
+    let size = base.attr.size;
+    for (const op of this.#ops) {
+      if (op.k === "t") {
+        size = op.size;
+        if (bytes.length > size) bytes = bytes.slice(0, size);
+      } else {
+        const end = op.off + op.len;
+        if (bytes.length < end) {
+          const grown = new Uint8Array(end);
+          grown.set(bytes);
+          bytes = grown;
+        }
+        bytes.set(dirty.subarray(op.pos, op.pos + op.len), op.off);
+        size = Math.max(size, end);
+      }
+    }
+    return bytes.length > 0 ? { data: toBase64(bytes) } : {};
+  }
+
+  async #apply(entry: Entry | null, gen: number, size: number, next: FileData): Promise<Stat> {
+    const ctx = this.#ctx;
+    const now = ctx.now();
+    const change = (record: FileRecord) => {
+      if ((record.gen ?? 0) !== gen) throw new Conflict();
+      delete record.data;
+      delete record.map;
+      delete record.mapRef;
+      Object.assign(record, next);
+      record.gen = gen + 1;
+      record.attr.size = size;
+      record.attr.mtime = record.attr.ctime = Math.max(now, record.attr.mtime);
+      return statOf(this.#loc.ino, "file", record.attr, {
+        data: record,
+        nlink: (record as { nlink?: number }).nlink ?? 1,
+      });
+    };
+    if (entry) return await updateFile(ctx, this.#loc, change);
+    // Create the file in the same CAS as its first data.
+    const create = this.#create!;
+    const attr = newAttr(ctx, "file", create);
+    const stat = await ctx.dirs.update(this.#loc.dir, [this.#loc.name], (draft) => {
+      // Someone created it first (or our own earlier attempt did): start over from it.
+      if (draft.get(this.#loc.name)) throw new Conflict();
+      const fresh: FileEntry = { t: "f", ino: this.#loc.ino, attr: { ...attr, size }, gen: 1 };
+      Object.assign(fresh, next);
+      draft.set(this.#loc.name, fresh);
+      return statOf(fresh.ino, "file", fresh.attr, { data: fresh });
+    });
+    this.#create = null;
+    return stat;
+  }
+}
+
+async function spillMap(ctx: Ctx, map: PageMap): Promise<string> {
+  const id = newId();
+  await ctx.store.put(mapKey(id), encode(map), { contentType: "application/json" });
+  mapCache.set(id, map);
+  return id;
+}
+
+export function checkRange(ctx: Ctx, offset: number, length: number): void {
+  if (!Number.isSafeInteger(offset) || offset < 0) {
+    throw new FsError("EINVAL", `Invalid offset ${offset}`);
+  }
+  if (!Number.isSafeInteger(length) || length < 0) {
+    throw new FsError("EINVAL", `Invalid length ${length}`);
+  }
+  if (offset + length > ctx.maxFileSize) {
+    throw new FsError("EFBIG", `Files are limited to ${ctx.maxFileSize} bytes`);
+  }
+}
+
+export function toBase64(bytes: Uint8Array): string {
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(binary);
+}
+
+export function fromBase64(text: string): Uint8Array {
+  const binary = atob(text);
+  const out = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
+  return out;
+}

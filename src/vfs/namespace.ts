@@ -1,0 +1,296 @@
+// Namespace operations: mkdir, unlink, rmdir, symlink, readlink, link, copy, readdir.
+
+import { newDirObject } from "../format/dir.ts";
+import { compareKeys } from "../store/_util.ts";
+import { inodeKey, newIno, ROOT_INO } from "../format/keys.ts";
+import {
+  checkInode,
+  type DirObject,
+  type Entry,
+  type FileEntry,
+  FORMAT_VERSION,
+  type InodeObject,
+} from "../format/meta.ts";
+import { type Ctx, dirStat, entryStat, newAttr, statOf } from "./context.ts";
+import { FsError } from "./errors.ts";
+import { loadRecord } from "./file.ts";
+import { PATH_MAX, splitPath } from "./path.ts";
+import { applyMove } from "./rename.ts";
+import { locate, openDir, resolveDir } from "./resolve.ts";
+import type { DirEntryInfo, ReaddirPage, Stat } from "./types.ts";
+
+/** Adds entry `name` to directory `dir`; EEXIST if the name is taken. */
+async function addEntry(ctx: Ctx, dir: string, name: string, entry: Entry, path: string) {
+  await ctx.dirs.update(dir, [name], (draft) => {
+    const there = draft.get(name);
+    if (there && there.ino !== entry.ino) throw new FsError("EEXIST", "File exists", { path });
+    draft.set(name, entry);
+  });
+}
+
+export async function mkdir(
+  ctx: Ctx,
+  path: string,
+  options: { mode?: number; uid?: number; gid?: number; parents?: boolean } = {},
+): Promise<Stat> {
+  if (options.parents) {
+    const names = splitPath(path);
+    for (let i = 1; i < names.length; i++) {
+      await mkdir(ctx, "/" + names.slice(0, i).join("/"), { ...options, parents: false })
+        .catch((error) => {
+          if (!(error instanceof FsError && error.code === "EEXIST")) throw error;
+        });
+    }
+  }
+  const { parent, name, entry } = await locate(ctx, path);
+  if (!parent) throw new FsError("EEXIST", "File exists", { path });
+  if (entry) {
+    if (options.parents && entry.t === "d") return await entryStat(ctx, entry);
+    throw new FsError("EEXIST", "File exists", { path });
+  }
+  const ino = newIno();
+  const dir = newDirObject(ino, parent.ino, newAttr(ctx, "directory", options));
+  // The directory's object exists before any entry names it (a crash leaves an orphan
+  // that fsck and GC find, never an entry pointing at nothing).
+  await ctx.dirs.create(dir);
+  try {
+    await addEntry(ctx, parent.ino, name, { t: "d", ino }, path);
+  } catch (error) {
+    await ctx.dirs.remove(dir).catch(() => {});
+    throw error;
+  }
+  return dirStat(dir);
+}
+
+export async function unlink(ctx: Ctx, path: string): Promise<void> {
+  const { parent, name, entry } = await locate(ctx, path);
+  if (!parent) throw new FsError("EISDIR", "Is a directory", { path });
+  if (!entry) throw new FsError("ENOENT", "No such file or directory", { path });
+  if (entry.t === "d") throw new FsError("EISDIR", "Is a directory", { path });
+  await ctx.dirs.update(parent.ino, [name], (draft) => {
+    if (draft.get(name)?.ino !== entry.ino) {
+      throw new FsError("ENOENT", "No such file or directory", { path });
+    }
+    draft.delete(name);
+  });
+  await dropReplaced(ctx, entry);
+}
+
+export async function rmdir(ctx: Ctx, path: string): Promise<void> {
+  const { parent, name, entry } = await locate(ctx, path);
+  if (!parent) throw new FsError("EBUSY", "Cannot remove the root", { path });
+  if (!entry) throw new FsError("ENOENT", "No such file or directory", { path });
+  if (entry.t !== "d") throw new FsError("ENOTDIR", "Not a directory", { path });
+  if (!await ctx.dirs.markRemoving(entry.ino, ctx.now())) {
+    throw new FsError("ENOTEMPTY", "Directory not empty", { path });
+  }
+  await ctx.dirs.update(parent.ino, [name], (draft) => {
+    if (draft.get(name)?.ino === entry.ino) draft.delete(name);
+  });
+  await dropReplaced(ctx, entry);
+}
+
+/**
+ * Releases what an entry that was just unlinked or replaced held: the object of a
+ * (marked, empty) directory, or one link of a hard-linked inode. File data is left to GC.
+ */
+export async function dropReplaced(ctx: Ctx, entry: Entry | null): Promise<void> {
+  if (entry?.t === "d") {
+    const dir = await ctx.dirs.get(entry.ino);
+    if (dir) await ctx.dirs.remove(dir.value);
+  } else if (entry?.t === "h") {
+    await ctx.meta.update<InodeObject, void>(inodeKey(entry.ino), checkInode, (inode) => {
+      if (!inode) return { result: undefined };
+      if (inode.value.nlink <= 1) return { write: null, result: undefined };
+      inode.value.nlink--;
+      inode.value.attr.ctime = ctx.now();
+      return { write: inode.value, result: undefined };
+    });
+  }
+}
+
+export async function symlink(
+  ctx: Ctx,
+  target: string,
+  path: string,
+  options: { uid?: number; gid?: number } = {},
+): Promise<Stat> {
+  if (typeof target !== "string" || target === "" || target.includes("\0")) {
+    throw new FsError("EINVAL", "Invalid symlink target", { path });
+  }
+  if (new TextEncoder().encode(target).length > PATH_MAX) {
+    throw new FsError("ENAMETOOLONG", "Symlink target too long", { path });
+  }
+  const { parent, name } = await locate(ctx, path);
+  if (!parent) throw new FsError("EEXIST", "File exists", { path });
+  const ino = newIno();
+  const attr = newAttr(ctx, "symlink", options);
+  await addEntry(ctx, parent.ino, name, { t: "l", ino, attr, target }, path);
+  return statOf(ino, "symlink", attr, { target });
+}
+
+export async function readlink(ctx: Ctx, path: string): Promise<string> {
+  const { entry } = await locate(ctx, path);
+  if (!entry) throw new FsError("ENOENT", "No such file or directory", { path });
+  if (entry.t !== "l") throw new FsError("EINVAL", "Not a symlink", { path });
+  return entry.target;
+}
+
+/** Makes `path` a new hard link to the file at `existing`. */
+export async function link(ctx: Ctx, existing: string, path: string): Promise<Stat> {
+  const src = await locate(ctx, existing);
+  if (!src.entry) throw new FsError("ENOENT", "No such file or directory", { path: existing });
+  if (src.entry.t === "d") throw new FsError("EPERM", "Cannot link a directory", { path });
+  if (src.entry.t === "l") throw new FsError("EPERM", "Cannot link a symlink", { path });
+  const dst = await locate(ctx, path);
+  if (!dst.parent) throw new FsError("EEXIST", "File exists", { path });
+  if (dst.entry) throw new FsError("EEXIST", "File exists", { path });
+  const ino = src.entry.ino;
+  // The link count goes up before the new name appears: a crash can leave it too high
+  // (fsck repairs that), never too low (which would free data still linked).
+  if (src.entry.t === "f") {
+    await promoteToInode(ctx, src.parent!.ino, src.name, src.entry, existing);
+  } else {
+    await ctx.meta.update<InodeObject, void>(inodeKey(ino), checkInode, (inode) => {
+      if (!inode) throw new FsError("ENOENT", "File was removed", { path: existing });
+      inode.value.nlink++;
+      inode.value.attr.ctime = ctx.now();
+      return { write: inode.value, result: undefined };
+    });
+  }
+  try {
+    await addEntry(ctx, dst.parent.ino, dst.name, { t: "h", ino }, path);
+  } catch (error) {
+    await dropReplaced(ctx, { t: "h", ino });
+    throw error;
+  }
+  const inode = await ctx.meta.read<InodeObject>(inodeKey(ino), checkInode);
+  if (!inode) throw new FsError("ENOENT", "File was removed", { path });
+  return statOf(ino, "file", inode.value.attr, { nlink: inode.value.nlink, data: inode.value });
+}
+
+/** Moves a file's inode out of its entry into `i/<ino>` with two links counted. */
+async function promoteToInode(
+  ctx: Ctx,
+  dir: string,
+  name: string,
+  entry: FileEntry,
+  path: string,
+): Promise<void> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const { t: _t, ino, moving: _m, ...record } = entry as FileEntry & { moving?: unknown };
+    const inode: InodeObject = { ...record, v: FORMAT_VERSION, ino, nlink: 2 };
+    inode.attr = { ...inode.attr, ctime: ctx.now() };
+    if (!await ctx.meta.write(inodeKey(ino), inode, null)) {
+      throw new FsError("EIO", "Inode object exists already", { path });
+    }
+    const swapped = await ctx.dirs.update(dir, [name], (draft) => {
+      const current = draft.get(name);
+      if (current?.t === "f" && current.ino === ino && (current.gen ?? 0) === (entry.gen ?? 0)) {
+        draft.set(name, { t: "h", ino });
+        return true;
+      }
+      return false;
+    }, { touch: false });
+    if (swapped) return;
+    await ctx.meta.remove(inodeKey(ino));
+    const fresh = await locate(ctx, path);
+    if (fresh.entry?.t !== "f" || fresh.entry.ino !== ino) {
+      throw new FsError("ENOENT", "File changed during link", { path });
+    }
+    entry = fresh.entry;
+  }
+  throw new FsError("EAGAIN", "File changed too often during link", { path });
+}
+
+/**
+ * Copies a file (sharing its data: segments are immutable, so the copy is metadata only)
+ * or, recursively, a directory tree.
+ */
+export async function copy(
+  ctx: Ctx,
+  from: string,
+  to: string,
+  options: { noReplace?: boolean } = {},
+): Promise<Stat> {
+  const src = await locate(ctx, from, { follow: true });
+  if (!src.entry && src.parent) {
+    throw new FsError("ENOENT", "No such file or directory", { path: from });
+  }
+  const dst = await locate(ctx, to);
+  if (!dst.parent) throw new FsError("EEXIST", "Cannot replace the root", { path: to });
+  if (
+    dst.names.length > src.names.length && src.names.every((n, i) => dst.names[i] === n)
+  ) {
+    throw new FsError("EINVAL", "Cannot copy a directory into itself", { path: to });
+  }
+  if (dst.entry && options.noReplace) throw new FsError("EEXIST", "Target exists", { path: to });
+  const entry = src.entry;
+  if (!entry || entry.t === "d") {
+    const dir = await openDir(ctx, entry?.ino ?? ROOT_INO, from);
+    if (dst.entry) throw new FsError("EEXIST", "Target exists", { path: to });
+    const stat = await mkdir(ctx, to, {
+      mode: dir.attr.mode,
+      uid: dir.attr.uid,
+      gid: dir.attr.gid,
+    });
+    for (const [name] of await ctx.dirs.list(dir)) {
+      await copy(ctx, joinChild(from, name), joinChild(to, name), options);
+    }
+    return stat;
+  }
+  if (dst.entry?.t === "d") throw new FsError("EISDIR", "Is a directory", { path: to });
+  const ino = newIno();
+  const now = ctx.now();
+  let fresh: Entry;
+  if (entry.t === "l") {
+    fresh = { ...entry, ino, attr: { ...entry.attr, ctime: now, btime: now } };
+  } else {
+    const record = await loadRecord(ctx, entry);
+    const { nlink: _n, v: _v, ino: _i, ...data } = record as typeof record & {
+      v?: number;
+      ino?: string;
+    };
+    fresh = { ...data, t: "f", ino, gen: 1, attr: { ...record.attr, ctime: now, btime: now } };
+  }
+  const replaced = dst.entry;
+  await ctx.dirs.update(dst.parent.ino, [dst.name], (draft) => {
+    const there = draft.get(dst.name);
+    if ((there?.ino ?? null) !== (replaced?.ino ?? null)) {
+      throw new FsError("EEXIST", "Target changed during the copy", { path: to });
+    }
+    draft.set(dst.name, fresh);
+  });
+  await dropReplaced(ctx, replaced);
+  return await entryStat(ctx, fresh);
+}
+
+function joinChild(path: string, name: string): string {
+  return path.endsWith("/") ? path + name : `${path}/${name}`;
+}
+
+/** Lists a directory after `cursor` (a name), with each entry's attributes. */
+export async function readdir(
+  ctx: Ctx,
+  path: string,
+  options: { cursor?: string; limit?: number } = {},
+): Promise<ReaddirPage> {
+  const { dir } = await resolveDir(ctx, splitPath(path), path);
+  const limit = Math.max(1, Math.min(options.limit ?? 10_000, 100_000));
+  let all = await ctx.dirs.list(dir);
+  if (all.some(([, e]) => e.moving)) {
+    for (const [name, entry] of all) if (entry.moving) await applyMove(ctx, dir.ino, name, entry);
+    all = await ctx.dirs.list(await openDir(ctx, dir.ino, path));
+  }
+  const cursor = options.cursor;
+  const start = cursor === undefined ? 0 : all.findIndex(([name]) => compareKeys(name, cursor) > 0);
+  const page = start < 0 ? [] : all.slice(start, start + limit);
+  const entries: DirEntryInfo[] = await Promise.all(page.map(async ([name, entry]) => ({
+    name,
+    stat: await entryStat(ctx, entry).catch(() => null),
+  }))).then((list) => list.filter((e): e is DirEntryInfo => e.stat !== null));
+  const more = start >= 0 && start + limit < all.length;
+  return { entries, cursor: more ? page[page.length - 1]![0] : null };
+}
+
+export type { DirObject };

@@ -1,0 +1,108 @@
+// Path resolution: from the root, one directory object per component, following
+// symlinks. Every object read is revalidated, so a path sees other instances' changes.
+
+import { ROOT_INO } from "../format/keys.ts";
+import type { DirObject, Entry } from "../format/meta.ts";
+import type { Ctx } from "./context.ts";
+import { FsError } from "./errors.ts";
+import { splitPath } from "./path.ts";
+import { settleMoving } from "./rename.ts";
+
+/** Symlinks followed in one resolution before ELOOP (Linux's limit). */
+const MAX_HOPS = 40;
+
+/** Where a path leads. */
+export interface Location {
+  /** The directory holding the entry; null when the path is the root. */
+  readonly parent: DirObject | null;
+  /** The last name ("" for the root). */
+  readonly name: string;
+  /** The entry, or null when the last name does not exist. */
+  readonly entry: Entry | null;
+  /** The path's names with symlinks in directories resolved. */
+  readonly names: readonly string[];
+}
+
+/** A directory's object; ENOENT if it was removed (or is being removed). */
+export async function openDir(ctx: Ctx, ino: string, path?: string): Promise<DirObject> {
+  const found = await ctx.dirs.get(ino);
+  if (!found || found.value.removing) {
+    throw new FsError("ENOENT", "No such directory", path === undefined ? {} : { path });
+  }
+  return found.value;
+}
+
+/** Looks up a name, first settling a rename that is moving the entry. */
+export async function lookupEntry(
+  ctx: Ctx,
+  dir: DirObject,
+  name: string,
+): Promise<Entry | null> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const entry = await ctx.dirs.lookup(dir, name);
+    if (!entry?.moving) return entry;
+    await settleMoving(ctx, dir.ino, name, entry);
+    dir = await openDir(ctx, dir.ino);
+  }
+  throw new FsError("EAGAIN", "Entry is being renamed", { path: name });
+}
+
+/** Resolves names to the directory they denote, following symlinks. */
+export async function resolveDir(
+  ctx: Ctx,
+  names: readonly string[],
+  path: string,
+  hops = { n: 0 },
+): Promise<{ dir: DirObject; names: string[] }> {
+  let dir = await openDir(ctx, ROOT_INO, path);
+  const at: string[] = [];
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!;
+    const entry = await lookupEntry(ctx, dir, name);
+    if (!entry) throw new FsError("ENOENT", "No such file or directory", { path });
+    if (entry.t === "l") {
+      if (++hops.n > MAX_HOPS) throw new FsError("ELOOP", "Too many symlinks", { path });
+      const target = joinTarget(at, entry.target);
+      const rest = names.slice(i + 1);
+      return resolveDir(ctx, [...target, ...rest], path, hops);
+    }
+    if (entry.t !== "d") throw new FsError("ENOTDIR", "Not a directory", { path });
+    dir = await openDir(ctx, entry.ino, path);
+    at.push(name);
+  }
+  return { dir, names: at };
+}
+
+/**
+ * Resolves a path to its parent directory and entry. With `follow`, a final symlink is
+ * followed (stat); without, it is returned itself (lstat).
+ */
+export async function locate(
+  ctx: Ctx,
+  path: string,
+  options: { follow?: boolean } = {},
+  hops = { n: 0 },
+): Promise<Location> {
+  const names = splitPath(path);
+  const name = names.pop();
+  if (name === undefined) return { parent: null, name: "", entry: null, names: [] };
+  const { dir, names: parentNames } = await resolveDir(ctx, names, path, hops);
+  const entry = await lookupEntry(ctx, dir, name);
+  if (options.follow && entry?.t === "l") {
+    if (++hops.n > MAX_HOPS) throw new FsError("ELOOP", "Too many symlinks", { path });
+    const target = joinTarget(parentNames, entry.target);
+    return locate(ctx, "/" + target.join("/"), options, hops);
+  }
+  return { parent: dir, name, entry, names: [...parentNames, name] };
+}
+
+/** A symlink target resolved against the names of the directory holding the link. */
+function joinTarget(base: readonly string[], target: string): string[] {
+  const out = target.startsWith("/") ? [] : [...base];
+  for (const part of target.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") out.pop();
+    else out.push(part);
+  }
+  return out;
+}

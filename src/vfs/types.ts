@@ -1,0 +1,54 @@
+/** The values VFS operations take and return. @module */
+
+export type FileType = "file" | "directory" | "symlink";
+
+/** What `stat` says about a file, directory or symlink. Times are ms since the epoch. */
+export interface Stat {
+  /** Stable identity of the inode (16 hex digits). */
+  readonly ino: string;
+  readonly type: FileType;
+  /** Permission bits (0o7777); the type is in `type`. */
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly size: number;
+  readonly nlink: number;
+  readonly atime: number;
+  readonly mtime: number;
+  readonly ctime: number;
+  readonly btime: number;
+  /** Changes whenever the content changes and only then: a strong HTTP ETag. */
+  readonly etag: string;
+}
+
+export interface DirEntryInfo {
+  readonly name: string;
+  readonly stat: Stat;
+}
+
+export interface ReaddirPage {
+  readonly entries: readonly DirEntryInfo[];
+  /** Pass back to continue after the last entry; null at the end. */
+  readonly cursor: string | null;
+}
+
+export interface SetAttr {
+  readonly mode?: number;
+  readonly uid?: number;
+  readonly gid?: number;
+  /** Truncate or extend (with a hole) to this size. */
+  readonly size?: number;
+  readonly atime?: number;
+  readonly mtime?: number;
+}
+
+export interface StatFs {
+  readonly blockSize: number;
+  readonly blocks: number;
+  readonly blocksFree: number;
+  readonly files: number;
+  readonly filesFree: number;
+  readonly nameMax: number;
+  /** Bytes of file data stored (segments), as last counted. */
+  readonly usedBytes: number;
+}
