@@ -132,6 +132,9 @@ export class MemoryStore implements ObjectStore {
     parts: readonly UploadedPart[],
   ): Promise<PutResult> {
     const state = this.#upload(upload);
+    if (parts.length === 0) {
+      throw new StoreError("invalid", "An upload needs at least one part", { key: upload.key });
+    }
     const chunks: Uint8Array[] = [];
     parts.forEach((part, i) => {
       const bytes = state.parts.get(part.partNumber);

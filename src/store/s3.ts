@@ -1,0 +1,435 @@
+/**
+ * The S3 backend: the only module that imports `@aws-sdk/*`. Each store method is exactly one
+ * S3 request (the metrics wrapper counts on it), the SDK never retries (the retry wrapper
+ * does), and every SDK failure becomes a {@linkcode StoreError} in {@linkcode translate}.
+ *
+ * @module
+ */
+
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  DeleteBucketCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+  UploadPartCommand,
+} from "@aws-sdk/client-s3";
+import { FetchHttpHandler } from "@smithy/fetch-http-handler";
+import { bodyBytes, checkKey, rangeHeader, resolveRange, unquote } from "./_util.ts";
+import {
+  type Body,
+  type GetOptions,
+  type GetResult,
+  type ListOptions,
+  type ListPage,
+  MAX_PARTS,
+  type MultipartUpload,
+  type NotModified,
+  type ObjectInfo,
+  type ObjectStore,
+  type PutOptions,
+  type PutResult,
+  StoreError,
+  type StoreErrorKind,
+  type UploadedPart,
+} from "./types.ts";
+
+/** Sent as the user agent; a fixed value keeps the SDK from asking for `sys` permission. */
+const USER_AGENT_VERSION = "0.1.0";
+/** S3's cap on keys per DeleteObjects request. */
+const DELETE_BATCH = 1000;
+
+/** Where and how to reach the bucket. */
+export interface S3StoreOptions {
+  readonly bucket: string;
+  /** Prepended to every key; keys in list results are relative to it. */
+  readonly prefix?: string;
+  /** Endpoint URL for S3-compatible servers (RGW, MinIO, R2); AWS when absent. */
+  readonly endpoint?: string;
+  /** Signing region; the SDK's own lookup (`AWS_REGION`) when absent. */
+  readonly region?: string;
+  /** Path-style URLs; defaults to true when `endpoint` is given, false otherwise. */
+  readonly forcePathStyle?: boolean;
+  /** Static credentials; the SDK's default chain (environment first) when absent. */
+  readonly credentials?: {
+    readonly accessKeyId: string;
+    readonly secretAccessKey: string;
+    readonly sessionToken?: string;
+  };
+}
+
+/** Which request failed, so that {@linkcode translate} can read its status right. */
+interface Failure {
+  readonly key?: string;
+  /** The request changes state: losing it mid-flight leaves its effect unknown. */
+  readonly mutating?: boolean;
+  /** A conditional PutObject: 409 and RGW's 500 mean a lost race like 412. */
+  readonly conditional?: boolean;
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * An {@linkcode ObjectStore} on an S3 bucket (AWS S3, MinIO, Cloudflare R2, Ceph RGW).
+ *
+ * @example
+ * ```ts ignore
+ * import { S3Store } from "./s3.ts";
+ * const store = new S3Store({ bucket: "pagefs", endpoint: "http://127.0.0.1:7480" });
+ * const { etag } = await store.put("a", new TextEncoder().encode("hi"));
+ * await store.put("a", new Uint8Array([1]), { mode: { kind: "replace", etag } });
+ * ```
+ */
+export class S3Store implements ObjectStore {
+  readonly kind = "s3";
+  #client: S3Client;
+  #bucket: string;
+  #prefix: string;
+
+  constructor(options: S3StoreOptions) {
+    this.#client = makeClient(options);
+    this.#bucket = options.bucket;
+    this.#prefix = options.prefix ?? "";
+  }
+
+  /**
+   * Creates the bucket unless it exists already (for tests and first-run tooling).
+   *
+   * @throws {StoreError} when the bucket cannot be created for another reason.
+   */
+  static createBucketIfMissing(options: S3StoreOptions): Promise<void> {
+    return new S3Store(options).createBucket();
+  }
+
+  /** Creates this store's bucket; one that exists already and is ours is fine. */
+  async createBucket(): Promise<void> {
+    await this.#call(
+      { mutating: true },
+      (c) => c.send(new CreateBucketCommand(this.#at())),
+      (e) =>
+        errorName(e) === "BucketAlreadyOwnedByYou" || errorName(e) === "BucketAlreadyExists"
+          ? null
+          : undefined,
+    );
+  }
+
+  /** Deletes this store's bucket, which must be empty (for tests). */
+  async deleteBucket(): Promise<void> {
+    await this.#call({ mutating: true }, (c) => c.send(new DeleteBucketCommand(this.#at())));
+  }
+
+  async head(key: string): Promise<ObjectInfo | null> {
+    checkKey(key);
+    const out = await this.#call(
+      { key },
+      (c) => c.send(new HeadObjectCommand(this.#at(key))),
+      (e) => status(e) === 404 ? null : undefined,
+    );
+    return out && info(key, out.ContentLength ?? 0, out.ETag, out.LastModified);
+  }
+
+  async get(key: string, options: GetOptions = {}): Promise<GetResult | NotModified | null> {
+    checkKey(key);
+    const { range, ifNoneMatch, signal } = options;
+    // Malformed ranges and zero suffixes fail here with memory's error kinds; whether a
+    // well-formed range fits the object only S3 knows.
+    if (range) resolveRange(range, Number.MAX_SAFE_INTEGER, key);
+    const command = new GetObjectCommand({
+      ...this.#at(key),
+      ...(range ? { Range: rangeHeader(range) } : {}),
+      ...(ifNoneMatch !== undefined ? { IfNoneMatch: `"${ifNoneMatch}"` } : {}),
+    });
+    const out = await this.#call(
+      { key, signal },
+      (c) => c.send(command, signal ? { abortSignal: signal } : {}),
+      (e): NotModified | null | undefined => {
+        if (status(e) === 304 && ifNoneMatch !== undefined) {
+          return { status: "not-modified", etag: ifNoneMatch };
+        }
+        return status(e) === 404 && errorName(e) !== "NoSuchBucket" ? null : undefined;
+      },
+    );
+    if (out === null || "status" in out) return out;
+    const length = out.ContentLength ?? 0;
+    const span = parseContentRange(out.ContentRange);
+    const offset = span?.start ?? 0;
+    const body = out.Body?.transformToWebStream() ??
+      new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+    return {
+      status: "ok",
+      info: info(key, span?.size ?? offset + length, out.ETag, out.LastModified),
+      body: body as ReadableStream<Uint8Array>,
+      offset,
+      length,
+    };
+  }
+
+  /**
+   * Writes an object in one PutObject. A stream body is read into memory first: the fetch
+   * handler cannot sign a streamed body, and large objects go through multipart anyway.
+   */
+  async put(key: string, body: Body, options: PutOptions = {}): Promise<PutResult> {
+    checkKey(key);
+    const bytes = await bodyBytes(body);
+    const { mode = { kind: "overwrite" }, contentType, signal } = options;
+    // RGW only matches an unquoted If-Match on PutObject; AWS and MinIO accept it too.
+    const condition = mode.kind === "create"
+      ? { IfNoneMatch: "*" }
+      : mode.kind === "replace"
+      ? { IfMatch: unquote(mode.etag) }
+      : {};
+    const command = new PutObjectCommand({
+      ...this.#at(key),
+      Body: bytes,
+      ContentLength: bytes.length,
+      ...(contentType !== undefined ? { ContentType: contentType } : {}),
+      ...condition,
+    });
+    const failure = { key, mutating: true, conditional: mode.kind !== "overwrite", signal };
+    const out = await this.#call(
+      failure,
+      (c) => c.send(command, signal ? { abortSignal: signal } : {}),
+    );
+    return { etag: unquote(out.ETag ?? "") };
+  }
+
+  async delete(key: string): Promise<void> {
+    checkKey(key);
+    await this.#call(
+      { key, mutating: true },
+      (c) => c.send(new DeleteObjectCommand(this.#at(key))),
+      (e) => errorName(e) === "NoSuchKey" ? null : undefined,
+    );
+  }
+
+  /** One DeleteObjects request per 1000 keys, sent one after another. */
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    keys.forEach(checkKey);
+    for (let at = 0; at < keys.length; at += DELETE_BATCH) {
+      const objects = keys.slice(at, at + DELETE_BATCH).map((k) => ({ Key: this.#prefix + k }));
+      const command = new DeleteObjectsCommand({
+        ...this.#at(),
+        Delete: { Objects: objects, Quiet: true },
+      });
+      const out = await this.#call({ mutating: true }, (c) => c.send(command));
+      // Absent keys are not errors in S3 either; anything reported here is a real failure.
+      const failed = out.Errors?.find((e) => e.Code !== "NoSuchKey");
+      if (failed) {
+        const key = failed.Key?.slice(this.#prefix.length) ?? "";
+        const message = `Cannot delete "${key}": ${failed.Code} ${failed.Message ?? ""}`;
+        throw new StoreError(kindOf(undefined, failed.Code), message.trimEnd(), { key });
+      }
+    }
+  }
+
+  /** The cursor is S3's continuation token, passed through untouched. */
+  async list(options: ListOptions = {}): Promise<ListPage> {
+    const strip = (k: string) => k.slice(this.#prefix.length);
+    const command = new ListObjectsV2Command({
+      ...this.#at(),
+      Prefix: this.#prefix + (options.prefix ?? ""),
+      MaxKeys: Math.min(Math.max(options.limit ?? 1000, 1), 1000),
+      ...(options.delimiter ? { Delimiter: options.delimiter } : {}),
+      ...(options.cursor ? { ContinuationToken: options.cursor } : {}),
+    });
+    const out = await this.#call({}, (c) => c.send(command));
+    return {
+      objects: (out.Contents ?? []).map((o) =>
+        info(strip(o.Key ?? ""), o.Size ?? 0, o.ETag, o.LastModified)
+      ),
+      prefixes: (out.CommonPrefixes ?? []).map((p) => strip(p.Prefix ?? "")),
+      cursor: out.IsTruncated ? out.NextContinuationToken ?? null : null,
+    };
+  }
+
+  async createMultipart(
+    key: string,
+    options: { contentType?: string } = {},
+  ): Promise<MultipartUpload> {
+    checkKey(key);
+    const command = new CreateMultipartUploadCommand({
+      ...this.#at(key),
+      ...(options.contentType !== undefined ? { ContentType: options.contentType } : {}),
+    });
+    const out = await this.#call({ key, mutating: true }, (c) => c.send(command));
+    if (!out.UploadId) throw new StoreError("unknown", "S3 returned no upload id", { key });
+    return { key, uploadId: out.UploadId };
+  }
+
+  async uploadPart(
+    upload: MultipartUpload,
+    partNumber: number,
+    body: Uint8Array,
+  ): Promise<UploadedPart> {
+    const { key, uploadId } = upload;
+    if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > MAX_PARTS) {
+      throw new StoreError("invalid", `Invalid part number ${partNumber}`, { key });
+    }
+    const command = new UploadPartCommand({
+      ...this.#at(key),
+      UploadId: uploadId,
+      PartNumber: partNumber,
+      Body: body,
+      ContentLength: body.length,
+    });
+    const out = await this.#call({ key, mutating: true }, (c) => c.send(command));
+    return { partNumber, etag: unquote(out.ETag ?? "") };
+  }
+
+  /**
+   * Completes an upload in one CompleteMultipartUpload request.
+   *
+   * @returns the ETag S3 reports, or `""` when the backend reports none (Ceph RGW answers an
+   * empty ETag here; {@linkcode head} gives the real one at the cost of one more request).
+   */
+  async completeMultipart(
+    upload: MultipartUpload,
+    parts: readonly UploadedPart[],
+  ): Promise<PutResult> {
+    const command = new CompleteMultipartUploadCommand({
+      ...this.#at(upload.key),
+      UploadId: upload.uploadId,
+      MultipartUpload: {
+        Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: `"${p.etag}"` })),
+      },
+    });
+    const out = await this.#call({ key: upload.key, mutating: true }, (c) => c.send(command));
+    return { etag: unquote(out.ETag ?? "") };
+  }
+
+  /** Aborting an upload that no longer exists succeeds, as deleting an absent key does. */
+  async abortMultipart(upload: MultipartUpload): Promise<void> {
+    const command = new AbortMultipartUploadCommand({
+      ...this.#at(upload.key),
+      UploadId: upload.uploadId,
+    });
+    await this.#call(
+      { key: upload.key, mutating: true },
+      (c) => c.send(command),
+      (e) => errorName(e) === "NoSuchUpload" ? null : undefined,
+    );
+  }
+
+  /** Bucket and full key of a request. */
+  #at(): { Bucket: string };
+  #at(key: string): { Bucket: string; Key: string };
+  #at(key?: string): { Bucket: string; Key?: string } {
+    return key === undefined ? { Bucket: this.#bucket } : {
+      Bucket: this.#bucket,
+      Key: this.#prefix + key,
+    };
+  }
+
+  /**
+   * Sends one request. A failure that `recover` maps to a value (absence, not-modified)
+   * becomes the result; every other failure becomes a {@linkcode StoreError}.
+   */
+  async #call<T, R = never>(
+    failure: Failure,
+    send: (client: S3Client) => Promise<T>,
+    recover?: (error: unknown) => R | undefined,
+  ): Promise<T | R> {
+    try {
+      return await send(this.#client);
+    } catch (error) {
+      const value = recover?.(error);
+      if (value !== undefined) return value;
+      throw translate(error, failure);
+    }
+  }
+}
+
+function makeClient(options: S3StoreOptions): S3Client {
+  const config: S3ClientConfig = {
+    requestHandler: new FetchHttpHandler(),
+    defaultUserAgentProvider: async () => [["pagefs", USER_AGENT_VERSION]],
+    requestChecksumCalculation: "WHEN_REQUIRED",
+    responseChecksumValidation: "WHEN_REQUIRED",
+    maxAttempts: 1,
+    forcePathStyle: options.forcePathStyle ?? options.endpoint !== undefined,
+    ...(options.endpoint !== undefined ? { endpoint: options.endpoint } : {}),
+    ...(options.region !== undefined ? { region: options.region } : {}),
+    ...(options.credentials !== undefined ? { credentials: options.credentials } : {}),
+  };
+  return new S3Client(config);
+}
+
+function info(key: string, size: number, etag?: string, lastModified?: Date): ObjectInfo {
+  return { key, size, etag: unquote(etag ?? ""), lastModified: lastModified ?? new Date(0) };
+}
+
+/** Parses `bytes a-b/total` (total may be `*`). */
+function parseContentRange(
+  header: string | undefined,
+): { start: number; size: number | undefined } | null {
+  const match = header?.match(/^bytes (\d+)-(\d+)\/(\d+|\*)$/);
+  if (!match) return null;
+  return { start: Number(match[1]), size: match[3] === "*" ? undefined : Number(match[3]) };
+}
+
+function status(error: unknown): number | undefined {
+  return (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+}
+
+function errorName(error: unknown): string | undefined {
+  return (error as { name?: string })?.name;
+}
+
+const THROTTLED = new Set(["SlowDown", "Throttling", "ThrottlingException", "TooManyRequests"]);
+const TRANSIENT = new Set(["InternalError", "RequestTimeout", "OperationAborted"]);
+const NOT_FOUND = new Set(["NoSuchKey", "NoSuchUpload", "NoSuchBucket", "NotFound"]);
+const DENIED = new Set(["AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"]);
+
+/** Maps an HTTP status and S3 error code to a kind; both may be missing. */
+function kindOf(code: number | undefined, name: string | undefined): StoreErrorKind {
+  if (code === 503 || code === 429 || (name && THROTTLED.has(name))) return "throttled";
+  if (code === 412 || name === "PreconditionFailed") return "precondition-failed";
+  if (code === 404 || (name && NOT_FOUND.has(name))) return "not-found";
+  if (code === 416 || name === "InvalidRange") return "invalid-range";
+  if ((code !== undefined && code >= 500) || (name && TRANSIENT.has(name))) return "transient";
+  if (code === 401 || code === 403 || (name && DENIED.has(name))) return "denied";
+  if (code !== undefined && code >= 400 && code < 500) return "invalid";
+  return "unknown";
+}
+
+/** Failures below HTTP: the request may or may not have reached the server. */
+function isNetworkError(error: unknown): boolean {
+  if (error instanceof TypeError) return true; // fetch: refused, reset, DNS, TLS
+  const e = error as { name?: string; code?: string };
+  return e?.name === "TimeoutError" || e?.name === "AbortError" ||
+    /^(ECONN|EPIPE|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|ENETUNREACH)/.test(e?.code ?? "");
+}
+
+/** The one place where SDK and network errors become {@linkcode StoreError}s. */
+function translate(error: unknown, failure: Failure): unknown {
+  if (error instanceof StoreError) return error;
+  // The caller's own abort is not a store failure: hand back its reason, as fetch does.
+  if (failure.signal?.aborted) return failure.signal.reason;
+  const code = status(error);
+  const name = errorName(error);
+  const where = failure.key !== undefined ? ` on "${failure.key}"` : "";
+  const base = { ...(failure.key !== undefined ? { key: failure.key } : {}), cause: error };
+  if (code === undefined) {
+    // No HTTP answer: a mutating request may or may not have been applied.
+    const kind = isNetworkError(error) ? "transient" : "unknown";
+    const message = `S3 request failed${where}: ${(error as Error)?.message ?? error}`;
+    return new StoreError(kind, message, { ...base, ambiguous: failure.mutating ?? false });
+  }
+  // RGW reports the loser of two colliding conditional puts as 500 (ECANCELED), AWS as 409.
+  if (failure.conditional && (code === 412 || code === 409 || code === 500)) {
+    return new StoreError(
+      "precondition-failed",
+      `Write condition failed${where} (HTTP ${code})`,
+      base,
+    );
+  }
+  const kind = kindOf(code, name);
+  return new StoreError(kind, `S3 answered ${code} ${name ?? ""}${where}`.trimEnd(), base);
+}
