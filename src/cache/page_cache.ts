@@ -82,6 +82,8 @@ export class PageCache {
   #queue: Ticket[] = [];
   #running = 0;
   #bytes = 0;
+  /** Per object: the block after the last one readahead has requested. */
+  #frontier = new Map<string, number>();
   #hits = 0;
   #misses = 0;
   #evictions = 0;
@@ -224,10 +226,15 @@ export class PageCache {
    */
   #readahead(key: string, end: number, window: number, objectSize: number): void {
     const limit = Math.ceil(Math.min(objectSize, end + window) / PAGE_SIZE);
-    let from = Math.ceil(end / PAGE_SIZE);
+    // Blocks before the frontier were already requested by earlier readahead: start the
+    // scan there, so a sequential reader pays O(1) per read instead of O(window).
+    let from = Math.max(Math.ceil(end / PAGE_SIZE), this.#frontier.get(key) ?? 0);
     while (from < limit && this.#has(blockId(key, from))) from++;
     if (from >= limit || from * PAGE_SIZE - end >= window / 2) return;
     const stop = Math.min(Math.ceil(objectSize / PAGE_SIZE), from + Math.ceil(window / PAGE_SIZE));
+    this.#frontier.delete(key);
+    this.#frontier.set(key, stop);
+    if (this.#frontier.size > 1024) this.#frontier.delete(this.#frontier.keys().next().value!);
     let missingFrom = -1;
     for (let i = from; i <= stop; i++) {
       if (i < stop && !this.#has(blockId(key, i))) {
@@ -250,13 +257,36 @@ export class PageCache {
       const b = Math.min(stop, a + this.#blocksPerRequest);
       let ticket!: Ticket;
       const ready = new Promise<void>((resolve) => ticket = { background, start: resolve });
+      // One settle function per block: each block is usable as soon as its bytes arrive,
+      // not when the whole GET has finished, so readahead streams into the reader.
+      const settle: ((block: Uint8Array | null, error?: unknown) => void)[] = [];
+      for (let i = a; i < b; i++) {
+        const block: Pending = new Promise((resolve, reject) => {
+          settle.push((got, error) => {
+            if (got) resolve(got);
+            else if (background) resolve(null);
+            else reject(error);
+          });
+        });
+        // Readahead blocks may never be awaited; a failure must not go unhandled.
+        block.catch(() => {});
+        this.#pending.set(blockId(key, i), { block, ticket });
+        blocks.push(block);
+      }
       this.#enqueue(ticket);
-      const request = ready
-        .then(() => this.#get(key, a, b, objectSize))
-        .then((got) => {
-          got.forEach((block, i) => this.#insert(blockId(key, a + i), block));
-          this.#evict();
-          return got;
+      let arrived = 0;
+      ready
+        .then(() =>
+          this.#get(key, a, b, objectSize, (block) => {
+            const i = a + arrived++;
+            this.#insert(blockId(key, i), block);
+            this.#pending.delete(blockId(key, i));
+            if (this.#bytes > this.#budget) this.#evict();
+            settle[i - a]!(block);
+          })
+        )
+        .then(() => {}, (error) => {
+          for (let i = a + arrived; i < b; i++) settle[i - a]!(null, error);
         })
         .finally(() => {
           for (let i = a; i < b; i++) {
@@ -266,21 +296,21 @@ export class PageCache {
           this.#running--;
           this.#next();
         });
-      for (let i = a; i < b; i++) {
-        const block: Pending = background
-          ? request.then((got) => got[i - a]!, () => null)
-          : request.then((got) => got[i - a]!);
-        // Readahead blocks may never be awaited; a failure must not go unhandled.
-        block.catch(() => {});
-        this.#pending.set(blockId(key, i), { block, ticket });
-        blocks.push(block);
-      }
     }
     return blocks;
   }
 
-  /** One ranged GET of blocks `[a, b)`, read straight into per-block arrays. */
-  async #get(key: string, a: number, b: number, objectSize: number): Promise<Uint8Array[]> {
+  /**
+   * One ranged GET of blocks `[a, b)` into one buffer; `onBlock` gets each block (a view
+   * of the buffer: one allocation per GET, not per page) as soon as it is complete.
+   */
+  async #get(
+    key: string,
+    a: number,
+    b: number,
+    objectSize: number,
+    onBlock: (block: Uint8Array) => void,
+  ): Promise<void> {
     this.#requests++;
     const start = a * PAGE_SIZE;
     const end = Math.min(b * PAGE_SIZE, objectSize);
@@ -290,21 +320,17 @@ export class PageCache {
       if (result.status === "ok") await result.body.cancel();
       throw new StoreError("unknown", `Object "${key}" answered the wrong range`, { key });
     }
-    const blocks: Uint8Array[] = [];
-    for (let at = start; at < end; at += PAGE_SIZE) {
-      blocks.push(new Uint8Array(Math.min(PAGE_SIZE, end - at)));
-    }
+    const buffer = new Uint8Array(end - start);
     let at = 0;
+    let done = 0;
     for await (const chunk of result.body) {
-      for (let used = 0; used < chunk.length;) {
-        const block = blocks[Math.floor(at / PAGE_SIZE)];
-        if (!block) {
-          throw new StoreError("unknown", `Object "${key}" answered too many bytes`, { key });
-        }
-        const n = Math.min(block.length - (at % PAGE_SIZE), chunk.length - used);
-        block.set(chunk.subarray(used, used + n), at % PAGE_SIZE);
-        used += n;
-        at += n;
+      if (at + chunk.length > buffer.length) {
+        throw new StoreError("unknown", `Object "${key}" answered too many bytes`, { key });
+      }
+      buffer.set(chunk, at);
+      at += chunk.length;
+      for (; done + PAGE_SIZE <= at; done += PAGE_SIZE) {
+        onBlock(buffer.subarray(done, done + PAGE_SIZE));
       }
     }
     if (at !== end - start) {
@@ -312,7 +338,7 @@ export class PageCache {
         key,
       });
     }
-    return blocks;
+    if (done < at) onBlock(buffer.subarray(done, at));
   }
 
   #enqueue(ticket: Ticket): void {

@@ -69,6 +69,7 @@ export class MetaStore {
   readonly store: ObjectStore;
   #cache = new Map<string, Versioned<unknown>>();
   #groups = new Map<string, Group>();
+  #reads = new Map<string, ReadState>();
   #attempts: number;
   #cacheEntries: number;
 
@@ -82,7 +83,35 @@ export class MetaStore {
    * The current version of `key`, or null if absent. The result is shared with the cache:
    * treat it as read-only (mutations get their own copy in {@linkcode update}).
    */
-  async read<T>(key: string, check: Check): Promise<Versioned<T> | null> {
+  read<T>(key: string, check: Check): Promise<Versioned<T> | null> {
+    // Read coalescing: a read that arrives while a GET of the key is in flight waits for
+    // the next GET, which starts after it arrived, so it still sees every change committed
+    // before it was asked for; all reads arriving meanwhile share that one GET.
+    let state = this.#reads.get(key);
+    if (!state) {
+      state = { queued: null };
+      this.#reads.set(key, state);
+      return this.#readNow<T>(key, check, state);
+    }
+    state.queued ??= deferred();
+    return state.queued.promise as Promise<Versioned<T> | null>;
+  }
+
+  async #readNow<T>(key: string, check: Check, state: ReadState): Promise<Versioned<T> | null> {
+    try {
+      return await this.#fetch<T>(key, check);
+    } finally {
+      const next = state.queued;
+      if (next) {
+        state.queued = null;
+        this.#readNow<T>(key, check, state).then(next.resolve, next.reject);
+      } else {
+        this.#reads.delete(key);
+      }
+    }
+  }
+
+  async #fetch<T>(key: string, check: Check): Promise<Versioned<T> | null> {
     const cached = this.#cache.get(key) as Versioned<T> | undefined;
     const result = await this.store.get(key, cached ? { ifNoneMatch: cached.etag } : {});
     if (result === null) {
@@ -93,7 +122,10 @@ export class MetaStore {
       this.#remember(key, cached);
       return cached;
     }
-    if (result.status !== "ok") return this.read(key, check);
+    if (result.status !== "ok") {
+      this.#cache.delete(key);
+      return this.#fetch(key, check);
+    }
     const bytes = await readAll(result.body);
     const value = decode<T>(key, bytes, check);
     const versioned = { value, etag: result.info.etag, size: bytes.length };
@@ -270,6 +302,24 @@ export class MetaStore {
       this.#cache.delete(this.#cache.keys().next().value!);
     }
   }
+}
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve: (value: T) => void;
+  reject: (error: unknown) => void;
+}
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+interface ReadState {
+  queued: Deferred<Versioned<unknown> | null> | null;
 }
 
 type GroupOp = (draft: unknown) => { value?: unknown; result: unknown };

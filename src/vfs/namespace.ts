@@ -130,7 +130,8 @@ export async function symlink(
 }
 
 export async function readlink(ctx: Ctx, path: string): Promise<string> {
-  const { entry } = await locate(ctx, path);
+  const { parent, entry } = await locate(ctx, path);
+  if (!parent) throw new FsError("EINVAL", "Not a symlink", { path });
   if (!entry) throw new FsError("ENOENT", "No such file or directory", { path });
   if (entry.t !== "l") throw new FsError("EINVAL", "Not a symlink", { path });
   return entry.target;

@@ -12,7 +12,7 @@ import type { ObjectStore } from "../store/types.ts";
 import * as attrs from "./attrs.ts";
 import { createCtx, type Ctx, toFsError, type VfsOptions } from "./context.ts";
 import { FsError } from "./errors.ts";
-import { checkRange, FileHandle, loadRecord, readRecord } from "./file.ts";
+import { checkRange, FileHandle, loadRecord, readRecord, streamRecord } from "./file.ts";
 import * as ns from "./namespace.ts";
 import { rename } from "./rename.ts";
 import { locate } from "./resolve.ts";
@@ -138,7 +138,8 @@ export class Vfs {
   read(path: string, offset: number, length: number): Promise<Uint8Array> {
     return this.#run(path, async () => {
       checkRange(this.#ctx, offset, length);
-      const { entry } = await locate(this.#ctx, path, { follow: true });
+      const { parent, entry } = await locate(this.#ctx, path, { follow: true });
+      if (!parent) throw new FsError("EISDIR", "Is a directory", { path });
       if (!entry) throw new FsError("ENOENT", "No such file or directory", { path });
       if (entry.t === "d") throw new FsError("EISDIR", "Is a directory", { path });
       const record = await loadRecord(this.#ctx, entry);
@@ -156,25 +157,33 @@ export class Vfs {
   ): Promise<{ stat: Stat; body: ReadableStream<Uint8Array> }> {
     return this.#run(path, async () => {
       const ctx = this.#ctx;
-      const { entry } = await locate(ctx, path, { follow: true });
+      const { parent, entry } = await locate(ctx, path, { follow: true });
+      if (!parent) throw new FsError("EISDIR", "Is a directory", { path });
       if (!entry) throw new FsError("ENOENT", "No such file or directory", { path });
       if (entry.t === "d") throw new FsError("EISDIR", "Is a directory", { path });
       const record = await loadRecord(ctx, entry);
       const stat = await this.getattr(path);
-      let at = options.offset ?? 0;
-      const end = Math.min(record.attr.size, at + (options.length ?? Infinity));
-      checkRange(ctx, at, 0);
-      const chunk = options.chunkSize ?? 1 << 20;
+      const offset = options.offset ?? 0;
+      checkRange(ctx, offset, 0);
+      const chunks = streamRecord(
+        ctx,
+        entry.ino,
+        record,
+        offset,
+        offset + (options.length ?? Infinity),
+      );
       const body = new ReadableStream<Uint8Array>({
         async pull(controller) {
-          if (at >= end) return controller.close();
           try {
-            const bytes = await readRecord(ctx, entry.ino, record, at, Math.min(chunk, end - at));
-            at += bytes.length;
-            controller.enqueue(bytes);
+            const next = await chunks.next();
+            if (next.done) controller.close();
+            else controller.enqueue(next.value);
           } catch (error) {
             controller.error(toFsError(error, path));
           }
+        },
+        async cancel() {
+          await chunks.return(undefined);
         },
       }, { highWaterMark: 0 });
       return { stat, body };
