@@ -26,10 +26,31 @@
  * - Multipart parts are object files in `.uploads/<uploadId>/<partNumber>`; completing
  *   streams them into one temp file and commits it like a put.
  *
+ * The key-to-path mapping and the file format live in `_local_format.ts`.
+ *
  * @module
  */
 
-import { checkKey, compareKeys, paginate, resolveRange, streamOf } from "./_util.ts";
+import {
+  after,
+  dirname,
+  encodeHeader,
+  fileStream,
+  type Found,
+  type Header,
+  ignoreNotFound,
+  isLongName,
+  keyPath,
+  LONG,
+  newHeader,
+  openObject,
+  prefixFolder,
+  readDir,
+  syncDir,
+  walk,
+  writeAll,
+} from "./_local_format.ts";
+import { compareKeys, paginate, resolveRange, streamOf } from "./_util.ts";
 import {
   type Body,
   type GetOptions,
@@ -49,37 +70,8 @@ import {
   type UploadedPart,
 } from "./types.ts";
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-const MAGIC = encoder.encode("PAGEFS-L");
-const FIXED = MAGIC.length + 4;
-const CHUNK = 128 * 1024;
-const MAX_SEGMENT = 200;
-const MAX_PATH = 800;
 const STALE_TEMP_MS = 60 * 60 * 1000;
 const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const HASHED = /^[0-9a-f]{64}$/;
-
-interface Header {
-  readonly key: string;
-  readonly etag: string;
-  readonly contentType: string | null;
-  readonly lastModified: number;
-}
-
-/** An open object file positioned anywhere; the data starts at `dataStart`. */
-interface Opened {
-  readonly file: Deno.FsFile;
-  readonly info: ObjectInfo;
-  readonly dataStart: number;
-}
-
-/** A key found while listing; `path` null stands for a folder grouped by the delimiter. */
-interface Found {
-  readonly key: string;
-  readonly path: string | null;
-  readonly info?: ObjectInfo;
-}
 
 /**
  * An {@linkcode ObjectStore} in a local directory, safe to share between processes.
@@ -174,16 +166,11 @@ export class LocalStore implements ObjectStore {
       const prefix = options.prefix ?? "";
       const query = { prefix, after: options.cursor ?? "", group: options.delimiter === "/" };
       const found: Found[] = [];
-      // Only the part of the prefix up to its last "/" names a folder to start from.
-      const segments = prefix.split("/").slice(0, -1).map(escapeSegment);
-      const start = segments.map((s) => `/d${s}`).join("");
-      if (start.length <= MAX_PATH && segments.every((s) => s.length <= MAX_SEGMENT)) {
-        const dirKey = prefix.slice(0, prefix.lastIndexOf("/") + 1);
-        await walk(this.#root + start, dirKey, query, found);
-      }
-      for (const entry of await readDir(this.#at(".long"))) {
-        if (!entry.isFile || !HASHED.test(entry.name)) continue;
-        const opened = await openObject(this.#at(`.long/${entry.name}`), null);
+      const folder = prefixFolder(prefix);
+      if (folder) await walk(this.#root + folder.rel, folder.dirKey, query, found);
+      for (const entry of await readDir(this.#at(LONG))) {
+        if (!entry.isFile || !isLongName(entry.name)) continue;
+        const opened = await openObject(this.#at(`${LONG}/${entry.name}`), null);
         opened?.file.close();
         const info = opened?.info;
         if (info && info.key.startsWith(prefix) && after(info.key, query.after)) {
@@ -258,16 +245,16 @@ export class LocalStore implements ObjectStore {
         for (const [i, part] of parts.entries()) {
           checkPartNumber(part.partNumber, key);
           const opened = await openObject(`${dir}/${part.partNumber}`, key);
-          const fault = !opened || opened.info.etag !== part.etag
-            ? `Invalid part ${part.partNumber}`
-            : i > 0 && part.partNumber <= parts[i - 1]!.partNumber
-            ? "Parts must be in ascending order"
-            : i < parts.length - 1 && opened.info.size < MIN_PART_SIZE
-            ? `Part ${part.partNumber} is smaller than 5 MiB`
-            : null;
+          let fault = null;
+          if (!opened || opened.info.etag !== part.etag) fault = `Invalid part ${part.partNumber}`;
+          else if (i > 0 && part.partNumber <= parts[i - 1]!.partNumber) {
+            fault = "Parts must be in ascending order";
+          } else if (i < parts.length - 1 && opened.info.size < MIN_PART_SIZE) {
+            fault = `Part ${part.partNumber} is smaller than 5 MiB`;
+          }
           if (fault !== null || !opened) {
             opened?.file.close();
-            throw new StoreError("invalid", fault ?? "", { key });
+            throw new StoreError("invalid", fault ?? "Invalid part", { key });
           }
           await opened.file.seek(opened.dataStart, Deno.SeekMode.Start);
           yield* fileStream(opened.file, opened.info.size);
@@ -292,20 +279,8 @@ export class LocalStore implements ObjectStore {
     return `${this.#root}/${rel}`;
   }
 
-  /** The one place a key becomes a file path. */
-  async #path(key: string): Promise<string> {
-    checkKey(key);
-    if (!key.isWellFormed()) {
-      // Lone surrogates have no UTF-8 form: S3 could not store them either.
-      throw new StoreError("invalid", "Invalid object key: not well-formed Unicode", { key });
-    }
-    const segments = key.split("/").map(escapeSegment);
-    const rel = segments.map((s, i) => (i === segments.length - 1 ? "o" : "d") + s).join("/");
-    if (rel.length <= MAX_PATH && segments.every((s) => s.length <= MAX_SEGMENT)) {
-      return this.#at(rel);
-    }
-    const digest = await crypto.subtle.digest("SHA-256", encoder.encode(key));
-    return this.#at(`.long/${Array.from(new Uint8Array(digest), hex).join("")}`);
+  #path(key: string): Promise<string> {
+    return keyPath(key).then((rel) => this.#at(rel));
   }
 
   /** Creates the root and sweeps temp files that a crashed writer left behind. */
@@ -349,12 +324,7 @@ export class LocalStore implements ObjectStore {
     const file = await Deno.open(temp, { write: true, createNew: true });
     let done = false;
     try {
-      const json = encoder.encode(JSON.stringify(header));
-      const fixed = new Uint8Array(FIXED);
-      fixed.set(MAGIC);
-      new DataView(fixed.buffer).setUint32(MAGIC.length, json.length);
-      await writeAll(file, fixed);
-      await writeAll(file, json);
+      await writeAll(file, encodeHeader(header));
       let size = 0;
       for await (const chunk of chunks) {
         options.signal?.throwIfAborted();
@@ -377,6 +347,7 @@ export class LocalStore implements ObjectStore {
 
   /** Checks the put mode and renames `temp` over `path`, atomically between processes. */
   async #commit(temp: string, path: string, key: string, mode?: PutMode): Promise<void> {
+    let created = false;
     try {
       await this.#locked(async () => {
         if (mode?.kind === "create" || mode?.kind === "replace") {
@@ -389,19 +360,22 @@ export class LocalStore implements ObjectStore {
             throw new StoreError("precondition-failed", `Object "${key}" changed`, { key });
           }
         }
-        try {
-          await Deno.rename(temp, path);
-        } catch (error) {
+        await Deno.rename(temp, path).catch(async (error) => {
           if (!(error instanceof Deno.errors.NotFound)) throw error;
           await Deno.mkdir(dirname(path), { recursive: true });
           await Deno.rename(temp, path);
-        }
+          created = true;
+        });
       });
     } catch (error) {
       await Deno.remove(temp).catch(() => {});
       throw error;
     }
-    await syncDir(dirname(path));
+    // New folders need their own entries made durable, up to the root.
+    for (let dir = dirname(path);; dir = dirname(dir)) {
+      await syncDir(dir);
+      if (!created || dir.length <= this.#root.length) break;
+    }
   }
 
   /** Removes object files and the folders they leave empty; returns the folders to sync. */
@@ -410,7 +384,7 @@ export class LocalStore implements ObjectStore {
     for (const path of paths) {
       if (!await Deno.remove(path).then(() => true, ignoreNotFound)) continue;
       let dir = dirname(path);
-      while (dir.length > this.#root.length && dir !== this.#at(".long")) {
+      while (dir.length > this.#root.length && dir !== this.#at(LONG)) {
         // Fails on a folder that is not empty, which ends the climb.
         if (!await Deno.remove(dir).then(() => true, () => false)) break;
         dir = dirname(dir);
@@ -453,185 +427,8 @@ export class LocalStore implements ObjectStore {
   }
 }
 
-function newHeader(key: string, contentType: string | undefined): Header {
-  const etag = crypto.randomUUID().replaceAll("-", "");
-  return { key, etag, contentType: contentType ?? null, lastModified: Date.now() };
-}
-
 function checkPartNumber(partNumber: number, key: string): void {
   if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > MAX_PARTS) {
     throw new StoreError("invalid", `Invalid part number ${partNumber}`, { key });
   }
-}
-
-function hex(byte: number): string {
-  return byte.toString(16).padStart(2, "0");
-}
-
-/** Escapes one key segment into a portable file name (see the module notes). */
-function escapeSegment(segment: string): string {
-  const bytes = encoder.encode(segment);
-  let out = "";
-  bytes.forEach((byte, i) => {
-    const plain = (byte >= 0x61 && byte <= 0x7a) || (byte >= 0x30 && byte <= 0x39) ||
-      byte === 0x5f || byte === 0x2d || (byte === 0x2e && i < bytes.length - 1);
-    out += plain ? String.fromCharCode(byte) : `%${hex(byte).toUpperCase()}`;
-  });
-  return out;
-}
-
-/** The segment an escaped name stands for, or null for a name this store never writes. */
-function unescapeSegment(name: string): string | null {
-  try {
-    const segment = decodeURIComponent(name);
-    return escapeSegment(segment) === name ? segment : null;
-  } catch {
-    return null;
-  }
-}
-
-/** Collects the keys under folder `dir` (whose keys start with `dirKey`) that `query` wants. */
-async function walk(
-  dir: string,
-  dirKey: string,
-  query: { prefix: string; after: string; group: boolean },
-  out: Found[],
-): Promise<void> {
-  for (const entry of await readDir(dir)) {
-    const segment = unescapeSegment(entry.name.slice(1));
-    if (segment === null) continue;
-    const path = `${dir}/${entry.name}`;
-    if (entry.name[0] === "o" && entry.isFile) {
-      const key = dirKey + segment;
-      if (key.startsWith(query.prefix) && after(key, query.after)) out.push({ key, path });
-    } else if (entry.name[0] === "d" && entry.isDirectory) {
-      const key = `${dirKey}${segment}/`;
-      if (!key.startsWith(query.prefix) && !query.prefix.startsWith(key)) continue;
-      // Every key in the folder sorts before the cursor.
-      if (!after(key, query.after) && !query.after.startsWith(key)) continue;
-      if (!query.group || !key.startsWith(query.prefix)) await walk(path, key, query, out);
-      // With delimiter "/", all of the folder is one common prefix: one stand-in will do.
-      else if (await hasObject(path)) out.push({ key, path: null });
-    }
-  }
-}
-
-async function hasObject(dir: string): Promise<boolean> {
-  for (const entry of await readDir(dir)) {
-    if (unescapeSegment(entry.name.slice(1)) === null) continue;
-    if (entry.name[0] === "o" && entry.isFile) return true;
-    if (entry.name[0] === "d" && entry.isDirectory && await hasObject(`${dir}/${entry.name}`)) {
-      return true;
-    }
-  }
-  return false;
-}
-
-function after(key: string, cursor: string): boolean {
-  return cursor === "" || compareKeys(key, cursor) > 0;
-}
-
-async function readDir(dir: string): Promise<Deno.DirEntry[]> {
-  return await Array.fromAsync(Deno.readDir(dir)).catch(ignoreNotFound) ?? [];
-}
-
-/** Opens an object file and reads its header; null when absent. Checks the key if given. */
-async function openObject(path: string, key: string | null): Promise<Opened | null> {
-  const file = await Deno.open(path).catch(ignoreNotFound);
-  if (!file) return null;
-  try {
-    const head = await readUpTo(file, 4096);
-    const corrupt = new StoreError("unknown", `Object file "${path}" is corrupt`, {
-      ...(key === null ? {} : { key }),
-    });
-    if (head.length < FIXED || !MAGIC.every((b, i) => head[i] === b)) throw corrupt;
-    const length = new DataView(head.buffer).getUint32(MAGIC.length);
-    let json = head.subarray(FIXED, FIXED + length);
-    if (json.length < length) {
-      const rest = await readUpTo(file, length - json.length);
-      if (json.length + rest.length < length) throw corrupt;
-      json = Uint8Array.of(...json, ...rest);
-    }
-    let header: Header;
-    try {
-      header = JSON.parse(decoder.decode(json));
-    } catch {
-      throw corrupt;
-    }
-    if (key !== null && header.key !== key) throw corrupt;
-    const size = (await file.stat()).size - FIXED - length;
-    const info = {
-      key: header.key,
-      size,
-      etag: header.etag,
-      lastModified: new Date(header.lastModified),
-    };
-    return { file, info, dataStart: FIXED + length };
-  } catch (error) {
-    file.close();
-    throw error;
-  }
-}
-
-async function readUpTo(file: Deno.FsFile, length: number): Promise<Uint8Array> {
-  const buffer = new Uint8Array(length);
-  let at = 0;
-  while (at < length) {
-    const n = await file.read(buffer.subarray(at));
-    if (n === null) break;
-    at += n;
-  }
-  return buffer.subarray(0, at);
-}
-
-async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
-  for (let at = 0; at < bytes.length;) at += await file.write(bytes.subarray(at));
-}
-
-/** Streams `length` bytes from the file's position, closing the file when done or cancelled. */
-function fileStream(file: Deno.FsFile, length: number): ReadableStream<Uint8Array> {
-  let left = length;
-  let open = true;
-  const close = () => {
-    if (open) file.close();
-    open = false;
-  };
-  return new ReadableStream({
-    async pull(controller) {
-      try {
-        const chunk = new Uint8Array(Math.min(left, CHUNK));
-        const n = await file.read(chunk);
-        if (n === null) throw new StoreError("unknown", "Object file ended early");
-        left -= n;
-        controller.enqueue(chunk.subarray(0, n));
-        if (left === 0) {
-          close();
-          controller.close();
-        }
-      } catch (error) {
-        close();
-        controller.error(error);
-      }
-    },
-    cancel: close,
-  }, { highWaterMark: 0 });
-}
-
-/** Makes a rename or removal in `dir` durable; best effort (Windows cannot open folders). */
-async function syncDir(dir: string): Promise<void> {
-  try {
-    using handle = await Deno.open(dir);
-    await handle.sync();
-  } catch {
-    // The data itself was synced; only the directory entry may lag.
-  }
-}
-
-function dirname(path: string): string {
-  return path.slice(0, path.lastIndexOf("/"));
-}
-
-function ignoreNotFound(error: unknown): undefined {
-  if (error instanceof Deno.errors.NotFound) return undefined;
-  throw error;
 }

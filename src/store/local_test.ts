@@ -1,8 +1,7 @@
 // Local-specific behaviour of LocalStore: key-to-file mapping, locking between instances and
 // processes, crash leftovers and streaming. The shared semantics belong to the backend suite.
 
-// node:assert keeps this file free of dependencies that deno.json does not map yet.
-import { deepStrictEqual as assertEquals, ok as assert, rejects } from "node:assert/strict";
+import { assert, assertEquals, assertRejects } from "../../tests/_assert.ts";
 import { compareKeys, readAll } from "./_util.ts";
 import { LocalStore } from "./local.ts";
 import { type GetResult, StoreError } from "./types.ts";
@@ -11,7 +10,8 @@ const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (data: Uint8Array) => new TextDecoder().decode(data);
 
 async function rejectsWith(kind: string, fn: () => Promise<unknown>): Promise<void> {
-  await rejects(fn, (error) => error instanceof StoreError && error.kind === kind);
+  const error = await assertRejects(fn);
+  assert(error instanceof StoreError && error.kind === kind, `expected ${kind}: ${error}`);
 }
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -115,22 +115,26 @@ Deno.test("LocalStore rejects keys with lone surrogates", async () => {
 Deno.test("LocalStore lets exactly one of 16 racing creates win across two instances", async () => {
   await withDir(async (root) => {
     const stores = [new LocalStore(root), new LocalStore(root)];
-    const results = await Promise.allSettled(
-      Array.from(
-        { length: 16 },
-        (_, i) => stores[i % 2]!.put("lock", bytes(`writer ${i}`), { mode: { kind: "create" } }),
-      ),
-    );
-    const won = results.flatMap((r, i) => (r.status === "fulfilled" ? [i] : []));
-    assertEquals(won.length, 1);
-    for (const r of results) {
-      if (r.status === "rejected") {
-        assertEquals((r.reason as StoreError).kind, "precondition-failed");
+    // Several rounds: without the file lock the two instances' queues interleave.
+    for (let round = 0; round < 20; round++) {
+      const key = `lock${round}`;
+      const results = await Promise.allSettled(
+        Array.from(
+          { length: 16 },
+          (_, i) => stores[i % 2]!.put(key, bytes(`writer ${i}`), { mode: { kind: "create" } }),
+        ),
+      );
+      const won = results.flatMap((r, i) => (r.status === "fulfilled" ? [i] : []));
+      assertEquals(won.length, 1, `round ${round}`);
+      for (const r of results) {
+        if (r.status === "rejected") {
+          assertEquals((r.reason as StoreError).kind, "precondition-failed");
+        }
       }
+      assertEquals(text((await read(stores[1]!, key))!), `writer ${won[0]}`);
+      const winner = results[won[0]!] as PromiseFulfilledResult<{ etag: string }>;
+      assertEquals((await stores[0]!.head(key))?.etag, winner.value.etag);
     }
-    assertEquals(text((await read(stores[1]!, "lock"))!), `writer ${won[0]}`);
-    const winner = results[won[0]!] as PromiseFulfilledResult<{ etag: string }>;
-    assertEquals((await stores[0]!.head("lock"))?.etag, winner.value.etag);
   });
 });
 
@@ -249,7 +253,6 @@ Deno.test("LocalStore lists 10,000 keys page by page", async () => {
     const started = performance.now();
     const listed = await listAll(store);
     const elapsed = performance.now() - started;
-    console.log(`listed in ${elapsed} ms`);
     assertEquals(listed, [...keys].sort());
     assert(elapsed < 20_000, `listing took ${elapsed} ms`);
     const grouped = await store.list({ delimiter: "/" });
