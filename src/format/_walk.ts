@@ -1,0 +1,535 @@
+// The walk that fsck and GC share: everything reachable from the root directory, read
+// with the same validation operations use, and re-read at the end to make sure it was a
+// consistent snapshot (GC must never miss a file that a rename moved during the walk).
+
+import { readAll } from "../store/_util.ts";
+import type { ObjectInfo, ObjectStore } from "../store/types.ts";
+import type { Check, MetaStore } from "./cas.ts";
+import { Directories } from "./dir.ts";
+import {
+  dirKey,
+  inodeKey,
+  mapKey,
+  parseSegmentRef,
+  ROOT_INO,
+  shardKey,
+  SUPERBLOCK_KEY,
+} from "./keys.ts";
+import {
+  checkDir,
+  checkInode,
+  checkShard,
+  checkSuperblock,
+  CorruptError,
+  type DirObject,
+  type Entry,
+  type FileData,
+  FORMAT_VERSION,
+  type InodeObject,
+  type Moving,
+  type ShardObject,
+  type Superblock,
+} from "./meta.ts";
+import { checkPageMap, mapEnd, type PageMap } from "./page_map.ts";
+
+/** Commits in flight write data before the metadata naming it; younger objects are spared. */
+export const DEFAULT_GRACE_MS = 10 * 60 * 1000;
+
+/** Every kind of problem fsck reports, and whether it is damage or only information. */
+export const PROBLEM_SEVERITY = {
+  "superblock": "error",
+  "corrupt-object": "error",
+  "missing-dir": "error",
+  "missing-inode": "error",
+  "missing-shard": "error",
+  "missing-map": "error",
+  "missing-segment": "error",
+  "bad-map": "error",
+  "segment-size": "error",
+  "nlink": "error",
+  "double-link": "error",
+  "parent-mismatch": "error",
+  "stale-intent": "error",
+  "removing-dir": "error",
+  "orphan": "error",
+  /** Unreferenced segments and maps past the grace period: GC's to delete. */
+  "garbage": "info",
+  /** Something a running operation may still finish: young intents, objects, link counts. */
+  "in-flight": "info",
+  "unknown-key": "info",
+} as const satisfies Record<string, "error" | "info">;
+
+export type ProblemKind = keyof typeof PROBLEM_SEVERITY;
+
+/** One finding of fsck. */
+export interface Problem {
+  readonly kind: ProblemKind;
+  readonly severity: "error" | "info";
+  /** The object concerned, if any. */
+  readonly key?: string;
+  /** A path that leads to it, if any. */
+  readonly path?: string;
+  readonly detail: string;
+  /** Set by a repairing fsck: whether the repair succeeded. */
+  repaired?: boolean;
+}
+
+/** Builds a {@linkcode Problem} with its severity. */
+export function problem(
+  kind: ProblemKind,
+  detail: string,
+  where: { key?: string; path?: string } = {},
+): Problem {
+  return {
+    kind,
+    severity: PROBLEM_SEVERITY[kind],
+    ...(where.key === undefined ? {} : { key: where.key }),
+    ...(where.path === undefined ? {} : { path: where.path }),
+    detail,
+  };
+}
+
+/** How the reachable page maps use one segment. */
+export interface SegmentUse {
+  /** The size the segment references declare. */
+  readonly declared: number;
+  /** The smallest object size that holds every extent. */
+  need: number;
+  /** Byte ranges of the segment that extents use, `[start, end)`; copies may overlap. */
+  readonly ranges: [number, number][];
+  /** One file that uses it, for reports. */
+  readonly path: string;
+}
+
+/** A standalone inode named by reachable `t:"h"` entries. */
+export interface ReachedInode {
+  readonly key: string;
+  /** Null when the object is missing or corrupt. */
+  value: InodeObject | null;
+  /** Reachable entries naming it. */
+  links: number;
+  readonly path: string;
+}
+
+/** A cross-directory rename found in progress (an entry marked `moving`). */
+export interface Intent {
+  /** The source directory and name holding the marked entry. */
+  readonly dir: string;
+  readonly name: string;
+  readonly path: string;
+  readonly entry: Entry & { moving: Moving };
+  /** Whether the target already holds the entry (the rename took effect). */
+  readonly applied: boolean;
+  readonly stale: boolean;
+}
+
+/** Everything reachable from the root. */
+export interface Walk {
+  superblock: Superblock | null;
+  /** Reachable directories by ino. */
+  readonly dirs: Map<string, { readonly path: string; readonly object: DirObject }>;
+  /** Keys of the shards of reachable directories. */
+  readonly shards: Set<string>;
+  readonly inodes: Map<string, ReachedInode>;
+  /** Ids of spilled maps named by reachable files. */
+  readonly maps: Set<string>;
+  /** Segments by id. */
+  readonly segments: Map<string, SegmentUse>;
+  readonly intents: Intent[];
+  /** Entries by ino, of every type but `h` (hard links share an ino by design). */
+  readonly entryInos: Map<string, number>;
+  files: number;
+  symlinks: number;
+  readonly problems: Problem[];
+  /** True when a re-read after the walk found every object unchanged. */
+  consistent: boolean;
+}
+
+const CORRUPT = Symbol("corrupt");
+type Read<T> = { value: T; etag: string } | null | typeof CORRUPT;
+interface Task {
+  readonly ino: string;
+  readonly path: string;
+  /** The directory holding the entry that led here. */
+  readonly holder: string;
+  readonly via: Moving | null;
+}
+
+/**
+ * Walks the tree from the root; re-walks (up to `attempts` times) while objects change
+ * under it. `consistent` in the result says whether the last walk was a stable snapshot.
+ */
+export async function walk(
+  meta: MetaStore,
+  options: { now: number; graceMs: number; attempts?: number },
+): Promise<Walk> {
+  const attempts = options.attempts ?? 3;
+  for (let attempt = 1;; attempt++) {
+    const walker = new Walker(meta, options.now, options.graceMs);
+    const result = await walker.run();
+    result.consistent = await walker.stable();
+    if (result.consistent || attempt >= attempts) return result;
+  }
+}
+
+class Walker {
+  readonly #meta: MetaStore;
+  readonly #dirs: Directories;
+  readonly #now: number;
+  readonly #graceMs: number;
+  /** Every metadata object read, with the ETag seen ("" absent, "!" corrupt). */
+  readonly #seen = new Map<string, { etag: string; check: Check }>();
+  /** Directory inos already reached, with the path that reached them. */
+  readonly #claimed = new Map<string, string>();
+  readonly #inodeLoads = new Map<string, Promise<void>>();
+  readonly #mapLoads = new Map<string, Promise<PageMap | null>>();
+  readonly result: Walk = {
+    superblock: null,
+    dirs: new Map(),
+    shards: new Set(),
+    inodes: new Map(),
+    maps: new Set(),
+    segments: new Map(),
+    intents: [],
+    entryInos: new Map(),
+    files: 0,
+    symlinks: 0,
+    problems: [],
+    consistent: false,
+  };
+
+  constructor(meta: MetaStore, now: number, graceMs: number) {
+    this.#meta = meta;
+    this.#dirs = new Directories(meta);
+    this.#now = now;
+    this.#graceMs = graceMs;
+  }
+
+  #problem(kind: ProblemKind, detail: string, where: { key?: string; path?: string } = {}) {
+    this.result.problems.push(problem(kind, detail, where));
+  }
+
+  async #read<T>(key: string, check: Check): Promise<Read<T>> {
+    try {
+      const found = await this.#meta.read<T>(key, check);
+      this.#seen.set(key, { etag: found?.etag ?? "", check });
+      return found;
+    } catch (error) {
+      if (!(error instanceof CorruptError)) throw error;
+      this.#seen.set(key, { etag: "!", check });
+      this.#problem("corrupt-object", error.message, { key });
+      return CORRUPT;
+    }
+  }
+
+  async run(): Promise<Walk> {
+    const sb = await this.#read<Superblock>(SUPERBLOCK_KEY, checkSuperblock);
+    if (sb === null) {
+      this.#problem("superblock", "The bucket holds no superblock", { key: SUPERBLOCK_KEY });
+    } else if (sb !== CORRUPT) {
+      this.result.superblock = sb.value;
+      if (sb.value.version !== FORMAT_VERSION) {
+        this.#problem("superblock", `Format version ${sb.value.version}, expected 1`, {
+          key: SUPERBLOCK_KEY,
+        });
+      }
+    }
+    this.#claimed.set(ROOT_INO, "/");
+    let level: Task[] = [{ ino: ROOT_INO, path: "/", holder: ROOT_INO, via: null }];
+    while (level.length > 0) {
+      const next: Task[] = [];
+      await forEachLimit(level, 8, (task) => this.#visitDir(task, next));
+      level = next;
+    }
+    return this.result;
+  }
+
+  /** Re-reads every object the walk read: true if none changed. */
+  async stable(): Promise<boolean> {
+    let same = true;
+    await forEachLimit([...this.#seen], 8, async ([key, { etag, check }]) => {
+      if (!same) return;
+      let now: string;
+      try {
+        now = (await this.#meta.read(key, check))?.etag ?? "";
+      } catch (error) {
+        if (!(error instanceof CorruptError)) throw error;
+        now = "!";
+      }
+      if (now !== etag) same = false;
+    });
+    return same;
+  }
+
+  async #visitDir(task: Task, next: Task[]): Promise<void> {
+    const key = dirKey(task.ino);
+    const found = await this.#read<DirObject>(key, checkDir);
+    if (found === CORRUPT) return;
+    const where = { key, path: task.path };
+    if (found === null) {
+      this.#problem("missing-dir", `Directory object of "${task.path}" is missing`, where);
+      return;
+    }
+    const dir = found.value;
+    if (dir.ino !== task.ino) {
+      this.#problem("corrupt-object", `Directory object names ino ${dir.ino}`, where);
+      return;
+    }
+    this.result.dirs.set(dir.ino, { path: task.path, object: dir });
+    if (dir.parent !== task.holder && dir.parent !== task.via?.dir) {
+      this.#problem(
+        "parent-mismatch",
+        `Directory's parent is ${dir.parent} but its entry is in ${task.holder}`,
+        where,
+      );
+    }
+    if (dir.removing !== undefined) {
+      const young = this.#now - dir.removing < this.#graceMs;
+      this.#problem(
+        young ? "in-flight" : "removing-dir",
+        `Reachable directory is marked as being removed since ${dir.removing}`,
+        where,
+      );
+    }
+    const entries = await this.#entries(dir, key, task.path);
+    await forEachLimit(
+      entries,
+      8,
+      ([name, entry, holderKey]) =>
+        this.#visitEntry(dir.ino, task.path, name, entry, holderKey, next),
+    );
+  }
+
+  async #entries(dir: DirObject, key: string, path: string): Promise<[string, Entry, string][]> {
+    if (!dir.shards) return Object.entries(dir.entries ?? {}).map(([n, e]) => [n, e, key]);
+    const out: [string, Entry, string][] = [];
+    await forEachLimit(dir.shards, 8, async (ref) => {
+      const sk = shardKey(dir.ino, ref.id);
+      this.result.shards.add(sk);
+      const shard = await this.#read<ShardObject>(sk, checkShard);
+      if (shard === CORRUPT) return;
+      if (shard === null) {
+        this.#problem("missing-shard", `Shard ${ref.id} of "${path}" is missing`, {
+          key: sk,
+          path,
+        });
+      } else if (shard.value.ino !== dir.ino) {
+        this.#problem("corrupt-object", `Shard names directory ${shard.value.ino}`, { key: sk });
+      } else {
+        for (const [n, e] of Object.entries(shard.value.entries)) out.push([n, e, sk]);
+      }
+    });
+    return out;
+  }
+
+  async #visitEntry(
+    holder: string,
+    parentPath: string,
+    name: string,
+    entry: Entry,
+    key: string,
+    next: Task[],
+  ): Promise<void> {
+    const path = parentPath === "/" ? `/${name}` : `${parentPath}/${name}`;
+    // The source of a rename that took effect is a shadow of its target: count it once.
+    let shadow = false;
+    if (entry.moving) {
+      const applied = await this.#applied(entry.moving, entry.ino);
+      const stale = this.#now - entry.moving.at >= this.#graceMs;
+      this.result.intents.push({
+        dir: holder,
+        name,
+        path,
+        entry: entry as Entry & { moving: Moving },
+        applied,
+        stale,
+      });
+      this.#problem(
+        stale ? "stale-intent" : "in-flight",
+        `Rename to ${entry.moving.dir}/"${entry.moving.name}" ${
+          applied ? "applied but not cleared" : "not applied"
+        } (intent of ${entry.moving.at})`,
+        { key, path },
+      );
+      shadow = applied;
+    }
+    if (!shadow && entry.t !== "h") {
+      this.result.entryInos.set(entry.ino, (this.result.entryInos.get(entry.ino) ?? 0) + 1);
+    }
+    switch (entry.t) {
+      case "d": {
+        if (shadow) return;
+        const prior = this.#claimed.get(entry.ino);
+        if (prior !== undefined) {
+          this.#problem(
+            "double-link",
+            `Directory ${entry.ino} is reachable as "${prior}" and as "${path}"`,
+            { key: dirKey(entry.ino), path },
+          );
+          return;
+        }
+        this.#claimed.set(entry.ino, path);
+        next.push({ ino: entry.ino, path, holder, via: entry.moving ?? null });
+        return;
+      }
+      case "l":
+        if (!shadow) this.result.symlinks++;
+        return;
+      case "f":
+        if (!shadow) this.result.files++;
+        return await this.#fileData(entry, entry.attr.size, path, key);
+      case "h":
+        return await this.#link(entry.ino, path, shadow);
+    }
+  }
+
+  /** Whether the target of a rename holds the moving entry. */
+  async #applied(moving: Moving, ino: string): Promise<boolean> {
+    const target = await this.#read<DirObject>(dirKey(moving.dir), checkDir);
+    if (target === null || target === CORRUPT) return false;
+    const there = await this.#dirs.lookup(target.value, moving.name).catch(() => null);
+    return there?.ino === ino;
+  }
+
+  async #link(ino: string, path: string, shadow: boolean): Promise<void> {
+    let reached = this.result.inodes.get(ino);
+    if (!reached) {
+      reached = { key: inodeKey(ino), value: null, links: 0, path };
+      this.result.inodes.set(ino, reached);
+      this.#inodeLoads.set(ino, this.#loadInode(reached, ino));
+    }
+    if (!shadow) reached.links++;
+    await this.#inodeLoads.get(ino);
+  }
+
+  async #loadInode(reached: ReachedInode, ino: string): Promise<void> {
+    const where = { key: reached.key, path: reached.path };
+    const found = await this.#read<InodeObject>(reached.key, checkInode);
+    if (found === CORRUPT) return;
+    if (found === null) {
+      this.#problem("missing-inode", `Inode of hard-linked "${reached.path}" is missing`, where);
+    } else if (found.value.ino !== ino) {
+      this.#problem("corrupt-object", `Inode object names ino ${found.value.ino}`, where);
+    } else {
+      reached.value = found.value;
+      this.result.files++;
+      await this.#fileData(found.value, found.value.attr.size, reached.path, reached.key);
+    }
+  }
+
+  async #fileData(data: FileData, size: number, path: string, key: string): Promise<void> {
+    let map: PageMap | null = null;
+    if (data.map !== undefined) {
+      try {
+        map = checkPageMap(data.map);
+      } catch (error) {
+        this.#problem("bad-map", (error as Error).message, { key, path });
+        return;
+      }
+      this.#mark(map, path, key);
+    } else if (data.mapRef !== undefined) {
+      const id = data.mapRef;
+      this.result.maps.add(id);
+      let load = this.#mapLoads.get(id);
+      if (!load) this.#mapLoads.set(id, load = this.#loadMap(id, path));
+      map = await load;
+    }
+    if (map && mapEnd(map) > size) {
+      this.#problem("bad-map", `Page map ends at ${mapEnd(map)}, past the file size ${size}`, {
+        key,
+        path,
+      });
+    }
+  }
+
+  /** Reads a spilled map (immutable, so once) and marks its segments. */
+  async #loadMap(id: string, path: string): Promise<PageMap | null> {
+    const key = mapKey(id);
+    const found = await this.#meta.store.get(key);
+    if (found?.status !== "ok") {
+      this.#problem("missing-map", `Spilled page map of "${path}" is missing`, { key, path });
+      return null;
+    }
+    try {
+      const bytes = await readAll(found.body);
+      const map = checkPageMap(JSON.parse(new TextDecoder().decode(bytes)));
+      this.#mark(map, path, key);
+      return map;
+    } catch (error) {
+      this.#problem("bad-map", (error as Error).message, { key, path });
+      return null;
+    }
+  }
+
+  #mark(map: PageMap, path: string, key: string): void {
+    for (const [, length, segment, offset] of map) {
+      const ref = parseSegmentRef(segment);
+      if (!ref) {
+        this.#problem("bad-map", `Extent names "${segment}", not a segment reference`, {
+          key,
+          path,
+        });
+        continue;
+      }
+      let use = this.result.segments.get(ref.id);
+      if (!use) {
+        use = { declared: ref.size, need: 0, ranges: [], path };
+        this.result.segments.set(ref.id, use);
+      } else if (use.declared !== ref.size) {
+        this.#problem(
+          "segment-size",
+          `Segment ${ref.id} is named with sizes ${use.declared} and ${ref.size}`,
+          { key, path },
+        );
+      }
+      const end = offset + length;
+      if (end > ref.size) {
+        this.#problem("segment-size", `Extent ends at ${end}, past the segment's ${ref.size}`, {
+          key,
+          path,
+        });
+      }
+      use.need = Math.max(use.need, end);
+      use.ranges.push([offset, end]);
+    }
+  }
+}
+
+/** The bytes of a segment that extents use (overlapping ranges counted once). */
+export function liveBytes(use: SegmentUse): number {
+  const ranges = [...use.ranges].sort((a, b) => a[0] - b[0]);
+  let total = 0;
+  let end = 0;
+  for (const [start, stop] of ranges) {
+    if (stop <= end) continue;
+    total += stop - Math.max(start, end);
+    end = stop;
+  }
+  return total;
+}
+
+/** Every object under `prefix`, page by page. */
+export async function* listAll(store: ObjectStore, prefix?: string): AsyncGenerator<ObjectInfo> {
+  let cursor: string | null = null;
+  do {
+    const page = await store.list({
+      ...(prefix === undefined ? {} : { prefix }),
+      ...(cursor === null ? {} : { cursor }),
+    });
+    yield* page.objects;
+    cursor = page.cursor;
+  } while (cursor !== null);
+}
+
+/** Runs `fn` over `items` with at most `width` at a time. */
+export async function forEachLimit<T>(
+  items: readonly T[],
+  width: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
+}

@@ -1,0 +1,290 @@
+/**
+ * fsck: checks a bucket against the format of `docs/format.md` and, when asked, repairs
+ * what can be repaired without guessing: wrong link counts, stale rename intents, and
+ * orphaned metadata. Unreferenced segments are left to {@linkcode gc}.
+ *
+ * Objects younger than the grace period, intents younger than it and link counts whose
+ * inode changed within it may belong to an operation still running: they are reported
+ * as `in-flight` and never repaired. Repairs run only after a walk that re-reading
+ * confirmed as a consistent snapshot.
+ *
+ * @module
+ */
+
+import type { ObjectStore } from "../store/types.ts";
+import { MetaStore } from "./cas.ts";
+import { Directories } from "./dir.ts";
+import { idTime, inodeKey, parseKey, segmentKey } from "./keys.ts";
+import { checkInode, type DirObject, type InodeObject } from "./meta.ts";
+import {
+  DEFAULT_GRACE_MS,
+  type Intent,
+  listAll,
+  liveBytes,
+  type Problem,
+  problem,
+  type Walk,
+  walk,
+} from "./_walk.ts";
+
+export { DEFAULT_GRACE_MS, PROBLEM_SEVERITY } from "./_walk.ts";
+export type { Problem as FsckProblem, ProblemKind as FsckProblemKind } from "./_walk.ts";
+
+/** Options of {@linkcode fsck}. */
+export interface FsckOptions {
+  /** Repair what is safe to repair (default false: only report). */
+  readonly repair?: boolean;
+  /** Objects and intents younger than this may be in flight (default 10 minutes). */
+  readonly graceMs?: number;
+  /** The current time (ms), replaceable in tests. */
+  readonly now?: number;
+}
+
+/** What the reachable tree holds. */
+export interface FsckCounts {
+  /** Reachable directories, the root included. */
+  dirs: number;
+  /** Distinct regular files (a hard-linked file counts once). */
+  files: number;
+  symlinks: number;
+  /** Reachable standalone inodes (`i/<ino>`): files with more than one link. */
+  hardlinked: number;
+  /** Distinct segments named by reachable page maps. */
+  segments: number;
+  /** Bytes of those segments that extents use (shared bytes counted once). */
+  bytesReferenced: number;
+  /** Spilled page maps named by reachable files. */
+  maps: number;
+  /** Objects listed in the bucket, and their total size. */
+  objects: number;
+  bytesStored: number;
+}
+
+/** The outcome of {@linkcode fsck}. */
+export interface FsckReport {
+  /** True when no problem of severity "error" was found. */
+  ok: boolean;
+  /** Whether re-reading confirmed the walk as a consistent snapshot (else nothing was repaired). */
+  consistent: boolean;
+  problems: Problem[];
+  counts: FsckCounts;
+  /** Problems repaired by this run. */
+  repaired: number;
+  /** Error problems left as they were (not repairable, repair not asked, or it failed). */
+  unrepaired: number;
+}
+
+type Fix = () => Promise<boolean>;
+
+/**
+ * Checks (and with `repair`, fixes) the filesystem in `store`.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore } from "../store/memory.ts";
+ * import { Vfs } from "../vfs/mod.ts";
+ * import { fsck } from "./fsck.ts";
+ * const fs = await Vfs.open(new MemoryStore());
+ * await fs.mkdir("/a");
+ * const report = await fsck(fs.store);
+ * console.assert(report.ok && report.counts.dirs === 2);
+ * ```
+ */
+export async function fsck(store: ObjectStore, options: FsckOptions = {}): Promise<FsckReport> {
+  const now = options.now ?? Date.now();
+  const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
+  const meta = new MetaStore(store);
+  const tree = await walk(meta, { now, graceMs });
+  const fixes = new Map<Problem, Fix>();
+  const problems = [...tree.problems];
+  const add = (p: Problem, fix?: Fix) => {
+    problems.push(p);
+    if (fix) fixes.set(p, fix);
+  };
+  for (const p of problems) {
+    const intent = tree.intents.find((i) => p.kind === "stale-intent" && i.path === p.path);
+    if (intent) fixes.set(p, () => settleIntent(meta, tree, intent));
+  }
+  checkLinks(meta, tree, now, graceMs, add);
+  const counts = await checkListing(store, tree, now, graceMs, add);
+  let repaired = 0;
+  if (options.repair && tree.consistent) {
+    for (const [p, fix] of fixes) {
+      p.repaired = await fix().catch(() => false);
+      if (p.repaired) repaired++;
+    }
+  }
+  const errors = problems.filter((p) => p.severity === "error");
+  return {
+    ok: errors.length === 0,
+    consistent: tree.consistent,
+    problems,
+    counts,
+    repaired,
+    unrepaired: errors.filter((p) => !p.repaired).length,
+  };
+}
+
+/** Link counts: each reachable inode's nlink against the entries naming it. */
+function checkLinks(
+  meta: MetaStore,
+  tree: Walk,
+  now: number,
+  graceMs: number,
+  add: (p: Problem, fix?: Fix) => void,
+): void {
+  for (const [ino, reached] of tree.inodes) {
+    const inode = reached.value;
+    if (!inode || inode.nlink === reached.links) continue;
+    const where = { key: reached.key, path: reached.path };
+    const detail = `Inode has nlink ${inode.nlink} but ${reached.links} entries name it`;
+    // link() raises nlink before adding the entry and unlink() lowers it after removing
+    // one: a count too high and recently changed may be an operation still running.
+    if (inode.nlink > reached.links && now - inode.attr.ctime < graceMs) {
+      add(problem("in-flight", detail, where));
+      continue;
+    }
+    // Only entries of a rename that took effect name it: leave it to the rename's repair.
+    if (reached.links === 0) {
+      add(problem("nlink", detail, where));
+      continue;
+    }
+    const seen = inode.nlink;
+    add(
+      problem("nlink", detail, where),
+      () =>
+        meta.update<InodeObject, boolean>(inodeKey(ino), checkInode, (current) => {
+          if (!current || current.value.nlink !== seen) return { result: false };
+          current.value.nlink = reached.links;
+          return { write: current.value, result: true };
+        }),
+    );
+  }
+}
+
+/**
+ * Settles a stale rename intent: if the target holds the entry (or, for anything but a
+ * hard link, the same ino is reachable elsewhere: it moved on since) the source entry is
+ * removed, otherwise the rename is rolled back by clearing the mark.
+ */
+async function settleIntent(meta: MetaStore, tree: Walk, intent: Intent): Promise<boolean> {
+  const dirs = new Directories(meta);
+  const { entry } = intent;
+  const moving = entry.moving;
+  const target = await dirs.get(moving.dir);
+  const there = target ? await dirs.lookup(target.value, moving.name) : null;
+  const elsewhere = entry.t !== "h" && !intent.applied &&
+    (tree.entryInos.get(entry.ino) ?? 0) > 1;
+  const applied = there?.ino === entry.ino || elsewhere;
+  const done = await dirs.update(intent.dir, [intent.name], (draft) => {
+    const current = draft.get(intent.name);
+    if (current?.moving?.id !== moving.id) return false;
+    if (applied) {
+      draft.delete(intent.name);
+    } else {
+      const restored = { ...current };
+      delete restored.moving;
+      draft.set(intent.name, restored);
+    }
+    return true;
+  }, { touch: applied });
+  if (done && applied && there?.ino === entry.ino && entry.t === "d") {
+    await dirs.updateSelf(entry.ino, (dir: DirObject) => {
+      dir.parent = moving.dir;
+    });
+  }
+  return done;
+}
+
+/** Lists the bucket: orphans, garbage, and the segments the tree needs. */
+async function checkListing(
+  store: ObjectStore,
+  tree: Walk,
+  now: number,
+  graceMs: number,
+  add: (p: Problem, fix?: Fix) => void,
+): Promise<FsckCounts> {
+  const counts: FsckCounts = {
+    dirs: tree.dirs.size,
+    files: tree.files,
+    symlinks: tree.symlinks,
+    hardlinked: [...tree.inodes.values()].filter((i) => i.value !== null).length,
+    segments: tree.segments.size,
+    bytesReferenced: 0,
+    maps: tree.maps.size,
+    objects: 0,
+    bytesStored: 0,
+  };
+  for (const use of tree.segments.values()) counts.bytesReferenced += liveBytes(use);
+  const segmentSizes = new Map<string, number>();
+  const remove = (key: string): Fix => async () => {
+    await store.delete(key);
+    return true;
+  };
+  for await (const info of listAll(store)) {
+    counts.objects++;
+    counts.bytesStored += info.size;
+    const key = info.key;
+    const parsed = parseKey(key);
+    const old = (time: number) => now - time >= graceMs;
+    const young = (what: string) =>
+      add(problem("in-flight", `Unreferenced ${what}, still young`, { key }));
+    switch (parsed?.kind) {
+      case undefined:
+        add(problem("unknown-key", "Key outside the PageFS layout", { key }));
+        break;
+      case "superblock":
+        break;
+      case "dir":
+        if (tree.dirs.has(parsed.ino)) break;
+        if (!old(info.lastModified.getTime())) young("directory object");
+        else {add(
+            problem("orphan", "Directory object not reachable from the root", { key }),
+            remove(key),
+          );}
+        break;
+      case "shard":
+        if (tree.shards.has(key)) break;
+        if (!old(idTime(parsed.id))) young("directory shard");
+        else add(problem("orphan", "Shard in no reachable shard table", { key }), remove(key));
+        break;
+      case "inode":
+        if (tree.inodes.has(parsed.ino)) break;
+        if (!old(info.lastModified.getTime())) young("inode");
+        else add(problem("orphan", "Inode named by no reachable entry", { key }), remove(key));
+        break;
+      case "map":
+        if (tree.maps.has(parsed.id)) break;
+        if (!old(idTime(parsed.id))) young("page map");
+        else add(problem("garbage", "Page map named by no reachable file", { key }), remove(key));
+        break;
+      case "segment":
+        segmentSizes.set(parsed.id, info.size);
+        if (tree.segments.has(parsed.id)) break;
+        if (!old(idTime(parsed.id))) young("segment");
+        else {add(
+            problem("garbage", "Segment named by no reachable page map (GC deletes it)", { key }),
+          );}
+        break;
+    }
+  }
+  for (const [id, use] of tree.segments) {
+    const key = segmentKey(id);
+    const size = segmentSizes.get(id);
+    if (size === undefined) {
+      add(
+        problem("missing-segment", "Segment named by a page map is missing", {
+          key,
+          path: use.path,
+        }),
+      );
+    } else if (size < use.need || size !== use.declared) {
+      add(problem(
+        "segment-size",
+        `Segment is ${size} bytes; page maps declare ${use.declared} and need ${use.need}`,
+        { key, path: use.path },
+      ));
+    }
+  }
+  return counts;
+}

@@ -1,0 +1,291 @@
+import { assert, assertEquals } from "../../tests/_assert.ts";
+import { readAll } from "../store/_util.ts";
+import { MemoryStore } from "../store/memory.ts";
+import { MeteredStore, StoreMetrics } from "../store/metrics.ts";
+import type { ObjectStore } from "../store/types.ts";
+import { Vfs } from "../vfs/mod.ts";
+import { fsck, type FsckReport } from "./fsck.ts";
+import { dirKey, inodeKey, mapKey, newId, newIno, ROOT_INO, segmentKey } from "./keys.ts";
+import type { DirObject, Entry, InodeObject } from "./meta.ts";
+
+const bytes = (n: number, fill: number) => new Uint8Array(n).fill(fill);
+
+/**
+ * A tree with one of everything: nested and sharded directories, inline and segment
+ * files, a hard link, a symlink, a cross-directory rename, a spilled page map, a
+ * truncate and an unlink.
+ */
+async function buildTree(store: ObjectStore = new MemoryStore()) {
+  const fs = await Vfs.open(store, { dirLimits: { maxEntries: 8 } });
+  await fs.mkdir("/docs");
+  await fs.mkdir("/docs/sub");
+  await fs.mkdir("/empty");
+  await fs.mkdir("/many");
+  for (let i = 0; i < 12; i++) await fs.writeFile(`/many/f${i}`, bytes(10, i));
+  await fs.writeFile("/docs/small.txt", new TextEncoder().encode("hello"));
+  await fs.writeFile("/docs/big.bin", bytes(3000, 1));
+  await fs.link("/docs/big.bin", "/docs/sub/big-link");
+  await fs.symlink("/docs/small.txt", "/sym");
+  await fs.writeFile("/docs/moved.bin", bytes(2000, 2));
+  await fs.rename("/docs/moved.bin", "/docs/sub/moved.bin");
+  // 70 one-byte overwrites: 141 extents, more than the 64 that stay inline.
+  await fs.writeFile("/frag.bin", bytes(8192, 3));
+  for (let i = 0; i < 70; i++) await fs.write("/frag.bin", i * 100, bytes(1, 100 + i));
+  await fs.truncate("/frag.bin", 6000);
+  await fs.writeFile("/gone.bin", bytes(2000, 4));
+  await fs.unlink("/gone.bin");
+  return fs;
+}
+
+async function readJson<T>(store: ObjectStore, key: string): Promise<T> {
+  const got = await store.get(key);
+  assert(got?.status === "ok", `${key} exists`);
+  return JSON.parse(new TextDecoder().decode(await readAll(got.body)));
+}
+
+async function writeJson(store: ObjectStore, key: string, value: unknown): Promise<void> {
+  await store.put(key, new TextEncoder().encode(JSON.stringify(value)));
+}
+
+const errors = (report: FsckReport) =>
+  report.problems.filter((p) => p.severity === "error").map((p) => p.kind).sort();
+
+Deno.test("fsck() finds a freshly built tree clean, with exact counts", async () => {
+  const fs = await buildTree();
+  const root = await readJson<DirObject>(fs.store, dirKey((await fs.lookup("/many")).ino));
+  assert(root.shards && root.shards.length > 1, "/many is sharded");
+  const report = await fsck(fs.store, { graceMs: 0 });
+  assertEquals(errors(report), []);
+  assert(report.ok && report.consistent);
+  assertEquals(report.counts.dirs, 5);
+  assertEquals(report.counts.files, 16);
+  assertEquals(report.counts.symlinks, 1);
+  assertEquals(report.counts.hardlinked, 1);
+  // big.bin, moved.bin, frag.bin's first segment and the 60 writes below 6000.
+  assertEquals(report.counts.segments, 63);
+  assertEquals(report.counts.bytesReferenced, 3000 + 2000 + 6000);
+  assertEquals(report.counts.maps, 1);
+  // The unlinked file's and the truncated writes' segments are garbage, not damage.
+  const garbage = report.problems.filter((p) => p.kind === "garbage" && p.key?.startsWith("s/"));
+  assertEquals(garbage.length, 11);
+});
+
+Deno.test("fsck() only reads when not repairing", async () => {
+  const fs = await buildTree();
+  const metrics = new StoreMetrics();
+  const report = await fsck(new MeteredStore(fs.store, metrics), { graceMs: 0 });
+  assert(report.ok);
+  assertEquals(metrics.total(["PutObject", "DeleteObject", "DeleteObjects"]), 0);
+});
+
+Deno.test("fsck() reports a missing segment", async () => {
+  const fs = await buildTree();
+  const inode = await readJson<InodeObject>(
+    fs.store,
+    inodeKey((await fs.lookup("/docs/big.bin")).ino),
+  );
+  const id = inode.map![0]![2].split(":")[0]!;
+  await fs.store.delete(segmentKey(id));
+  const report = await fsck(fs.store, { graceMs: 0 });
+  assertEquals(errors(report), ["missing-segment"]);
+  assertEquals(report.problems.find((p) => p.kind === "missing-segment")!.key, segmentKey(id));
+});
+
+Deno.test("fsck() reports a missing directory object", async () => {
+  const fs = await buildTree();
+  await fs.store.delete(dirKey((await fs.lookup("/docs/sub")).ino));
+  const report = await fsck(fs.store, { graceMs: 0 });
+  assert(!report.ok);
+  const missing = report.problems.filter((p) => p.kind === "missing-dir");
+  assertEquals(missing.map((p) => p.path), ["/docs/sub"]);
+  // The hard link in it is no longer counted: the inode's nlink is now one too high.
+  assertEquals(errors(report), ["missing-dir", "nlink"]);
+});
+
+Deno.test("fsck() reports and repairs a wrong link count", async () => {
+  const fs = await buildTree();
+  const key = inodeKey((await fs.lookup("/docs/big.bin")).ino);
+  const inode = await readJson<InodeObject>(fs.store, key);
+  await writeJson(fs.store, key, { ...inode, nlink: 5 });
+  const report = await fsck(fs.store, { graceMs: 0, repair: true });
+  assertEquals(errors(report), ["nlink"]);
+  assertEquals(report.problems.find((p) => p.kind === "nlink")!.repaired, true);
+  assertEquals((await readJson<InodeObject>(fs.store, key)).nlink, 2);
+  assert((await fsck(fs.store, { graceMs: 0 })).ok);
+  assertEquals((await fs.getattr("/docs/sub/big-link")).nlink, 2);
+});
+
+Deno.test("fsck() calls a recently raised link count in flight and leaves it", async () => {
+  const fs = await buildTree();
+  const key = inodeKey((await fs.lookup("/docs/big.bin")).ino);
+  const inode = await readJson<InodeObject>(fs.store, key);
+  await writeJson(fs.store, key, {
+    ...inode,
+    nlink: 3,
+    attr: { ...inode.attr, ctime: Date.now() },
+  });
+  const report = await fsck(fs.store, { repair: true });
+  assert(report.ok);
+  assertEquals(report.problems.filter((p) => p.key === key).map((p) => p.kind), ["in-flight"]);
+  assertEquals((await readJson<InodeObject>(fs.store, key)).nlink, 3);
+});
+
+Deno.test("fsck() reports and deletes orphan inodes, directories and maps", async () => {
+  const fs = await buildTree();
+  const inode = await readJson<InodeObject>(
+    fs.store,
+    inodeKey((await fs.lookup("/docs/big.bin")).ino),
+  );
+  const orphanInode = inodeKey(newIno());
+  const orphanDir = dirKey(newIno());
+  const orphanMap = mapKey(newId(Date.now() - 1000));
+  await writeJson(fs.store, orphanInode, { ...inode, ino: orphanInode.slice(2), nlink: 1 });
+  await writeJson(fs.store, orphanDir, {
+    ...await readJson<DirObject>(fs.store, dirKey(ROOT_INO)),
+    ino: orphanDir.slice(2),
+  });
+  await writeJson(fs.store, orphanMap, []);
+  // Young orphans may be an operation in flight: reported as such, and kept.
+  const young = await fsck(fs.store, { repair: true });
+  assert(young.ok);
+  assertEquals(young.repaired, 0);
+  assert(await fs.store.head(orphanInode));
+
+  const report = await fsck(fs.store, { graceMs: 0, repair: true });
+  assertEquals(errors(report), ["orphan", "orphan"]);
+  assertEquals(
+    report.problems.filter((p) => p.kind === "orphan").map((p) => p.key).sort(),
+    [orphanDir, orphanInode].sort(),
+  );
+  assert(report.problems.some((p) => p.kind === "garbage" && p.key === orphanMap));
+  for (const key of [orphanInode, orphanDir, orphanMap]) {
+    assertEquals(await fs.store.head(key), null, `${key} deleted`);
+  }
+  const again = await fsck(fs.store, { graceMs: 0 });
+  assertEquals(errors(again), []);
+});
+
+/** Adds `entry` as `name` to directory `ino` behind the VFS's back. */
+async function addEntry(store: ObjectStore, ino: string, name: string, entry: Entry) {
+  const dir = await readJson<DirObject>(store, dirKey(ino));
+  await writeJson(store, dirKey(ino), { ...dir, entries: { ...dir.entries, [name]: entry } });
+}
+
+function staleIntent(fs: Vfs, target: string, name: string, at = 1) {
+  return fs.lookup(target).then(({ ino }) => ({
+    id: newId(),
+    dir: ino,
+    name,
+    replaces: null,
+    noReplace: false,
+    at,
+  }));
+}
+
+Deno.test("fsck() rolls back a stale rename intent that was not applied", async () => {
+  const fs = await buildTree();
+  const docs = (await fs.lookup("/docs")).ino;
+  const moving = await staleIntent(fs, "/docs/sub", "half.txt");
+  const entry = await readJson<DirObject>(fs.store, dirKey(docs));
+  await addEntry(fs.store, docs, "half.txt", {
+    ...entry.entries!["small.txt"]!,
+    ino: newIno(),
+    moving,
+  });
+  const report = await fsck(fs.store, { graceMs: 60_000, repair: true });
+  assertEquals(errors(report), ["stale-intent"]);
+  assertEquals(report.problems.find((p) => p.kind === "stale-intent")!.path, "/docs/half.txt");
+  assertEquals(report.repaired, 1);
+  const after = await readJson<DirObject>(fs.store, dirKey(docs));
+  assertEquals(after.entries!["half.txt"]!.moving, undefined);
+  assert((await fsck(fs.store, { graceMs: 0 })).ok);
+  assertEquals(new TextDecoder().decode(await fs.read("/docs/half.txt", 0, 100)), "hello");
+});
+
+Deno.test("fsck() finishes a stale rename intent that was applied", async () => {
+  const fs = await buildTree();
+  const sub = (await fs.lookup("/docs/sub")).ino;
+  const moved = (await readJson<DirObject>(fs.store, dirKey(sub))).entries!["moved.bin"]!;
+  const moving = await staleIntent(fs, "/docs/sub", "moved.bin");
+  await addEntry(fs.store, ROOT_INO, "moved-from.bin", { ...moved, moving });
+  const report = await fsck(fs.store, { graceMs: 60_000, repair: true });
+  // Counted once: the target holds it, the marked source is a shadow.
+  assertEquals(report.counts.files, 16);
+  assertEquals(errors(report), ["stale-intent"]);
+  assertEquals(report.repaired, 1);
+  const root = await readJson<DirObject>(fs.store, dirKey(ROOT_INO));
+  assertEquals(root.entries!["moved-from.bin"], undefined);
+  assert((await fsck(fs.store, { graceMs: 0 })).ok);
+});
+
+Deno.test("fsck() calls a fresh rename intent in flight and leaves it", async () => {
+  const fs = await buildTree();
+  const moving = await staleIntent(fs, "/docs", "x", Date.now());
+  await addEntry(fs.store, ROOT_INO, "x", {
+    t: "l",
+    ino: newIno(),
+    attr: (await readJson<DirObject>(fs.store, dirKey(ROOT_INO))).attr,
+    target: "/",
+    moving,
+  });
+  const report = await fsck(fs.store, { repair: true });
+  assert(report.ok);
+  assertEquals(report.problems.filter((p) => p.path === "/x").map((p) => p.kind), ["in-flight"]);
+  const root = await readJson<DirObject>(fs.store, dirKey(ROOT_INO));
+  assertEquals(root.entries!["x"]!.moving, moving);
+});
+
+Deno.test("fsck() reports a directory reachable twice and a cycle", async () => {
+  const fs = await buildTree();
+  const docs = (await fs.lookup("/docs")).ino;
+  const sub = (await fs.lookup("/docs/sub")).ino;
+  const empty = (await fs.lookup("/empty")).ino;
+  await addEntry(fs.store, sub, "again", { t: "d", ino: empty });
+  await addEntry(fs.store, sub, "loop", { t: "d", ino: docs });
+  const report = await fsck(fs.store, { graceMs: 0 });
+  assertEquals(errors(report), ["double-link", "double-link"]);
+  assertEquals(
+    report.problems.filter((p) => p.kind === "double-link").map((p) => p.path).sort(),
+    ["/docs/sub/again", "/docs/sub/loop"],
+  );
+  assertEquals(report.counts.dirs, 5);
+});
+
+Deno.test("fsck() reports a wrong parent and a directory left marked as removed", async () => {
+  const fs = await buildTree();
+  const empty = (await fs.lookup("/empty")).ino;
+  const dir = await readJson<DirObject>(fs.store, dirKey(empty));
+  await writeJson(fs.store, dirKey(empty), { ...dir, parent: newIno(), removing: 1 });
+  const report = await fsck(fs.store, { graceMs: 0, repair: true });
+  assertEquals(errors(report), ["parent-mismatch", "removing-dir"]);
+  assertEquals(report.unrepaired, 2);
+});
+
+Deno.test("fsck() reports a missing superblock and an unknown key", async () => {
+  const fs = await buildTree();
+  await fs.store.delete("superblock");
+  await fs.store.put("stray", new Uint8Array(1));
+  const report = await fsck(fs.store, { graceMs: 0 });
+  assertEquals(errors(report), ["superblock"]);
+  assert(report.problems.some((p) => p.kind === "unknown-key" && p.key === "stray"));
+});
+
+Deno.test("fsck() repairs several kinds of damage at once, and a second run is clean", async () => {
+  const fs = await buildTree();
+  const key = inodeKey((await fs.lookup("/docs/big.bin")).ino);
+  const inode = await readJson<InodeObject>(fs.store, key);
+  await writeJson(fs.store, key, { ...inode, nlink: 1 });
+  await writeJson(fs.store, inodeKey(newIno()), { ...inode, nlink: 1 });
+  const docs = (await fs.lookup("/docs")).ino;
+  const moving = await staleIntent(fs, "/empty", "gone");
+  const small = (await readJson<DirObject>(fs.store, dirKey(docs))).entries!["small.txt"]!;
+  await addEntry(fs.store, docs, "small.txt", { ...small, moving });
+  const report = await fsck(fs.store, { graceMs: 0, repair: true });
+  assertEquals(errors(report), ["nlink", "orphan", "stale-intent"]);
+  assertEquals(report.unrepaired, 0);
+  const again = await fsck(fs.store, { graceMs: 0 });
+  assertEquals(errors(again), []);
+  assertEquals(again.counts.files, 16);
+  assertEquals((await fs.getattr("/docs/big.bin")).nlink, 2);
+  assertEquals(new TextDecoder().decode(await fs.read("/docs/small.txt", 0, 10)), "hello");
+});

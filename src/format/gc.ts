@@ -1,0 +1,167 @@
+/**
+ * Garbage collection: deletes segments and spilled page maps that no reachable file
+ * names any more (overwritten, truncated or unlinked data), once they are older than a
+ * grace period: a commit in flight writes its segment before the metadata that names it,
+ * so a young unreferenced segment may be about to be referenced.
+ *
+ * References come from the same walk as fsck's, re-read to confirm it was a consistent
+ * snapshot; GC deletes nothing when it was not, or when some metadata could not be read
+ * (a corrupt directory could name segments nobody can see): run fsck first.
+ *
+ * Compaction is only assessed: segments whose live fraction is below `compactBelow` are
+ * reported as candidates, but rewriting them is not implemented.
+ *
+ * @module
+ */
+
+import type { ObjectStore } from "../store/types.ts";
+import { MetaStore } from "./cas.ts";
+import { idTime, parseKey, PREFIX } from "./keys.ts";
+import { DEFAULT_GRACE_MS, listAll, liveBytes, type ProblemKind, walk } from "./_walk.ts";
+
+/** Options of {@linkcode gc}. */
+export interface GcOptions {
+  /** Unreferenced objects younger than this are kept (default 10 minutes). */
+  readonly graceMs?: number;
+  /** Report what would be deleted, delete nothing. */
+  readonly dryRun?: boolean;
+  /** Report segments whose live fraction is below this (0..1) as compaction candidates. */
+  readonly compactBelow?: number;
+  /** The current time (ms), replaceable in tests. */
+  readonly now?: number;
+}
+
+/** The outcome of {@linkcode gc}. */
+export interface GcReport {
+  readonly dryRun: boolean;
+  /** Why nothing was deleted, when the walk could not be trusted; null otherwise. */
+  blocked: string | null;
+  segments: {
+    /** Segments listed. */
+    scanned: number;
+    /** Named by reachable page maps. */
+    referenced: number;
+    /** Unreferenced and past the grace period: deleted (or, dry run, to delete). */
+    deleted: number;
+    /** Unreferenced but younger than the grace period: kept. */
+    inFlight: number;
+  };
+  maps: { scanned: number; deleted: number; inFlight: number };
+  bytes: {
+    /** Total size of the segments listed. */
+    scanned: number;
+    /** Size of the segments deleted. */
+    reclaimed: number;
+    /** Bytes of referenced segments that extents use. */
+    live: number;
+  };
+  compaction: {
+    /** The `compactBelow` threshold, or null when not asked. */
+    threshold: number | null;
+    /** Referenced segments whose live fraction is below the threshold. */
+    candidates: number;
+    /** Their total size, and the live bytes a rewrite would keep of it. */
+    candidateBytes: number;
+    candidateLiveBytes: number;
+    /** Always false: segments are not rewritten yet, only reported. */
+    implemented: false;
+  };
+  /** Keys deleted (or, dry run, that would be). */
+  deletedKeys: string[];
+}
+
+/** Problems that leave references unknown: GC must not trust the walk. */
+const BLOCKING: readonly ProblemKind[] = [
+  "superblock",
+  "corrupt-object",
+  "missing-shard",
+  "missing-map",
+  "bad-map",
+];
+
+/**
+ * Deletes unreferenced segments and maps older than the grace period.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore } from "../store/memory.ts";
+ * import { Vfs } from "../vfs/mod.ts";
+ * import { gc } from "./gc.ts";
+ * const fs = await Vfs.open(new MemoryStore());
+ * await fs.writeFile("/big", new Uint8Array(5000));
+ * await fs.writeFile("/big", new Uint8Array(5000).fill(1));
+ * const report = await gc(fs.store, { graceMs: 0 });
+ * console.assert(report.segments.deleted === 1);
+ * ```
+ */
+export async function gc(store: ObjectStore, options: GcOptions = {}): Promise<GcReport> {
+  const now = options.now ?? Date.now();
+  const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
+  const threshold = options.compactBelow ?? null;
+  const report: GcReport = {
+    dryRun: options.dryRun ?? false,
+    blocked: null,
+    segments: { scanned: 0, referenced: 0, deleted: 0, inFlight: 0 },
+    maps: { scanned: 0, deleted: 0, inFlight: 0 },
+    bytes: { scanned: 0, reclaimed: 0, live: 0 },
+    compaction: {
+      threshold,
+      candidates: 0,
+      candidateBytes: 0,
+      candidateLiveBytes: 0,
+      implemented: false,
+    },
+    deletedKeys: [],
+  };
+  const tree = await walk(new MetaStore(store), { now, graceMs });
+  const blocking = tree.problems.find((p) => BLOCKING.includes(p.kind));
+  if (blocking) {
+    report.blocked = `${blocking.kind}: ${blocking.detail}${
+      blocking.key ? ` (${blocking.key})` : ""
+    }; run fsck`;
+  } else if (!tree.consistent) {
+    report.blocked = "The tree kept changing during the walk; try again when it is quieter";
+  }
+  const old = (id: string) => now - idTime(id) >= graceMs;
+  for await (const info of listAll(store, PREFIX.segment)) {
+    const parsed = parseKey(info.key);
+    if (parsed?.kind !== "segment") continue;
+    report.segments.scanned++;
+    report.bytes.scanned += info.size;
+    const use = tree.segments.get(parsed.id);
+    if (use) {
+      report.segments.referenced++;
+      const live = liveBytes(use);
+      report.bytes.live += live;
+      if (threshold !== null && info.size > 0 && live / info.size < threshold) {
+        report.compaction.candidates++;
+        report.compaction.candidateBytes += info.size;
+        report.compaction.candidateLiveBytes += live;
+      }
+    } else if (!old(parsed.id)) {
+      report.segments.inFlight++;
+    } else if (report.blocked === null) {
+      report.segments.deleted++;
+      report.bytes.reclaimed += info.size;
+      report.deletedKeys.push(info.key);
+    }
+  }
+  for await (const info of listAll(store, PREFIX.map)) {
+    const parsed = parseKey(info.key);
+    if (parsed?.kind !== "map") continue;
+    report.maps.scanned++;
+    if (tree.maps.has(parsed.id)) continue;
+    if (!old(parsed.id)) {
+      report.maps.inFlight++;
+    } else if (report.blocked === null) {
+      report.maps.deleted++;
+      report.deletedKeys.push(info.key);
+    }
+  }
+  if (!report.dryRun) {
+    for (let i = 0; i < report.deletedKeys.length; i += 1000) {
+      await store.deleteMany(report.deletedKeys.slice(i, i + 1000));
+    }
+  }
+  return report;
+}
