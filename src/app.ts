@@ -8,10 +8,13 @@
 
 import { Hono } from "hono";
 import type { ObjectStore, StoreMetrics } from "./store/mod.ts";
+import type { Vfs } from "./vfs/mod.ts";
 
 export interface AppOptions {
   readonly store: ObjectStore;
   readonly metrics: StoreMetrics;
+  /** The filesystem the front ends serve (they arrive with the HTTP API and WebDAV). */
+  readonly vfs?: Vfs;
 }
 
 /**

@@ -118,7 +118,10 @@ export async function applyMove(
   entry: Entry,
 ): Promise<boolean> {
   const moving = entry.moving!;
-  const moved: Entry = { ...entry };
+  // The target remembers where it came from until the source entry is known to be gone:
+  // whoever changes it first settles the source, so the rename cannot be replayed later
+  // (after the target was unlinked, say) by someone who meets the stale source intent.
+  const moved: Entry = { ...entry, movedFrom: { id: moving.id, dir: srcDir, name } };
   delete moved.moving;
   let applied: boolean;
   try {
@@ -157,6 +160,32 @@ export async function applyMove(
 
 function isGone(error: unknown): boolean {
   return (error as Error)?.name === "DirectoryGone";
+}
+
+/**
+ * Settles the source side of the rename that created target entry `name` of directory
+ * `dirIno` (removes the source entry if it still carries the intent), then drops the
+ * target's `movedFrom` mark.
+ */
+export async function settleMovedFrom(
+  ctx: Ctx,
+  dirIno: string,
+  name: string,
+  entry: Entry,
+): Promise<void> {
+  const from = entry.movedFrom!;
+  await ctx.dirs.update(from.dir, [from.name], (draft) => {
+    if (draft.get(from.name)?.moving?.id === from.id) draft.delete(from.name);
+  }).catch((error) => {
+    if (!isGone(error)) throw error;
+  });
+  await ctx.dirs.update(dirIno, [name], (draft) => {
+    const current = draft.get(name);
+    if (current?.ino !== entry.ino || current.movedFrom?.id !== from.id) return;
+    const clean = { ...current };
+    delete clean.movedFrom;
+    draft.set(name, clean);
+  }, { touch: false });
 }
 
 /** Settles a rename found in progress on entry `name` of directory `dirIno`. */

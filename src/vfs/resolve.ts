@@ -6,7 +6,7 @@ import type { DirObject, Entry } from "../format/meta.ts";
 import type { Ctx } from "./context.ts";
 import { FsError } from "./errors.ts";
 import { splitPath } from "./path.ts";
-import { settleMoving } from "./rename.ts";
+import { settleMovedFrom, settleMoving } from "./rename.ts";
 
 /** Symlinks followed in one resolution before ELOOP (Linux's limit). */
 const MAX_HOPS = 40;
@@ -40,8 +40,9 @@ export async function lookupEntry(
 ): Promise<Entry | null> {
   for (let attempt = 0; attempt < 10; attempt++) {
     const entry = await ctx.dirs.lookup(dir, name);
-    if (!entry?.moving) return entry;
-    await settleMoving(ctx, dir.ino, name, entry);
+    if (!entry?.moving && !entry?.movedFrom) return entry;
+    if (entry.moving) await settleMoving(ctx, dir.ino, name, entry);
+    else await settleMovedFrom(ctx, dir.ino, name, entry);
     dir = await openDir(ctx, dir.ino);
   }
   throw new FsError("EAGAIN", "Entry is being renamed", { path: name });
