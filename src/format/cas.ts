@@ -211,13 +211,14 @@ export class MetaStore {
    * CAS on it is in flight are applied together in the next single CAS. Each `op` gets the
    * shared draft (null when the object is absent) and returns the new value (or the same
    * draft it changed in place, or `undefined` for no change). An `op` that throws is left
-   * out of the batch and gets its error; it must throw before changing the draft. Every
-   * caller's promise settles only once the CAS carrying its change has succeeded.
+   * out of the batch and gets its error; it must throw before changing the draft. An `op`
+   * may ask for objects to be written before the CAS (`before`). Every caller's promise
+   * settles only once the CAS carrying its change has succeeded.
    */
   updateGrouped<T, R>(
     key: string,
     check: Check,
-    op: (draft: T | null) => { value?: T; result: R },
+    op: (draft: T | null) => GroupStep<T, R>,
   ): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       let group = this.#groups.get(key);
@@ -226,13 +227,19 @@ export class MetaStore {
         this.#groups.set(key, group);
       }
       group.queue.push({ op: op as GroupOp, resolve: resolve as (r: unknown) => void, reject });
-      if (!group.running) {
-        group.running = true;
-        this.#runGroup(key, group).finally(() => {
-          group.running = false;
-          if (group.queue.length === 0) this.#groups.delete(key);
-        });
-      }
+      this.#kick(key, group);
+    });
+  }
+
+  /** Runs the group's queue unless a runner is active; restarts for late arrivals. */
+  #kick(key: string, group: Group): void {
+    if (group.running) return;
+    group.running = true;
+    this.#runGroup(key, group).finally(() => {
+      group.running = false;
+      // An operation queued after the runner's last look must not be stranded.
+      if (group.queue.length > 0) this.#kick(key, group);
+      else if (this.#groups.get(key) === group) this.#groups.delete(key);
     });
   }
 
@@ -255,19 +262,24 @@ export class MetaStore {
       const current = await this.read<unknown>(key, check);
       let draft = current ? structuredClone(current.value) : null;
       let changed = false;
+      const before: (() => Promise<void>)[] = [];
       const outcomes = batch.map((item): Outcome => {
         try {
-          const { value, result } = item.op(draft);
-          if (value !== undefined) {
-            draft = value;
+          const step = item.op(draft);
+          if (step.value !== undefined) {
+            draft = step.value;
             changed = true;
           }
-          return { ok: true, value: result };
+          if (step.before) before.push(step.before);
+          return { ok: true, value: step.result };
         } catch (error) {
           return { ok: false, error };
         }
       });
       if (!changed || draft === null) return outcomes;
+      // Objects the new version names are written first (data before metadata); if the
+      // CAS then loses, they are unreferenced and GC removes them.
+      await Promise.all(before.map((write) => write()));
       if (await this.write(key, draft, current?.etag ?? null)) return outcomes;
       await backoff(attempt);
     }
@@ -322,7 +334,16 @@ interface ReadState {
   queued: Deferred<Versioned<unknown> | null> | null;
 }
 
-type GroupOp = (draft: unknown) => { value?: unknown; result: unknown };
+/** What one grouped operation did to the draft. */
+export interface GroupStep<T, R> {
+  /** The new value (or the draft changed in place); absent for no change. */
+  readonly value?: T;
+  readonly result: R;
+  /** Writes objects the new value refers to; runs before the CAS that commits it. */
+  readonly before?: () => Promise<void>;
+}
+
+type GroupOp = (draft: unknown) => GroupStep<unknown, unknown>;
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 interface GroupItem {
   op: GroupOp;

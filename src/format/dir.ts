@@ -247,8 +247,8 @@ export class Directories {
     op: (draft: EntryDraft) => R,
     now: number | null,
   ): Promise<R> {
-    let count = 0;
-    const result = await this.meta.updateGrouped<DirObject, R>(dirKey(ino), checkDir, (dir) => {
+    const key = dirKey(ino);
+    return await this.meta.updateGrouped<DirObject, R>(key, checkDir, (dir) => {
       if (!dir || dir.removing) throw new DirectoryGone(ino);
       if (dir.shards) throw new Resharded();
       const entries = dir.entries ??= {};
@@ -256,18 +256,18 @@ export class Directories {
       const result = op(draft);
       if (!changed()) return { result };
       if (now !== null) dir.attr.mtime = dir.attr.ctime = Math.max(now, dir.attr.mtime);
-      count = Object.keys(entries).length;
-      return { value: dir, result };
+      if (!this.#over(key, Object.keys(entries).length)) return { value: dir, result };
+      // Over the limit: this same CAS turns the directory into two shards, so the split
+      // is serialised with the creates that fill the directory instead of racing them.
+      const halves = this.#halves(ino, { bits: 0, depth: 0, id: "" }, entries);
+      dir.shards = halves.map((h) => h.ref);
+      delete dir.entries;
+      return { value: dir, result, before: () => this.#writeShards(halves) };
     });
-    if (this.#over(dirKey(ino), count)) {
-      await this.#splitRoot(ino).catch(() => {}); // best effort: the next writer tries again
-    }
-    return result;
   }
 
   async #updateShard<R>(dir: DirObject, ref: ShardRef, op: (draft: EntryDraft) => R): Promise<R> {
     const key = shardKey(dir.ino, ref.id);
-    let count = 0;
     let sealed = false;
     const result = await this.meta.updateGrouped<ShardObject, R>(key, checkShard, (shard) => {
       if (!shard) throw new Resharded();
@@ -279,34 +279,25 @@ export class Directories {
       const { draft, changed } = entryDraft(dir, shard.entries);
       const result = op(draft);
       if (!changed()) return { result };
-      count = Object.keys(shard.entries).length;
+      // Over the limit: the write that fills the shard also seals it; the split follows.
+      if (this.#over(key, Object.keys(shard.entries).length)) shard.sealed = sealed = true;
       return { value: shard, result };
     }).catch(async (error) => {
       if (error instanceof Resharded && sealed) await this.#splitShard(dir.ino, ref);
       throw error;
     });
-    if (this.#over(key, count)) await this.#splitShard(dir.ino, ref).catch(() => {});
+    if (sealed) await this.#splitShard(dir.ino, ref).catch(() => {});
     return result;
   }
 
-  /** Whether the object just written with `count` entries is over a limit. */
+  /**
+   * Whether an object of `count` entries is over a limit. The byte size is that of the
+   * version last read or written (measuring the draft would mean encoding it on every
+   * change), so a directory that grows by bytes splits one write late.
+   */
   #over(key: string, count: number): boolean {
     const size = this.meta.cachedSize(key) ?? 0;
     return count > 1 && (count > this.#limits.maxEntries || size > this.#limits.maxBytes);
-  }
-
-  /** Turns an unsharded directory into two shards. */
-  async #splitRoot(ino: string): Promise<void> {
-    const current = await this.get(ino);
-    if (!current || current.value.shards) return;
-    const dir = current.value;
-    if (!this.#overLimit(dir.entries ?? {})) return;
-    const halves = await this.#writeHalves(ino, { bits: 0, depth: 0, id: "" }, dir.entries ?? {});
-    const next: DirObject = { ...dir, shards: halves };
-    delete next.entries;
-    if (!await this.meta.write(dirKey(ino), next, current.etag)) {
-      await this.meta.store.deleteMany(halves.map((h) => shardKey(ino, h.id)));
-    }
   }
 
   /** Splits one shard of a sharded directory (or finishes a split someone began). */
@@ -324,13 +315,15 @@ export class Directories {
     for (let attempt = 0; attempt < 20; attempt++) {
       const root = await this.get(ino);
       if (!root?.value.shards?.some((s) => s.id === ref.id)) return; // already done
-      const halves = await this.#writeHalves(ino, ref, entries);
-      const shards = root.value.shards.flatMap((s) => s.id === ref.id ? halves : [s]);
+      const halves = this.#halves(ino, ref, entries);
+      await this.#writeShards(halves);
+      const refs = halves.map((h) => h.ref);
+      const shards = root.value.shards.flatMap((s) => s.id === ref.id ? refs : [s]);
       if (await this.meta.write(dirKey(ino), { ...root.value, shards }, root.etag)) {
         await this.meta.remove(key);
         return;
       }
-      await this.meta.store.deleteMany(halves.map((h) => shardKey(ino, h.id)));
+      await this.meta.store.deleteMany(refs.map((h) => shardKey(ino, h.id)));
     }
   }
 
@@ -340,30 +333,31 @@ export class Directories {
     return count > 1 && encode(entries).length > this.#limits.maxBytes;
   }
 
-  /** Writes the two halves of `entries` split on the next hash bit after `ref`'s prefix. */
-  async #writeHalves(
+  /** The two halves of `entries`, split on the next hash bit after `ref`'s prefix. */
+  #halves(
     ino: string,
     ref: ShardRef,
     entries: Record<string, Entry>,
-  ): Promise<ShardRef[]> {
+  ): { ref: ShardRef; key: string; shard: ShardObject }[] {
     const depth = ref.depth + 1;
-    const halves: ShardRef[] = [0, 1].map((bit) => ({
-      bits: ref.bits * 2 + bit,
-      depth,
-      id: newId(),
-    }));
-    const parts: Record<string, Entry>[] = [{}, {}];
+    const halves = [0, 1].map((bit) => {
+      const half: ShardRef = { bits: ref.bits * 2 + bit, depth, id: newId() };
+      const shard: ShardObject = { v: FORMAT_VERSION, ino, entries: {} };
+      return { ref: half, key: shardKey(ino, half.id), shard };
+    });
     for (const [name, entry] of Object.entries(entries)) {
-      putEntry(parts[(nameHash(name) >>> (32 - depth)) & 1]!, name, entry);
+      putEntry(halves[(nameHash(name) >>> (32 - depth)) & 1]!.shard.entries, name, entry);
     }
-    await Promise.all(halves.map((h, i) =>
-      this.meta.write<ShardObject>(shardKey(ino, h.id), {
-        v: FORMAT_VERSION,
-        ino,
-        entries: parts[i]!,
-      }, null)
-    ));
     return halves;
+  }
+
+  /** Creates shard objects (create-only: their ids are new). */
+  async #writeShards(halves: { key: string; shard: ShardObject }[]): Promise<void> {
+    await Promise.all(halves.map(async ({ key, shard }) => {
+      if (!await this.meta.write(key, shard, null)) {
+        throw new Error(`Shard ${key} exists already`);
+      }
+    }));
   }
 }
 

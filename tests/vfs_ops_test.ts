@@ -1,0 +1,200 @@
+// Properties of VFS operations that the design promises, checked by counting the requests
+// the metrics wrapper sees, on memory and on real S3.
+
+import { assert, assertEquals } from "./_assert.ts";
+import { BACKENDS, pattern } from "./_stores.ts";
+import { FaultyStore, MeteredStore, type ObjectStore, StoreMetrics } from "../src/store/mod.ts";
+import { isFsError, Vfs, type VfsOptions } from "../src/vfs/mod.ts";
+import { dirKey, PREFIX } from "../src/format/keys.ts";
+import { checkDir, type DirObject } from "../src/format/meta.ts";
+import { MetaStore } from "../src/format/cas.ts";
+
+const WRITE_OPS = [
+  "PutObject",
+  "DeleteObject",
+  "DeleteObjects",
+  "CreateMultipartUpload",
+  "UploadPart",
+  "CompleteMultipartUpload",
+] as const;
+
+function vfsTest(
+  name: string,
+  fn: (t: { fs: Vfs; metrics: StoreMetrics; store: ObjectStore }) => Promise<void>,
+  options: VfsOptions = {},
+) {
+  for (const backend of BACKENDS.filter((b) => b.name !== "local")) {
+    Deno.test({
+      name: `${backend.name}: ${name}`,
+      ignore: backend.skip !== null,
+      sanitizeOps: false,
+      sanitizeResources: false,
+      async fn() {
+        const { store: inner, close } = await backend.open();
+        try {
+          const metrics = new StoreMetrics();
+          const store = new MeteredStore(inner, metrics);
+          await fn({ fs: await Vfs.open(store, options), metrics, store });
+        } finally {
+          await close();
+        }
+      },
+    });
+  }
+}
+
+/** Requests made by `fn`: all, and the writing ones. */
+async function counted(metrics: StoreMetrics, fn: () => Promise<unknown>) {
+  const before = metrics.snapshot();
+  await fn();
+  const after = metrics.snapshot();
+  const delta = (op: string) =>
+    ((after.requests as Record<string, number>)[op] ?? 0) -
+    ((before.requests as Record<string, number>)[op] ?? 0);
+  return {
+    writes: WRITE_OPS.reduce((n, op) => n + delta(op), 0),
+    gets: delta("GetObject"),
+    up: after.uploadBytes - before.uploadBytes,
+  };
+}
+
+vfsTest("creating a 1 KiB file is one write; a 64 KiB file is two", async ({ fs, metrics }) => {
+  await fs.mkdir("/d");
+  const small = await counted(metrics, () => fs.writeFile("/d/a", pattern(1024)));
+  assertEquals(small.writes, 1);
+  const larger = await counted(metrics, () => fs.writeFile("/d/b", pattern(65536)));
+  assertEquals(larger.writes, 2);
+  assertEquals(await fs.read("/d/a", 0, 2000), pattern(1024));
+  assertEquals(await fs.read("/d/b", 0, 70000), pattern(65536));
+});
+
+vfsTest(
+  "a partial overwrite uploads only its bytes and reads no old data",
+  async ({ fs, metrics }) => {
+    const data = pattern(256 * 1024, 3);
+    await fs.writeFile("/f", data);
+    // A cold instance (nothing cached) that records which objects it reads.
+    const reads: string[] = [];
+    const recording = new FaultyStore(fs.store, {
+      plan: (call) => {
+        if (call.op === "GetObject") reads.push(call.key ?? "");
+        return null;
+      },
+    });
+    const fresh = await Vfs.open(recording);
+    reads.length = 0;
+    const patch = pattern(10, 9);
+    const cost = await counted(metrics, () => fresh.write("/f", 100_000, patch));
+    assertEquals(cost.writes, 2); // the new bytes' segment and one CAS of the entry
+    assert(cost.up < 4096, `uploaded ${cost.up} bytes`);
+    assertEquals(reads.filter((key) => !key.startsWith(PREFIX.dir)), [], "only metadata read");
+    data.set(patch, 100_000);
+    assertEquals(await fresh.read("/f", 0, data.length), data);
+  },
+);
+
+vfsTest("holes read as zeros and a shrink never resurrects old bytes", async ({ fs }) => {
+  await fs.writeFile("/h", pattern(5000, 4));
+  await fs.truncate("/h", 100);
+  await fs.truncate("/h", 9000);
+  await fs.write("/h", 20_000, new Uint8Array([7]));
+  const got = await fs.read("/h", 0, 30_000);
+  assertEquals(got.length, 20_001);
+  assertEquals(got.subarray(0, 100), pattern(5000, 4).subarray(0, 100));
+  assert(got.subarray(100, 20_000).every((b) => b === 0), "zeros after the shrink");
+  assertEquals(got[20_000], 7);
+});
+
+vfsTest(
+  "copy shares data: no bytes uploaded, and the copies diverge on write",
+  async ({ fs, metrics }) => {
+    await fs.writeFile("/src", pattern(300_000, 5));
+    const cost = await counted(metrics, () => fs.copy("/src", "/dst"));
+    assertEquals(cost.writes, 1);
+    assert(cost.up < 2000, `uploaded ${cost.up} bytes`);
+    await fs.write("/dst", 0, new Uint8Array(10));
+    assertEquals(await fs.read("/src", 0, 300_000), pattern(300_000, 5));
+    const dst = await fs.read("/dst", 0, 300_000);
+    assert(dst.subarray(0, 10).every((b) => b === 0));
+    assertEquals(dst.subarray(10), pattern(300_000, 5).subarray(10));
+  },
+);
+
+vfsTest(
+  "a streamed write larger than a part goes out as a multipart segment",
+  async ({ fs, metrics }) => {
+    const size = 12 * 1024 * 1024 + 5;
+    const data = pattern(size, 6);
+    let at = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (at >= size) return c.close();
+        c.enqueue(data.subarray(at, at + 100_000));
+        at += 100_000;
+      },
+    });
+    await fs.writeFile("/big", body);
+    const requests = metrics.snapshot().requests;
+    assertEquals(requests.CompleteMultipartUpload, 1);
+    assertEquals(requests.UploadPart, 3); // 5 MiB parts: 5 + 5 + 2
+    const { body: out } = await fs.readStream("/big");
+    let n = 0;
+    for await (const chunk of out) {
+      assertEquals(chunk, data.subarray(n, n + chunk.length));
+      n += chunk.length;
+    }
+    assertEquals(n, size);
+  },
+  { partSize: 5 * 1024 * 1024 },
+);
+
+vfsTest("a large directory splits into shards and stays complete", async ({ fs, store }) => {
+  await fs.mkdir("/big");
+  const names = Array.from({ length: 300 }, (_, i) => `n${i}`);
+  await Promise.all(names.map((n) => fs.writeFile(`/big/${n}`, new Uint8Array(1))));
+  const ino = (await fs.lookup("/big")).ino;
+  const dir = await new MetaStore(store).read<DirObject>(dirKey(ino), checkDir);
+  assert((dir?.value.shards?.length ?? 0) >= 4, "the directory is sharded");
+  const listed = [];
+  for (let cursor: string | undefined;;) {
+    const page = await fs.readdir("/big", { limit: 70, ...(cursor ? { cursor } : {}) });
+    listed.push(...page.entries.map((e) => e.name));
+    if (!page.cursor) break;
+    cursor = page.cursor;
+  }
+  assertEquals(listed, [...names].sort());
+  await fs.unlink("/big/n7");
+  await fs.rename("/big/n8", "/big/renamed");
+  assertEquals(await fs.read("/big/renamed", 0, 1), new Uint8Array(1));
+  assertEquals((await fs.readdir("/big")).entries.length, 299);
+  const error = await fs.lookup("/big/n7").catch((e) => e);
+  assert(isFsError(error, "ENOENT"));
+}, { dirLimits: { maxEntries: 50 } });
+
+vfsTest(
+  "renames cost one write within a directory and at most four across",
+  async ({ fs, metrics }) => {
+    await fs.mkdir("/a");
+    await fs.mkdir("/b");
+    await fs.writeFile("/a/f", pattern(5000));
+    await fs.mkdir("/a/sub");
+    await fs.writeFile("/a/sub/x", pattern(10));
+    assertEquals((await counted(metrics, () => fs.rename("/a/f", "/a/g"))).writes, 1);
+    assertEquals((await counted(metrics, () => fs.rename("/a/g", "/b/g"))).writes, 3);
+    assertEquals((await counted(metrics, () => fs.rename("/a/sub", "/b/sub"))).writes, 4);
+    assertEquals(await fs.read("/b/g", 0, 5000), pattern(5000));
+    assertEquals(await fs.read("/b/sub/x", 0, 10), pattern(10));
+    assertEquals((await fs.readdir("/a")).entries, []);
+  },
+);
+
+vfsTest("another instance sees each change on its next operation", async ({ fs }) => {
+  const other = await Vfs.open(fs.store);
+  await fs.writeFile("/seen", pattern(10));
+  assertEquals((await other.getattr("/seen")).size, 10);
+  await other.write("/seen", 10, pattern(5));
+  assertEquals((await fs.getattr("/seen")).size, 15);
+  await fs.rename("/seen", "/moved");
+  assert(isFsError(await other.getattr("/seen").catch((e) => e), "ENOENT"));
+  assertEquals((await other.read("/moved", 0, 100)).length, 15);
+});
