@@ -224,7 +224,9 @@ async function main() {
     const worker = async () => {
       while (next < DIR_ENTRIES) {
         const i = next++;
-        await fs.writeFile(`/many/file-${String(i).padStart(6, "0")}`, new Uint8Array(100));
+        // Random bytes: inline data that does not compress, as real small files.
+        const data = crypto.getRandomValues(new Uint8Array(100));
+        await fs.writeFile(`/many/file-${String(i).padStart(6, "0")}`, data);
       }
     };
     await Promise.all(Array.from({ length: 64 }, worker));

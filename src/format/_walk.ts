@@ -21,6 +21,7 @@ import {
   checkShard,
   checkSuperblock,
   CorruptError,
+  decode,
   type DirObject,
   type Entry,
   type FileData,
@@ -99,6 +100,8 @@ export interface SegmentUse {
   readonly ranges: [number, number][];
   /** One file that uses it, for reports. */
   readonly path: string;
+  /** Every path through which a reachable file uses it (compaction rewrites these). */
+  readonly users: Set<string>;
 }
 
 /** A standalone inode named by reachable `t:"h"` entries. */
@@ -452,7 +455,7 @@ class Walker {
     }
     try {
       const bytes = await readAll(found.body);
-      const map = checkPageMap(JSON.parse(new TextDecoder().decode(bytes)));
+      const map = checkPageMap(decode(key, bytes, () => null));
       this.#mark(map, path, key);
       return map;
     } catch (error) {
@@ -473,7 +476,7 @@ class Walker {
       }
       let use = this.result.segments.get(ref.id);
       if (!use) {
-        use = { declared: ref.size, need: 0, ranges: [], path };
+        use = { declared: ref.size, need: 0, ranges: [], path, users: new Set() };
         this.result.segments.set(ref.id, use);
       } else if (use.declared !== ref.size) {
         this.#problem(
@@ -491,6 +494,7 @@ class Walker {
       }
       use.need = Math.max(use.need, end);
       use.ranges.push([offset, end]);
+      use.users.add(path);
     }
   }
 }

@@ -29,13 +29,13 @@ import {
 } from "./meta.ts";
 
 export interface DirLimits {
-  /** Entries in one object before it is split (default 4096). */
+  /** Entries in one object before it is split (default 8192). */
   readonly maxEntries: number;
-  /** Bytes of JSON in one object before it is split (default 1 MiB). */
+  /** Stored (compressed) bytes of one object before it is split (default 1 MiB). */
   readonly maxBytes: number;
 }
 
-const DEFAULT_LIMITS: DirLimits = { maxEntries: 4096, maxBytes: 1 << 20 };
+const DEFAULT_LIMITS: DirLimits = { maxEntries: 8192, maxBytes: 1 << 20 };
 
 /** The shard table changed under an operation: start it again from the directory. */
 class Resharded extends Error {}

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { gunzipSync, gzipSync } from "node:zlib";
 import { isId, isIno } from "./keys.ts";
 import type { PageMap } from "./page_map.ts";
 
@@ -160,15 +161,25 @@ export class CorruptError extends Error {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** Objects larger than this are stored gzip-compressed (readers detect the gzip magic). */
+export const COMPRESS_ABOVE = 16 * 1024;
+
+/**
+ * Encodes a metadata object: JSON, gzip-compressed when large. Directory indexes repeat
+ * the same attribute names and similar numbers in every entry, so they shrink several
+ * times: the bytes one create rewrites, and a listing downloads, are the compressed ones.
+ */
 export function encode(value: unknown): Uint8Array {
-  return encoder.encode(JSON.stringify(value));
+  const json = encoder.encode(JSON.stringify(value));
+  return json.length > COMPRESS_ABOVE ? new Uint8Array(gzipSync(json, { level: 1 })) : json;
 }
 
 /** Parses and validates one metadata object; `check` says what is wrong, or null. */
 export function decode<T>(key: string, bytes: Uint8Array, check: (v: unknown) => string | null): T {
   let value: unknown;
   try {
-    value = JSON.parse(decoder.decode(bytes));
+    const json = bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes) : bytes;
+    value = JSON.parse(decoder.decode(json));
   } catch {
     throw new CorruptError(key, "not JSON");
   }

@@ -183,6 +183,16 @@ export function mapSegments(map: PageMap): Set<string> {
   return new Set(map.map((extent) => extent[2]));
 }
 
+/** What is wrong with `value` as a page map, or null: a `check` for metadata decoding. */
+export function pageMapProblem(value: unknown): string | null {
+  try {
+    checkPageMap(value);
+    return null;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
 /**
  * Checks that `value` (e.g. decoded JSON from the bucket) is a well-formed page map and
  * returns it typed.

@@ -6,6 +6,7 @@ import { concat } from "../store/_util.ts";
 import { inodeKey, mapKey, newId, newIno, parseSegmentRef, segmentKey } from "../format/keys.ts";
 import {
   checkInode,
+  decode,
   encode,
   type Entry,
   type FileData,
@@ -15,9 +16,9 @@ import {
 } from "../format/meta.ts";
 import type { Attr } from "../format/meta.ts";
 import {
-  checkPageMap,
   EMPTY_MAP,
   type PageMap,
+  pageMapProblem,
   resolveRange,
   truncateMap,
   writeExtent,
@@ -103,7 +104,7 @@ export async function loadMap(ctx: Ctx, record: FileData): Promise<PageMap> {
   if (result?.status !== "ok") {
     throw new FsError("EIO", `Page map ${record.mapRef} is missing`);
   }
-  const map = checkPageMap(JSON.parse(new TextDecoder().decode(await readAll(result.body))));
+  const map = decode<PageMap>(mapKey(record.mapRef), await readAll(result.body), pageMapProblem);
   if (mapCache.size > 256) mapCache.delete(mapCache.keys().next().value!);
   mapCache.set(record.mapRef, map);
   return map;
@@ -522,7 +523,7 @@ export class FileHandle {
   }
 }
 
-async function spillMap(ctx: Ctx, map: PageMap): Promise<string> {
+export async function spillMap(ctx: Ctx, map: PageMap): Promise<string> {
   const id = newId();
   await ctx.store.put(mapKey(id), encode(map), { contentType: "application/json" });
   mapCache.set(id, map);
