@@ -12,6 +12,7 @@
  * @module
  */
 
+import { type CompactReport, Vfs } from "./vfs/mod.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { fsck, type FsckReport } from "./format/fsck.ts";
 import { gc, type GcReport } from "./format/gc.ts";
@@ -124,11 +125,19 @@ export function formatGc(report: GcReport): string {
   const k = report.compaction;
   if (k.threshold !== null) {
     lines.push(
-      `compaction candidates (live < ${k.threshold}): ${k.candidates} segments, ` +
-        `${k.candidateBytes} bytes holding ${k.candidateLiveBytes} live; rewrite not implemented`,
+      `segments still below the compaction threshold (live < ${k.threshold}): ` +
+        `${k.candidates}, ${k.candidateBytes} bytes holding ${k.candidateLiveBytes} live` +
+        (report.dryRun ? " (a dry run does not compact)" : ""),
     );
   }
   return lines.join("\n");
+}
+
+/** A human summary of a compaction. */
+export function formatCompact(report: CompactReport, below: number): string {
+  return `compaction (live < ${below}): ${report.candidates} segments, ` +
+    `${report.filesRewritten} files rewritten (${report.filesSkipped} skipped, changed meanwhile), ` +
+    `${report.bytesCopied} live bytes copied, ${report.bytesFreeable} bytes left for GC`;
 }
 
 /** Runs one command; returns the exit code. */
@@ -150,6 +159,12 @@ export async function run(args: readonly string[], env: Record<string, string>):
     const report = await fsck(store, { repair: command.repair, ...grace });
     console.log(command.json ? JSON.stringify(report, null, 2) : formatFsck(report));
     return report.unrepaired > 0 ? 1 : 0;
+  }
+  if (command.compactBelow !== undefined && !command.dryRun) {
+    // Compaction first: the segments it empties are old enough for this same GC pass.
+    const fs = await Vfs.open(store);
+    const compacted = await fs.compact({ below: command.compactBelow, ...grace });
+    if (!command.json) console.log(formatCompact(compacted, command.compactBelow));
   }
   const report = await gc(store, {
     dryRun: command.dryRun,

@@ -8,8 +8,9 @@
  * snapshot; GC deletes nothing when it was not, or when some metadata could not be read
  * (a corrupt directory could name segments nobody can see): run fsck first.
  *
- * Compaction is only assessed: segments whose live fraction is below `compactBelow` are
- * reported as candidates, but rewriting them is not implemented.
+ * GC only assesses compaction (segments whose live fraction is below `compactBelow` are
+ * reported); the rewrite needs the filesystem's commit path and is `Vfs.compact`, which
+ * `deno task gc --compact-below F` runs before GC.
  *
  * @module
  */
@@ -63,8 +64,6 @@ export interface GcReport {
     /** Their total size, and the live bytes a rewrite would keep of it. */
     candidateBytes: number;
     candidateLiveBytes: number;
-    /** Always false: segments are not rewritten yet, only reported. */
-    implemented: false;
   };
   /** Keys deleted (or, dry run, that would be). */
   deletedKeys: string[];
@@ -109,7 +108,6 @@ export async function gc(store: ObjectStore, options: GcOptions = {}): Promise<G
       candidates: 0,
       candidateBytes: 0,
       candidateLiveBytes: 0,
-      implemented: false,
     },
     deletedKeys: [],
   };

@@ -8,4 +8,10 @@ export { ERRNO, type Errno, FsError, isFsError } from "./errors.ts";
 export { FileHandle } from "./file.ts";
 export { NAME_MAX, PATH_MAX } from "./path.ts";
 export type { DirEntryInfo, FileType, ReaddirPage, SetAttr, Stat, StatFs } from "./types.ts";
-export { type OpenOptions, Vfs, type VfsOptions } from "./vfs.ts";
+export {
+  type CompactOptions,
+  type CompactReport,
+  type OpenOptions,
+  Vfs,
+  type VfsOptions,
+} from "./vfs.ts";

@@ -13,12 +13,13 @@ import * as attrs from "./attrs.ts";
 import { createCtx, type Ctx, toFsError, type VfsOptions } from "./context.ts";
 import { FsError } from "./errors.ts";
 import { checkRange, FileHandle, loadRecord, readRecord, streamRecord } from "./file.ts";
+import { compact, type CompactOptions, type CompactReport } from "./compact.ts";
 import * as ns from "./namespace.ts";
 import { rename } from "./rename.ts";
 import { locate } from "./resolve.ts";
 import type { ReaddirPage, SetAttr, Stat, StatFs } from "./types.ts";
 
-export type { VfsOptions };
+export type { CompactOptions, CompactReport, VfsOptions };
 
 /** Options for opening a file handle. */
 export interface OpenOptions {
@@ -272,6 +273,14 @@ export class Vfs {
 
   removexattr(path: string, name: string): Promise<void> {
     return this.#run(path, () => attrs.removexattr(this.#ctx, path, name));
+  }
+
+  /**
+   * Rewrites segments that are mostly dead (live fraction below `below`) so that GC can
+   * reclaim them: live bytes move to one new segment, files keep their bytes and times.
+   */
+  compact(options: CompactOptions = {}): Promise<CompactReport> {
+    return this.#run("/", () => compact(this.#ctx, options));
   }
 
   async #run<T>(path: string, fn: () => Promise<T>): Promise<T> {

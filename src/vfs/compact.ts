@@ -1,0 +1,136 @@
+// Compaction: segments whose bytes are mostly shadowed by later writes (or belong to
+// deleted files) are rewritten. The live extents of every file that uses such a segment
+// are copied into one new segment, and each file's page map is swapped to it by CAS,
+// checked against the file's generation so a concurrent write wins and is never undone.
+// The old segments then have no references left, and GC deletes them after its grace
+// period. A file's bytes and times do not change.
+
+import { MetaStore } from "../format/cas.ts";
+import { idTime, parseSegmentRef, segmentKey } from "../format/keys.ts";
+import { type PageMap, writeExtent } from "../format/page_map.ts";
+import { liveBytes, walk } from "../format/_walk.ts";
+import type { Ctx } from "./context.ts";
+import { type FileRecord, loadMap, loadRecord, spillMap, updateFile } from "./file.ts";
+import { locate } from "./resolve.ts";
+
+export interface CompactOptions {
+  /** Rewrite segments whose live fraction is below this (default 0.5). */
+  readonly below?: number;
+  /** Leave segments younger than this alone (default 10 minutes). */
+  readonly graceMs?: number;
+}
+
+export interface CompactReport {
+  /** Segments found below the threshold. */
+  candidates: number;
+  /** Files whose maps now point at the new segment. */
+  filesRewritten: number;
+  /** Files skipped because they changed or moved meanwhile (their turn is next time). */
+  filesSkipped: number;
+  /** Live bytes copied into the new segment. */
+  bytesCopied: number;
+  /** Bytes of candidate segments that GC can reclaim once no file names them. */
+  bytesFreeable: number;
+}
+
+class Changed extends Error {}
+
+export async function compact(ctx: Ctx, options: CompactOptions = {}): Promise<CompactReport> {
+  const below = options.below ?? 0.5;
+  const graceMs = options.graceMs ?? 10 * 60 * 1000;
+  const now = ctx.now();
+  const tree = await walk(new MetaStore(ctx.store), { now, graceMs });
+  const report: CompactReport = {
+    candidates: 0,
+    filesRewritten: 0,
+    filesSkipped: 0,
+    bytesCopied: 0,
+    bytesFreeable: 0,
+  };
+  const candidates = new Set<string>();
+  const paths = new Set<string>();
+  for (const [id, use] of tree.segments) {
+    if (now - idTime(id) < graceMs || use.declared === 0) continue;
+    if (liveBytes(use) / use.declared >= below) continue;
+    candidates.add(id);
+    report.candidates++;
+    report.bytesFreeable += use.declared;
+    for (const path of use.users) paths.add(path);
+  }
+  if (candidates.size === 0) return report;
+  const stream = ctx.writeback.openStream();
+  const plans: { path: string; gen: number; map: PageMap }[] = [];
+  try {
+    for (const path of [...paths].sort()) {
+      const plan = await copyLive(ctx, path, candidates, stream).catch(() => null);
+      if (plan) plans.push({ path, ...plan });
+      else report.filesSkipped++;
+    }
+    report.bytesCopied = stream.size;
+    if (plans.length === 0) {
+      await stream.abort();
+      return report;
+    }
+    // The new segment is durable before any map names it.
+    const segment = await stream.finish();
+    for (const plan of plans) {
+      const map = plan.map.map(([o, l, s, so]) => [o, l, s === PENDING ? segment : s, so] as const);
+      if (await swapMap(ctx, plan.path, plan.gen, map)) report.filesRewritten++;
+      else report.filesSkipped++;
+    }
+  } catch (error) {
+    await stream.abort().catch(() => {});
+    throw error;
+  }
+  return report;
+}
+
+/** Placeholder for the new segment's reference, known only once it is finished. */
+const PENDING = "\0pending";
+
+/**
+ * Copies the live bytes that the file at `path` keeps in candidate segments into the new
+ * segment, and returns the file's new map (naming {@linkcode PENDING}) with the generation
+ * it was computed from.
+ */
+async function copyLive(
+  ctx: Ctx,
+  path: string,
+  candidates: Set<string>,
+  stream: { append(bytes: Uint8Array): Promise<number> },
+): Promise<{ gen: number; map: PageMap } | null> {
+  const { entry } = await locate(ctx, path);
+  if (entry?.t !== "f" && entry?.t !== "h") return null;
+  const record = await loadRecord(ctx, entry);
+  let map = await loadMap(ctx, record);
+  for (const [fileOffset, length, segment, segmentOffset] of map) {
+    const ref = parseSegmentRef(segment);
+    if (!ref || !candidates.has(ref.id)) continue;
+    const bytes = await ctx.cache.read(segmentKey(ref.id), segmentOffset, length, {
+      objectSize: ref.size,
+    });
+    const at = await stream.append(bytes);
+    map = writeExtent(map, fileOffset, length, PENDING, at);
+  }
+  return { gen: record.gen ?? 0, map };
+}
+
+/** Points the file at `path` to its compacted map if it is still at generation `gen`. */
+async function swapMap(ctx: Ctx, path: string, gen: number, map: PageMap): Promise<boolean> {
+  const { parent, name, entry } = await locate(ctx, path);
+  if (!parent || (entry?.t !== "f" && entry?.t !== "h")) return false;
+  const next = map.length > ctx.spillExtents ? { mapRef: await spillMap(ctx, map) } : { map };
+  try {
+    await updateFile(ctx, { dir: parent.ino, name, ino: entry.ino }, (record: FileRecord) => {
+      if ((record.gen ?? 0) !== gen) throw new Changed();
+      delete record.map;
+      delete record.mapRef;
+      Object.assign(record, next);
+      record.gen = gen + 1;
+    });
+    return true;
+  } catch (error) {
+    if (error instanceof Changed) return false;
+    throw error;
+  }
+}
