@@ -67,14 +67,15 @@ function diff(a: MetricsSnapshot, b: MetricsSnapshot) {
 /** Measures requests, bytes, time and peak RSS of `fn`. */
 async function measure<T>(metrics: StoreMetrics, fn: () => Promise<T>) {
   const before = metrics.snapshot();
-  let peak = Deno.memoryUsage().rss;
+  const startRss = Deno.memoryUsage().rss;
+  let peak = startRss;
   const sampler = setInterval(() => peak = Math.max(peak, Deno.memoryUsage().rss), 20);
   const start = performance.now();
   const result = await fn();
   const seconds = (performance.now() - start) / 1000;
   clearInterval(sampler);
   peak = Math.max(peak, Deno.memoryUsage().rss);
-  return { result, seconds, peakRss: peak, ...diff(before, metrics.snapshot()) };
+  return { result, seconds, startRss, peakRss: peak, ...diff(before, metrics.snapshot()) };
 }
 
 function chunks(total: number, size: number, seed = 1): ReadableStream<Uint8Array> {
@@ -161,6 +162,7 @@ async function main() {
       requests: seq.total,
       ...seq.requests,
       "peak RSS MiB": Math.round(seq.peakRss / MiB),
+      "RSS before MiB": Math.round(seq.startRss / MiB),
       "MiB/s": mibps(BIG, seq.seconds),
       "direct S3 multipart MiB/s": mibps(BIG, direct.seconds),
       ratio: +(direct.seconds / seq.seconds).toFixed(2),
@@ -212,6 +214,7 @@ async function main() {
       "direct streamed GET MiB/s": mibps(BIG, get.seconds),
       ratio,
       "peak RSS MiB": Math.round(read.peakRss / MiB),
+      "RSS before MiB": Math.round(read.startRss / MiB),
     },
     target: "<= 64 GETs, >= 0.9x direct",
     pass: read.gets <= 64 && ratio >= 0.9,
