@@ -156,7 +156,8 @@ vfsTest("a large directory splits into shards and stays complete", async ({ fs, 
   const dir = await new MetaStore(store).read<DirObject>(dirKey(ino), checkDir);
   assert((dir?.value.shards?.length ?? 0) >= 4, "the directory is sharded");
   const listed = [];
-  for (let cursor: string | undefined;;) {
+  let cursor: string | undefined;
+  for (;;) {
     const page = await fs.readdir("/big", { limit: 70, ...(cursor ? { cursor } : {}) });
     listed.push(...page.entries.map((e) => e.name));
     if (!page.cursor) break;
