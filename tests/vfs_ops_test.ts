@@ -199,3 +199,23 @@ vfsTest("another instance sees each change on its next operation", async ({ fs }
   assert(isFsError(await other.getattr("/seen").catch((e) => e), "ENOENT"));
   assertEquals((await other.read("/moved", 0, 100)).length, 15);
 });
+
+vfsTest("concurrent appends from two instances all land", async ({ fs }) => {
+  const other = await Vfs.open(fs.store);
+  await fs.writeFile("/log", new TextEncoder().encode("x"));
+  const pieces = Array.from({ length: 6 }, (_, i) => `<${i}>`);
+  await Promise.all(
+    pieces.map((p, i) => (i % 2 ? other : fs).append("/log", new TextEncoder().encode(p))),
+  );
+  const text = new TextDecoder().decode(await fs.read("/log", 0, 1000));
+  assertEquals(text.length, 1 + pieces.join("").length);
+  assert(text.startsWith("x"));
+  for (const p of pieces) assert(text.includes(p), `${p} in ${text}`);
+});
+
+vfsTest("mkdir with parents accepts the root and existing directories", async ({ fs }) => {
+  assertEquals((await fs.mkdir("/", { parents: true })).type, "directory");
+  await fs.mkdir("/p/q/r", { parents: true });
+  assertEquals((await fs.mkdir("/p/q", { parents: true })).type, "directory");
+  assert(isFsError(await fs.mkdir("/").catch((e) => e), "EEXIST"));
+});

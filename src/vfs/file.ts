@@ -208,9 +208,30 @@ function readaheadWindow(ctx: Ctx, ino: string, offset: number, end: number): nu
   return window;
 }
 
+type WriteOp = {
+  readonly k: "w";
+  readonly off: number;
+  readonly len: number;
+  readonly pos: number;
+};
 type LogOp =
-  | { readonly k: "w"; readonly off: number; readonly len: number; readonly pos: number }
+  | WriteOp
+  /** An append: its offset is the file's size when it commits, not when it was issued. */
+  | { readonly k: "a"; readonly len: number; readonly pos: number }
   | { readonly k: "t"; readonly size: number };
+
+/** The log with each append placed at the end of the file as it is at commit time. */
+function placeAppends(ops: readonly LogOp[], size: number): (WriteOp | { k: "t"; size: number })[] {
+  return ops.map((op) => {
+    if (op.k === "a") {
+      const placed: WriteOp = { k: "w", off: size, len: op.len, pos: op.pos };
+      size += op.len;
+      return placed;
+    }
+    size = op.k === "t" ? op.size : Math.max(size, op.off + op.len);
+    return op;
+  });
+}
 
 /**
  * An open file: writes go to a dirty log and are made durable by {@linkcode fsync}
@@ -299,17 +320,46 @@ export class FileHandle {
   async write(offset: number, bytes: Uint8Array): Promise<void> {
     checkRange(this.#ctx, offset, bytes.length);
     if (bytes.length === 0) return;
-    let pos: number;
-    if (this.#stream) {
-      pos = await this.#stream.append(bytes);
-    } else {
-      pos = this.#dirtyBytes;
-      this.#small.push(bytes.slice());
-      this.#dirtyBytes += bytes.length;
-    }
+    const pos = await this.#buffer(bytes);
     this.#log({ k: "w", off: offset, len: bytes.length, pos });
     this.#size = Math.max(this.#size, offset + bytes.length);
-    // Past one part, dirty data streams out instead of waiting in memory.
+    await this.#spill();
+  }
+
+  /**
+   * Buffers an append: the bytes land at the end of the file as it is when they commit,
+   * so concurrent appenders (on any instance) never overwrite each other.
+   */
+  async append(bytes: Uint8Array): Promise<void> {
+    checkRange(this.#ctx, this.#size, bytes.length);
+    if (bytes.length === 0) return;
+    const pos = await this.#buffer(bytes);
+    this.#ops.push({ k: "a", len: bytes.length, pos });
+    this.#size += bytes.length;
+    await this.#spill();
+  }
+
+  /** Appends a whole stream; returns the bytes appended. */
+  async appendStream(body: ReadableStream<Uint8Array>): Promise<number> {
+    let n = 0;
+    for await (const chunk of body) {
+      await this.append(chunk);
+      n += chunk.length;
+    }
+    return n;
+  }
+
+  /** Keeps dirty bytes; returns their position in the dirty data. */
+  async #buffer(bytes: Uint8Array): Promise<number> {
+    if (this.#stream) return await this.#stream.append(bytes);
+    const pos = this.#dirtyBytes;
+    this.#small.push(bytes.slice());
+    this.#dirtyBytes += bytes.length;
+    return pos;
+  }
+
+  /** Past one part, dirty data streams out instead of waiting in memory. */
+  async #spill(): Promise<void> {
     if (!this.#stream && this.#dirtyBytes >= this.#ctx.partSize) await this.#startStream();
   }
 
@@ -415,14 +465,15 @@ export class FileHandle {
       const base: FileRecord = record ??
         { attr: { ...newAttr(ctx, "file", this.#create ?? {}), size: 0 } };
       const gen = base.gen ?? 0;
-      const finalSize = this.#ops.reduce(
+      const ops = placeAppends(this.#ops, base.attr.size);
+      const finalSize = ops.reduce(
         (s, op) => op.k === "t" ? op.size : Math.max(s, op.off + op.len),
         base.attr.size,
       );
       const inline = !this.#stream && !base.map && !base.mapRef && finalSize <= ctx.inlineMax;
       let next: FileData;
       if (inline) {
-        next = this.#applyInline(base);
+        next = this.#applyInline(base, ops);
       } else {
         // Data before metadata: segments are durable before the CAS that names them.
         if (base.data && placed.inline?.gen !== gen) {
@@ -441,7 +492,7 @@ export class FileHandle {
           : await loadMap(ctx, base);
         let size = base.attr.size;
         if (base.data) map = truncateMap(map, size);
-        for (const op of this.#ops) {
+        for (const op of ops) {
           if (op.k === "t") {
             map = truncateMap(map, op.size);
             size = op.size;
@@ -467,11 +518,11 @@ export class FileHandle {
     return await this.#ctx.writeback.commit(concat(this.#small, this.#dirtyBytes));
   }
 
-  #applyInline(base: FileRecord): FileData {
+  #applyInline(base: FileRecord, ops: readonly (WriteOp | { k: "t"; size: number })[]): FileData {
     let bytes = inlineBytes(base);
     const dirty = concat(this.#small, this.#dirtyBytes);
     let size = base.attr.size;
-    for (const op of this.#ops) {
+    for (const op of ops) {
       if (op.k === "t") {
         size = op.size;
         if (bytes.length > size) bytes = bytes.slice(0, size);

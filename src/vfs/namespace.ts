@@ -43,7 +43,11 @@ export async function mkdir(
     }
   }
   const { parent, name, entry } = await locate(ctx, path);
-  if (!parent) throw new FsError("EEXIST", "File exists", { path });
+  if (!parent) {
+    // The root always exists: `mkdir -p /` succeeds, `mkdir /` does not.
+    if (options.parents) return dirStat(await openDir(ctx, ROOT_INO, path));
+    throw new FsError("EEXIST", "File exists", { path });
+  }
   if (entry) {
     if (options.parents && entry.t === "d") return await entryStat(ctx, entry);
     throw new FsError("EEXIST", "File exists", { path });
@@ -67,12 +71,17 @@ export async function unlink(ctx: Ctx, path: string): Promise<void> {
   if (!parent) throw new FsError("EISDIR", "Is a directory", { path });
   if (!entry) throw new FsError("ENOENT", "No such file or directory", { path });
   if (entry.t === "d") throw new FsError("EISDIR", "Is a directory", { path });
-  await ctx.dirs.update(parent.ino, [name], (draft) => {
-    if (draft.get(name)?.ino !== entry.ino) {
+  const renaming = await ctx.dirs.update(parent.ino, [name], (draft) => {
+    const current = draft.get(name);
+    if (current?.ino !== entry.ino) {
       throw new FsError("ENOENT", "No such file or directory", { path });
     }
+    // A rename in flight may have added its target already: settle it, then decide again.
+    if (current.moving) return true;
     draft.delete(name);
+    return false;
   });
+  if (renaming) return await unlink(ctx, path);
   await dropReplaced(ctx, entry);
 }
 
@@ -84,9 +93,27 @@ export async function rmdir(ctx: Ctx, path: string): Promise<void> {
   if (!await ctx.dirs.markRemoving(entry.ino, ctx.now())) {
     throw new FsError("ENOTEMPTY", "Directory not empty", { path });
   }
-  await ctx.dirs.update(parent.ino, [name], (draft) => {
-    if (draft.get(name)?.ino === entry.ino) draft.delete(name);
-  });
+  let renaming: boolean;
+  try {
+    renaming = await ctx.dirs.update(parent.ino, [name], (draft) => {
+      const current = draft.get(name);
+      // Renamed away (or removed) since: it is not this name's to delete.
+      if (current?.ino !== entry.ino) {
+        throw new FsError("ENOENT", "No such file or directory", { path });
+      }
+      if (current.moving) return true;
+      draft.delete(name);
+      return false;
+    });
+  } catch (error) {
+    // Still linked: it must take entries again.
+    await ctx.dirs.unmarkRemoving(entry.ino).catch(() => {});
+    throw error;
+  }
+  if (renaming) {
+    await ctx.dirs.unmarkRemoving(entry.ino).catch(() => {});
+    return await rmdir(ctx, path);
+  }
   await dropReplaced(ctx, entry);
 }
 
@@ -99,13 +126,17 @@ export async function dropReplaced(ctx: Ctx, entry: Entry | null): Promise<void>
     const dir = await ctx.dirs.get(entry.ino);
     if (dir) await ctx.dirs.remove(dir.value);
   } else if (entry?.t === "h") {
-    await ctx.meta.update<InodeObject, void>(inodeKey(entry.ino), checkInode, (inode) => {
-      if (!inode) return { result: undefined };
-      if (inode.value.nlink <= 1) return { write: null, result: undefined };
+    // The last link is first counted off by CAS (to zero), then the object deleted: a
+    // plain delete could remove a link that a concurrent link() counted in meanwhile.
+    const key = inodeKey(entry.ino);
+    const last = await ctx.meta.update<InodeObject, boolean>(key, checkInode, (inode) => {
+      if (!inode) return { result: false };
+      if (inode.value.nlink === 0) return { result: true };
       inode.value.nlink--;
       inode.value.attr.ctime = ctx.now();
-      return { write: inode.value, result: undefined };
+      return { write: inode.value, result: inode.value.nlink === 0 };
     });
+    if (last) await ctx.meta.remove(key);
   }
 }
 
@@ -149,11 +180,13 @@ export async function link(ctx: Ctx, existing: string, path: string): Promise<St
   const ino = src.entry.ino;
   // The link count goes up before the new name appears: a crash can leave it too high
   // (fsck repairs that), never too low (which would free data still linked).
-  if (src.entry.t === "f") {
+  const promoted = src.entry.t === "f" &&
     await promoteToInode(ctx, src.parent!.ino, src.name, src.entry, existing);
-  } else {
+  if (!promoted) {
     await ctx.meta.update<InodeObject, void>(inodeKey(ino), checkInode, (inode) => {
-      if (!inode) throw new FsError("ENOENT", "File was removed", { path: existing });
+      if (!inode || inode.value.nlink === 0) {
+        throw new FsError("ENOENT", "File was removed", { path: existing });
+      }
       inode.value.nlink++;
       inode.value.attr.ctime = ctx.now();
       return { write: inode.value, result: undefined };
@@ -170,36 +203,66 @@ export async function link(ctx: Ctx, existing: string, path: string): Promise<St
   return statOf(ino, "file", inode.value.attr, { nlink: inode.value.nlink, data: inode.value });
 }
 
-/** Moves a file's inode out of its entry into `i/<ino>` with two links counted. */
+/**
+ * Moves a file's inode out of its entry into `i/<ino>` with two links counted.
+ * @returns false if a concurrent link promoted it first: count the link on the inode.
+ */
 async function promoteToInode(
   ctx: Ctx,
   dir: string,
   name: string,
-  entry: FileEntry,
+  entry: Entry,
   path: string,
-): Promise<void> {
-  for (let attempt = 0; attempt < 10; attempt++) {
-    const { t: _t, ino, moving: _m, ...record } = entry as FileEntry & { moving?: unknown };
-    const inode: InodeObject = { ...record, v: FORMAT_VERSION, ino, nlink: 2 };
-    inode.attr = { ...inode.attr, ctime: ctx.now() };
-    if (!await ctx.meta.write(inodeKey(ino), inode, null)) {
-      throw new FsError("EIO", "Inode object exists already", { path });
-    }
-    const swapped = await ctx.dirs.update(dir, [name], (draft) => {
-      const current = draft.get(name);
-      if (current?.t === "f" && current.ino === ino && (current.gen ?? 0) === (entry.gen ?? 0)) {
-        draft.set(name, { t: "h", ino });
-        return true;
-      }
-      return false;
-    }, { touch: false });
-    if (swapped) return;
-    await ctx.meta.remove(inodeKey(ino));
+): Promise<boolean> {
+  const key = inodeKey(entry.ino);
+  const inodeOf = (entry: Entry): InodeObject => {
+    const { t: _t, ino, moving: _m, movedFrom: _f, ...record } = entry as FileEntry & Entry;
+    return {
+      ...record,
+      v: FORMAT_VERSION,
+      ino,
+      nlink: 2,
+      attr: { ...record.attr, ctime: ctx.now() },
+    };
+  };
+  /** The entry as it is now: still a plain file (to promote), or already promoted. */
+  const refresh = async (): Promise<Entry | null> => {
     const fresh = await locate(ctx, path);
-    if (fresh.entry?.t !== "f" || fresh.entry.ino !== ino) {
+    if (fresh.entry?.t === "h" && fresh.entry.ino === entry.ino) return null;
+    if (fresh.entry?.t !== "f" || fresh.entry.ino !== entry.ino) {
       throw new FsError("ENOENT", "File changed during link", { path });
     }
-    entry = fresh.entry;
+    return fresh.entry;
+  };
+  for (let attempt = 0; attempt < 10; attempt++) {
+    if (!await ctx.meta.write(key, inodeOf(entry), null)) {
+      // Left by a promotion that was cut short, or that races us, before its entry swap.
+      // While the entry is still a plain file nothing uses it: replace it, by CAS so
+      // that a change made to it once it is in use is never overwritten.
+      const left = await ctx.meta.read<InodeObject>(key, checkInode);
+      const fresh = await refresh();
+      if (!fresh) return false;
+      entry = fresh;
+      if (!left || !await ctx.meta.write(key, inodeOf(entry), left.etag)) continue;
+    }
+    // The swap only if the entry is exactly what the inode object was made from (a
+    // chmod or setxattr does not change its generation).
+    const swapped = await ctx.dirs.update(dir, [name], (draft) => {
+      const current = draft.get(name);
+      if (JSON.stringify(current) !== JSON.stringify(entry)) return false;
+      draft.set(name, {
+        t: "h",
+        ino: entry.ino,
+        ...(entry.movedFrom ? { movedFrom: entry.movedFrom } : {}),
+      });
+      return true;
+    }, { touch: false });
+    if (swapped) return true;
+    // The object is left for the next attempt (or a later link) to replace: a concurrent
+    // promotion may be using it.
+    const fresh = await refresh();
+    if (!fresh) return false;
+    entry = fresh;
   }
   throw new FsError("EAGAIN", "File changed too often during link", { path });
 }
@@ -260,6 +323,7 @@ export async function copy(
     if ((there?.ino ?? null) !== (replaced?.ino ?? null)) {
       throw new FsError("EEXIST", "Target changed during the copy", { path: to });
     }
+    if (there?.moving) throw new FsError("EAGAIN", "Target is being renamed", { path: to });
     draft.set(dst.name, fresh);
   });
   await dropReplaced(ctx, replaced);

@@ -10,7 +10,7 @@ import { openFormat } from "../format/superblock.ts";
 import type { Superblock } from "../format/meta.ts";
 import type { ObjectStore } from "../store/types.ts";
 import * as attrs from "./attrs.ts";
-import { createCtx, type Ctx, toFsError, type VfsOptions } from "./context.ts";
+import { createCtx, type Ctx, statOf, toFsError, type VfsOptions } from "./context.ts";
 import { FsError } from "./errors.ts";
 import { checkRange, FileHandle, loadRecord, readRecord, streamRecord } from "./file.ts";
 import { compact, type CompactOptions, type CompactReport } from "./compact.ts";
@@ -163,7 +163,8 @@ export class Vfs {
       if (!entry) throw new FsError("ENOENT", "No such file or directory", { path });
       if (entry.t === "d") throw new FsError("EISDIR", "Is a directory", { path });
       const record = await loadRecord(ctx, entry);
-      const stat = await this.getattr(path);
+      // The stat of the very version streamed (not of a second, possibly newer, lookup).
+      const stat = statOf(entry.ino, "file", record.attr, { nlink: record.nlink, data: record });
       const offset = options.offset ?? 0;
       checkRange(ctx, offset, 0);
       const chunks = streamRecord(
@@ -224,12 +225,20 @@ export class Vfs {
     return this.write(path, 0, data, { ...options, create: true, truncate: true });
   }
 
-  /** Appends at the end of the file (as of the open). */
+  /**
+   * Appends at the end of the file as it is when the data commits: concurrent appends,
+   * from any instance, all land, one after the other.
+   */
   append(path: string, data: Uint8Array | ReadableStream<Uint8Array>): Promise<Stat> {
     return this.#run(path, async () => {
       const handle = await FileHandle.open(this.#ctx, path);
-      if (data instanceof Uint8Array) await handle.write(handle.size, data);
-      else await handle.writeStream(handle.size, data);
+      try {
+        if (data instanceof Uint8Array) await handle.append(data);
+        else await handle.appendStream(data);
+      } catch (error) {
+        await handle.discard();
+        throw error;
+      }
       return await handle.close();
     });
   }
