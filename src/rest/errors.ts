@@ -1,0 +1,168 @@
+/**
+ * Errors of the HTTP file API: the one errno -> HTTP status table, and rendering of every
+ * failure as an RFC 9457 `application/problem+json` document.
+ *
+ * @module
+ */
+
+import type { Context } from "hono";
+import { type Errno, FsError } from "../vfs/mod.ts";
+
+/**
+ * The HTTP status for each errno. The compiler checks that every errno has one.
+ *
+ * @example
+ * ```ts
+ * import { ERRNO_STATUS } from "./errors.ts";
+ * console.assert(ERRNO_STATUS.ENOENT === 404);
+ * ```
+ */
+export const ERRNO_STATUS = {
+  EPERM: 403,
+  ENOENT: 404,
+  EIO: 500,
+  EBADF: 400,
+  EAGAIN: 503,
+  EACCES: 403,
+  EBUSY: 409,
+  EEXIST: 409,
+  EXDEV: 409,
+  ENOTDIR: 409,
+  EISDIR: 409,
+  EINVAL: 400,
+  EFBIG: 413,
+  ENOSPC: 507,
+  EROFS: 403,
+  EMLINK: 409,
+  ERANGE: 400,
+  ENAMETOOLONG: 400,
+  ENOSYS: 501,
+  ENOTEMPTY: 409,
+  ELOOP: 400,
+  ENODATA: 404,
+  ENOTSUP: 501,
+  ESTALE: 409,
+} as const satisfies Record<Errno, number>;
+
+/** Short titles for problem documents, one per errno. */
+export const ERRNO_TITLE = {
+  EPERM: "Operation not permitted",
+  ENOENT: "No such file or directory",
+  EIO: "Input/output error",
+  EBADF: "Bad file descriptor",
+  EAGAIN: "Resource temporarily unavailable",
+  EACCES: "Permission denied",
+  EBUSY: "Device or resource busy",
+  EEXIST: "File exists",
+  EXDEV: "Invalid cross-device link",
+  ENOTDIR: "Not a directory",
+  EISDIR: "Is a directory",
+  EINVAL: "Invalid argument",
+  EFBIG: "File too large",
+  ENOSPC: "No space left on device",
+  EROFS: "Read-only file system",
+  EMLINK: "Too many links",
+  ERANGE: "Result out of range",
+  ENAMETOOLONG: "File name too long",
+  ENOSYS: "Function not implemented",
+  ENOTEMPTY: "Directory not empty",
+  ELOOP: "Too many levels of symbolic links",
+  ENODATA: "No data available",
+  ENOTSUP: "Operation not supported",
+  ESTALE: "Stale file handle",
+} as const satisfies Record<Errno, string>;
+
+/** Seconds a client should wait before retrying after EAGAIN. */
+const RETRY_AFTER_SECONDS = 1;
+
+/**
+ * A failure decided by the HTTP layer itself (a failed precondition, an unsatisfiable
+ * range, an unsupported media type) rather than by the filesystem. It still names the
+ * errno closest to its meaning, so clients can switch on one field.
+ */
+export class HttpError extends Error {
+  readonly status: number;
+  readonly code: Errno;
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(
+    status: number,
+    code: Errno,
+    message: string,
+    options: { headers?: Record<string, string> } = {},
+  ) {
+    super(message);
+    this.name = "HttpError";
+    this.status = status;
+    this.code = code;
+    this.headers = options.headers ?? {};
+  }
+}
+
+/** A 400 for malformed input: the errno is EINVAL. */
+export function badRequest(message: string): HttpError {
+  return new HttpError(400, "EINVAL", message);
+}
+
+/** A 412: a precondition header did not hold. */
+export function preconditionFailed(message: string, code: Errno = "ESTALE"): HttpError {
+  return new HttpError(412, code, message);
+}
+
+/** The body of every error response (RFC 9457). */
+export interface Problem {
+  readonly type: string;
+  readonly title: string;
+  readonly status: number;
+  readonly detail: string;
+  readonly errno: Errno;
+  readonly path: string | null;
+}
+
+/** Builds the problem document and headers for any thrown value. */
+export function toProblem(
+  error: unknown,
+  path: string | null,
+): { problem: Problem; headers: Record<string, string> } {
+  let status = 500;
+  let code: Errno = "EIO";
+  let detail = "Internal error";
+  let headers: Record<string, string> = {};
+  let where = path;
+  if (error instanceof HttpError) {
+    status = error.status;
+    code = error.code;
+    headers = { ...error.headers };
+    detail = error.message;
+  } else if (error instanceof FsError) {
+    code = error.code;
+    status = ERRNO_STATUS[code];
+    // EIO carries store internals (keys, SDK messages): keep them in the log only.
+    if (code !== "EIO") detail = error.message;
+    if (error.path?.startsWith("/")) where = error.path;
+  }
+  if (code === "EAGAIN") headers["retry-after"] = String(RETRY_AFTER_SECONDS);
+  return {
+    problem: {
+      type: `urn:pagefs:errno:${code}`,
+      title: ERRNO_TITLE[code],
+      status,
+      detail,
+      errno: code,
+      path: where,
+    },
+    headers,
+  };
+}
+
+/** Renders `error` as a problem+json response. */
+export function problemResponse(c: Context, error: unknown, path: string | null): Response {
+  if (!(error instanceof HttpError) && (!(error instanceof FsError) || error.code === "EIO")) {
+    console.error(error);
+  }
+  const { problem, headers } = toProblem(error, path);
+  return c.body(JSON.stringify(problem), problem.status as 400, {
+    ...headers,
+    "content-type": "application/problem+json",
+  });
+}

@@ -1,0 +1,128 @@
+/**
+ * Request input: query parameters, declared body lengths, streamed bodies held to their
+ * declared length, and size-limited JSON bodies. Everything malformed is a 4xx.
+ *
+ * @module
+ */
+
+import type { Context } from "hono";
+import { FsError } from "../vfs/mod.ts";
+import { badRequest, HttpError } from "./errors.ts";
+
+/** A non-negative safe integer written in decimal digits only. */
+export function parseUint(text: string, what: string): number {
+  const value = /^\d{1,16}$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(value)) {
+    throw badRequest(`Invalid ${what} "${text}": expected a non-negative integer`);
+  }
+  return value;
+}
+
+/** An optional integer query parameter. */
+export function queryUint(c: Context, name: string): number | undefined {
+  const text = c.req.query(name);
+  return text === undefined ? undefined : parseUint(text, name);
+}
+
+/** A boolean query flag: absent, "0" or "false" is false; "", "1" or "true" is true. */
+export function queryFlag(c: Context, name: string): boolean {
+  const text = c.req.query(name);
+  if (text === undefined || text === "0" || text === "false") return false;
+  if (text === "" || text === "1" || text === "true") return true;
+  throw badRequest(`Invalid ${name} "${text}": expected 1 or 0`);
+}
+
+/** The declared `Content-Length`, if any. @throws {HttpError} 400 unless an integer. */
+export function contentLength(c: Context): number | undefined {
+  const text = c.req.header("content-length");
+  return text === undefined ? undefined : parseUint(text.trim(), "Content-Length");
+}
+
+/**
+ * The request body as a stream that fails unless it carries exactly `expected` bytes
+ * (when given), so a cut-off upload is never committed as if it were whole.
+ */
+export function requestBody(
+  c: Context,
+  expected: number | undefined,
+): ReadableStream<Uint8Array> | Uint8Array {
+  const body = c.req.raw.body;
+  if (!body) {
+    if (expected !== undefined && expected !== 0) {
+      throw badRequest(`Content-Length is ${expected} but there is no body`);
+    }
+    return new Uint8Array(0);
+  }
+  if (expected === undefined) return body;
+  let seen = 0;
+  const short = () =>
+    new FsError("EINVAL", `Body length differs from the declared ${expected} bytes`);
+  return body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        seen += chunk.length;
+        if (seen > expected) throw short();
+        controller.enqueue(chunk);
+      },
+      flush() {
+        if (seen !== expected) throw short();
+      },
+    }),
+  );
+}
+
+/** True for `application/json` and `application/*+json`, with any parameters. */
+function isJsonType(value: string | undefined): boolean {
+  const type = value?.split(";")[0]?.trim().toLowerCase() ?? "";
+  return type === "application/json" || /^application\/[\w.+-]+\+json$/.test(type);
+}
+
+/**
+ * Reads a JSON object body of at most `maxBytes` without buffering more than that.
+ *
+ * @throws {HttpError} 415 for another media type, 413 when too large, 400 when malformed.
+ */
+export async function readJsonObject(
+  c: Context,
+  maxBytes: number,
+): Promise<Record<string, unknown>> {
+  if (!isJsonType(c.req.header("content-type"))) {
+    throw new HttpError(415, "EINVAL", "Expected Content-Type: application/json");
+  }
+  const tooLarge = () =>
+    new HttpError(413, "EFBIG", `JSON bodies are limited to ${maxBytes} bytes`);
+  const declared = contentLength(c);
+  if (declared !== undefined && declared > maxBytes) throw tooLarge();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const body = c.req.raw.body;
+  if (body) {
+    const reader = body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.length;
+      if (total > maxBytes) {
+        await reader.cancel().catch(() => {});
+        throw tooLarge();
+      }
+      chunks.push(value);
+    }
+  }
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.length;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch {
+    throw badRequest("Malformed JSON body");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw badRequest("The JSON body must be an object");
+  }
+  return value as Record<string, unknown>;
+}

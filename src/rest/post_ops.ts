@@ -1,0 +1,165 @@
+/**
+ * POST `/fs/<path>` with a JSON body `{ "op": ..., ... }`: the operations that are not
+ * content transfers. Each answers the resulting stat (201 when it created something).
+ *
+ * @module
+ */
+
+import type { Context, Hono } from "hono";
+import type { Stat, Vfs } from "../vfs/mod.ts";
+import { badRequest } from "./errors.ts";
+import { readJsonObject } from "./input.ts";
+import { fsPathOf } from "./path.ts";
+import { conditionalHeaders, evaluatePreconditions } from "./preconditions.ts";
+import { statJson } from "./render.ts";
+import { JsonFields } from "./validate.ts";
+import { statOrNull } from "./write_routes.ts";
+
+/** What an operation did: where the result is, its stat, and whether it is new. */
+interface OpResult {
+  readonly path: string;
+  readonly stat: Stat;
+  readonly created?: boolean;
+}
+
+interface Operation {
+  /** Fields besides "op". */
+  readonly fields: readonly string[];
+  run(vfs: Vfs, path: string, f: JsonFields): Promise<OpResult>;
+}
+
+const at = (path: string, stat: Stat, created = false): OpResult => ({ path, stat, created });
+
+/** Every operation, by name. */
+export const OPERATIONS: Readonly<Record<string, Operation>> = {
+  mkdir: {
+    fields: ["parents", "mode"],
+    async run(vfs, path, f) {
+      const mode = f.has("mode") ? { mode: f.mode("mode") } : {};
+      return at(path, await vfs.mkdir(path, { parents: f.flag("parents"), ...mode }), true);
+    },
+  },
+  rename: {
+    fields: ["to", "noReplace"],
+    async run(vfs, path, f) {
+      const to = f.path("to");
+      await vfs.rename(path, to, { noReplace: f.flag("noReplace") });
+      return at(to, await vfs.lookup(to));
+    },
+  },
+  copy: {
+    fields: ["to", "noReplace"],
+    async run(vfs, path, f) {
+      const to = f.path("to");
+      return at(to, await vfs.copy(path, to, { noReplace: f.flag("noReplace") }), true);
+    },
+  },
+  symlink: {
+    fields: ["target"],
+    async run(vfs, path, f) {
+      return at(path, await vfs.symlink(f.string("target"), path), true);
+    },
+  },
+  link: {
+    fields: ["to"],
+    async run(vfs, path, f) {
+      const to = f.path("to");
+      return at(to, await vfs.link(path, to), true);
+    },
+  },
+  truncate: {
+    fields: ["size"],
+    async run(vfs, path, f) {
+      return at(path, await vfs.truncate(path, f.uint("size")));
+    },
+  },
+  chmod: {
+    fields: ["mode"],
+    async run(vfs, path, f) {
+      return at(path, await vfs.setattr(path, { mode: f.mode("mode") }));
+    },
+  },
+  chown: {
+    fields: ["uid", "gid"],
+    async run(vfs, path, f) {
+      if (!f.has("uid") && !f.has("gid")) throw badRequest('chown needs "uid" or "gid"');
+      const uid = f.has("uid") ? { uid: f.uint("uid", 0xffffffff) } : {};
+      const gid = f.has("gid") ? { gid: f.uint("gid", 0xffffffff) } : {};
+      return at(path, await vfs.setattr(path, { ...uid, ...gid }));
+    },
+  },
+  utimes: {
+    fields: ["atime", "mtime"],
+    async run(vfs, path, f) {
+      // Neither time given means "now" for both, as utimes(path, NULL) does.
+      const now = Date.now();
+      const atime = f.has("atime") ? f.time("atime") : f.has("mtime") ? undefined : now;
+      const mtime = f.has("mtime") ? f.time("mtime") : f.has("atime") ? undefined : now;
+      return at(
+        path,
+        await vfs.setattr(path, {
+          ...(atime === undefined ? {} : { atime }),
+          ...(mtime === undefined ? {} : { mtime }),
+        }),
+      );
+    },
+  },
+  setxattr: {
+    fields: ["name", "value", "create", "replace"],
+    async run(vfs, path, f) {
+      const flags = { create: f.flag("create"), replace: f.flag("replace") };
+      await vfs.setxattr(path, f.string("name"), f.base64("value"), flags);
+      return at(path, await vfs.lookup(path));
+    },
+  },
+  removexattr: {
+    fields: ["name"],
+    async run(vfs, path, f) {
+      await vfs.removexattr(path, f.string("name"));
+      return at(path, await vfs.lookup(path));
+    },
+  },
+};
+
+/** Registers POST on `/fs/*`. */
+export function registerPostRoutes(
+  app: Hono,
+  vfs: Vfs,
+  options: { maxJsonBytes: number; checkTarget?: (c: Context, path: string) => void },
+): void {
+  app.post("/fs/*", (c) => postFs(c, vfs, options));
+}
+
+async function postFs(
+  c: Context,
+  vfs: Vfs,
+  options: { maxJsonBytes: number; checkTarget?: (c: Context, path: string) => void },
+): Promise<Response> {
+  const maxJsonBytes = options.maxJsonBytes;
+  const { path } = fsPathOf(c);
+  const body = await readJsonObject(c, maxJsonBytes);
+  if (typeof body.op !== "string") throw badRequest('The body needs an "op" string');
+  const operation = Object.hasOwn(OPERATIONS, body.op) ? OPERATIONS[body.op] : undefined;
+  if (!operation) throw badRequest(`Unknown operation "${body.op}"`);
+  const fields = new JsonFields(body, ["op", ...operation.fields]);
+  // A second path in the body (rename, copy, link) is written too: the caller may need
+  // to check that the requester may write there as well as at the URL's path.
+  if (operation.fields.includes("to") && fields.has("to")) {
+    options.checkTarget?.(c, fields.path("to"));
+  }
+  const conditions = conditionalHeaders(c.req.raw.headers);
+  if (Object.values(conditions).some((v) => v !== undefined)) {
+    evaluatePreconditions(conditions, await statOrNull(vfs, path), false);
+  }
+  const result = await operation.run(vfs, path, fields);
+  const json = statJson(result.path, result.stat);
+  if (!result.created) return c.json(json, 200);
+  return c.json(json, 201, { location: locationOf(c, result.path) });
+}
+
+/** The URL of `path` under the same `/fs/` route as this request. */
+function locationOf(c: Context, path: string): string {
+  const prefix = c.req.routePath.replace(/\/\*$/, "");
+  const encoded = path.split("/").map(encodeURIComponent).join("/");
+  return prefix + encoded;
+}

@@ -1,0 +1,76 @@
+/**
+ * The `Range` request header (RFC 9110 section 14.2), single byte ranges only.
+ *
+ * @module
+ */
+
+import { badRequest, HttpError } from "./errors.ts";
+
+/** What a `Range` header asks of a representation of `size` bytes. */
+export type RangeRequest =
+  | { readonly kind: "none" }
+  | { readonly kind: "range"; readonly start: number; readonly end: number }
+  | { readonly kind: "unsatisfiable" };
+
+/**
+ * Interprets a `Range` header. A missing, invalid or multi-range header, or another unit,
+ * is ignored (the whole representation is sent, which RFC 9110 always allows); a valid
+ * single range that selects no byte is unsatisfiable (416). `end` is inclusive.
+ *
+ * @example
+ * ```ts
+ * import { parseRange } from "./ranges.ts";
+ * console.assert(JSON.stringify(parseRange("bytes=-2", 10)) ===
+ *   JSON.stringify({ kind: "range", start: 8, end: 9 }));
+ * console.assert(parseRange("bytes=10-", 10).kind === "unsatisfiable");
+ * console.assert(parseRange("bytes=5-2", 10).kind === "none");
+ * ```
+ */
+export function parseRange(header: string | undefined, size: number): RangeRequest {
+  if (header === undefined) return { kind: "none" };
+  const unit = /^\s*bytes\s*=(.*)$/i.exec(header);
+  if (!unit) return { kind: "none" };
+  const specs = unit[1]!.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  if (specs.length !== 1) return { kind: "none" };
+  const spec = specs[0]!;
+  const suffix = /^-(\d+)$/.exec(spec);
+  if (suffix) {
+    const length = Number(suffix[1]);
+    if (length === 0 || size === 0) return { kind: "unsatisfiable" };
+    return { kind: "range", start: Math.max(0, size - length), end: size - 1 };
+  }
+  const span = /^(\d+)-(\d*)$/.exec(spec);
+  if (!span) return { kind: "none" };
+  const first = Number(span[1]);
+  const last = span[2] === "" ? Infinity : Number(span[2]);
+  if (last < first) return { kind: "none" };
+  if (first >= size) return { kind: "unsatisfiable" };
+  return { kind: "range", start: first, end: Math.min(last, size - 1) };
+}
+
+/**
+ * Parses the `Content-Range` of a partial write: `bytes a-b/*` or `bytes a-b/<length>`.
+ *
+ * @example
+ * ```ts
+ * import { parseContentRange } from "./ranges.ts";
+ * console.assert(parseContentRange("bytes 4-7/*").start === 4);
+ * ```
+ * @throws {HttpError} 400 when malformed or invalid, 416 when the last byte precedes the first.
+ */
+export function parseContentRange(value: string): { start: number; end: number } {
+  const match = /^\s*bytes (\d{1,16})-(\d{1,16})\/(\*|\d{1,16})\s*$/i.exec(value);
+  if (!match) throw badRequest(`Malformed Content-Range "${value}": expected "bytes a-b/*"`);
+  const start = Number(match[1]);
+  const end = Number(match[2]);
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end)) {
+    throw badRequest(`Content-Range "${value}" is out of range`);
+  }
+  if (end < start) {
+    throw new HttpError(416, "ERANGE", `Content-Range "${value}" ends before it starts`);
+  }
+  if (match[3] !== "*" && Number(match[3]) <= end) {
+    throw badRequest(`Content-Range "${value}" ends past its complete length`);
+  }
+  return { start, end };
+}

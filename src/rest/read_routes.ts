@@ -1,0 +1,125 @@
+/**
+ * Routes that read: file bytes (GET/HEAD with ranges and conditionals), directory
+ * listings, and attributes without content (stat, statfs, readlink, xattrs).
+ *
+ * @module
+ */
+
+import type { Context, Hono } from "hono";
+import type { Stat, Vfs } from "../vfs/mod.ts";
+import { HttpError } from "./errors.ts";
+import { queryFlag, queryUint } from "./input.ts";
+import { contentTypeOf } from "./media_types.ts";
+import { fsPathOf } from "./path.ts";
+import {
+  conditionalHeaders,
+  etagOf,
+  evaluatePreconditions,
+  ifRangeHolds,
+  validatorHeaders,
+} from "./preconditions.ts";
+import { parseRange } from "./ranges.ts";
+import { entryJson, type ListingJson, statJson, toBase64 } from "./render.ts";
+
+/** Listing pages hold at most this many entries. */
+export const LIST_LIMIT_MAX = 10_000;
+const LIST_LIMIT_DEFAULT = 1_000;
+
+/** Attempts to stream one consistent version when the file changes under the request. */
+const READ_ATTEMPTS = 3;
+
+/** Registers the reading routes on `app`. */
+export function registerReadRoutes(app: Hono, vfs: Vfs): void {
+  app.get("/fs/*", (c) => getFs(c, vfs));
+  app.get("/stat/*", async (c) => {
+    const { path } = fsPathOf(c);
+    const stat = queryFlag(c, "follow") ? await vfs.getattr(path) : await vfs.lookup(path);
+    return c.json(statJson(path, stat), 200, { etag: etagOf(stat) });
+  });
+  app.get("/statfs", async (c) => c.json(await vfs.statfs()));
+  app.get("/readlink/*", async (c) => {
+    const { path } = fsPathOf(c);
+    return c.json({ path, target: await vfs.readlink(path) });
+  });
+  app.get("/xattr/*", async (c) => {
+    const { path } = fsPathOf(c);
+    const name = c.req.query("name");
+    if (name === undefined) return c.json({ path, names: await vfs.listxattr(path) });
+    return c.json({ path, name, value: toBase64(await vfs.getxattr(path, name)) });
+  });
+}
+
+async function getFs(c: Context, vfs: Vfs): Promise<Response> {
+  const { path } = fsPathOf(c);
+  for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
+    const stat = await vfs.getattr(path);
+    if (stat.type === "directory") return await listDirectory(c, vfs, path);
+    const response = await readFile(c, vfs, path, stat);
+    if (response) return response;
+  }
+  throw new HttpError(503, "EAGAIN", "The file changed during every read attempt");
+}
+
+/** Answers a file GET or HEAD for version `stat`; null if the file changed meanwhile. */
+async function readFile(
+  c: Context,
+  vfs: Vfs,
+  path: string,
+  stat: Stat,
+): Promise<Response | null> {
+  const headers: Record<string, string> = {
+    ...validatorHeaders(stat),
+    "content-type": contentTypeOf(path),
+    // Uploaded HTML or SVG must not run script with this origin's credentials.
+    "content-security-policy": "sandbox",
+    "x-content-type-options": "nosniff",
+  };
+  if (evaluatePreconditions(conditionalHeaders(c.req.raw.headers), stat, true) === "not-modified") {
+    return c.body(null, 304, headers);
+  }
+  // RFC 9110 section 14.2: Range is defined for GET only (HEAD ignores it).
+  const range = c.req.method === "GET" && ifRangeHolds(c.req.header("if-range"), stat)
+    ? parseRange(c.req.header("range"), stat.size)
+    : { kind: "none" as const };
+  if (range.kind === "unsatisfiable") {
+    throw new HttpError(416, "ERANGE", `Range not satisfiable for ${stat.size} bytes`, {
+      headers: { "content-range": `bytes */${stat.size}` },
+    });
+  }
+  let offset = 0;
+  let length = stat.size;
+  let status: 200 | 206 = 200;
+  if (range.kind === "range") {
+    offset = range.start;
+    length = range.end - range.start + 1;
+    status = 206;
+    headers["content-range"] = `bytes ${range.start}-${range.end}/${stat.size}`;
+  }
+  headers["content-length"] = String(length);
+  if (c.req.method === "HEAD") return c.body(null, status, headers);
+  const { stat: streamed, body } = await vfs.readStream(path, { offset, length });
+  if (streamed.etag !== stat.etag) {
+    await body.cancel();
+    return null;
+  }
+  return c.body(body, status, headers);
+}
+
+async function listDirectory(c: Context, vfs: Vfs, path: string): Promise<Response> {
+  const limit = queryUint(c, "limit") ?? LIST_LIMIT_DEFAULT;
+  if (limit < 1 || limit > LIST_LIMIT_MAX) {
+    throw new HttpError(400, "EINVAL", `limit must be between 1 and ${LIST_LIMIT_MAX}`);
+  }
+  const headers = { "cache-control": "no-cache" };
+  if (c.req.method === "HEAD") {
+    return c.body(null, 200, { ...headers, "content-type": "application/json" });
+  }
+  const cursor = c.req.query("cursor");
+  const page = await vfs.readdir(path, { limit, ...(cursor ? { cursor } : {}) });
+  const listing: ListingJson = {
+    path,
+    entries: page.entries.map(entryJson),
+    cursor: page.cursor,
+  };
+  return c.json(listing, 200, headers);
+}

@@ -1,0 +1,196 @@
+/**
+ * Routes that write content: PUT (create or replace from a streamed body), PATCH (write at
+ * an offset or append) and DELETE (a file, an empty directory, or a tree on request).
+ *
+ * Preconditions are checked against the current version just before the write starts.
+ * The VFS has no "commit only if the ETag is still X" write, so an `If-Match` PUT or PATCH
+ * that races another writer between the check and the commit can still overwrite it.
+ * `If-None-Match: *` has no such window: it becomes an exclusive create, which the VFS
+ * decides atomically at commit. Appends take the end of the file at the start of the
+ * request, so two concurrent appends to one file can overlap (the VFS has no atomic
+ * append either).
+ *
+ * @module
+ */
+
+import type { Context, Hono } from "hono";
+import { FsError, isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
+import { badRequest, preconditionFailed } from "./errors.ts";
+import { contentLength, parseUint, queryFlag, requestBody } from "./input.ts";
+import { fsPathOf } from "./path.ts";
+import { conditionalHeaders, evaluatePreconditions, validatorHeaders } from "./preconditions.ts";
+import { parseContentRange } from "./ranges.ts";
+import { statJson } from "./render.ts";
+
+/** Unlinks that a recursive delete runs at once (they share group commits). */
+const DELETE_CONCURRENCY = 16;
+
+/** Registers PUT, PATCH and DELETE on `/fs/*`. */
+export function registerWriteRoutes(app: Hono, vfs: Vfs): void {
+  app.put("/fs/*", (c) => putFs(c, vfs));
+  app.patch("/fs/*", (c) => patchFs(c, vfs));
+  app.delete("/fs/*", (c) => deleteFs(c, vfs));
+}
+
+/** The stat of what `path` leads to, or null when nothing is there. */
+export async function statOrNull(vfs: Vfs, path: string): Promise<Stat | null> {
+  try {
+    return await vfs.getattr(path);
+  } catch (error) {
+    if (isFsError(error, "ENOENT")) return null;
+    throw error;
+  }
+}
+
+/** The client's mtime (unix seconds, from `X-OC-Mtime` or `?mtime=`) in ms. */
+function clientMtime(c: Context): number | undefined {
+  const text = c.req.header("x-oc-mtime") ?? c.req.query("mtime");
+  if (text === undefined) return undefined;
+  if (!/^\d{1,12}(\.\d{1,9})?$/.test(text.trim())) {
+    throw badRequest(`Invalid mtime "${text}": expected unix seconds`);
+  }
+  return Math.round(Number(text) * 1000);
+}
+
+function parentOf(path: string): string {
+  return path.slice(0, path.lastIndexOf("/")) || "/";
+}
+
+async function putFs(c: Context, vfs: Vfs): Promise<Response> {
+  const { path, trailingSlash } = fsPathOf(c);
+  const parents = queryFlag(c, "parents");
+  const mtime = clientMtime(c);
+  const declared = contentLength(c);
+  const location = new URL(c.req.url).pathname;
+  if (trailingSlash) {
+    if (declared) throw badRequest("PUT of a directory takes no body");
+    const stat = await vfs.mkdir(path, { parents });
+    return c.json(statJson(path, stat), 201, { location });
+  }
+  const conditions = conditionalHeaders(c.req.raw.headers);
+  const current = await statOrNull(vfs, path);
+  if (current?.type === "directory") throw new FsError("EISDIR", "Is a directory", { path });
+  evaluatePreconditions(conditions, current, false);
+  const body = requestBody(c, declared);
+  const parent = parentOf(path);
+  if (parents && parent !== "/") await vfs.mkdir(parent, { parents: true });
+  const exclusive = conditions.ifNoneMatch?.trim() === "*";
+  let stat: Stat;
+  try {
+    stat = await vfs.write(path, 0, body, { create: true, truncate: true, exclusive });
+  } catch (error) {
+    if (exclusive && isFsError(error, "EEXIST")) {
+      throw preconditionFailed("If-None-Match failed: the resource exists", "EEXIST");
+    }
+    throw error;
+  }
+  const headers: Record<string, string> = {};
+  if (mtime !== undefined) {
+    stat = await vfs.setattr(path, { mtime });
+    headers["x-oc-mtime"] = "accepted";
+  }
+  Object.assign(headers, validatorHeaders(stat));
+  if (current === null) return c.json(statJson(path, stat), 201, { ...headers, location });
+  return c.body(null, 204, headers);
+}
+
+async function patchFs(c: Context, vfs: Vfs): Promise<Response> {
+  const { path } = fsPathOf(c);
+  const declared = contentLength(c);
+  const rangeHeader = c.req.header("content-range");
+  const offsetText = c.req.query("offset");
+  const append = queryFlag(c, "append");
+  const create = queryFlag(c, "create");
+  const modes = [rangeHeader !== undefined, offsetText !== undefined, append].filter(Boolean);
+  if (modes.length !== 1) {
+    throw badRequest("PATCH needs exactly one of Content-Range, ?offset= or ?append=1");
+  }
+  let offset = 0;
+  let expected = declared;
+  if (rangeHeader !== undefined) {
+    const range = parseContentRange(rangeHeader);
+    const length = range.end - range.start + 1;
+    if (declared !== undefined && declared !== length) {
+      throw badRequest(`Content-Length ${declared} differs from the Content-Range's ${length}`);
+    }
+    offset = range.start;
+    expected = length;
+  } else if (offsetText !== undefined) {
+    offset = parseUint(offsetText, "offset");
+  }
+  const conditions = conditionalHeaders(c.req.raw.headers);
+  const current = await statOrNull(vfs, path);
+  if (current?.type === "directory") throw new FsError("EISDIR", "Is a directory", { path });
+  evaluatePreconditions(conditions, current, false);
+  if (!current && !create) throw new FsError("ENOENT", "No such file or directory", { path });
+  const body = requestBody(c, expected);
+  let stat: Stat;
+  if (append) {
+    stat = await appendTo(vfs, path, body, { create });
+  } else {
+    const exclusive = conditions.ifNoneMatch?.trim() === "*";
+    stat = await vfs.write(path, offset, body, { create, exclusive });
+  }
+  return c.body(null, 204, validatorHeaders(stat));
+}
+
+/**
+ * Appends at the end of the file as of the open. Not `Vfs.append`: that leaves its
+ * multipart upload open when the body fails midway; this discards it.
+ */
+async function appendTo(
+  vfs: Vfs,
+  path: string,
+  body: Uint8Array | ReadableStream<Uint8Array>,
+  options: { create: boolean },
+): Promise<Stat> {
+  const handle = await vfs.open(path, { create: options.create });
+  try {
+    if (body instanceof Uint8Array) await handle.write(handle.size, body);
+    else await handle.writeStream(handle.size, body);
+  } catch (error) {
+    await handle.discard();
+    throw error;
+  }
+  return await handle.close();
+}
+
+async function deleteFs(c: Context, vfs: Vfs): Promise<Response> {
+  const { path } = fsPathOf(c);
+  const recursive = queryFlag(c, "recursive");
+  if (path === "/") throw new FsError("EBUSY", "Cannot remove the root", { path });
+  // Without conditions a missing target is 404, so a precondition cannot turn it into 412.
+  const stat = await vfs.lookup(path);
+  evaluatePreconditions(conditionalHeaders(c.req.raw.headers), stat, false);
+  if (stat.type !== "directory") await vfs.unlink(path);
+  else if (recursive) await removeTree(vfs, path);
+  else await vfs.rmdir(path);
+  return c.body(null, 204);
+}
+
+/** Removes a directory and everything under it, children first. */
+export async function removeTree(vfs: Vfs, path: string): Promise<void> {
+  for (;;) {
+    const page = await vfs.readdir(path, { limit: 1000 });
+    if (page.entries.length === 0) break;
+    let removed = 0;
+    for (let i = 0; i < page.entries.length; i += DELETE_CONCURRENCY) {
+      await Promise.all(
+        page.entries.slice(i, i + DELETE_CONCURRENCY).map(async (entry) => {
+          const child = `${path}/${entry.name}`;
+          try {
+            if (entry.stat.type === "directory") await removeTree(vfs, child);
+            else await vfs.unlink(child);
+            removed++;
+          } catch (error) {
+            // Removed by someone else meanwhile: that is what we wanted.
+            if (!isFsError(error, "ENOENT")) throw error;
+          }
+        }),
+      );
+    }
+    // No progress: let rmdir report what is left instead of looping.
+    if (removed === 0) break;
+  }
+  await vfs.rmdir(path);
+}
