@@ -10,6 +10,7 @@
  */
 
 import { createApp } from "./src/app.ts";
+import { AuthConfigError, Authenticator, checkExposure } from "./src/auth/mod.ts";
 import { ConfigError, loadConfig } from "./src/config.ts";
 import { FormatError } from "./src/format/superblock.ts";
 import { openStore, StoreError, StoreMetrics } from "./src/store/mod.ts";
@@ -20,14 +21,26 @@ function fail(message: string): never {
   Deno.exit(2);
 }
 
+/** `deno task start` passes this; `deno serve` and Deno Deploy listen by themselves. */
+const listen = Deno.args.includes("--listen");
+
 async function start() {
+  const env = Deno.env.toObject();
   let config;
+  let auth;
   try {
-    config = loadConfig(Deno.env.toObject());
+    config = loadConfig(env);
+    auth = await Authenticator.load(env);
   } catch (error) {
-    if (error instanceof ConfigError) fail(`invalid configuration: ${error.message}`);
+    if (error instanceof ConfigError || error instanceof AuthConfigError) {
+      fail(`invalid configuration: ${error.message}`);
+    }
     throw error;
   }
+  // Without --listen the address is not ours to choose (deno serve binds every interface,
+  // Deploy is public): credentials are required then.
+  const exposed = checkExposure(listen ? config.host : "0.0.0.0", auth);
+  if (exposed) fail(exposed);
   const metrics = new StoreMetrics();
   const store = openStore(config.store, { metrics });
   let vfs;
@@ -47,12 +60,12 @@ async function start() {
     }
     throw error;
   }
-  return { config, app: createApp({ store, metrics, vfs }) };
+  return { config, app: createApp({ store, metrics, vfs, auth }) };
 }
 
 const { config, app } = await start();
 
-if (import.meta.main && Deno.args.includes("--listen")) {
+if (import.meta.main && listen) {
   Deno.serve({
     port: config.port,
     hostname: config.host,

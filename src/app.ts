@@ -1,20 +1,37 @@
 /**
- * Composes the Hono application: health, metrics, and (as they arrive) the front ends.
- * Runtime-specific work (listening, reading the environment) stays in `main.ts`, so tests
- * drive this app with `app.request()` and no server.
+ * Composes the Hono application: health, metrics, and the front ends behind
+ * authentication. Runtime-specific work (listening, reading the environment) stays in
+ * `main.ts`, so tests drive this app with `app.request()` and no server.
  *
  * @module
  */
 
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
+import { allows, type Authenticator, type AuthEnv, requireAuth } from "./auth/mod.ts";
+import { createRestApi, HttpError } from "./rest/mod.ts";
+import { problemResponse } from "./rest/errors.ts";
+import { parseRawSegments } from "./rest/path.ts";
 import type { ObjectStore, StoreMetrics } from "./store/mod.ts";
 import type { Vfs } from "./vfs/mod.ts";
 
 export interface AppOptions {
   readonly store: ObjectStore;
   readonly metrics: StoreMetrics;
-  /** The filesystem the front ends serve (they arrive with the HTTP API and WebDAV). */
+  /** The filesystem the front ends serve; without it only health and metrics answer. */
   readonly vfs?: Vfs;
+  /** Who may use the front ends; null lets everyone in (loopback without credentials). */
+  readonly auth?: Authenticator | null;
+}
+
+/** HTTP API routes that name a filesystem path after their prefix. */
+const API_PATH_ROUTES = ["/api/v1/fs", "/api/v1/stat", "/api/v1/readlink", "/api/v1/xattr"];
+
+/** The filesystem path an API request acts on (null for routes that name none). */
+function apiPathOf(c: Context): string | null {
+  const pathname = new URL(c.req.url).pathname;
+  const route = API_PATH_ROUTES.find((r) => pathname === r || pathname.startsWith(r + "/"));
+  if (!route) return null;
+  return parseRawSegments(pathname.slice(route.length + 1).split("/")).path;
 }
 
 /**
@@ -30,7 +47,7 @@ export interface AppOptions {
  * ```
  */
 export function createApp(options: AppOptions): Hono {
-  const app = new Hono();
+  const app = new Hono<AuthEnv>();
 
   app.get("/healthz", (c) => c.json({ status: "ok", store: options.store.kind }));
 
@@ -39,10 +56,25 @@ export function createApp(options: AppOptions): Hono {
       "content-type": "text/plain; version=0.0.4; charset=utf-8",
     }));
 
+  if (options.vfs) {
+    const auth = options.auth ?? null;
+    app.use("/api/v1/*", requireAuth(auth, { pathOf: apiPathOf }));
+    app.route(
+      "/api/v1",
+      createRestApi(options.vfs, {
+        checkTarget(c, path) {
+          const principal = c.get("principal");
+          if (principal && !allows(principal, "PUT", path)) {
+            throw new HttpError(403, "EACCES", `Not allowed to write "${path}"`);
+          }
+        },
+      }),
+    );
+  }
+
   app.notFound((c) => c.json({ error: "not-found", message: "No such route" }, 404));
-  app.onError((error, c) => {
-    console.error(error);
-    return c.json({ error: "internal", message: "Internal error" }, 500);
-  });
-  return app;
+  // Errors outside the API's own handlers (a malformed path met by the auth middleware,
+  // say) render the same problem documents; anything unexpected is a bare 500.
+  app.onError((error, c) => problemResponse(c, error, null));
+  return app as unknown as Hono;
 }

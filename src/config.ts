@@ -52,15 +52,9 @@ type Env = Readonly<Record<string, string | undefined>>;
  * @throws {ConfigError} naming the first invalid variable.
  */
 export function loadConfig(env: Env): Config {
+  // Whether this host may be served without credentials is decided at start-up, once the
+  // users are loaded (src/auth/exposure.ts).
   const host = env.HOST || "127.0.0.1";
-  if (!isLoopback(host)) {
-    // Authentication comes with the HTTP file API; until then a non-loopback bind would
-    // expose the filesystem to anyone who can reach it.
-    throw new ConfigError(
-      "HOST",
-      `Refusing to listen on "${host}" without credentials; bind to a loopback address`,
-    );
-  }
   return { port: port(env.PORT), host, store: store(env) };
 }
 
@@ -135,10 +129,4 @@ function s3(env: Env): StoreConfig {
       }
       : undefined,
   };
-}
-
-/** True for addresses only this machine can reach. */
-export function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" || host === "[::1]" ||
-    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }

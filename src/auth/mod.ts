@@ -1,0 +1,35 @@
+/**
+ * Authentication and authorisation: credentials from `PAGEFS_USERS` / `PAGEFS_USERS_FILE`
+ * (see `docs/auth.md`), the {@linkcode Authenticator}, the Hono middleware
+ * {@linkcode requireAuth}, and the startup rule {@linkcode checkExposure}.
+ *
+ * @module
+ */
+
+export {
+  constantTimeEqual,
+  DEFAULT_ITERATIONS,
+  generateToken,
+  hashPassword,
+  hashToken,
+  verifyPassword,
+} from "./hash.ts";
+export {
+  type Access,
+  AuthConfigError,
+  type Credentials,
+  loadCredentials,
+  parseCredentials,
+  type TokenEntry,
+  type UserEntry,
+} from "./users.ts";
+export {
+  allows,
+  ANONYMOUS,
+  Authenticator,
+  type AuthenticatorOptions,
+  type Principal,
+  READ_METHODS,
+} from "./verify.ts";
+export { type AuthEnv, requireAuth, type RequireAuthOptions } from "./middleware.ts";
+export { checkExposure, isLoopback } from "./exposure.ts";

@@ -1,0 +1,213 @@
+/**
+ * Authentication (who is this?) and authorisation (may they do this?) for requests.
+ *
+ * @module
+ */
+
+import {
+  constantTimeEqual,
+  decodeBase64,
+  DEFAULT_ITERATIONS,
+  type PasswordHash,
+  sha256,
+  toHex,
+  verifyParsedPassword,
+} from "./hash.ts";
+import {
+  type Access,
+  type Credentials,
+  loadCredentials,
+  type LoadCredentialsOptions,
+  type TokenEntry,
+  type UserEntry,
+} from "./users.ts";
+import { normalisedPath } from "./_path.ts";
+
+/** An authenticated caller and what it may reach. */
+export interface Principal {
+  readonly name: string;
+  readonly access: Access;
+  /** The subtree the principal is limited to; "/" when unlimited. */
+  readonly prefix: string;
+}
+
+/** The principal of every request when authentication is off (loopback, no credentials). */
+export const ANONYMOUS: Principal = Object.freeze({ name: "anonymous", access: "rw", prefix: "/" });
+
+/** Methods that only read; every other method needs `rw`. */
+export const READ_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS", "PROPFIND"]);
+
+/**
+ * Whether `principal` may use `method` on `path` (decoded, absolute, normalised): the method
+ * needs `rw` unless it only reads, and the path must be the prefix or lie under it. A path
+ * that is not normalised (`.`/`..`/empty segments, NUL) is never allowed.
+ *
+ * @example
+ * ```ts
+ * import { allows } from "./verify.ts";
+ * const alice = { name: "alice", access: "rw", prefix: "/home/alice" } as const;
+ * console.assert(allows(alice, "PUT", "/home/alice/notes.txt"));
+ * console.assert(!allows(alice, "GET", "/home/alice2/notes.txt"));
+ * ```
+ */
+export function allows(principal: Principal, method: string, path: string): boolean {
+  if (principal.access !== "rw" && !READ_METHODS.has(method.toUpperCase())) return false;
+  const normal = normalisedPath(path);
+  if (normal === null) return false;
+  const { prefix } = principal;
+  return prefix === "/" || normal === prefix || normal.startsWith(prefix + "/");
+}
+
+/** Tuning and test hooks for {@linkcode Authenticator}. */
+export interface AuthenticatorOptions extends LoadCredentialsOptions {
+  /** How long a successful Basic verification is remembered (default 60 s). */
+  readonly cacheTtlMs?: number;
+  /** At most this many remembered verifications (default 1024); the oldest go first. */
+  readonly cacheMaxEntries?: number;
+  /** The clock, in milliseconds (default `Date.now`). */
+  readonly now?: () => number;
+  /**
+   * Called before each PBKDF2 check of a Basic login, with the user's name, or `null` when
+   * the name is unknown and the dummy hash is checked instead (a test hook).
+   */
+  readonly onPasswordCheck?: (user: string | null) => void;
+}
+
+// A header longer than this is no credential PageFS issued; don't spend hashing on it.
+const MAX_HEADER_LENGTH = 4096;
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Checks `Authorization` headers against the configured users and tokens. */
+export class Authenticator {
+  #users = new Map<string, UserEntry>();
+  #tokens: readonly TokenEntry[];
+  #dummy: PasswordHash;
+  #cache = new Map<string, { principal: Principal; expires: number }>();
+  #pending = new Map<string, Promise<Principal | null>>();
+  #ttl: number;
+  #maxEntries: number;
+  #now: () => number;
+  #onPasswordCheck: ((user: string | null) => void) | undefined;
+
+  /** An authenticator for already-parsed credentials. */
+  constructor(credentials: Credentials, options: AuthenticatorOptions = {}) {
+    for (const user of credentials.users) this.#users.set(user.name, user);
+    this.#tokens = credentials.tokens;
+    this.#ttl = options.cacheTtlMs ?? 60_000;
+    this.#maxEntries = options.cacheMaxEntries ?? 1024;
+    this.#now = options.now ?? Date.now;
+    this.#onPasswordCheck = options.onPasswordCheck;
+    // Unknown users are checked against this, at the cost of the dearest real hash, so
+    // the time taken does not reveal whether a name exists. It matches no password.
+    const iterations = Math.max(
+      0,
+      ...credentials.users.map((u) => u.password.iterations),
+    ) || DEFAULT_ITERATIONS;
+    this.#dummy = {
+      iterations,
+      salt: crypto.getRandomValues(new Uint8Array(16)),
+      hash: crypto.getRandomValues(new Uint8Array(32)),
+    };
+  }
+
+  /**
+   * Loads the credentials named by `PAGEFS_USERS` / `PAGEFS_USERS_FILE`; `null` when
+   * neither is set (authentication off, allowed only on loopback: see `checkExposure`).
+   *
+   * @example
+   * ```ts
+   * import { Authenticator } from "./verify.ts";
+   * console.assert(await Authenticator.load({}) === null);
+   * ```
+   * @throws {AuthConfigError} for invalid credentials.
+   */
+  static async load(
+    env: Readonly<Record<string, string | undefined>>,
+    options: AuthenticatorOptions = {},
+  ): Promise<Authenticator | null> {
+    const credentials = await loadCredentials(env, options);
+    return credentials === null ? null : new Authenticator(credentials, options);
+  }
+
+  /** How many users and tokens are configured. */
+  get counts(): { users: number; tokens: number } {
+    return { users: this.#users.size, tokens: this.#tokens.length };
+  }
+
+  /**
+   * The principal an `Authorization` header (`Basic …` or `Bearer …`) proves, or `null`
+   * when it is missing, malformed or wrong.
+   */
+  async authenticate(header: string | null): Promise<Principal | null> {
+    if (header === null || header.length > MAX_HEADER_LENGTH) return null;
+    const match = /^([A-Za-z]+) +([A-Za-z0-9._~+/-]+=*) *$/.exec(header);
+    if (match === null) return null;
+    const scheme = match[1]!.toLowerCase();
+    const credential = match[2]!;
+    if (scheme === "bearer") return this.#bearer(credential);
+    if (scheme !== "basic") return null;
+    const key = toHex(await sha256(new TextEncoder().encode(header)));
+    const cached = this.#cache.get(key);
+    if (cached !== undefined) {
+      this.#cache.delete(key);
+      if (cached.expires > this.#now()) {
+        this.#cache.set(key, cached); // most recently used goes last
+        return cached.principal;
+      }
+    }
+    // Clients open several connections at once with the same header: hash once.
+    let pending = this.#pending.get(key);
+    if (pending === undefined) {
+      pending = this.#basic(credential).finally(() => this.#pending.delete(key));
+      this.#pending.set(key, pending);
+    }
+    const principal = await pending;
+    if (principal !== null) this.#remember(key, principal);
+    return principal;
+  }
+
+  #remember(key: string, principal: Principal): void {
+    this.#cache.delete(key);
+    this.#cache.set(key, { principal, expires: this.#now() + this.#ttl });
+    while (this.#cache.size > this.#maxEntries) {
+      const oldest = this.#cache.keys().next().value;
+      if (oldest === undefined) break;
+      this.#cache.delete(oldest);
+    }
+  }
+
+  async #basic(credential: string): Promise<Principal | null> {
+    const bytes = decodeBase64(credential);
+    if (bytes === null) return null;
+    let text: string;
+    try {
+      text = utf8.decode(bytes);
+    } catch {
+      return null;
+    }
+    const colon = text.indexOf(":");
+    if (colon < 0) return null;
+    const name = text.slice(0, colon);
+    const password = text.slice(colon + 1);
+    const user = this.#users.get(name);
+    // One path for known and unknown names, so both cost one PBKDF2 of the same strength.
+    this.#onPasswordCheck?.(user?.name ?? null);
+    const ok = await verifyParsedPassword(password, user?.password ?? this.#dummy);
+    return ok && user !== undefined ? principalOf(user) : null;
+  }
+
+  async #bearer(token: string): Promise<Principal | null> {
+    const digest = await sha256(new TextEncoder().encode(token));
+    // Compare against every token, without stopping at a match.
+    let found: TokenEntry | null = null;
+    for (const entry of this.#tokens) {
+      const equal = constantTimeEqual(digest, entry.digest);
+      if (equal) found ??= entry;
+    }
+    return found === null ? null : principalOf(found);
+  }
+}
+
+function principalOf(entry: UserEntry | TokenEntry): Principal {
+  return Object.freeze({ name: entry.name, access: entry.access, prefix: entry.prefix });
+}
