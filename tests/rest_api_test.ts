@@ -403,6 +403,39 @@ restTest("two racing PUT If-None-Match: * get exactly one 201", async ({ req, cl
   }
 });
 
+restTest(
+  "racing PUTs and PATCHes with the same If-Match: exactly one wins",
+  async ({ req, client }) => {
+    for (let round = 0; round < 4; round++) {
+      const path = `/match${round}`;
+      const first = await req(`/fs${path}`, {
+        method: "PUT",
+        body: chunked(pattern(30_000, 7), 4096),
+        duplex: "half",
+      } as RequestInit);
+      await first.body?.cancel();
+      const etag = first.headers.get("etag")!;
+      const method = round % 2 ? "PATCH" : "PUT";
+      const send = (body: Uint8Array) =>
+        req(`/fs${path}${method === "PATCH" ? "?offset=100" : ""}`, {
+          method,
+          headers: { "if-match": etag },
+          body: chunked(body, 4096),
+          duplex: "half",
+        } as RequestInit);
+      const bodies = [pattern(20_000, 1), pattern(20_000, 2)];
+      const results = await Promise.all(bodies.map(send));
+      for (const r of results) await r.body?.cancel();
+      const statuses = results.map((r) => r.status).sort();
+      assertEquals(statuses, method === "PUT" ? [204, 412] : [204, 412], `round ${round}`);
+      const winner = bodies[results.findIndex((r) => r.status === 204)]!;
+      const expected = method === "PUT" ? winner : pattern(30_000, 7);
+      if (method === "PATCH") expected.set(winner, 100);
+      assertEquals(await client.readBytes(path), expected);
+    }
+  },
+);
+
 Deno.test({
   name: "the API serves over a real HTTP server, streaming both ways",
   sanitizeOps: false,

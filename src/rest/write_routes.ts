@@ -2,13 +2,12 @@
  * Routes that write content: PUT (create or replace from a streamed body), PATCH (write at
  * an offset or append) and DELETE (a file, an empty directory, or a tree on request).
  *
- * Preconditions are checked against the current version just before the write starts.
- * The VFS has no "commit only if the ETag is still X" write, so an `If-Match` PUT or PATCH
- * that races another writer between the check and the commit can still overwrite it.
- * `If-None-Match: *` has no such window: it becomes an exclusive create, which the VFS
- * decides atomically at commit. Appends take the end of the file at the start of the
- * request, so two concurrent appends to one file can overlap (the VFS has no atomic
- * append either).
+ * Preconditions are checked against the current version before the body is read (so a
+ * doomed upload is refused early) and again atomically at commit: a single strong
+ * `If-Match` ETag goes to the VFS, which commits only if the file is still that version,
+ * and `If-None-Match: *` becomes an exclusive create. Two clients racing with the same
+ * precondition: exactly one wins, the other gets 412. Appends land at the end of the file
+ * as it is when they commit, so concurrent appends never overlap.
  *
  * @module
  */
@@ -75,14 +74,12 @@ async function putFs(c: Context, vfs: Vfs): Promise<Response> {
   const parent = parentOf(path);
   if (parents && parent !== "/") await vfs.mkdir(parent, { parents: true });
   const exclusive = conditions.ifNoneMatch?.trim() === "*";
+  const ifMatch = strongTag(conditions.ifMatch);
   let stat: Stat;
   try {
-    stat = await vfs.write(path, 0, body, { create: true, truncate: true, exclusive });
+    stat = await vfs.write(path, 0, body, { create: true, truncate: true, exclusive, ...ifMatch });
   } catch (error) {
-    if (exclusive && isFsError(error, "EEXIST")) {
-      throw preconditionFailed("If-None-Match failed: the resource exists", "EEXIST");
-    }
-    throw error;
+    throw raced(error, exclusive, ifMatch);
   }
   const headers: Record<string, string> = {};
   if (mtime !== undefined) {
@@ -124,35 +121,34 @@ async function patchFs(c: Context, vfs: Vfs): Promise<Response> {
   evaluatePreconditions(conditions, current, false);
   if (!current && !create) throw new FsError("ENOENT", "No such file or directory", { path });
   const body = requestBody(c, expected);
+  const exclusive = conditions.ifNoneMatch?.trim() === "*";
+  const ifMatch = strongTag(conditions.ifMatch);
   let stat: Stat;
-  if (append) {
-    stat = await appendTo(vfs, path, body, { create });
-  } else {
-    const exclusive = conditions.ifNoneMatch?.trim() === "*";
-    stat = await vfs.write(path, offset, body, { create, exclusive });
+  try {
+    stat = append
+      ? await vfs.append(path, body, { create, ...ifMatch })
+      : await vfs.write(path, offset, body, { create, exclusive, ...ifMatch });
+  } catch (error) {
+    throw raced(error, exclusive, ifMatch);
   }
   return c.body(null, 204, validatorHeaders(stat));
 }
 
-/**
- * Appends at the end of the file as of the open. Not `Vfs.append`: that leaves its
- * multipart upload open when the body fails midway; this discards it.
- */
-async function appendTo(
-  vfs: Vfs,
-  path: string,
-  body: Uint8Array | ReadableStream<Uint8Array>,
-  options: { create: boolean },
-): Promise<Stat> {
-  const handle = await vfs.open(path, { create: options.create });
-  try {
-    if (body instanceof Uint8Array) await handle.write(handle.size, body);
-    else await handle.writeStream(handle.size, body);
-  } catch (error) {
-    await handle.discard();
-    throw error;
+/** A single strong ETag in an If-Match header, for the VFS to check at commit. */
+function strongTag(header: string | undefined): { ifMatch: string } | Record<never, never> {
+  const match = header?.trim().match(/^"([^"]*)"$/);
+  return match ? { ifMatch: match[1]! } : {};
+}
+
+/** A failure caused by losing a precondition race is a 412, not the errno behind it. */
+function raced(error: unknown, exclusive: boolean, ifMatch: object): unknown {
+  if (exclusive && isFsError(error, "EEXIST")) {
+    return preconditionFailed("If-None-Match failed: the resource exists", "EEXIST");
   }
-  return await handle.close();
+  if ("ifMatch" in ifMatch && isFsError(error, "ESTALE", "ENOENT")) {
+    return preconditionFailed("If-Match failed: the resource changed", "ESTALE");
+  }
+  return error;
 }
 
 async function deleteFs(c: Context, vfs: Vfs): Promise<Response> {

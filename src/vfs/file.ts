@@ -24,7 +24,7 @@ import {
   writeExtent,
 } from "../format/page_map.ts";
 import { readAll } from "../store/_util.ts";
-import { type Ctx, newAttr, statOf, toFsError } from "./context.ts";
+import { contentTag, type Ctx, newAttr, statOf, toFsError } from "./context.ts";
 import { FsError } from "./errors.ts";
 import { locate } from "./resolve.ts";
 import type { Stat } from "./types.ts";
@@ -243,6 +243,8 @@ export class FileHandle {
   readonly #ctx: Ctx;
   #loc: FileLoc;
   #create: CreateSpec | null;
+  /** Commit only if the file's content ETag is still this one (HTTP If-Match). */
+  #ifMatch: string | undefined;
   #ops: LogOp[] = [];
   #small: Uint8Array[] = [];
   #dirtyBytes = 0;
@@ -272,6 +274,7 @@ export class FileHandle {
       mode?: number;
       uid?: number;
       gid?: number;
+      ifMatch?: string;
     } = {},
   ): Promise<FileHandle> {
     // O_CREAT|O_EXCL does not follow a final symlink: an existing link is EEXIST (POSIX).
@@ -299,6 +302,7 @@ export class FileHandle {
       });
     }
     if (options.truncate && handle.#size > 0) handle.truncate(0);
+    handle.#ifMatch = options.ifMatch;
     return handle;
   }
 
@@ -465,6 +469,16 @@ export class FileHandle {
       const base: FileRecord = record ??
         { attr: { ...newAttr(ctx, "file", this.#create ?? {}), size: 0 } };
       const gen = base.gen ?? 0;
+      // Checked against the version this commit builds on; the CAS below only succeeds if
+      // the file is still at that generation, so the check and the write are one step.
+      if (this.#ifMatch !== undefined) {
+        const tag = record ? contentTag(this.#loc.ino, base.attr, base) : null;
+        if (tag !== this.#ifMatch) {
+          throw new FsError("ESTALE", "The file changed since the version asked for", {
+            path: this.#loc.name,
+          });
+        }
+      }
       const ops = placeAppends(this.#ops, base.attr.size);
       const finalSize = ops.reduce(
         (s, op) => op.k === "t" ? op.size : Math.max(s, op.off + op.len),

@@ -29,6 +29,11 @@ export interface OpenOptions {
   readonly mode?: number;
   readonly uid?: number;
   readonly gid?: number;
+  /**
+   * Commit only if the file's ETag is still this one; otherwise ESTALE and nothing
+   * changes. Checked in the same CAS as the write, so it cannot race another writer.
+   */
+  readonly ifMatch?: string;
 }
 
 /**
@@ -229,9 +234,13 @@ export class Vfs {
    * Appends at the end of the file as it is when the data commits: concurrent appends,
    * from any instance, all land, one after the other.
    */
-  append(path: string, data: Uint8Array | ReadableStream<Uint8Array>): Promise<Stat> {
+  append(
+    path: string,
+    data: Uint8Array | ReadableStream<Uint8Array>,
+    options: Pick<OpenOptions, "create" | "ifMatch"> = {},
+  ): Promise<Stat> {
     return this.#run(path, async () => {
-      const handle = await FileHandle.open(this.#ctx, path);
+      const handle = await FileHandle.open(this.#ctx, path, options);
       try {
         if (data instanceof Uint8Array) await handle.append(data);
         else await handle.appendStream(data);
