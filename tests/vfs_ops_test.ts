@@ -219,3 +219,25 @@ vfsTest("mkdir with parents accepts the root and existing directories", async ({
   assertEquals((await fs.mkdir("/p/q", { parents: true })).type, "directory");
   assert(isFsError(await fs.mkdir("/").catch((e) => e), "EEXIST"));
 });
+
+vfsTest(
+  "small writes to a fragmented file upload less than twice their bytes",
+  async ({ fs, metrics }) => {
+    const size = 8 * 1024 * 1024;
+    const reference = pattern(size, 11);
+    await fs.writeFile("/frag", reference);
+    let seed = 7;
+    const next = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+    const before = metrics.snapshot().uploadBytes;
+    for (let i = 0; i < 300; i++) {
+      const offset = Math.floor(next() * (size - 4096));
+      const block = pattern(4096, 100 + i);
+      await fs.write("/frag", offset, block);
+      reference.set(block, offset);
+    }
+    const uploaded = metrics.snapshot().uploadBytes - before;
+    assert(uploaded < 2 * 300 * 4096, `uploaded ${uploaded} bytes for ${300 * 4096}`);
+    assertEquals(await fs.read("/frag", 0, size), reference);
+    assertEquals(await (await Vfs.open(fs.store)).read("/frag", 0, size), reference);
+  },
+);

@@ -436,6 +436,16 @@ class Walker {
       let load = this.#mapLoads.get(id);
       if (!load) this.#mapLoads.set(id, load = this.#loadMap(id, path));
       map = await load;
+      if (data.delta !== undefined) {
+        try {
+          const delta = checkPageMap(data.delta);
+          this.#mark(delta, path, key);
+          if (map && mapEnd(delta) > mapEnd(map)) map = delta;
+        } catch (error) {
+          this.#problem("bad-map", (error as Error).message, { key, path });
+          return;
+        }
+      }
     }
     if (map && mapEnd(map) > size) {
       this.#problem("bad-map", `Page map ends at ${mapEnd(map)}, past the file size ${size}`, {

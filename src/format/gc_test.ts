@@ -83,9 +83,11 @@ Deno.test("gc() deletes unreferenced spilled maps and keeps the live one", async
   const fs = await Vfs.open(new MemoryStore(), { spillExtents: 8 });
   const data = bytes(8192, 7);
   await fs.writeFile("/frag", data);
-  for (let i = 0; i < 12; i++) {
-    await fs.write("/frag", i * 500, bytes(1, i));
-    data[i * 500] = i;
+  // Past 8 extents the map spills; later writes go to its delta until 32 more extents
+  // fold into a new spill: 60 one-byte writes spill at least two versions.
+  for (let i = 0; i < 60; i++) {
+    await fs.write("/frag", i * 100, bytes(1, i));
+    data[i * 100] = i;
   }
   const maps = await keys(fs.store, PREFIX.map);
   assert(maps.size > 1, "several map versions were spilled");

@@ -41,6 +41,12 @@ export interface FileData {
   map?: PageMap;
   /** Id of a spilled page map object (`m/<id>`). */
   mapRef?: string;
+  /**
+   * With `mapRef`: the extents written since that map was spilled, as a page map that
+   * overlays it (its extents are newer, so they win). Small writes to a fragmented file
+   * rewrite only this, not the whole map; past 32 extents it is folded into a new spill.
+   */
+  delta?: PageMap;
   /** Bumped on every change of the bytes or size; a commit checks it (CAS on the entry). */
   gen?: number;
 }
@@ -204,6 +210,9 @@ function checkFileData(v: Record<string, unknown>): string | null {
   if (v.data !== undefined && typeof v.data !== "string") return "data is not a string";
   if (v.mapRef !== undefined && !isId(v.mapRef)) return "mapRef is not an id";
   if (v.map !== undefined && !Array.isArray(v.map)) return "map is not an array";
+  if (v.delta !== undefined && (!Array.isArray(v.delta) || v.mapRef === undefined)) {
+    return "delta is not an array over a spilled map";
+  }
   return null;
 }
 

@@ -125,6 +125,7 @@ async function swapMap(ctx: Ctx, path: string, gen: number, map: PageMap): Promi
       if ((record.gen ?? 0) !== gen) throw new Changed();
       delete record.map;
       delete record.mapRef;
+      delete record.delta;
       Object.assign(record, next);
       record.gen = gen + 1;
     });

@@ -94,10 +94,24 @@ export async function updateFile<R>(
 
 const mapCache = new Map<string, PageMap>();
 
+/** Extents a spilled map's delta may hold before it is folded into a new spill. */
+const DELTA_MAX = 32;
+
+/** `base` with the newer extents of `delta` written over it. */
+function overlay(base: PageMap, delta: PageMap): PageMap {
+  return delta.reduce((map, [o, l, s, so]) => writeExtent(map, o, l, s, so), base);
+}
+
 /** A record's page map (fetching a spilled map, which never changes, once). */
 export async function loadMap(ctx: Ctx, record: FileData): Promise<PageMap> {
   if (record.map) return record.map;
   if (!record.mapRef) return EMPTY_MAP;
+  const base = await loadSpilled(ctx, record.mapRef);
+  return record.delta ? overlay(base, record.delta) : base;
+}
+
+async function loadSpilled(ctx: Ctx, mapRef: string): Promise<PageMap> {
+  const record = { mapRef };
   const cached = mapCache.get(record.mapRef);
   if (cached) return cached;
   const result = await ctx.store.get(mapKey(record.mapRef));
@@ -501,6 +515,30 @@ export class FileHandle {
         }
         const dirty = placed.dirty ??= await this.#place();
         const old = placed.inline;
+        const extend = base.mapRef !== undefined && !ops.some((op) => op.k === "t");
+        if (extend) {
+          // A spilled map stays as it is; the new extents go into its small delta.
+          let delta = base.delta ?? EMPTY_MAP;
+          for (const op of ops) {
+            if (op.k === "w") {
+              delta = writeExtent(delta, op.off, op.len, dirty.segment, dirty.offset + op.pos);
+            }
+          }
+          if (delta.length <= DELTA_MAX) {
+            next = { mapRef: base.mapRef!, delta };
+          } else {
+            const full = overlay(await loadSpilled(ctx, base.mapRef!), delta);
+            next = full.length > ctx.spillExtents ? { mapRef: await spillMap(ctx, full) } : {
+              map: full,
+            };
+          }
+          try {
+            return await this.#apply(entry, gen, finalSize, next);
+          } catch (error) {
+            if (!(error instanceof Conflict)) throw error;
+            continue;
+          }
+        }
         let map: PageMap = base.data && old
           ? writeExtent(EMPTY_MAP, 0, inlineBytes(base).length, old.segment, old.offset)
           : await loadMap(ctx, base);
@@ -562,6 +600,7 @@ export class FileHandle {
       delete record.data;
       delete record.map;
       delete record.mapRef;
+      delete record.delta;
       Object.assign(record, next);
       record.gen = gen + 1;
       record.attr.size = size;
