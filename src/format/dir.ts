@@ -198,25 +198,39 @@ export class Directories {
       },
     );
     if (!marked) return false;
-    const root = await this.get(ino);
-    if (!root?.value.shards) return true;
-    for (const ref of root.value.shards) {
-      const empty = await this.meta.updateGrouped<ShardObject, boolean>(
-        shardKey(ino, ref.id),
-        checkShard,
-        (shard) => {
-          if (!shard || shard.removing) return { result: true };
-          if (Object.keys(shard.entries).length > 0) return { result: false };
-          shard.removing = true;
-          return { value: shard, result: true };
-        },
-      );
-      if (!empty) {
-        await this.#unmark(ino, root.value.shards);
-        return false;
+    let shards: readonly ShardRef[] = [];
+    try {
+      const root = await this.get(ino);
+      if (!root?.value.shards) return true;
+      shards = root.value.shards;
+      for (const ref of shards) {
+        const empty = await this.meta.updateGrouped<ShardObject, boolean>(
+          shardKey(ino, ref.id),
+          checkShard,
+          (shard) => {
+            if (!shard || shard.removing) return { result: true };
+            if (Object.keys(shard.entries).length > 0) return { result: false };
+            shard.removing = true;
+            return { value: shard, result: true };
+          },
+        );
+        if (!empty) {
+          await this.#unmark(ino, shards);
+          return false;
+        }
       }
+      return true;
+    } catch (error) {
+      // Not left closed to new entries by a removal that will not happen.
+      await this.#unmark(ino, shards).catch(() => {});
+      throw error;
     }
-    return true;
+  }
+
+  /** Undoes {@linkcode markRemoving}, shards included (the removal it prepared failed). */
+  async unmarkRemoving(ino: string): Promise<void> {
+    const root = await this.get(ino);
+    if (root) await this.#unmark(ino, root.value.shards ?? []);
   }
 
   async #unmark(ino: string, shards: readonly ShardRef[]): Promise<void> {

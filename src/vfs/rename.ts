@@ -54,7 +54,8 @@ export async function rename(
       await ctx.dirs.update(src.parent.ino, [src.name, dst.name], (draft) => {
         const current = draft.get(src.name);
         if (current?.ino !== entry.ino || current.moving) throw new Changed();
-        if ((draft.get(dst.name)?.ino ?? null) !== moving.replaces) throw new Changed();
+        const there = draft.get(dst.name);
+        if ((there?.ino ?? null) !== moving.replaces || there?.moving) throw new Changed();
         draft.delete(src.name);
         draft.set(dst.name, current);
       });
@@ -62,21 +63,29 @@ export async function rename(
       return;
     } catch (error) {
       if (error instanceof Changed) return await retry(ctx, from, to, options, target);
-      if (!(error instanceof CrossObjectError)) throw error;
+      if (!(error instanceof CrossObjectError)) {
+        await unmarkReplaced(ctx, target);
+        throw error;
+      }
     }
   }
-  // The intent: the source entry records where it is going.
+  // The intent: the source entry records where it is going. What moves is the entry as it
+  // is now (a write or a link since we looked it up changed it), not as we first read it.
+  let marked: Entry;
   try {
-    await ctx.dirs.update(src.parent.ino, [src.name], (draft) => {
+    marked = await ctx.dirs.update(src.parent.ino, [src.name], (draft) => {
       const current = draft.get(src.name);
       if (current?.ino !== entry.ino || current.moving) throw new Changed();
-      draft.set(src.name, { ...current, moving });
+      const intent = { ...current, moving };
+      draft.set(src.name, intent);
+      return intent;
     }, { touch: false });
   } catch (error) {
     if (error instanceof Changed) return await retry(ctx, from, to, options, target);
+    await unmarkReplaced(ctx, target);
     throw error;
   }
-  const done = await applyMove(ctx, src.parent.ino, src.name, { ...entry, moving });
+  const done = await applyMove(ctx, src.parent.ino, src.name, marked);
   if (!done) {
     await unmarkReplaced(ctx, target);
     throw new FsError("EEXIST", "Target changed during the rename", { path: to });
@@ -100,9 +109,7 @@ async function retry(
 
 async function unmarkReplaced(ctx: Ctx, target: Entry | null): Promise<void> {
   if (target?.t !== "d") return;
-  await ctx.dirs.updateSelf(target.ino, (dir) => {
-    delete dir.removing;
-  }).catch(() => {});
+  await ctx.dirs.unmarkRemoving(target.ino).catch(() => {});
 }
 
 /**
@@ -129,6 +136,8 @@ export async function applyMove(
       const there = draft.get(moving.name);
       if (there?.ino === entry.ino) return true; // already applied
       if ((there?.ino ?? null) !== moving.replaces) return false;
+      // Replacing an entry that is itself being renamed would drop what its rename added.
+      if (there?.moving) return false;
       if (there && moving.noReplace) return false;
       draft.set(moving.name, moved);
       return true;
@@ -136,6 +145,11 @@ export async function applyMove(
   } catch (error) {
     if (!(error instanceof FsError) && !isGone(error)) throw error;
     applied = false; // the target directory is gone
+  }
+  // Before the source entry (the intent) goes: whoever settles the intent redoes this, so a
+  // crash cannot leave the moved directory pointing at its old parent.
+  if (applied && entry.t === "d" && srcDir !== moving.dir) {
+    await setParent(ctx, entry.ino, moving.dir);
   }
   await ctx.dirs.update(srcDir, [name], (draft) => {
     const current = draft.get(name);
@@ -150,12 +164,15 @@ export async function applyMove(
   }, { touch: applied }).catch((error) => {
     if (!isGone(error)) throw error;
   });
-  if (applied && entry.t === "d" && srcDir !== moving.dir) {
-    await ctx.dirs.updateSelf(entry.ino, (dir: DirObject) => {
-      dir.parent = moving.dir;
-    }).catch(() => {});
-  }
   return applied;
+}
+
+async function setParent(ctx: Ctx, ino: string, parent: string): Promise<void> {
+  await ctx.dirs.updateSelf(ino, (dir: DirObject) => {
+    dir.parent = parent;
+  }).catch((error) => {
+    if (!isGone(error)) throw error;
+  });
 }
 
 function isGone(error: unknown): boolean {
@@ -174,6 +191,7 @@ export async function settleMovedFrom(
   entry: Entry,
 ): Promise<void> {
   const from = entry.movedFrom!;
+  if (entry.t === "d" && from.dir !== dirIno) await setParent(ctx, entry.ino, dirIno);
   await ctx.dirs.update(from.dir, [from.name], (draft) => {
     if (draft.get(from.name)?.moving?.id === from.id) draft.delete(from.name);
   }).catch((error) => {
