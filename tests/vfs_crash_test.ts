@@ -183,37 +183,19 @@ async function settled(
 }
 
 /**
- * KNOWN BUG, worked around unless PAGEFS_KNOWN_BUGS=1: rmdir, and rename onto an empty
- * directory, first mark the directory `removing` (closed to new entries), then unlink it.
- * A process that dies in between leaves a directory that is still listed in its parent
- * but answers ENOENT to readdir, mkdir and creates inside it, for good (fsck reports it
- * as "removing-dir" once past its grace period, and does not repair it). Nothing marks
- * whose removal it is, so no instance can tell a stale mark from one in progress: the
- * mark needs an owner (the rename intent, or the parent and name of the rmdir) or a
- * lease after which any instance rolls it back.
+ * rmdir, and rename onto an empty directory, first mark the directory `removing` (closed
+ * to new entries), then unlink it. A crash in between leaves a linked directory marked;
+ * whoever opens it after the mark's lease rolls the mark back. After a crash nothing is in
+ * flight, so the instance that checks the tree uses a lease of 0 and reopens every such
+ * directory it meets, as any instance would 30 s later.
  */
-const knownBugs = Deno.env.get("PAGEFS_KNOWN_BUGS") !== undefined;
-let staleMarks = 0;
-
-/** Rolls back `removing` marks on directories that are still linked (see above). */
-async function clearStaleMarks(store: MemoryStore): Promise<void> {
-  if (knownBugs) return;
-  const dirs = new Directories(new MetaStore(store));
-  const visit = async (ino: string): Promise<void> => {
-    const dir = await dirs.get(ino);
-    if (!dir) return;
-    if (dir.value.removing !== undefined) {
-      staleMarks++;
-      await dirs.unmarkRemoving(ino);
-    }
-    for (const [, entry] of await dirs.list(dir.value)) if (entry.t === "d") await visit(entry.ino);
-  };
-  await visit(ROOT_INO);
+async function clearStaleMarks(store: MemoryStore, vfs: VfsOptions): Promise<void> {
+  await vfsTree(await Vfs.open(store, { ...vfs, removingLeaseMs: 0 }));
 }
 
 /**
  * The tree as a fresh instance sees it; every listed entry must be readable. After a
- * crash, stale `removing` marks are rolled back first (the known bug above).
+ * crash, stale `removing` marks are rolled back first (see above).
  */
 async function walk(
   store: MemoryStore,
@@ -221,7 +203,7 @@ async function walk(
   what: string,
   crashed: boolean,
 ): Promise<Tree> {
-  if (crashed) await clearStaleMarks(store);
+  if (crashed) await clearStaleMarks(store, vfs);
   try {
     return await vfsTree(await Vfs.open(store, vfs));
   } catch (error) {
@@ -327,11 +309,7 @@ for (const config of CONFIGS) {
   Deno.test(`memory (${config.name}): a crash at any request loses nothing acknowledged`, async () => {
     const total = await countRequests(config.options);
     let cut = 0;
-    staleMarks = 0;
     for (let n = 1; n <= total; n++) if (await crashAt(n, config.options, config.name)) cut++;
-    if (staleMarks > 0) {
-      console.warn(`known bug: ${staleMarks} crash points left a linked directory marked removing`);
-    }
     // Every request but the last few (reads after the last change) interrupted something.
     assert(cut > total / 2, `only ${cut} of ${total} crash points interrupted an operation`);
   });

@@ -8,6 +8,7 @@ import { isFsError, Vfs, type VfsOptions } from "../src/vfs/mod.ts";
 import { dirKey, PREFIX } from "../src/format/keys.ts";
 import { checkDir, type DirObject } from "../src/format/meta.ts";
 import { MetaStore } from "../src/format/cas.ts";
+import { Directories } from "../src/format/dir.ts";
 
 const WRITE_OPS = [
   "PutObject",
@@ -239,5 +240,22 @@ vfsTest(
     assert(uploaded < 2 * 300 * 4096, `uploaded ${uploaded} bytes for ${300 * 4096}`);
     assertEquals(await fs.read("/frag", 0, size), reference);
     assertEquals(await (await Vfs.open(fs.store)).read("/frag", 0, size), reference);
+  },
+);
+
+vfsTest(
+  "a directory left marked by an rmdir that died is reopened after the lease",
+  async ({ fs, store }) => {
+    await fs.mkdir("/d");
+    const ino = (await fs.lookup("/d")).ino;
+    const dirs = new Directories(new MetaStore(store));
+    // A fresh mark: an rmdir in progress; the directory takes no new entries.
+    assert(await dirs.markRemoving(ino, Date.now()));
+    assert(isFsError(await fs.writeFile("/d/x", pattern(3)).catch((e) => e), "ENOENT"));
+    // A mark older than the lease: its rmdir died; the next instance to meet it reopens it.
+    await dirs.unmarkRemoving(ino);
+    assert(await dirs.markRemoving(ino, Date.now() - 31_000));
+    await fs.writeFile("/d/x", pattern(3));
+    assertEquals(await fs.read("/d/x", 0, 10), pattern(3));
   },
 );

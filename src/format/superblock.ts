@@ -26,13 +26,20 @@ export async function openFormat(meta: MetaStore, now = Date.now()): Promise<Sup
   let found = await meta.read<Superblock>(SUPERBLOCK_KEY, checkSuperblock);
   if (!found) {
     const any = await meta.store.list({ limit: 1 });
-    if (any.objects.length > 0 || any.prefixes.length > 0) {
+    const empty = any.objects.length === 0 && any.prefixes.length === 0;
+    // Another instance may be formatting at this very moment: what we listed may be its
+    // superblock (or root), written after our read. Only a store that still has no
+    // superblock after the listing is foreign.
+    if (!empty) found = await meta.read<Superblock>(SUPERBLOCK_KEY, checkSuperblock);
+    if (!found && !empty) {
       throw new FormatError(
         `The bucket (or prefix) is not empty and holds no PageFS superblock; refusing to format it (found "${
           any.objects[0]?.key ?? any.prefixes[0]
         }")`,
       );
     }
+  }
+  if (!found) {
     const superblock: Superblock = {
       magic: "pagefs",
       version: FORMAT_VERSION,

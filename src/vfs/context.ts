@@ -38,6 +38,11 @@ export interface VfsOptions {
   readonly now?: () => number;
   /** Largest file size (default 2^50 bytes). */
   readonly maxFileSize?: number;
+  /**
+   * A directory marked for removal longer ago than this (an rmdir that died halfway) is
+   * opened again by whoever meets it (default 30 s: longer than any rmdir takes).
+   */
+  readonly removingLeaseMs?: number;
 }
 
 export interface Ctx {
@@ -51,6 +56,7 @@ export interface Ctx {
   readonly partSize: number;
   readonly readaheadMax: number;
   readonly maxFileSize: number;
+  readonly removingLeaseMs: number;
   readonly now: () => number;
   /** Per inode: where the last read ended and the current readahead window. */
   readonly readahead: Map<string, { end: number; window: number }>;
@@ -72,6 +78,7 @@ export function createCtx(store: ObjectStore, options: VfsOptions = {}): Ctx {
     spillExtents: options.spillExtents ?? 64,
     readaheadMax: options.readaheadMax ?? 16 << 20,
     maxFileSize: options.maxFileSize ?? 2 ** 50,
+    removingLeaseMs: options.removingLeaseMs ?? 30_000,
     now: options.now ?? Date.now,
     readahead: new Map(),
   };

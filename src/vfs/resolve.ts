@@ -25,7 +25,14 @@ export interface Location {
 
 /** A directory's object; ENOENT if it was removed (or is being removed). */
 export async function openDir(ctx: Ctx, ino: string, path?: string): Promise<DirObject> {
-  const found = await ctx.dirs.get(ino);
+  let found = await ctx.dirs.get(ino);
+  const mark = found?.value.removing;
+  if (mark !== undefined && ctx.now() - mark >= ctx.removingLeaseMs) {
+    // An rmdir (or a rename onto this empty directory) marked it and never finished: the
+    // directory is still linked, so it is opened again to new entries.
+    await ctx.dirs.unmarkRemoving(ino).catch(() => {});
+    found = await ctx.dirs.get(ino);
+  }
   if (!found || found.value.removing) {
     throw new FsError("ENOENT", "No such directory", path === undefined ? {} : { path });
   }
