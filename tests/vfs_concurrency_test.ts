@@ -619,13 +619,10 @@ Deno.test({
 });
 
 Deno.test({
-  // src/vfs/rename.ts applyMove: the decision to roll a rename back (source restored) is
-  // not recorded where a late applier's target CAS sees it, so the renamer can still add
-  // the target afterwards: the same inode then has two entries (two parents, for a
-  // directory), and the rename reports success. Needs the rollback recorded at the target
-  // (or the source restored with a mark the target side checks).
-  name: "KNOWN BUG: memory: a rename rolled back by a reader is not applied later",
-  ignore: knownBugs,
+  // A reader that meets the intent while the target is taken rolls the rename back; the
+  // delayed renamer must not add the target once it is free again (two names for one
+  // inode). Whoever finds the source still there without the intent drops that target.
+  name: "memory: a rename rolled back by a reader is not applied later",
   fn: () => lateApplyAfterRollback(new MemoryStore()),
 });
 

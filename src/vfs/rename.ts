@@ -151,9 +151,11 @@ export async function applyMove(
   if (applied && entry.t === "d" && srcDir !== moving.dir) {
     await setParent(ctx, entry.ino, moving.dir);
   }
-  await ctx.dirs.update(srcDir, [name], (draft) => {
+  const source = await ctx.dirs.update(srcDir, [name], (draft) => {
     const current = draft.get(name);
-    if (current?.moving?.id !== moving.id) return;
+    if (current?.moving?.id !== moving.id) {
+      return rolledBack(current, entry) ? "rolled-back" : "done";
+    }
     if (applied) {
       draft.delete(name);
     } else {
@@ -161,10 +163,36 @@ export async function applyMove(
       delete restored.moving;
       draft.set(name, restored);
     }
+    return "done";
   }, { touch: applied }).catch((error) => {
     if (!isGone(error)) throw error;
+    return "done";
   });
+  if (applied && source === "rolled-back") {
+    // Someone met the intent while the target was taken and rolled the rename back; the
+    // target we added since (it was free again by then) would be a second name for the
+    // inode. It goes, and the rename did not happen.
+    await dropBogusTarget(ctx, moving.dir, moving.name, moving.id);
+    return false;
+  }
   return applied;
+}
+
+/**
+ * True when the source entry is still there for the same inode but without any intent:
+ * the rename was rolled back (a completed one removed the source entry).
+ */
+function rolledBack(current: Entry | undefined, entry: Entry): boolean {
+  return current?.ino === entry.ino && !current.moving;
+}
+
+/** Removes a target entry that a rolled-back rename added. */
+async function dropBogusTarget(ctx: Ctx, dir: string, name: string, id: string): Promise<void> {
+  await ctx.dirs.update(dir, [name], (draft) => {
+    if (draft.get(name)?.movedFrom?.id === id) draft.delete(name);
+  }).catch((error) => {
+    if (!isGone(error)) throw error;
+  });
 }
 
 async function setParent(ctx: Ctx, ino: string, parent: string): Promise<void> {
@@ -192,11 +220,16 @@ export async function settleMovedFrom(
 ): Promise<void> {
   const from = entry.movedFrom!;
   if (entry.t === "d" && from.dir !== dirIno) await setParent(ctx, entry.ino, dirIno);
-  await ctx.dirs.update(from.dir, [from.name], (draft) => {
-    if (draft.get(from.name)?.moving?.id === from.id) draft.delete(from.name);
+  const source = await ctx.dirs.update(from.dir, [from.name], (draft) => {
+    const current = draft.get(from.name);
+    if (current?.moving?.id === from.id) draft.delete(from.name);
+    else if (rolledBack(current, entry)) return "rolled-back";
+    return "done";
   }).catch((error) => {
     if (!isGone(error)) throw error;
+    return "done";
   });
+  if (source === "rolled-back") return await dropBogusTarget(ctx, dirIno, name, from.id);
   await ctx.dirs.update(dirIno, [name], (draft) => {
     const current = draft.get(name);
     if (current?.ino !== entry.ino || current.movedFrom?.id !== from.id) return;
