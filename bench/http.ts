@@ -144,9 +144,9 @@ try {
 
   const mibps = (bytes: number, s: number) => (bytes / MiB / s).toFixed(1);
   console.log(
-    `server peak RSS (VmHWM): ${rssStart} MiB at start, ${rssAfterBig} MiB after the ${
+    `server peak RSS (VmHWM): ${rssStart} MiB at start, ${rssAfterPut} MiB after the ${
       BIG / MiB
-    } MiB PUT and GET (target < 256)`,
+    } MiB PUT, ${rssAfterBig} MiB after the GET (target < 256)`,
   );
   console.log(
     `PUT  ${BIG / MiB} MiB: ${mibps(BIG, putSeconds)} MiB/s via PageFS, ${

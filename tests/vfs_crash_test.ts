@@ -8,10 +8,7 @@
 //   before the answer). The operation may report failure or success; either way the tree
 //   must hold its effect whole or not at all, and the same instance must carry on.
 
-import { MetaStore } from "../src/format/cas.ts";
-import { Directories } from "../src/format/dir.ts";
 import { fsck, type FsckProblem } from "../src/format/fsck.ts";
-import { ROOT_INO } from "../src/format/keys.ts";
 import { type FaultOptions, FaultyStore } from "../src/store/fault.ts";
 import { MemoryStore } from "../src/store/memory.ts";
 import { Vfs, type VfsOptions } from "../src/vfs/vfs.ts";
