@@ -110,17 +110,16 @@ export async function loadMap(ctx: Ctx, record: FileData): Promise<PageMap> {
   return record.delta ? overlay(base, record.delta) : base;
 }
 
+/** A spilled map; they never change, so each is fetched once (small LRU). */
 async function loadSpilled(ctx: Ctx, mapRef: string): Promise<PageMap> {
-  const record = { mapRef };
-  const cached = mapCache.get(record.mapRef);
+  const cached = mapCache.get(mapRef);
   if (cached) return cached;
-  const result = await ctx.store.get(mapKey(record.mapRef));
-  if (result?.status !== "ok") {
-    throw new FsError("EIO", `Page map ${record.mapRef} is missing`);
-  }
-  const map = decode<PageMap>(mapKey(record.mapRef), await readAll(result.body), pageMapProblem);
+  const key = mapKey(mapRef);
+  const result = await ctx.store.get(key);
+  if (result?.status !== "ok") throw new FsError("EIO", `Page map ${mapRef} is missing`);
+  const map = decode<PageMap>(key, await readAll(result.body), pageMapProblem);
   if (mapCache.size > 256) mapCache.delete(mapCache.keys().next().value!);
-  mapCache.set(record.mapRef, map);
+  mapCache.set(mapRef, map);
   return map;
 }
 

@@ -5,7 +5,6 @@ import { compareKeys } from "../store/_util.ts";
 import { inodeKey, newIno, ROOT_INO } from "../format/keys.ts";
 import {
   checkInode,
-  type DirObject,
   type Entry,
   type FileEntry,
   FORMAT_VERSION,
@@ -357,5 +356,3 @@ export async function readdir(
   const more = start >= 0 && start + limit < all.length;
   return { entries, cursor: more ? page[page.length - 1]![0] : null };
 }
-
-export type { DirObject };
