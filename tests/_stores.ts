@@ -80,9 +80,17 @@ export const BACKENDS: readonly Backend[] = [
   },
 ];
 
-/** Registers `fn` as one test per backend, named "<backend>: <name>". */
-export function contract(name: string, fn: (store: ObjectStore) => Promise<void>): void {
-  for (const backend of BACKENDS) {
+/**
+ * Registers `fn` as one test per backend (all, or those named), named "<backend>: <name>",
+ * each on a fresh store that is removed afterwards.
+ */
+export function contract(
+  name: string,
+  fn: (store: ObjectStore) => Promise<void>,
+  options: { backends?: readonly string[] } = {},
+): void {
+  const names = options.backends;
+  for (const backend of BACKENDS.filter((b) => !names || names.includes(b.name))) {
     Deno.test({
       name: `${backend.name}: ${name}`,
       ignore: backend.skip !== null,

@@ -2,7 +2,7 @@
 // each backend, a client that goes through app.request, and a snapshot of the whole tree.
 
 import { Hono } from "hono";
-import { BACKENDS } from "./_stores.ts";
+import { contract } from "./_stores.ts";
 import { createRestApi, PageFsClient } from "../src/rest/mod.ts";
 import { type Stat, Vfs, type VfsOptions } from "../src/vfs/mod.ts";
 
@@ -27,30 +27,14 @@ export function restTest(
   fn: (t: RestFixture) => Promise<void>,
   options: { vfs?: VfsOptions; backends?: readonly string[] } = {},
 ): void {
-  const names = options.backends ?? ["memory", "s3"];
-  for (const backend of BACKENDS.filter((b) => names.includes(b.name))) {
-    Deno.test({
-      name: `${backend.name}: ${name}`,
-      ignore: backend.skip !== null,
-      sanitizeOps: false,
-      sanitizeResources: false,
-      async fn() {
-        const { store, close } = await backend.open();
-        try {
-          const vfs = await Vfs.open(store, options.vfs ?? {});
-          const app = mount(vfs);
-          const client = new PageFsClient(BASE, {
-            fetch: (input, init) => app.request(input, init),
-          });
-          const req = (path: string, init?: RequestInit) =>
-            Promise.resolve(app.request(BASE + path, init));
-          await fn({ app, vfs, client, req });
-        } finally {
-          await close();
-        }
-      },
-    });
-  }
+  contract(name, async (store) => {
+    const vfs = await Vfs.open(store, options.vfs ?? {});
+    const app = mount(vfs);
+    const client = new PageFsClient(BASE, { fetch: (input, init) => app.request(input, init) });
+    const req = (path: string, init?: RequestInit) =>
+      Promise.resolve(app.request(BASE + path, init));
+    await fn({ app, vfs, client, req });
+  }, { backends: options.backends ?? ["memory", "s3"] });
 }
 
 /** Everything observable about a tree: entries, attributes, content tags, links, xattrs. */

@@ -2,7 +2,7 @@
 // the metrics wrapper sees, on memory and on real S3.
 
 import { assert, assertEquals } from "./_assert.ts";
-import { BACKENDS, pattern } from "./_stores.ts";
+import { contract, pattern } from "./_stores.ts";
 import { FaultyStore, MeteredStore, type ObjectStore, StoreMetrics } from "../src/store/mod.ts";
 import { isFsError, Vfs, type VfsOptions } from "../src/vfs/mod.ts";
 import { dirKey, PREFIX } from "../src/format/keys.ts";
@@ -24,24 +24,11 @@ function vfsTest(
   fn: (t: { fs: Vfs; metrics: StoreMetrics; store: ObjectStore }) => Promise<void>,
   options: VfsOptions = {},
 ) {
-  for (const backend of BACKENDS.filter((b) => b.name !== "local")) {
-    Deno.test({
-      name: `${backend.name}: ${name}`,
-      ignore: backend.skip !== null,
-      sanitizeOps: false,
-      sanitizeResources: false,
-      async fn() {
-        const { store: inner, close } = await backend.open();
-        try {
-          const metrics = new StoreMetrics();
-          const store = new MeteredStore(inner, metrics);
-          await fn({ fs: await Vfs.open(store, options), metrics, store });
-        } finally {
-          await close();
-        }
-      },
-    });
-  }
+  contract(name, async (inner) => {
+    const metrics = new StoreMetrics();
+    const store = new MeteredStore(inner, metrics);
+    await fn({ fs: await Vfs.open(store, options), metrics, store });
+  }, { backends: ["memory", "s3"] });
 }
 
 /** Requests made by `fn`: all, and the writing ones. */
