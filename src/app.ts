@@ -10,7 +10,7 @@ import { type Context, Hono } from "hono";
 import { allows, type Authenticator, type AuthEnv, requireAuth } from "./auth/mod.ts";
 import { createRestApi, HttpError } from "./rest/mod.ts";
 import { problemResponse } from "./rest/errors.ts";
-import { parseRawSegments } from "./rest/path.ts";
+import { parseRawSegments } from "./http/path.ts";
 import type { ObjectStore, StoreMetrics } from "./store/mod.ts";
 import type { Vfs } from "./vfs/mod.ts";
 

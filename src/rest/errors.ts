@@ -7,6 +7,9 @@
 
 import type { Context } from "hono";
 import { type Errno, FsError } from "../vfs/mod.ts";
+import { HttpError } from "../http/errors.ts";
+
+export { badRequest, HttpError, preconditionFailed } from "../http/errors.ts";
 
 /**
  * The HTTP status for each errno. The compiler checks that every errno has one.
@@ -74,40 +77,6 @@ export const ERRNO_TITLE = {
 
 /** Seconds a client should wait before retrying after EAGAIN. */
 const RETRY_AFTER_SECONDS = 1;
-
-/**
- * A failure decided by the HTTP layer itself (a failed precondition, an unsatisfiable
- * range, an unsupported media type) rather than by the filesystem. It still names the
- * errno closest to its meaning, so clients can switch on one field.
- */
-export class HttpError extends Error {
-  readonly status: number;
-  readonly code: Errno;
-  readonly headers: Readonly<Record<string, string>>;
-
-  constructor(
-    status: number,
-    code: Errno,
-    message: string,
-    options: { headers?: Record<string, string> } = {},
-  ) {
-    super(message);
-    this.name = "HttpError";
-    this.status = status;
-    this.code = code;
-    this.headers = options.headers ?? {};
-  }
-}
-
-/** A 400 for malformed input: the errno is EINVAL. */
-export function badRequest(message: string): HttpError {
-  return new HttpError(400, "EINVAL", message);
-}
-
-/** A 412: a precondition header did not hold. */
-export function preconditionFailed(message: string, code: Errno = "ESTALE"): HttpError {
-  return new HttpError(412, code, message);
-}
 
 /** The body of every error response (RFC 9457). */
 export interface Problem {

@@ -3,9 +3,9 @@
 import { assertEquals, assertRejects } from "../../tests/_assert.ts";
 import { FsError, type Stat } from "../vfs/mod.ts";
 import { ERRNO_STATUS, HttpError, toProblem } from "./errors.ts";
-import { parseJsonPath, parseRawSegments } from "./path.ts";
-import { evaluatePreconditions, ifRangeHolds, parseEtagList } from "./preconditions.ts";
-import { parseContentRange, parseRange } from "./ranges.ts";
+import { parseJsonPath, parseRawSegments } from "../http/path.ts";
+import { evaluatePreconditions, ifRangeHolds, parseEtagList } from "../http/preconditions.ts";
+import { parseContentRange, parseRange } from "../http/ranges.ts";
 
 const code = async (fn: () => unknown) => {
   const error = await assertRejects(async () => await fn());

@@ -8,9 +8,9 @@
 import type { Context, Hono } from "hono";
 import type { Stat, Vfs } from "../vfs/mod.ts";
 import { badRequest } from "./errors.ts";
-import { readJsonObject } from "./input.ts";
+import { readJsonObject } from "../http/input.ts";
 import { fsPathOf } from "./path.ts";
-import { conditionalHeaders, evaluatePreconditions } from "./preconditions.ts";
+import { conditionalHeaders, evaluatePreconditions } from "../http/preconditions.ts";
 import { statJson } from "./render.ts";
 import { JsonFields } from "./validate.ts";
 import { statOrNull } from "./write_routes.ts";

@@ -8,8 +8,8 @@
 import type { Context, Hono } from "hono";
 import type { Stat, Vfs } from "../vfs/mod.ts";
 import { HttpError } from "./errors.ts";
-import { queryFlag, queryUint } from "./input.ts";
-import { contentTypeOf } from "./media_types.ts";
+import { queryFlag, queryUint } from "../http/input.ts";
+import { contentTypeOf } from "../http/media_types.ts";
 import { fsPathOf } from "./path.ts";
 import {
   conditionalHeaders,
@@ -17,8 +17,8 @@ import {
   evaluatePreconditions,
   ifRangeHolds,
   validatorHeaders,
-} from "./preconditions.ts";
-import { parseRange } from "./ranges.ts";
+} from "../http/preconditions.ts";
+import { parseRange } from "../http/ranges.ts";
 import { entryJson, type ListingJson, statJson, toBase64 } from "./render.ts";
 
 /** Listing pages hold at most this many entries. */

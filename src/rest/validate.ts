@@ -6,7 +6,7 @@
  */
 
 import { badRequest } from "./errors.ts";
-import { parseJsonPath } from "./path.ts";
+import { parseJsonPath } from "../http/path.ts";
 
 /** Largest time (ms) a Date can hold. */
 const TIME_MAX = 8.64e15;

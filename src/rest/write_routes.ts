@@ -15,10 +15,14 @@
 import type { Context, Hono } from "hono";
 import { FsError, isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
 import { badRequest, preconditionFailed } from "./errors.ts";
-import { contentLength, parseUint, queryFlag, requestBody } from "./input.ts";
+import { contentLength, parseUint, queryFlag, requestBody } from "../http/input.ts";
 import { fsPathOf } from "./path.ts";
-import { conditionalHeaders, evaluatePreconditions, validatorHeaders } from "./preconditions.ts";
-import { parseContentRange } from "./ranges.ts";
+import {
+  conditionalHeaders,
+  evaluatePreconditions,
+  validatorHeaders,
+} from "../http/preconditions.ts";
+import { parseContentRange } from "../http/ranges.ts";
 import { statJson } from "./render.ts";
 
 /** Unlinks that a recursive delete runs at once (they share group commits). */
