@@ -10,6 +10,9 @@ export const ROOT_INO = "0000000000000001";
 
 export const SUPERBLOCK_KEY = "superblock";
 
+/** The WebDAV lock table: every live lock of the filesystem, in one CAS-updated object. */
+export const LOCKS_KEY = "locks";
+
 /** Prefixes of each kind of object, for listing (GC, fsck). */
 export const PREFIX = {
   dir: "d/",
@@ -103,6 +106,7 @@ export function parseKey(
   key: string,
 ):
   | { kind: "superblock" }
+  | { kind: "locks" }
   | { kind: "dir"; ino: string }
   | { kind: "shard"; ino: string; id: string }
   | { kind: "inode"; ino: string }
@@ -110,6 +114,7 @@ export function parseKey(
   | { kind: "map"; id: string }
   | null {
   if (key === SUPERBLOCK_KEY) return { kind: "superblock" };
+  if (key === LOCKS_KEY) return { kind: "locks" };
   const [head, a, b, c, ...rest] = key.split("/");
   if (rest.length > 0) return null;
   if (head === "d" && isIno(a) && b === undefined) return { kind: "dir", ino: a };

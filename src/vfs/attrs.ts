@@ -130,6 +130,31 @@ export async function getxattr(ctx: Ctx, path: string, name: string): Promise<Ui
   return fromBase64(xattr[name]!);
 }
 
+/** All extended attributes of `path` at once (one read of the record holding them). */
+export async function getxattrs(ctx: Ctx, path: string): Promise<Record<string, Uint8Array>> {
+  return decodeXattrs(await (await target(ctx, path)).read());
+}
+
+/** The extended attributes of a directory entry, reading the object that holds them. */
+export async function entryXattrs(ctx: Ctx, entry: Entry): Promise<Record<string, Uint8Array>> {
+  switch (entry.t) {
+    case "d":
+      return decodeXattrs((await ctx.dirs.get(entry.ino))?.value.xattr ?? {});
+    case "h":
+      return decodeXattrs((await loadRecord(ctx, entry)).xattr ?? {});
+    default:
+      return decodeXattrs(entry.xattr ?? {});
+  }
+}
+
+function decodeXattrs(xattr: Xattrs): Record<string, Uint8Array> {
+  const out: Record<string, Uint8Array> = {};
+  for (const [name, value] of Object.entries(xattr)) {
+    Object.defineProperty(out, name, { value: fromBase64(value), enumerable: true });
+  }
+  return out;
+}
+
 export async function listxattr(ctx: Ctx, path: string): Promise<string[]> {
   return Object.keys(await (await target(ctx, path)).read()).sort();
 }
@@ -164,6 +189,46 @@ export async function setxattr(
       configurable: true,
     });
     record.xattr = xattr;
+    record.attr.ctime = ctx.now();
+  });
+}
+
+/**
+ * Sets and removes several attributes in one atomic change: all of them or, on any error,
+ * none. Removing an attribute that is not there is not an error.
+ */
+export async function updatexattrs(
+  ctx: Ctx,
+  path: string,
+  changes: { set?: Readonly<Record<string, Uint8Array>>; remove?: readonly string[] },
+): Promise<void> {
+  const set = Object.entries(changes.set ?? {});
+  for (const [name, value] of set) {
+    checkXattrName(name, path);
+    if (value.length > XATTR_VALUE_MAX) {
+      throw new FsError("ERANGE", `Attribute values are limited to ${XATTR_VALUE_MAX} bytes`, {
+        path,
+      });
+    }
+  }
+  for (const name of changes.remove ?? []) checkXattrName(name, path);
+  await (await target(ctx, path)).update((record) => {
+    const xattr: Xattrs = { ...record.xattr };
+    for (const name of changes.remove ?? []) delete xattr[name];
+    for (const [name, value] of set) {
+      Object.defineProperty(xattr, name, {
+        value: toBase64(value),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+    const total = Object.entries(xattr).reduce((n, [k, v]) => n + k.length + v.length, 0);
+    if (total > XATTR_NAMES_MAX * 2) {
+      throw new FsError("ENOSPC", "No room for more attributes", { path });
+    }
+    if (Object.keys(xattr).length === 0) delete record.xattr;
+    else record.xattr = xattr;
     record.attr.ctime = ctx.now();
   });
 }

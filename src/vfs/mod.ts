@@ -6,6 +6,17 @@
 
 export { ERRNO, type Errno, FsError, isFsError } from "./errors.ts";
 export { FileHandle } from "./file.ts";
+export {
+  type CheckOptions,
+  LockedError,
+  type LockInfo,
+  LockManager,
+  type LockManagerOptions,
+  type LockRequest,
+  type LockScope,
+  LockTokenError,
+  type TokenOptions,
+} from "./locks.ts";
 export { NAME_MAX, PATH_MAX } from "./path.ts";
 export type { DirEntryInfo, FileType, ReaddirPage, SetAttr, Stat, StatFs } from "./types.ts";
 export {

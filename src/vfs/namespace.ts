@@ -10,6 +10,7 @@ import {
   FORMAT_VERSION,
   type InodeObject,
 } from "../format/meta.ts";
+import { entryXattrs } from "./attrs.ts";
 import { type Ctx, dirStat, entryStat, newAttr, statOf } from "./context.ts";
 import { FsError } from "./errors.ts";
 import { loadRecord } from "./file.ts";
@@ -337,7 +338,7 @@ function joinChild(path: string, name: string): string {
 export async function readdir(
   ctx: Ctx,
   path: string,
-  options: { cursor?: string; limit?: number } = {},
+  options: { cursor?: string; limit?: number; xattrs?: boolean } = {},
 ): Promise<ReaddirPage> {
   const { dir } = await resolveDir(ctx, splitPath(path), path);
   const limit = Math.max(1, Math.min(options.limit ?? 10_000, 100_000));
@@ -349,10 +350,12 @@ export async function readdir(
   const cursor = options.cursor;
   const start = cursor === undefined ? 0 : all.findIndex(([name]) => compareKeys(name, cursor) > 0);
   const page = start < 0 ? [] : all.slice(start, start + limit);
-  const entries: DirEntryInfo[] = await Promise.all(page.map(async ([name, entry]) => ({
-    name,
-    stat: await entryStat(ctx, entry).catch(() => null),
-  }))).then((list) => list.filter((e): e is DirEntryInfo => e.stat !== null));
+  const entries: DirEntryInfo[] = await Promise.all(page.map(async ([name, entry]) => {
+    const stat = await entryStat(ctx, entry).catch(() => null);
+    if (!stat || !options.xattrs) return { name, stat };
+    const xattrs = await entryXattrs(ctx, entry).catch(() => null);
+    return xattrs ? { name, stat, xattrs } : { name, stat: null };
+  })).then((list) => list.filter((e): e is DirEntryInfo => e.stat !== null));
   const more = start >= 0 && start + limit < all.length;
   return { entries, cursor: more ? page[page.length - 1]![0] : null };
 }

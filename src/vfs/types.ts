@@ -24,6 +24,8 @@ export interface Stat {
 export interface DirEntryInfo {
   readonly name: string;
   readonly stat: Stat;
+  /** The entry's extended attributes, when the listing asked for them. */
+  readonly xattrs?: Readonly<Record<string, Uint8Array>>;
 }
 
 export interface ReaddirPage {

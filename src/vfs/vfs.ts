@@ -14,6 +14,7 @@ import { createCtx, type Ctx, statOf, toFsError, type VfsOptions } from "./conte
 import { FsError } from "./errors.ts";
 import { checkRange, FileHandle, loadRecord, readRecord, streamRecord } from "./file.ts";
 import { compact, type CompactOptions, type CompactReport } from "./compact.ts";
+import { LockManager } from "./locks.ts";
 import * as ns from "./namespace.ts";
 import { rename } from "./rename.ts";
 import { locate } from "./resolve.ts";
@@ -53,6 +54,7 @@ export interface OpenOptions {
 export class Vfs {
   readonly #ctx: Ctx;
   readonly superblock: Superblock;
+  #locks: LockManager | null = null;
 
   private constructor(ctx: Ctx, superblock: Superblock) {
     this.#ctx = ctx;
@@ -68,6 +70,14 @@ export class Vfs {
   /** The store underneath (for tools such as fsck and GC). */
   get store(): ObjectStore {
     return this.#ctx.store;
+  }
+
+  /**
+   * The WebDAV lock table of this filesystem, shared through the bucket with every
+   * instance that serves it.
+   */
+  get locks(): LockManager {
+    return this.#locks ??= new LockManager(this.#ctx.meta, { now: this.#ctx.now });
   }
 
   /** The page cache's counters. */
@@ -264,7 +274,11 @@ export class Vfs {
     return this.getattr(path);
   }
 
-  readdir(path: string, options: { cursor?: string; limit?: number } = {}): Promise<ReaddirPage> {
+  /** A page of entries with their stats (and extended attributes with `xattrs: true`). */
+  readdir(
+    path: string,
+    options: { cursor?: string; limit?: number; xattrs?: boolean } = {},
+  ): Promise<ReaddirPage> {
     return this.#run(path, () => ns.readdir(this.#ctx, path, options));
   }
 
@@ -274,6 +288,11 @@ export class Vfs {
 
   getxattr(path: string, name: string): Promise<Uint8Array> {
     return this.#run(path, () => attrs.getxattr(this.#ctx, path, name));
+  }
+
+  /** Every extended attribute of `path`, read at once. */
+  getxattrs(path: string): Promise<Record<string, Uint8Array>> {
+    return this.#run(path, () => attrs.getxattrs(this.#ctx, path));
   }
 
   listxattr(path: string): Promise<string[]> {
@@ -287,6 +306,14 @@ export class Vfs {
     flags: { create?: boolean; replace?: boolean } = {},
   ): Promise<void> {
     return this.#run(path, () => attrs.setxattr(this.#ctx, path, name, value, flags));
+  }
+
+  /** Sets and removes several attributes atomically: all of the changes or none. */
+  updatexattrs(
+    path: string,
+    changes: { set?: Readonly<Record<string, Uint8Array>>; remove?: readonly string[] },
+  ): Promise<void> {
+    return this.#run(path, () => attrs.updatexattrs(this.#ctx, path, changes));
   }
 
   removexattr(path: string, name: string): Promise<void> {

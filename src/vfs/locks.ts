@@ -1,0 +1,434 @@
+/**
+ * WebDAV locks (RFC 4918 class 2), shared by every instance serving the bucket.
+ *
+ * All live locks of a filesystem are one JSON object, the lock table (`locks`, see
+ * `docs/format.md`), changed only by compare-and-swap through {@linkcode MetaStore}. A
+ * conflict is checked inside the CAS mutation, against the version the write is
+ * conditional on: two instances racing for the same exclusive lock cannot both win.
+ * Reads revalidate the cached table with a conditional GET, so a check costs one request
+ * (a 304 when nothing changed) and sees every lock another instance has committed.
+ *
+ * Locks are purely path-based: the manager never looks at the namespace. Expired locks are
+ * ignored by every read and dropped by every write of the table. Expiry is judged by each
+ * instance's own clock.
+ *
+ * @module
+ */
+
+import { type Check, MetaStore } from "../format/cas.ts";
+import { LOCKS_KEY } from "../format/keys.ts";
+import { toFsError } from "./context.ts";
+import { FsError } from "./errors.ts";
+import { joinPath, splitPath } from "./path.ts";
+
+/** Whether a lock excludes every other lock, or only exclusive ones. */
+export type LockScope = "exclusive" | "shared";
+
+/** One lock, as the lock table stores it (and lockdiscovery reports it). */
+export interface LockInfo {
+  /** The lock token: `urn:uuid:<random uuid>`. */
+  readonly token: string;
+  /** Normalized absolute path the lock was taken on (`"/a/b"`, `"/"`). */
+  readonly root: string;
+  readonly depth: "0" | "infinity";
+  readonly scope: LockScope;
+  /** The client's `<D:owner>` content as a raw XML fragment, `""` if none; opaque here. */
+  readonly owner: string;
+  /** The authenticated user that took the lock, if any. */
+  readonly principal: string | null;
+  /** Seconds granted (never Infinity: capped at the manager's maximum). */
+  readonly timeout: number;
+  /** When the lock lapses, in ms since the epoch. */
+  readonly expires: number;
+}
+
+/** What {@linkcode LockManager.lock} is asked for. */
+export interface LockRequest {
+  readonly root: string;
+  readonly depth: "0" | "infinity";
+  readonly scope: LockScope;
+  readonly owner: string;
+  readonly principal?: string | null;
+  /** Seconds asked for; null for the default, Infinity (or above the maximum) for the maximum. */
+  readonly timeout: number | null;
+}
+
+/** Which extra locks a change must hold tokens for (see {@linkcode LockManager.unsatisfied}). */
+export interface CheckOptions {
+  /** The change adds or removes `path` as a member of its parent collection. */
+  readonly parent?: boolean;
+  /** The change affects the whole tree below `path` (DELETE, MOVE). */
+  readonly descendants?: boolean;
+  /**
+   * The authenticated user making the change. When given, a submitted token only counts
+   * for a lock taken by that user or by nobody (RFC 4918 6.4: the lock creator).
+   */
+  readonly principal?: string | null;
+}
+
+/** Options of {@linkcode LockManager.refresh} and {@linkcode LockManager.unlock}. */
+export interface TokenOptions {
+  /** When given, only a lock taken by this user (or by nobody) may be refreshed or removed. */
+  readonly principal?: string | null;
+}
+
+/** Options of {@linkcode LockManager}. */
+export interface LockManagerOptions {
+  /** Clock (ms since the epoch), replaceable in tests. */
+  readonly now?: () => number;
+  /** Longest timeout granted, in seconds (default 7 days). */
+  readonly maxTimeout?: number;
+  /** Timeout granted when the client asks for none, in seconds (default 3600). */
+  readonly defaultTimeout?: number;
+  /** Live locks the table may hold; a new lock past this is refused (default 10,000). */
+  readonly maxLocks?: number;
+  /** Longest `owner` fragment accepted, in UTF-16 code units (default 4096). */
+  readonly maxOwner?: number;
+}
+
+/**
+ * The resource is locked by locks whose tokens were not submitted (HTTP 423), or a new lock
+ * conflicts with existing ones.
+ */
+export class LockedError extends Error {
+  /** The live locks in the way. */
+  readonly conflicts: readonly LockInfo[];
+  /** The path of the request that was refused. */
+  readonly path: string;
+
+  constructor(path: string, conflicts: readonly LockInfo[]) {
+    super(`Resource is locked: "${path}"`);
+    this.name = "LockedError";
+    this.path = path;
+    this.conflicts = conflicts;
+  }
+}
+
+/**
+ * A lock token names no live lock (`"unknown"`: never issued, expired or removed), a lock
+ * that does not cover the path (`"scope"`), or one taken by another user (`"principal"`).
+ * WebDAV answers 409 for UNLOCK and 412 for a refresh.
+ */
+export class LockTokenError extends Error {
+  readonly path: string;
+  readonly token: string;
+  readonly reason: "unknown" | "scope" | "principal";
+
+  constructor(path: string, token: string, reason: "unknown" | "scope" | "principal") {
+    super(
+      reason === "unknown"
+        ? `No live lock has token "${token}": "${path}"`
+        : reason === "scope"
+        ? `Lock "${token}" does not cover the path: "${path}"`
+        : `Lock "${token}" belongs to another user: "${path}"`,
+    );
+    this.name = "LockTokenError";
+    this.path = path;
+    this.token = token;
+    this.reason = reason;
+  }
+}
+
+/**
+ * Takes, checks, refreshes and removes WebDAV locks kept in the bucket.
+ *
+ * @example
+ * ```ts
+ * import { MetaStore } from "../format/cas.ts";
+ * import { MemoryStore } from "../store/memory.ts";
+ * import { LockManager } from "./locks.ts";
+ * const locks = new LockManager(new MetaStore(new MemoryStore()));
+ * const lock = await locks.lock({
+ *   root: "/docs",
+ *   depth: "infinity",
+ *   scope: "exclusive",
+ *   owner: "",
+ *   timeout: null,
+ * });
+ * const missing = await locks.unsatisfied("/docs/a.txt", new Set());
+ * console.assert(missing.length === 1 && missing[0]!.token === lock.token);
+ * await locks.check("/docs/a.txt", new Set([lock.token])); // holds the token: allowed
+ * ```
+ */
+export class LockManager {
+  readonly #meta: MetaStore;
+  readonly #now: () => number;
+  readonly #maxTimeout: number;
+  readonly #defaultTimeout: number;
+  readonly #maxLocks: number;
+  readonly #maxOwner: number;
+
+  constructor(meta: MetaStore, options: LockManagerOptions = {}) {
+    this.#meta = meta;
+    this.#now = options.now ?? Date.now;
+    this.#maxTimeout = options.maxTimeout ?? 7 * 24 * 3600;
+    this.#defaultTimeout = Math.min(options.defaultTimeout ?? 3600, this.#maxTimeout);
+    this.#maxLocks = options.maxLocks ?? 10_000;
+    this.#maxOwner = options.maxOwner ?? 4096;
+  }
+
+  /**
+   * Takes a lock; throws {@linkcode LockedError} listing the conflicting locks. An existing
+   * lock conflicts unless both are shared, when it covers the new root or, for a new
+   * depth-infinity lock, when it is rooted at or below the new root. `timeout` null is the
+   * default; Infinity or above the maximum is the maximum.
+   * @throws {FsError} EINVAL for a bad path, depth, scope or owner; ENOSPC when the table is full.
+   */
+  lock(request: LockRequest): Promise<LockInfo> {
+    return this.#run(request.root, () => {
+      const root = normalize(request.root);
+      const { depth, scope, owner } = request;
+      if (depth !== "0" && depth !== "infinity") {
+        throw new FsError("EINVAL", `Invalid lock depth "${depth}"`, { path: root });
+      }
+      if (scope !== "exclusive" && scope !== "shared") {
+        throw new FsError("EINVAL", `Invalid lock scope "${scope}"`, { path: root });
+      }
+      if (typeof owner !== "string" || owner.length > this.#maxOwner) {
+        throw new FsError("EINVAL", `Lock owner longer than ${this.#maxOwner} characters`, {
+          path: root,
+        });
+      }
+      const token = `urn:uuid:${crypto.randomUUID()}`;
+      const timeout = this.#grant(request.timeout);
+      return this.#meta.update<LockTable, LockInfo>(LOCKS_KEY, checkLockTable, (current) => {
+        const now = this.#now();
+        const live = liveLocks(current?.value, now);
+        const conflicts = live.filter((l) =>
+          (l.scope === "exclusive" || scope === "exclusive") &&
+          (covers(l, root) || (depth === "infinity" && atOrBelow(l.root, root)))
+        );
+        if (conflicts.length > 0) throw new LockedError(root, conflicts.map(copy));
+        if (live.length >= this.#maxLocks) {
+          throw new FsError(
+            "ENOSPC",
+            `Too many locks (${live.length} live, at most ${this.#maxLocks}); unlock some first`,
+            { path: root },
+          );
+        }
+        const lock: LockInfo = {
+          token,
+          root,
+          depth,
+          scope,
+          owner,
+          principal: request.principal ?? null,
+          timeout,
+          expires: now + timeout * 1000,
+        };
+        return { write: table([...live, lock]), result: copy(lock) };
+      });
+    });
+  }
+
+  /**
+   * Extends the lock with `token`, which must cover `path` (RFC 4918 9.10.2), by a new
+   * timeout counted from now.
+   * @throws {LockTokenError} when the token names no live lock covering `path`.
+   */
+  refresh(
+    token: string,
+    path: string,
+    timeout: number | null,
+    options: TokenOptions = {},
+  ): Promise<LockInfo> {
+    return this.#run(path, () => {
+      const at = normalize(path);
+      const seconds = this.#grant(timeout);
+      return this.#meta.update<LockTable, LockInfo>(LOCKS_KEY, checkLockTable, (current) => {
+        const now = this.#now();
+        const live = liveLocks(current?.value, now);
+        const found = this.#find(live, token, at, options);
+        const lock: LockInfo = { ...found, timeout: seconds, expires: now + seconds * 1000 };
+        return {
+          write: table(live.map((l) => l === found ? lock : l)),
+          result: copy(lock),
+        };
+      });
+    });
+  }
+
+  /**
+   * Removes the lock with `token`, which must cover `path` (RFC 4918 9.11).
+   * @throws {LockTokenError} when the token names no live lock covering `path`.
+   */
+  unlock(token: string, path: string, options: TokenOptions = {}): Promise<void> {
+    return this.#run(path, () => {
+      const at = normalize(path);
+      return this.#meta.update<LockTable, void>(LOCKS_KEY, checkLockTable, (current) => {
+        const live = liveLocks(current?.value, this.#now());
+        const found = this.#find(live, token, at, options);
+        return { write: table(live.filter((l) => l !== found)), result: undefined };
+      });
+    });
+  }
+
+  /**
+   * The live locks that cover `path`: rooted at it, or at an ancestor with depth infinity
+   * (what lockdiscovery reports).
+   */
+  covering(path: string): Promise<LockInfo[]> {
+    return this.#run(path, async () => {
+      const at = normalize(path);
+      return (await this.#live()).filter((l) => covers(l, at)).map(copy);
+    });
+  }
+
+  /**
+   * The live locks a change of `path` needs tokens for and whose tokens are not in
+   * `tokens`: those covering `path`; with `parent`, also a depth-0 lock on the parent
+   * collection (adding or removing a member changes it, RFC 4918 7.4); with `descendants`,
+   * also every lock rooted strictly below `path`. Empty means the change is allowed.
+   */
+  unsatisfied(
+    path: string,
+    tokens: ReadonlySet<string>,
+    options: CheckOptions = {},
+  ): Promise<LockInfo[]> {
+    return this.#run(path, async () => {
+      const at = normalize(path);
+      const parent = options.parent && at !== "/" ? parentOf(at) : null;
+      const held = (l: LockInfo) =>
+        tokens.has(l.token) &&
+        (options.principal === undefined || l.principal === null ||
+          l.principal === options.principal);
+      return (await this.#live())
+        .filter((l) =>
+          !held(l) &&
+          (covers(l, at) || l.root === parent ||
+            (options.descendants === true && below(l.root, at)))
+        )
+        .map(copy);
+    });
+  }
+
+  /**
+   * Like {@linkcode unsatisfied}, but throws.
+   * @throws {LockedError} listing the locks whose tokens are missing.
+   */
+  async check(
+    path: string,
+    tokens: ReadonlySet<string>,
+    options: CheckOptions = {},
+  ): Promise<void> {
+    const missing = await this.unsatisfied(path, tokens, options);
+    if (missing.length > 0) throw new LockedError(normalize(path), missing);
+  }
+
+  /**
+   * Drops every lock rooted at or below `path`: after a DELETE, or on the source of a
+   * MOVE. One CAS; nothing is written when there is none.
+   */
+  release(path: string): Promise<void> {
+    return this.#run(path, () => {
+      const at = normalize(path);
+      return this.#meta.update<LockTable, void>(LOCKS_KEY, checkLockTable, (current) => {
+        const live = liveLocks(current?.value, this.#now());
+        const kept = live.filter((l) => !atOrBelow(l.root, at));
+        return kept.length === live.length
+          ? { result: undefined }
+          : { write: table(kept), result: undefined };
+      });
+    });
+  }
+
+  /** Seconds to grant for a requested timeout. */
+  #grant(timeout: number | null): number {
+    if (timeout === null || Number.isNaN(timeout)) return this.#defaultTimeout;
+    if (timeout >= this.#maxTimeout) return this.#maxTimeout;
+    return Math.max(1, Math.floor(timeout));
+  }
+
+  #find(live: readonly LockInfo[], token: string, path: string, options: TokenOptions): LockInfo {
+    const found = live.find((l) => l.token === token);
+    if (!found) throw new LockTokenError(path, token, "unknown");
+    if (!covers(found, path)) throw new LockTokenError(path, token, "scope");
+    if (
+      options.principal !== undefined && found.principal !== null &&
+      found.principal !== options.principal
+    ) {
+      throw new LockTokenError(path, token, "principal");
+    }
+    return found;
+  }
+
+  async #live(): Promise<readonly LockInfo[]> {
+    const current = await this.#meta.read<LockTable>(LOCKS_KEY, checkLockTable);
+    return liveLocks(current?.value, this.#now());
+  }
+
+  /** Lock errors and FsErrors pass; everything from below becomes an FsError. */
+  async #run<T>(path: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      if (error instanceof LockedError || error instanceof LockTokenError) throw error;
+      throw toFsError(error, path);
+    }
+  }
+}
+
+/** The lock table object, `{ v: 1, locks: [...] }`. */
+interface LockTable {
+  v: 1;
+  locks: LockInfo[];
+}
+
+function table(locks: LockInfo[]): LockTable {
+  return { v: 1, locks };
+}
+
+function liveLocks(value: LockTable | undefined, now: number): LockInfo[] {
+  return value ? value.locks.filter((l) => l.expires > now) : [];
+}
+
+/** A copy for callers: the table's records are shared with MetaStore's cache. */
+function copy(lock: LockInfo): LockInfo {
+  return { ...lock };
+}
+
+/** The path in canonical form ("/a/b"), validated. @throws {FsError} EINVAL */
+function normalize(path: string): string {
+  return joinPath(splitPath(path));
+}
+
+function parentOf(path: string): string {
+  return path.slice(0, path.lastIndexOf("/")) || "/";
+}
+
+/** `path` is `root` or inside it, by whole segments ("/ab" is not inside "/a"). */
+function atOrBelow(path: string, root: string): boolean {
+  return path === root || below(path, root);
+}
+
+/** `path` is strictly inside `root`. */
+function below(path: string, root: string): boolean {
+  return path !== root && (root === "/" || path.startsWith(root + "/"));
+}
+
+/** The lock applies to `path`: rooted there, or above it with depth infinity. */
+function covers(lock: LockInfo, path: string): boolean {
+  return lock.root === path || (lock.depth === "infinity" && below(path, lock.root));
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+const checkLockTable: Check = (value) => {
+  if (!isObject(value) || value.v !== 1 || !Array.isArray(value.locks)) {
+    return "not a version 1 lock table";
+  }
+  for (const l of value.locks as unknown[]) {
+    const ok = isObject(l) &&
+      typeof l.token === "string" &&
+      typeof l.root === "string" && l.root.startsWith("/") &&
+      (l.depth === "0" || l.depth === "infinity") &&
+      (l.scope === "exclusive" || l.scope === "shared") &&
+      typeof l.owner === "string" &&
+      (l.principal === null || typeof l.principal === "string") &&
+      typeof l.timeout === "number" &&
+      typeof l.expires === "number";
+    if (!ok) return `malformed lock record ${JSON.stringify(l).slice(0, 200)}`;
+  }
+  return null;
+};

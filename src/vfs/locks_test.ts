@@ -1,0 +1,288 @@
+import { assert, assertEquals, assertRejects } from "../../tests/_assert.ts";
+import { contract } from "../../tests/_stores.ts";
+import { MetaStore } from "../format/cas.ts";
+import { fsck } from "../format/fsck.ts";
+import { LOCKS_KEY } from "../format/keys.ts";
+import { readAll } from "../store/_util.ts";
+import type { ObjectStore } from "../store/types.ts";
+import { FsError } from "./errors.ts";
+import {
+  LockedError,
+  type LockInfo,
+  LockManager,
+  type LockRequest,
+  type LockScope,
+  LockTokenError,
+} from "./locks.ts";
+import { Vfs } from "./vfs.ts";
+
+const NONE: ReadonlySet<string> = new Set();
+
+function req(
+  root: string,
+  options: { depth?: "0" | "infinity"; scope?: LockScope; timeout?: number | null } = {},
+): LockRequest {
+  return {
+    root,
+    depth: options.depth ?? "0",
+    scope: options.scope ?? "exclusive",
+    owner: "<D:href>mailto:me@example.com</D:href>",
+    timeout: options.timeout ?? null,
+  };
+}
+
+async function lockedBy(promise: Promise<unknown>): Promise<string[]> {
+  const error = await assertRejects(() => promise);
+  assert(error instanceof LockedError, `expected LockedError, got ${error}`);
+  return error.conflicts.map((l) => l.token).sort();
+}
+
+async function tokenError(promise: Promise<unknown>): Promise<LockTokenError> {
+  const error = await assertRejects(() => promise);
+  assert(error instanceof LockTokenError, `expected LockTokenError, got ${error}`);
+  return error;
+}
+
+/** The lock table as stored in the bucket. */
+async function stored(store: ObjectStore): Promise<{ v: number; locks: LockInfo[] } | null> {
+  const result = await store.get(LOCKS_KEY);
+  if (result?.status !== "ok") return null;
+  return JSON.parse(new TextDecoder().decode(await readAll(result.body)));
+}
+
+const tokens = (locks: readonly LockInfo[]) => locks.map((l) => l.token).sort();
+
+contract("lock() refuses a second exclusive lock and stores the table as JSON", async (store) => {
+  const fs = await Vfs.open(store, { now: () => 1_000_000 });
+  const first = await fs.locks.lock({ ...req("/doc.txt"), principal: "alice" });
+  assert(/^urn:uuid:[0-9a-f-]{36}$/.test(first.token), first.token);
+  assertEquals(first, {
+    token: first.token,
+    root: "/doc.txt",
+    depth: "0",
+    scope: "exclusive",
+    owner: "<D:href>mailto:me@example.com</D:href>",
+    principal: "alice",
+    timeout: 3600,
+    expires: 1_000_000 + 3600 * 1000,
+  });
+  assertEquals(await lockedBy(fs.locks.lock(req("/doc.txt"))), [first.token]);
+  assertEquals(await lockedBy(fs.locks.lock(req("/doc.txt", { scope: "shared" }))), [
+    first.token,
+  ]);
+  assertEquals(await stored(store), { v: 1, locks: [first] });
+});
+
+contract("shared locks coexist; shared and exclusive conflict both ways", async (store) => {
+  const fs = await Vfs.open(store);
+  const a = await fs.locks.lock(req("/f", { scope: "shared" }));
+  const b = await fs.locks.lock(req("/f", { scope: "shared" }));
+  assertEquals(tokens(await fs.locks.covering("/f")), [a.token, b.token].sort());
+  assertEquals(await lockedBy(fs.locks.lock(req("/f"))), [a.token, b.token].sort());
+  const e = await fs.locks.lock(req("/g"));
+  assertEquals(await lockedBy(fs.locks.lock(req("/g", { scope: "shared" }))), [e.token]);
+});
+
+contract("depth infinity conflicts with locks below it, in both orders", async (store) => {
+  const fs = await Vfs.open(store);
+  const tree = await fs.locks.lock(req("/dir", { depth: "infinity" }));
+  assertEquals(await lockedBy(fs.locks.lock(req("/dir/sub/file"))), [tree.token]);
+  assertEquals(tokens(await fs.locks.covering("/dir/sub/file")), [tree.token]);
+  assertEquals(tokens(await fs.locks.unsatisfied("/dir/sub/file", NONE)), [tree.token]);
+
+  const leaf = await fs.locks.lock(req("/other/sub/file"));
+  assertEquals(
+    await lockedBy(fs.locks.lock(req("/other", { depth: "infinity" }))),
+    [leaf.token],
+  );
+  // A depth-0 lock on the ancestor does not reach the descendant's lock.
+  const shallow = await fs.locks.lock(req("/other"));
+  assertEquals(tokens(await fs.locks.covering("/other/sub/file")), [leaf.token]);
+  // The root with depth infinity is everyone's ancestor.
+  assertEquals(
+    await lockedBy(fs.locks.lock(req("/", { depth: "infinity" }))),
+    [tree.token, leaf.token, shallow.token].sort(),
+  );
+});
+
+contract("a depth-0 lock on a collection guards its membership only", async (store) => {
+  const fs = await Vfs.open(store);
+  const dir = await fs.locks.lock(req("/dir/"));
+  assertEquals(dir.root, "/dir");
+  assertEquals(await fs.locks.covering("/dir/child"), []);
+  assertEquals(await fs.locks.unsatisfied("/dir/child", NONE), []);
+  assertEquals(tokens(await fs.locks.unsatisfied("/dir/child", NONE, { parent: true })), [
+    dir.token,
+  ]);
+  assertEquals(
+    await fs.locks.unsatisfied("/dir/child", new Set([dir.token]), { parent: true }),
+    [],
+  );
+  await fs.locks.check("/dir/child", NONE);
+  await lockedBy(fs.locks.check("/dir/child", NONE, { parent: true }));
+  // The child itself can still be locked on its own.
+  await fs.locks.lock(req("/dir/child"));
+});
+
+contract('paths compare by segments: "/a" and "/ab" are independent', async (store) => {
+  const fs = await Vfs.open(store);
+  const a = await fs.locks.lock(req("/a", { depth: "infinity" }));
+  const ab = await fs.locks.lock(req("/ab", { depth: "infinity" }));
+  assertEquals(tokens(await fs.locks.covering("/ab/x")), [ab.token]);
+  assertEquals(tokens(await fs.locks.covering("/a/x")), [a.token]);
+  assertEquals(tokens(await fs.locks.unsatisfied("/a", NONE, { descendants: true })), [a.token]);
+  await fs.locks.release("/a");
+  assertEquals(tokens(await fs.locks.covering("/ab")), [ab.token]);
+  await assertRejects(() => fs.locks.lock(req("relative"))).then((e) =>
+    assert(e instanceof FsError && e.code === "EINVAL")
+  );
+});
+
+contract("locks expire: ignored by reads, dropped by the next write", async (store) => {
+  let clock = 5_000_000;
+  const fs = await Vfs.open(store, { now: () => clock });
+  const old = await fs.locks.lock(req("/f", { timeout: 10 }));
+  const other = await fs.locks.lock(req("/g", { timeout: 100 }));
+  assertEquals(old.expires, 5_010_000);
+  clock += 9_999;
+  await lockedBy(fs.locks.lock(req("/f")));
+  clock += 1;
+  assertEquals(await fs.locks.covering("/f"), []);
+  await fs.locks.check("/f", NONE);
+  assertEquals(tokens((await stored(store))!.locks), [old.token, other.token].sort());
+  const fresh = await fs.locks.lock(req("/f"));
+  assertEquals(tokens((await stored(store))!.locks), [fresh.token, other.token].sort());
+  await tokenError(fs.locks.refresh(old.token, "/f", 60)).then((e) =>
+    assertEquals(e.reason, "unknown")
+  );
+});
+
+contract("timeouts: default, capped at the maximum, at least a second", async (store) => {
+  const fs = await Vfs.open(store, { now: () => 0 });
+  assertEquals((await fs.locks.lock(req("/a"))).timeout, 3600);
+  const forever = await fs.locks.lock(req("/b", { timeout: Infinity }));
+  assertEquals([forever.timeout, forever.expires], [604_800, 604_800_000]);
+  assertEquals((await fs.locks.lock(req("/c", { timeout: 10 ** 9 }))).timeout, 604_800);
+  assertEquals((await fs.locks.lock(req("/d", { timeout: 0 }))).timeout, 1);
+  assertEquals((await fs.locks.lock(req("/e", { timeout: 90.7 }))).timeout, 90);
+});
+
+contract("refresh() extends a lock and rejects a wrong token or path", async (store) => {
+  let clock = 0;
+  const fs = await Vfs.open(store, { now: () => clock });
+  const lock = await fs.locks.lock(req("/dir", { depth: "infinity", timeout: 60 }));
+  clock = 50_000;
+  const refreshed = await fs.locks.refresh(lock.token, "/dir/inside", 120);
+  assertEquals({ ...refreshed }, { ...lock, timeout: 120, expires: 170_000 });
+  assertEquals(await fs.locks.covering("/dir"), [refreshed]);
+  clock = 169_999;
+  await lockedBy(fs.locks.lock(req("/dir")));
+
+  const scope = await tokenError(fs.locks.refresh(lock.token, "/elsewhere", 60));
+  assertEquals([scope.reason, scope.path, scope.token], ["scope", "/elsewhere", lock.token]);
+  const unknown = await tokenError(fs.locks.refresh("urn:uuid:nope", "/dir", 60));
+  assertEquals(unknown.reason, "unknown");
+  assertEquals((await fs.locks.covering("/dir"))[0]?.expires, 170_000);
+  clock = 170_000;
+  assertEquals((await tokenError(fs.locks.refresh(lock.token, "/dir", 60))).reason, "unknown");
+});
+
+contract("unlock() removes only the named lock on a path it covers", async (store) => {
+  const fs = await Vfs.open(store);
+  const a = await fs.locks.lock(req("/a", { scope: "shared" }));
+  const b = await fs.locks.lock(req("/a", { scope: "shared" }));
+  assertEquals((await tokenError(fs.locks.unlock(a.token, "/b"))).reason, "scope");
+  assertEquals(tokens(await fs.locks.covering("/a")), [a.token, b.token].sort());
+  await fs.locks.unlock(a.token, "/a");
+  assertEquals(tokens(await fs.locks.covering("/a")), [b.token]);
+  assertEquals((await tokenError(fs.locks.unlock(a.token, "/a"))).reason, "unknown");
+  await fs.locks.unlock(b.token, "/a/");
+  await fs.locks.lock(req("/a"));
+});
+
+contract("a lock's principal: others' tokens do not count for a change", async (store) => {
+  const fs = await Vfs.open(store);
+  const lock = await fs.locks.lock({ ...req("/f"), principal: "alice" });
+  const held = new Set([lock.token]);
+  assertEquals(await fs.locks.unsatisfied("/f", held, { principal: "alice" }), []);
+  assertEquals(tokens(await fs.locks.unsatisfied("/f", held, { principal: "bob" })), [
+    lock.token,
+  ]);
+  const stolen = await tokenError(fs.locks.unlock(lock.token, "/f", { principal: "bob" }));
+  assertEquals(stolen.reason, "principal");
+  await fs.locks.unlock(lock.token, "/f", { principal: "alice" });
+});
+
+contract("release() drops a subtree's locks in one write, none when none", async (store) => {
+  const fs = await Vfs.open(store);
+  const inside = await Promise.all(["/t", "/t/x", "/t/x/y"].map((p) => fs.locks.lock(req(p))));
+  const outside = await Promise.all(["/tx", "/u"].map((p) => fs.locks.lock(req(p))));
+  assertEquals(
+    tokens(await fs.locks.unsatisfied("/t", NONE, { descendants: true })),
+    tokens(inside),
+  );
+  await fs.locks.release("/t/");
+  assertEquals(tokens((await stored(store))!.locks), tokens(outside));
+  const before = await store.head(LOCKS_KEY);
+  await fs.locks.release("/t");
+  await fs.locks.release("/nothing/here");
+  assertEquals((await store.head(LOCKS_KEY))?.etag, before?.etag);
+  await fs.locks.release("/");
+  assertEquals(await stored(store), { v: 1, locks: [] });
+});
+
+contract("two instances: a lock taken through one binds the other at once", async (store) => {
+  const one = await Vfs.open(store);
+  const two = await Vfs.open(store);
+  await two.locks.check("/shared/doc", NONE); // caches the (absent) table
+  const lock = await one.locks.lock(req("/shared", { depth: "infinity" }));
+  assertEquals(await lockedBy(two.locks.check("/shared/doc", NONE)), [lock.token]);
+  await two.locks.check("/shared/doc", new Set([lock.token]));
+  await lockedBy(two.locks.lock(req("/shared/doc")));
+  await two.locks.unlock(lock.token, "/shared/doc");
+  await one.locks.check("/shared/doc", NONE);
+  await one.locks.lock(req("/shared/doc"));
+});
+
+contract("8 racing exclusive locks on two instances: exactly one wins", async (store) => {
+  const managers = [(await Vfs.open(store)).locks, (await Vfs.open(store)).locks];
+  const results = await Promise.allSettled(
+    Array.from({ length: 8 }, (_, i) => managers[i % 2]!.lock(req("/race"))),
+  );
+  const won = results.flatMap((r) => r.status === "fulfilled" ? [r.value] : []);
+  assertEquals(won.length, 1);
+  for (const r of results) {
+    if (r.status === "fulfilled") continue;
+    assert(r.reason instanceof LockedError, `unexpected ${r.reason}`);
+    assertEquals(tokens(r.reason.conflicts), [won[0]!.token]);
+  }
+  assertEquals(tokens((await stored(store))!.locks), [won[0]!.token]);
+  for (const m of managers) assertEquals(tokens(await m.covering("/race")), [won[0]!.token]);
+});
+
+contract("8 racing shared locks on two instances: none is lost", async (store) => {
+  const managers = [(await Vfs.open(store)).locks, (await Vfs.open(store)).locks];
+  const won = await Promise.all(
+    Array.from({ length: 8 }, (_, i) => managers[i % 2]!.lock(req("/s", { scope: "shared" }))),
+  );
+  assertEquals(tokens((await stored(store))!.locks), tokens(won));
+});
+
+contract("a full table refuses new locks until one goes", async (store) => {
+  const locks = new LockManager(new MetaStore(store), { maxLocks: 2 });
+  const a = await locks.lock(req("/a"));
+  await locks.lock(req("/b"));
+  const full = await assertRejects(() => locks.lock(req("/c")));
+  assert(full instanceof FsError && full.code === "ENOSPC", String(full));
+  await locks.unlock(a.token, "/a");
+  await locks.lock(req("/c"));
+  const bad = await assertRejects(() => locks.lock({ ...req("/d"), owner: "x".repeat(5000) }));
+  assert(bad instanceof FsError && bad.code === "EINVAL", String(bad));
+}, { backends: ["memory"] });
+
+contract("fsck knows the lock table", async (store) => {
+  const fs = await Vfs.open(store);
+  await fs.locks.lock(req("/x"));
+  const report = await fsck(store);
+  assertEquals(report.problems.filter((p) => p.key === LOCKS_KEY), []);
+}, { backends: ["memory"] });
