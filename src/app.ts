@@ -11,6 +11,7 @@ import { allows, type Authenticator, type AuthEnv, requireAuth } from "./auth/mo
 import { createRestApi, HttpError } from "./rest/mod.ts";
 import { problemResponse } from "./rest/errors.ts";
 import { parseRawSegments } from "./http/path.ts";
+import { createWebDav, davPathOf } from "./webdav/mod.ts";
 import type { ObjectStore, StoreMetrics } from "./store/mod.ts";
 import type { Vfs } from "./vfs/mod.ts";
 
@@ -21,6 +22,20 @@ export interface AppOptions {
   readonly vfs?: Vfs;
   /** Who may use the front ends; null lets everyone in (loopback without credentials). */
   readonly auth?: Authenticator | null;
+}
+
+/** Where WebDAV is mounted. */
+const DAV_MOUNT = "/dav";
+
+/** The filesystem path a WebDAV COPY or MOVE writes to (its `Destination`). */
+function davDestinationOf(c: Context): string | null {
+  const header = c.req.header("destination");
+  if (header === undefined) return null;
+  try {
+    return davPathOf(new URL(header, c.req.url), DAV_MOUNT)?.path ?? null;
+  } catch {
+    return null;
+  }
 }
 
 /** HTTP API routes that name a filesystem path after their prefix. */
@@ -70,6 +85,23 @@ export function createApp(options: AppOptions): Hono {
         },
       }),
     );
+  }
+
+  if (options.vfs) {
+    const auth = options.auth ?? null;
+    app.use(
+      "/dav/*",
+      requireAuth(auth, {
+        pathOf: (c) => davPathOf(new URL(c.req.url), DAV_MOUNT)?.path ?? null,
+        destinationOf: davDestinationOf,
+      }),
+    );
+    app.use("/dav", requireAuth(auth, { pathOf: () => "/" }));
+    const dav = createWebDav(options.vfs, {
+      mount: DAV_MOUNT,
+      principalOf: (c) => auth ? c.get("principal")?.name ?? null : null,
+    });
+    app.route(DAV_MOUNT, dav);
   }
 
   app.notFound((c) => c.json({ error: "not-found", message: "No such route" }, 404));

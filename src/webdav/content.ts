@@ -1,0 +1,271 @@
+/**
+ * Methods on content and namespace: OPTIONS, GET/HEAD, PUT, DELETE and MKCOL.
+ *
+ * @module
+ */
+
+import { contentLength, requestBody } from "../http/input.ts";
+import { contentTypeOf } from "../http/media_types.ts";
+import {
+  conditionalHeaders,
+  evaluatePreconditions,
+  ifRangeHolds,
+  validatorHeaders,
+} from "../http/preconditions.ts";
+import { parseContentRange, parseRange } from "../http/ranges.ts";
+import { isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
+import { DavError, messageOf, statusOf } from "./errors.ts";
+import { parentOf } from "./paths.ts";
+import { type DavRequest, guard, href, statOrNull } from "./request.ts";
+import { DAV, escapeXml, renderXml, type XmlOut } from "./xml.ts";
+
+/** Methods this server answers on every resource. */
+export const ALLOW =
+  "OPTIONS, GET, HEAD, PUT, DELETE, MKCOL, COPY, MOVE, PROPFIND, PROPPATCH, LOCK, UNLOCK";
+
+/** Members a recursive DELETE or COPY works on at once. */
+const TREE_CONCURRENCY = 16;
+
+export function optionsMethod(req: DavRequest): Response {
+  return req.c.body(null, 200, {
+    "dav": "1, 2",
+    "allow": ALLOW,
+    "ms-author-via": "DAV",
+    "accept-ranges": "bytes",
+    "content-length": "0",
+  });
+}
+
+/** GET and HEAD: file bytes with ranges and conditionals; a collection gets an HTML index. */
+export async function getMethod(req: DavRequest): Promise<Response> {
+  const stat = await req.vfs.getattr(req.path);
+  if (stat.type === "directory") return await collectionIndex(req);
+  const headers: Record<string, string> = {
+    ...validatorHeaders(stat),
+    "content-type": contentTypeOf(req.path),
+    "content-security-policy": "sandbox",
+    "x-content-type-options": "nosniff",
+  };
+  const conditions = conditionalHeaders(req.c.req.raw.headers);
+  if (evaluatePreconditions(conditions, stat, true) === "not-modified") {
+    return req.c.body(null, 304, headers);
+  }
+  const range = req.c.req.method === "GET" && ifRangeHolds(req.c.req.header("if-range"), stat)
+    ? parseRange(req.c.req.header("range"), stat.size)
+    : { kind: "none" as const };
+  if (range.kind === "unsatisfiable") {
+    return req.c.body(null, 416, { "content-range": `bytes */${stat.size}` });
+  }
+  let offset = 0;
+  let length = stat.size;
+  let status: 200 | 206 = 200;
+  if (range.kind === "range") {
+    offset = range.start;
+    length = range.end - range.start + 1;
+    status = 206;
+    headers["content-range"] = `bytes ${range.start}-${range.end}/${stat.size}`;
+  }
+  headers["content-length"] = String(length);
+  if (req.c.req.method === "HEAD") return req.c.body(null, status, headers);
+  const streamed = await req.vfs.readStream(req.path, { offset, length });
+  // The bytes are of the version streamed: give its validators, not the earlier stat's.
+  Object.assign(headers, validatorHeaders(streamed.stat));
+  return req.c.body(streamed.body, status, headers);
+}
+
+async function collectionIndex(req: DavRequest): Promise<Response> {
+  const rows: string[] = [];
+  if (req.c.req.method === "GET") {
+    for (let cursor: string | null = null;;) {
+      const page: Awaited<ReturnType<Vfs["readdir"]>> = await req.vfs.readdir(req.path, {
+        limit: 1000,
+        ...(cursor ? { cursor } : {}),
+      });
+      for (const { name, stat } of page.entries) {
+        const child = req.path === "/" ? `/${name}` : `${req.path}/${name}`;
+        const dir = stat.type === "directory";
+        const link = escapeXml(href(req, child, dir));
+        const size = dir ? "" : String(stat.size);
+        rows.push(`<li><a href="${link}">${escapeXml(name)}${dir ? "/" : ""}</a> ${size}</li>`);
+      }
+      cursor = page.cursor;
+      if (!cursor) break;
+    }
+  }
+  const title = escapeXml(req.path);
+  const html = `<!doctype html><meta charset="utf-8"><title>${title}</title>` +
+    `<h1>${title}</h1><ul>${rows.join("")}</ul>`;
+  return new Response(req.c.req.method === "HEAD" ? null : html, {
+    headers: { "content-type": "text/html; charset=utf-8", "content-security-policy": "sandbox" },
+  });
+}
+
+/** The client's mtime from `X-OC-Mtime` (unix seconds), in ms. */
+function clientMtime(req: DavRequest): number | undefined {
+  const text = req.c.req.header("x-oc-mtime");
+  if (text === undefined) return undefined;
+  if (!/^\d{1,12}(\.\d{1,9})?$/.test(text.trim())) {
+    throw new DavError(400, `Invalid X-OC-Mtime "${text}": expected unix seconds`);
+  }
+  return Math.round(Number(text) * 1000);
+}
+
+/**
+ * PUT: creates or replaces a file from a streamed body (with or without Content-Length);
+ * with `Content-Range` it writes those bytes at that offset and keeps the rest.
+ */
+export async function putMethod(req: DavRequest): Promise<Response> {
+  const { vfs, path } = req;
+  if (req.trailingSlash || path === "/") throw new DavError(405, "Cannot PUT a collection");
+  const mtime = clientMtime(req);
+  const declared = contentLength(req.c);
+  const rangeHeader = req.c.req.header("content-range");
+  const range = rangeHeader === undefined ? null : parseContentRange(rangeHeader);
+  if (range && declared !== undefined && declared !== range.end - range.start + 1) {
+    throw new DavError(400, "Content-Length differs from the Content-Range");
+  }
+  const current = await statOrNull(vfs, path);
+  if (current?.type === "directory") throw new DavError(405, "Cannot PUT to a collection");
+  if (!current) await requireParent(vfs, path);
+  evaluatePreconditions(conditionalHeaders(req.c.req.raw.headers), current, false);
+  await guard(req, [{ path, membership: current === null }]);
+  const body = requestBody(req.c, range ? range.end - range.start + 1 : declared);
+  const ifMatch = current && req.c.req.header("if-match") ? { ifMatch: current.etag } : {};
+  let stat: Stat;
+  try {
+    stat = range
+      ? await vfs.write(path, range.start, body, { create: true, ...ifMatch })
+      : await vfs.writeFile(path, body, ifMatch);
+  } catch (error) {
+    if ("ifMatch" in ifMatch && isFsError(error, "ESTALE")) {
+      throw new DavError(412, "If-Match failed: the resource changed");
+    }
+    throw error;
+  }
+  const headers: Record<string, string> = {};
+  if (mtime !== undefined) {
+    stat = await vfs.setattr(path, { mtime });
+    headers["x-oc-mtime"] = "accepted";
+  }
+  Object.assign(headers, validatorHeaders(stat));
+  return req.c.body(null, current ? 204 : 201, headers);
+}
+
+/** 409 unless the parent of `path` is an existing collection (RFC 4918 section 9.7.1). */
+export async function requireParent(vfs: Vfs, path: string): Promise<void> {
+  const parent = await statOrNull(vfs, parentOf(path));
+  if (parent?.type !== "directory") {
+    throw new DavError(409, "The parent collection does not exist");
+  }
+}
+
+/** MKCOL: creates a collection; no body allowed (RFC 4918 section 9.3). */
+export async function mkcolMethod(req: DavRequest): Promise<Response> {
+  const declared = contentLength(req.c);
+  if ((declared ?? 0) > 0 || (declared === undefined && req.c.req.raw.body)) {
+    const bytes = await req.c.req.raw.arrayBuffer().catch(() => new ArrayBuffer(0));
+    if (bytes.byteLength > 0) throw new DavError(415, "MKCOL takes no body");
+  }
+  if (await statOrNull(req.vfs, req.path)) {
+    throw new DavError(405, "Something already exists there");
+  }
+  await requireParent(req.vfs, req.path);
+  await guard(req, [{ path: req.path, membership: true }]);
+  try {
+    await req.vfs.mkdir(req.path);
+  } catch (error) {
+    if (isFsError(error, "EEXIST")) throw new DavError(405, "Something already exists there");
+    throw error;
+  }
+  return req.c.body(null, 201);
+}
+
+/** DELETE: a file, or a collection with everything in it; 207 when part of a tree fails. */
+export async function deleteMethod(req: DavRequest): Promise<Response> {
+  if (req.path === "/") throw new DavError(403, "Cannot delete the root collection");
+  const stat = await req.vfs.lookup(req.path);
+  evaluatePreconditions(conditionalHeaders(req.c.req.raw.headers), stat, false);
+  await guard(req, [{ path: req.path, membership: true, tree: true }]);
+  const failures = await removeTree(req.vfs, req.path, stat);
+  if (failures.size > 0) return multistatusOfFailures(req, failures);
+  await req.locks.release(req.path);
+  return req.c.body(null, 204);
+}
+
+/**
+ * Removes `path` and, for a directory, everything below it, members first. Returns the
+ * paths that could not be removed (with the error); their ancestors stay too.
+ */
+export async function removeTree(
+  vfs: Vfs,
+  path: string,
+  stat: Stat,
+): Promise<Map<string, unknown>> {
+  const failures = new Map<string, unknown>();
+  const remove = async (p: string, s: Stat): Promise<boolean> => {
+    try {
+      if (s.type !== "directory") {
+        await vfs.unlink(p);
+        return true;
+      }
+      let ok = true;
+      for (let cursor: string | null = null;;) {
+        const page: Awaited<ReturnType<Vfs["readdir"]>> = await vfs.readdir(p, {
+          limit: 1000,
+          ...(cursor ? { cursor } : {}),
+        });
+        for (let i = 0; i < page.entries.length; i += TREE_CONCURRENCY) {
+          const batch = page.entries.slice(i, i + TREE_CONCURRENCY);
+          const results = await Promise.all(
+            batch.map((e) => remove(p === "/" ? `/${e.name}` : `${p}/${e.name}`, e.stat)),
+          );
+          if (results.includes(false)) ok = false;
+        }
+        cursor = page.cursor;
+        if (!cursor) break;
+      }
+      if (ok) await vfs.rmdir(p);
+      return ok;
+    } catch (error) {
+      if (isFsError(error, "ENOENT")) return true;
+      failures.set(p, error);
+      return false;
+    }
+  };
+  await remove(path, stat);
+  return failures;
+}
+
+/** A 207 listing the members a tree operation failed on (RFC 4918 section 9.6.1). */
+export function multistatusOfFailures(req: DavRequest, failures: Map<string, unknown>): Response {
+  const responses: XmlOut[] = [...failures].map(([path, error]) => ({
+    ns: DAV,
+    name: "response",
+    children: [
+      { ns: DAV, name: "href", children: [href(req, path, false)] },
+      { ns: DAV, name: "status", children: [statusLine(statusOf(error))] },
+      { ns: DAV, name: "responsedescription", children: [messageOf(error)] },
+    ],
+  }));
+  return req.c.body(renderXml({ ns: DAV, name: "multistatus", children: responses }), 207, {
+    "content-type": "application/xml; charset=utf-8",
+  });
+}
+
+const REASONS: Readonly<Record<number, string>> = {
+  200: "OK",
+  403: "Forbidden",
+  404: "Not Found",
+  409: "Conflict",
+  412: "Precondition Failed",
+  423: "Locked",
+  424: "Failed Dependency",
+  500: "Internal Server Error",
+  503: "Service Unavailable",
+  507: "Insufficient Storage",
+};
+
+/** `HTTP/1.1 <status> <reason>` for a multistatus `status` element. */
+export function statusLine(status: number): string {
+  return `HTTP/1.1 ${status} ${REASONS[status] ?? "Error"}`;
+}

@@ -1,0 +1,65 @@
+/**
+ * COPY and MOVE (RFC 4918 sections 9.8 and 9.9). A MOVE is one VFS rename, atomic for
+ * files and whole directory trees alike; a COPY shares the source's data (segments are
+ * immutable), so copying a large file uploads nothing.
+ *
+ * @module
+ */
+
+import { isFsError } from "../vfs/mod.ts";
+import { DavError } from "./errors.ts";
+import { parseDepth, parseDestination, parseOverwrite } from "./headers.ts";
+import { destinationPath, isWithin } from "./paths.ts";
+import { multistatusOfFailures, removeTree, requireParent } from "./content.ts";
+import { type DavRequest, guard, statOrNull } from "./request.ts";
+
+/** COPY (`move` false) or MOVE (`move` true). */
+export async function copyMoveMethod(req: DavRequest, move: boolean): Promise<Response> {
+  const { vfs, path: from } = req;
+  const header = req.c.req.header("destination") ?? null;
+  const to = destinationPath(parseDestination(header, req.url), req.url, req.mount).path;
+  const overwrite = parseOverwrite(req.c.req.header("overwrite") ?? null);
+  const depth = parseDepth(req.c.req.header("depth") ?? null, "infinity");
+  if (depth === "1" || (move && depth !== "infinity")) {
+    throw new DavError(400, `${move ? "MOVE" : "COPY"} does not take Depth ${depth}`);
+  }
+  if (from === "/") throw new DavError(403, "Cannot copy or move the root collection");
+  const source = await vfs.lookup(from);
+  if (to === from) throw new DavError(403, "Source and destination are the same resource");
+  if (source.type === "directory" && isWithin(to, from)) {
+    throw new DavError(409, "Cannot copy or move a collection into itself");
+  }
+  const target = await statOrNull(vfs, to);
+  if (target && !overwrite) {
+    throw new DavError(412, "The destination exists and Overwrite is F");
+  }
+  await requireParent(vfs, to);
+  const touches = [{ path: to, membership: true, tree: true }];
+  if (move) touches.push({ path: from, membership: true, tree: true });
+  await guard(req, touches);
+
+  // Replacing a file with a file (or an empty directory) is part of the atomic rename;
+  // anything else goes first, as RFC 4918 section 9.9.3 describes.
+  const atomicReplace = move && target && source.type !== "directory" &&
+    target.type !== "directory";
+  if (target && !atomicReplace) {
+    const failures = await removeTree(vfs, to, target);
+    if (failures.size > 0) return multistatusOfFailures(req, failures);
+  }
+  if (move) {
+    await vfs.rename(from, to);
+    await req.locks.release(from);
+  } else if (depth === "0" && source.type === "directory") {
+    await vfs.mkdir(to, { mode: source.mode });
+    const xattrs = await vfs.getxattrs(from);
+    if (Object.keys(xattrs).length > 0) await vfs.updatexattrs(to, { set: xattrs });
+  } else {
+    try {
+      await vfs.copy(from, to);
+    } catch (error) {
+      if (isFsError(error, "EEXIST")) throw new DavError(412, "The destination appeared");
+      throw error;
+    }
+  }
+  return req.c.body(null, target ? 204 : 201);
+}

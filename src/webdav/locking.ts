@@ -1,0 +1,140 @@
+/**
+ * LOCK and UNLOCK (RFC 4918 sections 9.10 and 9.11). Locks live in the bucket (see
+ * `src/vfs/locks.ts`), so every instance serving it enforces them.
+ *
+ * @module
+ */
+
+import { isFsError } from "../vfs/mod.ts";
+import { type LockInfo, LockTokenError } from "../vfs/locks.ts";
+import { DavError } from "./errors.ts";
+import { parseDepth, parseIf, parseLockToken, parseTimeout, submittedTokens } from "./headers.ts";
+import { parentOf } from "./paths.ts";
+import { activeLock } from "./props.ts";
+import { type DavRequest, guard, href, statOrNull } from "./request.ts";
+import {
+  DAV,
+  escapeXml,
+  readXmlBody,
+  renderXml,
+  serializeFragment,
+  type XmlElement,
+} from "./xml.ts";
+
+/** Answers LOCK: a new lock (with a `lockinfo` body) or a refresh (without one). */
+export async function lockMethod(req: DavRequest): Promise<Response> {
+  const body = await readXmlBody(req.c.req.raw, { limit: req.maxXmlBytes });
+  const timeout = parseTimeout(req.c.req.header("timeout") ?? null);
+  if (body === null) return await refresh(req, timeout);
+
+  const info = parseLockInfo(body);
+  const depth = parseDepth(req.c.req.header("depth") ?? null, "infinity");
+  if (depth === "1") throw new DavError(400, "LOCK takes Depth 0 or infinity");
+  const existing = await statOrNull(req.vfs, req.path);
+  if (!existing && req.path !== "/") {
+    const parent = await statOrNull(req.vfs, parentOf(req.path));
+    if (parent?.type !== "directory") {
+      throw new DavError(409, "The parent collection does not exist");
+    }
+  }
+  // Creating the empty resource adds a member to the parent: its locks must be satisfied.
+  await guard(req, existing ? [] : [{ path: req.path, membership: true }]);
+  const lock = await req.locks.lock({
+    root: req.path,
+    depth: existing?.type === "directory" ? depth : "0",
+    scope: info.scope,
+    owner: info.owner,
+    principal: req.principal,
+    timeout,
+  });
+  let created = false;
+  if (!existing) {
+    // RFC 4918 section 7.3: locking an unmapped URL creates an empty resource.
+    try {
+      await req.vfs.write(req.path, 0, new Uint8Array(0), { create: true, exclusive: true });
+      created = true;
+    } catch (error) {
+      if (!isFsError(error, "EEXIST")) {
+        await req.locks.unlock(lock.token, req.path).catch(() => {});
+        throw error;
+      }
+    }
+  }
+  return lockResponse(req, lock, created ? 201 : 200, true);
+}
+
+async function refresh(req: DavRequest, timeout: number | null): Promise<Response> {
+  const tokens = submittedTokens(parseIf(req.c.req.header("if") ?? null));
+  if (tokens.size === 0) {
+    throw new DavError(400, "A LOCK without a body refreshes a lock: send its token in If");
+  }
+  let failure: unknown = null;
+  for (const token of tokens) {
+    try {
+      const lock = await req.locks.refresh(token, req.path, timeout, {
+        principal: req.principal,
+      });
+      return lockResponse(req, lock, 200, false);
+    } catch (error) {
+      if (!(error instanceof LockTokenError)) throw error;
+      failure = error;
+    }
+  }
+  throw new DavError(412, (failure as Error).message, {
+    condition: "lock-token-matches-request-uri",
+  });
+}
+
+/** Answers UNLOCK: removes the lock named by `Lock-Token` if it covers the URL. */
+export async function unlockMethod(req: DavRequest): Promise<Response> {
+  const token = parseLockToken(req.c.req.header("lock-token") ?? null);
+  if (token === null) throw new DavError(400, "UNLOCK needs a Lock-Token header");
+  try {
+    await req.locks.unlock(token, req.path, { principal: req.principal });
+  } catch (error) {
+    if (!(error instanceof LockTokenError)) throw error;
+    const status = error.reason === "principal" ? 403 : 409;
+    throw new DavError(status, error.message, { condition: "lock-token-matches-request-uri" });
+  }
+  return req.c.body(null, 204);
+}
+
+function lockResponse(req: DavRequest, lock: LockInfo, status: 200 | 201, fresh: boolean) {
+  const ctx = { hrefOf: (p: string, c: boolean) => href(req, p, c), quota: null };
+  const xml = renderXml({
+    ns: DAV,
+    name: "prop",
+    children: [{ ns: DAV, name: "lockdiscovery", children: [activeLock(lock, ctx, Date.now())] }],
+  });
+  const headers: Record<string, string> = { "content-type": "application/xml; charset=utf-8" };
+  if (fresh) headers["lock-token"] = `<${lock.token}>`;
+  return req.c.body(xml, status, headers);
+}
+
+/** The scope and owner a `lockinfo` body asks for. */
+function parseLockInfo(body: XmlElement): { scope: "exclusive" | "shared"; owner: string } {
+  if (body.ns !== DAV || body.name !== "lockinfo") {
+    throw new DavError(400, "The LOCK body must be a DAV:lockinfo element");
+  }
+  let scope: "exclusive" | "shared" | null = null;
+  let write = false;
+  let owner = "";
+  for (const child of body.children) {
+    if (typeof child === "string" || child.ns !== DAV) continue;
+    const inner = child.children.find((c): c is XmlElement => typeof c !== "string");
+    if (child.name === "lockscope") {
+      if (inner?.ns === DAV && (inner.name === "exclusive" || inner.name === "shared")) {
+        scope = inner.name;
+      } else throw new DavError(400, "lockscope must be exclusive or shared");
+    } else if (child.name === "locktype") {
+      write = inner?.ns === DAV && inner.name === "write";
+      if (!write) throw new DavError(422, "Only write locks are supported");
+    } else if (child.name === "owner") {
+      owner = child.children
+        .map((c) => typeof c === "string" ? escapeXml(c) : serializeFragment(c))
+        .join("");
+    }
+  }
+  if (!scope || !write) throw new DavError(400, "lockinfo needs lockscope and locktype");
+  return { scope, owner };
+}

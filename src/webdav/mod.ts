@@ -1,0 +1,128 @@
+/**
+ * WebDAV class 1 and 2 (RFC 4918) over the filesystem, meant to be mounted at `/dav`.
+ *
+ * - content: OPTIONS, GET/HEAD, PUT (streamed; `Content-Range` writes at an offset),
+ *   DELETE (trees, 207 on partial failure), MKCOL;
+ * - namespace: COPY and MOVE (atomic renames of files and whole trees);
+ * - properties: PROPFIND (Depth 0 and 1) and PROPPATCH (dead properties as xattrs);
+ * - locks: LOCK and UNLOCK, kept in the bucket so every instance enforces them.
+ *
+ * @module
+ */
+
+import { type Context, Hono } from "hono";
+import type { Vfs } from "../vfs/mod.ts";
+import { copyMoveMethod } from "./copymove.ts";
+import {
+  ALLOW,
+  deleteMethod,
+  getMethod,
+  mkcolMethod,
+  optionsMethod,
+  putMethod,
+} from "./content.ts";
+import { DavError, messageOf, statusOf } from "./errors.ts";
+import { lockMethod, unlockMethod } from "./locking.ts";
+import { davPathOf } from "./paths.ts";
+import { errorBody } from "./props.ts";
+import { propfindMethod, proppatchMethod } from "./propmethods.ts";
+import type { DavRequest } from "./request.ts";
+import { LockedError } from "../vfs/locks.ts";
+
+export { davPathOf } from "./paths.ts";
+
+/** Options of {@linkcode createWebDav}. */
+export interface WebDavOptions {
+  /** Where the app is mounted (default "/dav"). */
+  readonly mount?: string;
+  /** Largest XML request body (default 1 MiB); larger is 413. */
+  readonly maxXmlBytes?: number;
+  /** The authenticated user of a request, recorded in the locks it takes. */
+  readonly principalOf?: (c: Context) => string | null;
+}
+
+type Handler = (req: DavRequest) => Response | Promise<Response>;
+
+const METHODS: Readonly<Record<string, Handler>> = {
+  OPTIONS: optionsMethod,
+  GET: getMethod,
+  HEAD: getMethod,
+  PUT: putMethod,
+  DELETE: deleteMethod,
+  MKCOL: mkcolMethod,
+  COPY: (req) => copyMoveMethod(req, false),
+  MOVE: (req) => copyMoveMethod(req, true),
+  PROPFIND: propfindMethod,
+  PROPPATCH: proppatchMethod,
+  LOCK: lockMethod,
+  UNLOCK: unlockMethod,
+};
+
+/**
+ * Builds the WebDAV app; mount it with `app.route("/dav", createWebDav(vfs))`.
+ *
+ * @example
+ * ```ts
+ * import { Hono } from "hono";
+ * import { MemoryStore } from "../store/mod.ts";
+ * import { Vfs } from "../vfs/mod.ts";
+ * import { createWebDav } from "./mod.ts";
+ * const app = new Hono().route("/dav", createWebDav(await Vfs.open(new MemoryStore())));
+ * const put = await app.request("/dav/hello.txt", { method: "PUT", body: "hi" });
+ * console.assert(put.status === 201);
+ * const res = await app.request("/dav/", { method: "PROPFIND", headers: { depth: "1" } });
+ * console.assert(res.status === 207);
+ * ```
+ */
+export function createWebDav(vfs: Vfs, options: WebDavOptions = {}): Hono {
+  const mount = options.mount ?? "/dav";
+  const maxXmlBytes = options.maxXmlBytes ?? 1024 * 1024;
+  const app = new Hono();
+  app.all("*", async (c) => {
+    const handler = METHODS[c.req.method];
+    if (!handler) {
+      throw new DavError(405, `${c.req.method} is not supported`, { headers: { allow: ALLOW } });
+    }
+    // A fragment is never part of a Request-URI (RFC 9112 section 3.2); a client that
+    // sends one means something else than the resource it would name without it.
+    if (c.req.url.includes("#")) throw new DavError(400, "The request URI has a fragment");
+    const url = new URL(c.req.url);
+    const parsed = davPathOf(url, mount);
+    if (!parsed) throw new DavError(404, "Not under the WebDAV mount");
+    return await handler({
+      c,
+      vfs,
+      locks: vfs.locks,
+      url,
+      mount,
+      path: parsed.path,
+      trailingSlash: parsed.trailingSlash,
+      maxXmlBytes,
+      principal: options.principalOf?.(c) ?? null,
+    });
+  });
+  app.onError((error, c) => errorResponse(c, error, mount));
+  return app;
+}
+
+/** Renders any failure: a status, and a `DAV:error` body for precondition failures. */
+export function errorResponse(c: Context, error: unknown, mount: string): Response {
+  const status = statusOf(error);
+  if (status >= 500) console.error(error);
+  const headers: Record<string, string> = error instanceof DavError ? { ...error.headers } : {};
+  let condition = error instanceof DavError ? error.condition : null;
+  let hrefs = error instanceof DavError ? [...error.hrefs] : [];
+  if (error instanceof LockedError) {
+    condition = "lock-token-submitted";
+    hrefs = [...new Set(error.conflicts.map((l) => l.root))].map((root) =>
+      root === "/" ? `${mount}/` : `${mount}${root.split("/").map(encodeURIComponent).join("/")}`
+    );
+  }
+  if (condition) {
+    headers["content-type"] = "application/xml; charset=utf-8";
+    return c.body(errorBody(condition, hrefs), status as 400, headers);
+  }
+  headers["content-type"] = "text/plain; charset=utf-8";
+  const body = c.req.method === "HEAD" ? null : messageOf(error) + "\n";
+  return new Response(body, { status, headers });
+}

@@ -1,0 +1,299 @@
+/**
+ * Properties: the live ones computed from a stat (RFC 4918 section 15, quotas from RFC
+ * 4331) and dead ones kept as extended attributes, one per property, holding the property
+ * element exactly as the client sent it. PROPFIND renders them; PROPPATCH changes dead
+ * properties all-or-nothing.
+ *
+ * @module
+ */
+
+import { contentTypeOf } from "../http/media_types.ts";
+import { httpDate } from "../http/preconditions.ts";
+import type { Stat } from "../vfs/mod.ts";
+import type { LockInfo } from "../vfs/locks.ts";
+import { DavError } from "./errors.ts";
+import { DAV, escapeXml, type XmlElement, type XmlOut } from "./xml.ts";
+
+/** A property name: namespace URI and local name. */
+export interface PropName {
+  readonly ns: string;
+  readonly name: string;
+}
+
+/** Extended attribute names of dead properties start with this, then `{ns}name`. */
+export const DEAD_PREFIX = "dav:";
+
+/** The Clark notation of a name, `{ns}name`. */
+export function clark(p: PropName): string {
+  return `{${p.ns}}${p.name}`;
+}
+
+/** The xattr that stores dead property `p`. */
+export function deadKey(p: PropName): string {
+  return DEAD_PREFIX + clark(p);
+}
+
+/** The property name a dead-property xattr stores, or null for other xattrs. */
+export function deadName(key: string): PropName | null {
+  if (!key.startsWith(DEAD_PREFIX + "{")) return null;
+  const close = key.indexOf("}", DEAD_PREFIX.length);
+  if (close < 0) return null;
+  return { ns: key.slice(DEAD_PREFIX.length + 1, close), name: key.slice(close + 1) };
+}
+
+/** Live properties this server computes, in the order allprop lists them. */
+export const LIVE = [
+  "resourcetype",
+  "getcontentlength",
+  "getlastmodified",
+  "creationdate",
+  "getetag",
+  "getcontenttype",
+  "displayname",
+  "supportedlock",
+  "lockdiscovery",
+  "quota-available-bytes",
+  "quota-used-bytes",
+] as const;
+
+type Live = typeof LIVE[number];
+
+/** RFC 4331: quota properties are not part of allprop (they cost a usage count). */
+const NOT_IN_ALLPROP: ReadonlySet<string> = new Set(["quota-available-bytes", "quota-used-bytes"]);
+
+/** Win32 properties Windows' WebDAV client sets after copying a file in. */
+export const WIN32_NS = "urn:schemas-microsoft-com:";
+
+/** True when `p` is a live property (computed, so never stored). */
+export function isLive(p: PropName): boolean {
+  return p.ns === DAV && (LIVE as readonly string[]).includes(p.name);
+}
+
+/** What PROPFIND asked for. */
+export type PropQuery =
+  | { readonly kind: "allprop"; readonly include: readonly PropName[] }
+  | { readonly kind: "propname" }
+  | { readonly kind: "prop"; readonly names: readonly PropName[] };
+
+/** Whether answering `query` needs dead properties (extended attributes). */
+export function needsDead(query: PropQuery): boolean {
+  return query.kind !== "prop" || query.names.some((n) => !isLive(n));
+}
+
+/** Whether answering `query` needs lock discovery. */
+export function needsLocks(query: PropQuery): boolean {
+  if (query.kind === "allprop") return true;
+  return query.kind === "prop" &&
+    query.names.some((n) => n.ns === DAV && n.name === "lockdiscovery");
+}
+
+/** Whether answering `query` needs quota figures. */
+export function needsQuota(query: PropQuery): boolean {
+  const quota = (n: PropName) => n.ns === DAV && NOT_IN_ALLPROP.has(n.name);
+  if (query.kind === "prop") return query.names.some(quota);
+  return query.kind === "allprop" && query.include.some(quota);
+}
+
+/** Facts shared by every resource of one PROPFIND. */
+export interface PropContext {
+  readonly hrefOf: (path: string, collection: boolean) => string;
+  readonly quota: { readonly used: number; readonly available: number } | null;
+}
+
+/** One resource to describe. */
+export interface Resource {
+  readonly path: string;
+  readonly stat: Stat;
+  /** Dead properties by xattr key (only when the query needs them). */
+  readonly xattrs: Readonly<Record<string, Uint8Array>>;
+  /** Live locks covering the resource (only when the query needs them). */
+  readonly locks: readonly LockInfo[];
+}
+
+const decoder = new TextDecoder();
+
+/** The `activelock` element of a lock (RFC 4918 section 14.1). */
+export function activeLock(lock: LockInfo, ctx: PropContext, now: number): XmlOut {
+  const remaining = Math.max(0, Math.round((lock.expires - now) / 1000));
+  const children: XmlOut["children"] = [
+    dav("locktype", [dav("write")]),
+    dav("lockscope", [dav(lock.scope)]),
+    dav("depth", [lock.depth === "0" ? "0" : "infinity"]),
+  ];
+  if (lock.owner !== "") children.push(dav("owner", [{ raw: lock.owner }]));
+  children.push(
+    dav("timeout", [`Second-${remaining}`]),
+    dav("locktoken", [dav("href", [lock.token])]),
+    dav("lockroot", [dav("href", [ctx.hrefOf(lock.root, false)])]),
+  );
+  return dav("activelock", children);
+}
+
+function dav(name: string, children: XmlOut["children"] = []): XmlOut {
+  return { ns: DAV, name, children };
+}
+
+/** The value of live property `name` for `r`, or null when it has none. */
+function liveValue(name: Live, r: Resource, ctx: PropContext, now: number): XmlOut | null {
+  const { stat } = r;
+  const collection = stat.type === "directory";
+  switch (name) {
+    case "resourcetype":
+      return dav(name, collection ? [dav("collection")] : []);
+    case "getcontentlength":
+      return collection ? null : dav(name, [String(stat.size)]);
+    case "getlastmodified":
+      return dav(name, [httpDate(stat.mtime)]);
+    case "creationdate":
+      return dav(name, [new Date(stat.btime).toISOString()]);
+    case "getetag":
+      return dav(name, [`"${stat.etag}"`]);
+    case "getcontenttype":
+      return dav(name, [collection ? "httpd/unix-directory" : contentTypeOf(r.path)]);
+    case "displayname":
+      return dav(name, [r.path === "/" ? "" : r.path.slice(r.path.lastIndexOf("/") + 1)]);
+    case "supportedlock":
+      return dav(
+        name,
+        (["exclusive", "shared"] as const).map((scope) =>
+          dav("lockentry", [dav("lockscope", [dav(scope)]), dav("locktype", [dav("write")])])
+        ),
+      );
+    case "lockdiscovery":
+      return dav(name, r.locks.map((lock) => activeLock(lock, ctx, now)));
+    case "quota-available-bytes":
+      return ctx.quota ? dav(name, [String(ctx.quota.available)]) : null;
+    case "quota-used-bytes":
+      return ctx.quota ? dav(name, [String(ctx.quota.used)]) : null;
+  }
+}
+
+/** The dead properties of a resource: name and stored element. */
+function deadProps(r: Resource): [PropName, string][] {
+  const out: [PropName, string][] = [];
+  for (const [key, value] of Object.entries(r.xattrs)) {
+    const name = deadName(key);
+    if (name) out.push([name, decoder.decode(value)]);
+  }
+  return out;
+}
+
+/** The `response` element for one resource (RFC 4918 section 14.24). */
+export function propResponse(r: Resource, query: PropQuery, ctx: PropContext, now: number): XmlOut {
+  const found: XmlOut["children"] = [];
+  const missing: XmlOut[] = [];
+  const collection = r.stat.type === "directory";
+  if (query.kind === "propname") {
+    for (const name of LIVE) {
+      if (NOT_IN_ALLPROP.has(name)) continue;
+      if (liveValue(name, r, ctx, now)) found.push(dav(name));
+    }
+    for (const [name] of deadProps(r)) found.push({ ns: name.ns, name: name.name });
+  } else if (query.kind === "allprop") {
+    const extra = new Set(query.include.filter(isLive).map((n) => n.name));
+    for (const name of LIVE) {
+      if (NOT_IN_ALLPROP.has(name) && !extra.has(name)) continue;
+      const value = liveValue(name, r, ctx, now);
+      if (value) found.push(value);
+    }
+    for (const [, element] of deadProps(r)) found.push({ raw: element });
+  } else {
+    for (const name of query.names) {
+      if (isLive(name)) {
+        const value = liveValue(name.name as Live, r, ctx, now);
+        if (value) found.push(value);
+        else missing.push({ ns: name.ns, name: name.name });
+        continue;
+      }
+      const stored = r.xattrs[deadKey(name)];
+      if (stored) found.push({ raw: decoder.decode(stored) });
+      else missing.push({ ns: name.ns, name: name.name });
+    }
+  }
+  const children: XmlOut["children"] = [dav("href", [ctx.hrefOf(r.path, collection)])];
+  if (found.length > 0 || missing.length === 0) {
+    children.push(dav("propstat", [dav("prop", found), dav("status", ["HTTP/1.1 200 OK"])]));
+  }
+  if (missing.length > 0) {
+    children.push(
+      dav("propstat", [dav("prop", missing), dav("status", ["HTTP/1.1 404 Not Found"])]),
+    );
+  }
+  return dav("response", children);
+}
+
+/** Reads a PROPFIND body (null: no body, which means allprop). */
+export function parsePropfind(body: XmlElement | null): PropQuery {
+  if (body === null) return { kind: "allprop", include: [] };
+  if (body.ns !== DAV || body.name !== "propfind") {
+    throw new DavError(400, "The PROPFIND body must be a DAV:propfind element");
+  }
+  const kids = elements(body);
+  const first = kids[0];
+  if (!first || first.ns !== DAV) {
+    throw new DavError(400, "PROPFIND needs prop, allprop or propname");
+  }
+  switch (first.name) {
+    case "propname":
+      return { kind: "propname" };
+    case "allprop": {
+      const include = kids.find((k) => k.ns === DAV && k.name === "include");
+      return { kind: "allprop", include: include ? elements(include).map(nameOf) : [] };
+    }
+    case "prop":
+      return { kind: "prop", names: elements(first).map(nameOf) };
+    default:
+      throw new DavError(400, `Unknown PROPFIND request "${first.name}"`);
+  }
+}
+
+function elements(el: XmlElement): XmlElement[] {
+  return el.children.filter((c): c is XmlElement => typeof c !== "string");
+}
+
+function nameOf(el: XmlElement): PropName {
+  return { ns: el.ns, name: el.name };
+}
+
+/** One change a PROPPATCH asks for, in document order. */
+export type PropChange =
+  | { readonly op: "set"; readonly name: PropName; readonly element: XmlElement }
+  | { readonly op: "remove"; readonly name: PropName };
+
+/** Reads a PROPPATCH body (RFC 4918 section 14.19). */
+export function parseProppatch(body: XmlElement | null): PropChange[] {
+  if (!body || body.ns !== DAV || body.name !== "propertyupdate") {
+    throw new DavError(400, "The PROPPATCH body must be a DAV:propertyupdate element");
+  }
+  const changes: PropChange[] = [];
+  for (const action of elements(body)) {
+    if (action.ns !== DAV || (action.name !== "set" && action.name !== "remove")) {
+      throw new DavError(400, `Unknown PROPPATCH instruction "${action.name}"`);
+    }
+    const prop = elements(action).find((e) => e.ns === DAV && e.name === "prop");
+    if (!prop) throw new DavError(400, `DAV:${action.name} needs a DAV:prop`);
+    for (const element of elements(prop)) {
+      changes.push(
+        action.name === "set"
+          ? { op: "set", name: nameOf(element), element }
+          : { op: "remove", name: nameOf(element) },
+      );
+    }
+  }
+  if (changes.length === 0) throw new DavError(400, "PROPPATCH changes no property");
+  return changes;
+}
+
+/** The `propstat` of a PROPPATCH response: names with one status. */
+export function propstat(names: readonly PropName[], status: string): XmlOut {
+  return dav("propstat", [
+    dav("prop", names.map((n) => ({ ns: n.ns, name: n.name }))),
+    dav("status", [`HTTP/1.1 ${status}`]),
+  ]);
+}
+
+/** The text of a `DAV:error` body holding one precondition element. */
+export function errorBody(condition: string, hrefs: readonly string[]): string {
+  const inner = hrefs.map((h) => `<D:href>${escapeXml(h)}</D:href>`).join("");
+  return `<?xml version="1.0" encoding="utf-8"?>\n<D:error xmlns:D="DAV:"><D:${condition}>${inner}</D:${condition}></D:error>`;
+}

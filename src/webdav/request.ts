@@ -1,0 +1,87 @@
+/**
+ * What every WebDAV handler works with: the request, its filesystem path, and the gate
+ * that evaluates the `If` header and the locks before anything changes.
+ *
+ * @module
+ */
+
+import type { Context } from "hono";
+import { isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
+import type { LockManager } from "../vfs/locks.ts";
+import { DavError } from "./errors.ts";
+import { evaluateIf, parseIf, submittedTokens } from "./headers.ts";
+import { davPathOf, hrefOf } from "./paths.ts";
+
+/** One WebDAV request, parsed once. */
+export interface DavRequest {
+  readonly c: Context;
+  readonly vfs: Vfs;
+  readonly locks: LockManager;
+  readonly url: URL;
+  /** The mount point, e.g. "/dav" (no trailing slash). */
+  readonly mount: string;
+  /** The filesystem path the request URL names. */
+  readonly path: string;
+  readonly trailingSlash: boolean;
+  /** Largest XML request body accepted. */
+  readonly maxXmlBytes: number;
+  /** The authenticated user's name, for lock records (null without auth). */
+  readonly principal: string | null;
+}
+
+/** The href of `path` as this server writes it. */
+export function href(req: DavRequest, path: string, collection: boolean): string {
+  return hrefOf(req.mount, path, collection);
+}
+
+/** The stat of `path` without following a final symlink, or null when nothing is there. */
+export async function statOrNull(vfs: Vfs, path: string): Promise<Stat | null> {
+  try {
+    return await vfs.lookup(path);
+  } catch (error) {
+    if (isFsError(error, "ENOENT", "ENOTDIR")) return null;
+    throw error;
+  }
+}
+
+/** The quoted strong ETag of a resource. */
+export function quotedEtag(stat: Stat): string {
+  return `"${stat.etag}"`;
+}
+
+/** A path a change touches, and what else about it the change needs unlocked. */
+export interface Touch {
+  readonly path: string;
+  /** The change adds or removes `path` in its parent (a depth-0 lock there counts). */
+  readonly membership?: boolean;
+  /** The change removes or replaces everything below `path` too. */
+  readonly tree?: boolean;
+}
+
+/**
+ * Checks the `If` header (412 when it does not hold) and then that every lock on the
+ * touched paths has its token submitted (423 otherwise). Returns the submitted tokens.
+ */
+export async function guard(req: DavRequest, touches: readonly Touch[]): Promise<Set<string>> {
+  const lists = parseIf(req.c.req.header("if") ?? null);
+  if (lists) {
+    const holds = await evaluateIf(lists, req.url, async (resource) => {
+      const target = davPathOf(resource, req.mount);
+      if (!target) return { etag: null, tokens: [] };
+      const [stat, locks] = await Promise.all([
+        statOrNull(req.vfs, target.path),
+        req.locks.covering(target.path),
+      ]);
+      return { etag: stat ? quotedEtag(stat) : null, tokens: locks.map((l) => l.token) };
+    });
+    if (!holds) throw new DavError(412, "The If header's conditions do not hold");
+  }
+  const tokens = submittedTokens(lists);
+  for (const touch of touches) {
+    await req.locks.check(touch.path, tokens, {
+      parent: touch.membership ?? false,
+      descendants: touch.tree ?? false,
+    });
+  }
+  return tokens;
+}
