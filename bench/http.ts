@@ -122,6 +122,7 @@ try {
   for (let at = 65536; at < size; at += 65536) reference.copyWithin(at, 0, 65536);
   const seed = await fetch(`${base}/api/v1/fs/patched.bin`, { method: "PUT", body: reference });
   if (seed.status !== 201) throw new Error(`PUT answered ${seed.status}`);
+  const rssAfterSeed = vmHwmMiB();
   const before = await uploadBytes();
   let state = 12345;
   const random = () => (state = (state * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
@@ -139,6 +140,7 @@ try {
     }
   });
   const uploaded = (await uploadBytes()) - before;
+  const rssAfterPatches = vmHwmMiB();
   const back = new Uint8Array(await (await fetch(`${base}/api/v1/fs/patched.bin`)).arrayBuffer());
   const identical = back.length === size && back.every((b, i) => b === reference[i]);
 
@@ -167,7 +169,10 @@ try {
       identical ? "identical to" : "DIFFERENT from"
     } the reference`,
   );
-  console.log(`server peak RSS at the end: ${vmHwmMiB()} MiB`);
+  console.log(
+    `server peak RSS: ${rssAfterSeed} MiB after the 256 MiB seed PUT, ${rssAfterPatches} MiB ` +
+      `after the PATCHes, ${vmHwmMiB()} MiB after reading the patched file back`,
+  );
 } finally {
   server.kill();
   await server.status;

@@ -22,7 +22,9 @@ import {
   type S3ClientConfig,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
-import { FetchHttpHandler } from "@smithy/fetch-http-handler";
+import { NodeHttpHandler } from "@smithy/node-http-handler";
+import { Agent } from "node:http";
+import { Agent as HttpsAgent } from "node:https";
 import { bodyBytes, checkKey, rangeHeader, resolveRange, unquote } from "./_util.ts";
 import {
   type Body,
@@ -64,6 +66,11 @@ export interface S3StoreOptions {
     readonly secretAccessKey: string;
     readonly sessionToken?: string;
   };
+  /**
+   * Sends the HTTP requests (default: node:http with keep-alive, see `makeClient`). Tests
+   * pass one that counts what goes over the wire; a proxy or custom agent goes here too.
+   */
+  readonly requestHandler?: NodeHttpHandler;
 }
 
 /** Which request failed, so that {@linkcode translate} can read its status right. */
@@ -346,9 +353,31 @@ export class S3Store implements ObjectStore {
   }
 }
 
+/** Connections kept open to S3 per instance (parts, ranged GETs and metadata share them). */
+const MAX_SOCKETS = 64;
+/** Connecting to S3 takes at most this long. */
+const CONNECT_TIMEOUT_MS = 10_000;
+/** A request whose socket stays silent this long fails. */
+const IDLE_TIMEOUT_MS = 120_000;
+
+/**
+ * The client sends through `node:http`, not fetch. Given a byte body, Deno's fetch copies
+ * it (a stream body would be sent chunked, which S3 refuses for PutObject and UploadPart),
+ * and those copies are returned late: uploading 8 MiB parts two at a time, a process peaked
+ * at ~200 MiB RSS through fetch and at ~80 MiB through node:http, at the same throughput.
+ * node:http needs no permission beyond `--allow-net`.
+ */
 function makeClient(options: S3StoreOptions): S3Client {
+  const agent = { keepAlive: true, maxSockets: MAX_SOCKETS };
   const config: S3ClientConfig = {
-    requestHandler: new FetchHttpHandler(),
+    requestHandler: options.requestHandler ?? new NodeHttpHandler({
+      httpAgent: new Agent(agent),
+      httpsAgent: new HttpsAgent(agent),
+      // A server that stops answering fails the request (and the retry layer decides),
+      // instead of holding it, and the client's request, forever.
+      connectionTimeout: CONNECT_TIMEOUT_MS,
+      requestTimeout: IDLE_TIMEOUT_MS,
+    }),
     defaultUserAgentProvider: async () => [["pagefs", USER_AGENT_VERSION]],
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",

@@ -3,6 +3,7 @@
 // the S3 adapter can get wrong: conditional headers, RGW's quirks, one request per call.
 
 import { deepStrictEqual, equal, ok, rejects } from "node:assert/strict";
+import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { readAll } from "./_util.ts";
 import { S3Store, type S3StoreOptions } from "./s3.ts";
 import { MIN_PART_SIZE, type ObjectStore, StoreError, type StoreErrorKind } from "./types.ts";
@@ -19,6 +20,7 @@ function options(bucket: string, prefix?: string): S3StoreOptions {
     ...(prefix !== undefined ? { prefix } : {}),
     region: Deno.env.get("AWS_REGION") ?? "us-east-1",
     credentials: { accessKeyId, secretAccessKey },
+    requestHandler: new CountingHandler(),
   };
 }
 
@@ -63,17 +65,23 @@ async function rejectsWith(promise: Promise<unknown>, kind: StoreErrorKind): Pro
 }
 
 /** Runs `fn` and counts its HTTP requests (the fetch handler looks `fetch` up per request). */
+/** The methods of the HTTP requests a store sends, as its request handler sees them. */
+let wire: string[] | null = null;
+
+class CountingHandler extends NodeHttpHandler {
+  override handle(...args: Parameters<NodeHttpHandler["handle"]>) {
+    wire?.push(args[0].method);
+    return super.handle(...args);
+  }
+}
+
 async function counted<T>(fn: () => Promise<T>): Promise<{ value: T; requests: string[] }> {
   const requests: string[] = [];
-  const original = globalThis.fetch;
-  globalThis.fetch = (input, init) => {
-    requests.push(input instanceof Request ? input.method : init?.method ?? "GET");
-    return original(input, init);
-  };
+  wire = requests;
   try {
     return { value: await fn(), requests };
   } finally {
-    globalThis.fetch = original;
+    wire = null;
   }
 }
 
