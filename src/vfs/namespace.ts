@@ -298,6 +298,12 @@ export async function copy(
       uid: dir.attr.uid,
       gid: dir.attr.gid,
     });
+    const xattr = dir.xattr;
+    if (xattr && Object.keys(xattr).length > 0) {
+      await ctx.dirs.updateSelf(stat.ino, (record) => {
+        record.xattr = { ...xattr };
+      });
+    }
     for (const [name] of await ctx.dirs.list(dir)) {
       await copy(ctx, joinChild(from, name), joinChild(to, name), options);
     }
