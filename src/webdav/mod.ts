@@ -108,7 +108,8 @@ export function createWebDav(vfs: Vfs, options: WebDavOptions = {}): Hono {
 /** Renders any failure: a status, and a `DAV:error` body for precondition failures. */
 export function errorResponse(c: Context, error: unknown, mount: string): Response {
   const status = statusOf(error);
-  if (status >= 500) console.error(error);
+  // A DavError is a deliberate answer (502 for a foreign Destination): not worth a log line.
+  if (status >= 500 && !(error instanceof DavError)) console.error(error);
   const headers: Record<string, string> = error instanceof DavError ? { ...error.headers } : {};
   let condition = error instanceof DavError ? error.condition : null;
   let hrefs = error instanceof DavError ? [...error.hrefs] : [];

@@ -260,6 +260,8 @@ export type PropChange =
   | { readonly op: "set"; readonly name: PropName; readonly element: XmlElement }
   | { readonly op: "remove"; readonly name: PropName };
 
+const XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang";
+
 /** Reads a PROPPATCH body (RFC 4918 section 14.19). */
 export function parseProppatch(body: XmlElement | null): PropChange[] {
   if (!body || body.ns !== DAV || body.name !== "propertyupdate") {
@@ -272,10 +274,15 @@ export function parseProppatch(body: XmlElement | null): PropChange[] {
     }
     const prop = elements(action).find((e) => e.ns === DAV && e.name === "prop");
     if (!prop) throw new DavError(400, `DAV:${action.name} needs a DAV:prop`);
+    // The xml:lang in scope is part of a dead property's value (RFC 4918 section 4.3).
+    const lang = prop.attrs[XML_LANG] ?? action.attrs[XML_LANG] ?? body.attrs[XML_LANG];
     for (const element of elements(prop)) {
+      const value = lang === undefined || XML_LANG in element.attrs
+        ? element
+        : { ...element, attrs: { ...element.attrs, [XML_LANG]: lang } };
       changes.push(
         action.name === "set"
-          ? { op: "set", name: nameOf(element), element }
+          ? { op: "set", name: nameOf(element), element: value }
           : { op: "remove", name: nameOf(element) },
       );
     }

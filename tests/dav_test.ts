@@ -1,0 +1,180 @@
+// WebDAV content and namespace methods through the whole app, on memory and on real S3:
+// PUT (streamed, at an offset, cut short, with a client mtime), DELETE of trees, COPY and
+// MOVE with Depth and Overwrite.
+
+import { DAV, textOf } from "../src/webdav/xml.ts";
+import { assert, assertEquals } from "./_assert.ts";
+import { chunked, pattern } from "./_stores.ts";
+import { type Dav, davTest, prop, propfindBody } from "./_dav.ts";
+import { snapshot } from "./rest_harness.ts";
+
+async function bytesOf(dav: Dav, path: string): Promise<Uint8Array> {
+  const res = await dav.send("GET", path);
+  assertEquals(res.status, 200, `GET ${path}`);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+async function lastModified(dav: Dav, path: string): Promise<string> {
+  const ms = await dav.propfind(path, "0", propfindBody([[DAV, "getlastmodified"]]));
+  return textOf(prop(ms, path, DAV, "getlastmodified"));
+}
+
+davTest("PUT streams a body without Content-Length; 201 then 204", async ({ a }) => {
+  const data = pattern(300_000, 7);
+  const res = await a.send("PUT", "/big.bin", { body: chunked(data, 7777) });
+  await res.body?.cancel();
+  assertEquals(res.status, 201);
+  const etag = res.headers.get("etag");
+  assert(etag?.startsWith('"'), `ETag ${etag}`);
+  assertEquals(await bytesOf(a, "/big.bin"), data);
+  const ms = await a.propfind("/big.bin", "0", propfindBody([[DAV, "getetag"]]));
+  assertEquals(textOf(prop(ms, "/big.bin", DAV, "getetag")), etag);
+
+  const smaller = data.subarray(0, 1000);
+  assertEquals(await a.put("/big.bin", chunked(smaller, 99)), 204);
+  assertEquals(await bytesOf(a, "/big.bin"), smaller);
+  assertEquals(await a.put("/empty", new Uint8Array(0)), 201);
+  assertEquals(await a.text("/empty"), "");
+});
+
+davTest("PUT with Content-Range writes at the offset and keeps the rest", async ({ a }) => {
+  assertEquals(await a.put("/r.txt", "0123456789"), 201);
+  assertEquals(await a.put("/r.txt", "abcd", { "content-range": "bytes 4-7/*" }), 204);
+  assertEquals(await a.text("/r.txt"), "0123abcd89");
+  assertEquals(await a.put("/r.txt", "XY", { "content-range": "bytes 10-11/*" }), 204);
+  assertEquals(await a.text("/r.txt"), "0123abcd89XY");
+  // The body must be as long as the range says.
+  assertEquals(await a.put("/r.txt", "abc", { "content-range": "bytes 0-7/*" }), 400);
+  assertEquals(await a.text("/r.txt"), "0123abcd89XY");
+});
+
+davTest("PUT of a body shorter than Content-Length keeps the old content", async ({ a }) => {
+  const old = pattern(50_000, 3);
+  assertEquals(await a.put("/s.bin", chunked(old, 65536)), 201);
+  const before = await snapshot(a.vfs);
+  for (const size of [10, 70_000]) {
+    const cut = pattern(size, 9);
+    const status = await a.put("/s.bin", chunked(cut, 1000), {
+      "content-length": String(size + 1),
+    });
+    assertEquals(status, 400, `${size} of ${size + 1} bytes`);
+  }
+  assertEquals(await bytesOf(a, "/s.bin"), old);
+  // A new file cut short is not created either.
+  assertEquals(await a.put("/t.bin", chunked(pattern(10), 3), { "content-length": "11" }), 400);
+  assertEquals(await snapshot(a.vfs), before);
+});
+
+davTest("PUT takes X-OC-Mtime; refuses collections and missing parents", async ({ a }) => {
+  const res = await a.send("PUT", "/m.txt", {
+    body: "m",
+    headers: { "x-oc-mtime": "1700000000" },
+  });
+  await res.body?.cancel();
+  assertEquals([res.status, res.headers.get("x-oc-mtime")], [201, "accepted"]);
+  assertEquals(await lastModified(a, "/m.txt"), "Tue, 14 Nov 2023 22:13:20 GMT");
+  assertEquals(await a.put("/m.txt", "n", { "x-oc-mtime": "1600000000" }), 204);
+  assertEquals(await lastModified(a, "/m.txt"), "Sun, 13 Sep 2020 12:26:40 GMT");
+  assertEquals(await a.put("/m.txt", "o", { "x-oc-mtime": "yesterday" }), 400);
+  assertEquals(await a.text("/m.txt"), "n");
+
+  assertEquals(await a.put("/no/such/dir.txt", "x"), 409);
+  assertEquals(await a.put("/m.txt/below", "x"), 409);
+  assertEquals(await a.mkcol("/d"), 201);
+  assertEquals(await a.put("/d", "x"), 405);
+  assertEquals(await a.put("/d/", "x"), 405);
+  assertEquals(await a.members("/"), ["d", "m.txt"]);
+});
+
+/** A tree: /t/a.txt, /t/sub/b.txt, /t/sub/deep/c.txt, /t/empty/. */
+async function makeTree(dav: Dav, root: string): Promise<void> {
+  for (const dir of ["", "/sub", "/sub/deep", "/empty"]) {
+    assertEquals(await dav.mkcol(root + dir), 201);
+  }
+  assertEquals(await dav.put(`${root}/a.txt`, "a"), 201);
+  assertEquals(await dav.put(`${root}/sub/b.txt`, "b"), 201);
+  assertEquals(await dav.put(`${root}/sub/deep/c.txt`, "c"), 201);
+}
+
+davTest("DELETE removes a whole tree", async ({ a }) => {
+  await makeTree(a, "/t");
+  assertEquals(await a.put("/keep.txt", "k"), 201);
+  assertEquals(await a.status("DELETE", "/t"), 204);
+  assertEquals(await a.members("/"), ["keep.txt"]);
+  assertEquals(await a.text("/t/sub/deep/c.txt"), null);
+  assertEquals(await a.status("PROPFIND", "/t", { headers: { depth: "0" } }), 404);
+  assertEquals(await a.status("DELETE", "/t"), 404);
+  assertEquals(await a.status("DELETE", "/"), 403);
+});
+
+davTest("COPY copies trees; Depth 0 copies a collection without members", async ({ a }) => {
+  await makeTree(a, "/t");
+  const patch = `<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop>` +
+    `<Z:tag xmlns:Z="urn:z">dir</Z:tag></D:prop></D:set></D:propertyupdate>`;
+  assertEquals(await a.status("PROPPATCH", "/t", { body: patch }), 207);
+
+  const shallow = await a.status("COPY", "/t", {
+    headers: { destination: "/dav/shallow", depth: "0" },
+  });
+  assertEquals(shallow, 201);
+  assertEquals(await a.members("/shallow"), []);
+  const ms = await a.propfind("/shallow", "0", propfindBody([["urn:z", "tag"]]));
+  assertEquals(textOf(prop(ms, "/shallow", "urn:z", "tag")), "dir");
+
+  assertEquals(await a.status("COPY", "/t", { headers: { destination: "/dav/full" } }), 201);
+  assertEquals(await a.members("/full"), ["a.txt", "empty", "sub"]);
+  assertEquals(await a.members("/full/sub"), ["b.txt", "deep"]);
+  assertEquals(await a.text("/full/sub/deep/c.txt"), "c");
+  // The copy is independent of the original.
+  assertEquals(await a.put("/full/a.txt", "changed"), 204);
+  assertEquals(await a.text("/t/a.txt"), "a");
+  // COPY Depth 1 is not defined for collections; into itself is 409.
+  const depth1 = { headers: { destination: "/dav/x", depth: "1" } };
+  assertEquals(await a.status("COPY", "/t", depth1), 400);
+  assertEquals(await a.status("COPY", "/t", { headers: { destination: "/dav/t/sub/x" } }), 409);
+  assertEquals(await a.status("COPY", "/t/a.txt", { headers: { destination: "/dav/no/a" } }), 409);
+  assertEquals(await a.status("COPY", "/none", { headers: { destination: "/dav/x" } }), 404);
+  assertEquals(await a.members("/"), ["full", "shallow", "t"]);
+});
+
+davTest("COPY and MOVE with Overwrite F onto an existing target are 412", async ({ a }) => {
+  await makeTree(a, "/src");
+  await makeTree(a, "/dst");
+  assertEquals(await a.put("/f.txt", "f"), 201);
+  assertEquals(await a.put("/g.txt", "g"), 201);
+  const before = await snapshot(a.vfs);
+  for (const method of ["COPY", "MOVE"]) {
+    for (const [from, to] of [["/src", "/dst"], ["/f.txt", "/g.txt"], ["/f.txt", "/dst"]]) {
+      const status = await a.status(method, from!, {
+        headers: { destination: `http://localhost/dav${to}`, overwrite: "F" },
+      });
+      assertEquals(status, 412, `${method} ${from} -> ${to}`);
+    }
+  }
+  assertEquals(await snapshot(a.vfs), before);
+});
+
+davTest("MOVE with Overwrite T replaces a non-empty collection", async ({ a }) => {
+  await makeTree(a, "/src");
+  for (const dir of ["/dst", "/dst/old"]) assertEquals(await a.mkcol(dir), 201);
+  assertEquals(await a.put("/dst/old/z.txt", "z"), 201);
+  assertEquals(await a.put("/dst/a.txt", "old a"), 201);
+  const moved = await a.status("MOVE", "/src", {
+    headers: { destination: "/dav/dst", overwrite: "T" },
+  });
+  assertEquals(moved, 204);
+  assertEquals(await a.members("/"), ["dst"]);
+  assertEquals(await a.members("/dst"), ["a.txt", "empty", "sub"]);
+  assertEquals(await a.text("/dst/a.txt"), "a");
+  assertEquals(await a.text("/dst/old/z.txt"), null);
+  assertEquals(await a.text("/dst/sub/deep/c.txt"), "c");
+
+  // A file replaces a collection, and a file replaces a file, without Overwrite (T).
+  assertEquals(await a.put("/f.txt", "f"), 201);
+  assertEquals(await a.status("MOVE", "/f.txt", { headers: { destination: "/dav/dst" } }), 204);
+  assertEquals(await a.text("/dst"), "f");
+  assertEquals(await a.put("/g.txt", "g"), 201);
+  assertEquals(await a.status("COPY", "/g.txt", { headers: { destination: "/dav/dst" } }), 204);
+  assertEquals([await a.text("/dst"), await a.text("/g.txt")], ["g", "g"]);
+  assertEquals(await a.status("MOVE", "/g.txt", { headers: { destination: "/dav/g.txt" } }), 403);
+});
