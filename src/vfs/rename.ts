@@ -2,14 +2,32 @@
 // docs/format.md: mark the source entry `moving` (the intent), add the target entry,
 // remove the source entry. Whoever meets a `moving` entry rolls the rename forward (or
 // back, if its target can no longer take it), so every reader sees it atomically.
+//
+// A directory moved to another parent could close a cycle with a crossing move from
+// another instance (/p into /q while /q goes into /p): each checks "not into its own
+// subtree" on a tree the other is about to change. So whoever adds the target of such a
+// move first walks the target's ancestry up to the root, with fresh reads, *after* the
+// intent is durable (Dekker's order: raise your flag, then look at the other's). No
+// directory on that chain may be the one moving, and no entry naming one may carry
+// another rename. Of two crossing moves, the one that looks last sees the other's intent,
+// or its finished effect, which is then a cycle through the moving directory. Conflicts
+// go by intent id: the newer intent is rolled back (its renamer tries again), the older
+// one settles the newer and looks again.
 
 import { CrossObjectError } from "../format/dir.ts";
-import { newId } from "../format/keys.ts";
-import type { DirObject, Entry, Moving } from "../format/meta.ts";
+import { dirKey, newId, ROOT_INO } from "../format/keys.ts";
+import { checkDir, type DirObject, type Entry, type Moving } from "../format/meta.ts";
 import type { Ctx } from "./context.ts";
 import { FsError } from "./errors.ts";
 import { locate } from "./resolve.ts";
 import { dropReplaced } from "./namespace.ts";
+
+/** Tries of a directory rename that keeps losing to crossing renames, before EAGAIN. */
+const CONFLICT_TRIES = 10;
+/** Walks of a target's ancestry before a mover gives up (and rolls its intent back). */
+const WALK_TRIES = 20;
+/** How deep a mover settles newer renames in its way, which settle theirs, and so on. */
+const MAX_HELP_DEPTH = 4;
 
 export async function rename(
   ctx: Ctx,
@@ -17,6 +35,27 @@ export async function rename(
   to: string,
   options: { noReplace?: boolean } = {},
 ): Promise<void> {
+  for (let conflicts = 0;;) {
+    const result = await renameOnce(ctx, from, to, options);
+    if (result === "done") return;
+    if (result === "changed") continue; // decide again from scratch, at once
+    if (++conflicts >= CONFLICT_TRIES) {
+      throw new FsError("EAGAIN", "Directory is being renamed by another rename", { path: from });
+    }
+    await pause(conflicts);
+  }
+}
+
+/**
+ * One try: "done", "changed" (the state changed between our read and our write), or
+ * "conflict" (a crossing directory rename made ours roll back: try again after a pause).
+ */
+async function renameOnce(
+  ctx: Ctx,
+  from: string,
+  to: string,
+  options: { noReplace?: boolean },
+): Promise<"done" | "changed" | "conflict"> {
   const src = await locate(ctx, from);
   if (!src.parent) throw new FsError("EBUSY", "Cannot rename the root", { path: from });
   if (!src.entry) throw new FsError("ENOENT", "No such file or directory", { path: from });
@@ -24,6 +63,8 @@ export async function rename(
   if (!dst.parent) throw new FsError("EBUSY", "Cannot replace the root", { path: to });
   const entry = src.entry;
   const isDir = entry.t === "d";
+  // The cheap check on the paths just resolved; the one that holds against concurrent
+  // renames is made again after the intent (see the top of this file).
   if (
     isDir && dst.names.length > src.names.length &&
     src.names.every((n, i) => dst.names[i] === n)
@@ -31,7 +72,7 @@ export async function rename(
     throw new FsError("EINVAL", "Cannot move a directory into itself", { path: to });
   }
   const target = dst.entry;
-  if (target?.ino === entry.ino) return; // the same file: nothing to do
+  if (target?.ino === entry.ino) return "done"; // the same file: nothing to do
   if (target) {
     if (options.noReplace) throw new FsError("EEXIST", "Target exists", { path: to });
     if (isDir && target.t !== "d") throw new FsError("ENOTDIR", "Not a directory", { path: to });
@@ -60,11 +101,11 @@ export async function rename(
         draft.set(dst.name, current);
       });
       await dropReplaced(ctx, target);
-      return;
+      return "done";
     } catch (error) {
-      if (error instanceof Changed) return await retry(ctx, from, to, options, target);
       if (!(error instanceof CrossObjectError)) {
         await unmarkReplaced(ctx, target);
+        if (error instanceof Changed) return "changed";
         throw error;
       }
     }
@@ -81,36 +122,51 @@ export async function rename(
       return intent;
     }, { touch: false });
   } catch (error) {
-    if (error instanceof Changed) return await retry(ctx, from, to, options, target);
     await unmarkReplaced(ctx, target);
+    if (error instanceof Changed) return "changed";
     throw error;
   }
-  const done = await applyMove(ctx, src.parent.ino, src.name, marked);
-  if (!done) {
-    await unmarkReplaced(ctx, target);
-    throw new FsError("EEXIST", "Target changed during the rename", { path: to });
+  const outcome = await settle(ctx, src.parent.ino, src.name, marked, 0);
+  if (outcome === "applied") {
+    await dropReplaced(ctx, target);
+    return "done";
   }
-  await dropReplaced(ctx, target);
+  await unmarkReplaced(ctx, target);
+  switch (outcome) {
+    case "cycle":
+      throw new FsError("EINVAL", "Cannot move a directory into itself", { path: to });
+    case "yield":
+      return "conflict";
+    case "rolled-back":
+      // Someone who met the intent rolled it back: for a directory, possibly for a crossing
+      // rename (try again); a file's only reason is a target taken meanwhile.
+      if (isDir) return "conflict";
+      break;
+  }
+  throw new FsError("EEXIST", "Target changed during the rename", { path: to });
 }
 
 /** The state changed between our read and our write: decide again from scratch. */
 class Changed extends Error {}
 
-async function retry(
-  ctx: Ctx,
-  from: string,
-  to: string,
-  options: { noReplace?: boolean },
-  marked: Entry | null,
-): Promise<void> {
-  await unmarkReplaced(ctx, marked);
-  return rename(ctx, from, to, options);
-}
-
 async function unmarkReplaced(ctx: Ctx, target: Entry | null): Promise<void> {
   if (target?.t !== "d") return;
   await ctx.dirs.unmarkRemoving(target.ino).catch(() => {});
 }
+
+/** A jittered pause that grows with `n` (at most about 100 ms). */
+function pause(n: number): Promise<void> {
+  const ms = Math.random() * Math.min(100, 2 ** n);
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * How settling an intent ended: the rename took effect ("applied"); it was rolled back
+ * because its target can no longer take it ("taken"), because the directory would move
+ * into its own subtree ("cycle"), or to let an older crossing rename go first ("yield");
+ * or someone else had rolled it back ("rolled-back").
+ */
+type Outcome = "applied" | "taken" | "cycle" | "yield" | "rolled-back";
 
 /**
  * Rolls the rename recorded on `entry` (the entry `name` of directory `srcDir`) forward:
@@ -124,66 +180,205 @@ export async function applyMove(
   name: string,
   entry: Entry,
 ): Promise<boolean> {
+  return (await settle(ctx, srcDir, name, entry, 0)) === "applied";
+}
+
+/** {@linkcode applyMove}, saying why a rename did not take effect. */
+async function settle(
+  ctx: Ctx,
+  srcDir: string,
+  name: string,
+  entry: Entry,
+  depth: number,
+): Promise<Outcome> {
   const moving = entry.moving!;
+  const reparent = entry.t === "d" && srcDir !== moving.dir;
   // The target remembers where it came from until the source entry is known to be gone:
   // whoever changes it first settles the source, so the rename cannot be replayed later
   // (after the target was unlinked, say) by someone who meets the stale source intent.
   const moved: Entry = { ...entry, movedFrom: { id: moving.id, dir: srcDir, name } };
   delete moved.moving;
-  let applied: boolean;
-  try {
-    applied = await ctx.dirs.update(moving.dir, [moving.name], (draft) => {
-      const there = draft.get(moving.name);
-      if (there?.ino === entry.ino) return true; // already applied
-      if ((there?.ino ?? null) !== moving.replaces) return false;
-      // Replacing an entry that is itself being renamed would drop what its rename added.
-      if (there?.moving) return false;
-      if (there && moving.noReplace) return false;
-      draft.set(moving.name, moved);
-      return true;
-    });
-  } catch (error) {
-    if (!(error instanceof FsError) && !isGone(error)) throw error;
-    applied = false; // the target directory is gone
+  let verdict: "ok" | Exclude<Outcome, "applied" | "rolled-back"> = "ok";
+  // Whoever adds the target checked the ancestry first; once it is there, it is not
+  // checked again (the answer could change as other renames go on, the decision not).
+  let live = true;
+  if (reparent && !await targetHolds(ctx, moving, entry.ino)) {
+    verdict = await checkAncestry(ctx, moving, entry.ino, depth);
+    // The walk may have taken a while: an intent rolled back meanwhile (its directory
+    // perhaps moved on by a new rename) must not get its target now.
+    if (verdict === "ok") live = await intentLive(ctx, srcDir, name, moving.id);
+  }
+  let applied = false;
+  if (verdict === "ok" && live) {
+    try {
+      applied = await ctx.dirs.update(moving.dir, [moving.name], (draft) => {
+        const there = draft.get(moving.name);
+        if (there?.ino === entry.ino) {
+          // Already applied; or a leftover of an earlier, rolled-back try of the same move:
+          // ours takes its mark, so that whoever drops that leftover cannot drop ours.
+          if (there.movedFrom && there.movedFrom.id !== moving.id) draft.set(moving.name, moved);
+          return true;
+        }
+        if ((there?.ino ?? null) !== moving.replaces) return false;
+        // Replacing an entry that is itself being renamed would drop what its rename added.
+        if (there?.moving) return false;
+        if (there && moving.noReplace) return false;
+        draft.set(moving.name, moved);
+        return true;
+      });
+    } catch (error) {
+      if (!(error instanceof FsError) && !isGone(error)) throw error;
+      applied = false; // the target directory is gone
+    }
+    if (!applied) verdict = "taken";
   }
   // Before the source entry (the intent) goes: whoever settles the intent redoes this, so a
   // crash cannot leave the moved directory pointing at its old parent.
-  if (applied && entry.t === "d" && srcDir !== moving.dir) {
-    await setParent(ctx, entry.ino, moving.dir);
-  }
+  if (applied && reparent) await setParent(ctx, entry.ino, moving.dir);
   const source = await ctx.dirs.update(srcDir, [name], (draft) => {
     const current = draft.get(name);
     if (current?.moving?.id !== moving.id) {
-      return rolledBack(current, entry) ? "rolled-back" : "done";
+      return rolledBack(current, entry, moving.id) ? "rolled-back" : "gone";
     }
     if (applied) {
       draft.delete(name);
-    } else {
-      const restored = { ...current };
-      delete restored.moving;
-      draft.set(name, restored);
+      return "removed";
     }
-    return "done";
+    const restored = { ...current };
+    delete restored.moving;
+    draft.set(name, restored);
+    return "restored";
   }, { touch: applied }).catch((error) => {
     if (!isGone(error)) throw error;
-    return "done";
+    return "gone" as const;
   });
-  if (applied && source === "rolled-back") {
-    // Someone met the intent while the target was taken and rolled the rename back; the
-    // target we added since (it was free again by then) would be a second name for the
+  if (source === "rolled-back") {
+    // Someone met the intent and rolled the rename back (its target was taken, or another
+    // rename was in the way); a target we added since would be a second name for the
     // inode. It goes, and the rename did not happen.
-    await dropBogusTarget(ctx, moving.dir, moving.name, moving.id);
-    return false;
+    if (applied) await undoTarget(ctx, { srcDir, entry, moved: moving, reparent });
+    return "rolled-back";
   }
-  return applied;
+  if (source === "restored") return verdict === "ok" ? "taken" : verdict;
+  // "gone": whoever removed the source entry had applied the rename (unless it was rolled
+  // back, and the entry moved on since: then the target does not hold it).
+  if (applied || await targetHolds(ctx, moving, entry.ino)) return "applied";
+  return "rolled-back";
+}
+
+/** Whether entry `name` of directory `dirIno` still carries the intent `id`. */
+async function intentLive(ctx: Ctx, dirIno: string, name: string, id: string): Promise<boolean> {
+  const dir = await ctx.dirs.get(dirIno);
+  return dir !== null && (await ctx.dirs.lookup(dir.value, name))?.moving?.id === id;
+}
+
+/** Whether the target of `moving` already holds the moved inode (this rename added it). */
+async function targetHolds(ctx: Ctx, moving: Moving, ino: string): Promise<boolean> {
+  const dir = await ctx.dirs.get(moving.dir);
+  if (!dir) return false;
+  const there = await ctx.dirs.lookup(dir.value, moving.name);
+  return there?.ino === ino && (!there.movedFrom || there.movedFrom.id === moving.id);
 }
 
 /**
- * True when the source entry is still there for the same inode but without any intent:
- * the rename was rolled back (a completed one removed the source entry).
+ * Decides whether directory `ino` may move under `moving.dir`, walking the target's
+ * ancestry after the intent is durable: "cycle" if `ino` is on it, "yield" if an older
+ * rename is in the way (or the way stays unclear), "ok" otherwise. Newer renames in the
+ * way are settled first (their own check then yields to us, unless they were applied
+ * already), renames whose target is added but source not yet removed are finished.
  */
-function rolledBack(current: Entry | undefined, entry: Entry): boolean {
-  return current?.ino === entry.ino && !current.moving;
+async function checkAncestry(
+  ctx: Ctx,
+  moving: Moving,
+  ino: string,
+  depth: number,
+): Promise<"ok" | "cycle" | "yield"> {
+  for (let walk = 0; walk < WALK_TRIES; walk++) {
+    const step: Step = await walkUp(ctx, moving.dir, ino).catch(() => ({ kind: "lost" }));
+    if (step.kind === "clear") return "ok";
+    if (step.kind === "cycle") return "cycle";
+    if (step.kind === "lost") {
+      await pause(walk); // the chain changed under the walk: look again
+      continue;
+    }
+    const { dir, name, entry } = step;
+    try {
+      if (!entry.moving) {
+        await settleMovedFrom(ctx, dir, name, entry);
+      } else if (entry.moving.id === moving.id) {
+        return "cycle"; // our own intent: the moving directory itself is on the chain
+      } else if (entry.moving.id < moving.id || depth >= MAX_HELP_DEPTH) {
+        return "yield";
+      } else {
+        await settle(ctx, dir, name, entry, depth + 1);
+      }
+    } catch {
+      await pause(walk); // contention or a vanished directory: look again
+    }
+  }
+  return "yield";
+}
+
+type Step =
+  | { kind: "clear" }
+  | { kind: "cycle" }
+  | { kind: "lost" }
+  | { kind: "renaming"; dir: string; name: string; entry: Entry };
+
+/**
+ * Walks from directory `from` up to the root by parent pointers, each read fresh. Every
+ * step is confirmed by the entry that names the directory in its parent: a pointer left
+ * stale by a rename in flight leads to a parent without that entry ("lost", look again).
+ * Stops at the first entry that carries a rename (intent or not yet cleared target).
+ */
+async function walkUp(ctx: Ctx, from: string, moved: string): Promise<Step> {
+  const seen = new Set<string>();
+  let ino = from;
+  let dir: DirObject | undefined = (await ctx.dirs.get(ino))?.value;
+  // The target itself gone: nothing is in the way; adding the target will fail.
+  if (!dir && ino !== moved) return { kind: "clear" };
+  for (;;) {
+    if (ino === moved) return { kind: "cycle" };
+    if (ino === ROOT_INO) return { kind: "clear" };
+    if (!dir || seen.has(ino)) return { kind: "lost" };
+    seen.add(ino);
+    const parentIno = dir.parent;
+    const parent = (await ctx.dirs.get(parentIno))?.value;
+    if (!parent) return { kind: "lost" };
+    const child = ino;
+    const named = (await ctx.dirs.list(parent)).find(([, e]) => e.t === "d" && e.ino === child);
+    if (!named) return { kind: "lost" };
+    const [name, entry] = named;
+    if (entry.moving || entry.movedFrom) return { kind: "renaming", dir: parentIno, name, entry };
+    ino = parentIno;
+    dir = parent;
+  }
+}
+
+/**
+ * True when the source entry is still there for the same inode without the intent `id`:
+ * the rename was rolled back (a completed one removed the source entry), perhaps tried
+ * again since under a new intent.
+ */
+function rolledBack(current: Entry | undefined, entry: Entry, id: string): boolean {
+  return current?.ino === entry.ino && current.moving?.id !== id;
+}
+
+/**
+ * Takes back the target a rolled-back rename added: the moved directory's parent pointer
+ * first, while the target entry still says what to undo, then the entry.
+ */
+async function undoTarget(
+  ctx: Ctx,
+  { srcDir, entry, moved, reparent }: {
+    srcDir: string;
+    entry: Entry;
+    moved: Moving;
+    reparent: boolean;
+  },
+): Promise<void> {
+  if (reparent) await setParent(ctx, entry.ino, srcDir, moved.dir);
+  await dropBogusTarget(ctx, moved.dir, moved.name, moved.id);
 }
 
 /** Removes a target entry that a rolled-back rename added. */
@@ -195,11 +390,16 @@ async function dropBogusTarget(ctx: Ctx, dir: string, name: string, id: string):
   });
 }
 
-async function setParent(ctx: Ctx, ino: string, parent: string): Promise<void> {
-  await ctx.dirs.updateSelf(ino, (dir: DirObject) => {
+/**
+ * Points directory `ino` at `parent` (only if it points at `from`, when given). No write
+ * when it does already.
+ */
+async function setParent(ctx: Ctx, ino: string, parent: string, from?: string): Promise<void> {
+  await ctx.meta.updateGrouped<DirObject, void>(dirKey(ino), checkDir, (dir) => {
+    if (!dir || dir.parent === parent) return { result: undefined };
+    if (from !== undefined && dir.parent !== from) return { result: undefined };
     dir.parent = parent;
-  }).catch((error) => {
-    if (!isGone(error)) throw error;
+    return { value: dir, result: undefined };
   });
 }
 
@@ -219,17 +419,23 @@ export async function settleMovedFrom(
   entry: Entry,
 ): Promise<void> {
   const from = entry.movedFrom!;
-  if (entry.t === "d" && from.dir !== dirIno) await setParent(ctx, entry.ino, dirIno);
+  const reparent = entry.t === "d" && from.dir !== dirIno;
+  // A directory's parent pointer follows the rename before its source entry goes, unless
+  // the rename was rolled back (then the pointer must stay, or go back).
+  if (reparent && !await sourceRolledBack(ctx, entry)) await setParent(ctx, entry.ino, dirIno);
   const source = await ctx.dirs.update(from.dir, [from.name], (draft) => {
     const current = draft.get(from.name);
     if (current?.moving?.id === from.id) draft.delete(from.name);
-    else if (rolledBack(current, entry)) return "rolled-back";
+    else if (rolledBack(current, entry, from.id)) return "rolled-back";
     return "done";
   }).catch((error) => {
     if (!isGone(error)) throw error;
     return "done";
   });
-  if (source === "rolled-back") return await dropBogusTarget(ctx, dirIno, name, from.id);
+  if (source === "rolled-back") {
+    if (reparent) await setParent(ctx, entry.ino, from.dir, dirIno);
+    return await dropBogusTarget(ctx, dirIno, name, from.id);
+  }
   await ctx.dirs.update(dirIno, [name], (draft) => {
     const current = draft.get(name);
     if (current?.ino !== entry.ino || current.movedFrom?.id !== from.id) return;
@@ -239,6 +445,14 @@ export async function settleMovedFrom(
   }, { touch: false });
 }
 
+/** Whether the rename that added target `entry` was rolled back at its source. */
+async function sourceRolledBack(ctx: Ctx, entry: Entry): Promise<boolean> {
+  const from = entry.movedFrom!;
+  const dir = await ctx.dirs.get(from.dir);
+  if (!dir) return false;
+  return rolledBack(await ctx.dirs.lookup(dir.value, from.name) ?? undefined, entry, from.id);
+}
+
 /** Settles a rename found in progress on entry `name` of directory `dirIno`. */
 export async function settleMoving(
   ctx: Ctx,
@@ -246,5 +460,5 @@ export async function settleMoving(
   name: string,
   entry: Entry,
 ): Promise<void> {
-  await applyMove(ctx, dirIno, name, entry);
+  await settle(ctx, dirIno, name, entry, 0);
 }
