@@ -371,12 +371,15 @@ export class PageCache {
     return this.#blocks.has(id) || this.#pending.has(id);
   }
 
-  #insert(id: string, block: Uint8Array): void {
+  #insert(id: string, view: Uint8Array): void {
     const old = this.#blocks.get(id);
     if (old) {
       this.#bytes -= old.length;
       this.#blocks.delete(id);
     }
+    // Readers get views of the GET's buffer, but the cache keeps its own copy: one kept
+    // view would pin the whole buffer (up to 8 MiB), so the budget would not bound memory.
+    const block = view.byteLength === view.buffer.byteLength ? view : view.slice();
     this.#blocks.set(id, block);
     this.#bytes += block.length;
   }
