@@ -27,10 +27,23 @@ import {
   WIN32_NS,
 } from "./props.ts";
 import { type DavRequest, guard, href } from "./request.ts";
-import { DAV, readXmlBody, renderXml, serializeFragment, textOf, type XmlOut } from "./xml.ts";
+import {
+  DAV,
+  readXmlBody,
+  renderMember,
+  renderXml,
+  serializeFragment,
+  textOf,
+  type XmlOut,
+} from "./xml.ts";
 
 /** Members listed per directory page while answering Depth 1. */
 const PAGE = 5000;
+/** Members rendered into one chunk of the streamed response. */
+const CHUNK = 250;
+
+const MULTISTATUS_OPEN = '<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:">';
+const MULTISTATUS_CLOSE = "</D:multistatus>";
 
 const XML = { "content-type": "application/xml; charset=utf-8" };
 
@@ -56,17 +69,34 @@ export async function propfindMethod(req: DavRequest): Promise<Response> {
   const now = Date.now();
   const covering = (p: string) =>
     locks.filter((l) => l.root === p || (l.depth === "infinity" && isWithin(p, l.root)));
-  const responses: XmlOut[] = [
+  const self = renderMember(
     propResponse({ path, stat, xattrs, locks: covering(path) }, query, ctx, now),
-  ];
-  if (listing) {
-    for (let cursor: string | null = null;;) {
-      const page: ReaddirPage = await vfs.readdir(path, {
-        limit: PAGE,
-        xattrs: dead,
-        ...(cursor ? { cursor } : {}),
-      });
-      for (const entry of page.entries) {
+  );
+  if (!listing) return req.c.body(MULTISTATUS_OPEN + self + MULTISTATUS_CLOSE, 207, XML);
+  // The members stream out as they are rendered, so a listing of any size holds one page
+  // of entries, not the whole document. The first page is read before the status is sent:
+  // a directory removed meanwhile is still a 404, not a cut-off 207.
+  const read = (cursor: string | null) =>
+    vfs.readdir(path, { limit: PAGE, xattrs: dead, ...(cursor ? { cursor } : {}) });
+  let page: ReaddirPage = await read(null);
+  let index = 0;
+  const encoder = new TextEncoder();
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(encoder.encode(MULTISTATUS_OPEN + self));
+    },
+    async pull(controller) {
+      if (index >= page.entries.length) {
+        if (!page.cursor) {
+          controller.enqueue(encoder.encode(MULTISTATUS_CLOSE));
+          controller.close();
+          return;
+        }
+        page = await read(page.cursor);
+        index = 0;
+      }
+      const parts: string[] = [];
+      for (const entry of page.entries.slice(index, index + CHUNK)) {
         const child = path === "/" ? `/${entry.name}` : `${path}/${entry.name}`;
         const resource = {
           path: child,
@@ -74,13 +104,13 @@ export async function propfindMethod(req: DavRequest): Promise<Response> {
           xattrs: entry.xattrs ?? {},
           locks: covering(child),
         };
-        responses.push(propResponse(resource, query, ctx, now));
+        parts.push(renderMember(propResponse(resource, query, ctx, now)));
       }
-      cursor = page.cursor;
-      if (!cursor) break;
-    }
-  }
-  return req.c.body(renderXml({ ns: DAV, name: "multistatus", children: responses }), 207, XML);
+      index += CHUNK;
+      controller.enqueue(encoder.encode(parts.join("")));
+    },
+  }, { highWaterMark: 0 });
+  return req.c.body(body, 207, XML);
 }
 
 /** The locks covering `path` and, for a listing, those rooted below it: one table read. */

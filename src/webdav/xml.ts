@@ -455,7 +455,25 @@ export type XmlOut = {
  * ```
  */
 export function renderXml(root: XmlOut): string {
+  const out: string[] = ['<?xml version="1.0" encoding="utf-8"?>\n'];
+  renderElement(root, out, true);
+  return out.join("");
+}
+
+/**
+ * Renders one element of a document whose root binds `DAV:` to `D` (the members of a
+ * streamed multistatus): namespaces other than `DAV:` are declared on the element itself.
+ */
+export function renderMember(element: XmlOut): string {
+  const out: string[] = [];
+  renderElement(element, out, false);
+  return out.join("");
+}
+
+/** Renders `e` into `out`, declaring on it every namespace it uses (`DAV:` only on a root). */
+function renderElement(e: XmlOut, out: string[], root: boolean): void {
   const prefixes = new Prefixes({ [DAV]: "D" });
+  const fixed = prefixes.decls.length;
   const collect = (e: XmlOut): void => {
     if (e.ns !== "") prefixes.prefix(e.ns);
     if (e.attrs !== undefined) {
@@ -470,13 +488,12 @@ export function renderXml(root: XmlOut): string {
       }
     }
   };
-  collect(root);
-
-  const out: string[] = ['<?xml version="1.0" encoding="utf-8"?>\n'];
-  const write = (e: XmlOut, isRoot: boolean): void => {
+  collect(e);
+  const decls = (root ? prefixes.decls : prefixes.decls.slice(fixed)).join("");
+  const write = (e: XmlOut, top: boolean): void => {
     const qname = prefixes.qname(e.ns, e.name);
     let open = `<${qname}`;
-    if (isRoot) open += prefixes.decls.join("");
+    if (top) open += decls;
     if (e.attrs !== undefined) {
       for (const [key, value] of Object.entries(e.attrs)) {
         const [ns, local] = splitClark(key);
@@ -496,6 +513,5 @@ export function renderXml(root: XmlOut): string {
     }
     out.push(`</${qname}>`);
   };
-  write(root, true);
-  return out.join("");
+  write(e, true);
 }
