@@ -29,6 +29,13 @@ export interface StartServerOptions {
   bucket?: string;
   /** Default "s3" (the configured S3 server); "memory" needs no S3. */
   store?: "s3" | "memory";
+  /**
+   * "run" (default): `deno run … main.ts --listen`, as `deno task start` does. "serve":
+   * `deno serve --allow-net --allow-env main.ts`, the default export with exactly the
+   * permissions Deno Deploy grants (it binds 0.0.0.0 as far as main.ts knows, so it
+   * needs PAGEFS_USERS).
+   */
+  command?: "run" | "serve";
   /** How long to wait for /healthz to answer 200; default 20 s. */
   timeoutMs?: number;
 }
@@ -134,15 +141,26 @@ export async function startServer(options: StartServerOptions = {}): Promise<Tes
     ),
   );
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-env",
-      "--allow-read",
-      "--allow-write",
-      `${ROOT}main.ts`,
-      "--listen",
-    ],
+    args: options.command === "serve"
+      ? [
+        "serve",
+        "--allow-net",
+        "--allow-env",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        String(port),
+        `${ROOT}main.ts`,
+      ]
+      : [
+        "run",
+        "--allow-net",
+        "--allow-env",
+        "--allow-read",
+        "--allow-write",
+        `${ROOT}main.ts`,
+        "--listen",
+      ],
     cwd: ROOT,
     clearEnv: true,
     env: { ...inherited, NO_COLOR: "1", ...env },

@@ -151,3 +151,27 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "deno serve with only --allow-net --allow-env (as on Deploy) serves the API and WebDAV",
+  ignore,
+  async fn() {
+    const server = await startServer({ command: "serve", env: { PAGEFS_USERS: await users() } });
+    try {
+      const client = new PageFsClient(`${server.url}/api/v1`, { token: TOKEN });
+      const data = pattern(9 * 1024 * 1024, 11);
+      await client.put("/deploy.bin", data);
+      const back = await client.readBytes("/deploy.bin");
+      ok(back.length === data.length && back.every((b, i) => b === data[i]));
+      const res = await fetch(`${server.url}/dav/`, {
+        method: "PROPFIND",
+        headers: { depth: "1", authorization: `Bearer ${TOKEN}` },
+      });
+      equal(res.status, 207);
+      ok((await res.text()).includes("/dav/deploy.bin"));
+      ok(!/PermissionDenied|NotCapable/.test(server.stderr()), server.stderr());
+    } finally {
+      await server.close();
+    }
+  },
+});
