@@ -4,7 +4,9 @@
  * @module
  */
 
+import type { Stat } from "../vfs/mod.ts";
 import { badRequest, HttpError } from "./errors.ts";
+import { ifRangeHolds } from "./preconditions.ts";
 
 /** What a `Range` header asks of a representation of `size` bytes. */
 export type RangeRequest =
@@ -73,4 +75,49 @@ export function parseContentRange(value: string): { start: number; end: number }
     throw badRequest(`Content-Range "${value}" ends past its complete length`);
   }
   return { start, end };
+}
+
+/** The bytes of a file a GET or HEAD answers with, and how to say so. */
+export interface Span {
+  readonly offset: number;
+  readonly length: number;
+  readonly status: 200 | 206;
+  /** `content-length`, and `content-range` for a 206. */
+  readonly headers: Record<string, string>;
+}
+
+/**
+ * The span of file version `stat` that `request` asks for: its `Range` (GET only, RFC
+ * 9110 section 14.2) when `If-Range` allows, else everything.
+ *
+ * @throws {HttpError} 416 when the range selects no byte.
+ */
+export function requestedSpan(request: Request, stat: Stat): Span {
+  const headers = request.headers;
+  const range = request.method === "GET" && ifRangeHolds(headers.get("if-range") ?? undefined, stat)
+    ? parseRange(headers.get("range") ?? undefined, stat.size)
+    : { kind: "none" as const };
+  if (range.kind === "unsatisfiable") {
+    throw new HttpError(416, "ERANGE", `Range not satisfiable for ${stat.size} bytes`, {
+      headers: { "content-range": `bytes */${stat.size}` },
+    });
+  }
+  if (range.kind === "none") {
+    return {
+      offset: 0,
+      length: stat.size,
+      status: 200,
+      headers: { "content-length": String(stat.size) },
+    };
+  }
+  const length = range.end - range.start + 1;
+  return {
+    offset: range.start,
+    length,
+    status: 206,
+    headers: {
+      "content-length": String(length),
+      "content-range": `bytes ${range.start}-${range.end}/${stat.size}`,
+    },
+  };
 }

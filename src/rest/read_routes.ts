@@ -15,10 +15,9 @@ import {
   conditionalHeaders,
   etagOf,
   evaluatePreconditions,
-  ifRangeHolds,
   validatorHeaders,
 } from "../http/preconditions.ts";
-import { parseRange } from "../http/ranges.ts";
+import { requestedSpan } from "../http/ranges.ts";
 import { entryJson, type ListingJson, statJson, toBase64 } from "./render.ts";
 
 /** Listing pages hold at most this many entries. */
@@ -77,25 +76,8 @@ async function readFile(
   if (evaluatePreconditions(conditionalHeaders(c.req.raw.headers), stat, true) === "not-modified") {
     return c.body(null, 304, headers);
   }
-  // RFC 9110 section 14.2: Range is defined for GET only (HEAD ignores it).
-  const range = c.req.method === "GET" && ifRangeHolds(c.req.header("if-range"), stat)
-    ? parseRange(c.req.header("range"), stat.size)
-    : { kind: "none" as const };
-  if (range.kind === "unsatisfiable") {
-    throw new HttpError(416, "ERANGE", `Range not satisfiable for ${stat.size} bytes`, {
-      headers: { "content-range": `bytes */${stat.size}` },
-    });
-  }
-  let offset = 0;
-  let length = stat.size;
-  let status: 200 | 206 = 200;
-  if (range.kind === "range") {
-    offset = range.start;
-    length = range.end - range.start + 1;
-    status = 206;
-    headers["content-range"] = `bytes ${range.start}-${range.end}/${stat.size}`;
-  }
-  headers["content-length"] = String(length);
+  const { offset, length, status, headers: span } = requestedSpan(c.req.raw, stat);
+  Object.assign(headers, span);
   if (c.req.method === "HEAD") return c.body(null, status, headers);
   const { stat: streamed, body } = await vfs.readStream(path, { offset, length });
   if (streamed.etag !== stat.etag) {

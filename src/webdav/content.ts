@@ -9,10 +9,9 @@ import { contentTypeOf } from "../http/media_types.ts";
 import {
   conditionalHeaders,
   evaluatePreconditions,
-  ifRangeHolds,
   validatorHeaders,
 } from "../http/preconditions.ts";
-import { parseContentRange, parseRange } from "../http/ranges.ts";
+import { parseContentRange, requestedSpan } from "../http/ranges.ts";
 import { isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
 import { DavError, messageOf, statusOf } from "./errors.ts";
 import { parentOf } from "./paths.ts";
@@ -50,22 +49,8 @@ export async function getMethod(req: DavRequest): Promise<Response> {
   if (evaluatePreconditions(conditions, stat, true) === "not-modified") {
     return req.c.body(null, 304, headers);
   }
-  const range = req.c.req.method === "GET" && ifRangeHolds(req.c.req.header("if-range"), stat)
-    ? parseRange(req.c.req.header("range"), stat.size)
-    : { kind: "none" as const };
-  if (range.kind === "unsatisfiable") {
-    return req.c.body(null, 416, { "content-range": `bytes */${stat.size}` });
-  }
-  let offset = 0;
-  let length = stat.size;
-  let status: 200 | 206 = 200;
-  if (range.kind === "range") {
-    offset = range.start;
-    length = range.end - range.start + 1;
-    status = 206;
-    headers["content-range"] = `bytes ${range.start}-${range.end}/${stat.size}`;
-  }
-  headers["content-length"] = String(length);
+  const { offset, length, status, headers: span } = requestedSpan(req.c.req.raw, stat);
+  Object.assign(headers, span);
   if (req.c.req.method === "HEAD") return req.c.body(null, status, headers);
   const streamed = await req.vfs.readStream(req.path, { offset, length });
   // The bytes are of the version streamed: give its validators, not the earlier stat's.

@@ -27,6 +27,7 @@ import { davPathOf } from "./paths.ts";
 import { errorBody } from "./props.ts";
 import { propfindMethod, proppatchMethod } from "./propmethods.ts";
 import type { DavRequest } from "./request.ts";
+import { HttpError } from "../http/errors.ts";
 import { LockedError } from "../vfs/locks.ts";
 
 export { davPathOf } from "./paths.ts";
@@ -110,7 +111,9 @@ export function errorResponse(c: Context, error: unknown, mount: string): Respon
   const status = statusOf(error);
   // A DavError is a deliberate answer (502 for a foreign Destination): not worth a log line.
   if (status >= 500 && !(error instanceof DavError)) console.error(error);
-  const headers: Record<string, string> = error instanceof DavError ? { ...error.headers } : {};
+  const headers: Record<string, string> = error instanceof DavError || error instanceof HttpError
+    ? { ...error.headers }
+    : {};
   let condition = error instanceof DavError ? error.condition : null;
   let hrefs = error instanceof DavError ? [...error.hrefs] : [];
   if (error instanceof LockedError) {
