@@ -25,9 +25,6 @@ import {
 import { parseContentRange } from "../http/ranges.ts";
 import { statJson } from "./render.ts";
 
-/** Unlinks that a recursive delete runs at once (they share group commits). */
-const DELETE_CONCURRENCY = 16;
-
 /** Registers PUT, PATCH and DELETE on `/fs/*`. */
 export function registerWriteRoutes(app: Hono, vfs: Vfs): void {
   app.put("/fs/*", (c) => putFs(c, vfs));
@@ -163,34 +160,7 @@ async function deleteFs(c: Context, vfs: Vfs): Promise<Response> {
   const stat = await vfs.lookup(path);
   evaluatePreconditions(conditionalHeaders(c.req.raw.headers), stat, false);
   if (stat.type !== "directory") await vfs.unlink(path);
-  else if (recursive) await removeTree(vfs, path);
+  else if (recursive) await vfs.removeTree(path, { stopOnError: true });
   else await vfs.rmdir(path);
   return c.body(null, 204);
-}
-
-/** Removes a directory and everything under it, children first. */
-export async function removeTree(vfs: Vfs, path: string): Promise<void> {
-  for (;;) {
-    const page = await vfs.readdir(path, { limit: 1000 });
-    if (page.entries.length === 0) break;
-    let removed = 0;
-    for (let i = 0; i < page.entries.length; i += DELETE_CONCURRENCY) {
-      await Promise.all(
-        page.entries.slice(i, i + DELETE_CONCURRENCY).map(async (entry) => {
-          const child = `${path}/${entry.name}`;
-          try {
-            if (entry.stat.type === "directory") await removeTree(vfs, child);
-            else await vfs.unlink(child);
-            removed++;
-          } catch (error) {
-            // Removed by someone else meanwhile: that is what we wanted.
-            if (!isFsError(error, "ENOENT")) throw error;
-          }
-        }),
-      );
-    }
-    // No progress: let rmdir report what is left instead of looping.
-    if (removed === 0) break;
-  }
-  await vfs.rmdir(path);
 }

@@ -15,6 +15,7 @@ import { FsError } from "./errors.ts";
 import { checkRange, FileHandle, loadRecord, readRecord, streamRecord } from "./file.ts";
 import { compact, type CompactOptions, type CompactReport } from "./compact.ts";
 import { LockManager } from "./locks.ts";
+import { removeTree } from "./tree.ts";
 import * as ns from "./namespace.ts";
 import { rename } from "./rename.ts";
 import { locate } from "./resolve.ts";
@@ -116,6 +117,14 @@ export class Vfs {
 
   unlink(path: string): Promise<void> {
     return this.#run(path, () => ns.unlink(this.#ctx, path));
+  }
+
+  /**
+   * Removes a file, or a directory with everything below it, members first. Returns what
+   * could not be removed, with why; with `stopOnError`, throws the first failure instead.
+   */
+  removeTree(path: string, options: { stopOnError?: boolean } = {}): Promise<Map<string, FsError>> {
+    return removeTree(this, path, options);
   }
 
   rmdir(path: string): Promise<void> {

@@ -22,9 +22,6 @@ import { DAV, escapeXml, renderXml, type XmlOut } from "./xml.ts";
 export const ALLOW =
   "OPTIONS, GET, HEAD, PUT, DELETE, MKCOL, COPY, MOVE, PROPFIND, PROPPATCH, LOCK, UNLOCK";
 
-/** Members a recursive DELETE or COPY works on at once. */
-const TREE_CONCURRENCY = 16;
-
 export function optionsMethod(req: DavRequest): Response {
   return req.c.body(null, 200, {
     "dav": "1, 2",
@@ -147,9 +144,14 @@ export async function requireParent(vfs: Vfs, path: string): Promise<void> {
 /** MKCOL: creates a collection; no body allowed (RFC 4918 section 9.3). */
 export async function mkcolMethod(req: DavRequest): Promise<Response> {
   const declared = contentLength(req.c);
-  if ((declared ?? 0) > 0 || (declared === undefined && req.c.req.raw.body)) {
-    const bytes = await req.c.req.raw.arrayBuffer().catch(() => new ArrayBuffer(0));
-    if (bytes.byteLength > 0) throw new DavError(415, "MKCOL takes no body");
+  if ((declared ?? 0) > 0) throw new DavError(415, "MKCOL takes no body");
+  const body = req.c.req.raw.body;
+  if (declared === undefined && body) {
+    // Chunked: one chunk tells; the rest is never read.
+    const reader = body.getReader();
+    const first = await reader.read().catch(() => ({ done: true, value: undefined }));
+    await reader.cancel().catch(() => {});
+    if (!first.done && first.value?.length) throw new DavError(415, "MKCOL takes no body");
   }
   if (await statOrNull(req.vfs, req.path)) {
     throw new DavError(405, "Something already exists there");
@@ -171,54 +173,10 @@ export async function deleteMethod(req: DavRequest): Promise<Response> {
   const stat = await req.vfs.lookup(req.path);
   evaluatePreconditions(conditionalHeaders(req.c.req.raw.headers), stat, false);
   await guard(req, [{ path: req.path, membership: true, tree: true }]);
-  const failures = await removeTree(req.vfs, req.path, stat);
+  const failures = await req.vfs.removeTree(req.path);
   if (failures.size > 0) return multistatusOfFailures(req, failures);
   await req.locks.release(req.path);
   return req.c.body(null, 204);
-}
-
-/**
- * Removes `path` and, for a directory, everything below it, members first. Returns the
- * paths that could not be removed (with the error); their ancestors stay too.
- */
-export async function removeTree(
-  vfs: Vfs,
-  path: string,
-  stat: Stat,
-): Promise<Map<string, unknown>> {
-  const failures = new Map<string, unknown>();
-  const remove = async (p: string, s: Stat): Promise<boolean> => {
-    try {
-      if (s.type !== "directory") {
-        await vfs.unlink(p);
-        return true;
-      }
-      let ok = true;
-      for (let cursor: string | null = null;;) {
-        const page: Awaited<ReturnType<Vfs["readdir"]>> = await vfs.readdir(p, {
-          limit: 1000,
-          ...(cursor ? { cursor } : {}),
-        });
-        for (let i = 0; i < page.entries.length; i += TREE_CONCURRENCY) {
-          const batch = page.entries.slice(i, i + TREE_CONCURRENCY);
-          const results = await Promise.all(
-            batch.map((e) => remove(p === "/" ? `/${e.name}` : `${p}/${e.name}`, e.stat)),
-          );
-          if (results.includes(false)) ok = false;
-        }
-        cursor = page.cursor;
-        if (!cursor) break;
-      }
-      if (ok) await vfs.rmdir(p);
-      return ok;
-    } catch (error) {
-      if (isFsError(error, "ENOENT")) return true;
-      failures.set(p, error);
-      return false;
-    }
-  };
-  await remove(path, stat);
-  return failures;
 }
 
 /** A 207 listing the members a tree operation failed on (RFC 4918 section 9.6.1). */

@@ -10,7 +10,7 @@ import { isFsError } from "../vfs/mod.ts";
 import { DavError } from "./errors.ts";
 import { parseDepth, parseDestination, parseOverwrite } from "./headers.ts";
 import { destinationPath, isWithin } from "./paths.ts";
-import { multistatusOfFailures, removeTree, requireParent } from "./content.ts";
+import { multistatusOfFailures, requireParent } from "./content.ts";
 import { type DavRequest, guard, statOrNull } from "./request.ts";
 
 /** COPY (`move` false) or MOVE (`move` true). */
@@ -43,7 +43,7 @@ export async function copyMoveMethod(req: DavRequest, move: boolean): Promise<Re
   const atomicReplace = move && target && source.type !== "directory" &&
     target.type !== "directory";
   if (target && !atomicReplace) {
-    const failures = await removeTree(vfs, to, target);
+    const failures = await vfs.removeTree(to);
     if (failures.size > 0) return multistatusOfFailures(req, failures);
   }
   if (move) {

@@ -1,0 +1,54 @@
+/** Operations on whole trees, built on the single-entry operations. @module */
+
+import { FsError, isFsError } from "./errors.ts";
+import type { Stat } from "./types.ts";
+import type { Vfs } from "./vfs.ts";
+
+/** Members a tree removal unlinks at once (they share group commits). */
+const CONCURRENCY = 16;
+
+/**
+ * Removes `path` and, for a directory, everything below it, members first. Entries that
+ * vanish meanwhile count as removed. Returns the paths that could not be removed, with
+ * their errors (their ancestors stay too); with `stopOnError`, throws the first instead.
+ */
+export async function removeTree(
+  vfs: Vfs,
+  path: string,
+  options: { stopOnError?: boolean } = {},
+): Promise<Map<string, FsError>> {
+  const failures = new Map<string, FsError>();
+  const remove = async (p: string, stat: Stat): Promise<boolean> => {
+    try {
+      if (stat.type !== "directory") {
+        await vfs.unlink(p);
+        return true;
+      }
+      let ok = true;
+      for (let cursor: string | null = null;;) {
+        const page: Awaited<ReturnType<Vfs["readdir"]>> = await vfs.readdir(p, {
+          limit: 1000,
+          ...(cursor ? { cursor } : {}),
+        });
+        for (let i = 0; i < page.entries.length; i += CONCURRENCY) {
+          const batch = page.entries.slice(i, i + CONCURRENCY);
+          const done = await Promise.all(
+            batch.map((e) => remove(p === "/" ? `/${e.name}` : `${p}/${e.name}`, e.stat)),
+          );
+          if (done.includes(false)) ok = false;
+        }
+        cursor = page.cursor;
+        if (!cursor) break;
+      }
+      if (ok) await vfs.rmdir(p);
+      return ok;
+    } catch (error) {
+      if (isFsError(error, "ENOENT")) return true;
+      if (options.stopOnError || !(error instanceof FsError)) throw error;
+      failures.set(p, error);
+      return false;
+    }
+  };
+  await remove(path, await vfs.lookup(path));
+  return failures;
+}
