@@ -45,12 +45,18 @@ const errors = {
   "404": problem("No such file or directory"),
   "409": problem("Conflicting state (EEXIST, ENOTDIR, EISDIR, ENOTEMPTY, ...)"),
   "412": problem("A precondition failed"),
+  "423": problem("Locked by a WebDAV lock whose token the request did not send (Lock-Token)"),
   "503": problem("Too much contention (EAGAIN); see Retry-After"),
 };
 const conditionals = [
   header("If-Match", "Proceed only if the current ETag is one of these (or '*': exists)"),
   header("If-None-Match", "Proceed only if the ETag is none of these ('*': does not exist)"),
   header("If-Unmodified-Since", "Proceed only if not modified since (HTTP date)"),
+];
+/** Writes: the conditionals, and the tokens of WebDAV locks the change needs (else 423). */
+const writeHeaders = [
+  ...conditionals,
+  header("Lock-Token", "Tokens of WebDAV locks on the path, as <urn:uuid:…>, comma-separated"),
 ];
 const fileHeaders = {
   ETag: { schema: { type: "string" }, description: "Strong entity tag of the content" },
@@ -112,7 +118,7 @@ export const openApiDocument = {
         summary: "Create or replace a file from the body (streamed); trailing '/' is mkdir",
         parameters: [
           pathParam,
-          ...conditionals,
+          ...writeHeaders,
           query("parents", "Create missing parent directories", flag),
           query("mtime", "Set mtime (unix seconds)", { type: "string" }),
           header("X-OC-Mtime", "Set mtime (unix seconds)"),
@@ -129,7 +135,7 @@ export const openApiDocument = {
         summary: "Write the body at an offset (Content-Range or ?offset=) or append",
         parameters: [
           pathParam,
-          ...conditionals,
+          ...writeHeaders,
           header("Content-Range", "bytes a-b/* : where the body goes"),
           query("offset", "Write the body at this byte offset", uintText),
           query("append", "Append the body at the end", flag),
@@ -145,12 +151,12 @@ export const openApiDocument = {
       },
       delete: {
         summary: "Remove a file, an empty directory, or a tree with ?recursive=1",
-        parameters: [pathParam, ...conditionals, query("recursive", "Remove a whole tree", flag)],
+        parameters: [pathParam, ...writeHeaders, query("recursive", "Remove a whole tree", flag)],
         responses: { "204": { description: "Removed" }, ...errors },
       },
       post: {
         summary: "Run an operation on the path",
-        parameters: [pathParam, ...conditionals],
+        parameters: [pathParam, ...writeHeaders],
         requestBody: { required: true, content: json(ref("Operation")) },
         responses: {
           "200": ok("The resulting stat", ref("Stat")),

@@ -8,6 +8,7 @@
 import type { Context, Hono } from "hono";
 import type { Stat, Vfs } from "../vfs/mod.ts";
 import { badRequest } from "./errors.ts";
+import { checkLocks } from "./locks.ts";
 import { readJsonObject } from "../http/input.ts";
 import { fsPathOf } from "./path.ts";
 import { conditionalHeaders, evaluatePreconditions } from "../http/preconditions.ts";
@@ -144,13 +145,21 @@ async function postFs(
   const fields = new JsonFields(body, ["op", ...operation.fields]);
   // A second path in the body (rename, copy, link) is written too: the caller may need
   // to check that the requester may write there as well as at the URL's path.
-  if (operation.fields.includes("to") && fields.has("to")) {
-    options.checkTarget?.(c, fields.path("to"));
-  }
+  const to = operation.fields.includes("to") && fields.has("to") ? fields.path("to") : null;
+  if (to !== null) options.checkTarget?.(c, to);
   const conditions = conditionalHeaders(c.req.raw.headers);
   if (Object.values(conditions).some((v) => v !== undefined)) {
     evaluatePreconditions(conditions, await statOrNull(vfs, path), false);
   }
+  // The locks the change needs tokens for: copy and link only read the URL's path; mkdir
+  // and symlink add it, rename removes it (and its tree); the rest change it in place. A
+  // second path is created, or replaced with whatever is below it.
+  const op = body.op;
+  if (op !== "copy" && op !== "link") {
+    const membership = op === "mkdir" || op === "symlink" || op === "rename";
+    await checkLocks(c, vfs, path, { membership, tree: op === "rename" });
+  }
+  if (to !== null) await checkLocks(c, vfs, to, { membership: true, tree: true });
   const result = await operation.run(vfs, path, fields);
   const json = statJson(result.path, result.stat);
   if (!result.created) return c.json(json, 200);

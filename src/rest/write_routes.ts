@@ -23,6 +23,7 @@ import {
   validatorHeaders,
 } from "../http/preconditions.ts";
 import { parseContentRange } from "../http/ranges.ts";
+import { checkLocks } from "./locks.ts";
 import { statJson } from "./render.ts";
 
 /** Registers PUT, PATCH and DELETE on `/fs/*`. */
@@ -64,6 +65,7 @@ async function putFs(c: Context, vfs: Vfs): Promise<Response> {
   const location = new URL(c.req.url).pathname;
   if (trailingSlash) {
     if (declared) throw badRequest("PUT of a directory takes no body");
+    await checkLocks(c, vfs, path, { membership: true });
     const stat = await vfs.mkdir(path, { parents });
     return c.json(statJson(path, stat), 201, { location });
   }
@@ -71,6 +73,7 @@ async function putFs(c: Context, vfs: Vfs): Promise<Response> {
   const current = await statOrNull(vfs, path);
   if (current?.type === "directory") throw new FsError("EISDIR", "Is a directory", { path });
   evaluatePreconditions(conditions, current, false);
+  await checkLocks(c, vfs, path, { membership: current === null });
   const body = requestBody(c, declared);
   const parent = parentOf(path);
   if (parents && parent !== "/") await vfs.mkdir(parent, { parents: true });
@@ -121,6 +124,7 @@ async function patchFs(c: Context, vfs: Vfs): Promise<Response> {
   if (current?.type === "directory") throw new FsError("EISDIR", "Is a directory", { path });
   evaluatePreconditions(conditions, current, false);
   if (!current && !create) throw new FsError("ENOENT", "No such file or directory", { path });
+  await checkLocks(c, vfs, path, { membership: current === null });
   const body = requestBody(c, expected);
   const exclusive = conditions.ifNoneMatch?.trim() === "*";
   const ifMatch = strongTag(conditions.ifMatch);
@@ -159,6 +163,7 @@ async function deleteFs(c: Context, vfs: Vfs): Promise<Response> {
   // Without conditions a missing target is 404, so a precondition cannot turn it into 412.
   const stat = await vfs.lookup(path);
   evaluatePreconditions(conditionalHeaders(c.req.raw.headers), stat, false);
+  await checkLocks(c, vfs, path, { membership: true, tree: true });
   if (stat.type !== "directory") await vfs.unlink(path);
   else if (recursive) await vfs.removeTree(path, { stopOnError: true });
   else await vfs.rmdir(path);

@@ -1,0 +1,42 @@
+/**
+ * WebDAV locks bind the HTTP API too: a write to a path that a lock covers needs that
+ * lock's token, sent as `Lock-Token: <urn:uuid:…>` (several may be comma-separated), or
+ * it is refused with 423 and nothing changes.
+ *
+ * @module
+ */
+
+import type { Context } from "hono";
+import { HttpError } from "../http/errors.ts";
+import { LockedError, type Vfs } from "../vfs/mod.ts";
+
+/** The lock tokens a request submits in `Lock-Token`. */
+export function submittedTokens(c: Context): Set<string> {
+  const header = c.req.header("lock-token");
+  const tokens = new Set<string>();
+  for (const match of header?.matchAll(/<([^<>\s]+)>/g) ?? []) tokens.add(match[1]!);
+  return tokens;
+}
+
+/**
+ * Refuses (423) a change at `path` that a lock covers without its token submitted. A change
+ * of membership (creating or removing `path`) also needs a depth-0 lock on the parent;
+ * `tree` changes (delete, rename away) also need the locks below `path`.
+ */
+export async function checkLocks(
+  c: Context,
+  vfs: Vfs,
+  path: string,
+  options: { membership?: boolean; tree?: boolean } = {},
+): Promise<void> {
+  try {
+    await vfs.locks.check(path, submittedTokens(c), {
+      parent: options.membership ?? false,
+      descendants: options.tree ?? false,
+    });
+  } catch (error) {
+    if (!(error instanceof LockedError)) throw error;
+    const roots = [...new Set(error.conflicts.map((l) => l.root))].join(", ");
+    throw new HttpError(423, "EBUSY", `Locked by a WebDAV lock on ${roots}: send its Lock-Token`);
+  }
+}
