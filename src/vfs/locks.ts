@@ -278,7 +278,8 @@ export class LockManager {
    * The live locks a change of `path` needs tokens for and whose tokens are not in
    * `tokens`: those covering `path`; with `parent`, also a depth-0 lock on the parent
    * collection (adding or removing a member changes it, RFC 4918 7.4); with `descendants`,
-   * also every lock rooted strictly below `path`. Empty means the change is allowed.
+   * also every lock rooted strictly below `path`. One token of several shared locks on the
+   * same resource stands for all of them. Empty means the change is allowed.
    */
   unsatisfied(
     path: string,
@@ -292,12 +293,16 @@ export class LockManager {
         tokens.has(l.token) &&
         (options.principal === undefined || l.principal === null ||
           l.principal === options.principal);
-      return (await this.#live())
-        .filter((l) =>
-          !held(l) &&
-          (covers(l, at) || l.root === parent ||
-            (options.descendants === true && below(l.root, at)))
-        )
+      const relevant = (await this.#live()).filter((l) =>
+        covers(l, at) || l.root === parent || (options.descendants === true && below(l.root, at))
+      );
+      // Holding one of the shared locks on a resource is holding "the lock" (RFC 4918
+      // section 7): the other holders' tokens are not needed too.
+      const sharedHeld = new Set(
+        relevant.filter((l) => l.scope === "shared" && held(l)).map((l) => l.root),
+      );
+      return relevant
+        .filter((l) => !held(l) && !(l.scope === "shared" && sharedHeld.has(l.root)))
         .map(copy);
     });
   }

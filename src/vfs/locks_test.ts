@@ -83,6 +83,21 @@ contract("shared locks coexist; shared and exclusive conflict both ways", async 
   assertEquals(await lockedBy(fs.locks.lock(req("/g", { scope: "shared" }))), [e.token]);
 });
 
+contract(
+  "one token of several shared locks on a resource stands for all of them",
+  async (store) => {
+    const fs = await Vfs.open(store);
+    const a = await fs.locks.lock(req("/f", { scope: "shared" }));
+    const b = await fs.locks.lock(req("/f", { scope: "shared" }));
+    assertEquals(tokens(await fs.locks.unsatisfied("/f", new Set())), [a.token, b.token].sort());
+    assertEquals(await fs.locks.unsatisfied("/f", new Set([a.token])), []);
+    assertEquals(await fs.locks.unsatisfied("/f", new Set([b.token])), []);
+    // A shared lock elsewhere (on the parent, taken by depth infinity) is still needed.
+    const d = await fs.locks.lock(req("/", { scope: "shared", depth: "infinity" }));
+    assertEquals(tokens(await fs.locks.unsatisfied("/f", new Set([a.token]))), [d.token]);
+  },
+);
+
 contract("depth infinity conflicts with locks below it, in both orders", async (store) => {
   const fs = await Vfs.open(store);
   const tree = await fs.locks.lock(req("/dir", { depth: "infinity" }));

@@ -7,7 +7,7 @@
 
 import type { Context } from "hono";
 import { isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
-import { LockedError, type LockManager } from "../vfs/locks.ts";
+import type { LockManager } from "../vfs/locks.ts";
 import { DavError } from "./errors.ts";
 import { evaluateIf, parseIf, submittedTokens } from "./headers.ts";
 import { davPathOf, hrefOf } from "./paths.ts";
@@ -78,22 +78,11 @@ export async function guard(req: DavRequest, touches: readonly Touch[]): Promise
   }
   const tokens = submittedTokens(lists);
   for (const touch of touches) {
-    const options = {
+    await req.locks.check(touch.path, tokens, {
       parent: touch.membership ?? false,
       descendants: touch.tree ?? false,
       principal: req.principal,
-    };
-    const missing = await req.locks.unsatisfied(touch.path, tokens, options);
-    if (missing.length === 0) continue;
-    // Holding one of the shared locks on a resource is holding "the lock" (RFC 4918
-    // section 7): the other holders' tokens are not needed too.
-    const held = (await req.locks.unsatisfied(touch.path, new Set(), options))
-      .filter((l) => l.scope === "shared" && tokens.has(l.token))
-      .filter((l) => l.principal === null || l.principal === req.principal);
-    const blocking = missing.filter((l) =>
-      l.scope !== "shared" || !held.some((h) => h.root === l.root)
-    );
-    if (blocking.length > 0) throw new LockedError(touch.path, blocking);
+    });
   }
   return tokens;
 }
