@@ -1,8 +1,7 @@
 // Test helper: a real PageFS server process (`main.ts --listen`) on a free loopback port,
 // for tests that drive it with outside clients (WebDAV clients, curl, browsers).
 
-import { S3Store } from "../src/store/mod.ts";
-import { s3Env } from "./_stores.ts";
+import { createTestBucket, removeTestBucket, s3Env } from "./_stores.ts";
 
 /** A running server; `close()` stops it and removes the bucket it created. */
 export interface TestServer {
@@ -52,30 +51,6 @@ export function freePort(): number {
   return port;
 }
 
-function s3Options(bucket: string) {
-  const env = s3Env();
-  if (!env) throw new Error("No S3 endpoint configured: run through `deno task test`");
-  return { bucket, forcePathStyle: true, ...env };
-}
-
-async function createBucket(): Promise<string> {
-  const bucket = `pagefs-test-${crypto.randomUUID().slice(0, 13)}`;
-  await new S3Store(s3Options(bucket)).createBucket();
-  return bucket;
-}
-
-/** Empties and deletes a bucket. */
-async function removeBucket(bucket: string): Promise<void> {
-  const store = new S3Store(s3Options(bucket));
-  for (let cursor: string | null = null;;) {
-    const page = await store.list(cursor ? { cursor } : {});
-    await store.deleteMany(page.objects.map((o) => o.key));
-    cursor = page.cursor;
-    if (!cursor) break;
-  }
-  await store.deleteBucket();
-}
-
 /** Reads a stream to its end into `sink`, keeping the last {@linkcode KEEP} characters. */
 async function drain(stream: ReadableStream<Uint8Array>, sink: { text: string }): Promise<void> {
   const decoder = new TextDecoder();
@@ -123,7 +98,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Tes
   } else {
     const s3 = s3Env();
     if (!s3) throw new Error("No S3 endpoint configured: run through `deno task test`");
-    bucket = options.bucket ?? await createBucket();
+    bucket = options.bucket ?? await createTestBucket();
     ownBucket = options.bucket === undefined;
     Object.assign(env, {
       PAGEFS_BUCKET: bucket,
@@ -197,7 +172,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Tes
         clearTimeout(timer);
       }
       await drained;
-      if (ownBucket && bucket) await removeBucket(bucket);
+      if (ownBucket && bucket) await removeTestBucket(bucket);
     })();
 
   const url = `http://127.0.0.1:${port}`;

@@ -32,27 +32,36 @@ export function s3Env(): {
   };
 }
 
-/** A new bucket on the configured S3 server, removed (with its objects) on close. */
-export async function openS3(options: { prefix?: string } = {}): Promise<TestStore> {
+function s3Options(bucket: string) {
   const env = s3Env();
   if (!env) throw new Error("No S3 endpoint configured: run through `deno task test`");
+  return { bucket, forcePathStyle: true, ...env };
+}
+
+/** Creates a bucket with a fresh name on the configured S3 server; returns the name. */
+export async function createTestBucket(): Promise<string> {
   const bucket = `pagefs-test-${crypto.randomUUID().slice(0, 13)}`;
-  const store = new S3Store({ bucket, forcePathStyle: true, prefix: options.prefix ?? "", ...env });
-  await store.createBucket();
-  return {
-    store,
-    async close() {
-      // Empty the bucket so the server's memory is reclaimed; RGW keeps buckets cheap.
-      const root = new S3Store({ bucket, forcePathStyle: true, ...env });
-      for (let cursor: string | null = null;;) {
-        const page = await root.list(cursor ? { cursor } : {});
-        await root.deleteMany(page.objects.map((o) => o.key));
-        cursor = page.cursor;
-        if (!cursor) break;
-      }
-      await root.deleteBucket();
-    },
-  };
+  await new S3Store(s3Options(bucket)).createBucket();
+  return bucket;
+}
+
+/** Empties and deletes a bucket, so the server's memory is reclaimed. */
+export async function removeTestBucket(bucket: string): Promise<void> {
+  const store = new S3Store(s3Options(bucket));
+  for (let cursor: string | null = null;;) {
+    const page = await store.list(cursor ? { cursor } : {});
+    await store.deleteMany(page.objects.map((o) => o.key));
+    cursor = page.cursor;
+    if (!cursor) break;
+  }
+  await store.deleteBucket();
+}
+
+/** A new bucket on the configured S3 server, removed (with its objects) on close. */
+export async function openS3(options: { prefix?: string } = {}): Promise<TestStore> {
+  const bucket = await createTestBucket();
+  const store = new S3Store({ ...s3Options(bucket), prefix: options.prefix ?? "" });
+  return { store, close: () => removeTestBucket(bucket) };
 }
 
 /** Memory, a local directory and real S3: the backends every contract test runs on. */
