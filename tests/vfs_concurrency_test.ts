@@ -157,6 +157,45 @@ async function watchdog<T>(what: string, running: readonly string[], work: Promi
   }
 }
 
+/** Runs one operation of a lane, naming it while it runs so that a hang can say where. */
+type Track = <T>(label: string, op: Promise<T>) => Promise<T>;
+
+/**
+ * Runs `lanes` workers under the watchdog: even lanes on `a`, odd ones on `b`, each with
+ * its own random stream derived from `seed`.
+ */
+async function runLanes(
+  seed: number,
+  lanes: number,
+  [a, b]: readonly [Vfs, Vfs],
+  work: (fs: Vfs, rng: Rng, lane: number, track: Track) => Promise<void>,
+): Promise<void> {
+  const running: string[] = [];
+  const track: Track = async (label, op) => {
+    running.push(label);
+    const result = await op;
+    running.splice(running.indexOf(label), 1);
+    return result;
+  };
+  await watchdog(
+    `seed ${seed}`,
+    running,
+    Promise.all(
+      Array.from(
+        { length: lanes },
+        (_, lane) => work(lane % 2 === 0 ? a : b, new Rng(seed * 1000 + lane), lane, track),
+      ),
+    ),
+  );
+}
+
+/** Both instances, and a fresh third one, see the same tree. */
+async function assertInstancesAgree(store: ObjectStore, a: Vfs, b: Vfs, seed: number) {
+  const trees = [await vfsTree(a), await vfsTree(b), await vfsTree(await Vfs.open(store))];
+  assertEquals(diffTrees(trees[1]!, trees[0]!), [], `seed ${seed}: b and a disagree`);
+  assertEquals(diffTrees(trees[2]!, trees[0]!), [], `seed ${seed}: a fresh instance`);
+}
+
 /**
  * Errors a racing operation may meet; anything else (EIO above all) is a bug. ESTALE: a
  * write whose file was unlinked or replaced between its open and its commit.
@@ -218,33 +257,22 @@ async function sharedChaos(
   const { a, b } = await pair(store, options.vfs);
   for (const dir of ["/s0", "/s1", "/s0/t", "/s1/u"]) await a.mkdir(dir);
   const outcomes: Record<string, number> = {};
-  const running: string[] = [];
-  await watchdog(
-    `seed ${options.seed}`,
-    running,
-    Promise.all(Array.from({ length: options.lanes }, async (_, lane) => {
-      const rng = new Rng(options.seed * 1000 + lane);
-      const fs = lane % 2 === 0 ? a : b;
-      for (let i = 0; i < options.ops; i++) {
-        const op = sharedOp(rng, lane < 2);
-        const label = `lane ${lane} #${i} ${describe(op)}`;
-        running.push(label);
-        const result = await applyVfs(fs, op);
-        running.splice(running.indexOf(label), 1);
-        const key = `${op.op}:${result.ok ? "ok" : result.code}`;
-        outcomes[key] = (outcomes[key] ?? 0) + 1;
-        // EAGAIN only for meeting another worker's rename intent (not for contention).
-        const renaming = !result.ok && result.code === "EAGAIN" &&
-          /being renamed/.test(result.message ?? "");
-        if (!result.ok && !RACE_ERRORS.has(result.code) && !renaming) {
-          throw new Error(`seed ${options.seed}, ${label}: ${result.code} ${result.message}`);
-        }
+  await runLanes(options.seed, options.lanes, [a, b], async (fs, rng, lane, track) => {
+    for (let i = 0; i < options.ops; i++) {
+      const op = sharedOp(rng, lane < 2);
+      const label = `lane ${lane} #${i} ${describe(op)}`;
+      const result = await track(label, applyVfs(fs, op));
+      const key = `${op.op}:${result.ok ? "ok" : result.code}`;
+      outcomes[key] = (outcomes[key] ?? 0) + 1;
+      // EAGAIN only for meeting another worker's rename intent (not for contention).
+      const renaming = !result.ok && result.code === "EAGAIN" &&
+        /being renamed/.test(result.message ?? "");
+      if (!result.ok && !RACE_ERRORS.has(result.code) && !renaming) {
+        throw new Error(`seed ${options.seed}, ${label}: ${result.code} ${result.message}`);
       }
-    })),
-  );
-  const trees = [await vfsTree(a), await vfsTree(b), await vfsTree(await Vfs.open(store))];
-  assertEquals(diffTrees(trees[1]!, trees[0]!), [], `seed ${options.seed}: b and a disagree`);
-  assertEquals(diffTrees(trees[2]!, trees[0]!), [], `seed ${options.seed}: a fresh instance`);
+    }
+  });
+  await assertInstancesAgree(store, a, b, options.seed);
   const problems = await checkConsistency(store);
   assert(problems.length === 0, `seed ${options.seed}: ${problems.join("\n  ")}`);
   const report = await fsck(store);
@@ -486,41 +514,33 @@ async function movingDirs(
     await a.writeFile(`/${name}/keep`, bytes(name));
   }
   const outcomes: Record<string, number> = {};
-  const running: string[] = [];
-  await watchdog(
-    `seed ${options.seed}`,
-    running,
-    Promise.all(Array.from({ length: options.lanes }, async (_, lane) => {
-      const rng = new Rng(options.seed * 1000 + lane);
-      const fs = lane % 2 === 0 ? a : b;
-      for (let i = 0; i < options.ops; i++) {
-        const name = rng.pick(names);
-        const from = await findDir(fs, name);
-        const under = rng.chance(0.2) ? "" : await findDir(fs, rng.pick(names));
-        if (from === null || under === null) continue;
-        const label = `lane ${lane} #${i} rename ${from} -> ${under}/${name}`;
-        running.push(label);
-        const result = await fs.rename(from, `${under}/${name}`).then(
+  await runLanes(options.seed, options.lanes, [a, b], async (fs, rng, lane, track) => {
+    for (let i = 0; i < options.ops; i++) {
+      const name = rng.pick(names);
+      const from = await findDir(fs, name);
+      const under = rng.chance(0.2) ? "" : await findDir(fs, rng.pick(names));
+      if (from === null || under === null) continue;
+      const label = `lane ${lane} #${i} rename ${from} -> ${under}/${name}`;
+      const result = await track(
+        label,
+        fs.rename(from, `${under}/${name}`).then(
           () => "ok",
           (error) => error instanceof FsError ? error.code : `${error}`,
-        );
-        running.splice(running.indexOf(label), 1);
-        outcomes[result] = (outcomes[result] ?? 0) + 1;
-        assert(
-          RACE_ERRORS.has(result) || result === "ok",
-          `seed ${options.seed}, ${label}: ${result}`,
-        );
-      }
-    })),
-  );
+        ),
+      );
+      outcomes[result] = (outcomes[result] ?? 0) + 1;
+      assert(
+        RACE_ERRORS.has(result) || result === "ok",
+        `seed ${options.seed}, ${label}: ${result}`,
+      );
+    }
+  });
   for (const name of names) {
     const path = await findDir(a, name);
     assert(path, `seed ${options.seed}: directory ${name} is no longer reachable`);
     assertEquals(text(await a.read(`${path}/keep`, 0, 10)), name);
   }
-  const trees = [await vfsTree(a), await vfsTree(b), await vfsTree(await Vfs.open(store))];
-  assertEquals(diffTrees(trees[1]!, trees[0]!), [], `seed ${options.seed}: b and a disagree`);
-  assertEquals(diffTrees(trees[2]!, trees[0]!), [], `seed ${options.seed}: a fresh instance`);
+  await assertInstancesAgree(store, a, b, options.seed);
   assertEquals(await checkConsistency(store), [], `seed ${options.seed}`);
   await noDamage(store, `seed ${options.seed}`);
   return outcomes;
