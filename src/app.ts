@@ -10,8 +10,9 @@ import { type Context, Hono } from "hono";
 import { allows, type Authenticator, type AuthEnv, requireAuth } from "./auth/mod.ts";
 import { createRestApi, HttpError } from "./rest/mod.ts";
 import { problemResponse } from "./rest/errors.ts";
-import { parseRawSegments } from "./http/path.ts";
-import { createWebDav, davPathOf } from "./webdav/mod.ts";
+import { fsPathBelow, mountNames, namesBelow, requestPathOf } from "./http/request_path.ts";
+import { createWebDav, davPathOf, destinationPath } from "./webdav/mod.ts";
+import { FsError } from "./vfs/mod.ts";
 import type { ObjectStore, StoreMetrics } from "./store/mod.ts";
 import type { Vfs } from "./vfs/mod.ts";
 
@@ -26,27 +27,40 @@ export interface AppOptions {
 
 /** Where WebDAV is mounted. */
 const DAV_MOUNT = "/dav";
+/** Where the HTTP API is mounted. */
+const API_MOUNT = "/api/v1";
 
-/** The filesystem path a WebDAV COPY or MOVE writes to (its `Destination`). */
+/**
+ * The filesystem path a WebDAV COPY or MOVE writes to (its `Destination`), read by the same
+ * function the handler uses; null when absent or not a path this server writes (the
+ * handler answers those).
+ */
 function davDestinationOf(c: Context): string | null {
   const header = c.req.header("destination");
   if (header === undefined) return null;
   try {
-    return davPathOf(new URL(header, c.req.url), DAV_MOUNT)?.path ?? null;
-  } catch {
+    return destinationPath(header, new URL(c.req.url), DAV_MOUNT).path;
+  } catch (error) {
+    // A Destination with dot segments is refused here, not left to the handler.
+    if (error instanceof FsError) throw error;
     return null;
   }
 }
 
-/** HTTP API routes that name a filesystem path after their prefix. */
-const API_PATH_ROUTES = ["/api/v1/fs", "/api/v1/stat", "/api/v1/readlink", "/api/v1/xattr"];
+/** HTTP API routes that name a filesystem path after their own name. */
+const API_PATH_ROUTES = new Set(["fs", "stat", "readlink", "xattr"]);
+const API_NAMES = mountNames(API_MOUNT);
 
 /** The filesystem path an API request acts on (null for routes that name none). */
 function apiPathOf(c: Context): string | null {
-  const pathname = new URL(c.req.url).pathname;
-  const route = API_PATH_ROUTES.find((r) => pathname === r || pathname.startsWith(r + "/"));
-  if (!route) return null;
-  return parseRawSegments(pathname.slice(route.length + 1).split("/")).path;
+  const below = namesBelow(requestPathOf(c.req.raw), API_NAMES);
+  if (below === null || below.length === 0 || !API_PATH_ROUTES.has(below[0]!)) return null;
+  return fsPathBelow(requestPathOf(c.req.raw), [...API_NAMES, below[0]!])!.path;
+}
+
+/** The folder the request's principal may reach ("/" without authentication). */
+function scopeOf(c: Context): string {
+  return c.get("principal")?.prefix ?? "/";
 }
 
 /**
@@ -62,7 +76,22 @@ function apiPathOf(c: Context): string | null {
  * ```
  */
 export function createApp(options: AppOptions): Hono {
-  const app = new Hono<AuthEnv>();
+  // Routing matches the request path decoded and checked once (src/http/request_path.ts),
+  // in a canonical spelling: the router, the auth check and the handlers all read that one
+  // value, so a path the router sends to a front end is the path it acts on.
+  const app = new Hono<AuthEnv>({
+    getPath: (request) => {
+      try {
+        return requestPathOf(request).routePath;
+      } catch {
+        return "/"; // refused by the first middleware below
+      }
+    },
+  });
+  app.use("*", async (c, next) => {
+    requestPathOf(c.req.raw); // throws EINVAL: rendered as 400 by onError
+    await next();
+  });
 
   app.get("/healthz", (c) => c.json({ status: "ok", store: options.store.kind }));
 
@@ -73,10 +102,11 @@ export function createApp(options: AppOptions): Hono {
 
   if (options.vfs) {
     const auth = options.auth ?? null;
-    app.use("/api/v1/*", requireAuth(auth, { pathOf: apiPathOf }));
+    app.use(`${API_MOUNT}/*`, requireAuth(auth, { pathOf: apiPathOf }));
     app.route(
-      "/api/v1",
+      API_MOUNT,
       createRestApi(options.vfs, {
+        scopeOf,
         checkTarget(c, path) {
           const principal = c.get("principal");
           if (principal && !allows(principal, "PUT", path)) {
@@ -92,7 +122,7 @@ export function createApp(options: AppOptions): Hono {
     app.use(
       "/dav/*",
       requireAuth(auth, {
-        pathOf: (c) => davPathOf(new URL(c.req.url), DAV_MOUNT)?.path ?? null,
+        pathOf: (c) => davPathOf(requestPathOf(c.req.raw), DAV_MOUNT)?.path ?? null,
         destinationOf: davDestinationOf,
       }),
     );
@@ -100,6 +130,7 @@ export function createApp(options: AppOptions): Hono {
     const dav = createWebDav(options.vfs, {
       mount: DAV_MOUNT,
       principalOf: (c) => auth ? c.get("principal")?.name ?? null : null,
+      scopeOf,
     });
     app.route(DAV_MOUNT, dav);
   }

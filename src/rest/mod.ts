@@ -34,6 +34,11 @@ export interface RestApiOptions {
    * runs; throws (an {@linkcode HttpError}) when the requester may not write there.
    */
   readonly checkTarget?: (c: Context, path: string) => void;
+  /**
+   * The folder a request's caller may reach (default "/"): its paths, followed symlinks and
+   * second paths must stay inside it (the VFS refuses anything else with EACCES).
+   */
+  readonly scopeOf?: (c: Context) => string;
 }
 
 /** Methods each route pattern answers; anything else there is 405. */
@@ -64,9 +69,13 @@ const ALLOWED: Readonly<Record<string, string>> = {
  */
 export function createRestApi(vfs: Vfs, options: RestApiOptions = {}): Hono {
   const app = new Hono();
-  registerReadRoutes(app, vfs);
-  registerWriteRoutes(app, vfs);
-  registerPostRoutes(app, vfs, {
+  const vfsOf = (c: Context): Vfs => {
+    const scope = options.scopeOf?.(c) ?? "/";
+    return scope === "/" ? vfs : vfs.scoped(scope);
+  };
+  registerReadRoutes(app, vfsOf);
+  registerWriteRoutes(app, vfsOf);
+  registerPostRoutes(app, vfsOf, {
     maxJsonBytes: options.maxJsonBytes ?? 64 * 1024,
     ...(options.checkTarget ? { checkTarget: options.checkTarget } : {}),
   });

@@ -8,7 +8,9 @@
  */
 
 import type { Context } from "hono";
-import { type FsPath, parseRawSegments } from "../http/path.ts";
+import type { FsPath } from "../http/path.ts";
+import { fsPathBelow, mountNames, requestPathOf } from "../http/request_path.ts";
+import { FsError } from "../vfs/mod.ts";
 
 /** The filesystem path each request named, for error documents. */
 const requested = new WeakMap<Request, string>();
@@ -19,15 +21,16 @@ export function requestedPath(request: Request): string | null {
 }
 
 /**
- * The filesystem path of a request to a route ending in "/*": the raw URL path after the
- * route's prefix (wherever the app is mounted). Also records it for error rendering.
+ * The filesystem path of a request to a route ending in "/*": the names of the request's
+ * one decoded path (`src/http/request_path.ts`) below the route's own names, compared
+ * name by name. Also records it for error rendering.
+ *
+ * @throws {FsError} EINVAL when the request path is not clean or not under the route.
  */
 export function fsPathOf(c: Context): FsPath {
-  const prefix = c.req.routePath.replace(/\/\*$/, "");
-  const depth = prefix.split("/").filter((s) => s !== "").length;
-  const pathname = new URL(c.req.url).pathname;
-  const raw = pathname.split("/").slice(1 + depth);
-  const parsed = parseRawSegments(raw);
+  const route = mountNames(c.req.routePath.replace(/\/\*$/, ""));
+  const parsed = fsPathBelow(requestPathOf(c.req.raw), route);
+  if (parsed === null) throw new FsError("EINVAL", "The path is not under this route");
   requested.set(c.req.raw, parsed.path);
   return parsed;
 }

@@ -125,10 +125,10 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
 /** Registers POST on `/fs/*`. */
 export function registerPostRoutes(
   app: Hono,
-  vfs: Vfs,
+  vfsOf: (c: Context) => Vfs,
   options: { maxJsonBytes: number; checkTarget?: (c: Context, path: string) => void },
 ): void {
-  app.post("/fs/*", (c) => postFs(c, vfs, options));
+  app.post("/fs/*", (c) => postFs(c, vfsOf(c), options));
 }
 
 async function postFs(

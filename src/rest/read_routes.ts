@@ -28,19 +28,22 @@ const LIST_LIMIT_DEFAULT = 1_000;
 const READ_ATTEMPTS = 3;
 
 /** Registers the reading routes on `app`. */
-export function registerReadRoutes(app: Hono, vfs: Vfs): void {
-  app.get("/fs/*", (c) => getFs(c, vfs));
+export function registerReadRoutes(app: Hono, vfsOf: (c: Context) => Vfs): void {
+  app.get("/fs/*", (c) => getFs(c, vfsOf(c)));
   app.get("/stat/*", async (c) => {
+    const vfs = vfsOf(c);
     const { path } = fsPathOf(c);
     const stat = queryFlag(c, "follow") ? await vfs.getattr(path) : await vfs.lookup(path);
     return c.json(statJson(path, stat), 200, { etag: etagOf(stat) });
   });
-  app.get("/statfs", async (c) => c.json(await vfs.statfs()));
+  app.get("/statfs", async (c) => c.json(await vfsOf(c).statfs()));
   app.get("/readlink/*", async (c) => {
+    const vfs = vfsOf(c);
     const { path } = fsPathOf(c);
     return c.json({ path, target: await vfs.readlink(path) });
   });
   app.get("/xattr/*", async (c) => {
+    const vfs = vfsOf(c);
     const { path } = fsPathOf(c);
     const name = c.req.query("name");
     if (name === undefined) return c.json({ path, names: await vfs.listxattr(path) });

@@ -27,10 +27,10 @@ import { checkLocks } from "./locks.ts";
 import { statJson } from "./render.ts";
 
 /** Registers PUT, PATCH and DELETE on `/fs/*`. */
-export function registerWriteRoutes(app: Hono, vfs: Vfs): void {
-  app.put("/fs/*", (c) => putFs(c, vfs));
-  app.patch("/fs/*", (c) => patchFs(c, vfs));
-  app.delete("/fs/*", (c) => deleteFs(c, vfs));
+export function registerWriteRoutes(app: Hono, vfsOf: (c: Context) => Vfs): void {
+  app.put("/fs/*", (c) => putFs(c, vfsOf(c)));
+  app.patch("/fs/*", (c) => patchFs(c, vfsOf(c)));
+  app.delete("/fs/*", (c) => deleteFs(c, vfsOf(c)));
 }
 
 /** The stat of what `path` leads to, or null when nothing is there. */

@@ -58,6 +58,11 @@ export interface Ctx {
   readonly maxFileSize: number;
   readonly removingLeaseMs: number;
   readonly now: () => number;
+  /**
+   * The names of the subtree every path must stay inside, symlinks followed included
+   * (empty: the whole filesystem). See `Vfs.scoped`.
+   */
+  readonly scope: readonly string[];
   /** Per inode: where the last read ended and the current readahead window. */
   readonly readahead: Map<string, { end: number; window: number }>;
 }
@@ -80,6 +85,7 @@ export function createCtx(store: ObjectStore, options: VfsOptions = {}): Ctx {
     maxFileSize: options.maxFileSize ?? 2 ** 50,
     removingLeaseMs: options.removingLeaseMs ?? 30_000,
     now: options.now ?? Date.now,
+    scope: [],
     readahead: new Map(),
   };
 }

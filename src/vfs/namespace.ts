@@ -16,7 +16,7 @@ import { FsError } from "./errors.ts";
 import { loadRecord } from "./file.ts";
 import { PATH_MAX, splitPath } from "./path.ts";
 import { applyMove } from "./rename.ts";
-import { locate, openDir, resolveDir } from "./resolve.ts";
+import { checkScope, inScope, locate, openDir, resolveDir } from "./resolve.ts";
 import type { DirEntryInfo, ReaddirPage, Stat } from "./types.ts";
 
 /** Adds entry `name` to directory `dir`; EEXIST if the name is taken. */
@@ -36,6 +36,8 @@ export async function mkdir(
   if (options.parents) {
     const names = splitPath(path);
     for (let i = 1; i < names.length; i++) {
+      // A scoped caller's folder and what leads to it are not its own to create.
+      if (!inScope(ctx, names.slice(0, i))) continue;
       await mkdir(ctx, "/" + names.slice(0, i).join("/"), { ...options, parents: false })
         .catch((error) => {
           if (!(error instanceof FsError && error.code === "EEXIST")) throw error;
@@ -346,6 +348,7 @@ export async function readdir(
   path: string,
   options: { cursor?: string; limit?: number; xattrs?: boolean } = {},
 ): Promise<ReaddirPage> {
+  checkScope(ctx, splitPath(path), path);
   const { dir } = await resolveDir(ctx, splitPath(path), path);
   const limit = Math.max(1, Math.min(options.limit ?? 10_000, 100_000));
   let all = await ctx.dirs.list(dir);

@@ -23,6 +23,25 @@ export interface Location {
   readonly names: readonly string[];
 }
 
+/** True when `names` is the scope's root or lies below it. */
+export function inScope(ctx: Ctx, names: readonly string[]): boolean {
+  const { scope } = ctx;
+  if (names.length < scope.length) return false;
+  for (let i = 0; i < scope.length; i++) if (names[i] !== scope[i]) return false;
+  return true;
+}
+
+/**
+ * Refuses a path (or a symlink's destination) outside the scope.
+ *
+ * @throws {FsError} EACCES.
+ */
+export function checkScope(ctx: Ctx, names: readonly string[], path: string): void {
+  if (!inScope(ctx, names)) {
+    throw new FsError("EACCES", "Outside the folder this user may reach", { path });
+  }
+}
+
 /** A directory's object; ENOENT if it was removed (or is being removed). */
 export async function openDir(ctx: Ctx, ino: string, path?: string): Promise<DirObject> {
   let found = await ctx.dirs.get(ino);
@@ -72,6 +91,8 @@ export async function resolveDir(
       if (++hops.n > MAX_HOPS) throw new FsError("ELOOP", "Too many symlinks", { path });
       const target = joinTarget(at, entry.target);
       const rest = names.slice(i + 1);
+      // A symlink may not lead a scoped caller out of its folder (nor back through it).
+      checkScope(ctx, [...target, ...rest], path);
       return resolveDir(ctx, [...target, ...rest], path, hops);
     }
     if (entry.t !== "d") throw new FsError("ENOTDIR", "Not a directory", { path });
@@ -92,6 +113,7 @@ export async function locate(
   hops = { n: 0 },
 ): Promise<Location> {
   const names = splitPath(path);
+  checkScope(ctx, names, path);
   const name = names.pop();
   if (name === undefined) return { parent: null, name: "", entry: null, names: [] };
   const { dir, names: parentNames } = await resolveDir(ctx, names, path, hops);

@@ -18,7 +18,8 @@ import { LockManager } from "./locks.ts";
 import { removeTree } from "./tree.ts";
 import * as ns from "./namespace.ts";
 import { rename } from "./rename.ts";
-import { locate } from "./resolve.ts";
+import { checkScope, locate } from "./resolve.ts";
+import { checkName, splitPath } from "./path.ts";
 import type { ReaddirPage, SetAttr, Stat, StatFs } from "./types.ts";
 
 export type { CompactOptions, CompactReport, VfsOptions };
@@ -56,6 +57,7 @@ export class Vfs {
   readonly #ctx: Ctx;
   readonly superblock: Superblock;
   #locks: LockManager | null = null;
+  #scopes = new Map<string, Vfs>();
 
   private constructor(ctx: Ctx, superblock: Superblock) {
     this.#ctx = ctx;
@@ -66,6 +68,44 @@ export class Vfs {
   static async open(store: ObjectStore, options: VfsOptions = {}): Promise<Vfs> {
     const ctx = createCtx(store, options);
     return new Vfs(ctx, await openFormat(ctx.meta, ctx.now()));
+  }
+
+  /**
+   * A view of this filesystem limited to the subtree at `prefix`, for a caller that may
+   * reach only that folder: every path it is given, and every symlink it follows, must stay
+   * at or below `prefix`, or the operation fails with EACCES. The view shares everything
+   * else (caches, locks, writeback) with this one.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore } from "../store/memory.ts";
+   * import { Vfs } from "./vfs.ts";
+   * const fs = await Vfs.open(new MemoryStore());
+   * await fs.mkdir("/home/alice", { parents: true });
+   * await fs.symlink("/etc", "/home/alice/out");
+   * const alice = fs.scoped("/home/alice");
+   * const denied = await alice.readdir("/home/alice/out").catch((e) => e.code);
+   * console.assert(denied === "EACCES");
+   * ```
+   * @throws {FsError} EINVAL when `prefix` is not a normalised absolute path.
+   */
+  scoped(prefix: string): Vfs {
+    if (!prefix.startsWith("/")) {
+      throw new FsError("EINVAL", "A scope must be an absolute path", { path: prefix });
+    }
+    const names = splitPath(prefix);
+    for (const name of names) checkName(name, prefix);
+    // A view can narrow its scope, never widen it.
+    checkScope(this.#ctx, names, prefix);
+    const key = names.join("/");
+    if (names.length === 0 && this.#ctx.scope.length === 0) return this;
+    let view = this.#scopes.get(key);
+    if (!view) {
+      view = new Vfs({ ...this.#ctx, scope: names }, this.superblock);
+      view.#locks = this.locks;
+      this.#scopes.set(key, view);
+    }
+    return view;
   }
 
   /** The store underneath (for tools such as fsck and GC). */

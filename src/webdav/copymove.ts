@@ -8,7 +8,7 @@
 
 import { isFsError } from "../vfs/mod.ts";
 import { DavError } from "./errors.ts";
-import { parseDepth, parseDestination, parseOverwrite } from "./headers.ts";
+import { parseDepth, parseOverwrite } from "./headers.ts";
 import { destinationPath, isWithin } from "./paths.ts";
 import { multistatusOfFailures, requireParent } from "./content.ts";
 import { type DavRequest, guard, statOrNull } from "./request.ts";
@@ -17,7 +17,7 @@ import { type DavRequest, guard, statOrNull } from "./request.ts";
 export async function copyMoveMethod(req: DavRequest, move: boolean): Promise<Response> {
   const { vfs, path: from } = req;
   const header = req.c.req.header("destination") ?? null;
-  const to = destinationPath(parseDestination(header, req.url), req.url, req.mount).path;
+  const to = destinationPath(header, req.url, req.mount).path;
   const overwrite = parseOverwrite(req.c.req.header("overwrite") ?? null);
   const depth = parseDepth(req.c.req.header("depth") ?? null, "infinity");
   if (depth === "1" || (move && depth !== "infinity")) {

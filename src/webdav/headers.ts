@@ -325,29 +325,29 @@ export type IfResourceState = {
  * tag matches by the strong comparison (a `W/` tag never matches). Per section 10.4.3, an
  * unmapped resource (`etag: null`) has no etag and no tokens, so only negated conditions hold.
  *
- * `state` is called at most once per distinct path (the tag's host is not compared; the caller
- * judges it inside `state` if it cares) and only for lists that are reached. A tag that does
- * not resolve to a URL makes its lists false.
+ * `state` is called at most once per distinct tag (null for the request URL), with the tag
+ * resolved and as written (the tag's host is not compared; the caller judges it inside
+ * `state` if it cares), and only for lists that are reached. A tag that does not resolve to
+ * a URL makes its lists false.
  */
 export async function evaluateIf(
   lists: IfList[],
   requestUrl: URL,
-  state: (resourceUrl: URL) => Promise<IfResourceState>,
+  state: (resourceUrl: URL, tag: string | null) => Promise<IfResourceState>,
 ): Promise<boolean> {
-  const cache = new Map<string, Promise<IfResourceState>>();
-  const stateOf = (url: URL): Promise<IfResourceState> => {
-    const key = url.pathname;
-    let p = cache.get(key);
+  const cache = new Map<string | null, Promise<IfResourceState>>();
+  const stateOf = (url: URL, tag: string | null): Promise<IfResourceState> => {
+    let p = cache.get(tag);
     if (p === undefined) {
-      p = state(url);
-      cache.set(key, p);
+      p = state(url, tag);
+      cache.set(tag, p);
     }
     return p;
   };
   for (const list of lists) {
     const url = list.resource === null ? requestUrl : URL.parse(list.resource, requestUrl);
     if (url === null) continue;
-    const s = await stateOf(url);
+    const s = await stateOf(url, list.resource);
     if (list.conditions.every((c) => matches(c, s) !== c.not)) return true;
   }
   return false;

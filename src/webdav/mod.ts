@@ -28,9 +28,10 @@ import { errorBody } from "./props.ts";
 import { propfindMethod, proppatchMethod } from "./propmethods.ts";
 import type { DavRequest } from "./request.ts";
 import { HttpError } from "../http/errors.ts";
+import { requestPathOf } from "../http/request_path.ts";
 import { LockedError } from "../vfs/locks.ts";
 
-export { davPathOf } from "./paths.ts";
+export { davPathOf, destinationPath } from "./paths.ts";
 
 /** Options of {@linkcode createWebDav}. */
 export interface WebDavOptions {
@@ -40,6 +41,11 @@ export interface WebDavOptions {
   readonly maxXmlBytes?: number;
   /** The authenticated user of a request, recorded in the locks it takes. */
   readonly principalOf?: (c: Context) => string | null;
+  /**
+   * The folder a request's caller may reach (default "/"): its paths, followed symlinks and
+   * second paths must stay inside it (the VFS refuses anything else with EACCES).
+   */
+  readonly scopeOf?: (c: Context) => string;
 }
 
 type Handler = (req: DavRequest) => Response | Promise<Response>;
@@ -84,18 +90,18 @@ export function createWebDav(vfs: Vfs, options: WebDavOptions = {}): Hono {
     if (!handler) {
       throw new DavError(405, `${c.req.method} is not supported`, { headers: { allow: ALLOW } });
     }
-    // A fragment is never part of a Request-URI (RFC 9112 section 3.2); a client that
-    // sends one means something else than the resource it would name without it.
-    if (c.req.url.includes("#")) throw new DavError(400, "The request URI has a fragment");
-    const url = new URL(c.req.url);
-    const parsed = davPathOf(url, mount);
+    // The path decoded once for the whole service (a fragment, dot segments or a bad
+    // escape are 400 there); the URL object is only for the host and the query.
+    const parsed = davPathOf(requestPathOf(c.req.raw), mount);
     if (!parsed) throw new DavError(404, "Not under the WebDAV mount");
+    const scope = options.scopeOf?.(c) ?? "/";
     return await handler({
       c,
-      vfs,
+      vfs: scope === "/" ? vfs : vfs.scoped(scope),
       locks: vfs.locks,
-      url,
+      url: new URL(c.req.url),
       mount,
+      scope,
       path: parsed.path,
       trailingSlash: parsed.trailingSlash,
       maxXmlBytes,

@@ -7,17 +7,47 @@
  * @module
  */
 
-import { type FsPath, parseRawSegments } from "../http/path.ts";
+import type { FsPath } from "../http/path.ts";
+import {
+  fsPathBelow,
+  mountNames,
+  parseRequestPath,
+  rawPathOf,
+  type RequestPath,
+} from "../http/request_path.ts";
 import { DavError } from "./errors.ts";
+import { parseDestination } from "./headers.ts";
 
-/** The filesystem path a URL names under `mount` ("/dav"); null when outside it. */
-export function davPathOf(url: URL, mount: string): FsPath | null {
-  const pathname = url.pathname;
-  if (pathname === mount) return { path: "/", trailingSlash: false };
-  if (!pathname.startsWith(mount + "/")) return null;
-  const rest = pathname.slice(mount.length + 1);
-  if (rest === "") return { path: "/", trailingSlash: true };
-  return parseRawSegments(rest.split("/"));
+/** The filesystem path a request path names under `mount` ("/dav"); null when outside it. */
+export function davPathOf(path: RequestPath, mount: string): FsPath | null {
+  return fsPathBelow(path, mountNames(mount));
+}
+
+/**
+ * The filesystem path a URI in a header names (a `Destination`, a tagged `If` list): an
+ * absolute URI or an absolute path, read raw and decoded exactly as a request's own path
+ * is, so `..` or `%2e%2e` is refused rather than resolved. Null when it names another
+ * host (unless `anyHost`) or lies outside `mount`.
+ *
+ * @throws {FsError} EINVAL for a path that is not clean (see `src/http/request_path.ts`).
+ */
+export function headerPathOf(
+  uri: string,
+  request: URL,
+  mount: string,
+  options: { anyHost?: boolean } = {},
+): FsPath | null {
+  let raw: string;
+  if (uri.startsWith("/")) {
+    if (uri.startsWith("//")) return null;
+    raw = uri.split("?", 1)[0]!;
+  } else {
+    const url = URL.parse(uri);
+    if (url === null || (url.host !== request.host && !options.anyHost)) return null;
+    if (url.protocol !== "http:" && url.protocol !== "https:") return null;
+    raw = rawPathOf(uri);
+  }
+  return davPathOf(parseRequestPath(raw), mount);
 }
 
 /** Characters a path segment may keep unescaped in an href (RFC 3986 pchar, minus `;=,`). */
@@ -47,14 +77,17 @@ export function isWithin(path: string, ancestor: string): boolean {
 }
 
 /**
- * The filesystem path of a `Destination` URL (RFC 4918 section 10.3). Another host is
- * 502 (this server cannot write there); a path outside the mount is 502 too.
+ * The filesystem path of a `Destination` header (RFC 4918 section 10.3). A missing or
+ * malformed header is 400; another host is 502 (this server cannot write there); a path
+ * outside the mount is 502 too; a path with dot segments is 400.
  */
-export function destinationPath(destination: URL, request: URL, mount: string): FsPath {
-  if (destination.host !== request.host) {
+export function destinationPath(header: string | null, request: URL, mount: string): FsPath {
+  const url = parseDestination(header, request);
+  const uri = (header ?? "").trim();
+  if (url.host !== request.host) {
     throw new DavError(502, "The Destination is on another server");
   }
-  const parsed = davPathOf(destination, mount);
+  const parsed = headerPathOf(uri, request, mount);
   if (!parsed) throw new DavError(502, `The Destination is outside ${mount}/`);
   return parsed;
 }

@@ -10,7 +10,8 @@ import { isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
 import type { LockManager } from "../vfs/locks.ts";
 import { DavError } from "./errors.ts";
 import { evaluateIf, parseIf, submittedTokens } from "./headers.ts";
-import { davPathOf, hrefOf } from "./paths.ts";
+import { headerPathOf, hrefOf, isWithin } from "./paths.ts";
+import type { FsPath } from "../http/path.ts";
 
 /** One WebDAV request, parsed once. */
 export interface DavRequest {
@@ -27,6 +28,8 @@ export interface DavRequest {
   readonly maxXmlBytes: number;
   /** The authenticated user's name, for lock records (null without auth). */
   readonly principal: string | null;
+  /** The folder the caller may reach ("/" for everything); `vfs` is limited to it. */
+  readonly scope: string;
 }
 
 /** The href of `path` as this server writes it. */
@@ -65,9 +68,18 @@ export interface Touch {
 export async function guard(req: DavRequest, touches: readonly Touch[]): Promise<Set<string>> {
   const lists = parseIf(req.c.req.header("if") ?? null);
   if (lists) {
-    const holds = await evaluateIf(lists, req.url, async (resource) => {
-      const target = davPathOf(resource, req.mount);
-      if (!target) return { etag: null, tokens: [] };
+    const holds = await evaluateIf(lists, req.url, async (_url, resource) => {
+      // Read raw, like the request's own path; outside the mount, the caller's folder or
+      // malformed, the resource counts as unmapped.
+      let target: FsPath | null = null;
+      try {
+        target = resource === null
+          ? req
+          : headerPathOf(resource, req.url, req.mount, { anyHost: true });
+      } catch {
+        target = null;
+      }
+      if (!target || !isWithin(target.path, req.scope)) return { etag: null, tokens: [] };
       const [stat, locks] = await Promise.all([
         statOrNull(req.vfs, target.path),
         req.locks.covering(target.path),

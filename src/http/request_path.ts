@@ -1,0 +1,193 @@
+/**
+ * The one decoding of a request's path. The service reads the raw request target once,
+ * before routing, and every later step (the router, the auth check, the handler, a second
+ * path such as WebDAV's `Destination`) reads the names this module produced, so no two
+ * layers can disagree about which file a request names.
+ *
+ * Anything that is not a clean absolute path after one percent-decoding is refused, not
+ * repaired: `.`/`..` (also as `%2e`, in either case, double-encoded, behind an encoded `\`
+ * or with `;` path parameters), empty segments, an encoded `/` in a name, NUL, bad escapes
+ * and overlong or otherwise invalid UTF-8, and a raw `\` or `#` in the target (URL parsers
+ * turn a `\` into `/`; a fragment is never part of a request target).
+ *
+ * @module
+ */
+
+import { checkSegment, type FsPath } from "./path.ts";
+import { FsError, PATH_MAX } from "../vfs/mod.ts";
+
+/** A request path, decoded and checked once. */
+export interface RequestPath {
+  /** The decoded names, e.g. `["api", "v1", "fs", "a b.txt"]` (empty for "/"). */
+  readonly names: readonly string[];
+  /** The target ended with "/" (or was "/"). */
+  readonly trailingSlash: boolean;
+  /** The canonical form the router matches: every name percent-encoded again. */
+  readonly routePath: string;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * The raw path of a request URL as the client sent it (no dot-segment removal, no
+ * decoding): everything between the authority and the query.
+ *
+ * @example
+ * ```ts
+ * import { rawPathOf } from "./request_path.ts";
+ * console.assert(rawPathOf("http://h:1/a/../b?x=1") === "/a/../b");
+ * ```
+ */
+export function rawPathOf(url: string): string {
+  const scheme = url.indexOf("://");
+  const start = url.indexOf("/", scheme < 0 ? 0 : scheme + 3);
+  if (start < 0) return "/";
+  const query = url.indexOf("?", start);
+  return url.slice(start, query < 0 ? undefined : query);
+}
+
+function invalid(message: string, shown: string): FsError {
+  return new FsError("EINVAL", message, { path: shown });
+}
+
+/** `.` and `..`, also with `;` path parameters (`..;x`), which some servers strip. */
+function isDotName(name: string): boolean {
+  const bare = name.split(";", 1)[0];
+  return bare === "." || bare === "..";
+}
+
+/**
+ * True when `text`, split on either slash, has a dot part: how `..\x` or `x/..` would
+ * climb in a layer that takes `\` as a separator or decodes once more.
+ */
+function climbs(text: string): boolean {
+  return text.split(/[\\/]/).some(isDotName);
+}
+
+/**
+ * Decodes one raw segment, refusing what could name something else than it seems to:
+ * dot names in any spelling, and names that would climb if a `\` were a separator or if
+ * another layer decoded them again (`%252e%252e`, `docs%252F..`). Other names keep every
+ * character: "a%2Fb" (from `a%252Fb`) and "a\b" are names like any other.
+ */
+function decodeSegment(raw: string, shown: string): string {
+  let name: string;
+  try {
+    // decodeURIComponent refuses malformed escapes and invalid UTF-8, overlong forms too.
+    name = decodeURIComponent(raw);
+  } catch {
+    throw invalid("Malformed percent-encoding in the path", shown);
+  }
+  if (isDotName(name) || climbs(name)) throw invalid(`Invalid path segment "${name}"`, shown);
+  let twice = name;
+  try {
+    twice = decodeURIComponent(name);
+  } catch {
+    // Not a second layer of encoding: the name holds a literal "%".
+  }
+  if (twice !== name && climbs(twice)) {
+    throw invalid("Doubly encoded dot segment in the path", shown);
+  }
+  checkSegment(name, shown);
+  return name;
+}
+
+/**
+ * Parses a raw request path (as {@linkcode rawPathOf} gives it).
+ *
+ * @example
+ * ```ts
+ * import { parseRequestPath } from "./request_path.ts";
+ * const p = parseRequestPath("/dav/a%20b/");
+ * console.assert(p.names.join("|") === "dav|a b" && p.trailingSlash);
+ * let refused = false;
+ * try {
+ *   parseRequestPath("/api/v1/fs/%2E%2e/etc");
+ * } catch {
+ *   refused = true;
+ * }
+ * console.assert(refused);
+ * ```
+ * @throws {FsError} EINVAL for anything but a clean absolute path, ENAMETOOLONG.
+ */
+export function parseRequestPath(raw: string): RequestPath {
+  const shown = raw.length > 256 ? raw.slice(0, 256) + "…" : raw;
+  if (!raw.startsWith("/")) throw invalid("The request path must be absolute", shown);
+  if (raw.includes("\\")) throw invalid("Backslashes are not path separators", shown);
+  if (raw.includes("#")) throw invalid("The request path has a fragment", shown);
+  if (raw === "/") return { names: [], trailingSlash: true, routePath: "/" };
+  const parts = raw.slice(1).split("/");
+  const trailingSlash = parts[parts.length - 1] === "";
+  if (trailingSlash) parts.pop();
+  const names = parts.map((part) => {
+    if (part === "") throw invalid("Empty segment in the path", shown);
+    return decodeSegment(part, shown);
+  });
+  if (encoder.encode("/" + names.join("/")).length > PATH_MAX + 64) {
+    throw new FsError("ENAMETOOLONG", `Path longer than ${PATH_MAX} bytes`, { path: shown });
+  }
+  const routePath = "/" + names.map(encodeURIComponent).join("/") + (trailingSlash ? "/" : "");
+  return { names, trailingSlash, routePath };
+}
+
+/**
+ * The names below `mount` (its names, e.g. `["dav"]`), or null when the path is not
+ * under it. Segments are compared, never characters, so `/davx` is not under `/dav`.
+ */
+export function namesBelow(
+  path: RequestPath,
+  mount: readonly string[],
+): readonly string[] | null {
+  if (path.names.length < mount.length) return null;
+  for (let i = 0; i < mount.length; i++) if (path.names[i] !== mount[i]) return null;
+  return path.names.slice(mount.length);
+}
+
+/**
+ * The filesystem path a request names below `mount` (its names), or null when the request
+ * is not under it.
+ *
+ * @throws {FsError} ENAMETOOLONG.
+ */
+export function fsPathBelow(path: RequestPath, mount: readonly string[]): FsPath | null {
+  const names = namesBelow(path, mount);
+  if (names === null) return null;
+  const fsPath = "/" + names.join("/");
+  if (encoder.encode(fsPath).length > PATH_MAX) {
+    throw new FsError("ENAMETOOLONG", `Path longer than ${PATH_MAX} bytes`, { path: fsPath });
+  }
+  return { path: fsPath, trailingSlash: path.trailingSlash };
+}
+
+/** The names of a mount point such as "/api/v1" (`["api", "v1"]`). */
+export function mountNames(mount: string): readonly string[] {
+  return mount.split("/").filter((name) => name !== "");
+}
+
+/**
+ * The request path parsed once per request, shared by everything that handles it. Keyed by
+ * the request object itself, so it holds nothing that outlives a request or that two
+ * requests (or two apps) could share.
+ */
+const parsedRequests = new WeakMap<Request, RequestPath | FsError>();
+
+/**
+ * The request's path, parsed at most once per request (the app parses it before routing;
+ * a front end used on its own parses it on first use).
+ *
+ * @throws {FsError} as {@linkcode parseRequestPath}.
+ */
+export function requestPathOf(request: Request): RequestPath {
+  let parsed = parsedRequests.get(request);
+  if (parsed === undefined) {
+    try {
+      parsed = parseRequestPath(rawPathOf(request.url));
+    } catch (error) {
+      if (!(error instanceof FsError)) throw error;
+      parsed = error;
+    }
+    parsedRequests.set(request, parsed);
+  }
+  if (parsed instanceof FsError) throw parsed;
+  return parsed;
+}
