@@ -60,7 +60,15 @@ async function start() {
     }
     throw error;
   }
-  return { config, app: createApp({ store, metrics, vfs, auth }) };
+  const app = createApp({
+    store,
+    metrics,
+    vfs,
+    auth,
+    corsOrigins: config.corsOrigins,
+    metricsPublic: config.metricsPublic,
+  });
+  return { config, app };
 }
 
 const { config, app } = await start();

@@ -6,8 +6,17 @@
  * @module
  */
 
-import { type Context, Hono } from "hono";
-import { allows, type Authenticator, type AuthEnv, requireAuth } from "./auth/mod.ts";
+import { type Context, Hono, type MiddlewareHandler } from "hono";
+import { cors } from "hono/cors";
+import {
+  allows,
+  type Authenticator,
+  type AuthEnv,
+  type AuthFailure,
+  AuthMetrics,
+  requireAuth,
+  type RequireAuthOptions,
+} from "./auth/mod.ts";
 import { createRestApi, HttpError } from "./rest/mod.ts";
 import { problemResponse } from "./rest/errors.ts";
 import { fsPathBelow, mountNames, namesBelow, requestPathOf } from "./http/request_path.ts";
@@ -23,6 +32,67 @@ export interface AppOptions {
   readonly vfs?: Vfs;
   /** Who may use the front ends; null lets everyone in (loopback without credentials). */
   readonly auth?: Authenticator | null;
+  /** Origins allowed to call the HTTP API from a browser (see `Config.corsOrigins`). */
+  readonly corsOrigins?: readonly string[] | "*";
+  /** `/metrics` without credentials (default false). */
+  readonly metricsPublic?: boolean;
+}
+
+/** Headers a browser script may send to the HTTP API, and read from its answers. */
+const CORS_REQUEST_HEADERS = [
+  "Authorization",
+  "Content-Type",
+  "Content-Range",
+  "Range",
+  "If-Match",
+  "If-None-Match",
+  "If-Modified-Since",
+  "If-Unmodified-Since",
+  "Lock-Token",
+];
+const CORS_RESPONSE_HEADERS = [
+  "ETag",
+  "Last-Modified",
+  "Content-Range",
+  "Content-Length",
+  "Accept-Ranges",
+  "Location",
+  "Retry-After",
+  "WWW-Authenticate",
+];
+
+/**
+ * CORS for the HTTP API: listed origins get credentials; "*" lets any origin in without
+ * them (a browser then sends no cookies and no stored Basic credentials).
+ */
+function corsFor(origins: readonly string[] | "*"): MiddlewareHandler | null {
+  if (origins !== "*" && origins.length === 0) return null;
+  const options = {
+    allowMethods: ["GET", "HEAD", "PUT", "PATCH", "POST", "DELETE", "OPTIONS"],
+    allowHeaders: CORS_REQUEST_HEADERS,
+    exposeHeaders: CORS_RESPONSE_HEADERS,
+    maxAge: 600,
+  };
+  if (origins === "*") return cors({ ...options, origin: "*" });
+  const listed = cors({ ...options, origin: [...origins], credentials: true });
+  return async (c, next) => {
+    const origin = c.req.header("origin");
+    if (origin !== undefined && origins.includes(origin)) return await listed(c, next);
+    await next();
+  };
+}
+
+/** The user name of a Basic credential, for log lines (null if there is none). */
+function basicUser(header: string | undefined): string | null {
+  const match = /^basic\s+([A-Za-z0-9+/=]{1,2048})\s*$/i.exec(header ?? "");
+  if (!match) return null;
+  try {
+    const text = atob(match[1]!);
+    const user = text.slice(0, Math.max(0, text.indexOf(":")));
+    return /^[\x20-\x7e]{1,64}$/.test(user) ? user : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Where WebDAV is mounted. */
@@ -95,14 +165,34 @@ export function createApp(options: AppOptions): Hono {
 
   app.get("/healthz", (c) => c.json({ status: "ok", store: options.store.kind }));
 
+  const auth = options.auth ?? null;
+  const authMetrics = new AuthMetrics();
+  const onFailure = (c: Context, reason: AuthFailure) => {
+    authMetrics.failed(reason);
+    // The user name only, never the credential; enough to see a guessing run in the log.
+    const user = basicUser(c.req.header("authorization"));
+    console.warn(
+      `pagefs: authentication ${reason === "missing" ? "missing" : "failed"}` +
+        `${user === null ? "" : ` for "${user}"`}: ${c.req.method} ${c.req.path}`,
+    );
+  };
+  const guard = (o: Omit<RequireAuthOptions, "onFailure">) =>
+    requireAuth(auth, { ...o, onFailure });
+
+  // Metrics show how busy the service is and what it stores: for an unlimited principal
+  // unless configured public.
+  if (!options.metricsPublic) app.use("/metrics", guard({ pathOf: () => "/" }));
   app.get("/metrics", (c) =>
-    c.body(options.metrics.render(), 200, {
+    c.body(options.metrics.render() + authMetrics.render(), 200, {
       "content-type": "text/plain; version=0.0.4; charset=utf-8",
     }));
 
   if (options.vfs) {
-    const auth = options.auth ?? null;
-    app.use(`${API_MOUNT}/*`, requireAuth(auth, { pathOf: apiPathOf }));
+    // CORS first: a preflight carries no credentials, so it is answered before the auth
+    // check, and only for the origins configured.
+    const cors = corsFor(options.corsOrigins ?? []);
+    if (cors) app.use(`${API_MOUNT}/*`, cors);
+    app.use(`${API_MOUNT}/*`, guard({ pathOf: apiPathOf }));
     app.route(
       API_MOUNT,
       createRestApi(options.vfs, {
@@ -115,18 +205,15 @@ export function createApp(options: AppOptions): Hono {
         },
       }),
     );
-  }
 
-  if (options.vfs) {
-    const auth = options.auth ?? null;
     app.use(
-      "/dav/*",
-      requireAuth(auth, {
+      `${DAV_MOUNT}/*`,
+      guard({
         pathOf: (c) => davPathOf(requestPathOf(c.req.raw), DAV_MOUNT)?.path ?? null,
         destinationOf: davDestinationOf,
       }),
     );
-    app.use("/dav", requireAuth(auth, { pathOf: () => "/" }));
+    app.use(DAV_MOUNT, guard({ pathOf: () => "/" }));
     const dav = createWebDav(options.vfs, {
       mount: DAV_MOUNT,
       principalOf: (c) => auth ? c.get("principal")?.name ?? null : null,

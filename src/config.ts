@@ -25,6 +25,13 @@ export interface Config {
   readonly port: number;
   readonly host: string;
   readonly store: StoreConfig;
+  /**
+   * Origins whose browser scripts may call the HTTP API (CORS): exact origins, which also
+   * get credentials, or "*" for any origin without credentials. Empty: no CORS.
+   */
+  readonly corsOrigins: readonly string[] | "*";
+  /** `/metrics` answers without credentials (default: only to an unlimited principal). */
+  readonly metricsPublic: boolean;
 }
 
 /** A configuration value is missing or invalid; the message names the variable. */
@@ -55,7 +62,40 @@ export function loadConfig(env: Env): Config {
   // Whether this host may be served without credentials is decided at start-up, once the
   // users are loaded (src/auth/exposure.ts).
   const host = env.HOST || "127.0.0.1";
-  return { port: port(env.PORT), host, store: store(env) };
+  return {
+    port: port(env.PORT),
+    host,
+    store: store(env),
+    corsOrigins: corsOrigins(env.PAGEFS_CORS_ORIGINS),
+    metricsPublic: flag("PAGEFS_METRICS_PUBLIC", env.PAGEFS_METRICS_PUBLIC, false),
+  };
+}
+
+function flag(variable: string, value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined || value === "") return fallback;
+  if (/^(true|1)$/.test(value)) return true;
+  if (/^(false|0)$/.test(value)) return false;
+  throw new ConfigError(variable, `Expected true or false, got "${value}"`);
+}
+
+/** `*`, or origins separated by commas or spaces, each exactly `scheme://host[:port]`. */
+function corsOrigins(value: string | undefined): readonly string[] | "*" {
+  const text = (value ?? "").trim();
+  if (text === "*") return "*";
+  const origins = text.split(/[\s,]+/).filter((o) => o !== "");
+  for (const origin of origins) {
+    const url = URL.parse(origin);
+    if (
+      url === null || url.origin !== origin || !/^https?:$/.test(url.protocol) ||
+      origin.includes("*")
+    ) {
+      throw new ConfigError(
+        "PAGEFS_CORS_ORIGINS",
+        `Expected "*" or origins like "https://app.example.com", got "${origin}"`,
+      );
+    }
+  }
+  return origins;
 }
 
 function port(value: string | undefined): number {

@@ -74,3 +74,21 @@ Deno.test("loadConfig() accepts loopback hosts and the memory store", () => {
   }
   assertEquals(loadConfig({ PAGEFS_STORE: "memory" }).store, { kind: "memory" });
 });
+
+Deno.test("loadConfig() reads CORS origins and the metrics flag", async () => {
+  assertEquals(loadConfig({}).corsOrigins, []);
+  assertEquals(loadConfig({}).metricsPublic, false);
+  assertEquals(loadConfig({ PAGEFS_CORS_ORIGINS: "*" }).corsOrigins, "*");
+  assertEquals(
+    loadConfig({ PAGEFS_CORS_ORIGINS: "https://a.example, http://b.example:8080" }).corsOrigins,
+    ["https://a.example", "http://b.example:8080"],
+  );
+  assertEquals(loadConfig({ PAGEFS_METRICS_PUBLIC: "true" }).metricsPublic, true);
+  for (const bad of ["https://a.example/", "a.example", "ftp://a.example", "https://*.example"]) {
+    assertEquals((await configError({ PAGEFS_CORS_ORIGINS: bad })).variable, "PAGEFS_CORS_ORIGINS");
+  }
+  assertEquals(
+    (await configError({ PAGEFS_METRICS_PUBLIC: "yes" })).variable,
+    "PAGEFS_METRICS_PUBLIC",
+  );
+});

@@ -8,6 +8,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { allows, ANONYMOUS, type Authenticator, type Principal, READ_METHODS } from "./verify.ts";
 import { normalisedPath } from "./_path.ts";
+import type { AuthFailure } from "./metrics.ts";
 
 /** The context variables the middleware sets: read them with `c.get("principal")`. */
 export type AuthEnv = { Variables: { principal: Principal } };
@@ -28,6 +29,8 @@ export interface RequireAuthOptions {
   readonly destinationOf?: (c: Context) => string | null;
   /** The realm in `WWW-Authenticate` (default "PageFS"). */
   readonly realm?: string;
+  /** Called for every request refused 401 (to count and log it). */
+  readonly onFailure?: (c: Context, reason: AuthFailure) => void;
 }
 
 /**
@@ -60,6 +63,7 @@ export function requireAuth(
     const header = c.req.header("authorization") ?? null;
     const principal = await auth.authenticate(header);
     if (principal === null) {
+      options.onFailure?.(c, header === null ? "missing" : "invalid");
       const bearerError = /^bearer /i.test(header ?? "") ? ', error="invalid_token"' : "";
       c.header("WWW-Authenticate", `Basic realm="${realm}", charset="UTF-8"`, { append: true });
       c.header("WWW-Authenticate", `Bearer realm="${realm}"${bearerError}`, { append: true });

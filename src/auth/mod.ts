@@ -33,3 +33,4 @@ export {
 } from "./verify.ts";
 export { type AuthEnv, requireAuth, type RequireAuthOptions } from "./middleware.ts";
 export { checkExposure, isLoopback } from "./exposure.ts";
+export { type AuthFailure, AuthMetrics } from "./metrics.ts";

@@ -1,0 +1,44 @@
+/**
+ * Counters of failed authentications, rendered next to the store's metrics so that a
+ * password-guessing run shows on a dashboard.
+ *
+ * @module
+ */
+
+/** Why a request had no principal. */
+export type AuthFailure = "missing" | "invalid";
+
+/**
+ * Failed authentications, by reason.
+ *
+ * @example
+ * ```ts
+ * import { AuthMetrics } from "./metrics.ts";
+ * const m = new AuthMetrics();
+ * m.failed("invalid");
+ * console.assert(m.render().includes('pagefs_auth_failures_total{reason="invalid"} 1'));
+ * ```
+ */
+export class AuthMetrics {
+  #failures: Record<AuthFailure, number> = { missing: 0, invalid: 0 };
+
+  /** Counts one failed authentication. */
+  failed(reason: AuthFailure): void {
+    this.#failures[reason]++;
+  }
+
+  /** How many failed, for one reason. */
+  count(reason: AuthFailure): number {
+    return this.#failures[reason];
+  }
+
+  /** The counters in Prometheus text exposition format. */
+  render(): string {
+    return [
+      "# HELP pagefs_auth_failures_total Requests refused 401: credentials missing or invalid.",
+      "# TYPE pagefs_auth_failures_total counter",
+      `pagefs_auth_failures_total{reason="missing"} ${this.#failures.missing}`,
+      `pagefs_auth_failures_total{reason="invalid"} ${this.#failures.invalid}`,
+    ].join("\n") + "\n";
+  }
+}

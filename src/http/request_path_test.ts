@@ -1,0 +1,99 @@
+import { assert, assertEquals } from "../../tests/_assert.ts";
+import { FsError } from "../vfs/mod.ts";
+import {
+  fsPathBelow,
+  namesBelow,
+  parseRequestPath,
+  rawPathOf,
+  requestPathOf,
+} from "./request_path.ts";
+
+function refused(raw: string): string | null {
+  try {
+    parseRequestPath(raw);
+    return null;
+  } catch (error) {
+    assert(error instanceof FsError, String(error));
+    return error.code;
+  }
+}
+
+Deno.test("rawPathOf() keeps the path exactly as sent", () => {
+  assertEquals(rawPathOf("http://h:8080/a/../%2e%2e/b?x=/../y"), "/a/../%2e%2e/b");
+  assertEquals(rawPathOf("http://h"), "/");
+  assertEquals(rawPathOf("http://h/?q"), "/");
+});
+
+Deno.test("parseRequestPath() decodes each name once and keeps literal characters", () => {
+  assertEquals(parseRequestPath("/"), { names: [], trailingSlash: true, routePath: "/" });
+  const p = parseRequestPath("/api/v1/%66s/a%20b/100%2525/a%252Fb/%C3%A9/x%5Cy/..x/");
+  assertEquals(p.names, ["api", "v1", "fs", "a b", "100%25", "a%2Fb", "é", "x\\y", "..x"]);
+  assert(p.trailingSlash);
+  // The router sees one canonical spelling of the same names.
+  assertEquals(parseRequestPath(p.routePath).names, p.names);
+  assert(p.routePath.startsWith("/api/v1/fs/"));
+});
+
+Deno.test("parseRequestPath() refuses every spelling of a climb", () => {
+  const climbs = [
+    "/a/../b",
+    "/a/./b",
+    "/a/%2e%2e/b",
+    "/a/%2E%2E/b",
+    "/a/.%2e/b",
+    "/a/%2e/b",
+    "/a/%252e%252e/b",
+    "/a/%25%32%65%25%32%65/b",
+    "/a/..;/b",
+    "/a/..;jsessionid=1/b",
+    "/a/..%2fb",
+    "/a/..%5cb",
+    "/a/..%5C..%5Cb",
+    "/a/..\\b",
+    "/a\\..\\b",
+    "/a/..%252fb",
+    "/a/x%252f..%252f..",
+    "/a/%c0%ae%c0%ae/b",
+    "/a/%e0%80%ae%e0%80%ae/b",
+    "/a/..%c0%afb",
+    "/a//b",
+    "//a",
+    "/a/%00/b",
+    "/a/b%00",
+    "/a/%zz",
+    "/a/%e9",
+    "/a/b#/../c",
+    "a/b",
+    "",
+  ];
+  for (const raw of climbs) assertEquals(refused(raw), "EINVAL", raw);
+  assertEquals(refused("/" + "x".repeat(256)), "ENAMETOOLONG");
+});
+
+Deno.test("namesBelow() and fsPathBelow() compare names, not characters", () => {
+  const p = parseRequestPath("/dav/a%20b/");
+  assertEquals(namesBelow(p, ["dav"]), ["a b"]);
+  assertEquals(fsPathBelow(p, ["dav"]), { path: "/a b", trailingSlash: true });
+  assertEquals(namesBelow(parseRequestPath("/davx/a"), ["dav"]), null);
+  assertEquals(fsPathBelow(parseRequestPath("/dav"), ["dav"]), { path: "/", trailingSlash: false });
+});
+
+Deno.test("requestPathOf() parses a request once and reports the same refusal", () => {
+  const request = new Request("http://h/a/%252e%252e/b");
+  let first: unknown = null;
+  try {
+    requestPathOf(request);
+  } catch (error) {
+    first = error;
+  }
+  assert(first instanceof FsError);
+  let second: unknown = null;
+  try {
+    requestPathOf(request);
+  } catch (error) {
+    second = error;
+  }
+  assert(second === first);
+  const ok = new Request("http://h/a/b");
+  assert(requestPathOf(ok) === requestPathOf(ok));
+});

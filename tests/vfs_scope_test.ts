@@ -1,0 +1,93 @@
+// Vfs.scoped(): a view that keeps every path, second path and followed symlink inside one
+// folder. The front ends give it to a principal limited to a prefix.
+
+import { assert, assertEquals } from "./_assert.ts";
+import { MemoryStore } from "../src/store/mod.ts";
+import { isFsError, Vfs } from "../src/vfs/mod.ts";
+
+const text = (s: string) => new TextEncoder().encode(s);
+
+async function code(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return "ok";
+  } catch (error) {
+    assert(isFsError(error), String(error));
+    return error.code;
+  }
+}
+
+async function setup() {
+  const fs = await Vfs.open(new MemoryStore());
+  await fs.mkdir("/home/alice/sub", { parents: true });
+  await fs.mkdir("/home/bob", { parents: true });
+  await fs.writeFile("/home/bob/secret.txt", text("secret"));
+  await fs.writeFile("/home/alice/a.txt", text("mine"));
+  await fs.symlink("/home/bob", "/home/alice/out");
+  await fs.symlink("../bob/secret.txt", "/home/alice/rel");
+  await fs.symlink("a.txt", "/home/alice/in");
+  await fs.symlink("/home/alice/sub", "/home/alice/abs-in");
+  return { fs, alice: fs.scoped("/home/alice") };
+}
+
+Deno.test("scoped() refuses paths outside its folder with EACCES", async () => {
+  const { alice } = await setup();
+  assertEquals(await code(alice.read("/home/bob/secret.txt", 0, 10)), "EACCES");
+  assertEquals(await code(alice.readdir("/")), "EACCES");
+  assertEquals(await code(alice.readdir("/home")), "EACCES");
+  assertEquals(await code(alice.lookup("/home/alice2")), "EACCES");
+  assertEquals(await code(alice.writeFile("/x.txt", text("x"))), "EACCES");
+  assertEquals(await code(alice.unlink("/home/bob/secret.txt")), "EACCES");
+  assertEquals(await code(alice.mkdir("/home/carol")), "EACCES");
+  // Its own folder works as usual.
+  assertEquals((await alice.readdir("/home/alice")).entries.length, 6);
+  assertEquals(new TextDecoder().decode(await alice.read("/home/alice/in", 0, 10)), "mine");
+  assertEquals((await alice.getattr("/home/alice/abs-in")).type, "directory");
+});
+
+Deno.test("scoped() follows no symlink out of its folder, absolute or relative", async () => {
+  const { fs, alice } = await setup();
+  assertEquals(await code(alice.read("/home/alice/out/secret.txt", 0, 10)), "EACCES");
+  assertEquals(await code(alice.read("/home/alice/rel", 0, 10)), "EACCES");
+  assertEquals(await code(alice.getattr("/home/alice/out")), "EACCES");
+  assertEquals(await code(alice.readdir("/home/alice/out")), "EACCES");
+  assertEquals(await code(alice.writeFile("/home/alice/out/new.txt", text("x"))), "EACCES");
+  assertEquals(await code(alice.writeFile("/home/alice/rel", text("x"))), "EACCES");
+  assertEquals(await code(alice.copy("/home/alice/rel", "/home/alice/stolen")), "EACCES");
+  // The links themselves are hers: lstat, readlink and unlink act on them, not their targets.
+  assertEquals((await alice.lookup("/home/alice/out")).type, "symlink");
+  assertEquals(await alice.readlink("/home/alice/rel"), "../bob/secret.txt");
+  // Nothing outside changed.
+  assertEquals(new TextDecoder().decode(await fs.read("/home/bob/secret.txt", 0, 10)), "secret");
+  assertEquals(await code(fs.lookup("/home/bob/new.txt")), "ENOENT");
+});
+
+Deno.test("scoped() checks second paths: rename, copy and link stay inside", async () => {
+  const { fs, alice } = await setup();
+  assertEquals(await code(alice.rename("/home/alice/a.txt", "/home/bob/a.txt")), "EACCES");
+  assertEquals(await code(alice.rename("/home/bob/secret.txt", "/home/alice/s")), "EACCES");
+  assertEquals(await code(alice.copy("/home/alice/a.txt", "/home/bob/a.txt")), "EACCES");
+  assertEquals(await code(alice.copy("/home/bob/secret.txt", "/home/alice/s")), "EACCES");
+  assertEquals(await code(alice.link("/home/bob/secret.txt", "/home/alice/s")), "EACCES");
+  assertEquals(await code(alice.link("/home/alice/a.txt", "/home/bob/a.txt")), "EACCES");
+  assertEquals(await code(alice.rename("/home/alice/a.txt", "/home/alice/out/a.txt")), "EACCES");
+  assertEquals(await code(fs.lookup("/home/bob/a.txt")), "ENOENT");
+  await alice.rename("/home/alice/a.txt", "/home/alice/sub/a.txt");
+  assertEquals((await fs.lookup("/home/alice/sub/a.txt")).size, 4);
+});
+
+Deno.test("scoped() can create its own folder but not what leads to it, and only narrows", async () => {
+  const fs = await Vfs.open(new MemoryStore());
+  await fs.mkdir("/home");
+  const alice = fs.scoped("/home/alice");
+  await alice.mkdir("/home/alice/docs", { parents: true });
+  assertEquals((await fs.lookup("/home/alice/docs")).type, "directory");
+  const carol = fs.scoped("/srv/carol");
+  assertEquals(await code(carol.mkdir("/srv/carol/x", { parents: true })), "ENOENT");
+  assertEquals(await code(fs.lookup("/srv")), "ENOENT");
+  assert(alice.scoped("/home/alice/docs") !== alice);
+  assertEquals(await code(Promise.resolve().then(() => alice.scoped("/home"))), "EACCES");
+  assertEquals(await code(Promise.resolve().then(() => fs.scoped("home"))), "EINVAL");
+  assertEquals(await code(Promise.resolve().then(() => fs.scoped("/a/../b"))), "EINVAL");
+  assert(fs.scoped("/") === fs);
+});
