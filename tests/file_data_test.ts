@@ -57,6 +57,38 @@ contract(
   },
 );
 
+contract(
+  "a create that retries onto another file does not reuse the first one's bytes",
+  async (store) => {
+    const hooked = new HookStore(store);
+    const a = await Vfs.open(hooked);
+    const b = await Vfs.open(store);
+    const handle = await a.open("/f", { create: true });
+    // Created by B after A opened: /f (inline, 100 bytes) and a temp file (inline, 600).
+    await b.writeFile("/f", pattern(100, 1));
+    await b.writeFile("/f.tmp", pattern(600, 2));
+    const mine = pattern(2000, 3);
+    await handle.write(1500, mine);
+    // A's commit moves /f's inline bytes into its segment; meanwhile B writes to /f (A's
+    // CAS loses), then, before A looks again, saves the temp file over /f. A's retry lands
+    // on the new /f, whose generation equals the one A moved the old bytes for.
+    hooked.before(isSegmentPut, async () => {
+      await b.write("/f", 0, bytes("!"));
+      let reads = 0;
+      hooked.before(
+        (call) =>
+          call.op === "GetObject" && call.key?.startsWith(PREFIX.dir) === true && ++reads === 3,
+        () => b.rename("/f.tmp", "/f"),
+      );
+    });
+    await handle.close();
+    assertEquals(hooked.fired, 2);
+    const expected = patched(pattern(600, 2), 1500, mine);
+    assertBytes(await b.read("/f", 0, 10_000), expected);
+    assertBytes(await a.read("/f", 0, 10_000), expected);
+  },
+);
+
 contract("a write to a file with a spilled map changes its ETag", async (store) => {
   const vfs = await Vfs.open(store, { spillExtents: 4 });
   const app = mount(vfs);

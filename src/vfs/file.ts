@@ -466,8 +466,10 @@ export class FileHandle {
 
   async #commit(): Promise<Stat> {
     const ctx = this.#ctx;
-    // Where the dirty bytes, and the old inline bytes of a file outgrowing metadata, went.
-    const placed: { dirty?: Placed; inline?: Placed & { gen: number } } = {};
+    // Where the dirty bytes went, and where the old inline bytes of a file outgrowing
+    // metadata went: those belong to one version of one file (ino and content version),
+    // and are reused only by a retry that builds on that very version.
+    const placed: { dirty?: Placed; inline?: Placed & { ino: string; cv: number } } = {};
     for (let attempt = 0; attempt < 20; attempt++) {
       const { entry, record } = await this.#current();
       if (entry && entry.ino !== this.#loc.ino) {
@@ -483,6 +485,7 @@ export class FileHandle {
       const base: FileRecord = record ??
         { attr: { ...newAttr(ctx, "file", this.#create ?? {}), size: 0 } };
       const gen = base.gen ?? 0;
+      const cv = contentVersion(base);
       // Checked against the version this commit builds on; the CAS below only succeeds if
       // the file is still at that generation, so the check and the write are one step.
       if (this.#ifMatch !== undefined) {
@@ -504,14 +507,14 @@ export class FileHandle {
         next = this.#applyInline(base, ops);
       } else {
         // Data before metadata: segments are durable before the CAS that names them.
-        if (base.data && placed.inline?.gen !== gen) {
+        if (base.data && (placed.inline?.ino !== this.#loc.ino || placed.inline.cv !== cv)) {
           // Both go out in the same group commit: one PUT.
           const [dirty, old] = await Promise.all([
             placed.dirty ?? this.#place(),
             ctx.writeback.commit(inlineBytes(base)),
           ]);
           placed.dirty = dirty;
-          placed.inline = { gen, ...old };
+          placed.inline = { ino: this.#loc.ino, cv, ...old };
         }
         const dirty = placed.dirty ??= await this.#place();
         const old = placed.inline;
