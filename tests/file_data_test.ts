@@ -57,6 +57,61 @@ contract(
   },
 );
 
+contract("a whole-file write replaces what was committed after it opened", async (store) => {
+  const a = await Vfs.open(store);
+  const b = await Vfs.open(store);
+  // The path absent when A opens; B commits a longer file (in a segment) meanwhile.
+  const first = await a.open("/f", { create: true, truncate: true });
+  await first.write(0, bytes("short"));
+  await b.writeFile("/f", pattern(5000, 3));
+  await first.close();
+  assertBytes(await b.read("/f", 0, 10_000), bytes("short"));
+  assertEquals((await b.getattr("/f")).size, 5);
+  // The path an empty file when A opens; B commits a longer inline file meanwhile.
+  await a.writeFile("/g", new Uint8Array(0));
+  const second = await a.open("/g", { create: true, truncate: true });
+  await second.write(0, bytes("tiny"));
+  await b.writeFile("/g", pattern(300, 4));
+  await second.close();
+  assertBytes(await b.read("/g", 0, 10_000), bytes("tiny"));
+  // And A larger than inline, over B's inline file.
+  const third = await a.open("/h", { create: true, truncate: true });
+  await third.write(0, pattern(2000, 5));
+  await b.writeFile("/h", pattern(3000, 6));
+  await third.close();
+  assertBytes(await b.read("/h", 0, 10_000), pattern(2000, 5));
+});
+
+contract(
+  "HTTP PUT racing a longer PUT leaves exactly the last committer's bytes",
+  async (store) => {
+    const a = mount(await Vfs.open(store));
+    const b = mount(await Vfs.open(store));
+    let other: Response | null = null;
+    let sent = false;
+    // A's body arrives in two parts; B's whole PUT completes in between.
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (!sent) {
+          sent = true;
+          controller.enqueue(bytes("sho"));
+          return;
+        }
+        other = await b.request(`${BASE}/fs/f`, { method: "PUT", body: "z".repeat(5000) });
+        controller.enqueue(bytes("rt"));
+        controller.close();
+      },
+    });
+    const init: RequestInit & { duplex: "half" } = { method: "PUT", body, duplex: "half" };
+    const res = await a.request(`${BASE}/fs/f`, init);
+    await res.body?.cancel();
+    assertEquals([res.status, (other as Response | null)?.status], [201, 201]);
+    const got = await b.request(`${BASE}/fs/f`);
+    const content = await got.text();
+    assertEquals([content.length, content.slice(0, 10)], [5, "short"]);
+  },
+);
+
 contract(
   "a create that retries onto another file does not reuse the first one's bytes",
   async (store) => {

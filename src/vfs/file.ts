@@ -315,7 +315,9 @@ export class FileHandle {
         ...(options.gid === undefined ? {} : { gid: options.gid }),
       });
     }
-    if (options.truncate && handle.#size > 0) handle.truncate(0);
+    // Logged even when the file is empty or absent now: a whole-file replace must replace
+    // whatever is committed by the time it commits, not extend it.
+    if (options.truncate) handle.truncate(0);
     handle.#ifMatch = options.ifMatch;
     return handle;
   }
@@ -482,25 +484,30 @@ export class FileHandle {
         this.#loc = { ...this.#loc, ino: entry.ino };
       }
       if (!entry && !this.#create) throw new FsError("ESTALE", "File was removed");
-      const base: FileRecord = record ??
+      const current: FileRecord = record ??
         { attr: { ...newAttr(ctx, "file", this.#create ?? {}), size: 0 } };
-      const gen = base.gen ?? 0;
-      const cv = contentVersion(base);
+      const gen = current.gen ?? 0;
+      const cv = contentVersion(current);
       // Checked against the version this commit builds on; the CAS below only succeeds if
       // the file is still at that generation, so the check and the write are one step.
       if (this.#ifMatch !== undefined) {
-        const tag = record ? contentTag(this.#loc.ino, base) : null;
+        const tag = record ? contentTag(this.#loc.ino, current) : null;
         if (tag !== this.#ifMatch) {
           throw new FsError("ESTALE", "The file changed since the version asked for", {
             path: this.#loc.name,
           });
         }
       }
-      const ops = placeAppends(this.#ops, base.attr.size);
+      let ops = placeAppends(this.#ops, current.attr.size);
       const finalSize = ops.reduce(
         (s, op) => op.k === "t" ? op.size : Math.max(s, op.off + op.len),
-        base.attr.size,
+        current.attr.size,
       );
+      // After a truncate to zero nothing of the current bytes is left: build on an empty
+      // file (no spilled map to fetch, no inline bytes to move).
+      const cut = ops.findLastIndex((op) => op.k === "t" && op.size === 0);
+      const base: FileRecord = cut < 0 ? current : { attr: { ...current.attr, size: 0 } };
+      if (cut >= 0) ops = ops.slice(cut + 1);
       const inline = !this.#stream && !base.map && !base.mapRef && finalSize <= ctx.inlineMax;
       let next: FileData;
       if (inline) {
