@@ -8,11 +8,14 @@ import { assert, assertEquals, assertNotEquals } from "./_assert.ts";
 import { HookStore, type SeenCall } from "./_hook_store.ts";
 import { bytes, contract, pattern } from "./_stores.ts";
 import { BASE, mount } from "./rest_harness.ts";
+import { Dav } from "./_dav.ts";
 import { PREFIX } from "../src/format/keys.ts";
 import { Vfs } from "../src/vfs/mod.ts";
 
 const isSegmentPut = (call: SeenCall) =>
   call.op === "PutObject" && call.key?.startsWith(PREFIX.segment) === true;
+const isDirPut = (call: SeenCall) =>
+  call.op === "PutObject" && call.key?.startsWith(PREFIX.dir) === true;
 
 /** Bytes equal, with a short message (length, or the first differing offset) when not. */
 function assertBytes(actual: Uint8Array, expected: Uint8Array): void {
@@ -211,4 +214,46 @@ contract("the ETag changes with size and bytes, not with mode, times or xattrs",
   await changed();
   await vfs.write("/f", 0, bytes("S"));
   await changed();
+});
+
+contract("HTTP PUT with X-OC-Mtime sets the data and the mtime in one CAS", async (store) => {
+  const hooked = new HookStore(store);
+  const app = mount(await Vfs.open(hooked));
+  for (const [path, body, status] of [["/f", "one", 201], ["/f", "x".repeat(5000), 204]] as const) {
+    const from = hooked.calls.length;
+    const res = await app.request(`${BASE}/fs${path}`, {
+      method: "PUT",
+      headers: { "x-oc-mtime": "1700000000" },
+      body,
+    });
+    await res.body?.cancel();
+    assertEquals([res.status, res.headers.get("x-oc-mtime")], [status, "accepted"]);
+    assertEquals(hooked.calls.slice(from).filter(isDirPut).length, 1);
+    const stat = await (await Vfs.open(store)).getattr(path);
+    assertEquals(stat.mtime, 1_700_000_000_000);
+  }
+});
+
+contract("WebDAV PUT with X-OC-Mtime sets the data and the mtime in one CAS", async (store) => {
+  const hooked = new HookStore(store);
+  const dav = new Dav(await Vfs.open(hooked), hooked);
+  for (const [body, status] of [["one", 201], ["y".repeat(5000), 204]] as const) {
+    const from = hooked.calls.length;
+    const res = await dav.send("PUT", "/f", { body, headers: { "x-oc-mtime": "1600000000" } });
+    await res.body?.cancel();
+    assertEquals([res.status, res.headers.get("x-oc-mtime")], [status, "accepted"]);
+    assertEquals(hooked.calls.slice(from).filter(isDirPut).length, 1);
+    assertEquals((await (await Vfs.open(store)).getattr("/f")).mtime, 1_600_000_000_000);
+  }
+});
+
+contract("`setattr({ size, mtime })` is one CAS", async (store) => {
+  const hooked = new HookStore(store);
+  const vfs = await Vfs.open(hooked);
+  await vfs.writeFile("/f", pattern(3000, 1));
+  const from = hooked.calls.length;
+  const stat = await vfs.setattr("/f", { size: 10, mtime: 5_000_000, mode: 0o600 });
+  assertEquals(hooked.calls.slice(from).filter(isDirPut).length, 1);
+  assertEquals([stat.size, stat.mtime, stat.mode], [10, 5_000_000, 0o600]);
+  assertBytes(await vfs.read("/f", 0, 100), pattern(10, 1));
 });

@@ -25,7 +25,7 @@ import {
   writeExtent,
 } from "../format/page_map.ts";
 import { readAll } from "../store/_util.ts";
-import { contentTag, type Ctx, newAttr, statOf, toFsError } from "./context.ts";
+import { contentTag, type Ctx, newAttr, PERM_MASK, statOf, toFsError } from "./context.ts";
 import { FsError } from "./errors.ts";
 import { locate } from "./resolve.ts";
 import type { Stat } from "./types.ts";
@@ -45,6 +45,27 @@ export interface FileLoc {
 
 class Linked extends Error {}
 class Conflict extends Error {}
+
+/**
+ * Attribute changes that a commit makes in the same CAS as its data (a client's mtime on
+ * upload, `setattr` with a size).
+ */
+export interface AttrChanges {
+  readonly mode?: number;
+  readonly uid?: number;
+  readonly gid?: number;
+  readonly atime?: number;
+  readonly mtime?: number;
+}
+
+/** Applies `changes` to `attr` (permission bits only of a mode). */
+export function applyAttrChanges(attr: Attr, changes: AttrChanges): void {
+  if (changes.mode !== undefined) attr.mode = (attr.mode & ~PERM_MASK) | changes.mode;
+  if (changes.uid !== undefined) attr.uid = changes.uid;
+  if (changes.gid !== undefined) attr.gid = changes.gid;
+  if (changes.atime !== undefined) attr.atime = changes.atime;
+  if (changes.mtime !== undefined) attr.mtime = changes.mtime;
+}
 
 interface CreateSpec {
   readonly exclusive: boolean;
@@ -259,6 +280,8 @@ export class FileHandle {
   #create: CreateSpec | null;
   /** Commit only if the file's content ETag is still this one (HTTP If-Match). */
   #ifMatch: string | undefined;
+  /** Attribute changes for the next commit, made in its CAS. */
+  #attrs: AttrChanges | null = null;
   #ops: LogOp[] = [];
   #small: Uint8Array[] = [];
   #dirtyBytes = 0;
@@ -289,8 +312,16 @@ export class FileHandle {
       uid?: number;
       gid?: number;
       ifMatch?: string;
+      /** The mtime (ms) the first commit sets, in the same CAS as the data. */
+      mtime?: number;
+      /** Attributes the first commit sets, in the same CAS as the data. */
+      attrs?: AttrChanges;
     } = {},
   ): Promise<FileHandle> {
+    const { mtime } = options;
+    if (mtime !== undefined && (!Number.isSafeInteger(mtime) || mtime < 0 || mtime > 8.64e15)) {
+      throw new FsError("EINVAL", "Invalid time", { path });
+    }
     // O_CREAT|O_EXCL does not follow a final symlink: an existing link is EEXIST (POSIX).
     const follow = !(options.create && options.exclusive);
     const { parent, name, entry } = await locate(ctx, path, { follow });
@@ -319,6 +350,9 @@ export class FileHandle {
     // whatever is committed by the time it commits, not extend it.
     if (options.truncate) handle.truncate(0);
     handle.#ifMatch = options.ifMatch;
+    if (options.attrs || mtime !== undefined) {
+      handle.#attrs = { ...options.attrs, ...(mtime === undefined ? {} : { mtime }) };
+    }
     return handle;
   }
 
@@ -410,7 +444,7 @@ export class FileHandle {
 
   /** Makes every write so far durable: data first, then one CAS of the file's metadata. */
   async fsync(): Promise<Stat> {
-    if (this.#ops.length === 0 && !this.#create) return this.#stat;
+    if (this.#ops.length === 0 && !this.#create && !this.#attrs) return this.#stat;
     try {
       this.#stat = await this.#commit();
     } catch (error) {
@@ -435,6 +469,7 @@ export class FileHandle {
   }
 
   #reset(): void {
+    this.#attrs = null;
     this.#ops = [];
     this.#small = [];
     this.#dirtyBytes = 0;
@@ -605,6 +640,7 @@ export class FileHandle {
   async #apply(entry: Entry | null, gen: number, size: number, next: FileData): Promise<Stat> {
     const ctx = this.#ctx;
     const now = ctx.now();
+    const attrs = this.#attrs;
     // Only a commit that writes or truncates makes a new content version.
     const writes = this.#ops.length > 0;
     const change = (record: FileRecord) => {
@@ -619,6 +655,7 @@ export class FileHandle {
       record.cv = writes ? cv + 1 : cv;
       record.attr.size = size;
       record.attr.mtime = record.attr.ctime = Math.max(now, record.attr.mtime);
+      if (attrs) applyAttrChanges(record.attr, attrs);
       return statOf(this.#loc.ino, "file", record.attr, {
         data: record,
         nlink: (record as { nlink?: number }).nlink ?? 1,
@@ -628,6 +665,7 @@ export class FileHandle {
     // Create the file in the same CAS as its first data.
     const create = this.#create!;
     const attr = newAttr(ctx, "file", create);
+    if (attrs) applyAttrChanges(attr, attrs);
     const stat = await ctx.dirs.update(this.#loc.dir, [this.#loc.name], (draft) => {
       // Someone created it first (or our own earlier attempt did): start over from it.
       if (draft.get(this.#loc.name)) throw new Conflict();
