@@ -47,8 +47,22 @@ export interface FileData {
    * rewrite only this, not the whole map; past 32 extents it is folded into a new spill.
    */
   delta?: PageMap;
-  /** Bumped on every change of the bytes or size; a commit checks it (CAS on the entry). */
+  /**
+   * Bumped on every change of where the bytes are: every data commit, and compaction
+   * moving them. A commit or a compaction swap checks it (with the ino) in its CAS.
+   */
   gen?: number;
+  /**
+   * Content version: bumped by every commit that writes, appends or truncates, kept by
+   * compaction. With the ino it names the content (the ETag). Absent in files written
+   * before it existed: then the generation stands in (see {@linkcode contentVersion}).
+   */
+  cv?: number;
+}
+
+/** A file's content version: `cv`, or for a file written before `cv` existed, `gen`. */
+export function contentVersion(data: FileData): number {
+  return data.cv ?? data.gen ?? 0;
 }
 
 /** A regular file whose inode lives in its directory entry. */
@@ -213,6 +227,8 @@ function checkFileData(v: Record<string, unknown>): string | null {
   if (v.delta !== undefined && (!Array.isArray(v.delta) || v.mapRef === undefined)) {
     return "delta is not an array over a spilled map";
   }
+  if (v.gen !== undefined && !isCount(v.gen)) return "gen is not a non-negative integer";
+  if (v.cv !== undefined && !isCount(v.cv)) return "cv is not a non-negative integer";
   return null;
 }
 

@@ -81,15 +81,19 @@ async function putFs(c: Context, vfs: Vfs): Promise<Response> {
   const ifMatch = strongTag(conditions.ifMatch);
   let stat: Stat;
   try {
-    stat = await vfs.write(path, 0, body, { create: true, truncate: true, exclusive, ...ifMatch });
+    // The client's mtime lands in the same CAS as the data.
+    stat = await vfs.write(path, 0, body, {
+      create: true,
+      truncate: true,
+      exclusive,
+      ...ifMatch,
+      ...(mtime === undefined ? {} : { mtime }),
+    });
   } catch (error) {
     throw raced(error, exclusive, ifMatch);
   }
   const headers: Record<string, string> = {};
-  if (mtime !== undefined) {
-    stat = await vfs.setattr(path, { mtime });
-    headers["x-oc-mtime"] = "accepted";
-  }
+  if (mtime !== undefined) headers["x-oc-mtime"] = "accepted";
   Object.assign(headers, validatorHeaders(stat));
   if (current === null) return c.json(statJson(path, stat), 201, { ...headers, location });
   return c.body(null, 204, headers);

@@ -4,7 +4,15 @@ import { PREFIX, ROOT_INO } from "../format/keys.ts";
 import type { Attr, Entry, Xattrs } from "../format/meta.ts";
 import { type Ctx, dirStat, entryStat, PERM_MASK } from "./context.ts";
 import { FsError } from "./errors.ts";
-import { FileHandle, fromBase64, loadRecord, toBase64, updateFile } from "./file.ts";
+import {
+  applyAttrChanges,
+  type AttrChanges,
+  FileHandle,
+  fromBase64,
+  loadRecord,
+  toBase64,
+  updateFile,
+} from "./file.ts";
 import { locate, openDir } from "./resolve.ts";
 import type { SetAttr, Stat, StatFs } from "./types.ts";
 
@@ -31,12 +39,8 @@ function checkAttrs(changes: SetAttr, path: string): void {
   }
 }
 
-function applyAttrs(attr: Attr, changes: SetAttr, now: number): void {
-  if (changes.mode !== undefined) attr.mode = (attr.mode & ~PERM_MASK) | changes.mode;
-  if (changes.uid !== undefined) attr.uid = changes.uid;
-  if (changes.gid !== undefined) attr.gid = changes.gid;
-  if (changes.atime !== undefined) attr.atime = changes.atime;
-  if (changes.mtime !== undefined) attr.mtime = changes.mtime;
+function applyAttrs(attr: Attr, changes: AttrChanges, now: number): void {
+  applyAttrChanges(attr, changes);
   attr.ctime = now;
 }
 
@@ -51,18 +55,18 @@ export async function setattr(ctx: Ctx, path: string, changes: SetAttr): Promise
     return dirStat(await openDir(ctx, ino, path));
   }
   if (!entry) throw new FsError("ENOENT", "No such file or directory", { path });
-  if (changes.size !== undefined) {
+  const { size, ...rest } = changes;
+  if (size !== undefined) {
+    // The size and the other attributes change in one CAS: no reader sees one without
+    // the other, and a crash cannot leave half of it.
     if (entry.t === "l") throw new FsError("EINVAL", "Not a regular file", { path });
-    const handle = await FileHandle.open(ctx, path);
-    handle.truncate(changes.size);
-    await handle.fsync();
+    const handle = await FileHandle.open(ctx, path, { attrs: rest });
+    handle.truncate(size);
+    return await handle.fsync();
   }
-  const { size: _size, ...rest } = changes;
-  if (Object.keys(rest).length > 0 || changes.size === undefined) {
-    await updateRecord(ctx, parent.ino, name, entry, (record) => {
-      applyAttrs(record.attr, rest, ctx.now());
-    });
-  }
+  await updateRecord(ctx, parent.ino, name, entry, (record) => {
+    applyAttrs(record.attr, rest, ctx.now());
+  });
   return await getattr(ctx, path, true);
 }
 

@@ -1,15 +1,19 @@
 // Compaction: segments whose bytes are mostly shadowed by later writes (or belong to
 // deleted files) are rewritten. The live extents of every file that uses such a segment
 // are copied into one new segment, and each file's page map is swapped to it by CAS,
-// checked against the file's generation so a concurrent write wins and is never undone.
-// The old segments then have no references left, and GC deletes them after its grace
-// period. A file's bytes and times do not change.
+// checked against the file's inode and generation so a concurrent write wins and is never
+// undone, and a file that replaced it at the same path (an editor's safe-save, whose
+// generation may well be the same) never receives its bytes. The old segments then have
+// no references left, and GC deletes them after its grace period. A file's bytes, times
+// and content version (so its ETag) do not change.
 
 import { MetaStore } from "../format/cas.ts";
 import { idTime, parseSegmentRef, segmentKey } from "../format/keys.ts";
 import { type PageMap, writeExtent } from "../format/page_map.ts";
 import { liveBytes, walk } from "../format/_walk.ts";
+import { contentVersion } from "../format/meta.ts";
 import type { Ctx } from "./context.ts";
+import { FsError } from "./errors.ts";
 import { type FileRecord, loadMap, loadRecord, spillMap, updateFile } from "./file.ts";
 import { locate } from "./resolve.ts";
 
@@ -59,7 +63,7 @@ export async function compact(ctx: Ctx, options: CompactOptions = {}): Promise<C
   }
   if (candidates.size === 0) return report;
   const stream = ctx.writeback.openStream();
-  const plans: { path: string; gen: number; map: PageMap }[] = [];
+  const plans: ({ path: string } & Plan)[] = [];
   try {
     for (const path of [...paths].sort()) {
       const plan = await copyLive(ctx, path, candidates, stream).catch(() => null);
@@ -75,7 +79,7 @@ export async function compact(ctx: Ctx, options: CompactOptions = {}): Promise<C
     const segment = await stream.finish();
     for (const plan of plans) {
       const map = plan.map.map(([o, l, s, so]) => [o, l, s === PENDING ? segment : s, so] as const);
-      if (await swapMap(ctx, plan.path, plan.gen, map)) report.filesRewritten++;
+      if (await swapMap(ctx, plan.path, { ...plan, map })) report.filesRewritten++;
       else report.filesSkipped++;
     }
   } catch (error) {
@@ -88,17 +92,25 @@ export async function compact(ctx: Ctx, options: CompactOptions = {}): Promise<C
 /** Placeholder for the new segment's reference, known only once it is finished. */
 const PENDING = "\0pending";
 
+/** A file's compacted map, and the version of exactly which file it was made from. */
+interface Plan {
+  readonly ino: string;
+  readonly gen: number;
+  readonly cv: number;
+  readonly map: PageMap;
+}
+
 /**
  * Copies the live bytes that the file at `path` keeps in candidate segments into the new
- * segment, and returns the file's new map (naming {@linkcode PENDING}) with the generation
- * it was computed from.
+ * segment, and returns the file's new map (naming {@linkcode PENDING}) with the inode and
+ * versions it was computed from.
  */
 async function copyLive(
   ctx: Ctx,
   path: string,
   candidates: Set<string>,
   stream: { append(bytes: Uint8Array): Promise<number> },
-): Promise<{ gen: number; map: PageMap } | null> {
+): Promise<Plan | null> {
   const { entry } = await locate(ctx, path);
   if (entry?.t !== "f" && entry?.t !== "h") return null;
   const record = await loadRecord(ctx, entry);
@@ -112,26 +124,36 @@ async function copyLive(
     const at = await stream.append(bytes);
     map = writeExtent(map, fileOffset, length, PENDING, at);
   }
-  return { gen: record.gen ?? 0, map };
+  return { ino: entry.ino, gen: record.gen ?? 0, cv: contentVersion(record), map };
 }
 
-/** Points the file at `path` to its compacted map if it is still at generation `gen`. */
-async function swapMap(ctx: Ctx, path: string, gen: number, map: PageMap): Promise<boolean> {
+/**
+ * Points the file at `path` to its compacted map if it is still the very file and version
+ * the plan was made from: same inode (the CAS fails if the name now holds another file),
+ * same generation and content version. The content version is kept (so is the ETag).
+ */
+async function swapMap(ctx: Ctx, path: string, plan: Plan): Promise<boolean> {
   const { parent, name, entry } = await locate(ctx, path);
-  if (!parent || (entry?.t !== "f" && entry?.t !== "h")) return false;
+  if (!parent || (entry?.t !== "f" && entry?.t !== "h") || entry.ino !== plan.ino) return false;
+  const { map } = plan;
   const next = map.length > ctx.spillExtents ? { mapRef: await spillMap(ctx, map) } : { map };
   try {
-    await updateFile(ctx, { dir: parent.ino, name, ino: entry.ino }, (record: FileRecord) => {
-      if ((record.gen ?? 0) !== gen) throw new Changed();
+    await updateFile(ctx, { dir: parent.ino, name, ino: plan.ino }, (record: FileRecord) => {
+      if ((record.gen ?? 0) !== plan.gen || contentVersion(record) !== plan.cv) {
+        throw new Changed();
+      }
       delete record.map;
       delete record.mapRef;
       delete record.delta;
       Object.assign(record, next);
-      record.gen = gen + 1;
+      record.gen = plan.gen + 1;
+      record.cv = plan.cv;
     });
     return true;
   } catch (error) {
     if (error instanceof Changed) return false;
+    // Replaced or removed between the look-up and the CAS.
+    if (error instanceof FsError && error.code === "ESTALE") return false;
     throw error;
   }
 }

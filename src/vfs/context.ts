@@ -8,6 +8,7 @@ import { inodeKey } from "../format/keys.ts";
 import {
   type Attr,
   checkInode,
+  contentVersion,
   CorruptError,
   type DirObject,
   type Entry,
@@ -127,11 +128,14 @@ export function hash53(text: string): string {
   return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(16);
 }
 
-/** ETag of a file's content: equal exactly when size and stored bytes' locations are. */
-export function contentTag(ino: string, attr: Attr, data: FileData): string {
-  return `${ino.slice(-8)}-${
-    hash53(JSON.stringify([attr.size, data.data ?? null, data.map ?? null, data.mapRef ?? null]))
-  }`;
+/**
+ * ETag of a file's content: its inode and content version. Every commit that changes the
+ * bytes or the size bumps the version (so the tag changes with any write, a small one to
+ * a spilled map included), and nothing else does (chmod, xattrs, times, and compaction
+ * moving the bytes keep it). Two files never share a tag: inos are unique.
+ */
+export function contentTag(ino: string, data: FileData): string {
+  return `${ino.slice(-8)}-${hash53(JSON.stringify([ino, contentVersion(data)]))}`;
 }
 
 export function statOf(
@@ -141,7 +145,7 @@ export function statOf(
   options: { nlink?: number; data?: FileData; target?: string },
 ): Stat {
   const etag = type === "file"
-    ? contentTag(ino, attr, options.data ?? {})
+    ? contentTag(ino, options.data ?? {})
     : `${ino.slice(-8)}-${hash53(JSON.stringify([attr.mtime, attr.size, options.target ?? ""]))}`;
   return {
     ino,

@@ -6,6 +6,7 @@ import { concat } from "../store/_util.ts";
 import { inodeKey, mapKey, newId, newIno, parseSegmentRef, segmentKey } from "../format/keys.ts";
 import {
   checkInode,
+  contentVersion,
   decode,
   encode,
   type Entry,
@@ -24,7 +25,7 @@ import {
   writeExtent,
 } from "../format/page_map.ts";
 import { readAll } from "../store/_util.ts";
-import { contentTag, type Ctx, newAttr, statOf, toFsError } from "./context.ts";
+import { contentTag, type Ctx, newAttr, PERM_MASK, statOf, toFsError } from "./context.ts";
 import { FsError } from "./errors.ts";
 import { locate } from "./resolve.ts";
 import type { Stat } from "./types.ts";
@@ -44,6 +45,27 @@ export interface FileLoc {
 
 class Linked extends Error {}
 class Conflict extends Error {}
+
+/**
+ * Attribute changes that a commit makes in the same CAS as its data (a client's mtime on
+ * upload, `setattr` with a size).
+ */
+export interface AttrChanges {
+  readonly mode?: number;
+  readonly uid?: number;
+  readonly gid?: number;
+  readonly atime?: number;
+  readonly mtime?: number;
+}
+
+/** Applies `changes` to `attr` (permission bits only of a mode). */
+export function applyAttrChanges(attr: Attr, changes: AttrChanges): void {
+  if (changes.mode !== undefined) attr.mode = (attr.mode & ~PERM_MASK) | changes.mode;
+  if (changes.uid !== undefined) attr.uid = changes.uid;
+  if (changes.gid !== undefined) attr.gid = changes.gid;
+  if (changes.atime !== undefined) attr.atime = changes.atime;
+  if (changes.mtime !== undefined) attr.mtime = changes.mtime;
+}
 
 interface CreateSpec {
   readonly exclusive: boolean;
@@ -258,6 +280,8 @@ export class FileHandle {
   #create: CreateSpec | null;
   /** Commit only if the file's content ETag is still this one (HTTP If-Match). */
   #ifMatch: string | undefined;
+  /** Attribute changes for the next commit, made in its CAS. */
+  #attrs: AttrChanges | null = null;
   #ops: LogOp[] = [];
   #small: Uint8Array[] = [];
   #dirtyBytes = 0;
@@ -288,8 +312,16 @@ export class FileHandle {
       uid?: number;
       gid?: number;
       ifMatch?: string;
+      /** The mtime (ms) the first commit sets, in the same CAS as the data. */
+      mtime?: number;
+      /** Attributes the first commit sets, in the same CAS as the data. */
+      attrs?: AttrChanges;
     } = {},
   ): Promise<FileHandle> {
+    const { mtime } = options;
+    if (mtime !== undefined && (!Number.isSafeInteger(mtime) || mtime < 0 || mtime > 8.64e15)) {
+      throw new FsError("EINVAL", "Invalid time", { path });
+    }
     // O_CREAT|O_EXCL does not follow a final symlink: an existing link is EEXIST (POSIX).
     const follow = !(options.create && options.exclusive);
     const { parent, name, entry } = await locate(ctx, path, { follow });
@@ -314,8 +346,13 @@ export class FileHandle {
         ...(options.gid === undefined ? {} : { gid: options.gid }),
       });
     }
-    if (options.truncate && handle.#size > 0) handle.truncate(0);
+    // Logged even when the file is empty or absent now: a whole-file replace must replace
+    // whatever is committed by the time it commits, not extend it.
+    if (options.truncate) handle.truncate(0);
     handle.#ifMatch = options.ifMatch;
+    if (options.attrs || mtime !== undefined) {
+      handle.#attrs = { ...options.attrs, ...(mtime === undefined ? {} : { mtime }) };
+    }
     return handle;
   }
 
@@ -407,7 +444,7 @@ export class FileHandle {
 
   /** Makes every write so far durable: data first, then one CAS of the file's metadata. */
   async fsync(): Promise<Stat> {
-    if (this.#ops.length === 0 && !this.#create) return this.#stat;
+    if (this.#ops.length === 0 && !this.#create && !this.#attrs) return this.#stat;
     try {
       this.#stat = await this.#commit();
     } catch (error) {
@@ -432,6 +469,7 @@ export class FileHandle {
   }
 
   #reset(): void {
+    this.#attrs = null;
     this.#ops = [];
     this.#small = [];
     this.#dirtyBytes = 0;
@@ -465,8 +503,10 @@ export class FileHandle {
 
   async #commit(): Promise<Stat> {
     const ctx = this.#ctx;
-    // Where the dirty bytes, and the old inline bytes of a file outgrowing metadata, went.
-    const placed: { dirty?: Placed; inline?: Placed & { gen: number } } = {};
+    // Where the dirty bytes went, and where the old inline bytes of a file outgrowing
+    // metadata went: those belong to one version of one file (ino and content version),
+    // and are reused only by a retry that builds on that very version.
+    const placed: { dirty?: Placed; inline?: Placed & { ino: string; cv: number } } = {};
     for (let attempt = 0; attempt < 20; attempt++) {
       const { entry, record } = await this.#current();
       if (entry && entry.ino !== this.#loc.ino) {
@@ -479,38 +519,44 @@ export class FileHandle {
         this.#loc = { ...this.#loc, ino: entry.ino };
       }
       if (!entry && !this.#create) throw new FsError("ESTALE", "File was removed");
-      const base: FileRecord = record ??
+      const current: FileRecord = record ??
         { attr: { ...newAttr(ctx, "file", this.#create ?? {}), size: 0 } };
-      const gen = base.gen ?? 0;
+      const gen = current.gen ?? 0;
+      const cv = contentVersion(current);
       // Checked against the version this commit builds on; the CAS below only succeeds if
       // the file is still at that generation, so the check and the write are one step.
       if (this.#ifMatch !== undefined) {
-        const tag = record ? contentTag(this.#loc.ino, base.attr, base) : null;
+        const tag = record ? contentTag(this.#loc.ino, current) : null;
         if (tag !== this.#ifMatch) {
           throw new FsError("ESTALE", "The file changed since the version asked for", {
             path: this.#loc.name,
           });
         }
       }
-      const ops = placeAppends(this.#ops, base.attr.size);
+      let ops = placeAppends(this.#ops, current.attr.size);
       const finalSize = ops.reduce(
         (s, op) => op.k === "t" ? op.size : Math.max(s, op.off + op.len),
-        base.attr.size,
+        current.attr.size,
       );
+      // After a truncate to zero nothing of the current bytes is left: build on an empty
+      // file (no spilled map to fetch, no inline bytes to move).
+      const cut = ops.findLastIndex((op) => op.k === "t" && op.size === 0);
+      const base: FileRecord = cut < 0 ? current : { attr: { ...current.attr, size: 0 } };
+      if (cut >= 0) ops = ops.slice(cut + 1);
       const inline = !this.#stream && !base.map && !base.mapRef && finalSize <= ctx.inlineMax;
       let next: FileData;
       if (inline) {
         next = this.#applyInline(base, ops);
       } else {
         // Data before metadata: segments are durable before the CAS that names them.
-        if (base.data && placed.inline?.gen !== gen) {
+        if (base.data && (placed.inline?.ino !== this.#loc.ino || placed.inline.cv !== cv)) {
           // Both go out in the same group commit: one PUT.
           const [dirty, old] = await Promise.all([
             placed.dirty ?? this.#place(),
             ctx.writeback.commit(inlineBytes(base)),
           ]);
           placed.dirty = dirty;
-          placed.inline = { gen, ...old };
+          placed.inline = { ino: this.#loc.ino, cv, ...old };
         }
         const dirty = placed.dirty ??= await this.#place();
         const old = placed.inline;
@@ -594,16 +640,22 @@ export class FileHandle {
   async #apply(entry: Entry | null, gen: number, size: number, next: FileData): Promise<Stat> {
     const ctx = this.#ctx;
     const now = ctx.now();
+    const attrs = this.#attrs;
+    // Only a commit that writes or truncates makes a new content version.
+    const writes = this.#ops.length > 0;
     const change = (record: FileRecord) => {
       if ((record.gen ?? 0) !== gen) throw new Conflict();
+      const cv = contentVersion(record);
       delete record.data;
       delete record.map;
       delete record.mapRef;
       delete record.delta;
       Object.assign(record, next);
       record.gen = gen + 1;
+      record.cv = writes ? cv + 1 : cv;
       record.attr.size = size;
       record.attr.mtime = record.attr.ctime = Math.max(now, record.attr.mtime);
+      if (attrs) applyAttrChanges(record.attr, attrs);
       return statOf(this.#loc.ino, "file", record.attr, {
         data: record,
         nlink: (record as { nlink?: number }).nlink ?? 1,
@@ -613,10 +665,17 @@ export class FileHandle {
     // Create the file in the same CAS as its first data.
     const create = this.#create!;
     const attr = newAttr(ctx, "file", create);
+    if (attrs) applyAttrChanges(attr, attrs);
     const stat = await ctx.dirs.update(this.#loc.dir, [this.#loc.name], (draft) => {
       // Someone created it first (or our own earlier attempt did): start over from it.
       if (draft.get(this.#loc.name)) throw new Conflict();
-      const fresh: FileEntry = { t: "f", ino: this.#loc.ino, attr: { ...attr, size }, gen: 1 };
+      const fresh: FileEntry = {
+        t: "f",
+        ino: this.#loc.ino,
+        attr: { ...attr, size },
+        gen: 1,
+        cv: 1,
+      };
       Object.assign(fresh, next);
       draft.set(this.#loc.name, fresh);
       return statOf(fresh.ino, "file", fresh.attr, { data: fresh });

@@ -37,6 +37,11 @@ export interface OpenOptions {
    * changes. Checked in the same CAS as the write, so it cannot race another writer.
    */
   readonly ifMatch?: string;
+  /**
+   * Sets the file's mtime (ms) in the same CAS as the data (a client's own time for an
+   * upload), so no reader sees the new bytes with another mtime.
+   */
+  readonly mtime?: number;
 }
 
 /**

@@ -113,11 +113,13 @@ export async function putMethod(req: DavRequest): Promise<Response> {
   await guard(req, [{ path, membership: current === null }]);
   const body = requestBody(req.c, range ? range.end - range.start + 1 : declared);
   const ifMatch = current && req.c.req.header("if-match") ? { ifMatch: current.etag } : {};
+  // The client's mtime lands in the same CAS as the data.
+  const options = { ...ifMatch, ...(mtime === undefined ? {} : { mtime }) };
   let stat: Stat;
   try {
     stat = range
-      ? await vfs.write(path, range.start, body, { create: true, ...ifMatch })
-      : await vfs.writeFile(path, body, ifMatch);
+      ? await vfs.write(path, range.start, body, { create: true, ...options })
+      : await vfs.writeFile(path, body, options);
   } catch (error) {
     if ("ifMatch" in ifMatch && isFsError(error, "ESTALE")) {
       throw new DavError(412, "If-Match failed: the resource changed");
@@ -125,10 +127,7 @@ export async function putMethod(req: DavRequest): Promise<Response> {
     throw error;
   }
   const headers: Record<string, string> = {};
-  if (mtime !== undefined) {
-    stat = await vfs.setattr(path, { mtime });
-    headers["x-oc-mtime"] = "accepted";
-  }
+  if (mtime !== undefined) headers["x-oc-mtime"] = "accepted";
   Object.assign(headers, validatorHeaders(stat));
   return req.c.body(null, current ? 204 : 201, headers);
 }
