@@ -25,9 +25,12 @@ export async function copyMoveMethod(req: DavRequest, move: boolean): Promise<Re
   }
   if (from === "/") throw new DavError(403, "Cannot copy or move the root collection");
   const source = await vfs.lookup(from);
+  // Onto itself, into itself, or over its own ancestor (which Overwrite would remove,
+  // source and all): RFC 4918 section 9.8.5's 403, before anything changes.
   if (to === from) throw new DavError(403, "Source and destination are the same resource");
-  if (source.type === "directory" && isWithin(to, from)) {
-    throw new DavError(409, "Cannot copy or move a collection into itself");
+  if (isWithin(to, from)) throw new DavError(403, "Cannot copy or move a resource into itself");
+  if (isWithin(from, to)) {
+    throw new DavError(403, "Cannot copy or move a resource onto its own ancestor");
   }
   const target = await statOrNull(vfs, to);
   if (target && !overwrite) {
