@@ -4,8 +4,74 @@
 // descendant. Bodies are streams the test feeds by hand, so every interleaving is exact.
 
 import { assert, assertEquals } from "./_assert.ts";
-import { davTest, ORIGIN } from "./_dav.ts";
+import { Dav, davTest, ORIGIN } from "./_dav.ts";
 import { snapshot } from "./rest_harness.ts";
+
+/** A request body fed by hand; `started` resolves once the server has begun reading it. */
+class Feed {
+  readonly body: ReadableStream<Uint8Array>;
+  readonly started: Promise<void>;
+  #controller!: ReadableStreamDefaultController<Uint8Array>;
+
+  constructor() {
+    let begin!: () => void;
+    this.started = new Promise((resolve) => begin = resolve);
+    this.body = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.#controller = controller;
+      },
+      pull: () => begin(),
+    }, { highWaterMark: 0 });
+  }
+
+  /** Sends `text` and ends the body. */
+  finish(text: string): void {
+    this.#controller.enqueue(new TextEncoder().encode(text));
+    this.#controller.close();
+  }
+}
+
+/** Starts a request with a hand-fed body; resolves with its status and response text. */
+function start(
+  dav: Dav,
+  method: string,
+  url: string,
+  feed: Feed,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; text: string }> {
+  const init: RequestInit & { duplex: "half" } = {
+    method,
+    headers,
+    body: feed.body,
+    duplex: "half",
+  };
+  return Promise.resolve(dav.app.request(ORIGIN + url, init)).then(async (res) => ({
+    status: res.status,
+    text: await res.text(),
+  }));
+}
+
+davTest("two create-only WebDAV PUTs of one path: one 201, one 412", async (t) => {
+  const { a } = t;
+  const b = await t.b();
+  for (const [first, second] of [[a, a], [a, b]] as const) {
+    const path = first === second ? "/same.txt" : "/two.txt";
+    const one = new Feed();
+    const two = new Feed();
+    const headers = { "if-none-match": "*" };
+    const p1 = start(first, "PUT", `/dav${path}`, one, headers);
+    const p2 = start(second, "PUT", `/dav${path}`, two, headers);
+    await Promise.all([one.started, two.started]); // both passed the early check
+    one.finish("winner");
+    const r1 = await p1;
+    assertEquals(r1.status, 201, r1.text);
+    two.finish("loser");
+    const r2 = await p2;
+    assertEquals(r2.status, 412, r2.text);
+    assertEquals(await a.text(path), "winner");
+    assertEquals(await b.text(path), "winner");
+  }
+});
 
 davTest("COPY and MOVE between a path and its ancestor or descendant change nothing", async (t) => {
   const { a } = t;

@@ -109,17 +109,27 @@ export async function putMethod(req: DavRequest): Promise<Response> {
   const current = await statOrNull(vfs, path);
   if (current?.type === "directory") throw new DavError(405, "Cannot PUT to a collection");
   if (!current) await requireParent(vfs, path);
-  evaluatePreconditions(conditionalHeaders(req.c.req.raw.headers), current, false);
+  const conditions = conditionalHeaders(req.c.req.raw.headers);
+  evaluatePreconditions(conditions, current, false);
   await guard(req, [{ path, membership: current === null }]);
   const body = requestBody(req.c, range ? range.end - range.start + 1 : declared);
-  const ifMatch = current && req.c.req.header("if-match") ? { ifMatch: current.etag } : {};
+  // The preconditions hold again in the commit's CAS: a concurrent create (If-None-Match)
+  // or change (If-Match) while the body was uploading is never overwritten.
+  const exclusive = conditions.ifNoneMatch?.trim() === "*";
+  const options = {
+    ...(current && conditions.ifMatch !== undefined ? { ifMatch: current.etag } : {}),
+    ...(exclusive ? { exclusive } : {}),
+  };
   let stat: Stat;
   try {
     stat = range
-      ? await vfs.write(path, range.start, body, { create: true, ...ifMatch })
-      : await vfs.writeFile(path, body, ifMatch);
+      ? await vfs.write(path, range.start, body, { create: true, ...options })
+      : await vfs.writeFile(path, body, options);
   } catch (error) {
-    if ("ifMatch" in ifMatch && isFsError(error, "ESTALE")) {
+    if (exclusive && isFsError(error, "EEXIST")) {
+      throw new DavError(412, "If-None-Match failed: the resource exists");
+    }
+    if ("ifMatch" in options && isFsError(error, "ESTALE")) {
       throw new DavError(412, "If-Match failed: the resource changed");
     }
     throw error;
