@@ -258,6 +258,8 @@ export class FileHandle {
   #create: CreateSpec | null;
   /** Commit only if the file's content ETag is still this one (HTTP If-Match). */
   #ifMatch: string | undefined;
+  /** Runs right before each metadata CAS, after the data is durable; a throw aborts. */
+  #beforeCommit: (() => Promise<void>) | undefined;
   #ops: LogOp[] = [];
   #small: Uint8Array[] = [];
   #dirtyBytes = 0;
@@ -288,6 +290,7 @@ export class FileHandle {
       uid?: number;
       gid?: number;
       ifMatch?: string;
+      beforeCommit?: () => Promise<void>;
     } = {},
   ): Promise<FileHandle> {
     // O_CREAT|O_EXCL does not follow a final symlink: an existing link is EEXIST (POSIX).
@@ -316,6 +319,7 @@ export class FileHandle {
     }
     if (options.truncate && handle.#size > 0) handle.truncate(0);
     handle.#ifMatch = options.ifMatch;
+    handle.#beforeCommit = options.beforeCommit;
     return handle;
   }
 
@@ -592,6 +596,7 @@ export class FileHandle {
   }
 
   async #apply(entry: Entry | null, gen: number, size: number, next: FileData): Promise<Stat> {
+    await this.#beforeCommit?.();
     const ctx = this.#ctx;
     const now = ctx.now();
     const change = (record: FileRecord) => {

@@ -36,6 +36,11 @@ export interface OpenOptions {
    * changes. Checked in the same CAS as the write, so it cannot race another writer.
    */
   readonly ifMatch?: string;
+  /**
+   * Runs right before each metadata CAS of the write, after its data is durable (a front
+   * end re-checks locks there); if it throws, nothing is committed and the write fails.
+   */
+  readonly beforeCommit?: () => Promise<void>;
 }
 
 /**
@@ -123,7 +128,10 @@ export class Vfs {
    * Removes a file, or a directory with everything below it, members first. Returns what
    * could not be removed, with why; with `stopOnError`, throws the first failure instead.
    */
-  removeTree(path: string, options: { stopOnError?: boolean } = {}): Promise<Map<string, FsError>> {
+  removeTree(
+    path: string,
+    options: { stopOnError?: boolean; beforeEach?: (path: string) => Promise<void> } = {},
+  ): Promise<Map<string, FsError>> {
     return removeTree(this, path, options);
   }
 
@@ -256,7 +264,7 @@ export class Vfs {
   append(
     path: string,
     data: Uint8Array | ReadableStream<Uint8Array>,
-    options: Pick<OpenOptions, "create" | "ifMatch"> = {},
+    options: Pick<OpenOptions, "create" | "ifMatch" | "beforeCommit"> = {},
   ): Promise<Stat> {
     return this.#run(path, async () => {
       const handle = await FileHandle.open(this.#ctx, path, options);
