@@ -51,6 +51,74 @@ function start(
   }));
 }
 
+davTest(
+  "a LOCK through another instance while a PUT body is in flight stops the PUT",
+  async (t) => {
+    const { a } = t;
+    const b = await t.b();
+    for (const [path, existing] of [["/f.txt", true], ["/new.txt", false]] as const) {
+      if (existing) assertEquals(await a.put(path, "old"), 201);
+      const feed = new Feed();
+      const put = start(a, "PUT", `/dav${path}`, feed);
+      await feed.started; // A checked the locks and is reading the body.
+      const lock = await b.lock(path);
+      assertEquals(lock.status, existing ? 200 : 201, lock.body);
+      feed.finish("new bytes");
+      const res = await put;
+      assertEquals(res.status, 423, `${path}: ${res.text}`);
+      assertEquals(await b.text(path), existing ? "old" : "");
+      assertEquals(await a.text(path), existing ? "old" : "");
+    }
+  },
+);
+
+davTest("a LOCK while an HTTP API PUT body is in flight stops the PUT", async (t) => {
+  const { a } = t;
+  const b = await t.b();
+  assertEquals(await a.put("/f.txt", "old"), 201);
+  const feed = new Feed();
+  const put = start(a, "PUT", "/api/v1/fs/f.txt", feed);
+  await feed.started;
+  const lock = await b.lock("/f.txt");
+  assertEquals(lock.status, 200, lock.body);
+  feed.finish("new bytes");
+  const res = await put;
+  assertEquals(res.status, 423, res.text);
+  assertEquals(await b.text("/f.txt"), "old");
+
+  // A PATCH at an offset and an append likewise.
+  let token = lock.token!;
+  for (const query of ["offset=0", "append=1"]) {
+    assertEquals(await b.unlock("/f.txt", token), 204);
+    const patchFeed = new Feed();
+    const patch = start(a, "PATCH", `/api/v1/fs/f.txt?${query}`, patchFeed);
+    await patchFeed.started;
+    const again = await b.lock("/f.txt");
+    assertEquals(again.status, 200);
+    token = again.token!;
+    patchFeed.finish("XY");
+    const r = await patch;
+    assertEquals(r.status, 423, `${query}: ${r.text}`);
+    assertEquals(await b.text("/f.txt"), "old");
+  }
+});
+
+davTest("an If header entity tag that stops holding during the body fails the PUT", async (t) => {
+  const { a } = t;
+  const b = await t.b();
+  assertEquals(await a.put("/f.txt", "old"), 201);
+  const etag = (await a.send("HEAD", "/f.txt")).headers.get("etag");
+  assert(etag);
+  const feed = new Feed();
+  const put = start(a, "PUT", "/dav/f.txt", feed, { if: `([${etag}])` });
+  await feed.started;
+  assertEquals(await b.put("/f.txt", "theirs"), 204);
+  feed.finish("mine");
+  const res = await put;
+  assertEquals(res.status, 412, res.text);
+  assertEquals(await a.text("/f.txt"), "theirs");
+});
+
 davTest("two create-only WebDAV PUTs of one path: one 201, one 412", async (t) => {
   const { a } = t;
   const b = await t.b();
@@ -139,3 +207,54 @@ davTest(
     }
   },
 );
+
+/** Runs `before` once, right before the first unlink `dav`'s filesystem makes. */
+function onFirstUnlink(dav: Dav, before: () => Promise<void>): void {
+  const unlink = dav.vfs.unlink.bind(dav.vfs);
+  let first = true;
+  dav.vfs.unlink = async (path: string) => {
+    if (first) {
+      first = false;
+      await before();
+    }
+    return await unlink(path);
+  };
+}
+
+davTest("a LOCK taken while a tree is being deleted stops the rest of the DELETE", async (t) => {
+  const { a } = t;
+  const b = await t.b();
+  for (const front of ["dav", "api"] as const) {
+    const root = `/${front}`;
+    for (const dir of [root, `${root}/d`]) assertEquals(await a.mkcol(dir), 201);
+    assertEquals(await a.put(`${root}/x.txt`, "x"), 201);
+    assertEquals(await a.put(`${root}/d/y.txt`, "y"), 201);
+    onFirstUnlink(a, async () => {
+      assertEquals((await b.lock(root, { depth: "0" })).status, 200);
+    });
+    const res = front === "dav"
+      ? await a.send("DELETE", root)
+      : await a.app.request(`${ORIGIN}/api/v1/fs${root}?recursive=1`, { method: "DELETE" });
+    const text = await res.text();
+    assertEquals(res.status, 423, `${front}: ${text}`);
+    // Members that went before the lock are gone; the locked collection is not.
+    assertEquals((await b.vfs.lookup(root)).type, "directory");
+  }
+});
+
+davTest("a LOCK on the source taken while MOVE clears the target stops the MOVE", async (t) => {
+  const { a } = t;
+  const b = await t.b();
+  for (const dir of ["/src", "/dst"]) assertEquals(await a.mkcol(dir), 201);
+  assertEquals(await a.put("/src/s.txt", "s"), 201);
+  assertEquals(await a.put("/dst/old.txt", "old"), 201);
+  onFirstUnlink(a, async () => {
+    assertEquals((await b.lock("/src/s.txt")).status, 200);
+  });
+  const res = await a.send("MOVE", "/src", {
+    headers: { destination: `${ORIGIN}/dav/dst`, overwrite: "T" },
+  });
+  const text = await res.text();
+  assertEquals(res.status, 423, text);
+  assertEquals(await b.text("/src/s.txt"), "s");
+});

@@ -15,7 +15,7 @@ import { parseContentRange, requestedSpan } from "../http/ranges.ts";
 import { isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
 import { DavError, messageOf, statusOf } from "./errors.ts";
 import { parentOf } from "./paths.ts";
-import { type DavRequest, guard, href, statOrNull } from "./request.ts";
+import { type DavRequest, guard, href, regard, statOrNull } from "./request.ts";
 import { DAV, escapeXml, renderXml, type XmlOut } from "./xml.ts";
 
 /** Methods this server answers on every resource. */
@@ -111,14 +111,18 @@ export async function putMethod(req: DavRequest): Promise<Response> {
   if (!current) await requireParent(vfs, path);
   const conditions = conditionalHeaders(req.c.req.raw.headers);
   evaluatePreconditions(conditions, current, false);
-  await guard(req, [{ path, membership: current === null }]);
+  const touches = [{ path, membership: current === null }];
+  await guard(req, touches);
   const body = requestBody(req.c, range ? range.end - range.start + 1 : declared);
-  // The preconditions hold again in the commit's CAS: a concurrent create (If-None-Match)
-  // or change (If-Match) while the body was uploading is never overwritten.
+  // The preconditions hold again in the commit's CAS, and the gate runs again right
+  // before it: neither a concurrent create, nor a change or a lock that came while the
+  // body was uploading, is overwritten.
   const exclusive = conditions.ifNoneMatch?.trim() === "*";
+  const recheck = regard(req, touches);
   const options = {
     ...(current && conditions.ifMatch !== undefined ? { ifMatch: current.etag } : {}),
     ...(exclusive ? { exclusive } : {}),
+    beforeCommit: recheck.beforeCommit,
   };
   let stat: Stat;
   try {
@@ -126,6 +130,8 @@ export async function putMethod(req: DavRequest): Promise<Response> {
       ? await vfs.write(path, range.start, body, { create: true, ...options })
       : await vfs.writeFile(path, body, options);
   } catch (error) {
+    const refusal = recheck.reason(error);
+    if (refusal !== error) throw refusal;
     if (exclusive && isFsError(error, "EEXIST")) {
       throw new DavError(412, "If-None-Match failed: the resource exists");
     }
@@ -182,8 +188,15 @@ export async function deleteMethod(req: DavRequest): Promise<Response> {
   if (req.path === "/") throw new DavError(403, "Cannot delete the root collection");
   const stat = await req.vfs.lookup(req.path);
   evaluatePreconditions(conditionalHeaders(req.c.req.raw.headers), stat, false);
-  await guard(req, [{ path: req.path, membership: true, tree: true }]);
-  const failures = await req.vfs.removeTree(req.path);
+  const touches = [{ path: req.path, membership: true, tree: true }];
+  await guard(req, touches);
+  const recheck = regard(req, touches);
+  let failures: Map<string, unknown>;
+  try {
+    failures = await req.vfs.removeTree(req.path, { beforeEach: recheck.beforeCommit });
+  } catch (error) {
+    throw recheck.reason(error);
+  }
   if (failures.size > 0) return multistatusOfFailures(req, failures);
   await req.locks.release(req.path);
   return req.c.body(null, 204);
