@@ -112,3 +112,33 @@ contract("a PUT whose body stream fails mid-way is a 400 and commits nothing", a
     }
   }
 }, { backends: ["memory", "s3"] });
+
+contract("an XML or JSON request body that breaks off is a 400", async (store) => {
+  const vfs = await Vfs.open(store);
+  const app = createApp({ store, metrics: new StoreMetrics(), vfs, auth: null });
+  await vfs.writeFile("/f.txt", new TextEncoder().encode("f"));
+  const requests: [string, string, string][] = [
+    ["PROPPATCH", "/dav/f.txt", "application/xml"],
+    ["LOCK", "/dav/f.txt", "application/xml"],
+    ["POST", "/api/v1/fs/f.txt", "application/json"],
+  ];
+  for (const [method, url, type] of requests) {
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent++ === 0) controller.enqueue(new TextEncoder().encode("<?xml"));
+        else controller.error(new TypeError("connection reset by peer"));
+      },
+    });
+    const init: RequestInit & { duplex: "half" } = {
+      method,
+      headers: { "content-type": type },
+      body,
+      duplex: "half",
+    };
+    const res = await app.request("http://localhost" + url, init);
+    const text = await res.text();
+    assertEquals(res.status, 400, `${method} ${url}: ${text}`);
+  }
+  assertEquals(await vfs.locks.covering("/f.txt"), []);
+}, { backends: ["memory"] });

@@ -114,7 +114,10 @@ export async function readJsonObject(
   if (body) {
     const reader = body.getReader();
     for (;;) {
-      const { done, value } = await reader.read();
+      const { done, value } = await reader.read().catch((error) => {
+        const why = error instanceof Error ? error.message : String(error);
+        throw badRequest(`The JSON body broke off after ${total} bytes: ${why}`);
+      });
       if (done) break;
       total += value.length;
       if (total > maxBytes) {
