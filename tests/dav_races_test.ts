@@ -258,3 +258,27 @@ davTest("a LOCK on the source taken while MOVE clears the target stops the MOVE"
   assertEquals(res.status, 423, text);
   assertEquals(await b.text("/src/s.txt"), "s");
 });
+
+davTest("a LOCK on the destination taken during a tree COPY stops the rest of it", async (t) => {
+  const { a } = t;
+  const b = await t.b();
+  assertEquals(await a.mkcol("/src"), 201);
+  for (const name of ["1.txt", "2.txt", "3.txt"]) {
+    assertEquals(await a.put(`/src/${name}`, name), 201);
+  }
+  // As soon as the copy has created /dst, another instance locks it (whole tree).
+  const check = a.vfs.locks.check.bind(a.vfs.locks);
+  let locked = false;
+  a.vfs.locks.check = async (...args: Parameters<typeof check>) => {
+    if (!locked && await b.vfs.lookup("/dst").then(() => true, () => false)) {
+      locked = true;
+      assertEquals((await b.lock("/dst", { depth: "infinity" })).status, 200);
+    }
+    return await check(...args);
+  };
+  const res = await a.send("COPY", "/src", { headers: { destination: `${ORIGIN}/dav/dst` } });
+  const text = await res.text();
+  assert(locked, "the copy never created /dst");
+  assertEquals(res.status, 423, text);
+  assertEquals(await b.members("/dst"), []);
+});

@@ -157,8 +157,15 @@ export class Vfs {
     return this.#run(path, () => ns.link(this.#ctx, existing, path));
   }
 
-  /** Server-side copy: files share their data (no bytes are copied), trees recursively. */
-  copy(from: string, to: string, options: { noReplace?: boolean } = {}): Promise<Stat> {
+  /**
+   * Server-side copy: files share their data (no bytes are copied), trees recursively.
+   * `beforeEach` runs right before each entry is created (a front end re-checks locks).
+   */
+  copy(
+    from: string,
+    to: string,
+    options: { noReplace?: boolean; beforeEach?: () => Promise<void> } = {},
+  ): Promise<Stat> {
     return this.#run(from, () => ns.copy(this.#ctx, from, to, options));
   }
 

@@ -53,17 +53,18 @@ export async function copyMoveMethod(req: DavRequest, move: boolean): Promise<Re
       const failures = await vfs.removeTree(to, { beforeEach: recheck.beforeCommit });
       if (failures.size > 0) return multistatusOfFailures(req, failures);
     }
-    await recheck.beforeCommit();
     if (move) {
+      await recheck.beforeCommit();
       await vfs.rename(from, to);
       await req.locks.release(from);
     } else if (depth === "0" && source.type === "directory") {
+      await recheck.beforeCommit();
       await vfs.mkdir(to, { mode: source.mode });
       const xattrs = await vfs.getxattrs(from);
       if (Object.keys(xattrs).length > 0) await vfs.updatexattrs(to, { set: xattrs });
     } else {
       try {
-        await vfs.copy(from, to);
+        await vfs.copy(from, to, { beforeEach: recheck.beforeCommit });
       } catch (error) {
         if (isFsError(error, "EEXIST")) throw new DavError(412, "The destination appeared");
         throw error;
