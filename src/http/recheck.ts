@@ -36,8 +36,9 @@ export class Recheck {
   }
 
   /**
-   * Runs the check. Concurrent steps (the members of a tree removal) share one run that
-   * started after each of them was ready to commit; once refused, every later step is too.
+   * Runs the check. Concurrent steps (the members of a tree removal) join the run in
+   * flight, which may have started a moment before a step was ready: the window stays one
+   * round trip, and a batch costs one read. Once refused, every later step is too.
    */
   readonly beforeCommit = (): Promise<void> => {
     if (this.#refusal) return Promise.reject(this.#refusal.error);
