@@ -40,7 +40,9 @@ export function contentLength(c: Context): number | undefined {
 
 /**
  * The request body as a stream that fails unless it carries exactly `expected` bytes
- * (when given), so a cut-off upload is never committed as if it were whole.
+ * (when given), so a cut-off upload is never committed as if it were whole. A body that
+ * breaks off (the client closed or reset the connection) fails the same way: either is
+ * the client's doing, an EINVAL (400), never a server error.
  */
 export function requestBody(
   c: Context,
@@ -53,22 +55,35 @@ export function requestBody(
     }
     return new Uint8Array(0);
   }
-  if (expected === undefined) return body;
+  const reader = body.getReader();
   let seen = 0;
   const short = () =>
     new FsError("EINVAL", `Body length differs from the declared ${expected} bytes`);
-  return body.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        seen += chunk.length;
-        if (seen > expected) throw short();
-        controller.enqueue(chunk);
-      },
-      flush() {
-        if (seen !== expected) throw short();
-      },
-    }),
-  );
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let next: ReadableStreamReadResult<Uint8Array>;
+      try {
+        next = await reader.read();
+      } catch (error) {
+        const why = error instanceof Error ? error.message : String(error);
+        throw new FsError("EINVAL", `The request body broke off after ${seen} bytes: ${why}`);
+      }
+      if (next.done) {
+        if (expected !== undefined && seen !== expected) throw short();
+        controller.close();
+        return;
+      }
+      seen += next.value.length;
+      if (expected !== undefined && seen > expected) {
+        await reader.cancel().catch(() => {});
+        throw short();
+      }
+      controller.enqueue(next.value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
 }
 
 /** True for `application/json` and `application/*+json`, with any parameters. */
@@ -99,7 +114,10 @@ export async function readJsonObject(
   if (body) {
     const reader = body.getReader();
     for (;;) {
-      const { done, value } = await reader.read();
+      const { done, value } = await reader.read().catch((error) => {
+        const why = error instanceof Error ? error.message : String(error);
+        throw badRequest(`The JSON body broke off after ${total} bytes: ${why}`);
+      });
       if (done) break;
       total += value.length;
       if (total > maxBytes) {

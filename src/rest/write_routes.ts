@@ -7,7 +7,9 @@
  * `If-Match` ETag goes to the VFS, which commits only if the file is still that version,
  * and `If-None-Match: *` becomes an exclusive create. Two clients racing with the same
  * precondition: exactly one wins, the other gets 412. Appends land at the end of the file
- * as it is when they commit, so concurrent appends never overlap.
+ * as it is when they commit, so concurrent appends never overlap. The lock check runs
+ * before the body too, and again right before each commit step (see `Recheck`): a lock
+ * taken through another instance while the body uploads still stops the write.
  *
  * @module
  */
@@ -24,6 +26,7 @@ import {
 } from "../http/preconditions.ts";
 import { parseContentRange } from "../http/ranges.ts";
 import { checkLocks } from "./locks.ts";
+import { Recheck } from "../http/recheck.ts";
 import { statJson } from "./render.ts";
 
 /** Registers PUT, PATCH and DELETE on `/fs/*`. */
@@ -73,12 +76,14 @@ async function putFs(c: Context, vfs: Vfs): Promise<Response> {
   const current = await statOrNull(vfs, path);
   if (current?.type === "directory") throw new FsError("EISDIR", "Is a directory", { path });
   evaluatePreconditions(conditions, current, false);
-  await checkLocks(c, vfs, path, { membership: current === null });
+  const locks = { membership: current === null };
+  await checkLocks(c, vfs, path, locks);
   const body = requestBody(c, declared);
   const parent = parentOf(path);
   if (parents && parent !== "/") await vfs.mkdir(parent, { parents: true });
   const exclusive = conditions.ifNoneMatch?.trim() === "*";
   const ifMatch = strongTag(conditions.ifMatch);
+  const recheck = new Recheck(() => checkLocks(c, vfs, path, locks));
   let stat: Stat;
   try {
     // The client's mtime lands in the same CAS as the data.
@@ -88,9 +93,10 @@ async function putFs(c: Context, vfs: Vfs): Promise<Response> {
       exclusive,
       ...ifMatch,
       ...(mtime === undefined ? {} : { mtime }),
+      beforeCommit: recheck.beforeCommit,
     });
   } catch (error) {
-    throw raced(error, exclusive, ifMatch);
+    throw raced(recheck.reason(error), exclusive, ifMatch);
   }
   const headers: Record<string, string> = {};
   if (mtime !== undefined) headers["x-oc-mtime"] = "accepted";
@@ -128,17 +134,20 @@ async function patchFs(c: Context, vfs: Vfs): Promise<Response> {
   if (current?.type === "directory") throw new FsError("EISDIR", "Is a directory", { path });
   evaluatePreconditions(conditions, current, false);
   if (!current && !create) throw new FsError("ENOENT", "No such file or directory", { path });
-  await checkLocks(c, vfs, path, { membership: current === null });
+  const locks = { membership: current === null };
+  await checkLocks(c, vfs, path, locks);
   const body = requestBody(c, expected);
   const exclusive = conditions.ifNoneMatch?.trim() === "*";
   const ifMatch = strongTag(conditions.ifMatch);
+  const recheck = new Recheck(() => checkLocks(c, vfs, path, locks));
+  const beforeCommit = recheck.beforeCommit;
   let stat: Stat;
   try {
     stat = append
-      ? await vfs.append(path, body, { create, ...ifMatch })
-      : await vfs.write(path, offset, body, { create, exclusive, ...ifMatch });
+      ? await vfs.append(path, body, { create, ...ifMatch, beforeCommit })
+      : await vfs.write(path, offset, body, { create, exclusive, ...ifMatch, beforeCommit });
   } catch (error) {
-    throw raced(error, exclusive, ifMatch);
+    throw raced(recheck.reason(error), exclusive, ifMatch);
   }
   return c.body(null, 204, validatorHeaders(stat));
 }
@@ -167,9 +176,17 @@ async function deleteFs(c: Context, vfs: Vfs): Promise<Response> {
   // Without conditions a missing target is 404, so a precondition cannot turn it into 412.
   const stat = await vfs.lookup(path);
   evaluatePreconditions(conditionalHeaders(c.req.raw.headers), stat, false);
-  await checkLocks(c, vfs, path, { membership: true, tree: true });
+  const locks = { membership: true, tree: true };
+  await checkLocks(c, vfs, path, locks);
   if (stat.type !== "directory") await vfs.unlink(path);
-  else if (recursive) await vfs.removeTree(path, { stopOnError: true });
-  else await vfs.rmdir(path);
+  else if (recursive) {
+    // A tree takes many steps: a lock taken meanwhile stops the rest.
+    const recheck = new Recheck(() => checkLocks(c, vfs, path, locks));
+    try {
+      await vfs.removeTree(path, { stopOnError: true, beforeEach: recheck.beforeCommit });
+    } catch (error) {
+      throw recheck.reason(error);
+    }
+  } else await vfs.rmdir(path);
   return c.body(null, 204);
 }

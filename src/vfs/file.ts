@@ -282,6 +282,8 @@ export class FileHandle {
   #ifMatch: string | undefined;
   /** Attribute changes for the next commit, made in its CAS. */
   #attrs: AttrChanges | null = null;
+  /** Runs right before each metadata CAS, after the data is durable; a throw aborts. */
+  #beforeCommit: (() => Promise<void>) | undefined;
   #ops: LogOp[] = [];
   #small: Uint8Array[] = [];
   #dirtyBytes = 0;
@@ -316,6 +318,7 @@ export class FileHandle {
       mtime?: number;
       /** Attributes the first commit sets, in the same CAS as the data. */
       attrs?: AttrChanges;
+      beforeCommit?: () => Promise<void>;
     } = {},
   ): Promise<FileHandle> {
     const { mtime } = options;
@@ -353,6 +356,7 @@ export class FileHandle {
     if (options.attrs || mtime !== undefined) {
       handle.#attrs = { ...options.attrs, ...(mtime === undefined ? {} : { mtime }) };
     }
+    handle.#beforeCommit = options.beforeCommit;
     return handle;
   }
 
@@ -638,6 +642,7 @@ export class FileHandle {
   }
 
   async #apply(entry: Entry | null, gen: number, size: number, next: FileData): Promise<Stat> {
+    await this.#beforeCommit?.();
     const ctx = this.#ctx;
     const now = ctx.now();
     const attrs = this.#attrs;

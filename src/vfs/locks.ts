@@ -8,9 +8,12 @@
  * Reads revalidate the cached table with a conditional GET, so a check costs one request
  * (a 304 when nothing changed) and sees every lock another instance has committed.
  *
- * Locks are purely path-based: the manager never looks at the namespace. Expired locks are
- * ignored by every read and dropped by every write of the table. Expiry is judged by each
- * instance's own clock.
+ * Locks are purely path-based: the manager never looks at the namespace. A lock's `expires`
+ * is on the clock of the instance that granted (or last refreshed) it. Every read ignores a
+ * lock that has lapsed by the reader's own clock, but a write of the table drops a record
+ * only once it has lapsed by more than a skew margin (default 2 minutes) on the writer's
+ * clock: an instance whose clock runs ahead by less than that can never erase a lock that
+ * its holder still sees live.
  *
  * @module
  */
@@ -84,6 +87,11 @@ export interface LockManagerOptions {
   readonly maxLocks?: number;
   /** Longest `owner` fragment accepted, in UTF-16 code units (default 4096). */
   readonly maxOwner?: number;
+  /**
+   * How far apart instances' clocks may be, in ms (default 2 minutes): a lapsed lock stays
+   * in the table (ignored by reads) until it has lapsed by more than this.
+   */
+  readonly skewMargin?: number;
 }
 
 /**
@@ -157,6 +165,7 @@ export class LockManager {
   readonly #defaultTimeout: number;
   readonly #maxLocks: number;
   readonly #maxOwner: number;
+  readonly #skewMargin: number;
 
   constructor(meta: MetaStore, options: LockManagerOptions = {}) {
     this.#meta = meta;
@@ -165,6 +174,7 @@ export class LockManager {
     this.#defaultTimeout = Math.min(options.defaultTimeout ?? 3600, this.#maxTimeout);
     this.#maxLocks = options.maxLocks ?? 10_000;
     this.#maxOwner = options.maxOwner ?? 4096;
+    this.#skewMargin = options.skewMargin ?? SKEW_MARGIN;
   }
 
   /**
@@ -194,6 +204,7 @@ export class LockManager {
       return this.#meta.update<LockTable, LockInfo>(LOCKS_KEY, checkLockTable, (current) => {
         const now = this.#now();
         const live = liveLocks(current?.value, now);
+        const kept = this.#kept(current?.value, now);
         const conflicts = live.filter((l) =>
           (l.scope === "exclusive" || scope === "exclusive") &&
           (covers(l, root) || (depth === "infinity" && atOrBelow(l.root, root)))
@@ -216,7 +227,7 @@ export class LockManager {
           timeout,
           expires: now + timeout * 1000,
         };
-        return { write: table([...live, lock]), result: copy(lock) };
+        return { write: table([...kept, lock]), result: copy(lock) };
       });
     });
   }
@@ -241,7 +252,7 @@ export class LockManager {
         const found = this.#find(live, token, at, options);
         const lock: LockInfo = { ...found, timeout: seconds, expires: now + seconds * 1000 };
         return {
-          write: table(live.map((l) => l === found ? lock : l)),
+          write: table(this.#kept(current?.value, now).map((l) => l === found ? lock : l)),
           result: copy(lock),
         };
       });
@@ -256,9 +267,10 @@ export class LockManager {
     return this.#run(path, () => {
       const at = normalize(path);
       return this.#meta.update<LockTable, void>(LOCKS_KEY, checkLockTable, (current) => {
-        const live = liveLocks(current?.value, this.#now());
-        const found = this.#find(live, token, at, options);
-        return { write: table(live.filter((l) => l !== found)), result: undefined };
+        const now = this.#now();
+        const found = this.#find(liveLocks(current?.value, now), token, at, options);
+        const kept = this.#kept(current?.value, now);
+        return { write: table(kept.filter((l) => l !== found)), result: undefined };
       });
     });
   }
@@ -329,10 +341,9 @@ export class LockManager {
       const at = normalize(path);
       return this.#meta.update<LockTable, void>(LOCKS_KEY, checkLockTable, (current) => {
         const live = liveLocks(current?.value, this.#now());
-        const kept = live.filter((l) => !atOrBelow(l.root, at));
-        return kept.length === live.length
-          ? { result: undefined }
-          : { write: table(kept), result: undefined };
+        if (!live.some((l) => atOrBelow(l.root, at))) return { result: undefined };
+        const kept = this.#kept(current?.value, this.#now());
+        return { write: table(kept.filter((l) => !atOrBelow(l.root, at))), result: undefined };
       });
     });
   }
@@ -342,6 +353,14 @@ export class LockManager {
     if (timeout === null || Number.isNaN(timeout)) return this.#defaultTimeout;
     if (timeout >= this.#maxTimeout) return this.#maxTimeout;
     return Math.max(1, Math.floor(timeout));
+  }
+
+  /**
+   * The records a write of the table keeps: all but those lapsed by more than the skew
+   * margin on this instance's clock (another instance's clock may be behind ours).
+   */
+  #kept(value: LockTable | undefined, now: number): LockInfo[] {
+    return value ? value.locks.filter((l) => l.expires + this.#skewMargin > now) : [];
   }
 
   #find(live: readonly LockInfo[], token: string, path: string, options: TokenOptions): LockInfo {
@@ -372,6 +391,9 @@ export class LockManager {
     }
   }
 }
+
+/** Default clock skew tolerated between instances, in ms. */
+const SKEW_MARGIN = 2 * 60_000;
 
 /** The lock table object, `{ v: 1, locks: [...] }`. */
 interface LockTable {

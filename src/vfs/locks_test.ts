@@ -153,24 +153,34 @@ contract('paths compare by segments: "/a" and "/ab" are independent', async (sto
   );
 });
 
-contract("locks expire: ignored by reads, dropped by the next write", async (store) => {
-  let clock = 5_000_000;
-  const fs = await Vfs.open(store, { now: () => clock });
-  const old = await fs.locks.lock(req("/f", { timeout: 10 }));
-  const other = await fs.locks.lock(req("/g", { timeout: 100 }));
-  assertEquals(old.expires, 5_010_000);
-  clock += 9_999;
-  await lockedBy(fs.locks.lock(req("/f")));
-  clock += 1;
-  assertEquals(await fs.locks.covering("/f"), []);
-  await fs.locks.check("/f", NONE);
-  assertEquals(tokens((await stored(store))!.locks), [old.token, other.token].sort());
-  const fresh = await fs.locks.lock(req("/f"));
-  assertEquals(tokens((await stored(store))!.locks), [fresh.token, other.token].sort());
-  await tokenError(fs.locks.refresh(old.token, "/f", 60)).then((e) =>
-    assertEquals(e.reason, "unknown")
-  );
-});
+contract(
+  "locks expire: ignored by reads, dropped by a write past the skew margin",
+  async (store) => {
+    let clock = 5_000_000;
+    const fs = await Vfs.open(store, { now: () => clock });
+    const old = await fs.locks.lock(req("/f", { timeout: 10 }));
+    const other = await fs.locks.lock(req("/g", { timeout: 100 }));
+    assertEquals(old.expires, 5_010_000);
+    clock += 9_999;
+    await lockedBy(fs.locks.lock(req("/f")));
+    clock += 1;
+    assertEquals(await fs.locks.covering("/f"), []);
+    await fs.locks.check("/f", NONE);
+    assertEquals(tokens((await stored(store))!.locks), [old.token, other.token].sort());
+    const fresh = await fs.locks.lock(req("/f"));
+    // Lapsed by this clock, but within the skew margin: another instance may still see it live.
+    assertEquals(
+      tokens((await stored(store))!.locks),
+      [old.token, fresh.token, other.token].sort(),
+    );
+    clock += 2 * 60_000; // lapsed by the margin (and `other` too, by less)
+    await fs.locks.unlock(fresh.token, "/f");
+    assertEquals(tokens((await stored(store))!.locks), [other.token]);
+    await tokenError(fs.locks.refresh(old.token, "/f", 60)).then((e) =>
+      assertEquals(e.reason, "unknown")
+    );
+  },
+);
 
 contract("timeouts: default, capped at the maximum, at least a second", async (store) => {
   const fs = await Vfs.open(store, { now: () => 0 });
@@ -301,3 +311,24 @@ contract("fsck knows the lock table", async (store) => {
   const report = await fsck(store);
   assertEquals(report.problems.filter((p) => p.key === LOCKS_KEY), []);
 }, { backends: ["memory"] });
+
+contract("an instance whose clock runs ahead does not erase another's live lock", async (store) => {
+  let clock = 10_000_000;
+  const b = await Vfs.open(store, { now: () => clock });
+  const a = await Vfs.open(store, { now: () => clock + 60_000 }); // a minute ahead
+  const c = await Vfs.open(store, { now: () => clock }); // a third, on time
+  const held = await b.locks.lock(req("/b.txt", { timeout: 30 }));
+  clock += 10_000; // 20 s left by B's clock; lapsed 40 s ago by A's
+  // Any write of the table by A: a lock, an unlock, a release.
+  const mine = await a.locks.lock(req("/a.txt"));
+  await a.locks.unlock(mine.token, "/a.txt");
+  await a.locks.release("/elsewhere");
+  await a.locks.lock(req("/a2.txt"));
+  assert(tokens((await stored(store))!.locks).includes(held.token), "B's lock was dropped");
+  assertEquals(await lockedBy(b.locks.check("/b.txt", NONE)), [held.token]);
+  assertEquals(await lockedBy(c.locks.check("/b.txt", NONE)), [held.token]);
+  assertEquals(await lockedBy(c.locks.lock(req("/b.txt"))), [held.token]);
+  // B can still refresh it, and then everyone, A included, sees it live.
+  await b.locks.refresh(held.token, "/b.txt", 600);
+  assertEquals(await lockedBy(a.locks.check("/b.txt", NONE)), [held.token]);
+});

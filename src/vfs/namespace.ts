@@ -277,7 +277,7 @@ export async function copy(
   ctx: Ctx,
   from: string,
   to: string,
-  options: { noReplace?: boolean } = {},
+  options: { noReplace?: boolean; beforeEach?: () => Promise<void> } = {},
 ): Promise<Stat> {
   const src = await locate(ctx, from, { follow: true });
   if (!src.entry && src.parent) {
@@ -295,6 +295,7 @@ export async function copy(
   if (!entry || entry.t === "d") {
     const dir = await openDir(ctx, entry?.ino ?? ROOT_INO, from);
     if (dst.entry) throw new FsError("EEXIST", "Target exists", { path: to });
+    await options.beforeEach?.();
     const stat = await mkdir(ctx, to, {
       mode: dir.attr.mode,
       uid: dir.attr.uid,
@@ -326,6 +327,7 @@ export async function copy(
     fresh = { ...data, t: "f", ino, gen: 1, attr: { ...record.attr, ctime: now, btime: now } };
   }
   const replaced = dst.entry;
+  await options.beforeEach?.();
   await ctx.dirs.update(dst.parent.ino, [dst.name], (draft) => {
     const there = draft.get(dst.name);
     if ((there?.ino ?? null) !== (replaced?.ino ?? null)) {

@@ -11,16 +11,19 @@ const CONCURRENCY = 16;
  * Removes `path` and, for a directory, everything below it, members first. Entries that
  * vanish meanwhile count as removed. Returns the paths that could not be removed, with
  * their errors (their ancestors stay too); with `stopOnError`, throws the first instead.
+ * `beforeEach` runs right before each unlink and rmdir (a front end re-checks locks
+ * there): an FsError it throws is that member's failure, anything else stops the removal.
  */
 export async function removeTree(
   vfs: Vfs,
   path: string,
-  options: { stopOnError?: boolean } = {},
+  options: { stopOnError?: boolean; beforeEach?: (path: string) => Promise<void> } = {},
 ): Promise<Map<string, FsError>> {
   const failures = new Map<string, FsError>();
   const remove = async (p: string, stat: Stat): Promise<boolean> => {
     try {
       if (stat.type !== "directory") {
+        await options.beforeEach?.(p);
         await vfs.unlink(p);
         return true;
       }
@@ -40,7 +43,10 @@ export async function removeTree(
         cursor = page.cursor;
         if (!cursor) break;
       }
-      if (ok) await vfs.rmdir(p);
+      if (ok) {
+        await options.beforeEach?.(p);
+        await vfs.rmdir(p);
+      }
       return ok;
     } catch (error) {
       if (isFsError(error, "ENOENT")) return true;

@@ -42,6 +42,11 @@ export interface OpenOptions {
    * upload), so no reader sees the new bytes with another mtime.
    */
   readonly mtime?: number;
+  /**
+   * Runs right before each metadata CAS of the write, after its data is durable (a front
+   * end re-checks locks there); if it throws, nothing is committed and the write fails.
+   */
+  readonly beforeCommit?: () => Promise<void>;
 }
 
 /**
@@ -168,7 +173,10 @@ export class Vfs {
    * Removes a file, or a directory with everything below it, members first. Returns what
    * could not be removed, with why; with `stopOnError`, throws the first failure instead.
    */
-  removeTree(path: string, options: { stopOnError?: boolean } = {}): Promise<Map<string, FsError>> {
+  removeTree(
+    path: string,
+    options: { stopOnError?: boolean; beforeEach?: (path: string) => Promise<void> } = {},
+  ): Promise<Map<string, FsError>> {
     return removeTree(this, path, options);
   }
 
@@ -194,8 +202,15 @@ export class Vfs {
     return this.#run(path, () => ns.link(this.#ctx, existing, path));
   }
 
-  /** Server-side copy: files share their data (no bytes are copied), trees recursively. */
-  copy(from: string, to: string, options: { noReplace?: boolean } = {}): Promise<Stat> {
+  /**
+   * Server-side copy: files share their data (no bytes are copied), trees recursively.
+   * `beforeEach` runs right before each entry is created (a front end re-checks locks).
+   */
+  copy(
+    from: string,
+    to: string,
+    options: { noReplace?: boolean; beforeEach?: () => Promise<void> } = {},
+  ): Promise<Stat> {
     return this.#run(from, () => ns.copy(this.#ctx, from, to, options));
   }
 
@@ -301,7 +316,7 @@ export class Vfs {
   append(
     path: string,
     data: Uint8Array | ReadableStream<Uint8Array>,
-    options: Pick<OpenOptions, "create" | "ifMatch"> = {},
+    options: Pick<OpenOptions, "create" | "ifMatch" | "beforeCommit"> = {},
   ): Promise<Stat> {
     return this.#run(path, async () => {
       const handle = await FileHandle.open(this.#ctx, path, options);

@@ -15,7 +15,7 @@ import { parseContentRange, requestedSpan } from "../http/ranges.ts";
 import { isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
 import { DavError, messageOf, statusOf } from "./errors.ts";
 import { parentOf } from "./paths.ts";
-import { type DavRequest, guard, href, statOrNull } from "./request.ts";
+import { type DavRequest, guard, href, regard, statOrNull } from "./request.ts";
 import { DAV, escapeXml, renderXml, type XmlOut } from "./xml.ts";
 
 /** Methods this server answers on every resource. */
@@ -109,19 +109,34 @@ export async function putMethod(req: DavRequest): Promise<Response> {
   const current = await statOrNull(vfs, path);
   if (current?.type === "directory") throw new DavError(405, "Cannot PUT to a collection");
   if (!current) await requireParent(vfs, path);
-  evaluatePreconditions(conditionalHeaders(req.c.req.raw.headers), current, false);
-  await guard(req, [{ path, membership: current === null }]);
+  const conditions = conditionalHeaders(req.c.req.raw.headers);
+  evaluatePreconditions(conditions, current, false);
+  const touches = [{ path, membership: current === null }];
+  await guard(req, touches);
   const body = requestBody(req.c, range ? range.end - range.start + 1 : declared);
-  const ifMatch = current && req.c.req.header("if-match") ? { ifMatch: current.etag } : {};
-  // The client's mtime lands in the same CAS as the data.
-  const options = { ...ifMatch, ...(mtime === undefined ? {} : { mtime }) };
+  // The preconditions hold again in the commit's CAS, and the gate runs again right
+  // before it: neither a concurrent create, nor a change or a lock that came while the
+  // body was uploading, is overwritten. The client's mtime lands in the same CAS.
+  const exclusive = conditions.ifNoneMatch?.trim() === "*";
+  const recheck = regard(req, touches);
+  const options = {
+    ...(current && conditions.ifMatch !== undefined ? { ifMatch: current.etag } : {}),
+    ...(exclusive ? { exclusive } : {}),
+    ...(mtime === undefined ? {} : { mtime }),
+    beforeCommit: recheck.beforeCommit,
+  };
   let stat: Stat;
   try {
     stat = range
       ? await vfs.write(path, range.start, body, { create: true, ...options })
       : await vfs.writeFile(path, body, options);
   } catch (error) {
-    if ("ifMatch" in ifMatch && isFsError(error, "ESTALE")) {
+    const refusal = recheck.reason(error);
+    if (refusal !== error) throw refusal;
+    if (exclusive && isFsError(error, "EEXIST")) {
+      throw new DavError(412, "If-None-Match failed: the resource exists");
+    }
+    if ("ifMatch" in options && isFsError(error, "ESTALE")) {
       throw new DavError(412, "If-Match failed: the resource changed");
     }
     throw error;
@@ -171,8 +186,15 @@ export async function deleteMethod(req: DavRequest): Promise<Response> {
   if (req.path === "/") throw new DavError(403, "Cannot delete the root collection");
   const stat = await req.vfs.lookup(req.path);
   evaluatePreconditions(conditionalHeaders(req.c.req.raw.headers), stat, false);
-  await guard(req, [{ path: req.path, membership: true, tree: true }]);
-  const failures = await req.vfs.removeTree(req.path);
+  const touches = [{ path: req.path, membership: true, tree: true }];
+  await guard(req, touches);
+  const recheck = regard(req, touches);
+  let failures: Map<string, unknown>;
+  try {
+    failures = await req.vfs.removeTree(req.path, { beforeEach: recheck.beforeCommit });
+  } catch (error) {
+    throw recheck.reason(error);
+  }
   if (failures.size > 0) return multistatusOfFailures(req, failures);
   await req.locks.release(req.path);
   return req.c.body(null, 204);

@@ -11,7 +11,7 @@ import { DavError } from "./errors.ts";
 import { parseDepth, parseOverwrite } from "./headers.ts";
 import { destinationPath, isWithin } from "./paths.ts";
 import { multistatusOfFailures, requireParent } from "./content.ts";
-import { type DavRequest, guard, statOrNull } from "./request.ts";
+import { type DavRequest, guard, regard, statOrNull } from "./request.ts";
 
 /** COPY (`move` false) or MOVE (`move` true). */
 export async function copyMoveMethod(req: DavRequest, move: boolean): Promise<Response> {
@@ -25,9 +25,12 @@ export async function copyMoveMethod(req: DavRequest, move: boolean): Promise<Re
   }
   if (from === "/") throw new DavError(403, "Cannot copy or move the root collection");
   const source = await vfs.lookup(from);
+  // Onto itself, into itself, or over its own ancestor (which Overwrite would remove,
+  // source and all): RFC 4918 section 9.8.5's 403, before anything changes.
   if (to === from) throw new DavError(403, "Source and destination are the same resource");
-  if (source.type === "directory" && isWithin(to, from)) {
-    throw new DavError(409, "Cannot copy or move a collection into itself");
+  if (isWithin(to, from)) throw new DavError(403, "Cannot copy or move a resource into itself");
+  if (isWithin(from, to)) {
+    throw new DavError(403, "Cannot copy or move a resource onto its own ancestor");
   }
   const target = await statOrNull(vfs, to);
   if (target && !overwrite) {
@@ -38,28 +41,37 @@ export async function copyMoveMethod(req: DavRequest, move: boolean): Promise<Re
   if (move) touches.push({ path: from, membership: true, tree: true });
   await guard(req, touches);
 
-  // Replacing a file with a file (or an empty directory) is part of the atomic rename;
-  // anything else goes first, as RFC 4918 section 9.9.3 describes.
-  const atomicReplace = move && target && source.type !== "directory" &&
-    target.type !== "directory";
-  if (target && !atomicReplace) {
-    const failures = await vfs.removeTree(to);
-    if (failures.size > 0) return multistatusOfFailures(req, failures);
-  }
-  if (move) {
-    await vfs.rename(from, to);
-    await req.locks.release(from);
-  } else if (depth === "0" && source.type === "directory") {
-    await vfs.mkdir(to, { mode: source.mode });
-    const xattrs = await vfs.getxattrs(from);
-    if (Object.keys(xattrs).length > 0) await vfs.updatexattrs(to, { set: xattrs });
-  } else {
-    try {
-      await vfs.copy(from, to);
-    } catch (error) {
-      if (isFsError(error, "EEXIST")) throw new DavError(412, "The destination appeared");
-      throw error;
+  // The gate runs again right before each step that changes something, so a lock taken
+  // meanwhile (through any instance) stops the rest.
+  const recheck = regard(req, touches);
+  try {
+    // Replacing a file with a file (or an empty directory) is part of the atomic rename;
+    // anything else goes first, as RFC 4918 section 9.9.3 describes.
+    const atomicReplace = move && target && source.type !== "directory" &&
+      target.type !== "directory";
+    if (target && !atomicReplace) {
+      const failures = await vfs.removeTree(to, { beforeEach: recheck.beforeCommit });
+      if (failures.size > 0) return multistatusOfFailures(req, failures);
     }
+    if (move) {
+      await recheck.beforeCommit();
+      await vfs.rename(from, to);
+      await req.locks.release(from);
+    } else if (depth === "0" && source.type === "directory") {
+      await recheck.beforeCommit();
+      await vfs.mkdir(to, { mode: source.mode });
+      const xattrs = await vfs.getxattrs(from);
+      if (Object.keys(xattrs).length > 0) await vfs.updatexattrs(to, { set: xattrs });
+    } else {
+      try {
+        await vfs.copy(from, to, { beforeEach: recheck.beforeCommit });
+      } catch (error) {
+        if (isFsError(error, "EEXIST")) throw new DavError(412, "The destination appeared");
+        throw error;
+      }
+    }
+  } catch (error) {
+    throw recheck.reason(error);
   }
   return req.c.body(null, target ? 204 : 201);
 }

@@ -6,6 +6,7 @@
  */
 
 import type { Context } from "hono";
+import { Recheck } from "../http/recheck.ts";
 import { isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
 import type { LockManager } from "../vfs/locks.ts";
 import { DavError } from "./errors.ts";
@@ -97,4 +98,15 @@ export async function guard(req: DavRequest, touches: readonly Touch[]): Promise
     });
   }
   return tokens;
+}
+
+/**
+ * The same gate, to run again right before each commit step of the change (see
+ * {@linkcode Recheck}): a lock taken, or an entity tag changed, while the body was in
+ * flight or the tree half done still stops the change.
+ */
+export function regard(req: DavRequest, touches: readonly Touch[]): Recheck {
+  return new Recheck(async () => {
+    await guard(req, touches);
+  });
 }

@@ -189,7 +189,11 @@ export async function readXmlBody(
   let size = 0;
   try {
     for (;;) {
-      const { done, value } = await reader.read();
+      // A body that breaks off (the client closed or reset the connection) is its doing.
+      const { done, value } = await reader.read().catch((error) => {
+        const why = error instanceof Error ? error.message : String(error);
+        throw new XmlError(400, `The XML body broke off after ${size} bytes: ${why}`);
+      });
       if (done) break;
       size += value.byteLength;
       if (size > limit) {
