@@ -26,8 +26,16 @@ export interface FaultCall {
 
 /** What to do to one call. */
 export type Fault =
-  /** Fail without touching the store. */
-  | { readonly kind: "fail-before"; readonly errorKind?: "transient" | "throttled" }
+  /**
+   * Fail without touching the store; `ambiguous` reports it as a request lost in flight
+   * (the caller cannot know it never arrived). `between` runs before the error surfaces.
+   */
+  | {
+    readonly kind: "fail-before";
+    readonly errorKind?: "transient" | "throttled";
+    readonly ambiguous?: boolean;
+    readonly between?: () => Promise<void>;
+  }
   /**
    * Apply the call, run `between`, then fail ambiguously: as if the connection dropped,
    * or, with `status`, as if the server (or a proxy in front of it) answered that 5xx.
@@ -107,10 +115,14 @@ export class FaultyStore extends WrappedStore {
     if (fault?.kind === "delay" && !fault.after) await delay(fault.ms);
     if (fault?.kind === "fail-before") {
       this.injected++;
+      await fault.between?.();
       throw new StoreError(
         fault.errorKind ?? "transient",
         `Injected failure before ${call.op} #${call.n}`,
-        detail.key === undefined ? {} : { key: detail.key },
+        {
+          ambiguous: fault.ambiguous ?? false,
+          ...(detail.key === undefined ? {} : { key: detail.key }),
+        },
       );
     }
     const result = await run();

@@ -243,7 +243,7 @@ async function promoteToInode(
       const fresh = await refresh();
       if (!fresh) return false;
       entry = fresh;
-      if (!left || !await ctx.meta.write(key, inodeOf(entry), left.etag)) continue;
+      if (!left || !await ctx.meta.write(key, inodeOf(entry), left)) continue;
     }
     // The swap only if the entry is exactly what the inode object was made from (a
     // chmod or setxattr does not change its generation).

@@ -1,0 +1,100 @@
+// Ambiguous metadata writes: a CAS that was applied but whose answer was lost (connection
+// dropped, or a 5xx) while another instance changed the same object meanwhile. The write
+// must count exactly once: never re-applied on top of itself, never reported as failed
+// when it happened. Runs on memory, the local store and S3 (when configured).
+
+import { dirKey, inodeKey, ROOT_INO } from "../src/format/keys.ts";
+import { type Fault, FaultyStore } from "../src/store/fault.ts";
+import type { ObjectStore } from "../src/store/types.ts";
+import { Vfs } from "../src/vfs/vfs.ts";
+import { assertEquals } from "./_assert.ts";
+import { bytes, contract, text } from "./_stores.ts";
+
+/**
+ * Instance A sees `store` through a fault store; B sees it directly. `arm(key, fault)`
+ * makes A's next PutObject of `key` meet `fault`; the fault's `between` is where B acts.
+ */
+async function pair(store: ObjectStore) {
+  let armed: { key: string; fault: Fault } | null = null;
+  const faulty = new FaultyStore(store, {
+    plan: (call) => {
+      if (!armed || call.op !== "PutObject" || call.key !== armed.key) return null;
+      const { fault } = armed;
+      armed = null;
+      return fault;
+    },
+  });
+  const a = await Vfs.open(faulty);
+  const b = await Vfs.open(store);
+  const arm = (key: string, fault: Fault) => {
+    armed = { key, fault };
+  };
+  const fired = () => armed === null;
+  return { a, b, arm, fired };
+}
+
+const AMBIGUOUS: readonly { name: string; status?: 500 | 502 | 503 | 504 }[] = [
+  { name: "a dropped connection" },
+  { name: "a 500", status: 500 },
+  { name: "a 503", status: 503 },
+];
+
+for (const { name, status } of AMBIGUOUS) {
+  const fail = (between: () => Promise<void>): Fault => ({
+    kind: "fail-after",
+    ...(status === undefined ? {} : { status }),
+    between,
+  });
+
+  contract(
+    `\`append()\` lands exactly once after ${name} and another instance's write`,
+    async (store) => {
+      const { a, b, arm, fired } = await pair(store);
+      await a.writeFile("/f", bytes("x"));
+      arm(dirKey(ROOT_INO), fail(() => b.writeFile("/other", bytes("o")).then(() => {})));
+      await a.append("/f", bytes("y"));
+      assertEquals(fired(), true);
+      assertEquals(text(await b.read("/f", 0, 100)), "xy");
+      assertEquals(text(await a.read("/f", 0, 100)), "xy");
+      assertEquals(text(await b.read("/other", 0, 100)), "o");
+    },
+  );
+
+  contract(`\`unlink()\` of one of two hard links after ${name} keeps the other`, async (store) => {
+    const { a, b, arm, fired } = await pair(store);
+    const { ino } = await a.writeFile("/f", bytes("data"));
+    await a.link("/f", "/h");
+    // B changes the inode object (its mode) between A's nlink CAS and A's hearing of it.
+    arm(inodeKey(ino), fail(() => b.setattr("/f", { mode: 0o600 }).then(() => {})));
+    await a.unlink("/h");
+    assertEquals(fired(), true);
+    for (const fs of [a, b]) {
+      const stat = await fs.getattr("/f");
+      assertEquals(stat.nlink, 1);
+      assertEquals(stat.mode, 0o600);
+      assertEquals(text(await fs.read("/f", 0, 100)), "data");
+    }
+  });
+
+  contract(`\`writeFile()\` creating a file after ${name} is not re-applied`, async (store) => {
+    const { a, b, arm, fired } = await pair(store);
+    // A creates the file with its bytes in one CAS; B replaces them before A hears back.
+    arm(dirKey(ROOT_INO), fail(() => b.writeFile("/new", bytes("bbbbbb")).then(() => {})));
+    await a.writeFile("/new", bytes("aaa"));
+    assertEquals(fired(), true);
+    assertEquals(text(await b.read("/new", 0, 100)), "bbbbbb");
+    assertEquals(text(await a.read("/new", 0, 100)), "bbbbbb");
+  });
+
+  contract(`\`create()\` after ${name} is neither EEXIST nor re-applied`, async (store) => {
+    const { a, b, arm, fired } = await pair(store);
+    // B writes into the file A just created, before A hears of its create: re-applying
+    // A's create would replace B's acknowledged bytes with an empty file.
+    arm(dirKey(ROOT_INO), fail(() => b.writeFile("/new", bytes("from b")).then(() => {})));
+    const created = await a.create("/new", { exclusive: true });
+    assertEquals(fired(), true);
+    assertEquals((await b.readdir("/")).entries.map((e) => e.name), ["new"]);
+    assertEquals((await b.getattr("/new")).ino, created.ino);
+    assertEquals(text(await a.read("/new", 0, 100)), "from b");
+  });
+}
