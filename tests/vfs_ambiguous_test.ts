@@ -33,6 +33,9 @@ async function pair(store: ObjectStore) {
   return { a, b, arm, fired };
 }
 
+/** Requests per operation on the common path, as counted on the code before write ids. */
+const EXPECTED_COST = { create: 6, write: 7, append: 7, small: 6 };
+
 const AMBIGUOUS: readonly { name: string; status?: 500 | 502 | 503 | 504 }[] = [
   { name: "a dropped connection" },
   { name: "a 500", status: 500 },
@@ -98,3 +101,24 @@ for (const { name, status } of AMBIGUOUS) {
     assertEquals(text(await a.read("/new", 0, 100)), "from b");
   });
 }
+
+contract("write ids cost no request: a create, a write and an append as before", async (store) => {
+  const counted = new FaultyStore(store);
+  const fs = await Vfs.open(counted);
+  const cost = async (fn: () => Promise<unknown>) => {
+    const before = counted.calls;
+    await fn();
+    return counted.calls - before;
+  };
+  await fs.mkdir("/d");
+  // The same counts as before objects carried write ids (measured on the old code).
+  assertEquals(
+    {
+      create: await cost(() => fs.create("/d/new", { exclusive: true })),
+      write: await cost(() => fs.write("/d/new", 0, new Uint8Array(5000).fill(7))),
+      append: await cost(() => fs.append("/d/new", bytes("tail"))),
+      small: await cost(() => fs.writeFile("/d/small", bytes("inline"))),
+    },
+    EXPECTED_COST,
+  );
+}, { backends: ["memory"] });

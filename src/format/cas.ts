@@ -340,8 +340,10 @@ export class MetaStore {
   async #resolve<T>(key: string, lost: LostWrite<T>): Promise<Versioned<T> | null> {
     const { value, etag, from, writes, size, error } = lost;
     const unknown = (why: string) => new OutcomeUnknownError(key, why, error);
-    const result = await this.store.get(key);
-    if (result !== null && result.status !== "ok") throw unknown("the object could not be read");
+    const result = await this.store.get(key).catch((cause) => {
+      throw unknown(`it could not be read back (${(cause as Error)?.message ?? cause})`);
+    });
+    if (result !== null && result.status !== "ok") throw unknown("it could not be read back");
     if (result === null) {
       // A create that is not there was not applied: nothing deletes an object before the
       // operation that created it has named it somewhere, which ours has not yet done.
