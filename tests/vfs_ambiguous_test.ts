@@ -3,11 +3,13 @@
 // must count exactly once: never re-applied on top of itself, never reported as failed
 // when it happened. Runs on memory, the local store and S3 (when configured).
 
+import { WRITE_HISTORY } from "../src/format/cas.ts";
 import { dirKey, inodeKey, ROOT_INO } from "../src/format/keys.ts";
 import { type Fault, FaultyStore } from "../src/store/fault.ts";
 import type { ObjectStore } from "../src/store/types.ts";
+import { FsError } from "../src/vfs/errors.ts";
 import { Vfs } from "../src/vfs/vfs.ts";
-import { assertEquals } from "./_assert.ts";
+import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { bytes, contract, text } from "./_stores.ts";
 
 /**
@@ -122,3 +124,33 @@ contract("write ids cost no request: a create, a write and an append as before",
     EXPECTED_COST,
   );
 }, { backends: ["memory"] });
+
+/** B writes the root more often than a write history reaches back. */
+const outrun = (b: Vfs) => async () => {
+  for (let i = 0; i < WRITE_HISTORY; i++) await b.setattr("/", { mode: 0o755 - (i % 2) });
+};
+
+contract("`link()` whose new name's outcome is unknown keeps the link count", async (store) => {
+  const { a, b, arm, fired } = await pair(store);
+  await a.writeFile("/f", bytes("data"));
+  await a.link("/f", "/g"); // already standalone: the next link only counts and names
+  arm(dirKey(ROOT_INO), { kind: "fail-after", between: outrun(b) });
+  const error = await assertRejects(() => a.link("/f", "/h"));
+  assertEquals(fired(), true);
+  assert(error instanceof FsError && error.code === "EIO", String(error));
+  assert(error.message.includes("is unknown"), error.message);
+  // The name was added: dropping the count again would free the inode under it.
+  await b.unlink("/f");
+  await b.unlink("/g");
+  assertEquals(text(await b.read("/h", 0, 100)), "data");
+});
+
+contract("`mkdir()` whose entry's outcome is unknown keeps the directory object", async (store) => {
+  const { a, b, arm, fired } = await pair(store);
+  arm(dirKey(ROOT_INO), { kind: "fail-after", between: outrun(b) });
+  await assertRejects(() => a.mkdir("/d"));
+  assertEquals(fired(), true);
+  // The entry was added: it leads to a directory that takes files.
+  await b.writeFile("/d/f", bytes("inside"));
+  assertEquals(text(await b.read("/d/f", 0, 100)), "inside");
+});

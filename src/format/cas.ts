@@ -66,6 +66,18 @@ export class OutcomeUnknownError extends StoreError {
   }
 }
 
+/**
+ * True when `error` leaves open whether the write failing with it was applied: whoever
+ * would undo what came before it (a link count, a directory object) must not, since the
+ * write that relies on it may be there.
+ */
+export function outcomeUnknown(error: unknown): boolean {
+  for (let e = error; e instanceof Error; e = e.cause) {
+    if (e instanceof OutcomeUnknownError) return true;
+  }
+  return false;
+}
+
 /** Too many lost races in a row: the object is too contended right now. */
 export class ContentionError extends Error {
   constructor(key: string, attempts: number) {

@@ -1,5 +1,6 @@
 // Namespace operations: mkdir, unlink, rmdir, symlink, readlink, link, copy, readdir.
 
+import { outcomeUnknown } from "../format/cas.ts";
 import { newDirObject } from "../format/dir.ts";
 import { compareKeys } from "../store/_util.ts";
 import { inodeKey, newIno, ROOT_INO } from "../format/keys.ts";
@@ -60,7 +61,8 @@ export async function mkdir(
   try {
     await addEntry(ctx, parent.ino, name, { t: "d", ino }, path);
   } catch (error) {
-    await ctx.dirs.remove(dir).catch(() => {});
+    // An entry that may have been added must not lose its object: leave an orphan at worst.
+    if (!outcomeUnknown(error)) await ctx.dirs.remove(dir).catch(() => {});
     throw error;
   }
   return dirStat(dir);
@@ -195,7 +197,9 @@ export async function link(ctx: Ctx, existing: string, path: string): Promise<St
   try {
     await addEntry(ctx, dst.parent.ino, dst.name, { t: "h", ino }, path);
   } catch (error) {
-    await dropReplaced(ctx, { t: "h", ino });
+    // A name that may have been added keeps its count: too high is repairable, too low
+    // would free the inode under a live name.
+    if (!outcomeUnknown(error)) await dropReplaced(ctx, { t: "h", ino });
     throw error;
   }
   const inode = await ctx.meta.read<InodeObject>(inodeKey(ino), checkInode);
