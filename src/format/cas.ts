@@ -45,7 +45,11 @@ const WRITES = "writes";
 /** Validates a decoded object: returns what is wrong, or null. */
 export type Check = (value: unknown) => string | null;
 
-/** What a mutation decided: write `value` (or delete the object with `null`), or nothing. */
+/**
+ * What a mutation decided: write `value` (or delete the object with `null`), or nothing.
+ * A delete is not conditional (S3 servers do not all honour a conditional DELETE): decide
+ * it only for an object a CAS has already made dead, as `nlink` 0 does for an inode.
+ */
 export type Decision<T, R> =
   | { readonly write: T | null; readonly result: R }
   | { readonly result: R };
