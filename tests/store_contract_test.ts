@@ -107,6 +107,16 @@ contract("replace-if-etag succeeds with the current etag only", async (store) =>
   assertEquals(await store.head("absent"), null);
 });
 
+/**
+ * A conditional put that lost a race: 412 (or 409), or RGW's 500 for a true collision,
+ * which the S3 adapter reports as ambiguous because a 500 does not prove that nothing was
+ * written (PageFS resolves it by its write ids). These tests still check that nothing was.
+ */
+function lostRace(error: unknown): boolean {
+  return isKind("precondition-failed")(error) ||
+    (error instanceof StoreError && error.ambiguous && / 500 /.test(error.message));
+}
+
 contract("16 concurrent create-only puts of one key: exactly one wins", async (store) => {
   const results = await Promise.allSettled(
     Array.from(
@@ -117,7 +127,7 @@ contract("16 concurrent create-only puts of one key: exactly one wins", async (s
   const winners = results.flatMap((r, i) => r.status === "fulfilled" ? [i] : []);
   assertEquals(winners.length, 1, `winners: ${winners}`);
   for (const r of results) {
-    if (r.status === "rejected") assert(isKind("precondition-failed")(r.reason), `${r.reason}`);
+    if (r.status === "rejected") assert(lostRace(r.reason), `${r.reason}`);
   }
   assertEquals(text((await read(store, "race")).data), `writer ${winners[0]}`);
 });
@@ -134,7 +144,7 @@ contract("8 writers doing If-Match read-modify-write lose no update", async (sto
         await store.put("counter", next, { mode: { kind: "replace", etag: result.info.etag } });
         done++;
       } catch (error) {
-        if (!isKind("precondition-failed")(error)) throw error;
+        if (!lostRace(error)) throw error;
         conflicts++;
       }
     }

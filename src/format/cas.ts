@@ -7,9 +7,16 @@
  *
  * Writes are CAS: `If-Match` the ETag the change was computed from, or
  * `If-None-Match: *` to create. A lost race re-reads, re-checks and re-applies, with a
- * bounded number of attempts and jittered backoff. A write whose outcome is unknown
- * (connection lost after sending) is resolved by re-reading: if the object now holds
- * exactly the bytes we sent, the write happened.
+ * bounded number of attempts and jittered backoff.
+ *
+ * Every object written here carries its write history (`writes`, see docs/format.md): a
+ * random id for this version, then the ids of the versions before it, newest first, at
+ * most {@linkcode WRITE_HISTORY} in all. A write whose answer was lost (connection
+ * dropped, timeout, a 5xx) is resolved by one fresh read: our id in the history means it
+ * was applied, however many writes came after it; the version we built on followed by
+ * someone else's id means it was not, and the operation runs again; anything else (the
+ * object deleted, or so many writes since that the history no longer reaches back) is an
+ * {@linkcode OutcomeUnknownError}, never a second application.
  *
  * @module
  */
@@ -24,15 +31,56 @@ export interface Versioned<T> {
   readonly etag: string;
   /** Size of the stored object in bytes. */
   readonly size: number;
+  /** The object's write history, newest first (absent on objects written without one). */
+  readonly writes?: readonly string[];
 }
+
+/** How many write ids an object's history keeps (its own included). */
+export const WRITE_HISTORY = 32;
+/** Ends a history whose older part is not known (it was built on an unread version). */
+const TRUNCATED = "*";
+/** The reserved top-level member of every CAS-written object that holds its history. */
+const WRITES = "writes";
 
 /** Validates a decoded object: returns what is wrong, or null. */
 export type Check = (value: unknown) => string | null;
 
-/** What a mutation decided: write `value` (or delete the object with `null`), or nothing. */
+/**
+ * What a mutation decided: write `value` (or delete the object with `null`), or nothing.
+ * A delete is not conditional (S3 servers do not all honour a conditional DELETE): decide
+ * it only for an object a CAS has already made dead, as `nlink` 0 does for an inode.
+ */
 export type Decision<T, R> =
   | { readonly write: T | null; readonly result: R }
   | { readonly result: R };
+
+/**
+ * A write's answer was lost and re-reading cannot tell whether it was applied: the object
+ * was deleted, or changed more often since than its history reaches back. The operation
+ * is not repeated (it may have happened); the caller hears the failure.
+ */
+export class OutcomeUnknownError extends StoreError {
+  constructor(key: string, why: string, cause: unknown) {
+    super("unknown", `The outcome of a write to "${key}" is unknown: ${why}`, {
+      key,
+      ambiguous: true,
+      cause,
+    });
+    this.name = "OutcomeUnknownError";
+  }
+}
+
+/**
+ * True when `error` leaves open whether the write failing with it was applied: whoever
+ * would undo what came before it (a link count, a directory object) must not, since the
+ * write that relies on it may be there.
+ */
+export function outcomeUnknown(error: unknown): boolean {
+  for (let e = error; e instanceof Error; e = e.cause) {
+    if (e instanceof OutcomeUnknownError) return true;
+  }
+  return false;
+}
 
 /** Too many lost races in a row: the object is too contended right now. */
 export class ContentionError extends Error {
@@ -58,9 +106,9 @@ export interface MetaStoreOptions {
  * import { MetaStore } from "./cas.ts";
  * const meta = new MetaStore(new MemoryStore());
  * const check = () => null;
- * const n = await meta.update<number, number>("counter", check, (v) => {
- *   const next = (v?.value ?? 0) + 1;
- *   return { write: next, result: next };
+ * const n = await meta.update<{ n: number }, number>("counter", check, (v) => {
+ *   const next = (v?.value.n ?? 0) + 1;
+ *   return { write: { n: next }, result: next };
  * });
  * console.assert(n === 1);
  * ```
@@ -127,8 +175,7 @@ export class MetaStore {
       return this.#fetch(key, check);
     }
     const bytes = await readAll(result.body);
-    const value = decode<T>(key, bytes, check);
-    const versioned = { value, etag: result.info.etag, size: bytes.length };
+    const versioned = unstamp<T>(decode<T>(key, bytes, check), result.info.etag, bytes.length);
     this.#remember(key, versioned);
     return versioned;
   }
@@ -148,18 +195,28 @@ export class MetaStore {
   }
 
   /**
-   * Writes `value` if the object is still at `etag` (or absent, for `etag` null).
+   * Writes `value` if the object is still the version `base` (read earlier, or its ETag),
+   * or absent, for `base` null. A write whose answer is lost is resolved exactly (see the
+   * module's documentation).
    * @returns the new version, or null when another write got there first.
+   * @throws {OutcomeUnknownError} when a lost answer cannot be resolved.
    */
-  async write<T>(key: string, value: T, etag: string | null): Promise<Versioned<T> | null> {
-    const bytes = encode(value);
+  async write<T>(
+    key: string,
+    value: T,
+    base: Versioned<unknown> | string | null,
+  ): Promise<Versioned<T> | null> {
+    const etag = typeof base === "string" ? base : base?.etag ?? null;
+    const from = typeof base === "string" ? this.#cachedAt(key, base) : base;
+    const writes = stampable(value) ? nextWrites(from, etag === null) : undefined;
+    const bytes = encode(writes ? { ...value, [WRITES]: writes } : value);
     const mode = etag === null ? { kind: "create" as const } : { kind: "replace" as const, etag };
     try {
       const { etag: next } = await this.store.put(key, bytes, {
         mode,
         contentType: "application/json",
       });
-      const versioned = { value, etag: next, size: bytes.length };
+      const versioned = { value, etag: next, size: bytes.length, ...(writes ? { writes } : {}) };
       this.#remember(key, versioned);
       return versioned;
     } catch (error) {
@@ -169,7 +226,8 @@ export class MetaStore {
         return null;
       }
       if (!error.ambiguous) throw error;
-      return await this.#resolve(key, bytes, value);
+      this.#cache.delete(key);
+      return await this.#resolve(key, { value, etag, from, writes, size: bytes.length, error });
     }
   }
 
@@ -199,7 +257,7 @@ export class MetaStore {
         if (current) await this.remove(key);
         return decision.result;
       }
-      const written = await this.write(key, decision.write, current?.etag ?? null);
+      const written = await this.write(key, decision.write, current);
       if (written) return decision.result;
       await backoff(attempt);
     }
@@ -280,7 +338,7 @@ export class MetaStore {
       // Objects the new version names are written first (data before metadata); if the
       // CAS then loses, they are unreferenced and GC removes them.
       await Promise.all(before.map((write) => write()));
-      if (await this.write(key, draft, current?.etag ?? null)) return outcomes;
+      if (await this.write(key, draft, current)) return outcomes;
       await backoff(attempt);
     }
     throw new ContentionError(key, this.#attempts);
@@ -291,15 +349,56 @@ export class MetaStore {
     this.#cache.delete(key);
   }
 
-  async #resolve<T>(key: string, bytes: Uint8Array, value: T): Promise<Versioned<T> | null> {
-    this.#cache.delete(key);
-    const result = await this.store.get(key);
-    if (result?.status !== "ok") return null;
-    const now = await readAll(result.body);
-    if (now.length !== bytes.length || !now.every((b, i) => b === bytes[i])) return null;
-    const versioned = { value, etag: result.info.etag, size: bytes.length };
-    this.#remember(key, versioned);
-    return versioned;
+  /**
+   * Decides whether a write whose answer was lost was applied, from one fresh read.
+   * @returns our version when it was applied, null when it was not (safe to run again).
+   */
+  async #resolve<T>(key: string, lost: LostWrite<T>): Promise<Versioned<T> | null> {
+    const { value, etag, from, writes, size, error } = lost;
+    const unknown = (why: string) => new OutcomeUnknownError(key, why, error);
+    const result = await this.store.get(key).catch((cause) => {
+      throw unknown(`it could not be read back (${(cause as Error)?.message ?? cause})`);
+    });
+    if (result !== null && result.status !== "ok") throw unknown("it could not be read back");
+    if (result === null) {
+      // A create that is not there was not applied: nothing deletes an object before the
+      // operation that created it has named it somewhere, which ours has not yet done.
+      if (etag === null) return null;
+      throw unknown("the object was deleted since");
+    }
+    const bytes = await readAll(result.body);
+    // Unchanged: our write (whose id makes its bytes differ) did not happen.
+    if (etag !== null && result.info.etag === etag) return null;
+    if (!writes) throw unknown("the object carries no write history");
+    const now = historyOf(decode<unknown>(key, bytes, () => null));
+    const ours = writes[0]!;
+    const at = now.indexOf(ours);
+    if (at === 0) {
+      const versioned = { value, etag: result.info.etag, size, writes };
+      this.#remember(key, versioned);
+      return versioned;
+    }
+    // Applied, and changed again since: our version is no longer the current one.
+    if (at > 0) return { value, etag: "", size, writes };
+    if (etag === null) {
+      // A create: the history runs back to the object's first write, which was not ours.
+      if (now.length < WRITE_HISTORY && now.at(-1) !== TRUNCATED) return null;
+      throw unknown(`more than ${WRITE_HISTORY - 1} writes since`);
+    }
+    // The version after the one we built on is someone else's: ours lost the race.
+    const baseId = from?.writes?.[0];
+    if (baseId !== undefined && now.indexOf(baseId) > 0) return null;
+    throw unknown(
+      baseId === undefined
+        ? "the version it replaced carries no write history"
+        : `more than ${WRITE_HISTORY - 1} writes since, or the object was replaced`,
+    );
+  }
+
+  /** The cached version of `key` if it is the one at `etag`. */
+  #cachedAt(key: string, etag: string): Versioned<unknown> | null {
+    const cached = this.#cache.get(key);
+    return cached?.etag === etag ? cached : null;
   }
 
   /** Size in bytes of the last version of `key` this instance read or wrote, if cached. */
@@ -314,6 +413,46 @@ export class MetaStore {
       this.#cache.delete(this.#cache.keys().next().value!);
     }
   }
+}
+
+/** What {@linkcode MetaStore.write} knows about a write whose answer was lost. */
+interface LostWrite<T> {
+  readonly value: T;
+  readonly etag: string | null;
+  readonly from: Versioned<unknown> | null;
+  readonly writes: readonly string[] | undefined;
+  readonly size: number;
+  readonly error: StoreError;
+}
+
+/** Only JSON objects carry a write history (every metadata object is one). */
+function stampable(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** The history of a new version built on `from` (null: on nothing, or on an unread one). */
+function nextWrites(from: Versioned<unknown> | null, create: boolean): string[] {
+  const before = from?.writes ?? (create ? [] : [TRUNCATED]);
+  return [writeId(), ...before].slice(0, WRITE_HISTORY);
+}
+
+/** 48 random bits: a collision among one object's 32 recent writes is out of reach. */
+function writeId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(6));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function historyOf(value: unknown): readonly string[] {
+  const writes = stampable(value) ? value[WRITES] : undefined;
+  return Array.isArray(writes) && writes.every((w) => typeof w === "string") ? writes : [];
+}
+
+/** Splits a decoded object into the value its users see and its write history. */
+function unstamp<T>(decoded: T, etag: string, size: number): Versioned<T> {
+  if (!stampable(decoded) || !(WRITES in decoded)) return { value: decoded, etag, size };
+  const writes = historyOf(decoded);
+  const { [WRITES]: _, ...value } = decoded;
+  return { value: value as T, etag, size, writes };
 }
 
 interface Deferred<T> {

@@ -322,7 +322,7 @@ export class Directories {
     let entries = shard.value.entries;
     if (!shard.value.sealed) {
       if (!this.#overLimit(entries)) return;
-      const sealed = await this.meta.write(key, { ...shard.value, sealed: true }, shard.etag);
+      const sealed = await this.meta.write(key, { ...shard.value, sealed: true }, shard);
       if (!sealed) return; // someone changed it; the next writer over the limit retries
       entries = sealed.value.entries;
     }
@@ -333,7 +333,7 @@ export class Directories {
       await this.#writeShards(halves);
       const refs = halves.map((h) => h.ref);
       const shards = root.value.shards.flatMap((s) => s.id === ref.id ? refs : [s]);
-      if (await this.meta.write(dirKey(ino), { ...root.value, shards }, root.etag)) {
+      if (await this.meta.write(dirKey(ino), { ...root.value, shards }, root)) {
         await this.meta.remove(key);
         return;
       }

@@ -3,8 +3,11 @@
  *
  * Every call is numbered from 1 in the order it starts. A plan decides, per call, whether
  * it fails before reaching the store (nothing happened), fails after the store applied it
- * (a connection dropped after the write: the caller sees an ambiguous error although the
- * change is there), or is delayed.
+ * (a connection dropped after the write, or a proxy answered 5xx: the caller sees an
+ * ambiguous error although the change is there), is stalled, or succeeds only after
+ * something else happened. `between` runs after the call was applied and before its
+ * answer (or error) is delivered: that is where a test puts another instance's write,
+ * which the caller must then tell apart from its own.
  *
  * @module
  */
@@ -23,12 +26,29 @@ export interface FaultCall {
 
 /** What to do to one call. */
 export type Fault =
-  /** Fail without touching the store. */
-  | { readonly kind: "fail-before"; readonly errorKind?: "transient" | "throttled" }
-  /** Apply the call, then fail as if the connection dropped (ambiguous). */
-  | { readonly kind: "fail-after" }
-  /** Wait this long before the call. */
-  | { readonly kind: "delay"; readonly ms: number };
+  /**
+   * Fail without touching the store; `ambiguous` reports it as a request lost in flight
+   * (the caller cannot know it never arrived). `between` runs before the error surfaces.
+   */
+  | {
+    readonly kind: "fail-before";
+    readonly errorKind?: "transient" | "throttled";
+    readonly ambiguous?: boolean;
+    readonly between?: () => Promise<void>;
+  }
+  /**
+   * Apply the call, run `between`, then fail ambiguously: as if the connection dropped,
+   * or, with `status`, as if the server (or a proxy in front of it) answered that 5xx.
+   */
+  | {
+    readonly kind: "fail-after";
+    readonly status?: 500 | 502 | 503 | 504;
+    readonly between?: () => Promise<void>;
+  }
+  /** Apply the call, run `between`, then answer normally (a late answer). */
+  | { readonly kind: "pass"; readonly between: () => Promise<void> }
+  /** Wait this long before the call (`after`: apply it first, then wait, then answer). */
+  | { readonly kind: "delay"; readonly ms: number; readonly after?: boolean };
 
 export interface FaultOptions {
   /** Probability in [0, 1] that a call fails before reaching the store. */
@@ -92,22 +112,30 @@ export class FaultyStore extends WrappedStore {
     };
     const fault = this.#decide(call);
     if (this.#options.latencyMs) await delay(this.#options.latencyMs);
-    if (fault?.kind === "delay") await delay(fault.ms);
+    if (fault?.kind === "delay" && !fault.after) await delay(fault.ms);
     if (fault?.kind === "fail-before") {
       this.injected++;
+      await fault.between?.();
       throw new StoreError(
         fault.errorKind ?? "transient",
         `Injected failure before ${call.op} #${call.n}`,
-        detail.key === undefined ? {} : { key: detail.key },
+        {
+          ambiguous: fault.ambiguous ?? false,
+          ...(detail.key === undefined ? {} : { key: detail.key }),
+        },
       );
     }
     const result = await run();
+    if (fault?.kind === "delay" && fault.after) await delay(fault.ms);
+    if (fault?.kind === "pass" || fault?.kind === "fail-after") await fault.between?.();
     if (fault?.kind === "fail-after") {
       this.injected++;
-      throw new StoreError("transient", `Injected connection drop after ${call.op} #${call.n}`, {
-        ambiguous: true,
-        ...(detail.key === undefined ? {} : { key: detail.key }),
-      });
+      const what = fault.status === undefined ? "connection drop" : `HTTP ${fault.status} answer`;
+      throw new StoreError(
+        fault.status === 503 ? "throttled" : "transient",
+        `Injected ${what} after ${call.op} #${call.n}`,
+        { ambiguous: true, ...(detail.key === undefined ? {} : { key: detail.key }) },
+      );
     }
     return result;
   }

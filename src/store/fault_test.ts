@@ -48,3 +48,49 @@ Deno.test("FaultyStore adds latency to every call", async () => {
   store.configure({});
   assertEquals(store.calls, 1);
 });
+
+Deno.test("FaultyStore fail-after with a status applies, runs `between`, then answers that 5xx", async () => {
+  const inner = new MemoryStore();
+  const seen: (number | undefined)[] = [];
+  const store = new FaultyStore(inner, {
+    plan: (call) =>
+      call.n === 1
+        ? {
+          kind: "fail-after",
+          status: 502,
+          // Runs after the write was applied, before the caller hears anything.
+          between: async () => void seen.push((await inner.head("k"))?.size),
+        }
+        : null,
+  });
+  const error = await assertRejects(() => store.put("k", one, { mode: { kind: "create" } }));
+  assert(error instanceof StoreError && error.ambiguous && error.kind === "transient");
+  assert(error.message.includes("HTTP 502"));
+  assertEquals(seen, [1]);
+  assertEquals(store.injected, 1);
+});
+
+Deno.test("FaultyStore pass runs `between` after applying and then answers normally", async () => {
+  const inner = new MemoryStore();
+  const order: string[] = [];
+  const store = new FaultyStore(inner, {
+    plan: (call) =>
+      call.n === 1 ? { kind: "pass", between: async () => void order.push("between") } : null,
+  });
+  await store.put("k", one).then(() => order.push("answered"));
+  assertEquals(order, ["between", "answered"]);
+});
+
+Deno.test("FaultyStore delay after stalls the answer of an applied call", async () => {
+  const inner = new MemoryStore();
+  const store = new FaultyStore(inner, {
+    plan: (call) => call.n === 1 ? { kind: "delay", ms: 40, after: true } : null,
+  });
+  const start = performance.now();
+  const put = store.put("k", one);
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  // Applied already, though the caller is still waiting for the answer.
+  assertEquals((await inner.head("k"))?.size, 1);
+  await put;
+  assert(performance.now() - start >= 35);
+});

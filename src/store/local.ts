@@ -24,7 +24,12 @@
  *   processes while the data is written in parallel. Deletes take the same lock and then
  *   remove folders left empty.
  * - Multipart parts are object files in `.uploads/<uploadId>/<partNumber>`; completing
- *   streams them into one temp file and commits it like a put.
+ *   streams them into one temp file and commits it like a put. An upload no part has been
+ *   added to for a day (its folder's mtime) was left by a crashed writer: it is swept when
+ *   the store is first used and then at most hourly, as temp files older than an hour are.
+ * - A put is acknowledged only once the folders it lands in are durable up to the root:
+ *   the first put into a folder (from this instance) syncs the whole chain, whoever made
+ *   the folder, so a put never relies on a folder another writer has not yet synced.
  *
  * The key-to-path mapping and the file format live in `_local_format.ts`.
  *
@@ -71,6 +76,18 @@ import {
 } from "./types.ts";
 
 const STALE_TEMP_MS = 60 * 60 * 1000;
+/** An upload without a new part for this long was abandoned (S3 lifecycle rules use days). */
+const STALE_UPLOAD_MS = 24 * 60 * 60 * 1000;
+/** Sweeps of abandoned temp files and uploads run at most this often. */
+const SWEEP_EVERY_MS = 60 * 60 * 1000;
+
+/** Hooks for tests; a real store needs none. */
+export interface LocalStoreOptions {
+  /** The clock that judges stale temp files and uploads (default `Date.now`). */
+  readonly now?: () => number;
+  /** Makes a folder's entries durable (default: fsync of the folder). */
+  readonly syncDir?: (dir: string) => Promise<void>;
+}
 const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
@@ -91,10 +108,17 @@ export class LocalStore implements ObjectStore {
   readonly #root: string;
   #ready: Promise<void> | null = null;
   #queue: Promise<unknown> = Promise.resolve();
+  readonly #now: () => number;
+  readonly #syncDir: (dir: string) => Promise<void>;
+  /** Folders this instance has synced up to the root (and not removed since). */
+  readonly #durable = new Set<string>();
+  #lastSweep = -Infinity;
 
   /** Uses the directory `root`, creating it on the first write. */
-  constructor(root: string) {
+  constructor(root: string, options: LocalStoreOptions = {}) {
     this.#root = root.length > 1 ? root.replace(/\/+$/, "") : root;
+    this.#now = options.now ?? Date.now;
+    this.#syncDir = options.syncDir ?? syncDir;
   }
 
   async head(key: string): Promise<ObjectInfo | null> {
@@ -157,7 +181,7 @@ export class LocalStore implements ObjectStore {
     for (let at = 0; at < paths.length; at += 1000) {
       const batch = paths.slice(at, at + 1000);
       const parents = await this.#guard(keys[at], () => this.#locked(() => this.#remove(batch)));
-      for (const dir of parents) await syncDir(dir);
+      for (const dir of parents) await this.#syncDir(dir);
     }
   }
 
@@ -202,6 +226,7 @@ export class LocalStore implements ObjectStore {
     return this.#guard(key, async () => {
       await this.#path(key);
       await this.#init();
+      if (this.#now() - this.#lastSweep > SWEEP_EVERY_MS) await this.#sweep();
       const uploadId = crypto.randomUUID();
       const dir = this.#at(`.uploads/${uploadId}`);
       await Deno.mkdir(dir, { recursive: true });
@@ -283,22 +308,41 @@ export class LocalStore implements ObjectStore {
     return keyPath(key).then((rel) => this.#at(rel));
   }
 
-  /** Creates the root and sweeps temp files that a crashed writer left behind. */
+  /** Creates the root and sweeps what a crashed writer left behind. */
   #init(): Promise<void> {
     this.#ready ??= (async () => {
       await Deno.mkdir(this.#at(".tmp"), { recursive: true });
-      for (const entry of await readDir(this.#at(".tmp"))) {
-        const path = this.#at(`.tmp/${entry.name}`);
-        const stat = await Deno.stat(path).catch(() => null);
-        if (stat?.mtime && Date.now() - stat.mtime.getTime() > STALE_TEMP_MS) {
-          await Deno.remove(path).catch(() => {});
-        }
-      }
+      await this.#sweep();
     })().catch((error) => {
       this.#ready = null;
       throw error;
     });
     return this.#ready;
+  }
+
+  /**
+   * Removes temp files older than an hour and multipart uploads that got no part for a
+   * day: a crashed writer's leftovers, which nothing else would ever remove.
+   */
+  async #sweep(): Promise<void> {
+    const now = this.#now();
+    this.#lastSweep = now;
+    const stale = async (path: string, age: number) => {
+      const stat = await Deno.stat(path).catch(() => null);
+      return stat?.mtime != null && now - stat.mtime.getTime() > age;
+    };
+    for (const entry of await readDir(this.#at(".tmp"))) {
+      const path = this.#at(`.tmp/${entry.name}`);
+      if (await stale(path, STALE_TEMP_MS)) await Deno.remove(path).catch(() => {});
+    }
+    for (const entry of await readDir(this.#at(".uploads"))) {
+      if (!entry.isDirectory || !UPLOAD_ID.test(entry.name)) continue;
+      // Adding a part renames a file into the folder, which bumps the folder's mtime.
+      const path = this.#at(`.uploads/${entry.name}`);
+      if (await stale(path, STALE_UPLOAD_MS)) {
+        await Deno.remove(path, { recursive: true }).catch(() => {});
+      }
+    }
   }
 
   async #upload(upload: MultipartUpload): Promise<{ dir: string; contentType: string | null }> {
@@ -371,11 +415,20 @@ export class LocalStore implements ObjectStore {
       await Deno.remove(temp).catch(() => {});
       throw error;
     }
-    // New folders need their own entries made durable, up to the root.
-    for (let dir = dirname(path);; dir = dirname(dir)) {
-      await syncDir(dir);
-      if (!created || dir.length <= this.#root.length) break;
+    // The object's own entry, then every folder above it that this instance has not yet
+    // seen durable: a folder made by a concurrent put (which syncs it only after its own
+    // rename) or by a writer that crashed is synced here too, before we acknowledge.
+    const dir = dirname(path);
+    await this.#syncDir(dir);
+    const chain: string[] = [];
+    for (let d = dir; d.length > this.#root.length; d = dirname(d)) {
+      // Folders this put made are new whatever the set remembers (another process may
+      // have removed them meanwhile).
+      if (!created && this.#durable.has(d)) break;
+      await this.#syncDir(dirname(d)); // d's entry lives in its parent
+      chain.push(d);
     }
+    for (const d of chain) this.#durable.add(d);
   }
 
   /** Removes object files and the folders they leave empty; returns the folders to sync. */
@@ -387,6 +440,7 @@ export class LocalStore implements ObjectStore {
       while (dir.length > this.#root.length && dir !== this.#at(LONG)) {
         // Fails on a folder that is not empty, which ends the climb.
         if (!await Deno.remove(dir).then(() => true, () => false)) break;
+        this.#durable.delete(dir);
         dir = dirname(dir);
       }
       parents.add(dir);

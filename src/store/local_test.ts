@@ -259,3 +259,62 @@ Deno.test("LocalStore lists 10,000 keys page by page", async () => {
     assertEquals(grouped.prefixes, Array.from({ length: 10 }, (_, i) => `d${i}/`));
   });
 });
+
+Deno.test("LocalStore sweeps multipart uploads abandoned for a day, on open and hourly", async () => {
+  await withDir(async (root) => {
+    const DAY = 24 * 60 * 60 * 1000;
+    let now = Date.now();
+    const store = new LocalStore(root, { now: () => now });
+    const abandoned = await store.createMultipart("s/abandoned");
+    await store.uploadPart(abandoned, 1, bytes("part"));
+    const uploads = () => [...Deno.readDirSync(`${root}/.uploads`)].map((e) => e.name).sort();
+    assertEquals(uploads(), [abandoned.uploadId]);
+    // The store's clock moves on a day and more: a new instance sweeps it on first use.
+    now += DAY + 60_000;
+    const fresh = new LocalStore(root, { now: () => now });
+    const live = await fresh.createMultipart("s/live");
+    assertEquals(uploads(), [live.uploadId]);
+    await rejectsWith("not-found", () => fresh.uploadPart(abandoned, 2, bytes("late")));
+    // A running instance sweeps again once an hour has passed since its last sweep.
+    const later = await store.createMultipart("s/later");
+    now += DAY + 60_000;
+    await store.createMultipart("s/trigger");
+    assert(!uploads().includes(later.uploadId) && !uploads().includes(live.uploadId));
+    assertEquals(uploads().length, 1);
+  });
+});
+
+Deno.test("LocalStore acknowledges no put before its new folder's entry is durable", async () => {
+  await withDir(async (root) => {
+    // Two puts into one new folder: whichever makes the folder syncs the root only after
+    // its own rename, so the other could be acknowledged while the folder's entry in the
+    // root is not yet durable. The first sync of the root is held until another put is
+    // acknowledged or another sync of the root is asked for.
+    const log: string[] = [];
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => release = resolve);
+    let rootSyncs = 0;
+    const store = new LocalStore(root, {
+      syncDir: async (dir) => {
+        if (dir === root) {
+          if (++rootSyncs === 1) await held;
+          else release();
+        }
+        log.push(`synced ${dir === root ? "root" : dir.slice(root.length)}`);
+      },
+    });
+    await Promise.all(
+      ["x/a", "x/b"].map((key) =>
+        store.put(key, bytes(key)).then(() => {
+          log.push(`acknowledged ${key}`);
+          release();
+        })
+      ),
+    );
+    for (const key of ["x/a", "x/b"]) {
+      const acknowledged = log.indexOf(`acknowledged ${key}`);
+      const rootSynced = log.indexOf("synced root");
+      assert(rootSynced >= 0 && rootSynced < acknowledged, `${key}: ${log.join(", ")}`);
+    }
+  });
+});

@@ -1,14 +1,24 @@
 /**
  * Retries transient and throttling failures with exponential backoff and full jitter.
  *
- * A failure that may have taken effect (`ambiguous`) is retried only when repeating the
- * call is harmless: reads, deletes, parts, and unconditional puts of bytes. A conditional
- * put is never repeated blindly; its caller re-reads and decides.
+ * A failure that may have taken effect (`ambiguous`: no answer, or a 5xx to a write) is
+ * retried only when repeating the call is harmless: reads, deletes, parts, and
+ * unconditional puts of bytes. A conditional put is never repeated after such a failure;
+ * its caller re-reads and decides (`src/format/cas.ts`). A failed
+ * CompleteMultipartUpload may have completed the upload: it looks (HEAD) before trying
+ * again or failing.
  *
  * @module
  */
 
-import { isRetryable, type ObjectStore } from "./types.ts";
+import {
+  isRetryable,
+  type MultipartUpload,
+  type ObjectStore,
+  type PutResult,
+  StoreError,
+  type UploadedPart,
+} from "./types.ts";
 import { type StoreMethod, WrappedStore } from "./_wrapper.ts";
 
 export interface RetryOptions {
@@ -51,6 +61,36 @@ export class RetryStore extends WrappedStore {
     this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
   }
 
+  /**
+   * Completes an upload, retrying what failed. A failure may come after the upload was
+   * completed (and a repeat then fails with NoSuchUpload), so after any failure the object
+   * is looked up first: if it is there, the upload completed. PageFS completes uploads only
+   * to new, uniquely named keys, so an object there is this upload's.
+   */
+  override async completeMultipart(
+    upload: MultipartUpload,
+    parts: readonly UploadedPart[],
+  ): Promise<PutResult> {
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await this.inner.completeMultipart(upload, parts);
+      } catch (error) {
+        const again = attempt < this.#attempts && isRetryable(error);
+        const notFound = error instanceof StoreError && error.kind === "not-found";
+        if (!again && !notFound && !(error as { ambiguous?: boolean }).ambiguous) throw error;
+        const done = await this.head(upload.key);
+        if (done) return { etag: done.etag };
+        if (!again) throw error;
+        await this.#backoff(attempt);
+      }
+    }
+  }
+
+  #backoff(attempt: number): Promise<void> {
+    const ceiling = Math.min(this.#max, this.#base * 2 ** (attempt - 1));
+    return this.#sleep(Math.floor(this.#random() * ceiling));
+  }
+
   protected override async call<T>(
     _method: StoreMethod,
     detail: { retrySafe: boolean },
@@ -64,8 +104,7 @@ export class RetryStore extends WrappedStore {
         const again = attempt < this.#attempts && isRetryable(error) &&
           (!ambiguous || detail.retrySafe);
         if (!again) throw error;
-        const ceiling = Math.min(this.#max, this.#base * 2 ** (attempt - 1));
-        await this.#sleep(Math.floor(this.#random() * ceiling));
+        await this.#backoff(attempt);
       }
     }
   }

@@ -6,6 +6,7 @@ import { StoreError } from "./types.ts";
 
 const noSleep = { sleep: () => Promise.resolve(), random: () => 0.5 };
 const data = new Uint8Array([1, 2, 3]);
+const bytes = (text: string) => new TextEncoder().encode(text);
 
 Deno.test("RetryStore retries transient failures until the call succeeds", async () => {
   const faulty = new FaultyStore(new MemoryStore(), {
@@ -75,4 +76,73 @@ Deno.test("RetryStore backs off exponentially with jitter under a cap", async ()
   });
   await assertRejects(() => store.head("k"));
   assertEquals(waits, [9, 19, 39, 79, 99]);
+});
+
+Deno.test("RetryStore never sends a conditional put twice after a 5xx that may have applied it", async () => {
+  for (const status of [undefined, 500, 502, 503, 504] as const) {
+    for (const mode of [{ kind: "create" as const }, { kind: "replace" as const, etag: "" }]) {
+      const inner = new MemoryStore();
+      const base = await inner.put("k", data);
+      const faulty = new FaultyStore(inner, {
+        plan: (call) =>
+          call.op === "PutObject"
+            ? { kind: "fail-after", ...(status === undefined ? {} : { status }) }
+            : null,
+      });
+      const store = new RetryStore(faulty, { attempts: 5, ...noSleep });
+      if (mode.kind === "create") await inner.delete("k");
+      const put = store.put("k", bytes("new"), {
+        mode: mode.kind === "create" ? mode : { kind: "replace", etag: base.etag },
+      });
+      const error = await assertRejects(() => put);
+      assert(error instanceof StoreError && error.ambiguous, `${status}: ${error}`);
+      assertEquals(faulty.calls, 1, `${status} ${mode.kind}: sent once`);
+    }
+  }
+});
+
+Deno.test("RetryStore completeMultipart whose answer was lost looks before failing", async () => {
+  const faulty = new FaultyStore(new MemoryStore(), {
+    plan: (call) =>
+      call.op === "CompleteMultipartUpload" ? { kind: "fail-after", status: 502 } : null,
+  });
+  const store = new RetryStore(faulty, { attempts: 5, ...noSleep });
+  const upload = await store.createMultipart("seg");
+  const part = await store.uploadPart(upload, 1, data);
+  const ops: string[] = [];
+  faulty.configure({
+    plan: (call) => {
+      ops.push(call.op);
+      return call.op === "CompleteMultipartUpload" ? { kind: "fail-after", status: 502 } : null;
+    },
+  });
+  const { etag } = await store.completeMultipart(upload, [part]);
+  // One complete, then one HEAD that finds the object: the complete is not repeated.
+  assertEquals(ops, ["CompleteMultipartUpload", "HeadObject"]);
+  assertEquals(etag, (await store.head("seg"))?.etag);
+});
+
+Deno.test("RetryStore completes an upload again when the failed attempt did nothing", async () => {
+  const inner = new MemoryStore();
+  const ops: string[] = [];
+  const faulty = new FaultyStore(inner, {
+    plan: (call) => {
+      ops.push(call.op);
+      const first = ops.filter((op) => op === "CompleteMultipartUpload").length === 1;
+      return call.op === "CompleteMultipartUpload" && first
+        ? { kind: "fail-before", ambiguous: true }
+        : null;
+    },
+  });
+  const store = new RetryStore(faulty, { attempts: 5, ...noSleep });
+  const upload = await store.createMultipart("seg");
+  const part = await store.uploadPart(upload, 1, data);
+  await store.completeMultipart(upload, [part]);
+  assertEquals((await inner.head("seg"))?.size, 3);
+  // Not there after the failure: completed again, once.
+  assertEquals(ops.slice(2), [
+    "CompleteMultipartUpload",
+    "HeadObject",
+    "CompleteMultipartUpload",
+  ]);
 });

@@ -79,7 +79,7 @@ interface Failure {
   readonly key?: string;
   /** The request changes state: losing it mid-flight leaves its effect unknown. */
   readonly mutating?: boolean;
-  /** A conditional PutObject: 409 and RGW's 500 mean a lost race like 412. */
+  /** A conditional PutObject: 409 means a lost race like 412 (nothing was applied). */
   readonly conditional?: boolean;
   readonly signal?: AbortSignal | undefined;
 }
@@ -476,8 +476,8 @@ function translate(error: unknown, failure: Failure): unknown {
     const message = `S3 request failed${where}: ${(error as Error)?.message ?? error}`;
     return new StoreError(kind, message, { ...base, ambiguous: failure.mutating ?? false });
   }
-  // RGW reports the loser of two colliding conditional puts as 500 (ECANCELED), AWS as 409.
-  if (failure.conditional && (code === 412 || code === 409 || code === 500)) {
+  // 412, and AWS's 409 for a conflicting conditional write, say nothing was written.
+  if (failure.conditional && (code === 412 || code === 409)) {
     return new StoreError(
       "precondition-failed",
       `Write condition failed${where} (HTTP ${code})`,
@@ -485,5 +485,13 @@ function translate(error: unknown, failure: Failure): unknown {
     );
   }
   const kind = kindOf(code, name);
-  return new StoreError(kind, `S3 answered ${code} ${name ?? ""}${where}`.trimEnd(), base);
+  // A 5xx does not prove that a write was not applied: a proxy's 502 or 504 may follow
+  // the write, and RGW answers the loser of two colliding conditional puts with 500
+  // (ECANCELED) just as it would a failure after the write. The caller resolves it by
+  // re-reading (`src/format/cas.ts`); the retry wrapper repeats it only when harmless.
+  const ambiguous = (failure.mutating ?? false) && code >= 500;
+  return new StoreError(kind, `S3 answered ${code} ${name ?? ""}${where}`.trimEnd(), {
+    ...base,
+    ambiguous,
+  });
 }

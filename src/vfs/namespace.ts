@@ -1,5 +1,6 @@
 // Namespace operations: mkdir, unlink, rmdir, symlink, readlink, link, copy, readdir.
 
+import { outcomeUnknown } from "../format/cas.ts";
 import { newDirObject } from "../format/dir.ts";
 import { compareKeys } from "../store/_util.ts";
 import { inodeKey, newIno, ROOT_INO } from "../format/keys.ts";
@@ -62,7 +63,8 @@ export async function mkdir(
   try {
     await addEntry(ctx, parent.ino, name, { t: "d", ino }, path);
   } catch (error) {
-    await ctx.dirs.remove(dir).catch(() => {});
+    // An entry that may have been added must not lose its object: leave an orphan at worst.
+    if (!outcomeUnknown(error)) await ctx.dirs.remove(dir).catch(() => {});
     throw error;
   }
   return dirStat(dir);
@@ -197,7 +199,9 @@ export async function link(ctx: Ctx, existing: string, path: string): Promise<St
   try {
     await addEntry(ctx, dst.parent.ino, dst.name, { t: "h", ino }, path);
   } catch (error) {
-    await dropReplaced(ctx, { t: "h", ino });
+    // A name that may have been added keeps its count: too high is repairable, too low
+    // would free the inode under a live name.
+    if (!outcomeUnknown(error)) await dropReplaced(ctx, { t: "h", ino });
     throw error;
   }
   const inode = await ctx.meta.read<InodeObject>(inodeKey(ino), checkInode);
@@ -245,7 +249,7 @@ async function promoteToInode(
       const fresh = await refresh();
       if (!fresh) return false;
       entry = fresh;
-      if (!left || !await ctx.meta.write(key, inodeOf(entry), left.etag)) continue;
+      if (!left || !await ctx.meta.write(key, inodeOf(entry), left)) continue;
     }
     // The swap only if the entry is exactly what the inode object was made from (a
     // chmod or setxattr does not change its generation).

@@ -1,0 +1,187 @@
+import { assert, assertEquals, assertRejects } from "../../tests/_assert.ts";
+import { readAll } from "../store/_util.ts";
+import { type Fault, FaultyStore } from "../store/fault.ts";
+import { MemoryStore } from "../store/memory.ts";
+import { contract } from "../../tests/_stores.ts";
+import { MetaStore, OutcomeUnknownError, WRITE_HISTORY } from "./cas.ts";
+
+interface Counter {
+  n: number;
+}
+const check = () => null;
+const KEY = "counter";
+
+/**
+ * Instance A (through a fault store whose next PutObject of `KEY` meets the armed fault)
+ * and instance B (straight on the store), both counting up one object.
+ */
+function pair() {
+  const inner = new MemoryStore();
+  let armed: Fault | null = null;
+  const faulty = new FaultyStore(inner, {
+    plan: (call) => {
+      if (!armed || call.op !== "PutObject" || call.key !== KEY) return null;
+      const fault = armed;
+      armed = null;
+      return fault;
+    },
+  });
+  const a = new MetaStore(faulty);
+  const b = new MetaStore(inner);
+  let applied = 0;
+  const increment = (meta: MetaStore) =>
+    meta.update<Counter, number>(KEY, check, (current) => {
+      applied++;
+      const n = (current?.value.n ?? 0) + 1;
+      return { write: { n }, result: n };
+    });
+  const raw = async () => {
+    const got = await inner.get(KEY);
+    if (got?.status !== "ok") return null;
+    return JSON.parse(new TextDecoder().decode(await readAll(got.body)));
+  };
+  return {
+    inner,
+    faulty,
+    a,
+    b,
+    arm: (fault: Fault) => void (armed = fault),
+    increment,
+    raw,
+    applied: () => applied,
+  };
+}
+
+Deno.test("`update()` after a lost answer and a later write counts its own write once", async () => {
+  const t = pair();
+  await t.increment(t.a);
+  t.arm({ kind: "fail-after", between: () => t.increment(t.b).then(() => {}) });
+  assertEquals(await t.increment(t.a), 2);
+  assertEquals((await t.raw()).n, 3);
+  assertEquals(t.applied(), 3, "A's mutation ran once, B's once, the first once");
+});
+
+Deno.test("`update()` whose request was lost before a rival write runs again", async () => {
+  const t = pair();
+  await t.increment(t.a);
+  t.arm({
+    kind: "fail-before",
+    ambiguous: true,
+    between: () => t.increment(t.b).then(() => {}),
+  });
+  // Not applied, and B's version followed the one A built on: A computes again from it.
+  assertEquals(await t.increment(t.a), 3);
+  assertEquals((await t.raw()).n, 3);
+});
+
+Deno.test("`update()` whose lost request left the object unchanged runs again", async () => {
+  const t = pair();
+  await t.increment(t.a);
+  t.arm({ kind: "fail-before", ambiguous: true });
+  assertEquals(await t.increment(t.a), 2);
+  assertEquals((await t.raw()).n, 2);
+});
+
+Deno.test("a create whose lost request let a rival create first is not applied", async () => {
+  const t = pair();
+  t.arm({
+    kind: "fail-before",
+    ambiguous: true,
+    between: () => t.increment(t.b).then(() => {}),
+  });
+  assertEquals(await t.increment(t.a), 2);
+  assertEquals((await t.raw()).n, 2);
+});
+
+Deno.test("a lost answer followed by more writes than the history holds is unknown", async () => {
+  const t = pair();
+  await t.increment(t.a);
+  const many = async () => {
+    for (let i = 0; i < WRITE_HISTORY; i++) await t.increment(t.b);
+  };
+  t.arm({ kind: "fail-after", between: many });
+  const error = await assertRejects(() => t.increment(t.a));
+  assert(error instanceof OutcomeUnknownError, String(error));
+  assert(error.message.includes("is unknown"));
+  // Applied once, never again.
+  assertEquals((await t.raw()).n, 2 + WRITE_HISTORY);
+});
+
+Deno.test("a lost answer is recognised as applied up to the history's length", async () => {
+  const t = pair();
+  await t.increment(t.a);
+  const many = async () => {
+    for (let i = 0; i < WRITE_HISTORY - 1; i++) await t.increment(t.b);
+  };
+  t.arm({ kind: "fail-after", between: many });
+  assertEquals(await t.increment(t.a), 2);
+  assertEquals((await t.raw()).n, 1 + WRITE_HISTORY);
+});
+
+Deno.test("a lost answer to a write on an object deleted since is unknown", async () => {
+  const t = pair();
+  await t.increment(t.a);
+  t.arm({ kind: "fail-after", between: () => t.inner.delete(KEY) });
+  const error = await assertRejects(() => t.increment(t.a));
+  assert(error instanceof OutcomeUnknownError, String(error));
+  assertEquals(await t.raw(), null);
+});
+
+Deno.test("every write carries its id and the history before it, capped", async () => {
+  const t = pair();
+  for (let i = 0; i < WRITE_HISTORY + 3; i++) await t.increment(i % 2 ? t.a : t.b);
+  const { writes, n } = await t.raw();
+  assertEquals(n, WRITE_HISTORY + 3);
+  assertEquals(writes.length, WRITE_HISTORY);
+  assertEquals(new Set(writes).size, WRITE_HISTORY);
+  // Readers never see the history in the value.
+  const read = await t.a.read<Counter>(KEY, check);
+  assertEquals(read?.value, { n: WRITE_HISTORY + 3 });
+  assertEquals(read?.writes, writes);
+});
+
+Deno.test("a CAS update costs one GET and one PUT, as before write ids", async () => {
+  const t = pair();
+  await t.increment(t.a);
+  const before = t.faulty.calls;
+  await t.increment(t.a);
+  // A conditional GET (304, cached) and the PUT: no read to learn the history.
+  assertEquals(t.faulty.calls - before, 2);
+});
+
+contract(
+  "8 instances counting by CAS on one object neither lose nor double a count",
+  async (store) => {
+    // On Ceph RGW most losers of a true collision get a 500, which is ambiguous: each is
+    // resolved by write id (not applied, count again), so the total comes out exact.
+    const perWriter = 5;
+    const writers = Array.from({ length: 8 }, () => new MetaStore(store));
+    await Promise.all(writers.map(async (meta) => {
+      for (let i = 0; i < perWriter; i++) {
+        await meta.update<Counter, void>(KEY, check, (current) => ({
+          write: { n: (current?.value.n ?? 0) + 1 },
+          result: undefined,
+        }));
+      }
+    }));
+    const final = await new MetaStore(store).read<Counter>(KEY, check);
+    assertEquals(final?.value.n, 8 * perWriter);
+  },
+  { backends: ["memory", "s3"] },
+);
+
+Deno.test("a lost answer that cannot be read back is unknown, not a transient failure", async () => {
+  const t = pair();
+  await t.increment(t.a);
+  t.faulty.configure({
+    plan: (call) =>
+      call.op === "PutObject"
+        ? { kind: "fail-after" }
+        : call.op === "GetObject" && call.n > 3
+        ? { kind: "fail-before" }
+        : null,
+  });
+  const error = await assertRejects(() => t.increment(t.a));
+  assert(error instanceof OutcomeUnknownError, String(error));
+  assertEquals((await t.raw()).n, 2);
+});
