@@ -161,7 +161,7 @@ export async function run(args: readonly string[], env: Record<string, string>):
     return report.unrepaired > 0 ? 1 : 0;
   }
   if (command.compactBelow !== undefined && !command.dryRun) {
-    // Compaction first: the segments it empties are old enough for this same GC pass.
+    // Compaction first: GC then records the segments it released (deleted by a later run).
     const fs = await Vfs.open(store);
     const compacted = await fs.compact({ below: command.compactBelow, ...grace });
     if (!command.json) console.log(formatCompact(compacted, command.compactBelow));
