@@ -19,7 +19,7 @@ import { dirKey, newId, ROOT_INO } from "../format/keys.ts";
 import { checkDir, type DirObject, type Entry, type Moving } from "../format/meta.ts";
 import type { Ctx } from "./context.ts";
 import { FsError } from "./errors.ts";
-import { locate } from "./resolve.ts";
+import { finishRemoval, locate } from "./resolve.ts";
 import { dropReplaced } from "./namespace.ts";
 
 /** Tries of a directory rename that keeps losing to crossing renames, before EAGAIN. */
@@ -73,13 +73,34 @@ async function renameOnce(
   }
   const target = dst.entry;
   if (target?.ino === entry.ino) return "done"; // the same file: nothing to do
+  /** The replaced directory this try marked, to reopen if the rename does not happen. */
+  let replacedMark: { ino: string; mark: string } | null = null;
+  const unmarkReplaced = async () => {
+    if (!replacedMark) return;
+    await ctx.dirs.unmarkRemoving(replacedMark.ino, replacedMark.mark).catch(() => {});
+  };
   if (target) {
     if (options.noReplace) throw new FsError("EEXIST", "Target exists", { path: to });
     if (isDir && target.t !== "d") throw new FsError("ENOTDIR", "Not a directory", { path: to });
     if (!isDir && target.t === "d") throw new FsError("EISDIR", "Is a directory", { path: to });
-    // An empty directory being replaced is first closed to new entries, like rmdir.
-    if (target.t === "d" && !await ctx.dirs.markRemoving(target.ino, ctx.now())) {
-      throw new FsError("ENOTEMPTY", "Directory not empty", { path: to });
+    // An empty directory being replaced is first closed to new entries, like rmdir, under
+    // a mark with an id: only this rename's own mark is ever taken off again by it.
+    if (target.t === "d") {
+      const mark = newId(ctx.now());
+      const marked = await ctx.dirs.markRemoving(target.ino, mark).catch((error) => {
+        if (!isGone(error)) throw error;
+        return "gone" as const;
+      });
+      if (marked === "not-empty") {
+        throw new FsError("ENOTEMPTY", "Directory not empty", { path: to });
+      }
+      if (marked === "busy" || marked === "gone") return "conflict"; // an rmdir of it runs
+      if (marked === "dead") {
+        // An rmdir made its removal final and died before unlinking it: finish that.
+        await finishRemoval(ctx, target.ino, { dir: dst.parent.ino, name: dst.name });
+        return "changed";
+      }
+      replacedMark = { ino: target.ino, mark };
     }
   }
   const moving: Moving = {
@@ -104,7 +125,7 @@ async function renameOnce(
       return "done";
     } catch (error) {
       if (!(error instanceof CrossObjectError)) {
-        await unmarkReplaced(ctx, target);
+        await unmarkReplaced();
         if (error instanceof Changed) return "changed";
         throw error;
       }
@@ -122,7 +143,7 @@ async function renameOnce(
       return intent;
     }, { touch: false });
   } catch (error) {
-    await unmarkReplaced(ctx, target);
+    await unmarkReplaced();
     if (error instanceof Changed) return "changed";
     throw error;
   }
@@ -131,7 +152,7 @@ async function renameOnce(
     await dropReplaced(ctx, target);
     return "done";
   }
-  await unmarkReplaced(ctx, target);
+  await unmarkReplaced();
   switch (outcome) {
     case "cycle":
       throw new FsError("EINVAL", "Cannot move a directory into itself", { path: to });
@@ -148,11 +169,6 @@ async function renameOnce(
 
 /** The state changed between our read and our write: decide again from scratch. */
 class Changed extends Error {}
-
-async function unmarkReplaced(ctx: Ctx, target: Entry | null): Promise<void> {
-  if (target?.t !== "d") return;
-  await ctx.dirs.unmarkRemoving(target.ino).catch(() => {});
-}
 
 /** A jittered pause that grows with `n` (at most about 100 ms). */
 function pause(n: number): Promise<void> {
