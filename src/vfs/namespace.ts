@@ -15,7 +15,7 @@ import { type Ctx, dirStat, entryStat, newAttr, statOf } from "./context.ts";
 import { FsError } from "./errors.ts";
 import { loadRecord } from "./file.ts";
 import { PATH_MAX, splitPath } from "./path.ts";
-import { applyMove } from "./rename.ts";
+import { applyMove } from "../format/rename_intent.ts";
 import { finishRemoval, locate, lookupEntry, openDir, resolveDir } from "./resolve.ts";
 import type { DirEntryInfo, ReaddirPage, Stat } from "./types.ts";
 

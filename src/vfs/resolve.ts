@@ -6,7 +6,7 @@ import type { DirObject, Entry } from "../format/meta.ts";
 import type { Ctx } from "./context.ts";
 import { FsError } from "./errors.ts";
 import { splitPath } from "./path.ts";
-import { settleMovedFrom, settleMoving } from "./rename.ts";
+import { settleMovedFrom, settleMoving } from "../format/rename_intent.ts";
 
 /** Symlinks followed in one resolution before ELOOP (Linux's limit). */
 const MAX_HOPS = 40;
