@@ -6,7 +6,7 @@ import { assert, assertEquals } from "./_assert.ts";
 import { contract, pattern } from "./_stores.ts";
 import { GateStore } from "./_gate.ts";
 import { gc } from "../src/format/gc.ts";
-import { dirKey, PREFIX, ROOT_INO } from "../src/format/keys.ts";
+import { dirKey, newId, PREFIX, ROOT_INO } from "../src/format/keys.ts";
 import { Vfs } from "../src/vfs/mod.ts";
 import type { ObjectStore } from "../src/store/types.ts";
 
@@ -116,4 +116,25 @@ contract(
     assertEquals(concat(rest), expected);
   },
   { backends: ["memory", "s3"] },
+);
+
+contract(
+  "gc() aborts an incomplete multipart upload it has seen for the upload grace period",
+  async (store) => {
+    const DAY = 24 * 60 * MINUTE;
+    await Vfs.open(store); // formats the bucket
+    const dead = await store.createMultipart(`${PREFIX.segment}${newId()}`);
+    await store.uploadPart(dead, 1, pattern(1000, 6));
+    const t = Date.now();
+    const first = await gc(store, { now: t });
+    assertEquals(first.uploads, { scanned: 1, aborted: 0 });
+    // A newer upload (a writer streaming right now) is seen for the first time later.
+    const live = await store.createMultipart(`${PREFIX.segment}${newId()}`);
+    assertEquals((await gc(store, { now: t + DAY - 1 })).uploads, { scanned: 2, aborted: 0 });
+    assertEquals((await gc(store, { now: t + DAY, dryRun: true })).uploads.aborted, 1);
+    assertEquals((await gc(store, { now: t + DAY })).uploads, { scanned: 2, aborted: 1 });
+    const left = (await store.listMultipart({ prefix: PREFIX.segment })).uploads;
+    assertEquals(left.map((u) => u.uploadId), [live.uploadId]);
+    await store.abortMultipart(live);
+  },
 );

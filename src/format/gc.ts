@@ -18,7 +18,7 @@
  * @module
  */
 
-import type { ObjectStore } from "../store/types.ts";
+import type { MultipartUpload, ObjectStore, UploadPage } from "../store/types.ts";
 import { MetaStore } from "./cas.ts";
 import { recordRun } from "./gc_pending.ts";
 import { parseKey, PREFIX } from "./keys.ts";
@@ -37,7 +37,15 @@ export interface GcOptions {
   readonly compactBelow?: number;
   /** The current time (ms), replaceable in tests. */
   readonly now?: number;
+  /**
+   * An incomplete multipart upload of a segment that GC has seen for this long (its own
+   * clock, two runs apart) is aborted (default 24 hours: longer than any upload runs).
+   */
+  readonly uploadGraceMs?: number;
 }
+
+/** Default of {@linkcode GcOptions.uploadGraceMs}. */
+export const DEFAULT_UPLOAD_GRACE_MS = 24 * 3600 * 1000;
 
 /** The outcome of {@linkcode gc}. */
 export interface GcReport {
@@ -79,6 +87,8 @@ export interface GcReport {
   };
   /** Keys deleted (or, dry run, that would be). */
   deletedKeys: string[];
+  /** Incomplete multipart uploads listed, and those aborted (or, dry run, to abort). */
+  uploads: { scanned: number; aborted: number };
 }
 
 /** Problems that leave references unknown: GC must not trust the walk. */
@@ -125,6 +135,7 @@ export async function gc(store: ObjectStore, options: GcOptions = {}): Promise<G
       candidateLiveBytes: 0,
     },
     deletedKeys: [],
+    uploads: { scanned: 0, aborted: 0 },
   };
   const meta = new MetaStore(store);
   const tree = await walk(meta, { now, graceMs });
@@ -175,11 +186,30 @@ export async function gc(store: ObjectStore, options: GcOptions = {}): Promise<G
     }
     return report;
   }
+  const uploads = new Map<string, MultipartUpload>();
+  for (let cursor: string | null = null;;) {
+    const page: UploadPage = await store.listMultipart({
+      prefix: PREFIX.segment,
+      ...(cursor === null ? {} : { cursor }),
+    });
+    for (const upload of page.uploads) uploads.set(upload.uploadId, upload);
+    cursor = page.cursor;
+    if (cursor === null) break;
+  }
+  report.uploads.scanned = uploads.size;
   const decision = await recordRun(meta, unreferenced, {
     now,
     graceMs,
     dryRun: report.dryRun,
+    uploads: [...uploads.keys()],
+    uploadGraceMs: options.uploadGraceMs ?? DEFAULT_UPLOAD_GRACE_MS,
   });
+  report.uploads.aborted = decision.staleUploads.length;
+  if (!report.dryRun) {
+    // Nothing names an incomplete upload (its segment does not exist yet); one that has run
+    // for a day is a writer that died: it only costs storage.
+    for (const id of decision.staleUploads) await store.abortMultipart(uploads.get(id)!);
+  }
   report.pending = { recorded: decision.recorded, waiting: decision.waiting };
   const due = new Set(decision.due);
   for (const key of unreferenced) {

@@ -30,6 +30,8 @@ export interface PendingObject {
   since: Record<string, number>;
   /** Keys the last run found due and deletes (or deleted). */
   doomed: string[];
+  /** Incomplete multipart upload id -> when GC first saw it (ms, GC's clock). */
+  uploads?: Record<string, number>;
 }
 
 /** Validates a decoded pending set. */
@@ -40,6 +42,9 @@ export const checkPending: Check = (v) => {
   if (!Object.values(o.since).every((t) => Number.isSafeInteger(t))) return "bad time";
   if (!Array.isArray(o.doomed) || !o.doomed.every((k) => typeof k === "string")) {
     return "bad doomed list";
+  }
+  if (o.uploads !== undefined && (typeof o.uploads !== "object" || o.uploads === null)) {
+    return "bad uploads";
   }
   return null;
 };
@@ -52,6 +57,8 @@ export interface PendingDecision {
   readonly recorded: number;
   /** Seen before, not yet a grace ago. */
   readonly waiting: number;
+  /** Incomplete multipart uploads seen for `uploadGraceMs`: abort these. */
+  readonly staleUploads: string[];
 }
 
 /**
@@ -62,7 +69,15 @@ export interface PendingDecision {
 export async function recordRun(
   meta: MetaStore,
   unreferenced: readonly string[],
-  options: { now: number; graceMs: number; dryRun?: boolean },
+  options: {
+    now: number;
+    graceMs: number;
+    dryRun?: boolean;
+    /** Ids of the incomplete multipart uploads listed by this run. */
+    uploads?: readonly string[];
+    /** How long GC must have seen an upload before it is aborted. */
+    uploadGraceMs?: number;
+  },
 ): Promise<PendingDecision> {
   const { now, graceMs } = options;
   return await meta.update<PendingObject, PendingDecision>(
@@ -85,9 +100,17 @@ export async function recordRun(
           else waiting++;
         }
       }
-      const decision = { due, recorded, waiting };
+      const seenUploads = current?.value.uploads ?? {};
+      const uploads: Record<string, number> = {};
+      const staleUploads: string[] = [];
+      for (const id of options.uploads ?? []) {
+        const first = seenUploads[id] ?? now;
+        uploads[id] = first;
+        if (now - first >= (options.uploadGraceMs ?? Infinity)) staleUploads.push(id);
+      }
+      const decision = { due, recorded, waiting, staleUploads };
       if (options.dryRun) return { result: decision };
-      return { write: { v: 1, since, doomed: due }, result: decision };
+      return { write: { v: 1, since, doomed: due, uploads }, result: decision };
     },
   );
 }

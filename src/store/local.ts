@@ -68,6 +68,7 @@ import {
   type PutResult,
   StoreError,
   type UploadedPart,
+  type UploadPage,
 } from "./types.ts";
 
 const STALE_TEMP_MS = 60 * 60 * 1000;
@@ -284,6 +285,22 @@ export class LocalStore implements ObjectStore {
   }
 
   /** Creates the root and sweeps temp files that a crashed writer left behind. */
+  async listMultipart(options: { prefix?: string } = {}): Promise<UploadPage> {
+    const uploads = [];
+    const root = this.#at(".uploads");
+    for (const entry of await readDir(root).catch(() => [])) {
+      if (!UPLOAD_ID.test(entry.name)) continue;
+      const dir = `${root}/${entry.name}`;
+      const state = await Deno.readTextFile(`${dir}/upload.json`).catch(() => null);
+      const stat = await Deno.stat(dir).catch(() => null);
+      if (state === null || !stat) continue;
+      const { key } = JSON.parse(state) as { key: string };
+      if (!key.startsWith(options.prefix ?? "")) continue;
+      uploads.push({ key, uploadId: entry.name, initiated: stat.mtime ?? new Date(0) });
+    }
+    return { uploads, cursor: null };
+  }
+
   #init(): Promise<void> {
     this.#ready ??= (async () => {
       await Deno.mkdir(this.#at(".tmp"), { recursive: true });
