@@ -78,13 +78,16 @@ export async function finishRemoval(
     const tomb = await ctx.dirs.get(ino);
     if (!tomb) return;
     if (!tomb.value.removed) throw new Error(`Directory ${ino} is not a tombstone`);
-    const parentIno = attempt === 0 && hint ? hint.dir : tomb.value.parent;
-    const parent = await ctx.dirs.get(parentIno);
-    let name: string | undefined;
-    if (parent) {
-      const there = attempt === 0 && hint ? await ctx.dirs.lookup(parent.value, hint.name) : null;
-      if (there?.ino === ino) name = hint!.name;
-      else name = (await ctx.dirs.list(parent.value)).find(([, e]) => e.ino === ino)?.[0];
+    // First where the remover found it (the CAS below checks it is still there), then
+    // wherever the tombstone's parent pointer says.
+    const guess = attempt === 0 && hint !== undefined;
+    const parentIno = guess ? hint.dir : tomb.value.parent;
+    let name: string | undefined = guess ? hint.name : undefined;
+    if (!guess) {
+      const parent = await ctx.dirs.get(parentIno);
+      if (parent) {
+        name = (await ctx.dirs.list(parent.value)).find(([, e]) => e.ino === ino)?.[0];
+      }
     }
     if (name !== undefined) {
       const done = await ctx.dirs.update(parentIno, [name], (draft) => {
