@@ -3,8 +3,11 @@
  *
  * ```sh
  * deno task fsck [--repair] [--json] [--grace-ms N]
- * deno task gc [--dry-run] [--json] [--grace-ms N] [--compact-below F]
+ * deno task gc [--dry-run] [--json] [--grace-ms N] [--upload-grace-ms N] [--compact-below F]
  * ```
+ *
+ * GC is two-phase: a run deletes only what an earlier run, at least the grace period
+ * before, already found unreferenced (see docs/format.md); run it periodically.
  *
  * fsck exits 1 when it finds damage that is left unrepaired; a usage or configuration
  * error exits 2.
@@ -20,7 +23,7 @@ import { openStore, StoreMetrics } from "./store/mod.ts";
 
 const USAGE = `Usage:
   cli.ts fsck [--repair] [--json] [--grace-ms N]
-  cli.ts gc [--dry-run] [--json] [--grace-ms N] [--compact-below F]`;
+  cli.ts gc [--dry-run] [--json] [--grace-ms N] [--upload-grace-ms N] [--compact-below F]`;
 
 /** A bad command line; the message says what is wrong. */
 export class UsageError extends Error {
@@ -38,6 +41,7 @@ export interface Command {
   readonly dryRun: boolean;
   readonly graceMs?: number;
   readonly compactBelow?: number;
+  readonly uploadGraceMs?: number;
 }
 
 /**
@@ -57,6 +61,7 @@ export function parseArgs(args: readonly string[]): Command {
   let repair = false, json = false, dryRun = false;
   let graceMs: number | undefined;
   let compactBelow: number | undefined;
+  let uploadGraceMs: number | undefined;
   const number = (flag: string, value: string | undefined, max = Infinity) => {
     const n = Number(value);
     if (value === undefined || value === "" || !Number.isFinite(n) || n < 0 || n > max) {
@@ -73,6 +78,7 @@ export function parseArgs(args: readonly string[]): Command {
     else if (flag === "--dry-run" && name === "gc") dryRun = true;
     else if (flag === "--grace-ms") graceMs = number(flag, value());
     else if (flag === "--compact-below" && name === "gc") compactBelow = number(flag, value(), 1);
+    else if (flag === "--upload-grace-ms" && name === "gc") uploadGraceMs = number(flag, value());
     else throw new UsageError(`Unknown option "${arg}" for ${name}`);
   }
   return {
@@ -82,6 +88,7 @@ export function parseArgs(args: readonly string[]): Command {
     dryRun,
     ...(graceMs === undefined ? {} : { graceMs }),
     ...(compactBelow === undefined ? {} : { compactBelow }),
+    ...(uploadGraceMs === undefined ? {} : { uploadGraceMs }),
   };
 }
 
@@ -120,6 +127,9 @@ export function formatGc(report: GcReport): string {
     `${s.inFlight} kept as in flight`,
     `maps: ${report.maps.scanned} scanned, ${verb} ${report.maps.deleted}, ` +
     `${report.maps.inFlight} kept as in flight`,
+    `pending: ${report.pending.recorded} newly found unreferenced, ${report.pending.waiting} ` +
+    `waiting out the grace period; multipart uploads: ${report.uploads.scanned} incomplete, ` +
+    `${report.dryRun ? "would abort" : "aborted"} ${report.uploads.aborted}`,
   ];
   if (report.blocked) lines.unshift(`BLOCKED, nothing deleted: ${report.blocked}`);
   const k = report.compaction;
@@ -161,7 +171,7 @@ export async function run(args: readonly string[], env: Record<string, string>):
     return report.unrepaired > 0 ? 1 : 0;
   }
   if (command.compactBelow !== undefined && !command.dryRun) {
-    // Compaction first: the segments it empties are old enough for this same GC pass.
+    // Compaction first: GC then records the segments it released (deleted by a later run).
     const fs = await Vfs.open(store);
     const compacted = await fs.compact({ below: command.compactBelow, ...grace });
     if (!command.json) console.log(formatCompact(compacted, command.compactBelow));
@@ -170,6 +180,7 @@ export async function run(args: readonly string[], env: Record<string, string>):
     dryRun: command.dryRun,
     ...grace,
     ...(command.compactBelow === undefined ? {} : { compactBelow: command.compactBelow }),
+    ...(command.uploadGraceMs === undefined ? {} : { uploadGraceMs: command.uploadGraceMs }),
   });
   console.log(command.json ? JSON.stringify(report, null, 2) : formatGc(report));
   return report.blocked ? 1 : 0;

@@ -8,6 +8,7 @@ import type { Check, MetaStore } from "./cas.ts";
 import { Directories } from "./dir.ts";
 import {
   dirKey,
+  idTime,
   inodeKey,
   mapKey,
   parseSegmentRef,
@@ -287,10 +288,14 @@ class Walker {
       );
     }
     if (dir.removing !== undefined) {
-      const young = this.#now - dir.removing < this.#graceMs;
+      // A mark id carries its marker's clock: only good enough for a report.
+      const at = typeof dir.removing === "number" ? dir.removing : idTime(dir.removing);
+      const young = this.#now - at < this.#graceMs;
       this.#problem(
         young ? "in-flight" : "removing-dir",
-        `Reachable directory is marked as being removed since ${dir.removing}`,
+        `Reachable directory is ${
+          dir.removed ? "removed (a tombstone)" : "marked as being removed"
+        } since ${at}`,
         where,
       );
     }

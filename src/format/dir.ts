@@ -181,71 +181,103 @@ export class Directories {
   }
 
   /**
-   * Marks directory `ino` as being removed if it is empty, so that no entry can be added
-   * to it any more (every object holding its entries is marked by CAS).
-   * @returns false if it is not empty (nothing marked, or the marks are undone).
+   * Marks directory `ino` as being removed under mark `id` if it is empty, so that no
+   * entry can be added to it any more (every object holding its entries is marked by
+   * CAS). The mark decides nothing yet: the removal becomes final only by
+   * {@linkcode tombstone} under the same id, and until then whoever reopens the
+   * directory ({@linkcode unmarkRemoving}) makes that impossible.
+   * @returns "marked"; "not-empty" (nothing left marked); "busy" (another removal's
+   * mark is on it); "dead" (it is a tombstone already).
    */
-  async markRemoving(ino: string, now: number): Promise<boolean> {
-    const marked = await this.meta.updateGrouped<DirObject, boolean>(
+  async markRemoving(ino: string, id: string): Promise<"marked" | "not-empty" | "busy" | "dead"> {
+    const marked = await this.meta.updateGrouped<
+      DirObject,
+      "marked" | "not-empty" | "busy" | "dead"
+    >(
       dirKey(ino),
       checkDir,
       (dir) => {
         if (!dir) throw new DirectoryGone(ino);
-        if (dir.removing) return { result: true };
-        if (!dir.shards && Object.keys(dir.entries ?? {}).length > 0) return { result: false };
-        dir.removing = now;
-        return { value: dir, result: true };
+        if (dir.removed) return { result: "dead" };
+        if (dir.removing === id) return { result: "marked" };
+        if (dir.removing !== undefined) return { result: "busy" };
+        if (!dir.shards && Object.keys(dir.entries ?? {}).length > 0) {
+          return { result: "not-empty" };
+        }
+        dir.removing = id;
+        return { value: dir, result: "marked" };
       },
     );
-    if (!marked) return false;
-    let shards: readonly ShardRef[] = [];
+    if (marked !== "marked") return marked;
     try {
       const root = await this.get(ino);
-      if (!root?.value.shards) return true;
-      shards = root.value.shards;
-      for (const ref of shards) {
+      for (const ref of root?.value.shards ?? []) {
         const empty = await this.meta.updateGrouped<ShardObject, boolean>(
           shardKey(ino, ref.id),
           checkShard,
           (shard) => {
-            if (!shard || shard.removing) return { result: true };
+            if (!shard || shard.removing === id) return { result: true };
             if (Object.keys(shard.entries).length > 0) return { result: false };
-            shard.removing = true;
+            // A leftover of an earlier mark (its reopener stopped halfway) is replaced.
+            shard.removing = id;
             return { value: shard, result: true };
           },
         );
         if (!empty) {
-          await this.#unmark(ino, shards);
-          return false;
+          await this.unmarkRemoving(ino, id);
+          return "not-empty";
         }
       }
-      return true;
+      return "marked";
     } catch (error) {
       // Not left closed to new entries by a removal that will not happen.
-      await this.#unmark(ino, shards).catch(() => {});
+      await this.unmarkRemoving(ino, id).catch(() => {});
       throw error;
     }
   }
 
-  /** Undoes {@linkcode markRemoving}, shards included (the removal it prepared failed). */
-  async unmarkRemoving(ino: string): Promise<void> {
-    const root = await this.get(ino);
-    if (root) await this.#unmark(ino, root.value.shards ?? []);
+  /**
+   * Makes the removal marked `id` final: the directory object becomes a tombstone, by CAS
+   * on the very object a reopener clears the mark from, so of a stalled removal and a
+   * reopen exactly one wins. After this the entry naming the directory may go.
+   * @returns false if the mark is not (or no longer) `id`: the directory was reopened.
+   */
+  async tombstone(ino: string, id: string): Promise<boolean> {
+    return await this.meta.updateGrouped<DirObject, boolean>(dirKey(ino), checkDir, (dir) => {
+      if (!dir || dir.removing !== id) return { result: false };
+      if (dir.removed) return { result: true };
+      dir.removed = true;
+      return { value: dir, result: true };
+    });
   }
 
-  async #unmark(ino: string, shards: readonly ShardRef[]): Promise<void> {
-    for (const ref of shards) {
+  /**
+   * Reopens directory `ino` if it still carries mark `mark` and is no tombstone: the
+   * directory object first (after that the marked removal can never become final), then
+   * its shards. A tombstone is never reopened.
+   * @returns true if the directory takes entries again under this call.
+   */
+  async unmarkRemoving(ino: string, mark: string | number): Promise<boolean> {
+    const reopened = await this.meta.updateGrouped<DirObject, boolean>(
+      dirKey(ino),
+      checkDir,
+      (dir) => {
+        if (!dir || dir.removing !== mark || dir.removed) return { result: false };
+        delete dir.removing;
+        return { value: dir, result: true };
+      },
+    );
+    if (!reopened) return false;
+    const root = await this.get(ino);
+    for (const ref of root?.value.shards ?? []) {
       await this.meta.updateGrouped<ShardObject, void>(shardKey(ino, ref.id), checkShard, (s) => {
-        if (!s?.removing) return { result: undefined };
+        if (s?.removing === undefined) return { result: undefined };
+        if (s.removing !== mark && s.removing !== true) return { result: undefined };
         delete s.removing;
         return { value: s, result: undefined };
       });
     }
-    await this.meta.updateGrouped<DirObject, void>(dirKey(ino), checkDir, (dir) => {
-      if (!dir?.removing) return { result: undefined };
-      delete dir.removing;
-      return { value: dir, result: undefined };
-    });
+    return true;
   }
 
   /** Deletes an (empty) directory's object and any shard objects. */

@@ -1,7 +1,7 @@
 /**
  * fsck: checks a bucket against the format of `docs/format.md` and, when asked, repairs
- * what can be repaired without guessing: wrong link counts, stale rename intents, and
- * orphaned metadata. Unreferenced segments are left to {@linkcode gc}.
+ * what can be repaired without guessing: wrong link counts, stale rename intents (settled
+ * by the VFS's own implementation, rename_intent.ts), and orphaned metadata. Unreferenced segments are left to {@linkcode gc}.
  *
  * Objects younger than the grace period, intents younger than it and link counts whose
  * inode changed within it may belong to an operation still running: they are reported
@@ -15,7 +15,8 @@ import type { ObjectStore } from "../store/types.ts";
 import { MetaStore } from "./cas.ts";
 import { Directories } from "./dir.ts";
 import { idTime, inodeKey, parseKey, segmentKey } from "./keys.ts";
-import { checkInode, type DirObject, type InodeObject } from "./meta.ts";
+import { checkInode, type InodeObject } from "./meta.ts";
+import { settleIntent } from "./rename_intent.ts";
 import {
   DEFAULT_GRACE_MS,
   type Intent,
@@ -103,7 +104,7 @@ export async function fsck(store: ObjectStore, options: FsckOptions = {}): Promi
   };
   for (const p of problems) {
     const intent = tree.intents.find((i) => p.kind === "stale-intent" && i.path === p.path);
-    if (intent) fixes.set(p, () => settleIntent(meta, tree, intent));
+    if (intent) fixes.set(p, () => settleStale(meta, intent));
   }
   checkLinks(meta, tree, now, graceMs, add);
   const counts = await checkListing(store, tree, now, graceMs, add);
@@ -163,37 +164,16 @@ function checkLinks(
 }
 
 /**
- * Settles a stale rename intent: if the target holds the entry (or, for anything but a
- * hard link, the same ino is reachable elsewhere: it moved on since) the source entry is
- * removed, otherwise the rename is rolled back by clearing the mark.
+ * Settles a stale rename intent with the protocol's one implementation, exactly as an
+ * instance that met it would: forward if the target can still take it, back otherwise.
  */
-async function settleIntent(meta: MetaStore, tree: Walk, intent: Intent): Promise<boolean> {
-  const dirs = new Directories(meta);
-  const { entry } = intent;
-  const moving = entry.moving;
-  const target = await dirs.get(moving.dir);
-  const there = target ? await dirs.lookup(target.value, moving.name) : null;
-  const elsewhere = entry.t !== "h" && !intent.applied &&
-    (tree.entryInos.get(entry.ino) ?? 0) > 1;
-  const applied = there?.ino === entry.ino || elsewhere;
-  const done = await dirs.update(intent.dir, [intent.name], (draft) => {
-    const current = draft.get(intent.name);
-    if (current?.moving?.id !== moving.id) return false;
-    if (applied) {
-      draft.delete(intent.name);
-    } else {
-      const restored = { ...current };
-      delete restored.moving;
-      draft.set(intent.name, restored);
-    }
-    return true;
-  }, { touch: applied });
-  if (done && applied && there?.ino === entry.ino && entry.t === "d") {
-    await dirs.updateSelf(entry.ino, (dir: DirObject) => {
-      dir.parent = moving.dir;
-    });
-  }
-  return done;
+async function settleStale(meta: MetaStore, intent: Intent): Promise<boolean> {
+  const stores = { meta, dirs: new Directories(meta) };
+  await settleIntent(stores, intent.dir, intent.name, intent.entry);
+  // Settled either way once the source entry no longer carries this intent.
+  const dir = await stores.dirs.get(intent.dir);
+  const now = dir ? await stores.dirs.lookup(dir.value, intent.name) : null;
+  return now?.moving?.id !== intent.entry.moving.id;
 }
 
 /** Lists the bucket: orphans, garbage, and the segments the tree needs. */

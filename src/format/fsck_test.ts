@@ -186,6 +186,9 @@ Deno.test("fsck() rolls back a stale rename intent that was not applied", async 
   const fs = await buildTree();
   const docs = (await fs.lookup("/docs")).ino;
   const moving = await staleIntent(fs, "/docs/sub", "half.txt");
+  // Its target was taken meanwhile, so it can only roll back (a target still free rolls
+  // it forward, as the VFS does: tests/rename_intent_repair_test.ts).
+  await fs.writeFile("/docs/sub/half.txt", new TextEncoder().encode("taken"));
   const entry = await readJson<DirObject>(fs.store, dirKey(docs));
   await addEntry(fs.store, docs, "half.txt", {
     ...entry.entries!["small.txt"]!,
@@ -277,7 +280,8 @@ Deno.test("fsck() repairs several kinds of damage at once, and a second run is c
   await writeJson(fs.store, key, { ...inode, nlink: 1 });
   await writeJson(fs.store, inodeKey(newIno()), { ...inode, nlink: 1 });
   const docs = (await fs.lookup("/docs")).ino;
-  const moving = await staleIntent(fs, "/empty", "gone");
+  // A rename into a directory that has since been removed: it can only roll back.
+  const moving = { ...await staleIntent(fs, "/empty", "gone"), dir: newIno() };
   const small = (await readJson<DirObject>(fs.store, dirKey(docs))).entries!["small.txt"]!;
   await addEntry(fs.store, docs, "small.txt", { ...small, moving });
   const report = await fsck(fs.store, { graceMs: 0, repair: true });

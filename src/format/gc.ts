@@ -1,8 +1,11 @@
 /**
  * Garbage collection: deletes segments and spilled page maps that no reachable file
- * names any more (overwritten, truncated or unlinked data), once they are older than a
- * grace period: a commit in flight writes its segment before the metadata that names it,
- * so a young unreferenced segment may be about to be referenced.
+ * names any more (overwritten, truncated or unlinked data), in two phases: a run records
+ * in the pending set (`gc-pending`, see gc_pending.ts) when it first found each object
+ * unreferenced, on GC's own clock; a later run deletes it if it is still unreferenced a
+ * full grace period after that. A commit in flight writes its segment before the
+ * metadata that names it, a COPY names old segments again, a reader may still stream a
+ * segment that compaction just released: the grace covers them all, judged by one clock.
  *
  * References come from the same walk as fsck's, re-read to confirm it was a consistent
  * snapshot; GC deletes nothing when it was not, or when some metadata could not be read
@@ -15,14 +18,18 @@
  * @module
  */
 
-import type { ObjectStore } from "../store/types.ts";
+import type { MultipartUpload, ObjectStore, UploadPage } from "../store/types.ts";
 import { MetaStore } from "./cas.ts";
-import { idTime, parseKey, PREFIX } from "./keys.ts";
+import { recordRun } from "./gc_pending.ts";
+import { parseKey, PREFIX } from "./keys.ts";
 import { DEFAULT_GRACE_MS, listAll, liveBytes, type ProblemKind, walk } from "./_walk.ts";
 
 /** Options of {@linkcode gc}. */
 export interface GcOptions {
-  /** Unreferenced objects younger than this are kept (default 10 minutes). */
+  /**
+   * An unreferenced object is deleted by the first run that finds it unreferenced at
+   * least this long after an earlier run first did (default 10 minutes, GC's clock).
+   */
   readonly graceMs?: number;
   /** Report what would be deleted, delete nothing. */
   readonly dryRun?: boolean;
@@ -30,7 +37,15 @@ export interface GcOptions {
   readonly compactBelow?: number;
   /** The current time (ms), replaceable in tests. */
   readonly now?: number;
+  /**
+   * An incomplete multipart upload of a segment that GC has seen for this long (its own
+   * clock, two runs apart) is aborted (default 24 hours: longer than any upload runs).
+   */
+  readonly uploadGraceMs?: number;
 }
+
+/** Default of {@linkcode GcOptions.uploadGraceMs}. */
+export const DEFAULT_UPLOAD_GRACE_MS = 24 * 3600 * 1000;
 
 /** The outcome of {@linkcode gc}. */
 export interface GcReport {
@@ -42,11 +57,16 @@ export interface GcReport {
     scanned: number;
     /** Named by reachable page maps. */
     referenced: number;
-    /** Unreferenced and past the grace period: deleted (or, dry run, to delete). */
+    /**
+     * Unreferenced, and so since an earlier run a full grace period ago (GC's clock):
+     * deleted (or, dry run, to delete).
+     */
     deleted: number;
-    /** Unreferenced but younger than the grace period: kept. */
+    /** Unreferenced but not yet for a full grace period as GC saw it: kept. */
     inFlight: number;
   };
+  /** Of the unreferenced objects kept: first seen by this run, and seen before. */
+  pending: { recorded: number; waiting: number };
   maps: { scanned: number; deleted: number; inFlight: number };
   bytes: {
     /** Total size of the segments listed. */
@@ -67,6 +87,8 @@ export interface GcReport {
   };
   /** Keys deleted (or, dry run, that would be). */
   deletedKeys: string[];
+  /** Incomplete multipart uploads listed, and those aborted (or, dry run, to abort). */
+  uploads: { scanned: number; aborted: number };
 }
 
 /** Problems that leave references unknown: GC must not trust the walk. */
@@ -79,7 +101,8 @@ const BLOCKING: readonly ProblemKind[] = [
 ];
 
 /**
- * Deletes unreferenced segments and maps older than the grace period.
+ * Records unreferenced segments and maps in the pending set, and deletes those that an
+ * earlier run recorded at least a grace period ago.
  *
  * @example
  * ```ts
@@ -89,6 +112,7 @@ const BLOCKING: readonly ProblemKind[] = [
  * const fs = await Vfs.open(new MemoryStore());
  * await fs.writeFile("/big", new Uint8Array(5000));
  * await fs.writeFile("/big", new Uint8Array(5000).fill(1));
+ * await gc(fs.store, { graceMs: 0 }); // first sighting: recorded, kept
  * const report = await gc(fs.store, { graceMs: 0 });
  * console.assert(report.segments.deleted === 1);
  * ```
@@ -102,6 +126,7 @@ export async function gc(store: ObjectStore, options: GcOptions = {}): Promise<G
     blocked: null,
     segments: { scanned: 0, referenced: 0, deleted: 0, inFlight: 0 },
     maps: { scanned: 0, deleted: 0, inFlight: 0 },
+    pending: { recorded: 0, waiting: 0 },
     bytes: { scanned: 0, reclaimed: 0, live: 0 },
     compaction: {
       threshold,
@@ -110,8 +135,10 @@ export async function gc(store: ObjectStore, options: GcOptions = {}): Promise<G
       candidateLiveBytes: 0,
     },
     deletedKeys: [],
+    uploads: { scanned: 0, aborted: 0 },
   };
-  const tree = await walk(new MetaStore(store), { now, graceMs });
+  const meta = new MetaStore(store);
+  const tree = await walk(meta, { now, graceMs });
   const blocking = tree.problems.find((p) => BLOCKING.includes(p.kind));
   if (blocking) {
     report.blocked = `${blocking.kind}: ${blocking.detail}${
@@ -120,7 +147,10 @@ export async function gc(store: ObjectStore, options: GcOptions = {}): Promise<G
   } else if (!tree.consistent) {
     report.blocked = "The tree kept changing during the walk; try again when it is quieter";
   }
-  const old = (id: string) => now - idTime(id) >= graceMs;
+  // Grace is judged by GC's own record of when it first found each object unreferenced
+  // (the pending set), never by the time in an object's id: see gc_pending.ts.
+  const unreferenced: string[] = [];
+  const sizes = new Map<string, number>();
   for await (const info of listAll(store, PREFIX.segment)) {
     const parsed = parseKey(info.key);
     if (parsed?.kind !== "segment") continue;
@@ -136,25 +166,66 @@ export async function gc(store: ObjectStore, options: GcOptions = {}): Promise<G
         report.compaction.candidateBytes += info.size;
         report.compaction.candidateLiveBytes += live;
       }
-    } else if (!old(parsed.id)) {
-      report.segments.inFlight++;
-    } else if (report.blocked === null) {
-      report.segments.deleted++;
-      report.bytes.reclaimed += info.size;
-      report.deletedKeys.push(info.key);
+    } else {
+      unreferenced.push(info.key);
+      sizes.set(info.key, info.size);
     }
   }
   for await (const info of listAll(store, PREFIX.map)) {
     const parsed = parseKey(info.key);
     if (parsed?.kind !== "map") continue;
     report.maps.scanned++;
-    if (tree.maps.has(parsed.id)) continue;
-    if (!old(parsed.id)) {
-      report.maps.inFlight++;
-    } else if (report.blocked === null) {
-      report.maps.deleted++;
-      report.deletedKeys.push(info.key);
+    if (!tree.maps.has(parsed.id)) unreferenced.push(info.key);
+  }
+  if (report.blocked !== null) {
+    // References unknown: record nothing (a first sighting now could be wrong), delete
+    // nothing.
+    for (const key of unreferenced) {
+      if (key.startsWith(PREFIX.segment)) report.segments.inFlight++;
+      else report.maps.inFlight++;
     }
+    return report;
+  }
+  const uploads = new Map<string, MultipartUpload>();
+  for (let cursor: string | null = null;;) {
+    const page: UploadPage = await store.listMultipart({
+      prefix: PREFIX.segment,
+      ...(cursor === null ? {} : { cursor }),
+    });
+    for (const upload of page.uploads) uploads.set(upload.uploadId, upload);
+    cursor = page.cursor;
+    if (cursor === null) break;
+  }
+  report.uploads.scanned = uploads.size;
+  const decision = await recordRun(meta, unreferenced, {
+    now,
+    graceMs,
+    dryRun: report.dryRun,
+    uploads: [...uploads.keys()],
+    uploadGraceMs: options.uploadGraceMs ?? DEFAULT_UPLOAD_GRACE_MS,
+  });
+  report.uploads.aborted = decision.staleUploads.length;
+  if (!report.dryRun) {
+    // Nothing names an incomplete upload (its segment does not exist yet); one that has run
+    // for a day is a writer that died: it only costs storage.
+    for (const id of decision.staleUploads) await store.abortMultipart(uploads.get(id)!);
+  }
+  report.pending = { recorded: decision.recorded, waiting: decision.waiting };
+  const due = new Set(decision.due);
+  for (const key of unreferenced) {
+    const segment = key.startsWith(PREFIX.segment);
+    if (!due.has(key)) {
+      if (segment) report.segments.inFlight++;
+      else report.maps.inFlight++;
+      continue;
+    }
+    if (segment) {
+      report.segments.deleted++;
+      report.bytes.reclaimed += sizes.get(key) ?? 0;
+    } else {
+      report.maps.deleted++;
+    }
+    report.deletedKeys.push(key);
   }
   if (!report.dryRun) {
     for (let i = 0; i < report.deletedKeys.length; i += 1000) {

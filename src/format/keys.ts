@@ -13,6 +13,9 @@ export const SUPERBLOCK_KEY = "superblock";
 /** The WebDAV lock table: every live lock of the filesystem, in one CAS-updated object. */
 export const LOCKS_KEY = "locks";
 
+/** GC's pending set: when GC first saw each unreferenced object (see `gc_pending.ts`). */
+export const GC_PENDING_KEY = "gc-pending";
+
 /** Prefixes of each kind of object, for listing (GC, fsck). */
 export const PREFIX = {
   dir: "d/",
@@ -107,6 +110,7 @@ export function parseKey(
 ):
   | { kind: "superblock" }
   | { kind: "locks" }
+  | { kind: "gc-pending" }
   | { kind: "dir"; ino: string }
   | { kind: "shard"; ino: string; id: string }
   | { kind: "inode"; ino: string }
@@ -115,6 +119,7 @@ export function parseKey(
   | null {
   if (key === SUPERBLOCK_KEY) return { kind: "superblock" };
   if (key === LOCKS_KEY) return { kind: "locks" };
+  if (key === GC_PENDING_KEY) return { kind: "gc-pending" };
   const [head, a, b, c, ...rest] = key.split("/");
   if (rest.length > 0) return null;
   if (head === "d" && isIno(a) && b === undefined) return { kind: "dir", ino: a };

@@ -138,8 +138,17 @@ export interface DirObject {
   entries?: Record<string, Entry>;
   /** Shard table of a sharded directory. */
   shards?: ShardRef[];
-  /** Set (ms) by rmdir before it unlinks the directory: it takes no new entries. */
-  removing?: number;
+  /**
+   * The removal mark: set by rmdir (or a rename over this empty directory) before it
+   * unlinks the directory, which then takes no new entries. A mark id (`newId`); a
+   * number (ms) in buckets written before mark ids, compared the same way.
+   */
+  removing?: string | number;
+  /**
+   * Set, under the mark it was decided with, once the removal is final (a tombstone):
+   * only then may the entry naming the directory go; a tombstone is never reopened.
+   */
+  removed?: true;
 }
 
 /** A shard object `d/<ino>/s/<id>`. */
@@ -149,8 +158,8 @@ export interface ShardObject {
   entries: Record<string, Entry>;
   /** Set once the shard is being split; it then takes no more changes. */
   sealed?: boolean;
-  /** Set by rmdir of the (empty) directory: it takes no new entries. */
-  removing?: boolean;
+  /** Set by rmdir of the (empty) directory, with its mark id: it takes no new entries. */
+  removing?: string | boolean;
 }
 
 /** A standalone inode `i/<ino>` (a hard-linked file). */

@@ -13,6 +13,7 @@ import type {
   PutOptions,
   PutResult,
   UploadedPart,
+  UploadPage,
 } from "./types.ts";
 
 /** The S3 API operation each store method performs; metrics and faults are keyed by it. */
@@ -27,6 +28,7 @@ export const S3_OPERATION = {
   uploadPart: "UploadPart",
   completeMultipart: "CompleteMultipartUpload",
   abortMultipart: "AbortMultipartUpload",
+  listMultipart: "ListMultipartUploads",
 } as const satisfies Record<Exclude<keyof ObjectStore, "kind">, string>;
 
 export type StoreMethod = keyof typeof S3_OPERATION;
@@ -133,6 +135,14 @@ export abstract class WrappedStore implements ObjectStore {
       "abortMultipart",
       { key: upload.key, mutating: true, retrySafe: true },
       () => this.inner.abortMultipart(upload),
+    );
+  }
+
+  listMultipart(options?: { prefix?: string; cursor?: string }): Promise<UploadPage> {
+    return this.call(
+      "listMultipart",
+      { mutating: false, retrySafe: true },
+      () => this.inner.listMultipart(options),
     );
   }
 }

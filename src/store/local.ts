@@ -73,6 +73,7 @@ import {
   type PutResult,
   StoreError,
   type UploadedPart,
+  type UploadPage,
 } from "./types.ts";
 
 const STALE_TEMP_MS = 60 * 60 * 1000;
@@ -306,6 +307,23 @@ export class LocalStore implements ObjectStore {
 
   #path(key: string): Promise<string> {
     return keyPath(key).then((rel) => this.#at(rel));
+  }
+
+  /** Incomplete multipart uploads (for GC's sweep), with when each last changed. */
+  async listMultipart(options: { prefix?: string } = {}): Promise<UploadPage> {
+    const uploads = [];
+    const root = this.#at(".uploads");
+    for (const entry of await readDir(root).catch(() => [])) {
+      if (!UPLOAD_ID.test(entry.name)) continue;
+      const dir = `${root}/${entry.name}`;
+      const state = await Deno.readTextFile(`${dir}/upload.json`).catch(() => null);
+      const stat = await Deno.stat(dir).catch(() => null);
+      if (state === null || !stat) continue;
+      const { key } = JSON.parse(state) as { key: string };
+      if (!key.startsWith(options.prefix ?? "")) continue;
+      uploads.push({ key, uploadId: entry.name, initiated: stat.mtime ?? new Date(0) });
+    }
+    return { uploads, cursor: null };
   }
 
   /** Creates the root and sweeps what a crashed writer left behind. */

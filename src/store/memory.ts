@@ -31,6 +31,7 @@ import {
   type PutResult,
   StoreError,
   type UploadedPart,
+  type UploadPage,
 } from "./types.ts";
 
 interface Entry {
@@ -52,7 +53,10 @@ interface Entry {
 export class MemoryStore implements ObjectStore {
   readonly kind = "memory";
   #objects = new Map<string, Entry>();
-  #uploads = new Map<string, { key: string; parts: Map<number, Uint8Array> }>();
+  #uploads = new Map<
+    string,
+    { key: string; parts: Map<number, Uint8Array>; initiated: Date }
+  >();
   #sorted: Entry[] | null = null;
   #version = 0;
 
@@ -110,7 +114,7 @@ export class MemoryStore implements ObjectStore {
   async createMultipart(key: string): Promise<MultipartUpload> {
     checkKey(key);
     const uploadId = crypto.randomUUID();
-    this.#uploads.set(uploadId, { key, parts: new Map() });
+    this.#uploads.set(uploadId, { key, parts: new Map(), initiated: new Date() });
     return { key, uploadId };
   }
 
@@ -158,6 +162,13 @@ export class MemoryStore implements ObjectStore {
   async abortMultipart(upload: MultipartUpload): Promise<void> {
     this.#uploads.delete(upload.uploadId);
     return;
+  }
+
+  async listMultipart(options: { prefix?: string } = {}): Promise<UploadPage> {
+    const uploads = [...this.#uploads]
+      .filter(([, u]) => u.key.startsWith(options.prefix ?? ""))
+      .map(([uploadId, u]) => ({ key: u.key, uploadId, initiated: u.initiated }));
+    return { uploads, cursor: null };
   }
 
   #upload(upload: MultipartUpload) {

@@ -16,6 +16,7 @@ import {
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -43,6 +44,7 @@ import {
   StoreError,
   type StoreErrorKind,
   type UploadedPart,
+  type UploadPage,
 } from "./types.ts";
 
 /** Sent as the user agent; a fixed value keeps the SDK from asking for `sys` permission. */
@@ -332,6 +334,32 @@ export class S3Store implements ObjectStore {
       (c) => c.send(command),
       (e) => errorName(e) === "NoSuchUpload" ? null : undefined,
     );
+  }
+
+  /** The cursor is S3's key and upload-id markers, joined by a newline. */
+  async listMultipart(options: { prefix?: string; cursor?: string } = {}): Promise<UploadPage> {
+    const [keyMarker, idMarker] = options.cursor?.split("\n") ?? [];
+    const command = new ListMultipartUploadsCommand({
+      ...this.#at(),
+      Prefix: this.#prefix + (options.prefix ?? ""),
+      ...(keyMarker ? { KeyMarker: keyMarker } : {}),
+      ...(idMarker ? { UploadIdMarker: idMarker } : {}),
+    });
+    const out = await this.#call({}, (c) => c.send(command));
+    const uploads = (out.Uploads ?? []).flatMap((u) =>
+      u.Key && u.UploadId
+        ? [{
+          key: u.Key.slice(this.#prefix.length),
+          uploadId: u.UploadId,
+          initiated: u.Initiated ?? new Date(0),
+        }]
+        : []
+    );
+    const more = out.IsTruncated && out.NextKeyMarker;
+    return {
+      uploads,
+      cursor: more ? `${out.NextKeyMarker}\n${out.NextUploadIdMarker ?? ""}` : null,
+    };
   }
 
   /** Bucket and full key of a request. */

@@ -107,6 +107,19 @@ export interface MultipartUpload {
   readonly uploadId: string;
 }
 
+/** An incomplete multipart upload, as {@linkcode ObjectStore.listMultipart} lists it. */
+export interface PendingUpload extends MultipartUpload {
+  /** When the store says it began (its own clock). */
+  readonly initiated: Date;
+}
+
+/** One page of {@linkcode ObjectStore.listMultipart}. */
+export interface UploadPage {
+  readonly uploads: readonly PendingUpload[];
+  /** Set when more remain: pass it back as `cursor`. */
+  readonly cursor: string | null;
+}
+
 /** Multipart parts other than the last must be at least this large (S3's rule). */
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
 /** S3 allows at most this many parts in one upload. */
@@ -134,6 +147,8 @@ export interface ObjectStore {
   uploadPart(upload: MultipartUpload, partNumber: number, body: Uint8Array): Promise<UploadedPart>;
   completeMultipart(upload: MultipartUpload, parts: readonly UploadedPart[]): Promise<PutResult>;
   abortMultipart(upload: MultipartUpload): Promise<void>;
+  /** Incomplete multipart uploads whose key starts with `prefix` (GC aborts stale ones). */
+  listMultipart(options?: { prefix?: string; cursor?: string }): Promise<UploadPage>;
 }
 
 /** What went wrong in a store call. */

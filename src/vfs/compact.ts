@@ -8,6 +8,7 @@
 // and content version (so its ETag) do not change.
 
 import { MetaStore } from "../format/cas.ts";
+import { claim } from "../format/gc_pending.ts";
 import { idTime, parseSegmentRef, segmentKey } from "../format/keys.ts";
 import { type PageMap, writeExtent } from "../format/page_map.ts";
 import { liveBytes, walk } from "../format/_walk.ts";
@@ -16,6 +17,7 @@ import type { Ctx } from "./context.ts";
 import { FsError } from "./errors.ts";
 import { type FileRecord, loadMap, loadRecord, spillMap, updateFile } from "./file.ts";
 import { locate } from "./resolve.ts";
+import { StoreError } from "../store/types.ts";
 
 export interface CompactOptions {
   /** Rewrite segments whose live fraction is below this (default 0.5). */
@@ -77,6 +79,12 @@ export async function compact(ctx: Ctx, options: CompactOptions = {}): Promise<C
     }
     // The new segment is durable before any map names it.
     const segment = await stream.finish();
+    // The copy may have taken long, and GC may have seen the new segment unreferenced
+    // meanwhile: take it out of GC's pending set before any map names it.
+    if (!await claim(ctx.meta, [segmentKey(parseSegmentRef(segment)!.id)])) {
+      report.filesSkipped += plans.length;
+      return report;
+    }
     for (const plan of plans) {
       const map = plan.map.map(([o, l, s, so]) => [o, l, s === PENDING ? segment : s, so] as const);
       if (await swapMap(ctx, plan.path, { ...plan, map })) report.filesRewritten++;
@@ -156,4 +164,32 @@ async function swapMap(ctx: Ctx, path: string, plan: Plan): Promise<boolean> {
     if (error instanceof FsError && error.code === "ESTALE") return false;
     throw error;
   }
+}
+
+/** Whether `error` says an object (a segment, read by a stream) is missing. */
+export function isMissing(error: unknown): boolean {
+  if (error instanceof StoreError) return error.kind === "not-found";
+  return error instanceof FsError && error.code === "EIO" && /missing/.test(error.message);
+}
+
+/**
+ * The current record of the file `ino` at `path` if it holds the same content as `seen`
+ * with its bytes moved by compaction (same content version and size, other extents); null
+ * if the file changed otherwise or is gone. Compaction keeps a file's content version
+ * (every data write bumps it) and changes only where its bytes are.
+ */
+export async function relocated(
+  ctx: Ctx,
+  path: string,
+  ino: string,
+  seen: FileRecord,
+): Promise<(FileRecord & { nlink: number }) | null> {
+  const { entry } = await locate(ctx, path, { follow: true });
+  if (entry?.ino !== ino) return null;
+  const fresh = await loadRecord(ctx, entry);
+  const a = seen.attr;
+  const b = fresh.attr;
+  if (contentVersion(fresh) !== contentVersion(seen) || a.size !== b.size) return null;
+  const where = (r: FileRecord) => JSON.stringify([r.map, r.mapRef, r.delta, r.data]);
+  return where(fresh) === where(seen) ? null : fresh;
 }

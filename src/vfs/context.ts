@@ -40,8 +40,9 @@ export interface VfsOptions {
   /** Largest file size (default 2^50 bytes). */
   readonly maxFileSize?: number;
   /**
-   * A directory marked for removal longer ago than this (an rmdir that died halfway) is
-   * opened again by whoever meets it (default 30 s: longer than any rmdir takes).
+   * A directory this instance has seen carrying the same removal mark for this long, by
+   * its own clock (an rmdir that died halfway), is opened again (default 30 s: longer
+   * than any rmdir takes). A stalled rmdir that comes back later fails: see dir.ts.
    */
   readonly removingLeaseMs?: number;
 }
@@ -58,6 +59,8 @@ export interface Ctx {
   readonly readaheadMax: number;
   readonly maxFileSize: number;
   readonly removingLeaseMs: number;
+  /** Removal marks met, by `<ino> <mark>`: when this instance first saw each (own clock). */
+  readonly marksSeen: Map<string, number>;
   readonly now: () => number;
   /**
    * The names of the subtree every path must stay inside, symlinks followed included
@@ -85,6 +88,7 @@ export function createCtx(store: ObjectStore, options: VfsOptions = {}): Ctx {
     readaheadMax: options.readaheadMax ?? 16 << 20,
     maxFileSize: options.maxFileSize ?? 2 ** 50,
     removingLeaseMs: options.removingLeaseMs ?? 30_000,
+    marksSeen: new Map(),
     now: options.now ?? Date.now,
     scope: [],
     readahead: new Map(),

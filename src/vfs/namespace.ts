@@ -3,7 +3,7 @@
 import { outcomeUnknown } from "../format/cas.ts";
 import { newDirObject } from "../format/dir.ts";
 import { compareKeys } from "../store/_util.ts";
-import { inodeKey, newIno, ROOT_INO } from "../format/keys.ts";
+import { inodeKey, newId, newIno, ROOT_INO } from "../format/keys.ts";
 import {
   checkInode,
   type Entry,
@@ -16,8 +16,16 @@ import { type Ctx, dirStat, entryStat, newAttr, statOf } from "./context.ts";
 import { FsError } from "./errors.ts";
 import { loadRecord } from "./file.ts";
 import { PATH_MAX, splitPath } from "./path.ts";
-import { applyMove } from "./rename.ts";
-import { checkScope, inScope, locate, openDir, resolveDir } from "./resolve.ts";
+import { applyMove } from "../format/rename_intent.ts";
+import {
+  checkScope,
+  finishRemoval,
+  inScope,
+  locate,
+  lookupEntry,
+  openDir,
+  resolveDir,
+} from "./resolve.ts";
 import type { DirEntryInfo, ReaddirPage, Stat } from "./types.ts";
 
 /** Adds entry `name` to directory `dir`; EEXIST if the name is taken. */
@@ -89,36 +97,82 @@ export async function unlink(ctx: Ctx, path: string): Promise<void> {
   await dropReplaced(ctx, entry);
 }
 
-export async function rmdir(ctx: Ctx, path: string): Promise<void> {
+/**
+ * rmdir: mark the directory (closed to new entries; its mark has an id), check that the
+ * name still leads to it, make the removal final by turning the directory object into a
+ * tombstone under that same mark id (CAS), then unlink it. Anyone who meets a mark that
+ * stays for a lease on their own clock reopens the directory by clearing that mark (CAS
+ * on the same object), so a stalled rmdir that resumes afterwards cannot make its removal
+ * final and fails. Writes: mark, tombstone, parent entry (a sharded directory also marks
+ * each shard); then the objects are deleted.
+ */
+export async function rmdir(ctx: Ctx, path: string, tries = 0): Promise<void> {
   const { parent, name, entry } = await locate(ctx, path);
   if (!parent) throw new FsError("EBUSY", "Cannot remove the root", { path });
   if (!entry) throw new FsError("ENOENT", "No such file or directory", { path });
   if (entry.t !== "d") throw new FsError("ENOTDIR", "Not a directory", { path });
-  if (!await ctx.dirs.markRemoving(entry.ino, ctx.now())) {
-    throw new FsError("ENOTEMPTY", "Directory not empty", { path });
+  const again = () => {
+    if (tries >= 10) throw new FsError("EAGAIN", "Directory keeps changing", { path });
+    return rmdir(ctx, path, tries + 1);
+  };
+  const id = newId(ctx.now());
+  const marked = await ctx.dirs.markRemoving(entry.ino, id).catch((error) => {
+    if ((error as Error)?.name !== "DirectoryGone") throw error;
+    return "gone" as const;
+  });
+  switch (marked) {
+    case "not-empty":
+      throw new FsError("ENOTEMPTY", "Directory not empty", { path });
+    case "gone":
+      throw new FsError("ENOENT", "No such file or directory", { path });
+    case "busy":
+      // Another removal's mark: gone once it finishes, open again if it died (openDir
+      // decides by its own observation).
+      await openDir(ctx, entry.ino, path);
+      return await again();
+    case "dead":
+      // A removal that became final and died before unlinking: finish it.
+      return await finishRemoval(ctx, entry.ino, { dir: parent.ino, name });
   }
   let renaming: boolean;
   try {
+    // The name must still lead to this directory (checked, not written).
     renaming = await ctx.dirs.update(parent.ino, [name], (draft) => {
       const current = draft.get(name);
       // Renamed away (or removed) since: it is not this name's to delete.
       if (current?.ino !== entry.ino) {
         throw new FsError("ENOENT", "No such file or directory", { path });
       }
-      if (current.moving) return true;
-      draft.delete(name);
-      return false;
+      return current.moving !== undefined || current.movedFrom !== undefined;
     });
   } catch (error) {
     // Still linked: it must take entries again.
-    await ctx.dirs.unmarkRemoving(entry.ino).catch(() => {});
+    await ctx.dirs.unmarkRemoving(entry.ino, id).catch(() => {});
     throw error;
   }
   if (renaming) {
-    await ctx.dirs.unmarkRemoving(entry.ino).catch(() => {});
-    return await rmdir(ctx, path);
+    await ctx.dirs.unmarkRemoving(entry.ino, id).catch(() => {});
+    await lookupEntry(ctx, parent, name); // settles the rename
+    return await again();
   }
-  await dropReplaced(ctx, entry);
+  // Reopened by someone meanwhile (this rmdir was too slow): decide again from scratch.
+  let final: boolean;
+  try {
+    final = await ctx.dirs.tombstone(entry.ino, id);
+  } catch (error) {
+    // Not final (a tombstone is never reopened): it must take entries again.
+    await ctx.dirs.unmarkRemoving(entry.ino, id).catch(() => {});
+    throw error;
+  }
+  if (!final) return await again();
+  // Final now: a failed request must not leave the name pointing at a tombstone.
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await finishRemoval(ctx, entry.ino, { dir: parent.ino, name });
+    } catch (error) {
+      if (attempt >= 3) throw error;
+    }
+  }
 }
 
 /**

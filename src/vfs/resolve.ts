@@ -6,7 +6,7 @@ import type { DirObject, Entry } from "../format/meta.ts";
 import type { Ctx } from "./context.ts";
 import { FsError } from "./errors.ts";
 import { splitPath } from "./path.ts";
-import { settleMovedFrom, settleMoving } from "./rename.ts";
+import { settleMovedFrom, settleMoving } from "../format/rename_intent.ts";
 
 /** Symlinks followed in one resolution before ELOOP (Linux's limit). */
 const MAX_HOPS = 40;
@@ -46,16 +46,96 @@ export function checkScope(ctx: Ctx, names: readonly string[], path: string): vo
 export async function openDir(ctx: Ctx, ino: string, path?: string): Promise<DirObject> {
   let found = await ctx.dirs.get(ino);
   const mark = found?.value.removing;
-  if (mark !== undefined && ctx.now() - mark >= ctx.removingLeaseMs) {
-    // An rmdir (or a rename onto this empty directory) marked it and never finished: the
-    // directory is still linked, so it is opened again to new entries.
-    await ctx.dirs.unmarkRemoving(ino).catch(() => {});
+  if (mark !== undefined && markStale(ctx, ino, mark)) {
+    if (found!.value.removed) {
+      // A removal that became final and never unlinked the directory: finish it.
+      await finishRemoval(ctx, ino).catch(() => {});
+    } else {
+      // An rmdir (or a rename onto this empty directory) marked it and has not finished
+      // while we watched: the directory is still linked, so it takes new entries again.
+      // Safe even if that rmdir is only stalled: it can no longer make its removal final.
+      await ctx.dirs.unmarkRemoving(ino, mark).catch(() => {});
+    }
     found = await ctx.dirs.get(ino);
   }
-  if (!found || found.value.removing) {
+  if (!found || found.value.removing !== undefined) {
     throw new FsError("ENOENT", "No such directory", path === undefined ? {} : { path });
   }
   return found.value;
+}
+
+/**
+ * Whether this instance has seen removal mark `mark` on directory `ino` for at least the
+ * lease, by its own clock (the first sighting starts the count): never by the time the
+ * marker wrote, which another clock took.
+ */
+function markStale(ctx: Ctx, ino: string, mark: string | number): boolean {
+  const key = `${ino} ${mark}`;
+  const now = ctx.now();
+  const first = ctx.marksSeen.get(key);
+  if (first === undefined) {
+    if (ctx.marksSeen.size >= 10_000) ctx.marksSeen.clear();
+    ctx.marksSeen.set(key, now);
+    return ctx.removingLeaseMs <= 0;
+  }
+  if (now - first < ctx.removingLeaseMs) return false;
+  ctx.marksSeen.delete(key);
+  return true;
+}
+
+/**
+ * Finishes the final removal of directory `ino` (a tombstone): unlinks the entry naming
+ * it, wherever renames in flight have taken it (`hint`: where the remover found it),
+ * then deletes its objects.
+ */
+export async function finishRemoval(
+  ctx: Ctx,
+  ino: string,
+  hint?: { dir: string; name: string },
+): Promise<void> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const tomb = await ctx.dirs.get(ino);
+    if (!tomb) return;
+    if (!tomb.value.removed) throw new Error(`Directory ${ino} is not a tombstone`);
+    // First where the remover found it (the CAS below checks it is still there), then
+    // wherever the tombstone's parent pointer says.
+    const guess = attempt === 0 && hint !== undefined;
+    const parentIno = guess ? hint.dir : tomb.value.parent;
+    let name: string | undefined = guess ? hint.name : undefined;
+    if (!guess) {
+      const parent = await ctx.dirs.get(parentIno);
+      if (parent) {
+        name = (await ctx.dirs.list(parent.value)).find(([, e]) => e.ino === ino)?.[0];
+      }
+    }
+    if (name !== undefined) {
+      const done = await ctx.dirs.update(parentIno, [name], (draft) => {
+        const current = draft.get(name);
+        if (current?.ino !== ino) return false;
+        if (current.moving || current.movedFrom) return current;
+        draft.delete(name);
+        return true;
+      }).catch((error) => {
+        if ((error as Error)?.name !== "DirectoryGone") throw error;
+        return false;
+      });
+      if (done === false) continue;
+      if (done !== true) {
+        // A rename in flight carries the entry: settle it, then look where it is now.
+        if (done.moving) await settleMoving(ctx, parentIno, name, done);
+        else await settleMovedFrom(ctx, parentIno, name, done);
+        continue;
+      }
+    } else {
+      // Unlinked already (the object is an orphan for fsck), or the parent pointer lags a
+      // rename in flight: look again, but never delete an object an entry may still name.
+      if (attempt < 3) continue;
+      return;
+    }
+    await ctx.dirs.remove(tomb.value);
+    return;
+  }
+  throw new FsError("EAGAIN", "Directory is being renamed");
 }
 
 /** Looks up a name, first settling a rename that is moving the entry. */

@@ -13,7 +13,13 @@ import * as attrs from "./attrs.ts";
 import { createCtx, type Ctx, statOf, toFsError, type VfsOptions } from "./context.ts";
 import { FsError } from "./errors.ts";
 import { checkRange, FileHandle, loadRecord, readRecord, streamRecord } from "./file.ts";
-import { compact, type CompactOptions, type CompactReport } from "./compact.ts";
+import {
+  compact,
+  type CompactOptions,
+  type CompactReport,
+  isMissing,
+  relocated,
+} from "./compact.ts";
 import { LockManager } from "./locks.ts";
 import { removeTree } from "./tree.ts";
 import * as ns from "./namespace.ts";
@@ -228,7 +234,16 @@ export class Vfs {
       if (!entry) throw new FsError("ENOENT", "No such file or directory", { path });
       if (entry.t === "d") throw new FsError("EISDIR", "Is a directory", { path });
       const record = await loadRecord(this.#ctx, entry);
-      return await readRecord(this.#ctx, entry.ino, record, offset, length);
+      try {
+        return await readRecord(this.#ctx, entry.ino, record, offset, length);
+      } catch (error) {
+        // Compaction moved the bytes and GC deleted the old segment meanwhile: read the
+        // same content from where it is now.
+        const moved = isMissing(error) &&
+          await relocated(this.#ctx, path, entry.ino, record).catch(() => null);
+        if (!moved) throw error;
+        return await readRecord(this.#ctx, entry.ino, moved, offset, length);
+      }
     });
   }
 
@@ -251,21 +266,34 @@ export class Vfs {
       const stat = statOf(entry.ino, "file", record.attr, { nlink: record.nlink, data: record });
       const offset = options.offset ?? 0;
       checkRange(ctx, offset, 0);
-      const chunks = streamRecord(
-        ctx,
-        entry.ino,
-        record,
-        offset,
-        offset + (options.length ?? Infinity),
-      );
+      const end = offset + (options.length ?? Infinity);
+      let chunks = streamRecord(ctx, entry.ino, record, offset, end);
+      let version = record;
+      let at = offset;
+      let resumes = 0;
       const body = new ReadableStream<Uint8Array>({
         async pull(controller) {
-          try {
-            const next = await chunks.next();
-            if (next.done) controller.close();
-            else controller.enqueue(next.value);
-          } catch (error) {
-            controller.error(toFsError(error, path));
+          for (;;) {
+            try {
+              const next = await chunks.next();
+              if (next.done) controller.close();
+              else {
+                at += next.value.length;
+                controller.enqueue(next.value);
+              }
+              return;
+            } catch (error) {
+              // A segment deleted under the stream: if compaction moved this very version's
+              // bytes (GC deletes the old segment a grace later), go on from the new map.
+              const moved = resumes++ < 3 && isMissing(error) &&
+                await relocated(ctx, path, entry.ino, version).catch(() => null);
+              if (!moved) {
+                controller.error(toFsError(error, path));
+                return;
+              }
+              version = moved;
+              chunks = streamRecord(ctx, entry.ino, moved, at, end);
+            }
           }
         },
         async cancel() {

@@ -1,0 +1,363 @@
+/**
+ * The rename-intent protocol of `docs/format.md` ("Consistency", 3): settling an intent
+ * found in progress (roll forward, or back), the ancestry walk that keeps crossing
+ * directory moves from closing a cycle, and the clean-up of a target's `movedFrom` mark.
+ * This is its one implementation: the VFS (which writes intents and meets them on every
+ * lookup) and fsck (which repairs intents whose renamer died) both call it, so a repair
+ * can only produce a state a running filesystem would have produced.
+ *
+ * Everything here is idempotent: the renamer and anyone who meets its intent may run it
+ * at the same time.
+ *
+ * @module
+ */
+
+import type { MetaStore } from "./cas.ts";
+import type { Directories } from "./dir.ts";
+import { dirKey, ROOT_INO } from "./keys.ts";
+import { checkDir, type DirObject, type Entry, type Moving } from "./meta.ts";
+
+/** The stores the protocol works on (a VFS context has them; fsck makes its own). */
+export interface RenameStores {
+  readonly meta: MetaStore;
+  readonly dirs: Directories;
+}
+
+/** Walks of a target's ancestry before a mover gives up (and rolls its intent back). */
+const WALK_TRIES = 20;
+/** How deep a mover settles newer renames in its way, which settle theirs, and so on. */
+const MAX_HELP_DEPTH = 4;
+
+/** A jittered pause that grows with `n` (at most about 100 ms). */
+export function pause(n: number): Promise<void> {
+  const ms = Math.random() * Math.min(100, 2 ** n);
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * How settling an intent ended: the rename took effect ("applied"); it was rolled back
+ * because its target can no longer take it ("taken"), because the directory would move
+ * into its own subtree ("cycle"), or to let an older crossing rename go first ("yield");
+ * or someone else had rolled it back ("rolled-back").
+ */
+export type Outcome = "applied" | "taken" | "cycle" | "yield" | "rolled-back";
+
+/**
+ * Rolls the rename recorded on `entry` (the entry `name` of directory `srcDir`) forward:
+ * target added, source removed. If the target can no longer take it, rolls it back.
+ * Idempotent, so the renamer and anyone who meets the intent may run it at once.
+ * @returns true if the rename took effect.
+ */
+export async function applyMove(
+  ctx: RenameStores,
+  srcDir: string,
+  name: string,
+  entry: Entry,
+): Promise<boolean> {
+  return (await settle(ctx, srcDir, name, entry, 0)) === "applied";
+}
+
+/** {@linkcode applyMove}, saying why a rename did not take effect. */
+export function settleIntent(
+  ctx: RenameStores,
+  srcDir: string,
+  name: string,
+  entry: Entry,
+): Promise<Outcome> {
+  return settle(ctx, srcDir, name, entry, 0);
+}
+
+async function settle(
+  ctx: RenameStores,
+  srcDir: string,
+  name: string,
+  entry: Entry,
+  depth: number,
+): Promise<Outcome> {
+  const moving = entry.moving!;
+  const reparent = entry.t === "d" && srcDir !== moving.dir;
+  // The target remembers where it came from until the source entry is known to be gone:
+  // whoever changes it first settles the source, so the rename cannot be replayed later
+  // (after the target was unlinked, say) by someone who meets the stale source intent.
+  const moved: Entry = { ...entry, movedFrom: { id: moving.id, dir: srcDir, name } };
+  delete moved.moving;
+  let verdict: "ok" | Exclude<Outcome, "applied" | "rolled-back"> = "ok";
+  // Whoever adds the target checked the ancestry first; once it is there, it is not
+  // checked again (the answer could change as other renames go on, the decision not).
+  let live = true;
+  if (reparent && !await targetHolds(ctx, moving, entry.ino)) {
+    verdict = await checkAncestry(ctx, moving, entry.ino, depth);
+    // The walk may have taken a while: an intent rolled back meanwhile (its directory
+    // perhaps moved on by a new rename) must not get its target now.
+    if (verdict === "ok") live = await intentLive(ctx, srcDir, name, moving.id);
+  }
+  let applied = false;
+  if (verdict === "ok" && live) {
+    try {
+      applied = await ctx.dirs.update(moving.dir, [moving.name], (draft) => {
+        const there = draft.get(moving.name);
+        if (there?.ino === entry.ino) {
+          // Already applied; or a leftover of an earlier, rolled-back try of the same move:
+          // ours takes its mark, so that whoever drops that leftover cannot drop ours.
+          if (there.movedFrom && there.movedFrom.id !== moving.id) draft.set(moving.name, moved);
+          return true;
+        }
+        if ((there?.ino ?? null) !== moving.replaces) return false;
+        // Replacing an entry that is itself being renamed would drop what its rename added.
+        if (there?.moving) return false;
+        if (there && moving.noReplace) return false;
+        draft.set(moving.name, moved);
+        return true;
+      });
+    } catch (error) {
+      if (!isGone(error)) throw error;
+      applied = false; // the target directory is gone
+    }
+    if (!applied) verdict = "taken";
+  }
+  // Before the source entry (the intent) goes: whoever settles the intent redoes this, so a
+  // crash cannot leave the moved directory pointing at its old parent.
+  if (applied && reparent) await setParent(ctx, entry.ino, moving.dir);
+  const source = await ctx.dirs.update(srcDir, [name], (draft) => {
+    const current = draft.get(name);
+    if (current?.moving?.id !== moving.id) {
+      return rolledBack(current, entry, moving.id) ? "rolled-back" : "gone";
+    }
+    if (applied) {
+      draft.delete(name);
+      return "removed";
+    }
+    const restored = { ...current };
+    delete restored.moving;
+    draft.set(name, restored);
+    return "restored";
+  }, { touch: applied }).catch((error) => {
+    if (!isGone(error)) throw error;
+    return "gone" as const;
+  });
+  if (source === "rolled-back") {
+    // Someone met the intent and rolled the rename back (its target was taken, or another
+    // rename was in the way); a target we added since would be a second name for the
+    // inode. It goes, and the rename did not happen.
+    if (applied) await undoTarget(ctx, { srcDir, entry, moved: moving, reparent });
+    return "rolled-back";
+  }
+  if (source === "restored") return verdict === "ok" ? "taken" : verdict;
+  // "gone": whoever removed the source entry had applied the rename (unless it was rolled
+  // back, and the entry moved on since: then the target does not hold it).
+  if (applied || await targetHolds(ctx, moving, entry.ino)) return "applied";
+  return "rolled-back";
+}
+
+/** Whether entry `name` of directory `dirIno` still carries the intent `id`. */
+async function intentLive(
+  ctx: RenameStores,
+  dirIno: string,
+  name: string,
+  id: string,
+): Promise<boolean> {
+  const dir = await ctx.dirs.get(dirIno);
+  return dir !== null && (await ctx.dirs.lookup(dir.value, name))?.moving?.id === id;
+}
+
+/** Whether the target of `moving` already holds the moved inode (this rename added it). */
+async function targetHolds(ctx: RenameStores, moving: Moving, ino: string): Promise<boolean> {
+  const dir = await ctx.dirs.get(moving.dir);
+  if (!dir) return false;
+  const there = await ctx.dirs.lookup(dir.value, moving.name);
+  return there?.ino === ino && (!there.movedFrom || there.movedFrom.id === moving.id);
+}
+
+/**
+ * Decides whether directory `ino` may move under `moving.dir`, walking the target's
+ * ancestry after the intent is durable: "cycle" if `ino` is on it, "yield" if an older
+ * rename is in the way (or the way stays unclear), "ok" otherwise. Newer renames in the
+ * way are settled first (their own check then yields to us, unless they were applied
+ * already), renames whose target is added but source not yet removed are finished.
+ */
+async function checkAncestry(
+  ctx: RenameStores,
+  moving: Moving,
+  ino: string,
+  depth: number,
+): Promise<"ok" | "cycle" | "yield"> {
+  for (let walk = 0; walk < WALK_TRIES; walk++) {
+    const step: Step = await walkUp(ctx, moving.dir, ino).catch(() => ({ kind: "lost" }));
+    if (step.kind === "clear") return "ok";
+    if (step.kind === "cycle") return "cycle";
+    if (step.kind === "lost") {
+      await pause(walk); // the chain changed under the walk: look again
+      continue;
+    }
+    const { dir, name, entry } = step;
+    try {
+      if (!entry.moving) {
+        await settleMovedFrom(ctx, dir, name, entry);
+      } else if (entry.moving.id === moving.id) {
+        return "cycle"; // our own intent: the moving directory itself is on the chain
+      } else if (entry.moving.id < moving.id || depth >= MAX_HELP_DEPTH) {
+        return "yield";
+      } else {
+        await settle(ctx, dir, name, entry, depth + 1);
+      }
+    } catch {
+      await pause(walk); // contention or a vanished directory: look again
+    }
+  }
+  return "yield";
+}
+
+type Step =
+  | { kind: "clear" }
+  | { kind: "cycle" }
+  | { kind: "lost" }
+  | { kind: "renaming"; dir: string; name: string; entry: Entry };
+
+/**
+ * Walks from directory `from` up to the root by parent pointers, each read fresh. Every
+ * step is confirmed by the entry that names the directory in its parent: a pointer left
+ * stale by a rename in flight leads to a parent without that entry ("lost", look again).
+ * Stops at the first entry that carries a rename (intent or not yet cleared target).
+ */
+async function walkUp(ctx: RenameStores, from: string, moved: string): Promise<Step> {
+  const seen = new Set<string>();
+  let ino = from;
+  let dir: DirObject | undefined = (await ctx.dirs.get(ino))?.value;
+  // The target itself gone: nothing is in the way; adding the target will fail.
+  if (!dir && ino !== moved) return { kind: "clear" };
+  for (;;) {
+    if (ino === moved) return { kind: "cycle" };
+    if (ino === ROOT_INO) return { kind: "clear" };
+    if (!dir || seen.has(ino)) return { kind: "lost" };
+    seen.add(ino);
+    const parentIno = dir.parent;
+    const parent = (await ctx.dirs.get(parentIno))?.value;
+    if (!parent) return { kind: "lost" };
+    const child = ino;
+    const named = (await ctx.dirs.list(parent)).find(([, e]) => e.t === "d" && e.ino === child);
+    if (!named) return { kind: "lost" };
+    const [name, entry] = named;
+    if (entry.moving || entry.movedFrom) return { kind: "renaming", dir: parentIno, name, entry };
+    ino = parentIno;
+    dir = parent;
+  }
+}
+
+/**
+ * True when the source entry is still there for the same inode without the intent `id`:
+ * the rename was rolled back (a completed one removed the source entry), perhaps tried
+ * again since under a new intent.
+ */
+function rolledBack(current: Entry | undefined, entry: Entry, id: string): boolean {
+  return current?.ino === entry.ino && current.moving?.id !== id;
+}
+
+/**
+ * Takes back the target a rolled-back rename added: the moved directory's parent pointer
+ * first, while the target entry still says what to undo, then the entry.
+ */
+async function undoTarget(
+  ctx: RenameStores,
+  { srcDir, entry, moved, reparent }: {
+    srcDir: string;
+    entry: Entry;
+    moved: Moving;
+    reparent: boolean;
+  },
+): Promise<void> {
+  if (reparent) await setParent(ctx, entry.ino, srcDir, moved.dir);
+  await dropBogusTarget(ctx, moved.dir, moved.name, moved.id);
+}
+
+/** Removes a target entry that a rolled-back rename added. */
+async function dropBogusTarget(
+  ctx: RenameStores,
+  dir: string,
+  name: string,
+  id: string,
+): Promise<void> {
+  await ctx.dirs.update(dir, [name], (draft) => {
+    if (draft.get(name)?.movedFrom?.id === id) draft.delete(name);
+  }).catch((error) => {
+    if (!isGone(error)) throw error;
+  });
+}
+
+/**
+ * Points directory `ino` at `parent` (only if it points at `from`, when given). No write
+ * when it does already.
+ */
+async function setParent(
+  ctx: RenameStores,
+  ino: string,
+  parent: string,
+  from?: string,
+): Promise<void> {
+  await ctx.meta.updateGrouped<DirObject, void>(dirKey(ino), checkDir, (dir) => {
+    if (!dir || dir.parent === parent) return { result: undefined };
+    if (from !== undefined && dir.parent !== from) return { result: undefined };
+    dir.parent = parent;
+    return { value: dir, result: undefined };
+  });
+}
+
+/** Whether `error` says a directory was removed (or is being removed). */
+export function isGone(error: unknown): boolean {
+  return (error as Error)?.name === "DirectoryGone";
+}
+
+/**
+ * Settles the source side of the rename that created target entry `name` of directory
+ * `dirIno` (removes the source entry if it still carries the intent), then drops the
+ * target's `movedFrom` mark.
+ */
+export async function settleMovedFrom(
+  ctx: RenameStores,
+  dirIno: string,
+  name: string,
+  entry: Entry,
+): Promise<void> {
+  const from = entry.movedFrom!;
+  const reparent = entry.t === "d" && from.dir !== dirIno;
+  // A directory's parent pointer follows the rename before its source entry goes, unless
+  // the rename was rolled back (then the pointer must stay, or go back).
+  if (reparent && !await sourceRolledBack(ctx, entry)) await setParent(ctx, entry.ino, dirIno);
+  const source = await ctx.dirs.update(from.dir, [from.name], (draft) => {
+    const current = draft.get(from.name);
+    if (current?.moving?.id === from.id) draft.delete(from.name);
+    else if (rolledBack(current, entry, from.id)) return "rolled-back";
+    return "done";
+  }).catch((error) => {
+    if (!isGone(error)) throw error;
+    return "done";
+  });
+  if (source === "rolled-back") {
+    if (reparent) await setParent(ctx, entry.ino, from.dir, dirIno);
+    return await dropBogusTarget(ctx, dirIno, name, from.id);
+  }
+  await ctx.dirs.update(dirIno, [name], (draft) => {
+    const current = draft.get(name);
+    if (current?.ino !== entry.ino || current.movedFrom?.id !== from.id) return;
+    const clean = { ...current };
+    delete clean.movedFrom;
+    draft.set(name, clean);
+  }, { touch: false });
+}
+
+/** Whether the rename that added target `entry` was rolled back at its source. */
+async function sourceRolledBack(ctx: RenameStores, entry: Entry): Promise<boolean> {
+  const from = entry.movedFrom!;
+  const dir = await ctx.dirs.get(from.dir);
+  if (!dir) return false;
+  return rolledBack(await ctx.dirs.lookup(dir.value, from.name) ?? undefined, entry, from.id);
+}
+
+/** Settles a rename found in progress on entry `name` of directory `dirIno`. */
+export async function settleMoving(
+  ctx: RenameStores,
+  dirIno: string,
+  name: string,
+  entry: Entry,
+): Promise<void> {
+  await settle(ctx, dirIno, name, entry, 0);
+}

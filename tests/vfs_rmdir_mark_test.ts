@@ -1,0 +1,51 @@
+// rmdir's removal mark: a stalled rmdir (one hung S3 request), judged by another
+// instance whose clock runs a minute ahead, must never take an acknowledged file with it.
+
+import { assertEquals } from "./_assert.ts";
+import { contract, pattern } from "./_stores.ts";
+import { GateStore } from "./_gate.ts";
+import { dirKey } from "../src/format/keys.ts";
+import { FsError, Vfs } from "../src/vfs/mod.ts";
+
+contract(
+  "`rmdir()` stalled after its mark cannot remove a directory another instance reopened",
+  async (store) => {
+    const gate = new GateStore(store);
+    const clockA = Date.now();
+    let clockB = clockA + 60_000;
+    const a = await Vfs.open(gate, { now: () => clockA });
+    const b = await Vfs.open(store, { now: () => clockB });
+    await a.mkdir("/d");
+    const { ino } = await a.getattr("/d");
+    // A's rmdir marks /d, then its next request hangs.
+    let marked = false;
+    gate.arm((call) => {
+      if (marked) return true;
+      if (call.op === "PutObject" && call.key === dirKey(ino)) marked = true;
+      return false;
+    });
+    const removal = a.rmdir("/d").then(() => "removed", (e: FsError) => e.code);
+    await gate.held;
+    // B, a minute ahead, meets the mark; B retries while time passes on its own clock, and
+    // eventually reopens the directory and writes a file into it (acknowledged).
+    const data = pattern(3000, 7);
+    let written = false;
+    for (let attempt = 0; attempt < 4 && !written; attempt++) {
+      try {
+        await b.writeFile("/d/f", data);
+        written = true;
+      } catch (error) {
+        if (!(error instanceof FsError) || error.code !== "ENOENT") throw error;
+        clockB += 31_000;
+      }
+    }
+    assertEquals(written, true, "the mark of a stalled rmdir is cleared eventually");
+    gate.open();
+    const outcome = await removal;
+    // The file was acknowledged: it survives, and so does its directory.
+    const fresh = await Vfs.open(store);
+    assertEquals(await fresh.read("/d/f", 0, 4000), data);
+    assertEquals(outcome, "ENOTEMPTY");
+  },
+  { backends: ["memory", "s3"] },
+);
