@@ -364,6 +364,11 @@ class Walker {
     if (!shadow && entry.t !== "h") {
       this.result.entryInos.set(entry.ino, (this.result.entryInos.get(entry.ino) ?? 0) + 1);
     }
+    // A rename's target keeps the entry it replaced until the rename is known to have
+    // happened (a rollback puts it back): its data stays referenced until then.
+    const replaced = entry.movedFrom?.replaced;
+    if (replaced?.t === "f") await this.#fileData(replaced, replaced.attr.size, path, key);
+    else if (replaced?.t === "h") await this.#link(replaced.ino, path, true);
     switch (entry.t) {
       case "d": {
         if (shadow) return;
