@@ -70,6 +70,11 @@ export const FAULT_KINDS = [
   "racing-puts",
   /** Shared lanes link the same new name at once (else each links its own name). */
   "same-name-links",
+  /**
+   * A check rather than a fault: a file's ETag changes when its bytes change, and stays
+   * when only compaction moved them.
+   */
+  "etags",
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
@@ -362,7 +367,18 @@ class Chaos {
         { op: "rename", from: tmp, to: target, noReplace: false },
       ];
     }
-    if (r < 52) return [{ op: "read", path: file(), offset: 0, length: 1 << 20 }];
+    if (r < 52) {
+      if (rng.chance(0.4)) {
+        // Many small scattered writes in one commit: a fragmented file (a spilled map).
+        const p = file();
+        const steps = Array.from({ length: rng.range(8, 14) }, () => ({
+          offset: rng.int(size(p) + 20_000),
+          data: pattern(rng.range(1, 300), rng.int(1e9) + 1),
+        }));
+        return [{ op: "writes", path: p, steps, create: true, truncate: false }];
+      }
+      return [{ op: "read", path: file(), offset: 0, length: 1 << 20 }];
+    }
     if (r < 58) return [{ op: "truncate", path: file(), size: rng.int(size(file()) + 3000) }];
     if (r < 65) return [{ op: "unlink", path: file() }];
     if (r < 75) return [{ op: "rename", from: path(), to: path(), noReplace: rng.chance(0.2) }];
@@ -401,6 +417,7 @@ class Chaos {
     const entry = { lane, model, include };
     this.#models.push(entry);
     const log: string[] = [];
+    const etags = new Map<string, { etag: string; data: Uint8Array }>();
     let queue: Op[] = [];
     for (let i = 0; i < this.#options.ops; i++) {
       if (queue.length === 0) queue = this.#laneOps(rng, model, lane);
@@ -416,7 +433,16 @@ class Chaos {
       this.#count(`${op.op}:${actual.ok ? "ok" : actual.code}`);
       log.push(`  -> ${brief(actual)}${body.body ? " (slow body)" : ""}`);
       const diff = diffOutcome(actual, expected);
-      if (diff === null) continue;
+      if (diff === null) {
+        if (this.#faults.has("etags")) {
+          const problem = await this.#checkEtag(fs, op, model, etags);
+          if (problem) {
+            this.#diverge(`lane ${lane} #${i}`, `${describe(op)}: ${problem}`, log.slice(-16));
+            return;
+          }
+        }
+        continue;
+      }
       if (!actual.ok && UNKNOWN.has(actual.code) && (mutates(op) || actual.code === "EAGAIN")) {
         // Outcome unknown: the lane's names must be exactly as before or as after.
         const seen = await this.#walk(fs, include);
@@ -442,6 +468,43 @@ class Chaos {
       this.#diverge(`lane ${lane} #${i}`, `${describe(op)}: ${diff}`, log.slice(-16));
       return;
     }
+  }
+
+  /**
+   * After a successful operation on a file: its ETag must differ from the one seen for
+   * different bytes (else a client's cached copy or `If-Match` passes for stale bytes),
+   * and must not change across an operation that changed nothing (a read: only
+   * compaction may have moved its bytes meanwhile).
+   */
+  async #checkEtag(
+    fs: Vfs,
+    op: Op,
+    model: Model,
+    etags: Map<string, { etag: string; data: Uint8Array }>,
+  ): Promise<string | null> {
+    // Names moved or changed their link counts: start afresh.
+    if (op.op === "rename" || op.op === "unlink" || op.op === "link" || op.op === "rmdir") {
+      etags.clear();
+      return null;
+    }
+    if (!("path" in op)) return null;
+    const node = model.nodeAt(op.path);
+    if (node?.kind !== "file" || model.lookup(op.path).nlink !== 1) return null;
+    let etag: string;
+    try {
+      etag = (await fs.lookup(op.path)).etag;
+    } catch {
+      return null;
+    }
+    const seen = etags.get(op.path);
+    etags.set(op.path, { etag, data: node.data.slice() });
+    if (!seen) return null;
+    const same = diffBytes(seen.data, node.data) === null;
+    if (!same && seen.etag === etag) return `the ETag ${etag} did not change with the bytes`;
+    if (same && seen.etag !== etag && !mutates(op)) {
+      return `the ETag changed (${seen.etag} -> ${etag}) although the bytes did not`;
+    }
+    return null;
   }
 
   /** A lane's names as `fs` sees them, or null if they cannot be walked (faults). */
