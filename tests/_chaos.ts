@@ -71,6 +71,11 @@ export const FAULT_KINDS = [
   /** Shared lanes link the same new name at once (else each links its own name). */
   "same-name-links",
   /**
+   * Each instance holds WebDAV locks on a path of its own: a lock must stay in the table,
+   * whoever writes the table, until it expires by its holder's clock.
+   */
+  "locks",
+  /**
    * A check rather than a fault: a file's ETag changes when its bytes change, and stays
    * when only compaction moved them.
    */
@@ -226,6 +231,8 @@ class Chaos {
   #rmdirs: { path: string; start: number; end: number }[] = [];
   #models: { lane: string; model: Model; include: (path: string) => boolean }[] = [];
   #log: string[] = [];
+  /** Each instance's clock. */
+  #lockClocks = new Map<Vfs, () => number>();
 
   constructor(sim: Sim, store: ObjectStore, options: ChaosOptions, report: ChaosReport) {
     this.#sim = sim;
@@ -281,11 +288,10 @@ class Chaos {
   }
 
   async #open(rng: Rng): Promise<Vfs> {
-    return await Vfs.open(this.#view(rng), {
-      partSize: PART_SIZE,
-      ...this.#options.vfs,
-      now: this.#skewedClock(rng),
-    });
+    const now = this.#skewedClock(rng);
+    const fs = await Vfs.open(this.#view(rng), { partSize: PART_SIZE, ...this.#options.vfs, now });
+    this.#lockClocks.set(fs, now);
+    return fs;
   }
 
   async run(): Promise<void> {
@@ -314,6 +320,15 @@ class Chaos {
         this.#sharedLane(instances[k % 3]!, k, new Rng(seed * 1000 + 500 + k))
           .finally(() => running--),
       );
+    }
+    if (this.#faults.has("locks")) {
+      for (let k = 0; k < 3; k++) {
+        running++;
+        lanes.push(
+          this.#lockLane(instances[k]!, k, new Rng(seed * 1000 + 700 + k))
+            .finally(() => running--),
+        );
+      }
     }
     const janitor = this.#janitor(new Rng(seed * 1000 + 900), () => running > 0);
     await Promise.all([...lanes, janitor]);
@@ -694,6 +709,60 @@ class Chaos {
       return `stale: w${write.id}'s bytes, but w${newer.id} replaced them (acknowledged) before`;
     }
     return null;
+  }
+
+  // --- locks ---
+
+  /**
+   * Takes, checks and releases a lock on a path of its own, through one instance, while
+   * the other instances write the lock table for theirs: the holder must find its lock
+   * in the table until the lock expires by the holder's own clock.
+   */
+  async #lockLane(fs: Vfs, k: number, rng: Rng): Promise<void> {
+    const root = `/x/lk${k}`;
+    const name = `l${k}`;
+    const rounds = Math.max(3, Math.floor(this.#options.ops / 10));
+    for (let i = 0; i < rounds; i++) {
+      let token: string;
+      let expires: number;
+      try {
+        const info = await fs.locks.lock({
+          root,
+          depth: "0",
+          scope: "exclusive",
+          owner: name,
+          timeout: rng.range(30, 120),
+        });
+        token = info.token;
+        expires = info.expires;
+        this.#log.push(`${name} #${i} lock ${root} -> ok, expires ${info.expires}`);
+      } catch (error) {
+        this.#log.push(`${name} #${i} lock ${root} -> ${error}`);
+        const code = (error as { code?: string }).code;
+        if (!UNKNOWN.has(code ?? "")) {
+          this.#diverge(`lane ${name} #${i}`, `lock ${root}: unexpected ${error}`);
+          return;
+        }
+        continue;
+      }
+      this.#report.ops++;
+      for (let check = rng.range(1, 4); check > 0; check--) {
+        await this.#sim.sleep(rng.range(1000, 20_000));
+        const held = await fs.locks.covering(root).catch(() => null);
+        if (held === null) continue;
+        this.#report.ops++;
+        const clock = this.#lockClocks.get(fs)!;
+        if (clock() < expires - 1000 && !held.some((l) => l.token === token)) {
+          this.#diverge(
+            `lane ${name} #${i}`,
+            `the lock on ${root} is gone ${Math.round((expires - clock()) / 1000)} s before ` +
+              `it expires by its holder's clock`,
+          );
+          return;
+        }
+      }
+      await fs.locks.unlock(token, root).catch(() => {});
+    }
   }
 
   // --- GC and compaction during the workload ---
