@@ -747,7 +747,9 @@ class Chaos {
       }
       this.#report.ops++;
       for (let check = rng.range(1, 4); check > 0; check--) {
-        await this.#sim.sleep(rng.range(1000, 20_000));
+        // Seconds apart (scaled down with the other pauses on a real-time store).
+        const scale = (this.#options.slowPauseMs ?? 8000) / 8000;
+        await this.#sim.sleep(Math.ceil(rng.range(1000, 20_000) * scale));
         const held = await fs.locks.covering(root).catch(() => null);
         if (held === null) continue;
         this.#report.ops++;
