@@ -208,7 +208,7 @@ interface WriteRecord {
 
 const REGISTERS = ["/x/r0", "/x/r1", "/x/r2"];
 const LINKS = ["/x/h0", "/x/h1", "/x/h2", "/x/h3"];
-const QDIRS = ["/x/q0", "/x/q1", "/x/q2"];
+const QDIRS = ["/x/q0", "/x/q1"];
 const LOG = "/x/log";
 const MAGIC = 0x50465321;
 /** The smallest part S3 allows: an upload past it streams out as a multipart upload. */
@@ -374,8 +374,23 @@ class Chaos {
     if (r < 26) return [{ op: "append", path: file(), data: data(), create: true }];
     if (r < 36) return [{ op: "writeFile", path: file(), data: data() }];
     if (r < 42) {
-      // An editor's safe save: write a temporary file, rename it over the original.
-      const target = file();
+      // An editor's safe save: write a temporary file, rename it over the original. Half
+      // of them go to a file only ever saved so (its every version has the same
+      // generation), with bytes that live in segments (so compaction moves them).
+      const saved = rng.chance(0.5);
+      const target = saved ? `${SHARED_DIRS[0]}/${lane}-S` : file();
+      if (saved) {
+        const tmp = `${SHARED_DIRS[0]}/${lane}-tmp`;
+        const bytes = pattern(rng.range(1500, 8000), rng.int(1e9) + 1);
+        // An overwrite of most of it leaves the first segment mostly dead: a candidate.
+        const over = pattern(Math.floor(bytes.length * 0.7), rng.int(1e9) + 1);
+        return [
+          { op: "writeFile", path: tmp, data: bytes },
+          { op: "write", path: tmp, offset: 0, data: over, create: false },
+          { op: "rename", from: tmp, to: target, noReplace: false },
+          { op: "read", path: target, offset: 0, length: 1 << 20 },
+        ];
+      }
       const tmp = `${target.slice(0, target.lastIndexOf("/"))}/${lane}-tmp`;
       return [
         { op: "writeFile", path: tmp, data: data() },
@@ -551,7 +566,7 @@ class Chaos {
           ? rng.pick(REGISTERS)
           : REGISTERS[lane % REGISTERS.length]!;
         const qfile = `${rng.pick(QDIRS)}/f${this.#faults.has("racing-puts") ? rng.int(2) : lane}`;
-        const path = rng.chance(0.85) ? register : qfile;
+        const path = rng.chance(0.6) ? register : qfile;
         const record = this.#newWrite(path, rng, start);
         const op: Op = { op: "writeFile", path, data: record.data };
         const outcome = await applyVfs(fs, op, this.#body(rng, op));
@@ -585,25 +600,25 @@ class Chaos {
         if (!outcome.ok && !UNKNOWN.has(outcome.code)) {
           this.#diverge(`lane ${name} #${i}`, `append: unexpected ${brief(outcome)}`);
         }
-      } else if (r < 73) {
+      } else if (r < 70) {
         const to = this.#faults.has("same-name-links")
           ? rng.pick(LINKS.slice(1))
           : LINKS[1 + lane % (LINKS.length - 1)]!;
         const outcome = await applyVfs(fs, { op: "link", existing: LINKS[0]!, path: to });
         note(`link ${to}`, outcome);
         this.#allow(name, i, `link ${to}`, outcome, ["EEXIST"]);
-      } else if (r < 82) {
+      } else if (r < 76) {
         const path = rng.pick(LINKS.slice(1));
         const outcome = await applyVfs(fs, { op: "unlink", path });
         note(`unlink ${path}`, outcome);
         this.#allow(name, i, `unlink ${path}`, outcome, ["ENOENT"]);
-      } else if (r < 88) {
+      } else if (r < 80) {
         const path = rng.pick(LINKS);
         const data = pattern(rng.range(1, 2000), rng.int(1e9) + 1);
         const outcome = await applyVfs(fs, { op: "write", path, offset: 0, data, create: false });
         note(`write ${path}`, outcome);
         this.#allow(name, i, `write ${path}`, outcome, ["ENOENT", "ESTALE"]);
-      } else if (r < 94) {
+      } else if (r < 88) {
         const path = rng.pick(QDIRS);
         const outcome = await applyVfs(fs, { op: "mkdir", path });
         note(`mkdir ${path}`, outcome);
@@ -784,7 +799,9 @@ class Chaos {
         if (compactOn && (!gcOn || rng.chance(0.5))) {
           // As `gc --compact-below`: compaction, then GC at once.
           const below = rng.pick([0.5, 0.8, 0.95]);
-          const compacted = await fs.compact({ below, graceMs });
+          // Sometimes with no grace at all (`--grace-ms 0`): young segments are compacted
+          // too, so compaction meets files that change under it more often.
+          const compacted = await fs.compact({ below, graceMs: rng.pick([0, graceMs]) });
           this.#report.compactions++;
           this.#log.push(`janitor: compaction rewrote ${compacted.filesRewritten} files`);
         }
