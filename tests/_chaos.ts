@@ -141,6 +141,8 @@ export interface ChaosReport {
   lostBytes: number;
   /** "clean", or fsck's errors. */
   fsck: string;
+  /** Objects fsck found unreachable and older than its grace period (leaked, not lost). */
+  leaked: number;
   /** Faults injected, GC and compaction runs, store calls scheduled. */
   injected: number;
   gcRuns: number;
@@ -172,6 +174,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     divergences: [],
     lostBytes: 0,
     fsck: "not run",
+    leaked: 0,
     injected: 0,
     gcRuns: 0,
     gcDeleted: 0,
@@ -872,7 +875,9 @@ class Chaos {
       this.#diverge("final", `inconsistent bucket:\n    ${problems.join("\n    ")}`);
     }
     const report = await fsck(this.#store, { now: this.#sim.now() });
-    const errors = report.problems.filter((p) => p.severity === "error");
+    // Unreachable objects older than fsck's grace are leaks, not damage: counted apart.
+    const errors = report.problems.filter((p) => p.severity === "error" && p.kind !== "orphan");
+    this.#report.leaked = report.problems.filter((p) => p.kind === "orphan").length;
     this.#report.fsck = errors.length === 0 ? "clean" : JSON.stringify(errors);
     if (errors.length > 0) this.#diverge("final", `fsck: ${this.#report.fsck}`);
   }

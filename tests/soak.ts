@@ -73,7 +73,15 @@ async function main(args: readonly string[]): Promise<number> {
   const small = { inlineMax: 64, spillExtents: 8, dirLimits: { maxEntries: 8 } };
   console.log(`soak: faults ${[...faults].join(",") || "none"}, store ${opts.store}`);
   const started = performance.now();
-  const totals = { ops: 0, seeds: 0, divergences: 0, lost: 0, fsckDirty: 0, injected: 0 };
+  const totals = {
+    ops: 0,
+    seeds: 0,
+    divergences: 0,
+    lost: 0,
+    fsckDirty: 0,
+    injected: 0,
+    leaked: 0,
+  };
   const failing: ChaosReport[] = [];
   for (let seed = opts.firstSeed;; seed++) {
     const elapsed = (performance.now() - started) / 1000;
@@ -97,12 +105,14 @@ async function main(args: readonly string[]): Promise<number> {
     totals.divergences += report.divergences.length;
     totals.lost += report.lostBytes;
     totals.injected += report.injected;
+    totals.leaked += report.leaked;
     if (report.fsck !== "clean") totals.fsckDirty++;
     console.log(
       `seed ${seed}: ${report.ops} ops, ${report.injected} faults, gc ${report.gcRuns} runs ` +
         `(${report.gcDeleted} deleted), ${report.compactions} compactions, ` +
         `${report.divergences.length} divergences, ${report.lostBytes} bytes lost, ` +
-        `fsck ${report.fsck === "clean" ? "clean" : "ERRORS"}`,
+        `fsck ${report.fsck === "clean" ? "clean" : "ERRORS"}` +
+        (report.leaked > 0 ? ` (${report.leaked} objects leaked)` : ""),
     );
     if (report.divergences.length > 0) {
       failing.push(report);
@@ -114,7 +124,7 @@ async function main(args: readonly string[]): Promise<number> {
     `\nsoak: ${totals.ops} ops, ${totals.seeds} seeds, ${totals.injected} faults injected, ` +
       `${totals.divergences} divergences, ${totals.lost} acknowledged bytes lost, fsck ${
         totals.fsckDirty === 0 ? "clean" : `errors in ${totals.fsckDirty} seeds`
-      }, ${seconds} s`,
+      }, ${totals.leaked} objects leaked, ${seconds} s`,
   );
   if (failing.length > 0) {
     console.log(
