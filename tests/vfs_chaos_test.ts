@@ -1,0 +1,118 @@
+// Three instances on one store, with skewed clocks, GC and compaction running alongside,
+// slow uploads and store faults, checked against the reference model (tests/_chaos.ts).
+//
+// A failure prints its seed and fault kinds. On the memory store a seed reproduces exactly:
+//   PAGEFS_SEED=<seed> PAGEFS_FAULTS=<kinds> deno test --allow-all tests/vfs_chaos_test.ts
+// PAGEFS_FAULTS takes "all", "none" or a comma list ("-kind" removes one from the CI set);
+// PAGEFS_SEEDS=<n> runs more seeds, PAGEFS_OPS=<n> more operations per worker. Long runs:
+// `deno task soak`.
+
+import { assert } from "./_assert.ts";
+import {
+  type ChaosOptions,
+  type ChaosReport,
+  type FaultKind,
+  formatDivergence,
+  parseFaults,
+  runChaos,
+} from "./_chaos.ts";
+import { openS3, s3Env } from "./_stores.ts";
+
+/**
+ * The kinds CI runs with. Each kind left out here finds a known, still unfixed item of
+ * issue 10 on today's code (seeds that show it are in the report of fix/harness); switch
+ * it on once its fix is merged:
+ * - ambiguous-meta: item 1 (an ambiguous CAS is re-applied: an applied rename answers
+ *   ENOENT, an append lands twice).
+ * - skew: item 3 (with gc: a GC whose clock runs ahead deletes segments a commit is about
+ *   to reference) and item 10 (with locks: an instance whose clock runs ahead drops other
+ *   instances' locks); item 11 (rmdir marks judged by elapsed time) needs it too.
+ * - compact: item 4 (compaction writes an old file's bytes into the newer file that an
+ *   editor's safe save renamed over it: the swap checks only the generation).
+ * - racing-puts: item 5 (two whole-file PUTs racing leave a file that is neither).
+ * - etags: item 7 (a write to a file whose page map spilled keeps its ETag).
+ * - same-name-links: two link() calls to one new name both succeed and count two links
+ *   (not among the fourteen; see the report of fix/harness).
+ */
+const CI_FAULTS: readonly FaultKind[] = [
+  "ambiguous-segment",
+  "fail-before",
+  "stall",
+  "slow-body",
+  "gc",
+  "locks",
+];
+
+const SMALL = { inlineMax: 64, spillExtents: 8, dirLimits: { maxEntries: 8 } };
+
+const env = {
+  seed: Deno.env.get("PAGEFS_SEED"),
+  seeds: Deno.env.get("PAGEFS_SEEDS"),
+  ops: Deno.env.get("PAGEFS_OPS"),
+  faults: Deno.env.get("PAGEFS_FAULTS"),
+};
+const faults = parseFaults(env.faults ?? "", CI_FAULTS);
+
+function assertClean(report: ChaosReport, ops: number): void {
+  const repro = `PAGEFS_SEED=${report.seed} PAGEFS_OPS=${ops} PAGEFS_FAULTS=none,${
+    report.faults.join(",")
+  } deno test --allow-all tests/vfs_chaos_test.ts`;
+  assert(
+    report.divergences.length === 0,
+    `${report.divergences.length} divergences (seed ${report.seed}, faults ${
+      report.faults.join(",") || "none"
+    }, ${report.lostBytes} acknowledged bytes lost); reproduce with\n  ${repro}\n` +
+      report.divergences.slice(0, 5).map(formatDivergence).join("\n"),
+  );
+  assert(report.fsck === "clean", `seed ${report.seed}: fsck: ${report.fsck}`);
+}
+
+Deno.test("memory: three instances under faults and a concurrent GC agree with the model", async () => {
+  const seeds = env.seed
+    ? [Number(env.seed)]
+    : Array.from({ length: Number(env.seeds ?? 3) }, (_, i) => i + 1);
+  const ops = Number(env.ops ?? 60);
+  let injected = 0;
+  for (const seed of seeds) {
+    // Odd seeds with small limits (sharded directories, spilled maps), even ones defaults.
+    const options: ChaosOptions = { seed, ops, faults, ...(seed % 2 ? { vfs: SMALL } : {}) };
+    const report = await runChaos(options);
+    assertClean(report, ops);
+    injected += report.injected;
+  }
+  // The faults switched on were injected.
+  const injecting = ["ambiguous-meta", "ambiguous-segment", "fail-before"] as const;
+  if (!env.seed && injecting.some((k) => faults.has(k))) assert(injected > 0, "no fault injected");
+});
+
+Deno.test("memory: a seed reproduces exactly", async () => {
+  const options: ChaosOptions = { seed: 11, ops: 25, faults, vfs: SMALL };
+  const [a, b] = [await runChaos(options), await runChaos(options)];
+  assert(a.steps === b.steps && a.ops === b.ops, `steps ${a.steps} vs ${b.steps}`);
+  assert(JSON.stringify(a.fullLog) === JSON.stringify(b.fullLog), "the runs differ");
+});
+
+Deno.test({
+  name: "s3: three instances under faults and a concurrent GC agree with the model",
+  ignore: s3Env() === null || env.seed !== undefined,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const { store, close } = await openS3();
+    try {
+      // Real time on S3: short pauses and stalls, fewer operations.
+      const report = await runChaos({
+        seed: 1001,
+        ops: 20,
+        faults,
+        store,
+        vfs: SMALL,
+        slowPauseMs: 30,
+        stallMs: 200,
+      });
+      assertClean(report, 20);
+    } finally {
+      await close();
+    }
+  },
+});
