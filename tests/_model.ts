@@ -217,6 +217,12 @@ export class Model {
     return this.writes(path, [{ offset, data }], { create });
   }
 
+  /** O_APPEND: the bytes land at the end of the file as it is when they commit. */
+  append(path: string, data: Uint8Array, create: boolean): ShortStat {
+    const end = this.#open(path, { create }).data.length;
+    return this.writes(path, [{ offset: end, data }], { create });
+  }
+
   read(path: string, offset: number, length: number): Uint8Array {
     const loc = this.#locate(path, true);
     // read(2) of a directory is EISDIR, the root included.
@@ -441,6 +447,14 @@ export type Op =
     readonly create: boolean;
     readonly truncate: boolean;
   }
+  | {
+    readonly op: "append";
+    readonly path: string;
+    readonly data: Uint8Array;
+    readonly create: boolean;
+  }
+  /** A whole-file replace (an HTTP PUT): create or truncate, then write. */
+  | { readonly op: "writeFile"; readonly path: string; readonly data: Uint8Array }
   | { readonly op: "read"; readonly path: string; readonly offset: number; readonly length: number }
   | { readonly op: "truncate"; readonly path: string; readonly size: number }
   | { readonly op: "unlink"; readonly path: string }
@@ -500,6 +514,10 @@ function runModel(m: Model, op: Op): unknown {
       return m.write(op.path, op.offset, op.data, op.create);
     case "writes":
       return m.writes(op.path, op.steps, { create: op.create, truncate: op.truncate });
+    case "append":
+      return m.append(op.path, op.data, op.create);
+    case "writeFile":
+      return m.writes(op.path, [{ offset: 0, data: op.data }], { create: true, truncate: true });
     case "read":
       return m.read(op.path, op.offset, op.length);
     case "truncate":
@@ -533,23 +551,33 @@ function runModel(m: Model, op: Op): unknown {
   }
 }
 
-export async function applyVfs(fs: Vfs, op: Op): Promise<Outcome> {
+/** How {@linkcode applyVfs} sends data. */
+export interface ApplyOptions {
+  /**
+   * Sends the data of `write`, `append` and `writeFile` as this stream (e.g. a slow
+   * client's upload) instead of as one buffer.
+   */
+  readonly body?: (data: Uint8Array) => ReadableStream<Uint8Array>;
+}
+
+export async function applyVfs(fs: Vfs, op: Op, options: ApplyOptions = {}): Promise<Outcome> {
   try {
-    return { ok: true, value: await runVfs(fs, op) };
+    return { ok: true, value: await runVfs(fs, op, options) };
   } catch (error) {
     if (error instanceof FsError) return { ok: false, code: error.code, message: error.message };
     throw error;
   }
 }
 
-async function runVfs(fs: Vfs, op: Op): Promise<unknown> {
+async function runVfs(fs: Vfs, op: Op, options: ApplyOptions): Promise<unknown> {
+  const body = (data: Uint8Array) => options.body?.(data) ?? data;
   switch (op.op) {
     case "mkdir":
       return shortStat(await fs.mkdir(op.path));
     case "create":
       return shortStat(await fs.create(op.path, { exclusive: op.exclusive }));
     case "write":
-      return shortStat(await fs.write(op.path, op.offset, op.data, { create: op.create }));
+      return shortStat(await fs.write(op.path, op.offset, body(op.data), { create: op.create }));
     case "writes": {
       const handle = await fs.open(op.path, { create: op.create, truncate: op.truncate });
       try {
@@ -563,6 +591,10 @@ async function runVfs(fs: Vfs, op: Op): Promise<unknown> {
       }
       return shortStat(await handle.close());
     }
+    case "append":
+      return shortStat(await fs.append(op.path, body(op.data), { create: op.create }));
+    case "writeFile":
+      return shortStat(await fs.writeFile(op.path, body(op.data)));
     case "read":
       return await fs.read(op.path, op.offset, op.length);
     case "truncate":
@@ -710,9 +742,18 @@ export function modelTree(model: Model): Tree {
 
 /**
  * Walks a Vfs from the root by readdir, checking on the way that what a listing says
- * agrees with lookup and that every file's bytes can be read in full.
+ * agrees with lookup and that every file's bytes can be read in full. With `include`,
+ * only the paths it accepts (and what lies below them) are walked: a worker's own names
+ * can be walked while other workers change theirs. With `onError`, a path that cannot
+ * be read is reported to it and left out, and the walk goes on.
  */
-export async function vfsTree(fs: Vfs): Promise<Tree> {
+export async function vfsTree(
+  fs: Vfs,
+  options: {
+    include?: (path: string) => boolean;
+    onError?: (path: string, error: unknown) => void;
+  } = {},
+): Promise<Tree> {
   const tree: Tree = new Map();
   const byIno = new Map<string, string[]>();
   const walk = async (path: string, stat: Stat) => {
@@ -723,9 +764,15 @@ export async function vfsTree(fs: Vfs): Promise<Tree> {
       tree.set(path, { type: "directory", xattr });
       for (const entry of await readdirAll(fs, path)) {
         const child = path === "/" ? `/${entry.name}` : `${path}/${entry.name}`;
+        if (options.include && !options.include(child)) continue;
         // lookup, not the listing's stat: looking up settles renames in flight, so what a
         // name leads to may have changed since the listing (as by another instance).
-        await walk(child, await fs.lookup(child));
+        if (!options.onError) await walk(child, await fs.lookup(child));
+        else {
+          await fs.lookup(child).then((stat) => walk(child, stat)).catch((error) =>
+            options.onError!(child, error)
+          );
+        }
       }
     } else if (stat.type === "symlink") {
       tree.set(path, { type: "symlink", target: await fs.readlink(path), xattr });

@@ -739,12 +739,17 @@ Deno.test({
 Deno.test("memory: a ring of directory renames from three instances never makes a cycle", () =>
   ringRenames(new MemoryStore(), 15));
 
+// A heavier run finds a still open race that loses a directory now and then (timing
+// dependent, not replayable by seed): PAGEFS_MOVING="13-40,12,60" (seeds, lanes, ops).
+const MOVING = (Deno.env.get("PAGEFS_MOVING") ?? "1-3,6,40").split(/[-,]/).map(Number);
+
 Deno.test("memory: directories moved into one another at random stay reachable", async () => {
   const seen: Record<string, number> = {};
-  for (let seed = 1; seed <= 3; seed++) {
+  const [first = 1, last = 3, lanes = 6, ops = 40] = MOVING;
+  for (let seed = first; seed <= last; seed++) {
     for (
       const [k, n] of Object.entries(
-        await movingDirs(new MemoryStore(), { lanes: 6, ops: 40, seed }),
+        await movingDirs(new MemoryStore(), { lanes, ops, seed }),
       )
     ) {
       seen[k] = (seen[k] ?? 0) + n;

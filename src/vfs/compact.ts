@@ -122,16 +122,22 @@ async function copyLive(
   const { entry } = await locate(ctx, path);
   if (entry?.t !== "f" && entry?.t !== "h") return null;
   const record = await loadRecord(ctx, entry);
+  // Inline now (rewritten small since the walk saw it in a segment): nothing to move, and
+  // a map set beside its inline bytes would hide them.
+  if (record.data !== undefined && !record.map && !record.mapRef) return null;
   let map = await loadMap(ctx, record);
+  let moved = 0;
   for (const [fileOffset, length, segment, segmentOffset] of map) {
     const ref = parseSegmentRef(segment);
     if (!ref || !candidates.has(ref.id)) continue;
+    moved++;
     const bytes = await ctx.cache.read(segmentKey(ref.id), segmentOffset, length, {
       objectSize: ref.size,
     });
     const at = await stream.append(bytes);
     map = writeExtent(map, fileOffset, length, PENDING, at);
   }
+  if (moved === 0) return null; // no longer in a candidate segment
   return { ino: entry.ino, gen: record.gen ?? 0, cv: contentVersion(record), map };
 }
 
@@ -150,6 +156,8 @@ async function swapMap(ctx: Ctx, path: string, plan: Plan): Promise<boolean> {
       if ((record.gen ?? 0) !== plan.gen || contentVersion(record) !== plan.cv) {
         throw new Changed();
       }
+      // Inline bytes would be hidden by a map: such a file was never a candidate.
+      if (record.data !== undefined) throw new Changed();
       delete record.map;
       delete record.mapRef;
       delete record.delta;
