@@ -844,3 +844,26 @@ Deno.test("two links racing to one new name count one link", async () => {
   assertEquals((await a.getattr("/d/f")).nlink, 3);
   assertEquals(await checkConsistency(store), []);
 });
+
+Deno.test("a directory split that loses its race leaves no shard behind", async () => {
+  const store = new MemoryStore();
+  const options: VfsOptions = { dirLimits: { maxEntries: 4 } };
+  const a = await Vfs.open(store, options);
+  await a.mkdir("/d");
+  for (let i = 0; i < 4; i++) await a.writeFile(`/d/a${i}`, bytes("x"));
+  const hook = new HookStore(store);
+  const b = await Vfs.open(hook, options);
+  const dirIno = (await a.lookup("/d")).ino;
+  // b's create fills the directory past its limit: it writes two shards, then its CAS
+  // turns the directory into their table. Right before that CAS, a's create does the same.
+  hook.before(
+    (call) => call.op === "PutObject" && call.key === dirKey(dirIno),
+    () => a.writeFile("/d/from-a", bytes("a")),
+  );
+  await b.writeFile("/d/from-b", bytes("b"));
+  assertEquals(hook.fired, 1, "the interleaving did not happen");
+  const names = (await readdirAll(a, "/d")).map((e) => e.name).sort();
+  assertEquals(names, ["a0", "a1", "a2", "a3", "from-a", "from-b"]);
+  const report = await fsck(store, { graceMs: 0 });
+  assertEquals(report.problems.filter((p) => p.severity === "error"), []);
+});
