@@ -127,6 +127,8 @@ export function formatGc(report: GcReport): string {
     `${s.inFlight} kept as in flight`,
     `maps: ${report.maps.scanned} scanned, ${verb} ${report.maps.deleted}, ` +
     `${report.maps.inFlight} kept as in flight`,
+    `directory shards: ${report.shards.scanned} scanned, ${verb} ${report.shards.deleted}, ` +
+    `${report.shards.inFlight} kept as in flight`,
     `pending: ${report.pending.recorded} newly found unreferenced, ${report.pending.waiting} ` +
     `waiting out the grace period; multipart uploads: ${report.uploads.scanned} incomplete, ` +
     `${report.dryRun ? "would abort" : "aborted"} ${report.uploads.aborted}`,

@@ -19,13 +19,8 @@ import {
 } from "./_chaos.ts";
 import { openS3, s3Env } from "./_stores.ts";
 
-/**
- * The kinds CI runs with: every kind but one. `same-name-links` (two link() calls to one
- * new name at once) can leave a file's link count one too high: no byte is lost, fsck
- * counts the names again, but the inode outlives its last name until it does. It is not
- * among issue 10's fourteen and is still open; switch it on with PAGEFS_FAULTS=all.
- */
-const CI_FAULTS: readonly FaultKind[] = FAULT_KINDS.filter((k) => k !== "same-name-links");
+/** CI runs every fault kind. */
+const CI_FAULTS: readonly FaultKind[] = FAULT_KINDS;
 
 const SMALL = { inlineMax: 64, spillExtents: 8, dirLimits: { maxEntries: 8 } };
 

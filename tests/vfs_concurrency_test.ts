@@ -7,9 +7,11 @@ import { fsck } from "../src/format/fsck.ts";
 import { FaultyStore } from "../src/store/fault.ts";
 import { MemoryStore } from "../src/store/memory.ts";
 import type { ObjectStore } from "../src/store/types.ts";
+import { dirKey } from "../src/format/keys.ts";
 import { FsError } from "../src/vfs/errors.ts";
 import { Vfs, type VfsOptions } from "../src/vfs/vfs.ts";
 import { assert, assertEquals } from "./_assert.ts";
+import { HookStore } from "./_hook_store.ts";
 import {
   applyModel,
   applyVfs,
@@ -819,4 +821,49 @@ Deno.test({
   name: "s3: directories moved into one another at random stay reachable",
   ...s3,
   fn: () => onS3((store) => movingDirs(store, { lanes: 4, ops: 10, seed: 3 })),
+});
+
+Deno.test("two links racing to one new name count one link", async () => {
+  const store = new MemoryStore();
+  const a = await Vfs.open(store);
+  await a.mkdir("/d");
+  await a.writeFile("/d/f", bytes("data"));
+  await a.link("/d/f", "/d/g"); // an inode of its own, so both links count on it
+  const hook = new HookStore(store);
+  const b = await Vfs.open(hook);
+  const dirIno = (await a.lookup("/d")).ino;
+  // b has looked the name up (free) and counted its link; right before its entry goes in,
+  // a links the same file to the same name.
+  hook.before(
+    (call) => call.op === "PutObject" && call.key === dirKey(dirIno),
+    () => a.link("/d/f", "/d/h"),
+  );
+  const second = await b.link("/d/f", "/d/h").then(() => "ok", (e) => e.code);
+  assertEquals(hook.fired, 1, "the interleaving did not happen");
+  assertEquals(second, "EEXIST");
+  assertEquals((await a.getattr("/d/f")).nlink, 3);
+  assertEquals(await checkConsistency(store), []);
+});
+
+Deno.test("a directory split that loses its race leaves no shard behind", async () => {
+  const store = new MemoryStore();
+  const options: VfsOptions = { dirLimits: { maxEntries: 4 } };
+  const a = await Vfs.open(store, options);
+  await a.mkdir("/d");
+  for (let i = 0; i < 4; i++) await a.writeFile(`/d/a${i}`, bytes("x"));
+  const hook = new HookStore(store);
+  const b = await Vfs.open(hook, options);
+  const dirIno = (await a.lookup("/d")).ino;
+  // b's create fills the directory past its limit: it writes two shards, then its CAS
+  // turns the directory into their table. Right before that CAS, a's create does the same.
+  hook.before(
+    (call) => call.op === "PutObject" && call.key === dirKey(dirIno),
+    () => a.writeFile("/d/from-a", bytes("a")),
+  );
+  await b.writeFile("/d/from-b", bytes("b"));
+  assertEquals(hook.fired, 1, "the interleaving did not happen");
+  const names = (await readdirAll(a, "/d")).map((e) => e.name).sort();
+  assertEquals(names, ["a0", "a1", "a2", "a3", "from-a", "from-b"]);
+  const report = await fsck(store, { graceMs: 0 });
+  assertEquals(report.problems.filter((p) => p.severity === "error"), []);
 });

@@ -6,6 +6,7 @@ import { FaultyStore } from "../src/store/fault.ts";
 import { dirKey, ROOT_INO } from "../src/format/keys.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { checkConsistency } from "./_model.ts";
+import { HookStore, type SeenCall } from "./_hook_store.ts";
 Deno.test("an interrupted cross-directory rename cannot resurrect an unlinked target", async () => {
   const store = new MemoryStore();
   const fs = await Vfs.open(store);
@@ -124,4 +125,129 @@ Deno.test("a directory rename rolled back after its target was added points it b
   assertEquals((await fs.readdir("/x")).entries.map((e) => e.name), ["d"]);
   assertEquals((await dirs.get(d))!.value.parent, x);
   assertEquals(await checkConsistency(store), []);
+});
+
+/** `/p`, `/q` and a directory `/p/x` (with a file), and its parts' inos. */
+async function movedDirFixture() {
+  const store = new MemoryStore();
+  const fs = await Vfs.open(store);
+  await fs.mkdir("/p");
+  await fs.mkdir("/q");
+  await fs.mkdir("/p/x");
+  await fs.writeFile("/p/x/keep", new Uint8Array([5]));
+  const ino = async (path: string) => (await fs.lookup(path)).ino;
+  const dirs = new Directories(new MetaStore(store));
+  return { store, fs, dirs, p: await ino("/p"), q: await ino("/q"), x: await ino("/p/x") };
+}
+
+const getOf = (ino: string) => (call: SeenCall) =>
+  call.op === "GetObject" && call.key === dirKey(ino);
+
+Deno.test("a helper settling a stale intent does not add its target again", async () => {
+  const { store, fs, dirs, p, q, x } = await movedDirFixture();
+  // A renamer of /p/x to /q/x that died after writing its intent.
+  const entry = (await dirs.lookup((await dirs.get(p))!.value, "x"))!;
+  const id = "0000000000aa-00000000000000000000";
+  const moving = { id, dir: q, name: "x", replaces: null, noReplace: false, at: 0 };
+  await dirs.update(p, ["x"], (d) => d.set("x", { ...entry, moving }));
+  // A helper meets the intent; before it looks at the target, another instance finishes
+  // that rename (and clears the target's mark); before the helper's target change, the
+  // directory moves on (to the root). The helper's copy of the intent is stale by then.
+  const hook = new HookStore(store);
+  const helper = await Vfs.open(hook);
+  hook.before(getOf(q), async () => {
+    await fs.lookup("/p/x").catch(() => {}); // settles the intent: gone from here...
+    await fs.lookup("/q/x"); // ...and there for good
+    hook.before(getOf(q), () => fs.rename("/q/x", "/x"));
+  });
+  await helper.lookup("/p/x").catch(() => {});
+  assertEquals(hook.fired, 2, "the interleaving did not happen");
+  assertEquals((await fs.readdir("/q")).entries.map((e) => e.name), [], "named again in /q");
+  assertEquals((await dirs.get(x))!.value.parent, ROOT_INO, "parent pointer");
+  assertEquals(await checkConsistency(store), []);
+});
+
+Deno.test("a helper clearing a stale target mark does not point the directory there", async () => {
+  const { store, fs, dirs, p, x } = await movedDirFixture();
+  await fs.rename("/p/x", "/q/x"); // the target keeps its `movedFrom` mark until looked up
+  // A helper reads the marked target; before it settles the source side, another instance
+  // clears the mark and moves the directory on (to the root).
+  const hook = new HookStore(store);
+  const helper = await Vfs.open(hook);
+  hook.before(getOf(p), async () => {
+    await fs.lookup("/q/x");
+    await fs.rename("/q/x", "/x");
+  });
+  await helper.lookup("/q/x").catch(() => {});
+  assertEquals(hook.fired, 1, "the interleaving did not happen");
+  assertEquals((await fs.readdir("/q")).entries.map((e) => e.name), []);
+  assertEquals((await dirs.get(x))!.value.parent, ROOT_INO, "parent pointer");
+  assertEquals(await checkConsistency(store), []);
+});
+
+Deno.test("a rename rolled back by someone else after it replaced its target puts the target back", async () => {
+  const { store, fs, dirs, p, q, x } = await movedDirFixture();
+  await fs.mkdir("/q/x"); // an empty directory, which the rename replaces
+  const replaced = (await fs.lookup("/q/x")).ino;
+  const hook = new HookStore(store);
+  const renamer = await Vfs.open(hook);
+  const putOf = (ino: string) => (call: SeenCall) =>
+    call.op === "PutObject" && call.key === dirKey(ino);
+  let atRetry: string | null = null;
+  // Once the renamer has replaced the target, and before it removes its source entry,
+  // someone rolls the intent back (as a crossing rename's mover that yields would).
+  hook.before(putOf(q), () => {
+    hook.before(putOf(p), async () => {
+      await dirs.update(p, ["x"], (d) => {
+        const { moving: _, ...restored } = d.get("x")!;
+        d.set("x", restored);
+      });
+      // The renamer's next try starts from the root: what does /q/x hold then?
+      hook.before(getOf(ROOT_INO), async () => {
+        atRetry = await fs.lookup("/q/x").then((s) => s.ino, (e) => e.code);
+      });
+    });
+    return Promise.resolve();
+  });
+  await renamer.rename("/p/x", "/q/x");
+  assertEquals(hook.fired, 3, "the interleaving did not happen");
+  assertEquals(atRetry, replaced, "the replaced directory, while the rename was rolled back");
+  assertEquals((await fs.lookup("/q/x")).ino, x);
+  assertEquals(await checkConsistency(store), []);
+});
+
+Deno.test("a rename over an empty directory whose write's outcome is unknown leaves it closed", async () => {
+  const store = new MemoryStore();
+  const fs = await Vfs.open(store);
+  await fs.mkdir("/p");
+  await fs.mkdir("/p/t"); // empty: the rename replaces it
+  await fs.writeFile("/p/f", new Uint8Array([1]));
+  await fs.mkdir("/p/d");
+  const p = (await fs.lookup("/p")).ino;
+  const replaced = (await fs.lookup("/p/t")).ino;
+  // The rename's one write (within /p) is applied, but its answer is lost, and more writes
+  // to /p than its history keeps come before the renamer can look again: the outcome is
+  // unknown, so the rename may have replaced /p/t.
+  let armed = true;
+  const renamer = await Vfs.open(
+    new FaultyStore(store, {
+      plan: (call) => {
+        if (!armed || call.op !== "PutObject" || call.key !== dirKey(p)) return null;
+        armed = false;
+        return {
+          kind: "fail-after",
+          between: async () => {
+            for (let i = 0; i < 40; i++) await fs.setxattr("/p", "user.n", new Uint8Array([i]));
+          },
+        };
+      },
+    }),
+  );
+  const failed = await renamer.rename("/p/d", "/p/t").then(() => "ok", (e) => e.code);
+  assertEquals(failed, "EIO");
+  assertEquals((await fs.lookup("/p/t")).ino === replaced, false, "the rename did replace it");
+  // The replaced directory is unlinked: it must stay closed to new entries (a creator that
+  // resolved it before would put a file where no name reaches it).
+  const dirs = new Directories(new MetaStore(store));
+  assert((await dirs.get(replaced))?.value.removing !== undefined, "reopened");
 });

@@ -134,6 +134,11 @@ export interface Walk {
   readonly dirs: Map<string, { readonly path: string; readonly object: DirObject }>;
   /** Keys of the shards of reachable directories. */
   readonly shards: Set<string>;
+  /**
+   * Directories that only a rename's target entry holds, as the entry it replaced (put
+   * back if the rename is rolled back): their objects and shards must stay.
+   */
+  readonly held: Set<string>;
   readonly inodes: Map<string, ReachedInode>;
   /** Ids of spilled maps named by reachable files. */
   readonly maps: Set<string>;
@@ -191,6 +196,7 @@ class Walker {
     superblock: null,
     dirs: new Map(),
     shards: new Set(),
+    held: new Set(),
     inodes: new Map(),
     maps: new Set(),
     segments: new Map(),
@@ -364,6 +370,12 @@ class Walker {
     if (!shadow && entry.t !== "h") {
       this.result.entryInos.set(entry.ino, (this.result.entryInos.get(entry.ino) ?? 0) + 1);
     }
+    // A rename's target keeps the entry it replaced until the rename is known to have
+    // happened (a rollback puts it back): its data stays referenced until then.
+    const replaced = entry.movedFrom?.replaced;
+    if (replaced?.t === "f") await this.#fileData(replaced, replaced.attr.size, path, key);
+    else if (replaced?.t === "h") await this.#link(replaced.ino, path, true);
+    else if (replaced?.t === "d") await this.#hold(replaced.ino);
     switch (entry.t) {
       case "d": {
         if (shadow) return;
@@ -389,6 +401,14 @@ class Walker {
       case "h":
         return await this.#link(entry.ino, path, shadow);
     }
+  }
+
+  /** Keeps a replaced (so, empty) directory's object and shards: see `Walk.held`. */
+  async #hold(ino: string): Promise<void> {
+    this.result.held.add(ino);
+    const dir = await this.#read<DirObject>(dirKey(ino), checkDir);
+    if (dir === null || dir === CORRUPT) return;
+    for (const ref of dir.value.shards ?? []) this.result.shards.add(shardKey(ino, ref.id));
   }
 
   /** Whether the target of a rename holds the moving entry. */

@@ -321,6 +321,7 @@ export class MetaStore {
       let draft = current ? structuredClone(current.value) : null;
       let changed = false;
       const before: (() => Promise<void>)[] = [];
+      const undo: (() => Promise<void>)[] = [];
       const outcomes = batch.map((item): Outcome => {
         try {
           const step = item.op(draft);
@@ -329,16 +330,25 @@ export class MetaStore {
             changed = true;
           }
           if (step.before) before.push(step.before);
+          if (step.undo) undo.push(step.undo);
           return { ok: true, value: step.result };
         } catch (error) {
           return { ok: false, error };
         }
       });
       if (!changed || draft === null) return outcomes;
-      // Objects the new version names are written first (data before metadata); if the
-      // CAS then loses, they are unreferenced and GC removes them.
-      await Promise.all(before.map((write) => write()));
+      // Objects the new version names are written first (data before metadata). If they
+      // cannot all be written, or the CAS then loses for certain, nothing names them: they
+      // are removed now (a lost answer leaves them, as the version may have been written).
+      const discard = () => Promise.all(undo.map((drop) => drop().catch(() => {})));
+      try {
+        await Promise.all(before.map((write) => write()));
+      } catch (error) {
+        await discard();
+        throw error;
+      }
       if (await this.write(key, draft, current)) return outcomes;
+      await discard();
       await backoff(attempt);
     }
     throw new ContentionError(key, this.#attempts);
@@ -480,6 +490,8 @@ export interface GroupStep<T, R> {
   readonly result: R;
   /** Writes objects the new value refers to; runs before the CAS that commits it. */
   readonly before?: () => Promise<void>;
+  /** Removes what `before` wrote, when the CAS is known not to have committed it. */
+  readonly undo?: () => Promise<void>;
 }
 
 type GroupOp = (draft: unknown) => GroupStep<unknown, unknown>;

@@ -308,7 +308,12 @@ export class Directories {
       const halves = this.#halves(ino, { bits: 0, depth: 0, id: "" }, entries);
       dir.shards = halves.map((h) => h.ref);
       delete dir.entries;
-      return { value: dir, result, before: () => this.#writeShards(halves) };
+      return {
+        value: dir,
+        result,
+        before: () => this.#writeShards(halves),
+        undo: () => this.meta.store.deleteMany(halves.map((h) => h.key)),
+      };
     });
   }
 

@@ -216,7 +216,7 @@ async function checkListing(
       case "superblock":
         break;
       case "dir":
-        if (tree.dirs.has(parsed.ino)) break;
+        if (tree.dirs.has(parsed.ino) || tree.held.has(parsed.ino)) break;
         if (!old(info.lastModified.getTime())) young("directory object");
         else {add(
             problem("orphan", "Directory object not reachable from the root", { key }),

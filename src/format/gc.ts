@@ -1,6 +1,7 @@
 /**
  * Garbage collection: deletes segments and spilled page maps that no reachable file
- * names any more (overwritten, truncated or unlinked data), in two phases: a run records
+ * names any more (overwritten, truncated or unlinked data), and directory shards that no
+ * shard table names (a split cut short by a crash), in two phases: a run records
  * in the pending set (`gc-pending`, see gc_pending.ts) when it first found each object
  * unreferenced, on GC's own clock; a later run deletes it if it is still unreferenced a
  * full grace period after that. A commit in flight writes its segment before the
@@ -68,6 +69,8 @@ export interface GcReport {
   /** Of the unreferenced objects kept: first seen by this run, and seen before. */
   pending: { recorded: number; waiting: number };
   maps: { scanned: number; deleted: number; inFlight: number };
+  /** Directory shards that no directory's shard table names (a split cut short). */
+  shards: { scanned: number; deleted: number; inFlight: number };
   bytes: {
     /** Total size of the segments listed. */
     scanned: number;
@@ -126,6 +129,7 @@ export async function gc(store: ObjectStore, options: GcOptions = {}): Promise<G
     blocked: null,
     segments: { scanned: 0, referenced: 0, deleted: 0, inFlight: 0 },
     maps: { scanned: 0, deleted: 0, inFlight: 0 },
+    shards: { scanned: 0, deleted: 0, inFlight: 0 },
     pending: { recorded: 0, waiting: 0 },
     bytes: { scanned: 0, reclaimed: 0, live: 0 },
     compaction: {
@@ -177,13 +181,23 @@ export async function gc(store: ObjectStore, options: GcOptions = {}): Promise<G
     report.maps.scanned++;
     if (!tree.maps.has(parsed.id)) unreferenced.push(info.key);
   }
+  for await (const info of listAll(store, PREFIX.dir)) {
+    const parsed = parseKey(info.key);
+    if (parsed?.kind !== "shard") continue;
+    report.shards.scanned++;
+    if (!tree.shards.has(info.key)) unreferenced.push(info.key);
+  }
+  /** The report's counters for the kind of object `key` is. */
+  const countsOf = (key: string) =>
+    key.startsWith(PREFIX.segment)
+      ? report.segments
+      : key.startsWith(PREFIX.map)
+      ? report.maps
+      : report.shards;
   if (report.blocked !== null) {
     // References unknown: record nothing (a first sighting now could be wrong), delete
     // nothing.
-    for (const key of unreferenced) {
-      if (key.startsWith(PREFIX.segment)) report.segments.inFlight++;
-      else report.maps.inFlight++;
-    }
+    for (const key of unreferenced) countsOf(key).inFlight++;
     return report;
   }
   const uploads = new Map<string, MultipartUpload>();
@@ -213,18 +227,13 @@ export async function gc(store: ObjectStore, options: GcOptions = {}): Promise<G
   report.pending = { recorded: decision.recorded, waiting: decision.waiting };
   const due = new Set(decision.due);
   for (const key of unreferenced) {
-    const segment = key.startsWith(PREFIX.segment);
+    const counts = countsOf(key);
     if (!due.has(key)) {
-      if (segment) report.segments.inFlight++;
-      else report.maps.inFlight++;
+      counts.inFlight++;
       continue;
     }
-    if (segment) {
-      report.segments.deleted++;
-      report.bytes.reclaimed += sizes.get(key) ?? 0;
-    } else {
-      report.maps.deleted++;
-    }
+    counts.deleted++;
+    if (key.startsWith(PREFIX.segment)) report.bytes.reclaimed += sizes.get(key) ?? 0;
     report.deletedKeys.push(key);
   }
   if (!report.dryRun) {

@@ -5,7 +5,7 @@ import type { ObjectStore } from "../store/types.ts";
 import { Vfs } from "../vfs/mod.ts";
 import { fsck } from "./fsck.ts";
 import { gc } from "./gc.ts";
-import { dirKey, PREFIX } from "./keys.ts";
+import { dirKey, newId, PREFIX, shardKey } from "./keys.ts";
 
 const bytes = (n: number, fill: number) => new Uint8Array(n).fill(fill);
 
@@ -128,4 +128,27 @@ Deno.test("gc() deletes nothing when metadata cannot be read", async () => {
   assert(report.blocked?.startsWith("corrupt-object"));
   assertEquals(report.deletedKeys, []);
   assertEquals((await keys(fs.store, PREFIX.segment)).size, 4);
+});
+
+Deno.test("gc() deletes shards no directory names and keeps the live ones", async () => {
+  const fs = await Vfs.open(new MemoryStore(), { dirLimits: { maxEntries: 4 } });
+  await fs.mkdir("/d");
+  for (let i = 0; i < 12; i++) await fs.writeFile(`/d/f${i}`, bytes(1, i));
+  const d = (await fs.lookup("/d")).ino;
+  const live = await keys(fs.store, `${dirKey(d)}/`);
+  assert(live.size >= 2, "the directory is sharded");
+  // A splitter that died between writing its shard and the CAS naming it.
+  const orphan = shardKey(d, newId());
+  await fs.store.put(
+    orphan,
+    new TextEncoder().encode(JSON.stringify({ v: 1, ino: d, entries: {} })),
+  );
+  const first = await gc(fs.store, { graceMs: 0 });
+  assertEquals(first.deletedKeys, []);
+  const second = await gc(fs.store, { graceMs: 0 });
+  assertEquals(second.deletedKeys, [orphan]);
+  assertEquals(second.shards.deleted, 1);
+  assertEquals(await keys(fs.store, `${dirKey(d)}/`), live);
+  assertEquals((await fs.readdir("/d")).entries.length, 12);
+  assertEquals((await fsck(fs.store, { graceMs: 0 })).problems, []);
 });

@@ -115,8 +115,18 @@ export type Entry = (FileEntry | LinkEntry | DirEntry | SymlinkEntry) & {
   /** Set on a source entry while a cross-directory rename moves it. */
   moving?: Moving;
   /** Set on a target entry by the rename that created it, until the source is cleared. */
-  movedFrom?: { id: string; dir: string; name: string };
+  movedFrom?: MovedFrom;
 };
+
+/** Where a target entry came from, kept until its rename is known to have happened. */
+export interface MovedFrom {
+  /** The rename's intent id, and the source directory and name. */
+  id: string;
+  dir: string;
+  name: string;
+  /** The entry this target replaced: put back if the rename is rolled back. */
+  replaced?: Entry;
+}
 
 /** Reference to one shard of a sharded directory. */
 export interface ShardRef {

@@ -54,17 +54,21 @@ export async function applyMove(
   name: string,
   entry: Entry,
 ): Promise<boolean> {
-  return (await settle(ctx, srcDir, name, entry, 0)) === "applied";
+  return (await settle(ctx, srcDir, name, entry, 0, false)) === "applied";
 }
 
-/** {@linkcode applyMove}, saying why a rename did not take effect. */
+/**
+ * {@linkcode applyMove}, saying why a rename did not take effect. `fresh`: the caller is
+ * the renamer and has just written the intent `entry` (anyone else's copy may be stale).
+ */
 export function settleIntent(
   ctx: RenameStores,
   srcDir: string,
   name: string,
   entry: Entry,
+  options: { fresh?: boolean } = {},
 ): Promise<Outcome> {
-  return settle(ctx, srcDir, name, entry, 0);
+  return settle(ctx, srcDir, name, entry, 0, options.fresh ?? false);
 }
 
 async function settle(
@@ -73,6 +77,7 @@ async function settle(
   name: string,
   entry: Entry,
   depth: number,
+  fresh: boolean,
 ): Promise<Outcome> {
   const moving = entry.moving!;
   const reparent = entry.t === "d" && srcDir !== moving.dir;
@@ -85,28 +90,49 @@ async function settle(
   // Whoever adds the target checked the ancestry first; once it is there, it is not
   // checked again (the answer could change as other renames go on, the decision not).
   let live = true;
+  let walked = false;
   if (reparent && !await targetHolds(ctx, moving, entry.ino)) {
     verdict = await checkAncestry(ctx, moving, entry.ino, depth);
-    // The walk may have taken a while: an intent rolled back meanwhile (its directory
-    // perhaps moved on by a new rename) must not get its target now.
-    if (verdict === "ok") live = await intentLive(ctx, srcDir, name, moving.id);
+    walked = true;
+  }
+  // Only a live intent may get its target. Anyone but the renamer may hold a copy read long
+  // ago, of a rename settled since (whose directory may have moved on, and its target name
+  // been freed), and the walk may have taken a while: look at the source again right before.
+  if (verdict === "ok" && (walked || !fresh)) {
+    live = await intentLive(ctx, srcDir, name, moving.id);
   }
   let applied = false;
+  /** Whether our own write added the target (it did not hold the inode before). */
+  let added = false;
   if (verdict === "ok" && live) {
     try {
       applied = await ctx.dirs.update(moving.dir, [moving.name], (draft) => {
+        added = false;
         const there = draft.get(moving.name);
         if (there?.ino === entry.ino) {
           // Already applied; or a leftover of an earlier, rolled-back try of the same move:
-          // ours takes its mark, so that whoever drops that leftover cannot drop ours.
-          if (there.movedFrom && there.movedFrom.id !== moving.id) draft.set(moving.name, moved);
+          // ours takes its mark (and what it replaced), so that whoever drops that leftover
+          // cannot drop ours.
+          if (there.movedFrom && there.movedFrom.id !== moving.id) {
+            const replaced = there.movedFrom.replaced;
+            draft.set(moving.name, {
+              ...moved,
+              movedFrom: { ...moved.movedFrom!, ...(replaced ? { replaced } : {}) },
+            });
+          }
           return true;
         }
         if ((there?.ino ?? null) !== moving.replaces) return false;
         // Replacing an entry that is itself being renamed would drop what its rename added.
         if (there?.moving) return false;
         if (there && moving.noReplace) return false;
-        draft.set(moving.name, moved);
+        // The replaced entry rides along until the rename is known to have happened: if it
+        // is rolled back, taking the target back puts it there again.
+        draft.set(
+          moving.name,
+          there ? { ...moved, movedFrom: { ...moved.movedFrom!, replaced: there } } : moved,
+        );
+        added = true;
         return true;
       });
     } catch (error) {
@@ -117,7 +143,10 @@ async function settle(
   }
   // Before the source entry (the intent) goes: whoever settles the intent redoes this, so a
   // crash cannot leave the moved directory pointing at its old parent.
-  if (applied && reparent) await setParent(ctx, entry.ino, moving.dir);
+  // Only from the source directory: a copy of the intent that went stale after the check
+  // above must not point a directory that moved on since at this target.
+  let pointer: string | null | undefined;
+  if (applied && reparent) pointer = await setParent(ctx, entry.ino, moving.dir, srcDir);
   const source = await ctx.dirs.update(srcDir, [name], (draft) => {
     const current = draft.get(name);
     if (current?.moving?.id !== moving.id) {
@@ -144,7 +173,14 @@ async function settle(
   }
   if (source === "restored") return verdict === "ok" ? "taken" : verdict;
   // "gone": whoever removed the source entry had applied the rename (unless it was rolled
-  // back, and the entry moved on since: then the target does not hold it).
+  // back, and the entry moved on since: then the target does not hold it). A target we
+  // added ourselves came after the intent's check, so it may be late: the rename settled
+  // meanwhile (forward, its target since cleared and the directory moved on; or back, and
+  // moved on), and ours would be a second name. A directory says where it is now.
+  if (added && reparent && await namedElsewhere(ctx, entry.ino, moving.dir, pointer)) {
+    await dropBogusTarget(ctx, moving.dir, moving.name, moving.id);
+    return "rolled-back";
+  }
   if (applied || await targetHolds(ctx, moving, entry.ino)) return "applied";
   return "rolled-back";
 }
@@ -158,6 +194,25 @@ async function intentLive(
 ): Promise<boolean> {
   const dir = await ctx.dirs.get(dirIno);
   return dir !== null && (await ctx.dirs.lookup(dir.value, name))?.moving?.id === id;
+}
+
+/**
+ * Whether directory `ino` is named by a directory other than `notIn`, as its parent pointer
+ * says and an entry there confirms (a pointer alone may lag a rename in flight).
+ */
+async function namedElsewhere(
+  ctx: RenameStores,
+  ino: string,
+  notIn: string,
+  knownParent?: string | null,
+): Promise<boolean> {
+  const parent = knownParent !== undefined
+    ? knownParent
+    : (await ctx.dirs.get(ino))?.value.parent ?? null;
+  if (parent === null || parent === notIn) return false;
+  const dir = await ctx.dirs.get(parent);
+  if (!dir) return false;
+  return (await ctx.dirs.list(dir.value)).some(([, e]) => e.t === "d" && e.ino === ino);
 }
 
 /** Whether the target of `moving` already holds the moved inode (this rename added it). */
@@ -198,7 +253,7 @@ async function checkAncestry(
       } else if (entry.moving.id < moving.id || depth >= MAX_HELP_DEPTH) {
         return "yield";
       } else {
-        await settle(ctx, dir, name, entry, depth + 1);
+        await settle(ctx, dir, name, entry, depth + 1, false);
       }
     } catch {
       await pause(walk); // contention or a vanished directory: look again
@@ -269,7 +324,10 @@ async function undoTarget(
   await dropBogusTarget(ctx, moved.dir, moved.name, moved.id);
 }
 
-/** Removes a target entry that a rolled-back rename added. */
+/**
+ * Removes a target entry that a rolled-back rename added, putting back the entry it
+ * replaced, if any.
+ */
 async function dropBogusTarget(
   ctx: RenameStores,
   dir: string,
@@ -277,7 +335,10 @@ async function dropBogusTarget(
   id: string,
 ): Promise<void> {
   await ctx.dirs.update(dir, [name], (draft) => {
-    if (draft.get(name)?.movedFrom?.id === id) draft.delete(name);
+    const from = draft.get(name)?.movedFrom;
+    if (from?.id !== id) return;
+    if (from.replaced) draft.set(name, from.replaced);
+    else draft.delete(name);
   }).catch((error) => {
     if (!isGone(error)) throw error;
   });
@@ -286,18 +347,20 @@ async function dropBogusTarget(
 /**
  * Points directory `ino` at `parent` (only if it points at `from`, when given). No write
  * when it does already.
+ * @returns where the directory points now (null if it is gone).
  */
 async function setParent(
   ctx: RenameStores,
   ino: string,
   parent: string,
   from?: string,
-): Promise<void> {
-  await ctx.meta.updateGrouped<DirObject, void>(dirKey(ino), checkDir, (dir) => {
-    if (!dir || dir.parent === parent) return { result: undefined };
-    if (from !== undefined && dir.parent !== from) return { result: undefined };
+): Promise<string | null> {
+  return await ctx.meta.updateGrouped<DirObject, string | null>(dirKey(ino), checkDir, (dir) => {
+    if (!dir) return { result: null };
+    if (dir.parent === parent) return { result: parent };
+    if (from !== undefined && dir.parent !== from) return { result: dir.parent };
     dir.parent = parent;
-    return { value: dir, result: undefined };
+    return { value: dir, result: parent };
   });
 }
 
@@ -321,25 +384,37 @@ export async function settleMovedFrom(
   const reparent = entry.t === "d" && from.dir !== dirIno;
   // A directory's parent pointer follows the rename before its source entry goes, unless
   // the rename was rolled back (then the pointer must stay, or go back).
-  if (reparent && !await sourceRolledBack(ctx, entry)) await setParent(ctx, entry.ino, dirIno);
+  // Only from the source directory: `entry` may be a copy read long ago, and the directory
+  // have moved on since (its mark cleared by someone else, then renamed again).
+  let pointer: string | null | undefined;
+  if (reparent && !await sourceRolledBack(ctx, entry)) {
+    pointer = await setParent(ctx, entry.ino, dirIno, from.dir);
+  }
   const source = await ctx.dirs.update(from.dir, [from.name], (draft) => {
     const current = draft.get(from.name);
-    if (current?.moving?.id === from.id) draft.delete(from.name);
-    else if (rolledBack(current, entry, from.id)) return "rolled-back";
-    return "done";
+    if (current?.moving?.id === from.id) {
+      draft.delete(from.name);
+      return "removed";
+    }
+    return rolledBack(current, entry, from.id) ? "rolled-back" : "gone";
   }).catch((error) => {
     if (!isGone(error)) throw error;
-    return "done";
+    return "gone" as const;
   });
-  if (source === "rolled-back") {
-    if (reparent) await setParent(ctx, entry.ino, from.dir, dirIno);
+  // Settled before: forward, or back and the entry moved on since. A target added late
+  // (by a settler whose copy of the intent was stale) is then a second name of a
+  // directory that is named elsewhere: it goes.
+  const late = source === "gone" && reparent &&
+    await namedElsewhere(ctx, entry.ino, dirIno, pointer);
+  if (source === "rolled-back" || late) {
+    if (source === "rolled-back" && reparent) await setParent(ctx, entry.ino, from.dir, dirIno);
     return await dropBogusTarget(ctx, dirIno, name, from.id);
   }
   await ctx.dirs.update(dirIno, [name], (draft) => {
     const current = draft.get(name);
     if (current?.ino !== entry.ino || current.movedFrom?.id !== from.id) return;
     const clean = { ...current };
-    delete clean.movedFrom;
+    delete clean.movedFrom; // and the entry it replaced: the rename happened
     draft.set(name, clean);
   }, { touch: false });
 }
@@ -359,5 +434,5 @@ export async function settleMoving(
   name: string,
   entry: Entry,
 ): Promise<void> {
-  await settle(ctx, dirIno, name, entry, 0);
+  await settle(ctx, dirIno, name, entry, 0, false);
 }

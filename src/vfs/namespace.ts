@@ -29,10 +29,15 @@ import {
 import type { DirEntryInfo, ReaddirPage, Stat } from "./types.ts";
 
 /** Adds entry `name` to directory `dir`; EEXIST if the name is taken. */
+/**
+ * Adds a new name. Any entry already there is EEXIST, even one of the same inode: two links
+ * racing to one name both counted their link, and only the one whose name went in may keep
+ * it. (A lost answer to our own write is resolved exactly by the CAS layer, not by this
+ * mutation running again: see src/format/cas.ts.)
+ */
 async function addEntry(ctx: Ctx, dir: string, name: string, entry: Entry, path: string) {
   await ctx.dirs.update(dir, [name], (draft) => {
-    const there = draft.get(name);
-    if (there && there.ino !== entry.ino) throw new FsError("EEXIST", "File exists", { path });
+    if (draft.get(name)) throw new FsError("EEXIST", "File exists", { path });
     draft.set(name, entry);
   });
 }

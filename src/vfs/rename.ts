@@ -16,6 +16,7 @@
 // go by intent id: the newer intent is rolled back (its renamer tries again), the older
 // one settles the newer and looks again.
 
+import { outcomeUnknown } from "../format/cas.ts";
 import { CrossObjectError } from "../format/dir.ts";
 import { newId } from "../format/keys.ts";
 import type { Entry, Moving } from "../format/meta.ts";
@@ -74,8 +75,9 @@ async function renameOnce(
   if (target?.ino === entry.ino) return "done"; // the same file: nothing to do
   /** The replaced directory this try marked, to reopen if the rename does not happen. */
   let replacedMark: { ino: string; mark: string } | null = null;
-  const unmarkReplaced = async () => {
-    if (!replacedMark) return;
+  /** Reopens it, unless `error` says our write may have replaced it after all. */
+  const unmarkReplaced = async (error?: unknown) => {
+    if (!replacedMark || outcomeUnknown(error)) return;
     await ctx.dirs.unmarkRemoving(replacedMark.ino, replacedMark.mark).catch(() => {});
   };
   if (target) {
@@ -124,7 +126,7 @@ async function renameOnce(
       return "done";
     } catch (error) {
       if (!(error instanceof CrossObjectError)) {
-        await unmarkReplaced();
+        await unmarkReplaced(error);
         if (error instanceof Changed) return "changed";
         throw error;
       }
@@ -142,11 +144,11 @@ async function renameOnce(
       return intent;
     }, { touch: false });
   } catch (error) {
-    await unmarkReplaced();
+    await unmarkReplaced(error); // an intent whose write is in doubt may yet be applied
     if (error instanceof Changed) return "changed";
     throw error;
   }
-  const outcome = await settleIntent(ctx, src.parent.ino, src.name, marked);
+  const outcome = await settleIntent(ctx, src.parent.ino, src.name, marked, { fresh: true });
   if (outcome === "applied") {
     await dropReplaced(ctx, target);
     return "done";

@@ -1,0 +1,93 @@
+// Directory moves from two instances whose store calls a seeded scheduler interleaves
+// (tests/_scheduler.ts): the same workload as tests/vfs_concurrency_test.ts's movingDirs,
+// but each seed is one reproducible interleaving, and far more of them are tried.
+
+import { fsck } from "../src/format/fsck.ts";
+import { MemoryStore } from "../src/store/memory.ts";
+import { FsError } from "../src/vfs/errors.ts";
+import { Vfs } from "../src/vfs/vfs.ts";
+import { assert, assertEquals } from "./_assert.ts";
+import { checkConsistency, Rng } from "./_model.ts";
+import { ScheduledStore, Scheduler } from "./_scheduler.ts";
+import { bytes, text } from "./_stores.ts";
+
+/** Where directory `name` is (depth first from the root), or null. */
+async function findDir(fs: Vfs, name: string, path = "/"): Promise<string | null> {
+  const listing = await fs.readdir(path).catch(() => null);
+  for (const entry of listing?.entries ?? []) {
+    if (entry.stat?.type !== "directory") continue;
+    const child = path === "/" ? `/${entry.name}` : `${path}/${entry.name}`;
+    if (entry.name === name) return child;
+    const found = await findDir(fs, name, child);
+    if (found) return found;
+  }
+  return null;
+}
+
+const ALLOWED = new Set(["ok", "ENOENT", "EINVAL", "EEXIST", "EAGAIN"]);
+
+/**
+ * `lanes` workers on two instances moving five directories into one another at random,
+ * their calls interleaved by a scheduler seeded with `seed`.
+ */
+async function scheduledMoves(
+  seed: number,
+  options: { lanes: number; ops: number },
+): Promise<Record<string, number>> {
+  const store = new MemoryStore();
+  const setup = await Vfs.open(store);
+  const names = ["a", "b", "c", "d", "e"];
+  for (const name of names) {
+    await setup.mkdir(`/${name}`);
+    await setup.writeFile(`/${name}/keep`, bytes(name));
+  }
+  const scheduler = new Scheduler(seed);
+  const a = await Vfs.open(new ScheduledStore(store, scheduler));
+  const b = await Vfs.open(new ScheduledStore(store, scheduler));
+  const outcomes: Record<string, number> = {};
+  const log: string[] = [];
+  await Promise.all(Array.from({ length: options.lanes }, async (_, lane) => {
+    const fs = lane % 2 ? b : a;
+    const rng = new Rng(seed * 1000 + lane);
+    for (let i = 0; i < options.ops; i++) {
+      const name = rng.pick(names);
+      const from = await findDir(fs, name);
+      const under = rng.chance(0.2) ? "" : await findDir(fs, rng.pick(names));
+      if (from === null || under === null) continue;
+      log.push(`lane ${lane} #${i} start ${from} -> ${under}/${name}`);
+      const result = await fs.rename(from, `${under}/${name}`).then(
+        () => "ok",
+        (error) => error instanceof FsError ? error.code : `${error}`,
+      );
+      log.push(`lane ${lane} #${i} ${from} -> ${under}/${name}: ${result}`);
+      outcomes[result] = (outcomes[result] ?? 0) + 1;
+      assert(ALLOWED.has(result), `seed ${seed}, lane ${lane} #${i}: ${result}`);
+    }
+  }));
+  const fresh = await Vfs.open(store);
+  for (const name of names) {
+    const path = await findDir(fresh, name);
+    assert(path, `seed ${seed}: directory ${name} is no longer reachable\n  ${log.join("\n  ")}`);
+    assertEquals(text(await fresh.read(`${path}/keep`, 0, 10)), name);
+  }
+  const problems = await checkConsistency(store);
+  assertEquals(problems, [], `seed ${seed}\n  ${log.join("\n  ")}`);
+  const bad = (await fsck(store, { graceMs: 0 })).problems.filter((p) => p.severity === "error");
+  assert(bad.length === 0, `seed ${seed}: fsck: ${JSON.stringify(bad, null, 1)}`);
+  return outcomes;
+}
+
+const env = (name: string, fallback: number) => Number(Deno.env.get(name) ?? fallback);
+
+Deno.test("memory: directories moved into one another under a seeded schedule stay reachable", async () => {
+  const first = env("SCHED_S0", 1), last = env("SCHED_S1", 20);
+  const seen: Record<string, number> = {};
+  for (let seed = first; seed <= last; seed++) {
+    const outcomes = await scheduledMoves(seed, {
+      lanes: env("SCHED_LANES", 6),
+      ops: env("SCHED_OPS", 15),
+    });
+    for (const [k, n] of Object.entries(outcomes)) seen[k] = (seen[k] ?? 0) + n;
+  }
+  console.log(JSON.stringify(seen));
+});
