@@ -249,11 +249,10 @@ export async function removexattr(ctx: Ctx, path: string, name: string): Promise
   });
 }
 
-let usage: { at: number; bytes: number; objects: number } | null = null;
-
 /** Filesystem statistics. S3 has no capacity limit; used bytes are counted from segments. */
 export async function statfs(ctx: Ctx): Promise<StatFs> {
   const now = ctx.now();
+  let usage = ctx.usage.last;
   if (!usage || now - usage.at > 60_000) {
     let bytes = 0;
     let objects = 0;
@@ -264,7 +263,7 @@ export async function statfs(ctx: Ctx): Promise<StatFs> {
       cursor = page.cursor;
       if (!cursor) break;
     }
-    usage = { at: now, bytes, objects };
+    usage = ctx.usage.last = { at: now, bytes, objects };
   }
   const blockSize = 4096;
   const blocks = 2 ** 40; // 4 PiB: object storage has no fixed capacity

@@ -5,6 +5,7 @@ import { Writeback } from "../cache/writeback.ts";
 import { ContentionError, MetaStore } from "../format/cas.ts";
 import { Directories, DirectoryGone, type DirLimits } from "../format/dir.ts";
 import { inodeKey } from "../format/keys.ts";
+import { PageMaps } from "../format/page_maps.ts";
 import {
   type Attr,
   checkInode,
@@ -51,6 +52,8 @@ export interface Ctx {
   readonly store: ObjectStore;
   readonly meta: MetaStore;
   readonly dirs: Directories;
+  /** Spilled page maps, with this instance's cache of them. */
+  readonly maps: PageMaps;
   readonly cache: PageCache;
   readonly writeback: Writeback;
   readonly inlineMax: number;
@@ -69,6 +72,8 @@ export interface Ctx {
   readonly scope: readonly string[];
   /** Per inode: where the last read ended and the current readahead window. */
   readonly readahead: Map<string, { end: number; window: number }>;
+  /** Segment bytes and count as last counted for `statfs`, and when (own clock). */
+  readonly usage: { last: { at: number; bytes: number; objects: number } | null };
 }
 
 export function createCtx(store: ObjectStore, options: VfsOptions = {}): Ctx {
@@ -78,6 +83,7 @@ export function createCtx(store: ObjectStore, options: VfsOptions = {}): Ctx {
     store,
     meta,
     dirs: new Directories(meta, options.dirLimits ?? {}),
+    maps: new PageMaps(store),
     cache,
     writeback: new Writeback(store, cache, {
       ...(options.partSize ? { partSize: options.partSize } : {}),
@@ -92,6 +98,7 @@ export function createCtx(store: ObjectStore, options: VfsOptions = {}): Ctx {
     now: options.now ?? Date.now,
     scope: [],
     readahead: new Map(),
+    usage: { last: null },
   };
 }
 

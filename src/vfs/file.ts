@@ -3,12 +3,10 @@
 
 import type { Placed, SegmentStream } from "../cache/writeback.ts";
 import { concat } from "../store/_util.ts";
-import { inodeKey, mapKey, newId, newIno, parseSegmentRef, segmentKey } from "../format/keys.ts";
+import { inodeKey, newIno, parseSegmentRef, segmentKey } from "../format/keys.ts";
 import {
   checkInode,
   contentVersion,
-  decode,
-  encode,
   type Entry,
   type FileData,
   type FileEntry,
@@ -19,12 +17,10 @@ import type { Attr } from "../format/meta.ts";
 import {
   EMPTY_MAP,
   type PageMap,
-  pageMapProblem,
   resolveRange,
   truncateMap,
   writeExtent,
 } from "../format/page_map.ts";
-import { readAll } from "../store/_util.ts";
 import { contentTag, type Ctx, newAttr, PERM_MASK, statOf, toFsError } from "./context.ts";
 import { FsError } from "./errors.ts";
 import { locate } from "./resolve.ts";
@@ -114,8 +110,6 @@ export async function updateFile<R>(
   });
 }
 
-const mapCache = new Map<string, PageMap>();
-
 /** Extents a spilled map's delta may hold before it is folded into a new spill. */
 const DELTA_MAX = 32;
 
@@ -132,16 +126,10 @@ export async function loadMap(ctx: Ctx, record: FileData): Promise<PageMap> {
   return record.delta ? overlay(base, record.delta) : base;
 }
 
-/** A spilled map; they never change, so each is fetched once (small LRU). */
+/** A spilled map (each instance fetches one at most once: they never change). */
 async function loadSpilled(ctx: Ctx, mapRef: string): Promise<PageMap> {
-  const cached = mapCache.get(mapRef);
-  if (cached) return cached;
-  const key = mapKey(mapRef);
-  const result = await ctx.store.get(key);
-  if (result?.status !== "ok") throw new FsError("EIO", `Page map ${mapRef} is missing`);
-  const map = decode<PageMap>(key, await readAll(result.body), pageMapProblem);
-  if (mapCache.size > 256) mapCache.delete(mapCache.keys().next().value!);
-  mapCache.set(mapRef, map);
+  const map = await ctx.maps.get(mapRef);
+  if (!map) throw new FsError("EIO", `Page map ${mapRef} is missing`);
   return map;
 }
 
@@ -691,10 +679,7 @@ export class FileHandle {
 }
 
 export async function spillMap(ctx: Ctx, map: PageMap): Promise<string> {
-  const id = newId();
-  await ctx.store.put(mapKey(id), encode(map), { contentType: "application/json" });
-  mapCache.set(id, map);
-  return id;
+  return await ctx.maps.put(map);
 }
 
 export function checkRange(ctx: Ctx, offset: number, length: number): void {
