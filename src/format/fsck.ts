@@ -14,8 +14,8 @@
 import type { ObjectStore } from "../store/types.ts";
 import { MetaStore } from "./cas.ts";
 import { Directories } from "./dir.ts";
-import { idTime, inodeKey, parseKey, segmentKey } from "./keys.ts";
-import { checkInode, type InodeObject } from "./meta.ts";
+import { Inodes } from "./inodes.ts";
+import { idTime, parseKey, segmentKey } from "./keys.ts";
 import { settleIntent } from "./rename_intent.ts";
 import {
   DEFAULT_GRACE_MS,
@@ -154,7 +154,7 @@ function checkLinks(
     add(
       problem("nlink", detail, where),
       () =>
-        meta.update<InodeObject, boolean>(inodeKey(ino), checkInode, (current) => {
+        new Inodes(meta).update<boolean>(ino, (current) => {
           if (!current || current.value.nlink !== seen) return { result: false };
           current.value.nlink = reached.links;
           return { write: current.value, result: true };

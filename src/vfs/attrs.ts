@@ -1,6 +1,6 @@
 // Attributes: getattr, setattr (chmod, chown, truncate, utimes), extended attributes, statfs.
 
-import { PREFIX, ROOT_INO } from "../format/keys.ts";
+import { ROOT_INO } from "../format/keys.ts";
 import type { Attr, Entry, Xattrs } from "../format/meta.ts";
 import { type Ctx, dirStat, entryStat, PERM_MASK } from "./context.ts";
 import { FsError } from "./errors.ts";
@@ -254,16 +254,7 @@ export async function statfs(ctx: Ctx): Promise<StatFs> {
   const now = ctx.now();
   let usage = ctx.usage.last;
   if (!usage || now - usage.at > 60_000) {
-    let bytes = 0;
-    let objects = 0;
-    for (let cursor: string | null = null, pages = 0; pages < 100; pages++) {
-      const page = await ctx.store.list({ prefix: PREFIX.segment, ...(cursor ? { cursor } : {}) });
-      for (const o of page.objects) bytes += o.size;
-      objects += page.objects.length;
-      cursor = page.cursor;
-      if (!cursor) break;
-    }
-    usage = ctx.usage.last = { at: now, bytes, objects };
+    usage = ctx.usage.last = { at: now, ...await ctx.segments.usage() };
   }
   const blockSize = 4096;
   const blocks = 2 ** 40; // 4 PiB: object storage has no fixed capacity

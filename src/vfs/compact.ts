@@ -9,7 +9,8 @@
 
 import { MetaStore } from "../format/cas.ts";
 import { claim } from "../format/gc_pending.ts";
-import { idTime, parseSegmentRef, segmentKey } from "../format/keys.ts";
+import { idTime } from "../format/keys.ts";
+import { locateSegment } from "../format/segments.ts";
 import { type PageMap, writeExtent } from "../format/page_map.ts";
 import { liveBytes, walk } from "../format/_walk.ts";
 import { contentVersion } from "../format/meta.ts";
@@ -81,7 +82,7 @@ export async function compact(ctx: Ctx, options: CompactOptions = {}): Promise<C
     const segment = await stream.finish();
     // The copy may have taken long, and GC may have seen the new segment unreferenced
     // meanwhile: take it out of GC's pending set before any map names it.
-    if (!await claim(ctx.meta, [segmentKey(parseSegmentRef(segment)!.id)])) {
+    if (!await claim(ctx.meta, [locateSegment(segment)!.key])) {
       report.filesSkipped += plans.length;
       return report;
     }
@@ -128,10 +129,10 @@ async function copyLive(
   let map = await loadMap(ctx, record);
   let moved = 0;
   for (const [fileOffset, length, segment, segmentOffset] of map) {
-    const ref = parseSegmentRef(segment);
+    const ref = locateSegment(segment);
     if (!ref || !candidates.has(ref.id)) continue;
     moved++;
-    const bytes = await ctx.cache.read(segmentKey(ref.id), segmentOffset, length, {
+    const bytes = await ctx.cache.read(ref.key, segmentOffset, length, {
       objectSize: ref.size,
     });
     const at = await stream.append(bytes);

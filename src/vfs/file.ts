@@ -3,14 +3,13 @@
 
 import type { Placed, SegmentStream } from "../cache/writeback.ts";
 import { concat } from "../store/_util.ts";
-import { inodeKey, newIno, parseSegmentRef, segmentKey } from "../format/keys.ts";
+import { newIno } from "../format/keys.ts";
+import { locateSegment } from "../format/segments.ts";
 import {
-  checkInode,
   contentVersion,
   type Entry,
   type FileData,
   type FileEntry,
-  type InodeObject,
   type Xattrs,
 } from "../format/meta.ts";
 import type { Attr } from "../format/meta.ts";
@@ -74,7 +73,7 @@ interface CreateSpec {
 export async function loadRecord(ctx: Ctx, entry: Entry): Promise<FileRecord & { nlink: number }> {
   if (entry.t === "f") return { ...entry, nlink: 1 };
   if (entry.t !== "h") throw new FsError("EISDIR", "Not a regular file");
-  const found = await ctx.meta.read<InodeObject>(inodeKey(entry.ino), checkInode);
+  const found = await ctx.inodes.get(entry.ino);
   if (!found) throw new FsError("ENOENT", "File was removed");
   return found.value;
 }
@@ -104,7 +103,7 @@ export async function updateFile<R>(
   } catch (error) {
     if (!(error instanceof Linked)) throw error;
   }
-  return ctx.meta.updateGrouped<InodeObject, R>(inodeKey(loc.ino), checkInode, (inode) => {
+  return ctx.inodes.updateGrouped<R>(loc.ino, (inode) => {
     if (!inode) throw new FsError("ESTALE", "File was removed", { path: loc.name });
     return { value: inode, result: op(inode) };
   });
@@ -158,10 +157,10 @@ export async function readRecord(
   await Promise.all(
     resolveRange(map, offset, end - offset).map(async (piece) => {
       if (piece.segment === null) return;
-      const ref = parseSegmentRef(piece.segment);
-      if (!ref) throw new FsError("EIO", `Bad segment reference ${piece.segment}`);
-      const bytes = await ctx.cache.read(segmentKey(ref.id), piece.segmentOffset, piece.length, {
-        objectSize: ref.size,
+      const segment = locateSegment(piece.segment);
+      if (!segment) throw new FsError("EIO", `Bad segment reference ${piece.segment}`);
+      const bytes = await ctx.cache.read(segment.key, piece.segmentOffset, piece.length, {
+        objectSize: segment.size,
         readahead: window,
       });
       out.set(bytes, piece.fileOffset - offset);
@@ -202,21 +201,17 @@ export async function* streamRecord(
       }
       continue;
     }
-    const ref = parseSegmentRef(piece.segment);
-    if (!ref) throw new FsError("EIO", `Bad segment reference ${piece.segment}`);
-    const key = segmentKey(ref.id);
+    const segment = locateSegment(piece.segment);
+    if (!segment) throw new FsError("EIO", `Bad segment reference ${piece.segment}`);
     if (piece.length < STREAM_RUN) {
-      yield await ctx.cache.read(key, piece.segmentOffset, piece.length, { objectSize: ref.size });
+      yield await ctx.cache.read(segment.key, piece.segmentOffset, piece.length, {
+        objectSize: segment.size,
+      });
       continue;
     }
-    const result = await ctx.store.get(key, {
-      range: { start: piece.segmentOffset, end: piece.segmentOffset + piece.length - 1 },
-    });
-    if (result?.status !== "ok" || result.length !== piece.length) {
-      if (result?.status === "ok") await result.body.cancel();
-      throw new FsError("EIO", `Segment ${ref.id} is missing or short`);
-    }
-    yield* result.body;
+    const body = await ctx.segments.readRange(segment, piece.segmentOffset, piece.length);
+    if (!body) throw new FsError("EIO", `Segment ${segment.id} is missing or short`);
+    yield* body;
   }
 }
 

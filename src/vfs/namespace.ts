@@ -3,14 +3,8 @@
 import { outcomeUnknown } from "../format/cas.ts";
 import { newDirObject } from "../format/dir.ts";
 import { compareKeys } from "../store/_util.ts";
-import { inodeKey, newId, newIno, ROOT_INO } from "../format/keys.ts";
-import {
-  checkInode,
-  type Entry,
-  type FileEntry,
-  FORMAT_VERSION,
-  type InodeObject,
-} from "../format/meta.ts";
+import { newId, newIno, ROOT_INO } from "../format/keys.ts";
+import { type Entry, type FileEntry, FORMAT_VERSION, type InodeObject } from "../format/meta.ts";
 import { entryXattrs } from "./attrs.ts";
 import { type Ctx, dirStat, entryStat, newAttr, statOf } from "./context.ts";
 import { FsError } from "./errors.ts";
@@ -191,15 +185,14 @@ export async function dropReplaced(ctx: Ctx, entry: Entry | null): Promise<void>
   } else if (entry?.t === "h") {
     // The last link is first counted off by CAS (to zero), then the object deleted: a
     // plain delete could remove a link that a concurrent link() counted in meanwhile.
-    const key = inodeKey(entry.ino);
-    const last = await ctx.meta.update<InodeObject, boolean>(key, checkInode, (inode) => {
+    const last = await ctx.inodes.update<boolean>(entry.ino, (inode) => {
       if (!inode) return { result: false };
       if (inode.value.nlink === 0) return { result: true };
       inode.value.nlink--;
       inode.value.attr.ctime = ctx.now();
       return { write: inode.value, result: inode.value.nlink === 0 };
     });
-    if (last) await ctx.meta.remove(key);
+    if (last) await ctx.inodes.remove(entry.ino);
   }
 }
 
@@ -246,7 +239,7 @@ export async function link(ctx: Ctx, existing: string, path: string): Promise<St
   const promoted = src.entry.t === "f" &&
     await promoteToInode(ctx, src.parent!.ino, src.name, src.entry, existing);
   if (!promoted) {
-    await ctx.meta.update<InodeObject, void>(inodeKey(ino), checkInode, (inode) => {
+    await ctx.inodes.update<void>(ino, (inode) => {
       if (!inode || inode.value.nlink === 0) {
         throw new FsError("ENOENT", "File was removed", { path: existing });
       }
@@ -263,7 +256,7 @@ export async function link(ctx: Ctx, existing: string, path: string): Promise<St
     if (!outcomeUnknown(error)) await dropReplaced(ctx, { t: "h", ino });
     throw error;
   }
-  const inode = await ctx.meta.read<InodeObject>(inodeKey(ino), checkInode);
+  const inode = await ctx.inodes.get(ino);
   if (!inode) throw new FsError("ENOENT", "File was removed", { path });
   return statOf(ino, "file", inode.value.attr, { nlink: inode.value.nlink, data: inode.value });
 }
@@ -279,7 +272,6 @@ async function promoteToInode(
   entry: Entry,
   path: string,
 ): Promise<boolean> {
-  const key = inodeKey(entry.ino);
   const inodeOf = (entry: Entry): InodeObject => {
     const { t: _t, ino, moving: _m, movedFrom: _f, ...record } = entry as FileEntry & Entry;
     return {
@@ -300,15 +292,15 @@ async function promoteToInode(
     return fresh.entry;
   };
   for (let attempt = 0; attempt < 10; attempt++) {
-    if (!await ctx.meta.write(key, inodeOf(entry), null)) {
+    if (!await ctx.inodes.put(inodeOf(entry), null)) {
       // Left by a promotion that was cut short, or that races us, before its entry swap.
       // While the entry is still a plain file nothing uses it: replace it, by CAS so
       // that a change made to it once it is in use is never overwritten.
-      const left = await ctx.meta.read<InodeObject>(key, checkInode);
+      const left = await ctx.inodes.get(entry.ino);
       const fresh = await refresh();
       if (!fresh) return false;
       entry = fresh;
-      if (!left || !await ctx.meta.write(key, inodeOf(entry), left)) continue;
+      if (!left || !await ctx.inodes.put(inodeOf(entry), left)) continue;
     }
     // The swap only if the entry is exactly what the inode object was made from (a
     // chmod or setxattr does not change its generation).
