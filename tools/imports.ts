@@ -30,6 +30,23 @@ export const LAYERS: readonly (readonly string[])[] = [
   ["app.ts", "cli.ts"],
 ];
 
+/**
+ * Rules inside a unit: an import from a module matching `from` to a module matching `to`
+ * (other than itself) is refused, for the reason given.
+ */
+export const INNER_RULES: readonly { from: RegExp; to: RegExp; why: string }[] = [
+  {
+    from: /^vfs\/ops\//,
+    to: /^vfs\/ops\//,
+    why: "operations never import each other (share code through src/vfs internals)",
+  },
+  {
+    from: /^vfs\/(?!ops\/|vfs\.ts$|mod\.ts$)/,
+    to: /^vfs\/ops\//,
+    why: "the VFS internals sit below the operations",
+  },
+];
+
 /** One import between two modules of `src/`, as paths relative to `src/`. */
 export interface Edge {
   from: string;
@@ -53,7 +70,11 @@ export function layerOf(unit: string): number {
 /** The problems with one edge: an unknown unit, an upward import, a sideways import. */
 export function edgeProblems(edge: Edge): string[] {
   const [a, b] = [unitOf(edge.from), unitOf(edge.to)];
-  if (a === b) return [];
+  if (a === b) {
+    return INNER_RULES.filter((r) =>
+      edge.from !== edge.to && r.from.test(edge.from) && r.to.test(edge.to)
+    ).map((r) => `${edge.from} -> ${edge.to}: ${r.why}`);
+  }
   const [la, lb] = [layerOf(a), layerOf(b)];
   const problems: string[] = [];
   for (const [unit, layer] of [[a, la], [b, lb]] as const) {

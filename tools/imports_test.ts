@@ -32,6 +32,15 @@ Deno.test("`edgeProblems()` rejects upward, sideways and unknown imports", () =>
     "nowhere is in no layer (add it to LAYERS in tools/imports.ts)",
   ]);
   assertEquals(unitOf("app_test.ts"), "app.ts");
+  assertEquals(edgeProblems({ from: "vfs/ops/rename.ts", to: "vfs/ops/namespace.ts" }), [
+    "vfs/ops/rename.ts -> vfs/ops/namespace.ts: operations never import each other " +
+    "(share code through src/vfs internals)",
+  ]);
+  assertEquals(edgeProblems({ from: "vfs/resolve.ts", to: "vfs/ops/rename.ts" }), [
+    "vfs/resolve.ts -> vfs/ops/rename.ts: the VFS internals sit below the operations",
+  ]);
+  assertEquals(edgeProblems({ from: "vfs/vfs.ts", to: "vfs/ops/rename.ts" }), []);
+  assertEquals(edgeProblems({ from: "vfs/ops/rename.ts", to: "vfs/records.ts" }), []);
 });
 
 Deno.test("`importGraph()` sees type-only imports", async () => {

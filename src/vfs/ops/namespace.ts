@@ -1,16 +1,15 @@
 // Namespace operations: mkdir, unlink, rmdir, symlink, readlink, link, copy, readdir.
 
-import { outcomeUnknown } from "../format/cas.ts";
-import { newDirObject } from "../format/dir.ts";
-import { compareKeys } from "../store/_util.ts";
-import { newId, newIno, ROOT_INO } from "../format/keys.ts";
-import { type Entry, type FileEntry, FORMAT_VERSION, type InodeObject } from "../format/meta.ts";
-import { entryXattrs } from "./attrs.ts";
-import { type Ctx, dirStat, entryStat, newAttr, statOf } from "./context.ts";
-import { FsError } from "./errors.ts";
-import { loadRecord } from "./file.ts";
-import { PATH_MAX, splitPath } from "./path.ts";
-import { applyMove } from "../format/rename_intent.ts";
+import { outcomeUnknown } from "../../format/cas.ts";
+import { newDirObject } from "../../format/dir.ts";
+import { compareKeys } from "../../store/_util.ts";
+import { newId, newIno, ROOT_INO } from "../../format/keys.ts";
+import { type Entry, type FileEntry, FORMAT_VERSION, type InodeObject } from "../../format/meta.ts";
+import { type Ctx, dirStat, entryStat, newAttr, statOf } from "../context.ts";
+import { FsError } from "../errors.ts";
+import { dropReplaced, entryXattrs, loadRecord } from "../records.ts";
+import { PATH_MAX, splitPath } from "../path.ts";
+import { applyMove } from "../../format/rename_intent.ts";
 import {
   checkScope,
   finishRemoval,
@@ -19,8 +18,8 @@ import {
   lookupEntry,
   openDir,
   resolveDir,
-} from "./resolve.ts";
-import type { DirEntryInfo, ReaddirPage, Stat } from "./types.ts";
+} from "../resolve.ts";
+import type { DirEntryInfo, ReaddirPage, Stat } from "../types.ts";
 
 /** Adds entry `name` to directory `dir`; EEXIST if the name is taken. */
 /**
@@ -171,28 +170,6 @@ export async function rmdir(ctx: Ctx, path: string, tries = 0): Promise<void> {
     } catch (error) {
       if (attempt >= 3) throw error;
     }
-  }
-}
-
-/**
- * Releases what an entry that was just unlinked or replaced held: the object of a
- * (marked, empty) directory, or one link of a hard-linked inode. File data is left to GC.
- */
-export async function dropReplaced(ctx: Ctx, entry: Entry | null): Promise<void> {
-  if (entry?.t === "d") {
-    const dir = await ctx.dirs.get(entry.ino);
-    if (dir) await ctx.dirs.remove(dir.value);
-  } else if (entry?.t === "h") {
-    // The last link is first counted off by CAS (to zero), then the object deleted: a
-    // plain delete could remove a link that a concurrent link() counted in meanwhile.
-    const last = await ctx.inodes.update<boolean>(entry.ino, (inode) => {
-      if (!inode) return { result: false };
-      if (inode.value.nlink === 0) return { result: true };
-      inode.value.nlink--;
-      inode.value.attr.ctime = ctx.now();
-      return { write: inode.value, result: inode.value.nlink === 0 };
-    });
-    if (last) await ctx.inodes.remove(entry.ino);
   }
 }
 

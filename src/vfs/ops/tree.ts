@@ -1,7 +1,7 @@
 /** Operations on whole trees, built on the single-entry operations. @module */
 
-import { FsError, isFsError } from "./errors.ts";
-import type { ReaddirPage, Stat } from "./types.ts";
+import { FsError, isFsError } from "../errors.ts";
+import type { ReaddirPage, Stat } from "../types.ts";
 
 /**
  * The operations a tree removal calls. The Vfs facade passes itself; naming only these here

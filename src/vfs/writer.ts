@@ -1,66 +1,35 @@
-// File data: open handles with a dirty log, commit (inline, group-committed segment, or a
-// streamed multipart segment), and reads through the page cache.
+/**
+ * The write path: an open file ({@linkcode FileHandle}) keeps a dirty log; at fsync the
+ * data is placed first (inline in the record, a group-committed segment, or a streamed
+ * multipart segment) and the metadata is committed after, in one CAS of the file's record,
+ * as JuiceFS's writer splits data flush from metadata commit. Internal to `src/vfs`.
+ *
+ * @module
+ */
 
 import type { Placed, SegmentStream } from "../cache/writeback.ts";
-import { concat } from "../store/_util.ts";
 import { newIno } from "../format/keys.ts";
-import { locateSegment } from "../format/segments.ts";
-import {
-  contentVersion,
-  type Entry,
-  type FileData,
-  type FileEntry,
-  type Xattrs,
-} from "../format/meta.ts";
-import type { Attr } from "../format/meta.ts";
-import {
-  EMPTY_MAP,
-  type PageMap,
-  resolveRange,
-  truncateMap,
-  writeExtent,
-} from "../format/page_map.ts";
-import { contentTag, type Ctx, newAttr, PERM_MASK, statOf, toFsError } from "./context.ts";
+import { contentVersion, type Entry, type FileData, type FileEntry } from "../format/meta.ts";
+import { EMPTY_MAP, type PageMap, truncateMap, writeExtent } from "../format/page_map.ts";
+import { concat } from "../store/_util.ts";
+import { contentTag, type Ctx, newAttr, statOf, toFsError } from "./context.ts";
 import { FsError } from "./errors.ts";
+import { loadMap, loadSpilled, overlay, readRecord } from "./reader.ts";
+import {
+  applyAttrChanges,
+  type AttrChanges,
+  checkRange,
+  type FileLoc,
+  type FileRecord,
+  inlineBytes,
+  loadRecord,
+  toBase64,
+  updateFile,
+} from "./records.ts";
 import { locate } from "./resolve.ts";
 import type { Stat } from "./types.ts";
 
-/** The part of an inode that file operations change. */
-export interface FileRecord extends FileData {
-  attr: Attr;
-  xattr?: Xattrs;
-}
-
-/** Where a file is: the entry `name` of directory `dir`, for inode `ino`. */
-export interface FileLoc {
-  readonly dir: string;
-  readonly name: string;
-  readonly ino: string;
-}
-
-class Linked extends Error {}
 class Conflict extends Error {}
-
-/**
- * Attribute changes that a commit makes in the same CAS as its data (a client's mtime on
- * upload, `setattr` with a size).
- */
-export interface AttrChanges {
-  readonly mode?: number;
-  readonly uid?: number;
-  readonly gid?: number;
-  readonly atime?: number;
-  readonly mtime?: number;
-}
-
-/** Applies `changes` to `attr` (permission bits only of a mode). */
-export function applyAttrChanges(attr: Attr, changes: AttrChanges): void {
-  if (changes.mode !== undefined) attr.mode = (attr.mode & ~PERM_MASK) | changes.mode;
-  if (changes.uid !== undefined) attr.uid = changes.uid;
-  if (changes.gid !== undefined) attr.gid = changes.gid;
-  if (changes.atime !== undefined) attr.atime = changes.atime;
-  if (changes.mtime !== undefined) attr.mtime = changes.mtime;
-}
 
 interface CreateSpec {
   readonly exclusive: boolean;
@@ -69,162 +38,8 @@ interface CreateSpec {
   readonly gid?: number;
 }
 
-/** A file's current record (from its entry, or its inode object when hard-linked). */
-export async function loadRecord(ctx: Ctx, entry: Entry): Promise<FileRecord & { nlink: number }> {
-  if (entry.t === "f") return { ...entry, nlink: 1 };
-  if (entry.t !== "h") throw new FsError("EISDIR", "Not a regular file");
-  const found = await ctx.inodes.get(entry.ino);
-  if (!found) throw new FsError("ENOENT", "File was removed");
-  return found.value;
-}
-
-/**
- * Atomically changes a file's record where it lives. `op` must throw before changing
- * anything if it fails; it may run more than once.
- */
-export async function updateFile<R>(
-  ctx: Ctx,
-  loc: FileLoc,
-  op: (record: FileRecord) => R,
-): Promise<R> {
-  try {
-    return await ctx.dirs.update(loc.dir, [loc.name], (draft) => {
-      const entry = draft.get(loc.name);
-      if (!entry || entry.ino !== loc.ino) {
-        throw new FsError("ESTALE", "File was replaced or removed", { path: loc.name });
-      }
-      if (entry.t === "h") throw new Linked();
-      if (entry.t !== "f") throw new FsError("EISDIR", "Not a regular file", { path: loc.name });
-      if (entry.moving) throw new FsError("EAGAIN", "File is being renamed", { path: loc.name });
-      const result = op(entry);
-      draft.set(loc.name, entry);
-      return result;
-    }, { touch: false });
-  } catch (error) {
-    if (!(error instanceof Linked)) throw error;
-  }
-  return ctx.inodes.updateGrouped<R>(loc.ino, (inode) => {
-    if (!inode) throw new FsError("ESTALE", "File was removed", { path: loc.name });
-    return { value: inode, result: op(inode) };
-  });
-}
-
 /** Extents a spilled map's delta may hold before it is folded into a new spill. */
 const DELTA_MAX = 32;
-
-/** `base` with the newer extents of `delta` written over it. */
-function overlay(base: PageMap, delta: PageMap): PageMap {
-  return delta.reduce((map, [o, l, s, so]) => writeExtent(map, o, l, s, so), base);
-}
-
-/** A record's page map (fetching a spilled map, which never changes, once). */
-export async function loadMap(ctx: Ctx, record: FileData): Promise<PageMap> {
-  if (record.map) return record.map;
-  if (!record.mapRef) return EMPTY_MAP;
-  const base = await loadSpilled(ctx, record.mapRef);
-  return record.delta ? overlay(base, record.delta) : base;
-}
-
-/** A spilled map (each instance fetches one at most once: they never change). */
-async function loadSpilled(ctx: Ctx, mapRef: string): Promise<PageMap> {
-  const map = await ctx.maps.get(mapRef);
-  if (!map) throw new FsError("EIO", `Page map ${mapRef} is missing`);
-  return map;
-}
-
-export function inlineBytes(record: FileData): Uint8Array {
-  return record.data ? fromBase64(record.data) : new Uint8Array(0);
-}
-
-/** Reads `length` bytes at `offset` of a file record (short at end of file). */
-export async function readRecord(
-  ctx: Ctx,
-  ino: string,
-  record: FileRecord,
-  offset: number,
-  length: number,
-): Promise<Uint8Array> {
-  const size = record.attr.size;
-  const end = Math.min(size, offset + length);
-  if (offset >= end) return new Uint8Array(0);
-  const out = new Uint8Array(end - offset);
-  if (!record.map && !record.mapRef) {
-    out.set(inlineBytes(record).subarray(offset, end));
-    return out;
-  }
-  const map = await loadMap(ctx, record);
-  const window = readaheadWindow(ctx, ino, offset, end);
-  await Promise.all(
-    resolveRange(map, offset, end - offset).map(async (piece) => {
-      if (piece.segment === null) return;
-      const segment = locateSegment(piece.segment);
-      if (!segment) throw new FsError("EIO", `Bad segment reference ${piece.segment}`);
-      const bytes = await ctx.cache.read(segment.key, piece.segmentOffset, piece.length, {
-        objectSize: segment.size,
-        readahead: window,
-      });
-      out.set(bytes, piece.fileOffset - offset);
-    }),
-  );
-  return out;
-}
-
-/** Contiguous runs at least this long are streamed with one GET instead of paged. */
-const STREAM_RUN = 256 * 1024;
-const ZEROS = new Uint8Array(1 << 20);
-
-/**
- * Streams bytes `[offset, end)` of one version of a file. Each contiguous run of a segment
- * of 256 KiB or more is one ranged GET whose body is passed through as it arrives (no
- * copy into pages, and no eviction of the page cache by a long scan); shorter runs go
- * through the page cache; holes stream as zeros. Segments never change, so the stream is a
- * consistent snapshot even if the file is overwritten meanwhile.
- */
-export async function* streamRecord(
-  ctx: Ctx,
-  ino: string,
-  record: FileRecord,
-  offset: number,
-  end: number,
-): AsyncGenerator<Uint8Array> {
-  end = Math.min(end, record.attr.size);
-  if (offset >= end) return;
-  if (!record.map && !record.mapRef) {
-    yield await readRecord(ctx, ino, record, offset, end - offset);
-    return;
-  }
-  const map = await loadMap(ctx, record);
-  for (const piece of resolveRange(map, offset, end - offset)) {
-    if (piece.segment === null) {
-      for (let n = piece.length; n > 0; n -= ZEROS.length) {
-        yield ZEROS.slice(0, Math.min(n, ZEROS.length));
-      }
-      continue;
-    }
-    const segment = locateSegment(piece.segment);
-    if (!segment) throw new FsError("EIO", `Bad segment reference ${piece.segment}`);
-    if (piece.length < STREAM_RUN) {
-      yield await ctx.cache.read(segment.key, piece.segmentOffset, piece.length, {
-        objectSize: segment.size,
-      });
-      continue;
-    }
-    const body = await ctx.segments.readRange(segment, piece.segmentOffset, piece.length);
-    if (!body) throw new FsError("EIO", `Segment ${segment.id} is missing or short`);
-    yield* body;
-  }
-}
-
-/** Sequential reads grow a readahead window (doubling up to the maximum); others reset it. */
-function readaheadWindow(ctx: Ctx, ino: string, offset: number, end: number): number {
-  const state = ctx.readahead.get(ino);
-  const sequential = state !== undefined && state.end === offset;
-  const window = sequential ? Math.min(Math.max(state.window * 2, 256 << 10), ctx.readaheadMax) : 0;
-  ctx.readahead.delete(ino);
-  ctx.readahead.set(ino, { end, window });
-  if (ctx.readahead.size > 1024) ctx.readahead.delete(ctx.readahead.keys().next().value!);
-  return window;
-}
 
 type WriteOp = {
   readonly k: "w";
@@ -238,8 +53,21 @@ type LogOp =
   | { readonly k: "a"; readonly len: number; readonly pos: number }
   | { readonly k: "t"; readonly size: number };
 
+/** A log entry once appends have their offsets. */
+type PlacedOp = WriteOp | { readonly k: "t"; readonly size: number };
+
+/**
+ * Where a commit's data went, kept across its CAS retries: the dirty bytes, and the old
+ * inline bytes of a file outgrowing metadata. The latter belong to one version of one file
+ * (ino and content version) and are reused only by a retry that builds on that version.
+ */
+interface Placement {
+  dirty?: Placed;
+  inline?: Placed & { ino: string; cv: number };
+}
+
 /** The log with each append placed at the end of the file as it is at commit time. */
-function placeAppends(ops: readonly LogOp[], size: number): (WriteOp | { k: "t"; size: number })[] {
+function placeAppends(ops: readonly LogOp[], size: number): PlacedOp[] {
   return ops.map((op) => {
     if (op.k === "a") {
       const placed: WriteOp = { k: "w", off: size, len: op.len, pos: op.pos };
@@ -488,38 +316,17 @@ export class FileHandle {
     return { entry, record: await loadRecord(this.#ctx, entry) };
   }
 
+  /**
+   * The commit loop: read the record this commit builds on, place the data (durable
+   * before any metadata names it), then one CAS of the metadata; a CAS that lost to
+   * another writer starts over from the new version, reusing the data already placed.
+   */
   async #commit(): Promise<Stat> {
-    const ctx = this.#ctx;
-    // Where the dirty bytes went, and where the old inline bytes of a file outgrowing
-    // metadata went: those belong to one version of one file (ino and content version),
-    // and are reused only by a retry that builds on that very version.
-    const placed: { dirty?: Placed; inline?: Placed & { ino: string; cv: number } } = {};
+    const placed: Placement = {};
     for (let attempt = 0; attempt < 20; attempt++) {
       const { entry, record } = await this.#current();
-      if (entry && entry.ino !== this.#loc.ino) {
-        if (!this.#create || this.#create.exclusive) {
-          throw new FsError(this.#create ? "EEXIST" : "ESTALE", "File was replaced", {
-            path: this.#loc.name,
-          });
-        }
-        if (entry.t === "d") throw new FsError("EISDIR", "Is a directory");
-        this.#loc = { ...this.#loc, ino: entry.ino };
-      }
-      if (!entry && !this.#create) throw new FsError("ESTALE", "File was removed");
-      const current: FileRecord = record ??
-        { attr: { ...newAttr(ctx, "file", this.#create ?? {}), size: 0 } };
+      const current = this.#base(entry, record);
       const gen = current.gen ?? 0;
-      const cv = contentVersion(current);
-      // Checked against the version this commit builds on; the CAS below only succeeds if
-      // the file is still at that generation, so the check and the write are one step.
-      if (this.#ifMatch !== undefined) {
-        const tag = record ? contentTag(this.#loc.ino, current) : null;
-        if (tag !== this.#ifMatch) {
-          throw new FsError("ESTALE", "The file changed since the version asked for", {
-            path: this.#loc.name,
-          });
-        }
-      }
       let ops = placeAppends(this.#ops, current.attr.size);
       const finalSize = ops.reduce(
         (s, op) => op.k === "t" ? op.size : Math.max(s, op.off + op.len),
@@ -530,63 +337,12 @@ export class FileHandle {
       const cut = ops.findLastIndex((op) => op.k === "t" && op.size === 0);
       const base: FileRecord = cut < 0 ? current : { attr: { ...current.attr, size: 0 } };
       if (cut >= 0) ops = ops.slice(cut + 1);
-      const inline = !this.#stream && !base.map && !base.mapRef && finalSize <= ctx.inlineMax;
-      let next: FileData;
-      if (inline) {
-        next = this.#applyInline(base, ops);
-      } else {
-        // Data before metadata: segments are durable before the CAS that names them.
-        if (base.data && (placed.inline?.ino !== this.#loc.ino || placed.inline.cv !== cv)) {
-          // Both go out in the same group commit: one PUT.
-          const [dirty, old] = await Promise.all([
-            placed.dirty ?? this.#place(),
-            ctx.writeback.commit(inlineBytes(base)),
-          ]);
-          placed.dirty = dirty;
-          placed.inline = { ino: this.#loc.ino, cv, ...old };
-        }
-        const dirty = placed.dirty ??= await this.#place();
-        const old = placed.inline;
-        const extend = base.mapRef !== undefined && !ops.some((op) => op.k === "t");
-        if (extend) {
-          // A spilled map stays as it is; the new extents go into its small delta.
-          let delta = base.delta ?? EMPTY_MAP;
-          for (const op of ops) {
-            if (op.k === "w") {
-              delta = writeExtent(delta, op.off, op.len, dirty.segment, dirty.offset + op.pos);
-            }
-          }
-          if (delta.length <= DELTA_MAX) {
-            next = { mapRef: base.mapRef!, delta };
-          } else {
-            const full = overlay(await loadSpilled(ctx, base.mapRef!), delta);
-            next = full.length > ctx.spillExtents ? { mapRef: await spillMap(ctx, full) } : {
-              map: full,
-            };
-          }
-          try {
-            return await this.#apply(entry, gen, finalSize, next);
-          } catch (error) {
-            if (!(error instanceof Conflict)) throw error;
-            continue;
-          }
-        }
-        let map: PageMap = base.data && old
-          ? writeExtent(EMPTY_MAP, 0, inlineBytes(base).length, old.segment, old.offset)
-          : await loadMap(ctx, base);
-        let size = base.attr.size;
-        if (base.data) map = truncateMap(map, size);
-        for (const op of ops) {
-          if (op.k === "t") {
-            map = truncateMap(map, op.size);
-            size = op.size;
-          } else {
-            map = writeExtent(map, op.off, op.len, dirty.segment, dirty.offset + op.pos);
-            size = Math.max(size, op.off + op.len);
-          }
-        }
-        next = map.length > ctx.spillExtents ? { mapRef: await spillMap(ctx, map) } : { map };
-      }
+      const next = await this.#placeData(
+        base,
+        ops,
+        { finalSize, cv: contentVersion(current) },
+        placed,
+      );
       try {
         return await this.#apply(entry, gen, finalSize, next);
       } catch (error) {
@@ -596,13 +352,94 @@ export class FileHandle {
     throw new FsError("EAGAIN", "File changed too often during the write");
   }
 
+  /**
+   * The record this commit builds on: the file's current one, or a fresh one for a file
+   * to create. Checks that the name still holds this file and the caller's If-Match.
+   */
+  #base(entry: Entry | null, record: FileRecord | null): FileRecord {
+    if (entry && entry.ino !== this.#loc.ino) {
+      if (!this.#create || this.#create.exclusive) {
+        throw new FsError(this.#create ? "EEXIST" : "ESTALE", "File was replaced", {
+          path: this.#loc.name,
+        });
+      }
+      if (entry.t === "d") throw new FsError("EISDIR", "Is a directory");
+      this.#loc = { ...this.#loc, ino: entry.ino };
+    }
+    if (!entry && !this.#create) throw new FsError("ESTALE", "File was removed");
+    const current: FileRecord = record ??
+      { attr: { ...newAttr(this.#ctx, "file", this.#create ?? {}), size: 0 } };
+    // Checked against the version this commit builds on; the CAS only succeeds if the
+    // file is still at that generation, so the check and the write are one step.
+    if (this.#ifMatch !== undefined) {
+      const tag = record ? contentTag(this.#loc.ino, current) : null;
+      if (tag !== this.#ifMatch) {
+        throw new FsError("ESTALE", "The file changed since the version asked for", {
+          path: this.#loc.name,
+        });
+      }
+    }
+    return current;
+  }
+
+  /**
+   * Data placement: makes the dirty bytes durable where they go (inline in the record, or
+   * a segment, with the old inline bytes of a file outgrowing metadata moved along in the
+   * same group commit) and returns the data part of the next record. Writes nothing that
+   * names the data: that is {@linkcode #apply}'s CAS.
+   */
+  async #placeData(
+    base: FileRecord,
+    ops: readonly PlacedOp[],
+    version: { finalSize: number; cv: number },
+    placed: Placement,
+  ): Promise<FileData> {
+    const ctx = this.#ctx;
+    if (!this.#stream && !base.map && !base.mapRef && version.finalSize <= ctx.inlineMax) {
+      return this.#applyInline(base, ops);
+    }
+    if (base.data && (placed.inline?.ino !== this.#loc.ino || placed.inline.cv !== version.cv)) {
+      // Both go out in the same group commit: one PUT.
+      const [dirty, old] = await Promise.all([
+        placed.dirty ?? this.#place(),
+        ctx.writeback.commit(inlineBytes(base)),
+      ]);
+      placed.dirty = dirty;
+      placed.inline = { ino: this.#loc.ino, cv: version.cv, ...old };
+    }
+    const dirty = placed.dirty ??= await this.#place();
+    const old = placed.inline;
+    if (base.mapRef !== undefined && !ops.some((op) => op.k === "t")) {
+      // A spilled map stays as it is; the new extents go into its small delta.
+      let delta = base.delta ?? EMPTY_MAP;
+      for (const op of ops) {
+        if (op.k === "w") {
+          delta = writeExtent(delta, op.off, op.len, dirty.segment, dirty.offset + op.pos);
+        }
+      }
+      if (delta.length <= DELTA_MAX) return { mapRef: base.mapRef, delta };
+      const full = overlay(await loadSpilled(ctx, base.mapRef), delta);
+      return full.length > ctx.spillExtents ? { mapRef: await ctx.maps.put(full) } : { map: full };
+    }
+    let map: PageMap = base.data && old
+      ? writeExtent(EMPTY_MAP, 0, inlineBytes(base).length, old.segment, old.offset)
+      : await loadMap(ctx, base);
+    if (base.data) map = truncateMap(map, base.attr.size);
+    for (const op of ops) {
+      map = op.k === "t"
+        ? truncateMap(map, op.size)
+        : writeExtent(map, op.off, op.len, dirty.segment, dirty.offset + op.pos);
+    }
+    return map.length > ctx.spillExtents ? { mapRef: await ctx.maps.put(map) } : { map };
+  }
+
   async #place(): Promise<Placed> {
     if (this.#stream) return { segment: await this.#stream.finish(), offset: 0 };
     if (this.#dirtyBytes === 0) return { segment: "", offset: 0 };
     return await this.#ctx.writeback.commit(concat(this.#small, this.#dirtyBytes));
   }
 
-  #applyInline(base: FileRecord, ops: readonly (WriteOp | { k: "t"; size: number })[]): FileData {
+  #applyInline(base: FileRecord, ops: readonly PlacedOp[]): FileData {
     let bytes = inlineBytes(base);
     const dirty = concat(this.#small, this.#dirtyBytes);
     let size = base.attr.size;
@@ -671,35 +508,4 @@ export class FileHandle {
     this.#create = null;
     return stat;
   }
-}
-
-export async function spillMap(ctx: Ctx, map: PageMap): Promise<string> {
-  return await ctx.maps.put(map);
-}
-
-export function checkRange(ctx: Ctx, offset: number, length: number): void {
-  if (!Number.isSafeInteger(offset) || offset < 0) {
-    throw new FsError("EINVAL", `Invalid offset ${offset}`);
-  }
-  if (!Number.isSafeInteger(length) || length < 0) {
-    throw new FsError("EINVAL", `Invalid length ${length}`);
-  }
-  if (offset + length > ctx.maxFileSize) {
-    throw new FsError("EFBIG", `Files are limited to ${ctx.maxFileSize} bytes`);
-  }
-}
-
-export function toBase64(bytes: Uint8Array): string {
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(binary);
-}
-
-export function fromBase64(text: string): Uint8Array {
-  const binary = atob(text);
-  const out = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
-  return out;
 }

@@ -1,20 +1,21 @@
 // Attributes: getattr, setattr (chmod, chown, truncate, utimes), extended attributes, statfs.
 
-import { ROOT_INO } from "../format/keys.ts";
-import type { Attr, Entry, Xattrs } from "../format/meta.ts";
-import { type Ctx, dirStat, entryStat, PERM_MASK } from "./context.ts";
-import { FsError } from "./errors.ts";
+import { ROOT_INO } from "../../format/keys.ts";
+import type { Attr, Entry, Xattrs } from "../../format/meta.ts";
+import { type Ctx, dirStat, entryStat, PERM_MASK } from "../context.ts";
+import { FsError } from "../errors.ts";
 import {
   applyAttrChanges,
   type AttrChanges,
-  FileHandle,
+  decodeXattrs,
   fromBase64,
   loadRecord,
   toBase64,
   updateFile,
-} from "./file.ts";
-import { locate, openDir } from "./resolve.ts";
-import type { SetAttr, Stat, StatFs } from "./types.ts";
+} from "../records.ts";
+import { FileHandle } from "../writer.ts";
+import { locate, openDir } from "../resolve.ts";
+import type { SetAttr, Stat, StatFs } from "../types.ts";
 
 /** The attributes of `path`; `follow` follows a final symlink (stat vs lstat). */
 export async function getattr(ctx: Ctx, path: string, follow = false): Promise<Stat> {
@@ -137,26 +138,6 @@ export async function getxattr(ctx: Ctx, path: string, name: string): Promise<Ui
 /** All extended attributes of `path` at once (one read of the record holding them). */
 export async function getxattrs(ctx: Ctx, path: string): Promise<Record<string, Uint8Array>> {
   return decodeXattrs(await (await target(ctx, path)).read());
-}
-
-/** The extended attributes of a directory entry, reading the object that holds them. */
-export async function entryXattrs(ctx: Ctx, entry: Entry): Promise<Record<string, Uint8Array>> {
-  switch (entry.t) {
-    case "d":
-      return decodeXattrs((await ctx.dirs.get(entry.ino))?.value.xattr ?? {});
-    case "h":
-      return decodeXattrs((await loadRecord(ctx, entry)).xattr ?? {});
-    default:
-      return decodeXattrs(entry.xattr ?? {});
-  }
-}
-
-function decodeXattrs(xattr: Xattrs): Record<string, Uint8Array> {
-  const out: Record<string, Uint8Array> = {};
-  for (const [name, value] of Object.entries(xattr)) {
-    Object.defineProperty(out, name, { value: fromBase64(value), enumerable: true });
-  }
-  return out;
 }
 
 export async function listxattr(ctx: Ctx, path: string): Promise<string[]> {
