@@ -4,6 +4,10 @@
  * multipart segment) and the metadata is committed after, in one CAS of the file's record,
  * as JuiceFS's writer splits data flush from metadata commit. Internal to `src/vfs`.
  *
+ * Just over 500 lines: one class, {@linkcode FileHandle}, whose dirty log, data placement
+ * and metadata commit share the handle's private state; its commit is split into methods
+ * by step (#base, #placeData, #apply) rather than across files.
+ *
  * @module
  */
 
