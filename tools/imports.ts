@@ -208,13 +208,18 @@ export async function importGraph(srcDir: string): Promise<{ modules: string[]; 
   }
 }
 
-if (import.meta.main) {
-  const src = new URL("../src", import.meta.url).pathname;
-  const { modules, edges } = await importGraph(src);
-  const problems = [
+/** Every problem with the graph: its cycles, then its refused imports. */
+export function graphProblems(edges: readonly Edge[]): string[] {
+  return [
     ...findCycles(edges).map((c) => `import cycle: ${c.join(" -> ")}`),
     ...new Set(edges.flatMap(edgeProblems)),
   ];
+}
+
+if (import.meta.main) {
+  const src = new URL("../src", import.meta.url).pathname;
+  const { modules, edges } = await importGraph(src);
+  const problems = graphProblems(edges);
   for (const p of problems) console.error(`imports: ${p}`);
   console.log(
     `imports: ${modules.length} modules, ${edges.length} imports in src/, ` +

@@ -1,5 +1,5 @@
 import { assertEquals } from "../tests/_assert.ts";
-import { edgeProblems, findCycles, importGraph, unitOf } from "./imports.ts";
+import { edgeProblems, findCycles, graphProblems, importGraph, unitOf } from "./imports.ts";
 
 Deno.test("`findCycles()` finds a two-module cycle and ignores a diamond", () => {
   const cycle = findCycles([
@@ -64,4 +64,9 @@ Deno.test("`importGraph()` sees type-only imports", async () => {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("src/ has no import cycle and no import up a layer", async () => {
+  const { edges } = await importGraph(new URL("../src", import.meta.url).pathname);
+  assertEquals(graphProblems(edges), []);
 });
