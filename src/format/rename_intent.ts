@@ -123,6 +123,9 @@ async function settle(
           return true;
         }
         if ((there?.ino ?? null) !== moving.replaces) return false;
+        // The directory it replaces was reopened (its mark taken for dead): it may hold
+        // entries now.
+        if (moving.mark !== undefined && there?.fence === moving.mark) return false;
         // Replacing an entry that is itself being renamed would drop what its rename added.
         if (there?.moving) return false;
         if (there && moving.noReplace) return false;
