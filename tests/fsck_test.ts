@@ -262,14 +262,17 @@ Deno.test("fsck() reports a directory reachable twice and a cycle", async () => 
   assertEquals(report.counts.dirs, 5);
 });
 
-Deno.test("fsck() reports a wrong parent and a directory left marked as removed", async () => {
+Deno.test("fsck() points a wrong parent back and reports a directory left marked as removed", async () => {
   const fs = await buildTree();
   const empty = (await fs.lookup("/empty")).ino;
   const dir = await readJson<DirObject>(fs.store, dirKey(empty));
   await writeJson(fs.store, dirKey(empty), { ...dir, parent: newIno(), removing: 1 });
   const report = await fsck(fs.store, { graceMs: 0, repair: true });
   assertEquals(errors(report), ["parent-mismatch", "removing-dir"]);
-  assertEquals(report.unrepaired, 2);
+  assertEquals(report.problems.find((p) => p.kind === "parent-mismatch")?.repaired, true);
+  assertEquals(report.unrepaired, 1);
+  assertEquals((await readJson<DirObject>(fs.store, dirKey(empty))).parent, dir.parent);
+  assertEquals(errors(await fsck(fs.store, { graceMs: 0 })), ["removing-dir"]);
 });
 
 Deno.test("fsck() reports a missing superblock and an unknown key", async () => {

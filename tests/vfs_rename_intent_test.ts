@@ -251,3 +251,21 @@ Deno.test("a rename over an empty directory whose write's outcome is unknown lea
   const dirs = new Directories(new MetaStore(store));
   assert((await dirs.get(replaced))?.value.removing !== undefined, "reopened");
 });
+
+Deno.test("a hard link renamed onto the source name of an earlier rename does not undo that rename", async () => {
+  const store = new MemoryStore();
+  const fs = await Vfs.open(store);
+  await fs.mkdir("/d0");
+  await fs.mkdir("/d1");
+  await fs.writeFile("/d0/a", new TextEncoder().encode("acknowledged"));
+  await fs.link("/d0/a", "/d1/b"); // one inode, two names
+  await fs.rename("/d1/b", "/d0/c"); // its target keeps a `movedFrom` mark until looked up
+  // The inode's other name moves to where the first rename came from, before anyone has
+  // looked at that rename's target.
+  await fs.rename("/d0/a", "/d1/b", { noReplace: true });
+  const fresh = await Vfs.open(store);
+  assertEquals((await fresh.getattr("/d0/c")).nlink, 2);
+  assertEquals((await fresh.getattr("/d1/b")).nlink, 2);
+  assertEquals(new TextDecoder().decode(await fresh.read("/d0/c", 0, 100)), "acknowledged");
+  assertEquals(await checkConsistency(store), []);
+});

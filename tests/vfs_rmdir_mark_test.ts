@@ -49,3 +49,61 @@ contract(
   },
   { backends: ["memory", "s3"] },
 );
+
+/**
+ * A rename of `from` over the empty directory `/p/t` stalls right after marking it; another
+ * instance, a minute ahead, reopens `/p/t` and saves a file in it. The rename, resumed,
+ * must not unlink the directory that now holds an acknowledged file.
+ */
+async function renameStalledAfterMark(store: Parameters<typeof Vfs.open>[0], from: string) {
+  const gate = new GateStore(store);
+  const clockA = Date.now();
+  let clockB = clockA + 60_000;
+  const a = await Vfs.open(gate, { now: () => clockA });
+  const b = await Vfs.open(store, { now: () => clockB });
+  await a.mkdir("/p");
+  await a.mkdir("/q");
+  await a.mkdir(from);
+  await a.writeFile(`${from}/keep`, pattern(10, 1));
+  await a.mkdir("/p/t");
+  const { ino } = await a.getattr("/p/t");
+  // The rename's mark on /p/t goes through; its next request hangs.
+  let marked = false;
+  gate.arm((call) => {
+    if (marked) return true;
+    if (call.op === "PutObject" && call.key === dirKey(ino)) marked = true;
+    return false;
+  });
+  const renamed = a.rename(from, "/p/t").then(() => "renamed", (e: FsError) => e.code);
+  await gate.held;
+  const data = pattern(3000, 9);
+  let written = false;
+  for (let attempt = 0; attempt < 4 && !written; attempt++) {
+    try {
+      await b.writeFile("/p/t/saved", data);
+      written = true;
+    } catch (error) {
+      if (!(error instanceof FsError) || error.code !== "ENOENT") throw error;
+      clockB += 31_000;
+    }
+  }
+  assertEquals(written, true, "the mark of a stalled rename is cleared eventually");
+  gate.open();
+  const outcome = await renamed;
+  const fresh = await Vfs.open(store);
+  assertEquals(await fresh.read("/p/t/saved", 0, 4000), data);
+  assertEquals(outcome, "ENOTEMPTY");
+  assertEquals(await fresh.read(`${from}/keep`, 0, 10), pattern(10, 1));
+}
+
+contract(
+  "`rename()` over an empty directory, stalled after its mark, cannot unlink it once reopened",
+  (store) => renameStalledAfterMark(store, "/p/src"),
+  { backends: ["memory", "s3"] },
+);
+
+contract(
+  "`rename()` across directories over an empty directory, stalled after its mark, keeps what was saved in it",
+  (store) => renameStalledAfterMark(store, "/q/src"),
+  { backends: ["memory", "s3"] },
+);

@@ -141,6 +141,11 @@ export interface Walk {
    * back if the rename is rolled back): their objects and shards must stay.
    */
   readonly held: Set<string>;
+  /**
+   * Directories whose parent pointer names another directory than the one whose entry
+   * reached them (no rename in flight on that entry): what fsck --repair points back.
+   */
+  readonly misparented: { ino: string; holder: string; pointer: string }[];
   readonly inodes: Map<string, ReachedInode>;
   /** Ids of spilled maps named by reachable files. */
   readonly maps: Set<string>;
@@ -199,6 +204,7 @@ class Walker {
     dirs: new Map(),
     shards: new Set(),
     held: new Set(),
+    misparented: [],
     inodes: new Map(),
     maps: new Set(),
     segments: new Map(),
@@ -294,6 +300,9 @@ class Walker {
         `Directory's parent is ${dir.parent} but its entry is in ${task.holder}`,
         where,
       );
+      if (task.via === null) {
+        this.result.misparented.push({ ino: dir.ino, holder: task.holder, pointer: dir.parent });
+      }
     }
     if (dir.removing !== undefined) {
       // A mark id carries its marker's clock: only good enough for a report.

@@ -1,7 +1,8 @@
 /**
  * fsck: checks a bucket against the format of `docs/format.md` and, when asked, repairs
  * what can be repaired without guessing: wrong link counts, stale rename intents (settled
- * by the VFS's own implementation, rename_intent.ts), and orphaned metadata. Unreferenced segments are left to {@linkcode gc}.
+ * by the VFS's own implementation, rename_intent.ts), stray parent pointers, and orphaned
+ * metadata. Unreferenced segments are left to {@linkcode gc}.
  *
  * Objects younger than the grace period, intents younger than it and link counts whose
  * inode changed within it may belong to an operation still running: they are reported
@@ -15,7 +16,8 @@ import type { ObjectStore } from "../store/types.ts";
 import { MetaStore } from "./cas.ts";
 import { Directories } from "./dir.ts";
 import { Inodes } from "./inodes.ts";
-import { idTime, parseKey, segmentKey } from "./keys.ts";
+import { dirKey, idTime, parseKey, segmentKey } from "./keys.ts";
+import { checkDir, type DirObject } from "./meta.ts";
 import { settleIntent } from "./rename_intent.ts";
 import {
   DEFAULT_GRACE_MS,
@@ -105,6 +107,10 @@ export async function fsck(store: ObjectStore, options: FsckOptions = {}): Promi
   for (const p of problems) {
     const intent = tree.intents.find((i) => p.kind === "stale-intent" && i.path === p.path);
     if (intent) fixes.set(p, () => settleStale(meta, intent));
+    const stray = tree.misparented.find((m) =>
+      p.kind === "parent-mismatch" && p.key === dirKey(m.ino)
+    );
+    if (stray) fixes.set(p, () => pointBack(meta, stray));
   }
   checkLinks(meta, tree, now, graceMs, add);
   const counts = await checkListing(store, tree, now, graceMs, add);
@@ -124,6 +130,22 @@ export async function fsck(store: ObjectStore, options: FsckOptions = {}): Promi
     repaired,
     unrepaired: errors.filter((p) => !p.repaired).length,
   };
+}
+
+/**
+ * Points a directory's parent pointer back at the directory whose entry names it, if it
+ * still points where the walk saw it point (CAS). The pointer only serves renames' ancestry
+ * walks: one that names a directory without that entry makes every walk through it look
+ * again and give up, so directory moves beneath it fail with EAGAIN until this runs.
+ */
+async function pointBack(
+  meta: MetaStore,
+  { ino, holder, pointer }: { ino: string; holder: string; pointer: string },
+): Promise<boolean> {
+  return await meta.update<DirObject, boolean>(dirKey(ino), checkDir, (dir) => {
+    if (!dir || dir.value.parent !== pointer) return { result: false };
+    return { write: { ...dir.value, parent: holder }, result: true };
+  });
 }
 
 /** Link counts: each reachable inode's nlink against the entries naming it. */

@@ -109,6 +109,11 @@ export interface Moving {
   noReplace: boolean;
   /** When the intent was written (ms): a stale intent is rolled back if not yet applied. */
   at: number;
+  /**
+   * The removal mark this rename put on the empty directory it replaces: the target is not
+   * added if the entry there carries it as its `fence` (the directory was reopened).
+   */
+  mark?: string;
 }
 
 export type Entry = (FileEntry | LinkEntry | DirEntry | SymlinkEntry) & {
@@ -116,6 +121,18 @@ export type Entry = (FileEntry | LinkEntry | DirEntry | SymlinkEntry) & {
   moving?: Moving;
   /** Set on a target entry by the rename that created it, until the source is cleared. */
   movedFrom?: MovedFrom;
+  /**
+   * Set on a source entry whose rename (this intent id) was rolled back, and kept by the
+   * entry wherever it goes: whoever finds that rename's target later can tell a rollback
+   * from another name of the same inode (a hard link) that arrived at the source name.
+   */
+  rolledBack?: string;
+  /**
+   * On a directory's entry: the removal mark last cleared from that directory by someone
+   * who took its remover for dead. A rename that marked the directory to replace it may not
+   * replace an entry fenced with its mark (see `openDir` in src/vfs/resolve.ts).
+   */
+  fence?: string;
 };
 
 /** Where a target entry came from, kept until its rename is known to have happened. */

@@ -123,6 +123,9 @@ async function settle(
           return true;
         }
         if ((there?.ino ?? null) !== moving.replaces) return false;
+        // The directory it replaces was reopened (its mark taken for dead): it may hold
+        // entries now.
+        if (moving.mark !== undefined && there?.fence === moving.mark) return false;
         // Replacing an entry that is itself being renamed would drop what its rename added.
         if (there?.moving) return false;
         if (there && moving.noReplace) return false;
@@ -156,7 +159,7 @@ async function settle(
       draft.delete(name);
       return "removed";
     }
-    const restored = { ...current };
+    const restored = { ...current, rolledBack: moving.id };
     delete restored.moving;
     draft.set(name, restored);
     return "restored";
@@ -299,12 +302,16 @@ async function walkUp(ctx: RenameStores, from: string, moved: string): Promise<S
 }
 
 /**
- * True when the source entry is still there for the same inode without the intent `id`:
- * the rename was rolled back (a completed one removed the source entry), perhaps tried
- * again since under a new intent.
+ * True when the source entry says the rename with intent `id` was rolled back (a completed
+ * one removed the source entry), perhaps tried again since under a new intent. Entries
+ * rolled back before the `rolledBack` trace existed are told by their inode still being
+ * there; that holds for files and directories (one name per inode), not for hard links,
+ * whose inode may have come back to that name under another of its names.
  */
 function rolledBack(current: Entry | undefined, entry: Entry, id: string): boolean {
-  return current?.ino === entry.ino && current.moving?.id !== id;
+  if (!current || current.moving?.id === id) return false;
+  if (current.rolledBack === id) return true;
+  return current.ino === entry.ino && current.t !== "h" && entry.t !== "h";
 }
 
 /**

@@ -50,10 +50,11 @@ export async function openDir(ctx: Ctx, ino: string, path?: string): Promise<Dir
     if (found!.value.removed) {
       // A removal that became final and never unlinked the directory: finish it.
       await finishRemoval(ctx, ino).catch(() => {});
-    } else {
+    } else if (await fenceEntry(ctx, found!.value, String(mark))) {
       // An rmdir (or a rename onto this empty directory) marked it and has not finished
       // while we watched: the directory is still linked, so it takes new entries again.
-      // Safe even if that rmdir is only stalled: it can no longer make its removal final.
+      // Safe even if that rmdir is only stalled: it can no longer make its removal final;
+      // nor can such a rename, once its entry is fenced.
       await ctx.dirs.unmarkRemoving(ino, mark).catch(() => {});
     }
     found = await ctx.dirs.get(ino);
@@ -62,6 +63,28 @@ export async function openDir(ctx: Ctx, ino: string, path?: string): Promise<Dir
     throw new FsError("ENOENT", "No such directory", path === undefined ? {} : { path });
   }
   return found.value;
+}
+
+/**
+ * Fences the entry naming directory `dir` with removal mark `mark`, before that mark is
+ * cleared: a rename that marked the directory to replace it checks for the fence in the
+ * very CAS that replaces the entry (same object), so once the directory takes entries
+ * again a stalled rename can no longer unlink it. An rmdir needs no fence (its removal
+ * becomes final only by a CAS on the directory itself).
+ * @returns false when no entry names the directory (a rename replaced it, or the parent
+ * pointer lags a rename in flight): then it must stay closed.
+ */
+async function fenceEntry(ctx: Ctx, dir: DirObject, mark: string): Promise<boolean> {
+  const parent = await ctx.dirs.get(dir.parent);
+  if (!parent) return false;
+  const name = (await ctx.dirs.list(parent.value)).find(([, e]) => e.ino === dir.ino)?.[0];
+  if (name === undefined) return false;
+  return await ctx.dirs.update(dir.parent, [name], (draft) => {
+    const current = draft.get(name);
+    if (current?.ino !== dir.ino) return false;
+    if (current.fence !== mark) draft.set(name, { ...current, fence: mark });
+    return true;
+  }, { touch: false }).catch(() => false);
 }
 
 /**

@@ -111,6 +111,7 @@ async function renameOnce(
     replaces: target?.ino ?? null,
     noReplace: options.noReplace ?? false,
     at: ctx.now(),
+    ...(replacedMark ? { mark: replacedMark.mark } : {}),
   };
   if (src.parent.ino === dst.parent.ino) {
     try {
@@ -119,6 +120,8 @@ async function renameOnce(
         if (current?.ino !== entry.ino || current.moving) throw new Changed();
         const there = draft.get(dst.name);
         if ((there?.ino ?? null) !== moving.replaces || there?.moving) throw new Changed();
+        // Reopened since we marked it (see `openDir`): it may hold entries now.
+        if (replacedMark && there?.fence === replacedMark.mark) throw new Changed();
         draft.delete(src.name);
         draft.set(dst.name, current);
       });
@@ -159,6 +162,10 @@ async function renameOnce(
       throw new FsError("EINVAL", "Cannot move a directory into itself", { path: to });
     case "yield":
       return "conflict";
+    case "taken":
+      // The directory we replace was reopened meanwhile: look at it again.
+      if (replacedMark) return "changed";
+      break;
     case "rolled-back":
       // Someone who met the intent rolled it back: for a directory, possibly for a crossing
       // rename (try again); a file's only reason is a target taken meanwhile.
