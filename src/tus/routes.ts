@@ -122,9 +122,9 @@ function submittedTokens(c: Context): Set<string> {
   return tokens;
 }
 
-async function statOrNull(vfs: Vfs, path: string): Promise<Stat | null> {
+async function lstatOrNull(vfs: Vfs, path: string): Promise<Stat | null> {
   try {
-    return await vfs.getattr(path);
+    return await vfs.lookup(path);
   } catch (error) {
     if (isFsError(error, "ENOENT")) return null;
     throw error;
@@ -305,9 +305,14 @@ class Handlers {
     target: string,
     pre: Pick<UploadRecord, "noReplace" | "ifMatch">,
   ): Promise<void> {
-    const current = await statOrNull(fs, target);
+    // The rename replaces what is at the path itself: a symlink there would be replaced,
+    // where a PUT writes through it. Refused rather than surprising either way.
+    const current = await lstatOrNull(fs, target);
     if (current?.type === "directory") {
       throw new FsError("EISDIR", "The target is a folder", { path: target });
+    }
+    if (current?.type === "symlink") {
+      throw new HttpError(409, "EINVAL", "The target is a symbolic link: upload to what it names");
     }
     if (pre.noReplace && current) {
       throw preconditionFailed("If-None-Match failed: the target exists", "EEXIST");
