@@ -493,3 +493,46 @@ contract("tus: Location names the origin a proxy forwarded", async (store) => {
     );
   }
 }, { backends: ["memory"] });
+
+contract("tus: an empty file lands at creation", async (store) => {
+  const at = await instance(store);
+  const upload = await create(at, 0, { path: "/empty.txt" });
+  assertEquals((await at.vfs.getattr("/empty.txt")).size, 0);
+  assertEquals(await offsetOf(at, upload), null);
+}, BACKENDS);
+
+contract(
+  "tus: HEAD finishes an upload whose bytes are all durable but not placed",
+  async (store) => {
+    const at = await instance(store);
+    await at.vfs.mkdir("/d");
+    const upload = await create(at, 6, { path: "/d/f.txt" });
+    assertEquals((await patch(at, upload, 0, new TextEncoder().encode("abc"))).status, 204);
+    // As if the request carrying the last chunk died after its commit, before the rename.
+    const id = upload.split("/").pop()!;
+    await at.vfs.write(`${STAGING_DIR}/${id}`, 3, new TextEncoder().encode("def"));
+    assertEquals(await statOrNull(at.vfs, "/d/f.txt"), null);
+    // A lock taken meanwhile holds it back (HEAD says why; a client retries)...
+    const lock = await at.vfs.locks.lock({
+      root: "/d/f.txt",
+      depth: "0",
+      scope: "exclusive",
+      owner: "test",
+      timeout: 3600,
+    });
+    const held = await at.request(upload, { method: "HEAD", headers: TUS });
+    await held.body?.cancel();
+    assertEquals(held.status, 423);
+    assertEquals(await statOrNull(at.vfs, "/d/f.txt"), null);
+    // ...and with the lock's token, HEAD rolls the completion forward: offset = length is true.
+    const head = await at.request(upload, {
+      method: "HEAD",
+      headers: { ...TUS, "lock-token": `<${lock.token}>` },
+    });
+    await head.body?.cancel();
+    assertEquals([head.status, head.headers.get("upload-offset")], [200, "6"]);
+    assertEquals(new TextDecoder().decode(await readAll(at.vfs, "/d/f.txt")), "abcdef");
+    assertEquals(await offsetOf(at, upload), null);
+  },
+  BACKENDS,
+);
