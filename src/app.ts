@@ -44,7 +44,11 @@ export interface AppOptions {
   /** `/metrics` without credentials (default false). */
   readonly metricsPublic?: boolean;
   /** Resumable uploads: how long an unfinished one is kept, and the clock that judges it. */
-  readonly uploads?: { readonly expiryMs?: number; readonly now?: () => number };
+  readonly uploads?: {
+    readonly expiryMs?: number;
+    readonly now?: () => number;
+    readonly sweepEveryMs?: number;
+  };
 }
 
 /** Headers a browser script may send to the HTTP API, and read from its answers. */

@@ -30,7 +30,7 @@ interface Instance {
 
 async function instance(
   store: ObjectStore,
-  options: { now?: () => number; expiryMs?: number } = {},
+  options: { now?: () => number; expiryMs?: number; sweepEveryMs?: number } = {},
 ): Promise<Instance> {
   const vfs = await Vfs.open(store, options.now ? { now: options.now } : {});
   const app = createApp({
@@ -38,6 +38,8 @@ async function instance(
     metrics: new StoreMetrics(),
     vfs,
     uploads: {
+      // Sweeps run only where a test asks for one (a background sweep would race it).
+      sweepEveryMs: options.sweepEveryMs ?? Infinity,
       ...(options.now ? { now: options.now } : {}),
       ...(options.expiryMs ? { expiryMs: options.expiryMs } : {}),
     },
@@ -536,3 +538,18 @@ contract(
   },
   BACKENDS,
 );
+
+contract("tus: creating an upload sweeps expired ones in the background", async (store) => {
+  const c = clock();
+  const at = await instance(store, { now: c.now, expiryMs: HOUR, sweepEveryMs: 60_000 });
+  const old = await create(at, 10, { path: "/old.txt" });
+  c.t += HOUR + SKEW_MARGIN_MS + 1;
+  await create(at, 10, { path: "/new.txt" }); // starts the sweep
+  const oldId = old.split("/").pop()!;
+  for (let i = 0; i < 200; i++) {
+    if (await statOrNull(at.vfs, `${STAGING_DIR}/${oldId}.json`) === null) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assertEquals(await statOrNull(at.vfs, `${STAGING_DIR}/${oldId}.json`), null);
+  assertEquals((await at.vfs.readdir(STAGING_DIR)).entries.length, 1);
+}, BACKENDS);

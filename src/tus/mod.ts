@@ -87,6 +87,8 @@ export interface TusOptions {
   readonly checkTarget?: (c: Context, path: string) => void;
   /** Largest upload accepted (default 2^50 bytes, the filesystem's largest file). */
   readonly maxSize?: number;
+  /** A creation starts a sweep of expired uploads when the last is this old (default 10 min). */
+  readonly sweepEveryMs?: number;
 }
 
 /**
@@ -98,6 +100,7 @@ export function createTus(vfs: Vfs, options: TusOptions): { app: Hono; uploads: 
   const uploads = new Uploads(vfs, {
     expiryMs: options.expiryMs ?? DEFAULT_UPLOAD_EXPIRY_MS,
     ...(options.now ? { now: options.now } : {}),
+    ...(options.sweepEveryMs === undefined ? {} : { sweepEveryMs: options.sweepEveryMs }),
   });
   const app = new Hono();
   registerTusRoutes(app, uploads, {
