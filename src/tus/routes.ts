@@ -402,7 +402,7 @@ class Handlers {
       }
       throw reason;
     }
-    // A body that ends early (no Content-Length) is still whole: what came is stored.
+    // An empty body into an existing file commits nothing, so no check ran before a commit.
     if (checksum && body.count() === 0 && !sameBytes(body.digest()!, checksum.digest)) {
       throw checksumMismatch();
     }
