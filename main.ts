@@ -67,6 +67,7 @@ async function start() {
     auth,
     corsOrigins: config.corsOrigins,
     metricsPublic: config.metricsPublic,
+    uploads: { expiryMs: config.uploadExpiryMs },
   });
   return { config, app };
 }

@@ -21,6 +21,13 @@ import { createRestApi, HttpError } from "./rest/mod.ts";
 import { problemResponse } from "./rest/errors.ts";
 import { fsPathBelow, mountNames, namesBelow, requestPathOf } from "./http/request_path.ts";
 import { createWebDav, davPathOf, destinationPath } from "./webdav/mod.ts";
+import {
+  checkNotStaging,
+  createTus,
+  refuseStaging,
+  TUS_REQUEST_HEADERS,
+  TUS_RESPONSE_HEADERS,
+} from "./tus/mod.ts";
 import { FsError } from "./vfs/mod.ts";
 import type { ObjectStore, StoreMetrics } from "./store/mod.ts";
 import type { Vfs } from "./vfs/mod.ts";
@@ -36,6 +43,12 @@ export interface AppOptions {
   readonly corsOrigins?: readonly string[] | "*";
   /** `/metrics` without credentials (default false). */
   readonly metricsPublic?: boolean;
+  /** Resumable uploads: how long an unfinished one is kept, and the clock that judges it. */
+  readonly uploads?: {
+    readonly expiryMs?: number;
+    readonly now?: () => number;
+    readonly sweepEveryMs?: number;
+  };
 }
 
 /** Headers a browser script may send to the HTTP API, and read from its answers. */
@@ -49,6 +62,7 @@ const CORS_REQUEST_HEADERS = [
   "If-Modified-Since",
   "If-Unmodified-Since",
   "Lock-Token",
+  ...TUS_REQUEST_HEADERS,
 ];
 const CORS_RESPONSE_HEADERS = [
   "ETag",
@@ -59,6 +73,7 @@ const CORS_RESPONSE_HEADERS = [
   "Location",
   "Retry-After",
   "WWW-Authenticate",
+  ...TUS_RESPONSE_HEADERS,
 ];
 
 /**
@@ -99,6 +114,8 @@ function basicUser(header: string | undefined): string | null {
 const DAV_MOUNT = "/dav";
 /** Where the HTTP API is mounted. */
 const API_MOUNT = "/api/v1";
+/** Where resumable uploads (tus) are mounted. */
+const UPLOADS_MOUNT = `${API_MOUNT}/uploads`;
 
 /**
  * The filesystem path a WebDAV COPY or MOVE writes to (its `Destination`), read by the same
@@ -193,15 +210,28 @@ export function createApp(options: AppOptions): Hono {
     const cors = corsFor(options.corsOrigins ?? []);
     if (cors) app.use(`${API_MOUNT}/*`, cors);
     app.use(`${API_MOUNT}/*`, guard({ pathOf: apiPathOf }));
+    app.use(`${API_MOUNT}/*`, refuseStaging(apiPathOf));
+    // Uploads name their target in metadata: the endpoint checks it as a PUT to that path.
+    const writable = (c: Context, path: string) => {
+      const principal = c.get("principal");
+      if (principal && !allows(principal, "PUT", path)) {
+        throw new HttpError(403, "EACCES", `Not allowed to write "${path}"`);
+      }
+    };
+    const tus = createTus(options.vfs, {
+      mount: UPLOADS_MOUNT,
+      scopeOf,
+      checkTarget: writable,
+      ...options.uploads,
+    });
+    app.route("/", tus.app);
     app.route(
       API_MOUNT,
       createRestApi(options.vfs, {
         scopeOf,
         checkTarget(c, path) {
-          const principal = c.get("principal");
-          if (principal && !allows(principal, "PUT", path)) {
-            throw new HttpError(403, "EACCES", `Not allowed to write "${path}"`);
-          }
+          checkNotStaging(path);
+          writable(c, path);
         },
       }),
     );
@@ -214,6 +244,13 @@ export function createApp(options: AppOptions): Hono {
       }),
     );
     app.use(DAV_MOUNT, guard({ pathOf: () => "/" }));
+    app.use(
+      `${DAV_MOUNT}/*`,
+      refuseStaging(
+        (c) => davPathOf(requestPathOf(c.req.raw), DAV_MOUNT)?.path ?? null,
+        davDestinationOf,
+      ),
+    );
     const dav = createWebDav(options.vfs, {
       mount: DAV_MOUNT,
       principalOf: (c) => auth ? c.get("principal")?.name ?? null : null,
