@@ -67,7 +67,14 @@ async function start() {
     auth,
     corsOrigins: config.corsOrigins,
     metricsPublic: config.metricsPublic,
+    secret: config.secret,
   });
+  if (config.secret === null && auth !== null) {
+    console.warn(
+      "pagefs: PAGEFS_SECRET is not set: browser sessions and share links are signed with a " +
+        "random key of this process, so they end when it stops and other instances refuse them",
+    );
+  }
   return { config, app };
 }
 

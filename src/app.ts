@@ -16,7 +16,10 @@ import {
   AuthMetrics,
   requireAuth,
   type RequireAuthOptions,
+  Sessions,
+  Signer,
 } from "./auth/mod.ts";
+import { createUi, ShareTokens } from "./ui/mod.ts";
 import { createRestApi, HttpError } from "./rest/mod.ts";
 import { problemResponse } from "./rest/errors.ts";
 import { fsPathBelow, mountNames, namesBelow, requestPathOf } from "./http/request_path.ts";
@@ -36,6 +39,12 @@ export interface AppOptions {
   readonly corsOrigins?: readonly string[] | "*";
   /** `/metrics` without credentials (default false). */
   readonly metricsPublic?: boolean;
+  /**
+   * The server secret that signs session cookies and share links (`PAGEFS_SECRET`); every
+   * instance behind one address needs the same. Without it a random one is made per
+   * process: sessions and links then work on this process only, until it stops.
+   */
+  readonly secret?: string | null;
 }
 
 /** Headers a browser script may send to the HTTP API, and read from its answers. */
@@ -176,6 +185,8 @@ export function createApp(options: AppOptions): Hono {
         `${user === null ? "" : ` for "${user}"`}: ${c.req.method} ${c.req.path}`,
     );
   };
+  const signer = options.secret ? new Signer(options.secret) : Signer.random();
+  const sessions = new Sessions(signer);
   const guard = (o: Omit<RequireAuthOptions, "onFailure">) =>
     requireAuth(auth, { ...o, onFailure });
 
@@ -192,7 +203,8 @@ export function createApp(options: AppOptions): Hono {
     // check, and only for the origins configured.
     const cors = corsFor(options.corsOrigins ?? []);
     if (cors) app.use(`${API_MOUNT}/*`, cors);
-    app.use(`${API_MOUNT}/*`, guard({ pathOf: apiPathOf }));
+    // The browser UI calls the API with its session cookie (and CSRF token for writes).
+    app.use(`${API_MOUNT}/*`, guard({ pathOf: apiPathOf, sessions }));
     app.route(
       API_MOUNT,
       createRestApi(options.vfs, {
@@ -220,6 +232,15 @@ export function createApp(options: AppOptions): Hono {
       scopeOf,
     });
     app.route(DAV_MOUNT, dav);
+
+    // The browser UI at `/` (docs/ui.md); it reaches files only through the routes above.
+    const ui = createUi(options.vfs, {
+      auth,
+      sessions,
+      shares: new ShareTokens(signer),
+      guard: guard({ pathOf: () => null, sessions }),
+    });
+    app.route("/", ui);
   }
 
   app.notFound((c) => c.json({ error: "not-found", message: "No such route" }, 404));

@@ -32,6 +32,11 @@ export interface Config {
   readonly corsOrigins: readonly string[] | "*";
   /** `/metrics` answers without credentials (default: only to an unlimited principal). */
   readonly metricsPublic: boolean;
+  /**
+   * `PAGEFS_SECRET`: signs browser sessions and share links; the same on every instance.
+   * Null when unset (a random one per process).
+   */
+  readonly secret: string | null;
 }
 
 /** A configuration value is missing or invalid; the message names the variable. */
@@ -68,7 +73,19 @@ export function loadConfig(env: Env): Config {
     store: store(env),
     corsOrigins: corsOrigins(env.PAGEFS_CORS_ORIGINS),
     metricsPublic: flag("PAGEFS_METRICS_PUBLIC", env.PAGEFS_METRICS_PUBLIC, false),
+    secret: secret(env.PAGEFS_SECRET),
   };
+}
+
+function secret(value: string | undefined): string | null {
+  if (value === undefined || value === "") return null;
+  if (value.length < 32) {
+    throw new ConfigError(
+      "PAGEFS_SECRET",
+      "Expected at least 32 characters (e.g. `openssl rand -hex 32`)",
+    );
+  }
+  return value;
 }
 
 function flag(variable: string, value: string | undefined, fallback: boolean): boolean {

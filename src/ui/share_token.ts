@@ -19,6 +19,9 @@
 
 import { base64url, fromBase64url, type Signer } from "../auth/mod.ts";
 import { constantTimeEqual } from "../auth/mod.ts";
+import { FsError, isFsError, type Vfs } from "../vfs/mod.ts";
+
+const encoder = new TextEncoder();
 
 /** The extended attribute that holds a path's share-link generation. */
 export const GENERATION_XATTR = "user.pagefs.share-generation";
@@ -149,4 +152,29 @@ export class ShareTokens {
 /** A fresh random generation id. */
 export function newGeneration(): string {
   return base64url(crypto.getRandomValues(new Uint8Array(9)));
+}
+
+/**
+ * The share-link generation of `path`: null when it has none; with `create`, a fresh one is
+ * set first (exclusively: a concurrent first link wins and both use its value).
+ */
+export async function currentGeneration(
+  vfs: Vfs,
+  path: string,
+  options: { create?: boolean } = {},
+): Promise<string | null> {
+  try {
+    return new TextDecoder().decode(await vfs.getxattr(path, GENERATION_XATTR));
+  } catch (error) {
+    if (!isFsError(error, "ENODATA")) throw error;
+  }
+  if (!options.create) return null;
+  try {
+    await vfs.setxattr(path, GENERATION_XATTR, encoder.encode(newGeneration()), { create: true });
+  } catch (error) {
+    if (!isFsError(error, "EEXIST")) throw error;
+  }
+  const value = await currentGeneration(vfs, path);
+  if (value === null) throw new FsError("EAGAIN", "The share generation vanished", { path });
+  return value;
 }
