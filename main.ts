@@ -68,6 +68,7 @@ async function start() {
     corsOrigins: config.corsOrigins,
     metricsPublic: config.metricsPublic,
     secret: config.secret,
+    uploads: { expiryMs: config.uploadExpiryMs },
   });
   if (config.secret === null && auth !== null) {
     console.warn(

@@ -24,6 +24,13 @@ import { createRestApi, HttpError } from "./rest/mod.ts";
 import { problemResponse } from "./rest/errors.ts";
 import { fsPathBelow, mountNames, namesBelow, requestPathOf } from "./http/request_path.ts";
 import { createWebDav, davPathOf, destinationPath } from "./webdav/mod.ts";
+import {
+  createTus,
+  isStagingPath,
+  STAGING_DIR,
+  TUS_REQUEST_HEADERS,
+  TUS_RESPONSE_HEADERS,
+} from "./tus/mod.ts";
 import { FsError } from "./vfs/mod.ts";
 import type { ObjectStore, StoreMetrics } from "./store/mod.ts";
 import type { Vfs } from "./vfs/mod.ts";
@@ -45,6 +52,8 @@ export interface AppOptions {
    * process: sessions and links then work on this process only, until it stops.
    */
   readonly secret?: string | null;
+  /** Resumable uploads: how long an unfinished one is kept, and the clock that judges it. */
+  readonly uploads?: { readonly expiryMs?: number; readonly now?: () => number };
 }
 
 /** Headers a browser script may send to the HTTP API, and read from its answers. */
@@ -58,6 +67,7 @@ const CORS_REQUEST_HEADERS = [
   "If-Modified-Since",
   "If-Unmodified-Since",
   "Lock-Token",
+  ...TUS_REQUEST_HEADERS,
 ];
 const CORS_RESPONSE_HEADERS = [
   "ETag",
@@ -68,6 +78,7 @@ const CORS_RESPONSE_HEADERS = [
   "Location",
   "Retry-After",
   "WWW-Authenticate",
+  ...TUS_RESPONSE_HEADERS,
 ];
 
 /**
@@ -108,6 +119,26 @@ function basicUser(header: string | undefined): string | null {
 const DAV_MOUNT = "/dav";
 /** Where the HTTP API is mounted. */
 const API_MOUNT = "/api/v1";
+/** Where resumable uploads (tus) are mounted. */
+const UPLOADS_MOUNT = `${API_MOUNT}/uploads`;
+
+/** The staging folder of uploads is the server's: no front end names it (404). */
+function refuseStaging(pathOf: (c: Context) => string | null): MiddlewareHandler {
+  return async (c, next) => {
+    const path = pathOf(c);
+    if (path !== null && isStagingPath(path)) {
+      throw new HttpError(404, "ENOENT", "No such file or directory");
+    }
+    await next();
+  };
+}
+
+/** Refuses a second path (a rename's or copy's target) in the staging folder (400). */
+function checkNotStaging(path: string): void {
+  if (isStagingPath(path)) {
+    throw new HttpError(400, "EINVAL", `${STAGING_DIR} is reserved for the server`);
+  }
+}
 
 /**
  * The filesystem path a WebDAV COPY or MOVE writes to (its `Destination`), read by the same
@@ -203,17 +234,31 @@ export function createApp(options: AppOptions): Hono {
     // check, and only for the origins configured.
     const cors = corsFor(options.corsOrigins ?? []);
     if (cors) app.use(`${API_MOUNT}/*`, cors);
-    // The browser UI calls the API with its session cookie (and CSRF token for writes).
+    // The browser UI calls the API and uploads with its session cookie (and CSRF token
+    // for writes).
     app.use(`${API_MOUNT}/*`, guard({ pathOf: apiPathOf, sessions }));
+    app.use(`${API_MOUNT}/*`, refuseStaging(apiPathOf));
+    // Uploads name their target in metadata: the endpoint checks it as a PUT to that path.
+    const writable = (c: Context, path: string) => {
+      const principal = c.get("principal");
+      if (principal && !allows(principal, "PUT", path)) {
+        throw new HttpError(403, "EACCES", `Not allowed to write "${path}"`);
+      }
+    };
+    const tus = createTus(options.vfs, {
+      mount: UPLOADS_MOUNT,
+      scopeOf,
+      checkTarget: writable,
+      ...options.uploads,
+    });
+    app.route("/", tus.app);
     app.route(
       API_MOUNT,
       createRestApi(options.vfs, {
         scopeOf,
         checkTarget(c, path) {
-          const principal = c.get("principal");
-          if (principal && !allows(principal, "PUT", path)) {
-            throw new HttpError(403, "EACCES", `Not allowed to write "${path}"`);
-          }
+          checkNotStaging(path);
+          writable(c, path);
         },
       }),
     );
@@ -226,6 +271,15 @@ export function createApp(options: AppOptions): Hono {
       }),
     );
     app.use(DAV_MOUNT, guard({ pathOf: () => "/" }));
+    app.use(
+      `${DAV_MOUNT}/*`,
+      refuseStaging((c) => davPathOf(requestPathOf(c.req.raw), DAV_MOUNT)?.path ?? null),
+    );
+    app.use(`${DAV_MOUNT}/*`, async (c, next) => {
+      const destination = davDestinationOf(c);
+      if (destination !== null) checkNotStaging(destination);
+      await next();
+    });
     const dav = createWebDav(options.vfs, {
       mount: DAV_MOUNT,
       principalOf: (c) => auth ? c.get("principal")?.name ?? null : null,

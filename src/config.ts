@@ -37,6 +37,8 @@ export interface Config {
    * Null when unset (a random one per process).
    */
   readonly secret: string | null;
+  /** How long an unfinished resumable upload is kept, in ms (default 24 h). */
+  readonly uploadExpiryMs: number;
 }
 
 /** A configuration value is missing or invalid; the message names the variable. */
@@ -74,6 +76,7 @@ export function loadConfig(env: Env): Config {
     corsOrigins: corsOrigins(env.PAGEFS_CORS_ORIGINS),
     metricsPublic: flag("PAGEFS_METRICS_PUBLIC", env.PAGEFS_METRICS_PUBLIC, false),
     secret: secret(env.PAGEFS_SECRET),
+    uploadExpiryMs: duration("PAGEFS_UPLOAD_EXPIRY", env.PAGEFS_UPLOAD_EXPIRY, 24 * 3600_000),
   };
 }
 
@@ -86,6 +89,22 @@ function secret(value: string | undefined): string | null {
     );
   }
   return value;
+}
+
+const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 };
+
+/** A duration such as "90", "90s", "30m", "24h" or "7d" (plain numbers are seconds), in ms. */
+function duration(variable: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value === "") return fallback;
+  const match = /^(\d{1,9})([smhd]?)$/.exec(value.trim());
+  const ms = match ? Number(match[1]) * UNIT_MS[match[2] || "s"]! : NaN;
+  if (!(ms > 0) || ms > 365 * 86_400_000) {
+    throw new ConfigError(
+      variable,
+      `Expected a duration like 3600, 30m, 24h or 7d, got "${value}"`,
+    );
+  }
+  return ms;
 }
 
 function flag(variable: string, value: string | undefined, fallback: boolean): boolean {

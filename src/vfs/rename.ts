@@ -32,7 +32,7 @@ export async function rename(
   ctx: Ctx,
   from: string,
   to: string,
-  options: { noReplace?: boolean } = {},
+  options: { noReplace?: boolean; sourceAnywhere?: boolean } = {},
 ): Promise<void> {
   for (let conflicts = 0;;) {
     const result = await renameOnce(ctx, from, to, options);
@@ -53,9 +53,10 @@ async function renameOnce(
   ctx: Ctx,
   from: string,
   to: string,
-  options: { noReplace?: boolean },
+  options: { noReplace?: boolean; sourceAnywhere?: boolean },
 ): Promise<"done" | "changed" | "conflict"> {
-  const src = await locate(ctx, from);
+  // `sourceAnywhere`: the source is the server's own (Vfs.adopt), outside a scoped view.
+  const src = await locate(options.sourceAnywhere ? { ...ctx, scope: [] } : ctx, from);
   if (!src.parent) throw new FsError("EBUSY", "Cannot rename the root", { path: from });
   if (!src.entry) throw new FsError("ENOENT", "No such file or directory", { path: from });
   const dst = await locate(ctx, to);

@@ -74,6 +74,8 @@ export class Vfs {
   readonly superblock: Superblock;
   #locks: LockManager | null = null;
   #scopes = new Map<string, Vfs>();
+  /** Names at the root that listings leave out (see `hide`); shared with scoped views. */
+  #hidden = new Set<string>();
 
   private constructor(ctx: Ctx, superblock: Superblock) {
     this.#ctx = ctx;
@@ -119,6 +121,7 @@ export class Vfs {
     if (!view) {
       view = new Vfs({ ...this.#ctx, scope: names }, this.superblock);
       view.#locks = this.locks;
+      view.#hidden = this.#hidden;
       this.#scopes.set(key, view);
     }
     return view;
@@ -193,6 +196,37 @@ export class Vfs {
   /** Renames atomically; replaces a file or an empty directory unless `noReplace`. */
   rename(from: string, to: string, options: { noReplace?: boolean } = {}): Promise<void> {
     return this.#run(from, () => rename(this.#ctx, from, to, options));
+  }
+
+  /**
+   * Moves `from`, a path of the whole filesystem whatever this view's scope (a file the
+   * server itself staged, such as a finished resumable upload), to `to`, which is held to
+   * this view's scope like any path it is given (symlinks followed included). Atomic like
+   * {@linkcode rename}. Never pass a source a client named: its scope is not checked.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore } from "../store/memory.ts";
+   * import { Vfs } from "./vfs.ts";
+   * const fs = await Vfs.open(new MemoryStore());
+   * await fs.mkdir("/home/alice", { parents: true });
+   * await fs.writeFile("/staged", new TextEncoder().encode("hi"));
+   * await fs.scoped("/home/alice").adopt("/staged", "/home/alice/hi.txt");
+   * console.assert((await fs.getattr("/home/alice/hi.txt")).size === 2);
+   * ```
+   */
+  adopt(from: string, to: string, options: { noReplace?: boolean } = {}): Promise<void> {
+    return this.#run(to, () => rename(this.#ctx, from, to, { ...options, sourceAnywhere: true }));
+  }
+
+  /**
+   * Leaves `name` out of every listing of the root, in this view and all its scoped views:
+   * a folder the server keeps for itself (the tus staging area). It stays reachable by
+   * path; refusing such paths from clients is the front ends' job.
+   */
+  hide(name: string): void {
+    checkName(name, "/" + name);
+    this.#hidden.add(name);
   }
 
   symlink(target: string, path: string): Promise<Stat> {
@@ -376,7 +410,12 @@ export class Vfs {
     path: string,
     options: { cursor?: string; limit?: number; xattrs?: boolean } = {},
   ): Promise<ReaddirPage> {
-    return this.#run(path, () => ns.readdir(this.#ctx, path, options));
+    return this.#run(path, async () => {
+      const page = await ns.readdir(this.#ctx, path, options);
+      if (this.#hidden.size === 0 || splitPath(path).length > 0) return page;
+      const entries = page.entries.filter((e) => !this.#hidden.has(e.name));
+      return entries.length === page.entries.length ? page : { ...page, entries };
+    });
   }
 
   statfs(): Promise<StatFs> {

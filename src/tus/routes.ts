@@ -1,0 +1,495 @@
+/**
+ * The tus 1.0.0 handlers: OPTIONS, POST (creation, with upload, deferred length), HEAD,
+ * PATCH (with checksum) and DELETE (termination). Each PATCH body streams straight into
+ * one offset write of the upload's staging file, committed by CAS on the file's version
+ * after the checksum and length checks pass, so a chunk is stored whole or not at all.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import type { Context, Hono } from "hono";
+import { badRequest, HttpError, preconditionFailed } from "../http/errors.ts";
+import { checkSegment, parseJsonPath } from "../http/path.ts";
+import { httpDate } from "../http/preconditions.ts";
+import { Recheck } from "../http/recheck.ts";
+import { FsError, isFsError, LockedError, type Stat, type Vfs } from "../vfs/mod.ts";
+import {
+  checkResumable,
+  type Checksum,
+  CHECKSUM_ALGORITHMS,
+  checksumMismatch,
+  OFFSET_STREAM,
+  parseChecksum,
+  parseMetadata,
+  TUS_EXTENSIONS,
+  TUS_HEADERS,
+  TUS_VERSION,
+  uintHeader,
+} from "./protocol.ts";
+import { isStagingPath, type Upload, UploadGone, type UploadRecord, Uploads } from "./uploads.ts";
+
+/** How the handlers reach the filesystem and the request's principal. */
+export interface RouteOptions {
+  /** Where the endpoint is mounted (e.g. "/api/v1/uploads"), for `Location`. */
+  readonly mount: string;
+  /** The filesystem view of the request's principal (targets are checked through it). */
+  readonly vfsOf: (c: Context) => Vfs;
+  /** Throws (403) unless the request's principal may write `path` as a PUT would. */
+  readonly checkTarget: (c: Context, path: string) => void;
+  /** Largest upload accepted (bytes). */
+  readonly maxSize: number;
+}
+
+/** Registers the tus routes on `app` (mounted at `options.mount`). */
+export function registerTusRoutes(app: Hono, uploads: Uploads, options: RouteOptions): void {
+  const h = new Handlers(uploads, options);
+  // Routes carry the whole mount (mount the app at "/"), so that both the collection's
+  // spellings, with and without the trailing slash, reach creation.
+  const m = options.mount;
+  for (const path of [m, `${m}/`]) {
+    app.options(path, (c) => h.options(c));
+    app.post(path, (c) => h.run(c, () => h.create(c)));
+  }
+  const one = `${m}/:id`;
+  app.options(one, (c) => h.options(c));
+  app.patch(one, (c) => h.run(c, () => h.patch(c, c.req.param("id")!)));
+  app.delete(one, (c) => h.run(c, () => h.terminate(c, c.req.param("id")!)));
+  // Clients behind proxies that allow only GET and POST (tus-js-client's
+  // `overridePatchMethod`) send the method in X-HTTP-Method-Override.
+  app.post(one, (c) =>
+    h.run(c, () => {
+      const method = c.req.header("x-http-method-override")?.trim().toUpperCase();
+      const id = c.req.param("id")!;
+      if (method === "PATCH") return h.patch(c, id);
+      if (method === "DELETE") return h.terminate(c, id);
+      if (method === "HEAD") return h.head(c, id);
+      throw new HttpError(405, "EINVAL", "POST creates uploads at the collection only");
+    }));
+  // Hono answers HEAD with the GET route (and drops the body).
+  app.get(one, (c) =>
+    h.run(c, () => {
+      if (c.req.method === "HEAD") return h.head(c, c.req.param("id")!);
+      throw new HttpError(405, "EINVAL", "Uploads are not readable: GET the target file");
+    }));
+}
+
+/** The target path an upload's metadata names: `path`, or `filename` in `dir`. */
+export function targetOf(meta: Record<string, string>): string {
+  let path: string;
+  if (meta.path !== undefined) {
+    if (meta.path.endsWith("/")) throw badRequest("The upload's path names a folder");
+    path = parseJsonPath(meta.path);
+  } else {
+    const filename = meta.filename ?? meta.name;
+    if (filename === undefined) {
+      throw badRequest("Upload-Metadata needs `path`, or `filename` (with an optional `dir`)");
+    }
+    checkSegment(filename, filename);
+    const dir = parseJsonPath(meta.dir ?? "/");
+    path = dir === "/" ? `/${filename}` : `${dir}/${filename}`;
+    // Joined names are each valid; the whole must still fit.
+    path = parseJsonPath(path);
+  }
+  if (path === "/") throw badRequest("An upload cannot replace the root");
+  if (isStagingPath(path)) throw badRequest("The staging folder is reserved for the server");
+  return path;
+}
+
+/** The If-Match / If-None-Match of PUT, from metadata `ifMatch` / `ifNoneMatch`. */
+function preconditionsOf(
+  meta: Record<string, string>,
+): Pick<UploadRecord, "noReplace" | "ifMatch"> {
+  const out: { noReplace?: boolean; ifMatch?: string } = {};
+  if (meta.ifNoneMatch !== undefined) {
+    if (meta.ifNoneMatch.trim() !== "*") throw badRequest('Metadata ifNoneMatch must be "*"');
+    out.noReplace = true;
+  }
+  if (meta.ifMatch !== undefined) {
+    const match = /^\s*"?([\x21\x23-\x7e]{1,200})"?\s*$/.exec(meta.ifMatch);
+    if (!match) throw badRequest("Metadata ifMatch must be one strong ETag");
+    out.ifMatch = match[1]!;
+  }
+  return out;
+}
+
+/** The lock tokens a request submits in `Lock-Token` (as for the HTTP API's writes). */
+function submittedTokens(c: Context): Set<string> {
+  const tokens = new Set<string>();
+  for (const match of c.req.header("lock-token")?.matchAll(/<([^<>\s]+)>/g) ?? []) {
+    tokens.add(match[1]!);
+  }
+  return tokens;
+}
+
+async function statOrNull(vfs: Vfs, path: string): Promise<Stat | null> {
+  try {
+    return await vfs.getattr(path);
+  } catch (error) {
+    if (isFsError(error, "ENOENT")) return null;
+    throw error;
+  }
+}
+
+function parentOf(path: string): string {
+  return path.slice(0, path.lastIndexOf("/")) || "/";
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** The scheme and host a client reached us by: forwarded by a proxy, or the request's. */
+function originOf(c: Context): string {
+  const url = new URL(c.req.url);
+  let proto = url.protocol.slice(0, -1);
+  let host = url.host;
+  const forwarded = c.req.header("forwarded")?.split(",")[0];
+  const fwdHost = forwarded?.match(/(?:^|;)\s*host="?([^";]+)"?/i)?.[1] ??
+    c.req.header("x-forwarded-host")?.split(",")[0]?.trim();
+  const fwdProto = forwarded?.match(/(?:^|;)\s*proto="?([^";]+)"?/i)?.[1] ??
+    c.req.header("x-forwarded-proto")?.split(",")[0]?.trim();
+  if (fwdHost && /^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(fwdHost)) {
+    host = fwdHost;
+  }
+  if (fwdProto && /^https?$/i.test(fwdProto)) proto = fwdProto.toLowerCase();
+  return `${proto}://${host}`;
+}
+
+class Handlers {
+  readonly #uploads: Uploads;
+  readonly #o: RouteOptions;
+
+  constructor(uploads: Uploads, options: RouteOptions) {
+    this.#uploads = uploads;
+    this.#o = options;
+  }
+
+  /** Runs a handler; errors become the HTTP errors the app renders, with tus headers. */
+  async run(c: Context, fn: () => Promise<Response> | Response): Promise<Response> {
+    for (const [name, value] of Object.entries(TUS_HEADERS)) c.header(name, value);
+    try {
+      return await fn();
+    } catch (error) {
+      throw translate(error);
+    }
+  }
+
+  options(c: Context): Response {
+    return c.body(null, 204, {
+      ...TUS_HEADERS,
+      "tus-version": TUS_VERSION,
+      "tus-extension": TUS_EXTENSIONS.join(","),
+      "tus-checksum-algorithm": CHECKSUM_ALGORITHMS.join(","),
+      "tus-max-size": String(this.#o.maxSize),
+    });
+  }
+
+  async create(c: Context): Promise<Response> {
+    const headers = c.req.raw.headers;
+    checkResumable(headers);
+    const length = uintHeader(headers, "upload-length");
+    const defer = headers.get("upload-defer-length");
+    if ((length === undefined) === (defer === null)) {
+      throw badRequest("Send exactly one of Upload-Length and Upload-Defer-Length");
+    }
+    if (defer !== null && defer.trim() !== "1") throw badRequest("Upload-Defer-Length must be 1");
+    const rawMeta = headers.get("upload-metadata");
+    const meta = parseMetadata(rawMeta);
+    const target = targetOf(meta);
+    const pre = preconditionsOf(meta);
+    this.#o.checkTarget(c, target);
+    const fs = this.#o.vfsOf(c);
+    if (length !== undefined) await this.#checkRoom(fs, length);
+    const parent = await fs.getattr(parentOf(target)).catch((error) => {
+      if (isFsError(error, "ENOENT")) {
+        throw new FsError("ENOENT", "The target's folder does not exist", { path: target });
+      }
+      throw error;
+    });
+    if (parent.type !== "directory") {
+      throw new FsError("ENOTDIR", "The target's folder is not a folder", { path: target });
+    }
+    await this.#checkTarget(c, fs, target, pre);
+    this.#uploads.maybeSweep();
+    let upload = await this.#uploads.create({
+      length: length ?? null,
+      metadata: rawMeta ?? "",
+      target,
+      ...pre,
+    });
+    const out: Record<string, string> = {
+      "location": `${originOf(c)}${this.#o.mount}/${upload.id}`,
+      "upload-expires": httpDate(upload.record.expires),
+    };
+    const type = c.req.header("content-type")?.split(";")[0]?.trim().toLowerCase();
+    if (type === OFFSET_STREAM && c.req.raw.body) {
+      // creation-with-upload: the body is the first chunk.
+      upload = await this.#write(c, fs, upload, 0);
+      out["upload-offset"] = String(upload.offset);
+    } else {
+      await c.req.raw.body?.cancel();
+    }
+    return c.body(null, 201, out);
+  }
+
+  async head(c: Context, id: string): Promise<Response> {
+    checkResumable(c.req.raw.headers);
+    const upload = await this.#uploads.get(id);
+    this.#o.checkTarget(c, upload.record.target);
+    const { record } = upload;
+    const out: Record<string, string> = {
+      "upload-offset": String(upload.offset),
+      "upload-expires": httpDate(record.expires),
+    };
+    if (record.length === null) out["upload-defer-length"] = "1";
+    else out["upload-length"] = String(record.length);
+    if (record.metadata !== "") out["upload-metadata"] = record.metadata;
+    return c.body(null, 200, out);
+  }
+
+  async patch(c: Context, id: string): Promise<Response> {
+    const headers = c.req.raw.headers;
+    checkResumable(headers);
+    const type = headers.get("content-type")?.split(";")[0]?.trim().toLowerCase();
+    if (type !== OFFSET_STREAM) {
+      throw new HttpError(415, "EINVAL", `A PATCH body must be ${OFFSET_STREAM}`);
+    }
+    const offset = uintHeader(headers, "upload-offset");
+    if (offset === undefined) throw badRequest("Upload-Offset is missing");
+    const declaredLength = uintHeader(headers, "upload-length");
+    let upload = await this.#uploads.get(id);
+    this.#o.checkTarget(c, upload.record.target);
+    const fs = this.#o.vfsOf(c);
+    if (declaredLength !== undefined) {
+      if (upload.record.length === null) {
+        if (declaredLength < upload.offset) {
+          throw badRequest("Upload-Length is below the bytes already uploaded");
+        }
+        await this.#checkRoom(fs, declaredLength);
+        upload = await this.#uploads.update(upload, { length: declaredLength });
+      } else if (declaredLength !== upload.record.length) {
+        throw badRequest("Upload-Length differs from the length declared before");
+      }
+    }
+    upload = await this.#write(c, fs, upload, offset);
+    return c.body(null, 204, {
+      "upload-offset": String(upload.offset),
+      "upload-expires": httpDate(upload.record.expires),
+    });
+  }
+
+  async terminate(c: Context, id: string): Promise<Response> {
+    checkResumable(c.req.raw.headers);
+    const upload = await this.#uploads.get(id);
+    this.#o.checkTarget(c, upload.record.target);
+    await this.#uploads.remove(id);
+    return c.body(null, 204);
+  }
+
+  /** Refuses an upload longer than the server takes or than statfs says is free. */
+  async #checkRoom(fs: Vfs, length: number): Promise<void> {
+    if (length > this.#o.maxSize) {
+      throw new HttpError(413, "EFBIG", `Uploads are limited to ${this.#o.maxSize} bytes`);
+    }
+    const st = await fs.statfs();
+    if (length > st.blocksFree * st.blockSize) {
+      throw new HttpError(413, "ENOSPC", "Not enough free space for this upload");
+    }
+  }
+
+  /** Whether the target can take the upload now: preconditions, type, locks. */
+  async #checkTarget(
+    c: Context,
+    fs: Vfs,
+    target: string,
+    pre: Pick<UploadRecord, "noReplace" | "ifMatch">,
+  ): Promise<void> {
+    const current = await statOrNull(fs, target);
+    if (current?.type === "directory") {
+      throw new FsError("EISDIR", "The target is a folder", { path: target });
+    }
+    if (pre.noReplace && current) {
+      throw preconditionFailed("If-None-Match failed: the target exists", "EEXIST");
+    }
+    if (pre.ifMatch !== undefined && current?.etag !== pre.ifMatch) {
+      throw preconditionFailed(
+        current ? "If-Match failed: the target's ETag differs" : "If-Match failed: no target",
+        current ? "ESTALE" : "ENOENT",
+      );
+    }
+    try {
+      await fs.locks.check(target, submittedTokens(c), {
+        parent: current === null,
+        descendants: false,
+      });
+    } catch (error) {
+      if (!(error instanceof LockedError)) throw error;
+      const roots = [...new Set(error.conflicts.map((l) => l.root))].join(", ");
+      throw new HttpError(423, "EBUSY", `Locked by a WebDAV lock on ${roots}: send its Lock-Token`);
+    }
+  }
+
+  /**
+   * Writes the request body at `offset` into the staging file, as one commit: the chunk is
+   * stored whole, after its checksum and the upload's length check, or not at all. The
+   * last chunk also checks the target first, then the upload moves there.
+   */
+  async #write(c: Context, fs: Vfs, upload: Upload, offset: number): Promise<Upload> {
+    const { record } = upload;
+    if (offset !== upload.offset) {
+      await c.req.raw.body?.cancel();
+      throw new HttpError(
+        409,
+        "ESTALE",
+        `Upload-Offset ${offset} differs from the upload's offset ${upload.offset}`,
+      );
+    }
+    const declared = uintHeader(c.req.raw.headers, "content-length");
+    const length = record.length;
+    if (length !== null && declared !== undefined && offset + declared > length) {
+      await c.req.raw.body?.cancel();
+      throw tooLong(length);
+    }
+    const checksum = parseChecksum(c.req.header("upload-checksum") ?? null);
+    if (upload.placed) {
+      if (declared) throw new HttpError(409, "ESTALE", "The upload is complete");
+      return upload;
+    }
+    const body = this.#counted(c.req.raw.body, { offset, length, declared, checksum });
+    const isLast = () => length !== null && offset + body.count() === length;
+    const recheck = new Recheck(async () => {
+      const failure = body.failure();
+      if (failure) throw failure;
+      if (checksum && !sameBytes(body.digest()!, checksum.digest)) throw checksumMismatch();
+      if (isLast()) await this.#checkTarget(c, fs, record.target, record);
+    });
+    const staging = this.#uploads.dataPath(upload.id);
+    try {
+      await this.#uploads.vfs.write(
+        staging,
+        offset,
+        body.stream,
+        upload.dataTag === null
+          ? { create: true, exclusive: true, beforeCommit: recheck.beforeCommit }
+          : { ifMatch: upload.dataTag, beforeCommit: recheck.beforeCommit },
+      );
+    } catch (error) {
+      const reason = body.failure() ?? recheck.reason(error);
+      if (isFsError(reason, "ESTALE", "EEXIST")) {
+        throw new HttpError(409, "ESTALE", "Another request wrote to this upload meanwhile");
+      }
+      throw reason;
+    }
+    // A body that ends early (no Content-Length) is still whole: what came is stored.
+    if (checksum && body.count() === 0 && !sameBytes(body.digest()!, checksum.digest)) {
+      throw checksumMismatch();
+    }
+    let done: Upload = { ...upload, offset: offset + body.count() };
+    if (length !== null && done.offset === length) done = await this.#finish(c, fs, done);
+    return done;
+  }
+
+  /** Moves a fully written upload to its target (one atomic rename) and drops its record. */
+  async #finish(c: Context, fs: Vfs, upload: Upload): Promise<Upload> {
+    let current = upload;
+    if (!current.record.finishing) {
+      // The record's own version changes: a second request finishing at once loses here.
+      try {
+        current = await this.#uploads.update(current, { finishing: true });
+      } catch (error) {
+        if (isFsError(error, "ESTALE")) {
+          throw new HttpError(409, "ESTALE", "Another request is finishing this upload");
+        }
+        throw error;
+      }
+    }
+    const { target } = current.record;
+    await this.#checkTarget(c, fs, target, current.record);
+    try {
+      await fs.adopt(this.#uploads.dataPath(current.id), target, {
+        noReplace: current.record.noReplace ?? false,
+      });
+    } catch (error) {
+      if (current.record.noReplace && isFsError(error, "EEXIST")) {
+        throw preconditionFailed("If-None-Match failed: the target exists", "EEXIST");
+      }
+      throw error;
+    }
+    await this.#uploads.forget(current.id);
+    return { ...current, placed: true, dataTag: null };
+  }
+
+  /** The request body, counted, hashed and held to the upload's length as it streams. */
+  #counted(
+    source: ReadableStream<Uint8Array> | null,
+    o: {
+      offset: number;
+      length: number | null;
+      declared?: number | undefined;
+      checksum: Checksum | null;
+    },
+  ) {
+    const hash = o.checksum ? createHash(o.checksum.algorithm) : null;
+    let count = 0;
+    let failure: unknown = null;
+    let digest: Uint8Array | null = null;
+    const fail = (error: unknown) => {
+      failure ??= error;
+      return failure;
+    };
+    const reader = source?.getReader() ?? null;
+    const stream = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        let next: ReadableStreamReadResult<Uint8Array>;
+        try {
+          next = reader ? await reader.read() : { done: true };
+        } catch (error) {
+          const why = error instanceof Error ? error.message : String(error);
+          throw fail(new FsError("EINVAL", `The body broke off after ${count} bytes: ${why}`));
+        }
+        if (next.done) {
+          if (o.declared !== undefined && count !== o.declared) {
+            throw fail(badRequest(`The body has ${count} bytes, not the declared ${o.declared}`));
+          }
+          controller.close();
+          return;
+        }
+        count += next.value.length;
+        if (o.length !== null && o.offset + count > o.length) {
+          await reader?.cancel().catch(() => {});
+          throw fail(tooLong(o.length));
+        }
+        if (o.declared !== undefined && count > o.declared) {
+          await reader?.cancel().catch(() => {});
+          throw fail(badRequest(`The body is longer than the declared ${o.declared} bytes`));
+        }
+        hash?.update(next.value);
+        controller.enqueue(next.value);
+      },
+      async cancel(reason) {
+        await reader?.cancel(reason).catch(() => {});
+      },
+    }, { highWaterMark: 0 });
+    return {
+      stream,
+      count: () => count,
+      failure: () => failure,
+      digest: () => digest ??= hash ? new Uint8Array(hash.digest()) : null,
+    };
+  }
+}
+
+function tooLong(length: number): HttpError {
+  return new HttpError(413, "EFBIG", `The chunk goes past the upload's length of ${length} bytes`);
+}
+
+/** Errors of the staging area and the lock table as HTTP errors the app renders. */
+function translate(error: unknown): unknown {
+  if (error instanceof UploadGone) {
+    return error.expired
+      ? new HttpError(410, "ENOENT", error.message)
+      : new HttpError(404, "ENOENT", error.message);
+  }
+  return error;
+}
