@@ -293,6 +293,7 @@ export function createApp(options: AppOptions): Hono {
       sessions,
       shares: new ShareTokens(signer),
       guard: guard({ pathOf: () => null, sessions }),
+      isReserved: isStagingPath,
     });
     app.route("/", ui);
   }

@@ -45,6 +45,8 @@ export interface UiOptions {
   readonly shares: ShareTokens;
   /** The authentication middleware for `/ui/share*` (the app's, with its logging). */
   readonly guard: MiddlewareHandler<AuthEnv>;
+  /** Paths no one may share (the upload staging folder). */
+  readonly isReserved?: (path: string) => boolean;
   /** tus chunk size the client uses, in bytes (default: the client's, 8 MiB). */
   readonly chunkSize?: number;
 }
@@ -193,6 +195,9 @@ export function createUi(vfs: Vfs, options: UiOptions): Hono<AuthEnv> {
     const normal = path === "/" ? "/" : path.replace(/\/$/, "");
     if (normal.split("/").slice(1).some((s) => s === "" || s === "." || s === "..")) {
       throw new HttpError(400, "EINVAL", `Invalid path "${path}"`);
+    }
+    if (options.isReserved?.(normal)) {
+      throw new HttpError(404, "ENOENT", "No such file or directory");
     }
     // Making or revoking a link changes what others can read: it needs write access.
     if (!allows(c.get("principal"), "PUT", normal)) {

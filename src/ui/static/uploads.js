@@ -219,7 +219,8 @@ export class Uploads {
           path: target,
           filename: baseName(target),
           filetype: file.type || "application/octet-stream",
-          ...(item.replace ? { overwrite: "1" } : {}),
+          // Never replace a file that appeared since we asked (412 at creation or at the end).
+          ...(item.replace ? {} : { ifNoneMatch: "*" }),
         },
         headers: writeHeaders(),
         // The target is part of the fingerprint: the same file sent to another folder is
