@@ -29,7 +29,7 @@ export const uiHeaders: MiddlewareHandler = async (c, next) => {
   headers.set("x-content-type-options", "nosniff");
   headers.set("x-frame-options", "DENY");
   // Share links carry their token in the path: never hand it to another site.
-  headers.set("referrer-policy", "no-referrer");
+  headers.set("referrer-policy", "same-origin");
   headers.set("cross-origin-opener-policy", "same-origin");
 };
 

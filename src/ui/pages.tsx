@@ -21,7 +21,7 @@ function Page(props: { title: string; bodyClass: string; children: Child; data?:
       <head>
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <meta name="referrer" content="no-referrer" />
+        <meta name="referrer" content="same-origin" />
         <title>{props.title}</title>
         <link rel="stylesheet" href={assetUrl("app.css")} />
       </head>
