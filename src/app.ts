@@ -158,7 +158,7 @@ function davDestinationOf(c: Context): string | null {
 }
 
 /** HTTP API routes that name a filesystem path after their own name. */
-const API_PATH_ROUTES = new Set(["fs", "stat", "readlink", "xattr"]);
+const API_PATH_ROUTES = new Set(["fs", "stat", "readlink", "xattr", "zip"]);
 const API_NAMES = mountNames(API_MOUNT);
 
 /** The filesystem path an API request acts on (null for routes that name none). */

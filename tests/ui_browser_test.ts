@@ -703,7 +703,7 @@ Deno.test({
       });
 
       await step("a path-limited user starts in, and cannot leave, their folder", async () => {
-        const made = await ui.api("/fs/home/lim/", { method: "PUT" });
+        const made = await ui.api("/fs/home/lim/?parents=1", { method: "PUT" });
         assertEquals(made.status, 201);
         await made.body?.cancel();
         const put = await ui.api("/fs/home/lim/mine.txt", { method: "PUT", body: "mine" });
