@@ -751,33 +751,32 @@ Deno.test({
       });
 
       await step("10,000 entries render and scroll without freezing", async () => {
-        // On a second server with the memory store: creating 10,000 files one PUT at a time
-        // on the test S3 server takes minutes, and this step measures the browser's side.
-        const big = await startServer({ store: "memory" });
+        // The 10,000-entry listing is answered in the browser (request interception) from
+        // a listing built here in the API's shape: creating 10,000 files through the VFS
+        // takes far longer than this test may (see the report of issue 14); what is
+        // measured is the browser's side, rendering and scrolling.
         const bigPage = await browser.newPage();
         try {
           ui.watch(bigPage);
           await bigPage.setViewport({ width: 1280, height: 800 });
-          const made = await fetch(`${big.url}/api/v1/fs/big/`, { method: "PUT" });
-          await made.body?.cancel();
-          const t0 = performance.now();
-          let next = 0;
-          const worker = async () => {
-            for (;;) {
-              const i = next++;
-              if (i >= 10_000) return;
-              const name = `file-${String(i).padStart(5, "0")}.txt`;
-              const res = await fetch(`${big.url}/api/v1/fs/big/${name}`, {
-                method: "PUT",
-                body: "",
-              });
-              assert(res.status === 201, `PUT ${name}: ${res.status}`);
-              await res.body?.cancel();
-            }
-          };
-          await Promise.all(Array.from({ length: 16 }, worker));
-          const createMs = performance.now() - t0;
-          await bigPage.goto(`${big.url}/`, { waitUntil: "domcontentloaded" });
+          const entries = Array.from({ length: 10_000 }, (_, i) => ({
+            name: `file-${String(i).padStart(5, "0")}.txt`,
+            type: "file",
+            size: i * 37,
+            mtime: new Date(Date.UTC(2026, 0, 1) + i * 60_000).toISOString(),
+            etag: `e${i}`,
+            mode: 0o644,
+            modeOctal: "0644",
+          }));
+          const listing = JSON.stringify({ path: "/big", entries, cursor: null });
+          await bigPage.setRequestInterception(true);
+          bigPage.on("request", (request) => {
+            if (new URL(request.url()).pathname === "/api/v1/fs/big/") {
+              request.respond({ status: 200, contentType: "application/json", body: listing });
+            } else request.continue();
+          });
+          // Signed in as alice (the browser's cookies are shared between its pages).
+          await bigPage.goto(`${server.url}/`, { waitUntil: "domcontentloaded" });
           await bigPage.waitForFunction(() => document.body.dataset.loaded === "/");
           const page = bigPage;
           const navStart = performance.now();
@@ -816,9 +815,7 @@ Deno.test({
           await waitForRow(page, "file-09999.txt", 5000);
           await ui.shoot(page, "13-ten-thousand");
           console.log(
-            `ui: 10,000 entries: created in ${
-              (createMs / 1000).toFixed(1)
-            } s; first rows painted ` +
+            `ui: 10,000 entries: first rows painted ` +
               `${paintMs.toFixed(0)} ms after navigation (${inPage.toFixed(0)} ms in page); ` +
               `worst frame while scrolling ${worst.toFixed(0)} ms; ${domRows} rows in the DOM`,
           );
@@ -826,7 +823,6 @@ Deno.test({
           assert(worst < 500, `a frame took ${worst} ms while scrolling`);
         } finally {
           await bigPage.close();
-          await big.close();
         }
       });
 
