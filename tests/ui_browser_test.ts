@@ -172,7 +172,7 @@ class Ui {
       });
       await delay(150);
       const path = `${ARTIFACTS}/${name}-${tag}.png`;
-      await page.screenshot({ path });
+      await page.screenshot({ path, clip: { x: 0, y: 0, width, height } });
       this.shots.push(path);
     }
     await cdp.send("Emulation.setDeviceMetricsOverride", {
@@ -405,11 +405,11 @@ Deno.test({
             JSON.stringify(row),
           );
         }
-        await ui.shoot(page, "03-uploads");
         assertEquals(await ui.fileBytes("/Projects/notes.txt"), textBytes);
         assertEquals(await ui.fileBytes("/Projects/picture.png"), pngBytes);
         assertEquals(await ui.fileBytes("/Projects/data.bin"), binBytes);
         for (const name of ["notes.txt", "picture.png", "data.bin"]) await waitForRow(page, name);
+        await ui.shoot(page, "03-uploads");
       });
 
       await step("upload one file by a synthetic drop", async () => {

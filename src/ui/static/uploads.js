@@ -47,10 +47,11 @@ export class Uploads {
         h("h2", {}, "Uploads"),
         this.#summary,
         h("button", {
-          class: "icon close",
+          class: "small close",
+          type: "button",
           "aria-label": "Hide finished uploads",
           onclick: () => this.#clearFinished(),
-        }, "\u00d7"),
+        }, "Hide"),
       ),
       this.#list,
     );
