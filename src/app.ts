@@ -25,9 +25,10 @@ import { problemResponse } from "./rest/errors.ts";
 import { fsPathBelow, mountNames, namesBelow, requestPathOf } from "./http/request_path.ts";
 import { createWebDav, davPathOf, destinationPath } from "./webdav/mod.ts";
 import {
+  checkNotStaging,
   createTus,
   isStagingPath,
-  STAGING_DIR,
+  refuseStaging,
   TUS_REQUEST_HEADERS,
   TUS_RESPONSE_HEADERS,
 } from "./tus/mod.ts";
@@ -53,7 +54,11 @@ export interface AppOptions {
    */
   readonly secret?: string | null;
   /** Resumable uploads: how long an unfinished one is kept, and the clock that judges it. */
-  readonly uploads?: { readonly expiryMs?: number; readonly now?: () => number };
+  readonly uploads?: {
+    readonly expiryMs?: number;
+    readonly now?: () => number;
+    readonly sweepEveryMs?: number;
+  };
 }
 
 /** Headers a browser script may send to the HTTP API, and read from its answers. */
@@ -121,24 +126,6 @@ const DAV_MOUNT = "/dav";
 const API_MOUNT = "/api/v1";
 /** Where resumable uploads (tus) are mounted. */
 const UPLOADS_MOUNT = `${API_MOUNT}/uploads`;
-
-/** The staging folder of uploads is the server's: no front end names it (404). */
-function refuseStaging(pathOf: (c: Context) => string | null): MiddlewareHandler {
-  return async (c, next) => {
-    const path = pathOf(c);
-    if (path !== null && isStagingPath(path)) {
-      throw new HttpError(404, "ENOENT", "No such file or directory");
-    }
-    await next();
-  };
-}
-
-/** Refuses a second path (a rename's or copy's target) in the staging folder (400). */
-function checkNotStaging(path: string): void {
-  if (isStagingPath(path)) {
-    throw new HttpError(400, "EINVAL", `${STAGING_DIR} is reserved for the server`);
-  }
-}
 
 /**
  * The filesystem path a WebDAV COPY or MOVE writes to (its `Destination`), read by the same
@@ -273,13 +260,11 @@ export function createApp(options: AppOptions): Hono {
     app.use(DAV_MOUNT, guard({ pathOf: () => "/" }));
     app.use(
       `${DAV_MOUNT}/*`,
-      refuseStaging((c) => davPathOf(requestPathOf(c.req.raw), DAV_MOUNT)?.path ?? null),
+      refuseStaging(
+        (c) => davPathOf(requestPathOf(c.req.raw), DAV_MOUNT)?.path ?? null,
+        davDestinationOf,
+      ),
     );
-    app.use(`${DAV_MOUNT}/*`, async (c, next) => {
-      const destination = davDestinationOf(c);
-      if (destination !== null) checkNotStaging(destination);
-      await next();
-    });
     const dav = createWebDav(options.vfs, {
       mount: DAV_MOUNT,
       principalOf: (c) => auth ? c.get("principal")?.name ?? null : null,

@@ -92,3 +92,14 @@ Deno.test("loadConfig() reads CORS origins and the metrics flag", async () => {
     "PAGEFS_METRICS_PUBLIC",
   );
 });
+
+Deno.test("loadConfig() reads PAGEFS_UPLOAD_EXPIRY as a duration (default 24 h)", async () => {
+  assertEquals(loadConfig({}).uploadExpiryMs, 24 * 3600_000);
+  assertEquals(loadConfig({ PAGEFS_UPLOAD_EXPIRY: "90" }).uploadExpiryMs, 90_000);
+  assertEquals(loadConfig({ PAGEFS_UPLOAD_EXPIRY: "30m" }).uploadExpiryMs, 1_800_000);
+  assertEquals(loadConfig({ PAGEFS_UPLOAD_EXPIRY: "7d" }).uploadExpiryMs, 7 * 86_400_000);
+  for (const bad of ["0", "-1", "1w", "1.5h", "400d", "soon"]) {
+    const error = await configError({ PAGEFS_UPLOAD_EXPIRY: bad });
+    assertEquals(error.variable, "PAGEFS_UPLOAD_EXPIRY", bad);
+  }
+});

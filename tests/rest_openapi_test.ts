@@ -6,7 +6,9 @@ import { json, restTest } from "./rest_harness.ts";
 import { validate } from "./rest_schema.ts";
 import { createRestApi, openApiDocument } from "../src/rest/mod.ts";
 import { OPERATIONS } from "../src/rest/post_ops.ts";
-import { MemoryStore } from "../src/store/mod.ts";
+import { MemoryStore, StoreMetrics } from "../src/store/mod.ts";
+import { createApp } from "../src/app.ts";
+import { createTus } from "../src/tus/mod.ts";
 import { Vfs } from "../src/vfs/mod.ts";
 
 type Doc = {
@@ -35,8 +37,10 @@ Deno.test("every route of the app is in the OpenAPI document", async () => {
     // "ALL" is the 405 fallback of a documented path.
     if (method !== "ALL") assert(item[method.toLowerCase()], `${method} ${path} undocumented`);
   }
-  // And every documented method is registered (HEAD is served by GET handlers).
+  // And every documented method is registered (HEAD is served by GET handlers). Uploads
+  // are served by src/tus, mounted beside the file API: checked in their own test below.
   for (const [path, item] of Object.entries(doc.paths)) {
+    if (path.startsWith("/uploads/")) continue;
     for (const method of Object.keys(item).filter((m) => METHODS.includes(m))) {
       const wanted = method === "head" ? "GET" : method.toUpperCase();
       assert(routes.some(([m, p]) => m === wanted && p === path), `${method} ${path} unrouted`);
@@ -78,6 +82,7 @@ restTest("documented operations answer, and their bodies fit the schemas", async
     "get /openapi.json": ["/openapi.json", {}],
   };
   for (const [path, item] of Object.entries(doc.paths)) {
+    if (path.startsWith("/uploads/")) continue;
     for (const method of Object.keys(item).filter((m) => METHODS.includes(m))) {
       const sample = samples[`${method} ${path}`];
       assert(sample, `no sample request for ${method} ${path}`);
@@ -118,3 +123,58 @@ restTest("documented operations answer, and their bodies fit the schemas", async
   // The served document is the exported one.
   assertEquals(await (await req("/openapi.json")).json(), JSON.parse(JSON.stringify(doc)));
 }, { backends: ["memory"] });
+
+Deno.test("the uploads endpoint is documented as routed, and its operations answer", async () => {
+  const store = new MemoryStore();
+  const vfs = await Vfs.open(store);
+  const tus = createTus(vfs, { mount: "/api/v1/uploads" });
+  const routes = tus.app.routes.map((r) => [
+    r.method,
+    r.path.replace(/^\/api\/v1/, "").replace(":id", "{id}"),
+  ]);
+  const documented = Object.entries(doc.paths).filter(([p]) => p.startsWith("/uploads/"));
+  assertEquals(documented.length, 2);
+  for (const [path, item] of documented) {
+    for (const method of Object.keys(item)) {
+      const wanted = method === "head" ? "GET" : method.toUpperCase();
+      assert(routes.some(([m, p]) => m === wanted && p === path), `${method} ${path} unrouted`);
+    }
+  }
+  const app = createApp({ store, metrics: new StoreMetrics(), vfs });
+  const tusHeaders = { "tus-resumable": "1.0.0" };
+  const created = await app.request("/api/v1/uploads/", {
+    method: "POST",
+    headers: { ...tusHeaders, "upload-length": "2", "upload-metadata": `path ${btoa("/u")}` },
+  });
+  assertEquals(created.status, 201);
+  const upload = new URL(created.headers.get("location")!).pathname;
+  const answers = [
+    await app.request("/api/v1/uploads/", { method: "OPTIONS" }),
+    await app.request(upload, { method: "OPTIONS" }),
+    await app.request(upload, { method: "HEAD", headers: tusHeaders }),
+    await app.request(upload, {
+      method: "PATCH",
+      headers: {
+        ...tusHeaders,
+        "content-type": "application/offset+octet-stream",
+        "upload-offset": "0",
+      },
+      body: "ok",
+    }),
+  ];
+  const doomed = await app.request("/api/v1/uploads/", {
+    method: "POST",
+    headers: { ...tusHeaders, "upload-length": "2", "upload-metadata": `path ${btoa("/d")}` },
+  });
+  const doomedPath = new URL(doomed.headers.get("location")!).pathname;
+  answers.push(await app.request(doomedPath, { method: "DELETE", headers: tusHeaders }));
+  assertEquals(answers.map((r) => r.status), [204, 204, 200, 204, 204]);
+  assertEquals(new TextDecoder().decode(await vfs.read("/u", 0, 10)), "ok");
+  const problem = await app.request(doomedPath, { method: "HEAD", headers: tusHeaders });
+  assertEquals(problem.status, 404);
+  const body = await (await app.request(doomedPath, {
+    method: "DELETE",
+    headers: tusHeaders,
+  })).json();
+  assertValid("Problem", body);
+});

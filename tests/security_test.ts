@@ -142,6 +142,27 @@ async function seed(server: TestServer, root: string): Promise<void> {
   await op("/home/alice/sub/deep", { op: "symlink", target: "../../../top.txt" });
 }
 
+/** Creates a resumable upload as `authorization`; returns its URL's path. */
+async function createUpload(
+  server: TestServer,
+  authorization: string,
+  path: string,
+  length = 10,
+): Promise<string> {
+  const res = await fetch(`${server.url}/api/v1/uploads/`, {
+    method: "POST",
+    headers: {
+      ...TUS,
+      authorization,
+      "upload-length": String(length),
+      "upload-metadata": tusMetadata({ path }),
+    },
+  });
+  await res.body?.cancel();
+  assertEquals(res.status, 201);
+  return new URL(res.headers.get("location")!).pathname;
+}
+
 /** Everything observable in the tree, read as the unlimited principal. */
 async function snapshot(server: TestServer, root: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
@@ -305,7 +326,95 @@ const DAV_METHODS: readonly Omit<Case, "target">[] = [
 /** Targets outside alice's folder, reached directly (no traversal). */
 const OUTSIDE = ["/home/bob/secret.txt", "/home/bob/", "/top.txt", "/", "/home/alice2/f.txt"];
 
-function cases(port: number): { as: keyof Principals; c: Case }[] {
+/** tus `Upload-Metadata` from text values. */
+function tusMetadata(fields: Record<string, string>): string {
+  const b64 = (s: string) => btoa(String.fromCharCode(...new TextEncoder().encode(s)));
+  return Object.entries(fields).map(([k, v]) => `${k} ${b64(v)}`).join(",");
+}
+
+const TUS = { "tus-resumable": "1.0.0" };
+
+/** Resumable uploads: targets from metadata, and upload URLs, out of the folder. */
+function uploadCases(rootUpload: string): Case[] {
+  const out: Case[] = [];
+  const create = (name: string, meta: Record<string, string>): Case => ({
+    name: `tus create ${name} ${JSON.stringify(meta)}`,
+    method: "POST",
+    target: "/api/v1/uploads/",
+    headers: { ...TUS, "upload-length": "5", "upload-metadata": tusMetadata(meta) },
+  });
+  const paths = [
+    "/home/bob/x",
+    "/home/alice/../bob/x",
+    "/home/alice/./../bob/x",
+    "/home/alice//../bob/x",
+    "/home/alice/..\\bob/x",
+    "/top2.txt",
+    "/home/alice2/x",
+    "/",
+    "home/alice/rel",
+    "/home/alice/out/new.txt",
+    "/home/alice/rel/new.txt",
+    "/home/alice/outfile",
+    "/home/alice/sub/deep",
+    "/.pagefs-uploads/x",
+  ];
+  for (const path of paths) out.push(create("path", { path }));
+  const dirs = [
+    "/home/bob",
+    "/home/alice/..",
+    "/home/alice/../bob",
+    "/home/alice/out",
+    "/home/alice/rel",
+    "/",
+    "home/alice",
+    "/.pagefs-uploads",
+  ];
+  for (const dir of dirs) out.push(create("dir", { filename: "x.txt", dir }));
+  for (const filename of ["../x.txt", "../../top.txt", "..", ".", "a/../../x"]) {
+    out.push(create("filename", { filename, dir: "/home/alice" }));
+  }
+  // Metadata `path` wins over `filename` + `dir`, so a harmless pair cannot smuggle it.
+  out.push(create("path wins", { path: "/home/bob/x", filename: "x.txt", dir: "/home/alice" }));
+  // Upload URLs that climb out of the endpoint, by every method tus uses.
+  const chunk = { ...TUS, "content-type": "application/offset+octet-stream", "upload-offset": "0" };
+  for (const target of climbs("/api/v1/uploads", "bob/secret.txt")) {
+    out.push({ name: `tus HEAD ${target}`, method: "HEAD", target, headers: TUS });
+    out.push({
+      name: `tus PATCH ${target}`,
+      method: "PATCH",
+      target,
+      headers: chunk,
+      body: "pwned",
+    });
+    out.push({ name: `tus DELETE ${target}`, method: "DELETE", target, headers: TUS });
+  }
+  // Someone else's upload (the unlimited principal's, to /top-upload.txt).
+  out.push({ name: "tus HEAD root's upload", method: "HEAD", target: rootUpload, headers: TUS });
+  out.push({
+    name: "tus PATCH root's upload",
+    method: "PATCH",
+    target: rootUpload,
+    headers: chunk,
+    body: "pwned",
+  });
+  out.push({
+    name: "tus DELETE root's upload",
+    method: "DELETE",
+    target: rootUpload,
+    headers: TUS,
+  });
+  out.push({
+    name: "tus override root's upload",
+    method: "POST",
+    target: rootUpload,
+    headers: { ...chunk, "x-http-method-override": "PATCH" },
+    body: "pwned",
+  });
+  return out;
+}
+
+function cases(port: number, rootUpload: string): { as: keyof Principals; c: Case }[] {
   const out: { as: keyof Principals; c: Case }[] = [];
   const alice = (c: Case) => out.push({ as: "alice", c }, { as: "aliceToken", c });
   // 1. Traversal spellings on every route and method.
@@ -435,6 +544,7 @@ function cases(port: number): { as: keyof Principals; c: Case }[] {
     body: JSON.stringify({ op: "copy", to: "/home/alice/stolen" }),
     headers: JSON_TYPE,
   });
+  for (const c of uploadCases(rootUpload)) alice(c);
   // 5. Credentials: missing, wrong, malformed.
   const badAuth = [
     null,
@@ -458,6 +568,8 @@ function cases(port: number): { as: keyof Principals; c: Case }[] {
         ["PUT", "/dav/home/alice/a.txt", "pwned"],
         ["PROPFIND", "/dav/", undefined],
         ["GET", "/metrics", undefined],
+        ["POST", "/api/v1/uploads/", undefined],
+        ["PATCH", rootUpload, "pwned"],
       ] as const
     ) {
       out.push({
@@ -480,6 +592,18 @@ function cases(port: number): { as: keyof Principals; c: Case }[] {
     ),
   ];
   for (const w of writes) out.push({ as: "reader", c: { ...w, name: `read-only ${w.name}` } });
+  for (const c of uploadCases(rootUpload).filter((c) => c.method !== "HEAD")) {
+    out.push({ as: "reader", c: { ...c, name: `read-only ${c.name}` } });
+  }
+  out.push({
+    as: "reader",
+    c: {
+      name: "read-only tus create in a writable-looking place",
+      method: "POST",
+      target: "/api/v1/uploads/",
+      headers: { ...TUS, "upload-length": "5", "upload-metadata": tusMetadata({ path: "/r.txt" }) },
+    },
+  });
   return out;
 }
 
@@ -489,9 +613,10 @@ Deno.test("no path, second path, symlink, lock or credential leads out of a user
   const { server, auth } = await startWithPrincipals();
   try {
     await seed(server, auth.root);
+    const rootUpload = await createUpload(server, auth.root, "/top-upload.txt");
     const before = await snapshot(server, auth.root);
     const port = Number(new URL(server.url).port);
-    const all = cases(port);
+    const all = cases(port, rootUpload);
     const escaped: string[] = [];
     const byStatus = new Map<number, number>();
     for (const { as, c } of all) {
@@ -522,6 +647,13 @@ Deno.test("no path, second path, symlink, lock or credential leads out of a user
     );
     assertEquals(escaped.slice(0, 40), [], `${escaped.length} cases were not refused`);
     assertEquals(after, before);
+    // Root's upload is untouched: still there, nothing written to it.
+    const head = await fetch(`${server.url}${rootUpload}`, {
+      method: "HEAD",
+      headers: { ...TUS, authorization: auth.root },
+    });
+    await head.body?.cancel();
+    assertEquals([head.status, head.headers.get("upload-offset")], [200, "0"]);
   } finally {
     await server.close();
   }
@@ -553,6 +685,24 @@ Deno.test("the two reported commands are refused and change nothing", async () =
       headers: { authorization: auth.alice },
     });
     assertEquals([dav.status, dav.body], [200, "mine"]);
+    // And a resumable upload into it lands (the rename from the staging area is hers).
+    const upload = await createUpload(server, auth.alice, "/home/alice/up.txt", 4);
+    const patch = await fetch(`${server.url}${upload}`, {
+      method: "PATCH",
+      headers: {
+        ...TUS,
+        authorization: auth.alice,
+        "content-type": "application/offset+octet-stream",
+        "upload-offset": "0",
+      },
+      body: "tus!",
+    });
+    await patch.body?.cancel();
+    assertEquals(patch.status, 204);
+    const got = await rawRequest(port, "GET", "/api/v1/fs/home/alice/up.txt", {
+      headers: { authorization: auth.alice },
+    });
+    assertEquals([got.status, got.body], [200, "tus!"]);
   } finally {
     await server.close();
   }

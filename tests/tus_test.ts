@@ -30,7 +30,7 @@ interface Instance {
 
 async function instance(
   store: ObjectStore,
-  options: { now?: () => number; expiryMs?: number } = {},
+  options: { now?: () => number; expiryMs?: number; sweepEveryMs?: number } = {},
 ): Promise<Instance> {
   const vfs = await Vfs.open(store, options.now ? { now: options.now } : {});
   const app = createApp({
@@ -38,6 +38,8 @@ async function instance(
     metrics: new StoreMetrics(),
     vfs,
     uploads: {
+      // Sweeps run only where a test asks for one (a background sweep would race it).
+      sweepEveryMs: options.sweepEveryMs ?? Infinity,
       ...(options.now ? { now: options.now } : {}),
       ...(options.expiryMs ? { expiryMs: options.expiryMs } : {}),
     },
@@ -493,3 +495,61 @@ contract("tus: Location names the origin a proxy forwarded", async (store) => {
     );
   }
 }, { backends: ["memory"] });
+
+contract("tus: an empty file lands at creation", async (store) => {
+  const at = await instance(store);
+  const upload = await create(at, 0, { path: "/empty.txt" });
+  assertEquals((await at.vfs.getattr("/empty.txt")).size, 0);
+  assertEquals(await offsetOf(at, upload), null);
+}, BACKENDS);
+
+contract(
+  "tus: HEAD finishes an upload whose bytes are all durable but not placed",
+  async (store) => {
+    const at = await instance(store);
+    await at.vfs.mkdir("/d");
+    const upload = await create(at, 6, { path: "/d/f.txt" });
+    assertEquals((await patch(at, upload, 0, new TextEncoder().encode("abc"))).status, 204);
+    // As if the request carrying the last chunk died after its commit, before the rename.
+    const id = upload.split("/").pop()!;
+    await at.vfs.write(`${STAGING_DIR}/${id}`, 3, new TextEncoder().encode("def"));
+    assertEquals(await statOrNull(at.vfs, "/d/f.txt"), null);
+    // A lock taken meanwhile holds it back (HEAD says why; a client retries)...
+    const lock = await at.vfs.locks.lock({
+      root: "/d/f.txt",
+      depth: "0",
+      scope: "exclusive",
+      owner: "test",
+      timeout: 3600,
+    });
+    const held = await at.request(upload, { method: "HEAD", headers: TUS });
+    await held.body?.cancel();
+    assertEquals(held.status, 423);
+    assertEquals(await statOrNull(at.vfs, "/d/f.txt"), null);
+    // ...and with the lock's token, HEAD rolls the completion forward: offset = length is true.
+    const head = await at.request(upload, {
+      method: "HEAD",
+      headers: { ...TUS, "lock-token": `<${lock.token}>` },
+    });
+    await head.body?.cancel();
+    assertEquals([head.status, head.headers.get("upload-offset")], [200, "6"]);
+    assertEquals(new TextDecoder().decode(await readAll(at.vfs, "/d/f.txt")), "abcdef");
+    assertEquals(await offsetOf(at, upload), null);
+  },
+  BACKENDS,
+);
+
+contract("tus: creating an upload sweeps expired ones in the background", async (store) => {
+  const c = clock();
+  const at = await instance(store, { now: c.now, expiryMs: HOUR, sweepEveryMs: 60_000 });
+  const old = await create(at, 10, { path: "/old.txt" });
+  c.t += HOUR + SKEW_MARGIN_MS + 1;
+  await create(at, 10, { path: "/new.txt" }); // starts the sweep
+  const oldId = old.split("/").pop()!;
+  for (let i = 0; i < 200; i++) {
+    if (await statOrNull(at.vfs, `${STAGING_DIR}/${oldId}.json`) === null) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assertEquals(await statOrNull(at.vfs, `${STAGING_DIR}/${oldId}.json`), null);
+  assertEquals((await at.vfs.readdir(STAGING_DIR)).entries.length, 1);
+}, BACKENDS);

@@ -91,3 +91,42 @@ Deno.test("scoped() can create its own folder but not what leads to it, and only
   assertEquals(await code(Promise.resolve().then(() => fs.scoped("/a/../b"))), "EINVAL");
   assert(fs.scoped("/") === fs);
 });
+
+Deno.test("adopt() moves a file from outside the view to a target held to its scope", async () => {
+  const { fs, alice } = await setup();
+  await fs.mkdir("/staging");
+  for (const name of ["a", "b", "c", "d", "e"]) {
+    await fs.writeFile(`/staging/${name}`, text(`staged ${name}`));
+  }
+  // The target is checked like any path of the view: outside, or through a link out.
+  assertEquals(await code(alice.adopt("/staging/a", "/home/bob/stolen")), "EACCES");
+  assertEquals(await code(alice.adopt("/staging/a", "/home/alice/out/stolen")), "EACCES");
+  assertEquals(await code(alice.adopt("/staging/a", "/top.txt")), "EACCES");
+  // The source stays where it was after a refusal; a plain rename may not take it.
+  assertEquals(await code(fs.lookup("/staging/a")), "ok");
+  assertEquals(await code(alice.rename("/staging/a", "/home/alice/x")), "EACCES");
+  // Inside: atomic like rename, noReplace honoured.
+  await alice.adopt("/staging/a", "/home/alice/new.txt");
+  assertEquals(new TextDecoder().decode(await fs.read("/home/alice/new.txt", 0, 99)), "staged a");
+  assertEquals(await code(fs.lookup("/staging/a")), "ENOENT");
+  assertEquals(
+    await code(alice.adopt("/staging/b", "/home/alice/a.txt", { noReplace: true })),
+    "EEXIST",
+  );
+  await alice.adopt("/staging/b", "/home/alice/sub/b.txt");
+  assertEquals((await fs.getattr("/home/alice/sub/b.txt")).size, 8);
+});
+
+Deno.test("hide() leaves a name out of root listings, in every view, and nowhere else", async () => {
+  const fs = await Vfs.open(new MemoryStore());
+  await fs.mkdir("/.staging");
+  await fs.mkdir("/docs/.staging", { parents: true });
+  await fs.writeFile("/.staging/x", text("x"));
+  fs.hide(".staging");
+  assertEquals((await fs.readdir("/")).entries.map((e) => e.name), ["docs"]);
+  assertEquals((await fs.scoped("/").readdir("/")).entries.map((e) => e.name), ["docs"]);
+  // Still reachable by path, and the same name elsewhere is an ordinary name.
+  assertEquals((await fs.readdir("/.staging")).entries.map((e) => e.name), ["x"]);
+  assertEquals((await fs.readdir("/docs")).entries.map((e) => e.name), [".staging"]);
+  assertEquals(await code(Promise.resolve().then(() => fs.hide("a/b"))), "EINVAL");
+});

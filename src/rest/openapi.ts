@@ -6,6 +6,7 @@
  */
 
 import { schemas } from "./openapi_schemas.ts";
+import { uploadPaths } from "./openapi_uploads.ts";
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: unknown) => ({ "application/json": { schema } });
@@ -208,6 +209,7 @@ export const openApiDocument = {
         responses: { "200": ok("OpenAPI 3.1", { type: "object" }) },
       },
     },
+    ...uploadPaths,
   },
   components: {
     schemas,

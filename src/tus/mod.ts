@@ -28,10 +28,11 @@
  * @module
  */
 
-import { type Context, Hono } from "hono";
+import { type Context, Hono, type MiddlewareHandler } from "hono";
+import { HttpError } from "../http/errors.ts";
 import type { Vfs } from "../vfs/mod.ts";
 import { registerTusRoutes } from "./routes.ts";
-import { Uploads } from "./uploads.ts";
+import { isStagingPath, STAGING_DIR, Uploads } from "./uploads.ts";
 
 export { targetOf } from "./routes.ts";
 export { TUS_VERSION } from "./protocol.ts";
@@ -87,6 +88,8 @@ export interface TusOptions {
   readonly checkTarget?: (c: Context, path: string) => void;
   /** Largest upload accepted (default 2^50 bytes, the filesystem's largest file). */
   readonly maxSize?: number;
+  /** A creation starts a sweep of expired uploads when the last is this old (default 10 min). */
+  readonly sweepEveryMs?: number;
 }
 
 /**
@@ -98,6 +101,7 @@ export function createTus(vfs: Vfs, options: TusOptions): { app: Hono; uploads: 
   const uploads = new Uploads(vfs, {
     expiryMs: options.expiryMs ?? DEFAULT_UPLOAD_EXPIRY_MS,
     ...(options.now ? { now: options.now } : {}),
+    ...(options.sweepEveryMs === undefined ? {} : { sweepEveryMs: options.sweepEveryMs }),
   });
   const app = new Hono();
   registerTusRoutes(app, uploads, {
@@ -107,4 +111,36 @@ export function createTus(vfs: Vfs, options: TusOptions): { app: Hono; uploads: 
     maxSize: options.maxSize ?? 2 ** 50,
   });
   return { app, uploads };
+}
+
+/**
+ * Refuses a second path (a rename's `to`, a COPY or MOVE `Destination`) in the staging
+ * folder: 400.
+ *
+ * @throws {HttpError} 400.
+ */
+export function checkNotStaging(path: string): void {
+  if (isStagingPath(path)) {
+    throw new HttpError(400, "EINVAL", `${STAGING_DIR} is reserved for the server`);
+  }
+}
+
+/**
+ * Middleware for the other front ends: the staging folder is the server's, so a request
+ * naming it (or anything below it) is answered 404 as if it did not exist, and one naming
+ * it as its second path (`secondPathOf`) 400.
+ */
+export function refuseStaging(
+  pathOf: (c: Context) => string | null,
+  secondPathOf?: (c: Context) => string | null,
+): MiddlewareHandler {
+  return async (c, next) => {
+    const path = pathOf(c);
+    if (path !== null && isStagingPath(path)) {
+      throw new HttpError(404, "ENOENT", "No such file or directory");
+    }
+    const second = secondPathOf?.(c) ?? null;
+    if (second !== null) checkNotStaging(second);
+    await next();
+  };
 }

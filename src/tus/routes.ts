@@ -122,9 +122,9 @@ function submittedTokens(c: Context): Set<string> {
   return tokens;
 }
 
-async function statOrNull(vfs: Vfs, path: string): Promise<Stat | null> {
+async function lstatOrNull(vfs: Vfs, path: string): Promise<Stat | null> {
   try {
-    return await vfs.getattr(path);
+    return await vfs.lookup(path);
   } catch (error) {
     if (isFsError(error, "ENOENT")) return null;
     throw error;
@@ -229,14 +229,22 @@ class Handlers {
       out["upload-offset"] = String(upload.offset);
     } else {
       await c.req.raw.body?.cancel();
+      // An empty file is complete once created (clients send no PATCH for it).
+      if (length === 0) upload = await this.#write(c, fs, upload, 0, { body: false });
     }
     return c.body(null, 201, out);
   }
 
   async head(c: Context, id: string): Promise<Response> {
     checkResumable(c.req.raw.headers);
-    const upload = await this.#uploads.get(id);
+    let upload = await this.#uploads.get(id);
     this.#o.checkTarget(c, upload.record.target);
+    if (!upload.placed && upload.offset === upload.record.length) {
+      // Every byte is durable but the file is not at its target: the request that wrote the
+      // last chunk died, or lost a race to a lock, before the rename. A client takes "offset
+      // = length" for done, so roll the completion forward now (or answer why it cannot).
+      upload = await this.#finish(c, this.#o.vfsOf(c), upload);
+    }
     const { record } = upload;
     const out: Record<string, string> = {
       "upload-offset": String(upload.offset),
@@ -305,9 +313,14 @@ class Handlers {
     target: string,
     pre: Pick<UploadRecord, "noReplace" | "ifMatch">,
   ): Promise<void> {
-    const current = await statOrNull(fs, target);
+    // The rename replaces what is at the path itself: a symlink there would be replaced,
+    // where a PUT writes through it. Refused rather than surprising either way.
+    const current = await lstatOrNull(fs, target);
     if (current?.type === "directory") {
       throw new FsError("EISDIR", "The target is a folder", { path: target });
+    }
+    if (current?.type === "symlink") {
+      throw new HttpError(409, "EINVAL", "The target is a symbolic link: upload to what it names");
     }
     if (pre.noReplace && current) {
       throw preconditionFailed("If-None-Match failed: the target exists", "EEXIST");
@@ -335,28 +348,36 @@ class Handlers {
    * stored whole, after its checksum and the upload's length check, or not at all. The
    * last chunk also checks the target first, then the upload moves there.
    */
-  async #write(c: Context, fs: Vfs, upload: Upload, offset: number): Promise<Upload> {
+  async #write(
+    c: Context,
+    fs: Vfs,
+    upload: Upload,
+    offset: number,
+    options: { body?: boolean } = {},
+  ): Promise<Upload> {
     const { record } = upload;
+    const source = options.body === false ? null : c.req.raw.body;
     if (offset !== upload.offset) {
-      await c.req.raw.body?.cancel();
+      await source?.cancel();
       throw new HttpError(
         409,
         "ESTALE",
         `Upload-Offset ${offset} differs from the upload's offset ${upload.offset}`,
       );
     }
-    const declared = uintHeader(c.req.raw.headers, "content-length");
+    const declared = source ? uintHeader(c.req.raw.headers, "content-length") : 0;
     const length = record.length;
     if (length !== null && declared !== undefined && offset + declared > length) {
-      await c.req.raw.body?.cancel();
+      await source?.cancel();
       throw tooLong(length);
     }
-    const checksum = parseChecksum(c.req.header("upload-checksum") ?? null);
+    const checksum = source ? parseChecksum(c.req.header("upload-checksum") ?? null) : null;
     if (upload.placed) {
+      await source?.cancel();
       if (declared) throw new HttpError(409, "ESTALE", "The upload is complete");
       return upload;
     }
-    const body = this.#counted(c.req.raw.body, { offset, length, declared, checksum });
+    const body = this.#counted(source, { offset, length, declared, checksum });
     const isLast = () => length !== null && offset + body.count() === length;
     const recheck = new Recheck(async () => {
       const failure = body.failure();
@@ -381,7 +402,7 @@ class Handlers {
       }
       throw reason;
     }
-    // A body that ends early (no Content-Length) is still whole: what came is stored.
+    // An empty body into an existing file commits nothing, so no check ran before a commit.
     if (checksum && body.count() === 0 && !sameBytes(body.digest()!, checksum.digest)) {
       throw checksumMismatch();
     }
@@ -414,10 +435,22 @@ class Handlers {
       if (current.record.noReplace && isFsError(error, "EEXIST")) {
         throw preconditionFailed("If-None-Match failed: the target exists", "EEXIST");
       }
-      throw error;
+      // A concurrent finisher (a HEAD rolling forward) renamed it first: done either way.
+      if (!isFsError(error, "ENOENT") || !(await this.#placedMeanwhile(current.id))) throw error;
     }
     await this.#uploads.forget(current.id);
     return { ...current, placed: true, dataTag: null };
+  }
+
+  /** Whether another request finished upload `id` (its staging file is at the target). */
+  async #placedMeanwhile(id: string): Promise<boolean> {
+    try {
+      return (await this.#uploads.get(id)).placed;
+    } catch (error) {
+      // Its record is gone too: finished and forgotten (or terminated) meanwhile.
+      if (error instanceof UploadGone) return !error.expired;
+      throw error;
+    }
   }
 
   /** The request body, counted, hashed and held to the upload's length as it streams. */
