@@ -172,7 +172,9 @@ class Ui {
       });
       await delay(150);
       const path = `${ARTIFACTS}/${name}-${tag}.png`;
-      await page.screenshot({ path, clip: { x: 0, y: 0, width, height } });
+      // Captured by CDP as well: page.screenshot() would reset the metrics override.
+      const shot = await cdp.send("Page.captureScreenshot", { format: "png" });
+      await Deno.writeFile(path, Uint8Array.from(atob(shot.data), (c) => c.charCodeAt(0)));
       this.shots.push(path);
     }
     await cdp.send("Emulation.setDeviceMetricsOverride", {
