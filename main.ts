@@ -67,8 +67,15 @@ async function start() {
     auth,
     corsOrigins: config.corsOrigins,
     metricsPublic: config.metricsPublic,
+    secret: config.secret,
     uploads: { expiryMs: config.uploadExpiryMs },
   });
+  if (config.secret === null && auth !== null) {
+    console.warn(
+      "pagefs: PAGEFS_SECRET is not set: browser sessions and share links are signed with a " +
+        "random key of this process, so they end when it stops and other instances refuse them",
+    );
+  }
   return { config, app };
 }
 

@@ -16,7 +16,10 @@ import {
   AuthMetrics,
   requireAuth,
   type RequireAuthOptions,
+  Sessions,
+  Signer,
 } from "./auth/mod.ts";
+import { createUi, ShareTokens } from "./ui/mod.ts";
 import { createRestApi, HttpError } from "./rest/mod.ts";
 import { problemResponse } from "./rest/errors.ts";
 import { fsPathBelow, mountNames, namesBelow, requestPathOf } from "./http/request_path.ts";
@@ -24,6 +27,7 @@ import { createWebDav, davPathOf, destinationPath } from "./webdav/mod.ts";
 import {
   checkNotStaging,
   createTus,
+  isStagingPath,
   refuseStaging,
   TUS_REQUEST_HEADERS,
   TUS_RESPONSE_HEADERS,
@@ -43,6 +47,12 @@ export interface AppOptions {
   readonly corsOrigins?: readonly string[] | "*";
   /** `/metrics` without credentials (default false). */
   readonly metricsPublic?: boolean;
+  /**
+   * The server secret that signs session cookies and share links (`PAGEFS_SECRET`); every
+   * instance behind one address needs the same. Without it a random one is made per
+   * process: sessions and links then work on this process only, until it stops.
+   */
+  readonly secret?: string | null;
   /** Resumable uploads: how long an unfinished one is kept, and the clock that judges it. */
   readonly uploads?: {
     readonly expiryMs?: number;
@@ -135,7 +145,7 @@ function davDestinationOf(c: Context): string | null {
 }
 
 /** HTTP API routes that name a filesystem path after their own name. */
-const API_PATH_ROUTES = new Set(["fs", "stat", "readlink", "xattr"]);
+const API_PATH_ROUTES = new Set(["fs", "stat", "readlink", "xattr", "zip"]);
 const API_NAMES = mountNames(API_MOUNT);
 
 /** The filesystem path an API request acts on (null for routes that name none). */
@@ -193,6 +203,8 @@ export function createApp(options: AppOptions): Hono {
         `${user === null ? "" : ` for "${user}"`}: ${c.req.method} ${c.req.path}`,
     );
   };
+  const signer = options.secret ? new Signer(options.secret) : Signer.random();
+  const sessions = new Sessions(signer);
   const guard = (o: Omit<RequireAuthOptions, "onFailure">) =>
     requireAuth(auth, { ...o, onFailure });
 
@@ -209,7 +221,9 @@ export function createApp(options: AppOptions): Hono {
     // check, and only for the origins configured.
     const cors = corsFor(options.corsOrigins ?? []);
     if (cors) app.use(`${API_MOUNT}/*`, cors);
-    app.use(`${API_MOUNT}/*`, guard({ pathOf: apiPathOf }));
+    // The browser UI calls the API and uploads with its session cookie (and CSRF token
+    // for writes).
+    app.use(`${API_MOUNT}/*`, guard({ pathOf: apiPathOf, sessions }));
     app.use(`${API_MOUNT}/*`, refuseStaging(apiPathOf));
     // Uploads name their target in metadata: the endpoint checks it as a PUT to that path.
     const writable = (c: Context, path: string) => {
@@ -257,6 +271,16 @@ export function createApp(options: AppOptions): Hono {
       scopeOf,
     });
     app.route(DAV_MOUNT, dav);
+
+    // The browser UI at `/` (docs/ui.md); it reaches files only through the routes above.
+    const ui = createUi(options.vfs, {
+      auth,
+      sessions,
+      shares: new ShareTokens(signer),
+      guard: guard({ pathOf: () => null, sessions }),
+      isReserved: isStagingPath,
+    });
+    app.route("/", ui);
   }
 
   app.notFound((c) => c.json({ error: "not-found", message: "No such route" }, 404));

@@ -32,6 +32,11 @@ export interface Config {
   readonly corsOrigins: readonly string[] | "*";
   /** `/metrics` answers without credentials (default: only to an unlimited principal). */
   readonly metricsPublic: boolean;
+  /**
+   * `PAGEFS_SECRET`: signs browser sessions and share links; the same on every instance.
+   * Null when unset (a random one per process).
+   */
+  readonly secret: string | null;
   /** How long an unfinished resumable upload is kept, in ms (default 24 h). */
   readonly uploadExpiryMs: number;
 }
@@ -70,8 +75,20 @@ export function loadConfig(env: Env): Config {
     store: store(env),
     corsOrigins: corsOrigins(env.PAGEFS_CORS_ORIGINS),
     metricsPublic: flag("PAGEFS_METRICS_PUBLIC", env.PAGEFS_METRICS_PUBLIC, false),
+    secret: secret(env.PAGEFS_SECRET),
     uploadExpiryMs: duration("PAGEFS_UPLOAD_EXPIRY", env.PAGEFS_UPLOAD_EXPIRY, 24 * 3600_000),
   };
+}
+
+function secret(value: string | undefined): string | null {
+  if (value === undefined || value === "") return null;
+  if (value.length < 32) {
+    throw new ConfigError(
+      "PAGEFS_SECRET",
+      "Expected at least 32 characters (e.g. `openssl rand -hex 32`)",
+    );
+  }
+  return value;
 }
 
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 };

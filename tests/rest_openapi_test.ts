@@ -77,6 +77,7 @@ restTest("documented operations answer, and their bodies fit the schemas", async
     "get /stat/{path}": ["/stat/dir/link", {}],
     "get /readlink/{path}": ["/readlink/dir/link", {}],
     "get /xattr/{path}": ["/xattr/dir/file.txt", {}],
+    "get /zip/{path}": ["/zip/dir/", {}],
     "get /statfs": ["/statfs", {}],
     "get /openapi.json": ["/openapi.json", {}],
   };

@@ -9,6 +9,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { allows, ANONYMOUS, type Authenticator, type Principal, READ_METHODS } from "./verify.ts";
 import { normalisedPath } from "./_path.ts";
 import type { AuthFailure } from "./metrics.ts";
+import { cookieValue, CSRF_HEADER, SESSION_COOKIE, type Sessions } from "./session.ts";
 
 /** The context variables the middleware sets: read them with `c.get("principal")`. */
 export type AuthEnv = { Variables: { principal: Principal } };
@@ -29,6 +30,12 @@ export interface RequireAuthOptions {
   readonly destinationOf?: (c: Context) => string | null;
   /** The realm in `WWW-Authenticate` (default "PageFS"). */
   readonly realm?: string;
+  /**
+   * Accept a signed session cookie (the browser UI's sign-in) when the request has no
+   * `Authorization` header. A request that changes something must then carry the session's
+   * CSRF token in `X-CSRF-Token`, or it is refused 403.
+   */
+  readonly sessions?: Sessions;
   /** Called for every request refused 401 (to count and log it). */
   readonly onFailure?: (c: Context, reason: AuthFailure) => void;
 }
@@ -61,7 +68,28 @@ export function requireAuth(
       return await next();
     }
     const header = c.req.header("authorization") ?? null;
-    const principal = await auth.authenticate(header);
+    const method = c.req.method.toUpperCase();
+    const cookie = header === null && options.sessions
+      ? cookieValue(c.req.header("cookie"), SESSION_COOKIE)
+      : null;
+    let principal: Principal | null;
+    if (cookie !== null && options.sessions) {
+      const session = await options.sessions.verify(cookie);
+      principal = session === null ? null : auth.userPrincipal(session.user);
+      if (principal === null) {
+        options.onFailure?.(c, "invalid");
+        // No Basic challenge: a browser would answer a script's request with its own
+        // password dialog instead of letting the page sign in again.
+        c.header("WWW-Authenticate", `Bearer realm="${realm}"`);
+        return problem(c, 401, "The session has expired: sign in again");
+      }
+      if (!READ_METHODS.has(method)) {
+        const ok = await options.sessions.checkCsrf(session!, c.req.header(CSRF_HEADER));
+        if (!ok) return problem(c, 403, "Missing or invalid CSRF token");
+      }
+    } else {
+      principal = await auth.authenticate(header);
+    }
     if (principal === null) {
       options.onFailure?.(c, header === null ? "missing" : "invalid");
       const bearerError = /^bearer /i.test(header ?? "") ? ', error="invalid_token"' : "";
@@ -69,7 +97,6 @@ export function requireAuth(
       c.header("WWW-Authenticate", `Bearer realm="${realm}"${bearerError}`, { append: true });
       return problem(c, 401, header === null ? "Credentials required" : "Invalid credentials");
     }
-    const method = c.req.method.toUpperCase();
     const path = options.pathOf(c);
     const denial = path === null
       ? methodDenial(principal, method)

@@ -34,3 +34,15 @@ export {
 export { type AuthEnv, requireAuth, type RequireAuthOptions } from "./middleware.ts";
 export { checkExposure, isLoopback } from "./exposure.ts";
 export { type AuthFailure, AuthMetrics } from "./metrics.ts";
+export {
+  base64url,
+  cookieValue,
+  CSRF_HEADER,
+  fromBase64url,
+  type Session,
+  SESSION_COOKIE,
+  SESSION_TTL_SECONDS,
+  Sessions,
+  type SessionsOptions,
+  Signer,
+} from "./session.ts";

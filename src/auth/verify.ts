@@ -135,6 +135,15 @@ export class Authenticator {
   }
 
   /**
+   * The principal of the configured user `name` (for a signed session cookie, which names
+   * a user without a password), or null when no such user is configured any more.
+   */
+  userPrincipal(name: string): Principal | null {
+    const user = this.#users.get(name);
+    return user === undefined ? null : principalOf(user);
+  }
+
+  /**
    * The principal an `Authorization` header (`Basic …` or `Bearer …`) proves, or `null`
    * when it is missing, malformed or wrong.
    */

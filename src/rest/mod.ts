@@ -4,6 +4,7 @@
  * - `/fs/<path>`: GET (bytes with ranges and conditionals, or a directory listing), HEAD,
  *   PUT (create or replace, streamed), PATCH (write at an offset, append), DELETE, and
  *   POST with a JSON `{ "op": ... }` for mkdir, rename, copy, links, attributes, xattrs;
+ * - `/zip/<folder>/`: a folder (or `?name=` entries of it) as a zip, streamed;
  * - `/stat/<path>`, `/statfs`, `/readlink/<path>`, `/xattr/<path>`: metadata only;
  * - `/openapi.json`: the OpenAPI 3.1 description of all of the above.
  *
@@ -20,6 +21,7 @@ import { requestedPath } from "./path.ts";
 import { registerPostRoutes } from "./post_ops.ts";
 import { registerReadRoutes } from "./read_routes.ts";
 import { registerWriteRoutes } from "./write_routes.ts";
+import { registerZipRoutes } from "./zip.ts";
 
 export { ERRNO_STATUS, HttpError, type Problem } from "./errors.ts";
 export * from "./client.ts";
@@ -48,6 +50,7 @@ const ALLOWED: Readonly<Record<string, string>> = {
   "/statfs": "GET, HEAD",
   "/readlink/*": "GET, HEAD",
   "/xattr/*": "GET, HEAD",
+  "/zip/*": "GET, HEAD",
   "/openapi.json": "GET, HEAD",
 };
 
@@ -75,6 +78,7 @@ export function createRestApi(vfs: Vfs, options: RestApiOptions = {}): Hono {
   };
   registerReadRoutes(app, vfsOf);
   registerWriteRoutes(app, vfsOf);
+  registerZipRoutes(app, vfsOf);
   registerPostRoutes(app, vfsOf, {
     maxJsonBytes: options.maxJsonBytes ?? 64 * 1024,
     ...(options.checkTarget ? { checkTarget: options.checkTarget } : {}),

@@ -175,6 +175,28 @@ export const openApiDocument = {
     "/xattr/{path}": metaGet("Extended attribute names, or one value with ?name=", {
       oneOf: [ref("XattrList"), ref("XattrValue")],
     }, [query("name", "The attribute to read")]),
+    "/zip/{path}": {
+      get: {
+        summary: "A folder, or some entries of it, as a zip streamed as it is read",
+        description: "Stored (not compressed), UTF-8 names, unix modes and mtimes; symlinks " +
+          "are left out. Without ZIP64: more than 65,535 entries or 4 GiB is 413 before any " +
+          "byte is sent.",
+        parameters: [
+          pathParam,
+          query("name", "An entry of the folder to include (repeatable); none: the whole folder"),
+        ],
+        responses: {
+          "200": {
+            description: "The zip (Content-Disposition: attachment)",
+            content: { "application/zip": { schema: { type: "string", format: "binary" } } },
+          },
+          "400": problem("Not a folder, or a name that is not one entry of it"),
+          "404": errors["404"],
+          "413": problem("Over the zip format's limits (EFBIG)"),
+          "503": errors["503"],
+        },
+      },
+    },
     "/statfs": {
       get: {
         summary: "Filesystem statistics",

@@ -1,0 +1,191 @@
+/**
+ * Opening share links signed out: `/s/<token>/` shows the shared folder (or a page for the
+ * shared file), `/s/<token>/<path below>` what lies below a shared folder, with `?raw=1`
+ * (inline, with ranges) or `?dl=1` (as an attachment) for a file's bytes. A password-protected
+ * link asks first (POST `/s/<token>/` with `password`) and remembers it in a cookie bound to
+ * that token.
+ *
+ * Every request checks the token's MAC and expiry, that the shared entry still has the
+ * inode the link was made for, and that its generation is unchanged (not revoked).
+ *
+ * @module
+ */
+
+import type { Context, Hono } from "hono";
+import { type AuthEnv, cookieValue } from "../auth/mod.ts";
+import { contentTypeOf } from "../http/media_types.ts";
+import {
+  conditionalHeaders,
+  evaluatePreconditions,
+  validatorHeaders,
+} from "../http/preconditions.ts";
+import { requestedSpan } from "../http/ranges.ts";
+import { requestPathOf } from "../http/request_path.ts";
+import { isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
+import { isHttps } from "./headers.ts";
+import { MessagePage, ShareFilePage, ShareFolderPage, SharePasswordPage } from "./pages.tsx";
+import { currentGeneration, type ShareGrant, type ShareTokens } from "./share_token.ts";
+
+const UNLOCK_COOKIE = "pagefs_share";
+const PAGE = 1000;
+
+function html(c: Context, page: unknown, status = 200): Response {
+  return c.html(`<!DOCTYPE html>${page}`, status as 200, { "cache-control": "no-store" });
+}
+
+function message(c: Context, status: number, title: string, text: string): Response {
+  return html(c, MessagePage({ title, message: text }), status);
+}
+
+const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
+function humanSize(bytes: number): string {
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${UNITS[unit]}`;
+}
+
+const href = (names: readonly string[]) => names.map(encodeURIComponent).join("/");
+
+/** Registers `/s/*` on `app`. */
+export function registerShareRoutes(app: Hono<AuthEnv>, vfs: Vfs, shares: ShareTokens): void {
+  /** The grant, or the answer that refuses the request. */
+  const open = async (c: Context, token: string): Promise<ShareGrant | Response> => {
+    const grant = await shares.open(token);
+    if (grant === "invalid") {
+      return message(c, 404, "Link not found", "This share link is not valid.");
+    }
+    if (grant === "expired") return message(c, 410, "Link expired", "This share link has expired.");
+    let stat: Stat;
+    try {
+      stat = await vfs.lookup(grant.path);
+    } catch (error) {
+      if (!isFsError(error, "ENOENT", "ENOTDIR")) throw error;
+      return message(c, 404, "Gone", "What this link shared is no longer there.");
+    }
+    if (stat.ino !== grant.ino) {
+      return message(c, 404, "Gone", "What this link shared is no longer there.");
+    }
+    if (await currentGeneration(vfs, grant.path) !== grant.generation) {
+      return message(c, 410, "Link revoked", "This share link has been revoked.");
+    }
+    return grant;
+  };
+
+  app.post("/s/:token/", async (c) => {
+    const token = c.req.param("token");
+    const grant = await open(c, token);
+    if (grant instanceof Response) return grant;
+    const form = await c.req.parseBody();
+    const password = typeof form.password === "string" ? form.password : "";
+    if (!await shares.checkPassword(grant, password)) {
+      return html(
+        c,
+        SharePasswordPage({ action: `/s/${token}/`, error: "Wrong password" }),
+        401,
+      );
+    }
+    const maxAge = Math.max(0, grant.expires - shares.nowSeconds());
+    c.header(
+      "set-cookie",
+      `${UNLOCK_COOKIE}=${await shares.unlockValue(
+        token,
+      )}; Path=/s/${token}/; Max-Age=${maxAge}; ` +
+        `HttpOnly; SameSite=Lax${isHttps(c) ? "; Secure" : ""}`,
+    );
+    return c.redirect(`/s/${token}/`, 303);
+  });
+
+  const serve = async (c: Context) => {
+    const names = requestPathOf(c.req.raw).names;
+    const token = names[1]!;
+    const below = names.slice(2);
+    const grant = await open(c, token);
+    if (grant instanceof Response) return grant;
+    if (grant.hasPassword) {
+      const unlocked = await shares.checkUnlock(
+        token,
+        cookieValue(c.req.header("cookie"), UNLOCK_COOKIE),
+      );
+      if (!unlocked) return html(c, SharePasswordPage({ action: `/s/${token}/` }), 401);
+    }
+    // Everything is read through a view limited to the shared path: a symlink below it
+    // cannot lead outside.
+    const shared = grant.path === "/" ? vfs : vfs.scoped(grant.path);
+    const path = below.length === 0
+      ? grant.path
+      : (grant.path === "/" ? "" : grant.path) + "/" + below.join("/");
+    let stat: Stat;
+    try {
+      stat = await shared.getattr(path);
+    } catch (error) {
+      if (!isFsError(error, "ENOENT", "ENOTDIR", "EACCES")) throw error;
+      return message(c, 404, "Not found", "There is nothing at this address.");
+    }
+    const base = `/s/${token}/`;
+    const name = below.at(-1) ?? (grant.path.slice(grant.path.lastIndexOf("/") + 1) || "/");
+    if (stat.type === "directory") {
+      if (!requestPathOf(c.req.raw).trailingSlash) {
+        return c.redirect(`${base}${href(below)}/`, 301);
+      }
+      const cursor = c.req.query("cursor");
+      const page = await shared.readdir(path, { limit: PAGE, ...(cursor ? { cursor } : {}) });
+      const rows = page.entries.map((entry) => ({
+        name: entry.name,
+        href: encodeURIComponent(entry.name) + (entry.stat.type === "directory" ? "/" : ""),
+        isDir: entry.stat.type === "directory",
+        size: entry.stat.type === "directory" ? "" : humanSize(entry.stat.size),
+        mtime: new Date(entry.stat.mtime).toISOString(),
+      }));
+      return html(
+        c,
+        ShareFolderPage({
+          title: name,
+          rows,
+          parent: below.length > 0 ? "../" : null,
+          more: page.cursor ? `?cursor=${encodeURIComponent(page.cursor)}` : null,
+        }),
+      );
+    }
+    const raw = c.req.query("raw") !== undefined;
+    const download = c.req.query("dl") !== undefined;
+    if (!raw && !download) {
+      const self = below.length === 0 ? base : `${base}${href(below)}`;
+      return html(
+        c,
+        ShareFilePage({
+          name,
+          size: humanSize(stat.size),
+          raw: `${self}?raw=1`,
+          download: `${self}?dl=1`,
+          image: contentTypeOf(path).startsWith("image/") && !path.endsWith(".svg"),
+        }),
+      );
+    }
+    const headers: Record<string, string> = {
+      ...validatorHeaders(stat),
+      "content-type": contentTypeOf(path),
+      // Shared HTML or SVG must not run script on this origin.
+      "content-security-policy": "sandbox; frame-ancestors 'none'",
+      "cache-control": "private, no-cache",
+    };
+    if (download) {
+      headers["content-disposition"] = `attachment; filename*=UTF-8''${encodeURIComponent(name)}`;
+    }
+    if (
+      evaluatePreconditions(conditionalHeaders(c.req.raw.headers), stat, true) === "not-modified"
+    ) {
+      return c.body(null, 304, headers);
+    }
+    const { offset, length, status, headers: span } = requestedSpan(c.req.raw, stat);
+    Object.assign(headers, span);
+    if (c.req.method === "HEAD") return c.body(null, status, headers);
+    const { body } = await shared.readStream(path, { offset, length });
+    return c.body(body, status, headers);
+  };
+  app.get("/s/:token", (c) => c.redirect(`/s/${c.req.param("token")}/`, 301));
+  app.get("/s/:token/*", serve);
+}

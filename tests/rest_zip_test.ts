@@ -1,0 +1,93 @@
+// GET /api/v1/zip/<folder>/: a folder as a zip, streamed. The zip is read back here by a
+// small reader of the central directory, checking every CRC.
+
+import { assert, assertEquals } from "./_assert.ts";
+import { restTest } from "./rest_harness.ts";
+import { crc32 } from "../src/rest/zip.ts";
+
+interface Entry {
+  name: string;
+  bytes: Uint8Array;
+  mode: number;
+}
+
+/** Reads a stored zip through its central directory; checks each entry's CRC and sizes. */
+function readZip(zip: Uint8Array): Entry[] {
+  const view = new DataView(zip.buffer, zip.byteOffset, zip.byteLength);
+  const end = zip.length - 22;
+  assertEquals(view.getUint32(end, true), 0x06054b50, "end of central directory");
+  const count = view.getUint16(end + 10, true);
+  let at = view.getUint32(end + 16, true);
+  const entries: Entry[] = [];
+  for (let i = 0; i < count; i++) {
+    assertEquals(view.getUint32(at, true), 0x02014b50, "central entry");
+    const crc = view.getUint32(at + 16, true);
+    const size = view.getUint32(at + 24, true);
+    const nameLength = view.getUint16(at + 28, true);
+    const mode = view.getUint32(at + 38, true) >>> 16;
+    const local = view.getUint32(at + 42, true);
+    const name = new TextDecoder().decode(zip.subarray(at + 46, at + 46 + nameLength));
+    assertEquals(view.getUint32(local, true), 0x04034b50, `local header of ${name}`);
+    const localName = view.getUint16(local + 26, true);
+    const start = local + 30 + localName + view.getUint16(local + 28, true);
+    const bytes = zip.subarray(start, start + size);
+    assertEquals(crc32(0, bytes), crc, `CRC of ${name}`);
+    assertEquals(view.getUint32(start + size, true), 0x08074b50, `descriptor of ${name}`);
+    assertEquals(view.getUint32(start + size + 4, true), crc);
+    entries.push({ name, bytes: bytes.slice(), mode });
+    at += 46 + nameLength + view.getUint16(at + 30, true) + view.getUint16(at + 32, true);
+  }
+  return entries;
+}
+
+restTest("`GET /zip/<folder>/` streams the folder's tree as a zip", async ({ client, req }) => {
+  const big = new Uint8Array(300_000).map((_, i) => (i * 7) % 251);
+  await client.put("/pics/a.txt", "alpha", { parents: true });
+  await client.put("/pics/sub/b ü.bin", big, { parents: true });
+  await client.put("/pics/empty.txt", "");
+  await client.symlink("/pics/link", "/pics/a.txt");
+  const res = await req("/zip/pics/");
+  assertEquals(res.status, 200);
+  assertEquals(res.headers.get("content-type"), "application/zip");
+  assert(res.headers.get("content-disposition")?.includes("pics.zip"));
+  const entries = readZip(new Uint8Array(await res.arrayBuffer()));
+  const byName = new Map(entries.map((e) => [e.name, e]));
+  assertEquals([...byName.keys()].sort(), [
+    "pics/",
+    "pics/a.txt",
+    "pics/empty.txt",
+    "pics/sub/",
+    "pics/sub/b ü.bin",
+  ]);
+  assertEquals(new TextDecoder().decode(byName.get("pics/a.txt")!.bytes), "alpha");
+  assertEquals(byName.get("pics/sub/b ü.bin")!.bytes, big);
+  assertEquals(byName.get("pics/sub/")!.mode & 0o170000, 0o040000);
+  assertEquals(byName.get("pics/a.txt")!.mode & 0o170000, 0o100000);
+});
+
+restTest("`GET /zip/<folder>/?name=` zips only the named entries", async ({ client, req }) => {
+  await client.put("/d/one.txt", "1", { parents: true });
+  await client.put("/d/two.txt", "2");
+  await client.put("/d/three.txt", "3");
+  const res = await req("/zip/d/?name=one.txt&name=three.txt");
+  assertEquals(res.status, 200);
+  const names = readZip(new Uint8Array(await res.arrayBuffer())).map((e) => e.name).sort();
+  assertEquals(names, ["one.txt", "three.txt"]);
+});
+
+restTest("`GET /zip/` refuses bad names and files with 4xx", async ({ client, req }) => {
+  await client.put("/d/one.txt", "1", { parents: true });
+  for (
+    const [path, status] of [
+      ["/zip/d/?name=..", 400],
+      ["/zip/d/?name=a%2Fb", 400],
+      ["/zip/d/one.txt", 400],
+      ["/zip/missing/", 404],
+      ["/zip/d/?name=nope.txt", 404],
+    ] as const
+  ) {
+    const res = await req(path);
+    assertEquals(res.status, status, path);
+    await res.body?.cancel();
+  }
+});

@@ -1,0 +1,241 @@
+// The UI's server side through app.request(): pages, headers, sign-in, share links.
+
+import { assert, assertEquals } from "./_assert.ts";
+import { createApp } from "../src/app.ts";
+import { Authenticator, hashPassword } from "../src/auth/mod.ts";
+import { MemoryStore, StoreMetrics } from "../src/store/mod.ts";
+import { Vfs } from "../src/vfs/mod.ts";
+import { ASSET_VERSION, ASSETS } from "../src/ui/_assets.ts";
+import { buildAssetsModule } from "../src/ui/build_assets.ts";
+
+const SECRET = "unit test secret that is long enough!";
+
+async function fixture(options: { users?: boolean } = {}) {
+  const vfs = await Vfs.open(new MemoryStore());
+  const hash = await hashPassword("pw", { iterations: 1000 });
+  const auth = options.users === false
+    ? null
+    : await Authenticator.load({ PAGEFS_USERS: `alice:${hash}:rw,rob:${hash}:ro` });
+  const app = createApp({
+    store: new MemoryStore(),
+    metrics: new StoreMetrics(),
+    vfs,
+    auth,
+    secret: SECRET,
+  });
+  const url = "http://pagefs.test";
+  const signIn = async (user = "alice", password = "pw") => {
+    const res = await app.request(`${url}/ui/login`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", origin: url },
+      body: new URLSearchParams({ user, password, next: "/" }),
+    });
+    await res.body?.cancel();
+    const cookie = res.headers.get("set-cookie")?.split(";")[0] ?? "";
+    return { res, cookie };
+  };
+  /** The page's CSRF token for a session cookie. */
+  const csrfOf = async (cookie: string) => {
+    const page = await (await app.request(`${url}/`, { headers: { cookie } })).text();
+    return /data-csrf="([^"]*)"/.exec(page)![1]!;
+  };
+  return { app, vfs, url, signIn, csrfOf };
+}
+
+Deno.test("`_assets.ts` is up to date with src/ui/static and the pinned tus-js-client", async () => {
+  const built = await buildAssetsModule();
+  const current = await Deno.readTextFile(new URL("../src/ui/_assets.ts", import.meta.url));
+  assert(built === current, "run `deno task ui:assets` and commit src/ui/_assets.ts");
+});
+
+Deno.test("`/` serves the shell with security headers on an open server", async () => {
+  const { app, url } = await fixture({ users: false });
+  const res = await app.request(`${url}/`);
+  assertEquals(res.status, 200);
+  const csp = res.headers.get("content-security-policy")!;
+  for (const part of ["script-src 'self'", "frame-ancestors 'none'", "default-src 'none'"]) {
+    assert(csp.includes(part), csp);
+  }
+  assert(!csp.includes("unsafe-inline"), csp);
+  assertEquals(res.headers.get("x-content-type-options"), "nosniff");
+  assertEquals(res.headers.get("x-frame-options"), "DENY");
+  const page = await res.text();
+  assert(page.includes(`/ui/assets/${ASSET_VERSION}/app.js`));
+  assert(!/<script>/.test(page), "no inline script");
+});
+
+Deno.test("assets are served with their type and cached for good", async () => {
+  const { app, url } = await fixture({ users: false });
+  for (const name of ["app.js", "app.css", "tus.min.js"]) {
+    const res = await app.request(`${url}/ui/assets/${ASSET_VERSION}/${name}`);
+    assertEquals(res.status, 200);
+    assertEquals(res.headers.get("content-type"), ASSETS[name]!.type);
+    assert(res.headers.get("cache-control")!.includes("immutable"));
+    assertEquals(await res.text(), ASSETS[name]!.body);
+  }
+  const missing = await app.request(`${url}/ui/assets/${ASSET_VERSION}/nope.js`);
+  assertEquals(missing.status, 404);
+  await missing.body?.cancel();
+});
+
+Deno.test("sign-in sets a session cookie, refuses a wrong password and cross-site posts", async () => {
+  const { app, url, signIn } = await fixture();
+  const start = await app.request(`${url}/`);
+  assertEquals([start.status, start.headers.get("location")], [303, "/ui/login"]);
+  const wrong = await signIn("alice", "nope");
+  assertEquals(wrong.res.status, 401);
+  assertEquals(wrong.cookie, "");
+  const { res } = await signIn();
+  assertEquals(res.status, 303);
+  const cookie = res.headers.get("set-cookie")!;
+  assert(/HttpOnly/.test(cookie) && /SameSite=Strict/.test(cookie) && !/Secure/.test(cookie));
+  const https = await app.request(`${url}/ui/login`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/x-www-form-urlencoded",
+      "x-forwarded-proto": "https",
+    },
+    body: new URLSearchParams({ user: "alice", password: "pw" }),
+  });
+  assert(/; Secure/.test(https.headers.get("set-cookie")!));
+  const cross = await app.request(`${url}/ui/login`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/x-www-form-urlencoded",
+      "sec-fetch-site": "cross-site",
+    },
+    body: new URLSearchParams({ user: "alice", password: "pw" }),
+  });
+  assertEquals(cross.status, 403);
+  assertEquals(cross.headers.get("set-cookie"), null);
+  await cross.body?.cancel();
+  // An open redirect through ?next is refused.
+  const next = await app.request(`${url}/ui/login`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ user: "alice", password: "pw", next: "//evil.example/" }),
+  });
+  assertEquals(next.headers.get("location"), "/");
+});
+
+Deno.test("the API takes the session cookie, and writes need the CSRF token", async () => {
+  const { app, url, signIn, csrfOf } = await fixture();
+  const { cookie } = await signIn();
+  const csrf = await csrfOf(cookie);
+  const noToken = await app.request(`${url}/api/v1/fs/a.txt`, {
+    method: "PUT",
+    body: "x",
+    headers: { cookie },
+  });
+  assertEquals(noToken.status, 403);
+  await noToken.body?.cancel();
+  const put = await app.request(`${url}/api/v1/fs/a.txt`, {
+    method: "PUT",
+    body: "x",
+    headers: { cookie, "x-csrf-token": csrf },
+  });
+  assertEquals(put.status, 201);
+  await put.body?.cancel();
+  const get = await app.request(`${url}/api/v1/fs/a.txt`, { headers: { cookie } });
+  assertEquals(await get.text(), "x");
+});
+
+Deno.test("a read-only user's page has no write controls", async () => {
+  const { app, url, signIn } = await fixture();
+  const { cookie } = await signIn("rob");
+  const page = await (await app.request(`${url}/`, { headers: { cookie } })).text();
+  for (const id of ["upload-files", "new-folder", "rename", "delete", "share"]) {
+    assert(!page.includes(`id="${id}"`), id);
+  }
+  assert(page.includes('id="download"'));
+});
+
+Deno.test("a share link opens signed out, is read-only, and stops when revoked", async () => {
+  const { app, url, signIn, csrfOf, vfs } = await fixture();
+  await vfs.mkdir("/docs");
+  await vfs.writeFile(
+    "/docs/<img src=x onerror=alert(1)>.txt",
+    new TextEncoder().encode("shared bytes"),
+  );
+  const { cookie } = await signIn();
+  const headers = {
+    cookie,
+    "x-csrf-token": await csrfOf(cookie),
+    "content-type": "application/json",
+  };
+  const made = await app.request(`${url}/ui/share`, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({ path: "/docs", seconds: 3600 }),
+  });
+  assertEquals(made.status, 201);
+  const { url: link } = await made.json();
+  const listing = await app.request(`${url}${link}`);
+  assertEquals(listing.status, 200);
+  const text = await listing.text();
+  assert(
+    text.includes("&lt;img src=x onerror=alert(1)&gt;.txt") && !text.includes("<img src=x"),
+    text,
+  );
+  const raw = await app.request(
+    `${url}${link}${encodeURIComponent("<img src=x onerror=alert(1)>.txt")}?dl=1`,
+  );
+  assertEquals(await raw.text(), "shared bytes");
+  assert(raw.headers.get("content-disposition")!.startsWith("attachment"));
+  assert(raw.headers.get("content-security-policy")!.includes("sandbox"));
+  const escape = await app.request(`${url}${link}..%2F..%2Fetc`);
+  assert(escape.status >= 400, String(escape.status));
+  await escape.body?.cancel();
+  // Without write access no link is made.
+  const rob = await signIn("rob");
+  const refused = await app.request(`${url}/ui/share`, {
+    method: "POST",
+    headers: {
+      cookie: rob.cookie,
+      "x-csrf-token": await csrfOf(rob.cookie),
+      "content-type": "application/json",
+    },
+    body: JSON.stringify({ path: "/docs" }),
+  });
+  assertEquals(refused.status, 403);
+  await refused.body?.cancel();
+  const revoke = await app.request(`${url}/ui/share/revoke`, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({ path: "/docs" }),
+  });
+  assertEquals(revoke.status, 200);
+  await revoke.body?.cancel();
+  const gone = await app.request(`${url}${link}`);
+  assertEquals(gone.status, 410);
+  await gone.body?.cancel();
+});
+
+Deno.test("a password-protected share link asks first", async () => {
+  const { app, url, signIn, csrfOf, vfs } = await fixture();
+  await vfs.writeFile("/secret.txt", new TextEncoder().encode("s"));
+  const { cookie } = await signIn();
+  const made = await app.request(`${url}/ui/share`, {
+    method: "POST",
+    headers: { cookie, "x-csrf-token": await csrfOf(cookie), "content-type": "application/json" },
+    body: JSON.stringify({ path: "/secret.txt", seconds: 600, password: "open sesame" }),
+  });
+  const { url: link } = await made.json();
+  const ask = await app.request(`${url}${link}?raw=1`);
+  assertEquals(ask.status, 401);
+  assert((await ask.text()).includes("protected"));
+  const form = (password: string) =>
+    app.request(`${url}${link}`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ password }),
+    });
+  const wrong = await form("nope");
+  assertEquals(wrong.status, 401);
+  await wrong.body?.cancel();
+  const right = await form("open sesame");
+  assertEquals(right.status, 303);
+  const unlock = right.headers.get("set-cookie")!.split(";")[0]!;
+  const raw = await app.request(`${url}${link}?raw=1`, { headers: { cookie: unlock } });
+  assertEquals(await raw.text(), "s");
+});
