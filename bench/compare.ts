@@ -41,7 +41,7 @@ function knob(name: string, fallback: number): number {
 const K = {
   rounds: Math.max(1, knob("BENCH_ROUNDS", 3)),
   concurrency: Math.max(1, knob("BENCH_CONCURRENCY", 16)),
-  smallOps: Math.max(1, knob("BENCH_SMALL_OPS", 1000)),
+  smallOps: Math.max(1, knob("BENCH_SMALL_OPS", 500)),
   files: Math.max(1, knob("BENCH_FILES", 10_000)),
   bigMiB: Math.max(1, knob("BENCH_BIG_MIB", 256)),
   seqOps: Math.max(1, knob("BENCH_SEQ_OPS", 20)),
@@ -134,23 +134,53 @@ interface Target {
 
 const REQUEST_TIMEOUT = 15 * 60_000;
 
+/** Requests answered 503 (EAGAIN) and sent again, by system, with the reasons given. */
+const retried = new Map<SystemKey, Map<string, number>>();
+const RETRIES = 5;
+
+/**
+ * One request; a 503 is sent again after its Retry-After (at most {@linkcode RETRIES} times,
+ * each counted in {@linkcode retried}): every request the workloads send is idempotent (a
+ * PUT of the same bytes, a PATCH of the same bytes at the same offset, a read). A body that
+ * is a stream cannot be sent twice, so those are not retried.
+ */
 async function call(
+  system: SystemKey,
   method: string,
   url: string,
   ok: readonly number[],
   init: RequestInit = {},
 ): Promise<Response> {
-  const res = await fetch(url, {
-    method,
-    ...init,
-    signal: AbortSignal.timeout(REQUEST_TIMEOUT),
-  });
-  if (!ok.includes(res.status)) {
-    const text = (await res.text().catch(() => "")).slice(0, 200).replace(/\s+/g, " ");
-    throw new Error(`${method} ${new URL(url).pathname} answered ${res.status}: ${text}`);
+  for (let attempt = 0;; attempt++) {
+    const res = await fetch(url, {
+      method,
+      ...init,
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT),
+    });
+    if (ok.includes(res.status)) return res;
+    const text = await res.text().catch(() => "");
+    let reason = text.slice(0, 200).replace(/\s+/g, " ");
+    try {
+      const problem = JSON.parse(text) as { detail?: string; title?: string };
+      reason = problem.detail ?? problem.title ?? reason;
+    } catch {
+      // Not a problem document.
+    }
+    const replayable = !(init.body instanceof ReadableStream);
+    if (res.status === 503 && replayable && attempt < RETRIES) {
+      const reasons = retried.get(system) ?? new Map<string, number>();
+      retried.set(system, reasons);
+      const key = `${method} ${res.status}: ${reason.slice(0, 100)}`;
+      reasons.set(key, (reasons.get(key) ?? 0) + 1);
+      const after = Number(res.headers.get("retry-after") ?? 1);
+      await delay(Math.min(Number.isFinite(after) ? after : 1, 5) * 1000);
+      continue;
+    }
+    throw new Error(`${method} ${new URL(url).pathname} answered ${res.status}: ${reason}`);
   }
-  return res;
 }
+
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function drainCount(res: Response): Promise<number> {
   let n = 0;
@@ -189,23 +219,23 @@ function davTarget(key: SystemKey, proc: Proc, root: () => string): Target {
     key,
     proc,
     async put(path, body) {
-      await (await call("PUT", url(path), [200, 201, 204], { body })).body?.cancel();
+      await (await call(key, "PUT", url(path), [200, 201, 204], { body })).body?.cancel();
     },
     async putStream(path, size) {
-      const res = await call("PUT", url(path), [200, 201, 204], {
+      const res = await call(key, "PUT", url(path), [200, 201, 204], {
         body: stream(size, path.length),
         duplex: "half",
       } as RequestInit);
       await res.body?.cancel();
     },
     async get(path) {
-      return await drainCount(await call("GET", url(path), [200]));
+      return await drainCount(await call(key, "GET", url(path), [200]));
     },
     async mkdir(path) {
-      await (await call("MKCOL", url(path) + "/", [201])).body?.cancel();
+      await (await call(key, "MKCOL", url(path) + "/", [201])).body?.cancel();
     },
     async list(dir) {
-      const res = await call("PROPFIND", url(dir) + "/", [207], {
+      const res = await call(key, "PROPFIND", url(dir) + "/", [207], {
         headers: { depth: "1", "content-type": "application/xml; charset=utf-8" },
         body: PROPFIND_BODY,
       });
@@ -218,25 +248,26 @@ function davTarget(key: SystemKey, proc: Proc, root: () => string): Target {
 }
 
 function httpTarget(proc: Proc): Target {
+  const key: SystemKey = "http";
   const url = (path: string) => `${proc.url()}/api/v1/fs/${encodePath(path)}`;
   return {
     key: "http",
     proc,
     async put(path, body) {
-      await (await call("PUT", url(path), [200, 201, 204], { body })).body?.cancel();
+      await (await call(key, "PUT", url(path), [200, 201, 204], { body })).body?.cancel();
     },
     async putStream(path, size) {
-      const res = await call("PUT", url(path), [200, 201, 204], {
+      const res = await call(key, "PUT", url(path), [200, 201, 204], {
         body: stream(size, path.length),
         duplex: "half",
       } as RequestInit);
       await res.body?.cancel();
     },
     async get(path) {
-      return await drainCount(await call("GET", url(path), [200]));
+      return await drainCount(await call(key, "GET", url(path), [200]));
     },
     async mkdir(path) {
-      await (await call("PUT", url(path) + "/", [201])).body?.cancel();
+      await (await call(key, "PUT", url(path) + "/", [201])).body?.cancel();
     },
     async list(dir) {
       let entries = 0;
@@ -244,7 +275,7 @@ function httpTarget(proc: Proc): Target {
         const query: string = `?limit=10000${
           cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""
         }`;
-        const page = await (await call("GET", url(dir) + "/" + query, [200])).json() as {
+        const page = await (await call(key, "GET", url(dir) + "/" + query, [200])).json() as {
           entries: unknown[];
           cursor: string | null;
         };
@@ -254,7 +285,7 @@ function httpTarget(proc: Proc): Target {
       }
     },
     async patch(path, offset, body) {
-      const res = await call("PATCH", url(path), [204], {
+      const res = await call(key, "PATCH", url(path), [204], {
         headers: { "content-range": `bytes ${offset}-${offset + body.length - 1}/*` },
         body,
       });
@@ -710,9 +741,16 @@ async function runSystem(key: SystemKey): Promise<void> {
       await t.close().catch((e) => log(`${key}: close: ${e}`));
       processes.delete(t);
     }
-    await emptyBucket(admin).then(() => admin.deleteBucket()).catch((e) =>
-      log(`${key}: removing bucket ${bucket}: ${e}`)
-    );
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      try {
+        await emptyBucket(admin);
+        await admin.deleteBucket();
+        break;
+      } catch (error) {
+        log(`${key}: removing bucket ${bucket} (attempt ${attempt} of 3): ${error}`);
+        await delay(2000);
+      }
+    }
     log(`${key}: done in ${fixed((performance.now() - systemStart) / 1000, 0)} s`);
   }
 }
@@ -860,6 +898,7 @@ const FIGURES: readonly Figure[] = [
     met: (v) => v <= 2,
   },
   { id: "patchPerSecond", label: "  those PATCHes /s", digits: 0 },
+  { id: "retried", label: "requests answered 503 and sent again (whole run)", digits: 0 },
 ];
 
 const SYSTEM_COLUMNS: readonly [SystemKey, string][] = [
@@ -924,6 +963,10 @@ function printTable(): void {
     goal: "<= 256 (PageFS)",
     met: (v: number) => v <= 256,
   }));
+  for (const [system] of SYSTEM_COLUMNS) {
+    const n = [...(retried.get(system)?.values() ?? [])].reduce((a, b) => a + b, 0);
+    if (SYSTEMS.includes(system)) record("retried", system, n);
+  }
   const rows = [...FIGURES, ...rssFigures].filter((f) => results.has(f.id));
   const header = [
     "figure",
@@ -948,6 +991,11 @@ function printTable(): void {
   for (const cells of lines) console.log(`| ${cells.join(" | ")} |`);
   console.log("\nNotes:");
   for (const note of notes) console.log(`- ${note}`);
+  for (const [system, reasons] of retried) {
+    for (const [reason, n] of reasons) {
+      console.log(`- ${system}: ${n} requests answered ${reason} (sent again after Retry-After)`);
+    }
+  }
   console.log(`- total ${fixed((performance.now() - started) / 1000, 0)} s`);
 }
 
