@@ -449,16 +449,36 @@ async function manyFiles(t: Target): Promise<void> {
   try {
     await t.mkdir("bench/many");
     let seconds = 0;
+    // The rate per tenth of the files: does creating slow down as the directory grows?
+    const tenth = Math.max(1, Math.ceil(K.files / 10));
+    const tenths: string[] = [];
+    let done = 0;
+    let mark = performance.now();
     const s3 = await counted(t, async () => {
       seconds = await withRss(
         t,
         `create ${K.files} files`,
-        () => timed(() => pool(K.files, C, (i) => t.put(`bench/many/${name(i)}`, one))),
+        () =>
+          timed(() =>
+            pool(K.files, C, async (i) => {
+              await t.put(`bench/many/${name(i)}`, one);
+              if (++done % tenth === 0 || done === K.files) {
+                const now = performance.now();
+                const n = done % tenth || tenth;
+                tenths.push(fixed(n / ((now - mark) / 1000), 0));
+                log(`${t.key}: ${done} files created, ${tenths.at(-1)}/s lately`);
+                mark = now;
+              }
+            })
+          ),
       );
     });
     record("create", t.key, K.files / seconds);
     log(`${t.key}: created ${K.files} files in ${fixed(seconds, 1)} s`);
-    notes.push(`${t.key}: creating ${K.files} 1-byte files at c=${C} took ${fixed(seconds, 1)} s`);
+    notes.push(
+      `${t.key}: creating ${K.files} 1-byte files at c=${C} took ${fixed(seconds, 1)} s; ` +
+        `creates/s per tenth of them: ${tenths.join(" ")}`,
+    );
     if (s3) {
       record("writesPerCreate", t.key, s3.writes / K.files);
       record("requestsPerCreate", t.key, s3.total / K.files);
