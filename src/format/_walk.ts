@@ -1,6 +1,8 @@
 // The walk that fsck and GC share: everything reachable from the root directory, read
 // with the same validation operations use, and re-read at the end to make sure it was a
 // consistent snapshot (GC must never miss a file that a rename moved during the walk).
+// Over 500 lines on purpose: one traversal with one visited set, whose checks (entries,
+// inodes, page maps, shards, intents) all record into the same snapshot and problem list.
 
 import { readAll } from "../store/_util.ts";
 import type { ObjectInfo, ObjectStore } from "../store/types.ts";

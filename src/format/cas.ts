@@ -18,6 +18,10 @@
  * object deleted, or so many writes since that the history no longer reaches back) is an
  * {@linkcode OutcomeUnknownError}, never a second application.
  *
+ * Just over 500 lines on purpose: the read cache, the CAS loop, group commit and the
+ * resolution of lost answers are one protocol over one per-key state; split, each part
+ * would reach into the others' state.
+ *
  * @module
  */
 

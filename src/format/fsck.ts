@@ -15,8 +15,9 @@
 import type { ObjectStore } from "../store/types.ts";
 import { MetaStore } from "./cas.ts";
 import { Directories } from "./dir.ts";
-import { dirKey, idTime, inodeKey, parseKey, segmentKey } from "./keys.ts";
-import { checkDir, checkInode, type DirObject, type InodeObject } from "./meta.ts";
+import { Inodes } from "./inodes.ts";
+import { dirKey, idTime, parseKey, segmentKey } from "./keys.ts";
+import { checkDir, type DirObject } from "./meta.ts";
 import { settleIntent } from "./rename_intent.ts";
 import {
   DEFAULT_GRACE_MS,
@@ -175,7 +176,7 @@ function checkLinks(
     add(
       problem("nlink", detail, where),
       () =>
-        meta.update<InodeObject, boolean>(inodeKey(ino), checkInode, (current) => {
+        new Inodes(meta).update<boolean>(ino, (current) => {
           if (!current || current.value.nlink !== seen) return { result: false };
           current.value.nlink = reached.links;
           return { write: current.value, result: true };

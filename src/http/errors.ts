@@ -1,11 +1,51 @@
 /**
- * Errors decided by the HTTP layer itself, shared by the front ends: each carries a status
- * and the errno closest to its meaning.
+ * Errors of the HTTP layer shared by the front ends: the one errno -> HTTP status table
+ * (WebDAV applies RFC 4918's overrides on top of it, nothing else), and errors decided by
+ * the HTTP layer itself, each with a status and the errno closest to its meaning.
  *
  * @module
  */
 
 import type { Errno } from "../vfs/mod.ts";
+
+/**
+ * The HTTP status for each errno. The compiler checks that every errno has one.
+ * Both front ends use this table; WebDAV overrides a few entries where RFC 4918 says so
+ * (`DAV_OVERRIDES` in `src/webdav/errors.ts`).
+ *
+ * @example
+ * ```ts
+ * import { ERRNO_STATUS } from "./errors.ts";
+ * console.assert(ERRNO_STATUS.ENOENT === 404);
+ * console.assert(ERRNO_STATUS.EAGAIN === 503);
+ * ```
+ */
+export const ERRNO_STATUS = {
+  EPERM: 403,
+  ENOENT: 404,
+  EIO: 500,
+  EBADF: 400,
+  EAGAIN: 503,
+  EACCES: 403,
+  EBUSY: 409,
+  EEXIST: 409,
+  EXDEV: 409,
+  ENOTDIR: 409,
+  EISDIR: 409,
+  EINVAL: 400,
+  EFBIG: 413,
+  ENOSPC: 507,
+  EROFS: 403,
+  EMLINK: 409,
+  ERANGE: 400,
+  ENAMETOOLONG: 400,
+  ENOSYS: 501,
+  ENOTEMPTY: 409,
+  ELOOP: 400,
+  ENODATA: 404,
+  ENOTSUP: 501,
+  ESTALE: 409,
+} as const satisfies Record<Errno, number>;
 
 /**
  * A failure decided by the HTTP layer itself (a failed precondition, an unsatisfiable

@@ -1,51 +1,16 @@
 /**
- * Errors of the HTTP file API: the one errno -> HTTP status table, and rendering of every
- * failure as an RFC 9457 `application/problem+json` document.
+ * Errors of the HTTP file API: rendering of every failure as an RFC 9457
+ * `application/problem+json` document, with the status from the one errno -> HTTP status
+ * table in `src/http/errors.ts`.
  *
  * @module
  */
 
 import type { Context } from "hono";
 import { type Errno, FsError } from "../vfs/mod.ts";
-import { HttpError } from "../http/errors.ts";
+import { ERRNO_STATUS, HttpError } from "../http/errors.ts";
 
-export { badRequest, HttpError, preconditionFailed } from "../http/errors.ts";
-
-/**
- * The HTTP status for each errno. The compiler checks that every errno has one.
- *
- * @example
- * ```ts
- * import { ERRNO_STATUS } from "./errors.ts";
- * console.assert(ERRNO_STATUS.ENOENT === 404);
- * ```
- */
-export const ERRNO_STATUS = {
-  EPERM: 403,
-  ENOENT: 404,
-  EIO: 500,
-  EBADF: 400,
-  EAGAIN: 503,
-  EACCES: 403,
-  EBUSY: 409,
-  EEXIST: 409,
-  EXDEV: 409,
-  ENOTDIR: 409,
-  EISDIR: 409,
-  EINVAL: 400,
-  EFBIG: 413,
-  ENOSPC: 507,
-  EROFS: 403,
-  EMLINK: 409,
-  ERANGE: 400,
-  ENAMETOOLONG: 400,
-  ENOSYS: 501,
-  ENOTEMPTY: 409,
-  ELOOP: 400,
-  ENODATA: 404,
-  ENOTSUP: 501,
-  ESTALE: 409,
-} as const satisfies Record<Errno, number>;
+export { badRequest, ERRNO_STATUS, HttpError, preconditionFailed } from "../http/errors.ts";
 
 /** Short titles for problem documents, one per errno. */
 export const ERRNO_TITLE = {

@@ -4,10 +4,11 @@ import { PageCache } from "../cache/page_cache.ts";
 import { Writeback } from "../cache/writeback.ts";
 import { ContentionError, MetaStore } from "../format/cas.ts";
 import { Directories, DirectoryGone, type DirLimits } from "../format/dir.ts";
-import { inodeKey } from "../format/keys.ts";
+import { Inodes } from "../format/inodes.ts";
+import { PageMaps } from "../format/page_maps.ts";
+import { Segments, type SegmentUsage } from "../format/segments.ts";
 import {
   type Attr,
-  checkInode,
   contentVersion,
   CorruptError,
   type DirObject,
@@ -51,6 +52,12 @@ export interface Ctx {
   readonly store: ObjectStore;
   readonly meta: MetaStore;
   readonly dirs: Directories;
+  /** Inode objects of hard-linked files. */
+  readonly inodes: Inodes;
+  /** Spilled page maps, with this instance's cache of them. */
+  readonly maps: PageMaps;
+  /** Segment objects, for reads that bypass the page cache. */
+  readonly segments: Segments;
   readonly cache: PageCache;
   readonly writeback: Writeback;
   readonly inlineMax: number;
@@ -69,6 +76,8 @@ export interface Ctx {
   readonly scope: readonly string[];
   /** Per inode: where the last read ended and the current readahead window. */
   readonly readahead: Map<string, { end: number; window: number }>;
+  /** Segment bytes and count as last counted for `statfs`, and when (own clock). */
+  readonly usage: { last: (SegmentUsage & { at: number }) | null };
 }
 
 export function createCtx(store: ObjectStore, options: VfsOptions = {}): Ctx {
@@ -78,6 +87,9 @@ export function createCtx(store: ObjectStore, options: VfsOptions = {}): Ctx {
     store,
     meta,
     dirs: new Directories(meta, options.dirLimits ?? {}),
+    inodes: new Inodes(meta),
+    maps: new PageMaps(store),
+    segments: new Segments(store),
     cache,
     writeback: new Writeback(store, cache, {
       ...(options.partSize ? { partSize: options.partSize } : {}),
@@ -92,6 +104,7 @@ export function createCtx(store: ObjectStore, options: VfsOptions = {}): Ctx {
     now: options.now ?? Date.now,
     scope: [],
     readahead: new Map(),
+    usage: { last: null },
   };
 }
 
@@ -195,7 +208,7 @@ export async function entryStat(ctx: Ctx, entry: Entry): Promise<Stat> {
 }
 
 export async function readInode(ctx: Ctx, ino: string): Promise<InodeObject> {
-  const found = await ctx.meta.read<InodeObject>(inodeKey(ino), checkInode);
+  const found = await ctx.inodes.get(ino);
   if (!found) throw new FsError("ENOENT", "File was removed");
   return found.value;
 }

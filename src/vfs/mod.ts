@@ -5,7 +5,7 @@
  */
 
 export { ERRNO, type Errno, FsError, isFsError } from "./errors.ts";
-export { FileHandle } from "./file.ts";
+export { FileHandle } from "./writer.ts";
 export {
   type CheckOptions,
   LockedError,

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { HttpError } from "../http/errors.ts";
+import { ERRNO_STATUS, HttpError } from "../http/errors.ts";
 import { type Errno, FsError } from "../vfs/mod.ts";
 import { LockedError, LockTokenError } from "../vfs/locks.ts";
 
@@ -33,35 +33,35 @@ export class DavError extends Error {
 }
 
 /**
- * The status of each errno in WebDAV. Where the method changes the meaning (a missing
- * parent is 409 for PUT and MKCOL), the handler decides before this table is used.
+ * Where WebDAV answers an errno differently from the HTTP file API, and why (RFC 4918
+ * unless noted). These are the only differences from {@linkcode ERRNO_STATUS}.
  */
-export const DAV_STATUS: Readonly<Record<Errno, number>> = {
-  EPERM: 403,
-  ENOENT: 404,
-  EIO: 500,
-  EBADF: 400,
-  EAGAIN: 503,
-  EACCES: 403,
+export const DAV_OVERRIDES = {
+  /** A lock held elsewhere: 423 Locked (section 11.3). */
   EBUSY: 423,
+  /** MKCOL on an existing resource: 405 Method Not Allowed (section 9.3.1). */
   EEXIST: 405,
+  /** COPY/MOVE to another server or store: 502 Bad Gateway (sections 9.8.5, 9.9.4). */
   EXDEV: 502,
-  ENOTDIR: 409,
-  EISDIR: 409,
-  EINVAL: 400,
-  EFBIG: 413,
-  ENOSPC: 507,
-  EROFS: 403,
-  EMLINK: 409,
+  /** An unsatisfiable range: 416 (RFC 9110 section 15.5.17), as clients of GET expect. */
   ERANGE: 416,
+  /** A path too long to serve: 414 URI Too Long (RFC 9110 section 15.5.15). */
   ENAMETOOLONG: 414,
-  ENOSYS: 501,
-  ENOTEMPTY: 409,
+  /** A symlink loop met while walking a tree: 508 Loop Detected (RFC 5842 section 7.2). */
   ELOOP: 508,
-  ENODATA: 404,
-  ENOTSUP: 501,
+  /** The resource changed under a conditional request: 412 (section 12.1). */
   ESTALE: 412,
-};
+} as const satisfies Partial<Record<Errno, number>>;
+
+/**
+ * The status of each errno in WebDAV: the shared table with RFC 4918's overrides. Where the
+ * method changes the meaning (a missing parent is 409 for PUT and MKCOL), the handler
+ * decides before this table is used.
+ */
+export const DAV_STATUS = {
+  ...ERRNO_STATUS,
+  ...DAV_OVERRIDES,
+} as const satisfies Record<Errno, number>;
 
 /** The status for any thrown value (500 for the unexpected). */
 export function statusOf(error: unknown): number {

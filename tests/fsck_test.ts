@@ -1,12 +1,20 @@
-import { assert, assertEquals } from "../../tests/_assert.ts";
-import { readAll } from "../store/_util.ts";
-import { MemoryStore } from "../store/memory.ts";
-import { MeteredStore, StoreMetrics } from "../store/metrics.ts";
-import type { ObjectStore } from "../store/types.ts";
-import { Vfs } from "../vfs/mod.ts";
-import { fsck, type FsckReport } from "./fsck.ts";
-import { dirKey, inodeKey, mapKey, newId, newIno, ROOT_INO, segmentKey } from "./keys.ts";
-import type { DirObject, Entry, InodeObject } from "./meta.ts";
+import { assert, assertEquals } from "./_assert.ts";
+import { readAll } from "../src/store/_util.ts";
+import { MemoryStore } from "../src/store/memory.ts";
+import { MeteredStore, StoreMetrics } from "../src/store/metrics.ts";
+import type { ObjectStore } from "../src/store/types.ts";
+import { Vfs } from "../src/vfs/mod.ts";
+import { fsck, type FsckReport } from "../src/format/fsck.ts";
+import {
+  dirKey,
+  inodeKey,
+  mapKey,
+  newId,
+  newIno,
+  ROOT_INO,
+  segmentKey,
+} from "../src/format/keys.ts";
+import type { DirObject, Entry, InodeObject } from "../src/format/meta.ts";
 
 const bytes = (n: number, fill: number) => new Uint8Array(n).fill(fill);
 

@@ -1,11 +1,11 @@
-import { assert, assertEquals } from "../../tests/_assert.ts";
-import { MemoryStore } from "../store/memory.ts";
-import { MeteredStore, StoreMetrics } from "../store/metrics.ts";
-import type { ObjectStore } from "../store/types.ts";
-import { Vfs } from "../vfs/mod.ts";
-import { fsck } from "./fsck.ts";
-import { gc } from "./gc.ts";
-import { dirKey, newId, PREFIX, shardKey } from "./keys.ts";
+import { assert, assertEquals } from "./_assert.ts";
+import { MemoryStore } from "../src/store/memory.ts";
+import { MeteredStore, StoreMetrics } from "../src/store/metrics.ts";
+import type { ObjectStore } from "../src/store/types.ts";
+import { Vfs } from "../src/vfs/mod.ts";
+import { fsck } from "../src/format/fsck.ts";
+import { gc } from "../src/format/gc.ts";
+import { dirKey, newId, PREFIX, shardKey } from "../src/format/keys.ts";
 
 const bytes = (n: number, fill: number) => new Uint8Array(n).fill(fill);
 

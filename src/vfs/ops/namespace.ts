@@ -1,22 +1,15 @@
 // Namespace operations: mkdir, unlink, rmdir, symlink, readlink, link, copy, readdir.
 
-import { outcomeUnknown } from "../format/cas.ts";
-import { newDirObject } from "../format/dir.ts";
-import { compareKeys } from "../store/_util.ts";
-import { inodeKey, newId, newIno, ROOT_INO } from "../format/keys.ts";
-import {
-  checkInode,
-  type Entry,
-  type FileEntry,
-  FORMAT_VERSION,
-  type InodeObject,
-} from "../format/meta.ts";
-import { entryXattrs } from "./attrs.ts";
-import { type Ctx, dirStat, entryStat, newAttr, statOf } from "./context.ts";
-import { FsError } from "./errors.ts";
-import { loadRecord } from "./file.ts";
-import { PATH_MAX, splitPath } from "./path.ts";
-import { applyMove } from "../format/rename_intent.ts";
+import { outcomeUnknown } from "../../format/cas.ts";
+import { newDirObject } from "../../format/dir.ts";
+import { compareKeys } from "../../store/_util.ts";
+import { newId, newIno, ROOT_INO } from "../../format/keys.ts";
+import { type Entry, type FileEntry, FORMAT_VERSION, type InodeObject } from "../../format/meta.ts";
+import { type Ctx, dirStat, entryStat, newAttr, statOf } from "../context.ts";
+import { FsError } from "../errors.ts";
+import { dropReplaced, entryXattrs, loadRecord } from "../records.ts";
+import { PATH_MAX, splitPath } from "../path.ts";
+import { applyMove } from "../../format/rename_intent.ts";
 import {
   checkScope,
   finishRemoval,
@@ -25,8 +18,8 @@ import {
   lookupEntry,
   openDir,
   resolveDir,
-} from "./resolve.ts";
-import type { DirEntryInfo, ReaddirPage, Stat } from "./types.ts";
+} from "../resolve.ts";
+import type { DirEntryInfo, ReaddirPage, Stat } from "../types.ts";
 
 /** Adds entry `name` to directory `dir`; EEXIST if the name is taken. */
 /**
@@ -180,29 +173,6 @@ export async function rmdir(ctx: Ctx, path: string, tries = 0): Promise<void> {
   }
 }
 
-/**
- * Releases what an entry that was just unlinked or replaced held: the object of a
- * (marked, empty) directory, or one link of a hard-linked inode. File data is left to GC.
- */
-export async function dropReplaced(ctx: Ctx, entry: Entry | null): Promise<void> {
-  if (entry?.t === "d") {
-    const dir = await ctx.dirs.get(entry.ino);
-    if (dir) await ctx.dirs.remove(dir.value);
-  } else if (entry?.t === "h") {
-    // The last link is first counted off by CAS (to zero), then the object deleted: a
-    // plain delete could remove a link that a concurrent link() counted in meanwhile.
-    const key = inodeKey(entry.ino);
-    const last = await ctx.meta.update<InodeObject, boolean>(key, checkInode, (inode) => {
-      if (!inode) return { result: false };
-      if (inode.value.nlink === 0) return { result: true };
-      inode.value.nlink--;
-      inode.value.attr.ctime = ctx.now();
-      return { write: inode.value, result: inode.value.nlink === 0 };
-    });
-    if (last) await ctx.meta.remove(key);
-  }
-}
-
 export async function symlink(
   ctx: Ctx,
   target: string,
@@ -246,7 +216,7 @@ export async function link(ctx: Ctx, existing: string, path: string): Promise<St
   const promoted = src.entry.t === "f" &&
     await promoteToInode(ctx, src.parent!.ino, src.name, src.entry, existing);
   if (!promoted) {
-    await ctx.meta.update<InodeObject, void>(inodeKey(ino), checkInode, (inode) => {
+    await ctx.inodes.update<void>(ino, (inode) => {
       if (!inode || inode.value.nlink === 0) {
         throw new FsError("ENOENT", "File was removed", { path: existing });
       }
@@ -263,7 +233,7 @@ export async function link(ctx: Ctx, existing: string, path: string): Promise<St
     if (!outcomeUnknown(error)) await dropReplaced(ctx, { t: "h", ino });
     throw error;
   }
-  const inode = await ctx.meta.read<InodeObject>(inodeKey(ino), checkInode);
+  const inode = await ctx.inodes.get(ino);
   if (!inode) throw new FsError("ENOENT", "File was removed", { path });
   return statOf(ino, "file", inode.value.attr, { nlink: inode.value.nlink, data: inode.value });
 }
@@ -279,7 +249,6 @@ async function promoteToInode(
   entry: Entry,
   path: string,
 ): Promise<boolean> {
-  const key = inodeKey(entry.ino);
   const inodeOf = (entry: Entry): InodeObject => {
     const { t: _t, ino, moving: _m, movedFrom: _f, ...record } = entry as FileEntry & Entry;
     return {
@@ -300,15 +269,15 @@ async function promoteToInode(
     return fresh.entry;
   };
   for (let attempt = 0; attempt < 10; attempt++) {
-    if (!await ctx.meta.write(key, inodeOf(entry), null)) {
+    if (!await ctx.inodes.put(inodeOf(entry), null)) {
       // Left by a promotion that was cut short, or that races us, before its entry swap.
       // While the entry is still a plain file nothing uses it: replace it, by CAS so
       // that a change made to it once it is in use is never overwritten.
-      const left = await ctx.meta.read<InodeObject>(key, checkInode);
+      const left = await ctx.inodes.get(entry.ino);
       const fresh = await refresh();
       if (!fresh) return false;
       entry = fresh;
-      if (!left || !await ctx.meta.write(key, inodeOf(entry), left)) continue;
+      if (!left || !await ctx.inodes.put(inodeOf(entry), left)) continue;
     }
     // The swap only if the entry is exactly what the inode object was made from (a
     // chmod or setxattr does not change its generation).

@@ -16,15 +16,15 @@
 // go by intent id: the newer intent is rolled back (its renamer tries again), the older
 // one settles the newer and looks again.
 
-import { outcomeUnknown } from "../format/cas.ts";
-import { CrossObjectError } from "../format/dir.ts";
-import { newId } from "../format/keys.ts";
-import type { Entry, Moving } from "../format/meta.ts";
-import { isGone, pause, settleIntent } from "../format/rename_intent.ts";
-import type { Ctx } from "./context.ts";
-import { FsError } from "./errors.ts";
-import { finishRemoval, locate } from "./resolve.ts";
-import { dropReplaced } from "./namespace.ts";
+import { outcomeUnknown } from "../../format/cas.ts";
+import { CrossObjectError } from "../../format/dir.ts";
+import { newId } from "../../format/keys.ts";
+import type { Entry, Moving } from "../../format/meta.ts";
+import { isGone, pause, settleIntent } from "../../format/rename_intent.ts";
+import type { Ctx } from "../context.ts";
+import { FsError } from "../errors.ts";
+import { finishRemoval, locate } from "../resolve.ts";
+import { dropReplaced } from "../records.ts";
 
 /** Tries of a directory rename that keeps losing to crossing renames, before EAGAIN. */
 const CONFLICT_TRIES = 10;

@@ -1,8 +1,18 @@
 /** Operations on whole trees, built on the single-entry operations. @module */
 
-import { FsError, isFsError } from "./errors.ts";
-import type { Stat } from "./types.ts";
-import type { Vfs } from "./vfs.ts";
+import { FsError, isFsError } from "../errors.ts";
+import type { ReaddirPage, Stat } from "../types.ts";
+
+/**
+ * The operations a tree removal calls. The Vfs facade passes itself; naming only these here
+ * keeps this module below the facade instead of importing it back.
+ */
+export interface TreeOps {
+  lookup(path: string): Promise<Stat>;
+  readdir(path: string, options: { limit: number; cursor?: string }): Promise<ReaddirPage>;
+  unlink(path: string): Promise<void>;
+  rmdir(path: string): Promise<void>;
+}
 
 /** Members a tree removal unlinks at once (they share group commits). */
 const CONCURRENCY = 16;
@@ -15,7 +25,7 @@ const CONCURRENCY = 16;
  * there): an FsError it throws is that member's failure, anything else stops the removal.
  */
 export async function removeTree(
-  vfs: Vfs,
+  vfs: TreeOps,
   path: string,
   options: { stopOnError?: boolean; beforeEach?: (path: string) => Promise<void> } = {},
 ): Promise<Map<string, FsError>> {
@@ -29,7 +39,7 @@ export async function removeTree(
       }
       let ok = true;
       for (let cursor: string | null = null;;) {
-        const page: Awaited<ReturnType<Vfs["readdir"]>> = await vfs.readdir(p, {
+        const page: ReaddirPage = await vfs.readdir(p, {
           limit: 1000,
           ...(cursor ? { cursor } : {}),
         });

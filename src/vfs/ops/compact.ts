@@ -7,17 +7,18 @@
 // no references left, and GC deletes them after its grace period. A file's bytes, times
 // and content version (so its ETag) do not change.
 
-import { MetaStore } from "../format/cas.ts";
-import { claim } from "../format/gc_pending.ts";
-import { idTime, parseSegmentRef, segmentKey } from "../format/keys.ts";
-import { type PageMap, writeExtent } from "../format/page_map.ts";
-import { liveBytes, walk } from "../format/_walk.ts";
-import { contentVersion } from "../format/meta.ts";
-import type { Ctx } from "./context.ts";
-import { FsError } from "./errors.ts";
-import { type FileRecord, loadMap, loadRecord, spillMap, updateFile } from "./file.ts";
-import { locate } from "./resolve.ts";
-import { StoreError } from "../store/types.ts";
+import { MetaStore } from "../../format/cas.ts";
+import { claim } from "../../format/gc_pending.ts";
+import { idTime } from "../../format/keys.ts";
+import { locateSegment } from "../../format/segments.ts";
+import { type PageMap, writeExtent } from "../../format/page_map.ts";
+import { liveBytes, walk } from "../../format/_walk.ts";
+import { contentVersion } from "../../format/meta.ts";
+import type { Ctx } from "../context.ts";
+import { FsError } from "../errors.ts";
+import { loadMap } from "../reader.ts";
+import { type FileRecord, loadRecord, updateFile } from "../records.ts";
+import { locate } from "../resolve.ts";
 
 export interface CompactOptions {
   /** Rewrite segments whose live fraction is below this (default 0.5). */
@@ -81,7 +82,7 @@ export async function compact(ctx: Ctx, options: CompactOptions = {}): Promise<C
     const segment = await stream.finish();
     // The copy may have taken long, and GC may have seen the new segment unreferenced
     // meanwhile: take it out of GC's pending set before any map names it.
-    if (!await claim(ctx.meta, [segmentKey(parseSegmentRef(segment)!.id)])) {
+    if (!await claim(ctx.meta, [locateSegment(segment)!.key])) {
       report.filesSkipped += plans.length;
       return report;
     }
@@ -128,10 +129,10 @@ async function copyLive(
   let map = await loadMap(ctx, record);
   let moved = 0;
   for (const [fileOffset, length, segment, segmentOffset] of map) {
-    const ref = parseSegmentRef(segment);
+    const ref = locateSegment(segment);
     if (!ref || !candidates.has(ref.id)) continue;
     moved++;
-    const bytes = await ctx.cache.read(segmentKey(ref.id), segmentOffset, length, {
+    const bytes = await ctx.cache.read(ref.key, segmentOffset, length, {
       objectSize: ref.size,
     });
     const at = await stream.append(bytes);
@@ -150,7 +151,7 @@ async function swapMap(ctx: Ctx, path: string, plan: Plan): Promise<boolean> {
   const { parent, name, entry } = await locate(ctx, path);
   if (!parent || (entry?.t !== "f" && entry?.t !== "h") || entry.ino !== plan.ino) return false;
   const { map } = plan;
-  const next = map.length > ctx.spillExtents ? { mapRef: await spillMap(ctx, map) } : { map };
+  const next = map.length > ctx.spillExtents ? { mapRef: await ctx.maps.put(map) } : { map };
   try {
     await updateFile(ctx, { dir: parent.ino, name, ino: plan.ino }, (record: FileRecord) => {
       if ((record.gen ?? 0) !== plan.gen || contentVersion(record) !== plan.cv) {
@@ -172,32 +173,4 @@ async function swapMap(ctx: Ctx, path: string, plan: Plan): Promise<boolean> {
     if (error instanceof FsError && error.code === "ESTALE") return false;
     throw error;
   }
-}
-
-/** Whether `error` says an object (a segment, read by a stream) is missing. */
-export function isMissing(error: unknown): boolean {
-  if (error instanceof StoreError) return error.kind === "not-found";
-  return error instanceof FsError && error.code === "EIO" && /missing/.test(error.message);
-}
-
-/**
- * The current record of the file `ino` at `path` if it holds the same content as `seen`
- * with its bytes moved by compaction (same content version and size, other extents); null
- * if the file changed otherwise or is gone. Compaction keeps a file's content version
- * (every data write bumps it) and changes only where its bytes are.
- */
-export async function relocated(
-  ctx: Ctx,
-  path: string,
-  ino: string,
-  seen: FileRecord,
-): Promise<(FileRecord & { nlink: number }) | null> {
-  const { entry } = await locate(ctx, path, { follow: true });
-  if (entry?.ino !== ino) return null;
-  const fresh = await loadRecord(ctx, entry);
-  const a = seen.attr;
-  const b = fresh.attr;
-  if (contentVersion(fresh) !== contentVersion(seen) || a.size !== b.size) return null;
-  const where = (r: FileRecord) => JSON.stringify([r.map, r.mapRef, r.delta, r.data]);
-  return where(fresh) === where(seen) ? null : fresh;
 }

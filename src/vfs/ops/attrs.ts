@@ -1,20 +1,21 @@
 // Attributes: getattr, setattr (chmod, chown, truncate, utimes), extended attributes, statfs.
 
-import { PREFIX, ROOT_INO } from "../format/keys.ts";
-import type { Attr, Entry, Xattrs } from "../format/meta.ts";
-import { type Ctx, dirStat, entryStat, PERM_MASK } from "./context.ts";
-import { FsError } from "./errors.ts";
+import { ROOT_INO } from "../../format/keys.ts";
+import type { Attr, Entry, Xattrs } from "../../format/meta.ts";
+import { type Ctx, dirStat, entryStat, PERM_MASK } from "../context.ts";
+import { FsError } from "../errors.ts";
 import {
   applyAttrChanges,
   type AttrChanges,
-  FileHandle,
+  decodeXattrs,
   fromBase64,
   loadRecord,
   toBase64,
   updateFile,
-} from "./file.ts";
-import { locate, openDir } from "./resolve.ts";
-import type { SetAttr, Stat, StatFs } from "./types.ts";
+} from "../records.ts";
+import { FileHandle } from "../writer.ts";
+import { locate, openDir } from "../resolve.ts";
+import type { SetAttr, Stat, StatFs } from "../types.ts";
 
 /** The attributes of `path`; `follow` follows a final symlink (stat vs lstat). */
 export async function getattr(ctx: Ctx, path: string, follow = false): Promise<Stat> {
@@ -139,26 +140,6 @@ export async function getxattrs(ctx: Ctx, path: string): Promise<Record<string, 
   return decodeXattrs(await (await target(ctx, path)).read());
 }
 
-/** The extended attributes of a directory entry, reading the object that holds them. */
-export async function entryXattrs(ctx: Ctx, entry: Entry): Promise<Record<string, Uint8Array>> {
-  switch (entry.t) {
-    case "d":
-      return decodeXattrs((await ctx.dirs.get(entry.ino))?.value.xattr ?? {});
-    case "h":
-      return decodeXattrs((await loadRecord(ctx, entry)).xattr ?? {});
-    default:
-      return decodeXattrs(entry.xattr ?? {});
-  }
-}
-
-function decodeXattrs(xattr: Xattrs): Record<string, Uint8Array> {
-  const out: Record<string, Uint8Array> = {};
-  for (const [name, value] of Object.entries(xattr)) {
-    Object.defineProperty(out, name, { value: fromBase64(value), enumerable: true });
-  }
-  return out;
-}
-
 export async function listxattr(ctx: Ctx, path: string): Promise<string[]> {
   return Object.keys(await (await target(ctx, path)).read()).sort();
 }
@@ -249,22 +230,12 @@ export async function removexattr(ctx: Ctx, path: string, name: string): Promise
   });
 }
 
-let usage: { at: number; bytes: number; objects: number } | null = null;
-
 /** Filesystem statistics. S3 has no capacity limit; used bytes are counted from segments. */
 export async function statfs(ctx: Ctx): Promise<StatFs> {
   const now = ctx.now();
+  let usage = ctx.usage.last;
   if (!usage || now - usage.at > 60_000) {
-    let bytes = 0;
-    let objects = 0;
-    for (let cursor: string | null = null, pages = 0; pages < 100; pages++) {
-      const page = await ctx.store.list({ prefix: PREFIX.segment, ...(cursor ? { cursor } : {}) });
-      for (const o of page.objects) bytes += o.size;
-      objects += page.objects.length;
-      cursor = page.cursor;
-      if (!cursor) break;
-    }
-    usage = { at: now, bytes, objects };
+    usage = ctx.usage.last = { at: now, ...await ctx.segments.usage() };
   }
   const blockSize = 4096;
   const blocks = 2 ** 40; // 4 PiB: object storage has no fixed capacity

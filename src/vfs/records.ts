@@ -1,0 +1,161 @@
+/**
+ * File records as the operations share them: where a file's record lives (its entry, or
+ * its inode object once hard-linked), loading and changing it by CAS, releasing what a
+ * replaced entry held, and the small codecs (base64, xattrs) the records use. Internal to
+ * `src/vfs`: operations, the reader and the writer import it; it imports none of them.
+ *
+ * @module
+ */
+
+import type { Attr, Entry, FileData, Xattrs } from "../format/meta.ts";
+import { type Ctx, PERM_MASK } from "./context.ts";
+import { FsError } from "./errors.ts";
+
+/** The part of an inode that file operations change. */
+export interface FileRecord extends FileData {
+  attr: Attr;
+  xattr?: Xattrs;
+}
+
+/** Where a file is: the entry `name` of directory `dir`, for inode `ino`. */
+export interface FileLoc {
+  readonly dir: string;
+  readonly name: string;
+  readonly ino: string;
+}
+
+class Linked extends Error {}
+
+/**
+ * Attribute changes that a commit makes in the same CAS as its data (a client's mtime on
+ * upload, `setattr` with a size).
+ */
+export interface AttrChanges {
+  readonly mode?: number;
+  readonly uid?: number;
+  readonly gid?: number;
+  readonly atime?: number;
+  readonly mtime?: number;
+}
+
+/** Applies `changes` to `attr` (permission bits only of a mode). */
+export function applyAttrChanges(attr: Attr, changes: AttrChanges): void {
+  if (changes.mode !== undefined) attr.mode = (attr.mode & ~PERM_MASK) | changes.mode;
+  if (changes.uid !== undefined) attr.uid = changes.uid;
+  if (changes.gid !== undefined) attr.gid = changes.gid;
+  if (changes.atime !== undefined) attr.atime = changes.atime;
+  if (changes.mtime !== undefined) attr.mtime = changes.mtime;
+}
+
+/** A file's current record (from its entry, or its inode object when hard-linked). */
+export async function loadRecord(ctx: Ctx, entry: Entry): Promise<FileRecord & { nlink: number }> {
+  if (entry.t === "f") return { ...entry, nlink: 1 };
+  if (entry.t !== "h") throw new FsError("EISDIR", "Not a regular file");
+  const found = await ctx.inodes.get(entry.ino);
+  if (!found) throw new FsError("ENOENT", "File was removed");
+  return found.value;
+}
+
+/**
+ * Atomically changes a file's record where it lives. `op` must throw before changing
+ * anything if it fails; it may run more than once.
+ */
+export async function updateFile<R>(
+  ctx: Ctx,
+  loc: FileLoc,
+  op: (record: FileRecord) => R,
+): Promise<R> {
+  try {
+    return await ctx.dirs.update(loc.dir, [loc.name], (draft) => {
+      const entry = draft.get(loc.name);
+      if (!entry || entry.ino !== loc.ino) {
+        throw new FsError("ESTALE", "File was replaced or removed", { path: loc.name });
+      }
+      if (entry.t === "h") throw new Linked();
+      if (entry.t !== "f") throw new FsError("EISDIR", "Not a regular file", { path: loc.name });
+      if (entry.moving) throw new FsError("EAGAIN", "File is being renamed", { path: loc.name });
+      const result = op(entry);
+      draft.set(loc.name, entry);
+      return result;
+    }, { touch: false });
+  } catch (error) {
+    if (!(error instanceof Linked)) throw error;
+  }
+  return ctx.inodes.updateGrouped<R>(loc.ino, (inode) => {
+    if (!inode) throw new FsError("ESTALE", "File was removed", { path: loc.name });
+    return { value: inode, result: op(inode) };
+  });
+}
+
+export function inlineBytes(record: FileData): Uint8Array {
+  return record.data ? fromBase64(record.data) : new Uint8Array(0);
+}
+
+export function checkRange(ctx: Ctx, offset: number, length: number): void {
+  if (!Number.isSafeInteger(offset) || offset < 0) {
+    throw new FsError("EINVAL", `Invalid offset ${offset}`);
+  }
+  if (!Number.isSafeInteger(length) || length < 0) {
+    throw new FsError("EINVAL", `Invalid length ${length}`);
+  }
+  if (offset + length > ctx.maxFileSize) {
+    throw new FsError("EFBIG", `Files are limited to ${ctx.maxFileSize} bytes`);
+  }
+}
+
+export function toBase64(bytes: Uint8Array): string {
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(binary);
+}
+
+export function fromBase64(text: string): Uint8Array {
+  const binary = atob(text);
+  const out = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
+  return out;
+}
+
+/**
+ * Releases what an entry that was just unlinked or replaced held: the object of a
+ * (marked, empty) directory, or one link of a hard-linked inode. File data is left to GC.
+ */
+export async function dropReplaced(ctx: Ctx, entry: Entry | null): Promise<void> {
+  if (entry?.t === "d") {
+    const dir = await ctx.dirs.get(entry.ino);
+    if (dir) await ctx.dirs.remove(dir.value);
+  } else if (entry?.t === "h") {
+    // The last link is first counted off by CAS (to zero), then the object deleted: a
+    // plain delete could remove a link that a concurrent link() counted in meanwhile.
+    const last = await ctx.inodes.update<boolean>(entry.ino, (inode) => {
+      if (!inode) return { result: false };
+      if (inode.value.nlink === 0) return { result: true };
+      inode.value.nlink--;
+      inode.value.attr.ctime = ctx.now();
+      return { write: inode.value, result: inode.value.nlink === 0 };
+    });
+    if (last) await ctx.inodes.remove(entry.ino);
+  }
+}
+
+/** The extended attributes of a directory entry, reading the object that holds them. */
+export async function entryXattrs(ctx: Ctx, entry: Entry): Promise<Record<string, Uint8Array>> {
+  switch (entry.t) {
+    case "d":
+      return decodeXattrs((await ctx.dirs.get(entry.ino))?.value.xattr ?? {});
+    case "h":
+      return decodeXattrs((await loadRecord(ctx, entry)).xattr ?? {});
+    default:
+      return decodeXattrs(entry.xattr ?? {});
+  }
+}
+
+export function decodeXattrs(xattr: Xattrs): Record<string, Uint8Array> {
+  const out: Record<string, Uint8Array> = {};
+  for (const [name, value] of Object.entries(xattr)) {
+    Object.defineProperty(out, name, { value: fromBase64(value), enumerable: true });
+  }
+  return out;
+}

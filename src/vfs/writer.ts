@@ -1,0 +1,515 @@
+/**
+ * The write path: an open file ({@linkcode FileHandle}) keeps a dirty log; at fsync the
+ * data is placed first (inline in the record, a group-committed segment, or a streamed
+ * multipart segment) and the metadata is committed after, in one CAS of the file's record,
+ * as JuiceFS's writer splits data flush from metadata commit. Internal to `src/vfs`.
+ *
+ * Just over 500 lines: one class, {@linkcode FileHandle}, whose dirty log, data placement
+ * and metadata commit share the handle's private state; its commit is split into methods
+ * by step (#base, #placeData, #apply) rather than across files.
+ *
+ * @module
+ */
+
+import type { Placed, SegmentStream } from "../cache/writeback.ts";
+import { newIno } from "../format/keys.ts";
+import { contentVersion, type Entry, type FileData, type FileEntry } from "../format/meta.ts";
+import { EMPTY_MAP, type PageMap, truncateMap, writeExtent } from "../format/page_map.ts";
+import { concat } from "../store/_util.ts";
+import { contentTag, type Ctx, newAttr, statOf, toFsError } from "./context.ts";
+import { FsError } from "./errors.ts";
+import { loadMap, loadSpilled, overlay, readRecord } from "./reader.ts";
+import {
+  applyAttrChanges,
+  type AttrChanges,
+  checkRange,
+  type FileLoc,
+  type FileRecord,
+  inlineBytes,
+  loadRecord,
+  toBase64,
+  updateFile,
+} from "./records.ts";
+import { locate } from "./resolve.ts";
+import type { Stat } from "./types.ts";
+
+class Conflict extends Error {}
+
+interface CreateSpec {
+  readonly exclusive: boolean;
+  readonly mode?: number;
+  readonly uid?: number;
+  readonly gid?: number;
+}
+
+/** Extents a spilled map's delta may hold before it is folded into a new spill. */
+const DELTA_MAX = 32;
+
+type WriteOp = {
+  readonly k: "w";
+  readonly off: number;
+  readonly len: number;
+  readonly pos: number;
+};
+type LogOp =
+  | WriteOp
+  /** An append: its offset is the file's size when it commits, not when it was issued. */
+  | { readonly k: "a"; readonly len: number; readonly pos: number }
+  | { readonly k: "t"; readonly size: number };
+
+/** A log entry once appends have their offsets. */
+type PlacedOp = WriteOp | { readonly k: "t"; readonly size: number };
+
+/**
+ * Where a commit's data went, kept across its CAS retries: the dirty bytes, and the old
+ * inline bytes of a file outgrowing metadata. The latter belong to one version of one file
+ * (ino and content version) and are reused only by a retry that builds on that version.
+ */
+interface Placement {
+  dirty?: Placed;
+  inline?: Placed & { ino: string; cv: number };
+}
+
+/** The log with each append placed at the end of the file as it is at commit time. */
+function placeAppends(ops: readonly LogOp[], size: number): PlacedOp[] {
+  return ops.map((op) => {
+    if (op.k === "a") {
+      const placed: WriteOp = { k: "w", off: size, len: op.len, pos: op.pos };
+      size += op.len;
+      return placed;
+    }
+    size = op.k === "t" ? op.size : Math.max(size, op.off + op.len);
+    return op;
+  });
+}
+
+/**
+ * An open file: writes go to a dirty log and are made durable by {@linkcode fsync}
+ * (at the end of every request, and when asked). Small dirty data waits in memory and is
+ * group-committed; once it passes one part it streams out as a multipart segment, so
+ * memory stays bounded however much is written.
+ */
+export class FileHandle {
+  readonly #ctx: Ctx;
+  #loc: FileLoc;
+  #create: CreateSpec | null;
+  /** Commit only if the file's content ETag is still this one (HTTP If-Match). */
+  #ifMatch: string | undefined;
+  /** Attribute changes for the next commit, made in its CAS. */
+  #attrs: AttrChanges | null = null;
+  /** Runs right before each metadata CAS, after the data is durable; a throw aborts. */
+  #beforeCommit: (() => Promise<void>) | undefined;
+  #ops: LogOp[] = [];
+  #small: Uint8Array[] = [];
+  #dirtyBytes = 0;
+  #stream: SegmentStream | null = null;
+  #size: number;
+  #stat: Stat;
+
+  private constructor(ctx: Ctx, loc: FileLoc, stat: Stat, create: CreateSpec | null) {
+    this.#ctx = ctx;
+    this.#loc = loc;
+    this.#stat = stat;
+    this.#size = stat.size;
+    this.#create = create;
+  }
+
+  /**
+   * Opens (or, with `create`, prepares to create) the regular file at `path`. A file to
+   * be created appears at the first {@linkcode fsync}, in the same write as its data.
+   */
+  static async open(
+    ctx: Ctx,
+    path: string,
+    options: {
+      create?: boolean;
+      exclusive?: boolean;
+      truncate?: boolean;
+      mode?: number;
+      uid?: number;
+      gid?: number;
+      ifMatch?: string;
+      /** The mtime (ms) the first commit sets, in the same CAS as the data. */
+      mtime?: number;
+      /** Attributes the first commit sets, in the same CAS as the data. */
+      attrs?: AttrChanges;
+      beforeCommit?: () => Promise<void>;
+    } = {},
+  ): Promise<FileHandle> {
+    const { mtime } = options;
+    if (mtime !== undefined && (!Number.isSafeInteger(mtime) || mtime < 0 || mtime > 8.64e15)) {
+      throw new FsError("EINVAL", "Invalid time", { path });
+    }
+    // O_CREAT|O_EXCL does not follow a final symlink: an existing link is EEXIST (POSIX).
+    const follow = !(options.create && options.exclusive);
+    const { parent, name, entry } = await locate(ctx, path, { follow });
+    if (!parent) throw new FsError("EISDIR", "Is a directory", { path });
+    let handle: FileHandle;
+    if (entry) {
+      if (options.create && options.exclusive) {
+        throw new FsError("EEXIST", "File exists", { path });
+      }
+      if (entry.t === "d") throw new FsError("EISDIR", "Is a directory", { path });
+      const record = await loadRecord(ctx, entry);
+      const stat = statOf(entry.ino, "file", record.attr, { nlink: record.nlink, data: record });
+      handle = new FileHandle(ctx, { dir: parent.ino, name, ino: entry.ino }, stat, null);
+    } else {
+      if (!options.create) throw new FsError("ENOENT", "No such file or directory", { path });
+      const ino = newIno();
+      const attr = newAttr(ctx, "file", options);
+      handle = new FileHandle(ctx, { dir: parent.ino, name, ino }, statOf(ino, "file", attr, {}), {
+        exclusive: options.exclusive ?? false,
+        ...(options.mode === undefined ? {} : { mode: options.mode }),
+        ...(options.uid === undefined ? {} : { uid: options.uid }),
+        ...(options.gid === undefined ? {} : { gid: options.gid }),
+      });
+    }
+    // Logged even when the file is empty or absent now: a whole-file replace must replace
+    // whatever is committed by the time it commits, not extend it.
+    if (options.truncate) handle.truncate(0);
+    handle.#ifMatch = options.ifMatch;
+    if (options.attrs || mtime !== undefined) {
+      handle.#attrs = { ...options.attrs, ...(mtime === undefined ? {} : { mtime }) };
+    }
+    handle.#beforeCommit = options.beforeCommit;
+    return handle;
+  }
+
+  get ino(): string {
+    return this.#loc.ino;
+  }
+
+  /** Size including uncommitted writes. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** The file's attributes as of the last open or commit. */
+  get stat(): Stat {
+    return this.#stat;
+  }
+
+  /** Buffers a write of `bytes` at `offset`. */
+  async write(offset: number, bytes: Uint8Array): Promise<void> {
+    checkRange(this.#ctx, offset, bytes.length);
+    if (bytes.length === 0) return;
+    const pos = await this.#buffer(bytes);
+    this.#log({ k: "w", off: offset, len: bytes.length, pos });
+    this.#size = Math.max(this.#size, offset + bytes.length);
+    await this.#spill();
+  }
+
+  /**
+   * Buffers an append: the bytes land at the end of the file as it is when they commit,
+   * so concurrent appenders (on any instance) never overwrite each other.
+   */
+  async append(bytes: Uint8Array): Promise<void> {
+    checkRange(this.#ctx, this.#size, bytes.length);
+    if (bytes.length === 0) return;
+    const pos = await this.#buffer(bytes);
+    this.#ops.push({ k: "a", len: bytes.length, pos });
+    this.#size += bytes.length;
+    await this.#spill();
+  }
+
+  /** Appends a whole stream; returns the bytes appended. */
+  async appendStream(body: ReadableStream<Uint8Array>): Promise<number> {
+    let n = 0;
+    for await (const chunk of body) {
+      await this.append(chunk);
+      n += chunk.length;
+    }
+    return n;
+  }
+
+  /** Keeps dirty bytes; returns their position in the dirty data. */
+  async #buffer(bytes: Uint8Array): Promise<number> {
+    if (this.#stream) return await this.#stream.append(bytes);
+    const pos = this.#dirtyBytes;
+    this.#small.push(bytes.slice());
+    this.#dirtyBytes += bytes.length;
+    return pos;
+  }
+
+  /** Past one part, dirty data streams out instead of waiting in memory. */
+  async #spill(): Promise<void> {
+    if (!this.#stream && this.#dirtyBytes >= this.#ctx.partSize) await this.#startStream();
+  }
+
+  /** Writes a whole stream at `offset` (sequentially); returns the bytes written. */
+  async writeStream(offset: number, body: ReadableStream<Uint8Array>): Promise<number> {
+    let at = offset;
+    for await (const chunk of body) {
+      await this.write(at, chunk);
+      at += chunk.length;
+    }
+    return at - offset;
+  }
+
+  truncate(size: number): void {
+    checkRange(this.#ctx, size, 0);
+    this.#ops.push({ k: "t", size });
+    this.#size = size;
+  }
+
+  /** Reads through the handle; uncommitted writes are committed first. */
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    checkRange(this.#ctx, offset, length);
+    await this.fsync();
+    const { record } = await this.#current();
+    if (!record) throw new FsError("ESTALE", "File was removed");
+    return readRecord(this.#ctx, this.#loc.ino, record, offset, length);
+  }
+
+  /** Makes every write so far durable: data first, then one CAS of the file's metadata. */
+  async fsync(): Promise<Stat> {
+    if (this.#ops.length === 0 && !this.#create && !this.#attrs) return this.#stat;
+    try {
+      this.#stat = await this.#commit();
+    } catch (error) {
+      await this.#stream?.abort().catch(() => {});
+      this.#reset();
+      throw toFsError(error, this.#loc.name);
+    }
+    this.#reset();
+    return this.#stat;
+  }
+
+  /** Commits and releases the handle. */
+  async close(): Promise<Stat> {
+    return await this.fsync();
+  }
+
+  /** Drops uncommitted writes (after a failed request body, for instance). */
+  async discard(): Promise<void> {
+    await this.#stream?.abort().catch(() => {});
+    this.#reset();
+    this.#create = null;
+  }
+
+  #reset(): void {
+    this.#attrs = null;
+    this.#ops = [];
+    this.#small = [];
+    this.#dirtyBytes = 0;
+    this.#stream = null;
+  }
+
+  #log(op: LogOp & { k: "w" }): void {
+    const last = this.#ops[this.#ops.length - 1];
+    // Sequential writes become one log entry (and one extent).
+    if (last?.k === "w" && last.off + last.len === op.off && last.pos + last.len === op.pos) {
+      this.#ops[this.#ops.length - 1] = { ...last, len: last.len + op.len };
+    } else {
+      this.#ops.push(op);
+    }
+  }
+
+  async #startStream(): Promise<void> {
+    this.#stream = this.#ctx.writeback.openStream();
+    const pending = this.#small;
+    this.#small = [];
+    for (const chunk of pending) await this.#stream.append(chunk);
+  }
+
+  async #current(): Promise<{ entry: Entry | null; record: FileRecord | null }> {
+    const dir = await this.#ctx.dirs.get(this.#loc.dir);
+    if (!dir) return { entry: null, record: null };
+    const entry = await this.#ctx.dirs.lookup(dir.value, this.#loc.name);
+    if (!entry || (entry.t !== "f" && entry.t !== "h")) return { entry, record: null };
+    return { entry, record: await loadRecord(this.#ctx, entry) };
+  }
+
+  /**
+   * The commit loop: read the record this commit builds on, place the data (durable
+   * before any metadata names it), then one CAS of the metadata; a CAS that lost to
+   * another writer starts over from the new version, reusing the data already placed.
+   */
+  async #commit(): Promise<Stat> {
+    const placed: Placement = {};
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const { entry, record } = await this.#current();
+      const current = this.#base(entry, record);
+      const gen = current.gen ?? 0;
+      let ops = placeAppends(this.#ops, current.attr.size);
+      const finalSize = ops.reduce(
+        (s, op) => op.k === "t" ? op.size : Math.max(s, op.off + op.len),
+        current.attr.size,
+      );
+      // After a truncate to zero nothing of the current bytes is left: build on an empty
+      // file (no spilled map to fetch, no inline bytes to move).
+      const cut = ops.findLastIndex((op) => op.k === "t" && op.size === 0);
+      const base: FileRecord = cut < 0 ? current : { attr: { ...current.attr, size: 0 } };
+      if (cut >= 0) ops = ops.slice(cut + 1);
+      const next = await this.#placeData(
+        base,
+        ops,
+        { finalSize, cv: contentVersion(current) },
+        placed,
+      );
+      try {
+        return await this.#apply(entry, gen, finalSize, next);
+      } catch (error) {
+        if (!(error instanceof Conflict)) throw error;
+      }
+    }
+    throw new FsError("EAGAIN", "File changed too often during the write");
+  }
+
+  /**
+   * The record this commit builds on: the file's current one, or a fresh one for a file
+   * to create. Checks that the name still holds this file and the caller's If-Match.
+   */
+  #base(entry: Entry | null, record: FileRecord | null): FileRecord {
+    if (entry && entry.ino !== this.#loc.ino) {
+      if (!this.#create || this.#create.exclusive) {
+        throw new FsError(this.#create ? "EEXIST" : "ESTALE", "File was replaced", {
+          path: this.#loc.name,
+        });
+      }
+      if (entry.t === "d") throw new FsError("EISDIR", "Is a directory");
+      this.#loc = { ...this.#loc, ino: entry.ino };
+    }
+    if (!entry && !this.#create) throw new FsError("ESTALE", "File was removed");
+    const current: FileRecord = record ??
+      { attr: { ...newAttr(this.#ctx, "file", this.#create ?? {}), size: 0 } };
+    // Checked against the version this commit builds on; the CAS only succeeds if the
+    // file is still at that generation, so the check and the write are one step.
+    if (this.#ifMatch !== undefined) {
+      const tag = record ? contentTag(this.#loc.ino, current) : null;
+      if (tag !== this.#ifMatch) {
+        throw new FsError("ESTALE", "The file changed since the version asked for", {
+          path: this.#loc.name,
+        });
+      }
+    }
+    return current;
+  }
+
+  /**
+   * Data placement: makes the dirty bytes durable where they go (inline in the record, or
+   * a segment, with the old inline bytes of a file outgrowing metadata moved along in the
+   * same group commit) and returns the data part of the next record. Writes nothing that
+   * names the data: that is {@linkcode #apply}'s CAS.
+   */
+  async #placeData(
+    base: FileRecord,
+    ops: readonly PlacedOp[],
+    version: { finalSize: number; cv: number },
+    placed: Placement,
+  ): Promise<FileData> {
+    const ctx = this.#ctx;
+    if (!this.#stream && !base.map && !base.mapRef && version.finalSize <= ctx.inlineMax) {
+      return this.#applyInline(base, ops);
+    }
+    if (base.data && (placed.inline?.ino !== this.#loc.ino || placed.inline.cv !== version.cv)) {
+      // Both go out in the same group commit: one PUT.
+      const [dirty, old] = await Promise.all([
+        placed.dirty ?? this.#place(),
+        ctx.writeback.commit(inlineBytes(base)),
+      ]);
+      placed.dirty = dirty;
+      placed.inline = { ino: this.#loc.ino, cv: version.cv, ...old };
+    }
+    const dirty = placed.dirty ??= await this.#place();
+    const old = placed.inline;
+    if (base.mapRef !== undefined && !ops.some((op) => op.k === "t")) {
+      // A spilled map stays as it is; the new extents go into its small delta.
+      let delta = base.delta ?? EMPTY_MAP;
+      for (const op of ops) {
+        if (op.k === "w") {
+          delta = writeExtent(delta, op.off, op.len, dirty.segment, dirty.offset + op.pos);
+        }
+      }
+      if (delta.length <= DELTA_MAX) return { mapRef: base.mapRef, delta };
+      const full = overlay(await loadSpilled(ctx, base.mapRef), delta);
+      return full.length > ctx.spillExtents ? { mapRef: await ctx.maps.put(full) } : { map: full };
+    }
+    let map: PageMap = base.data && old
+      ? writeExtent(EMPTY_MAP, 0, inlineBytes(base).length, old.segment, old.offset)
+      : await loadMap(ctx, base);
+    if (base.data) map = truncateMap(map, base.attr.size);
+    for (const op of ops) {
+      map = op.k === "t"
+        ? truncateMap(map, op.size)
+        : writeExtent(map, op.off, op.len, dirty.segment, dirty.offset + op.pos);
+    }
+    return map.length > ctx.spillExtents ? { mapRef: await ctx.maps.put(map) } : { map };
+  }
+
+  async #place(): Promise<Placed> {
+    if (this.#stream) return { segment: await this.#stream.finish(), offset: 0 };
+    if (this.#dirtyBytes === 0) return { segment: "", offset: 0 };
+    return await this.#ctx.writeback.commit(concat(this.#small, this.#dirtyBytes));
+  }
+
+  #applyInline(base: FileRecord, ops: readonly PlacedOp[]): FileData {
+    let bytes = inlineBytes(base);
+    const dirty = concat(this.#small, this.#dirtyBytes);
+    let size = base.attr.size;
+    for (const op of ops) {
+      if (op.k === "t") {
+        size = op.size;
+        if (bytes.length > size) bytes = bytes.slice(0, size);
+      } else {
+        const end = op.off + op.len;
+        if (bytes.length < end) {
+          const grown = new Uint8Array(end);
+          grown.set(bytes);
+          bytes = grown;
+        }
+        bytes.set(dirty.subarray(op.pos, op.pos + op.len), op.off);
+        size = Math.max(size, end);
+      }
+    }
+    return bytes.length > 0 ? { data: toBase64(bytes) } : {};
+  }
+
+  async #apply(entry: Entry | null, gen: number, size: number, next: FileData): Promise<Stat> {
+    await this.#beforeCommit?.();
+    const ctx = this.#ctx;
+    const now = ctx.now();
+    const attrs = this.#attrs;
+    // Only a commit that writes or truncates makes a new content version.
+    const writes = this.#ops.length > 0;
+    const change = (record: FileRecord) => {
+      if ((record.gen ?? 0) !== gen) throw new Conflict();
+      const cv = contentVersion(record);
+      delete record.data;
+      delete record.map;
+      delete record.mapRef;
+      delete record.delta;
+      Object.assign(record, next);
+      record.gen = gen + 1;
+      record.cv = writes ? cv + 1 : cv;
+      record.attr.size = size;
+      record.attr.mtime = record.attr.ctime = Math.max(now, record.attr.mtime);
+      if (attrs) applyAttrChanges(record.attr, attrs);
+      return statOf(this.#loc.ino, "file", record.attr, {
+        data: record,
+        nlink: (record as { nlink?: number }).nlink ?? 1,
+      });
+    };
+    if (entry) return await updateFile(ctx, this.#loc, change);
+    // Create the file in the same CAS as its first data.
+    const create = this.#create!;
+    const attr = newAttr(ctx, "file", create);
+    if (attrs) applyAttrChanges(attr, attrs);
+    const stat = await ctx.dirs.update(this.#loc.dir, [this.#loc.name], (draft) => {
+      // Someone created it first (or our own earlier attempt did): start over from it.
+      if (draft.get(this.#loc.name)) throw new Conflict();
+      const fresh: FileEntry = {
+        t: "f",
+        ino: this.#loc.ino,
+        attr: { ...attr, size },
+        gen: 1,
+        cv: 1,
+      };
+      Object.assign(fresh, next);
+      draft.set(this.#loc.name, fresh);
+      return statOf(fresh.ino, "file", fresh.attr, { data: fresh });
+    });
+    this.#create = null;
+    return stat;
+  }
+}
