@@ -5,6 +5,7 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { contract, pattern } from "./_stores.ts";
 import { GateStore } from "./_gate.ts";
+import { S3_OPERATION, type StoreMethod, WrappedStore } from "../src/store/_wrapper.ts";
 import { gc } from "../src/format/gc.ts";
 import { dirKey, newId, PREFIX, ROOT_INO } from "../src/format/keys.ts";
 import { Vfs } from "../src/vfs/mod.ts";
@@ -137,4 +138,86 @@ contract(
     assertEquals(left.map((u) => u.uploadId), [live.uploadId]);
     await store.abortMultipart(live);
   },
+);
+
+/** Runs `after` (once) when the first call that `when` accepts has been answered. */
+class AfterStore extends WrappedStore {
+  fired = 0;
+  constructor(
+    inner: ObjectStore,
+    readonly when: (op: string, key: string | undefined) => boolean,
+    readonly after: () => Promise<unknown>,
+  ) {
+    super(inner);
+  }
+  protected override async call<T>(
+    method: StoreMethod,
+    detail: { key?: string; mutating: boolean },
+    run: () => Promise<T>,
+  ): Promise<T> {
+    const result = await run();
+    if (this.fired === 0 && this.when(S3_OPERATION[method], detail.key)) {
+      this.fired++;
+      await this.after();
+    }
+    return result;
+  }
+}
+
+contract(
+  "a commit stalled between its data and its metadata for longer than GC's grace never names a deleted segment",
+  async (store) => {
+    let clock = Date.now();
+    // The new bytes are durable; before the commit goes on to its metadata CAS, the writer
+    // stalls for eleven minutes, and GC runs twice, a grace apart, on its own clock.
+    const stalled = new AfterStore(
+      store,
+      (op, key) => op === "PutObject" && key?.startsWith(PREFIX.segment) === true,
+      async () => {
+        clock += 11 * 60_000;
+        const t = Date.now();
+        await gc(store, { now: t });
+        await gc(store, { now: t + 11 * 60_000 });
+      },
+    );
+    const setup = await Vfs.open(store);
+    const before = pattern(5000, 1);
+    await setup.writeFile("/f", before);
+    const fs = await Vfs.open(stalled, { now: () => clock });
+    const after = pattern(5000, 2);
+    const outcome = await fs.writeFile("/f", after).then(() => "ok", (e) => e.code);
+    assertEquals(stalled.fired, 1, "the interleaving did not happen");
+    // Refused (its data was reclaimed), or acknowledged with every byte there.
+    const fresh = await Vfs.open(store);
+    const now = await fresh.read("/f", 0, 6000).catch((e) => e.code);
+    assertEquals(now, outcome === "ok" ? after : before, `write: ${outcome}`);
+    assertEquals(outcome, "EIO");
+  },
+  { backends: ["memory", "s3"] },
+);
+
+contract(
+  "a copy stalled for longer than GC's grace never names its source's reclaimed segments",
+  async (store) => {
+    let clock = Date.now();
+    const other = await Vfs.open(store);
+    const fs = await Vfs.open(store, { now: () => clock });
+    await other.writeFile("/a", pattern(5000, 1));
+    // The copy has read /a's page map; before it commits, /a is overwritten elsewhere, the
+    // copier stalls for eleven minutes and GC runs twice, a grace apart.
+    const beforeEach = async () => {
+      await other.writeFile("/a", pattern(5000, 2));
+      clock += 11 * 60_000;
+      const t = Date.now();
+      await gc(store, { now: t });
+      await gc(store, { now: t + 11 * 60_000 });
+    };
+    const outcome = await fs.copy("/a", "/b", { beforeEach }).then(() => "ok", (e) => e.code);
+    const fresh = await Vfs.open(store);
+    const copied = await fresh.read("/b", 0, 6000).catch((e) => e.code);
+    if (outcome === "ok") assertEquals(copied, pattern(5000, 1), "the acknowledged copy");
+    assertEquals(outcome, "EIO");
+    assertEquals(copied, "ENOENT");
+  },
+  { backends: ["memory", "s3"] },
 );

@@ -21,7 +21,8 @@
  */
 
 import type { Check, MetaStore } from "./cas.ts";
-import { GC_PENDING_KEY } from "./keys.ts";
+import { GC_PENDING_KEY, mapKey } from "./keys.ts";
+import { locateSegment } from "./segments.ts";
 
 /** The object `gc-pending`. */
 export interface PendingObject {
@@ -130,4 +131,28 @@ export async function claim(meta: MetaStore, keys: readonly string[]): Promise<b
     for (const key of present) delete pending.since[key];
     return { write: pending, result: true };
   });
+}
+
+/**
+ * {@linkcode claim} for the data a late commit is about to name: segments (by reference)
+ * and spilled page maps (by id). A commit that took longer than GC's grace may find them
+ * deleted already (GC doomed them, or doomed and deleted them and moved on): so once
+ * claimed, each is also looked for. False if any is doomed or gone: the commit must not
+ * name it. Costs the claim and one HEAD per object; only late commits pay it.
+ */
+export async function claimData(
+  meta: MetaStore,
+  data: { readonly segments: readonly string[]; readonly maps: readonly string[] },
+): Promise<boolean> {
+  const keys = [
+    ...data.segments.flatMap((ref) => {
+      const loc = locateSegment(ref);
+      return loc ? [loc.key] : [];
+    }),
+    ...data.maps.map(mapKey),
+  ];
+  if (keys.length === 0) return true;
+  if (!await claim(meta, keys)) return false;
+  const found = await Promise.all(keys.map((key) => meta.store.head(key)));
+  return found.every((info) => info !== null);
 }

@@ -46,6 +46,13 @@ export interface VfsOptions {
    * than any rmdir takes). A stalled rmdir that comes back later fails: see dir.ts.
    */
   readonly removingLeaseMs?: number;
+  /**
+   * A commit that reaches its metadata CAS this long after it began (by this instance's
+   * clock) first takes its new segments and maps out of GC's pending set, and fails (EIO)
+   * if GC reclaimed them meanwhile, rather than name missing data (default 60 s: far
+   * below GC's grace of 10 minutes, far above any commit that is not stalled).
+   */
+  readonly claimAfterMs?: number;
 }
 
 export interface Ctx {
@@ -66,6 +73,7 @@ export interface Ctx {
   readonly readaheadMax: number;
   readonly maxFileSize: number;
   readonly removingLeaseMs: number;
+  readonly claimAfterMs: number;
   /** Removal marks met, by `<ino> <mark>`: when this instance first saw each (own clock). */
   readonly marksSeen: Map<string, number>;
   readonly now: () => number;
@@ -100,6 +108,7 @@ export function createCtx(store: ObjectStore, options: VfsOptions = {}): Ctx {
     readaheadMax: options.readaheadMax ?? 16 << 20,
     maxFileSize: options.maxFileSize ?? 2 ** 50,
     removingLeaseMs: options.removingLeaseMs ?? 30_000,
+    claimAfterMs: options.claimAfterMs ?? 60_000,
     marksSeen: new Map(),
     now: options.now ?? Date.now,
     scope: [],

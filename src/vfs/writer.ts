@@ -12,6 +12,7 @@
  */
 
 import type { Placed, SegmentStream } from "../cache/writeback.ts";
+import { claimData } from "../format/gc_pending.ts";
 import { newIno } from "../format/keys.ts";
 import { contentVersion, type Entry, type FileData, type FileEntry } from "../format/meta.ts";
 import { EMPTY_MAP, type PageMap, truncateMap, writeExtent } from "../format/page_map.ts";
@@ -327,6 +328,7 @@ export class FileHandle {
    */
   async #commit(): Promise<Stat> {
     const placed: Placement = {};
+    const started = this.#ctx.now();
     for (let attempt = 0; attempt < 20; attempt++) {
       const { entry, record } = await this.#current();
       const current = this.#base(entry, record);
@@ -348,7 +350,7 @@ export class FileHandle {
         placed,
       );
       try {
-        return await this.#apply(entry, gen, finalSize, next);
+        return await this.#apply(entry, gen, finalSize, next, { started, placed });
       } catch (error) {
         if (!(error instanceof Conflict)) throw error;
       }
@@ -465,9 +467,27 @@ export class FileHandle {
     return bytes.length > 0 ? { data: toBase64(bytes) } : {};
   }
 
-  async #apply(entry: Entry | null, gen: number, size: number, next: FileData): Promise<Stat> {
+  async #apply(
+    entry: Entry | null,
+    gen: number,
+    size: number,
+    next: FileData,
+    late: { started: number; placed: Placement },
+  ): Promise<Stat> {
     await this.#beforeCommit?.();
     const ctx = this.#ctx;
+    // A commit this late may meet GC: its new data must not be reclaimed under it (see
+    // docs/format.md, Garbage collection).
+    if (ctx.now() - late.started >= ctx.claimAfterMs) {
+      const segments = [late.placed.dirty?.segment, late.placed.inline?.segment]
+        .filter((ref): ref is string => !!ref);
+      const maps = next.mapRef === undefined ? [] : [next.mapRef];
+      if (!await claimData(ctx.meta, { segments, maps })) {
+        throw new FsError("EIO", "The write stalled so long that its data was reclaimed", {
+          path: this.#loc.name,
+        });
+      }
+    }
     const now = ctx.now();
     const attrs = this.#attrs;
     // Only a commit that writes or truncates makes a new content version.

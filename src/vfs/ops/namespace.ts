@@ -1,12 +1,14 @@
 // Namespace operations: mkdir, unlink, rmdir, symlink, readlink, link, copy, readdir.
 
 import { outcomeUnknown } from "../../format/cas.ts";
+import { claimData } from "../../format/gc_pending.ts";
 import { newDirObject } from "../../format/dir.ts";
 import { compareKeys } from "../../store/_util.ts";
 import { newId, newIno, ROOT_INO } from "../../format/keys.ts";
 import { type Entry, type FileEntry, FORMAT_VERSION, type InodeObject } from "../../format/meta.ts";
 import { type Ctx, dirStat, entryStat, newAttr, statOf } from "../context.ts";
 import { FsError } from "../errors.ts";
+import { loadMap } from "../reader.ts";
 import { dropReplaced, entryXattrs, loadRecord } from "../records.ts";
 import { PATH_MAX, splitPath } from "../path.ts";
 import { applyMove } from "../../format/rename_intent.ts";
@@ -360,6 +362,17 @@ export async function copy(
   }
   const replaced = dst.entry;
   await options.beforeEach?.();
+  // A copy this late names segments that its source may have let go of since, and that GC
+  // may have reclaimed: take them out of its pending set, or fail (docs/format.md).
+  if (fresh.t === "f" && ctx.now() - now >= ctx.claimAfterMs) {
+    const segments = [...new Set((await loadMap(ctx, fresh)).map(([, , segment]) => segment))];
+    const maps = fresh.mapRef === undefined ? [] : [fresh.mapRef];
+    if (!await claimData(ctx.meta, { segments, maps })) {
+      throw new FsError("EIO", "The copy stalled so long that its source's data was reclaimed", {
+        path: to,
+      });
+    }
+  }
   await ctx.dirs.update(dst.parent.ino, [dst.name], (draft) => {
     const there = draft.get(dst.name);
     if ((there?.ino ?? null) !== (replaced?.ino ?? null)) {
