@@ -45,6 +45,8 @@ export interface VfsOptions {
    * than any rmdir takes). A stalled rmdir that comes back later fails: see dir.ts.
    */
   readonly removingLeaseMs?: number;
+  /** Told about each group commit: how many writes shared one segment, and its bytes. */
+  readonly onGroupCommit?: (writes: number, bytes: number) => void;
 }
 
 export interface Ctx {
@@ -81,6 +83,7 @@ export function createCtx(store: ObjectStore, options: VfsOptions = {}): Ctx {
     cache,
     writeback: new Writeback(store, cache, {
       ...(options.partSize ? { partSize: options.partSize } : {}),
+      ...(options.onGroupCommit ? { onGroupCommit: options.onGroupCommit } : {}),
     }),
     inlineMax: options.inlineMax ?? 1024,
     partSize: options.partSize ?? 8 << 20,
