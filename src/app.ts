@@ -280,6 +280,7 @@ export function createApp(options: AppOptions): Hono {
       mount: DAV_MOUNT,
       principalOf: (c) => auth ? c.get("principal")?.name ?? null : null,
       scopeOf,
+      ...(options.davInfinityMax === undefined ? {} : { infinityMax: options.davInfinityMax }),
     });
     app.route(DAV_MOUNT, dav);
   }
