@@ -356,7 +356,11 @@ export async function run(
   const progress = new Progress(command.name, seen, io.err, io.tty);
   if (!command.quiet) progress.start(io.progressMs);
   try {
-    return await maintain(store, command, io);
+    const { code, report } = await maintain(store, command);
+    // The last progress line, then the report (not interleaved with it).
+    progress.stop();
+    io.out(report);
+    return code;
   } catch (error) {
     progress.stop();
     if (error instanceof CorruptError) {
@@ -371,22 +375,25 @@ export async function run(
   }
 }
 
+/** Runs fsck or gc; returns the exit status and the report to print. */
 async function maintain(
   store: ObjectStore,
   command: Extract<Command, { name: "fsck" | "gc" }>,
-  io: CliIo,
-): Promise<number> {
+): Promise<{ code: number; report: string }> {
   const grace = command.graceMs === undefined ? {} : { graceMs: command.graceMs };
   if (command.name === "fsck") {
     const report = await fsck(store, { repair: command.repair, ...grace });
-    io.out(`${command.json ? JSON.stringify(report, null, 2) : formatFsck(report)}\n`);
-    return report.unrepaired > 0 ? EXIT.damage : EXIT.ok;
+    return {
+      code: report.unrepaired > 0 ? EXIT.damage : EXIT.ok,
+      report: `${command.json ? JSON.stringify(report, null, 2) : formatFsck(report)}\n`,
+    };
   }
+  let compaction = "";
   if (command.compactBelow !== undefined && !command.dryRun) {
     // Compaction first: GC then records the segments it released (deleted by a later run).
     const fs = await Vfs.open(store);
     const compacted = await fs.compact({ below: command.compactBelow, ...grace });
-    if (!command.json) io.out(`${formatCompact(compacted, command.compactBelow)}\n`);
+    if (!command.json) compaction = `${formatCompact(compacted, command.compactBelow)}\n`;
   }
   const report = await gc(store, {
     dryRun: command.dryRun,
@@ -394,8 +401,10 @@ async function maintain(
     ...(command.compactBelow === undefined ? {} : { compactBelow: command.compactBelow }),
     ...(command.uploadGraceMs === undefined ? {} : { uploadGraceMs: command.uploadGraceMs }),
   });
-  io.out(`${command.json ? JSON.stringify(report, null, 2) : formatGc(report)}\n`);
-  return report.blocked ? EXIT.damage : EXIT.ok;
+  return {
+    code: report.blocked ? EXIT.damage : EXIT.ok,
+    report: compaction + `${command.json ? JSON.stringify(report, null, 2) : formatGc(report)}\n`,
+  };
 }
 
 /** A human summary of an fsck report. */

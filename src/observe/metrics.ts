@@ -26,15 +26,6 @@ export interface CacheStatsSource {
   cacheStats(): { hits: number; misses: number; bytes: number; evictions?: number };
 }
 
-/** Progress of a long maintenance run (GC, compaction, fsck) for gauges. */
-export interface MaintenanceProgress {
-  readonly task: "gc" | "compact" | "fsck";
-  /** Objects looked at so far. */
-  readonly objects: number;
-  /** Bytes looked at so far. */
-  readonly bytes: number;
-}
-
 /**
  * Every metric of one process.
  *
@@ -57,9 +48,6 @@ export class Telemetry {
   readonly #retries: Counter<"op">;
   readonly #groupCommit: Histogram<never>;
   readonly #groupBytes: Counter<never>;
-  readonly #progressObjects: Gauge<"task">;
-  readonly #progressBytes: Gauge<"task">;
-  readonly #runs: Counter<"task" | "outcome">;
   #cache: CacheStatsSource | null = null;
 
   constructor() {
@@ -111,24 +99,6 @@ export class Telemetry {
     this.#groupBytes = new Counter({
       name: "pagefs_group_commit_bytes_total",
       help: "Bytes written in group-committed segments.",
-      registers,
-    });
-    this.#progressObjects = new Gauge({
-      name: "pagefs_maintenance_objects",
-      help: "Objects examined by the running (or last) maintenance task.",
-      labelNames: ["task"],
-      registers,
-    });
-    this.#progressBytes = new Gauge({
-      name: "pagefs_maintenance_bytes",
-      help: "Bytes examined by the running (or last) maintenance task.",
-      labelNames: ["task"],
-      registers,
-    });
-    this.#runs = new Counter({
-      name: "pagefs_maintenance_runs_total",
-      help: "Maintenance runs finished, by task and outcome.",
-      labelNames: ["task", "outcome"],
       registers,
     });
     const cacheSource = () => this.#cache?.cacheStats() ?? null;
@@ -213,17 +183,6 @@ export class Telemetry {
   /** Reads the page cache's counters at each scrape. */
   watchCache(source: CacheStatsSource): void {
     this.#cache = source;
-  }
-
-  /** Records how far a maintenance task got. */
-  progress(p: MaintenanceProgress): void {
-    this.#progressObjects.set({ task: p.task }, p.objects);
-    this.#progressBytes.set({ task: p.task }, p.bytes);
-  }
-
-  /** Counts a finished maintenance run. */
-  finished(task: MaintenanceProgress["task"], outcome: "ok" | "damage" | "failed"): void {
-    this.#runs.inc({ task, outcome });
   }
 
   /** Every metric in Prometheus text format. */

@@ -5,6 +5,6 @@
  */
 
 export { causeChain, type LogFields, type LogFormat, Logger, type LogLevel } from "./log.ts";
-export { type CacheStatsSource, type MaintenanceProgress, Telemetry } from "./metrics.ts";
+export { type CacheStatsSource, Telemetry } from "./metrics.ts";
 export { Readiness, type ReadinessOptions, type ReadyResult } from "./ready.ts";
 export { RequestLog, type RequestLogOptions } from "./request_log.ts";
