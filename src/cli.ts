@@ -6,6 +6,9 @@
  * deno task pagefs fsck [--repair] [--json] [--quiet] [--grace-ms N]
  * deno task pagefs gc [--dry-run] [--json] [--quiet] [--grace-ms N] [--upload-grace-ms N]
  *                     [--compact-below F]
+ * deno task pagefs compact [--below F] [--json] [--quiet] [--grace-ms N]
+ * deno task pagefs stats [--json] [--quiet]
+ * deno task pagefs auth entry NAME [--read-only] [--prefix /path] [--token]
  * deno task pagefs version
  * ```
  *
@@ -26,7 +29,8 @@ import { fsck, type FsckReport } from "./format/fsck.ts";
 import { gc, type GcReport } from "./format/gc.ts";
 import { CorruptError } from "./format/meta.ts";
 import { causeChain } from "./observe/mod.ts";
-import { type ObjectStore, openStore, StoreMetrics } from "./store/mod.ts";
+import { type ListPage, type ObjectStore, openStore, StoreMetrics } from "./store/mod.ts";
+import { PREFIX } from "./format/keys.ts";
 import { VERSION } from "./version.ts";
 
 /** Exit statuses: each means one thing. */
@@ -41,6 +45,9 @@ Commands:
   serve     serve the HTTP API and WebDAV (same as deno task start)
   fsck      check the filesystem in the configured store (--repair to fix)
   gc        delete objects nothing references (two-phase, see docs/format.md)
+  compact   rewrite files out of mostly dead segments (GC then reclaims them)
+  stats     objects and bytes in the store, by kind
+  auth      make credentials: a whole PAGEFS_USERS entry, password hashes, tokens
   version   print the version
 
 Run "deno task pagefs <command> --help" for a command's options. The store is configured
@@ -79,6 +86,32 @@ Options:
 
 ${EXIT_CODES}`;
 
+const COMPACT_USAGE = `Usage: deno task pagefs compact [options]
+
+Rewrites the live bytes of files whose segments are mostly dead into new segments, so that a
+later GC run can delete the old ones. Safe while the service runs (every change is a CAS).
+
+Options:
+  --below F       compact segments less than F (0..1) live (default 0.5)
+  --json          print the report as JSON on stdout
+  --quiet, -q     no progress on stderr
+  --grace-ms N    leave segments younger than this alone (default 600000)
+  --help, -h      this text
+
+${EXIT_CODES}`;
+
+const STATS_USAGE = `Usage: deno task pagefs stats [options]
+
+Lists the store and counts objects and bytes by kind (directories, inodes, segments, page
+maps, other). One LIST request per 1,000 objects; reads no object.
+
+Options:
+  --json          print the figures as JSON on stdout
+  --quiet, -q     no progress on stderr
+  --help, -h      this text
+
+${EXIT_CODES}`;
+
 const VERSION_USAGE = `Usage: deno task pagefs version
 
 Prints PageFS's version and the Deno, V8 and TypeScript versions it runs on.`;
@@ -99,6 +132,15 @@ export type Command =
   | { readonly name: "help"; readonly text: string }
   | { readonly name: "serve" }
   | { readonly name: "version" }
+  | { readonly name: "auth"; readonly args: readonly string[] }
+  | {
+    readonly name: "compact";
+    readonly json: boolean;
+    readonly quiet: boolean;
+    readonly below?: number;
+    readonly graceMs?: number;
+  }
+  | { readonly name: "stats"; readonly json: boolean; readonly quiet: boolean }
   | {
     readonly name: "fsck" | "gc";
     readonly repair: boolean;
@@ -122,6 +164,8 @@ const REPORTING = {
 const OPTIONS = {
   serve: COMMON,
   version: COMMON,
+  compact: { ...REPORTING, below: { type: "string" } },
+  stats: { ...COMMON, json: { type: "boolean" }, quiet: { type: "boolean", short: "q" } },
   fsck: { ...REPORTING, repair: { type: "boolean" } },
   gc: {
     ...REPORTING,
@@ -130,7 +174,14 @@ const OPTIONS = {
     "compact-below": { type: "string" },
   },
 } as const;
-const USAGES = { serve: "", version: VERSION_USAGE, fsck: FSCK_USAGE, gc: GC_USAGE };
+const USAGES = {
+  serve: "",
+  version: VERSION_USAGE,
+  fsck: FSCK_USAGE,
+  gc: GC_USAGE,
+  compact: COMPACT_USAGE,
+  stats: STATS_USAGE,
+};
 
 /**
  * Parses the arguments of `pagefs` (with `node:util`'s `parseArgs`, strict).
@@ -148,6 +199,8 @@ export function parseArgs(args: readonly string[], serveUsage = ""): Command {
   const [name, ...rest] = args;
   if (name === undefined) throw new UsageError("Missing command");
   if (name === "--help" || name === "-h" || name === "help") return { name: "help", text: USAGE };
+  // auth has subcommands of its own (src/auth/cli.ts): handed over as they are.
+  if (name === "auth") return { name: "auth", args: rest };
   if (!(name in OPTIONS)) throw new UsageError(`Unknown command "${name}"`);
   const command = name as keyof typeof OPTIONS;
   const usage = command === "serve" ? serveUsage : USAGES[command];
@@ -177,6 +230,19 @@ export function parseArgs(args: readonly string[], serveUsage = ""): Command {
     return n;
   };
   const graceMs = number("grace-ms");
+  if (command === "stats") {
+    return { name: "stats", json: values.json === true, quiet: values.quiet === true };
+  }
+  if (command === "compact") {
+    const below = number("below", 1);
+    return {
+      name: "compact",
+      json: values.json === true,
+      quiet: values.quiet === true,
+      ...(below === undefined ? {} : { below }),
+      ...(graceMs === undefined ? {} : { graceMs }),
+    };
+  }
   const compactBelow = number("compact-below", 1);
   const uploadGraceMs = number("upload-grace-ms");
   return {
@@ -300,6 +366,8 @@ export interface CliIo {
   readonly tty: boolean;
   /** Progress interval in ms (default 1000). */
   readonly progressMs?: number;
+  /** Reads a secret (for `auth`); default: stdin, without echo on a terminal. */
+  readonly readSecret?: (prompt: string) => Promise<string>;
   /** Runs `pagefs serve` (the server never returns). */
   readonly serve?: () => Promise<number>;
   readonly serveUsage?: string;
@@ -339,6 +407,23 @@ export async function run(
     if (!io.serve) throw new Error("serve is not available here");
     return await io.serve();
   }
+  if (command.name === "auth") {
+    const auth = await import("./auth/cli.ts");
+    if (command.args.length === 0 || ["--help", "-h"].includes(command.args[0]!)) {
+      const text = `${auth.USAGE.replaceAll("cli.ts", "deno task pagefs auth")}\n`;
+      if (command.args.length > 0) {
+        io.out(text);
+        return EXIT.ok;
+      }
+      io.err(`pagefs: Missing auth command\n\n${text}`);
+      return EXIT.usage;
+    }
+    return await auth.run(command.args, {
+      readSecret: io.readSecret ?? auth.readSecret,
+      write: io.out,
+      error: io.err,
+    });
+  }
   let config;
   try {
     // The commands serve nothing: where the service would listen does not matter here.
@@ -375,12 +460,27 @@ export async function run(
   }
 }
 
-/** Runs fsck or gc; returns the exit status and the report to print. */
+/** Runs fsck, gc, compact or stats; returns the exit status and the report to print. */
 async function maintain(
   store: ObjectStore,
-  command: Extract<Command, { name: "fsck" | "gc" }>,
+  command: Extract<Command, { name: "fsck" | "gc" | "compact" | "stats" }>,
 ): Promise<{ code: number; report: string }> {
+  if (command.name === "stats") {
+    const stats = await storeStats(store);
+    return {
+      code: EXIT.ok,
+      report: `${command.json ? JSON.stringify(stats, null, 2) : formatStats(stats)}\n`,
+    };
+  }
   const grace = command.graceMs === undefined ? {} : { graceMs: command.graceMs };
+  if (command.name === "compact") {
+    const below = command.below ?? 0.5;
+    const report = await (await Vfs.open(store)).compact({ below, ...grace });
+    return {
+      code: EXIT.ok,
+      report: `${command.json ? JSON.stringify(report, null, 2) : formatCompact(report, below)}\n`,
+    };
+  }
   if (command.name === "fsck") {
     const report = await fsck(store, { repair: command.repair, ...grace });
     return {
@@ -405,6 +505,53 @@ async function maintain(
     code: report.blocked ? EXIT.damage : EXIT.ok,
     report: compaction + `${command.json ? JSON.stringify(report, null, 2) : formatGc(report)}\n`,
   };
+}
+
+/** Objects and bytes in a store, by kind. */
+export interface StoreStats {
+  readonly kinds: Record<string, { objects: number; bytes: number }>;
+  readonly objects: number;
+  readonly bytes: number;
+}
+
+const KINDS: [string, string][] = [
+  [PREFIX.dir, "directories"],
+  [PREFIX.inode, "inodes"],
+  [PREFIX.segment, "segments"],
+  [PREFIX.map, "page maps"],
+];
+
+async function storeStats(store: ObjectStore): Promise<StoreStats> {
+  const kinds: Record<string, { objects: number; bytes: number }> = {};
+  for (const [, kind] of KINDS) kinds[kind] = { objects: 0, bytes: 0 };
+  kinds.other = { objects: 0, bytes: 0 };
+  let objects = 0, bytes = 0;
+  for (let cursor: string | null = null;;) {
+    const page: ListPage = await store.list(cursor ? { cursor } : {});
+    for (const o of page.objects) {
+      const kind = KINDS.find(([prefix]) => o.key.startsWith(prefix))?.[1] ?? "other";
+      kinds[kind]!.objects++;
+      kinds[kind]!.bytes += o.size;
+      objects++;
+      bytes += o.size;
+    }
+    cursor = page.cursor;
+    if (!cursor) break;
+  }
+  return { kinds, objects, bytes };
+}
+
+/** A human summary of {@linkcode StoreStats}. */
+export function formatStats(stats: StoreStats): string {
+  const rows = Object.entries(stats.kinds).map(([kind, k]) =>
+    `  ${kind.padEnd(12)} ${n(k.objects).padStart(12)} objects ${size(k.bytes).padStart(11)}`
+  );
+  return [
+    ...rows,
+    `  ${"total".padEnd(12)} ${n(stats.objects).padStart(12)} objects ${
+      size(stats.bytes).padStart(11)
+    }`,
+  ].join("\n");
 }
 
 /** A human summary of an fsck report. */

@@ -132,3 +132,44 @@ Deno.test("`deno task fsck --help` and `deno task start --help` exit 0 (the task
     assert(text.startsWith("Usage: deno task"), `${task}: ${text}`);
   }
 });
+
+Deno.test("`pagefs stats` counts objects by kind; `pagefs compact` reports in sizes for people", async () => {
+  const { dir, env } = await filledStore(10);
+  try {
+    const s = capture();
+    assertEquals(await run(["stats", "--json", "--quiet"], env, s.io), 0, s.err());
+    const stats = JSON.parse(s.out());
+    assertEquals(stats.kinds.directories.objects, 2);
+    assert(stats.kinds.segments.objects >= 1 && stats.kinds.segments.bytes >= 30_000, s.out());
+    assertEquals(
+      stats.objects,
+      Object.values(stats.kinds as Record<string, { objects: number }>)
+        .reduce((a, k) => a + k.objects, 0),
+    );
+    const c = capture();
+    assertEquals(await run(["compact", "--below", "0.5", "--quiet"], env, c.io), 0, c.err());
+    assert(/^compaction \(live < 0\.5\): \d+ segments, .* B live copied/.test(c.out()), c.out());
+    assertEquals(await run(["compact", "--below", "3"], env, capture().io), 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("`pagefs auth entry` prints a whole PAGEFS_USERS entry the server accepts", async () => {
+  const { Authenticator } = await import("../src/auth/mod.ts");
+  const c = capture();
+  const io = { ...c.io, readSecret: () => Promise.resolve("s3cret") };
+  assertEquals(await run(["auth", "entry", "alice", "--prefix", "/home/alice"], {}, io), 0);
+  const entry = c.out().trim();
+  assert(/^alice:pbkdf2-sha256\$\d+\$[^:]+:rw:\/home\/alice$/.test(entry), entry);
+  const auth = await Authenticator.load({ PAGEFS_USERS: entry });
+  assert(auth);
+  const t = capture();
+  assertEquals(await run(["auth", "entry", "ci", "--token", "--read-only"], {}, t.io), 0);
+  const [tokenLine, tokenEntry] = t.out().trim().split("\n");
+  assert(tokenLine!.startsWith("token: ") && /^ci:sha256\$[0-9a-f]{64}:ro$/.test(tokenEntry!));
+  assert(await Authenticator.load({ PAGEFS_USERS: tokenEntry! }));
+  const bad = capture();
+  assertEquals(await run(["auth", "entry"], {}, { ...bad.io, readSecret: io.readSecret }), 2);
+  assertEquals(await run(["auth"], {}, capture().io), 2);
+});
