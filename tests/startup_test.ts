@@ -212,3 +212,62 @@ Deno.test("on Deno Deploy without PAGEFS_BUCKET start-up refuses the instance's 
   assert(run.stderr.includes("PAGEFS_BUCKET: Required on Deno Deploy"), run.stderr);
   assert(run.stderr.includes("PAGEFS_STORE=local"), "names the opt-in");
 });
+
+/** Runs `deno serve` on main.ts as Deno Deploy does (every permission), until healthy or exit. */
+async function serveAsDeploy(env: Record<string, string>) {
+  const port = freePort();
+  const inherited = Object.fromEntries(
+    Object.entries(Deno.env.toObject()).filter(([name]) =>
+      !name.startsWith("PAGEFS_") && !name.startsWith("AWS_")
+    ),
+  );
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["serve", "--allow-all", "--host", "127.0.0.1", "--port", String(port), "main.ts"],
+    cwd: ROOT,
+    clearEnv: true,
+    env: { ...inherited, NO_COLOR: "1", DENO_DEPLOYMENT_ID: "test-deployment", ...env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const output = child.output();
+  let healthy = false;
+  for (let i = 0; i < 200; i++) {
+    const done = await Promise.race([output.then(() => true), Promise.resolve(false)]);
+    if (done) break;
+    healthy = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+      async (r) => (await r.body?.cancel(), r.status === 200),
+      () => false,
+    );
+    if (healthy) {
+      child.kill("SIGTERM");
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const out = await output;
+  return {
+    healthy,
+    stderr: new TextDecoder().decode(out.stderr),
+    code: out.code,
+  };
+}
+
+Deno.test("`deno serve` as on Deno Deploy: no bucket is refused; an explicit local store is served", async () => {
+  const { hashPassword } = await import("../src/auth/mod.ts");
+  const users = `ci:${await hashPassword("pw", { iterations: 1000 })}:rw`;
+  const refused = await serveAsDeploy({ PAGEFS_USERS: users });
+  assertEquals(refused.code, 2, refused.stderr);
+  assert(refused.stderr.includes("PAGEFS_BUCKET: Required on Deno Deploy"), refused.stderr);
+  const dir = await Deno.makeTempDir({ prefix: "pagefs-deploy-" });
+  try {
+    const served = await serveAsDeploy({
+      PAGEFS_USERS: users,
+      PAGEFS_STORE: "local",
+      PAGEFS_DATA_DIR: dir,
+    });
+    assert(served.healthy, `exit ${served.code}: ${served.stderr}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
