@@ -70,6 +70,8 @@ export async function startService(
   const logger = new Logger({ level: config.logLevel, format: config.logFormat });
   const telemetry = new Telemetry();
   const metrics = new StoreMetrics();
+  // From the first request on: start-up's probe and format are S3 requests too.
+  telemetry.watchStore(metrics);
   const store = openStore(config.store, {
     metrics,
     requestTimeoutMs: config.s3TimeoutMs,
@@ -140,7 +142,7 @@ export async function startService(
   logger.notice("store open", {
     store: where,
     ms: Math.round(performance.now() - startedAt),
-    level: config.logLevel,
+    log_level: config.logLevel,
   });
   return { config, app, logger };
 }

@@ -49,6 +49,7 @@ export class Telemetry {
   readonly #groupCommit: Histogram<never>;
   readonly #groupBytes: Counter<never>;
   #cache: CacheStatsSource | null = null;
+  readonly #watched = new WeakSet<StoreMetrics>();
 
   constructor() {
     const registers = [this.registry];
@@ -151,8 +152,13 @@ export class Telemetry {
     if (r.bytes !== null) this.#httpBytes.inc({ front: r.front }, r.bytes);
   }
 
-  /** Listens to a store's requests (latency, lost CAS races, ambiguous outcomes). */
+  /**
+   * Listens to a store's requests (latency, lost CAS races, ambiguous outcomes); once per
+   * {@linkcode StoreMetrics}, however often it is called.
+   */
   watchStore(metrics: StoreMetrics): void {
+    if (this.#watched.has(metrics)) return;
+    this.#watched.add(metrics);
     metrics.observers.push({
       request: (op: S3Operation, seconds: number, error?: unknown) => {
         const outcome = error === undefined
