@@ -74,7 +74,15 @@ export class Logger {
   }
 
   log(level: LogLevel, msg: string, fields: LogFields = {}): void {
-    if (!this.enabled(level)) return;
+    if (this.enabled(level)) this.#emit(level, msg, fields);
+  }
+
+  /** An info line written at every level (start-up, shutdown): quiet is never silent. */
+  notice(msg: string, fields: LogFields = {}): void {
+    this.#emit("info", msg, fields);
+  }
+
+  #emit(level: LogLevel, msg: string, fields: LogFields): void {
     const time = new Date(this.#now()).toISOString();
     const entries = Object.entries(fields).filter(([, v]) => v !== undefined) as [
       string,
@@ -87,17 +95,6 @@ export class Logger {
     const parts = [`time=${time}`, `level=${level}`, `msg=${textValue(msg)}`];
     for (const [key, value] of entries) parts.push(`${key}=${textValue(value)}`);
     this.#write(parts.join(" "), level);
-  }
-
-  /** An info line written at every level (start-up, shutdown): quiet is never silent. */
-  notice(msg: string, fields: LogFields = {}): void {
-    const level = this.level;
-    (this as { level: LogLevel }).level = "debug";
-    try {
-      this.log("info", msg, fields);
-    } finally {
-      (this as { level: LogLevel }).level = level;
-    }
   }
 
   debug(msg: string, fields?: LogFields): void {
