@@ -64,6 +64,9 @@ Options:
   --repair        repair what is safe to repair (stale rename intents, link counts, …)
   --json          print the report as JSON on stdout
   --quiet, -q     no progress on stderr
+  --metrics-file F
+                  write the run's figures to F in Prometheus text format (for the
+                  node_exporter textfile collector)
   --grace-ms N    objects younger than this may be in flight: not damage (default 600000)
   --help, -h      this text
 
@@ -79,6 +82,8 @@ Options:
   --dry-run              report only, delete nothing
   --json                 print the report as JSON on stdout
   --quiet, -q            no progress on stderr
+  --metrics-file F       write the run's figures to F in Prometheus text format (for the
+                         node_exporter textfile collector)
   --grace-ms N           the grace period in ms (default 600000)
   --upload-grace-ms N    abort incomplete multipart uploads older than this (default 1 day)
   --compact-below F      first rewrite files out of segments less than F (0..1) live
@@ -95,6 +100,9 @@ Options:
   --below F       compact segments less than F (0..1) live (default 0.5)
   --json          print the report as JSON on stdout
   --quiet, -q     no progress on stderr
+  --metrics-file F
+                  write the run's figures to F in Prometheus text format (for the
+                  node_exporter textfile collector)
   --grace-ms N    leave segments younger than this alone (default 600000)
   --help, -h      this text
 
@@ -108,6 +116,9 @@ maps, other). One LIST request per 1,000 objects; reads no object.
 Options:
   --json          print the figures as JSON on stdout
   --quiet, -q     no progress on stderr
+  --metrics-file F
+                  write the run's figures to F in Prometheus text format (for the
+                  node_exporter textfile collector)
   --help, -h      this text
 
 ${EXIT_CODES}`;
@@ -135,14 +146,21 @@ export type Command =
   | { readonly name: "auth"; readonly args: readonly string[] }
   | {
     readonly name: "compact";
+    readonly metricsFile?: string;
     readonly json: boolean;
     readonly quiet: boolean;
     readonly below?: number;
     readonly graceMs?: number;
   }
-  | { readonly name: "stats"; readonly json: boolean; readonly quiet: boolean }
+  | {
+    readonly name: "stats";
+    readonly metricsFile?: string;
+    readonly json: boolean;
+    readonly quiet: boolean;
+  }
   | {
     readonly name: "fsck" | "gc";
+    readonly metricsFile?: string;
     readonly repair: boolean;
     readonly json: boolean;
     readonly quiet: boolean;
@@ -160,12 +178,18 @@ const REPORTING = {
   json: { type: "boolean" },
   quiet: { type: "boolean", short: "q" },
   "grace-ms": { type: "string" },
+  "metrics-file": { type: "string" },
 } as const;
 const OPTIONS = {
   serve: COMMON,
   version: COMMON,
   compact: { ...REPORTING, below: { type: "string" } },
-  stats: { ...COMMON, json: { type: "boolean" }, quiet: { type: "boolean", short: "q" } },
+  stats: {
+    ...COMMON,
+    json: { type: "boolean" },
+    quiet: { type: "boolean", short: "q" },
+    "metrics-file": { type: "string" },
+  },
   fsck: { ...REPORTING, repair: { type: "boolean" } },
   gc: {
     ...REPORTING,
@@ -230,13 +254,22 @@ export function parseArgs(args: readonly string[], serveUsage = ""): Command {
     return n;
   };
   const graceMs = number("grace-ms");
+  const metricsFile = typeof values["metrics-file"] === "string"
+    ? { metricsFile: values["metrics-file"] }
+    : {};
   if (command === "stats") {
-    return { name: "stats", json: values.json === true, quiet: values.quiet === true };
+    return {
+      name: "stats",
+      json: values.json === true,
+      quiet: values.quiet === true,
+      ...metricsFile,
+    };
   }
   if (command === "compact") {
     const below = number("below", 1);
     return {
       name: "compact",
+      ...metricsFile,
       json: values.json === true,
       quiet: values.quiet === true,
       ...(below === undefined ? {} : { below }),
@@ -247,6 +280,7 @@ export function parseArgs(args: readonly string[], serveUsage = ""): Command {
   const uploadGraceMs = number("upload-grace-ms");
   return {
     name: command,
+    ...metricsFile,
     repair: values.repair === true,
     json: values.json === true,
     quiet: values.quiet === true,
@@ -440,24 +474,91 @@ export async function run(
   );
   const progress = new Progress(command.name, seen, io.err, io.tty);
   if (!command.quiet) progress.start(io.progressMs);
+  const started = performance.now();
+  let code: number;
   try {
-    const { code, report } = await maintain(store, command);
+    const done = await maintain(store, command);
     // The last progress line, then the report (not interleaved with it).
     progress.stop();
-    io.out(report);
-    return code;
+    io.out(done.report);
+    code = done.code;
   } catch (error) {
     progress.stop();
     if (error instanceof CorruptError) {
       // A corrupt object that stops the run is a finding, not a crash.
       io.err(`pagefs ${command.name}: ${error.message}; run "deno task pagefs fsck"\n`);
-      return EXIT.damage;
+      code = EXIT.damage;
+    } else {
+      io.err(`pagefs ${command.name}: could not run: ${causeChain(error)}\n`);
+      code = EXIT.failed;
     }
-    io.err(`pagefs ${command.name}: could not run: ${causeChain(error)}\n`);
-    return EXIT.failed;
   } finally {
     progress.stop();
   }
+  if (command.metricsFile !== undefined) {
+    try {
+      await writeMetricsFile(command.metricsFile, command.name, {
+        code,
+        seconds: (performance.now() - started) / 1000,
+        seen,
+      });
+    } catch (error) {
+      io.err(`pagefs ${command.name}: cannot write ${command.metricsFile}: ${causeChain(error)}\n`);
+      if (code === EXIT.ok) code = EXIT.failed;
+    }
+  }
+  return code;
+}
+
+/**
+ * Writes a maintenance run's figures in Prometheus text format, replacing the file whole
+ * (written beside it, then renamed), as the node_exporter textfile collector expects: the
+ * way a periodic GC shows up in the same dashboards as the servers' `/metrics`.
+ */
+async function writeMetricsFile(
+  path: string,
+  task: string,
+  run: { code: number; seconds: number; seen: Seen },
+): Promise<void> {
+  const label = `{task="${task}"}`;
+  const metric = (name: string, help: string, type: string, value: number) =>
+    `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n${name}${label} ${value}\n`;
+  const text = [
+    metric(
+      "pagefs_maintenance_last_run_timestamp_seconds",
+      "When the last maintenance run of this task ended (Unix time).",
+      "gauge",
+      Math.round(Date.now() / 1000),
+    ),
+    metric(
+      "pagefs_maintenance_last_run_duration_seconds",
+      "How long it took.",
+      "gauge",
+      Math.round(run.seconds * 1000) / 1000,
+    ),
+    metric(
+      "pagefs_maintenance_last_run_exit_status",
+      "Its exit status: 0 clean, 1 damage found, 3 could not run.",
+      "gauge",
+      run.code,
+    ),
+    metric(
+      "pagefs_maintenance_objects_listed",
+      "Objects it listed.",
+      "gauge",
+      run.seen.listed,
+    ),
+    metric(
+      "pagefs_maintenance_bytes_listed",
+      "Bytes of the objects it listed.",
+      "gauge",
+      run.seen.listedBytes,
+    ),
+    metric("pagefs_maintenance_objects_read", "Objects it read.", "gauge", run.seen.read),
+  ].join("");
+  const temporary = `${path}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  await Deno.writeTextFile(temporary, text);
+  await Deno.rename(temporary, path);
 }
 
 /** Runs fsck, gc, compact or stats; returns the exit status and the report to print. */

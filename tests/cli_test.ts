@@ -173,3 +173,24 @@ Deno.test("`pagefs auth entry` prints a whole PAGEFS_USERS entry the server acce
   assertEquals(await run(["auth", "entry"], {}, { ...bad.io, readSecret: io.readSecret }), 2);
   assertEquals(await run(["auth"], {}, capture().io), 2);
 });
+
+Deno.test("`--metrics-file` writes the run's figures in Prometheus text format", async () => {
+  const { dir, env } = await filledStore(5);
+  try {
+    const file = `${dir}-gc.prom`;
+    assertEquals(await run(["gc", "--quiet", "--metrics-file", file], env, capture().io), 0);
+    const text = await Deno.readTextFile(file);
+    for (
+      const line of [
+        'pagefs_maintenance_last_run_exit_status{task="gc"} 0',
+        "# TYPE pagefs_maintenance_last_run_duration_seconds gauge",
+        'pagefs_maintenance_objects_listed{task="gc"}',
+      ]
+    ) assert(text.includes(line), `${line} missing from:\n${text}`);
+    const listed = Number(/objects_listed\{task="gc"\} (\d+)/.exec(text)?.[1]);
+    assert(listed >= 2, text);
+    await Deno.remove(file);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
