@@ -33,8 +33,10 @@ import {
   TUS_RESPONSE_HEADERS,
 } from "./tus/mod.ts";
 import { FsError } from "./vfs/mod.ts";
-import type { ObjectStore, StoreMetrics } from "./store/mod.ts";
+import { type ObjectStore, StoreError, type StoreMetrics } from "./store/mod.ts";
 import type { Vfs } from "./vfs/mod.ts";
+import { SUPERBLOCK_KEY } from "./format/keys.ts";
+import { causeChain, Logger, Readiness, RequestLog, type Telemetry } from "./observe/mod.ts";
 
 export interface AppOptions {
   readonly store: ObjectStore;
@@ -59,6 +61,14 @@ export interface AppOptions {
     readonly now?: () => number;
     readonly sweepEveryMs?: number;
   };
+  /** Where request lines and S3 failures are logged (default: text at level warn). */
+  readonly logger?: Logger;
+  /** Latency histograms and the other figures `/metrics` adds to the store's counters. */
+  readonly telemetry?: Telemetry;
+  /** What `/readyz` asks (default: a HEAD of the superblock, within 2 s, cached 1 s). */
+  readonly readiness?: Readiness;
+  /** Most entries a WebDAV `PROPFIND Depth: infinity` answers (default 10,000). */
+  readonly davInfinityMax?: number;
 }
 
 /** Headers a browser script may send to the HTTP API, and read from its answers. */
@@ -185,12 +195,60 @@ export function createApp(options: AppOptions): Hono {
       }
     },
   });
+  // main.ts passes the configured logger; embedded (tests), only failures are written.
+  const logger = options.logger ?? new Logger({ level: "warn" });
+  const requestLog = new RequestLog({
+    logger,
+    telemetry: options.telemetry,
+    frontOf: (path) =>
+      path === API_MOUNT || path.startsWith(`${API_MOUNT}/`)
+        ? "api"
+        : path === DAV_MOUNT || path.startsWith(`${DAV_MOUNT}/`)
+        ? "dav"
+        : "other",
+    principalOf: (c) => c.get("principal")?.name ?? null,
+  });
+  // First, so that every answer is logged, refusals by the path check included.
+  app.use("*", requestLog.middleware());
   app.use("*", async (c, next) => {
     requestPathOf(c.req.raw); // throws EINVAL: rendered as 400 by onError
     await next();
   });
+  // A failed S3 request is logged with its cause (a lost CAS race or an absent key is
+  // business as usual, not a failure).
+  options.metrics.observers.push({
+    request(op, seconds, error) {
+      if (error === undefined) return;
+      if (
+        error instanceof StoreError &&
+        (error.kind === "precondition-failed" || error.kind === "not-found")
+      ) return;
+      logger.warn("s3 request failed", {
+        id: requestLog.currentId(),
+        op,
+        key: error instanceof StoreError ? error.key : undefined,
+        kind: error instanceof StoreError ? error.kind : "error",
+        ambiguous: error instanceof StoreError ? error.ambiguous : undefined,
+        ms: Math.round(seconds * 1000),
+        cause: causeChain(error),
+      });
+    },
+  });
+  if (options.telemetry) {
+    options.telemetry.watchStore(options.metrics);
+    if (options.vfs) options.telemetry.watchCache(options.vfs);
+  }
 
   app.get("/healthz", (c) => c.json({ status: "ok", store: options.store.kind }));
+  const readiness = options.readiness ?? new Readiness(() => options.store.head(SUPERBLOCK_KEY));
+  // 503 says "send traffic elsewhere": a balancer's health check should use this one.
+  app.get("/readyz", async (c) => {
+    const r = await readiness.check();
+    c.header("Cache-Control", "no-store");
+    return r.ready
+      ? c.json({ status: "ready", ms: r.ms })
+      : c.json({ status: "unavailable", reason: r.reason ?? "", ms: r.ms }, 503);
+  });
 
   const auth = options.auth ?? null;
   const authMetrics = new AuthMetrics();
@@ -198,10 +256,11 @@ export function createApp(options: AppOptions): Hono {
     authMetrics.failed(reason);
     // The user name only, never the credential; enough to see a guessing run in the log.
     const user = basicUser(c.req.header("authorization"));
-    console.warn(
-      `pagefs: authentication ${reason === "missing" ? "missing" : "failed"}` +
-        `${user === null ? "" : ` for "${user}"`}: ${c.req.method} ${c.req.path}`,
-    );
+    logger.warn(`authentication ${reason === "missing" ? "missing" : "failed"}`, {
+      user: user ?? undefined,
+      method: c.req.method,
+      path: c.req.path,
+    });
   };
   const signer = options.secret ? new Signer(options.secret) : Signer.random();
   const sessions = new Sessions(signer);
@@ -211,10 +270,13 @@ export function createApp(options: AppOptions): Hono {
   // Metrics show how busy the service is and what it stores: for an unlimited principal
   // unless configured public.
   if (!options.metricsPublic) app.use("/metrics", guard({ pathOf: () => "/" }));
-  app.get("/metrics", (c) =>
-    c.body(options.metrics.render() + authMetrics.render(), 200, {
-      "content-type": "text/plain; version=0.0.4; charset=utf-8",
-    }));
+  app.get("/metrics", async (c) =>
+    c.body(
+      options.metrics.render() + authMetrics.render() +
+        (options.telemetry ? await options.telemetry.render() : ""),
+      200,
+      { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+    ));
 
   if (options.vfs) {
     // CORS first: a preflight carries no credentials, so it is answered before the auth
@@ -269,6 +331,7 @@ export function createApp(options: AppOptions): Hono {
       mount: DAV_MOUNT,
       principalOf: (c) => auth ? c.get("principal")?.name ?? null : null,
       scopeOf,
+      ...(options.davInfinityMax === undefined ? {} : { infinityMax: options.davInfinityMax }),
     });
     app.route(DAV_MOUNT, dav);
 

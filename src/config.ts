@@ -39,6 +39,23 @@ export interface Config {
   readonly secret: string | null;
   /** How long an unfinished resumable upload is kept, in ms (default 24 h). */
   readonly uploadExpiryMs: number;
+  /** `info` logs every request; `warn` only failures (4xx, 5xx), warnings and start-up. */
+  readonly logLevel: "debug" | "info" | "warn";
+  /** `text` (key=value) or `json` (one object per line). */
+  readonly logFormat: "text" | "json";
+  /** Bound on one S3 request: until its answer starts (and on a silent upload socket). */
+  readonly s3TimeoutMs: number;
+  /** Bound on start-up: opening the store and probing it. */
+  readonly startupTimeoutMs: number;
+  /** Bound on the store probe behind `/readyz`. */
+  readonly readyTimeoutMs: number;
+  /**
+   * Serve a store that does not honour conditional writes; safe only while exactly one
+   * instance serves it.
+   */
+  readonly singleInstance: boolean;
+  /** Most entries a WebDAV `PROPFIND Depth: infinity` answers (more: refused). */
+  readonly davInfinityMax: number;
 }
 
 /** A configuration value is missing or invalid; the message names the variable. */
@@ -77,6 +94,18 @@ export function loadConfig(env: Env): Config {
     metricsPublic: flag("PAGEFS_METRICS_PUBLIC", env.PAGEFS_METRICS_PUBLIC, false),
     secret: secret(env.PAGEFS_SECRET),
     uploadExpiryMs: duration("PAGEFS_UPLOAD_EXPIRY", env.PAGEFS_UPLOAD_EXPIRY, 24 * 3600_000),
+    logLevel: oneOf("PAGEFS_LOG_LEVEL", env.PAGEFS_LOG_LEVEL, ["info", "debug", "warn"] as const),
+    logFormat: oneOf("PAGEFS_LOG_FORMAT", env.PAGEFS_LOG_FORMAT, ["text", "json"] as const),
+    s3TimeoutMs: integer("PAGEFS_S3_TIMEOUT_MS", env.PAGEFS_S3_TIMEOUT_MS, 60_000, 100),
+    startupTimeoutMs: integer(
+      "PAGEFS_STARTUP_TIMEOUT_MS",
+      env.PAGEFS_STARTUP_TIMEOUT_MS,
+      20_000,
+      100,
+    ),
+    readyTimeoutMs: integer("PAGEFS_READY_TIMEOUT_MS", env.PAGEFS_READY_TIMEOUT_MS, 2000, 10),
+    singleInstance: flag("PAGEFS_SINGLE_INSTANCE", env.PAGEFS_SINGLE_INSTANCE, false),
+    davInfinityMax: integer("PAGEFS_DAV_INFINITY_MAX", env.PAGEFS_DAV_INFINITY_MAX, 10_000, 0),
   };
 }
 
@@ -105,6 +134,35 @@ function duration(variable: string, value: string | undefined, fallback: number)
     );
   }
   return ms;
+}
+
+/** One of `choices`; the first when unset. */
+function oneOf<T extends string>(
+  variable: string,
+  value: string | undefined,
+  choices: readonly T[],
+): T {
+  if (value === undefined || value === "") return choices[0]!;
+  if ((choices as readonly string[]).includes(value)) return value as T;
+  throw new ConfigError(
+    variable,
+    `Expected ${choices.map((c) => `"${c}"`).join(", ")}, got "${value}"`,
+  );
+}
+
+/** A whole number of at least `min` (milliseconds, counts). */
+function integer(
+  variable: string,
+  value: string | undefined,
+  fallback: number,
+  min: number,
+): number {
+  if (value === undefined || value === "") return fallback;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < min) {
+    throw new ConfigError(variable, `Expected a whole number of at least ${min}, got "${value}"`);
+  }
+  return n;
 }
 
 function flag(variable: string, value: string | undefined, fallback: boolean): boolean {
@@ -144,6 +202,15 @@ function port(value: string | undefined): number {
 }
 
 function store(env: Env): StoreConfig {
+  // On Deno Deploy a local directory is an instance's temporary disk, lost on eviction:
+  // without a bucket the store must be chosen explicitly there.
+  if (env.DENO_DEPLOYMENT_ID && !env.PAGEFS_BUCKET && !env.PAGEFS_STORE) {
+    throw new ConfigError(
+      "PAGEFS_BUCKET",
+      "Required on Deno Deploy (a local store there lives on a disk lost when the instance " +
+        "is evicted); set PAGEFS_STORE=local to use that disk anyway",
+    );
+  }
   const kind = env.PAGEFS_STORE || (env.PAGEFS_BUCKET ? "s3" : "local");
   switch (kind) {
     case "memory":

@@ -44,10 +44,20 @@ export class Dav {
   constructor(
     vfs: Vfs,
     store: ObjectStore,
-    options: { auth?: Authenticator; headers?: Record<string, string> } = {},
+    options: {
+      auth?: Authenticator;
+      headers?: Record<string, string>;
+      davInfinityMax?: number;
+    } = {},
   ) {
     this.vfs = vfs;
-    this.app = createApp({ store, metrics: new StoreMetrics(), vfs, auth: options.auth ?? null });
+    this.app = createApp({
+      store,
+      metrics: new StoreMetrics(),
+      vfs,
+      auth: options.auth ?? null,
+      ...(options.davInfinityMax === undefined ? {} : { davInfinityMax: options.davInfinityMax }),
+    });
     this.#headers = options.headers ?? {};
   }
 

@@ -5,7 +5,8 @@
 import { DAV, parseXml, textOf } from "../src/webdav/xml.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { chunked } from "./_stores.ts";
-import { type Dav, davTest, davUrl, ORIGIN, prop, propfindBody } from "./_dav.ts";
+import { Dav, davTest, davUrl, ORIGIN, prop, propfindBody } from "./_dav.ts";
+import { Vfs } from "../src/vfs/mod.ts";
 import { snapshot } from "./rest_harness.ts";
 
 const NFC: string = "caf\u00e9.txt";
@@ -200,15 +201,29 @@ davTest("bad headers, paths and methods are refused and change nothing", async (
   assertEquals(await a.text("/f.txt"), "content");
 });
 
-davTest("PROPFIND Depth infinity is refused with propfind-finite-depth", async ({ a }) => {
-  const res = await answer(a, "PROPFIND", "/", { headers: { depth: "infinity" } });
-  assertEquals(res.status, 403);
-  const error = parseXml(res.text);
-  assertEquals([error.ns, error.name], [DAV, "error"]);
-  assertEquals(
-    error.children.map((c) => typeof c === "string" ? c : `{${c.ns}}${c.name}`),
-    ["{DAV:}propfind-finite-depth"],
-  );
-  // No Depth header means infinity (RFC 4918 section 9.1).
-  assertEquals((await answer(a, "PROPFIND", "/")).status, 403);
-});
+davTest(
+  "PROPFIND Depth infinity lists the subtree; past its cap it is refused with propfind-finite-depth",
+  async ({ store }) => {
+    // Depth infinity used to be refused outright (issue 15: the `webdav` npm client needs it);
+    // it is now answered up to a cap, and refused as before beyond it.
+    const a = new Dav(await Vfs.open(store), store, { davInfinityMax: 3 });
+    assertEquals(await a.status("MKCOL", "/d"), 201);
+    assertEquals(await a.put("/d/a.txt", "a"), 201);
+    assertEquals(await a.put("/d/b.txt", "b"), 201);
+    const deep = await answer(a, "PROPFIND", "/", { headers: { depth: "infinity" } });
+    assertEquals(deep.status, 207, deep.text);
+    assertEquals(deep.text.match(/<D:response>/g)?.length, 4, "/, /d and its two files");
+    assert(deep.text.includes("/dav/d/b.txt</D:href>"), deep.text);
+    assertEquals(await a.put("/d/c.txt", "c"), 201);
+    const res = await answer(a, "PROPFIND", "/", { headers: { depth: "infinity" } });
+    assertEquals(res.status, 403);
+    const error = parseXml(res.text);
+    assertEquals([error.ns, error.name], [DAV, "error"]);
+    assertEquals(
+      error.children.map((c) => typeof c === "string" ? c : `{${c.ns}}${c.name}`),
+      ["{DAV:}propfind-finite-depth"],
+    );
+    // No Depth header means infinity (RFC 4918 section 9.1).
+    assertEquals((await answer(a, "PROPFIND", "/")).status, 403);
+  },
+);

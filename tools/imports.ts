@@ -20,14 +20,16 @@
  * between the VFS and the front ends that use them.
  */
 export const LAYERS: readonly (readonly string[])[] = [
-  ["config.ts"],
+  ["config.ts", "version.ts"],
   ["store"],
   ["format"],
   ["cache"],
   ["vfs"],
-  ["http", "auth"],
+  ["http", "auth", "observe"],
   ["rest", "webdav", "tus", "ui"],
-  ["app.ts", "cli.ts"],
+  ["app.ts"],
+  ["service.ts"],
+  ["cli.ts"],
 ];
 
 /**

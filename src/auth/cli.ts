@@ -13,12 +13,19 @@
  * @module
  */
 
+import { parseArgs } from "node:util";
 import { DEFAULT_ITERATIONS, generateToken, hashPassword, hashToken } from "./hash.ts";
+import { AuthConfigError, parseCredentials } from "./users.ts";
 
-const USAGE = `Usage:
+/** The auth commands' usage text. */
+export const USAGE = `Usage:
   cli.ts hash-password [--iterations N]   read a password from stdin, print its hash
   cli.ts hash-token                       read a token from stdin, print its hash
-  cli.ts new-token                        print a new token and its hash`;
+  cli.ts new-token                        print a new token and its hash
+  cli.ts entry NAME [--read-only] [--prefix /path] [--token]
+                                          print a whole PAGEFS_USERS entry: a user whose
+                                          password is read from stdin, or with --token an
+                                          API token (printed once) for Bearer`;
 
 /** What the commands read and write (replaceable in tests). */
 export interface CliIo {
@@ -56,6 +63,47 @@ export async function run(args: readonly string[], io: CliIo): Promise<number> {
     io.write(`${await hashToken(token)}\n`);
     return 0;
   }
+  if (command === "entry") {
+    let parsed;
+    try {
+      parsed = parseArgs({
+        args: [...rest],
+        allowPositionals: true,
+        strict: true,
+        options: {
+          "read-only": { type: "boolean" },
+          prefix: { type: "string" },
+          token: { type: "boolean" },
+        },
+      });
+    } catch (error) {
+      return usage((error as Error).message.replace(/\. To specify a positional.*$/s, ""));
+    }
+    const [name, ...extra] = parsed.positionals;
+    if (name === undefined || extra.length > 0) return usage("entry takes one NAME");
+    const { values } = parsed;
+    let secret = "";
+    let hash: string;
+    if (values.token) {
+      secret = generateToken();
+      hash = await hashToken(secret);
+    } else {
+      const password = await io.readSecret("Password: ");
+      if (password === "") return usage("Empty password");
+      hash = await hashPassword(password);
+    }
+    const entry = [name, hash, values["read-only"] ? "ro" : "rw"]
+      .concat(values.prefix === undefined ? [] : [values.prefix]).join(":");
+    try {
+      parseCredentials(entry, "the entry"); // the server must accept what this prints
+    } catch (error) {
+      if (error instanceof AuthConfigError) return usage(error.message);
+      throw error;
+    }
+    if (secret) io.write(`token: ${secret}\n`);
+    io.write(`${entry}\n`);
+    return 0;
+  }
   if (command === "hash-password") {
     let iterations = DEFAULT_ITERATIONS;
     if (rest.length > 0) {
@@ -73,7 +121,8 @@ export async function run(args: readonly string[], io: CliIo): Promise<number> {
   return usage(`Unknown command "${args.join(" ")}"`);
 }
 
-async function readSecret(prompt: string): Promise<string> {
+/** Reads a secret from stdin: without echo on a terminal, else stdin to its end. */
+export async function readSecret(prompt: string): Promise<string> {
   if (!Deno.stdin.isTerminal()) {
     return (await new Response(Deno.stdin.readable).text()).replace(/\r?\n$/, "");
   }

@@ -31,6 +31,8 @@ export interface WritebackOptions extends SegmentWriterOptions {
   readonly maxFlushes?: number;
   /** A pending group larger than this goes out without waiting (default 8 MiB). */
   readonly maxGroupBytes?: number;
+  /** Told about each group commit once durable: writes that shared it, and its bytes. */
+  readonly onGroupCommit?: (writes: number, bytes: number) => void;
 }
 
 interface Waiter {
@@ -165,6 +167,7 @@ export class Writeback {
       this.#cache.fill(key, 0, bytes, size);
       const ref = segmentRef(id, size);
       group.forEach((w, i) => w.resolve({ segment: ref, offset: offsets[i]! }));
+      this.#options.onGroupCommit?.(group.length, size);
     } catch (error) {
       for (const w of group) w.reject(error);
     }

@@ -130,3 +130,11 @@ export function parseKey(
   if (head === "m" && isId(a)) return { kind: "map", id: a };
   return null;
 }
+
+/**
+ * The start-up probe's object (conditional writes honoured?): written and deleted within
+ * one start; a leftover one (a crash mid-probe) is garbage nobody reads.
+ */
+export function probeKey(id: string): string {
+  return `probe/${id}`;
+}

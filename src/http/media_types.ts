@@ -1,46 +1,29 @@
-/** Content-Type from a file name's extension. @module */
+/**
+ * Content-Type from a file name's extension, from `mime-types` (jshttp), which reads the
+ * maintained `mime-db` database (IANA, Apache and nginx types), instead of a hand-kept table.
+ *
+ * @module
+ */
 
-const TYPES: Readonly<Record<string, string>> = {
-  txt: "text/plain; charset=utf-8",
-  md: "text/markdown; charset=utf-8",
-  csv: "text/csv; charset=utf-8",
-  html: "text/html; charset=utf-8",
-  htm: "text/html; charset=utf-8",
-  css: "text/css; charset=utf-8",
-  js: "text/javascript; charset=utf-8",
-  mjs: "text/javascript; charset=utf-8",
-  json: "application/json",
-  xml: "application/xml",
-  png: "image/png",
-  jpg: "image/jpeg",
-  jpeg: "image/jpeg",
-  gif: "image/gif",
-  webp: "image/webp",
-  svg: "image/svg+xml",
-  ico: "image/vnd.microsoft.icon",
-  pdf: "application/pdf",
-  zip: "application/zip",
-  gz: "application/gzip",
-  tar: "application/x-tar",
-  mp3: "audio/mpeg",
-  mp4: "video/mp4",
-  webm: "video/webm",
-  wasm: "application/wasm",
-};
+import mime from "mime-types";
 
 /**
- * The media type for a path, by extension; `application/octet-stream` when unknown.
+ * The media type for a path, by extension; `application/octet-stream` when unknown. Text
+ * types carry `charset=utf-8`; others (JSON included, which defines no charset) none.
  *
  * @example
  * ```ts
  * import { contentTypeOf } from "./media_types.ts";
  * console.assert(contentTypeOf("/a/B.PNG") === "image/png");
+ * console.assert(contentTypeOf("/a/notes.txt") === "text/plain; charset=utf-8");
  * console.assert(contentTypeOf("/a/b") === "application/octet-stream");
  * ```
  */
 export function contentTypeOf(path: string): string {
   const name = path.slice(path.lastIndexOf("/") + 1);
   const dot = name.lastIndexOf(".");
-  const ext = dot > 0 ? name.slice(dot + 1).toLowerCase() : "";
-  return TYPES[ext] ?? "application/octet-stream";
+  if (dot <= 0) return "application/octet-stream";
+  const type = mime.lookup(name.slice(dot + 1).toLowerCase());
+  if (type === false) return "application/octet-stream";
+  return type.startsWith("text/") ? `${type}; charset=utf-8` : type;
 }

@@ -33,6 +33,9 @@
  *
  * The key-to-path mapping and the file format live in `_local_format.ts`.
  *
+ * Just over 500 lines on purpose: a conditional-write store on a local directory (ETags,
+ * create-only and If-Match under a lock, multipart) in one place, as the S3 adapter is.
+ *
  * @module
  */
 

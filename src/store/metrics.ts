@@ -20,12 +20,27 @@ export interface MetricsSnapshot {
   readonly downloadBytes: number;
 }
 
+/**
+ * Told about every request a metered store made: latency histograms, failure logs and the
+ * like live above the store layer and listen here.
+ */
+export interface StoreObserver {
+  /**
+   * One request finished after `seconds`; `error` is set when it failed (a
+   * {@linkcode StoreError} once translated: its `kind` says `precondition-failed` for a
+   * lost compare-and-swap, and `ambiguous` when the outcome is unknown).
+   */
+  request(op: S3Operation, seconds: number, error?: unknown): void;
+}
+
 /** Counters shared by every metered store of one process. */
 export class StoreMetrics {
   #requests = new Map<S3Operation, number>();
   #errors = new Map<S3Operation, number>();
   uploadBytes = 0;
   downloadBytes = 0;
+  /** Listeners told about each request (see {@linkcode StoreObserver}). */
+  readonly observers: StoreObserver[] = [];
 
   /** Counts one request. */
   request(op: S3Operation, failed = false): void {
@@ -103,13 +118,27 @@ export class MeteredStore extends WrappedStore {
     run: () => Promise<T>,
   ): Promise<T> {
     const op = S3_OPERATION[method];
+    const started = performance.now();
     try {
       const result = await run();
       this.metrics.request(op);
+      this.#observe(op, started);
       return result;
     } catch (error) {
       this.metrics.request(op, true);
+      this.#observe(op, started, error);
       throw error;
+    }
+  }
+
+  #observe(op: S3Operation, started: number, error?: unknown): void {
+    const seconds = (performance.now() - started) / 1000;
+    for (const observer of this.metrics.observers) {
+      try {
+        observer.request(op, seconds, error);
+      } catch {
+        // An observer's failure is not the request's.
+      }
     }
   }
 

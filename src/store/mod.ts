@@ -23,6 +23,7 @@ export { MemoryStore } from "./memory.ts";
 export { MeteredStore, type MetricsSnapshot, StoreMetrics } from "./metrics.ts";
 export { type RetryOptions, RetryStore } from "./retry.ts";
 export { S3Store } from "./s3.ts";
+export { probeConditionalWrites } from "./probe.ts";
 
 /**
  * Opens the configured backend wrapped for service use: metrics directly around the
@@ -39,12 +40,15 @@ export { S3Store } from "./s3.ts";
  */
 export function openStore(
   config: StoreConfig,
-  options: { metrics: StoreMetrics; retry?: RetryOptions },
+  options: { metrics: StoreMetrics; retry?: RetryOptions; requestTimeoutMs?: number },
 ): ObjectStore {
-  return new RetryStore(new MeteredStore(backend(config), options.metrics), options.retry);
+  return new RetryStore(
+    new MeteredStore(backend(config, options.requestTimeoutMs), options.metrics),
+    options.retry,
+  );
 }
 
-function backend(config: StoreConfig): ObjectStore {
+function backend(config: StoreConfig, requestTimeoutMs: number | undefined): ObjectStore {
   switch (config.kind) {
     case "memory":
       return new MemoryStore();
@@ -58,6 +62,7 @@ function backend(config: StoreConfig): ObjectStore {
         forcePathStyle: config.forcePathStyle,
         ...(config.endpoint ? { endpoint: config.endpoint } : {}),
         ...(config.credentials ? { credentials: config.credentials } : {}),
+        ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs }),
       });
   }
 }

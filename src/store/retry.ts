@@ -32,6 +32,8 @@ export interface RetryOptions {
   readonly random?: () => number;
   /** Waits `ms`; replaceable for tests. */
   readonly sleep?: (ms: number) => Promise<void>;
+  /** Told before each repeated attempt (for metrics). */
+  readonly onRetry?: (method: StoreMethod, error: unknown) => void;
 }
 
 /**
@@ -51,6 +53,7 @@ export class RetryStore extends WrappedStore {
   #max: number;
   #random: () => number;
   #sleep: (ms: number) => Promise<void>;
+  #onRetry: ((method: StoreMethod, error: unknown) => void) | undefined;
 
   constructor(inner: ObjectStore, options: RetryOptions = {}) {
     super(inner);
@@ -59,6 +62,7 @@ export class RetryStore extends WrappedStore {
     this.#max = options.maxDelayMs ?? 2000;
     this.#random = options.random ?? Math.random;
     this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.#onRetry = options.onRetry;
   }
 
   /**
@@ -92,7 +96,7 @@ export class RetryStore extends WrappedStore {
   }
 
   protected override async call<T>(
-    _method: StoreMethod,
+    method: StoreMethod,
     detail: { retrySafe: boolean },
     run: () => Promise<T>,
   ): Promise<T> {
@@ -104,6 +108,7 @@ export class RetryStore extends WrappedStore {
         const again = attempt < this.#attempts && isRetryable(error) &&
           (!ambiguous || detail.retrySafe);
         if (!again) throw error;
+        this.#onRetry?.(method, error);
         await this.#backoff(attempt);
       }
     }

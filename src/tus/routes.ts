@@ -4,6 +4,9 @@
  * one offset write of the upload's staging file, committed by CAS on the file's version
  * after the checksum and length checks pass, so a chunk is stored whole or not at all.
  *
+ * Just over 500 lines on purpose: the five handlers share the upload's record and the
+ * checks of one protocol; each stays next to the statuses the tus spec gives it.
+ *
  * @module
  */
 

@@ -53,6 +53,8 @@ export interface VfsOptions {
    * below GC's grace of 10 minutes, far above any commit that is not stalled).
    */
   readonly claimAfterMs?: number;
+  /** Told about each group commit: how many writes shared one segment, and its bytes. */
+  readonly onGroupCommit?: (writes: number, bytes: number) => void;
 }
 
 export interface Ctx {
@@ -101,6 +103,7 @@ export function createCtx(store: ObjectStore, options: VfsOptions = {}): Ctx {
     cache,
     writeback: new Writeback(store, cache, {
       ...(options.partSize ? { partSize: options.partSize } : {}),
+      ...(options.onGroupCommit ? { onGroupCommit: options.onGroupCommit } : {}),
     }),
     inlineMax: options.inlineMax ?? 1024,
     partSize: options.partSize ?? 8 << 20,

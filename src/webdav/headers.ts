@@ -109,6 +109,31 @@ export function parseLockToken(value: string | null): string | null {
   return inner;
 }
 
+/**
+ * Reads the Lock-Token header as lenient servers do: the RFC's `<token>`, or the bare
+ * `token` some clients send (the `webdav` npm client, for one). `bare` says which, so the
+ * caller can accept a bare token only when it names a lock. `null` when absent.
+ *
+ * @example
+ * ```ts
+ * import { parseLockTokenLenient } from "./headers.ts";
+ * const t = parseLockTokenLenient("urn:uuid:a");
+ * console.assert(t?.token === "urn:uuid:a" && t.bare);
+ * ```
+ * @throws {HeaderError} when it is neither form.
+ */
+export function parseLockTokenLenient(
+  value: string | null,
+): { token: string; bare: boolean } | null {
+  if (value === null) return null;
+  const v = value.trim();
+  // A bare token is an absolute URI (RFC 4918 section 6.5): a scheme, then no spaces or
+  // angle brackets.
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:[^\s<>]+$/.test(v)) return { token: v, bare: true };
+  const token = parseLockToken(value);
+  return token === null ? null : { token, bare: false };
+}
+
 function hasWhitespace(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
     if (isWs(s.charCodeAt(i))) return true;

@@ -8,7 +8,14 @@
 import { isFsError } from "../vfs/mod.ts";
 import { type LockInfo, LockTokenError } from "../vfs/locks.ts";
 import { DavError } from "./errors.ts";
-import { parseDepth, parseIf, parseLockToken, parseTimeout, submittedTokens } from "./headers.ts";
+import {
+  parseDepth,
+  parseIf,
+  parseLockToken,
+  parseLockTokenLenient,
+  parseTimeout,
+  submittedTokens,
+} from "./headers.ts";
 import { parentOf } from "./paths.ts";
 import { activeLock } from "./props.ts";
 import { type DavRequest, guard, href, statOrNull } from "./request.ts";
@@ -85,14 +92,22 @@ async function refresh(req: DavRequest, timeout: number | null): Promise<Respons
   });
 }
 
-/** Answers UNLOCK: removes the lock named by `Lock-Token` if it covers the URL. */
+/**
+ * Answers UNLOCK: removes the lock named by `Lock-Token` if it covers the URL. A token sent
+ * without its angle brackets is accepted when it names a live lock (clients such as the
+ * `webdav` npm client send it so); one that names none is the malformed header it looks
+ * like (400).
+ */
 export async function unlockMethod(req: DavRequest): Promise<Response> {
-  const token = parseLockToken(req.c.req.header("lock-token") ?? null);
-  if (token === null) throw new DavError(400, "UNLOCK needs a Lock-Token header");
+  const header = req.c.req.header("lock-token") ?? null;
+  const parsed = parseLockTokenLenient(header);
+  if (parsed === null) throw new DavError(400, "UNLOCK needs a Lock-Token header");
+  const { token, bare } = parsed;
   try {
     await req.locks.unlock(token, req.path, { principal: req.principal });
   } catch (error) {
     if (!(error instanceof LockTokenError)) throw error;
+    if (bare && error.reason === "unknown") parseLockToken(header); // throws: 400
     const status = error.reason === "principal" ? 403 : 409;
     throw new DavError(status, error.message, { condition: "lock-token-matches-request-uri" });
   }

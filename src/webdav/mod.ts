@@ -46,6 +46,8 @@ export interface WebDavOptions {
    * second paths must stay inside it (the VFS refuses anything else with EACCES).
    */
   readonly scopeOf?: (c: Context) => string;
+  /** Most members a `PROPFIND Depth: infinity` answers (default 10,000); more is 403. */
+  readonly infinityMax?: number;
 }
 
 type Handler = (req: DavRequest) => Response | Promise<Response>;
@@ -105,6 +107,7 @@ export function createWebDav(vfs: Vfs, options: WebDavOptions = {}): Hono {
       path: parsed.path,
       trailingSlash: parsed.trailingSlash,
       maxXmlBytes,
+      davInfinityMax: options.infinityMax ?? 10_000,
       principal: options.principalOf?.(c) ?? null,
     });
   });

@@ -47,19 +47,18 @@ const MULTISTATUS_CLOSE = "</D:multistatus>";
 
 const XML = { "content-type": "application/xml; charset=utf-8" };
 
-/** PROPFIND with Depth 0 or 1; Depth infinity is refused (`DAV:propfind-finite-depth`). */
+/**
+ * PROPFIND with Depth 0, 1 or infinity. Depth infinity walks the subtree (symlinks are not
+ * followed) up to `req.davInfinityMax` members before answering; a larger subtree is refused
+ * with 403 `DAV:propfind-finite-depth` (RFC 4918 section 9.1), before any byte of a 207.
+ */
 export async function propfindMethod(req: DavRequest): Promise<Response> {
   const depth = parseDepth(req.c.req.header("depth") ?? null, "infinity");
-  if (depth === "infinity") {
-    throw new DavError(403, "PROPFIND with Depth infinity is not supported: use Depth 1", {
-      condition: "propfind-finite-depth",
-    });
-  }
   const query = parsePropfind(await readXmlBody(req.c.req.raw, { limit: req.maxXmlBytes }));
   const { vfs, path } = req;
   const dead = needsDead(query);
   const stat = await vfs.lookup(path);
-  const listing = depth === "1" && stat.type === "directory";
+  const listing = depth !== "0" && stat.type === "directory";
   const [xattrs, locks, quota] = await Promise.all([
     dead ? vfs.getxattrs(path) : {},
     needsLocks(query) ? locksAround(req, path, listing) : [],
@@ -73,6 +72,29 @@ export async function propfindMethod(req: DavRequest): Promise<Response> {
     propResponse({ path, stat, xattrs, locks: covering(path) }, query, ctx, now),
   );
   if (!listing) return req.c.body(MULTISTATUS_OPEN + self + MULTISTATUS_CLOSE, 207, XML);
+  const encoder = new TextEncoder();
+  if (depth === "infinity") {
+    const members = await walkTree(req, path, dead);
+    let at = 0;
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(encoder.encode(MULTISTATUS_OPEN + self));
+      },
+      pull(controller) {
+        if (at >= members.length) {
+          controller.enqueue(encoder.encode(MULTISTATUS_CLOSE));
+          controller.close();
+          return;
+        }
+        const parts = members.slice(at, at + CHUNK).map((m) =>
+          renderMember(propResponse({ ...m, locks: covering(m.path) }, query, ctx, now))
+        );
+        at += CHUNK;
+        controller.enqueue(encoder.encode(parts.join("")));
+      },
+    }, { highWaterMark: 0 });
+    return req.c.body(body, 207, XML);
+  }
   // The members stream out as they are rendered, so a listing of any size holds one page
   // of entries, not the whole document. The first page is read before the status is sent:
   // a directory removed meanwhile is still a 404, not a cut-off 207.
@@ -80,7 +102,6 @@ export async function propfindMethod(req: DavRequest): Promise<Response> {
     vfs.readdir(path, { limit: PAGE, xattrs: dead, ...(cursor ? { cursor } : {}) });
   let page: ReaddirPage = await read(null);
   let index = 0;
-  const encoder = new TextEncoder();
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
       controller.enqueue(encoder.encode(MULTISTATUS_OPEN + self));
@@ -111,6 +132,58 @@ export async function propfindMethod(req: DavRequest): Promise<Response> {
     },
   }, { highWaterMark: 0 });
   return req.c.body(body, 207, XML);
+}
+
+/** A member of a Depth infinity listing. */
+interface Member {
+  readonly path: string;
+  readonly stat: Stat;
+  readonly xattrs: Record<string, Uint8Array>;
+}
+
+/**
+ * Every member below `root`, breadth first, one readdir page at a time; more than
+ * `req.davInfinityMax` is refused before anything is sent. A directory removed during the
+ * walk is left out (as a listing made a moment later would).
+ */
+async function walkTree(req: DavRequest, root: string, xattrs: boolean): Promise<Member[]> {
+  const max = req.davInfinityMax;
+  const members: Member[] = [];
+  let level = [root];
+  while (level.length > 0) {
+    const next: string[] = [];
+    for (const dir of level) {
+      let cursor: string | null = null;
+      do {
+        let page: ReaddirPage;
+        try {
+          page = await req.vfs.readdir(dir, {
+            limit: PAGE,
+            xattrs,
+            ...(cursor ? { cursor } : {}),
+          });
+        } catch (error) {
+          if (dir !== root && error instanceof FsError && error.code === "ENOENT") break;
+          throw error;
+        }
+        for (const entry of page.entries) {
+          const path = dir === "/" ? `/${entry.name}` : `${dir}/${entry.name}`;
+          members.push({ path, stat: entry.stat, xattrs: entry.xattrs ?? {} });
+          if (members.length > max) {
+            throw new DavError(
+              403,
+              `PROPFIND with Depth infinity answers at most ${max} members: use Depth 1`,
+              { condition: "propfind-finite-depth" },
+            );
+          }
+          if (entry.stat.type === "directory") next.push(path);
+        }
+        cursor = page.cursor;
+      } while (cursor);
+    }
+    level = next;
+  }
+  return members;
 }
 
 /** The locks covering `path` and, for a listing, those rooted below it: one table read. */

@@ -27,6 +27,8 @@ export interface DavRequest {
   readonly trailingSlash: boolean;
   /** Largest XML request body accepted. */
   readonly maxXmlBytes: number;
+  /** Most members a `PROPFIND Depth: infinity` answers. */
+  readonly davInfinityMax: number;
   /** The authenticated user's name, for lock records (null without auth). */
   readonly principal: string | null;
   /** The folder the caller may reach ("/" for everything); `vfs` is limited to it. */

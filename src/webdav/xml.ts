@@ -6,6 +6,9 @@
  * The parser is `saxes` (strict, namespace-aware XML 1.0). Every DOCTYPE is refused, so no
  * entity can be defined: XXE and entity-expansion bombs cannot happen.
  *
+ * Just over 500 lines on purpose: parser, serializer and writer share one model of names
+ * and namespaces, and splitting them would split the hardening rules from what they guard.
+ *
  * @module
  */
 

@@ -73,6 +73,11 @@ export async function mkdir(
   } catch (error) {
     // An entry that may have been added must not lose its object: leave an orphan at worst.
     if (!outcomeUnknown(error)) await ctx.dirs.remove(dir).catch(() => {});
+    // `mkdir -p` racing another instance that made the same folder: theirs will do.
+    if (options.parents && error instanceof FsError && error.code === "EEXIST") {
+      const now = await locate(ctx, path);
+      if (now.entry?.t === "d") return await entryStat(ctx, now.entry);
+    }
     throw error;
   }
   return dirStat(dir);

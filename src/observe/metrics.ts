@@ -1,0 +1,198 @@
+/**
+ * The service's Prometheus metrics, built on `prom-client` (the maintained client for
+ * JavaScript; it runs under Deno without its default Node collectors, which read /proc and
+ * need more permissions than Deploy grants, so process memory comes from
+ * `Deno.memoryUsage()` instead).
+ *
+ * The store's own counters (`pagefs_s3_requests_total`, `pagefs_s3_bytes_total`, …) stay in
+ * `src/store/metrics.ts`; this module adds latency histograms and the figures of the layers
+ * above, and `/metrics` renders both.
+ *
+ * @module
+ */
+
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { type S3Operation, StoreError, type StoreMetrics } from "../store/mod.ts";
+
+/** Request durations, seconds: from a cache hit to a slow multi-GiB upload. */
+const HTTP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** S3 request latencies, seconds. */
+const S3_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** Writes sharing one group-committed segment. */
+const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256];
+
+/** What a page cache reports (`Vfs.cacheStats()`). */
+export interface CacheStatsSource {
+  cacheStats(): { hits: number; misses: number; bytes: number; evictions?: number };
+}
+
+/**
+ * Every metric of one process.
+ *
+ * @example
+ * ```ts
+ * import { Telemetry } from "./metrics.ts";
+ * const t = new Telemetry();
+ * t.httpRequest({ front: "api", method: "GET", status: 200, seconds: 0.01, bytes: 5 });
+ * const text = await t.render();
+ * console.assert(text.includes('pagefs_http_request_duration_seconds_count{front="api",method="GET",status="200"} 1'));
+ * ```
+ */
+export class Telemetry {
+  readonly registry = new Registry();
+  readonly #http: Histogram<"front" | "method" | "status">;
+  readonly #httpBytes: Counter<"front">;
+  readonly #s3: Histogram<"op" | "outcome">;
+  readonly #conflicts: Counter<"op">;
+  readonly #ambiguous: Counter<"op">;
+  readonly #retries: Counter<"op">;
+  readonly #groupCommit: Histogram<never>;
+  readonly #groupBytes: Counter<never>;
+  #cache: CacheStatsSource | null = null;
+  readonly #watched = new WeakSet<StoreMetrics>();
+
+  constructor() {
+    const registers = [this.registry];
+    this.#http = new Histogram({
+      name: "pagefs_http_request_duration_seconds",
+      help: "HTTP requests answered, by front end (api, dav, other), method and status.",
+      labelNames: ["front", "method", "status"],
+      buckets: HTTP_BUCKETS,
+      registers,
+    });
+    this.#httpBytes = new Counter({
+      name: "pagefs_http_response_bytes_total",
+      help: "Response body bytes sent (as far as known), by front end.",
+      labelNames: ["front"],
+      registers,
+    });
+    this.#s3 = new Histogram({
+      name: "pagefs_s3_request_duration_seconds",
+      help: "S3 request latency to the response headers, by API operation and outcome.",
+      labelNames: ["op", "outcome"],
+      buckets: S3_BUCKETS,
+      registers,
+    });
+    this.#conflicts = new Counter({
+      name: "pagefs_cas_conflicts_total",
+      help: "Conditional writes that lost a compare-and-swap race (re-read and retried).",
+      labelNames: ["op"],
+      registers,
+    });
+    this.#ambiguous = new Counter({
+      name: "pagefs_s3_ambiguous_total",
+      help: "S3 writes whose outcome was unknown (resolved by re-reading, never repeated).",
+      labelNames: ["op"],
+      registers,
+    });
+    this.#retries = new Counter({
+      name: "pagefs_s3_retries_total",
+      help: "S3 requests repeated after a transient failure, by store method.",
+      labelNames: ["op"],
+      registers,
+    });
+    this.#groupCommit = new Histogram({
+      name: "pagefs_group_commit_writes",
+      help: "Writes that shared one group-committed segment PUT.",
+      buckets: BATCH_BUCKETS,
+      registers,
+    });
+    this.#groupBytes = new Counter({
+      name: "pagefs_group_commit_bytes_total",
+      help: "Bytes written in group-committed segments.",
+      registers,
+    });
+    const cacheSource = () => this.#cache?.cacheStats() ?? null;
+    new Counter({
+      name: "pagefs_page_cache_hits_total",
+      help: "Pages read from the page cache.",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(cacheSource()?.hits ?? 0);
+      },
+    });
+    new Counter({
+      name: "pagefs_page_cache_misses_total",
+      help: "Pages that had to be fetched from S3.",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(cacheSource()?.misses ?? 0);
+      },
+    });
+    new Gauge({
+      name: "pagefs_page_cache_bytes",
+      help: "Bytes held in the page cache.",
+      registers,
+      collect() {
+        this.set(cacheSource()?.bytes ?? 0);
+      },
+    });
+    new Gauge({
+      name: "pagefs_process_memory_bytes",
+      help: "Process memory (Deno.memoryUsage): rss, heap_total, heap_used, external.",
+      labelNames: ["kind"],
+      registers,
+      collect() {
+        const m = Deno.memoryUsage();
+        this.set({ kind: "rss" }, m.rss);
+        this.set({ kind: "heap_total" }, m.heapTotal);
+        this.set({ kind: "heap_used" }, m.heapUsed);
+        this.set({ kind: "external" }, m.external);
+      },
+    });
+  }
+
+  /** Counts one answered HTTP request. */
+  httpRequest(
+    r: { front: string; method: string; status: number; seconds: number; bytes: number | null },
+  ): void {
+    this.#http.observe({ front: r.front, method: r.method, status: String(r.status) }, r.seconds);
+    if (r.bytes !== null) this.#httpBytes.inc({ front: r.front }, r.bytes);
+  }
+
+  /**
+   * Listens to a store's requests (latency, lost CAS races, ambiguous outcomes); once per
+   * {@linkcode StoreMetrics}, however often it is called.
+   */
+  watchStore(metrics: StoreMetrics): void {
+    if (this.#watched.has(metrics)) return;
+    this.#watched.add(metrics);
+    metrics.observers.push({
+      request: (op: S3Operation, seconds: number, error?: unknown) => {
+        const outcome = error === undefined
+          ? "ok"
+          : error instanceof StoreError
+          ? error.kind
+          : "error";
+        this.#s3.observe({ op, outcome }, seconds);
+        if (error instanceof StoreError) {
+          if (error.kind === "precondition-failed") this.#conflicts.inc({ op });
+          if (error.ambiguous) this.#ambiguous.inc({ op });
+        }
+      },
+    });
+  }
+
+  /** Counts one retried store call. */
+  retry(method: string): void {
+    this.#retries.inc({ op: method });
+  }
+
+  /** Counts one group commit. */
+  groupCommit(writes: number, bytes: number): void {
+    this.#groupCommit.observe(writes);
+    this.#groupBytes.inc(bytes);
+  }
+
+  /** Reads the page cache's counters at each scrape. */
+  watchCache(source: CacheStatsSource): void {
+    this.#cache = source;
+  }
+
+  /** Every metric in Prometheus text format. */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

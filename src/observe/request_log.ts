@@ -1,0 +1,125 @@
+/**
+ * One log line and one histogram sample per HTTP request, and a request id: an incoming
+ * `X-Request-Id` when it looks sane, a fresh UUID otherwise, echoed in the response's
+ * `X-Request-Id` and available to code below through {@linkcode RequestLog.currentId} (the
+ * S3 failure lines carry it).
+ *
+ * @module
+ */
+
+import { AsyncLocalStorage } from "node:async_hooks";
+import type { Context, MiddlewareHandler } from "hono";
+import type { Logger } from "./log.ts";
+import type { Telemetry } from "./metrics.ts";
+
+/** An id a client may choose: short, printable, no spaces or quotes. */
+const SANE_ID = /^[A-Za-z0-9._:@\/+=-]{1,128}$/;
+
+/** Methods counted under their own name; anything else is "OTHER" (bounded labels). */
+const METHODS = new Set([
+  "GET",
+  "HEAD",
+  "PUT",
+  "POST",
+  "PATCH",
+  "DELETE",
+  "OPTIONS",
+  "PROPFIND",
+  "PROPPATCH",
+  "MKCOL",
+  "COPY",
+  "MOVE",
+  "LOCK",
+  "UNLOCK",
+]);
+
+export interface RequestLogOptions {
+  readonly logger: Logger;
+  readonly telemetry?: Telemetry | undefined;
+  /** The front end a path belongs to (a metric label: keep the set small). */
+  readonly frontOf: (path: string) => string;
+  /** The authenticated principal's name, if any (read after the request ran). */
+  readonly principalOf: (c: Context) => string | null;
+}
+
+/** The request log middleware and the request id of the request being served. */
+export class RequestLog {
+  readonly #options: RequestLogOptions;
+  readonly #current = new AsyncLocalStorage<string>();
+
+  constructor(options: RequestLogOptions) {
+    this.#options = options;
+  }
+
+  /** The id of the request this code runs for, if any. */
+  currentId(): string | undefined {
+    return this.#current.getStore();
+  }
+
+  /** The middleware: mount it first, on every route. */
+  middleware(): MiddlewareHandler {
+    const { logger, telemetry, frontOf, principalOf } = this.#options;
+    return async (c, next) => {
+      const started = performance.now();
+      const incoming = c.req.header("x-request-id");
+      const id = incoming !== undefined && SANE_ID.test(incoming) ? incoming : crypto.randomUUID();
+      try {
+        await this.#current.run(id, next);
+      } finally {
+        c.header("X-Request-Id", id);
+      }
+      const status = c.res.status;
+      const path = new URL(c.req.url).pathname;
+      const front = frontOf(path);
+      const done = (bytes: number | null, aborted: boolean) => {
+        const seconds = (performance.now() - started) / 1000;
+        const method = METHODS.has(c.req.method) ? c.req.method : "OTHER";
+        telemetry?.httpRequest({ front, method, status, seconds, bytes });
+        const level = status >= 500 ? "error" : status >= 400 ? "warn" : "info";
+        if (!logger.enabled(level)) return;
+        logger.log(level, "request", {
+          id,
+          front,
+          method: c.req.method.slice(0, 16),
+          path: path.length > 512 ? path.slice(0, 512) + "…" : path,
+          status,
+          bytes: bytes ?? "-",
+          ms: Math.round(seconds * 10_000) / 10,
+          principal: principalOf(c) ?? "-",
+          ...(aborted ? { aborted: true } : {}),
+        });
+      };
+      const body = c.res.body;
+      if (body === null || c.req.method === "HEAD") {
+        done(0, false);
+        return;
+      }
+      // The line is written once the body is sent (or abandoned): its size and the time
+      // it took are then known, whether or not the response declared a length.
+      const reader = body.getReader();
+      let bytes = 0;
+      const counted = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          try {
+            const { done: end, value } = await reader.read();
+            if (end) {
+              controller.close();
+              done(bytes, false);
+              return;
+            }
+            bytes += value.byteLength;
+            controller.enqueue(value);
+          } catch (error) {
+            controller.error(error);
+            done(bytes, true);
+          }
+        },
+        async cancel(reason) {
+          done(bytes, true);
+          await reader.cancel(reason);
+        },
+      });
+      c.res = new Response(counted, c.res);
+    };
+  }
+}
