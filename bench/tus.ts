@@ -10,44 +10,12 @@
 
 import { createReadStream } from "node:fs";
 import * as tus from "tus-js-client";
-import { S3Store } from "../src/store/mod.ts";
+import { startBenchServer } from "./_server.ts";
 
 const MiB = 1024 * 1024;
 const SIZE = Number(Deno.env.get("BENCH_TUS_MIB") ?? 1024) * MiB;
 const CHUNK = Number(Deno.env.get("BENCH_TUS_CHUNK_MIB") ?? 64) * MiB;
-const endpoint = Deno.env.get("AWS_ENDPOINT_URL_S3") ?? Deno.env.get("AWS_ENDPOINT_URL");
-if (!endpoint) throw new Error("No S3 endpoint: run `deno task bench:tus`");
-const bucket = `pagefs-tus-${crypto.randomUUID().slice(0, 8)}`;
-const s3 = new S3Store({
-  bucket,
-  endpoint,
-  forcePathStyle: true,
-  region: Deno.env.get("AWS_REGION") ?? "us-east-1",
-  credentials: {
-    accessKeyId: Deno.env.get("AWS_ACCESS_KEY_ID") ?? "",
-    secretAccessKey: Deno.env.get("AWS_SECRET_ACCESS_KEY") ?? "",
-  },
-});
-await s3.createBucket();
-
-const port = 18_000 + Math.floor(Math.random() * 1000);
-const server = new Deno.Command(Deno.execPath(), {
-  args: ["run", "--allow-net", "--allow-env", "main.ts", "--listen"],
-  env: { PAGEFS_BUCKET: bucket, PORT: String(port), HOST: "127.0.0.1" },
-  stdout: "null",
-  stderr: "inherit",
-}).spawn();
-const base = `http://127.0.0.1:${port}`;
-
-function vmHwmMiB(): number {
-  const status = Deno.readTextFileSync(`/proc/${server.pid}/status`);
-  return Math.round(Number(status.match(/VmHWM:\s+(\d+) kB/)![1]) / 1024);
-}
-
-async function uploadBytes(): Promise<number> {
-  const text = await (await fetch(`${base}/metrics`)).text();
-  return Number(text.match(/pagefs_s3_bytes_total\{direction="upload"\} (\d+)/)?.[1] ?? 0);
-}
+const { base, vmHwmMiB, uploadBytes, close } = await startBenchServer("tus", "bench:tus");
 
 /** 1 MiB blocks, each stamped with its index, so a misplaced block is seen on read-back. */
 function block(index: number): Uint8Array {
@@ -129,13 +97,5 @@ try {
   console.log(`  read back: identical`);
 } finally {
   await Deno.remove(path).catch(() => {});
-  server.kill("SIGTERM");
-  await server.status;
-  for (let cursor: string | null = null;;) {
-    const page = await s3.list(cursor ? { cursor } : {});
-    await s3.deleteMany(page.objects.map((o) => o.key));
-    cursor = page.cursor;
-    if (!cursor) break;
-  }
-  await s3.deleteBucket();
+  await close();
 }

@@ -980,3 +980,16 @@ export class Rng {
     return out;
   }
 }
+
+/** Where directory `name` is (depth first from the root), or null. */
+export async function findDir(fs: Vfs, name: string, path = "/"): Promise<string | null> {
+  const listing = await fs.readdir(path).catch(() => null);
+  for (const entry of listing?.entries ?? []) {
+    if (entry.stat?.type !== "directory") continue;
+    const child = path === "/" ? `/${entry.name}` : `${path}/${entry.name}`;
+    if (entry.name === name) return child;
+    const found = await findDir(fs, name, child);
+    if (found) return found;
+  }
+  return null;
+}

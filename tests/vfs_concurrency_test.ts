@@ -19,6 +19,7 @@ import {
   describe,
   diffOutcome,
   diffTrees,
+  findDir,
   Model,
   modelTree,
   type Op,
@@ -485,19 +486,6 @@ async function ringRenames(store: ObjectStore, rounds: number) {
   }
   assertEquals(await checkConsistency(store), []);
   await noDamage(store, "ring renames");
-}
-
-/** Where directory `name` is (depth first from the root), or null. */
-async function findDir(fs: Vfs, name: string, path = "/"): Promise<string | null> {
-  const listing = await fs.readdir(path).catch(() => null);
-  for (const entry of listing?.entries ?? []) {
-    if (entry.stat?.type !== "directory") continue;
-    const child = path === "/" ? `/${entry.name}` : `${path}/${entry.name}`;
-    if (entry.name === name) return child;
-    const found = await findDir(fs, name, child);
-    if (found) return found;
-  }
-  return null;
 }
 
 /**

@@ -7,22 +7,9 @@ import { MemoryStore } from "../src/store/memory.ts";
 import { FsError } from "../src/vfs/errors.ts";
 import { Vfs } from "../src/vfs/vfs.ts";
 import { assert, assertEquals } from "./_assert.ts";
-import { checkConsistency, Rng } from "./_model.ts";
+import { checkConsistency, findDir, Rng } from "./_model.ts";
 import { ScheduledStore, Scheduler } from "./_scheduler.ts";
 import { bytes, text } from "./_stores.ts";
-
-/** Where directory `name` is (depth first from the root), or null. */
-async function findDir(fs: Vfs, name: string, path = "/"): Promise<string | null> {
-  const listing = await fs.readdir(path).catch(() => null);
-  for (const entry of listing?.entries ?? []) {
-    if (entry.stat?.type !== "directory") continue;
-    const child = path === "/" ? `/${entry.name}` : `${path}/${entry.name}`;
-    if (entry.name === name) return child;
-    const found = await findDir(fs, name, child);
-    if (found) return found;
-  }
-  return null;
-}
 
 const ALLOWED = new Set(["ok", "ENOENT", "EINVAL", "EEXIST", "EAGAIN"]);
 
