@@ -21,6 +21,7 @@ import {
 } from "../format/meta.ts";
 import { type ObjectStore, StoreError } from "../store/types.ts";
 import { FsError } from "./errors.ts";
+import type { FileCommitQueue } from "./file_commits.ts";
 import type { FileType, Stat } from "./types.ts";
 
 export interface VfsOptions {
@@ -88,6 +89,8 @@ export interface Ctx {
   readonly readahead: Map<string, { end: number; window: number }>;
   /** Segment bytes and count as last counted for `statfs`, and when (own clock). */
   readonly usage: { last: (SegmentUsage & { at: number }) | null };
+  /** Per file: the writes waiting for its next merged commit (see file_commits.ts). */
+  readonly fileCommits: Map<string, FileCommitQueue>;
 }
 
 export function createCtx(store: ObjectStore, options: VfsOptions = {}): Ctx {
@@ -117,6 +120,7 @@ export function createCtx(store: ObjectStore, options: VfsOptions = {}): Ctx {
     scope: [],
     readahead: new Map(),
     usage: { last: null },
+    fileCommits: new Map(),
   };
 }
 

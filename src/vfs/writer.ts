@@ -19,6 +19,7 @@ import { EMPTY_MAP, type PageMap, truncateMap, writeExtent } from "../format/pag
 import { concat } from "../store/_util.ts";
 import { contentTag, type Ctx, newAttr, statOf, toFsError } from "./context.ts";
 import { FsError } from "./errors.ts";
+import { commitMerged, DELTA_MAX, mergeable, type MergeOp, NotMergeable } from "./file_commits.ts";
 import { loadMap, loadSpilled, overlay, readRecord } from "./reader.ts";
 import {
   applyAttrChanges,
@@ -42,9 +43,6 @@ interface CreateSpec {
   readonly uid?: number;
   readonly gid?: number;
 }
-
-/** Extents a spilled map's delta may hold before it is folded into a new spill. */
-const DELTA_MAX = 32;
 
 type WriteOp = {
   readonly k: "w";
@@ -106,6 +104,8 @@ export class FileHandle {
   #stream: SegmentStream | null = null;
   #size: number;
   #stat: Stat;
+  /** The file's bytes were in segments when last seen, so its writes may merge. */
+  #mapped = false;
 
   private constructor(ctx: Ctx, loc: FileLoc, stat: Stat, create: CreateSpec | null) {
     this.#ctx = ctx;
@@ -154,6 +154,7 @@ export class FileHandle {
       const record = await loadRecord(ctx, entry);
       const stat = statOf(entry.ino, "file", record.attr, { nlink: record.nlink, data: record });
       handle = new FileHandle(ctx, { dir: parent.ino, name, ino: entry.ino }, stat, null);
+      handle.#mapped = mergeable(record);
     } else {
       if (!options.create) throw new FsError("ENOENT", "No such file or directory", { path });
       const ino = newIno();
@@ -329,6 +330,8 @@ export class FileHandle {
   async #commit(): Promise<Stat> {
     const placed: Placement = {};
     const started = this.#ctx.now();
+    const merged = await this.#commitMerged(placed, started);
+    if (merged) return merged;
     for (let attempt = 0; attempt < 20; attempt++) {
       const { entry, record } = await this.#current();
       const current = this.#base(entry, record);
@@ -350,12 +353,38 @@ export class FileHandle {
         placed,
       );
       try {
-        return await this.#apply(entry, gen, finalSize, next, { started, placed });
+        const stat = await this.#apply(entry, gen, finalSize, next, { started, placed });
+        this.#mapped = mergeable(next);
+        return stat;
       } catch (error) {
         if (!(error instanceof Conflict)) throw error;
       }
     }
     throw new FsError("EAGAIN", "File changed too often during the write");
+  }
+
+  /**
+   * Plain writes into a file whose bytes are in segments join the file's merged commit
+   * (file_commits.ts): writers that commit while another commit of the file is in flight
+   * share the next map update and CAS instead of racing for it. Null when this commit is
+   * not one that merges; the data placed so far is kept for the commit loop.
+   */
+  async #commitMerged(placed: Placement, started: number): Promise<Stat | null> {
+    const plain = this.#ops.length > 0 && this.#ops.every((op) => op.k !== "t");
+    if (!this.#mapped || this.#create || this.#ifMatch !== undefined || !plain) return null;
+    const dirty = placed.dirty ??= await this.#place();
+    try {
+      return await commitMerged(this.#ctx, this.#loc, {
+        ops: this.#ops as MergeOp[],
+        placed: dirty,
+        attrs: this.#attrs,
+        beforeCommit: this.#beforeCommit,
+        started,
+      });
+    } catch (error) {
+      if (error instanceof NotMergeable) return null;
+      throw error;
+    }
   }
 
   /**
