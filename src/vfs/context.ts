@@ -21,7 +21,6 @@ import {
 } from "../format/meta.ts";
 import { type ObjectStore, StoreError } from "../store/types.ts";
 import { FsError } from "./errors.ts";
-import type { FileCommitQueue } from "./file_commits.ts";
 import type { FileType, Stat } from "./types.ts";
 
 export interface VfsOptions {
@@ -89,8 +88,8 @@ export interface Ctx {
   readonly readahead: Map<string, { end: number; window: number }>;
   /** Segment bytes and count as last counted for `statfs`, and when (own clock). */
   readonly usage: { last: (SegmentUsage & { at: number }) | null };
-  /** Per file: the writes waiting for its next merged commit (see file_commits.ts). */
-  readonly fileCommits: Map<string, FileCommitQueue>;
+  /** Per file: the writes waiting for its next merged commit (file_commits.ts owns them). */
+  readonly fileCommits: Map<string, { readonly queue: unknown[]; running: boolean }>;
 }
 
 export function createCtx(store: ObjectStore, options: VfsOptions = {}): Ctx {

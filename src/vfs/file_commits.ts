@@ -63,7 +63,7 @@ interface Item extends PendingCommit {
 }
 
 /** The commit queue of one file at one location, in one instance. */
-export interface FileCommitQueue {
+interface FileCommitQueue {
   readonly queue: Item[];
   running: boolean;
 }
@@ -82,7 +82,7 @@ export function mergeable(record: FileData): boolean {
 export function commitMerged(ctx: Ctx, loc: FileLoc, pending: PendingCommit): Promise<Stat> {
   const key = `${loc.dir}/${loc.name}/${loc.ino}`;
   return new Promise<Stat>((resolve, reject) => {
-    let q = ctx.fileCommits.get(key);
+    let q = ctx.fileCommits.get(key) as FileCommitQueue | undefined;
     if (!q) {
       q = { queue: [], running: false };
       ctx.fileCommits.set(key, q);
