@@ -12,6 +12,10 @@ import {
   StoreMetrics,
 } from "../src/store/mod.ts";
 import { Vfs } from "../src/vfs/mod.ts";
+import { gc } from "../src/format/gc.ts";
+import { PREFIX } from "../src/format/keys.ts";
+import { S3_OPERATION, type StoreMethod, WrappedStore } from "../src/store/_wrapper.ts";
+import { mount } from "./rest_harness.ts";
 
 const PAGE = 4096;
 
@@ -116,6 +120,149 @@ contract(
       at += chunks[i]!.length;
     }
     assertEquals(found.size, chunks.length);
+  },
+  { backends: ["memory", "s3"] },
+);
+
+contract(
+  "8 HTTP clients PATCHing ranges of one file all get 204, uploading at most 2x their bytes",
+  async (inner) => {
+    const { store, metrics } = counted(inner);
+    const app = mount(await Vfs.open(store));
+    const size = 1024 * PAGE;
+    const model = pattern(size, 4);
+    const put = await app.request("http://x/api/v1/fs/f", {
+      method: "PUT",
+      body: model as BodyInit,
+    });
+    assertEquals(put.status, 201);
+    const order = pages(480, 1024, 13);
+    const before = metrics.snapshot().uploadBytes;
+    const statuses: number[] = [];
+    let next = 0;
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      while (next < order.length) {
+        const i = next++;
+        const at = order[i]! * PAGE;
+        const bytes = pattern(PAGE, 500 + i);
+        const res = await app.request("http://x/api/v1/fs/f", {
+          method: "PATCH",
+          headers: { "content-range": `bytes ${at}-${at + PAGE - 1}/*` },
+          body: bytes as BodyInit,
+        });
+        await res.body?.cancel();
+        statuses.push(res.status);
+        if (res.status === 204) model.set(bytes, at);
+      }
+    }));
+    assertEquals(statuses.filter((s) => s !== 204), []);
+    const written = order.length * PAGE;
+    const uploaded = metrics.snapshot().uploadBytes - before;
+    assert(uploaded <= 2 * written, `uploaded ${(uploaded / written).toFixed(2)}x`);
+    const got = await app.request("http://x/api/v1/fs/f");
+    assertEquals(new Uint8Array(await got.arrayBuffer()), model);
+  },
+  { backends: ["memory", "s3"] },
+);
+
+contract(
+  "writers on two instances into one file all land",
+  async (inner) => {
+    const a = await Vfs.open(counted(inner).store);
+    const b = await Vfs.open(counted(inner).store);
+    const model = pattern(256 * PAGE, 6);
+    await a.writeFile("/f", model);
+    const order = pages(96, 256, 17);
+    let next = 0;
+    await Promise.all(Array.from({ length: 8 }, async (_, w) => {
+      const fs = w % 2 ? a : b;
+      while (next < order.length) {
+        const i = next++;
+        const bytes = pattern(PAGE, 700 + i);
+        await fs.write("/f", order[i]! * PAGE, bytes);
+        model.set(bytes, order[i]! * PAGE);
+      }
+    }));
+    assertEquals(await (await Vfs.open(inner)).read("/f", 0, model.length), model);
+  },
+  { backends: ["memory", "s3"] },
+);
+
+contract(
+  "a writer whose check before the commit fails is left out; the others commit",
+  async (inner) => {
+    const fs = await Vfs.open(counted(inner).store);
+    const model = pattern(128 * PAGE, 8);
+    await fs.writeFile("/f", model);
+    const refused = new Error("Locked meanwhile");
+    const writes = Array.from({ length: 6 }, (_, i) => {
+      const bytes = pattern(PAGE, 800 + i);
+      const beforeCommit = i === 2 ? () => Promise.reject(refused) : () => Promise.resolve();
+      if (i !== 2) model.set(bytes, i * 7 * PAGE);
+      return fs.write("/f", i * 7 * PAGE, bytes, { beforeCommit });
+    });
+    const results = await Promise.allSettled(writes);
+    assertEquals(results.map((r) => r.status), [
+      "fulfilled",
+      "fulfilled",
+      "rejected",
+      "fulfilled",
+      "fulfilled",
+      "fulfilled",
+    ]);
+    assertEquals(await (await Vfs.open(inner)).read("/f", 0, model.length), model);
+  },
+  { backends: ["memory", "s3"] },
+);
+
+/** Runs `after` (once) when the first call that `when` accepts has been answered. */
+class AfterStore extends WrappedStore {
+  fired = 0;
+  constructor(
+    inner: ObjectStore,
+    readonly when: (op: string, key: string | undefined) => boolean,
+    readonly after: () => Promise<unknown>,
+  ) {
+    super(inner);
+  }
+  protected override async call<T>(
+    method: StoreMethod,
+    detail: { key?: string; mutating: boolean },
+    run: () => Promise<T>,
+  ): Promise<T> {
+    const result = await run();
+    if (this.fired === 0 && this.when(S3_OPERATION[method], detail.key)) {
+      this.fired++;
+      await this.after();
+    }
+    return result;
+  }
+}
+
+contract(
+  "a merged commit stalled past GC's grace never names a reclaimed segment",
+  async (store) => {
+    let clock = Date.now();
+    const stalled = new AfterStore(
+      store,
+      (op, key) => op === "PutObject" && key?.startsWith(PREFIX.segment) === true,
+      async () => {
+        clock += 11 * 60_000;
+        const t = Date.now();
+        await gc(store, { now: t });
+        await gc(store, { now: t + 11 * 60_000 });
+      },
+    );
+    const before = pattern(64 * PAGE, 1);
+    await (await Vfs.open(store)).writeFile("/f", before);
+    const fs = await Vfs.open(stalled, { now: () => clock });
+    const outcome = await fs.write("/f", 5 * PAGE, pattern(PAGE, 2)).then(
+      () => "ok",
+      (e) => e.code,
+    );
+    assertEquals(stalled.fired, 1, "the interleaving did not happen");
+    assertEquals(outcome, "EIO");
+    assertEquals(await (await Vfs.open(store)).read("/f", 0, before.length), before);
   },
   { backends: ["memory", "s3"] },
 );
