@@ -19,8 +19,8 @@ import { EMPTY_MAP, type PageMap, truncateMap, writeExtent } from "../format/pag
 import { concat } from "../store/_util.ts";
 import { contentTag, type Ctx, newAttr, statOf, toFsError } from "./context.ts";
 import { FsError } from "./errors.ts";
-import { commitMerged, DELTA_MAX, mergeable, type MergeOp, NotMergeable } from "./file_commits.ts";
-import { loadMap, loadSpilled, overlay, readRecord } from "./reader.ts";
+import { commitMerged, mergeable, type MergeOp, nextData, NotMergeable } from "./file_commits.ts";
+import { loadMap, readRecord } from "./reader.ts";
 import {
   applyAttrChanges,
   type AttrChanges,
@@ -446,15 +446,10 @@ export class FileHandle {
     const old = placed.inline;
     if (base.mapRef !== undefined && !ops.some((op) => op.k === "t")) {
       // A spilled map stays as it is; the new extents go into its small delta.
-      let delta = base.delta ?? EMPTY_MAP;
-      for (const op of ops) {
-        if (op.k === "w") {
-          delta = writeExtent(delta, op.off, op.len, dirty.segment, dirty.offset + op.pos);
-        }
-      }
-      if (delta.length <= DELTA_MAX) return { mapRef: base.mapRef, delta };
-      const full = overlay(await loadSpilled(ctx, base.mapRef), delta);
-      return full.length > ctx.spillExtents ? { mapRef: await ctx.maps.put(full) } : { map: full };
+      const extents = ops.flatMap((op) =>
+        op.k === "w" ? [[op.off, op.len, dirty.segment, dirty.offset + op.pos] as const] : []
+      );
+      return await nextData(ctx, base, extents);
     }
     let map: PageMap = base.data && old
       ? writeExtent(EMPTY_MAP, 0, inlineBytes(base).length, old.segment, old.offset)
