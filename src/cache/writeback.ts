@@ -17,6 +17,15 @@ import type { ObjectStore } from "../store/types.ts";
 import { newId, segmentKey, segmentRef } from "../format/keys.ts";
 import { SegmentWriter, type SegmentWriterOptions } from "../format/segment_writer.ts";
 import type { PageCache } from "./page_cache.ts";
+import { MemoryBudget } from "./budget.ts";
+import { DirtyData } from "./dirty.ts";
+
+/**
+ * Writes of at most this many bytes are kept in the page cache once durable (a read after
+ * a small write costs no GET); larger ones are written around it, so that a large upload
+ * does not evict what readers use (reads of runs this long stream past the cache anyway).
+ */
+export const CACHE_WRITE_MAX = 256 * 1024;
 
 /** Where committed bytes now live. */
 export interface Placed {
@@ -33,6 +42,8 @@ export interface WritebackOptions extends SegmentWriterOptions {
   readonly maxGroupBytes?: number;
   /** Told about each group commit once durable: writes that shared it, and its bytes. */
   readonly onGroupCommit?: (writes: number, bytes: number) => void;
+  /** The process's memory budget for dirty data and part buffers (default: 256 MiB). */
+  readonly budget?: MemoryBudget;
 }
 
 interface Waiter {
@@ -74,6 +85,7 @@ export class Writeback {
   readonly #options: WritebackOptions;
   readonly #maxFlushes: number;
   readonly #maxGroupBytes: number;
+  readonly #budget: MemoryBudget;
   #pending: Waiter[] = [];
   #pendingBytes = 0;
   #flushing = 0;
@@ -85,6 +97,7 @@ export class Writeback {
     this.#options = options;
     this.#maxFlushes = options.maxFlushes ?? 2;
     this.#maxGroupBytes = options.maxGroupBytes ?? 8 * 1024 * 1024;
+    this.#budget = options.budget ?? new MemoryBudget(256 << 20);
   }
 
   /** Makes `bytes` durable in a (possibly shared) segment. */
@@ -96,11 +109,24 @@ export class Writeback {
     });
   }
 
-  /** Opens a dedicated segment for a large write. */
+  /** Opens the dirty data of one file handle, within the memory budget. */
+  openDirty(): DirtyData {
+    const { partSize, maxParts, maxInFlight } = this.#options;
+    return new DirtyData({
+      store: this.#store,
+      budget: this.#budget,
+      partSize: partSize ?? 8 * 1024 * 1024,
+      ...(maxParts === undefined ? {} : { maxParts }),
+      ...(maxInFlight === undefined ? {} : { maxInFlight }),
+      commit: (bytes) => this.commit(bytes),
+    });
+  }
+
+  /** Opens a dedicated segment for a large write (one segment: at most `maxParts` parts). */
   openStream(): SegmentStream {
     const id = newId();
     const key = segmentKey(id);
-    const writer = new SegmentWriter(this.#store, key, this.#options);
+    const writer = new SegmentWriter(this.#store, key, { ...this.#options, budget: this.#budget });
     return {
       append: (bytes) => writer.append(bytes),
       get size() {
@@ -154,7 +180,13 @@ export class Writeback {
       if (size <= partSize) {
         await this.#store.put(key, bytes);
       } else {
-        const writer = new SegmentWriter(this.#store, key, this.#options);
+        // Not from the budget: the group's bytes are held already, and waiting for more
+        // while holding them could wait forever.
+        const { partSize, maxInFlight } = this.#options;
+        const writer = new SegmentWriter(this.#store, key, {
+          ...(partSize === undefined ? {} : { partSize }),
+          ...(maxInFlight === undefined ? {} : { maxInFlight }),
+        });
         try {
           await writer.append(bytes);
           await writer.finish();
@@ -163,8 +195,17 @@ export class Writeback {
           throw error;
         }
       }
-      // Just-written data is read back cheaply (a read after a write costs no GET).
-      this.#cache.fill(key, 0, bytes, size);
+      // Just-written small data is read back cheaply (a read after a write costs no GET).
+      // Runs of small writes are cached whole, so that blocks they share are cached too.
+      let run = 0;
+      group.forEach((w, i) => {
+        const at = offsets[i]!;
+        if (w.bytes.length > CACHE_WRITE_MAX) {
+          if (run < at) this.#cache.fill(key, run, bytes.subarray(run, at), size);
+          run = at + w.bytes.length;
+        }
+      });
+      if (run < size) this.#cache.fill(key, run, bytes.subarray(run), size);
       const ref = segmentRef(id, size);
       group.forEach((w, i) => w.resolve({ segment: ref, offset: offsets[i]! }));
       this.#options.onGroupCommit?.(group.length, size);
