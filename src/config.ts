@@ -58,7 +58,7 @@ export interface Config {
   readonly davInfinityMax: number;
   /**
    * The one budget, in bytes, for everything the process buffers: cached blocks, dirty
-   * data, upload part buffers, GET buffers (`PAGEFS_MEMORY_MIB`, default 128 MiB).
+   * data, upload part buffers, GET buffers (`PAGEFS_MEMORY_MIB`, default 64 MiB).
    */
   readonly memoryBytes: number;
   /** The page cache's share of `memoryBytes` at most (`PAGEFS_CACHE_MIB`, default 64 MiB). */
@@ -114,7 +114,7 @@ export function loadConfig(env: Env): Config {
     singleInstance: flag("PAGEFS_SINGLE_INSTANCE", env.PAGEFS_SINGLE_INSTANCE, false),
     davInfinityMax: integer("PAGEFS_DAV_INFINITY_MAX", env.PAGEFS_DAV_INFINITY_MAX, 10_000, 0),
     // At least 4 parts of 8 MiB: a streamed write needs one filling and one uploading.
-    memoryBytes: integer("PAGEFS_MEMORY_MIB", env.PAGEFS_MEMORY_MIB, 128, 32) * MiB,
+    memoryBytes: integer("PAGEFS_MEMORY_MIB", env.PAGEFS_MEMORY_MIB, 64, 32) * MiB,
     cacheBytes: integer("PAGEFS_CACHE_MIB", env.PAGEFS_CACHE_MIB, 64, 0) * MiB,
   };
 }

@@ -104,9 +104,9 @@ Deno.test("loadConfig() reads PAGEFS_UPLOAD_EXPIRY as a duration (default 24 h)"
   }
 });
 
-Deno.test("loadConfig() reads PAGEFS_MEMORY_MIB and PAGEFS_CACHE_MIB (defaults 128 and 64 MiB)", async () => {
+Deno.test("loadConfig() reads PAGEFS_MEMORY_MIB and PAGEFS_CACHE_MIB (defaults 64 and 64 MiB)", async () => {
   const MiB = 1024 * 1024;
-  assertEquals(loadConfig({}).memoryBytes, 128 * MiB);
+  assertEquals(loadConfig({}).memoryBytes, 64 * MiB);
   assertEquals(loadConfig({}).cacheBytes, 64 * MiB);
   const config = loadConfig({ PAGEFS_MEMORY_MIB: "200", PAGEFS_CACHE_MIB: "0" });
   assertEquals([config.memoryBytes, config.cacheBytes], [200 * MiB, 0]);

@@ -3,11 +3,13 @@
  * written, multipart part buffers and ranged-GET buffers all take their bytes from it, so
  * that memory stays bounded however many clients arrive.
  *
- * A holder that may wait for bytes ({@linkcode MemoryBudget.acquire}) must not hold bytes
- * that only it can free: a writer waits for a new part buffer only once its full one is
- * uploading (the upload frees it), and grows a buffer it already holds only with
- * {@linkcode MemoryBudget.tryAcquire}. Cached blocks are reclaimable: a waiter first asks
- * the reclaimers (the page cache evicts) before it queues.
+ * A holder that waits for bytes while holding some that only it can free says so
+ * ({@linkcode MemoryBudget.acquireOrYield}): should every byte held come to belong to such
+ * waiters (nobody else would ever release any), one of them is told to give up instead, and
+ * frees its bytes another way (a writer seals its buffer into a group commit). Others wait
+ * holding nothing that depends on them: a writer waits for a new part buffer only once its
+ * full one is uploading (the upload frees it). Cached blocks are reclaimable: a waiter
+ * first asks the reclaimers (the page cache evicts) before it queues.
  *
  * @module
  */
@@ -28,7 +30,9 @@ export interface BudgetStats {
 
 interface Waiter {
   readonly bytes: number;
-  readonly resolve: () => void;
+  /** Bytes the waiter holds that only it can free (it may be told to yield them). */
+  readonly held: number;
+  readonly resolve: (granted: boolean) => void;
 }
 
 /**
@@ -54,6 +58,8 @@ export class MemoryBudget {
   #queue: Waiter[] = [];
   #reclaimers: ((bytes: number) => void)[] = [];
   #reclaiming = false;
+  /** Bytes held by waiters that only they can free. */
+  #heldByWaiters = 0;
 
   constructor(limitBytes: number) {
     if (!Number.isSafeInteger(limitBytes) || limitBytes < 1) {
@@ -91,10 +97,24 @@ export class MemoryBudget {
   }
 
   /** Takes `bytes`, waiting (first come, first served) until they are free. */
-  acquire(bytes: number): Promise<void> {
-    if (this.tryAcquire(bytes)) return Promise.resolve();
+  async acquire(bytes: number): Promise<void> {
+    await this.acquireOrYield(bytes, 0);
+  }
+
+  /**
+   * Takes `bytes`, waiting for them while holding `held` bytes that only the caller can
+   * free. Resolves false, taking nothing, if waiting could never end: every byte held
+   * belongs to such waiters. The caller must then free what it holds without waiting.
+   */
+  acquireOrYield(bytes: number, held: number): Promise<boolean> {
+    if (this.tryAcquire(bytes)) return Promise.resolve(true);
     this.#waits++;
-    return new Promise((resolve) => this.#queue.push({ bytes, resolve }));
+    const granted = new Promise<boolean>((resolve) => {
+      this.#queue.push({ bytes, held, resolve });
+    });
+    this.#heldByWaiters += held;
+    this.#wake();
+    return granted;
   }
 
   /** Gives back `bytes` taken earlier, and lets waiters in. */
@@ -147,11 +167,23 @@ export class MemoryBudget {
       const next = this.#queue[0]!;
       if (this.#used + next.bytes > this.#limit) {
         this.#reclaim(next.bytes);
-        if (this.#used + next.bytes > this.#limit) return;
+      }
+      if (this.#used + next.bytes > this.#limit) {
+        // Stuck: nobody but the waiters holds anything, so nothing will be released. The
+        // waiter holding the most gives up its turn (and frees its bytes another way).
+        if (this.#used > this.#heldByWaiters) return;
+        let yielder: Waiter | undefined;
+        for (const w of this.#queue) if (w.held > (yielder?.held ?? 0)) yielder = w;
+        if (!yielder) return;
+        this.#queue.splice(this.#queue.indexOf(yielder), 1);
+        this.#heldByWaiters -= yielder.held;
+        yielder.resolve(false);
+        return;
       }
       this.#queue.shift();
+      this.#heldByWaiters -= next.held;
       this.#take(next.bytes);
-      next.resolve();
+      next.resolve(true);
     }
   }
 }

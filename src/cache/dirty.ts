@@ -167,23 +167,19 @@ export class DirtyData {
         let length = Math.max(have, INITIAL_BUFFER);
         while (length < want) length *= 2;
         length = Math.min(length, partSize);
-        if (!budget.tryAcquire(length - have)) {
-          // Growing would wait for memory while holding some: seal what is held instead
-          // (its PUT frees it), and wait holding nothing.
-          if (this.#fill > 0) {
-            this.#seal();
-            continue;
-          }
-          this.#drop();
-          length = Math.min(Math.max(INITIAL_BUFFER, want), partSize);
-          await budget.acquire(length);
-          this.#buffer = new Uint8Array(length);
-          this.#throwIfFailed();
-        } else {
-          const grown = new Uint8Array(length);
-          if (this.#buffer) grown.set(this.#buffer.subarray(0, this.#fill));
-          this.#buffer = grown;
+        if (this.#fill === 0) this.#drop();
+        const held = this.#buffer?.length ?? 0;
+        // Waits while the budget is spent; should every byte held come to belong to
+        // writers waiting like this one, it is told to yield: it seals what it holds
+        // (its PUT frees it) and goes on with a new buffer.
+        if (!await budget.acquireOrYield(length - held, held)) {
+          this.#seal();
+          continue;
         }
+        const grown = new Uint8Array(length);
+        if (this.#buffer) grown.set(this.#buffer.subarray(0, this.#fill));
+        this.#buffer = grown;
+        this.#throwIfFailed();
       }
       const buffer = this.#buffer!;
       const n = Math.min(buffer.length - this.#fill, bytes.length - at);

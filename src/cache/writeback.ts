@@ -142,8 +142,10 @@ export class Writeback {
 
   #schedule(): void {
     if (this.#scheduled) return;
+    // A full group need not wait for a free flush, but flushes stay bounded: each holds
+    // a copy of its group, and under a spent memory budget every writer seals into here.
     const canFlush = this.#flushing < this.#maxFlushes ||
-      this.#pendingBytes >= this.#maxGroupBytes;
+      (this.#pendingBytes >= this.#maxGroupBytes && this.#flushing < 2 * this.#maxFlushes);
     if (!canFlush || this.#pending.length === 0) return;
     this.#scheduled = true;
     // Commits issued in the same tick join this group.
@@ -155,11 +157,26 @@ export class Writeback {
 
   #flush(): void {
     if (this.#pending.length === 0) return;
-    const group = this.#pending;
-    this.#pending = [];
-    this.#pendingBytes = 0;
+    // At most one group's worth (and at least one write) per segment.
+    let take = 0;
+    let bytes = 0;
+    while (take < this.#pending.length && (take === 0 || bytes < this.#maxGroupBytes)) {
+      bytes += this.#pending[take++]!.bytes.length;
+    }
+    // A group of several is copied into one body: that copy comes from the budget too. If
+    // it has no room now, the first write goes alone (no copy), so commits never wait for
+    // memory while they hold some.
+    let copy = take > 1 ? bytes : 0;
+    if (copy > 0 && !this.#budget.tryAcquire(copy)) {
+      take = 1;
+      bytes = this.#pending[0]!.bytes.length;
+      copy = 0;
+    }
+    const group = this.#pending.splice(0, take);
+    this.#pendingBytes -= bytes;
     this.#flushing++;
     this.#write(group).finally(() => {
+      if (copy > 0) this.#budget.release(copy);
       this.#flushing--;
       this.#schedule();
     });

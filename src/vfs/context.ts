@@ -29,7 +29,7 @@ export interface VfsOptions {
   readonly cacheBytes?: number;
   /**
    * The one budget for all bytes this instance buffers: cached blocks, dirty data, part
-   * buffers of uploads, GET buffers (default 128 MiB; at least 4 parts). When it is spent,
+   * buffers of uploads, GET buffers (default 64 MiB; at least 4 parts). When it is spent,
    * writers wait (a request body is not read further) and the cache evicts.
    */
   readonly memoryBytes?: number;
@@ -104,7 +104,7 @@ export interface Ctx {
 export function createCtx(store: ObjectStore, options: VfsOptions = {}): Ctx {
   const meta = new MetaStore(store);
   const partSize = options.partSize ?? 8 << 20;
-  const memoryBytes = options.memoryBytes ?? 128 << 20;
+  const memoryBytes = options.memoryBytes ?? 64 << 20;
   if (!Number.isSafeInteger(memoryBytes) || memoryBytes < 4 * partSize) {
     throw new RangeError(`The memory budget must be at least 4 parts (${4 * partSize} bytes)`);
   }
