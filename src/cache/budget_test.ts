@@ -44,3 +44,31 @@ Deno.test("MemoryBudget rejects requests larger than itself and releases of byte
   assert(throws(() => budget.tryAcquire(11)));
   assert(throws(() => budget.release(1)));
 });
+
+Deno.test("MemoryBudget tells a waiter to yield when only waiters hold bytes (no deadlock)", async () => {
+  const budget = new MemoryBudget(100);
+  // Two writers hold 50 each and both want to grow: nobody else holds anything, so neither
+  // could ever be served. The one holding the most yields (ties: the first found).
+  await budget.acquire(50);
+  await budget.acquire(50);
+  const first = budget.acquireOrYield(30, 50);
+  const second = budget.acquireOrYield(30, 50);
+  assertEquals(await first, false);
+  // The yielder frees its bytes another way (a seal); the other writer is then served.
+  budget.release(50);
+  assertEquals(await second, true);
+  assertEquals(budget.stats().used, 80);
+});
+
+Deno.test("MemoryBudget lets a holder wait while someone else will release", async () => {
+  const budget = new MemoryBudget(100);
+  await budget.acquire(40); // a part uploading: freed when the upload ends
+  await budget.acquire(50); // a writer's buffer
+  let answer: boolean | null = null;
+  const grow = budget.acquireOrYield(30, 50).then((granted) => answer = granted);
+  await Promise.resolve();
+  assertEquals(answer, null);
+  budget.release(40);
+  await grow;
+  assertEquals(answer, true);
+});
