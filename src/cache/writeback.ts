@@ -126,7 +126,15 @@ export class Writeback {
   openStream(): SegmentStream {
     const id = newId();
     const key = segmentKey(id);
-    const writer = new SegmentWriter(this.#store, key, { ...this.#options, budget: this.#budget });
+    // Not from the budget: a single long-running writer (compaction) whose first buffer
+    // grows while held could wait for memory that only waiters hold. Its memory is bounded
+    // by maxInFlight + 1 parts.
+    const { partSize, maxInFlight, maxParts } = this.#options;
+    const writer = new SegmentWriter(this.#store, key, {
+      ...(partSize === undefined ? {} : { partSize }),
+      ...(maxInFlight === undefined ? {} : { maxInFlight }),
+      ...(maxParts === undefined ? {} : { maxParts }),
+    });
     return {
       append: (bytes) => writer.append(bytes),
       get size() {

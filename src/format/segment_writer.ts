@@ -8,7 +8,6 @@
  * @module
  */
 
-import type { MemoryBudget } from "../cache/budget.ts";
 import {
   MAX_PARTS,
   MIN_PART_SIZE,
@@ -20,6 +19,15 @@ import {
 
 /** Default part size: 8 MiB, as `docs/format.md` fixes. */
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
+
+/**
+ * Where part buffers take their bytes from (the cache layer's `MemoryBudget` is one); the
+ * writer waits for a new buffer only while its previous one is uploading.
+ */
+export interface PartBudget {
+  acquire(bytes: number): Promise<void>;
+  release(bytes: number): void;
+}
 
 /** Tuning for a {@linkcode SegmentWriter}. */
 export interface SegmentWriterOptions {
@@ -37,7 +45,7 @@ export interface SegmentWriterOptions {
    * Takes the part buffers' bytes from this budget, waiting for it (backpressure), and gives
    * them back as soon as each part is uploaded (no spare buffers are kept).
    */
-  readonly budget?: MemoryBudget;
+  readonly budget?: PartBudget;
   /**
    * The segment's first bytes, in a buffer of exactly `partSize` bytes already taken from
    * `budget`: the writer owns (and frees) it from now on, without copying it.
@@ -72,7 +80,7 @@ export class SegmentWriter {
   readonly #partSize: number;
   readonly #maxInFlight: number;
   readonly #maxParts: number;
-  readonly #budget: MemoryBudget | null;
+  readonly #budget: PartBudget | null;
   /** The part being filled, and how much of it is filled. */
   #buffer: Uint8Array | null = null;
   #fill = 0;
