@@ -56,6 +56,13 @@ export interface Config {
   readonly singleInstance: boolean;
   /** Most entries a WebDAV `PROPFIND Depth: infinity` answers (more: refused). */
   readonly davInfinityMax: number;
+  /**
+   * The one budget, in bytes, for everything the process buffers: cached blocks, dirty
+   * data, upload part buffers, GET buffers (`PAGEFS_MEMORY_MIB`, default 64 MiB).
+   */
+  readonly memoryBytes: number;
+  /** The page cache's share of `memoryBytes` at most (`PAGEFS_CACHE_MIB`, default 64 MiB). */
+  readonly cacheBytes: number;
 }
 
 /** A configuration value is missing or invalid; the message names the variable. */
@@ -106,8 +113,13 @@ export function loadConfig(env: Env): Config {
     readyTimeoutMs: integer("PAGEFS_READY_TIMEOUT_MS", env.PAGEFS_READY_TIMEOUT_MS, 2000, 10),
     singleInstance: flag("PAGEFS_SINGLE_INSTANCE", env.PAGEFS_SINGLE_INSTANCE, false),
     davInfinityMax: integer("PAGEFS_DAV_INFINITY_MAX", env.PAGEFS_DAV_INFINITY_MAX, 10_000, 0),
+    // At least 4 parts of 8 MiB: a streamed write needs one filling and one uploading.
+    memoryBytes: integer("PAGEFS_MEMORY_MIB", env.PAGEFS_MEMORY_MIB, 64, 32) * MiB,
+    cacheBytes: integer("PAGEFS_CACHE_MIB", env.PAGEFS_CACHE_MIB, 64, 0) * MiB,
   };
 }
+
+const MiB = 1024 * 1024;
 
 function secret(value: string | undefined): string | null {
   if (value === undefined || value === "") return null;

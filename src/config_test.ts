@@ -103,3 +103,15 @@ Deno.test("loadConfig() reads PAGEFS_UPLOAD_EXPIRY as a duration (default 24 h)"
     assertEquals(error.variable, "PAGEFS_UPLOAD_EXPIRY", bad);
   }
 });
+
+Deno.test("loadConfig() reads PAGEFS_MEMORY_MIB and PAGEFS_CACHE_MIB (defaults 64 and 64 MiB)", async () => {
+  const MiB = 1024 * 1024;
+  assertEquals(loadConfig({}).memoryBytes, 64 * MiB);
+  assertEquals(loadConfig({}).cacheBytes, 64 * MiB);
+  const config = loadConfig({ PAGEFS_MEMORY_MIB: "200", PAGEFS_CACHE_MIB: "0" });
+  assertEquals([config.memoryBytes, config.cacheBytes], [200 * MiB, 0]);
+  for (const bad of ["31", "1.5", "lots", "-1"]) {
+    assertEquals((await configError({ PAGEFS_MEMORY_MIB: bad })).variable, "PAGEFS_MEMORY_MIB");
+  }
+  assertEquals((await configError({ PAGEFS_CACHE_MIB: "x" })).variable, "PAGEFS_CACHE_MIB");
+});

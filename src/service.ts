@@ -99,6 +99,8 @@ export async function startService(
           }
         }
         return await Vfs.open(store, {
+          memoryBytes: config.memoryBytes,
+          cacheBytes: config.cacheBytes,
           onGroupCommit: (writes, bytes) => telemetry.groupCommit(writes, bytes),
         });
       })(),

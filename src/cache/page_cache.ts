@@ -10,6 +10,7 @@
  */
 
 import { type ObjectStore, StoreError } from "../store/types.ts";
+import type { MemoryBudget } from "./budget.ts";
 
 /** Size of a cached block, and of a PageFS page. */
 export const PAGE_SIZE = 4096;
@@ -22,6 +23,11 @@ export interface PageCacheOptions {
   readonly maxParallel?: number;
   /** Largest single ranged GET; default 8 MiB. */
   readonly maxRequestBytes?: number;
+  /**
+   * The process's memory budget: cached blocks and GET buffers take their bytes from it,
+   * and the cache evicts when another holder needs them.
+   */
+  readonly budget?: MemoryBudget;
 }
 
 /** Options of one {@linkcode PageCache.read}. */
@@ -76,6 +82,7 @@ export class PageCache {
   readonly #budget: number;
   readonly #maxParallel: number;
   readonly #blocksPerRequest: number;
+  readonly #memory: MemoryBudget | null;
   /** Cached blocks in LRU order: the first entry is the least recently used. */
   #blocks = new Map<string, Uint8Array>();
   #pending = new Map<string, { block: Pending; ticket: Ticket }>();
@@ -104,6 +111,8 @@ export class PageCache {
     this.#budget = budgetBytes;
     this.#maxParallel = maxParallel;
     this.#blocksPerRequest = Math.floor(maxRequestBytes / PAGE_SIZE);
+    this.#memory = options.budget ?? null;
+    this.#memory?.addReclaimer((bytes) => this.#evict(this.#bytes - bytes));
   }
 
   /**
@@ -320,10 +329,26 @@ export class PageCache {
       if (result.status === "ok") await result.body.cancel();
       throw new StoreError("unknown", `Object "${key}" answered the wrong range`, { key });
     }
+    // The GET's buffer is memory too: wait for it (the readers wait with it).
+    await this.#memory?.acquire(end - start);
+    try {
+      await this.#receive(key, result.body, { start, end, objectSize }, onBlock);
+    } finally {
+      this.#memory?.release(end - start);
+    }
+  }
+
+  async #receive(
+    key: string,
+    body: ReadableStream<Uint8Array>,
+    range: { start: number; end: number; objectSize: number },
+    onBlock: (block: Uint8Array) => void,
+  ): Promise<void> {
+    const { start, end, objectSize } = range;
     const buffer = new Uint8Array(end - start);
     let at = 0;
     let done = 0;
-    for await (const chunk of result.body) {
+    for await (const chunk of body) {
       if (at + chunk.length > buffer.length) {
         throw new StoreError("unknown", `Object "${key}" answered too many bytes`, { key });
       }
@@ -375,8 +400,11 @@ export class PageCache {
     const old = this.#blocks.get(id);
     if (old) {
       this.#bytes -= old.length;
+      this.#memory?.release(old.length);
       this.#blocks.delete(id);
     }
+    // A block the memory budget has no room for is not kept (the reader still gets it).
+    if (this.#memory && !this.#memory.tryAcquire(view.length)) return;
     // Readers get views of the GET's buffer, but the cache keeps its own copy: one kept
     // view would pin the whole buffer (up to 8 MiB), so the budget would not bound memory.
     const block = view.byteLength === view.buffer.byteLength ? view : view.slice();
@@ -384,11 +412,13 @@ export class PageCache {
     this.#bytes += block.length;
   }
 
-  #evict(): void {
+  /** Evicts least recently used blocks until at most `target` bytes (default: the budget). */
+  #evict(target = this.#budget): void {
     for (const [id, block] of this.#blocks) {
-      if (this.#bytes <= this.#budget) break;
+      if (this.#bytes <= target) break;
       this.#blocks.delete(id);
       this.#bytes -= block.length;
+      this.#memory?.release(block.length);
       this.#evictions++;
     }
   }

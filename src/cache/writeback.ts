@@ -17,6 +17,15 @@ import type { ObjectStore } from "../store/types.ts";
 import { newId, segmentKey, segmentRef } from "../format/keys.ts";
 import { SegmentWriter, type SegmentWriterOptions } from "../format/segment_writer.ts";
 import type { PageCache } from "./page_cache.ts";
+import { MemoryBudget } from "./budget.ts";
+import { DirtyData } from "./dirty.ts";
+
+/**
+ * Writes of at most this many bytes are kept in the page cache once durable (a read after
+ * a small write costs no GET); larger ones are written around it, so that a large upload
+ * does not evict what readers use (reads of runs this long stream past the cache anyway).
+ */
+export const CACHE_WRITE_MAX = 256 * 1024;
 
 /** Where committed bytes now live. */
 export interface Placed {
@@ -33,6 +42,8 @@ export interface WritebackOptions extends SegmentWriterOptions {
   readonly maxGroupBytes?: number;
   /** Told about each group commit once durable: writes that shared it, and its bytes. */
   readonly onGroupCommit?: (writes: number, bytes: number) => void;
+  /** The process's memory budget for dirty data and part buffers (default: 256 MiB). */
+  readonly budget?: MemoryBudget;
 }
 
 interface Waiter {
@@ -74,6 +85,7 @@ export class Writeback {
   readonly #options: WritebackOptions;
   readonly #maxFlushes: number;
   readonly #maxGroupBytes: number;
+  readonly #budget: MemoryBudget;
   #pending: Waiter[] = [];
   #pendingBytes = 0;
   #flushing = 0;
@@ -85,6 +97,7 @@ export class Writeback {
     this.#options = options;
     this.#maxFlushes = options.maxFlushes ?? 2;
     this.#maxGroupBytes = options.maxGroupBytes ?? 8 * 1024 * 1024;
+    this.#budget = options.budget ?? new MemoryBudget(256 << 20);
   }
 
   /** Makes `bytes` durable in a (possibly shared) segment. */
@@ -96,11 +109,32 @@ export class Writeback {
     });
   }
 
-  /** Opens a dedicated segment for a large write. */
+  /** Opens the dirty data of one file handle, within the memory budget. */
+  openDirty(): DirtyData {
+    const { partSize, maxParts, maxInFlight } = this.#options;
+    return new DirtyData({
+      store: this.#store,
+      budget: this.#budget,
+      partSize: partSize ?? 8 * 1024 * 1024,
+      ...(maxParts === undefined ? {} : { maxParts }),
+      ...(maxInFlight === undefined ? {} : { maxInFlight }),
+      commit: (bytes) => this.commit(bytes),
+    });
+  }
+
+  /** Opens a dedicated segment for a large write (one segment: at most `maxParts` parts). */
   openStream(): SegmentStream {
     const id = newId();
     const key = segmentKey(id);
-    const writer = new SegmentWriter(this.#store, key, this.#options);
+    // Not from the budget: a single long-running writer (compaction) whose first buffer
+    // grows while held could wait for memory that only waiters hold. Its memory is bounded
+    // by maxInFlight + 1 parts.
+    const { partSize, maxInFlight, maxParts } = this.#options;
+    const writer = new SegmentWriter(this.#store, key, {
+      ...(partSize === undefined ? {} : { partSize }),
+      ...(maxInFlight === undefined ? {} : { maxInFlight }),
+      ...(maxParts === undefined ? {} : { maxParts }),
+    });
     return {
       append: (bytes) => writer.append(bytes),
       get size() {
@@ -116,8 +150,10 @@ export class Writeback {
 
   #schedule(): void {
     if (this.#scheduled) return;
+    // A full group need not wait for a free flush, but flushes stay bounded: each holds
+    // a copy of its group, and under a spent memory budget every writer seals into here.
     const canFlush = this.#flushing < this.#maxFlushes ||
-      this.#pendingBytes >= this.#maxGroupBytes;
+      (this.#pendingBytes >= this.#maxGroupBytes && this.#flushing < 2 * this.#maxFlushes);
     if (!canFlush || this.#pending.length === 0) return;
     this.#scheduled = true;
     // Commits issued in the same tick join this group.
@@ -129,11 +165,26 @@ export class Writeback {
 
   #flush(): void {
     if (this.#pending.length === 0) return;
-    const group = this.#pending;
-    this.#pending = [];
-    this.#pendingBytes = 0;
+    // At most one group's worth (and at least one write) per segment.
+    let take = 0;
+    let bytes = 0;
+    while (take < this.#pending.length && (take === 0 || bytes < this.#maxGroupBytes)) {
+      bytes += this.#pending[take++]!.bytes.length;
+    }
+    // A group of several is copied into one body: that copy comes from the budget too. If
+    // it has no room now, the first write goes alone (no copy), so commits never wait for
+    // memory while they hold some.
+    let copy = take > 1 ? bytes : 0;
+    if (copy > 0 && !this.#budget.tryAcquire(copy)) {
+      take = 1;
+      bytes = this.#pending[0]!.bytes.length;
+      copy = 0;
+    }
+    const group = this.#pending.splice(0, take);
+    this.#pendingBytes -= bytes;
     this.#flushing++;
     this.#write(group).finally(() => {
+      if (copy > 0) this.#budget.release(copy);
       this.#flushing--;
       this.#schedule();
     });
@@ -154,7 +205,13 @@ export class Writeback {
       if (size <= partSize) {
         await this.#store.put(key, bytes);
       } else {
-        const writer = new SegmentWriter(this.#store, key, this.#options);
+        // Not from the budget: the group's bytes are held already, and waiting for more
+        // while holding them could wait forever.
+        const { partSize, maxInFlight } = this.#options;
+        const writer = new SegmentWriter(this.#store, key, {
+          ...(partSize === undefined ? {} : { partSize }),
+          ...(maxInFlight === undefined ? {} : { maxInFlight }),
+        });
         try {
           await writer.append(bytes);
           await writer.finish();
@@ -163,8 +220,17 @@ export class Writeback {
           throw error;
         }
       }
-      // Just-written data is read back cheaply (a read after a write costs no GET).
-      this.#cache.fill(key, 0, bytes, size);
+      // Just-written small data is read back cheaply (a read after a write costs no GET).
+      // Runs of small writes are cached whole, so that blocks they share are cached too.
+      let run = 0;
+      group.forEach((w, i) => {
+        const at = offsets[i]!;
+        if (w.bytes.length > CACHE_WRITE_MAX) {
+          if (run < at) this.#cache.fill(key, run, bytes.subarray(run, at), size);
+          run = at + w.bytes.length;
+        }
+      });
+      if (run < size) this.#cache.fill(key, run, bytes.subarray(run), size);
       const ref = segmentRef(id, size);
       group.forEach((w, i) => w.resolve({ segment: ref, offset: offsets[i]! }));
       this.#options.onGroupCommit?.(group.length, size);

@@ -20,12 +20,37 @@ import {
 /** Default part size: 8 MiB, as `docs/format.md` fixes. */
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 
+/**
+ * Where part buffers take their bytes from (the cache layer's `MemoryBudget` is one); the
+ * writer waits for a new buffer only while its previous one is uploading.
+ */
+export interface PartBudget {
+  acquire(bytes: number): Promise<void>;
+  release(bytes: number): void;
+}
+
 /** Tuning for a {@linkcode SegmentWriter}. */
 export interface SegmentWriterOptions {
   /** Bytes per multipart part (all but the last); default 8 MiB, at least 5 MiB. */
   readonly partSize?: number;
   /** Parts uploading at once before `append` waits; default 2. */
   readonly maxInFlight?: number;
+  /**
+   * Most parts of one segment (default and at most S3's 10,000): the segment holds at most
+   * `maxParts * partSize` bytes ({@linkcode SegmentWriter.room}); a writer that must not fail
+   * rolls over to a new segment before.
+   */
+  readonly maxParts?: number;
+  /**
+   * Takes the part buffers' bytes from this budget, waiting for it (backpressure), and gives
+   * them back as soon as each part is uploaded (no spare buffers are kept).
+   */
+  readonly budget?: PartBudget;
+  /**
+   * The segment's first bytes, in a buffer of exactly `partSize` bytes already taken from
+   * `budget`: the writer owns (and frees) it from now on, without copying it.
+   */
+  readonly initial?: { readonly buffer: Uint8Array; readonly fill: number };
 }
 
 /** The first buffer of a segment; it grows by doubling up to the part size. */
@@ -54,6 +79,8 @@ export class SegmentWriter {
   readonly #key: string;
   readonly #partSize: number;
   readonly #maxInFlight: number;
+  readonly #maxParts: number;
+  readonly #budget: PartBudget | null;
   /** The part being filled, and how much of it is filled. */
   #buffer: Uint8Array | null = null;
   #fill = 0;
@@ -74,16 +101,36 @@ export class SegmentWriter {
   constructor(store: ObjectStore, key: string, options: SegmentWriterOptions = {}) {
     const partSize = options.partSize ?? DEFAULT_PART_SIZE;
     const maxInFlight = options.maxInFlight ?? 2;
+    const maxParts = options.maxParts ?? MAX_PARTS;
     if (!Number.isSafeInteger(partSize) || partSize < MIN_PART_SIZE) {
       throw new RangeError(`Part size must be an integer of at least ${MIN_PART_SIZE} bytes`);
     }
     if (!Number.isSafeInteger(maxInFlight) || maxInFlight < 1) {
       throw new RangeError("Parts in flight must be a positive integer");
     }
+    if (!Number.isSafeInteger(maxParts) || maxParts < 1 || maxParts > MAX_PARTS) {
+      throw new RangeError(`Parts per segment must be an integer from 1 to ${MAX_PARTS}`);
+    }
+    const initial = options.initial;
+    if (initial && (initial.buffer.length !== partSize || initial.fill > partSize)) {
+      throw new RangeError("The initial buffer must be one part long");
+    }
     this.#store = store;
     this.#key = key;
     this.#partSize = partSize;
     this.#maxInFlight = maxInFlight;
+    this.#maxParts = maxParts;
+    this.#budget = options.budget ?? null;
+    if (initial) {
+      this.#buffer = initial.buffer;
+      this.#fill = initial.fill;
+      this.#size = initial.fill;
+    }
+  }
+
+  /** Bytes that may still be appended before the segment has its most parts. */
+  get room(): number {
+    return this.#maxParts * this.#partSize - this.#size;
   }
 
   /** The object key the segment is written to. */
@@ -180,7 +227,7 @@ export class SegmentWriter {
     let at = 0;
     while (at < bytes.length) {
       if (this.#fill === this.#partSize) await this.#flush();
-      const room = this.#room(bytes.length - at);
+      const room = await this.#room(bytes.length - at);
       const n = Math.min(room.length - this.#fill, bytes.length - at);
       room.set(bytes.subarray(at, at + n), this.#fill);
       this.#fill += n;
@@ -189,7 +236,7 @@ export class SegmentWriter {
   }
 
   /** The part buffer, grown (or taken) so that it can hold `wanted` more bytes if allowed. */
-  #room(wanted: number): Uint8Array {
+  async #room(wanted: number): Promise<Uint8Array> {
     const buffer = this.#buffer;
     const need = Math.min(this.#fill + wanted, this.#partSize);
     if (buffer && buffer.length >= need) return buffer;
@@ -197,11 +244,18 @@ export class SegmentWriter {
       // The first part grows: a small segment must not cost a whole part of memory.
       let length = Math.max(buffer?.length ?? INITIAL_BUFFER, INITIAL_BUFFER);
       while (length < need) length *= 2;
-      const grown = new Uint8Array(Math.min(length, this.#partSize));
+      length = Math.min(length, this.#partSize);
+      await this.#budget?.acquire(length - (buffer?.length ?? 0));
+      const grown = new Uint8Array(length);
       if (buffer) grown.set(buffer.subarray(0, this.#fill));
       return this.#buffer = grown;
     }
-    return this.#buffer = this.#spare.pop() ?? new Uint8Array(this.#partSize);
+    const spare = this.#spare.pop();
+    if (spare) return this.#buffer = spare;
+    // Safe to wait: this writer holds no part being filled, only parts uploading, which
+    // give their bytes back when done.
+    await this.#budget?.acquire(this.#partSize);
+    return this.#buffer = new Uint8Array(this.#partSize);
   }
 
   /** Sends the filled part (starting the upload if needed); waits for room in flight. */
@@ -211,10 +265,10 @@ export class SegmentWriter {
       await Promise.race(this.#inFlight.keys());
       this.#throwIfFailed();
     }
-    const partNumber = this.#nextPart++;
-    if (partNumber > MAX_PARTS) {
-      throw new RangeError(`Segment "${this.#key}" needs more than ${MAX_PARTS} parts`);
+    if (this.#nextPart > this.#maxParts) {
+      throw new RangeError(`Segment "${this.#key}" needs more than ${this.#maxParts} parts`);
     }
+    const partNumber = this.#nextPart++;
     const buffer = this.#buffer!;
     const body = buffer.subarray(0, this.#fill);
     this.#buffer = null;
@@ -226,9 +280,11 @@ export class SegmentWriter {
       .then(
         (part) => {
           this.#parts.push(part);
-          if (this.#state !== "finished") this.#spare.push(buffer);
+          if (this.#budget) this.#budget.release(buffer.length);
+          else if (this.#state !== "finished") this.#spare.push(buffer);
         },
         (error) => {
+          this.#budget?.release(buffer.length);
           this.#error ??= error;
         },
       )
@@ -246,6 +302,7 @@ export class SegmentWriter {
   }
 
   #release(): void {
+    if (this.#buffer) this.#budget?.release(this.#buffer.length);
     this.#buffer = null;
     this.#fill = 0;
     this.#spare = [];

@@ -256,3 +256,14 @@ Deno.test("SegmentWriter rejects parts smaller than S3's minimum", () => {
     assert(threw, JSON.stringify(options));
   }
 });
+
+Deno.test("SegmentWriter with maxParts says how much room is left and refuses a part more", async () => {
+  const store = new MemoryStore();
+  const writer = new SegmentWriter(store, "s/max", { partSize: MIN_PART_SIZE, maxParts: 2 });
+  assertEquals(writer.room, 2 * MIN_PART_SIZE);
+  await writer.append(new Uint8Array(2 * MIN_PART_SIZE));
+  assertEquals(writer.room, 0);
+  // A third part would exceed the segment's most parts: the caller must roll over first.
+  await assertRejects(() => writer.append(new Uint8Array(1)).then(() => writer.finish()));
+  await writer.abort();
+});

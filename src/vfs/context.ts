@@ -1,5 +1,6 @@
 // What every VFS operation works with, and the conversions they share. Not public.
 
+import { MemoryBudget } from "../cache/budget.ts";
 import { PageCache } from "../cache/page_cache.ts";
 import { Writeback } from "../cache/writeback.ts";
 import { ContentionError, MetaStore } from "../format/cas.ts";
@@ -24,8 +25,16 @@ import { FsError } from "./errors.ts";
 import type { FileType, Stat } from "./types.ts";
 
 export interface VfsOptions {
-  /** Page cache budget in bytes (default 64 MiB). */
+  /** Page cache budget in bytes (default 64 MiB), part of `memoryBytes`. */
   readonly cacheBytes?: number;
+  /**
+   * The one budget for all bytes this instance buffers: cached blocks, dirty data, part
+   * buffers of uploads, GET buffers (default 64 MiB; at least 4 parts). When it is spent,
+   * writers wait (a request body is not read further) and the cache evicts.
+   */
+  readonly memoryBytes?: number;
+  /** Most multipart parts per segment (default 10,000, S3's limit); a write rolls over. */
+  readonly maxParts?: number;
   /** Files up to this size keep their bytes in metadata (default 1 KiB). */
   readonly inlineMax?: number;
   /** Page maps with more extents are stored as their own object (default 64). */
@@ -69,6 +78,8 @@ export interface Ctx {
   readonly segments: Segments;
   readonly cache: PageCache;
   readonly writeback: Writeback;
+  /** The budget of every byte this instance buffers. */
+  readonly memory: MemoryBudget;
   readonly inlineMax: number;
   readonly spillExtents: number;
   readonly partSize: number;
@@ -94,7 +105,16 @@ export interface Ctx {
 
 export function createCtx(store: ObjectStore, options: VfsOptions = {}): Ctx {
   const meta = new MetaStore(store);
-  const cache = new PageCache(store, { budgetBytes: options.cacheBytes ?? 64 << 20 });
+  const partSize = options.partSize ?? 8 << 20;
+  const memoryBytes = options.memoryBytes ?? 64 << 20;
+  if (!Number.isSafeInteger(memoryBytes) || memoryBytes < 4 * partSize) {
+    throw new RangeError(`The memory budget must be at least 4 parts (${4 * partSize} bytes)`);
+  }
+  const memory = new MemoryBudget(memoryBytes);
+  const cache = new PageCache(store, {
+    budgetBytes: Math.min(options.cacheBytes ?? 64 << 20, memoryBytes),
+    budget: memory,
+  });
   return {
     store,
     meta,
@@ -103,12 +123,15 @@ export function createCtx(store: ObjectStore, options: VfsOptions = {}): Ctx {
     maps: new PageMaps(store),
     segments: new Segments(store),
     cache,
+    memory,
     writeback: new Writeback(store, cache, {
+      budget: memory,
       ...(options.partSize ? { partSize: options.partSize } : {}),
+      ...(options.maxParts ? { maxParts: options.maxParts } : {}),
       ...(options.onGroupCommit ? { onGroupCommit: options.onGroupCommit } : {}),
     }),
     inlineMax: options.inlineMax ?? 1024,
-    partSize: options.partSize ?? 8 << 20,
+    partSize,
     spillExtents: options.spillExtents ?? 64,
     readaheadMax: options.readaheadMax ?? 16 << 20,
     maxFileSize: options.maxFileSize ?? 2 ** 50,

@@ -13,7 +13,7 @@
  * @module
  */
 
-import type { Placed } from "../cache/writeback.ts";
+import type { DirtyPiece } from "../cache/dirty.ts";
 import { claimData } from "../format/gc_pending.ts";
 import { contentVersion, type FileData } from "../format/meta.ts";
 import { EMPTY_MAP, type PageMap, writeExtent } from "../format/page_map.ts";
@@ -44,7 +44,8 @@ export type MergeOp =
 /** One writer's commit, its data durable at `placed`, waiting for the file's next CAS. */
 export interface PendingCommit {
   readonly ops: readonly MergeOp[];
-  readonly placed: Placed;
+  /** Where the writer's dirty stream is durable, piece by piece (several segments past a roll-over). */
+  readonly placed: readonly DirtyPiece[];
   readonly attrs: AttrChanges | null;
   /** Runs right before each CAS that would carry these writes; a throw leaves them out. */
   readonly beforeCommit: (() => Promise<void>) | undefined;
@@ -136,7 +137,7 @@ async function commitBatch(ctx: Ctx, loc: FileLoc, batch: Item[]): Promise<void>
     for (const item of items) {
       for (const op of item.ops) {
         const off = op.k === "a" ? size : op.off;
-        extents.push([off, op.len, item.placed.segment, item.placed.offset + op.pos]);
+        extents.push(...pieceExtents(off, op.len, op.pos, item.placed));
         size = Math.max(size, off + op.len);
       }
     }
@@ -150,7 +151,7 @@ async function commitBatch(ctx: Ctx, loc: FileLoc, batch: Item[]): Promise<void>
     // docs/format.md, Garbage collection).
     const started = Math.min(...items.map((item) => item.started));
     if (ctx.now() - started >= ctx.claimAfterMs) {
-      const segments = [...new Set(items.map((item) => item.placed.segment))];
+      const segments = [...new Set(items.flatMap((item) => item.placed.map((p) => p.segment)))];
       const maps = next.mapRef === undefined ? [] : [next.mapRef];
       if (!await claimData(ctx.meta, { segments, maps })) {
         const error = new FsError("EIO", "The write stalled so long that its data was reclaimed", {
@@ -217,6 +218,27 @@ async function currentRecord(ctx: Ctx, loc: FileLoc): Promise<FileRecord | null>
  * map's small delta while it stays small, else folded into the map (spilled once more,
  * as one new object, if it is long).
  */
+/**
+ * The extents of `len` bytes written at file offset `off`, taken from position `pos` of a
+ * dirty stream that is durable as `pieces`: one extent per piece the range crosses.
+ */
+export function pieceExtents(
+  off: number,
+  len: number,
+  pos: number,
+  pieces: readonly DirtyPiece[],
+): [number, number, string, number][] {
+  const out: [number, number, string, number][] = [];
+  const end = pos + len;
+  for (const piece of pieces) {
+    const from = Math.max(pos, piece.pos);
+    const to = Math.min(end, piece.pos + piece.length);
+    if (from >= to) continue;
+    out.push([off + from - pos, to - from, piece.segment, piece.offset + from - piece.pos]);
+  }
+  return out;
+}
+
 export async function nextData(
   ctx: Ctx,
   record: FileData,

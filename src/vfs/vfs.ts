@@ -11,6 +11,7 @@
  * @module
  */
 
+import type { BudgetStats } from "../cache/budget.ts";
 import { openFormat } from "../format/superblock.ts";
 import type { Superblock } from "../format/meta.ts";
 import type { ObjectStore } from "../store/types.ts";
@@ -172,6 +173,14 @@ export class Vfs {
   /** The page cache's counters (hits, misses, bytes held) of this instance. */
   cacheStats() {
     return this.#ctx.cache.stats();
+  }
+
+  /**
+   * The memory budget's counters: its limit, the bytes buffered now (cached blocks, dirty
+   * data, part and GET buffers) and the most ever buffered at once, and writers waiting.
+   */
+  memoryStats(): BudgetStats {
+    return this.#ctx.memory.stats();
   }
 
   /**

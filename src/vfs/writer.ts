@@ -11,15 +11,22 @@
  * @module
  */
 
-import type { Placed, SegmentStream } from "../cache/writeback.ts";
+import type { DirtyData, DirtyPiece } from "../cache/dirty.ts";
+import type { Placed } from "../cache/writeback.ts";
 import { claimData } from "../format/gc_pending.ts";
 import { newIno } from "../format/keys.ts";
 import { contentVersion, type Entry, type FileData, type FileEntry } from "../format/meta.ts";
 import { EMPTY_MAP, type PageMap, truncateMap, writeExtent } from "../format/page_map.ts";
-import { concat } from "../store/_util.ts";
 import { contentTag, type Ctx, newAttr, statOf, toFsError } from "./context.ts";
 import { FsError } from "./errors.ts";
-import { commitMerged, mergeable, type MergeOp, nextData, NotMergeable } from "./file_commits.ts";
+import {
+  commitMerged,
+  mergeable,
+  type MergeOp,
+  nextData,
+  NotMergeable,
+  pieceExtents,
+} from "./file_commits.ts";
 import { loadMap, readRecord } from "./reader.ts";
 import {
   applyAttrChanges,
@@ -65,7 +72,7 @@ type PlacedOp = WriteOp | { readonly k: "t"; readonly size: number };
  * (ino and content version) and are reused only by a retry that builds on that version.
  */
 interface Placement {
-  dirty?: Placed;
+  dirty?: DirtyPiece[];
   inline?: Placed & { ino: string; cv: number };
 }
 
@@ -82,11 +89,20 @@ function placeAppends(ops: readonly LogOp[], size: number): PlacedOp[] {
   });
 }
 
+/** `map` with the log entry `op` written, its bytes found in the dirty pieces. */
+function writeDirty(map: PageMap, op: WriteOp, pieces: readonly DirtyPiece[]): PageMap {
+  for (const [o, l, seg, so] of pieceExtents(op.off, op.len, op.pos, pieces)) {
+    map = writeExtent(map, o, l, seg, so);
+  }
+  return map;
+}
+
 /**
  * An open file: writes go to a dirty log and are made durable by {@linkcode fsync}
  * (at the end of every request, and when asked). Small dirty data waits in memory and is
- * group-committed; once it passes one part it streams out as a multipart segment, so
- * memory stays bounded however much is written.
+ * group-committed; once it passes one part it streams out as multipart segments, and all
+ * of it stays within the process's memory budget (a write waits for room), so memory
+ * stays bounded however much is written and by however many writers.
  */
 export class FileHandle {
   readonly #ctx: Ctx;
@@ -99,9 +115,7 @@ export class FileHandle {
   /** Runs right before each metadata CAS, after the data is durable; a throw aborts. */
   #beforeCommit: (() => Promise<void>) | undefined;
   #ops: LogOp[] = [];
-  #small: Uint8Array[] = [];
-  #dirtyBytes = 0;
-  #stream: SegmentStream | null = null;
+  #dirty: DirtyData | null = null;
   #size: number;
   #stat: Stat;
   /** The file's bytes were in segments when last seen, so its writes may merge. */
@@ -198,7 +212,6 @@ export class FileHandle {
     const pos = await this.#buffer(bytes);
     this.#log({ k: "w", off: offset, len: bytes.length, pos });
     this.#size = Math.max(this.#size, offset + bytes.length);
-    await this.#spill();
   }
 
   /**
@@ -211,7 +224,6 @@ export class FileHandle {
     const pos = await this.#buffer(bytes);
     this.#ops.push({ k: "a", len: bytes.length, pos });
     this.#size += bytes.length;
-    await this.#spill();
   }
 
   /** Appends a whole stream; returns the bytes appended. */
@@ -224,18 +236,13 @@ export class FileHandle {
     return n;
   }
 
-  /** Keeps dirty bytes; returns their position in the dirty data. */
+  /**
+   * Keeps dirty bytes (a copy); returns their position in the dirty data. Waits while the
+   * memory budget is spent: the caller reading a request body reads no further meanwhile.
+   */
   async #buffer(bytes: Uint8Array): Promise<number> {
-    if (this.#stream) return await this.#stream.append(bytes);
-    const pos = this.#dirtyBytes;
-    this.#small.push(bytes.slice());
-    this.#dirtyBytes += bytes.length;
-    return pos;
-  }
-
-  /** Past one part, dirty data streams out instead of waiting in memory. */
-  async #spill(): Promise<void> {
-    if (!this.#stream && this.#dirtyBytes >= this.#ctx.partSize) await this.#startStream();
+    this.#dirty ??= this.#ctx.writeback.openDirty();
+    return await this.#dirty.append(bytes);
   }
 
   /** Writes a whole stream at `offset` (sequentially); returns the bytes written. */
@@ -269,7 +276,7 @@ export class FileHandle {
     try {
       this.#stat = await this.#commit();
     } catch (error) {
-      await this.#stream?.abort().catch(() => {});
+      await this.#dirty?.abort().catch(() => {});
       this.#reset();
       throw toFsError(error, this.#loc.name);
     }
@@ -284,7 +291,7 @@ export class FileHandle {
 
   /** Drops uncommitted writes (after a failed request body, for instance). */
   async discard(): Promise<void> {
-    await this.#stream?.abort().catch(() => {});
+    await this.#dirty?.abort().catch(() => {});
     this.#reset();
     this.#create = null;
   }
@@ -292,9 +299,7 @@ export class FileHandle {
   #reset(): void {
     this.#attrs = null;
     this.#ops = [];
-    this.#small = [];
-    this.#dirtyBytes = 0;
-    this.#stream = null;
+    this.#dirty = null;
   }
 
   #log(op: LogOp & { k: "w" }): void {
@@ -305,13 +310,6 @@ export class FileHandle {
     } else {
       this.#ops.push(op);
     }
-  }
-
-  async #startStream(): Promise<void> {
-    this.#stream = this.#ctx.writeback.openStream();
-    const pending = this.#small;
-    this.#small = [];
-    for (const chunk of pending) await this.#stream.append(chunk);
   }
 
   async #current(): Promise<{ entry: Entry | null; record: FileRecord | null }> {
@@ -430,8 +428,9 @@ export class FileHandle {
     placed: Placement,
   ): Promise<FileData> {
     const ctx = this.#ctx;
-    if (!this.#stream && !base.map && !base.mapRef && version.finalSize <= ctx.inlineMax) {
-      return this.#applyInline(base, ops);
+    const inMemory = this.#dirty ? this.#dirty.inMemory() : new Uint8Array(0);
+    if (inMemory && !base.map && !base.mapRef && version.finalSize <= ctx.inlineMax) {
+      return this.#applyInline(base, ops, inMemory);
     }
     if (base.data && (placed.inline?.ino !== this.#loc.ino || placed.inline.cv !== version.cv)) {
       // Both go out in the same group commit: one PUT.
@@ -447,7 +446,7 @@ export class FileHandle {
     if (base.mapRef !== undefined && !ops.some((op) => op.k === "t")) {
       // A spilled map stays as it is; the new extents go into its small delta.
       const extents = ops.flatMap((op) =>
-        op.k === "w" ? [[op.off, op.len, dirty.segment, dirty.offset + op.pos] as const] : []
+        op.k === "w" ? pieceExtents(op.off, op.len, op.pos, dirty) : []
       );
       return await nextData(ctx, base, extents);
     }
@@ -456,22 +455,20 @@ export class FileHandle {
       : await loadMap(ctx, base);
     if (base.data) map = truncateMap(map, base.attr.size);
     for (const op of ops) {
-      map = op.k === "t"
-        ? truncateMap(map, op.size)
-        : writeExtent(map, op.off, op.len, dirty.segment, dirty.offset + op.pos);
+      map = op.k === "t" ? truncateMap(map, op.size) : writeDirty(map, op, dirty);
     }
     return map.length > ctx.spillExtents ? { mapRef: await ctx.maps.put(map) } : { map };
   }
 
-  async #place(): Promise<Placed> {
-    if (this.#stream) return { segment: await this.#stream.finish(), offset: 0 };
-    if (this.#dirtyBytes === 0) return { segment: "", offset: 0 };
-    return await this.#ctx.writeback.commit(concat(this.#small, this.#dirtyBytes));
+  /** Makes the dirty bytes durable (in one or more segments; none if there are none). */
+  async #place(): Promise<DirtyPiece[]> {
+    const dirty = this.#dirty;
+    if (!dirty || dirty.size === 0) return [];
+    return await dirty.finish();
   }
 
-  #applyInline(base: FileRecord, ops: readonly PlacedOp[]): FileData {
+  #applyInline(base: FileRecord, ops: readonly PlacedOp[], dirty: Uint8Array): FileData {
     let bytes = inlineBytes(base);
-    const dirty = concat(this.#small, this.#dirtyBytes);
     let size = base.attr.size;
     for (const op of ops) {
       if (op.k === "t") {
@@ -503,8 +500,10 @@ export class FileHandle {
     // A commit this late may meet GC: its new data must not be reclaimed under it (see
     // docs/format.md, Garbage collection).
     if (ctx.now() - late.started >= ctx.claimAfterMs) {
-      const segments = [late.placed.dirty?.segment, late.placed.inline?.segment]
-        .filter((ref): ref is string => !!ref);
+      const segments = [
+        ...(late.placed.dirty ?? []).map((piece) => piece.segment),
+        late.placed.inline?.segment,
+      ].filter((ref): ref is string => !!ref);
       const maps = next.mapRef === undefined ? [] : [next.mapRef];
       if (!await claimData(ctx.meta, { segments, maps })) {
         throw new FsError("EIO", "The write stalled so long that its data was reclaimed", {

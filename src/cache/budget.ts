@@ -1,0 +1,189 @@
+/**
+ * One budget for the bytes a process buffers: page-cache blocks, dirty data waiting to be
+ * written, multipart part buffers and ranged-GET buffers all take their bytes from it, so
+ * that memory stays bounded however many clients arrive.
+ *
+ * A holder that waits for bytes while holding some that only it can free says so
+ * ({@linkcode MemoryBudget.acquireOrYield}): should every byte held come to belong to such
+ * waiters (nobody else would ever release any), one of them is told to give up instead, and
+ * frees its bytes another way (a writer seals its buffer into a group commit). Others wait
+ * holding nothing that depends on them: a writer waits for a new part buffer only once its
+ * full one is uploading (the upload frees it). Cached blocks are reclaimable: a waiter
+ * first asks the reclaimers (the page cache evicts) before it queues.
+ *
+ * @module
+ */
+
+/** Counters of a {@linkcode MemoryBudget}. */
+export interface BudgetStats {
+  /** Bytes the budget allows. */
+  readonly limit: number;
+  /** Bytes held now. */
+  readonly used: number;
+  /** The most bytes ever held at once. */
+  readonly highWater: number;
+  /** Acquisitions waiting now. */
+  readonly waiting: number;
+  /** Acquisitions that had to wait, in all. */
+  readonly waits: number;
+}
+
+interface Waiter {
+  readonly bytes: number;
+  /** Bytes the waiter holds that only it can free (it may be told to yield them). */
+  readonly held: number;
+  readonly resolve: (granted: boolean) => void;
+}
+
+/**
+ * A byte budget with FIFO waiters and reclaimers.
+ *
+ * @example
+ * ```ts
+ * import { MemoryBudget } from "./budget.ts";
+ * const budget = new MemoryBudget(100);
+ * await budget.acquire(60);
+ * console.assert(!budget.tryAcquire(50));
+ * const later = budget.acquire(50); // waits
+ * budget.release(60);
+ * await later;
+ * console.assert(budget.stats().highWater === 60);
+ * ```
+ */
+export class MemoryBudget {
+  readonly #limit: number;
+  #used = 0;
+  #highWater = 0;
+  #waits = 0;
+  #queue: Waiter[] = [];
+  #reclaimers: ((bytes: number) => void)[] = [];
+  #reclaiming = false;
+  /** Bytes held by waiters that only they can free. */
+  #heldByWaiters = 0;
+
+  constructor(limitBytes: number) {
+    if (!Number.isSafeInteger(limitBytes) || limitBytes < 1) {
+      throw new RangeError(`Invalid memory budget ${limitBytes}`);
+    }
+    this.#limit = limitBytes;
+  }
+
+  get limit(): number {
+    return this.#limit;
+  }
+
+  /** Bytes not held now. */
+  get free(): number {
+    return this.#limit - this.#used;
+  }
+
+  /**
+   * Registers a function that frees at least the bytes it is asked for if it can (by
+   * calling {@linkcode MemoryBudget.release}); called when an acquisition finds too little.
+   */
+  addReclaimer(reclaim: (bytes: number) => void): void {
+    this.#reclaimers.push(reclaim);
+  }
+
+  /** Takes `bytes` if they are free now (reclaiming if needed), without waiting. */
+  tryAcquire(bytes: number): boolean {
+    this.#check(bytes);
+    // Waiters keep their turn: nobody jumps the queue.
+    if (this.#queue.length > 0) return false;
+    if (this.#used + bytes > this.#limit) this.#reclaim(bytes);
+    if (this.#used + bytes > this.#limit) return false;
+    this.#take(bytes);
+    return true;
+  }
+
+  /** Takes `bytes`, waiting (first come, first served) until they are free. */
+  async acquire(bytes: number): Promise<void> {
+    await this.acquireOrYield(bytes, 0);
+  }
+
+  /**
+   * Takes `bytes`, waiting for them while holding `held` bytes that only the caller can
+   * free. Resolves false, taking nothing, if waiting could never end: every byte held
+   * belongs to such waiters. The caller must then free what it holds without waiting.
+   */
+  acquireOrYield(bytes: number, held: number): Promise<boolean> {
+    if (this.tryAcquire(bytes)) return Promise.resolve(true);
+    this.#waits++;
+    const granted = new Promise<boolean>((resolve) => {
+      this.#queue.push({ bytes, held, resolve });
+    });
+    this.#heldByWaiters += held;
+    this.#wake();
+    return granted;
+  }
+
+  /** Gives back `bytes` taken earlier, and lets waiters in. */
+  release(bytes: number): void {
+    if (!Number.isSafeInteger(bytes) || bytes < 0 || bytes > this.#used) {
+      throw new RangeError(`Cannot release ${bytes} of ${this.#used} bytes held`);
+    }
+    this.#used -= bytes;
+    // Bytes a reclaimer frees go to the acquisition that asked for them.
+    if (!this.#reclaiming) this.#wake();
+  }
+
+  stats(): BudgetStats {
+    return {
+      limit: this.#limit,
+      used: this.#used,
+      highWater: this.#highWater,
+      waiting: this.#queue.length,
+      waits: this.#waits,
+    };
+  }
+
+  #check(bytes: number): void {
+    if (!Number.isSafeInteger(bytes) || bytes < 0 || bytes > this.#limit) {
+      throw new RangeError(`Cannot take ${bytes} bytes of a ${this.#limit}-byte budget`);
+    }
+  }
+
+  #take(bytes: number): void {
+    this.#used += bytes;
+    if (this.#used > this.#highWater) this.#highWater = this.#used;
+  }
+
+  /** Asks the reclaimers, in turn, for the bytes `wanted` still lacks. */
+  #reclaim(wanted: number): void {
+    this.#reclaiming = true;
+    try {
+      for (const reclaim of this.#reclaimers) {
+        const short = this.#used + wanted - this.#limit;
+        if (short <= 0) break;
+        reclaim(short);
+      }
+    } finally {
+      this.#reclaiming = false;
+    }
+  }
+
+  #wake(): void {
+    while (this.#queue.length > 0) {
+      const next = this.#queue[0]!;
+      if (this.#used + next.bytes > this.#limit) {
+        this.#reclaim(next.bytes);
+      }
+      if (this.#used + next.bytes > this.#limit) {
+        // Stuck: nobody but the waiters holds anything, so nothing will be released. The
+        // waiter holding the most gives up its turn (and frees its bytes another way).
+        if (this.#used > this.#heldByWaiters) return;
+        let yielder: Waiter | undefined;
+        for (const w of this.#queue) if (w.held > (yielder?.held ?? 0)) yielder = w;
+        if (!yielder) return;
+        this.#queue.splice(this.#queue.indexOf(yielder), 1);
+        this.#heldByWaiters -= yielder.held;
+        yielder.resolve(false);
+        return;
+      }
+      this.#queue.shift();
+      this.#heldByWaiters -= next.held;
+      this.#take(next.bytes);
+      next.resolve(true);
+    }
+  }
+}

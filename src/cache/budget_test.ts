@@ -1,0 +1,74 @@
+import { assert, assertEquals } from "../../tests/_assert.ts";
+import { MemoryBudget } from "./budget.ts";
+
+Deno.test("MemoryBudget lets waiters in first come, first served, as bytes are released", async () => {
+  const budget = new MemoryBudget(100);
+  await budget.acquire(80);
+  const order: string[] = [];
+  const big = budget.acquire(60).then(() => order.push("big"));
+  const small = budget.acquire(10).then(() => order.push("small"));
+  // A waiter keeps its turn: a later small request does not jump the queue.
+  assertEquals(budget.tryAcquire(5), false);
+  budget.release(30);
+  await Promise.resolve();
+  assertEquals(order, []);
+  budget.release(50);
+  await Promise.all([big, small]);
+  assertEquals(order, ["big", "small"]);
+  assertEquals(budget.stats(), { limit: 100, used: 70, highWater: 80, waiting: 0, waits: 2 });
+});
+
+Deno.test("MemoryBudget asks reclaimers for the bytes it lacks before it waits", async () => {
+  const budget = new MemoryBudget(100);
+  let cached = 90;
+  await budget.acquire(90);
+  budget.addReclaimer((bytes) => {
+    const freed = Math.min(bytes, cached);
+    cached -= freed;
+    budget.release(freed);
+  });
+  await budget.acquire(50);
+  assertEquals([cached, budget.stats().used, budget.stats().waits], [50, 100, 0]);
+});
+
+Deno.test("MemoryBudget rejects requests larger than itself and releases of bytes not held", () => {
+  const budget = new MemoryBudget(10);
+  const throws = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (error) {
+      return error instanceof RangeError;
+    }
+    return false;
+  };
+  assert(throws(() => budget.tryAcquire(11)));
+  assert(throws(() => budget.release(1)));
+});
+
+Deno.test("MemoryBudget tells a waiter to yield when only waiters hold bytes (no deadlock)", async () => {
+  const budget = new MemoryBudget(100);
+  // Two writers hold 50 each and both want to grow: nobody else holds anything, so neither
+  // could ever be served. The one holding the most yields (ties: the first found).
+  await budget.acquire(50);
+  await budget.acquire(50);
+  const first = budget.acquireOrYield(30, 50);
+  const second = budget.acquireOrYield(30, 50);
+  assertEquals(await first, false);
+  // The yielder frees its bytes another way (a seal); the other writer is then served.
+  budget.release(50);
+  assertEquals(await second, true);
+  assertEquals(budget.stats().used, 80);
+});
+
+Deno.test("MemoryBudget lets a holder wait while someone else will release", async () => {
+  const budget = new MemoryBudget(100);
+  await budget.acquire(40); // a part uploading: freed when the upload ends
+  await budget.acquire(50); // a writer's buffer
+  let answer: boolean | null = null;
+  const grow = budget.acquireOrYield(30, 50).then((granted) => answer = granted);
+  await Promise.resolve();
+  assertEquals(answer, null);
+  budget.release(40);
+  await grow;
+  assertEquals(answer, true);
+});

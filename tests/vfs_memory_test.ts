@@ -1,0 +1,131 @@
+// Memory stays bounded: one budget for every buffered byte, with backpressure on bodies;
+// a single write of any size rolls over to new segments; large writes bypass the cache.
+
+import { Buffer } from "node:buffer";
+import { assert, assertEquals } from "./_assert.ts";
+import { chunked, contract, pattern } from "./_stores.ts";
+import { PREFIX } from "../src/format/keys.ts";
+import { type StoreMethod, WrappedStore } from "../src/store/_wrapper.ts";
+import { MemoryStore } from "../src/store/memory.ts";
+import type { ObjectStore } from "../src/store/types.ts";
+import { Vfs } from "../src/vfs/mod.ts";
+
+const MiB = 1024 * 1024;
+
+/** Byte equality, fast for tens of MiB. */
+function same(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.length).equals(
+    Buffer.from(b.buffer, b.byteOffset, b.length),
+  );
+}
+
+/** Holds every segment data write (PutObject, UploadPart) while closed; counts calls. */
+class HoldStore extends WrappedStore {
+  #open: Promise<void>;
+  #release!: () => void;
+  readonly calls = new Map<string, Set<string>>();
+
+  constructor(inner: ObjectStore, closed: boolean) {
+    super(inner);
+    this.#open = closed ? new Promise((resolve) => this.#release = resolve) : Promise.resolve();
+  }
+
+  open(): void {
+    this.#release?.();
+  }
+
+  protected override async call<T>(
+    method: StoreMethod,
+    detail: { key?: string },
+    run: () => Promise<T>,
+  ): Promise<T> {
+    const key = detail.key ?? "";
+    if (key.startsWith(PREFIX.segment)) {
+      if (!this.calls.has(method)) this.calls.set(method, new Set());
+      this.calls.get(method)!.add(key);
+      if (method === "put" || method === "uploadPart") await this.#open;
+    }
+    return await run();
+  }
+}
+
+/** A body that counts the bytes pulled from it. */
+function counted(data: Uint8Array, chunk: number, pulled: { bytes: number }) {
+  const source = chunked(data, chunk).getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { value, done } = await source.read();
+      if (done) return controller.close();
+      pulled.bytes += value.length;
+      controller.enqueue(value);
+    },
+  }, { highWaterMark: 0 });
+}
+
+/** Runs the event loop until `probe` has not changed for many turns (nothing can move). */
+async function quiesce(probe: () => number): Promise<number> {
+  let last = -1;
+  let same = 0;
+  while (same < 50) {
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    const now = probe();
+    same = now === last ? same + 1 : 0;
+    last = now;
+  }
+  return last;
+}
+
+Deno.test("concurrent large writes never buffer more than the memory budget; bodies wait while it is spent", async () => {
+  const store = new HoldStore(new MemoryStore(), true);
+  const budget = 20 * MiB;
+  const fs = await Vfs.open(store, { partSize: 5 * MiB, memoryBytes: budget });
+  const writers = 6;
+  const size = 24 * MiB + 12345;
+  const pulled = { bytes: 0 };
+  const files = Array.from({ length: writers }, (_, i) => pattern(size, i + 1));
+  const done = files.map((data, i) => fs.writeFile(`/big${i}`, counted(data, 1 * MiB, pulled), {}));
+  // Every data write is held: the writers can only fill the budget, then must stop reading.
+  const stalled = await quiesce(() => pulled.bytes);
+  assert(
+    stalled <= budget + writers * MiB,
+    `${stalled} bytes of the bodies were read while nothing could be written (budget ${budget})`,
+  );
+  assertEquals(fs.memoryStats().used <= budget, true);
+  store.open();
+  await Promise.all(done);
+  assertEquals(pulled.bytes, writers * size);
+  assert(fs.memoryStats().highWater <= budget, `high-water ${fs.memoryStats().highWater}`);
+  assert(fs.memoryStats().waits > 0, "no writer ever waited for memory");
+  for (const [i, data] of files.entries()) {
+    assert(same(await fs.read(`/big${i}`, 0, size + 1), data), `/big${i} differs`);
+  }
+});
+
+contract("one streamed write rolls over to a new segment before the most parts", async (inner) => {
+  const store = new HoldStore(inner, false);
+  const fs = await Vfs.open(store, { partSize: 5 * MiB, maxParts: 2 });
+  const size = 23 * MiB + 777;
+  const data = pattern(size, 7);
+  await fs.writeFile("/huge", chunked(data, 3 * MiB + 5));
+  // 23 MiB of 10 MiB segments (2 parts of 5 MiB): three segments, the last a small PUT.
+  const multipart = store.calls.get("completeMultipart")?.size ?? 0;
+  const puts = store.calls.get("put")?.size ?? 0;
+  assertEquals(multipart, 2, "segments completed as multipart uploads");
+  assertEquals(puts, 1, "segments written with one PutObject");
+  assert(same(await fs.read("/huge", 0, size + 10), data), "read-back differs");
+  // Reads across the segment boundaries, too.
+  const cut = 10 * MiB;
+  assertEquals(await fs.read("/huge", cut - 3, 6), data.slice(cut - 3, cut + 3));
+});
+
+Deno.test("a large write at an offset (a staging chunk) does not fill the page cache", async () => {
+  const fs = await Vfs.open(new MemoryStore());
+  const chunk = pattern(5 * MiB, 3);
+  await fs.write("/.staging", 0, chunk, { create: true });
+  await fs.write("/.staging", chunk.length, chunk);
+  assertEquals(fs.cacheStats().bytes, 0, "bytes of the large writes were cached");
+  // A small write is still cached: reading it back costs no GET.
+  await fs.writeFile("/small", pattern(10_000, 4));
+  await fs.read("/small", 0, 10_000);
+  assertEquals(fs.cacheStats().requests, 0);
+});
