@@ -27,7 +27,7 @@
 
 import { readAll } from "../store/_util.ts";
 import { type ObjectStore, StoreError } from "../store/types.ts";
-import { decode, encode } from "./meta.ts";
+import { decode, draftCopy, encode } from "./meta.ts";
 
 /** A value together with the ETag of the object it was read from. */
 export interface Versioned<T> {
@@ -179,6 +179,13 @@ export class MetaStore {
       return this.#fetch(key, check);
     }
     const bytes = await readAll(result.body);
+    // Our own write landed between this GET's request and its answer: keep the value we
+    // hold rather than decode (and validate) the same object again.
+    const mine = this.#cache.get(key) as Versioned<T> | undefined;
+    if (mine?.etag === result.info.etag) {
+      this.#remember(key, mine);
+      return mine;
+    }
     const versioned = unstamp<T>(decode<T>(key, bytes, check), result.info.etag, bytes.length);
     this.#remember(key, versioned);
     return versioned;
@@ -321,8 +328,14 @@ export class MetaStore {
 
   async #applyBatch(key: string, check: Check, batch: GroupItem[]): Promise<Outcome[]> {
     for (let attempt = 1; attempt <= this.#attempts; attempt++) {
-      const current = await this.read<unknown>(key, check);
-      let draft = current ? structuredClone(current.value) : null;
+      // The first attempt builds on the version this instance holds, without a request:
+      // the CAS proves it current (every outcome of the batch, failures included, is then
+      // decided on the version it replaced). What cannot be proven so, a batch that
+      // writes nothing or a CAS that loses, is decided again from a fresh read. The next
+      // batch of a busy key thus goes out as one PUT, built on the version just written.
+      const held = attempt === 1 ? this.#cache.get(key) : undefined;
+      const current = held ?? await this.read<unknown>(key, check);
+      let draft = current ? draftCopy(current.value) : null;
       let changed = false;
       const before: (() => Promise<void>)[] = [];
       const undo: (() => Promise<void>)[] = [];
@@ -340,7 +353,10 @@ export class MetaStore {
           return { ok: false, error };
         }
       });
-      if (!changed || draft === null) return outcomes;
+      if (!changed || draft === null) {
+        if (held === undefined) return outcomes;
+        continue;
+      }
       // Objects the new version names are written first (data before metadata). If they
       // cannot all be written, or the CAS then loses for certain, nothing names them: they
       // are removed now (a lost answer leaves them, as the version may have been written).
@@ -353,7 +369,7 @@ export class MetaStore {
       }
       if (await this.write(key, draft, current)) return outcomes;
       await discard();
-      await backoff(attempt);
+      if (held === undefined) await backoff(attempt);
     }
     throw new ContentionError(key, this.#attempts);
   }

@@ -302,7 +302,7 @@ export class Directories {
       const result = op(draft);
       if (!changed()) return { result };
       if (now !== null) dir.attr.mtime = dir.attr.ctime = Math.max(now, dir.attr.mtime);
-      if (!this.#over(key, Object.keys(entries).length)) return { value: dir, result };
+      if (!this.#over(key, countOf(entries))) return { value: dir, result };
       // Over the limit: this same CAS turns the directory into two shards, so the split
       // is serialised with the creates that fill the directory instead of racing them.
       const halves = this.#halves(ino, { bits: 0, depth: 0, id: "" }, entries);
@@ -331,7 +331,7 @@ export class Directories {
       const result = op(draft);
       if (!changed()) return { result };
       // Over the limit: the write that fills the shard also seals it; the split follows.
-      if (this.#over(key, Object.keys(shard.entries).length)) shard.sealed = sealed = true;
+      if (this.#over(key, countOf(shard.entries))) shard.sealed = sealed = true;
       return { value: shard, result };
     }).catch(async (error) => {
       if (error instanceof Resharded && sealed) await this.#splitShard(dir.ino, ref);
@@ -422,6 +422,19 @@ export class DirectoryGone extends Error {
   }
 }
 
+/**
+ * Entry counts of entries records, kept by the drafts that change them: the size check
+ * of every grouped change then costs nothing, where counting the keys of a big
+ * directory for each of a batch's operations cost as much as encoding it.
+ */
+const counts = new WeakMap<Record<string, Entry>, number>();
+
+function countOf(entries: Record<string, Entry>): number {
+  let count = counts.get(entries);
+  if (count === undefined) counts.set(entries, count = Object.keys(entries).length);
+  return count;
+}
+
 function entryDraft(
   dir: DirObject,
   entries: Record<string, Entry>,
@@ -430,14 +443,20 @@ function entryDraft(
   return {
     draft: {
       dir,
-      get: (name) => Object.hasOwn(entries, name) ? entries[name] : undefined,
+      // A copy: the entry objects are shared with the version read (and frozen once
+      // encoded), so a caller that edits the entry it got puts it back with `set`.
+      get: (name) => Object.hasOwn(entries, name) ? structuredClone(entries[name]) : undefined,
       set(name, entry) {
+        const count = Object.hasOwn(entries, name) ? undefined : counts.get(entries);
         putEntry(entries, name, entry);
+        if (count !== undefined) counts.set(entries, count + 1);
         changed = true;
       },
       delete(name) {
         if (Object.hasOwn(entries, name)) {
+          const count = counts.get(entries);
           delete entries[name];
+          if (count !== undefined) counts.set(entries, count - 1);
           changed = true;
         }
       },
