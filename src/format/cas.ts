@@ -121,6 +121,8 @@ export class MetaStore {
   readonly store: ObjectStore;
   #cache = new Map<string, Versioned<unknown>>();
   #groups = new Map<string, Group>();
+  /** Grouped updates announced per key and not yet queued (see {@linkcode expect}). */
+  #expected = new Map<string, number>();
   #reads = new Map<string, ReadState>();
   #attempts: number;
   #cacheEntries: number;
@@ -232,7 +234,9 @@ export class MetaStore {
       return versioned;
     } catch (error) {
       if (!(error instanceof StoreError)) throw error;
-      if (error.kind === "precondition-failed") {
+      // A replace of an object that is gone (S3 answers 404 to If-Match then) lost the
+      // race as surely as one that met another version.
+      if (error.kind === "precondition-failed" || (error.kind === "not-found" && etag !== null)) {
         this.#cache.delete(key);
         return null;
       }
@@ -292,11 +296,48 @@ export class MetaStore {
     return new Promise<R>((resolve, reject) => {
       let group = this.#groups.get(key);
       if (!group) {
-        group = { check, queue: [], running: false };
+        group = { check, queue: [], running: false, wake: null };
         this.#groups.set(key, group);
       }
       group.queue.push({ op: op as GroupOp, resolve: resolve as (r: unknown) => void, reject });
       this.#kick(key, group);
+    });
+  }
+
+  /**
+   * Announces a grouped update of `key` on its way (a create whose name is resolved and
+   * whose body is being read): a batch of `key` about to go out first waits for it, up
+   * to {@linkcode LINGER_MS}, so that operations running side by side share one CAS
+   * instead of following one another. Call the returned function once the update is
+   * queued (right after calling {@linkcode updateGrouped}) or abandoned; it is
+   * idempotent. An announcement never released costs each batch of `key` that wait.
+   */
+  expect(key: string): () => void {
+    this.#expected.set(key, (this.#expected.get(key) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.#expected.get(key) ?? 1) - 1;
+      if (left > 0) this.#expected.set(key, left);
+      else this.#expected.delete(key);
+      this.#groups.get(key)?.wake?.();
+    };
+  }
+
+  /** Until every announced update of `key` is queued, or {@linkcode LINGER_MS}. */
+  async #linger(key: string, group: Group): Promise<void> {
+    if (!this.#expected.has(key)) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        group.wake = null;
+        resolve();
+      };
+      const timer = setTimeout(done, LINGER_MS);
+      group.wake = () => {
+        if (!this.#expected.has(key)) done();
+      };
     });
   }
 
@@ -316,6 +357,7 @@ export class MetaStore {
     // Let callers that arrive in the same tick join the first batch.
     await Promise.resolve();
     while (group.queue.length > 0) {
+      await this.#linger(key, group);
       const batch = group.queue.splice(0, group.queue.length);
       try {
         const outcomes = await this.#applyBatch(key, group.check, batch);
@@ -431,6 +473,14 @@ export class MetaStore {
     return cached?.etag === etag ? cached : null;
   }
 
+  /**
+   * The last version of `key` this instance read or wrote, without a request: it may be
+   * stale. Only for a decision that a CAS (or a read) proves afterwards.
+   */
+  held<T>(key: string): Versioned<T> | null {
+    return (this.#cache.get(key) as Versioned<T> | undefined) ?? null;
+  }
+
   /** Size in bytes of the last version of `key` this instance read or wrote, if cached. */
   cachedSize(key: string): number | null {
     return this.#cache.get(key)?.size ?? null;
@@ -525,7 +575,15 @@ interface Group {
   check: Check;
   queue: GroupItem[];
   running: boolean;
+  /** Set while the runner lingers: told when an announced update is released. */
+  wake: (() => void) | null;
 }
+
+/**
+ * The longest a batch waits for announced updates of its key: about one round trip to
+ * S3, what the batch would otherwise make the late ones wait for the next CAS.
+ */
+const LINGER_MS = 5;
 
 /** Jittered exponential backoff between CAS attempts: 1, 2, 4 … 64 ms ceilings. */
 function backoff(attempt: number): Promise<void> {

@@ -149,7 +149,7 @@ export class Directories {
     ino: string,
     names: readonly string[],
     op: (draft: EntryDraft) => R,
-    options: { now?: number; touch?: boolean } = {},
+    options: { now?: number; touch?: boolean; queued?: () => void } = {},
   ): Promise<R> {
     const now = options.now ?? Date.now();
     const touch = options.touch ?? true;
@@ -158,15 +158,25 @@ export class Directories {
       if (!current || current.value.removing) throw new DirectoryGone(ino);
       const dir = current.value;
       try {
-        if (!dir.shards) return await this.#updateRoot(ino, op, touch ? now : null);
+        if (!dir.shards) return await this.#updateRoot(ino, op, touch ? now : null, options.queued);
         const refs = new Set(names.map((n) => shardFor(dir.shards!, n).id));
         if (refs.size > 1) throw new CrossObjectError();
         const ref = shardFor(dir.shards, names[0] ?? "");
-        return await this.#updateShard(dir, ref, op);
+        return await this.#updateShard(dir, ref, op, options.queued);
       } catch (error) {
         if (!(error instanceof Resharded)) throw error;
       }
     }
+  }
+
+  /**
+   * Announces a change of entry `name` of `dir` on its way, so that the batch of the
+   * object holding it waits for it (see {@linkcode MetaStore.expect}); call the returned
+   * function right after the {@linkcode update} call, or when the change is abandoned.
+   */
+  expect(dir: DirObject, name: string): () => void {
+    const key = dir.shards ? shardKey(dir.ino, shardFor(dir.shards, name).id) : dirKey(dir.ino);
+    return this.meta.expect(key);
   }
 
   /** Changes the directory object's own attributes or xattrs (chmod, utimes, setxattr). */
@@ -292,9 +302,10 @@ export class Directories {
     ino: string,
     op: (draft: EntryDraft) => R,
     now: number | null,
+    queued?: () => void,
   ): Promise<R> {
     const key = dirKey(ino);
-    return await this.meta.updateGrouped<DirObject, R>(key, checkDir, (dir) => {
+    const committed = this.meta.updateGrouped<DirObject, R>(key, checkDir, (dir) => {
       if (!dir || dir.removing) throw new DirectoryGone(ino);
       if (dir.shards) throw new Resharded();
       const entries = dir.entries ??= {};
@@ -315,12 +326,19 @@ export class Directories {
         undo: () => this.meta.store.deleteMany(halves.map((h) => h.key)),
       };
     });
+    queued?.();
+    return await committed;
   }
 
-  async #updateShard<R>(dir: DirObject, ref: ShardRef, op: (draft: EntryDraft) => R): Promise<R> {
+  async #updateShard<R>(
+    dir: DirObject,
+    ref: ShardRef,
+    op: (draft: EntryDraft) => R,
+    queued?: () => void,
+  ): Promise<R> {
     const key = shardKey(dir.ino, ref.id);
     let sealed = false;
-    const result = await this.meta.updateGrouped<ShardObject, R>(key, checkShard, (shard) => {
+    const committed = this.meta.updateGrouped<ShardObject, R>(key, checkShard, (shard) => {
       if (!shard) throw new Resharded();
       if (shard.removing) throw new DirectoryGone(dir.ino);
       if (shard.sealed) {
@@ -333,7 +351,9 @@ export class Directories {
       // Over the limit: the write that fills the shard also seals it; the split follows.
       if (this.#over(key, countOf(shard.entries))) shard.sealed = sealed = true;
       return { value: shard, result };
-    }).catch(async (error) => {
+    });
+    queued?.();
+    const result = await committed.catch(async (error) => {
       if (error instanceof Resharded && sealed) await this.#splitShard(dir.ino, ref);
       throw error;
     });
