@@ -2,7 +2,7 @@
 // create (requests, bytes re-encoded) does not grow with the directory.
 
 import { MetaStore } from "../src/format/cas.ts";
-import { nameHash } from "../src/format/dir.ts";
+import { Directories, nameHash } from "../src/format/dir.ts";
 import { dirKey, newId, newIno, shardKey } from "../src/format/keys.ts";
 import {
   checkDir,
@@ -152,4 +152,25 @@ Deno.test("a grouped create re-encodes only the entry it changes, not the whole 
   }
   // One entry is a couple of hundred bytes; the whole directory is over 300 KB.
   assert(encoded < 2_000, `${encoded} bytes of JSON encoded for one create`);
+});
+
+Deno.test("listing an unchanged directory again reuses its sorted entries instead of sorting anew", async () => {
+  const store = new MemoryStore();
+  const fs = await Vfs.open(store);
+  await fs.mkdir("/d");
+  await createAll(fs, Array.from({ length: 50 }, (_, i) => `/d/f${i}`));
+  const ino = (await fs.lookup("/d")).ino;
+  const dirs = new Directories(new MetaStore(store));
+  const dir = async () => (await dirs.get(ino))!.value;
+  const first = await dirs.list(await dir());
+  assertEquals(first.length, 50);
+  // Page after page of a PROPFIND lists the same version: one sort, not one per page.
+  assert(await dirs.list(await dir()) === first);
+  await fs.writeFile("/d/g", ONE);
+  const changed = await dirs.list(await dir());
+  assert(changed !== first);
+  assertEquals(changed.length, 51);
+  // A cursor in the middle pages on from the right name.
+  const page = await fs.readdir("/d", { cursor: "f25", limit: 3 });
+  assertEquals(page.entries.map((e) => e.name), ["f26", "f27", "f28"]);
 });

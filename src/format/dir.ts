@@ -37,6 +37,9 @@ export interface DirLimits {
 
 const DEFAULT_LIMITS: DirLimits = { maxEntries: 8192, maxBytes: 1 << 20 };
 
+/** Directories whose sorted listing is kept for the next listing (pages, PROPFIND). */
+const SORTED_DIRS = 16;
+
 /** The shard table changed under an operation: start it again from the directory. */
 class Resharded extends Error {}
 
@@ -80,6 +83,8 @@ function shardFor(shards: readonly ShardRef[], name: string): ShardRef {
 export class Directories {
   readonly meta: MetaStore;
   #limits: DirLimits;
+  /** The last sorted listing of recently listed directories, with the objects it is of. */
+  #sorted = new Map<string, { parts: readonly object[]; sorted: readonly [string, Entry][] }>();
 
   constructor(meta: MetaStore, limits: Partial<DirLimits> = {}) {
     this.meta = meta;
@@ -110,11 +115,19 @@ export class Directories {
     }
   }
 
-  /** Every entry of the directory, sorted by name (UTF-8 order). */
+  /**
+   * Every entry of the directory, sorted by name (UTF-8 order). The array is shared with
+   * the next caller while the directory is unchanged (no re-sorting of thousands of
+   * entries per listing page): do not modify it.
+   */
   async list(dir: DirObject): Promise<[string, Entry][]> {
     for (let attempt = 0;; attempt++) {
       let entries: [string, Entry][];
+      let parts: readonly object[];
       if (!dir.shards) {
+        parts = [dir];
+        const known = this.#sortedOf(dir.ino, parts);
+        if (known) return known;
         entries = Object.entries(dir.entries ?? {});
       } else {
         const keys = dir.shards.map((s) => shardKey(dir.ino, s.id));
@@ -125,10 +138,25 @@ export class Directories {
           dir = fresh.value;
           continue;
         }
+        parts = shards.map((s) => s!.value);
+        const known = this.#sortedOf(dir.ino, parts);
+        if (known) return known;
         entries = shards.flatMap((s) => Object.entries(s!.value.entries));
       }
-      return entries.sort(([a], [b]) => compareKeys(a, b));
+      const sorted = Object.freeze(entries.sort(([a], [b]) => compareKeys(a, b)));
+      this.#sorted.delete(dir.ino);
+      this.#sorted.set(dir.ino, { parts, sorted });
+      if (this.#sorted.size > SORTED_DIRS) this.#sorted.delete(this.#sorted.keys().next().value!);
+      return sorted as [string, Entry][];
     }
+  }
+
+  /** The sorted listing made from exactly these objects (the same versions), if kept. */
+  #sortedOf(ino: string, parts: readonly object[]): [string, Entry][] | null {
+    const kept = this.#sorted.get(ino);
+    if (!kept || kept.parts.length !== parts.length) return null;
+    if (kept.parts.some((part, i) => part !== parts[i])) return null;
+    return kept.sorted as [string, Entry][];
   }
 
   /** Number of entries (for rmdir's emptiness check without building a sorted list). */
