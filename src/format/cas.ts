@@ -173,7 +173,9 @@ export class MetaStore {
       return null;
     }
     if (result.status === "not-modified" && cached) {
-      this.#remember(key, cached);
+      // Not over a newer version written (or read) while this GET was out: group commit
+      // builds its next CAS on what is held, and a regressed version would make it lose.
+      if (this.#cache.get(key) === cached) this.#remember(key, cached);
       return cached;
     }
     if (result.status !== "ok") {
@@ -189,7 +191,7 @@ export class MetaStore {
       return mine;
     }
     const versioned = unstamp<T>(decode<T>(key, bytes, check), result.info.etag, bytes.length);
-    this.#remember(key, versioned);
+    if (this.#cache.get(key) === cached) this.#remember(key, versioned);
     return versioned;
   }
 
