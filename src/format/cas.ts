@@ -18,7 +18,11 @@
  * object deleted, or so many writes since that the history no longer reaches back) is an
  * {@linkcode OutcomeUnknownError}, never a second application.
  *
- * Just over 500 lines on purpose: the read cache, the CAS loop, group commit and the
+ * Group commit builds each batch on the version this instance holds (its own last write,
+ * usually) and lets the CAS prove it current, so a busy key costs one PUT per batch; a
+ * batch waits a moment for updates announced on their way ({@linkcode MetaStore.expect}).
+ *
+ * Near 600 lines on purpose: the read cache, the CAS loop, group commit and the
  * resolution of lost answers are one protocol over one per-key state; split, each part
  * would reach into the others' state.
  *
