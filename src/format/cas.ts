@@ -18,7 +18,11 @@
  * object deleted, or so many writes since that the history no longer reaches back) is an
  * {@linkcode OutcomeUnknownError}, never a second application.
  *
- * Just over 500 lines on purpose: the read cache, the CAS loop, group commit and the
+ * Group commit builds each batch on the version this instance holds (its own last write,
+ * usually) and lets the CAS prove it current, so a busy key costs one PUT per batch; a
+ * batch waits a moment for updates announced on their way ({@linkcode MetaStore.expect}).
+ *
+ * Near 600 lines on purpose: the read cache, the CAS loop, group commit and the
  * resolution of lost answers are one protocol over one per-key state; split, each part
  * would reach into the others' state.
  *
@@ -27,7 +31,7 @@
 
 import { readAll } from "../store/_util.ts";
 import { type ObjectStore, StoreError } from "../store/types.ts";
-import { decode, encode } from "./meta.ts";
+import { decode, draftCopy, encode } from "./meta.ts";
 
 /** A value together with the ETag of the object it was read from. */
 export interface Versioned<T> {
@@ -121,6 +125,8 @@ export class MetaStore {
   readonly store: ObjectStore;
   #cache = new Map<string, Versioned<unknown>>();
   #groups = new Map<string, Group>();
+  /** Grouped updates announced per key and not yet queued (see {@linkcode expect}). */
+  #expected = new Map<string, number>();
   #reads = new Map<string, ReadState>();
   #attempts: number;
   #cacheEntries: number;
@@ -171,7 +177,9 @@ export class MetaStore {
       return null;
     }
     if (result.status === "not-modified" && cached) {
-      this.#remember(key, cached);
+      // Not over a newer version written (or read) while this GET was out: group commit
+      // builds its next CAS on what is held, and a regressed version would make it lose.
+      if (this.#cache.get(key) === cached) this.#remember(key, cached);
       return cached;
     }
     if (result.status !== "ok") {
@@ -179,8 +187,15 @@ export class MetaStore {
       return this.#fetch(key, check);
     }
     const bytes = await readAll(result.body);
+    // Our own write landed between this GET's request and its answer: keep the value we
+    // hold rather than decode (and validate) the same object again.
+    const mine = this.#cache.get(key) as Versioned<T> | undefined;
+    if (mine?.etag === result.info.etag) {
+      this.#remember(key, mine);
+      return mine;
+    }
     const versioned = unstamp<T>(decode<T>(key, bytes, check), result.info.etag, bytes.length);
-    this.#remember(key, versioned);
+    if (this.#cache.get(key) === cached) this.#remember(key, versioned);
     return versioned;
   }
 
@@ -225,7 +240,9 @@ export class MetaStore {
       return versioned;
     } catch (error) {
       if (!(error instanceof StoreError)) throw error;
-      if (error.kind === "precondition-failed") {
+      // A replace of an object that is gone (S3 answers 404 to If-Match then) lost the
+      // race as surely as one that met another version.
+      if (error.kind === "precondition-failed" || (error.kind === "not-found" && etag !== null)) {
         this.#cache.delete(key);
         return null;
       }
@@ -285,11 +302,48 @@ export class MetaStore {
     return new Promise<R>((resolve, reject) => {
       let group = this.#groups.get(key);
       if (!group) {
-        group = { check, queue: [], running: false };
+        group = { check, queue: [], running: false, wake: null };
         this.#groups.set(key, group);
       }
       group.queue.push({ op: op as GroupOp, resolve: resolve as (r: unknown) => void, reject });
       this.#kick(key, group);
+    });
+  }
+
+  /**
+   * Announces a grouped update of `key` on its way (a create whose name is resolved and
+   * whose body is being read): a batch of `key` about to go out first waits for it, up
+   * to {@linkcode LINGER_MS}, so that operations running side by side share one CAS
+   * instead of following one another. Call the returned function once the update is
+   * queued (right after calling {@linkcode updateGrouped}) or abandoned; it is
+   * idempotent. An announcement never released costs each batch of `key` that wait.
+   */
+  expect(key: string): () => void {
+    this.#expected.set(key, (this.#expected.get(key) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.#expected.get(key) ?? 1) - 1;
+      if (left > 0) this.#expected.set(key, left);
+      else this.#expected.delete(key);
+      this.#groups.get(key)?.wake?.();
+    };
+  }
+
+  /** Until every announced update of `key` is queued, or {@linkcode LINGER_MS}. */
+  async #linger(key: string, group: Group): Promise<void> {
+    if (!this.#expected.has(key)) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        group.wake = null;
+        resolve();
+      };
+      const timer = setTimeout(done, LINGER_MS);
+      group.wake = () => {
+        if (!this.#expected.has(key)) done();
+      };
     });
   }
 
@@ -309,6 +363,7 @@ export class MetaStore {
     // Let callers that arrive in the same tick join the first batch.
     await Promise.resolve();
     while (group.queue.length > 0) {
+      await this.#linger(key, group);
       const batch = group.queue.splice(0, group.queue.length);
       try {
         const outcomes = await this.#applyBatch(key, group.check, batch);
@@ -321,8 +376,14 @@ export class MetaStore {
 
   async #applyBatch(key: string, check: Check, batch: GroupItem[]): Promise<Outcome[]> {
     for (let attempt = 1; attempt <= this.#attempts; attempt++) {
-      const current = await this.read<unknown>(key, check);
-      let draft = current ? structuredClone(current.value) : null;
+      // The first attempt builds on the version this instance holds, without a request:
+      // the CAS proves it current (every outcome of the batch, failures included, is then
+      // decided on the version it replaced). What cannot be proven so, a batch that
+      // writes nothing or a CAS that loses, is decided again from a fresh read. The next
+      // batch of a busy key thus goes out as one PUT, built on the version just written.
+      const held = attempt === 1 ? this.#cache.get(key) : undefined;
+      const current = held ?? await this.read<unknown>(key, check);
+      let draft = current ? draftCopy(current.value) : null;
       let changed = false;
       const before: (() => Promise<void>)[] = [];
       const undo: (() => Promise<void>)[] = [];
@@ -340,7 +401,10 @@ export class MetaStore {
           return { ok: false, error };
         }
       });
-      if (!changed || draft === null) return outcomes;
+      if (!changed || draft === null) {
+        if (held === undefined) return outcomes;
+        continue;
+      }
       // Objects the new version names are written first (data before metadata). If they
       // cannot all be written, or the CAS then loses for certain, nothing names them: they
       // are removed now (a lost answer leaves them, as the version may have been written).
@@ -353,7 +417,7 @@ export class MetaStore {
       }
       if (await this.write(key, draft, current)) return outcomes;
       await discard();
-      await backoff(attempt);
+      if (held === undefined) await backoff(attempt);
     }
     throw new ContentionError(key, this.#attempts);
   }
@@ -413,6 +477,14 @@ export class MetaStore {
   #cachedAt(key: string, etag: string): Versioned<unknown> | null {
     const cached = this.#cache.get(key);
     return cached?.etag === etag ? cached : null;
+  }
+
+  /**
+   * The last version of `key` this instance read or wrote, without a request: it may be
+   * stale. Only for a decision that a CAS (or a read) proves afterwards.
+   */
+  held<T>(key: string): Versioned<T> | null {
+    return (this.#cache.get(key) as Versioned<T> | undefined) ?? null;
   }
 
   /** Size in bytes of the last version of `key` this instance read or wrote, if cached. */
@@ -509,7 +581,15 @@ interface Group {
   check: Check;
   queue: GroupItem[];
   running: boolean;
+  /** Set while the runner lingers: told when an announced update is released. */
+  wake: (() => void) | null;
 }
+
+/**
+ * The longest a batch waits for announced updates of its key: about one round trip to
+ * S3, what the batch would otherwise make the late ones wait for the next CAS.
+ */
+const LINGER_MS = 5;
 
 /** Jittered exponential backoff between CAS attempts: 1, 2, 4 … 64 ms ceilings. */
 function backoff(attempt: number): Promise<void> {

@@ -2,6 +2,7 @@ import { assert, assertEquals, assertRejects } from "../../tests/_assert.ts";
 import { readAll } from "../store/_util.ts";
 import { type Fault, FaultyStore } from "../store/fault.ts";
 import { MemoryStore } from "../store/memory.ts";
+import { type StoreMethod, WrappedStore } from "../store/_wrapper.ts";
 import { contract } from "../../tests/_stores.ts";
 import { MetaStore, OutcomeUnknownError, WRITE_HISTORY } from "./cas.ts";
 
@@ -184,4 +185,45 @@ Deno.test("a lost answer that cannot be read back is unknown, not a transient fa
   const error = await assertRejects(() => t.increment(t.a));
   assert(error instanceof OutcomeUnknownError, String(error));
   assertEquals((await t.raw()).n, 2);
+});
+
+/** Answers the next GET of `key` only when `release` is called, having run it at once. */
+class LateAnswerStore extends WrappedStore {
+  #held: { key: string; gate: Promise<void> } | null = null;
+  holdNextGet(key: string): () => void {
+    let release!: () => void;
+    this.#held = { key, gate: new Promise((resolve) => release = resolve) };
+    return release;
+  }
+  protected override async call<T>(
+    method: StoreMethod,
+    detail: { key?: string },
+    run: () => Promise<T>,
+  ): Promise<T> {
+    const held = method === "get" && this.#held?.key === detail.key ? this.#held : null;
+    if (held) this.#held = null;
+    const result = await run();
+    await held?.gate;
+    return result;
+  }
+}
+
+Deno.test("`updateGrouped()` after a read answered late builds on our own last write", async () => {
+  const store = new LateAnswerStore(new MemoryStore());
+  const meta = new MetaStore(store);
+  const increment = () =>
+    meta.updateGrouped<Counter, number>(KEY, check, (draft) => {
+      const n = (draft?.n ?? 0) + 1;
+      return { value: { n }, result: n };
+    });
+  await increment();
+  // A read the server answers (304, version 1) before our next write lands, but that
+  // reaches us after it: the version written must stay the one held.
+  const release = store.holdNextGet(KEY);
+  const late = meta.read<Counter>(KEY, check);
+  await increment();
+  release();
+  assertEquals((await late)?.value.n, 1);
+  assertEquals(meta.held<Counter>(KEY)?.value.n, 2);
+  assertEquals(await increment(), 3);
 });

@@ -37,6 +37,9 @@ export interface DirLimits {
 
 const DEFAULT_LIMITS: DirLimits = { maxEntries: 8192, maxBytes: 1 << 20 };
 
+/** Directories whose sorted listing is kept for the next listing (pages, PROPFIND). */
+const SORTED_DIRS = 16;
+
 /** The shard table changed under an operation: start it again from the directory. */
 class Resharded extends Error {}
 
@@ -80,6 +83,8 @@ function shardFor(shards: readonly ShardRef[], name: string): ShardRef {
 export class Directories {
   readonly meta: MetaStore;
   #limits: DirLimits;
+  /** The last sorted listing of recently listed directories, with the objects it is of. */
+  #sorted = new Map<string, { parts: readonly object[]; sorted: readonly [string, Entry][] }>();
 
   constructor(meta: MetaStore, limits: Partial<DirLimits> = {}) {
     this.meta = meta;
@@ -110,11 +115,19 @@ export class Directories {
     }
   }
 
-  /** Every entry of the directory, sorted by name (UTF-8 order). */
+  /**
+   * Every entry of the directory, sorted by name (UTF-8 order). The array is shared with
+   * the next caller while the directory is unchanged (no re-sorting of thousands of
+   * entries per listing page): do not modify it.
+   */
   async list(dir: DirObject): Promise<[string, Entry][]> {
     for (let attempt = 0;; attempt++) {
       let entries: [string, Entry][];
+      let parts: readonly object[];
       if (!dir.shards) {
+        parts = [dir];
+        const known = this.#sortedOf(dir.ino, parts);
+        if (known) return known;
         entries = Object.entries(dir.entries ?? {});
       } else {
         const keys = dir.shards.map((s) => shardKey(dir.ino, s.id));
@@ -125,10 +138,25 @@ export class Directories {
           dir = fresh.value;
           continue;
         }
+        parts = shards.map((s) => s!.value);
+        const known = this.#sortedOf(dir.ino, parts);
+        if (known) return known;
         entries = shards.flatMap((s) => Object.entries(s!.value.entries));
       }
-      return entries.sort(([a], [b]) => compareKeys(a, b));
+      const sorted = Object.freeze(entries.sort(([a], [b]) => compareKeys(a, b)));
+      this.#sorted.delete(dir.ino);
+      this.#sorted.set(dir.ino, { parts, sorted });
+      if (this.#sorted.size > SORTED_DIRS) this.#sorted.delete(this.#sorted.keys().next().value!);
+      return sorted as [string, Entry][];
     }
+  }
+
+  /** The sorted listing made from exactly these objects (the same versions), if kept. */
+  #sortedOf(ino: string, parts: readonly object[]): [string, Entry][] | null {
+    const kept = this.#sorted.get(ino);
+    if (!kept || kept.parts.length !== parts.length) return null;
+    if (kept.parts.some((part, i) => part !== parts[i])) return null;
+    return kept.sorted as [string, Entry][];
   }
 
   /** Number of entries (for rmdir's emptiness check without building a sorted list). */
@@ -149,7 +177,7 @@ export class Directories {
     ino: string,
     names: readonly string[],
     op: (draft: EntryDraft) => R,
-    options: { now?: number; touch?: boolean } = {},
+    options: { now?: number; touch?: boolean; queued?: () => void } = {},
   ): Promise<R> {
     const now = options.now ?? Date.now();
     const touch = options.touch ?? true;
@@ -158,15 +186,25 @@ export class Directories {
       if (!current || current.value.removing) throw new DirectoryGone(ino);
       const dir = current.value;
       try {
-        if (!dir.shards) return await this.#updateRoot(ino, op, touch ? now : null);
+        if (!dir.shards) return await this.#updateRoot(ino, op, touch ? now : null, options.queued);
         const refs = new Set(names.map((n) => shardFor(dir.shards!, n).id));
         if (refs.size > 1) throw new CrossObjectError();
         const ref = shardFor(dir.shards, names[0] ?? "");
-        return await this.#updateShard(dir, ref, op);
+        return await this.#updateShard(dir, ref, op, options.queued);
       } catch (error) {
         if (!(error instanceof Resharded)) throw error;
       }
     }
+  }
+
+  /**
+   * Announces a change of entry `name` of `dir` on its way, so that the batch of the
+   * object holding it waits for it (see {@linkcode MetaStore.expect}); call the returned
+   * function right after the {@linkcode update} call, or when the change is abandoned.
+   */
+  expect(dir: DirObject, name: string): () => void {
+    const key = dir.shards ? shardKey(dir.ino, shardFor(dir.shards, name).id) : dirKey(dir.ino);
+    return this.meta.expect(key);
   }
 
   /** Changes the directory object's own attributes or xattrs (chmod, utimes, setxattr). */
@@ -292,9 +330,10 @@ export class Directories {
     ino: string,
     op: (draft: EntryDraft) => R,
     now: number | null,
+    queued?: () => void,
   ): Promise<R> {
     const key = dirKey(ino);
-    return await this.meta.updateGrouped<DirObject, R>(key, checkDir, (dir) => {
+    const committed = this.meta.updateGrouped<DirObject, R>(key, checkDir, (dir) => {
       if (!dir || dir.removing) throw new DirectoryGone(ino);
       if (dir.shards) throw new Resharded();
       const entries = dir.entries ??= {};
@@ -302,7 +341,7 @@ export class Directories {
       const result = op(draft);
       if (!changed()) return { result };
       if (now !== null) dir.attr.mtime = dir.attr.ctime = Math.max(now, dir.attr.mtime);
-      if (!this.#over(key, Object.keys(entries).length)) return { value: dir, result };
+      if (!this.#over(key, countOf(entries))) return { value: dir, result };
       // Over the limit: this same CAS turns the directory into two shards, so the split
       // is serialised with the creates that fill the directory instead of racing them.
       const halves = this.#halves(ino, { bits: 0, depth: 0, id: "" }, entries);
@@ -315,12 +354,19 @@ export class Directories {
         undo: () => this.meta.store.deleteMany(halves.map((h) => h.key)),
       };
     });
+    queued?.();
+    return await committed;
   }
 
-  async #updateShard<R>(dir: DirObject, ref: ShardRef, op: (draft: EntryDraft) => R): Promise<R> {
+  async #updateShard<R>(
+    dir: DirObject,
+    ref: ShardRef,
+    op: (draft: EntryDraft) => R,
+    queued?: () => void,
+  ): Promise<R> {
     const key = shardKey(dir.ino, ref.id);
     let sealed = false;
-    const result = await this.meta.updateGrouped<ShardObject, R>(key, checkShard, (shard) => {
+    const committed = this.meta.updateGrouped<ShardObject, R>(key, checkShard, (shard) => {
       if (!shard) throw new Resharded();
       if (shard.removing) throw new DirectoryGone(dir.ino);
       if (shard.sealed) {
@@ -331,9 +377,11 @@ export class Directories {
       const result = op(draft);
       if (!changed()) return { result };
       // Over the limit: the write that fills the shard also seals it; the split follows.
-      if (this.#over(key, Object.keys(shard.entries).length)) shard.sealed = sealed = true;
+      if (this.#over(key, countOf(shard.entries))) shard.sealed = sealed = true;
       return { value: shard, result };
-    }).catch(async (error) => {
+    });
+    queued?.();
+    const result = await committed.catch(async (error) => {
       if (error instanceof Resharded && sealed) await this.#splitShard(dir.ino, ref);
       throw error;
     });
@@ -422,6 +470,19 @@ export class DirectoryGone extends Error {
   }
 }
 
+/**
+ * Entry counts of entries records, kept by the drafts that change them: the size check
+ * of every grouped change then costs nothing, where counting the keys of a big
+ * directory for each of a batch's operations cost as much as encoding it.
+ */
+const counts = new WeakMap<Record<string, Entry>, number>();
+
+function countOf(entries: Record<string, Entry>): number {
+  let count = counts.get(entries);
+  if (count === undefined) counts.set(entries, count = Object.keys(entries).length);
+  return count;
+}
+
 function entryDraft(
   dir: DirObject,
   entries: Record<string, Entry>,
@@ -430,14 +491,20 @@ function entryDraft(
   return {
     draft: {
       dir,
-      get: (name) => Object.hasOwn(entries, name) ? entries[name] : undefined,
+      // A copy: the entry objects are shared with the version read (and frozen once
+      // encoded), so a caller that edits the entry it got puts it back with `set`.
+      get: (name) => Object.hasOwn(entries, name) ? structuredClone(entries[name]) : undefined,
       set(name, entry) {
+        const count = Object.hasOwn(entries, name) ? undefined : counts.get(entries);
         putEntry(entries, name, entry);
+        if (count !== undefined) counts.set(entries, count + 1);
         changed = true;
       },
       delete(name) {
         if (Object.hasOwn(entries, name)) {
+          const count = counts.get(entries);
           delete entries[name];
+          if (count !== undefined) counts.set(entries, count - 1);
           changed = true;
         }
       },

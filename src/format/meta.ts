@@ -226,8 +226,83 @@ export const COMPRESS_ABOVE = 16 * 1024;
  * times: the bytes one create rewrites, and a listing downloads, are the compressed ones.
  */
 export function encode(value: unknown): Uint8Array {
-  const json = encoder.encode(JSON.stringify(value));
+  const json = encoder.encode(toJson(value));
   return json.length > COMPRESS_ABOVE ? new Uint8Array(gzipSync(json, { level: 1 })) : json;
+}
+
+/**
+ * The JSON of each entry object already encoded, by identity. A directory commit changes
+ * a few entries of thousands and keeps the others as the same (frozen) objects, so it
+ * encodes only what it changed: an entry is frozen when its JSON is kept here, and a
+ * frozen object cannot change, so its JSON stays right.
+ */
+const entryJson = new WeakMap<object, { json: string; name: string; member: string }>();
+
+/**
+ * `JSON.stringify(value)`, the same text, but a directory or shard object's `entries`
+ * are assembled from each entry's kept JSON instead of encoded again.
+ */
+export function toJson(value: unknown): string {
+  if (!isObject(value) || !isObject(value.entries)) return JSON.stringify(value);
+  const parts: string[] = [];
+  for (const key of Object.keys(value)) {
+    const field = value[key];
+    if (key === "entries") {
+      parts.push(`"entries":${entriesJson(field as Record<string, unknown>)}`);
+    } else if (field !== undefined && typeof field !== "function") {
+      parts.push(`${JSON.stringify(key)}:${JSON.stringify(field)}`);
+    }
+  }
+  return `{${parts.join(",")}}`;
+}
+
+function entriesJson(entries: Record<string, unknown>): string {
+  const parts: string[] = [];
+  for (const name of Object.keys(entries)) {
+    const entry = entries[name];
+    if (!isObject(entry)) {
+      if (entry !== undefined && typeof entry !== "function") {
+        parts.push(`${JSON.stringify(name)}:${JSON.stringify(entry)}`);
+      }
+      continue;
+    }
+    let kept = entryJson.get(entry);
+    if (kept?.name !== name) {
+      const json = kept?.json ?? JSON.stringify(entry);
+      kept = { json, name, member: `${JSON.stringify(name)}:${json}` };
+      entryJson.set(deepFreeze(entry), kept);
+    }
+    parts.push(kept.member);
+  }
+  return `{${parts.join(",")}}`;
+}
+
+/**
+ * A copy of a metadata object that a change may edit in place. A directory or shard
+ * object gets its own top level, attributes, xattrs, shard table and entries record, but
+ * shares the entry objects themselves (frozen once encoded: an entry is changed by
+ * putting a changed copy in its place, see `EntryDraft` in dir.ts), so that a commit to
+ * a directory of thousands costs what it changes, not a deep copy of them all. Anything
+ * else is copied deeply.
+ */
+export function draftCopy<T>(value: T): T {
+  if (!isObject(value) || !(isObject(value.entries) || Array.isArray(value.shards))) {
+    return structuredClone(value);
+  }
+  const copy: Record<string, unknown> = { ...value };
+  if (isObject(value.attr)) copy.attr = { ...value.attr };
+  if (isObject(value.xattr)) copy.xattr = { ...value.xattr };
+  if (Array.isArray(value.shards)) copy.shards = value.shards.map((s) => ({ ...s }));
+  if (isObject(value.entries)) copy.entries = { ...value.entries };
+  return copy as T;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
 }
 
 /** Parses and validates one metadata object; `check` says what is wrong, or null. */

@@ -120,6 +120,8 @@ export class FileHandle {
   #stat: Stat;
   /** The file's bytes were in segments when last seen, so its writes may merge. */
   #mapped = false;
+  /** Releases this create's announcement to its directory's group commit. */
+  #announced: (() => void) | null = null;
 
   private constructor(ctx: Ctx, loc: FileLoc, stat: Stat, create: CreateSpec | null) {
     this.#ctx = ctx;
@@ -179,6 +181,8 @@ export class FileHandle {
         ...(options.uid === undefined ? {} : { uid: options.uid }),
         ...(options.gid === undefined ? {} : { gid: options.gid }),
       });
+      // Its entry will go into the directory's next group commit: that batch waits for it.
+      handle.#announced = ctx.dirs.expect(parent, name);
     }
     // Logged even when the file is empty or absent now: a whole-file replace must replace
     // whatever is committed by the time it commits, not extend it.
@@ -279,6 +283,8 @@ export class FileHandle {
       await this.#dirty?.abort().catch(() => {});
       this.#reset();
       throw toFsError(error, this.#loc.name);
+    } finally {
+      this.#release();
     }
     this.#reset();
     return this.#stat;
@@ -291,9 +297,15 @@ export class FileHandle {
 
   /** Drops uncommitted writes (after a failed request body, for instance). */
   async discard(): Promise<void> {
+    this.#release();
     await this.#dirty?.abort().catch(() => {});
     this.#reset();
     this.#create = null;
+  }
+
+  #release(): void {
+    this.#announced?.();
+    this.#announced = null;
   }
 
   #reset(): void {
@@ -331,7 +343,11 @@ export class FileHandle {
     const merged = await this.#commitMerged(placed, started);
     if (merged) return merged;
     for (let attempt = 0; attempt < 20; attempt++) {
-      const { entry, record } = await this.#current();
+      // A file to create was absent when opened: its first attempt builds on that, as the
+      // CAS adding its entry fails (Conflict, and a fresh look) if the name is taken now.
+      const { entry, record } = attempt === 0 && this.#create
+        ? { entry: null, record: null }
+        : await this.#current();
       const current = this.#base(entry, record);
       const gen = current.gen ?? 0;
       let ops = placeAppends(this.#ops, current.attr.size);
@@ -551,7 +567,7 @@ export class FileHandle {
       Object.assign(fresh, next);
       draft.set(this.#loc.name, fresh);
       return statOf(fresh.ino, "file", fresh.attr, { data: fresh });
-    });
+    }, { queued: () => this.#release() });
     this.#create = null;
     return stat;
   }

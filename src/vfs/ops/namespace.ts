@@ -409,7 +409,7 @@ export async function readdir(
     all = await ctx.dirs.list(await openDir(ctx, dir.ino, path));
   }
   const cursor = options.cursor;
-  const start = cursor === undefined ? 0 : all.findIndex(([name]) => compareKeys(name, cursor) > 0);
+  const start = cursor === undefined ? 0 : firstAfter(all, cursor);
   const page = start < 0 ? [] : all.slice(start, start + limit);
   const entries: DirEntryInfo[] = await Promise.all(page.map(async ([name, entry]) => {
     const stat = await entryStat(ctx, entry).catch(() => null);
@@ -419,4 +419,16 @@ export async function readdir(
   })).then((list) => list.filter((e): e is DirEntryInfo => e.stat !== null));
   const more = start >= 0 && start + limit < all.length;
   return { entries, cursor: more ? page[page.length - 1]![0] : null };
+}
+
+/** Index of the first name after `cursor` in a sorted listing (binary search), or -1. */
+function firstAfter(all: readonly (readonly [string, unknown])[], cursor: string): number {
+  let lo = 0;
+  let hi = all.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareKeys(all[mid]![0], cursor) > 0) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo < all.length ? lo : -1;
 }
