@@ -43,7 +43,7 @@ export interface DirtyDeps {
 }
 
 /** The first buffer; it grows by doubling up to one part. */
-const INITIAL_BUFFER = 64 * 1024;
+const INITIAL_BUFFER = 4 * 1024;
 
 interface Streaming {
   readonly writer: SegmentWriter;
@@ -121,6 +121,16 @@ export class DirtyData {
       this.#pieces = [];
       return pieces;
     });
+  }
+
+  /**
+   * Frees the buffer of bytes that were committed another way (inline in the metadata,
+   * read out with {@linkcode inMemory}): nothing of them is sent. Closes the dirty data.
+   */
+  release(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#drop();
   }
 
   /** Drops the bytes: frees the memory and aborts a segment being streamed. */

@@ -311,6 +311,8 @@ export class FileHandle {
   #reset(): void {
     this.#attrs = null;
     this.#ops = [];
+    // Bytes committed inline were never sent: their buffer goes back to the budget here.
+    this.#dirty?.release();
     this.#dirty = null;
   }
 
