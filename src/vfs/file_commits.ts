@@ -185,6 +185,11 @@ async function commitBatch(ctx: Ctx, loc: FileLoc, batch: Item[]): Promise<void>
       return;
     } catch (error) {
       if (!(error instanceof Conflict)) throw error;
+      // Another instance committed to this file meanwhile. Jittered backoff, so that one
+      // whose CAS is cheaper (it builds on the version it holds) does not starve this one.
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.random() * 2 ** Math.min(attempt, 6))
+      );
     }
   }
   const error = new FsError("EAGAIN", "File changed too often during the write", {
@@ -214,11 +219,6 @@ async function currentRecord(ctx: Ctx, loc: FileLoc): Promise<FileRecord | null>
 }
 
 /**
- * The data part of a record with `extents` written over `record`'s map: into a spilled
- * map's small delta while it stays small, else folded into the map (spilled once more,
- * as one new object, if it is long).
- */
-/**
  * The extents of `len` bytes written at file offset `off`, taken from position `pos` of a
  * dirty stream that is durable as `pieces`: one extent per piece the range crosses.
  */
@@ -239,6 +239,11 @@ export function pieceExtents(
   return out;
 }
 
+/**
+ * The data part of a record with `extents` written over `record`'s map: into a spilled
+ * map's small delta while it stays small, else folded into the map (spilled once more,
+ * as one new object, if it is long).
+ */
 export async function nextData(
   ctx: Ctx,
   record: FileData,
