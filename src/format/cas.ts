@@ -25,6 +25,7 @@
  * @module
  */
 
+import { AsyncLocalStorage } from "node:async_hooks";
 import { readAll } from "../store/_util.ts";
 import { type ObjectStore, StoreError } from "../store/types.ts";
 import { decode, encode } from "./meta.ts";
@@ -94,6 +95,19 @@ export class ContentionError extends Error {
   }
 }
 
+/** Options of {@linkcode MetaStore.read}. */
+export interface ReadOptions {
+  /**
+   * Inside a request scope ({@linkcode MetaStore.inScope}), a version validated by a GET
+   * (or written by a PUT) issued after the scope began is returned without a new GET: that
+   * request reflects every change acknowledged before the scope began, so the answer is
+   * still linearizable. Only for reads that need no fresher view than the request's start
+   * (path resolution, attributes); a protocol that must see a change made after its own
+   * earlier write or read (a Dekker-style check, a retry after a conflict) must not ask.
+   */
+  readonly recent?: boolean;
+}
+
 export interface MetaStoreOptions {
   /** CAS attempts before giving up with {@linkcode ContentionError} (default 40). */
   readonly attempts?: number;
@@ -120,6 +134,11 @@ export interface MetaStoreOptions {
 export class MetaStore {
   readonly store: ObjectStore;
   #cache = new Map<string, Versioned<unknown>>();
+  /** Per cached key: the tick at which the request that validated the version was issued. */
+  #stamps = new Map<string, number>();
+  /** Ticks once per GET or PUT issued: orders requests against scope starts. */
+  #tick = 0;
+  #scope = new AsyncLocalStorage<RequestScope>();
   #groups = new Map<string, Group>();
   #reads = new Map<string, ReadState>();
   #attempts: number;
@@ -135,7 +154,11 @@ export class MetaStore {
    * The current version of `key`, or null if absent. The result is shared with the cache:
    * treat it as read-only (mutations get their own copy in {@linkcode update}).
    */
-  read<T>(key: string, check: Check): Promise<Versioned<T> | null> {
+  read<T>(key: string, check: Check, options: ReadOptions = {}): Promise<Versioned<T> | null> {
+    if (options.recent) {
+      const recent = this.#recent<T>(key);
+      if (recent) return recent;
+    }
     // Read coalescing: a read that arrives while a GET of the key is in flight waits for
     // the next GET, which starts after it arrived, so it still sees every change committed
     // before it was asked for; all reads arriving meanwhile share that one GET.
@@ -149,9 +172,21 @@ export class MetaStore {
     return state.queued.promise as Promise<Versioned<T> | null>;
   }
 
-  async #readNow<T>(key: string, check: Check, state: ReadState): Promise<Versioned<T> | null> {
+  #readNow<T>(key: string, check: Check, state: ReadState): Promise<Versioned<T> | null> {
+    const stamp = ++this.#tick;
+    const current = this.#readSettle<T>(key, check, state, stamp);
+    state.current = { stamp, promise: current };
+    return current;
+  }
+
+  async #readSettle<T>(
+    key: string,
+    check: Check,
+    state: ReadState,
+    stamp: number,
+  ): Promise<Versioned<T> | null> {
     try {
-      return await this.#fetch<T>(key, check);
+      return await this.#fetch<T>(key, check, stamp);
     } finally {
       const next = state.queued;
       if (next) {
@@ -163,35 +198,40 @@ export class MetaStore {
     }
   }
 
-  async #fetch<T>(key: string, check: Check): Promise<Versioned<T> | null> {
+  async #fetch<T>(key: string, check: Check, stamp: number): Promise<Versioned<T> | null> {
     const cached = this.#cache.get(key) as Versioned<T> | undefined;
     const result = await this.store.get(key, cached ? { ifNoneMatch: cached.etag } : {});
     if (result === null) {
       this.#cache.delete(key);
+      this.#absent(key, stamp);
       return null;
     }
     if (result.status === "not-modified" && cached) {
-      this.#remember(key, cached);
+      this.#remember(key, cached, stamp);
       return cached;
     }
     if (result.status !== "ok") {
-      this.#cache.delete(key);
-      return this.#fetch(key, check);
+      this.#drop(key);
+      return this.#fetch(key, check, ++this.#tick);
     }
     const bytes = await readAll(result.body);
     const versioned = unstamp<T>(decode<T>(key, bytes, check), result.info.etag, bytes.length);
-    this.#remember(key, versioned);
+    this.#remember(key, versioned, stamp);
     return versioned;
   }
 
   /** Reads several objects at once (bounded parallelism), in the order given. */
-  async readMany<T>(keys: readonly string[], check: Check): Promise<(Versioned<T> | null)[]> {
+  async readMany<T>(
+    keys: readonly string[],
+    check: Check,
+    options: ReadOptions = {},
+  ): Promise<(Versioned<T> | null)[]> {
     const out: (Versioned<T> | null)[] = new Array(keys.length).fill(null);
     let next = 0;
     const worker = async () => {
       while (next < keys.length) {
         const i = next++;
-        out[i] = await this.read<T>(keys[i]!, check);
+        out[i] = await this.read<T>(keys[i]!, check, options);
       }
     };
     await Promise.all(Array.from({ length: Math.min(8, keys.length) }, worker));
@@ -215,29 +255,30 @@ export class MetaStore {
     const writes = stampable(value) ? nextWrites(from, etag === null) : undefined;
     const bytes = encode(writes ? { ...value, [WRITES]: writes } : value);
     const mode = etag === null ? { kind: "create" as const } : { kind: "replace" as const, etag };
+    const stamp = ++this.#tick;
     try {
       const { etag: next } = await this.store.put(key, bytes, {
         mode,
         contentType: "application/json",
       });
       const versioned = { value, etag: next, size: bytes.length, ...(writes ? { writes } : {}) };
-      this.#remember(key, versioned);
+      this.#remember(key, versioned, stamp);
       return versioned;
     } catch (error) {
       if (!(error instanceof StoreError)) throw error;
       if (error.kind === "precondition-failed") {
-        this.#cache.delete(key);
+        this.#drop(key);
         return null;
       }
       if (!error.ambiguous) throw error;
-      this.#cache.delete(key);
+      this.#drop(key);
       return await this.#resolve(key, { value, etag, from, writes, size: bytes.length, error });
     }
   }
 
   /** Deletes `key`. S3 has no conditional delete that every server honours: see callers. */
   async remove(key: string): Promise<void> {
-    this.#cache.delete(key);
+    this.#drop(key);
     await this.store.delete(key);
   }
 
@@ -253,9 +294,16 @@ export class MetaStore {
     mutate: (current: Versioned<T> | null) => Decision<T, R> | Promise<Decision<T, R>>,
   ): Promise<R> {
     for (let attempt = 1; attempt <= this.#attempts; attempt++) {
-      const current = await this.read<T>(key, check);
+      const { current, trusted } = await this.#base<T>(key, check, attempt);
       const copy = current && { ...current, value: structuredClone(current.value) };
-      const decision = await mutate(copy);
+      let decision: Decision<T, R>;
+      try {
+        decision = await mutate(copy);
+      } catch (error) {
+        if (trusted) throw error;
+        continue;
+      }
+      if (!trusted && (!("write" in decision) || decision.write === null)) continue;
       if (!("write" in decision)) return decision.result;
       if (decision.write === null) {
         if (current) await this.remove(key);
@@ -321,7 +369,7 @@ export class MetaStore {
 
   async #applyBatch(key: string, check: Check, batch: GroupItem[]): Promise<Outcome[]> {
     for (let attempt = 1; attempt <= this.#attempts; attempt++) {
-      const current = await this.read<unknown>(key, check);
+      const { current, trusted } = await this.#base<unknown>(key, check, attempt);
       let draft = current ? structuredClone(current.value) : null;
       let changed = false;
       const before: (() => Promise<void>)[] = [];
@@ -340,6 +388,7 @@ export class MetaStore {
           return { ok: false, error };
         }
       });
+      if (!trusted && (!changed || draft === null || outcomes.some((o) => !o.ok))) continue;
       if (!changed || draft === null) return outcomes;
       // Objects the new version names are written first (data before metadata). If they
       // cannot all be written, or the CAS then loses for certain, nothing names them: they
@@ -358,9 +407,26 @@ export class MetaStore {
     throw new ContentionError(key, this.#attempts);
   }
 
+  /**
+   * The version a CAS attempt builds on. The first attempt takes the cached version
+   * without a GET (optimistic: the write's `If-Match` checks it is still current); a
+   * decision from it that writes nothing or fails is not `trusted` (the object may have
+   * changed meanwhile, and a protocol may need to see that), and the attempt is run again
+   * from a fresh read.
+   */
+  async #base<T>(
+    key: string,
+    check: Check,
+    attempt: number,
+  ): Promise<{ current: Versioned<T> | null; trusted: boolean }> {
+    const cached = attempt === 1 ? this.#cache.get(key) as Versioned<T> | undefined : undefined;
+    if (cached) return { current: cached, trusted: false };
+    return { current: await this.read<T>(key, check), trusted: true };
+  }
+
   /** Forgets the cached version of `key` (after an out-of-band change). */
   forget(key: string): void {
-    this.#cache.delete(key);
+    this.#drop(key);
   }
 
   /**
@@ -369,6 +435,7 @@ export class MetaStore {
    */
   async #resolve<T>(key: string, lost: LostWrite<T>): Promise<Versioned<T> | null> {
     const { value, etag, from, writes, size, error } = lost;
+    const stamp = ++this.#tick;
     const unknown = (why: string) => new OutcomeUnknownError(key, why, error);
     const result = await this.store.get(key).catch((cause) => {
       throw unknown(`it could not be read back (${(cause as Error)?.message ?? cause})`);
@@ -389,7 +456,7 @@ export class MetaStore {
     const at = now.indexOf(ours);
     if (at === 0) {
       const versioned = { value, etag: result.info.etag, size, writes };
-      this.#remember(key, versioned);
+      this.#remember(key, versioned, stamp);
       return versioned;
     }
     // Applied, and changed again since: our version is no longer the current one.
@@ -420,12 +487,56 @@ export class MetaStore {
     return this.#cache.get(key)?.size ?? null;
   }
 
-  #remember(key: string, versioned: Versioned<unknown>): void {
+  #remember(key: string, versioned: Versioned<unknown>, stamp: number): void {
     this.#cache.delete(key);
     this.#cache.set(key, versioned);
+    this.#stamps.set(key, stamp);
     if (this.#cache.size > this.#cacheEntries) {
-      this.#cache.delete(this.#cache.keys().next().value!);
+      const oldest = this.#cache.keys().next().value!;
+      this.#cache.delete(oldest);
+      this.#stamps.delete(oldest);
     }
+  }
+
+  #drop(key: string): void {
+    this.#cache.delete(key);
+    this.#stamps.delete(key);
+  }
+
+  /** Remembers that a GET issued at `stamp` found `key` absent: a stamp without a version. */
+  #absent(key: string, stamp: number): void {
+    this.#cache.delete(key);
+    this.#stamps.set(key, stamp);
+    if (this.#stamps.size > 2 * this.#cacheEntries) {
+      for (const k of this.#stamps.keys()) if (!this.#cache.has(k)) this.#stamps.delete(k);
+    }
+  }
+
+  /**
+   * Runs `fn` as one request: reads inside it that ask for a `recent` version (see
+   * {@linkcode ReadOptions}) reuse what a GET issued after this call validated, so no
+   * object is read twice. Inside a scope already, the outer scope goes on.
+   */
+  inScope<T>(fn: () => T): T {
+    if (this.#scope.getStore()) return fn();
+    return this.#scope.run({ since: this.#tick }, fn);
+  }
+
+  /**
+   * The version of `key` validated since the current scope began (cached, or the answer
+   * of a GET in flight that was issued after it began); undefined when there is none.
+   */
+  #recent<T>(key: string): Promise<Versioned<T> | null> | undefined {
+    const scope = this.#scope.getStore();
+    if (!scope) return undefined;
+    const cached = this.#cache.get(key) as Versioned<T> | undefined;
+    // A stamp without a cache entry: a GET found the object absent.
+    if ((this.#stamps.get(key) ?? 0) > scope.since) return Promise.resolve(cached ?? null);
+    const inFlight = this.#reads.get(key)?.current;
+    if (inFlight && inFlight.stamp > scope.since) {
+      return inFlight.promise as Promise<Versioned<T> | null>;
+    }
+    return undefined;
   }
 }
 
@@ -485,6 +596,13 @@ function deferred<T>(): Deferred<T> {
 }
 interface ReadState {
   queued: Deferred<Versioned<unknown> | null> | null;
+  /** The GET in flight, and the tick at which it was issued. */
+  current?: { stamp: number; promise: Promise<Versioned<unknown> | null> };
+}
+
+/** A request: reads may reuse versions validated by requests issued after `since`. */
+interface RequestScope {
+  readonly since: number;
 }
 
 /** What one grouped operation did to the draft. */

@@ -14,7 +14,7 @@
  */
 
 import { compareKeys } from "../store/_util.ts";
-import type { MetaStore, Versioned } from "./cas.ts";
+import type { MetaStore, ReadOptions, Versioned } from "./cas.ts";
 import { dirKey, newId, shardKey } from "./keys.ts";
 import {
   type Attr,
@@ -87,8 +87,8 @@ export class Directories {
   }
 
   /** The directory object (attributes and shard table), or null if there is none. */
-  get(ino: string): Promise<Versioned<DirObject> | null> {
-    return this.meta.read<DirObject>(dirKey(ino), checkDir);
+  get(ino: string, options: ReadOptions = {}): Promise<Versioned<DirObject> | null> {
+    return this.meta.read<DirObject>(dirKey(ino), checkDir, options);
   }
 
   /** Creates the object of a new directory; false if it exists already. */
@@ -97,11 +97,12 @@ export class Directories {
   }
 
   /** The entry `name` of directory `dir`, or null. */
-  async lookup(dir: DirObject, name: string): Promise<Entry | null> {
+  async lookup(dir: DirObject, name: string, options: ReadOptions = {}): Promise<Entry | null> {
     for (let attempt = 0;; attempt++) {
       if (!dir.shards) return dir.entries?.[name] ?? null;
       const ref = shardFor(dir.shards, name);
-      const shard = await this.meta.read<ShardObject>(shardKey(dir.ino, ref.id), checkShard);
+      const key = shardKey(dir.ino, ref.id);
+      const shard = await this.meta.read<ShardObject>(key, checkShard, attempt ? {} : options);
       if (shard) return shard.value.entries[name] ?? null;
       // The shard was replaced by a split since we read the table.
       const fresh = await this.get(dir.ino);
@@ -111,14 +112,18 @@ export class Directories {
   }
 
   /** Every entry of the directory, sorted by name (UTF-8 order). */
-  async list(dir: DirObject): Promise<[string, Entry][]> {
+  async list(dir: DirObject, options: ReadOptions = {}): Promise<[string, Entry][]> {
     for (let attempt = 0;; attempt++) {
       let entries: [string, Entry][];
       if (!dir.shards) {
         entries = Object.entries(dir.entries ?? {});
       } else {
         const keys = dir.shards.map((s) => shardKey(dir.ino, s.id));
-        const shards = await this.meta.readMany<ShardObject>(keys, checkShard);
+        const shards = await this.meta.readMany<ShardObject>(
+          keys,
+          checkShard,
+          attempt ? {} : options,
+        );
         if (shards.some((s) => s === null)) {
           const fresh = await this.get(dir.ino);
           if (!fresh || attempt > 20) throw new Error(`Directory ${dir.ino} vanished`);
@@ -153,8 +158,11 @@ export class Directories {
   ): Promise<R> {
     const now = options.now ?? Date.now();
     const touch = options.touch ?? true;
-    for (;;) {
-      const current = await this.get(ino);
+    for (let attempt = 0;; attempt++) {
+      // Which object to change (and that there is one) by this request's version: the CAS
+      // checks the rest. Gone is only believed from a fresh read.
+      let current = await this.get(ino, attempt === 0 ? { recent: true } : {});
+      if (!current || current.value.removing) current = await this.get(ino);
       if (!current || current.value.removing) throw new DirectoryGone(ino);
       const dir = current.value;
       try {

@@ -208,7 +208,7 @@ export async function entryStat(ctx: Ctx, entry: Entry): Promise<Stat> {
     case "l":
       return statOf(entry.ino, "symlink", entry.attr, { target: entry.target });
     case "d": {
-      const dir = await ctx.dirs.get(entry.ino);
+      const dir = await ctx.dirs.get(entry.ino, { recent: true });
       if (!dir) throw new FsError("ENOENT", "Directory was removed");
       return dirStat(dir.value);
     }

@@ -377,7 +377,7 @@ export class LockManager {
   }
 
   async #live(): Promise<readonly LockInfo[]> {
-    const current = await this.#meta.read<LockTable>(LOCKS_KEY, checkLockTable);
+    const current = await this.#meta.read<LockTable>(LOCKS_KEY, checkLockTable, { recent: true });
     return liveLocks(current?.value, this.#now());
   }
 

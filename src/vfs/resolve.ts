@@ -8,6 +8,12 @@ import { FsError } from "./errors.ts";
 import { splitPath } from "./path.ts";
 import { settleMovedFrom, settleMoving } from "../format/rename_intent.ts";
 
+/**
+ * Reads of resolution reuse what this request already validated (see `ReadOptions`): a
+ * path is resolved against the tree as it was at some point during the request.
+ */
+const RECENT = { recent: true } as const;
+
 /** Symlinks followed in one resolution before ELOOP (Linux's limit). */
 const MAX_HOPS = 40;
 
@@ -44,7 +50,7 @@ export function checkScope(ctx: Ctx, names: readonly string[], path: string): vo
 
 /** A directory's object; ENOENT if it was removed (or is being removed). */
 export async function openDir(ctx: Ctx, ino: string, path?: string): Promise<DirObject> {
-  let found = await ctx.dirs.get(ino);
+  let found = await ctx.dirs.get(ino, RECENT);
   const mark = found?.value.removing;
   if (mark !== undefined && markStale(ctx, ino, mark)) {
     if (found!.value.removed) {
@@ -168,7 +174,7 @@ export async function lookupEntry(
   name: string,
 ): Promise<Entry | null> {
   for (let attempt = 0; attempt < 10; attempt++) {
-    const entry = await ctx.dirs.lookup(dir, name);
+    const entry = await ctx.dirs.lookup(dir, name, attempt === 0 ? RECENT : {});
     if (!entry?.moving && !entry?.movedFrom) return entry;
     if (entry.moving) await settleMoving(ctx, dir.ino, name, entry);
     else await settleMovedFrom(ctx, dir.ino, name, entry);

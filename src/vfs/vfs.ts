@@ -156,6 +156,28 @@ export class Vfs {
     return view;
   }
 
+  /**
+   * Runs `fn` as one request (a front end's HTTP request): every operation inside it may
+   * reuse a metadata version that a GET issued after `fn` began validated, so no object
+   * is read twice, and what it answers is still the state at some moment within it.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore } from "../store/memory.ts";
+   * import { Vfs } from "./vfs.ts";
+   * import { ok } from "node:assert/strict";
+   * const fs = await Vfs.open(new MemoryStore());
+   * await fs.writeFile("/a", new Uint8Array(3));
+   * const [stat, bytes] = await fs.request(() =>
+   *   Promise.all([fs.getattr("/a"), fs.read("/a", 0, 3)])
+   * );
+   * ok(stat.size === bytes.length);
+   * ```
+   */
+  request<T>(fn: () => Promise<T>): Promise<T> {
+    return this.#ctx.meta.inScope(fn);
+  }
+
   /** The store underneath (for tools such as fsck and GC). */
   get store(): ObjectStore {
     return this.#ctx.store;
@@ -847,7 +869,8 @@ export class Vfs {
 
   async #run<T>(path: string, fn: () => Promise<T>): Promise<T> {
     try {
-      return await fn();
+      // One operation is one request scope (or part of the front end's).
+      return await this.#ctx.meta.inScope(fn);
     } catch (error) {
       throw toFsError(error, path);
     }

@@ -13,6 +13,7 @@
 
 import type { Placed, SegmentStream } from "../cache/writeback.ts";
 import { claimData } from "../format/gc_pending.ts";
+import type { ReadOptions } from "../format/cas.ts";
 import { newIno } from "../format/keys.ts";
 import { contentVersion, type Entry, type FileData, type FileEntry } from "../format/meta.ts";
 import { EMPTY_MAP, type PageMap, truncateMap, writeExtent } from "../format/page_map.ts";
@@ -313,10 +314,12 @@ export class FileHandle {
     for (const chunk of pending) await this.#stream.append(chunk);
   }
 
-  async #current(): Promise<{ entry: Entry | null; record: FileRecord | null }> {
-    const dir = await this.#ctx.dirs.get(this.#loc.dir);
+  async #current(
+    options: ReadOptions = {},
+  ): Promise<{ entry: Entry | null; record: FileRecord | null }> {
+    const dir = await this.#ctx.dirs.get(this.#loc.dir, options);
     if (!dir) return { entry: null, record: null };
-    const entry = await this.#ctx.dirs.lookup(dir.value, this.#loc.name);
+    const entry = await this.#ctx.dirs.lookup(dir.value, this.#loc.name, options);
     if (!entry || (entry.t !== "f" && entry.t !== "h")) return { entry, record: null };
     return { entry, record: await loadRecord(this.#ctx, entry) };
   }
@@ -330,7 +333,9 @@ export class FileHandle {
     const placed: Placement = {};
     const started = this.#ctx.now();
     for (let attempt = 0; attempt < 20; attempt++) {
-      const { entry, record } = await this.#current();
+      // The commit's CAS checks what it builds on: at first, this request's versions are
+      // enough; after a conflict, read afresh.
+      const { entry, record } = await this.#current(attempt === 0 ? { recent: true } : {});
       const current = this.#base(entry, record);
       const gen = current.gen ?? 0;
       let ops = placeAppends(this.#ops, current.attr.size);
