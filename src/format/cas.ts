@@ -523,6 +523,15 @@ export class MetaStore {
   }
 
   /**
+   * Runs `fn` in a new scope that begins now, inside a request too: what it reads
+   * reflects every change acknowledged before this call (a check repeated right before a
+   * commit, after a long upload).
+   */
+  inNewScope<T>(fn: () => T): T {
+    return this.#scope.run({ since: this.#tick }, fn);
+  }
+
+  /**
    * The version of `key` validated since the current scope began (cached, or the answer
    * of a GET in flight that was issued after it began); undefined when there is none.
    */

@@ -17,7 +17,7 @@
 import type { Context, Hono } from "hono";
 import { FsError, isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
 import { badRequest, preconditionFailed } from "./errors.ts";
-import { contentLength, parseUint, queryFlag, requestBody } from "../http/input.ts";
+import { contentLength, parseUint, queryFlag, requestBody, smallBody } from "../http/input.ts";
 import { fsPathOf } from "./path.ts";
 import {
   conditionalHeaders,
@@ -73,17 +73,22 @@ async function putFs(c: Context, vfs: Vfs): Promise<Response> {
     return c.json(statJson(path, stat), 201, { location });
   }
   const conditions = conditionalHeaders(c.req.raw.headers);
+  // A small body is here before the checks: the re-check before the commit reuses their
+  // reads. A streamed one may take long: the re-check then reads afresh.
+  const small = await smallBody(c, declared);
   const current = await statOrNull(vfs, path);
   if (current?.type === "directory") throw new FsError("EISDIR", "Is a directory", { path });
   evaluatePreconditions(conditions, current, false);
   const locks = { membership: current === null };
   await checkLocks(c, vfs, path, locks);
-  const body = requestBody(c, declared);
+  const body = small ?? requestBody(c, declared);
   const parent = parentOf(path);
   if (parents && parent !== "/") await vfs.mkdir(parent, { parents: true });
   const exclusive = conditions.ifNoneMatch?.trim() === "*";
   const ifMatch = strongTag(conditions.ifMatch);
-  const recheck = new Recheck(() => checkLocks(c, vfs, path, locks));
+  const recheck = new Recheck(() =>
+    small ? checkLocks(c, vfs, path, locks) : vfs.fresh(() => checkLocks(c, vfs, path, locks))
+  );
   let stat: Stat;
   try {
     // The client's mtime lands in the same CAS as the data.
@@ -130,16 +135,19 @@ async function patchFs(c: Context, vfs: Vfs): Promise<Response> {
     offset = parseUint(offsetText, "offset");
   }
   const conditions = conditionalHeaders(c.req.raw.headers);
+  const small = await smallBody(c, expected); // see putFs
   const current = await statOrNull(vfs, path);
   if (current?.type === "directory") throw new FsError("EISDIR", "Is a directory", { path });
   evaluatePreconditions(conditions, current, false);
   if (!current && !create) throw new FsError("ENOENT", "No such file or directory", { path });
   const locks = { membership: current === null };
   await checkLocks(c, vfs, path, locks);
-  const body = requestBody(c, expected);
+  const body = small ?? requestBody(c, expected);
   const exclusive = conditions.ifNoneMatch?.trim() === "*";
   const ifMatch = strongTag(conditions.ifMatch);
-  const recheck = new Recheck(() => checkLocks(c, vfs, path, locks));
+  const recheck = new Recheck(() =>
+    small ? checkLocks(c, vfs, path, locks) : vfs.fresh(() => checkLocks(c, vfs, path, locks))
+  );
   const beforeCommit = recheck.beforeCommit;
   let stat: Stat;
   try {

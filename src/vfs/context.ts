@@ -22,6 +22,7 @@ import {
 import { type ObjectStore, StoreError } from "../store/types.ts";
 import { FsError } from "./errors.ts";
 import type { FileType, Stat } from "./types.ts";
+import type { Chain } from "./epoch.ts";
 
 export interface VfsOptions {
   /** Page cache budget in bytes (default 64 MiB). */
@@ -78,6 +79,8 @@ export interface Ctx {
   readonly claimAfterMs: number;
   /** Removal marks met, by `<ino> <mark>`: when this instance first saw each (own clock). */
   readonly marksSeen: Map<string, number>;
+  /** Directory paths resolved earlier (names joined by "/"), for cached resolution. */
+  readonly chains: Map<string, Chain>;
   readonly now: () => number;
   /**
    * The names of the subtree every path must stay inside, symlinks followed included
@@ -113,6 +116,7 @@ export function createCtx(store: ObjectStore, options: VfsOptions = {}): Ctx {
     removingLeaseMs: options.removingLeaseMs ?? 30_000,
     claimAfterMs: options.claimAfterMs ?? 60_000,
     marksSeen: new Map(),
+    chains: new Map(),
     now: options.now ?? Date.now,
     scope: [],
     readahead: new Map(),

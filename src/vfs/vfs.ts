@@ -178,6 +178,14 @@ export class Vfs {
     return this.#ctx.meta.inScope(fn);
   }
 
+  /**
+   * Runs `fn` with nothing reused from before this call, even inside {@linkcode request}:
+   * for a check repeated right before a commit, after a body that took its time.
+   */
+  fresh<T>(fn: () => Promise<T>): Promise<T> {
+    return this.#ctx.meta.inNewScope(fn);
+  }
+
   /** The store underneath (for tools such as fsck and GC). */
   get store(): ObjectStore {
     return this.#ctx.store;

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { contentLength, requestBody } from "../http/input.ts";
+import { contentLength, requestBody, smallBody } from "../http/input.ts";
 import { contentTypeOf } from "../http/media_types.ts";
 import {
   conditionalHeaders,
@@ -106,6 +106,10 @@ export async function putMethod(req: DavRequest): Promise<Response> {
   if (range && declared !== undefined && declared !== range.end - range.start + 1) {
     throw new DavError(400, "Content-Length differs from the Content-Range");
   }
+  const expected = range ? range.end - range.start + 1 : declared;
+  // A small body is here before the checks: the re-check before the commit reuses their
+  // reads. A streamed one may take long: the re-check then reads afresh.
+  const small = await smallBody(req.c, expected);
   const current = await statOrNull(vfs, path);
   if (current?.type === "directory") throw new DavError(405, "Cannot PUT to a collection");
   if (!current) await requireParent(vfs, path);
@@ -113,12 +117,12 @@ export async function putMethod(req: DavRequest): Promise<Response> {
   evaluatePreconditions(conditions, current, false);
   const touches = [{ path, membership: current === null }];
   await guard(req, touches);
-  const body = requestBody(req.c, range ? range.end - range.start + 1 : declared);
+  const body = small ?? requestBody(req.c, expected);
   // The preconditions hold again in the commit's CAS, and the gate runs again right
   // before it: neither a concurrent create, nor a change or a lock that came while the
   // body was uploading, is overwritten. The client's mtime lands in the same CAS.
   const exclusive = conditions.ifNoneMatch?.trim() === "*";
-  const recheck = regard(req, touches);
+  const recheck = regard(req, touches, { reuse: small !== null });
   const options = {
     ...(current && conditions.ifMatch !== undefined ? { ifMatch: current.etag } : {}),
     ...(exclusive ? { exclusive } : {}),
