@@ -106,6 +106,12 @@ export interface ReadOptions {
    * earlier write or read (a Dekker-style check, a retry after a conflict) must not ask.
    */
   readonly recent?: boolean;
+  /**
+   * Any cached version, validated or not, without a GET (a GET when there is none): only
+   * for what a later CAS of this very object checks (an optimistic write's view of the
+   * directory it commits to).
+   */
+  readonly cached?: boolean;
 }
 
 export interface MetaStoreOptions {
@@ -155,7 +161,11 @@ export class MetaStore {
    * treat it as read-only (mutations get their own copy in {@linkcode update}).
    */
   read<T>(key: string, check: Check, options: ReadOptions = {}): Promise<Versioned<T> | null> {
-    if (options.recent) {
+    if (options.cached) {
+      const cached = this.#cache.get(key) as Versioned<T> | undefined;
+      if (cached) return Promise.resolve(cached);
+    }
+    if (options.recent || options.cached) {
       const recent = this.#recent<T>(key);
       if (recent) return recent;
     }

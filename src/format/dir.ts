@@ -159,9 +159,9 @@ export class Directories {
     const now = options.now ?? Date.now();
     const touch = options.touch ?? true;
     for (let attempt = 0;; attempt++) {
-      // Which object to change (and that there is one) by this request's version: the CAS
+      // Which object to change (and that there is one) by the cached version: the CAS
       // checks the rest. Gone is only believed from a fresh read.
-      let current = await this.get(ino, attempt === 0 ? { recent: true } : {});
+      let current = await this.get(ino, attempt === 0 ? { cached: true } : {});
       if (!current || current.value.removing) current = await this.get(ino);
       if (!current || current.value.removing) throw new DirectoryGone(ino);
       const dir = current.value;

@@ -18,6 +18,16 @@ const RECENT = { recent: true } as const;
 /** Symlinks followed in one resolution before ELOOP (Linux's limit). */
 const MAX_HOPS = 40;
 
+/**
+ * `optimistic`: the last directory of a remembered path may be this instance's cached
+ * version, not revalidated (the epoch still is): only for a write whose commit, a CAS of
+ * that very directory, checks it, and whose caller decides again from fresh reads if the
+ * version turns out stale (see `OpenOptions.expect`).
+ */
+export interface Optimistic {
+  readonly optimistic?: boolean;
+}
+
 /** Where a path leads. */
 export interface Location {
   /** The directory holding the entry; null when the path is the root. */
@@ -199,12 +209,16 @@ export async function lookupEntry(
  * directory, at once. It holds when no namespace change started since (same `ns`, none
  * pending) and the directory is still there and open; otherwise null (resolve in full).
  */
-export async function cachedDir(ctx: Ctx, names: readonly string[]): Promise<DirObject | null> {
+export async function cachedDir(
+  ctx: Ctx,
+  names: readonly string[],
+  options: Optimistic = {},
+): Promise<DirObject | null> {
   const chain = names.length > 0 ? chainOf(ctx, names) : undefined;
   if (!chain) return null;
   const [epoch, found] = await Promise.all([
     readEpoch(ctx),
-    ctx.dirs.get(chain.ino, RECENT),
+    ctx.dirs.get(chain.ino, options.optimistic ? { cached: true } : RECENT),
   ]);
   const holds = epoch.ns === chain.ns && epoch.pending.length === 0 && found !== null &&
     found.value.removing === undefined;
@@ -223,9 +237,10 @@ export async function resolveDir(
   names: readonly string[],
   path: string,
   hops = { n: 0 },
+  options: Optimistic = {},
 ): Promise<{ dir: DirObject; names: string[] }> {
   if (hops.n > 0 || names.length === 0) return await walk(ctx, names, path, hops, null, null);
-  const cached = await cachedDir(ctx, names);
+  const cached = await cachedDir(ctx, names, options);
   if (cached) return { dir: cached, names: [...names] };
   // The epoch is read before any directory below the root (the root is the root whatever
   // renames do): a change that starts after this read bumps `ns` past the one remembered.
@@ -273,14 +288,14 @@ async function walk(
 export async function locate(
   ctx: Ctx,
   path: string,
-  options: { follow?: boolean } = {},
+  options: { follow?: boolean } & Optimistic = {},
   hops = { n: 0 },
 ): Promise<Location> {
   const names = splitPath(path);
   checkScope(ctx, names, path);
   const name = names.pop();
   if (name === undefined) return { parent: null, name: "", entry: null, names: [] };
-  const { dir, names: parentNames } = await resolveDir(ctx, names, path, hops);
+  const { dir, names: parentNames } = await resolveDir(ctx, names, path, hops, options);
   const entry = await lookupEntry(ctx, dir, name);
   if (options.follow && entry?.t === "l") {
     if (++hops.n > MAX_HOPS) throw new FsError("ELOOP", "Too many symlinks", { path });

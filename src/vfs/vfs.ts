@@ -54,6 +54,13 @@ export interface OpenOptions {
    * end re-checks locks there); if it throws, nothing is committed and the write fails.
    */
   readonly beforeCommit?: () => Promise<void>;
+  /**
+   * An optimistic write: the directory holding the file may be taken as cached (see
+   * `lookup`'s `optimistic`), and the commit fails with {@linkcode ChangedError} (nothing
+   * written) unless the file's ETag is still `expect` (null: the file is absent), so that
+   * whatever the caller decided from its optimistic `lookup` still holds at the commit.
+   */
+  readonly expect?: string | null;
 }
 
 /**
@@ -216,10 +223,13 @@ export class Vfs {
    * await fs.symlink("/nowhere", "/link");
    * ok((await fs.lookup("/link")).type === "symlink");
    * ```
+   * With `optimistic`, the directory holding the last name may be answered from this
+   * instance's cache without a GET (the namespace epoch is still read): for a write that
+   * passes what it saw as `expect`, so that its commit checks it.
    * @throws {FsError} ENOENT when nothing is at `path`.
    */
-  lookup(path: string): Promise<Stat> {
-    return this.#run(path, () => attrs.getattr(this.#ctx, path, false));
+  lookup(path: string, options: { optimistic?: boolean } = {}): Promise<Stat> {
+    return this.#run(path, () => attrs.getattr(this.#ctx, path, false, options));
   }
 
   /**
@@ -238,8 +248,8 @@ export class Vfs {
    * ```
    * @throws {FsError} ENOENT when nothing is at `path`, or a symlink leads nowhere.
    */
-  getattr(path: string): Promise<Stat> {
-    return this.#run(path, () => attrs.getattr(this.#ctx, path, true));
+  getattr(path: string, options: { optimistic?: boolean } = {}): Promise<Stat> {
+    return this.#run(path, () => attrs.getattr(this.#ctx, path, true, options));
   }
 
   /**

@@ -19,7 +19,7 @@ import { contentVersion, type Entry, type FileData, type FileEntry } from "../fo
 import { EMPTY_MAP, type PageMap, truncateMap, writeExtent } from "../format/page_map.ts";
 import { concat } from "../store/_util.ts";
 import { contentTag, type Ctx, newAttr, statOf, toFsError } from "./context.ts";
-import { FsError } from "./errors.ts";
+import { ChangedError, FsError, isFsError } from "./errors.ts";
 import { loadMap, loadSpilled, overlay, readRecord } from "./reader.ts";
 import {
   applyAttrChanges,
@@ -97,6 +97,8 @@ export class FileHandle {
   #create: CreateSpec | null;
   /** Commit only if the file's content ETag is still this one (HTTP If-Match). */
   #ifMatch: string | undefined;
+  /** Optimistic: what the caller saw (content ETag, null for absent); see `OpenOptions`. */
+  #expect: string | null | undefined;
   /** Attribute changes for the next commit, made in its CAS. */
   #attrs: AttrChanges | null = null;
   /** Runs right before each metadata CAS, after the data is durable; a throw aborts. */
@@ -136,6 +138,7 @@ export class FileHandle {
       /** Attributes the first commit sets, in the same CAS as the data. */
       attrs?: AttrChanges;
       beforeCommit?: () => Promise<void>;
+      expect?: string | null;
     } = {},
   ): Promise<FileHandle> {
     const { mtime } = options;
@@ -144,7 +147,8 @@ export class FileHandle {
     }
     // O_CREAT|O_EXCL does not follow a final symlink: an existing link is EEXIST (POSIX).
     const follow = !(options.create && options.exclusive);
-    const { parent, name, entry } = await locate(ctx, path, { follow });
+    const optimistic = options.expect !== undefined;
+    const { parent, name, entry } = await locate(ctx, path, { follow, optimistic });
     if (!parent) throw new FsError("EISDIR", "Is a directory", { path });
     let handle: FileHandle;
     if (entry) {
@@ -174,6 +178,7 @@ export class FileHandle {
       handle.#attrs = { ...options.attrs, ...(mtime === undefined ? {} : { mtime }) };
     }
     handle.#beforeCommit = options.beforeCommit;
+    handle.#expect = options.expect;
     return handle;
   }
 
@@ -334,8 +339,9 @@ export class FileHandle {
     const started = this.#ctx.now();
     for (let attempt = 0; attempt < 20; attempt++) {
       // The commit's CAS checks what it builds on: at first, this request's versions are
-      // enough; after a conflict, read afresh.
-      const { entry, record } = await this.#current(attempt === 0 ? { recent: true } : {});
+      // enough (an optimistic write's, any cached one); after a conflict, read afresh.
+      const first = this.#expect !== undefined ? { cached: true } : { recent: true };
+      const { entry, record } = await this.#current(attempt === 0 ? first : {});
       const current = this.#base(entry, record);
       const gen = current.gen ?? 0;
       let ops = placeAppends(this.#ops, current.attr.size);
@@ -368,6 +374,12 @@ export class FileHandle {
    * to create. Checks that the name still holds this file and the caller's If-Match.
    */
   #base(entry: Entry | null, record: FileRecord | null): FileRecord {
+    // What an optimistic caller decided from: unless the file is as it saw it (checked
+    // again by the CAS, which builds on this version), nothing is written.
+    if (this.#expect !== undefined) {
+      const tag = entry && record ? contentTag(entry.ino, record) : null;
+      if (tag !== this.#expect) throw new ChangedError(this.#loc.name);
+    }
     if (entry && entry.ino !== this.#loc.ino) {
       if (!this.#create || this.#create.exclusive) {
         throw new FsError(this.#create ? "EEXIST" : "ESTALE", "File was replaced", {
@@ -515,7 +527,18 @@ export class FileHandle {
         nlink: (record as { nlink?: number }).nlink ?? 1,
       });
     };
-    if (entry) return await updateFile(ctx, this.#loc, change);
+    if (entry) {
+      try {
+        return await updateFile(ctx, this.#loc, change);
+      } catch (error) {
+        // Optimistic: the file is not what the stale copy said; look again (`#base` then
+        // tells the caller its view changed).
+        if (this.#expect !== undefined && isFsError(error, "ESTALE", "EISDIR")) {
+          throw new Conflict();
+        }
+        throw error;
+      }
+    }
     // Create the file in the same CAS as its first data.
     const create = this.#create!;
     const attr = newAttr(ctx, "file", create);

@@ -41,9 +41,13 @@ export function href(req: DavRequest, path: string, collection: boolean): string
 }
 
 /** The stat of `path` without following a final symlink, or null when nothing is there. */
-export async function statOrNull(vfs: Vfs, path: string): Promise<Stat | null> {
+export async function statOrNull(
+  vfs: Vfs,
+  path: string,
+  options: { optimistic?: boolean } = {},
+): Promise<Stat | null> {
   try {
-    return await vfs.lookup(path);
+    return await vfs.lookup(path, options);
   } catch (error) {
     if (isFsError(error, "ENOENT", "ENOTDIR")) return null;
     throw error;

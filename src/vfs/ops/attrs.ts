@@ -14,18 +14,23 @@ import {
   updateFile,
 } from "../records.ts";
 import { FileHandle } from "../writer.ts";
-import { cachedDir, checkScope, locate, openDir } from "../resolve.ts";
+import { cachedDir, checkScope, locate, openDir, type Optimistic } from "../resolve.ts";
 import { splitPath } from "../path.ts";
 import type { SetAttr, Stat, StatFs } from "../types.ts";
 
 /** The attributes of `path`; `follow` follows a final symlink (stat vs lstat). */
-export async function getattr(ctx: Ctx, path: string, follow = false): Promise<Stat> {
+export async function getattr(
+  ctx: Ctx,
+  path: string,
+  follow = false,
+  options: Optimistic = {},
+): Promise<Stat> {
   // A directory resolved before: its own object says it all (one round trip, two GETs).
   const names = splitPath(path);
   checkScope(ctx, names, path);
-  const known = await cachedDir(ctx, names);
+  const known = await cachedDir(ctx, names, options);
   if (known) return dirStat(known);
-  const { parent, entry } = await locate(ctx, path, { follow });
+  const { parent, entry } = await locate(ctx, path, { follow, ...options });
   if (!parent) return dirStat(await openDir(ctx, ROOT_INO, path));
   if (!entry) throw new FsError("ENOENT", "No such file or directory", { path });
   return await entryStat(ctx, entry);
