@@ -22,7 +22,12 @@ import {
 import { type ObjectStore, StoreError } from "../store/types.ts";
 import { FsError } from "./errors.ts";
 import type { FileType, Stat } from "./types.ts";
-import type { Chain } from "./epoch.ts";
+
+/** A directory path resolved earlier: the ino it led to, and the epoch it was resolved in. */
+export interface Chain {
+  readonly ino: string;
+  readonly ns: number;
+}
 
 export interface VfsOptions {
   /** Page cache budget in bytes (default 64 MiB). */

@@ -17,7 +17,7 @@
 
 import type { Versioned } from "../format/cas.ts";
 import { LOCKS_KEY, newId } from "../format/keys.ts";
-import type { Ctx } from "./context.ts";
+import type { Chain, Ctx } from "./context.ts";
 import { checkLockTable, type LockTable } from "./locks.ts";
 
 /** What a request needs to know of the namespace epoch. */
@@ -26,12 +26,6 @@ export interface Epoch {
   readonly ns: number;
   /** Ids of renames in flight: while any is, paths are resolved in full. */
   readonly pending: readonly string[];
-}
-
-/** A directory path resolved earlier: the ino it led to, and the epoch it was resolved in. */
-export interface Chain {
-  readonly ino: string;
-  readonly ns: number;
 }
 
 /** Remembered chains per instance, at most this many (then forgotten all at once). */
