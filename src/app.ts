@@ -279,6 +279,10 @@ export function createApp(options: AppOptions): Hono {
     ));
 
   if (options.vfs) {
+    // One request, one scope: no metadata object is read twice while answering it (see
+    // `Vfs.request`).
+    const vfs = options.vfs;
+    app.use("*", (_c, next) => vfs.request(next));
     // CORS first: a preflight carries no credentials, so it is answered before the auth
     // check, and only for the origins configured.
     const cors = corsFor(options.corsOrigins ?? []);

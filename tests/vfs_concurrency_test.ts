@@ -546,12 +546,13 @@ async function lateApplyAfterRollback(store: ObjectStore) {
   await a.mkdir("/d2");
   await a.writeFile("/d1/x", bytes("x"));
   const d2 = (await a.lookup("/d2")).ino;
-  // The renamer's read of /d2 for its target change (its second) waits.
-  let reads = 0;
+  // The renamer's target change of /d2 (its first write there: a CAS built on the
+  // version its lookup read, with no read of its own) waits.
+  let writes = 0;
   const renamer = await Vfs.open(
     new FaultyStore(store, {
       plan: (call) =>
-        call.op === "GetObject" && call.key?.endsWith(d2) && ++reads === 2
+        call.op === "PutObject" && call.key?.endsWith(d2) && ++writes === 1
           ? { kind: "delay", ms: 60 }
           : null,
     }),
@@ -562,6 +563,7 @@ async function lateApplyAfterRollback(store: ObjectStore) {
   await a.lookup("/d1/x"); // ...so whoever meets the intent rolls the rename back...
   await a.unlink("/d2/t"); // ...and the target is free again.
   const renamed = await rename;
+  assert(writes >= 1, "the renamer's change of /d2 was held back");
   const there = [await exists(a, "/d1/x"), await exists(a, "/d2/t")];
   assertEquals(there, renamed ? [false, true] : [true, false], "the file is in exactly one place");
 }
@@ -588,11 +590,12 @@ async function writeDuringRename(store: ObjectStore) {
   await a.mkdir("/x");
   await a.mkdir("/y");
   const dirX = (await a.lookup("/x")).ino;
-  // The renamer's second read of /x (after its lookup) waits while the writer writes.
+  // The renamer's intent (its first write of /x, a CAS built on the version its lookup
+  // read, with no read of its own) waits while the writer writes.
   let reads = 0;
   const slow = new FaultyStore(store, {
     plan: (call) =>
-      call.op === "GetObject" && call.key?.endsWith(dirX) && ++reads === 2
+      call.op === "PutObject" && call.key?.endsWith(dirX) && ++reads === 1
         ? { kind: "delay", ms: 50 }
         : null,
   });

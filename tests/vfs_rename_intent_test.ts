@@ -3,7 +3,9 @@ import { Vfs } from "../src/vfs/mod.ts";
 import { MetaStore } from "../src/format/cas.ts";
 import { Directories } from "../src/format/dir.ts";
 import { FaultyStore } from "../src/store/fault.ts";
-import { dirKey, ROOT_INO } from "../src/format/keys.ts";
+import { dirKey, LOCKS_KEY, ROOT_INO } from "../src/format/keys.ts";
+import type { ObjectStore } from "../src/store/types.ts";
+import { checkLockTable, type LockTable } from "../src/vfs/locks.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { checkConsistency } from "./_model.ts";
 import { HookStore, type SeenCall } from "./_hook_store.ts";
@@ -140,6 +142,15 @@ async function movedDirFixture() {
   return { store, fs, dirs, p: await ino("/p"), q: await ino("/q"), x: await ino("/p/x") };
 }
 
+/** Adds rename `id` to the namespace epoch's pending set, as a renamer does first. */
+async function announce(store: ObjectStore, id: string): Promise<void> {
+  await new MetaStore(store).update<LockTable, void>(LOCKS_KEY, checkLockTable, (current) => {
+    const table: LockTable = current?.value ?? { v: 1, locks: [] };
+    const pending = [...(table.pending ?? []), id];
+    return { write: { ...table, ns: (table.ns ?? 0) + 1, pending }, result: undefined };
+  });
+}
+
 const getOf = (ino: string) => (call: SeenCall) =>
   call.op === "GetObject" && call.key === dirKey(ino);
 
@@ -149,6 +160,7 @@ Deno.test("a helper settling a stale intent does not add its target again", asyn
   const entry = (await dirs.lookup((await dirs.get(p))!.value, "x"))!;
   const id = "0000000000aa-00000000000000000000";
   const moving = { id, dir: q, name: "x", replaces: null, noReplace: false, at: 0 };
+  await announce(store, id); // as every directory rename does first (docs/format.md)
   await dirs.update(p, ["x"], (d) => d.set("x", { ...entry, moving }));
   // A helper meets the intent; before it looks at the target, another instance finishes
   // that rename (and clears the target's mark); before the helper's target change, the
@@ -158,7 +170,9 @@ Deno.test("a helper settling a stale intent does not add its target again", asyn
   hook.before(getOf(q), async () => {
     await fs.lookup("/p/x").catch(() => {}); // settles the intent: gone from here...
     await fs.lookup("/q/x"); // ...and there for good
-    hook.before(getOf(q), () => fs.rename("/q/x", "/x"));
+    // The helper's next request on /q (its target change reads afresh, or is a CAS built
+    // on the copy it has): the rename lands right before it.
+    hook.before((call) => call.key === dirKey(q), () => fs.rename("/q/x", "/x"));
   });
   await helper.lookup("/p/x").catch(() => {});
   assertEquals(hook.fired, 2, "the interleaving did not happen");

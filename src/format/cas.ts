@@ -29,6 +29,7 @@
  * @module
  */
 
+import { AsyncLocalStorage } from "node:async_hooks";
 import { readAll } from "../store/_util.ts";
 import { type ObjectStore, StoreError } from "../store/types.ts";
 import { decode, draftCopy, encode } from "./meta.ts";
@@ -98,6 +99,25 @@ export class ContentionError extends Error {
   }
 }
 
+/** Options of {@linkcode MetaStore.read}. */
+export interface ReadOptions {
+  /**
+   * Inside a request scope ({@linkcode MetaStore.inScope}), a version validated by a GET
+   * (or written by a PUT) issued after the scope began is returned without a new GET: that
+   * request reflects every change acknowledged before the scope began, so the answer is
+   * still linearizable. Only for reads that need no fresher view than the request's start
+   * (path resolution, attributes); a protocol that must see a change made after its own
+   * earlier write or read (a Dekker-style check, a retry after a conflict) must not ask.
+   */
+  readonly recent?: boolean;
+  /**
+   * Any cached version, validated or not, without a GET (a GET when there is none): only
+   * for what a later CAS of this very object checks (an optimistic write's view of the
+   * directory it commits to).
+   */
+  readonly cached?: boolean;
+}
+
 export interface MetaStoreOptions {
   /** CAS attempts before giving up with {@linkcode ContentionError} (default 40). */
   readonly attempts?: number;
@@ -124,6 +144,11 @@ export interface MetaStoreOptions {
 export class MetaStore {
   readonly store: ObjectStore;
   #cache = new Map<string, Versioned<unknown>>();
+  /** Per cached key: the tick at which the request that validated the version was issued. */
+  #stamps = new Map<string, number>();
+  /** Ticks once per GET or PUT issued: orders requests against scope starts. */
+  #tick = 0;
+  #scope = new AsyncLocalStorage<RequestScope>();
   #groups = new Map<string, Group>();
   /** Grouped updates announced per key and not yet queued (see {@linkcode expect}). */
   #expected = new Map<string, number>();
@@ -141,7 +166,15 @@ export class MetaStore {
    * The current version of `key`, or null if absent. The result is shared with the cache:
    * treat it as read-only (mutations get their own copy in {@linkcode update}).
    */
-  read<T>(key: string, check: Check): Promise<Versioned<T> | null> {
+  read<T>(key: string, check: Check, options: ReadOptions = {}): Promise<Versioned<T> | null> {
+    if (options.cached) {
+      const cached = this.#cache.get(key) as Versioned<T> | undefined;
+      if (cached) return Promise.resolve(cached);
+    }
+    if (options.recent || options.cached) {
+      const recent = this.#recent<T>(key);
+      if (recent) return recent;
+    }
     // Read coalescing: a read that arrives while a GET of the key is in flight waits for
     // the next GET, which starts after it arrived, so it still sees every change committed
     // before it was asked for; all reads arriving meanwhile share that one GET.
@@ -155,9 +188,21 @@ export class MetaStore {
     return state.queued.promise as Promise<Versioned<T> | null>;
   }
 
-  async #readNow<T>(key: string, check: Check, state: ReadState): Promise<Versioned<T> | null> {
+  #readNow<T>(key: string, check: Check, state: ReadState): Promise<Versioned<T> | null> {
+    const stamp = ++this.#tick;
+    const current = this.#readSettle<T>(key, check, state, stamp);
+    state.current = { stamp, promise: current };
+    return current;
+  }
+
+  async #readSettle<T>(
+    key: string,
+    check: Check,
+    state: ReadState,
+    stamp: number,
+  ): Promise<Versioned<T> | null> {
     try {
-      return await this.#fetch<T>(key, check);
+      return await this.#fetch<T>(key, check, stamp);
     } finally {
       const next = state.queued;
       if (next) {
@@ -169,44 +214,49 @@ export class MetaStore {
     }
   }
 
-  async #fetch<T>(key: string, check: Check): Promise<Versioned<T> | null> {
+  async #fetch<T>(key: string, check: Check, stamp: number): Promise<Versioned<T> | null> {
     const cached = this.#cache.get(key) as Versioned<T> | undefined;
     const result = await this.store.get(key, cached ? { ifNoneMatch: cached.etag } : {});
     if (result === null) {
       this.#cache.delete(key);
+      this.#absent(key, stamp);
       return null;
     }
     if (result.status === "not-modified" && cached) {
       // Not over a newer version written (or read) while this GET was out: group commit
       // builds its next CAS on what is held, and a regressed version would make it lose.
-      if (this.#cache.get(key) === cached) this.#remember(key, cached);
+      if (this.#cache.get(key) === cached) this.#remember(key, cached, stamp);
       return cached;
     }
     if (result.status !== "ok") {
-      this.#cache.delete(key);
-      return this.#fetch(key, check);
+      this.#drop(key);
+      return this.#fetch(key, check, ++this.#tick);
     }
     const bytes = await readAll(result.body);
     // Our own write landed between this GET's request and its answer: keep the value we
     // hold rather than decode (and validate) the same object again.
     const mine = this.#cache.get(key) as Versioned<T> | undefined;
     if (mine?.etag === result.info.etag) {
-      this.#remember(key, mine);
+      this.#remember(key, mine, stamp);
       return mine;
     }
     const versioned = unstamp<T>(decode<T>(key, bytes, check), result.info.etag, bytes.length);
-    if (this.#cache.get(key) === cached) this.#remember(key, versioned);
+    if (this.#cache.get(key) === cached) this.#remember(key, versioned, stamp);
     return versioned;
   }
 
   /** Reads several objects at once (bounded parallelism), in the order given. */
-  async readMany<T>(keys: readonly string[], check: Check): Promise<(Versioned<T> | null)[]> {
+  async readMany<T>(
+    keys: readonly string[],
+    check: Check,
+    options: ReadOptions = {},
+  ): Promise<(Versioned<T> | null)[]> {
     const out: (Versioned<T> | null)[] = new Array(keys.length).fill(null);
     let next = 0;
     const worker = async () => {
       while (next < keys.length) {
         const i = next++;
-        out[i] = await this.read<T>(keys[i]!, check);
+        out[i] = await this.read<T>(keys[i]!, check, options);
       }
     };
     await Promise.all(Array.from({ length: Math.min(8, keys.length) }, worker));
@@ -230,31 +280,32 @@ export class MetaStore {
     const writes = stampable(value) ? nextWrites(from, etag === null) : undefined;
     const bytes = encode(writes ? { ...value, [WRITES]: writes } : value);
     const mode = etag === null ? { kind: "create" as const } : { kind: "replace" as const, etag };
+    const stamp = ++this.#tick;
     try {
       const { etag: next } = await this.store.put(key, bytes, {
         mode,
         contentType: "application/json",
       });
       const versioned = { value, etag: next, size: bytes.length, ...(writes ? { writes } : {}) };
-      this.#remember(key, versioned);
+      this.#remember(key, versioned, stamp);
       return versioned;
     } catch (error) {
       if (!(error instanceof StoreError)) throw error;
       // A replace of an object that is gone (S3 answers 404 to If-Match then) lost the
       // race as surely as one that met another version.
       if (error.kind === "precondition-failed" || (error.kind === "not-found" && etag !== null)) {
-        this.#cache.delete(key);
+        this.#drop(key);
         return null;
       }
       if (!error.ambiguous) throw error;
-      this.#cache.delete(key);
+      this.#drop(key);
       return await this.#resolve(key, { value, etag, from, writes, size: bytes.length, error });
     }
   }
 
   /** Deletes `key`. S3 has no conditional delete that every server honours: see callers. */
   async remove(key: string): Promise<void> {
-    this.#cache.delete(key);
+    this.#drop(key);
     await this.store.delete(key);
   }
 
@@ -270,9 +321,16 @@ export class MetaStore {
     mutate: (current: Versioned<T> | null) => Decision<T, R> | Promise<Decision<T, R>>,
   ): Promise<R> {
     for (let attempt = 1; attempt <= this.#attempts; attempt++) {
-      const current = await this.read<T>(key, check);
+      const { current, trusted } = await this.#base<T>(key, check, attempt);
       const copy = current && { ...current, value: structuredClone(current.value) };
-      const decision = await mutate(copy);
+      let decision: Decision<T, R>;
+      try {
+        decision = await mutate(copy);
+      } catch (error) {
+        if (trusted) throw error;
+        continue;
+      }
+      if (!trusted && (!("write" in decision) || decision.write === null)) continue;
       if (!("write" in decision)) return decision.result;
       if (decision.write === null) {
         if (current) await this.remove(key);
@@ -377,12 +435,10 @@ export class MetaStore {
   async #applyBatch(key: string, check: Check, batch: GroupItem[]): Promise<Outcome[]> {
     for (let attempt = 1; attempt <= this.#attempts; attempt++) {
       // The first attempt builds on the version this instance holds, without a request:
-      // the CAS proves it current (every outcome of the batch, failures included, is then
-      // decided on the version it replaced). What cannot be proven so, a batch that
-      // writes nothing or a CAS that loses, is decided again from a fresh read. The next
-      // batch of a busy key thus goes out as one PUT, built on the version just written.
-      const held = attempt === 1 ? this.#cache.get(key) : undefined;
-      const current = held ?? await this.read<unknown>(key, check);
+      // the CAS proves it current. What cannot be proven so, a batch that writes nothing,
+      // fails an operation, or whose CAS loses, is decided again from a fresh read. The
+      // next batch of a busy key thus goes out as one PUT, built on the version just written.
+      const { current, trusted } = await this.#base<unknown>(key, check, attempt);
       let draft = current ? draftCopy(current.value) : null;
       let changed = false;
       const before: (() => Promise<void>)[] = [];
@@ -401,10 +457,8 @@ export class MetaStore {
           return { ok: false, error };
         }
       });
-      if (!changed || draft === null) {
-        if (held === undefined) return outcomes;
-        continue;
-      }
+      if (!trusted && (!changed || draft === null || outcomes.some((o) => !o.ok))) continue;
+      if (!changed || draft === null) return outcomes;
       // Objects the new version names are written first (data before metadata). If they
       // cannot all be written, or the CAS then loses for certain, nothing names them: they
       // are removed now (a lost answer leaves them, as the version may have been written).
@@ -417,14 +471,31 @@ export class MetaStore {
       }
       if (await this.write(key, draft, current)) return outcomes;
       await discard();
-      if (held === undefined) await backoff(attempt);
+      if (trusted) await backoff(attempt);
     }
     throw new ContentionError(key, this.#attempts);
   }
 
+  /**
+   * The version a CAS attempt builds on. The first attempt takes the cached version
+   * without a GET (optimistic: the write's `If-Match` checks it is still current); a
+   * decision from it that writes nothing or fails is not `trusted` (the object may have
+   * changed meanwhile, and a protocol may need to see that), and the attempt is run again
+   * from a fresh read.
+   */
+  async #base<T>(
+    key: string,
+    check: Check,
+    attempt: number,
+  ): Promise<{ current: Versioned<T> | null; trusted: boolean }> {
+    const cached = attempt === 1 ? this.#cache.get(key) as Versioned<T> | undefined : undefined;
+    if (cached) return { current: cached, trusted: false };
+    return { current: await this.read<T>(key, check), trusted: true };
+  }
+
   /** Forgets the cached version of `key` (after an out-of-band change). */
   forget(key: string): void {
-    this.#cache.delete(key);
+    this.#drop(key);
   }
 
   /**
@@ -433,6 +504,7 @@ export class MetaStore {
    */
   async #resolve<T>(key: string, lost: LostWrite<T>): Promise<Versioned<T> | null> {
     const { value, etag, from, writes, size, error } = lost;
+    const stamp = ++this.#tick;
     const unknown = (why: string) => new OutcomeUnknownError(key, why, error);
     const result = await this.store.get(key).catch((cause) => {
       throw unknown(`it could not be read back (${(cause as Error)?.message ?? cause})`);
@@ -453,7 +525,7 @@ export class MetaStore {
     const at = now.indexOf(ours);
     if (at === 0) {
       const versioned = { value, etag: result.info.etag, size, writes };
-      this.#remember(key, versioned);
+      this.#remember(key, versioned, stamp);
       return versioned;
     }
     // Applied, and changed again since: our version is no longer the current one.
@@ -492,12 +564,65 @@ export class MetaStore {
     return this.#cache.get(key)?.size ?? null;
   }
 
-  #remember(key: string, versioned: Versioned<unknown>): void {
+  #remember(key: string, versioned: Versioned<unknown>, stamp: number): void {
     this.#cache.delete(key);
     this.#cache.set(key, versioned);
+    this.#stamps.set(key, stamp);
     if (this.#cache.size > this.#cacheEntries) {
-      this.#cache.delete(this.#cache.keys().next().value!);
+      const oldest = this.#cache.keys().next().value!;
+      this.#cache.delete(oldest);
+      this.#stamps.delete(oldest);
     }
+  }
+
+  #drop(key: string): void {
+    this.#cache.delete(key);
+    this.#stamps.delete(key);
+  }
+
+  /** Remembers that a GET issued at `stamp` found `key` absent: a stamp without a version. */
+  #absent(key: string, stamp: number): void {
+    this.#cache.delete(key);
+    this.#stamps.set(key, stamp);
+    if (this.#stamps.size > 2 * this.#cacheEntries) {
+      for (const k of this.#stamps.keys()) if (!this.#cache.has(k)) this.#stamps.delete(k);
+    }
+  }
+
+  /**
+   * Runs `fn` as one request: reads inside it that ask for a `recent` version (see
+   * {@linkcode ReadOptions}) reuse what a GET issued after this call validated, so no
+   * object is read twice. Inside a scope already, the outer scope goes on.
+   */
+  inScope<T>(fn: () => T): T {
+    if (this.#scope.getStore()) return fn();
+    return this.#scope.run({ since: this.#tick }, fn);
+  }
+
+  /**
+   * Runs `fn` in a new scope that begins now, inside a request too: what it reads
+   * reflects every change acknowledged before this call (a check repeated right before a
+   * commit, after a long upload).
+   */
+  inNewScope<T>(fn: () => T): T {
+    return this.#scope.run({ since: this.#tick }, fn);
+  }
+
+  /**
+   * The version of `key` validated since the current scope began (cached, or the answer
+   * of a GET in flight that was issued after it began); undefined when there is none.
+   */
+  #recent<T>(key: string): Promise<Versioned<T> | null> | undefined {
+    const scope = this.#scope.getStore();
+    if (!scope) return undefined;
+    const cached = this.#cache.get(key) as Versioned<T> | undefined;
+    // A stamp without a cache entry: a GET found the object absent.
+    if ((this.#stamps.get(key) ?? 0) > scope.since) return Promise.resolve(cached ?? null);
+    const inFlight = this.#reads.get(key)?.current;
+    if (inFlight && inFlight.stamp > scope.since) {
+      return inFlight.promise as Promise<Versioned<T> | null>;
+    }
+    return undefined;
   }
 }
 
@@ -557,6 +682,13 @@ function deferred<T>(): Deferred<T> {
 }
 interface ReadState {
   queued: Deferred<Versioned<unknown> | null> | null;
+  /** The GET in flight, and the tick at which it was issued. */
+  current?: { stamp: number; promise: Promise<Versioned<unknown> | null> };
+}
+
+/** A request: reads may reuse versions validated by requests issued after `since`. */
+interface RequestScope {
+  readonly since: number;
 }
 
 /** What one grouped operation did to the draft. */

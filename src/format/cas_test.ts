@@ -141,13 +141,14 @@ Deno.test("every write carries its id and the history before it, capped", async 
   assertEquals(read?.writes, writes);
 });
 
-Deno.test("a CAS update costs one GET and one PUT, as before write ids", async () => {
+Deno.test("a CAS update of a cached object costs one PUT: no read to learn the history", async () => {
   const t = pair();
   await t.increment(t.a);
   const before = t.faulty.calls;
   await t.increment(t.a);
-  // A conditional GET (304, cached) and the PUT: no read to learn the history.
-  assertEquals(t.faulty.calls - before, 2);
+  // Optimistic: built on the cached version, whose ETag the PUT's If-Match checks (it
+  // was a conditional GET, 304, and the PUT before).
+  assertEquals(t.faulty.calls - before, 1);
 });
 
 contract(
@@ -226,4 +227,62 @@ Deno.test("`updateGrouped()` after a read answered late builds on our own last w
   assertEquals((await late)?.value.n, 1);
   assertEquals(meta.held<Counter>(KEY)?.value.n, 2);
   assertEquals(await increment(), 3);
+});
+
+Deno.test("`read()` with `recent` in a request scope reuses what the scope validated", async () => {
+  const t = pair();
+  await t.increment(t.a);
+  const read = () => t.a.read<Counter>(KEY, check, { recent: true });
+  // Outside a scope: every read is a GET.
+  let before = t.faulty.calls;
+  await read();
+  await read();
+  assertEquals(t.faulty.calls - before, 2);
+  // Inside: the first read is a GET (the cached version predates the scope), then none;
+  // reads in flight together share one GET.
+  before = t.faulty.calls;
+  await t.a.inScope(async () => {
+    await Promise.all([read(), read()]);
+    assertEquals((await read())?.value.n, 1);
+  });
+  assertEquals(t.faulty.calls - before, 1);
+  // An absent object read once is absent for the rest of the scope.
+  before = t.faulty.calls;
+  await t.a.inScope(async () => {
+    assertEquals(await t.a.read("nothing", check, { recent: true }), null);
+    assertEquals(await t.a.read("nothing", check, { recent: true }), null);
+  });
+  assertEquals(t.faulty.calls - before, 1);
+});
+
+Deno.test("`read()` in a new request scope sees another instance's change", async () => {
+  const t = pair();
+  await t.increment(t.a);
+  await t.a.inScope(() => t.a.read<Counter>(KEY, check, { recent: true }));
+  await t.increment(t.b);
+  const seen = await t.a.inScope(() => t.a.read<Counter>(KEY, check, { recent: true }));
+  assertEquals(seen?.value.n, 2);
+});
+
+Deno.test("`update()` on a stale cached version loses its PUT, re-reads and applies once", async () => {
+  const t = pair();
+  await t.increment(t.a);
+  await t.increment(t.b);
+  const before = t.faulty.calls;
+  assertEquals(await t.increment(t.a), 3);
+  // PUT (412), GET, PUT.
+  assertEquals(t.faulty.calls - before, 3);
+  assertEquals((await t.raw()).n, 3);
+});
+
+Deno.test("`update()` re-decides from a fresh read what an unvalidated version refused", async () => {
+  const t = pair();
+  await t.increment(t.a);
+  await t.increment(t.b);
+  // Decided from A's cached n = 1 this would throw; the fresh version (n = 2) passes.
+  const n = await t.a.update<Counter, number>(KEY, check, (current) => {
+    if (current?.value.n !== 2) throw new Error("stale");
+    return { result: current.value.n };
+  });
+  assertEquals(n, 2);
 });

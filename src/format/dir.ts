@@ -14,7 +14,7 @@
  */
 
 import { compareKeys } from "../store/_util.ts";
-import type { MetaStore, Versioned } from "./cas.ts";
+import type { MetaStore, ReadOptions, Versioned } from "./cas.ts";
 import { dirKey, newId, shardKey } from "./keys.ts";
 import {
   type Attr,
@@ -92,8 +92,8 @@ export class Directories {
   }
 
   /** The directory object (attributes and shard table), or null if there is none. */
-  get(ino: string): Promise<Versioned<DirObject> | null> {
-    return this.meta.read<DirObject>(dirKey(ino), checkDir);
+  get(ino: string, options: ReadOptions = {}): Promise<Versioned<DirObject> | null> {
+    return this.meta.read<DirObject>(dirKey(ino), checkDir, options);
   }
 
   /** Creates the object of a new directory; false if it exists already. */
@@ -102,11 +102,12 @@ export class Directories {
   }
 
   /** The entry `name` of directory `dir`, or null. */
-  async lookup(dir: DirObject, name: string): Promise<Entry | null> {
+  async lookup(dir: DirObject, name: string, options: ReadOptions = {}): Promise<Entry | null> {
     for (let attempt = 0;; attempt++) {
       if (!dir.shards) return dir.entries?.[name] ?? null;
       const ref = shardFor(dir.shards, name);
-      const shard = await this.meta.read<ShardObject>(shardKey(dir.ino, ref.id), checkShard);
+      const key = shardKey(dir.ino, ref.id);
+      const shard = await this.meta.read<ShardObject>(key, checkShard, attempt ? {} : options);
       if (shard) return shard.value.entries[name] ?? null;
       // The shard was replaced by a split since we read the table.
       const fresh = await this.get(dir.ino);
@@ -120,7 +121,7 @@ export class Directories {
    * the next caller while the directory is unchanged (no re-sorting of thousands of
    * entries per listing page): do not modify it.
    */
-  async list(dir: DirObject): Promise<[string, Entry][]> {
+  async list(dir: DirObject, options: ReadOptions = {}): Promise<[string, Entry][]> {
     for (let attempt = 0;; attempt++) {
       let entries: [string, Entry][];
       let parts: readonly object[];
@@ -131,7 +132,11 @@ export class Directories {
         entries = Object.entries(dir.entries ?? {});
       } else {
         const keys = dir.shards.map((s) => shardKey(dir.ino, s.id));
-        const shards = await this.meta.readMany<ShardObject>(keys, checkShard);
+        const shards = await this.meta.readMany<ShardObject>(
+          keys,
+          checkShard,
+          attempt ? {} : options,
+        );
         if (shards.some((s) => s === null)) {
           const fresh = await this.get(dir.ino);
           if (!fresh || attempt > 20) throw new Error(`Directory ${dir.ino} vanished`);
@@ -181,8 +186,11 @@ export class Directories {
   ): Promise<R> {
     const now = options.now ?? Date.now();
     const touch = options.touch ?? true;
-    for (;;) {
-      const current = await this.get(ino);
+    for (let attempt = 0;; attempt++) {
+      // Which object to change (and that there is one) by the cached version: the CAS
+      // checks the rest. Gone is only believed from a fresh read.
+      let current = await this.get(ino, attempt === 0 ? { cached: true } : {});
+      if (!current || current.value.removing) current = await this.get(ino);
       if (!current || current.value.removing) throw new DirectoryGone(ino);
       const dir = current.value;
       try {

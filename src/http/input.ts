@@ -86,6 +86,34 @@ export function requestBody(
   }, { highWaterMark: 0 });
 }
 
+/** Bodies declaring at most this many bytes are read whole before a write's checks. */
+export const SMALL_BODY = 64 * 1024;
+
+/**
+ * The whole body, read now, when it declares at most `max` bytes; null for a larger or
+ * undeclared one (stream it with {@linkcode requestBody}). A write's lock check then runs
+ * after its body arrived, so the check repeated right before the commit may reuse that
+ * one read: no longer than one data write apart, as a fresh re-read would be.
+ *
+ * @throws {FsError} EINVAL when the body is not exactly `expected` bytes.
+ */
+export async function smallBody(
+  c: Context,
+  expected: number | undefined,
+  max = SMALL_BODY,
+): Promise<Uint8Array | null> {
+  if (expected === undefined || expected > max) return null;
+  const body = requestBody(c, expected);
+  if (body instanceof Uint8Array) return body;
+  const out = new Uint8Array(expected);
+  let at = 0;
+  for await (const chunk of body) {
+    out.set(chunk, at); // requestBody fails before more than `expected` bytes arrive
+    at += chunk.length;
+  }
+  return out;
+}
+
 /** True for `application/json` and `application/*+json`, with any parameters. */
 function isJsonType(value: string | undefined): boolean {
   const type = value?.split(";")[0]?.trim().toLowerCase() ?? "";

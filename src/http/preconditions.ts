@@ -81,6 +81,12 @@ export function conditionalHeaders(headers: Headers): ConditionalHeaders {
   };
 }
 
+/** True when the request carries none of the conditional headers. */
+export function unconditional(headers: ConditionalHeaders): boolean {
+  return headers.ifMatch === undefined && headers.ifNoneMatch === undefined &&
+    headers.ifModifiedSince === undefined && headers.ifUnmodifiedSince === undefined;
+}
+
 /**
  * Evaluates preconditions against the current version (`null`: nothing there) in RFC 9110
  * order. Returns "not-modified" when a GET or HEAD should be answered 304.

@@ -15,13 +15,16 @@
  */
 
 import type { Context, Hono } from "hono";
-import { FsError, isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
+import { ChangedError, FsError, isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
+import { HttpError } from "../http/errors.ts";
 import { badRequest, preconditionFailed } from "./errors.ts";
-import { contentLength, parseUint, queryFlag, requestBody } from "../http/input.ts";
+import { contentLength, parseUint, queryFlag, requestBody, smallBody } from "../http/input.ts";
 import { fsPathOf } from "./path.ts";
 import {
+  type ConditionalHeaders,
   conditionalHeaders,
   evaluatePreconditions,
+  unconditional,
   validatorHeaders,
 } from "../http/preconditions.ts";
 import { parseContentRange } from "../http/ranges.ts";
@@ -37,9 +40,13 @@ export function registerWriteRoutes(app: Hono, vfsOf: (c: Context) => Vfs): void
 }
 
 /** The stat of what `path` leads to, or null when nothing is there. */
-export async function statOrNull(vfs: Vfs, path: string): Promise<Stat | null> {
+export async function statOrNull(
+  vfs: Vfs,
+  path: string,
+  options: { optimistic?: boolean } = {},
+): Promise<Stat | null> {
   try {
-    return await vfs.getattr(path);
+    return await vfs.getattr(path, options);
   } catch (error) {
     if (isFsError(error, "ENOENT")) return null;
     throw error;
@@ -73,17 +80,64 @@ async function putFs(c: Context, vfs: Vfs): Promise<Response> {
     return c.json(statJson(path, stat), 201, { location });
   }
   const conditions = conditionalHeaders(c.req.raw.headers);
-  const current = await statOrNull(vfs, path);
+  // A small body is here before the checks: the re-check before the commit reuses their
+  // reads. A streamed one may take long: the re-check then reads afresh.
+  const small = await smallBody(c, declared);
+  // A whole small body without conditions is decided from this instance's cached copy of
+  // the directory (no GET of it), and the commit checks that copy (`expect`): if it was
+  // stale, nothing was written, and the request is decided again from fresh reads.
+  if (small && !parents && unconditional(conditions)) {
+    try {
+      return await putFileOnce(c, vfs, { path, small, mtime, location, optimistic: true });
+    } catch (error) {
+      if (!decidedOnStaleView(error)) throw error;
+    }
+  }
+  return await putFileOnce(c, vfs, { path, small, mtime, location, parents, declared, conditions });
+}
+
+/**
+ * An optimistic try failed in a way a stale view can explain (nothing was written): the
+ * file changed, or something it decided from (the file exists, is a directory, is locked
+ * as a member of its directory) may not hold.
+ */
+function decidedOnStaleView(error: unknown): boolean {
+  if (error instanceof ChangedError) return true;
+  if (error instanceof HttpError) return error.status === 423;
+  return isFsError(error, "ENOENT", "ENOTDIR", "EISDIR", "EEXIST");
+}
+
+/** One try of a file PUT: optimistic (see putFs), or from fresh reads. */
+async function putFileOnce(
+  c: Context,
+  vfs: Vfs,
+  args: {
+    path: string;
+    small: Uint8Array | null;
+    mtime: number | undefined;
+    location: string;
+    optimistic?: boolean;
+    parents?: boolean;
+    declared?: number | undefined;
+    conditions?: ConditionalHeaders;
+  },
+): Promise<Response> {
+  const { path, small, mtime, location, parents = false, declared } = args;
+  const optimistic = args.optimistic ?? false;
+  const conditions = args.conditions ?? {};
+  const current = await statOrNull(vfs, path, { optimistic });
   if (current?.type === "directory") throw new FsError("EISDIR", "Is a directory", { path });
   evaluatePreconditions(conditions, current, false);
   const locks = { membership: current === null };
   await checkLocks(c, vfs, path, locks);
-  const body = requestBody(c, declared);
+  const body = small ?? requestBody(c, declared);
   const parent = parentOf(path);
   if (parents && parent !== "/") await vfs.mkdir(parent, { parents: true });
   const exclusive = conditions.ifNoneMatch?.trim() === "*";
   const ifMatch = strongTag(conditions.ifMatch);
-  const recheck = new Recheck(() => checkLocks(c, vfs, path, locks));
+  const recheck = new Recheck(() =>
+    small ? checkLocks(c, vfs, path, locks) : vfs.fresh(() => checkLocks(c, vfs, path, locks))
+  );
   let stat: Stat;
   try {
     // The client's mtime lands in the same CAS as the data.
@@ -93,6 +147,7 @@ async function putFs(c: Context, vfs: Vfs): Promise<Response> {
       exclusive,
       ...ifMatch,
       ...(mtime === undefined ? {} : { mtime }),
+      ...(optimistic ? { expect: current?.etag ?? null } : {}),
       beforeCommit: recheck.beforeCommit,
     });
   } catch (error) {
@@ -130,16 +185,19 @@ async function patchFs(c: Context, vfs: Vfs): Promise<Response> {
     offset = parseUint(offsetText, "offset");
   }
   const conditions = conditionalHeaders(c.req.raw.headers);
+  const small = await smallBody(c, expected); // see putFs
   const current = await statOrNull(vfs, path);
   if (current?.type === "directory") throw new FsError("EISDIR", "Is a directory", { path });
   evaluatePreconditions(conditions, current, false);
   if (!current && !create) throw new FsError("ENOENT", "No such file or directory", { path });
   const locks = { membership: current === null };
   await checkLocks(c, vfs, path, locks);
-  const body = requestBody(c, expected);
+  const body = small ?? requestBody(c, expected);
   const exclusive = conditions.ifNoneMatch?.trim() === "*";
   const ifMatch = strongTag(conditions.ifMatch);
-  const recheck = new Recheck(() => checkLocks(c, vfs, path, locks));
+  const recheck = new Recheck(() =>
+    small ? checkLocks(c, vfs, path, locks) : vfs.fresh(() => checkLocks(c, vfs, path, locks))
+  );
   const beforeCommit = recheck.beforeCommit;
   let stat: Stat;
   try {
@@ -181,7 +239,8 @@ async function deleteFs(c: Context, vfs: Vfs): Promise<Response> {
   if (stat.type !== "directory") await vfs.unlink(path);
   else if (recursive) {
     // A tree takes many steps: a lock taken meanwhile stops the rest.
-    const recheck = new Recheck(() => checkLocks(c, vfs, path, locks));
+    // Afresh before each member: a lock taken during the walk stops the rest.
+    const recheck = new Recheck(() => vfs.fresh(() => checkLocks(c, vfs, path, locks)));
     try {
       await vfs.removeTree(path, { stopOnError: true, beforeEach: recheck.beforeCommit });
     } catch (error) {

@@ -386,7 +386,8 @@ class Handlers {
       const failure = body.failure();
       if (failure) throw failure;
       if (checksum && !sameBytes(body.digest()!, checksum.digest)) throw checksumMismatch();
-      if (isLast()) await this.#checkTarget(c, fs, record.target, record);
+      // Afresh: the chunk streamed in meanwhile (see Vfs.fresh).
+      if (isLast()) await fs.fresh(() => this.#checkTarget(c, fs, record.target, record));
     });
     const staging = this.#uploads.dataPath(upload.id);
     try {

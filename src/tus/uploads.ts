@@ -282,7 +282,8 @@ export class Uploads {
   /** Starts a sweep in the background when the last one is older than the interval. */
   maybeSweep(): void {
     if (this.#sweeping || this.#now() - this.#lastSweep < this.#sweepEveryMs) return;
-    this.#sweeping = this.sweep().catch((error) => {
+    // Its own scope: it outlives the request that started it, and reuses nothing of it.
+    this.#sweeping = this.#vfs.fresh(() => this.sweep()).catch((error) => {
       console.warn(`pagefs: sweeping uploads failed: ${(error as Error).message}`);
       return 0;
     }).finally(() => {

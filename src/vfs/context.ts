@@ -24,6 +24,12 @@ import { type ObjectStore, StoreError } from "../store/types.ts";
 import { FsError } from "./errors.ts";
 import type { FileType, Stat } from "./types.ts";
 
+/** A directory path resolved earlier: the ino it led to, and the epoch it was resolved in. */
+export interface Chain {
+  readonly ino: string;
+  readonly ns: number;
+}
+
 export interface VfsOptions {
   /** Page cache budget in bytes (default 64 MiB), part of `memoryBytes`. */
   readonly cacheBytes?: number;
@@ -89,6 +95,8 @@ export interface Ctx {
   readonly claimAfterMs: number;
   /** Removal marks met, by `<ino> <mark>`: when this instance first saw each (own clock). */
   readonly marksSeen: Map<string, number>;
+  /** Directory paths resolved earlier (names joined by "/"), for cached resolution. */
+  readonly chains: Map<string, Chain>;
   readonly now: () => number;
   /**
    * The names of the subtree every path must stay inside, symlinks followed included
@@ -138,6 +146,7 @@ export function createCtx(store: ObjectStore, options: VfsOptions = {}): Ctx {
     removingLeaseMs: options.removingLeaseMs ?? 30_000,
     claimAfterMs: options.claimAfterMs ?? 60_000,
     marksSeen: new Map(),
+    chains: new Map(),
     now: options.now ?? Date.now,
     scope: [],
     readahead: new Map(),
@@ -234,7 +243,7 @@ export async function entryStat(ctx: Ctx, entry: Entry): Promise<Stat> {
     case "l":
       return statOf(entry.ino, "symlink", entry.attr, { target: entry.target });
     case "d": {
-      const dir = await ctx.dirs.get(entry.ino);
+      const dir = await ctx.dirs.get(entry.ino, { recent: true });
       if (!dir) throw new FsError("ENOENT", "Directory was removed");
       return dirStat(dir.value);
     }

@@ -66,6 +66,17 @@ export class FsError extends Error {
   }
 }
 
+/**
+ * An optimistic write found the file changed since the caller's optimistic look
+ * (`OpenOptions.expect`): nothing was written; decide again from fresh reads.
+ */
+export class ChangedError extends FsError {
+  constructor(path?: string) {
+    super("ESTALE", "Changed since the request looked", path === undefined ? {} : { path });
+    this.name = "ChangedError";
+  }
+}
+
 /** True when `error` is an {@linkcode FsError} with one of the codes. */
 export function isFsError(error: unknown, ...codes: Errno[]): error is FsError {
   return error instanceof FsError && (codes.length === 0 || codes.includes(error.code));

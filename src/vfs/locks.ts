@@ -227,7 +227,7 @@ export class LockManager {
           timeout,
           expires: now + timeout * 1000,
         };
-        return { write: table([...kept, lock]), result: copy(lock) };
+        return { write: table(current?.value, [...kept, lock]), result: copy(lock) };
       });
     });
   }
@@ -252,7 +252,10 @@ export class LockManager {
         const found = this.#find(live, token, at, options);
         const lock: LockInfo = { ...found, timeout: seconds, expires: now + seconds * 1000 };
         return {
-          write: table(this.#kept(current?.value, now).map((l) => l === found ? lock : l)),
+          write: table(
+            current?.value,
+            this.#kept(current?.value, now).map((l) => l === found ? lock : l),
+          ),
           result: copy(lock),
         };
       });
@@ -270,7 +273,7 @@ export class LockManager {
         const now = this.#now();
         const found = this.#find(liveLocks(current?.value, now), token, at, options);
         const kept = this.#kept(current?.value, now);
-        return { write: table(kept.filter((l) => l !== found)), result: undefined };
+        return { write: table(current?.value, kept.filter((l) => l !== found)), result: undefined };
       });
     });
   }
@@ -343,7 +346,10 @@ export class LockManager {
         const live = liveLocks(current?.value, this.#now());
         if (!live.some((l) => atOrBelow(l.root, at))) return { result: undefined };
         const kept = this.#kept(current?.value, this.#now());
-        return { write: table(kept.filter((l) => !atOrBelow(l.root, at))), result: undefined };
+        return {
+          write: table(current?.value, kept.filter((l) => !atOrBelow(l.root, at))),
+          result: undefined,
+        };
       });
     });
   }
@@ -377,7 +383,7 @@ export class LockManager {
   }
 
   async #live(): Promise<readonly LockInfo[]> {
-    const current = await this.#meta.read<LockTable>(LOCKS_KEY, checkLockTable);
+    const current = await this.#meta.read<LockTable>(LOCKS_KEY, checkLockTable, { recent: true });
     return liveLocks(current?.value, this.#now());
   }
 
@@ -395,14 +401,20 @@ export class LockManager {
 /** Default clock skew tolerated between instances, in ms. */
 const SKEW_MARGIN = 2 * 60_000;
 
-/** The lock table object, `{ v: 1, locks: [...] }`. */
-interface LockTable {
+/**
+ * The lock table object, `{ v: 1, locks: [...] }`, which also carries the namespace epoch
+ * (`ns`, `pending`: see epoch.ts; absent is 0 and none).
+ */
+export interface LockTable {
   v: 1;
   locks: LockInfo[];
+  ns?: number;
+  pending?: string[];
 }
 
-function table(locks: LockInfo[]): LockTable {
-  return { v: 1, locks };
+/** The table with `locks`, keeping the epoch fields of `base`. */
+function table(base: LockTable | undefined, locks: LockInfo[]): LockTable {
+  return { ...base, v: 1, locks };
 }
 
 function liveLocks(value: LockTable | undefined, now: number): LockInfo[] {
@@ -441,9 +453,19 @@ function covers(lock: LockInfo, path: string): boolean {
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
 
-const checkLockTable: Check = (value) => {
+/** Validates the lock table object (with the epoch fields it may carry). */
+export const checkLockTable: Check = (value) => {
   if (!isObject(value) || value.v !== 1 || !Array.isArray(value.locks)) {
     return "not a version 1 lock table";
+  }
+  if (value.ns !== undefined && !(Number.isSafeInteger(value.ns) && (value.ns as number) >= 0)) {
+    return "bad namespace epoch";
+  }
+  if (
+    value.pending !== undefined &&
+    !(Array.isArray(value.pending) && value.pending.every((p) => typeof p === "string"))
+  ) {
+    return "bad pending namespace changes";
   }
   for (const l of value.locks as unknown[]) {
     const ok = isObject(l) &&

@@ -4,7 +4,7 @@
  * @module
  */
 
-export { ERRNO, type Errno, FsError, isFsError } from "./errors.ts";
+export { ChangedError, ERRNO, type Errno, FsError, isFsError } from "./errors.ts";
 export { FileHandle } from "./writer.ts";
 export {
   type CheckOptions,

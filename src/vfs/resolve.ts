@@ -7,9 +7,26 @@ import type { Ctx } from "./context.ts";
 import { FsError } from "./errors.ts";
 import { splitPath } from "./path.ts";
 import { settleMovedFrom, settleMoving } from "../format/rename_intent.ts";
+import { bumpNs, chainOf, clearStalePending, readEpoch, rememberChain } from "./epoch.ts";
+
+/**
+ * Reads of resolution reuse what this request already validated (see `ReadOptions`): a
+ * path is resolved against the tree as it was at some point during the request.
+ */
+const RECENT = { recent: true } as const;
 
 /** Symlinks followed in one resolution before ELOOP (Linux's limit). */
 const MAX_HOPS = 40;
+
+/**
+ * `optimistic`: the last directory of a remembered path may be this instance's cached
+ * version, not revalidated (the epoch still is): only for a write whose commit, a CAS of
+ * that very directory, checks it, and whose caller decides again from fresh reads if the
+ * version turns out stale (see `OpenOptions.expect`).
+ */
+export interface Optimistic {
+  readonly optimistic?: boolean;
+}
 
 /** Where a path leads. */
 export interface Location {
@@ -44,7 +61,7 @@ export function checkScope(ctx: Ctx, names: readonly string[], path: string): vo
 
 /** A directory's object; ENOENT if it was removed (or is being removed). */
 export async function openDir(ctx: Ctx, ino: string, path?: string): Promise<DirObject> {
-  let found = await ctx.dirs.get(ino);
+  let found = await ctx.dirs.get(ino, RECENT);
   const mark = found?.value.removing;
   if (mark !== undefined && markStale(ctx, ino, mark)) {
     if (found!.value.removed) {
@@ -145,8 +162,10 @@ export async function finishRemoval(
       if (done === false) continue;
       if (done !== true) {
         // A rename in flight carries the entry: settle it, then look where it is now.
-        if (done.moving) await settleMoving(ctx, parentIno, name, done);
-        else await settleMovedFrom(ctx, parentIno, name, done);
+        if (done.moving) {
+          await settleMoving(ctx, parentIno, name, done);
+          await bumpNs(ctx); // a directory's rename, settled for someone else
+        } else await settleMovedFrom(ctx, parentIno, name, done);
         continue;
       }
     } else {
@@ -168,23 +187,79 @@ export async function lookupEntry(
   name: string,
 ): Promise<Entry | null> {
   for (let attempt = 0; attempt < 10; attempt++) {
-    const entry = await ctx.dirs.lookup(dir, name);
+    const entry = await ctx.dirs.lookup(dir, name, attempt === 0 ? RECENT : {});
     if (!entry?.moving && !entry?.movedFrom) return entry;
-    if (entry.moving) await settleMoving(ctx, dir.ino, name, entry);
-    else await settleMovedFrom(ctx, dir.ino, name, entry);
+    if (entry.moving) {
+      await settleMoving(ctx, dir.ino, name, entry);
+      // Someone else's rename of a directory or symlink, rolled forward or back here.
+      if (entry.t === "d" || entry.t === "l") await bumpNs(ctx);
+    } else {
+      // The clean-up after a rename (or of its target, if it was rolled back): no path
+      // was remembered through an entry marked so, as every walk settles it first.
+      await settleMovedFrom(ctx, dir.ino, name, entry);
+    }
     dir = await openDir(ctx, dir.ino);
   }
   throw new FsError("EAGAIN", "Entry is being renamed", { path: name });
 }
 
-/** Resolves names to the directory they denote, following symlinks. */
+/**
+ * The directory at `names` as this instance resolved it before, if that resolution still
+ * holds: one conditional GET of the lock table (for the namespace epoch) and one of the
+ * directory, at once. It holds when no namespace change started since (same `ns`, none
+ * pending) and the directory is still there and open; otherwise null (resolve in full).
+ */
+export async function cachedDir(
+  ctx: Ctx,
+  names: readonly string[],
+  options: Optimistic = {},
+): Promise<DirObject | null> {
+  const chain = names.length > 0 ? chainOf(ctx, names) : undefined;
+  if (!chain) return null;
+  const [epoch, found] = await Promise.all([
+    readEpoch(ctx),
+    ctx.dirs.get(chain.ino, options.optimistic ? { cached: true } : RECENT),
+  ]);
+  const holds = epoch.ns === chain.ns && epoch.pending.length === 0 && found !== null &&
+    found.value.removing === undefined;
+  return holds ? found.value : null;
+}
+
+/**
+ * Resolves names to the directory they denote, following symlinks. A path resolved
+ * before costs the lock table's and the directory's conditional GETs (see
+ * {@linkcode cachedDir}); otherwise every directory from the root is read, after the
+ * epoch, and the chain is remembered under it (not when it crosses a symlink, nor while
+ * a namespace change is pending).
+ */
 export async function resolveDir(
   ctx: Ctx,
   names: readonly string[],
   path: string,
   hops = { n: 0 },
+  options: Optimistic = {},
 ): Promise<{ dir: DirObject; names: string[] }> {
-  let dir = await openDir(ctx, ROOT_INO, path);
+  if (hops.n > 0 || names.length === 0) return await walk(ctx, names, path, hops, null, null);
+  const cached = await cachedDir(ctx, names, options);
+  if (cached) return { dir: cached, names: [...names] };
+  // The epoch is read before any directory below the root (the root is the root whatever
+  // renames do): a change that starts after this read bumps `ns` past the one remembered.
+  const [epoch, root] = await Promise.all([readEpoch(ctx), openDir(ctx, ROOT_INO, path)]);
+  if (epoch.pending.length > 0) await clearStalePending(ctx, epoch);
+  const ns = epoch.pending.length === 0 ? epoch.ns : null;
+  return await walk(ctx, names, path, hops, root, ns);
+}
+
+/** Resolution in full from `root` (read if null); remembers chains under `ns` if given. */
+async function walk(
+  ctx: Ctx,
+  names: readonly string[],
+  path: string,
+  hops: { n: number },
+  root: DirObject | null,
+  ns: number | null,
+): Promise<{ dir: DirObject; names: string[] }> {
+  let dir = root ?? await openDir(ctx, ROOT_INO, path);
   const at: string[] = [];
   for (let i = 0; i < names.length; i++) {
     const name = names[i]!;
@@ -201,6 +276,7 @@ export async function resolveDir(
     if (entry.t !== "d") throw new FsError("ENOTDIR", "Not a directory", { path });
     dir = await openDir(ctx, entry.ino, path);
     at.push(name);
+    if (ns !== null) rememberChain(ctx, at, { ino: entry.ino, ns });
   }
   return { dir, names: at };
 }
@@ -212,14 +288,14 @@ export async function resolveDir(
 export async function locate(
   ctx: Ctx,
   path: string,
-  options: { follow?: boolean } = {},
+  options: { follow?: boolean } & Optimistic = {},
   hops = { n: 0 },
 ): Promise<Location> {
   const names = splitPath(path);
   checkScope(ctx, names, path);
   const name = names.pop();
   if (name === undefined) return { parent: null, name: "", entry: null, names: [] };
-  const { dir, names: parentNames } = await resolveDir(ctx, names, path, hops);
+  const { dir, names: parentNames } = await resolveDir(ctx, names, path, hops, options);
   const entry = await lookupEntry(ctx, dir, name);
   if (options.follow && entry?.t === "l") {
     if (++hops.n > MAX_HOPS) throw new FsError("ELOOP", "Too many symlinks", { path });

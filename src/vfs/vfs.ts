@@ -55,6 +55,13 @@ export interface OpenOptions {
    * end re-checks locks there); if it throws, nothing is committed and the write fails.
    */
   readonly beforeCommit?: () => Promise<void>;
+  /**
+   * An optimistic write: the directory holding the file may be taken as cached (see
+   * `lookup`'s `optimistic`), and the commit fails with {@linkcode ChangedError} (nothing
+   * written) unless the file's ETag is still `expect` (null: the file is absent), so that
+   * whatever the caller decided from its optimistic `lookup` still holds at the commit.
+   */
+  readonly expect?: string | null;
 }
 
 /**
@@ -157,6 +164,36 @@ export class Vfs {
     return view;
   }
 
+  /**
+   * Runs `fn` as one request (a front end's HTTP request): every operation inside it may
+   * reuse a metadata version that a GET issued after `fn` began validated, so no object
+   * is read twice, and what it answers is still the state at some moment within it.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore } from "../store/memory.ts";
+   * import { Vfs } from "./vfs.ts";
+   * import { ok } from "node:assert/strict";
+   * const fs = await Vfs.open(new MemoryStore());
+   * await fs.writeFile("/a", new Uint8Array(3));
+   * const [stat, bytes] = await fs.request(() =>
+   *   Promise.all([fs.getattr("/a"), fs.read("/a", 0, 3)])
+   * );
+   * ok(stat.size === bytes.length);
+   * ```
+   */
+  request<T>(fn: () => Promise<T>): Promise<T> {
+    return this.#ctx.meta.inScope(fn);
+  }
+
+  /**
+   * Runs `fn` with nothing reused from before this call, even inside {@linkcode request}:
+   * for a check repeated right before a commit, after a body that took its time.
+   */
+  fresh<T>(fn: () => Promise<T>): Promise<T> {
+    return this.#ctx.meta.inNewScope(fn);
+  }
+
   /** The store underneath (for tools such as fsck and GC). */
   get store(): ObjectStore {
     return this.#ctx.store;
@@ -195,10 +232,13 @@ export class Vfs {
    * await fs.symlink("/nowhere", "/link");
    * ok((await fs.lookup("/link")).type === "symlink");
    * ```
+   * With `optimistic`, the directory holding the last name may be answered from this
+   * instance's cache without a GET (the namespace epoch is still read): for a write that
+   * passes what it saw as `expect`, so that its commit checks it.
    * @throws {FsError} ENOENT when nothing is at `path`.
    */
-  lookup(path: string): Promise<Stat> {
-    return this.#run(path, () => attrs.getattr(this.#ctx, path, false));
+  lookup(path: string, options: { optimistic?: boolean } = {}): Promise<Stat> {
+    return this.#run(path, () => attrs.getattr(this.#ctx, path, false, options));
   }
 
   /**
@@ -217,8 +257,8 @@ export class Vfs {
    * ```
    * @throws {FsError} ENOENT when nothing is at `path`, or a symlink leads nowhere.
    */
-  getattr(path: string): Promise<Stat> {
-    return this.#run(path, () => attrs.getattr(this.#ctx, path, true));
+  getattr(path: string, options: { optimistic?: boolean } = {}): Promise<Stat> {
+    return this.#run(path, () => attrs.getattr(this.#ctx, path, true, options));
   }
 
   /**
@@ -856,7 +896,8 @@ export class Vfs {
 
   async #run<T>(path: string, fn: () => Promise<T>): Promise<T> {
     try {
-      return await fn();
+      // One operation is one request scope (or part of the front end's).
+      return await this.#ctx.meta.inScope(fn);
     } catch (error) {
       throw toFsError(error, path);
     }

@@ -14,11 +14,12 @@
 import type { DirtyData, DirtyPiece } from "../cache/dirty.ts";
 import type { Placed } from "../cache/writeback.ts";
 import { claimData } from "../format/gc_pending.ts";
+import type { ReadOptions } from "../format/cas.ts";
 import { newIno } from "../format/keys.ts";
 import { contentVersion, type Entry, type FileData, type FileEntry } from "../format/meta.ts";
 import { EMPTY_MAP, type PageMap, truncateMap, writeExtent } from "../format/page_map.ts";
 import { contentTag, type Ctx, newAttr, statOf, toFsError } from "./context.ts";
-import { FsError } from "./errors.ts";
+import { ChangedError, FsError, isFsError } from "./errors.ts";
 import {
   commitMerged,
   mergeable,
@@ -110,6 +111,8 @@ export class FileHandle {
   #create: CreateSpec | null;
   /** Commit only if the file's content ETag is still this one (HTTP If-Match). */
   #ifMatch: string | undefined;
+  /** Optimistic: what the caller saw (content ETag, null for absent); see `OpenOptions`. */
+  #expect: string | null | undefined;
   /** Attribute changes for the next commit, made in its CAS. */
   #attrs: AttrChanges | null = null;
   /** Runs right before each metadata CAS, after the data is durable; a throw aborts. */
@@ -151,6 +154,7 @@ export class FileHandle {
       /** Attributes the first commit sets, in the same CAS as the data. */
       attrs?: AttrChanges;
       beforeCommit?: () => Promise<void>;
+      expect?: string | null;
     } = {},
   ): Promise<FileHandle> {
     const { mtime } = options;
@@ -159,7 +163,8 @@ export class FileHandle {
     }
     // O_CREAT|O_EXCL does not follow a final symlink: an existing link is EEXIST (POSIX).
     const follow = !(options.create && options.exclusive);
-    const { parent, name, entry } = await locate(ctx, path, { follow });
+    const optimistic = options.expect !== undefined;
+    const { parent, name, entry } = await locate(ctx, path, { follow, optimistic });
     if (!parent) throw new FsError("EISDIR", "Is a directory", { path });
     let handle: FileHandle;
     if (entry) {
@@ -192,6 +197,7 @@ export class FileHandle {
       handle.#attrs = { ...options.attrs, ...(mtime === undefined ? {} : { mtime }) };
     }
     handle.#beforeCommit = options.beforeCommit;
+    handle.#expect = options.expect;
     return handle;
   }
 
@@ -326,10 +332,12 @@ export class FileHandle {
     }
   }
 
-  async #current(): Promise<{ entry: Entry | null; record: FileRecord | null }> {
-    const dir = await this.#ctx.dirs.get(this.#loc.dir);
+  async #current(
+    options: ReadOptions = {},
+  ): Promise<{ entry: Entry | null; record: FileRecord | null }> {
+    const dir = await this.#ctx.dirs.get(this.#loc.dir, options);
     if (!dir) return { entry: null, record: null };
-    const entry = await this.#ctx.dirs.lookup(dir.value, this.#loc.name);
+    const entry = await this.#ctx.dirs.lookup(dir.value, this.#loc.name, options);
     if (!entry || (entry.t !== "f" && entry.t !== "h")) return { entry, record: null };
     return { entry, record: await loadRecord(this.#ctx, entry) };
   }
@@ -345,11 +353,14 @@ export class FileHandle {
     const merged = await this.#commitMerged(placed, started);
     if (merged) return merged;
     for (let attempt = 0; attempt < 20; attempt++) {
-      // A file to create was absent when opened: its first attempt builds on that, as the
-      // CAS adding its entry fails (Conflict, and a fresh look) if the name is taken now.
-      const { entry, record } = attempt === 0 && this.#create
+      // The commit's CAS checks what it builds on: at first, this request's versions are
+      // enough (an optimistic write's, any cached one), and a file to create was absent
+      // when opened (the CAS adding its entry fails if the name is taken now); after a
+      // conflict, read afresh.
+      const first = this.#expect !== undefined ? { cached: true } : { recent: true };
+      const { entry, record } = attempt === 0 && this.#create && this.#expect === undefined
         ? { entry: null, record: null }
-        : await this.#current();
+        : await this.#current(attempt === 0 ? first : {});
       const current = this.#base(entry, record);
       const gen = current.gen ?? 0;
       let ops = placeAppends(this.#ops, current.attr.size);
@@ -408,6 +419,12 @@ export class FileHandle {
    * to create. Checks that the name still holds this file and the caller's If-Match.
    */
   #base(entry: Entry | null, record: FileRecord | null): FileRecord {
+    // What an optimistic caller decided from: unless the file is as it saw it (checked
+    // again by the CAS, which builds on this version), nothing is written.
+    if (this.#expect !== undefined) {
+      const tag = entry && record ? contentTag(entry.ino, record) : null;
+      if (tag !== this.#expect) throw new ChangedError(this.#loc.name);
+    }
     if (entry && entry.ino !== this.#loc.ino) {
       if (!this.#create || this.#create.exclusive) {
         throw new FsError(this.#create ? "EEXIST" : "ESTALE", "File was replaced", {
@@ -551,7 +568,18 @@ export class FileHandle {
         nlink: (record as { nlink?: number }).nlink ?? 1,
       });
     };
-    if (entry) return await updateFile(ctx, this.#loc, change);
+    if (entry) {
+      try {
+        return await updateFile(ctx, this.#loc, change);
+      } catch (error) {
+        // Optimistic: the file is not what the stale copy said; look again (`#base` then
+        // tells the caller its view changed).
+        if (this.#expect !== undefined && isFsError(error, "ESTALE", "EISDIR")) {
+          throw new Conflict();
+        }
+        throw error;
+      }
+    }
     // Create the file in the same CAS as its first data.
     const create = this.#create!;
     const attr = newAttr(ctx, "file", create);

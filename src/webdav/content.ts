@@ -4,15 +4,17 @@
  * @module
  */
 
-import { contentLength, requestBody } from "../http/input.ts";
+import { contentLength, requestBody, smallBody } from "../http/input.ts";
 import { contentTypeOf } from "../http/media_types.ts";
 import {
+  type ConditionalHeaders,
   conditionalHeaders,
   evaluatePreconditions,
+  unconditional,
   validatorHeaders,
 } from "../http/preconditions.ts";
 import { parseContentRange, requestedSpan } from "../http/ranges.ts";
-import { isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
+import { ChangedError, isFsError, LockedError, type Stat, type Vfs } from "../vfs/mod.ts";
 import { DavError, messageOf, statusOf } from "./errors.ts";
 import { parentOf } from "./paths.ts";
 import { type DavRequest, guard, href, regard, statOrNull } from "./request.ts";
@@ -97,7 +99,7 @@ function clientMtime(req: DavRequest): number | undefined {
  * with `Content-Range` it writes those bytes at that offset and keeps the rest.
  */
 export async function putMethod(req: DavRequest): Promise<Response> {
-  const { vfs, path } = req;
+  const { path } = req;
   if (req.trailingSlash || path === "/") throw new DavError(405, "Cannot PUT a collection");
   const mtime = clientMtime(req);
   const declared = contentLength(req.c);
@@ -106,23 +108,68 @@ export async function putMethod(req: DavRequest): Promise<Response> {
   if (range && declared !== undefined && declared !== range.end - range.start + 1) {
     throw new DavError(400, "Content-Length differs from the Content-Range");
   }
-  const current = await statOrNull(vfs, path);
-  if (current?.type === "directory") throw new DavError(405, "Cannot PUT to a collection");
-  if (!current) await requireParent(vfs, path);
+  const expected = range ? range.end - range.start + 1 : declared;
+  // A small body is here before the checks: the re-check before the commit reuses their
+  // reads. A streamed one may take long: the re-check then reads afresh.
+  const small = await smallBody(req.c, expected);
   const conditions = conditionalHeaders(req.c.req.raw.headers);
+  // A whole small body without conditions is decided from this instance's cached copy of
+  // the directory (no GET of it), and the commit checks that copy (`expect`): if it was
+  // stale, nothing was written, and the request is decided again from fresh reads.
+  if (small && !range && unconditional(conditions) && req.c.req.header("if") === undefined) {
+    try {
+      return await putOnce(req, { small, mtime, optimistic: true });
+    } catch (error) {
+      if (!decidedOnStaleView(error)) throw error;
+    }
+  }
+  return await putOnce(req, { small, mtime, range, expected, conditions });
+}
+
+/**
+ * An optimistic try failed in a way a stale view can explain (nothing was written): the
+ * file changed, or something it decided from (the file or its directory exists, is a
+ * collection, is locked as a member) may not hold.
+ */
+function decidedOnStaleView(error: unknown): boolean {
+  if (error instanceof ChangedError || error instanceof LockedError) return true;
+  if (error instanceof DavError) return error.status === 405 || error.status === 409;
+  return isFsError(error, "ENOENT", "ENOTDIR", "EISDIR", "EEXIST");
+}
+
+/** One try of a PUT: optimistic (see putMethod), or from fresh reads. */
+async function putOnce(
+  req: DavRequest,
+  args: {
+    small: Uint8Array | null;
+    mtime: number | undefined;
+    optimistic?: boolean;
+    range?: { start: number; end: number } | null;
+    expected?: number | undefined;
+    conditions?: ConditionalHeaders;
+  },
+): Promise<Response> {
+  const { vfs, path } = req;
+  const { small, mtime, range = null, expected } = args;
+  const optimistic = args.optimistic ?? false;
+  const conditions = args.conditions ?? {};
+  const current = await statOrNull(vfs, path, { optimistic });
+  if (current?.type === "directory") throw new DavError(405, "Cannot PUT to a collection");
+  if (!current) await requireParent(vfs, path, { optimistic });
   evaluatePreconditions(conditions, current, false);
   const touches = [{ path, membership: current === null }];
   await guard(req, touches);
-  const body = requestBody(req.c, range ? range.end - range.start + 1 : declared);
+  const body = small ?? requestBody(req.c, expected);
   // The preconditions hold again in the commit's CAS, and the gate runs again right
   // before it: neither a concurrent create, nor a change or a lock that came while the
   // body was uploading, is overwritten. The client's mtime lands in the same CAS.
   const exclusive = conditions.ifNoneMatch?.trim() === "*";
-  const recheck = regard(req, touches);
+  const recheck = regard(req, touches, { reuse: small !== null });
   const options = {
     ...(current && conditions.ifMatch !== undefined ? { ifMatch: current.etag } : {}),
     ...(exclusive ? { exclusive } : {}),
     ...(mtime === undefined ? {} : { mtime }),
+    ...(optimistic ? { expect: current?.etag ?? null } : {}),
     beforeCommit: recheck.beforeCommit,
   };
   let stat: Stat;
@@ -148,8 +195,12 @@ export async function putMethod(req: DavRequest): Promise<Response> {
 }
 
 /** 409 unless the parent of `path` is an existing collection (RFC 4918 section 9.7.1). */
-export async function requireParent(vfs: Vfs, path: string): Promise<void> {
-  const parent = await statOrNull(vfs, parentOf(path));
+export async function requireParent(
+  vfs: Vfs,
+  path: string,
+  options: { optimistic?: boolean } = {},
+): Promise<void> {
+  const parent = await statOrNull(vfs, parentOf(path), options);
   if (parent?.type !== "directory") {
     throw new DavError(409, "The parent collection does not exist");
   }

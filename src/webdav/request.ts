@@ -41,9 +41,13 @@ export function href(req: DavRequest, path: string, collection: boolean): string
 }
 
 /** The stat of `path` without following a final symlink, or null when nothing is there. */
-export async function statOrNull(vfs: Vfs, path: string): Promise<Stat | null> {
+export async function statOrNull(
+  vfs: Vfs,
+  path: string,
+  options: { optimistic?: boolean } = {},
+): Promise<Stat | null> {
   try {
-    return await vfs.lookup(path);
+    return await vfs.lookup(path, options);
   } catch (error) {
     if (isFsError(error, "ENOENT", "ENOTDIR")) return null;
     throw error;
@@ -107,8 +111,15 @@ export async function guard(req: DavRequest, touches: readonly Touch[]): Promise
  * {@linkcode Recheck}): a lock taken, or an entity tag changed, while the body was in
  * flight or the tree half done still stops the change.
  */
-export function regard(req: DavRequest, touches: readonly Touch[]): Recheck {
+export function regard(
+  req: DavRequest,
+  touches: readonly Touch[],
+  options: { reuse?: boolean } = {},
+): Recheck {
+  // Afresh (a body upload or a tree walk may have taken long), unless `reuse`: the checks
+  // ran after the whole body was here, one data write before the commit at most.
   return new Recheck(async () => {
-    await guard(req, touches);
+    if (options.reuse) await guard(req, touches);
+    else await req.vfs.fresh(() => guard(req, touches));
   });
 }

@@ -14,12 +14,23 @@ import {
   updateFile,
 } from "../records.ts";
 import { FileHandle } from "../writer.ts";
-import { locate, openDir } from "../resolve.ts";
+import { cachedDir, checkScope, locate, openDir, type Optimistic } from "../resolve.ts";
+import { splitPath } from "../path.ts";
 import type { SetAttr, Stat, StatFs } from "../types.ts";
 
 /** The attributes of `path`; `follow` follows a final symlink (stat vs lstat). */
-export async function getattr(ctx: Ctx, path: string, follow = false): Promise<Stat> {
-  const { parent, entry } = await locate(ctx, path, { follow });
+export async function getattr(
+  ctx: Ctx,
+  path: string,
+  follow = false,
+  options: Optimistic = {},
+): Promise<Stat> {
+  // A directory resolved before: its own object says it all (one round trip, two GETs).
+  const names = splitPath(path);
+  checkScope(ctx, names, path);
+  const known = await cachedDir(ctx, names, options);
+  if (known) return dirStat(known);
+  const { parent, entry } = await locate(ctx, path, { follow, ...options });
   if (!parent) return dirStat(await openDir(ctx, ROOT_INO, path));
   if (!entry) throw new FsError("ENOENT", "No such file or directory", { path });
   return await entryStat(ctx, entry);
@@ -104,6 +115,15 @@ function checkXattrName(name: string, path: string): void {
   }
 }
 
+/** The xattrs of `path`; a directory resolved before is read by itself (see getattr). */
+async function readXattrs(ctx: Ctx, path: string): Promise<Xattrs> {
+  const names = splitPath(path);
+  checkScope(ctx, names, path);
+  const known = await cachedDir(ctx, names);
+  if (known) return known.xattr ?? {};
+  return await (await target(ctx, path)).read();
+}
+
 /** Where an xattr operation acts: the record holding `path`'s attributes. */
 async function target(ctx: Ctx, path: string) {
   const { parent, name, entry } = await locate(ctx, path);
@@ -128,7 +148,7 @@ async function target(ctx: Ctx, path: string) {
 
 export async function getxattr(ctx: Ctx, path: string, name: string): Promise<Uint8Array> {
   checkXattrName(name, path);
-  const xattr = await (await target(ctx, path)).read();
+  const xattr = await readXattrs(ctx, path);
   if (!Object.hasOwn(xattr, name)) {
     throw new FsError("ENODATA", `No attribute "${name}"`, { path });
   }
@@ -137,11 +157,11 @@ export async function getxattr(ctx: Ctx, path: string, name: string): Promise<Ui
 
 /** All extended attributes of `path` at once (one read of the record holding them). */
 export async function getxattrs(ctx: Ctx, path: string): Promise<Record<string, Uint8Array>> {
-  return decodeXattrs(await (await target(ctx, path)).read());
+  return decodeXattrs(await readXattrs(ctx, path));
 }
 
 export async function listxattr(ctx: Ctx, path: string): Promise<string[]> {
-  return Object.keys(await (await target(ctx, path)).read()).sort();
+  return Object.keys(await readXattrs(ctx, path)).sort();
 }
 
 export async function setxattr(

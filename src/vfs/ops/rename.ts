@@ -19,11 +19,12 @@
 import { outcomeUnknown } from "../../format/cas.ts";
 import { CrossObjectError } from "../../format/dir.ts";
 import { newId } from "../../format/keys.ts";
-import type { Entry, Moving } from "../../format/meta.ts";
+import type { DirObject, Entry, Moving } from "../../format/meta.ts";
 import { isGone, pause, settleIntent } from "../../format/rename_intent.ts";
 import type { Ctx } from "../context.ts";
 import { FsError } from "../errors.ts";
-import { finishRemoval, locate } from "../resolve.ts";
+import { finishRemoval, locate, type Location } from "../resolve.ts";
+import { beginNsChange, endNsChange } from "../epoch.ts";
 import { dropReplaced } from "../records.ts";
 
 /** Tries of a directory rename that keeps losing to crossing renames, before EAGAIN. */
@@ -74,6 +75,43 @@ async function renameOnce(
   }
   const target = dst.entry;
   if (target?.ino === entry.ino) return "done"; // the same file: nothing to do
+  if (target) {
+    if (options.noReplace) throw new FsError("EEXIST", "Target exists", { path: to });
+    if (isDir && target.t !== "d") throw new FsError("ENOTDIR", "Not a directory", { path: to });
+    if (!isDir && target.t === "d") throw new FsError("EISDIR", "Is a directory", { path: to });
+  }
+  // Paths through the source, or through a replaced directory, may lead elsewhere after
+  // this: announce it in the namespace epoch before anything changes, and again after.
+  const args = {
+    to,
+    options,
+    src: { ...src, parent: src.parent, entry },
+    dst: { ...dst, parent: dst.parent },
+  };
+  if (!isDir && entry.t !== "l") return await renameEntry(ctx, args);
+  const change = await beginNsChange(ctx);
+  try {
+    return await renameEntry(ctx, args);
+  } finally {
+    // If this fails, the id stays pending until others find it stale: slower, not wrong.
+    await endNsChange(ctx, change).catch(() => {});
+  }
+}
+
+/** The rest of one try, once the source and target were looked up and checked. */
+async function renameEntry(
+  ctx: Ctx,
+  args: {
+    to: string;
+    options: { noReplace?: boolean };
+    src: Location & { parent: DirObject; entry: Entry };
+    dst: Location & { parent: DirObject };
+  },
+): Promise<"done" | "changed" | "conflict"> {
+  const { to, options, src, dst } = args;
+  const entry = src.entry;
+  const isDir = entry.t === "d";
+  const target = dst.entry;
   /** The replaced directory this try marked, to reopen if the rename does not happen. */
   let replacedMark: { ino: string; mark: string } | null = null;
   /** Reopens it, unless `error` says our write may have replaced it after all. */
@@ -82,9 +120,6 @@ async function renameOnce(
     await ctx.dirs.unmarkRemoving(replacedMark.ino, replacedMark.mark).catch(() => {});
   };
   if (target) {
-    if (options.noReplace) throw new FsError("EEXIST", "Target exists", { path: to });
-    if (isDir && target.t !== "d") throw new FsError("ENOTDIR", "Not a directory", { path: to });
-    if (!isDir && target.t === "d") throw new FsError("EISDIR", "Is a directory", { path: to });
     // An empty directory being replaced is first closed to new entries, like rmdir, under
     // a mark with an id: only this rename's own mark is ever taken off again by it.
     if (target.t === "d") {

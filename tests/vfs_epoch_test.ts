@@ -1,0 +1,157 @@
+// Cached path resolution stays strict: a namespace change made through one instance is
+// what another instance's next operation resolves, however warm its remembered paths are
+// (docs/format.md, "Namespace epoch").
+
+import { assert, assertEquals } from "./_assert.ts";
+import { bytes, contract, text } from "./_stores.ts";
+import { HookStore } from "./_hook_store.ts";
+import { FaultyStore } from "../src/store/fault.ts";
+import type { ObjectStore } from "../src/store/mod.ts";
+import { isFsError, Vfs } from "../src/vfs/mod.ts";
+
+/** Reads `path` through `fs` as text, or "ENOENT"/"ENOTDIR" when it is not a file. */
+async function content(fs: Vfs, path: string): Promise<string> {
+  try {
+    return text(await fs.read(path, 0, 100));
+  } catch (error) {
+    if (isFsError(error, "ENOENT")) return "ENOENT";
+    if (isFsError(error, "ENOTDIR")) return "ENOTDIR";
+    throw error;
+  }
+}
+
+/** Warms `fs`'s remembered paths: each file read, its directory listed and stat'ed. */
+async function warm(fs: Vfs, paths: readonly string[]): Promise<void> {
+  for (const path of paths) {
+    await fs.read(path, 0, 100).catch(() => {});
+    const dir = path.slice(0, path.lastIndexOf("/")) || "/";
+    await fs.readdir(dir).catch(() => {});
+    await fs.getattr(dir).catch(() => {});
+  }
+}
+
+contract(
+  "`rename()` of a directory by one instance is what another resolves next",
+  async (store) => {
+    const a = await Vfs.open(store);
+    const b = await Vfs.open(store);
+    await a.mkdir("/a/x", { parents: true });
+    await a.mkdir("/b");
+    await a.writeFile("/a/x/f", bytes("one"));
+    await warm(a, ["/a/x/f"]);
+    await b.rename("/a/x", "/b/x");
+    assertEquals(await content(a, "/a/x/f"), "ENOENT");
+    assertEquals(await content(a, "/b/x/f"), "one");
+    assert(isFsError(await a.readdir("/a/x").catch((e) => e), "ENOENT"));
+    assertEquals((await a.readdir("/b/x")).entries.map((e) => e.name), ["f"]);
+  },
+);
+
+contract("two directories swapped by one instance are seen swapped by another", async (store) => {
+  const a = await Vfs.open(store);
+  const b = await Vfs.open(store);
+  for (const name of ["p", "q"]) {
+    await a.mkdir(`/top/${name}/in`, { parents: true });
+    await a.writeFile(`/top/${name}/in/who`, bytes(name));
+  }
+  await warm(a, ["/top/p/in/who", "/top/q/in/who"]);
+  const p = (await a.getattr("/top/p/in")).ino;
+  // Both directories stay (nothing removed): only the epoch can tell A its paths moved.
+  await b.rename("/top/p", "/top/t");
+  await b.rename("/top/q", "/top/p");
+  await b.rename("/top/t", "/top/q");
+  assertEquals(await content(a, "/top/p/in/who"), "q");
+  assertEquals(await content(a, "/top/q/in/who"), "p");
+  assertEquals((await a.getattr("/top/q/in")).ino, p);
+  assertEquals((await a.readdir("/top/p/in")).entries.map((e) => e.name), ["who"]);
+});
+
+contract(
+  "a directory replaced by a symlink to another is followed by the next lookup",
+  async (store) => {
+    const a = await Vfs.open(store);
+    const b = await Vfs.open(store);
+    await a.mkdir("/s/d", { parents: true });
+    await a.mkdir("/o");
+    await a.writeFile("/s/d/f", bytes("dir"));
+    await a.writeFile("/o/f", bytes("other"));
+    await warm(a, ["/s/d/f", "/o/f"]);
+    // Moved away (the old directory lives on elsewhere), a symlink in its place.
+    await b.rename("/s/d", "/o/old");
+    await b.symlink("/o", "/s/d");
+    assertEquals(await content(a, "/s/d/f"), "other");
+    assertEquals((await a.getattr("/s/d")).type, "directory");
+    assertEquals((await a.lookup("/s/d")).type, "symlink");
+    // And back: the symlink renamed away, a directory in its place.
+    await b.rename("/s/d", "/s/link");
+    await b.rename("/o/old", "/s/d");
+    assertEquals(await content(a, "/s/d/f"), "dir");
+    assertEquals(await content(a, "/s/link/f"), "other");
+  },
+);
+
+/**
+ * B renames /a/x to /b/x and dies after the change, before its second bump (its write of
+ * the lock table fails). A keeps resolving in full, from the root, while the rename is
+ * pending, and never serves its remembered chain; once A has seen the pending id for the
+ * removing lease by its own clock, it removes it and remembers paths again.
+ */
+async function renameDiesBeforeItsSecondBump(store: ObjectStore) {
+  let now = 1_000_000;
+  const counted = new HookStore(store);
+  const a = await Vfs.open(counted, { now: () => now, removingLeaseMs: 30_000 });
+  let lockWrites = 0;
+  let armed = false;
+  const dying = new FaultyStore(store, {
+    plan: (call) =>
+      armed && call.op === "PutObject" && call.key === "locks" && ++lockWrites === 2
+        ? { kind: "fail-before" }
+        : null,
+  });
+  const hooked = new HookStore(dying);
+  const b = await Vfs.open(hooked);
+  await a.mkdir("/a/x", { parents: true });
+  await a.mkdir("/b");
+  await a.writeFile("/a/x/f", bytes("one"));
+  await warm(a, ["/a/x/f"]);
+  // Warm: the lock table and the directory.
+  let before = counted.calls.length;
+  assertEquals(await content(a, "/a/x/f"), "one");
+  assertEquals(counted.calls.length - before, 2);
+  armed = true;
+  // Between B's first bump and its change, A looks the path up: in full (a rename is
+  // pending), and without remembering what it found, which B is about to change.
+  hooked.before(
+    (call) => call.op === "PutObject" && call.key?.startsWith("d/") === true,
+    async () => assertEquals(await content(a, "/a/x/f"), "one"),
+  );
+  await b.rename("/a/x", "/b/x");
+  assertEquals(hooked.fired, 1);
+  assertEquals(lockWrites, 2, "the second bump was attempted and failed");
+  const resolvedFully = async (path: string, expected: string) => {
+    const from = counted.calls.length;
+    assertEquals(await content(a, path), expected, path);
+    const reads = counted.calls.slice(from).filter((c) => c.op === "GetObject");
+    assert(reads.some((c) => c.key === "d/0000000000000001"), `${path} resolved from the root`);
+  };
+  await resolvedFully("/a/x/f", "ENOENT");
+  await resolvedFully("/b/x/f", "one");
+  now += 29_999;
+  await resolvedFully("/b/x/f", "one");
+  await resolvedFully("/a/x/f", "ENOENT");
+  now += 1;
+  // Stale by A's own clock: A removes it (and resolves this one in full) ...
+  await resolvedFully("/b/x/f", "one");
+  // ... and then paths are remembered again.
+  await content(a, "/b/x/f");
+  before = counted.calls.length;
+  assertEquals(await content(a, "/b/x/f"), "one");
+  assertEquals(counted.calls.length - before, 2);
+  // Another instance, with its own clock, still sees the tree as it is.
+  assertEquals(await content(await Vfs.open(store), "/b/x/f"), "one");
+}
+
+contract(
+  "a rename that dies before its second bump leaves others resolving in full until stale",
+  renameDiesBeforeItsSecondBump,
+);
