@@ -67,8 +67,13 @@ Deno.test("16 concurrent creates into one directory share one S3 write", async (
   for (let round = 0; round < 4; round++) {
     store.reset();
     await createAll(fs, Array.from({ length: 16 }, (_, i) => `/d/r${round}-${i}`));
-    // The brief's bound is N/4; the announced creates all join the first batch.
-    assertEquals(store.writes, 1, `round ${round}: ${JSON.stringify(store.counts)}`);
+    // The brief's bound is N/4. The creates that resolved their directory from the same
+    // GET announce together and join one batch; a create whose operation began after that
+    // GET was issued may not reuse it (it could miss a change acknowledged in between), so
+    // it resolves from the next GET and may join the next batch: at most two in all.
+    const seen = `round ${round}: ${JSON.stringify(store.counts)}`;
+    assert(store.writes <= 2, seen);
+    assert((store.counts.get ?? 0) <= 4, seen);
   }
   assertEquals((await readdirAll(fs, "/d")).length, 16 * 5);
 });

@@ -14,6 +14,7 @@
  */
 
 import type { DirtyPiece } from "../cache/dirty.ts";
+import type { ReadOptions } from "../format/cas.ts";
 import { claimData } from "../format/gc_pending.ts";
 import { contentVersion, type FileData } from "../format/meta.ts";
 import { EMPTY_MAP, type PageMap, writeExtent } from "../format/page_map.ts";
@@ -126,7 +127,8 @@ async function commitBatch(ctx: Ctx, loc: FileLoc, batch: Item[]): Promise<void>
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     items = await checked(items);
     if (items.length === 0) return;
-    const record = await currentRecord(ctx, loc);
+    // The first look may reuse what this request validated (the CAS checks it anyway).
+    const record = await currentRecord(ctx, loc, attempt === 0 ? { recent: true } : {});
     if (!record || !mergeable(record)) {
       for (const item of items) item.reject(new NotMergeable());
       return;
@@ -210,10 +212,14 @@ async function checked(items: Item[]): Promise<Item[]> {
 }
 
 /** The record the file at `loc` has now, or null when the name holds another file or none. */
-async function currentRecord(ctx: Ctx, loc: FileLoc): Promise<FileRecord | null> {
-  const dir = await ctx.dirs.get(loc.dir);
+async function currentRecord(
+  ctx: Ctx,
+  loc: FileLoc,
+  options: ReadOptions,
+): Promise<FileRecord | null> {
+  const dir = await ctx.dirs.get(loc.dir, options);
   if (!dir) return null;
-  const entry = await ctx.dirs.lookup(dir.value, loc.name);
+  const entry = await ctx.dirs.lookup(dir.value, loc.name, options);
   if (!entry || entry.ino !== loc.ino || (entry.t !== "f" && entry.t !== "h")) return null;
   return await loadRecord(ctx, entry);
 }
