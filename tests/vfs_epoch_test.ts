@@ -6,6 +6,7 @@ import { assert, assertEquals } from "./_assert.ts";
 import { bytes, contract, text } from "./_stores.ts";
 import { HookStore } from "./_hook_store.ts";
 import { FaultyStore } from "../src/store/fault.ts";
+import { LOCKS_KEY } from "../src/format/keys.ts";
 import type { ObjectStore } from "../src/store/mod.ts";
 import { isFsError, Vfs } from "../src/vfs/mod.ts";
 
@@ -154,4 +155,29 @@ async function renameDiesBeforeItsSecondBump(store: ObjectStore) {
 contract(
   "a rename that dies before its second bump leaves others resolving in full until stale",
   renameDiesBeforeItsSecondBump,
+);
+
+contract(
+  "a remembered path is walked again once it is a minute old, even if the epoch never moved",
+  async (store) => {
+    let now = 1_000_000;
+    const a = await Vfs.open(store, { now: () => now });
+    const b = await Vfs.open(store);
+    await a.mkdir("/a/x", { parents: true });
+    await a.mkdir("/b");
+    await a.writeFile("/a/x/f", bytes("one"));
+    await warm(a, ["/a/x/f"]);
+    // A renamer whose pending id others cleared as stale, and that died after its change
+    // and before its second bump: the epoch reads as it did before the rename.
+    const locks = await store.get(LOCKS_KEY).catch(() => null);
+    const before = locks?.status === "ok"
+      ? new Uint8Array(await new Response(locks.body).arrayBuffer())
+      : null;
+    await b.rename("/a/x", "/b/x");
+    if (before) await store.put(LOCKS_KEY, before);
+    else await store.delete(LOCKS_KEY);
+    now += 61_000;
+    assertEquals(await content(a, "/a/x/f"), "ENOENT");
+    assertEquals(await content(a, "/b/x/f"), "one");
+  },
 );

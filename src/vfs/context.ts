@@ -28,6 +28,8 @@ import type { FileType, Stat } from "./types.ts";
 export interface Chain {
   readonly ino: string;
   readonly ns: number;
+  /** When it was resolved, by this instance's clock. */
+  readonly at: number;
 }
 
 export interface VfsOptions {

@@ -116,13 +116,33 @@ export async function clearStalePending(ctx: Ctx, epoch: Epoch): Promise<void> {
   for (const id of stale) ctx.marksSeen.delete(`ns ${id}`);
 }
 
-/** The chain remembered for directory path `names`, if any. */
+/**
+ * A remembered chain older than this (by this instance's clock) is walked again even if
+ * the epoch never moved. It bounds the one case the epoch cannot see: a renamer stalled
+ * past the removing lease (so others cleared its pending id) that then died after its
+ * change and before its second bump. Costs one full walk per path and minute.
+ */
+const CHAIN_MAX_AGE_MS = 60_000;
+
+/** The chain remembered for directory path `names`, if any and not too old. */
 export function chainOf(ctx: Ctx, names: readonly string[]): Chain | undefined {
-  return ctx.chains.get(names.join("/"));
+  const key = names.join("/");
+  const chain = ctx.chains.get(key);
+  if (chain === undefined) return undefined;
+  const age = ctx.now() - chain.at;
+  if (age < 0 || age >= CHAIN_MAX_AGE_MS) {
+    ctx.chains.delete(key);
+    return undefined;
+  }
+  return chain;
 }
 
-/** Remembers that directory path `names` led to `ino` under epoch `ns`. */
-export function rememberChain(ctx: Ctx, names: readonly string[], chain: Chain): void {
+/** Remembers that directory path `names` led to `ino` under epoch `ns`, as of now. */
+export function rememberChain(
+  ctx: Ctx,
+  names: readonly string[],
+  chain: Omit<Chain, "at">,
+): void {
   if (ctx.chains.size >= MAX_CHAINS) ctx.chains.clear();
-  ctx.chains.set(names.join("/"), chain);
+  ctx.chains.set(names.join("/"), { ...chain, at: ctx.now() });
 }
