@@ -162,10 +162,10 @@ export async function finishRemoval(
       if (done === false) continue;
       if (done !== true) {
         // A rename in flight carries the entry: settle it, then look where it is now.
-        if (done.moving) {
-          await settleMoving(ctx, parentIno, name, done);
-          await bumpNs(ctx); // a directory's rename, settled for someone else
-        } else await settleMovedFrom(ctx, parentIno, name, done);
+        // A directory's rename, settled for someone else: either way a name of it may go.
+        if (done.moving) await settleMoving(ctx, parentIno, name, done);
+        else await settleMovedFrom(ctx, parentIno, name, done);
+        await bumpNs(ctx);
         continue;
       }
     } else {
@@ -189,15 +189,12 @@ export async function lookupEntry(
   for (let attempt = 0; attempt < 10; attempt++) {
     const entry = await ctx.dirs.lookup(dir, name, attempt === 0 ? RECENT : {});
     if (!entry?.moving && !entry?.movedFrom) return entry;
-    if (entry.moving) {
-      await settleMoving(ctx, dir.ino, name, entry);
-      // Someone else's rename of a directory or symlink, rolled forward or back here.
-      if (entry.t === "d" || entry.t === "l") await bumpNs(ctx);
-    } else {
-      // The clean-up after a rename (or of its target, if it was rolled back): no path
-      // was remembered through an entry marked so, as every walk settles it first.
-      await settleMovedFrom(ctx, dir.ino, name, entry);
-    }
+    if (entry.moving) await settleMoving(ctx, dir.ino, name, entry);
+    else await settleMovedFrom(ctx, dir.ino, name, entry);
+    // Someone else's rename of a directory or symlink, rolled forward or back here: from
+    // the source's mark or the target's, settling may remove the source's name or the
+    // target's, so paths remembered through either must be walked again.
+    if (entry.t === "d" || entry.t === "l") await bumpNs(ctx);
     dir = await openDir(ctx, dir.ino);
   }
   throw new FsError("EAGAIN", "Entry is being renamed", { path: name });
