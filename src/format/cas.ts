@@ -218,8 +218,9 @@ export class MetaStore {
     const cached = this.#cache.get(key) as Versioned<T> | undefined;
     const result = await this.store.get(key, cached ? { ifNoneMatch: cached.etag } : {});
     if (result === null) {
-      this.#cache.delete(key);
-      this.#absent(key, stamp);
+      // Not over a version written while this GET was out (our own create, answered
+      // first): the absence is this GET's answer, not the object's state now.
+      if (this.#cache.get(key) === cached) this.#absent(key, stamp);
       return null;
     }
     if (result.status === "not-modified" && cached) {
