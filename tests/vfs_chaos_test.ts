@@ -108,3 +108,15 @@ Deno.test({
     }
   },
 });
+
+Deno.test("memory: soak seeds where a link's re-check reused the request's reads stay clean", async () => {
+  // Seeds 906 and 936 of `deno task soak` (defaults, every fault): promoting a file to a
+  // hard-linked inode looked at its entry again after losing a race, but within the
+  // request's scope that look reused the directory version read before, so it replaced an
+  // inode already in use (its link count back to 2) and a later unlink freed it under a
+  // live name: "link: unexpected ENOENT (File was removed)" and fsck errors.
+  for (const seed of [906, 936]) {
+    const report = await runChaos({ seed, ops: 200, faults: new Set(FAULT_KINDS) });
+    assertClean(report, 200);
+  }
+});

@@ -118,7 +118,8 @@ export async function rmdir(ctx: Ctx, path: string, tries = 0): Promise<void> {
   if (entry.t !== "d") throw new FsError("ENOTDIR", "Not a directory", { path });
   const again = () => {
     if (tries >= 10) throw new FsError("EAGAIN", "Directory keeps changing", { path });
-    return rmdir(ctx, path, tries + 1);
+    // From scratch means from fresh reads: not the versions this request already read.
+    return ctx.meta.inNewScope(() => rmdir(ctx, path, tries + 1));
   };
   const id = newId(ctx.now());
   const marked = await ctx.dirs.markRemoving(entry.ino, id).catch((error) => {
@@ -268,7 +269,9 @@ async function promoteToInode(
   };
   /** The entry as it is now: still a plain file (to promote), or already promoted. */
   const refresh = async (): Promise<Entry | null> => {
-    const fresh = await locate(ctx, path);
+    // A new scope: this look must see what another linker did since this request began
+    // (its promotion, its link count), not the directory version this request read.
+    const fresh = await ctx.meta.inNewScope(() => locate(ctx, path));
     if (fresh.entry?.t === "h" && fresh.entry.ino === entry.ino) return null;
     if (fresh.entry?.t !== "f" || fresh.entry.ino !== entry.ino) {
       throw new FsError("ENOENT", "File changed during link", { path });

@@ -36,8 +36,12 @@ export async function rename(
   to: string,
   options: { noReplace?: boolean; sourceAnywhere?: boolean } = {},
 ): Promise<void> {
-  for (let conflicts = 0;;) {
-    const result = await renameOnce(ctx, from, to, options);
+  for (let conflicts = 0, tries = 0;; tries++) {
+    // Each try after the first decides from fresh reads, not from the versions the
+    // request read before (a state it found changed would look the same again).
+    const result = tries === 0
+      ? await renameOnce(ctx, from, to, options)
+      : await ctx.meta.inNewScope(() => renameOnce(ctx, from, to, options));
     if (result === "done") return;
     if (result === "changed") continue; // decide again from scratch, at once
     if (++conflicts >= CONFLICT_TRIES) {
