@@ -58,12 +58,17 @@ interface Streaming {
  * ```ts
  * import { MemoryStore } from "../store/memory.ts";
  * import { MemoryBudget } from "./budget.ts";
- * import { PageCache } from "./page_cache.ts";
- * import { Writeback } from "./writeback.ts";
+ * import { DirtyData } from "./dirty.ts";
  * const store = new MemoryStore();
  * const budget = new MemoryBudget(64 << 20);
- * const writeback = new Writeback(store, new PageCache(store, { budgetBytes: 1 << 20 }), { budget });
- * const dirty = writeback.openDirty();
+ * // The writeback's group commit, reduced to one PUT per call.
+ * let n = 0;
+ * const commit = async (bytes: Uint8Array) => {
+ *   const key = `seg-${n++}`;
+ *   await store.put(key, bytes);
+ *   return { segment: key, offset: 0 };
+ * };
+ * const dirty = new DirtyData({ store, budget, partSize: 5 << 20, commit });
  * await dirty.append(new Uint8Array(10));
  * const pieces = await dirty.finish();
  * console.assert(pieces.length === 1 && pieces[0]!.length === 10);

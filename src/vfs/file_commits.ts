@@ -16,14 +16,14 @@
 import type { DirtyPiece } from "../cache/dirty.ts";
 import type { ReadOptions } from "../format/cas.ts";
 import { claimData } from "../format/gc_pending.ts";
-import { contentVersion, type FileData } from "../format/meta.ts";
+import type { FileData } from "../format/meta.ts";
 import { EMPTY_MAP, type PageMap, writeExtent } from "../format/page_map.ts";
-import { type Ctx, statOf } from "./context.ts";
+import type { Ctx } from "./context.ts";
 import { FsError } from "./errors.ts";
 import { loadSpilled, overlay } from "./reader.ts";
 import {
-  applyAttrChanges,
   type AttrChanges,
+  commitData,
   type FileLoc,
   type FileRecord,
   loadRecord,
@@ -167,20 +167,11 @@ async function commitBatch(ctx: Ctx, loc: FileLoc, batch: Item[]): Promise<void>
     try {
       const stat = await updateFile(ctx, loc, (record: FileRecord) => {
         if ((record.gen ?? 0) !== gen) throw new Conflict();
-        const cv = contentVersion(record);
-        delete record.data;
-        delete record.map;
-        delete record.mapRef;
-        delete record.delta;
-        Object.assign(record, next);
-        record.gen = gen + 1;
-        record.cv = cv + 1;
-        record.attr.size = size;
-        record.attr.mtime = record.attr.ctime = Math.max(now, record.attr.mtime);
-        for (const item of items) if (item.attrs) applyAttrChanges(record.attr, item.attrs);
-        return statOf(loc.ino, "file", record.attr, {
-          data: record,
-          nlink: (record as { nlink?: number }).nlink ?? 1,
+        return commitData(record, loc.ino, next, {
+          size,
+          now,
+          newContent: true,
+          attrs: items.map((item) => item.attrs),
         });
       });
       for (const item of items) item.resolve(stat);

@@ -7,9 +7,16 @@
  * @module
  */
 
-import type { Attr, Entry, FileData, Xattrs } from "../format/meta.ts";
-import { type Ctx, PERM_MASK } from "./context.ts";
+import {
+  type Attr,
+  contentVersion,
+  type Entry,
+  type FileData,
+  type Xattrs,
+} from "../format/meta.ts";
+import { type Ctx, PERM_MASK, statOf } from "./context.ts";
 import { FsError } from "./errors.ts";
+import type { Stat } from "./types.ts";
 
 /** The part of an inode that file operations change. */
 export interface FileRecord extends FileData {
@@ -39,6 +46,39 @@ export interface AttrChanges {
 }
 
 /** Applies `changes` to `attr` (permission bits only of a mode). */
+/**
+ * A commit of file bytes applied to `record` (checked by the caller to be the generation it
+ * built on): its data becomes `next`, the generation moves on, the content version too when
+ * the bytes changed, and the size, times and attribute changes are set.
+ */
+export function commitData(
+  record: FileRecord,
+  ino: string,
+  next: FileData,
+  commit: {
+    readonly size: number;
+    readonly now: number;
+    readonly newContent: boolean;
+    readonly attrs: readonly (AttrChanges | null)[];
+  },
+): Stat {
+  const cv = contentVersion(record);
+  delete record.data;
+  delete record.map;
+  delete record.mapRef;
+  delete record.delta;
+  Object.assign(record, next);
+  record.gen = (record.gen ?? 0) + 1;
+  record.cv = commit.newContent ? cv + 1 : cv;
+  record.attr.size = commit.size;
+  record.attr.mtime = record.attr.ctime = Math.max(commit.now, record.attr.mtime);
+  for (const attrs of commit.attrs) if (attrs) applyAttrChanges(record.attr, attrs);
+  return statOf(ino, "file", record.attr, {
+    data: record,
+    nlink: (record as { nlink?: number }).nlink ?? 1,
+  });
+}
+
 export function applyAttrChanges(attr: Attr, changes: AttrChanges): void {
   if (changes.mode !== undefined) attr.mode = (attr.mode & ~PERM_MASK) | changes.mode;
   if (changes.uid !== undefined) attr.uid = changes.uid;

@@ -33,6 +33,7 @@ import {
   applyAttrChanges,
   type AttrChanges,
   checkRange,
+  commitData,
   type FileLoc,
   type FileRecord,
   inlineBytes,
@@ -552,20 +553,11 @@ export class FileHandle {
     const writes = this.#ops.length > 0;
     const change = (record: FileRecord) => {
       if ((record.gen ?? 0) !== gen) throw new Conflict();
-      const cv = contentVersion(record);
-      delete record.data;
-      delete record.map;
-      delete record.mapRef;
-      delete record.delta;
-      Object.assign(record, next);
-      record.gen = gen + 1;
-      record.cv = writes ? cv + 1 : cv;
-      record.attr.size = size;
-      record.attr.mtime = record.attr.ctime = Math.max(now, record.attr.mtime);
-      if (attrs) applyAttrChanges(record.attr, attrs);
-      return statOf(this.#loc.ino, "file", record.attr, {
-        data: record,
-        nlink: (record as { nlink?: number }).nlink ?? 1,
+      return commitData(record, this.#loc.ino, next, {
+        size,
+        now,
+        newContent: writes,
+        attrs: [attrs],
       });
     };
     if (entry) {
