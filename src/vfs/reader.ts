@@ -9,6 +9,7 @@
 import { EMPTY_MAP, type PageMap, resolveRange, writeExtent } from "../format/page_map.ts";
 import { contentVersion, type FileData } from "../format/meta.ts";
 import { locateSegment } from "../format/segments.ts";
+import { type Part, promisedPart, zerosPart } from "../cache/range_stream.ts";
 import { StoreError } from "../store/types.ts";
 import type { Ctx } from "./context.ts";
 import { FsError } from "./errors.ts";
@@ -68,16 +69,15 @@ export async function readRecord(
   return out;
 }
 
-/** Contiguous runs at least this long are streamed with one GET instead of paged. */
+/** Contiguous runs at least this long are streamed with ranged GETs instead of paged. */
 const STREAM_RUN = 256 * 1024;
-const ZEROS = new Uint8Array(1 << 20);
 
 /**
- * Streams bytes `[offset, end)` of one version of a file. Each contiguous run of a segment
- * of 256 KiB or more is one ranged GET whose body is passed through as it arrives (no
- * copy into pages, and no eviction of the page cache by a long scan); shorter runs go
- * through the page cache; holes stream as zeros. Segments never change, so the stream is a
- * consistent snapshot even if the file is overwritten meanwhile.
+ * Streams bytes `[offset, end)` of one version of a file. Runs of a segment of 256 KiB or
+ * more go out as large ranged GETs (or come from the disk tier), several in flight ahead of
+ * the consumer and passed on in 1 MiB blocks, without going through (or evicting) the page
+ * cache; shorter runs go through the page cache; holes stream as zeros. Segments never
+ * change, so the stream is a consistent snapshot even if the file is overwritten meanwhile.
  */
 export async function* streamRecord(
   ctx: Ctx,
@@ -93,25 +93,29 @@ export async function* streamRecord(
     return;
   }
   const map = await loadMap(ctx, record);
+  const parts: Part[] = [];
   for (const piece of resolveRange(map, offset, end - offset)) {
     if (piece.segment === null) {
-      for (let n = piece.length; n > 0; n -= ZEROS.length) {
-        yield ZEROS.slice(0, Math.min(n, ZEROS.length));
-      }
+      parts.push(zerosPart(piece.length));
       continue;
     }
     const segment = locateSegment(piece.segment);
     if (!segment) throw new FsError("EIO", `Bad segment reference ${piece.segment}`);
     if (piece.length < STREAM_RUN) {
-      yield await ctx.cache.read(segment.key, piece.segmentOffset, piece.length, {
-        objectSize: segment.size,
-      });
+      parts.push(
+        promisedPart(
+          piece.length,
+          () =>
+            ctx.cache.read(segment.key, piece.segmentOffset, piece.length, {
+              objectSize: segment.size,
+            }),
+        ),
+      );
       continue;
     }
-    const body = await ctx.segments.readRange(segment, piece.segmentOffset, piece.length);
-    if (!body) throw new FsError("EIO", `Segment ${segment.id} is missing or short`);
-    yield* body;
+    parts.push(...ctx.ranges.segmentParts(segment, piece.segmentOffset, piece.length));
   }
+  yield* ctx.ranges.stream(parts);
 }
 
 /** Sequential reads grow a readahead window (doubling up to the maximum); others reset it. */
