@@ -157,7 +157,7 @@ async function withDir(
 }
 
 contract("disk-cached blocks survive a restart: a re-read costs no segment GET", async (store) => {
-  await withDir(async (dir, open) => {
+  await withDir(async (_dir, open) => {
     const size = 6 * MiB + 100;
     const data = await bigFile(store, "/big", size);
     const disk = await open();
@@ -240,7 +240,7 @@ contract(
 contract(
   "a segment GC deleted is never served from the disk cache for another one",
   async (store) => {
-    await withDir(async (dir, open) => {
+    await withDir(async (_dir, open) => {
       const disk = await open();
       const fs = await Vfs.open(store, { diskCache: disk, partSize: 5 * MiB });
       const old = pattern(3 * MiB, 11);
