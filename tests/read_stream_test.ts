@@ -79,9 +79,9 @@ contract(
     assertEquals(first.value!.length + rest.length, size);
     assertEquals(first.value!, data.subarray(0, first.value!.length));
     assertEquals(rest, data.subarray(first.value!.length));
-    // 8 MiB GETs: ceil(40.01 / 8) = 6.
-    assertEquals(counted.gets, 6);
-    assert(counted.bytes.slice(0, -1).every((n) => n === 8 * MiB), `GET sizes ${counted.bytes}`);
+    // 16 MiB GETs: ceil(40.01 / 16) = 3.
+    assertEquals(counted.gets, 3);
+    assert(counted.bytes.slice(0, -1).every((n) => n === 16 * MiB), `GET sizes ${counted.bytes}`);
   },
 );
 

@@ -1,10 +1,11 @@
 /**
  * Streams of large reads: the pieces of a read (runs of segment bytes, small cached reads,
  * holes) are fetched a bounded distance ahead of the consumer and handed out in order, so
- * several large ranged GETs (or disk-tier block reads) are in flight while the response
- * sends the first. Segment bytes arrive re-cut into 1 MiB blocks aligned in the segment:
- * few, large chunks downstream (little per-chunk work), and whole blocks go to the disk
- * tier ({@linkcode DiskCache}) as they pass, off the reader's critical path.
+ * the next large ranged GETs (or disk-tier block reads) are on their way while the response
+ * sends the current one. Bytes pass through as the GET delivers them (no copy), except
+ * whole 1 MiB blocks (aligned in the segment) when a disk tier ({@linkcode DiskCache}) is
+ * configured: those are gathered into one buffer that goes downstream and, off the reader's
+ * critical path, to disk.
  *
  * Memory: every byte fetched ahead is taken from the process's {@linkcode MemoryBudget}
  * before its GET starts and given back as the consumer takes it, so readers wait (and
@@ -45,9 +46,9 @@ export interface RangeStreamOptions {
   readonly budget?: MemoryBudget;
   /** The disk tier, if any. */
   readonly disk?: DiskCache | null;
-  /** Largest ranged GET (default 8 MiB). */
+  /** Largest ranged GET (default 16 MiB). */
   readonly getBytes?: number;
-  /** Bytes fetched ahead of the consumer at most (default 24 MiB). */
+  /** Bytes fetched ahead of the consumer at most (default 32 MiB). */
   readonly aheadBytes?: number;
   /** Parts started ahead of the consumer at most (default 16). */
   readonly aheadParts?: number;
@@ -91,8 +92,8 @@ export class RangeStreams {
     this.#store = store;
     this.#budget = options.budget ?? null;
     this.#disk = options.disk ?? null;
-    this.#getBytes = Math.max(DISK_BLOCK, options.getBytes ?? 8 << 20);
-    this.#aheadBytes = options.aheadBytes ?? 24 << 20;
+    this.#getBytes = Math.max(DISK_BLOCK, options.getBytes ?? 16 << 20);
+    this.#aheadBytes = options.aheadBytes ?? 32 << 20;
     this.#aheadParts = options.aheadParts ?? 16;
   }
 
@@ -239,8 +240,10 @@ export class RangeStreams {
     const cancel = () => reader.cancel().catch(() => {});
     signal.addEventListener("abort", cancel, { once: true });
     try {
+      // Bytes pass through as they arrive, except whole blocks the disk tier may keep:
+      // those are gathered into one buffer (a copy), which goes both downstream and to disk.
       let at = from;
-      let block = new Uint8Array(Math.min(to, blockEndOf(at, segment.size)) - at);
+      let block: Uint8Array | null = this.#blockAt(segment, at, to);
       let filled = 0;
       for (;;) {
         const { done, value } = await reader.read();
@@ -248,16 +251,20 @@ export class RangeStreams {
         if (signal.aborted) return;
         if (at + filled + value.length > to) throw missing();
         for (let used = 0; used < value.length;) {
-          const n = Math.min(value.length - used, block.length - filled);
-          block.set(value.subarray(used, used + n), filled);
+          const blockEnd = Math.min(to, blockEndOf(at, segment.size));
+          const n = Math.min(value.length - used, blockEnd - at - filled);
+          if (block) block.set(value.subarray(used, used + n), filled);
+          else queue.push(n === value.length ? value : value.subarray(used, used + n));
           filled += n;
           used += n;
-          if (filled === block.length) {
-            this.#offerToDisk(segment, at, block);
-            queue.push(block);
-            at += block.length;
+          if (at + filled === blockEnd) {
+            if (block) {
+              this.#offerToDisk(segment, at, block);
+              queue.push(block);
+            }
+            at = blockEnd;
             filled = 0;
-            if (at < to) block = new Uint8Array(Math.min(to, blockEndOf(at, segment.size)) - at);
+            block = at < to ? this.#blockAt(segment, at, to) : null;
           }
         }
       }
@@ -265,6 +272,14 @@ export class RangeStreams {
     } finally {
       signal.removeEventListener("abort", cancel);
     }
+  }
+
+  /** A buffer for the block at `at` if the disk tier may keep it (whole, not cached yet). */
+  #blockAt(segment: SegmentSpan, at: number, to: number): Uint8Array | null {
+    const end = blockEndOf(at, segment.size);
+    if (!this.#disk || at % DISK_BLOCK !== 0 || end > to) return null;
+    if (this.#disk.has(segment.id, at / DISK_BLOCK, end - at)) return null;
+    return new Uint8Array(end - at);
   }
 
   /** A whole block (aligned, full length) goes to the disk tier, if memory allows. */
