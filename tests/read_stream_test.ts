@@ -120,6 +120,32 @@ contract(
 );
 
 contract(
+  "a fragmented file streams its base segment with one GET per 16 MiB, not one per run",
+  async (store) => {
+    const fs = await Vfs.open(store, { partSize: 5 * MiB });
+    const model = pattern(12 * MiB, 21);
+    await fs.writeFile("/f", model);
+    // Six 4 KiB overwrites, each its own small segment, splitting the base into seven runs.
+    for (let i = 0; i < 6; i++) {
+      const at = (i + 1) * 1_700_000 - (i * 4096 + 123);
+      const bytes = pattern(4096, 30 + i);
+      await fs.write("/f", at, bytes);
+      model.set(bytes, at);
+    }
+    const counted = new SegmentGets(store);
+    const fresh = await Vfs.open(counted);
+    assertEquals(await readAll((await fresh.readStream("/f")).body), model);
+    // One GET of the base (12 MiB, gaps of 4 KiB read and dropped), one per overwrite.
+    assertEquals(counted.gets, 1 + 6);
+    // Stopping early leaves no GET waiting for a part that will never start.
+    const { body } = await fresh.readStream("/f");
+    const it = body.getReader();
+    await it.read();
+    await it.cancel();
+  },
+);
+
+contract(
   "a file rewritten while it streams still streams the version it started",
   async (store) => {
     const fs = await Vfs.open(store, { partSize: 5 * MiB });

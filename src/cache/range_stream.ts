@@ -30,6 +30,8 @@ export interface Part {
   /** Bytes it holds in memory once started (0 for holes). */
   readonly bytes: number;
   start(): Source;
+  /** Told when the stream ends without ever starting it (e.g. the reader went away). */
+  abandon?(): void;
 }
 
 /** The chunks of a started part, in order. */
@@ -95,6 +97,11 @@ export class RangeStreams {
     this.#getBytes = Math.max(DISK_BLOCK, options.getBytes ?? 16 << 20);
     this.#aheadBytes = options.aheadBytes ?? 32 << 20;
     this.#aheadParts = options.aheadParts ?? 16;
+  }
+
+  /** The largest ranged GET. */
+  get getBytes(): number {
+    return this.#getBytes;
   }
 
   stats(): RangeStreamStats {
@@ -171,6 +178,113 @@ export class RangeStreams {
       }
     } finally {
       for (const source of started.values()) source.cancel();
+      for (let k = next; k < parts.length; k++) parts[k]!.abandon?.();
+    }
+  }
+
+  /**
+   * One part per span of a segment, all fetched with one ranged GET from the first span's
+   * start to the last one's end; the bytes between spans (at most a small gap: bytes a
+   * later write shadowed) are read and dropped. Spans must be in increasing order. A
+   * fragmented file (a base segment overwritten here and there) then costs one GET per
+   * `getBytes` of its base instead of one per run between two overwrites. The GET waits
+   * until the look-ahead has started the span its bytes are for.
+   */
+  sharedParts(segment: SegmentSpan, spans: readonly { from: number; to: number }[]): Part[] {
+    const members = spans.map((span) => {
+      let ready!: (queue: ChunkQueue) => void;
+      const started = new Promise<ChunkQueue>((resolve) => ready = resolve);
+      return { ...span, started, ready, queue: null as ChunkQueue | null };
+    });
+    const abort = new AbortController();
+    let failure: { error: unknown } | null = null;
+    let begun = false;
+    const begin = () => {
+      if (begun) return;
+      begun = true;
+      this.#fetchShared(segment, members, abort.signal).catch((error) => {
+        failure = { error };
+        for (const m of members) m.queue?.fail(error);
+      });
+    };
+    return members.map((m) => ({
+      bytes: m.to - m.from,
+      start: () => {
+        const queue = new ChunkQueue(this.#budget, m.to - m.from);
+        queue.onCancel = () => abort.abort();
+        m.queue = queue;
+        if (failure) queue.fail(failure.error);
+        m.ready(queue);
+        begin();
+        return queue;
+      },
+      abandon: () => abort.abort(),
+    }));
+  }
+
+  async #fetchShared(
+    segment: SegmentSpan,
+    members: readonly { from: number; to: number; started: Promise<ChunkQueue> }[],
+    signal: AbortSignal,
+  ): Promise<void> {
+    const from = members[0]!.from;
+    const to = members[members.length - 1]!.to;
+    const aborted = new Promise<never>((_, reject) => {
+      signal.addEventListener("abort", () => reject(new DOMException("Aborted", "AbortError")));
+    });
+    aborted.catch(() => {});
+    const missing = () =>
+      new StoreError("not-found", `Segment "${segment.key}" is missing or short`, {
+        key: segment.key,
+      });
+    let k = 0;
+    let queue: ChunkQueue | null = await Promise.race([members[0]!.started, aborted]);
+    await Promise.race([queue.acquired, aborted]);
+    this.#gets++;
+    const result = await this.#store.get(segment.key, {
+      range: { start: from, end: to - 1 },
+      signal,
+    });
+    if (result?.status !== "ok") throw missing();
+    if (result.offset !== from || result.length !== to - from) {
+      await result.body.cancel().catch(() => {});
+      throw missing();
+    }
+    const reader = result.body.getReader();
+    const cancel = () => reader.cancel().catch(() => {});
+    signal.addEventListener("abort", cancel, { once: true });
+    try {
+      let at = from;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        if (at + value.length > to) throw missing();
+        for (let used = 0; used < value.length;) {
+          const m = members[k]!;
+          if (at < m.from) {
+            const skip = Math.min(m.from - at, value.length - used);
+            at += skip;
+            used += skip;
+            continue;
+          }
+          if (queue === null) {
+            queue = await Promise.race([m.started, aborted]);
+            await Promise.race([queue.acquired, aborted]);
+          }
+          const n = Math.min(m.to - at, value.length - used);
+          queue.push(value.subarray(used, used + n));
+          at += n;
+          used += n;
+          if (at === m.to) {
+            queue.end();
+            queue = null;
+            k++;
+          }
+        }
+      }
+      if (at !== to) throw missing();
+    } finally {
+      signal.removeEventListener("abort", cancel);
     }
   }
 
@@ -377,7 +491,9 @@ export class ChunkQueue implements Source {
     this.#notify();
   }
 
+  /** Fails the part, unless it has ended already (its bytes are all there). */
   fail(error: unknown): void {
+    if (this.#done) return;
     this.#error = { error };
     this.#notify();
   }
