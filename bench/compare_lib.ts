@@ -189,7 +189,9 @@ function inherited(): Record<string, string> {
  * Disk tier given to each PageFS server (`PAGEFS_CACHE_DIR`), MiB: room for the big file
  * twice over (a 1 GiB re-read must fit whole, or LRU evicts each block before its turn).
  */
-const CACHE_DISK_MIB = String(Math.max(1024, 3 * Number(Deno.env.get("BENCH_BIG_MIB") ?? 256)));
+export const CACHE_DISK_MIB = String(
+  Math.max(1024, 3 * Number(Deno.env.get("BENCH_BIG_MIB") ?? 256)),
+);
 
 async function spawnPageFs(s3: S3Settings, cacheDir: string): Promise<Child> {
   const port = freePort();
