@@ -478,6 +478,8 @@ export class ChunkQueue implements Source {
     this.#budget = budget;
     this.#held = budget ? bytes : 0;
     this.acquired = budget && bytes > 0 ? budget.acquire(bytes) : Promise.resolve();
+    // Awaited by the fetch; a part cancelled first must not leave a rejection unhandled.
+    this.acquired.catch(() => {});
   }
 
   push(chunk: Uint8Array): void {
@@ -520,7 +522,7 @@ export class ChunkQueue implements Source {
     this.#items = [];
     this.onCancel?.();
     // Bytes are given back once the acquisition has happened (it may still be waiting).
-    this.acquired.then(() => this.#give(this.#held));
+    this.acquired.then(() => this.#give(this.#held), () => {});
   }
 
   #give(bytes: number): void {
