@@ -180,6 +180,14 @@ export class DiskCache {
   }
 
   /**
+   * A buffer for a block of `length` bytes with room for the file header in front of it
+   * (not part of the view): {@linkcode DiskCache.put} then writes it without a copy.
+   */
+  static allocate(length: number): Uint8Array {
+    return new Uint8Array(HEADER + length).subarray(HEADER);
+  }
+
+  /**
    * Writes block `index` of segment `id` in the background, unless a file exists already or
    * the queue is full. Returns whether it was queued; `done` is then called once the write
    * has finished or failed (the caller may count `bytes` as memory until then). `bytes`
@@ -244,20 +252,21 @@ export class DiskCache {
   /** Temporary file, then renamed: a block name only ever names a whole file. */
   async #write(name: string, bytes: Uint8Array): Promise<void> {
     if (this.#files.has(name)) return;
-    const head = new Uint8Array(HEADER);
-    const view = new DataView(head.buffer);
+    // A block from `allocate` has its header's room in front of it: one write of the
+    // whole buffer. Any other takes a copy.
+    const roomy = bytes.byteOffset === HEADER && bytes.buffer.byteLength === HEADER + bytes.length;
+    const file = roomy
+      ? new Uint8Array(bytes.buffer as ArrayBuffer)
+      : new Uint8Array(HEADER + bytes.length);
+    if (!roomy) file.set(bytes, HEADER);
+    const view = new DataView(file.buffer, 0, HEADER);
     view.setUint32(0, MAGIC);
     view.setUint32(4, bytes.length);
     view.setUint32(8, checksum(bytes));
+    view.setUint32(12, 0);
     const tmp = `${this.#tmp}/${name}.${crypto.randomUUID().slice(0, 8)}`;
     try {
-      const file = await Deno.open(tmp, { write: true, createNew: true });
-      try {
-        await writeAll(file, head);
-        await writeAll(file, bytes);
-      } finally {
-        file.close();
-      }
+      await Deno.writeFile(tmp, file, { createNew: true });
       await Deno.rename(tmp, `${this.#dir}/${name}`);
     } catch (error) {
       await Deno.remove(tmp).catch(() => {});
@@ -295,10 +304,6 @@ function blockName(id: string, index: number): string {
 
 function isBlockName(name: string): boolean {
   return /^[0-9a-zA-Z_-]+\.\d+$/.test(name);
-}
-
-async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
-  for (let at = 0; at < bytes.length;) at += await file.write(bytes.subarray(at));
 }
 
 /**

@@ -16,7 +16,7 @@
 
 import { type ObjectStore, StoreError } from "../store/types.ts";
 import type { MemoryBudget } from "./budget.ts";
-import { DISK_BLOCK, type DiskCache } from "./disk_cache.ts";
+import { DISK_BLOCK, DiskCache } from "./disk_cache.ts";
 
 /** A segment as a reader knows it: id (names its disk blocks), object key and size. */
 export interface SegmentSpan {
@@ -393,7 +393,7 @@ export class RangeStreams {
     const end = blockEndOf(at, segment.size);
     if (!this.#disk || at % DISK_BLOCK !== 0 || end > to) return null;
     if (this.#disk.has(segment.id, at / DISK_BLOCK, end - at)) return null;
-    return new Uint8Array(end - at);
+    return DiskCache.allocate(end - at);
   }
 
   /** A whole block (aligned, full length) goes to the disk tier, if memory allows. */
