@@ -191,12 +191,19 @@ export class DiskCache {
    * Writes block `index` of segment `id` in the background, unless a file exists already or
    * the queue is full. Returns whether it was queued; `done` is then called once the write
    * has finished or failed (the caller may count `bytes` as memory until then). `bytes`
-   * must not change meanwhile.
+   * must not change meanwhile. With `dropOnly` (the caller had no memory for it) the block
+   * is only counted as dropped.
    */
-  put(id: string, index: number, bytes: Uint8Array, done?: () => void): boolean {
+  put(
+    id: string,
+    index: number,
+    bytes: Uint8Array,
+    done?: () => void,
+    options: { dropOnly?: boolean } = {},
+  ): boolean {
     const name = blockName(id, index);
     if (this.#files.has(name)) return false;
-    if (this.#queue.length >= QUEUE_MAX) {
+    if (this.#queue.length >= QUEUE_MAX || options.dropOnly) {
       this.#dropped++;
       return false;
     }
@@ -209,11 +216,6 @@ export class DiskCache {
     });
     this.#pump();
     return true;
-  }
-
-  /** Whether a write could be queued now (the queue is not full). */
-  get accepting(): boolean {
-    return this.#queue.length < QUEUE_MAX;
   }
 
   /** Resolves once every queued write has finished. */

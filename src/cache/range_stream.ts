@@ -403,9 +403,12 @@ export class RangeStreams {
       return;
     }
     const index = at / DISK_BLOCK;
-    if (disk.has(segment.id, index, block.length) || !disk.accepting) return;
+    if (disk.has(segment.id, index, block.length)) return;
     // The queued block is memory until it is written: counted, or not cached.
-    if (this.#budget && !this.#budget.tryAcquire(block.length)) return;
+    if (this.#budget && !this.#budget.tryAcquire(block.length)) {
+      disk.put(segment.id, index, block, undefined, { dropOnly: true });
+      return;
+    }
     const queued = disk.put(segment.id, index, block, () => this.#budget?.release(block.length));
     if (!queued) this.#budget?.release(block.length);
   }
