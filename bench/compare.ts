@@ -15,6 +15,7 @@
 
 import { S3Store } from "../src/store/mod.ts";
 import {
+  CACHE_DISK_MIB,
   fixed,
   type Metrics,
   metricsDelta,
@@ -1021,6 +1022,12 @@ function printTable(): void {
   );
   for (const cells of lines) console.log(`| ${cells.join(" | ")} |`);
   console.log("\nNotes:");
+  if (SYSTEMS.some((s) => s === "dav" || s === "http")) {
+    notes.unshift(
+      `PageFS runs with its disk tier on (PAGEFS_CACHE_DIR, a temporary directory per server, ` +
+        `PAGEFS_CACHE_DISK_MIB=${CACHE_DISK_MIB}); memory: the defaults (64 MiB budget)`,
+    );
+  }
   for (const note of notes) console.log(`- ${note}`);
   for (const [system, reasons] of retried) {
     for (const [reason, n] of reasons) {

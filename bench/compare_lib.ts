@@ -185,7 +185,15 @@ function inherited(): Record<string, string> {
   );
 }
 
-async function spawnPageFs(s3: S3Settings): Promise<Child> {
+/**
+ * Disk tier given to each PageFS server (`PAGEFS_CACHE_DIR`), MiB: room for the big file
+ * twice over (a 1 GiB re-read must fit whole, or LRU evicts each block before its turn).
+ */
+export const CACHE_DISK_MIB = String(
+  Math.max(1024, 3 * Number(Deno.env.get("BENCH_BIG_MIB") ?? 256)),
+);
+
+async function spawnPageFs(s3: S3Settings, cacheDir: string): Promise<Child> {
   const port = freePort();
   const process = new Deno.Command(Deno.execPath(), {
     args: [
@@ -206,6 +214,8 @@ async function spawnPageFs(s3: S3Settings): Promise<Child> {
       HOST: "127.0.0.1",
       PAGEFS_BUCKET: s3.bucket,
       PAGEFS_METRICS_PUBLIC: "true",
+      PAGEFS_CACHE_DIR: cacheDir,
+      PAGEFS_CACHE_DISK_MIB: CACHE_DISK_MIB,
       AWS_ENDPOINT_URL_S3: s3.endpoint,
       AWS_REGION: s3.region,
       AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
@@ -226,7 +236,10 @@ async function spawnPageFs(s3: S3Settings): Promise<Child> {
 
 /** `main.ts --listen` on `s3.bucket`, loopback, without users (so /metrics answers). */
 export async function startPageFs(s3: S3Settings): Promise<Proc> {
-  let child = await spawnPageFs(s3);
+  // Its own disk cache, kept across the restart before a cold read (the file read cold
+  // was only written, never read, so nothing of it is there), removed at the end.
+  const cacheDir = await Deno.makeTempDir({ prefix: "pagefs-bench-cache-" });
+  let child = await spawnPageFs(s3, cacheDir);
   return {
     url: () => child.url,
     pid: () => child.process.pid,
@@ -237,9 +250,12 @@ export async function startPageFs(s3: S3Settings): Promise<Proc> {
     },
     async restart() {
       await stopChild(child);
-      child = await spawnPageFs(s3);
+      child = await spawnPageFs(s3, cacheDir);
     },
-    close: () => stopChild(child),
+    async close() {
+      await stopChild(child);
+      await Deno.remove(cacheDir, { recursive: true }).catch(() => {});
+    },
   };
 }
 

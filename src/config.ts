@@ -63,6 +63,18 @@ export interface Config {
   readonly memoryBytes: number;
   /** The page cache's share of `memoryBytes` at most (`PAGEFS_CACHE_MIB`, default 64 MiB). */
   readonly cacheBytes: number;
+  /** The disk tier under the page cache; null (the default) keeps the cache in memory only. */
+  readonly diskCache: DiskCacheConfig | null;
+}
+
+/**
+ * The disk tier: blocks of segments that large reads fetched, kept as files in `dir`
+ * (`PAGEFS_CACHE_DIR`, unset by default: Deno Deploy has no disk) up to `maxBytes`
+ * (`PAGEFS_CACHE_DISK_MIB`, default 1024 MiB), least recently used evicted first.
+ */
+export interface DiskCacheConfig {
+  readonly dir: string;
+  readonly maxBytes: number;
 }
 
 /** A configuration value is missing or invalid; the message names the variable. */
@@ -116,7 +128,14 @@ export function loadConfig(env: Env): Config {
     // At least 4 parts of 8 MiB: a streamed write needs one filling and one uploading.
     memoryBytes: integer("PAGEFS_MEMORY_MIB", env.PAGEFS_MEMORY_MIB, 64, 32) * MiB,
     cacheBytes: integer("PAGEFS_CACHE_MIB", env.PAGEFS_CACHE_MIB, 64, 0) * MiB,
+    diskCache: diskCache(env),
   };
+}
+
+function diskCache(env: Env): DiskCacheConfig | null {
+  const dir = env.PAGEFS_CACHE_DIR ?? "";
+  const mib = integer("PAGEFS_CACHE_DISK_MIB", env.PAGEFS_CACHE_DISK_MIB, 1024, 2);
+  return dir === "" ? null : { dir, maxBytes: mib * MiB };
 }
 
 const MiB = 1024 * 1024;

@@ -115,3 +115,18 @@ Deno.test("loadConfig() reads PAGEFS_MEMORY_MIB and PAGEFS_CACHE_MIB (defaults 6
   }
   assertEquals((await configError({ PAGEFS_CACHE_MIB: "x" })).variable, "PAGEFS_CACHE_MIB");
 });
+
+Deno.test("loadConfig() reads PAGEFS_CACHE_DIR and PAGEFS_CACHE_DISK_MIB (disk tier off by default)", async () => {
+  const MiB = 1024 * 1024;
+  assertEquals(loadConfig({}).diskCache, null);
+  assertEquals(loadConfig({ PAGEFS_CACHE_DIR: "/var/cache/pagefs" }).diskCache, {
+    dir: "/var/cache/pagefs",
+    maxBytes: 1024 * MiB,
+  });
+  const sized = loadConfig({ PAGEFS_CACHE_DIR: "c", PAGEFS_CACHE_DISK_MIB: "300" });
+  assertEquals(sized.diskCache?.maxBytes, 300 * MiB);
+  for (const bad of ["1", "1.5", "lots"]) {
+    const error = await configError({ PAGEFS_CACHE_DIR: "c", PAGEFS_CACHE_DISK_MIB: bad });
+    assertEquals(error.variable, "PAGEFS_CACHE_DISK_MIB");
+  }
+});

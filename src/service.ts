@@ -19,6 +19,7 @@ import { FormatError } from "./format/superblock.ts";
 import { causeChain, Logger, Readiness, Telemetry } from "./observe/mod.ts";
 import { openStore, probeConditionalWrites, StoreError, StoreMetrics } from "./store/mod.ts";
 import { Vfs } from "./vfs/mod.ts";
+import { DiskCache } from "./cache/disk_cache.ts";
 
 /** Exit status: the configuration is invalid. */
 export const EXIT_CONFIG = 2;
@@ -101,6 +102,7 @@ export async function startService(
         return await Vfs.open(store, {
           memoryBytes: config.memoryBytes,
           cacheBytes: config.cacheBytes,
+          diskCache: config.diskCache && await DiskCache.open(config.diskCache),
           onGroupCommit: (writes, bytes) => telemetry.groupCommit(writes, bytes),
         });
       })(),

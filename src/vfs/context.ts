@@ -2,6 +2,8 @@
 
 import { MemoryBudget } from "../cache/budget.ts";
 import { PageCache } from "../cache/page_cache.ts";
+import type { DiskCache } from "../cache/disk_cache.ts";
+import { RangeStreams } from "../cache/range_stream.ts";
 import { Writeback } from "../cache/writeback.ts";
 import { ContentionError, MetaStore } from "../format/cas.ts";
 import { Directories, DirectoryGone, type DirLimits } from "../format/dir.ts";
@@ -49,6 +51,11 @@ export interface VfsOptions {
   readonly spillExtents?: number;
   /** Multipart part size for large writes (default 8 MiB). */
   readonly partSize?: number;
+  /**
+   * The disk tier under the page cache (opt-in): whole blocks of segments that large reads
+   * streamed, kept on local disk. One per process (it owns its directory).
+   */
+  readonly diskCache?: DiskCache | null;
   /** Largest readahead window for sequential reads (default 16 MiB). */
   readonly readaheadMax?: number;
   /** Directory sharding limits. */
@@ -85,6 +92,8 @@ export interface Ctx {
   /** Segment objects, for reads that bypass the page cache. */
   readonly segments: Segments;
   readonly cache: PageCache;
+  /** Large reads: look-ahead ranged GETs and the disk tier. */
+  readonly ranges: RangeStreams;
   readonly writeback: Writeback;
   /** The budget of every byte this instance buffers. */
   readonly memory: MemoryBudget;
@@ -133,6 +142,7 @@ export function createCtx(store: ObjectStore, options: VfsOptions = {}): Ctx {
     maps: new PageMaps(store),
     segments: new Segments(store),
     cache,
+    ranges: new RangeStreams(store, { budget: memory, disk: options.diskCache ?? null }),
     memory,
     writeback: new Writeback(store, cache, {
       budget: memory,

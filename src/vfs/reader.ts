@@ -8,7 +8,8 @@
 
 import { EMPTY_MAP, type PageMap, resolveRange, writeExtent } from "../format/page_map.ts";
 import { contentVersion, type FileData } from "../format/meta.ts";
-import { locateSegment } from "../format/segments.ts";
+import { locateSegment, type SegmentLoc } from "../format/segments.ts";
+import { type Part, promisedPart, zerosPart } from "../cache/range_stream.ts";
 import { StoreError } from "../store/types.ts";
 import type { Ctx } from "./context.ts";
 import { FsError } from "./errors.ts";
@@ -68,16 +69,22 @@ export async function readRecord(
   return out;
 }
 
-/** Contiguous runs at least this long are streamed with one GET instead of paged. */
+/** Contiguous runs at least this long are streamed with ranged GETs instead of paged. */
 const STREAM_RUN = 256 * 1024;
-const ZEROS = new Uint8Array(1 << 20);
+/**
+ * Runs of one segment at most this far apart (bytes a later write shadowed) are read with
+ * one GET, the gap dropped: cheaper than a second request.
+ */
+const MAX_GAP = 64 * 1024;
 
 /**
- * Streams bytes `[offset, end)` of one version of a file. Each contiguous run of a segment
- * of 256 KiB or more is one ranged GET whose body is passed through as it arrives (no
- * copy into pages, and no eviction of the page cache by a long scan); shorter runs go
- * through the page cache; holes stream as zeros. Segments never change, so the stream is a
- * consistent snapshot even if the file is overwritten meanwhile.
+ * Streams bytes `[offset, end)` of one version of a file. Runs of a segment of 256 KiB or
+ * more go out as large ranged GETs (or come from the disk tier), the next ones in flight
+ * while the current one streams, without going through (or evicting) the page cache; runs
+ * of one segment at most 64 KiB apart share one GET (a base segment overwritten here and
+ * there costs one GET per 16 MiB, not one per run); other short runs go through the page
+ * cache; holes stream as zeros. Segments never
+ * change, so the stream is a consistent snapshot even if the file is overwritten meanwhile.
  */
 export async function* streamRecord(
   ctx: Ctx,
@@ -93,25 +100,59 @@ export async function* streamRecord(
     return;
   }
   const map = await loadMap(ctx, record);
+  // Parts in file order; runs of one segment close together share one GET (a group), so
+  // their parts are made when the group closes: until then their slots hold null.
+  const slots: Array<Part[] | null> = [];
+  let group: { segment: SegmentLoc; spans: { from: number; to: number }[]; at: number[] } | null =
+    null;
+  const close = () => {
+    if (!group) return;
+    const { segment, spans, at } = group;
+    if (spans.length === 1) {
+      slots[at[0]!] = ctx.ranges.segmentParts(
+        segment,
+        spans[0]!.from,
+        spans[0]!.to - spans[0]!.from,
+      );
+    } else {
+      ctx.ranges.sharedParts(segment, spans).forEach((part, i) => slots[at[i]!] = [part]);
+    }
+    group = null;
+  };
   for (const piece of resolveRange(map, offset, end - offset)) {
     if (piece.segment === null) {
-      for (let n = piece.length; n > 0; n -= ZEROS.length) {
-        yield ZEROS.slice(0, Math.min(n, ZEROS.length));
-      }
+      slots.push([zerosPart(piece.length)]);
       continue;
     }
     const segment = locateSegment(piece.segment);
     if (!segment) throw new FsError("EIO", `Bad segment reference ${piece.segment}`);
-    if (piece.length < STREAM_RUN) {
-      yield await ctx.cache.read(segment.key, piece.segmentOffset, piece.length, {
-        objectSize: segment.size,
-      });
+    const from = piece.segmentOffset;
+    const to = from + piece.length;
+    const last = group?.spans[group.spans.length - 1];
+    if (
+      group && last && group.segment.id === segment.id && from >= last.to &&
+      from - last.to <= MAX_GAP && to - group.spans[0]!.from <= ctx.ranges.getBytes
+    ) {
+      group.spans.push({ from, to });
+      group.at.push(slots.length);
+      slots.push(null);
       continue;
     }
-    const body = await ctx.segments.readRange(segment, piece.segmentOffset, piece.length);
-    if (!body) throw new FsError("EIO", `Segment ${segment.id} is missing or short`);
-    yield* body;
+    if (piece.length >= STREAM_RUN) {
+      close();
+      group = { segment, spans: [{ from, to }], at: [slots.length] };
+      slots.push(null);
+      continue;
+    }
+    slots.push([
+      promisedPart(
+        piece.length,
+        () => ctx.cache.read(segment.key, from, piece.length, { objectSize: segment.size }),
+      ),
+    ]);
   }
+  close();
+  yield* ctx.ranges.stream(slots.flatMap((s) => s!));
 }
 
 /** Sequential reads grow a readahead window (doubling up to the maximum); others reset it. */

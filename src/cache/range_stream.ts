@@ -1,0 +1,543 @@
+/**
+ * Streams of large reads: the pieces of a read (runs of segment bytes, small cached reads,
+ * holes) are fetched a bounded distance ahead of the consumer and handed out in order, so
+ * the next large ranged GETs (or disk-tier block reads) are on their way while the response
+ * sends the current one. Bytes pass through as the GET delivers them (no copy), except
+ * whole 1 MiB blocks (aligned in the segment) when a disk tier ({@linkcode DiskCache}) is
+ * configured: those are gathered into one buffer that goes downstream and, off the reader's
+ * critical path, to disk.
+ *
+ * Memory: every byte fetched ahead is taken from the process's {@linkcode MemoryBudget}
+ * before its GET starts and given back as the consumer takes it, so readers wait (and
+ * the page cache evicts) instead of growing the process.
+ *
+ * @module
+ */
+
+import { type ObjectStore, StoreError } from "../store/types.ts";
+import type { MemoryBudget } from "./budget.ts";
+import { DISK_BLOCK, DiskCache } from "./disk_cache.ts";
+
+/** A segment as a reader knows it: id (names its disk blocks), object key and size. */
+export interface SegmentSpan {
+  readonly id: string;
+  readonly key: string;
+  readonly size: number;
+}
+
+/** One piece of a read, started when the stream's look-ahead reaches it. */
+export interface Part {
+  /** Bytes it holds in memory once started (0 for holes). */
+  readonly bytes: number;
+  start(): Source;
+  /** Told when the stream ends without ever starting it (e.g. the reader went away). */
+  abandon?(): void;
+}
+
+/** The chunks of a started part, in order. */
+export interface Source {
+  /** The next chunk; null at the end. */
+  next(): Promise<Uint8Array | null>;
+  /** Stops fetching and drops what was fetched (idempotent). */
+  cancel(): void;
+}
+
+/** Tuning of a {@linkcode RangeStreams}. */
+export interface RangeStreamOptions {
+  /** Bytes of memory taken by fetches; GETs wait for them. */
+  readonly budget?: MemoryBudget;
+  /** The disk tier, if any. */
+  readonly disk?: DiskCache | null;
+  /** Largest ranged GET (default 16 MiB). */
+  readonly getBytes?: number;
+  /** Bytes fetched ahead of the consumer at most (default 32 MiB). */
+  readonly aheadBytes?: number;
+  /** Parts started ahead of the consumer at most (default 16). */
+  readonly aheadParts?: number;
+}
+
+/** Counters of a {@linkcode RangeStreams}. */
+export interface RangeStreamStats {
+  /** Ranged GETs issued. */
+  readonly gets: number;
+  /** Blocks served from the disk tier. */
+  readonly diskBlocks: number;
+}
+
+/**
+ * Makes the parts of large segment reads, and streams lists of parts with look-ahead.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore } from "../store/memory.ts";
+ * import { RangeStreams } from "./range_stream.ts";
+ * const store = new MemoryStore();
+ * await store.put("s/a", new Uint8Array(3 << 20).fill(9));
+ * const streams = new RangeStreams(store);
+ * const parts = streams.segmentParts({ id: "a", key: "s/a", size: 3 << 20 }, 5, (3 << 20) - 10);
+ * let n = 0;
+ * for await (const chunk of streams.stream(parts)) n += chunk.length;
+ * console.assert(n === (3 << 20) - 10 && streams.stats().gets === 1);
+ * ```
+ */
+export class RangeStreams {
+  readonly #store: ObjectStore;
+  readonly #budget: MemoryBudget | null;
+  readonly #disk: DiskCache | null;
+  readonly #getBytes: number;
+  readonly #aheadBytes: number;
+  readonly #aheadParts: number;
+  #gets = 0;
+  #diskBlocks = 0;
+
+  constructor(store: ObjectStore, options: RangeStreamOptions = {}) {
+    this.#store = store;
+    this.#budget = options.budget ?? null;
+    this.#disk = options.disk ?? null;
+    this.#getBytes = Math.max(DISK_BLOCK, options.getBytes ?? 16 << 20);
+    this.#aheadBytes = options.aheadBytes ?? 32 << 20;
+    this.#aheadParts = options.aheadParts ?? 16;
+  }
+
+  /** The largest ranged GET. */
+  get getBytes(): number {
+    return this.#getBytes;
+  }
+
+  stats(): RangeStreamStats {
+    return { gets: this.#gets, diskBlocks: this.#diskBlocks };
+  }
+
+  /**
+   * The parts of bytes `[offset, offset + length)` of a segment: whole 1 MiB blocks the
+   * disk tier holds are read from it; the rest goes out as ranged GETs of at most
+   * `getBytes`, cut at block boundaries.
+   */
+  segmentParts(segment: SegmentSpan, offset: number, length: number): Part[] {
+    const end = offset + length;
+    if (offset < 0 || length <= 0 || end > segment.size) {
+      throw new RangeError(
+        `Cannot read ${length} bytes at ${offset} of a ${segment.size}-byte segment`,
+      );
+    }
+    const parts: Part[] = [];
+    let run: { from: number; to: number } | null = null;
+    const flush = () => {
+      if (run) parts.push(this.#getPart(segment, run.from, run.to));
+      run = null;
+    };
+    for (let k = Math.floor(offset / DISK_BLOCK); k * DISK_BLOCK < end; k++) {
+      const blockStart = k * DISK_BLOCK;
+      const blockEnd = Math.min(blockStart + DISK_BLOCK, segment.size);
+      const from = Math.max(offset, blockStart);
+      const to = Math.min(end, blockEnd);
+      const whole = from === blockStart && to === blockEnd;
+      if (whole && this.#disk?.has(segment.id, k, to - from)) {
+        flush();
+        parts.push(this.#diskPart(segment, k, from, to));
+        continue;
+      }
+      if (run && run.to === from && to - run.from <= this.#getBytes) run.to = to;
+      else {
+        flush();
+        run = { from, to };
+      }
+    }
+    flush();
+    return parts;
+  }
+
+  /**
+   * Streams `parts` in order, starting each once the look-ahead reaches it (at most
+   * `aheadBytes` and `aheadParts` ahead of the consumer). Stopping the iteration cancels
+   * the parts started.
+   */
+  async *stream(parts: readonly Part[]): AsyncGenerator<Uint8Array> {
+    const started = new Map<number, Source>();
+    let next = 0;
+    let ahead = 0;
+    try {
+      for (let i = 0; i < parts.length; i++) {
+        while (
+          next < parts.length &&
+          (next === i ||
+            (next - i < this.#aheadParts && ahead + parts[next]!.bytes <= this.#aheadBytes))
+        ) {
+          started.set(next, parts[next]!.start());
+          ahead += parts[next]!.bytes;
+          next++;
+        }
+        const source = started.get(i)!;
+        for (;;) {
+          const chunk = await source.next();
+          if (chunk === null) break;
+          yield chunk;
+        }
+        started.delete(i);
+        ahead -= parts[i]!.bytes;
+      }
+    } finally {
+      for (const source of started.values()) source.cancel();
+      for (let k = next; k < parts.length; k++) parts[k]!.abandon?.();
+    }
+  }
+
+  /**
+   * One part per span of a segment, all fetched with one ranged GET from the first span's
+   * start to the last one's end; the bytes between spans (at most a small gap: bytes a
+   * later write shadowed) are read and dropped. Spans must be in increasing order. A
+   * fragmented file (a base segment overwritten here and there) then costs one GET per
+   * `getBytes` of its base instead of one per run between two overwrites. The GET waits
+   * until the look-ahead has started the span its bytes are for.
+   */
+  sharedParts(segment: SegmentSpan, spans: readonly { from: number; to: number }[]): Part[] {
+    const members = spans.map((span) => {
+      let ready!: (queue: ChunkQueue) => void;
+      const started = new Promise<ChunkQueue>((resolve) => ready = resolve);
+      return { ...span, started, ready, queue: null as ChunkQueue | null };
+    });
+    const abort = new AbortController();
+    let failure: { error: unknown } | null = null;
+    let begun = false;
+    const begin = () => {
+      if (begun) return;
+      begun = true;
+      this.#fetchShared(segment, members, abort.signal).catch((error) => {
+        failure = { error };
+        for (const m of members) m.queue?.fail(error);
+      });
+    };
+    return members.map((m) => ({
+      bytes: m.to - m.from,
+      start: () => {
+        const queue = new ChunkQueue(this.#budget, m.to - m.from);
+        queue.onCancel = () => abort.abort();
+        m.queue = queue;
+        if (failure) queue.fail(failure.error);
+        m.ready(queue);
+        begin();
+        return queue;
+      },
+      abandon: () => abort.abort(),
+    }));
+  }
+
+  async #fetchShared(
+    segment: SegmentSpan,
+    members: readonly { from: number; to: number; started: Promise<ChunkQueue> }[],
+    signal: AbortSignal,
+  ): Promise<void> {
+    const from = members[0]!.from;
+    const to = members[members.length - 1]!.to;
+    const aborted = new Promise<never>((_, reject) => {
+      signal.addEventListener("abort", () => reject(new DOMException("Aborted", "AbortError")));
+    });
+    aborted.catch(() => {});
+    const missing = () =>
+      new StoreError("not-found", `Segment "${segment.key}" is missing or short`, {
+        key: segment.key,
+      });
+    let k = 0;
+    let queue: ChunkQueue | null = await Promise.race([members[0]!.started, aborted]);
+    await Promise.race([queue.acquired, aborted]);
+    this.#gets++;
+    const result = await this.#store.get(segment.key, {
+      range: { start: from, end: to - 1 },
+      signal,
+    });
+    if (result?.status !== "ok") throw missing();
+    if (result.offset !== from || result.length !== to - from) {
+      await result.body.cancel().catch(() => {});
+      throw missing();
+    }
+    const reader = result.body.getReader();
+    const cancel = () => reader.cancel().catch(() => {});
+    signal.addEventListener("abort", cancel, { once: true });
+    try {
+      let at = from;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        if (at + value.length > to) throw missing();
+        for (let used = 0; used < value.length;) {
+          const m = members[k]!;
+          if (at < m.from) {
+            const skip = Math.min(m.from - at, value.length - used);
+            at += skip;
+            used += skip;
+            continue;
+          }
+          if (queue === null) {
+            queue = await Promise.race([m.started, aborted]);
+            await Promise.race([queue.acquired, aborted]);
+          }
+          const n = Math.min(m.to - at, value.length - used);
+          queue.push(value.subarray(used, used + n));
+          at += n;
+          used += n;
+          if (at === m.to) {
+            queue.end();
+            queue = null;
+            k++;
+          }
+        }
+      }
+      if (at !== to) throw missing();
+    } finally {
+      signal.removeEventListener("abort", cancel);
+    }
+  }
+
+  /** Bytes `[from, to)` of a segment with one ranged GET, cut into blocks as they arrive. */
+  #getPart(segment: SegmentSpan, from: number, to: number): Part {
+    return {
+      bytes: to - from,
+      start: () => {
+        const queue = new ChunkQueue(this.#budget, to - from);
+        const abort = new AbortController();
+        queue.onCancel = () => abort.abort();
+        this.#fetch(segment, from, to, queue, abort.signal).then(
+          () => queue.end(),
+          (error) => queue.fail(error),
+        );
+        return queue;
+      },
+    };
+  }
+
+  /** A whole block from the disk tier; if its file turns out unusable, from S3. */
+  #diskPart(segment: SegmentSpan, index: number, from: number, to: number): Part {
+    return {
+      bytes: to - from,
+      start: () => {
+        const queue = new ChunkQueue(this.#budget, to - from);
+        const abort = new AbortController();
+        queue.onCancel = () => abort.abort();
+        (async () => {
+          await queue.acquired;
+          const block = await this.#disk!.get(segment.id, index, to - from);
+          if (block) {
+            this.#diskBlocks++;
+            queue.push(block);
+          } else await this.#fetch(segment, from, to, queue, abort.signal, false);
+        })().then(() => queue.end(), (error) => queue.fail(error));
+        return queue;
+      },
+    };
+  }
+
+  async #fetch(
+    segment: SegmentSpan,
+    from: number,
+    to: number,
+    queue: ChunkQueue,
+    signal: AbortSignal,
+    acquire = true,
+  ): Promise<void> {
+    if (acquire) await queue.acquired;
+    if (signal.aborted) return;
+    this.#gets++;
+    const result = await this.#store.get(segment.key, {
+      range: { start: from, end: to - 1 },
+      signal,
+    });
+    const missing = () =>
+      new StoreError("not-found", `Segment "${segment.key}" is missing or short`, {
+        key: segment.key,
+      });
+    if (result?.status !== "ok") throw missing();
+    if (result.offset !== from || result.length !== to - from) {
+      await result.body.cancel().catch(() => {});
+      throw missing();
+    }
+    const reader = result.body.getReader();
+    const cancel = () => reader.cancel().catch(() => {});
+    signal.addEventListener("abort", cancel, { once: true });
+    try {
+      // Bytes pass through as they arrive, except whole blocks the disk tier may keep:
+      // those are gathered into one buffer (a copy), which goes both downstream and to disk.
+      let at = from;
+      let block: Uint8Array | null = this.#blockAt(segment, at, to);
+      let filled = 0;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        if (signal.aborted) return;
+        if (at + filled + value.length > to) throw missing();
+        for (let used = 0; used < value.length;) {
+          const blockEnd = Math.min(to, blockEndOf(at, segment.size));
+          const n = Math.min(value.length - used, blockEnd - at - filled);
+          if (block) block.set(value.subarray(used, used + n), filled);
+          else queue.push(n === value.length ? value : value.subarray(used, used + n));
+          filled += n;
+          used += n;
+          if (at + filled === blockEnd) {
+            if (block) {
+              this.#offerToDisk(segment, at, block);
+              queue.push(block);
+            }
+            at = blockEnd;
+            filled = 0;
+            block = at < to ? this.#blockAt(segment, at, to) : null;
+          }
+        }
+      }
+      if (at !== to) throw missing();
+    } finally {
+      signal.removeEventListener("abort", cancel);
+    }
+  }
+
+  /** A buffer for the block at `at` if the disk tier may keep it (whole, not cached yet). */
+  #blockAt(segment: SegmentSpan, at: number, to: number): Uint8Array | null {
+    const end = blockEndOf(at, segment.size);
+    if (!this.#disk || at % DISK_BLOCK !== 0 || end > to) return null;
+    if (this.#disk.has(segment.id, at / DISK_BLOCK, end - at)) return null;
+    return DiskCache.allocate(end - at);
+  }
+
+  /** A whole block (aligned, full length) goes to the disk tier, if memory allows. */
+  #offerToDisk(segment: SegmentSpan, at: number, block: Uint8Array): void {
+    const disk = this.#disk;
+    if (!disk || at % DISK_BLOCK !== 0 || block.length !== blockEndOf(at, segment.size) - at) {
+      return;
+    }
+    const index = at / DISK_BLOCK;
+    if (disk.has(segment.id, index, block.length)) return;
+    // The queued block is memory until it is written: counted, or not cached.
+    if (this.#budget && !this.#budget.tryAcquire(block.length)) {
+      disk.put(segment.id, index, block, undefined, { dropOnly: true });
+      return;
+    }
+    const queued = disk.put(segment.id, index, block, () => this.#budget?.release(block.length));
+    if (!queued) this.#budget?.release(block.length);
+  }
+}
+
+function blockEndOf(at: number, size: number): number {
+  return Math.min((Math.floor(at / DISK_BLOCK) + 1) * DISK_BLOCK, size);
+}
+
+/** A part whose chunks come from one promise (a small read through the page cache). */
+export function promisedPart(bytes: number, read: () => Promise<Uint8Array>): Part {
+  return {
+    bytes,
+    start: () => {
+      let promise: Promise<Uint8Array> | null = read();
+      // A part started ahead and then cancelled must not leave a rejection unhandled.
+      promise.catch(() => {});
+      return {
+        next: async () => {
+          const p = promise;
+          promise = null;
+          return p ? await p : null;
+        },
+        cancel: () => {
+          promise = null;
+        },
+      };
+    },
+  };
+}
+
+/** A hole: `length` zero bytes, made as they are consumed (1 MiB at a time). */
+export function zerosPart(length: number): Part {
+  return {
+    bytes: 0,
+    start: () => {
+      let left = length;
+      return {
+        next: () => {
+          if (left <= 0) return Promise.resolve(null);
+          const n = Math.min(left, DISK_BLOCK);
+          left -= n;
+          return Promise.resolve(new Uint8Array(n));
+        },
+        cancel: () => {
+          left = 0;
+        },
+      };
+    },
+  };
+}
+
+/**
+ * The chunks of one part, produced ahead of the consumer. It takes the part's bytes from
+ * the budget when created (`acquired` resolves then) and gives each chunk's back as the
+ * consumer takes it; the rest on cancel.
+ */
+export class ChunkQueue implements Source {
+  readonly acquired: Promise<void>;
+  onCancel: (() => void) | null = null;
+  readonly #budget: MemoryBudget | null;
+  #held: number;
+  #items: Uint8Array[] = [];
+  #done = false;
+  #error: { error: unknown } | null = null;
+  #cancelled = false;
+  #wake: (() => void) | null = null;
+
+  constructor(budget: MemoryBudget | null, bytes: number) {
+    this.#budget = budget;
+    this.#held = budget ? bytes : 0;
+    this.acquired = budget && bytes > 0 ? budget.acquire(bytes) : Promise.resolve();
+    // Awaited by the fetch; a part cancelled first must not leave a rejection unhandled.
+    this.acquired.catch(() => {});
+  }
+
+  push(chunk: Uint8Array): void {
+    if (this.#cancelled) return;
+    this.#items.push(chunk);
+    this.#notify();
+  }
+
+  end(): void {
+    this.#done = true;
+    this.#notify();
+  }
+
+  /** Fails the part, unless it has ended already (its bytes are all there). */
+  fail(error: unknown): void {
+    if (this.#done) return;
+    this.#error = { error };
+    this.#notify();
+  }
+
+  async next(): Promise<Uint8Array | null> {
+    for (;;) {
+      const chunk = this.#items.shift();
+      if (chunk) {
+        this.#give(chunk.length);
+        return chunk;
+      }
+      if (this.#error) throw this.#error.error;
+      if (this.#done) {
+        this.#give(this.#held);
+        return null;
+      }
+      await new Promise<void>((resolve) => this.#wake = resolve);
+    }
+  }
+
+  cancel(): void {
+    if (this.#cancelled) return;
+    this.#cancelled = true;
+    this.#items = [];
+    this.onCancel?.();
+    // Bytes are given back once the acquisition has happened (it may still be waiting).
+    this.acquired.then(() => this.#give(this.#held), () => {});
+  }
+
+  #give(bytes: number): void {
+    const n = Math.min(bytes, this.#held);
+    if (n <= 0) return;
+    this.#held -= n;
+    this.#budget?.release(n);
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.();
+  }
+}
