@@ -15,10 +15,12 @@ import {
   type DirObject,
   type Entry,
   type FileData,
+  type FileEntry,
   type InodeObject,
   S_IFDIR,
   S_IFLNK,
   S_IFREG,
+  type SymlinkEntry,
 } from "../format/meta.ts";
 import { type ObjectStore, StoreError } from "../store/types.ts";
 import { FsError } from "./errors.ts";
@@ -237,13 +239,19 @@ export function inodeStat(inode: InodeObject): Stat {
   return statOf(inode.ino, "file", inode.attr, { nlink: inode.nlink, data: inode });
 }
 
+/** The stat of a file or symlink entry, which holds its attributes. */
+export function inlineStat(entry: FileEntry | SymlinkEntry): Stat {
+  return entry.t === "f"
+    ? statOf(entry.ino, "file", entry.attr, { data: entry })
+    : statOf(entry.ino, "symlink", entry.attr, { target: entry.target });
+}
+
 /** The stat of an entry, loading the object that holds its attributes if needed. */
 export async function entryStat(ctx: Ctx, entry: Entry): Promise<Stat> {
   switch (entry.t) {
     case "f":
-      return statOf(entry.ino, "file", entry.attr, { data: entry });
     case "l":
-      return statOf(entry.ino, "symlink", entry.attr, { target: entry.target });
+      return inlineStat(entry);
     case "d": {
       const dir = await ctx.dirs.get(entry.ino, { recent: true });
       if (!dir) throw new FsError("ENOENT", "Directory was removed");

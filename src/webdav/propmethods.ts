@@ -100,21 +100,40 @@ export async function propfindMethod(req: DavRequest): Promise<Response> {
   // a directory removed meanwhile is still a 404, not a cut-off 207.
   const read = (cursor: string | null) =>
     vfs.readdir(path, { limit: PAGE, xattrs: dead, ...(cursor ? { cursor } : {}) });
+  // A page rendered before from the same versions is sent as it was: the same members,
+  // properties, hrefs and view. Not with locks around (their timeouts count down) nor
+  // quota figures (not part of the versions).
+  const cacheable = locks.length === 0 && ctx.quota === null;
+  const keyOf = (cursor: string | null) =>
+    JSON.stringify([req.mount, req.scope, req.principal, path, query, cursor]);
+  let cursor: string | null = null;
   let page: ReaddirPage = await read(null);
   let index = 0;
+  let kept = cacheable && page.version ? req.renders.get(keyOf(null), page.version) : null;
+  let rendered: Uint8Array<ArrayBuffer>[] = [];
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
       controller.enqueue(encoder.encode(MULTISTATUS_OPEN + self));
     },
     async pull(controller) {
-      if (index >= page.entries.length) {
+      if (kept ? index >= kept.length : index >= page.entries.length) {
+        if (!kept && cacheable && page.version) {
+          req.renders.set(keyOf(cursor), page.version, rendered);
+        }
         if (!page.cursor) {
           controller.enqueue(encoder.encode(MULTISTATUS_CLOSE));
           controller.close();
           return;
         }
-        page = await read(page.cursor);
+        cursor = page.cursor;
+        page = await read(cursor);
         index = 0;
+        rendered = [];
+        kept = cacheable && page.version ? req.renders.get(keyOf(cursor), page.version) : null;
+      }
+      if (kept) {
+        controller.enqueue(kept[index++]!);
+        return;
       }
       const parts: string[] = [];
       for (const entry of page.entries.slice(index, index + CHUNK)) {
@@ -128,7 +147,9 @@ export async function propfindMethod(req: DavRequest): Promise<Response> {
         parts.push(renderMember(propResponse(resource, query, ctx, now)));
       }
       index += CHUNK;
-      controller.enqueue(encoder.encode(parts.join("")));
+      const chunk = encoder.encode(parts.join(""));
+      if (cacheable) rendered.push(chunk);
+      controller.enqueue(chunk);
     },
   }, { highWaterMark: 0 });
   return req.c.body(body, 207, XML);
