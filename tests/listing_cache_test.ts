@@ -4,6 +4,11 @@
 // set or another caller's view makes it render again.
 
 import { Hono } from "hono";
+import { MetaStore } from "../src/format/cas.ts";
+import { nameHash } from "../src/format/dir.ts";
+import { dirKey, newId, newIno, shardKey } from "../src/format/keys.ts";
+import { checkDir, type DirObject, FORMAT_VERSION, type ShardObject } from "../src/format/meta.ts";
+import { type StoreMethod, WrappedStore } from "../src/store/_wrapper.ts";
 import { MemoryStore } from "../src/store/memory.ts";
 import { Vfs } from "../src/vfs/mod.ts";
 import { createWebDav } from "../src/webdav/mod.ts";
@@ -221,4 +226,68 @@ Deno.test("a kept PROPFIND listing is not sent to a caller whose view does not r
   const hers = await propfind("/home/alice/", alice);
   assertEquals(hers.status, 207);
   assert(hers.text.includes("/dav/home/alice/a") && !hers.text.includes("/dav/home/b"));
+});
+
+/** Counts GETs by key. */
+class GetCounter extends WrappedStore {
+  gets = new Map<string, number>();
+  protected override call<T>(
+    method: StoreMethod,
+    detail: unknown,
+    run: () => Promise<T>,
+  ): Promise<T> {
+    if (method === "get") {
+      const key = String((detail as { key?: string })?.key ?? detail);
+      this.gets.set(key, (this.gets.get(key) ?? 0) + 1);
+    }
+    return run();
+  }
+}
+
+Deno.test("a PROPFIND Depth 1 of more than one page reads each index object of the directory once", async () => {
+  const inner = new MemoryStore();
+  const store = new GetCounter(inner);
+  const dav = new Dav(await Vfs.open(store), store);
+  assertEquals(await dav.mkcol("/d"), 201);
+  const ino = (await dav.vfs.lookup("/d")).ino;
+  // 6,000 entries in 4 shards, written directly (fast): the listing streams in two pages.
+  const meta = new MetaStore(inner);
+  const now = Date.UTC(2026, 0, 1);
+  const attr = {
+    mode: 0o100644,
+    uid: 0,
+    gid: 0,
+    size: 1,
+    atime: now,
+    mtime: now,
+    ctime: now,
+    btime: now,
+  };
+  const shards = Array.from({ length: 4 }, (_, bits) => ({
+    ref: { bits, depth: 2, id: newId(now) },
+    shard: { v: FORMAT_VERSION, ino, entries: {} } as ShardObject,
+  }));
+  for (let i = 0; i < 6000; i++) {
+    const name = `f${i}`;
+    shards[nameHash(name) >>> 30]!.shard.entries[name] = {
+      t: "f",
+      ino: newIno(),
+      attr,
+      data: "AQ==",
+      gen: 1,
+      cv: 1,
+    };
+  }
+  for (const { ref, shard } of shards) assert(await meta.write(shardKey(ino, ref.id), shard, null));
+  const dir = (await meta.read<DirObject>(dirKey(ino), checkDir))!;
+  const { entries: _, ...rest } = dir.value;
+  assert(await meta.write(dirKey(ino), { ...rest, shards: shards.map((s) => s.ref) }, dir));
+  for (let round = 0; round < 2; round++) {
+    store.gets.clear();
+    const ms = await dav.propfind("/d", "1", LISTED);
+    assertEquals(ms.size, 6001);
+    for (const { ref } of shards) {
+      assertEquals(store.gets.get(shardKey(ino, ref.id)), 1, `round ${round}`);
+    }
+  }
 });

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { AsyncLocalStorage } from "node:async_hooks";
 import { FsError, type ReaddirPage, type Stat } from "../vfs/mod.ts";
 import { DavError } from "./errors.ts";
 import { parseDepth } from "./headers.ts";
@@ -98,8 +99,13 @@ export async function propfindMethod(req: DavRequest): Promise<Response> {
   // The members stream out as they are rendered, so a listing of any size holds one page
   // of entries, not the whole document. The first page is read before the status is sent:
   // a directory removed meanwhile is still a 404, not a cut-off 207.
+  // Later pages are read as the stream is pulled, inside this request's scope still, so
+  // that no index object is read again for them.
+  const inRequest = AsyncLocalStorage.snapshot();
   const read = (cursor: string | null) =>
-    vfs.readdir(path, { limit: PAGE, xattrs: dead, ...(cursor ? { cursor } : {}) });
+    inRequest(() =>
+      vfs.readdir(path, { limit: PAGE, xattrs: dead, ...(cursor ? { cursor } : {}) })
+    );
   // A page rendered before from the same versions is sent as it was: the same members,
   // properties, hrefs and view. Not with locks around (their timeouts count down) nor
   // quota figures (not part of the versions).

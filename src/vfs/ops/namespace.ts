@@ -420,7 +420,9 @@ export async function readdir(
   checkScope(ctx, splitPath(path), path);
   const { dir } = await resolveDir(ctx, splitPath(path), path);
   const limit = Math.max(1, Math.min(options.limit ?? 10_000, 100_000));
-  let all = await ctx.dirs.list(dir);
+  // The index objects as validated since the request began (a listing's later pages, in
+  // one request, read none of them again).
+  let all = await ctx.dirs.list(dir, { recent: true });
   if (all.some(([, e]) => e.moving)) {
     for (const [name, entry] of all) if (entry.moving) await applyMove(ctx, dir.ino, name, entry);
     all = await ctx.dirs.list(await openDir(ctx, dir.ino, path));
