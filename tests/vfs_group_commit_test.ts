@@ -123,8 +123,8 @@ Deno.test("a create in a directory of 50,000 entries costs the requests of one i
   const fs = await Vfs.open(store);
   await fs.mkdir("/empty");
   await fs.mkdir("/full");
-  // 128 shards of about 390 entries: as the directory code leaves 50,000 entries (at most 512 each).
-  await fillDirectory(inner, (await fs.lookup("/full")).ino, 50_000, 7);
+  // 32 shards of about 1,560 entries: as the directory code leaves 50,000 (at most 2,048 each).
+  await fillDirectory(inner, (await fs.lookup("/full")).ino, 50_000, 5);
   assertEquals((await readdirAll(fs, "/full")).length, 50_000);
   const cost: Record<string, Partial<Record<StoreMethod, number>>> = {};
   for (const dir of ["empty", "full"]) {
@@ -155,7 +155,7 @@ Deno.test("an optimistic create (a PUT) in a directory of 50,000 entries costs t
   const fs = await Vfs.open(store);
   await fs.mkdir("/empty");
   await fs.mkdir("/full");
-  await fillDirectory(inner, (await fs.lookup("/full")).ino, 50_000, 7);
+  await fillDirectory(inner, (await fs.lookup("/full")).ino, 50_000, 5);
   assertEquals((await readdirAll(fs, "/full")).length, 50_000);
   const cost: Record<string, Partial<Record<StoreMethod, number>>> = {};
   for (const dir of ["empty", "full"]) {
@@ -169,25 +169,25 @@ Deno.test("an optimistic create (a PUT) in a directory of 50,000 entries costs t
   assertEquals((await readdirAll(fs, "/full")).length, 50_220);
 });
 
-Deno.test("a directory's entries are split into index objects of at most 512 entries, so a create rewrites a bounded object", async () => {
+Deno.test("a directory's entries are split into index objects of at most 2,048 entries, so a create rewrites a bounded object", async () => {
   const store = new SlowCountingStore(new MemoryStore(), 0);
   const fs = await Vfs.open(store);
   await fs.mkdir("/d");
-  for (let i = 0; i < 1200; i += 16) {
-    await createAll(fs, Array.from({ length: Math.min(16, 1200 - i) }, (_, j) => `/d/f${i + j}`));
+  for (let i = 0; i < 2600; i += 16) {
+    await createAll(fs, Array.from({ length: Math.min(16, 2600 - i) }, (_, j) => `/d/f${i + j}`));
   }
   const ino = (await fs.lookup("/d")).ino;
   const meta = new MetaStore(store);
   const dir = (await meta.read<DirObject>(dirKey(ino), checkDir))!.value;
-  assert(dir.shards, "a directory of 1,200 entries is sharded");
+  assert(dir.shards, "a directory of 2,600 entries is sharded");
   const shards = await meta.readMany<ShardObject>(
     dir.shards.map((s) => shardKey(ino, s.id)),
     () => null,
   );
   const sizes = shards.map((s) => Object.keys(s!.value.entries).length);
-  assertEquals(sizes.reduce((a, b) => a + b, 0), 1200);
-  assert(sizes.every((n) => n <= 512), `shard sizes ${sizes}`);
-  // One more create writes one object of at most 512 entries (the bytes of one, compressed).
+  assertEquals(sizes.reduce((a, b) => a + b, 0), 2600);
+  assert(sizes.every((n) => n <= 2048), `shard sizes ${sizes}`);
+  // One more create writes one object of at most 2,048 entries (the bytes of one, compressed).
   store.reset();
   await fs.writeFile("/d/new", ONE);
   assertEquals(store.counts.put, 1);
