@@ -34,6 +34,10 @@ export class RenderCache {
   readonly maxBytes: number;
   #kept = new Map<string, Kept>();
   #bytes = 0;
+  /** The largest answer kept (a quarter of `maxBytes`). */
+  get maxAnswer(): number {
+    return this.maxBytes / 4;
+  }
   /** Answers sent from kept bytes, and answers rendered (for tests and metrics). */
   hits = 0;
   misses = 0;
@@ -59,7 +63,7 @@ export class RenderCache {
   set(key: string, version: string, chunks: readonly Uint8Array<ArrayBuffer>[]): void {
     this.#drop(key);
     const bytes = chunks.reduce((n, c) => n + c.length, key.length + version.length);
-    if (bytes > this.maxBytes / 4) return;
+    if (bytes > this.maxAnswer) return;
     this.#kept.set(key, { version, chunks, bytes });
     this.#bytes += bytes;
     while (this.#bytes > this.maxBytes) this.#drop(this.#kept.keys().next().value!);

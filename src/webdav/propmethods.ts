@@ -116,14 +116,16 @@ export async function propfindMethod(req: DavRequest): Promise<Response> {
   let page: ReaddirPage = await read(null);
   let index = 0;
   let kept = cacheable && page.version ? req.renders.get(keyOf(null), page.version) : null;
-  let rendered: Uint8Array<ArrayBuffer>[] = [];
+  // What this page rendered, to keep; null once it is more than the cache would keep.
+  let rendered: Uint8Array<ArrayBuffer>[] | null = [];
+  let renderedBytes = 0;
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
       controller.enqueue(encoder.encode(MULTISTATUS_OPEN + self));
     },
     async pull(controller) {
       if (kept ? index >= kept.length : index >= page.entries.length) {
-        if (!kept && cacheable && page.version) {
+        if (!kept && rendered && cacheable && page.version) {
           req.renders.set(keyOf(cursor), page.version, rendered);
         }
         if (!page.cursor) {
@@ -135,6 +137,7 @@ export async function propfindMethod(req: DavRequest): Promise<Response> {
         page = await read(cursor);
         index = 0;
         rendered = [];
+        renderedBytes = 0;
         kept = cacheable && page.version ? req.renders.get(keyOf(cursor), page.version) : null;
       }
       if (kept) {
@@ -154,7 +157,9 @@ export async function propfindMethod(req: DavRequest): Promise<Response> {
       }
       index += CHUNK;
       const chunk = encoder.encode(parts.join(""));
-      if (cacheable) rendered.push(chunk);
+      renderedBytes += chunk.length;
+      if (renderedBytes > req.renders.maxAnswer) rendered = null;
+      if (cacheable) rendered?.push(chunk);
       controller.enqueue(chunk);
     },
   }, { highWaterMark: 0 });
