@@ -291,3 +291,28 @@ Deno.test("a PROPFIND Depth 1 of more than one page reads each index object of t
     }
   }
 });
+
+Deno.test("a listed file's stat follows every change of its entry (stats kept per entry object)", async () => {
+  const store = new MemoryStore();
+  const fs = await Vfs.open(store);
+  await fs.mkdir("/d");
+  for (let i = 0; i < 5; i++) await fs.writeFile(`/d/f${i}`, new Uint8Array(i));
+  const statOf = async (name: string) =>
+    (await fs.readdir("/d")).entries.find((e) => e.name === name)!.stat;
+  const before = await statOf("f3");
+  assertEquals(before.size, 3);
+  assert((await statOf("f3")) === before || (await statOf("f3")).etag === before.etag);
+  await fs.truncate("/d/f3", 1);
+  assertEquals((await statOf("f3")).size, 1);
+  await fs.setattr("/d/f3", { mode: 0o600, mtime: Date.UTC(2000, 0, 1) });
+  const changed = await statOf("f3");
+  assertEquals([changed.mode, changed.mtime], [0o600, Date.UTC(2000, 0, 1)]);
+  await fs.writeFile("/d/f3", new Uint8Array(9));
+  const rewritten = await statOf("f3");
+  assertEquals(rewritten.size, 9);
+  assert(rewritten.etag !== changed.etag, "new content, new ETag");
+  // Through another instance as well.
+  const other = await Vfs.open(store);
+  await other.writeFile("/d/f4", new Uint8Array(2));
+  assertEquals((await statOf("f4")).size, 2);
+});

@@ -46,7 +46,7 @@ export class RenderCache {
     this.maxBytes = maxBytes;
   }
 
-  /** The chunks rendered for `key` at `version`, or null (counted as a miss). */
+  /** The bytes rendered for `key` at `version` (one chunk), or null (counted as a miss). */
   get(key: string, version: string): readonly Uint8Array<ArrayBuffer>[] | null {
     const kept = this.#kept.get(key);
     if (!kept || kept.version !== version) {
@@ -62,9 +62,17 @@ export class RenderCache {
   /** Keeps `chunks` as the answer for `key` at `version` (replacing any other version). */
   set(key: string, version: string, chunks: readonly Uint8Array<ArrayBuffer>[]): void {
     this.#drop(key);
-    const bytes = chunks.reduce((n, c) => n + c.length, key.length + version.length);
+    const size = chunks.reduce((n, c) => n + c.length, 0);
+    const bytes = size + key.length + version.length;
     if (bytes > this.maxAnswer) return;
-    this.#kept.set(key, { version, chunks, bytes });
+    // One buffer: sent with one write, not one per chunk it was rendered in.
+    const whole = new Uint8Array(size);
+    let at = 0;
+    for (const chunk of chunks) {
+      whole.set(chunk, at);
+      at += chunk.length;
+    }
+    this.#kept.set(key, { version, chunks: [whole], bytes });
     this.#bytes += bytes;
     while (this.#bytes > this.maxBytes) this.#drop(this.#kept.keys().next().value!);
   }
