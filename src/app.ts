@@ -20,6 +20,7 @@ import {
   Signer,
 } from "./auth/mod.ts";
 import { createUi, ShareTokens } from "./ui/mod.ts";
+import { RenderCache } from "./http/render_cache.ts";
 import { createRestApi, HttpError } from "./rest/mod.ts";
 import { problemResponse } from "./rest/errors.ts";
 import { fsPathBelow, mountNames, namesBelow, requestPathOf } from "./http/request_path.ts";
@@ -298,6 +299,8 @@ export function createApp(options: AppOptions): Hono {
         throw new HttpError(403, "EACCES", `Not allowed to write "${path}"`);
       }
     };
+    // Rendered listings (PROPFIND members, API listings), one bounded cache for both.
+    const renders = new RenderCache();
     const tus = createTus(options.vfs, {
       mount: UPLOADS_MOUNT,
       scopeOf,
@@ -309,6 +312,8 @@ export function createApp(options: AppOptions): Hono {
       API_MOUNT,
       createRestApi(options.vfs, {
         scopeOf,
+        principalOf: (c) => auth ? c.get("principal")?.name ?? null : null,
+        renderCache: renders,
         checkTarget(c, path) {
           checkNotStaging(path);
           writable(c, path);
@@ -335,6 +340,7 @@ export function createApp(options: AppOptions): Hono {
       mount: DAV_MOUNT,
       principalOf: (c) => auth ? c.get("principal")?.name ?? null : null,
       scopeOf,
+      renderCache: renders,
       ...(options.davInfinityMax === undefined ? {} : { infinityMax: options.davInfinityMax }),
     });
     app.route(DAV_MOUNT, dav);

@@ -123,7 +123,8 @@ Deno.test("a create in a directory of 50,000 entries costs the requests of one i
   const fs = await Vfs.open(store);
   await fs.mkdir("/empty");
   await fs.mkdir("/full");
-  await fillDirectory(inner, (await fs.lookup("/full")).ino, 50_000, 3);
+  // 32 shards of about 1,560 entries: as the directory code leaves 50,000 (at most 2,048 each).
+  await fillDirectory(inner, (await fs.lookup("/full")).ino, 50_000, 5);
   assertEquals((await readdirAll(fs, "/full")).length, 50_000);
   const cost: Record<string, Partial<Record<StoreMethod, number>>> = {};
   for (const dir of ["empty", "full"]) {
@@ -136,6 +137,60 @@ Deno.test("a create in a directory of 50,000 entries costs the requests of one i
   // directory holds its shard table, so resolving the name reads the shard holding it as
   // well (what the path's resolution reads is not this test's subject).
   assertEquals(cost.full, { ...cost.empty, get: (cost.empty?.get ?? 0) + 1 });
+});
+
+/** A PUT as the front ends make it: an optimistic stat, then a write expecting that state. */
+async function optimisticPut(fs: Vfs, path: string): Promise<void> {
+  const current = await fs.lookup(path, { optimistic: true }).catch(() => null);
+  await fs.write(path, 0, ONE, {
+    create: true,
+    truncate: true,
+    expect: current?.etag ?? null,
+  });
+}
+
+Deno.test("an optimistic create (a PUT) in a directory of 50,000 entries costs the requests of one in an empty directory", async () => {
+  const inner = new MemoryStore();
+  const store = new SlowCountingStore(inner, 0);
+  const fs = await Vfs.open(store);
+  await fs.mkdir("/empty");
+  await fs.mkdir("/full");
+  await fillDirectory(inner, (await fs.lookup("/full")).ino, 50_000, 5);
+  assertEquals((await readdirAll(fs, "/full")).length, 50_000);
+  const cost: Record<string, Partial<Record<StoreMethod, number>>> = {};
+  for (const dir of ["empty", "full"]) {
+    // Warm: both directories cached, and a stream of creates going through each shard.
+    for (let i = 0; i < 200; i++) await optimisticPut(fs, `/${dir}/warm${i}`);
+    store.reset();
+    for (let i = 0; i < 20; i++) await optimisticPut(fs, `/${dir}/new${i}`);
+    cost[dir] = { ...store.counts };
+  }
+  assertEquals(cost.full, cost.empty);
+  assertEquals((await readdirAll(fs, "/full")).length, 50_220);
+});
+
+Deno.test("a directory's entries are split into index objects of at most 2,048 entries, so a create rewrites a bounded object", async () => {
+  const store = new SlowCountingStore(new MemoryStore(), 0);
+  const fs = await Vfs.open(store);
+  await fs.mkdir("/d");
+  for (let i = 0; i < 2600; i += 16) {
+    await createAll(fs, Array.from({ length: Math.min(16, 2600 - i) }, (_, j) => `/d/f${i + j}`));
+  }
+  const ino = (await fs.lookup("/d")).ino;
+  const meta = new MetaStore(store);
+  const dir = (await meta.read<DirObject>(dirKey(ino), checkDir))!.value;
+  assert(dir.shards, "a directory of 2,600 entries is sharded");
+  const shards = await meta.readMany<ShardObject>(
+    dir.shards.map((s) => shardKey(ino, s.id)),
+    () => null,
+  );
+  const sizes = shards.map((s) => Object.keys(s!.value.entries).length);
+  assertEquals(sizes.reduce((a, b) => a + b, 0), 2600);
+  assert(sizes.every((n) => n <= 2048), `shard sizes ${sizes}`);
+  // One more create writes one object of at most 2,048 entries (the bytes of one, compressed).
+  store.reset();
+  await fs.writeFile("/d/new", ONE);
+  assertEquals(store.counts.put, 1);
 });
 
 Deno.test("a grouped create re-encodes only the entry it changes, not the whole directory", async () => {

@@ -15,6 +15,7 @@
 
 import { type Context, Hono } from "hono";
 import type { Vfs } from "../vfs/mod.ts";
+import { RenderCache } from "../http/render_cache.ts";
 import { HttpError, problemResponse } from "./errors.ts";
 import { openApiDocument } from "./openapi.ts";
 import { requestedPath } from "./path.ts";
@@ -41,6 +42,10 @@ export interface RestApiOptions {
    * second paths must stay inside it (the VFS refuses anything else with EACCES).
    */
   readonly scopeOf?: (c: Context) => string;
+  /** The authenticated user of a request (part of the key of a kept listing). */
+  readonly principalOf?: (c: Context) => string | null;
+  /** Where rendered listings are kept (default: a cache of its own). */
+  readonly renderCache?: RenderCache;
 }
 
 /** Methods each route pattern answers; anything else there is 405. */
@@ -76,7 +81,11 @@ export function createRestApi(vfs: Vfs, options: RestApiOptions = {}): Hono {
     const scope = options.scopeOf?.(c) ?? "/";
     return scope === "/" ? vfs : vfs.scoped(scope);
   };
-  registerReadRoutes(app, vfsOf);
+  const renders = options.renderCache ?? new RenderCache();
+  // What makes a listing differ besides its path and page: whose view it is.
+  const viewOf = (c: Context) =>
+    JSON.stringify([options.scopeOf?.(c) ?? "/", options.principalOf?.(c) ?? null]);
+  registerReadRoutes(app, vfsOf, { renders, viewOf });
   registerWriteRoutes(app, vfsOf);
   registerZipRoutes(app, vfsOf);
   registerPostRoutes(app, vfsOf, {

@@ -8,6 +8,7 @@
 import type { Context, Hono } from "hono";
 import type { Stat, Vfs } from "../vfs/mod.ts";
 import { HttpError } from "./errors.ts";
+import { RenderCache } from "../http/render_cache.ts";
 import { queryFlag, queryUint } from "../http/input.ts";
 import { contentTypeOf } from "../http/media_types.ts";
 import { fsPathOf } from "./path.ts";
@@ -28,8 +29,18 @@ const LIST_LIMIT_DEFAULT = 1_000;
 const READ_ATTEMPTS = 3;
 
 /** Registers the reading routes on `app`. */
-export function registerReadRoutes(app: Hono, vfsOf: (c: Context) => Vfs): void {
-  app.get("/fs/*", (c) => getFs(c, vfsOf(c)));
+/** Rendered listings kept, and what besides the request names a listing's view. */
+export interface Listings {
+  readonly renders: RenderCache;
+  readonly viewOf: (c: Context) => string;
+}
+
+export function registerReadRoutes(
+  app: Hono,
+  vfsOf: (c: Context) => Vfs,
+  listings: Listings = { renders: new RenderCache(), viewOf: () => "" },
+): void {
+  app.get("/fs/*", (c) => getFs(c, vfsOf(c), listings));
   app.get("/stat/*", async (c) => {
     const vfs = vfsOf(c);
     const { path } = fsPathOf(c);
@@ -51,11 +62,11 @@ export function registerReadRoutes(app: Hono, vfsOf: (c: Context) => Vfs): void 
   });
 }
 
-async function getFs(c: Context, vfs: Vfs): Promise<Response> {
+async function getFs(c: Context, vfs: Vfs, listings: Listings): Promise<Response> {
   const { path } = fsPathOf(c);
   for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
     const stat = await vfs.getattr(path);
-    if (stat.type === "directory") return await listDirectory(c, vfs, path);
+    if (stat.type === "directory") return await listDirectory(c, vfs, path, listings);
     const response = await readFile(c, vfs, path, stat);
     if (response) return response;
   }
@@ -90,21 +101,31 @@ async function readFile(
   return c.body(body, status, headers);
 }
 
-async function listDirectory(c: Context, vfs: Vfs, path: string): Promise<Response> {
+async function listDirectory(
+  c: Context,
+  vfs: Vfs,
+  path: string,
+  listings: Listings,
+): Promise<Response> {
   const limit = queryUint(c, "limit") ?? LIST_LIMIT_DEFAULT;
   if (limit < 1 || limit > LIST_LIMIT_MAX) {
     throw new HttpError(400, "EINVAL", `limit must be between 1 and ${LIST_LIMIT_MAX}`);
   }
-  const headers = { "cache-control": "no-cache" };
-  if (c.req.method === "HEAD") {
-    return c.body(null, 200, { ...headers, "content-type": "application/json" });
-  }
+  const headers = { "cache-control": "no-cache", "content-type": "application/json" };
+  if (c.req.method === "HEAD") return c.body(null, 200, headers);
   const cursor = c.req.query("cursor");
   const page = await vfs.readdir(path, { limit, ...(cursor ? { cursor } : {}) });
+  // A page rendered before from the same versions (same view, path, cursor, limit) is
+  // sent as it was.
+  const key = JSON.stringify([listings.viewOf(c), path, limit, cursor ?? null]);
+  const kept = page.version ? listings.renders.get(key, page.version) : null;
+  if (kept) return c.body(kept[0]!, 200, headers);
   const listing: ListingJson = {
     path,
     entries: page.entries.map(entryJson),
     cursor: page.cursor,
   };
-  return c.json(listing, 200, headers);
+  const bytes = new TextEncoder().encode(JSON.stringify(listing));
+  if (page.version) listings.renders.set(key, page.version, [bytes]);
+  return c.body(bytes, 200, headers);
 }

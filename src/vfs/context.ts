@@ -17,10 +17,12 @@ import {
   type DirObject,
   type Entry,
   type FileData,
+  type FileEntry,
   type InodeObject,
   S_IFDIR,
   S_IFLNK,
   S_IFREG,
+  type SymlinkEntry,
 } from "../format/meta.ts";
 import { type ObjectStore, StoreError } from "../store/types.ts";
 import { FsError } from "./errors.ts";
@@ -247,13 +249,31 @@ export function inodeStat(inode: InodeObject): Stat {
   return statOf(inode.ino, "file", inode.attr, { nlink: inode.nlink, data: inode });
 }
 
+/**
+ * Stats of frozen entries, by the entry object. A directory version shares its unchanged
+ * entries with the versions before it, frozen once encoded (see `toJson` in meta.ts), and
+ * a change puts a new entry object in place: a listing of thousands computes the stats of
+ * what changed only.
+ */
+const inlineStats = new WeakMap<object, Stat>();
+
+/** The stat of a file or symlink entry, which holds its attributes. */
+export function inlineStat(entry: FileEntry | SymlinkEntry): Stat {
+  const kept = inlineStats.get(entry);
+  if (kept) return kept;
+  const stat = entry.t === "f"
+    ? statOf(entry.ino, "file", entry.attr, { data: entry })
+    : statOf(entry.ino, "symlink", entry.attr, { target: entry.target });
+  if (Object.isFrozen(entry)) inlineStats.set(entry, Object.freeze(stat));
+  return stat;
+}
+
 /** The stat of an entry, loading the object that holds its attributes if needed. */
 export async function entryStat(ctx: Ctx, entry: Entry): Promise<Stat> {
   switch (entry.t) {
     case "f":
-      return statOf(entry.ino, "file", entry.attr, { data: entry });
     case "l":
-      return statOf(entry.ino, "symlink", entry.attr, { target: entry.target });
+      return inlineStat(entry);
     case "d": {
       const dir = await ctx.dirs.get(entry.ino, { recent: true });
       if (!dir) throw new FsError("ENOENT", "Directory was removed");

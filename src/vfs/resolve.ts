@@ -185,9 +185,13 @@ export async function lookupEntry(
   ctx: Ctx,
   dir: DirObject,
   name: string,
+  options: Optimistic = {},
 ): Promise<Entry | null> {
   for (let attempt = 0; attempt < 10; attempt++) {
-    const entry = await ctx.dirs.lookup(dir, name, attempt === 0 ? RECENT : {});
+    // Optimistic: the shard holding the name as cached too, as the directory object is
+    // (the commit's CAS on that very shard checks it).
+    const first = options.optimistic ? { cached: true } : RECENT;
+    const entry = await ctx.dirs.lookup(dir, name, attempt === 0 ? first : {});
     if (!entry?.moving && !entry?.movedFrom) return entry;
     if (entry.moving) await settleMoving(ctx, dir.ino, name, entry);
     else await settleMovedFrom(ctx, dir.ino, name, entry);
@@ -293,7 +297,7 @@ export async function locate(
   const name = names.pop();
   if (name === undefined) return { parent: null, name: "", entry: null, names: [] };
   const { dir, names: parentNames } = await resolveDir(ctx, names, path, hops, options);
-  const entry = await lookupEntry(ctx, dir, name);
+  const entry = await lookupEntry(ctx, dir, name, options);
   if (options.follow && entry?.t === "l") {
     if (++hops.n > MAX_HOPS) throw new FsError("ELOOP", "Too many symlinks", { path });
     const target = joinTarget(parentNames, entry.target);

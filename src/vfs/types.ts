@@ -32,6 +32,14 @@ export interface ReaddirPage {
   readonly entries: readonly DirEntryInfo[];
   /** Pass back to continue after the last entry; null at the end. */
   readonly cursor: string | null;
+  /**
+   * What the page was made of: the same text from the same Vfs (or a view of it) means
+   * the same page (names, stats, xattrs), so a front end may answer from what it rendered
+   * of it before. It names the versions of the directory's index objects and of every
+   * object read for an entry (subdirectories, hard-linked files), the cursor, the limit
+   * and whether xattrs were asked for.
+   */
+  readonly version?: string;
 }
 
 export interface SetAttr {

@@ -759,7 +759,9 @@ export class Vfs {
       const page = await ns.readdir(this.#ctx, path, options);
       if (this.#hidden.size === 0 || splitPath(path).length > 0) return page;
       const entries = page.entries.filter((e) => !this.#hidden.has(e.name));
-      return entries.length === page.entries.length ? page : { ...page, entries };
+      // Names are only ever added to the hidden set: its size versions it.
+      const version = page.version && `${page.version}/${this.#hidden.size}`;
+      return { ...page, entries, ...(version ? { version } : {}) };
     });
   }
 

@@ -28,6 +28,7 @@ import { errorBody } from "./props.ts";
 import { propfindMethod, proppatchMethod } from "./propmethods.ts";
 import type { DavRequest } from "./request.ts";
 import { HttpError } from "../http/errors.ts";
+import { RenderCache } from "../http/render_cache.ts";
 import { requestPathOf } from "../http/request_path.ts";
 import { LockedError } from "../vfs/locks.ts";
 
@@ -48,6 +49,8 @@ export interface WebDavOptions {
   readonly scopeOf?: (c: Context) => string;
   /** Most members a `PROPFIND Depth: infinity` answers (default 10,000); more is 403. */
   readonly infinityMax?: number;
+  /** Where rendered PROPFIND listings are kept (default: a cache of its own). */
+  readonly renderCache?: RenderCache;
 }
 
 type Handler = (req: DavRequest) => Response | Promise<Response>;
@@ -86,6 +89,7 @@ const METHODS: Readonly<Record<string, Handler>> = {
 export function createWebDav(vfs: Vfs, options: WebDavOptions = {}): Hono {
   const mount = options.mount ?? "/dav";
   const maxXmlBytes = options.maxXmlBytes ?? 1024 * 1024;
+  const renders = options.renderCache ?? new RenderCache();
   const app = new Hono();
   app.all("*", async (c) => {
     const handler = METHODS[c.req.method];
@@ -109,6 +113,7 @@ export function createWebDav(vfs: Vfs, options: WebDavOptions = {}): Hono {
       maxXmlBytes,
       davInfinityMax: options.infinityMax ?? 10_000,
       principal: options.principalOf?.(c) ?? null,
+      renders,
     });
   });
   app.onError((error, c) => errorResponse(c, error, mount));

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { AsyncLocalStorage } from "node:async_hooks";
 import { FsError, type ReaddirPage, type Stat } from "../vfs/mod.ts";
 import { DavError } from "./errors.ts";
 import { parseDepth } from "./headers.ts";
@@ -98,23 +99,50 @@ export async function propfindMethod(req: DavRequest): Promise<Response> {
   // The members stream out as they are rendered, so a listing of any size holds one page
   // of entries, not the whole document. The first page is read before the status is sent:
   // a directory removed meanwhile is still a 404, not a cut-off 207.
+  // Later pages are read as the stream is pulled, inside this request's scope still, so
+  // that no index object is read again for them.
+  const inRequest = AsyncLocalStorage.snapshot();
   const read = (cursor: string | null) =>
-    vfs.readdir(path, { limit: PAGE, xattrs: dead, ...(cursor ? { cursor } : {}) });
+    inRequest(() =>
+      vfs.readdir(path, { limit: PAGE, xattrs: dead, ...(cursor ? { cursor } : {}) })
+    );
+  // A page rendered before from the same versions is sent as it was: the same members,
+  // properties, hrefs and view. Not with locks around (their timeouts count down) nor
+  // quota figures (not part of the versions).
+  const cacheable = locks.length === 0 && ctx.quota === null;
+  const keyOf = (cursor: string | null) =>
+    JSON.stringify([req.mount, req.scope, req.principal, path, query, cursor]);
+  let cursor: string | null = null;
   let page: ReaddirPage = await read(null);
   let index = 0;
+  let kept = cacheable && page.version ? req.renders.get(keyOf(null), page.version) : null;
+  // What this page rendered, to keep; null once it is more than the cache would keep.
+  let rendered: Uint8Array<ArrayBuffer>[] | null = [];
+  let renderedBytes = 0;
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
       controller.enqueue(encoder.encode(MULTISTATUS_OPEN + self));
     },
     async pull(controller) {
-      if (index >= page.entries.length) {
+      if (kept ? index >= kept.length : index >= page.entries.length) {
+        if (!kept && rendered && cacheable && page.version) {
+          req.renders.set(keyOf(cursor), page.version, rendered);
+        }
         if (!page.cursor) {
           controller.enqueue(encoder.encode(MULTISTATUS_CLOSE));
           controller.close();
           return;
         }
-        page = await read(page.cursor);
+        cursor = page.cursor;
+        page = await read(cursor);
         index = 0;
+        rendered = [];
+        renderedBytes = 0;
+        kept = cacheable && page.version ? req.renders.get(keyOf(cursor), page.version) : null;
+      }
+      if (kept) {
+        controller.enqueue(kept[index++]!);
+        return;
       }
       const parts: string[] = [];
       for (const entry of page.entries.slice(index, index + CHUNK)) {
@@ -128,7 +156,11 @@ export async function propfindMethod(req: DavRequest): Promise<Response> {
         parts.push(renderMember(propResponse(resource, query, ctx, now)));
       }
       index += CHUNK;
-      controller.enqueue(encoder.encode(parts.join("")));
+      const chunk = encoder.encode(parts.join(""));
+      renderedBytes += chunk.length;
+      if (renderedBytes > req.renders.maxAnswer) rendered = null;
+      if (cacheable) rendered?.push(chunk);
+      controller.enqueue(chunk);
     },
   }, { highWaterMark: 0 });
   return req.c.body(body, 207, XML);

@@ -7,6 +7,7 @@
 
 import type { Context } from "hono";
 import { Recheck } from "../http/recheck.ts";
+import type { RenderCache } from "../http/render_cache.ts";
 import { isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
 import type { LockManager } from "../vfs/locks.ts";
 import { DavError } from "./errors.ts";
@@ -33,6 +34,8 @@ export interface DavRequest {
   readonly principal: string | null;
   /** The folder the caller may reach ("/" for everything); `vfs` is limited to it. */
   readonly scope: string;
+  /** Rendered listings kept for the next identical PROPFIND. */
+  readonly renders: RenderCache;
 }
 
 /** The href of `path` as this server writes it. */

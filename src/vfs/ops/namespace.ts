@@ -5,11 +5,25 @@ import { claimData } from "../../format/gc_pending.ts";
 import { newDirObject } from "../../format/dir.ts";
 import { compareKeys } from "../../store/_util.ts";
 import { newId, newIno, ROOT_INO } from "../../format/keys.ts";
-import { type Entry, type FileEntry, FORMAT_VERSION, type InodeObject } from "../../format/meta.ts";
-import { type Ctx, dirStat, entryStat, newAttr, statOf } from "../context.ts";
+import {
+  type DirObject,
+  type Entry,
+  type FileEntry,
+  FORMAT_VERSION,
+  type InodeObject,
+} from "../../format/meta.ts";
+import {
+  type Ctx,
+  dirStat,
+  entryStat,
+  inlineStat,
+  inodeStat,
+  newAttr,
+  statOf,
+} from "../context.ts";
 import { FsError } from "../errors.ts";
 import { loadMap } from "../reader.ts";
-import { dropReplaced, entryXattrs, loadRecord } from "../records.ts";
+import { decodeXattrs, dropReplaced, loadRecord } from "../records.ts";
 import { PATH_MAX, splitPath } from "../path.ts";
 import { applyMove } from "../../format/rename_intent.ts";
 import {
@@ -406,7 +420,9 @@ export async function readdir(
   checkScope(ctx, splitPath(path), path);
   const { dir } = await resolveDir(ctx, splitPath(path), path);
   const limit = Math.max(1, Math.min(options.limit ?? 10_000, 100_000));
-  let all = await ctx.dirs.list(dir);
+  // The index objects as validated since the request began (a listing's later pages, in
+  // one request, read none of them again).
+  let all = await ctx.dirs.list(dir, { recent: true });
   if (all.some(([, e]) => e.moving)) {
     for (const [name, entry] of all) if (entry.moving) await applyMove(ctx, dir.ino, name, entry);
     all = await ctx.dirs.list(await openDir(ctx, dir.ino, path));
@@ -414,14 +430,50 @@ export async function readdir(
   const cursor = options.cursor;
   const start = cursor === undefined ? 0 : firstAfter(all, cursor);
   const page = start < 0 ? [] : all.slice(start, start + limit);
-  const entries: DirEntryInfo[] = await Promise.all(page.map(async ([name, entry]) => {
-    const stat = await entryStat(ctx, entry).catch(() => null);
-    if (!stat || !options.xattrs) return { name, stat };
-    const xattrs = await entryXattrs(ctx, entry).catch(() => null);
-    return xattrs ? { name, stat, xattrs } : { name, stat: null };
-  })).then((list) => list.filter((e): e is DirEntryInfo => e.stat !== null));
+  const xattrs = options.xattrs ?? false;
+  // Files and symlinks carry their attributes in the entry: no promise each. Directories
+  // and hard-linked files are read (once, for stat and xattrs alike), their versions noted.
+  const slots: (DirEntryInfo | null)[] = new Array(page.length).fill(null);
+  const tags: string[] = [];
+  const reads: Promise<void>[] = [];
+  for (let i = 0; i < page.length; i++) {
+    const [name, entry] = page[i]!;
+    if (entry.t === "f" || entry.t === "l") {
+      const stat = inlineStat(entry);
+      slots[i] = xattrs ? { name, stat, xattrs: decodeXattrs(entry.xattr ?? {}) } : { name, stat };
+      continue;
+    }
+    reads.push(
+      (async () => {
+        const found = entry.t === "d"
+          ? await ctx.dirs.get(entry.ino, { recent: true })
+          : await ctx.inodes.get(entry.ino);
+        if (!found) return;
+        tags.push(`${i}=${found.etag}`);
+        const value: DirObject | InodeObject = found.value;
+        const stat = "nlink" in value ? inodeStat(value) : dirStat(value);
+        const x = value.xattr ?? {};
+        slots[i] = xattrs ? { name, stat, xattrs: decodeXattrs(x) } : { name, stat };
+      })().catch(() => {}),
+    );
+  }
+  await Promise.all(reads);
+  const entries = slots.filter((e): e is DirEntryInfo => e !== null);
   const more = start >= 0 && start + limit < all.length;
-  return { entries, cursor: more ? page[page.length - 1]![0] : null };
+  tags.sort();
+  const version = `${listingId(all)}:${start}:${limit}:${xattrs ? 1 : 0}|${tags.join(",")}`;
+  return { entries, cursor: more ? page[page.length - 1]![0] : null, version };
+}
+
+/** Ids of sorted listings (each a frozen array kept per directory version; see dir.ts). */
+const listingIds = new WeakMap<object, number>();
+let lastListingId = 0;
+
+/** A number naming this very listing array, so the objects it was made of, in this process. */
+function listingId(all: readonly unknown[]): number {
+  let id = listingIds.get(all);
+  if (id === undefined) listingIds.set(all, id = ++lastListingId);
+  return id;
 }
 
 /** Index of the first name after `cursor` in a sorted listing (binary search), or -1. */

@@ -1,0 +1,91 @@
+/**
+ * Rendered answers kept for the next identical request: a listing page (PROPFIND members,
+ * an HTTP API listing) is rendered once per version of what it was made of and then sent
+ * from these bytes while nothing changed. A front end asks for its data as always (the
+ * conditional GETs that prove it current), and renders only if the version differs.
+ *
+ * The key says what was asked (path, view, properties, cursor); the version what it was
+ * made of ({@linkcode ReaddirPage.version}). Bounded: at most `maxBytes` in all, least
+ * recently used dropped first; an answer over a quarter of that is not kept.
+ *
+ * @module
+ */
+
+/** Default bytes kept (one cache serves both front ends of an app). */
+export const RENDER_CACHE_BYTES = 16 << 20;
+
+interface Kept {
+  readonly version: string;
+  readonly chunks: readonly Uint8Array<ArrayBuffer>[];
+  readonly bytes: number;
+}
+
+/**
+ * @example
+ * ```ts
+ * import { RenderCache } from "./render_cache.ts";
+ * const cache = new RenderCache(1024);
+ * cache.set("/a", "v1", [new Uint8Array([1, 2])]);
+ * console.assert(cache.get("/a", "v1")?.length === 1);
+ * console.assert(cache.get("/a", "v2") === null);
+ * ```
+ */
+export class RenderCache {
+  readonly maxBytes: number;
+  #kept = new Map<string, Kept>();
+  #bytes = 0;
+  /** The largest answer kept (a quarter of `maxBytes`). */
+  get maxAnswer(): number {
+    return this.maxBytes / 4;
+  }
+  /** Answers sent from kept bytes, and answers rendered (for tests and metrics). */
+  hits = 0;
+  misses = 0;
+
+  constructor(maxBytes = RENDER_CACHE_BYTES) {
+    this.maxBytes = maxBytes;
+  }
+
+  /** The bytes rendered for `key` at `version` (one chunk), or null (counted as a miss). */
+  get(key: string, version: string): readonly Uint8Array<ArrayBuffer>[] | null {
+    const kept = this.#kept.get(key);
+    if (!kept || kept.version !== version) {
+      this.misses++;
+      return null;
+    }
+    this.#kept.delete(key);
+    this.#kept.set(key, kept);
+    this.hits++;
+    return kept.chunks;
+  }
+
+  /** Keeps `chunks` as the answer for `key` at `version` (replacing any other version). */
+  set(key: string, version: string, chunks: readonly Uint8Array<ArrayBuffer>[]): void {
+    this.#drop(key);
+    const size = chunks.reduce((n, c) => n + c.length, 0);
+    const bytes = size + key.length + version.length;
+    if (bytes > this.maxAnswer) return;
+    // One buffer: sent with one write, not one per chunk it was rendered in.
+    const whole = new Uint8Array(size);
+    let at = 0;
+    for (const chunk of chunks) {
+      whole.set(chunk, at);
+      at += chunk.length;
+    }
+    this.#kept.set(key, { version, chunks: [whole], bytes });
+    this.#bytes += bytes;
+    while (this.#bytes > this.maxBytes) this.#drop(this.#kept.keys().next().value!);
+  }
+
+  /** Bytes held now. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  #drop(key: string): void {
+    const kept = this.#kept.get(key);
+    if (!kept) return;
+    this.#kept.delete(key);
+    this.#bytes -= kept.bytes;
+  }
+}
