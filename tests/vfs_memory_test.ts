@@ -141,3 +141,53 @@ Deno.test("small files committed inline give their buffers back: many creates ne
   // Nothing is buffered once every write committed (cached blocks aside: none here).
   assertEquals(fs.memoryStats().used, 0);
 });
+
+/** Records the memory (ArrayBuffer) behind each part body sent. */
+class PartBufferStore extends WrappedStore {
+  readonly buffers = new Set<ArrayBufferLike>();
+  parts = 0;
+
+  protected override call<T>(_m: StoreMethod, _d: unknown, run: () => Promise<T>): Promise<T> {
+    return run();
+  }
+
+  override uploadPart(
+    upload: Parameters<ObjectStore["uploadPart"]>[0],
+    partNumber: number,
+    body: Uint8Array,
+  ): ReturnType<ObjectStore["uploadPart"]> {
+    this.buffers.add(body.buffer);
+    this.parts++;
+    return super.uploadPart(upload, partNumber, body);
+  }
+}
+
+Deno.test("concurrent streamed writes reuse a fixed set of part buffers, not one per part", async () => {
+  const store = new PartBufferStore(new MemoryStore());
+  const partSize = 5 * MiB;
+  const budget = 20 * MiB;
+  const fs = await Vfs.open(store, { partSize, memoryBytes: budget });
+  const size = 31 * MiB + 4321;
+  const files = Array.from({ length: 4 }, (_, i) => pattern(size, i + 11));
+  // Two rounds of four concurrent writers: 2 x 4 x (6 full parts and a short one).
+  for (const round of [0, 1]) {
+    await Promise.all(
+      files.map((data, i) => fs.writeFile(`/r${round}-${i}`, chunked(data, 256 * 1024))),
+    );
+  }
+  assertEquals(store.parts, 2 * 4 * 7);
+  // Every part buffer comes from the budget: at most budget / part size of them exist at
+  // once, and freed ones are reused rather than left to the garbage collector (spares may
+  // be reclaimed for other bytes between rounds: at most that many new ones per round).
+  assert(
+    store.buffers.size <= 2 * (budget / partSize),
+    `${store.buffers.size} distinct part buffers for ${store.parts} parts`,
+  );
+  assert(fs.memoryStats().highWater <= budget, `high-water ${fs.memoryStats().highWater}`);
+  for (const round of [0, 1]) {
+    for (const [i, data] of files.entries()) {
+      const back = await fs.read(`/r${round}-${i}`, 0, size + 1);
+      assert(same(back, data), `/r${round}-${i} differs`);
+    }
+  }
+});

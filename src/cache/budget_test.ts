@@ -72,3 +72,23 @@ Deno.test("MemoryBudget lets a holder wait while someone else will release", asy
   await grow;
   assertEquals(answer, true);
 });
+
+Deno.test("MemoryBudget hands a recycled buffer to the next writer waiting for one, and reclaims spares first", async () => {
+  const budget = new MemoryBudget(100);
+  const a = await budget.takeBuffer(50);
+  const b = await budget.takeBuffer(50);
+  let got: Uint8Array | null = null;
+  const waiting = budget.takeBuffer(50).then((c) => got = c);
+  await Promise.resolve();
+  assertEquals(got, null);
+  budget.recycle(a);
+  await waiting;
+  assert(got === a, "the waiter got the recycled buffer itself");
+  budget.recycle(b);
+  assertEquals([budget.stats().used, budget.spareBytes], [100, 50]);
+  // A spare is taken without allocating; a plain acquisition reclaims spares.
+  assert((await budget.takeBuffer(50)) === b);
+  budget.recycle(b);
+  await budget.acquire(50);
+  assertEquals([budget.stats().used, budget.spareBytes, budget.buffersAllocated], [100, 0, 2]);
+});

@@ -184,6 +184,14 @@ export class DirtyData {
         length = Math.min(length, partSize);
         if (this.#fill === 0) this.#drop();
         const held = this.#buffer?.length ?? 0;
+        // A whole part: a spare part buffer is reused (its bytes are held already).
+        const spare = length === partSize ? budget.takeSpare(length) : null;
+        if (spare) {
+          if (this.#buffer) spare.set(this.#buffer.subarray(0, this.#fill));
+          if (held > 0) budget.release(held);
+          this.#buffer = spare;
+          continue;
+        }
         // Waits while the budget is spent; should every byte held come to belong to
         // writers waiting like this one, it is told to yield: it seals what it holds
         // (its PUT frees it) and goes on with a new buffer.
