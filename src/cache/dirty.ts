@@ -2,7 +2,7 @@
  * The dirty bytes of one open file, from the first write to the commit that places them,
  * kept within the process's {@linkcode MemoryBudget}.
  *
- * Bytes collect in one buffer (grown by doubling, up to one part). A buffer that reaches a
+ * Bytes collect in one buffer (grown fourfold up to 1 MiB, then to a whole part). A buffer that reaches a
  * part becomes the first part of a dedicated segment streamed out as a multipart upload; a
  * segment that reaches its most parts is finished and the next bytes start a new one (so a
  * single write of any size never meets S3's 10,000-part limit). When the budget is spent,
@@ -42,8 +42,15 @@ export interface DirtyDeps {
   readonly commit: (bytes: Uint8Array) => Promise<{ segment: string; offset: number }>;
 }
 
-/** The first buffer; it grows by doubling up to one part. */
+/** The first buffer; it grows fourfold up to {@linkcode GROWN_MAX}, then to a whole part. */
 const INITIAL_BUFFER = 4 * 1024;
+/**
+ * The largest buffer short of a whole part. Every buffer outgrown is garbage: doubling up
+ * to 8 MiB left 8 MiB of it per large write, which under concurrent uploads was hundreds
+ * of MiB at once (the allocator keeps what it once held). A write past this size is
+ * likely large: it takes a part buffer (a reused one if there is one) at once.
+ */
+const GROWN_MAX = 1024 * 1024;
 
 interface Streaming {
   readonly writer: SegmentWriter;
@@ -180,8 +187,8 @@ export class DirtyData {
       const want = Math.min(this.#fill + bytes.length - at, partSize);
       if (have < want) {
         let length = Math.max(have, INITIAL_BUFFER);
-        while (length < want) length *= 2;
-        length = Math.min(length, partSize);
+        while (length < want) length *= 4;
+        length = length > GROWN_MAX ? partSize : Math.min(length, partSize);
         if (this.#fill === 0) this.#drop();
         const held = this.#buffer?.length ?? 0;
         // A whole part: a spare part buffer is reused (its bytes are held already).
