@@ -191,3 +191,36 @@ Deno.test("concurrent streamed writes reuse a fixed set of part buffers, not one
     }
   }
 });
+
+Deno.test("a sealed part buffer is reused by the next write once its commit is durable", async () => {
+  // Chunks of a few MiB written one after another at growing offsets (tus PATCHes): each
+  // takes a whole part buffer and is group-committed from it with one PutObject.
+  const puts = new Set<ArrayBufferLike>();
+  let segmentPuts = 0;
+  class PutBufferStore extends WrappedStore {
+    protected override call<T>(_m: StoreMethod, _d: unknown, run: () => Promise<T>) {
+      return run();
+    }
+    override put(...args: Parameters<ObjectStore["put"]>): ReturnType<ObjectStore["put"]> {
+      const [key, body] = args;
+      if (key.startsWith(PREFIX.segment) && body instanceof Uint8Array) {
+        puts.add(body.buffer);
+        segmentPuts++;
+      }
+      return super.put(...args);
+    }
+  }
+  const fs = await Vfs.open(new PutBufferStore(new MemoryStore()), {
+    partSize: 5 * MiB,
+    memoryBytes: 20 * MiB,
+  });
+  const chunk = 2 * MiB + 17;
+  const data = pattern(8 * chunk, 5);
+  for (let i = 0; i < 8; i++) {
+    const part = data.subarray(i * chunk, (i + 1) * chunk);
+    await fs.write("/staged", i * chunk, chunked(part, 64 * 1024), { create: true });
+  }
+  assertEquals(segmentPuts, 8);
+  assertEquals(puts.size, 1, `${puts.size} distinct buffers for ${segmentPuts} chunks`);
+  assert(same(await fs.read("/staged", 0, data.length + 1), data), "read-back differs");
+});

@@ -38,7 +38,10 @@ export interface DirtyDeps {
   readonly partSize: number;
   readonly maxParts?: number;
   readonly maxInFlight?: number;
-  /** Group-commits bytes into a shared segment; resolves once they are durable. */
+  /**
+   * Group-commits bytes into a shared segment; resolves once they are durable, and refers
+   * to them no more (a part buffer is then reused).
+   */
   readonly commit: (bytes: Uint8Array) => Promise<{ segment: string; offset: number }>;
 }
 
@@ -253,16 +256,26 @@ export class DirtyData {
 
   /** Group-commits the buffer as it is (a piece); its memory is freed once durable. */
   #seal(): void {
-    const { budget, commit } = this.#deps;
+    const { budget, commit, partSize } = this.#deps;
     const buffer = this.#buffer!;
     const pos = this.#start;
     const length = this.#fill;
     this.#buffer = null;
     this.#fill = 0;
     this.#start = pos + length;
-    const piece = commit(buffer.subarray(0, length))
-      .then((placed) => ({ pos, length, ...placed }))
-      .finally(() => budget.release(buffer.length));
+    // Once durable nothing refers to the buffer (the commit copies what it caches): a
+    // whole part buffer is reused. Not after a failure: a request may still read it.
+    const piece = commit(buffer.subarray(0, length)).then(
+      (placed) => {
+        if (buffer.length === partSize) budget.recycle(buffer);
+        else budget.release(buffer.length);
+        return { pos, length, ...placed };
+      },
+      (error) => {
+        budget.release(buffer.length);
+        throw error;
+      },
+    );
     this.#track(piece);
   }
 
