@@ -55,28 +55,18 @@ export function requestBody(
     }
     return new Uint8Array(0);
   }
-  const short = () =>
-    new FsError("EINVAL", `Body length differs from the declared ${expected} bytes`);
-  const broke = (seen: number, error: unknown) => {
-    const why = error instanceof Error ? error.message : String(error);
-    return new FsError("EINVAL", `The request body broke off after ${seen} bytes: ${why}`);
-  };
-  let byob: ReadableStreamBYOBReader | null = null;
-  try {
-    byob = body.getReader({ mode: "byob" });
-  } catch {
-    // Not a byte stream (a body built in a test, say): chunks are passed on as they come.
-  }
-  if (byob) return byteBody(byob, expected, short, broke);
   const reader = body.getReader();
   let seen = 0;
+  const short = () =>
+    new FsError("EINVAL", `Body length differs from the declared ${expected} bytes`);
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       let next: ReadableStreamReadResult<Uint8Array>;
       try {
         next = await reader.read();
       } catch (error) {
-        throw broke(seen, error);
+        const why = error instanceof Error ? error.message : String(error);
+        throw new FsError("EINVAL", `The request body broke off after ${seen} bytes: ${why}`);
       }
       if (next.done) {
         if (expected !== undefined && seen !== expected) throw short();
@@ -94,58 +84,6 @@ export function requestBody(
       return reader.cancel(reason);
     },
   }, { highWaterMark: 0 });
-}
-
-/** Bytes read at once from a body whose reader brings no buffer of its own. */
-const BODY_CHUNK = 64 * 1024;
-
-/**
- * {@linkcode requestBody} over a byte stream (what `Deno.serve` gives): a byte stream too,
- * so that a reader bringing its own buffer (`getReader({ mode: "byob" })`) has the bytes
- * read from the connection straight into it. A server reading bodies in chunks it
- * allocates afresh left them all to the garbage collector: under concurrent uploads, that
- * garbage was several times the memory budget.
- */
-function byteBody(
-  reader: ReadableStreamBYOBReader,
-  expected: number | undefined,
-  short: () => Error,
-  broke: (seen: number, error: unknown) => Error,
-): ReadableStream<Uint8Array> {
-  let seen = 0;
-  return new ReadableStream({
-    type: "bytes",
-    async pull(controller) {
-      const request = controller.byobRequest;
-      const into = request?.view
-        ? new Uint8Array(request.view.buffer, request.view.byteOffset, request.view.byteLength)
-        : new Uint8Array(BODY_CHUNK);
-      let next: ReadableStreamReadResult<Uint8Array>;
-      try {
-        next = await reader.read(into);
-      } catch (error) {
-        throw broke(seen, error);
-      }
-      if (next.done) {
-        if (expected !== undefined && seen !== expected) throw short();
-        controller.close();
-        // A reader's buffer comes back to it, empty (it was handed to the body's reader).
-        if (request && next.value) request.respondWithNewView(next.value);
-        else request?.respond(0);
-        return;
-      }
-      seen += next.value.length;
-      if (expected !== undefined && seen > expected) {
-        await reader.cancel().catch(() => {});
-        throw short();
-      }
-      if (request) request.respondWithNewView(next.value);
-      else controller.enqueue(next.value);
-    },
-    cancel(reason) {
-      return reader.cancel(reason);
-    },
-  });
 }
 
 /** Bodies declaring at most this many bytes are read whole before a write's checks. */

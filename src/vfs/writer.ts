@@ -240,7 +240,7 @@ export class FileHandle {
   /** Appends a whole stream; returns the bytes appended. */
   async appendStream(body: ReadableStream<Uint8Array>): Promise<number> {
     let n = 0;
-    for await (const chunk of bodyChunks(body)) {
+    for await (const chunk of body) {
       await this.append(chunk);
       n += chunk.length;
     }
@@ -259,7 +259,7 @@ export class FileHandle {
   /** Writes a whole stream at `offset` (sequentially); returns the bytes written. */
   async writeStream(offset: number, body: ReadableStream<Uint8Array>): Promise<number> {
     let at = offset;
-    for await (const chunk of bodyChunks(body)) {
+    for await (const chunk of body) {
       await this.write(at, chunk);
       at += chunk.length;
     }
@@ -592,44 +592,5 @@ export class FileHandle {
     }, { queued: () => this.#release() });
     this.#create = null;
     return stat;
-  }
-}
-
-/** Bytes read at once from a body that is a byte stream. */
-const READ_CHUNK = 128 * 1024;
-
-/**
- * The chunks of a body. From a byte stream (a request body), each is read into one buffer
- * reused for the whole body, and is valid only until the next one is asked for: a write
- * copies its bytes before it resolves. Reading chunks allocated afresh for each read left
- * an upload's every byte to the garbage collector.
- */
-export async function* bodyChunks(
-  body: ReadableStream<Uint8Array>,
-): AsyncGenerator<Uint8Array, void, undefined> {
-  let reader: ReadableStreamBYOBReader;
-  try {
-    reader = body.getReader({ mode: "byob" });
-  } catch {
-    yield* body;
-    return;
-  }
-  let buffer = new Uint8Array(READ_CHUNK);
-  let finished = false;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read(buffer);
-      if (done) {
-        finished = true;
-        return;
-      }
-      yield value;
-      // The buffer was handed to the stream and came back as `value`'s.
-      buffer = new Uint8Array(value.buffer);
-    }
-  } finally {
-    // Stopped early (a write failed): the rest of the body is not wanted.
-    if (!finished) await reader.cancel().catch(() => {});
-    reader.releaseLock();
   }
 }
