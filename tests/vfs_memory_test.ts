@@ -4,7 +4,11 @@
 import { Buffer } from "node:buffer";
 import { assert, assertEquals } from "./_assert.ts";
 import { chunked, contract, pattern } from "./_stores.ts";
-import { PREFIX } from "../src/format/keys.ts";
+import { PREFIX, segmentKey } from "../src/format/keys.ts";
+import { MemoryBudget } from "../src/cache/budget.ts";
+import { PageCache } from "../src/cache/page_cache.ts";
+import { Writeback } from "../src/cache/writeback.ts";
+import { readAll } from "../src/store/_util.ts";
 import { type StoreMethod, WrappedStore } from "../src/store/_wrapper.ts";
 import { MemoryStore } from "../src/store/memory.ts";
 import type { ObjectStore } from "../src/store/types.ts";
@@ -223,4 +227,25 @@ Deno.test("a sealed part buffer is reused by the next write once its commit is d
   assertEquals(segmentPuts, 8);
   assertEquals(puts.size, 1, `${puts.size} distinct buffers for ${segmentPuts} chunks`);
   assert(same(await fs.read("/staged", 0, data.length + 1), data), "read-back differs");
+});
+
+Deno.test("a group commit larger than a part is uploaded from the group's own bytes, not copied again", async () => {
+  const store = new PartBufferStore(new MemoryStore());
+  const budget = new MemoryBudget(64 * MiB);
+  const cache = new PageCache(store, { budgetBytes: MiB, budget });
+  const writeback = new Writeback(store, cache, { partSize: 5 * MiB, budget });
+  // Committed in one tick: the first three (9 MiB, past the 8 MiB group) go out together.
+  const writes = Array.from({ length: 4 }, (_, i) => pattern(3 * MiB, i + 21));
+  const placed = await Promise.all(writes.map((w) => writeback.commit(w)));
+  assertEquals(placed[0]!.segment, placed[2]!.segment);
+  assertEquals(store.parts, 2, "9 MiB as two parts");
+  assertEquals(store.buffers.size, 1, "both parts are views of the group's one buffer");
+  for (const [i, w] of writes.entries()) {
+    const { segment, offset } = placed[i]!;
+    const got = await store.get(segmentKey(segment.split(":")[0]!));
+    assert(got?.status === "ok");
+    const all = await readAll(got.body);
+    assert(same(all.subarray(offset, offset + w.length), w), `write ${i} differs`);
+  }
+  assertEquals(budget.stats().used, 0);
 });
