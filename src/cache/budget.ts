@@ -21,6 +21,9 @@
  * @module
  */
 
+/** Spare buffers kept when nobody waits for one (about what one streaming writer cycles). */
+export const MAX_SPARES = 2;
+
 /** Counters of a {@linkcode MemoryBudget}. */
 export interface BudgetStats {
   /** Bytes the budget allows. */
@@ -167,13 +170,21 @@ export class MemoryBudget {
 
   /**
    * Gives back a buffer taken from the budget that nothing refers to any more: the next
-   * writer waiting for a buffer of its size gets it, or it is kept as a spare: still
-   * counted as held, and the first bytes reclaimed when anyone needs bytes.
+   * writer waiting for a buffer of its size gets it, or it is kept as a spare (at most
+   * {@linkcode MAX_SPARES} of them): still counted as held, and the first bytes reclaimed
+   * when anyone needs bytes.
    */
   recycle(buffer: Uint8Array): void {
     const bytes = buffer.length;
     if (bytes > this.#used - this.#spareBytes) {
       throw new RangeError(`Cannot recycle ${bytes} of ${this.#used} bytes held`);
+    }
+    // Nobody waits for one now and two are spare already: freed (spares are resident memory
+    // once the uploads are over, and what comes next may want it).
+    const waited = this.#queue.some((w) => w.buffer && w.bytes === bytes);
+    if (!waited && this.#spareBytes >= MAX_SPARES * bytes) {
+      this.release(bytes);
+      return;
     }
     this.#spares.push(buffer);
     this.#spareBytes += bytes;

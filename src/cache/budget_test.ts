@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "../../tests/_assert.ts";
-import { MemoryBudget } from "./budget.ts";
+import { MAX_SPARES, MemoryBudget } from "./budget.ts";
 
 Deno.test("MemoryBudget lets waiters in first come, first served, as bytes are released", async () => {
   const budget = new MemoryBudget(100);
@@ -91,4 +91,12 @@ Deno.test("MemoryBudget hands a recycled buffer to the next writer waiting for o
   budget.recycle(b);
   await budget.acquire(50);
   assertEquals([budget.stats().used, budget.spareBytes, budget.buffersAllocated], [100, 0, 2]);
+});
+
+Deno.test("MemoryBudget keeps at most MAX_SPARES spare buffers when nobody waits for one", async () => {
+  const budget = new MemoryBudget(100);
+  const buffers = [];
+  for (let i = 0; i < 4; i++) buffers.push(await budget.takeBuffer(20));
+  for (const b of buffers) budget.recycle(b);
+  assertEquals([budget.spareBytes, budget.stats().used], [MAX_SPARES * 20, MAX_SPARES * 20]);
 });
