@@ -4,7 +4,11 @@
 import { Buffer } from "node:buffer";
 import { assert, assertEquals } from "./_assert.ts";
 import { chunked, contract, pattern } from "./_stores.ts";
-import { PREFIX } from "../src/format/keys.ts";
+import { PREFIX, segmentKey } from "../src/format/keys.ts";
+import { MemoryBudget } from "../src/cache/budget.ts";
+import { PageCache } from "../src/cache/page_cache.ts";
+import { Writeback } from "../src/cache/writeback.ts";
+import { readAll } from "../src/store/_util.ts";
 import { type StoreMethod, WrappedStore } from "../src/store/_wrapper.ts";
 import { MemoryStore } from "../src/store/memory.ts";
 import type { ObjectStore } from "../src/store/types.ts";
@@ -140,4 +144,108 @@ Deno.test("small files committed inline give their buffers back: many creates ne
   assertEquals((await fs.readdir("/d")).entries.length, 1500);
   // Nothing is buffered once every write committed (cached blocks aside: none here).
   assertEquals(fs.memoryStats().used, 0);
+});
+
+/** Records the memory (ArrayBuffer) behind each part body sent. */
+class PartBufferStore extends WrappedStore {
+  readonly buffers = new Set<ArrayBufferLike>();
+  parts = 0;
+
+  protected override call<T>(_m: StoreMethod, _d: unknown, run: () => Promise<T>): Promise<T> {
+    return run();
+  }
+
+  override uploadPart(
+    upload: Parameters<ObjectStore["uploadPart"]>[0],
+    partNumber: number,
+    body: Uint8Array,
+  ): ReturnType<ObjectStore["uploadPart"]> {
+    this.buffers.add(body.buffer);
+    this.parts++;
+    return super.uploadPart(upload, partNumber, body);
+  }
+}
+
+Deno.test("concurrent streamed writes reuse a fixed set of part buffers, not one per part", async () => {
+  const store = new PartBufferStore(new MemoryStore());
+  const partSize = 5 * MiB;
+  const budget = 20 * MiB;
+  const fs = await Vfs.open(store, { partSize, memoryBytes: budget });
+  const size = 31 * MiB + 4321;
+  const files = Array.from({ length: 4 }, (_, i) => pattern(size, i + 11));
+  // Two rounds of four concurrent writers: 2 x 4 x (6 full parts and a short one).
+  for (const round of [0, 1]) {
+    await Promise.all(
+      files.map((data, i) => fs.writeFile(`/r${round}-${i}`, chunked(data, 256 * 1024))),
+    );
+  }
+  assertEquals(store.parts, 2 * 4 * 7);
+  // Every part buffer comes from the budget: at most budget / part size of them exist at
+  // once, and freed ones are reused rather than left to the garbage collector (spares may
+  // be reclaimed for other bytes between rounds: at most that many new ones per round).
+  assert(
+    store.buffers.size <= 2 * (budget / partSize),
+    `${store.buffers.size} distinct part buffers for ${store.parts} parts`,
+  );
+  assert(fs.memoryStats().highWater <= budget, `high-water ${fs.memoryStats().highWater}`);
+  for (const round of [0, 1]) {
+    for (const [i, data] of files.entries()) {
+      const back = await fs.read(`/r${round}-${i}`, 0, size + 1);
+      assert(same(back, data), `/r${round}-${i} differs`);
+    }
+  }
+});
+
+Deno.test("a sealed part buffer is reused by the next write once its commit is durable", async () => {
+  // Chunks of a few MiB written one after another at growing offsets (tus PATCHes): each
+  // takes a whole part buffer and is group-committed from it with one PutObject.
+  const puts = new Set<ArrayBufferLike>();
+  let segmentPuts = 0;
+  class PutBufferStore extends WrappedStore {
+    protected override call<T>(_m: StoreMethod, _d: unknown, run: () => Promise<T>) {
+      return run();
+    }
+    override put(...args: Parameters<ObjectStore["put"]>): ReturnType<ObjectStore["put"]> {
+      const [key, body] = args;
+      if (key.startsWith(PREFIX.segment) && body instanceof Uint8Array) {
+        puts.add(body.buffer);
+        segmentPuts++;
+      }
+      return super.put(...args);
+    }
+  }
+  const fs = await Vfs.open(new PutBufferStore(new MemoryStore()), {
+    partSize: 5 * MiB,
+    memoryBytes: 20 * MiB,
+  });
+  const chunk = 2 * MiB + 17;
+  const data = pattern(8 * chunk, 5);
+  for (let i = 0; i < 8; i++) {
+    const part = data.subarray(i * chunk, (i + 1) * chunk);
+    await fs.write("/staged", i * chunk, chunked(part, 64 * 1024), { create: true });
+  }
+  assertEquals(segmentPuts, 8);
+  assertEquals(puts.size, 1, `${puts.size} distinct buffers for ${segmentPuts} chunks`);
+  assert(same(await fs.read("/staged", 0, data.length + 1), data), "read-back differs");
+});
+
+Deno.test("a group commit larger than a part is uploaded from the group's own bytes, not copied again", async () => {
+  const store = new PartBufferStore(new MemoryStore());
+  const budget = new MemoryBudget(64 * MiB);
+  const cache = new PageCache(store, { budgetBytes: MiB, budget });
+  const writeback = new Writeback(store, cache, { partSize: 5 * MiB, budget });
+  // Committed in one tick: the first three (9 MiB, past the 8 MiB group) go out together.
+  const writes = Array.from({ length: 4 }, (_, i) => pattern(3 * MiB, i + 21));
+  const placed = await Promise.all(writes.map((w) => writeback.commit(w)));
+  assertEquals(placed[0]!.segment, placed[2]!.segment);
+  assertEquals(store.parts, 2, "9 MiB as two parts");
+  assertEquals(store.buffers.size, 1, "both parts are views of the group's one buffer");
+  for (const [i, w] of writes.entries()) {
+    const { segment, offset } = placed[i]!;
+    const got = await store.get(segmentKey(segment.split(":")[0]!));
+    assert(got?.status === "ok");
+    const all = await readAll(got.body);
+    assert(same(all.subarray(offset, offset + w.length), w), `write ${i} differs`);
+  }
+  assertEquals(budget.stats().used, 0);
 });

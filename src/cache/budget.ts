@@ -11,8 +11,18 @@
  * full one is uploading (the upload frees it). Cached blocks are reclaimable: a waiter
  * first asks the reclaimers (the page cache evicts) before it queues.
  *
+ * Part buffers (megabytes each) are reused, not allocated afresh for every part
+ * ({@linkcode MemoryBudget.takeBuffer}, {@linkcode MemoryBudget.recycle}): a buffer freed by
+ * an upload goes to the next writer waiting for one, or is kept as a spare (its bytes stay
+ * counted as held, and are the first reclaimed). Allocating a new one per part left the
+ * freed ones to the garbage collector and the allocator, and the process's resident memory
+ * grew to several times the budget under concurrent uploads.
+ *
  * @module
  */
+
+/** Spare buffers kept when nobody waits for one (about what one streaming writer cycles). */
+export const MAX_SPARES = 2;
 
 /** Counters of a {@linkcode MemoryBudget}. */
 export interface BudgetStats {
@@ -32,7 +42,10 @@ interface Waiter {
   readonly bytes: number;
   /** Bytes the waiter holds that only it can free (it may be told to yield them). */
   readonly held: number;
-  readonly resolve: (granted: boolean) => void;
+  /** The waiter wants a buffer of `bytes` bytes: a spare one will do. */
+  readonly buffer: boolean;
+  /** Granted: `spare` is a reused buffer (its bytes were held already), else new bytes. */
+  readonly resolve: (granted: boolean, spare?: Uint8Array) => void;
 }
 
 /**
@@ -60,6 +73,10 @@ export class MemoryBudget {
   #reclaiming = false;
   /** Bytes held by waiters that only they can free. */
   #heldByWaiters = 0;
+  /** Freed part buffers kept for reuse; their bytes count as held. */
+  #spares: Uint8Array[] = [];
+  #spareBytes = 0;
+  #buffersAllocated = 0;
 
   constructor(limitBytes: number) {
     if (!Number.isSafeInteger(limitBytes) || limitBytes < 1) {
@@ -110,11 +127,78 @@ export class MemoryBudget {
     if (this.tryAcquire(bytes)) return Promise.resolve(true);
     this.#waits++;
     const granted = new Promise<boolean>((resolve) => {
-      this.#queue.push({ bytes, held, resolve });
+      this.#queue.push({ bytes, held, buffer: false, resolve });
     });
     this.#heldByWaiters += held;
     this.#wake();
     return granted;
+  }
+
+  /**
+   * A buffer of `size` bytes, taken from the budget: a spare one if there is one (its
+   * contents are stale), else a new one once the bytes are free (waiting, first come,
+   * first served). Give it back with {@linkcode MemoryBudget.recycle} when nothing refers
+   * to it any more, or with {@linkcode MemoryBudget.release} of its length.
+   */
+  takeBuffer(size: number): Promise<Uint8Array> {
+    this.#check(size);
+    if (this.#queue.length === 0) {
+      const spare = this.takeSpare(size);
+      if (spare) return Promise.resolve(spare);
+      if (this.tryAcquire(size)) return Promise.resolve(this.#allocate(size));
+    }
+    this.#waits++;
+    return new Promise<Uint8Array>((resolve) => {
+      this.#queue.push({
+        bytes: size,
+        held: 0,
+        buffer: true,
+        resolve: (_, spare) => resolve(spare ?? this.#allocate(size)),
+      });
+      this.#wake();
+    });
+  }
+
+  /** A spare buffer of `size` bytes, now the caller's (its bytes held), if there is one. */
+  takeSpare(size: number): Uint8Array | null {
+    const at = this.#spares.findIndex((b) => b.length === size);
+    if (at < 0) return null;
+    const [spare] = this.#spares.splice(at, 1);
+    this.#spareBytes -= size;
+    return spare!;
+  }
+
+  /**
+   * Gives back a buffer taken from the budget that nothing refers to any more: the next
+   * writer waiting for a buffer of its size gets it, or it is kept as a spare (at most
+   * {@linkcode MAX_SPARES} of them): still counted as held, and the first bytes reclaimed
+   * when anyone needs bytes.
+   */
+  recycle(buffer: Uint8Array): void {
+    const bytes = buffer.length;
+    if (bytes > this.#used - this.#spareBytes) {
+      throw new RangeError(`Cannot recycle ${bytes} of ${this.#used} bytes held`);
+    }
+    // Nobody waits for one now and two are spare already: freed (spares are resident memory
+    // once the uploads are over, and what comes next may want it).
+    const waited = this.#queue.some((w) => w.buffer && w.bytes === bytes);
+    if (!waited && this.#spareBytes >= MAX_SPARES * bytes) {
+      this.release(bytes);
+      return;
+    }
+    this.#spares.push(buffer);
+    this.#spareBytes += bytes;
+    if (!this.#reclaiming) this.#wake();
+  }
+
+  /** Bytes held in spare buffers (part of `used`). */
+  get spareBytes(): number {
+    return this.#spareBytes;
+  }
+
+  /** Buffers {@linkcode MemoryBudget.takeBuffer} had to allocate, in all. */
+  get buffersAllocated(): number {
+    return this.#buffersAllocated;
   }
 
   /** Gives back `bytes` taken earlier, and lets waiters in. */
@@ -148,8 +232,18 @@ export class MemoryBudget {
     if (this.#used > this.#highWater) this.#highWater = this.#used;
   }
 
-  /** Asks the reclaimers, in turn, for the bytes `wanted` still lacks. */
+  #allocate(size: number): Uint8Array {
+    this.#buffersAllocated++;
+    return new Uint8Array(size);
+  }
+
+  /** Frees spare buffers, then asks the reclaimers, in turn, for the bytes `wanted` lacks. */
   #reclaim(wanted: number): void {
+    while (this.#spares.length > 0 && this.#used + wanted > this.#limit) {
+      const spare = this.#spares.pop()!;
+      this.#spareBytes -= spare.length;
+      this.#used -= spare.length;
+    }
     this.#reclaiming = true;
     try {
       for (const reclaim of this.#reclaimers) {
@@ -165,6 +259,12 @@ export class MemoryBudget {
   #wake(): void {
     while (this.#queue.length > 0) {
       const next = this.#queue[0]!;
+      const spare = next.buffer ? this.takeSpare(next.bytes) : null;
+      if (spare) {
+        this.#queue.shift();
+        next.resolve(true, spare);
+        continue;
+      }
       if (this.#used + next.bytes > this.#limit) {
         this.#reclaim(next.bytes);
       }

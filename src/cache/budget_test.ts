@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "../../tests/_assert.ts";
-import { MemoryBudget } from "./budget.ts";
+import { MAX_SPARES, MemoryBudget } from "./budget.ts";
 
 Deno.test("MemoryBudget lets waiters in first come, first served, as bytes are released", async () => {
   const budget = new MemoryBudget(100);
@@ -71,4 +71,32 @@ Deno.test("MemoryBudget lets a holder wait while someone else will release", asy
   budget.release(40);
   await grow;
   assertEquals(answer, true);
+});
+
+Deno.test("MemoryBudget hands a recycled buffer to the next writer waiting for one, and reclaims spares first", async () => {
+  const budget = new MemoryBudget(100);
+  const a = await budget.takeBuffer(50);
+  const b = await budget.takeBuffer(50);
+  let got: Uint8Array | null = null;
+  const waiting = budget.takeBuffer(50).then((c) => got = c);
+  await Promise.resolve();
+  assertEquals(got, null);
+  budget.recycle(a);
+  await waiting;
+  assert(got === a, "the waiter got the recycled buffer itself");
+  budget.recycle(b);
+  assertEquals([budget.stats().used, budget.spareBytes], [100, 50]);
+  // A spare is taken without allocating; a plain acquisition reclaims spares.
+  assert((await budget.takeBuffer(50)) === b);
+  budget.recycle(b);
+  await budget.acquire(50);
+  assertEquals([budget.stats().used, budget.spareBytes, budget.buffersAllocated], [100, 0, 2]);
+});
+
+Deno.test("MemoryBudget keeps at most MAX_SPARES spare buffers when nobody waits for one", async () => {
+  const budget = new MemoryBudget(100);
+  const buffers = [];
+  for (let i = 0; i < 4; i++) buffers.push(await budget.takeBuffer(20));
+  for (const b of buffers) budget.recycle(b);
+  assertEquals([budget.spareBytes, budget.stats().used], [MAX_SPARES * 20, MAX_SPARES * 20]);
 });

@@ -2,7 +2,7 @@
  * The dirty bytes of one open file, from the first write to the commit that places them,
  * kept within the process's {@linkcode MemoryBudget}.
  *
- * Bytes collect in one buffer (grown by doubling, up to one part). A buffer that reaches a
+ * Bytes collect in one buffer (grown fourfold up to 1 MiB, then to a whole part). A buffer that reaches a
  * part becomes the first part of a dedicated segment streamed out as a multipart upload; a
  * segment that reaches its most parts is finished and the next bytes start a new one (so a
  * single write of any size never meets S3's 10,000-part limit). When the budget is spent,
@@ -38,12 +38,22 @@ export interface DirtyDeps {
   readonly partSize: number;
   readonly maxParts?: number;
   readonly maxInFlight?: number;
-  /** Group-commits bytes into a shared segment; resolves once they are durable. */
+  /**
+   * Group-commits bytes into a shared segment; resolves once they are durable, and refers
+   * to them no more (a part buffer is then reused).
+   */
   readonly commit: (bytes: Uint8Array) => Promise<{ segment: string; offset: number }>;
 }
 
-/** The first buffer; it grows by doubling up to one part. */
+/** The first buffer; it grows fourfold up to {@linkcode GROWN_MAX}, then to a whole part. */
 const INITIAL_BUFFER = 4 * 1024;
+/**
+ * The largest buffer short of a whole part. Every buffer outgrown is garbage: doubling up
+ * to 8 MiB left 8 MiB of it per large write, which under concurrent uploads was hundreds
+ * of MiB at once (the allocator keeps what it once held). A write past this size is
+ * likely large: it takes a part buffer (a reused one if there is one) at once.
+ */
+const GROWN_MAX = 1024 * 1024;
 
 interface Streaming {
   readonly writer: SegmentWriter;
@@ -180,10 +190,18 @@ export class DirtyData {
       const want = Math.min(this.#fill + bytes.length - at, partSize);
       if (have < want) {
         let length = Math.max(have, INITIAL_BUFFER);
-        while (length < want) length *= 2;
-        length = Math.min(length, partSize);
+        while (length < want) length *= 4;
+        length = length > GROWN_MAX ? partSize : Math.min(length, partSize);
         if (this.#fill === 0) this.#drop();
         const held = this.#buffer?.length ?? 0;
+        // A whole part: a spare part buffer is reused (its bytes are held already).
+        const spare = length === partSize ? budget.takeSpare(length) : null;
+        if (spare) {
+          if (this.#buffer) spare.set(this.#buffer.subarray(0, this.#fill));
+          if (held > 0) budget.release(held);
+          this.#buffer = spare;
+          continue;
+        }
         // Waits while the budget is spent; should every byte held come to belong to
         // writers waiting like this one, it is told to yield: it seals what it holds
         // (its PUT frees it) and goes on with a new buffer.
@@ -238,16 +256,26 @@ export class DirtyData {
 
   /** Group-commits the buffer as it is (a piece); its memory is freed once durable. */
   #seal(): void {
-    const { budget, commit } = this.#deps;
+    const { budget, commit, partSize } = this.#deps;
     const buffer = this.#buffer!;
     const pos = this.#start;
     const length = this.#fill;
     this.#buffer = null;
     this.#fill = 0;
     this.#start = pos + length;
-    const piece = commit(buffer.subarray(0, length))
-      .then((placed) => ({ pos, length, ...placed }))
-      .finally(() => budget.release(buffer.length));
+    // Once durable nothing refers to the buffer (the commit copies what it caches): a
+    // whole part buffer is reused. Not after a failure: a request may still read it.
+    const piece = commit(buffer.subarray(0, length)).then(
+      (placed) => {
+        if (buffer.length === partSize) budget.recycle(buffer);
+        else budget.release(buffer.length);
+        return { pos, length, ...placed };
+      },
+      (error) => {
+        budget.release(buffer.length);
+        throw error;
+      },
+    );
     this.#track(piece);
   }
 

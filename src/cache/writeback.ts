@@ -13,7 +13,7 @@
  */
 
 import { concat } from "../store/_util.ts";
-import type { ObjectStore } from "../store/types.ts";
+import type { ObjectStore, UploadedPart } from "../store/types.ts";
 import { newId, segmentKey, segmentRef } from "../format/keys.ts";
 import { SegmentWriter, type SegmentWriterOptions } from "../format/segment_writer.ts";
 import type { PageCache } from "./page_cache.ts";
@@ -205,20 +205,10 @@ export class Writeback {
       if (size <= partSize) {
         await this.#store.put(key, bytes);
       } else {
-        // Not from the budget: the group's bytes are held already, and waiting for more
-        // while holding them could wait forever.
-        const { partSize, maxInFlight } = this.#options;
-        const writer = new SegmentWriter(this.#store, key, {
-          ...(partSize === undefined ? {} : { partSize }),
-          ...(maxInFlight === undefined ? {} : { maxInFlight }),
-        });
-        try {
-          await writer.append(bytes);
-          await writer.finish();
-        } catch (error) {
-          await writer.abort().catch(() => {});
-          throw error;
-        }
+        // The group's bytes are held already: its parts are views of them. (Copying them
+        // into a segment writer's part buffers took up to three parts more, outside the
+        // budget, since waiting for budget while holding the group could wait forever.)
+        await putParts(this.#store, key, bytes, partSize);
       }
       // Just-written small data is read back cheaply (a read after a write costs no GET).
       // Runs of small writes are cached whole, so that blocks they share are cached too.
@@ -237,5 +227,33 @@ export class Writeback {
     } catch (error) {
       for (const w of group) w.reject(error);
     }
+  }
+}
+
+/**
+ * Writes bytes already in memory as one multipart upload whose parts are views of them
+ * (nothing is copied): CreateMultipartUpload, one UploadPart per part, all at once, and
+ * CompleteMultipartUpload; aborted if a part fails, once every part has settled.
+ */
+async function putParts(
+  store: ObjectStore,
+  key: string,
+  bytes: Uint8Array,
+  partSize: number,
+): Promise<void> {
+  const upload = await store.createMultipart(key);
+  const sent: Promise<UploadedPart>[] = [];
+  for (let at = 0; at < bytes.length; at += partSize) {
+    sent.push(store.uploadPart(upload, sent.length + 1, bytes.subarray(at, at + partSize)));
+  }
+  const settled = await Promise.allSettled(sent);
+  const failed = settled.find((r) => r.status === "rejected");
+  try {
+    if (failed) throw failed.reason;
+    const parts = settled.map((r) => (r as PromiseFulfilledResult<UploadedPart>).value);
+    await store.completeMultipart(upload, parts);
+  } catch (error) {
+    await store.abortMultipart(upload).catch(() => {});
+    throw error;
   }
 }

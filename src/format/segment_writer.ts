@@ -27,6 +27,13 @@ export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 export interface PartBudget {
   acquire(bytes: number): Promise<void>;
   release(bytes: number): void;
+  /**
+   * A whole part buffer (stale contents allowed), taken from the budget, preferably one
+   * given back earlier: buffers are then reused rather than allocated for every part.
+   */
+  takeBuffer?(bytes: number): Promise<Uint8Array>;
+  /** Gives back a buffer taken from the budget that nothing refers to any more. */
+  recycle?(buffer: Uint8Array): void;
 }
 
 /** Tuning for a {@linkcode SegmentWriter}. */
@@ -189,7 +196,7 @@ export class SegmentWriter {
         await this.#store.completeMultipart(upload, parts);
       }
       this.#state = "finished";
-      this.#release();
+      this.#release(true);
     });
   }
 
@@ -203,7 +210,7 @@ export class SegmentWriter {
     this.#error ??= new Error(`Segment "${this.#key}" was aborted`);
     await this.#queue;
     await this.#settle();
-    this.#release();
+    this.#release(false);
     const upload = await this.#upload?.catch(() => null);
     if (!upload) return;
     try {
@@ -254,7 +261,9 @@ export class SegmentWriter {
     if (spare) return this.#buffer = spare;
     // Safe to wait: this writer holds no part being filled, only parts uploading, which
     // give their bytes back when done.
-    await this.#budget?.acquire(this.#partSize);
+    const budget = this.#budget;
+    if (budget?.takeBuffer) return this.#buffer = await budget.takeBuffer(this.#partSize);
+    await budget?.acquire(this.#partSize);
     return this.#buffer = new Uint8Array(this.#partSize);
   }
 
@@ -280,10 +289,11 @@ export class SegmentWriter {
       .then(
         (part) => {
           this.#parts.push(part);
-          if (this.#budget) this.#budget.release(buffer.length);
-          else if (this.#state !== "finished") this.#spare.push(buffer);
+          // The store is done with the bytes: the buffer may be reused.
+          this.#giveBack(buffer);
         },
         (error) => {
+          // Not reused: a request that failed may still be reading it.
           this.#budget?.release(buffer.length);
           this.#error ??= error;
         },
@@ -301,8 +311,19 @@ export class SegmentWriter {
     if (this.#error !== null) throw this.#error;
   }
 
-  #release(): void {
-    if (this.#buffer) this.#budget?.release(this.#buffer.length);
+  /** A part buffer nothing refers to any more: to the budget's spares, or this writer's. */
+  #giveBack(buffer: Uint8Array): void {
+    const budget = this.#budget;
+    if (!budget) {
+      if (this.#state !== "finished") this.#spare.push(buffer);
+    } else if (budget.recycle && buffer.length === this.#partSize) budget.recycle(buffer);
+    else budget.release(buffer.length);
+  }
+
+  /** Frees the part being filled: reused after a PutObject that succeeded, not otherwise. */
+  #release(reuse: boolean): void {
+    if (this.#buffer && reuse) this.#giveBack(this.#buffer);
+    else if (this.#buffer) this.#budget?.release(this.#buffer.length);
     this.#buffer = null;
     this.#fill = 0;
     this.#spare = [];
