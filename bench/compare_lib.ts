@@ -185,8 +185,12 @@ function inherited(): Record<string, string> {
   );
 }
 
-async function spawnPageFs(s3: S3Settings): Promise<Child> {
+async function spawnPageFs(s3: S3Settings, root: string): Promise<Child> {
   const port = freePort();
+  // BENCH_SERVER_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the server: it
+  // then runs through a wrapper that exits on SIGTERM, so that the profile gets written.
+  const extra = (Deno.env.get("BENCH_SERVER_FLAGS") ?? "").split(" ").filter((f) => f !== "");
+  const entry = extra.length > 0 ? `${root}bench/_profiled_main.ts` : `${root}main.ts`;
   const process = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -194,10 +198,11 @@ async function spawnPageFs(s3: S3Settings): Promise<Child> {
       "--allow-env",
       "--allow-read",
       "--allow-write",
-      `${ROOT}main.ts`,
+      ...extra,
+      entry,
       "--listen",
     ],
-    cwd: ROOT,
+    cwd: root,
     clearEnv: true,
     env: {
       ...inherited(),
@@ -224,9 +229,12 @@ async function spawnPageFs(s3: S3Settings): Promise<Child> {
   return child;
 }
 
-/** `main.ts --listen` on `s3.bucket`, loopback, without users (so /metrics answers). */
-export async function startPageFs(s3: S3Settings): Promise<Proc> {
-  let child = await spawnPageFs(s3);
+/**
+ * `main.ts --listen` on `s3.bucket`, loopback, without users (so /metrics answers); `root`
+ * (a directory ending in "/") runs another copy of the code, for before/after comparisons.
+ */
+export async function startPageFs(s3: S3Settings, root = ROOT): Promise<Proc> {
+  let child = await spawnPageFs(s3, root);
   return {
     url: () => child.url,
     pid: () => child.process.pid,
@@ -237,7 +245,7 @@ export async function startPageFs(s3: S3Settings): Promise<Proc> {
     },
     async restart() {
       await stopChild(child);
-      child = await spawnPageFs(s3);
+      child = await spawnPageFs(s3, root);
     },
     close: () => stopChild(child),
   };
