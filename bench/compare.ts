@@ -16,6 +16,7 @@
 import { S3Store } from "../src/store/mod.ts";
 import {
   CACHE_DISK_MIB,
+  DISK_TIER,
   fixed,
   type Metrics,
   metricsDelta,
@@ -1024,8 +1025,10 @@ function printTable(): void {
   console.log("\nNotes:");
   if (SYSTEMS.some((s) => s === "dav" || s === "http")) {
     notes.unshift(
-      `PageFS runs with its disk tier on (PAGEFS_CACHE_DIR, a temporary directory per server, ` +
-        `PAGEFS_CACHE_DISK_MIB=${CACHE_DISK_MIB}); memory: the defaults (64 MiB budget)`,
+      DISK_TIER
+        ? `PageFS runs with its disk tier on (PAGEFS_CACHE_DIR, a temporary directory per server, ` +
+          `PAGEFS_CACHE_DISK_MIB=${CACHE_DISK_MIB}); memory: the defaults (64 MiB budget)`
+        : "PageFS runs without a disk tier (BENCH_DISK_TIER=0): memory only, the defaults (64 MiB budget)",
     );
   }
   for (const note of notes) console.log(`- ${note}`);

@@ -193,8 +193,15 @@ export const CACHE_DISK_MIB = String(
   Math.max(1024, 3 * Number(Deno.env.get("BENCH_BIG_MIB") ?? 256)),
 );
 
-async function spawnPageFs(s3: S3Settings, cacheDir: string): Promise<Child> {
+/** Whether PageFS runs with a disk tier (`BENCH_DISK_TIER`, default 1; 0: memory only). */
+export const DISK_TIER = (Deno.env.get("BENCH_DISK_TIER") ?? "1") !== "0";
+
+async function spawnPageFs(s3: S3Settings, root: string, cacheDir: string | null): Promise<Child> {
   const port = freePort();
+  // BENCH_SERVER_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the server: it
+  // then runs through a wrapper that exits on SIGTERM, so that the profile gets written.
+  const extra = (Deno.env.get("BENCH_SERVER_FLAGS") ?? "").split(" ").filter((f) => f !== "");
+  const entry = extra.length > 0 ? `${root}bench/_profiled_main.ts` : `${root}main.ts`;
   const process = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -202,10 +209,11 @@ async function spawnPageFs(s3: S3Settings, cacheDir: string): Promise<Child> {
       "--allow-env",
       "--allow-read",
       "--allow-write",
-      `${ROOT}main.ts`,
+      ...extra,
+      entry,
       "--listen",
     ],
-    cwd: ROOT,
+    cwd: root,
     clearEnv: true,
     env: {
       ...inherited(),
@@ -214,8 +222,7 @@ async function spawnPageFs(s3: S3Settings, cacheDir: string): Promise<Child> {
       HOST: "127.0.0.1",
       PAGEFS_BUCKET: s3.bucket,
       PAGEFS_METRICS_PUBLIC: "true",
-      PAGEFS_CACHE_DIR: cacheDir,
-      PAGEFS_CACHE_DISK_MIB: CACHE_DISK_MIB,
+      ...(cacheDir ? { PAGEFS_CACHE_DIR: cacheDir, PAGEFS_CACHE_DISK_MIB: CACHE_DISK_MIB } : {}),
       AWS_ENDPOINT_URL_S3: s3.endpoint,
       AWS_REGION: s3.region,
       AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
@@ -234,12 +241,15 @@ async function spawnPageFs(s3: S3Settings, cacheDir: string): Promise<Child> {
   return child;
 }
 
-/** `main.ts --listen` on `s3.bucket`, loopback, without users (so /metrics answers). */
-export async function startPageFs(s3: S3Settings): Promise<Proc> {
+/**
+ * `main.ts --listen` on `s3.bucket`, loopback, without users (so /metrics answers); `root`
+ * (a directory ending in "/") runs another copy of the code, for before/after comparisons.
+ */
+export async function startPageFs(s3: S3Settings, root = ROOT): Promise<Proc> {
   // Its own disk cache, kept across the restart before a cold read (the file read cold
   // was only written, never read, so nothing of it is there), removed at the end.
-  const cacheDir = await Deno.makeTempDir({ prefix: "pagefs-bench-cache-" });
-  let child = await spawnPageFs(s3, cacheDir);
+  const cacheDir = DISK_TIER ? await Deno.makeTempDir({ prefix: "pagefs-bench-cache-" }) : null;
+  let child = await spawnPageFs(s3, root, cacheDir);
   return {
     url: () => child.url,
     pid: () => child.process.pid,
@@ -250,11 +260,11 @@ export async function startPageFs(s3: S3Settings): Promise<Proc> {
     },
     async restart() {
       await stopChild(child);
-      child = await spawnPageFs(s3, cacheDir);
+      child = await spawnPageFs(s3, root, cacheDir);
     },
     async close() {
       await stopChild(child);
-      await Deno.remove(cacheDir, { recursive: true }).catch(() => {});
+      if (cacheDir) await Deno.remove(cacheDir, { recursive: true }).catch(() => {});
     },
   };
 }
