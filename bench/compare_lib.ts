@@ -193,8 +193,8 @@ export const CACHE_DISK_MIB = String(
   Math.max(1024, 3 * Number(Deno.env.get("BENCH_BIG_MIB") ?? 256)),
 );
 
-/** Whether PageFS runs with a disk tier (`BENCH_DISK_TIER`, default 1; 0: memory only). */
-export const DISK_TIER = (Deno.env.get("BENCH_DISK_TIER") ?? "1") !== "0";
+/** Whether PageFS runs with a disk tier (`BENCH_DISK_TIER=1`; default 0: memory only, as configured by default). */
+export const DISK_TIER = (Deno.env.get("BENCH_DISK_TIER") ?? "0") === "1";
 
 async function spawnPageFs(s3: S3Settings, root: string, cacheDir: string | null): Promise<Child> {
   const port = freePort();
