@@ -181,3 +181,28 @@ contract(
     assertEquals(await content(a, "/b/x/f"), "one");
   },
 );
+
+contract(
+  "a path walked after this request's own epoch bump is not remembered from reads made before it",
+  async (store) => {
+    const a = await Vfs.open(store);
+    const b = await Vfs.open(store);
+    await a.mkdir("/s/t", { parents: true });
+    await a.mkdir("/x");
+    await a.writeFile("/s/t/f", bytes("old"));
+    await b.request(async () => {
+      // b's request reads the epoch and /s ...
+      await b.readdir("/s");
+      // ... another instance moves /s/t away and makes a new /s/t meanwhile ...
+      await a.rename("/s/t", "/s/u");
+      await a.mkdir("/s/t");
+      await a.writeFile("/s/t/f", bytes("new"));
+      // ... b's request renames a directory (its CAS leaves b the newest epoch) and then
+      // walks /s/t: with /s as read before a's rename, under an epoch read after it.
+      await b.rename("/x", "/y");
+      await b.getattr("/s/t/f").catch(() => {});
+    });
+    assertEquals(await content(b, "/s/t/f"), "new");
+    assertEquals(await content(b, "/s/u/f"), "old");
+  },
+);

@@ -243,12 +243,18 @@ export async function resolveDir(
   if (hops.n > 0 || names.length === 0) return await walk(ctx, names, path, hops, null, null);
   const cached = await cachedDir(ctx, names, options);
   if (cached) return { dir: cached, names: [...names] };
-  // The epoch is read before any directory below the root (the root is the root whatever
-  // renames do): a change that starts after this read bumps `ns` past the one remembered.
-  const [epoch, root] = await Promise.all([readEpoch(ctx), openDir(ctx, ROOT_INO, path)]);
-  if (epoch.pending.length > 0) await clearStalePending(ctx, epoch);
-  const ns = epoch.pending.length === 0 ? epoch.ns : null;
-  return await walk(ctx, names, path, hops, root, ns);
+  // A chain is remembered under `ns` only if every directory on it was read after that
+  // epoch read returned: a change that starts after the read bumps `ns` past the one
+  // remembered, and one that finished before it is in every later read. So the epoch is
+  // read first, afresh, and the walk after it in a new scope: reusing this request's
+  // earlier reads (older than an epoch our own CAS on the lock table may have just
+  // written) remembered a moved directory's old name under the newest `ns`.
+  return await ctx.meta.inNewScope(async () => {
+    const epoch = await readEpoch(ctx);
+    if (epoch.pending.length > 0) await clearStalePending(ctx, epoch);
+    const ns = epoch.pending.length === 0 ? epoch.ns : null;
+    return await walk(ctx, names, path, hops, null, ns);
+  });
 }
 
 /** Resolution in full from `root` (read if null); remembers chains under `ns` if given. */
