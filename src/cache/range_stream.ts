@@ -233,26 +233,11 @@ export class RangeStreams {
       signal.addEventListener("abort", () => reject(new DOMException("Aborted", "AbortError")));
     });
     aborted.catch(() => {});
-    const missing = () =>
-      new StoreError("not-found", `Segment "${segment.key}" is missing or short`, {
-        key: segment.key,
-      });
+    const missing = () => missingSegment(segment);
     let k = 0;
     let queue: ChunkQueue | null = await Promise.race([members[0]!.started, aborted]);
     await Promise.race([queue.acquired, aborted]);
-    this.#gets++;
-    const result = await this.#store.get(segment.key, {
-      range: { start: from, end: to - 1 },
-      signal,
-    });
-    if (result?.status !== "ok") throw missing();
-    if (result.offset !== from || result.length !== to - from) {
-      await result.body.cancel().catch(() => {});
-      throw missing();
-    }
-    const reader = result.body.getReader();
-    const cancel = () => reader.cancel().catch(() => {});
-    signal.addEventListener("abort", cancel, { once: true });
+    const { reader, detach } = await this.#openRange(segment, from, to, signal);
     try {
       let at = from;
       for (;;) {
@@ -284,7 +269,7 @@ export class RangeStreams {
       }
       if (at !== to) throw missing();
     } finally {
-      signal.removeEventListener("abort", cancel);
+      detach();
     }
   }
 
@@ -336,23 +321,8 @@ export class RangeStreams {
   ): Promise<void> {
     if (acquire) await queue.acquired;
     if (signal.aborted) return;
-    this.#gets++;
-    const result = await this.#store.get(segment.key, {
-      range: { start: from, end: to - 1 },
-      signal,
-    });
-    const missing = () =>
-      new StoreError("not-found", `Segment "${segment.key}" is missing or short`, {
-        key: segment.key,
-      });
-    if (result?.status !== "ok") throw missing();
-    if (result.offset !== from || result.length !== to - from) {
-      await result.body.cancel().catch(() => {});
-      throw missing();
-    }
-    const reader = result.body.getReader();
-    const cancel = () => reader.cancel().catch(() => {});
-    signal.addEventListener("abort", cancel, { once: true });
+    const { reader, detach } = await this.#openRange(segment, from, to, signal);
+    const missing = () => missingSegment(segment);
     try {
       // Bytes pass through as they arrive, except whole blocks the disk tier may keep:
       // those are gathered into one buffer (a copy), which goes both downstream and to disk.
@@ -384,8 +354,34 @@ export class RangeStreams {
       }
       if (at !== to) throw missing();
     } finally {
-      signal.removeEventListener("abort", cancel);
+      detach();
     }
+  }
+
+  /**
+   * A reader of bytes `[from, to)` of a segment by one ranged GET, cancelled if `signal`
+   * aborts (`detach` drops that hook); a missing or short segment is a not-found error.
+   */
+  async #openRange(
+    segment: SegmentSpan,
+    from: number,
+    to: number,
+    signal: AbortSignal,
+  ): Promise<{ reader: ReadableStreamDefaultReader<Uint8Array>; detach: () => void }> {
+    this.#gets++;
+    const result = await this.#store.get(segment.key, {
+      range: { start: from, end: to - 1 },
+      signal,
+    });
+    if (result?.status !== "ok") throw missingSegment(segment);
+    if (result.offset !== from || result.length !== to - from) {
+      await result.body.cancel().catch(() => {});
+      throw missingSegment(segment);
+    }
+    const reader = result.body.getReader();
+    const cancel = () => reader.cancel().catch(() => {});
+    signal.addEventListener("abort", cancel, { once: true });
+    return { reader, detach: () => signal.removeEventListener("abort", cancel) };
   }
 
   /** A buffer for the block at `at` if the disk tier may keep it (whole, not cached yet). */
@@ -540,4 +536,11 @@ export class ChunkQueue implements Source {
     this.#wake = null;
     wake?.();
   }
+}
+
+/** The error of a segment that is missing, or shorter than its page map says. */
+function missingSegment(segment: SegmentSpan): StoreError {
+  return new StoreError("not-found", `Segment "${segment.key}" is missing or short`, {
+    key: segment.key,
+  });
 }
