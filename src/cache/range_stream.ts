@@ -275,37 +275,33 @@ export class RangeStreams {
 
   /** Bytes `[from, to)` of a segment with one ranged GET, cut into blocks as they arrive. */
   #getPart(segment: SegmentSpan, from: number, to: number): Part {
-    return {
-      bytes: to - from,
-      start: () => {
-        const queue = new ChunkQueue(this.#budget, to - from);
-        const abort = new AbortController();
-        queue.onCancel = () => abort.abort();
-        this.#fetch(segment, from, to, queue, abort.signal).then(
-          () => queue.end(),
-          (error) => queue.fail(error),
-        );
-        return queue;
-      },
-    };
+    return this.#part(to - from, (queue, signal) => this.#fetch(segment, from, to, queue, signal));
   }
 
   /** A whole block from the disk tier; if its file turns out unusable, from S3. */
   #diskPart(segment: SegmentSpan, index: number, from: number, to: number): Part {
+    return this.#part(to - from, async (queue, signal) => {
+      await queue.acquired;
+      const block = await this.#disk!.get(segment.id, index, to - from);
+      if (block) {
+        this.#diskBlocks++;
+        queue.push(block);
+      } else await this.#fetch(segment, from, to, queue, signal, false);
+    });
+  }
+
+  /**
+   * A part of `bytes` whose queue `fill` fills once started: ended when `fill` resolves,
+   * failed when it throws, and `fill`'s signal aborted when the reader cancels.
+   */
+  #part(bytes: number, fill: (queue: ChunkQueue, signal: AbortSignal) => Promise<void>): Part {
     return {
-      bytes: to - from,
+      bytes,
       start: () => {
-        const queue = new ChunkQueue(this.#budget, to - from);
+        const queue = new ChunkQueue(this.#budget, bytes);
         const abort = new AbortController();
         queue.onCancel = () => abort.abort();
-        (async () => {
-          await queue.acquired;
-          const block = await this.#disk!.get(segment.id, index, to - from);
-          if (block) {
-            this.#diskBlocks++;
-            queue.push(block);
-          } else await this.#fetch(segment, from, to, queue, abort.signal, false);
-        })().then(() => queue.end(), (error) => queue.fail(error));
+        fill(queue, abort.signal).then(() => queue.end(), (error) => queue.fail(error));
         return queue;
       },
     };
