@@ -74,6 +74,18 @@ contract("ranged reads: closed, open, suffix, clamped and unsatisfiable", async 
   await rejectsWith("invalid", () => store.get("r", { range: { start: 10, end: 5 } }));
 });
 
+contract("keys that are empty, too long or hold dot segments are refused", async (store) => {
+  for (const key of ["", "k".repeat(1025), ".", "..", "x/./y", "x/../y", "x/..", "./x"]) {
+    await rejectsWith("invalid", () => store.put(key, bytes("x")));
+    await rejectsWith("invalid", () => store.get(key));
+  }
+  for (const key of ["x/.../y", "x/.y", "x/y.", "x..y"]) {
+    await store.put(key, bytes(key));
+    assertEquals((await store.head(key))?.size, key.length);
+    await store.delete(key);
+  }
+});
+
 contract("conditional get answers not-modified for the current etag only", async (store) => {
   const { etag } = await store.put("c", bytes("v1"));
   assertEquals(await store.get("c", { ifNoneMatch: etag }), { status: "not-modified", etag });

@@ -96,9 +96,16 @@ export function compareKeys(a: string, b: string): number {
   return ea.length - eb.length;
 }
 
-/** Validates a key the way S3 would: non-empty, at most 1024 UTF-8 bytes. */
+/** A `.` or `..` path segment. */
+const DOT_SEGMENT = /(^|\/)\.\.?(\/|$)/;
+
+/**
+ * Validates a key the way S3 would: non-empty, at most 1024 UTF-8 bytes. Keys with `.` or
+ * `..` segments are refused too: S3-compatible servers resolve them in the request path
+ * (Ceph RGW stores `x/../y` as `y`), so such a key would silently name another object.
+ */
 export function checkKey(key: string): void {
-  if (key.length === 0 || encoder.encode(key).length > 1024) {
+  if (key.length === 0 || encoder.encode(key).length > 1024 || DOT_SEGMENT.test(key)) {
     throw new StoreError("invalid", `Invalid object key "${key.slice(0, 64)}"`, { key });
   }
 }

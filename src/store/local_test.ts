@@ -57,10 +57,8 @@ const ODD_KEYS = [
   "a/b",
   "a//b",
   "/x",
-  "..",
-  "../escape",
-  "./.",
-  ".",
+  "...",
+  ".../escape",
   "%2F",
   "A",
   "with space+plus%",
@@ -84,6 +82,11 @@ Deno.test("LocalStore stores odd keys as distinct files inside the root", async 
     const page = await store.list({ prefix: "a", delimiter: "/" });
     assertEquals(page.objects.map((o) => o.key), ["a"]);
     assertEquals(page.prefixes, ["a/"]);
+    // Dot segments are refused before they reach the file system.
+    for (const key of ["..", "../escape", "./.", "."]) {
+      const error = await store.put(key, bytes("x")).then(() => null, (e) => e);
+      assertEquals(error?.kind, "invalid", key);
+    }
     // Nothing escaped: the parent holds only the root.
     assertEquals([...Deno.readDirSync(parent)].map((e) => e.name), ["store"]);
     for (const key of ODD_KEYS) await store.delete(key);

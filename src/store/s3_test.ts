@@ -23,6 +23,7 @@ function options(bucket: string, prefix?: string): S3StoreOptions {
     region: Deno.env.get("AWS_REGION") ?? "us-east-1",
     credentials: { accessKeyId, secretAccessKey },
     requestHandler: new CountingHandler(),
+    fetch: countingFetch,
   };
 }
 
@@ -76,6 +77,12 @@ class CountingHandler extends NodeHttpHandler {
     return super.handle(...args);
   }
 }
+
+/** Counts the requests the store signs itself and sends with `fetch`. */
+const countingFetch: typeof fetch = (input, init) => {
+  wire?.push(init?.method ?? "GET");
+  return fetch(input, init);
+};
 
 async function counted<T>(fn: () => Promise<T>): Promise<{ value: T; requests: string[] }> {
   const requests: string[] = [];
@@ -334,12 +341,24 @@ class StubHandler extends FetchHttpHandler {
   constructor(readonly status: number, readonly code: string) {
     super();
   }
-  override handle(request: Parameters<FetchHttpHandler["handle"]>[0]) {
-    this.sent.push(request.method);
-    const body = new TextEncoder().encode(
+  /** The same answers for the requests the store sends with `fetch`. */
+  readonly fetch: typeof fetch = (_input, init) => {
+    const method = init?.method ?? "GET";
+    this.sent.push(method);
+    const body = method === "HEAD" ? null : this.#document();
+    return Promise.resolve(
+      new Response(body, { status: this.status, headers: { "content-type": "application/xml" } }),
+    );
+  };
+  #document(): Uint8Array<ArrayBuffer> {
+    return new TextEncoder().encode(
       `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${this.code}</Code>` +
         `<Message>stub</Message></Error>`,
     );
+  }
+  override handle(request: Parameters<FetchHttpHandler["handle"]>[0]) {
+    this.sent.push(request.method);
+    const body = this.#document();
     const response = {
       statusCode: this.status,
       headers: { "content-type": "application/xml", "content-length": String(body.length) },
@@ -357,6 +376,7 @@ function stubbed(status: number, code: string): { store: S3Store; handler: StubH
     region: "us-east-1",
     credentials: { accessKeyId: "a", secretAccessKey: "b" },
     requestHandler: handler,
+    fetch: handler.fetch,
   });
   return { store, handler };
 }
@@ -425,5 +445,69 @@ Deno.test("the retry wrapper sends a conditional put once after each ambiguous s
     handler.sent = [];
     await retrying.put("k", bytes("x")).catch(() => {});
     equal(handler.sent.length, 5, `HTTP ${status}, unconditional`);
+  }
+});
+
+s3Test("keys with spaces and reserved characters reach S3 as they are", async (b) => {
+  const store = new S3Store(options(b, "p re/"));
+  const keys = ["a b/ü!'()*~+=&$,;@", "x/.../y", "/lead", "c:d", "e%2Ff", "g//h", "?q#f"];
+  for (const key of keys) {
+    const { etag } = await store.put(key, bytes(key), { mode: { kind: "create" } });
+    equal((await store.head(key))?.etag, etag, key);
+    equal(await readText(store, key), key);
+  }
+  const listed = (await store.list({ limit: 1000 })).objects.map((o) => o.key);
+  deepStrictEqual(listed.sort(), [...keys].sort());
+  for (const key of keys) await store.delete(key);
+  equal((await store.list()).objects.length, 0);
+});
+
+Deno.test("a request answered with RequestTimeTooSkewed signs the next at the server's time", async () => {
+  const ahead = 20 * 60_000;
+  const dates: string[] = [];
+  const store = new S3Store({
+    bucket: "skew",
+    endpoint: "http://127.0.0.1:1",
+    region: "us-east-1",
+    credentials: { accessKeyId: "a", secretAccessKey: "b" },
+    fetch: (_input, init) => {
+      dates.push(new Headers(init?.headers).get("x-amz-date") ?? "");
+      const body = "<Error><Code>RequestTimeTooSkewed</Code><Message>skew</Message></Error>";
+      const date = new Date(Date.now() + ahead).toUTCString();
+      return Promise.resolve(new Response(body, { status: 403, headers: { date } }));
+    },
+  });
+  await rejectsWith(store.get("k"), "denied");
+  await rejectsWith(store.get("k"), "denied");
+  const time = (amz: string) =>
+    Date.parse(amz.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/, "$1-$2-$3T$4:$5:$6Z"));
+  const [first, second] = dates.map(time) as [number, number];
+  ok(Math.abs(first - Date.now()) < ahead / 2, `first signed at ${dates[0]}`);
+  ok(second - first > ahead - 60_000, `second signed at ${dates[1]}`);
+});
+
+Deno.test("a server that never answers fails the request after the timeout", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) held.push(conn);
+  })();
+  try {
+    const store = new S3Store({
+      bucket: "silent",
+      endpoint: `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
+      region: "us-east-1",
+      credentials: { accessKeyId: "a", secretAccessKey: "b" },
+      requestTimeoutMs: 200,
+    });
+    const failed = (p: Promise<unknown>) => p.then(() => null, (e: unknown) => e as StoreError);
+    const read = await failed(store.get("k"));
+    deepStrictEqual([read?.kind, read?.ambiguous], ["transient", false], read?.message);
+    const write = await failed(store.put("k", bytes("x"), { mode: { kind: "create" } }));
+    deepStrictEqual([write?.kind, write?.ambiguous], ["transient", true], write?.message);
+  } finally {
+    listener.close();
+    await accepting.catch(() => {});
+    for (const conn of held) conn.close();
   }
 });
