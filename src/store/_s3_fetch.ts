@@ -37,6 +37,11 @@ export interface S3FetchRequest {
   readonly headers?: Record<string, string>;
   readonly body?: Uint8Array;
   readonly signal?: AbortSignal | undefined;
+  /**
+   * A 404 for the key (not for the bucket) resolves to null rather than throwing: absence
+   * is an everyday answer, and building an error for it costs a stack trace.
+   */
+  readonly orNull?: boolean;
 }
 
 /** An S3 error answer, shaped as the SDK's service exceptions. */
@@ -96,11 +101,13 @@ export class S3Fetch {
   }
 
   /**
-   * Sends one request. Resolves with the answer for 2xx and 304 (its body not yet read);
-   * throws an {@linkcode S3HttpError} for every other status, and fetch's own error (or
-   * a `TimeoutError`) when no answer came.
+   * Sends one request. Resolves with the answer for 2xx and 304 (its body not yet read),
+   * with null for a 404 when the request says `orNull`; throws an {@linkcode S3HttpError}
+   * for every other status, and fetch's own error (or a `TimeoutError`) when no answer came.
    */
-  async send(request: S3FetchRequest): Promise<Response> {
+  send(request: S3FetchRequest & { orNull: true }): Promise<Response | null>;
+  send(request: S3FetchRequest): Promise<Response>;
+  async send(request: S3FetchRequest): Promise<Response | null> {
     const base = await (this.#base ??= this.#resolveBase());
     // Appended, not resolved: a key may start with "/" or look like a scheme ("a:b").
     const url = new URL(base + escapeKey(request.key));
@@ -138,7 +145,11 @@ export class S3Fetch {
         signal,
       });
       if (response.ok || response.status === 304) return response;
-      throw await this.#failure(response, request.method);
+      const failure = await this.#failure(response, request.method);
+      if (request.orNull && failure.$metadata.httpStatusCode === 404) {
+        if (failure.name !== "NoSuchBucket") return null;
+      }
+      throw failure;
     } finally {
       clearTimeout(timer);
     }

@@ -164,11 +164,12 @@ export class S3Store implements ObjectStore {
 
   async head(key: string): Promise<ObjectInfo | null> {
     checkKey(key);
-    const response = await this.#send(
-      { key },
-      { method: "HEAD", key: this.#prefix + key },
-      (e) => status(e) === 404 ? null : undefined,
-    );
+    // A HEAD answer has no body to tell a missing bucket from a missing key: both read null.
+    const response = await this.#send({ key }, {
+      method: "HEAD",
+      key: this.#prefix + key,
+      orNull: true,
+    });
     return response && answerInfo(key, response, Number(response.headers.get("content-length")));
   }
 
@@ -183,8 +184,7 @@ export class S3Store implements ObjectStore {
     if (ifNoneMatch !== undefined) headers["if-none-match"] = `"${ifNoneMatch}"`;
     const response = await this.#send(
       { key, signal },
-      { method: "GET", key: this.#prefix + key, headers, signal },
-      (e) => status(e) === 404 && errorName(e) !== "NoSuchBucket" ? null : undefined,
+      { method: "GET", key: this.#prefix + key, headers, signal, orNull: true },
     );
     if (response === null) return null;
     if (response.status === 304) {
@@ -248,11 +248,11 @@ export class S3Store implements ObjectStore {
 
   async delete(key: string): Promise<void> {
     checkKey(key);
-    const response = await this.#send(
-      { key, mutating: true },
-      { method: "DELETE", key: this.#prefix + key },
-      (e) => errorName(e) === "NoSuchKey" ? null : undefined,
-    );
+    const response = await this.#send({ key, mutating: true }, {
+      method: "DELETE",
+      key: this.#prefix + key,
+      orNull: true,
+    });
     await response?.body?.cancel();
   }
 
@@ -406,12 +406,10 @@ export class S3Store implements ObjectStore {
   }
 
   /** Sends one request over `fetch`; failures as in {@linkcode #call}. */
-  async #send<R = never>(
-    failure: Failure,
-    request: S3FetchRequest,
-    recover?: (error: unknown) => R | undefined,
-  ): Promise<Response | R> {
-    return await this.#call(failure, () => this.#fetch.send(request), recover);
+  #send(failure: Failure, request: S3FetchRequest & { orNull: true }): Promise<Response | null>;
+  #send(failure: Failure, request: S3FetchRequest): Promise<Response>;
+  #send(failure: Failure, request: S3FetchRequest): Promise<Response | null> {
+    return this.#call(failure, () => this.#fetch.send(request));
   }
 
   /**
