@@ -108,7 +108,11 @@ export class S3Fetch {
   send(request: S3FetchRequest & { orNull: true }): Promise<Response | null>;
   send(request: S3FetchRequest): Promise<Response>;
   async send(request: S3FetchRequest): Promise<Response | null> {
-    const base = await (this.#base ??= this.#resolveBase());
+    // A failed lookup (the region) is not kept: the next request tries again.
+    const base = await (this.#base ??= this.#resolveBase().catch((error) => {
+      this.#base = undefined;
+      throw error;
+    }));
     // Appended, not resolved: a key may start with "/" or look like a scheme ("a:b").
     const url = new URL(base + escapeKey(request.key));
     const headers: Record<string, string> = { host: url.host, ...request.headers };
@@ -145,18 +149,19 @@ export class S3Fetch {
         signal,
       });
       if (response.ok || response.status === 304) return response;
-      const failure = await this.#failure(response, request.method);
-      if (request.orNull && failure.$metadata.httpStatusCode === 404) {
-        if (failure.name !== "NoSuchBucket") return null;
-      }
-      throw failure;
+      const { code, message } = await this.#failure(response, request.method);
+      if (request.orNull && response.status === 404 && code !== "NoSuchBucket") return null;
+      throw new S3HttpError(response.status, code, message);
     } finally {
       clearTimeout(timer);
     }
   }
 
   /** Reads an error answer's code and, when S3 says our clock is off, learns the offset. */
-  async #failure(response: Response, method: string): Promise<S3HttpError> {
+  async #failure(
+    response: Response,
+    method: string,
+  ): Promise<{ code: string; message: string }> {
     const text = method === "HEAD" ? "" : await response.text();
     const code = xmlField(text, "Code") ?? STATUS_CODES[response.status] ??
       `Http${response.status}`;
@@ -164,8 +169,7 @@ export class S3Fetch {
       const date = Date.parse(response.headers.get("date") ?? "");
       if (Number.isFinite(date)) this.#client.config.systemClockOffset = date - Date.now();
     }
-    const message = xmlField(text, "Message") ?? `HTTP ${response.status}`;
-    return new S3HttpError(response.status, code, message);
+    return { code, message: xmlField(text, "Message") ?? `HTTP ${response.status}` };
   }
 
   async #resolveBase(): Promise<string> {
