@@ -7,6 +7,7 @@
  */
 
 import { S3Store } from "../src/store/mod.ts";
+import { s3FromEnv } from "./_s3_env.ts";
 
 export interface BenchServer {
   /** The bucket, for direct S3 work next to the server's. */
@@ -22,19 +23,9 @@ export interface BenchServer {
 
 /** Starts a server on a new bucket named `pagefs-<name>-<random>`; `task` names the deno task. */
 export async function startBenchServer(name: string, task: string): Promise<BenchServer> {
-  const endpoint = Deno.env.get("AWS_ENDPOINT_URL_S3") ?? Deno.env.get("AWS_ENDPOINT_URL");
-  if (!endpoint) throw new Error(`No S3 endpoint: run \`deno task ${task}\``);
+  const settings = s3FromEnv(`run \`deno task ${task}\``);
   const bucket = `pagefs-${name}-${crypto.randomUUID().slice(0, 8)}`;
-  const s3 = new S3Store({
-    bucket,
-    endpoint,
-    forcePathStyle: true,
-    region: Deno.env.get("AWS_REGION") ?? "us-east-1",
-    credentials: {
-      accessKeyId: Deno.env.get("AWS_ACCESS_KEY_ID") ?? "",
-      secretAccessKey: Deno.env.get("AWS_SECRET_ACCESS_KEY") ?? "",
-    },
-  });
+  const s3 = new S3Store({ bucket, ...settings });
   await s3.createBucket();
   const port = 18_000 + Math.floor(Math.random() * 1000);
   const server = new Deno.Command(Deno.execPath(), {

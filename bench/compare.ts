@@ -14,6 +14,7 @@
  */
 
 import { S3Store } from "../src/store/mod.ts";
+import { s3FromEnv } from "./_s3_env.ts";
 import {
   CACHE_DISK_MIB,
   DISK_TIER,
@@ -61,17 +62,7 @@ const ONLY = (Deno.env.get("BENCH_WORKLOADS") ?? "").split(",").map((s) => s.tri
   .filter(Boolean);
 const selected = (workload: string) => ONLY.length === 0 || ONLY.includes(workload);
 
-const endpoint = Deno.env.get("AWS_ENDPOINT_URL_S3") ?? Deno.env.get("AWS_ENDPOINT_URL");
-if (!endpoint) throw new Error("No S3 endpoint: run `deno task bench:compare`");
-const s3Base = {
-  endpoint,
-  forcePathStyle: true,
-  region: Deno.env.get("AWS_REGION") ?? "us-east-1",
-  credentials: {
-    accessKeyId: Deno.env.get("AWS_ACCESS_KEY_ID") ?? "",
-    secretAccessKey: Deno.env.get("AWS_SECRET_ACCESS_KEY") ?? "",
-  },
-};
+const s3Base = s3FromEnv("run `deno task bench:compare`");
 const runId = crypto.randomUUID().slice(0, 8);
 
 const started = performance.now();
@@ -1040,6 +1031,6 @@ function printTable(): void {
   console.log(`- total ${fixed((performance.now() - started) / 1000, 0)} s`);
 }
 
-log(`knobs ${JSON.stringify(K)}; systems ${SYSTEMS.join(",")}; S3 ${endpoint}`);
+log(`knobs ${JSON.stringify(K)}; systems ${SYSTEMS.join(",")}; S3 ${s3Base.endpoint}`);
 for (const key of SYSTEMS) await runSystem(key);
 printTable();

@@ -15,19 +15,10 @@
  */
 
 import { S3Store } from "../src/store/mod.ts";
+import { s3FromEnv } from "./_s3_env.ts";
 import { metricsDelta, type Proc, startPageFs } from "./compare_lib.ts";
 
-const endpoint = Deno.env.get("AWS_ENDPOINT_URL_S3") ?? Deno.env.get("AWS_ENDPOINT_URL") ?? "";
-if (!endpoint) throw new Error("No S3 endpoint: run under infra/s3-server.sh run --");
-const s3Base = {
-  endpoint,
-  forcePathStyle: true,
-  region: Deno.env.get("AWS_REGION") ?? "us-east-1",
-  credentials: {
-    accessKeyId: Deno.env.get("AWS_ACCESS_KEY_ID") ?? "",
-    secretAccessKey: Deno.env.get("AWS_SECRET_ACCESS_KEY") ?? "",
-  },
-};
+const s3Base = s3FromEnv("run under infra/s3-server.sh run --");
 const N = Number(Deno.env.get("BENCH_CPU_OPS") ?? 600);
 const ROUNDS = Number(Deno.env.get("BENCH_CPU_ROUNDS") ?? 3);
 const ONLY = (Deno.env.get("BENCH_CPU_PHASES") ?? "s3,put,get,create").split(",");
