@@ -1,0 +1,81 @@
+import { assert, assertEquals } from "../../tests/_assert.ts";
+import { Hono } from "hono";
+import { Logger } from "./log.ts";
+import { RequestLog } from "./request_log.ts";
+
+/** A served app whose request lines arrive through `next()`, one promise per line. */
+function serve() {
+  const lines: Record<string, unknown>[] = [];
+  const waiting: ((line: Record<string, unknown>) => void)[] = [];
+  const logger = new Logger({
+    format: "json",
+    write: (line) => {
+      const parsed = JSON.parse(line) as Record<string, unknown>;
+      const wake = waiting.shift();
+      if (wake === undefined) lines.push(parsed);
+      else wake(parsed);
+    },
+  });
+  const log = new RequestLog({ logger, frontOf: () => "api", principalOf: () => null });
+  const app = new Hono();
+  app.use("*", log.middleware());
+  const chunk = new Uint8Array(64 << 10);
+  app.get("/big", (c) => {
+    let left = 1024; // 64 MiB, more than any socket buffer holds
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (left-- === 0) controller.close();
+        else controller.enqueue(chunk);
+      },
+    });
+    return c.body(body, 200, { "content-length": String(1024 * chunk.byteLength) });
+  });
+  app.get("/small", (c) => c.body("hello", 200, { "content-length": "5" }));
+  app.get("/chunked", (c) => {
+    let left = 3;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (left-- === 0) controller.close();
+        else controller.enqueue(new Uint8Array(1000));
+      },
+    });
+    return c.body(body);
+  });
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, app.fetch);
+  const next = () =>
+    new Promise<Record<string, unknown>>((resolve) => {
+      const line = lines.shift();
+      if (line !== undefined) resolve(line);
+      else waiting.push(resolve);
+    });
+  return { server, next, origin: `http://127.0.0.1:${server.addr.port}` };
+}
+
+Deno.test("under Deno.serve an answer is logged once sent, with its size, or marked aborted", async () => {
+  const { server, next, origin } = serve();
+  try {
+    assertEquals(await (await fetch(`${origin}/small`)).text(), "hello");
+    const small = await next();
+    assertEquals([small.path, small.status, small.bytes, small.aborted], [
+      "/small",
+      200,
+      5,
+      undefined,
+    ]);
+
+    assertEquals((await (await fetch(`${origin}/chunked`)).bytes()).byteLength, 3000);
+    const chunked = await next();
+    assertEquals([chunked.path, chunked.bytes, chunked.aborted], ["/chunked", 3000, undefined]);
+
+    // A client that reads the start of 64 MiB and hangs up: the rest cannot be sent.
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+    await conn.write(new TextEncoder().encode("GET /big HTTP/1.1\r\nhost: x\r\n\r\n"));
+    const buffer = new Uint8Array(65536);
+    assert((await conn.read(buffer) ?? 0) > 0);
+    conn.close();
+    const big = await next();
+    assertEquals([big.path, big.status, big.aborted], ["/big", 200, true]);
+  } finally {
+    await server.shutdown();
+  }
+});
