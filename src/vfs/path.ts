@@ -13,21 +13,32 @@ export const PATH_MAX = 4096;
 
 const encoder = new TextEncoder();
 
+/**
+ * UTF-8 length of `text` exceeds `max`. A UTF-16 unit takes at most 3 bytes (a surrogate
+ * pair, 2 units, takes 4), so text of at most `max / 3` units is never encoded to count.
+ */
+function longerThan(text: string, max: number): boolean {
+  return text.length * 3 > max && encoder.encode(text).length > max;
+}
+
 /** Checks one name. @throws {FsError} EINVAL or ENAMETOOLONG. */
 export function checkName(name: string, path?: string): void {
-  const where = path === undefined ? {} : { path };
   if (name === "" || name === "." || name === "..") {
-    throw new FsError("EINVAL", `Invalid name "${name}"`, where);
+    throw new FsError("EINVAL", `Invalid name "${name}"`, where(path));
   }
   if (name.includes("/") || name.includes("\0")) {
-    throw new FsError("EINVAL", "Names may not contain '/' or NUL", where);
+    throw new FsError("EINVAL", "Names may not contain '/' or NUL", where(path));
   }
   if (!name.isWellFormed()) {
-    throw new FsError("EINVAL", "Names must be valid Unicode", where);
+    throw new FsError("EINVAL", "Names must be valid Unicode", where(path));
   }
-  if (encoder.encode(name).length > NAME_MAX) {
-    throw new FsError("ENAMETOOLONG", `Name longer than ${NAME_MAX} bytes`, where);
+  if (longerThan(name, NAME_MAX)) {
+    throw new FsError("ENAMETOOLONG", `Name longer than ${NAME_MAX} bytes`, where(path));
   }
+}
+
+function where(path: string | undefined): { path?: string } {
+  return path === undefined ? {} : { path };
 }
 
 /**
@@ -45,7 +56,7 @@ export function splitPath(path: string): string[] {
   if (typeof path !== "string" || !path.startsWith("/")) {
     throw new FsError("EINVAL", "Paths must be absolute", { path: String(path) });
   }
-  if (encoder.encode(path).length > PATH_MAX) {
+  if (longerThan(path, PATH_MAX)) {
     throw new FsError("ENAMETOOLONG", `Path longer than ${PATH_MAX} bytes`, { path });
   }
   const names = path.split("/").filter((n) => n !== "");
