@@ -7,12 +7,13 @@ import { contract, pattern } from "./_stores.ts";
 import { GateStore } from "./_gate.ts";
 import { S3_OPERATION, type StoreMethod, WrappedStore } from "../src/store/_wrapper.ts";
 import { gc } from "../src/format/gc.ts";
-import { dirKey, newId, PREFIX, ROOT_INO } from "../src/format/keys.ts";
+import { dirKey, newId, newIno, PREFIX, ROOT_INO } from "../src/format/keys.ts";
 import { Vfs } from "../src/vfs/mod.ts";
 import type { ObjectStore } from "../src/store/types.ts";
 
 const MINUTE = 60_000;
 const GRACE = 10 * MINUTE;
+const HOUR = 60 * MINUTE;
 
 async function segments(store: ObjectStore): Promise<string[]> {
   return (await store.list({ prefix: PREFIX.segment })).objects.map((o) => o.key);
@@ -218,6 +219,59 @@ contract(
     if (outcome === "ok") assertEquals(copied, pattern(5000, 1), "the acknowledged copy");
     assertEquals(outcome, "EIO");
     assertEquals(copied, "ENOENT");
+  },
+  { backends: ["memory", "s3"] },
+);
+
+/** Runs `fn` on a host whose clock is `skewMs` off (Date.now only: the store keeps time). */
+async function onSkewedHost<T>(skewMs: number, fn: () => Promise<T>): Promise<T> {
+  const real = Date.now;
+  Date.now = () => real() + skewMs;
+  try {
+    return await fn();
+  } finally {
+    Date.now = real;
+  }
+}
+
+contract(
+  "gc() run from two hosts with clocks an hour apart deletes nothing before its grace",
+  async (store) => {
+    const fs = await Vfs.open(store);
+    await fs.writeFile("/f", pattern(50_000, 4));
+    const [old] = await segments(store);
+    await fs.writeFile("/f", pattern(50_000, 5)); // the first segment is now unreferenced
+    // The host with the right time sees it unreferenced first; a minute later a host whose
+    // clock is an hour ahead runs GC: for the store, one minute has passed, not sixty.
+    assertEquals((await gc(store, { graceMs: GRACE })).pending.recorded, 1);
+    const ahead = await onSkewedHost(HOUR, () => gc(store, { graceMs: GRACE }));
+    assertEquals(ahead.deletedKeys, [], "deleted on a clock an hour ahead");
+    assertEquals(ahead.pending.waiting, 1);
+    assert((await segments(store)).includes(old!));
+    // And one an hour behind records nothing as first seen later than it was.
+    const behind = await onSkewedHost(-HOUR, () => gc(store, { graceMs: GRACE }));
+    assertEquals([behind.deletedKeys, behind.pending.waiting], [[], 1]);
+  },
+  // A local store's clock is its one host's, which this test moves too.
+  { backends: ["memory", "s3"] },
+);
+
+contract(
+  "fsck --repair on a host whose clock is an hour ahead keeps a directory object just written",
+  async (store) => {
+    const fs = await Vfs.open(store);
+    await fs.mkdir("/d");
+    // mkdir writes the directory's object before the entry that names it: one caught
+    // between the two is an object no entry names yet, and young.
+    const ino = newIno();
+    const { newDirObject } = await import("../src/format/dir.ts");
+    const { encode } = await import("../src/format/meta.ts");
+    const attr = { mode: 0o40755, uid: 0, gid: 0, size: 0, atime: 0, mtime: 0, ctime: 0, btime: 0 };
+    await store.put(dirKey(ino), encode(newDirObject(ino, ROOT_INO, attr)));
+    const { fsck } = await import("../src/format/fsck.ts");
+    const report = await onSkewedHost(HOUR, () => fsck(store, { repair: true }));
+    assertEquals(report.repaired, 0, JSON.stringify(report.problems));
+    assert(await store.head(dirKey(ino)) !== null, "a young directory object was deleted");
   },
   { backends: ["memory", "s3"] },
 );

@@ -19,6 +19,7 @@ import { Inodes } from "./inodes.ts";
 import { dirKey, idTime, parseKey, segmentKey } from "./keys.ts";
 import { checkDir, type DirObject } from "./meta.ts";
 import { settleIntent } from "./rename_intent.ts";
+import { storeNow } from "./store_clock.ts";
 import {
   DEFAULT_GRACE_MS,
   type Intent,
@@ -94,7 +95,9 @@ type Fix = () => Promise<boolean>;
  * ```
  */
 export async function fsck(store: ObjectStore, options: FsckOptions = {}): Promise<FsckReport> {
-  const now = options.now ?? Date.now();
+  // A repair deletes by age: on the store's clock, which every host shares. A check only
+  // reports, writes nothing, and uses this host's.
+  const now = options.now ?? (options.repair ? await storeNow(store) : Date.now());
   const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
   const meta = new MetaStore(store);
   const tree = await walk(meta, { now, graceMs });
@@ -236,6 +239,7 @@ async function checkListing(
         add(problem("unknown-key", "Key outside the PageFS layout", { key }));
         break;
       case "superblock":
+      case "gc-clock":
         break;
       case "dir":
         if (tree.dirs.has(parsed.ino) || tree.held.has(parsed.ino)) break;

@@ -20,6 +20,7 @@
  */
 
 import type { MultipartUpload, ObjectStore, UploadPage } from "../store/types.ts";
+import { storeNow } from "./store_clock.ts";
 import { MetaStore } from "./cas.ts";
 import { recordRun } from "./gc_pending.ts";
 import { parseKey, PREFIX } from "./keys.ts";
@@ -121,7 +122,9 @@ const BLOCKING: readonly ProblemKind[] = [
  * ```
  */
 export async function gc(store: ObjectStore, options: GcOptions = {}): Promise<GcReport> {
-  const now = options.now ?? Date.now();
+  // The store's clock: runs from hosts whose clocks disagree judge grace alike. A dry run
+  // writes nothing, not even the clock object, and only reports.
+  const now = options.now ?? (options.dryRun ? Date.now() : await storeNow(store));
   const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
   const threshold = options.compactBelow ?? null;
   const report: GcReport = {

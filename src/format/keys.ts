@@ -15,6 +15,8 @@ export const LOCKS_KEY = "locks";
 
 /** GC's pending set: when GC first saw each unreferenced object (see `gc_pending.ts`). */
 export const GC_PENDING_KEY = "gc-pending";
+/** GC's and fsck's reading of the store's clock: an empty object (see store_clock.ts). */
+export const GC_CLOCK_KEY = "gc-clock";
 
 /** Prefixes of each kind of object, for listing (GC, fsck). */
 export const PREFIX = {
@@ -111,6 +113,7 @@ export function parseKey(
   | { kind: "superblock" }
   | { kind: "locks" }
   | { kind: "gc-pending" }
+  | { kind: "gc-clock" }
   | { kind: "dir"; ino: string }
   | { kind: "shard"; ino: string; id: string }
   | { kind: "inode"; ino: string }
@@ -120,6 +123,7 @@ export function parseKey(
   if (key === SUPERBLOCK_KEY) return { kind: "superblock" };
   if (key === LOCKS_KEY) return { kind: "locks" };
   if (key === GC_PENDING_KEY) return { kind: "gc-pending" };
+  if (key === GC_CLOCK_KEY) return { kind: "gc-clock" };
   const [head, a, b, c, ...rest] = key.split("/");
   if (rest.length > 0) return null;
   if (head === "d" && isIno(a) && b === undefined) return { kind: "dir", ino: a };

@@ -165,10 +165,14 @@ export class S3Fetch {
     const text = method === "HEAD" ? "" : await response.text();
     const code = xmlField(text, "Code") ?? STATUS_CODES[response.status] ??
       `Http${response.status}`;
-    if (SKEW_CODES.has(code)) {
-      const date = Date.parse(response.headers.get("date") ?? "");
-      if (Number.isFinite(date)) this.#client.config.systemClockOffset = date - Date.now();
-    }
+    // A HEAD's refusal has no code to read: a Date more than 5 minutes off says it (the
+    // SDK's test too).
+    const date = Date.parse(response.headers.get("date") ?? "");
+    const config = this.#client.config;
+    const skewed = SKEW_CODES.has(code) ||
+      (response.status === 403 && method === "HEAD" &&
+        Math.abs(date - (Date.now() + (config.systemClockOffset ?? 0))) > 5 * 60_000);
+    if (skewed && Number.isFinite(date)) config.systemClockOffset = date - Date.now();
     return { code, message: xmlField(text, "Message") ?? `HTTP ${response.status}` };
   }
 

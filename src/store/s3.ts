@@ -422,8 +422,15 @@ export class S3Store implements ObjectStore {
     recover?: (error: unknown) => R | undefined,
     client: S3Client = this.#client,
   ): Promise<T | R> {
+    const offset = client.config.systemClockOffset;
     try {
-      return await send(client);
+      return await send(client).catch((error) => {
+        // Refused for its signature's time (403), nothing happened; the answer's Date has
+        // corrected the clock offset (the SDK's signer and #failure in _s3_fetch.ts do),
+        // so the request goes once more, signed at the server's time. Bodies are bytes.
+        if (status(error) !== 403 || client.config.systemClockOffset === offset) throw error;
+        return send(client);
+      });
     } catch (error) {
       const value = recover?.(error);
       if (value !== undefined) return value;

@@ -486,6 +486,52 @@ Deno.test("a request answered with RequestTimeTooSkewed signs the next at the se
   ok(second - first > ahead - 60_000, `second signed at ${dates[1]}`);
 });
 
+/** An S3 stub whose clock is 20 minutes ahead: past S3's 15-minute allowance. */
+function skewedS3() {
+  const ahead = 20 * 60_000;
+  let calls = 0;
+  const store = new S3Store({
+    bucket: "skew",
+    endpoint: "http://127.0.0.1:1",
+    region: "us-east-1",
+    credentials: { accessKeyId: "a", secretAccessKey: "b" },
+    fetch: (_input, init) => {
+      calls++;
+      const amz = new Headers(init?.headers).get("x-amz-date") ?? "";
+      const signedAt = Date.parse(
+        amz.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/, "$1-$2-$3T$4:$5:$6Z"),
+      );
+      const now = Date.now() + ahead;
+      const date = new Date(now).toUTCString();
+      if (Math.abs(now - signedAt) > 15 * 60_000) {
+        // An answer to HEAD has no body, so no code either.
+        const body = init?.method === "HEAD"
+          ? null
+          : "<Error><Code>RequestTimeTooSkewed</Code><Message>skew</Message></Error>";
+        return Promise.resolve(new Response(body, { status: 403, headers: { date } }));
+      }
+      return Promise.resolve(new Response("hello", { headers: { date, etag: '"e"' } }));
+    },
+  });
+  return { store, calls: () => calls };
+}
+
+Deno.test("a request refused for clock skew is signed again at the server's time, once", async () => {
+  // The first request of a process on a skewed host succeeds: refused for its signature's
+  // time (nothing happened), it is signed again at the time the answer gave, and sent again.
+  const { store, calls } = skewedS3();
+  const got = await store.get("k");
+  ok(got !== null && got.status === "ok");
+  deepStrictEqual(new TextDecoder().decode(await readAll(got.body)), "hello");
+  deepStrictEqual(calls(), 2);
+  ok(await store.head("k") !== null);
+  deepStrictEqual(calls(), 3, "later requests are signed at the server's time from the start");
+  // A HEAD's refusal carries no code: the answer's Date tells the skew.
+  const other = skewedS3();
+  ok(await other.store.head("k") !== null);
+  deepStrictEqual(other.calls(), 2);
+});
+
 Deno.test("a server that never answers fails the request after the timeout", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const held: Deno.Conn[] = [];
