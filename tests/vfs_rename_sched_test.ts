@@ -78,3 +78,11 @@ Deno.test("memory: directories moved into one another under a seeded schedule st
   }
   console.log(JSON.stringify(seen));
 });
+
+Deno.test("memory: a stale settler's late target at a directory's old name does not unname it", async () => {
+  // Seed 474: a settler holding an old intent of `/e -> /b/e` adds its target once `e` had
+  // moved on from `/b/e` to `/a/e`; the settler of that last move took the late target for
+  // a rollback of its own move, pointed `e` back at `b` and dropped `/a/e`, and the late
+  // target then went too: `e` was in no directory.
+  await scheduledMoves(474, { lanes: 6, ops: 15 });
+});

@@ -311,6 +311,11 @@ async function walkUp(ctx: RenameStores, from: string, moved: string): Promise<S
 function rolledBack(current: Entry | undefined, entry: Entry, id: string): boolean {
   if (!current || current.moving?.id === id) return false;
   if (current.rolledBack === id) return true;
+  // The target of another rename holds the inode at this name, not a rollback: a stale
+  // settler's late target of an older move back here, say. Taking it for a rollback put the
+  // directory's pointer back here and dropped its real name, and the late target then went
+  // too: the directory was named nowhere (seed 474 of tests/vfs_rename_sched_test.ts).
+  if (current.movedFrom && current.movedFrom.id !== id) return false;
   return current.ino === entry.ino && current.t !== "h" && entry.t !== "h";
 }
 
