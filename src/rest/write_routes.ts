@@ -138,6 +138,8 @@ async function putFileOnce(
   const recheck = new Recheck(() =>
     small ? checkLocks(c, vfs, path, locks) : vfs.fresh(() => checkLocks(c, vfs, path, locks))
   );
+  // Whether the commit added the file: what was there may have changed while the body came.
+  let created = current === null;
   let stat: Stat;
   try {
     // The client's mtime lands in the same CAS as the data.
@@ -149,6 +151,7 @@ async function putFileOnce(
       ...(mtime === undefined ? {} : { mtime }),
       ...(optimistic ? { expect: current?.etag ?? null } : {}),
       beforeCommit: recheck.beforeCommit,
+      onCommit: (added) => created = added,
     });
   } catch (error) {
     throw raced(recheck.reason(error), exclusive, ifMatch);
@@ -156,7 +159,9 @@ async function putFileOnce(
   const headers: Record<string, string> = {};
   if (mtime !== undefined) headers["x-oc-mtime"] = "accepted";
   Object.assign(headers, validatorHeaders(stat));
-  if (current === null) return c.json(statJson(path, stat), 201, { ...headers, location });
+  if (created) {
+    return c.json(statJson(path, stat), 201, { ...headers, location });
+  }
   return c.body(null, 204, headers);
 }
 

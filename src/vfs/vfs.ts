@@ -62,6 +62,12 @@ export interface OpenOptions {
    * whatever the caller decided from its optimistic `lookup` still holds at the commit.
    */
   readonly expect?: string | null;
+  /**
+   * Told whether the write's commit added the file to its directory (true) or changed a
+   * file that was there (false), which may differ from what a look before the write saw:
+   * another writer may have created, removed or replaced the file meanwhile.
+   */
+  readonly onCommit?: (created: boolean) => void;
 }
 
 /**
@@ -642,7 +648,9 @@ export class Vfs {
   ): Promise<Stat> {
     return this.#run(path, async () => {
       checkRange(this.#ctx, offset, data instanceof Uint8Array ? data.length : 0);
-      const handle = await FileHandle.open(this.#ctx, path, options);
+      // One call, one outcome: with `create`, a file removed or replaced while this write
+      // was on its way is not an error; the write comes after that change.
+      const handle = await FileHandle.open(this.#ctx, path, { ...options, recreate: true });
       try {
         if (data instanceof Uint8Array) await handle.write(offset, data);
         else await handle.writeStream(offset, data);

@@ -110,6 +110,15 @@ export class FileHandle {
   readonly #ctx: Ctx;
   #loc: FileLoc;
   #create: CreateSpec | null;
+  /**
+   * A single-shot write (`Vfs.write`: an HTTP PUT or PATCH) into a file that existed when
+   * opened, without conditions: if that file is replaced before the commit, the write
+   * lands on the file the path holds then, as if it came after the change, instead of
+   * failing for a state the caller never asked about.
+   */
+  #follow = false;
+  /** With {@linkcode #follow} and O_CREAT: a file removed meanwhile is made anew. */
+  #recreate: CreateSpec | null = null;
   /** Commit only if the file's content ETag is still this one (HTTP If-Match). */
   #ifMatch: string | undefined;
   /** Optimistic: what the caller saw (content ETag, null for absent); see `OpenOptions`. */
@@ -118,6 +127,8 @@ export class FileHandle {
   #attrs: AttrChanges | null = null;
   /** Runs right before each metadata CAS, after the data is durable; a throw aborts. */
   #beforeCommit: (() => Promise<void>) | undefined;
+  /** Told, after each commit, whether it added the file (see `OpenOptions.onCommit`). */
+  #onCommit: ((created: boolean) => void) | undefined;
   #ops: LogOp[] = [];
   #dirty: DirtyData | null = null;
   #size: number;
@@ -152,6 +163,12 @@ export class FileHandle {
       ifMatch?: string;
       /** The mtime (ms) the first commit sets, in the same CAS as the data. */
       mtime?: number;
+      /**
+       * With `create`: a file removed or replaced before the commit does not fail the
+       * write, which then creates the file or writes the one there now (see `#recreate`).
+       */
+      recreate?: boolean;
+      onCommit?: (created: boolean) => void;
       /** Attributes the first commit sets, in the same CAS as the data. */
       attrs?: AttrChanges;
       beforeCommit?: () => Promise<void>;
@@ -168,6 +185,12 @@ export class FileHandle {
     const { parent, name, entry } = await locate(ctx, path, { follow, optimistic });
     if (!parent) throw new FsError("EISDIR", "Is a directory", { path });
     let handle: FileHandle;
+    const spec: CreateSpec = {
+      exclusive: options.exclusive ?? false,
+      ...(options.mode === undefined ? {} : { mode: options.mode }),
+      ...(options.uid === undefined ? {} : { uid: options.uid }),
+      ...(options.gid === undefined ? {} : { gid: options.gid }),
+    };
     if (entry) {
       if (options.create && options.exclusive) {
         throw new FsError("EEXIST", "File exists", { path });
@@ -177,16 +200,21 @@ export class FileHandle {
       const stat = statOf(entry.ino, "file", record.attr, { nlink: record.nlink, data: record });
       handle = new FileHandle(ctx, { dir: parent.ino, name, ino: entry.ino }, stat, null);
       handle.#mapped = mergeable(record);
+      const conditional = options.ifMatch !== undefined || options.expect !== undefined;
+      if (options.recreate && !conditional) {
+        handle.#follow = true;
+        if (options.create) handle.#recreate = spec;
+      }
     } else {
       if (!options.create) throw new FsError("ENOENT", "No such file or directory", { path });
       const ino = newIno();
       const attr = newAttr(ctx, "file", options);
-      handle = new FileHandle(ctx, { dir: parent.ino, name, ino }, statOf(ino, "file", attr, {}), {
-        exclusive: options.exclusive ?? false,
-        ...(options.mode === undefined ? {} : { mode: options.mode }),
-        ...(options.uid === undefined ? {} : { uid: options.uid }),
-        ...(options.gid === undefined ? {} : { gid: options.gid }),
-      });
+      handle = new FileHandle(
+        ctx,
+        { dir: parent.ino, name, ino },
+        statOf(ino, "file", attr, {}),
+        spec,
+      );
       // Its entry will go into the directory's next group commit: that batch waits for it.
       handle.#announced = ctx.dirs.expect(parent, name);
     }
@@ -198,6 +226,7 @@ export class FileHandle {
       handle.#attrs = { ...options.attrs, ...(mtime === undefined ? {} : { mtime }) };
     }
     handle.#beforeCommit = options.beforeCommit;
+    handle.#onCommit = options.onCommit;
     handle.#expect = options.expect;
     return handle;
   }
@@ -402,15 +431,19 @@ export class FileHandle {
     if (!this.#mapped || this.#create || this.#ifMatch !== undefined || !plain) return null;
     const dirty = placed.dirty ??= await this.#place();
     try {
-      return await commitMerged(this.#ctx, this.#loc, {
+      const stat = await commitMerged(this.#ctx, this.#loc, {
         ops: this.#ops as MergeOp[],
         placed: dirty,
         attrs: this.#attrs,
         beforeCommit: this.#beforeCommit,
         started,
       });
+      this.#onCommit?.(false);
+      return stat;
     } catch (error) {
       if (error instanceof NotMergeable) return null;
+      // Replaced or removed meanwhile: the commit loop looks again (see #follow).
+      if (this.#follow && isFsError(error, "ESTALE")) return null;
       throw error;
     }
   }
@@ -427,13 +460,27 @@ export class FileHandle {
       if (tag !== this.#expect) throw new ChangedError(this.#loc.name);
     }
     if (entry && entry.ino !== this.#loc.ino) {
-      if (!this.#create || this.#create.exclusive) {
+      const create = this.#create ?? this.#recreate;
+      if (create ? create.exclusive : !this.#follow) {
         throw new FsError(this.#create ? "EEXIST" : "ESTALE", "File was replaced", {
           path: this.#loc.name,
         });
       }
       if (entry.t === "d") throw new FsError("EISDIR", "Is a directory");
+      if (entry.t !== "f" && entry.t !== "h") {
+        throw new FsError("ESTALE", "File was replaced", { path: this.#loc.name });
+      }
       this.#loc = { ...this.#loc, ino: entry.ino };
+    }
+    if (!entry && !this.#create && this.#recreate) {
+      // Removed since it was opened: this write creates the file anew, with an inode of
+      // its own (the old one's data may be reclaimed).
+      this.#create = this.#recreate;
+      this.#recreate = null;
+      this.#loc = { ...this.#loc, ino: newIno() };
+    }
+    if (!entry && !this.#create && this.#follow) {
+      throw new FsError("ENOENT", "File was removed", { path: this.#loc.name });
     }
     if (!entry && !this.#create) throw new FsError("ESTALE", "File was removed");
     const current: FileRecord = record ??
@@ -562,13 +609,17 @@ export class FileHandle {
     };
     if (entry) {
       try {
-        return await updateFile(ctx, this.#loc, change);
+        const stat = await updateFile(ctx, this.#loc, change);
+        this.#onCommit?.(false);
+        return stat;
       } catch (error) {
         // Optimistic: the file is not what the stale copy said; look again (`#base` then
         // tells the caller its view changed).
         if (this.#expect !== undefined && isFsError(error, "ESTALE", "EISDIR")) {
           throw new Conflict();
         }
+        // Removed or replaced between the read and the CAS: look again (`#base` decides).
+        if (this.#follow && isFsError(error, "ESTALE")) throw new Conflict();
         throw error;
       }
     }
@@ -591,6 +642,7 @@ export class FileHandle {
       return statOf(fresh.ino, "file", fresh.attr, { data: fresh });
     }, { queued: () => this.#release() });
     this.#create = null;
+    this.#onCommit?.(true);
     return stat;
   }
 }

@@ -165,12 +165,15 @@ async function putOnce(
   // body was uploading, is overwritten. The client's mtime lands in the same CAS.
   const exclusive = conditions.ifNoneMatch?.trim() === "*";
   const recheck = regard(req, touches, { reuse: small !== null });
+  // Whether the commit added the file: what was there may have changed while the body came.
+  let created = current === null;
   const options = {
     ...(current && conditions.ifMatch !== undefined ? { ifMatch: current.etag } : {}),
     ...(exclusive ? { exclusive } : {}),
     ...(mtime === undefined ? {} : { mtime }),
     ...(optimistic ? { expect: current?.etag ?? null } : {}),
     beforeCommit: recheck.beforeCommit,
+    onCommit: (added: boolean) => created = added,
   };
   let stat: Stat;
   try {
@@ -186,12 +189,16 @@ async function putOnce(
     if ("ifMatch" in options && isFsError(error, "ESTALE")) {
       throw new DavError(412, "If-Match failed: the resource changed");
     }
+    // A collection made at the path while the body came.
+    if (isFsError(error, "EISDIR")) throw new DavError(405, "Cannot PUT to a collection");
+    // The parent collection was removed while the body came (RFC 4918 section 9.7.1).
+    if (isFsError(error, "ENOENT", "ENOTDIR")) throw new DavError(409, causeOf(error));
     throw error;
   }
   const headers: Record<string, string> = {};
   if (mtime !== undefined) headers["x-oc-mtime"] = "accepted";
   Object.assign(headers, validatorHeaders(stat));
-  return req.c.body(null, current ? 204 : 201, headers);
+  return req.c.body(null, created ? 201 : 204, headers);
 }
 
 /** 409 unless the parent of `path` is an existing collection (RFC 4918 section 9.7.1). */
@@ -227,6 +234,8 @@ export async function mkcolMethod(req: DavRequest): Promise<Response> {
     await req.vfs.mkdir(req.path);
   } catch (error) {
     if (isFsError(error, "EEXIST")) throw new DavError(405, "Something already exists there");
+    // The parent was removed after the look above (RFC 4918 section 9.3.1).
+    if (isFsError(error, "ENOENT", "ENOTDIR")) throw new DavError(409, causeOf(error));
     throw error;
   }
   return req.c.body(null, 201);
@@ -283,4 +292,8 @@ const REASONS: Readonly<Record<number, string>> = {
 /** `HTTP/1.1 <status> <reason>` for a multistatus `status` element. */
 export function statusLine(status: number): string {
   return `HTTP/1.1 ${status} ${REASONS[status] ?? "Error"}`;
+}
+
+function causeOf(error: unknown): string {
+  return `The parent collection is gone: ${(error as Error).message}`;
 }

@@ -55,7 +55,14 @@ export async function copyMoveMethod(req: DavRequest, move: boolean): Promise<Re
     }
     if (move) {
       await recheck.beforeCommit();
-      await vfs.rename(from, to);
+      try {
+        // Overwrite F: a destination that appeared since the look above (a create through
+        // another instance) is not replaced.
+        await vfs.rename(from, to, { noReplace: !overwrite });
+      } catch (error) {
+        if (isFsError(error, "EEXIST")) throw appeared(overwrite);
+        throw error;
+      }
       await req.locks.release(from);
     } else if (depth === "0" && source.type === "directory") {
       await recheck.beforeCommit();
@@ -66,7 +73,7 @@ export async function copyMoveMethod(req: DavRequest, move: boolean): Promise<Re
       try {
         await vfs.copy(from, to, { beforeEach: recheck.beforeCommit });
       } catch (error) {
-        if (isFsError(error, "EEXIST")) throw new DavError(412, "The destination appeared");
+        if (isFsError(error, "EEXIST")) throw appeared(overwrite);
         throw error;
       }
     }
@@ -74,4 +81,14 @@ export async function copyMoveMethod(req: DavRequest, move: boolean): Promise<Re
     throw recheck.reason(error);
   }
   return req.c.body(null, target ? 204 : 201);
+}
+
+/**
+ * A destination that appeared while the MOVE or COPY was under way: with Overwrite F its
+ * precondition failed (412); with T nothing was done and the client may try again (409).
+ */
+function appeared(overwrite: boolean): DavError {
+  return overwrite
+    ? new DavError(409, "The destination changed during the request; nothing was done")
+    : new DavError(412, "The destination appeared");
 }

@@ -212,6 +212,10 @@ async function renameEntry(
       if (isDir) return "conflict";
       break;
   }
+  // The target was taken after we looked: nothing happened. Unless told not to replace,
+  // decide again on what is there now (a rename over a name just created replaces it, as
+  // it would have a moment later), a bounded number of times.
+  if (!options.noReplace) return "conflict";
   throw new FsError("EEXIST", "Target changed during the rename", { path: to });
 }
 

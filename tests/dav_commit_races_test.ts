@@ -1,0 +1,85 @@
+// Races between a request's look and its commit, through the WebDAV and HTTP front ends of
+// two instances on one store (found by tests/protocol_fuzz_test.ts). Each holds the first
+// instance's commit at a gate, changes the state through the second, then lets it go.
+
+import { assert, assertEquals } from "./_assert.ts";
+import { Dav, davUrl } from "./_dav.ts";
+import { GateStore } from "./_gate.ts";
+import { dirKey, ROOT_INO } from "../src/format/keys.ts";
+import { MemoryStore } from "../src/store/memory.ts";
+import { Vfs } from "../src/vfs/mod.ts";
+
+async function pair() {
+  const store = new MemoryStore();
+  const gate = new GateStore(store);
+  const a = new Dav(await Vfs.open(gate), gate);
+  const b = new Dav(await Vfs.open(store), store);
+  return { gate, a, b };
+}
+
+const text = (s: string) => new TextEncoder().encode(s);
+
+Deno.test("a MOVE with Overwrite F does not replace a file created after it looked", async () => {
+  const { gate, a, b } = await pair();
+  assertEquals((await a.app.request(davUrl("/src"), { method: "PUT", body: "moved" })).status, 201);
+  // The MOVE has found /dst free; its commit (one CAS of the root directory) is held.
+  gate.arm((call) => call.op === "PutObject" && call.key === dirKey(ROOT_INO));
+  const moving = a.app.request(davUrl("/src"), {
+    method: "MOVE",
+    headers: { destination: `http://localhost${davUrl("/dst")}`, overwrite: "F" },
+  });
+  await gate.held;
+  const put = await b.app.request(davUrl("/dst"), { method: "PUT", body: "acknowledged" });
+  assertEquals(put.status, 201);
+  gate.open();
+  const move = await moving;
+  assertEquals(move.status, 412, await move.text());
+  const got = await b.app.request(davUrl("/dst"));
+  assertEquals(await got.text(), "acknowledged", "the acknowledged PUT was overwritten");
+  assertEquals(await (await b.app.request(davUrl("/src"))).text(), "moved");
+});
+
+Deno.test("a PUT over a file deleted while it was on its way creates the file: 201", async () => {
+  for (const api of [false, true]) {
+    const { gate, a, b } = await pair();
+    const url = (p: string) => api ? `/api/v1/fs${p}` : davUrl(p);
+    assertEquals((await b.app.request(url("/f"), { method: "PUT", body: "old" })).status, 201);
+    // The PUT has seen the file; its commit (5000 bytes: a segment, then the CAS) is held.
+    gate.arm((call) => call.op === "PutObject" && call.key === dirKey(ROOT_INO));
+    const putting = a.app.request(url("/f"), { method: "PUT", body: text("n".repeat(5000)) });
+    await gate.held;
+    assertEquals((await b.app.request(url("/f"), { method: "DELETE" })).status, 204);
+    gate.open();
+    const put = await putting;
+    // After the DELETE, the PUT made the resource anew (before: 412 "File was replaced or
+    // removed", for a request with no precondition).
+    assertEquals(put.status, 201, `${api ? "API" : "DAV"}: ${await put.text()}`);
+    const got = await b.app.request(url("/f"));
+    assertEquals((await got.text()).length, 5000);
+  }
+});
+
+Deno.test("a PATCH lands on the file a rename put at its path while it was on its way", async () => {
+  const { gate, a, b } = await pair();
+  const api = (p: string) => `/api/v1/fs${p}`;
+  for (const [p, body] of [["/f", "aaaaaaaaaa"], ["/g", "bbbbbbbbbb"]] as const) {
+    assertEquals((await b.app.request(api(p), { method: "PUT", body })).status, 201);
+  }
+  gate.arm((call) => call.op === "PutObject" && call.key === dirKey(ROOT_INO));
+  const patching = a.app.request(api("/f"), {
+    method: "PATCH",
+    headers: { "content-range": "bytes 2-3/*" },
+    body: "XY",
+  });
+  await gate.held;
+  const rename = await b.app.request(api("/g"), {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ op: "rename", to: "/f" }),
+  });
+  assertEquals(rename.status, 200);
+  gate.open();
+  const patch = await patching;
+  assert(patch.status < 300, `${patch.status} ${await patch.text()}`);
+  assertEquals(await (await b.app.request(api("/f"))).text(), "bbXYbbbbbb");
+});
