@@ -462,56 +462,54 @@ s3Test("keys with spaces and reserved characters reach S3 as they are", async (b
   equal((await store.list()).objects.length, 0);
 });
 
-Deno.test("a request answered with RequestTimeTooSkewed signs the next at the server's time", async () => {
-  const ahead = 20 * 60_000;
-  const dates: string[] = [];
-  const store = new S3Store({
+/** An S3Store on no real endpoint whose requests `fetch` answers. */
+function fetchStubbed(fetch: NonNullable<S3StoreOptions["fetch"]>): S3Store {
+  return new S3Store({
     bucket: "skew",
     endpoint: "http://127.0.0.1:1",
     region: "us-east-1",
     credentials: { accessKeyId: "a", secretAccessKey: "b" },
-    fetch: (_input, init) => {
-      dates.push(new Headers(init?.headers).get("x-amz-date") ?? "");
-      const body = "<Error><Code>RequestTimeTooSkewed</Code><Message>skew</Message></Error>";
-      const date = new Date(Date.now() + ahead).toUTCString();
-      return Promise.resolve(new Response(body, { status: 403, headers: { date } }));
-    },
+    fetch,
+  });
+}
+
+/** The time (ms) in a request's `x-amz-date` header. */
+function signedAt(init: RequestInit | undefined): number {
+  const amz = new Headers(init?.headers).get("x-amz-date") ?? "";
+  return Date.parse(amz.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/, "$1-$2-$3T$4:$5:$6Z"));
+}
+
+const SKEWED = "<Error><Code>RequestTimeTooSkewed</Code><Message>skew</Message></Error>";
+
+Deno.test("a request answered with RequestTimeTooSkewed signs the next at the server's time", async () => {
+  const ahead = 20 * 60_000;
+  const times: number[] = [];
+  const store = fetchStubbed((_input, init) => {
+    times.push(signedAt(init));
+    const date = new Date(Date.now() + ahead).toUTCString();
+    return Promise.resolve(new Response(SKEWED, { status: 403, headers: { date } }));
   });
   await rejectsWith(store.get("k"), "denied");
   await rejectsWith(store.get("k"), "denied");
-  const time = (amz: string) =>
-    Date.parse(amz.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/, "$1-$2-$3T$4:$5:$6Z"));
-  const [first, second] = dates.map(time) as [number, number];
-  ok(Math.abs(first - Date.now()) < ahead / 2, `first signed at ${dates[0]}`);
-  ok(second - first > ahead - 60_000, `second signed at ${dates[1]}`);
+  const [first, second] = times as [number, number];
+  ok(Math.abs(first - Date.now()) < ahead / 2, `first signed at ${new Date(first).toISOString()}`);
+  ok(second - first > ahead - 60_000, `second signed at ${new Date(second).toISOString()}`);
 });
 
 /** An S3 stub whose clock is 20 minutes ahead: past S3's 15-minute allowance. */
 function skewedS3() {
   const ahead = 20 * 60_000;
   let calls = 0;
-  const store = new S3Store({
-    bucket: "skew",
-    endpoint: "http://127.0.0.1:1",
-    region: "us-east-1",
-    credentials: { accessKeyId: "a", secretAccessKey: "b" },
-    fetch: (_input, init) => {
-      calls++;
-      const amz = new Headers(init?.headers).get("x-amz-date") ?? "";
-      const signedAt = Date.parse(
-        amz.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/, "$1-$2-$3T$4:$5:$6Z"),
-      );
-      const now = Date.now() + ahead;
-      const date = new Date(now).toUTCString();
-      if (Math.abs(now - signedAt) > 15 * 60_000) {
-        // An answer to HEAD has no body, so no code either.
-        const body = init?.method === "HEAD"
-          ? null
-          : "<Error><Code>RequestTimeTooSkewed</Code><Message>skew</Message></Error>";
-        return Promise.resolve(new Response(body, { status: 403, headers: { date } }));
-      }
-      return Promise.resolve(new Response("hello", { headers: { date, etag: '"e"' } }));
-    },
+  const store = fetchStubbed((_input, init) => {
+    calls++;
+    const now = Date.now() + ahead;
+    const date = new Date(now).toUTCString();
+    if (Math.abs(now - signedAt(init)) > 15 * 60_000) {
+      // An answer to HEAD has no body, so no code either.
+      const body = init?.method === "HEAD" ? null : SKEWED;
+      return Promise.resolve(new Response(body, { status: 403, headers: { date } }));
+    }
+    return Promise.resolve(new Response("hello", { headers: { date, etag: '"e"' } }));
   });
   return { store, calls: () => calls };
 }
