@@ -196,6 +196,29 @@ Deno.test("concurrent streamed writes reuse a fixed set of part buffers, not one
   }
 });
 
+Deno.test("more concurrent streamed writers than part buffers still reuse a fixed set of them", async () => {
+  // 12 uploads at once and room for only 4 part buffers (the bench: 16 uploads, 8 parts of
+  // 8 MiB in 64 MiB). A writer whose first buffer grows into a whole part used to allocate
+  // a new one while freed part buffers were dropped for the collector: 12 distinct buffers
+  // for 4 live ones, dead memory that lingered until a GC.
+  const store = new PartBufferStore(new MemoryStore());
+  const partSize = 5 * MiB;
+  const budget = 20 * MiB;
+  const fs = await Vfs.open(store, { partSize, memoryBytes: budget });
+  const size = 2 * partSize + 4321;
+  const files = Array.from({ length: 12 }, (_, i) => pattern(size, i + 31));
+  await Promise.all(files.map((data, i) => fs.writeFile(`/u${i}`, chunked(data, 64 * 1024))));
+  assertEquals(store.parts, 12 * 3);
+  assert(
+    store.buffers.size <= budget / partSize,
+    `${store.buffers.size} distinct part buffers for ${store.parts} parts`,
+  );
+  assert(fs.memoryStats().highWater <= budget, `high-water ${fs.memoryStats().highWater}`);
+  for (const [i, data] of files.entries()) {
+    assert(same(await fs.read(`/u${i}`, 0, size + 1), data), `/u${i} differs`);
+  }
+});
+
 Deno.test("a sealed part buffer is reused by the next write once its commit is durable", async () => {
   // Chunks of a few MiB written one after another at growing offsets (tus PATCHes): each
   // takes a whole part buffer and is group-committed from it with one PutObject.

@@ -39,11 +39,12 @@ export interface BudgetStats {
 }
 
 interface Waiter {
+  /** New bytes taken when granted (not when given a spare buffer). */
   readonly bytes: number;
   /** Bytes the waiter holds that only it can free (it may be told to yield them). */
   readonly held: number;
-  /** The waiter wants a buffer of `bytes` bytes: a spare one will do. */
-  readonly buffer: boolean;
+  /** The waiter wants a buffer of this many bytes (0: none): a spare one will do. */
+  readonly buffer: number;
   /** Granted: `spare` is a reused buffer (its bytes were held already), else new bytes. */
   readonly resolve: (granted: boolean, spare?: Uint8Array) => void;
 }
@@ -127,7 +128,7 @@ export class MemoryBudget {
     if (this.tryAcquire(bytes)) return Promise.resolve(true);
     this.#waits++;
     const granted = new Promise<boolean>((resolve) => {
-      this.#queue.push({ bytes, held, buffer: false, resolve });
+      this.#queue.push({ bytes, held, buffer: 0, resolve });
     });
     this.#heldByWaiters += held;
     this.#wake();
@@ -152,11 +153,55 @@ export class MemoryBudget {
       this.#queue.push({
         bytes: size,
         held: 0,
-        buffer: true,
+        buffer: size,
         resolve: (_, spare) => resolve(spare ?? this.#allocate(size)),
       });
       this.#wake();
     });
+  }
+
+  /**
+   * A whole buffer of `size` bytes for a holder that grows into it from a smaller one of
+   * `held` bytes that only it can free (a dirty buffer becoming a part). Like
+   * {@linkcode MemoryBudget.takeBuffer} it waits in turn as one who wants a buffer, so that a
+   * part buffer freed meanwhile is handed to it rather than dropped for the garbage
+   * collector while a new one is allocated. Resolves with the buffer and whether it is a
+   * reused one: then its `size` bytes were held already and the caller releases its
+   * `held`; else only `size - held` new bytes were taken (the held ones become the new
+   * buffer's). Resolves null, taking nothing, when waiting could never end (as
+   * {@linkcode MemoryBudget.acquireOrYield}): the caller frees what it holds another way.
+   */
+  takeBufferOrYield(
+    size: number,
+    held: number,
+  ): Promise<{ buffer: Uint8Array; reused: boolean } | null> {
+    this.#check(size);
+    if (!Number.isSafeInteger(held) || held < 0 || held > size) {
+      throw new RangeError(`Cannot grow ${held} held bytes into a ${size}-byte buffer`);
+    }
+    if (this.#queue.length === 0) {
+      const spare = this.takeSpare(size);
+      if (spare) return Promise.resolve({ buffer: spare, reused: true });
+      if (this.tryAcquire(size - held)) {
+        return Promise.resolve({ buffer: this.#allocate(size), reused: false });
+      }
+    }
+    this.#waits++;
+    const granted = new Promise<{ buffer: Uint8Array; reused: boolean } | null>((resolve) => {
+      this.#queue.push({
+        bytes: size - held,
+        held,
+        buffer: size,
+        resolve: (ok, spare) => {
+          if (!ok) resolve(null);
+          else if (spare) resolve({ buffer: spare, reused: true });
+          else resolve({ buffer: this.#allocate(size), reused: false });
+        },
+      });
+    });
+    this.#heldByWaiters += held;
+    this.#wake();
+    return granted;
   }
 
   /** A spare buffer of `size` bytes, now the caller's (its bytes held), if there is one. */
@@ -181,7 +226,7 @@ export class MemoryBudget {
     }
     // Nobody waits for one now and two are spare already: freed (spares are resident memory
     // once the uploads are over, and what comes next may want it).
-    const waited = this.#queue.some((w) => w.buffer && w.bytes === bytes);
+    const waited = this.#queue.some((w) => w.buffer === bytes);
     if (!waited && this.#spareBytes >= MAX_SPARES * bytes) {
       this.release(bytes);
       return;
@@ -259,9 +304,10 @@ export class MemoryBudget {
   #wake(): void {
     while (this.#queue.length > 0) {
       const next = this.#queue[0]!;
-      const spare = next.buffer ? this.takeSpare(next.bytes) : null;
+      const spare = next.buffer > 0 ? this.takeSpare(next.buffer) : null;
       if (spare) {
         this.#queue.shift();
+        this.#heldByWaiters -= next.held;
         next.resolve(true, spare);
         continue;
       }

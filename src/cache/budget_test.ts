@@ -100,3 +100,40 @@ Deno.test("MemoryBudget keeps at most MAX_SPARES spare buffers when nobody waits
   for (const b of buffers) budget.recycle(b);
   assertEquals([budget.spareBytes, budget.stats().used], [MAX_SPARES * 20, MAX_SPARES * 20]);
 });
+
+Deno.test("MemoryBudget hands a recycled part buffer to a holder growing into one, instead of dropping it", async () => {
+  const budget = new MemoryBudget(100);
+  // Two part buffers of 40 uploading, a spare already kept; a writer holding 10 grows.
+  const a = await budget.takeBuffer(40);
+  const b = await budget.takeBuffer(40);
+  await budget.acquire(10);
+  const growing = budget.takeBufferOrYield(40, 10);
+  assertEquals(budget.stats().waiting, 1);
+  // Recycled while the grower waits: handed over, not released (and not allocated anew).
+  budget.recycle(a);
+  const got = await growing;
+  assert(got !== null && got.reused && got.buffer === a, "the recycled buffer was not reused");
+  budget.release(10); // the grower's old buffer, copied into the part buffer
+  assertEquals(budget.stats().used, 80);
+  assertEquals(budget.buffersAllocated, 2);
+  budget.recycle(b);
+  budget.recycle(got.buffer);
+  assertEquals(budget.spareBytes, 80);
+});
+
+Deno.test("MemoryBudget tells a holder growing into a buffer to yield when only waiters hold bytes", async () => {
+  const budget = new MemoryBudget(100);
+  // Two writers hold 40 each and both want to grow to 80: neither can, and nobody else
+  // holds anything that will be released. The first is told to yield (it seals its 40).
+  await budget.acquire(80);
+  const first = budget.takeBufferOrYield(80, 40);
+  assertEquals(budget.stats().waiting, 1);
+  const second = budget.takeBufferOrYield(80, 40);
+  assertEquals(await first, null);
+  budget.release(40); // the first writer's sealed buffer, once durable
+  // The second gets new bytes for the difference only (its held ones become the buffer's).
+  const grown = await second;
+  assert(grown !== null && !grown.reused && grown.buffer.length === 80);
+  assertEquals(budget.stats().used, 80);
+  assertEquals(budget.stats().waiting, 0);
+});

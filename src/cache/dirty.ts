@@ -194,17 +194,22 @@ export class DirtyData {
         length = length > GROWN_MAX ? partSize : Math.min(length, partSize);
         if (this.#fill === 0) this.#drop();
         const held = this.#buffer?.length ?? 0;
-        // A whole part: a spare part buffer is reused (its bytes are held already).
-        const spare = length === partSize ? budget.takeSpare(length) : null;
-        if (spare) {
-          if (this.#buffer) spare.set(this.#buffer.subarray(0, this.#fill));
-          if (held > 0) budget.release(held);
-          this.#buffer = spare;
+        if (length === partSize) {
+          // A whole part: waits in turn for a part buffer, a reused one if one is freed
+          // meanwhile (never a new one while freed ones are dropped). Should every byte
+          // held come to belong to writers waiting like this one, it is told to yield:
+          // it seals what it holds (its PUT frees it) and goes on with a new buffer.
+          const got = await budget.takeBufferOrYield(length, held);
+          if (!got) {
+            this.#seal();
+            continue;
+          }
+          if (this.#buffer) got.buffer.set(this.#buffer.subarray(0, this.#fill));
+          if (got.reused && held > 0) budget.release(held);
+          this.#buffer = got.buffer;
+          this.#throwIfFailed();
           continue;
         }
-        // Waits while the budget is spent; should every byte held come to belong to
-        // writers waiting like this one, it is told to yield: it seals what it holds
-        // (its PUT frees it) and goes on with a new buffer.
         if (!await budget.acquireOrYield(length - held, held)) {
           this.#seal();
           continue;
