@@ -7,6 +7,7 @@
  */
 
 import { gunzipSync, gzipSync } from "node:zlib";
+import { gzipJoin, type GzipPart, gzipPart } from "./gzip_parts.ts";
 import { isId, isIno } from "./keys.ts";
 import type { PageMap } from "./page_map.ts";
 
@@ -224,10 +225,20 @@ export const COMPRESS_ABOVE = 16 * 1024;
  * Encodes a metadata object: JSON, gzip-compressed when large. Directory indexes repeat
  * the same attribute names and similar numbers in every entry, so they shrink several
  * times: the bytes one create rewrites, and a listing downloads, are the compressed ones.
+ *
+ * A directory or shard object is compressed in parts (see {@linkcode encodeEntries}), so a
+ * commit compresses what it changed, not the whole object again; the result is one gzip
+ * member like any other, and decodes to the same JSON as `JSON.stringify`.
  */
 export function encode(value: unknown): Uint8Array {
+  if (isObject(value) && isObject(value.entries)) {
+    const parts = entriesParts(value);
+    if (parts) return encodeEntries(parts);
+  }
   const json = encoder.encode(toJson(value));
-  return json.length > COMPRESS_ABOVE ? new Uint8Array(gzipSync(json, { level: 1 })) : json;
+  if (json.length <= COMPRESS_ABOVE) return json;
+  encodeStats.compressedBytes += json.length;
+  return new Uint8Array(gzipSync(json, { level: 1 }));
 }
 
 /**
@@ -236,7 +247,16 @@ export function encode(value: unknown): Uint8Array {
  * encodes only what it changed: an entry is frozen when its JSON is kept here, and a
  * frozen object cannot change, so its JSON stays right.
  */
-const entryJson = new WeakMap<object, { json: string; name: string; member: string }>();
+const entryJson = new WeakMap<object, KeptJson>();
+
+interface KeptJson {
+  json: string;
+  name: string;
+  /** `"name":json` */
+  member: string;
+  /** Whether a compressed chunk ends after this member (see {@linkcode endsChunk}). */
+  ends: boolean;
+}
 
 /**
  * `JSON.stringify(value)`, the same text, but a directory or shard object's `entries`
@@ -244,37 +264,143 @@ const entryJson = new WeakMap<object, { json: string; name: string; member: stri
  */
 export function toJson(value: unknown): string {
   if (!isObject(value) || !isObject(value.entries)) return JSON.stringify(value);
-  const parts: string[] = [];
+  const parts = entriesParts(value);
+  if (!parts) return JSON.stringify(value);
+  return `${parts.head}${parts.members.join(",")}${parts.tail}`;
+}
+
+/**
+ * A directory or shard object's JSON in three: the text before its entries' members
+ * (ending in `"entries":{`), the members (`"name":{...}`, from the kept JSON), and the
+ * text after them (starting with `}`). Null when an entry is not an object.
+ */
+interface EntriesParts {
+  head: string;
+  members: string[];
+  /** The entry object of each member. */
+  objects: object[];
+  /** Whether a chunk ends after each member. */
+  ends: boolean[];
+  tail: string;
+}
+
+function entriesParts(value: Record<string, unknown>): EntriesParts | null {
+  const before: string[] = [];
+  const after: string[] = [];
+  let members: ReturnType<typeof entryMembers> | undefined;
   for (const key of Object.keys(value)) {
     const field = value[key];
     if (key === "entries") {
-      parts.push(`"entries":${entriesJson(field as Record<string, unknown>)}`);
+      members = entryMembers(field as Record<string, unknown>);
+      if (!members) return null;
     } else if (field !== undefined && typeof field !== "function") {
-      parts.push(`${JSON.stringify(key)}:${JSON.stringify(field)}`);
+      (members ? after : before).push(`${JSON.stringify(key)}:${JSON.stringify(field)}`);
     }
   }
-  return `{${parts.join(",")}}`;
+  if (!members) return null;
+  return {
+    head: `{${before.map((b) => `${b},`).join("")}"entries":{`,
+    ...members,
+    tail: `}${after.map((a) => `,${a}`).join("")}}`,
+  };
 }
 
-function entriesJson(entries: Record<string, unknown>): string {
-  const parts: string[] = [];
+function entryMembers(
+  entries: Record<string, unknown>,
+): Pick<EntriesParts, "members" | "objects" | "ends"> | null {
+  const members: string[] = [];
+  const objects: object[] = [];
+  const ends: boolean[] = [];
   for (const name of Object.keys(entries)) {
     const entry = entries[name];
     if (!isObject(entry)) {
-      if (entry !== undefined && typeof entry !== "function") {
-        parts.push(`${JSON.stringify(name)}:${JSON.stringify(entry)}`);
-      }
-      continue;
+      if (entry === undefined || typeof entry === "function") continue;
+      return null;
     }
     let kept = entryJson.get(entry);
     if (kept?.name !== name) {
       const json = kept?.json ?? JSON.stringify(entry);
-      kept = { json, name, member: `${JSON.stringify(name)}:${json}` };
+      kept = { json, name, member: `${JSON.stringify(name)}:${json}`, ends: endsChunk(name) };
       entryJson.set(deepFreeze(entry), kept);
     }
-    parts.push(kept.member);
+    members.push(kept.member);
+    objects.push(entry);
+    ends.push(kept.ends);
   }
-  return `{${parts.join(",")}}`;
+  return { members, objects, ends };
+}
+
+/**
+ * A run of consecutive members compressed as one part, kept by the entry object it starts
+ * with; it is reused while the same members (the same strings: an entry that changed or
+ * was renamed has a new one) follow each other in the same place.
+ */
+interface Chunk {
+  members: string[];
+  first: boolean;
+  part: GzipPart;
+}
+
+const chunks = new WeakMap<object, Chunk>();
+
+/** Bytes of JSON compressed by {@linkcode encode} so far (tests assert that a commit compresses what it changed). */
+export const encodeStats = { compressedBytes: 0 };
+
+/** A chunk ends after a member whose name hashes to 0 mod this, or at `CHUNK_MAX`. */
+const CHUNK_SPLIT = 32;
+const CHUNK_MAX = 128;
+
+/**
+ * Encodes a directory or shard object. Chunk boundaries depend on the names (not on
+ * positions), so adding or removing a name changes one chunk and keeps the others, which
+ * are reused compressed: a commit that adds k names to n compresses about k chunks.
+ */
+function encodeEntries(p: EntriesParts): Uint8Array {
+  let units = p.head.length + p.tail.length + Math.max(0, p.members.length - 1);
+  for (const member of p.members) units += member.length;
+  // UTF-8 takes at least one byte per UTF-16 unit: more units than the limit, more bytes.
+  if (units <= COMPRESS_ABOVE) {
+    const json = encoder.encode(`${p.head}${p.members.join(",")}${p.tail}`);
+    if (json.length <= COMPRESS_ABOVE) return json;
+  }
+  const head = encoder.encode(p.head);
+  const tail = encoder.encode(p.tail);
+  encodeStats.compressedBytes += head.length + tail.length;
+  const parts: GzipPart[] = [gzipPart(head, false)];
+  let start = 0;
+  for (let i = 0; i < p.members.length; i++) {
+    if (i + 1 < p.members.length && i + 1 - start < CHUNK_MAX && !p.ends[i]) {
+      continue;
+    }
+    parts.push(chunkPart(p, start, i + 1));
+    start = i + 1;
+  }
+  parts.push(gzipPart(tail, true));
+  return gzipJoin(parts);
+}
+
+function chunkPart(p: EntriesParts, start: number, end: number): GzipPart {
+  const first = start === 0;
+  const kept = chunks.get(p.objects[start]!);
+  if (kept && kept.first === first && kept.members.length === end - start) {
+    let same = true;
+    for (let i = start; i < end && same; i++) same = kept.members[i - start] === p.members[i];
+    if (same) return kept.part;
+  }
+  const members = p.members.slice(start, end);
+  const text = `${first ? "" : ","}${members.join(",")}`;
+  const bytes = encoder.encode(text);
+  encodeStats.compressedBytes += bytes.length;
+  const part = gzipPart(bytes, false);
+  chunks.set(p.objects[start]!, { members, first, part });
+  return part;
+}
+
+/** Whether a chunk ends after the member of this name: a hash of the name. */
+function endsChunk(name: string): boolean {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) hash = Math.imul(hash ^ name.charCodeAt(i), 16777619);
+  return (hash >>> 0) % CHUNK_SPLIT === 0;
 }
 
 /**

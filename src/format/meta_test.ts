@@ -1,0 +1,145 @@
+import { assert, assertEquals } from "../../tests/_assert.ts";
+import { gunzipSync, gzipSync } from "node:zlib";
+import {
+  checkDir,
+  checkShard,
+  COMPRESS_ABOVE,
+  decode,
+  type DirObject,
+  draftCopy,
+  encode,
+  encodeStats,
+  type Entry,
+  type ShardObject,
+} from "./meta.ts";
+
+const text = new TextDecoder();
+
+function plain(bytes: Uint8Array): string {
+  return text.decode(bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes) : bytes);
+}
+
+/** A small deterministic generator (mulberry32), so a failure replays. */
+function random(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function fileEntry(n: number, name = ""): Entry {
+  return {
+    t: "f",
+    ino: `0000${(n % 0xfffff).toString(16).padStart(12, "0")}`,
+    attr: { mode: 0o100644, uid: 0, gid: 0, size: n, atime: n, mtime: n, ctime: n, btime: n },
+    data: btoa(`x${name.length}`),
+    gen: 1,
+    cv: 1,
+  };
+}
+
+function dirWith(count: number): DirObject {
+  const entries: Record<string, Entry> = {};
+  for (let i = 0; i < count; i++) entries[`file-${i}.txt`] = fileEntry(i);
+  return {
+    v: 1,
+    ino: "0000000000000001",
+    parent: "0000000000000001",
+    attr: { mode: 0o40755, uid: 0, gid: 0, size: 0, atime: 0, mtime: 0, ctime: 0, btime: 0 },
+    entries,
+  };
+}
+
+Deno.test("`encode()` of a directory changed commit by commit decodes to what a full encode gives", () => {
+  for (const seed of [1, 2, 3]) {
+    const rnd = random(seed);
+    const pick = (o: Record<string, unknown>) => {
+      const names = Object.keys(o);
+      return names[Math.floor(rnd() * names.length)];
+    };
+    let dir = dirWith(300 + seed * 200);
+    let next = 1_000_000;
+    for (let commit = 0; commit < 150; commit++) {
+      const draft = draftCopy(dir);
+      const entries = draft.entries!;
+      for (let op = Math.floor(rnd() * 6); op >= 0; op--) {
+        const r = rnd();
+        const name = pick(entries);
+        if (r < 0.35 || name === undefined) {
+          const fresh = `new-${next}-é✓${rnd() < 0.1 ? '"\\:' : ""}`;
+          entries[fresh] = fileEntry(next++, fresh);
+        } else if (r < 0.5) {
+          delete entries[name];
+        } else if (r < 0.65) {
+          // rename: the same (frozen) entry object under another name
+          const entry = entries[name]!;
+          delete entries[name];
+          entries[`renamed-${next++}`] = entry;
+        } else if (r < 0.8) {
+          // setattr: a changed copy in the entry's place
+          const entry = entries[name]! as Entry & { attr: { mtime: number } };
+          entries[name] = { ...entry, attr: { ...entry.attr, mtime: next++ } } as Entry;
+        } else if (r < 0.9) {
+          draft.attr.mtime = next++;
+          if (rnd() < 0.5) delete draft.removing;
+          else draft.removing = `m${next}`;
+        } else {
+          // a re-insert moves a name to the end of the order
+          const entry = entries[name]!;
+          delete entries[name];
+          entries[name] = entry;
+        }
+      }
+      const bytes = encode(draft);
+      const full = JSON.stringify(draft);
+      assertEquals(plain(bytes), full, `seed ${seed}, commit ${commit}`);
+      assertEquals(bytes[0] === 0x1f, new TextEncoder().encode(full).length > COMPRESS_ABOVE);
+      const decoded = decode<DirObject>("d/x", bytes, checkDir);
+      assertEquals(decoded, JSON.parse(full));
+      // another instance's write in between: the next commit starts from what it decoded
+      dir = rnd() < 0.1 ? decoded : draft;
+    }
+  }
+});
+
+Deno.test("`encode()` of a shard object equals `JSON.stringify` whatever its key order", () => {
+  const entries = dirWith(400).entries!;
+  const shards: ShardObject[] = [
+    { v: 1, ino: "0000000000000002", entries },
+    { entries, v: 1, ino: "0000000000000002", sealed: true },
+    { v: 1, entries, ino: "0000000000000002", removing: "m1" },
+    { v: 1, ino: "0000000000000002", entries: {} },
+  ];
+  for (const shard of shards) {
+    const bytes = encode(shard);
+    assertEquals(plain(bytes), JSON.stringify(shard));
+    assertEquals(decode("d/x/s/y", bytes, checkShard), JSON.parse(JSON.stringify(shard)));
+  }
+});
+
+Deno.test("`encode()`: adding a name to a 2,000-entry directory compresses a small part of it", () => {
+  const dir = dirWith(2000);
+  const size = JSON.stringify(dir).length;
+  encode(dir);
+  const draft = draftCopy(dir);
+  draft.entries!["one-more"] = fileEntry(9999);
+  draft.attr.mtime = 1;
+  const before = encodeStats.compressedBytes;
+  const bytes = encode(draft);
+  const compressed = encodeStats.compressedBytes - before;
+  assertEquals(plain(bytes), JSON.stringify(draft));
+  assert(compressed < size / 10, `compressed ${compressed} of ${size} bytes`);
+});
+
+Deno.test("`decode()` reads directory objects written before partwise compression", () => {
+  const dir = dirWith(2000);
+  const json = new TextEncoder().encode(JSON.stringify(dir));
+  for (const bytes of [json, gzipSync(json, { level: 1 }), gzipSync(json, { level: 9 })]) {
+    assertEquals(decode("d/x", new Uint8Array(bytes), checkDir), JSON.parse(JSON.stringify(dir)));
+  }
+  // and the small uncompressed form
+  const small = dirWith(3);
+  assertEquals(encode(small), new TextEncoder().encode(JSON.stringify(small)));
+});
