@@ -555,3 +555,16 @@ Deno.test("a server that never answers fails the request after the timeout", asy
     for (const conn of held) conn.close();
   }
 });
+
+Deno.test("uploadPart() signs its body as UNSIGNED-PAYLOAD: no SHA-256 of every part", async () => {
+  const { store, handler } = stubbed(200, "");
+  const hashes: string[] = [];
+  handler.handle = (request) => {
+    hashes.push(request.headers["x-amz-content-sha256"] ?? "(none)");
+    const response = { statusCode: 200, headers: { etag: '"e1"' }, body: new Uint8Array(0) };
+    return Promise.resolve({ response } as Awaited<ReturnType<FetchHttpHandler["handle"]>>);
+  };
+  const part = await store.uploadPart({ key: "k", uploadId: "u" }, 1, new Uint8Array(64));
+  deepStrictEqual(part, { partNumber: 1, etag: "e1" });
+  deepStrictEqual(hashes, ["UNSIGNED-PAYLOAD"]);
+});
