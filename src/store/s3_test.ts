@@ -3,6 +3,7 @@
 // the S3 adapter can get wrong: conditional headers, RGW's quirks, one request per call.
 
 import { deepStrictEqual, equal, ok, rejects } from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { FetchHttpHandler } from "@smithy/fetch-http-handler";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { readAll } from "./_util.ts";
@@ -368,11 +369,15 @@ class StubHandler extends FetchHttpHandler {
   }
 }
 
-function stubbed(status: number, code: string): { store: S3Store; handler: StubHandler } {
+function stubbed(
+  status: number,
+  code: string,
+  endpoint = "http://127.0.0.1:1",
+): { store: S3Store; handler: StubHandler } {
   const handler = new StubHandler(status, code);
   const store = new S3Store({
     bucket: "stub",
-    endpoint: "http://127.0.0.1:1",
+    endpoint,
     region: "us-east-1",
     credentials: { accessKeyId: "a", secretAccessKey: "b" },
     requestHandler: handler,
@@ -556,15 +561,23 @@ Deno.test("a server that never answers fails the request after the timeout", asy
   }
 });
 
-Deno.test("uploadPart() signs its body as UNSIGNED-PAYLOAD: no SHA-256 of every part", async () => {
-  const { store, handler } = stubbed(200, "");
-  const hashes: string[] = [];
-  handler.handle = (request) => {
-    hashes.push(request.headers["x-amz-content-sha256"] ?? "(none)");
-    const response = { statusCode: 200, headers: { etag: '"e1"' }, body: new Uint8Array(0) };
-    return Promise.resolve({ response } as Awaited<ReturnType<FetchHttpHandler["handle"]>>);
-  };
-  const part = await store.uploadPart({ key: "k", uploadId: "u" }, 1, new Uint8Array(64));
-  deepStrictEqual(part, { partNumber: 1, etag: "e1" });
-  deepStrictEqual(hashes, ["UNSIGNED-PAYLOAD"]);
-});
+const SIGNING: readonly (readonly [string, string])[] = [
+  ["https://127.0.0.1:1", "UNSIGNED-PAYLOAD"],
+  ["http://127.0.0.1:1", "hashed"],
+];
+for (const [endpoint, expected] of SIGNING) {
+  Deno.test(`uploadPart() over ${endpoint.split(":")[0]} signs its body ${expected}`, async () => {
+    const { store, handler } = stubbed(200, "", endpoint);
+    const hashes: string[] = [];
+    handler.handle = (request) => {
+      hashes.push(request.headers["x-amz-content-sha256"] ?? "(none)");
+      const response = { statusCode: 200, headers: { etag: '"e1"' }, body: new Uint8Array(0) };
+      return Promise.resolve({ response } as Awaited<ReturnType<FetchHttpHandler["handle"]>>);
+    };
+    const body = new Uint8Array(64);
+    const part = await store.uploadPart({ key: "k", uploadId: "u" }, 1, body);
+    deepStrictEqual(part, { partNumber: 1, etag: "e1" });
+    const sha = createHash("sha256").update(body).digest("hex");
+    deepStrictEqual(hashes, [expected === "hashed" ? sha : expected]);
+  });
+}
