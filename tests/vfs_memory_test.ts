@@ -272,3 +272,51 @@ Deno.test("a group commit larger than a part is uploaded from the group's own by
   }
   assertEquals(budget.stats().used, 0);
 });
+
+/**
+ * A body that hands out one buffer again and again, as a request body read BYOB does
+ * (src/http/input.ts): on each pull the chunk handed out before is overwritten with junk
+ * and then detached, so a consumer that kept it past its next read would store junk or
+ * nothing.
+ */
+function reusedChunks(data: Uint8Array, chunk: number): ReadableStream<Uint8Array> {
+  let at = 0;
+  let last: Uint8Array<ArrayBuffer> | null = null;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (last) {
+        last.fill(0xee);
+        last.buffer.transfer();
+      }
+      if (at >= data.length) return controller.close();
+      const n = Math.min(chunk, data.length - at);
+      last = new Uint8Array(n);
+      last.set(data.subarray(at, at + n));
+      at += n;
+      controller.enqueue(last);
+    },
+  }, { highWaterMark: 0 });
+}
+
+Deno.test("writes keep no request body chunk past their next read (bodies are read into one reused buffer)", async () => {
+  const fs = await Vfs.open(new MemoryStore(), { partSize: 5 * MiB, memoryBytes: 40 * MiB });
+  const chunk = 64 * 1024;
+  // Inline, one small segment, streamed multipart parts.
+  for (const size of [700, 300 * 1024 + 3, 12 * MiB + 5]) {
+    const data = pattern(size, size);
+    await fs.writeFile(`/put${size}`, reusedChunks(data, chunk));
+    assert(same(await fs.read(`/put${size}`, 0, size + 1), data), `PUT of ${size} differs`);
+    const patch = pattern(size, 3);
+    await fs.write(`/put${size}`, 1000, reusedChunks(patch, chunk));
+    const expected = new Uint8Array(size + 1000);
+    expected.set(data.subarray(0, 1000));
+    expected.set(patch, 1000);
+    assert(
+      same(await fs.read(`/put${size}`, 0, size + 2000), expected),
+      `write of ${size} differs`,
+    );
+    await fs.append(`/put${size}`, reusedChunks(data, chunk));
+    const appended = await fs.read(`/put${size}`, size + 1000, size + 1);
+    assert(same(appended, data), `append of ${size} differs`);
+  }
+});
