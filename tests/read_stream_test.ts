@@ -58,8 +58,15 @@ async function bigFile(store: ObjectStore, path: string, size: number, seed = 1)
 contract(
   "a large streamed read issues a few large ranged GETs, several in flight",
   async (store) => {
+    // Two segments (a write, then another past it): one run of one segment would be
+    // passed on as one GET's body (next test).
     const size = 40 * MiB + 12_345;
-    const data = await bigFile(store, "/big", size);
+    const data = await bigFile(store, "/big", 32 * MiB);
+    const rest8 = pattern(size - 32 * MiB, 2);
+    await (await Vfs.open(store, { partSize: 5 * MiB })).write("/big", 32 * MiB, rest8);
+    const whole = new Uint8Array(size);
+    whole.set(data);
+    whole.set(rest8, 32 * MiB);
     const counted = new SegmentGets(store);
     const reader = await Vfs.open(counted);
     const { body } = await reader.readStream("/big");
@@ -77,12 +84,40 @@ contract(
       }),
     );
     assertEquals(first.value!.length + rest.length, size);
-    assertEquals(first.value!, data.subarray(0, first.value!.length));
-    assertEquals(rest, data.subarray(first.value!.length));
-    // 16 MiB GETs: ceil(40.01 / 16) = 3.
+    assertEquals(first.value!, whole.subarray(0, first.value!.length));
+    assertEquals(rest, whole.subarray(first.value!.length));
+    // 16 MiB GETs: two of the first segment, one of the second.
     assertEquals(counted.gets, 3);
     const sizes = [...counted.bytes].sort((a, b) => b - a);
     assert(sizes.slice(0, -1).every((n) => n === 16 * MiB), `GET sizes ${sizes}`);
+  },
+);
+
+contract(
+  "a read of one run of one segment is passed on as one ranged GET's body",
+  async (store) => {
+    const size = 3 * MiB + 5;
+    const data = await bigFile(store, "/one", size);
+    const counted = new SegmentGets(store);
+    const reader = await Vfs.open(counted);
+    const whole = await reader.readStream("/one");
+    assert(whole.direct, "a file written in one go was not passed on");
+    assertEquals(await readAll(whole.body), data);
+    assertEquals([counted.gets, counted.bytes], [1, [size]]);
+    const part = await reader.readStream("/one", { offset: 1000, length: 2 * MiB });
+    assert(part.direct, "a large range of one run was not passed on");
+    assertEquals(await readAll(part.body), data.subarray(1000, 1000 + 2 * MiB));
+    assertEquals([counted.gets, counted.bytes], [2, [size, 2 * MiB]]);
+    // A short range goes through the page cache; a file of several runs is streamed.
+    const short = await reader.readStream("/one", { offset: 5, length: 1000 });
+    assert(!short.direct);
+    assertEquals(await readAll(short.body), data.subarray(5, 1005));
+    const patch = pattern(4096, 9);
+    await reader.write("/one", MiB, patch);
+    data.set(patch, MiB);
+    const patched = await reader.readStream("/one");
+    assert(!patched.direct, "a file of three runs was passed on as one GET");
+    assertEquals(await readAll(patched.body), data);
   },
 );
 

@@ -104,6 +104,36 @@ export class RangeStreams {
     return this.#getBytes;
   }
 
+  /**
+   * Bytes `[from, to)` of a segment as the body of one ranged GET, handed on untouched: a
+   * body the runtime itself produces (fetch's) then goes out as an HTTP answer without any
+   * JavaScript per chunk, which serving a large read through {@linkcode RangeStreams.stream}
+   * costs (about as much time again as the GET itself, see docs/bench.md). Null, having
+   * fetched nothing, when a disk tier is configured (large reads feed it) or the segment
+   * is missing or shorter than asked (the caller then reads the usual way, which finds
+   * bytes that compaction moved). Nothing is read ahead or held: the answer's own flow
+   * control paces the GET, and no byte of it is taken from the memory budget.
+   */
+  async direct(
+    segment: SegmentSpan,
+    from: number,
+    to: number,
+  ): Promise<ReadableStream<Uint8Array> | null> {
+    if (this.#disk) return null;
+    this.#gets++;
+    const result = await this.#store.get(segment.key, { range: { start: from, end: to - 1 } })
+      .catch((error) => {
+        if (error instanceof StoreError && error.kind === "not-found") return null;
+        throw error;
+      });
+    if (result?.status !== "ok") return null;
+    if (result.offset !== from || result.length !== to - from) {
+      await result.body.cancel().catch(() => {});
+      return null;
+    }
+    return result.body;
+  }
+
   stats(): RangeStreamStats {
     return { gets: this.#gets, diskBlocks: this.#diskBlocks };
   }

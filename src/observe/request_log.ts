@@ -104,7 +104,10 @@ export class RequestLog {
       // "aborted" matters) keep the stream, whose cancel Deno does report.
       const completed = sentSignal(c.env);
       const declared = Number(c.res.headers.get("content-length") ?? NaN);
-      if (completed !== null && declared <= SMALL_ANSWER) {
+      // So does an answer the runtime streams by itself (a large read passed on from S3,
+      // see markStreamedByRuntime): a counting stream would cost it a JavaScript hop per
+      // chunk, as much time again as the GET. Its line cannot tell a client that hung up.
+      if (completed !== null && (declared <= SMALL_ANSWER || isStreamedByRuntime(c))) {
         completed.then(() => done(declared, false), () => done(null, true));
         return;
       }
@@ -140,6 +143,22 @@ export class RequestLog {
       c.res = wrapped;
     };
   }
+}
+
+/** The context variable set by {@linkcode markStreamedByRuntime}. */
+const RUNTIME_BODY = "pagefs.runtimeBody";
+
+/**
+ * Marks the answer of `c` as one whose body the runtime streams itself (the body of an S3
+ * GET passed on untouched, `Vfs.readStream`'s `direct`): the request log then does not
+ * wrap it in a counting stream, and logs it as sent in full once `completed` resolves.
+ */
+export function markStreamedByRuntime(c: Context): void {
+  c.set(RUNTIME_BODY as never, true as never);
+}
+
+function isStreamedByRuntime(c: Context): boolean {
+  return c.get(RUNTIME_BODY as never) === true;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { assert, assertEquals } from "../../tests/_assert.ts";
 import { Hono } from "hono";
 import { Logger } from "./log.ts";
-import { RequestLog } from "./request_log.ts";
+import { markStreamedByRuntime, RequestLog } from "./request_log.ts";
 
 /** A served app whose request lines arrive through `next()`, one promise per line. */
 function serve() {
@@ -78,4 +78,40 @@ Deno.test("under Deno.serve an answer is logged once sent, with its size, or mar
   } finally {
     await server.shutdown();
   }
+});
+
+Deno.test("an answer the runtime streams by itself goes out untouched and is logged once sent", async () => {
+  const lines: Record<string, unknown>[] = [];
+  const logger = new Logger({ format: "json", write: (line) => lines.push(JSON.parse(line)) });
+  const log = new RequestLog({ logger, frontOf: () => "api", principalOf: () => null });
+  const app = new Hono();
+  app.use("*", log.middleware());
+  const bodies: ReadableStream<Uint8Array>[] = [];
+  for (const marked of [true, false]) {
+    app.get(marked ? "/runtime" : "/js", (c) => {
+      const body = new Blob([new Uint8Array(1 << 20)]).stream();
+      bodies.push(body);
+      if (marked) markStreamedByRuntime(c);
+      return c.body(body, 200, { "content-length": String(1 << 20) });
+    });
+  }
+  let sent!: () => void;
+  const completed = new Promise<void>((resolve) => sent = resolve);
+  const res = await app.fetch(new Request("http://h/runtime"), { completed });
+  assert(res.body === bodies[0], "the marked body was wrapped");
+  assertEquals(lines.length, 0);
+  sent();
+  await completed;
+  await Promise.resolve();
+  assertEquals([lines[0]?.path, lines[0]?.bytes, lines[0]?.aborted], [
+    "/runtime",
+    1 << 20,
+    undefined,
+  ]);
+  await res.body?.cancel();
+  // Not marked: wrapped in the counting stream, as before.
+  const js = await app.fetch(new Request("http://h/js"), { completed: Promise.resolve() });
+  assert(js.body !== bodies[1], "an unmarked large body was not counted");
+  assertEquals((await js.bytes()).byteLength, 1 << 20);
+  assertEquals([lines[1]?.path, lines[1]?.bytes], ["/js", 1 << 20]);
 });

@@ -20,6 +20,7 @@ import {
 } from "../http/preconditions.ts";
 import { requestedSpan } from "../http/ranges.ts";
 import { entryJson, type ListingJson, statJson, toBase64 } from "./render.ts";
+import { markStreamedByRuntime } from "../observe/request_log.ts";
 
 /** Listing pages hold at most this many entries. */
 export const LIST_LIMIT_MAX = 10_000;
@@ -93,11 +94,12 @@ async function readFile(
   const { offset, length, status, headers: span } = requestedSpan(c.req.raw, stat);
   Object.assign(headers, span);
   if (c.req.method === "HEAD") return c.body(null, status, headers);
-  const { stat: streamed, body } = await vfs.readStream(path, { offset, length });
+  const { stat: streamed, body, direct } = await vfs.readStream(path, { offset, length });
   if (streamed.etag !== stat.etag) {
     await body.cancel();
     return null;
   }
+  if (direct) markStreamedByRuntime(c);
   return c.body(body, status, headers);
 }
 

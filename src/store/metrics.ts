@@ -145,9 +145,11 @@ export class MeteredStore extends WrappedStore {
   override async get(...args: Parameters<ObjectStore["get"]>) {
     const result = await super.get(...args);
     if (result?.status !== "ok") return result;
-    // Downloaded bytes are counted as the caller reads them: an abandoned body costs less.
-    const counted = result.body.pipeThrough(this.#counter("download"));
-    return { ...result, body: counted };
+    // Counted as answered (the body's declared length), not chunk by chunk as it is read:
+    // a stream stage of its own would keep a large read from going out as the runtime's
+    // own body (see RangeStreams.direct). A body abandoned half way counts whole.
+    this.metrics.downloadBytes += result.length;
+    return result;
   }
 
   override put(key: string, body: Body, options?: Parameters<ObjectStore["put"]>[2]) {
@@ -157,7 +159,7 @@ export class MeteredStore extends WrappedStore {
         return r;
       });
     }
-    return super.put(key, body.pipeThrough(this.#counter("upload")), options);
+    return super.put(key, body.pipeThrough(this.#counter()), options);
   }
 
   override uploadPart(...args: Parameters<ObjectStore["uploadPart"]>) {
@@ -167,12 +169,11 @@ export class MeteredStore extends WrappedStore {
     });
   }
 
-  #counter(direction: "upload" | "download"): TransformStream<Uint8Array, Uint8Array> {
+  #counter(): TransformStream<Uint8Array, Uint8Array> {
     const metrics = this.metrics;
     return new TransformStream({
       transform(chunk, controller) {
-        if (direction === "upload") metrics.uploadBytes += chunk.length;
-        else metrics.downloadBytes += chunk.length;
+        metrics.uploadBytes += chunk.length;
         controller.enqueue(chunk);
       },
     });

@@ -25,6 +25,7 @@ import { isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
 import { isHttps } from "./headers.ts";
 import { MessagePage, ShareFilePage, ShareFolderPage, SharePasswordPage } from "./pages.tsx";
 import { currentGeneration, type ShareGrant, type ShareTokens } from "./share_token.ts";
+import { markStreamedByRuntime } from "../observe/request_log.ts";
 
 const UNLOCK_COOKIE = "pagefs_share";
 const PAGE = 1000;
@@ -183,7 +184,8 @@ export function registerShareRoutes(app: Hono<AuthEnv>, vfs: Vfs, shares: ShareT
     const { offset, length, status, headers: span } = requestedSpan(c.req.raw, stat);
     Object.assign(headers, span);
     if (c.req.method === "HEAD") return c.body(null, status, headers);
-    const { body } = await shared.readStream(path, { offset, length });
+    const { body, direct } = await shared.readStream(path, { offset, length });
+    if (direct) markStreamedByRuntime(c);
     return c.body(body, status, headers);
   };
   app.get("/s/:token", (c) => c.redirect(`/s/${c.req.param("token")}/`, 301));

@@ -155,6 +155,32 @@ export async function* streamRecord(
   yield* ctx.ranges.stream(slots.flatMap((s) => s!));
 }
 
+/**
+ * Bytes `[offset, end)` of one version of a file as the body of one ranged GET, when they
+ * are one run of one segment of at least {@linkcode STREAM_RUN} bytes (a file written in
+ * one go, read whole or in a large range): see {@linkcode RangeStreams.direct}. Null when
+ * they are not, or the GET could not be used; {@linkcode streamRecord} then streams them.
+ */
+export async function directRun(
+  ctx: Ctx,
+  record: FileRecord,
+  offset: number,
+  end: number,
+): Promise<ReadableStream<Uint8Array> | null> {
+  end = Math.min(end, record.attr.size);
+  if (end - offset < STREAM_RUN || (!record.map && !record.mapRef)) return null;
+  const pieces = resolveRange(await loadMap(ctx, record), offset, end - offset);
+  const piece = pieces.length === 1 ? pieces[0]! : null;
+  if (piece?.segment == null) return null;
+  const segment = locateSegment(piece.segment);
+  if (!segment) throw new FsError("EIO", `Bad segment reference ${piece.segment}`);
+  return await ctx.ranges.direct(
+    segment,
+    piece.segmentOffset,
+    piece.segmentOffset + piece.length,
+  );
+}
+
 /** Sequential reads grow a readahead window (doubling up to the maximum); others reset it. */
 function readaheadWindow(ctx: Ctx, ino: string, offset: number, end: number): number {
   const state = ctx.readahead.get(ino);

@@ -609,13 +609,17 @@ export class Vfs {
    * ```
    * @throws {FsError} ENOENT when nothing is at `path`.
    * @throws {FsError} EISDIR when `path` is a directory.
+   * `direct` is true when the body is that of one ranged GET of the store, untouched (bytes
+   * that are one run of one segment, no disk tier): an HTTP answer then streams it without
+   * JavaScript per chunk (see `markStreamedByRuntime` in src/observe/request_log.ts).
+   *
    * @throws {FsError} EINVAL for an invalid offset. A segment that goes missing later
    *   errors the stream with EIO.
    */
   readStream(
     path: string,
     options: { offset?: number; length?: number; chunkSize?: number } = {},
-  ): Promise<{ stat: Stat; body: ReadableStream<Uint8Array> }> {
+  ): Promise<{ stat: Stat; body: ReadableStream<Uint8Array>; direct: boolean }> {
     return this.#run(path, () => readStream(this.#ctx, path, options));
   }
 

@@ -19,6 +19,7 @@ import { DavError, messageOf, statusOf } from "./errors.ts";
 import { parentOf } from "./paths.ts";
 import { type DavRequest, guard, href, regard, statOrNull } from "./request.ts";
 import { DAV, escapeXml, renderXml, type XmlOut } from "./xml.ts";
+import { markStreamedByRuntime } from "../observe/request_log.ts";
 
 /** Methods this server answers on every resource. */
 export const ALLOW =
@@ -54,6 +55,7 @@ export async function getMethod(req: DavRequest): Promise<Response> {
   const streamed = await req.vfs.readStream(req.path, { offset, length });
   // The bytes are of the version streamed: give its validators, not the earlier stat's.
   Object.assign(headers, validatorHeaders(streamed.stat));
+  if (streamed.direct) markStreamedByRuntime(req.c);
   return req.c.body(streamed.body, status, headers);
 }
 

@@ -7,7 +7,7 @@
 
 import { type Ctx, statOf, toFsError } from "../context.ts";
 import { FsError } from "../errors.ts";
-import { isMissing, readRecord, relocated, streamRecord } from "../reader.ts";
+import { directRun, isMissing, readRecord, relocated, streamRecord } from "../reader.ts";
 import { checkRange, loadRecord } from "../records.ts";
 import { locate } from "../resolve.ts";
 import type { Stat } from "../types.ts";
@@ -42,7 +42,7 @@ export async function readStream(
   ctx: Ctx,
   path: string,
   options: { offset?: number; length?: number },
-): Promise<{ stat: Stat; body: ReadableStream<Uint8Array> }> {
+): Promise<{ stat: Stat; body: ReadableStream<Uint8Array>; direct: boolean }> {
   const { parent, entry } = await locate(ctx, path, { follow: true });
   if (!parent) throw new FsError("EISDIR", "Is a directory", { path });
   if (!entry) throw new FsError("ENOENT", "No such file or directory", { path });
@@ -53,6 +53,8 @@ export async function readStream(
   const offset = options.offset ?? 0;
   checkRange(ctx, offset, 0);
   const end = offset + (options.length ?? Infinity);
+  const direct = await directRun(ctx, record, offset, end);
+  if (direct) return { stat, body: direct, direct: true };
   let chunks = streamRecord(ctx, entry.ino, record, offset, end);
   let version = record;
   let at = offset;
@@ -86,5 +88,5 @@ export async function readStream(
       await chunks.return(undefined);
     },
   }, { highWaterMark: 0 });
-  return { stat, body };
+  return { stat, body, direct: false };
 }
