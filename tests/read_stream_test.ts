@@ -11,6 +11,8 @@ import { gc } from "../src/format/gc.ts";
 import { DISK_BLOCK, DiskCache } from "../src/cache/disk_cache.ts";
 import { Vfs } from "../src/vfs/mod.ts";
 import type { ObjectStore } from "../src/store/types.ts";
+import { MemoryStore } from "../src/store/memory.ts";
+import { mount } from "./rest_harness.ts";
 
 const MiB = 1 << 20;
 
@@ -100,24 +102,65 @@ contract(
     const data = await bigFile(store, "/one", size);
     const counted = new SegmentGets(store);
     const reader = await Vfs.open(counted);
-    const whole = await reader.readStream("/one");
+    const whole = await reader.readStream("/one", { direct: true });
     assert(whole.direct, "a file written in one go was not passed on");
     assertEquals(await readAll(whole.body), data);
     assertEquals([counted.gets, counted.bytes], [1, [size]]);
-    const part = await reader.readStream("/one", { offset: 1000, length: 2 * MiB });
+    const part = await reader.readStream("/one", { offset: 1000, length: 2 * MiB, direct: true });
     assert(part.direct, "a large range of one run was not passed on");
     assertEquals(await readAll(part.body), data.subarray(1000, 1000 + 2 * MiB));
     assertEquals([counted.gets, counted.bytes], [2, [size, 2 * MiB]]);
     // A short range goes through the page cache; a file of several runs is streamed.
-    const short = await reader.readStream("/one", { offset: 5, length: 1000 });
+    const short = await reader.readStream("/one", { offset: 5, length: 1000, direct: true });
     assert(!short.direct);
     assertEquals(await readAll(short.body), data.subarray(5, 1005));
     const patch = pattern(4096, 9);
     await reader.write("/one", MiB, patch);
     data.set(patch, MiB);
-    const patched = await reader.readStream("/one");
+    const patched = await reader.readStream("/one", { direct: true });
     assert(!patched.direct, "a file of three runs was passed on as one GET");
     assertEquals(await readAll(patched.body), data);
+  },
+);
+
+/** Segment GET bodies end cleanly after half their declared length (a broken proxy). */
+class HalfBodies extends WrappedStore {
+  protected async call<T>(
+    method: StoreMethod,
+    detail: { key?: string },
+    run: () => Promise<T>,
+  ): Promise<T> {
+    const result = await run();
+    if (method !== "get" || !detail.key?.startsWith(PREFIX.segment)) return result;
+    const r = result as { status?: string; length: number; body: ReadableStream<Uint8Array> };
+    if (r?.status !== "ok") return result;
+    let left = Math.floor(r.length / 2);
+    const reader = r.body.getReader();
+    const body = new ReadableStream<Uint8Array>({
+      async pull(c) {
+        const next = await reader.read();
+        if (next.done || left <= 0) {
+          await reader.cancel();
+          return c.close();
+        }
+        const chunk = next.value.subarray(0, left);
+        left -= chunk.length;
+        c.enqueue(chunk);
+      },
+    });
+    return { ...r, body } as T;
+  }
+}
+
+contract(
+  "a read not asked for direct checks the GET's length: a body that ends short fails it",
+  async (store) => {
+    await bigFile(store, "/one", 2 * MiB);
+    const reader = await Vfs.open(new HalfBodies(store));
+    const { body, direct } = await reader.readStream("/one");
+    assert(!direct);
+    const failed = await readAll(body).then(() => null, (error) => error);
+    assert(failed?.code === "EIO", `a short body read as ${failed}`);
   },
 );
 
@@ -325,3 +368,23 @@ contract(
     });
   },
 );
+
+Deno.test({
+  name: "an HTTP answer passed on from a GET that ends short fails at the client, never ends clean",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const store = new MemoryStore();
+    await bigFile(store, "/one", 2 * MiB);
+    const app = mount(await Vfs.open(new HalfBodies(store)));
+    const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, app.fetch);
+    try {
+      const res = await fetch(`http://127.0.0.1:${server.addr.port}/api/v1/fs/one`);
+      assertEquals(res.headers.get("content-length"), String(2 * MiB));
+      const got = await res.bytes().then((b) => `${b.length} bytes`, (e) => `error ${e}`);
+      assert(got.startsWith("error"), `the client read ${got} as a whole answer`);
+    } finally {
+      await server.shutdown();
+    }
+  },
+});

@@ -94,7 +94,11 @@ async function readFile(
   const { offset, length, status, headers: span } = requestedSpan(c.req.raw, stat);
   Object.assign(headers, span);
   if (c.req.method === "HEAD") return c.body(null, status, headers);
-  const { stat: streamed, body, direct } = await vfs.readStream(path, { offset, length });
+  const { stat: streamed, body, direct } = await vfs.readStream(path, {
+    offset,
+    length,
+    direct: true,
+  });
   if (streamed.etag !== stat.etag) {
     await body.cancel();
     return null;

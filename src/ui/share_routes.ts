@@ -184,7 +184,7 @@ export function registerShareRoutes(app: Hono<AuthEnv>, vfs: Vfs, shares: ShareT
     const { offset, length, status, headers: span } = requestedSpan(c.req.raw, stat);
     Object.assign(headers, span);
     if (c.req.method === "HEAD") return c.body(null, status, headers);
-    const { body, direct } = await shared.readStream(path, { offset, length });
+    const { body, direct } = await shared.readStream(path, { offset, length, direct: true });
     if (direct) markStreamedByRuntime(c);
     return c.body(body, status, headers);
   };

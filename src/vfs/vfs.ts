@@ -609,16 +609,19 @@ export class Vfs {
    * ```
    * @throws {FsError} ENOENT when nothing is at `path`.
    * @throws {FsError} EISDIR when `path` is a directory.
-   * `direct` is true when the body is that of one ranged GET of the store, untouched (bytes
-   * that are one run of one segment, no disk tier): an HTTP answer then streams it without
-   * JavaScript per chunk (see `markStreamedByRuntime` in src/observe/request_log.ts).
+   * With `direct`, for a caller that sends the body with its length declared (an HTTP
+   * answer with Content-Length: its transport fails a body that ends short), bytes that are
+   * one run of one segment (and no disk tier) come as the body of one ranged GET of the
+   * store, untouched and unchecked; the result's `direct` then says so, and the answer
+   * streams without JavaScript per chunk (see `markStreamedByRuntime` in
+   * src/observe/request_log.ts). Without it, every body is checked for its length.
    *
    * @throws {FsError} EINVAL for an invalid offset. A segment that goes missing later
    *   errors the stream with EIO.
    */
   readStream(
     path: string,
-    options: { offset?: number; length?: number; chunkSize?: number } = {},
+    options: { offset?: number; length?: number; chunkSize?: number; direct?: boolean } = {},
   ): Promise<{ stat: Stat; body: ReadableStream<Uint8Array>; direct: boolean }> {
     return this.#run(path, () => readStream(this.#ctx, path, options));
   }

@@ -52,7 +52,7 @@ export async function getMethod(req: DavRequest): Promise<Response> {
   const { offset, length, status, headers: span } = requestedSpan(req.c.req.raw, stat);
   Object.assign(headers, span);
   if (req.c.req.method === "HEAD") return req.c.body(null, status, headers);
-  const streamed = await req.vfs.readStream(req.path, { offset, length });
+  const streamed = await req.vfs.readStream(req.path, { offset, length, direct: true });
   // The bytes are of the version streamed: give its validators, not the earlier stat's.
   Object.assign(headers, validatorHeaders(streamed.stat));
   if (streamed.direct) markStreamedByRuntime(req.c);
