@@ -83,3 +83,43 @@ Deno.test("a PATCH lands on the file a rename put at its path while it was on it
   assert(patch.status < 300, `${patch.status} ${await patch.text()}`);
   assertEquals(await (await b.app.request(api("/f"))).text(), "bbXYbbbbbb");
 });
+
+Deno.test("a GET whose file is replaced between its look and its read answers one version whole", async () => {
+  for (const api of [false, true]) {
+    const store = new MemoryStore();
+    const vfs = await Vfs.open(store);
+    const url = (p: string) => api ? `/api/v1/fs${p}` : davUrl(p);
+    await vfs.writeFile("/f", text("old version, 26 bytes long"));
+    // After the GET's look at /f, right before it reads the bytes, a PUT through the same
+    // instance replaces it.
+    let replaced = false;
+    const racy = new Proxy(vfs, {
+      get(target, key) {
+        if (key === "readStream") {
+          return async (path: string, ...rest: unknown[]) => {
+            if (path === "/f" && !replaced) {
+              replaced = true;
+              await target.writeFile("/f", text("new, 9 B"));
+            }
+            return await target.readStream(path, ...rest as []);
+          };
+        }
+        const value = Reflect.get(target, key);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const app = new Dav(racy, store).app;
+    const old = (await app.request(url("/f"), { method: "HEAD" })).headers.get("etag")!;
+    // If-Match the version it looked at: that version, or 412; never another's bytes.
+    const res = await app.request(url("/f"), { headers: { "if-match": old } });
+    const body = await res.text();
+    const what = `${api ? "API" : "DAV"}: ${res.status} ${JSON.stringify(body)}`;
+    assert(replaced, `the race did not happen: ${what}`);
+    assertEquals(res.status, 412, what);
+    // Unconditional: the new version whole, its length declared.
+    replaced = false;
+    const plain = await app.request(url("/f"));
+    const got = await plain.text();
+    assertEquals([plain.status, got, plain.headers.get("content-length")], [200, "new, 9 B", "8"]);
+  }
+});

@@ -35,10 +35,26 @@ export function optionsMethod(req: DavRequest): Response {
   });
 }
 
-/** GET and HEAD: file bytes with ranges and conditionals; a collection gets an HTML index. */
+/** Times a GET looks again when the file changed between its look and its read. */
+const READ_ATTEMPTS = 3;
+
+/**
+ * GET and HEAD: file bytes with ranges and conditionals; a collection gets an HTML index.
+ * The preconditions, the range and the declared length are those of the version whose
+ * bytes are sent: a file replaced between the look and the read is looked at again.
+ */
 export async function getMethod(req: DavRequest): Promise<Response> {
-  const stat = await req.vfs.getattr(req.path);
-  if (stat.type === "directory") return await collectionIndex(req);
+  for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
+    const stat = await req.vfs.getattr(req.path);
+    if (stat.type === "directory") return await collectionIndex(req);
+    const response = await getFile(req, stat);
+    if (response) return response;
+  }
+  throw new DavError(503, "The file changed during every read attempt");
+}
+
+/** A file's GET or HEAD for version `stat`; null if the file changed before its read. */
+async function getFile(req: DavRequest, stat: Stat): Promise<Response | null> {
   const headers: Record<string, string> = {
     ...validatorHeaders(stat),
     "content-type": contentTypeOf(req.path),
@@ -53,8 +69,10 @@ export async function getMethod(req: DavRequest): Promise<Response> {
   Object.assign(headers, span);
   if (req.c.req.method === "HEAD") return req.c.body(null, status, headers);
   const streamed = await req.vfs.readStream(req.path, { offset, length, direct: true });
-  // The bytes are of the version streamed: give its validators, not the earlier stat's.
-  Object.assign(headers, validatorHeaders(streamed.stat));
+  if (streamed.stat.etag !== stat.etag) {
+    await streamed.body.cancel();
+    return null;
+  }
   if (streamed.direct) markStreamedByRuntime(req.c);
   return req.c.body(streamed.body, status, headers);
 }
