@@ -8,6 +8,10 @@ import { GateStore } from "./_gate.ts";
 import { dirKey, ROOT_INO } from "../src/format/keys.ts";
 import { MemoryStore } from "../src/store/memory.ts";
 import { Vfs } from "../src/vfs/mod.ts";
+import { Hono } from "hono";
+import { type AuthEnv, Signer } from "../src/auth/mod.ts";
+import { registerShareRoutes } from "../src/ui/share_routes.ts";
+import { currentGeneration, ShareTokens } from "../src/ui/share_token.ts";
 
 async function pair() {
   const store = new MemoryStore();
@@ -122,4 +126,47 @@ Deno.test("a GET whose file is replaced between its look and its read answers on
     const got = await plain.text();
     assertEquals([plain.status, got, plain.headers.get("content-length")], [200, "new, 9 B", "8"]);
   }
+});
+
+Deno.test("a shared file replaced between the share page's look and its read is sent as one version", async () => {
+  const vfs = await Vfs.open(new MemoryStore());
+  await vfs.mkdir("/d");
+  await vfs.writeFile("/d/f", text("old version, 26 bytes long"));
+  const tokens = new ShareTokens(new Signer("share race test secret, long enough"));
+  const generation = await currentGeneration(vfs, "/d", { create: true });
+  const { token } = await tokens.create({
+    path: "/d",
+    ino: (await vfs.lookup("/d")).ino,
+    generation: generation!,
+  }, { seconds: 3600 });
+  let replaced = false;
+  const racy = new Proxy(vfs, {
+    get(target, key) {
+      const value = Reflect.get(target, key);
+      if (key !== "scoped") return typeof value === "function" ? value.bind(target) : value;
+      // The share's view of /d: replaces /d/f right before the first read of its bytes.
+      return (scope: string) => {
+        const view = target.scoped(scope);
+        return new Proxy(view, {
+          get(v, k) {
+            const member = Reflect.get(v, k);
+            if (k !== "readStream") return typeof member === "function" ? member.bind(v) : member;
+            return async (path: string, ...rest: unknown[]) => {
+              if (!replaced) {
+                replaced = true;
+                await target.writeFile("/d/f", text("new, 9 B"));
+              }
+              return await v.readStream(path, ...rest as []);
+            };
+          },
+        });
+      };
+    },
+  });
+  const app = new Hono<AuthEnv>();
+  registerShareRoutes(app, racy, tokens);
+  const res = await app.request(`http://h/s/${token}/f?raw=1`);
+  const body = await res.text();
+  assert(replaced, "the race did not happen");
+  assertEquals([res.status, body, res.headers.get("content-length")], [200, "new, 9 B", "8"]);
 });

@@ -27,6 +27,9 @@ import { MessagePage, ShareFilePage, ShareFolderPage, SharePasswordPage } from "
 import { currentGeneration, type ShareGrant, type ShareTokens } from "./share_token.ts";
 import { markStreamedByRuntime } from "../observe/request_log.ts";
 
+/** Times a shared file is looked at again when it changed between its look and its read. */
+const READ_ATTEMPTS = 3;
+
 const UNLOCK_COOKIE = "pagefs_share";
 const PAGE = 1000;
 
@@ -100,7 +103,8 @@ export function registerShareRoutes(app: Hono<AuthEnv>, vfs: Vfs, shares: ShareT
     return c.redirect(`/s/${token}/`, 303);
   });
 
-  const serve = async (c: Context) => {
+  /** One look at the shared path; null when a file changed between its look and its read. */
+  const attempt = async (c: Context): Promise<Response | null> => {
     const names = requestPathOf(c.req.raw).names;
     const token = names[1]!;
     const below = names.slice(2);
@@ -184,9 +188,21 @@ export function registerShareRoutes(app: Hono<AuthEnv>, vfs: Vfs, shares: ShareT
     const { offset, length, status, headers: span } = requestedSpan(c.req.raw, stat);
     Object.assign(headers, span);
     if (c.req.method === "HEAD") return c.body(null, status, headers);
-    const { body, direct } = await shared.readStream(path, { offset, length, direct: true });
-    if (direct) markStreamedByRuntime(c);
-    return c.body(body, status, headers);
+    const streamed = await shared.readStream(path, { offset, length, direct: true });
+    if (streamed.stat.etag !== stat.etag) {
+      // Replaced since the look: its headers (validators, range, length) are another's.
+      await streamed.body.cancel();
+      return null;
+    }
+    if (streamed.direct) markStreamedByRuntime(c);
+    return c.body(streamed.body, status, headers);
+  };
+  const serve = async (c: Context) => {
+    for (let i = 0; i < READ_ATTEMPTS; i++) {
+      const response = await attempt(c);
+      if (response) return response;
+    }
+    return message(c, 503, "Try again", "The file changed while it was being read.");
   };
   app.get("/s/:token", (c) => c.redirect(`/s/${c.req.param("token")}/`, 301));
   app.get("/s/:token/*", serve);
