@@ -78,8 +78,9 @@ function randomPath(rng: Rng, tree: Tree): string {
 }
 
 function randomBytes(rng: Rng): Uint8Array<ArrayBuffer> {
-  // Empty, inline-sized and past the inline limit (a segment).
-  const size = rng.pick([0, 1, 100, 3000, 5000, 9000]);
+  // Empty, inline-sized, past the inline limit (a segment), and long enough that a read of
+  // it may be passed on as one GET's body (at least 256 KiB of one run).
+  const size = rng.pick([0, 1, 100, 3000, 5000, 9000, 300_000]);
   const out = new Uint8Array(size);
   const seed = rng.int(256);
   for (let i = 0; i < size; i++) out[i] = (seed + i * 7) & 0xff;
@@ -282,8 +283,8 @@ function nextStep(rng: Rng, tree: Tree, choose: Tree = tree): Step {
       const dav = kind === 9;
       const ranged = rng.chance(0.5);
       const data = node?.kind === "file" ? node.data : null;
-      const start = rng.pick([0, 1, 4095, 4096, 6000]);
-      const end = start + rng.pick([0, 10, 5000]);
+      const start = rng.pick([0, 1, 4095, 4096, 6000, 20_000]);
+      const end = start + rng.pick([0, 10, 5000, 270_000]);
       const satisfiable = data !== null && start < data.length;
       const expect = data === null
         ? (node ? (dav ? [200, 207, 405] : [200]) : absent)
