@@ -244,13 +244,37 @@ davTest("a LOCK taken while a tree is being deleted stops the rest of the DELETE
   }
 });
 
+/** Runs `before` once, right before the first unlink or rename `dav`'s filesystem makes. */
+function onFirstChange(dav: Dav, before: () => Promise<void>): void {
+  const { unlink, rename } = {
+    unlink: dav.vfs.unlink.bind(dav.vfs),
+    rename: dav.vfs.rename.bind(dav.vfs),
+  };
+  let first = true;
+  const once = async () => {
+    if (!first) return;
+    first = false;
+    await before();
+  };
+  dav.vfs.unlink = async (path) => {
+    await once();
+    return await unlink(path);
+  };
+  dav.vfs.rename = async (from, to, options) => {
+    await once();
+    return await rename(from, to, options);
+  };
+}
+
 davTest("a LOCK on the source taken while MOVE clears the target stops the MOVE", async (t) => {
   const { a } = t;
   const b = await t.b();
   for (const dir of ["/src", "/dst"]) assertEquals(await a.mkcol(dir), 201);
   assertEquals(await a.put("/src/s.txt", "s"), 201);
   assertEquals(await a.put("/dst/old.txt", "old"), 201);
-  onFirstUnlink(a, async () => {
+  // The lock comes as the MOVE starts to clear the target (the first unlink of its removal,
+  // before; now the rename that moves it aside).
+  onFirstChange(a, async () => {
     assertEquals((await b.lock("/src/s.txt")).status, 200);
   });
   const res = await a.send("MOVE", "/src", {
@@ -259,6 +283,9 @@ davTest("a LOCK on the source taken while MOVE clears the target stops the MOVE"
   const text = await res.text();
   assertEquals(res.status, 423, text);
   assertEquals(await b.text("/src/s.txt"), "s");
+  // The MOVE that did not happen left its target as it was.
+  assertEquals(await b.text("/dst/old.txt"), "old");
+  assertEquals(await b.members("/"), ["dst", "src"]);
 });
 
 davTest("a LOCK on the destination taken during a tree COPY stops the rest of it", async (t) => {
