@@ -5,18 +5,50 @@
 // step where the source is used, through a hook on the first instance's filesystem.
 
 import { assert, assertEquals } from "./_assert.ts";
-import { type Dav, davTest, ORIGIN } from "./_dav.ts";
+import { Dav, davTest, ORIGIN } from "./_dav.ts";
+import { type StoreMethod, WrappedStore } from "../src/store/_wrapper.ts";
+import { Vfs } from "../src/vfs/mod.ts";
 
-/** Runs `between` once, right before `dav`'s filesystem renames `from` (to anywhere). */
-function beforeRenameOf(dav: Dav, from: string, between: () => Promise<void>): void {
-  const rename = dav.vfs.rename.bind(dav.vfs);
-  let first = true;
-  dav.vfs.rename = async (source, target, options) => {
-    if (first && source === from) {
-      first = false;
-      await between();
+/** Runs `check` before every write this store makes, while `watching`. */
+class WatchStore extends WrappedStore {
+  watching = false;
+  checks = 0;
+  check: () => Promise<void> = () => Promise.resolve();
+
+  protected override async call<T>(
+    _method: StoreMethod,
+    detail: { key?: string; mutating: boolean },
+    run: () => Promise<T>,
+  ): Promise<T> {
+    if (this.watching && detail.mutating) {
+      this.checks++;
+      await this.check();
     }
+    return await run();
+  }
+}
+
+/**
+ * Runs `between` once, right before `dav`'s filesystem first takes `from` away (a rename
+ * of it, to its destination or to a name beside it, or the swap that puts it there).
+ */
+function beforeRenameOf(dav: Dav, from: string, between: () => Promise<void>): void {
+  const vfs = dav.vfs;
+  const rename = vfs.rename.bind(vfs);
+  const renameAside = vfs.renameAside.bind(vfs);
+  let first = true;
+  const once = async (source: string) => {
+    if (!first || source !== from) return;
+    first = false;
+    await between();
+  };
+  vfs.rename = async (source, target, options) => {
+    await once(source);
     return await rename(source, target, options);
+  };
+  vfs.renameAside = async (source, target, aside) => {
+    await once(source);
+    return await renameAside(source, target, aside);
   };
 }
 
@@ -34,17 +66,24 @@ function beforeCopyOf(dav: Dav, from: string, between: () => Promise<void>): voi
 }
 
 /**
- * Makes `/src` and `/dst`, each a file or a collection (a file and a subcollection with a
- * file: a tree COPY reads the subcollection only when it gets there), as `kinds` says.
+ * Makes `<base>/src` and `/dst`, each a file or a collection (a file and a subcollection
+ * with a file: a tree COPY reads the subcollection only when it gets there), as `kinds`
+ * says. `base` "/in" puts the source in another collection than the destination.
  */
-async function makePair(dav: Dav, kinds: { src: "dir" | "file"; dst: "dir" | "file" }) {
+async function makePair(
+  dav: Dav,
+  kinds: { src: "dir" | "file"; dst: "dir" | "file" },
+  base: "" | "/in" = "",
+) {
+  if (base) assertEquals(await dav.mkcol(base), 201);
   for (const [name, kind] of [["src", kinds.src], ["dst", kinds.dst]] as const) {
+    const path = name === "src" ? `${base}/src` : "/dst";
     if (kind === "dir") {
-      assertEquals(await dav.mkcol(`/${name}`), 201);
-      assertEquals(await dav.put(`/${name}/${name}.txt`, `${name} member`), 201);
-      assertEquals(await dav.mkcol(`/${name}/sub`), 201);
-      assertEquals(await dav.put(`/${name}/sub/deep.txt`, `${name} deep`), 201);
-    } else assertEquals(await dav.put(`/${name}`, `${name} file`), 201);
+      assertEquals(await dav.mkcol(path), 201);
+      assertEquals(await dav.put(`${path}/${name}.txt`, `${name} member`), 201);
+      assertEquals(await dav.mkcol(`${path}/sub`), 201);
+      assertEquals(await dav.put(`${path}/sub/deep.txt`, `${name} deep`), 201);
+    } else assertEquals(await dav.put(path, `${name} file`), 201);
   }
 }
 
@@ -63,8 +102,13 @@ const PAIRS = [
   { src: "dir", dst: "file" },
 ] as const;
 
-function moveOrCopy(dav: Dav, method: "MOVE" | "COPY", headers: Record<string, string> = {}) {
-  return dav.send(method, "/src", {
+function moveOrCopy(
+  dav: Dav,
+  method: "MOVE" | "COPY",
+  headers: Record<string, string> = {},
+  from = "/src",
+) {
+  return dav.send(method, from, {
     headers: { destination: `${ORIGIN}/dav/dst`, overwrite: "T", ...headers },
   });
 }
@@ -73,19 +117,23 @@ davTest(
   "a MOVE over a collection or across types keeps the destination when the source is deleted meanwhile",
   async (t) => {
     const b = await t.b();
-    for (const kinds of PAIRS) {
-      const what = `${kinds.src} over ${kinds.dst}`;
-      await makePair(t.a, kinds);
-      beforeRenameOf(t.a, "/src", async () => {
-        assertEquals(await b.status("DELETE", "/src"), 204, what);
-      });
-      const res = await moveOrCopy(t.a, "MOVE");
-      const text = await res.text();
-      assertEquals(res.status, 404, `${what}: ${text}`);
-      await assertDestinationIntact(b, kinds.dst, what);
-      // Nothing else is left behind (no aside entry).
-      assertEquals(await b.members("/"), ["dst"], what);
-      assertEquals(await b.status("DELETE", "/dst"), 204);
+    for (const base of ["", "/in"] as const) {
+      for (const kinds of PAIRS) {
+        const what = `${base}/src: ${kinds.src} over ${kinds.dst}`;
+        await makePair(t.a, kinds, base);
+        beforeRenameOf(t.a, `${base}/src`, async () => {
+          assertEquals(await b.status("DELETE", `${base}/src`), 204, what);
+        });
+        const res = await moveOrCopy(t.a, "MOVE", {}, `${base}/src`);
+        const text = await res.text();
+        assertEquals(res.status, 404, `${what}: ${text}`);
+        await assertDestinationIntact(b, kinds.dst, what);
+        // Nothing else is left behind (no aside entry).
+        assertEquals(await b.members("/"), base ? ["dst", "in"] : ["dst"], what);
+        for (const path of ["/dst", base]) {
+          if (path) assertEquals(await b.status("DELETE", path), 204);
+        }
+      }
     }
   },
 );
@@ -136,24 +184,42 @@ davTest("a COPY or MOVE over a collection replaces it and leaves nothing aside",
 });
 
 davTest(
-  "a MOVE whose destination is taken again while it failed keeps the old destination aside and says where",
+  "a MOVE that fails after taking its source beside the destination puts it back, or keeps it there",
   async (t) => {
     const b = await t.b();
-    await makePair(t.a, { src: "dir", dst: "dir" });
-    beforeRenameOf(t.a, "/src", async () => {
-      assertEquals(await b.status("DELETE", "/src"), 204);
-      assertEquals(await b.put("/dst", "acknowledged"), 201);
-    });
-    const res = await moveOrCopy(t.a, "MOVE");
-    const text = await res.text();
-    assertEquals(res.status, 404, text);
-    assertEquals(await b.text("/dst"), "acknowledged");
-    const members = await b.members("/");
-    assertEquals(members.length, 2, `${members}`);
-    const aside = members.find((name) => name.startsWith(".pagefs-replaced-"));
-    assert(aside, `no aside entry in ${members}`);
-    assert(text.includes(encodeURIComponent(aside)), `the answer does not name it: ${text}`);
-    assertEquals(await b.text(`/${aside}/dst.txt`), "dst member");
+    for (const taken of [false, true]) {
+      await makePair(t.a, { src: "dir", dst: "dir" }, "/in");
+      // The source is beside the destination, under a staging name; before the swap, the
+      // destination is locked through the other instance (and, second time round, the
+      // source's old name taken by a new file).
+      let staged = "";
+      const rename = t.a.vfs.rename.bind(t.a.vfs);
+      t.a.vfs.rename = async (from, to, options) => {
+        await rename(from, to, options);
+        if (from !== "/in/src") return;
+        t.a.vfs.rename = rename;
+        staged = to;
+        assertEquals((await b.lock("/dst")).status, 200);
+        if (taken) assertEquals(await b.put("/in/src", "acknowledged"), 201);
+      };
+      const res = await moveOrCopy(t.a, "MOVE", {}, "/in/src");
+      const text = await res.text();
+      assertEquals(res.status, 423, text);
+      assert(staged.startsWith("/.pagefs-moving-"), staged);
+      await assertDestinationIntact(b, "dir", `taken ${taken}`);
+      if (!taken) {
+        assertEquals(await b.text("/in/src/sub/deep.txt"), "src deep");
+        assertEquals(await b.members("/"), ["dst", "in"]);
+      } else {
+        assertEquals(await b.text("/in/src"), "acknowledged");
+        assertEquals(await b.members("/"), [".pagefs-moving-" + staged.slice(16), "dst", "in"]);
+        assertEquals(await b.text(`${staged}/sub/deep.txt`), "src deep");
+      }
+      // Start again from nothing: the lock goes, then everything.
+      const locks = await b.vfs.locks.covering("/dst");
+      for (const lock of locks) await b.unlock("/dst", lock.token);
+      for (const path of ["/dst", "/in", staged]) await b.status("DELETE", path);
+    }
   },
 );
 
@@ -188,3 +254,34 @@ davTest("a COPY with Overwrite F does not replace a file created after it looked
   assertEquals(res.status, 412, await res.text());
   assertEquals(await b.text("/dst"), "acknowledged", "the acknowledged PUT was overwritten");
 });
+
+davTest(
+  "a COPY or MOVE over a collection never leaves its destination missing, at any step",
+  async (t) => {
+    const b = await t.b();
+    const watch = new WatchStore(t.store);
+    const a = new Dav(await Vfs.open(watch), watch);
+    // Every state the store passes through (before each write of the request, and after
+    // the last) has something at /dst, as other instances see it.
+    watch.check = async () => {
+      const there = await b.vfs.fresh(() => b.vfs.lookup("/dst")).then(() => true, () => false);
+      assert(there, `/dst missing before write ${watch.checks}`);
+    };
+    for (const method of ["MOVE", "COPY"] as const) {
+      for (const base of ["", "/in"] as const) {
+        for (const kinds of PAIRS) {
+          const what = `${method} ${base}/src: ${kinds.src} over ${kinds.dst}`;
+          await makePair(a, kinds, base);
+          watch.watching = true;
+          watch.checks = 0;
+          const res = await moveOrCopy(a, method, {}, `${base}/src`);
+          watch.watching = false;
+          assertEquals(res.status, 204, `${what}: ${await res.text()}`);
+          assert(watch.checks > 0, what);
+          await watch.check();
+          for (const path of ["/dst", base || "/src"]) await b.status("DELETE", path);
+        }
+      }
+    }
+  },
+);

@@ -4,13 +4,14 @@
  * immutable), so copying a large file uploads nothing.
  *
  * A destination that the rename (or the copy's commit) cannot replace in one step, a
- * collection or a file and a collection either way, is never deleted first: it is renamed
- * aside in its own collection (one CAS), the change is made, and only then is the aside
- * entry removed; when the change fails, the entry is renamed back. A COPY over such a
- * destination is first built under a staging name beside it, so a copy that fails half way
- * (its source removed meanwhile) leaves the destination as it was. Both names are
- * recognisable (`.pagefs-replaced-…`, `.pagefs-copying-…`), so what a crash leaves between
- * the steps can be told from anything a client made (docs/webdav.md).
+ * collection or a file and a collection either way, is never deleted first: what replaces
+ * it is made ready beside it (a COPY is built under a staging name; a MOVE's source from
+ * another collection is moved there), then one CAS of the collection puts it at the
+ * destination and keeps the old destination under an aside name, which is deleted last.
+ * A source removed meanwhile fails the request with the destination as it was; readers
+ * see the old destination or the new one, never none. The names are recognisable
+ * (`.pagefs-copying-…`, `.pagefs-moving-…`, `.pagefs-replaced-…`), so what a crash leaves
+ * between the steps can be told from anything a client made (docs/webdav.md).
  *
  * @module
  */
@@ -24,10 +25,12 @@ import { destinationPath, isWithin, parentOf } from "./paths.ts";
 import { requireParent } from "./content.ts";
 import { type DavRequest, guard, href, regard, statOrNull } from "./request.ts";
 
-/** The name a replaced destination has between its removal from view and its deletion. */
+/** The name a replaced destination has between its replacement and its deletion. */
 export const ASIDE_PREFIX = ".pagefs-replaced-";
 /** The name a COPY over an existing destination builds its copy under. */
 export const STAGING_PREFIX = ".pagefs-copying-";
+/** The name a MOVE's source has next to the destination it is about to replace. */
+export const MOVING_PREFIX = ".pagefs-moving-";
 
 /** What one COPY or MOVE does, once its checks have passed. */
 interface Transfer {
@@ -118,90 +121,131 @@ async function transferTo(
   }
 }
 
-/** MOVE over a destination the rename cannot replace: aside, rename, then delete it. */
+/**
+ * MOVE over a destination the rename cannot replace: the source is swapped in for it by one
+ * CAS of the destination's collection, which keeps the destination aside, to be deleted
+ * once the MOVE has happened. A source in another collection (or another shard of a large
+ * one) first moves next to the destination under a staging name: a source removed by then
+ * fails the MOVE before the destination is touched.
+ */
 async function replaceByMove(req: DavRequest, to: string, transfer: Transfer): Promise<void> {
-  const aside = await moveAside(req, to, transfer.recheck);
+  const { vfs } = req;
+  const { from, recheck } = transfer;
+  let aside: string | null = null;
+  let swapped = false;
+  if (parentOf(from) === parentOf(to)) {
+    try {
+      aside = await swapIn(req, from, to, recheck, { fallback: false });
+      swapped = true;
+    } catch (error) {
+      if (!isFsError(error, "EXDEV")) throw error;
+    }
+  }
+  if (!swapped) {
+    const staged = besidePath(to, await vfs.nameBeside(to, MOVING_PREFIX));
+    await recheck.beforeCommit();
+    await vfs.rename(from, staged, { noReplace: true });
+    try {
+      aside = await swapIn(req, staged, to, recheck);
+    } catch (error) {
+      throw await putBack(req, staged, from, recheck.reason(error), "the resource it moves");
+    }
+  }
+  await req.locks.release(from);
+  if (aside) await discard(req, aside, recheck);
+}
+
+/**
+ * COPY over a destination the copy cannot replace in one commit: the copy is built under a
+ * staging name beside it, then swapped in as a MOVE would be. A copy that fails, whole or
+ * half way (its source removed meanwhile), never touched the destination.
+ */
+async function replaceByCopy(req: DavRequest, to: string, transfer: Transfer): Promise<void> {
+  const staging = besidePath(to, await req.vfs.nameBeside(to, STAGING_PREFIX));
+  let aside: string | null;
   try {
-    await transferTo(req, to, transfer, { noReplace: true });
+    await transferTo(req, staging, transfer, { noReplace: true });
+    aside = await swapIn(req, staging, to, transfer.recheck);
   } catch (error) {
-    throw aside ? await putBack(req, aside, to, transfer.recheck.reason(error)) : error;
+    await discard(req, staging);
+    throw error;
   }
   if (aside) await discard(req, aside, transfer.recheck);
 }
 
 /**
- * COPY over a destination the copy cannot replace in one commit: the copy is built under a
- * staging name beside it, then takes the destination's place as a MOVE would.
+ * Puts `staged` (a name in `to`'s collection) at `to` whatever is there, keeping that as
+ * an aside entry: one CAS. Returns the aside entry's path (nothing may be there, when `to`
+ * was removed meanwhile). When the names are in two shards of a large collection (split
+ * since the names were chosen), and `fallback`, two renames instead, with a moment between
+ * them when `to` is free: `to` aside, `staged` in (what appeared at `to` in that moment is
+ * not replaced: 409, and the aside entry goes back).
  */
-async function replaceByCopy(req: DavRequest, to: string, transfer: Transfer): Promise<void> {
-  const staging = besideName(to, STAGING_PREFIX);
-  try {
-    await transferTo(req, staging, transfer, { noReplace: true });
-    const aside = await moveAside(req, to, transfer.recheck);
-    try {
-      await transfer.recheck.beforeCommit();
-      await req.vfs.rename(staging, to, { noReplace: true });
-    } catch (error) {
-      const reason = isFsError(error, "EEXIST") ? appeared(true) : transfer.recheck.reason(error);
-      throw aside ? await putBack(req, aside, to, reason) : reason;
-    }
-    if (aside) await discard(req, aside, transfer.recheck);
-  } catch (error) {
-    // A copy that failed, whole or in part: it was never visible at the destination.
-    await discard(req, staging);
-    throw error;
-  }
-}
-
-/**
- * Renames the destination aside (one CAS in its collection); null when it is gone already
- * (removed through another instance), so there is nothing to keep.
- */
-async function moveAside(req: DavRequest, to: string, recheck: Recheck): Promise<string | null> {
-  const aside = besideName(to, ASIDE_PREFIX);
+async function swapIn(
+  req: DavRequest,
+  staged: string,
+  to: string,
+  recheck: Recheck,
+  options: { fallback?: boolean } = {},
+): Promise<string | null> {
+  const { vfs } = req;
+  const name = await vfs.nameBeside(to, ASIDE_PREFIX);
   await recheck.beforeCommit();
   try {
-    await req.vfs.rename(to, aside, { noReplace: true });
+    await vfs.renameAside(staged, to, name);
+    return besidePath(to, name);
   } catch (error) {
-    if (isFsError(error, "ENOENT")) return null;
-    throw error;
+    if (!isFsError(error, "EXDEV") || options.fallback === false) throw error;
+  }
+  const aside = besidePath(to, name);
+  await recheck.beforeCommit();
+  try {
+    await vfs.rename(to, aside, { noReplace: true });
+  } catch (error) {
+    if (!isFsError(error, "ENOENT")) throw error;
+  }
+  try {
+    await recheck.beforeCommit();
+    await vfs.rename(staged, to, { noReplace: true });
+  } catch (error) {
+    const reason = isFsError(error, "EEXIST") ? appeared(true) : recheck.reason(error);
+    throw await putBack(req, aside, to, reason, "the resource it would have replaced");
   }
   return aside;
 }
 
 /**
- * After a failed change: renames the aside entry back to `to`, unless something took that
- * name meanwhile (it is not replaced). Returns the error to answer with; when the entry
- * could not go back, that error says where it is kept.
+ * After a failed step: renames `path` back to `home`, unless something took that name
+ * meanwhile (it is not replaced). Returns the error to answer with; when `path` could not
+ * go back, that error says where it is kept.
  */
 async function putBack(
   req: DavRequest,
-  aside: string,
-  to: string,
+  path: string,
+  home: string,
   error: unknown,
+  what: string,
 ): Promise<unknown> {
   try {
-    await req.vfs.rename(aside, to, { noReplace: true });
+    await req.vfs.rename(path, home, { noReplace: true });
     return error;
   } catch (failure) {
-    // Removed through another instance (a client may delete what it sees): as it asked.
+    // Nothing there (removed through another instance, as a client may): as it asked.
     if (isFsError(failure, "ENOENT")) return error;
-    return keptAside(req, aside, error);
+    return keptAside(req, path, error, what);
   }
 }
 
-/** A failed COPY or MOVE whose replaced resource could not go back: where it is kept. */
+/** A failed COPY or MOVE that could not put a resource back: where it is kept. */
 class KeptAside extends DavError {}
 
-/** `error`, as an answer that also names where the replaced resource is kept. */
-function keptAside(req: DavRequest, aside: string, error: unknown): KeptAside {
+/** `error`, as an answer that also names where `what` is kept. */
+function keptAside(req: DavRequest, path: string, error: unknown, what: string): KeptAside {
   const status = statusOf(error);
   // The answer below is deliberate; the original failure still deserves its log line.
   if (status >= 500 && !(error instanceof DavError)) console.error(error);
-  console.warn(
-    `pagefs: ${req.c.req.method} ${req.path}: the replaced resource is kept at ${aside}`,
-  );
-  const where = href(req, aside, false);
+  console.warn(`pagefs: ${req.c.req.method} ${req.path}: ${what} is kept at ${path}`);
+  const where = href(req, path, false);
   let condition: string | null = null;
   let hrefs: string[] = [];
   let headers: Record<string, string> = {};
@@ -213,11 +257,11 @@ function keptAside(req: DavRequest, aside: string, error: unknown): KeptAside {
     condition = "lock-token-submitted";
     hrefs = [...new Set(error.conflicts.map((l) => l.root))].map((root) => href(req, root, false));
   }
-  return new KeptAside(
-    status,
-    `${messageOf(error)}; the resource the request would have replaced is kept at ${where}`,
-    { ...(condition ? { condition } : {}), hrefs, headers },
-  );
+  return new KeptAside(status, `${messageOf(error)}; ${what} is kept at ${where}`, {
+    ...(condition ? { condition } : {}),
+    hrefs,
+    headers,
+  });
 }
 
 /**
@@ -241,10 +285,10 @@ async function discard(req: DavRequest, path: string, recheck?: Recheck): Promis
   }
 }
 
-/** A fresh name beside `path`, in the same collection (a rename there is one CAS). */
-function besideName(path: string, prefix: string): string {
+/** The path of entry `name` in the collection holding `path`. */
+function besidePath(path: string, name: string): string {
   const parent = parentOf(path);
-  return `${parent === "/" ? "" : parent}/${prefix}${crypto.randomUUID()}`;
+  return `${parent === "/" ? "" : parent}/${name}`;
 }
 
 /**
