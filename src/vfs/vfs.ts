@@ -24,7 +24,7 @@ import * as ns from "./ops/namespace.ts";
 import { read, readStream } from "./ops/read.ts";
 import { rename } from "./ops/rename.ts";
 import { removeTree } from "./ops/tree.ts";
-import { nameBeside, renameAside } from "./ops/rename_aside.ts";
+import { type AsideOptions, nameBeside, renameAside } from "./ops/rename_aside.ts";
 import { checkRange } from "./records.ts";
 import { checkScope } from "./resolve.ts";
 import { FileHandle } from "./writer.ts";
@@ -478,13 +478,19 @@ export class Vfs {
    * ok((await fs.getattr(`/${aside}/sub`)).type === "directory");
    * ```
    * @throws {FsError} ENOENT when nothing is at `from`.
-   * @throws {FsError} EEXIST when something is at `aside`.
+   * @throws {FsError} EEXIST when something is at `aside`, or `options.replaces` (the
+   *   inode the caller saw at `to`, null for nothing) is not what is there now.
    * @throws {FsError} EXDEV when the three names are not in one directory object (two
    *   directories, or two shards of a large one): use {@linkcode rename}.
    * @throws {FsError} EBUSY for the root, as source or target.
    */
-  renameAside(from: string, to: string, aside: string): Promise<void> {
-    return this.#run(from, () => renameAside(this.#ctx, from, to, aside));
+  renameAside(
+    from: string,
+    to: string,
+    aside: string,
+    options: AsideOptions = {},
+  ): Promise<void> {
+    return this.#run(from, () => renameAside(this.#ctx, from, to, aside, options));
   }
 
   /**

@@ -36,6 +36,8 @@ export const MOVING_PREFIX = ".pagefs-moving-";
 interface Transfer {
   readonly from: string;
   readonly source: Stat;
+  /** What was at the destination when the request looked (it must still be there). */
+  readonly target: Stat | null;
   readonly move: boolean;
   readonly depth: string;
   readonly overwrite: boolean;
@@ -73,7 +75,7 @@ export async function copyMoveMethod(req: DavRequest, move: boolean): Promise<Re
   // The gate runs again right before each step that changes something, so a lock taken
   // meanwhile (through any instance) stops the rest.
   const recheck = regard(req, touches);
-  const transfer: Transfer = { from, source, move, depth, overwrite, recheck };
+  const transfer: Transfer = { from, source, target, move, depth, overwrite, recheck };
   try {
     // A file replacing a file is part of the one atomic step (the rename, or the copy's
     // commit of the new entry); anything else at the destination is replaced by steps that
@@ -135,7 +137,7 @@ async function replaceByMove(req: DavRequest, to: string, transfer: Transfer): P
   let swapped = false;
   if (parentOf(from) === parentOf(to)) {
     try {
-      aside = await swapIn(req, from, to, recheck, { fallback: false });
+      aside = await swapIn(req, from, to, transfer, { fallback: false });
       swapped = true;
     } catch (error) {
       if (!isFsError(error, "EXDEV")) throw error;
@@ -146,7 +148,7 @@ async function replaceByMove(req: DavRequest, to: string, transfer: Transfer): P
     await recheck.beforeCommit();
     await vfs.rename(from, staged, { noReplace: true });
     try {
-      aside = await swapIn(req, staged, to, recheck);
+      aside = await swapIn(req, staged, to, transfer);
     } catch (error) {
       throw await putBack(req, staged, from, recheck.reason(error), "the resource it moves");
     }
@@ -165,7 +167,7 @@ async function replaceByCopy(req: DavRequest, to: string, transfer: Transfer): P
   let aside: string | null;
   try {
     await transferTo(req, staging, transfer, { noReplace: true });
-    aside = await swapIn(req, staging, to, transfer.recheck);
+    aside = await swapIn(req, staging, to, transfer);
   } catch (error) {
     await discard(req, staging);
     throw error;
@@ -174,27 +176,31 @@ async function replaceByCopy(req: DavRequest, to: string, transfer: Transfer): P
 }
 
 /**
- * Puts `staged` (a name in `to`'s collection) at `to` whatever is there, keeping that as
- * an aside entry: one CAS. Returns the aside entry's path (nothing may be there, when `to`
- * was removed meanwhile). When the names are in two shards of a large collection (split
- * since the names were chosen), and `fallback`, two renames instead, with a moment between
- * them when `to` is free: `to` aside, `staged` in (what appeared at `to` in that moment is
- * not replaced: 409, and the aside entry goes back).
+ * Puts `staged` (a name in `to`'s collection) at `to`, in place of what the request saw
+ * there, keeping that as an aside entry: one CAS. Returns the aside entry's path. When
+ * the names are in two shards of a large collection (split since the names were chosen),
+ * and `fallback`, two renames instead, with a moment between them when `to` is free: `to`
+ * aside, `staged` in (what appeared at `to` in that moment is not replaced: 409, and the
+ * aside entry goes back).
  */
 async function swapIn(
   req: DavRequest,
   staged: string,
   to: string,
-  recheck: Recheck,
+  transfer: Transfer,
   options: { fallback?: boolean } = {},
 ): Promise<string | null> {
   const { vfs } = req;
+  const { recheck } = transfer;
   const name = await vfs.nameBeside(to, ASIDE_PREFIX);
   await recheck.beforeCommit();
   try {
-    await vfs.renameAside(staged, to, name);
+    // Only over what the request saw there: a destination replaced or removed since (by a
+    // MOVE of it, say) is a conflict, as for a rename, not something to replace unseen.
+    await vfs.renameAside(staged, to, name, { replaces: transfer.target?.ino ?? null });
     return besidePath(to, name);
   } catch (error) {
+    if (isFsError(error, "EEXIST")) throw appeared(true);
     if (!isFsError(error, "EXDEV") || options.fallback === false) throw error;
   }
   const aside = besidePath(to, name);

@@ -16,24 +16,35 @@ import { locate } from "../resolve.ts";
 /** Tries when the directory keeps changing under us, before EAGAIN. */
 const TRIES = 10;
 
+/** What {@linkcode renameAside} may replace. */
+export interface AsideOptions {
+  /**
+   * The inode the caller saw at `to` (null: nothing): anything else there now is EEXIST,
+   * and nothing changes. Without it, whatever is there is replaced.
+   */
+  readonly replaces?: string | null;
+}
+
 /**
  * Renames `from` to `to` (both in one directory), replacing whatever `to` holds, of any
  * type, and keeping it as entry `aside` of that directory, in one commit.
- * @throws {FsError} ENOENT when nothing is at `from`; EEXIST when `aside` exists; EXDEV
- *   when the names are not in one directory object (different directories, or shards).
+ * @throws {FsError} ENOENT when nothing is at `from`; EEXIST when `aside` exists, or `to`
+ *   holds another inode than `replaces`; EXDEV when the names are not in one directory
+ *   object (different directories, or shards).
  */
 export async function renameAside(
   ctx: Ctx,
   from: string,
   to: string,
   aside: string,
+  options: AsideOptions = {},
 ): Promise<void> {
   checkName(aside, to);
   for (let tries = 0;; tries++) {
     // After a lost race, decide from fresh reads (what we read first would look the same).
     const result = tries === 0
-      ? await renameAsideOnce(ctx, from, to, aside)
-      : await ctx.meta.inNewScope(() => renameAsideOnce(ctx, from, to, aside));
+      ? await renameAsideOnce(ctx, from, to, aside, options)
+      : await ctx.meta.inNewScope(() => renameAsideOnce(ctx, from, to, aside, options));
     if (result === "done") return;
     if (tries + 1 >= TRIES) {
       throw new FsError("EAGAIN", "Directory keeps changing during the rename", { path: to });
@@ -46,6 +57,7 @@ async function renameAsideOnce(
   from: string,
   to: string,
   aside: string,
+  options: AsideOptions,
 ): Promise<"done" | "changed"> {
   const src = await locate(ctx, from);
   if (!src.parent) throw new FsError("EBUSY", "Cannot rename the root", { path: from });
@@ -62,6 +74,9 @@ async function renameAsideOnce(
   }
   const entry = src.entry;
   const target = dst.entry;
+  if (options.replaces !== undefined && (target?.ino ?? null) !== options.replaces) {
+    throw new FsError("EEXIST", "Target changed", { path: to });
+  }
   // Paths through a directory or symlink here may lead elsewhere after this: announce the
   // change in the namespace epoch before and after, as a rename of one does.
   const reshapes = [entry, target].some((e) => e?.t === "d" || e?.t === "l");
