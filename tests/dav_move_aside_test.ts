@@ -285,3 +285,32 @@ davTest(
     }
   },
 );
+
+davTest(
+  "a COPY over a collection that another instance moves away meanwhile is 409 and changes nothing more",
+  async (t) => {
+    const b = await t.b();
+    assertEquals(await t.a.mkcol("/a"), 201);
+    assertEquals(await t.a.put("/a/x", "x"), 201);
+    assertEquals(await t.a.put("/c", "c"), 201);
+    // The COPY of /c has been built beside /a; before it takes /a's place, /a is moved
+    // over /c (the copy's own source) through the other instance.
+    const renameAside = t.a.vfs.renameAside.bind(t.a.vfs);
+    t.a.vfs.renameAside = async (from, to, aside, options) => {
+      t.a.vfs.renameAside = renameAside;
+      const moved = await b.send("MOVE", "/a", {
+        headers: { destination: `${ORIGIN}/dav/c`, overwrite: "T" },
+      });
+      assertEquals(moved.status, 204, await moved.text());
+      return await renameAside(from, to, aside, options);
+    };
+    const res = await t.a.send("COPY", "/c", {
+      headers: { destination: `${ORIGIN}/dav/a`, overwrite: "T" },
+    });
+    assertEquals(res.status, 409, await res.text());
+    // The MOVE alone happened (before, /a held a copy of /c's old content beside it: no
+    // order of the two gives that).
+    assertEquals(await b.members("/"), ["c"]);
+    assertEquals(await b.text("/c/x"), "x");
+  },
+);

@@ -105,3 +105,19 @@ contract(
     assert(otherShard > 0, "the directory is not sharded");
   },
 );
+
+contract("`renameAside()` with `replaces` refuses a target changed since", async (store) => {
+  const fs = await Vfs.open(store);
+  await fs.writeFile("/t", text("seen"));
+  await fs.writeFile("/s", text("s"));
+  const seen = (await fs.getattr("/t")).ino;
+  await fs.unlink("/t");
+  await fs.writeFile("/t", text("new"));
+  const aside = await fs.nameBeside("/t", ".aside-");
+  assertEquals(await code(fs.renameAside("/s", "/t", aside, { replaces: seen })), "EEXIST");
+  assertEquals(await code(fs.renameAside("/s", "/t", aside, { replaces: null })), "EEXIST");
+  assertEquals(await read(fs, "/t"), "new");
+  await fs.renameAside("/s", "/t", aside, { replaces: (await fs.getattr("/t")).ino });
+  assertEquals(await read(fs, "/t"), "s");
+  assertEquals(await read(fs, `/${aside}`), "new");
+});
