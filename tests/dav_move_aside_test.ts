@@ -7,6 +7,8 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { Dav, davTest, ORIGIN } from "./_dav.ts";
 import { type StoreMethod, WrappedStore } from "../src/store/_wrapper.ts";
+import { FaultyStore } from "../src/store/fault.ts";
+import { MemoryStore } from "../src/store/memory.ts";
 import { Vfs } from "../src/vfs/mod.ts";
 
 /** Runs `check` before every write this store makes, while `watching`. */
@@ -312,5 +314,70 @@ davTest(
     // order of the two gives that).
     assertEquals(await b.members("/"), ["c"]);
     assertEquals(await b.text("/c/x"), "x");
+  },
+);
+
+Deno.test(
+  "memory: a MOVE or COPY over a collection that stops at any write keeps source and destination whole",
+  async () => {
+    /** Where `text` is, among the paths given (the source has one deep file, as does /dst). */
+    const holders = async (vfs: Vfs, names: string[], file: string, text: string) => {
+      const found: string[] = [];
+      for (const name of names) {
+        const got = await vfs.read(`/${name}/sub/deep.txt`, 0, 100).catch(() => null);
+        if (got && new TextDecoder().decode(got) === text) found.push(name);
+      }
+      return found.map((name) => `${name}/${file}`);
+    };
+    for (const method of ["MOVE", "COPY"] as const) {
+      for (let crashAt = 1;; crashAt++) {
+        const store = new MemoryStore();
+        let writes = 0;
+        let armed = false;
+        const faulty = new FaultyStore(store, {
+          plan: (call) =>
+            armed && call.mutating && ++writes >= crashAt ? { kind: "fail-before" } : null,
+        });
+        const a = new Dav(await Vfs.open(faulty), faulty);
+        await makePair(a, { src: "dir", dst: "dir" }, "/in");
+        armed = true;
+        const res = await moveOrCopy(a, method, {}, "/in/src");
+        await res.body?.cancel();
+        armed = false;
+        // What a fresh instance (after the crash) finds.
+        const after = await Vfs.open(store);
+        // /in first: listing it settles (rolls forward) a rename the crash left in flight.
+        const inside = (await after.readdir("/in")).entries.map((e) => `in/${e.name}`);
+        const top = (await after.readdir("/")).entries.map((e) => e.name);
+        const where = `${method}: crash at write ${crashAt} (${res.status}): ${top}`;
+        assert(top.includes("dst"), where);
+        const sources = await holders(after, [...top, ...inside], "src", "src deep");
+        if (method === "COPY") {
+          // The source stays; /dst is the old destination or the whole copy; a copy cut short
+          // is at most a leftover beside it.
+          assert(sources.includes("in/src/src"), where);
+          const olds = await holders(after, ["dst"], "dst", "dst deep");
+          assert(olds.length === 1 || sources.includes("dst/src"), where);
+          if (res.status === 204) assert(sources.includes("dst/src"), where);
+          if (writes < crashAt) break;
+          continue;
+        }
+        assertEquals(sources.length, 1, `${where}: the source at ${sources}`);
+        if (res.status === 204) {
+          assertEquals(sources, ["dst/src"], where);
+          // A crash while deleting the replaced collection leaves (part of) it, no more.
+          const left = top.filter((n) => n.startsWith(".pagefs-"));
+          assert(left.every((n) => n.startsWith(".pagefs-replaced-")), where);
+        }
+        const olds = await holders(after, top, "dst", "dst deep");
+        // The old destination is at its name until the swap; after it, it may be half deleted.
+        if (sources[0] !== "dst/src") assertEquals(olds, ["dst/dst"], where);
+        if (writes < crashAt) {
+          assertEquals(res.status, 204, where);
+          assert(crashAt > 3, "the MOVE made no writes");
+          break;
+        }
+      }
+    }
   },
 );
