@@ -244,21 +244,53 @@ davTest("a LOCK taken while a tree is being deleted stops the rest of the DELETE
   }
 });
 
+/** Runs `before` once, right before the first unlink or rename `dav`'s filesystem makes. */
+function onFirstChange(dav: Dav, before: () => Promise<void>): void {
+  const vfs = dav.vfs;
+  const [unlink, rename, renameAside] = [vfs.unlink, vfs.rename, vfs.renameAside].map((f) =>
+    f.bind(vfs)
+  ) as [typeof vfs.unlink, typeof vfs.rename, typeof vfs.renameAside];
+  let first = true;
+  const once = async () => {
+    if (!first) return;
+    first = false;
+    await before();
+  };
+  vfs.unlink = async (path) => {
+    await once();
+    return await unlink(path);
+  };
+  vfs.rename = async (from, to, options) => {
+    await once();
+    return await rename(from, to, options);
+  };
+  vfs.renameAside = async (from, to, aside) => {
+    await once();
+    return await renameAside(from, to, aside);
+  };
+}
+
 davTest("a LOCK on the source taken while MOVE clears the target stops the MOVE", async (t) => {
   const { a } = t;
   const b = await t.b();
-  for (const dir of ["/src", "/dst"]) assertEquals(await a.mkcol(dir), 201);
-  assertEquals(await a.put("/src/s.txt", "s"), 201);
+  // From another collection: the MOVE takes steps (within one collection it is one CAS).
+  for (const dir of ["/in", "/in/src", "/dst"]) assertEquals(await a.mkcol(dir), 201);
+  assertEquals(await a.put("/in/src/s.txt", "s"), 201);
   assertEquals(await a.put("/dst/old.txt", "old"), 201);
-  onFirstUnlink(a, async () => {
-    assertEquals((await b.lock("/src/s.txt")).status, 200);
+  // The lock comes as the MOVE starts to clear the target (the first unlink of its removal,
+  // before; now the rename that takes the source next to it).
+  onFirstChange(a, async () => {
+    assertEquals((await b.lock("/in/src/s.txt")).status, 200);
   });
-  const res = await a.send("MOVE", "/src", {
+  const res = await a.send("MOVE", "/in/src", {
     headers: { destination: `${ORIGIN}/dav/dst`, overwrite: "T" },
   });
   const text = await res.text();
   assertEquals(res.status, 423, text);
-  assertEquals(await b.text("/src/s.txt"), "s");
+  assertEquals(await b.text("/in/src/s.txt"), "s");
+  // The MOVE that did not happen left its target as it was.
+  assertEquals(await b.text("/dst/old.txt"), "old");
+  assertEquals(await b.members("/"), ["dst", "in"]);
 });
 
 davTest("a LOCK on the destination taken during a tree COPY stops the rest of it", async (t) => {

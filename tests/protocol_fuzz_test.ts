@@ -94,9 +94,11 @@ interface Step {
   /** The statuses the model allows for this answer. */
   readonly expect: readonly number[];
   /**
-   * A MOVE or COPY over an existing destination: not run concurrently (known open: its
-   * DELETE of the destination comes first, and a source removed meanwhile fails the MOVE
-   * with the destination gone; docs/webdav.md).
+   * A COPY over an existing destination: not run concurrently (it reads its source before
+   * it swaps the copy in, so a change reaching both the source and the inside of the
+   * collection it replaces falls between; docs/webdav.md). A MOVE over one is a single swap
+   * and runs concurrently (before, it deleted the destination first, and a source removed
+   * meanwhile failed the MOVE with the destination gone).
    */
   readonly overwrites?: boolean;
   /**
@@ -198,8 +200,8 @@ function nextStep(rng: Rng, tree: Tree, choose: Tree = tree): Step {
       return {
         what: `${move ? "MOVE" : "COPY"} ${path} -> ${to} overwrite ${overwrite}`,
         expect,
-        // Over an existing destination, a DELETE and then the move (RFC 4918 9.9.3): a
-        // destination changed in between is a conflict (409, nothing done), or busy (503);
+        // Over an existing destination, one swap that keeps it aside until deleted: a
+        // destination changed meanwhile is a conflict (409, nothing done), or busy (503);
         // and whether it "existed" (204) or not (201) was decided at the start.
         raceOk: [
           409,
@@ -207,7 +209,7 @@ function nextStep(rng: Rng, tree: Tree, choose: Tree = tree): Step {
           ...(expect.includes(201) || expect.includes(204) ? [201, 204] : []),
           ...(overwrite ? [] : [412]), // a destination that appeared: nothing done
         ],
-        overwrites: overwrite && choose.get(to) !== undefined,
+        overwrites: !move && overwrite && choose.get(to) !== undefined,
         tree: !move && choose.get(path)?.kind === "dir",
         send: (d) =>
           req(d, davUrl(path), {

@@ -78,6 +78,15 @@ export function nameHash(name: string): number {
   return h >>> 0;
 }
 
+/**
+ * Which object of directory `dir` holds entry `name` as its shard table stands: the id of
+ * its shard, or null for an unsharded directory (the directory object itself). Names with
+ * the same answer can change in one CAS.
+ */
+export function objectOfName(dir: DirObject, name: string): string | null {
+  return dir.shards ? shardFor(dir.shards, name).id : null;
+}
+
 function shardFor(shards: readonly ShardRef[], name: string): ShardRef {
   const h = nameHash(name);
   const found = shards.find((s) => s.depth === 0 || h >>> (32 - s.depth) === s.bits);

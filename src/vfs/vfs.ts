@@ -24,6 +24,7 @@ import * as ns from "./ops/namespace.ts";
 import { read, readStream } from "./ops/read.ts";
 import { rename } from "./ops/rename.ts";
 import { removeTree } from "./ops/tree.ts";
+import { type AsideOptions, nameBeside, renameAside } from "./ops/rename_aside.ts";
 import { checkRange } from "./records.ts";
 import { checkScope } from "./resolve.ts";
 import { FileHandle } from "./writer.ts";
@@ -454,6 +455,52 @@ export class Vfs {
    */
   adopt(from: string, to: string, options: { noReplace?: boolean } = {}): Promise<void> {
     return this.#run(to, () => rename(this.#ctx, from, to, { ...options, sourceAnywhere: true }));
+  }
+
+  /**
+   * Renames `from` to `to`, two names in one directory, replacing whatever `to` holds (of
+   * any type: a directory with entries too) and keeping it as entry `aside` of that
+   * directory, in one commit: readers see the old entry at `to` or the new one, never
+   * nothing. Nothing is dropped; remove the aside entry when it is no longer needed. Take
+   * `aside` from {@linkcode nameBeside}, which keeps it in the same directory object.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore } from "../store/memory.ts";
+   * import { Vfs } from "./vfs.ts";
+   * import { ok } from "node:assert/strict";
+   * const fs = await Vfs.open(new MemoryStore());
+   * await fs.mkdir("/old/sub", { parents: true });
+   * await fs.writeFile("/new", new TextEncoder().encode("x"));
+   * const aside = await fs.nameBeside("/old", ".replaced-");
+   * await fs.renameAside("/new", "/old", aside);
+   * ok((await fs.getattr("/old")).size === 1);
+   * ok((await fs.getattr(`/${aside}/sub`)).type === "directory");
+   * ```
+   * @throws {FsError} ENOENT when nothing is at `from`.
+   * @throws {FsError} EEXIST when something is at `aside`, or `options.replaces` (the
+   *   inode the caller saw at `to`, null for nothing) is not what is there now.
+   * @throws {FsError} EXDEV when the three names are not in one directory object (two
+   *   directories, or two shards of a large one): use {@linkcode rename}.
+   * @throws {FsError} EBUSY for the root, as source or target.
+   */
+  renameAside(
+    from: string,
+    to: string,
+    aside: string,
+    options: AsideOptions = {},
+  ): Promise<void> {
+    return this.#run(from, () => renameAside(this.#ctx, from, to, aside, options));
+  }
+
+  /**
+   * A fresh name starting with `prefix` for the directory holding `path`, in the same
+   * directory object as `path`'s name (see {@linkcode renameAside}).
+   *
+   * @throws {FsError} EBUSY for the root.
+   */
+  nameBeside(path: string, prefix: string): Promise<string> {
+    return this.#run(path, () => nameBeside(this.#ctx, path, prefix));
   }
 
   /**

@@ -3,15 +3,46 @@
  * files and whole directory trees alike; a COPY shares the source's data (segments are
  * immutable), so copying a large file uploads nothing.
  *
+ * A destination that the rename (or the copy's commit) cannot replace in one step, a
+ * collection or a file and a collection either way, is never deleted first: what replaces
+ * it is made ready beside it (a COPY is built under a staging name; a MOVE's source from
+ * another collection is moved there), then one CAS of the collection puts it at the
+ * destination and keeps the old destination under an aside name, which is deleted last.
+ * A source removed meanwhile fails the request with the destination as it was; readers
+ * see the old destination or the new one, never none. The names are recognisable
+ * (`.pagefs-copying-…`, `.pagefs-moving-…`, `.pagefs-replaced-…`), so what a crash leaves
+ * between the steps can be told from anything a client made (docs/webdav.md).
+ *
  * @module
  */
 
-import { isFsError } from "../vfs/mod.ts";
-import { DavError } from "./errors.ts";
+import { isFsError, type Stat } from "../vfs/mod.ts";
+import { LockedError } from "../vfs/locks.ts";
+import type { Recheck } from "../http/recheck.ts";
+import { DavError, messageOf, statusOf } from "./errors.ts";
 import { parseDepth, parseOverwrite } from "./headers.ts";
-import { destinationPath, isWithin } from "./paths.ts";
-import { multistatusOfFailures, requireParent } from "./content.ts";
-import { type DavRequest, guard, regard, statOrNull } from "./request.ts";
+import { destinationPath, isWithin, parentOf } from "./paths.ts";
+import { requireParent } from "./content.ts";
+import { type DavRequest, guard, href, regard, statOrNull } from "./request.ts";
+
+/** The name a replaced destination has between its replacement and its deletion. */
+export const ASIDE_PREFIX = ".pagefs-replaced-";
+/** The name a COPY over an existing destination builds its copy under. */
+export const STAGING_PREFIX = ".pagefs-copying-";
+/** The name a MOVE's source has next to the destination it is about to replace. */
+export const MOVING_PREFIX = ".pagefs-moving-";
+
+/** What one COPY or MOVE does, once its checks have passed. */
+interface Transfer {
+  readonly from: string;
+  readonly source: Stat;
+  /** What was at the destination when the request looked (it must still be there). */
+  readonly target: Stat | null;
+  readonly move: boolean;
+  readonly depth: string;
+  readonly overwrite: boolean;
+  readonly recheck: Recheck;
+}
 
 /** COPY (`move` false) or MOVE (`move` true). */
 export async function copyMoveMethod(req: DavRequest, move: boolean): Promise<Response> {
@@ -44,43 +75,226 @@ export async function copyMoveMethod(req: DavRequest, move: boolean): Promise<Re
   // The gate runs again right before each step that changes something, so a lock taken
   // meanwhile (through any instance) stops the rest.
   const recheck = regard(req, touches);
+  const transfer: Transfer = { from, source, target, move, depth, overwrite, recheck };
   try {
-    // Replacing a file with a file (or an empty directory) is part of the atomic rename;
-    // anything else goes first, as RFC 4918 section 9.9.3 describes.
-    const atomicReplace = move && target && source.type !== "directory" &&
-      target.type !== "directory";
-    if (target && !atomicReplace) {
-      const failures = await vfs.removeTree(to, { beforeEach: recheck.beforeCommit });
-      if (failures.size > 0) return multistatusOfFailures(req, failures);
-    }
-    if (move) {
-      await recheck.beforeCommit();
-      try {
-        // Overwrite F: a destination that appeared since the look above (a create through
-        // another instance) is not replaced.
-        await vfs.rename(from, to, { noReplace: !overwrite });
-      } catch (error) {
-        if (isFsError(error, "EEXIST")) throw appeared(overwrite);
-        throw error;
-      }
-      await req.locks.release(from);
-    } else if (depth === "0" && source.type === "directory") {
-      await recheck.beforeCommit();
-      await vfs.mkdir(to, { mode: source.mode });
-      const xattrs = await vfs.getxattrs(from);
-      if (Object.keys(xattrs).length > 0) await vfs.updatexattrs(to, { set: xattrs });
-    } else {
-      try {
-        await vfs.copy(from, to, { beforeEach: recheck.beforeCommit });
-      } catch (error) {
-        if (isFsError(error, "EEXIST")) throw appeared(overwrite);
-        throw error;
-      }
-    }
+    // A file replacing a file is part of the one atomic step (the rename, or the copy's
+    // commit of the new entry); anything else at the destination is replaced by steps that
+    // keep it until the change has happened (RFC 4918 section 9.9.3 asks for a DELETE
+    // first, but a source removed in between would then cost the destination).
+    const atomic = !target || target.type !== "directory" &&
+        (move ? source.type !== "directory" : source.type === "file");
+    if (atomic) await transferTo(req, to, transfer, { noReplace: !overwrite });
+    else if (move) await replaceByMove(req, to, transfer);
+    else await replaceByCopy(req, to, transfer);
   } catch (error) {
-    throw recheck.reason(error);
+    throw error instanceof KeptAside ? error : recheck.reason(error);
   }
   return req.c.body(null, target ? 204 : 201);
+}
+
+/** The change itself, made at `to`: a rename, a tree copy, or a Depth 0 collection copy. */
+async function transferTo(
+  req: DavRequest,
+  to: string,
+  transfer: Transfer,
+  options: { noReplace: boolean },
+): Promise<void> {
+  const { vfs } = req;
+  const { from, source, recheck } = transfer;
+  try {
+    if (transfer.move) {
+      await recheck.beforeCommit();
+      // Overwrite F: a destination that appeared since the look above (a create through
+      // another instance) is not replaced.
+      await vfs.rename(from, to, { noReplace: options.noReplace });
+      await req.locks.release(from);
+    } else if (transfer.depth === "0" && source.type === "directory") {
+      // The properties first: a source removed before this COPY read it leaves nothing made.
+      const xattrs = await vfs.getxattrs(from);
+      await recheck.beforeCommit();
+      await vfs.mkdir(to, { mode: source.mode });
+      if (Object.keys(xattrs).length > 0) await vfs.updatexattrs(to, { set: xattrs });
+    } else {
+      await vfs.copy(from, to, { noReplace: options.noReplace, beforeEach: recheck.beforeCommit });
+    }
+  } catch (error) {
+    if (isFsError(error, "EEXIST")) throw appeared(transfer.overwrite);
+    throw error;
+  }
+}
+
+/**
+ * MOVE over a destination the rename cannot replace: the source is swapped in for it by one
+ * CAS of the destination's collection, which keeps the destination aside, to be deleted
+ * once the MOVE has happened. A source in another collection (or another shard of a large
+ * one) first moves next to the destination under a staging name: a source removed by then
+ * fails the MOVE before the destination is touched.
+ */
+async function replaceByMove(req: DavRequest, to: string, transfer: Transfer): Promise<void> {
+  const { vfs } = req;
+  const { from, recheck } = transfer;
+  let aside: string | null = null;
+  let swapped = false;
+  if (parentOf(from) === parentOf(to)) {
+    try {
+      aside = await swapIn(req, from, to, transfer, { fallback: false });
+      swapped = true;
+    } catch (error) {
+      if (!isFsError(error, "EXDEV")) throw error;
+    }
+  }
+  if (!swapped) {
+    const staged = besidePath(to, await vfs.nameBeside(to, MOVING_PREFIX));
+    await recheck.beforeCommit();
+    await vfs.rename(from, staged, { noReplace: true });
+    try {
+      aside = await swapIn(req, staged, to, transfer);
+    } catch (error) {
+      throw await putBack(req, staged, from, recheck.reason(error), "the resource it moves");
+    }
+  }
+  await req.locks.release(from);
+  if (aside) await discard(req, aside, recheck);
+}
+
+/**
+ * COPY over a destination the copy cannot replace in one commit: the copy is built under a
+ * staging name beside it, then swapped in as a MOVE would be. A copy that fails, whole or
+ * half way (its source removed meanwhile), never touched the destination.
+ */
+async function replaceByCopy(req: DavRequest, to: string, transfer: Transfer): Promise<void> {
+  const staging = besidePath(to, await req.vfs.nameBeside(to, STAGING_PREFIX));
+  let aside: string | null;
+  try {
+    await transferTo(req, staging, transfer, { noReplace: true });
+    aside = await swapIn(req, staging, to, transfer);
+  } catch (error) {
+    await discard(req, staging);
+    throw error;
+  }
+  if (aside) await discard(req, aside, transfer.recheck);
+}
+
+/**
+ * Puts `staged` (a name in `to`'s collection) at `to`, in place of what the request saw
+ * there, keeping that as an aside entry: one CAS. Returns the aside entry's path. When
+ * the names are in two shards of a large collection (split since the names were chosen),
+ * and `fallback`, two renames instead, with a moment between them when `to` is free: `to`
+ * aside, `staged` in (what appeared at `to` in that moment is not replaced: 409, and the
+ * aside entry goes back).
+ */
+async function swapIn(
+  req: DavRequest,
+  staged: string,
+  to: string,
+  transfer: Transfer,
+  options: { fallback?: boolean } = {},
+): Promise<string | null> {
+  const { vfs } = req;
+  const { recheck } = transfer;
+  const name = await vfs.nameBeside(to, ASIDE_PREFIX);
+  await recheck.beforeCommit();
+  try {
+    // Only over what the request saw there: a destination replaced or removed since (by a
+    // MOVE of it, say) is a conflict, as for a rename, not something to replace unseen.
+    await vfs.renameAside(staged, to, name, { replaces: transfer.target?.ino ?? null });
+    return besidePath(to, name);
+  } catch (error) {
+    if (isFsError(error, "EEXIST")) throw appeared(true);
+    if (!isFsError(error, "EXDEV") || options.fallback === false) throw error;
+  }
+  const aside = besidePath(to, name);
+  await recheck.beforeCommit();
+  try {
+    await vfs.rename(to, aside, { noReplace: true });
+  } catch (error) {
+    if (!isFsError(error, "ENOENT")) throw error;
+  }
+  try {
+    await recheck.beforeCommit();
+    await vfs.rename(staged, to, { noReplace: true });
+  } catch (error) {
+    const reason = isFsError(error, "EEXIST") ? appeared(true) : recheck.reason(error);
+    throw await putBack(req, aside, to, reason, "the resource it would have replaced");
+  }
+  return aside;
+}
+
+/**
+ * After a failed step: renames `path` back to `home`, unless something took that name
+ * meanwhile (it is not replaced). Returns the error to answer with; when `path` could not
+ * go back, that error says where it is kept.
+ */
+async function putBack(
+  req: DavRequest,
+  path: string,
+  home: string,
+  error: unknown,
+  what: string,
+): Promise<unknown> {
+  try {
+    await req.vfs.rename(path, home, { noReplace: true });
+    return error;
+  } catch (failure) {
+    // Nothing there (removed through another instance, as a client may): as it asked.
+    if (isFsError(failure, "ENOENT")) return error;
+    return keptAside(req, path, error, what);
+  }
+}
+
+/** A failed COPY or MOVE that could not put a resource back: where it is kept. */
+class KeptAside extends DavError {}
+
+/** `error`, as an answer that also names where `what` is kept. */
+function keptAside(req: DavRequest, path: string, error: unknown, what: string): KeptAside {
+  const status = statusOf(error);
+  // The answer below is deliberate; the original failure still deserves its log line.
+  if (status >= 500 && !(error instanceof DavError)) console.error(error);
+  console.warn(`pagefs: ${req.c.req.method} ${req.path}: ${what} is kept at ${path}`);
+  const where = href(req, path, false);
+  let condition: string | null = null;
+  let hrefs: string[] = [];
+  let headers: Record<string, string> = {};
+  if (error instanceof DavError) {
+    ({ condition } = error);
+    hrefs = [...error.hrefs];
+    headers = { ...error.headers };
+  } else if (error instanceof LockedError) {
+    condition = "lock-token-submitted";
+    hrefs = [...new Set(error.conflicts.map((l) => l.root))].map((root) => href(req, root, false));
+  }
+  return new KeptAside(status, `${messageOf(error)}; ${what} is kept at ${where}`, {
+    ...(condition ? { condition } : {}),
+    hrefs,
+    headers,
+  });
+}
+
+/**
+ * Deletes what a COPY or MOVE no longer needs (the replaced resource, or a failed copy):
+ * the request's outcome is settled, so a failure here leaves a leftover under its
+ * recognisable name, not an error. The replaced resource is removed under the request's
+ * lock checks (`recheck`), as the destination was before; a failed copy was never anyone
+ * else's.
+ */
+async function discard(req: DavRequest, path: string, recheck?: Recheck): Promise<void> {
+  try {
+    const failures = await req.vfs.removeTree(
+      path,
+      recheck ? { beforeEach: recheck.beforeCommit } : {},
+    );
+    if (failures.size === 0) return;
+    console.warn(`pagefs: ${req.c.req.method} ${req.path}: left ${path} behind`);
+  } catch (error) {
+    if (isFsError(error, "ENOENT")) return;
+    console.warn(`pagefs: ${req.c.req.method} ${req.path}: left ${path} behind: ${error}`);
+  }
+}
+
+/** The path of entry `name` in the collection holding `path`. */
+function besidePath(path: string, name: string): string {
+  const parent = parentOf(path);
+  return `${parent === "/" ? "" : parent}/${name}`;
 }
 
 /**

@@ -1,0 +1,137 @@
+// renameAside(): a rename within one directory object that keeps what it replaces under a
+// second name of that directory, in the same CAS. Readers see the old entry at `to` or the
+// new one, never nothing, and the replaced entry (a non-empty directory too, or a file
+// with other links) stays whole under its new name: nothing is dropped, so hard links and
+// GC are unaffected; the caller removes the aside entry when it no longer needs it. WebDAV
+// COPY and MOVE use it to replace a destination that a plain rename may not replace.
+
+import { CrossObjectError, objectOfName } from "../../format/dir.ts";
+import type { Entry } from "../../format/meta.ts";
+import type { Ctx } from "../context.ts";
+import { beginNsChange, endNsChange } from "../epoch.ts";
+import { FsError } from "../errors.ts";
+import { checkName } from "../path.ts";
+import { locate } from "../resolve.ts";
+
+/** Tries when the directory keeps changing under us, before EAGAIN. */
+const TRIES = 10;
+
+/** What {@linkcode renameAside} may replace. */
+export interface AsideOptions {
+  /**
+   * The inode the caller saw at `to` (null: nothing): anything else there now is EEXIST,
+   * and nothing changes. Without it, whatever is there is replaced.
+   */
+  readonly replaces?: string | null;
+}
+
+/**
+ * Renames `from` to `to` (both in one directory), replacing whatever `to` holds, of any
+ * type, and keeping it as entry `aside` of that directory, in one commit.
+ * @throws {FsError} ENOENT when nothing is at `from`; EEXIST when `aside` exists, or `to`
+ *   holds another inode than `replaces`; EXDEV when the names are not in one directory
+ *   object (different directories, or shards).
+ */
+export async function renameAside(
+  ctx: Ctx,
+  from: string,
+  to: string,
+  aside: string,
+  options: AsideOptions = {},
+): Promise<void> {
+  checkName(aside, to);
+  for (let tries = 0;; tries++) {
+    // After a lost race, decide from fresh reads (what we read first would look the same).
+    const result = tries === 0
+      ? await renameAsideOnce(ctx, from, to, aside, options)
+      : await ctx.meta.inNewScope(() => renameAsideOnce(ctx, from, to, aside, options));
+    if (result === "done") return;
+    if (tries + 1 >= TRIES) {
+      throw new FsError("EAGAIN", "Directory keeps changing during the rename", { path: to });
+    }
+  }
+}
+
+async function renameAsideOnce(
+  ctx: Ctx,
+  from: string,
+  to: string,
+  aside: string,
+  options: AsideOptions,
+): Promise<"done" | "changed"> {
+  const src = await locate(ctx, from);
+  if (!src.parent) throw new FsError("EBUSY", "Cannot rename the root", { path: from });
+  if (!src.entry) throw new FsError("ENOENT", "No such file or directory", { path: from });
+  const dst = await locate(ctx, to);
+  if (!dst.parent) throw new FsError("EBUSY", "Cannot replace the root", { path: to });
+  const dir = dst.parent;
+  const names = [src.name, dst.name, aside];
+  if (src.parent.ino !== dir.ino || new Set(names.map((n) => objectOfName(dir, n))).size > 1) {
+    throw new FsError("EXDEV", "Names are not in one directory object", { path: to });
+  }
+  if (new Set(names).size < 3) {
+    throw new FsError("EINVAL", "The aside name must differ from both names", { path: to });
+  }
+  const entry = src.entry;
+  const target = dst.entry;
+  if (options.replaces !== undefined && (target?.ino ?? null) !== options.replaces) {
+    throw new FsError("EEXIST", "Target changed", { path: to });
+  }
+  // Paths through a directory or symlink here may lead elsewhere after this: announce the
+  // change in the namespace epoch before and after, as a rename of one does.
+  const reshapes = [entry, target].some((e) => e?.t === "d" || e?.t === "l");
+  const change = reshapes ? await beginNsChange(ctx) : null;
+  try {
+    await ctx.dirs.update(dir.ino, names, (draft) => {
+      const current = draft.get(src.name);
+      if (current?.ino !== entry.ino || unsettled(current)) throw new Changed();
+      const there = draft.get(dst.name);
+      if ((there?.ino ?? null) !== (target?.ino ?? null) || unsettled(there)) throw new Changed();
+      if (draft.get(aside)) throw new FsError("EEXIST", "The aside name exists", { path: to });
+      draft.delete(src.name);
+      draft.set(dst.name, current);
+      if (there) draft.set(aside, there);
+    });
+    return "done";
+  } catch (error) {
+    if (error instanceof Changed) return "changed";
+    if (error instanceof CrossObjectError) {
+      throw new FsError("EXDEV", "Names are not in one directory object", { path: to });
+    }
+    throw error;
+  } finally {
+    // If this fails, the id stays pending until others find it stale: slower, not wrong.
+    if (change) await endNsChange(ctx, change).catch(() => {});
+  }
+}
+
+/** An entry that a rename in flight carries: the lookup settles it (try again). */
+function unsettled(entry: Entry | undefined): boolean {
+  return entry?.moving !== undefined || entry?.movedFrom !== undefined;
+}
+
+/**
+ * A fresh name (`prefix` and a random id) for the directory that holds `path`, kept in the
+ * same directory object as `path`'s own name by that directory's shard table as this
+ * instance last read it, so that {@linkcode renameAside} can change both in one CAS.
+ */
+export async function nameBeside(ctx: Ctx, path: string, prefix: string): Promise<string> {
+  const at = await locate(ctx, path);
+  if (!at.parent) throw new FsError("EBUSY", "The root has no directory", { path });
+  const dir = at.parent;
+  const home = objectOfName(dir, at.name);
+  const base = prefix + crypto.randomUUID().replaceAll("-", "");
+  // A sharded directory of depth d takes 2^d tries on average (d is small: 2,048 entries
+  // a shard); an unsharded one, the first.
+  for (let i = 0; i < 1 << 20; i++) {
+    const name = i === 0 ? base : `${base}-${i}`;
+    if (objectOfName(dir, name) === home) {
+      checkName(name, path);
+      return name;
+    }
+  }
+  throw new FsError("EAGAIN", "No name found beside the entry", { path });
+}
+
+/** The state changed between our read and our write: decide again from scratch. */
+class Changed extends Error {}

@@ -1,0 +1,123 @@
+// renameAside(): a rename within one directory object that keeps what it replaces under a
+// second name in the same commit (WebDAV COPY and MOVE over a collection use it).
+
+import { assert, assertEquals } from "./_assert.ts";
+import { contract } from "./_stores.ts";
+import { dirKey } from "../src/format/keys.ts";
+import { HookStore } from "./_hook_store.ts";
+import { isFsError, Vfs } from "../src/vfs/mod.ts";
+
+const text = (s: string) => new TextEncoder().encode(s);
+const read = async (fs: Vfs, path: string) =>
+  new TextDecoder().decode(await fs.read(path, 0, 1 << 20));
+const code = (p: Promise<unknown>) => p.then(() => "ok", (e) => isFsError(e) ? e.code : e);
+
+contract("`renameAside()` replaces a non-empty directory and keeps it whole", async (store) => {
+  const fs = await Vfs.open(store);
+  await fs.mkdir("/d/old/sub", { parents: true });
+  await fs.writeFile("/d/old/sub/f", text("kept"));
+  await fs.writeFile("/d/new", text("new"));
+  const aside = await fs.nameBeside("/d/old", ".aside-");
+  assert(aside.startsWith(".aside-"), aside);
+  await fs.renameAside("/d/new", "/d/old", aside);
+  const other = await Vfs.open(store);
+  assertEquals(await read(other, "/d/old"), "new");
+  assertEquals(await read(other, `/d/${aside}/sub/f`), "kept");
+  assertEquals((await other.readdir("/d")).entries.map((e) => e.name).sort(), [aside, "old"]);
+  // A directory over a file, the other way round.
+  await fs.mkdir("/d/dir");
+  const again = await fs.nameBeside("/d/old", ".aside-");
+  await fs.renameAside("/d/dir", "/d/old", again);
+  assertEquals((await other.getattr("/d/old")).type, "directory");
+  assertEquals(await read(other, `/d/${again}`), "new");
+  // Nothing at the target: a plain rename, nothing kept.
+  await fs.writeFile("/d/x", text("x"));
+  await fs.renameAside("/d/x", "/d/y", await fs.nameBeside("/d/y", ".aside-"));
+  assertEquals(await read(other, "/d/y"), "x");
+});
+
+contract(
+  "`renameAside()` commits once, and refuses what it cannot do in one commit",
+  async (store) => {
+    const counted = new HookStore(store);
+    const fs = await Vfs.open(counted);
+    await fs.mkdir("/a/t", { parents: true });
+    await fs.mkdir("/b");
+    await fs.writeFile("/a/t/f", text("t"));
+    await fs.writeFile("/a/s", text("s"));
+    const { ino } = await fs.getattr("/a");
+    const aside = await fs.nameBeside("/a/t", ".aside-");
+    const from = counted.calls.length;
+    await fs.renameAside("/a/s", "/a/t", aside);
+    // A file moved over a directory: one write of the directory /a, and the namespace
+    // epoch around it (paths through /a/t now lead elsewhere).
+    const dirWrites = counted.calls.slice(from).filter((c) =>
+      c.op === "PutObject" && c.key === dirKey(ino)
+    );
+    assertEquals(dirWrites.length, 1);
+    assertEquals(await code(fs.renameAside("/a/none", "/a/t", "z")), "ENOENT");
+    assertEquals(await code(fs.renameAside("/a/t", "/a/u", aside)), "EEXIST");
+    assertEquals(await code(fs.renameAside("/b", "/a/t", "z")), "EXDEV");
+    assertEquals(await code(fs.renameAside("/a/t", "/a/u", "u")), "EINVAL");
+    assertEquals(await read(fs, "/a/t"), "s");
+  },
+);
+
+contract("`renameAside()` keeps a replaced hard link's count", async (store) => {
+  const fs = await Vfs.open(store);
+  await fs.writeFile("/f", text("linked"));
+  await fs.link("/f", "/g");
+  await fs.writeFile("/h", text("other"));
+  const aside = await fs.nameBeside("/f", ".aside-");
+  await fs.renameAside("/h", "/f", aside);
+  assertEquals((await fs.getattr("/g")).nlink, 2);
+  assertEquals(await read(fs, `/${aside}`), "linked");
+  await fs.unlink(`/${aside}`);
+  assertEquals((await fs.getattr("/g")).nlink, 1);
+  assertEquals(await read(fs, "/g"), "linked");
+});
+
+contract(
+  "`nameBeside()` keeps the name in the same shard of a sharded directory",
+  async (store) => {
+    const fs = await Vfs.open(store, { dirLimits: { maxEntries: 4 } });
+    await fs.mkdir("/many");
+    for (let i = 0; i < 40; i++) await fs.writeFile(`/many/f${i}`, text(`${i}`));
+    let otherShard = 0;
+    for (let i = 0; i < 40; i += 7) {
+      // Another file of the same shard replaces it (the count of entries stays, so no
+      // split comes in between); one of another shard is EXDEV.
+      const aside = await fs.nameBeside(`/many/f${i}`, ".aside-");
+      const results: string[] = [];
+      let j = 0;
+      for (; j < 40; j++) {
+        if (j === i || !await fs.getattr(`/many/f${j}`).then(() => true, () => false)) continue;
+        const result = await code(fs.renameAside(`/many/f${j}`, `/many/f${i}`, aside));
+        results.push(result);
+        if (result === "ok") break;
+      }
+      assert(results.includes("ok"), `f${i}: ${results}`);
+      assert(results.every((r) => r === "ok" || r === "EXDEV"), `f${i}: ${results}`);
+      assertEquals(await read(fs, `/many/f${i}`), `${j}`);
+      assertEquals(await read(fs, `/many/${aside}`), `${i}`);
+      otherShard += results.filter((r) => r === "EXDEV").length;
+    }
+    assert(otherShard > 0, "the directory is not sharded");
+  },
+);
+
+contract("`renameAside()` with `replaces` refuses a target changed since", async (store) => {
+  const fs = await Vfs.open(store);
+  await fs.writeFile("/t", text("seen"));
+  await fs.writeFile("/s", text("s"));
+  const seen = (await fs.getattr("/t")).ino;
+  await fs.unlink("/t");
+  await fs.writeFile("/t", text("new"));
+  const aside = await fs.nameBeside("/t", ".aside-");
+  assertEquals(await code(fs.renameAside("/s", "/t", aside, { replaces: seen })), "EEXIST");
+  assertEquals(await code(fs.renameAside("/s", "/t", aside, { replaces: null })), "EEXIST");
+  assertEquals(await read(fs, "/t"), "new");
+  await fs.renameAside("/s", "/t", aside, { replaces: (await fs.getattr("/t")).ino });
+  assertEquals(await read(fs, "/t"), "s");
+  assertEquals(await read(fs, `/${aside}`), "new");
+});
