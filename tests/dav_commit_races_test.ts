@@ -170,3 +170,25 @@ Deno.test("a shared file replaced between the share page's look and its read is 
   assert(replaced, "the race did not happen");
   assertEquals([res.status, body, res.headers.get("content-length")], [200, "new, 9 B", "8"]);
 });
+
+Deno.test("a COPY or MOVE whose destination's parent is removed meanwhile answers 409, not 404", async () => {
+  for (const method of ["COPY", "MOVE"]) {
+    const { gate, a, b } = await pair();
+    assertEquals((await a.app.request(davUrl("/a"), { method: "PUT", body: "x" })).status, 201);
+    assertEquals((await a.app.request(davUrl("/b"), { method: "MKCOL" })).status, 201);
+    const bIno = (await a.vfs.lookup("/b")).ino;
+    // The COPY or MOVE has found /b; its commit into /b's directory object is held.
+    gate.arm((call) => call.op === "PutObject" && call.key === dirKey(bIno));
+    const moving = a.app.request(davUrl("/a"), {
+      method,
+      headers: { destination: `http://localhost${davUrl("/b/c")}`, overwrite: "F" },
+    });
+    await gate.held;
+    assertEquals((await b.app.request(davUrl("/b"), { method: "DELETE" })).status, 204);
+    gate.open();
+    const res = await moving;
+    // The source is there: what is missing is the destination's parent (RFC 4918 9.8.5).
+    assertEquals(res.status, 409, `${method}: ${res.status} ${await res.text()}`);
+    assertEquals(await (await b.app.request(davUrl("/a"))).text(), "x");
+  }
+});

@@ -119,6 +119,11 @@ async function transferTo(
     }
   } catch (error) {
     if (isFsError(error, "EEXIST")) throw appeared(transfer.overwrite);
+    // Not found, with the source still there (looked at afresh): what went is the
+    // destination's parent collection, a conflict (RFC 4918 section 9.8.5), not a 404.
+    if (isFsError(error, "ENOENT", "ENOTDIR") && await vfs.fresh(() => statOrNull(vfs, from))) {
+      throw new DavError(409, "The destination's parent collection was removed meanwhile");
+    }
     throw error;
   }
 }

@@ -212,11 +212,11 @@ async function renameEntry(
       if (isDir) return "conflict";
       break;
   }
-  // The target was taken after we looked: nothing happened. Unless told not to replace,
-  // decide again on what is there now (a rename over a name just created replaces it, as
-  // it would have a moment later), a bounded number of times.
-  if (!options.noReplace) return "conflict";
-  throw new FsError("EEXIST", "Target changed during the rename", { path: to });
+  // The target was taken after we looked, or its directory went: nothing happened. Decide
+  // again on what is there now, a bounded number of times: a rename over a name just
+  // created replaces it (as it would have a moment later), or with noReplace fails with
+  // EEXIST; a directory removed meanwhile is ENOENT, not a name taken.
+  return "conflict";
 }
 
 /** The state changed between our read and our write: decide again from scratch. */
