@@ -192,3 +192,33 @@ Deno.test("a COPY or MOVE whose destination's parent is removed meanwhile answer
     assertEquals(await (await b.app.request(davUrl("/a"))).text(), "x");
   }
 });
+
+Deno.test("an API rename answers 200 with what it moved, even if that is moved on right after", async () => {
+  const store = new MemoryStore();
+  const vfs = await Vfs.open(store);
+  const other = await Vfs.open(store);
+  await vfs.mkdir("/d");
+  await vfs.mkdir("/e");
+  const moved = (await vfs.lookup("/d")).ino;
+  // Right after the rename, another instance moves the directory on.
+  const racy = new Proxy(vfs, {
+    get(target, key) {
+      const value = Reflect.get(target, key);
+      if (key !== "rename") return typeof value === "function" ? value.bind(target) : value;
+      return async (from: string, to: string, ...rest: unknown[]) => {
+        await target.rename(from, to, ...rest as []);
+        await other.rename(to, "/elsewhere");
+      };
+    },
+  });
+  const app = new Dav(racy, store).app;
+  const res = await app.request("/api/v1/fs/d", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ op: "rename", to: "/e/d" }),
+  });
+  const body = await res.json();
+  // The rename happened (the MOVE after it found it there): 200, not a 404 of the look after.
+  assertEquals([res.status, body.path, body.ino], [200, "/e/d", moved], JSON.stringify(body));
+  assertEquals((await other.lookup("/elsewhere")).ino, moved);
+});

@@ -6,7 +6,7 @@
  */
 
 import type { Context, Hono } from "hono";
-import type { Stat, Vfs } from "../vfs/mod.ts";
+import { isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
 import { badRequest } from "./errors.ts";
 import { checkLocks } from "./locks.ts";
 import { readJsonObject } from "../http/input.ts";
@@ -44,8 +44,15 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
     fields: ["to", "noReplace"],
     async run(vfs, path, f) {
       const to = f.path("to");
+      // What is moved, as it is before (read anyway by the rename, which reuses it): the
+      // answer if it is moved on or removed right after, before the look below.
+      const before = await vfs.lookup(path);
       await vfs.rename(path, to, { noReplace: f.flag("noReplace") });
-      return at(to, await vfs.lookup(to));
+      const after = await vfs.lookup(to).catch((error) => {
+        if (isFsError(error, "ENOENT", "ENOTDIR")) return null;
+        throw error;
+      });
+      return at(to, after?.ino === before.ino ? after : before);
     },
   },
   copy: {
