@@ -13,9 +13,10 @@
 
 import type { Context, Hono } from "hono";
 import { badRequest, HttpError, preconditionFailed } from "../http/errors.ts";
+import { checkLocks } from "../http/locks.ts";
 import { httpDate } from "../http/preconditions.ts";
 import { Recheck } from "../http/recheck.ts";
-import { FsError, isFsError, LockedError, type Stat, type Vfs } from "../vfs/mod.ts";
+import { FsError, isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
 import { countedBody, sameBytes, tooLong } from "./body.ts";
 import {
   checkResumable,
@@ -75,15 +76,6 @@ export function registerTusRoutes(app: Hono, uploads: Uploads, options: RouteOpt
       if (c.req.method === "HEAD") return h.head(c, c.req.param("id")!);
       throw new HttpError(405, "EINVAL", "Uploads are not readable: GET the target file");
     }));
-}
-
-/** The lock tokens a request submits in `Lock-Token` (as for the HTTP API's writes). */
-function submittedTokens(c: Context): Set<string> {
-  const tokens = new Set<string>();
-  for (const match of c.req.header("lock-token")?.matchAll(/<([^<>\s]+)>/g) ?? []) {
-    tokens.add(match[1]!);
-  }
-  return tokens;
 }
 
 async function lstatOrNull(vfs: Vfs, path: string): Promise<Stat | null> {
@@ -274,16 +266,7 @@ class Handlers {
         current ? "ESTALE" : "ENOENT",
       );
     }
-    try {
-      await fs.locks.check(target, submittedTokens(c), {
-        parent: current === null,
-        descendants: false,
-      });
-    } catch (error) {
-      if (!(error instanceof LockedError)) throw error;
-      const roots = [...new Set(error.conflicts.map((l) => l.root))].join(", ");
-      throw new HttpError(423, "EBUSY", `Locked by a WebDAV lock on ${roots}: send its Lock-Token`);
-    }
+    await checkLocks(c, fs, target, { membership: current === null });
   }
 
   /**
