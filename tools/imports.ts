@@ -29,6 +29,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ["rest", "webdav", "tus", "ui"],
   ["app.ts"],
   ["service.ts"],
+  ["cli"],
   ["cli.ts"],
 ];
 

@@ -8,7 +8,7 @@
 import type { Context, Hono } from "hono";
 import { isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
 import { badRequest } from "./errors.ts";
-import { checkLocks } from "./locks.ts";
+import { checkLocks } from "../http/locks.ts";
 import { readJsonObject } from "../http/input.ts";
 import { fsPathOf } from "./path.ts";
 import { conditionalHeaders, evaluatePreconditions } from "../http/preconditions.ts";

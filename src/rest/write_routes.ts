@@ -28,7 +28,7 @@ import {
   validatorHeaders,
 } from "../http/preconditions.ts";
 import { parseContentRange } from "../http/ranges.ts";
-import { checkLocks } from "./locks.ts";
+import { checkLocks } from "../http/locks.ts";
 import { Recheck } from "../http/recheck.ts";
 import { statJson } from "./render.ts";
 

@@ -34,7 +34,7 @@ import type { Vfs } from "../vfs/mod.ts";
 import { registerTusRoutes } from "./routes.ts";
 import { isStagingPath, STAGING_DIR, Uploads } from "./uploads.ts";
 
-export { targetOf } from "./routes.ts";
+export { targetOf } from "./request.ts";
 export { TUS_VERSION } from "./protocol.ts";
 export {
   isStagingPath,

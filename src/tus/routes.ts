@@ -4,22 +4,22 @@
  * one offset write of the upload's staging file, committed by CAS on the file's version
  * after the checksum and length checks pass, so a chunk is stored whole or not at all.
  *
- * Just over 500 lines on purpose: the five handlers share the upload's record and the
- * checks of one protocol; each stays next to the statuses the tus spec gives it.
+ * The five handlers share the upload's record and the checks of one protocol; each stays
+ * next to the statuses the tus spec gives it. What a creation request asks for is read in
+ * `request.ts`; a chunk's body is counted and hashed in `body.ts`.
  *
  * @module
  */
 
-import { createHash } from "node:crypto";
 import type { Context, Hono } from "hono";
 import { badRequest, HttpError, preconditionFailed } from "../http/errors.ts";
-import { checkSegment, parseJsonPath } from "../http/path.ts";
+import { checkLocks } from "../http/locks.ts";
 import { httpDate } from "../http/preconditions.ts";
 import { Recheck } from "../http/recheck.ts";
-import { FsError, isFsError, LockedError, type Stat, type Vfs } from "../vfs/mod.ts";
+import { FsError, isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
+import { countedBody, sameBytes, tooLong } from "./body.ts";
 import {
   checkResumable,
-  type Checksum,
   CHECKSUM_ALGORITHMS,
   checksumMismatch,
   OFFSET_STREAM,
@@ -30,7 +30,8 @@ import {
   TUS_VERSION,
   uintHeader,
 } from "./protocol.ts";
-import { isStagingPath, type Upload, UploadGone, type UploadRecord, Uploads } from "./uploads.ts";
+import { originOf, preconditionsOf, targetOf } from "./request.ts";
+import { type Upload, UploadGone, type UploadRecord, Uploads } from "./uploads.ts";
 
 /** How the handlers reach the filesystem and the request's principal. */
 export interface RouteOptions {
@@ -77,54 +78,6 @@ export function registerTusRoutes(app: Hono, uploads: Uploads, options: RouteOpt
     }));
 }
 
-/** The target path an upload's metadata names: `path`, or `filename` in `dir`. */
-export function targetOf(meta: Record<string, string>): string {
-  let path: string;
-  if (meta.path !== undefined) {
-    if (meta.path.endsWith("/")) throw badRequest("The upload's path names a folder");
-    path = parseJsonPath(meta.path);
-  } else {
-    const filename = meta.filename ?? meta.name;
-    if (filename === undefined) {
-      throw badRequest("Upload-Metadata needs `path`, or `filename` (with an optional `dir`)");
-    }
-    checkSegment(filename, filename);
-    const dir = parseJsonPath(meta.dir ?? "/");
-    path = dir === "/" ? `/${filename}` : `${dir}/${filename}`;
-    // Joined names are each valid; the whole must still fit.
-    path = parseJsonPath(path);
-  }
-  if (path === "/") throw badRequest("An upload cannot replace the root");
-  if (isStagingPath(path)) throw badRequest("The staging folder is reserved for the server");
-  return path;
-}
-
-/** The If-Match / If-None-Match of PUT, from metadata `ifMatch` / `ifNoneMatch`. */
-function preconditionsOf(
-  meta: Record<string, string>,
-): Pick<UploadRecord, "noReplace" | "ifMatch"> {
-  const out: { noReplace?: boolean; ifMatch?: string } = {};
-  if (meta.ifNoneMatch !== undefined) {
-    if (meta.ifNoneMatch.trim() !== "*") throw badRequest('Metadata ifNoneMatch must be "*"');
-    out.noReplace = true;
-  }
-  if (meta.ifMatch !== undefined) {
-    const match = /^\s*"?([\x21\x23-\x7e]{1,200})"?\s*$/.exec(meta.ifMatch);
-    if (!match) throw badRequest("Metadata ifMatch must be one strong ETag");
-    out.ifMatch = match[1]!;
-  }
-  return out;
-}
-
-/** The lock tokens a request submits in `Lock-Token` (as for the HTTP API's writes). */
-function submittedTokens(c: Context): Set<string> {
-  const tokens = new Set<string>();
-  for (const match of c.req.header("lock-token")?.matchAll(/<([^<>\s]+)>/g) ?? []) {
-    tokens.add(match[1]!);
-  }
-  return tokens;
-}
-
 async function lstatOrNull(vfs: Vfs, path: string): Promise<Stat | null> {
   try {
     return await vfs.lookup(path);
@@ -136,27 +89,6 @@ async function lstatOrNull(vfs: Vfs, path: string): Promise<Stat | null> {
 
 function parentOf(path: string): string {
   return path.slice(0, path.lastIndexOf("/")) || "/";
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
-/** The scheme and host a client reached us by: forwarded by a proxy, or the request's. */
-function originOf(c: Context): string {
-  const url = new URL(c.req.url);
-  let proto = url.protocol.slice(0, -1);
-  let host = url.host;
-  const forwarded = c.req.header("forwarded")?.split(",")[0];
-  const fwdHost = forwarded?.match(/(?:^|;)\s*host="?([^";]+)"?/i)?.[1] ??
-    c.req.header("x-forwarded-host")?.split(",")[0]?.trim();
-  const fwdProto = forwarded?.match(/(?:^|;)\s*proto="?([^";]+)"?/i)?.[1] ??
-    c.req.header("x-forwarded-proto")?.split(",")[0]?.trim();
-  if (fwdHost && /^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(fwdHost)) {
-    host = fwdHost;
-  }
-  if (fwdProto && /^https?$/i.test(fwdProto)) proto = fwdProto.toLowerCase();
-  return `${proto}://${host}`;
 }
 
 class Handlers {
@@ -334,16 +266,7 @@ class Handlers {
         current ? "ESTALE" : "ENOENT",
       );
     }
-    try {
-      await fs.locks.check(target, submittedTokens(c), {
-        parent: current === null,
-        descendants: false,
-      });
-    } catch (error) {
-      if (!(error instanceof LockedError)) throw error;
-      const roots = [...new Set(error.conflicts.map((l) => l.root))].join(", ");
-      throw new HttpError(423, "EBUSY", `Locked by a WebDAV lock on ${roots}: send its Lock-Token`);
-    }
+    await checkLocks(c, fs, target, { membership: current === null });
   }
 
   /**
@@ -380,7 +303,7 @@ class Handlers {
       if (declared) throw new HttpError(409, "ESTALE", "The upload is complete");
       return upload;
     }
-    const body = this.#counted(source, { offset, length, declared, checksum });
+    const body = countedBody(source, { offset, length, declared, checksum });
     const isLast = () => length !== null && offset + body.count() === length;
     const recheck = new Recheck(async () => {
       const failure = body.failure();
@@ -456,69 +379,6 @@ class Handlers {
       throw error;
     }
   }
-
-  /** The request body, counted, hashed and held to the upload's length as it streams. */
-  #counted(
-    source: ReadableStream<Uint8Array> | null,
-    o: {
-      offset: number;
-      length: number | null;
-      declared?: number | undefined;
-      checksum: Checksum | null;
-    },
-  ) {
-    const hash = o.checksum ? createHash(o.checksum.algorithm) : null;
-    let count = 0;
-    let failure: unknown = null;
-    let digest: Uint8Array | null = null;
-    const fail = (error: unknown) => {
-      failure ??= error;
-      return failure;
-    };
-    const reader = source?.getReader() ?? null;
-    const stream = new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        let next: ReadableStreamReadResult<Uint8Array>;
-        try {
-          next = reader ? await reader.read() : { done: true };
-        } catch (error) {
-          const why = error instanceof Error ? error.message : String(error);
-          throw fail(new FsError("EINVAL", `The body broke off after ${count} bytes: ${why}`));
-        }
-        if (next.done) {
-          if (o.declared !== undefined && count !== o.declared) {
-            throw fail(badRequest(`The body has ${count} bytes, not the declared ${o.declared}`));
-          }
-          controller.close();
-          return;
-        }
-        count += next.value.length;
-        if (o.length !== null && o.offset + count > o.length) {
-          await reader?.cancel().catch(() => {});
-          throw fail(tooLong(o.length));
-        }
-        if (o.declared !== undefined && count > o.declared) {
-          await reader?.cancel().catch(() => {});
-          throw fail(badRequest(`The body is longer than the declared ${o.declared} bytes`));
-        }
-        hash?.update(next.value);
-        controller.enqueue(next.value);
-      },
-      async cancel(reason) {
-        await reader?.cancel(reason).catch(() => {});
-      },
-    }, { highWaterMark: 0 });
-    return {
-      stream,
-      count: () => count,
-      failure: () => failure,
-      digest: () => digest ??= hash ? new Uint8Array(hash.digest()) : null,
-    };
-  }
-}
-
-function tooLong(length: number): HttpError {
-  return new HttpError(413, "EFBIG", `The chunk goes past the upload's length of ${length} bytes`);
 }
 
 /** Errors of the staging area and the lock table as HTTP errors the app renders. */

@@ -1,13 +1,13 @@
 /**
- * WebDAV locks bind the HTTP API too: a write to a path that a lock covers needs that
- * lock's token, sent as `Lock-Token: <urn:uuid:…>` (several may be comma-separated), or
- * it is refused with 423 and nothing changes.
+ * WebDAV locks bind the HTTP API and tus uploads too: a write to a path that a lock covers
+ * needs that lock's token, sent as `Lock-Token: <urn:uuid:…>` (several may be
+ * comma-separated), or it is refused with 423 and nothing changes.
  *
  * @module
  */
 
 import type { Context } from "hono";
-import { HttpError } from "../http/errors.ts";
+import { HttpError } from "./errors.ts";
 import { LockedError, type Vfs } from "../vfs/mod.ts";
 
 /** The lock tokens a request submits in `Lock-Token`. */

@@ -1,0 +1,119 @@
+/**
+ * The write history every CAS-written object carries (`writes`, see docs/format.md), and the
+ * resolution of a write whose answer was lost, which that history makes exact.
+ *
+ * A write's history is a random id for the new version, then the ids of the versions before
+ * it, newest first, at most {@linkcode WRITE_HISTORY} in all. A write whose answer was lost
+ * (connection dropped, timeout, a 5xx) is resolved by one fresh read: our id in the history
+ * means it was applied, however many writes came after it; the version we built on followed
+ * by someone else's id means it was not, and the operation runs again; anything else (the
+ * object deleted, or so many writes since that the history no longer reaches back) is an
+ * {@linkcode OutcomeUnknownError}, never a second application.
+ *
+ * @module
+ */
+
+import { readAll } from "../store/_util.ts";
+import type { ObjectStore, StoreError } from "../store/types.ts";
+import { OutcomeUnknownError, type Versioned } from "./_cas_base.ts";
+import { decode } from "./meta.ts";
+
+/** How many write ids an object's history keeps (its own included). */
+export const WRITE_HISTORY = 32;
+/** Ends a history whose older part is not known (it was built on an unread version). */
+const TRUNCATED = "*";
+/** The reserved top-level member of every CAS-written object that holds its history. */
+export const WRITES = "writes";
+
+/** What `MetaStore.write` knows about a write whose answer was lost. */
+export interface LostWrite<T> {
+  readonly value: T;
+  readonly etag: string | null;
+  readonly from: Versioned<unknown> | null;
+  readonly writes: readonly string[] | undefined;
+  readonly size: number;
+  readonly error: StoreError;
+  /** Takes our version when the read back finds it current. */
+  readonly remember: (versioned: Versioned<T>) => void;
+}
+
+/**
+ * Decides whether a write whose answer was lost was applied, from one fresh read of
+ * `store`; `lost.remember` is given our version when it is the current one.
+ * @returns our version when it was applied, null when it was not (safe to run again).
+ */
+export async function resolveLostWrite<T>(
+  store: ObjectStore,
+  key: string,
+  lost: LostWrite<T>,
+): Promise<Versioned<T> | null> {
+  const { value, etag, from, writes, size, error } = lost;
+  const unknown = (why: string) => new OutcomeUnknownError(key, why, error);
+  const result = await store.get(key).catch((cause) => {
+    throw unknown(`it could not be read back (${(cause as Error)?.message ?? cause})`);
+  });
+  if (result !== null && result.status !== "ok") throw unknown("it could not be read back");
+  if (result === null) {
+    // A create that is not there was not applied: nothing deletes an object before the
+    // operation that created it has named it somewhere, which ours has not yet done.
+    if (etag === null) return null;
+    throw unknown("the object was deleted since");
+  }
+  const bytes = await readAll(result.body);
+  // Unchanged: our write (whose id makes its bytes differ) did not happen.
+  if (etag !== null && result.info.etag === etag) return null;
+  if (!writes) throw unknown("the object carries no write history");
+  const now = historyOf(decode<unknown>(key, bytes, () => null));
+  const ours = writes[0]!;
+  const at = now.indexOf(ours);
+  if (at === 0) {
+    const versioned = { value, etag: result.info.etag, size, writes };
+    lost.remember(versioned);
+    return versioned;
+  }
+  // Applied, and changed again since: our version is no longer the current one.
+  if (at > 0) return { value, etag: "", size, writes };
+  if (etag === null) {
+    // A create: the history runs back to the object's first write, which was not ours.
+    if (now.length < WRITE_HISTORY && now.at(-1) !== TRUNCATED) return null;
+    throw unknown(`more than ${WRITE_HISTORY - 1} writes since`);
+  }
+  // The version after the one we built on is someone else's: ours lost the race.
+  const baseId = from?.writes?.[0];
+  if (baseId !== undefined && now.indexOf(baseId) > 0) return null;
+  throw unknown(
+    baseId === undefined
+      ? "the version it replaced carries no write history"
+      : `more than ${WRITE_HISTORY - 1} writes since, or the object was replaced`,
+  );
+}
+
+/** Only JSON objects carry a write history (every metadata object is one). */
+export function stampable(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** The history of a new version built on `from` (null: on nothing, or on an unread one). */
+export function nextWrites(from: Versioned<unknown> | null, create: boolean): string[] {
+  const before = from?.writes ?? (create ? [] : [TRUNCATED]);
+  return [writeId(), ...before].slice(0, WRITE_HISTORY);
+}
+
+/** 48 random bits: a collision among one object's 32 recent writes is out of reach. */
+function writeId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(6));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export function historyOf(value: unknown): readonly string[] {
+  const writes = stampable(value) ? value[WRITES] : undefined;
+  return Array.isArray(writes) && writes.every((w) => typeof w === "string") ? writes : [];
+}
+
+/** Splits a decoded object into the value its users see and its write history. */
+export function unstamp<T>(decoded: T, etag: string, size: number): Versioned<T> {
+  if (!stampable(decoded) || !(WRITES in decoded)) return { value: decoded, etag, size };
+  const writes = historyOf(decoded);
+  const { [WRITES]: _, ...value } = decoded;
+  return { value: value as T, etag, size, writes };
+}
