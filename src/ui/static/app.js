@@ -101,15 +101,20 @@ function renderCrumbs() {
 
 // ---- loading and sorting -----------------------------------------------------------
 
-async function load(path) {
+async function load(path, { refresh = false } = {}) {
   const id = ++state.loadId;
+  // A refresh of the folder shown (after an upload, a rename...) keeps its rows, selection
+  // and scroll until the fresh listing's first page replaces them: no blank flash.
+  const keep = refresh && path === state.cwd;
   state.cwd = path;
-  state.entries = [];
   state.complete = false;
-  state.selected.clear();
-  state.active = -1;
-  state.anchor = -1;
-  list.scrollTop = 0;
+  if (!keep) {
+    state.entries = [];
+    state.selected.clear();
+    state.active = -1;
+    state.anchor = -1;
+    list.scrollTop = 0;
+  }
   renderCrumbs();
   updateToolbar();
   list.setAttribute("aria-busy", "true");
@@ -125,6 +130,11 @@ async function load(path) {
     do {
       const page = await listPage(path, cursor ? { cursor } : {});
       if (id !== state.loadId) return;
+      if (first && keep) {
+        state.entries = [];
+        state.active = -1;
+        state.anchor = -1;
+      }
       state.entries.push(...page.entries);
       cursor = page.cursor;
       sortEntries();
@@ -149,7 +159,8 @@ async function load(path) {
 
 function reload() {
   const keep = new Set(state.selected);
-  return load(state.cwd).then(() => {
+  return load(state.cwd, { refresh: true }).then(() => {
+    state.selected.clear();
     for (const name of keep) {
       if (state.entries.some((e) => e.name === name)) state.selected.add(name);
     }
