@@ -283,3 +283,42 @@ Deno.test("a hard link renamed onto the source name of an earlier rename does no
   assertEquals(new TextDecoder().decode(await fresh.read("/d0/c", 0, 100)), "acknowledged");
   assertEquals(await checkConsistency(store), []);
 });
+
+Deno.test("a late target of a settled directory rename does not undo the rename that moved it on", async () => {
+  // Seed 474 of tests/vfs_rename_sched_test.ts, reduced. A renamer's target write (/p/x to
+  // /q/x) loses its CAS; meanwhile others settle that rename and move the directory on to
+  // /r/x (acknowledged; its target keeps its `movedFrom` mark until looked up). The
+  // renamer's retry then adds its target late, a second name of the directory at /q/x,
+  // where the second rename came from. Before the renamer takes that late target back, a
+  // reader looks up /r/x: the inode at the second rename's source name must not be read as
+  // that rename's rollback, or both names go and the directory is lost.
+  const { store, fs, dirs, q, x } = await movedDirFixture();
+  await fs.mkdir("/r");
+  const r = (await fs.lookup("/r")).ino;
+  const hook = new HookStore(store);
+  const renamer = await Vfs.open(hook);
+  const putOf = (ino: string) => (call: SeenCall) =>
+    call.op === "PutObject" && call.key === dirKey(ino);
+  hook.before(putOf(q), async () => {
+    // The renamer's first target write (its CAS now stale): others settle the rename...
+    await fs.lookup("/p/x").catch(() => {});
+    await fs.lookup("/q/x");
+    // ...and move the directory on.
+    await fs.rename("/q/x", "/r/x");
+    // The renamer's retry adds the late target; its next write to /q takes it back.
+    hook.before(putOf(q), () => {
+      hook.before(putOf(q), async () => {
+        const reader = await Vfs.open(store);
+        await reader.lookup("/r/x").catch(() => {});
+      });
+      return Promise.resolve();
+    });
+  });
+  await renamer.rename("/p/x", "/q/x").catch(() => {});
+  assertEquals(hook.fired, 3, "the interleaving did not happen");
+  const fresh = await Vfs.open(store);
+  assertEquals((await fresh.readdir("/q")).entries.map((e) => e.name), [], "named in /q");
+  assertEquals(await fresh.read("/r/x/keep", 0, 10), new Uint8Array([5]), "lost from /r");
+  assertEquals((await dirs.get(x))!.value.parent, r, "parent pointer");
+  assertEquals(await checkConsistency(store), []);
+});
