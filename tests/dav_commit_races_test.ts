@@ -23,6 +23,24 @@ async function pair() {
 
 const text = (s: string) => new TextEncoder().encode(s);
 
+/**
+ * `target` with its method `key` replaced by `wrap(original)` (the original bound to it);
+ * every other member answered by `target` itself: a hook between two steps of a handler.
+ */
+function hooked<T extends object, K extends keyof T>(
+  target: T,
+  key: K,
+  wrap: (original: T[K]) => T[K],
+): T {
+  return new Proxy(target, {
+    get(t, k) {
+      const value = Reflect.get(t, k);
+      const bound = typeof value === "function" ? value.bind(t) : value;
+      return k === key ? wrap(bound) : bound;
+    },
+  });
+}
+
 Deno.test("a MOVE with Overwrite F does not replace a file created after it looked", async () => {
   const { gate, a, b } = await pair();
   assertEquals((await a.app.request(davUrl("/src"), { method: "PUT", body: "moved" })).status, 201);
@@ -97,20 +115,12 @@ Deno.test("a GET whose file is replaced between its look and its read answers on
     // After the GET's look at /f, right before it reads the bytes, a PUT through the same
     // instance replaces it.
     let replaced = false;
-    const racy = new Proxy(vfs, {
-      get(target, key) {
-        if (key === "readStream") {
-          return async (path: string, ...rest: unknown[]) => {
-            if (path === "/f" && !replaced) {
-              replaced = true;
-              await target.writeFile("/f", text("new, 9 B"));
-            }
-            return await target.readStream(path, ...rest as []);
-          };
-        }
-        const value = Reflect.get(target, key);
-        return typeof value === "function" ? value.bind(target) : value;
-      },
+    const racy = hooked(vfs, "readStream", (readStream) => async (path, options) => {
+      if (path === "/f" && !replaced) {
+        replaced = true;
+        await vfs.writeFile("/f", text("new, 9 B"));
+      }
+      return await readStream(path, options);
     });
     const app = new Dav(racy, store).app;
     const old = (await app.request(url("/f"), { method: "HEAD" })).headers.get("etag")!;
@@ -140,29 +150,19 @@ Deno.test("a shared file replaced between the share page's look and its read is 
     generation: generation!,
   }, { seconds: 3600 });
   let replaced = false;
-  const racy = new Proxy(vfs, {
-    get(target, key) {
-      const value = Reflect.get(target, key);
-      if (key !== "scoped") return typeof value === "function" ? value.bind(target) : value;
-      // The share's view of /d: replaces /d/f right before the first read of its bytes.
-      return (scope: string) => {
-        const view = target.scoped(scope);
-        return new Proxy(view, {
-          get(v, k) {
-            const member = Reflect.get(v, k);
-            if (k !== "readStream") return typeof member === "function" ? member.bind(v) : member;
-            return async (path: string, ...rest: unknown[]) => {
-              if (!replaced) {
-                replaced = true;
-                await target.writeFile("/d/f", text("new, 9 B"));
-              }
-              return await v.readStream(path, ...rest as []);
-            };
-          },
-        });
-      };
-    },
-  });
+  // The share's view of /d: replaces /d/f right before the first read of its bytes.
+  const racy = hooked(
+    vfs,
+    "scoped",
+    (scoped) => (scope) =>
+      hooked(scoped(scope), "readStream", (readStream) => async (path, options) => {
+        if (!replaced) {
+          replaced = true;
+          await vfs.writeFile("/d/f", text("new, 9 B"));
+        }
+        return await readStream(path, options);
+      }),
+  );
   const app = new Hono<AuthEnv>();
   registerShareRoutes(app, racy, tokens);
   const res = await app.request(`http://h/s/${token}/f?raw=1`);
@@ -201,15 +201,9 @@ Deno.test("an API rename answers 200 with what it moved, even if that is moved o
   await vfs.mkdir("/e");
   const moved = (await vfs.lookup("/d")).ino;
   // Right after the rename, another instance moves the directory on.
-  const racy = new Proxy(vfs, {
-    get(target, key) {
-      const value = Reflect.get(target, key);
-      if (key !== "rename") return typeof value === "function" ? value.bind(target) : value;
-      return async (from: string, to: string, ...rest: unknown[]) => {
-        await target.rename(from, to, ...rest as []);
-        await other.rename(to, "/elsewhere");
-      };
-    },
+  const racy = hooked(vfs, "rename", (rename) => async (from, to, options) => {
+    await rename(from, to, options);
+    await other.rename(to, "/elsewhere");
   });
   const app = new Dav(racy, store).app;
   const res = await app.request("/api/v1/fs/d", {

@@ -114,7 +114,6 @@ async function renameEntry(
 ): Promise<"done" | "changed" | "conflict"> {
   const { to, options, src, dst } = args;
   const entry = src.entry;
-  const isDir = entry.t === "d";
   const target = dst.entry;
   /** The replaced directory this try marked, to reopen if the rename does not happen. */
   let replacedMark: { ino: string; mark: string } | null = null;
@@ -206,16 +205,12 @@ async function renameEntry(
       // The directory we replace was reopened meanwhile: look at it again.
       if (replacedMark) return "changed";
       break;
-    case "rolled-back":
-      // Someone who met the intent rolled it back: for a directory, possibly for a crossing
-      // rename (try again); a file's only reason is a target taken meanwhile.
-      if (isDir) return "conflict";
-      break;
   }
-  // The target was taken after we looked, or its directory went: nothing happened. Decide
-  // again on what is there now, a bounded number of times: a rename over a name just
-  // created replaces it (as it would have a moment later), or with noReplace fails with
-  // EEXIST; a directory removed meanwhile is ENOENT, not a name taken.
+  // Rolled back (by someone who met the intent: a crossing rename, a target taken after
+  // we looked, its directory gone) or taken: nothing happened. Decide again on what is
+  // there now, a bounded number of times: a rename over a name just created replaces it
+  // (as it would have a moment later), or with noReplace fails with EEXIST; a directory
+  // removed meanwhile is ENOENT, not a name taken.
   return "conflict";
 }
 
