@@ -97,22 +97,47 @@ export async function mkdir(
   return dirStat(dir);
 }
 
-export async function unlink(ctx: Ctx, path: string): Promise<void> {
+/** Times an unlink decides again when the name it looked at leads elsewhere at its commit. */
+const UNLINK_TRIES = 10;
+
+/**
+ * unlink: one CAS of the parent that removes the name if it still holds the entry looked
+ * at. A name that leads to another file at the commit (replaced by a rename, a safe-save)
+ * is decided again from fresh reads: the unlink removes what the name holds then, as a
+ * serial order of the two would. With `expect`, the file's stat must satisfy it at the
+ * commit, checked in the same CAS (for a hard-linked file, whose content is in its own
+ * object, right before it), or nothing is removed and ESTALE is thrown.
+ */
+export async function unlink(
+  ctx: Ctx,
+  path: string,
+  options: { expect?: (stat: Stat) => boolean } = {},
+  tries = 0,
+): Promise<void> {
   const { parent, name, entry } = await locate(ctx, path);
   if (!parent) throw new FsError("EISDIR", "Is a directory", { path });
   if (!entry) throw new FsError("ENOENT", "No such file or directory", { path });
   if (entry.t === "d") throw new FsError("EISDIR", "Is a directory", { path });
-  const renaming = await ctx.dirs.update(parent.ino, [name], (draft) => {
+  const { expect } = options;
+  const stale = () => new FsError("ESTALE", "The file changed: its precondition fails", { path });
+  if (expect && entry.t === "h" && !expect(await entryStat(ctx, entry))) throw stale();
+  const outcome = await ctx.dirs.update(parent.ino, [name], (draft) => {
     const current = draft.get(name);
-    if (current?.ino !== entry.ino) {
-      throw new FsError("ENOENT", "No such file or directory", { path });
-    }
+    if (!current) throw new FsError("ENOENT", "No such file or directory", { path });
+    if (current.ino !== entry.ino) return "replaced";
     // A rename in flight may have added its target already: settle it, then decide again.
-    if (current.moving) return true;
+    if (current.moving) return "renaming";
+    if (expect && (current.t === "f" || current.t === "l") && !expect(inlineStat(current))) {
+      throw stale();
+    }
     draft.delete(name);
-    return false;
+    return "removed";
   });
-  if (renaming) return await unlink(ctx, path);
+  if (outcome === "renaming") return await unlink(ctx, path, options, tries);
+  if (outcome === "replaced") {
+    if (tries >= UNLINK_TRIES) throw new FsError("EAGAIN", "The name keeps changing", { path });
+    return await ctx.meta.inNewScope(() => unlink(ctx, path, options, tries + 1));
+  }
   await dropReplaced(ctx, entry);
 }
 
