@@ -107,3 +107,44 @@ contract(
   (store) => renameStalledAfterMark(store, "/q/src"),
   { backends: ["memory", "s3"] },
 );
+
+contract(
+  "a write through a directory that a rename is replacing lands in the directory put there",
+  async (store) => {
+    // Found by the protocol fuzz (seed 1111): PUT /c/c while /a/c moved over the empty /c.
+    const gate = new GateStore(store);
+    const a = await Vfs.open(gate);
+    let seenMark: () => void;
+    const marked = new Promise<void>((resolve) => seenMark = resolve);
+    let watched = "";
+    const watching = new Proxy(store, {
+      get(target, key) {
+        const value = Reflect.get(target, key);
+        if (key !== "get" || typeof value !== "function") return value?.bind?.(target) ?? value;
+        return (k: string, ...rest: unknown[]) => {
+          if (k === watched) seenMark();
+          return value.call(target, k, ...rest);
+        };
+      },
+    });
+    const b = await Vfs.open(watching);
+    await a.mkdir("/a/c", { parents: true });
+    await a.writeFile("/a/c/moved", pattern(10, 1));
+    await a.mkdir("/c");
+    const source = (await a.getattr("/a")).ino;
+    watched = dirKey((await a.getattr("/c")).ino);
+    // A's rename has marked the empty /c it replaces; its intent (a CAS of /a) is held.
+    gate.arm((call) => call.op === "PutObject" && call.key === dirKey(source));
+    const renaming = a.rename("/a/c", "/c");
+    await gate.held;
+    const data = pattern(3000, 7);
+    const writing = b.writeFile("/c/c", data);
+    // B has met the marked directory (before: ENOENT at once); the rename then goes on.
+    await marked;
+    gate.open();
+    await renaming;
+    await writing;
+    assertEquals(await b.read("/c/c", 0, 10_000), data);
+    assertEquals(await b.read("/c/moved", 0, 100), pattern(10, 1));
+  },
+);
