@@ -148,3 +148,26 @@ contract(
     assertEquals(await b.read("/c/moved", 0, 100), pattern(10, 1));
   },
 );
+
+contract(
+  "a write whose directory a rename replaced before its commit commits into the new one",
+  async (store) => {
+    const gate = new GateStore(store);
+    const a = await Vfs.open(store);
+    const b = await Vfs.open(gate);
+    await a.mkdir("/a/c", { parents: true });
+    await a.writeFile("/a/c/x", pattern(10, 1));
+    await a.mkdir("/c");
+    const replaced = dirKey((await a.getattr("/c")).ino);
+    // B has looked /c up and placed its data; its commit (a CAS of /c's object) is held.
+    gate.arm((call) => call.op === "PutObject" && call.key === replaced);
+    const data = pattern(5000, 9);
+    const writing = b.writeFile("/c/x", data).then(() => "ok", (e: FsError) => e.code);
+    await gate.held;
+    await a.rename("/a/c", "/c");
+    gate.open();
+    // Before: ENOENT "Directory was removed", which no order of the two explains.
+    assertEquals(await writing, "ok");
+    assertEquals(await a.read("/c/x", 0, 10_000), data);
+  },
+);

@@ -42,6 +42,7 @@ import {
   updateFile,
 } from "./records.ts";
 import { locate } from "./resolve.ts";
+import { DirectoryGone } from "../format/dir.ts";
 import type { Stat } from "./types.ts";
 
 class Conflict extends Error {}
@@ -137,6 +138,12 @@ export class FileHandle {
   #mapped = false;
   /** Releases this create's announcement to its directory's group commit. */
   #announced: (() => void) | null = null;
+  /**
+   * A single-shot write without conditions (`recreate`) remembers its path: if the
+   * directory holding the file is replaced or removed before the commit (a rename over it),
+   * the commit goes to the directory the path leads to then (see {@linkcode #relocate}).
+   */
+  #path: string | null = null;
 
   private constructor(ctx: Ctx, loc: FileLoc, stat: Stat, create: CreateSpec | null) {
     this.#ctx = ctx;
@@ -228,6 +235,8 @@ export class FileHandle {
     handle.#beforeCommit = options.beforeCommit;
     handle.#onCommit = options.onCommit;
     handle.#expect = options.expect;
+    const conditional = options.ifMatch !== undefined || options.expect !== undefined;
+    if (options.recreate && !conditional && !options.exclusive) handle.#path = path;
     return handle;
   }
 
@@ -414,10 +423,32 @@ export class FileHandle {
         this.#mapped = mergeable(next);
         return stat;
       } catch (error) {
+        if (error instanceof DirectoryGone && await this.#relocate()) continue;
         if (!(error instanceof Conflict)) throw error;
       }
     }
     throw new FsError("EAGAIN", "File changed too often during the write");
+  }
+
+  /**
+   * The directory holding the file is gone (removed, or replaced by a rename): for a write
+   * that remembers its path, looks the path up again from fresh reads (waiting for a
+   * removal in progress, see `resolveDir`) and moves the commit to the directory it leads
+   * to now, where the next attempt decides afresh on the file there, as if the write had
+   * come after the change. False (the failure stands) for any other write, or when the
+   * path still leads to the same directory. A path that no longer leads anywhere throws.
+   */
+  async #relocate(): Promise<boolean> {
+    if (this.#path === null) return false;
+    const path = this.#path;
+    const { parent, name } = await this.#ctx.meta.inNewScope(() =>
+      locate(this.#ctx, path, { follow: true })
+    );
+    if (!parent) throw new FsError("EISDIR", "Is a directory", { path });
+    if (parent.ino === this.#loc.dir) return false;
+    this.#release();
+    this.#loc = { ...this.#loc, dir: parent.ino, name };
+    return true;
   }
 
   /**
