@@ -15,6 +15,7 @@ import {
 import {
   type Ctx,
   dirStat,
+  dirStatOf,
   entryStat,
   inlineStat,
   inodeStat,
@@ -474,9 +475,10 @@ export async function readdir(
           ? await ctx.dirs.get(entry.ino, { recent: true })
           : await ctx.inodes.get(entry.ino);
         if (!found) return;
-        tags.push(`${i}=${found.etag}`);
         const value: DirObject | InodeObject = found.value;
-        const stat = "nlink" in value ? inodeStat(value) : dirStat(value);
+        const stat = "nlink" in value ? inodeStat(value) : await dirStatOf(ctx, value);
+        // A sharded directory's times come from its shards too: they are part of the version.
+        tags.push(`${i}=${found.etag}/${stat.mtime}/${stat.ctime}`);
         const x = value.xattr ?? {};
         slots[i] = xattrs ? { name, stat, xattrs: decodeXattrs(x) } : { name, stat };
       })().catch(() => {}),
