@@ -27,8 +27,9 @@ interface Operation {
   /** Fields besides "op". */
   readonly fields: readonly string[];
   /**
-   * `expect`: the request's preconditions, for an operation that can check them again in
-   * the commit that changes the URL's path (rename); the others are decided up front.
+   * `expect`: the request's preconditions, for an operation that can check them again on
+   * the version it acts on (rename in its commit, copy on what it reads); the others are
+   * decided up front.
    */
   run(
     vfs: Vfs,
@@ -66,9 +67,10 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
   },
   copy: {
     fields: ["to", "noReplace"],
-    async run(vfs, path, f) {
+    async run(vfs, path, f, expect) {
       const to = f.path("to");
-      return at(to, await vfs.copy(path, to, { noReplace: f.flag("noReplace") }), true);
+      const options = { noReplace: f.flag("noReplace"), ...(expect ? { expect } : {}) };
+      return at(to, await vfs.copy(path, to, options), true);
     },
   },
   symlink: {

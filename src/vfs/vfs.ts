@@ -602,7 +602,12 @@ export class Vfs {
   copy(
     from: string,
     to: string,
-    options: { noReplace?: boolean; beforeEach?: () => Promise<void> } = {},
+    options: {
+      noReplace?: boolean;
+      beforeEach?: () => Promise<void>;
+      /** For a file or symlink: its stat as read for the copy must satisfy it (else ESTALE). */
+      expect?: (stat: Stat) => boolean;
+    } = {},
   ): Promise<Stat> {
     return this.#run(from, () => ns.copy(this.#ctx, from, to, options));
   }

@@ -43,7 +43,7 @@ interface Transfer {
   readonly depth: string;
   readonly overwrite: boolean;
   readonly recheck: Recheck;
-  /** The request's preconditions on the source, checked again as a MOVE commits. */
+  /** The request's preconditions on the source: a MOVE checks them as it commits, a COPY on the version it copies. */
   readonly expect: ((stat: Stat) => boolean) | undefined;
 }
 
@@ -90,7 +90,7 @@ export async function copyMoveMethod(req: DavRequest, move: boolean): Promise<Re
   // The gate runs again right before each step that changes something, so a lock taken
   // meanwhile (through any instance) stops the rest.
   const recheck = regard(req, touches);
-  const expect = move ? commitCheck(conditions) : undefined;
+  const expect = commitCheck(conditions);
   const transfer: Transfer = { from, source, target, move, depth, overwrite, recheck, expect };
   try {
     // A file replacing a file is part of the one atomic step (the rename, or the copy's
@@ -131,7 +131,11 @@ async function transferTo(
       await vfs.mkdir(to, { mode: source.mode });
       if (Object.keys(xattrs).length > 0) await vfs.updatexattrs(to, { set: xattrs });
     } else {
-      await vfs.copy(from, to, { noReplace: options.noReplace, beforeEach: recheck.beforeCommit });
+      await vfs.copy(from, to, {
+        noReplace: options.noReplace,
+        beforeEach: recheck.beforeCommit,
+        ...expected(transfer),
+      });
     }
   } catch (error) {
     if (isFsError(error, "EEXIST")) throw appeared(transfer.overwrite);

@@ -359,7 +359,11 @@ export async function copy(
   ctx: Ctx,
   from: string,
   to: string,
-  options: { noReplace?: boolean; beforeEach?: () => Promise<void> } = {},
+  options: {
+    noReplace?: boolean;
+    beforeEach?: () => Promise<void>;
+    expect?: (stat: Stat) => boolean;
+  } = {},
 ): Promise<Stat> {
   const src = await locate(ctx, from, { follow: true });
   if (!src.entry && src.parent) {
@@ -389,8 +393,9 @@ export async function copy(
         record.xattr = { ...xattr };
       });
     }
+    const { expect: _top, ...members } = options;
     for (const [name] of await ctx.dirs.list(dir)) {
-      await copy(ctx, joinChild(from, name), joinChild(to, name), options);
+      await copy(ctx, joinChild(from, name), joinChild(to, name), members);
     }
     return stat;
   }
@@ -398,10 +403,18 @@ export async function copy(
   const ino = newIno();
   const now = ctx.now();
   let fresh: Entry;
+  const stale = () =>
+    new FsError("ESTALE", "The source changed: its precondition fails", {
+      path: from,
+    });
   if (entry.t === "l") {
+    if (options.expect && !options.expect(inlineStat(entry))) throw stale();
     fresh = { ...entry, ino, attr: { ...entry.attr, ctime: now, btime: now } };
   } else {
     const record = await loadRecord(ctx, entry);
+    // What is copied is the version checked: the one just read.
+    const seen = statOf(entry.ino, "file", record.attr, { nlink: record.nlink, data: record });
+    if (options.expect && !options.expect(seen)) throw stale();
     const { nlink: _n, v: _v, ino: _i, ...data } = record as typeof record & {
       v?: number;
       ino?: string;
