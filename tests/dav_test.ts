@@ -224,3 +224,20 @@ davTest(
     assertEquals(moved.status, 201, await moved.text());
   },
 );
+
+davTest(
+  "DELETE of a collection with a Depth other than infinity is 400 and removes nothing",
+  async ({ a }) => {
+    await (await a.send("MKCOL", "/c/")).body?.cancel();
+    await (await a.send("PUT", "/c/f", { body: "kept" })).body?.cancel();
+    const before = await snapshot(a.vfs);
+    for (const depth of ["0", "1"]) {
+      const res = await a.send("DELETE", "/c/", { headers: { depth } });
+      assertEquals(res.status, 400, await res.text());
+    }
+    assertEquals(await snapshot(a.vfs), before);
+    // A file's DELETE takes any Depth; a collection's with infinity or none goes.
+    assertEquals((await a.send("DELETE", "/c/f", { headers: { depth: "0" } })).status, 204);
+    assertEquals((await a.send("DELETE", "/c/", { headers: { depth: "infinity" } })).status, 204);
+  },
+);

@@ -17,6 +17,7 @@ import {
 import { parseContentRange, requestedSpan } from "../http/ranges.ts";
 import { ChangedError, isFsError, LockedError, type Stat, type Vfs } from "../vfs/mod.ts";
 import { DavError, messageOf, statusOf } from "./errors.ts";
+import { parseDepth } from "./headers.ts";
 import { parentOf } from "./paths.ts";
 import { type DavRequest, guard, href, regard, statOrNull } from "./request.ts";
 import { DAV, escapeXml, renderXml, type XmlOut } from "./xml.ts";
@@ -265,7 +266,14 @@ export async function mkcolMethod(req: DavRequest): Promise<Response> {
 /** DELETE: a file, or a collection with everything in it; 207 when part of a tree fails. */
 export async function deleteMethod(req: DavRequest): Promise<Response> {
   if (req.path === "/") throw new DavError(403, "Cannot delete the root collection");
+  const depth = parseDepth(req.c.req.header("depth") ?? null, "infinity");
   const stat = await req.vfs.lookup(req.path);
+  // RFC 4918 section 9.6.1: a collection's DELETE is Depth infinity, and a client must not
+  // ask for less. Removing the whole tree for a "Depth: 0" (meant as: only if empty?) would
+  // take what the client did not mean to; refused, as Apache's mod_dav does.
+  if (stat.type === "directory" && depth !== "infinity") {
+    throw new DavError(400, `DELETE of a collection takes Depth infinity, not ${depth}`);
+  }
   const conditions = conditionalHeaders(req.c.req.raw.headers);
   evaluatePreconditions(conditions, stat, false);
   const touches = [{ path: req.path, membership: true, tree: true }];
