@@ -5,7 +5,7 @@
  * @module
  */
 
-import { REMOVING_LEASE_MS, Vfs } from "../vfs/mod.ts";
+import { isFsError, REMOVING_LEASE_MS, Vfs } from "../vfs/mod.ts";
 import { fsck } from "../format/fsck.ts";
 import { gc } from "../format/gc.ts";
 import type { ObjectStore } from "../store/mod.ts";
@@ -55,7 +55,11 @@ export async function maintain(
       // by an instance that has seen the mark for the removing lease: the first call has
       // seen it. Waited out only for the leftovers that need it.
       if (again) await new Promise((resolve) => setTimeout(resolve, lease));
-      await fs.removeTree(path);
+      // Whether it went is for fsck to see: nothing there (or nothing this instance can
+      // open yet) is not an error here.
+      await fs.removeTree(path).catch((error) => {
+        if (!isFsError(error, "ENOENT")) throw error;
+      });
     };
     const clock = options.now === undefined ? {} : { now: options.now };
     const report = await fsck(store, { repair: command.repair, removeTree, ...grace, ...clock });
