@@ -6,8 +6,8 @@
 
 import { assert, assertEquals } from "./_assert.ts";
 import { fsckCommand, HOUR, leftoversOf } from "./_fsck.ts";
+import { contract } from "./_stores.ts";
 import { newId } from "../src/format/keys.ts";
-import { MemoryStore } from "../src/store/memory.ts";
 import { Vfs } from "../src/vfs/mod.ts";
 import { ASIDE_PREFIX, MOVING_PREFIX, STAGING_PREFIX } from "../src/webdav/copymove.ts";
 
@@ -21,10 +21,9 @@ async function fill(fs: Vfs, path: string, text: string): Promise<void> {
 const names = async (fs: Vfs, path: string) =>
   (await fs.readdir(path)).entries.map((e) => e.name).sort();
 
-Deno.test(
+contract(
   "fsck reports COPY and MOVE leftovers older than its grace, and --repair removes all but a moved source",
-  async () => {
-    const store = new MemoryStore();
+  async (store) => {
     // fsck runs an hour after the requests that left these stopped; `now` is an instance
     // working at fsck's time.
     const then = await Vfs.open(store);
@@ -100,12 +99,12 @@ Deno.test(
     const again = await fsckCommand(store);
     assertEquals([...leftoversOf(again.problems).keys()], [old.moving]);
   },
+  { backends: ["memory", "s3"] },
 );
 
-Deno.test(
+contract(
   "fsck --repair keeps a replaced or copied tree that holds a moved source, and removes nested leftovers once",
-  async () => {
-    const store = new MemoryStore();
+  async (store) => {
     const then = await Vfs.open(store);
     const now = await Vfs.open(store, { now: () => Date.now() + HOUR });
     await then.mkdir("/d/x", { parents: true });
@@ -135,4 +134,5 @@ Deno.test(
       new TextEncoder().encode("the only copy"),
     );
   },
+  { backends: ["memory", "s3"] },
 );
