@@ -179,9 +179,10 @@ export async function fsck(store: ObjectStore, options: FsckOptions = {}): Promi
 
 /**
  * Points a directory's parent pointer back at the directory whose entry names it, if it
- * still points where the walk saw it point (CAS). The pointer only serves renames' ancestry
+ * still points where the walk saw it point (CAS). The pointer serves renames' ancestry
  * walks: one that names a directory without that entry makes every walk through it look
- * again and give up, so directory moves beneath it fail with EAGAIN until this runs.
+ * again; a renamer's own walk points it back the same way (rename_intent.ts), anyone
+ * else's gives up.
  */
 async function pointBack(
   meta: MetaStore,
