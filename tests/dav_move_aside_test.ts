@@ -10,6 +10,7 @@ import { type StoreMethod, WrappedStore } from "../src/store/_wrapper.ts";
 import { FaultyStore } from "../src/store/fault.ts";
 import { MemoryStore } from "../src/store/memory.ts";
 import { Vfs } from "../src/vfs/mod.ts";
+import { fsckCommand, leftoversOf } from "./_fsck.ts";
 
 /** Runs `check` before every write this store makes, while `watching`. */
 class WatchStore extends WrappedStore {
@@ -381,5 +382,66 @@ Deno.test(
         }
       }
     }
+  },
+);
+
+Deno.test(
+  "memory: fsck finds what a MOVE or COPY over a collection stopped at any write leaves, and --repair keeps only a moved source",
+  async () => {
+    const kindsSeen = new Set<string>();
+    for (const method of ["MOVE", "COPY"] as const) {
+      for (let crashAt = 1;; crashAt++) {
+        const store = new MemoryStore();
+        let writes = 0;
+        let armed = false;
+        const faulty = new FaultyStore(store, {
+          plan: (call) =>
+            armed && call.mutating && ++writes >= crashAt ? { kind: "fail-before" } : null,
+        });
+        // fsck runs an hour after the request (fsckCommand): it finds what it left stale.
+        const a = new Dav(await Vfs.open(faulty), faulty);
+        await makePair(a, { src: "dir", dst: "dir" }, "/in");
+        armed = true;
+        const res = await moveOrCopy(a, method, {}, "/in/src");
+        await res.body?.cancel();
+        armed = false;
+        const where = `${method}: crash at write ${crashAt} (${res.status})`;
+
+        const check = leftoversOf((await fsckCommand(store)).problems);
+        const repair = await fsckCommand(store, ["--repair"]);
+        const repaired = leftoversOf(repair.problems);
+        // A check and a repair see the same leftovers; the repair removes all but moved sources.
+        assertEquals([...repaired.keys()].sort(), [...check.keys()].sort(), where);
+        for (const [path, p] of repaired) {
+          const kind = path.slice("/.pagefs-".length).split("-")[0]!;
+          kindsSeen.add(kind);
+          assert(p.detail.includes(kind), `${where}: ${path}: ${p.detail}`);
+          assertEquals(p.repaired, kind === "moving" ? undefined : true, `${where}: ${path}`);
+        }
+        // What a fresh instance finds after the repair: no leftover but moved sources, each
+        // reported; the source's data exactly once (MOVE), or still at its name (COPY).
+        const after = await Vfs.open(store);
+        const inside = (await after.readdir("/in")).entries.map((e) => `in/${e.name}`);
+        const top = (await after.readdir("/")).entries.map((e) => e.name);
+        const left = top.filter((n) => n.startsWith(".pagefs-"));
+        assert(left.every((n) => n.startsWith(".pagefs-moving-")), `${where}: ${top}`);
+        const again = leftoversOf((await fsckCommand(store)).problems);
+        assertEquals([...again.keys()].sort(), left.map((n) => `/${n}`).sort(), where);
+        assert(top.includes("dst"), where);
+        const sources: string[] = [];
+        for (const name of [...top, ...inside]) {
+          const got = await after.read(`/${name}/sub/deep.txt`, 0, 100).catch(() => null);
+          if (got && new TextDecoder().decode(got) === "src deep") sources.push(name);
+        }
+        if (method === "MOVE") assertEquals(sources.length, 1, `${where}: ${sources}`);
+        else assert(sources.includes("in/src"), `${where}: ${sources}`);
+        if (writes < crashAt) {
+          assertEquals(res.status, 204, where);
+          break;
+        }
+      }
+    }
+    // The crashes left each kind somewhere.
+    assertEquals([...kindsSeen].sort(), ["copying", "moving", "replaced"]);
   },
 );

@@ -4,6 +4,7 @@ import { MetaStore } from "../src/format/cas.ts";
 import { Directories } from "../src/format/dir.ts";
 import { FaultyStore } from "../src/store/fault.ts";
 import { dirKey, LOCKS_KEY, ROOT_INO } from "../src/format/keys.ts";
+import { checkDir, type DirObject } from "../src/format/meta.ts";
 import type { ObjectStore } from "../src/store/types.ts";
 import { checkLockTable, type LockTable } from "../src/vfs/locks.ts";
 import { assert, assertEquals } from "./_assert.ts";
@@ -320,5 +321,48 @@ Deno.test("a late target of a settled directory rename does not undo the rename 
   assertEquals((await fresh.readdir("/q")).entries.map((e) => e.name), [], "named in /q");
   assertEquals(await fresh.read("/r/x/keep", 0, 10), new Uint8Array([5]), "lost from /r");
   assertEquals((await dirs.get(x))!.value.parent, r, "parent pointer");
+  assertEquals(await checkConsistency(store), []);
+});
+
+Deno.test("a directory's parent pointer left stale by a late settler heals when a rename next walks or moves it", async () => {
+  // Seed 87 of tests/vfs_rename_sched_test.ts (SCHED_LANES=3 SCHED_OPS=20), reduced. A
+  // settler of /p/x -> /q/x (here the renamer) has read x's object to move its parent
+  // pointer (p -> q, only if it is p); before its CAS lands, others settle that rename and
+  // move x on, to /r/x, and back to /p/x (pointer q -> r -> p). The CAS fails, and its
+  // retry finds the pointer at p again: it points x at q, while /p names x. Renames'
+  // ancestry walks through x then never confirm a step and gave up (EAGAIN), and renames
+  // of x moved the pointer only from where they moved x from: stale until fsck --repair.
+  const { store, fs, dirs, p, q, x } = await movedDirFixture();
+  await fs.mkdir("/r");
+  await fs.mkdir("/s");
+  await fs.mkdir("/t");
+  const t = (await fs.lookup("/t")).ino;
+  const hook = new HookStore(store);
+  const renamer = await Vfs.open(hook);
+  hook.before((call) => call.op === "PutObject" && call.key === dirKey(x), async () => {
+    await fs.lookup("/p/x").catch(() => {}); // settles the rename: x is in /q
+    await fs.rename("/q/x", "/r/x");
+    await fs.rename("/r/x", "/p/x");
+  });
+  await renamer.rename("/p/x", "/q/x");
+  assertEquals(hook.fired, 1, "the interleaving did not happen");
+  const fresh = await Vfs.open(store);
+  assertEquals(await fresh.read("/p/x/keep", 0, 10), new Uint8Array([5]));
+  assertEquals((await dirs.get(x))!.value.parent, q, "stale, as seed 87 left it");
+  // A directory moved beneath x: the walk up from x finds the pointer disagreeing with the
+  // entry that names x, points it back and goes on.
+  await fresh.rename("/s", "/p/x/s");
+  assertEquals((await dirs.get(x))!.value.parent, p, "healed by the walk");
+  assertEquals(await checkConsistency(store), []);
+  // The same stale pointer again, and then x itself moved: its rename points it at where
+  // x is now although the pointer was not where x came from.
+  await dirs.meta.update<DirObject, void>(dirKey(x), checkDir, (dir) => ({
+    write: { ...dir!.value, parent: q },
+    result: undefined,
+  }));
+  await fresh.rename("/p/x", "/t/x");
+  await fresh.lookup("/t/x");
+  assertEquals((await dirs.get(x))!.value.parent, t, "healed by the move");
+  assertEquals((await fresh.readdir("/t/x")).entries.map((e) => e.name), ["keep", "s"]);
   assertEquals(await checkConsistency(store), []);
 });

@@ -39,10 +39,13 @@ ${EXIT_CODES}`;
 const FSCK_USAGE = `Usage: deno task pagefs fsck [options]
 
 Checks the filesystem in the configured store: walks the tree from the root, reads every
-directory, inode and page map, lists the bucket, and reports damage and garbage.
+directory, inode and page map, lists the bucket, and reports damage and garbage, and what
+WebDAV COPY and MOVE left behind when they stopped between their steps (.pagefs-* names).
 
 Options:
-  --repair        repair what is safe to repair (stale rename intents, link counts, …)
+  --repair        repair what is safe to repair (stale rename intents, link counts, …;
+                  deletes leftover .pagefs-replaced-* and .pagefs-copying-* trees, never
+                  a .pagefs-moving-* one: see docs/webdav.md)
   --json          print the report as JSON on stdout
 ${REPORT_FLAGS}
   --grace-ms N    objects younger than this may be in flight: not damage (default 600000)

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Vfs } from "../vfs/mod.ts";
+import { isFsError, REMOVING_LEASE_MS, Vfs } from "../vfs/mod.ts";
 import { fsck } from "../format/fsck.ts";
 import { gc } from "../format/gc.ts";
 import type { ObjectStore } from "../store/mod.ts";
@@ -14,10 +14,19 @@ import type { Seen } from "./progress.ts";
 import { formatCompact, formatFsck, formatGc } from "./report.ts";
 import { formatStats, storeStats } from "./stats.ts";
 
+/** Options of {@linkcode maintain}, for tests. */
+export interface MaintainOptions {
+  /** fsck's clock (ms): by default the host's, or the store's for a repair. */
+  readonly now?: number;
+  /** The VFS's removing lease, for what fsck --repair removes. */
+  readonly removingLeaseMs?: number;
+}
+
 /** Runs fsck, gc, compact or stats; returns the exit status and the report to print. */
 export async function maintain(
   store: ObjectStore,
   command: Extract<Command, { name: "fsck" | "gc" | "compact" | "stats" }>,
+  options: MaintainOptions = {},
 ): Promise<{ code: number; report: string }> {
   if (command.name === "stats") {
     const stats = await storeStats(store);
@@ -36,7 +45,24 @@ export async function maintain(
     };
   }
   if (command.name === "fsck") {
-    const report = await fsck(store, { repair: command.repair, ...grace });
+    // Leftovers of WebDAV COPY and MOVE go as a recursive delete would: through the VFS,
+    // opened only when there is one to remove (fsck sits below it).
+    let vfs: Promise<Vfs> | null = null;
+    const lease = options.removingLeaseMs ?? REMOVING_LEASE_MS;
+    const removeTree = async (path: string, { again }: { again: boolean }) => {
+      const fs = await (vfs ??= Vfs.open(store, { removingLeaseMs: lease }));
+      // A directory in it whose rmdir died halfway (its removal mark) is opened again only
+      // by an instance that has seen the mark for the removing lease: the first call has
+      // seen it. Waited out only for the leftovers that need it.
+      if (again) await new Promise((resolve) => setTimeout(resolve, lease));
+      // Whether it went is for fsck to see: nothing there (or nothing this instance can
+      // open yet) is not an error here.
+      await fs.removeTree(path).catch((error) => {
+        if (!isFsError(error, "ENOENT")) throw error;
+      });
+    };
+    const clock = options.now === undefined ? {} : { now: options.now };
+    const report = await fsck(store, { repair: command.repair, removeTree, ...grace, ...clock });
     return {
       code: report.unrepaired > 0 ? EXIT.damage : EXIT.ok,
       report: `${command.json ? JSON.stringify(report, null, 2) : formatFsck(report)}\n`,

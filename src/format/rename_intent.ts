@@ -60,15 +60,17 @@ export async function applyMove(
 /**
  * {@linkcode applyMove}, saying why a rename did not take effect. `fresh`: the caller is
  * the renamer and has just written the intent `entry` (anyone else's copy may be stale).
+ * `path`: the names that led the renamer to the target's directory, from the root, with
+ * which the ancestry walk repairs a parent pointer it finds stale (see `walkUp`).
  */
 export function settleIntent(
   ctx: RenameStores,
   srcDir: string,
   name: string,
   entry: Entry,
-  options: { fresh?: boolean } = {},
+  options: { fresh?: boolean; path?: readonly string[] } = {},
 ): Promise<Outcome> {
-  return settle(ctx, srcDir, name, entry, 0, options.fresh ?? false);
+  return settle(ctx, srcDir, name, entry, 0, options.fresh ?? false, options.path);
 }
 
 async function settle(
@@ -78,6 +80,7 @@ async function settle(
   entry: Entry,
   depth: number,
   fresh: boolean,
+  path?: readonly string[],
 ): Promise<Outcome> {
   const moving = entry.moving!;
   const reparent = entry.t === "d" && srcDir !== moving.dir;
@@ -92,7 +95,7 @@ async function settle(
   let live = true;
   let walked = false;
   if (reparent && !await targetHolds(ctx, moving, entry.ino)) {
-    verdict = await checkAncestry(ctx, moving, entry.ino, depth);
+    verdict = await checkAncestry(ctx, moving, entry.ino, { depth, path });
     walked = true;
   }
   // Only a live intent may get its target. Anyone but the renamer may hold a copy read long
@@ -167,6 +170,14 @@ async function settle(
     if (!isGone(error)) throw error;
     return "gone" as const;
   });
+  if (source === "removed" && reparent && pointer && pointer !== moving.dir) {
+    // Our pointer write found the pointer neither at the source's directory nor at the
+    // target's: stale (a settler of an older rename of it moved it after the directory had
+    // come back to where that rename started, seed 87). Right now the directory is named
+    // by the target alone (we just removed the source, so nobody settled the target's mark
+    // before): it points there, if the pointer is still the stale one.
+    await setParent(ctx, entry.ino, moving.dir, pointer);
+  }
   if (source === "rolled-back") {
     // Someone met the intent and rolled the rename back (its target was taken, or another
     // rename was in the way); a target we added since would be a second name for the
@@ -237,10 +248,11 @@ async function checkAncestry(
   ctx: RenameStores,
   moving: Moving,
   ino: string,
-  depth: number,
+  { depth, path }: { depth: number; path: readonly string[] | undefined },
 ): Promise<"ok" | "cycle" | "yield"> {
   for (let walk = 0; walk < WALK_TRIES; walk++) {
-    const step: Step = await walkUp(ctx, moving.dir, ino).catch(() => ({ kind: "lost" }));
+    const step: Step = await walkUp(ctx, moving.dir, ino, path)
+      .catch(() => ({ kind: "lost" }));
     if (step.kind === "clear") return "ok";
     if (step.kind === "cycle") return "cycle";
     if (step.kind === "lost") {
@@ -276,9 +288,21 @@ type Step =
  * step is confirmed by the entry that names the directory in its parent: a pointer left
  * stale by a rename in flight leads to a parent without that entry ("lost", look again).
  * Stops at the first entry that carries a rename (intent or not yet cleared target).
+ *
+ * With `path` (the names that led the renamer to `from`), a step that does not confirm
+ * looks for the directory along that path, read afresh from the root: an entry there that
+ * names it and carries no rename means the pointer is stale (a late settler's write can
+ * leave one, see `settle`), and it is pointed back (CAS, only from the value found), as
+ * fsck --repair would, and the walk goes on. Reads only, unless a pointer is stale.
  */
-async function walkUp(ctx: RenameStores, from: string, moved: string): Promise<Step> {
+async function walkUp(
+  ctx: RenameStores,
+  from: string,
+  moved: string,
+  path?: readonly string[],
+): Promise<Step> {
   const seen = new Set<string>();
+  const healed = new Set<string>();
   let ino = from;
   let dir: DirObject | undefined = (await ctx.dirs.get(ino))?.value;
   // The target itself gone: nothing is in the way; adding the target will fail.
@@ -290,15 +314,49 @@ async function walkUp(ctx: RenameStores, from: string, moved: string): Promise<S
     seen.add(ino);
     const parentIno = dir.parent;
     const parent = (await ctx.dirs.get(parentIno))?.value;
-    if (!parent) return { kind: "lost" };
     const child = ino;
-    const named = (await ctx.dirs.list(parent)).find(([, e]) => e.t === "d" && e.ino === child);
-    if (!named) return { kind: "lost" };
+    const named = parent &&
+      (await ctx.dirs.list(parent)).find(([, e]) => e.t === "d" && e.ino === child);
+    if (!named) {
+      if (!path || healed.has(ino)) return { kind: "lost" };
+      healed.add(ino);
+      const repaired = await pointBack(ctx, ino, parentIno, path);
+      if (!repaired) return { kind: "lost" };
+      seen.delete(ino);
+      dir = repaired;
+      continue;
+    }
     const [name, entry] = named;
     if (entry.moving || entry.movedFrom) return { kind: "renaming", dir: parentIno, name, entry };
     ino = parentIno;
     dir = parent;
   }
+}
+
+/**
+ * Looks for directory `ino` along `path` (names from the root, read afresh): if an entry
+ * names it there and carries no rename, points its parent pointer at that entry's
+ * directory, if it still is `stale`. Returns the directory as it is then, or null.
+ */
+async function pointBack(
+  ctx: RenameStores,
+  ino: string,
+  stale: string,
+  path: readonly string[],
+): Promise<DirObject | null> {
+  let at = ROOT_INO;
+  for (const name of path) {
+    const dir = (await ctx.dirs.get(at))?.value;
+    const entry = dir && await ctx.dirs.lookup(dir, name);
+    if (!entry || entry.t !== "d") return null;
+    if (entry.ino === ino) {
+      if (entry.moving || entry.movedFrom) return null;
+      if (await setParent(ctx, ino, at, stale) !== at) return null;
+      return (await ctx.dirs.get(ino))?.value ?? null;
+    }
+    at = entry.ino;
+  }
+  return null;
 }
 
 /**

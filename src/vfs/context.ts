@@ -36,6 +36,9 @@ export interface Chain {
   readonly at: number;
 }
 
+/** How long an instance waits on a removal mark it keeps seeing (`VfsOptions.removingLeaseMs`). */
+export const REMOVING_LEASE_MS = 30_000;
+
 export interface VfsOptions {
   /** Page cache budget in bytes (default 64 MiB), part of `memoryBytes`. */
   readonly cacheBytes?: number;
@@ -157,7 +160,7 @@ export function createCtx(store: ObjectStore, options: VfsOptions = {}): Ctx {
     spillExtents: options.spillExtents ?? 64,
     readaheadMax: options.readaheadMax ?? 16 << 20,
     maxFileSize: options.maxFileSize ?? 2 ** 50,
-    removingLeaseMs: options.removingLeaseMs ?? 30_000,
+    removingLeaseMs: options.removingLeaseMs ?? REMOVING_LEASE_MS,
     claimAfterMs: options.claimAfterMs ?? 60_000,
     marksSeen: new Map(),
     chains: new Map(),

@@ -10,13 +10,14 @@
  * destination and keeps the old destination under an aside name, which is deleted last.
  * A source removed meanwhile fails the request with the destination as it was; readers
  * see the old destination or the new one, never none. The names are recognisable
- * (`.pagefs-copying-…`, `.pagefs-moving-…`, `.pagefs-replaced-…`), so what a crash leaves
- * between the steps can be told from anything a client made (docs/webdav.md).
+ * (`.pagefs-copying-…`, `.pagefs-moving-…`, `.pagefs-replaced-…` and a time-ordered id), so
+ * what a crash leaves between the steps can be told from anything a client made, and fsck
+ * reports it once it is old (docs/webdav.md, src/format/leftovers.ts).
  *
  * @module
  */
 
-import { isFsError, type Stat } from "../vfs/mod.ts";
+import { isFsError, LEFTOVER_PREFIX, type Stat } from "../vfs/mod.ts";
 import { LockedError } from "../vfs/locks.ts";
 import type { Recheck } from "../http/recheck.ts";
 import { commitCheck, conditionalHeaders, evaluatePreconditions } from "../http/preconditions.ts";
@@ -27,11 +28,11 @@ import { requireParent } from "./content.ts";
 import { type DavRequest, guard, href, regard, statOrNull } from "./request.ts";
 
 /** The name a replaced destination has between its replacement and its deletion. */
-export const ASIDE_PREFIX = ".pagefs-replaced-";
+export const ASIDE_PREFIX = LEFTOVER_PREFIX.replaced;
 /** The name a COPY over an existing destination builds its copy under. */
-export const STAGING_PREFIX = ".pagefs-copying-";
+export const STAGING_PREFIX = LEFTOVER_PREFIX.copying;
 /** The name a MOVE's source has next to the destination it is about to replace. */
-export const MOVING_PREFIX = ".pagefs-moving-";
+export const MOVING_PREFIX = LEFTOVER_PREFIX.moving;
 
 /** What one COPY or MOVE does, once its checks have passed. */
 interface Transfer {

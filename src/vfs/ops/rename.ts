@@ -209,7 +209,10 @@ async function renameEntry(
     if (error instanceof Changed) return "changed";
     throw error;
   }
-  const outcome = await settleIntent(ctx, src.parent.ino, src.name, marked, { fresh: true });
+  const outcome = await settleIntent(ctx, src.parent.ino, src.name, marked, {
+    fresh: true,
+    path: dst.names.slice(0, -1),
+  });
   if (outcome === "applied") {
     await dropReplaced(ctx, target);
     return "done";

@@ -6,6 +6,7 @@
 // COPY and MOVE use it to replace a destination that a plain rename may not replace.
 
 import { CrossObjectError, objectOfName } from "../../format/dir.ts";
+import { newId } from "../../format/keys.ts";
 import type { Entry } from "../../format/meta.ts";
 import type { Ctx } from "../context.ts";
 import { beginNsChange, endNsChange } from "../epoch.ts";
@@ -111,16 +112,18 @@ function unsettled(entry: Entry | undefined): boolean {
 }
 
 /**
- * A fresh name (`prefix` and a random id) for the directory that holds `path`, kept in the
- * same directory object as `path`'s own name by that directory's shard table as this
- * instance last read it, so that {@linkcode renameAside} can change both in one CAS.
+ * A fresh name (`prefix` and a new time-ordered id) for the directory that holds `path`, kept
+ * in the same directory object as `path`'s own name by that directory's shard table as this
+ * instance last read it, so that {@linkcode renameAside} can change both in one CAS. The id's
+ * time is how fsck tells a name left by a crash from one a request is using right now
+ * (src/format/leftovers.ts).
  */
 export async function nameBeside(ctx: Ctx, path: string, prefix: string): Promise<string> {
   const at = await locate(ctx, path);
   if (!at.parent) throw new FsError("EBUSY", "The root has no directory", { path });
   const dir = at.parent;
   const home = objectOfName(dir, at.name);
-  const base = prefix + crypto.randomUUID().replaceAll("-", "");
+  const base = prefix + newId(ctx.now());
   // A sharded directory of depth d takes 2^d tries on average (d is small: 2,048 entries
   // a shard); an unsharded one, the first.
   for (let i = 0; i < 1 << 20; i++) {
