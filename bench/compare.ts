@@ -130,12 +130,20 @@ const REQUEST_TIMEOUT = 15 * 60_000;
 /** Requests answered 503 (EAGAIN) and sent again, by system, with the reasons given. */
 const retried = new Map<SystemKey, Map<string, number>>();
 const RETRIES = 5;
+/**
+ * Tries of a refused upload (a stream body made afresh each time): a server that admits a
+ * few uploads at once refuses the others until one ends, which takes as long as an upload;
+ * rclone too goes on re-sending (10 low-level retries, then the whole transfer again).
+ */
+const UPLOAD_RETRIES = 120;
 
 /**
  * One request; a 503 is sent again after its Retry-After (at most {@linkcode RETRIES} times,
- * each counted in {@linkcode retried}): every request the workloads send is idempotent (a
- * PUT of the same bytes, a PATCH of the same bytes at the same offset, a read). A body that
- * is a stream cannot be sent twice, so those are not retried.
+ * {@linkcode UPLOAD_RETRIES} for a streamed upload, each counted in {@linkcode retried}):
+ * every request the workloads send is idempotent (a PUT of the same bytes, a PATCH of the
+ * same bytes at the same offset, a read). A stream
+ * body cannot be sent twice: one made by `fresh` is made again for each try (as rclone
+ * re-opens its source), any other is not retried.
  */
 async function call(
   system: SystemKey,
@@ -143,11 +151,13 @@ async function call(
   url: string,
   ok: readonly number[],
   init: RequestInit = {},
+  fresh?: () => ReadableStream<Uint8Array>,
 ): Promise<Response> {
   for (let attempt = 0;; attempt++) {
     const res = await fetch(url, {
       method,
       ...init,
+      ...(fresh ? { body: fresh(), duplex: "half" } : {}),
       signal: AbortSignal.timeout(REQUEST_TIMEOUT),
     });
     if (ok.includes(res.status)) return res;
@@ -159,8 +169,8 @@ async function call(
     } catch {
       // Not a problem document.
     }
-    const replayable = !(init.body instanceof ReadableStream);
-    if (res.status === 503 && replayable && attempt < RETRIES) {
+    const replayable = fresh !== undefined || !(init.body instanceof ReadableStream);
+    if (res.status === 503 && replayable && attempt < (fresh ? UPLOAD_RETRIES : RETRIES)) {
       const reasons = retried.get(system) ?? new Map<string, number>();
       retried.set(system, reasons);
       const key = `${method} ${res.status}: ${reason.slice(0, 100)}`;
@@ -215,10 +225,14 @@ function davTarget(key: SystemKey, proc: Proc, root: () => string): Target {
       await (await call(key, "PUT", url(path), [200, 201, 204], { body })).body?.cancel();
     },
     async putStream(path, size) {
-      const res = await call(key, "PUT", url(path), [200, 201, 204], {
-        body: stream(size, path.length),
-        duplex: "half",
-      } as RequestInit);
+      const res = await call(
+        key,
+        "PUT",
+        url(path),
+        [200, 201, 204],
+        {},
+        () => stream(size, path.length),
+      );
       await res.body?.cancel();
     },
     async get(path) {
@@ -250,10 +264,14 @@ function httpTarget(proc: Proc): Target {
       await (await call(key, "PUT", url(path), [200, 201, 204], { body })).body?.cancel();
     },
     async putStream(path, size) {
-      const res = await call(key, "PUT", url(path), [200, 201, 204], {
-        body: stream(size, path.length),
-        duplex: "half",
-      } as RequestInit);
+      const res = await call(
+        key,
+        "PUT",
+        url(path),
+        [200, 201, 204],
+        {},
+        () => stream(size, path.length),
+      );
       await res.body?.cancel();
     },
     async get(path) {
@@ -372,6 +390,7 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
 async function withRss<T>(t: Target, name: string, fn: () => Promise<T>): Promise<T> {
   if (!t.proc) return await fn();
   const watch = rssWatch(t.proc.pid());
+  log(`${t.key}: ${name} starts at ${(Date.now() / 1000).toFixed(1)}`);
   try {
     return await fn();
   } finally {
