@@ -20,19 +20,19 @@ import { dirKey, idTime, parseKey, segmentKey } from "./keys.ts";
 import { checkDir, type DirObject } from "./meta.ts";
 import { settleIntent } from "./rename_intent.ts";
 import { storeNow } from "./store_clock.ts";
+import { walk } from "./_walk.ts";
 import {
   DEFAULT_GRACE_MS,
   type Intent,
-  listAll,
   liveBytes,
   type Problem,
   problem,
   type Walk,
-  walk,
-} from "./_walk.ts";
+} from "./_walk_result.ts";
+import { listAll } from "./_walk_util.ts";
 
-export { DEFAULT_GRACE_MS, PROBLEM_SEVERITY } from "./_walk.ts";
-export type { Problem as FsckProblem, ProblemKind as FsckProblemKind } from "./_walk.ts";
+export { DEFAULT_GRACE_MS, PROBLEM_SEVERITY } from "./_walk_result.ts";
+export type { Problem as FsckProblem, ProblemKind as FsckProblemKind } from "./_walk_result.ts";
 
 /** Options of {@linkcode fsck}. */
 export interface FsckOptions {
