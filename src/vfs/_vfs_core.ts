@@ -18,6 +18,7 @@ export abstract class VfsCore {
   /** Names at the root that listings leave out (see `hide`); shared with scoped views. */
   readonly #hidden: Set<string>;
 
+  /** Only {@linkcode Vfs.open} and scoped views make one. */
   protected constructor(ctx: Ctx, hidden: Set<string>) {
     this.#ctx = ctx;
     this.#hidden = hidden;

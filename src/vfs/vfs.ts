@@ -25,6 +25,11 @@ import { checkName, splitPath } from "./path.ts";
 import { checkScope } from "./resolve.ts";
 
 export type { OpenOptions } from "./_vfs_files.ts";
+// The parts, for `deno doc` to show every method along the `extends` chain: use Vfs itself.
+export type { VfsAttrs } from "./_vfs_attrs.ts";
+export type { VfsCore } from "./_vfs_core.ts";
+export type { VfsFiles } from "./_vfs_files.ts";
+export type { VfsNames } from "./_vfs_names.ts";
 export type { CompactOptions, CompactReport, VfsOptions };
 
 /**
