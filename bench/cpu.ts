@@ -25,6 +25,14 @@ const ONLY = (Deno.env.get("BENCH_CPU_PHASES") ?? "s3,put,get,create").split(","
 const ROOTS = (Deno.env.get("BENCH_CPU_ROOTS") ?? "").split(",").filter((r) => r !== "");
 const C = 16;
 const TICK_MS = 10; // USER_HZ is 100 on Linux
+/**
+ * The S3 server's pids (comma-separated: for Ceph RGW, radosgw and ceph-osd), when known:
+ * their CPU per operation is then a column too.
+ */
+const S3_PIDS = (Deno.env.get("BENCH_CPU_S3_PID") ?? "").split(",").filter((p) => p !== "")
+  .map(Number);
+const S3_PID = S3_PIDS.length > 0 ? S3_PIDS : null;
+const s3CpuMs = () => S3_PIDS.reduce((sum, pid) => sum + cpuMs(pid), 0);
 
 function cpuMs(pid: number | "self"): number {
   const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
@@ -47,6 +55,8 @@ async function check(res: Response, ok: number[], what: string): Promise<void> {
 interface Sample {
   rate: number;
   cpu: number;
+  /** The S3 server's CPU ms per operation, when BENCH_CPU_S3_PID names it. */
+  s3cpu: number | null;
   requests: string;
 }
 /** Samples by row name, then by code root. */
@@ -55,14 +65,22 @@ function record(name: string, root: string, sample: Sample): void {
   const byRoot = samples.get(name) ?? new Map<string, Sample[]>();
   samples.set(name, byRoot);
   byRoot.set(root, [...(byRoot.get(root) ?? []), sample]);
-  console.error(`${name} [${root}]: ${sample.rate.toFixed(0)}/s, ${sample.cpu.toFixed(2)} ms CPU`);
+  const s3cpu = sample.s3cpu === null ? "" : `, S3 server ${sample.s3cpu.toFixed(2)} ms`;
+  console.error(
+    `${name} [${root}]: ${sample.rate.toFixed(0)}/s, ${sample.cpu.toFixed(2)} ms CPU${s3cpu}`,
+  );
 }
 
 async function phase(pid: number | "self", fn: () => Promise<void>) {
   const cpu0 = cpuMs(pid);
+  const s30 = s3CpuMs();
   const t0 = performance.now();
   await fn();
-  return { rate: N / ((performance.now() - t0) / 1000), cpu: (cpuMs(pid) - cpu0) / N };
+  return {
+    rate: N / ((performance.now() - t0) / 1000),
+    cpu: (cpuMs(pid) - cpu0) / N,
+    s3cpu: S3_PID === null ? null : (s3CpuMs() - s30) / N,
+  };
 }
 
 const body = new Uint8Array(4096).fill(97);
@@ -145,12 +163,15 @@ try {
 }
 
 console.log(`\nbench/cpu.ts: ${N} operations per row and round, c=${C}, medians of ${ROUNDS}\n`);
-console.log("| operation | code | ops/s | CPU ms per op | S3 requests per op |");
-console.log("| --- | --- | --- | --- | --- |");
+console.log(
+  "| operation | code | ops/s | CPU ms per op | S3 server CPU ms per op | S3 requests per op |",
+);
+console.log("| --- | --- | --- | --- | --- | --- |");
 for (const [name, byRoot] of samples) {
   for (const [root, list] of byRoot) {
     const rate = median(list.map((s) => s.rate)).toFixed(0);
     const cpu = median(list.map((s) => s.cpu)).toFixed(2);
-    console.log(`| ${name} | ${root} | ${rate} | ${cpu} | ${list.at(-1)!.requests} |`);
+    const s3cpu = S3_PID === null ? "—" : median(list.map((s) => s.s3cpu ?? 0)).toFixed(2);
+    console.log(`| ${name} | ${root} | ${rate} | ${cpu} | ${s3cpu} | ${list.at(-1)!.requests} |`);
   }
 }

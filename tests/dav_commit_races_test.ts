@@ -216,3 +216,77 @@ Deno.test("an API rename answers 200 with what it moved, even if that is moved o
   assertEquals([res.status, body.path, body.ino], [200, "/e/d", moved], JSON.stringify(body));
   assertEquals((await other.lookup("/elsewhere")).ino, moved);
 });
+
+Deno.test("a DELETE with If-Match does not remove a version written after its look", async () => {
+  for (const api of [false, true]) {
+    const { gate, a, b } = await pair();
+    const url = (p: string) => api ? `/api/v1/fs${p}` : davUrl(p);
+    const put = await b.app.request(url("/f"), { method: "PUT", body: "first" });
+    assertEquals(put.status, 201);
+    const etag = (await b.app.request(url("/f"), { method: "HEAD" })).headers.get("etag")!;
+    // The DELETE has checked its If-Match; its commit (one CAS of the root) is held.
+    gate.arm((call) => call.op === "PutObject" && call.key === dirKey(ROOT_INO));
+    const deleting = a.app.request(url("/f"), { method: "DELETE", headers: { "if-match": etag } });
+    await gate.held;
+    const write = await b.app.request(url("/f"), { method: "PUT", body: "acknowledged" });
+    assertEquals(write.status, 204);
+    gate.open();
+    const del = await deleting;
+    assertEquals(del.status, 412, `${api ? "API" : "DAV"}: ${await del.text()}`);
+    const got = await b.app.request(url("/f"));
+    assertEquals(await got.text(), "acknowledged", "the acknowledged PUT was deleted");
+  }
+});
+
+Deno.test("a DELETE of a file replaced by a rename meanwhile removes what is there: 204", async () => {
+  for (const api of [false, true]) {
+    const { gate, a, b } = await pair();
+    const url = (p: string) => api ? `/api/v1/fs${p}` : davUrl(p);
+    for (const [p, body] of [["/f", "old"], ["/tmp", "saved"]] as const) {
+      assertEquals((await b.app.request(url(p), { method: "PUT", body })).status, 201);
+    }
+    gate.arm((call) => call.op === "PutObject" && call.key === dirKey(ROOT_INO));
+    const deleting = a.app.request(url("/f"), { method: "DELETE" });
+    await gate.held;
+    // An editor's safe-save: the new version is renamed over the old one.
+    const move = await b.app.request(davUrl("/tmp"), {
+      method: "MOVE",
+      headers: { destination: `http://localhost${davUrl("/f")}` },
+    });
+    assertEquals(move.status, 204);
+    gate.open();
+    const del = await deleting;
+    // Either order of the two explains a 204 (before: 404, which neither explains).
+    assertEquals(del.status, 204, `${api ? "API" : "DAV"}: ${await del.text()}`);
+    assertEquals((await b.app.request(url("/f"))).status, 404);
+  }
+});
+
+Deno.test("a MOVE or rename with If-Match does not move a version written after its look", async () => {
+  for (const api of [false, true]) {
+    const { gate, a, b } = await pair();
+    const url = (p: string) => api ? `/api/v1/fs${p}` : davUrl(p);
+    assertEquals((await b.app.request(url("/f"), { method: "PUT", body: "first" })).status, 201);
+    const etag = (await b.app.request(url("/f"), { method: "HEAD" })).headers.get("etag")!;
+    // The move has checked its If-Match; its commit (one CAS of the root) is held.
+    gate.arm((call) => call.op === "PutObject" && call.key === dirKey(ROOT_INO));
+    const moving = api
+      ? a.app.request(url("/f"), {
+        method: "POST",
+        headers: { "content-type": "application/json", "if-match": etag },
+        body: JSON.stringify({ op: "rename", to: "/g" }),
+      })
+      : a.app.request(url("/f"), {
+        method: "MOVE",
+        headers: { destination: `http://localhost${davUrl("/g")}`, "if-match": etag },
+      });
+    await gate.held;
+    const write = await b.app.request(url("/f"), { method: "PUT", body: "acknowledged" });
+    assertEquals(write.status, 204);
+    gate.open();
+    const move = await moving;
+    assertEquals(move.status, 412, `${api ? "API" : "DAV"}: ${await move.text()}`);
+    assertEquals(await (await b.app.request(url("/f"))).text(), "acknowledged");
+    assertEquals((await b.app.request(url("/g"))).status, 404);
+  }
+});

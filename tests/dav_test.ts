@@ -178,3 +178,49 @@ davTest("MOVE with Overwrite T replaces a non-empty collection", async ({ a }) =
   assertEquals([await a.text("/dst"), await a.text("/g.txt")], ["g", "g"]);
   assertEquals(await a.status("MOVE", "/g.txt", { headers: { destination: "/dav/g.txt" } }), 403);
 });
+
+davTest(
+  "a stale If-Match on MOVE, COPY, PROPPATCH, LOCK, UNLOCK or MKCOL is 412 and changes nothing",
+  async ({ a }) => {
+    await (await a.send("PUT", "/f", { body: "content" })).body?.cancel();
+    await (await a.send("MKCOL", "/d/")).body?.cancel();
+    const before = await snapshot(a.vfs);
+    const destination = { destination: "http://localhost/dav/g" };
+    const proppatch = '<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z">' +
+      "<D:set><D:prop><Z:p>v</Z:p></D:prop></D:set></D:propertyupdate>";
+    const lock = '<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/>' +
+      "</D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>";
+    const cases: [string, string, Record<string, string>, string?][] = [
+      ["MOVE", "/f", destination],
+      ["COPY", "/f", destination],
+      ["MOVE", "/d/", destination],
+      ["PROPPATCH", "/f", {}, proppatch],
+      ["LOCK", "/f", {}, lock],
+      ["UNLOCK", "/f", { "lock-token": "<urn:uuid:00000000-0000-0000-0000-000000000000>" }],
+      ["MKCOL", "/e/", {}],
+    ];
+    for (const [method, path, headers, body] of cases) {
+      for (
+        const condition of [{ "if-match": '"stale"' }, {
+          "if-unmodified-since": "Thu, 01 Jan 1970 00:00:00 GMT",
+        }]
+      ) {
+        if (method === "MKCOL" && "if-unmodified-since" in condition) continue; // nothing there
+        const res = await a.send(method, path, {
+          headers: { ...headers, ...condition },
+          ...(body ? { body } : {}),
+        });
+        assertEquals(
+          res.status,
+          412,
+          `${method} ${path} ${JSON.stringify(condition)}: ${await res.text()}`,
+        );
+      }
+    }
+    assertEquals(await snapshot(a.vfs), before);
+    // A current ETag lets the MOVE through.
+    const etag = (await a.send("HEAD", "/f")).headers.get("etag")!;
+    const moved = await a.send("MOVE", "/f", { headers: { ...destination, "if-match": etag } });
+    assertEquals(moved.status, 201, await moved.text());
+  },
+);

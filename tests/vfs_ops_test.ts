@@ -253,3 +253,38 @@ vfsTest(
   },
   { now: () => clock },
 );
+
+{
+  let clock = 1_700_000_000_000;
+  vfsTest(
+    "a sharded directory's mtime and ETag move with each entry added or removed",
+    async ({ fs }) => {
+      await fs.mkdir("/big");
+      for (let i = 0; i < 40; i++) await fs.writeFile(`/big/n${i}`, pattern(10));
+      const stats = async () => {
+        const own = await fs.getattr("/big");
+        const listed = (await fs.readdir("/")).entries.find((e) => e.name === "big")!.stat;
+        assertEquals(listed.mtime, own.mtime, "the parent's listing shows another mtime");
+        assertEquals(listed.etag, own.etag);
+        return own;
+      };
+      const before = await stats();
+      clock += 5_000;
+      await fs.writeFile("/big/new", pattern(10));
+      const created = await stats();
+      assertEquals(created.mtime, clock, "a create in a shard did not move the directory's mtime");
+      assert(created.etag !== before.etag, "nor its ETag");
+      clock += 5_000;
+      await fs.unlink("/big/n3");
+      const removed = await stats();
+      assertEquals(removed.mtime, clock);
+      assertEquals(removed.ctime, clock);
+      assert(removed.etag !== created.etag);
+      clock += 5_000;
+      // A file's own write changes the file, not the directory.
+      await fs.writeFile("/big/n4", pattern(20));
+      assertEquals((await stats()).mtime, removed.mtime);
+    },
+    { dirLimits: { maxEntries: 8 }, now: () => clock },
+  );
+}

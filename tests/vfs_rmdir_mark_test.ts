@@ -107,3 +107,67 @@ contract(
   (store) => renameStalledAfterMark(store, "/q/src"),
   { backends: ["memory", "s3"] },
 );
+
+contract(
+  "a write through a directory that a rename is replacing lands in the directory put there",
+  async (store) => {
+    // Found by the protocol fuzz (seed 1111): PUT /c/c while /a/c moved over the empty /c.
+    const gate = new GateStore(store);
+    const a = await Vfs.open(gate);
+    let seenMark: () => void;
+    const marked = new Promise<void>((resolve) => seenMark = resolve);
+    let watched = "";
+    const watching = new Proxy(store, {
+      get(target, key) {
+        const value = Reflect.get(target, key);
+        if (key !== "get" || typeof value !== "function") return value?.bind?.(target) ?? value;
+        return (k: string, ...rest: unknown[]) => {
+          if (k === watched) seenMark();
+          return value.call(target, k, ...rest);
+        };
+      },
+    });
+    const b = await Vfs.open(watching);
+    await a.mkdir("/a/c", { parents: true });
+    await a.writeFile("/a/c/moved", pattern(10, 1));
+    await a.mkdir("/c");
+    const source = (await a.getattr("/a")).ino;
+    watched = dirKey((await a.getattr("/c")).ino);
+    // A's rename has marked the empty /c it replaces; its intent (a CAS of /a) is held.
+    gate.arm((call) => call.op === "PutObject" && call.key === dirKey(source));
+    const renaming = a.rename("/a/c", "/c");
+    await gate.held;
+    const data = pattern(3000, 7);
+    const writing = b.writeFile("/c/c", data);
+    // B has met the marked directory (before: ENOENT at once); the rename then goes on.
+    await marked;
+    gate.open();
+    await renaming;
+    await writing;
+    assertEquals(await b.read("/c/c", 0, 10_000), data);
+    assertEquals(await b.read("/c/moved", 0, 100), pattern(10, 1));
+  },
+);
+
+contract(
+  "a write whose directory a rename replaced before its commit commits into the new one",
+  async (store) => {
+    const gate = new GateStore(store);
+    const a = await Vfs.open(store);
+    const b = await Vfs.open(gate);
+    await a.mkdir("/a/c", { parents: true });
+    await a.writeFile("/a/c/x", pattern(10, 1));
+    await a.mkdir("/c");
+    const replaced = dirKey((await a.getattr("/c")).ino);
+    // B has looked /c up and placed its data; its commit (a CAS of /c's object) is held.
+    gate.arm((call) => call.op === "PutObject" && call.key === replaced);
+    const data = pattern(5000, 9);
+    const writing = b.writeFile("/c/x", data).then(() => "ok", (e: FsError) => e.code);
+    await gate.held;
+    await a.rename("/a/c", "/c");
+    gate.open();
+    // Before: ENOENT "Directory was removed", which no order of the two explains.
+    assertEquals(await writing, "ok");
+    assertEquals(await a.read("/c/x", 0, 10_000), data);
+  },
+);

@@ -17,6 +17,7 @@ import { compareKeys } from "../store/_util.ts";
 import type { MetaStore, ReadOptions, Versioned } from "./cas.ts";
 import { dirKey, shardKey } from "./keys.ts";
 import {
+  type Attr,
   checkDir,
   checkShard,
   type DirObject,
@@ -75,10 +76,13 @@ export class Directories {
   #limits: DirLimits;
   /** The last sorted listing of recently listed directories, with the objects it is of. */
   #sorted = new Map<string, { parts: readonly object[]; sorted: readonly [string, Entry][] }>();
+  /** The clock of directories' times (the VFS's injected one). */
+  #now: () => number;
 
-  constructor(meta: MetaStore, limits: Partial<DirLimits> = {}) {
+  constructor(meta: MetaStore, limits: Partial<DirLimits> = {}, now: () => number = Date.now) {
     this.meta = meta;
     this.#limits = { ...DEFAULT_LIMITS, ...limits };
+    this.#now = now;
   }
 
   /** The directory object (attributes and shard table), or null if there is none. */
@@ -103,6 +107,36 @@ export class Directories {
       const fresh = await this.get(dir.ino);
       if (!fresh || attempt > 20) return null;
       dir = fresh.value;
+    }
+  }
+
+  /**
+   * The directory's attributes as its stat shows them. A change of entries in a sharded
+   * directory writes only the shard holding them, which records when (`mtime`); so the
+   * mtime is that of the latest shard changed after the directory's own last change of
+   * attributes (its ctime: a `utimes` since sets the mtime exactly), else its own, and the
+   * ctime the later of the two. One conditional GET per shard (shared with a listing).
+   */
+  async attrOf(dir: DirObject, options: ReadOptions = {}): Promise<Attr> {
+    if (!dir.shards) return dir.attr;
+    for (let attempt = 0;; attempt++) {
+      const keys = dir.shards!.map((s) => shardKey(dir.ino, s.id));
+      const shards = await this.meta.readMany<ShardObject>(
+        keys,
+        checkShard,
+        attempt ? {} : options,
+      );
+      if (shards.some((s) => s === null) && attempt < 20) {
+        // Split since the table was read: the halves carry the time.
+        const fresh = await this.get(dir.ino);
+        if (!fresh?.value.shards) return fresh?.value.attr ?? dir.attr;
+        dir = fresh.value;
+        continue;
+      }
+      let latest = 0;
+      for (const shard of shards) latest = Math.max(latest, shard?.value.mtime ?? 0);
+      if (latest <= dir.attr.ctime) return dir.attr;
+      return { ...dir.attr, mtime: latest, ctime: latest };
     }
   }
 
@@ -174,7 +208,7 @@ export class Directories {
     op: (draft: EntryDraft) => R,
     options: { now?: number; touch?: boolean; queued?: () => void } = {},
   ): Promise<R> {
-    const now = options.now ?? Date.now();
+    const now = options.now ?? this.#now();
     const touch = options.touch ?? true;
     for (let attempt = 0;; attempt++) {
       // Which object to change (and that there is one) by the cached version: the CAS
@@ -188,7 +222,7 @@ export class Directories {
         const refs = new Set(names.map((n) => shardFor(dir.shards!, n).id));
         if (refs.size > 1) throw new CrossObjectError();
         const ref = shardFor(dir.shards, names[0] ?? "");
-        return await this.#updateShard(dir, ref, op, options.queued);
+        return await this.#updateShard(dir, ref, op, touch ? now : null, options.queued);
       } catch (error) {
         if (!(error instanceof Resharded)) throw error;
       }
@@ -360,6 +394,7 @@ export class Directories {
     dir: DirObject,
     ref: ShardRef,
     op: (draft: EntryDraft) => R,
+    now: number | null,
     queued?: () => void,
   ): Promise<R> {
     const key = shardKey(dir.ino, ref.id);
@@ -374,6 +409,7 @@ export class Directories {
       const { draft, changed } = entryDraft(dir, shard.entries);
       const result = op(draft);
       if (!changed()) return { result };
+      if (now !== null) shard.mtime = Math.max(now, shard.mtime ?? 0);
       // Over the limit: the write that fills the shard also seals it; the split follows.
       if (this.#over(key, countOf(shard.entries))) shard.sealed = sealed = true;
       return { value: shard, result };
@@ -413,6 +449,9 @@ export class Directories {
       const root = await this.get(ino);
       if (!root?.value.shards?.some((s) => s.id === ref.id)) return; // already done
       const halves = splitHalves(ino, ref, entries);
+      // The halves keep the time of the last change of entries (the directory's mtime).
+      const { mtime } = shard.value;
+      if (mtime !== undefined) { for (const half of halves) half.shard.mtime = mtime; }
       await this.#writeShards(halves);
       const refs = halves.map((h) => h.ref);
       const shards = root.value.shards.flatMap((s) => s.id === ref.id ? refs : [s]);

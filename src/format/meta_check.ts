@@ -80,6 +80,7 @@ export function checkDir(v: unknown): string | null {
 /** What is wrong with a directory shard object, or null. */
 export function checkShard(v: unknown): string | null {
   if (!isObject(v) || v.v !== FORMAT_VERSION || !isIno(v.ino)) return "not a version 1 shard";
+  if (v.mtime !== undefined && !isCount(v.mtime)) return "bad shard mtime";
   return checkEntries(v.entries);
 }
 

@@ -186,6 +186,12 @@ export interface ShardObject {
   sealed?: boolean;
   /** Set by rmdir of the (empty) directory, with its mark id: it takes no new entries. */
   removing?: string | boolean;
+  /**
+   * When an entry of this shard last changed (ms, the writer's clock): a change of entries
+   * writes only the shard, so the directory's mtime and ctime are read from here too (see
+   * `Directories.attrOf`). Absent in shards written before it existed.
+   */
+  mtime?: number;
 }
 
 /** A standalone inode `i/<ino>` (a hard-linked file). */

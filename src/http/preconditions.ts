@@ -133,6 +133,23 @@ export function evaluatePreconditions(
 }
 
 /**
+ * For a state-changing request (DELETE): a check of the version found at the commit, for
+ * the VFS to run in the CAS that makes the change (`Vfs.unlink`'s `expect`), so a version
+ * written after the request evaluated its preconditions is not changed on their strength.
+ * Undefined without preconditions.
+ */
+export function commitCheck(headers: ConditionalHeaders): ((stat: Stat) => boolean) | undefined {
+  if (unconditional(headers)) return undefined;
+  return (stat) => {
+    try {
+      return evaluatePreconditions(headers, stat, false) === "proceed";
+    } catch {
+      return false;
+    }
+  };
+}
+
+/**
  * Whether an `If-Range` value lets a Range apply (RFC 9110 section 13.1.5): only a strong
  * entity tag equal to the current one. A date never does: Last-Modified has one-second
  * precision, too weak to prove two writes in one second apart, so a full 200 is sent.

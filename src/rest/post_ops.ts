@@ -7,11 +7,11 @@
 
 import type { Context, Hono } from "hono";
 import { isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
-import { badRequest } from "./errors.ts";
+import { badRequest, preconditionFailed } from "./errors.ts";
 import { checkLocks } from "../http/locks.ts";
 import { readJsonObject } from "../http/input.ts";
 import { fsPathOf } from "./path.ts";
-import { conditionalHeaders, evaluatePreconditions } from "../http/preconditions.ts";
+import { commitCheck, conditionalHeaders, evaluatePreconditions } from "../http/preconditions.ts";
 import { statJson } from "./render.ts";
 import { JsonFields } from "./validate.ts";
 import { statOrNull } from "./write_routes.ts";
@@ -26,7 +26,17 @@ interface OpResult {
 interface Operation {
   /** Fields besides "op". */
   readonly fields: readonly string[];
-  run(vfs: Vfs, path: string, f: JsonFields): Promise<OpResult>;
+  /**
+   * `expect`: the request's preconditions, for an operation that can check them again on
+   * the version it acts on (rename in its commit, copy on what it reads); the others are
+   * decided up front.
+   */
+  run(
+    vfs: Vfs,
+    path: string,
+    f: JsonFields,
+    expect?: (stat: Stat) => boolean,
+  ): Promise<OpResult>;
 }
 
 const at = (path: string, stat: Stat, created = false): OpResult => ({ path, stat, created });
@@ -42,12 +52,12 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
   },
   rename: {
     fields: ["to", "noReplace"],
-    async run(vfs, path, f) {
+    async run(vfs, path, f, expect) {
       const to = f.path("to");
       // What is moved, as it is before (read anyway by the rename, which reuses it): the
       // answer if it is moved on or removed right after, before the look below.
       const before = await vfs.lookup(path);
-      await vfs.rename(path, to, { noReplace: f.flag("noReplace") });
+      await vfs.rename(path, to, { noReplace: f.flag("noReplace"), ...(expect ? { expect } : {}) });
       const after = await vfs.lookup(to).catch((error) => {
         if (isFsError(error, "ENOENT", "ENOTDIR")) return null;
         throw error;
@@ -57,9 +67,10 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
   },
   copy: {
     fields: ["to", "noReplace"],
-    async run(vfs, path, f) {
+    async run(vfs, path, f, expect) {
       const to = f.path("to");
-      return at(to, await vfs.copy(path, to, { noReplace: f.flag("noReplace") }), true);
+      const options = { noReplace: f.flag("noReplace"), ...(expect ? { expect } : {}) };
+      return at(to, await vfs.copy(path, to, options), true);
     },
   },
   symlink: {
@@ -167,7 +178,13 @@ async function postFs(
     await checkLocks(c, vfs, path, { membership, tree: op === "rename" });
   }
   if (to !== null) await checkLocks(c, vfs, to, { membership: true, tree: true });
-  const result = await operation.run(vfs, path, fields);
+  const expect = commitCheck(conditions);
+  const result = await operation.run(vfs, path, fields, expect).catch((error) => {
+    if (expect && isFsError(error, "ESTALE")) {
+      throw preconditionFailed("Precondition failed: the resource changed meanwhile", "ESTALE");
+    }
+    throw error;
+  });
   const json = statJson(result.path, result.stat);
   if (!result.created) return c.json(json, 200);
   return c.json(json, 201, { location: locationOf(c, result.path) });

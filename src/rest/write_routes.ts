@@ -21,6 +21,7 @@ import { badRequest, preconditionFailed } from "./errors.ts";
 import { contentLength, parseUint, queryFlag, requestBody, smallBody } from "../http/input.ts";
 import { fsPathOf } from "./path.ts";
 import {
+  commitCheck,
   type ConditionalHeaders,
   conditionalHeaders,
   evaluatePreconditions,
@@ -238,11 +239,20 @@ async function deleteFs(c: Context, vfs: Vfs): Promise<Response> {
   if (path === "/") throw new FsError("EBUSY", "Cannot remove the root", { path });
   // Without conditions a missing target is 404, so a precondition cannot turn it into 412.
   const stat = await vfs.lookup(path);
-  evaluatePreconditions(conditionalHeaders(c.req.raw.headers), stat, false);
+  const conditions = conditionalHeaders(c.req.raw.headers);
+  evaluatePreconditions(conditions, stat, false);
   const locks = { membership: true, tree: true };
   await checkLocks(c, vfs, path, locks);
-  if (stat.type !== "directory") await vfs.unlink(path);
-  else if (recursive) {
+  if (stat.type !== "directory") {
+    // The preconditions again in the CAS that unlinks: a version written since is kept.
+    const expect = commitCheck(conditions);
+    await vfs.unlink(path, expect ? { expect } : {}).catch((error) => {
+      if (expect && isFsError(error, "ESTALE", "ENOENT")) {
+        throw preconditionFailed("Precondition failed: the resource changed meanwhile", "ESTALE");
+      }
+      throw error;
+    });
+  } else if (recursive) {
     // A tree takes many steps: a lock taken meanwhile stops the rest.
     // Afresh before each member: a lock taken during the walk stops the rest.
     const recheck = new Recheck(() => vfs.fresh(() => checkLocks(c, vfs, path, locks)));

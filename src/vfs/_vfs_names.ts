@@ -56,9 +56,12 @@ export abstract class VfsNames extends VfsAttrs {
    * ```
    * @throws {FsError} ENOENT when nothing is at `path`.
    * @throws {FsError} EISDIR when `path` is a directory (use {@linkcode Vfs.rmdir}).
+   * @throws {FsError} ESTALE when the file's stat fails `expect` at the commit (a front
+   *   end's `If-Match`): checked in the CAS that removes the name, so a write committed
+   *   after the caller looked is never removed by a condition on the version before.
    */
-  unlink(path: string): Promise<void> {
-    return this.run(path, () => ns.unlink(this.ctx, path));
+  unlink(path: string, options: { expect?: (stat: Stat) => boolean } = {}): Promise<void> {
+    return this.run(path, () => ns.unlink(this.ctx, path, options));
   }
 
   /**
@@ -79,10 +82,16 @@ export abstract class VfsNames extends VfsAttrs {
    * ```
    * @throws {FsError} ENOENT when nothing is at `path`; with `stopOnError`, any errno of
    *   {@linkcode Vfs.unlink} or {@linkcode Vfs.rmdir}, or what `beforeEach` throws.
+   * @throws {FsError} ESTALE when `path` is a file whose stat fails `expect` at the commit
+   *   (as {@linkcode Vfs.unlink}'s).
    */
   removeTree(
     path: string,
-    options: { stopOnError?: boolean; beforeEach?: (path: string) => Promise<void> } = {},
+    options: {
+      stopOnError?: boolean;
+      beforeEach?: (path: string) => Promise<void>;
+      expect?: (stat: Stat) => boolean;
+    } = {},
   ): Promise<Map<string, FsError>> {
     return removeTree(this, path, options);
   }
@@ -131,8 +140,14 @@ export abstract class VfsNames extends VfsAttrs {
    * @throws {FsError} ENOTEMPTY when `to` is a directory with entries.
    * @throws {FsError} EINVAL when a directory would move into itself.
    * @throws {FsError} EBUSY for the root, as source or target.
+   * @throws {FsError} ESTALE when the source's stat fails `expect` as the rename commits
+   *   (a front end's `If-Match`; checked in the CAS that moves a file or symlink).
    */
-  rename(from: string, to: string, options: { noReplace?: boolean } = {}): Promise<void> {
+  rename(
+    from: string,
+    to: string,
+    options: { noReplace?: boolean; expect?: (stat: Stat) => boolean } = {},
+  ): Promise<void> {
     return this.run(from, () => rename(this.ctx, from, to, options));
   }
 
@@ -279,7 +294,12 @@ export abstract class VfsNames extends VfsAttrs {
   copy(
     from: string,
     to: string,
-    options: { noReplace?: boolean; beforeEach?: () => Promise<void> } = {},
+    options: {
+      noReplace?: boolean;
+      beforeEach?: () => Promise<void>;
+      /** For a file or symlink: its stat as read for the copy must satisfy it (else ESTALE). */
+      expect?: (stat: Stat) => boolean;
+    } = {},
   ): Promise<Stat> {
     return this.run(from, () => ns.copy(this.ctx, from, to, options));
   }

@@ -139,7 +139,7 @@ export function createCtx(store: ObjectStore, options: VfsOptions = {}): Ctx {
   return {
     store,
     meta,
-    dirs: new Directories(meta, options.dirLimits ?? {}),
+    dirs: new Directories(meta, options.dirLimits ?? {}, options.now ?? Date.now),
     inodes: new Inodes(meta),
     maps: new PageMaps(store),
     segments: new Segments(store),
@@ -241,8 +241,19 @@ export function statOf(
   };
 }
 
+/**
+ * A directory's stat from its object alone: exact for an unsharded one; for a sharded one
+ * use {@linkcode dirStatOf}, whose times include changes of entries in its shards.
+ */
 export function dirStat(dir: DirObject): Stat {
   return statOf(dir.ino, "directory", dir.attr, { nlink: 2 });
+}
+
+/** A directory's stat, its shards' times included (see `Directories.attrOf`). */
+export async function dirStatOf(ctx: Ctx, dir: DirObject): Promise<Stat> {
+  if (!dir.shards) return dirStat(dir);
+  const attr = await ctx.dirs.attrOf(dir, { recent: true });
+  return statOf(dir.ino, "directory", attr, { nlink: 2 });
 }
 
 export function inodeStat(inode: InodeObject): Stat {
@@ -277,7 +288,7 @@ export async function entryStat(ctx: Ctx, entry: Entry): Promise<Stat> {
     case "d": {
       const dir = await ctx.dirs.get(entry.ino, { recent: true });
       if (!dir) throw new FsError("ENOENT", "Directory was removed");
-      return dirStat(dir.value);
+      return await dirStatOf(ctx, dir.value);
     }
     case "h": {
       const inode = await readInode(ctx, entry.ino);

@@ -76,11 +76,34 @@ export async function openDir(ctx: Ctx, ino: string, path?: string): Promise<Dir
     }
     found = await ctx.dirs.get(ino);
   }
+  if (found && found.value.removing !== undefined && !found.value.removed) {
+    throw new BeingRemoved(path);
+  }
   if (!found || found.value.removing !== undefined) {
     throw new FsError("ENOENT", "No such directory", path === undefined ? {} : { path });
   }
   return found.value;
 }
+
+/**
+ * ENOENT for a directory under a removal mark that is not final: an rmdir between its mark
+ * and its tombstone, or a rename replacing the (empty) directory. Transient: the marker
+ * finishes (the name goes, or leads to the directory a rename put there) or dies (the mark
+ * is cleared once stale), so path resolution waits for it (see {@linkcode resolveDir}).
+ */
+export class BeingRemoved extends FsError {
+  constructor(path?: string) {
+    super("ENOENT", "No such directory", path === undefined ? {} : { path });
+    this.name = "BeingRemoved";
+  }
+}
+
+/**
+ * Pauses (ms) of a resolution that meets a directory being removed, before it answers
+ * ENOENT: about 1.3 s in all, the few S3 round trips a cross-directory rename takes to
+ * replace a directory, with room for a slow store.
+ */
+const MARK_WAITS = [5, 10, 20, 40, 80, 160, 320, 320, 320];
 
 /**
  * Fences the entry naming directory `dir` with removal mark `mark`, before that mark is
@@ -239,6 +262,31 @@ export async function resolveDir(
   path: string,
   hops = { n: 0 },
   options: Optimistic = {},
+): Promise<{ dir: DirObject; names: string[] }> {
+  // A directory on the way under a removal mark: the path may lead on once its marker is
+  // done (a rename replacing it), so look again from fresh reads after a pause, a few times
+  // (before: ENOENT at once, which no order of the two operations explains).
+  for (let wait = 0;; wait++) {
+    const start = { n: hops.n };
+    try {
+      const resolved = wait === 0
+        ? await resolveOnce(ctx, names, path, start, options)
+        : await ctx.meta.inNewScope(() => resolveOnce(ctx, names, path, start, {}));
+      hops.n = start.n;
+      return resolved;
+    } catch (error) {
+      if (!(error instanceof BeingRemoved) || wait >= MARK_WAITS.length) throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, MARK_WAITS[wait]));
+  }
+}
+
+async function resolveOnce(
+  ctx: Ctx,
+  names: readonly string[],
+  path: string,
+  hops: { n: number },
+  options: Optimistic,
 ): Promise<{ dir: DirObject; names: string[] }> {
   if (hops.n > 0 || names.length === 0) return await walk(ctx, names, path, hops, null, null);
   const cached = await cachedDir(ctx, names, options);

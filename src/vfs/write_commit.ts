@@ -10,6 +10,7 @@
  */
 
 import type { ReadOptions } from "../format/cas.ts";
+import { DirectoryGone } from "../format/dir.ts";
 import { claimData } from "../format/gc_pending.ts";
 import { newIno } from "../format/keys.ts";
 import { contentVersion, type Entry, type FileData, type FileEntry } from "../format/meta.ts";
@@ -25,6 +26,7 @@ import {
   loadRecord,
   updateFile,
 } from "./records.ts";
+import { locate } from "./resolve.ts";
 import type { Stat } from "./types.ts";
 import { placeAppends, type Placement, type WriteLog } from "./write_log.ts";
 
@@ -57,6 +59,8 @@ export interface CommitSpec {
   readonly attrs: AttrChanges | null;
   readonly beforeCommit: (() => Promise<void>) | undefined;
   readonly onCommit: ((created: boolean) => void) | undefined;
+  /** The path of a single-shot write without conditions (see `FileCommit`'s `#path`). */
+  readonly path: string | null;
 }
 
 /** The commits of one open file (see the module doc), and the state they carry. */
@@ -88,6 +92,12 @@ export class FileCommit {
   #mapped: boolean;
   /** Releases this create's announcement to its directory's group commit. */
   #announced: (() => void) | null;
+  /**
+   * A single-shot write without conditions (`recreate`) remembers its path: if the
+   * directory holding the file is replaced or removed before the commit (a rename over it),
+   * the commit goes to the directory the path leads to then (see {@linkcode #relocate}).
+   */
+  readonly #path: string | null;
 
   constructor(ctx: Ctx, log: WriteLog, spec: CommitSpec) {
     this.#ctx = ctx;
@@ -103,6 +113,7 @@ export class FileCommit {
     this.#onCommit = spec.onCommit;
     this.#mapped = spec.mapped;
     this.#announced = spec.announced;
+    this.#path = spec.path;
   }
 
   /** Where the file is: its directory, name and inode (which a followed replace changes). */
@@ -186,10 +197,32 @@ export class FileCommit {
         this.#mapped = mergeable(next);
         return stat;
       } catch (error) {
+        if (error instanceof DirectoryGone && await this.#relocate()) continue;
         if (!(error instanceof Conflict)) throw error;
       }
     }
     throw new FsError("EAGAIN", "File changed too often during the write");
+  }
+
+  /**
+   * The directory holding the file is gone (removed, or replaced by a rename): for a write
+   * that remembers its path, looks the path up again from fresh reads (waiting for a
+   * removal in progress, see `resolveDir`) and moves the commit to the directory it leads
+   * to now, where the next attempt decides afresh on the file there, as if the write had
+   * come after the change. False (the failure stands) for any other write, or when the
+   * path still leads to the same directory. A path that no longer leads anywhere throws.
+   */
+  async #relocate(): Promise<boolean> {
+    if (this.#path === null) return false;
+    const path = this.#path;
+    const { parent, name } = await this.#ctx.meta.inNewScope(() =>
+      locate(this.#ctx, path, { follow: true })
+    );
+    if (!parent) throw new FsError("EISDIR", "Is a directory", { path });
+    if (parent.ino === this.#loc.dir) return false;
+    this.release();
+    this.#loc = { ...this.#loc, dir: parent.ino, name };
+    return true;
   }
 
   /**

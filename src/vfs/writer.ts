@@ -87,6 +87,7 @@ export class FileHandle {
       ...(options.uid === undefined ? {} : { uid: options.uid }),
       ...(options.gid === undefined ? {} : { gid: options.gid }),
     };
+    const conditional = options.ifMatch !== undefined || options.expect !== undefined;
     const commit = {
       ifMatch: options.ifMatch,
       expect: options.expect,
@@ -95,6 +96,7 @@ export class FileHandle {
         : null,
       beforeCommit: options.beforeCommit,
       onCommit: options.onCommit,
+      path: options.recreate && !conditional && !options.exclusive ? path : null,
     };
     let handle: FileHandle;
     if (entry) {
@@ -104,7 +106,6 @@ export class FileHandle {
       if (entry.t === "d") throw new FsError("EISDIR", "Is a directory", { path });
       const record = await loadRecord(ctx, entry);
       const stat = statOf(entry.ino, "file", record.attr, { nlink: record.nlink, data: record });
-      const conditional = options.ifMatch !== undefined || options.expect !== undefined;
       const follows = !!options.recreate && !conditional;
       handle = new FileHandle(ctx, stat, {
         ...commit,

@@ -7,6 +7,7 @@
 import { contentLength, requestBody, smallBody } from "../http/input.ts";
 import { contentTypeOf } from "../http/media_types.ts";
 import {
+  commitCheck,
   type ConditionalHeaders,
   conditionalHeaders,
   evaluatePreconditions,
@@ -265,15 +266,24 @@ export async function mkcolMethod(req: DavRequest): Promise<Response> {
 export async function deleteMethod(req: DavRequest): Promise<Response> {
   if (req.path === "/") throw new DavError(403, "Cannot delete the root collection");
   const stat = await req.vfs.lookup(req.path);
-  evaluatePreconditions(conditionalHeaders(req.c.req.raw.headers), stat, false);
+  const conditions = conditionalHeaders(req.c.req.raw.headers);
+  evaluatePreconditions(conditions, stat, false);
   const touches = [{ path: req.path, membership: true, tree: true }];
   await guard(req, touches);
   const recheck = regard(req, touches);
+  const expect = commitCheck(conditions);
   let failures: Map<string, unknown>;
   try {
-    failures = await req.vfs.removeTree(req.path, { beforeEach: recheck.beforeCommit });
+    failures = await req.vfs.removeTree(req.path, {
+      beforeEach: recheck.beforeCommit,
+      ...(expect ? { expect } : {}),
+    });
   } catch (error) {
-    throw recheck.reason(error);
+    const refusal = recheck.reason(error);
+    if (refusal === error && expect && isFsError(error, "ESTALE")) {
+      throw new DavError(412, "Precondition failed: the resource changed meanwhile");
+    }
+    throw refusal;
   }
   if (failures.size > 0) return multistatusOfFailures(req, failures);
   await req.locks.release(req.path);

@@ -19,6 +19,7 @@
 import { isFsError, type Stat } from "../vfs/mod.ts";
 import { LockedError } from "../vfs/locks.ts";
 import type { Recheck } from "../http/recheck.ts";
+import { commitCheck, conditionalHeaders, evaluatePreconditions } from "../http/preconditions.ts";
 import { DavError, messageOf, statusOf } from "./errors.ts";
 import { parseDepth, parseOverwrite } from "./headers.ts";
 import { destinationPath, isWithin, parentOf } from "./paths.ts";
@@ -42,6 +43,17 @@ interface Transfer {
   readonly depth: string;
   readonly overwrite: boolean;
   readonly recheck: Recheck;
+  /** The request's preconditions on the source: a MOVE checks them as it commits, a COPY on the version it copies. */
+  readonly expect: ((stat: Stat) => boolean) | undefined;
+}
+
+/** The MOVE's preconditions as a rename option (see `Vfs.rename`'s `expect`). */
+function expected(transfer: Transfer): { expect?: (stat: Stat) => boolean } {
+  return transfer.expect ? { expect: transfer.expect } : {};
+}
+
+function sourceChanged(): DavError {
+  return new DavError(412, "Precondition failed: the source changed meanwhile");
 }
 
 /** COPY (`move` false) or MOVE (`move` true). */
@@ -56,6 +68,9 @@ export async function copyMoveMethod(req: DavRequest, move: boolean): Promise<Re
   }
   if (from === "/") throw new DavError(403, "Cannot copy or move the root collection");
   const source = await vfs.lookup(from);
+  // If-Match and the others are about the source (the request's own resource).
+  const conditions = conditionalHeaders(req.c.req.raw.headers);
+  evaluatePreconditions(conditions, source, false);
   // Onto itself, into itself, or over its own ancestor (which Overwrite would remove,
   // source and all): RFC 4918 section 9.8.5's 403, before anything changes.
   if (to === from) throw new DavError(403, "Source and destination are the same resource");
@@ -75,7 +90,8 @@ export async function copyMoveMethod(req: DavRequest, move: boolean): Promise<Re
   // The gate runs again right before each step that changes something, so a lock taken
   // meanwhile (through any instance) stops the rest.
   const recheck = regard(req, touches);
-  const transfer: Transfer = { from, source, target, move, depth, overwrite, recheck };
+  const expect = commitCheck(conditions);
+  const transfer: Transfer = { from, source, target, move, depth, overwrite, recheck, expect };
   try {
     // A file replacing a file is part of the one atomic step (the rename, or the copy's
     // commit of the new entry); anything else at the destination is replaced by steps that
@@ -106,7 +122,7 @@ async function transferTo(
       await recheck.beforeCommit();
       // Overwrite F: a destination that appeared since the look above (a create through
       // another instance) is not replaced.
-      await vfs.rename(from, to, { noReplace: options.noReplace });
+      await vfs.rename(from, to, { noReplace: options.noReplace, ...expected(transfer) });
       await req.locks.release(from);
     } else if (transfer.depth === "0" && source.type === "directory") {
       // The properties first: a source removed before this COPY read it leaves nothing made.
@@ -115,10 +131,15 @@ async function transferTo(
       await vfs.mkdir(to, { mode: source.mode });
       if (Object.keys(xattrs).length > 0) await vfs.updatexattrs(to, { set: xattrs });
     } else {
-      await vfs.copy(from, to, { noReplace: options.noReplace, beforeEach: recheck.beforeCommit });
+      await vfs.copy(from, to, {
+        noReplace: options.noReplace,
+        beforeEach: recheck.beforeCommit,
+        ...expected(transfer),
+      });
     }
   } catch (error) {
     if (isFsError(error, "EEXIST")) throw appeared(transfer.overwrite);
+    if (transfer.expect && isFsError(error, "ESTALE")) throw sourceChanged();
     // Not found, with the source still there (looked at afresh): what went is the
     // destination's parent collection, a conflict (RFC 4918 section 9.8.5), not a 404.
     if (isFsError(error, "ENOENT", "ENOTDIR") && await vfs.fresh(() => statOrNull(vfs, from))) {
@@ -151,7 +172,7 @@ async function replaceByMove(req: DavRequest, to: string, transfer: Transfer): P
   if (!swapped) {
     const staged = besidePath(to, await vfs.nameBeside(to, MOVING_PREFIX));
     await recheck.beforeCommit();
-    await vfs.rename(from, staged, { noReplace: true });
+    await vfs.rename(from, staged, { noReplace: true, ...expected(transfer) });
     try {
       aside = await swapIn(req, staged, to, transfer);
     } catch (error) {

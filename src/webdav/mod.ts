@@ -26,7 +26,8 @@ import { lockMethod, unlockMethod } from "./locking.ts";
 import { davPathOf } from "./paths.ts";
 import { errorBody } from "./props.ts";
 import { propfindMethod, proppatchMethod } from "./propmethods.ts";
-import type { DavRequest } from "./request.ts";
+import { type DavRequest, statOrNull } from "./request.ts";
+import { conditionalHeaders, evaluatePreconditions, unconditional } from "../http/preconditions.ts";
 import { HttpError } from "../http/errors.ts";
 import { RenderCache } from "../http/render_cache.ts";
 import { requestPathOf } from "../http/request_path.ts";
@@ -71,6 +72,14 @@ const METHODS: Readonly<Record<string, Handler>> = {
 };
 
 /**
+ * Methods whose `If-Match`, `If-None-Match` and `If-Unmodified-Since` are evaluated here,
+ * against the request's resource, before the method runs (RFC 9110 section 13.2: every
+ * method that changes state). GET, HEAD, PUT, DELETE, COPY and MOVE evaluate their own,
+ * against the version they act on.
+ */
+const PRECONDITIONED = new Set(["MKCOL", "PROPPATCH", "LOCK", "UNLOCK"]);
+
+/**
  * Builds the WebDAV app; mount it with `app.route("/dav", createWebDav(vfs))`.
  *
  * @example
@@ -101,9 +110,16 @@ export function createWebDav(vfs: Vfs, options: WebDavOptions = {}): Hono {
     const parsed = davPathOf(requestPathOf(c.req.raw), mount);
     if (!parsed) throw new DavError(404, "Not under the WebDAV mount");
     const scope = options.scopeOf?.(c) ?? "/";
+    const view = scope === "/" ? vfs : vfs.scoped(scope);
+    if (PRECONDITIONED.has(c.req.method)) {
+      const conditions = conditionalHeaders(c.req.raw.headers);
+      if (!unconditional(conditions)) {
+        evaluatePreconditions(conditions, await statOrNull(view, parsed.path), false);
+      }
+    }
     return await handler({
       c,
-      vfs: scope === "/" ? vfs : vfs.scoped(scope),
+      vfs: view,
       locks: vfs.locks,
       url: new URL(c.req.url),
       mount,

@@ -2,7 +2,7 @@
 
 import { ROOT_INO } from "../../format/keys.ts";
 import type { Attr, Entry, Xattrs } from "../../format/meta.ts";
-import { type Ctx, dirStat, entryStat, PERM_MASK } from "../context.ts";
+import { type Ctx, dirStatOf, entryStat, PERM_MASK } from "../context.ts";
 import { FsError } from "../errors.ts";
 import {
   applyAttrChanges,
@@ -29,9 +29,9 @@ export async function getattr(
   const names = splitPath(path);
   checkScope(ctx, names, path);
   const known = await cachedDir(ctx, names, options);
-  if (known) return dirStat(known);
+  if (known) return await dirStatOf(ctx, known);
   const { parent, entry } = await locate(ctx, path, { follow, ...options });
-  if (!parent) return dirStat(await openDir(ctx, ROOT_INO, path));
+  if (!parent) return await dirStatOf(ctx, await openDir(ctx, ROOT_INO, path));
   if (!entry) throw new FsError("ENOENT", "No such file or directory", { path });
   return await entryStat(ctx, entry);
 }
@@ -64,7 +64,7 @@ export async function setattr(ctx: Ctx, path: string, changes: SetAttr): Promise
     if (changes.size !== undefined) throw new FsError("EISDIR", "Is a directory", { path });
     const ino = entry?.ino ?? ROOT_INO;
     await ctx.dirs.updateSelf(ino, (dir) => applyAttrs(dir.attr, changes, ctx.now()));
-    return dirStat(await openDir(ctx, ino, path));
+    return await dirStatOf(ctx, await openDir(ctx, ino, path));
   }
   if (!entry) throw new FsError("ENOENT", "No such file or directory", { path });
   const { size, ...rest } = changes;

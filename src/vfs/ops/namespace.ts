@@ -15,6 +15,7 @@ import {
 import {
   type Ctx,
   dirStat,
+  dirStatOf,
   entryStat,
   inlineStat,
   inodeStat,
@@ -97,22 +98,47 @@ export async function mkdir(
   return dirStat(dir);
 }
 
-export async function unlink(ctx: Ctx, path: string): Promise<void> {
+/** Times an unlink decides again when the name it looked at leads elsewhere at its commit. */
+const UNLINK_TRIES = 10;
+
+/**
+ * unlink: one CAS of the parent that removes the name if it still holds the entry looked
+ * at. A name that leads to another file at the commit (replaced by a rename, a safe-save)
+ * is decided again from fresh reads: the unlink removes what the name holds then, as a
+ * serial order of the two would. With `expect`, the file's stat must satisfy it at the
+ * commit, checked in the same CAS (for a hard-linked file, whose content is in its own
+ * object, right before it), or nothing is removed and ESTALE is thrown.
+ */
+export async function unlink(
+  ctx: Ctx,
+  path: string,
+  options: { expect?: (stat: Stat) => boolean } = {},
+  tries = 0,
+): Promise<void> {
   const { parent, name, entry } = await locate(ctx, path);
   if (!parent) throw new FsError("EISDIR", "Is a directory", { path });
   if (!entry) throw new FsError("ENOENT", "No such file or directory", { path });
   if (entry.t === "d") throw new FsError("EISDIR", "Is a directory", { path });
-  const renaming = await ctx.dirs.update(parent.ino, [name], (draft) => {
+  const { expect } = options;
+  const stale = () => new FsError("ESTALE", "The file changed: its precondition fails", { path });
+  if (expect && entry.t === "h" && !expect(await entryStat(ctx, entry))) throw stale();
+  const outcome = await ctx.dirs.update(parent.ino, [name], (draft) => {
     const current = draft.get(name);
-    if (current?.ino !== entry.ino) {
-      throw new FsError("ENOENT", "No such file or directory", { path });
-    }
+    if (!current) throw new FsError("ENOENT", "No such file or directory", { path });
+    if (current.ino !== entry.ino) return "replaced";
     // A rename in flight may have added its target already: settle it, then decide again.
-    if (current.moving) return true;
+    if (current.moving) return "renaming";
+    if (expect && (current.t === "f" || current.t === "l") && !expect(inlineStat(current))) {
+      throw stale();
+    }
     draft.delete(name);
-    return false;
+    return "removed";
   });
-  if (renaming) return await unlink(ctx, path);
+  if (outcome === "renaming") return await unlink(ctx, path, options, tries);
+  if (outcome === "replaced") {
+    if (tries >= UNLINK_TRIES) throw new FsError("EAGAIN", "The name keeps changing", { path });
+    return await ctx.meta.inNewScope(() => unlink(ctx, path, options, tries + 1));
+  }
   await dropReplaced(ctx, entry);
 }
 
@@ -333,7 +359,11 @@ export async function copy(
   ctx: Ctx,
   from: string,
   to: string,
-  options: { noReplace?: boolean; beforeEach?: () => Promise<void> } = {},
+  options: {
+    noReplace?: boolean;
+    beforeEach?: () => Promise<void>;
+    expect?: (stat: Stat) => boolean;
+  } = {},
 ): Promise<Stat> {
   const src = await locate(ctx, from, { follow: true });
   if (!src.entry && src.parent) {
@@ -363,8 +393,9 @@ export async function copy(
         record.xattr = { ...xattr };
       });
     }
+    const { expect: _top, ...members } = options;
     for (const [name] of await ctx.dirs.list(dir)) {
-      await copy(ctx, joinChild(from, name), joinChild(to, name), options);
+      await copy(ctx, joinChild(from, name), joinChild(to, name), members);
     }
     return stat;
   }
@@ -372,10 +403,18 @@ export async function copy(
   const ino = newIno();
   const now = ctx.now();
   let fresh: Entry;
+  const stale = () =>
+    new FsError("ESTALE", "The source changed: its precondition fails", {
+      path: from,
+    });
   if (entry.t === "l") {
+    if (options.expect && !options.expect(inlineStat(entry))) throw stale();
     fresh = { ...entry, ino, attr: { ...entry.attr, ctime: now, btime: now } };
   } else {
     const record = await loadRecord(ctx, entry);
+    // What is copied is the version checked: the one just read.
+    const seen = statOf(entry.ino, "file", record.attr, { nlink: record.nlink, data: record });
+    if (options.expect && !options.expect(seen)) throw stale();
     const { nlink: _n, v: _v, ino: _i, ...data } = record as typeof record & {
       v?: number;
       ino?: string;
@@ -449,9 +488,10 @@ export async function readdir(
           ? await ctx.dirs.get(entry.ino, { recent: true })
           : await ctx.inodes.get(entry.ino);
         if (!found) return;
-        tags.push(`${i}=${found.etag}`);
         const value: DirObject | InodeObject = found.value;
-        const stat = "nlink" in value ? inodeStat(value) : dirStat(value);
+        const stat = "nlink" in value ? inodeStat(value) : await dirStatOf(ctx, value);
+        // A sharded directory's times come from its shards too: they are part of the version.
+        tags.push(`${i}=${found.etag}/${stat.mtime}/${stat.ctime}`);
         const x = value.xattr ?? {};
         slots[i] = xattrs ? { name, stat, xattrs: decodeXattrs(x) } : { name, stat };
       })().catch(() => {}),

@@ -21,11 +21,24 @@ import { CrossObjectError } from "../../format/dir.ts";
 import { newId } from "../../format/keys.ts";
 import type { DirObject, Entry, Moving } from "../../format/meta.ts";
 import { isGone, pause, settleIntent } from "../../format/rename_intent.ts";
-import type { Ctx } from "../context.ts";
+import { type Ctx, entryStat, inlineStat } from "../context.ts";
 import { FsError } from "../errors.ts";
 import { finishRemoval, locate, type Location } from "../resolve.ts";
 import { beginNsChange, endNsChange } from "../epoch.ts";
 import { dropReplaced } from "../records.ts";
+import type { Stat } from "../types.ts";
+
+/**
+ * Options of one rename. `expect`: the source's stat must satisfy it when the rename
+ * commits (a front end's `If-Match`), or nothing changes and ESTALE is thrown. For a file
+ * or symlink it is checked in the CAS that moves the entry (or records the intent); for a
+ * directory or a hard-linked file, whose stat lives in its own object, right before it.
+ */
+export interface RenameOptions {
+  readonly noReplace?: boolean;
+  readonly sourceAnywhere?: boolean;
+  readonly expect?: (stat: Stat) => boolean;
+}
 
 /** Tries of a directory rename that keeps losing to crossing renames, before EAGAIN. */
 const CONFLICT_TRIES = 10;
@@ -34,7 +47,7 @@ export async function rename(
   ctx: Ctx,
   from: string,
   to: string,
-  options: { noReplace?: boolean; sourceAnywhere?: boolean } = {},
+  options: RenameOptions = {},
 ): Promise<void> {
   for (let conflicts = 0, tries = 0;; tries++) {
     // Each try after the first decides from fresh reads, not from the versions the
@@ -59,7 +72,7 @@ async function renameOnce(
   ctx: Ctx,
   from: string,
   to: string,
-  options: { noReplace?: boolean; sourceAnywhere?: boolean },
+  options: RenameOptions,
 ): Promise<"done" | "changed" | "conflict"> {
   // `sourceAnywhere`: the source is the server's own (Vfs.adopt), outside a scoped view.
   const src = await locate(options.sourceAnywhere ? { ...ctx, scope: [] } : ctx, from);
@@ -78,6 +91,10 @@ async function renameOnce(
     throw new FsError("EINVAL", "Cannot move a directory into itself", { path: to });
   }
   const target = dst.entry;
+  const { expect } = options;
+  if (expect && (entry.t === "d" || entry.t === "h") && !expect(await entryStat(ctx, entry))) {
+    throw stale(from);
+  }
   if (target?.ino === entry.ino) return "done"; // the same file: nothing to do
   if (target) {
     if (options.noReplace) throw new FsError("EEXIST", "Target exists", { path: to });
@@ -107,7 +124,7 @@ async function renameEntry(
   ctx: Ctx,
   args: {
     to: string;
-    options: { noReplace?: boolean };
+    options: RenameOptions;
     src: Location & { parent: DirObject; entry: Entry };
     dst: Location & { parent: DirObject };
   },
@@ -157,6 +174,7 @@ async function renameEntry(
       await ctx.dirs.update(src.parent.ino, [src.name, dst.name], (draft) => {
         const current = draft.get(src.name);
         if (current?.ino !== entry.ino || current.moving) throw new Changed();
+        checkExpected(current, options.expect, src.names);
         const there = draft.get(dst.name);
         if ((there?.ino ?? null) !== moving.replaces || there?.moving) throw new Changed();
         // Reopened since we marked it (see `openDir`): it may hold entries now.
@@ -181,6 +199,7 @@ async function renameEntry(
     marked = await ctx.dirs.update(src.parent.ino, [src.name], (draft) => {
       const current = draft.get(src.name);
       if (current?.ino !== entry.ino || current.moving) throw new Changed();
+      checkExpected(current, options.expect, src.names);
       const intent = { ...current, moving };
       draft.set(src.name, intent);
       return intent;
@@ -216,3 +235,17 @@ async function renameEntry(
 
 /** The state changed between our read and our write: decide again from scratch. */
 class Changed extends Error {}
+
+function stale(path: string): FsError {
+  return new FsError("ESTALE", "The source changed: its precondition fails", { path });
+}
+
+/** `expect` on a file or symlink entry about to move, inside the CAS that moves it. */
+function checkExpected(
+  entry: Entry,
+  expect: ((stat: Stat) => boolean) | undefined,
+  names: readonly string[],
+): void {
+  if (!expect || (entry.t !== "f" && entry.t !== "l")) return;
+  if (!expect(inlineStat(entry))) throw stale("/" + names.join("/"));
+}

@@ -10,7 +10,7 @@ import type { ReaddirPage, Stat } from "../types.ts";
 export interface TreeOps {
   lookup(path: string): Promise<Stat>;
   readdir(path: string, options: { limit: number; cursor?: string }): Promise<ReaddirPage>;
-  unlink(path: string): Promise<void>;
+  unlink(path: string, options?: { expect?: (stat: Stat) => boolean }): Promise<void>;
   rmdir(path: string): Promise<void>;
 }
 
@@ -23,18 +23,30 @@ const CONCURRENCY = 16;
  * their errors (their ancestors stay too); with `stopOnError`, throws the first instead.
  * `beforeEach` runs right before each unlink and rmdir (a front end re-checks locks
  * there): an FsError it throws is that member's failure, anything else stops the removal.
+ * `expect`, when `path` is a file, is checked in the CAS that unlinks it ({@linkcode
+ * TreeOps.unlink}): a file it no longer holds for, or that is gone, throws ESTALE.
  */
 export async function removeTree(
   vfs: TreeOps,
   path: string,
-  options: { stopOnError?: boolean; beforeEach?: (path: string) => Promise<void> } = {},
+  options: {
+    stopOnError?: boolean;
+    beforeEach?: (path: string) => Promise<void>;
+    expect?: (stat: Stat) => boolean;
+  } = {},
 ): Promise<Map<string, FsError>> {
   const failures = new Map<string, FsError>();
   const remove = async (p: string, stat: Stat): Promise<boolean> => {
     try {
       if (stat.type !== "directory") {
         await options.beforeEach?.(p);
-        await vfs.unlink(p);
+        if (p === path && options.expect) {
+          await vfs.unlink(p, { expect: options.expect }).catch((error) => {
+            // A condition on a version says nothing of a file that is gone: it fails.
+            if (!isFsError(error, "ENOENT")) throw error;
+            throw new FsError("ESTALE", "The file was removed meanwhile", { path, cause: error });
+          });
+        } else await vfs.unlink(p);
         return true;
       }
       let ok = true;
@@ -59,6 +71,7 @@ export async function removeTree(
       }
       return ok;
     } catch (error) {
+      if (isFsError(error, "ESTALE") && p === path && options.expect) throw error;
       if (isFsError(error, "ENOENT")) return true;
       if (options.stopOnError || !(error instanceof FsError)) throw error;
       failures.set(p, error);
