@@ -44,9 +44,14 @@ export const INNER_RULES: readonly { from: RegExp; to: RegExp; why: string }[] =
     why: "operations never import each other (share code through src/vfs internals)",
   },
   {
-    from: /^vfs\/(?!ops\/|vfs\.ts$|mod\.ts$)/,
+    from: /^vfs\/(?!ops\/|_?vfs(_[a-z]+)?\.ts$|mod\.ts$)/,
     to: /^vfs\/ops\//,
     why: "the VFS internals sit below the operations",
+  },
+  {
+    from: /^vfs\/(?!_vfs_[a-z]+\.ts$|vfs\.ts$)/,
+    to: /^vfs\/_vfs_/,
+    why: "the facade's parts (_vfs_*.ts) are imported only by the facade",
   },
 ];
 

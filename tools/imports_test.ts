@@ -40,6 +40,12 @@ Deno.test("`edgeProblems()` rejects upward, sideways and unknown imports", () =>
     "vfs/resolve.ts -> vfs/ops/rename.ts: the VFS internals sit below the operations",
   ]);
   assertEquals(edgeProblems({ from: "vfs/vfs.ts", to: "vfs/ops/rename.ts" }), []);
+  assertEquals(edgeProblems({ from: "vfs/_vfs_names.ts", to: "vfs/ops/rename.ts" }), []);
+  assertEquals(edgeProblems({ from: "vfs/vfs.ts", to: "vfs/_vfs_files.ts" }), []);
+  assertEquals(edgeProblems({ from: "vfs/ops/tree.ts", to: "vfs/_vfs_core.ts" }), [
+    "vfs/ops/tree.ts -> vfs/_vfs_core.ts: the facade's parts (_vfs_*.ts) are imported only " +
+    "by the facade",
+  ]);
   assertEquals(edgeProblems({ from: "vfs/ops/rename.ts", to: "vfs/records.ts" }), []);
 });
 

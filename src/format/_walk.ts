@@ -1,11 +1,14 @@
-// The walk that fsck and GC share: everything reachable from the root directory, read
-// with the same validation operations use, and re-read at the end to make sure it was a
-// consistent snapshot (GC must never miss a file that a rename moved during the walk).
-// Over 500 lines on purpose: one traversal with one visited set, whose checks (entries,
-// inodes, page maps, shards, intents) all record into the same snapshot and problem list.
+/**
+ * The walk that fsck, GC and compaction share: everything reachable from the root
+ * directory, read with the same validation operations use, and re-read at the end to make
+ * sure it was a consistent snapshot (GC must never miss a file that a rename moved during
+ * the walk). One traversal with one visited set, whose checks (entries, inodes, page maps,
+ * shards, intents) all record into the same result (`_walk_result.ts`).
+ *
+ * @module
+ */
 
 import { readAll } from "../store/_util.ts";
-import type { ObjectInfo, ObjectStore } from "../store/types.ts";
 import type { Check, MetaStore } from "./cas.ts";
 import { Directories } from "./dir.ts";
 import {
@@ -35,131 +38,8 @@ import {
   type Superblock,
 } from "./meta.ts";
 import { checkPageMap, mapEnd, type PageMap } from "./page_map.ts";
-
-/** Commits in flight write data before the metadata naming it; younger objects are spared. */
-export const DEFAULT_GRACE_MS = 10 * 60 * 1000;
-
-/** Every kind of problem fsck reports, and whether it is damage or only information. */
-export const PROBLEM_SEVERITY = {
-  "superblock": "error",
-  "corrupt-object": "error",
-  "missing-dir": "error",
-  "missing-inode": "error",
-  "missing-shard": "error",
-  "missing-map": "error",
-  "missing-segment": "error",
-  "bad-map": "error",
-  "segment-size": "error",
-  "nlink": "error",
-  "double-link": "error",
-  "parent-mismatch": "error",
-  "stale-intent": "error",
-  "removing-dir": "error",
-  "orphan": "error",
-  /** Unreferenced segments and maps past the grace period: GC's to delete. */
-  "garbage": "info",
-  /** Something a running operation may still finish: young intents, objects, link counts. */
-  "in-flight": "info",
-  "unknown-key": "info",
-} as const satisfies Record<string, "error" | "info">;
-
-export type ProblemKind = keyof typeof PROBLEM_SEVERITY;
-
-/** One finding of fsck. */
-export interface Problem {
-  readonly kind: ProblemKind;
-  readonly severity: "error" | "info";
-  /** The object concerned, if any. */
-  readonly key?: string;
-  /** A path that leads to it, if any. */
-  readonly path?: string;
-  readonly detail: string;
-  /** Set by a repairing fsck: whether the repair succeeded. */
-  repaired?: boolean;
-}
-
-/** Builds a {@linkcode Problem} with its severity. */
-export function problem(
-  kind: ProblemKind,
-  detail: string,
-  where: { key?: string; path?: string } = {},
-): Problem {
-  return {
-    kind,
-    severity: PROBLEM_SEVERITY[kind],
-    ...(where.key === undefined ? {} : { key: where.key }),
-    ...(where.path === undefined ? {} : { path: where.path }),
-    detail,
-  };
-}
-
-/** How the reachable page maps use one segment. */
-export interface SegmentUse {
-  /** The size the segment references declare. */
-  readonly declared: number;
-  /** The smallest object size that holds every extent. */
-  need: number;
-  /** Byte ranges of the segment that extents use, `[start, end)`; copies may overlap. */
-  readonly ranges: [number, number][];
-  /** One file that uses it, for reports. */
-  readonly path: string;
-  /** Every path through which a reachable file uses it (compaction rewrites these). */
-  readonly users: Set<string>;
-}
-
-/** A standalone inode named by reachable `t:"h"` entries. */
-export interface ReachedInode {
-  readonly key: string;
-  /** Null when the object is missing or corrupt. */
-  value: InodeObject | null;
-  /** Reachable entries naming it. */
-  links: number;
-  readonly path: string;
-}
-
-/** A cross-directory rename found in progress (an entry marked `moving`). */
-export interface Intent {
-  /** The source directory and name holding the marked entry. */
-  readonly dir: string;
-  readonly name: string;
-  readonly path: string;
-  readonly entry: Entry & { moving: Moving };
-  /** Whether the target already holds the entry (the rename took effect). */
-  readonly applied: boolean;
-  readonly stale: boolean;
-}
-
-/** Everything reachable from the root. */
-export interface Walk {
-  superblock: Superblock | null;
-  /** Reachable directories by ino. */
-  readonly dirs: Map<string, { readonly path: string; readonly object: DirObject }>;
-  /** Keys of the shards of reachable directories. */
-  readonly shards: Set<string>;
-  /**
-   * Directories that only a rename's target entry holds, as the entry it replaced (put
-   * back if the rename is rolled back): their objects and shards must stay.
-   */
-  readonly held: Set<string>;
-  /**
-   * Directories whose parent pointer names another directory than the one whose entry
-   * reached them (no rename in flight on that entry): what fsck --repair points back.
-   */
-  readonly misparented: { ino: string; holder: string; pointer: string }[];
-  readonly inodes: Map<string, ReachedInode>;
-  /** Ids of spilled maps named by reachable files. */
-  readonly maps: Set<string>;
-  /** Segments by id. */
-  readonly segments: Map<string, SegmentUse>;
-  readonly intents: Intent[];
-  /** Entries by ino, of every type but `h` (hard links share an ino by design). */
-  readonly entryInos: Map<string, number>;
-  files: number;
-  symlinks: number;
-  readonly problems: Problem[];
-  /** True when a re-read after the walk found every object unchanged. */
-  consistent: boolean;
-}
+import { problem, type ProblemKind, type ReachedInode, type Walk } from "./_walk_result.ts";
+import { forEachLimit } from "./_walk_util.ts";
 
 const CORRUPT = Symbol("corrupt");
 type Read<T> = { value: T; etag: string } | null | typeof CORRUPT;
@@ -543,43 +423,4 @@ class Walker {
       use.users.add(path);
     }
   }
-}
-
-/** The bytes of a segment that extents use (overlapping ranges counted once). */
-export function liveBytes(use: SegmentUse): number {
-  const ranges = [...use.ranges].sort((a, b) => a[0] - b[0]);
-  let total = 0;
-  let end = 0;
-  for (const [start, stop] of ranges) {
-    if (stop <= end) continue;
-    total += stop - Math.max(start, end);
-    end = stop;
-  }
-  return total;
-}
-
-/** Every object under `prefix`, page by page. */
-export async function* listAll(store: ObjectStore, prefix?: string): AsyncGenerator<ObjectInfo> {
-  let cursor: string | null = null;
-  do {
-    const page = await store.list({
-      ...(prefix === undefined ? {} : { prefix }),
-      ...(cursor === null ? {} : { cursor }),
-    });
-    yield* page.objects;
-    cursor = page.cursor;
-  } while (cursor !== null);
-}
-
-/** Runs `fn` over `items` with at most `width` at a time. */
-export async function forEachLimit<T>(
-  items: readonly T[],
-  width: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
 }

@@ -15,7 +15,7 @@
 
 import { compareKeys } from "../store/_util.ts";
 import type { MetaStore, ReadOptions, Versioned } from "./cas.ts";
-import { dirKey, newId, shardKey } from "./keys.ts";
+import { dirKey, shardKey } from "./keys.ts";
 import {
   type Attr,
   checkDir,
@@ -23,10 +23,28 @@ import {
   type DirObject,
   encode,
   type Entry,
-  FORMAT_VERSION,
   type ShardObject,
   type ShardRef,
 } from "./meta.ts";
+import { markRemoving, tombstone, unmarkRemoving } from "./_dir_removal.ts";
+import {
+  countOf,
+  CrossObjectError,
+  DirectoryGone,
+  type EntryDraft,
+  entryDraft,
+  shardFor,
+  splitHalves,
+} from "./_dir_entries.ts";
+
+export {
+  CrossObjectError,
+  DirectoryGone,
+  type EntryDraft,
+  nameHash,
+  newDirObject,
+  objectOfName,
+} from "./_dir_entries.ts";
 
 export interface DirLimits {
   /** Entries in one object before it is split (default 2048). */
@@ -50,49 +68,6 @@ const SORTED_DIRS = 16;
 
 /** The shard table changed under an operation: start it again from the directory. */
 class Resharded extends Error {}
-
-/** The names given to {@linkcode Directories.update} live in different objects. */
-export class CrossObjectError extends Error {
-  constructor() {
-    super("Names are in different directory shards");
-    this.name = "CrossObjectError";
-  }
-}
-
-/** The entries of one directory object as an update sees them. */
-export interface EntryDraft {
-  /** The directory's own object (attributes); read-only here. */
-  readonly dir: DirObject;
-  get(name: string): Entry | undefined;
-  set(name: string, entry: Entry): void;
-  delete(name: string): void;
-}
-
-/** 32-bit FNV-1a of the name's UTF-8 bytes: which shard a name lives in. */
-export function nameHash(name: string): number {
-  let h = 0x811c9dc5;
-  for (const byte of new TextEncoder().encode(name)) {
-    h ^= byte;
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
-
-/**
- * Which object of directory `dir` holds entry `name` as its shard table stands: the id of
- * its shard, or null for an unsharded directory (the directory object itself). Names with
- * the same answer can change in one CAS.
- */
-export function objectOfName(dir: DirObject, name: string): string | null {
-  return dir.shards ? shardFor(dir.shards, name).id : null;
-}
-
-function shardFor(shards: readonly ShardRef[], name: string): ShardRef {
-  const h = nameHash(name);
-  const found = shards.find((s) => s.depth === 0 || h >>> (32 - s.depth) === s.bits);
-  if (!found) throw new Error(`Shard table does not cover hash ${h}`);
-  return found;
-}
 
 /**
  * Reads and changes directory objects.
@@ -276,104 +251,19 @@ export class Directories {
     });
   }
 
-  /**
-   * Marks directory `ino` as being removed under mark `id` if it is empty, so that no
-   * entry can be added to it any more (every object holding its entries is marked by
-   * CAS). The mark decides nothing yet: the removal becomes final only by
-   * {@linkcode tombstone} under the same id, and until then whoever reopens the
-   * directory ({@linkcode unmarkRemoving}) makes that impossible.
-   * @returns "marked"; "not-empty" (nothing left marked); "busy" (another removal's
-   * mark is on it); "dead" (it is a tombstone already).
-   */
-  async markRemoving(ino: string, id: string): Promise<"marked" | "not-empty" | "busy" | "dead"> {
-    const marked = await this.meta.updateGrouped<
-      DirObject,
-      "marked" | "not-empty" | "busy" | "dead"
-    >(
-      dirKey(ino),
-      checkDir,
-      (dir) => {
-        if (!dir) throw new DirectoryGone(ino);
-        if (dir.removed) return { result: "dead" };
-        if (dir.removing === id) return { result: "marked" };
-        if (dir.removing !== undefined) return { result: "busy" };
-        if (!dir.shards && Object.keys(dir.entries ?? {}).length > 0) {
-          return { result: "not-empty" };
-        }
-        dir.removing = id;
-        return { value: dir, result: "marked" };
-      },
-    );
-    if (marked !== "marked") return marked;
-    try {
-      const root = await this.get(ino);
-      for (const ref of root?.value.shards ?? []) {
-        const empty = await this.meta.updateGrouped<ShardObject, boolean>(
-          shardKey(ino, ref.id),
-          checkShard,
-          (shard) => {
-            if (!shard || shard.removing === id) return { result: true };
-            if (Object.keys(shard.entries).length > 0) return { result: false };
-            // A leftover of an earlier mark (its reopener stopped halfway) is replaced.
-            shard.removing = id;
-            return { value: shard, result: true };
-          },
-        );
-        if (!empty) {
-          await this.unmarkRemoving(ino, id);
-          return "not-empty";
-        }
-      }
-      return "marked";
-    } catch (error) {
-      // Not left closed to new entries by a removal that will not happen.
-      await this.unmarkRemoving(ino, id).catch(() => {});
-      throw error;
-    }
+  /** See {@linkcode markRemoving} in `_dir_removal.ts`: rmdir's first step. */
+  markRemoving(ino: string, id: string): Promise<"marked" | "not-empty" | "busy" | "dead"> {
+    return markRemoving(this.meta, ino, id);
   }
 
-  /**
-   * Makes the removal marked `id` final: the directory object becomes a tombstone, by CAS
-   * on the very object a reopener clears the mark from, so of a stalled removal and a
-   * reopen exactly one wins. After this the entry naming the directory may go.
-   * @returns false if the mark is not (or no longer) `id`: the directory was reopened.
-   */
-  async tombstone(ino: string, id: string): Promise<boolean> {
-    return await this.meta.updateGrouped<DirObject, boolean>(dirKey(ino), checkDir, (dir) => {
-      if (!dir || dir.removing !== id) return { result: false };
-      if (dir.removed) return { result: true };
-      dir.removed = true;
-      return { value: dir, result: true };
-    });
+  /** See {@linkcode tombstone} in `_dir_removal.ts`: makes a marked removal final. */
+  tombstone(ino: string, id: string): Promise<boolean> {
+    return tombstone(this.meta, ino, id);
   }
 
-  /**
-   * Reopens directory `ino` if it still carries mark `mark` and is no tombstone: the
-   * directory object first (after that the marked removal can never become final), then
-   * its shards. A tombstone is never reopened.
-   * @returns true if the directory takes entries again under this call.
-   */
-  async unmarkRemoving(ino: string, mark: string | number): Promise<boolean> {
-    const reopened = await this.meta.updateGrouped<DirObject, boolean>(
-      dirKey(ino),
-      checkDir,
-      (dir) => {
-        if (!dir || dir.removing !== mark || dir.removed) return { result: false };
-        delete dir.removing;
-        return { value: dir, result: true };
-      },
-    );
-    if (!reopened) return false;
-    const root = await this.get(ino);
-    for (const ref of root?.value.shards ?? []) {
-      await this.meta.updateGrouped<ShardObject, void>(shardKey(ino, ref.id), checkShard, (s) => {
-        if (s?.removing === undefined) return { result: undefined };
-        if (s.removing !== mark && s.removing !== true) return { result: undefined };
-        delete s.removing;
-        return { value: s, result: undefined };
-      });
-    }
-    return true;
+  /** See {@linkcode unmarkRemoving} in `_dir_removal.ts`: reopens a marked directory. */
+  unmarkRemoving(ino: string, mark: string | number): Promise<boolean> {
+    return unmarkRemoving(this.meta, ino, mark);
   }
 
   /** Deletes an (empty) directory's object and any shard objects. */
@@ -402,7 +292,7 @@ export class Directories {
       if (!this.#over(key, countOf(entries))) return { value: dir, result };
       // Over the limit: this same CAS turns the directory into two shards, so the split
       // is serialised with the creates that fill the directory instead of racing them.
-      const halves = this.#halves(ino, { bits: 0, depth: 0, id: "" }, entries);
+      const halves = splitHalves(ino, { bits: 0, depth: 0, id: "" }, entries);
       dir.shards = halves.map((h) => h.ref);
       delete dir.entries;
       return {
@@ -474,7 +364,7 @@ export class Directories {
     for (let attempt = 0; attempt < 20; attempt++) {
       const root = await this.get(ino);
       if (!root?.value.shards?.some((s) => s.id === ref.id)) return; // already done
-      const halves = this.#halves(ino, ref, entries);
+      const halves = splitHalves(ino, ref, entries);
       // The halves keep the time of the last change of entries (the directory's mtime).
       const { mtime } = shard.value;
       if (mtime !== undefined) { for (const half of halves) half.shard.mtime = mtime; }
@@ -495,24 +385,6 @@ export class Directories {
     return count > 1 && encode(entries).length > this.#limits.maxBytes;
   }
 
-  /** The two halves of `entries`, split on the next hash bit after `ref`'s prefix. */
-  #halves(
-    ino: string,
-    ref: ShardRef,
-    entries: Record<string, Entry>,
-  ): { ref: ShardRef; key: string; shard: ShardObject }[] {
-    const depth = ref.depth + 1;
-    const halves = [0, 1].map((bit) => {
-      const half: ShardRef = { bits: ref.bits * 2 + bit, depth, id: newId() };
-      const shard: ShardObject = { v: FORMAT_VERSION, ino, entries: {} };
-      return { ref: half, key: shardKey(ino, half.id), shard };
-    });
-    for (const [name, entry] of Object.entries(entries)) {
-      putEntry(halves[(nameHash(name) >>> (32 - depth)) & 1]!.shard.entries, name, entry);
-    }
-    return halves;
-  }
-
   /** Creates shard objects (create-only: their ids are new). */
   async #writeShards(halves: { key: string; shard: ShardObject }[]): Promise<void> {
     await Promise.all(halves.map(async ({ key, shard }) => {
@@ -521,72 +393,4 @@ export class Directories {
       }
     }));
   }
-}
-
-/** The directory object is gone (removed by another instance). */
-export class DirectoryGone extends Error {
-  readonly ino: string;
-  constructor(ino: string) {
-    super(`Directory ${ino} no longer exists`);
-    this.name = "DirectoryGone";
-    this.ino = ino;
-  }
-}
-
-/**
- * Entry counts of entries records, kept by the drafts that change them: the size check
- * of every grouped change then costs nothing, where counting the keys of a big
- * directory for each of a batch's operations cost as much as encoding it.
- */
-const counts = new WeakMap<Record<string, Entry>, number>();
-
-function countOf(entries: Record<string, Entry>): number {
-  let count = counts.get(entries);
-  if (count === undefined) counts.set(entries, count = Object.keys(entries).length);
-  return count;
-}
-
-function entryDraft(
-  dir: DirObject,
-  entries: Record<string, Entry>,
-): { draft: EntryDraft; changed: () => boolean } {
-  let changed = false;
-  return {
-    draft: {
-      dir,
-      // A copy: the entry objects are shared with the version read (and frozen once
-      // encoded), so a caller that edits the entry it got puts it back with `set`.
-      get: (name) => Object.hasOwn(entries, name) ? structuredClone(entries[name]) : undefined,
-      set(name, entry) {
-        const count = Object.hasOwn(entries, name) ? undefined : counts.get(entries);
-        putEntry(entries, name, entry);
-        if (count !== undefined) counts.set(entries, count + 1);
-        changed = true;
-      },
-      delete(name) {
-        if (Object.hasOwn(entries, name)) {
-          const count = counts.get(entries);
-          delete entries[name];
-          if (count !== undefined) counts.set(entries, count - 1);
-          changed = true;
-        }
-      },
-    },
-    changed: () => changed,
-  };
-}
-
-/** Sets `record[name]` as an own property, even for names like "__proto__". */
-function putEntry(record: Record<string, Entry>, name: string, entry: Entry): void {
-  Object.defineProperty(record, name, {
-    value: entry,
-    enumerable: true,
-    writable: true,
-    configurable: true,
-  });
-}
-
-/** A fresh directory object. */
-export function newDirObject(ino: string, parent: string, attr: Attr): DirObject {
-  return { v: FORMAT_VERSION, ino, parent, attr, entries: {} };
 }

@@ -22,18 +22,18 @@ import { parseLeftover } from "./leftovers.ts";
 import { checkDir, type DirObject, type Entry } from "./meta.ts";
 import { settleIntent } from "./rename_intent.ts";
 import { storeNow } from "./store_clock.ts";
+import { walk } from "./_walk.ts";
 import {
   DEFAULT_GRACE_MS,
   type Intent,
-  listAll,
   liveBytes,
   problem,
   PROBLEM_SEVERITY as WALK_SEVERITY,
   type Walk,
-  walk,
-} from "./_walk.ts";
+} from "./_walk_result.ts";
+import { listAll } from "./_walk_util.ts";
 
-export { DEFAULT_GRACE_MS } from "./_walk.ts";
+export { DEFAULT_GRACE_MS } from "./_walk_result.ts";
 
 /** Every kind of problem fsck reports: the walk's, and those only fsck looks for. */
 export const PROBLEM_SEVERITY = {

@@ -24,7 +24,9 @@ import { storeNow } from "./store_clock.ts";
 import { MetaStore } from "./cas.ts";
 import { recordRun } from "./gc_pending.ts";
 import { parseKey, PREFIX } from "./keys.ts";
-import { DEFAULT_GRACE_MS, listAll, liveBytes, type ProblemKind, walk } from "./_walk.ts";
+import { walk } from "./_walk.ts";
+import { DEFAULT_GRACE_MS, liveBytes, type ProblemKind } from "./_walk_result.ts";
+import { listAll } from "./_walk_util.ts";
 
 /** Options of {@linkcode gc}. */
 export interface GcOptions {

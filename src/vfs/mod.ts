@@ -26,5 +26,9 @@ export {
   type CompactReport,
   type OpenOptions,
   Vfs,
+  type VfsAttrs,
+  type VfsCore,
+  type VfsFiles,
+  type VfsNames,
   type VfsOptions,
 } from "./vfs.ts";

@@ -1,0 +1,150 @@
+/**
+ * The pieces of directory objects that the directory store (`dir.ts`) works with: which
+ * shard a name lives in, the draft of entries an update edits (with entry counts kept
+ * along), how a full object's entries split in two, a new directory object, and the
+ * errors a directory change throws. Re-exported
+ * by `dir.ts`, the one import for directories.
+ *
+ * @module
+ */
+
+import { newId, shardKey } from "./keys.ts";
+import {
+  type Attr,
+  type DirObject,
+  type Entry,
+  FORMAT_VERSION,
+  type ShardObject,
+  type ShardRef,
+} from "./meta.ts";
+
+/** The names given to `Directories.update` live in different objects. */
+export class CrossObjectError extends Error {
+  constructor() {
+    super("Names are in different directory shards");
+    this.name = "CrossObjectError";
+  }
+}
+
+/** The entries of one directory object as an update sees them. */
+export interface EntryDraft {
+  /** The directory's own object (attributes); read-only here. */
+  readonly dir: DirObject;
+  get(name: string): Entry | undefined;
+  set(name: string, entry: Entry): void;
+  delete(name: string): void;
+}
+
+/** 32-bit FNV-1a of the name's UTF-8 bytes: which shard a name lives in. */
+export function nameHash(name: string): number {
+  let h = 0x811c9dc5;
+  for (const byte of new TextEncoder().encode(name)) {
+    h ^= byte;
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/**
+ * Which object of directory `dir` holds entry `name` as its shard table stands: the id of
+ * its shard, or null for an unsharded directory (the directory object itself). Names with
+ * the same answer can change in one CAS.
+ */
+export function objectOfName(dir: DirObject, name: string): string | null {
+  return dir.shards ? shardFor(dir.shards, name).id : null;
+}
+
+/** The shard of the table that holds `name`. */
+export function shardFor(shards: readonly ShardRef[], name: string): ShardRef {
+  const h = nameHash(name);
+  const found = shards.find((s) => s.depth === 0 || h >>> (32 - s.depth) === s.bits);
+  if (!found) throw new Error(`Shard table does not cover hash ${h}`);
+  return found;
+}
+
+/** The directory object is gone (removed by another instance). */
+export class DirectoryGone extends Error {
+  readonly ino: string;
+  constructor(ino: string) {
+    super(`Directory ${ino} no longer exists`);
+    this.name = "DirectoryGone";
+    this.ino = ino;
+  }
+}
+
+/**
+ * Entry counts of entries records, kept by the drafts that change them: the size check
+ * of every grouped change then costs nothing, where counting the keys of a big
+ * directory for each of a batch's operations cost as much as encoding it.
+ */
+const counts = new WeakMap<Record<string, Entry>, number>();
+
+export function countOf(entries: Record<string, Entry>): number {
+  let count = counts.get(entries);
+  if (count === undefined) counts.set(entries, count = Object.keys(entries).length);
+  return count;
+}
+
+/** A draft of `entries` for an update to edit; `changed` says whether it did. */
+export function entryDraft(
+  dir: DirObject,
+  entries: Record<string, Entry>,
+): { draft: EntryDraft; changed: () => boolean } {
+  let changed = false;
+  return {
+    draft: {
+      dir,
+      // A copy: the entry objects are shared with the version read (and frozen once
+      // encoded), so a caller that edits the entry it got puts it back with `set`.
+      get: (name) => Object.hasOwn(entries, name) ? structuredClone(entries[name]) : undefined,
+      set(name, entry) {
+        const count = Object.hasOwn(entries, name) ? undefined : counts.get(entries);
+        putEntry(entries, name, entry);
+        if (count !== undefined) counts.set(entries, count + 1);
+        changed = true;
+      },
+      delete(name) {
+        if (Object.hasOwn(entries, name)) {
+          const count = counts.get(entries);
+          delete entries[name];
+          if (count !== undefined) counts.set(entries, count - 1);
+          changed = true;
+        }
+      },
+    },
+    changed: () => changed,
+  };
+}
+
+/** Sets `record[name]` as an own property, even for names like "__proto__". */
+export function putEntry(record: Record<string, Entry>, name: string, entry: Entry): void {
+  Object.defineProperty(record, name, {
+    value: entry,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
+}
+
+/** The two halves of `entries`, split on the next hash bit after `ref`'s prefix. */
+export function splitHalves(
+  ino: string,
+  ref: ShardRef,
+  entries: Record<string, Entry>,
+): { ref: ShardRef; key: string; shard: ShardObject }[] {
+  const depth = ref.depth + 1;
+  const halves = [0, 1].map((bit) => {
+    const half: ShardRef = { bits: ref.bits * 2 + bit, depth, id: newId() };
+    const shard: ShardObject = { v: FORMAT_VERSION, ino, entries: {} };
+    return { ref: half, key: shardKey(ino, half.id), shard };
+  });
+  for (const [name, entry] of Object.entries(entries)) {
+    putEntry(halves[(nameHash(name) >>> (32 - depth)) & 1]!.shard.entries, name, entry);
+  }
+  return halves;
+}
+
+/** A fresh directory object. */
+export function newDirObject(ino: string, parent: string, attr: Attr): DirObject {
+  return { v: FORMAT_VERSION, ino, parent, attr, entries: {} };
+}

@@ -1,0 +1,212 @@
+/**
+ * The types of the metadata records as stored in the bucket (see `docs/format.md`):
+ * directory objects and their entries, shards, standalone inodes, the superblock. Their
+ * encoding is `meta.ts`'s and their validation `meta_check.ts`'s; import them through
+ * `meta.ts`.
+ *
+ * @module
+ */
+
+import type { PageMap } from "./page_map.ts";
+
+export const FORMAT_VERSION = 1;
+
+/** Type bits of `mode`, as in POSIX `st_mode`. */
+export const S_IFMT = 0o170000;
+export const S_IFREG = 0o100000;
+export const S_IFDIR = 0o040000;
+export const S_IFLNK = 0o120000;
+
+/** Attributes every inode has. Times are milliseconds since the epoch. */
+export interface Attr {
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  atime: number;
+  mtime: number;
+  ctime: number;
+  btime: number;
+}
+
+/** Extended attributes: name -> value (base64 of the bytes). */
+export type Xattrs = Record<string, string>;
+
+/** Where a regular file's bytes are. */
+export interface FileData {
+  /** Small files: the bytes inline (base64). */
+  data?: string;
+  /** The page map, inline. */
+  map?: PageMap;
+  /** Id of a spilled page map object (`m/<id>`). */
+  mapRef?: string;
+  /**
+   * With `mapRef`: the extents written since that map was spilled, as a page map that
+   * overlays it (its extents are newer, so they win). Small writes to a fragmented file
+   * rewrite only this, not the whole map; past 32 extents it is folded into a new spill.
+   */
+  delta?: PageMap;
+  /**
+   * Bumped on every change of where the bytes are: every data commit, and compaction
+   * moving them. A commit or a compaction swap checks it (with the ino) in its CAS.
+   */
+  gen?: number;
+  /**
+   * Content version: bumped by every commit that writes, appends or truncates, kept by
+   * compaction. With the ino it names the content (the ETag). Absent in files written
+   * before it existed: then the generation stands in (see {@linkcode contentVersion}).
+   */
+  cv?: number;
+}
+
+/** A file's content version: `cv`, or for a file written before `cv` existed, `gen`. */
+export function contentVersion(data: FileData): number {
+  return data.cv ?? data.gen ?? 0;
+}
+
+/** A regular file whose inode lives in its directory entry. */
+export interface FileEntry extends FileData {
+  t: "f";
+  ino: string;
+  attr: Attr;
+  xattr?: Xattrs;
+}
+
+/** A regular file with more than one link: the inode is `i/<ino>`. */
+export interface LinkEntry {
+  t: "h";
+  ino: string;
+}
+
+/** A subdirectory: its attributes are in its own object `d/<ino>`. */
+export interface DirEntry {
+  t: "d";
+  ino: string;
+}
+
+export interface SymlinkEntry {
+  t: "l";
+  ino: string;
+  attr: Attr;
+  target: string;
+  xattr?: Xattrs;
+}
+
+/**
+ * A cross-directory rename in progress, recorded on the source entry before anything else
+ * changes (the intent). Whoever meets it finishes or rolls back the rename first.
+ */
+export interface Moving {
+  /** Unique id of this rename. */
+  id: string;
+  /** Target directory and name. */
+  dir: string;
+  name: string;
+  /** Inode the target name held when the rename was decided (it is replaced), if any. */
+  replaces: string | null;
+  /** Whether an existing target may be replaced at all. */
+  noReplace: boolean;
+  /** When the intent was written (ms): a stale intent is rolled back if not yet applied. */
+  at: number;
+  /**
+   * The removal mark this rename put on the empty directory it replaces: the target is not
+   * added if the entry there carries it as its `fence` (the directory was reopened).
+   */
+  mark?: string;
+}
+
+export type Entry = (FileEntry | LinkEntry | DirEntry | SymlinkEntry) & {
+  /** Set on a source entry while a cross-directory rename moves it. */
+  moving?: Moving;
+  /** Set on a target entry by the rename that created it, until the source is cleared. */
+  movedFrom?: MovedFrom;
+  /**
+   * Set on a source entry whose rename (this intent id) was rolled back, and kept by the
+   * entry wherever it goes: whoever finds that rename's target later can tell a rollback
+   * from another name of the same inode (a hard link) that arrived at the source name.
+   */
+  rolledBack?: string;
+  /**
+   * On a directory's entry: the removal mark last cleared from that directory by someone
+   * who took its remover for dead. A rename that marked the directory to replace it may not
+   * replace an entry fenced with its mark (see `openDir` in src/vfs/resolve.ts).
+   */
+  fence?: string;
+};
+
+/** Where a target entry came from, kept until its rename is known to have happened. */
+export interface MovedFrom {
+  /** The rename's intent id, and the source directory and name. */
+  id: string;
+  dir: string;
+  name: string;
+  /** The entry this target replaced: put back if the rename is rolled back. */
+  replaced?: Entry;
+}
+
+/** Reference to one shard of a sharded directory. */
+export interface ShardRef {
+  /** The shard holds names whose hash has these `depth` leading bits. */
+  bits: number;
+  depth: number;
+  id: string;
+}
+
+/** A directory object `d/<ino>`. */
+export interface DirObject {
+  v: number;
+  ino: string;
+  /** Parent directory's ino (the root is its own parent). */
+  parent: string;
+  attr: Attr;
+  xattr?: Xattrs;
+  /** Entries of an unsharded directory. */
+  entries?: Record<string, Entry>;
+  /** Shard table of a sharded directory. */
+  shards?: ShardRef[];
+  /**
+   * The removal mark: set by rmdir (or a rename over this empty directory) before it
+   * unlinks the directory, which then takes no new entries. A mark id (`newId`); a
+   * number (ms) in buckets written before mark ids, compared the same way.
+   */
+  removing?: string | number;
+  /**
+   * Set, under the mark it was decided with, once the removal is final (a tombstone):
+   * only then may the entry naming the directory go; a tombstone is never reopened.
+   */
+  removed?: true;
+}
+
+/** A shard object `d/<ino>/s/<id>`. */
+export interface ShardObject {
+  v: number;
+  ino: string;
+  entries: Record<string, Entry>;
+  /** Set once the shard is being split; it then takes no more changes. */
+  sealed?: boolean;
+  /** Set by rmdir of the (empty) directory, with its mark id: it takes no new entries. */
+  removing?: string | boolean;
+  /**
+   * When an entry of this shard last changed (ms, the writer's clock): a change of entries
+   * writes only the shard, so the directory's mtime and ctime are read from here too (see
+   * `Directories.attrOf`). Absent in shards written before it existed.
+   */
+  mtime?: number;
+}
+
+/** A standalone inode `i/<ino>` (a hard-linked file). */
+export interface InodeObject extends FileData {
+  v: number;
+  ino: string;
+  attr: Attr;
+  nlink: number;
+  xattr?: Xattrs;
+}
+
+export interface Superblock {
+  magic: "pagefs";
+  version: number;
+  pageSize: number;
+  created: number;
+  id: string;
+}

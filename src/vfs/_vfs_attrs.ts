@@ -1,0 +1,188 @@
+/**
+ * The facade's attributes: stat (lookup, getattr), setattr, statfs and extended
+ * attributes, each one dispatch to `ops/attrs.ts`. A part of {@linkcode Vfs}; see
+ * `_vfs_core.ts`.
+ *
+ * @module
+ */
+
+import { VfsCore } from "./_vfs_core.ts";
+import * as attrs from "./ops/attrs.ts";
+import type { SetAttr, Stat, StatFs } from "./types.ts";
+
+/** The attribute methods of {@linkcode Vfs}. */
+export abstract class VfsAttrs extends VfsCore {
+  /**
+   * lstat: the attributes of `path` itself (a final symlink is not followed).
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore } from "../store/memory.ts";
+   * import { Vfs } from "./vfs.ts";
+   * import { ok } from "node:assert/strict";
+   * const fs = await Vfs.open(new MemoryStore());
+   * await fs.symlink("/nowhere", "/link");
+   * ok((await fs.lookup("/link")).type === "symlink");
+   * ```
+   * With `optimistic`, the directory holding the last name may be answered from this
+   * instance's cache without a GET (the namespace epoch is still read): for a write that
+   * passes what it saw as `expect`, so that its commit checks it.
+   * @throws {FsError} ENOENT when nothing is at `path`.
+   */
+  lookup(path: string, options: { optimistic?: boolean } = {}): Promise<Stat> {
+    return this.run(path, () => attrs.getattr(this.ctx, path, false, options));
+  }
+
+  /**
+   * stat: the attributes of what `path` leads to (symlinks followed).
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore } from "../store/memory.ts";
+   * import { Vfs } from "./vfs.ts";
+   * import { ok } from "node:assert/strict";
+   * const fs = await Vfs.open(new MemoryStore());
+   * await fs.writeFile("/a", new Uint8Array(3));
+   * await fs.symlink("/a", "/link");
+   * const stat = await fs.getattr("/link");
+   * ok(stat.type === "file" && stat.size === 3);
+   * ```
+   * @throws {FsError} ENOENT when nothing is at `path`, or a symlink leads nowhere.
+   */
+  getattr(path: string, options: { optimistic?: boolean } = {}): Promise<Stat> {
+    return this.run(path, () => attrs.getattr(this.ctx, path, true, options));
+  }
+
+  /**
+   * chmod, chown, utimes and truncate in one atomic change: sets the given mode bits,
+   * owner, times and size (a larger size extends the file with a hole) and the ctime.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore } from "../store/memory.ts";
+   * import { Vfs } from "./vfs.ts";
+   * import { ok } from "node:assert/strict";
+   * const fs = await Vfs.open(new MemoryStore());
+   * await fs.writeFile("/a", new Uint8Array(10));
+   * const stat = await fs.setattr("/a", { mode: 0o600, size: 4 });
+   * ok(stat.mode === 0o600 && stat.size === 4);
+   * ```
+   * @throws {FsError} ENOENT when nothing is at `path`.
+   * @throws {FsError} EINVAL for a mode, owner, time or size out of range.
+   * @throws {FsError} EISDIR for a size on a directory.
+   * @throws {FsError} EFBIG for a size past the largest file size.
+   */
+  setattr(path: string, changes: SetAttr): Promise<Stat> {
+    return this.run(path, () => attrs.setattr(this.ctx, path, changes));
+  }
+
+  /**
+   * Filesystem statistics. S3 has no capacity limit; used bytes are the segments' sizes,
+   * counted by listing the bucket at most once a minute per instance.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore } from "../store/memory.ts";
+   * import { Vfs } from "./vfs.ts";
+   * import { ok } from "node:assert/strict";
+   * const fs = await Vfs.open(new MemoryStore());
+   * ok((await fs.statfs()).nameMax === 255);
+   * ```
+   */
+  statfs(): Promise<StatFs> {
+    return this.run("/", () => attrs.statfs(this.ctx));
+  }
+
+  /**
+   * The value of the extended attribute `name` of `path`.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore } from "../store/memory.ts";
+   * import { Vfs } from "./vfs.ts";
+   * import { ok } from "node:assert/strict";
+   * const fs = await Vfs.open(new MemoryStore());
+   * await fs.create("/a");
+   * await fs.setxattr("/a", "user.tag", new Uint8Array([7]));
+   * ok((await fs.getxattr("/a", "user.tag"))[0] === 7);
+   * ok(await fs.getxattr("/a", "user.x").catch((e) => e.code) === "ENODATA");
+   * ```
+   * @throws {FsError} ENOENT when nothing is at `path`.
+   * @throws {FsError} ENODATA when there is no such attribute.
+   * @throws {FsError} EINVAL for an empty name or one with NUL; ERANGE for one over 255
+   *   bytes.
+   */
+  getxattr(path: string, name: string): Promise<Uint8Array> {
+    return this.run(path, () => attrs.getxattr(this.ctx, path, name));
+  }
+
+  /**
+   * Every extended attribute of `path`, read at once.
+   *
+   * @throws {FsError} ENOENT when nothing is at `path`.
+   */
+  getxattrs(path: string): Promise<Record<string, Uint8Array>> {
+    return this.run(path, () => attrs.getxattrs(this.ctx, path));
+  }
+
+  /**
+   * The names of the extended attributes of `path`, sorted.
+   *
+   * @throws {FsError} ENOENT when nothing is at `path`.
+   */
+  listxattr(path: string): Promise<string[]> {
+    return this.run(path, () => attrs.listxattr(this.ctx, path));
+  }
+
+  /**
+   * Sets the extended attribute `name` of `path`; with `create` only if it is new, with
+   * `replace` only if it exists.
+   *
+   * @throws {FsError} ENOENT when nothing is at `path`.
+   * @throws {FsError} EEXIST with `create` when the attribute exists; ENODATA with
+   *   `replace` when it does not.
+   * @throws {FsError} EINVAL for an invalid name; ERANGE for a name over 255 bytes or a
+   *   value over 64 KiB; ENOSPC when the attributes of `path` would pass 64 KiB in all.
+   */
+  setxattr(
+    path: string,
+    name: string,
+    value: Uint8Array,
+    flags: { create?: boolean; replace?: boolean } = {},
+  ): Promise<void> {
+    return this.run(path, () => attrs.setxattr(this.ctx, path, name, value, flags));
+  }
+
+  /**
+   * Sets and removes several extended attributes atomically: all of the changes or none.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore } from "../store/memory.ts";
+   * import { Vfs } from "./vfs.ts";
+   * import { ok } from "node:assert/strict";
+   * const fs = await Vfs.open(new MemoryStore());
+   * await fs.mkdir("/d");
+   * await fs.updatexattrs("/d", { set: { "user.a": new Uint8Array(1) }, remove: ["user.b"] });
+   * ok((await fs.listxattr("/d")).join() === "user.a");
+   * ```
+   * @throws {FsError} the errnos of {@linkcode Vfs.setxattr} (nothing changes).
+   */
+  updatexattrs(
+    path: string,
+    changes: { set?: Readonly<Record<string, Uint8Array>>; remove?: readonly string[] },
+  ): Promise<void> {
+    return this.run(path, () => attrs.updatexattrs(this.ctx, path, changes));
+  }
+
+  /**
+   * Removes the extended attribute `name` of `path`.
+   *
+   * @throws {FsError} ENOENT when nothing is at `path`.
+   * @throws {FsError} ENODATA when there is no such attribute.
+   * @throws {FsError} EINVAL or ERANGE for an invalid name.
+   */
+  removexattr(path: string, name: string): Promise<void> {
+    return this.run(path, () => attrs.removexattr(this.ctx, path, name));
+  }
+}

@@ -1,0 +1,348 @@
+/**
+ * The facade's namespace: creating, linking, renaming, copying, listing and removing
+ * names, each one dispatch to an operation in `ops/`. A part of {@linkcode Vfs}; see
+ * `_vfs_core.ts`.
+ *
+ * @module
+ */
+
+import { VfsAttrs } from "./_vfs_attrs.ts";
+import type { FsError } from "./errors.ts";
+import * as ns from "./ops/namespace.ts";
+import { rename } from "./ops/rename.ts";
+import { type AsideOptions, nameBeside, renameAside } from "./ops/rename_aside.ts";
+import { removeTree } from "./ops/tree.ts";
+import { checkName, splitPath } from "./path.ts";
+import type { ReaddirPage, Stat } from "./types.ts";
+
+/** The namespace methods of {@linkcode Vfs}. */
+export abstract class VfsNames extends VfsAttrs {
+  /**
+   * Creates a directory; with `parents`, the missing directories above it too, and an
+   * existing directory at `path` is no error.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore } from "../store/memory.ts";
+   * import { Vfs } from "./vfs.ts";
+   * import { ok } from "node:assert/strict";
+   * const fs = await Vfs.open(new MemoryStore());
+   * await fs.mkdir("/a/b/c", { parents: true });
+   * ok((await fs.getattr("/a/b")).type === "directory");
+   * ```
+   * @throws {FsError} EEXIST when something is at `path` (without `parents`, or not a
+   *   directory).
+   * @throws {FsError} ENOENT without `parents`, when the parent does not exist.
+   */
+  mkdir(
+    path: string,
+    options: { mode?: number; uid?: number; gid?: number; parents?: boolean } = {},
+  ): Promise<Stat> {
+    return this.run(path, () => ns.mkdir(this.ctx, path, options));
+  }
+
+  /**
+   * Removes a name of a file or symlink; the file's data goes once no name links it.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore } from "../store/memory.ts";
+   * import { Vfs } from "./vfs.ts";
+   * import { ok } from "node:assert/strict";
+   * const fs = await Vfs.open(new MemoryStore());
+   * await fs.writeFile("/a", new Uint8Array(1));
+   * await fs.unlink("/a");
+   * ok(await fs.lookup("/a").catch((e) => e.code) === "ENOENT");
+   * ```
+   * @throws {FsError} ENOENT when nothing is at `path`.
+   * @throws {FsError} EISDIR when `path` is a directory (use {@linkcode Vfs.rmdir}).
+   * @throws {FsError} ESTALE when the file's stat fails `expect` at the commit (a front
+   *   end's `If-Match`): checked in the CAS that removes the name, so a write committed
+   *   after the caller looked is never removed by a condition on the version before.
+   */
+  unlink(path: string, options: { expect?: (stat: Stat) => boolean } = {}): Promise<void> {
+    return this.run(path, () => ns.unlink(this.ctx, path, options));
+  }
+
+  /**
+   * Removes a file, or a directory with everything below it, members first. Returns what
+   * could not be removed, with why; with `stopOnError`, throws the first failure instead.
+   * Members that vanish meanwhile count as removed.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore } from "../store/memory.ts";
+   * import { Vfs } from "./vfs.ts";
+   * import { ok } from "node:assert/strict";
+   * const fs = await Vfs.open(new MemoryStore());
+   * await fs.mkdir("/t/sub", { parents: true });
+   * await fs.writeFile("/t/sub/f", new Uint8Array(1));
+   * const failures = await fs.removeTree("/t");
+   * ok(failures.size === 0);
+   * ```
+   * @throws {FsError} ENOENT when nothing is at `path`; with `stopOnError`, any errno of
+   *   {@linkcode Vfs.unlink} or {@linkcode Vfs.rmdir}, or what `beforeEach` throws.
+   * @throws {FsError} ESTALE when `path` is a file whose stat fails `expect` at the commit
+   *   (as {@linkcode Vfs.unlink}'s).
+   */
+  removeTree(
+    path: string,
+    options: {
+      stopOnError?: boolean;
+      beforeEach?: (path: string) => Promise<void>;
+      expect?: (stat: Stat) => boolean;
+    } = {},
+  ): Promise<Map<string, FsError>> {
+    return removeTree(this, path, options);
+  }
+
+  /**
+   * Removes an empty directory.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore } from "../store/memory.ts";
+   * import { Vfs } from "./vfs.ts";
+   * import { ok } from "node:assert/strict";
+   * const fs = await Vfs.open(new MemoryStore());
+   * await fs.mkdir("/d");
+   * await fs.writeFile("/d/f", new Uint8Array(1));
+   * ok(await fs.rmdir("/d").catch((e) => e.code) === "ENOTEMPTY");
+   * ```
+   * @throws {FsError} ENOENT when nothing is at `path`.
+   * @throws {FsError} ENOTDIR when `path` is not a directory.
+   * @throws {FsError} ENOTEMPTY when the directory has entries.
+   * @throws {FsError} EBUSY for the root.
+   */
+  rmdir(path: string): Promise<void> {
+    return this.run(path, () => ns.rmdir(this.ctx, path));
+  }
+
+  /**
+   * Renames atomically, across directories too (through a rename intent that any instance
+   * settles); replaces a file or an empty directory at `to` unless `noReplace`.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore } from "../store/memory.ts";
+   * import { Vfs } from "./vfs.ts";
+   * import { ok } from "node:assert/strict";
+   * const fs = await Vfs.open(new MemoryStore());
+   * await fs.mkdir("/d");
+   * await fs.writeFile("/a", new TextEncoder().encode("x"));
+   * await fs.rename("/a", "/d/b");
+   * ok((await fs.getattr("/d/b")).size === 1);
+   * ```
+   * @throws {FsError} ENOENT when nothing is at `from`.
+   * @throws {FsError} EEXIST with `noReplace` when something is at `to`.
+   * @throws {FsError} EISDIR when a non-directory would replace a directory; ENOTDIR when a
+   *   directory would replace a non-directory.
+   * @throws {FsError} ENOTEMPTY when `to` is a directory with entries.
+   * @throws {FsError} EINVAL when a directory would move into itself.
+   * @throws {FsError} EBUSY for the root, as source or target.
+   * @throws {FsError} ESTALE when the source's stat fails `expect` as the rename commits
+   *   (a front end's `If-Match`; checked in the CAS that moves a file or symlink).
+   */
+  rename(
+    from: string,
+    to: string,
+    options: { noReplace?: boolean; expect?: (stat: Stat) => boolean } = {},
+  ): Promise<void> {
+    return this.run(from, () => rename(this.ctx, from, to, options));
+  }
+
+  /**
+   * Moves `from`, a path of the whole filesystem whatever this view's scope (a file the
+   * server itself staged, such as a finished resumable upload), to `to`, which is held to
+   * this view's scope like any path it is given (symlinks followed included). Atomic like
+   * {@linkcode rename}. Never pass a source a client named: its scope is not checked.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore } from "../store/memory.ts";
+   * import { Vfs } from "./vfs.ts";
+   * import { ok } from "node:assert/strict";
+   * const fs = await Vfs.open(new MemoryStore());
+   * await fs.mkdir("/home/alice", { parents: true });
+   * await fs.writeFile("/staged", new TextEncoder().encode("hi"));
+   * await fs.scoped("/home/alice").adopt("/staged", "/home/alice/hi.txt");
+   * ok((await fs.getattr("/home/alice/hi.txt")).size === 2);
+   * ```
+   * @throws {FsError} as {@linkcode rename}; EACCES when `to` leaves this view's scope.
+   */
+  adopt(from: string, to: string, options: { noReplace?: boolean } = {}): Promise<void> {
+    return this.run(to, () => rename(this.ctx, from, to, { ...options, sourceAnywhere: true }));
+  }
+
+  /**
+   * Renames `from` to `to`, two names in one directory, replacing whatever `to` holds (of
+   * any type: a directory with entries too) and keeping it as entry `aside` of that
+   * directory, in one commit: readers see the old entry at `to` or the new one, never
+   * nothing. Nothing is dropped; remove the aside entry when it is no longer needed. Take
+   * `aside` from {@linkcode nameBeside}, which keeps it in the same directory object.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore } from "../store/memory.ts";
+   * import { Vfs } from "./vfs.ts";
+   * import { ok } from "node:assert/strict";
+   * const fs = await Vfs.open(new MemoryStore());
+   * await fs.mkdir("/old/sub", { parents: true });
+   * await fs.writeFile("/new", new TextEncoder().encode("x"));
+   * const aside = await fs.nameBeside("/old", ".replaced-");
+   * await fs.renameAside("/new", "/old", aside);
+   * ok((await fs.getattr("/old")).size === 1);
+   * ok((await fs.getattr(`/${aside}/sub`)).type === "directory");
+   * ```
+   * @throws {FsError} ENOENT when nothing is at `from`.
+   * @throws {FsError} EEXIST when something is at `aside`, or `options.replaces` (the
+   *   inode the caller saw at `to`, null for nothing) is not what is there now.
+   * @throws {FsError} EXDEV when the three names are not in one directory object (two
+   *   directories, or two shards of a large one): use {@linkcode rename}.
+   * @throws {FsError} EBUSY for the root, as source or target.
+   */
+  renameAside(
+    from: string,
+    to: string,
+    aside: string,
+    options: AsideOptions = {},
+  ): Promise<void> {
+    return this.run(from, () => renameAside(this.ctx, from, to, aside, options));
+  }
+
+  /**
+   * A fresh name starting with `prefix` for the directory holding `path`, in the same
+   * directory object as `path`'s name (see {@linkcode renameAside}).
+   *
+   * @throws {FsError} EBUSY for the root.
+   */
+  nameBeside(path: string, prefix: string): Promise<string> {
+    return this.run(path, () => nameBeside(this.ctx, path, prefix));
+  }
+
+  /**
+   * Creates a symlink at `path` that points to `target` (any string; not checked).
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore } from "../store/memory.ts";
+   * import { Vfs } from "./vfs.ts";
+   * import { ok } from "node:assert/strict";
+   * const fs = await Vfs.open(new MemoryStore());
+   * await fs.symlink("../elsewhere", "/link");
+   * ok(await fs.readlink("/link") === "../elsewhere");
+   * ```
+   * @throws {FsError} EEXIST when something is at `path`.
+   * @throws {FsError} EINVAL for an empty target or one with NUL; ENAMETOOLONG for one
+   *   over 4096 bytes.
+   */
+  symlink(target: string, path: string): Promise<Stat> {
+    return this.run(path, () => ns.symlink(this.ctx, target, path));
+  }
+
+  /**
+   * The target of the symlink at `path`.
+   *
+   * @throws {FsError} ENOENT when nothing is at `path`.
+   * @throws {FsError} EINVAL when `path` is not a symlink.
+   */
+  readlink(path: string): Promise<string> {
+    return this.run(path, () => ns.readlink(this.ctx, path));
+  }
+
+  /**
+   * Makes `path` another hard link to the regular file at `existing`.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore } from "../store/memory.ts";
+   * import { Vfs } from "./vfs.ts";
+   * import { ok } from "node:assert/strict";
+   * const fs = await Vfs.open(new MemoryStore());
+   * await fs.writeFile("/a", new Uint8Array(2));
+   * const stat = await fs.link("/a", "/b");
+   * ok(stat.nlink === 2);
+   * ```
+   * @throws {FsError} ENOENT when nothing is at `existing`.
+   * @throws {FsError} EEXIST when something is at `path`.
+   * @throws {FsError} EPERM when `existing` is a directory or a symlink.
+   */
+  link(existing: string, path: string): Promise<Stat> {
+    return this.run(path, () => ns.link(this.ctx, existing, path));
+  }
+
+  /**
+   * Server-side copy: files share their data (no bytes are copied), trees recursively.
+   * `beforeEach` runs right before each entry is created (a front end re-checks locks).
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore } from "../store/memory.ts";
+   * import { Vfs } from "./vfs.ts";
+   * import { ok } from "node:assert/strict";
+   * const fs = await Vfs.open(new MemoryStore());
+   * await fs.writeFile("/a", new TextEncoder().encode("hi"));
+   * await fs.copy("/a", "/b");
+   * ok(new TextDecoder().decode(await fs.read("/b", 0, 2)) === "hi");
+   * ```
+   * @throws {FsError} ENOENT when nothing is at `from`.
+   * @throws {FsError} EEXIST with `noReplace` (or for a tree onto something) when
+   *   something is at `to`.
+   * @throws {FsError} EISDIR when a file would replace a directory.
+   * @throws {FsError} EINVAL when a directory would be copied into itself.
+   */
+  copy(
+    from: string,
+    to: string,
+    options: {
+      noReplace?: boolean;
+      beforeEach?: () => Promise<void>;
+      /** For a file or symlink: its stat as read for the copy must satisfy it (else ESTALE). */
+      expect?: (stat: Stat) => boolean;
+    } = {},
+  ): Promise<Stat> {
+    return this.run(from, () => ns.copy(this.ctx, from, to, options));
+  }
+
+  /**
+   * A page of entries with their stats (and extended attributes with `xattrs: true`),
+   * in name order; pass the returned `cursor` for the next page (null after the last).
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore } from "../store/memory.ts";
+   * import { Vfs } from "./vfs.ts";
+   * import { ok } from "node:assert/strict";
+   * const fs = await Vfs.open(new MemoryStore());
+   * for (const name of ["b", "a", "c"]) await fs.create(`/${name}`);
+   * const first = await fs.readdir("/", { limit: 2 });
+   * ok(first.entries.map((e) => e.name).join() === "a,b" && first.cursor !== null);
+   * ```
+   * @throws {FsError} ENOENT when nothing is at `path`.
+   * @throws {FsError} ENOTDIR when `path` is not a directory.
+   * @throws {FsError} EINVAL for a malformed cursor or limit.
+   */
+  readdir(
+    path: string,
+    options: { cursor?: string; limit?: number; xattrs?: boolean } = {},
+  ): Promise<ReaddirPage> {
+    return this.run(path, async () => {
+      const page = await ns.readdir(this.ctx, path, options);
+      if (this.hidden.size === 0 || splitPath(path).length > 0) return page;
+      const entries = page.entries.filter((e) => !this.hidden.has(e.name));
+      // Names are only ever added to the hidden set: its size versions it.
+      const version = page.version && `${page.version}/${this.hidden.size}`;
+      return { ...page, entries, ...(version ? { version } : {}) };
+    });
+  }
+
+  /**
+   * Leaves `name` out of every listing of the root, in this view and all its scoped views:
+   * a folder the server keeps for itself (the tus staging area). It stays reachable by
+   * path; refusing such paths from clients is the front ends' job.
+   */
+  hide(name: string): void {
+    checkName(name, "/" + name);
+    this.hidden.add(name);
+  }
+}
