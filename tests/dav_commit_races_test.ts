@@ -290,3 +290,25 @@ Deno.test("a MOVE or rename with If-Match does not move a version written after 
     assertEquals((await b.app.request(url("/g"))).status, 404);
   }
 });
+
+Deno.test("an API truncate with If-Match does not cut a version written after its look", async () => {
+  const { gate, a, b } = await pair();
+  const api = (p: string) => `/api/v1/fs${p}`;
+  assertEquals((await b.app.request(api("/f"), { method: "PUT", body: "first" })).status, 201);
+  const etag = (await b.app.request(api("/f"), { method: "HEAD" })).headers.get("etag")!;
+  gate.arm((call) => call.op === "PutObject" && call.key === dirKey(ROOT_INO));
+  const cutting = a.app.request(api("/f"), {
+    method: "POST",
+    headers: { "content-type": "application/json", "if-match": etag },
+    body: JSON.stringify({ op: "truncate", size: 1 }),
+  });
+  await gate.held;
+  assertEquals(
+    (await b.app.request(api("/f"), { method: "PUT", body: "acknowledged" })).status,
+    204,
+  );
+  gate.open();
+  const cut = await cutting;
+  assertEquals(cut.status, 412, await cut.text());
+  assertEquals(await (await b.app.request(api("/f"))).text(), "acknowledged");
+});

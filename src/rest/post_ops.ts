@@ -14,7 +14,7 @@ import { fsPathOf } from "./path.ts";
 import { commitCheck, conditionalHeaders, evaluatePreconditions } from "../http/preconditions.ts";
 import { statJson } from "./render.ts";
 import { JsonFields } from "./validate.ts";
-import { statOrNull } from "./write_routes.ts";
+import { statOrNull, strongTag } from "./write_routes.ts";
 
 /** What an operation did: where the result is, its stat, and whether it is new. */
 interface OpResult {
@@ -36,6 +36,7 @@ interface Operation {
     path: string,
     f: JsonFields,
     expect?: (stat: Stat) => boolean,
+    ifMatch?: { ifMatch: string },
   ): Promise<OpResult>;
 }
 
@@ -88,8 +89,10 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
   },
   truncate: {
     fields: ["size"],
-    async run(vfs, path, f) {
-      return at(path, await vfs.truncate(path, f.uint("size")));
+    async run(vfs, path, f, _expect, ifMatch) {
+      // A single strong If-Match is checked in the commit's CAS (a version written since
+      // the look is not cut); other conditions were decided up front.
+      return at(path, await vfs.truncate(path, f.uint("size"), ifMatch ?? {}));
     },
   },
   chmod: {
@@ -179,7 +182,9 @@ async function postFs(
   }
   if (to !== null) await checkLocks(c, vfs, to, { membership: true, tree: true });
   const expect = commitCheck(conditions);
-  const result = await operation.run(vfs, path, fields, expect).catch((error) => {
+  const tag = strongTag(conditions.ifMatch);
+  const ifMatch = "ifMatch" in tag ? tag : undefined;
+  const result = await operation.run(vfs, path, fields, expect, ifMatch).catch((error) => {
     if (expect && isFsError(error, "ESTALE")) {
       throw preconditionFailed("Precondition failed: the resource changed meanwhile", "ESTALE");
     }

@@ -217,7 +217,7 @@ async function patchFs(c: Context, vfs: Vfs): Promise<Response> {
 }
 
 /** A single strong ETag in an If-Match header, for the VFS to check at commit. */
-function strongTag(header: string | undefined): { ifMatch: string } | Record<never, never> {
+export function strongTag(header: string | undefined): { ifMatch: string } | Record<never, never> {
   const match = header?.trim().match(/^"([^"]*)"$/);
   return match ? { ifMatch: match[1]! } : {};
 }

@@ -7,6 +7,7 @@
  */
 
 import { VfsNames } from "./_vfs_names.ts";
+import * as attrs from "./ops/attrs.ts";
 import { read, readStream } from "./ops/read.ts";
 import { checkRange } from "./records.ts";
 import type { Stat } from "./types.ts";
@@ -256,9 +257,11 @@ export abstract class VfsFiles extends VfsNames {
    * Sets a file's size: cuts it, or extends it with a hole (as `setattr` with a size).
    *
    * @throws {FsError} the errnos of {@linkcode Vfs.setattr}.
+   * @throws {FsError} ESTALE with `ifMatch`, when the file's ETag is another at the commit
+   *   (checked in its CAS: nothing is cut).
    */
-  truncate(path: string, size: number): Promise<Stat> {
-    return this.setattr(path, { size });
+  truncate(path: string, size: number, options: { ifMatch?: string } = {}): Promise<Stat> {
+    return this.run(path, () => attrs.setattr(this.ctx, path, { size }, options));
   }
 
   /**

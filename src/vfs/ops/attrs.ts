@@ -57,7 +57,12 @@ function applyAttrs(attr: Attr, changes: AttrChanges, now: number): void {
 }
 
 /** Changes attributes; a size change truncates or extends the file (with a hole). */
-export async function setattr(ctx: Ctx, path: string, changes: SetAttr): Promise<Stat> {
+export async function setattr(
+  ctx: Ctx,
+  path: string,
+  changes: SetAttr,
+  options: { ifMatch?: string } = {},
+): Promise<Stat> {
   checkAttrs(changes, path);
   const { parent, name, entry } = await locate(ctx, path, { follow: true });
   if (!parent || entry?.t === "d") {
@@ -72,7 +77,7 @@ export async function setattr(ctx: Ctx, path: string, changes: SetAttr): Promise
     // The size and the other attributes change in one CAS: no reader sees one without
     // the other, and a crash cannot leave half of it.
     if (entry.t === "l") throw new FsError("EINVAL", "Not a regular file", { path });
-    const handle = await FileHandle.open(ctx, path, { attrs: rest });
+    const handle = await FileHandle.open(ctx, path, { attrs: rest, ...options });
     handle.truncate(size);
     return await handle.fsync();
   }
