@@ -171,3 +171,53 @@ contract(
     assertEquals(await a.read("/c/x", 0, 10_000), data);
   },
 );
+
+contract(
+  "an rmdir between its check and its tombstone does not remove the directory a rename moved on",
+  async (store) => {
+    // Found by the protocol fuzz (seed 1609, 400 ops): `API rename /b/a/c -> /b/c` and
+    // `DELETE /b/a/c` both succeeded, and the directory was gone from both names.
+    const gate = new GateStore(store);
+    const a = await Vfs.open(gate);
+    let seenMark: () => void;
+    const marked = new Promise<void>((resolve) => seenMark = resolve);
+    let watched = "";
+    const watching = new Proxy(store, {
+      get(target, key) {
+        const value = Reflect.get(target, key);
+        if (key !== "get" || typeof value !== "function") return value?.bind?.(target) ?? value;
+        return (k: string, ...rest: unknown[]) => {
+          if (k === watched) seenMark();
+          return value.call(target, k, ...rest);
+        };
+      },
+    });
+    const b = await Vfs.open(watching);
+    await a.mkdir("/p/c", { parents: true });
+    await a.mkdir("/q");
+    const key = dirKey((await a.getattr("/p/c")).ino);
+    // A's rmdir has marked /p/c and checked its name; its tombstone (the second write of the
+    // directory's object) is held.
+    let writes = 0;
+    gate.arm((call) => call.op === "PutObject" && call.key === key && ++writes === 2);
+    const removing = a.rmdir("/p/c").then(() => "removed", (e: FsError) => e.code);
+    await gate.held;
+    watched = key;
+    const renaming = b.rename("/p/c", "/q/c").then(() => "renamed", (e: FsError) => e.code);
+    await marked;
+    gate.open();
+    const outcome = [await removing, await renaming];
+    const at = async (path: string) => await b.getattr(path).then(() => true, () => false);
+    const there = [await at("/p/c"), await at("/q/c")];
+    // One order or the other: removed then not found, or (had the rmdir backed off)
+    // renamed and kept. Never both done with the directory gone from both names.
+    const serial =
+      (outcome[0] === "removed" && outcome[1] === "ENOENT" && !there[0] && !there[1]) ||
+      (outcome[0] === "ENOENT" && outcome[1] === "renamed" && !there[0] && there[1]);
+    assertEquals(
+      serial,
+      true,
+      `rmdir ${outcome[0]}, rename ${outcome[1]}, at /p/c ${there[0]}, at /q/c ${there[1]}`,
+    );
+  },
+);

@@ -94,9 +94,19 @@ async function settle(
   // checked again (the answer could change as other renames go on, the decision not).
   let live = true;
   let walked = false;
-  if (reparent && !await targetHolds(ctx, moving, entry.ino)) {
+  const holds = entry.t === "d" && await targetHolds(ctx, moving, entry.ino);
+  if (reparent && !holds) {
     verdict = await checkAncestry(ctx, moving, entry.ino, { depth, path });
     walked = true;
+  }
+  // A directory under a removal mark is not moved: an rmdir marks it, then checks that its
+  // entry carries no rename, then makes the removal final. Read after the intent is durable
+  // (Dekker's order again): either the rmdir's check sees the intent and backs off, or this
+  // read sees its mark, and the rename yields (rolled back; the renamer tries again, and
+  // finds the directory gone or open). Before, both went on, and the removal took the
+  // directory from its new name (protocol fuzz seed 1609).
+  if (entry.t === "d" && !holds && verdict === "ok" && await beingRemoved(ctx, entry.ino)) {
+    verdict = "yield";
   }
   // Only a live intent may get its target. Anyone but the renamer may hold a copy read long
   // ago, of a rename settled since (whose directory may have moved on, and its target name
@@ -230,6 +240,12 @@ async function namedElsewhere(
 }
 
 /** Whether the target of `moving` already holds the moved inode (this rename added it). */
+/** Whether directory `ino` is under a removal mark, or gone (read afresh). */
+async function beingRemoved(ctx: RenameStores, ino: string): Promise<boolean> {
+  const dir = await ctx.dirs.get(ino);
+  return !dir || dir.value.removing !== undefined;
+}
+
 async function targetHolds(ctx: RenameStores, moving: Moving, ino: string): Promise<boolean> {
   const dir = await ctx.dirs.get(moving.dir);
   if (!dir) return false;

@@ -23,7 +23,7 @@ import type { DirObject, Entry, Moving } from "../../format/meta.ts";
 import { isGone, pause, settleIntent } from "../../format/rename_intent.ts";
 import { type Ctx, entryStat, inlineStat } from "../context.ts";
 import { FsError } from "../errors.ts";
-import { finishRemoval, locate, type Location } from "../resolve.ts";
+import { BeingRemoved, finishRemoval, locate, type Location, openDir } from "../resolve.ts";
 import { beginNsChange, endNsChange } from "../epoch.ts";
 import { dropReplaced } from "../records.ts";
 import type { Stat } from "../types.ts";
@@ -82,6 +82,15 @@ async function renameOnce(
   if (!dst.parent) throw new FsError("EBUSY", "Cannot replace the root", { path: to });
   const entry = src.entry;
   const isDir = entry.t === "d";
+  if (isDir) {
+    // A directory being removed (an rmdir between its mark and its end) is not moved: wait
+    // for it (try again after a pause). Opening it also reopens it if its remover died.
+    const open = await openDir(ctx, entry.ino, from).then(() => true, (error) => {
+      if (error instanceof BeingRemoved) return false;
+      throw error;
+    });
+    if (!open) return "conflict";
+  }
   // The cheap check on the paths just resolved; the one that holds against concurrent
   // renames is made again after the intent (see the top of this file).
   if (
