@@ -12,16 +12,10 @@
  * @module
  */
 
-import type { MetaStore } from "./cas.ts";
-import type { Directories } from "./dir.ts";
-import { dirKey, ROOT_INO } from "./keys.ts";
-import { checkDir, type DirObject, type Entry, type Moving } from "./meta.ts";
+import type { Entry, Moving } from "./meta.ts";
+import { type RenameStores, setParent, type Step, walkUp } from "./_rename_walk.ts";
 
-/** The stores the protocol works on (a VFS context has them; fsck makes its own). */
-export interface RenameStores {
-  readonly meta: MetaStore;
-  readonly dirs: Directories;
-}
+export type { RenameStores } from "./_rename_walk.ts";
 
 /** Walks of a target's ancestry before a mover gives up (and rolls its intent back). */
 const WALK_TRIES = 20;
@@ -293,88 +287,6 @@ async function checkAncestry(
   return "yield";
 }
 
-type Step =
-  | { kind: "clear" }
-  | { kind: "cycle" }
-  | { kind: "lost" }
-  | { kind: "renaming"; dir: string; name: string; entry: Entry };
-
-/**
- * Walks from directory `from` up to the root by parent pointers, each read fresh. Every
- * step is confirmed by the entry that names the directory in its parent: a pointer left
- * stale by a rename in flight leads to a parent without that entry ("lost", look again).
- * Stops at the first entry that carries a rename (intent or not yet cleared target).
- *
- * With `path` (the names that led the renamer to `from`), a step that does not confirm
- * looks for the directory along that path, read afresh from the root: an entry there that
- * names it and carries no rename means the pointer is stale (a late settler's write can
- * leave one, see `settle`), and it is pointed back (CAS, only from the value found), as
- * fsck --repair would, and the walk goes on. Reads only, unless a pointer is stale.
- */
-async function walkUp(
-  ctx: RenameStores,
-  from: string,
-  moved: string,
-  path?: readonly string[],
-): Promise<Step> {
-  const seen = new Set<string>();
-  const healed = new Set<string>();
-  let ino = from;
-  let dir: DirObject | undefined = (await ctx.dirs.get(ino))?.value;
-  // The target itself gone: nothing is in the way; adding the target will fail.
-  if (!dir && ino !== moved) return { kind: "clear" };
-  for (;;) {
-    if (ino === moved) return { kind: "cycle" };
-    if (ino === ROOT_INO) return { kind: "clear" };
-    if (!dir || seen.has(ino)) return { kind: "lost" };
-    seen.add(ino);
-    const parentIno = dir.parent;
-    const parent = (await ctx.dirs.get(parentIno))?.value;
-    const child = ino;
-    const named = parent &&
-      (await ctx.dirs.list(parent)).find(([, e]) => e.t === "d" && e.ino === child);
-    if (!named) {
-      if (!path || healed.has(ino)) return { kind: "lost" };
-      healed.add(ino);
-      const repaired = await pointBack(ctx, ino, parentIno, path);
-      if (!repaired) return { kind: "lost" };
-      seen.delete(ino);
-      dir = repaired;
-      continue;
-    }
-    const [name, entry] = named;
-    if (entry.moving || entry.movedFrom) return { kind: "renaming", dir: parentIno, name, entry };
-    ino = parentIno;
-    dir = parent;
-  }
-}
-
-/**
- * Looks for directory `ino` along `path` (names from the root, read afresh): if an entry
- * names it there and carries no rename, points its parent pointer at that entry's
- * directory, if it still is `stale`. Returns the directory as it is then, or null.
- */
-async function pointBack(
-  ctx: RenameStores,
-  ino: string,
-  stale: string,
-  path: readonly string[],
-): Promise<DirObject | null> {
-  let at = ROOT_INO;
-  for (const name of path) {
-    const dir = (await ctx.dirs.get(at))?.value;
-    const entry = dir && await ctx.dirs.lookup(dir, name);
-    if (!entry || entry.t !== "d") return null;
-    if (entry.ino === ino) {
-      if (entry.moving || entry.movedFrom) return null;
-      if (await setParent(ctx, ino, at, stale) !== at) return null;
-      return (await ctx.dirs.get(ino))?.value ?? null;
-    }
-    at = entry.ino;
-  }
-  return null;
-}
-
 /**
  * True when the source entry says the rename with intent `id` was rolled back (a completed
  * one removed the source entry), perhaps tried again since under a new intent. Entries
@@ -427,26 +339,6 @@ async function dropBogusTarget(
     else draft.delete(name);
   }).catch((error) => {
     if (!isGone(error)) throw error;
-  });
-}
-
-/**
- * Points directory `ino` at `parent` (only if it points at `from`, when given). No write
- * when it does already.
- * @returns where the directory points now (null if it is gone).
- */
-async function setParent(
-  ctx: RenameStores,
-  ino: string,
-  parent: string,
-  from?: string,
-): Promise<string | null> {
-  return await ctx.meta.updateGrouped<DirObject, string | null>(dirKey(ino), checkDir, (dir) => {
-    if (!dir) return { result: null };
-    if (dir.parent === parent) return { result: parent };
-    if (from !== undefined && dir.parent !== from) return { result: dir.parent };
-    dir.parent = parent;
-    return { value: dir, result: parent };
   });
 }
 
