@@ -9,6 +9,7 @@
 import { VfsAttrs } from "./_vfs_attrs.ts";
 import type { FsError } from "./errors.ts";
 import * as ns from "./ops/namespace.ts";
+import { readdir } from "./ops/readdir.ts";
 import { rename } from "./ops/rename.ts";
 import { type AsideOptions, nameBeside, renameAside } from "./ops/rename_aside.ts";
 import { removeTree } from "./ops/tree.ts";
@@ -327,7 +328,7 @@ export abstract class VfsNames extends VfsAttrs {
     options: { cursor?: string; limit?: number; xattrs?: boolean } = {},
   ): Promise<ReaddirPage> {
     return this.run(path, async () => {
-      const page = await ns.readdir(this.ctx, path, options);
+      const page = await readdir(this.ctx, path, options);
       if (this.hidden.size === 0 || splitPath(path).length > 0) return page;
       const entries = page.entries.filter((e) => !this.hidden.has(e.name));
       // Names are only ever added to the hidden set: its size versions it.

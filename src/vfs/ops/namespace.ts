@@ -1,42 +1,18 @@
-// Namespace operations: mkdir, unlink, rmdir, symlink, readlink, link, copy, readdir.
+// Namespace operations: mkdir, unlink, rmdir, symlink, readlink, link, copy (readdir is in
+// readdir.ts).
 
 import { outcomeUnknown } from "../../format/cas.ts";
 import { claimData } from "../../format/gc_pending.ts";
 import { newDirObject } from "../../format/dir.ts";
-import { compareKeys } from "../../store/_util.ts";
 import { newId, newIno, ROOT_INO } from "../../format/keys.ts";
-import {
-  type DirObject,
-  type Entry,
-  type FileEntry,
-  FORMAT_VERSION,
-  type InodeObject,
-} from "../../format/meta.ts";
-import {
-  type Ctx,
-  dirStat,
-  dirStatOf,
-  entryStat,
-  inlineStat,
-  inodeStat,
-  newAttr,
-  statOf,
-} from "../context.ts";
+import { type Entry, type FileEntry, FORMAT_VERSION, type InodeObject } from "../../format/meta.ts";
+import { type Ctx, dirStat, entryStat, inlineStat, newAttr, statOf } from "../context.ts";
 import { FsError } from "../errors.ts";
 import { loadMap } from "../reader.ts";
-import { decodeXattrs, dropReplaced, loadRecord } from "../records.ts";
+import { dropReplaced, loadRecord } from "../records.ts";
 import { PATH_MAX, splitPath } from "../path.ts";
-import { applyMove } from "../../format/rename_intent.ts";
-import {
-  checkScope,
-  finishRemoval,
-  inScope,
-  locate,
-  lookupEntry,
-  openDir,
-  resolveDir,
-} from "../resolve.ts";
-import type { DirEntryInfo, ReaddirPage, Stat } from "../types.ts";
+import { finishRemoval, inScope, locate, lookupEntry, openDir } from "../resolve.ts";
+import type { Stat } from "../types.ts";
 
 /** Adds entry `name` to directory `dir`; EEXIST if the name is taken. */
 /**
@@ -448,82 +424,4 @@ export async function copy(
 
 function joinChild(path: string, name: string): string {
   return path.endsWith("/") ? path + name : `${path}/${name}`;
-}
-
-/** Lists a directory after `cursor` (a name), with each entry's attributes. */
-export async function readdir(
-  ctx: Ctx,
-  path: string,
-  options: { cursor?: string; limit?: number; xattrs?: boolean } = {},
-): Promise<ReaddirPage> {
-  checkScope(ctx, splitPath(path), path);
-  const { dir } = await resolveDir(ctx, splitPath(path), path);
-  const limit = Math.max(1, Math.min(options.limit ?? 10_000, 100_000));
-  // The index objects as validated since the request began (a listing's later pages, in
-  // one request, read none of them again).
-  let all = await ctx.dirs.list(dir, { recent: true });
-  if (all.some(([, e]) => e.moving)) {
-    for (const [name, entry] of all) if (entry.moving) await applyMove(ctx, dir.ino, name, entry);
-    all = await ctx.dirs.list(await openDir(ctx, dir.ino, path));
-  }
-  const cursor = options.cursor;
-  const start = cursor === undefined ? 0 : firstAfter(all, cursor);
-  const page = start < 0 ? [] : all.slice(start, start + limit);
-  const xattrs = options.xattrs ?? false;
-  // Files and symlinks carry their attributes in the entry: no promise each. Directories
-  // and hard-linked files are read (once, for stat and xattrs alike), their versions noted.
-  const slots: (DirEntryInfo | null)[] = new Array(page.length).fill(null);
-  const tags: string[] = [];
-  const reads: Promise<void>[] = [];
-  for (let i = 0; i < page.length; i++) {
-    const [name, entry] = page[i]!;
-    if (entry.t === "f" || entry.t === "l") {
-      const stat = inlineStat(entry);
-      slots[i] = xattrs ? { name, stat, xattrs: decodeXattrs(entry.xattr ?? {}) } : { name, stat };
-      continue;
-    }
-    reads.push(
-      (async () => {
-        const found = entry.t === "d"
-          ? await ctx.dirs.get(entry.ino, { recent: true })
-          : await ctx.inodes.get(entry.ino);
-        if (!found) return;
-        const value: DirObject | InodeObject = found.value;
-        const stat = "nlink" in value ? inodeStat(value) : await dirStatOf(ctx, value);
-        // A sharded directory's times come from its shards too: they are part of the version.
-        tags.push(`${i}=${found.etag}/${stat.mtime}/${stat.ctime}`);
-        const x = value.xattr ?? {};
-        slots[i] = xattrs ? { name, stat, xattrs: decodeXattrs(x) } : { name, stat };
-      })().catch(() => {}),
-    );
-  }
-  await Promise.all(reads);
-  const entries = slots.filter((e): e is DirEntryInfo => e !== null);
-  const more = start >= 0 && start + limit < all.length;
-  tags.sort();
-  const version = `${listingId(all)}:${start}:${limit}:${xattrs ? 1 : 0}|${tags.join(",")}`;
-  return { entries, cursor: more ? page[page.length - 1]![0] : null, version };
-}
-
-/** Ids of sorted listings (each a frozen array kept per directory version; see dir.ts). */
-const listingIds = new WeakMap<object, number>();
-let lastListingId = 0;
-
-/** A number naming this very listing array, so the objects it was made of, in this process. */
-function listingId(all: readonly unknown[]): number {
-  let id = listingIds.get(all);
-  if (id === undefined) listingIds.set(all, id = ++lastListingId);
-  return id;
-}
-
-/** Index of the first name after `cursor` in a sorted listing (binary search), or -1. */
-function firstAfter(all: readonly (readonly [string, unknown])[], cursor: string): number {
-  let lo = 0;
-  let hi = all.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (compareKeys(all[mid]![0], cursor) > 0) hi = mid;
-    else lo = mid + 1;
-  }
-  return lo < all.length ? lo : -1;
 }
