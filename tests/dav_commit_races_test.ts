@@ -5,7 +5,7 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { Dav, davUrl } from "./_dav.ts";
 import { GateStore } from "./_gate.ts";
-import { dirKey, ROOT_INO } from "../src/format/keys.ts";
+import { dirKey, LOCKS_KEY, ROOT_INO } from "../src/format/keys.ts";
 import { MemoryStore } from "../src/store/memory.ts";
 import { Vfs } from "../src/vfs/mod.ts";
 import { Hono } from "hono";
@@ -311,4 +311,28 @@ Deno.test("an API truncate with If-Match does not cut a version written after it
   const cut = await cutting;
   assertEquals(cut.status, 412, await cut.text());
   assertEquals(await (await b.app.request(api("/f"))).text(), "acknowledged");
+});
+
+Deno.test("a MOVE over a collection whose destination's parent is removed meanwhile answers 409", async () => {
+  // Found by the protocol fuzz (seed 2550, 500 ops): 404 naming the staging name.
+  const { gate, a, b } = await pair();
+  for (const path of ["/s", "/p", "/p/dst"]) {
+    assertEquals((await a.app.request(davUrl(path), { method: "MKCOL" })).status, 201);
+  }
+  // The MOVE has looked at /s and /p/dst; its first change (the namespace epoch around the
+  // move of /s next to /p/dst) is held.
+  gate.arm((call) => call.op === "PutObject" && call.key === LOCKS_KEY);
+  const moving = a.app.request(davUrl("/s"), {
+    method: "MOVE",
+    headers: { destination: `http://localhost${davUrl("/p/dst")}` },
+  });
+  await gate.held;
+  assertEquals((await b.app.request(davUrl("/p"), { method: "DELETE" })).status, 204);
+  gate.open();
+  const res = await moving;
+  assertEquals(res.status, 409, `${res.status} ${await res.text()}`);
+  assertEquals(
+    (await b.app.request(davUrl("/s"), { method: "PROPFIND", headers: { depth: "0" } })).status,
+    207,
+  );
 });

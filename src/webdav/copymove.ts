@@ -57,6 +57,20 @@ function sourceChanged(): DavError {
   return new DavError(412, "Precondition failed: the source changed meanwhile");
 }
 
+/**
+ * `error` as the answer to a step at the destination: not found, with the source still
+ * there (looked at afresh), means the destination's parent collection went meanwhile, a
+ * conflict (RFC 4918 section 9.8.5), not a 404.
+ */
+async function parentGone(req: DavRequest, from: string, error: unknown): Promise<unknown> {
+  if (
+    isFsError(error, "ENOENT", "ENOTDIR") && await req.vfs.fresh(() => statOrNull(req.vfs, from))
+  ) {
+    return new DavError(409, "The destination's parent collection was removed meanwhile");
+  }
+  return error;
+}
+
 /** COPY (`move` false) or MOVE (`move` true). */
 export async function copyMoveMethod(req: DavRequest, move: boolean): Promise<Response> {
   const { vfs, path: from } = req;
@@ -141,12 +155,7 @@ async function transferTo(
   } catch (error) {
     if (isFsError(error, "EEXIST")) throw appeared(transfer.overwrite);
     if (transfer.expect && isFsError(error, "ESTALE")) throw sourceChanged();
-    // Not found, with the source still there (looked at afresh): what went is the
-    // destination's parent collection, a conflict (RFC 4918 section 9.8.5), not a 404.
-    if (isFsError(error, "ENOENT", "ENOTDIR") && await vfs.fresh(() => statOrNull(vfs, from))) {
-      throw new DavError(409, "The destination's parent collection was removed meanwhile");
-    }
-    throw error;
+    throw await parentGone(req, from, error);
   }
 }
 
@@ -171,9 +180,14 @@ async function replaceByMove(req: DavRequest, to: string, transfer: Transfer): P
     }
   }
   if (!swapped) {
-    const staged = besidePath(to, await vfs.nameBeside(to, MOVING_PREFIX));
-    await recheck.beforeCommit();
-    await vfs.rename(from, staged, { noReplace: true, ...expected(transfer) });
+    let staged: string;
+    try {
+      staged = besidePath(to, await vfs.nameBeside(to, MOVING_PREFIX));
+      await recheck.beforeCommit();
+      await vfs.rename(from, staged, { noReplace: true, ...expected(transfer) });
+    } catch (error) {
+      throw await parentGone(req, from, error);
+    }
     try {
       aside = await swapIn(req, staged, to, transfer);
     } catch (error) {
@@ -190,7 +204,12 @@ async function replaceByMove(req: DavRequest, to: string, transfer: Transfer): P
  * half way (its source removed meanwhile), never touched the destination.
  */
 async function replaceByCopy(req: DavRequest, to: string, transfer: Transfer): Promise<void> {
-  const staging = besidePath(to, await req.vfs.nameBeside(to, STAGING_PREFIX));
+  const staging = besidePath(
+    to,
+    await req.vfs.nameBeside(to, STAGING_PREFIX).catch(async (error) => {
+      throw await parentGone(req, transfer.from, error);
+    }),
+  );
   let aside: string | null;
   try {
     await transferTo(req, staging, transfer, { noReplace: true });
