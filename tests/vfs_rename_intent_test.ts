@@ -240,15 +240,15 @@ Deno.test("a rename over an empty directory whose write's outcome is unknown lea
   await fs.mkdir("/p/d");
   const p = (await fs.lookup("/p")).ino;
   const replaced = (await fs.lookup("/p/t")).ino;
-  // The rename's one write (within /p) is applied, but its answer is lost, and more writes
-  // to /p than its history keeps come before the renamer can look again: the outcome is
-  // unknown, so the rename may have replaced /p/t.
-  let armed = true;
+  // The rename's write that replaces /p/t (the second within /p: a directory's rename goes
+  // through its intent, then the target) is applied, but its answer is lost, and more
+  // writes to /p than its history keeps come before the renamer can look again: the
+  // outcome is unknown, so the rename may have replaced /p/t.
+  let writes = 0;
   const renamer = await Vfs.open(
     new FaultyStore(store, {
       plan: (call) => {
-        if (!armed || call.op !== "PutObject" || call.key !== dirKey(p)) return null;
-        armed = false;
+        if (call.op !== "PutObject" || call.key !== dirKey(p) || ++writes !== 2) return null;
         return {
           kind: "fail-after",
           between: async () => {

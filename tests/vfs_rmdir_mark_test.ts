@@ -172,52 +172,111 @@ contract(
   },
 );
 
+const RENAMES: readonly (readonly [string, string])[] = [
+  ["to another directory", "/q/c"],
+  ["within its directory", "/p/d"],
+];
+for (const [where, target] of RENAMES) {
+  contract(
+    `an rmdir between its check and its tombstone does not remove the directory a rename moved ${where}`,
+    async (store) => {
+      // Found by the protocol fuzz (seed 1609, 400 ops): `API rename /b/a/c -> /b/c` and
+      // `DELETE /b/a/c` both succeeded, and the directory was gone from both names.
+      const gate = new GateStore(store);
+      const a = await Vfs.open(gate);
+      let seenMark: () => void;
+      const marked = new Promise<void>((resolve) => seenMark = resolve);
+      let watched = "";
+      const watching = new Proxy(store, {
+        get(target, key) {
+          const value = Reflect.get(target, key);
+          if (key !== "get" || typeof value !== "function") return value?.bind?.(target) ?? value;
+          return (k: string, ...rest: unknown[]) => {
+            if (k === watched) seenMark();
+            return value.call(target, k, ...rest);
+          };
+        },
+      });
+      const b = await Vfs.open(watching);
+      await a.mkdir("/p/c", { parents: true });
+      await a.mkdir("/q");
+      const key = dirKey((await a.getattr("/p/c")).ino);
+      // A's rmdir has marked /p/c and checked its name; its tombstone (the second write of the
+      // directory's object) is held.
+      let writes = 0;
+      gate.arm((call) => call.op === "PutObject" && call.key === key && ++writes === 2);
+      const removing = a.rmdir("/p/c").then(() => "removed", (e: FsError) => e.code);
+      await gate.held;
+      watched = key;
+      const renaming = b.rename("/p/c", target).then(() => "renamed", (e: FsError) => e.code);
+      await marked;
+      gate.open();
+      const outcome = [await removing, await renaming];
+      const at = async (path: string) => await b.getattr(path).then(() => true, () => false);
+      const there = [await at("/p/c"), await at(target)];
+      // One order or the other: removed then not found, or (had the rmdir backed off)
+      // renamed and kept. Never both done with the directory gone from both names.
+      const serial =
+        (outcome[0] === "removed" && outcome[1] === "ENOENT" && !there[0] && !there[1]) ||
+        (outcome[0] === "ENOENT" && outcome[1] === "renamed" && !there[0] && there[1]);
+      assertEquals(
+        serial,
+        true,
+        `rmdir ${outcome[0]}, rename ${outcome[1]}, at /p/c ${there[0]}, at ${target} ${there[1]}`,
+      );
+    },
+  );
+}
+
 contract(
-  "an rmdir between its check and its tombstone does not remove the directory a rename moved on",
+  "a rename within one directory that looked before an rmdir's mark does not lose the directory",
   async (store) => {
-    // Found by the protocol fuzz (seed 1609, 400 ops): `API rename /b/a/c -> /b/c` and
-    // `DELETE /b/a/c` both succeeded, and the directory was gone from both names.
-    const gate = new GateStore(store);
-    const a = await Vfs.open(gate);
-    let seenMark: () => void;
-    const marked = new Promise<void>((resolve) => seenMark = resolve);
+    // Found by the protocol fuzz (seed 2745, 500 ops): `API DELETE /a` and `API rename /a ->
+    // /b` both succeeded, and the directory was gone. The rename had looked at /a before the
+    // rmdir marked it, and its one CAS landed between the rmdir's check and its tombstone.
+    const gateA = new GateStore(store);
+    let seen: () => void;
+    const read = new Promise<void>((resolve) => seen = resolve);
     let watched = "";
-    const watching = new Proxy(store, {
-      get(target, key) {
-        const value = Reflect.get(target, key);
-        if (key !== "get" || typeof value !== "function") return value?.bind?.(target) ?? value;
-        return (k: string, ...rest: unknown[]) => {
-          if (k === watched) seenMark();
-          return value.call(target, k, ...rest);
-        };
-      },
-    });
-    const b = await Vfs.open(watching);
+    const gateB = new GateStore(
+      new Proxy(store, {
+        get(target, key) {
+          const value = Reflect.get(target, key);
+          if (key !== "get" || typeof value !== "function") return value?.bind?.(target) ?? value;
+          return (k: string, ...rest: unknown[]) => {
+            if (k === watched) seen();
+            return value.call(target, k, ...rest);
+          };
+        },
+      }),
+    );
+    const a = await Vfs.open(gateA);
+    const b = await Vfs.open(gateB);
     await a.mkdir("/p/c", { parents: true });
-    await a.mkdir("/q");
     const key = dirKey((await a.getattr("/p/c")).ino);
-    // A's rmdir has marked /p/c and checked its name; its tombstone (the second write of the
-    // directory's object) is held.
+    // B's rename has looked (the directory open); its first write is held.
+    gateB.arm((call) => call.op === "PutObject");
+    const renaming = b.rename("/p/c", "/p/d").then(() => "renamed", (e: FsError) => e.code);
+    await gateB.held;
+    // A's rmdir marks the directory and checks its name; its tombstone is held.
     let writes = 0;
-    gate.arm((call) => call.op === "PutObject" && call.key === key && ++writes === 2);
+    gateA.arm((call) => call.op === "PutObject" && call.key === key && ++writes === 2);
     const removing = a.rmdir("/p/c").then(() => "removed", (e: FsError) => e.code);
-    await gate.held;
+    await gateA.held;
     watched = key;
-    const renaming = b.rename("/p/c", "/q/c").then(() => "renamed", (e: FsError) => e.code);
-    await marked;
-    gate.open();
+    gateB.open();
+    await Promise.race([read, renaming]);
+    gateA.open();
     const outcome = [await removing, await renaming];
-    const at = async (path: string) => await b.getattr(path).then(() => true, () => false);
-    const there = [await at("/p/c"), await at("/q/c")];
-    // One order or the other: removed then not found, or (had the rmdir backed off)
-    // renamed and kept. Never both done with the directory gone from both names.
+    const at = async (path: string) => await a.getattr(path).then(() => true, () => false);
+    const there = [await at("/p/c"), await at("/p/d")];
     const serial =
-      (outcome[0] === "removed" && outcome[1] === "ENOENT" && !there[0] && !there[1]) ||
-      (outcome[0] === "ENOENT" && outcome[1] === "renamed" && !there[0] && there[1]);
+      (outcome[0] === "removed" && outcome[1] !== "renamed" && !there[0] && !there[1]) ||
+      (outcome[0] !== "removed" && outcome[1] === "renamed" && !there[0] && there[1]);
     assertEquals(
       serial,
       true,
-      `rmdir ${outcome[0]}, rename ${outcome[1]}, at /p/c ${there[0]}, at /q/c ${there[1]}`,
+      `rmdir ${outcome[0]}, rename ${outcome[1]}, at /p/c ${there[0]}, at /p/d ${there[1]}`,
     );
   },
 );

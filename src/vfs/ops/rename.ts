@@ -178,7 +178,10 @@ async function renameEntry(
     at: ctx.now(),
     ...(replacedMark ? { mark: replacedMark.mark } : {}),
   };
-  if (src.parent.ino === dst.parent.ino) {
+  // A directory goes through the intent even within one directory object: an rmdir of it
+  // must meet the intent (or the intent's settler its mark), see `settle`; a single CAS of
+  // the parent cannot tell it apart from a rename that landed before the rmdir's check.
+  if (src.parent.ino === dst.parent.ino && entry.t !== "d") {
     try {
       await ctx.dirs.update(src.parent.ino, [src.name, dst.name], (draft) => {
         const current = draft.get(src.name);
@@ -229,7 +232,10 @@ async function renameEntry(
   await unmarkReplaced();
   switch (outcome) {
     case "cycle":
-      throw new FsError("EINVAL", "Cannot move a directory into itself", { path: to });
+      // The target's ancestry, walked after the intent, holds the moving directory, though
+      // the paths resolved before did not: a crossing move changed the tree since. Decide
+      // again from fresh paths (which tell EINVAL, or that the target is gone).
+      return "conflict";
     case "yield":
       return "conflict";
     case "taken":
