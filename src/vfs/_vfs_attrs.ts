@@ -3,6 +3,9 @@
  * attributes, each one dispatch to `ops/attrs.ts`. A part of {@linkcode Vfs}; see
  * `_vfs_core.ts`.
  *
+ * Each method's runnable example is on the class in `vfs.ts` (an example here would import
+ * the class this file is a part of: a cycle).
+ *
  * @module
  */
 
@@ -15,15 +18,6 @@ export abstract class VfsAttrs extends VfsCore {
   /**
    * lstat: the attributes of `path` itself (a final symlink is not followed).
    *
-   * @example
-   * ```ts
-   * import { MemoryStore } from "../store/memory.ts";
-   * import { Vfs } from "./vfs.ts";
-   * import { ok } from "node:assert/strict";
-   * const fs = await Vfs.open(new MemoryStore());
-   * await fs.symlink("/nowhere", "/link");
-   * ok((await fs.lookup("/link")).type === "symlink");
-   * ```
    * With `optimistic`, the directory holding the last name may be answered from this
    * instance's cache without a GET (the namespace epoch is still read): for a write that
    * passes what it saw as `expect`, so that its commit checks it.
@@ -36,17 +30,6 @@ export abstract class VfsAttrs extends VfsCore {
   /**
    * stat: the attributes of what `path` leads to (symlinks followed).
    *
-   * @example
-   * ```ts
-   * import { MemoryStore } from "../store/memory.ts";
-   * import { Vfs } from "./vfs.ts";
-   * import { ok } from "node:assert/strict";
-   * const fs = await Vfs.open(new MemoryStore());
-   * await fs.writeFile("/a", new Uint8Array(3));
-   * await fs.symlink("/a", "/link");
-   * const stat = await fs.getattr("/link");
-   * ok(stat.type === "file" && stat.size === 3);
-   * ```
    * @throws {FsError} ENOENT when nothing is at `path`, or a symlink leads nowhere.
    */
   getattr(path: string, options: { optimistic?: boolean } = {}): Promise<Stat> {
@@ -57,16 +40,6 @@ export abstract class VfsAttrs extends VfsCore {
    * chmod, chown, utimes and truncate in one atomic change: sets the given mode bits,
    * owner, times and size (a larger size extends the file with a hole) and the ctime.
    *
-   * @example
-   * ```ts
-   * import { MemoryStore } from "../store/memory.ts";
-   * import { Vfs } from "./vfs.ts";
-   * import { ok } from "node:assert/strict";
-   * const fs = await Vfs.open(new MemoryStore());
-   * await fs.writeFile("/a", new Uint8Array(10));
-   * const stat = await fs.setattr("/a", { mode: 0o600, size: 4 });
-   * ok(stat.mode === 0o600 && stat.size === 4);
-   * ```
    * @throws {FsError} ENOENT when nothing is at `path`.
    * @throws {FsError} EINVAL for a mode, owner, time or size out of range.
    * @throws {FsError} EISDIR for a size on a directory.
@@ -79,15 +52,6 @@ export abstract class VfsAttrs extends VfsCore {
   /**
    * Filesystem statistics. S3 has no capacity limit; used bytes are the segments' sizes,
    * counted by listing the bucket at most once a minute per instance.
-   *
-   * @example
-   * ```ts
-   * import { MemoryStore } from "../store/memory.ts";
-   * import { Vfs } from "./vfs.ts";
-   * import { ok } from "node:assert/strict";
-   * const fs = await Vfs.open(new MemoryStore());
-   * ok((await fs.statfs()).nameMax === 255);
-   * ```
    */
   statfs(): Promise<StatFs> {
     return this.run("/", () => attrs.statfs(this.ctx));
@@ -96,17 +60,6 @@ export abstract class VfsAttrs extends VfsCore {
   /**
    * The value of the extended attribute `name` of `path`.
    *
-   * @example
-   * ```ts
-   * import { MemoryStore } from "../store/memory.ts";
-   * import { Vfs } from "./vfs.ts";
-   * import { ok } from "node:assert/strict";
-   * const fs = await Vfs.open(new MemoryStore());
-   * await fs.create("/a");
-   * await fs.setxattr("/a", "user.tag", new Uint8Array([7]));
-   * ok((await fs.getxattr("/a", "user.tag"))[0] === 7);
-   * ok(await fs.getxattr("/a", "user.x").catch((e) => e.code) === "ENODATA");
-   * ```
    * @throws {FsError} ENOENT when nothing is at `path`.
    * @throws {FsError} ENODATA when there is no such attribute.
    * @throws {FsError} EINVAL for an empty name or one with NUL; ERANGE for one over 255
@@ -156,16 +109,6 @@ export abstract class VfsAttrs extends VfsCore {
   /**
    * Sets and removes several extended attributes atomically: all of the changes or none.
    *
-   * @example
-   * ```ts
-   * import { MemoryStore } from "../store/memory.ts";
-   * import { Vfs } from "./vfs.ts";
-   * import { ok } from "node:assert/strict";
-   * const fs = await Vfs.open(new MemoryStore());
-   * await fs.mkdir("/d");
-   * await fs.updatexattrs("/d", { set: { "user.a": new Uint8Array(1) }, remove: ["user.b"] });
-   * ok((await fs.listxattr("/d")).join() === "user.a");
-   * ```
    * @throws {FsError} the errnos of {@linkcode Vfs.setxattr} (nothing changes).
    */
   updatexattrs(

@@ -5,6 +5,9 @@
  * (`_vfs_attrs.ts`, `_vfs_names.ts`, `_vfs_files.ts`, then `vfs.ts`), each extending the
  * one before; import {@linkcode Vfs} from `vfs.ts` (or `mod.ts`), never these parts.
  *
+ * Each method's runnable example is on the class in `vfs.ts` (an example here would import
+ * the class this file is a part of: a cycle).
+ *
  * @module
  */
 
@@ -38,19 +41,6 @@ export abstract class VfsCore {
    * Runs `fn` as one request (a front end's HTTP request): every operation inside it may
    * reuse a metadata version that a GET issued after `fn` began validated, so no object
    * is read twice, and what it answers is still the state at some moment within it.
-   *
-   * @example
-   * ```ts
-   * import { MemoryStore } from "../store/memory.ts";
-   * import { Vfs } from "./vfs.ts";
-   * import { ok } from "node:assert/strict";
-   * const fs = await Vfs.open(new MemoryStore());
-   * await fs.writeFile("/a", new Uint8Array(3));
-   * const [stat, bytes] = await fs.request(() =>
-   *   Promise.all([fs.getattr("/a"), fs.read("/a", 0, 3)])
-   * );
-   * ok(stat.size === bytes.length);
-   * ```
    */
   request<T>(fn: () => Promise<T>): Promise<T> {
     return this.ctx.meta.inScope(fn);

@@ -3,6 +3,9 @@
  * one dispatch to `ops/read.ts` or the writer. A part of {@linkcode Vfs}; see
  * `_vfs_core.ts`.
  *
+ * Each method's runnable example is on the class in `vfs.ts` (an example here would import
+ * the class this file is a part of: a cycle).
+ *
  * @module
  */
 
@@ -56,16 +59,6 @@ export abstract class VfsFiles extends VfsNames {
   /**
    * Creates an empty regular file (an existing one is left as it is, unless `exclusive`).
    *
-   * @example
-   * ```ts
-   * import { MemoryStore } from "../store/memory.ts";
-   * import { Vfs } from "./vfs.ts";
-   * import { ok } from "node:assert/strict";
-   * const fs = await Vfs.open(new MemoryStore());
-   * await fs.create("/a", { exclusive: true });
-   * const again = await fs.create("/a", { exclusive: true }).catch((e) => e.code);
-   * ok(again === "EEXIST");
-   * ```
    * @throws {FsError} EEXIST with `exclusive` when something is at `path`.
    * @throws {FsError} EISDIR when `path` is a directory.
    * @throws {FsError} ESTALE with `ifMatch` when the file's ETag is another.
@@ -81,18 +74,6 @@ export abstract class VfsFiles extends VfsNames {
    * Opens a regular file for reads and writes; writes are durable at `fsync`/`close`.
    * With `create`, a file that does not exist appears at the first commit, with its data.
    *
-   * @example
-   * ```ts
-   * import { MemoryStore } from "../store/memory.ts";
-   * import { Vfs } from "./vfs.ts";
-   * import { ok } from "node:assert/strict";
-   * const fs = await Vfs.open(new MemoryStore());
-   * const handle = await fs.open("/log", { create: true });
-   * await handle.append(new TextEncoder().encode("one "));
-   * await handle.append(new TextEncoder().encode("two"));
-   * const stat = await handle.close();
-   * ok(stat.size === 7);
-   * ```
    * @throws {FsError} ENOENT without `create`, when nothing is at `path`.
    * @throws {FsError} EEXIST with `create` and `exclusive`, when something is at `path`.
    * @throws {FsError} EISDIR when `path` is a directory.
@@ -105,16 +86,6 @@ export abstract class VfsFiles extends VfsNames {
   /**
    * Reads up to `length` bytes at `offset` (fewer at end of file; holes read as zeros).
    *
-   * @example
-   * ```ts
-   * import { MemoryStore } from "../store/memory.ts";
-   * import { Vfs } from "./vfs.ts";
-   * import { ok } from "node:assert/strict";
-   * const fs = await Vfs.open(new MemoryStore());
-   * await fs.write("/a", 4, new Uint8Array([1]), { create: true });
-   * const bytes = await fs.read("/a", 0, 100);
-   * ok(bytes.length === 5 && bytes[0] === 0 && bytes[4] === 1);
-   * ```
    * @throws {FsError} ENOENT when nothing is at `path`.
    * @throws {FsError} EISDIR when `path` is a directory.
    * @throws {FsError} EINVAL for a negative or fractional offset or length; EFBIG past the
@@ -128,17 +99,6 @@ export abstract class VfsFiles extends VfsNames {
    * Streams a file's bytes from one consistent version of it: segments never change, so
    * a concurrent overwrite does not tear the stream. Returns that version's stat.
    *
-   * @example
-   * ```ts
-   * import { MemoryStore } from "../store/memory.ts";
-   * import { Vfs } from "./vfs.ts";
-   * import { ok } from "node:assert/strict";
-   * const fs = await Vfs.open(new MemoryStore());
-   * await fs.writeFile("/a", new TextEncoder().encode("hello"));
-   * const { stat, body } = await fs.readStream("/a", { offset: 1 });
-   * const text = await new Response(body).text();
-   * ok(stat.size === 5 && text === "ello");
-   * ```
    * @throws {FsError} ENOENT when nothing is at `path`.
    * @throws {FsError} EISDIR when `path` is a directory.
    * With `direct`, for a caller that sends the body with its length declared (an HTTP
@@ -162,16 +122,6 @@ export abstract class VfsFiles extends VfsNames {
    * Writes bytes or a stream at `offset` and makes them durable; creates the file if asked.
    * A 1 KiB file created this way costs one metadata write; larger data, one more.
    *
-   * @example
-   * ```ts
-   * import { MemoryStore } from "../store/memory.ts";
-   * import { Vfs } from "./vfs.ts";
-   * import { ok } from "node:assert/strict";
-   * const fs = await Vfs.open(new MemoryStore());
-   * await fs.writeFile("/a", new TextEncoder().encode("hello"));
-   * const stat = await fs.write("/a", 0, new TextEncoder().encode("J"));
-   * ok(stat.size === 5);
-   * ```
    * @throws {FsError} ENOENT without `create`, when nothing is at `path`.
    * @throws {FsError} EEXIST with `create` and `exclusive`, when something is at `path`.
    * @throws {FsError} EISDIR when `path` is a directory.
@@ -200,16 +150,6 @@ export abstract class VfsFiles extends VfsNames {
   /**
    * Replaces (or creates) the whole file with `data`, in one commit.
    *
-   * @example
-   * ```ts
-   * import { MemoryStore } from "../store/memory.ts";
-   * import { Vfs } from "./vfs.ts";
-   * import { ok } from "node:assert/strict";
-   * const fs = await Vfs.open(new MemoryStore());
-   * await fs.writeFile("/a", new TextEncoder().encode("longer"));
-   * const stat = await fs.writeFile("/a", new TextEncoder().encode("s"));
-   * ok(stat.size === 1);
-   * ```
    * @throws {FsError} the errnos of {@linkcode Vfs.write}.
    */
   writeFile(
@@ -224,16 +164,6 @@ export abstract class VfsFiles extends VfsNames {
    * Appends at the end of the file as it is when the data commits: concurrent appends,
    * from any instance, all land, one after the other.
    *
-   * @example
-   * ```ts
-   * import { MemoryStore } from "../store/memory.ts";
-   * import { Vfs } from "./vfs.ts";
-   * import { ok } from "node:assert/strict";
-   * const fs = await Vfs.open(new MemoryStore());
-   * const bytes = new TextEncoder().encode("ab");
-   * await Promise.all([fs.append("/log", bytes, { create: true }), fs.append("/log", bytes, { create: true })]);
-   * ok((await fs.getattr("/log")).size === 4);
-   * ```
    * @throws {FsError} ENOENT without `create`, when nothing is at `path`.
    * @throws {FsError} EISDIR when `path` is a directory.
    * @throws {FsError} ESTALE with `ifMatch`, when the file's ETag is another.

@@ -3,6 +3,9 @@
  * names, each one dispatch to an operation in `ops/`. A part of {@linkcode Vfs}; see
  * `_vfs_core.ts`.
  *
+ * Each method's runnable example is on the class in `vfs.ts` (an example here would import
+ * the class this file is a part of: a cycle).
+ *
  * @module
  */
 
@@ -22,15 +25,6 @@ export abstract class VfsNames extends VfsAttrs {
    * Creates a directory; with `parents`, the missing directories above it too, and an
    * existing directory at `path` is no error.
    *
-   * @example
-   * ```ts
-   * import { MemoryStore } from "../store/memory.ts";
-   * import { Vfs } from "./vfs.ts";
-   * import { ok } from "node:assert/strict";
-   * const fs = await Vfs.open(new MemoryStore());
-   * await fs.mkdir("/a/b/c", { parents: true });
-   * ok((await fs.getattr("/a/b")).type === "directory");
-   * ```
    * @throws {FsError} EEXIST when something is at `path` (without `parents`, or not a
    *   directory).
    * @throws {FsError} ENOENT without `parents`, when the parent does not exist.
@@ -45,16 +39,6 @@ export abstract class VfsNames extends VfsAttrs {
   /**
    * Removes a name of a file or symlink; the file's data goes once no name links it.
    *
-   * @example
-   * ```ts
-   * import { MemoryStore } from "../store/memory.ts";
-   * import { Vfs } from "./vfs.ts";
-   * import { ok } from "node:assert/strict";
-   * const fs = await Vfs.open(new MemoryStore());
-   * await fs.writeFile("/a", new Uint8Array(1));
-   * await fs.unlink("/a");
-   * ok(await fs.lookup("/a").catch((e) => e.code) === "ENOENT");
-   * ```
    * @throws {FsError} ENOENT when nothing is at `path`.
    * @throws {FsError} EISDIR when `path` is a directory (use {@linkcode Vfs.rmdir}).
    * @throws {FsError} ESTALE when the file's stat fails `expect` at the commit (a front
@@ -70,17 +54,6 @@ export abstract class VfsNames extends VfsAttrs {
    * could not be removed, with why; with `stopOnError`, throws the first failure instead.
    * Members that vanish meanwhile count as removed.
    *
-   * @example
-   * ```ts
-   * import { MemoryStore } from "../store/memory.ts";
-   * import { Vfs } from "./vfs.ts";
-   * import { ok } from "node:assert/strict";
-   * const fs = await Vfs.open(new MemoryStore());
-   * await fs.mkdir("/t/sub", { parents: true });
-   * await fs.writeFile("/t/sub/f", new Uint8Array(1));
-   * const failures = await fs.removeTree("/t");
-   * ok(failures.size === 0);
-   * ```
    * @throws {FsError} ENOENT when nothing is at `path`; with `stopOnError`, any errno of
    *   {@linkcode Vfs.unlink} or {@linkcode Vfs.rmdir}, or what `beforeEach` throws.
    * @throws {FsError} ESTALE when `path` is a file whose stat fails `expect` at the commit
@@ -100,16 +73,6 @@ export abstract class VfsNames extends VfsAttrs {
   /**
    * Removes an empty directory.
    *
-   * @example
-   * ```ts
-   * import { MemoryStore } from "../store/memory.ts";
-   * import { Vfs } from "./vfs.ts";
-   * import { ok } from "node:assert/strict";
-   * const fs = await Vfs.open(new MemoryStore());
-   * await fs.mkdir("/d");
-   * await fs.writeFile("/d/f", new Uint8Array(1));
-   * ok(await fs.rmdir("/d").catch((e) => e.code) === "ENOTEMPTY");
-   * ```
    * @throws {FsError} ENOENT when nothing is at `path`.
    * @throws {FsError} ENOTDIR when `path` is not a directory.
    * @throws {FsError} ENOTEMPTY when the directory has entries.
@@ -123,17 +86,6 @@ export abstract class VfsNames extends VfsAttrs {
    * Renames atomically, across directories too (through a rename intent that any instance
    * settles); replaces a file or an empty directory at `to` unless `noReplace`.
    *
-   * @example
-   * ```ts
-   * import { MemoryStore } from "../store/memory.ts";
-   * import { Vfs } from "./vfs.ts";
-   * import { ok } from "node:assert/strict";
-   * const fs = await Vfs.open(new MemoryStore());
-   * await fs.mkdir("/d");
-   * await fs.writeFile("/a", new TextEncoder().encode("x"));
-   * await fs.rename("/a", "/d/b");
-   * ok((await fs.getattr("/d/b")).size === 1);
-   * ```
    * @throws {FsError} ENOENT when nothing is at `from`.
    * @throws {FsError} EEXIST with `noReplace` when something is at `to`.
    * @throws {FsError} EISDIR when a non-directory would replace a directory; ENOTDIR when a
@@ -158,17 +110,6 @@ export abstract class VfsNames extends VfsAttrs {
    * this view's scope like any path it is given (symlinks followed included). Atomic like
    * {@linkcode rename}. Never pass a source a client named: its scope is not checked.
    *
-   * @example
-   * ```ts
-   * import { MemoryStore } from "../store/memory.ts";
-   * import { Vfs } from "./vfs.ts";
-   * import { ok } from "node:assert/strict";
-   * const fs = await Vfs.open(new MemoryStore());
-   * await fs.mkdir("/home/alice", { parents: true });
-   * await fs.writeFile("/staged", new TextEncoder().encode("hi"));
-   * await fs.scoped("/home/alice").adopt("/staged", "/home/alice/hi.txt");
-   * ok((await fs.getattr("/home/alice/hi.txt")).size === 2);
-   * ```
    * @throws {FsError} as {@linkcode rename}; EACCES when `to` leaves this view's scope.
    */
   adopt(from: string, to: string, options: { noReplace?: boolean } = {}): Promise<void> {
@@ -182,19 +123,6 @@ export abstract class VfsNames extends VfsAttrs {
    * nothing. Nothing is dropped; remove the aside entry when it is no longer needed. Take
    * `aside` from {@linkcode nameBeside}, which keeps it in the same directory object.
    *
-   * @example
-   * ```ts
-   * import { MemoryStore } from "../store/memory.ts";
-   * import { Vfs } from "./vfs.ts";
-   * import { ok } from "node:assert/strict";
-   * const fs = await Vfs.open(new MemoryStore());
-   * await fs.mkdir("/old/sub", { parents: true });
-   * await fs.writeFile("/new", new TextEncoder().encode("x"));
-   * const aside = await fs.nameBeside("/old", ".replaced-");
-   * await fs.renameAside("/new", "/old", aside);
-   * ok((await fs.getattr("/old")).size === 1);
-   * ok((await fs.getattr(`/${aside}/sub`)).type === "directory");
-   * ```
    * @throws {FsError} ENOENT when nothing is at `from`.
    * @throws {FsError} EEXIST when something is at `aside`, or `options.replaces` (the
    *   inode the caller saw at `to`, null for nothing) is not what is there now.
@@ -224,15 +152,6 @@ export abstract class VfsNames extends VfsAttrs {
   /**
    * Creates a symlink at `path` that points to `target` (any string; not checked).
    *
-   * @example
-   * ```ts
-   * import { MemoryStore } from "../store/memory.ts";
-   * import { Vfs } from "./vfs.ts";
-   * import { ok } from "node:assert/strict";
-   * const fs = await Vfs.open(new MemoryStore());
-   * await fs.symlink("../elsewhere", "/link");
-   * ok(await fs.readlink("/link") === "../elsewhere");
-   * ```
    * @throws {FsError} EEXIST when something is at `path`.
    * @throws {FsError} EINVAL for an empty target or one with NUL; ENAMETOOLONG for one
    *   over 4096 bytes.
@@ -254,16 +173,6 @@ export abstract class VfsNames extends VfsAttrs {
   /**
    * Makes `path` another hard link to the regular file at `existing`.
    *
-   * @example
-   * ```ts
-   * import { MemoryStore } from "../store/memory.ts";
-   * import { Vfs } from "./vfs.ts";
-   * import { ok } from "node:assert/strict";
-   * const fs = await Vfs.open(new MemoryStore());
-   * await fs.writeFile("/a", new Uint8Array(2));
-   * const stat = await fs.link("/a", "/b");
-   * ok(stat.nlink === 2);
-   * ```
    * @throws {FsError} ENOENT when nothing is at `existing`.
    * @throws {FsError} EEXIST when something is at `path`.
    * @throws {FsError} EPERM when `existing` is a directory or a symlink.
@@ -276,16 +185,6 @@ export abstract class VfsNames extends VfsAttrs {
    * Server-side copy: files share their data (no bytes are copied), trees recursively.
    * `beforeEach` runs right before each entry is created (a front end re-checks locks).
    *
-   * @example
-   * ```ts
-   * import { MemoryStore } from "../store/memory.ts";
-   * import { Vfs } from "./vfs.ts";
-   * import { ok } from "node:assert/strict";
-   * const fs = await Vfs.open(new MemoryStore());
-   * await fs.writeFile("/a", new TextEncoder().encode("hi"));
-   * await fs.copy("/a", "/b");
-   * ok(new TextDecoder().decode(await fs.read("/b", 0, 2)) === "hi");
-   * ```
    * @throws {FsError} ENOENT when nothing is at `from`.
    * @throws {FsError} EEXIST with `noReplace` (or for a tree onto something) when
    *   something is at `to`.
@@ -309,16 +208,6 @@ export abstract class VfsNames extends VfsAttrs {
    * A page of entries with their stats (and extended attributes with `xattrs: true`),
    * in name order; pass the returned `cursor` for the next page (null after the last).
    *
-   * @example
-   * ```ts
-   * import { MemoryStore } from "../store/memory.ts";
-   * import { Vfs } from "./vfs.ts";
-   * import { ok } from "node:assert/strict";
-   * const fs = await Vfs.open(new MemoryStore());
-   * for (const name of ["b", "a", "c"]) await fs.create(`/${name}`);
-   * const first = await fs.readdir("/", { limit: 2 });
-   * ok(first.entries.map((e) => e.name).join() === "a,b" && first.cursor !== null);
-   * ```
    * @throws {FsError} ENOENT when nothing is at `path`.
    * @throws {FsError} ENOTDIR when `path` is not a directory.
    * @throws {FsError} EINVAL for a malformed cursor or limit.

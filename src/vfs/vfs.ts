@@ -58,6 +58,292 @@ export type { CompactOptions, CompactReport, VfsOptions };
  * const bytes = await fs.read("/docs/a.txt", 0, 100);
  * ok(new TextDecoder().decode(bytes) === "hello");
  * ```
+ *
+ * Examples of the methods defined in its parts (`_vfs_*.ts`), kept here: a part cannot
+ * import the class it is a part of, not even in a documentation example.
+ *
+ * @example request
+ * ```ts
+ * import { MemoryStore } from "../store/memory.ts";
+ * import { Vfs } from "./vfs.ts";
+ * import { ok } from "node:assert/strict";
+ * const fs = await Vfs.open(new MemoryStore());
+ * await fs.writeFile("/a", new Uint8Array(3));
+ * const [stat, bytes] = await fs.request(() =>
+ *   Promise.all([fs.getattr("/a"), fs.read("/a", 0, 3)])
+ * );
+ * ok(stat.size === bytes.length);
+ * ```
+ *
+ * @example lookup
+ * ```ts
+ * import { MemoryStore } from "../store/memory.ts";
+ * import { Vfs } from "./vfs.ts";
+ * import { ok } from "node:assert/strict";
+ * const fs = await Vfs.open(new MemoryStore());
+ * await fs.symlink("/nowhere", "/link");
+ * ok((await fs.lookup("/link")).type === "symlink");
+ * ```
+ *
+ * @example getattr
+ * ```ts
+ * import { MemoryStore } from "../store/memory.ts";
+ * import { Vfs } from "./vfs.ts";
+ * import { ok } from "node:assert/strict";
+ * const fs = await Vfs.open(new MemoryStore());
+ * await fs.writeFile("/a", new Uint8Array(3));
+ * await fs.symlink("/a", "/link");
+ * const stat = await fs.getattr("/link");
+ * ok(stat.type === "file" && stat.size === 3);
+ * ```
+ *
+ * @example setattr
+ * ```ts
+ * import { MemoryStore } from "../store/memory.ts";
+ * import { Vfs } from "./vfs.ts";
+ * import { ok } from "node:assert/strict";
+ * const fs = await Vfs.open(new MemoryStore());
+ * await fs.writeFile("/a", new Uint8Array(10));
+ * const stat = await fs.setattr("/a", { mode: 0o600, size: 4 });
+ * ok(stat.mode === 0o600 && stat.size === 4);
+ * ```
+ *
+ * @example statfs
+ * ```ts
+ * import { MemoryStore } from "../store/memory.ts";
+ * import { Vfs } from "./vfs.ts";
+ * import { ok } from "node:assert/strict";
+ * const fs = await Vfs.open(new MemoryStore());
+ * ok((await fs.statfs()).nameMax === 255);
+ * ```
+ *
+ * @example getxattr
+ * ```ts
+ * import { MemoryStore } from "../store/memory.ts";
+ * import { Vfs } from "./vfs.ts";
+ * import { ok } from "node:assert/strict";
+ * const fs = await Vfs.open(new MemoryStore());
+ * await fs.create("/a");
+ * await fs.setxattr("/a", "user.tag", new Uint8Array([7]));
+ * ok((await fs.getxattr("/a", "user.tag"))[0] === 7);
+ * ok(await fs.getxattr("/a", "user.x").catch((e) => e.code) === "ENODATA");
+ * ```
+ *
+ * @example updatexattrs
+ * ```ts
+ * import { MemoryStore } from "../store/memory.ts";
+ * import { Vfs } from "./vfs.ts";
+ * import { ok } from "node:assert/strict";
+ * const fs = await Vfs.open(new MemoryStore());
+ * await fs.mkdir("/d");
+ * await fs.updatexattrs("/d", { set: { "user.a": new Uint8Array(1) }, remove: ["user.b"] });
+ * ok((await fs.listxattr("/d")).join() === "user.a");
+ * ```
+ *
+ * @example mkdir
+ * ```ts
+ * import { MemoryStore } from "../store/memory.ts";
+ * import { Vfs } from "./vfs.ts";
+ * import { ok } from "node:assert/strict";
+ * const fs = await Vfs.open(new MemoryStore());
+ * await fs.mkdir("/a/b/c", { parents: true });
+ * ok((await fs.getattr("/a/b")).type === "directory");
+ * ```
+ *
+ * @example unlink
+ * ```ts
+ * import { MemoryStore } from "../store/memory.ts";
+ * import { Vfs } from "./vfs.ts";
+ * import { ok } from "node:assert/strict";
+ * const fs = await Vfs.open(new MemoryStore());
+ * await fs.writeFile("/a", new Uint8Array(1));
+ * await fs.unlink("/a");
+ * ok(await fs.lookup("/a").catch((e) => e.code) === "ENOENT");
+ * ```
+ *
+ * @example removeTree
+ * ```ts
+ * import { MemoryStore } from "../store/memory.ts";
+ * import { Vfs } from "./vfs.ts";
+ * import { ok } from "node:assert/strict";
+ * const fs = await Vfs.open(new MemoryStore());
+ * await fs.mkdir("/t/sub", { parents: true });
+ * await fs.writeFile("/t/sub/f", new Uint8Array(1));
+ * const failures = await fs.removeTree("/t");
+ * ok(failures.size === 0);
+ * ```
+ *
+ * @example rmdir
+ * ```ts
+ * import { MemoryStore } from "../store/memory.ts";
+ * import { Vfs } from "./vfs.ts";
+ * import { ok } from "node:assert/strict";
+ * const fs = await Vfs.open(new MemoryStore());
+ * await fs.mkdir("/d");
+ * await fs.writeFile("/d/f", new Uint8Array(1));
+ * ok(await fs.rmdir("/d").catch((e) => e.code) === "ENOTEMPTY");
+ * ```
+ *
+ * @example rename
+ * ```ts
+ * import { MemoryStore } from "../store/memory.ts";
+ * import { Vfs } from "./vfs.ts";
+ * import { ok } from "node:assert/strict";
+ * const fs = await Vfs.open(new MemoryStore());
+ * await fs.mkdir("/d");
+ * await fs.writeFile("/a", new TextEncoder().encode("x"));
+ * await fs.rename("/a", "/d/b");
+ * ok((await fs.getattr("/d/b")).size === 1);
+ * ```
+ *
+ * @example adopt
+ * ```ts
+ * import { MemoryStore } from "../store/memory.ts";
+ * import { Vfs } from "./vfs.ts";
+ * import { ok } from "node:assert/strict";
+ * const fs = await Vfs.open(new MemoryStore());
+ * await fs.mkdir("/home/alice", { parents: true });
+ * await fs.writeFile("/staged", new TextEncoder().encode("hi"));
+ * await fs.scoped("/home/alice").adopt("/staged", "/home/alice/hi.txt");
+ * ok((await fs.getattr("/home/alice/hi.txt")).size === 2);
+ * ```
+ *
+ * @example renameAside
+ * ```ts
+ * import { MemoryStore } from "../store/memory.ts";
+ * import { Vfs } from "./vfs.ts";
+ * import { ok } from "node:assert/strict";
+ * const fs = await Vfs.open(new MemoryStore());
+ * await fs.mkdir("/old/sub", { parents: true });
+ * await fs.writeFile("/new", new TextEncoder().encode("x"));
+ * const aside = await fs.nameBeside("/old", ".replaced-");
+ * await fs.renameAside("/new", "/old", aside);
+ * ok((await fs.getattr("/old")).size === 1);
+ * ok((await fs.getattr(`/${aside}/sub`)).type === "directory");
+ * ```
+ *
+ * @example symlink
+ * ```ts
+ * import { MemoryStore } from "../store/memory.ts";
+ * import { Vfs } from "./vfs.ts";
+ * import { ok } from "node:assert/strict";
+ * const fs = await Vfs.open(new MemoryStore());
+ * await fs.symlink("../elsewhere", "/link");
+ * ok(await fs.readlink("/link") === "../elsewhere");
+ * ```
+ *
+ * @example link
+ * ```ts
+ * import { MemoryStore } from "../store/memory.ts";
+ * import { Vfs } from "./vfs.ts";
+ * import { ok } from "node:assert/strict";
+ * const fs = await Vfs.open(new MemoryStore());
+ * await fs.writeFile("/a", new Uint8Array(2));
+ * const stat = await fs.link("/a", "/b");
+ * ok(stat.nlink === 2);
+ * ```
+ *
+ * @example copy
+ * ```ts
+ * import { MemoryStore } from "../store/memory.ts";
+ * import { Vfs } from "./vfs.ts";
+ * import { ok } from "node:assert/strict";
+ * const fs = await Vfs.open(new MemoryStore());
+ * await fs.writeFile("/a", new TextEncoder().encode("hi"));
+ * await fs.copy("/a", "/b");
+ * ok(new TextDecoder().decode(await fs.read("/b", 0, 2)) === "hi");
+ * ```
+ *
+ * @example readdir
+ * ```ts
+ * import { MemoryStore } from "../store/memory.ts";
+ * import { Vfs } from "./vfs.ts";
+ * import { ok } from "node:assert/strict";
+ * const fs = await Vfs.open(new MemoryStore());
+ * for (const name of ["b", "a", "c"]) await fs.create(`/${name}`);
+ * const first = await fs.readdir("/", { limit: 2 });
+ * ok(first.entries.map((e) => e.name).join() === "a,b" && first.cursor !== null);
+ * ```
+ *
+ * @example create
+ * ```ts
+ * import { MemoryStore } from "../store/memory.ts";
+ * import { Vfs } from "./vfs.ts";
+ * import { ok } from "node:assert/strict";
+ * const fs = await Vfs.open(new MemoryStore());
+ * await fs.create("/a", { exclusive: true });
+ * const again = await fs.create("/a", { exclusive: true }).catch((e) => e.code);
+ * ok(again === "EEXIST");
+ * ```
+ *
+ * @example open
+ * ```ts
+ * import { MemoryStore } from "../store/memory.ts";
+ * import { Vfs } from "./vfs.ts";
+ * import { ok } from "node:assert/strict";
+ * const fs = await Vfs.open(new MemoryStore());
+ * const handle = await fs.open("/log", { create: true });
+ * await handle.append(new TextEncoder().encode("one "));
+ * await handle.append(new TextEncoder().encode("two"));
+ * const stat = await handle.close();
+ * ok(stat.size === 7);
+ * ```
+ *
+ * @example read
+ * ```ts
+ * import { MemoryStore } from "../store/memory.ts";
+ * import { Vfs } from "./vfs.ts";
+ * import { ok } from "node:assert/strict";
+ * const fs = await Vfs.open(new MemoryStore());
+ * await fs.write("/a", 4, new Uint8Array([1]), { create: true });
+ * const bytes = await fs.read("/a", 0, 100);
+ * ok(bytes.length === 5 && bytes[0] === 0 && bytes[4] === 1);
+ * ```
+ *
+ * @example readStream
+ * ```ts
+ * import { MemoryStore } from "../store/memory.ts";
+ * import { Vfs } from "./vfs.ts";
+ * import { ok } from "node:assert/strict";
+ * const fs = await Vfs.open(new MemoryStore());
+ * await fs.writeFile("/a", new TextEncoder().encode("hello"));
+ * const { stat, body } = await fs.readStream("/a", { offset: 1 });
+ * const text = await new Response(body).text();
+ * ok(stat.size === 5 && text === "ello");
+ * ```
+ *
+ * @example write
+ * ```ts
+ * import { MemoryStore } from "../store/memory.ts";
+ * import { Vfs } from "./vfs.ts";
+ * import { ok } from "node:assert/strict";
+ * const fs = await Vfs.open(new MemoryStore());
+ * await fs.writeFile("/a", new TextEncoder().encode("hello"));
+ * const stat = await fs.write("/a", 0, new TextEncoder().encode("J"));
+ * ok(stat.size === 5);
+ * ```
+ *
+ * @example writeFile
+ * ```ts
+ * import { MemoryStore } from "../store/memory.ts";
+ * import { Vfs } from "./vfs.ts";
+ * import { ok } from "node:assert/strict";
+ * const fs = await Vfs.open(new MemoryStore());
+ * await fs.writeFile("/a", new TextEncoder().encode("longer"));
+ * const stat = await fs.writeFile("/a", new TextEncoder().encode("s"));
+ * ok(stat.size === 1);
+ * ```
+ *
+ * @example append
+ * ```ts
+ * import { MemoryStore } from "../store/memory.ts";
+ * import { Vfs } from "./vfs.ts";
+ * import { ok } from "node:assert/strict";
+ * const fs = await Vfs.open(new MemoryStore());
+ * const bytes = new TextEncoder().encode("ab");
+ * await Promise.all([fs.append("/log", bytes, { create: true }), fs.append("/log", bytes, { create: true })]);
+ * ok((await fs.getattr("/log")).size === 4);
+ * ```
  */
 export class Vfs extends VfsFiles {
   readonly superblock: Superblock;
