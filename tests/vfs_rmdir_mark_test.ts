@@ -6,6 +6,28 @@ import { contract, pattern } from "./_stores.ts";
 import { GateStore } from "./_gate.ts";
 import { dirKey } from "../src/format/keys.ts";
 import { FsError, Vfs } from "../src/vfs/mod.ts";
+import type { ObjectStore } from "../src/store/mod.ts";
+
+/**
+ * `store` with its GETs watched: `read` resolves at the first GET of the key passed to
+ * `watch` (none is watched before), so a test can act once another instance looked.
+ */
+function watchGets(store: ObjectStore) {
+  let seen: () => void;
+  const read = new Promise<void>((resolve) => seen = resolve);
+  let watched: string | null = null;
+  const watching = new Proxy(store, {
+    get(target, key) {
+      const value = Reflect.get(target, key);
+      if (key !== "get" || typeof value !== "function") return value?.bind?.(target) ?? value;
+      return (k: string, ...rest: unknown[]) => {
+        if (k === watched) seen();
+        return value.call(target, k, ...rest);
+      };
+    },
+  });
+  return { store: watching, read, watch: (key: string) => void (watched = key) };
+}
 
 contract(
   "`rmdir()` stalled after its mark cannot remove a directory another instance reopened",
@@ -114,25 +136,13 @@ contract(
     // Found by the protocol fuzz (seed 1111): PUT /c/c while /a/c moved over the empty /c.
     const gate = new GateStore(store);
     const a = await Vfs.open(gate);
-    let seenMark: () => void;
-    const marked = new Promise<void>((resolve) => seenMark = resolve);
-    let watched = "";
-    const watching = new Proxy(store, {
-      get(target, key) {
-        const value = Reflect.get(target, key);
-        if (key !== "get" || typeof value !== "function") return value?.bind?.(target) ?? value;
-        return (k: string, ...rest: unknown[]) => {
-          if (k === watched) seenMark();
-          return value.call(target, k, ...rest);
-        };
-      },
-    });
+    const { store: watching, read: marked, watch } = watchGets(store);
     const b = await Vfs.open(watching);
     await a.mkdir("/a/c", { parents: true });
     await a.writeFile("/a/c/moved", pattern(10, 1));
     await a.mkdir("/c");
     const source = (await a.getattr("/a")).ino;
-    watched = dirKey((await a.getattr("/c")).ino);
+    watch(dirKey((await a.getattr("/c")).ino));
     // A's rename has marked the empty /c it replaces; its intent (a CAS of /a) is held.
     gate.arm((call) => call.op === "PutObject" && call.key === dirKey(source));
     const renaming = a.rename("/a/c", "/c");
@@ -184,19 +194,7 @@ for (const [where, target] of RENAMES) {
       // `DELETE /b/a/c` both succeeded, and the directory was gone from both names.
       const gate = new GateStore(store);
       const a = await Vfs.open(gate);
-      let seenMark: () => void;
-      const marked = new Promise<void>((resolve) => seenMark = resolve);
-      let watched = "";
-      const watching = new Proxy(store, {
-        get(target, key) {
-          const value = Reflect.get(target, key);
-          if (key !== "get" || typeof value !== "function") return value?.bind?.(target) ?? value;
-          return (k: string, ...rest: unknown[]) => {
-            if (k === watched) seenMark();
-            return value.call(target, k, ...rest);
-          };
-        },
-      });
+      const { store: watching, read: marked, watch } = watchGets(store);
       const b = await Vfs.open(watching);
       await a.mkdir("/p/c", { parents: true });
       await a.mkdir("/q");
@@ -207,7 +205,7 @@ for (const [where, target] of RENAMES) {
       gate.arm((call) => call.op === "PutObject" && call.key === key && ++writes === 2);
       const removing = a.rmdir("/p/c").then(() => "removed", (e: FsError) => e.code);
       await gate.held;
-      watched = key;
+      watch(key);
       const renaming = b.rename("/p/c", target).then(() => "renamed", (e: FsError) => e.code);
       await marked;
       gate.open();
@@ -235,21 +233,8 @@ contract(
     // /b` both succeeded, and the directory was gone. The rename had looked at /a before the
     // rmdir marked it, and its one CAS landed between the rmdir's check and its tombstone.
     const gateA = new GateStore(store);
-    let seen: () => void;
-    const read = new Promise<void>((resolve) => seen = resolve);
-    let watched = "";
-    const gateB = new GateStore(
-      new Proxy(store, {
-        get(target, key) {
-          const value = Reflect.get(target, key);
-          if (key !== "get" || typeof value !== "function") return value?.bind?.(target) ?? value;
-          return (k: string, ...rest: unknown[]) => {
-            if (k === watched) seen();
-            return value.call(target, k, ...rest);
-          };
-        },
-      }),
-    );
+    const { store: watching, read, watch } = watchGets(store);
+    const gateB = new GateStore(watching);
     const a = await Vfs.open(gateA);
     const b = await Vfs.open(gateB);
     await a.mkdir("/p/c", { parents: true });
@@ -263,7 +248,7 @@ contract(
     gateA.arm((call) => call.op === "PutObject" && call.key === key && ++writes === 2);
     const removing = a.rmdir("/p/c").then(() => "removed", (e: FsError) => e.code);
     await gateA.held;
-    watched = key;
+    watch(key);
     gateB.open();
     await Promise.race([read, renaming]);
     gateA.open();

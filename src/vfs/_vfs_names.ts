@@ -15,7 +15,7 @@ import * as ns from "./ops/namespace.ts";
 import { readdir } from "./ops/readdir.ts";
 import { rename } from "./ops/rename.ts";
 import { type AsideOptions, nameBeside, renameAside } from "./ops/rename_aside.ts";
-import { removeTree } from "./ops/tree.ts";
+import { removeTree, type RemoveTreeOptions } from "./ops/tree.ts";
 import { checkName, splitPath } from "./path.ts";
 import type { ReaddirPage, Stat } from "./types.ts";
 
@@ -59,14 +59,7 @@ export abstract class VfsNames extends VfsAttrs {
    * @throws {FsError} ESTALE when `path` is a file whose stat fails `expect` at the commit
    *   (as {@linkcode Vfs.unlink}'s).
    */
-  removeTree(
-    path: string,
-    options: {
-      stopOnError?: boolean;
-      beforeEach?: (path: string) => Promise<void>;
-      expect?: (stat: Stat) => boolean;
-    } = {},
-  ): Promise<Map<string, FsError>> {
+  removeTree(path: string, options: RemoveTreeOptions = {}): Promise<Map<string, FsError>> {
     return removeTree(this, path, options);
   }
 

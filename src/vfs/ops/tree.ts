@@ -14,6 +14,13 @@ export interface TreeOps {
   rmdir(path: string): Promise<void>;
 }
 
+/** Options of {@linkcode removeTree} (see there). */
+export interface RemoveTreeOptions {
+  readonly stopOnError?: boolean;
+  readonly beforeEach?: (path: string) => Promise<void>;
+  readonly expect?: (stat: Stat) => boolean;
+}
+
 /** Members a tree removal unlinks at once (they share group commits). */
 const CONCURRENCY = 16;
 
@@ -29,11 +36,7 @@ const CONCURRENCY = 16;
 export async function removeTree(
   vfs: TreeOps,
   path: string,
-  options: {
-    stopOnError?: boolean;
-    beforeEach?: (path: string) => Promise<void>;
-    expect?: (stat: Stat) => boolean;
-  } = {},
+  options: RemoveTreeOptions = {},
 ): Promise<Map<string, FsError>> {
   const failures = new Map<string, FsError>();
   const remove = async (p: string, stat: Stat): Promise<boolean> => {
