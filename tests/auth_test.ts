@@ -150,6 +150,14 @@ Deno.test("Authenticator.load() rejects bad configuration with clear errors", as
     [{ PAGEFS_USERS: `{"users": [}` }, /Invalid JSON/],
     [{ PAGEFS_USERS: `{"user": []}` }, /Unknown key "user"/],
     [{ PAGEFS_USERS: JSON.stringify({ users: [{ name: "a", pasword: pw }] }) }, /Unknown key/],
+    // JSON.parse would keep the last "prefix": the whole tree instead of /home/a.
+    [
+      {
+        PAGEFS_USERS:
+          `{"users": [{"name": "a", "password": "${pw}", "access": "rw", "prefix": "/home/a", "prefix": "/"}]}`,
+      },
+      /"prefix" is given twice in one object/,
+    ],
     [{ PAGEFS_USERS_FILE: "/missing.json" }, /PAGEFS_USERS_FILE "\/missing.json": Cannot read/],
   ];
   for (const [env, pattern] of cases) {

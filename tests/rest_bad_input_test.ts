@@ -99,6 +99,11 @@ const badRequests = (): BadRequest[] => [
   op("JSON array", 400, A, "[]"),
   op("JSON string", 400, A, '"chmod"'),
   op("JSON null", 400, A, "null"),
+  // RFC 8259 leaves the meaning of a repeated name open (JSON.parse keeps the last): which
+  // target or which operation was meant cannot be told, so neither runs.
+  op("repeated field", 400, A, '{"op":"rename","to":"/docs/b.txt","to":"/docs/c.txt"}'),
+  op("repeated op", 400, A, '{"op":"truncate","size":0,"op":"chmod","mode":0}'),
+  op("repeated escaped name", 400, A, '{"op":"truncate","size":0,"\\u0073ize":1}'),
   op("invalid UTF-8 JSON", 400, A, new Uint8Array([0x7b, 0xff, 0x7d])),
   op("no op", 400, A, { mode: 1 }),
   op("unknown op", 400, A, { op: "explode" }),

@@ -28,6 +28,7 @@
 
 import { parsePasswordHash, parseTokenHash, type PasswordHash } from "./hash.ts";
 import { normalisedPath } from "./_path.ts";
+import { repeatedName } from "../json.ts";
 
 /** What a principal may do: read only, or read and write. */
 export type Access = "ro" | "rw";
@@ -186,6 +187,10 @@ function parseJson(text: string, where: string, variable: string): Credentials {
   } catch (error) {
     return fail(`Invalid JSON: ${error instanceof Error ? error.message : String(error)}`);
   }
+  // A repeated "prefix" or "access" would be read as its last value: refuse it, as a
+  // misspelt key is refused, rather than grant what the other one did not.
+  const repeated = repeatedName(text);
+  if (repeated !== null) return fail(`${JSON.stringify(repeated)} is given twice in one object`);
   if (!isObject(data)) return fail('Expected an object with "users" and/or "tokens"');
   checkKeys(data, ["users", "tokens"], fail);
   const list = (key: "users" | "tokens"): unknown[] => {

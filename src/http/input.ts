@@ -8,6 +8,7 @@
 import type { Context } from "hono";
 import { FsError } from "../vfs/mod.ts";
 import { badRequest, HttpError } from "./errors.ts";
+import { repeatedName } from "../json.ts";
 
 /** A non-negative safe integer written in decimal digits only. */
 export function parseUint(text: string, what: string): number {
@@ -213,10 +214,16 @@ export async function readJsonObject(
     at += chunk.length;
   }
   let value: unknown;
+  let text: string;
   try {
-    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    value = JSON.parse(text);
   } catch {
     throw badRequest("Malformed JSON body");
+  }
+  const repeated = repeatedName(text);
+  if (repeated !== null) {
+    throw badRequest(`The JSON body names ${JSON.stringify(repeated)} twice in one object`);
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw badRequest("The JSON body must be an object");

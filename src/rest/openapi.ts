@@ -157,6 +157,8 @@ export const openApiDocument = {
       },
       post: {
         summary: "Run an operation on the path",
+        description: "The body is one JSON object naming the operation in `op`. Unknown " +
+          "fields, and a field given twice, are refused with 400: nothing runs.",
         parameters: [pathParam, ...writeHeaders],
         requestBody: { required: true, content: json(ref("Operation")) },
         responses: {
