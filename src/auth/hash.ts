@@ -175,9 +175,7 @@ async function pbkdf2(
 }
 
 function toBase64(bytes: Uint8Array): string {
-  let binary = "";
-  for (const b of bytes) binary += String.fromCharCode(b);
-  return btoa(binary);
+  return bytes.toBase64();
 }
 
 /** Decodes standard base64 (as in a Basic credential); `null` when malformed. */

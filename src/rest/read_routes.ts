@@ -19,7 +19,7 @@ import {
   validatorHeaders,
 } from "../http/preconditions.ts";
 import { requestedSpan } from "../http/ranges.ts";
-import { entryJson, type ListingJson, statJson, toBase64 } from "./render.ts";
+import { entryJson, type ListingJson, statJson } from "./render.ts";
 import { markStreamedByRuntime } from "../observe/request_log.ts";
 
 /** Listing pages hold at most this many entries. */
@@ -59,7 +59,7 @@ export function registerReadRoutes(
     const { path } = fsPathOf(c);
     const name = c.req.query("name");
     if (name === undefined) return c.json({ path, names: await vfs.listxattr(path) });
-    return c.json({ path, name, value: toBase64(await vfs.getxattr(path, name)) });
+    return c.json({ path, name, value: (await vfs.getxattr(path, name)).toBase64() });
   });
 }
 

@@ -78,12 +78,3 @@ export function entryJson(entry: DirEntryInfo): EntryJson {
     modeOctal: octal(stat.mode),
   };
 }
-
-/** Standard base64 of bytes (xattr values). */
-export function toBase64(bytes: Uint8Array): string {
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(binary);
-}

@@ -143,19 +143,13 @@ export function checkRange(ctx: Ctx, offset: number, length: number): void {
   }
 }
 
+/** Standard base64 (inline data, xattr values), natively: no string of one char per byte. */
 export function toBase64(bytes: Uint8Array): string {
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(binary);
+  return bytes.toBase64();
 }
 
 export function fromBase64(text: string): Uint8Array {
-  const binary = atob(text);
-  const out = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
-  return out;
+  return Uint8Array.fromBase64(text);
 }
 
 /**
