@@ -193,6 +193,9 @@ export const CACHE_DISK_MIB = String(
   Math.max(1024, 3 * Number(Deno.env.get("BENCH_BIG_MIB") ?? 256)),
 );
 
+/** PageFS's memory budget (`BENCH_MEMORY_MIB`, MiB); unset: PageFS's default. */
+const MEMORY_MIB = Deno.env.get("BENCH_MEMORY_MIB") ?? "";
+
 /** Whether PageFS runs with a disk tier (`BENCH_DISK_TIER=1`; default 0: memory only, as configured by default). */
 export const DISK_TIER = (Deno.env.get("BENCH_DISK_TIER") ?? "0") === "1";
 
@@ -223,6 +226,7 @@ async function spawnPageFs(s3: S3Settings, root: string, cacheDir: string | null
       PAGEFS_BUCKET: s3.bucket,
       PAGEFS_METRICS_PUBLIC: "true",
       ...(cacheDir ? { PAGEFS_CACHE_DIR: cacheDir, PAGEFS_CACHE_DISK_MIB: CACHE_DISK_MIB } : {}),
+      ...(MEMORY_MIB ? { PAGEFS_MEMORY_MIB: MEMORY_MIB } : {}),
       AWS_ENDPOINT_URL_S3: s3.endpoint,
       AWS_REGION: s3.region,
       AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
