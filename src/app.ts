@@ -21,6 +21,7 @@ import {
 } from "./auth/mod.ts";
 import { createUi, ShareTokens } from "./ui/mod.ts";
 import { RenderCache } from "./http/render_cache.ts";
+import { setLockPrincipal } from "./http/locks.ts";
 import { createRestApi, HttpError } from "./rest/mod.ts";
 import { problemResponse } from "./rest/errors.ts";
 import { fsPathBelow, mountNames, namesBelow, requestPathOf } from "./http/request_path.ts";
@@ -292,6 +293,11 @@ export function createApp(options: AppOptions): Hono {
     // for writes).
     app.use(`${API_MOUNT}/*`, guard({ pathOf: apiPathOf, sessions }));
     app.use(`${API_MOUNT}/*`, refuseStaging(apiPathOf));
+    // A lock's token opens it only for whoever took it, through the API and uploads too.
+    app.use(`${API_MOUNT}/*`, (c, next) => {
+      setLockPrincipal(c, auth ? c.get("principal")?.name ?? null : null);
+      return next();
+    });
     // Uploads name their target in metadata: the endpoint checks it as a PUT to that path.
     const writable = (c: Context, path: string) => {
       const principal = c.get("principal");

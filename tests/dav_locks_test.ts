@@ -5,7 +5,7 @@
 import { Authenticator, hashPassword } from "../src/auth/mod.ts";
 import { DAV, parseXml, textOf } from "../src/webdav/xml.ts";
 import { assert, assertEquals } from "./_assert.ts";
-import { child, Dav, davTest, kids, pathOfHref, prop, propfindBody } from "./_dav.ts";
+import { child, Dav, davTest, kids, ORIGIN, pathOfHref, prop, propfindBody } from "./_dav.ts";
 import { snapshot } from "./rest_harness.ts";
 
 /**
@@ -275,6 +275,40 @@ davTest("a lock token only counts for the user who took the lock", async ({ a, s
     "bob",
   );
   assertEquals(await bob.unlock("/f.txt", token), 403);
+  // Nor through the HTTP API, whose writes submit tokens in Lock-Token.
+  const bobApi = async (method: string, path: string, body?: string, type?: string) => {
+    const res = await bob.app.request(`${ORIGIN}/api/v1/fs${path}`, {
+      method,
+      ...(body === undefined ? {} : { body }),
+      headers: {
+        authorization: `Basic ${btoa("bob:pw")}`,
+        "lock-token": `<${token}>`,
+        ...(type ? { "content-type": type } : {}),
+      },
+    });
+    return `${method} ${path} ${res.status} ${await res.text()}`.slice(0, 120);
+  };
+  for (
+    const answer of [
+      await bobApi("PUT", "/f.txt", "b"),
+      await bobApi("PATCH", "/f.txt?offset=0", "b"),
+      await bobApi(
+        "POST",
+        "/f.txt",
+        JSON.stringify({ op: "truncate", size: 0 }),
+        "application/json",
+      ),
+      await bobApi(
+        "POST",
+        "/f.txt",
+        JSON.stringify({ op: "rename", to: "/g.txt" }),
+        "application/json",
+      ),
+      await bobApi("DELETE", "/f.txt"),
+    ]
+  ) {
+    assert(answer.includes(" 423 "), answer);
+  }
   assertEquals(await alice.text("/f.txt"), "a");
   assertEquals(await alice.put("/f.txt", "a2", withToken), 204);
   assertEquals(await alice.unlock("/f.txt", token), 204);

@@ -1,7 +1,9 @@
 /**
  * WebDAV locks bind the HTTP API and tus uploads too: a write to a path that a lock covers
  * needs that lock's token, sent as `Lock-Token: <urn:uuid:…>` (several may be
- * comma-separated), or it is refused with 423 and nothing changes.
+ * comma-separated), or it is refused with 423 and nothing changes. As through WebDAV, a
+ * token counts only for the principal who took the lock (RFC 4918 section 6.4): anyone who
+ * may read the resource sees the token in its `lockdiscovery`.
  *
  * @module
  */
@@ -9,6 +11,22 @@
 import type { Context } from "hono";
 import { HttpError } from "./errors.ts";
 import { LockedError, type Vfs } from "../vfs/mod.ts";
+
+/** The context variable naming who makes the request, for lock ownership. */
+const PRINCIPAL = "pagefs.lockPrincipal";
+
+/**
+ * Names the request's principal (null: authentication is off) for the lock checks below;
+ * the app sets it once the request is authenticated. Unset, a submitted token counts only
+ * for a lock that nobody in particular took.
+ */
+export function setLockPrincipal(c: Context, principal: string | null): void {
+  c.set(PRINCIPAL as never, principal as never);
+}
+
+function lockPrincipal(c: Context): string | null {
+  return (c.get(PRINCIPAL as never) as string | null | undefined) ?? null;
+}
 
 /** The lock tokens a request submits in `Lock-Token`. */
 export function submittedTokens(c: Context): Set<string> {
@@ -33,6 +51,7 @@ export async function checkLocks(
     await vfs.locks.check(path, submittedTokens(c), {
       parent: options.membership ?? false,
       descendants: options.tree ?? false,
+      principal: lockPrincipal(c),
     });
   } catch (error) {
     if (!(error instanceof LockedError)) throw error;
