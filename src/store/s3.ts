@@ -33,14 +33,20 @@ import {
 } from "./_s3_client.ts";
 import { errorName, type Failure, kindOf, status, translate } from "./_s3_errors.ts";
 import { S3Fetch, type S3FetchRequest, S3HttpError } from "./_s3_fetch.ts";
-import { bodyBytes, checkKey, rangeHeader, resolveRange, unquote } from "./_util.ts";
+import {
+  bodyBytes,
+  checkKey,
+  checkPartNumber,
+  rangeHeader,
+  resolveRange,
+  unquote,
+} from "./_util.ts";
 import {
   type Body,
   type GetOptions,
   type GetResult,
   type ListOptions,
   type ListPage,
-  MAX_PARTS,
   type MultipartUpload,
   type NotModified,
   type ObjectInfo,
@@ -279,9 +285,7 @@ export class S3Store implements ObjectStore {
     body: Uint8Array,
   ): Promise<UploadedPart> {
     const { key, uploadId } = upload;
-    if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > MAX_PARTS) {
-      throw new StoreError("invalid", `Invalid part number ${partNumber}`, { key });
-    }
+    checkPartNumber(partNumber, key);
     const command = new UploadPartCommand({
       ...this.#at(key),
       UploadId: uploadId,
