@@ -146,6 +146,13 @@ export async function openObject(path: string, key: string | null): Promise<Open
   }
 }
 
+/** The info in an object file's header; null when absent. Checks the key if given. */
+export async function objectInfo(path: string, key: string | null): Promise<ObjectInfo | null> {
+  const opened = await openObject(path, key);
+  opened?.file.close();
+  return opened?.info ?? null;
+}
+
 function parse(json: Uint8Array): Header | null {
   try {
     const header = JSON.parse(decoder.decode(json));

@@ -10,7 +10,7 @@
 import {
   isLongName,
   LONG,
-  openObject,
+  objectInfo,
   prefixFolder,
   readDir,
   unescapeSegment,
@@ -27,9 +27,7 @@ export async function listObjects(root: string, options: ListOptions): Promise<L
   if (folder) await walk(root + folder.rel, folder.dirKey, query, found);
   for (const entry of await readDir(`${root}/${LONG}`)) {
     if (!entry.isFile || !isLongName(entry.name)) continue;
-    const opened = await openObject(`${root}/${LONG}/${entry.name}`, null);
-    opened?.file.close();
-    const info = opened?.info;
+    const info = await objectInfo(`${root}/${LONG}/${entry.name}`, null);
     if (info && info.key.startsWith(prefix) && after(info.key, query.after)) {
       found.push({ key: info.key, path: null, info });
     }
@@ -40,9 +38,7 @@ export async function listObjects(root: string, options: ListOptions): Promise<L
     const infos = await Promise.all(
       page.objects.slice(at, at + 64).map(async (item) => {
         if (item.info || item.path === null) return item.info;
-        const opened = await openObject(item.path, item.key);
-        opened?.file.close();
-        return opened?.info;
+        return await objectInfo(item.path, item.key);
       }),
     );
     // An object deleted since the walk is simply left out, as S3 may do.

@@ -48,6 +48,7 @@ import {
   keyPath,
   LONG,
   newHeader,
+  objectInfo,
   openObject,
   readDir,
   syncDir,
@@ -126,11 +127,7 @@ export class LocalStore implements ObjectStore {
   }
 
   async head(key: string): Promise<ObjectInfo | null> {
-    return this.#guard(key, async () => {
-      const opened = await openObject(await this.#path(key), key);
-      opened?.file.close();
-      return opened?.info ?? null;
-    });
+    return this.#guard(key, async () => objectInfo(await this.#path(key), key));
   }
 
   async get(key: string, options: GetOptions = {}): Promise<GetResult | NotModified | null> {
@@ -344,12 +341,11 @@ export class LocalStore implements ObjectStore {
     try {
       await this.#locked(async () => {
         if (mode?.kind === "create" || mode?.kind === "replace") {
-          const current = await openObject(path, key);
-          current?.file.close();
+          const current = await objectInfo(path, key);
           if (mode.kind === "create" && current) {
             throw new StoreError("precondition-failed", `Object "${key}" exists`, { key });
           }
-          if (mode.kind === "replace" && current?.info.etag !== mode.etag) {
+          if (mode.kind === "replace" && current?.etag !== mode.etag) {
             throw new StoreError("precondition-failed", `Object "${key}" changed`, { key });
           }
         }
