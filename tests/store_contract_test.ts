@@ -268,6 +268,16 @@ contract("multipart rejects a small middle part and aborts cleanly", async (stor
   assertEquals(await store.head("aborted"), null);
 });
 
+contract("`uploadPart()` refuses a part number outside 1 to 10,000", async (store) => {
+  const upload = await store.createMultipart("numbers");
+  for (const n of [0, -1, 1.5, 10_001, Number.NaN]) {
+    await rejectsWith("invalid", () => store.uploadPart(upload, n, pattern(10)));
+  }
+  const last = await store.uploadPart(upload, 10_000, pattern(10));
+  await store.completeMultipart(upload, [last]);
+  assertEquals((await read(store, "numbers")).data, pattern(10));
+});
+
 contract("streamed bodies, with and without a length, round-trip", async (store) => {
   const data = pattern(3 * 1024 * 1024 + 17, 5);
   await store.put("s1", chunked(data, 64 * 1024), { contentLength: data.length });

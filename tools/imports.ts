@@ -53,6 +53,16 @@ export const INNER_RULES: readonly { from: RegExp; to: RegExp; why: string }[] =
     to: /^vfs\/_vfs_/,
     why: "the facade's parts (_vfs_*.ts) are imported only by the facade",
   },
+  {
+    from: /^store\/(?!s3\.ts$|_s3_[a-z]+\.ts$)/,
+    to: /^store\/_s3_/,
+    why: "the S3 adapter's parts (_s3_*.ts) are imported only by s3.ts and each other",
+  },
+  {
+    from: /^store\/(?!local\.ts$|_local_[a-z]+\.ts$)/,
+    to: /^store\/_local_/,
+    why: "the local adapter's parts (_local_*.ts) are imported only by local.ts and each other",
+  },
 ];
 
 /** One import between two modules of `src/`, as paths relative to `src/`. */

@@ -47,6 +47,18 @@ Deno.test("`edgeProblems()` rejects upward, sideways and unknown imports", () =>
     "by the facade",
   ]);
   assertEquals(edgeProblems({ from: "vfs/ops/rename.ts", to: "vfs/records.ts" }), []);
+  assertEquals(edgeProblems({ from: "store/s3.ts", to: "store/_s3_errors.ts" }), []);
+  assertEquals(edgeProblems({ from: "store/_s3_client.ts", to: "store/_s3_fetch.ts" }), []);
+  assertEquals(edgeProblems({ from: "store/local.ts", to: "store/_local_format.ts" }), []);
+  assertEquals(edgeProblems({ from: "store/s3_test.ts", to: "store/_s3_fetch.ts" }), [
+    "store/s3_test.ts -> store/_s3_fetch.ts: the S3 adapter's parts (_s3_*.ts) are imported " +
+    "only by s3.ts and each other",
+  ]);
+  assertEquals(edgeProblems({ from: "store/memory.ts", to: "store/_local_format.ts" }), [
+    "store/memory.ts -> store/_local_format.ts: the local adapter's parts (_local_*.ts) are " +
+    "imported only by local.ts and each other",
+  ]);
+  assertEquals(edgeProblems({ from: "store/memory.ts", to: "store/_util.ts" }), []);
 });
 
 Deno.test("`importGraph()` sees type-only imports", async () => {

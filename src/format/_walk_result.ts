@@ -36,9 +36,9 @@ export const PROBLEM_SEVERITY = {
 
 export type ProblemKind = keyof typeof PROBLEM_SEVERITY;
 
-/** One finding of fsck. */
-export interface Problem {
-  readonly kind: ProblemKind;
+/** One finding of fsck; `K` is the kinds it may be (fsck adds its own to the walk's). */
+export interface Problem<K extends string = ProblemKind> {
+  readonly kind: K;
   readonly severity: "error" | "info";
   /** The object concerned, if any. */
   readonly key?: string;

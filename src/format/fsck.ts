@@ -27,6 +27,7 @@ import {
   DEFAULT_GRACE_MS,
   type Intent,
   liveBytes,
+  type Problem as WalkProblem,
   problem,
   PROBLEM_SEVERITY as WALK_SEVERITY,
   type Walk,
@@ -48,17 +49,7 @@ export const PROBLEM_SEVERITY = {
 export type FsckProblemKind = keyof typeof PROBLEM_SEVERITY;
 
 /** One finding of fsck. */
-export interface FsckProblem {
-  readonly kind: FsckProblemKind;
-  readonly severity: "error" | "info";
-  /** The object concerned, if any. */
-  readonly key?: string;
-  /** A path that leads to it, if any. */
-  readonly path?: string;
-  readonly detail: string;
-  /** Set by a repairing fsck: whether the repair succeeded. */
-  repaired?: boolean;
-}
+export type FsckProblem = WalkProblem<FsckProblemKind>;
 
 type Problem = FsckProblem;
 

@@ -1,8 +1,9 @@
 // The on-disk format of the local store (see the notes atop ./local.ts): where a key's file
-// lives, how listing finds keys again, and how one file holds a header and the data.
+// lives, how a file name gives its key segment back (`_local_list.ts` walks the tree), and
+// how one file holds a header and the data.
 // Not part of the public surface.
 
-import { checkKey, compareKeys, concat } from "./_util.ts";
+import { checkKey, concat } from "./_util.ts";
 import { type ObjectInfo, StoreError } from "./types.ts";
 
 const encoder = new TextEncoder();
@@ -30,20 +31,6 @@ export interface Opened {
   readonly file: Deno.FsFile;
   readonly info: ObjectInfo;
   readonly dataStart: number;
-}
-
-/** A key found while listing; `path` null stands for a folder grouped by the delimiter. */
-export interface Found {
-  readonly key: string;
-  readonly path: string | null;
-  readonly info?: ObjectInfo;
-}
-
-/** What a listing wants: keys with `prefix`, after `after`; `group` folds folders. */
-export interface Query {
-  readonly prefix: string;
-  readonly after: string;
-  readonly group: boolean;
 }
 
 /**
@@ -101,50 +88,13 @@ function escapeSegment(segment: string): string {
 }
 
 /** The segment an escaped name stands for, or null for a name this store never writes. */
-function unescapeSegment(name: string): string | null {
+export function unescapeSegment(name: string): string | null {
   try {
     const segment = decodeURIComponent(name);
     return escapeSegment(segment) === name ? segment : null;
   } catch {
     return null;
   }
-}
-
-/** Collects the keys under folder `dir` (whose keys start with `dirKey`) that `query` wants. */
-export async function walk(dir: string, dirKey: string, query: Query, out: Found[]): Promise<void> {
-  for (const entry of await readDir(dir)) {
-    const segment = unescapeSegment(entry.name.slice(1));
-    if (segment === null) continue;
-    const path = `${dir}/${entry.name}`;
-    if (entry.name[0] === "o" && entry.isFile) {
-      const key = dirKey + segment;
-      if (key.startsWith(query.prefix) && after(key, query.after)) out.push({ key, path });
-    } else if (entry.name[0] === "d" && entry.isDirectory) {
-      const key = `${dirKey}${segment}/`;
-      if (!key.startsWith(query.prefix) && !query.prefix.startsWith(key)) continue;
-      // Every key in the folder sorts before the cursor.
-      if (!after(key, query.after) && !query.after.startsWith(key)) continue;
-      if (!query.group || !key.startsWith(query.prefix)) await walk(path, key, query, out);
-      // With delimiter "/" the whole folder is one common prefix: one stand-in will do.
-      else if (await hasObject(path)) out.push({ key, path: null });
-    }
-  }
-}
-
-async function hasObject(dir: string): Promise<boolean> {
-  for (const entry of await readDir(dir)) {
-    if (unescapeSegment(entry.name.slice(1)) === null) continue;
-    if (entry.name[0] === "o" && entry.isFile) return true;
-    if (entry.name[0] === "d" && entry.isDirectory && await hasObject(`${dir}/${entry.name}`)) {
-      return true;
-    }
-  }
-  return false;
-}
-
-/** True when `key` sorts after the cursor (or there is none). */
-export function after(key: string, cursor: string): boolean {
-  return cursor === "" || compareKeys(key, cursor) > 0;
 }
 
 /** The entries of a folder; none when it does not exist (a delete may just have pruned it). */
@@ -194,6 +144,13 @@ export async function openObject(path: string, key: string | null): Promise<Open
     file.close();
     throw error;
   }
+}
+
+/** The info in an object file's header; null when absent. Checks the key if given. */
+export async function objectInfo(path: string, key: string | null): Promise<ObjectInfo | null> {
+  const opened = await openObject(path, key);
+  opened?.file.close();
+  return opened?.info ?? null;
 }
 
 function parse(json: Uint8Array): Header | null {

@@ -1,6 +1,6 @@
 // Helpers shared by the store backends and wrappers. Not part of the public surface.
 
-import { type Body, type ByteRange, StoreError } from "./types.ts";
+import { type Body, type ByteRange, MAX_PARTS, StoreError } from "./types.ts";
 
 /** Reads a whole stream into one array. */
 export async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
@@ -107,6 +107,17 @@ const DOT_SEGMENT = /(^|\/)\.\.?(\/|$)/;
 export function checkKey(key: string): void {
   if (key.length === 0 || encoder.encode(key).length > 1024 || DOT_SEGMENT.test(key)) {
     throw new StoreError("invalid", `Invalid object key "${key.slice(0, 64)}"`, { key });
+  }
+}
+
+/**
+ * Validates a multipart part number the way S3 does: a whole number from 1 to 10,000.
+ *
+ * @throws {StoreError} kind `invalid` otherwise.
+ */
+export function checkPartNumber(partNumber: number, key: string): void {
+  if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > MAX_PARTS) {
+    throw new StoreError("invalid", `Invalid part number ${partNumber}`, { key });
   }
 }
 

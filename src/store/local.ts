@@ -31,42 +31,44 @@
  *   the first put into a folder (from this instance) syncs the whole chain, whoever made
  *   the folder, so a put never relies on a folder another writer has not yet synced.
  *
- * The key-to-path mapping and the file format live in `_local_format.ts`.
- *
- * Just over 500 lines on purpose: a conditional-write store on a local directory (ETags,
- * create-only and If-Match under a lock, multipart) in one place, as the S3 adapter is.
+ * This file holds the writes (temp file, then a checked rename under the lock) and the
+ * store's methods; its parts, imported by it alone, hold the rest: `_local_format.ts` the
+ * key-to-path mapping and the file format, `_local_list.ts` listing, `_local_multipart.ts`
+ * the uploads' folders and the checks of their parts.
  *
  * @module
  */
 
 import {
-  after,
   dirname,
   encodeHeader,
   fileStream,
-  type Found,
   type Header,
   ignoreNotFound,
-  isLongName,
   keyPath,
   LONG,
   newHeader,
+  objectInfo,
   openObject,
-  prefixFolder,
   readDir,
   syncDir,
-  walk,
   writeAll,
 } from "./_local_format.ts";
-import { compareKeys, paginate, resolveRange, streamOf } from "./_util.ts";
+import { listObjects } from "./_local_list.ts";
+import {
+  listUploads,
+  partChunks,
+  startUpload,
+  UPLOAD_ID,
+  uploadContentType,
+} from "./_local_multipart.ts";
+import { checkPartNumber, resolveRange, streamOf } from "./_util.ts";
 import {
   type Body,
   type GetOptions,
   type GetResult,
   type ListOptions,
   type ListPage,
-  MAX_PARTS,
-  MIN_PART_SIZE,
   type MultipartUpload,
   type NotModified,
   type ObjectInfo,
@@ -92,7 +94,6 @@ export interface LocalStoreOptions {
   /** Makes a folder's entries durable (default: fsync of the folder). */
   readonly syncDir?: (dir: string) => Promise<void>;
 }
-const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
  * An {@linkcode ObjectStore} in a local directory, safe to share between processes.
@@ -126,11 +127,7 @@ export class LocalStore implements ObjectStore {
   }
 
   async head(key: string): Promise<ObjectInfo | null> {
-    return this.#guard(key, async () => {
-      const opened = await openObject(await this.#path(key), key);
-      opened?.file.close();
-      return opened?.info ?? null;
-    });
+    return this.#guard(key, async () => objectInfo(await this.#path(key), key));
   }
 
   async get(key: string, options: GetOptions = {}): Promise<GetResult | NotModified | null> {
@@ -190,37 +187,7 @@ export class LocalStore implements ObjectStore {
   }
 
   async list(options: ListOptions = {}): Promise<ListPage> {
-    return this.#guard(options.prefix, async () => {
-      const prefix = options.prefix ?? "";
-      const query = { prefix, after: options.cursor ?? "", group: options.delimiter === "/" };
-      const found: Found[] = [];
-      const folder = prefixFolder(prefix);
-      if (folder) await walk(this.#root + folder.rel, folder.dirKey, query, found);
-      for (const entry of await readDir(this.#at(LONG))) {
-        if (!entry.isFile || !isLongName(entry.name)) continue;
-        const opened = await openObject(this.#at(`${LONG}/${entry.name}`), null);
-        opened?.file.close();
-        const info = opened?.info;
-        if (info && info.key.startsWith(prefix) && after(info.key, query.after)) {
-          found.push({ key: info.key, path: null, info });
-        }
-      }
-      const page = paginate(found.sort((a, b) => compareKeys(a.key, b.key)), options);
-      const objects: ObjectInfo[] = [];
-      for (let at = 0; at < page.objects.length; at += 64) {
-        const infos = await Promise.all(
-          page.objects.slice(at, at + 64).map(async (item) => {
-            if (item.info || item.path === null) return item.info;
-            const opened = await openObject(item.path, item.key);
-            opened?.file.close();
-            return opened?.info;
-          }),
-        );
-        // An object deleted since the walk is simply left out, as S3 may do.
-        for (const info of infos) if (info) objects.push(info);
-      }
-      return { objects, prefixes: page.prefixes, cursor: page.cursor };
-    });
+    return this.#guard(options.prefix, () => listObjects(this.#root, options));
   }
 
   async createMultipart(
@@ -232,10 +199,7 @@ export class LocalStore implements ObjectStore {
       await this.#init();
       if (this.#now() - this.#lastSweep > SWEEP_EVERY_MS) await this.#sweep();
       const uploadId = crypto.randomUUID();
-      const dir = this.#at(`.uploads/${uploadId}`);
-      await Deno.mkdir(dir, { recursive: true });
-      const state = { key, contentType: options.contentType ?? null };
-      await Deno.writeTextFile(`${dir}/upload.json`, JSON.stringify(state));
+      await startUpload(this.#at(`.uploads/${uploadId}`), key, options.contentType);
       return { key, uploadId };
     });
   }
@@ -269,28 +233,8 @@ export class LocalStore implements ObjectStore {
     return this.#guard(key, async () => {
       const path = await this.#path(key);
       const { dir, contentType } = await this.#upload(upload);
-      // Parts are checked as they stream: a bad one aborts the temp file, so nothing changes.
-      async function* chunks(): AsyncGenerator<Uint8Array> {
-        for (const [i, part] of parts.entries()) {
-          checkPartNumber(part.partNumber, key);
-          const opened = await openObject(`${dir}/${part.partNumber}`, key);
-          let fault = null;
-          if (!opened || opened.info.etag !== part.etag) fault = `Invalid part ${part.partNumber}`;
-          else if (i > 0 && part.partNumber <= parts[i - 1]!.partNumber) {
-            fault = "Parts must be in ascending order";
-          } else if (i < parts.length - 1 && opened.info.size < MIN_PART_SIZE) {
-            fault = `Part ${part.partNumber} is smaller than 5 MiB`;
-          }
-          if (fault !== null || !opened) {
-            opened?.file.close();
-            throw new StoreError("invalid", fault ?? "Invalid part", { key });
-          }
-          await opened.file.seek(opened.dataStart, Deno.SeekMode.Start);
-          yield* fileStream(opened.file, opened.info.size);
-        }
-      }
       const header = newHeader(key, contentType ?? undefined);
-      await this.#commit(await this.#writeTemp(header, chunks()), path, key);
+      await this.#commit(await this.#writeTemp(header, partChunks(dir, key, parts)), path, key);
       await Deno.remove(dir, { recursive: true }).catch(() => {});
       return { etag: header.etag };
     });
@@ -314,19 +258,7 @@ export class LocalStore implements ObjectStore {
 
   /** Incomplete multipart uploads (for GC's sweep), with when each last changed. */
   async listMultipart(options: { prefix?: string } = {}): Promise<UploadPage> {
-    const uploads = [];
-    const root = this.#at(".uploads");
-    for (const entry of await readDir(root).catch(() => [])) {
-      if (!UPLOAD_ID.test(entry.name)) continue;
-      const dir = `${root}/${entry.name}`;
-      const state = await Deno.readTextFile(`${dir}/upload.json`).catch(() => null);
-      const stat = await Deno.stat(dir).catch(() => null);
-      if (state === null || !stat) continue;
-      const { key } = JSON.parse(state) as { key: string };
-      if (!key.startsWith(options.prefix ?? "")) continue;
-      uploads.push({ key, uploadId: entry.name, initiated: stat.mtime ?? new Date(0) });
-    }
-    return { uploads, cursor: null };
+    return { uploads: await listUploads(this.#at(".uploads"), options.prefix ?? ""), cursor: null };
   }
 
   /** Creates the root and sweeps what a crashed writer left behind. */
@@ -368,14 +300,7 @@ export class LocalStore implements ObjectStore {
 
   async #upload(upload: MultipartUpload): Promise<{ dir: string; contentType: string | null }> {
     const dir = this.#at(`.uploads/${upload.uploadId}`);
-    const state = UPLOAD_ID.test(upload.uploadId)
-      ? await Deno.readTextFile(`${dir}/upload.json`).catch(ignoreNotFound)
-      : undefined;
-    const { key, contentType } = state ? JSON.parse(state) : { key: null, contentType: null };
-    if (key !== upload.key) {
-      throw new StoreError("not-found", `No such upload ${upload.uploadId}`, { key: upload.key });
-    }
-    return { dir, contentType };
+    return { dir, contentType: await uploadContentType(dir, upload) };
   }
 
   /** Writes header and data to a durable temp file; the caller renames or removes it. */
@@ -416,12 +341,11 @@ export class LocalStore implements ObjectStore {
     try {
       await this.#locked(async () => {
         if (mode?.kind === "create" || mode?.kind === "replace") {
-          const current = await openObject(path, key);
-          current?.file.close();
+          const current = await objectInfo(path, key);
           if (mode.kind === "create" && current) {
             throw new StoreError("precondition-failed", `Object "${key}" exists`, { key });
           }
-          if (mode.kind === "replace" && current?.info.etag !== mode.etag) {
+          if (mode.kind === "replace" && current?.etag !== mode.etag) {
             throw new StoreError("precondition-failed", `Object "${key}" changed`, { key });
           }
         }
@@ -499,11 +423,5 @@ export class LocalStore implements ObjectStore {
         ...(key === undefined ? {} : { key }),
       });
     }
-  }
-}
-
-function checkPartNumber(partNumber: number, key: string): void {
-  if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > MAX_PARTS) {
-    throw new StoreError("invalid", `Invalid part number ${partNumber}`, { key });
   }
 }

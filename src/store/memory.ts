@@ -9,6 +9,7 @@
 import {
   bodyBytes,
   checkKey,
+  checkPartNumber,
   compareKeys,
   concat,
   paginate,
@@ -124,9 +125,7 @@ export class MemoryStore implements ObjectStore {
     body: Uint8Array,
   ): Promise<UploadedPart> {
     const state = this.#upload(upload);
-    if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > 10_000) {
-      throw new StoreError("invalid", `Invalid part number ${partNumber}`, { key: upload.key });
-    }
+    checkPartNumber(partNumber, upload.key);
     state.parts.set(partNumber, body.slice());
     return { partNumber, etag: `${upload.uploadId}-${partNumber}` };
   }

@@ -5,8 +5,9 @@
  * go out signed over `fetch` (`_s3_fetch.ts`, a third of the SDK's CPU per request); the
  * requests with XML bodies and the large uploads go through the SDK's client.
  *
- * Just over 500 lines on purpose: one request per method and one error translation, kept in
- * one file so that the code that speaks S3 can be read in one place.
+ * This file holds the requests, one a method; its parts, imported by it alone, hold the
+ * rest: `_s3_client.ts` the options and the SDK clients built from them, `_s3_errors.ts`
+ * the one translation of failures, `_s3_fetch.ts` the signed `fetch` path.
  *
  * @module
  */
@@ -21,23 +22,31 @@ import {
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
-  S3Client,
-  type S3ClientConfig,
+  type S3Client,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
-import { FetchHttpHandler } from "@smithy/fetch-http-handler";
+import {
+  IDLE_TIMEOUT_MS,
+  makeClients,
+  type S3StoreOptions,
+  unsignedPayload,
+} from "./_s3_client.ts";
+import { errorName, type Failure, kindOf, status, translate } from "./_s3_errors.ts";
 import { S3Fetch, type S3FetchRequest, S3HttpError } from "./_s3_fetch.ts";
-import { NodeHttpHandler } from "@smithy/node-http-handler";
-import { Agent } from "node:http";
-import { Agent as HttpsAgent } from "node:https";
-import { bodyBytes, checkKey, rangeHeader, resolveRange, unquote } from "./_util.ts";
+import {
+  bodyBytes,
+  checkKey,
+  checkPartNumber,
+  rangeHeader,
+  resolveRange,
+  unquote,
+} from "./_util.ts";
 import {
   type Body,
   type GetOptions,
   type GetResult,
   type ListOptions,
   type ListPage,
-  MAX_PARTS,
   type MultipartUpload,
   type NotModified,
   type ObjectInfo,
@@ -45,13 +54,12 @@ import {
   type PutOptions,
   type PutResult,
   StoreError,
-  type StoreErrorKind,
   type UploadedPart,
   type UploadPage,
 } from "./types.ts";
 
-/** Sent as the user agent; a fixed value keeps the SDK from asking for `sys` permission. */
-const USER_AGENT_VERSION = "0.1.0";
+export type { S3StoreOptions } from "./_s3_client.ts";
+
 /** S3's cap on keys per DeleteObjects request. */
 const DELETE_BATCH = 1000;
 /**
@@ -59,48 +67,6 @@ const DELETE_BATCH = 1000;
  * client, which returns its copies of the body sooner (see {@linkcode makeClients}).
  */
 const FETCH_PUT_MAX = 1 << 20;
-
-/** Where and how to reach the bucket. */
-export interface S3StoreOptions {
-  readonly bucket: string;
-  /** Prepended to every key; keys in list results are relative to it. */
-  readonly prefix?: string;
-  /** Endpoint URL for S3-compatible servers (RGW, MinIO, R2); AWS when absent. */
-  readonly endpoint?: string;
-  /** Signing region; the SDK's own lookup (`AWS_REGION`) when absent. */
-  readonly region?: string;
-  /** Path-style URLs; defaults to true when `endpoint` is given, false otherwise. */
-  readonly forcePathStyle?: boolean;
-  /** Static credentials; the SDK's default chain (environment first) when absent. */
-  readonly credentials?: {
-    readonly accessKeyId: string;
-    readonly secretAccessKey: string;
-    readonly sessionToken?: string;
-  };
-  /**
-   * Sends every HTTP request, in place of the default pair (see `makeClients`). Tests pass
-   * one that counts what goes over the wire; a proxy or custom agent goes here too.
-   */
-  readonly requestHandler?: NodeHttpHandler | FetchHttpHandler;
-  /** Sends the requests signed outside the SDK (`_s3_fetch.ts`); tests count or stub them. */
-  readonly fetch?: typeof fetch;
-  /**
-   * Bound on one request in ms (default 120 s): until the answer's headers for everything
-   * but uploads, and on a silent socket for uploads. A server that accepts connections and
-   * never answers then fails the request (ambiguously, for a write) instead of holding it.
-   */
-  readonly requestTimeoutMs?: number;
-}
-
-/** Which request failed, so that {@linkcode translate} can read its status right. */
-interface Failure {
-  readonly key?: string;
-  /** The request changes state: losing it mid-flight leaves its effect unknown. */
-  readonly mutating?: boolean;
-  /** A conditional PutObject: 409 means a lost race like 412 (nothing was applied). */
-  readonly conditional?: boolean;
-  readonly signal?: AbortSignal | undefined;
-}
 
 /**
  * An {@linkcode ObjectStore} on an S3 bucket (AWS S3, MinIO, Cloudflare R2, Ceph RGW).
@@ -319,9 +285,7 @@ export class S3Store implements ObjectStore {
     body: Uint8Array,
   ): Promise<UploadedPart> {
     const { key, uploadId } = upload;
-    if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > MAX_PARTS) {
-      throw new StoreError("invalid", `Invalid part number ${partNumber}`, { key });
-    }
+    checkPartNumber(partNumber, key);
     const command = new UploadPartCommand({
       ...this.#at(key),
       UploadId: uploadId,
@@ -443,74 +407,6 @@ export class S3Store implements ObjectStore {
   }
 }
 
-/**
- * Has the signer sign `UNSIGNED-PAYLOAD` (it takes a preset `x-amz-content-sha256` as the
- * payload's hash) instead of hashing the body: SHA-256 of every 8 MiB part was ~6% of the
- * server's CPU in a 256 MiB PUT. Only over TLS, whose record MACs then guard the part, as
- * the SDK's own streamed uploads over HTTPS are; over plain HTTP the signed hash is the
- * only end-to-end check of the part's bytes (TCP's 16-bit checksum misses real
- * corruption), so it is kept there.
- */
-function unsignedPayload(command: UploadPartCommand): void {
-  command.middlewareStack.add((next) => (args) => {
-    const request = args.request as { headers?: Record<string, string> };
-    if (request.headers) request.headers["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD";
-    return next(args);
-  }, { step: "build", name: "pagefsUnsignedPayload" });
-}
-
-/** Connections kept open to S3 for uploads. */
-const MAX_SOCKETS = 64;
-/** Connecting to S3 takes at most this long. */
-const CONNECT_TIMEOUT_MS = 10_000;
-/** A request whose socket stays silent this long fails. */
-const IDLE_TIMEOUT_MS = 120_000;
-
-/**
- * Two clients: fetch for everything but bodies, node:http for PutObject and UploadPart.
- * Given a byte body, Deno's fetch copies it (a stream body would go out chunked, which S3
- * refuses there), and those copies are returned late: uploading 8 MiB parts two at a time
- * peaked at ~200 MiB RSS through fetch and ~80 MiB through node:http, same throughput.
- * Downloads are the other way round: a streamed 256 MiB GET ran at ~600 MiB/s through
- * fetch and ~430 MiB/s through node:http. Neither needs more than `--allow-net`.
- */
-function makeClients(options: S3StoreOptions): [S3Client, S3Client] {
-  if (options.requestHandler) {
-    const client = makeClient(options, options.requestHandler);
-    return [client, client];
-  }
-  const agent = { keepAlive: true, maxSockets: MAX_SOCKETS };
-  const timeout = options.requestTimeoutMs ?? IDLE_TIMEOUT_MS;
-  const fetcher = new FetchHttpHandler({ requestTimeout: timeout });
-  const uploader = new NodeHttpHandler({
-    httpAgent: new Agent(agent),
-    httpsAgent: new HttpsAgent(agent),
-    // A server that stops answering fails the request (and the retry layer decides),
-    // instead of holding it, and the client's request, forever.
-    connectionTimeout: Math.min(CONNECT_TIMEOUT_MS, timeout),
-    requestTimeout: timeout,
-  });
-  return [makeClient(options, fetcher), makeClient(options, uploader)];
-}
-
-function makeClient(
-  options: S3StoreOptions,
-  requestHandler: NodeHttpHandler | FetchHttpHandler,
-): S3Client {
-  const config: S3ClientConfig = {
-    requestHandler,
-    defaultUserAgentProvider: async () => [["pagefs", USER_AGENT_VERSION]],
-    requestChecksumCalculation: "WHEN_REQUIRED",
-    responseChecksumValidation: "WHEN_REQUIRED",
-    maxAttempts: 1,
-    forcePathStyle: options.forcePathStyle ?? options.endpoint !== undefined,
-    ...(options.endpoint !== undefined ? { endpoint: options.endpoint } : {}),
-    ...(options.region !== undefined ? { region: options.region } : {}),
-    ...(options.credentials !== undefined ? { credentials: options.credentials } : {}),
-  };
-  return new S3Client(config);
-}
-
 function info(key: string, size: number, etag?: string, lastModified?: Date): ObjectInfo {
   return { key, size, etag: unquote(etag ?? ""), lastModified: lastModified ?? new Date(0) };
 }
@@ -529,72 +425,4 @@ function parseContentRange(
   const match = header?.match(/^bytes (\d+)-(\d+)\/(\d+|\*)$/);
   if (!match) return null;
   return { start: Number(match[1]), size: match[3] === "*" ? undefined : Number(match[3]) };
-}
-
-function status(error: unknown): number | undefined {
-  return (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
-}
-
-function errorName(error: unknown): string | undefined {
-  return (error as { name?: string })?.name;
-}
-
-const THROTTLED = new Set(["SlowDown", "Throttling", "ThrottlingException", "TooManyRequests"]);
-const TRANSIENT = new Set(["InternalError", "RequestTimeout", "OperationAborted"]);
-const NOT_FOUND = new Set(["NoSuchKey", "NoSuchUpload", "NoSuchBucket", "NotFound"]);
-const DENIED = new Set(["AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"]);
-
-/** Maps an HTTP status and S3 error code to a kind; both may be missing. */
-function kindOf(code: number | undefined, name: string | undefined): StoreErrorKind {
-  if (code === 503 || code === 429 || (name && THROTTLED.has(name))) return "throttled";
-  if (code === 412 || name === "PreconditionFailed") return "precondition-failed";
-  if (code === 404 || (name && NOT_FOUND.has(name))) return "not-found";
-  if (code === 416 || name === "InvalidRange") return "invalid-range";
-  if ((code !== undefined && code >= 500) || (name && TRANSIENT.has(name))) return "transient";
-  if (code === 401 || code === 403 || (name && DENIED.has(name))) return "denied";
-  if (code !== undefined && code >= 400 && code < 500) return "invalid";
-  return "unknown";
-}
-
-/** Failures below HTTP: the request may or may not have reached the server. */
-function isNetworkError(error: unknown): boolean {
-  if (error instanceof TypeError) return true; // fetch: refused, reset, DNS, TLS
-  const e = error as { name?: string; code?: string };
-  return e?.name === "TimeoutError" || e?.name === "AbortError" ||
-    /^(ECONN|EPIPE|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|ENETUNREACH)/.test(e?.code ?? "");
-}
-
-/** The one place where SDK and network errors become {@linkcode StoreError}s. */
-function translate(error: unknown, failure: Failure): unknown {
-  if (error instanceof StoreError) return error;
-  // The caller's own abort is not a store failure: hand back its reason, as fetch does.
-  if (failure.signal?.aborted) return failure.signal.reason;
-  const code = status(error);
-  const name = errorName(error);
-  const where = failure.key !== undefined ? ` on "${failure.key}"` : "";
-  const base = { ...(failure.key !== undefined ? { key: failure.key } : {}), cause: error };
-  if (code === undefined) {
-    // No HTTP answer: a mutating request may or may not have been applied.
-    const kind = isNetworkError(error) ? "transient" : "unknown";
-    const message = `S3 request failed${where}: ${(error as Error)?.message ?? error}`;
-    return new StoreError(kind, message, { ...base, ambiguous: failure.mutating ?? false });
-  }
-  // 412, and AWS's 409 for a conflicting conditional write, say nothing was written.
-  if (failure.conditional && (code === 412 || code === 409)) {
-    return new StoreError(
-      "precondition-failed",
-      `Write condition failed${where} (HTTP ${code})`,
-      base,
-    );
-  }
-  const kind = kindOf(code, name);
-  // A 5xx does not prove that a write was not applied: a proxy's 502 or 504 may follow
-  // the write, and RGW answers the loser of two colliding conditional puts with 500
-  // (ECANCELED) just as it would a failure after the write. The caller resolves it by
-  // re-reading (`src/format/cas.ts`); the retry wrapper repeats it only when harmless.
-  const ambiguous = (failure.mutating ?? false) && code >= 500;
-  return new StoreError(kind, `S3 answered ${code} ${name ?? ""}${where}`.trimEnd(), {
-    ...base,
-    ambiguous,
-  });
 }

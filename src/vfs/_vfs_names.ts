@@ -184,16 +184,7 @@ export abstract class VfsNames extends VfsAttrs {
    * @throws {FsError} EISDIR when a file would replace a directory.
    * @throws {FsError} EINVAL when a directory would be copied into itself.
    */
-  copy(
-    from: string,
-    to: string,
-    options: {
-      noReplace?: boolean;
-      beforeEach?: () => Promise<void>;
-      /** For a file or symlink: its stat as read for the copy must satisfy it (else ESTALE). */
-      expect?: (stat: Stat) => boolean;
-    } = {},
-  ): Promise<Stat> {
+  copy(from: string, to: string, options: ns.CopyOptions = {}): Promise<Stat> {
     return this.run(from, () => ns.copy(this.ctx, from, to, options));
   }
 

@@ -327,6 +327,14 @@ async function promoteToInode(
   throw new FsError("EAGAIN", "File changed too often during link", { path });
 }
 
+/** Options of {@linkcode copy} (see the facade's `copy`). */
+export interface CopyOptions {
+  readonly noReplace?: boolean;
+  readonly beforeEach?: () => Promise<void>;
+  /** For a file or symlink: its stat as read for the copy must satisfy it (else ESTALE). */
+  readonly expect?: (stat: Stat) => boolean;
+}
+
 /**
  * Copies a file (sharing its data: segments are immutable, so the copy is metadata only)
  * or, recursively, a directory tree.
@@ -335,11 +343,7 @@ export async function copy(
   ctx: Ctx,
   from: string,
   to: string,
-  options: {
-    noReplace?: boolean;
-    beforeEach?: () => Promise<void>;
-    expect?: (stat: Stat) => boolean;
-  } = {},
+  options: CopyOptions = {},
 ): Promise<Stat> {
   const src = await locate(ctx, from, { follow: true });
   if (!src.entry && src.parent) {
