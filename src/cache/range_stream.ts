@@ -176,6 +176,7 @@ export class RangeStreams {
       let block: Uint8Array | null = null;
       let at = run.from;
       let filled = 0;
+      let writing: Promise<unknown> = Promise.resolve();
       try {
         for (;;) {
           const { done, value } = await reader.read();
@@ -192,23 +193,31 @@ export class RangeStreams {
             filled += n;
             used += n;
             if (filled === length) {
+              // One block's file is written while the next one arrives.
+              await writing;
+              const index = at / DISK_BLOCK;
               const whole: Uint8Array = block;
               block = null;
-              try {
-                await disk.write(segment.id, at / DISK_BLOCK, whole);
-              } finally {
-                this.#budget?.release(length);
-              }
+              writing = disk.write(segment.id, index, whole).then(
+                () => this.#budget?.release(length),
+                (error) => {
+                  this.#budget?.release(length);
+                  throw error;
+                },
+              );
+              writing.catch(() => {});
               at += length;
               filled = 0;
             }
           }
         }
         if (at !== run.to) throw missingSegment(segment);
+        await writing;
       } finally {
         if (block) this.#budget?.release(block.length);
         detach();
         await reader.cancel().catch(() => {});
+        await writing.catch(() => {});
       }
     }
   }
