@@ -43,13 +43,13 @@ async function bigFile(store: ObjectStore, path: string, size: number, seed = 1)
 
 /** A temporary tier directory; `open` opens a cache on it (a process starting). */
 async function withTier(
-  fn: (dir: string, open: () => Promise<DiskCache>) => Promise<void>,
+  fn: (dir: string, open: (maxBytes?: number) => Promise<DiskCache>) => Promise<void>,
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "pagefs-tier-" });
   const opened: DiskCache[] = [];
   try {
-    await fn(dir, async () => {
-      const cache = await DiskCache.open({ dir, maxBytes: 64 * MiB });
+    await fn(dir, async (maxBytes = 64 * MiB) => {
+      const cache = await DiskCache.open({ dir, maxBytes });
       opened.push(cache);
       return cache;
     });
@@ -198,6 +198,28 @@ contract(
       const metrics = await (await app.request("http://localhost/metrics")).text();
       assert(/^pagefs_disk_cache_hits_total 4$/m.test(metrics), metrics);
       assert(/^pagefs_disk_cache_pending 0$/m.test(metrics), metrics);
+    });
+  },
+  { backends: ["memory"] },
+);
+
+contract(
+  "a fill after a direct read stops at half the disk tier's size",
+  async (store) => {
+    await withTier(async (_dir, open) => {
+      const data = await bigFile(store, "/big", 9 * MiB);
+      const disk = await open(4 * MiB + 64);
+      const counted = new SegmentGets(store);
+      const fs = await Vfs.open(counted, { diskCache: disk });
+      const cold = await fs.readStream("/big", { offset: 1, direct: true });
+      assertEquals(await readAll(cold.body), data.subarray(1));
+      cold.sent!();
+      await disk.flush();
+      // Blocks 1 and 2 (block 0 was read in part), with one GET; none evicted.
+      assertEquals([disk.stats().files, disk.stats().evictions, counted.gets], [2, 0, 2]);
+      const part = await fs.readStream("/big", { offset: MiB, length: 2 * MiB, direct: true });
+      assertEquals(await readAll(part.body), data.subarray(MiB, 3 * MiB));
+      assertEquals(counted.gets, 2);
     });
   },
   { backends: ["memory"] },

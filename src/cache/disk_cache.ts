@@ -138,6 +138,11 @@ export class DiskCache {
     return cache;
   }
 
+  /** Most bytes of block files kept. */
+  get maxBytes(): number {
+    return this.#maxBytes;
+  }
+
   /**
    * Block `index` of segment `id` if a sound file of exactly `length` data bytes holds it;
    * null otherwise (a damaged file is deleted).

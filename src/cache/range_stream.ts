@@ -148,9 +148,11 @@ export class RangeStreams {
    * Fills the disk tier, in the background, with the whole blocks within bytes `[from, to)`
    * of a segment that it does not hold: for a range answered by {@linkcode RangeStreams.direct},
    * once the answer has been sent, so that the fill (a second GET of those bytes, one per
-   * `getBytes`) competes with no reader for the CPU. One fill runs at a time (the tier's
-   * background jobs); each block it holds is taken from the memory budget until its file is
-   * written. A fill whose segment is gone (GC) just stops. No-op without a disk tier.
+   * `getBytes`) competes with no reader for the CPU. At most half the tier's size is filled
+   * from one range. One fill runs at a time (the tier's background jobs); each block it
+   * holds (two at most: one being written, the next arriving) is taken from the memory
+   * budget until its file is written. A fill whose segment is gone (GC) just stops. No-op
+   * without a disk tier.
    */
   fill(segment: SegmentSpan, from: number, to: number): void {
     this.#disk?.background(() => this.#fillBlocks(segment, from, to));
@@ -158,12 +160,14 @@ export class RangeStreams {
 
   async #fillBlocks(segment: SegmentSpan, from: number, to: number): Promise<void> {
     const disk = this.#disk!;
-    // Runs of whole blocks inside the range that the tier lacks, each at most getBytes.
+    // Runs of whole blocks inside the range that the tier lacks, each at most getBytes;
+    // at most half the tier's size from the range's start (more would only evict itself).
     const runs: { from: number; to: number }[] = [];
-    for (let k = Math.ceil(from / DISK_BLOCK);; k++) {
+    const first = Math.ceil(from / DISK_BLOCK) * DISK_BLOCK;
+    for (let k = first / DISK_BLOCK;; k++) {
       const start = k * DISK_BLOCK;
       const end = blockEndOf(start, segment.size);
-      if (start >= to || end > to) break;
+      if (start >= to || end > to || end - first > disk.maxBytes / 2) break;
       if (disk.has(segment.id, k, end - start)) continue;
       const last = runs[runs.length - 1];
       if (last && last.to === start && end - last.from <= this.#getBytes) last.to = end;
