@@ -224,3 +224,22 @@ contract(
   },
   { backends: ["memory"] },
 );
+
+contract(
+  "a GET whose client stops reading does not fill the disk tier",
+  async (store) => {
+    await withTier(async (_dir, open) => {
+      await bigFile(store, "/big", 3 * MiB);
+      const disk = await open();
+      const vfs = await Vfs.open(store, { diskCache: disk });
+      const app = createApp({ store, metrics: new StoreMetrics(), vfs, auth: null });
+      const res = await app.request("http://localhost/api/v1/fs/big");
+      const reader = res.body!.getReader();
+      assert(!(await reader.read()).done);
+      await reader.cancel();
+      await disk.flush();
+      assertEquals(disk.stats().files, 0);
+    });
+  },
+  { backends: ["memory"] },
+);
