@@ -41,6 +41,11 @@ export interface RangeStreamOptions {
   readonly aheadBytes?: number;
   /** Parts started ahead of the consumer at most (default 16). */
   readonly aheadParts?: number;
+  /**
+   * A disk-tier fill whose GET body brings nothing for this long gives up (default 60 s):
+   * fills run one at a time, so a stalled one would hold up every later one.
+   */
+  readonly fillStallMs?: number;
 }
 
 /** Counters of a {@linkcode RangeStreams}. */
@@ -74,6 +79,7 @@ export class RangeStreams {
   readonly #getBytes: number;
   readonly #aheadBytes: number;
   readonly #aheadParts: number;
+  readonly #fillStallMs: number;
   #gets = 0;
   #diskBlocks = 0;
 
@@ -84,6 +90,7 @@ export class RangeStreams {
     this.#getBytes = Math.max(DISK_BLOCK, options.getBytes ?? 16 << 20);
     this.#aheadBytes = options.aheadBytes ?? 32 << 20;
     this.#aheadParts = options.aheadParts ?? 16;
+    this.#fillStallMs = options.fillStallMs ?? 60_000;
   }
 
   /** The largest ranged GET. */
@@ -151,8 +158,8 @@ export class RangeStreams {
    * `getBytes`) competes with no reader for the CPU. At most half the tier's size is filled
    * from one range. One fill runs at a time (the tier's background jobs); each block it
    * holds (two at most: one being written, the next arriving) is taken from the memory
-   * budget until its file is written. A fill whose segment is gone (GC) just stops. No-op
-   * without a disk tier.
+   * budget until its file is written. A fill whose segment is gone (GC), or whose GET body
+   * stalls for `fillStallMs`, just stops. No-op without a disk tier.
    */
   fill(segment: SegmentSpan, from: number, to: number): void {
     this.#disk?.background(() => this.#fillBlocks(segment, from, to));
@@ -173,7 +180,8 @@ export class RangeStreams {
       if (last && last.to === start && end - last.from <= this.#getBytes) last.to = end;
       else runs.push({ from: start, to: end });
     }
-    const signal = new AbortController().signal;
+    const stalled = new AbortController();
+    const { signal } = stalled;
     for (const run of runs) {
       const { reader, detach } = await this.#openRange(segment, run.from, run.to, signal);
       // The block being gathered starts at `at`; it holds its bytes in the budget.
@@ -183,8 +191,9 @@ export class RangeStreams {
       let writing: Promise<unknown> = Promise.resolve();
       try {
         for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
+          const timer = setTimeout(() => stalled.abort(), this.#fillStallMs);
+          const { done, value } = await reader.read().finally(() => clearTimeout(timer));
+          if (done || signal.aborted) break;
           for (let used = 0; used < value.length;) {
             if (at >= run.to) throw missingSegment(segment);
             const length = blockEndOf(at, segment.size) - at;
