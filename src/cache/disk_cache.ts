@@ -16,6 +16,8 @@
  * safe without an fsync per block: a file renamed just before the machine went down may
  * come back short or with zeroed pages, and then fails its size or checksum. Files are written off
  * the reader's critical path, a few at a time; when the queue is full a block is not cached.
+ * Longer work for the tier (filling it with the blocks of a read that was answered without
+ * them, `RangeStreams`) runs as background jobs, one at a time and a few queued at most.
  *
  * @module
  */
@@ -28,6 +30,8 @@ const MAGIC = 0x50464331; // "PFC1"
 /** Block writes running at once, and at most queued behind them. */
 const WRITERS = 2;
 const QUEUE_MAX = 16;
+/** Background jobs (fills) queued at most behind the one running. */
+const JOBS_MAX = 8;
 
 /** Tuning of a {@linkcode DiskCache}. */
 export interface DiskCacheOptions {
@@ -47,6 +51,10 @@ export interface DiskCacheStats {
   /** Blocks not written because the write queue was full (or the caller had no memory). */
   readonly dropped: number;
   readonly evictions: number;
+  /** Block writes and background jobs queued or running: 0 once the tier is settled. */
+  readonly pending: number;
+  /** Background jobs not run because too many were queued. */
+  readonly jobsDropped: number;
   /** Bytes of block files now. */
   readonly bytes: number;
   readonly files: number;
@@ -83,6 +91,11 @@ export class DiskCache {
   #bytes = 0;
   #queue: Array<() => Promise<void>> = [];
   #running = 0;
+  /** Names being written (not in `#files` yet): a second write of one is skipped. */
+  readonly #writing = new Set<string>();
+  #jobs: Array<() => Promise<void>> = [];
+  #jobRunning = false;
+  #jobsDropped = 0;
   #idle: Array<() => void> = [];
   #hits = 0;
   #misses = 0;
@@ -125,6 +138,11 @@ export class DiskCache {
     return cache;
   }
 
+  /** Most bytes of block files kept. */
+  get maxBytes(): number {
+    return this.#maxBytes;
+  }
+
   /**
    * Block `index` of segment `id` if a sound file of exactly `length` data bytes holds it;
    * null otherwise (a damaged file is deleted).
@@ -138,9 +156,11 @@ export class DiskCache {
     }
     this.#files.delete(name);
     this.#files.set(name, entry);
-    // One byte more than expected: a longer file shows as such. Reading into our own
-    // buffer costs a third of the CPU of Deno.readFile.
-    const buffer = new Uint8Array(HEADER + length + 1);
+    // Reading into our own buffer costs a third of the CPU of Deno.readFile. A file an
+    // earlier run left is read with one byte more than expected, so that a longer one shows
+    // as such; one this process wrote or checked is read in one call, without the read
+    // that would find its end.
+    const buffer = new Uint8Array(HEADER + length + (entry.trusted ? 0 : 1));
     let got = 0;
     try {
       const file = await Deno.open(`${this.#dir}/${name}`);
@@ -202,7 +222,7 @@ export class DiskCache {
     options: { dropOnly?: boolean } = {},
   ): boolean {
     const name = blockName(id, index);
-    if (this.#files.has(name)) return false;
+    if (this.#files.has(name) || this.#writing.has(name)) return false;
     if (this.#queue.length >= QUEUE_MAX || options.dropOnly) {
       this.#dropped++;
       return false;
@@ -218,9 +238,36 @@ export class DiskCache {
     return true;
   }
 
-  /** Resolves once every queued write has finished. */
+  /**
+   * Writes block `index` of segment `id` now (for a background job, which waits for it
+   * instead of queueing); false, writing nothing, if a file of it exists or is being
+   * written. `bytes` must not change until it resolves.
+   */
+  async write(id: string, index: number, bytes: Uint8Array): Promise<boolean> {
+    const name = blockName(id, index);
+    if (this.#files.has(name) || this.#writing.has(name)) return false;
+    await this.#write(name, bytes);
+    return true;
+  }
+
+  /**
+   * Runs `job` in the background once the jobs queued before it have finished (one at a
+   * time); returns false, not running it, when {@linkcode JOBS_MAX} are queued already. A
+   * job's failure is its own: it is dropped. {@linkcode DiskCache.flush} waits for jobs too.
+   */
+  background(job: () => Promise<void>): boolean {
+    if (this.#jobs.length >= JOBS_MAX) {
+      this.#jobsDropped++;
+      return false;
+    }
+    this.#jobs.push(job);
+    this.#runJobs();
+    return true;
+  }
+
+  /** Resolves once every queued write and background job has finished. */
   flush(): Promise<void> {
-    if (this.#running === 0 && this.#queue.length === 0) return Promise.resolve();
+    if (this.#settled()) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
@@ -232,6 +279,8 @@ export class DiskCache {
       writes: this.#writes,
       dropped: this.#dropped,
       evictions: this.#evictions,
+      pending: this.#running + this.#queue.length + this.#jobs.length + (this.#jobRunning ? 1 : 0),
+      jobsDropped: this.#jobsDropped,
       bytes: this.#bytes,
       files: this.#files.size,
     };
@@ -244,16 +293,44 @@ export class DiskCache {
       job().catch(() => {}).finally(() => {
         this.#running--;
         this.#pump();
-        if (this.#running === 0 && this.#queue.length === 0) {
-          for (const resolve of this.#idle.splice(0)) resolve();
-        }
+        this.#wakeIdle();
       });
     }
   }
 
+  #runJobs(): void {
+    if (this.#jobRunning) return;
+    const job = this.#jobs.shift();
+    if (!job) return;
+    this.#jobRunning = true;
+    job().catch(() => {}).finally(() => {
+      this.#jobRunning = false;
+      this.#runJobs();
+      this.#wakeIdle();
+    });
+  }
+
+  #settled(): boolean {
+    return this.#running === 0 && this.#queue.length === 0 && !this.#jobRunning &&
+      this.#jobs.length === 0;
+  }
+
+  #wakeIdle(): void {
+    if (this.#settled()) { for (const resolve of this.#idle.splice(0)) resolve(); }
+  }
+
   /** Temporary file, then renamed: a block name only ever names a whole file. */
   async #write(name: string, bytes: Uint8Array): Promise<void> {
-    if (this.#files.has(name)) return;
+    if (this.#files.has(name) || this.#writing.has(name)) return;
+    this.#writing.add(name);
+    try {
+      await this.#writeFile(name, bytes);
+    } finally {
+      this.#writing.delete(name);
+    }
+  }
+
+  async #writeFile(name: string, bytes: Uint8Array): Promise<void> {
     // A block from `allocate` has its header's room in front of it: one write of the
     // whole buffer. Any other takes a copy.
     const roomy = bytes.byteOffset === HEADER && bytes.buffer.byteLength === HEADER + bytes.length;

@@ -17,7 +17,7 @@
 
 import { type ObjectStore, StoreError } from "../store/types.ts";
 import type { MemoryBudget } from "./budget.ts";
-import { DISK_BLOCK, DiskCache } from "./disk_cache.ts";
+import { DISK_BLOCK, DiskCache, type DiskCacheStats } from "./disk_cache.ts";
 import { ChunkQueue, type Part, type Source } from "./read_parts.ts";
 
 export { ChunkQueue, type Part, promisedPart, type Source, zerosPart } from "./read_parts.ts";
@@ -41,6 +41,11 @@ export interface RangeStreamOptions {
   readonly aheadBytes?: number;
   /** Parts started ahead of the consumer at most (default 16). */
   readonly aheadParts?: number;
+  /**
+   * A disk-tier fill whose GET body brings nothing for this long gives up (default 60 s):
+   * fills run one at a time, so a stalled one would hold up every later one.
+   */
+  readonly fillStallMs?: number;
 }
 
 /** Counters of a {@linkcode RangeStreams}. */
@@ -74,6 +79,7 @@ export class RangeStreams {
   readonly #getBytes: number;
   readonly #aheadBytes: number;
   readonly #aheadParts: number;
+  readonly #fillStallMs: number;
   #gets = 0;
   #diskBlocks = 0;
 
@@ -84,6 +90,7 @@ export class RangeStreams {
     this.#getBytes = Math.max(DISK_BLOCK, options.getBytes ?? 16 << 20);
     this.#aheadBytes = options.aheadBytes ?? 32 << 20;
     this.#aheadParts = options.aheadParts ?? 16;
+    this.#fillStallMs = options.fillStallMs ?? 60_000;
   }
 
   /** The largest ranged GET. */
@@ -96,17 +103,19 @@ export class RangeStreams {
    * body the runtime itself produces (fetch's) then goes out as an HTTP answer without any
    * JavaScript per chunk, which serving a large read through {@linkcode RangeStreams.stream}
    * costs (about as much time again as the GET itself, see docs/bench.md). Null, having
-   * fetched nothing, when a disk tier is configured (large reads feed it) or the segment
-   * is missing or shorter than asked (the caller then reads the usual way, which finds
-   * bytes that compaction moved). Nothing is read ahead or held: the answer's own flow
-   * control paces the GET, and no byte of it is taken from the memory budget.
+   * fetched nothing, when the disk tier holds every block of the range (the caller then
+   * streams them from there, {@linkcode RangeStreams.segmentParts}) or the segment is
+   * missing or shorter than asked (the caller then reads the usual way, which finds bytes
+   * that compaction moved). Nothing is read ahead or held: the answer's own flow control
+   * paces the GET, and no byte of it is taken from the memory budget. With a disk tier,
+   * the caller hands the range to {@linkcode RangeStreams.fill} once the answer is sent.
    */
   async direct(
     segment: SegmentSpan,
     from: number,
     to: number,
   ): Promise<ReadableStream<Uint8Array> | null> {
-    if (this.#disk) return null;
+    if (this.onDisk(segment, from, to)) return null;
     this.#gets++;
     const result = await this.#store.get(segment.key, { range: { start: from, end: to - 1 } })
       .catch((error) => {
@@ -125,10 +134,111 @@ export class RangeStreams {
     return { gets: this.#gets, diskBlocks: this.#diskBlocks };
   }
 
+  /** The disk tier's counters, if there is one. */
+  diskStats(): DiskCacheStats | null {
+    return this.#disk?.stats() ?? null;
+  }
+
+  /** Whether the disk tier has a file of every block bytes `[from, to)` of a segment touch. */
+  onDisk(segment: SegmentSpan, from: number, to: number): boolean {
+    const disk = this.#disk;
+    if (!disk || from >= to) return false;
+    for (let k = Math.floor(from / DISK_BLOCK); k * DISK_BLOCK < to; k++) {
+      if (!disk.has(segment.id, k, blockEndOf(k * DISK_BLOCK, segment.size) - k * DISK_BLOCK)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   /**
-   * The parts of bytes `[offset, offset + length)` of a segment: whole 1 MiB blocks the
-   * disk tier holds are read from it; the rest goes out as ranged GETs of at most
-   * `getBytes`, cut at block boundaries.
+   * Fills the disk tier, in the background, with the whole blocks within bytes `[from, to)`
+   * of a segment that it does not hold: for a range answered by {@linkcode RangeStreams.direct},
+   * once the answer has been sent, so that the fill (a second GET of those bytes, one per
+   * `getBytes`) competes with no reader for the CPU. At most half the tier's size is filled
+   * from one range. One fill runs at a time (the tier's background jobs); each block it
+   * holds (two at most: one being written, the next arriving) is taken from the memory
+   * budget until its file is written. A fill whose segment is gone (GC), or whose GET body
+   * stalls for `fillStallMs`, just stops. No-op without a disk tier.
+   */
+  fill(segment: SegmentSpan, from: number, to: number): void {
+    this.#disk?.background(() => this.#fillBlocks(segment, from, to));
+  }
+
+  async #fillBlocks(segment: SegmentSpan, from: number, to: number): Promise<void> {
+    const disk = this.#disk!;
+    // Runs of whole blocks inside the range that the tier lacks, each at most getBytes;
+    // at most half the tier's size from the range's start (more would only evict itself).
+    const runs: { from: number; to: number }[] = [];
+    const first = Math.ceil(from / DISK_BLOCK) * DISK_BLOCK;
+    for (let k = first / DISK_BLOCK;; k++) {
+      const start = k * DISK_BLOCK;
+      const end = blockEndOf(start, segment.size);
+      if (start >= to || end > to || end - first > disk.maxBytes / 2) break;
+      if (disk.has(segment.id, k, end - start)) continue;
+      const last = runs[runs.length - 1];
+      if (last && last.to === start && end - last.from <= this.#getBytes) last.to = end;
+      else runs.push({ from: start, to: end });
+    }
+    const stalled = new AbortController();
+    const { signal } = stalled;
+    for (const run of runs) {
+      const { reader, detach } = await this.#openRange(segment, run.from, run.to, signal);
+      // The block being gathered starts at `at`; it holds its bytes in the budget.
+      let block: Uint8Array | null = null;
+      let at = run.from;
+      let filled = 0;
+      let writing: Promise<unknown> = Promise.resolve();
+      try {
+        for (;;) {
+          const timer = setTimeout(() => stalled.abort(), this.#fillStallMs);
+          const { done, value } = await reader.read().finally(() => clearTimeout(timer));
+          if (done || signal.aborted) break;
+          for (let used = 0; used < value.length;) {
+            if (at >= run.to) throw missingSegment(segment);
+            const length = blockEndOf(at, segment.size) - at;
+            if (!block) {
+              await this.#budget?.acquire(length);
+              block = DiskCache.allocate(length);
+            }
+            const n = Math.min(value.length - used, length - filled);
+            block.set(value.subarray(used, used + n), filled);
+            filled += n;
+            used += n;
+            if (filled === length) {
+              // One block's file is written while the next one arrives.
+              await writing;
+              const index = at / DISK_BLOCK;
+              const whole: Uint8Array = block;
+              block = null;
+              writing = disk.write(segment.id, index, whole).then(
+                () => this.#budget?.release(length),
+                (error) => {
+                  this.#budget?.release(length);
+                  throw error;
+                },
+              );
+              writing.catch(() => {});
+              at += length;
+              filled = 0;
+            }
+          }
+        }
+        if (at !== run.to) throw missingSegment(segment);
+        await writing;
+      } finally {
+        if (block) this.#budget?.release(block.length);
+        detach();
+        await reader.cancel().catch(() => {});
+        await writing.catch(() => {});
+      }
+    }
+  }
+
+  /**
+   * The parts of bytes `[offset, offset + length)` of a segment: the 1 MiB blocks the disk
+   * tier holds are read from it (one part each, a partly read block cut from its file);
+   * the rest goes out as ranged GETs of at most `getBytes`, cut at block boundaries.
    */
   segmentParts(segment: SegmentSpan, offset: number, length: number): Part[] {
     const end = offset + length;
@@ -148,8 +258,7 @@ export class RangeStreams {
       const blockEnd = Math.min(blockStart + DISK_BLOCK, segment.size);
       const from = Math.max(offset, blockStart);
       const to = Math.min(end, blockEnd);
-      const whole = from === blockStart && to === blockEnd;
-      if (whole && this.#disk?.has(segment.id, k, to - from)) {
+      if (this.#disk?.has(segment.id, k, blockEnd - blockStart)) {
         flush();
         parts.push(this.#diskPart(segment, k, from, to));
         continue;
@@ -295,14 +404,19 @@ export class RangeStreams {
     return this.#part(to - from, (queue, signal) => this.#fetch(segment, from, to, queue, signal));
   }
 
-  /** A whole block from the disk tier; if its file turns out unusable, from S3. */
+  /**
+   * Bytes `[from, to)` of block `index` from the disk tier (the whole block is read, and
+   * held in the budget until taken); if its file turns out unusable, from S3.
+   */
   #diskPart(segment: SegmentSpan, index: number, from: number, to: number): Part {
-    return this.#part(to - from, async (queue, signal) => {
+    const start = index * DISK_BLOCK;
+    const length = blockEndOf(start, segment.size) - start;
+    return this.#part(length, async (queue, signal) => {
       await queue.acquired;
-      const block = await this.#disk!.get(segment.id, index, to - from);
+      const block = await this.#disk!.get(segment.id, index, length);
       if (block) {
         this.#diskBlocks++;
-        queue.push(block);
+        queue.push(block.subarray(from - start, to - start));
       } else await this.#fetch(segment, from, to, queue, signal, false);
     });
   }

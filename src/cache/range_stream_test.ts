@@ -2,6 +2,7 @@ import { assertEquals } from "../../tests/_assert.ts";
 import { MemoryStore } from "../store/memory.ts";
 import { MemoryBudget } from "./budget.ts";
 import { RangeStreams } from "./range_stream.ts";
+import { DiskCache } from "./disk_cache.ts";
 
 const MiB = 1 << 20;
 
@@ -50,4 +51,42 @@ Deno.test("`RangeStreams.sharedParts()` reads spans with one GET, dropping the g
   for await (const _ of streams.stream(streams.sharedParts(segment, spans))) break;
   await settle();
   assertEquals(budget.stats().used, 0);
+});
+
+Deno.test("a disk-tier fill whose GET body stalls gives up, and the next fill runs", async () => {
+  const store = new MemoryStore();
+  const data = new Uint8Array(3 * MiB).map((_, i) => i % 249);
+  await store.put("s/stuck", data);
+  await store.put("s/fine", data);
+  // The first GET of "s/stuck" sends 1 MiB and then nothing, never ending.
+  const stalling: typeof store = Object.create(store);
+  let stalls = 0;
+  stalling.get = async (key, options) => {
+    const result = await store.get(key, options);
+    if (key !== "s/stuck" || result?.status !== "ok" || stalls++ > 0) return result;
+    const first = new Uint8Array(await new Response(result.body).arrayBuffer()).slice(0, MiB);
+    let sent = false;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent) return new Promise<void>(() => {});
+        sent = true;
+        controller.enqueue(first);
+      },
+    });
+    return { ...result, body };
+  };
+  const dir = await Deno.makeTempDir({ prefix: "pagefs-fill-" });
+  try {
+    const disk = await DiskCache.open({ dir, maxBytes: 16 * MiB });
+    const budget = new MemoryBudget(64 * MiB);
+    const streams = new RangeStreams(stalling, { budget, disk, fillStallMs: 50 });
+    streams.fill({ id: "stuck", key: "s/stuck", size: data.length }, 0, data.length);
+    streams.fill({ id: "fine", key: "s/fine", size: data.length }, 0, data.length);
+    await disk.flush();
+    const has = (id: string) => [0, 1, 2].map((k) => disk.has(id, k, MiB));
+    assertEquals([has("stuck"), has("fine")], [[true, false, false], [true, true, true]]);
+    assertEquals([disk.stats().pending, budget.stats().used], [0, 0]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

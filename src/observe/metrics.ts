@@ -23,7 +23,14 @@ const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256];
 
 /** What a page cache reports (`Vfs.cacheStats()`). */
 export interface CacheStatsSource {
-  cacheStats(): { hits: number; misses: number; bytes: number; evictions?: number };
+  cacheStats(): {
+    hits: number;
+    misses: number;
+    bytes: number;
+    evictions?: number;
+    /** The disk tier's, if there is one. */
+    disk?: { hits: number; misses: number; bytes: number; pending: number } | null;
+  };
 }
 
 /**
@@ -127,6 +134,41 @@ export class Telemetry {
       registers,
       collect() {
         this.set(cacheSource()?.bytes ?? 0);
+      },
+    });
+    const diskSource = () => cacheSource()?.disk ?? null;
+    new Counter({
+      name: "pagefs_disk_cache_hits_total",
+      help: "Blocks read from the disk tier (PAGEFS_CACHE_DIR).",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(diskSource()?.hits ?? 0);
+      },
+    });
+    new Counter({
+      name: "pagefs_disk_cache_misses_total",
+      help: "Blocks asked of the disk tier that it did not have (or had damaged).",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(diskSource()?.misses ?? 0);
+      },
+    });
+    new Gauge({
+      name: "pagefs_disk_cache_bytes",
+      help: "Bytes of block files in the disk tier.",
+      registers,
+      collect() {
+        this.set(diskSource()?.bytes ?? 0);
+      },
+    });
+    new Gauge({
+      name: "pagefs_disk_cache_pending",
+      help: "Block writes and fills of the disk tier queued or running (0: settled).",
+      registers,
+      collect() {
+        this.set(diskSource()?.pending ?? 0);
       },
     });
     new Gauge({

@@ -92,9 +92,13 @@ export class RequestLog {
           ...(aborted ? { aborted: true } : {}),
         });
       };
+      const finished = (bytes: number | null, aborted: boolean) => {
+        done(bytes, aborted);
+        if (!aborted) afterSent(c)?.();
+      };
       const body = c.res.body;
       if (body === null || c.req.method === "HEAD") {
-        done(0, false);
+        finished(0, false);
         return;
       }
       // A small answer with a declared length goes out untouched under Deno.serve, whose
@@ -108,7 +112,7 @@ export class RequestLog {
       // see markStreamedByRuntime): a counting stream would cost it a JavaScript hop per
       // chunk, as much time again as the GET. Its line cannot tell a client that hung up.
       if (completed !== null && (declared <= SMALL_ANSWER || isStreamedByRuntime(c))) {
-        completed.then(() => done(declared, false), () => done(null, true));
+        completed.then(() => finished(declared, false), () => finished(null, true));
         return;
       }
       // The line is written once the body is sent (or abandoned): its size and the time
@@ -121,18 +125,18 @@ export class RequestLog {
             const { done: end, value } = await reader.read();
             if (end) {
               controller.close();
-              done(bytes, false);
+              finished(bytes, false);
               return;
             }
             bytes += value.byteLength;
             controller.enqueue(value);
           } catch (error) {
             controller.error(error);
-            done(bytes, true);
+            finished(bytes, true);
           }
         },
         async cancel(reason) {
-          done(bytes, true);
+          finished(bytes, true);
           await reader.cancel(reason);
         },
       });
@@ -148,13 +152,23 @@ export class RequestLog {
 /** The context variable set by {@linkcode markStreamedByRuntime}. */
 const RUNTIME_BODY = "pagefs.runtimeBody";
 
+/** The context variable holding the `sent` callback of {@linkcode markStreamedByRuntime}. */
+const AFTER_SENT = "pagefs.afterSent";
+
 /**
  * Marks the answer of `c` as one whose body the runtime streams itself (the body of an S3
  * GET passed on untouched, `Vfs.readStream`'s `direct`): the request log then does not
  * wrap it in a counting stream, and logs it as sent in full once `completed` resolves.
+ * `sent` (`Vfs.readStream`'s, which fills the disk tier) is called then, off the answer's
+ * path; not when the answer failed.
  */
-export function markStreamedByRuntime(c: Context): void {
+export function markStreamedByRuntime(c: Context, sent?: () => void): void {
   c.set(RUNTIME_BODY as never, true as never);
+  if (sent) c.set(AFTER_SENT as never, sent as never);
+}
+
+function afterSent(c: Context): (() => void) | undefined {
+  return c.get(AFTER_SENT as never) as (() => void) | undefined;
 }
 
 function isStreamedByRuntime(c: Context): boolean {

@@ -94,7 +94,7 @@ async function readFile(
   const { offset, length, status, headers: span } = requestedSpan(c.req.raw, stat);
   Object.assign(headers, span);
   if (c.req.method === "HEAD") return c.body(null, status, headers);
-  const { stat: streamed, body, direct } = await vfs.readStream(path, {
+  const { stat: streamed, body, direct, sent } = await vfs.readStream(path, {
     offset,
     length,
     direct: true,
@@ -103,7 +103,7 @@ async function readFile(
     await body.cancel();
     return null;
   }
-  if (direct) markStreamedByRuntime(c);
+  if (direct) markStreamedByRuntime(c, sent);
   return c.body(body, status, headers);
 }
 

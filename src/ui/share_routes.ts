@@ -194,7 +194,7 @@ export function registerShareRoutes(app: Hono<AuthEnv>, vfs: Vfs, shares: ShareT
       await streamed.body.cancel();
       return null;
     }
-    if (streamed.direct) markStreamedByRuntime(c);
+    if (streamed.direct) markStreamedByRuntime(c, streamed.sent);
     return c.body(streamed.body, status, headers);
   };
   const serve = async (c: Context) => {

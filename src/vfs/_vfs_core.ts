@@ -59,9 +59,12 @@ export abstract class VfsCore {
     return this.ctx.store;
   }
 
-  /** The page cache's counters (hits, misses, bytes held) of this instance. */
+  /**
+   * The page cache's counters (hits, misses, bytes held) of this instance, and its disk
+   * tier's (null without one).
+   */
   cacheStats() {
-    return this.ctx.cache.stats();
+    return { ...this.ctx.cache.stats(), disk: this.ctx.ranges.diskStats() };
   }
 
   /**

@@ -103,10 +103,12 @@ export abstract class VfsFiles extends VfsNames {
    * @throws {FsError} EISDIR when `path` is a directory.
    * With `direct`, for a caller that sends the body with its length declared (an HTTP
    * answer with Content-Length: its transport fails a body that ends short), bytes that are
-   * one run of one segment (and no disk tier) come as the body of one ranged GET of the
-   * store, untouched and unchecked; the result's `direct` then says so, and the answer
-   * streams without JavaScript per chunk (see `markStreamedByRuntime` in
-   * src/observe/request_log.ts). Without it, every body is checked for its length.
+   * one run of one segment (that the disk tier, if any, does not hold whole) come as the
+   * body of one ranged GET of the store, untouched and unchecked; the result's `direct`
+   * then says so, and the answer streams without JavaScript per chunk (see
+   * `markStreamedByRuntime` in src/observe/request_log.ts). Its `sent`, to be called once
+   * the body has been sent, fills the disk tier with those bytes in the background. Without
+   * `direct`, every body is checked for its length.
    *
    * @throws {FsError} EINVAL for an invalid offset. A segment that goes missing later
    *   errors the stream with EIO.
@@ -114,7 +116,9 @@ export abstract class VfsFiles extends VfsNames {
   readStream(
     path: string,
     options: { offset?: number; length?: number; chunkSize?: number; direct?: boolean } = {},
-  ): Promise<{ stat: Stat; body: ReadableStream<Uint8Array>; direct: boolean }> {
+  ): Promise<
+    { stat: Stat; body: ReadableStream<Uint8Array>; direct: boolean; sent?: () => void }
+  > {
     return this.run(path, () => readStream(this.ctx, path, options));
   }
 

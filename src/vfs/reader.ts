@@ -83,7 +83,7 @@ const MAX_GAP = 64 * 1024;
  * while the current one streams, without going through (or evicting) the page cache; runs
  * of one segment at most 64 KiB apart share one GET (a base segment overwritten here and
  * there costs one GET per 16 MiB, not one per run); other short runs go through the page
- * cache; holes stream as zeros. Segments never
+ * cache, unless the disk tier holds their block; holes stream as zeros. Segments never
  * change, so the stream is a consistent snapshot even if the file is overwritten meanwhile.
  */
 export async function* streamRecord(
@@ -138,7 +138,8 @@ export async function* streamRecord(
       slots.push(null);
       continue;
     }
-    if (piece.length >= STREAM_RUN) {
+    // A short run whose block the disk tier holds is cut from its file: no GET.
+    if (piece.length >= STREAM_RUN || ctx.ranges.onDisk(segment, from, to)) {
       close();
       group = { segment, spans: [{ from, to }], at: [slots.length] };
       slots.push(null);
@@ -158,15 +159,17 @@ export async function* streamRecord(
 /**
  * Bytes `[offset, end)` of one version of a file as the body of one ranged GET, when they
  * are one run of one segment of at least {@linkcode STREAM_RUN} bytes (a file written in
- * one go, read whole or in a large range): see {@linkcode RangeStreams.direct}. Null when
- * they are not, or the GET could not be used; {@linkcode streamRecord} then streams them.
+ * one go, read whole or in a large range): see {@linkcode RangeStreams.direct}. `sent`,
+ * called once the body has been sent, fills the disk tier (if any) with the run's blocks
+ * in the background. Null when they are not one such run, when the disk tier holds all
+ * of them, or when the GET could not be used; {@linkcode streamRecord} then streams them.
  */
 export async function directRun(
   ctx: Ctx,
   record: FileRecord,
   offset: number,
   end: number,
-): Promise<ReadableStream<Uint8Array> | null> {
+): Promise<{ body: ReadableStream<Uint8Array>; sent: () => void } | null> {
   end = Math.min(end, record.attr.size);
   if (end - offset < STREAM_RUN || (!record.map && !record.mapRef)) return null;
   const pieces = resolveRange(await loadMap(ctx, record), offset, end - offset);
@@ -174,11 +177,10 @@ export async function directRun(
   if (piece?.segment == null) return null;
   const segment = locateSegment(piece.segment);
   if (!segment) throw new FsError("EIO", `Bad segment reference ${piece.segment}`);
-  return await ctx.ranges.direct(
-    segment,
-    piece.segmentOffset,
-    piece.segmentOffset + piece.length,
-  );
+  const from = piece.segmentOffset;
+  const to = from + piece.length;
+  const body = await ctx.ranges.direct(segment, from, to);
+  return body && { body, sent: () => ctx.ranges.fill(segment, from, to) };
 }
 
 /** Sequential reads grow a readahead window (doubling up to the maximum); others reset it. */

@@ -75,7 +75,7 @@ async function getFile(req: DavRequest, stat: Stat): Promise<Response | null> {
     await streamed.body.cancel();
     return null;
   }
-  if (streamed.direct) markStreamedByRuntime(req.c);
+  if (streamed.direct) markStreamedByRuntime(req.c, streamed.sent);
   return req.c.body(streamed.body, status, headers);
 }
 

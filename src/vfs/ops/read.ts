@@ -42,7 +42,9 @@ export async function readStream(
   ctx: Ctx,
   path: string,
   options: { offset?: number; length?: number; direct?: boolean },
-): Promise<{ stat: Stat; body: ReadableStream<Uint8Array>; direct: boolean }> {
+): Promise<
+  { stat: Stat; body: ReadableStream<Uint8Array>; direct: boolean; sent?: () => void }
+> {
   const { parent, entry } = await locate(ctx, path, { follow: true });
   if (!parent) throw new FsError("EISDIR", "Is a directory", { path });
   if (!entry) throw new FsError("ENOENT", "No such file or directory", { path });
@@ -56,7 +58,7 @@ export async function readStream(
   // Only for a caller whose transport refuses a body that ends short (an HTTP answer with
   // its Content-Length): the GET's body is not checked here, as the stream below checks it.
   const direct = options.direct ? await directRun(ctx, record, offset, end) : null;
-  if (direct) return { stat, body: direct, direct: true };
+  if (direct) return { stat, body: direct.body, direct: true, sent: direct.sent };
   let chunks = streamRecord(ctx, entry.ino, record, offset, end);
   let version = record;
   let at = offset;
