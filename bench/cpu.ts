@@ -50,6 +50,16 @@ async function pool(n: number, fn: (i: number) => Promise<void>): Promise<void> 
   }));
 }
 
+/** A request, sent again (after a pause) while it is answered 503 (EAGAIN: contention). */
+async function send(url: string, init: RequestInit = {}): Promise<Response> {
+  for (let attempt = 1;; attempt++) {
+    const res = await fetch(url, init);
+    if (res.status !== 503 || attempt === 5) return res;
+    await res.body?.cancel();
+    await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+  }
+}
+
 async function check(res: Response, ok: number[], what: string): Promise<void> {
   await res.body?.cancel();
   if (!ok.includes(res.status)) throw new Error(`${what}: ${res.status}`);
@@ -153,12 +163,12 @@ try {
       if (ONLY.includes("dirsize")) {
         const full = `${proc.url()}/dav/full`;
         if (round === 0) {
-          await check(await fetch(`${full}/`, { method: "MKCOL" }), [201], "MKCOL");
+          await check(await send(`${full}/`, { method: "MKCOL" }), [201], "MKCOL");
           await pool(FULL_DIR, async (i) => {
-            await check(await fetch(`${full}/f${i}`, { method: "PUT", body: "x" }), [201], "PUT");
+            await check(await send(`${full}/f${i}`, { method: "PUT", body: "x" }), [201], "PUT");
           });
         }
-        await check(await fetch(`${dav}/empty/`, { method: "MKCOL" }), [201], "MKCOL");
+        await check(await send(`${dav}/empty/`, { method: "MKCOL" }), [201], "MKCOL");
         for (
           const [dir, name] of [[`${dav}/empty`, "an empty dir"], [full, `a dir of ${FULL_DIR}`]]
         ) {
@@ -167,7 +177,7 @@ try {
             `PageFS WebDAV create 1-byte files into ${name}`,
             () =>
               pool(N, async (i) => {
-                const res = await fetch(`${dir}/r${round}n${i}`, { method: "PUT", body: "x" });
+                const res = await send(`${dir}/r${round}n${i}`, { method: "PUT", body: "x" });
                 await check(res, [201], "PUT");
               }),
           );
