@@ -54,8 +54,9 @@ export interface DirLimits {
 }
 
 /**
- * A grouped create re-encodes, compresses and uploads the whole object holding its name
- * (and other instances download and parse it again), so objects of 8,192 entries made a
+ * A grouped create uploads the whole object holding its name (and other instances
+ * download and parse it again); until it encoded only what it changed (see
+ * `_entries_delta.ts`) it also re-encoded the object, so objects of 8,192 entries made a
  * create into a directory of 10,000 half as fast as into an empty one. Smaller objects
  * cost elsewhere: group commit groups per object, so concurrent creates spread over more
  * shards share fewer PUTs, and a listing pays one conditional GET per object. 2,048 is
