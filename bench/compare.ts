@@ -791,9 +791,9 @@ async function runSystem(key: SystemKey): Promise<void> {
     if (key === "dav" || key === "http") {
       if (selected("requests")) await requestsPerOp(t);
       if (selected("uploads")) await concurrentUploads(t);
+      if (selected("dirsize")) await directorySize(t);
     }
     if (key === "http") {
-      if (selected("dirsize")) await directorySize(t);
       if (selected("patch")) await patches(t);
     }
   } catch (error) {

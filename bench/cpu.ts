@@ -9,7 +9,9 @@
  *
  * `bash infra/s3-server.sh run -- deno run --allow-all bench/cpu.ts`. Knobs: BENCH_CPU_OPS
  * (default 600 per phase and round), BENCH_CPU_ROUNDS (3), BENCH_CPU_PHASES (default
- * "s3,put,get,create"), BENCH_SERVER_FLAGS as for bench/compare.ts.
+ * "s3,put,get,create"; "dirsize" adds creates into an empty directory and into one of
+ * BENCH_CPU_FULL_DIR entries, default 5,000, filled once untimed), BENCH_SERVER_FLAGS as
+ * for bench/compare.ts.
  *
  * @module
  */
@@ -22,6 +24,7 @@ const s3Base = s3FromEnv("run under infra/s3-server.sh run --");
 const N = Number(Deno.env.get("BENCH_CPU_OPS") ?? 600);
 const ROUNDS = Number(Deno.env.get("BENCH_CPU_ROUNDS") ?? 3);
 const ONLY = (Deno.env.get("BENCH_CPU_PHASES") ?? "s3,put,get,create").split(",");
+const FULL_DIR = Number(Deno.env.get("BENCH_CPU_FULL_DIR") ?? 5000);
 const ROOTS = (Deno.env.get("BENCH_CPU_ROOTS") ?? "").split(",").filter((r) => r !== "");
 const C = 16;
 const TICK_MS = 10; // USER_HZ is 100 on Linux
@@ -45,6 +48,16 @@ async function pool(n: number, fn: (i: number) => Promise<void>): Promise<void> 
   await Promise.all(Array.from({ length: C }, async () => {
     while (next < n) await fn(next++);
   }));
+}
+
+/** A request, sent again (after a pause) while it is answered 503 (EAGAIN: contention). */
+async function send(url: string, init: RequestInit = {}): Promise<Response> {
+  for (let attempt = 1;; attempt++) {
+    const res = await fetch(url, init);
+    if (res.status !== 503 || attempt === 5) return res;
+    await res.body?.cancel();
+    await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+  }
 }
 
 async function check(res: Response, ok: number[], what: string): Promise<void> {
@@ -147,6 +160,29 @@ try {
           const got = (await res.arrayBuffer()).byteLength;
           if (res.status !== 200 || got !== 4096) throw new Error(`GET: ${res.status} ${got}`);
         }));
+      if (ONLY.includes("dirsize")) {
+        const full = `${proc.url()}/dav/full`;
+        if (round === 0) {
+          await check(await send(`${full}/`, { method: "MKCOL" }), [201], "MKCOL");
+          await pool(FULL_DIR, async (i) => {
+            await check(await send(`${full}/f${i}`, { method: "PUT", body: "x" }), [201], "PUT");
+          });
+        }
+        await check(await send(`${dav}/empty/`, { method: "MKCOL" }), [201], "MKCOL");
+        for (
+          const [dir, name] of [[`${dav}/empty`, "an empty dir"], [full, `a dir of ${FULL_DIR}`]]
+        ) {
+          await measure(
+            "dirsize",
+            `PageFS WebDAV create 1-byte files into ${name}`,
+            () =>
+              pool(N, async (i) => {
+                const res = await send(`${dir}/r${round}n${i}`, { method: "PUT", body: "x" });
+                await check(res, [201], "PUT");
+              }),
+          );
+        }
+      }
       await measure(
         "create",
         "PageFS WebDAV create 1-byte files (one dir)",

@@ -1,7 +1,6 @@
 /**
  * The pieces of directory objects that the directory store (`dir.ts`) works with: which
- * shard a name lives in, the draft of entries an update edits (with entry counts kept
- * along), how a full object's entries split in two, a new directory object, and the
+ * shard a name lives in, the draft of entries an update edits, how a full object's entries split in two, a new directory object, and the
  * errors a directory change throws. Re-exported
  * by `dir.ts`, the one import for directories.
  *
@@ -9,6 +8,7 @@
  */
 
 import { newId, shardKey } from "./keys.ts";
+import { entriesOf, putEntry } from "./_entries_delta.ts";
 import {
   type Attr,
   type DirObject,
@@ -73,57 +73,36 @@ export class DirectoryGone extends Error {
 }
 
 /**
- * Entry counts of entries records, kept by the drafts that change them: the size check
- * of every grouped change then costs nothing, where counting the keys of a big
- * directory for each of a batch's operations cost as much as encoding it.
+ * A draft of the entries of directory or shard draft `holder` (copy-on-write, see
+ * `_entries_delta.ts`) for an update to edit; `changed` says whether it did.
  */
-const counts = new WeakMap<Record<string, Entry>, number>();
-
-export function countOf(entries: Record<string, Entry>): number {
-  let count = counts.get(entries);
-  if (count === undefined) counts.set(entries, count = Object.keys(entries).length);
-  return count;
-}
-
-/** A draft of `entries` for an update to edit; `changed` says whether it did. */
 export function entryDraft(
   dir: DirObject,
-  entries: Record<string, Entry>,
+  holder: object,
 ): { draft: EntryDraft; changed: () => boolean } {
   let changed = false;
+  const entries = entriesOf(holder);
   return {
     draft: {
       dir,
       // A copy: the entry objects are shared with the version read (and frozen once
       // encoded), so a caller that edits the entry it got puts it back with `set`.
-      get: (name) => Object.hasOwn(entries, name) ? structuredClone(entries[name]) : undefined,
+      get: (name) => {
+        const entry = entries.get(name);
+        return entry === undefined ? undefined : structuredClone(entry);
+      },
       set(name, entry) {
-        const count = Object.hasOwn(entries, name) ? undefined : counts.get(entries);
-        putEntry(entries, name, entry);
-        if (count !== undefined) counts.set(entries, count + 1);
+        entries.set(name, entry);
         changed = true;
       },
       delete(name) {
-        if (Object.hasOwn(entries, name)) {
-          const count = counts.get(entries);
-          delete entries[name];
-          if (count !== undefined) counts.set(entries, count - 1);
-          changed = true;
-        }
+        if (entries.get(name) === undefined) return;
+        entries.delete(name);
+        changed = true;
       },
     },
     changed: () => changed,
   };
-}
-
-/** Sets `record[name]` as an own property, even for names like "__proto__". */
-export function putEntry(record: Record<string, Entry>, name: string, entry: Entry): void {
-  Object.defineProperty(record, name, {
-    value: entry,
-    enumerable: true,
-    writable: true,
-    configurable: true,
-  });
 }
 
 /** The two halves of `entries`, split on the next hash bit after `ref`'s prefix. */

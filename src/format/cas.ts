@@ -36,7 +36,7 @@ import {
   unstamp,
   WRITES,
 } from "./_cas_history.ts";
-import { decode, encode } from "./meta.ts";
+import { decode, encode, withTopMember } from "./meta.ts";
 
 export {
   type Check,
@@ -232,7 +232,7 @@ export class MetaStore {
     const etag = typeof base === "string" ? base : base?.etag ?? null;
     const from = typeof base === "string" ? this.#cachedAt(key, base) : base;
     const writes = stampable(value) ? nextWrites(from, etag === null) : undefined;
-    const bytes = encode(writes ? { ...value, [WRITES]: writes } : value);
+    const bytes = encode(writes ? withTopMember(value as object, WRITES, writes) : value);
     const mode = etag === null ? { kind: "create" as const } : { kind: "replace" as const, etag };
     const stamp = ++this.#tick;
     try {

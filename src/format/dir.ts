@@ -27,8 +27,8 @@ import {
   type ShardRef,
 } from "./meta.ts";
 import { markRemoving, tombstone, unmarkRemoving } from "./_dir_removal.ts";
+import { countOf, entryOf, isLazy, materialize } from "./_entries_delta.ts";
 import {
-  countOf,
   CrossObjectError,
   DirectoryGone,
   type EntryDraft,
@@ -54,8 +54,9 @@ export interface DirLimits {
 }
 
 /**
- * A grouped create re-encodes, compresses and uploads the whole object holding its name
- * (and other instances download and parse it again), so objects of 8,192 entries made a
+ * A grouped create uploads the whole object holding its name (and other instances
+ * download and parse it again); until it encoded only what it changed (see
+ * `_entries_delta.ts`) it also re-encoded the object, so objects of 8,192 entries made a
  * create into a directory of 10,000 half as fast as into an empty one. Smaller objects
  * cost elsewhere: group commit groups per object, so concurrent creates spread over more
  * shards share fewer PUTs, and a listing pays one conditional GET per object. 2,048 is
@@ -99,11 +100,11 @@ export class Directories {
   /** The entry `name` of directory `dir`, or null. */
   async lookup(dir: DirObject, name: string, options: ReadOptions = {}): Promise<Entry | null> {
     for (let attempt = 0;; attempt++) {
-      if (!dir.shards) return dir.entries?.[name] ?? null;
+      if (!dir.shards) return entryOf(dir, name) ?? null;
       const ref = shardFor(dir.shards, name);
       const key = shardKey(dir.ino, ref.id);
       const shard = await this.meta.read<ShardObject>(key, checkShard, attempt ? {} : options);
-      if (shard) return shard.value.entries[name] ?? null;
+      if (shard) return entryOf(shard.value, name) ?? null;
       // The shard was replaced by a split since we read the table.
       const fresh = await this.get(dir.ino);
       if (!fresh || attempt > 20) return null;
@@ -284,15 +285,15 @@ export class Directories {
     const committed = this.meta.updateGrouped<DirObject, R>(key, checkDir, (dir) => {
       if (!dir || dir.removing) throw new DirectoryGone(ino);
       if (dir.shards) throw new Resharded();
-      const entries = dir.entries ??= {};
-      const { draft, changed } = entryDraft(dir, entries);
+      if (!isLazy(dir)) dir.entries ??= {};
+      const { draft, changed } = entryDraft(dir, dir);
       const result = op(draft);
       if (!changed()) return { result };
       if (now !== null) dir.attr.mtime = dir.attr.ctime = Math.max(now, dir.attr.mtime);
-      if (!this.#over(key, countOf(entries))) return { value: dir, result };
+      if (!this.#over(key, countOf(dir))) return { value: dir, result };
       // Over the limit: this same CAS turns the directory into two shards, so the split
       // is serialised with the creates that fill the directory instead of racing them.
-      const halves = splitHalves(ino, { bits: 0, depth: 0, id: "" }, entries);
+      const halves = splitHalves(ino, { bits: 0, depth: 0, id: "" }, materialize(dir));
       dir.shards = halves.map((h) => h.ref);
       delete dir.entries;
       return {
@@ -322,12 +323,12 @@ export class Directories {
         sealed = true;
         throw new Resharded();
       }
-      const { draft, changed } = entryDraft(dir, shard.entries);
+      const { draft, changed } = entryDraft(dir, shard);
       const result = op(draft);
       if (!changed()) return { result };
       if (now !== null) shard.mtime = Math.max(now, shard.mtime ?? 0);
       // Over the limit: the write that fills the shard also seals it; the split follows.
-      if (this.#over(key, countOf(shard.entries))) shard.sealed = sealed = true;
+      if (this.#over(key, countOf(shard))) shard.sealed = sealed = true;
       return { value: shard, result };
     });
     queued?.();

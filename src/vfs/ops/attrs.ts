@@ -29,7 +29,7 @@ export async function getattr(
   const names = splitPath(path);
   checkScope(ctx, names, path);
   const known = await cachedDir(ctx, names, options);
-  if (known) return await dirStatOf(ctx, known);
+  if (known) return await dirStatOf(ctx, known, options);
   const { parent, entry } = await locate(ctx, path, { follow, ...options });
   if (!parent) return await dirStatOf(ctx, await openDir(ctx, ROOT_INO, path));
   if (!entry) throw new FsError("ENOENT", "No such file or directory", { path });

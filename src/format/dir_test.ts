@@ -1,0 +1,93 @@
+import { assert, assertEquals } from "../../tests/_assert.ts";
+import { MemoryStore } from "../store/memory.ts";
+import { MetaStore } from "./cas.ts";
+import { Directories, newDirObject } from "./dir.ts";
+import { type DirObject, draftStats, type Entry } from "./meta.ts";
+
+const INO = "00000000000000d1";
+const ATTR = { mode: 0o40755, uid: 0, gid: 0, size: 0, atime: 0, mtime: 0, ctime: 0, btime: 0 };
+
+function fileEntry(n: number): Entry {
+  return {
+    t: "f",
+    ino: (0x1000000 + n).toString(16).padStart(16, "0"),
+    attr: { mode: 0o100644, uid: 0, gid: 0, size: 1, atime: n, mtime: n, ctime: n, btime: n },
+    data: "Yg==",
+    gen: 1,
+    cv: 1,
+  };
+}
+
+/** A directory of `count` entries, filled in two group commits; its store and objects. */
+async function filled(count: number, maxEntries: number) {
+  const store = new MemoryStore();
+  const dirs = new Directories(new MetaStore(store), { maxEntries });
+  await dirs.create(newDirObject(INO, INO, ATTR));
+  const create = (name: string, n: number) =>
+    dirs.update(INO, [name], (draft) => draft.set(name, fileEntry(n)));
+  // Concurrent creates into one object share a CAS; a split between them moves some to
+  // another shard, which then commits them on its own.
+  for (let from = 0; from < count; from += 256) {
+    await Promise.all(
+      Array.from(
+        { length: Math.min(256, count - from) },
+        (_, i) => create(`file-${from + i}`, from + i),
+      ),
+    );
+  }
+  return { store, dirs, create };
+}
+
+for (const [what, maxEntries] of [["an unsharded", 4096], ["a sharded", 512]] as const) {
+  Deno.test(
+    `\`Directories.update()\`: a create into ${what} directory of 2,000 entries touches what it changes, not the object`,
+    async () => {
+      const { store, dirs, create } = await filled(2000, maxEntries);
+      const dir = (await dirs.get(INO))!.value;
+      assertEquals(!!dir.shards, maxEntries < 2000);
+      // Warm: the first commit to an object read or split since builds what later ones reuse.
+      for (let i = 0; i < 16; i++) await create(`warm-${i}`, 3000 + i);
+      const before = draftStats.entriesTouched;
+      for (let i = 0; i < 64; i++) await create(`new-${i}`, 4000 + i);
+      const touched = draftStats.entriesTouched - before;
+      // Copying the object's entries for each commit and walking them to encode it touched
+      // 2 x 2,000 (or 2 x its shard's 500) per create; a chain of drafts is flattened
+      // (2 x the object) once in 32.
+      assert(touched <= 64 * 400, `64 creates touched ${touched} entries one by one`);
+      // Another instance reads every entry, in objects that decode as usual.
+      const other = new Directories(new MetaStore(store));
+      const fresh = (await other.get(INO))!;
+      const names = (await other.list(fresh.value)).map(([name]) => name);
+      assertEquals(names.length, 2080);
+      for (const name of ["file-0", "file-1999", "warm-15", "new-0", "new-63"]) {
+        assert(names.includes(name), name);
+        assertEquals((await other.lookup(fresh.value, name))?.t, "f");
+      }
+      // This instance's own view (built on its drafts) says the same.
+      const mine = (await dirs.get(INO))!.value;
+      assertEquals((await dirs.lookup(mine, "new-7"))?.ino, fileEntry(4007).ino);
+      assertEquals((await dirs.list(mine)).length, 2080);
+    },
+  );
+}
+
+Deno.test("`Directories.update()`: removes and replaces in a large directory land as a full rewrite would", async () => {
+  const { store, dirs, create } = await filled(1500, 4096);
+  await create("again", 1);
+  const changes: [string, "rm" | "set"][] = [["file-3", "rm"], ["file-4", "set"], ["again", "rm"]];
+  for (const [name, kind] of changes) {
+    await dirs.update(INO, [name], (draft) => {
+      if (kind === "rm") draft.delete(name);
+      else draft.set(name, fileEntry(77));
+    });
+  }
+  await create("again", 2);
+  const other = new Directories(new MetaStore(store));
+  const dir = (await other.get(INO))!.value as DirObject;
+  const listed = new Map(await other.list(dir));
+  assertEquals(listed.size, 1500);
+  assertEquals(listed.has("file-3"), false);
+  const mtime = (name: string) => (listed.get(name) as { attr: { mtime: number } }).attr.mtime;
+  assertEquals(mtime("file-4"), 77);
+  assertEquals(mtime("again"), 2);
+});
