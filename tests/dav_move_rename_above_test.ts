@@ -137,3 +137,27 @@ davTest(
     assertEquals(await b.text("/in/src/sub/deep.txt"), "src deep");
   },
 );
+
+davTest(
+  "a COPY over a collection removes its finished copy and answers 409 when the destination's parent is moved before the swap",
+  async (t) => {
+    const b = await t.b();
+    await setUp(t.a, "/in");
+    // The copy is whole beside /p/c/dst; before the swap, another instance renames /p.
+    const copy = t.a.vfs.copy.bind(t.a.vfs);
+    t.a.vfs.copy = async (from, to, options) => {
+      t.a.vfs.copy = copy;
+      const made = await copy(from, to, options);
+      await b.vfs.rename("/p", "/q");
+      return made;
+    };
+    const { from, headers } = transfer("COPY", "/in/src");
+    const res = await t.a.send("COPY", from, { headers });
+    const text = await res.text();
+    // As if the rename came first: the destination's parent is gone (409), nothing copied.
+    assertEquals(res.status, 409, text);
+    assertEquals(await b.members("/q/c"), ["dst"]);
+    assertEquals(await b.text("/q/c/dst/sub/deep.txt"), "dst deep");
+    assertEquals(await b.text("/in/src/sub/deep.txt"), "src deep");
+  },
+);

@@ -246,7 +246,8 @@ async function replaceByCopy(req: DavRequest, to: string, transfer: Transfer): P
     aside = await swapIn(req, staging.path, to, transfer);
   } catch (error) {
     await discard(req, staging);
-    throw error;
+    // The swap may find no destination collection (moved meanwhile): a conflict.
+    throw await parentGone(req, transfer.from, error);
   }
   if (aside) await discard(req, aside, transfer.recheck);
 }
