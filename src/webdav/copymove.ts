@@ -181,9 +181,11 @@ async function replaceByMove(req: DavRequest, to: string, transfer: Transfer): P
   }
   if (!swapped) {
     let staged: Aside;
+    let home: Aside;
     try {
       const name = await vfs.nameBeside(to, MOVING_PREFIX);
       staged = { path: besidePath(to, name), holder: await holderOf(req, to) };
+      home = { path: from, holder: await holderOf(req, from) };
       await recheck.beforeCommit();
       await vfs.rename(from, staged.path, { noReplace: true, ...expected(transfer) });
     } catch (error) {
@@ -195,7 +197,7 @@ async function replaceByMove(req: DavRequest, to: string, transfer: Transfer): P
       const answer = await putBack(
         req,
         staged,
-        from,
+        home,
         recheck.reason(error),
         "the resource it moves",
       );
@@ -294,38 +296,42 @@ async function swapIn(
     await vfs.rename(staged, to, { noReplace: true });
   } catch (error) {
     const reason = isFsError(error, "EEXIST") ? appeared(true) : recheck.reason(error);
-    throw await putBack(req, aside, to, reason, "the resource it would have replaced");
+    const home = { path: to };
+    throw await putBack(req, aside, home, reason, "the resource it would have replaced");
   }
   return aside;
 }
 
 /**
  * After a failed step: renames `entry` back to `home`, unless something took that name
- * meanwhile (it is not replaced); found where its collection is now if a rename took that
- * elsewhere. Returns the error to answer with; when the entry could not go back, that
+ * meanwhile (it is not replaced); each found in its collection wherever a rename took that
+ * meanwhile. Returns the error to answer with; when the entry could not go back, that
  * error says where it is kept.
  */
 async function putBack(
   req: DavRequest,
   entry: Aside,
-  home: string,
+  home: Aside,
   error: unknown,
   what: string,
 ): Promise<unknown> {
   let path = entry.path;
+  let back = home.path;
   for (let follows = 0;; follows++) {
     try {
-      await req.vfs.rename(path, home, { noReplace: true });
+      await req.vfs.rename(path, back, { noReplace: true });
       return error;
     } catch (failure) {
       if (!isFsError(failure, "ENOENT")) return keptAside(req, path, error, what);
     }
-    // Not found: its collection moved away, or it went (removed through another instance,
-    // as a client may: as it asked), or `home`'s collection went (then it stays, and the
-    // answer says where).
+    // Not found: its collection or `home`'s moved away, or it went (removed through another
+    // instance, as a client may: as it asked), or `home`'s collection went (then it stays,
+    // and the answer says where).
     const moved = follows < 3 ? await movedTo(req, entry, path) : null;
-    if (moved) {
-      path = moved;
+    const movedHome = follows < 3 && !moved ? await movedTo(req, home, back) : null;
+    if (moved || movedHome) {
+      path = moved ?? path;
+      back = movedHome ?? back;
       continue;
     }
     if (await statOrNull(req.vfs, path).catch(() => null)) {
