@@ -121,3 +121,31 @@ contract("`renameAside()` with `replaces` refuses a target changed since", async
   assertEquals(await read(fs, "/t"), "s");
   assertEquals(await read(fs, `/${aside}`), "new");
 });
+
+contract(
+  "`renameAside()` names the directory that keeps the aside entry, and `pathOf()` finds it after a rename above",
+  async (store) => {
+    const fs = await Vfs.open(store);
+    const other = await Vfs.open(store);
+    await fs.mkdir("/p/c/old", { parents: true });
+    await fs.writeFile("/p/c/old/f", text("kept"));
+    await fs.writeFile("/p/c/new", text("new"));
+    const aside = await fs.nameBeside("/p/c/old", ".aside-");
+    const holder = await fs.renameAside("/p/c/new", "/p/c/old", aside);
+    assertEquals(holder, (await fs.getattr("/p/c")).ino);
+    assertEquals(await fs.pathOf(holder), "/p/c");
+    // Another instance moves the collection above: the holder is found at its new place.
+    await other.mkdir("/x");
+    await other.rename("/p", "/x/q");
+    assertEquals(await fs.pathOf(holder), "/x/q/c");
+    assertEquals(await read(fs, `/x/q/c/${aside}/f`), "kept");
+    // A removal by the holder follows it there, even from the old path.
+    assertEquals((await fs.removeTree(`/p/c/${aside}`, { holder })).size, 0);
+    assertEquals((await fs.readdir("/x/q/c")).entries.map((e) => e.name), ["old"]);
+    assertEquals(await code(fs.removeTree(`/p/c/${aside}`, { holder })), "ENOENT");
+    assertEquals(await fs.pathOf((await fs.getattr("/")).ino), "/");
+    await other.unlink("/x/q/c/old");
+    await other.rmdir("/x/q/c");
+    assertEquals(await fs.pathOf(holder), null);
+  },
+);

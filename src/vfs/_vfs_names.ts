@@ -17,6 +17,7 @@ import { rename } from "./ops/rename.ts";
 import { type AsideOptions, nameBeside, renameAside } from "./ops/rename_aside.ts";
 import { removeTree, type RemoveTreeOptions } from "./ops/tree.ts";
 import { checkName, splitPath } from "./path.ts";
+import { pathOf } from "./resolve.ts";
 import type { ReaddirPage, Stat } from "./types.ts";
 
 /** The namespace methods of {@linkcode Vfs}. */
@@ -54,13 +55,30 @@ export abstract class VfsNames extends VfsAttrs {
    * could not be removed, with why; with `stopOnError`, throws the first failure instead.
    * Members that vanish meanwhile count as removed.
    *
-   * @throws {FsError} ENOENT when nothing is at `path`; with `stopOnError`, any errno of
+   * With `holder` (the inode of the directory holding `path`'s entry), the removal
+   * follows that directory if a rename takes it elsewhere before or while it runs.
+   *
+   * @throws {FsError} ENOENT when nothing is at `path` (nor, with `holder`, in that
+   *   directory where it is now); with `stopOnError`, any errno of
    *   {@linkcode Vfs.unlink} or {@linkcode Vfs.rmdir}, or what `beforeEach` throws.
    * @throws {FsError} ESTALE when `path` is a file whose stat fails `expect` at the commit
    *   (as {@linkcode Vfs.unlink}'s).
    */
   removeTree(path: string, options: RemoveTreeOptions = {}): Promise<Map<string, FsError>> {
     return removeTree(this, path, options);
+  }
+
+  /**
+   * The path of directory `ino` now, wherever renames have taken it: found by its parent
+   * pointers up to the root, each step confirmed by the entry naming it. For a caller that
+   * made an entry in a directory and must find it again (see {@linkcode removeTree}'s
+   * `holder`). The whole filesystem's path, whatever this view's scope (an operation on it
+   * checks the scope). Null when the directory is gone or being removed.
+   *
+   * @throws {FsError} EAGAIN when a step does not confirm after a few walks.
+   */
+  pathOf(ino: string): Promise<string | null> {
+    return this.run(ino, () => pathOf(this.ctx, ino));
   }
 
   /**
@@ -115,6 +133,8 @@ export abstract class VfsNames extends VfsAttrs {
    * directory, in one commit: readers see the old entry at `to` or the new one, never
    * nothing. Nothing is dropped; remove the aside entry when it is no longer needed. Take
    * `aside` from {@linkcode nameBeside}, which keeps it in the same directory object.
+   * Returns the inode of that directory (to find the aside entry after a rename of the
+   * directory: {@linkcode removeTree}'s `holder`).
    *
    * @throws {FsError} ENOENT when nothing is at `from`.
    * @throws {FsError} EEXIST when something is at `aside`, or `options.replaces` (the
@@ -128,7 +148,7 @@ export abstract class VfsNames extends VfsAttrs {
     to: string,
     aside: string,
     options: AsideOptions = {},
-  ): Promise<void> {
+  ): Promise<string> {
     return this.run(from, () => renameAside(this.ctx, from, to, aside, options));
   }
 

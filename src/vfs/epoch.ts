@@ -44,6 +44,19 @@ export async function readEpoch(ctx: Ctx): Promise<Epoch> {
   return epochOf(table);
 }
 
+/**
+ * Whether no namespace change began or ended since the epoch this request read (and
+ * resolved its paths under): a fresh conditional GET of the lock table shows the same `ns`.
+ * For an operation that resolved two paths one after the other, each maybe from reads made
+ * earlier in the request: it may pair them only if no change came between. A change already
+ * in flight when the request read the epoch (in `pending`) is not seen by this.
+ */
+export async function epochHolds(ctx: Ctx): Promise<boolean> {
+  const used = await readEpoch(ctx);
+  const now = epochOf(await ctx.meta.read<LockTable>(LOCKS_KEY, checkLockTable));
+  return now.ns === used.ns;
+}
+
 /** One CAS on the lock table changing only the epoch fields; the locks are kept. */
 async function changeEpoch(
   ctx: Ctx,

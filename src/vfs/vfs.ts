@@ -173,6 +173,18 @@ export type { CompactOptions, CompactReport, VfsOptions };
  * ok(failures.size === 0);
  * ```
  *
+ * @example pathOf
+ * ```ts
+ * import { MemoryStore } from "../store/memory.ts";
+ * import { Vfs } from "./vfs.ts";
+ * import { ok } from "node:assert/strict";
+ * const fs = await Vfs.open(new MemoryStore());
+ * await fs.mkdir("/a/b", { parents: true });
+ * const b = (await fs.getattr("/a/b")).ino;
+ * await fs.rename("/a", "/z");
+ * ok(await fs.pathOf(b) === "/z/b");
+ * ```
+ *
  * @example rmdir
  * ```ts
  * import { MemoryStore } from "../store/memory.ts";

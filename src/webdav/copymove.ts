@@ -169,7 +169,7 @@ async function transferTo(
 async function replaceByMove(req: DavRequest, to: string, transfer: Transfer): Promise<void> {
   const { vfs } = req;
   const { from, recheck } = transfer;
-  let aside: string | null = null;
+  let aside: Aside | null = null;
   let swapped = false;
   if (parentOf(from) === parentOf(to)) {
     try {
@@ -180,22 +180,54 @@ async function replaceByMove(req: DavRequest, to: string, transfer: Transfer): P
     }
   }
   if (!swapped) {
-    let staged: string;
+    let staged: Aside;
+    let home: Aside;
     try {
-      staged = besidePath(to, await vfs.nameBeside(to, MOVING_PREFIX));
+      const name = await vfs.nameBeside(to, MOVING_PREFIX);
+      staged = { path: besidePath(to, name), holder: await holderOf(req, to) };
+      home = { path: from, holder: await holderOf(req, from) };
       await recheck.beforeCommit();
-      await vfs.rename(from, staged, { noReplace: true, ...expected(transfer) });
+      await vfs.rename(from, staged.path, { noReplace: true, ...expected(transfer) });
     } catch (error) {
       throw await parentGone(req, from, error);
     }
     try {
-      aside = await swapIn(req, staged, to, transfer);
+      aside = await swapIn(req, staged.path, to, transfer);
     } catch (error) {
-      throw await putBack(req, staged, from, recheck.reason(error), "the resource it moves");
+      const answer = await putBack(
+        req,
+        staged,
+        home,
+        recheck.reason(error),
+        "the resource it moves",
+      );
+      // Put back: a destination whose parent collection went meanwhile is a conflict.
+      throw answer instanceof KeptAside ? answer : await parentGone(req, from, answer);
     }
   }
   await req.locks.release(from);
   if (aside) await discard(req, aside, recheck);
+}
+
+/**
+ * An entry a COPY or MOVE made in the destination's collection (its source moved beside
+ * it, a copy under construction, or the replaced destination kept aside), and the inode of
+ * that collection: a rename through another instance may take the collection elsewhere
+ * between two steps (protocol fuzz seed 5147), and the next step finds the entry where the
+ * collection is then (`Vfs.pathOf`), not at a path that no longer leads to it.
+ */
+interface Aside {
+  readonly path: string;
+  /** Unknown only after the two-rename fallback of a sharded collection (`swapIn`). */
+  readonly holder?: string;
+}
+
+/**
+ * The inode of the collection holding `path`, as this request resolved it (it did a moment
+ * ago: no new read of the store).
+ */
+async function holderOf(req: DavRequest, path: string): Promise<string> {
+  return (await req.vfs.lookup(parentOf(path))).ino;
 }
 
 /**
@@ -204,19 +236,20 @@ async function replaceByMove(req: DavRequest, to: string, transfer: Transfer): P
  * half way (its source removed meanwhile), never touched the destination.
  */
 async function replaceByCopy(req: DavRequest, to: string, transfer: Transfer): Promise<void> {
-  const staging = besidePath(
-    to,
-    await req.vfs.nameBeside(to, STAGING_PREFIX).catch(async (error) => {
-      throw await parentGone(req, transfer.from, error);
-    }),
-  );
-  let aside: string | null;
+  const staging: Aside = await (async () => {
+    const name = await req.vfs.nameBeside(to, STAGING_PREFIX);
+    return { path: besidePath(to, name), holder: await holderOf(req, to) };
+  })().catch(async (error) => {
+    throw await parentGone(req, transfer.from, error);
+  });
+  let aside: Aside | null;
   try {
-    await transferTo(req, staging, transfer, { noReplace: true });
-    aside = await swapIn(req, staging, to, transfer);
+    await transferTo(req, staging.path, transfer, { noReplace: true });
+    aside = await swapIn(req, staging.path, to, transfer);
   } catch (error) {
     await discard(req, staging);
-    throw error;
+    // The swap may find no destination collection (moved meanwhile): a conflict.
+    throw await parentGone(req, transfer.from, error);
   }
   if (aside) await discard(req, aside, transfer.recheck);
 }
@@ -235,7 +268,7 @@ async function swapIn(
   to: string,
   transfer: Transfer,
   options: { fallback?: boolean } = {},
-): Promise<string | null> {
+): Promise<Aside> {
   const { vfs } = req;
   const { recheck } = transfer;
   const name = await vfs.nameBeside(to, ASIDE_PREFIX);
@@ -243,16 +276,18 @@ async function swapIn(
   try {
     // Only over what the request saw there: a destination replaced or removed since (by a
     // MOVE of it, say) is a conflict, as for a rename, not something to replace unseen.
-    await vfs.renameAside(staged, to, name, { replaces: transfer.target?.ino ?? null });
-    return besidePath(to, name);
+    const holder = await vfs.renameAside(staged, to, name, {
+      replaces: transfer.target?.ino ?? null,
+    });
+    return { path: besidePath(to, name), holder };
   } catch (error) {
     if (isFsError(error, "EEXIST")) throw appeared(true);
     if (!isFsError(error, "EXDEV") || options.fallback === false) throw error;
   }
-  const aside = besidePath(to, name);
+  const aside: Aside = { path: besidePath(to, name) };
   await recheck.beforeCommit();
   try {
-    await vfs.rename(to, aside, { noReplace: true });
+    await vfs.rename(to, aside.path, { noReplace: true });
   } catch (error) {
     if (!isFsError(error, "ENOENT")) throw error;
   }
@@ -261,31 +296,62 @@ async function swapIn(
     await vfs.rename(staged, to, { noReplace: true });
   } catch (error) {
     const reason = isFsError(error, "EEXIST") ? appeared(true) : recheck.reason(error);
-    throw await putBack(req, aside, to, reason, "the resource it would have replaced");
+    const home = { path: to };
+    throw await putBack(req, aside, home, reason, "the resource it would have replaced");
   }
   return aside;
 }
 
 /**
- * After a failed step: renames `path` back to `home`, unless something took that name
- * meanwhile (it is not replaced). Returns the error to answer with; when `path` could not
- * go back, that error says where it is kept.
+ * After a failed step: renames `entry` back to `home`, unless something took that name
+ * meanwhile (it is not replaced); each found in its collection wherever a rename took that
+ * meanwhile. Returns the error to answer with; when the entry could not go back, that
+ * error says where it is kept.
  */
 async function putBack(
   req: DavRequest,
-  path: string,
-  home: string,
+  entry: Aside,
+  home: Aside,
   error: unknown,
   what: string,
 ): Promise<unknown> {
-  try {
-    await req.vfs.rename(path, home, { noReplace: true });
+  let path = entry.path;
+  let back = home.path;
+  for (let follows = 0;; follows++) {
+    try {
+      await req.vfs.rename(path, back, { noReplace: true });
+      return error;
+    } catch (failure) {
+      if (!isFsError(failure, "ENOENT")) return keptAside(req, path, error, what);
+    }
+    // Not found: its collection or `home`'s moved away, or it went (removed through another
+    // instance, as a client may: as it asked), or `home`'s collection went (then it stays,
+    // and the answer says where).
+    const moved = follows < 3 ? await movedTo(req, entry, path) : null;
+    const movedHome = follows < 3 && !moved ? await movedTo(req, home, back) : null;
+    if (moved || movedHome) {
+      path = moved ?? path;
+      back = movedHome ?? back;
+      continue;
+    }
+    if (await statOrNull(req.vfs, path).catch(() => null)) {
+      return keptAside(req, path, error, what);
+    }
     return error;
-  } catch (failure) {
-    // Nothing there (removed through another instance, as a client may): as it asked.
-    if (isFsError(failure, "ENOENT")) return error;
-    return keptAside(req, path, error, what);
   }
+}
+
+/**
+ * Where `entry`, last looked for at `path`, is now that `path` no longer leads to it: in
+ * its collection, wherever that is now. Null when that is still at `path` (the entry
+ * itself went), gone, or unknown.
+ */
+async function movedTo(req: DavRequest, entry: Aside, path: string): Promise<string | null> {
+  if (entry.holder === undefined) return null;
+  const at = await req.vfs.pathOf(entry.holder).catch(() => null);
+  if (at === null) return null;
+  const now = `${at === "/" ? "" : at}/${path.slice(path.lastIndexOf("/") + 1)}`;
+  return now === path ? null : now;
 }
 
 /** A failed COPY or MOVE that could not put a resource back: where it is kept. */
@@ -323,14 +389,16 @@ function keptAside(req: DavRequest, path: string, error: unknown, what: string):
  * lock checks (`recheck`), as the destination was before; a failed copy was never anyone
  * else's.
  */
-async function discard(req: DavRequest, path: string, recheck?: Recheck): Promise<void> {
+async function discard(req: DavRequest, entry: Aside, recheck?: Recheck): Promise<void> {
+  const { path, holder } = entry;
   try {
-    const failures = await req.vfs.removeTree(
-      path,
-      recheck ? { beforeEach: recheck.beforeCommit } : {},
-    );
+    // By its collection's inode: a rename may take the collection elsewhere meanwhile.
+    const failures = await req.vfs.removeTree(path, {
+      ...(recheck ? { beforeEach: recheck.beforeCommit } : {}),
+      ...(holder === undefined ? {} : { holder }),
+    });
     if (failures.size === 0) return;
-    console.warn(`pagefs: ${req.c.req.method} ${req.path}: left ${path} behind`);
+    console.warn(`pagefs: ${req.c.req.method} ${req.path}: left ${[...failures.keys()]} behind`);
   } catch (error) {
     if (isFsError(error, "ENOENT")) return;
     console.warn(`pagefs: ${req.c.req.method} ${req.path}: left ${path} behind: ${error}`);

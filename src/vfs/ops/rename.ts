@@ -24,7 +24,7 @@ import { isGone, pause, settleIntent } from "../../format/rename_intent.ts";
 import { type Ctx, entryStat, inlineStat } from "../context.ts";
 import { FsError } from "../errors.ts";
 import { BeingRemoved, finishRemoval, locate, type Location, openDir } from "../resolve.ts";
-import { beginNsChange, endNsChange } from "../epoch.ts";
+import { beginNsChange, endNsChange, epochHolds } from "../epoch.ts";
 import { dropReplaced } from "../records.ts";
 import type { Stat } from "../types.ts";
 
@@ -42,6 +42,11 @@ export interface RenameOptions {
 
 /** Tries of a directory rename that keeps losing to crossing renames, before EAGAIN. */
 const CONFLICT_TRIES = 10;
+/**
+ * Tries that find the namespace changed between the two paths' resolution and the check
+ * after it (see `renameOnce`), before a try goes on without that check (as before it).
+ */
+const EPOCH_TRIES = 10;
 
 export async function rename(
   ctx: Ctx,
@@ -49,14 +54,16 @@ export async function rename(
   to: string,
   options: RenameOptions = {},
 ): Promise<void> {
-  for (let conflicts = 0, tries = 0;; tries++) {
+  for (let conflicts = 0, moved = 0, tries = 0;; tries++) {
     // Each try after the first decides from fresh reads, not from the versions the
     // request read before (a state it found changed would look the same again).
+    const confirm = moved < EPOCH_TRIES;
     const result = tries === 0
-      ? await renameOnce(ctx, from, to, options)
-      : await ctx.meta.inNewScope(() => renameOnce(ctx, from, to, options));
+      ? await renameOnce(ctx, from, to, options, confirm)
+      : await ctx.meta.inNewScope(() => renameOnce(ctx, from, to, options, confirm));
     if (result === "done") return;
-    if (result === "changed") continue; // decide again from scratch, at once
+    if (result === "moved") moved++;
+    if (result === "changed" || result === "moved") continue; // decide again, at once
     if (++conflicts >= CONFLICT_TRIES) {
       throw new FsError("EAGAIN", "Directory is being renamed by another rename", { path: from });
     }
@@ -65,21 +72,31 @@ export async function rename(
 }
 
 /**
- * One try: "done", "changed" (the state changed between our read and our write), or
- * "conflict" (a crossing directory rename made ours roll back: try again after a pause).
+ * One try: "done", "changed" (the state changed between our read and our write), "moved"
+ * (the namespace changed while the two paths were resolved), or "conflict" (a crossing
+ * directory rename made ours roll back: try again after a pause).
  */
 async function renameOnce(
   ctx: Ctx,
   from: string,
   to: string,
   options: RenameOptions,
-): Promise<"done" | "changed" | "conflict"> {
+  confirm: boolean,
+): Promise<"done" | "changed" | "moved" | "conflict"> {
   // `sourceAnywhere`: the source is the server's own (Vfs.adopt), outside a scoped view.
   const src = await locate(options.sourceAnywhere ? { ...ctx, scope: [] } : ctx, from);
   if (!src.parent) throw new FsError("EBUSY", "Cannot rename the root", { path: from });
   if (!src.entry) throw new FsError("ENOENT", "No such file or directory", { path: from });
   const dst = await locate(ctx, to);
   if (!dst.parent) throw new FsError("EBUSY", "Cannot replace the root", { path: to });
+  // The two paths were resolved one after the other, each maybe through reads made earlier
+  // in the request: a directory swapped out of one path between them (a WebDAV MOVE over a
+  // collection, another instance's rename) could pair a source found in the old tree with
+  // a target found in the new, which no moment had (protocol fuzz seed 25 on S3: a file
+  // from the replaced collection moved over the file put in its place). Across directory
+  // objects, a fresh look at the namespace epoch confirms that no change came since the
+  // one the paths were resolved under; within one, both names are in one object, read once.
+  if (confirm && src.parent.ino !== dst.parent.ino && !await epochHolds(ctx)) return "moved";
   const entry = src.entry;
   const isDir = entry.t === "d";
   if (isDir) {

@@ -28,7 +28,8 @@ export interface AsideOptions {
 
 /**
  * Renames `from` to `to` (both in one directory), replacing whatever `to` holds, of any
- * type, and keeping it as entry `aside` of that directory, in one commit.
+ * type, and keeping it as entry `aside` of that directory, in one commit. Returns the
+ * directory's inode.
  * @throws {FsError} ENOENT when nothing is at `from`; EEXIST when `aside` exists, or `to`
  *   holds another inode than `replaces`; EXDEV when the names are not in one directory
  *   object (different directories, or shards).
@@ -39,27 +40,28 @@ export async function renameAside(
   to: string,
   aside: string,
   options: AsideOptions = {},
-): Promise<void> {
+): Promise<string> {
   checkName(aside, to);
   for (let tries = 0;; tries++) {
     // After a lost race, decide from fresh reads (what we read first would look the same).
     const result = tries === 0
       ? await renameAsideOnce(ctx, from, to, aside, options)
       : await ctx.meta.inNewScope(() => renameAsideOnce(ctx, from, to, aside, options));
-    if (result === "done") return;
+    if (result !== null) return result;
     if (tries + 1 >= TRIES) {
       throw new FsError("EAGAIN", "Directory keeps changing during the rename", { path: to });
     }
   }
 }
 
+/** One try: the directory's inode, or null when it changed under us (try again). */
 async function renameAsideOnce(
   ctx: Ctx,
   from: string,
   to: string,
   aside: string,
   options: AsideOptions,
-): Promise<"done" | "changed"> {
+): Promise<string | null> {
   const src = await locate(ctx, from);
   if (!src.parent) throw new FsError("EBUSY", "Cannot rename the root", { path: from });
   if (!src.entry) throw new FsError("ENOENT", "No such file or directory", { path: from });
@@ -93,9 +95,9 @@ async function renameAsideOnce(
       draft.set(dst.name, current);
       if (there) draft.set(aside, there);
     });
-    return "done";
+    return dir.ino;
   } catch (error) {
-    if (error instanceof Changed) return "changed";
+    if (error instanceof Changed) return null;
     if (error instanceof CrossObjectError) {
       throw new FsError("EXDEV", "Names are not in one directory object", { path: to });
     }

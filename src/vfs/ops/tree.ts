@@ -12,6 +12,7 @@ export interface TreeOps {
   readdir(path: string, options: { limit: number; cursor?: string }): Promise<ReaddirPage>;
   unlink(path: string, options?: { expect?: (stat: Stat) => boolean }): Promise<void>;
   rmdir(path: string): Promise<void>;
+  pathOf(ino: string): Promise<string | null>;
 }
 
 /** Options of {@linkcode removeTree} (see there). */
@@ -19,7 +20,18 @@ export interface RemoveTreeOptions {
   readonly stopOnError?: boolean;
   readonly beforeEach?: (path: string) => Promise<void>;
   readonly expect?: (stat: Stat) => boolean;
+  /**
+   * The inode of the directory that holds `path`'s entry. With it, a rename that moves
+   * that directory (or one above it) before or during the removal does not leave the rest
+   * at the new place: where `path` no longer leads to the entry, the directory is found by
+   * its parent pointers ({@linkcode TreeOps.pathOf}) and the entry, by its name, is removed
+   * there. Without it, the removal goes by `path` alone.
+   */
+  readonly holder?: string;
 }
+
+/** Times a removal with a `holder` follows it to a new place before it gives up. */
+const FOLLOWS = 10;
 
 /** Members a tree removal unlinks at once (they share group commits). */
 const CONCURRENCY = 16;
@@ -39,11 +51,15 @@ export async function removeTree(
   options: RemoveTreeOptions = {},
 ): Promise<Map<string, FsError>> {
   const failures = new Map<string, FsError>();
+  // The top entry went by someone else's hand, or a rename took it away (the path no
+  // longer leads to it): only a removal with a `holder` tells the two apart.
+  let top = path;
+  let vanished = false;
   const remove = async (p: string, stat: Stat): Promise<boolean> => {
     try {
       if (stat.type !== "directory") {
         await options.beforeEach?.(p);
-        if (p === path && options.expect) {
+        if (p === top && options.expect) {
           await vfs.unlink(p, { expect: options.expect }).catch((error) => {
             // A condition on a version says nothing of a file that is gone: it fails.
             if (!isFsError(error, "ENOENT")) throw error;
@@ -74,13 +90,46 @@ export async function removeTree(
       }
       return ok;
     } catch (error) {
-      if (isFsError(error, "ESTALE") && p === path && options.expect) throw error;
-      if (isFsError(error, "ENOENT")) return true;
+      if (isFsError(error, "ESTALE") && p === top && options.expect) throw error;
+      if (isFsError(error, "ENOENT")) {
+        if (p === top) vanished = true;
+        return true;
+      }
       if (options.stopOnError || !(error instanceof FsError)) throw error;
       failures.set(p, error);
       return false;
     }
   };
-  await remove(path, await vfs.lookup(path));
-  return failures;
+  const { holder } = options;
+  if (holder === undefined) {
+    await remove(path, await vfs.lookup(path));
+    return failures;
+  }
+  const name = path.slice(path.lastIndexOf("/") + 1);
+  let found = false;
+  for (let follows = 0;; follows++) {
+    vanished = false;
+    const stat = await vfs.lookup(top).catch((error) => {
+      if (isFsError(error, "ENOENT", "ENOTDIR")) return null;
+      throw error;
+    });
+    if (stat) found = true;
+    if (stat && (!await remove(top, stat) || !vanished)) return failures;
+    // Not at `top` (any more): where is the directory that holds it now?
+    const at = await vfs.pathOf(holder);
+    const next = at === null ? null : `${at === "/" ? "" : at}/${name}`;
+    if (next === null || next === top) {
+      if (!found) {
+        throw new FsError("ENOENT", "No such file or directory", { path });
+      }
+      return failures;
+    }
+    if (follows + 1 >= FOLLOWS) {
+      const error = new FsError("EAGAIN", "The tree keeps moving", { path: next });
+      if (options.stopOnError) throw error;
+      failures.set(next, error);
+      return failures;
+    }
+    top = next;
+  }
 }
