@@ -19,15 +19,11 @@ import { type ObjectStore, StoreError } from "../store/types.ts";
 import type { MemoryBudget } from "./budget.ts";
 import { DISK_BLOCK, DiskCache, type DiskCacheStats } from "./disk_cache.ts";
 import { ChunkQueue, type Part, type Source } from "./read_parts.ts";
+import { blockEndOf, missingSegment, type SegmentSpan } from "./_segment.ts";
+import { fillBlocks } from "./_disk_fill.ts";
 
 export { ChunkQueue, type Part, promisedPart, type Source, zerosPart } from "./read_parts.ts";
-
-/** A segment as a reader knows it: id (names its disk blocks), object key and size. */
-export interface SegmentSpan {
-  readonly id: string;
-  readonly key: string;
-  readonly size: number;
-}
+export type { SegmentSpan } from "./_segment.ts";
 
 /** Tuning of a {@linkcode RangeStreams}. */
 export interface RangeStreamOptions {
@@ -162,77 +158,22 @@ export class RangeStreams {
    * stalls for `fillStallMs`, just stops. No-op without a disk tier.
    */
   fill(segment: SegmentSpan, from: number, to: number): void {
-    this.#disk?.background(() => this.#fillBlocks(segment, from, to));
-  }
-
-  async #fillBlocks(segment: SegmentSpan, from: number, to: number): Promise<void> {
-    const disk = this.#disk!;
-    // Runs of whole blocks inside the range that the tier lacks, each at most getBytes;
-    // at most half the tier's size from the range's start (more would only evict itself).
-    const runs: { from: number; to: number }[] = [];
-    const first = Math.ceil(from / DISK_BLOCK) * DISK_BLOCK;
-    for (let k = first / DISK_BLOCK;; k++) {
-      const start = k * DISK_BLOCK;
-      const end = blockEndOf(start, segment.size);
-      if (start >= to || end > to || end - first > disk.maxBytes / 2) break;
-      if (disk.has(segment.id, k, end - start)) continue;
-      const last = runs[runs.length - 1];
-      if (last && last.to === start && end - last.from <= this.#getBytes) last.to = end;
-      else runs.push({ from: start, to: end });
-    }
-    const stalled = new AbortController();
-    const { signal } = stalled;
-    for (const run of runs) {
-      const { reader, detach } = await this.#openRange(segment, run.from, run.to, signal);
-      // The block being gathered starts at `at`; it holds its bytes in the budget.
-      let block: Uint8Array | null = null;
-      let at = run.from;
-      let filled = 0;
-      let writing: Promise<unknown> = Promise.resolve();
-      try {
-        for (;;) {
-          const timer = setTimeout(() => stalled.abort(), this.#fillStallMs);
-          const { done, value } = await reader.read().finally(() => clearTimeout(timer));
-          if (done || signal.aborted) break;
-          for (let used = 0; used < value.length;) {
-            if (at >= run.to) throw missingSegment(segment);
-            const length = blockEndOf(at, segment.size) - at;
-            if (!block) {
-              await this.#budget?.acquire(length);
-              block = DiskCache.allocate(length);
-            }
-            const n = Math.min(value.length - used, length - filled);
-            block.set(value.subarray(used, used + n), filled);
-            filled += n;
-            used += n;
-            if (filled === length) {
-              // One block's file is written while the next one arrives.
-              await writing;
-              const index = at / DISK_BLOCK;
-              const whole: Uint8Array = block;
-              block = null;
-              writing = disk.write(segment.id, index, whole).then(
-                () => this.#budget?.release(length),
-                (error) => {
-                  this.#budget?.release(length);
-                  throw error;
-                },
-              );
-              writing.catch(() => {});
-              at += length;
-              filled = 0;
-            }
-          }
-        }
-        if (at !== run.to) throw missingSegment(segment);
-        await writing;
-      } finally {
-        if (block) this.#budget?.release(block.length);
-        detach();
-        await reader.cancel().catch(() => {});
-        await writing.catch(() => {});
-      }
-    }
+    const disk = this.#disk;
+    if (!disk) return;
+    disk.background(() =>
+      fillBlocks(
+        {
+          disk,
+          budget: this.#budget,
+          getBytes: this.#getBytes,
+          stallMs: this.#fillStallMs,
+          openRange: (from, to, signal) => this.#openRange(segment, from, to, signal),
+        },
+        segment,
+        from,
+        to,
+      )
+    );
   }
 
   /**
@@ -535,15 +476,4 @@ export class RangeStreams {
     const queued = disk.put(segment.id, index, block, () => this.#budget?.release(block.length));
     if (!queued) this.#budget?.release(block.length);
   }
-}
-
-function blockEndOf(at: number, size: number): number {
-  return Math.min((Math.floor(at / DISK_BLOCK) + 1) * DISK_BLOCK, size);
-}
-
-/** The error of a segment that is missing, or shorter than its page map says. */
-function missingSegment(segment: SegmentSpan): StoreError {
-  return new StoreError("not-found", `Segment "${segment.key}" is missing or short`, {
-    key: segment.key,
-  });
 }
