@@ -30,6 +30,18 @@ function transfer(method: "MOVE" | "COPY", from = "/p/c/src") {
   };
 }
 
+/**
+ * The answer and the tree are as if the rename of /p came first: the destination's parent
+ * is gone (409), and nothing else changed: the destination whole at its new place, the
+ * source at its name, nothing copied.
+ */
+async function assertRenameCameFirst(b: Dav, res: Response): Promise<void> {
+  assertEquals(res.status, 409, await res.text());
+  assertEquals(await b.members("/q/c"), ["dst"]);
+  assertEquals(await b.text("/q/c/dst/sub/deep.txt"), "dst deep");
+  assertEquals(await b.text("/in/src/sub/deep.txt"), "src deep");
+}
+
 davTest(
   "a MOVE or COPY over a collection removes the replaced collection when its parent is moved right after the swap",
   async (t) => {
@@ -97,14 +109,8 @@ davTest(
     };
     const { from, headers } = transfer("MOVE", "/in/src");
     const res = await t.a.send("MOVE", from, { headers });
-    const text = await res.text();
     assert(staged.startsWith("/p/c/.pagefs-moving-"), staged);
-    // As if the rename came first: the destination's parent is gone (409), and nothing
-    // else changed: the source at its name, the destination whole at its new place.
-    assertEquals(res.status, 409, text);
-    assertEquals(await b.members("/q/c"), ["dst"]);
-    assertEquals(await b.text("/q/c/dst/sub/deep.txt"), "dst deep");
-    assertEquals(await b.text("/in/src/sub/deep.txt"), "src deep");
+    await assertRenameCameFirst(b, res);
   },
 );
 
@@ -129,12 +135,7 @@ davTest(
     };
     const { from, headers } = transfer("COPY", "/in/src");
     const res = await t.a.send("COPY", from, { headers });
-    const text = await res.text();
-    // As if the rename came first: the destination's parent is gone (409), nothing copied.
-    assertEquals(res.status, 409, text);
-    assertEquals(await b.members("/q/c"), ["dst"]);
-    assertEquals(await b.text("/q/c/dst/sub/deep.txt"), "dst deep");
-    assertEquals(await b.text("/in/src/sub/deep.txt"), "src deep");
+    await assertRenameCameFirst(b, res);
   },
 );
 
@@ -153,12 +154,7 @@ davTest(
     };
     const { from, headers } = transfer("COPY", "/in/src");
     const res = await t.a.send("COPY", from, { headers });
-    const text = await res.text();
-    // As if the rename came first: the destination's parent is gone (409), nothing copied.
-    assertEquals(res.status, 409, text);
-    assertEquals(await b.members("/q/c"), ["dst"]);
-    assertEquals(await b.text("/q/c/dst/sub/deep.txt"), "dst deep");
-    assertEquals(await b.text("/in/src/sub/deep.txt"), "src deep");
+    await assertRenameCameFirst(b, res);
   },
 );
 
