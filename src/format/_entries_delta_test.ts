@@ -2,20 +2,11 @@ import { assertEquals } from "../../tests/_assert.ts";
 import { gunzipSync } from "node:zlib";
 import { checkDir, decode, type DirObject, draftCopy, encode, type Entry } from "./meta.ts";
 import { countOf, entriesOf, entryOf, isLazy, putEntry } from "./_entries_delta.ts";
+import { Rng } from "../../tests/_model.ts";
 
 const text = new TextDecoder();
 const plain = (bytes: Uint8Array) =>
   text.decode(bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes) : bytes);
-
-/** mulberry32, so a failure replays from its seed. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function fileEntry(n: number): Entry {
   return {
@@ -36,7 +27,8 @@ function dirWith(count: number): DirObject {
 
 Deno.test("drafts built on drafts hold, look up and encode what plain copies changed the same way would", () => {
   for (const seed of [1, 2, 3, 4, 5, 6]) {
-    const rnd = random(seed);
+    const rng = new Rng(seed);
+    const rnd = () => rng.next();
     let version: DirObject = dirWith([0, 3, 200, 1500][seed % 4]!);
     // The model: a plain record changed by the same operations, in the same order.
     let model: Record<string, Entry> = { ...version.entries };
