@@ -222,28 +222,35 @@ export function propResponse(r: Resource, query: PropQuery, ctx: PropContext, no
   return dav("response", children);
 }
 
-/** Reads a PROPFIND body (null: no body, which means allprop). */
+/** What a `propfind` element may ask for (RFC 4918 section 14.20). */
+const PROPFIND_KINDS: ReadonlySet<string> = new Set(["propname", "allprop", "prop"]);
+
+/**
+ * Reads a PROPFIND body (null: no body, which means allprop). Elements it does not know,
+ * in any namespace, are ignored with their children (RFC 4918 section 17); what remains
+ * must ask for exactly one of prop, allprop (with an optional include) or propname.
+ */
 export function parsePropfind(body: XmlElement | null): PropQuery {
   if (body === null) return { kind: "allprop", include: [] };
   if (body.ns !== DAV || body.name !== "propfind") {
     throw new DavError(400, "The PROPFIND body must be a DAV:propfind element");
   }
-  const kids = elements(body);
-  const first = kids[0];
-  if (!first || first.ns !== DAV) {
-    throw new DavError(400, "PROPFIND needs prop, allprop or propname");
+  const kids = elements(body).filter((k) => k.ns === DAV);
+  const asked = kids.filter((k) => PROPFIND_KINDS.has(k.name));
+  const first = asked[0];
+  if (!first) throw new DavError(400, "PROPFIND needs prop, allprop or propname");
+  if (asked.length > 1) {
+    throw new DavError(400, "PROPFIND asks for one of prop, allprop or propname, not several");
   }
   switch (first.name) {
     case "propname":
       return { kind: "propname" };
     case "allprop": {
-      const include = kids.find((k) => k.ns === DAV && k.name === "include");
+      const include = kids.find((k) => k.name === "include");
       return { kind: "allprop", include: include ? elements(include).map(nameOf) : [] };
     }
-    case "prop":
-      return { kind: "prop", names: elements(first).map(nameOf) };
     default:
-      throw new DavError(400, `Unknown PROPFIND request "${first.name}"`);
+      return { kind: "prop", names: elements(first).map(nameOf) };
   }
 }
 
@@ -269,9 +276,8 @@ export function parseProppatch(body: XmlElement | null): PropChange[] {
   }
   const changes: PropChange[] = [];
   for (const action of elements(body)) {
-    if (action.ns !== DAV || (action.name !== "set" && action.name !== "remove")) {
-      throw new DavError(400, `Unknown PROPPATCH instruction "${action.name}"`);
-    }
+    // Anything but set and remove is ignored, with its children (RFC 4918 section 17).
+    if (action.ns !== DAV || (action.name !== "set" && action.name !== "remove")) continue;
     const prop = elements(action).find((e) => e.ns === DAV && e.name === "prop");
     if (!prop) throw new DavError(400, `DAV:${action.name} needs a DAV:prop`);
     // The xml:lang in scope is part of a dead property's value (RFC 4918 section 4.3).
