@@ -314,3 +314,33 @@ davTest("a lock token only counts for the user who took the lock", async ({ a, s
   assertEquals(await alice.unlock("/f.txt", token), 204);
   assertEquals(await bob.put("/f.txt", "b"), 204);
 });
+
+// RFC 4918 section 17: unknown elements in a lockinfo, also inside lockscope and locktype,
+// are ignored; a lockscope or locktype with nothing known in it is still refused.
+davTest("LOCK ignores elements it does not know in its lockinfo", async ({ a }) => {
+  assertEquals(await a.put("/f.txt", "f"), 201);
+  const lock = (inner: string) =>
+    a.send("LOCK", "/f.txt", {
+      headers: { "content-type": "application/xml" },
+      body: `<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:" xmlns:X="urn:x">${inner}` +
+        `</D:lockinfo>`,
+    });
+  const res = await lock(
+    `<X:hint/><D:lockscope><X:flavour/><D:shared/></D:lockscope>` +
+      `<D:locktype><X:kind/><D:write/></D:locktype><D:owner>o</D:owner>`,
+  );
+  const text = await res.text();
+  assertEquals(res.status, 200, text);
+  const active = child(child(parseXml(text), DAV, "lockdiscovery"), DAV, "activelock");
+  assert(child(child(active, DAV, "lockscope"), DAV, "shared"));
+  for (
+    const [inner, status] of [
+      [`<D:lockscope><X:flavour/></D:lockscope><D:locktype><D:write/></D:locktype>`, 400],
+      [`<D:lockscope><D:shared/></D:lockscope><D:locktype><X:kind/></D:locktype>`, 422],
+    ] as const
+  ) {
+    const refused = await lock(inner);
+    assertEquals(refused.status, status, inner);
+    await refused.body?.cancel();
+  }
+});

@@ -136,13 +136,17 @@ function parseLockInfo(body: XmlElement): { scope: "exclusive" | "shared"; owner
   let owner = "";
   for (const child of body.children) {
     if (typeof child === "string" || child.ns !== DAV) continue;
-    const inner = child.children.find((c): c is XmlElement => typeof c !== "string");
+    // Elements it does not know are ignored (RFC 4918 section 17), here as everywhere.
+    const known = (names: readonly string[]) =>
+      child.children.find((c): c is XmlElement =>
+        typeof c !== "string" && c.ns === DAV && names.includes(c.name)
+      );
     if (child.name === "lockscope") {
-      if (inner?.ns === DAV && (inner.name === "exclusive" || inner.name === "shared")) {
-        scope = inner.name;
-      } else throw new DavError(400, "lockscope must be exclusive or shared");
+      const inner = known(["exclusive", "shared"]);
+      if (!inner) throw new DavError(400, "lockscope must be exclusive or shared");
+      scope = inner.name as "exclusive" | "shared";
     } else if (child.name === "locktype") {
-      write = inner?.ns === DAV && inner.name === "write";
+      write = known(["write"]) !== undefined;
       if (!write) throw new DavError(422, "Only write locks are supported");
     } else if (child.name === "owner") {
       owner = child.children
