@@ -7,7 +7,7 @@ import { createTestBucket, removeTestBucket, s3Env } from "./_stores.ts";
 export interface TestServer {
   /** `http://127.0.0.1:PORT`, without a trailing slash. */
   readonly url: string;
-  /** The bucket it serves; null for the memory store. */
+  /** The bucket it serves; null for the memory and local stores. */
   readonly bucket: string | null;
   /** The variables the process was started with on top of the inherited environment. */
   readonly env: Readonly<Record<string, string>>;
@@ -26,8 +26,11 @@ export interface StartServerOptions {
   env?: Record<string, string>;
   /** Serve this existing bucket (it is left in place); default a fresh one, removed at close. */
   bucket?: string;
-  /** Default "s3" (the configured S3 server); "memory" needs no S3. */
-  store?: "s3" | "memory";
+  /**
+   * Default "s3" (the configured S3 server); "memory" needs no S3; "local" is the embedded
+   * local-directory store (give its folder as `PAGEFS_DATA_DIR` in `env`).
+   */
+  store?: "s3" | "memory" | "local";
   /**
    * "run" (default): `deno run … main.ts --listen`, as `deno task start` does. "serve":
    * `deno serve --allow-net --allow-env main.ts`, the default export with exactly the
@@ -93,8 +96,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Tes
   const env: Record<string, string> = { PORT: String(port), HOST: "127.0.0.1" };
   let bucket: string | null = null;
   let ownBucket = false;
-  if (kind === "memory") {
-    env.PAGEFS_STORE = "memory";
+  if (kind === "memory" || kind === "local") {
+    env.PAGEFS_STORE = kind;
   } else {
     const s3 = s3Env();
     if (!s3) throw new Error("No S3 endpoint configured: run through `deno task test`");
