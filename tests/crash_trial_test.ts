@@ -23,6 +23,8 @@ const WORKERS = 6;
 /** Files per client, each in the client's own folder. */
 const FILES = 4;
 const SIZES = [0, 100, 4096, 70_000, 300_000];
+/** One PUT in 16 is this large: streamed as a multipart segment (8 MiB parts). */
+const LARGE = 12 << 20;
 
 /** What a client knows of one file: its content as last acknowledged (null: absent). */
 interface FileState {
@@ -78,7 +80,7 @@ class Trial {
       let send: () => Promise<Response>;
       let effects: [FileState, Uint8Array | null][];
       if (pick < 4 || st.content === null) {
-        const data = body(SIZES[rng.int(SIZES.length)]!, tag);
+        const data = body(rng.int(16) === 0 ? LARGE : SIZES[rng.int(SIZES.length)]!, tag);
         send = pick % 2
           ? () => fetch(`${url}/api/v1/fs${path}?parents=1`, { method: "PUT", body: data })
           : () => fetch(`${url}/dav${path}`, { method: "PUT", body: data });
