@@ -25,7 +25,7 @@ import { DavError, messageOf, statusOf } from "./errors.ts";
 import { parseDepth, parseOverwrite } from "./headers.ts";
 import { destinationPath, isWithin, parentOf } from "./paths.ts";
 import { requireParent } from "./content.ts";
-import { type DavRequest, guard, href, regard, statOrNull } from "./request.ts";
+import { type DavRequest, guard, href, regard, regardLocks, statOrNull } from "./request.ts";
 
 /** The name a replaced destination has between its replacement and its deletion. */
 export const ASIDE_PREFIX = LEFTOVER_PREFIX.replaced;
@@ -118,7 +118,7 @@ export async function copyMoveMethod(req: DavRequest, move: boolean): Promise<Re
     else if (move) await replaceByMove(req, to, transfer);
     else await replaceByCopy(req, to, transfer);
   } catch (error) {
-    throw error instanceof KeptAside ? error : recheck.reason(error);
+    throw error instanceof Settled ? error : recheck.reason(error);
   }
   return req.c.body(null, target ? 204 : 201);
 }
@@ -202,7 +202,7 @@ async function replaceByMove(req: DavRequest, to: string, transfer: Transfer): P
         "the resource it moves",
       );
       // Put back: a destination whose parent collection went meanwhile is a conflict.
-      throw answer instanceof KeptAside ? answer : await parentGone(req, from, answer);
+      throw answer instanceof Settled ? answer : await parentGone(req, from, answer);
     }
   }
   await req.locks.release(from);
@@ -306,7 +306,8 @@ async function swapIn(
  * After a failed step: renames `entry` back to `home`, unless something took that name
  * meanwhile (it is not replaced); each found in its collection wherever a rename took that
  * meanwhile. Returns the error to answer with; when the entry could not go back, that
- * error says where it is kept.
+ * error says where it is kept. A MOVE's source (the one `home` known by its collection's
+ * inode) whose collection was deleted meanwhile is deleted instead ({@linkcode dropSource}).
  */
 async function putBack(
   req: DavRequest,
@@ -335,10 +336,71 @@ async function putBack(
       continue;
     }
     if (await statOrNull(req.vfs, path).catch(() => null)) {
+      // An answer that already keeps something aside has no order to match: keep this too.
+      if (!(error instanceof KeptAside) && await homeGone(req, home)) {
+        const at: Aside = entry.holder === undefined ? { path } : { path, holder: entry.holder };
+        return await dropSource(req, at, error, what);
+      }
       return keptAside(req, path, error, what);
     }
     return error;
   }
+}
+
+/**
+ * Whether `home`'s collection is gone (deleted, or being deleted), found by its inode:
+ * false when its parent pointers do not tell (a store failure, a walk that gave up), or
+ * when `home` has no known collection.
+ */
+async function homeGone(req: DavRequest, home: Aside): Promise<boolean> {
+  if (home.holder === undefined) return false;
+  return await req.vfs.pathOf(home.holder).then((at) => at === null, () => false);
+}
+
+/**
+ * A MOVE's source, beside the destination, that cannot go back because the collection it
+ * came from was deleted meanwhile (it was empty then: the source had left it; protocol
+ * fuzz seed 5162, where a MOVE over an ancestor of that collection deleted it). Only one
+ * order of the two requests explains a failed MOVE then: the deletion first, taking the
+ * source with it, and the MOVE after it, finding no source (404, as RFC 4918 answers a
+ * MOVE of a missing resource). So the source is deleted, as a DELETE of it would be
+ * (through the VFS, under the locks on it: the entry shows in its collection's listings,
+ * and another client may have locked it there), and the answer is that 404. Where that
+ * deletion is refused or fails, the source stays, and the answer says where, as before.
+ */
+async function dropSource(
+  req: DavRequest,
+  entry: Aside,
+  error: unknown,
+  what: string,
+): Promise<unknown> {
+  const locks = regardLocks(req, [{ path: entry.path, membership: true, tree: true }]);
+  try {
+    await locks.beforeCommit();
+    const failures = await req.vfs.removeTree(entry.path, {
+      beforeEach: locks.beforeCommit,
+      ...(entry.holder === undefined ? {} : { holder: entry.holder }),
+    });
+    if (failures.size > 0) {
+      console.warn(`pagefs: ${req.c.req.method} ${req.path}: left ${[...failures.keys()]} behind`);
+      return keptAside(req, entry.path, error, what);
+    }
+    await req.locks.release(entry.path);
+  } catch (failure) {
+    // Gone already: deleted through another instance, as a client may.
+    if (!isFsError(failure, "ENOENT")) {
+      const refusal = locks.reason(failure);
+      console.warn(
+        `pagefs: ${req.c.req.method} ${req.path}: ${what} was not deleted: ${refusal}`,
+      );
+      return keptAside(req, entry.path, error, what);
+    }
+  }
+  console.warn(
+    `pagefs: ${req.c.req.method} ${req.path}: ${what} was deleted at ${entry.path}: ` +
+      "the collection it came from was deleted meanwhile",
+  );
+  return new Settled(404, "The source was removed meanwhile, with the collection it was in");
 }
 
 /**
@@ -354,8 +416,14 @@ async function movedTo(req: DavRequest, entry: Aside, path: string): Promise<str
   return now === path ? null : now;
 }
 
+/**
+ * An answer decided after the failure it follows (where something was kept, or that the
+ * source went): given as it is, not taken back to the failure (`Recheck.reason`).
+ */
+class Settled extends DavError {}
+
 /** A failed COPY or MOVE that could not put a resource back: where it is kept. */
-class KeptAside extends DavError {}
+class KeptAside extends Settled {}
 
 /** `error`, as an answer that also names where `what` is kept. */
 function keptAside(req: DavRequest, path: string, error: unknown, what: string): KeptAside {
