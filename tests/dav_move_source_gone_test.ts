@@ -137,3 +137,31 @@ davTest(
     assertEquals(await other.members("/c/a"), [staged.slice("/c/a/".length)]);
   },
 );
+
+davTest(
+  "a lock on a MOVE's source stops a MOVE over its collection's ancestor while the source is beside its destination",
+  async (t) => {
+    const other = await t.b();
+    await setUp(t.a, "dir");
+    // B's client holds a lock on its source. While the source is at its staging name, the
+    // lock still covers /b/a/b, so A (without the token) cannot replace /b: the crossing
+    // of seed 5162 does not happen, and nothing B's client locked is deleted.
+    const { status, token } = await t.a.lock("/b/a/b");
+    assertEquals(status, 200);
+    afterStaging(t.a, async () => {
+      const res = await moveOver(other, "/c/a/c", "/b");
+      assertEquals(res.status, 423, `A: ${await res.text()}`);
+    });
+    const res = await moveOver(t.a, "/b/a/b", "/c/a/c", { if: `(<${token}>)` });
+    assertEquals(res.status, 204, await res.text());
+    assertEquals(await treeOf(other), {
+      "/b": "dir",
+      "/b/a": "dir",
+      "/c": "dir",
+      "/c/a": "dir",
+      "/c/a/c": "dir",
+      "/c/a/c/sub": "dir",
+      "/c/a/c/sub/deep.txt": "B's source",
+    });
+  },
+);

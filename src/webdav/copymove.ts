@@ -44,6 +44,12 @@ interface Transfer {
   readonly depth: string;
   readonly overwrite: boolean;
   readonly recheck: Recheck;
+  /**
+   * The lock checks alone, for deleting the replaced destination after the swap: the `If`
+   * header spoke of the resources before the swap (a token of the lock on a MOVE's source,
+   * released by the move), and judged afresh would stop that deletion.
+   */
+  readonly locks: Recheck;
   /** The request's preconditions on the source: a MOVE checks them as it commits, a COPY on the version it copies. */
   readonly expect: ((stat: Stat) => boolean) | undefined;
 }
@@ -105,8 +111,9 @@ export async function copyMoveMethod(req: DavRequest, move: boolean): Promise<Re
   // The gate runs again right before each step that changes something, so a lock taken
   // meanwhile (through any instance) stops the rest.
   const recheck = regard(req, touches);
+  const locks = regardLocks(req, touches);
   const expect = commitCheck(conditions);
-  const transfer: Transfer = { from, source, target, move, depth, overwrite, recheck, expect };
+  const transfer = { from, source, target, move, depth, overwrite, recheck, locks, expect };
   try {
     // A file replacing a file is part of the one atomic step (the rename, or the copy's
     // commit of the new entry); anything else at the destination is replaced by steps that
@@ -206,7 +213,7 @@ async function replaceByMove(req: DavRequest, to: string, transfer: Transfer): P
     }
   }
   await req.locks.release(from);
-  if (aside) await discard(req, aside, recheck);
+  if (aside) await discard(req, aside, transfer.locks);
 }
 
 /**
@@ -251,7 +258,7 @@ async function replaceByCopy(req: DavRequest, to: string, transfer: Transfer): P
     // The swap may find no destination collection (moved meanwhile): a conflict.
     throw await parentGone(req, transfer.from, error);
   }
-  if (aside) await discard(req, aside, transfer.recheck);
+  if (aside) await discard(req, aside, transfer.locks);
 }
 
 /**
@@ -453,9 +460,9 @@ function keptAside(req: DavRequest, path: string, error: unknown, what: string):
 /**
  * Deletes what a COPY or MOVE no longer needs (the replaced resource, or a failed copy):
  * the request's outcome is settled, so a failure here leaves a leftover under its
- * recognisable name, not an error. The replaced resource is removed under the request's
- * lock checks (`recheck`), as the destination was before; a failed copy was never anyone
- * else's.
+ * recognisable name, not an error. The replaced resource is removed under the locks on
+ * the request's paths (`recheck`), as the destination was before; a failed copy was never
+ * anyone else's.
  */
 async function discard(req: DavRequest, entry: Aside, recheck?: Recheck): Promise<void> {
   const { path, holder } = entry;
