@@ -88,6 +88,23 @@ davTest(
 );
 
 davTest(
+  "crossing MOVEs: a source does not go back into a collection that took its old collection's name",
+  async (t) => {
+    const other = await t.b();
+    await setUp(t.a, "dir");
+    // A's source has a collection `a` too: after A, /b/a is A's, not the one B's source
+    // came from (before, B's source went back there: 409, with it inside A's tree).
+    assertEquals(await t.a.mkcol("/c/a/c/a"), 201);
+    afterStaging(t.a, async () => {
+      assertEquals((await moveOver(other, "/c/a/c", "/b")).status, 204);
+    });
+    const res = await moveOver(t.a, "/b/a/b", "/c/a/c");
+    assertEquals(res.status, 404, await res.text());
+    assertEquals(await treeOf(other), { ...A_THEN_B, "/b/a": "dir" });
+  },
+);
+
+davTest(
   "a MOVE from another collection whose swap fails after that collection was deleted deletes its source",
   async (t) => {
     const other = await t.b();
@@ -163,5 +180,43 @@ davTest(
       "/c/a/c/sub": "dir",
       "/c/a/c/sub/deep.txt": "B's source",
     });
+  },
+);
+
+davTest(
+  "crossing MOVEs: a source does not go back into its collection while the other MOVE deletes that",
+  async (t) => {
+    const other = await t.b();
+    await setUp(t.a, "dir");
+    // As seed 5162, but A's deletion of the /b it replaced (kept aside at the root's
+    // `.pagefs-replaced-<id>`) is between listing /b/a (empty: B's source left it) and
+    // removing it when B's swap fails and B's source looks for its way back.
+    let reached!: () => void;
+    const atRmdir = new Promise<void>((resolve) => reached = resolve);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => release = resolve);
+    const rmdir = other.vfs.rmdir.bind(other.vfs);
+    other.vfs.rmdir = async (path) => {
+      if (/^\/\.pagefs-replaced-[^/]+\/a$/.test(path)) {
+        other.vfs.rmdir = rmdir;
+        reached();
+        await gate;
+      }
+      return await rmdir(path);
+    };
+    let first: Promise<Response> | null = null;
+    afterStaging(t.a, async () => {
+      first = moveOver(other, "/c/a/c", "/b");
+      await atRmdir;
+    });
+    const res = await moveOver(t.a, "/b/a/b", "/c/a/c");
+    release();
+    const answer = await first!;
+    assertEquals(answer.status, 204, `A: ${await answer.text()}`);
+    // Before, B's source went back into /b/a where A's deletion had it now, and that
+    // deletion then failed (not empty): 204 for A with its replaced /b left at its
+    // `.pagefs-replaced-` name, B's source in it, visible to all.
+    assertEquals(res.status, 404, await res.text());
+    assertEquals(await treeOf(other), A_THEN_B);
   },
 );

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { isFsError } from "../vfs/mod.ts";
+import { isFsError, parseLeftover } from "../vfs/mod.ts";
 import { LockedError } from "../vfs/locks.ts";
 import type { Recheck } from "../http/recheck.ts";
 import { DavError, messageOf, statusOf } from "./errors.ts";
@@ -59,17 +59,23 @@ export async function putBack(
   let path = entry.path;
   let back = home.path;
   for (let follows = 0;; follows++) {
-    try {
-      await req.vfs.rename(path, back, { noReplace: true });
-      return error;
-    } catch (failure) {
-      if (!isFsError(failure, "ENOENT")) return keptAside(req, path, error, what);
+    // Only into its own collection: the name may lead to another one now (a MOVE over the
+    // collection's parent brought its own collection of that name).
+    if (await leadsTo(req, back, home)) {
+      try {
+        await req.vfs.rename(path, back, { noReplace: true });
+        return error;
+      } catch (failure) {
+        if (!isFsError(failure, "ENOENT")) return keptAside(req, path, error, what);
+      }
     }
-    // Not found: its collection or `home`'s moved away, or it went (removed through another
-    // instance, as a client may: as it asked), or `home`'s collection went (then it is
-    // deleted, or stays and the answer says where).
+    // Not there: its collection or `home`'s moved away, or it went (removed through another
+    // instance, as a client may: as it asked), or `home`'s collection went, or is in a
+    // replaced collection that another request is deleting (then it is deleted, or stays
+    // and the answer says where).
     const moved = follows < 3 ? await movedTo(req, entry, path) : null;
-    const movedHome = follows < 3 && !moved ? await movedTo(req, home, back) : null;
+    const found = follows < 3 && !moved ? await movedTo(req, home, back) : null;
+    const movedHome = found && !inReplaced(found) ? found : null;
     if (moved || movedHome) {
       path = moved ?? path;
       back = movedHome ?? back;
@@ -88,13 +94,32 @@ export async function putBack(
 }
 
 /**
- * Whether `home`'s collection is gone (deleted, or being deleted), found by its inode:
- * false when its parent pointers do not tell (a store failure, a walk that gave up), or
- * when `home` has no known collection.
+ * Whether `home`'s collection is gone (deleted, or being deleted: by an rmdir, or in a
+ * replaced collection that a COPY or MOVE is deleting), found by its inode: false when its
+ * parent pointers do not tell (a store failure, a walk that gave up), or when `home` has
+ * no known collection.
  */
 async function homeGone(req: DavRequest, home: Aside): Promise<boolean> {
   if (home.holder === undefined) return false;
-  return await req.vfs.pathOf(home.holder).then((at) => at === null, () => false);
+  return await req.vfs.pathOf(home.holder).then((at) => at === null || inReplaced(at), () => false);
+}
+
+/**
+ * Whether `path` is in a collection that a COPY or MOVE replaced and keeps aside
+ * (`.pagefs-replaced-<id>`) only until it has deleted it: putting something back there
+ * would stop that deletion (not empty) and leave the whole aside entry, visible to all.
+ */
+function inReplaced(path: string): boolean {
+  return path.split("/").some((name) => parseLeftover(name)?.kind === "replaced");
+}
+
+/**
+ * Whether `path`'s name is in `entry`'s own collection (found by its inode), when that is
+ * known; a failed look counts as no.
+ */
+async function leadsTo(req: DavRequest, path: string, entry: Aside): Promise<boolean> {
+  if (entry.holder === undefined) return true;
+  return await req.vfs.lookup(parentOf(path)).then((s) => s.ino === entry.holder, () => false);
 }
 
 /**
