@@ -187,6 +187,33 @@ davTest("a COPY or MOVE over a collection replaces it and leaves nothing aside",
 });
 
 davTest(
+  "a COPY or MOVE over a collection whose If header held before the swap leaves nothing aside",
+  async (t) => {
+    const b = await t.b();
+    for (const method of ["COPY", "MOVE"] as const) {
+      await makePair(t.a, { src: "dir", dst: "dir" });
+      // The If header is true of the resources before the swap, not after it: a MOVE's
+      // token of the lock on its source matches nothing once the move released that lock,
+      // and a COPY's entity tag of the destination is that of the collection replaced.
+      // Judged again before the deletion of the replaced collection, it stopped that
+      // (before: 204 with the replaced collection left at its `.pagefs-replaced-` name,
+      // visible to all).
+      let condition = `</dav/dst> (["${(await t.a.vfs.lookup("/dst")).etag}"])`;
+      if (method === "MOVE") {
+        const { status, token } = await t.a.lock("/src");
+        assertEquals(status, 200);
+        condition = `(<${token}>)`;
+      }
+      const res = await moveOrCopy(t.a, method, { if: condition });
+      assertEquals(res.status, 204, `${method}: ${await res.text()}`);
+      assertEquals(await b.members("/"), method === "MOVE" ? ["dst"] : ["dst", "src"], method);
+      assertEquals(await b.text("/dst/sub/deep.txt"), "src deep", method);
+      for (const path of ["/dst", "/src"]) await b.status("DELETE", path);
+    }
+  },
+);
+
+davTest(
   "a MOVE that fails after taking its source beside the destination puts it back, or keeps it there",
   async (t) => {
     const b = await t.b();

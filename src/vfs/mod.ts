@@ -17,7 +17,7 @@ export {
   LockTokenError,
   type TokenOptions,
 } from "./locks.ts";
-export { LEFTOVER_PREFIX } from "../format/leftovers.ts";
+export { LEFTOVER_PREFIX, parseLeftover } from "../format/leftovers.ts";
 export { REMOVING_LEASE_MS } from "./context.ts";
 export { NAME_MAX, PATH_MAX } from "./path.ts";
 export type { DirEntryInfo, FileType, ReaddirPage, SetAttr, Stat, StatFs } from "./types.ts";

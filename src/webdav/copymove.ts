@@ -12,20 +12,21 @@
  * see the old destination or the new one, never none. The names are recognisable
  * (`.pagefs-copying-…`, `.pagefs-moving-…`, `.pagefs-replaced-…` and a time-ordered id), so
  * what a crash leaves between the steps can be told from anything a client made, and fsck
- * reports it once it is old (docs/webdav.md, src/format/leftovers.ts).
+ * reports it once it is old (docs/webdav.md, src/format/leftovers.ts). Finding those
+ * entries again, putting one back and deleting one is `aside.ts`.
  *
  * @module
  */
 
 import { isFsError, LEFTOVER_PREFIX, type Stat } from "../vfs/mod.ts";
-import { LockedError } from "../vfs/locks.ts";
 import type { Recheck } from "../http/recheck.ts";
 import { commitCheck, conditionalHeaders, evaluatePreconditions } from "../http/preconditions.ts";
-import { DavError, messageOf, statusOf } from "./errors.ts";
+import { DavError } from "./errors.ts";
 import { parseDepth, parseOverwrite } from "./headers.ts";
 import { destinationPath, isWithin, parentOf } from "./paths.ts";
 import { requireParent } from "./content.ts";
-import { type DavRequest, guard, href, regard, statOrNull } from "./request.ts";
+import { type Aside, discard, holderOf, putBack, Settled } from "./aside.ts";
+import { type DavRequest, guard, regard, regardLocks, statOrNull } from "./request.ts";
 
 /** The name a replaced destination has between its replacement and its deletion. */
 export const ASIDE_PREFIX = LEFTOVER_PREFIX.replaced;
@@ -44,6 +45,12 @@ interface Transfer {
   readonly depth: string;
   readonly overwrite: boolean;
   readonly recheck: Recheck;
+  /**
+   * The lock checks alone, for deleting the replaced destination after the swap: the `If`
+   * header spoke of the resources before the swap (a token of the lock on a MOVE's source,
+   * released by the move), and judged afresh would stop that deletion.
+   */
+  readonly locks: Recheck;
   /** The request's preconditions on the source: a MOVE checks them as it commits, a COPY on the version it copies. */
   readonly expect: ((stat: Stat) => boolean) | undefined;
 }
@@ -105,8 +112,9 @@ export async function copyMoveMethod(req: DavRequest, move: boolean): Promise<Re
   // The gate runs again right before each step that changes something, so a lock taken
   // meanwhile (through any instance) stops the rest.
   const recheck = regard(req, touches);
+  const locks = regardLocks(req, touches);
   const expect = commitCheck(conditions);
-  const transfer: Transfer = { from, source, target, move, depth, overwrite, recheck, expect };
+  const transfer = { from, source, target, move, depth, overwrite, recheck, locks, expect };
   try {
     // A file replacing a file is part of the one atomic step (the rename, or the copy's
     // commit of the new entry); anything else at the destination is replaced by steps that
@@ -118,7 +126,7 @@ export async function copyMoveMethod(req: DavRequest, move: boolean): Promise<Re
     else if (move) await replaceByMove(req, to, transfer);
     else await replaceByCopy(req, to, transfer);
   } catch (error) {
-    throw error instanceof KeptAside ? error : recheck.reason(error);
+    throw error instanceof Settled ? error : recheck.reason(error);
   }
   return req.c.body(null, target ? 204 : 201);
 }
@@ -194,40 +202,17 @@ async function replaceByMove(req: DavRequest, to: string, transfer: Transfer): P
     try {
       aside = await swapIn(req, staged.path, to, transfer);
     } catch (error) {
-      const answer = await putBack(
-        req,
-        staged,
+      const answer = await putBack(req, staged, {
         home,
-        recheck.reason(error),
-        "the resource it moves",
-      );
+        error: recheck.reason(error),
+        what: "the resource it moves",
+      });
       // Put back: a destination whose parent collection went meanwhile is a conflict.
-      throw answer instanceof KeptAside ? answer : await parentGone(req, from, answer);
+      throw answer instanceof Settled ? answer : await parentGone(req, from, answer);
     }
   }
   await req.locks.release(from);
-  if (aside) await discard(req, aside, recheck);
-}
-
-/**
- * An entry a COPY or MOVE made in the destination's collection (its source moved beside
- * it, a copy under construction, or the replaced destination kept aside), and the inode of
- * that collection: a rename through another instance may take the collection elsewhere
- * between two steps (protocol fuzz seed 5147), and the next step finds the entry where the
- * collection is then (`Vfs.pathOf`), not at a path that no longer leads to it.
- */
-interface Aside {
-  readonly path: string;
-  /** Unknown only after the two-rename fallback of a sharded collection (`swapIn`). */
-  readonly holder?: string;
-}
-
-/**
- * The inode of the collection holding `path`, as this request resolved it (it did a moment
- * ago: no new read of the store).
- */
-async function holderOf(req: DavRequest, path: string): Promise<string> {
-  return (await req.vfs.lookup(parentOf(path))).ino;
+  if (aside) await discard(req, aside, transfer.locks);
 }
 
 /**
@@ -251,7 +236,7 @@ async function replaceByCopy(req: DavRequest, to: string, transfer: Transfer): P
     // The swap may find no destination collection (moved meanwhile): a conflict.
     throw await parentGone(req, transfer.from, error);
   }
-  if (aside) await discard(req, aside, transfer.recheck);
+  if (aside) await discard(req, aside, transfer.locks);
 }
 
 /**
@@ -296,113 +281,10 @@ async function swapIn(
     await vfs.rename(staged, to, { noReplace: true });
   } catch (error) {
     const reason = isFsError(error, "EEXIST") ? appeared(true) : recheck.reason(error);
-    const home = { path: to };
-    throw await putBack(req, aside, home, reason, "the resource it would have replaced");
+    const what = "the resource it would have replaced";
+    throw await putBack(req, aside, { home: { path: to }, error: reason, what });
   }
   return aside;
-}
-
-/**
- * After a failed step: renames `entry` back to `home`, unless something took that name
- * meanwhile (it is not replaced); each found in its collection wherever a rename took that
- * meanwhile. Returns the error to answer with; when the entry could not go back, that
- * error says where it is kept.
- */
-async function putBack(
-  req: DavRequest,
-  entry: Aside,
-  home: Aside,
-  error: unknown,
-  what: string,
-): Promise<unknown> {
-  let path = entry.path;
-  let back = home.path;
-  for (let follows = 0;; follows++) {
-    try {
-      await req.vfs.rename(path, back, { noReplace: true });
-      return error;
-    } catch (failure) {
-      if (!isFsError(failure, "ENOENT")) return keptAside(req, path, error, what);
-    }
-    // Not found: its collection or `home`'s moved away, or it went (removed through another
-    // instance, as a client may: as it asked), or `home`'s collection went (then it stays,
-    // and the answer says where).
-    const moved = follows < 3 ? await movedTo(req, entry, path) : null;
-    const movedHome = follows < 3 && !moved ? await movedTo(req, home, back) : null;
-    if (moved || movedHome) {
-      path = moved ?? path;
-      back = movedHome ?? back;
-      continue;
-    }
-    if (await statOrNull(req.vfs, path).catch(() => null)) {
-      return keptAside(req, path, error, what);
-    }
-    return error;
-  }
-}
-
-/**
- * Where `entry`, last looked for at `path`, is now that `path` no longer leads to it: in
- * its collection, wherever that is now. Null when that is still at `path` (the entry
- * itself went), gone, or unknown.
- */
-async function movedTo(req: DavRequest, entry: Aside, path: string): Promise<string | null> {
-  if (entry.holder === undefined) return null;
-  const at = await req.vfs.pathOf(entry.holder).catch(() => null);
-  if (at === null) return null;
-  const now = `${at === "/" ? "" : at}/${path.slice(path.lastIndexOf("/") + 1)}`;
-  return now === path ? null : now;
-}
-
-/** A failed COPY or MOVE that could not put a resource back: where it is kept. */
-class KeptAside extends DavError {}
-
-/** `error`, as an answer that also names where `what` is kept. */
-function keptAside(req: DavRequest, path: string, error: unknown, what: string): KeptAside {
-  const status = statusOf(error);
-  // The answer below is deliberate; the original failure still deserves its log line.
-  if (status >= 500 && !(error instanceof DavError)) console.error(error);
-  console.warn(`pagefs: ${req.c.req.method} ${req.path}: ${what} is kept at ${path}`);
-  const where = href(req, path, false);
-  let condition: string | null = null;
-  let hrefs: string[] = [];
-  let headers: Record<string, string> = {};
-  if (error instanceof DavError) {
-    ({ condition } = error);
-    hrefs = [...error.hrefs];
-    headers = { ...error.headers };
-  } else if (error instanceof LockedError) {
-    condition = "lock-token-submitted";
-    hrefs = [...new Set(error.conflicts.map((l) => l.root))].map((root) => href(req, root, false));
-  }
-  return new KeptAside(status, `${messageOf(error)}; ${what} is kept at ${where}`, {
-    ...(condition ? { condition } : {}),
-    hrefs,
-    headers,
-  });
-}
-
-/**
- * Deletes what a COPY or MOVE no longer needs (the replaced resource, or a failed copy):
- * the request's outcome is settled, so a failure here leaves a leftover under its
- * recognisable name, not an error. The replaced resource is removed under the request's
- * lock checks (`recheck`), as the destination was before; a failed copy was never anyone
- * else's.
- */
-async function discard(req: DavRequest, entry: Aside, recheck?: Recheck): Promise<void> {
-  const { path, holder } = entry;
-  try {
-    // By its collection's inode: a rename may take the collection elsewhere meanwhile.
-    const failures = await req.vfs.removeTree(path, {
-      ...(recheck ? { beforeEach: recheck.beforeCommit } : {}),
-      ...(holder === undefined ? {} : { holder }),
-    });
-    if (failures.size === 0) return;
-    console.warn(`pagefs: ${req.c.req.method} ${req.path}: left ${[...failures.keys()]} behind`);
-  } catch (error) {
-    if (isFsError(error, "ENOENT")) return;
-    console.warn(`pagefs: ${req.c.req.method} ${req.path}: left ${path} behind: ${error}`);
-  }
 }
 
 /** The path of entry `name` in the collection holding `path`. */

@@ -99,6 +99,15 @@ export async function guard(req: DavRequest, touches: readonly Touch[]): Promise
     if (!holds) throw new DavError(412, "The If header's conditions do not hold");
   }
   const tokens = submittedTokens(lists);
+  await checkLocks(req, touches, tokens);
+  return tokens;
+}
+
+async function checkLocks(
+  req: DavRequest,
+  touches: readonly Touch[],
+  tokens: ReadonlySet<string>,
+): Promise<void> {
   for (const touch of touches) {
     await req.locks.check(touch.path, tokens, {
       parent: touch.membership ?? false,
@@ -106,7 +115,6 @@ export async function guard(req: DavRequest, touches: readonly Touch[]): Promise
       principal: req.principal,
     });
   }
-  return tokens;
 }
 
 /**
@@ -125,4 +133,14 @@ export function regard(
     if (options.reuse) await guard(req, touches);
     else await req.vfs.fresh(() => guard(req, touches));
   });
+}
+
+/**
+ * {@linkcode regard} for the locks alone: every lock on the touched paths has its token
+ * among those the `If` header submits (423 otherwise), read afresh each time. For steps on
+ * an entry the request made itself (not a resource the `If` header's conditions are about).
+ */
+export function regardLocks(req: DavRequest, touches: readonly Touch[]): Recheck {
+  const tokens = submittedTokens(parseIf(req.c.req.header("if") ?? null));
+  return new Recheck(() => req.vfs.fresh(() => checkLocks(req, touches, tokens)));
 }
