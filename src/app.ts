@@ -22,6 +22,7 @@ import {
 import { createUi, ShareTokens } from "./ui/mod.ts";
 import { RenderCache } from "./http/render_cache.ts";
 import { setLockPrincipal } from "./http/locks.ts";
+import { BODY_IDLE_MS, setBodyIdleMs } from "./http/input.ts";
 import { createRestApi, HttpError } from "./rest/mod.ts";
 import { problemResponse } from "./rest/errors.ts";
 import { fsPathBelow, mountNames, namesBelow, requestPathOf } from "./http/request_path.ts";
@@ -71,6 +72,8 @@ export interface AppOptions {
   readonly readiness?: Readiness;
   /** Most entries a WebDAV `PROPFIND Depth: infinity` answers (default 10,000). */
   readonly davInfinityMax?: number;
+  /** A request body silent for this long is given up with 408 (default 60 s). */
+  readonly bodyTimeoutMs?: number;
 }
 
 /** Headers a browser script may send to the HTTP API, and read from its answers. */
@@ -285,6 +288,13 @@ export function createApp(options: AppOptions): Hono {
     // `Vfs.request`).
     const vfs = options.vfs;
     app.use("*", (_c, next) => vfs.request(next));
+    const bodyTimeoutMs = options.bodyTimeoutMs;
+    if (bodyTimeoutMs !== undefined && bodyTimeoutMs !== BODY_IDLE_MS) {
+      app.use("*", (c, next) => {
+        setBodyIdleMs(c, bodyTimeoutMs);
+        return next();
+      });
+    }
     // CORS first: a preflight carries no credentials, so it is answered before the auth
     // check, and only for the origins configured.
     const cors = corsFor(options.corsOrigins ?? []);

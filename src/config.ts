@@ -49,6 +49,8 @@ export interface Config {
   readonly startupTimeoutMs: number;
   /** Bound on the store probe behind `/readyz`. */
   readonly readyTimeoutMs: number;
+  /** A request body that sends nothing for this long is given up (408). */
+  readonly bodyTimeoutMs: number;
   /**
    * Serve a store that does not honour conditional writes; safe only while exactly one
    * instance serves it.
@@ -123,6 +125,7 @@ export function loadConfig(env: Env): Config {
       100,
     ),
     readyTimeoutMs: integer("PAGEFS_READY_TIMEOUT_MS", env.PAGEFS_READY_TIMEOUT_MS, 2000, 10),
+    bodyTimeoutMs: integer("PAGEFS_BODY_TIMEOUT_MS", env.PAGEFS_BODY_TIMEOUT_MS, 60_000, 100),
     singleInstance: flag("PAGEFS_SINGLE_INSTANCE", env.PAGEFS_SINGLE_INSTANCE, false),
     davInfinityMax: integer("PAGEFS_DAV_INFINITY_MAX", env.PAGEFS_DAV_INFINITY_MAX, 10_000, 0),
     // At least 4 parts of 8 MiB: a streamed write needs one filling and one uploading.

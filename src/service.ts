@@ -142,6 +142,7 @@ export async function startService(
     telemetry,
     readiness,
     davInfinityMax: config.davInfinityMax,
+    bodyTimeoutMs: config.bodyTimeoutMs,
     secret: config.secret,
     uploads: { expiryMs: config.uploadExpiryMs },
   });

@@ -44,6 +44,8 @@ export const ERRNO_STATUS = {
   ELOOP: 400,
   ENODATA: 404,
   ENOTSUP: 501,
+  // A request body that went silent (PAGEFS_BODY_TIMEOUT_MS): 408 Request Timeout.
+  ETIMEDOUT: 408,
   ESTALE: 409,
 } as const satisfies Record<Errno, number>;
 

@@ -10,6 +10,72 @@ import { FsError } from "../vfs/mod.ts";
 import { badRequest, HttpError } from "./errors.ts";
 import { repeatedName } from "../json.ts";
 
+/**
+ * How long a request body may send nothing before the request is given up (408): the
+ * default of nginx's `client_body_timeout`. A client that stops sending mid-body would
+ * otherwise hold its request, and the share of the memory budget its buffered bytes
+ * take, for as long as its connection stays open: enough stalled uploads starve every
+ * other upload of the budget (`PAGEFS_BODY_TIMEOUT_MS`).
+ */
+export const BODY_IDLE_MS = 60_000;
+
+const BODY_IDLE_KEY = "pagefs.bodyIdleMs";
+
+/** Sets this request's {@linkcode BODY_IDLE_MS} (the app does, from its options). */
+export function setBodyIdleMs(c: Context, ms: number): void {
+  c.set(BODY_IDLE_KEY as never, ms as never);
+}
+
+/** This request's limit of silence in its body, in milliseconds. */
+export function bodyIdleMs(c: Context): number {
+  return (c.get(BODY_IDLE_KEY as never) as number | undefined) ?? BODY_IDLE_MS;
+}
+
+/** The error of a body that went silent: ETIMEDOUT, which every front end answers 408. */
+export function bodyTimeout(idleMs: number, seen: number): FsError {
+  return new FsError(
+    "ETIMEDOUT",
+    `The request body sent nothing for ${idleMs / 1000} s after ${seen} bytes`,
+  );
+}
+
+/**
+ * One read of a request body, given up after `idleMs` without an answer: `cancel` then
+ * stops the body, and the read throws {@linkcode bodyTimeout}. A cancelled read ends as
+ * if the body had ended, so a body cut short this way can never pass for a whole one. One
+ * timer per read, cleared when the read answers.
+ *
+ * @example
+ * ```ts
+ * import { idleRead } from "./input.ts";
+ * const silent = new ReadableStream<Uint8Array>().getReader();
+ * const code = await idleRead(() => silent.read(), () => silent.cancel(), 10, 0)
+ *   .then(() => "", (error) => error.code);
+ * console.assert(code === "ETIMEDOUT");
+ * ```
+ */
+export async function idleRead<R>(
+  read: () => Promise<R>,
+  cancel: () => Promise<unknown>,
+  idleMs: number,
+  seen: number,
+): Promise<R> {
+  let silent = false;
+  const timer = setTimeout(() => {
+    silent = true;
+    cancel().catch(() => {});
+  }, idleMs);
+  try {
+    const result = await read();
+    if (silent) throw bodyTimeout(idleMs, seen);
+    return result;
+  } catch (error) {
+    throw silent ? bodyTimeout(idleMs, seen) : error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** A non-negative safe integer written in decimal digits only. */
 export function parseUint(text: string, what: string): number {
   const value = /^\d{1,16}$/.test(text) ? Number(text) : NaN;
@@ -59,12 +125,13 @@ export function requestBody(
   const body = c.req.raw.body;
   if (!body) return noBody(expected);
   const reader = byobReader(body) ?? body.getReader();
+  const idleMs = bodyIdleMs(c);
   /** The buffer of the chunk handed on last, read into again (BYOB reads transfer it). */
   let last: ArrayBuffer | null = null;
   let seen = 0;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      const next = await readChunk(reader, seen, last);
+      const next = await readChunk(reader, seen, idleMs, last);
       last = next.done ? null : next.value.buffer as ArrayBuffer;
       if (next.done) {
         if (expected !== undefined && seen !== expected) throw wrongLength(expected);
@@ -106,10 +173,11 @@ export async function smallBody(
   const body = c.req.raw.body;
   if (!body) return noBody(expected);
   const reader = body.getReader();
+  const idleMs = bodyIdleMs(c);
   const out = new Uint8Array(expected);
   let at = 0;
   for (;;) {
-    const next = await readChunk(reader, at);
+    const next = await readChunk(reader, at, idleMs);
     if (next.done) break;
     if (at + next.value.length > expected) {
       await reader.cancel().catch(() => {});
@@ -143,20 +211,25 @@ function byobReader(body: ReadableStream<Uint8Array>): ReadableStreamBYOBReader 
 }
 
 /**
- * The next chunk of a request body; a body that breaks off is the client's EINVAL. A BYOB
- * reader reads into `reuse` (all of it) if given, else into a new buffer.
+ * The next chunk of a request body; a body that breaks off is the client's EINVAL, one
+ * silent for `idleMs` a 408 ({@linkcode idleRead}). A BYOB reader reads into `reuse` (all
+ * of it) if given, else into a new buffer.
  */
 async function readChunk(
   reader: ReadableStreamBYOBReader | ReadableStreamDefaultReader<Uint8Array>,
   seen: number,
+  idleMs: number,
   reuse: ArrayBuffer | null = null,
 ): Promise<ReadableStreamReadResult<Uint8Array>> {
+  const cancel = () => reader.cancel();
   try {
     if (reader instanceof ReadableStreamBYOBReader) {
-      return await reader.read(new Uint8Array(reuse ?? new ArrayBuffer(BODY_CHUNK)));
+      const into = new Uint8Array(reuse ?? new ArrayBuffer(BODY_CHUNK));
+      return await idleRead(() => reader.read(into), cancel, idleMs, seen);
     }
-    return await reader.read();
+    return await idleRead(() => reader.read(), cancel, idleMs, seen);
   } catch (error) {
+    if (error instanceof FsError) throw error;
     const why = error instanceof Error ? error.message : String(error);
     throw new FsError("EINVAL", `The request body broke off after ${seen} bytes: ${why}`);
   }
@@ -193,8 +266,11 @@ export async function readJsonObject(
   const body = c.req.raw.body;
   if (body) {
     const reader = body.getReader();
+    const idleMs = bodyIdleMs(c);
     for (;;) {
-      const { done, value } = await reader.read().catch((error) => {
+      const read = idleRead(() => reader.read(), () => reader.cancel(), idleMs, total);
+      const { done, value } = await read.catch((error) => {
+        if (error instanceof FsError) throw error;
         const why = error instanceof Error ? error.message : String(error);
         throw badRequest(`The JSON body broke off after ${total} bytes: ${why}`);
       });

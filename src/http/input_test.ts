@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import { assert, assertEquals } from "../../tests/_assert.ts";
 import { FsError } from "../vfs/errors.ts";
-import { BODY_CHUNK, requestBody } from "./input.ts";
+import { BODY_CHUNK, requestBody, setBodyIdleMs } from "./input.ts";
 
 /** A byte stream (as Deno.serve's request bodies are) of `data`, in pieces of at most `piece`. */
 function byteBody(data: Uint8Array, piece: number): ReadableStream<Uint8Array> {
@@ -25,7 +25,7 @@ function byteBody(data: Uint8Array, piece: number): ReadableStream<Uint8Array> {
 }
 
 function context(body: ReadableStream<Uint8Array>): Context {
-  return { req: { raw: { body } } } as unknown as Context;
+  return { req: { raw: { body } }, get: () => undefined } as unknown as Context;
 }
 
 function pattern(size: number): Uint8Array {
@@ -69,5 +69,28 @@ Deno.test("requestBody read BYOB still fails a byte-stream body longer or shorte
       error = e;
     }
     assert(error instanceof FsError && error.code === "EINVAL", `declared ${declared}: ${error}`);
+  }
+});
+
+Deno.test("requestBody gives up a body silent for the request's idle limit: ETIMEDOUT, never a short whole", async () => {
+  for (const declared of [8, undefined]) {
+    let pulls = 0;
+    const body = new ReadableStream<Uint8Array>({
+      // One chunk, then silence: the body neither ends nor breaks off.
+      pull(controller) {
+        if (pulls++ === 0) controller.enqueue(new Uint8Array([1, 2, 3]));
+        else return new Promise(() => {});
+      },
+    });
+    const vars = new Map<string, unknown>();
+    const c = {
+      req: { raw: { body } },
+      get: (key: string) => vars.get(key),
+      set: (key: string, value: unknown) => vars.set(key, value),
+    } as unknown as Context;
+    setBodyIdleMs(c, 30);
+    const stream = requestBody(c, declared) as ReadableStream<Uint8Array>;
+    const error = await new Response(stream).arrayBuffer().then(() => null, (e) => e);
+    assertEquals(error?.code, "ETIMEDOUT", String(declared));
   }
 });

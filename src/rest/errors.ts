@@ -37,6 +37,7 @@ export const ERRNO_TITLE = {
   ELOOP: "Too many levels of symbolic links",
   ENODATA: "No data available",
   ENOTSUP: "Operation not supported",
+  ETIMEDOUT: "Timed out",
   ESTALE: "Stale file handle",
 } as const satisfies Record<Errno, string>;
 

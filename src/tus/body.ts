@@ -8,6 +8,7 @@
 
 import { createHash } from "node:crypto";
 import { badRequest, HttpError } from "../http/errors.ts";
+import { BODY_IDLE_MS, idleRead } from "../http/input.ts";
 import { FsError } from "../vfs/mod.ts";
 import type { Checksum } from "./protocol.ts";
 
@@ -31,8 +32,11 @@ export function countedBody(
     length: number | null;
     declared?: number | undefined;
     checksum: Checksum | null;
+    /** How long the body may send nothing (default {@linkcode BODY_IDLE_MS}): then 408. */
+    idleMs?: number;
   },
 ): CountedBody {
+  const idleMs = o.idleMs ?? BODY_IDLE_MS;
   const hash = o.checksum ? createHash(o.checksum.algorithm) : null;
   let count = 0;
   let failure: unknown = null;
@@ -46,8 +50,11 @@ export function countedBody(
     async pull(controller) {
       let next: ReadableStreamReadResult<Uint8Array>;
       try {
-        next = reader ? await reader.read() : { done: true };
+        next = reader
+          ? await idleRead(() => reader.read(), () => reader.cancel(), idleMs, count)
+          : { done: true };
       } catch (error) {
+        if (error instanceof FsError) throw fail(error);
         const why = error instanceof Error ? error.message : String(error);
         throw fail(new FsError("EINVAL", `The body broke off after ${count} bytes: ${why}`));
       }

@@ -14,6 +14,7 @@
 import type { Context, Hono } from "hono";
 import { badRequest, HttpError, preconditionFailed } from "../http/errors.ts";
 import { checkLocks } from "../http/locks.ts";
+import { bodyIdleMs } from "../http/input.ts";
 import { httpDate } from "../http/preconditions.ts";
 import { Recheck } from "../http/recheck.ts";
 import { FsError, isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
@@ -303,7 +304,7 @@ class Handlers {
       if (declared) throw new HttpError(409, "ESTALE", "The upload is complete");
       return upload;
     }
-    const body = countedBody(source, { offset, length, declared, checksum });
+    const body = countedBody(source, { offset, length, declared, checksum, idleMs: bodyIdleMs(c) });
     const isLast = () => length !== null && offset + body.count() === length;
     const recheck = new Recheck(async () => {
       const failure = body.failure();

@@ -31,6 +31,7 @@ export const ERRNO = {
   ELOOP: 40,
   ENODATA: 61,
   ENOTSUP: 95,
+  ETIMEDOUT: 110,
   ESTALE: 116,
 } as const;
 

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { bodyIdleMs } from "../http/input.ts";
 import { isFsError } from "../vfs/mod.ts";
 import { type LockInfo, LockTokenError } from "../vfs/locks.ts";
 import { DavError } from "./errors.ts";
@@ -30,7 +31,10 @@ import {
 
 /** Answers LOCK: a new lock (with a `lockinfo` body) or a refresh (without one). */
 export async function lockMethod(req: DavRequest): Promise<Response> {
-  const body = await readXmlBody(req.c.req.raw, { limit: req.maxXmlBytes });
+  const body = await readXmlBody(req.c.req.raw, {
+    limit: req.maxXmlBytes,
+    idleMs: bodyIdleMs(req.c),
+  });
   const timeout = parseTimeout(req.c.req.header("timeout") ?? null);
   if (body === null) return await refresh(req, timeout);
 

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { bodyIdleMs } from "../http/input.ts";
 import { AsyncLocalStorage } from "node:async_hooks";
 import { FsError, type ReaddirPage, type Stat } from "../vfs/mod.ts";
 import { DavError } from "./errors.ts";
@@ -55,7 +56,9 @@ const XML = { "content-type": "application/xml; charset=utf-8" };
  */
 export async function propfindMethod(req: DavRequest): Promise<Response> {
   const depth = parseDepth(req.c.req.header("depth") ?? null, "infinity");
-  const query = parsePropfind(await readXmlBody(req.c.req.raw, { limit: req.maxXmlBytes }));
+  const query = parsePropfind(
+    await readXmlBody(req.c.req.raw, { limit: req.maxXmlBytes, idleMs: bodyIdleMs(req.c) }),
+  );
   const { vfs, path } = req;
   const dead = needsDead(query);
   const stat = await vfs.lookup(path);
@@ -238,7 +241,9 @@ const DEAD_MAX = 64 * 1024;
  * as Windows expects after copying a file in.
  */
 export async function proppatchMethod(req: DavRequest): Promise<Response> {
-  const changes = parseProppatch(await readXmlBody(req.c.req.raw, { limit: req.maxXmlBytes }));
+  const changes = parseProppatch(
+    await readXmlBody(req.c.req.raw, { limit: req.maxXmlBytes, idleMs: bodyIdleMs(req.c) }),
+  );
   const stat: Stat = await req.vfs.lookup(req.path);
   await guard(req, [{ path: req.path }]);
   const refused = new Map<string, { name: PropName; status: string }>();

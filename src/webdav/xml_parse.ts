@@ -11,6 +11,8 @@
 
 import { SaxesParser } from "saxes";
 import type { SaxesTagNS } from "saxes";
+import { BODY_IDLE_MS, idleRead } from "../http/input.ts";
+import { FsError } from "../vfs/mod.ts";
 
 /** The WebDAV namespace URI. */
 export const DAV = "DAV:";
@@ -153,6 +155,8 @@ export function parseXml(text: string, options: ParseXmlOptions = {}): XmlElemen
 export interface ReadXmlBodyOptions {
   /** Largest body accepted, in bytes. Default 1 MiB. */
   limit?: number;
+  /** How long the body may send nothing (default {@linkcode BODY_IDLE_MS}): then 408. */
+  idleMs?: number;
 }
 
 /**
@@ -187,12 +191,15 @@ export async function readXmlBody(
   if (request.body === null) return null;
 
   const reader = request.body.getReader();
+  const idleMs = options.idleMs ?? BODY_IDLE_MS;
   const chunks: Uint8Array[] = [];
   let size = 0;
   try {
     for (;;) {
       // A body that breaks off (the client closed or reset the connection) is its doing.
-      const { done, value } = await reader.read().catch((error) => {
+      const read = idleRead(() => reader.read(), () => reader.cancel(), idleMs, size);
+      const { done, value } = await read.catch((error) => {
+        if (error instanceof FsError) throw error;
         const why = error instanceof Error ? error.message : String(error);
         throw new XmlError(400, `The XML body broke off after ${size} bytes: ${why}`);
       });
