@@ -13,7 +13,7 @@
  * @module
  */
 
-import { type GzipPart, gzipPart } from "./gzip_parts.ts";
+import { type GzipPart, gzipPart, storedPart } from "./gzip_parts.ts";
 import type { Entry } from "./meta_types.ts";
 import { type Delta, deltaOf, draftStats, materialize, pendingDelta } from "./_entries_delta.ts";
 
@@ -74,7 +74,9 @@ export function encodeDelta(
   const headBytes = encoder.encode(head);
   const tailBytes = encoder.encode(tail);
   let compressed = headBytes.length + tailBytes.length;
-  const parts: GzipPart[] = [gzipPart(headBytes, false)];
+  // The head (times) and the tail (write history) change with every version: stored, not
+  // compressed (see `gzip_parts.ts`).
+  const parts: GzipPart[] = [storedPart(headBytes, false)];
   layout.chunks.forEach((chunk, i) => {
     const which = i === 0 ? "first" : "other";
     let part = chunk.parts[which];
@@ -85,7 +87,7 @@ export function encodeDelta(
     }
     parts.push(part);
   });
-  parts.push(gzipPart(tailBytes, true));
+  parts.push(storedPart(tailBytes, true));
   return { parts, compressed };
 }
 

@@ -9,7 +9,7 @@
  */
 
 import { gunzipSync, gzipSync } from "node:zlib";
-import { gzipJoin, type GzipPart, gzipPart } from "./gzip_parts.ts";
+import { gzipJoin, type GzipPart, gzipPart, storedPart } from "./gzip_parts.ts";
 import { isObject } from "./meta_check.ts";
 import type { Entry } from "./meta_types.ts";
 import { isLazy, lazyCopy, withMember } from "./_entries_delta.ts";
@@ -228,7 +228,8 @@ function encodeEntries(p: EntriesParts): Uint8Array {
   const head = encoder.encode(p.head);
   const tail = encoder.encode(p.tail);
   encodeStats.compressedBytes += head.length + tail.length;
-  const parts: GzipPart[] = [gzipPart(head, false)];
+  // Head and tail change with every version: stored, not compressed (see `gzip_parts.ts`).
+  const parts: GzipPart[] = [storedPart(head, false)];
   let start = 0;
   for (let i = 0; i < p.members.length; i++) {
     if (i + 1 < p.members.length && i + 1 - start < CHUNK_MAX && !p.ends[i]) {
@@ -237,7 +238,7 @@ function encodeEntries(p: EntriesParts): Uint8Array {
     parts.push(chunkPart(p, start, i + 1));
     start = i + 1;
   }
-  parts.push(gzipPart(tail, true));
+  parts.push(storedPart(tail, true));
   return gzipJoin(parts);
 }
 
