@@ -663,6 +663,11 @@ Deno.test("a server that never answers fails the request after the timeout", asy
     deepStrictEqual([read?.kind, read?.ambiguous], ["transient", false], read?.message);
     const write = await failed(store.put("k", bytes("x"), { mode: { kind: "create" } }));
     deepStrictEqual([write?.kind, write?.ambiguous], ["transient", true], write?.message);
+    // One timer bounds every request in flight and stops when none is: after a quiet
+    // spell, and with several at once, each request is still bounded.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const again = await Promise.all([failed(store.get("a")), failed(store.head("b"))]);
+    deepStrictEqual(again.map((e) => e?.kind), ["transient", "transient"]);
   } finally {
     listener.close();
     await accepting.catch(() => {});
