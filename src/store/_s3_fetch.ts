@@ -269,8 +269,16 @@ function escapeSegment(segment: string): string {
   );
 }
 
-/** The text of the first `<name>` element of a small S3 error document. */
+/**
+ * The text of the first `<name>` element of a small S3 error document (up to the next
+ * tag). Found by `indexOf`: a 404 for an absent key (the lock table, most often) is an
+ * everyday answer, and a RegExp built per call showed in its CPU.
+ */
 function xmlField(text: string, name: string): string | undefined {
-  const match = text.match(new RegExp(`<${name}>([^<]*)</${name}>`));
-  return match?.[1];
+  const open = `<${name}>`;
+  const start = text.indexOf(open);
+  if (start < 0) return undefined;
+  const from = start + open.length;
+  const end = text.indexOf("<", from);
+  return end < 0 || !text.startsWith(`</${name}>`, end) ? undefined : text.slice(from, end);
 }
