@@ -107,34 +107,46 @@ Deno.test("a PATCH lands on the file a rename put at its path while it was on it
 });
 
 Deno.test("a GET whose file is replaced between its look and its read answers one version whole", async () => {
-  for (const api of [false, true]) {
-    const store = new MemoryStore();
-    const vfs = await Vfs.open(store);
-    const url = (p: string) => api ? `/api/v1/fs${p}` : davUrl(p);
-    await vfs.writeFile("/f", text("old version, 26 bytes long"));
-    // After the GET's look at /f, right before it reads the bytes, a PUT through the same
-    // instance replaces it.
-    let replaced = false;
-    const racy = hooked(vfs, "readStream", (readStream) => async (path, options) => {
-      if (path === "/f" && !replaced) {
-        replaced = true;
-        await vfs.writeFile("/f", text("new, 9 B"));
-      }
-      return await readStream(path, options);
-    });
-    const app = new Dav(racy, store).app;
-    const old = (await app.request(url("/f"), { method: "HEAD" })).headers.get("etag")!;
-    // If-Match the version it looked at: that version, or 412; never another's bytes.
-    const res = await app.request(url("/f"), { headers: { "if-match": old } });
-    const body = await res.text();
-    const what = `${api ? "API" : "DAV"}: ${res.status} ${JSON.stringify(body)}`;
-    assert(replaced, `the race did not happen: ${what}`);
-    assertEquals(res.status, 412, what);
-    // Unconditional: the new version whole, its length declared.
-    replaced = false;
-    const plain = await app.request(url("/f"));
-    const got = await plain.text();
-    assertEquals([plain.status, got, plain.headers.get("content-length")], [200, "new, 9 B", "8"]);
+  // A small file is read whole (`readWithStat`), a large one streamed (`readStream`):
+  // either read may find another version than the look did.
+  const big = (fill: string) => text(fill.repeat(70_000));
+  const cases = [
+    { read: "readWithStat", old: text("old version, 26 bytes long"), fresh: text("new, 9 B") },
+    { read: "readStream", old: big("o"), fresh: big("n").subarray(0, 65_600) },
+  ] as const;
+  for (const { read, old: oldBytes, fresh } of cases) {
+    for (const api of [false, true]) {
+      const store = new MemoryStore();
+      const vfs = await Vfs.open(store);
+      const url = (p: string) => api ? `/api/v1/fs${p}` : davUrl(p);
+      await vfs.writeFile("/f", oldBytes);
+      // After the GET's look at /f, right before it reads the bytes, a PUT through the
+      // same instance replaces it.
+      let replaced = false;
+      const racy = hooked(vfs, read, (original) =>
+        (async (path: string, ...rest: unknown[]) => {
+          if (path === "/f" && !replaced) {
+            replaced = true;
+            await vfs.writeFile("/f", fresh);
+          }
+          return await (original as (...args: unknown[]) => Promise<unknown>)(path, ...rest);
+        }) as never);
+      const app = new Dav(racy, store).app;
+      const old = (await app.request(url("/f"), { method: "HEAD" })).headers.get("etag")!;
+      // If-Match the version it looked at: that version, or 412; never another's bytes.
+      const res = await app.request(url("/f"), { headers: { "if-match": old } });
+      const body = await res.bytes();
+      const what = `${read}, ${api ? "API" : "DAV"}: ${res.status}, ${body.length} bytes`;
+      assert(replaced, `the race did not happen: ${what}`);
+      assertEquals(res.status, 412, what);
+      // Unconditional: the new version whole, its length declared.
+      replaced = false;
+      const plain = await app.request(url("/f"));
+      const got = await plain.bytes();
+      assertEquals(plain.status, 200, what);
+      assertEquals(got, fresh, what);
+      assertEquals(plain.headers.get("content-length"), String(fresh.length), what);
+    }
   }
 });
 

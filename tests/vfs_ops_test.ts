@@ -290,3 +290,27 @@ vfsTest(
     { dirLimits: { maxEntries: 8 }, now: () => clock },
   );
 }
+
+vfsTest(
+  "`lookupOrNull()` and `getattrOrNull()` answer null for an absent name, ENOENT for an absent directory",
+  async ({ fs }) => {
+    await fs.mkdir("/d");
+    await fs.writeFile("/d/f", new TextEncoder().encode("abc"));
+    await fs.symlink("/d/f", "/d/to-f");
+    await fs.symlink("/d/nowhere", "/d/dangling");
+    assertEquals(await fs.lookupOrNull("/d/missing"), null);
+    assertEquals(await fs.getattrOrNull("/d/missing"), null);
+    assertEquals((await fs.lookupOrNull("/d/f"))?.size, 3);
+    assertEquals((await fs.lookupOrNull("/d"))?.type, "directory");
+    assertEquals((await fs.lookupOrNull("/d/to-f"))?.type, "symlink");
+    assertEquals((await fs.getattrOrNull("/d/to-f"))?.size, 3);
+    assertEquals((await fs.lookupOrNull("/d/dangling"))?.type, "symlink");
+    assertEquals(await fs.getattrOrNull("/d/dangling"), null);
+    // As lookup and getattr do, with null in place of their ENOENT for the last name.
+    const code = (p: Promise<unknown>) => p.then(() => "ok", (e) => isFsError(e) ? e.code : e);
+    assertEquals(await code(fs.lookup("/d/missing")), "ENOENT");
+    assertEquals(await code(fs.getattr("/d/dangling")), "ENOENT");
+    assertEquals(await code(fs.lookupOrNull("/no-dir/x")), "ENOENT");
+    assertEquals(await code(fs.getattrOrNull("/d/f/x")), "ENOTDIR");
+  },
+);

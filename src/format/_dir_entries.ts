@@ -35,8 +35,22 @@ export interface EntryDraft {
   delete(name: string): void;
 }
 
-/** 32-bit FNV-1a of the name's UTF-8 bytes: which shard a name lives in. */
+/**
+ * 32-bit FNV-1a of the name's UTF-8 bytes: which shard a name lives in. Every lookup in a
+ * sharded directory hashes its name: an ASCII name (UTF-8 is its char codes) is hashed
+ * without encoding it into a new array first.
+ */
 export function nameHash(name: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) {
+    const code = name.charCodeAt(i);
+    if (code >= 0x80) return utf8NameHash(name);
+    h = Math.imul(h ^ code, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+function utf8NameHash(name: string): number {
   let h = 0x811c9dc5;
   for (const byte of new TextEncoder().encode(name)) {
     h ^= byte;

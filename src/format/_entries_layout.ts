@@ -13,7 +13,7 @@
  * @module
  */
 
-import { type GzipPart, gzipPart } from "./gzip_parts.ts";
+import { type GzipPart, gzipPart, storedPart } from "./gzip_parts.ts";
 import type { Entry } from "./meta_types.ts";
 import { type Delta, deltaOf, draftStats, materialize, pendingDelta } from "./_entries_delta.ts";
 
@@ -43,7 +43,7 @@ const layouts = new WeakMap<object, Layout>();
 /** How an entry's member text is made (and kept) by the codec: `"name":json`. */
 export type MemberOf = (name: string, entry: Entry) => string;
 
-/** The encoded object: JSON text when small, else its compressed parts. */
+/** The encoded object: JSON text when small, else its parts (and the bytes deflated). */
 export type Encoded = { json: string } | { parts: GzipPart[]; compressed: number };
 
 /**
@@ -73,19 +73,27 @@ export function encodeDelta(
   const encoder = new TextEncoder();
   const headBytes = encoder.encode(head);
   const tailBytes = encoder.encode(tail);
-  let compressed = headBytes.length + tailBytes.length;
-  const parts: GzipPart[] = [gzipPart(headBytes, false)];
+  let compressed = 0;
+  // The head (times) and the tail (write history) change with every version: stored, not
+  // compressed (see `gzip_parts.ts`). So does the last chunk while it is not full, as
+  // every create appends to it: it is stored until it is full, then compressed once.
+  const parts: GzipPart[] = [storedPart(headBytes, false)];
+  const last = layout.chunks.length - 1;
   layout.chunks.forEach((chunk, i) => {
     const which = i === 0 ? "first" : "other";
     let part = chunk.parts[which];
     if (!part) {
       const bytes = encoder.encode(`${i === 0 ? "" : ","}${chunk.members.join(",")}`);
-      compressed += bytes.length;
-      part = chunk.parts[which] = gzipPart(bytes, false);
+      if (i === last && chunk.names.length < CHUNK) part = storedPart(bytes, false);
+      else {
+        compressed += bytes.length;
+        part = gzipPart(bytes, false);
+      }
+      chunk.parts[which] = part;
     }
     parts.push(part);
   });
-  parts.push(gzipPart(tailBytes, true));
+  parts.push(storedPart(tailBytes, true));
   return { parts, compressed };
 }
 

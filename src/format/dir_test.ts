@@ -1,7 +1,7 @@
 import { assert, assertEquals } from "../../tests/_assert.ts";
 import { MemoryStore } from "../store/memory.ts";
 import { MetaStore } from "./cas.ts";
-import { Directories, newDirObject } from "./dir.ts";
+import { Directories, nameHash, newDirObject } from "./dir.ts";
 import { type DirObject, draftStats, type Entry } from "./meta.ts";
 
 const INO = "00000000000000d1";
@@ -90,4 +90,18 @@ Deno.test("`Directories.update()`: removes and replaces in a large directory lan
   const mtime = (name: string) => (listed.get(name) as { attr: { mtime: number } }).attr.mtime;
   assertEquals(mtime("file-4"), 77);
   assertEquals(mtime("again"), 2);
+});
+
+Deno.test("`nameHash()` is FNV-1a of the name's UTF-8 bytes, ASCII or not", () => {
+  // The hash places names in shards already written: it may never change.
+  const reference = (name: string) => {
+    let h = 0x811c9dc5;
+    for (const byte of new TextEncoder().encode(name)) h = Math.imul(h ^ byte, 0x01000193);
+    return h >>> 0;
+  };
+  assertEquals(nameHash(""), 0x811c9dc5);
+  assertEquals(nameHash("a"), 0xe40c292c);
+  for (const name of ["file-0001.txt", "é", "a✓b", "日本語.txt", "x😀y", "\u007f", "\u0080"]) {
+    assertEquals(nameHash(name), reference(name), name);
+  }
 });

@@ -5,6 +5,13 @@
  * from the parts' CRCs without reading their bytes again. Any gzip reader decodes it as
  * the concatenation of the parts, so a part that did not change can be kept compressed.
  *
+ * A part that changes on every write and is small (a directory object's head, with its
+ * times, and its tail, with the write history) is stored, not compressed
+ * ({@linkcode storedPart}): `deflateRawSync` sets up a zlib stream per call (its window,
+ * its buffers), which cost more CPU than compressing a 64-entry chunk, and a directory
+ * commit paid it three times (head, changed chunk, tail). The stored bytes are a few
+ * hundred more on the wire; the part that holds the entries stays compressed.
+ *
  * @module
  */
 
@@ -15,6 +22,11 @@ export interface GzipPart {
   deflated: Uint8Array;
   crc: number;
   length: number;
+  /**
+   * x^(8·length) mod P, what combining this part's CRC after others takes; computed on the
+   * first join and kept, so a part kept across versions costs one multiplication a join.
+   */
+  shift?: number;
 }
 
 /** Compresses `bytes` as a part; `last` ends the deflate stream. */
@@ -24,6 +36,32 @@ export function gzipPart(bytes: Uint8Array, last: boolean, level = 1): GzipPart 
     finishFlush: last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH,
   });
   return { deflated: new Uint8Array(deflated), crc: crc32(bytes) >>> 0, length: bytes.length };
+}
+
+/** The most bytes one stored deflate block holds (its length field has 16 bits). */
+const STORED_MAX = 0xffff;
+
+/**
+ * `bytes` as a part of stored (uncompressed) deflate blocks: no zlib stream, just 5 bytes
+ * of framing per 64 KiB. Each block is byte-aligned by construction, so what follows may
+ * start anywhere; `last` marks the final block, ending the deflate stream.
+ */
+export function storedPart(bytes: Uint8Array, last: boolean): GzipPart {
+  const blocks = Math.max(1, Math.ceil(bytes.length / STORED_MAX));
+  const deflated = new Uint8Array(bytes.length + 5 * blocks);
+  let at = 0;
+  for (let i = 0; i < blocks; i++) {
+    const piece = bytes.subarray(i * STORED_MAX, (i + 1) * STORED_MAX);
+    // BFINAL in bit 0, BTYPE 00 (stored) in bits 1-2; the rest of the byte is padding.
+    deflated[at] = last && i === blocks - 1 ? 1 : 0;
+    deflated[at + 1] = piece.length & 0xff;
+    deflated[at + 2] = piece.length >>> 8;
+    deflated[at + 3] = ~piece.length & 0xff;
+    deflated[at + 4] = (~piece.length >>> 8) & 0xff;
+    deflated.set(piece, at + 5);
+    at += 5 + piece.length;
+  }
+  return { deflated, crc: crc32(bytes) >>> 0, length: bytes.length };
 }
 
 const HEADER = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
@@ -40,7 +78,8 @@ export function gzipJoin(parts: GzipPart[]): Uint8Array {
   for (const part of parts) {
     out.set(part.deflated, at);
     at += part.deflated.length;
-    crc = crc32Combine(crc, part.crc, part.length);
+    part.shift ??= x2nModP(part.length, 3);
+    crc = (multModP(part.shift, crc) ^ part.crc) >>> 0;
     length += part.length;
   }
   const view = new DataView(out.buffer);

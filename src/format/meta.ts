@@ -9,7 +9,7 @@
  */
 
 import { gunzipSync, gzipSync } from "node:zlib";
-import { gzipJoin, type GzipPart, gzipPart } from "./gzip_parts.ts";
+import { gzipJoin, type GzipPart, gzipPart, storedPart } from "./gzip_parts.ts";
 import { isObject } from "./meta_check.ts";
 import type { Entry } from "./meta_types.ts";
 import { isLazy, lazyCopy, withMember } from "./_entries_delta.ts";
@@ -205,7 +205,7 @@ interface Chunk {
 
 const chunks = new WeakMap<object, Chunk>();
 
-/** Bytes of JSON compressed by {@linkcode encode} so far (tests assert that a commit compresses what it changed). */
+/** Bytes of JSON deflated by {@linkcode encode} so far (tests assert that a commit compresses what it changed). */
 export const encodeStats = { compressedBytes: 0 };
 
 /** A chunk ends after a member whose name hashes to 0 mod this, or at `CHUNK_MAX`. */
@@ -227,8 +227,8 @@ function encodeEntries(p: EntriesParts): Uint8Array {
   }
   const head = encoder.encode(p.head);
   const tail = encoder.encode(p.tail);
-  encodeStats.compressedBytes += head.length + tail.length;
-  const parts: GzipPart[] = [gzipPart(head, false)];
+  // Head and tail change with every version: stored, not compressed (see `gzip_parts.ts`).
+  const parts: GzipPart[] = [storedPart(head, false)];
   let start = 0;
   for (let i = 0; i < p.members.length; i++) {
     if (i + 1 < p.members.length && i + 1 - start < CHUNK_MAX && !p.ends[i]) {
@@ -237,7 +237,7 @@ function encodeEntries(p: EntriesParts): Uint8Array {
     parts.push(chunkPart(p, start, i + 1));
     start = i + 1;
   }
-  parts.push(gzipPart(tail, true));
+  parts.push(storedPart(tail, true));
   return gzipJoin(parts);
 }
 
@@ -252,8 +252,11 @@ function chunkPart(p: EntriesParts, start: number, end: number): GzipPart {
   const members = p.members.slice(start, end);
   const text = `${first ? "" : ","}${members.join(",")}`;
   const bytes = encoder.encode(text);
-  encodeStats.compressedBytes += bytes.length;
-  const part = gzipPart(bytes, false);
+  // The last chunk, unless a boundary closed it, takes every name a create appends: stored
+  // while it grows (no zlib stream per commit), compressed once closed.
+  const growing = end === p.members.length && !p.ends[end - 1] && end - start < CHUNK_MAX;
+  if (!growing) encodeStats.compressedBytes += bytes.length;
+  const part = growing ? storedPart(bytes, false) : gzipPart(bytes, false);
   chunks.set(p.objects[start]!, { members, first, part });
   return part;
 }

@@ -12,6 +12,7 @@ import {
   type Entry,
   type ShardObject,
 } from "./meta.ts";
+import { entriesOf } from "./_entries_delta.ts";
 
 const text = new TextDecoder();
 
@@ -132,6 +133,48 @@ Deno.test("`encode()`: adding a name to a 2,000-entry directory compresses a sma
   assertEquals(plain(bytes), JSON.stringify(draft));
   assert(compressed < size / 10, `compressed ${compressed} of ${size} bytes`);
 });
+
+Deno.test("`encode()` of a large directory stores its head and tail, which change every commit, uncompressed", () => {
+  // A zlib stream per part cost more CPU than the compression of a chunk: the parts that
+  // every commit rewrites (times, write history) are stored; the entries are compressed.
+  const dir = dirWith(2000);
+  dir.attr.mtime = 1_795_938_014_110;
+  const draft = draftCopy(dir);
+  draft.entries!["one-more"] = fileEntry(9999);
+  for (const bytes of [encode(dir), encode(draft)]) {
+    assertEquals(bytes[0], 0x1f);
+    const raw = new TextDecoder("latin1").decode(bytes);
+    assert(raw.includes('"mtime":1795938014110'), "the head is in the object as it is");
+    assert(!raw.includes('"file-1000.txt"'), "the entries are compressed");
+    assert(bytes.length < JSON.stringify(dir).length / 4, `${bytes.length} bytes`);
+  }
+});
+
+for (const how of ["a delta", "a plain record"] as const) {
+  Deno.test(`\`encode()\` of ${how}: creates one by one into a large directory rarely deflate`, () => {
+    // Every create appends to the last chunk: it is stored while it grows (no zlib stream
+    // per commit), and compressed once it is full (64 names for a delta) or a boundary
+    // (a name's hash, at most 128 names, for a plain record) closes it.
+    let dir = dirWith(2000);
+    encode(dir);
+    let deflating = 0;
+    for (let i = 0; i < 200; i++) {
+      const draft = draftCopy(dir);
+      const entry = fileEntry(10_000 + i);
+      if (how === "a delta") entriesOf(draft).set(`created-${i}`, entry);
+      else draft.entries![`created-${i}`] = entry;
+      draft.attr.mtime = i;
+      const before = encodeStats.compressedBytes;
+      const bytes = encode(draft);
+      if (encodeStats.compressedBytes > before) deflating++;
+      assertEquals(plain(bytes), JSON.stringify(draft), `create ${i}`);
+      dir = draft;
+    }
+    assert(deflating >= 1 && deflating <= 20, `commits that deflated: ${deflating} of 200`);
+    // What stays stored is at most one chunk: the object stays compressed overall.
+    assert(encode(dir).length < JSON.stringify(dir).length / 3);
+  });
+}
 
 Deno.test("`decode()` reads directory objects written before partwise compression", () => {
   const dir = dirWith(2000);

@@ -10,6 +10,7 @@ import type { Stat, Vfs } from "../vfs/mod.ts";
 import { HttpError } from "./errors.ts";
 import { RenderCache } from "../http/render_cache.ts";
 import { queryFlag, queryUint } from "../http/input.ts";
+import { fileBody } from "../http/file_body.ts";
 import { contentTypeOf } from "../http/media_types.ts";
 import { fsPathOf } from "./path.ts";
 import {
@@ -94,17 +95,10 @@ async function readFile(
   const { offset, length, status, headers: span } = requestedSpan(c.req.raw, stat);
   Object.assign(headers, span);
   if (c.req.method === "HEAD") return c.body(null, status, headers);
-  const { stat: streamed, body, direct, sent } = await vfs.readStream(path, {
-    offset,
-    length,
-    direct: true,
-  });
-  if (streamed.etag !== stat.etag) {
-    await body.cancel();
-    return null;
-  }
-  if (direct) markStreamedByRuntime(c, sent);
-  return c.body(body, status, headers);
+  const read = await fileBody(vfs, path, stat, { offset, length });
+  if (!read) return null;
+  if (read.direct) markStreamedByRuntime(c, read.sent);
+  return c.body(read.body, status, headers);
 }
 
 async function listDirectory(

@@ -47,7 +47,7 @@ export async function statOrNull(
   options: { optimistic?: boolean } = {},
 ): Promise<Stat | null> {
   try {
-    return await vfs.getattr(path, options);
+    return await vfs.getattrOrNull(path, options);
   } catch (error) {
     if (isFsError(error, "ENOENT")) return null;
     throw error;

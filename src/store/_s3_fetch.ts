@@ -6,7 +6,9 @@
  * clock offset) and sending with `fetch` costs about 0.4 ms. On a 2-core machine shared
  * with the S3 server that is the difference between the SDK and the file system's own work
  * limiting a small-file workload. Requests with XML bodies (list, multipart, batch delete)
- * stay with the SDK, which parses them.
+ * stay with the SDK, which parses them. Since session 12 the requests are signed by
+ * `_s3_sign.ts` (same headers as the SDK's signer, about a fifth of its CPU), with the SDK
+ * client's credentials, region and clock offset.
  *
  * An error answer becomes an {@linkcode S3HttpError} shaped as the SDK's service exceptions
  * (`name` is S3's error code, `$metadata.httpStatusCode` the status), so that the store's one
@@ -15,8 +17,8 @@
  * @module
  */
 
-import { SignatureV4 } from "@smithy/signature-v4";
 import type { S3Client } from "@aws-sdk/client-s3";
+import { S3Signer, type SigningCredentials } from "./_s3_sign.ts";
 
 /** What the fetch path needs to know of the bucket. */
 export interface S3FetchOptions {
@@ -78,9 +80,14 @@ const SKEW_CODES = new Set(["RequestTimeTooSkewed", "RequestExpired", "RequestIn
  */
 export class S3Fetch {
   #client: S3Client;
-  #signer: SignatureV4;
+  #signer = new S3Signer();
+  /** The region, resolved once (the provider answers the same every time). */
+  #region: Promise<string> | undefined;
+  /** The credentials last resolved, kept until 5 minutes before they expire. */
+  #credentials: SigningCredentials & { readonly expiration?: Date | undefined } | undefined;
   #options: S3FetchOptions;
   #fetch: typeof fetch;
+  #deadlines: Deadlines;
   /** Where keys go: the bucket's URL up to and including the slash before the key. */
   #base: Promise<string> | undefined;
 
@@ -88,16 +95,7 @@ export class S3Fetch {
     this.#client = client;
     this.#options = options;
     this.#fetch = options.fetch ?? fetch;
-    const { config } = client;
-    this.#signer = new SignatureV4({
-      credentials: () => config.credentials(),
-      region: config.region,
-      service: "s3",
-      sha256: config.sha256,
-      // S3 signs the path as sent, escaped once ({@linkcode escapeKey} does it).
-      uriEscapePath: false,
-      applyChecksum: true,
-    });
+    this.#deadlines = new Deadlines(options.timeoutMs);
   }
 
   /**
@@ -115,29 +113,23 @@ export class S3Fetch {
     }));
     // Appended, not resolved: a key may start with "/" or look like a scheme ("a:b").
     const url = new URL(base + escapeKey(request.key));
-    const headers: Record<string, string> = { host: url.host, ...request.headers };
     const config = this.#client.config;
-    const signed = await this.#signer.sign({
+    const credentials = await this.#credentialsNow();
+    const region = await (this.#region ??= config.region().catch((error) => {
+      this.#region = undefined;
+      throw error;
+    }));
+    // S3 signs the path as sent, escaped once ({@linkcode escapeKey} does it); fetch sets
+    // Host from the URL, which is what is signed.
+    const sent = this.#signer.sign({
       method: request.method,
-      protocol: url.protocol,
-      hostname: url.hostname,
-      ...(url.port ? { port: Number(url.port) } : {}),
       path: url.pathname,
-      query: {},
-      headers,
+      headers: { host: url.host, ...request.headers },
       body: request.body,
-    }, { signingDate: new Date(Date.now() + (config.systemClockOffset ?? 0)) });
-    // fetch sets Host from the URL, which is what was signed.
-    const { host: _, ...sent } = signed.headers;
+      date: new Date(Date.now() + (config.systemClockOffset ?? 0)),
+    }, { credentials, region });
 
-    const timeout = new AbortController();
-    const timer = setTimeout(
-      () =>
-        timeout.abort(
-          new DOMException(`No answer in ${this.#options.timeoutMs} ms`, "TimeoutError"),
-        ),
-      this.#options.timeoutMs,
-    );
+    const timeout = this.#deadlines.start();
     const signal = request.signal
       ? AbortSignal.any([request.signal, timeout.signal])
       : timeout.signal;
@@ -153,8 +145,23 @@ export class S3Fetch {
       if (request.orNull && response.status === 404 && code !== "NoSuchBucket") return null;
       throw new S3HttpError(response.status, code, message);
     } finally {
-      clearTimeout(timer);
+      timeout.done();
     }
+  }
+
+  /**
+   * The SDK client's credentials. Its provider memoizes them too, but each call costs a
+   * few promises; static ones (no expiration) are kept for good, expiring ones until 5
+   * minutes before they expire (the SDK's own refresh margin).
+   */
+  async #credentialsNow(): Promise<SigningCredentials> {
+    const kept = this.#credentials;
+    if (kept && (!kept.expiration || kept.expiration.getTime() - Date.now() > 5 * 60_000)) {
+      return kept;
+    }
+    const fresh = await this.#client.config.credentials();
+    this.#credentials = fresh;
+    return fresh;
   }
 
   /** Reads an error answer's code and, when S3 says our clock is off, learns the offset. */
@@ -190,6 +197,60 @@ export class S3Fetch {
   }
 }
 
+/** A request in flight: aborted once past `at` (ms, `performance.now()`). */
+interface InFlight {
+  readonly at: number;
+  readonly controller: AbortController;
+}
+
+/**
+ * The time bound of every request, kept by one interval timer for all requests in flight
+ * rather than a timer each: a `setTimeout` and its `clearTimeout` per request were about
+ * 2% of a small request's CPU (Deno keeps each timer in JavaScript and wakes its timer
+ * op). The interval ticks every eighth of the bound (10 ms to 1 s), so a request is
+ * aborted between the bound and the bound plus a tick; it runs only while requests were
+ * in flight at its last tick, and never keeps the process alive.
+ */
+class Deadlines {
+  readonly #timeoutMs: number;
+  readonly #tickMs: number;
+  readonly #live = new Set<InFlight>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(timeoutMs: number) {
+    this.#timeoutMs = timeoutMs;
+    this.#tickMs = Math.min(1000, Math.max(10, Math.floor(timeoutMs / 8)));
+  }
+
+  /** Starts the clock of one request; call `done` once it has its answer (or failed). */
+  start(): { signal: AbortSignal; done: () => void } {
+    const entry = { at: performance.now() + this.#timeoutMs, controller: new AbortController() };
+    this.#live.add(entry);
+    if (this.#timer === undefined) {
+      const timer = setInterval(() => this.#tick(), this.#tickMs);
+      Deno.unrefTimer(timer);
+      this.#timer = timer;
+    }
+    return { signal: entry.controller.signal, done: () => this.#live.delete(entry) };
+  }
+
+  #tick(): void {
+    if (this.#live.size === 0) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+      return;
+    }
+    const now = performance.now();
+    for (const entry of this.#live) {
+      if (entry.at > now) continue;
+      this.#live.delete(entry);
+      entry.controller.abort(
+        new DOMException(`No answer in ${this.#timeoutMs} ms`, "TimeoutError"),
+      );
+    }
+  }
+}
+
 /**
  * A key as a URL path relative to the bucket's: each segment escaped as SigV4 wants (RFC
  * 3986 unreserved characters kept), and `.` / `..` segments escaped so that URL parsing
@@ -208,8 +269,16 @@ function escapeSegment(segment: string): string {
   );
 }
 
-/** The text of the first `<name>` element of a small S3 error document. */
+/**
+ * The text of the first `<name>` element of a small S3 error document (up to the next
+ * tag). Found by `indexOf`: a 404 for an absent key (the lock table, most often) is an
+ * everyday answer, and a RegExp built per call showed in its CPU.
+ */
 function xmlField(text: string, name: string): string | undefined {
-  const match = text.match(new RegExp(`<${name}>([^<]*)</${name}>`));
-  return match?.[1];
+  const open = `<${name}>`;
+  const start = text.indexOf(open);
+  if (start < 0) return undefined;
+  const from = start + open.length;
+  const end = text.indexOf("<", from);
+  return end < 0 || !text.startsWith(`</${name}>`, end) ? undefined : text.slice(from, end);
 }

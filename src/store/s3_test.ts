@@ -3,9 +3,10 @@
 // the S3 adapter can get wrong: conditional headers, RGW's quirks, one request per call.
 
 import { deepStrictEqual, equal, ok, rejects } from "node:assert/strict";
-import { createHash } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { FetchHttpHandler } from "@smithy/fetch-http-handler";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
+import { SignatureV4 } from "@smithy/signature-v4";
 import { readAll } from "./_util.ts";
 import { RetryStore } from "./retry.ts";
 import { S3Store, type S3StoreOptions } from "./s3.ts";
@@ -535,6 +536,114 @@ Deno.test("a request refused for clock skew is signed again at the server's time
   deepStrictEqual(other.calls(), 2);
 });
 
+/** A SHA-256 in the SDK's hash shape (keyed: HMAC), for the SDK's own signer. */
+class SdkSha256 {
+  #hash;
+  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
+    this.#hash = secret === undefined
+      ? createHash("sha256")
+      : createHmac("sha256", bytesOf(secret));
+  }
+  update(data: string | ArrayBuffer | ArrayBufferView): void {
+    this.#hash.update(bytesOf(data));
+  }
+  digest(): Promise<Uint8Array> {
+    return Promise.resolve(new Uint8Array(this.#hash.digest()));
+  }
+}
+
+function bytesOf(data: string | ArrayBuffer | ArrayBufferView): string | Uint8Array {
+  if (typeof data === "string") return data;
+  return ArrayBuffer.isView(data)
+    ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+    : new Uint8Array(data);
+}
+
+/** What the SDK's signer makes of a request as sent: its `authorization` header. */
+async function sdkAuthorization(
+  url: string,
+  init: RequestInit,
+  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string },
+): Promise<string> {
+  const u = new URL(url);
+  const sent = Object.fromEntries(new Headers(init.headers));
+  // The SDK's signer adds these itself, the payload's hash computed from the body.
+  const {
+    authorization: _a,
+    "x-amz-date": _d,
+    "x-amz-content-sha256": _h,
+    "x-amz-security-token": _t,
+    ...headers
+  } = sent;
+  const signer = new SignatureV4({
+    credentials,
+    region: "us-east-1",
+    service: "s3",
+    sha256: SdkSha256,
+    uriEscapePath: false,
+    applyChecksum: true,
+  });
+  const signed = await signer.sign({
+    method: init.method ?? "GET",
+    protocol: u.protocol,
+    hostname: u.hostname,
+    port: Number(u.port),
+    path: u.pathname,
+    query: {},
+    headers: { host: u.host, ...headers },
+    body: init.body as Uint8Array | undefined,
+  }, { signingDate: new Date(signedAt(init)) });
+  return signed.headers.authorization ?? "";
+}
+
+Deno.test("requests are signed as the SDK's signer signs them, across a change of day", async () => {
+  // Ahead by a day, so that the second request is signed with the next day's key.
+  const ahead = 24 * 3600_000;
+  for (const token of [null, "token/with+odd=chars"]) {
+    const credentials = {
+      accessKeyId: "AKID",
+      secretAccessKey: "s3cr3t/key+x",
+      ...(token ? { sessionToken: token } : {}),
+    };
+    const sent: [string, RequestInit][] = [];
+    const store = new S3Store({
+      bucket: "sign",
+      endpoint: "http://127.0.0.1:1",
+      region: "us-east-1",
+      credentials,
+      fetch: (input, init = {}) => {
+        sent.push([String(input), init]);
+        const skewed = sent.length === 1;
+        const date = new Date(Date.now() + (skewed ? ahead : 0)).toUTCString();
+        return Promise.resolve(
+          skewed
+            ? new Response(SKEWED, { status: 403, headers: { date } })
+            : new Response(init.method === "HEAD" ? null : "x", { headers: { etag: '"e"', date } }),
+        );
+      },
+    });
+    await store.head("first");
+    await store.get("dir/a b+c!'()*ü.txt", { range: { start: 3, end: 7 }, ifNoneMatch: "e" });
+    await store.put("k", new Uint8Array(4096).fill(7), {
+      mode: { kind: "replace", etag: '"e1"' },
+      contentType: "text/plain",
+    });
+    await store.put("new", new TextEncoder().encode("hi"), { mode: { kind: "create" } });
+    await store.delete("k");
+    equal(sent.length, 6);
+    const days = new Set(
+      sent.map(([, init]) => new Date(signedAt(init)).toISOString().slice(0, 10)),
+    );
+    equal(days.size, 2, "the requests are signed on two different days");
+    for (const [url, init] of sent) {
+      const headers = new Headers(init.headers);
+      equal(headers.get("host"), null, "fetch sets Host from the URL");
+      equal(headers.get("x-amz-security-token"), token);
+      equal(headers.get("authorization"), await sdkAuthorization(url, init, credentials), url);
+    }
+  }
+});
+
 Deno.test("a server that never answers fails the request after the timeout", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const held: Deno.Conn[] = [];
@@ -554,6 +663,11 @@ Deno.test("a server that never answers fails the request after the timeout", asy
     deepStrictEqual([read?.kind, read?.ambiguous], ["transient", false], read?.message);
     const write = await failed(store.put("k", bytes("x"), { mode: { kind: "create" } }));
     deepStrictEqual([write?.kind, write?.ambiguous], ["transient", true], write?.message);
+    // One timer bounds every request in flight and stops when none is: after a quiet
+    // spell, and with several at once, each request is still bounded.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const again = await Promise.all([failed(store.get("a")), failed(store.head("b"))]);
+    deepStrictEqual(again.map((e) => e?.kind), ["transient", "transient"]);
   } finally {
     listener.close();
     await accepting.catch(() => {});

@@ -28,12 +28,25 @@ export abstract class VfsAttrs extends VfsCore {
   }
 
   /**
+   * As {@linkcode lookup}, but null rather than ENOENT when the last name of `path` is
+   * absent (a missing directory on the way still throws ENOENT).
+   */
+  lookupOrNull(path: string, options: { optimistic?: boolean } = {}): Promise<Stat | null> {
+    return this.run(path, () => attrs.statOrNull(this.ctx, path, false, options));
+  }
+
+  /**
    * stat: the attributes of what `path` leads to (symlinks followed).
    *
    * @throws {FsError} ENOENT when nothing is at `path`, or a symlink leads nowhere.
    */
   getattr(path: string, options: { optimistic?: boolean } = {}): Promise<Stat> {
     return this.run(path, () => attrs.getattr(this.ctx, path, true, options));
+  }
+
+  /** As {@linkcode getattr}, but null rather than ENOENT when the last name is absent. */
+  getattrOrNull(path: string, options: { optimistic?: boolean } = {}): Promise<Stat | null> {
+    return this.run(path, () => attrs.statOrNull(this.ctx, path, true, options));
   }
 
   /**

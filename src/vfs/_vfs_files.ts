@@ -11,7 +11,7 @@
 
 import { VfsNames } from "./_vfs_names.ts";
 import * as attrs from "./ops/attrs.ts";
-import { read, readStream } from "./ops/read.ts";
+import { read, readStream, readVersion } from "./ops/read.ts";
 import { checkRange } from "./records.ts";
 import type { Stat } from "./types.ts";
 import { FileHandle } from "./writer.ts";
@@ -93,6 +93,20 @@ export abstract class VfsFiles extends VfsNames {
    */
   read(path: string, offset: number, length: number): Promise<Uint8Array> {
     return this.run(path, () => read(this.ctx, path, offset, length));
+  }
+
+  /**
+   * Up to `length` bytes at `offset` of one version of the file, read whole, and that
+   * version's stat: a small answer's body, sent as bytes rather than a stream.
+   *
+   * @throws {FsError} the errnos of {@linkcode Vfs.read}.
+   */
+  readWithStat(
+    path: string,
+    offset: number,
+    length: number,
+  ): Promise<{ stat: Stat; bytes: Uint8Array }> {
+    return this.run(path, () => readVersion(this.ctx, path, offset, length));
   }
 
   /**

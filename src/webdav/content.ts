@@ -5,6 +5,7 @@
  */
 
 import { contentLength, requestBody, smallBody } from "../http/input.ts";
+import { fileBody } from "../http/file_body.ts";
 import { contentTypeOf } from "../http/media_types.ts";
 import {
   commitCheck,
@@ -70,13 +71,10 @@ async function getFile(req: DavRequest, stat: Stat): Promise<Response | null> {
   const { offset, length, status, headers: span } = requestedSpan(req.c.req.raw, stat);
   Object.assign(headers, span);
   if (req.c.req.method === "HEAD") return req.c.body(null, status, headers);
-  const streamed = await req.vfs.readStream(req.path, { offset, length, direct: true });
-  if (streamed.stat.etag !== stat.etag) {
-    await streamed.body.cancel();
-    return null;
-  }
-  if (streamed.direct) markStreamedByRuntime(req.c, streamed.sent);
-  return req.c.body(streamed.body, status, headers);
+  const read = await fileBody(req.vfs, req.path, stat, { offset, length });
+  if (!read) return null;
+  if (read.direct) markStreamedByRuntime(req.c, read.sent);
+  return req.c.body(read.body, status, headers);
 }
 
 async function collectionIndex(req: DavRequest): Promise<Response> {

@@ -50,7 +50,7 @@ export async function statOrNull(
   options: { optimistic?: boolean } = {},
 ): Promise<Stat | null> {
   try {
-    return await vfs.lookup(path, options);
+    return await vfs.lookupOrNull(path, options);
   } catch (error) {
     if (isFsError(error, "ENOENT", "ENOTDIR")) return null;
     throw error;

@@ -25,6 +25,23 @@ export async function getattr(
   follow = false,
   options: Optimistic = {},
 ): Promise<Stat> {
+  const stat = await statOrNull(ctx, path, follow, options);
+  if (!stat) throw new FsError("ENOENT", "No such file or directory", { path });
+  return stat;
+}
+
+/**
+ * As {@linkcode getattr}, but null when the last name of `path` is absent from its
+ * directory (a missing directory on the way still throws ENOENT): a write that creates a
+ * file looks first, and an error built (with its stack) and caught per create showed in
+ * the profile.
+ */
+export async function statOrNull(
+  ctx: Ctx,
+  path: string,
+  follow = false,
+  options: Optimistic = {},
+): Promise<Stat | null> {
   // A directory resolved before: its own object says it all (one round trip, two GETs).
   const names = splitPath(path);
   checkScope(ctx, names, path);
@@ -32,7 +49,7 @@ export async function getattr(
   if (known) return await dirStatOf(ctx, known, options);
   const { parent, entry } = await locate(ctx, path, { follow, ...options });
   if (!parent) return await dirStatOf(ctx, await openDir(ctx, ROOT_INO, path));
-  if (!entry) throw new FsError("ENOENT", "No such file or directory", { path });
+  if (!entry) return null;
   return await entryStat(ctx, entry);
 }
 
