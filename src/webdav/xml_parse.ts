@@ -11,6 +11,7 @@
 
 import { SaxesParser } from "saxes";
 import type { SaxesTagNS } from "saxes";
+import { bodyReader } from "../http/input.ts";
 
 /** The WebDAV namespace URI. */
 export const DAV = "DAV:";
@@ -186,7 +187,7 @@ export async function readXmlBody(
   }
   if (request.body === null) return null;
 
-  const reader = request.body.getReader();
+  const reader = bodyReader(request.body);
   const chunks: Uint8Array[] = [];
   let size = 0;
   try {
