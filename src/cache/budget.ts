@@ -30,11 +30,15 @@ export const MAX_SPARES = 2;
  * to a 0-byte one), which releases the backing store at once. Dropped part buffers (8 MiB
  * each) otherwise stayed resident for seconds after the uploads that used them had ended,
  * uncounted, 60-70 MiB of them after 16 concurrent uploads, and the next workload's peak
- * stood on top of them. A buffer that is a view into a larger one is left to the collector.
+ * stood on top of them. A buffer that is a view into a larger one (or detached already, or
+ * resizable) is left to the collector.
  */
 function free(buffer: Uint8Array): void {
   const backing = buffer.buffer;
-  if (backing instanceof ArrayBuffer && backing.byteLength === buffer.byteLength) {
+  if (
+    backing instanceof ArrayBuffer && !backing.detached && !backing.resizable &&
+    backing.byteLength === buffer.byteLength
+  ) {
     backing.transfer(0);
   }
 }
