@@ -199,6 +199,12 @@ const MEMORY_MIB = Deno.env.get("BENCH_MEMORY_MIB") ?? "";
 /** Whether PageFS runs with a disk tier (`BENCH_DISK_TIER=1`; default 0: memory only, as configured by default). */
 export const DISK_TIER = (Deno.env.get("BENCH_DISK_TIER") ?? "0") === "1";
 
+/**
+ * The V8 flags `deno task start` runs PageFS with (deno.json): young-generation semi-spaces
+ * of at most 4 MiB (docs/architecture.md, memory).
+ */
+const SERVER_V8_FLAGS = ["--v8-flags=--max-semi-space-size=4"];
+
 async function spawnPageFs(s3: S3Settings, root: string, cacheDir: string | null): Promise<Child> {
   const port = freePort();
   // BENCH_SERVER_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the server: it
@@ -212,6 +218,7 @@ async function spawnPageFs(s3: S3Settings, root: string, cacheDir: string | null
       "--allow-env",
       "--allow-read",
       "--allow-write",
+      ...SERVER_V8_FLAGS,
       ...extra,
       entry,
       "--listen",

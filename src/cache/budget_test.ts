@@ -101,6 +101,21 @@ Deno.test("MemoryBudget keeps at most MAX_SPARES spare buffers when nobody waits
   assertEquals([budget.spareBytes, budget.stats().used], [MAX_SPARES * 20, MAX_SPARES * 20]);
 });
 
+Deno.test("MemoryBudget frees at once the buffers it neither hands on nor keeps: recycled beyond the spares, and spares reclaimed", async () => {
+  const budget = new MemoryBudget(100);
+  const buffers: Uint8Array[] = [];
+  for (let i = 0; i < 4; i++) buffers.push(await budget.takeBuffer(20));
+  for (const b of buffers) budget.recycle(b);
+  // Kept as spares: whole. Dropped: detached, their memory freed without waiting for the
+  // garbage collector.
+  assertEquals(buffers.map((b) => (b.buffer as ArrayBuffer).detached), [false, false, true, true]);
+  assertEquals(buffers.map((b) => b.length), [20, 20, 0, 0]);
+  // A plain acquisition reclaims the spares (the last kept first): freed too.
+  await budget.acquire(80);
+  assertEquals(buffers.map((b) => (b.buffer as ArrayBuffer).detached), [false, true, true, true]);
+  assertEquals([budget.stats().used, budget.spareBytes], [100, 20]);
+});
+
 Deno.test("MemoryBudget hands a recycled part buffer to a holder growing into one, instead of dropping it", async () => {
   const budget = new MemoryBudget(100);
   // Two part buffers of 40 uploading, a spare already kept; a writer holding 10 grows.

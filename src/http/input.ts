@@ -112,11 +112,11 @@ export function contentLength(c: Context): number | undefined {
  * the client's doing, an EINVAL (400), never a server error.
  *
  * Each chunk is valid only until the next read: the consumer copies it before it reads on
- * (the VFS's writes do). A body the runtime offers as a byte stream (Deno.serve's) is read
- * into one {@linkcode BODY_CHUNK}-byte buffer, the same for every chunk of the request
- * (BYOB reads). The default reads allocated a new 64 KiB buffer per chunk: 16 concurrent
- * 64 MiB uploads left a GiB of them to the garbage collector, over 100 MiB dead at once,
- * and the allocator kept the memory they had taken.
+ * (the VFS's writes do). The body is read through {@linkcode bodyReader}, into one
+ * {@linkcode BODY_CHUNK}-byte buffer, the same for every chunk of the request. The default
+ * reads allocated a new 64 KiB buffer per chunk: 16 concurrent 64 MiB uploads left a GiB of
+ * them to the garbage collector, over 100 MiB dead at once, and the allocator kept the
+ * memory they had taken.
  */
 export function requestBody(
   c: Context,
@@ -124,15 +124,12 @@ export function requestBody(
 ): ReadableStream<Uint8Array> | Uint8Array {
   const body = c.req.raw.body;
   if (!body) return noBody(expected);
-  const reader = byobReader(body) ?? body.getReader();
+  const reader = bodyReader(body, { reuse: true });
   const idleMs = bodyIdleMs(c);
-  /** The buffer of the chunk handed on last, read into again (BYOB reads transfer it). */
-  let last: ArrayBuffer | null = null;
   let seen = 0;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      const next = await readChunk(reader, seen, idleMs, last);
-      last = next.done ? null : next.value.buffer as ArrayBuffer;
+      const next = await readChunk(reader, seen, idleMs);
       if (next.done) {
         if (expected !== undefined && seen !== expected) throw wrongLength(expected);
         controller.close();
@@ -172,33 +169,7 @@ export async function smallBody(
   // every small write, and the checks are the same.
   const body = c.req.raw.body;
   if (!body) return noBody(expected);
-  if (c.req.header("transfer-encoding") === undefined) {
-    // Framed by its Content-Length, which the HTTP server holds the body to: read whole at
-    // once (one read of the runtime's resource), about 8 µs of CPU less per small PUT
-    // than a read loop.
-    // A read whole cannot be cancelled once begun: the idle limit bounds it as a whole (a
-    // body of at most 64 KiB), and a body that went silent is left to its connection.
-    const idleMs = bodyIdleMs(c);
-    const whole = c.req.raw.bytes();
-    whole.catch(() => {});
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const silent = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(bodyTimeout(idleMs, 0)), idleMs);
-    });
-    let bytes: Uint8Array;
-    try {
-      bytes = await Promise.race([whole, silent]);
-    } catch (error) {
-      if (error instanceof FsError) throw error;
-      const why = error instanceof Error ? error.message : String(error);
-      throw new FsError("EINVAL", `The request body broke off: ${why}`);
-    } finally {
-      clearTimeout(timer);
-    }
-    if (bytes.length !== expected) throw wrongLength(expected);
-    return bytes;
-  }
-  const reader = body.getReader();
+  const reader = bodyReader(body);
   const idleMs = bodyIdleMs(c);
   const out = new Uint8Array(expected);
   let at = 0;
@@ -224,35 +195,71 @@ function noBody(expected: number | undefined): Uint8Array {
   return new Uint8Array(0);
 }
 
-/** Bytes read at once from a request body read BYOB (Deno.serve's own chunk size). */
-export const BODY_CHUNK = 64 * 1024;
+/**
+ * Bytes asked of the runtime per read of a request body. Deno.serve (2.9, its own HTTP/1.1
+ * path) reads, at each body read, up to as many bytes from the socket as the largest read
+ * ever asked on that connection, into a per-connection buffer, but hands out at most one
+ * chunked frame per read: a frame's tail comes as a short read of its own. So each frame
+ * costs one read more than it fills, and that read's bytes stay behind in the buffer for
+ * as long as the client sends faster than PageFS reads. Outside the memory budget, and the
+ * buffer keeps its size while the connection lives. Against 64 KiB frames (Deno's `fetch`)
+ * a 64 KiB read leaves as much behind as it hands out, a 16 KiB one a quarter of it; with 1
+ * MiB reads a scratch server taking 16 chunked 64 MiB uploads grew to 981 MiB. A body sent
+ * with a `Content-Length` has no frames and is unaffected. See docs/architecture.md.
+ */
+export const BODY_CHUNK = 16 * 1024;
 
-/** A BYOB reader of `body` if it is a byte stream, else null. */
-function byobReader(body: ReadableStream<Uint8Array>): ReadableStreamBYOBReader | null {
+/** What {@linkcode bodyReader} gives: the reads of a default reader. */
+export interface BodyReader {
+  read(): Promise<ReadableStreamReadResult<Uint8Array>>;
+  cancel(reason?: unknown): Promise<void>;
+  releaseLock(): void;
+}
+
+/**
+ * A reader of a request body that asks the runtime for at most {@linkcode BODY_CHUNK}
+ * bytes per read (BYOB reads), whatever the stream's own chunk size (Deno.serve's default
+ * reads ask for 64 KiB): every read of a request body goes through it, because the
+ * runtime's per-connection read size only grows, so one large read on a keep-alive
+ * connection would hold for every later body on it. With `reuse`, every read goes into
+ * the buffer of the chunk before (transferred back): each chunk is then valid only until
+ * the next read. A stream that is not a byte stream is read as it comes.
+ */
+export function bodyReader(
+  body: ReadableStream<Uint8Array>,
+  options: { reuse?: boolean } = {},
+): BodyReader {
+  let byob: ReadableStreamBYOBReader;
   try {
-    return body.getReader({ mode: "byob" });
+    byob = body.getReader({ mode: "byob" });
   } catch {
-    return null;
+    return body.getReader();
   }
+  let last: ArrayBuffer | null = null;
+  return {
+    async read() {
+      const buffer = options.reuse && last ? last : new ArrayBuffer(BODY_CHUNK);
+      const next = await byob.read(new Uint8Array(buffer));
+      if (next.done) return { done: true } as ReadableStreamReadDoneResult<Uint8Array>;
+      last = next.value.buffer as ArrayBuffer;
+      return next as ReadableStreamReadResult<Uint8Array>;
+    },
+    cancel: (reason) => byob.cancel(reason),
+    releaseLock: () => byob.releaseLock(),
+  };
 }
 
 /**
  * The next chunk of a request body; a body that breaks off is the client's EINVAL, one
- * silent for `idleMs` a 408 ({@linkcode idleRead}). A BYOB reader reads into `reuse` (all
- * of it) if given, else into a new buffer.
+ * silent for `idleMs` an ETIMEDOUT (408, {@linkcode idleRead}).
  */
 async function readChunk(
-  reader: ReadableStreamBYOBReader | ReadableStreamDefaultReader<Uint8Array>,
+  reader: BodyReader,
   seen: number,
   idleMs: number,
-  reuse: ArrayBuffer | null = null,
 ): Promise<ReadableStreamReadResult<Uint8Array>> {
   const cancel = () => reader.cancel();
   try {
-    if (reader instanceof ReadableStreamBYOBReader) {
-      const into = new Uint8Array(reuse ?? new ArrayBuffer(BODY_CHUNK));
-      return await idleRead(() => reader.read(into), cancel, idleMs, seen);
-    }
     return await idleRead(() => reader.read(), cancel, idleMs, seen);
   } catch (error) {
     if (error instanceof FsError) throw error;
@@ -291,7 +298,7 @@ export async function readJsonObject(
   let total = 0;
   const body = c.req.raw.body;
   if (body) {
-    const reader = body.getReader();
+    const reader = bodyReader(body);
     const idleMs = bodyIdleMs(c);
     for (;;) {
       const read = idleRead(() => reader.read(), () => reader.cancel(), idleMs, total);

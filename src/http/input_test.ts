@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import { assert, assertEquals } from "../../tests/_assert.ts";
 import { FsError } from "../vfs/errors.ts";
-import { BODY_CHUNK, requestBody, setBodyIdleMs } from "./input.ts";
+import { BODY_CHUNK, readJsonObject, requestBody, setBodyIdleMs, smallBody } from "./input.ts";
 
 /** A byte stream (as Deno.serve's request bodies are) of `data`, in pieces of at most `piece`. */
 function byteBody(data: Uint8Array, piece: number): ReadableStream<Uint8Array> {
@@ -92,5 +92,68 @@ Deno.test("requestBody gives up a body silent for the request's idle limit: ETIM
     const stream = requestBody(c, declared) as ReadableStream<Uint8Array>;
     const error = await new Response(stream).arrayBuffer().then(() => null, (e) => e);
     assertEquals(error?.code, "ETIMEDOUT", String(declared));
+  }
+});
+
+/**
+ * A byte stream of `data` that records how many bytes each read asked of it: the view of
+ * a BYOB read, or the stream's `autoAllocateChunkSize` (64 KiB, as Deno.serve's request
+ * bodies) for a default read. Deno.serve reads that many bytes off the socket per read.
+ */
+function askedBody(data: Uint8Array, asked: number[]): ReadableStream<Uint8Array> {
+  let at = 0;
+  return new ReadableStream({
+    type: "bytes",
+    autoAllocateChunkSize: 64 * 1024,
+    pull(controller) {
+      const view = controller.byobRequest!.view!;
+      asked.push(view.byteLength);
+      if (at === data.length) {
+        controller.close();
+        controller.byobRequest!.respond(0);
+        return;
+      }
+      const n = Math.min(view.byteLength, data.length - at);
+      new Uint8Array(view.buffer, view.byteOffset, n).set(data.subarray(at, at + n));
+      at += n;
+      controller.byobRequest!.respond(n);
+    },
+  });
+}
+
+Deno.test("request bodies are read at most 16 KiB at a time, whether streamed, small or JSON", async () => {
+  const big = pattern(200_000);
+  const small = pattern(50_000);
+  const json = new TextEncoder().encode(JSON.stringify({ text: "x".repeat(40_000) }));
+  const cases: [string, (asked: number[]) => Promise<number>][] = [
+    ["requestBody", async (asked) => {
+      const stream = requestBody(context(askedBody(big, asked)), big.length);
+      assert(stream instanceof ReadableStream);
+      let n = 0;
+      for await (const chunk of stream) n += chunk.length;
+      return n;
+    }],
+    ["smallBody", async (asked) => {
+      return (await smallBody(context(askedBody(small, asked)), small.length))!.length;
+    }],
+    ["readJsonObject", async (asked) => {
+      const headers: Record<string, string> = { "content-type": "application/json" };
+      const c = {
+        req: { raw: { body: askedBody(json, asked) }, header: (name: string) => headers[name] },
+        get: () => undefined,
+      } as unknown as Context;
+      const value = await readJsonObject(c, 1 << 20);
+      return (value.text as string).length;
+    }],
+  ];
+  for (const [name, read] of cases) {
+    const asked: number[] = [];
+    const n = await read(asked);
+    assert(n >= 40_000, `${name}: read ${n}`);
+    assert(asked.length > 1, `${name}: ${asked.length} reads`);
+    assert(
+      Math.max(...asked) <= 16 * 1024,
+      `${name} asked for up to ${Math.max(...asked)} bytes at once`,
+    );
   }
 });

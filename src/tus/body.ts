@@ -8,7 +8,7 @@
 
 import { createHash } from "node:crypto";
 import { badRequest, HttpError } from "../http/errors.ts";
-import { BODY_IDLE_MS, idleRead } from "../http/input.ts";
+import { BODY_IDLE_MS, bodyReader, idleRead } from "../http/input.ts";
 import { FsError } from "../vfs/mod.ts";
 import type { Checksum } from "./protocol.ts";
 
@@ -45,7 +45,7 @@ export function countedBody(
     failure ??= error;
     return failure;
   };
-  const reader = source?.getReader() ?? null;
+  const reader = source ? bodyReader(source) : null;
   const stream = new ReadableStream<Uint8Array>({
     async pull(controller) {
       let next: ReadableStreamReadResult<Uint8Array>;

@@ -11,7 +11,7 @@
 
 import { SaxesParser } from "saxes";
 import type { SaxesTagNS } from "saxes";
-import { BODY_IDLE_MS, idleRead } from "../http/input.ts";
+import { BODY_IDLE_MS, bodyReader, idleRead } from "../http/input.ts";
 import { FsError } from "../vfs/mod.ts";
 
 /** The WebDAV namespace URI. */
@@ -190,7 +190,7 @@ export async function readXmlBody(
   }
   if (request.body === null) return null;
 
-  const reader = request.body.getReader();
+  const reader = bodyReader(request.body);
   const idleMs = options.idleMs ?? BODY_IDLE_MS;
   const chunks: Uint8Array[] = [];
   let size = 0;
