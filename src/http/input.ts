@@ -39,11 +39,69 @@ export function bodyTimeout(idleMs: number, seen: number): FsError {
   );
 }
 
+/** A read of a request body under way: cancelled once past `at` (ms, `performance.now()`). */
+interface PendingRead {
+  readonly at: number;
+  readonly cancel: () => Promise<unknown>;
+  silent: boolean;
+}
+
 /**
- * One read of a request body, given up after `idleMs` without an answer: `cancel` then
- * stops the body, and the read throws {@linkcode bodyTimeout}. A cancelled read ends as
- * if the body had ended, so a body cut short this way can never pass for a whole one. One
- * timer per read, cleared when the read answers.
+ * The idle limit of every body read under way with one limit, kept by one interval timer
+ * rather than a timer per read: a `setTimeout` and `clearTimeout` per read cost 2-4 µs
+ * (Deno's timers are Node-compatible objects kept in JavaScript), and a 256 MiB body is
+ * read 16 KiB at a time. It ticks every eighth of the limit (10 ms to 1 s), so a read is
+ * given up between the limit and the limit plus a tick; it runs only while reads were
+ * under way at its last tick (as `Deadlines` does for S3 requests, `store/_s3_fetch.ts`).
+ * Unlike that one it keeps the process alive: a read under way is what it waits for.
+ */
+class ReadWatch {
+  readonly #tickMs: number;
+  readonly #live = new Set<PendingRead>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(readonly idleMs: number) {
+    this.#tickMs = Math.min(1000, Math.max(10, Math.floor(idleMs / 8)));
+  }
+
+  add(cancel: () => Promise<unknown>): PendingRead {
+    const read = { at: performance.now() + this.idleMs, cancel, silent: false };
+    this.#live.add(read);
+    if (this.#timer === undefined) {
+      this.#timer = setInterval(() => this.#tick(), this.#tickMs);
+    }
+    return read;
+  }
+
+  delete(read: PendingRead): void {
+    this.#live.delete(read);
+  }
+
+  #tick(): void {
+    if (this.#live.size === 0) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+      return;
+    }
+    const now = performance.now();
+    for (const read of this.#live) {
+      if (read.at > now) continue;
+      this.#live.delete(read);
+      read.silent = true;
+      read.cancel().catch(() => {});
+    }
+  }
+}
+
+/** One {@linkcode ReadWatch} per idle limit in use (there is one, unless tests set more). */
+const watches = new Map<number, ReadWatch>();
+
+/**
+ * One read of a request body, given up after `idleMs` without an answer (up to an eighth
+ * more): `cancel` then stops the body, and the read throws {@linkcode bodyTimeout}. A
+ * cancelled read ends as if the body had ended, so a body cut short this way can never
+ * pass for a whole one. Only reads under way are timed: a body its consumer does not read
+ * for a while (waiting for memory) is not the client's silence.
  *
  * @example
  * ```ts
@@ -60,19 +118,17 @@ export async function idleRead<R>(
   idleMs: number,
   seen: number,
 ): Promise<R> {
-  let silent = false;
-  const timer = setTimeout(() => {
-    silent = true;
-    cancel().catch(() => {});
-  }, idleMs);
+  let watch = watches.get(idleMs);
+  if (!watch) watches.set(idleMs, watch = new ReadWatch(idleMs));
+  const pending = watch.add(cancel);
   try {
     const result = await read();
-    if (silent) throw bodyTimeout(idleMs, seen);
+    if (pending.silent) throw bodyTimeout(idleMs, seen);
     return result;
   } catch (error) {
-    throw silent ? bodyTimeout(idleMs, seen) : error;
+    throw pending.silent ? bodyTimeout(idleMs, seen) : error;
   } finally {
-    clearTimeout(timer);
+    watch.delete(pending);
   }
 }
 
@@ -171,9 +227,27 @@ export async function smallBody(
   if (!body) return noBody(expected);
   const reader = bodyReader(body);
   const idleMs = bodyIdleMs(c);
-  const out = new Uint8Array(expected);
+  let out = new Uint8Array(expected);
   let at = 0;
   for (;;) {
+    if (reader.readInto) {
+      // Straight into the answer (no buffer per read, no copy), at most BODY_CHUNK a read;
+      // a read of one byte past the declared length must find the end.
+      const room = expected - at;
+      const view = room > 0
+        ? new Uint8Array(out.buffer, at, Math.min(BODY_CHUNK, room))
+        : new Uint8Array(1);
+      const next = await readChunk(reader, at, idleMs, view);
+      if (next.done) break;
+      if (room === 0) {
+        await reader.cancel().catch(() => {});
+        throw wrongLength(expected);
+      }
+      // The read took the buffer and gave it back as the chunk's.
+      out = new Uint8Array(next.value.buffer as ArrayBuffer, 0, expected);
+      at += next.value.length;
+      continue;
+    }
     const next = await readChunk(reader, at, idleMs);
     if (next.done) break;
     if (at + next.value.length > expected) {
@@ -212,6 +286,11 @@ export const BODY_CHUNK = 16 * 1024;
 /** What {@linkcode bodyReader} gives: the reads of a default reader. */
 export interface BodyReader {
   read(): Promise<ReadableStreamReadResult<Uint8Array>>;
+  /**
+   * A BYOB read into `view` (which it takes; the chunk comes back on its buffer), for a
+   * byte stream; absent otherwise.
+   */
+  readInto?(view: Uint8Array): Promise<ReadableStreamReadResult<Uint8Array>>;
   cancel(reason?: unknown): Promise<void>;
   releaseLock(): void;
 }
@@ -244,6 +323,7 @@ export function bodyReader(
       last = next.value.buffer as ArrayBuffer;
       return next as ReadableStreamReadResult<Uint8Array>;
     },
+    readInto: (view) => byob.read(view) as Promise<ReadableStreamReadResult<Uint8Array>>,
     cancel: (reason) => byob.cancel(reason),
     releaseLock: () => byob.releaseLock(),
   };
@@ -257,10 +337,12 @@ async function readChunk(
   reader: BodyReader,
   seen: number,
   idleMs: number,
+  into?: Uint8Array,
 ): Promise<ReadableStreamReadResult<Uint8Array>> {
   const cancel = () => reader.cancel();
+  const read = into && reader.readInto ? () => reader.readInto!(into) : () => reader.read();
   try {
-    return await idleRead(() => reader.read(), cancel, idleMs, seen);
+    return await idleRead(read, cancel, idleMs, seen);
   } catch (error) {
     if (error instanceof FsError) throw error;
     const why = error instanceof Error ? error.message : String(error);

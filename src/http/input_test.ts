@@ -157,3 +157,18 @@ Deno.test("request bodies are read at most 16 KiB at a time, whether streamed, s
     );
   }
 });
+
+Deno.test("smallBody reads a byte-stream body straight into its answer, held to its declared length", async () => {
+  const data = pattern(40_000);
+  for (const piece of [1000, 16 * 1024, 40_000]) {
+    const got = await smallBody(context(byteBody(data, piece)), data.length);
+    assertEquals(got, data, `pieces of ${piece}`);
+  }
+  for (const declared of [39_999, 40_001, 0]) {
+    const error = await smallBody(context(byteBody(data, 5000)), declared).then(
+      () => null,
+      (e) => e,
+    );
+    assert(error instanceof FsError && error.code === "EINVAL", `declared ${declared}: ${error}`);
+  }
+});
