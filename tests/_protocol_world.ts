@@ -56,7 +56,7 @@ export class World {
   /**
    * Locks whose root no longer maps to anything are gone: "If a request causes the
    * lock-root of any lock to become an unmapped URL, then the lock MUST also be deleted by
-   * that request" (RFC 4918 section 6.1, item 5... as in section 7.? for write locks).
+   * that request" (RFC 4918 section 6.1).
    */
   dropUnmapped(): void {
     for (const root of [...this.locks.keys()]) {

@@ -262,5 +262,8 @@ async function deleteFs(c: Context, vfs: Vfs): Promise<Response> {
       throw recheck.reason(error);
     }
   } else await vfs.rmdir(path);
+  // The path is unmapped: its locks (and those below) go with it, as WebDAV's DELETE does
+  // (RFC 4918 section 6.1: a lock whose root becomes unmapped is deleted by that request).
+  await vfs.locks.release(path);
   return c.body(null, 204);
 }
