@@ -439,7 +439,7 @@ function post(rng: Rng, w: World): Step {
   if (!looked.ok && looked.code !== "ENOENT") expect = apiStatus(looked.code);
   else if (cond && !cond.holds) expect = 412;
   else if (touch && w.blocked(path, touch, tokens)) expect = 423;
-  else if (to !== null && w.blocked(to, { membership: true, tree: true }, [])) expect = 423;
+  else if (to !== null && w.blocked(to, { membership: true, tree: true }, tokens)) expect = 423;
   else if (!pre.ok) expect = apiStatus(pre.code);
   else if (!out.ok) expect = apiStatus(out.code);
   else expect = created ? 201 : 200;

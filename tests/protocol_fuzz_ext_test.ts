@@ -93,7 +93,8 @@ async function runSeed(store: ObjectStore, seed: number, ops: number): Promise<v
   const b = new Dav(await Vfs.open(store), store);
   const w = new World();
   const history: string[] = [];
-  const context = () => `seed ${seed}\n  ${history.slice(-30).join("\n  ")}`;
+  const context = () =>
+    `seed ${seed}\n  ${history.slice(-Number(Deno.env.get("FUZZ_HISTORY") ?? 30)).join("\n  ")}`;
   for (let i = 0; i < ops; i++) {
     const [dav, other] = rng.chance(0.5) ? [a, b] : [b, a];
     const name = dav === a ? "A" : "B";

@@ -175,7 +175,10 @@ async function putOnce(
   const { small, mtime, range = null, expected } = args;
   const optimistic = args.optimistic ?? false;
   const conditions = args.conditions ?? {};
-  const current = await statOrNull(vfs, path, { optimistic });
+  // What the PUT writes: through a final symlink, the file it leads to, whose ETag a GET
+  // gave and the preconditions are about (before, the symlink's own: 412 on its target's
+  // ETag; protocol fuzz ext seed 2).
+  const current = await statOrNull(vfs, path, { optimistic, follow: true });
   if (current?.type === "directory") throw new DavError(405, "Cannot PUT to a collection");
   if (!current) await requireParent(vfs, path, { optimistic });
   evaluatePreconditions(conditions, current, false);

@@ -1,0 +1,26 @@
+// Symlinks seen through WebDAV: a path through or to a symlink is the resource it leads
+// to, for writes as for reads (GET follows them), so conditional requests are about that
+// resource. Cases found by tests/protocol_fuzz_ext_test.ts.
+
+import { davTest, ORIGIN } from "./_dav.ts";
+import { assertEquals } from "./_assert.ts";
+
+davTest("a PUT through a symlink takes If-Match on the ETag its GET gave", async (t) => {
+  const api = (path: string, init: RequestInit = {}) =>
+    Promise.resolve(t.a.app.request(`${ORIGIN}/api/v1/fs${path}`, init));
+  assertEquals((await api("/f", { method: "PUT", body: "one" })).status, 201);
+  const link = await api("/s", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ op: "symlink", target: "/f" }),
+  });
+  assertEquals(link.status, 201);
+  const got = await t.a.send("GET", "/s");
+  assertEquals(await got.text(), "one");
+  const etag = got.headers.get("etag")!;
+  // Before: 412, the condition judged on the symlink's own ETag.
+  assertEquals(await t.a.put("/s", "two", { "if-match": etag }), 204);
+  assertEquals(await (await api("/f")).text(), "two");
+  assertEquals(await t.a.put("/s", "three", { "if-match": etag }), 412);
+  assertEquals(await (await api("/f")).text(), "two");
+});
