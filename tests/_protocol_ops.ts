@@ -317,7 +317,8 @@ function remove(rng: Rng, w: World): Step {
   const tokens = tokenFor(rng, w, path);
   const trial = m.clone();
   let out: Outcome = { ok: true, value: null };
-  if (node?.kind === "directory") {
+  if (path === "/") out = { ok: false, code: "EBUSY" };
+  else if (node?.kind === "directory") {
     if (recursive) removeTree(trial, path);
     else out = run(trial, { op: "rmdir", path });
   } else out = run(trial, { op: "unlink", path });

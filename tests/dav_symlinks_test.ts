@@ -24,3 +24,22 @@ davTest("a PUT through a symlink takes If-Match on the ETag its GET gave", async
   assertEquals(await t.a.put("/s", "three", { "if-match": etag }), 412);
   assertEquals(await (await api("/f")).text(), "two");
 });
+
+davTest("a symlink to a collection is that collection as a parent", async (t) => {
+  const api = (path: string, init: RequestInit = {}) =>
+    Promise.resolve(t.a.app.request(`${ORIGIN}/api/v1/fs${path}`, init));
+  assertEquals(await t.a.mkcol("/d"), 201);
+  const link = await api("/s", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ op: "symlink", target: "/d" }),
+  });
+  assertEquals(link.status, 201);
+  // Before: 409 "The parent collection does not exist" for each, while GET /dav/s/x and
+  // the API's PUT of /s/x went through.
+  assertEquals(await t.a.put("/s/f", "one"), 201);
+  assertEquals(await t.a.mkcol("/s/sub"), 201);
+  assertEquals((await t.a.lock("/s/locked", { depth: "0" })).status, 201);
+  assertEquals(await t.a.text("/d/f"), "one");
+  assertEquals(await t.a.members("/d"), ["f", "locked", "sub"]);
+});

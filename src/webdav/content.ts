@@ -232,7 +232,9 @@ export async function requireParent(
   path: string,
   options: { optimistic?: boolean } = {},
 ): Promise<void> {
-  const parent = await statOrNull(vfs, parentOf(path), options);
+  // Through a symlink: a symlink to a collection is that collection here, as for GET and
+  // for the path's other names (before, creating under one was 409).
+  const parent = await statOrNull(vfs, parentOf(path), { ...options, follow: true });
   if (parent?.type !== "directory") {
     throw new DavError(409, "The parent collection does not exist");
   }
