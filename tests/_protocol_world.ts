@@ -54,13 +54,16 @@ export class World {
   }
 
   /**
-   * Locks whose root no longer maps to anything are gone: "If a request causes the
-   * lock-root of any lock to become an unmapped URL, then the lock MUST also be deleted by
-   * that request" (RFC 4918 section 6.1).
+   * A request unmapped `path`: the locks rooted there or below go ("If a request causes
+   * the lock-root of any lock to become an unmapped URL, then the lock MUST also be
+   * deleted by that request", RFC 4918 section 6.1). Locks are kept by URL, and the server
+   * checks and releases those of the request's own URLs: a lock on another name of the
+   * same resource (a symlink on the way, a hard link) is neither checked nor released.
+   * That is what is modelled; docs/webdav.md says so (an open question, not settled here).
    */
-  dropUnmapped(): void {
+  release(path: string): void {
     for (const root of [...this.locks.keys()]) {
-      if (this.model.nodeAt(root) === null) this.locks.delete(root);
+      if (within(root, path)) this.locks.delete(root);
     }
   }
 

@@ -68,12 +68,12 @@ async function pagedListing(rng: Rng, w: World, reader: Dav, writer: Dav): Promi
         w.model.writes(path, [{ offset: 0, data: new Uint8Array([120]) }], { create: true });
         ever.add(name);
       }
-    } else if (node.kind !== "directory" && !w.blocked(path, { membership: true })) {
+    } else if (node.kind !== "directory" && !w.blocked(path, { membership: true, tree: true })) {
       const del = await send(writer, api(path), { method: "DELETE" });
       await del.body?.cancel();
       assertEquals(del.status, 204, `DELETE ${path} between pages`);
       w.model.unlink(path);
-      w.dropUnmapped();
+      w.release(path);
     }
   }
   const after = new Set(w.model.readdir(dir));
@@ -122,7 +122,6 @@ async function runSeed(store: ObjectStore, seed: number, ops: number): Promise<v
     if (step.check) checked(() => step.check!(res, body));
     if (res.status < 300 && step.apply) {
       checked(() => step.apply!(res, body));
-      w.dropUnmapped();
     }
     if (i % 10 === 9 || i === ops - 1) {
       const got = namesOnly(await vfsTree(other.vfs));
