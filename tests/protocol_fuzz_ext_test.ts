@@ -39,11 +39,19 @@ function namesOnly(tree: Tree): Tree {
  * entries in it between pages: every name there from start to end appears exactly once,
  * nothing appears that was never there, and the names come in order.
  */
-async function pagedListing(rng: Rng, w: World, reader: Dav, writer: Dav): Promise<string> {
+async function pagedListing(
+  rng: Rng,
+  w: World,
+  reader: Dav,
+  writer: Dav,
+  note: (line: string) => void,
+): Promise<string> {
   const dirs = ["/", ...w.model.paths().filter((p) => w.model.nodeAt(p)?.kind === "directory")];
   const dir = rng.pick(dirs);
   const before = new Set(w.model.readdir(dir));
   const ever = new Set(before);
+  /** Names added or removed meanwhile: they may be in the pages or not. */
+  const changed = new Set<string>();
   const limit = rng.pick([1, 2]);
   const seen: string[] = [];
   let cursor: string | null = null;
@@ -56,14 +64,17 @@ async function pagedListing(rng: Rng, w: World, reader: Dav, writer: Dav): Promi
     assert(got.names.length <= limit, `page of ${got.names.length} entries, limit ${limit}`);
     seen.push(...got.names);
     cursor = got.cursor;
+    note(`  page ${page} of ${dir}: ${got.names.join(" ")} cursor ${cursor}`);
     if (cursor === null) break;
     // A change between pages: a file added or removed (the model follows).
     const name = rng.pick([...NAMES, "d", "e"]);
     const path = (dir === "/" ? "" : dir) + "/" + name;
     const node = w.model.nodeAt(path);
+    changed.add(name);
     if (node === null) {
       const put = await send(writer, api(path), { method: "PUT", body: "x" });
       await put.body?.cancel();
+      note(`  PUT ${path}: ${put.status}`);
       if (put.status === 201) {
         w.model.writes(path, [{ offset: 0, data: new Uint8Array([120]) }], { create: true });
         ever.add(name);
@@ -71,17 +82,17 @@ async function pagedListing(rng: Rng, w: World, reader: Dav, writer: Dav): Promi
     } else if (node.kind !== "directory" && !w.blocked(path, { membership: true, tree: true })) {
       const del = await send(writer, api(path), { method: "DELETE" });
       await del.body?.cancel();
+      note(`  DELETE ${path}: ${del.status}`);
       assertEquals(del.status, 204, `DELETE ${path} between pages`);
       w.model.unlink(path);
       w.release(path);
     }
   }
-  const after = new Set(w.model.readdir(dir));
   const sorted = [...seen].sort(compareUtf8);
   assertEquals(seen, sorted, `pages of ${dir} in order`);
   assertEquals(new Set(seen).size, seen.length, `a name twice in pages of ${dir}: ${seen}`);
   for (const name of before) {
-    if (after.has(name)) assert(seen.includes(name), `${name} missing from pages of ${dir}`);
+    if (!changed.has(name)) assert(seen.includes(name), `${name} missing from pages of ${dir}`);
   }
   for (const name of seen) assert(ever.has(name), `${name} was never in ${dir}`);
   return `pages of ${dir} (limit ${limit}): ${seen.join(" ")}${cursor ? " …" : ""}`;
@@ -99,7 +110,10 @@ async function runSeed(store: ObjectStore, seed: number, ops: number): Promise<v
     const [dav, other] = rng.chance(0.5) ? [a, b] : [b, a];
     const name = dav === a ? "A" : "B";
     if (rng.chance(0.04)) {
-      history.push(`#${i} ${name} ${await pagedListing(rng, w, dav, other)}`);
+      history.push(`#${i} ${name} pages, the writer ${name === "A" ? "B" : "A"}:`);
+      const note = (line: string) => history.push(line);
+      const done = await pagedListing(rng, w, dav, other, note).catch((e) => e as Error);
+      if (done instanceof Error) assert(false, `${done.message}\n${context()}`);
       continue;
     }
     const step = nextStep(rng, w);
