@@ -125,11 +125,14 @@ function put(rng: Rng, w: World, dav: boolean): Step {
   const exists = current.ok;
   let expect: number;
   const entry = m.nodeAt(path);
-  if (!current.ok && current.code !== "ENOENT") {
+  // WebDAV takes a path that leads through a file (ENOTDIR) as nothing there (its
+  // statOrNull), so its parent check and the preconditions come first.
+  const absent = !current.ok && (current.code === "ENOENT" || (dav && current.code === "ENOTDIR"));
+  if (!current.ok && !absent) {
     expect = dav ? davStatus(current.code) : apiStatus(current.code);
   } else if (exists && (current.value as { type: string }).type === "directory") {
     expect = dav ? 405 : 409;
-  } else if (dav && !exists && entry === null && m.followed(parentOf(path))?.kind !== "directory") {
+  } else if (dav && !exists && m.followed(parentOf(path))?.kind !== "directory") {
     expect = 409;
   } else if (cond && !cond.holds) expect = 412;
   else if (exclusive && exists) expect = 412;

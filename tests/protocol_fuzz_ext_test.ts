@@ -121,6 +121,10 @@ async function runSeed(store: ObjectStore, seed: number, ops: number): Promise<v
     const body = await res.bytes();
     const said = res.status >= 400 ? ` ${new TextDecoder().decode(body).slice(0, 200)}` : "";
     history.push(`#${i} ${name} ${step.what}: ${res.status}${said}`);
+    if (STATS) {
+      const key = `${step.what.replace(/ \/\S*/, "").replace(/[({"].*$/, "").trim()} ${res.status}`;
+      STATS.set(key, (STATS.get(key) ?? 0) + 1);
+    }
     if (!step.expect.includes(res.status)) {
       assert(false, `expected ${step.expect.join("|")}\n${context()}`);
     }
@@ -148,6 +152,11 @@ async function runSeed(store: ObjectStore, seed: number, ops: number): Promise<v
 }
 
 const env = (name: string) => Deno.env.get(name);
+/** FUZZ_STATS=1: counts of (operation, status), printed at the end (to see what is reached). */
+const STATS = env("FUZZ_STATS") ? new Map<string, number>() : null;
+addEventListener("unload", () => {
+  if (STATS) console.log([...STATS].sort().map(([k, n]) => `${n}\t${k}`).join("\n"));
+});
 
 Deno.test("memory: symlinks, links, xattrs, conditionals, ranges and locks through both protocols agree with a model", async () => {
   const seeds = env("FUZZ_SEED") ? [Number(env("FUZZ_SEED"))] : Array.from(
