@@ -8,7 +8,14 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { davUrl, parseMultistatus } from "./_dav.ts";
 import { applyModel, compareUtf8, type MNode, type Model, type Op, type Rng } from "./_model.ts";
-import { apiStatus, parentOf, removeTree, type Touch, type World } from "./_protocol_world.ts";
+import {
+  apiStatus,
+  parentOf,
+  removeTree,
+  type Touch,
+  within,
+  type World,
+} from "./_protocol_world.ts";
 
 /** What one request is, what must come back, and what it changes. */
 export interface Step {
@@ -317,7 +324,9 @@ function read(rng: Rng, w: World): Step {
 function remove(rng: Rng, w: World): Step {
   const m = w.model;
   const path = rng.chance(0.05) ? "/" : randomPath(rng, m);
-  const recursive = rng.chance(0.5);
+  // WebDAV's DELETE of a collection is always of the whole tree (RFC 4918 section 9.6.1).
+  const dav = rng.chance(0.3);
+  const recursive = dav || rng.chance(0.5);
   const entry = run(m, { op: "lookup", path });
   const node = m.nodeAt(path);
   const cond = node?.kind === "file" ? pickIfMatch(rng, w, node) : null;
@@ -329,25 +338,84 @@ function remove(rng: Rng, w: World): Step {
     if (recursive) removeTree(trial, path);
     else out = run(trial, { op: "rmdir", path });
   } else out = run(trial, { op: "unlink", path });
+  const status = dav ? davStatus : apiStatus;
   let expect: number;
-  if (path === "/") expect = 409; // EBUSY
-  else if (!entry.ok) expect = apiStatus(entry.code);
+  if (path === "/") expect = dav ? 403 : 409; // EBUSY; WebDAV: RFC 4918 has no root DELETE
+  else if (!entry.ok) expect = status(entry.code);
   else if (cond && !cond.holds) expect = 412;
   else if (w.blocked(path, { membership: true, tree: true }, tokens)) expect = 423;
-  else if (!out.ok) expect = apiStatus(out.code);
+  else if (!out.ok) expect = status(out.code);
   else expect = 204;
-  const headers: Record<string, string> = { ...lockHeader(tokens) };
+  const headers: Record<string, string> = dav
+    ? (tokens.length ? { if: `(<${tokens[0]}>)` } : {})
+    : lockHeader(tokens);
   if (cond) headers["if-match"] = cond.value;
   return {
-    what: `API DELETE ${path}${recursive ? "?recursive=1" : ""}${
+    what: `${dav ? "DAV" : "API"} DELETE ${path}${recursive && !dav ? "?recursive=1" : ""}${
       cond ? ` If-Match ${cond.value}` : ""
     }${tokens.length ? " +token" : ""}`,
     expect: [expect],
-    url: api(path) + (recursive ? "?recursive=1" : ""),
+    url: dav ? davUrl(path) : api(path) + (recursive ? "?recursive=1" : ""),
     init: { method: "DELETE", headers },
     apply: () => {
       w.model = trial;
       w.release(path);
+    },
+  };
+}
+
+/**
+ * WebDAV MOVE: RFC 4918 section 9.9, a rename that replaces what is at the destination
+ * (with Overwrite T), whatever its type; the source is gone after it.
+ */
+function move(rng: Rng, w: World): Step {
+  const m = w.model;
+  const from = randomPath(rng, m);
+  const to = randomPath(rng, m);
+  const overwrite = rng.chance(0.6);
+  const tokens = tokenFor(rng, w, from);
+  const source = run(m, { op: "lookup", path: from });
+  const target = run(m, { op: "lookup", path: to });
+  const targetAbsent = !target.ok && (target.code === "ENOENT" || target.code === "ENOTDIR");
+  const trial = m.clone();
+  let out: Outcome = { ok: true, value: null };
+  if (m.nodeAt(from) !== null && m.nodeAt(from) === m.nodeAt(to)) {
+    // Two names of one file: the source name goes, the destination stays.
+    out = run(trial, { op: "unlink", path: from });
+  } else {
+    // Where the destination is, before what is there goes (its path may lead through it).
+    const at = m.physical(to) ?? to;
+    const kinds = [m.nodeAt(from)?.kind, m.nodeAt(to)?.kind];
+    if (target.ok && overwrite && kinds.includes("directory")) removeTree(trial, to);
+    out = run(trial, { op: "rename", from, to: at, noReplace: false });
+  }
+  let expect: number;
+  if (!source.ok) expect = davStatus(source.code);
+  else if (to === from || within(to, from) || within(from, to)) expect = 403;
+  else if (!target.ok && !targetAbsent) expect = davStatus(target.code);
+  // The same entry under another spelling: the same resource (RFC 4918 section 9.9.4).
+  else if (target.ok && m.physical(from) === m.physical(to)) expect = 403;
+  else if (target.ok && !overwrite) expect = 412;
+  else if (m.followed(parentOf(to))?.kind !== "directory") expect = 409;
+  else if (w.blocked(to, { membership: true, tree: true }, tokens)) expect = 423;
+  else if (w.blocked(from, { membership: true, tree: true }, tokens)) expect = 423;
+  else if (!out.ok) expect = davStatus(out.code);
+  else expect = target.ok ? 204 : 201;
+  return {
+    what: `MOVE ${from} -> ${to} overwrite ${overwrite}${tokens.length ? " +token" : ""}`,
+    expect: [expect],
+    url: davUrl(from),
+    init: {
+      method: "MOVE",
+      headers: {
+        destination: `http://localhost${davUrl(to)}`,
+        overwrite: overwrite ? "T" : "F",
+        ...(tokens.length ? { if: `(<${tokens[0]}>)` } : {}),
+      },
+    },
+    apply: () => {
+      w.model = trial;
+      w.release(from);
     },
   };
 }
@@ -692,7 +760,7 @@ function lock(rng: Rng, w: World): Step {
 
 /** The next sequential operation. */
 export function nextStep(rng: Rng, w: World): Step {
-  const k = rng.int(20);
+  const k = rng.int(21);
   if (k < 3) return put(rng, w, k === 2);
   if (k < 5) return patch(rng, w);
   if (k < 8) return read(rng, w);
@@ -700,7 +768,8 @@ export function nextStep(rng: Rng, w: World): Step {
   if (k < 15) return post(rng, w);
   if (k < 17) return inspect(rng, w);
   if (k < 19) return props(rng, w);
-  return lock(rng, w);
+  if (k < 20) return lock(rng, w);
+  return move(rng, w);
 }
 
 /** Names in a listing page, in order, for pagination checks. */

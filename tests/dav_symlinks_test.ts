@@ -2,7 +2,7 @@
 // to, for writes as for reads (GET follows them), so conditional requests are about that
 // resource. Cases found by tests/protocol_fuzz_ext_test.ts.
 
-import { davTest, ORIGIN } from "./_dav.ts";
+import { type Dav, davTest, ORIGIN } from "./_dav.ts";
 import { assertEquals } from "./_assert.ts";
 
 davTest("a PUT through a symlink takes If-Match on the ETag its GET gave", async (t) => {
@@ -42,4 +42,38 @@ davTest("a symlink to a collection is that collection as a parent", async (t) =>
   assertEquals((await t.a.lock("/s/locked", { depth: "0" })).status, 201);
   assertEquals(await t.a.text("/d/f"), "one");
   assertEquals(await t.a.members("/d"), ["f", "locked", "sub"]);
+});
+
+function helpers(t: { a: Dav }) {
+  const post = (path: string, body: unknown) =>
+    Promise.resolve(t.a.app.request(`${ORIGIN}/api/v1/fs${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    }));
+  const move = (from: string, to: string) =>
+    t.a.status("MOVE", from, {
+      headers: { destination: `${ORIGIN}/dav${to}`, overwrite: "T" },
+    });
+  return { post, move };
+}
+
+davTest("a MOVE onto another spelling of its source is 403", async (t) => {
+  const { post, move } = helpers(t);
+  assertEquals(await t.a.put("/b", "one"), 201);
+  assertEquals((await post("/up", { op: "symlink", target: "." })).status, 201);
+  // /up/b is /b itself: RFC 4918 section 9.9.4's 403. Before: a rename onto itself that
+  // changed nothing and answered 204 (409 before the parent fix above).
+  assertEquals(await move("/b", "/up/b"), 403);
+  assertEquals(await t.a.text("/b"), "one");
+});
+
+davTest("a MOVE between two hard links of one file removes the source", async (t) => {
+  const { post, move } = helpers(t);
+  assertEquals(await t.a.put("/b", "one"), 201);
+  assertEquals((await post("/b", { op: "link", to: "/h" })).status, 201);
+  // Before: 204 and both names still there (POSIX rename of two links does nothing).
+  assertEquals(await move("/b", "/h"), 204);
+  assertEquals(await t.a.text("/b"), null);
+  assertEquals(await t.a.text("/h"), "one");
 });
