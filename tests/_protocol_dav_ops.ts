@@ -22,12 +22,12 @@ import {
  * WebDAV MOVE: RFC 4918 section 9.9, a rename that replaces what is at the destination
  * (with Overwrite T), whatever its type; the source is gone after it.
  */
-export function move(rng: Rng, w: World): Step {
+export function move(rng: Rng, w: World, c: World = w): Step {
   const m = w.model;
-  const from = randomPath(rng, m);
-  const to = randomPath(rng, m);
+  const from = randomPath(rng, c.model);
+  const to = randomPath(rng, c.model);
   const overwrite = rng.chance(0.6);
-  const tokens = tokenFor(rng, w, from);
+  const tokens = tokenFor(rng, w, from, c);
   const source = run(m, { op: "lookup", path: from });
   const target = run(m, { op: "lookup", path: to });
   const targetAbsent = !target.ok && (target.code === "ENOENT" || target.code === "ENOTDIR");
@@ -75,9 +75,9 @@ export function move(rng: Rng, w: World): Step {
 }
 
 /** PROPPATCH of dead properties (kept as `dav:{ns}local` xattrs), or a PROPFIND of them. */
-export function props(rng: Rng, w: World): Step {
+export function props(rng: Rng, w: World, c: World = w): Step {
   const m = w.model;
-  const path = rng.chance(0.1) ? "/" : randomPath(rng, m);
+  const path = rng.chance(0.1) ? "/" : randomPath(rng, c.model);
   const entry = run(m, { op: "lookup", path });
   const local = rng.pick(PROPS);
   if (rng.chance(0.4)) {
@@ -106,7 +106,7 @@ export function props(rng: Rng, w: World): Step {
     };
   }
   const set = rng.chance(0.6);
-  const tokens = tokenFor(rng, w, path);
+  const tokens = tokenFor(rng, w, path, c);
   const instr = set
     ? `<D:set><D:prop><F:${local} xmlns:F="${NS}">v${rng.int(100)}</F:${local}></D:prop></D:set>`
     : `<D:remove><D:prop><F:${local} xmlns:F="${NS}"/></D:prop></D:remove>`;
@@ -148,14 +148,16 @@ export function props(rng: Rng, w: World): Step {
 }
 
 /** LOCK (exclusive, depth 0) or UNLOCK through WebDAV. */
-export function lock(rng: Rng, w: World): Step {
+export function lock(rng: Rng, w: World, c: World = w): Step {
   const m = w.model;
-  const held = [...w.locks.keys()];
-  if (held.length && rng.chance(0.5)) {
-    const path = rng.chance(0.8) ? rng.pick(held) : randomPath(rng, m);
-    const right = w.locks.get(path);
-    const token = right && rng.chance(0.8) ? right : w.locks.get(rng.pick(held))!;
-    const ok = token === right;
+  const held = [...c.locks.keys()];
+  const unlock = rng.chance(0.5);
+  if (held.length && unlock) {
+    const [own, r1, right1, r2] = [rng.chance(0.8), rng.next(), rng.chance(0.8), rng.next()];
+    const path = own ? held[Math.floor(r1 * held.length)]! : randomPath(rng, c.model);
+    const mine = c.locks.get(path);
+    const token = mine && right1 ? mine : c.locks.get(held[Math.floor(r2 * held.length)]!)!;
+    const ok = token === w.locks.get(path);
     return {
       what: `UNLOCK ${path} ${ok ? "its token" : "another token"}`,
       // RFC 4918 section 9.11.1: a token that is not a lock on the Request-URI: 409.
@@ -167,7 +169,7 @@ export function lock(rng: Rng, w: World): Step {
       },
     };
   }
-  const path = rng.chance(0.05) ? "/" : randomPath(rng, m);
+  const path = rng.chance(0.05) ? "/" : randomPath(rng, c.model);
   const existing = run(m, { op: "lookup", path });
   const trial = m.clone();
   let expect: number;

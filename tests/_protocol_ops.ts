@@ -34,16 +34,17 @@ import {
 export { api, NAMES, randomPath } from "./_protocol_steps.ts";
 
 /** PUT (whole file) through the API or WebDAV, maybe conditional, maybe with a token. */
-function put(rng: Rng, w: World, dav: boolean): Step {
+function put(rng: Rng, w: World, dav: boolean, c: World = w): Step {
   const m = w.model;
-  let path = randomPath(rng, m);
+  let path = randomPath(rng, c.model);
   if (path === "/") path = "/" + rng.pick(NAMES);
   const data = randomBytes(rng);
-  const { node, bytes } = fileAt(m, path);
+  const { bytes } = fileAt(m, path);
   const current = run(m, { op: "getattr", path });
-  const cond = pickIfMatch(rng, w, node);
-  const exclusive = cond === null && rng.chance(0.15);
-  const tokens = tokenFor(rng, w, path);
+  const cond = pickIfMatch(rng, w, path, c);
+  const excl = rng.chance(0.15);
+  const exclusive = cond === null && excl;
+  const tokens = tokenFor(rng, w, path, c);
   const headers: Record<string, string> = dav
     ? (tokens.length ? { if: `(<${tokens[0]}>)` } : {})
     : lockHeader(tokens);
@@ -90,18 +91,18 @@ function put(rng: Rng, w: World, dav: boolean): Step {
 }
 
 /** PATCH at an offset or appending, through the API. */
-function patch(rng: Rng, w: World): Step {
+function patch(rng: Rng, w: World, c: World = w): Step {
   const m = w.model;
-  const path = randomPath(rng, m);
+  const path = randomPath(rng, c.model);
   const append = rng.chance(0.3);
   const create = rng.chance(0.3);
   const offset = rng.pick([0, 10, 4090, 4096, 7000]);
   const data = randomBytes(rng).slice(0, rng.pick([1, 50, 5000]));
-  if (data.length === 0) return put(rng, w, false);
-  const { node, bytes } = fileAt(m, path);
+  if (data.length === 0) return put(rng, w, false, c);
+  const { bytes } = fileAt(m, path);
   const current = run(m, { op: "getattr", path });
-  const cond = pickIfMatch(rng, w, node);
-  const tokens = tokenFor(rng, w, path);
+  const cond = pickIfMatch(rng, w, path, c);
+  const tokens = tokenFor(rng, w, path, c);
   const headers: Record<string, string> = { ...lockHeader(tokens) };
   if (cond) headers["if-match"] = cond.value;
   if (!append) headers["content-range"] = `bytes ${offset}-${offset + data.length - 1}/*`;
@@ -135,16 +136,17 @@ function patch(rng: Rng, w: World): Step {
 }
 
 /** DELETE through the API: a file, a symlink (not followed), a directory, a tree. */
-function remove(rng: Rng, w: World): Step {
+function remove(rng: Rng, w: World, c: World = w): Step {
   const m = w.model;
-  const path = rng.chance(0.05) ? "/" : randomPath(rng, m);
+  const path = rng.chance(0.05) ? "/" : randomPath(rng, c.model);
   // WebDAV's DELETE of a collection is always of the whole tree (RFC 4918 section 9.6.1).
   const dav = rng.chance(0.3);
   const recursive = dav || rng.chance(0.5);
   const entry = run(m, { op: "lookup", path });
   const node = m.nodeAt(path);
-  const cond = node?.kind === "file" ? pickIfMatch(rng, w, node) : null;
-  const tokens = tokenFor(rng, w, path);
+  const picked = pickIfMatch(rng, w, path, c);
+  const cond = c.model.nodeAt(path)?.kind === "file" ? picked : null;
+  const tokens = tokenFor(rng, w, path, c);
   const trial = m.clone();
   let out: Outcome = { ok: true, value: null };
   if (path === "/") out = { ok: false, code: "EBUSY" };
@@ -179,9 +181,9 @@ function remove(rng: Rng, w: World): Step {
 }
 
 /** A POST operation: rename, link, symlink, truncate, chmod, utimes, setxattr, removexattr. */
-function post(rng: Rng, w: World): Step {
+function post(rng: Rng, w: World, c: World = w): Step {
   const m = w.model;
-  const path = rng.chance(0.05) ? "/" : randomPath(rng, m);
+  const path = rng.chance(0.05) ? "/" : randomPath(rng, c.model);
   const kind = rng.pick([
     "rename",
     "rename",
@@ -196,13 +198,13 @@ function post(rng: Rng, w: World): Step {
     "setxattr",
     "removexattr",
   ]);
-  const tokens = tokenFor(rng, w, path);
+  const tokens = tokenFor(rng, w, path, c);
   const headers = lockHeader(tokens);
   const trial = m.clone();
   let body: Record<string, unknown> = { op: kind };
   let expect: number;
   let created = false;
-  const { node: target, bytes } = fileAt(m, path);
+  const { bytes } = fileAt(m, path);
   let touch: Touch | null = {};
   let to: string | null = null;
   let op: Op;
@@ -210,7 +212,7 @@ function post(rng: Rng, w: World): Step {
   let cond: { value: string; holds: boolean } | null = null;
   switch (kind) {
     case "rename": {
-      to = rng.chance(0.05) ? "/" : randomPath(rng, m);
+      to = rng.chance(0.05) ? "/" : randomPath(rng, c.model);
       const noReplace = rng.chance(0.3);
       body = { op: kind, to, ...(noReplace ? { noReplace } : {}) };
       op = { op: "rename", from: path, to, noReplace };
@@ -219,14 +221,14 @@ function post(rng: Rng, w: World): Step {
       break;
     }
     case "link":
-      to = randomPath(rng, m);
+      to = randomPath(rng, c.model);
       body = { op: kind, to };
       op = { op: "link", existing: path, path: to };
       touch = null;
       created = true;
       break;
     case "symlink": {
-      const target = randomTarget(rng, m, path);
+      const target = randomTarget(rng, c.model, path);
       body = { op: kind, target };
       op = { op: "symlink", target, path };
       touch = { membership: true };
@@ -237,7 +239,7 @@ function post(rng: Rng, w: World): Step {
       const size = rng.pick([0, 1, 50, 4096, 5000, 10_000]);
       body = { op: kind, size };
       op = { op: "truncate", path, size };
-      cond = pickIfMatch(rng, w, target);
+      cond = pickIfMatch(rng, w, path, c);
       break;
     }
     case "chmod": {
@@ -310,18 +312,22 @@ function post(rng: Rng, w: World): Step {
   };
 }
 
-/** The next sequential operation. */
-export function nextStep(rng: Rng, w: World): Step {
+/**
+ * The next operation, its arguments chosen in world `c` and its answer judged in world `w`
+ * (by default the same): two operations sent at once are judged in either order by making
+ * each again, with the same draws, against the world the other one left.
+ */
+export function nextStep(rng: Rng, w: World, c: World = w): Step {
   const k = rng.int(21);
-  if (k < 3) return put(rng, w, k === 2);
-  if (k < 5) return patch(rng, w);
-  if (k < 8) return read(rng, w);
-  if (k < 10) return remove(rng, w);
-  if (k < 15) return post(rng, w);
-  if (k < 17) return inspect(rng, w);
-  if (k < 19) return props(rng, w);
-  if (k < 20) return lock(rng, w);
-  return move(rng, w);
+  if (k < 3) return put(rng, w, k === 2, c);
+  if (k < 5) return patch(rng, w, c);
+  if (k < 8) return read(rng, w, c);
+  if (k < 10) return remove(rng, w, c);
+  if (k < 15) return post(rng, w, c);
+  if (k < 17) return inspect(rng, w, c);
+  if (k < 19) return props(rng, w, c);
+  if (k < 20) return lock(rng, w, c);
+  return move(rng, w, c);
 }
 
 /** Names in a listing page, in order, for pagination checks. */

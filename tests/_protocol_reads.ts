@@ -9,57 +9,45 @@ import { apiStatus, type World } from "./_protocol_world.ts";
 import { api, davStatus, decode, meta, randomPath, run, type Step } from "./_protocol_steps.ts";
 
 /** GET or HEAD through either front end: ranges, conditionals, listings. */
-export function read(rng: Rng, w: World): Step {
+export function read(rng: Rng, w: World, c: World = w): Step {
   const m = w.model;
-  const path = rng.chance(0.1) ? "/" : randomPath(rng, m);
+  const path = rng.chance(0.1) ? "/" : randomPath(rng, c.model);
   const dav = rng.chance(0.3);
   const head = rng.chance(0.2);
   const current = run(m, { op: "getattr", path });
   const node = m.followed(path);
   const data = node?.kind === "file" ? node.data : null;
   const headers: Record<string, string> = {};
-  let range: { start: number; end: number } | "unsatisfiable" | null = null;
+  // Chosen from what `c` holds there, judged against what `w` holds (see pickIfMatch).
+  const chosen = c.model.followed(path);
+  const size = chosen?.kind === "file" ? chosen.data.length : null;
+  const [ranged, form, r1, r2] = [rng.chance(0.5), rng.int(3), rng.next(), rng.next()];
+  const of = <T>(items: readonly T[], r: number) => items[Math.floor(r * items.length)]!;
   let rangeText = "";
-  if (data && rng.chance(0.5)) {
-    const size = data.length;
-    switch (rng.int(3)) {
-      case 0: {
-        const start = rng.pick([0, 1, 4095, 4096, size, size + 5]);
-        const end = start + rng.pick([0, 10, 5000]);
-        rangeText = `bytes=${start}-${end}`;
-        range = start < size ? { start, end: Math.min(end, size - 1) } : "unsatisfiable";
-        break;
-      }
-      case 1: {
-        const start = rng.pick([0, 7, size - 1, size]);
-        rangeText = `bytes=${start}-`;
-        range = start >= 0 && start < size ? { start, end: size - 1 } : "unsatisfiable";
-        if (start < 0) rangeText = "";
-        break;
-      }
-      default: {
-        const n = rng.pick([0, 1, 100, size + 10]);
-        rangeText = `bytes=-${n}`;
-        range = n === 0 || size === 0
-          ? "unsatisfiable"
-          : { start: Math.max(0, size - n), end: size - 1 };
-      }
-    }
-    if (rangeText) headers.range = rangeText;
-    else range = null;
+  if (size !== null && ranged) {
+    if (form === 0) {
+      const start = of([0, 1, 4095, 4096, size, size + 5], r1);
+      rangeText = `bytes=${start}-${start + of([0, 10, 5000], r2)}`;
+    } else if (form === 1) rangeText = `bytes=${of([0, 7, Math.max(size - 1, 0), size], r1)}-`;
+    else rangeText = `bytes=-${of([0, 1, 100, size + 10], r1)}`;
+    headers.range = rangeText;
   }
+  const range = data && rangeText ? rangeOf(rangeText, data.length) : null;
   // If-None-Match with the ETag the server gave: 304; If-Match with a stale one: 412.
-  const known = node?.kind === "file" ? w.etags.get(node.id) : undefined;
+  const known = chosen?.kind === "file" ? c.etags.get(chosen.id) : undefined;
+  const etag = node?.kind === "file" ? w.etags.get(node.id) : undefined;
+  const [none, match, r3] = [rng.chance(0.2), rng.chance(0.15), rng.next()];
   let conditional = "";
-  if (known && rng.chance(0.2)) headers["if-none-match"] = conditional = `"${known}"`;
-  else if (data && w.stale.length && rng.chance(0.15)) {
-    headers["if-match"] = conditional = `"${rng.pick(w.stale)}"`;
+  if (known && none) headers["if-none-match"] = conditional = `"${known}"`;
+  else if (size !== null && c.stale.length && match) {
+    headers["if-match"] = conditional = `"${of(c.stale, r3)}"`;
   }
+  const tag = conditional.replace(/"/g, "");
   let expect: number;
   if (!current.ok) expect = dav ? davStatus(current.code) : apiStatus(current.code);
   else if (!data) expect = 200; // a listing (the API's JSON, WebDAV's HTML index)
-  else if (headers["if-match"]) expect = 412;
-  else if (headers["if-none-match"]) expect = 304;
+  else if (headers["if-match"] && tag !== etag) expect = 412;
+  else if (headers["if-none-match"] && tag === etag) expect = 304;
   else if (head || !range) expect = 200; // HEAD ignores Range (src/http/ranges.ts)
   else expect = range === "unsatisfiable" ? 416 : 206;
   const listing = current.ok && !data;
@@ -68,7 +56,7 @@ export function read(rng: Rng, w: World): Step {
       rangeText ? ` ${rangeText}` : ""
     }${conditional ? ` ${headers["if-match"] ? "If-Match" : "If-None-Match"} ${conditional}` : ""}`,
     expect: [expect],
-    url: dav ? davUrl(path) : api(path) + (listing && path !== "/" ? "/" : ""),
+    url: dav ? davUrl(path) : api(path),
     init: { method: head ? "HEAD" : "GET", headers },
     check: (res, body) => {
       if (res.status === 416) {
@@ -106,9 +94,9 @@ export function read(rng: Rng, w: World): Step {
 }
 
 /** Reads of attributes: stat (lstat or followed), readlink, xattrs, statfs. */
-export function inspect(rng: Rng, w: World): Step {
+export function inspect(rng: Rng, w: World, c: World = w): Step {
   const m = w.model;
-  const path = rng.chance(0.05) ? "/" : randomPath(rng, m);
+  const path = rng.chance(0.05) ? "/" : randomPath(rng, c.model);
   const what = rng.pick(["stat", "stat", "readlink", "xattrs", "xattr", "statfs"]);
   if (what === "statfs") {
     return {
@@ -184,4 +172,18 @@ export function inspect(rng: Rng, w: World): Step {
       return w.learn(node, `"${s.etag}"`);
     },
   };
+}
+
+/** What a `Range` of one of the forms read() sends selects of `size` bytes (RFC 9110 14.1.2). */
+function rangeOf(text: string, size: number): { start: number; end: number } | "unsatisfiable" {
+  const [, a, b] = /^bytes=(\d*)-(\d*)$/.exec(text)!;
+  if (a === "") {
+    const n = Number(b);
+    return n === 0 || size === 0
+      ? "unsatisfiable"
+      : { start: Math.max(0, size - n), end: size - 1 };
+  }
+  const start = Number(a);
+  const end = b === "" ? size - 1 : Math.min(Number(b), size - 1);
+  return start < size ? { start, end } : "unsatisfiable";
 }

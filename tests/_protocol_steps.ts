@@ -84,20 +84,33 @@ export function fileAt(
   return { node, bytes: node?.kind === "file" ? node.data.slice() : null };
 }
 
-/** A conditional header on a file's ETag: the current one, a stale one, or `*`. */
-export function pickIfMatch(rng: Rng, w: World, node: MNode | null) {
-  const known = node?.kind === "file" ? w.etags.get(node.id) : undefined;
+/**
+ * A conditional header on a file's ETag: the current one, a stale one, or `*`, chosen in
+ * world `c` and judged in world `w` (the same world, or another order of two requests).
+ * The draws do not depend on either world, so a step can be made again for another.
+ */
+export function pickIfMatch(rng: Rng, w: World, path: string, c: World = w) {
   const choice = rng.int(4);
-  if (choice === 0 && known) return { value: `"${known}"`, holds: true };
-  if (choice === 1 && w.stale.length) return { value: `"${rng.pick(w.stale)}"`, holds: false };
+  const r = rng.next();
+  const chosen = c.model.followed(path);
+  const known = chosen?.kind === "file" ? c.etags.get(chosen.id) : undefined;
+  const node = w.model.followed(path);
+  const current = node?.kind === "file" ? w.etags.get(node.id) : undefined;
+  if (choice === 0 && known) return { value: `"${known}"`, holds: current === known };
+  if (choice === 1 && c.stale.length) {
+    const tag = c.stale[Math.floor(r * c.stale.length)]!;
+    return { value: `"${tag}"`, holds: current === tag };
+  }
   if (choice === 2) return { value: "*", holds: node !== null };
   return null;
 }
 
-/** A lock token to send for `path` (sometimes), as the API takes it. */
-export function tokenFor(rng: Rng, w: World, path: string): string[] {
-  const token = w.locks.get(path);
-  return token && rng.chance(0.6) ? [token] : [];
+/** A lock token (chosen in `c`) to send for `path` (sometimes), as the API takes it. */
+export function tokenFor(rng: Rng, w: World, path: string, c: World = w): string[] {
+  const send = rng.chance(0.6);
+  const token = c.locks.get(path);
+  void w;
+  return token && send ? [token] : [];
 }
 export const lockHeader = (tokens: string[]) =>
   tokens.length ? { "lock-token": tokens.map((t) => `<${t}>`).join(", ") } : {};

@@ -42,6 +42,18 @@ export class World {
   /** File node id -> mtime (ms) set by utimes, until the content changes. */
   readonly mtimes = new Map<number, number>();
 
+  /** A copy to judge an order of operations on (hard links stay shared within it). */
+  clone(): World {
+    const copy = new World();
+    copy.model = this.model.clone();
+    for (const [k, v] of this.locks) copy.locks.set(k, v);
+    for (const [k, v] of this.etags) copy.etags.set(k, v);
+    copy.stale.push(...this.stale);
+    for (const [k, v] of this.modes) copy.modes.set(k, v);
+    for (const [k, v] of this.mtimes) copy.mtimes.set(k, v);
+    return copy;
+  }
+
   /** A lock whose token the request does not send covers this change of `path`. */
   blocked(path: string, touch: Touch, sent: readonly string[] = []): boolean {
     for (const [root, token] of this.locks) {
