@@ -59,6 +59,8 @@ export function move(rng: Rng, w: World, c: World = w): Step {
     what: `MOVE ${from} -> ${to} overwrite ${overwrite}${tokens.length ? " +token" : ""}`,
     expect: [expect],
     url: davUrl(from),
+    tree: c.model.nodeAt(to) !== null &&
+      [c.model.nodeAt(from)?.kind, c.model.nodeAt(to)?.kind].includes("directory"),
     init: {
       method: "MOVE",
       headers: {

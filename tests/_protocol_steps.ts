@@ -15,6 +15,12 @@ export interface Step {
   readonly init: RequestInit;
   /** Checks the answer (any status in `expect`); throws with the reason. */
   readonly check?: (res: Response, body: Uint8Array) => string | null | void;
+  /**
+   * Many steps, not one (the DELETE of a collection, a MOVE over or of one onto another
+   * type): racing another request it may stop half way, which no order of two whole
+   * requests explains. Not sent at the same time as another.
+   */
+  readonly tree?: boolean;
   /** Changes the world after a 2xx answer. */
   readonly apply?: (res: Response, body: Uint8Array) => string | null | void;
 }

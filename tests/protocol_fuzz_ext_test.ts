@@ -19,6 +19,7 @@ import { assert, assertEquals } from "./_assert.ts";
 import { Dav } from "./_dav.ts";
 import { compareUtf8, diffTrees, modelTree, Rng, type Tree, vfsTree } from "./_model.ts";
 import { api, NAMES, namesOf, nextStep } from "./_protocol_ops.ts";
+import type { Step } from "./_protocol_steps.ts";
 import { World } from "./_protocol_world.ts";
 import { contract } from "./_stores.ts";
 import { MemoryStore } from "../src/store/memory.ts";
@@ -102,6 +103,89 @@ async function pagedListing(
   return `pages of ${dir} (limit ${limit}): ${seen.join(" ")}${cursor ? " …" : ""}`;
 }
 
+/** Share of operations sent as two at once (FUZZ_PAIRS, default 0.25; 0: one at a time). */
+const PAIRS = Number(Deno.env.get("FUZZ_PAIRS") ?? 0.25);
+
+/**
+ * Two requests at once, one through each instance: every answer must be one the model
+ * allows in one order of the two or the other (or 503, busy, changing nothing), and the
+ * tree afterwards that order's. Returns why not, or null (and `w` is then that order's).
+ */
+async function pair(
+  rng: Rng,
+  w: World,
+  a: Dav,
+  b: Dav,
+  history: string[],
+  i: number,
+): Promise<string | null> {
+  const snap = w.clone();
+  let subs: number[];
+  let steps: Step[];
+  do {
+    subs = [rng.int(2 ** 31), rng.int(2 ** 31)];
+    steps = subs.map((sub) => nextStep(new Rng(sub), snap.clone(), snap));
+  } while (steps.some((step) => step.tree));
+  const answers = await Promise.all(steps.map((s, k) => send(k ? b : a, s.url, s.init)));
+  const bodies = await Promise.all(answers.map((r) => r.bytes()));
+  const said = (k: number) =>
+    answers[k]!.status >= 400
+      ? ` ${new TextDecoder().decode(bodies[k]!).slice(0, 160).replace(/\s+/g, " ")}`
+      : "";
+  history.push(
+    `#${i} A ${steps[0]!.what}: ${answers[0]!.status}${said(0)} || B ${steps[1]!.what}: ${
+      answers[1]!.status
+    }${said(1)}`,
+  );
+  const got = namesOnly(await vfsTree(a.vfs));
+  const judged: string[] = [];
+  for (const order of [[0, 1], [1, 0]]) {
+    const t = snap.clone();
+    let why = "";
+    for (const k of order) {
+      const step = nextStep(new Rng(subs[k]!), t, snap);
+      assertEquals(step.url, steps[k]!.url, "the same request made again");
+      const res = answers[k]!;
+      if (![...step.expect, 503].includes(res.status)) {
+        why = `${step.what}: ${res.status}, expected ${step.expect.join("|")}`;
+        break;
+      }
+      const copy = new Response(res.status === 204 || res.status === 304 ? null : bodies[k]!, {
+        status: res.status,
+        headers: res.headers,
+      });
+      const run = (f: () => string | null | void) => {
+        try {
+          return f() || "";
+        } catch (error) {
+          return String(error);
+        }
+      };
+      if (res.status !== 503) why = step.check ? run(() => step.check!(copy, bodies[k]!)) : "";
+      if (!why && res.status < 300 && step.apply) why = run(() => step.apply!(copy, bodies[k]!));
+      if (why) {
+        why = `${step.what}: ${why}`;
+        break;
+      }
+    }
+    if (!why) {
+      const diff = diffTrees(got, namesOnly(modelTree(t.model)));
+      if (diff.length === 0) {
+        Object.assign(w, { model: t.model });
+        for (const field of ["locks", "etags", "modes", "mtimes"] as const) {
+          w[field].clear();
+          for (const [k, v] of t[field]) (w[field] as Map<unknown, unknown>).set(k, v);
+        }
+        w.stale.splice(0, w.stale.length, ...t.stale);
+        return null;
+      }
+      why = `tree: ${diff.join("; ")}`;
+    }
+    judged.push(`order ${order.join(",")}: ${why}`);
+  }
+  return `no order explains it:\n  ${judged.join("\n  ")}`;
+}
+
 async function runSeed(store: ObjectStore, seed: number, ops: number): Promise<void> {
   const rng = new Rng(seed);
   const a = new Dav(await Vfs.open(store), store);
@@ -118,6 +202,11 @@ async function runSeed(store: ObjectStore, seed: number, ops: number): Promise<v
       const note = (line: string) => history.push(line);
       const done = await pagedListing(rng, w, dav, other, note).catch((e) => e as Error);
       if (done instanceof Error) assert(false, `${done.message}\n${context()}`);
+      continue;
+    }
+    if (rng.chance(PAIRS)) {
+      const said = await pair(rng, w, a, b, history, i);
+      if (said) assert(false, `${said}\n${context()}`);
       continue;
     }
     const step = nextStep(rng, w);
