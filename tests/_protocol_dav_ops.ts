@@ -59,7 +59,7 @@ export function move(rng: Rng, w: World, c: World = w): Step {
     what: `MOVE ${from} -> ${to} overwrite ${overwrite}${tokens.length ? " +token" : ""}`,
     expect: [expect],
     url: davUrl(from),
-    tree: c.model.nodeAt(to) !== null &&
+    alone: c.model.nodeAt(to) !== null &&
       [c.model.nodeAt(from)?.kind, c.model.nodeAt(to)?.kind].includes("directory"),
     init: {
       method: "MOVE",
@@ -165,6 +165,7 @@ export function lock(rng: Rng, w: World, c: World = w): Step {
       // RFC 4918 section 9.11.1: a token that is not a lock on the Request-URI: 409.
       expect: [ok ? 204 : 409],
       url: davUrl(path),
+      alone: true,
       init: { method: "UNLOCK", headers: { "lock-token": `<${token}>` } },
       apply: () => {
         w.locks.delete(path);
@@ -188,6 +189,7 @@ export function lock(rng: Rng, w: World, c: World = w): Step {
     what: `LOCK ${path}`,
     expect: [expect],
     url: davUrl(path),
+    alone: true,
     init: {
       method: "LOCK",
       headers: { depth: "0", "content-type": "application/xml" },

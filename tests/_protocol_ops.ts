@@ -172,7 +172,7 @@ function remove(rng: Rng, w: World, c: World = w): Step {
     }${tokens.length ? " +token" : ""}`,
     expect: [expect],
     url: dav ? davUrl(path) : api(path) + (recursive ? "?recursive=1" : ""),
-    tree: recursive && c.model.nodeAt(path)?.kind === "directory",
+    alone: recursive && c.model.nodeAt(path)?.kind === "directory",
     init: { method: "DELETE", headers },
     apply: () => {
       w.model = trial;

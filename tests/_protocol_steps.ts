@@ -16,11 +16,13 @@ export interface Step {
   /** Checks the answer (any status in `expect`); throws with the reason. */
   readonly check?: (res: Response, body: Uint8Array) => string | null | void;
   /**
-   * Many steps, not one (the DELETE of a collection, a MOVE over or of one onto another
-   * type): racing another request it may stop half way, which no order of two whole
-   * requests explains. Not sent at the same time as another.
+   * Not sent at the same time as another request. Many steps, not one (the DELETE of a
+   * collection, a MOVE over or of one onto another type): racing another request it may
+   * stop half way, which no order of two whole requests explains. And LOCK/UNLOCK: a lock
+   * committed between another request's lock check and its commit does not stop it (the
+   * known window in docs/webdav.md, "Locks").
    */
-  readonly tree?: boolean;
+  readonly alone?: boolean;
   /** Changes the world after a 2xx answer. */
   readonly apply?: (res: Response, body: Uint8Array) => string | null | void;
 }

@@ -2,8 +2,12 @@
 // to, for writes as for reads (GET follows them), so conditional requests are about that
 // resource. Cases found by tests/protocol_fuzz_ext_test.ts.
 
-import { type Dav, davTest, ORIGIN } from "./_dav.ts";
+import { Dav, davTest, ORIGIN } from "./_dav.ts";
 import { assertEquals } from "./_assert.ts";
+import { HookStore } from "./_hook_store.ts";
+import { dirKey } from "../src/format/keys.ts";
+import { MemoryStore } from "../src/store/memory.ts";
+import { Vfs } from "../src/vfs/mod.ts";
 
 davTest("a PUT through a symlink takes If-Match on the ETag its GET gave", async (t) => {
   const api = (path: string, init: RequestInit = {}) =>
@@ -76,4 +80,26 @@ davTest("a MOVE between two hard links of one file removes the source", async (t
   assertEquals(await move("/b", "/h"), 204);
   assertEquals(await t.a.text("/b"), null);
   assertEquals(await t.a.text("/h"), "one");
+});
+
+Deno.test("a PUT whose name becomes a symlink before its commit is busy, not 412", async () => {
+  const store = new MemoryStore();
+  const a = await Vfs.open(store);
+  await a.mkdir("/d");
+  const hook = new HookStore(store);
+  const b = new Dav(await Vfs.open(hook), hook);
+  const dirIno = (await a.lookup("/d")).ino;
+  await b.vfs.readdir("/d");
+  hook.before(
+    (call) => call.op === "PutObject" && call.key === dirKey(dirIno),
+    () => a.symlink("/d/x", "/d/c"),
+  );
+  // Before: 412 "File was replaced" (ESTALE) to a request without preconditions. Now 503
+  // (try again; nothing written), which the order "symlink first, then a retried PUT"
+  // explains; writing through the new symlink at once is left for later.
+  const res = await b.send("PUT", "/d/c", { body: "one" });
+  assertEquals(hook.fired, 1, "the interleaving did not happen");
+  assertEquals(res.status, 503, await res.text());
+  assertEquals(await a.readlink("/d/c"), "/d/x");
+  assertEquals(await b.text("/d/c"), null);
 });
