@@ -1,9 +1,10 @@
-// Conditions of the HTTP API's writes hold at the commit, not only when the request
+// Conditions of writes (HTTP API and WebDAV) hold at the commit, not only when the request
 // looked: a file removed while the body uploads is not created again by a PUT or PATCH
 // with `If-Match: *` (found by tests/protocol_fuzz_ext_test.ts, two requests at once).
 
 import { assertEquals } from "./_assert.ts";
 import { restTest } from "./rest_harness.ts";
+import { davTest } from "./_dav.ts";
 
 /** A body whose first read (after the request's checks) first runs `meanwhile`. */
 function bodyAfter(meanwhile: () => Promise<unknown>, data: string): ReadableStream<Uint8Array> {
@@ -35,3 +36,22 @@ restTest(
     }
   },
 );
+
+davTest("WebDAV PUT with If-Match: * writes over a version written meanwhile", async (t) => {
+  assertEquals(await t.a.put("/f", "one"), 201);
+  const res = await t.a.send("PUT", "/f", {
+    headers: { "if-match": "*" },
+    body: bodyAfter(() => t.a.vfs.writeFile("/f", new TextEncoder().encode("other")), "two"),
+  });
+  // Before: 412, the condition pinned to the version looked at; `*` asks only that the
+  // file exist, and it does (either order of the two PUTs answers 204).
+  assertEquals(res.status, 204, await res.text());
+  assertEquals(await t.a.text("/f"), "two");
+  // Removed meanwhile: 412 and nothing made.
+  const gone = await t.a.send("PUT", "/f", {
+    headers: { "if-match": "*" },
+    body: bodyAfter(() => t.a.vfs.unlink("/f"), "three"),
+  });
+  assertEquals(gone.status, 412, await gone.text());
+  assertEquals(await t.a.text("/f"), null);
+});

@@ -189,11 +189,15 @@ async function putOnce(
   // before it: neither a concurrent create, nor a change or a lock that came while the
   // body was uploading, is overwritten. The client's mtime lands in the same CAS.
   const exclusive = conditions.ifNoneMatch?.trim() === "*";
+  const anyMatch = conditions.ifMatch?.trim() === "*";
   const recheck = regard(req, touches, { reuse: small !== null });
   // Whether the commit added the file: what was there may have changed while the body came.
   let created = current === null;
   const options = {
-    ...(current && conditions.ifMatch !== undefined ? { ifMatch: current.etag } : {}),
+    // `If-Match: *` asks only that the file exist: it must still at the commit (no
+    // create), whatever version (before: pinned to the version looked at, so a PUT racing
+    // another writer was 412, which neither order explains). Other If-Match: that version.
+    ...(current && conditions.ifMatch !== undefined && !anyMatch ? { ifMatch: current.etag } : {}),
     ...(exclusive ? { exclusive } : {}),
     ...(mtime === undefined ? {} : { mtime }),
     ...(optimistic ? { expect: current?.etag ?? null } : {}),
@@ -202,8 +206,12 @@ async function putOnce(
   };
   let stat: Stat;
   try {
-    stat = range
-      ? await vfs.write(path, range.start, body, { create: true, ...options })
+    stat = range || anyMatch
+      ? await vfs.write(path, range?.start ?? 0, body, {
+        create: !anyMatch,
+        truncate: range === null,
+        ...options,
+      })
       : await vfs.writeFile(path, body, options);
   } catch (error) {
     const refusal = recheck.reason(error);
@@ -211,7 +219,7 @@ async function putOnce(
     if (exclusive && isFsError(error, "EEXIST")) {
       throw new DavError(412, "If-None-Match failed: the resource exists");
     }
-    if ("ifMatch" in options && isFsError(error, "ESTALE")) {
+    if (("ifMatch" in options || anyMatch) && isFsError(error, "ESTALE", "ENOENT")) {
       throw new DavError(412, "If-Match failed: the resource changed");
     }
     // A collection made at the path while the body came.
