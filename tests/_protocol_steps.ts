@@ -23,6 +23,8 @@ export interface Step {
    * known window in docs/webdav.md, "Locks").
    */
   readonly alone?: boolean;
+  /** Also allowed when sent at the same time as another request (said where set). */
+  readonly raceOk?: readonly number[];
   /** Changes the world after a 2xx answer. */
   readonly apply?: (res: Response, body: Uint8Array) => string | null | void;
 }

@@ -118,6 +118,23 @@ async function attrsDiffer(t: World, dav: Dav): Promise<string[]> {
   return out;
 }
 
+/**
+ * Whether a path the step names leads through a symlink on the way: its resolution is not
+ * part of the change's commit (as in a kernel, where a path walk and the change it leads
+ * to are two steps), so a concurrent removal of that symlink between them gives results
+ * no order of the two whole requests explains (a create through a symlink that another
+ * request deletes lands where it led). Such pairs are not sent at once.
+ */
+function throughSymlink(w: World, step: Step): boolean {
+  for (const path of step.what.match(/(?<=^|[\s"])\/[^\s"]*/g) ?? []) {
+    const names = path.split("/").filter(Boolean);
+    for (let i = 1; i < names.length; i++) {
+      if (w.model.nodeAt("/" + names.slice(0, i).join("/"))?.kind === "symlink") return true;
+    }
+  }
+  return false;
+}
+
 /** Share of operations sent as two at once (FUZZ_PAIRS, default 0.25; 0: one at a time). */
 const PAIRS = Number(Deno.env.get("FUZZ_PAIRS") ?? 0.25);
 
@@ -140,7 +157,7 @@ async function pair(
   do {
     subs = [rng.int(2 ** 31), rng.int(2 ** 31)];
     steps = subs.map((sub) => nextStep(new Rng(sub), snap.clone(), snap));
-  } while (steps.some((step) => step.alone));
+  } while (steps.some((step) => step.alone || throughSymlink(snap, step)));
   const answers = await Promise.all(steps.map((s, k) => send(k ? b : a, s.url, s.init)));
   const bodies = await Promise.all(answers.map((r) => r.bytes()));
   const said = (k: number) =>
@@ -161,11 +178,14 @@ async function pair(
       const step = nextStep(new Rng(subs[k]!), t, snap);
       assertEquals(step.url, steps[k]!.url, "the same request made again");
       const res = answers[k]!;
-      // 503 (busy) changes nothing; nor does the 412 of a WebDAV `If` header whose lock
-      // went between the request's look at its resource and the header's evaluation (the
-      // resource then went too: a 404 in that order, from a check made before).
-      const sentIf = "if" in ((step.init.headers ?? {}) as Record<string, string>);
-      if (![...step.expect, 503, ...(sentIf ? [412] : [])].includes(res.status)) {
+      // 503 (busy) changes nothing; nor does a 412 of a conditional request whose resource
+      // (or the lock its `If` header names) went between its look and its commit: in the
+      // order that explains it the request finds nothing, 404 from a check made before
+      // the condition, and RFC 9110 13.1.1 has If-Match false then too.
+      const headers = (step.init.headers ?? {}) as Record<string, string>;
+      const sentIf = "if" in headers || "if-match" in headers || "if-none-match" in headers;
+      const allowed = [...step.expect, ...step.raceOk ?? [], 503, ...(sentIf ? [412] : [])];
+      if (!allowed.includes(res.status)) {
         why = `${step.what}: ${res.status}, expected ${step.expect.join("|")}`;
         break;
       }
