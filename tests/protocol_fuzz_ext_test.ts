@@ -4,8 +4,9 @@
 // truncate, chmod and utimes, ranges (suffix, open, past the end), HEAD, If-Match and
 // If-None-Match with the ETags the server gave, rename with and without noReplace, WebDAV
 // DELETE and MOVE over all of these, statfs, listing pages while entries change, and
-// WebDAV LOCK/UNLOCK with and without tokens. One request at a time, alternating between
-// the instances at random, so every status is exact. The
+// WebDAV LOCK/UNLOCK with and without tokens. Mostly one request at a time, alternating
+// between the instances at random, each status exact; a quarter of the time two at once,
+// one through each instance, judged in either order (see `pair`). The
 // model (tests/_model.ts, with tests/_protocol_world.ts) decides each answer's exact
 // status, the bytes of every read, and after every few operations the whole tree (types,
 // bytes, symlink targets, hard links, xattrs) as the other instance's VFS sees it.
@@ -13,7 +14,11 @@
 // Knobs: FUZZ_SEEDS=N seeds (default 50 on memory) from FUZZ_FIRST (default 1), FUZZ_OPS=M
 // operations each (default 200; 150 on S3), FUZZ_SEED=S for one seed; FUZZ_HISTORY=K
 // requests shown with a failure (default 30); FUZZ_STATS=1 prints how often each operation
-// got each status (what the sweep reached).
+// got each status (what the sweep reached); FUZZ_PAIRS=p the share of pairs (0.25).
+//
+// Open (found by sweeps, not fixed here): a PATCH append or a truncate racing a DELETE of
+// the file may answer 409 ESTALE "File was replaced or removed" where either order says
+// 404 or success (memory seeds 108 and 214 with FUZZ_OPS=200).
 
 import { assert, assertEquals } from "./_assert.ts";
 import { Dav } from "./_dav.ts";
