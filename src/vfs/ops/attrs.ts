@@ -65,7 +65,7 @@ export async function setattr(
 ): Promise<Stat> {
   checkAttrs(changes, path);
   const found = await locate(ctx, path, { follow: true });
-  const { parent, name, entry } = found;
+  const { parent, entry } = found;
   if (!parent || entry?.t === "d") {
     if (changes.size !== undefined) throw new FsError("EISDIR", "Is a directory", { path });
     const ino = entry?.ino ?? ROOT_INO;
