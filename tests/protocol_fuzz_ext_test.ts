@@ -108,17 +108,22 @@ async function pagedListing(
   return `pages of ${dir} (limit ${limit}): ${seen.join(" ")}${cursor ? " …" : ""}`;
 }
 
-/** Modes and mtimes set through the API that the server does not show (two orders of two chmods differ only there). */
+/**
+ * Modes and mtimes set through the API, and ETags learnt, that the server does not show:
+ * two orders of two chmods, or of two writes that leave the same bytes, differ only there.
+ */
 async function attrsDiffer(t: World, dav: Dav): Promise<string[]> {
   const out: string[] = [];
   for (const path of ["/", ...t.model.paths()]) {
     const node = t.model.nodeAt(path);
     if (!node || node.kind === "symlink") continue;
     const [mode, mtime] = [t.modes.get(node.id), t.mtimes.get(node.id)];
-    if (mode === undefined && mtime === undefined) continue;
+    const etag = t.etags.get(node.id);
+    if (mode === undefined && mtime === undefined && etag === undefined) continue;
     const stat = await dav.vfs.lookup(path);
     if (mode !== undefined && stat.mode !== mode) out.push(`${path}: mode ${stat.mode}`);
     if (mtime !== undefined && stat.mtime !== mtime) out.push(`${path}: mtime ${stat.mtime}`);
+    if (etag !== undefined && stat.etag !== etag) out.push(`${path}: ETag ${stat.etag}`);
   }
   return out;
 }
