@@ -78,7 +78,9 @@ export async function setattr(
     // The size and the other attributes change in one CAS: no reader sees one without
     // the other, and a crash cannot leave half of it.
     if (entry.t === "l") throw new FsError("EINVAL", "Not a regular file", { path });
-    const handle = await FileHandle.open(ctx, path, { attrs: rest, ...options });
+    // By path, one outcome: a file replaced meanwhile is the one cut (unless `ifMatch`
+    // pins the version), one removed is ENOENT. Before: ESTALE.
+    const handle = await FileHandle.open(ctx, path, { attrs: rest, ...options, recreate: true });
     handle.truncate(size);
     return await handle.fsync();
   }
