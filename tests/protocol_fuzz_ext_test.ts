@@ -15,10 +15,6 @@
 // operations each (default 200; 150 on S3), FUZZ_SEED=S for one seed; FUZZ_HISTORY=K
 // requests shown with a failure (default 30); FUZZ_STATS=1 prints how often each operation
 // got each status (what the sweep reached); FUZZ_PAIRS=p the share of pairs (0.25).
-//
-// Open (found by sweeps, not fixed here): a PATCH append or a truncate racing a DELETE of
-// the file may answer 409 ESTALE "File was replaced or removed" where either order says
-// 404 or success (memory seeds 108 and 214 with FUZZ_OPS=200).
 
 import { assert, assertEquals } from "./_assert.ts";
 import { Dav } from "./_dav.ts";
