@@ -15,6 +15,11 @@
 // operations each (default 200; 150 on S3), FUZZ_SEED=S for one seed; FUZZ_HISTORY=K
 // requests shown with a failure (default 30); FUZZ_STATS=1 prints how often each operation
 // got each status (what the sweep reached); FUZZ_PAIRS=p the share of pairs (0.25).
+//
+// Open: memory seed 280 (FUZZ_SEED=280, 200 operations) ends with a pair no order explains,
+// an API rename of /c over /a at the same time as a WebDAV MOVE of /a over /b (after /a
+// and /c were hard links and a MOVE between them): both answer 2xx and /c's file is gone
+// (a fresh instance sees only /b, with /a's old bytes). Not reproduced outside the run yet.
 
 import { assert, assertEquals } from "./_assert.ts";
 import { Dav } from "./_dav.ts";
@@ -116,7 +121,11 @@ async function attrsDiffer(t: World, dav: Dav): Promise<string[]> {
     const [mode, mtime] = [t.modes.get(node.id), t.mtimes.get(node.id)];
     const etag = t.etags.get(node.id);
     if (mode === undefined && mtime === undefined && etag === undefined) continue;
-    const stat = await dav.vfs.lookup(path);
+    const stat = await dav.vfs.lookup(path).catch(() => null);
+    if (!stat) {
+      out.push(`${path}: missing`);
+      continue;
+    }
     if (mode !== undefined && stat.mode !== mode) out.push(`${path}: mode ${stat.mode}`);
     if (mtime !== undefined && stat.mtime !== mtime) out.push(`${path}: mtime ${stat.mtime}`);
     if (etag !== undefined && stat.etag !== etag) out.push(`${path}: ETag ${stat.etag}`);
