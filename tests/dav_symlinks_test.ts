@@ -103,3 +103,26 @@ Deno.test("a PUT whose name becomes a symlink before its commit is busy, not 412
   assertEquals(await a.readlink("/d/c"), "/d/x");
   assertEquals(await b.text("/d/c"), null);
 });
+
+Deno.test("a MOVE between hard links does not delete a file renamed over its source meanwhile", async () => {
+  const store = new MemoryStore();
+  const a = await Vfs.open(store);
+  await a.writeFile("/a", new TextEncoder().encode("linked"));
+  await a.link("/a", "/b");
+  await a.writeFile("/c", new TextEncoder().encode("other"));
+  const hook = new HookStore(store);
+  const b = new Dav(await Vfs.open(hook), hook);
+  // Right before the MOVE's unlink of /a commits, /c is renamed over /a.
+  hook.before(
+    (call) => call.op === "PutObject" && call.key === dirKey("0000000000000001"),
+    () => a.rename("/c", "/a"),
+  );
+  const status = await b.status("MOVE", "/a", {
+    headers: { destination: `${ORIGIN}/dav/b`, overwrite: "T" },
+  });
+  assertEquals(hook.fired, 1, "the interleaving did not happen");
+  // Before: 204 and the file renamed to /a deleted in place of the link (lost).
+  assertEquals(status, 503);
+  assertEquals(new TextDecoder().decode(await a.read("/a", 0, 10)), "other");
+  assertEquals(new TextDecoder().decode(await a.read("/b", 0, 10)), "linked");
+});

@@ -15,11 +15,6 @@
 // operations each (default 200; 150 on S3), FUZZ_SEED=S for one seed; FUZZ_HISTORY=K
 // requests shown with a failure (default 30); FUZZ_STATS=1 prints how often each operation
 // got each status (what the sweep reached); FUZZ_PAIRS=p the share of pairs (0.25).
-//
-// Open: memory seed 280 (FUZZ_SEED=280, 200 operations) ends with a pair no order explains,
-// an API rename of /c over /a at the same time as a WebDAV MOVE of /a over /b (after /a
-// and /c were hard links and a MOVE between them): both answer 2xx and /c's file is gone
-// (a fresh instance sees only /b, with /a's old bytes). Not reproduced outside the run yet.
 
 import { assert, assertEquals } from "./_assert.ts";
 import { Dav } from "./_dav.ts";
