@@ -4,7 +4,11 @@
 
 import { assertEquals } from "./_assert.ts";
 import { restTest } from "./rest_harness.ts";
-import { davTest } from "./_dav.ts";
+import { Dav, davTest } from "./_dav.ts";
+import { HookStore } from "./_hook_store.ts";
+import { dirKey } from "../src/format/keys.ts";
+import { MemoryStore } from "../src/store/memory.ts";
+import { Vfs } from "../src/vfs/mod.ts";
 
 /** A body whose first read (after the request's checks) first runs `meanwhile`. */
 function bodyAfter(meanwhile: () => Promise<unknown>, data: string): ReadableStream<Uint8Array> {
@@ -54,4 +58,25 @@ davTest("WebDAV PUT with If-Match: * writes over a version written meanwhile", a
   });
   assertEquals(gone.status, 412, await gone.text());
   assertEquals(await t.a.text("/f"), null);
+});
+
+Deno.test("a truncate with If-Match: * of a file removed before its commit is 412", async () => {
+  const store = new MemoryStore();
+  const a = await Vfs.open(store);
+  await a.writeFile("/f", new TextEncoder().encode("data"));
+  const hook = new HookStore(store);
+  const b = new Dav(await Vfs.open(hook), hook);
+  hook.before(
+    (call) => call.op === "PutObject" && call.key === dirKey("0000000000000001"),
+    () => a.unlink("/f"),
+  );
+  const res = await b.app.request("http://localhost/api/v1/fs/f", {
+    method: "POST",
+    headers: { "content-type": "application/json", "if-match": "*" },
+    body: JSON.stringify({ op: "truncate", size: 1 }),
+  });
+  assertEquals(hook.fired, 1, "the interleaving did not happen");
+  // Before: 404 (ESTALE 409 before the VFS change above); with the file gone If-Match is
+  // false, as in the order where the removal came first.
+  assertEquals(res.status, 412, await res.text());
 });

@@ -195,9 +195,17 @@ async function postFs(
   const expect = commitCheck(conditions);
   const tag = strongTag(conditions.ifMatch);
   const ifMatch = "ifMatch" in tag ? tag : undefined;
-  const result = await operation.run(vfs, path, fields, expect, ifMatch).catch((error) => {
+  const result = await operation.run(vfs, path, fields, expect, ifMatch).catch(async (error) => {
     if (expect && isFsError(error, "ESTALE")) {
       throw preconditionFailed("Precondition failed: the resource changed meanwhile", "ESTALE");
+    }
+    // Gone since the conditions were judged: If-Match is false now (RFC 9110 13.1.1), as
+    // it is in the order where the removal came first (before: 404; protocol fuzz ext).
+    if (
+      conditions.ifMatch !== undefined && isFsError(error, "ENOENT") &&
+      await statOrNull(vfs, path) === null
+    ) {
+      throw preconditionFailed("If-Match failed: the resource was removed meanwhile", "ENOENT");
     }
     throw error;
   });
