@@ -126,3 +126,23 @@ Deno.test("a MOVE between hard links does not delete a file renamed over its sou
   assertEquals(new TextDecoder().decode(await a.read("/a", 0, 10)), "other");
   assertEquals(new TextDecoder().decode(await a.read("/b", 0, 10)), "linked");
 });
+
+Deno.test("a MOVE whose destination becomes a hard link of its source still removes it", async () => {
+  const store = new MemoryStore();
+  const a = await Vfs.open(store);
+  await a.writeFile("/b", new TextEncoder().encode("data"));
+  const hook = new HookStore(store);
+  const b = new Dav(await Vfs.open(hook), hook);
+  hook.before(
+    (call) => call.op === "PutObject" && call.key === dirKey("0000000000000001"),
+    () => a.link("/b", "/c"),
+  );
+  const status = await b.status("MOVE", "/b", {
+    headers: { destination: `${ORIGIN}/dav/c`, overwrite: "T" },
+  });
+  assertEquals(hook.fired, 1, "the interleaving did not happen");
+  assertEquals(status, 201); // decided when the MOVE looked (docs/webdav.md)
+  // Before: both names left (a rename of two links of one file does nothing).
+  assertEquals(await b.text("/b"), null);
+  assertEquals(await b.text("/c"), "data");
+});
