@@ -149,6 +149,28 @@ export class Model {
     }
   }
 
+  /** What `path` leads to, a final symlink followed (null when nothing, or an error). */
+  followed(path: string): MNode | null {
+    try {
+      const loc = this.#locate(path, true);
+      return loc.parent ? loc.entry : this.root;
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * The path of the entry `path` names (a final symlink not followed) with the symlinks
+   * on the way resolved, or null when a step fails.
+   */
+  physical(path: string): string | null {
+    try {
+      return "/" + this.#locate(path, false).names.join("/");
+    } catch {
+      return null;
+    }
+  }
+
   // --- operations ---
 
   lookup(path: string): ShortStat {

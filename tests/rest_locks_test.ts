@@ -62,3 +62,30 @@ davTest("a WebDAV lock through one instance binds the HTTP API of the other", as
   assertEquals(await b.unlock("/docs", token), 204);
   assertEquals((await api(t.a, "DELETE", "/docs/a.txt")).status, 204);
 });
+
+// RFC 4918 section 6.1: "If a request causes the lock-root of any lock to become an
+// unmapped URL, then the lock MUST also be deleted by that request." WebDAV's DELETE and
+// MOVE did; the HTTP API's DELETE and rename with the token left the lock on the gone
+// path, so the next LOCK or create there was 423 until the lock timed out (protocol fuzz
+// ext seed 2).
+davTest("an API DELETE or rename that unmaps a locked path deletes its locks", async (t) => {
+  const b = await t.b();
+  for (const how of ["delete", "delete-tree", "rename"] as const) {
+    const dir = `/${how}`;
+    assertEquals((await api(t.a, "PUT", `${dir}/f?parents=1`, { body: "one" })).status, 201);
+    const root = how === "delete-tree" ? dir : `${dir}/f`;
+    const { token } = await t.a.lock(root, { depth: "0" });
+    assert(token);
+    const headers = { "lock-token": `<${token}>` };
+    const done = how === "rename"
+      ? await api(b, "POST", root, {
+        ...json({ op: "rename", to: `${dir}/g` }),
+        headers: { ...json({}).headers, ...headers },
+      })
+      : await api(b, "DELETE", root + (how === "delete-tree" ? "?recursive=1" : ""), { headers });
+    assertEquals(done.status, how === "rename" ? 200 : 204, done.text);
+    // Without the lock: a create at the path needs no token, and a new lock is granted.
+    assertEquals((await api(t.a, "PUT", `${root}${how === "delete-tree" ? "/" : ""}`)).status, 201);
+    assertEquals((await b.lock(root, { depth: "0" })).status, 200, how);
+  }
+});

@@ -42,6 +42,14 @@ interface Operation {
 
 const at = (path: string, stat: Stat, created = false): OpResult => ({ path, stat, created });
 
+/** Whether `path` names anything now. */
+async function exists(vfs: Vfs, path: string): Promise<boolean> {
+  return await vfs.lookup(path).then(() => true, (error) => {
+    if (isFsError(error, "ENOENT", "ENOTDIR")) return false;
+    throw error;
+  });
+}
+
 /** Every operation, by name. */
 export const OPERATIONS: Readonly<Record<string, Operation>> = {
   mkdir: {
@@ -63,6 +71,9 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
         if (isFsError(error, "ENOENT", "ENOTDIR")) return null;
         throw error;
       });
+      // The old path is unmapped (unless both names were one inode): its locks go, as a
+      // WebDAV MOVE's do (RFC 4918 section 6.1).
+      if (!(await exists(vfs, path))) await vfs.locks.release(path);
       return at(to, after?.ino === before.ino ? after : before);
     },
   },
@@ -184,9 +195,17 @@ async function postFs(
   const expect = commitCheck(conditions);
   const tag = strongTag(conditions.ifMatch);
   const ifMatch = "ifMatch" in tag ? tag : undefined;
-  const result = await operation.run(vfs, path, fields, expect, ifMatch).catch((error) => {
+  const result = await operation.run(vfs, path, fields, expect, ifMatch).catch(async (error) => {
     if (expect && isFsError(error, "ESTALE")) {
       throw preconditionFailed("Precondition failed: the resource changed meanwhile", "ESTALE");
+    }
+    // Gone since the conditions were judged: If-Match is false now (RFC 9110 13.1.1), as
+    // it is in the order where the removal came first (before: 404; protocol fuzz ext).
+    if (
+      conditions.ifMatch !== undefined && isFsError(error, "ENOENT") &&
+      await statOrNull(vfs, path) === null
+    ) {
+      throw preconditionFailed("If-Match failed: the resource was removed meanwhile", "ENOENT");
     }
     throw error;
   });

@@ -136,6 +136,7 @@ async function putFileOnce(
   if (parents && parent !== "/") await vfs.mkdir(parent, { parents: true });
   const exclusive = conditions.ifNoneMatch?.trim() === "*";
   const ifMatch = strongTag(conditions.ifMatch);
+  const mustExist = existing(conditions);
   const recheck = new Recheck(() =>
     small ? checkLocks(c, vfs, path, locks) : vfs.fresh(() => checkLocks(c, vfs, path, locks))
   );
@@ -145,7 +146,7 @@ async function putFileOnce(
   try {
     // The client's mtime lands in the same CAS as the data.
     stat = await vfs.write(path, 0, body, {
-      create: true,
+      create: !mustExist,
       truncate: true,
       exclusive,
       ...ifMatch,
@@ -155,7 +156,7 @@ async function putFileOnce(
       onCommit: (added) => created = added,
     });
   } catch (error) {
-    throw raced(recheck.reason(error), exclusive, ifMatch);
+    throw raced(recheck.reason(error), exclusive, ifMatch, mustExist);
   }
   const headers: Record<string, string> = {};
   if (mtime !== undefined) headers["x-oc-mtime"] = "accepted";
@@ -201,6 +202,7 @@ async function patchFs(c: Context, vfs: Vfs): Promise<Response> {
   const body = small ?? requestBody(c, expected);
   const exclusive = conditions.ifNoneMatch?.trim() === "*";
   const ifMatch = strongTag(conditions.ifMatch);
+  const mustExist = existing(conditions);
   const recheck = new Recheck(() =>
     small ? checkLocks(c, vfs, path, locks) : vfs.fresh(() => checkLocks(c, vfs, path, locks))
   );
@@ -208,10 +210,15 @@ async function patchFs(c: Context, vfs: Vfs): Promise<Response> {
   let stat: Stat;
   try {
     stat = append
-      ? await vfs.append(path, body, { create, ...ifMatch, beforeCommit })
-      : await vfs.write(path, offset, body, { create, exclusive, ...ifMatch, beforeCommit });
+      ? await vfs.append(path, body, { create: create && !mustExist, ...ifMatch, beforeCommit })
+      : await vfs.write(path, offset, body, {
+        create: create && !mustExist,
+        exclusive,
+        ...ifMatch,
+        beforeCommit,
+      });
   } catch (error) {
-    throw raced(recheck.reason(error), exclusive, ifMatch);
+    throw raced(recheck.reason(error), exclusive, ifMatch, mustExist);
   }
   return c.body(null, 204, validatorHeaders(stat));
 }
@@ -222,12 +229,21 @@ export function strongTag(header: string | undefined): { ifMatch: string } | Rec
   return match ? { ifMatch: match[1]! } : {};
 }
 
+/**
+ * `If-Match: *`: the file must still exist when the write commits, so the write does not
+ * create it (RFC 9110 13.1.1: false without a current representation). Before, it was
+ * judged only up front, and a file deleted meanwhile was created anew: 201.
+ */
+function existing(conditions: ConditionalHeaders): boolean {
+  return conditions.ifMatch?.trim() === "*";
+}
+
 /** A failure caused by losing a precondition race is a 412, not the errno behind it. */
-function raced(error: unknown, exclusive: boolean, ifMatch: object): unknown {
+function raced(error: unknown, exclusive: boolean, ifMatch: object, mustExist = false): unknown {
   if (exclusive && isFsError(error, "EEXIST")) {
     return preconditionFailed("If-None-Match failed: the resource exists", "EEXIST");
   }
-  if ("ifMatch" in ifMatch && isFsError(error, "ESTALE", "ENOENT")) {
+  if (("ifMatch" in ifMatch || mustExist) && isFsError(error, "ESTALE", "ENOENT")) {
     return preconditionFailed("If-Match failed: the resource changed", "ESTALE");
   }
   return error;
@@ -262,5 +278,8 @@ async function deleteFs(c: Context, vfs: Vfs): Promise<Response> {
       throw recheck.reason(error);
     }
   } else await vfs.rmdir(path);
+  // The path is unmapped: its locks (and those below) go with it, as WebDAV's DELETE does
+  // (RFC 4918 section 6.1: a lock whose root becomes unmapped is deleted by that request).
+  await vfs.locks.release(path);
   return c.body(null, 204);
 }

@@ -193,7 +193,9 @@ export abstract class VfsFiles extends VfsNames {
     options: Pick<OpenOptions, "create" | "ifMatch" | "beforeCommit"> = {},
   ): Promise<Stat> {
     return this.run(path, async () => {
-      const handle = await FileHandle.open(this.ctx, path, options);
+      // One call, one outcome, as `write`: a file replaced meanwhile gets the bytes at its
+      // end, one removed is ENOENT (or made anew with `create`). Before: ESTALE.
+      const handle = await FileHandle.open(this.ctx, path, { ...options, recreate: true });
       return await commitWith(
         handle,
         (h) => data instanceof Uint8Array ? h.append(data) : h.appendStream(data),

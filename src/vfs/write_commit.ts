@@ -274,7 +274,14 @@ export class FileCommit {
       }
       if (entry.t === "d") throw new FsError("EISDIR", "Is a directory");
       if (entry.t !== "f" && entry.t !== "h") {
-        throw new FsError("ESTALE", "File was replaced", { path: this.#loc.name });
+        // A symlink took the name meanwhile: an optimistic caller decides again from fresh
+        // reads (which follow it); another is told to try again (503 with Retry-After),
+        // nothing written. Before: ESTALE, which WebDAV answered 412 to a PUT without
+        // preconditions (and the API 409).
+        if (this.#expect !== undefined) throw new ChangedError(this.#loc.name);
+        throw new FsError("EAGAIN", "A symlink replaced the file during the write", {
+          path: this.#loc.name,
+        });
       }
       this.#loc = { ...this.#loc, ino: entry.ino };
     }

@@ -173,7 +173,10 @@ async function putOnce(
   const { small, mtime, range = null, expected } = args;
   const optimistic = args.optimistic ?? false;
   const conditions = args.conditions ?? {};
-  const current = await statOrNull(vfs, path, { optimistic });
+  // What the PUT writes: through a final symlink, the file it leads to, whose ETag a GET
+  // gave and the preconditions are about (before, the symlink's own: 412 on its target's
+  // ETag; protocol fuzz ext seed 2).
+  const current = await statOrNull(vfs, path, { optimistic, follow: true });
   if (current?.type === "directory") throw new DavError(405, "Cannot PUT to a collection");
   if (!current) await requireParent(vfs, path, { optimistic });
   evaluatePreconditions(conditions, current, false);
@@ -184,11 +187,15 @@ async function putOnce(
   // before it: neither a concurrent create, nor a change or a lock that came while the
   // body was uploading, is overwritten. The client's mtime lands in the same CAS.
   const exclusive = conditions.ifNoneMatch?.trim() === "*";
+  const anyMatch = conditions.ifMatch?.trim() === "*";
   const recheck = regard(req, touches, { reuse: small !== null });
   // Whether the commit added the file: what was there may have changed while the body came.
   let created = current === null;
   const options = {
-    ...(current && conditions.ifMatch !== undefined ? { ifMatch: current.etag } : {}),
+    // `If-Match: *` asks only that the file exist: it must still at the commit (no
+    // create), whatever version (before: pinned to the version looked at, so a PUT racing
+    // another writer was 412, which neither order explains). Other If-Match: that version.
+    ...(current && conditions.ifMatch !== undefined && !anyMatch ? { ifMatch: current.etag } : {}),
     ...(exclusive ? { exclusive } : {}),
     ...(mtime === undefined ? {} : { mtime }),
     ...(optimistic ? { expect: current?.etag ?? null } : {}),
@@ -197,8 +204,12 @@ async function putOnce(
   };
   let stat: Stat;
   try {
-    stat = range
-      ? await vfs.write(path, range.start, body, { create: true, ...options })
+    stat = range || anyMatch
+      ? await vfs.write(path, range?.start ?? 0, body, {
+        create: !anyMatch,
+        truncate: range === null,
+        ...options,
+      })
       : await vfs.writeFile(path, body, options);
   } catch (error) {
     const refusal = recheck.reason(error);
@@ -206,7 +217,7 @@ async function putOnce(
     if (exclusive && isFsError(error, "EEXIST")) {
       throw new DavError(412, "If-None-Match failed: the resource exists");
     }
-    if ("ifMatch" in options && isFsError(error, "ESTALE")) {
+    if (("ifMatch" in options || anyMatch) && isFsError(error, "ESTALE", "ENOENT")) {
       throw new DavError(412, "If-Match failed: the resource changed");
     }
     // A collection made at the path while the body came.
@@ -227,7 +238,9 @@ export async function requireParent(
   path: string,
   options: { optimistic?: boolean } = {},
 ): Promise<void> {
-  const parent = await statOrNull(vfs, parentOf(path), options);
+  // Through a symlink: a symlink to a collection is that collection here, as for GET and
+  // for the path's other names (before, creating under one was 409).
+  const parent = await statOrNull(vfs, parentOf(path), { ...options, follow: true });
   if (parent?.type !== "directory") {
     throw new DavError(409, "The parent collection does not exist");
   }

@@ -101,6 +101,14 @@ export async function copyMoveMethod(req: DavRequest, move: boolean): Promise<Re
     throw new DavError(403, "Cannot copy or move a resource onto its own ancestor");
   }
   const target = await statOrNull(vfs, to);
+  // One inode at both: the same entry under another spelling (a symlink on the way) is
+  // the same resource, 403 as above (before: a rename onto itself, which changed nothing
+  // and answered 204 with the source still there). Two hard links of one file are two
+  // resources: a MOVE removes the source's name (a rename of them would do nothing).
+  const aliased = target !== null && target.ino === source.ino;
+  if (aliased && await sameEntry(req, from, to)) {
+    throw new DavError(403, "Source and destination are the same resource");
+  }
   if (target && !overwrite) {
     throw new DavError(412, "The destination exists and Overwrite is F");
   }
@@ -122,13 +130,39 @@ export async function copyMoveMethod(req: DavRequest, move: boolean): Promise<Re
     // first, but a source removed in between would then cost the destination).
     const atomic = !target || target.type !== "directory" &&
         (move ? source.type !== "directory" : source.type === "file");
-    if (atomic) await transferTo(req, to, transfer, { noReplace: !overwrite });
+    if (aliased && move) await unlinkSource(req, transfer);
+    else if (atomic) await transferTo(req, to, transfer, { noReplace: !overwrite });
     else if (move) await replaceByMove(req, to, transfer);
     else await replaceByCopy(req, to, transfer);
   } catch (error) {
     throw error instanceof Settled ? error : recheck.reason(error);
   }
   return req.c.body(null, target ? 204 : 201);
+}
+
+/** Whether `a` and `b` name one entry: the same name in the same directory (by inode). */
+async function sameEntry(req: DavRequest, a: string, b: string): Promise<boolean> {
+  const name = (p: string) => p.slice(p.lastIndexOf("/") + 1);
+  if (name(a) !== name(b)) return false;
+  const [x, y] = await Promise.all([a, b].map((p) => req.vfs.getattr(parentOf(p))));
+  return x!.ino === y!.ino;
+}
+
+/**
+ * A MOVE between two hard links of one file: the destination has it; the source name goes,
+ * if it still names that file (checked in the unlink's CAS: a file renamed over the source
+ * meanwhile is not deleted in its place; protocol fuzz ext seed 280).
+ */
+async function unlinkSource(req: DavRequest, transfer: Transfer): Promise<void> {
+  const { source, expect } = transfer;
+  await transfer.recheck.beforeCommit();
+  const same = (stat: Stat) => stat.ino === source.ino && (expect?.(stat) ?? true);
+  await req.vfs.unlink(transfer.from, { expect: same }).catch((error) => {
+    if (!isFsError(error, "ESTALE")) throw error;
+    if (expect) throw sourceChanged();
+    throw new DavError(503, "The source changed during the MOVE; nothing was done");
+  });
+  await req.locks.release(transfer.from);
 }
 
 /** The change itself, made at `to`: a rename, a tree copy, or a Depth 0 collection copy. */
@@ -146,6 +180,12 @@ async function transferTo(
       // Overwrite F: a destination that appeared since the look above (a create through
       // another instance) is not replaced.
       await vfs.rename(from, to, { noReplace: options.noReplace, ...expected(transfer) });
+      // A hard link of the source made at the destination meanwhile: a rename of two names
+      // of one file does nothing, and the MOVE still removes the source, as when the link
+      // was there first (below; before: 201 with both names left, protocol fuzz ext).
+      if (source.type === "file" && (await statOrNull(vfs, from))?.ino === source.ino) {
+        await unlinkSource(req, transfer);
+      }
       await req.locks.release(from);
     } else if (transfer.depth === "0" && source.type === "directory") {
       // The properties first: a source removed before this COPY read it leaves nothing made.

@@ -43,7 +43,7 @@ export async function lockMethod(req: DavRequest): Promise<Response> {
   if (depth === "1") throw new DavError(400, "LOCK takes Depth 0 or infinity");
   const existing = await statOrNull(req.vfs, req.path);
   if (!existing && req.path !== "/") {
-    const parent = await statOrNull(req.vfs, parentOf(req.path));
+    const parent = await statOrNull(req.vfs, parentOf(req.path), { follow: true });
     if (parent?.type !== "directory") {
       throw new DavError(409, "The parent collection does not exist");
     }

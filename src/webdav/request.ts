@@ -43,14 +43,18 @@ export function href(req: DavRequest, path: string, collection: boolean): string
   return hrefOf(req.mount, path, collection);
 }
 
-/** The stat of `path` without following a final symlink, or null when nothing is there. */
+/**
+ * The stat of `path` without following a final symlink (with `follow`, of what it leads
+ * to), or null when nothing is there.
+ */
 export async function statOrNull(
   vfs: Vfs,
   path: string,
-  options: { optimistic?: boolean } = {},
+  options: { optimistic?: boolean; follow?: boolean } = {},
 ): Promise<Stat | null> {
+  const { follow = false, ...rest } = options;
   try {
-    return await vfs.lookupOrNull(path, options);
+    return follow ? await vfs.getattrOrNull(path, rest) : await vfs.lookupOrNull(path, rest);
   } catch (error) {
     if (isFsError(error, "ENOENT", "ENOTDIR")) return null;
     throw error;

@@ -81,7 +81,8 @@ export async function setattr(
   options: { ifMatch?: string } = {},
 ): Promise<Stat> {
   checkAttrs(changes, path);
-  const { parent, name, entry } = await locate(ctx, path, { follow: true });
+  const found = await locate(ctx, path, { follow: true });
+  const { parent, entry } = found;
   if (!parent || entry?.t === "d") {
     if (changes.size !== undefined) throw new FsError("EISDIR", "Is a directory", { path });
     const ino = entry?.ino ?? ROOT_INO;
@@ -94,12 +95,19 @@ export async function setattr(
     // The size and the other attributes change in one CAS: no reader sees one without
     // the other, and a crash cannot leave half of it.
     if (entry.t === "l") throw new FsError("EINVAL", "Not a regular file", { path });
-    const handle = await FileHandle.open(ctx, path, { attrs: rest, ...options });
+    // By path, one outcome: a file replaced meanwhile is the one cut (unless `ifMatch`
+    // pins the version), one removed is ENOENT. Before: ESTALE.
+    const handle = await FileHandle.open(ctx, path, { attrs: rest, ...options, recreate: true });
     handle.truncate(size);
     return await handle.fsync();
   }
-  await updateRecord(ctx, parent.ino, name, entry, (record) => {
-    applyAttrs(record.attr, rest, ctx.now());
+  await relocating(async (again) => {
+    // Again after the entry was replaced or removed: as a chmod after that change.
+    const at = again ? await locate(ctx, path, { follow: true }) : found;
+    if (!at.entry || !at.parent) throw new FsError("ENOENT", "No such file or directory", { path });
+    await updateRecord(ctx, at.parent.ino, at.name, at.entry, (record) => {
+      applyAttrs(record.attr, rest, ctx.now());
+    });
   });
   return await getattr(ctx, path, true);
 }
@@ -125,6 +133,23 @@ async function updateRecord<R>(
     }, { touch: false });
   }
   return updateFile(ctx, { dir, name, ino: entry.ino }, op);
+}
+
+/**
+ * Runs `step` again (twice at most) when the entry it located was replaced or removed
+ * before its commit (ESTALE): a change by path then acts on what the path names at that
+ * moment, or fails with ENOENT, as if it came after the other change. Before, a chmod or
+ * xattr change racing a DELETE or a rename over the file failed with ESTALE (412 through
+ * WebDAV, 409 through the API), which no order of the two explains.
+ */
+async function relocating<R>(step: (again: boolean) => Promise<R>): Promise<R> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await step(attempt > 0);
+    } catch (error) {
+      if (attempt >= 2 || !(error instanceof FsError) || error.code !== "ESTALE") throw error;
+    }
+  }
 }
 
 const XATTR_VALUE_MAX = 64 * 1024;
@@ -200,24 +225,26 @@ export async function setxattr(
     });
   }
   const encoded = toBase64(value);
-  await (await target(ctx, path)).update((record) => {
-    const xattr = record.xattr ?? {};
-    const exists = Object.hasOwn(xattr, name);
-    if (flags.create && exists) throw new FsError("EEXIST", "Attribute exists", { path });
-    if (flags.replace && !exists) throw new FsError("ENODATA", "No such attribute", { path });
-    const total = Object.entries(xattr).reduce((n, [k, v]) => n + k.length + v.length, 0);
-    if (total + name.length + encoded.length > XATTR_NAMES_MAX * 2) {
-      throw new FsError("ENOSPC", "No room for more attributes", { path });
-    }
-    Object.defineProperty(xattr, name, {
-      value: encoded,
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
-    record.xattr = xattr;
-    record.attr.ctime = ctx.now();
-  });
+  await relocating(async () =>
+    (await target(ctx, path)).update((record) => {
+      const xattr = record.xattr ?? {};
+      const exists = Object.hasOwn(xattr, name);
+      if (flags.create && exists) throw new FsError("EEXIST", "Attribute exists", { path });
+      if (flags.replace && !exists) throw new FsError("ENODATA", "No such attribute", { path });
+      const total = Object.entries(xattr).reduce((n, [k, v]) => n + k.length + v.length, 0);
+      if (total + name.length + encoded.length > XATTR_NAMES_MAX * 2) {
+        throw new FsError("ENOSPC", "No room for more attributes", { path });
+      }
+      Object.defineProperty(xattr, name, {
+        value: encoded,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+      record.xattr = xattr;
+      record.attr.ctime = ctx.now();
+    })
+  );
 }
 
 /**
@@ -239,37 +266,41 @@ export async function updatexattrs(
     }
   }
   for (const name of changes.remove ?? []) checkXattrName(name, path);
-  await (await target(ctx, path)).update((record) => {
-    const xattr: Xattrs = { ...record.xattr };
-    for (const name of changes.remove ?? []) delete xattr[name];
-    for (const [name, value] of set) {
-      Object.defineProperty(xattr, name, {
-        value: toBase64(value),
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
-    }
-    const total = Object.entries(xattr).reduce((n, [k, v]) => n + k.length + v.length, 0);
-    if (total > XATTR_NAMES_MAX * 2) {
-      throw new FsError("ENOSPC", "No room for more attributes", { path });
-    }
-    if (Object.keys(xattr).length === 0) delete record.xattr;
-    else record.xattr = xattr;
-    record.attr.ctime = ctx.now();
-  });
+  await relocating(async () =>
+    (await target(ctx, path)).update((record) => {
+      const xattr: Xattrs = { ...record.xattr };
+      for (const name of changes.remove ?? []) delete xattr[name];
+      for (const [name, value] of set) {
+        Object.defineProperty(xattr, name, {
+          value: toBase64(value),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      }
+      const total = Object.entries(xattr).reduce((n, [k, v]) => n + k.length + v.length, 0);
+      if (total > XATTR_NAMES_MAX * 2) {
+        throw new FsError("ENOSPC", "No room for more attributes", { path });
+      }
+      if (Object.keys(xattr).length === 0) delete record.xattr;
+      else record.xattr = xattr;
+      record.attr.ctime = ctx.now();
+    })
+  );
 }
 
 export async function removexattr(ctx: Ctx, path: string, name: string): Promise<void> {
   checkXattrName(name, path);
-  await (await target(ctx, path)).update((record) => {
-    if (!record.xattr || !Object.hasOwn(record.xattr, name)) {
-      throw new FsError("ENODATA", `No attribute "${name}"`, { path });
-    }
-    delete record.xattr[name];
-    if (Object.keys(record.xattr).length === 0) delete record.xattr;
-    record.attr.ctime = ctx.now();
-  });
+  await relocating(async () =>
+    (await target(ctx, path)).update((record) => {
+      if (!record.xattr || !Object.hasOwn(record.xattr, name)) {
+        throw new FsError("ENODATA", `No attribute "${name}"`, { path });
+      }
+      delete record.xattr[name];
+      if (Object.keys(record.xattr).length === 0) delete record.xattr;
+      record.attr.ctime = ctx.now();
+    })
+  );
 }
 
 /** Filesystem statistics. S3 has no capacity limit; used bytes are counted from segments. */
