@@ -101,7 +101,11 @@ export async function unlink(
   const outcome = await ctx.dirs.update(parent.ino, [name], (draft) => {
     const current = draft.get(name);
     if (!current) throw new FsError("ENOENT", "No such file or directory", { path });
-    if (current.ino !== entry.ino) return "replaced";
+    // Another file, or the same one hard-linked meanwhile (a link() moved its inode to
+    // its own object, counted 2): decide again, so that what is released below is what
+    // this removes (before: the plain file looked at, which held nothing, and the file
+    // kept a count of 2 with one name left).
+    if (current.ino !== entry.ino || current.t !== entry.t) return "replaced";
     // A rename in flight may have added its target already: settle it, then decide again.
     if (current.moving) return "renaming";
     if (expect && (current.t === "f" || current.t === "l") && !expect(inlineStat(current))) {
@@ -414,15 +418,18 @@ export async function copy(
       });
     }
   }
-  await ctx.dirs.update(dst.parent.ino, [dst.name], (draft) => {
+  // What the commit replaced, as it was then: a file hard-linked since the look is counted
+  // off its own object (vfs_link_race_test).
+  const gone = await ctx.dirs.update(dst.parent.ino, [dst.name], (draft) => {
     const there = draft.get(dst.name);
     if ((there?.ino ?? null) !== (replaced?.ino ?? null)) {
       throw new FsError("EEXIST", "Target changed during the copy", { path: to });
     }
     if (there?.moving) throw new FsError("EAGAIN", "Target is being renamed", { path: to });
     draft.set(dst.name, fresh);
+    return there ?? null;
   });
-  await dropReplaced(ctx, replaced);
+  await dropReplaced(ctx, gone);
   return await entryStat(ctx, fresh);
 }
 

@@ -206,6 +206,9 @@ async function renameEntry(
         checkExpected(current, options.expect, src.names);
         const there = draft.get(dst.name);
         if ((there?.ino ?? null) !== moving.replaces || there?.moving) throw new Changed();
+        // Hard-linked meanwhile (its inode moved to its own object): decide again, so the
+        // link released below is the one this replaces (vfs_link_race_test).
+        if (there && there.t !== target?.t) throw new Changed();
         // Reopened since we marked it (see `openDir`): it may hold entries now.
         if (replacedMark && there?.fence === replacedMark.mark) throw new Changed();
         draft.delete(src.name);
@@ -243,7 +246,12 @@ async function renameEntry(
     path: dst.names.slice(0, -1),
   });
   if (outcome === "applied") {
-    await dropReplaced(ctx, target);
+    // The intent records the replaced file by inode only: one hard-linked since the look
+    // (a link() moved its inode to its own object) is not a plain file any more, and its
+    // link is counted off there. One GET, only when a plain file was replaced.
+    if (target?.t === "f" && await ctx.inodes.get(target.ino)) {
+      await dropReplaced(ctx, { t: "h", ino: target.ino });
+    } else await dropReplaced(ctx, target);
     return "done";
   }
   await unmarkReplaced();
