@@ -1015,3 +1015,14 @@ export async function findDir(fs: Vfs, name: string, path = "/"): Promise<string
   }
   return null;
 }
+
+/**
+ * The seeds a fuzz test runs, from the environment: `FUZZ_SEED=S` alone, else `FUZZ_SEEDS`
+ * (default `count`) seeds from `FUZZ_FIRST` (default 1).
+ */
+export function fuzzSeeds(count: number): number[] {
+  const env = (name: string) => Deno.env.get(name);
+  if (env("FUZZ_SEED")) return [Number(env("FUZZ_SEED"))];
+  const first = Number(env("FUZZ_FIRST") ?? 1);
+  return Array.from({ length: Number(env("FUZZ_SEEDS") ?? count) }, (_, i) => i + first);
+}

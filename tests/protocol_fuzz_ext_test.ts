@@ -23,7 +23,7 @@
 
 import { assert, assertEquals } from "./_assert.ts";
 import { Dav } from "./_dav.ts";
-import { compareUtf8, diffTrees, modelTree, Rng, type Tree, vfsTree } from "./_model.ts";
+import { compareUtf8, diffTrees, fuzzSeeds, modelTree, Rng, type Tree, vfsTree } from "./_model.ts";
 import { api, NAMES, namesOf, nextStep } from "./_protocol_ops.ts";
 import type { Step } from "./_protocol_steps.ts";
 import { World } from "./_protocol_world.ts";
@@ -307,11 +307,9 @@ addEventListener("unload", () => {
 });
 
 Deno.test("memory: symlinks, links, xattrs, conditionals, ranges and locks through both protocols agree with a model", async () => {
-  const seeds = env("FUZZ_SEED") ? [Number(env("FUZZ_SEED"))] : Array.from(
-    { length: Number(env("FUZZ_SEEDS") ?? 50) },
-    (_, i) => i + Number(env("FUZZ_FIRST") ?? 1),
-  );
-  for (const seed of seeds) await runSeed(new MemoryStore(), seed, Number(env("FUZZ_OPS") ?? 200));
+  for (const seed of fuzzSeeds(50)) {
+    await runSeed(new MemoryStore(), seed, Number(env("FUZZ_OPS") ?? 200));
+  }
 });
 
 contract(

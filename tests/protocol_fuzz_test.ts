@@ -9,7 +9,7 @@
 
 import { assert, assertEquals } from "./_assert.ts";
 import { Dav, davUrl, parseMultistatus } from "./_dav.ts";
-import { Rng } from "./_model.ts";
+import { fuzzSeeds, Rng } from "./_model.ts";
 import { contract } from "./_stores.ts";
 import { MemoryStore } from "../src/store/memory.ts";
 import type { ObjectStore } from "../src/store/types.ts";
@@ -493,11 +493,9 @@ async function runSeed(store: ObjectStore, seed: number, ops: number): Promise<v
 const env = (name: string) => Deno.env.get(name);
 
 Deno.test("memory: random WebDAV and HTTP API operations on two instances agree with a model", async () => {
-  const seeds = env("FUZZ_SEED") ? [Number(env("FUZZ_SEED"))] : Array.from(
-    { length: Number(env("FUZZ_SEEDS") ?? 25) },
-    (_, i) => i + Number(env("FUZZ_FIRST") ?? 1),
-  );
-  for (const seed of seeds) await runSeed(new MemoryStore(), seed, Number(env("FUZZ_OPS") ?? 150));
+  for (const seed of fuzzSeeds(25)) {
+    await runSeed(new MemoryStore(), seed, Number(env("FUZZ_OPS") ?? 150));
+  }
 });
 
 contract(

@@ -14,13 +14,14 @@
  * folder, or the file for a top-level file) and of any lower layer, never a higher one, and
  * never another unit of its own layer: the front ends do not import each other.
  *
- * `json.ts` (strict JSON checks) sits at the bottom, and so does `config.ts`: it is typed settings parsed from the environment, imports
+ * `json.ts` (strict JSON checks) and `deadlines.ts` (one timer for many time limits) sit at
+ * the bottom, and so does `config.ts`: it is typed settings parsed from the environment, imports
  * nothing from `src/`, and the store factory takes its types. `http/` (request paths,
  * preconditions, ranges, the errno status table) and `auth/` (principals, verification) sit
  * between the VFS and the front ends that use them.
  */
 export const LAYERS: readonly (readonly string[])[] = [
-  ["config.ts", "version.ts", "json.ts"],
+  ["config.ts", "version.ts", "json.ts", "deadlines.ts"],
   ["store"],
   ["format"],
   ["cache"],

@@ -9,6 +9,7 @@ import type { Context } from "hono";
 import { FsError } from "../vfs/mod.ts";
 import { badRequest, HttpError } from "./errors.ts";
 import { repeatedName } from "../json.ts";
+import { Deadlines } from "../deadlines.ts";
 
 /**
  * How long a request body may send nothing before the request is given up (408): the
@@ -39,62 +40,13 @@ export function bodyTimeout(idleMs: number, seen: number): FsError {
   );
 }
 
-/** A read of a request body under way: cancelled once past `at` (ms, `performance.now()`). */
-interface PendingRead {
-  readonly at: number;
-  readonly cancel: () => Promise<unknown>;
-  silent: boolean;
-}
-
 /**
- * The idle limit of every body read under way with one limit, kept by one interval timer
- * rather than a timer per read: a `setTimeout` and `clearTimeout` per read cost 2-4 µs
- * (Deno's timers are Node-compatible objects kept in JavaScript), and a 256 MiB body is
- * read 16 KiB at a time. It ticks every eighth of the limit (10 ms to 1 s), so a read is
- * given up between the limit and the limit plus a tick; it runs only while reads were
- * under way at its last tick (as `Deadlines` does for S3 requests, `store/_s3_fetch.ts`).
- * Unlike that one it keeps the process alive: a read under way is what it waits for.
+ * One watch per idle limit in use (there is one, unless tests set more): one interval
+ * timer for every body read under way (`deadlines.ts`; a timer per read cost 2-4 µs, and
+ * a 256 MiB body is 16,384 reads). It keeps the process alive: a read under way is what
+ * it waits for.
  */
-class ReadWatch {
-  readonly #tickMs: number;
-  readonly #live = new Set<PendingRead>();
-  #timer: ReturnType<typeof setInterval> | undefined;
-
-  constructor(readonly idleMs: number) {
-    this.#tickMs = Math.min(1000, Math.max(10, Math.floor(idleMs / 8)));
-  }
-
-  add(cancel: () => Promise<unknown>): PendingRead {
-    const read = { at: performance.now() + this.idleMs, cancel, silent: false };
-    this.#live.add(read);
-    if (this.#timer === undefined) {
-      this.#timer = setInterval(() => this.#tick(), this.#tickMs);
-    }
-    return read;
-  }
-
-  delete(read: PendingRead): void {
-    this.#live.delete(read);
-  }
-
-  #tick(): void {
-    if (this.#live.size === 0) {
-      clearInterval(this.#timer);
-      this.#timer = undefined;
-      return;
-    }
-    const now = performance.now();
-    for (const read of this.#live) {
-      if (read.at > now) continue;
-      this.#live.delete(read);
-      read.silent = true;
-      read.cancel().catch(() => {});
-    }
-  }
-}
-
-/** One {@linkcode ReadWatch} per idle limit in use (there is one, unless tests set more). */
-const watches = new Map<number, ReadWatch>();
+const watches = new Map<number, Deadlines>();
 
 /**
  * One read of a request body, given up after `idleMs` without an answer (up to an eighth
@@ -119,16 +71,20 @@ export async function idleRead<R>(
   seen: number,
 ): Promise<R> {
   let watch = watches.get(idleMs);
-  if (!watch) watches.set(idleMs, watch = new ReadWatch(idleMs));
-  const pending = watch.add(cancel);
+  if (!watch) watches.set(idleMs, watch = new Deadlines(idleMs, { keepAlive: true }));
+  let silent = false;
+  const done = watch.start(() => {
+    silent = true;
+    cancel().catch(() => {});
+  });
   try {
     const result = await read();
-    if (pending.silent) throw bodyTimeout(idleMs, seen);
+    if (silent) throw bodyTimeout(idleMs, seen);
     return result;
   } catch (error) {
-    throw pending.silent ? bodyTimeout(idleMs, seen) : error;
+    throw silent ? bodyTimeout(idleMs, seen) : error;
   } finally {
-    watch.delete(pending);
+    done();
   }
 }
 

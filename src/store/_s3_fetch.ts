@@ -19,6 +19,7 @@
 
 import type { S3Client } from "@aws-sdk/client-s3";
 import { S3Signer, type SigningCredentials } from "./_s3_sign.ts";
+import { Deadlines } from "../deadlines.ts";
 
 /** What the fetch path needs to know of the bucket. */
 export interface S3FetchOptions {
@@ -95,7 +96,9 @@ export class S3Fetch {
     this.#client = client;
     this.#options = options;
     this.#fetch = options.fetch ?? fetch;
-    this.#deadlines = new Deadlines(options.timeoutMs);
+    // One interval timer bounds every request in flight (see `deadlines.ts`); it never
+    // keeps the process alive: a request's own connection does.
+    this.#deadlines = new Deadlines(options.timeoutMs, { keepAlive: false });
   }
 
   /**
@@ -129,7 +132,13 @@ export class S3Fetch {
       date: new Date(Date.now() + (config.systemClockOffset ?? 0)),
     }, { credentials, region });
 
-    const timeout = this.#deadlines.start();
+    const controller = new AbortController();
+    const done = this.#deadlines.start(() =>
+      controller.abort(
+        new DOMException(`No answer in ${this.#options.timeoutMs} ms`, "TimeoutError"),
+      )
+    );
+    const timeout = { signal: controller.signal, done };
     const signal = request.signal
       ? AbortSignal.any([request.signal, timeout.signal])
       : timeout.signal;
@@ -194,60 +203,6 @@ export class S3Fetch {
       return `${root.origin}${path}${escapeSegment(bucket)}/`;
     }
     return `${root.protocol}//${bucket}.${root.host}${path}`;
-  }
-}
-
-/** A request in flight: aborted once past `at` (ms, `performance.now()`). */
-interface InFlight {
-  readonly at: number;
-  readonly controller: AbortController;
-}
-
-/**
- * The time bound of every request, kept by one interval timer for all requests in flight
- * rather than a timer each: a `setTimeout` and its `clearTimeout` per request were about
- * 2% of a small request's CPU (Deno keeps each timer in JavaScript and wakes its timer
- * op). The interval ticks every eighth of the bound (10 ms to 1 s), so a request is
- * aborted between the bound and the bound plus a tick; it runs only while requests were
- * in flight at its last tick, and never keeps the process alive.
- */
-class Deadlines {
-  readonly #timeoutMs: number;
-  readonly #tickMs: number;
-  readonly #live = new Set<InFlight>();
-  #timer: ReturnType<typeof setInterval> | undefined;
-
-  constructor(timeoutMs: number) {
-    this.#timeoutMs = timeoutMs;
-    this.#tickMs = Math.min(1000, Math.max(10, Math.floor(timeoutMs / 8)));
-  }
-
-  /** Starts the clock of one request; call `done` once it has its answer (or failed). */
-  start(): { signal: AbortSignal; done: () => void } {
-    const entry = { at: performance.now() + this.#timeoutMs, controller: new AbortController() };
-    this.#live.add(entry);
-    if (this.#timer === undefined) {
-      const timer = setInterval(() => this.#tick(), this.#tickMs);
-      Deno.unrefTimer(timer);
-      this.#timer = timer;
-    }
-    return { signal: entry.controller.signal, done: () => this.#live.delete(entry) };
-  }
-
-  #tick(): void {
-    if (this.#live.size === 0) {
-      clearInterval(this.#timer);
-      this.#timer = undefined;
-      return;
-    }
-    const now = performance.now();
-    for (const entry of this.#live) {
-      if (entry.at > now) continue;
-      this.#live.delete(entry);
-      entry.controller.abort(
-        new DOMException(`No answer in ${this.#timeoutMs} ms`, "TimeoutError"),
-      );
-    }
   }
 }
 
