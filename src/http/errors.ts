@@ -50,6 +50,12 @@ export const ERRNO_STATUS = {
 } as const satisfies Record<Errno, number>;
 
 /**
+ * The `Retry-After` of a 503 (EAGAIN, contention that passes): both front ends send it, and
+ * clients that honour it (rclone, the browser UI) wait that long before sending again.
+ */
+export const RETRY_AFTER_SECONDS = 1;
+
+/**
  * A failure decided by the HTTP layer itself (a failed precondition, an unsatisfiable
  * range, an unsupported media type) rather than by the filesystem. It still names the
  * errno closest to its meaning, so clients can switch on one field.

@@ -8,7 +8,7 @@
 
 import type { Context } from "hono";
 import { type Errno, FsError } from "../vfs/mod.ts";
-import { ERRNO_STATUS, HttpError } from "../http/errors.ts";
+import { ERRNO_STATUS, HttpError, RETRY_AFTER_SECONDS } from "../http/errors.ts";
 
 export { badRequest, ERRNO_STATUS, HttpError, preconditionFailed } from "../http/errors.ts";
 
@@ -42,7 +42,6 @@ export const ERRNO_TITLE = {
 } as const satisfies Record<Errno, string>;
 
 /** Seconds a client should wait before retrying after EAGAIN. */
-const RETRY_AFTER_SECONDS = 1;
 
 /** The body of every error response (RFC 9457). */
 export interface Problem {

@@ -1,7 +1,9 @@
 import { assert, assertEquals } from "../../tests/_assert.ts";
 import { ERRNO_STATUS } from "../http/errors.ts";
 import { ERRNO, type Errno, FsError } from "../vfs/mod.ts";
-import { DAV_OVERRIDES, DAV_STATUS, statusOf } from "./errors.ts";
+import { DAV_OVERRIDES, DAV_STATUS, DavError, statusOf } from "./errors.ts";
+import { errorResponse } from "./mod.ts";
+import { Hono } from "hono";
 
 const codes = Object.keys(ERRNO) as Errno[];
 
@@ -19,4 +21,26 @@ Deno.test("WebDAV differs from the shared status table only by its RFC 4918 over
   assertEquals(differing.sort(), Object.keys(DAV_OVERRIDES).sort());
   assertEquals(DAV_STATUS.EBUSY, 423);
   assertEquals(DAV_STATUS.ENOENT, ERRNO_STATUS.ENOENT);
+});
+
+Deno.test("a WebDAV 503 carries Retry-After, as the HTTP API's does", async () => {
+  const app = new Hono();
+  app.get("/contention", () => {
+    throw new FsError("EAGAIN", "Too many concurrent changes, try again");
+  });
+  app.get("/moved", () => {
+    throw new DavError(503, "The source changed during the MOVE; nothing was done");
+  });
+  app.get("/missing", () => {
+    throw new FsError("ENOENT", "No such file or directory");
+  });
+  app.onError((error, c) => errorResponse(c, error, "/dav"));
+  for (const path of ["/contention", "/moved"]) {
+    const res = await app.request(path);
+    await res.body?.cancel();
+    assertEquals([res.status, res.headers.get("retry-after")], [503, "1"], path);
+  }
+  const res = await app.request("/missing");
+  await res.body?.cancel();
+  assertEquals([res.status, res.headers.get("retry-after")], [404, null]);
 });

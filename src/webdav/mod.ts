@@ -28,7 +28,7 @@ import { errorBody } from "./props.ts";
 import { propfindMethod, proppatchMethod } from "./propmethods.ts";
 import { type DavRequest, statOrNull } from "./request.ts";
 import { conditionalHeaders, evaluatePreconditions, unconditional } from "../http/preconditions.ts";
-import { HttpError } from "../http/errors.ts";
+import { HttpError, RETRY_AFTER_SECONDS } from "../http/errors.ts";
 import { RenderCache } from "../http/render_cache.ts";
 import { requestPathOf } from "../http/request_path.ts";
 import { LockedError } from "../vfs/locks.ts";
@@ -144,6 +144,8 @@ export function errorResponse(c: Context, error: unknown, mount: string): Respon
   const headers: Record<string, string> = error instanceof DavError || error instanceof HttpError
     ? { ...error.headers }
     : {};
+  // As the HTTP API does: a client that honours it waits before sending again.
+  if (status === 503) headers["retry-after"] ??= String(RETRY_AFTER_SECONDS);
   let condition = error instanceof DavError ? error.condition : null;
   let hrefs = error instanceof DavError ? [...error.hrefs] : [];
   if (error instanceof LockedError) {
