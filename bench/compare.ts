@@ -180,12 +180,11 @@ async function call(
     }
     const replayable = fresh !== undefined || !(init.body instanceof ReadableStream);
     if (res.status === 503 && replayable && attempt < (fresh ? UPLOAD_RETRIES : RETRIES)) {
-      const reasons = retried.get(system) ?? new Map<string, number>();
-      retried.set(system, reasons);
-      const key = `${method} ${res.status}: ${reason.slice(0, 100)}`;
-      reasons.set(key, (reasons.get(key) ?? 0) + 1);
-      const after = Number(res.headers.get("retry-after") ?? 1);
-      await delay(Math.min(Number.isFinite(after) ? after : 1, 5) * 1000);
+      await retryLater(
+        system,
+        `${method} ${res.status}: ${reason}`,
+        res.headers.get("retry-after"),
+      );
       continue;
     }
     throw new Error(`${method} ${new URL(url).pathname} answered ${res.status}: ${reason}`);
@@ -193,6 +192,16 @@ async function call(
 }
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Counts a 503 sent again (in {@linkcode retried}), then waits its Retry-After (1-5 s). */
+async function retryLater(system: SystemKey, why: string, retryAfter: string | null) {
+  const reasons = retried.get(system) ?? new Map<string, number>();
+  retried.set(system, reasons);
+  const key = why.slice(0, 120);
+  reasons.set(key, (reasons.get(key) ?? 0) + 1);
+  const after = Number(retryAfter ?? 1);
+  await delay(Math.min(Number.isFinite(after) ? after : 1, 5) * 1000);
+}
 
 async function drainCount(res: Response): Promise<number> {
   let n = 0;
@@ -227,11 +236,7 @@ async function sizedPut(system: SystemKey, url: string, size: number): Promise<v
     const { status, text, retryAfter } = await sizedPutOnce(url, size);
     if (status >= 200 && status < 300) return;
     if (status === 503 && attempt < UPLOAD_RETRIES) {
-      const reasons = retried.get(system) ?? new Map<string, number>();
-      retried.set(system, reasons);
-      const key = `PUT ${status}: ${text.slice(0, 100)}`;
-      reasons.set(key, (reasons.get(key) ?? 0) + 1);
-      await delay(Math.min(Number.isFinite(retryAfter) ? retryAfter : 1, 5) * 1000);
+      await retryLater(system, `PUT ${status}: ${text}`, retryAfter);
       continue;
     }
     throw new Error(`PUT ${new URL(url).pathname} answered ${status}: ${text.slice(0, 200)}`);
@@ -241,7 +246,7 @@ async function sizedPut(system: SystemKey, url: string, size: number): Promise<v
 function sizedPutOnce(
   url: string,
   size: number,
-): Promise<{ status: number; text: string; retryAfter: number }> {
+): Promise<{ status: number; text: string; retryAfter: string | null }> {
   const target = new URL(url);
   const body = stream(size, target.pathname.length).getReader();
   return new Promise((resolve, reject) => {
@@ -260,7 +265,7 @@ function sizedPutOnce(
         resolve({
           status: res.statusCode ?? 0,
           text,
-          retryAfter: Number(res.headers["retry-after"] ?? 1),
+          retryAfter: res.headers["retry-after"] ?? null,
         }));
       res.on("error", reject);
     });

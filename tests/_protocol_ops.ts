@@ -81,12 +81,7 @@ function put(rng: Rng, w: World, dav: boolean, c: World = w): Step {
     expect: [expect],
     url: dav ? davUrl(path) : api(path),
     init: { method: "PUT", headers, body: data },
-    apply: (res) => {
-      w.model = trial;
-      const after = trial.followed(path);
-      w.wrote(after, bytes);
-      return w.learn(after, res.headers.get("etag"));
-    },
+    apply: (res) => w.applyWrite(trial, path, bytes, res.headers.get("etag")),
   };
 }
 
@@ -126,12 +121,7 @@ function patch(rng: Rng, w: World, c: World = w): Step {
     expect: [expect],
     url: api(path) + (query ? `?${query}` : ""),
     init: { method: "PATCH", headers, body: data },
-    apply: (res) => {
-      w.model = trial;
-      const after = trial.followed(path);
-      w.wrote(after, bytes);
-      return w.learn(after, res.headers.get("etag"));
-    },
+    apply: (res) => w.applyWrite(trial, path, bytes, res.headers.get("etag")),
   };
 }
 

@@ -93,6 +93,23 @@ export class World {
   }
 
   /**
+   * A write to `path` that the server answered 2xx: `trial` (the model with the write
+   * applied) becomes the model, and the ETag answered is learnt for what the path leads to
+   * now; `before` is that file's content before. Returns a complaint, as `learn` does.
+   */
+  applyWrite(
+    trial: Model,
+    path: string,
+    before: Uint8Array | null,
+    etag: string | null,
+  ): string | null {
+    this.model = trial;
+    const after = trial.followed(path);
+    this.wrote(after, before);
+    return this.learn(after, etag);
+  }
+
+  /**
    * Learns the ETag the server gave for `node`'s current content; returns a complaint when
    * it contradicts one already known (the same content under two tags, or one tag for two
    * contents).

@@ -73,7 +73,8 @@ class Trial {
     while (!stop.now) {
       const path = `${dir}/f${rng.int(FILES)}`;
       const st = this.state(path);
-      const other = this.state(`${dir}/f${rng.int(FILES)}`);
+      const to = `${dir}/f${rng.int(FILES)}`;
+      const other = this.state(to);
       const pick = rng.int(10);
       const tag = rng.int(256);
       // Each change: the request, then what each file it touches holds once it took effect.
@@ -97,7 +98,6 @@ class Trial {
           });
         effects = [[st, patched(st.content, offset, data)]];
       } else if (pick < 9 && other !== st) {
-        const to = [...this.files].find(([, s]) => s === other)![0];
         send = pick === 7
           ? () =>
             fetch(`${url}/api/v1/fs${path}`, {

@@ -214,8 +214,9 @@ Deno.test("an API rename answers 200 with what it moved, even if that is moved o
   const moved = (await vfs.lookup("/d")).ino;
   // Right after the rename, another instance moves the directory on.
   const racy = hooked(vfs, "rename", (rename) => async (from, to, options) => {
-    await rename(from, to, options);
+    const done = await rename(from, to, options);
     await other.rename(to, "/elsewhere");
+    return done;
   });
   const app = new Dav(racy, store).app;
   const res = await app.request("/api/v1/fs/d", {

@@ -225,12 +225,13 @@ davTest(
       let staged = "";
       const rename = t.a.vfs.rename.bind(t.a.vfs);
       t.a.vfs.rename = async (from, to, options) => {
-        await rename(from, to, options);
-        if (from !== "/in/src") return;
+        const done = await rename(from, to, options);
+        if (from !== "/in/src") return done;
         t.a.vfs.rename = rename;
         staged = to;
         assertEquals((await b.lock("/dst")).status, 200);
         if (taken) assertEquals(await b.put("/in/src", "acknowledged"), 201);
+        return done;
       };
       const res = await moveOrCopy(t.a, "MOVE", {}, "/in/src");
       const text = await res.text();

@@ -101,11 +101,12 @@ davTest(
     let staged = "";
     const rename = t.a.vfs.rename.bind(t.a.vfs);
     t.a.vfs.rename = async (from, to, options) => {
-      await rename(from, to, options);
-      if (from !== "/in/src") return;
+      const done = await rename(from, to, options);
+      if (from !== "/in/src") return done;
       t.a.vfs.rename = rename;
       staged = to;
       await b.vfs.rename("/p", "/q");
+      return done;
     };
     const { from, headers } = transfer("MOVE", "/in/src");
     const res = await t.a.send("MOVE", from, { headers });
@@ -167,11 +168,12 @@ davTest(
     // through the other instance (the MOVE fails: 423) and the source's collection renamed.
     const rename = t.a.vfs.rename.bind(t.a.vfs);
     t.a.vfs.rename = async (from, to, options) => {
-      await rename(from, to, options);
-      if (from !== "/in/src") return;
+      const done = await rename(from, to, options);
+      if (from !== "/in/src") return done;
       t.a.vfs.rename = rename;
       assertEquals((await b.lock("/p/c/dst")).status, 200);
       await b.vfs.rename("/in", "/out");
+      return done;
     };
     const { from, headers } = transfer("MOVE", "/in/src");
     const res = await t.a.send("MOVE", from, { headers });

@@ -49,11 +49,12 @@ const A_THEN_B = { "/b": "dir", "/b/kept.txt": "A's source", "/c": "dir", "/c/a"
 function afterStaging(dav: Dav, between: (staged: string) => Promise<void>): void {
   const rename = dav.vfs.rename.bind(dav.vfs);
   dav.vfs.rename = async (from, to, options) => {
-    await rename(from, to, options);
-    if (from !== "/b/a/b") return;
+    const done = await rename(from, to, options);
+    if (from !== "/b/a/b") return done;
     dav.vfs.rename = rename;
     assert(to.startsWith("/c/a/.pagefs-moving-"), to);
     await between(to);
+    return done;
   };
 }
 

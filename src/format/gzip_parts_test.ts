@@ -1,6 +1,7 @@
 import { assert, assertEquals } from "../../tests/_assert.ts";
 import { gunzipSync } from "node:zlib";
 import { gzipJoin, gzipPart, storedPart } from "./gzip_parts.ts";
+import { concat } from "../store/_util.ts";
 
 const encoder = new TextEncoder();
 
@@ -9,16 +10,6 @@ function textOf(length: number, seed: number): Uint8Array {
   let text = "";
   for (let i = 0; text.length < length; i++) text += `"n${seed}-${i}":{"size":${i * 7}},`;
   return encoder.encode(text.slice(0, length));
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 Deno.test("`storedPart()` keeps its bytes as they are, with 5 bytes of framing per 64 KiB", () => {

@@ -106,12 +106,14 @@ export abstract class VfsNames extends VfsAttrs {
    * @throws {FsError} EBUSY for the root, as source or target.
    * @throws {FsError} ESTALE when the source's stat fails `expect` as the rename commits
    *   (a front end's `If-Match`; checked in the CAS that moves a file or symlink).
+   * @returns "same file" when both names lead to one file (hard links): nothing is done,
+   *   as POSIX rename does; else "renamed".
    */
   rename(
     from: string,
     to: string,
     options: { noReplace?: boolean; expect?: (stat: Stat) => boolean } = {},
-  ): Promise<void> {
+  ): Promise<"renamed" | "same file"> {
     return this.run(from, () => rename(this.ctx, from, to, options));
   }
 
@@ -123,8 +125,8 @@ export abstract class VfsNames extends VfsAttrs {
    *
    * @throws {FsError} as {@linkcode rename}; EACCES when `to` leaves this view's scope.
    */
-  adopt(from: string, to: string, options: { noReplace?: boolean } = {}): Promise<void> {
-    return this.run(to, () => rename(this.ctx, from, to, { ...options, sourceAnywhere: true }));
+  async adopt(from: string, to: string, options: { noReplace?: boolean } = {}): Promise<void> {
+    await this.run(to, () => rename(this.ctx, from, to, { ...options, sourceAnywhere: true }));
   }
 
   /**

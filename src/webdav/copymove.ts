@@ -179,13 +179,14 @@ async function transferTo(
       await recheck.beforeCommit();
       // Overwrite F: a destination that appeared since the look above (a create through
       // another instance) is not replaced.
-      await vfs.rename(from, to, { noReplace: options.noReplace, ...expected(transfer) });
+      const done = await vfs.rename(from, to, {
+        noReplace: options.noReplace,
+        ...expected(transfer),
+      });
       // A hard link of the source made at the destination meanwhile: a rename of two names
       // of one file does nothing, and the MOVE still removes the source, as when the link
       // was there first (below; before: 201 with both names left, protocol fuzz ext).
-      if (source.type === "file" && (await statOrNull(vfs, from))?.ino === source.ino) {
-        await unlinkSource(req, transfer);
-      }
+      if (done === "same file" && source.type === "file") await unlinkSource(req, transfer);
       await req.locks.release(from);
     } else if (transfer.depth === "0" && source.type === "directory") {
       // The properties first: a source removed before this COPY read it leaves nothing made.

@@ -53,7 +53,7 @@ export async function rename(
   from: string,
   to: string,
   options: RenameOptions = {},
-): Promise<void> {
+): Promise<"renamed" | "same file"> {
   for (let conflicts = 0, moved = 0, tries = 0;; tries++) {
     // Each try after the first decides from fresh reads, not from the versions the
     // request read before (a state it found changed would look the same again).
@@ -61,7 +61,7 @@ export async function rename(
     const result = tries === 0
       ? await renameOnce(ctx, from, to, options, confirm)
       : await ctx.meta.inNewScope(() => renameOnce(ctx, from, to, options, confirm));
-    if (result === "done") return;
+    if (result === "done" || result === "same file") return result === "done" ? "renamed" : result;
     if (result === "moved") moved++;
     if (result === "changed" || result === "moved") continue; // decide again, at once
     if (++conflicts >= CONFLICT_TRIES) {
@@ -72,7 +72,8 @@ export async function rename(
 }
 
 /**
- * One try: "done", "changed" (the state changed between our read and our write), "moved"
+ * One try: "done", "same file" (both names lead to one file: nothing done, as POSIX
+ * rename does), "changed" (the state changed between our read and our write), "moved"
  * (the namespace changed while the two paths were resolved), or "conflict" (a crossing
  * directory rename made ours roll back: try again after a pause).
  */
@@ -82,7 +83,7 @@ async function renameOnce(
   to: string,
   options: RenameOptions,
   confirm: boolean,
-): Promise<"done" | "changed" | "moved" | "conflict"> {
+): Promise<"done" | "same file" | "changed" | "moved" | "conflict"> {
   // `sourceAnywhere`: the source is the server's own (Vfs.adopt), outside a scoped view.
   const src = await locate(options.sourceAnywhere ? { ...ctx, scope: [] } : ctx, from);
   if (!src.parent) throw new FsError("EBUSY", "Cannot rename the root", { path: from });
@@ -121,7 +122,7 @@ async function renameOnce(
   if (expect && (entry.t === "d" || entry.t === "h") && !expect(await entryStat(ctx, entry))) {
     throw stale(from);
   }
-  if (target?.ino === entry.ino) return "done"; // the same file: nothing to do
+  if (target?.ino === entry.ino) return "same file"; // two names of one file: nothing to do
   if (target) {
     if (options.noReplace) throw new FsError("EEXIST", "Target exists", { path: to });
     if (isDir && target.t !== "d") throw new FsError("ENOTDIR", "Not a directory", { path: to });
