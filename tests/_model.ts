@@ -283,7 +283,8 @@ export class Model {
     loc.parent.entries.delete(loc.name);
   }
 
-  rename(from: string, to: string, noReplace: boolean): void {
+  /** As `Vfs.rename`: "same file" when both names lead to one inode (nothing done). */
+  rename(from: string, to: string, noReplace: boolean): "renamed" | "same file" {
     const src = this.#locate(from, false);
     if (!src.parent) throw new ModelError("EBUSY");
     if (!src.entry) throw new ModelError("ENOENT");
@@ -300,7 +301,7 @@ export class Model {
     const target = dst.entry;
     // Two names of one inode: rename does nothing (POSIX). PageFS checks this before
     // noReplace (Linux's renameat2 would say EEXIST with RENAME_NOREPLACE).
-    if (target === entry) return;
+    if (target === entry) return "same file";
     if (target) {
       if (noReplace) throw new ModelError("EEXIST");
       if (isDir && target.kind !== "directory") throw new ModelError("ENOTDIR");
@@ -312,6 +313,7 @@ export class Model {
     src.parent.entries.delete(src.name);
     dst.parent.entries.set(dst.name, entry);
     if (target?.kind === "file") target.nlink--;
+    return "renamed";
   }
 
   link(existing: string, path: string): ShortStat {
