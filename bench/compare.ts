@@ -25,6 +25,7 @@ import {
   type Op,
   type Proc,
   rssWatch,
+  startBare,
   startPageFs,
   startRclone,
   type SystemKey,
@@ -57,7 +58,7 @@ const K = {
   patchClients: Math.max(1, knob("BENCH_PATCH_CLIENTS", 8)),
   patchFileMiB: Math.max(1, knob("BENCH_PATCH_FILE_MIB", 256)),
 };
-const SYSTEMS = (Deno.env.get("BENCH_SYSTEMS") ?? "s3,rclone,dav,http").split(",")
+const SYSTEMS = (Deno.env.get("BENCH_SYSTEMS") ?? "s3,rclone,bare,dav,http").split(",")
   .map((s) => s.trim()).filter(Boolean) as SystemKey[];
 const ONLY = (Deno.env.get("BENCH_WORKLOADS") ?? "").split(",").map((s) => s.trim())
   .filter(Boolean);
@@ -331,11 +332,11 @@ function davTarget(key: SystemKey, proc: Proc, root: () => string): Target {
   };
 }
 
-function httpTarget(proc: Proc): Target {
-  const key: SystemKey = "http";
+/** The HTTP API's client (also the bare server's, which speaks that much of it). */
+function httpTarget(proc: Proc, key: SystemKey = "http"): Target {
   const url = (path: string) => `${proc.url()}/api/v1/fs/${encodePath(path)}`;
   return {
-    key: "http",
+    key,
     proc,
     async put(path, body) {
       await (await call(key, "PUT", url(path), [200, 201, 204], { body })).body?.cancel();
@@ -505,38 +506,35 @@ const showOps = (ops: Map<Op, number>, per: number) =>
 
 const C = K.concurrency;
 
-async function smallFiles(t: Target): Promise<void> {
-  const figures = ["put4k", "get4k", "rss:4 KiB PUT", "rss:4 KiB GET"];
-  try {
-    for (let r = 1; r <= K.rounds; r++) {
-      await t.mkdir(`bench/put${r}`);
-      const seconds = await withRss(
-        t,
-        "4 KiB PUT",
-        () =>
-          timed(() => pool(K.smallOps, C, (i) => t.put(`bench/put${r}/${name(i)}`, smallBody(i)))),
-      );
-      record("put4k", t.key, K.smallOps / seconds);
-      log(`${t.key}: 4 KiB PUT round ${r}: ${fixed(K.smallOps / seconds, 1)}/s`);
-    }
-    for (let r = 1; r <= K.rounds; r++) {
-      const seconds = await withRss(
-        t,
-        "4 KiB GET",
-        () =>
-          timed(() =>
-            pool(K.smallOps, C, async (i) => {
-              const n = await t.get(`bench/put1/${name(i)}`);
-              if (n !== 4 * KiB) throw new Error(`GET ${name(i)}: ${n} bytes, not 4096`);
-            })
-          ),
-      );
-      record("get4k", t.key, K.smallOps / seconds);
-      log(`${t.key}: 4 KiB GET round ${r}: ${fixed(K.smallOps / seconds, 1)}/s`);
-    }
-  } catch (error) {
-    fail(figures, t.key, error);
-  }
+const SMALL_FIGURES = ["put4k", "get4k", "rss:4 KiB PUT", "rss:4 KiB GET"];
+
+/** Round `r` of 4 KiB PUTs: {@linkcode K.smallOps} new files into `bench/put<r>`, c=16. */
+async function putRound(t: Target, r: number): Promise<void> {
+  await t.mkdir(`bench/put${r}`);
+  const seconds = await withRss(
+    t,
+    "4 KiB PUT",
+    () => timed(() => pool(K.smallOps, C, (i) => t.put(`bench/put${r}/${name(i)}`, smallBody(i)))),
+  );
+  record("put4k", t.key, K.smallOps / seconds);
+  log(`${t.key}: 4 KiB PUT round ${r}: ${fixed(K.smallOps / seconds, 1)}/s`);
+}
+
+/** Round `r` of 4 KiB GETs: the files of the first PUT round, c=16. */
+async function getRound(t: Target, r: number): Promise<void> {
+  const seconds = await withRss(
+    t,
+    "4 KiB GET",
+    () =>
+      timed(() =>
+        pool(K.smallOps, C, async (i) => {
+          const n = await t.get(`bench/put1/${name(i)}`);
+          if (n !== 4 * KiB) throw new Error(`GET ${name(i)}: ${n} bytes, not 4096`);
+        })
+      ),
+  );
+  record("get4k", t.key, K.smallOps / seconds);
+  log(`${t.key}: 4 KiB GET round ${r}: ${fixed(K.smallOps / seconds, 1)}/s`);
 }
 
 async function manyFiles(t: Target): Promise<void> {
@@ -619,55 +617,44 @@ async function tierSettled(proc: Proc): Promise<void> {
   throw new Error("the disk tier did not settle within 2 minutes");
 }
 
-async function bigFile(t: Target): Promise<void> {
+const BIG_FIGURES = ["bigPut", "bigPutChunked", "bigGetCold", "bigGetWarm"];
+/** Seconds each cold GET's disk tier fill took after the GET was answered, by system. */
+const tierFills = new Map<SystemKey, number[]>();
+
+/**
+ * Round `r` of the big file: a PUT with Content-Length, one chunked, then (from a fresh
+ * process, for PageFS) a cold GET and a re-read of the first.
+ */
+async function bigRound(t: Target, r: number): Promise<void> {
   const size = K.bigMiB * MiB;
-  const figures = ["bigPut", "bigPutChunked", "bigGetCold", "bigGetWarm"];
-  const fills: number[] = [];
-  try {
-    for (let r = 1; r <= K.rounds; r++) {
-      const path = `bench/big${r}`;
-      const put = await withRss(
-        t,
-        `PUT ${K.bigMiB} MiB`,
-        () => timed(() => t.putSized(path, size)),
-      );
-      record("bigPut", t.key, put);
-      // The same bytes sent chunked, to another file (read by nothing).
-      const chunked = await withRss(
-        t,
-        `PUT ${K.bigMiB} MiB chunked`,
-        () => timed(() => t.putStream(`bench/big${r}-chunked`, size)),
-      );
-      record("bigPutChunked", t.key, chunked);
-      // Cold: nothing of it in the server's memory (a fresh process for PageFS).
-      await t.proc?.restart?.();
-      for (const [figure, label] of [["bigGetCold", "cold"], ["bigGetWarm", "re-read"]]) {
-        // PageFS fills its disk tier after a cold read was answered: the re-read is of a
-        // file the tier holds once it has settled (how long that took is in the notes).
-        if (figure === "bigGetWarm" && DISK_TIER && t.proc) {
-          const waited = await timed(() => tierSettled(t.proc!));
-          fills.push(waited);
-          log(`${t.key}: disk tier settled ${fixed(waited, 2)} s after the cold GET`);
-        }
-        const s = await withRss(t, `GET ${K.bigMiB} MiB ${label}`, () =>
-          timed(async () => {
-            const n = await t.get(path);
-            if (n !== size) throw new Error(`GET ${path}: ${n} bytes, not ${size}`);
-          }));
-        record(figure!, t.key, s);
-      }
-      log(`${t.key}: ${K.bigMiB} MiB round ${r} done`);
+  const path = `bench/big${r}`;
+  const put = await withRss(t, `PUT ${K.bigMiB} MiB`, () => timed(() => t.putSized(path, size)));
+  record("bigPut", t.key, put);
+  // The same bytes sent chunked, to another file (read by nothing).
+  const chunked = await withRss(
+    t,
+    `PUT ${K.bigMiB} MiB chunked`,
+    () => timed(() => t.putStream(`bench/big${r}-chunked`, size)),
+  );
+  record("bigPutChunked", t.key, chunked);
+  // Cold: nothing of it in the server's memory (a fresh process for PageFS).
+  await t.proc?.restart?.();
+  for (const [figure, label] of [["bigGetCold", "cold"], ["bigGetWarm", "re-read"]]) {
+    // PageFS fills its disk tier after a cold read was answered: the re-read is of a
+    // file the tier holds once it has settled (how long that took is in the notes).
+    if (figure === "bigGetWarm" && DISK_TIER && t.proc?.metrics) {
+      const waited = await timed(() => tierSettled(t.proc!));
+      tierFills.set(t.key, [...tierFills.get(t.key) ?? [], waited]);
+      log(`${t.key}: disk tier settled ${fixed(waited, 2)} s after the cold GET`);
     }
-  } catch (error) {
-    fail(figures, t.key, error);
+    const s = await withRss(t, `GET ${K.bigMiB} MiB ${label}`, () =>
+      timed(async () => {
+        const n = await t.get(path);
+        if (n !== size) throw new Error(`GET ${path}: ${n} bytes, not ${size}`);
+      }));
+    record(figure!, t.key, s);
   }
-  if (fills.length > 0) {
-    notes.push(
-      `${t.key}: disk tier filled (no write or fill pending) ${
-        fills.map((s) => fixed(s, 2)).join(" ")
-      } s after each cold GET answered; the re-read waited for it`,
-    );
-  }
+  log(`${t.key}: ${K.bigMiB} MiB round ${r} done`);
 }
 
 /** Sequential, warm, three directories deep: S3 requests per operation (PageFS only). */
@@ -849,6 +836,8 @@ async function open(key: SystemKey, bucket: string): Promise<Target> {
       const proc = await startRclone({ ...s3Base, bucket });
       return davTarget("rclone", proc, () => `${proc.url()}/`);
     }
+    case "bare":
+      return httpTarget(await startBare(), "bare");
     case "dav": {
       const proc = await startPageFs({ ...s3Base, bucket });
       return davTarget("dav", proc, () => `${proc.url()}/dav/`);
@@ -858,52 +847,128 @@ async function open(key: SystemKey, bucket: string): Promise<Target> {
   }
 }
 
+/** One system under measurement: its bucket, and its client once it started. */
+interface Opened {
+  readonly key: SystemKey;
+  readonly admin: S3Store;
+  readonly bucket: string;
+  readonly start: number;
+  t: Target | null;
+}
+
 const processes = new Set<Target>();
 Deno.addSignalListener("SIGINT", async () => {
   for (const t of processes) await t.close().catch(() => {});
   Deno.exit(130);
 });
 
-async function runSystem(key: SystemKey): Promise<void> {
+async function openSystem(key: SystemKey): Promise<Opened> {
   const bucket = `pagefs-cmp-${key}-${runId}`;
-  const admin = new S3Store({ ...s3Base, bucket });
-  const systemStart = performance.now();
-  let t: Target | null = null;
+  const opened: Opened = {
+    key,
+    bucket,
+    admin: new S3Store({ ...s3Base, bucket }),
+    start: performance.now(),
+    t: null,
+  };
   try {
-    await admin.createBucket();
-    t = await open(key, bucket);
-    processes.add(t);
+    await opened.admin.createBucket();
+    opened.t = await open(key, bucket);
+    processes.add(opened.t);
     log(`${key}: started on bucket ${bucket}`);
-    await t.mkdir("bench");
-    if (selected("small")) await smallFiles(t);
-    if (selected("create")) await manyFiles(t);
-    if (selected("big")) await bigFile(t);
-    if (key === "dav" || key === "http") {
+    await opened.t.mkdir("bench");
+  } catch (error) {
+    fail(FIGURES.map((f) => f.id), key, error);
+  }
+  return opened;
+}
+
+async function closeSystem(o: Opened): Promise<void> {
+  if (o.t) {
+    await o.t.close().catch((e) => log(`${o.key}: close: ${e}`));
+    processes.delete(o.t);
+  }
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    try {
+      await emptyBucket(o.admin);
+      await o.admin.deleteBucket();
+      break;
+    } catch (error) {
+      log(`${o.key}: removing bucket ${o.bucket} (attempt ${attempt} of 3): ${error}`);
+      await delay(2000);
+    }
+  }
+  log(`${o.key}: done, ${fixed((performance.now() - o.start) / 1000, 0)} s after it started`);
+}
+
+/** Workloads that failed, by `system:workload`: their later rounds are skipped. */
+const broken = new Set<string>();
+
+/** Runs `fn` unless `workload` failed before for `t`; a failure marks `figures` failed. */
+async function step(
+  t: Target,
+  workload: string,
+  figures: readonly string[],
+  fn: () => Promise<void>,
+): Promise<void> {
+  if (broken.has(`${t.key}:${workload}`)) return;
+  try {
+    await fn();
+  } catch (error) {
+    broken.add(`${t.key}:${workload}`);
+    fail([...figures], t.key, error);
+  }
+}
+
+/**
+ * Round `r` of a workload for every system, each system starting a round in turn: on a
+ * machine that warms up or slows down as the run goes on (the S3 server's store fills),
+ * no system is always measured first or last, and each round's samples are taken minutes,
+ * not a whole system's run, apart.
+ */
+async function interleaved(
+  targets: readonly Target[],
+  workload: string,
+  figures: readonly string[],
+  round: (t: Target, r: number) => Promise<void>,
+): Promise<void> {
+  for (let r = 1; r <= K.rounds; r++) {
+    const k = (r - 1) % targets.length;
+    for (const t of [...targets.slice(k), ...targets.slice(0, k)]) {
+      await step(t, workload, figures, () => round(t, r));
+    }
+  }
+}
+
+async function run(): Promise<void> {
+  const opened: Opened[] = [];
+  try {
+    for (const key of SYSTEMS) opened.push(await openSystem(key));
+    const targets = opened.flatMap((o) => o.t ? [o.t] : []);
+    if (selected("small")) {
+      await interleaved(targets, "small", SMALL_FIGURES, putRound);
+      await interleaved(targets, "small", SMALL_FIGURES, getRound);
+    }
+    if (selected("create")) { for (const t of targets) await manyFiles(t); }
+    if (selected("big")) {
+      await interleaved(targets, "big", BIG_FIGURES, bigRound);
+      for (const [key, fills] of tierFills) {
+        notes.push(
+          `${key}: disk tier filled (no write or fill pending) ${
+            fills.map((s) => fixed(s, 2)).join(" ")
+          } s after each cold GET answered; the re-read waited for it`,
+        );
+      }
+    }
+    for (const t of targets) {
+      if (t.key !== "dav" && t.key !== "http") continue;
       if (selected("requests")) await requestsPerOp(t);
       if (selected("uploads")) await concurrentUploads(t);
       if (selected("dirsize")) await directorySize(t);
+      if (t.key === "http" && selected("patch")) await patches(t);
     }
-    if (key === "http") {
-      if (selected("patch")) await patches(t);
-    }
-  } catch (error) {
-    fail([...FIGURES.map((f) => f.id)].filter((id) => !results.get(id)?.has(key)), key, error);
   } finally {
-    if (t) {
-      await t.close().catch((e) => log(`${key}: close: ${e}`));
-      processes.delete(t);
-    }
-    for (let attempt = 1; attempt <= 3; attempt++) {
-      try {
-        await emptyBucket(admin);
-        await admin.deleteBucket();
-        break;
-      } catch (error) {
-        log(`${key}: removing bucket ${bucket} (attempt ${attempt} of 3): ${error}`);
-        await delay(2000);
-      }
-    }
-    log(`${key}: done in ${fixed((performance.now() - systemStart) / 1000, 0)} s`);
+    for (const o of opened) await closeSystem(o);
   }
 }
 
@@ -1071,6 +1136,7 @@ const FIGURES: readonly Figure[] = [
 const SYSTEM_COLUMNS: readonly [SystemKey, string][] = [
   ["s3", "direct S3"],
   ["rclone", "rclone (vfs-cache off)"],
+  ["bare", "bare Deno.serve (floor)"],
   ["dav", "PageFS WebDAV"],
   ["http", "PageFS HTTP"],
 ];
@@ -1086,7 +1152,7 @@ function renderCell(f: Figure, system: SystemKey): string {
   if (!Array.isArray(cell)) return `error: ${cell.error}`;
   const v = median(cell);
   let text = fixed(v, f.digits);
-  if (system === "dav" || system === "http") {
+  if (system === "dav" || system === "http" || system === "bare") {
     const ratios = (f.ratios ?? []).flatMap((ref) => {
       const r = medianOf(f.id, ref);
       return r ? [`${fixed(v / r, 2)}x ${ref === "s3" ? "direct" : "rclone"}`] : [];
@@ -1175,5 +1241,5 @@ function printTable(): void {
 }
 
 log(`knobs ${JSON.stringify(K)}; systems ${SYSTEMS.join(",")}; S3 ${s3Base.endpoint}`);
-for (const key of SYSTEMS) await runSystem(key);
+await run();
 printTable();

@@ -1,11 +1,12 @@
 /**
  * The processes `bench/compare.ts` measures: PageFS (`main.ts --listen`) and `rclone serve
- * webdav`, each on its own bucket; PageFS's /metrics; peak RSS from /proc.
+ * webdav`, each on its own bucket, and the bare server of its floor column
+ * (`_bare_server.ts`); PageFS's /metrics; peak RSS from /proc.
  *
  * @module
  */
 
-export type SystemKey = "s3" | "rclone" | "dav" | "http";
+export type SystemKey = "s3" | "rclone" | "bare" | "dav" | "http";
 export type Op = string;
 
 /** S3 requests by operation, their sum, the writes among them, and bytes uploaded. */
@@ -326,6 +327,34 @@ export async function startRclone(s3: S3Settings): Promise<Proc> {
     await res.body?.cancel();
     return res.status === 207;
   }, "rclone serve webdav");
+  return {
+    url: () => child.url,
+    pid: () => child.process.pid,
+    close: () => stopChild(child),
+  };
+}
+
+/**
+ * The floor: `bench/_bare_server.ts` (a `Deno.serve` that keeps nothing but sizes), run as
+ * PageFS is (same runtime, same V8 flags), so that its figures are what this machine's HTTP
+ * stack and client cost without any file server behind them.
+ */
+export async function startBare(): Promise<Proc> {
+  const port = freePort();
+  const process = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-env", ...SERVER_V8_FLAGS, `${ROOT}bench/_bare_server.ts`],
+    clearEnv: true,
+    env: { ...inherited(), NO_COLOR: "1", PORT: String(port), HOST: "127.0.0.1" },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const child = { process, url: `http://127.0.0.1:${port}`, stderr: tail(process.stderr) };
+  await waitReady(child, async () => {
+    const res = await fetch(`${child.url}/healthz`, { signal: AbortSignal.timeout(2000) });
+    await res.body?.cancel();
+    return res.status === 200;
+  }, "the bare server");
   return {
     url: () => child.url,
     pid: () => child.process.pid,
