@@ -137,6 +137,8 @@ function basicUser(header: string | undefined): string | null {
 
 /** Where WebDAV is mounted. */
 const DAV_MOUNT = "/dav";
+/** WebDAV's paths merge empty segments (see `src/http/request_path.ts`). */
+const DAV_PATHS = { mergeSlashes: true } as const;
 /** Where the HTTP API is mounted. */
 const API_MOUNT = "/api/v1";
 /** Where resumable uploads (tus) are mounted. */
@@ -162,6 +164,7 @@ function davDestinationOf(c: Context): string | null {
 /** HTTP API routes that name a filesystem path after their own name. */
 const API_PATH_ROUTES = new Set(["fs", "stat", "readlink", "xattr", "zip"]);
 const API_NAMES = mountNames(API_MOUNT);
+const DAV_NAMES = mountNames(DAV_MOUNT);
 
 /** The filesystem path an API request acts on (null for routes that name none). */
 function apiPathOf(c: Context): string | null {
@@ -194,7 +197,8 @@ export function createApp(options: AppOptions): Hono {
   const app = new Hono<AuthEnv>({
     getPath: (request) => {
       try {
-        return requestPathOf(request).routePath;
+        // Empty segments merged for routing; only WebDAV takes them (the check below).
+        return requestPathOf(request, { mergeSlashes: true }).routePath;
       } catch {
         return "/"; // refused by the first middleware below
       }
@@ -216,7 +220,9 @@ export function createApp(options: AppOptions): Hono {
   // First, so that every answer is logged, refusals by the path check included.
   app.use("*", requestLog.middleware());
   app.use("*", async (c, next) => {
-    requestPathOf(c.req.raw); // throws EINVAL: rendered as 400 by onError
+    // Throws EINVAL, rendered as 400 by onError; WebDAV alone merges empty segments.
+    const path = requestPathOf(c.req.raw, { mergeSlashes: true });
+    if (namesBelow(path, DAV_NAMES) === null) requestPathOf(c.req.raw);
     await next();
   });
   // A failed S3 request is logged with its cause (a lost CAS race or an absent key is
@@ -340,7 +346,7 @@ export function createApp(options: AppOptions): Hono {
     app.use(
       `${DAV_MOUNT}/*`,
       guard({
-        pathOf: (c) => davPathOf(requestPathOf(c.req.raw), DAV_MOUNT)?.path ?? null,
+        pathOf: (c) => davPathOf(requestPathOf(c.req.raw, DAV_PATHS), DAV_MOUNT)?.path ?? null,
         destinationOf: davDestinationOf,
       }),
     );
@@ -348,7 +354,7 @@ export function createApp(options: AppOptions): Hono {
     app.use(
       `${DAV_MOUNT}/*`,
       refuseStaging(
-        (c) => davPathOf(requestPathOf(c.req.raw), DAV_MOUNT)?.path ?? null,
+        (c) => davPathOf(requestPathOf(c.req.raw, DAV_PATHS), DAV_MOUNT)?.path ?? null,
         davDestinationOf,
       ),
     );

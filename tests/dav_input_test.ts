@@ -5,7 +5,7 @@
 import { DAV, parseXml, textOf } from "../src/webdav/xml.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { chunked } from "./_stores.ts";
-import { Dav, davTest, davUrl, ORIGIN, prop, propfindBody } from "./_dav.ts";
+import { Dav, davTest, davUrl, lockinfo, ORIGIN, prop, propfindBody } from "./_dav.ts";
 import { Vfs } from "../src/vfs/mod.ts";
 import { snapshot } from "./rest_harness.ts";
 
@@ -227,3 +227,52 @@ davTest(
     assertEquals((await answer(a, "PROPFIND", "/")).status, 403);
   },
 );
+
+davTest("empty segments in a WebDAV path are merged, as Apache and nginx do", async ({ a }) => {
+  // litmus 0.18's lockbomb joins the collection's href ("/dav/litmus/") and "/lb-lock-N".
+  assertEquals(await a.mkcol("/litmus"), 201);
+  const lockbomb = async (n: number) => {
+    const path = `/dav/litmus//lb-lock-${n}`;
+    assertEquals((await answer(a, "PUT", "", { body: "", raw: path })).status, 201);
+    for (let i = 0; i < 3; i++) {
+      const locked = await a.send("LOCK", "", {
+        raw: path,
+        headers: { "content-type": "application/xml" },
+        body: lockinfo("exclusive", null),
+      });
+      await locked.body?.cancel();
+      assertEquals(locked.status, 200);
+      const token = locked.headers.get("lock-token")!;
+      const unlocked = await answer(a, "UNLOCK", "", {
+        raw: path,
+        headers: { "lock-token": token },
+      });
+      assertEquals(unlocked.status, 204);
+    }
+  };
+  await Promise.all([0, 1, 2, 3].map(lockbomb));
+  assertEquals(await a.members("/litmus"), [0, 1, 2, 3].map((n) => `lb-lock-${n}`));
+  // Every method, and a Destination, takes the merged path; hrefs are canonical.
+  assertEquals((await answer(a, "MKCOL", "", { raw: "//dav//d//" })).status, 201);
+  assertEquals((await answer(a, "PUT", "", { body: "x", raw: "/dav/d//f.txt" })).status, 201);
+  const ms = await a.propfind("/d", "1", propfindBody([[DAV, "getcontentlength"]]));
+  assertEquals([...ms.keys()].sort(), ["/d", "/d/f.txt"]);
+  const moved = await answer(a, "MOVE", "", {
+    raw: "/dav//d/f.txt",
+    headers: { destination: `${ORIGIN}/dav/d//g.txt` },
+  });
+  assertEquals(moved.status, 201);
+  assertEquals(await a.text("/d/g.txt"), "x");
+  // Merging never climbs: a dot segment next to an empty one is refused as ever (in the
+  // spellings URL parsing leaves to the server; it resolves "%2e%2e" itself).
+  for (const raw of ["/dav/d//..%2f..%2fescape.txt", "/dav//d//%252e%252e//escape.txt"]) {
+    assertEquals((await answer(a, "PUT", "", { body: "x", raw })).status, 400, raw);
+  }
+  assertEquals(await a.members("/"), ["d", "litmus"]);
+  assertEquals(await a.members("/d"), ["g.txt"]);
+  // The HTTP API still refuses empty segments (tests/rest_bad_input_test.ts).
+  const api = await a.app.request(`${ORIGIN}/api/v1/fs/d//g.txt`, { method: "DELETE" });
+  await api.body?.cancel();
+  assertEquals(api.status, 400);
+  assertEquals(await a.text("/d/g.txt"), "x");
+});

@@ -8,7 +8,11 @@
  * repaired: `.`/`..` (also as `%2e`, in either case, double-encoded, behind an encoded `\`
  * or with `;` path parameters), empty segments, an encoded `/` in a name, NUL, bad escapes
  * and overlong or otherwise invalid UTF-8, and a raw `\` or `#` in the target (URL parsers
- * turn a `\` into `/`; a fragment is never part of a request target).
+ * turn a `\` into `/`; a fragment is never part of a request target). The one repair is
+ * asked for by WebDAV alone (`mergeSlashes`): empty segments (`a//b`) are dropped, as
+ * Apache and nginx merge slashes by default, since WebDAV clients build such paths by
+ * joining a collection's href and a name (litmus 0.18's lockbomb does); the HTTP API still
+ * refuses them.
  *
  * @module
  */
@@ -24,6 +28,14 @@ export interface RequestPath {
   readonly trailingSlash: boolean;
   /** The canonical form the router matches: every name percent-encoded again. */
   readonly routePath: string;
+  /** The target had empty segments (`a//b`), left out of {@linkcode names}. */
+  readonly emptySegments: boolean;
+}
+
+/** How a caller takes a path with empty segments. */
+export interface PathOptions {
+  /** Drop them (WebDAV); else such a path is refused with EINVAL. */
+  readonly mergeSlashes?: boolean;
 }
 
 const encoder = new TextEncoder();
@@ -108,26 +120,39 @@ function decodeSegment(raw: string, shown: string): string {
  * }
  * console.assert(refused);
  * ```
- * @throws {FsError} EINVAL for anything but a clean absolute path, ENAMETOOLONG.
+ * @throws {FsError} EINVAL for anything but a clean absolute path (see `options`),
+ * ENAMETOOLONG.
  */
-export function parseRequestPath(raw: string): RequestPath {
+export function parseRequestPath(raw: string, options: PathOptions = {}): RequestPath {
+  const parsed = parseMerged(raw);
+  return options.mergeSlashes ? parsed : clean(parsed, raw);
+}
+
+/** `path`, unless it had empty segments: EINVAL then. */
+function clean(path: RequestPath, raw: string): RequestPath {
+  if (!path.emptySegments) return path;
+  throw invalid("Empty segment in the path", raw.length > 256 ? raw.slice(0, 256) + "…" : raw);
+}
+
+/** {@linkcode parseRequestPath} with empty segments dropped (and said so). */
+function parseMerged(raw: string): RequestPath {
   const shown = raw.length > 256 ? raw.slice(0, 256) + "…" : raw;
   if (!raw.startsWith("/")) throw invalid("The request path must be absolute", shown);
   if (raw.includes("\\")) throw invalid("Backslashes are not path separators", shown);
   if (raw.includes("#")) throw invalid("The request path has a fragment", shown);
-  if (raw === "/") return { names: [], trailingSlash: true, routePath: "/" };
+  if (raw === "/") return { names: [], trailingSlash: true, routePath: "/", emptySegments: false };
   const parts = raw.slice(1).split("/");
   const trailingSlash = parts[parts.length - 1] === "";
   if (trailingSlash) parts.pop();
-  const names = parts.map((part) => {
-    if (part === "") throw invalid("Empty segment in the path", shown);
-    return decodeSegment(part, shown);
-  });
+  const emptySegments = parts.includes("");
+  const names = parts.filter((part) => part !== "").map((part) => decodeSegment(part, shown));
   if (encoder.encode("/" + names.join("/")).length > PATH_MAX + 64) {
     throw new FsError("ENAMETOOLONG", `Path longer than ${PATH_MAX} bytes`, { path: shown });
   }
-  const routePath = "/" + names.map(encodeURIComponent).join("/") + (trailingSlash ? "/" : "");
-  return { names, trailingSlash, routePath };
+  const routePath = names.length === 0
+    ? "/"
+    : "/" + names.map(encodeURIComponent).join("/") + (trailingSlash ? "/" : "");
+  return { names, trailingSlash: trailingSlash || names.length === 0, routePath, emptySegments };
 }
 
 /**
@@ -177,11 +202,11 @@ const parsedRequests = new WeakMap<Request, RequestPath | FsError>();
  *
  * @throws {FsError} as {@linkcode parseRequestPath}.
  */
-export function requestPathOf(request: Request): RequestPath {
+export function requestPathOf(request: Request, options: PathOptions = {}): RequestPath {
   let parsed = parsedRequests.get(request);
   if (parsed === undefined) {
     try {
-      parsed = parseRequestPath(rawPathOf(request.url));
+      parsed = parseMerged(rawPathOf(request.url));
     } catch (error) {
       if (!(error instanceof FsError)) throw error;
       parsed = error;
@@ -189,5 +214,5 @@ export function requestPathOf(request: Request): RequestPath {
     parsedRequests.set(request, parsed);
   }
   if (parsed instanceof FsError) throw parsed;
-  return parsed;
+  return options.mergeSlashes ? parsed : clean(parsed, rawPathOf(request.url));
 }

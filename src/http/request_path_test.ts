@@ -25,7 +25,12 @@ Deno.test("rawPathOf() keeps the path exactly as sent", () => {
 });
 
 Deno.test("parseRequestPath() decodes each name once and keeps literal characters", () => {
-  assertEquals(parseRequestPath("/"), { names: [], trailingSlash: true, routePath: "/" });
+  assertEquals(parseRequestPath("/"), {
+    names: [],
+    trailingSlash: true,
+    routePath: "/",
+    emptySegments: false,
+  });
   const p = parseRequestPath("/api/v1/%66s/a%20b/100%2525/a%252Fb/%C3%A9/x%5Cy/..x/");
   assertEquals(p.names, ["api", "v1", "fs", "a b", "100%25", "a%2Fb", "é", "x\\y", "..x"]);
   assert(p.trailingSlash);
@@ -96,4 +101,34 @@ Deno.test("requestPathOf() parses a request once and reports the same refusal", 
   assert(second === first);
   const ok = new Request("http://h/a/b");
   assert(requestPathOf(ok) === requestPathOf(ok));
+});
+
+Deno.test("parseRequestPath() merges empty segments only when asked, and still refuses climbs", () => {
+  const merged = parseRequestPath("//dav//a%20b///c/", { mergeSlashes: true });
+  assertEquals(merged.names, ["dav", "a b", "c"]);
+  assertEquals(merged.routePath, "/dav/a%20b/c/");
+  assert(merged.trailingSlash && merged.emptySegments);
+  assertEquals(parseRequestPath("//", { mergeSlashes: true }).routePath, "/");
+  assertEquals(parseRequestPath("/dav/a", { mergeSlashes: true }).emptySegments, false);
+  // Merging never lets a dot segment through, in any spelling.
+  for (const raw of ["/a//../b", "/a//%2e%2e/b", "//..", "/a//..%2f//b"]) {
+    let code: string | null = null;
+    try {
+      parseRequestPath(raw, { mergeSlashes: true });
+    } catch (error) {
+      assert(error instanceof FsError);
+      code = error.code;
+    }
+    assertEquals(code, "EINVAL", raw);
+  }
+  // The same request: merged for the one caller that asks, refused for the others.
+  const request = new Request("http://h/dav//x");
+  assertEquals(requestPathOf(request, { mergeSlashes: true }).names, ["dav", "x"]);
+  let refusal: unknown = null;
+  try {
+    requestPathOf(request);
+  } catch (error) {
+    refusal = error;
+  }
+  assert(refusal instanceof FsError && refusal.code === "EINVAL");
 });

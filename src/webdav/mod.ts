@@ -106,8 +106,9 @@ export function createWebDav(vfs: Vfs, options: WebDavOptions = {}): Hono {
       throw new DavError(405, `${c.req.method} is not supported`, { headers: { allow: ALLOW } });
     }
     // The path decoded once for the whole service (a fragment, dot segments or a bad
-    // escape are 400 there); the URL object is only for the host and the query.
-    const parsed = davPathOf(requestPathOf(c.req.raw), mount);
+    // escape are 400 there; empty segments are merged, as Apache and nginx do); the URL
+    // object is only for the host and the query.
+    const parsed = davPathOf(requestPathOf(c.req.raw, { mergeSlashes: true }), mount);
     if (!parsed) throw new DavError(404, "Not under the WebDAV mount");
     const scope = options.scopeOf?.(c) ?? "/";
     const view = scope === "/" ? vfs : vfs.scoped(scope);

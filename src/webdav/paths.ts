@@ -47,7 +47,7 @@ export function headerPathOf(
     if (url.protocol !== "http:" && url.protocol !== "https:") return null;
     raw = rawPathOf(uri);
   }
-  return davPathOf(parseRequestPath(raw), mount);
+  return davPathOf(parseRequestPath(raw, { mergeSlashes: true }), mount);
 }
 
 /** Characters a path segment may keep unescaped in an href (RFC 3986 pchar, minus `;=,`). */
