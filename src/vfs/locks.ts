@@ -201,10 +201,10 @@ export class LockManager {
       }
       const token = `urn:uuid:${crypto.randomUUID()}`;
       const timeout = this.#grant(request.timeout);
-      return this.#meta.update<LockTable, LockInfo>(LOCKS_KEY, checkLockTable, (current) => {
+      return this.#change<LockInfo>((current) => {
         const now = this.#now();
-        const live = liveLocks(current?.value, now);
-        const kept = this.#kept(current?.value, now);
+        const live = liveLocks(current, now);
+        const kept = this.#kept(current, now);
         const conflicts = live.filter((l) =>
           (l.scope === "exclusive" || scope === "exclusive") &&
           (covers(l, root) || (depth === "infinity" && atOrBelow(l.root, root)))
@@ -227,7 +227,7 @@ export class LockManager {
           timeout,
           expires: now + timeout * 1000,
         };
-        return { write: table(current?.value, [...kept, lock]), result: copy(lock) };
+        return { write: table(current, [...kept, lock]), result: copy(lock) };
       });
     });
   }
@@ -246,15 +246,15 @@ export class LockManager {
     return this.#run(path, () => {
       const at = normalize(path);
       const seconds = this.#grant(timeout);
-      return this.#meta.update<LockTable, LockInfo>(LOCKS_KEY, checkLockTable, (current) => {
+      return this.#change<LockInfo>((current) => {
         const now = this.#now();
-        const live = liveLocks(current?.value, now);
+        const live = liveLocks(current, now);
         const found = this.#find(live, token, at, options);
         const lock: LockInfo = { ...found, timeout: seconds, expires: now + seconds * 1000 };
         return {
           write: table(
-            current?.value,
-            this.#kept(current?.value, now).map((l) => l === found ? lock : l),
+            current,
+            this.#kept(current, now).map((l) => l === found ? lock : l),
           ),
           result: copy(lock),
         };
@@ -269,11 +269,11 @@ export class LockManager {
   unlock(token: string, path: string, options: TokenOptions = {}): Promise<void> {
     return this.#run(path, () => {
       const at = normalize(path);
-      return this.#meta.update<LockTable, void>(LOCKS_KEY, checkLockTable, (current) => {
+      return this.#change<void>((current) => {
         const now = this.#now();
-        const found = this.#find(liveLocks(current?.value, now), token, at, options);
-        const kept = this.#kept(current?.value, now);
-        return { write: table(current?.value, kept.filter((l) => l !== found)), result: undefined };
+        const found = this.#find(liveLocks(current, now), token, at, options);
+        const kept = this.#kept(current, now);
+        return { write: table(current, kept.filter((l) => l !== found)), result: undefined };
       });
     });
   }
@@ -342,15 +342,29 @@ export class LockManager {
   release(path: string): Promise<void> {
     return this.#run(path, () => {
       const at = normalize(path);
-      return this.#meta.update<LockTable, void>(LOCKS_KEY, checkLockTable, (current) => {
-        const live = liveLocks(current?.value, this.#now());
+      return this.#change<void>((current) => {
+        const live = liveLocks(current, this.#now());
         if (!live.some((l) => atOrBelow(l.root, at))) return { result: undefined };
-        const kept = this.#kept(current?.value, this.#now());
+        const kept = this.#kept(current, this.#now());
         return {
-          write: table(current?.value, kept.filter((l) => !atOrBelow(l.root, at))),
+          write: table(current, kept.filter((l) => !atOrBelow(l.root, at))),
           result: undefined,
         };
       });
+    });
+  }
+
+  /**
+   * One change of the lock table, in this instance's next grouped CAS of it: LOCKs and
+   * UNLOCKs arriving together (a client locking many files, litmus's lockbomb) go out as
+   * one write instead of racing each other for the one object until some give up. `op`
+   * sees the table as the changes before it in the batch left it; a throw fails that
+   * change alone (decided again from a fresh read, as `GroupCommit` does).
+   */
+  #change<R>(op: (current: LockTable | undefined) => { write?: LockTable; result: R }): Promise<R> {
+    return this.#meta.updateGrouped<LockTable, R>(LOCKS_KEY, checkLockTable, (draft) => {
+      const { write, result } = op(draft ?? undefined);
+      return write === undefined ? { result } : { value: write, result };
     });
   }
 
