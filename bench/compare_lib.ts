@@ -212,7 +212,7 @@ async function spawnPageFs(s3: S3Settings, root: string, cacheDir: string | null
   // then runs through a wrapper that exits on SIGTERM, so that the profile gets written.
   const extra = (Deno.env.get("BENCH_SERVER_FLAGS") ?? "").split(" ").filter((f) => f !== "");
   const entry = extra.length > 0 ? `${root}bench/_profiled_main.ts` : `${root}main.ts`;
-  const process = new Deno.Command(Deno.execPath(), {
+  const command = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "--allow-net",
@@ -243,13 +243,19 @@ async function spawnPageFs(s3: S3Settings, root: string, cacheDir: string | null
     stdin: "null",
     stdout: "null",
     stderr: "piped",
-  }).spawn();
+  });
+  return await spawnHealthy(command, port, "PageFS");
+}
+
+/** Starts `command` (a server on `port`, stderr piped) and waits until /healthz is 200. */
+async function spawnHealthy(command: Deno.Command, port: number, what: string): Promise<Child> {
+  const process = command.spawn();
   const child = { process, url: `http://127.0.0.1:${port}`, stderr: tail(process.stderr) };
   await waitReady(child, async () => {
     const res = await fetch(`${child.url}/healthz`, { signal: AbortSignal.timeout(2000) });
     await res.body?.cancel();
     return res.status === 200;
-  }, "PageFS");
+  }, what);
   return child;
 }
 
@@ -341,20 +347,15 @@ export async function startRclone(s3: S3Settings): Promise<Proc> {
  */
 export async function startBare(): Promise<Proc> {
   const port = freePort();
-  const process = new Deno.Command(Deno.execPath(), {
+  const command = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-net", "--allow-env", ...SERVER_V8_FLAGS, `${ROOT}bench/_bare_server.ts`],
     clearEnv: true,
     env: { ...inherited(), NO_COLOR: "1", PORT: String(port), HOST: "127.0.0.1" },
     stdin: "null",
     stdout: "null",
     stderr: "piped",
-  }).spawn();
-  const child = { process, url: `http://127.0.0.1:${port}`, stderr: tail(process.stderr) };
-  await waitReady(child, async () => {
-    const res = await fetch(`${child.url}/healthz`, { signal: AbortSignal.timeout(2000) });
-    await res.body?.cancel();
-    return res.status === 200;
-  }, "the bare server");
+  });
+  const child = await spawnHealthy(command, port, "the bare server");
   return {
     url: () => child.url,
     pid: () => child.process.pid,
