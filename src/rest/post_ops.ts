@@ -11,10 +11,15 @@ import { badRequest, preconditionFailed } from "./errors.ts";
 import { checkLocks } from "../http/locks.ts";
 import { readJsonObject } from "../http/input.ts";
 import { fsPathOf } from "./path.ts";
-import { commitCheck, conditionalHeaders, evaluatePreconditions } from "../http/preconditions.ts";
+import {
+  commitCheck,
+  commitTags,
+  conditionalHeaders,
+  evaluatePreconditions,
+} from "../http/preconditions.ts";
 import { statJson } from "./render.ts";
 import { JsonFields } from "./validate.ts";
-import { statOrNull, strongTag } from "./write_routes.ts";
+import { statOrNull } from "./write_routes.ts";
 
 /** What an operation did: where the result is, its stat, and whether it is new. */
 interface OpResult {
@@ -36,7 +41,7 @@ interface Operation {
     path: string,
     f: JsonFields,
     expect?: (stat: Stat) => boolean,
-    ifMatch?: { ifMatch: string },
+    ifMatch?: { ifMatch?: readonly string[] },
   ): Promise<OpResult>;
 }
 
@@ -101,8 +106,8 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
   truncate: {
     fields: ["size"],
     async run(vfs, path, f, _expect, ifMatch) {
-      // A single strong If-Match is checked in the commit's CAS (a version written since
-      // the look is not cut); other conditions were decided up front.
+      // If-Match's tags (one or a list) are checked in the commit's CAS (a version written
+      // since the look is not cut); other conditions were decided up front.
       return at(path, await vfs.truncate(path, f.uint("size"), ifMatch ?? {}));
     },
   },
@@ -193,8 +198,7 @@ async function postFs(
   }
   if (to !== null) await checkLocks(c, vfs, to, { membership: true, tree: true });
   const expect = commitCheck(conditions);
-  const tag = strongTag(conditions.ifMatch);
-  const ifMatch = "ifMatch" in tag ? tag : undefined;
+  const ifMatch = commitTags(conditions.ifMatch);
   const result = await operation.run(vfs, path, fields, expect, ifMatch).catch(async (error) => {
     if (expect && isFsError(error, "ESTALE")) {
       throw preconditionFailed("Precondition failed: the resource changed meanwhile", "ESTALE");

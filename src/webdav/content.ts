@@ -9,6 +9,7 @@ import { fileBody } from "../http/file_body.ts";
 import { contentTypeOf } from "../http/media_types.ts";
 import {
   commitCheck,
+  commitTags,
   type ConditionalHeaders,
   conditionalHeaders,
   evaluatePreconditions,
@@ -194,8 +195,9 @@ async function putOnce(
   const options = {
     // `If-Match: *` asks only that the file exist: it must still at the commit (no
     // create), whatever version (before: pinned to the version looked at, so a PUT racing
-    // another writer was 412, which neither order explains). Other If-Match: that version.
-    ...(current && conditions.ifMatch !== undefined && !anyMatch ? { ifMatch: current.etag } : {}),
+    // another writer was 412, which neither order explains). Other If-Match: one of its
+    // tags, checked in the CAS (before: pinned to the one the file had when looked at).
+    ...commitTags(conditions.ifMatch),
     ...(exclusive ? { exclusive } : {}),
     ...(mtime === undefined ? {} : { mtime }),
     ...(optimistic ? { expect: current?.etag ?? null } : {}),
