@@ -30,7 +30,7 @@ import {
   validatorHeaders,
 } from "../http/preconditions.ts";
 import { parseContentRange } from "../http/ranges.ts";
-import { checkLocks } from "../http/locks.ts";
+import { checkLocks, lockAlias } from "../http/locks.ts";
 import { Recheck } from "../http/recheck.ts";
 import { statJson } from "./render.ts";
 
@@ -130,7 +130,7 @@ async function putFileOnce(
   const current = await statOrNull(vfs, path, { optimistic });
   if (current?.type === "directory") throw new FsError("EISDIR", "Is a directory", { path });
   evaluatePreconditions(conditions, current, false);
-  const locks = { membership: current === null };
+  const locks = { membership: current === null, follow: true };
   await checkLocks(c, vfs, path, locks);
   const body = small ?? requestBody(c, declared);
   const parent = parentOf(path);
@@ -198,7 +198,7 @@ async function patchFs(c: Context, vfs: Vfs): Promise<Response> {
   if (current?.type === "directory") throw new FsError("EISDIR", "Is a directory", { path });
   evaluatePreconditions(conditions, current, false);
   if (!current && !create) throw new FsError("ENOENT", "No such file or directory", { path });
-  const locks = { membership: current === null };
+  const locks = { membership: current === null, follow: true };
   await checkLocks(c, vfs, path, locks);
   const body = small ?? requestBody(c, expected);
   const exclusive = conditions.ifNoneMatch?.trim() === "*";
@@ -275,6 +275,6 @@ async function deleteFs(c: Context, vfs: Vfs): Promise<Response> {
   } else await vfs.rmdir(path);
   // The path is unmapped: its locks (and those below) go with it, as WebDAV's DELETE does
   // (RFC 4918 section 6.1: a lock whose root becomes unmapped is deleted by that request).
-  await vfs.locks.release(path);
+  await vfs.locks.release(path, { alias: lockAlias(c, vfs, path) });
   return c.body(null, 204);
 }

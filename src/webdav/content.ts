@@ -21,7 +21,7 @@ import { ChangedError, isFsError, LockedError, type Stat, type Vfs } from "../vf
 import { DavError, messageOf, statusOf } from "./errors.ts";
 import { parseDepth } from "./headers.ts";
 import { parentOf } from "./paths.ts";
-import { type DavRequest, guard, href, regard, statOrNull } from "./request.ts";
+import { type DavRequest, guard, href, regard, releaseLocks, statOrNull } from "./request.ts";
 import { DAV, escapeXml, renderXml, type XmlOut } from "./xml.ts";
 import { markStreamedByRuntime } from "../observe/request_log.ts";
 
@@ -181,7 +181,7 @@ async function putOnce(
   if (current?.type === "directory") throw new DavError(405, "Cannot PUT to a collection");
   if (!current) await requireParent(vfs, path, { optimistic });
   evaluatePreconditions(conditions, current, false);
-  const touches = [{ path, membership: current === null }];
+  const touches = [{ path, membership: current === null, follow: true }];
   await guard(req, touches);
   const body = small ?? requestBody(req.c, expected);
   // The preconditions hold again in the commit's CAS, and the gate runs again right
@@ -307,7 +307,7 @@ export async function deleteMethod(req: DavRequest): Promise<Response> {
     throw refusal;
   }
   if (failures.size > 0) return multistatusOfFailures(req, failures);
-  await req.locks.release(req.path);
+  await releaseLocks(req, req.path);
   return req.c.body(null, 204);
 }
 
