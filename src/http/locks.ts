@@ -49,16 +49,24 @@ const ALIASES = "pagefs.lockAliases";
  * first needs it (only when some lock is live), then kept for the request: the checks
  * repeated before each commit reuse it, and the first one reads only what the request's
  * own lookup of `path` already read. A path that cannot be resolved (a missing directory
- * on the way, a loop) has no other name; the change itself then fails.
+ * on the way, a loop) has no other name; the change itself then fails. `optimistic`: for
+ * a write that looked `path` up optimistically (its commit checks what it decided from),
+ * resolved from the same cached directory, at no request.
  */
-export function lockAlias(c: Context, vfs: Vfs, path: string, follow = false): Alias {
+export function lockAlias(
+  c: Context,
+  vfs: Vfs,
+  path: string,
+  options: { follow?: boolean; optimistic?: boolean } = {},
+): Alias {
+  const { follow = false, optimistic = false } = options;
   return () => {
     let kept = c.get(ALIASES as never) as Map<string, Promise<string | null>> | undefined;
     if (!kept) c.set(ALIASES as never, (kept = new Map()) as never);
-    const key = `${follow ? "follow" : "nofollow"} ${path}`;
+    const key = `${follow} ${optimistic} ${path}`;
     let alias = kept.get(key);
     if (!alias) {
-      alias = vfs.realpath(path, { follow }).catch(() => null);
+      alias = vfs.realpath(path, { follow, optimistic }).catch(() => null);
       kept.set(key, alias);
     }
     return alias;
@@ -69,20 +77,22 @@ export function lockAlias(c: Context, vfs: Vfs, path: string, follow = false): A
  * Refuses (423) a change at `path` that a lock covers without its token submitted. A change
  * of membership (creating or removing `path`) also needs a depth-0 lock on the parent;
  * `tree` changes (delete, rename away) also need the locks below `path`. `follow`: the
- * change goes through a final symlink (a write of the file it leads to).
+ * change goes through a final symlink (a write of the file it leads to); `optimistic`: see
+ * {@linkcode lockAlias}.
  */
 export async function checkLocks(
   c: Context,
   vfs: Vfs,
   path: string,
-  options: { membership?: boolean; tree?: boolean; follow?: boolean } = {},
+  options: { membership?: boolean; tree?: boolean; follow?: boolean; optimistic?: boolean } = {},
 ): Promise<void> {
+  const { follow = false, optimistic = false } = options;
   try {
     await vfs.locks.check(path, submittedTokens(c), {
       parent: options.membership ?? false,
       descendants: options.tree ?? false,
       principal: lockPrincipal(c),
-      alias: lockAlias(c, vfs, path, options.follow ?? false),
+      alias: lockAlias(c, vfs, path, { follow, optimistic }),
     });
   } catch (error) {
     if (!(error instanceof LockedError)) throw error;

@@ -130,7 +130,7 @@ async function putFileOnce(
   const current = await statOrNull(vfs, path, { optimistic });
   if (current?.type === "directory") throw new FsError("EISDIR", "Is a directory", { path });
   evaluatePreconditions(conditions, current, false);
-  const locks = { membership: current === null, follow: true };
+  const locks = { membership: current === null, follow: true, optimistic };
   await checkLocks(c, vfs, path, locks);
   const body = small ?? requestBody(c, declared);
   const parent = parentOf(path);

@@ -368,9 +368,10 @@ export async function locate(
 export async function realpath(
   ctx: Ctx,
   path: string,
-  options: { follow?: boolean } = {},
+  options: { follow?: boolean } & Optimistic = {},
 ): Promise<string> {
-  const { names } = await locate(ctx, path, { follow: options.follow ?? false });
+  const { follow = false, optimistic = false } = options;
+  const { names } = await locate(ctx, path, { follow, optimistic });
   return "/" + names.join("/");
 }
 

@@ -181,7 +181,7 @@ async function putOnce(
   if (current?.type === "directory") throw new DavError(405, "Cannot PUT to a collection");
   if (!current) await requireParent(vfs, path, { optimistic });
   evaluatePreconditions(conditions, current, false);
-  const touches = [{ path, membership: current === null, follow: true }];
+  const touches = [{ path, membership: current === null, follow: true, optimistic }];
   await guard(req, touches);
   const body = small ?? requestBody(req.c, expected);
   // The preconditions hold again in the commit's CAS, and the gate runs again right

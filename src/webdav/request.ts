@@ -76,6 +76,8 @@ export interface Touch {
   readonly tree?: boolean;
   /** The change goes through a final symlink (a PUT writes the file it leads to). */
   readonly follow?: boolean;
+  /** The request looked `path` up optimistically (see `lockAlias`). */
+  readonly optimistic?: boolean;
 }
 
 /**
@@ -103,7 +105,7 @@ export async function guard(req: DavRequest, touches: readonly Touch[]): Promise
       const [stat, locks, followed] = await Promise.all([
         statOrNull(req.vfs, path),
         req.locks.covering(path, { alias: lockAlias(req.c, req.vfs, path) }),
-        req.locks.covering(path, { alias: lockAlias(req.c, req.vfs, path, true) }),
+        req.locks.covering(path, { alias: lockAlias(req.c, req.vfs, path, { follow: true }) }),
       ]);
       const tokens = new Set([...locks, ...followed].map((l) => l.token));
       return { etag: stat ? quotedEtag(stat) : null, tokens: [...tokens] };
@@ -125,7 +127,7 @@ async function checkLocks(
       parent: touch.membership ?? false,
       descendants: touch.tree ?? false,
       principal: req.principal,
-      alias: lockAlias(req.c, req.vfs, touch.path, touch.follow ?? false),
+      alias: lockAlias(req.c, req.vfs, touch.path, touch),
     });
   }
 }
