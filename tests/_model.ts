@@ -171,6 +171,18 @@ export class Model {
     }
   }
 
+  /**
+   * The path `path` leads to with every symlink resolved, a final one too (its last name
+   * need not exist), or null when a step fails.
+   */
+  followedPath(path: string): string | null {
+    try {
+      return "/" + this.#locate(path, true).names.join("/");
+    } catch {
+      return null;
+    }
+  }
+
   // --- operations ---
 
   lookup(path: string): ShortStat {

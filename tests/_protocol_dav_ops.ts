@@ -47,6 +47,8 @@ export function move(rng: Rng, w: World, c: World = w): Step {
   if (!source.ok) expect = davStatus(source.code);
   else if (to === from || within(to, from) || within(from, to)) expect = 403;
   else if (!target.ok && !targetAbsent) expect = davStatus(target.code);
+  // Into itself, or onto its own ancestor, as the symlinks on the way resolve.
+  else if (intoItself(m.physical(from), m.physical(to))) expect = 403;
   // The same entry under another spelling: the same resource (RFC 4918 section 9.9.4).
   else if (target.ok && m.physical(from) === m.physical(to)) expect = 403;
   else if (target.ok && !overwrite) expect = 412;
@@ -73,8 +75,9 @@ export function move(rng: Rng, w: World, c: World = w): Step {
       },
     },
     apply: () => {
+      const names = w.names(from);
       w.model = trial;
-      w.release(from);
+      w.release(from, names);
     },
   };
 }
@@ -162,7 +165,8 @@ export function lock(rng: Rng, w: World, c: World = w): Step {
     const path = own ? held[Math.floor(r1 * held.length)]! : randomPath(rng, c.model);
     const mine = c.locks.get(path);
     const token = mine && right1 ? mine : c.locks.get(held[Math.floor(r2 * held.length)]!)!;
-    const ok = token === w.locks.get(path);
+    // The lock must cover the path as named or as its symlinks resolve.
+    const ok = w.names(path).some((name) => w.locks.get(name) === token);
     return {
       what: `UNLOCK ${path} ${ok ? "its token" : "another token"}`,
       // RFC 4918 section 9.11.1: a token that is not a lock on the Request-URI: 409.
@@ -171,7 +175,7 @@ export function lock(rng: Rng, w: World, c: World = w): Step {
       alone: true,
       init: { method: "UNLOCK", headers: { "lock-token": `<${token}>` } },
       apply: () => {
-        w.locks.delete(path);
+        for (const [root, t] of [...w.locks]) if (t === token) w.locks.delete(root);
       },
     };
   }
@@ -183,7 +187,7 @@ export function lock(rng: Rng, w: World, c: World = w): Step {
     expect = davStatus(existing.code);
   } else if (!existing.ok && m.followed(parentOf(path))?.kind !== "directory") expect = 409;
   else if (!existing.ok && w.blocked(path, { membership: true })) expect = 423;
-  else if (w.locks.has(path)) expect = 423; // exclusive: one lock per resource
+  else if (w.locks.has(w.lockRoot(path))) expect = 423; // exclusive: one per resource
   else {
     if (!existing.ok) run(trial, { op: "create", path, exclusive: true });
     expect = existing.ok ? 200 : 201;
@@ -202,8 +206,15 @@ export function lock(rng: Rng, w: World, c: World = w): Step {
     apply: (res) => {
       const token = res.headers.get("lock-token")?.replace(/^<|>$/g, "");
       assert(token, "LOCK answered no Lock-Token");
+      const root = w.lockRoot(path);
       w.model = trial;
-      w.locks.set(path, token);
+      w.locks.set(root, token);
     },
   };
+}
+
+/** Whether `to` is inside `from` or `from` inside `to` (two names of one entry aside). */
+function intoItself(from: string | null, to: string | null): boolean {
+  if (from === null || to === null || from === to) return false;
+  return within(to, from) || within(from, to);
 }

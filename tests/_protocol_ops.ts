@@ -67,7 +67,7 @@ function put(rng: Rng, w: World, dav: boolean, c: World = w): Step {
     expect = 409;
   } else if (cond && !cond.holds) expect = 412;
   else if (exclusive && exists) expect = 412;
-  else if (w.blocked(path, { membership: !exists }, tokens)) expect = 423;
+  else if (w.blocked(path, { membership: !exists, follow: true }, tokens)) expect = 423;
   // If-None-Match: * over a dangling symlink: no representation, so the condition holds
   // (RFC 9110 13.1.2), but the create is exclusive and, as O_EXCL, does not follow a
   // final symlink: 412 from the commit (EEXIST), after the lock check.
@@ -110,7 +110,7 @@ function patch(rng: Rng, w: World, c: World = w): Step {
   else if (current.ok && (current.value as { type: string }).type === "directory") expect = 409;
   else if (cond && !cond.holds) expect = 412;
   else if (!current.ok && !create) expect = 404;
-  else if (w.blocked(path, { membership: !current.ok }, tokens)) expect = 423;
+  else if (w.blocked(path, { membership: !current.ok, follow: true }, tokens)) expect = 423;
   else if (!out.ok) expect = apiStatus(out.code);
   else expect = 204;
   const query = [append ? "append=1" : "", create ? "create=1" : ""].filter(Boolean).join("&");
@@ -168,8 +168,9 @@ function remove(rng: Rng, w: World, c: World = w): Step {
     alone: recursive && c.model.nodeAt(path)?.kind === "directory",
     init: { method: "DELETE", headers },
     apply: () => {
+      const names = w.names(path);
       w.model = trial;
-      w.release(path);
+      w.release(path, names);
     },
   };
 }
@@ -199,7 +200,10 @@ function post(rng: Rng, w: World, c: World = w): Step {
   let expect: number;
   let created = false;
   const { bytes } = fileAt(m, path);
-  let touch: Touch | null = {};
+  // Those that follow a final symlink change what it leads to (src/rest/post_ops.ts).
+  let touch: Touch | null = {
+    follow: kind === "truncate" || kind === "chmod" || kind === "utimes",
+  };
   let to: string | null = null;
   let op: Op;
   let pre: Outcome = { ok: true, value: null };
@@ -289,8 +293,9 @@ function post(rng: Rng, w: World, c: World = w): Step {
         etag: string;
       };
       const was = m.followed(path);
+      const names = w.names(path);
       w.model = trial;
-      if (kind === "rename" && trial.nodeAt(path) === null) w.release(path);
+      if (kind === "rename" && trial.nodeAt(path) === null) w.release(path, names);
       if (kind === "chmod") {
         w.modes.set(was!.id, body.mode as number);
         assertEquals(stat.mode, body.mode, "mode answered");

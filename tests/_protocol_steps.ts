@@ -118,7 +118,7 @@ export function pickIfMatch(rng: Rng, w: World, path: string, c: World = w) {
 /** A lock token (chosen in `c`) to send for `path` (sometimes), as the API takes it. */
 export function tokenFor(rng: Rng, w: World, path: string, c: World = w): string[] {
   const send = rng.chance(0.6);
-  const token = c.locks.get(path);
+  const token = c.tokenAt(path);
   void w;
   return token && send ? [token] : [];
 }

@@ -13,6 +13,8 @@ export interface Touch {
   readonly membership?: boolean;
   /** The change removes or replaces everything below the path too. */
   readonly tree?: boolean;
+  /** The change goes through a final symlink (a write of the file it leads to). */
+  readonly follow?: boolean;
 }
 
 export function parentOf(path: string): string {
@@ -31,7 +33,10 @@ export function apiStatus(code: string): number {
 /** The model and what the protocols add to it. */
 export class World {
   model = new Model();
-  /** Lock root -> its token. Only exclusive depth-0 locks are taken. */
+  /**
+   * Lock root -> its token. Only exclusive depth-0 locks are taken, rooted at the path the
+   * LOCK named with its symlinks resolved ({@linkcode World.lockRoot}).
+   */
   readonly locks = new Map<string, string>();
   /** File node id -> the ETag the server last gave for its current content. */
   readonly etags = new Map<number, string>();
@@ -54,13 +59,44 @@ export class World {
     return copy;
   }
 
+  /** Where a LOCK of `path` roots its lock: the symlinks on the way resolved. */
+  lockRoot(path: string): string {
+    return this.model.physical(path) ?? path;
+  }
+
+  /**
+   * The names of `path` its locks are looked up by (src/vfs/locks.ts): as named, and with
+   * the symlinks on the way resolved (with `follow`, a final one too), since a lock is on
+   * the resource, not on one URL of it (RFC 4918 sections 6 and 7). A hard link is a name
+   * of equal rank: its locks are its own.
+   */
+  names(path: string, follow = false): string[] {
+    const resolved = follow ? this.model.followedPath(path) : this.model.physical(path);
+    return resolved === null || resolved === path ? [path] : [path, resolved];
+  }
+
+  /**
+   * The token of a lock rooted at a name of `path`, a final symlink followed or not (the
+   * If header's tokens are matched against the locks of all of them), if any.
+   */
+  tokenAt(path: string): string | undefined {
+    for (const name of [...this.names(path), ...this.names(path, true)]) {
+      const token = this.locks.get(name);
+      if (token !== undefined) return token;
+    }
+    return undefined;
+  }
+
   /** A lock whose token the request does not send covers this change of `path`. */
   blocked(path: string, touch: Touch, sent: readonly string[] = []): boolean {
+    const names = this.names(path, touch.follow ?? false);
     for (const [root, token] of this.locks) {
       if (sent.includes(token)) continue;
-      if (root === path) return true;
-      if (touch.membership && path !== "/" && root === parentOf(path)) return true;
-      if (touch.tree && within(root, path)) return true;
+      for (const name of names) {
+        if (root === name) return true;
+        if (touch.membership && name !== "/" && root === parentOf(name)) return true;
+        if (touch.tree && within(root, name)) return true;
+      }
     }
     return false;
   }
@@ -68,14 +104,12 @@ export class World {
   /**
    * A request unmapped `path`: the locks rooted there or below go ("If a request causes
    * the lock-root of any lock to become an unmapped URL, then the lock MUST also be
-   * deleted by that request", RFC 4918 section 6.1). Locks are kept by URL, and the server
-   * checks and releases those of the request's own URLs: a lock on another name of the
-   * same resource (a symlink on the way, a hard link) is neither checked nor released.
-   * That is what is modelled; docs/webdav.md says so (an open question, not settled here).
+   * deleted by that request", RFC 4918 section 6.1), by either name of it (see
+   * {@linkcode names}; `names` as resolved before the request, when it changed them).
    */
-  release(path: string): void {
+  release(path: string, names: readonly string[] = this.names(path)): void {
     for (const root of [...this.locks.keys()]) {
-      if (within(root, path)) this.locks.delete(root);
+      if (names.some((name) => within(root, name))) this.locks.delete(root);
     }
   }
 

@@ -95,8 +95,9 @@ async function pagedListing(
       await del.body?.cancel();
       note(`  DELETE ${path}: ${del.status}`);
       assertEquals(del.status, 204, `DELETE ${path} between pages`);
+      const names = w.names(path);
       w.model.unlink(path);
-      w.release(path);
+      w.release(path, names);
     }
   }
   const sorted = [...seen].sort(compareUtf8);

@@ -90,3 +90,42 @@ contract(
     atMost(await warm(() => call(`/api/v1/fs${DIR}/`, {}, 200)), 2, "API listing");
   },
 );
+
+contract(
+  "a lock elsewhere adds no request to a warm GET or PUT through either front end",
+  async (store) => {
+    const { fs, warm } = await setUp(store);
+    // A live lock makes every write check for locks on its path as its symlinks resolve.
+    await fs.locks.lock({
+      root: "/elsewhere",
+      depth: "0",
+      scope: "exclusive",
+      owner: "",
+      timeout: null,
+    });
+    const app = createApp({ store: fs.store, metrics: new StoreMetrics(), vfs: fs });
+    const call = async (path: string, init: RequestInit = {}, status?: number) => {
+      const res = await app.request(path, init);
+      await res.arrayBuffer();
+      if (status !== undefined) assertEquals(res.status, status, `${init.method ?? "GET"} ${path}`);
+    };
+    const put = (body: Uint8Array): RequestInit => ({
+      method: "PUT",
+      body: body.slice().buffer,
+      headers: { "content-length": String(body.length) },
+    });
+    for (const base of ["/dav", "/api/v1/fs"]) {
+      atMost(await warm(() => call(`${base}${DIR}/f1`, {}, 200)), 2, `GET ${base}`);
+      atMost(
+        await warm(() => call(`${base}${DIR}/f3`, put(pattern(4096, 7)), 204)),
+        3,
+        `PUT ${base} of 4 KiB`,
+      );
+      atMost(
+        await warm(() => call(`${base}${DIR}/small`, put(pattern(99)), 204)),
+        2,
+        `PUT ${base} inline`,
+      );
+    }
+  },
+);

@@ -133,6 +133,28 @@ export function evaluatePreconditions(
 }
 
 /**
+ * The entity tags of an `If-Match` for a write's commit to check in its CAS (the VFS's
+ * `ifMatch`): the strong tags of the list, of which the version the write replaces must
+ * be one (RFC 9110 13.1.1). Weak tags never match a strong comparison, so they are left
+ * out (a list of none refuses every version). Nothing for `*` (the file must merely exist:
+ * the caller's `create: false`) or no header. Before, only a single tag was checked at the
+ * commit: a list was judged up front alone, and a version written meanwhile was overwritten.
+ *
+ * @example
+ * ```ts
+ * import { commitTags } from "./preconditions.ts";
+ * console.assert(commitTags('"a", W/"b", "c"').ifMatch?.join() === "a,c");
+ * console.assert(commitTags("*").ifMatch === undefined);
+ * ```
+ */
+export function commitTags(value: string | undefined): { ifMatch?: string[] } {
+  if (value === undefined) return {};
+  const list = parseEtagList(value);
+  if (list === "*") return {};
+  return { ifMatch: list.filter((t) => !t.weak).map((t) => t.tag) };
+}
+
+/**
  * For a state-changing request (DELETE): a check of the version found at the commit, for
  * the VFS to run in the CAS that makes the change (`Vfs.unlink`'s `expect`), so a version
  * written after the request evaluated its preconditions is not changed on their strength.

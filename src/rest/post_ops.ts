@@ -6,15 +6,20 @@
  */
 
 import type { Context, Hono } from "hono";
-import { isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
+import { type Alias, isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
 import { badRequest, preconditionFailed } from "./errors.ts";
-import { checkLocks } from "../http/locks.ts";
+import { checkLocks, lockAlias } from "../http/locks.ts";
 import { readJsonObject } from "../http/input.ts";
 import { fsPathOf } from "./path.ts";
-import { commitCheck, conditionalHeaders, evaluatePreconditions } from "../http/preconditions.ts";
+import {
+  commitCheck,
+  commitTags,
+  conditionalHeaders,
+  evaluatePreconditions,
+} from "../http/preconditions.ts";
 import { statJson } from "./render.ts";
 import { JsonFields } from "./validate.ts";
-import { statOrNull, strongTag } from "./write_routes.ts";
+import { statOrNull } from "./write_routes.ts";
 
 /** What an operation did: where the result is, its stat, and whether it is new. */
 interface OpResult {
@@ -36,7 +41,8 @@ interface Operation {
     path: string,
     f: JsonFields,
     expect?: (stat: Stat) => boolean,
-    ifMatch?: { ifMatch: string },
+    ifMatch?: { ifMatch?: readonly string[] },
+    alias?: (path: string) => Alias,
   ): Promise<OpResult>;
 }
 
@@ -61,7 +67,7 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
   },
   rename: {
     fields: ["to", "noReplace"],
-    async run(vfs, path, f, expect) {
+    async run(vfs, path, f, expect, _ifMatch, alias) {
       const to = f.path("to");
       // What is moved, as it is before (read anyway by the rename, which reuses it): the
       // answer if it is moved on or removed right after, before the look below.
@@ -73,7 +79,9 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
       });
       // The old path is unmapped (unless both names were one inode): its locks go, as a
       // WebDAV MOVE's do (RFC 4918 section 6.1).
-      if (!(await exists(vfs, path))) await vfs.locks.release(path);
+      if (!(await exists(vfs, path))) {
+        await vfs.locks.release(path, alias ? { alias: alias(path) } : {});
+      }
       return at(to, after?.ino === before.ino ? after : before);
     },
   },
@@ -101,8 +109,8 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
   truncate: {
     fields: ["size"],
     async run(vfs, path, f, _expect, ifMatch) {
-      // A single strong If-Match is checked in the commit's CAS (a version written since
-      // the look is not cut); other conditions were decided up front.
+      // If-Match's tags (one or a list) are checked in the commit's CAS (a version written
+      // since the look is not cut); other conditions were decided up front.
       return at(path, await vfs.truncate(path, f.uint("size"), ifMatch ?? {}));
     },
   },
@@ -189,26 +197,30 @@ async function postFs(
   const op = body.op;
   if (op !== "copy" && op !== "link") {
     const membership = op === "mkdir" || op === "symlink" || op === "rename";
-    await checkLocks(c, vfs, path, { membership, tree: op === "rename" });
+    // Through a final symlink for those that follow it (as setattr does; xattrs do not).
+    const follow = op === "truncate" || op === "chmod" || op === "chown" || op === "utimes";
+    await checkLocks(c, vfs, path, { membership, tree: op === "rename", follow });
   }
   if (to !== null) await checkLocks(c, vfs, to, { membership: true, tree: true });
   const expect = commitCheck(conditions);
-  const tag = strongTag(conditions.ifMatch);
-  const ifMatch = "ifMatch" in tag ? tag : undefined;
-  const result = await operation.run(vfs, path, fields, expect, ifMatch).catch(async (error) => {
-    if (expect && isFsError(error, "ESTALE")) {
-      throw preconditionFailed("Precondition failed: the resource changed meanwhile", "ESTALE");
-    }
-    // Gone since the conditions were judged: If-Match is false now (RFC 9110 13.1.1), as
-    // it is in the order where the removal came first (before: 404; protocol fuzz ext).
-    if (
-      conditions.ifMatch !== undefined && isFsError(error, "ENOENT") &&
-      await statOrNull(vfs, path) === null
-    ) {
-      throw preconditionFailed("If-Match failed: the resource was removed meanwhile", "ENOENT");
-    }
-    throw error;
-  });
+  const ifMatch = commitTags(conditions.ifMatch);
+  const alias = (p: string) => lockAlias(c, vfs, p);
+  const result = await operation.run(vfs, path, fields, expect, ifMatch, alias).catch(
+    async (error) => {
+      if (expect && isFsError(error, "ESTALE")) {
+        throw preconditionFailed("Precondition failed: the resource changed meanwhile", "ESTALE");
+      }
+      // Gone since the conditions were judged: If-Match is false now (RFC 9110 13.1.1), as
+      // it is in the order where the removal came first (before: 404; protocol fuzz ext).
+      if (
+        conditions.ifMatch !== undefined && isFsError(error, "ENOENT") &&
+        await statOrNull(vfs, path) === null
+      ) {
+        throw preconditionFailed("If-Match failed: the resource was removed meanwhile", "ENOENT");
+      }
+      throw error;
+    },
+  );
   const json = statJson(result.path, result.stat);
   if (!result.created) return c.json(json, 200);
   return c.json(json, 201, { location: locationOf(c, result.path) });

@@ -3,8 +3,8 @@
  * an offset or append) and DELETE (a file, an empty directory, or a tree on request).
  *
  * Preconditions are checked against the current version before the body is read (so a
- * doomed upload is refused early) and again atomically at commit: a single strong
- * `If-Match` ETag goes to the VFS, which commits only if the file is still that version,
+ * doomed upload is refused early) and again atomically at commit: the strong `If-Match`
+ * ETags (one or a list) go to the VFS, which commits only if the file is one of them,
  * and `If-None-Match: *` becomes an exclusive create. Two clients racing with the same
  * precondition: exactly one wins, the other gets 412. Appends land at the end of the file
  * as it is when they commit, so concurrent appends never overlap. The lock check runs
@@ -22,6 +22,7 @@ import { contentLength, parseUint, queryFlag, requestBody, smallBody } from "../
 import { fsPathOf } from "./path.ts";
 import {
   commitCheck,
+  commitTags,
   type ConditionalHeaders,
   conditionalHeaders,
   evaluatePreconditions,
@@ -29,7 +30,7 @@ import {
   validatorHeaders,
 } from "../http/preconditions.ts";
 import { parseContentRange } from "../http/ranges.ts";
-import { checkLocks } from "../http/locks.ts";
+import { checkLocks, lockAlias } from "../http/locks.ts";
 import { Recheck } from "../http/recheck.ts";
 import { statJson } from "./render.ts";
 
@@ -129,13 +130,13 @@ async function putFileOnce(
   const current = await statOrNull(vfs, path, { optimistic });
   if (current?.type === "directory") throw new FsError("EISDIR", "Is a directory", { path });
   evaluatePreconditions(conditions, current, false);
-  const locks = { membership: current === null };
+  const locks = { membership: current === null, follow: true, optimistic };
   await checkLocks(c, vfs, path, locks);
   const body = small ?? requestBody(c, declared);
   const parent = parentOf(path);
   if (parents && parent !== "/") await vfs.mkdir(parent, { parents: true });
   const exclusive = conditions.ifNoneMatch?.trim() === "*";
-  const ifMatch = strongTag(conditions.ifMatch);
+  const ifMatch = commitTags(conditions.ifMatch);
   const mustExist = existing(conditions);
   const recheck = new Recheck(() =>
     small ? checkLocks(c, vfs, path, locks) : vfs.fresh(() => checkLocks(c, vfs, path, locks))
@@ -197,11 +198,11 @@ async function patchFs(c: Context, vfs: Vfs): Promise<Response> {
   if (current?.type === "directory") throw new FsError("EISDIR", "Is a directory", { path });
   evaluatePreconditions(conditions, current, false);
   if (!current && !create) throw new FsError("ENOENT", "No such file or directory", { path });
-  const locks = { membership: current === null };
+  const locks = { membership: current === null, follow: true };
   await checkLocks(c, vfs, path, locks);
   const body = small ?? requestBody(c, expected);
   const exclusive = conditions.ifNoneMatch?.trim() === "*";
-  const ifMatch = strongTag(conditions.ifMatch);
+  const ifMatch = commitTags(conditions.ifMatch);
   const mustExist = existing(conditions);
   const recheck = new Recheck(() =>
     small ? checkLocks(c, vfs, path, locks) : vfs.fresh(() => checkLocks(c, vfs, path, locks))
@@ -221,12 +222,6 @@ async function patchFs(c: Context, vfs: Vfs): Promise<Response> {
     throw raced(recheck.reason(error), exclusive, ifMatch, mustExist);
   }
   return c.body(null, 204, validatorHeaders(stat));
-}
-
-/** A single strong ETag in an If-Match header, for the VFS to check at commit. */
-export function strongTag(header: string | undefined): { ifMatch: string } | Record<never, never> {
-  const match = header?.trim().match(/^"([^"]*)"$/);
-  return match ? { ifMatch: match[1]! } : {};
 }
 
 /**
@@ -280,6 +275,6 @@ async function deleteFs(c: Context, vfs: Vfs): Promise<Response> {
   } else await vfs.rmdir(path);
   // The path is unmapped: its locks (and those below) go with it, as WebDAV's DELETE does
   // (RFC 4918 section 6.1: a lock whose root becomes unmapped is deleted by that request).
-  await vfs.locks.release(path);
+  await vfs.locks.release(path, { alias: lockAlias(c, vfs, path) });
   return c.body(null, 204);
 }

@@ -25,10 +25,11 @@ export interface OpenOptions {
   readonly uid?: number;
   readonly gid?: number;
   /**
-   * Commit only if the file's ETag is still this one; otherwise ESTALE and nothing
-   * changes. Checked in the same CAS as the write, so it cannot race another writer.
+   * Commit only if the file's ETag is still this one (a list: any of these, as HTTP's
+   * `If-Match` list); otherwise ESTALE and nothing changes. Checked in the same CAS as the
+   * write, so it cannot race another writer.
    */
-  readonly ifMatch?: string;
+  readonly ifMatch?: string | readonly string[];
   /**
    * Sets the file's mtime (ms) in the same CAS as the data (a client's own time for an
    * upload), so no reader sees the new bytes with another mtime.
@@ -210,7 +211,11 @@ export abstract class VfsFiles extends VfsNames {
    * @throws {FsError} ESTALE with `ifMatch`, when the file's ETag is another at the commit
    *   (checked in its CAS: nothing is cut).
    */
-  truncate(path: string, size: number, options: { ifMatch?: string } = {}): Promise<Stat> {
+  truncate(
+    path: string,
+    size: number,
+    options: Pick<OpenOptions, "ifMatch"> = {},
+  ): Promise<Stat> {
     return this.run(path, () => attrs.setattr(this.ctx, path, { size }, options));
   }
 

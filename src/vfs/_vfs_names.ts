@@ -17,7 +17,7 @@ import { rename } from "./ops/rename.ts";
 import { type AsideOptions, nameBeside, renameAside } from "./ops/rename_aside.ts";
 import { removeTree, type RemoveTreeOptions } from "./ops/tree.ts";
 import { checkName, splitPath } from "./path.ts";
-import { pathOf } from "./resolve.ts";
+import { pathOf, realpath } from "./resolve.ts";
 import type { ReaddirPage, Stat } from "./types.ts";
 
 /** The namespace methods of {@linkcode Vfs}. */
@@ -79,6 +79,23 @@ export abstract class VfsNames extends VfsAttrs {
    */
   pathOf(ino: string): Promise<string | null> {
     return this.run(ino, () => pathOf(this.ctx, ino));
+  }
+
+  /**
+   * The path of the entry `path` names, with the symlinks on the way resolved (with
+   * `follow`, a final symlink too; its last name need not exist): one name of a resource
+   * every other way to it leads to (not for hard links, which are names of equal rank).
+   * Costs no request beyond those of a lookup of `path`, which this request may have made
+   * (with `optimistic`, as {@linkcode lookup}'s: for a write that made its lookup so).
+   *
+   * @throws {FsError} ENOENT or ENOTDIR when a directory on the way is missing; ELOOP;
+   *   EACCES when a symlink leads out of this view's folder.
+   */
+  realpath(
+    path: string,
+    options: { follow?: boolean; optimistic?: boolean } = {},
+  ): Promise<string> {
+    return this.run(path, () => realpath(this.ctx, path, options));
   }
 
   /**

@@ -18,7 +18,7 @@
 import type { Versioned } from "../format/cas.ts";
 import { LOCKS_KEY, newId } from "../format/keys.ts";
 import type { Chain, Ctx } from "./context.ts";
-import { checkLockTable, type LockTable } from "./locks.ts";
+import { checkLockTable, type LockTable } from "./lock_table.ts";
 
 /** What a request needs to know of the namespace epoch. */
 export interface Epoch {

@@ -8,7 +8,10 @@
  * Reads revalidate the cached table with a conditional GET, so a check costs one request
  * (a 304 when nothing changed) and sees every lock another instance has committed.
  *
- * Locks are purely path-based: the manager never looks at the namespace. A lock's `expires`
+ * The manager never looks at the namespace itself: a lock is rooted at a path, and a caller
+ * that knows another name of the resource a request names (its path with the symlinks on
+ * the way resolved, see {@linkcode Alias}) passes it, so that every URL of a locked
+ * resource is covered (RFC 4918 sections 6 and 7). A lock's `expires`
  * is on the clock of the instance that granted (or last refreshed) it. Every read ignores a
  * lock that has lapsed by the reader's own clock, but a write of the table drops a record
  * only once it has lapsed by more than a skew margin (default 2 minutes) on the writer's
@@ -18,32 +21,26 @@
  * @module
  */
 
-import { type Check, MetaStore } from "../format/cas.ts";
+import { MetaStore } from "../format/cas.ts";
 import { LOCKS_KEY } from "../format/keys.ts";
 import { toFsError } from "./context.ts";
 import { FsError } from "./errors.ts";
-import { joinPath, splitPath } from "./path.ts";
+import {
+  atOrBelow,
+  below,
+  checkLockTable,
+  copy,
+  covers,
+  liveLocks,
+  type LockInfo,
+  type LockScope,
+  type LockTable,
+  normalize,
+  parentOf,
+  table,
+} from "./lock_table.ts";
 
-/** Whether a lock excludes every other lock, or only exclusive ones. */
-export type LockScope = "exclusive" | "shared";
-
-/** One lock, as the lock table stores it (and lockdiscovery reports it). */
-export interface LockInfo {
-  /** The lock token: `urn:uuid:<random uuid>`. */
-  readonly token: string;
-  /** Normalized absolute path the lock was taken on (`"/a/b"`, `"/"`). */
-  readonly root: string;
-  readonly depth: "0" | "infinity";
-  readonly scope: LockScope;
-  /** The client's `<D:owner>` content as a raw XML fragment, `""` if none; opaque here. */
-  readonly owner: string;
-  /** The authenticated user that took the lock, if any. */
-  readonly principal: string | null;
-  /** Seconds granted (never Infinity: capped at the manager's maximum). */
-  readonly timeout: number;
-  /** When the lock lapses, in ms since the epoch. */
-  readonly expires: number;
-}
+export { checkLockTable, type LockInfo, type LockScope, type LockTable } from "./lock_table.ts";
 
 /** What {@linkcode LockManager.lock} is asked for. */
 export interface LockRequest {
@@ -56,8 +53,17 @@ export interface LockRequest {
   readonly timeout: number | null;
 }
 
+/**
+ * The other name of the resource a request names: its path with the symlinks on the way
+ * resolved (null when that is the path itself or cannot be resolved). Asked only when some
+ * lock is live, and then at most once per call: a table with no lock costs no resolution.
+ */
+export type Alias = () => Promise<string | null>;
+
 /** Which extra locks a change must hold tokens for (see {@linkcode LockManager.unsatisfied}). */
 export interface CheckOptions {
+  /** The resolved name of `path`: its locks count as the path's own (see {@linkcode Alias}). */
+  readonly alias?: Alias;
   /** The change adds or removes `path` as a member of its parent collection. */
   readonly parent?: boolean;
   /** The change affects the whole tree below `path` (DELETE, MOVE). */
@@ -71,6 +77,8 @@ export interface CheckOptions {
 
 /** Options of {@linkcode LockManager.refresh} and {@linkcode LockManager.unlock}. */
 export interface TokenOptions {
+  /** The resolved name of the path: a lock that covers it covers the path. */
+  readonly alias?: Alias;
   /** When given, only a lock taken by this user (or by nobody) may be refreshed or removed. */
   readonly principal?: string | null;
 }
@@ -243,13 +251,14 @@ export class LockManager {
     timeout: number | null,
     options: TokenOptions = {},
   ): Promise<LockInfo> {
-    return this.#run(path, () => {
+    return this.#run(path, async () => {
       const at = normalize(path);
       const seconds = this.#grant(timeout);
-      return this.#change<LockInfo>((current) => {
+      const alias = await this.#aliasOf(at, options.alias);
+      return await this.#change<LockInfo>((current) => {
         const now = this.#now();
         const live = liveLocks(current, now);
-        const found = this.#find(live, token, at, options);
+        const found = this.#find(live, token, [at, alias], options);
         const lock: LockInfo = { ...found, timeout: seconds, expires: now + seconds * 1000 };
         return {
           write: table(
@@ -267,11 +276,12 @@ export class LockManager {
    * @throws {LockTokenError} when the token names no live lock covering `path`.
    */
   unlock(token: string, path: string, options: TokenOptions = {}): Promise<void> {
-    return this.#run(path, () => {
+    return this.#run(path, async () => {
       const at = normalize(path);
-      return this.#change<void>((current) => {
+      const alias = await this.#aliasOf(at, options.alias);
+      return await this.#change<void>((current) => {
         const now = this.#now();
-        const found = this.#find(liveLocks(current, now), token, at, options);
+        const found = this.#find(liveLocks(current, now), token, [at, alias], options);
         const kept = this.#kept(current, now);
         return { write: table(current, kept.filter((l) => l !== found)), result: undefined };
       });
@@ -279,13 +289,15 @@ export class LockManager {
   }
 
   /**
-   * The live locks that cover `path`: rooted at it, or at an ancestor with depth infinity
-   * (what lockdiscovery reports).
+   * The live locks that cover `path` (or its `alias`): rooted at it, or at an ancestor with
+   * depth infinity (what lockdiscovery reports).
    */
-  covering(path: string): Promise<LockInfo[]> {
+  covering(path: string, options: { alias?: Alias } = {}): Promise<LockInfo[]> {
     return this.#run(path, async () => {
       const at = normalize(path);
-      return (await this.#live()).filter((l) => covers(l, at)).map(copy);
+      const live = await this.#live();
+      const alias = live.length > 0 ? await this.#aliasOf(at, options.alias) : null;
+      return live.filter((l) => covers(l, at) || (alias !== null && covers(l, alias))).map(copy);
     });
   }
 
@@ -293,8 +305,9 @@ export class LockManager {
    * The live locks a change of `path` needs tokens for and whose tokens are not in
    * `tokens`: those covering `path`; with `parent`, also a depth-0 lock on the parent
    * collection (adding or removing a member changes it, RFC 4918 7.4); with `descendants`,
-   * also every lock rooted strictly below `path`. One token of several shared locks on the
-   * same resource stands for all of them. Empty means the change is allowed.
+   * also every lock rooted strictly below `path`. With `alias`, the same for the resolved
+   * name of `path` too. One token of several shared locks on the same resource stands for
+   * all of them. Empty means the change is allowed.
    */
   unsatisfied(
     path: string,
@@ -303,13 +316,21 @@ export class LockManager {
   ): Promise<LockInfo[]> {
     return this.#run(path, async () => {
       const at = normalize(path);
-      const parent = options.parent && at !== "/" ? parentOf(at) : null;
       const held = (l: LockInfo) =>
         tokens.has(l.token) &&
         (options.principal === undefined || l.principal === null ||
           l.principal === options.principal);
-      const relevant = (await this.#live()).filter((l) =>
-        covers(l, at) || l.root === parent || (options.descendants === true && below(l.root, at))
+      const live = await this.#live();
+      // The path as named, and as its symlinks resolve (a path without one is itself: no
+      // second look), so that no other URL of a locked resource escapes its lock.
+      const alias = live.length > 0 ? await this.#aliasOf(at, options.alias) : null;
+      const names = alias === null ? [at] : [at, alias];
+      const relevant = live.filter((l) =>
+        names.some((name) =>
+          covers(l, name) ||
+          (options.parent === true && name !== "/" && l.root === parentOf(name)) ||
+          (options.descendants === true && below(l.root, name))
+        )
       );
       // Holding one of the shared locks on a resource is holding "the lock" (RFC 4918
       // section 7): the other holders' tokens are not needed too.
@@ -336,20 +357,22 @@ export class LockManager {
   }
 
   /**
-   * Drops every lock rooted at or below `path`: after a DELETE, or on the source of a
-   * MOVE. One CAS; nothing is written when there is none.
+   * Drops every lock rooted at or below `path` (or its `alias`): after a DELETE, or on the
+   * source of a MOVE. One CAS; nothing is written when there is none.
    */
-  release(path: string): Promise<void> {
-    return this.#run(path, () => {
+  release(path: string, options: { alias?: Alias } = {}): Promise<void> {
+    return this.#run(path, async () => {
       const at = normalize(path);
-      return this.#change<void>((current) => {
+      const live = await this.#live();
+      const alias = live.length > 0 ? await this.#aliasOf(at, options.alias) : null;
+      const gone = (l: LockInfo) =>
+        atOrBelow(l.root, at) || (alias !== null && atOrBelow(l.root, alias));
+      if (!live.some(gone)) return;
+      return await this.#change<void>((current) => {
         const live = liveLocks(current, this.#now());
-        if (!live.some((l) => atOrBelow(l.root, at))) return { result: undefined };
+        if (!live.some(gone)) return { result: undefined };
         const kept = this.#kept(current, this.#now());
-        return {
-          write: table(current, kept.filter((l) => !atOrBelow(l.root, at))),
-          result: undefined,
-        };
+        return { write: table(current, kept.filter((l) => !gone(l))), result: undefined };
       });
     });
   }
@@ -383,10 +406,26 @@ export class LockManager {
     return value ? value.locks.filter((l) => l.expires + this.#skewMargin > now) : [];
   }
 
-  #find(live: readonly LockInfo[], token: string, path: string, options: TokenOptions): LockInfo {
+  /** `alias` resolved and normalized; null when none, the path itself, or unresolvable. */
+  async #aliasOf(at: string, alias: Alias | undefined): Promise<string | null> {
+    const name = alias ? await alias() : null;
+    if (name === null) return null;
+    const resolved = normalize(name);
+    return resolved === at ? null : resolved;
+  }
+
+  /** The live lock with `token`, which must cover `path` (or its resolved name). */
+  #find(
+    live: readonly LockInfo[],
+    token: string,
+    [path, alias]: readonly [string, string | null],
+    options: TokenOptions,
+  ): LockInfo {
     const found = live.find((l) => l.token === token);
     if (!found) throw new LockTokenError(path, token, "unknown");
-    if (!covers(found, path)) throw new LockTokenError(path, token, "scope");
+    if (!covers(found, path) && !(alias !== null && covers(found, alias))) {
+      throw new LockTokenError(path, token, "scope");
+    }
     if (
       options.principal !== undefined && found.principal !== null &&
       found.principal !== options.principal
@@ -414,84 +453,3 @@ export class LockManager {
 
 /** Default clock skew tolerated between instances, in ms. */
 const SKEW_MARGIN = 2 * 60_000;
-
-/**
- * The lock table object, `{ v: 1, locks: [...] }`, which also carries the namespace epoch
- * (`ns`, `pending`: see epoch.ts; absent is 0 and none).
- */
-export interface LockTable {
-  v: 1;
-  locks: LockInfo[];
-  ns?: number;
-  pending?: string[];
-}
-
-/** The table with `locks`, keeping the epoch fields of `base`. */
-function table(base: LockTable | undefined, locks: LockInfo[]): LockTable {
-  return { ...base, v: 1, locks };
-}
-
-function liveLocks(value: LockTable | undefined, now: number): LockInfo[] {
-  return value ? value.locks.filter((l) => l.expires > now) : [];
-}
-
-/** A copy for callers: the table's records are shared with MetaStore's cache. */
-function copy(lock: LockInfo): LockInfo {
-  return { ...lock };
-}
-
-/** The path in canonical form ("/a/b"), validated. @throws {FsError} EINVAL */
-function normalize(path: string): string {
-  return joinPath(splitPath(path));
-}
-
-function parentOf(path: string): string {
-  return path.slice(0, path.lastIndexOf("/")) || "/";
-}
-
-/** `path` is `root` or inside it, by whole segments ("/ab" is not inside "/a"). */
-function atOrBelow(path: string, root: string): boolean {
-  return path === root || below(path, root);
-}
-
-/** `path` is strictly inside `root`. */
-function below(path: string, root: string): boolean {
-  return path !== root && (root === "/" || path.startsWith(root + "/"));
-}
-
-/** The lock applies to `path`: rooted there, or above it with depth infinity. */
-function covers(lock: LockInfo, path: string): boolean {
-  return lock.root === path || (lock.depth === "infinity" && below(path, lock.root));
-}
-
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
-
-/** Validates the lock table object (with the epoch fields it may carry). */
-export const checkLockTable: Check = (value) => {
-  if (!isObject(value) || value.v !== 1 || !Array.isArray(value.locks)) {
-    return "not a version 1 lock table";
-  }
-  if (value.ns !== undefined && !(Number.isSafeInteger(value.ns) && (value.ns as number) >= 0)) {
-    return "bad namespace epoch";
-  }
-  if (
-    value.pending !== undefined &&
-    !(Array.isArray(value.pending) && value.pending.every((p) => typeof p === "string"))
-  ) {
-    return "bad pending namespace changes";
-  }
-  for (const l of value.locks as unknown[]) {
-    const ok = isObject(l) &&
-      typeof l.token === "string" &&
-      typeof l.root === "string" && l.root.startsWith("/") &&
-      (l.depth === "0" || l.depth === "infinity") &&
-      (l.scope === "exclusive" || l.scope === "shared") &&
-      typeof l.owner === "string" &&
-      (l.principal === null || typeof l.principal === "string") &&
-      typeof l.timeout === "number" &&
-      typeof l.expires === "number";
-    if (!ok) return `malformed lock record ${JSON.stringify(l).slice(0, 200)}`;
-  }
-  return null;
-};

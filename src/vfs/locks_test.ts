@@ -370,3 +370,30 @@ contract(
     assert(tableWrites < changes / 2, `${tableWrites} table writes for ${changes} changes`);
   },
 );
+
+Deno.test("unsatisfied() checks a path's alias too, and asks for it only when a lock is live", async () => {
+  const { MemoryStore } = await import("../store/memory.ts");
+  const locks = new LockManager(new MetaStore(new MemoryStore()));
+  let asked = 0;
+  const alias = (name: string | null) => () => {
+    asked++;
+    return Promise.resolve(name);
+  };
+  // No lock at all: the alias is never resolved.
+  assertEquals(await locks.unsatisfied("/s/f", NONE, { alias: alias("/d/f") }), []);
+  assertEquals(asked, 0);
+  const lock = await locks.lock(req("/d", { depth: "infinity" }));
+  const missing = await locks.unsatisfied("/s/f", NONE, { alias: alias("/d/f") });
+  assertEquals(missing.map((l) => l.token), [lock.token]);
+  assertEquals(asked, 1);
+  // A depth-0 lock on the alias's parent stops a change of membership there.
+  const zero = await locks.lock(req("/e"));
+  const member = await locks.unsatisfied("/t/new", NONE, { parent: true, alias: alias("/e/new") });
+  assertEquals(member.map((l) => l.token), [zero.token]);
+  // The token covers the alias: UNLOCK through the other name.
+  await locks.unlock(lock.token, "/s", { alias: alias("/d") });
+  assertEquals(await locks.unsatisfied("/s/f", NONE, { alias: alias("/d/f") }), []);
+  // Released by either name.
+  await locks.release("/t", { alias: alias("/e") });
+  assertEquals(await locks.covering("/e"), []);
+});

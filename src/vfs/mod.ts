@@ -7,6 +7,7 @@
 export { ChangedError, ERRNO, type Errno, FsError, isFsError } from "./errors.ts";
 export { FileHandle } from "./writer.ts";
 export {
+  type Alias,
   type CheckOptions,
   LockedError,
   type LockInfo,

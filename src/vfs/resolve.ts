@@ -360,6 +360,21 @@ export async function locate(
   return { parent: dir, name, entry, names: [...parentNames, name] };
 }
 
+/**
+ * The path `path` leads to with every symlink on the way resolved (and, with `follow`, a
+ * final one too): the name of the entry a change through `path` would act on. Its last
+ * name need not exist. Reads what {@linkcode locate} reads, reusing this request's versions.
+ */
+export async function realpath(
+  ctx: Ctx,
+  path: string,
+  options: { follow?: boolean } & Optimistic = {},
+): Promise<string> {
+  const { follow = false, optimistic = false } = options;
+  const { names } = await locate(ctx, path, { follow, optimistic });
+  return "/" + names.join("/");
+}
+
 /** Walks up from a directory before {@linkcode pathOf} gives up (EAGAIN). */
 const PATH_OF_TRIES = 10;
 

@@ -53,7 +53,8 @@ export interface CommitSpec {
   readonly mapped: boolean;
   /** Releases a new file's announcement to its directory's group commit. */
   readonly announced: (() => void) | null;
-  readonly ifMatch: string | undefined;
+  /** Commit only if the file's content ETag is one of these (HTTP If-Match). */
+  readonly ifMatch: readonly string[] | undefined;
   readonly expect: string | null | undefined;
   /** Attribute changes for the first commit, made in its CAS. */
   readonly attrs: AttrChanges | null;
@@ -78,8 +79,11 @@ export class FileCommit {
   readonly #follow: boolean;
   /** With {@linkcode #follow} and O_CREAT: a file removed meanwhile is made anew. */
   #recreate: CreateSpec | null;
-  /** Commit only if the file's content ETag is still this one (HTTP If-Match). */
-  readonly #ifMatch: string | undefined;
+  /**
+   * Commit only if the file's content ETag is one of these (HTTP If-Match, a list of one
+   * or more): checked on the version the CAS builds on, so a list is as atomic as one tag.
+   */
+  readonly #ifMatch: readonly string[] | undefined;
   /** Optimistic: what the caller saw (content ETag, null for absent); see `OpenOptions`. */
   readonly #expect: string | null | undefined;
   /** Attribute changes for the next commit, made in its CAS. */
@@ -302,7 +306,7 @@ export class FileCommit {
     // file is still at that generation, so the check and the write are one step.
     if (this.#ifMatch !== undefined) {
       const tag = record ? contentTag(this.#loc.ino, current) : null;
-      if (tag !== this.#ifMatch) {
+      if (tag === null || !this.#ifMatch.includes(tag)) {
         throw new FsError("ESTALE", "The file changed since the version asked for", {
           path: this.#loc.name,
         });

@@ -57,7 +57,8 @@ export class FileHandle {
       mode?: number;
       uid?: number;
       gid?: number;
-      ifMatch?: string;
+      /** Commit only if the file's ETag is this one, or one of these. */
+      ifMatch?: string | readonly string[];
       /** The mtime (ms) the first commit sets, in the same CAS as the data. */
       mtime?: number;
       /**
@@ -89,7 +90,7 @@ export class FileHandle {
     };
     const conditional = options.ifMatch !== undefined || options.expect !== undefined;
     const commit = {
-      ifMatch: options.ifMatch,
+      ifMatch: typeof options.ifMatch === "string" ? [options.ifMatch] : options.ifMatch,
       expect: options.expect,
       attrs: options.attrs || mtime !== undefined
         ? { ...options.attrs, ...(mtime === undefined ? {} : { mtime }) }

@@ -9,6 +9,7 @@ import { fileBody } from "../http/file_body.ts";
 import { contentTypeOf } from "../http/media_types.ts";
 import {
   commitCheck,
+  commitTags,
   type ConditionalHeaders,
   conditionalHeaders,
   evaluatePreconditions,
@@ -20,7 +21,7 @@ import { ChangedError, isFsError, LockedError, type Stat, type Vfs } from "../vf
 import { DavError, messageOf, statusOf } from "./errors.ts";
 import { parseDepth } from "./headers.ts";
 import { parentOf } from "./paths.ts";
-import { type DavRequest, guard, href, regard, statOrNull } from "./request.ts";
+import { type DavRequest, guard, href, regard, releaseLocks, statOrNull } from "./request.ts";
 import { DAV, escapeXml, renderXml, type XmlOut } from "./xml.ts";
 import { markStreamedByRuntime } from "../observe/request_log.ts";
 
@@ -180,7 +181,7 @@ async function putOnce(
   if (current?.type === "directory") throw new DavError(405, "Cannot PUT to a collection");
   if (!current) await requireParent(vfs, path, { optimistic });
   evaluatePreconditions(conditions, current, false);
-  const touches = [{ path, membership: current === null }];
+  const touches = [{ path, membership: current === null, follow: true, optimistic }];
   await guard(req, touches);
   const body = small ?? requestBody(req.c, expected);
   // The preconditions hold again in the commit's CAS, and the gate runs again right
@@ -194,8 +195,9 @@ async function putOnce(
   const options = {
     // `If-Match: *` asks only that the file exist: it must still at the commit (no
     // create), whatever version (before: pinned to the version looked at, so a PUT racing
-    // another writer was 412, which neither order explains). Other If-Match: that version.
-    ...(current && conditions.ifMatch !== undefined && !anyMatch ? { ifMatch: current.etag } : {}),
+    // another writer was 412, which neither order explains). Other If-Match: one of its
+    // tags, checked in the CAS (before: pinned to the one the file had when looked at).
+    ...commitTags(conditions.ifMatch),
     ...(exclusive ? { exclusive } : {}),
     ...(mtime === undefined ? {} : { mtime }),
     ...(optimistic ? { expect: current?.etag ?? null } : {}),
@@ -305,7 +307,7 @@ export async function deleteMethod(req: DavRequest): Promise<Response> {
     throw refusal;
   }
   if (failures.size > 0) return multistatusOfFailures(req, failures);
-  await req.locks.release(req.path);
+  await releaseLocks(req, req.path);
   return req.c.body(null, 204);
 }
 

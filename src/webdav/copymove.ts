@@ -26,7 +26,15 @@ import { parseDepth, parseOverwrite } from "./headers.ts";
 import { destinationPath, isWithin, parentOf } from "./paths.ts";
 import { requireParent } from "./content.ts";
 import { type Aside, discard, holderOf, putBack, Settled } from "./aside.ts";
-import { type DavRequest, guard, regard, regardLocks, statOrNull } from "./request.ts";
+import { lockAlias } from "../http/locks.ts";
+import {
+  type DavRequest,
+  guard,
+  regard,
+  regardLocks,
+  releaseLocks,
+  statOrNull,
+} from "./request.ts";
 
 /** The name a replaced destination has between its replacement and its deletion. */
 export const ASIDE_PREFIX = LEFTOVER_PREFIX.replaced;
@@ -101,6 +109,7 @@ export async function copyMoveMethod(req: DavRequest, move: boolean): Promise<Re
     throw new DavError(403, "Cannot copy or move a resource onto its own ancestor");
   }
   const target = await statOrNull(vfs, to);
+  await notIntoItself(req, from, to);
   // One inode at both: the same entry under another spelling (a symlink on the way) is
   // the same resource, 403 as above (before: a rename onto itself, which changed nothing
   // and answered 204 with the source still there). Two hard links of one file are two
@@ -140,6 +149,25 @@ export async function copyMoveMethod(req: DavRequest, move: boolean): Promise<Re
   return req.c.body(null, target ? 204 : 201);
 }
 
+/**
+ * The 403s above for the two paths as their symlinks resolve: `/d` into `/s/x` with `/s`
+ * -> `/d` is into itself (before: the rename's EINVAL, 400; a COPY the same). The
+ * resolutions are the ones the lock checks use next (kept per request), and read what the
+ * lookups above read. The same entry under two spellings is left to the check below.
+ */
+async function notIntoItself(req: DavRequest, from: string, to: string): Promise<void> {
+  const [realFrom, realTo] = await Promise.all(
+    [from, to].map((path) => lockAlias(req.c, req.vfs, path)()),
+  );
+  if (realFrom == null || realTo == null || realFrom === realTo) return;
+  if (isWithin(realTo, realFrom)) {
+    throw new DavError(403, "Cannot copy or move a resource into itself");
+  }
+  if (isWithin(realFrom, realTo)) {
+    throw new DavError(403, "Cannot copy or move a resource onto its own ancestor");
+  }
+}
+
 /** Whether `a` and `b` name one entry: the same name in the same directory (by inode). */
 async function sameEntry(req: DavRequest, a: string, b: string): Promise<boolean> {
   const name = (p: string) => p.slice(p.lastIndexOf("/") + 1);
@@ -162,7 +190,7 @@ async function unlinkSource(req: DavRequest, transfer: Transfer): Promise<void> 
     if (expect) throw sourceChanged();
     throw new DavError(503, "The source changed during the MOVE; nothing was done");
   });
-  await req.locks.release(transfer.from);
+  await releaseLocks(req, transfer.from);
 }
 
 /** The change itself, made at `to`: a rename, a tree copy, or a Depth 0 collection copy. */
@@ -187,7 +215,7 @@ async function transferTo(
       // of one file does nothing, and the MOVE still removes the source, as when the link
       // was there first (below; before: 201 with both names left, protocol fuzz ext).
       if (done === "same file" && source.type === "file") await unlinkSource(req, transfer);
-      await req.locks.release(from);
+      await releaseLocks(req, from);
     } else if (transfer.depth === "0" && source.type === "directory") {
       // The properties first: a source removed before this COPY read it leaves nothing made.
       const xattrs = await vfs.getxattrs(from);
@@ -252,7 +280,7 @@ async function replaceByMove(req: DavRequest, to: string, transfer: Transfer): P
       throw answer instanceof Settled ? answer : await parentGone(req, from, answer);
     }
   }
-  await req.locks.release(from);
+  await releaseLocks(req, from);
   if (aside) await discard(req, aside, transfer.locks);
 }
 

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { lockAlias } from "../http/locks.ts";
 import { bodyIdleMs } from "../http/input.ts";
 import { isFsError } from "../vfs/mod.ts";
 import { type LockInfo, LockTokenError } from "../vfs/locks.ts";
@@ -50,8 +51,12 @@ export async function lockMethod(req: DavRequest): Promise<Response> {
   }
   // Creating the empty resource adds a member to the parent: its locks must be satisfied.
   await guard(req, existing ? [] : [{ path: req.path, membership: true }]);
+  // On the resource: rooted at its path with the symlinks on the way resolved, so that a
+  // write through any name of it finds the lock (before, a lock taken through `/s/f` with
+  // `/s` -> `/d` left `/d/f` open).
+  const root = await lockAlias(req.c, req.vfs, req.path)() ?? req.path;
   const lock = await req.locks.lock({
-    root: req.path,
+    root,
     depth: existing?.type === "directory" ? depth : "0",
     scope: info.scope,
     owner: info.owner,
@@ -84,6 +89,7 @@ async function refresh(req: DavRequest, timeout: number | null): Promise<Respons
     try {
       const lock = await req.locks.refresh(token, req.path, timeout, {
         principal: req.principal,
+        alias: lockAlias(req.c, req.vfs, req.path),
       });
       return lockResponse(req, lock, 200, false);
     } catch (error) {
@@ -108,7 +114,10 @@ export async function unlockMethod(req: DavRequest): Promise<Response> {
   if (parsed === null) throw new DavError(400, "UNLOCK needs a Lock-Token header");
   const { token, bare } = parsed;
   try {
-    await req.locks.unlock(token, req.path, { principal: req.principal });
+    await req.locks.unlock(token, req.path, {
+      principal: req.principal,
+      alias: lockAlias(req.c, req.vfs, req.path),
+    });
   } catch (error) {
     if (!(error instanceof LockTokenError)) throw error;
     if (bare && error.reason === "unknown") parseLockToken(header); // throws: 400

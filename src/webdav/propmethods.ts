@@ -8,9 +8,10 @@
  * @module
  */
 
+import { lockAlias } from "../http/locks.ts";
 import { bodyIdleMs } from "../http/input.ts";
 import { AsyncLocalStorage } from "node:async_hooks";
-import { FsError, type ReaddirPage, type Stat } from "../vfs/mod.ts";
+import { FsError, type LockInfo, type ReaddirPage, type Stat } from "../vfs/mod.ts";
 import { DavError } from "./errors.ts";
 import { parseDepth } from "./headers.ts";
 import { isWithin } from "./paths.ts";
@@ -70,8 +71,15 @@ export async function propfindMethod(req: DavRequest): Promise<Response> {
   ]);
   const ctx: PropContext = { hrefOf: (p, c) => href(req, p, c), quota };
   const now = Date.now();
-  const covering = (p: string) =>
-    locks.filter((l) => l.root === p || (l.depth === "infinity" && isWithin(p, l.root)));
+  // A lock is rooted at its resource's path with the symlinks resolved: a path listed
+  // through a symlink on the way is matched by that name too.
+  const alias = locks.length > 0 ? await lockAlias(req.c, vfs, path)() : null;
+  const covers = (p: string) => (l: LockInfo) =>
+    l.root === p || (l.depth === "infinity" && isWithin(p, l.root));
+  const covering = (p: string) => {
+    const resolved = alias !== null && alias !== path ? alias + p.slice(path.length) : null;
+    return locks.filter((l) => covers(p)(l) || (resolved !== null && covers(resolved)(l)));
+  };
   const self = renderMember(
     propResponse({ path, stat, xattrs, locks: covering(path) }, query, ctx, now),
   );
@@ -224,7 +232,10 @@ async function walkTree(req: DavRequest, root: string, xattrs: boolean): Promise
 /** The locks covering `path` and, for a listing, those rooted below it: one table read. */
 async function locksAround(req: DavRequest, path: string, listing: boolean) {
   const none = new Set<string>();
-  return await req.locks.unsatisfied(path, none, listing ? { descendants: true } : {});
+  return await req.locks.unsatisfied(path, none, {
+    descendants: listing,
+    alias: lockAlias(req.c, req.vfs, path),
+  });
 }
 
 async function quotaOf(req: DavRequest): Promise<{ used: number; available: number }> {

@@ -6,6 +6,7 @@
  */
 
 import type { Context } from "hono";
+import { lockAlias } from "../http/locks.ts";
 import { Recheck } from "../http/recheck.ts";
 import type { RenderCache } from "../http/render_cache.ts";
 import { isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
@@ -73,6 +74,10 @@ export interface Touch {
   readonly membership?: boolean;
   /** The change removes or replaces everything below `path` too. */
   readonly tree?: boolean;
+  /** The change goes through a final symlink (a PUT writes the file it leads to). */
+  readonly follow?: boolean;
+  /** The request looked `path` up optimistically (see `lockAlias`). */
+  readonly optimistic?: boolean;
 }
 
 /**
@@ -94,11 +99,16 @@ export async function guard(req: DavRequest, touches: readonly Touch[]): Promise
         target = null;
       }
       if (!target || !isWithin(target.path, req.scope)) return { etag: null, tokens: [] };
-      const [stat, locks] = await Promise.all([
-        statOrNull(req.vfs, target.path),
-        req.locks.covering(target.path),
+      // The resource's locks wherever they were taken: through the path as named, or as
+      // its symlinks resolve (a lock is on the resource, not on one URL of it).
+      const path = target.path;
+      const [stat, locks, followed] = await Promise.all([
+        statOrNull(req.vfs, path),
+        req.locks.covering(path, { alias: lockAlias(req.c, req.vfs, path) }),
+        req.locks.covering(path, { alias: lockAlias(req.c, req.vfs, path, { follow: true }) }),
       ]);
-      return { etag: stat ? quotedEtag(stat) : null, tokens: locks.map((l) => l.token) };
+      const tokens = new Set([...locks, ...followed].map((l) => l.token));
+      return { etag: stat ? quotedEtag(stat) : null, tokens: [...tokens] };
     });
     if (!holds) throw new DavError(412, "The If header's conditions do not hold");
   }
@@ -117,8 +127,17 @@ async function checkLocks(
       parent: touch.membership ?? false,
       descendants: touch.tree ?? false,
       principal: req.principal,
+      alias: lockAlias(req.c, req.vfs, touch.path, touch),
     });
   }
+}
+
+/**
+ * Drops the locks of `path` and below, which the request unmapped (RFC 4918 section 6.1):
+ * those taken through the path as named and through its symlinks resolved.
+ */
+export function releaseLocks(req: DavRequest, path: string): Promise<void> {
+  return req.locks.release(path, { alias: lockAlias(req.c, req.vfs, path) });
 }
 
 /**

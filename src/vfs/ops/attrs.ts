@@ -78,7 +78,7 @@ export async function setattr(
   ctx: Ctx,
   path: string,
   changes: SetAttr,
-  options: { ifMatch?: string } = {},
+  options: { ifMatch?: string | readonly string[] } = {},
 ): Promise<Stat> {
   checkAttrs(changes, path);
   const found = await locate(ctx, path, { follow: true });

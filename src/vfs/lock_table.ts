@@ -1,0 +1,118 @@
+/**
+ * The lock table's records and the rules on paths every lock check applies: the stored
+ * form of a lock ({@linkcode LockInfo}), the table object and its validation, and which
+ * paths a lock covers. Internal to `src/vfs`: `locks.ts` (the {@linkcode LockManager}) is
+ * the one module that reads and changes the table, and `epoch.ts` keeps its epoch fields
+ * in the same object.
+ *
+ * @module
+ */
+
+import type { Check } from "../format/cas.ts";
+import { joinPath, splitPath } from "./path.ts";
+
+/** Whether a lock excludes every other lock, or only exclusive ones. */
+export type LockScope = "exclusive" | "shared";
+
+/** One lock, as the lock table stores it (and lockdiscovery reports it). */
+export interface LockInfo {
+  /** The lock token: `urn:uuid:<random uuid>`. */
+  readonly token: string;
+  /**
+   * Normalized absolute path the lock was taken on (`"/a/b"`, `"/"`): WebDAV's LOCK gives
+   * the path it named with the symlinks on the way resolved, so that the lock is on the
+   * resource (every name of it checks here, see `Alias`).
+   */
+  readonly root: string;
+  readonly depth: "0" | "infinity";
+  readonly scope: LockScope;
+  /** The client's `<D:owner>` content as a raw XML fragment, `""` if none; opaque here. */
+  readonly owner: string;
+  /** The authenticated user that took the lock, if any. */
+  readonly principal: string | null;
+  /** Seconds granted (never Infinity: capped at the manager's maximum). */
+  readonly timeout: number;
+  /** When the lock lapses, in ms since the epoch. */
+  readonly expires: number;
+}
+
+/**
+ * The lock table object, `{ v: 1, locks: [...] }`, which also carries the namespace epoch
+ * (`ns`, `pending`: see epoch.ts; absent is 0 and none).
+ */
+export interface LockTable {
+  v: 1;
+  locks: LockInfo[];
+  ns?: number;
+  pending?: string[];
+}
+
+/** The table with `locks`, keeping the epoch fields of `base`. */
+export function table(base: LockTable | undefined, locks: LockInfo[]): LockTable {
+  return { ...base, v: 1, locks };
+}
+
+export function liveLocks(value: LockTable | undefined, now: number): LockInfo[] {
+  return value ? value.locks.filter((l) => l.expires > now) : [];
+}
+
+/** A copy for callers: the table's records are shared with MetaStore's cache. */
+export function copy(lock: LockInfo): LockInfo {
+  return { ...lock };
+}
+
+/** The path in canonical form ("/a/b"), validated. @throws {FsError} EINVAL */
+export function normalize(path: string): string {
+  return joinPath(splitPath(path));
+}
+
+export function parentOf(path: string): string {
+  return path.slice(0, path.lastIndexOf("/")) || "/";
+}
+
+/** `path` is `root` or inside it, by whole segments ("/ab" is not inside "/a"). */
+export function atOrBelow(path: string, root: string): boolean {
+  return path === root || below(path, root);
+}
+
+/** `path` is strictly inside `root`. */
+export function below(path: string, root: string): boolean {
+  return path !== root && (root === "/" || path.startsWith(root + "/"));
+}
+
+/** The lock applies to `path`: rooted there, or above it with depth infinity. */
+export function covers(lock: LockInfo, path: string): boolean {
+  return lock.root === path || (lock.depth === "infinity" && below(path, lock.root));
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Validates the lock table object (with the epoch fields it may carry). */
+export const checkLockTable: Check = (value) => {
+  if (!isObject(value) || value.v !== 1 || !Array.isArray(value.locks)) {
+    return "not a version 1 lock table";
+  }
+  if (value.ns !== undefined && !(Number.isSafeInteger(value.ns) && (value.ns as number) >= 0)) {
+    return "bad namespace epoch";
+  }
+  if (
+    value.pending !== undefined &&
+    !(Array.isArray(value.pending) && value.pending.every((p) => typeof p === "string"))
+  ) {
+    return "bad pending namespace changes";
+  }
+  for (const l of value.locks as unknown[]) {
+    const ok = isObject(l) &&
+      typeof l.token === "string" &&
+      typeof l.root === "string" && l.root.startsWith("/") &&
+      (l.depth === "0" || l.depth === "infinity") &&
+      (l.scope === "exclusive" || l.scope === "shared") &&
+      typeof l.owner === "string" &&
+      (l.principal === null || typeof l.principal === "string") &&
+      typeof l.timeout === "number" &&
+      typeof l.expires === "number";
+    if (!ok) return `malformed lock record ${JSON.stringify(l).slice(0, 200)}`;
+  }
+  return null;
+};
