@@ -177,3 +177,75 @@ Deno.test("uploads that stall give their share of the memory budget back: the ot
     await server.close();
   }
 });
+
+Deno.test("uploads that trickle just fast enough to stay alive give their memory back while idle", async () => {
+  // 8 uploads of 12 MiB that sent 3 MiB each, then one byte every 300 ms (never silent for
+  // the 1.5 s limit), in the smallest budget: before, their dirty buffers held the whole budget for
+  // as long as they trickled, and a 20 MiB PUT behind them waited until its client gave up.
+  // Now a holder idle for a second while others wait seals what it holds (a small group
+  // commit) and goes on in a new buffer; every byte of every upload still lands.
+  const server = await startServer({
+    store: "memory",
+    env: { PAGEFS_BODY_TIMEOUT_MS: "1500", PAGEFS_MEMORY_MIB: "32" },
+  });
+  const SENT = 3 << 20;
+  const TAIL = 40;
+  /** Declared: a length past a part, which a writer streams (its buffer is a whole part). */
+  const LENGTH = 12 << 20;
+  const UPLOADS = 8;
+  const conns: Deno.TcpConn[] = [];
+  let trickled = 0;
+  let trickling = true;
+  try {
+    const first = new Uint8Array(SENT).fill(0x62);
+    for (let i = 0; i < UPLOADS; i++) {
+      conns.push(
+        await stall(
+          server,
+          `PUT /api/v1/fs/slow${i}.bin HTTP/1.1\nHost: x\nContent-Length: ${LENGTH}\n`,
+          first,
+        ),
+      );
+    }
+    const trickle = (async () => {
+      while (trickling && trickled < TAIL - 1) {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        for (const conn of conns) await writeAll(conn, new Uint8Array([0x30 + trickled]));
+        trickled++;
+      }
+    })();
+    const body = new Uint8Array(20 << 20).fill(0x63);
+    const res = await fetch(`${server.url}/api/v1/fs/after.bin`, {
+      method: "PUT",
+      body,
+      signal: AbortSignal.timeout(30_000),
+    });
+    assertEquals(await status(res), 201);
+    assert(trickled < TAIL - 1, "the PUT went through while the uploads still trickled");
+    trickling = false;
+    await trickle;
+    // The uploads end: every byte of each, trickled and sealed in pieces, is there in order.
+    const expected = new Uint8Array(LENGTH).fill(0x62);
+    for (let t = 0; t < TAIL; t++) expected[SENT + t] = 0x30 + t;
+    expected.fill(0x64, SENT + TAIL);
+    for (const conn of conns) await writeAll(conn, expected.subarray(SENT + trickled));
+    for (const conn of conns) assertEquals(await statusOn(conn, 20_000), 201);
+    for (let i = 0; i < UPLOADS; i++) {
+      const got = new Uint8Array(
+        await (await fetch(`${server.url}/api/v1/fs/slow${i}.bin`)).arrayBuffer(),
+      );
+      assertEquals(got.length, expected.length, `slow${i}.bin`);
+      assert(got.every((b, at) => b === expected[at]), `slow${i}.bin`);
+    }
+  } finally {
+    trickling = false;
+    for (const conn of conns) {
+      try {
+        conn.close();
+      } catch {
+        // Closed already.
+      }
+    }
+    await server.close();
+  }
+});

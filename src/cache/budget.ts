@@ -11,6 +11,13 @@
  * full one is uploading (the upload frees it). Cached blocks are reclaimable: a waiter
  * first asks the reclaimers (the page cache evicts) before it queues.
  *
+ * A writer between two writes holds its buffer for a client that may be slow to send more:
+ * it registers as a holder ({@linkcode MemoryBudget.hold}), and once it has held the same
+ * buffer for {@linkcode IDLE_YIELD_MS} while a waiter is stuck, it is asked to free what it
+ * holds (a writer seals its buffer into a group commit, or finishes its segment). Before, uploads
+ * that trickled a byte just often enough to stay under the body idle limit held the
+ * whole budget between them, and every other write waited for as long as they trickled.
+ *
  * Part buffers (megabytes each) are reused, not allocated afresh for every part
  * ({@linkcode MemoryBudget.takeBuffer}, {@linkcode MemoryBudget.recycle}): a buffer freed by
  * an upload goes to the next writer waiting for one, or is kept as a spare (its bytes stay
@@ -41,6 +48,28 @@ function free(buffer: Uint8Array): void {
   ) {
     backing.transfer(0);
   }
+}
+
+/**
+ * How long a holder must have held the same bytes before a stuck waiter asks it to free
+ * them: a writer fed at 8 MiB/s or more fills a part buffer and moves on in less.
+ */
+export const IDLE_YIELD_MS = 1000;
+
+/**
+ * A holder of bytes that frees them when asked (see {@linkcode MemoryBudget.hold}): a
+ * file's dirty data between two writes.
+ */
+export interface IdleHolder {
+  /**
+   * Since when (`performance.now()`) it has held its bytes without moving on (a buffer not
+   * yet filled); Infinity while it is writing or waiting for bytes itself.
+   */
+  readonly idleSince: number;
+  /** Bytes it holds and would free. */
+  readonly holding: number;
+  /** Frees what it holds, in its own time (by releasing or recycling as usual). */
+  yieldIdle(): void;
 }
 
 /** Counters of a {@linkcode MemoryBudget}. */
@@ -97,6 +126,9 @@ export class MemoryBudget {
   #spares: Uint8Array[] = [];
   #spareBytes = 0;
   #buffersAllocated = 0;
+  #holders = new Set<IdleHolder>();
+  /** Set while a stuck waiter waits for a holder to have been idle long enough. */
+  #idleTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(limitBytes: number) {
     if (!Number.isSafeInteger(limitBytes) || limitBytes < 1) {
@@ -120,6 +152,15 @@ export class MemoryBudget {
    */
   addReclaimer(reclaim: (bytes: number) => void): void {
     this.#reclaimers.push(reclaim);
+  }
+
+  /**
+   * Registers a holder of bytes that, having held them for {@linkcode IDLE_YIELD_MS} while
+   * a waiter is stuck, is asked to free them; returns the function that unregisters it.
+   */
+  hold(holder: IdleHolder): () => void {
+    this.#holders.add(holder);
+    return () => this.#holders.delete(holder);
   }
 
   /** Takes `bytes` if they are free now (reclaiming if needed), without waiting. */
@@ -337,9 +378,14 @@ export class MemoryBudget {
         this.#reclaim(next.bytes);
       }
       if (this.#used + next.bytes > this.#limit) {
+        if (this.#used > this.#heldByWaiters) {
+          // Others hold bytes and will release them; those that have held theirs long
+          // without moving on (a client slow to send) are asked to free them now.
+          this.#askIdle(this.#used + next.bytes - this.#limit);
+          return;
+        }
         // Stuck: nobody but the waiters holds anything, so nothing will be released. The
         // waiter holding the most gives up its turn (and frees its bytes another way).
-        if (this.#used > this.#heldByWaiters) return;
         let yielder: Waiter | undefined;
         for (const w of this.#queue) if (w.held > (yielder?.held ?? 0)) yielder = w;
         if (!yielder) return;
@@ -353,5 +399,34 @@ export class MemoryBudget {
       this.#take(next.bytes);
       next.resolve(true);
     }
+  }
+
+  /**
+   * Asks holders that have held their bytes for {@linkcode IDLE_YIELD_MS}, longest first,
+   * to free at least `short` bytes; true if any was asked. Holders that have held theirs
+   * for less are looked at again when the first of them will have held them long enough.
+   */
+  #askIdle(short: number): boolean {
+    const now = performance.now();
+    const holding = [...this.#holders].filter((h) => h.holding > 0);
+    const ready = holding.filter((h) => now - h.idleSince >= IDLE_YIELD_MS)
+      .sort((a, b) => a.idleSince - b.idleSince);
+    let asked = 0;
+    for (const holder of ready) {
+      if (asked >= short) break;
+      asked += holder.holding;
+      holder.yieldIdle();
+    }
+    if (asked > 0 || holding.length === 0 || this.#idleTimer !== null) return asked > 0;
+    // None has held its bytes long enough yet (or each is in a write): look again when the
+    // first will have (a write under way, a full period from now).
+    const first = Math.min(...holding.map((h) => h.idleSince));
+    const timer = setTimeout(() => {
+      this.#idleTimer = null;
+      this.#wake();
+    }, Math.max(1, (first < Infinity ? first + IDLE_YIELD_MS : now + IDLE_YIELD_MS) - now));
+    Deno.unrefTimer(timer);
+    this.#idleTimer = timer;
+    return false;
   }
 }

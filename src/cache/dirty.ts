@@ -9,7 +9,10 @@
  * a buffer that cannot grow is sealed: group-committed as it is (one small PUT, shared
  * with other writers), and its bytes freed once durable. So no writer waits for memory
  * while it holds bytes that only it could free, and the writer of a request body simply
- * stops reading it until the budget has room again (backpressure).
+ * stops reading it until the budget has room again (backpressure). Between two writes it
+ * is the budget's idle holder: idle for a second while a waiter is stuck (a client slow to
+ * send the rest of its body), it seals its buffer the same way, or finishes the segment it
+ * streams, and starts a new one with its next bytes.
  *
  * The bytes therefore end up in one or more pieces, each a run of the dirty stream in one
  * segment; {@linkcode DirtyData.finish} returns them.
@@ -20,7 +23,7 @@
 import { newId, segmentKey, segmentRef } from "../format/keys.ts";
 import { SegmentWriter } from "../format/segment_writer.ts";
 import type { ObjectStore } from "../store/types.ts";
-import type { MemoryBudget } from "./budget.ts";
+import type { IdleHolder, MemoryBudget } from "./budget.ts";
 
 /** A run `[pos, pos + length)` of the dirty stream, durable at `offset` of `segment`. */
 export interface DirtyPiece {
@@ -85,8 +88,13 @@ interface Streaming {
  * console.assert(budget.stats().used === 0);
  * ```
  */
-export class DirtyData {
+export class DirtyData implements IdleHolder {
   readonly #deps: DirtyDeps;
+  /** Appends under way (queued or writing): not idle while there is one. */
+  #busy = 0;
+  /** When the memory held now was taken (a buffer, or the part being streamed): see idleSince. */
+  #heldSince = performance.now();
+  readonly #unhold: () => void;
   #buffer: Uint8Array | null = null;
   #fill = 0;
   /** Position in the dirty stream of the buffer's first byte. */
@@ -100,6 +108,36 @@ export class DirtyData {
 
   constructor(deps: DirtyDeps) {
     this.#deps = deps;
+    this.#unhold = deps.budget.hold(this);
+  }
+
+  /**
+   * {@linkcode IdleHolder}: since when it holds the buffer it has (or streams the part it
+   * fills) without having filled it; Infinity during an append. A client that trickles a
+   * byte now and then keeps its request alive, not its claim on the memory.
+   */
+  get idleSince(): number {
+    return this.#busy > 0 || this.#closed ? Infinity : this.#heldSince;
+  }
+
+  /** {@linkcode IdleHolder}: the buffer, and the part buffer of a segment being streamed. */
+  get holding(): number {
+    return (this.#buffer?.length ?? 0) + (this.#stream ? this.#deps.partSize : 0);
+  }
+
+  /**
+   * {@linkcode IdleHolder}: frees the memory held between writes, as a full budget would
+   * make the next write do: the buffer sealed into a group commit (or dropped when empty),
+   * a streamed segment finished; the next bytes start anew. Ignored once an append began.
+   */
+  yieldIdle(): void {
+    this.#enqueue(async () => {
+      if (this.#closed) return;
+      if (this.#stream) this.#rollOver();
+      else if (this.#fill > 0) this.#seal();
+      else this.#drop();
+      this.#heldSince = performance.now();
+    }).catch(() => {});
   }
 
   /** Bytes appended so far. */
@@ -115,7 +153,11 @@ export class DirtyData {
     if (this.#closed) return Promise.reject(new Error("Cannot append: dirty data is closed"));
     const pos = this.#size;
     this.#size += bytes.length;
-    return this.#enqueue(() => this.#write(bytes)).then(() => pos);
+    this.#busy++;
+    return this.#enqueue(() => this.#write(bytes)).then(() => (this.#busy--, pos), (error) => {
+      this.#busy--;
+      throw error;
+    });
   }
 
   /** All the bytes, while they are still one buffer in memory (nothing sent yet); else null. */
@@ -128,6 +170,7 @@ export class DirtyData {
   finish(): Promise<DirtyPiece[]> {
     if (this.#closed) return Promise.reject(new Error("Cannot finish: dirty data is closed"));
     this.#closed = true;
+    this.#unhold();
     return this.#enqueue(async () => {
       if (this.#stream) this.#rollOver();
       else if (this.#fill > 0) this.#seal();
@@ -145,12 +188,14 @@ export class DirtyData {
   release(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#unhold();
     this.#drop();
   }
 
   /** Drops the bytes: frees the memory and aborts a segment being streamed. */
   async abort(): Promise<void> {
     this.#closed = true;
+    this.#unhold();
     this.#error ??= new Error("Dirty data was aborted");
     await this.#queue;
     this.#drop();
@@ -182,7 +227,11 @@ export class DirtyData {
           this.#rollOver();
           continue;
         }
+        const parts = Math.floor(stream.writer.size / partSize);
         await stream.writer.append(bytes.subarray(at, at + n));
+        if (Math.floor(stream.writer.size / partSize) !== parts) {
+          this.#heldSince = performance.now();
+        }
         at += n;
         continue;
       }
@@ -207,6 +256,7 @@ export class DirtyData {
           if (this.#buffer) got.buffer.set(this.#buffer.subarray(0, this.#fill));
           if (got.reused && held > 0) budget.release(held);
           this.#buffer = got.buffer;
+          this.#heldSince = performance.now();
           this.#throwIfFailed();
           continue;
         }
@@ -217,6 +267,7 @@ export class DirtyData {
         const grown = new Uint8Array(length);
         if (this.#buffer) grown.set(this.#buffer.subarray(0, this.#fill));
         this.#buffer = grown;
+        this.#heldSince = performance.now();
         this.#throwIfFailed();
       }
       const buffer = this.#buffer!;
