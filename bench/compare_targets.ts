@@ -189,12 +189,12 @@ const PROPFIND_BODY = '<?xml version="1.0"?>' +
   '<d:propfind xmlns:d="DAV:"><d:prop><d:displayname/><d:getlastmodified/>' +
   "<d:getcontentlength/><d:resourcetype/><d:getcontenttype/><d:getetag/></d:prop></d:propfind>";
 
-/** The WebDAV client: the same code for rclone and PageFS. */
-export function davTarget(key: SystemKey, proc: Proc, root: () => string): Target {
-  const url = (path: string) => root() + encodePath(path);
+/** PUTs and GET over HTTP, the same for WebDAV and the HTTP API: only the URLs differ. */
+function transfers(
+  key: SystemKey,
+  url: (path: string) => string,
+): Pick<Target, "put" | "putStream" | "putSized" | "get"> {
   return {
-    key,
-    proc,
     async put(path, body) {
       await (await call(key, "PUT", url(path), [200, 201, 204], { body })).body?.cancel();
     },
@@ -215,6 +215,16 @@ export function davTarget(key: SystemKey, proc: Proc, root: () => string): Targe
     async get(path) {
       return await drainCount(await call(key, "GET", url(path), [200]));
     },
+  };
+}
+
+/** The WebDAV client: the same code for rclone and PageFS. */
+export function davTarget(key: SystemKey, proc: Proc, root: () => string): Target {
+  const url = (path: string) => root() + encodePath(path);
+  return {
+    key,
+    proc,
+    ...transfers(key, url),
     async mkdir(path) {
       await (await call(key, "MKCOL", url(path) + "/", [201])).body?.cancel();
     },
@@ -237,26 +247,7 @@ export function httpTarget(proc: Proc, key: SystemKey = "http"): Target {
   return {
     key,
     proc,
-    async put(path, body) {
-      await (await call(key, "PUT", url(path), [200, 201, 204], { body })).body?.cancel();
-    },
-    async putStream(path, size) {
-      const res = await call(
-        key,
-        "PUT",
-        url(path),
-        [200, 201, 204],
-        {},
-        () => stream(size, path.length),
-      );
-      await res.body?.cancel();
-    },
-    putSized(path, size) {
-      return sizedPut(key, url(path), size);
-    },
-    async get(path) {
-      return await drainCount(await call(key, "GET", url(path), [200]));
-    },
+    ...transfers(key, url),
     async mkdir(path) {
       await (await call(key, "PUT", url(path) + "/", [201])).body?.cancel();
     },

@@ -49,6 +49,22 @@ async function statusOn(conn: Deno.Conn, ms: number): Promise<number | null> {
 
 const status = async (res: Response) => (await res.body?.cancel(), res.status);
 
+/** A 20 MiB PUT behind uploads that hold memory: 201 within 30 s, its bytes read back. */
+async function putBehind(server: TestServer): Promise<void> {
+  const body = new Uint8Array(20 << 20).fill(0x63);
+  const res = await fetch(`${server.url}/api/v1/fs/after.bin`, {
+    method: "PUT",
+    body,
+    signal: AbortSignal.timeout(30_000),
+  });
+  assertEquals(await status(res), 201);
+  const got = new Uint8Array(
+    await (await fetch(`${server.url}/api/v1/fs/after.bin`)).arrayBuffer(),
+  );
+  assertEquals(got.length, body.length);
+  assert(got.every((b) => b === 0x63));
+}
+
 Deno.test("a request body silent for PAGEFS_BODY_TIMEOUT_MS is given up with 408 and nothing of it is kept", async () => {
   const server = await startServer({
     store: "memory",
@@ -154,18 +170,7 @@ Deno.test("uploads that stall give their share of the memory budget back: the ot
         ),
       );
     }
-    const body = new Uint8Array(20 << 20).fill(0x63);
-    const res = await fetch(`${server.url}/api/v1/fs/after.bin`, {
-      method: "PUT",
-      body,
-      signal: AbortSignal.timeout(30_000),
-    });
-    assertEquals(await status(res), 201);
-    const got = new Uint8Array(
-      await (await fetch(`${server.url}/api/v1/fs/after.bin`)).arrayBuffer(),
-    );
-    assertEquals(got.length, body.length);
-    assert(got.every((b) => b === 0x63));
+    await putBehind(server);
   } finally {
     for (const conn of stalled) {
       try {
@@ -214,13 +219,7 @@ Deno.test("uploads that trickle just fast enough to stay alive give their memory
         trickled++;
       }
     })();
-    const body = new Uint8Array(20 << 20).fill(0x63);
-    const res = await fetch(`${server.url}/api/v1/fs/after.bin`, {
-      method: "PUT",
-      body,
-      signal: AbortSignal.timeout(30_000),
-    });
-    assertEquals(await status(res), 201);
+    await putBehind(server);
     assert(trickled < TAIL - 1, "the PUT went through while the uploads still trickled");
     trickling = false;
     await trickle;
