@@ -271,3 +271,19 @@ export function tree(el: XmlElement): unknown {
       .map((c) => typeof c === "string" ? c : tree(c)),
   };
 }
+
+/** A request to the HTTP API of `dav`'s app (the same VFS as its WebDAV). */
+export async function api(
+  dav: Dav,
+  method: string,
+  path: string,
+  init: { body?: string; headers?: Record<string, string> } = {},
+): Promise<{ status: number; text: string }> {
+  const res = await dav.app.request(`${ORIGIN}/api/v1/fs${path}`, { method, ...init });
+  return { status: res.status, text: await res.text() };
+}
+
+/** A JSON request body for {@linkcode api}. */
+export function json(body: unknown): { body: string; headers: Record<string, string> } {
+  return { body: JSON.stringify(body), headers: { "content-type": "application/json" } };
+}

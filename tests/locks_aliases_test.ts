@@ -2,22 +2,8 @@
 // every path that leads to a locked file or collection through a symlink, on the way or
 // as its last name, needs the lock's token, through WebDAV and the HTTP API alike.
 
-import { Dav, davTest, ORIGIN } from "./_dav.ts";
+import { api, Dav, davTest, json, ORIGIN } from "./_dav.ts";
 import { assert, assertEquals } from "./_assert.ts";
-
-async function api(
-  dav: Dav,
-  method: string,
-  path: string,
-  init: { body?: string; headers?: Record<string, string> } = {},
-): Promise<{ status: number; text: string }> {
-  const res = await dav.app.request(`${ORIGIN}/api/v1/fs${path}`, { method, ...init });
-  return { status: res.status, text: await res.text() };
-}
-
-function json(body: unknown): { body: string; headers: Record<string, string> } {
-  return { body: JSON.stringify(body), headers: { "content-type": "application/json" } };
-}
 
 /** /d/f and /d/g, with /s -> /d and /l -> /d/f. */
 async function setUp(dav: Dav): Promise<void> {

@@ -2,22 +2,8 @@
 // `Lock-Token`, else 423 problem+json and nothing changes; reads and copies from a locked
 // resource stay free.
 
-import { Dav, davTest, ORIGIN } from "./_dav.ts";
+import { api, davTest, json } from "./_dav.ts";
 import { assert, assertEquals } from "./_assert.ts";
-
-async function api(
-  dav: Dav,
-  method: string,
-  path: string,
-  init: { body?: string; headers?: Record<string, string> } = {},
-): Promise<{ status: number; text: string }> {
-  const res = await dav.app.request(`${ORIGIN}/api/v1/fs${path}`, { method, ...init });
-  return { status: res.status, text: await res.text() };
-}
-
-function json(body: unknown): { body: string; headers: Record<string, string> } {
-  return { body: JSON.stringify(body), headers: { "content-type": "application/json" } };
-}
 
 davTest("a WebDAV lock through one instance binds the HTTP API of the other", async (t) => {
   const b = await t.b();
