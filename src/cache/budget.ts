@@ -130,11 +130,15 @@ export class MemoryBudget {
   /** Set while a stuck waiter waits for a holder to have been idle long enough. */
   #idleTimer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(limitBytes: number) {
+  /** See {@linkcode IDLE_YIELD_MS} (tests shorten it). */
+  readonly #idleYieldMs: number;
+
+  constructor(limitBytes: number, options: { idleYieldMs?: number } = {}) {
     if (!Number.isSafeInteger(limitBytes) || limitBytes < 1) {
       throw new RangeError(`Invalid memory budget ${limitBytes}`);
     }
     this.#limit = limitBytes;
+    this.#idleYieldMs = options.idleYieldMs ?? IDLE_YIELD_MS;
   }
 
   get limit(): number {
@@ -409,7 +413,7 @@ export class MemoryBudget {
   #askIdle(short: number): boolean {
     const now = performance.now();
     const holding = [...this.#holders].filter((h) => h.holding > 0);
-    const ready = holding.filter((h) => now - h.idleSince >= IDLE_YIELD_MS)
+    const ready = holding.filter((h) => now - h.idleSince >= this.#idleYieldMs)
       .sort((a, b) => a.idleSince - b.idleSince);
     let asked = 0;
     for (const holder of ready) {
@@ -419,13 +423,13 @@ export class MemoryBudget {
     }
     if (asked > 0 || holding.length === 0 || this.#idleTimer !== null) return asked > 0;
     // None has held its bytes long enough yet (or each is in a write): look again when the
-    // first will have (a write under way, a full period from now).
+    // first will have (a write under way, a full period from now). The timer keeps the
+    // process alive, as the waiter it is for would.
     const first = Math.min(...holding.map((h) => h.idleSince));
     const timer = setTimeout(() => {
       this.#idleTimer = null;
       this.#wake();
-    }, Math.max(1, (first < Infinity ? first + IDLE_YIELD_MS : now + IDLE_YIELD_MS) - now));
-    Deno.unrefTimer(timer);
+    }, Math.max(1, (first < Infinity ? first + this.#idleYieldMs : now + this.#idleYieldMs) - now));
     this.#idleTimer = timer;
     return false;
   }
