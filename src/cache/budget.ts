@@ -403,6 +403,11 @@ export class MemoryBudget {
       this.#take(next.bytes);
       next.resolve(true);
     }
+    if (this.#idleTimer !== null) {
+      // Nobody waits any more: no holder needs to be looked at again.
+      clearTimeout(this.#idleTimer);
+      this.#idleTimer = null;
+    }
   }
 
   /**

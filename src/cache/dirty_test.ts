@@ -44,14 +44,9 @@ Deno.test("a dirty buffer held idle while another writer is stuck is sealed, and
   // Another writer wants two parts' worth: it waits, stuck behind the slow one's part.
   const fast = new DirtyData(deps);
   const big = new Uint8Array(PART + (1 << 20)).fill(2);
-  const appended = fast.append(big);
-  let done = false;
-  appended.then(() => done = true);
-  await new Promise((resolve) => setTimeout(resolve, 5));
-  assertEquals(done, false, "waits while the slow writer's part is held, not idle long enough");
-  // Idle for longer than the threshold: the slow writer is asked, seals its buffer, and the
-  // fast one goes on.
-  await appended;
+  // Once the slow writer has held its part for the threshold, it is asked: it seals its
+  // buffer, and the fast one goes on.
+  await fast.append(big);
   assertEquals(sealed(), 1);
   // The slow writer goes on in a new buffer; both finish with every byte in place.
   const second = new Uint8Array(3000).fill(3);
@@ -65,4 +60,24 @@ Deno.test("a dirty buffer held idle while another writer is stuck is sealed, and
   assert((await read(slowPieces, expected.length)).every((b, i) => b === expected[i]));
   assert((await read(fastPieces, big.length)).every((b) => b === 2));
   assertEquals(budget.stats().used - budget.spareBytes, 0);
+});
+
+Deno.test("a holder is not asked before it has held its buffer for the threshold", async () => {
+  const budget = new MemoryBudget(PART + (1 << 20), { idleYieldMs: 3_600_000 });
+  const { deps, sealed } = setUp(budget);
+  const slow = new DirtyData(deps);
+  await slow.append(new Uint8Array(2 << 20).fill(1));
+  const fast = new DirtyData(deps);
+  let done = false;
+  const appended = fast.append(new Uint8Array(PART).fill(2)).then(() => done = true);
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setTimeout(resolve, 1));
+  assertEquals(done, false, "waits: the slow writer's part is not idle long enough");
+  assertEquals(sealed(), 0);
+  // The slow writer fills its part and finishes: the part goes out, and its buffer comes
+  // back to the waiter.
+  await slow.append(new Uint8Array(PART - (2 << 20)).fill(1));
+  const finished = slow.finish();
+  await appended;
+  await Promise.all([finished, fast.finish()]);
+  assertEquals(sealed(), 0);
 });
