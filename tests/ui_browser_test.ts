@@ -647,7 +647,10 @@ Deno.test({
           assert(names.includes("notes.txt") && names.includes("picture.png"), String(names));
           assert(names.includes("<img src=x onerror=alert(1)>.txt"), String(names));
           await ui.shoot(guest, "09-share-folder");
-          await Promise.all([guest.waitForNavigation(), guest.click("table a[href='notes.txt']")]);
+          await Promise.all([
+            guest.waitForNavigation({ waitUntil: "domcontentloaded" }),
+            guest.click("table a[href='notes.txt']"),
+          ]);
           const raw = await guest.$eval("a[download]", (a) => (a as HTMLAnchorElement).href);
           const res = await fetch(raw);
           assertEquals(new Uint8Array(await res.arrayBuffer()), textBytes);
