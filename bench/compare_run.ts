@@ -30,7 +30,7 @@ export const K = {
   seqOps: Math.max(1, knob("BENCH_SEQ_OPS", 20)),
   uploads: knob("BENCH_UPLOADS", 16),
   uploadMiB: Math.max(1, knob("BENCH_UPLOAD_MIB", 64)),
-  fullDir: knob("BENCH_FULL_DIR", 5_000),
+  fullDir: knob("BENCH_FULL_DIR", 50_000),
   dirCreates: Math.max(1, knob("BENCH_DIR_CREATES", 500)),
   patches: knob("BENCH_PATCHES", 1000),
   patchClients: Math.max(1, knob("BENCH_PATCH_CLIENTS", 8)),
