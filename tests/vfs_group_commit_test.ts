@@ -2,7 +2,7 @@
 // create (requests, bytes re-encoded) does not grow with the directory.
 
 import { MetaStore } from "../src/format/cas.ts";
-import { Directories, nameHash } from "../src/format/dir.ts";
+import { DEFAULT_DIR_LIMITS, Directories, nameHash } from "../src/format/dir.ts";
 import { dirKey, newId, newIno, shardKey } from "../src/format/keys.ts";
 import {
   checkDir,
@@ -169,25 +169,27 @@ Deno.test("an optimistic create (a PUT) in a directory of 50,000 entries costs t
   assertEquals((await readdirAll(fs, "/full")).length, 50_220);
 });
 
-Deno.test("a directory's entries are split into index objects of at most 2,048 entries, so a create rewrites a bounded object", async () => {
+Deno.test("a directory's entries are split into index objects of at most the limit's entries, so a create rewrites a bounded object", async () => {
+  const limit = DEFAULT_DIR_LIMITS.maxEntries;
+  const total = limit + 552;
   const store = new SlowCountingStore(new MemoryStore(), 0);
   const fs = await Vfs.open(store);
   await fs.mkdir("/d");
-  for (let i = 0; i < 2600; i += 16) {
-    await createAll(fs, Array.from({ length: Math.min(16, 2600 - i) }, (_, j) => `/d/f${i + j}`));
+  for (let i = 0; i < total; i += 16) {
+    await createAll(fs, Array.from({ length: Math.min(16, total - i) }, (_, j) => `/d/f${i + j}`));
   }
   const ino = (await fs.lookup("/d")).ino;
   const meta = new MetaStore(store);
   const dir = (await meta.read<DirObject>(dirKey(ino), checkDir))!.value;
-  assert(dir.shards, "a directory of 2,600 entries is sharded");
+  assert(dir.shards, `a directory of ${total} entries is sharded`);
   const shards = await meta.readMany<ShardObject>(
     dir.shards.map((s) => shardKey(ino, s.id)),
     () => null,
   );
   const sizes = shards.map((s) => Object.keys(s!.value.entries).length);
-  assertEquals(sizes.reduce((a, b) => a + b, 0), 2600);
-  assert(sizes.every((n) => n <= 2048), `shard sizes ${sizes}`);
-  // One more create writes one object of at most 2,048 entries (the bytes of one, compressed).
+  assertEquals(sizes.reduce((a, b) => a + b, 0), total);
+  assert(sizes.every((n) => n <= limit), `shard sizes ${sizes}`);
+  // One more create writes one object of at most the limit's entries (compressed).
   store.reset();
   await fs.writeFile("/d/new", ONE);
   assertEquals(store.counts.put, 1);

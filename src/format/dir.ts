@@ -47,9 +47,9 @@ export {
 } from "./_dir_entries.ts";
 
 export interface DirLimits {
-  /** Entries in one object before it is split (default 2048). */
+  /** Entries in one object before it is split (default 4096). */
   readonly maxEntries: number;
-  /** Stored (compressed) bytes of one object before it is split (default 256 KiB). */
+  /** Stored (compressed) bytes of one object before it is split (default 512 KiB). */
   readonly maxBytes: number;
 }
 
@@ -59,10 +59,11 @@ export interface DirLimits {
  * `_entries_delta.ts`) it also re-encoded the object, so objects of 8,192 entries made a
  * create into a directory of 10,000 half as fast as into an empty one. Smaller objects
  * cost elsewhere: group commit groups per object, so concurrent creates spread over more
- * shards share fewer PUTs, and a listing pays one conditional GET per object. 2,048 is
- * the measured middle (see docs/format.md "Directories").
+ * shards share fewer PUTs, and a listing pays one conditional GET per object. 4,096 (and
+ * 512 KiB) is the measured middle since a create's CPU no longer grows with its object
+ * (2,048 and 256 KiB before session 13; see docs/format.md "Directories").
  */
-const DEFAULT_LIMITS: DirLimits = { maxEntries: 2048, maxBytes: 256 << 10 };
+export const DEFAULT_DIR_LIMITS: DirLimits = { maxEntries: 4096, maxBytes: 512 << 10 };
 
 /** Directories whose sorted listing is kept for the next listing (pages, PROPFIND). */
 const SORTED_DIRS = 16;
@@ -83,7 +84,7 @@ export class Directories {
 
   constructor(meta: MetaStore, limits: Partial<DirLimits> = {}, now: () => number = Date.now) {
     this.meta = meta;
-    this.#limits = { ...DEFAULT_LIMITS, ...limits };
+    this.#limits = { ...DEFAULT_DIR_LIMITS, ...limits };
     this.#now = now;
   }
 
