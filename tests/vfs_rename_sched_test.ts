@@ -86,3 +86,12 @@ Deno.test("memory: a stale settler's late target at a directory's old name does 
   // target then went too: `e` was in no directory.
   await scheduledMoves(474, { lanes: 6, ops: 15 });
 });
+
+Deno.test("memory: a directory renamed onto its own name while it moves out and back stays named", async () => {
+  // Seed 25296: `rename(/d/a/c/b, /d/a/c/b)` resolved its source in `c`, then its target
+  // after `b` had moved out (no entry there), so it took the two for different names and
+  // wrote a rename intent from `c/b` to `c/b`; `b` came back into `c` meanwhile, the intent
+  // took it, and settling it found its target "already there" (the source itself) and
+  // removed the source entry: `b`, and the file in it, were in no directory (fsck: orphan).
+  await scheduledMoves(25296, { lanes: 6, ops: 15 });
+});

@@ -108,6 +108,10 @@ async function settle(
   if (verdict === "ok" && (walked || !fresh)) {
     live = await intentLive(ctx, srcDir, name, moving.id);
   }
+  // An intent from a name to itself has no target apart from its source: it is never
+  // applied (that would find the source "already there" and then remove it), only taken
+  // back. The renamer writes none (`ops/rename.ts`); this holds for one read from elsewhere.
+  if (srcDir === moving.dir && name === moving.name) verdict = "taken";
   let applied = false;
   /** Whether our own write added the target (it did not hold the inode before). */
   let added = false;

@@ -123,6 +123,13 @@ async function renameOnce(
     throw stale(from);
   }
   if (target?.ino === entry.ino) return "same file"; // two names of one file: nothing to do
+  // One name (the same directory object and name, however the paths were spelled): POSIX's
+  // rename of a name onto itself does nothing, whatever the two looks found there. The two
+  // paths are resolved one after the other, so the target's look may miss an entry that
+  // moved out and back meanwhile; taken for two names, the intent from `c/b` to `c/b` found
+  // its target "already there" (the source itself) and its settling removed the source: the
+  // directory was in no directory (scheduler seed 25296).
+  if (src.parent.ino === dst.parent.ino && src.name === dst.name) return "same file";
   if (target) {
     if (options.noReplace) throw new FsError("EEXIST", "Target exists", { path: to });
     if (isDir && target.t !== "d") throw new FsError("ENOTDIR", "Not a directory", { path: to });
