@@ -143,15 +143,28 @@ export class FileCommit {
     this.#create = null;
   }
 
-  /** The file's entry and record as the path holds them now (null: gone, or not a file). */
+  /**
+   * The file's entry and record as the path holds them now (null: gone, or not a file).
+   * A hard link's inode object goes once its last name has (the name first): a name read
+   * before such a removal that leads to no inode is read again, fresh, and is gone or holds
+   * another file by then. Before: ENOENT "File was removed" for a write that, coming after
+   * the removal, creates the file anew (protocol fuzz ext).
+   */
   async current(
     options: ReadOptions = {},
   ): Promise<{ entry: Entry | null; record: FileRecord | null }> {
-    const dir = await this.#ctx.dirs.get(this.#loc.dir, options);
-    if (!dir) return { entry: null, record: null };
-    const entry = await this.#ctx.dirs.lookup(dir.value, this.#loc.name, options);
-    if (!entry || (entry.t !== "f" && entry.t !== "h")) return { entry, record: null };
-    return { entry, record: await loadRecord(this.#ctx, entry) };
+    for (let tries = 0;; tries++) {
+      const read = tries === 0 ? options : {};
+      const dir = await this.#ctx.dirs.get(this.#loc.dir, read);
+      if (!dir) return { entry: null, record: null };
+      const entry = await this.#ctx.dirs.lookup(dir.value, this.#loc.name, read);
+      if (!entry || (entry.t !== "f" && entry.t !== "h")) return { entry, record: null };
+      try {
+        return { entry, record: await loadRecord(this.#ctx, entry) };
+      } catch (error) {
+        if (tries >= 2 || entry.t !== "h" || !isFsError(error, "ENOENT")) throw error;
+      }
+    }
   }
 
   /**
