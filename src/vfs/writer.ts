@@ -103,7 +103,8 @@ export class FileHandle {
       if (options.create && options.exclusive) {
         throw new FsError("EEXIST", "File exists", { path });
       }
-      if (entry.t === "d" || !record) throw new FsError("EISDIR", "Is a directory", { path });
+      if (entry.t === "d") throw new FsError("EISDIR", "Is a directory", { path });
+      if (!record) throw new FsError("EISDIR", "Not a regular file", { path });
       const stat = statOf(entry.ino, "file", record.attr, { nlink: record.nlink, data: record });
       const follows = !!options.recreate && !conditional;
       handle = new FileHandle(ctx, stat, {
@@ -235,7 +236,7 @@ export class FileHandle {
 }
 
 /**
- * The entry at `path` and, for a file, its record. A hard-linked file's inode object goes
+ * The entry at `path` and, for a regular file, its record. A hard-linked file's inode object goes
  * once its last name has (an unlink or a rename over it removes the name first), so a name
  * read just before such a removal can lead to no inode: the path is then looked up again
  * from fresh reads, where the name is gone or holds another file, and the open goes on as
@@ -252,7 +253,7 @@ async function locateFile(
       ? await locate(ctx, path, options)
       : await ctx.meta.inNewScope(() => locate(ctx, path, { follow: options.follow }));
     const { entry } = found;
-    if (!found.parent || !entry || entry.t === "d") return { ...found, record: null };
+    if (!entry || (entry.t !== "f" && entry.t !== "h")) return { ...found, record: null };
     try {
       return { ...found, record: await loadRecord(ctx, entry) };
     } catch (error) {
