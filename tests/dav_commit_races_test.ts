@@ -61,6 +61,29 @@ Deno.test("a MOVE with Overwrite F does not replace a file created after it look
   assertEquals(await (await b.app.request(davUrl("/src"))).text(), "moved");
 });
 
+Deno.test("a MOVE with Overwrite F does not remove its source for a hard link of it made at the destination after it looked", async () => {
+  // Protocol fuzz ext seed 22045 (FUZZ_PAIRS=0.6): a link /b -> /a at the same time as a
+  // MOVE /b -> /a with Overwrite F. The MOVE found /a free, the link made it, and the
+  // rename (two names of one file: nothing to do) let the MOVE remove /b and answer 201,
+  // which no order explains: after the link, Overwrite F is 412 and nothing changes.
+  const store = new MemoryStore();
+  const vfs = await Vfs.open(store);
+  const other = await Vfs.open(store);
+  await vfs.writeFile("/src", text("linked"));
+  const racy = hooked(vfs, "rename", (rename) => async (from, to, options) => {
+    await other.link("/src", "/dst");
+    return await rename(from, to, options);
+  });
+  const app = new Dav(racy, store).app;
+  const move = await app.request(davUrl("/src"), {
+    method: "MOVE",
+    headers: { destination: `http://localhost${davUrl("/dst")}`, overwrite: "F" },
+  });
+  assertEquals(move.status, 412, await move.text());
+  assertEquals(new TextDecoder().decode(await other.read("/src", 0, 10)), "linked");
+  assertEquals((await other.lookup("/dst")).nlink, 2);
+});
+
 Deno.test("a PUT over a file deleted while it was on its way creates the file: 201", async () => {
   for (const api of [false, true]) {
     const { gate, a, b } = await pair();
