@@ -253,6 +253,27 @@ Deno.test("an API rename answers 200 with what it moved, even if that is moved o
   assertEquals((await other.lookup("/elsewhere")).ino, moved);
 });
 
+Deno.test("an API rename whose target path loops once it is done answers 200 with what it moved", async () => {
+  // Protocol fuzz ext seed 27253 (FUZZ_PAIRS=0.7): /a -> b, /b -> /; a rename of /a/a (the
+  // link /a) to /b/b (the link /b) makes /b -> b, a loop, and the answer's look at /b/b
+  // after the rename failed with ELOOP: 400 for a rename that was done.
+  const store = new MemoryStore();
+  const vfs = await Vfs.open(store);
+  await vfs.symlink("b", "/a");
+  await vfs.symlink("/", "/b");
+  const moved = (await vfs.lookup("/a")).ino;
+  const app = new Dav(vfs, store).app;
+  const res = await app.request("/api/v1/fs/a/a", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ op: "rename", to: "/b/b" }),
+  });
+  const body = await res.json();
+  assertEquals([res.status, body.ino], [200, moved], JSON.stringify(body));
+  assertEquals(await vfs.readlink("/b"), "b");
+  assertEquals(await vfs.lookupOrNull("/a"), null);
+});
+
 Deno.test("a DELETE with If-Match does not remove a version written after its look", async () => {
   for (const api of [false, true]) {
     const { gate, a, b } = await pair();
