@@ -1,5 +1,5 @@
 // Test helper: a store that runs a chosen action (another instance's write, say) right
-// before a chosen call of this one, and keeps a log of the calls it saw. Deterministic:
+// before (or after) a chosen call of this one, and keeps a log of the calls it saw. Deterministic:
 // the call waits for the action to finish, no timers involved.
 
 import {
@@ -22,6 +22,7 @@ interface Hook {
 
 export class HookStore extends WrappedStore {
   #hooks: Hook[] = [];
+  #afterHooks: Hook[] = [];
   /** Every call, in the order it started. */
   readonly calls: SeenCall[] = [];
   /** How many hooks have run. */
@@ -30,6 +31,11 @@ export class HookStore extends WrappedStore {
   /** Runs `run` (once) before the first later call that `when` accepts. */
   before(when: (call: SeenCall) => boolean, run: () => Promise<unknown>): void {
     this.#hooks.push({ when, run });
+  }
+
+  /** Runs `run` (once) right after the first later call that `when` accepts has returned. */
+  after(when: (call: SeenCall) => boolean, run: () => Promise<unknown>): void {
+    this.#afterHooks.push({ when, run });
   }
 
   protected override async call<T>(
@@ -45,6 +51,13 @@ export class HookStore extends WrappedStore {
       this.fired++;
       await hook!.run();
     }
-    return await run();
+    const result = await run();
+    const after = this.#afterHooks.findIndex((hook) => hook.when(call));
+    if (after >= 0) {
+      const [hook] = this.#afterHooks.splice(after, 1);
+      this.fired++;
+      await hook!.run();
+    }
+    return result;
   }
 }

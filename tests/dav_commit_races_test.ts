@@ -61,6 +61,29 @@ Deno.test("a MOVE with Overwrite F does not replace a file created after it look
   assertEquals(await (await b.app.request(davUrl("/src"))).text(), "moved");
 });
 
+Deno.test("a MOVE with Overwrite F does not remove its source for a hard link of it made at the destination after it looked", async () => {
+  // Protocol fuzz ext seed 22045 (FUZZ_PAIRS=0.6): a link /b -> /a at the same time as a
+  // MOVE /b -> /a with Overwrite F. The MOVE found /a free, the link made it, and the
+  // rename (two names of one file: nothing to do) let the MOVE remove /b and answer 201,
+  // which no order explains: after the link, Overwrite F is 412 and nothing changes.
+  const store = new MemoryStore();
+  const vfs = await Vfs.open(store);
+  const other = await Vfs.open(store);
+  await vfs.writeFile("/src", text("linked"));
+  const racy = hooked(vfs, "rename", (rename) => async (from, to, options) => {
+    await other.link("/src", "/dst");
+    return await rename(from, to, options);
+  });
+  const app = new Dav(racy, store).app;
+  const move = await app.request(davUrl("/src"), {
+    method: "MOVE",
+    headers: { destination: `http://localhost${davUrl("/dst")}`, overwrite: "F" },
+  });
+  assertEquals(move.status, 412, await move.text());
+  assertEquals(new TextDecoder().decode(await other.read("/src", 0, 10)), "linked");
+  assertEquals((await other.lookup("/dst")).nlink, 2);
+});
+
 Deno.test("a PUT over a file deleted while it was on its way creates the file: 201", async () => {
   for (const api of [false, true]) {
     const { gate, a, b } = await pair();
@@ -228,6 +251,27 @@ Deno.test("an API rename answers 200 with what it moved, even if that is moved o
   // The rename happened (the MOVE after it found it there): 200, not a 404 of the look after.
   assertEquals([res.status, body.path, body.ino], [200, "/e/d", moved], JSON.stringify(body));
   assertEquals((await other.lookup("/elsewhere")).ino, moved);
+});
+
+Deno.test("an API rename whose target path loops once it is done answers 200 with what it moved", async () => {
+  // Protocol fuzz ext seed 27253 (FUZZ_PAIRS=0.7): /a -> b, /b -> /; a rename of /a/a (the
+  // link /a) to /b/b (the link /b) makes /b -> b, a loop, and the answer's look at /b/b
+  // after the rename failed with ELOOP: 400 for a rename that was done.
+  const store = new MemoryStore();
+  const vfs = await Vfs.open(store);
+  await vfs.symlink("b", "/a");
+  await vfs.symlink("/", "/b");
+  const moved = (await vfs.lookup("/a")).ino;
+  const app = new Dav(vfs, store).app;
+  const res = await app.request("/api/v1/fs/a/a", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ op: "rename", to: "/b/b" }),
+  });
+  const body = await res.json();
+  assertEquals([res.status, body.ino], [200, moved], JSON.stringify(body));
+  assertEquals(await vfs.readlink("/b"), "b");
+  assertEquals(await vfs.lookupOrNull("/a"), null);
 });
 
 Deno.test("a DELETE with If-Match does not remove a version written after its look", async () => {

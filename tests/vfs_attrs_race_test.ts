@@ -5,7 +5,7 @@
 // a PROPPATCH and a DELETE at once).
 
 import { MemoryStore } from "../src/store/memory.ts";
-import { dirKey } from "../src/format/keys.ts";
+import { dirKey, inodeKey } from "../src/format/keys.ts";
 import { Vfs } from "../src/vfs/vfs.ts";
 import { assertEquals } from "./_assert.ts";
 import { HookStore } from "./_hook_store.ts";
@@ -59,3 +59,26 @@ for (const [name, change] of Object.entries(CHANGES)) {
     }
   });
 }
+
+Deno.test("a chmod of a hard-linked file answers the mode it set, though another follows at once", async () => {
+  // Protocol fuzz ext seed 21085 (FUZZ_OPS=800): two chmods of one hard-linked file at once,
+  // both 200, and the first answered the second's mode: the answer was a getattr made after
+  // the commit, which read the inode again and found the later change.
+  const store = new MemoryStore();
+  const a = await Vfs.open(store);
+  await a.writeFile("/f", bytes("x"));
+  await a.link("/f", "/g");
+  const ino = (await a.lookup("/f")).ino;
+  const hook = new HookStore(store);
+  const b = await Vfs.open(hook);
+  await b.lookup("/f");
+  // Right after b's commit of the inode, a's chmod lands.
+  hook.after(
+    (call) => call.op === "PutObject" && call.key === inodeKey(ino),
+    () => a.setattr("/g", { mode: 0o644 }),
+  );
+  const stat = await b.setattr("/f", { mode: 0o600, mtime: 1_000_000 });
+  assertEquals(hook.fired, 1, "the interleaving did not happen");
+  assertEquals([stat.mode, stat.mtime, stat.nlink], [0o600, 1_000_000, 2]);
+  assertEquals((await a.getattr("/f")).mode, 0o644);
+});

@@ -314,3 +314,19 @@ vfsTest(
     assertEquals(await code(fs.getattrOrNull("/d/f/x")), "ENOTDIR");
   },
 );
+
+vfsTest(
+  "an exclusive create onto a symlink, dangling or not, is EEXIST and leaves the link",
+  async ({ fs }) => {
+    // O_CREAT|O_EXCL does not follow a final symlink (POSIX open()): the name is taken.
+    await fs.writeFile("/f", new TextEncoder().encode("abc"));
+    await fs.symlink("/f", "/to-f");
+    await fs.symlink("/nowhere", "/dangling");
+    const code = (p: Promise<unknown>) => p.then(() => "ok", (e) => isFsError(e) ? e.code : e);
+    const data = new TextEncoder().encode("new");
+    assertEquals(await code(fs.writeFile("/to-f", data, { exclusive: true })), "EEXIST");
+    assertEquals(await code(fs.writeFile("/dangling", data, { exclusive: true })), "EEXIST");
+    assertEquals(await fs.readlink("/dangling"), "/nowhere");
+    assertEquals(new TextDecoder().decode(await fs.read("/f", 0, 10)), "abc");
+  },
+);

@@ -19,7 +19,7 @@ import { claimData } from "../format/gc_pending.ts";
 import type { FileData } from "../format/meta.ts";
 import { EMPTY_MAP, type PageMap, writeExtent } from "../format/page_map.ts";
 import type { Ctx } from "./context.ts";
-import { FsError } from "./errors.ts";
+import { FsError, isFsError } from "./errors.ts";
 import { loadSpilled, overlay } from "./reader.ts";
 import {
   type AttrChanges,
@@ -212,7 +212,14 @@ async function currentRecord(
   if (!dir) return null;
   const entry = await ctx.dirs.lookup(dir.value, loc.name, options);
   if (!entry || entry.ino !== loc.ino || (entry.t !== "f" && entry.t !== "h")) return null;
-  return await loadRecord(ctx, entry);
+  try {
+    return await loadRecord(ctx, entry);
+  } catch (error) {
+    // A hard link's inode object goes once its last name has (the name first): a name read
+    // before such a removal leads to no inode. The writer's own loop reads it again, fresh.
+    if (entry.t === "h" && isFsError(error, "ENOENT")) return null;
+    throw error;
+  }
 }
 
 /**

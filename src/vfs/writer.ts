@@ -10,11 +10,11 @@
 
 import { newIno } from "../format/keys.ts";
 import { type Ctx, newAttr, statOf, toFsError } from "./context.ts";
-import { FsError } from "./errors.ts";
+import { FsError, isFsError } from "./errors.ts";
 import { mergeable } from "./file_commits.ts";
 import { readRecord } from "./reader.ts";
-import { type AttrChanges, checkRange, loadRecord } from "./records.ts";
-import { locate } from "./resolve.ts";
+import { type AttrChanges, checkRange, type FileRecord, loadRecord } from "./records.ts";
+import { locate, type Location } from "./resolve.ts";
 import type { Stat } from "./types.ts";
 import { type CommitSpec, type CreateSpec, FileCommit } from "./write_commit.ts";
 import { WriteLog } from "./write_log.ts";
@@ -80,7 +80,7 @@ export class FileHandle {
     // O_CREAT|O_EXCL does not follow a final symlink: an existing link is EEXIST (POSIX).
     const follow = !(options.create && options.exclusive);
     const optimistic = options.expect !== undefined;
-    const { parent, name, entry } = await locate(ctx, path, { follow, optimistic });
+    const { parent, name, entry, record } = await locateFile(ctx, path, { follow, optimistic });
     if (!parent) throw new FsError("EISDIR", "Is a directory", { path });
     const spec: CreateSpec = {
       exclusive: options.exclusive ?? false,
@@ -105,7 +105,7 @@ export class FileHandle {
         throw new FsError("EEXIST", "File exists", { path });
       }
       if (entry.t === "d") throw new FsError("EISDIR", "Is a directory", { path });
-      const record = await loadRecord(ctx, entry);
+      if (!record) throw new FsError("EISDIR", "Not a regular file", { path });
       const stat = statOf(entry.ino, "file", record.attr, { nlink: record.nlink, data: record });
       const follows = !!options.recreate && !conditional;
       handle = new FileHandle(ctx, stat, {
@@ -233,5 +233,32 @@ export class FileHandle {
     await this.#log.abort();
     this.#commit.reset();
     this.#commit.dropCreate();
+  }
+}
+
+/**
+ * The entry at `path` and, for a regular file, its record. A hard-linked file's inode object goes
+ * once its last name has (an unlink or a rename over it removes the name first), so a name
+ * read just before such a removal can lead to no inode: the path is then looked up again
+ * from fresh reads, where the name is gone or holds another file, and the open goes on as
+ * if it came after the removal (a write with O_CREAT makes the file anew). Before: ENOENT
+ * "File was removed", to a PUT that should have created the file (protocol fuzz ext).
+ */
+async function locateFile(
+  ctx: Ctx,
+  path: string,
+  options: { follow: boolean; optimistic: boolean },
+): Promise<Location & { record: (FileRecord & { nlink: number }) | null }> {
+  for (let tries = 0;; tries++) {
+    const found = tries === 0
+      ? await locate(ctx, path, options)
+      : await ctx.meta.inNewScope(() => locate(ctx, path, { follow: options.follow }));
+    const { entry } = found;
+    if (!entry || (entry.t !== "f" && entry.t !== "h")) return { ...found, record: null };
+    try {
+      return { ...found, record: await loadRecord(ctx, entry) };
+    } catch (error) {
+      if (tries >= 2 || entry.t !== "h" || !isFsError(error, "ENOENT")) throw error;
+    }
   }
 }

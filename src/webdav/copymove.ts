@@ -213,7 +213,11 @@ async function transferTo(
       });
       // A hard link of the source made at the destination meanwhile: a rename of two names
       // of one file does nothing, and the MOVE still removes the source, as when the link
-      // was there first (below; before: 201 with both names left, protocol fuzz ext).
+      // was there first (below; before: 201 with both names left, protocol fuzz ext). Not
+      // with Overwrite F: that destination appeared after the look, so 412 and nothing
+      // done, as when the link was there first (before: the source removed and 201, which
+      // no order explains; protocol fuzz ext seed 22045).
+      if (done === "same file" && options.noReplace) throw appeared(false);
       if (done === "same file" && source.type === "file") await unlinkSource(req, transfer);
       await releaseLocks(req, from);
     } else if (transfer.depth === "0" && source.type === "directory") {
