@@ -9,6 +9,7 @@
 import http from "node:http";
 import type { S3Store } from "../src/store/mod.ts";
 import type { Proc, SystemKey } from "./compare_lib.ts";
+import { directUpload } from "./_direct_upload.ts";
 import { MiB, retried } from "./compare_run.ts";
 
 export interface Target {
@@ -284,24 +285,8 @@ export function s3Target(store: S3Store): Target {
     async put(path, body) {
       await store.put(path, body);
     },
-    async putStream(path, size) {
-      // The shape of PageFS's segment writer: 8 MiB parts, 2 in flight.
-      const upload = await store.createMultipart(path);
-      const parts: { partNumber: number; etag: string }[] = [];
-      const inFlight = new Set<Promise<void>>();
-      const part = new Uint8Array(8 * MiB).fill(7);
-      for (let n = 1, at = 0; at < size; n++, at += part.length) {
-        const body = part.subarray(0, Math.min(part.length, size - at));
-        const p: Promise<void> = store.uploadPart(upload, n, body).then((r) => {
-          parts.push(r);
-          inFlight.delete(p);
-        });
-        inFlight.add(p);
-        if (inFlight.size >= 2) await Promise.race(inFlight);
-      }
-      await Promise.all(inFlight);
-      parts.sort((a, b) => a.partNumber - b.partNumber);
-      await store.completeMultipart(upload, parts);
+    putStream(path, size) {
+      return directUpload(store, path, size);
     },
     putSized(path, size) {
       return this.putStream(path, size);

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { directUpload } from "./_direct_upload.ts";
 import { startBenchServer } from "./_server.ts";
 
 const MiB = 1024 * 1024;
@@ -61,21 +62,9 @@ try {
 
   // Direct S3, same bytes and shape: 8 MiB parts, 2 in flight; one streamed GET.
   const [, directPut] = await timed(async () => {
-    const upload = await s3.createMultipart("direct.bin");
-    const parts: { partNumber: number; etag: string }[] = [];
-    const inFlight = new Set<Promise<void>>();
     const part = new Uint8Array(8 * MiB);
     crypto.getRandomValues(part.subarray(0, 65536));
-    for (let n = 1, at = 0; at < BIG; n++, at += part.length) {
-      const p: Promise<void> = s3.uploadPart(upload, n, part).then((r) => {
-        parts.push(r);
-        inFlight.delete(p);
-      });
-      inFlight.add(p);
-      if (inFlight.size >= 2) await Promise.race(inFlight);
-    }
-    await Promise.all(inFlight);
-    await s3.completeMultipart(upload, parts.sort((a, b) => a.partNumber - b.partNumber));
+    await directUpload(s3, "direct.bin", BIG, part);
   });
   const [, directGet] = await timed(async () => {
     const r = await s3.get("direct.bin");

@@ -8,14 +8,9 @@
  * @module
  */
 
-import {
-  MeteredStore,
-  type MetricsSnapshot,
-  type ObjectStore,
-  S3Store,
-  StoreMetrics,
-} from "../src/store/mod.ts";
+import { MeteredStore, type MetricsSnapshot, S3Store, StoreMetrics } from "../src/store/mod.ts";
 import { Vfs } from "../src/vfs/mod.ts";
+import { directUpload } from "./_direct_upload.ts";
 
 const MiB = 1024 * 1024;
 const BIG = Number(Deno.env.get("BENCH_BIG_MIB") ?? 256) * MiB;
@@ -94,26 +89,6 @@ function chunks(total: number, size: number, seed = 1): ReadableStream<Uint8Arra
 }
 
 const mibps = (bytes: number, seconds: number) => +(bytes / MiB / seconds).toFixed(1);
-
-async function directUpload(store: ObjectStore, key: string, size: number): Promise<void> {
-  // The same shape as PageFS's segment writer: 8 MiB parts, 2 in flight.
-  const upload = await store.createMultipart(key);
-  const parts: { partNumber: number; etag: string }[] = [];
-  const inFlight = new Set<Promise<void>>();
-  const part = new Uint8Array(8 * MiB).fill(7);
-  for (let n = 1, at = 0; at < size; n++, at += part.length) {
-    const body = part.subarray(0, Math.min(part.length, size - at));
-    const p: Promise<void> = store.uploadPart(upload, n, body).then((r) => {
-      parts.push(r);
-      inFlight.delete(p);
-    });
-    inFlight.add(p);
-    if (inFlight.size >= 2) await Promise.race(inFlight);
-  }
-  await Promise.all(inFlight);
-  parts.sort((a, b) => a.partNumber - b.partNumber);
-  await store.completeMultipart(upload, parts);
-}
 
 async function main() {
   if (!endpoint) throw new Error("No S3 endpoint: run `deno task bench`");
