@@ -205,7 +205,7 @@ export const DISK_TIER = (Deno.env.get("BENCH_DISK_TIER") ?? "0") === "1";
  * of at most 4 MiB, and a heap grown to twice what is live at most (docs/architecture.md,
  * memory).
  */
-const SERVER_V8_FLAGS = ["--v8-flags=--max-semi-space-size=4,--heap-growing-percent=100"];
+export const SERVER_V8_FLAGS = ["--v8-flags=--max-semi-space-size=4,--heap-growing-percent=100"];
 
 async function spawnPageFs(s3: S3Settings, root: string, cacheDir: string | null): Promise<Child> {
   const port = freePort();
