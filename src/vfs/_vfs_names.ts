@@ -45,8 +45,13 @@ export abstract class VfsNames extends VfsAttrs {
    * @throws {FsError} ESTALE when the file's stat fails `expect` at the commit (a front
    *   end's `If-Match`): checked in the CAS that removes the name, so a write committed
    *   after the caller looked is never removed by a condition on the version before.
+   * @returns "kept name gone" when `keeps` (another name of the file, which a WebDAV MOVE
+   *   between two hard links keeps) no longer leads to the file: nothing was removed.
    */
-  unlink(path: string, options: { expect?: (stat: Stat) => boolean } = {}): Promise<void> {
+  unlink(
+    path: string,
+    options: { expect?: (stat: Stat) => boolean; keeps?: string } = {},
+  ): Promise<"removed" | "kept name gone"> {
     return this.run(path, () => ns.unlink(this.ctx, path, options));
   }
 

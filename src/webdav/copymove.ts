@@ -139,7 +139,7 @@ export async function copyMoveMethod(req: DavRequest, move: boolean): Promise<Re
     // first, but a source removed in between would then cost the destination).
     const atomic = !target || target.type !== "directory" &&
         (move ? source.type !== "directory" : source.type === "file");
-    if (aliased && move) await unlinkSource(req, transfer);
+    if (aliased && move) await unlinkSource(req, to, transfer);
     else if (atomic) await transferTo(req, to, transfer, { noReplace: !overwrite });
     else if (move) await replaceByMove(req, to, transfer);
     else await replaceByCopy(req, to, transfer);
@@ -176,20 +176,39 @@ async function sameEntry(req: DavRequest, a: string, b: string): Promise<boolean
   return x!.ino === y!.ino;
 }
 
+/** Times a MOVE between two hard links starts again when its destination's name went. */
+const LINK_MOVE_TRIES = 3;
+
 /**
  * A MOVE between two hard links of one file: the destination has it; the source name goes,
  * if it still names that file (checked in the unlink's CAS: a file renamed over the source
- * meanwhile is not deleted in its place; protocol fuzz ext seed 280).
+ * meanwhile is not deleted in its place; protocol fuzz ext seed 280), and only while the
+ * destination does too: two crossing MOVEs (`/a` to `/b`, `/b` to `/a`) each removed their
+ * source, and neither name was left (protocol fuzz ext seed 51306). A destination whose
+ * name went meanwhile is free: the MOVE is then a rename onto it, as after the other one.
  */
-async function unlinkSource(req: DavRequest, transfer: Transfer): Promise<void> {
+async function unlinkSource(
+  req: DavRequest,
+  to: string,
+  transfer: Transfer,
+  tries = 0,
+): Promise<void> {
   const { source, expect } = transfer;
   await transfer.recheck.beforeCommit();
   const same = (stat: Stat) => stat.ino === source.ino && (expect?.(stat) ?? true);
-  await req.vfs.unlink(transfer.from, { expect: same }).catch((error) => {
-    if (!isFsError(error, "ESTALE")) throw error;
-    if (expect) throw sourceChanged();
-    throw new DavError(503, "The source changed during the MOVE; nothing was done");
-  });
+  const removed = await req.vfs.unlink(transfer.from, { expect: same, keeps: to }).catch(
+    (error) => {
+      if (!isFsError(error, "ESTALE")) throw error;
+      if (expect) throw sourceChanged();
+      throw new DavError(503, "The source changed during the MOVE; nothing was done");
+    },
+  );
+  if (removed === "kept name gone") {
+    if (tries + 1 >= LINK_MOVE_TRIES) {
+      throw new DavError(503, "The destination changed during the MOVE; nothing was done");
+    }
+    return await transferTo(req, to, transfer, { noReplace: false, tries: tries + 1 });
+  }
   await releaseLocks(req, transfer.from);
 }
 
@@ -198,7 +217,7 @@ async function transferTo(
   req: DavRequest,
   to: string,
   transfer: Transfer,
-  options: { noReplace: boolean },
+  options: { noReplace: boolean; tries?: number },
 ): Promise<void> {
   const { vfs } = req;
   const { from, source, recheck } = transfer;
@@ -218,7 +237,9 @@ async function transferTo(
       // done, as when the link was there first (before: the source removed and 201, which
       // no order explains; protocol fuzz ext seed 22045).
       if (done === "same file" && options.noReplace) throw appeared(false);
-      if (done === "same file" && source.type === "file") await unlinkSource(req, transfer);
+      if (done === "same file" && source.type === "file") {
+        await unlinkSource(req, to, transfer, options.tries);
+      }
       await releaseLocks(req, from);
     } else if (transfer.depth === "0" && source.type === "directory") {
       // The properties first: a source removed before this COPY read it leaves nothing made.
