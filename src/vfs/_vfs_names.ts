@@ -45,14 +45,28 @@ export abstract class VfsNames extends VfsAttrs {
    * @throws {FsError} ESTALE when the file's stat fails `expect` at the commit (a front
    *   end's `If-Match`): checked in the CAS that removes the name, so a write committed
    *   after the caller looked is never removed by a condition on the version before.
-   * @returns "kept name gone" when `keeps` (another name of the file, which a WebDAV MOVE
-   *   between two hard links keeps) no longer leads to the file: nothing was removed.
    */
-  unlink(
+  unlink(path: string, options: { expect?: (stat: Stat) => boolean } = {}): Promise<void> {
+    return this.run(path, async () => {
+      await ns.unlink(this.ctx, path, options);
+    });
+  }
+
+  /**
+   * As {@linkcode Vfs.unlink}, but only while `keeps`, another name of the file, still leads
+   * to it: a WebDAV MOVE between two hard links removes its source and keeps the other
+   * name, and two crossing ones must not remove both. Checked in the CAS that removes the
+   * name when both are in one directory object, right before it otherwise.
+   *
+   * @returns false when `keeps` no longer leads to the file: nothing was removed.
+   */
+  async unlinkKeeping(
     path: string,
-    options: { expect?: (stat: Stat) => boolean; keeps?: string } = {},
-  ): Promise<"removed" | "kept name gone"> {
-    return this.run(path, () => ns.unlink(this.ctx, path, options));
+    keeps: string,
+    options: { expect?: (stat: Stat) => boolean } = {},
+  ): Promise<boolean> {
+    const outcome = await this.run(path, () => ns.unlink(this.ctx, path, { ...options, keeps }));
+    return outcome === "removed";
   }
 
   /**

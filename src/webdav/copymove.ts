@@ -196,14 +196,14 @@ async function unlinkSource(
   const { source, expect } = transfer;
   await transfer.recheck.beforeCommit();
   const same = (stat: Stat) => stat.ino === source.ino && (expect?.(stat) ?? true);
-  const removed = await req.vfs.unlink(transfer.from, { expect: same, keeps: to }).catch(
+  const removed = await req.vfs.unlinkKeeping(transfer.from, to, { expect: same }).catch(
     (error) => {
       if (!isFsError(error, "ESTALE")) throw error;
       if (expect) throw sourceChanged();
       throw new DavError(503, "The source changed during the MOVE; nothing was done");
     },
   );
-  if (removed === "kept name gone") {
+  if (!removed) {
     if (tries + 1 >= LINK_MOVE_TRIES) {
       throw new DavError(503, "The destination changed during the MOVE; nothing was done");
     }

@@ -105,11 +105,15 @@ export async function unlink(
   const { expect } = options;
   const stale = () => new FsError("ESTALE", "The file changed: its precondition fails", { path });
   if (expect && entry.t === "h" && !expect(await entryStat(ctx, entry))) throw stale();
+  // A file whose stat fails `expect` is ESTALE, whatever `keeps` holds.
+  const held = (e: Entry) => !expect || (e.t !== "f" && e.t !== "l") || expect(inlineStat(e));
   const kept = options.keeps === undefined ? null : await locate(ctx, options.keeps);
-  if (kept && kept.entry?.ino !== entry.ino) return "kept name gone";
+  if (kept && kept.entry?.ino !== entry.ino) {
+    if (!held(entry)) throw stale();
+    return "kept name gone";
+  }
   const remove = (names: string[]) =>
     ctx.dirs.update(parent.ino, names, (draft) => {
-      if (names.length > 1 && draft.get(kept!.name)?.ino !== entry.ino) return "kept name gone";
       const current = draft.get(name);
       if (!current) throw new FsError("ENOENT", "No such file or directory", { path });
       // Another file, or the same one hard-linked meanwhile (a link() moved its inode to
@@ -119,9 +123,8 @@ export async function unlink(
       if (current.ino !== entry.ino || current.t !== entry.t) return "replaced";
       // A rename in flight may have added its target already: settle it, then decide again.
       if (current.moving) return "renaming";
-      if (expect && (current.t === "f" || current.t === "l") && !expect(inlineStat(current))) {
-        throw stale();
-      }
+      if (!held(current)) throw stale();
+      if (names.length > 1 && draft.get(kept!.name)?.ino !== entry.ino) return "kept name gone";
       draft.delete(name);
       return "removed";
     });
