@@ -86,8 +86,29 @@ async function parentGone(req: DavRequest, from: string, error: unknown): Promis
   return error;
 }
 
+/**
+ * A MOVE whose source path leads to another resource than the one it looked at, found
+ * before anything changed: made again from fresh reads, on what the path leads to now, as
+ * an unconditional request does (an answer of its own if that happens twice).
+ */
+class Restart extends Settled {
+  constructor() {
+    super(503, "The source changed during the MOVE; nothing was done");
+  }
+}
+
 /** COPY (`move` false) or MOVE (`move` true). */
 export async function copyMoveMethod(req: DavRequest, move: boolean): Promise<Response> {
+  try {
+    return await copyMoveOnce(req, move);
+  } catch (error) {
+    if (!(error instanceof Restart)) throw error;
+    return await req.vfs.fresh(() => copyMoveOnce(req, move));
+  }
+}
+
+/** One COPY or MOVE, from its look at the two paths to its answer. */
+async function copyMoveOnce(req: DavRequest, move: boolean): Promise<Response> {
   const { vfs, path: from } = req;
   const header = req.c.req.header("destination") ?? null;
   const to = destinationPath(header, req.url, req.mount).path;
@@ -289,8 +310,15 @@ async function replaceByMove(req: DavRequest, to: string, transfer: Transfer): P
       staged = { path: besidePath(to, name), holder: await holderOf(req, to) };
       home = { path: from, holder: await holderOf(req, from) };
       await recheck.beforeCommit();
-      await vfs.rename(from, staged.path, { noReplace: true, ...expected(transfer) });
+      // Only the resource looked at: the path may lead to another one now (a MOVE over its
+      // collection brought one of that name), and `home` is where the looked-at one lives.
+      // Staged and put back into a collection found gone, that other one was deleted, with
+      // a 404 that no order explains (protocol fuzz seed 50102).
+      const looked = (stat: Stat) =>
+        stat.ino === transfer.source.ino && (transfer.expect?.(stat) ?? true);
+      await vfs.rename(from, staged.path, { noReplace: true, expect: looked });
     } catch (error) {
+      if (!transfer.expect && isFsError(error, "ESTALE")) throw new Restart();
       throw await parentGone(req, from, error);
     }
     try {
