@@ -84,6 +84,71 @@ Deno.test("a MOVE with Overwrite F does not remove its source for a hard link of
   assertEquals((await other.lookup("/dst")).nlink, 2);
 });
 
+Deno.test("two crossing MOVEs between hard links of one file leave one of the two names", async () => {
+  // Protocol fuzz ext seed 51306 (FUZZ_PAIRS=0.9): /a, /b and /c one file; MOVE /b -> /a
+  // through one instance at the same time as MOVE /a -> /b through the other. Each found
+  // the other's name holding the file, and each removed its own source: neither name was
+  // left (nlink 1, /c alone), which no order explains. In either order one name stays.
+  const store = new MemoryStore();
+  const gate = new GateStore(store);
+  const a = new Dav(await Vfs.open(gate), gate);
+  const b = new Dav(await Vfs.open(store), store);
+  await b.vfs.writeFile("/a", text("linked"));
+  const other = b.vfs;
+  await other.link("/a", "/b");
+  await other.link("/a", "/c");
+  const move = (dav: Dav, from: string, to: string) =>
+    dav.app.request(davUrl(from), {
+      method: "MOVE",
+      headers: { destination: `http://localhost${davUrl(to)}`, overwrite: "T" },
+    });
+  // The first MOVE's removal of /b (one CAS of the root directory) is held while the
+  // second removes /a.
+  gate.arm((call) => call.op === "PutObject" && call.key === dirKey(ROOT_INO));
+  const first = move(a, "/b", "/a");
+  await gate.held;
+  assertEquals((await move(b, "/a", "/b")).status, 204);
+  gate.open();
+  const answer = await first;
+  assertEquals(answer.status, 204, await answer.text());
+  const fresh = await Vfs.open(store);
+  assertEquals(new TextDecoder().decode(await fresh.read("/a", 0, 10)), "linked");
+  assertEquals(await fresh.lookupOrNull("/b"), null);
+  assertEquals((await fresh.lookup("/c")).nlink, 2);
+});
+
+Deno.test("a MOVE whose source's collection is replaced before it stages the source moves what is there then", async () => {
+  // Protocol fuzz seed 50102: MOVE /b/b/c over the collection /b/a, while another instance
+  // moved /b/a over /b/b. The first MOVE's staging rename took the /b/b/c it found then
+  // (the one from /b/a), its swap found /b/a gone, and putting the source back, it judged
+  // the source's collection by the one it had looked at (replaced, being deleted): it
+  // deleted the file moved in from /b/a and answered 404, which no order explains. After
+  // the other MOVE, /b/b/c is that file and /b/a is free: 201, and it is at /b/a.
+  const store = new MemoryStore();
+  const vfs = await Vfs.open(store);
+  const other = new Dav(await Vfs.open(store), store);
+  await vfs.mkdir("/b/a", { parents: true });
+  await vfs.mkdir("/b/b");
+  await vfs.writeFile("/b/a/c", text("from a"));
+  await vfs.writeFile("/b/b/c", text("from b"));
+  const move = (dav: Dav, from: string, to: string) =>
+    dav.app.request(davUrl(from), {
+      method: "MOVE",
+      headers: { destination: `http://localhost${davUrl(to)}`, overwrite: "T" },
+    });
+  let fired = 0;
+  const racy = hooked(vfs, "rename", (rename) => async (from, to, options) => {
+    if (fired++ === 0) assertEquals((await move(other, "/b/a", "/b/b")).status, 204);
+    return await rename(from, to, options);
+  });
+  const res = await move(new Dav(racy, store), "/b/b/c", "/b/a");
+  assertEquals(fired > 0, true, "the interleaving did not happen");
+  assertEquals(res.status, 201, await res.text());
+  const fresh = await Vfs.open(store);
+  assertEquals(new TextDecoder().decode(await fresh.read("/b/a", 0, 20)), "from a");
+  assertEquals((await fresh.readdir("/b/b")).entries.map((e) => e.name), []);
+});
+
 Deno.test("a PUT over a file deleted while it was on its way creates the file: 201", async () => {
   for (const api of [false, true]) {
     const { gate, a, b } = await pair();

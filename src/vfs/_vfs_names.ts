@@ -47,7 +47,26 @@ export abstract class VfsNames extends VfsAttrs {
    *   after the caller looked is never removed by a condition on the version before.
    */
   unlink(path: string, options: { expect?: (stat: Stat) => boolean } = {}): Promise<void> {
-    return this.run(path, () => ns.unlink(this.ctx, path, options));
+    return this.run(path, async () => {
+      await ns.unlink(this.ctx, path, options);
+    });
+  }
+
+  /**
+   * As {@linkcode Vfs.unlink}, but only while `keeps`, another name of the file, still leads
+   * to it: a WebDAV MOVE between two hard links removes its source and keeps the other
+   * name, and two crossing ones must not remove both. Checked in the CAS that removes the
+   * name when both are in one directory object, right before it otherwise.
+   *
+   * @returns false when `keeps` no longer leads to the file: nothing was removed.
+   */
+  async unlinkKeeping(
+    path: string,
+    keeps: string,
+    options: { expect?: (stat: Stat) => boolean } = {},
+  ): Promise<boolean> {
+    const outcome = await this.run(path, () => ns.unlink(this.ctx, path, { ...options, keeps }));
+    return outcome === "removed";
   }
 
   /**

@@ -86,8 +86,29 @@ async function parentGone(req: DavRequest, from: string, error: unknown): Promis
   return error;
 }
 
+/**
+ * A MOVE whose source path leads to another resource than the one it looked at, found
+ * before anything changed: made again from fresh reads, on what the path leads to now, as
+ * an unconditional request does (an answer of its own if that happens twice).
+ */
+class Restart extends Settled {
+  constructor() {
+    super(503, "The source changed during the MOVE; nothing was done");
+  }
+}
+
 /** COPY (`move` false) or MOVE (`move` true). */
 export async function copyMoveMethod(req: DavRequest, move: boolean): Promise<Response> {
+  try {
+    return await copyMoveOnce(req, move);
+  } catch (error) {
+    if (!(error instanceof Restart)) throw error;
+    return await req.vfs.fresh(() => copyMoveOnce(req, move));
+  }
+}
+
+/** One COPY or MOVE, from its look at the two paths to its answer. */
+async function copyMoveOnce(req: DavRequest, move: boolean): Promise<Response> {
   const { vfs, path: from } = req;
   const header = req.c.req.header("destination") ?? null;
   const to = destinationPath(header, req.url, req.mount).path;
@@ -139,7 +160,7 @@ export async function copyMoveMethod(req: DavRequest, move: boolean): Promise<Re
     // first, but a source removed in between would then cost the destination).
     const atomic = !target || target.type !== "directory" &&
         (move ? source.type !== "directory" : source.type === "file");
-    if (aliased && move) await unlinkSource(req, transfer);
+    if (aliased && move) await unlinkSource(req, to, transfer);
     else if (atomic) await transferTo(req, to, transfer, { noReplace: !overwrite });
     else if (move) await replaceByMove(req, to, transfer);
     else await replaceByCopy(req, to, transfer);
@@ -176,20 +197,39 @@ async function sameEntry(req: DavRequest, a: string, b: string): Promise<boolean
   return x!.ino === y!.ino;
 }
 
+/** Times a MOVE between two hard links starts again when its destination's name went. */
+const LINK_MOVE_TRIES = 3;
+
 /**
  * A MOVE between two hard links of one file: the destination has it; the source name goes,
  * if it still names that file (checked in the unlink's CAS: a file renamed over the source
- * meanwhile is not deleted in its place; protocol fuzz ext seed 280).
+ * meanwhile is not deleted in its place; protocol fuzz ext seed 280), and only while the
+ * destination does too: two crossing MOVEs (`/a` to `/b`, `/b` to `/a`) each removed their
+ * source, and neither name was left (protocol fuzz ext seed 51306). A destination whose
+ * name went meanwhile is free: the MOVE is then a rename onto it, as after the other one.
  */
-async function unlinkSource(req: DavRequest, transfer: Transfer): Promise<void> {
+async function unlinkSource(
+  req: DavRequest,
+  to: string,
+  transfer: Transfer,
+  tries = 0,
+): Promise<void> {
   const { source, expect } = transfer;
   await transfer.recheck.beforeCommit();
   const same = (stat: Stat) => stat.ino === source.ino && (expect?.(stat) ?? true);
-  await req.vfs.unlink(transfer.from, { expect: same }).catch((error) => {
-    if (!isFsError(error, "ESTALE")) throw error;
-    if (expect) throw sourceChanged();
-    throw new DavError(503, "The source changed during the MOVE; nothing was done");
-  });
+  const removed = await req.vfs.unlinkKeeping(transfer.from, to, { expect: same }).catch(
+    (error) => {
+      if (!isFsError(error, "ESTALE")) throw error;
+      if (expect) throw sourceChanged();
+      throw new DavError(503, "The source changed during the MOVE; nothing was done");
+    },
+  );
+  if (!removed) {
+    if (tries + 1 >= LINK_MOVE_TRIES) {
+      throw new DavError(503, "The destination changed during the MOVE; nothing was done");
+    }
+    return await transferTo(req, to, transfer, { noReplace: false, tries: tries + 1 });
+  }
   await releaseLocks(req, transfer.from);
 }
 
@@ -198,7 +238,7 @@ async function transferTo(
   req: DavRequest,
   to: string,
   transfer: Transfer,
-  options: { noReplace: boolean },
+  options: { noReplace: boolean; tries?: number },
 ): Promise<void> {
   const { vfs } = req;
   const { from, source, recheck } = transfer;
@@ -218,7 +258,9 @@ async function transferTo(
       // done, as when the link was there first (before: the source removed and 201, which
       // no order explains; protocol fuzz ext seed 22045).
       if (done === "same file" && options.noReplace) throw appeared(false);
-      if (done === "same file" && source.type === "file") await unlinkSource(req, transfer);
+      if (done === "same file" && source.type === "file") {
+        await unlinkSource(req, to, transfer, options.tries);
+      }
       await releaseLocks(req, from);
     } else if (transfer.depth === "0" && source.type === "directory") {
       // The properties first: a source removed before this COPY read it leaves nothing made.
@@ -268,8 +310,15 @@ async function replaceByMove(req: DavRequest, to: string, transfer: Transfer): P
       staged = { path: besidePath(to, name), holder: await holderOf(req, to) };
       home = { path: from, holder: await holderOf(req, from) };
       await recheck.beforeCommit();
-      await vfs.rename(from, staged.path, { noReplace: true, ...expected(transfer) });
+      // Only the resource looked at: the path may lead to another one now (a MOVE over its
+      // collection brought one of that name), and `home` is where the looked-at one lives.
+      // Staged and put back into a collection found gone, that other one was deleted, with
+      // a 404 that no order explains (protocol fuzz seed 50102).
+      const looked = (stat: Stat) =>
+        stat.ino === transfer.source.ino && (transfer.expect?.(stat) ?? true);
+      await vfs.rename(from, staged.path, { noReplace: true, expect: looked });
     } catch (error) {
+      if (!transfer.expect && isFsError(error, "ESTALE")) throw new Restart();
       throw await parentGone(req, from, error);
     }
     try {

@@ -75,9 +75,14 @@ export function statusOf(error: unknown): number {
   return 500;
 }
 
-/** A short message safe to show: internals (EIO, unexpected errors) stay in the log. */
+/**
+ * A short message safe to show: internals (EIO, unexpected errors) stay in the log. Other
+ * errnos say what happened whatever their status, as the HTTP API's problem documents do
+ * (before: a symlink loop's 508, a 503 EAGAIN, said "Internal error").
+ */
 export function messageOf(error: unknown): string {
   const status = statusOf(error);
-  if (status >= 500 && !(error instanceof DavError)) return "Internal error";
+  const safe = error instanceof DavError || (error instanceof FsError && error.code !== "EIO");
+  if (status >= 500 && !safe) return "Internal error";
   return error instanceof Error ? error.message : String(error);
 }

@@ -1,7 +1,7 @@
 import { assert, assertEquals } from "../../tests/_assert.ts";
 import { ERRNO_STATUS } from "../http/errors.ts";
 import { ERRNO, type Errno, FsError } from "../vfs/mod.ts";
-import { DAV_OVERRIDES, DAV_STATUS, DavError, statusOf } from "./errors.ts";
+import { DAV_OVERRIDES, DAV_STATUS, DavError, messageOf, statusOf } from "./errors.ts";
 import { errorResponse } from "./mod.ts";
 import { Hono } from "hono";
 
@@ -43,4 +43,18 @@ Deno.test("a WebDAV 503 carries Retry-After, as the HTTP API's does", async () =
   const res = await app.request("/missing");
   await res.body?.cancel();
   assertEquals([res.status, res.headers.get("retry-after")], [404, null]);
+});
+
+Deno.test("a WebDAV 5xx from an errno says what happened; only EIO and the unexpected stay hidden", () => {
+  // Protocol fuzz ext: a PUT through a symlink loop answered 508 "Internal error".
+  assertEquals(
+    messageOf(new FsError("ELOOP", 'Too many symlinks: "/c"')),
+    'Too many symlinks: "/c"',
+  );
+  assertEquals(
+    messageOf(new FsError("EAGAIN", "The name keeps changing")),
+    "The name keeps changing",
+  );
+  assertEquals(messageOf(new FsError("EIO", "GetObject i/1: socket hang up")), "Internal error");
+  assertEquals(messageOf(new Error("undefined is not a function")), "Internal error");
 });

@@ -3,7 +3,7 @@
 
 import { outcomeUnknown } from "../../format/cas.ts";
 import { claimData } from "../../format/gc_pending.ts";
-import { newDirObject } from "../../format/dir.ts";
+import { CrossObjectError, newDirObject } from "../../format/dir.ts";
 import { newId, newIno, ROOT_INO } from "../../format/keys.ts";
 import { type Entry, type FileEntry, FORMAT_VERSION, type InodeObject } from "../../format/meta.ts";
 import { type Ctx, dirStat, entryStat, inlineStat, newAttr, statOf } from "../context.ts";
@@ -84,13 +84,20 @@ const UNLINK_TRIES = 10;
  * serial order of the two would. With `expect`, the file's stat must satisfy it at the
  * commit, checked in the same CAS (for a hard-linked file, whose content is in its own
  * object, right before it), or nothing is removed and ESTALE is thrown.
+ *
+ * With `keeps` (another path), the name goes only while `keeps` still leads to the same
+ * file: a WebDAV MOVE between two hard links removes its source, and two crossing ones
+ * (`a` to `b`, `b` to `a`) each found the other's name there and removed their own, which
+ * left neither (protocol fuzz ext seed 51306). When both names are in one directory object
+ * this is checked in the CAS that removes the name; across objects, right before it.
+ * Otherwise nothing is removed and the answer is "kept name gone".
  */
 export async function unlink(
   ctx: Ctx,
   path: string,
-  options: { expect?: (stat: Stat) => boolean } = {},
+  options: { expect?: (stat: Stat) => boolean; keeps?: string } = {},
   tries = 0,
-): Promise<void> {
+): Promise<"removed" | "kept name gone"> {
   const { parent, name, entry } = await locate(ctx, path);
   if (!parent) throw new FsError("EISDIR", "Is a directory", { path });
   if (!entry) throw new FsError("ENOENT", "No such file or directory", { path });
@@ -98,28 +105,43 @@ export async function unlink(
   const { expect } = options;
   const stale = () => new FsError("ESTALE", "The file changed: its precondition fails", { path });
   if (expect && entry.t === "h" && !expect(await entryStat(ctx, entry))) throw stale();
-  const outcome = await ctx.dirs.update(parent.ino, [name], (draft) => {
-    const current = draft.get(name);
-    if (!current) throw new FsError("ENOENT", "No such file or directory", { path });
-    // Another file, or the same one hard-linked meanwhile (a link() moved its inode to
-    // its own object, counted 2): decide again, so that what is released below is what
-    // this removes (before: the plain file looked at, which held nothing, and the file
-    // kept a count of 2 with one name left).
-    if (current.ino !== entry.ino || current.t !== entry.t) return "replaced";
-    // A rename in flight may have added its target already: settle it, then decide again.
-    if (current.moving) return "renaming";
-    if (expect && (current.t === "f" || current.t === "l") && !expect(inlineStat(current))) {
-      throw stale();
-    }
-    draft.delete(name);
-    return "removed";
+  // A file whose stat fails `expect` is ESTALE, whatever `keeps` holds.
+  const held = (e: Entry) => !expect || (e.t !== "f" && e.t !== "l") || expect(inlineStat(e));
+  const kept = options.keeps === undefined ? null : await locate(ctx, options.keeps);
+  if (kept && kept.entry?.ino !== entry.ino) {
+    if (!held(entry)) throw stale();
+    return "kept name gone";
+  }
+  const remove = (names: string[]) =>
+    ctx.dirs.update(parent.ino, names, (draft) => {
+      const current = draft.get(name);
+      if (!current) throw new FsError("ENOENT", "No such file or directory", { path });
+      // Another file, or the same one hard-linked meanwhile (a link() moved its inode to
+      // its own object, counted 2): decide again, so that what is released below is what
+      // this removes (before: the plain file looked at, which held nothing, and the file
+      // kept a count of 2 with one name left).
+      if (current.ino !== entry.ino || current.t !== entry.t) return "replaced";
+      // A rename in flight may have added its target already: settle it, then decide again.
+      if (current.moving) return "renaming";
+      if (!held(current)) throw stale();
+      if (names.length > 1 && draft.get(kept!.name)?.ino !== entry.ino) return "kept name gone";
+      draft.delete(name);
+      return "removed";
+    });
+  const together = kept !== null && kept.parent?.ino === parent.ino;
+  const outcome = await remove(together ? [name, kept.name] : [name]).catch((error) => {
+    // Two shards of one large directory: checked right before, as across objects.
+    if (!(error instanceof CrossObjectError)) throw error;
+    return remove([name]);
   });
+  if (outcome === "kept name gone") return outcome;
   if (outcome === "renaming") return await unlink(ctx, path, options, tries);
   if (outcome === "replaced") {
     if (tries >= UNLINK_TRIES) throw new FsError("EAGAIN", "The name keeps changing", { path });
     return await ctx.meta.inNewScope(() => unlink(ctx, path, options, tries + 1));
   }
   await dropReplaced(ctx, entry);
+  return "removed";
 }
 
 /**

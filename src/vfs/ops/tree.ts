@@ -10,7 +10,7 @@ import type { ReaddirPage, Stat } from "../types.ts";
 export interface TreeOps {
   lookup(path: string): Promise<Stat>;
   readdir(path: string, options: { limit: number; cursor?: string }): Promise<ReaddirPage>;
-  unlink(path: string, options?: { expect?: (stat: Stat) => boolean }): Promise<void>;
+  unlink(path: string, options?: { expect?: (stat: Stat) => boolean }): Promise<unknown>;
   rmdir(path: string): Promise<void>;
   pathOf(ino: string): Promise<string | null>;
 }
