@@ -473,6 +473,8 @@ function mutatePath(r: FuzzRequest, rng: Rng, port: number): void {
         "http://user:pw@127.0.0.1",
       ]);
       r.path = prefix + r.path;
+      // The server then judges a Destination against that authority: 502 is its answer.
+      if (prefix !== `http://127.0.0.1:${port}`) r.tags.add("foreign-destination");
       note(`absolute-form ${prefix}`);
       return;
     }
@@ -699,7 +701,7 @@ function mutateHeader(r: FuzzRequest, rng: Rng, ctx: GenContext): void {
     else {
       const host = pick(rng, ["evil.example", "", "127.0.0.1:1", "a b", "[::1"]);
       r.headers.unshift(["host", host]);
-      r.tags.add("host");
+      r.tags.add("foreign-destination");
     }
     r.mutations.push(`headers ${what}`);
     return;
