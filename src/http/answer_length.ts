@@ -1,15 +1,19 @@
 /**
- * Small answers to requests that carry a body go out with a declared length.
+ * Small answers to requests that carry a body go out as bytes, with a declared length.
  *
- * Deno.serve (2.9) sends nothing at all, and closes the connection, when a request's body
- * ends early (the client declared more than it sent, or cut a chunked body, then closed its
- * side) and the answer is a stream of undeclared length (sent chunked); an answer of known
- * length is sent. Hono's `c.json()`, `c.html()` and `c.body(text)` declare none, and neither
- * do the error documents every front end renders, so the 400 that such a request earns
- * never reached its client: the client saw a dropped connection. Answers of up to
- * {@linkcode SMALL_ANSWER} bytes are therefore read whole here and sent with their length;
- * a larger one goes on as a stream (its first bytes read ahead, at most that many).
- * Requests without a body cannot end early and are left alone, so GETs pay nothing.
+ * Deno.serve (2.9), when a request's body ended early (the client declared more than it
+ * sent, or cut a chunked body, then closed its side), sends an answer's body only when it
+ * was given as bytes or text: of a stream it sends nothing at all and closes (undeclared
+ * length), or the head alone (declared). By the time they leave the app, answers of
+ * undeclared length are streams (the request log, for one, counts their bytes through a
+ * stream of its own), the error documents of every front end included: the 400 that such
+ * a request earns never reached its client, which saw a dropped connection. Answers of up
+ * to {@linkcode SMALL_ANSWER} bytes are therefore read whole here and handed on as bytes; a
+ * larger one goes on as a stream (its first bytes read ahead, at most that many), and a
+ * request whose body ended early gets none of it (a GET that declared a body it never sent,
+ * say, for a listing or `/metrics` over 64 KiB): holding every answer whole would take
+ * memory outside the budget for a client that broke the protocol. Requests without a body
+ * cannot end early and are left alone, so GETs pay nothing.
  *
  * @module
  */
