@@ -8,6 +8,7 @@ import {
   encoder,
   type FuzzRequest,
   type GenContext,
+  headerOf,
   pick,
   tusMetadata,
 } from "./_badin_request.ts";
@@ -281,6 +282,7 @@ export function generate(seed: number, index: number, ctx: GenContext): FuzzRequ
     version: "HTTP/1.1",
   };
   if (r.path === ctx.upload || r.path.startsWith("/api/v1/uploads")) r.tags.add("upload");
+  const { path, query } = r;
   const count = 1 + Math.floor(rng() * rng() * 3.5);
   for (let i = 0; i < count; i++) {
     const roll = rng();
@@ -290,5 +292,13 @@ export function generate(seed: number, index: number, ctx: GenContext): FuzzRequ
     else if (roll < 0.9) mutateBody(r, rng);
     else mutateFraming(r, rng);
   }
+  // A whole PUT to its own target: once acknowledged, the target must hold its body.
+  const framed = ["content-range", "content-length", "transfer-encoding"].some((name) =>
+    headerOf(r, name) !== undefined
+  );
+  if (
+    r.method === "PUT" && r.path === path && r.query === query && !framed &&
+    r.contentLength === "auto" && r.version === "HTTP/1.1" && !r.tags.has("foreign-destination")
+  ) r.tags.add("whole-put");
   return r;
 }

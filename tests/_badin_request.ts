@@ -40,7 +40,7 @@ export interface FuzzRequest {
   readonly mutations: string[];
   /**
    * Facts the checks need: "foreign-destination", "transfer-coding", "chunked-cut",
-   * "climb:<segment>", "upload".
+   * "climb:<segment>", "upload", "whole-put", "method", "version".
    */
   readonly tags: Set<string>;
 }

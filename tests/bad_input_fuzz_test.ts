@@ -280,6 +280,18 @@ async function largeAnswer(f: Fixture, r: FuzzRequest): Promise<string | null> {
   return new TextEncoder().encode(answer.body).length > 64 * 1024 ? "large answer" : null;
 }
 
+/** What is wrong with the target of an acknowledged whole PUT, or null. */
+async function lostWrite(f: Fixture, r: FuzzRequest): Promise<string | null> {
+  const path = r.path.replace(/^\/api\/v1\/fs\//, "/").replace(/^\/dav\//, "/");
+  const res = await fetch(`${f.server.url}/api/v1/fs${path}`, {
+    headers: { authorization: f.ctx.auth.root },
+  });
+  const got = new Uint8Array(await res.arrayBuffer());
+  if (res.status !== 200) return `the target answers ${res.status}`;
+  const same = got.length === r.body.length && got.every((b, i) => b === r.body[i]);
+  return same ? null : `the target holds ${got.length} other bytes, not the ${r.body.length} sent`;
+}
+
 /** Why `status` breaks the rules for `r`, or null. */
 function statusProblem(r: FuzzRequest, status: number): string | null {
   if (status >= 100 && status < 500) {
@@ -346,6 +358,11 @@ Deno.test({
         if (!await healthy(f)) {
           findings.push(`${where}: the server stopped answering /healthz`);
           break;
+        }
+        if (answer.status !== null && answer.status < 300 && r.tags.has("whole-put")) {
+          count("(whole PUTs checked)");
+          const lost = await lostWrite(f, r);
+          if (lost) findings.push(`${where}: ${answer.status} but ${lost}`);
         }
         const refused = answer.status !== null && answer.status >= 400 && answer.status < 500;
         if (before === null) {
