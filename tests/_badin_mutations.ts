@@ -85,11 +85,46 @@ function segments(path: string): string[] {
   return path.split("/");
 }
 
+const b64url = (text: string) =>
+  b64(text).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+
+/** A share link's token (`payload.signature`) changed so that it must not open. */
+function tamperToken(token: string, rng: Rng): string {
+  const [payload = "", signature = ""] = token.split(".");
+  switch (Math.floor(rng() * 7)) {
+    case 0:
+      return payload;
+    case 1:
+      return `${payload}.`;
+    case 2:
+      return token.slice(0, Math.floor(token.length / 2));
+    case 3: {
+      // One character of the payload changed.
+      const i = Math.floor(rng() * payload.length);
+      const c = payload[i] === "A" ? "B" : "A";
+      return `${payload.slice(0, i)}${c}${payload.slice(i + 1)}.${signature}`;
+    }
+    case 4:
+      return `${b64url(JSON.stringify({ p: "/home/bob", i: "0", e: 4e9, g: "x" }))}.${signature}`;
+    case 5:
+      return `${b64url("{" + "[".repeat(5000))}.${signature}`;
+    default:
+      return `${token}.${signature}`;
+  }
+}
+
 export function mutatePath(r: FuzzRequest, rng: Rng, port: number): void {
   const segs = segments(r.path);
   const at = 1 + Math.floor(rng() * Math.max(1, segs.length - 1));
-  const kind = Math.floor(rng() * 12);
   const note = (what: string) => r.mutations.push(`path ${what}`);
+  if (segs[1] === "s" && segs[2] !== undefined && rng() < 0.4) {
+    segs[2] = tamperToken(segs[2], rng);
+    r.tags.add("bad-token");
+    note("share token tampered");
+    r.path = segs.join("/");
+    return;
+  }
+  const kind = Math.floor(rng() * 12);
   switch (kind) {
     case 0:
     case 1: {
@@ -344,6 +379,16 @@ function headerChoices(r: FuzzRequest, port: number): [string, (string | null)[]
     ["x-oc-mtime", ["-5", "abc", "99999999999999999999", "1e3"]],
     ["accept-encoding", ["gzip", "br;q=garbage", "*;q=0"]],
     ["accept", ["application/json", "garbage", "*/*;q=x"]],
+    ["x-request-id", ["a b", "x".repeat(200), "\u00e9t\u00e9", "../../etc", ""]],
+    ["upload-checksum", [
+      "sha1 garbage",
+      "md5 " + btoa("x"),
+      "crc32",
+      "sha1 " + btoa("y".repeat(20)),
+    ]],
+    ["upload-concat", ["partial", "final;/api/v1/uploads/x", "final;", "garbage"]],
+    ["content-encoding", ["gzip", "br", "garbage", "identity"]],
+    ["content-language", ["\u00e9", "x".repeat(3000)]],
   ];
 }
 
@@ -379,9 +424,24 @@ export function mutateHeader(r: FuzzRequest, rng: Rng, ctx: GenContext): void {
     return;
   }
   if (roll < 0.24) {
-    const what = pick(rng, ["huge value", "many headers", "bad name", "host"]);
+    const what = pick(rng, [
+      "huge value",
+      "many headers",
+      "bad name",
+      "host",
+      "raw UTF-8 value",
+      "NUL in value",
+      "folded line",
+      "two hosts",
+    ]);
     if (what === "huge value") r.headers.push(["x-big", "v".repeat(70_000)]);
-    else if (what === "many headers") {
+    else if (what === "raw UTF-8 value") r.headers.push(["x-name", "caf\u00e9 \u65e5\u672c"]);
+    else if (what === "NUL in value") r.headers.push(["x-nul", "a\u0000b"]);
+    else if (what === "folded line") r.headers.push(["x-fold", "a\r\n b"]);
+    else if (what === "two hosts") {
+      r.headers.unshift(["host", `127.0.0.1:${ctx.port}`], ["host", "evil.example"]);
+      r.tags.add("foreign-destination");
+    } else if (what === "many headers") {
       for (let i = 0; i < 300; i++) r.headers.push([`x-h${i}`, "v"]);
     } else if (what === "bad name") r.headers.push(["x bad", "v"]);
     else {

@@ -40,7 +40,8 @@ export interface FuzzRequest {
   readonly mutations: string[];
   /**
    * Facts the checks need: "foreign-destination", "transfer-coding", "chunked-cut",
-   * "climb:<segment>", "upload", "whole-put", "method", "version".
+   * "climb:<segment>", "upload", "whole-put", "method", "version",
+   * "bad-token".
    */
   readonly tags: Set<string>;
 }

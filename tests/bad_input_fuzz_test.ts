@@ -299,6 +299,7 @@ function statusProblem(r: FuzzRequest, status: number): string | null {
     if (status < 400 && climbs.some((c) => r.path.includes(c))) {
       return `a climbing path was not refused (${status})`;
     }
+    if (status < 300 && r.tags.has("bad-token")) return `a tampered share token opened (${status})`;
     return null;
   }
   if (status === 507) return null;
