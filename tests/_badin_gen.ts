@@ -270,6 +270,31 @@ export const TEMPLATES: readonly Template[] = [
   (c) => req("metrics", "GET", "/metrics", root(c)),
 ];
 
+/** Where alice's copy of /docs lives: her folder is all she may reach. */
+export const ALICE_DOCS = "/home/alice/docs";
+
+/**
+ * The same request as alice, limited to /home/alice, on her copy of /docs: every mutation
+ * then also tries her folder's walls. Upload metadata keeps its target (base64).
+ */
+function asAlice(r: FuzzRequest, ctx: GenContext): void {
+  const move = (text: string) =>
+    text.replace(
+      /(\/(?:api\/v1\/(?:fs|stat|readlink|xattr|zip)|dav))\/docs(?=\/|$)/,
+      `$1${ALICE_DOCS}`,
+    );
+  r.path = move(r.path);
+  r.headers = r.headers.map(([name, value]) => {
+    if (/^authorization$/i.test(name)) return [name, ctx.auth.alice];
+    if (/^destination$/i.test(name)) return [name, move(value)];
+    return [name, value];
+  });
+  const text = new TextDecoder().decode(r.body);
+  if (text.includes('"/docs')) r.body = encoder.encode(text.replaceAll('"/docs', `"${ALICE_DOCS}`));
+  r.tags.add("as-alice");
+  r.mutations.push("as alice");
+}
+
 /** Case `index` of run `seed`: a template and one to three mutations. */
 export function generate(seed: number, index: number, ctx: GenContext): FuzzRequest {
   const rng = caseRng(seed, index);
@@ -282,6 +307,7 @@ export function generate(seed: number, index: number, ctx: GenContext): FuzzRequ
     version: "HTTP/1.1",
   };
   if (r.path === ctx.upload || r.path.startsWith("/api/v1/uploads")) r.tags.add("upload");
+  if (rng() < 0.25) asAlice(r, ctx);
   const { path, query } = r;
   const count = 1 + Math.floor(rng() * rng() * 3.5);
   for (let i = 0; i < count; i++) {

@@ -52,6 +52,12 @@ const SEED_TREE: readonly [string, string][] = [
   ["/home", "dir"],
   ["/home/alice", "dir"],
   ["/home/alice/own.txt", "file:alice's"],
+  ["/home/alice/docs", "dir"],
+  ["/home/alice/docs/a.txt", "file:alpha"],
+  ["/home/alice/docs/b.txt", "file:bravo"],
+  ["/home/alice/docs/sub", "dir"],
+  ["/home/alice/docs/sub/c.txt", "file:charlie"],
+  ["/home/alice/docs/link", "link:a.txt"],
   ["/home/bob", "dir"],
   ["/home/bob/secret.txt", "file:bob's secret"],
   [`/${encodeURIComponent("caf\u00e9.txt")}`, "file:nfc"],
@@ -364,6 +370,18 @@ Deno.test({
           count("(whole PUTs checked)");
           const lost = await lostWrite(f, r);
           if (lost) findings.push(`${where}: ${answer.status} but ${lost}`);
+        }
+        if (r.tags.has("as-alice") && before !== null && answer.status !== null) {
+          // Whatever she was told, nothing outside her folder changed (locks are counted
+          // for the whole tree, so hers are not told apart: left out here).
+          const outside = diff(before, await state(f)).filter((line) =>
+            !line.startsWith("/home/alice/") && !line.startsWith("/home/alice:") &&
+            !line.startsWith("(locks)")
+          );
+          if (outside.length) {
+            findings.push(`${where}: alice changed ${outside.join(" | ")}`);
+            before = null;
+          }
         }
         const refused = answer.status !== null && answer.status >= 400 && answer.status < 500;
         if (before === null) {
