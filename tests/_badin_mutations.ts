@@ -696,7 +696,6 @@ export function mutateFraming(r: FuzzRequest, rng: Rng): void {
       r.body = encoder.encode("10\r\nabc");
       r.halfClose = true;
       r.tags.add("transfer-coding");
-      r.tags.add("chunked-cut");
       break;
     case "chunked and length":
       r.contentLength = "none";

@@ -39,7 +39,7 @@ export interface FuzzRequest {
   /** What was done to it, for the report. */
   readonly mutations: string[];
   /**
-   * Facts the checks need: "foreign-destination", "transfer-coding", "chunked-cut",
+   * Facts the checks need: "foreign-destination", "transfer-coding",
    * "climb:<segment>", "upload", "whole-put", "method", "version",
    * "bad-token".
    */
