@@ -416,6 +416,16 @@ export function mutateHeader(r: FuzzRequest, rng: Rng, ctx: GenContext): void {
     r.mutations.push(`authorization ${value === null ? "removed" : value.slice(0, 30)}`);
     return;
   }
+  if (roll < 0.16) {
+    // A signed-in browser instead: its session cookie, with or without the CSRF token.
+    setHeader(r, "authorization", null);
+    r.headers.push(["cookie", ctx.session.cookie]);
+    const csrf = pick(rng, [ctx.session.csrf, null, "garbage", "", ctx.session.csrf + "x"]);
+    if (csrf !== null) r.headers.push(["x-csrf-token", csrf]);
+    if (csrf !== ctx.session.csrf) r.tags.add("no-csrf");
+    r.mutations.push(`session cookie, CSRF ${csrf === ctx.session.csrf ? "right" : csrf}`);
+    return;
+  }
   if (roll < 0.2) {
     // A header given twice, the second time with another value.
     const [name, value] = r.headers.length ? pick(rng, r.headers) : ["depth", "1"];

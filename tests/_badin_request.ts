@@ -13,6 +13,8 @@ export interface GenContext {
   };
   /** The root user's password (for the sign-in form). */
   readonly password: string;
+  /** A signed-in browser's session: its `Cookie` header value and its CSRF token. */
+  readonly session: { readonly cookie: string; readonly csrf: string };
   /** A share link's token for /docs. */
   share: string;
   /** The path of an unfinished upload (1 MiB long) and its offset. */
@@ -41,7 +43,7 @@ export interface FuzzRequest {
   /**
    * Facts the checks need: "foreign-destination", "transfer-coding",
    * "climb:<segment>", "upload", "whole-put", "method", "version",
-   * "bad-token".
+   * "bad-token", "no-csrf".
    */
   readonly tags: Set<string>;
 }

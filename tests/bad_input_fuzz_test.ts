@@ -98,6 +98,22 @@ async function start(): Promise<Fixture> {
     },
   });
   const basic = (user: string) => `Basic ${btoa(`${user}:${password}`)}`;
+  // A browser's sign-in: its session cookie, and the CSRF token the page carries.
+  const login = await fetch(`${server.url}/ui/login`, {
+    method: "POST",
+    redirect: "manual",
+    headers: {
+      "content-type": "application/x-www-form-urlencoded",
+      origin: server.url,
+      "sec-fetch-site": "same-origin",
+    },
+    body: `user=root&password=${encodeURIComponent(password)}&next=%2F`,
+  });
+  await login.body?.cancel();
+  const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0]!;
+  const page = await (await fetch(`${server.url}/`, { headers: { cookie } })).text();
+  const csrf = /data-csrf="([^"]+)"/.exec(page)?.[1];
+  assert(cookie.startsWith("pagefs_session=") && csrf, `sign-in: ${login.status} ${cookie}`);
   return {
     server,
     ctx: {
@@ -109,6 +125,7 @@ async function start(): Promise<Fixture> {
         aliceToken: `Bearer ${token}`,
       },
       password,
+      session: { cookie, csrf },
       share: "",
       upload: "",
       uploadOffset: 0,
@@ -340,6 +357,14 @@ function statusProblem(
       return `a climbing path was not refused (${status})`;
     }
     if (status < 300 && r.tags.has("bad-token")) return `a tampered share token opened (${status})`;
+    const csrf = r.headers.filter(([n]) => /^x-csrf-token$/i.test(n));
+    if (
+      status < 300 && r.tags.has("no-csrf") && !SAFE.has(r.method) &&
+      /^\/(api\/v1\/|ui\/share)/.test(r.path) && !r.headers.some(([n]) =>
+        /^authorization$/i.test(n)
+      ) &&
+      r.headers.filter(([n]) => /^cookie$/i.test(n)).length === 1 && csrf.length <= 1
+    ) return `a session's ${r.method} without its CSRF token went through (${status})`;
     return null;
   }
   // Documented: 507 (no space), 508 (a symlink loop, docs/webdav.md), 503 with Retry-After
