@@ -60,6 +60,8 @@ function req(
 }
 
 const A = "/docs/a.txt";
+/** Root holds a lock on it (see GenContext.lock). */
+const LOCKED = "/docs/sub/c.txt";
 const post = (op: Record<string, unknown>, path = A) => (c: GenContext) =>
   req(`api POST ${op.op}`, "POST", `/api/v1/fs${path}`, {
     authorization: c.auth.root,
@@ -165,6 +167,34 @@ export const TEMPLATES: readonly Template[] = [
       ...root(c),
       "lock-token": "<urn:uuid:6f1c2d1e-0000-4000-8000-000000000000>",
     }),
+  // The standing lock on /docs/sub/c.txt: writes with its token, a refresh, its UNLOCK.
+  (c) =>
+    req("dav PUT locked", "PUT", `/dav${LOCKED}`, { ...root(c), if: `(<${c.lock}>)` }, "relock"),
+  (c) =>
+    req("dav PROPPATCH locked", "PROPPATCH", `/dav${LOCKED}`, {
+      ...root(c),
+      "content-type": XML,
+      if: `<http://127.0.0.1:${c.port}/dav${LOCKED}> (<${c.lock}>)`,
+    }, PROPPATCH),
+  (c) =>
+    req("dav LOCK refresh", "LOCK", `/dav${LOCKED}`, {
+      ...root(c),
+      if: `(<${c.lock}>)`,
+      timeout: "Second-120",
+    }),
+  (c) =>
+    req("dav MOVE locked", "MOVE", `/dav${LOCKED}`, {
+      ...root(c),
+      destination: dest(c, "/docs/sub/moved.txt"),
+      if: `(<${c.lock}>)`,
+    }),
+  (c) =>
+    req("api PUT locked", "PUT", `/api/v1/fs${LOCKED}`, {
+      ...root(c),
+      "lock-token": `<${c.lock}>`,
+    }, "api relock"),
+  (c) =>
+    req("dav UNLOCK real", "UNLOCK", `/dav${LOCKED}`, { ...root(c), "lock-token": `<${c.lock}>` }),
   (c) => req("dav SEARCH", "SEARCH", "/dav/docs/", { ...root(c), "content-type": XML }, SEARCH),
   // tus.
   (c) => req("tus OPTIONS", "OPTIONS", "/api/v1/uploads/", tus(c)),

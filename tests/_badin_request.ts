@@ -17,6 +17,8 @@ export interface GenContext {
   readonly session: { readonly cookie: string; readonly csrf: string };
   /** A share link's token for /docs. */
   share: string;
+  /** The token of root's lock on /docs/sub/c.txt (taken again after every reset). */
+  lock: string;
   /** The path of an unfinished upload (1 MiB long) and its offset. */
   upload: string;
   uploadOffset: number;

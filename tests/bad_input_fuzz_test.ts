@@ -127,6 +127,7 @@ async function start(): Promise<Fixture> {
       password,
       session: { cookie, csrf },
       share: "",
+      lock: "",
       upload: "",
       uploadOffset: 0,
     },
@@ -218,6 +219,19 @@ async function reset(f: Fixture): Promise<void> {
     }
   }
   assert(KEPT.size === SEED_TREE.length);
+  const lock = await fetch(`${f.server.url}/dav/docs/sub/c.txt`, {
+    method: "LOCK",
+    headers: {
+      authorization: f.ctx.auth.root,
+      "content-type": "application/xml",
+      timeout: "Second-3600",
+    },
+    body: `<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/>` +
+      `</D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>`,
+  });
+  await lock.body?.cancel();
+  assertEquals(lock.status, 200);
+  f.ctx.lock = lock.headers.get("lock-token")!.replace(/^<|>$/g, "");
   if (f.ctx.share === "" || (await call(f, "GET", `/s/${f.ctx.share}/`)).status !== 200) {
     const res = await fetch(`${f.server.url}/ui/share`, {
       method: "POST",
