@@ -482,7 +482,9 @@ Deno.test({
     }
     const stderr = f.server.stderr();
     console.log(
-      `bad input: seed ${SEED}, cases ${FROM}..${FROM + N - 1}, ${findings.length} findings; ` +
+      `bad input (${USE_S3 ? "s3" : "memory"}): seed ${SEED}, cases ${FROM}..${
+        FROM + N - 1
+      }, ${findings.length} findings; ` +
         `answers ${JSON.stringify(Object.fromEntries([...byStatus].sort()))}`,
     );
     for (const line of findings.slice(0, 40)) console.log(`  ${line}`);
