@@ -152,7 +152,10 @@ async function call(
 
 const JSON_HEADERS = { "content-type": "application/json" };
 
-/** Unlocks every lock the tree holds (tokens found by PROPFIND). */
+/**
+ * Unlocks every lock the tree holds (tokens found by PROPFIND), as whoever took it: a lock
+ * left behind would expire in the middle of a later case and change the lock count.
+ */
 async function unlockAll(f: Fixture): Promise<void> {
   const res = await fetch(`${f.server.url}/dav/`, {
     method: "PROPFIND",
@@ -173,7 +176,13 @@ async function unlockAll(f: Fixture): Promise<void> {
     for (const t of tokens) {
       if (href === undefined) continue;
       const path = href.startsWith("http") ? new URL(href).pathname : href;
-      await call(f, "UNLOCK", path, { headers: { "lock-token": `<${t[1]}>` } });
+      // A lock opens only for whoever took it: root, or alice by password or by token.
+      for (const authorization of [f.ctx.auth.root, f.ctx.auth.alice, f.ctx.auth.aliceToken]) {
+        const res = await call(f, "UNLOCK", path, {
+          headers: { authorization, "lock-token": `<${t[1]}>` },
+        });
+        if (res.status === 204) break;
+      }
     }
   }
 }
