@@ -80,7 +80,11 @@ export async function withLength(response: Response, limit = SMALL_ANSWER): Prom
  * import { Hono } from "hono";
  * import { answerLength } from "./answer_length.ts";
  * const app = new Hono().use("*", answerLength()).post("/", (c) => c.json({ ok: false }, 400));
- * const res = await app.request("/", { method: "POST", body: "x" });
+ * const res = await app.request("/", {
+ *   method: "POST",
+ *   headers: { "content-length": "1" },
+ *   body: "x",
+ * });
  * console.assert(res.headers.get("content-length") === "12");
  * ```
  */
