@@ -413,12 +413,16 @@ export function mutateHeader(r: FuzzRequest, rng: Rng, ctx: GenContext): void {
       "Basic " + btoa("root:" + ctx.password + "\u0000"),
     ]);
     setHeader(r, "authorization", value);
+    // Alice's walls are checked only for what alice sends.
+    if (value !== ctx.auth.alice && value !== ctx.auth.aliceToken) r.tags.delete("as-alice");
     r.mutations.push(`authorization ${value === null ? "removed" : value.slice(0, 30)}`);
     return;
   }
   if (roll < 0.16) {
     // A signed-in browser instead: its session cookie, with or without the CSRF token.
+    // Root's session: no longer a request of alice's.
     setHeader(r, "authorization", null);
+    r.tags.delete("as-alice");
     r.headers.push(["cookie", ctx.session.cookie]);
     const csrf = pick(rng, [ctx.session.csrf, null, "garbage", "", ctx.session.csrf + "x"]);
     if (csrf !== null) r.headers.push(["x-csrf-token", csrf]);

@@ -314,7 +314,8 @@ function chunkedState(body: Uint8Array): "whole" | "cut" | "malformed" {
  * counted and reported, not failed.
  */
 function runtimeDrop(r: FuzzRequest): string | null {
-  const coding = headerOf(r, "transfer-encoding");
+  const codings = r.headers.filter(([n]) => /^transfer-encoding$/i.test(n)).map(([, v]) => v);
+  const coding = codings.length ? codings.join(", ") : undefined;
   if (coding !== undefined) {
     // A chunked body cut short, then EOF, is answered like a short Content-Length body;
     // another coding is refused (400).
