@@ -325,8 +325,13 @@ function asAlice(r: FuzzRequest, ctx: GenContext): void {
   r.mutations.push("as alice");
 }
 
-/** Case `index` of run `seed`: a template and one to three mutations. */
-export function generate(seed: number, index: number, ctx: GenContext): FuzzRequest {
+/** Case `index` of run `seed`: a template and one to three mutations (heavy: two to six). */
+export function generate(
+  seed: number,
+  index: number,
+  ctx: GenContext,
+  options: { heavy?: boolean } = {},
+): FuzzRequest {
   const rng = caseRng(seed, index);
   const template = pick(rng, TEMPLATES);
   const r: FuzzRequest = {
@@ -339,7 +344,8 @@ export function generate(seed: number, index: number, ctx: GenContext): FuzzRequ
   if (r.path === ctx.upload || r.path.startsWith("/api/v1/uploads")) r.tags.add("upload");
   if (rng() < 0.25) asAlice(r, ctx);
   const { path, query } = r;
-  const count = 1 + Math.floor(rng() * rng() * 3.5);
+  // Mostly one mutation, some two or three; heavy runs pile two to six on each request.
+  const count = options.heavy ? 2 + Math.floor(rng() * 5) : 1 + Math.floor(rng() * rng() * 3.5);
   for (let i = 0; i < count; i++) {
     const roll = rng();
     if (roll < 0.04) mutateLine(r, rng);

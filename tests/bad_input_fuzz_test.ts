@@ -22,7 +22,8 @@
 // so each case starts from about the same tree, and its bytes depend only on the seed, the
 // index and the run's share token and upload URL.
 // Knobs: BADIN_SEED (default 1), BADIN_N (default 300), BADIN_FROM (first case), BADIN_S3=1
-// to serve the configured S3 server instead of the memory store. A finding is reported with
+// to serve the configured S3 server instead of the memory store, BADIN_HEAVY=1 for two to
+// six mutations on every request. A finding is reported with
 // its seed and index, which rebuild the same request (`BADIN_SEED=s BADIN_FROM=i BADIN_N=1`).
 
 import { assert, assertEquals } from "./_assert.ts";
@@ -46,6 +47,7 @@ const SEED = Number(env("BADIN_SEED") ?? 1);
 const N = Number(env("BADIN_N") ?? 300);
 const FROM = Number(env("BADIN_FROM") ?? 0);
 const USE_S3 = env("BADIN_S3") === "1" && s3Env() !== null;
+const HEAVY = env("BADIN_HEAVY") === "1";
 const UPLOAD_LENGTH = 1 << 20;
 const SAFE = new Set(["GET", "HEAD", "OPTIONS", "PROPFIND"]);
 
@@ -427,7 +429,7 @@ Deno.test({
           await reset(f);
           before = await state(f);
         }
-        const r = generate(SEED, i, f.ctx);
+        const r = generate(SEED, i, f.ctx, { heavy: HEAVY });
         const answer = await rawExchange(f.ctx.port, serialize(r, f.ctx.port), {
           halfClose: r.halfClose,
           head: r.method === "HEAD",
