@@ -470,12 +470,10 @@ export function mutateHeader(r: FuzzRequest, rng: Rng, ctx: GenContext): void {
   const [name, values] = pick(rng, choices);
   const value = pick(rng, values);
   setHeader(r, name, value);
-  if (
-    name === "destination" && value !== null && /^https?:\/\/(?!127\.0\.0\.1:\d+\/)/.test(value)
-  ) {
-    r.tags.add("foreign-destination");
-  }
-  if (name === "destination" && value?.startsWith("http://127.0.0.1:1/")) {
+  // RFC 4918 section 9.8.5: 502 for a Destination on another server or outside the WebDAV
+  // namespace (docs/auth.md: another host, or outside /dav/).
+  const own = new RegExp(`^(http://127\\.0\\.0\\.1:${ctx.port})?/dav(/|$)`);
+  if (name === "destination" && value !== null && !own.test(value)) {
     r.tags.add("foreign-destination");
   }
   r.mutations.push(`${name}: ${value === null ? "(removed)" : JSON.stringify(value.slice(0, 50))}`);
