@@ -11,6 +11,8 @@
 // - a request that climbs out of its mount in any spelling is refused (4xx), and a share
 //   link whose token was tampered with does not open;
 // - an acknowledged whole PUT left exactly its body at its target;
+// - an acknowledged write with one path (DELETE, PUT, MKCOL, PROPPATCH, PATCH, the API's
+//   one-path POSTs) changed nothing beside that path (NFC/NFD twins, %20, `;` kept apart);
 // - a request as alice (limited to /home/alice; a quarter of them) changed nothing outside
 //   her folder, whatever she was told;
 // - the server still answers /healthz;
@@ -371,6 +373,65 @@ async function lostWrite(f: Fixture, r: FuzzRequest): Promise<string | null> {
   return same ? null : `the target holds ${got.length} other bytes, not the ${r.body.length} sent`;
 }
 
+/** Operations of the API's POST that change their own path only. */
+const OWN_PATH_OPS = new Set([
+  "mkdir",
+  "setxattr",
+  "removexattr",
+  "truncate",
+  "chmod",
+  "chown",
+  "utimes",
+]);
+
+/**
+ * The path (as snapshot keys spell it) a write changes alone, for requests with one path
+ * and no second: DELETE, PUT, MKCOL, PROPPATCH, the API's PATCH and its single-path POST
+ * operations. Null for anything else (second paths, tus, UI, absolute-form targets).
+ */
+function writeTarget(r: FuzzRequest): string | null {
+  const mount = /^\/api\/v1\/fs(\/.*)$/.exec(r.path) ?? /^\/dav(\/.*)$/.exec(r.path);
+  if (!mount || r.headers.some(([n]) => /^(destination|x-http-method-override)$/i.test(n))) {
+    return null;
+  }
+  if (r.method === "POST") {
+    if (!r.path.startsWith("/api/")) return null;
+    try {
+      const op = JSON.parse(new TextDecoder().decode(r.body))?.op;
+      if (!OWN_PATH_OPS.has(op)) return null;
+    } catch {
+      return null;
+    }
+  } else if (!["DELETE", "PUT", "MKCOL", "PROPPATCH", "PATCH"].includes(r.method)) return null;
+  try {
+    const names = mount[1]!.split("/").filter((n) => n !== "").map(decodeURIComponent);
+    return "/" + names.map(encodeURIComponent).join("/");
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Changes a write to `target` made elsewhere than at, below or above it (folders made on
+ * the way, a parent's size), the locks and a symlink's target left aside (a write through
+ * a link changes the file it leads to).
+ */
+function strayChanges(
+  before: Record<string, string>,
+  after: Record<string, string>,
+  target: string,
+): string[] {
+  const through = Object.entries(before).some(([key, value]) =>
+    (target === key || target.startsWith(key + "/")) && /^symlink /.test(value)
+  );
+  if (through) return [];
+  return diff(before, after).filter((line) => {
+    const key = line.slice(0, line.indexOf(": "));
+    if (key === "(locks)") return false;
+    return !(key === target || key.startsWith(target + "/") || target.startsWith(key + "/"));
+  });
+}
+
 /** Why `status` breaks the rules for `r`, or null. */
 function statusProblem(
   r: FuzzRequest,
@@ -486,6 +547,14 @@ Deno.test({
             before = null;
           } else if (diff(before, after).length) before = after;
         } else if (!SAFE.has(r.method) || r.headers.some(([n]) => /method-override/i.test(n))) {
+          const target = answer.status < 300 ? writeTarget(r) : null;
+          if (target !== null) {
+            count("(one-path writes checked)");
+            const stray = strayChanges(before, await state(f), target);
+            if (stray.length) {
+              findings.push(`${where}: wrote beside ${target}: ${stray.join(" | ")}`);
+            }
+          }
           before = null;
         }
       }
