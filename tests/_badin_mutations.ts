@@ -186,7 +186,8 @@ export function mutatePath(r: FuzzRequest, rng: Rng, port: number): void {
         "?mtime=-1",
         "?create=no",
       ]);
-      r.query = rng() < 0.5 ? q : r.query + (r.query ? "&" : "") + q.slice(1);
+      // In place of the query, or added to it (a query always starts with its "?").
+      r.query = rng() < 0.5 || r.query === "" ? q : `${r.query}&${q.slice(1)}`;
       note(`query ${JSON.stringify(q.slice(0, 40))}`);
       break;
     }
