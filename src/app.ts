@@ -23,6 +23,7 @@ import { createUi, ShareTokens } from "./ui/mod.ts";
 import { RenderCache } from "./http/render_cache.ts";
 import { setLockPrincipal } from "./http/locks.ts";
 import { BODY_IDLE_MS, setBodyIdleMs } from "./http/input.ts";
+import { answerLength } from "./http/answer_length.ts";
 import { createRestApi, HttpError } from "./rest/mod.ts";
 import { problemResponse } from "./rest/errors.ts";
 import { fsPathBelow, mountNames, namesBelow, requestPathOf } from "./http/request_path.ts";
@@ -219,6 +220,9 @@ export function createApp(options: AppOptions): Hono {
   });
   // First, so that every answer is logged, refusals by the path check included.
   app.use("*", requestLog.middleware());
+  // Then the answer's length, for the log to see (a request whose body ended early gets no
+  // answer of undeclared length from Deno.serve: see src/http/answer_length.ts).
+  app.use("*", answerLength());
   app.use("*", async (c, next) => {
     // Throws EINVAL, rendered as 400 by onError; WebDAV alone merges empty segments.
     const path = requestPathOf(c.req.raw, { mergeSlashes: true });

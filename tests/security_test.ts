@@ -10,79 +10,12 @@
 
 import { assert, assertEquals } from "./_assert.ts";
 import { startServer, type TestServer } from "./_server.ts";
+import { rawRequest } from "./_raw_http.ts";
+import { snapshot } from "./_tree_snapshot.ts";
 import { generateToken, hashPassword, hashToken } from "../src/auth/mod.ts";
 
 const SECRET = "BOB-SECRET-CONTENT-7f3a";
 const LISTING_MARKER = "zz-only-in-listings";
-
-interface Raw {
-  readonly status: number;
-  readonly headers: Headers;
-  readonly body: string;
-}
-
-/** Sends one request exactly as written (no URL parsing) and reads the whole answer. */
-async function rawRequest(
-  port: number,
-  method: string,
-  target: string,
-  options: { headers?: Record<string, string>; body?: string } = {},
-): Promise<Raw> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  try {
-    const body = new TextEncoder().encode(options.body ?? "");
-    const lines = [`${method} ${target} HTTP/1.1`, `Host: 127.0.0.1:${port}`, "Connection: close"];
-    for (const [name, value] of Object.entries(options.headers ?? {})) {
-      lines.push(`${name}: ${value}`);
-    }
-    if (options.body !== undefined || ["PUT", "POST", "PATCH"].includes(method)) {
-      lines.push(`Content-Length: ${body.length}`);
-    }
-    const head = new TextEncoder().encode(lines.join("\r\n") + "\r\n\r\n");
-    const all = new Uint8Array(head.length + body.length);
-    all.set(head);
-    all.set(body, head.length);
-    for (let n = 0; n < all.length;) n += await conn.write(all.subarray(n));
-    const chunks: Uint8Array[] = [];
-    const buf = new Uint8Array(65536);
-    const deadline = setTimeout(() => conn.close(), 10_000);
-    try {
-      for (;;) {
-        const n = await conn.read(buf).catch(() => null);
-        if (n === null) break;
-        chunks.push(buf.slice(0, n));
-      }
-    } finally {
-      clearTimeout(deadline);
-    }
-    const text = new TextDecoder().decode(concat(chunks));
-    const split = text.indexOf("\r\n\r\n");
-    const [statusLine, ...headerLines] = text.slice(0, split).split("\r\n");
-    const status = Number(statusLine?.split(" ")[1]);
-    const headers = new Headers();
-    for (const line of headerLines) {
-      const i = line.indexOf(":");
-      if (i > 0) headers.append(line.slice(0, i).trim(), line.slice(i + 1).trim());
-    }
-    return { status, headers, body: text.slice(split + 4) };
-  } finally {
-    try {
-      conn.close();
-    } catch {
-      // Closed by the deadline or the server.
-    }
-  }
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
 
 const basic = (user: string, password: string) => `Basic ${btoa(`${user}:${password}`)}`;
 
@@ -161,40 +94,6 @@ async function createUpload(
   await res.body?.cancel();
   assertEquals(res.status, 201);
   return new URL(res.headers.get("location")!).pathname;
-}
-
-/** Everything observable in the tree, read as the unlimited principal. */
-async function snapshot(server: TestServer, root: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const get = async (path: string) => {
-    const res = await fetch(`${server.url}${path}`, { headers: { authorization: root } });
-    const text = await res.text();
-    assert(res.status === 200, `snapshot ${path}: ${res.status} ${text}`);
-    return text;
-  };
-  const walk = async (dir: string) => {
-    const listing = JSON.parse(await get(`/api/v1/fs${dir}`)) as {
-      entries: { name: string; type: string; size: number; mode: number }[];
-    };
-    for (const e of listing.entries) {
-      const path = `${dir}${encodeURIComponent(e.name)}`;
-      const xattrs = await get(`/api/v1/xattr${path}`);
-      out[path] = `${e.type} ${e.size} ${e.mode} ${xattrs}`;
-      if (e.type === "directory") await walk(path + "/");
-      else if (e.type === "file") out[path] += " " + await get(`/api/v1/fs${path}`);
-      else out[path] += " -> " + await get(`/api/v1/readlink${path}`);
-    }
-  };
-  await walk("/");
-  // Locks: none may have been taken anywhere.
-  const res = await fetch(`${server.url}/dav/`, {
-    method: "PROPFIND",
-    headers: { authorization: root, depth: "1", "content-type": "application/xml" },
-    body: `<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:lockdiscovery/>` +
-      `</D:prop></D:propfind>`,
-  });
-  out["(locks)"] = String((await res.text()).match(/activelock/g)?.length ?? 0);
-  return out;
 }
 
 /** Ways to write "go up one level" in a URL path segment. */

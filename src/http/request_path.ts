@@ -62,6 +62,65 @@ function invalid(message: string, shown: string): FsError {
   return new FsError("EINVAL", message, { path: shown });
 }
 
+/** RFC 3986's host (an IP literal or a reg-name) and an optional port. */
+const AUTHORITY =
+  /^(?:\[[0-9A-Fa-f:.]+\]|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})+)(?::(\d{0,5}))?$/;
+
+/** True for a valid host and optional port (RFC 3986 section 3.2.2 and 3.2.3). */
+function isAuthority(text: string): boolean {
+  const match = AUTHORITY.exec(text);
+  if (!match) return false;
+  const port = match[1];
+  return port === undefined || port === "" || Number(port) <= 65535;
+}
+
+/**
+ * Refuses a request whose `Host` (which the runtime writes into the request URL as it came)
+ * is no host: RFC 9112 section 3.2 asks for a 400 for a Host that is not a valid value, and
+ * RFC 9110 section 4.2.1 for rejecting an http URI with an empty host. Let through, a Host
+ * of `a/b` moved the path the router saw (`http://a/b/dav/` routes `/b/dav/`), one of
+ * `[::1`, `a b` or `x:99999` failed every `new URL()` of the request with a 500, and an
+ * empty one made `new URL()` take the path's first name for the host.
+ *
+ * @example
+ * ```ts
+ * import { checkRequestHost } from "./request_path.ts";
+ * const request = (host: string) =>
+ *   new Request("http://127.0.0.1:8080/dav/", { headers: { host } });
+ * checkRequestHost(request("127.0.0.1:8080"));
+ * let refused = 0;
+ * for (const host of ["a/b", "[::1", "a b", "x:99999", ""]) {
+ *   try {
+ *     checkRequestHost(request(host));
+ *   } catch {
+ *     refused++;
+ *   }
+ * }
+ * console.assert(refused === 5);
+ * ```
+ * @throws {FsError} EINVAL.
+ */
+export function checkRequestHost(request: Request): void {
+  const host = request.headers.get("host");
+  const url = request.url;
+  const scheme = url.indexOf("://");
+  const rest = scheme < 0 ? "" : url.slice(scheme + 3);
+  const end = rest.search(/[/?#]/);
+  const authority = end < 0 ? rest : rest.slice(0, end);
+  let parses = true;
+  try {
+    new URL(url);
+  } catch {
+    parses = false;
+  }
+  const ok = parses && (scheme < 0 || (isAuthority(authority) && rest[end] === "/")) &&
+    (host === null || isAuthority(host));
+  if (!ok) {
+    const shown = (host ?? authority).slice(0, 256);
+    throw invalid("The Host header is not a valid host", shown);
+  }
+}
+
 /** `.` and `..`, also with `;` path parameters (`..;x`), which some servers strip. */
 function isDotName(name: string): boolean {
   const bare = name.split(";", 1)[0];
@@ -206,6 +265,7 @@ export function requestPathOf(request: Request, options: PathOptions = {}): Requ
   let parsed = parsedRequests.get(request);
   if (parsed === undefined) {
     try {
+      checkRequestHost(request);
       parsed = parseMerged(rawPathOf(request.url));
     } catch (error) {
       if (!(error instanceof FsError)) throw error;

@@ -72,7 +72,7 @@ export class RequestLog {
         c.header("X-Request-Id", id);
       }
       const status = c.res.status;
-      const path = new URL(c.req.url).pathname;
+      const path = pathOf(c.req.url);
       const front = frontOf(path);
       const done = (bytes: number | null, aborted: boolean) => {
         const seconds = (performance.now() - started) / 1000;
@@ -146,6 +146,22 @@ export class RequestLog {
       c.res = undefined;
       c.res = wrapped;
     };
+  }
+}
+
+/**
+ * The path of a request URL for the log line. A URL that does not parse (a Host such as
+ * `a b`, refused with a 400 further in) is logged as it came, after its authority: the
+ * log's own `new URL()` turned that 400 into a 500.
+ */
+function pathOf(url: string): string {
+  try {
+    return new URL(url).pathname;
+  } catch {
+    const scheme = url.indexOf("://");
+    const rest = scheme < 0 ? url : url.slice(scheme + 3);
+    const start = rest.indexOf("/");
+    return start < 0 ? "/" : rest.slice(start);
   }
 }
 

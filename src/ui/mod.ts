@@ -20,7 +20,7 @@ import {
   type Sessions,
 } from "../auth/mod.ts";
 import { HttpError } from "../http/errors.ts";
-import { readJsonObject } from "../http/input.ts";
+import { readForm, readJsonObject } from "../http/input.ts";
 import type { Vfs } from "../vfs/mod.ts";
 import { ASSET_VERSION, ASSETS } from "./_assets.ts";
 import { LoginPage, Shell } from "./pages.tsx";
@@ -157,7 +157,7 @@ export function createUi(vfs: Vfs, options: UiOptions): Hono<AuthEnv> {
   app.post("/ui/login", async (c) => {
     if (auth === null) return c.redirect("/", 303);
     if (!sameOrigin(c)) throw new HttpError(403, "EACCES", "Cross-site sign-in refused");
-    const form = await c.req.parseBody();
+    const form = await readForm(c);
     const user = typeof form.user === "string" ? form.user : "";
     const password = typeof form.password === "string" ? form.password : "";
     const next = safeNext(form.next);
@@ -177,7 +177,7 @@ export function createUi(vfs: Vfs, options: UiOptions): Hono<AuthEnv> {
   });
 
   app.post("/ui/logout", async (c) => {
-    const form = await c.req.parseBody();
+    const form = await readForm(c);
     const session = await sessions.verify(cookieValue(c.req.header("cookie"), SESSION_COOKIE));
     const csrf = typeof form.csrf === "string" ? form.csrf : "";
     if (session !== null && !await sessions.checkCsrf(session, csrf)) {

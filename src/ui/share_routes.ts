@@ -20,6 +20,7 @@ import {
   validatorHeaders,
 } from "../http/preconditions.ts";
 import { requestedSpan } from "../http/ranges.ts";
+import { readForm } from "../http/input.ts";
 import { requestPathOf } from "../http/request_path.ts";
 import { isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
 import { isHttps } from "./headers.ts";
@@ -83,7 +84,7 @@ export function registerShareRoutes(app: Hono<AuthEnv>, vfs: Vfs, shares: ShareT
     const token = c.req.param("token");
     const grant = await open(c, token);
     if (grant instanceof Response) return grant;
-    const form = await c.req.parseBody();
+    const form = await readForm(c);
     const password = typeof form.password === "string" ? form.password : "";
     if (!await shares.checkPassword(grant, password)) {
       return html(
