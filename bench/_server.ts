@@ -49,13 +49,18 @@ export async function startBenchServer(name: string, task: string): Promise<Benc
     async close() {
       server.kill("SIGTERM");
       await server.status;
-      for (let cursor: string | null = null;;) {
-        const page = await s3.list(cursor ? { cursor } : {});
-        await s3.deleteMany(page.objects.map((o) => o.key));
-        cursor = page.cursor;
-        if (!cursor) break;
-      }
-      await s3.deleteBucket();
+      await removeBucket(s3);
     },
   };
+}
+
+/** Deletes every object of `s3`'s bucket, then the bucket. */
+export async function removeBucket(s3: S3Store): Promise<void> {
+  for (let cursor: string | null = null;;) {
+    const page = await s3.list(cursor ? { cursor } : {});
+    await s3.deleteMany(page.objects.map((o) => o.key));
+    cursor = page.cursor;
+    if (!cursor) break;
+  }
+  await s3.deleteBucket();
 }

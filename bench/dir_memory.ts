@@ -19,6 +19,7 @@
 
 import { S3Store } from "../src/store/mod.ts";
 import { s3FromEnv } from "./_s3_env.ts";
+import { removeBucket } from "./_server.ts";
 import { SERVER_V8_FLAGS } from "./compare_lib.ts";
 
 const env = (name: string, fallback: string) => Deno.env.get(name) ?? fallback;
@@ -85,7 +86,7 @@ try {
   heap?.close();
   server.kill("SIGTERM");
   await server.status;
-  await emptyBucket();
+  await removeBucket(s3);
 }
 
 async function send(method: string, path: string, body?: string, depth?: string) {
@@ -148,14 +149,4 @@ async function inspector() {
     collect: () => call("HeapProfiler.collectGarbage"),
     close: () => ws.close(),
   };
-}
-
-async function emptyBucket(): Promise<void> {
-  for (let cursor: string | null = null;;) {
-    const page = await s3.list(cursor ? { cursor } : {});
-    await s3.deleteMany(page.objects.map((o) => o.key));
-    cursor = page.cursor;
-    if (!cursor) break;
-  }
-  await s3.deleteBucket();
 }
