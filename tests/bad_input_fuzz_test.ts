@@ -38,7 +38,6 @@ import {
   describe,
   type FuzzRequest,
   type GenContext,
-  headerOf,
   serialize,
   tusMetadata,
 } from "./_badin_request.ts";
