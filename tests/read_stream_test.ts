@@ -12,6 +12,7 @@ import { DISK_BLOCK, DiskCache } from "../src/cache/disk_cache.ts";
 import { Vfs } from "../src/vfs/mod.ts";
 import type { ObjectStore } from "../src/store/types.ts";
 import { MemoryStore } from "../src/store/memory.ts";
+import { readAll } from "../src/store/_util.ts";
 import { mount } from "./rest_harness.ts";
 
 const MiB = 1 << 20;
@@ -35,18 +36,6 @@ class SegmentGets extends WrappedStore {
       return result;
     });
   }
-}
-
-async function readAll(body: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of body) chunks.push(chunk);
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }
 
 /** Writes `size` bytes of `pattern(seed)` to `path` through a first instance. */
