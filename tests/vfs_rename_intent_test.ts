@@ -366,3 +366,53 @@ Deno.test("a directory's parent pointer left stale by a late settler heals when 
   assertEquals((await fresh.readdir("/t/x")).entries.map((e) => e.name), ["keep", "s"]);
   assertEquals(await checkConsistency(store), []);
 });
+
+Deno.test("a stale clean-up of a target's mark does not make a late target of the same rename a second name", async () => {
+  // Seed 7 of tests/vfs_rename_sched_test.ts with a small metadata cache, reduced. A helper
+  // meets the target /q/x of a settled rename and decides to clear its `movedFrom` mark;
+  // before its CAS lands, the directory moves on to /r/x, and the renamer (whose first
+  // target write had lost its CAS) adds its target again, late, with the same intent id.
+  // The helper's retry must not take that late target for the one it judged: cleared, it
+  // was a second name of x (in /q and /r: a cycle once x held /q), which the renamer could
+  // no longer take back.
+  const { store, fs, dirs, x } = await movedDirFixture();
+  await fs.mkdir("/r");
+  const r = (await fs.lookup("/r")).ino;
+  const q = (await fs.lookup("/q")).ino;
+  const putOf = (ino: string) => (call: SeenCall) =>
+    call.op === "PutObject" && call.key === dirKey(ino);
+  const renamerStore = new HookStore(store);
+  const renamer = await Vfs.open(renamerStore);
+  const helperStore = new HookStore(store);
+  const helper = await Vfs.open(helperStore);
+  const reached = Promise.withResolvers<void>();
+  const gate = Promise.withResolvers<void>();
+  let helped: Promise<unknown> = Promise.resolve();
+  renamerStore.before(putOf(q), async () => {
+    // The renamer's first target write (its CAS now stale): another instance settles the
+    // rename forward; the target keeps its mark.
+    await fs.lookup("/p/x").catch(() => {});
+    // The helper looks the target up and is about to clear the mark...
+    helperStore.before(putOf(q), () => {
+      reached.resolve();
+      return gate.promise;
+    });
+    helped = helper.lookup("/q/x").catch(() => {});
+    await reached.promise;
+    // ...when the directory moves on.
+    await fs.rename("/q/x", "/r/x");
+    // The renamer's retry adds its late target; right after, the helper's CAS goes.
+    renamerStore.after(putOf(q), async () => {
+      gate.resolve();
+      await helped;
+    });
+  });
+  await renamer.rename("/p/x", "/q/x").catch(() => {});
+  assertEquals(renamerStore.fired, 2, "the interleaving did not happen");
+  assertEquals(helperStore.fired, 1, "the helper did not clear a mark");
+  const fresh = await Vfs.open(store);
+  assertEquals((await fresh.readdir("/q")).entries.map((e) => e.name), [], "named in /q");
+  assertEquals(await fresh.read("/r/x/keep", 0, 10), new Uint8Array([5]), "lost from /r");
+  assertEquals((await dirs.get(x))!.value.parent, r, "parent pointer");
+  assertEquals(await checkConsistency(store), []);
+});

@@ -142,6 +142,13 @@ export interface MovedFrom {
   name: string;
   /** The entry this target replaced: put back if the rename is rolled back. */
   replaced?: Entry;
+  /**
+   * Unique to the write that added this target (absent in buckets written before it): a
+   * settler that judged one target of a rename changes or removes only that one, not a
+   * target of the same rename added again, late, by a settler whose copy of the intent
+   * was stale (see `rename_intent.ts`).
+   */
+  tag?: string;
 }
 
 /** Reference to one shard of a sharded directory. */

@@ -12,7 +12,8 @@
  * @module
  */
 
-import type { Entry, Moving } from "./meta.ts";
+import { newId } from "./keys.ts";
+import type { Entry, MovedFrom, Moving } from "./meta.ts";
 import { type RenameStores, setParent, type Step, walkUp } from "./_rename_walk.ts";
 
 export type { RenameStores } from "./_rename_walk.ts";
@@ -81,7 +82,15 @@ async function settle(
   // The target remembers where it came from until the source entry is known to be gone:
   // whoever changes it first settles the source, so the rename cannot be replayed later
   // (after the target was unlinked, say) by someone who meets the stale source intent.
-  const moved: Entry = { ...entry, movedFrom: { id: moving.id, dir: srcDir, name } };
+  // Tagged as this settler's write: one that later judges this very target (a clean-up of
+  // its mark, a rollback) must not take a target of the same rename that another settler,
+  // holding a stale copy of the intent, adds again after this one went.
+  const moved: Entry = {
+    ...entry,
+    movedFrom: { id: moving.id, dir: srcDir, name, tag: newId() },
+  };
+  /** The target of this rename as our CAS found or left it: what a rollback takes back. */
+  let target: MovedFrom | undefined;
   delete moved.moving;
   let verdict: "ok" | Exclude<Outcome, "applied" | "rolled-back"> = "ok";
   // Whoever adds the target checked the ancestry first; once it is there, it is not
@@ -121,15 +130,14 @@ async function settle(
         added = false;
         const there = draft.get(moving.name);
         if (there?.ino === entry.ino) {
+          target = there.movedFrom;
           // Already applied; or a leftover of an earlier, rolled-back try of the same move:
           // ours takes its mark (and what it replaced), so that whoever drops that leftover
           // cannot drop ours.
           if (there.movedFrom && there.movedFrom.id !== moving.id) {
             const replaced = there.movedFrom.replaced;
-            draft.set(moving.name, {
-              ...moved,
-              movedFrom: { ...moved.movedFrom!, ...(replaced ? { replaced } : {}) },
-            });
+            target = { ...moved.movedFrom!, ...(replaced ? { replaced } : {}) };
+            draft.set(moving.name, { ...moved, movedFrom: target });
           }
           return true;
         }
@@ -142,10 +150,8 @@ async function settle(
         if (there && moving.noReplace) return false;
         // The replaced entry rides along until the rename is known to have happened: if it
         // is rolled back, taking the target back puts it there again.
-        draft.set(
-          moving.name,
-          there ? { ...moved, movedFrom: { ...moved.movedFrom!, replaced: there } } : moved,
-        );
+        target = there ? { ...moved.movedFrom!, replaced: there } : moved.movedFrom!;
+        draft.set(moving.name, { ...moved, movedFrom: target });
         added = true;
         return true;
       });
@@ -190,7 +196,7 @@ async function settle(
     // Someone met the intent and rolled the rename back (its target was taken, or another
     // rename was in the way); a target we added since would be a second name for the
     // inode. It goes, and the rename did not happen.
-    if (applied) await undoTarget(ctx, { srcDir, entry, moved: moving, reparent });
+    if (applied) await undoTarget(ctx, { srcDir, entry, moved: moving, target, reparent });
     return "rolled-back";
   }
   if (source === "restored") return verdict === "ok" ? "taken" : verdict;
@@ -200,7 +206,7 @@ async function settle(
   // meanwhile (forward, its target since cleared and the directory moved on; or back, and
   // moved on), and ours would be a second name. A directory says where it is now.
   if (added && reparent && await namedElsewhere(ctx, entry.ino, moving.dir, pointer)) {
-    await dropBogusTarget(ctx, moving.dir, moving.name, moving.id);
+    await dropBogusTarget(ctx, moving.dir, moving.name, moved.movedFrom!);
     return "rolled-back";
   }
   if (applied || await targetHolds(ctx, moving, entry.ino)) return "applied";
@@ -310,35 +316,38 @@ function rolledBack(current: Entry | undefined, entry: Entry, id: string): boole
 }
 
 /**
- * Takes back the target a rolled-back rename added: the moved directory's parent pointer
- * first, while the target entry still says what to undo, then the entry.
+ * Takes back the target a rolled-back rename added (`target`, its mark as our CAS found or
+ * left it): the moved directory's parent pointer first, while the target entry still says
+ * what to undo, then the entry.
  */
 async function undoTarget(
   ctx: RenameStores,
-  { srcDir, entry, moved, reparent }: {
+  { srcDir, entry, moved, target, reparent }: {
     srcDir: string;
     entry: Entry;
     moved: Moving;
+    target: MovedFrom | undefined;
     reparent: boolean;
   },
 ): Promise<void> {
   if (reparent) await setParent(ctx, entry.ino, srcDir, moved.dir);
-  await dropBogusTarget(ctx, moved.dir, moved.name, moved.id);
+  if (target) await dropBogusTarget(ctx, moved.dir, moved.name, target);
 }
 
 /**
- * Removes a target entry that a rolled-back rename added, putting back the entry it
- * replaced, if any.
+ * Removes a target entry that a rolled-back (or late) rename added, putting back the entry
+ * it replaced, if any: only the one marked `mark` (the rename's id and the tag of the write
+ * that added it), not another target of the same rename added since.
  */
 async function dropBogusTarget(
   ctx: RenameStores,
   dir: string,
   name: string,
-  id: string,
+  mark: MovedFrom,
 ): Promise<void> {
   await ctx.dirs.update(dir, [name], (draft) => {
     const from = draft.get(name)?.movedFrom;
-    if (from?.id !== id) return;
+    if (from?.id !== mark.id || from.tag !== mark.tag) return;
     if (from.replaced) draft.set(name, from.replaced);
     else draft.delete(name);
   }).catch((error) => {
@@ -390,11 +399,16 @@ export async function settleMovedFrom(
     await namedElsewhere(ctx, entry.ino, dirIno, pointer);
   if (source === "rolled-back" || late) {
     if (source === "rolled-back" && reparent) await setParent(ctx, entry.ino, from.dir, dirIno);
-    return await dropBogusTarget(ctx, dirIno, name, from.id);
+    return await dropBogusTarget(ctx, dirIno, name, from);
   }
   await ctx.dirs.update(dirIno, [name], (draft) => {
     const current = draft.get(name);
+    // The very target judged above: a target of the same rename added again since, late
+    // (by a settler whose copy of the intent was stale), is not known to be the rename's;
+    // cleared, it was a second name of a directory named elsewhere (scheduler seed 7 with
+    // a small metadata cache: a directory in a cycle of its own).
     if (current?.ino !== entry.ino || current.movedFrom?.id !== from.id) return;
+    if (current.movedFrom.tag !== from.tag) return;
     const clean = { ...current };
     delete clean.movedFrom; // and the entry it replaced: the rename happened
     draft.set(name, clean);
