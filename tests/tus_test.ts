@@ -553,3 +553,32 @@ contract("tus: creating an upload sweeps expired ones in the background", async 
   assertEquals(await statOrNull(at.vfs, `${STAGING_DIR}/${oldId}.json`), null);
   assertEquals((await at.vfs.readdir(STAGING_DIR)).entries.length, 1);
 }, BACKENDS);
+
+contract(
+  "tus: a method the endpoint does not take is 405 with what it allows, and changes nothing",
+  async (store) => {
+    const at = await instance(store);
+    const upload = await create(at, 10, { path: "/t.bin" });
+    const cases: [string, string, string][] = [
+      ["GET", "/api/v1/uploads/", "OPTIONS, POST"],
+      ["HEAD", "/api/v1/uploads", "OPTIONS, POST"],
+      ["DELETE", "/api/v1/uploads/", "OPTIONS, POST"],
+      ["PUT", "/api/v1/uploads/", "OPTIONS, POST"],
+      ["GET", upload, "HEAD, PATCH, DELETE, OPTIONS, POST"],
+      ["PUT", upload, "HEAD, PATCH, DELETE, OPTIONS, POST"],
+    ];
+    for (const [method, path, allow] of cases) {
+      const res = await at.request(path, { method, headers: TUS });
+      await res.body?.cancel();
+      assertEquals([method, path, res.status, res.headers.get("allow")], [
+        method,
+        path,
+        405,
+        allow,
+      ]);
+    }
+    assertEquals(await offsetOf(at, upload), 0);
+    assertEquals(await statOrNull(at.vfs, "/t.bin"), null);
+  },
+  BACKENDS,
+);

@@ -55,6 +55,12 @@ export function registerTusRoutes(app: Hono, uploads: Uploads, options: RouteOpt
   for (const path of [m, `${m}/`]) {
     app.options(path, (c) => h.options(c));
     app.post(path, (c) => h.run(c, () => h.create(c)));
+    // Hono answers HEAD with the GET route. RFC 9110 section 15.5.6: a 405 says what the
+    // resource allows (before: 404, as if the endpoint were not there).
+    app.on(["GET", "PUT", "PATCH", "DELETE"], path, (c) =>
+      h.run(c, () => {
+        throw notAllowed(COLLECTION_ALLOWS, "The collection takes POST (create) and OPTIONS");
+      }));
   }
   const one = `${m}/:id`;
   app.options(one, (c) => h.options(c));
@@ -69,14 +75,27 @@ export function registerTusRoutes(app: Hono, uploads: Uploads, options: RouteOpt
       if (method === "PATCH") return h.patch(c, id);
       if (method === "DELETE") return h.terminate(c, id);
       if (method === "HEAD") return h.head(c, id);
-      throw new HttpError(405, "EINVAL", "POST creates uploads at the collection only");
+      throw notAllowed(UPLOAD_ALLOWS, "POST creates uploads at the collection only");
     }));
   // Hono answers HEAD with the GET route (and drops the body).
   app.get(one, (c) =>
     h.run(c, () => {
       if (c.req.method === "HEAD") return h.head(c, c.req.param("id")!);
-      throw new HttpError(405, "EINVAL", "Uploads are not readable: GET the target file");
+      throw notAllowed(UPLOAD_ALLOWS, "Uploads are not readable: GET the target file");
     }));
+  app.put(one, (c) =>
+    h.run(c, () => {
+      throw notAllowed(UPLOAD_ALLOWS, "Uploads take PATCH");
+    }));
+}
+
+/** The methods of the collection, and of one upload (with POST for a method override). */
+const COLLECTION_ALLOWS = "OPTIONS, POST";
+const UPLOAD_ALLOWS = "HEAD, PATCH, DELETE, OPTIONS, POST";
+
+/** A 405 with the `Allow` header that RFC 9110 requires of it. */
+function notAllowed(allow: string, message: string): HttpError {
+  return new HttpError(405, "EINVAL", message, { headers: { allow } });
 }
 
 async function lstatOrNull(vfs: Vfs, path: string): Promise<Stat | null> {
