@@ -205,8 +205,9 @@ const LINK_MOVE_TRIES = 3;
  * if it still names that file (checked in the unlink's CAS: a file renamed over the source
  * meanwhile is not deleted in its place; protocol fuzz ext seed 280), and only while the
  * destination does too: two crossing MOVEs (`/a` to `/b`, `/b` to `/a`) each removed their
- * source, and neither name was left (protocol fuzz ext seed 51306). A destination whose
- * name went meanwhile is free: the MOVE is then a rename onto it, as after the other one.
+ * source, and neither name was left (protocol fuzz ext seed 51306; across two directories,
+ * tests/dav_link_moves_test.ts). A destination whose name went meanwhile is free: the
+ * MOVE is then a rename onto it, as after the other one.
  */
 async function unlinkSource(
   req: DavRequest,
