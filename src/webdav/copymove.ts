@@ -74,13 +74,25 @@ function sourceChanged(): DavError {
 
 /**
  * `error` as the answer to a step at the destination: not found, with the source still
- * there (looked at afresh), means the destination's parent collection went meanwhile, a
- * conflict (RFC 4918 section 9.8.5), not a 404.
+ * there and the destination's parent collection not (both looked at afresh), means that
+ * collection went meanwhile, a conflict (RFC 4918 section 9.8.5), not a 404. Before, the
+ * source alone was looked at: a source gone at the step whose name another file took right
+ * after answered 409 with the destination's parent standing
+ * (tests/dav_link_moves_sched_test.ts seed 91).
  */
-async function parentGone(req: DavRequest, from: string, error: unknown): Promise<unknown> {
-  if (
-    isFsError(error, "ENOENT", "ENOTDIR") && await req.vfs.fresh(() => statOrNull(req.vfs, from))
-  ) {
+async function parentGone(
+  req: DavRequest,
+  paths: { from: string; to: string },
+  error: unknown,
+): Promise<unknown> {
+  if (!isFsError(error, "ENOENT", "ENOTDIR")) return error;
+  const [source, parent] = await req.vfs.fresh(() =>
+    Promise.all([
+      statOrNull(req.vfs, paths.from),
+      statOrNull(req.vfs, parentOf(paths.to), { follow: true }),
+    ])
+  );
+  if (source && parent?.type !== "directory") {
     return new DavError(409, "The destination's parent collection was removed meanwhile");
   }
   return error;
@@ -279,7 +291,7 @@ async function transferTo(
   } catch (error) {
     if (isFsError(error, "EEXIST")) throw appeared(transfer.overwrite);
     if (transfer.expect && isFsError(error, "ESTALE")) throw sourceChanged();
-    throw await parentGone(req, from, error);
+    throw await parentGone(req, { from, to }, error);
   }
 }
 
@@ -320,7 +332,7 @@ async function replaceByMove(req: DavRequest, to: string, transfer: Transfer): P
       await vfs.rename(from, staged.path, { noReplace: true, expect: looked });
     } catch (error) {
       if (!transfer.expect && isFsError(error, "ESTALE")) throw new Restart();
-      throw await parentGone(req, from, error);
+      throw await parentGone(req, { from, to }, error);
     }
     try {
       aside = await swapIn(req, staged.path, to, transfer);
@@ -331,7 +343,7 @@ async function replaceByMove(req: DavRequest, to: string, transfer: Transfer): P
         what: "the resource it moves",
       });
       // Put back: a destination whose parent collection went meanwhile is a conflict.
-      throw answer instanceof Settled ? answer : await parentGone(req, from, answer);
+      throw answer instanceof Settled ? answer : await parentGone(req, { from, to }, answer);
     }
   }
   await releaseLocks(req, from);
@@ -348,7 +360,7 @@ async function replaceByCopy(req: DavRequest, to: string, transfer: Transfer): P
     const name = await req.vfs.nameBeside(to, STAGING_PREFIX);
     return { path: besidePath(to, name), holder: await holderOf(req, to) };
   })().catch(async (error) => {
-    throw await parentGone(req, transfer.from, error);
+    throw await parentGone(req, { from: transfer.from, to }, error);
   });
   let aside: Aside | null;
   try {
@@ -357,7 +369,7 @@ async function replaceByCopy(req: DavRequest, to: string, transfer: Transfer): P
   } catch (error) {
     await discard(req, staging);
     // The swap may find no destination collection (moved meanwhile): a conflict.
-    throw await parentGone(req, transfer.from, error);
+    throw await parentGone(req, { from: transfer.from, to }, error);
   }
   if (aside) await discard(req, aside, transfer.locks);
 }
