@@ -201,3 +201,23 @@ Deno.test("two crossing MOVEs between hard links in two shards of one large dire
   assertEquals(await fresh.lookupOrNull(`/big/${other}`), null);
   assertEquals((await fresh.lookup("/c")).nlink, 2);
 });
+
+Deno.test("a rename of a name under a dead MOVE's unlink mark clears the mark, also when the name comes back", async () => {
+  // The first MOVE marks /d2/b, looks, and never comes back. /d2/b is renamed away and back
+  // meanwhile: the mark stays behind with the first move (before: it travelled with the
+  // entry and named /d2/b again once back, so the next MOVE keeping /d2/b waited for it).
+  const { store, gate, a, b, d2 } = await linked();
+  let puts = 0;
+  gate.arm((call) => call.op === "PutObject" && call.key === d2 && ++puts === 2);
+  const first = move(a, "/d2/b", "/d1/a");
+  await gate.held;
+  await b.vfs.rename("/d2/b", "/d1/x");
+  await b.vfs.rename("/d1/x", "/d2/b");
+  const second = await move(b, "/d1/a", "/d2/b");
+  assertEquals(second.status, 204, await second.text());
+  gate.open();
+  // The first finds its mark gone: it decides again, and renames onto /d1/a, gone now.
+  const answer = await first;
+  assertEquals(answer.status < 300, true, `${answer.status} ${await answer.text()}`);
+  assertEquals(await names(store), { left: ["/d1/a"], nlink: 2 });
+});
