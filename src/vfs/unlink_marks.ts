@@ -68,8 +68,9 @@ export function markOf(
   return mark.dir === dir && mark.name === name ? mark : null;
 }
 
-/** `entry` without its unlink mark. */
+/** `entry` without its unlink mark (the entry itself when it has none). */
 export function withoutMark(entry: Entry): Entry {
+  if (entry.unlinking === undefined) return entry;
   const { unlinking: _, ...rest } = entry;
   return rest as Entry;
 }
