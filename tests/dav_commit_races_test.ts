@@ -293,6 +293,36 @@ Deno.test("a COPY or MOVE whose destination's parent is removed meanwhile answer
   }
 });
 
+Deno.test("a MOVE whose source is gone at its rename answers 404 even if another file takes the name right after", async () => {
+  // Found by tests/dav_link_moves_sched_test.ts (seed 91): the source went between the
+  // MOVE's look and its rename, and another file was renamed to its name before the MOVE
+  // looked again to tell a missing source from a missing destination parent. It answered
+  // 409 ("the destination's parent collection was removed meanwhile"), though /d still
+  // stood: the rename's ENOENT was about the source.
+  const store = new MemoryStore();
+  const vfs = await Vfs.open(store);
+  const other = await Vfs.open(store);
+  await vfs.mkdir("/d");
+  await vfs.writeFile("/a", text("first"));
+  await vfs.writeFile("/z", text("second"));
+  const racy = hooked(vfs, "rename", (rename) => async (from, to, options) => {
+    await other.unlink("/a");
+    try {
+      return await rename(from, to, options);
+    } finally {
+      await other.rename("/z", "/a");
+    }
+  });
+  const app = new Dav(racy, store).app;
+  const move = await app.request(davUrl("/a"), {
+    method: "MOVE",
+    headers: { destination: `http://localhost${davUrl("/d/a")}`, overwrite: "T" },
+  });
+  assertEquals(move.status, 404, await move.text());
+  assertEquals(new TextDecoder().decode(await other.read("/a", 0, 10)), "second");
+  assertEquals(await other.lookupOrNull("/d/a"), null);
+});
+
 Deno.test("an API rename answers 200 with what it moved, even if that is moved on right after", async () => {
   const store = new MemoryStore();
   const vfs = await Vfs.open(store);

@@ -7,7 +7,7 @@
 import { assertEquals } from "./_assert.ts";
 import { MemoryStore } from "../src/store/mod.ts";
 import { isFsError, Vfs } from "../src/vfs/mod.ts";
-import { inodeKey } from "../src/format/keys.ts";
+import { dirKey, inodeKey } from "../src/format/keys.ts";
 import { HookStore } from "./_hook_store.ts";
 
 const bytes = new TextEncoder().encode("data");
@@ -105,3 +105,31 @@ for (const [what, write] of Object.entries(writes)) {
     });
   }
 }
+
+Deno.test("two renames of two hard links of one file onto one free name across directories keep the second link", async () => {
+  // /d2/b and /d3/c are names of one file, /d1/a is free. The rename of /d2/b has found
+  // /d1/a free and written its intent; the rename of /d3/c lands there first. Renaming a
+  // name onto another name of the same file does nothing (POSIX), so /d2/b must stay. Before:
+  // the intent's settling took the other link at /d1/a for its own target, "already
+  // applied", and removed /d2/b: a name gone that no order removes, and the link count
+  // one above the names left.
+  const store = new MemoryStore();
+  const hooks = new HookStore(store);
+  const a = await Vfs.open(hooks);
+  const b = await Vfs.open(store);
+  for (const dir of ["/d1", "/d2", "/d3"]) await b.mkdir(dir);
+  await b.writeFile("/d2/b", bytes);
+  await b.link("/d2/b", "/d3/c");
+  await b.link("/d2/b", "/x");
+  const d2 = dirKey((await b.getattr("/d2")).ino);
+  hooks.before((call) => call.op === "PutObject" && call.key === d2, async () => {
+    assertEquals(await b.rename("/d3/c", "/d1/a"), "renamed");
+  });
+  const outcome = await a.rename("/d2/b", "/d1/a");
+  assertEquals(hooks.fired, 1);
+  assertEquals(outcome, "same file");
+  const fresh = await Vfs.open(store);
+  assertEquals((await fresh.lookupOrNull("/d2/b"))?.nlink, 3);
+  assertEquals((await fresh.lookupOrNull("/d1/a"))?.nlink, 3);
+  assertEquals(await fresh.lookupOrNull("/d3/c"), null);
+});

@@ -132,7 +132,25 @@ export type Entry = (FileEntry | LinkEntry | DirEntry | SymlinkEntry) & {
    * replace an entry fenced with its mark (see `openDir` in src/vfs/resolve.ts).
    */
   fence?: string;
+  /**
+   * On a hard-linked file's entry: a request removing this name only while another name of
+   * the file still holds it (a WebDAV MOVE between two hard links in two directory
+   * objects) marked it here before it looked at that other name. Its removal checks for
+   * its mark, so whoever clears the mark (a crossing removal of that other name, or anyone
+   * who saw it stay for the removing lease) stops it. See src/vfs/unlink_marks.ts.
+   */
+  unlinking?: UnlinkMark;
 };
+
+/**
+ * An unlink mark: its id (`newId`, older first) and where it was put. A mark found on an
+ * entry elsewhere (the entry was renamed since) is not a mark of that name: it is ignored.
+ */
+export interface UnlinkMark {
+  id: string;
+  dir: string;
+  name: string;
+}
 
 /** Where a target entry came from, kept until its rename is known to have happened. */
 export interface MovedFrom {

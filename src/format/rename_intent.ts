@@ -129,6 +129,15 @@ async function settle(
       applied = await ctx.dirs.update(moving.dir, [moving.name], (draft) => {
         added = false;
         const there = draft.get(moving.name);
+        // Another name of a hard-linked file, renamed or linked there since the renamer
+        // looked: renaming a name onto another name of the same file does nothing, so the
+        // rename is taken back (the renamer then finds "same file"). Before, it counted as
+        // already applied and the source name went, with no link counted off.
+        if (
+          there?.ino === entry.ino && entry.t === "h" && !ownTarget(there, entry, moving)
+        ) {
+          return false;
+        }
         if (there?.ino === entry.ino) {
           target = there.movedFrom;
           // Already applied; or a leftover of an earlier, rolled-back try of the same move:
@@ -211,6 +220,20 @@ async function settle(
   }
   if (applied || await targetHolds(ctx, moving, entry.ino)) return "applied";
   return "rolled-back";
+}
+
+/**
+ * Whether `there`, the entry at the target holding the moved hard-linked inode (`entry` the
+ * source entry carrying the intent), was added by this rename (its mark), or is a leftover
+ * of an earlier try of this entry's move, rolled back (the source entry keeps that try's
+ * id as its `rolledBack` trace). Anything else is another name of the file: one renamed
+ * there from elsewhere, or from this very source name by an earlier rename of another entry
+ * (tests/dav_link_moves_sched_test.ts seed 374). A target of ours loses its mark only once
+ * the source is gone, and then the intent is no longer live.
+ */
+function ownTarget(there: Entry, entry: Entry, moving: Moving): boolean {
+  const from = there.movedFrom;
+  return from !== undefined && (from.id === moving.id || from.id === entry.rolledBack);
 }
 
 /** Whether entry `name` of directory `dirIno` still carries the intent `id`. */

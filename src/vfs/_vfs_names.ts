@@ -56,7 +56,12 @@ export abstract class VfsNames extends VfsAttrs {
    * As {@linkcode Vfs.unlink}, but only while `keeps`, another name of the file, still leads
    * to it: a WebDAV MOVE between two hard links removes its source and keeps the other
    * name, and two crossing ones must not remove both. Checked in the CAS that removes the
-   * name when both are in one directory object, right before it otherwise.
+   * name when both are in one directory object; otherwise the name is marked first, the
+   * other name looked at afresh, and the name removed by a CAS that checks the mark is
+   * still there (src/vfs/unlink_marks.ts).
+   *
+   * @throws {FsError} EAGAIN when another such removal of one of the two names is under
+   *   way and does not end within about a second.
    *
    * @returns false when `keeps` no longer leads to the file: nothing was removed.
    */

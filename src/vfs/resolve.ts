@@ -101,9 +101,10 @@ export class BeingRemoved extends FsError {
 /**
  * Pauses (ms) of a resolution that meets a directory being removed, before it answers
  * ENOENT: about 1.3 s in all, the few S3 round trips a cross-directory rename takes to
- * replace a directory, with room for a slow store.
+ * replace a directory, with room for a slow store. An unlink that yields to an older
+ * unlink mark (src/vfs/unlink_marks.ts) waits the same way.
  */
-const MARK_WAITS = [5, 10, 20, 40, 80, 160, 320, 320, 320];
+export const MARK_WAITS = [5, 10, 20, 40, 80, 160, 320, 320, 320];
 
 /**
  * Fences the entry naming directory `dir` with removal mark `mark`, before that mark is
@@ -130,9 +131,10 @@ async function fenceEntry(ctx: Ctx, dir: DirObject, mark: string): Promise<boole
 /**
  * Whether this instance has seen removal mark `mark` on directory `ino` for at least the
  * lease, by its own clock (the first sighting starts the count): never by the time the
- * marker wrote, which another clock took.
+ * marker wrote, which another clock took. Unlink marks (src/vfs/unlink_marks.ts) are
+ * judged the same way, by the directory holding the entry.
  */
-function markStale(ctx: Ctx, ino: string, mark: string | number): boolean {
+export function markStale(ctx: Ctx, ino: string, mark: string | number): boolean {
   const key = `${ino} ${mark}`;
   const now = ctx.now();
   const first = ctx.marksSeen.get(key);

@@ -74,13 +74,25 @@ function sourceChanged(): DavError {
 
 /**
  * `error` as the answer to a step at the destination: not found, with the source still
- * there (looked at afresh), means the destination's parent collection went meanwhile, a
- * conflict (RFC 4918 section 9.8.5), not a 404.
+ * there and the destination's parent collection not (both looked at afresh), means that
+ * collection went meanwhile, a conflict (RFC 4918 section 9.8.5), not a 404. Before, the
+ * source alone was looked at: a source gone at the step whose name another file took right
+ * after answered 409 with the destination's parent standing
+ * (tests/dav_link_moves_sched_test.ts seed 91).
  */
-async function parentGone(req: DavRequest, from: string, error: unknown): Promise<unknown> {
-  if (
-    isFsError(error, "ENOENT", "ENOTDIR") && await req.vfs.fresh(() => statOrNull(req.vfs, from))
-  ) {
+async function parentGone(
+  req: DavRequest,
+  paths: { from: string; to: string },
+  error: unknown,
+): Promise<unknown> {
+  if (!isFsError(error, "ENOENT", "ENOTDIR")) return error;
+  const [source, parent] = await req.vfs.fresh(() =>
+    Promise.all([
+      statOrNull(req.vfs, paths.from),
+      statOrNull(req.vfs, parentOf(paths.to), { follow: true }),
+    ])
+  );
+  if (source && parent?.type !== "directory") {
     return new DavError(409, "The destination's parent collection was removed meanwhile");
   }
   return error;
@@ -205,8 +217,9 @@ const LINK_MOVE_TRIES = 3;
  * if it still names that file (checked in the unlink's CAS: a file renamed over the source
  * meanwhile is not deleted in its place; protocol fuzz ext seed 280), and only while the
  * destination does too: two crossing MOVEs (`/a` to `/b`, `/b` to `/a`) each removed their
- * source, and neither name was left (protocol fuzz ext seed 51306). A destination whose
- * name went meanwhile is free: the MOVE is then a rename onto it, as after the other one.
+ * source, and neither name was left (protocol fuzz ext seed 51306; across two directories,
+ * tests/dav_link_moves_test.ts). A destination whose name went meanwhile is free: the
+ * MOVE is then a rename onto it, as after the other one.
  */
 async function unlinkSource(
   req: DavRequest,
@@ -278,7 +291,7 @@ async function transferTo(
   } catch (error) {
     if (isFsError(error, "EEXIST")) throw appeared(transfer.overwrite);
     if (transfer.expect && isFsError(error, "ESTALE")) throw sourceChanged();
-    throw await parentGone(req, from, error);
+    throw await parentGone(req, { from, to }, error);
   }
 }
 
@@ -319,7 +332,7 @@ async function replaceByMove(req: DavRequest, to: string, transfer: Transfer): P
       await vfs.rename(from, staged.path, { noReplace: true, expect: looked });
     } catch (error) {
       if (!transfer.expect && isFsError(error, "ESTALE")) throw new Restart();
-      throw await parentGone(req, from, error);
+      throw await parentGone(req, { from, to }, error);
     }
     try {
       aside = await swapIn(req, staged.path, to, transfer);
@@ -330,7 +343,7 @@ async function replaceByMove(req: DavRequest, to: string, transfer: Transfer): P
         what: "the resource it moves",
       });
       // Put back: a destination whose parent collection went meanwhile is a conflict.
-      throw answer instanceof Settled ? answer : await parentGone(req, from, answer);
+      throw answer instanceof Settled ? answer : await parentGone(req, { from, to }, answer);
     }
   }
   await releaseLocks(req, from);
@@ -347,7 +360,7 @@ async function replaceByCopy(req: DavRequest, to: string, transfer: Transfer): P
     const name = await req.vfs.nameBeside(to, STAGING_PREFIX);
     return { path: besidePath(to, name), holder: await holderOf(req, to) };
   })().catch(async (error) => {
-    throw await parentGone(req, transfer.from, error);
+    throw await parentGone(req, { from: transfer.from, to }, error);
   });
   let aside: Aside | null;
   try {
@@ -356,7 +369,7 @@ async function replaceByCopy(req: DavRequest, to: string, transfer: Transfer): P
   } catch (error) {
     await discard(req, staging);
     // The swap may find no destination collection (moved meanwhile): a conflict.
-    throw await parentGone(req, transfer.from, error);
+    throw await parentGone(req, { from: transfer.from, to }, error);
   }
   if (aside) await discard(req, aside, transfer.locks);
 }

@@ -3,7 +3,7 @@
 
 import { outcomeUnknown } from "../../format/cas.ts";
 import { claimData } from "../../format/gc_pending.ts";
-import { CrossObjectError, newDirObject } from "../../format/dir.ts";
+import { newDirObject } from "../../format/dir.ts";
 import { newId, newIno, ROOT_INO } from "../../format/keys.ts";
 import { type Entry, type FileEntry, FORMAT_VERSION, type InodeObject } from "../../format/meta.ts";
 import { type Ctx, dirStat, entryStat, inlineStat, newAttr, statOf } from "../context.ts";
@@ -11,7 +11,8 @@ import { FsError } from "../errors.ts";
 import { loadMap } from "../reader.ts";
 import { dropReplaced, loadRecord } from "../records.ts";
 import { PATH_MAX, splitPath } from "../path.ts";
-import { finishRemoval, inScope, locate, lookupEntry, openDir } from "../resolve.ts";
+import { finishRemoval, inScope, locate, lookupEntry, MARK_WAITS, openDir } from "../resolve.ts";
+import { type MarkedOutcome, removeKeeping } from "../unlink_marks.ts";
 import type { Stat } from "../types.ts";
 
 /** Adds entry `name` to directory `dir`; EEXIST if the name is taken. */
@@ -89,14 +90,15 @@ const UNLINK_TRIES = 10;
  * file: a WebDAV MOVE between two hard links removes its source, and two crossing ones
  * (`a` to `b`, `b` to `a`) each found the other's name there and removed their own, which
  * left neither (protocol fuzz ext seed 51306). When both names are in one directory object
- * this is checked in the CAS that removes the name; across objects, right before it.
- * Otherwise nothing is removed and the answer is "kept name gone".
+ * this is checked in the CAS that removes the name; across objects, under an unlink mark
+ * (src/vfs/unlink_marks.ts). Otherwise nothing is removed and the answer is "kept name
+ * gone".
  */
 export async function unlink(
   ctx: Ctx,
   path: string,
   options: { expect?: (stat: Stat) => boolean; keeps?: string } = {},
-  tries = 0,
+  again: { tries: number; waits: number } = { tries: 0, waits: 0 },
 ): Promise<"removed" | "kept name gone"> {
   const { parent, name, entry } = await locate(ctx, path);
   if (!parent) throw new FsError("EISDIR", "Is a directory", { path });
@@ -112,8 +114,18 @@ export async function unlink(
     if (!held(entry)) throw stale();
     return "kept name gone";
   }
-  const remove = (names: string[]) =>
-    ctx.dirs.update(parent.ino, names, (draft) => {
+  const outcome: MarkedOutcome = kept
+    ? await removeKeeping(ctx, {
+      dir: parent.ino,
+      name,
+      entry,
+      kept,
+      path,
+      keeps: options.keeps!,
+      held,
+      stale,
+    })
+    : await ctx.dirs.update(parent.ino, [name], (draft) => {
       const current = draft.get(name);
       if (!current) throw new FsError("ENOENT", "No such file or directory", { path });
       // Another file, or the same one hard-linked meanwhile (a link() moved its inode to
@@ -124,21 +136,27 @@ export async function unlink(
       // A rename in flight may have added its target already: settle it, then decide again.
       if (current.moving) return "renaming";
       if (!held(current)) throw stale();
-      if (names.length > 1 && draft.get(kept!.name)?.ino !== entry.ino) return "kept name gone";
       draft.delete(name);
       return "removed";
     });
-  const together = kept !== null && kept.parent?.ino === parent.ino;
-  const outcome = await remove(together ? [name, kept.name] : [name]).catch((error) => {
-    // Two shards of one large directory: checked right before, as across objects.
-    if (!(error instanceof CrossObjectError)) throw error;
-    return remove([name]);
-  });
   if (outcome === "kept name gone") return outcome;
-  if (outcome === "renaming") return await unlink(ctx, path, options, tries);
-  if (outcome === "replaced") {
-    if (tries >= UNLINK_TRIES) throw new FsError("EAGAIN", "The name keeps changing", { path });
-    return await ctx.meta.inNewScope(() => unlink(ctx, path, options, tries + 1));
+  if (outcome === "renaming") return await unlink(ctx, path, options, again);
+  if (outcome === "replaced" || outcome === "fenced") {
+    if (again.tries >= UNLINK_TRIES) {
+      throw new FsError("EAGAIN", "The name keeps changing", { path });
+    }
+    const next = { ...again, tries: again.tries + 1 };
+    return await ctx.meta.inNewScope(() => unlink(ctx, path, options, next));
+  }
+  if (outcome === "yield") {
+    // An older removal of this name, or of the kept one, is under way: wait for it.
+    const wait = MARK_WAITS[again.waits];
+    if (wait === undefined) {
+      throw new FsError("EAGAIN", "Another request is removing a name of this file", { path });
+    }
+    await new Promise((resolve) => setTimeout(resolve, wait));
+    const next = { ...again, waits: again.waits + 1 };
+    return await ctx.meta.inNewScope(() => unlink(ctx, path, options, next));
   }
   await dropReplaced(ctx, entry);
   return "removed";

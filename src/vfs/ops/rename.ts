@@ -26,6 +26,7 @@ import { FsError } from "../errors.ts";
 import { BeingRemoved, finishRemoval, locate, type Location, openDir } from "../resolve.ts";
 import { beginNsChange, endNsChange, epochHolds } from "../epoch.ts";
 import { dropReplaced } from "../records.ts";
+import { withoutMark } from "../unlink_marks.ts";
 import type { Stat } from "../types.ts";
 
 /**
@@ -220,7 +221,8 @@ async function renameEntry(
         // Reopened since we marked it (see `openDir`): it may hold entries now.
         if (replacedMark && there?.fence === replacedMark.mark) throw new Changed();
         draft.delete(src.name);
-        draft.set(dst.name, current);
+        // An unlink mark stays behind: the entry no longer has the name it was put on.
+        draft.set(dst.name, withoutMark(current));
       });
       await dropReplaced(ctx, target);
       return "done";
@@ -240,7 +242,9 @@ async function renameEntry(
       const current = draft.get(src.name);
       if (current?.ino !== entry.ino || current.moving) throw new Changed();
       checkExpected(current, options.expect, src.names);
-      const intent = { ...current, moving };
+      // Without an unlink mark: the remover that put it can no longer remove the entry
+      // (it decides again), and the mark does not travel to the target.
+      const intent = { ...withoutMark(current), moving };
       draft.set(src.name, intent);
       return intent;
     }, { touch: false });

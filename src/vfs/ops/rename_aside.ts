@@ -13,6 +13,7 @@ import { beginNsChange, endNsChange } from "../epoch.ts";
 import { FsError } from "../errors.ts";
 import { checkName } from "../path.ts";
 import { locate } from "../resolve.ts";
+import { withoutMark } from "../unlink_marks.ts";
 
 /** Tries when the directory keeps changing under us, before EAGAIN. */
 const TRIES = 10;
@@ -92,8 +93,9 @@ async function renameAsideOnce(
       if ((there?.ino ?? null) !== (target?.ino ?? null) || unsettled(there)) throw new Changed();
       if (draft.get(aside)) throw new FsError("EEXIST", "The aside name exists", { path: to });
       draft.delete(src.name);
-      draft.set(dst.name, current);
-      if (there) draft.set(aside, there);
+      // Unlink marks stay behind: neither entry keeps the name a mark was put on.
+      draft.set(dst.name, withoutMark(current));
+      if (there) draft.set(aside, withoutMark(there));
     });
     return dir.ino;
   } catch (error) {
