@@ -65,6 +65,11 @@ export interface Config {
   readonly memoryBytes: number;
   /** The page cache's share of `memoryBytes` at most (`PAGEFS_CACHE_MIB`, default 64 MiB). */
   readonly cacheBytes: number;
+  /**
+   * The memory that decoded metadata kept for revalidation may take, estimated
+   * (`PAGEFS_META_CACHE_MIB`, default 64 MiB; about 60,000 directory entries).
+   */
+  readonly metaCacheBytes: number;
   /** The disk tier under the page cache; null (the default) keeps the cache in memory only. */
   readonly diskCache: DiskCacheConfig | null;
 }
@@ -131,6 +136,7 @@ export function loadConfig(env: Env): Config {
     // At least 4 parts of 8 MiB: a streamed write needs one filling and one uploading.
     memoryBytes: integer("PAGEFS_MEMORY_MIB", env.PAGEFS_MEMORY_MIB, 64, 32) * MiB,
     cacheBytes: integer("PAGEFS_CACHE_MIB", env.PAGEFS_CACHE_MIB, 64, 0) * MiB,
+    metaCacheBytes: integer("PAGEFS_META_CACHE_MIB", env.PAGEFS_META_CACHE_MIB, 64, 1) * MiB,
     diskCache: diskCache(env),
   };
 }

@@ -116,6 +116,18 @@ Deno.test("loadConfig() reads PAGEFS_MEMORY_MIB and PAGEFS_CACHE_MIB (defaults 6
   assertEquals((await configError({ PAGEFS_CACHE_MIB: "x" })).variable, "PAGEFS_CACHE_MIB");
 });
 
+Deno.test("loadConfig() reads PAGEFS_META_CACHE_MIB (default 64 MiB, at least 1)", async () => {
+  const MiB = 1024 * 1024;
+  assertEquals(loadConfig({}).metaCacheBytes, 64 * MiB);
+  assertEquals(loadConfig({ PAGEFS_META_CACHE_MIB: "8" }).metaCacheBytes, 8 * MiB);
+  for (const bad of ["0", "x", "-3"]) {
+    assertEquals(
+      (await configError({ PAGEFS_META_CACHE_MIB: bad })).variable,
+      "PAGEFS_META_CACHE_MIB",
+    );
+  }
+});
+
 Deno.test("loadConfig() reads PAGEFS_CACHE_DIR and PAGEFS_CACHE_DISK_MIB (disk tier off by default)", async () => {
   const MiB = 1024 * 1024;
   assertEquals(loadConfig({}).diskCache, null);

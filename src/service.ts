@@ -102,6 +102,7 @@ export async function startService(
         return await Vfs.open(store, {
           memoryBytes: config.memoryBytes,
           cacheBytes: config.cacheBytes,
+          metaCacheBytes: config.metaCacheBytes,
           diskCache: config.diskCache && await DiskCache.open(config.diskCache),
           onGroupCommit: (writes, bytes) => telemetry.groupCommit(writes, bytes),
         });

@@ -36,6 +36,7 @@ import {
   unstamp,
   WRITES,
 } from "./_cas_history.ts";
+import { deltaOf, pendingDelta } from "./_entries_delta.ts";
 import { decode, encode, withTopMember } from "./meta.ts";
 
 export {
@@ -73,6 +74,41 @@ export interface MetaStoreOptions {
   readonly attempts?: number;
   /** Objects whose last version is remembered for revalidation (default 4096). */
   readonly cacheEntries?: number;
+  /**
+   * The memory the remembered versions may take, as {@linkcode cachedMemory} estimates it
+   * (default {@linkcode META_CACHE_BYTES}); the least recently used are forgotten first.
+   */
+  readonly cacheBytes?: number;
+}
+
+/** Default estimated memory of the versions a {@linkcode MetaStore} remembers. */
+export const META_CACHE_BYTES = 64 << 20;
+/**
+ * Memory an entry of a directory or shard object takes once decoded, with what encoding
+ * its next version keeps of it (its JSON, its compressed chunk, the layouts and deltas of
+ * the versions chained to it): about 1.1 KiB measured on a directory of 50,000 entries
+ * (heap after a full GC, docs/architecture.md), rounded down.
+ */
+const ENTRY_MEMORY = 1024;
+/** Memory of a decoded object per byte stored: JSON parsed into objects and strings. */
+const STORED_BYTE_MEMORY = 4;
+
+/**
+ * The memory a remembered version takes, estimated: a directory of 50,000 entries is about
+ * 50 MiB in memory and a few MiB stored (compressed), so entries count apart from bytes.
+ */
+export function cachedMemory(versioned: Versioned<unknown>): number {
+  return STORED_BYTE_MEMORY * versioned.size + ENTRY_MEMORY * entriesIn(versioned.value);
+}
+
+/** Entries of a directory or shard object (0 for any other), without building them. */
+function entriesIn(value: unknown): number {
+  if (typeof value !== "object" || value === null) return 0;
+  const delta = pendingDelta(value);
+  if (delta) return delta.count;
+  const member = Object.getOwnPropertyDescriptor(value, "entries");
+  const record = member && "value" in member ? member.value : deltaOf(value)?.materialized;
+  return typeof record === "object" && record !== null ? Object.keys(record).length : 0;
 }
 
 /**
@@ -102,12 +138,17 @@ export class MetaStore {
   #reads = new Map<string, ReadState>();
   #attempts: number;
   #cacheEntries: number;
+  #cacheBytes: number;
+  /** Estimated memory of each remembered version (computed once per version). */
+  #weights = new WeakMap<Versioned<unknown>, number>();
+  #cachedMemory = 0;
   #grouped: GroupCommit;
 
   constructor(store: ObjectStore, options: MetaStoreOptions = {}) {
     this.store = store;
     this.#attempts = options.attempts ?? 40;
     this.#cacheEntries = options.cacheEntries ?? 4096;
+    this.#cacheBytes = options.cacheBytes ?? META_CACHE_BYTES;
     this.#grouped = new GroupCommit({
       attempts: this.#attempts,
       base: (key, check, attempt) => this.#base(key, check, attempt),
@@ -379,25 +420,45 @@ export class MetaStore {
     return this.#cache.get(key)?.size ?? null;
   }
 
+  /** Estimated memory of the versions remembered now (see {@linkcode cachedMemory}). */
+  get cachedMemory(): number {
+    return this.#cachedMemory;
+  }
+
   #remember(key: string, versioned: Versioned<unknown>, stamp: number): void {
-    this.#cache.delete(key);
+    this.#forget(key);
+    let weight = this.#weights.get(versioned);
+    if (weight === undefined) this.#weights.set(versioned, weight = cachedMemory(versioned));
     this.#cache.set(key, versioned);
+    this.#cachedMemory += weight;
     this.#stamps.set(key, stamp);
-    if (this.#cache.size > this.#cacheEntries) {
+    // Least recently used first; the version just remembered stays, however large.
+    while (
+      this.#cache.size > 1 &&
+      (this.#cache.size > this.#cacheEntries || this.#cachedMemory > this.#cacheBytes)
+    ) {
       const oldest = this.#cache.keys().next().value!;
-      this.#cache.delete(oldest);
+      this.#forget(oldest);
       this.#stamps.delete(oldest);
     }
   }
 
-  #drop(key: string): void {
+  /** Removes the version of `key` from the cache (its stamp stays). */
+  #forget(key: string): void {
+    const versioned = this.#cache.get(key);
+    if (!versioned) return;
     this.#cache.delete(key);
+    this.#cachedMemory -= this.#weights.get(versioned) ?? 0;
+  }
+
+  #drop(key: string): void {
+    this.#forget(key);
     this.#stamps.delete(key);
   }
 
   /** Remembers that a GET issued at `stamp` found `key` absent: a stamp without a version. */
   #absent(key: string, stamp: number): void {
-    this.#cache.delete(key);
+    this.#forget(key);
     this.#stamps.set(key, stamp);
     if (this.#stamps.size > 2 * this.#cacheEntries) {
       for (const k of this.#stamps.keys()) if (!this.#cache.has(k)) this.#stamps.delete(k);

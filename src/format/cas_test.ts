@@ -286,3 +286,26 @@ Deno.test("`update()` re-decides from a fresh read what an unvalidated version r
   });
   assertEquals(n, 2);
 });
+
+Deno.test("remembered versions stay within the memory budget: large directories least recently used are forgotten", async () => {
+  // Ten directories of 1,000 entries are about 10 MiB decoded: a budget of 4 MiB keeps the
+  // last few read. Before the budget, 4,096 objects were kept whatever their size, and an
+  // instance that had listed many large directories held them all (GiBs at 4,096).
+  const meta = new MetaStore(new MemoryStore(), { cacheBytes: 4 << 20 });
+  const entries = Object.fromEntries(
+    Array.from({ length: 1000 }, (_, i) => [`file-${i}.txt`, { ino: `i${i}`, type: "file" }]),
+  );
+  for (let d = 0; d < 10; d++) {
+    await meta.update(`dir${d}`, check, () => ({ write: { entries }, result: undefined }));
+  }
+  for (let d = 0; d < 10; d++) await meta.read(`dir${d}`, check);
+  assertEquals(meta.cachedSize("dir0"), null);
+  assert(meta.cachedSize("dir9") !== null);
+  assert(meta.cachedMemory <= 4 << 20, `${meta.cachedMemory} bytes estimated`);
+  assert(meta.cachedMemory >= 3 << 20, `${meta.cachedMemory} bytes estimated`);
+  // Forgotten is only slower: the next read is a whole GET, of the same version.
+  const again = await meta.read<{ entries: Record<string, unknown> }>("dir0", check);
+  assertEquals(Object.keys(again!.value.entries).length, 1000);
+  assert(meta.cachedSize("dir0") !== null);
+  assert(meta.cachedMemory <= 4 << 20, `${meta.cachedMemory} bytes estimated`);
+});

@@ -68,6 +68,13 @@ export const DEFAULT_DIR_LIMITS: DirLimits = { maxEntries: 4096, maxBytes: 512 <
 /** Directories whose sorted listing is kept for the next listing (pages, PROPFIND). */
 const SORTED_DIRS = 16;
 
+/** A directory's sorted listing, and the objects (and their keys) it was made from. */
+interface SortedListing {
+  readonly keys: readonly string[];
+  readonly parts: readonly object[];
+  readonly sorted: readonly [string, Entry][];
+}
+
 /** The shard table changed under an operation: start it again from the directory. */
 class Resharded extends Error {}
 
@@ -77,8 +84,12 @@ class Resharded extends Error {}
 export class Directories {
   readonly meta: MetaStore;
   #limits: DirLimits;
-  /** The last sorted listing of recently listed directories, with the objects it is of. */
-  #sorted = new Map<string, { parts: readonly object[]; sorted: readonly [string, Entry][] }>();
+  /**
+   * The last sorted listing of recently listed directories, with the objects it is of and
+   * their keys: kept only while the metadata cache holds those very versions (so within its
+   * memory bound; a listing of versions it forgot can never be reused anyway).
+   */
+  #sorted = new Map<string, SortedListing>();
   /** The clock of directories' times (the VFS's injected one). */
   #now: () => number;
 
@@ -152,13 +163,15 @@ export class Directories {
     for (let attempt = 0;; attempt++) {
       let entries: [string, Entry][];
       let parts: readonly object[];
+      let keys: readonly string[];
       if (!dir.shards) {
         parts = [dir];
+        keys = [dirKey(dir.ino)];
         const known = this.#sortedOf(dir.ino, parts);
         if (known) return known;
         entries = Object.entries(dir.entries ?? {});
       } else {
-        const keys = dir.shards.map((s) => shardKey(dir.ino, s.id));
+        keys = dir.shards.map((s) => shardKey(dir.ino, s.id));
         const shards = await this.meta.readMany<ShardObject>(
           keys,
           checkShard,
@@ -176,11 +189,30 @@ export class Directories {
         entries = shards.flatMap((s) => Object.entries(s!.value.entries));
       }
       const sorted = Object.freeze(entries.sort(([a], [b]) => compareKeys(a, b)));
-      this.#sorted.delete(dir.ino);
-      this.#sorted.set(dir.ino, { parts, sorted });
-      if (this.#sorted.size > SORTED_DIRS) this.#sorted.delete(this.#sorted.keys().next().value!);
+      this.#keepSorted(dir.ino, { keys, parts, sorted });
       return sorted as [string, Entry][];
     }
+  }
+
+  /**
+   * Keeps `listing` as `ino`'s, and drops the listings of versions the metadata cache no
+   * longer holds: before, up to {@linkcode SORTED_DIRS} listings kept their directories'
+   * decoded objects alive whatever the cache's memory bound had forgotten.
+   */
+  #keepSorted(ino: string, listing: SortedListing): void {
+    this.#sorted.delete(ino);
+    for (const [other, kept] of this.#sorted) {
+      if (kept.keys.some((key, i) => this.meta.held(key)?.value !== kept.parts[i])) {
+        this.#sorted.delete(other);
+      }
+    }
+    this.#sorted.set(ino, listing);
+    if (this.#sorted.size > SORTED_DIRS) this.#sorted.delete(this.#sorted.keys().next().value!);
+  }
+
+  /** How many sorted listings are kept (for tests of the bound). */
+  get sortedListings(): number {
+    return this.#sorted.size;
   }
 
   /** The sorted listing made from exactly these objects (the same versions), if kept. */

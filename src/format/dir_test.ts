@@ -105,3 +105,25 @@ Deno.test("`nameHash()` is FNV-1a of the name's UTF-8 bytes, ASCII or not", () =
     assertEquals(nameHash(name), reference(name), name);
   }
 });
+
+Deno.test("`Directories.list()`: a sorted listing is kept only while the metadata cache holds its versions", async () => {
+  // A budget of about two directories of 1,000 entries: listing six forgets the first
+  // ones' objects, and their sorted listings (which held those objects) go with them.
+  const store = new MemoryStore();
+  const dirs = new Directories(new MetaStore(store, { cacheBytes: 2500 << 10 }));
+  const inos = Array.from({ length: 6 }, (_, d) => `00000000000000e${d}`);
+  for (const ino of inos) {
+    await dirs.create(newDirObject(ino, INO, ATTR));
+    await dirs.update(ino, [], (draft) => {
+      for (let n = 0; n < 1000; n++) draft.set(`file-${n}`, fileEntry(n));
+    });
+  }
+  for (const ino of inos) {
+    const listing = await dirs.list((await dirs.get(ino))!.value);
+    assertEquals(listing.length, 1000);
+  }
+  assert(dirs.sortedListings <= 3, `${dirs.sortedListings} listings kept`);
+  // The listing of a directory still cached is reused as it is.
+  const last = (await dirs.get(inos[5]!))!.value;
+  assert((await dirs.list(last)) === (await dirs.list(last)));
+});

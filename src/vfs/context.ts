@@ -43,6 +43,11 @@ export interface VfsOptions {
   /** Page cache budget in bytes (default 64 MiB), part of `memoryBytes`. */
   readonly cacheBytes?: number;
   /**
+   * Estimated memory of the metadata versions kept for revalidation (default 64 MiB,
+   * `MetaStore`'s `cacheBytes`): apart from `memoryBytes`, which counts buffered bytes.
+   */
+  readonly metaCacheBytes?: number;
+  /**
    * The one budget for all bytes this instance buffers: cached blocks, dirty data, part
    * buffers of uploads, GET buffers (default 64 MiB; at least 4 parts). When it is spent,
    * writers wait (a request body is not read further) and the cache evicts.
@@ -128,7 +133,10 @@ export interface Ctx {
 }
 
 export function createCtx(store: ObjectStore, options: VfsOptions = {}): Ctx {
-  const meta = new MetaStore(store);
+  const meta = new MetaStore(
+    store,
+    options.metaCacheBytes ? { cacheBytes: options.metaCacheBytes } : {},
+  );
   const partSize = options.partSize ?? 8 << 20;
   const memoryBytes = options.memoryBytes ?? 64 << 20;
   if (!Number.isSafeInteger(memoryBytes) || memoryBytes < 4 * partSize) {
