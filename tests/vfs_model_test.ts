@@ -4,7 +4,7 @@
 //
 // A failure prints its seed. Reproduce one run with
 //   MODEL_SEED=<seed> [MODEL_OPS=<n>] [MODEL_CONFIG=<name>] deno test --allow-all tests/vfs_model_test.ts
-// and run more seeds with MODEL_SEEDS=<n>.
+// and run more seeds with MODEL_SEEDS=<n>, from MODEL_FIRST=<seed> (default 1) for fresh ones.
 
 import { parseKey } from "../src/format/keys.ts";
 import { MemoryStore } from "../src/store/memory.ts";
@@ -214,6 +214,7 @@ const only = {
   ops: Deno.env.get("MODEL_OPS"),
   config: Deno.env.get("MODEL_CONFIG"),
   seeds: Deno.env.get("MODEL_SEEDS"),
+  first: Deno.env.get("MODEL_FIRST"),
 };
 
 for (const config of CONFIGS) {
@@ -223,7 +224,7 @@ for (const config of CONFIGS) {
     async fn() {
       const seeds = only.seed
         ? [Number(only.seed)]
-        : Array.from({ length: Number(only.seeds ?? 40) }, (_, i) => i + 1);
+        : Array.from({ length: Number(only.seeds ?? 40) }, (_, i) => i + Number(only.first ?? 1));
       const ops = Number(only.ops ?? 400);
       const seen: Record<string, number> = {};
       for (const seed of seeds) {
