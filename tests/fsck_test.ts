@@ -2,8 +2,9 @@ import { assert, assertEquals } from "./_assert.ts";
 import { readAll } from "../src/store/_util.ts";
 import { MemoryStore } from "../src/store/memory.ts";
 import { MeteredStore, StoreMetrics } from "../src/store/metrics.ts";
+import { FaultyStore } from "../src/store/fault.ts";
 import type { ObjectStore } from "../src/store/types.ts";
-import { Vfs } from "../src/vfs/mod.ts";
+import { isFsError, Vfs } from "../src/vfs/mod.ts";
 import { fsck, type FsckReport } from "../src/format/fsck.ts";
 import {
   dirKey,
@@ -15,6 +16,7 @@ import {
   segmentKey,
 } from "../src/format/keys.ts";
 import type { DirObject, Entry, InodeObject } from "../src/format/meta.ts";
+import { fsckCommand, HOUR } from "./_fsck.ts";
 
 const bytes = (n: number, fill: number) => new Uint8Array(n).fill(fill);
 
@@ -303,4 +305,58 @@ Deno.test("fsck() repairs several kinds of damage at once, and a second run is c
   assertEquals(again.counts.files, 16);
   assertEquals((await fs.getattr("/docs/big.bin")).nlink, 2);
   assertEquals(new TextDecoder().decode(await fs.read("/docs/small.txt", 0, 10)), "hello");
+});
+
+Deno.test("fsck() warns of an unlink mark whose remover died, and --repair clears it as the VFS would", async () => {
+  const store = new MemoryStore();
+  const fs = await Vfs.open(store);
+  await fs.mkdir("/d1");
+  await fs.mkdir("/d2");
+  await fs.writeFile("/d1/a", bytes(10, 1));
+  await fs.link("/d1/a", "/d2/b");
+  const d1 = dirKey((await fs.lookup("/d1")).ino);
+  // A WebDAV MOVE from /d1/a to /d2/b (another name of the file) whose instance dies right
+  // after its mark on /d1/a is durable: nothing it sends afterwards arrives.
+  let dead = false;
+  const dying = new FaultyStore(store, {
+    plan: (call) => {
+      if (dead) return { kind: "fail-before" };
+      if (call.op !== "PutObject" || call.key !== d1) return null;
+      return { kind: "pass", between: () => Promise.resolve(void (dead = true)) };
+    },
+  });
+  const died = await (await Vfs.open(dying)).unlinkKeeping("/d1/a", "/d2/b").then(
+    () => false,
+    () => true,
+  );
+  assert(died && dead, "the remover died after its mark");
+  const marked = async () => (await readJson<DirObject>(store, d1)).entries!.a!.unlinking;
+  assert(await marked(), "the mark stays");
+  // It holds back such a MOVE on an instance that meets it for the first time.
+  const held = await (await Vfs.open(store)).unlinkKeeping("/d1/a", "/d2/b")
+    .then(() => null, (error) => isFsError(error, "EAGAIN"));
+  assertEquals(held, true);
+  // Young (by the time in its id): a removal that may be under way, left alone.
+  const young = await fsck(store, { repair: true });
+  assertEquals(young.problems.filter((p) => p.path === "/d1/a").map((p) => p.kind), ["in-flight"]);
+  assert(await marked(), "a young mark stays");
+  // Past the grace period: a warning, not damage (fsck exits 0), saying what it delays.
+  const checked = await fsckCommand(store);
+  assertEquals(checked.code, 0);
+  const found = checked.problems.filter((p) => p.kind === "unlink-mark");
+  assertEquals(found.map((p) => [p.path, p.severity]), [["/d1/a", "warning"]]);
+  assert(/MOVE between the file's names/.test(found[0]!.detail), found[0]!.detail);
+  assert(await marked(), "a check writes nothing");
+  const repaired = await fsck(store, { repair: true, now: Date.now() + HOUR });
+  assert(repaired.ok);
+  const repair = repaired.problems.find((p) => p.kind === "unlink-mark");
+  assertEquals([repair?.key, repair?.repaired, repaired.repaired], [d1, true, 1]);
+  assertEquals(await marked(), undefined);
+  const entry = (await readJson<DirObject>(store, d1)).entries!.a!;
+  assertEquals([entry.t, entry.ino], ["h", (await fs.lookup("/d2/b")).ino]);
+  const again = await fsck(store, { now: Date.now() + HOUR });
+  assertEquals(again.problems.filter((p) => p.kind === "unlink-mark"), []);
+  // The MOVE goes through at once now.
+  assertEquals(await (await Vfs.open(store)).unlinkKeeping("/d1/a", "/d2/b"), true);
+  assertEquals((await fs.getattr("/d2/b")).nlink, 1);
 });

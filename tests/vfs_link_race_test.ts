@@ -133,3 +133,100 @@ Deno.test("two renames of two hard links of one file onto one free name across d
   assertEquals((await fresh.lookupOrNull("/d1/a"))?.nlink, 3);
   assertEquals(await fresh.lookupOrNull("/d3/c"), null);
 });
+
+Deno.test("a hard link's rename taken back and its source unlinked meanwhile does not take another name of the file at its target for its own", async () => {
+  // /d1/a and /x are names of one file, /d2/t and /y of another. The rename of /d1/a onto
+  // /d2/t has written its intent; before its target write lands, /x is renamed onto /d2/t
+  // (replacing that name of the other file), the intent is met and taken back (its target
+  // now holds another name of its own file), and /d1/a is unlinked. The renamer's target
+  // write then finds another name of the file, and its source gone: nothing it did, so
+  // the rename must fail (ENOENT: no /d1/a). Before, the final look took the other name
+  // at /d2/t for this rename's target, "applied": the rename answered success, and counted
+  // off a link of the file it had meant to replace, which only /y names now.
+  const store = new MemoryStore();
+  const hooks = new HookStore(store);
+  const a = await Vfs.open(hooks);
+  const b = await Vfs.open(store);
+  for (const dir of ["/d1", "/d2"]) await b.mkdir(dir);
+  await b.writeFile("/d1/a", bytes);
+  await b.link("/d1/a", "/x");
+  await b.writeFile("/d2/t", new TextEncoder().encode("other"));
+  await b.link("/d2/t", "/y");
+  const d2 = dirKey((await b.getattr("/d2")).ino);
+  hooks.before((call) => call.op === "PutObject" && call.key === d2, async () => {
+    assertEquals(await b.rename("/x", "/d2/t"), "renamed");
+    await b.lookup("/d2/t"); // settles that rename: its target's mark goes
+    await b.lookup("/d1/a"); // meets the intent and takes it back
+    await b.unlink("/d1/a");
+  });
+  const outcome = await a.rename("/d1/a", "/d2/t").then((r) => r, (e) => e.code);
+  assertEquals(hooks.fired, 1, "the interleaving did not happen");
+  const fresh = await Vfs.open(store);
+  assertEquals((await fresh.lookupOrNull("/y"))?.nlink, 1, "/y");
+  assertEquals(new TextDecoder().decode(await fresh.read("/y", 0, 100)), "other");
+  assertEquals((await fresh.lookupOrNull("/d2/t"))?.nlink, 1, "/d2/t");
+  assertEquals(await fresh.lookupOrNull("/d1/a"), null);
+  assertEquals(await fresh.lookupOrNull("/x"), null);
+  assertEquals(outcome, "ENOENT");
+});
+
+Deno.test("a file's rename taken back, the file then linked and its source unlinked, does not take the new link at its target for its own", async () => {
+  // As above, with the moving name a plain file when the intent is written: it is
+  // hard-linked (/x) only after its rename was taken back (its target, a name of the other
+  // file, unlinked meanwhile). Before, the renamer's target write took /x, renamed onto the
+  // target, for "already applied", since the intent's entry was not a hard link.
+  const store = new MemoryStore();
+  const hooks = new HookStore(store);
+  const a = await Vfs.open(hooks);
+  const b = await Vfs.open(store);
+  for (const dir of ["/d1", "/d2"]) await b.mkdir(dir);
+  await b.writeFile("/d1/a", bytes);
+  await b.writeFile("/d2/t", new TextEncoder().encode("other"));
+  await b.link("/d2/t", "/y");
+  const d2 = dirKey((await b.getattr("/d2")).ino);
+  hooks.before((call) => call.op === "PutObject" && call.key === d2, async () => {
+    await b.unlink("/d2/t");
+    await b.lookup("/d1/a"); // meets the intent and takes it back: its target is gone
+    await b.link("/d1/a", "/x");
+    assertEquals(await b.rename("/x", "/d2/t"), "renamed");
+    await b.lookup("/d2/t"); // settles that rename: its target's mark goes
+    await b.unlink("/d1/a");
+  });
+  const outcome = await a.rename("/d1/a", "/d2/t").then((r) => r, (e) => e.code);
+  assertEquals(hooks.fired, 1, "the interleaving did not happen");
+  const fresh = await Vfs.open(store);
+  assertEquals((await fresh.lookupOrNull("/y"))?.nlink, 1, "/y");
+  assertEquals(new TextDecoder().decode(await fresh.read("/y", 0, 100)), "other");
+  assertEquals((await fresh.lookupOrNull("/d2/t"))?.nlink, 1, "/d2/t");
+  assertEquals(await fresh.lookupOrNull("/d1/a"), null);
+  assertEquals(outcome, "ENOENT");
+});
+
+Deno.test("a hard link's rename that others finish and tidy up before its own target write still counts as done", async () => {
+  // The other side of the two tests above: another instance meets the intent and rolls it
+  // forward (target added, source removed), and a third look clears the target's mark, all
+  // before the renamer's own target write. The target now holds the file with no mark, as
+  // another name of it would; the rename did happen, so it answers success and counts off
+  // the link of the file it replaced.
+  const store = new MemoryStore();
+  const hooks = new HookStore(store);
+  const a = await Vfs.open(hooks);
+  const b = await Vfs.open(store);
+  for (const dir of ["/d1", "/d2"]) await b.mkdir(dir);
+  await b.writeFile("/d1/a", bytes);
+  await b.link("/d1/a", "/x");
+  await b.writeFile("/d2/t", new TextEncoder().encode("other"));
+  await b.link("/d2/t", "/y");
+  const d2 = dirKey((await b.getattr("/d2")).ino);
+  hooks.before((call) => call.op === "PutObject" && call.key === d2, async () => {
+    assertEquals(await b.lookupOrNull("/d1/a"), null); // rolled forward
+    await b.lookup("/d2/t"); // its target's mark goes
+  });
+  assertEquals(await a.rename("/d1/a", "/d2/t"), "renamed");
+  assertEquals(hooks.fired, 1, "the interleaving did not happen");
+  const fresh = await Vfs.open(store);
+  assertEquals((await fresh.lookupOrNull("/y"))?.nlink, 1, "/y");
+  assertEquals((await fresh.lookupOrNull("/d2/t"))?.nlink, 2, "/d2/t");
+  assertEquals(new TextDecoder().decode(await fresh.read("/d2/t", 0, 100)), "data");
+  assertEquals(await fresh.lookupOrNull("/d1/a"), null);
+});

@@ -38,7 +38,14 @@ import {
   type Superblock,
 } from "./meta.ts";
 import { checkPageMap, mapEnd, type PageMap } from "./page_map.ts";
-import { problem, type ProblemKind, type ReachedInode, type Walk } from "./_walk_result.ts";
+import {
+  problem,
+  type ProblemKind,
+  type ReachedInode,
+  type StaleUnlinkMark,
+  type Walk,
+} from "./_walk_result.ts";
+import { markOf } from "./unlink_mark.ts";
 import { forEachLimit } from "./_walk_util.ts";
 
 const CORRUPT = Symbol("corrupt");
@@ -89,6 +96,7 @@ class Walker {
     maps: new Set(),
     segments: new Map(),
     intents: [],
+    unlinkMarks: [],
     entryInos: new Map(),
     files: 0,
     symlinks: 0,
@@ -258,6 +266,8 @@ class Walker {
       );
       shadow = applied;
     }
+    const mark = markOf(entry, holder, name);
+    if (mark) this.#unlinkMark({ dir: holder, name, id: mark.id, key, path });
     if (!shadow && entry.t !== "h") {
       this.result.entryInos.set(entry.ino, (this.result.entryInos.get(entry.ino) ?? 0) + 1);
     }
@@ -292,6 +302,31 @@ class Walker {
       case "h":
         return await this.#link(entry.ino, path, shadow);
     }
+  }
+
+  /**
+   * An unlink mark (docs/format.md, "Removing one of two hard links"): a removal at work,
+   * or, older than the grace period by the time in its id (its remover's clock, as for
+   * intents), one that died between its steps.
+   */
+  #unlinkMark(mark: StaleUnlinkMark): void {
+    const at = idTime(mark.id);
+    const when = Number.isFinite(at) ? new Date(at).toISOString() : "an unknown time";
+    const where = { key: mark.key, path: mark.path };
+    if (this.#now - at < this.#graceMs) {
+      const detail = `Unlink mark of ${when}: a removal of this name under way`;
+      return this.#problem("in-flight", detail, where);
+    }
+    this.result.unlinkMarks.push(mark);
+    this.#problem(
+      "unlink-mark",
+      `Unlink mark of ${when}, left by a removal of this name that stopped between its ` +
+        "steps (a WebDAV MOVE between two hard links of the file): a MOVE between the " +
+        "file's names that removes this name waits for it, up to the removing lease (30 s " +
+        "by default), until an instance has seen it that long and clears it; nothing else " +
+        "reads it",
+      where,
+    );
   }
 
   /** Keeps a replaced (so, empty) directory's object and shards: see `Walk.held`. */

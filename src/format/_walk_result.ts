@@ -27,19 +27,30 @@ export const PROBLEM_SEVERITY = {
   "stale-intent": "error",
   "removing-dir": "error",
   "orphan": "error",
+  /**
+   * An unlink mark older than the grace period (its remover died): it delays the next MOVE
+   * between the file's names that removes that name, by a removing lease at most.
+   */
+  "unlink-mark": "warning",
   /** Unreferenced segments and maps past the grace period: GC's to delete. */
   "garbage": "info",
   /** Something a running operation may still finish: young intents, objects, link counts. */
   "in-flight": "info",
   "unknown-key": "info",
-} as const satisfies Record<string, "error" | "info">;
+} as const satisfies Record<string, Severity>;
 
 export type ProblemKind = keyof typeof PROBLEM_SEVERITY;
+
+/**
+ * Damage ("error", which fails fsck), something harmless that fsck --repair tidies up
+ * ("warning"), or information.
+ */
+export type Severity = "error" | "warning" | "info";
 
 /** One finding of fsck; `K` is the kinds it may be (fsck adds its own to the walk's). */
 export interface Problem<K extends string = ProblemKind> {
   readonly kind: K;
-  readonly severity: "error" | "info";
+  readonly severity: Severity;
   /** The object concerned, if any. */
   readonly key?: string;
   /** A path that leads to it, if any. */
@@ -100,6 +111,17 @@ export interface Intent {
   readonly stale: boolean;
 }
 
+/** An unlink mark whose remover died (older than the grace period by the time in its id). */
+export interface StaleUnlinkMark {
+  /** The directory and name of the marked entry, and the mark's id. */
+  readonly dir: string;
+  readonly name: string;
+  readonly id: string;
+  /** The object holding the entry (directory or shard), and a path to it. */
+  readonly key: string;
+  readonly path: string;
+}
+
 /** Everything reachable from the root. */
 export interface Walk {
   superblock: Superblock | null;
@@ -123,6 +145,7 @@ export interface Walk {
   /** Segments by id. */
   readonly segments: Map<string, SegmentUse>;
   readonly intents: Intent[];
+  readonly unlinkMarks: StaleUnlinkMark[];
   /** Entries by ino, of every type but `h` (hard links share an ino by design). */
   readonly entryInos: Map<string, number>;
   files: number;

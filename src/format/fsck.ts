@@ -2,8 +2,9 @@
  * fsck: checks a bucket against the format of `docs/format.md` and, when asked, repairs
  * what can be repaired without guessing: wrong link counts, stale rename intents (settled
  * by the VFS's own implementation, rename_intent.ts), stray parent pointers, orphaned
- * metadata, and what WebDAV COPY and MOVE left between their steps (leftovers.ts; removed
- * through the VFS, passed in). Unreferenced segments are left to {@linkcode gc}.
+ * metadata, unlink marks of removers that died (cleared by the VFS's own CAS,
+ * unlink_mark.ts), and what WebDAV COPY and MOVE left between their steps (leftovers.ts;
+ * removed through the VFS, passed in). Unreferenced segments are left to {@linkcode gc}.
  *
  * Objects younger than the grace period, intents younger than it and link counts whose
  * inode changed within it may belong to an operation still running: they are reported
@@ -22,6 +23,7 @@ import { parseLeftover } from "./leftovers.ts";
 import { checkDir, type DirObject, type Entry } from "./meta.ts";
 import { settleIntent } from "./rename_intent.ts";
 import { storeNow } from "./store_clock.ts";
+import { clearMark } from "./unlink_mark.ts";
 import { walk } from "./_walk.ts";
 import {
   DEFAULT_GRACE_MS,
@@ -30,6 +32,7 @@ import {
   type Problem as WalkProblem,
   problem,
   PROBLEM_SEVERITY as WALK_SEVERITY,
+  type Severity,
   type Walk,
 } from "./_walk_result.ts";
 import { listAll } from "./_walk_util.ts";
@@ -44,7 +47,7 @@ export const PROBLEM_SEVERITY = {
    * period: a request stopped there (its data is whole, but nobody else will tidy it).
    */
   "leftover": "error",
-} as const satisfies Record<string, "error" | "info">;
+} as const satisfies Record<string, Severity>;
 
 export type FsckProblemKind = keyof typeof PROBLEM_SEVERITY;
 
@@ -127,6 +130,7 @@ export async function fsck(store: ObjectStore, options: FsckOptions = {}): Promi
   const now = options.now ?? (options.repair ? await storeNow(store) : Date.now());
   const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
   const meta = new MetaStore(store);
+  const dirs = new Directories(meta);
   const tree = await walk(meta, { now, graceMs });
   const fixes = new Map<Problem, Fix>();
   const problems: Problem[] = [...tree.problems];
@@ -141,9 +145,14 @@ export async function fsck(store: ObjectStore, options: FsckOptions = {}): Promi
       p.kind === "parent-mismatch" && p.key === dirKey(m.ino)
     );
     if (stray) fixes.set(p, () => pointBack(meta, stray));
+    // A dead remover's unlink mark goes as when an instance takes it for dead.
+    const mark = tree.unlinkMarks.find((m) =>
+      p.kind === "unlink-mark" && p.key === m.key && p.path === m.path
+    );
+    if (mark) fixes.set(p, () => clearMark(dirs, mark));
   }
   checkLinks(meta, tree, now, graceMs, add);
-  await checkLeftovers(new Directories(meta), tree, {
+  await checkLeftovers(dirs, tree, {
     now,
     graceMs,
     add,

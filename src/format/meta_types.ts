@@ -127,6 +127,13 @@ export type Entry = (FileEntry | LinkEntry | DirEntry | SymlinkEntry) & {
    */
   rolledBack?: string;
   /**
+   * On a hard link's entry: the intent id of the rename that brought it to this name, set
+   * when that rename's `movedFrom` mark is cleared and kept by the entry wherever it goes.
+   * Its renamer, whose own target write may come after that, tells its target by it from
+   * another name of the same file (see `targetHolds` in src/format/rename_intent.ts).
+   */
+  movedBy?: string;
+  /**
    * On a directory's entry: the removal mark last cleared from that directory by someone
    * who took its remover for dead. A rename that marked the directory to replace it may not
    * replace an entry fenced with its mark (see `openDir` in src/vfs/resolve.ts).

@@ -97,7 +97,7 @@ async function settle(
   // checked again (the answer could change as other renames go on, the decision not).
   let live = true;
   let walked = false;
-  const holds = entry.t === "d" && await targetHolds(ctx, moving, entry.ino);
+  const holds = entry.t === "d" && await targetHolds(ctx, moving, entry);
   if (reparent && !holds) {
     verdict = await checkAncestry(ctx, moving, entry.ino, { depth, path });
     walked = true;
@@ -133,9 +133,7 @@ async function settle(
         // looked: renaming a name onto another name of the same file does nothing, so the
         // rename is taken back (the renamer then finds "same file"). Before, it counted as
         // already applied and the source name went, with no link counted off.
-        if (
-          there?.ino === entry.ino && entry.t === "h" && !ownTarget(there, entry, moving)
-        ) {
+        if (there?.ino === entry.ino && linked(entry, there) && !ownTarget(there, entry, moving)) {
           return false;
         }
         if (there?.ino === entry.ino) {
@@ -218,8 +216,18 @@ async function settle(
     await dropBogusTarget(ctx, moving.dir, moving.name, moved.movedFrom!);
     return "rolled-back";
   }
-  if (applied || await targetHolds(ctx, moving, entry.ino)) return "applied";
+  if (applied || await targetHolds(ctx, moving, entry)) return "applied";
   return "rolled-back";
+}
+
+/**
+ * Whether the inode of `entry` (a rename's source) may have other names, so that finding
+ * it at the target (`there`) does not say this rename put it there: a hard link, or a
+ * plain file hard-linked since (its rename taken back, say, then a link() of it renamed
+ * onto the target).
+ */
+function linked(entry: Entry, there: Entry): boolean {
+  return entry.t === "h" || there.t === "h";
 }
 
 /**
@@ -229,11 +237,14 @@ async function settle(
  * id as its `rolledBack` trace). Anything else is another name of the file: one renamed
  * there from elsewhere, or from this very source name by an earlier rename of another entry
  * (tests/dav_link_moves_sched_test.ts seed 374). A target of ours loses its mark only once
- * the source is gone, and then the intent is no longer live.
+ * the source is gone: then the intent is no longer live, and only its renamer (who does not
+ * look again) may still come to write the target; whoever cleared the mark left the
+ * rename's id on the entry (`movedBy`) for it.
  */
 function ownTarget(there: Entry, entry: Entry, moving: Moving): boolean {
   const from = there.movedFrom;
-  return from !== undefined && (from.id === moving.id || from.id === entry.rolledBack);
+  if (from === undefined) return there.movedBy === moving.id;
+  return from.id === moving.id || from.id === entry.rolledBack;
 }
 
 /** Whether entry `name` of directory `dirIno` still carries the intent `id`. */
@@ -266,18 +277,27 @@ async function namedElsewhere(
   return (await ctx.dirs.list(dir.value)).some(([, e]) => e.t === "d" && e.ino === ino);
 }
 
-/** Whether the target of `moving` already holds the moved inode (this rename added it). */
 /** Whether directory `ino` is under a removal mark, or gone (read afresh). */
 async function beingRemoved(ctx: RenameStores, ino: string): Promise<boolean> {
   const dir = await ctx.dirs.get(ino);
   return !dir || dir.value.removing !== undefined;
 }
 
-async function targetHolds(ctx: RenameStores, moving: Moving, ino: string): Promise<boolean> {
+/**
+ * Whether the target of `moving` holds the moved inode as this rename put it there: with
+ * its mark, or with the mark cleared (the rename happened). An inode that may have other
+ * names must say so itself: its mark, or once that is cleared its `movedBy` trace; another
+ * name of it there without them is no sign of this rename (which may have been taken back,
+ * its source name unlinked since: a rename that never happened answered success, and
+ * counted off the link of the file it meant to replace, tests/vfs_link_race_test.ts).
+ */
+async function targetHolds(ctx: RenameStores, moving: Moving, entry: Entry): Promise<boolean> {
   const dir = await ctx.dirs.get(moving.dir);
   if (!dir) return false;
   const there = await ctx.dirs.lookup(dir.value, moving.name);
-  return there?.ino === ino && (!there.movedFrom || there.movedFrom.id === moving.id);
+  if (there?.ino !== entry.ino) return false;
+  if (there.movedFrom) return there.movedFrom.id === moving.id;
+  return !linked(entry, there) || there.movedBy === moving.id;
 }
 
 /**
@@ -434,6 +454,9 @@ export async function settleMovedFrom(
     if (current.movedFrom.tag !== from.tag) return;
     const clean = { ...current };
     delete clean.movedFrom; // and the entry it replaced: the rename happened
+    // A hard link keeps the rename's id: its renamer, whose own target write may come only
+    // now, can tell its target from another name of the file (see `targetHolds`).
+    if (clean.t === "h") clean.movedBy = from.id;
     draft.set(name, clean);
   }, { touch: false });
 }

@@ -21,7 +21,9 @@
  * by their own clock (`VfsOptions.removingLeaseMs`, as for a directory's removal mark):
  * then they clear it, which stops its remover too if it was only stalled. Nothing else
  * reads the mark: plain unlinks, renames and writes of the name go on as before, and a
- * mark that rode along with a renamed entry names its old place and is ignored.
+ * mark that rode along with a renamed entry names its old place and is ignored. fsck
+ * reports a mark older than its grace period, and `fsck --repair` clears it with the same
+ * CAS (`clearMark` in src/format/unlink_mark.ts, the marks' record rules both share).
  *
  * Cost, per removal across objects: one CAS more (the mark; the removal deletes it with
  * the entry) and the fresh reads of the kept name's path (conditional GETs). A crossing
@@ -34,6 +36,7 @@
 
 import { newId } from "../format/keys.ts";
 import type { Entry, UnlinkMark } from "../format/meta.ts";
+import { clearMark, markOf, withoutMark } from "../format/unlink_mark.ts";
 import type { Ctx } from "./context.ts";
 import { FsError } from "./errors.ts";
 import { CrossObjectError } from "../format/dir.ts";
@@ -57,24 +60,6 @@ export type MarkedOutcome =
 /** Times a removal clears newer marks off the kept name before it yields itself. */
 const FENCE_TRIES = 5;
 
-/** The mark on `entry`, the entry `name` of directory `dir`, if it was put there. */
-export function markOf(
-  entry: Entry | null | undefined,
-  dir: string,
-  name: string,
-): UnlinkMark | null {
-  const mark = entry?.unlinking;
-  if (typeof mark !== "object" || mark === null || typeof mark.id !== "string") return null;
-  return mark.dir === dir && mark.name === name ? mark : null;
-}
-
-/** `entry` without its unlink mark (the entry itself when it has none). */
-export function withoutMark(entry: Entry): Entry {
-  if (entry.unlinking === undefined) return entry;
-  const { unlinking: _, ...rest } = entry;
-  return rest as Entry;
-}
-
 /**
  * Whether another remover's mark lets this one (`id`) go on past it: a newer mark does,
  * and one this instance has seen stay for the removing lease (its remover died or stalls).
@@ -83,18 +68,9 @@ function mayPass(ctx: Ctx, mark: UnlinkMark, id: string): boolean {
   return mark.id > id || markStale(ctx, mark.dir, mark.id);
 }
 
-/**
- * Clears mark `id` from entry `name` of directory `dir`, if it is still there: a remover
- * taking its own mark back, or stopping another's. Not on an entry a rename is moving (its
- * intent carries the entry as it was; the mark is then inert where the entry lands, or
- * cleared by the next remover that sees it stay).
- */
+/** Clears mark `id` from entry `name` of directory `dir`, if it is still there. */
 async function unmark(ctx: Ctx, dir: string, name: string, id: string): Promise<void> {
-  await ctx.dirs.update(dir, [name], (draft) => {
-    const current = draft.get(name);
-    if (!current || current.moving || markOf(current, dir, name)?.id !== id) return;
-    draft.set(name, withoutMark(current));
-  }, { touch: false });
+  await clearMark(ctx.dirs, { dir, name, id });
 }
 
 /** What `unlink` asks of a removal that keeps another name. */

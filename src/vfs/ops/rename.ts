@@ -26,7 +26,7 @@ import { FsError } from "../errors.ts";
 import { BeingRemoved, finishRemoval, locate, type Location, openDir } from "../resolve.ts";
 import { beginNsChange, endNsChange, epochHolds } from "../epoch.ts";
 import { dropReplaced } from "../records.ts";
-import { withoutMark } from "../unlink_marks.ts";
+import { withoutMark } from "../../format/unlink_mark.ts";
 import type { Stat } from "../types.ts";
 
 /**

@@ -13,7 +13,7 @@ import { beginNsChange, endNsChange } from "../epoch.ts";
 import { FsError } from "../errors.ts";
 import { checkName } from "../path.ts";
 import { locate } from "../resolve.ts";
-import { withoutMark } from "../unlink_marks.ts";
+import { withoutMark } from "../../format/unlink_mark.ts";
 
 /** Tries when the directory keeps changing under us, before EAGAIN. */
 const TRIES = 10;
