@@ -4,8 +4,23 @@
  * (`"name":{…}`) in order, in chunks of at most {@linkcode CHUNK} with each chunk's
  * compressed bytes. A draft's layout is its parent's with the chunks holding a changed or
  * removed name edited and the added names appended; only those chunks are compressed
- * again (pigz-style parts, see `gzip_parts.ts`). Which chunk holds a name is found through
- * the chain of layouts, flattened every {@linkcode MAX_DEPTH} versions.
+ * again (pigz-style parts, see `gzip_parts.ts`).
+ *
+ * What a layout keeps is paid per entry by every large directory an instance writes to,
+ * and V8 lets its heap grow to twice what is live, so it keeps little: a chunk holds its
+ * names and entry objects (shared with the record) and its compressed bytes; the member
+ * texts only while the chunk is one the lineage's last version made (the growing last
+ * chunk, a chunk just edited: the next commit likely edits it again), else they are made
+ * again from the (frozen) entries when an edit needs them. A chunk a version replaced
+ * drops its texts and bytes too: the older versions of a chain (up to 32, see
+ * `_entries_delta.ts`) keep their layouts. Which chunk holds a name is one index per
+ * lineage (the versions derived from one another), made when a version first changes or
+ * removes a name, updated in place by each version derived, and checked against the
+ * layout asked: a version derived from an older one (after a write that failed) finds
+ * what the index says stale, and looks in its own chunks. Before session 15 each version
+ * kept an index of the names its chunks made, chained up to 32 versions, and every
+ * entry's JSON text was kept with the entry: a writer that created 20,000 files in one
+ * directory held 1,180 B per entry of heap, 550 B since (`bench/heap_probe.ts`).
  *
  * The text is the JSON of the record `materialize` would build, member for member, so
  * the object decodes as if encoded whole.
@@ -19,28 +34,39 @@ import { type Delta, deltaOf, draftStats, materialize, pendingDelta } from "./_e
 
 /** Members per chunk at most. */
 const CHUNK = 64;
-/** Layouts chained before one is given a full index of its names. */
-const MAX_DEPTH = 32;
 
 interface Chunk {
   readonly names: readonly string[];
-  readonly members: readonly string[];
-  /** Compressed, as the first chunk (no leading comma) and as any other. */
-  readonly parts: { first?: GzipPart; other?: GzipPart };
+  /** The entry of each name: frozen, so its member text can be made again. */
+  readonly entries: readonly Entry[];
+  /** UTF-16 units of the members, commas between them included. */
+  readonly units: number;
+  /** The member texts while the chunk may soon change (see the module doc), else null. */
+  members: readonly string[] | null;
+  /** Compressed, as the first chunk (no leading comma) and as any other; a cache too. */
+  parts: { first?: GzipPart; other?: GzipPart };
+}
+
+/** What the layouts of versions derived from one another share. */
+interface Lineage {
+  /**
+   * The chunk of each name in the layout derived last (perhaps not the one asked); made
+   * when a version first changes or removes a name (creates alone never need it).
+   */
+  index: Map<string, Chunk> | null;
+  /** The chunks the layout derived last made: they keep their member texts. */
+  made: Set<Chunk>;
 }
 
 interface Layout {
   readonly chunks: readonly Chunk[];
-  /** The chunk of each name in a chunk this layout made (every name, without a parent). */
-  readonly own: Map<string, Chunk>;
-  readonly parent: Layout | null;
-  readonly depth: number;
+  readonly lineage: Lineage;
 }
 
 /** Layouts of encoded drafts (by their delta) and of plain records. */
 const layouts = new WeakMap<object, Layout>();
 
-/** How an entry's member text is made (and kept) by the codec: `"name":json`. */
+/** How an entry's member text is made by the codec: `"name":json` (it freezes the entry). */
 export type MemberOf = (name: string, entry: Entry) => string;
 
 /** The encoded object: JSON text when small, else its parts (and the bytes deflated). */
@@ -56,17 +82,17 @@ export function encodeDelta(
   text: { head: string; tail: string },
   options: { memberOf: MemberOf; small: number },
 ): Encoded {
+  const { memberOf } = options;
   const delta = pendingDelta(value)!;
-  const layout = derive(delta, options.memberOf);
+  const layout = derive(delta, memberOf);
   layouts.set(delta, layout);
   const { head, tail } = text;
   let units = head.length + tail.length - 1;
-  for (const chunk of layout.chunks) {
-    for (const member of chunk.members) units += member.length + 1;
-  }
+  for (const chunk of layout.chunks) units += chunk.units + 1;
   // UTF-8 takes at least one byte per UTF-16 unit: more units than the limit, more bytes.
   if (units <= options.small) {
-    const members = layout.chunks.flatMap((c) => c.members);
+    // A small object keeps every member text: little to keep, and no entry made again.
+    const members = layout.chunks.flatMap((c) => c.members ??= membersOf(c, memberOf));
     draftStats.entriesTouched += members.length;
     return { json: `${head}${members.join(",")}${tail}` };
   }
@@ -79,17 +105,20 @@ export function encodeDelta(
   // every create appends to it: it is stored until it is full, then compressed once.
   const parts: GzipPart[] = [storedPart(headBytes, false)];
   const last = layout.chunks.length - 1;
+  const { made } = layout.lineage;
   layout.chunks.forEach((chunk, i) => {
     const which = i === 0 ? "first" : "other";
     let part = chunk.parts[which];
     if (!part) {
-      const bytes = encoder.encode(`${i === 0 ? "" : ","}${chunk.members.join(",")}`);
+      const members = chunk.members ?? membersOf(chunk, memberOf);
+      const bytes = encoder.encode(`${i === 0 ? "" : ","}${members.join(",")}`);
       if (i === last && chunk.names.length < CHUNK) part = storedPart(bytes, false);
       else {
         compressed += bytes.length;
         part = gzipPart(bytes, false);
       }
       chunk.parts[which] = part;
+      if (!made.has(chunk)) chunk.members = null;
     }
     parts.push(part);
   });
@@ -97,66 +126,116 @@ export function encodeDelta(
   return { parts, compressed };
 }
 
+/** The member texts of `chunk`, made again from its entries. */
+function membersOf(chunk: Chunk, memberOf: MemberOf): string[] {
+  draftStats.entriesTouched += chunk.names.length;
+  return chunk.names.map((name, i) => memberOf(name, chunk.entries[i]!));
+}
+
+/** A chunk being made: names, entries and member texts. */
+interface Draft {
+  names: string[];
+  entries: Entry[];
+  members: string[];
+}
+
 /** The layout of `delta`'s draft: its parent's, with what the delta changed. */
 function derive(delta: Delta, memberOf: MemberOf): Layout {
   const parent = layoutOfVersion(delta.parent!, memberOf);
-  // Chunks edited, by the parent's chunk they replace (copies of its names and members).
-  const edited = new Map<Chunk, { names: string[]; members: string[] }>();
+  const { lineage } = parent;
+  const copyOf = (chunk: Chunk): Draft => {
+    draftStats.entriesTouched += chunk.names.length;
+    return {
+      names: [...chunk.names],
+      entries: [...chunk.entries],
+      members: chunk.members ? [...chunk.members] : membersOf(chunk, memberOf),
+    };
+  };
+  // Chunks edited, by the parent's chunk they replace.
+  const edited = new Map<Chunk, Draft>();
+  let own: Map<string, Chunk> | null = null;
   const edit = (name: string) => {
-    const chunk = chunkOf(parent, name);
-    let copy = edited.get(chunk);
-    if (!copy) {
-      edited.set(chunk, copy = { names: [...chunk.names], members: [...chunk.members] });
-      draftStats.entriesTouched += chunk.names.length;
+    lineage.index ??= indexOf(parent.chunks);
+    let chunk = lineage.index.get(name);
+    if (!chunk || !parent.chunks.includes(chunk) || !chunk.names.includes(name)) {
+      // The index is of another layout of the lineage: look in the parent's own chunks.
+      own ??= indexOf(parent.chunks);
+      chunk = own.get(name);
+      if (!chunk) {
+        throw new Error(`Entry "${name}" is in no chunk of its directory object's layout`);
+      }
     }
+    let copy = edited.get(chunk);
+    if (!copy) edited.set(chunk, copy = copyOf(chunk));
     return { copy, at: copy.names.indexOf(name) };
   };
   for (const name of delta.removed) {
     const { copy, at } = edit(name);
     copy.names.splice(at, 1);
+    copy.entries.splice(at, 1);
     copy.members.splice(at, 1);
   }
   for (const [name, entry] of delta.modified) {
     const { copy, at } = edit(name);
+    copy.entries[at] = entry;
     copy.members[at] = memberOf(name, entry);
   }
-  const chunks: { names: string[]; members: string[]; kept?: Chunk }[] = [];
+  const chunks: (Draft | { kept: Chunk })[] = [];
   for (const chunk of parent.chunks) {
     const copy = edited.get(chunk);
-    if (!copy) chunks.push({ names: [], members: [], kept: chunk });
+    if (!copy) chunks.push({ kept: chunk });
     else if (copy.names.length > 0) chunks.push(copy);
   }
   for (const [name, entry] of delta.added) {
     let last = chunks.at(-1);
-    const size = last ? (last.kept ?? last).names.length : CHUNK;
-    if (size >= CHUNK) chunks.push(last = { names: [], members: [] });
-    else if (last!.kept) {
-      last = chunks[chunks.length - 1] = {
-        names: [...last!.kept.names],
-        members: [...last!.kept.members],
-      };
-      draftStats.entriesTouched += last.names.length;
+    const size = !last ? CHUNK : "kept" in last ? last.kept.names.length : last.names.length;
+    if (size >= CHUNK) chunks.push(last = { names: [], entries: [], members: [] });
+    else if ("kept" in last!) {
+      edited.set(last.kept, last = chunks[chunks.length - 1] = copyOf(last.kept));
     }
-    last!.names.push(name);
-    last!.members.push(memberOf(name, entry));
+    const draft = last as Draft;
+    draft.names.push(name);
+    draft.entries.push(entry);
+    draft.members.push(memberOf(name, entry));
   }
-  const made = chunks.map((c) => c.kept ?? { names: c.names, members: c.members, parts: {} });
-  const depth = parent.depth + 1;
-  if (depth > MAX_DEPTH) return indexed(made);
-  const own = new Map<string, Chunk>();
-  made.forEach((chunk, i) => {
-    if (!chunks[i]!.kept) { for (const name of chunk.names) own.set(name, chunk); }
+  const made = new Set<Chunk>();
+  const layoutChunks = chunks.map((c) => {
+    if ("kept" in c) return c.kept;
+    const chunk = chunkOf(c);
+    made.add(chunk);
+    return chunk;
   });
-  return { chunks: made, own, parent, depth };
+  // The lineage's index now says this layout; what the parent's replaced chunks kept
+  // (texts, compressed bytes) is left to be made again should an older version be edited.
+  const { index } = lineage;
+  if (index) {
+    for (const name of delta.removed) index.delete(name);
+    for (const chunk of made) for (const name of chunk.names) index.set(name, chunk);
+  }
+  for (const chunk of edited.keys()) {
+    chunk.members = null;
+    chunk.parts = {};
+  }
+  for (const chunk of lineage.made) {
+    // Texts not compressed yet are left for the encoding, which drops them.
+    if (!made.has(chunk) && (chunk.parts.first || chunk.parts.other)) chunk.members = null;
+  }
+  lineage.made = made;
+  return { chunks: layoutChunks, lineage };
 }
 
-/** The chunk of `layout` that holds `name` (which it holds). */
-function chunkOf(layout: Layout, name: string): Chunk {
-  for (let l: Layout | null = layout; l; l = l.parent) {
-    const chunk = l.own.get(name);
-    if (chunk) return chunk;
-  }
-  throw new Error(`Entry "${name}" is in no chunk of its directory object's layout`);
+function chunkOf(draft: Draft): Chunk {
+  let units = Math.max(0, draft.members.length - 1);
+  for (const member of draft.members) units += member.length;
+  return { names: draft.names, entries: draft.entries, units, members: draft.members, parts: {} };
+}
+
+/** The chunk of each name in `chunks`. */
+function indexOf(chunks: readonly Chunk[]): Map<string, Chunk> {
+  const index = new Map<string, Chunk>();
+  for (const chunk of chunks) for (const name of chunk.names) index.set(name, chunk);
+  for (const chunk of chunks) draftStats.entriesTouched += chunk.names.length;
+  return index;
 }
 
 /**
@@ -173,28 +252,21 @@ function layoutOfVersion(version: object, memberOf: MemberOf): Layout {
   let layout = layouts.get(record);
   if (!layout) {
     const chunks: Chunk[] = [];
-    let names: string[] = [];
-    let members: string[] = [];
+    let draft: Draft = { names: [], entries: [], members: [] };
     for (const name of Object.keys(record)) {
       draftStats.entriesTouched++;
-      names.push(name);
-      members.push(memberOf(name, record[name]!));
-      if (names.length === CHUNK) {
-        chunks.push({ names, members, parts: {} });
-        names = [];
-        members = [];
+      const entry = record[name]!;
+      draft.names.push(name);
+      draft.entries.push(entry);
+      draft.members.push(memberOf(name, entry));
+      if (draft.names.length === CHUNK) {
+        chunks.push(chunkOf(draft));
+        draft = { names: [], entries: [], members: [] };
       }
     }
-    if (names.length > 0) chunks.push({ names, members, parts: {} });
-    layouts.set(record, layout = indexed(chunks));
+    if (draft.names.length > 0) chunks.push(chunkOf(draft));
+    // Its texts are kept until its chunks are compressed (the next encoding).
+    layouts.set(record, layout = { chunks, lineage: { index: null, made: new Set() } });
   }
   return layout;
-}
-
-/** A layout of `chunks` that indexes every name itself. */
-function indexed(chunks: Chunk[]): Layout {
-  const own = new Map<string, Chunk>();
-  for (const chunk of chunks) for (const name of chunk.names) own.set(name, chunk);
-  for (const chunk of chunks) draftStats.entriesTouched += chunk.names.length;
-  return { chunks, own, parent: null, depth: 0 };
 }

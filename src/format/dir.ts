@@ -304,7 +304,7 @@ export class Directories {
   async remove(dir: DirObject): Promise<void> {
     await this.meta.remove(dirKey(dir.ino));
     if (dir.shards) {
-      await this.meta.store.deleteMany(dir.shards.map((s) => shardKey(dir.ino, s.id)));
+      await this.#deleteShards(dir.shards.map((s) => shardKey(dir.ino, s.id)));
     }
   }
 
@@ -333,7 +333,7 @@ export class Directories {
         value: dir,
         result,
         before: () => this.#writeShards(halves),
-        undo: () => this.meta.store.deleteMany(halves.map((h) => h.key)),
+        undo: () => this.#deleteShards(halves.map((h) => h.key)),
       };
     });
     queued?.();
@@ -409,7 +409,7 @@ export class Directories {
         await this.meta.remove(key);
         return;
       }
-      await this.meta.store.deleteMany(refs.map((h) => shardKey(ino, h.id)));
+      await this.#deleteShards(refs.map((h) => shardKey(ino, h.id)));
     }
   }
 
@@ -417,6 +417,17 @@ export class Directories {
     const count = Object.keys(entries).length;
     if (count > this.#limits.maxEntries) return true;
     return count > 1 && encode(entries).length > this.#limits.maxBytes;
+  }
+
+  /**
+   * Deletes shard objects, and their versions from the metadata cache: a split that lost
+   * its race deletes the halves it wrote, and the cache kept each of them (thousands of
+   * entries, never to be read again) until its bound pushed it out, counted in its budget
+   * meanwhile; a 20,000-file fill by 16 writers left 24.
+   */
+  async #deleteShards(keys: string[]): Promise<void> {
+    for (const key of keys) this.meta.forget(key);
+    await this.meta.store.deleteMany(keys);
   }
 
   /** Creates shard objects (create-only: their ids are new). */

@@ -127,3 +127,29 @@ Deno.test("`Directories.list()`: a sorted listing is kept only while the metadat
   const last = (await dirs.get(inos[5]!))!.value;
   assert((await dirs.list(last)) === (await dirs.list(last)));
 });
+
+Deno.test("`Directories.update()`: a split that lost its race leaves no deleted shard in the metadata cache", async () => {
+  const deleted: string[] = [];
+  const store = new class extends MemoryStore {
+    override deleteMany(keys: readonly string[]): Promise<void> {
+      deleted.push(...keys);
+      return super.deleteMany(keys);
+    }
+  }();
+  const metas = [new MetaStore(store), new MetaStore(store)];
+  const [a, b] = metas.map((meta) => new Directories(meta, { maxEntries: 16 }));
+  await a!.create(newDirObject(INO, INO, ATTR));
+  // Two instances fill one directory at once: both meet each sealed shard and split it,
+  // and the one whose shard table swap fails deletes the halves it wrote.
+  await Promise.all([a!, b!].map(async (dirs, k) => {
+    for (let from = 0; from < 200; from += 20) {
+      await Promise.all(Array.from({ length: 20 }, (_, i) => {
+        const name = `file-${k}-${from + i}`;
+        return dirs.update(INO, [name], (draft) => draft.set(name, fileEntry(from + i)));
+      }));
+    }
+  }));
+  assert(deleted.length > 0, "no split lost a race");
+  const kept = deleted.filter((key) => metas.some((meta) => meta.held(key) !== null));
+  assertEquals(kept, []);
+});

@@ -50,7 +50,7 @@ export function encode(value: unknown): Uint8Array {
     const parts = entriesParts(value);
     if (parts) return encodeEntries(parts);
   }
-  const json = encoder.encode(toJson(value));
+  const json = encoder.encode(JSON.stringify(value));
   if (json.length <= COMPRESS_ABOVE) return json;
   encodeStats.compressedBytes += json.length;
   return new Uint8Array(gzipSync(json, { level: 1 }));
@@ -91,69 +91,39 @@ function encodeLazy(value: Record<string, unknown>): Uint8Array {
   return gzipJoin(encoded.parts);
 }
 
-/** The member text `"name":json` of an entry, kept with the entry (which it freezes). */
+/**
+ * The member text `"name":json` of an entry, which it freezes: the codec keeps compressed
+ * chunks by the entry objects they hold, so an entry once encoded is never changed (a
+ * change puts a changed copy in its place, see `EntryDraft` in dir.ts). The text is not
+ * kept with the entry: a directory's entries stay for as long as the instance writes to
+ * it, and their texts doubled what each cost (see `_entries_layout.ts`).
+ */
 function memberOf(name: string, entry: Entry): string {
-  if (!isObject(entry)) return `${JSON.stringify(name)}:${JSON.stringify(entry)}`;
-  let kept = entryJson.get(entry);
-  if (kept?.name !== name) {
-    const json = kept?.json ?? JSON.stringify(entry);
-    kept = { json, name, member: `${JSON.stringify(name)}:${json}`, ends: endsChunk(name) };
-    entryJson.set(deepFreeze(entry), kept);
-  }
-  return kept.member;
-}
-
-/**
- * The JSON of each entry object already encoded, by identity. A directory commit changes
- * a few entries of thousands and keeps the others as the same (frozen) objects, so it
- * encodes only what it changed: an entry is frozen when its JSON is kept here, and a
- * frozen object cannot change, so its JSON stays right.
- */
-const entryJson = new WeakMap<object, KeptJson>();
-
-interface KeptJson {
-  json: string;
-  name: string;
-  /** `"name":json` */
-  member: string;
-  /** Whether a compressed chunk ends after this member (see {@linkcode endsChunk}). */
-  ends: boolean;
-}
-
-/**
- * `JSON.stringify(value)`, the same text, but a directory or shard object's `entries`
- * are assembled from each entry's kept JSON instead of encoded again.
- */
-export function toJson(value: unknown): string {
-  if (!isObject(value) || !isObject(value.entries)) return JSON.stringify(value);
-  const parts = entriesParts(value);
-  if (!parts) return JSON.stringify(value);
-  return `${parts.head}${parts.members.join(",")}${parts.tail}`;
+  const json = JSON.stringify(isObject(entry) ? deepFreeze(entry) : entry);
+  return `${JSON.stringify(name)}:${json}`;
 }
 
 /**
  * A directory or shard object's JSON in three: the text before its entries' members
- * (ending in `"entries":{`), the members (`"name":{...}`, from the kept JSON), and the
- * text after them (starting with `}`). Null when an entry is not an object.
+ * (ending in `"entries":{`), the entries (names and objects), and the text after them
+ * (starting with `}`). Null when an entry is not an object.
  */
 interface EntriesParts {
   head: string;
-  members: string[];
-  /** The entry object of each member. */
+  names: string[];
+  /** The entry object of each name. */
   objects: object[];
-  /** Whether a chunk ends after each member. */
-  ends: boolean[];
   tail: string;
 }
 
 function entriesParts(value: Record<string, unknown>): EntriesParts | null {
   const before: string[] = [];
   const after: string[] = [];
-  let members: ReturnType<typeof entryMembers> | undefined;
+  let members: ReturnType<typeof entryObjects> | undefined;
   for (const key of Object.keys(value)) {
     const field = value[key];
     if (key === "entries") {
-      members = entryMembers(field as Record<string, unknown>);
+      members = entryObjects(field as Record<string, unknown>);
       if (!members) return null;
     } else if (field !== undefined && typeof field !== "function") {
       (members ? after : before).push(`${JSON.stringify(key)}:${JSON.stringify(field)}`);
@@ -167,39 +137,34 @@ function entriesParts(value: Record<string, unknown>): EntriesParts | null {
   };
 }
 
-function entryMembers(
+function entryObjects(
   entries: Record<string, unknown>,
-): Pick<EntriesParts, "members" | "objects" | "ends"> | null {
-  const members: string[] = [];
+): Pick<EntriesParts, "names" | "objects"> | null {
+  const names: string[] = [];
   const objects: object[] = [];
-  const ends: boolean[] = [];
   for (const name of Object.keys(entries)) {
     const entry = entries[name];
     if (!isObject(entry)) {
       if (entry === undefined || typeof entry === "function") continue;
       return null;
     }
-    let kept = entryJson.get(entry);
-    if (kept?.name !== name) {
-      const json = kept?.json ?? JSON.stringify(entry);
-      kept = { json, name, member: `${JSON.stringify(name)}:${json}`, ends: endsChunk(name) };
-      entryJson.set(deepFreeze(entry), kept);
-    }
-    members.push(kept.member);
+    names.push(name);
     objects.push(entry);
-    ends.push(kept.ends);
   }
-  return { members, objects, ends };
+  return { names, objects };
 }
 
 /**
  * A run of consecutive members compressed as one part, kept by the entry object it starts
- * with; it is reused while the same members (the same strings: an entry that changed or
- * was renamed has a new one) follow each other in the same place.
+ * with; it is reused while the same names with the same (frozen) entry objects follow
+ * each other in the same place.
  */
 interface Chunk {
-  members: string[];
+  names: string[];
+  objects: object[];
   first: boolean;
+  /** UTF-16 units of the members' texts (commas between them not counted). */
+  units: number;
   part: GzipPart;
 }
 
@@ -218,46 +183,80 @@ const CHUNK_MAX = 128;
  * are reused compressed: a commit that adds k names to n compresses about k chunks.
  */
 function encodeEntries(p: EntriesParts): Uint8Array {
-  let units = p.head.length + p.tail.length + Math.max(0, p.members.length - 1);
-  for (const member of p.members) units += member.length;
+  const { names } = p;
+  // Each chunk, [start, end): kept compressed, or its members' texts.
+  const runs: Run[] = [];
+  let units = p.head.length + p.tail.length + Math.max(0, names.length - 1);
+  let start = 0;
+  for (let i = 0; i < names.length; i++) {
+    if (i + 1 < names.length && i + 1 - start < CHUNK_MAX && !endsChunk(names[i]!)) continue;
+    const kept = keptChunk(p, start, i + 1);
+    const run: Run = { start, end: i + 1, kept, members: kept ? null : membersOf(p, start, i + 1) };
+    if (kept) units += kept.units;
+    for (const member of run.members ?? []) units += member.length;
+    runs.push(run);
+    start = i + 1;
+  }
   // UTF-8 takes at least one byte per UTF-16 unit: more units than the limit, more bytes.
   if (units <= COMPRESS_ABOVE) {
-    const json = encoder.encode(`${p.head}${p.members.join(",")}${p.tail}`);
+    const members = runs.flatMap((r) => r.members ?? membersOf(p, r.start, r.end));
+    const json = encoder.encode(`${p.head}${members.join(",")}${p.tail}`);
     if (json.length <= COMPRESS_ABOVE) return json;
   }
   const head = encoder.encode(p.head);
   const tail = encoder.encode(p.tail);
   // Head and tail change with every version: stored, not compressed (see `gzip_parts.ts`).
   const parts: GzipPart[] = [storedPart(head, false)];
-  let start = 0;
-  for (let i = 0; i < p.members.length; i++) {
-    if (i + 1 < p.members.length && i + 1 - start < CHUNK_MAX && !p.ends[i]) {
-      continue;
-    }
-    parts.push(chunkPart(p, start, i + 1));
-    start = i + 1;
-  }
+  for (const run of runs) parts.push(run.kept?.part ?? chunkPart(p, run));
   parts.push(storedPart(tail, true));
   return gzipJoin(parts);
 }
 
-function chunkPart(p: EntriesParts, start: number, end: number): GzipPart {
-  const first = start === 0;
+/** Members `start` to `end` of an object: kept compressed, or their texts (to compress). */
+interface Run {
+  start: number;
+  end: number;
+  kept: Chunk | undefined;
+  members: string[] | null;
+}
+
+function membersOf(p: EntriesParts, start: number, end: number): string[] {
+  const members: string[] = [];
+  for (let i = start; i < end; i++) members.push(memberOf(p.names[i]!, p.objects[i] as Entry));
+  return members;
+}
+
+/** The chunk kept for members `start` to `end` of `p`, if they are the same. */
+function keptChunk(p: EntriesParts, start: number, end: number): Chunk | undefined {
   const kept = chunks.get(p.objects[start]!);
-  if (kept && kept.first === first && kept.members.length === end - start) {
-    let same = true;
-    for (let i = start; i < end && same; i++) same = kept.members[i - start] === p.members[i];
-    if (same) return kept.part;
+  if (!kept || kept.first !== (start === 0) || kept.names.length !== end - start) return;
+  for (let i = start; i < end; i++) {
+    if (kept.names[i - start] !== p.names[i] || kept.objects[i - start] !== p.objects[i]) return;
   }
-  const members = p.members.slice(start, end);
+  return kept;
+}
+
+function chunkPart(p: EntriesParts, run: Run): GzipPart {
+  const { start, end } = run;
+  const first = start === 0;
+  const members = run.members ?? membersOf(p, start, end);
   const text = `${first ? "" : ","}${members.join(",")}`;
   const bytes = encoder.encode(text);
   // The last chunk, unless a boundary closed it, takes every name a create appends: stored
   // while it grows (no zlib stream per commit), compressed once closed.
-  const growing = end === p.members.length && !p.ends[end - 1] && end - start < CHUNK_MAX;
+  const growing = end === p.names.length && !endsChunk(p.names[end - 1]!) &&
+    end - start < CHUNK_MAX;
   if (!growing) encodeStats.compressedBytes += bytes.length;
   const part = growing ? storedPart(bytes, false) : gzipPart(bytes, false);
-  chunks.set(p.objects[start]!, { members, first, part });
+  let units = 0;
+  for (const member of members) units += member.length;
+  chunks.set(p.objects[start]!, {
+    names: p.names.slice(start, end),
+    objects: p.objects.slice(start, end),
+    first,
+    units,
+    part,
+  });
   return part;
 }
 

@@ -186,3 +186,71 @@ Deno.test("`decode()` reads directory objects written before partwise compressio
   const small = dirWith(3);
   assertEquals(encode(small), new TextEncoder().encode(JSON.stringify(small)));
 });
+
+Deno.test("`encode()` of drafts changed as deltas, some over an older version, decodes to what the same changes to a record give", () => {
+  // The create path changes drafts through `entriesOf` (their entries stay a delta) and
+  // encodes what they changed over the layout of the version they were copied from. A
+  // write that fails leaves that version the latest, and the next draft is copied from it
+  // again: its layout must not take what the failed draft made for its own.
+  for (const seed of [4, 5, 6]) {
+    const rnd = random(seed);
+    let dir = dirWith(600 + seed * 100);
+    let model: Record<string, Entry> = { ...dir.entries };
+    let older: { dir: DirObject; model: Record<string, Entry> } | null = null;
+    let next = 2_000_000;
+    for (let commit = 0; commit < 200; commit++) {
+      const draft = draftCopy(dir);
+      const entries = entriesOf(draft);
+      const mine = { ...model };
+      const names = Object.keys(mine);
+      const pick = () => names[Math.floor(rnd() * names.length)]!;
+      for (let op = Math.floor(rnd() * 8); op >= 0; op--) {
+        const r = rnd();
+        const name = pick();
+        const change = (name: string, entry: Entry | null) => {
+          if (entry) entries.set(name, entry);
+          else entries.delete(name);
+          if (entry) mine[name] = entry;
+          else delete mine[name];
+        };
+        if (r < 0.3 || mine[name] === undefined) {
+          change(`new-${next}-é✓`, fileEntry(next++));
+        } else if (r < 0.45) {
+          change(name, null);
+        } else if (r < 0.6) {
+          // rename: the same (frozen) entry object under another name
+          const entry = mine[name]!;
+          change(name, null);
+          change(`renamed-${next++}`, entry);
+        } else if (r < 0.85) {
+          const entry = mine[name]! as Entry & { attr: { mtime: number } };
+          change(name, { ...entry, attr: { ...entry.attr, mtime: next++ } } as Entry);
+        } else {
+          // removed and added again: the name moves to the end of the order
+          const entry = mine[name]!;
+          change(name, null);
+          change(name, entry);
+        }
+      }
+      draft.attr.mtime = next++;
+      const bytes = encode(draft);
+      const expected = JSON.stringify({ ...dir, attr: draft.attr, entries: mine });
+      assertEquals(plain(bytes), expected, `seed ${seed}, commit ${commit}`);
+      const r = rnd();
+      if (r < 0.15 && older === null) {
+        // the write failed: the next draft starts from the same version
+        older = { dir, model };
+      } else if (r < 0.2) {
+        // another instance's write in between: the next draft starts from what it decoded
+        dir = decode<DirObject>("d/x", bytes, checkDir);
+        model = { ...mine };
+        older = null;
+      } else {
+        dir = draft;
+        model = mine;
+        older = null;
+      }
+      if (older) ({ dir, model } = older);
+    }
+  }
+});

@@ -282,7 +282,7 @@ export function inodeStat(inode: InodeObject): Stat {
 
 /**
  * Stats of frozen entries, by the entry object. A directory version shares its unchanged
- * entries with the versions before it, frozen once encoded (see `toJson` in meta.ts), and
+ * entries with the versions before it, frozen once encoded (see `memberOf` in meta.ts), and
  * a change puts a new entry object in place: a listing of thousands computes the stats of
  * what changed only.
  */

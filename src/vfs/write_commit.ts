@@ -393,14 +393,16 @@ export class FileCommit {
     const stat = await ctx.dirs.update(this.#loc.dir, [this.#loc.name], (draft) => {
       // Someone created it first (or our own earlier attempt did): start over from it.
       if (draft.get(this.#loc.name)) throw new Conflict();
+      // One literal, not members added after: V8 then keeps them all in the object, not
+      // in a second array (32 B less per entry, kept as long as its directory is cached).
       const fresh: FileEntry = {
         t: "f",
         ino: this.#loc.ino,
         attr: { ...attr, size },
         gen: 1,
         cv: 1,
+        ...next,
       };
-      Object.assign(fresh, next);
       draft.set(this.#loc.name, fresh);
       return statOf(fresh.ino, "file", fresh.attr, { data: fresh });
     }, { queued: () => this.release() });
