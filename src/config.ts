@@ -67,7 +67,7 @@ export interface Config {
   readonly cacheBytes: number;
   /**
    * The memory that decoded metadata kept for revalidation may take, estimated
-   * (`PAGEFS_META_CACHE_MIB`, default 64 MiB; about 60,000 directory entries).
+   * (`PAGEFS_META_CACHE_MIB`, default 64 MiB; about 100,000 directory entries).
    */
   readonly metaCacheBytes: number;
   /** The disk tier under the page cache; null (the default) keeps the cache in memory only. */

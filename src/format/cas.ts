@@ -85,11 +85,12 @@ export interface MetaStoreOptions {
 export const META_CACHE_BYTES = 64 << 20;
 /**
  * Memory an entry of a directory or shard object takes once decoded, with what encoding
- * its next version keeps of it (its JSON, its compressed chunk, the layouts and deltas of
- * the versions chained to it): about 1.1 KiB measured on a directory of 50,000 entries
- * (heap after a full GC, docs/architecture.md), rounded down.
+ * its next version keeps of it (its compressed chunk, the layouts and deltas of the
+ * versions chained to it): about 550 B measured for an instance that created 20,000 files
+ * in one directory, 535 B for one that listed it (heap after a full GC,
+ * `bench/heap_probe.ts`, docs/architecture.md), rounded down; 1.1 KiB before session 15.
  */
-const ENTRY_MEMORY = 1024;
+const ENTRY_MEMORY = 512;
 /** Memory of a decoded object per byte stored: JSON parsed into objects and strings. */
 const STORED_BYTE_MEMORY = 4;
 

@@ -288,7 +288,7 @@ Deno.test("`update()` re-decides from a fresh read what an unvalidated version r
 });
 
 Deno.test("remembered versions stay within the memory budget: large directories least recently used are forgotten", async () => {
-  // Ten directories of 1,000 entries are about 10 MiB decoded: a budget of 4 MiB keeps the
+  // Ten directories of 1,000 entries are about 5 MiB decoded: a budget of 4 MiB keeps the
   // last few read. Before the budget, 4,096 objects were kept whatever their size, and an
   // instance that had listed many large directories held them all (GiBs at 4,096).
   const meta = new MetaStore(new MemoryStore(), { cacheBytes: 4 << 20 });

@@ -110,7 +110,7 @@ Deno.test("`Directories.list()`: a sorted listing is kept only while the metadat
   // A budget of about two directories of 1,000 entries: listing six forgets the first
   // ones' objects, and their sorted listings (which held those objects) go with them.
   const store = new MemoryStore();
-  const dirs = new Directories(new MetaStore(store, { cacheBytes: 2500 << 10 }));
+  const dirs = new Directories(new MetaStore(store, { cacheBytes: 1400 << 10 }));
   const inos = Array.from({ length: 6 }, (_, d) => `00000000000000e${d}`);
   for (const ino of inos) {
     await dirs.create(newDirObject(ino, INO, ATTR));
