@@ -374,11 +374,12 @@ export class Model {
     name: string,
     value: Uint8Array,
     flags: { create?: boolean; replace?: boolean },
-  ): void {
+  ): ShortStat {
     const xattr = this.#xattrOf(path);
     if (flags.create && xattr.has(name)) throw new ModelError("EEXIST");
     if (flags.replace && !xattr.has(name)) throw new ModelError("ENODATA");
     xattr.set(name, value.slice());
+    return this.lookup(path);
   }
 
   getxattr(path: string, name: string): Uint8Array {
@@ -387,8 +388,9 @@ export class Model {
     return value.slice();
   }
 
-  removexattr(path: string, name: string): void {
+  removexattr(path: string, name: string): ShortStat {
     if (!this.#xattrOf(path).delete(name)) throw new ModelError("ENODATA");
+    return this.lookup(path);
   }
 
   listxattr(path: string): string[] {
@@ -648,11 +650,11 @@ async function runVfs(fs: Vfs, op: Op, options: ApplyOptions): Promise<unknown> 
     case "readlink":
       return await fs.readlink(op.path);
     case "setxattr":
-      return await fs.setxattr(op.path, op.name, op.value, op.flags);
+      return shortStat(await fs.setxattr(op.path, op.name, op.value, op.flags));
     case "getxattr":
       return await fs.getxattr(op.path, op.name);
     case "removexattr":
-      return await fs.removexattr(op.path, op.name);
+      return shortStat(await fs.removexattr(op.path, op.name));
     case "listxattr":
       return await fs.listxattr(op.path);
     case "readdir":

@@ -329,9 +329,12 @@ Deno.test("a directory's parent pointer left stale by a late settler heals when 
   // settler of /p/x -> /q/x (here the renamer) has read x's object to move its parent
   // pointer (p -> q, only if it is p); before its CAS lands, others settle that rename and
   // move x on, to /r/x, and back to /p/x (pointer q -> r -> p). The CAS fails, and its
-  // retry finds the pointer at p again: it points x at q, while /p names x. Renames'
-  // ancestry walks through x then never confirm a step and gave up (EAGAIN), and renames
+  // retry found the pointer at p again: it pointed x at q, while /p named x. Renames'
+  // ancestry walks through x then never confirmed a step and gave up (EAGAIN), and renames
   // of x moved the pointer only from where they moved x from: stale until fsck --repair.
+  // A settler now writes the pointer only while the intent is live (seed 1608), so that
+  // write no longer lands; the pointer is made stale by hand below, as another late write
+  // (a rollback's) still could.
   const { store, fs, dirs, p, q, x } = await movedDirFixture();
   await fs.mkdir("/r");
   await fs.mkdir("/s");
@@ -348,7 +351,13 @@ Deno.test("a directory's parent pointer left stale by a late settler heals when 
   assertEquals(hook.fired, 1, "the interleaving did not happen");
   const fresh = await Vfs.open(store);
   assertEquals(await fresh.read("/p/x/keep", 0, 10), new Uint8Array([5]));
-  assertEquals((await dirs.get(x))!.value.parent, q, "stale, as seed 87 left it");
+  assertEquals((await dirs.get(x))!.value.parent, p, "left stale by the late settler");
+  const makeStale = () =>
+    dirs.meta.update<DirObject, void>(dirKey(x), checkDir, (dir) => ({
+      write: { ...dir!.value, parent: q },
+      result: undefined,
+    }));
+  await makeStale();
   // A directory moved beneath x: the walk up from x finds the pointer disagreeing with the
   // entry that names x, points it back and goes on.
   await fresh.rename("/s", "/p/x/s");
@@ -356,10 +365,7 @@ Deno.test("a directory's parent pointer left stale by a late settler heals when 
   assertEquals(await checkConsistency(store), []);
   // The same stale pointer again, and then x itself moved: its rename points it at where
   // x is now although the pointer was not where x came from.
-  await dirs.meta.update<DirObject, void>(dirKey(x), checkDir, (dir) => ({
-    write: { ...dir!.value, parent: q },
-    result: undefined,
-  }));
+  await makeStale();
   await fresh.rename("/p/x", "/t/x");
   await fresh.lookup("/t/x");
   assertEquals((await dirs.get(x))!.value.parent, t, "healed by the move");
@@ -414,5 +420,37 @@ Deno.test("a stale clean-up of a target's mark does not make a late target of th
   assertEquals((await fresh.readdir("/q")).entries.map((e) => e.name), [], "named in /q");
   assertEquals(await fresh.read("/r/x/keep", 0, 10), new Uint8Array([5]), "lost from /r");
   assertEquals((await dirs.get(x))!.value.parent, r, "parent pointer");
+  assertEquals(await checkConsistency(store), []);
+});
+
+Deno.test("a late target of a directory rename does not take the directory from the name it came back to", async () => {
+  // Seed 1608 of tests/vfs_rename_sched_test.ts with a small metadata cache, reduced. A
+  // renamer's target write (/p/x to /q/x) loses its CAS; meanwhile others settle that rename
+  // and move the directory on, to /r/x and back to /p/x (acknowledged; its target keeps its
+  // `movedFrom` mark until looked up). The renamer's retry adds its target late, and its
+  // pointer write, guarded only by the pointer's value, found x pointing at /p again and
+  // pointed it at /q. Its own check for a late target then followed that pointer and found
+  // nothing amiss; a reader of /p/x, following it too, took /p/x for the late one and
+  // dropped it: x was named by /q alone (in the seed, /q was inside x: a cycle).
+  const { store, fs, dirs, p, q, x } = await movedDirFixture();
+  await fs.mkdir("/r");
+  const hook = new HookStore(store);
+  const renamer = await Vfs.open(hook);
+  hook.before((call) => call.op === "PutObject" && call.key === dirKey(q), async () => {
+    // The renamer's first target write (its CAS now stale): others settle the rename...
+    await fs.lookup("/p/x").catch(() => {});
+    await fs.lookup("/q/x");
+    // ...and move the directory on, and back where the rename started.
+    await fs.rename("/q/x", "/r/x");
+    await fs.rename("/r/x", "/p/x");
+  });
+  // It happened (settled by others): tried again, it would move x to /q a second time.
+  const outcome = await renamer.rename("/p/x", "/q/x").then(() => "ok", (e) => `${e}`);
+  assertEquals(hook.fired, 1, "the interleaving did not happen");
+  assertEquals(outcome, "ok");
+  const reader = await Vfs.open(store);
+  assertEquals(await reader.read("/p/x/keep", 0, 10), new Uint8Array([5]), "lost from /p");
+  assertEquals((await reader.readdir("/q")).entries.map((e) => e.name), [], "named in /q");
+  assertEquals((await dirs.get(x))!.value.parent, p, "parent pointer");
   assertEquals(await checkConsistency(store), []);
 });

@@ -103,6 +103,14 @@ async function pointBack(
 /**
  * Points directory `ino` at `parent` (only if it points at `from`, when given). No write
  * when it does already.
+ *
+ * With `live`, the write goes only if `live()` (asked after the version to be replaced was
+ * read, before the CAS) still says yes: a settler asks whether the rename's intent is still
+ * at its source. The CAS then proves the pointer did not change while it asked, so a
+ * settler whose rename was finished meanwhile (by someone else, who moved the pointer
+ * first) cannot point the directory at that rename's target again after it has come back
+ * to where the rename started: the pointer's value alone cannot tell that return from the
+ * directory never having left (sched seed 1608 with a small metadata cache).
  * @returns where the directory points now (null if it is gone).
  */
 export async function setParent(
@@ -110,7 +118,17 @@ export async function setParent(
   ino: string,
   parent: string,
   from?: string,
+  { live }: { live?: () => Promise<boolean> } = {},
 ): Promise<string | null> {
+  if (live) {
+    return await ctx.meta.update<DirObject, string | null>(dirKey(ino), checkDir, async (dir) => {
+      if (!dir) return { result: null };
+      const now = dir.value.parent;
+      if (now === parent || (from !== undefined && now !== from)) return { result: now };
+      if (!await live()) return { result: now };
+      return { write: { ...dir.value, parent }, result: parent };
+    });
+  }
   return await ctx.meta.updateGrouped<DirObject, string | null>(dirKey(ino), checkDir, (dir) => {
     if (!dir) return { result: null };
     if (dir.parent === parent) return { result: parent };

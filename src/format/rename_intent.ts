@@ -172,8 +172,15 @@ async function settle(
   // crash cannot leave the moved directory pointing at its old parent.
   // Only from the source directory: a copy of the intent that went stale after the check
   // above must not point a directory that moved on since at this target.
+  // And only while the intent is live: a target added late (the rename settled after the
+  // look above, and the directory has come back to the source's directory since) must not
+  // point the directory there, where the check for a late target below would follow it.
   let pointer: string | null | undefined;
-  if (applied && reparent) pointer = await setParent(ctx, entry.ino, moving.dir, srcDir);
+  if (applied && reparent) {
+    pointer = await setParent(ctx, entry.ino, moving.dir, srcDir, {
+      live: () => intentLive(ctx, srcDir, name, moving.id),
+    });
+  }
   const source = await ctx.dirs.update(srcDir, [name], (draft) => {
     const current = draft.get(name);
     if (current?.moving?.id !== moving.id) {
@@ -211,10 +218,16 @@ async function settle(
   // back, and the entry moved on since: then the target does not hold it). A target we
   // added ourselves came after the intent's check, so it may be late: the rename settled
   // meanwhile (forward, its target since cleared and the directory moved on; or back, and
-  // moved on), and ours would be a second name. A directory says where it is now.
-  if (added && reparent && await namedElsewhere(ctx, entry.ino, moving.dir, pointer)) {
+  // moved on), and ours would be a second name. A directory says where it is now, and the
+  // entry naming it there whether the rename was rolled back (the trace goes wherever the
+  // entry goes): if not, it happened, and trying it again would apply it twice (sched seed
+  // 1608: the directory had come back to the source name, and went to the target again).
+  const elsewhere = added && reparent
+    ? await namingElsewhere(ctx, entry.ino, moving.dir, pointer)
+    : null;
+  if (elsewhere) {
     await dropBogusTarget(ctx, moving.dir, moving.name, moved.movedFrom!);
-    return "rolled-back";
+    return elsewhere.rolledBack === moving.id ? "rolled-back" : "applied";
   }
   if (applied || await targetHolds(ctx, moving, entry)) return "applied";
   return "rolled-back";
@@ -259,22 +272,23 @@ async function intentLive(
 }
 
 /**
- * Whether directory `ino` is named by a directory other than `notIn`, as its parent pointer
- * says and an entry there confirms (a pointer alone may lag a rename in flight).
+ * The entry naming directory `ino` in a directory other than `notIn`, as its parent pointer
+ * says and an entry there confirms (a pointer alone may lag a rename in flight), or null.
  */
-async function namedElsewhere(
+async function namingElsewhere(
   ctx: RenameStores,
   ino: string,
   notIn: string,
   knownParent?: string | null,
-): Promise<boolean> {
+): Promise<Entry | null> {
   const parent = knownParent !== undefined
     ? knownParent
     : (await ctx.dirs.get(ino))?.value.parent ?? null;
-  if (parent === null || parent === notIn) return false;
+  if (parent === null || parent === notIn) return null;
   const dir = await ctx.dirs.get(parent);
-  if (!dir) return false;
-  return (await ctx.dirs.list(dir.value)).some(([, e]) => e.t === "d" && e.ino === ino);
+  if (!dir) return null;
+  const named = (await ctx.dirs.list(dir.value)).find(([, e]) => e.t === "d" && e.ino === ino);
+  return named?.[1] ?? null;
 }
 
 /** Whether directory `ino` is under a removal mark, or gone (read afresh). */
@@ -420,9 +434,13 @@ export async function settleMovedFrom(
   // the rename was rolled back (then the pointer must stay, or go back).
   // Only from the source directory: `entry` may be a copy read long ago, and the directory
   // have moved on since (its mark cleared by someone else, then renamed again).
+  // And only while the intent is there: a late target's settler must not point the
+  // directory at it once it has come back to the source's directory (see `settle`).
   let pointer: string | null | undefined;
   if (reparent && !await sourceRolledBack(ctx, entry)) {
-    pointer = await setParent(ctx, entry.ino, dirIno, from.dir);
+    pointer = await setParent(ctx, entry.ino, dirIno, from.dir, {
+      live: () => intentLive(ctx, from.dir, from.name, from.id),
+    });
   }
   const source = await ctx.dirs.update(from.dir, [from.name], (draft) => {
     const current = draft.get(from.name);
@@ -439,7 +457,7 @@ export async function settleMovedFrom(
   // (by a settler whose copy of the intent was stale) is then a second name of a
   // directory that is named elsewhere: it goes.
   const late = source === "gone" && reparent &&
-    await namedElsewhere(ctx, entry.ino, dirIno, pointer);
+    await namingElsewhere(ctx, entry.ino, dirIno, pointer) !== null;
   if (source === "rolled-back" || late) {
     if (source === "rolled-back" && reparent) await setParent(ctx, entry.ino, from.dir, dirIno);
     return await dropBogusTarget(ctx, dirIno, name, from);

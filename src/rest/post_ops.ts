@@ -154,15 +154,15 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
     fields: ["name", "value", "create", "replace"],
     async run(vfs, path, f) {
       const flags = { create: f.flag("create"), replace: f.flag("replace") };
-      await vfs.setxattr(path, f.string("name"), f.base64("value"), flags);
-      return at(path, await vfs.lookup(path));
+      // The stat as the change left it: a look after it could find the path removed
+      // since, and answer 404 for a change that happened.
+      return at(path, await vfs.setxattr(path, f.string("name"), f.base64("value"), flags));
     },
   },
   removexattr: {
     fields: ["name"],
     async run(vfs, path, f) {
-      await vfs.removexattr(path, f.string("name"));
-      return at(path, await vfs.lookup(path));
+      return at(path, await vfs.removexattr(path, f.string("name")));
     },
   },
 };

@@ -104,6 +104,8 @@ export abstract class VfsAttrs extends VfsCore {
    * Sets the extended attribute `name` of `path`; with `create` only if it is new, with
    * `replace` only if it exists.
    *
+   * @returns the attributes of `path` as the change left them (a removal of the name
+   *   right after cannot turn the answer into ENOENT).
    * @throws {FsError} ENOENT when nothing is at `path`.
    * @throws {FsError} EEXIST with `create` when the attribute exists; ENODATA with
    *   `replace` when it does not.
@@ -115,7 +117,7 @@ export abstract class VfsAttrs extends VfsCore {
     name: string,
     value: Uint8Array,
     flags: { create?: boolean; replace?: boolean } = {},
-  ): Promise<void> {
+  ): Promise<Stat> {
     return this.run(path, () => attrs.setxattr(this.ctx, path, name, value, flags));
   }
 
@@ -134,11 +136,12 @@ export abstract class VfsAttrs extends VfsCore {
   /**
    * Removes the extended attribute `name` of `path`.
    *
+   * @returns the attributes of `path` as the change left them.
    * @throws {FsError} ENOENT when nothing is at `path`.
    * @throws {FsError} ENODATA when there is no such attribute.
    * @throws {FsError} EINVAL or ERANGE for an invalid name.
    */
-  removexattr(path: string, name: string): Promise<void> {
+  removexattr(path: string, name: string): Promise<Stat> {
     return this.run(path, () => attrs.removexattr(this.ctx, path, name));
   }
 }
