@@ -120,3 +120,21 @@ Deno.test({
     }
   },
 });
+
+Deno.test("formatting: a lost PUT of the root directory's object that never arrived is sent again", async () => {
+  // Before: the create, resolved as not applied, was taken for "someone made it"; the
+  // instance went on with no root object, and every operation on the tree failed until a
+  // restart repaired it.
+  let lose = true;
+  const store = new FaultyStore(new MemoryStore(), {
+    plan: (call) => {
+      if (!lose || call.op !== "PutObject" || call.key !== "d/0000000000000001") return null;
+      lose = false;
+      return { kind: "fail-before", ambiguous: true };
+    },
+  });
+  const vfs = await Vfs.open(store);
+  assertEquals(lose, false, "the fault was injected");
+  await vfs.mkdir("/a");
+  assertEquals((await vfs.readdir("/")).entries.map((e) => e.name), ["a"]);
+});
