@@ -59,7 +59,12 @@ export async function resolveLostWrite<T>(
     if (etag === null) return null;
     throw unknown("the object was deleted since");
   }
-  const bytes = await readAll(result.body);
+  // A body that fails half way (since session 15 a stalled one does, see `S3Fetch.bounded`)
+  // leaves the outcome as open as the write's lost answer: never a plain error, which a
+  // caller would take for "not applied" and undo what the write may have named.
+  const bytes = await readAll(result.body).catch((cause) => {
+    throw unknown(`it could not be read back (${(cause as Error)?.message ?? cause})`);
+  });
   // Unchanged: our write (whose id makes its bytes differ) did not happen.
   if (etag !== null && result.info.etag === etag) return null;
   if (!writes) throw unknown("the object carries no write history");

@@ -3,6 +3,7 @@ import { readAll } from "../store/_util.ts";
 import { type Fault, FaultyStore } from "../store/fault.ts";
 import { MemoryStore } from "../store/memory.ts";
 import { type StoreMethod, WrappedStore } from "../store/_wrapper.ts";
+import { StoreError } from "../store/types.ts";
 import { contract } from "../../tests/_stores.ts";
 import { MetaStore, OutcomeUnknownError, WRITE_HISTORY } from "./cas.ts";
 
@@ -308,4 +309,38 @@ Deno.test("remembered versions stay within the memory budget: large directories 
   assertEquals(Object.keys(again!.value.entries).length, 1000);
   assert(meta.cachedSize("dir0") !== null);
   assert(meta.cachedMemory <= 4 << 20, `${meta.cachedMemory} bytes estimated`);
+});
+
+Deno.test("a write whose answer is lost, read back through a body that fails, has an unknown outcome", async () => {
+  // The PUT applied, its answer lost; the GET that resolves it answers, then its body fails
+  // (a stalled body does since S3 GET bodies are bounded). Before: that plain error came out
+  // of the write, which callers take for "not applied" (mkdir then removed the new
+  // directory's object, group commit the segments its batch had written).
+  const inner = new MemoryStore();
+  let lose = false;
+  class BrokenBody extends WrappedStore {
+    protected override async call<T>(
+      method: StoreMethod,
+      detail: { key?: string; mutating: boolean },
+      run: () => Promise<T>,
+    ): Promise<T> {
+      const result = await run();
+      if (method === "put" && lose) {
+        throw new StoreError("transient", "connection reset", { ambiguous: true });
+      }
+      if (method === "get" && lose && result) {
+        lose = false;
+        const body = new ReadableStream<Uint8Array>({
+          pull: (c) => c.error(new StoreError("transient", "The answer stopped coming")),
+        });
+        return { ...(result as object), body } as T;
+      }
+      return result;
+    }
+  }
+  const meta = new MetaStore(new BrokenBody(inner));
+  const first = await meta.write("k", { n: 1 }, null);
+  lose = true;
+  const error = await meta.write("k", { n: 2 }, first).catch((e) => e);
+  assert(error instanceof OutcomeUnknownError, `expected OutcomeUnknownError, got ${error}`);
 });

@@ -14,6 +14,7 @@
  */
 
 import { compareKeys } from "../store/_util.ts";
+import { StoreError } from "../store/types.ts";
 import type { MetaStore, ReadOptions, Versioned } from "./cas.ts";
 import { dirKey, shardKey } from "./keys.ts";
 import {
@@ -63,6 +64,9 @@ export interface DirLimits {
  * 512 KiB) is the measured middle since a create's CPU no longer grows with its object
  * (2,048 and 256 KiB before session 13; see docs/format.md "Directories").
  */
+/** Sends of a new directory's object before its create is given up (see `create`). */
+const CREATE_ATTEMPTS = 3;
+
 export const DEFAULT_DIR_LIMITS: DirLimits = { maxEntries: 4096, maxBytes: 512 << 10 };
 
 /** Directories whose sorted listing is kept for the next listing (pages, PROPFIND). */
@@ -104,9 +108,23 @@ export class Directories {
     return this.meta.read<DirObject>(dirKey(ino), checkDir, options);
   }
 
-  /** Creates the object of a new directory; false if it exists already. */
+  /**
+   * Creates the object of a new directory; false if it exists already. A create whose
+   * answer was lost and which a read back found not applied (`MetaStore.write` then
+   * answers null, as for a lost race) is sent again: the key is new, so nothing else can
+   * have taken it. Before, mkdir took that null for "exists", named a directory whose
+   * object was never written, and answered 201; every create in it was then ENOENT.
+   */
   async create(dir: DirObject): Promise<boolean> {
-    return (await this.meta.write(dirKey(dir.ino), dir, null)) !== null;
+    const key = dirKey(dir.ino);
+    for (let attempt = 0; attempt < CREATE_ATTEMPTS; attempt++) {
+      if (await this.meta.write(key, dir, null) !== null) return true;
+      if (await this.meta.read(key, checkDir) !== null) return false;
+    }
+    throw new StoreError("unknown", `The object of directory ${dir.ino} could not be created`, {
+      key,
+      ambiguous: true,
+    });
   }
 
   /** The entry `name` of directory `dir`, or null. */

@@ -11,6 +11,9 @@ import { dirKey, newId, ROOT_INO, SUPERBLOCK_KEY } from "./keys.ts";
 import { type Attr, checkSuperblock, FORMAT_VERSION, S_IFDIR, type Superblock } from "./meta.ts";
 
 /** The bucket holds something PageFS will not open. */
+/** Sends of the root directory's object before formatting gives up (see `openFormat`). */
+const ROOT_CREATE_ATTEMPTS = 3;
+
 export class FormatError extends Error {
   constructor(message: string) {
     super(message);
@@ -58,8 +61,14 @@ export async function openFormat(meta: MetaStore, now = Date.now()): Promise<Sup
       `The bucket holds PageFS format version ${superblock.version}; this PageFS reads version ${FORMAT_VERSION}`,
     );
   }
-  // The root directory follows the superblock: a crash in between is repaired here.
-  if (!await meta.store.head(dirKey(ROOT_INO))) {
+  // The root directory follows the superblock: a crash in between is repaired here. A
+  // create whose lost answer was resolved as not applied comes back null, as one another
+  // instance beat: sent again while the object is absent. Before, this instance went on
+  // without a root object, every operation on the tree failing until a restart.
+  for (let attempt = 0; !await meta.store.head(dirKey(ROOT_INO)); attempt++) {
+    if (attempt === ROOT_CREATE_ATTEMPTS) {
+      throw new FormatError("The root directory's object could not be created");
+    }
     const attr: Attr = {
       mode: S_IFDIR | 0o755,
       uid: 0,

@@ -159,6 +159,39 @@ export class S3Fetch {
   }
 
   /**
+   * `body` (an answer's, from {@linkcode send}) with each read bounded as the request was
+   * until its headers: a read that gets no bytes within the limit fails with `stalled()`
+   * and cancels the body (its connection is given up). Only while a read waits: a caller
+   * slow to ask for the next bytes is not counted. Before, nothing bounded a body once the
+   * headers had come: a metadata GET whose body stopped coming (a connection lost without
+   * a reset, an S3 server stalling under memory pressure) kept the directory's group
+   * commit, and every read of the key coalesced behind it, waiting for good: 16 PUTs into
+   * one directory hung for 10+ minutes with no S3 request (bench:compare, session 15).
+   */
+  bounded(body: ReadableStream<Uint8Array>, stalled: () => Error): ReadableStream<Uint8Array> {
+    const reader = body.getReader();
+    return new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        let expire!: (error: Error) => void;
+        const expired = new Promise<never>((_, reject) => expire = reject);
+        const done = this.#deadlines.start(() => expire(stalled()));
+        let next: ReadableStreamReadResult<Uint8Array>;
+        try {
+          next = await Promise.race([reader.read(), expired]);
+        } catch (error) {
+          reader.cancel(error).catch(() => {});
+          throw error;
+        } finally {
+          done();
+        }
+        if (next.done) controller.close();
+        else controller.enqueue(next.value);
+      },
+      cancel: (reason) => reader.cancel(reason),
+    }, { highWaterMark: 0 });
+  }
+
+  /**
    * The SDK client's credentials. Its provider memoizes them too, but each call costs a
    * few promises; static ones (no expiration) are kept for good, expiring ones until 5
    * minutes before they expire (the SDK's own refresh margin).

@@ -164,7 +164,13 @@ export class S3Store implements ObjectStore {
     const length = Number(response.headers.get("content-length") ?? 0);
     const span = parseContentRange(response.headers.get("content-range") ?? undefined);
     const offset = span?.start ?? 0;
-    const body = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+    // Each read of the body is bounded as the request was (see `S3Fetch.bounded`).
+    const body = response.body
+      ? this.#fetch.bounded(
+        response.body,
+        () => new StoreError("transient", `The answer to GET "${key}" stopped coming`, { key }),
+      )
+      : new ReadableStream<Uint8Array>({ start: (c) => c.close() });
     return {
       status: "ok",
       info: answerInfo(key, response, span?.size ?? offset + length),

@@ -695,3 +695,44 @@ for (const [endpoint, expected] of SIGNING) {
     deepStrictEqual(hashes, [expected === "hashed" ? sha : expected]);
   });
 }
+
+Deno.test("a GET whose body stops coming fails once the request timeout passes without bytes", async () => {
+  // Headers and the first bytes come, then nothing (a connection lost without a reset, a
+  // server stalling). Before, reading the body waited for good: nothing bounded it once the
+  // headers had come, and a metadata GET stuck so held up every create in its directory.
+  let cancelled = false;
+  const store = new S3Store({
+    bucket: "stall",
+    endpoint: "http://127.0.0.1:1",
+    region: "us-east-1",
+    credentials: { accessKeyId: "a", secretAccessKey: "b" },
+    requestTimeoutMs: 100,
+    fetch: () => {
+      let sent = false;
+      const body = new ReadableStream<Uint8Array>({
+        pull: (c) => {
+          if (sent) return new Promise<void>(() => {}); // never another byte
+          sent = true;
+          c.enqueue(new TextEncoder().encode("{"));
+        },
+        cancel: () => {
+          cancelled = true;
+        },
+      });
+      return Promise.resolve(new Response(body, { headers: { etag: '"e"' } }));
+    },
+  });
+  const got = await store.get("d/1");
+  ok(got && got.status === "ok");
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const hung = new Promise<"hung">((resolve) => timer = setTimeout(() => resolve("hung"), 10_000));
+  try {
+    const read = readAll(got.body).then(() => "read", (error) => error);
+    const outcome = await Promise.race([read, hung]);
+    ok(outcome instanceof StoreError, `expected a StoreError, got ${outcome}`);
+    equal(outcome.kind, "transient");
+    ok(cancelled, "the stalled body was cancelled (its connection given up)");
+  } finally {
+    clearTimeout(timer);
+  }
+});
