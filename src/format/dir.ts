@@ -64,10 +64,10 @@ export interface DirLimits {
  * 512 KiB) is the measured middle since a create's CPU no longer grows with its object
  * (2,048 and 256 KiB before session 13; see docs/format.md "Directories").
  */
+export const DEFAULT_DIR_LIMITS: DirLimits = { maxEntries: 4096, maxBytes: 512 << 10 };
+
 /** Sends of a new directory's object before its create is given up (see `create`). */
 const CREATE_ATTEMPTS = 3;
-
-export const DEFAULT_DIR_LIMITS: DirLimits = { maxEntries: 4096, maxBytes: 512 << 10 };
 
 /** Directories whose sorted listing is kept for the next listing (pages, PROPFIND). */
 const SORTED_DIRS = 16;

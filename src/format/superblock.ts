@@ -10,10 +10,10 @@ import { newDirObject } from "./dir.ts";
 import { dirKey, newId, ROOT_INO, SUPERBLOCK_KEY } from "./keys.ts";
 import { type Attr, checkSuperblock, FORMAT_VERSION, S_IFDIR, type Superblock } from "./meta.ts";
 
-/** The bucket holds something PageFS will not open. */
 /** Sends of the root directory's object before formatting gives up (see `openFormat`). */
 const ROOT_CREATE_ATTEMPTS = 3;
 
+/** The bucket holds something PageFS will not open. */
 export class FormatError extends Error {
   constructor(message: string) {
     super(message);
