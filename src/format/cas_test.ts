@@ -321,7 +321,7 @@ Deno.test("a write whose answer is lost, read back through a body that fails, ha
   class BrokenBody extends WrappedStore {
     protected override async call<T>(
       method: StoreMethod,
-      detail: { key?: string; mutating: boolean },
+      _detail: { key?: string; mutating: boolean },
       run: () => Promise<T>,
     ): Promise<T> {
       const result = await run();
