@@ -11,6 +11,7 @@
 import { MeteredStore, type MetricsSnapshot, S3Store, StoreMetrics } from "../src/store/mod.ts";
 import { Vfs } from "../src/vfs/mod.ts";
 import { directUpload } from "./_direct_upload.ts";
+import { removeBucket } from "./_server.ts";
 
 const MiB = 1024 * 1024;
 const BIG = Number(Deno.env.get("BENCH_BIG_MIB") ?? 256) * MiB;
@@ -309,13 +310,7 @@ async function main() {
   console.log(`\ncache: ${JSON.stringify(fs.cacheStats())}`);
 
   // Clean up the bucket so the test server's memory is released.
-  for (let cursor: string | null = null;;) {
-    const page = await raw.list(cursor ? { cursor } : {});
-    await raw.deleteMany(page.objects.map((o) => o.key));
-    cursor = page.cursor;
-    if (!cursor) break;
-  }
-  await raw.deleteBucket();
+  await removeBucket(raw);
 }
 
 await main();

@@ -43,6 +43,28 @@ async function linked(options: { removingLeaseMs?: number; now?: () => number } 
   return { store, gate, a, b, d2 };
 }
 
+/**
+ * Holds the first MOVE (`/d2/b` to `/d1/a`, through `a`) at its `nth` write of `/d2`, runs
+ * `meanwhile`, then the crossing MOVE (`/d1/a` to `/d2/b`), which must answer 204; lets
+ * the first go on, which must succeed too. What is left is the caller's to check.
+ */
+async function crossing(
+  { gate, a, b, d2 }: Awaited<ReturnType<typeof linked>>,
+  nth: number,
+  meanwhile: () => Promise<unknown> = () => Promise.resolve(),
+): Promise<void> {
+  let puts = 0;
+  gate.arm((call) => call.op === "PutObject" && call.key === d2 && ++puts === nth);
+  const first = move(a, "/d2/b", "/d1/a");
+  await gate.held;
+  await meanwhile();
+  const second = await move(b, "/d1/a", "/d2/b");
+  assertEquals(second.status, 204, await second.text());
+  gate.open();
+  const answer = await first;
+  assertEquals(answer.status < 300, true, `${answer.status} ${await answer.text()}`);
+}
+
 /** The names of the file left, and its link count, as a fresh instance sees them. */
 async function names(store: MemoryStore): Promise<{ left: string[]; nlink: number }> {
   const fresh = await Vfs.open(store);
@@ -61,18 +83,11 @@ Deno.test("two crossing MOVEs between hard links in two directories leave one of
   // The first MOVE has looked at both names; its first write to /d2 is held while the
   // second MOVE runs whole. Before: each found the other's name holding the file and
   // removed its own; both answered 204 and neither name was left (nlink 1, /c alone).
-  const { store, gate, a, b, d2 } = await linked();
-  gate.arm((call) => call.op === "PutObject" && call.key === d2);
-  const first = move(a, "/d2/b", "/d1/a");
-  await gate.held;
-  const second = await move(b, "/d1/a", "/d2/b");
-  assertEquals(second.status, 204, await second.text());
-  gate.open();
-  const answer = await first;
-  assertEquals(answer.status < 300, true, `${answer.status} ${await answer.text()}`);
+  const linkedFile = await linked();
+  await crossing(linkedFile, 1);
   // In the serial order (second, then first): the first finds its destination gone and
   // renames its source onto it.
-  assertEquals(await names(store), { left: ["/d1/a"], nlink: 2 });
+  assertEquals(await names(linkedFile.store), { left: ["/d1/a"], nlink: 2 });
 });
 
 Deno.test("a MOVE between hard links that stalls after its look does not remove its name once another cleared its mark", async () => {
@@ -80,17 +95,9 @@ Deno.test("a MOVE between hard links that stalls after its look does not remove 
   // is held. The second instance takes that mark for dead at once (a lease of 0), clears
   // it and removes /d1/a. When the first wakes up its mark is gone: it decides again,
   // finds its destination gone and renames its source onto it.
-  const { store, gate, a, b, d2 } = await linked({ removingLeaseMs: 0 });
-  let puts = 0;
-  gate.arm((call) => call.op === "PutObject" && call.key === d2 && ++puts === 2);
-  const first = move(a, "/d2/b", "/d1/a");
-  await gate.held;
-  const second = await move(b, "/d1/a", "/d2/b");
-  assertEquals(second.status, 204, await second.text());
-  gate.open();
-  const answer = await first;
-  assertEquals(answer.status < 300, true, `${answer.status} ${await answer.text()}`);
-  assertEquals(await names(store), { left: ["/d1/a"], nlink: 2 });
+  const linkedFile = await linked({ removingLeaseMs: 0 });
+  await crossing(linkedFile, 2);
+  assertEquals(await names(linkedFile.store), { left: ["/d1/a"], nlink: 2 });
 });
 
 Deno.test("a MOVE between hard links whose remover died holds the other MOVE back only for the removing lease", async () => {
@@ -206,18 +213,11 @@ Deno.test("a rename of a name under a dead MOVE's unlink mark clears the mark, a
   // The first MOVE marks /d2/b, looks, and never comes back. /d2/b is renamed away and back
   // meanwhile: the mark stays behind with the first move (before: it travelled with the
   // entry and named /d2/b again once back, so the next MOVE keeping /d2/b waited for it).
-  const { store, gate, a, b, d2 } = await linked();
-  let puts = 0;
-  gate.arm((call) => call.op === "PutObject" && call.key === d2 && ++puts === 2);
-  const first = move(a, "/d2/b", "/d1/a");
-  await gate.held;
-  await b.vfs.rename("/d2/b", "/d1/x");
-  await b.vfs.rename("/d1/x", "/d2/b");
-  const second = await move(b, "/d1/a", "/d2/b");
-  assertEquals(second.status, 204, await second.text());
-  gate.open();
-  // The first finds its mark gone: it decides again, and renames onto /d1/a, gone now.
-  const answer = await first;
-  assertEquals(answer.status < 300, true, `${answer.status} ${await answer.text()}`);
-  assertEquals(await names(store), { left: ["/d1/a"], nlink: 2 });
+  const linkedFile = await linked();
+  // The first then finds its mark gone: it decides again, and renames onto /d1/a, gone now.
+  await crossing(linkedFile, 2, async () => {
+    await linkedFile.b.vfs.rename("/d2/b", "/d1/x");
+    await linkedFile.b.vfs.rename("/d1/x", "/d2/b");
+  });
+  assertEquals(await names(linkedFile.store), { left: ["/d1/a"], nlink: 2 });
 });

@@ -134,6 +134,35 @@ Deno.test("two renames of two hard links of one file onto one free name across d
   assertEquals(await fresh.lookupOrNull("/d3/c"), null);
 });
 
+/**
+ * Two instances over one store (`a` through a hook store) and two files: `/d1/a` ("data";
+ * also named `/x` with `linkA`) and `/d2/t` ("other", also named `/y`). Returns the key of
+ * `/d2`'s object, where a rename of `/d1/a` onto `/d2/t` writes its target.
+ */
+async function twoLinkedFiles(options: { linkA: boolean }) {
+  const store = new MemoryStore();
+  const hooks = new HookStore(store);
+  const a = await Vfs.open(hooks);
+  const b = await Vfs.open(store);
+  for (const dir of ["/d1", "/d2"]) await b.mkdir(dir);
+  await b.writeFile("/d1/a", bytes);
+  if (options.linkA) await b.link("/d1/a", "/x");
+  await b.writeFile("/d2/t", new TextEncoder().encode("other"));
+  await b.link("/d2/t", "/y");
+  const d2 = dirKey((await b.getattr("/d2")).ino);
+  return { store, hooks, a, b, d2 };
+}
+
+/** The other file (`/d2/t` and `/y` before the rename) whole, with one name left at each. */
+async function otherFileKept(store: MemoryStore): Promise<Vfs> {
+  const fresh = await Vfs.open(store);
+  assertEquals((await fresh.lookupOrNull("/y"))?.nlink, 1, "/y");
+  assertEquals(new TextDecoder().decode(await fresh.read("/y", 0, 100)), "other");
+  assertEquals((await fresh.lookupOrNull("/d2/t"))?.nlink, 1, "/d2/t");
+  assertEquals(await fresh.lookupOrNull("/d1/a"), null);
+  return fresh;
+}
+
 Deno.test("a hard link's rename taken back and its source unlinked meanwhile does not take another name of the file at its target for its own", async () => {
   // /d1/a and /x are names of one file, /d2/t and /y of another. The rename of /d1/a onto
   // /d2/t has written its intent; before its target write lands, /x is renamed onto /d2/t
@@ -143,16 +172,7 @@ Deno.test("a hard link's rename taken back and its source unlinked meanwhile doe
   // the rename must fail (ENOENT: no /d1/a). Before, the final look took the other name
   // at /d2/t for this rename's target, "applied": the rename answered success, and counted
   // off a link of the file it had meant to replace, which only /y names now.
-  const store = new MemoryStore();
-  const hooks = new HookStore(store);
-  const a = await Vfs.open(hooks);
-  const b = await Vfs.open(store);
-  for (const dir of ["/d1", "/d2"]) await b.mkdir(dir);
-  await b.writeFile("/d1/a", bytes);
-  await b.link("/d1/a", "/x");
-  await b.writeFile("/d2/t", new TextEncoder().encode("other"));
-  await b.link("/d2/t", "/y");
-  const d2 = dirKey((await b.getattr("/d2")).ino);
+  const { store, hooks, a, b, d2 } = await twoLinkedFiles({ linkA: true });
   hooks.before((call) => call.op === "PutObject" && call.key === d2, async () => {
     assertEquals(await b.rename("/x", "/d2/t"), "renamed");
     await b.lookup("/d2/t"); // settles that rename: its target's mark goes
@@ -161,11 +181,7 @@ Deno.test("a hard link's rename taken back and its source unlinked meanwhile doe
   });
   const outcome = await a.rename("/d1/a", "/d2/t").then((r) => r, (e) => e.code);
   assertEquals(hooks.fired, 1, "the interleaving did not happen");
-  const fresh = await Vfs.open(store);
-  assertEquals((await fresh.lookupOrNull("/y"))?.nlink, 1, "/y");
-  assertEquals(new TextDecoder().decode(await fresh.read("/y", 0, 100)), "other");
-  assertEquals((await fresh.lookupOrNull("/d2/t"))?.nlink, 1, "/d2/t");
-  assertEquals(await fresh.lookupOrNull("/d1/a"), null);
+  const fresh = await otherFileKept(store);
   assertEquals(await fresh.lookupOrNull("/x"), null);
   assertEquals(outcome, "ENOENT");
 });
@@ -175,15 +191,7 @@ Deno.test("a file's rename taken back, the file then linked and its source unlin
   // hard-linked (/x) only after its rename was taken back (its target, a name of the other
   // file, unlinked meanwhile). Before, the renamer's target write took /x, renamed onto the
   // target, for "already applied", since the intent's entry was not a hard link.
-  const store = new MemoryStore();
-  const hooks = new HookStore(store);
-  const a = await Vfs.open(hooks);
-  const b = await Vfs.open(store);
-  for (const dir of ["/d1", "/d2"]) await b.mkdir(dir);
-  await b.writeFile("/d1/a", bytes);
-  await b.writeFile("/d2/t", new TextEncoder().encode("other"));
-  await b.link("/d2/t", "/y");
-  const d2 = dirKey((await b.getattr("/d2")).ino);
+  const { store, hooks, a, b, d2 } = await twoLinkedFiles({ linkA: false });
   hooks.before((call) => call.op === "PutObject" && call.key === d2, async () => {
     await b.unlink("/d2/t");
     await b.lookup("/d1/a"); // meets the intent and takes it back: its target is gone
@@ -194,11 +202,7 @@ Deno.test("a file's rename taken back, the file then linked and its source unlin
   });
   const outcome = await a.rename("/d1/a", "/d2/t").then((r) => r, (e) => e.code);
   assertEquals(hooks.fired, 1, "the interleaving did not happen");
-  const fresh = await Vfs.open(store);
-  assertEquals((await fresh.lookupOrNull("/y"))?.nlink, 1, "/y");
-  assertEquals(new TextDecoder().decode(await fresh.read("/y", 0, 100)), "other");
-  assertEquals((await fresh.lookupOrNull("/d2/t"))?.nlink, 1, "/d2/t");
-  assertEquals(await fresh.lookupOrNull("/d1/a"), null);
+  await otherFileKept(store);
   assertEquals(outcome, "ENOENT");
 });
 
@@ -208,16 +212,7 @@ Deno.test("a hard link's rename that others finish and tidy up before its own ta
   // before the renamer's own target write. The target now holds the file with no mark, as
   // another name of it would; the rename did happen, so it answers success and counts off
   // the link of the file it replaced.
-  const store = new MemoryStore();
-  const hooks = new HookStore(store);
-  const a = await Vfs.open(hooks);
-  const b = await Vfs.open(store);
-  for (const dir of ["/d1", "/d2"]) await b.mkdir(dir);
-  await b.writeFile("/d1/a", bytes);
-  await b.link("/d1/a", "/x");
-  await b.writeFile("/d2/t", new TextEncoder().encode("other"));
-  await b.link("/d2/t", "/y");
-  const d2 = dirKey((await b.getattr("/d2")).ino);
+  const { store, hooks, a, b, d2 } = await twoLinkedFiles({ linkA: true });
   hooks.before((call) => call.op === "PutObject" && call.key === d2, async () => {
     assertEquals(await b.lookupOrNull("/d1/a"), null); // rolled forward
     await b.lookup("/d2/t"); // its target's mark goes
