@@ -28,6 +28,7 @@ import {
   type Versioned,
 } from "./_cas_base.ts";
 import { GroupCommit, type GroupStep } from "./_cas_group.ts";
+import { cachedMemory, META_CACHE_BYTES } from "./_cas_memory.ts";
 import {
   type LostWrite,
   nextWrites,
@@ -36,7 +37,6 @@ import {
   unstamp,
   WRITES,
 } from "./_cas_history.ts";
-import { deltaOf, pendingDelta } from "./_entries_delta.ts";
 import { decode, encode, withTopMember } from "./meta.ts";
 
 export {
@@ -49,6 +49,7 @@ export {
 } from "./_cas_base.ts";
 export type { GroupStep } from "./_cas_group.ts";
 export { WRITE_HISTORY } from "./_cas_history.ts";
+export { cachedMemory, META_CACHE_BYTES } from "./_cas_memory.ts";
 
 /** Options of {@linkcode MetaStore.read}. */
 export interface ReadOptions {
@@ -79,37 +80,6 @@ export interface MetaStoreOptions {
    * (default {@linkcode META_CACHE_BYTES}); the least recently used are forgotten first.
    */
   readonly cacheBytes?: number;
-}
-
-/** Default estimated memory of the versions a {@linkcode MetaStore} remembers. */
-export const META_CACHE_BYTES = 64 << 20;
-/**
- * Memory an entry of a directory or shard object takes once decoded, with what encoding
- * its next version keeps of it (its compressed chunk, the layouts and deltas of the
- * versions chained to it): about 550 B measured for an instance that created 20,000 files
- * in one directory, 535 B for one that listed it (heap after a full GC,
- * `bench/heap_probe.ts`, docs/architecture.md), rounded down; 1.1 KiB before session 15.
- */
-const ENTRY_MEMORY = 512;
-/** Memory of a decoded object per byte stored: JSON parsed into objects and strings. */
-const STORED_BYTE_MEMORY = 4;
-
-/**
- * The memory a remembered version takes, estimated: a directory of 50,000 entries is about
- * 50 MiB in memory and a few MiB stored (compressed), so entries count apart from bytes.
- */
-export function cachedMemory(versioned: Versioned<unknown>): number {
-  return STORED_BYTE_MEMORY * versioned.size + ENTRY_MEMORY * entriesIn(versioned.value);
-}
-
-/** Entries of a directory or shard object (0 for any other), without building them. */
-function entriesIn(value: unknown): number {
-  if (typeof value !== "object" || value === null) return 0;
-  const delta = pendingDelta(value);
-  if (delta) return delta.count;
-  const member = Object.getOwnPropertyDescriptor(value, "entries");
-  const record = member && "value" in member ? member.value : deltaOf(value)?.materialized;
-  return typeof record === "object" && record !== null ? Object.keys(record).length : 0;
 }
 
 /**
