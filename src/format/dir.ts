@@ -96,6 +96,13 @@ export class Directories {
   #sorted = new Map<string, SortedListing>();
   /** The clock of directories' times (the VFS's injected one). */
   #now: () => number;
+  /**
+   * Splits under way in this instance, by shard key: every writer that meets a sealed shard
+   * waits for the one split. Each splitting on its own (16 writers of a group commit, and
+   * those arriving while the shard was sealed) wrote two halves each and deleted all but
+   * one pair again. Other instances still split the same shard at once; one table swap wins.
+   */
+  #splitting = new Map<string, Promise<void>>();
 
   constructor(meta: MetaStore, limits: Partial<DirLimits> = {}, now: () => number = Date.now) {
     this.meta = meta;
@@ -402,8 +409,16 @@ export class Directories {
   }
 
   /** Splits one shard of a sharded directory (or finishes a split someone began). */
-  async #splitShard(ino: string, ref: ShardRef): Promise<void> {
+  #splitShard(ino: string, ref: ShardRef): Promise<void> {
     const key = shardKey(ino, ref.id);
+    const under = this.#splitting.get(key);
+    if (under) return under;
+    const split = this.#split(ino, ref, key).finally(() => this.#splitting.delete(key));
+    this.#splitting.set(key, split);
+    return split;
+  }
+
+  async #split(ino: string, ref: ShardRef, key: string): Promise<void> {
     const shard = await this.meta.read<ShardObject>(key, checkShard);
     if (!shard) return;
     let entries = shard.value.entries;
@@ -413,22 +428,28 @@ export class Directories {
       if (!sealed) return; // someone changed it; the next writer over the limit retries
       entries = sealed.value.entries;
     }
-    for (let attempt = 0; attempt < 20; attempt++) {
-      const root = await this.get(ino);
-      if (!root?.value.shards?.some((s) => s.id === ref.id)) return; // already done
-      const halves = splitHalves(ino, ref, entries);
-      // The halves keep the time of the last change of entries (the directory's mtime).
-      const { mtime } = shard.value;
-      if (mtime !== undefined) { for (const half of halves) half.shard.mtime = mtime; }
-      await this.#writeShards(halves);
-      const refs = halves.map((h) => h.ref);
-      const shards = root.value.shards.flatMap((s) => s.id === ref.id ? refs : [s]);
+    const inTable = (root: Versioned<DirObject> | null) =>
+      root?.value.shards?.some((s) => s.id === ref.id) ? root : null;
+    let root = inTable(await this.get(ino));
+    if (!root) return; // already done
+    const halves = splitHalves(ino, ref, entries);
+    // The halves keep the time of the last change of entries (the directory's mtime).
+    const { mtime } = shard.value;
+    if (mtime !== undefined) { for (const half of halves) half.shard.mtime = mtime; }
+    await this.#writeShards(halves);
+    const refs = halves.map((h) => h.ref);
+    // A lost swap of the table (another shard's split, an attribute change) tries again with
+    // the same halves: they hold the sealed shard's entries, which nothing changes. Only a
+    // table that no longer names the shard (someone else's split won) makes them garbage.
+    for (let attempt = 0; root && attempt < 20; attempt++) {
+      const shards = root.value.shards!.flatMap((s) => s.id === ref.id ? refs : [s]);
       if (await this.meta.write(dirKey(ino), { ...root.value, shards }, root)) {
         await this.meta.remove(key);
         return;
       }
-      await this.#deleteShards(refs.map((h) => shardKey(ino, h.id)));
+      root = inTable(await this.get(ino));
     }
+    await this.#deleteShards(refs.map((h) => shardKey(ino, h.id)));
   }
 
   #overLimit(entries: Record<string, Entry>): boolean {

@@ -153,3 +153,35 @@ Deno.test("`Directories.update()`: a split that lost its race leaves no deleted 
   const kept = deleted.filter((key) => metas.some((meta) => meta.held(key) !== null));
   assertEquals(kept, []);
 });
+
+Deno.test("`Directories.update()`: writers of one instance that meet one sealed shard split it once", async () => {
+  const created: string[] = [];
+  const deleted: string[] = [];
+  const store = new class extends MemoryStore {
+    override put(...args: Parameters<MemoryStore["put"]>) {
+      const [key, , options] = args;
+      if (options?.mode?.kind === "create" && key.includes("/s")) created.push(key);
+      return super.put(...args);
+    }
+    override deleteMany(keys: readonly string[]): Promise<void> {
+      deleted.push(...keys);
+      return super.deleteMany(keys);
+    }
+  }();
+  const dirs = new Directories(new MetaStore(store), { maxEntries: 16 });
+  await dirs.create(newDirObject(INO, INO, ATTR));
+  // 16 writers at a time, as 16 clients creating files into one directory: every writer of
+  // the group that sealed a shard, and every one arriving while it is sealed, must wait
+  // for the split; each of them splitting on its own wrote two halves per writer, and all
+  // but one pair were deleted again.
+  for (let from = 0; from < 320; from += 16) {
+    await Promise.all(Array.from({ length: 16 }, (_, i) => {
+      const name = `file-${from + i}`;
+      return dirs.update(INO, [name], (draft) => draft.set(name, fileEntry(from + i)));
+    }));
+  }
+  const dir = (await dirs.get(INO))!.value;
+  assert(dir.shards && dir.shards.length >= 16, `${dir.shards?.length} shards`);
+  assertEquals((await dirs.list(dir)).length, 320);
+  assertEquals(deleted.filter((key) => created.includes(key)), []);
+});
