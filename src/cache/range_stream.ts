@@ -113,7 +113,8 @@ export class RangeStreams {
   ): Promise<ReadableStream<Uint8Array> | null> {
     if (this.onDisk(segment, from, to)) return null;
     this.#gets++;
-    const result = await this.#store.get(segment.key, { range: { start: from, end: to - 1 } })
+    const range = { start: from, end: to - 1 };
+    const result = await this.#store.get(segment.key, { range, piped: true })
       .catch((error) => {
         if (error instanceof StoreError && error.kind === "not-found") return null;
         throw error;

@@ -90,3 +90,25 @@ Deno.test("a disk-tier fill whose GET body stalls gives up, and the next fill ru
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("`RangeStreams.direct()` asks for a body to pipe, the JavaScript paths for a bounded one", async () => {
+  const segment = { id: "a", key: "s/a", size: 8 * MiB };
+  const asked: (boolean | undefined)[] = [];
+  const spy = new class extends MemoryStore {
+    override get(...args: Parameters<MemoryStore["get"]>) {
+      asked.push(args[1]?.piped);
+      return super.get(...args);
+    }
+  }();
+  await spy.put(segment.key, new Uint8Array(segment.size));
+  const spied = new RangeStreams(spy, { budget: new MemoryBudget(64 * MiB) });
+  // Handed to the runtime whole (a file written in one go, read whole): the GET's own body,
+  // which a bounding wrapper would make a JavaScript stream (S3Store's, see its tests).
+  const direct = await spied.direct(segment, 0, segment.size);
+  await direct!.cancel();
+  // Read by PageFS itself (pieces, the page cache's fills): bounded against a stall.
+  for await (const _ of spied.stream(spied.segmentParts(segment, 0, MiB))) {
+    // drain
+  }
+  assertEquals(asked, [true, undefined]);
+});

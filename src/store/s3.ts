@@ -68,9 +68,6 @@ const DELETE_BATCH = 1000;
  */
 const FETCH_PUT_MAX = 1 << 20;
 
-/** GET bodies up to this size (every metadata object) are read under a stall bound. */
-const BOUNDED_BODY_MAX = 1 << 20;
-
 /**
  * An {@linkcode ObjectStore} on an S3 bucket (AWS S3, MinIO, Cloudflare R2, Ceph RGW).
  *
@@ -167,12 +164,12 @@ export class S3Store implements ObjectStore {
     const length = Number(response.headers.get("content-length") ?? 0);
     const span = parseContentRange(response.headers.get("content-range") ?? undefined);
     const offset = span?.start ?? 0;
-    // Each read of a small body is bounded as the request was (see `S3Fetch.bounded`):
-    // metadata objects, which a stalled body kept a directory's group commit waiting on.
-    // Not large data ranges: the wrapper's promise and timer per chunk made a 256 MiB
-    // GET 25-40% slower (bench:compare, session 15); a stalled one holds only its request.
+    // Each read of the body is bounded as the request was (see `S3Fetch.bounded`): a stalled
+    // metadata body held its directory's group commit, a stalled data range its page cache
+    // fill (a slot of its parallel GETs, a share of the memory budget) and every read
+    // waiting on it. Not a body the caller pipes natively into an answer (`piped`).
     let body = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
-    if (response.body && length <= BOUNDED_BODY_MAX) {
+    if (response.body && !options.piped) {
       body = this.#fetch.bounded(
         response.body,
         () => new StoreError("transient", `The answer to GET "${key}" stopped coming`, { key }),

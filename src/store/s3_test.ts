@@ -736,3 +736,63 @@ Deno.test("a GET whose body stops coming fails once the request timeout passes w
     clearTimeout(timer);
   }
 });
+
+/** An S3Store whose every GET answers headers for `length` bytes, sends one chunk, then stalls. */
+function stallingStore(length: number) {
+  const state = { cancelled: false, body: null as ReadableStream<Uint8Array> | null };
+  const store = new S3Store({
+    bucket: "stall",
+    endpoint: "http://127.0.0.1:1",
+    region: "us-east-1",
+    credentials: { accessKeyId: "a", secretAccessKey: "b" },
+    requestTimeoutMs: 100,
+    fetch: () => {
+      let sent = false;
+      const body = new ReadableStream<Uint8Array>({
+        pull: (c) => {
+          if (sent) return new Promise<void>(() => {}); // never another byte
+          sent = true;
+          c.enqueue(new Uint8Array(64 << 10));
+        },
+        cancel: () => {
+          state.cancelled = true;
+        },
+      });
+      state.body = body;
+      const headers = {
+        etag: '"e"',
+        "content-length": String(length),
+        "content-range": `bytes 0-${length - 1}/${length}`,
+      };
+      return Promise.resolve(new Response(body, { status: 206, headers }));
+    },
+  });
+  return { store, state };
+}
+
+Deno.test("a GET of a data range whose body stops coming fails too, unless its body is piped", async () => {
+  // A page cache fill (a ranged GET of up to several MiB) whose body stalled held its slot of
+  // the cache's parallel GETs and its share of the memory budget for good: every read
+  // waiting on those pages, and after a few such stalls every fill of every file, hung.
+  const length = 8 << 20;
+  const { store, state } = stallingStore(length);
+  const got = await store.get("g/segment", { range: { start: 0, end: length - 1 } });
+  ok(got && got.status === "ok");
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const hung = new Promise<"hung">((resolve) => timer = setTimeout(() => resolve("hung"), 10_000));
+  try {
+    const read = readAll(got.body).then(() => "read", (error) => error);
+    const outcome = await Promise.race([read, hung]);
+    ok(outcome instanceof StoreError, `expected a StoreError, got ${outcome}`);
+    equal(outcome.kind, "transient");
+    ok(state.cancelled, "the stalled body was cancelled (its connection given up)");
+  } finally {
+    clearTimeout(timer);
+  }
+  // A body handed to the runtime to pipe into an HTTP answer is the answer's own stream:
+  // wrapping it in JavaScript would cost the native pipe (its reader, the client, bounds it).
+  const piped = await store.get("g/segment", { range: { start: 0, end: length - 1 }, piped: true });
+  ok(piped && piped.status === "ok");
+  ok(piped.body === state.body, "the piped body is the answer's own");
+  await piped.body.cancel();
+});
