@@ -24,8 +24,12 @@ function byteBody(data: Uint8Array, piece: number): ReadableStream<Uint8Array> {
   });
 }
 
-function context(body: ReadableStream<Uint8Array>): Context {
-  return { req: { raw: { body } }, get: () => undefined } as unknown as Context;
+/** A request context whose raw request has `body` and `headers` (none: a chunked body's). */
+function context(body: ReadableStream<Uint8Array>, headers: HeadersInit = {}): Context {
+  return {
+    req: { raw: { body, headers: new Headers(headers) } },
+    get: () => undefined,
+  } as unknown as Context;
 }
 
 function pattern(size: number): Uint8Array {
@@ -84,7 +88,7 @@ Deno.test("requestBody gives up a body silent for the request's idle limit: ETIM
     });
     const vars = new Map<string, unknown>();
     const c = {
-      req: { raw: { body } },
+      req: { raw: { body, headers: new Headers() } },
       get: (key: string) => vars.get(key),
       set: (key: string, value: unknown) => vars.set(key, value),
     } as unknown as Context;
@@ -170,5 +174,32 @@ Deno.test("smallBody reads a byte-stream body straight into its answer, held to 
       (e) => e,
     );
     assert(error instanceof FsError && error.code === "EINVAL", `declared ${declared}: ${error}`);
+  }
+});
+
+Deno.test("requestBody reads a body framed by its Content-Length 64 KiB at a time, a chunked one 16 KiB", async () => {
+  const data = pattern(300_000);
+  const framings: [string, HeadersInit, number][] = [
+    ["Content-Length", { "content-length": String(data.length) }, 64 * 1024],
+    ["chunked", { "transfer-encoding": "chunked" }, 16 * 1024],
+    ["both headers (chunked wins)", {
+      "content-length": String(data.length),
+      "transfer-encoding": "chunked",
+    }, 16 * 1024],
+  ];
+  for (const [name, headers, most] of framings) {
+    const asked: number[] = [];
+    const stream = requestBody(context(askedBody(data, asked), headers), data.length);
+    assert(stream instanceof ReadableStream);
+    const back = new Uint8Array(data.length);
+    let at = 0;
+    for await (const chunk of stream) {
+      back.set(chunk, at);
+      at += chunk.length;
+    }
+    assertEquals(back, data, name);
+    // Every read but the last (which finds the end) asks for the same size.
+    assertEquals(Math.max(...asked), most, `${name}: asked ${asked.join(", ")}`);
+    assertEquals(asked.length, Math.ceil(data.length / most) + 1, `${name}: ${asked.length} reads`);
   }
 });
