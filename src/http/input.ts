@@ -10,6 +10,7 @@ import { FsError } from "../vfs/mod.ts";
 import { badRequest, HttpError } from "./errors.ts";
 import { repeatedName } from "../json.ts";
 import { Deadlines } from "../deadlines.ts";
+import { closeAfterAnswer } from "./connection.ts";
 
 /**
  * How long a request body may send nothing before the request is given up (408): the
@@ -125,8 +126,9 @@ export function contentLength(c: Context): number | undefined {
  *
  * Each chunk is valid only until the next read: the consumer copies it before it reads on
  * (the VFS's writes do). The body is read through {@linkcode bodyReader}, into one buffer,
- * the same for every chunk of the request: {@linkcode FRAMED_BODY_CHUNK} bytes for a body
- * framed by its `Content-Length`, {@linkcode BODY_CHUNK} for a chunked one. The default
+ * the same for every chunk of the request: {@linkcode FRAMED_BODY_CHUNK} bytes for a large
+ * body framed by its `Content-Length` (whose connection is then closed after the answer),
+ * {@linkcode BODY_CHUNK} for any other. The default
  * reads allocated a new 64 KiB buffer per chunk: 16 concurrent 64 MiB uploads left a GiB of
  * them to the garbage collector, over 100 MiB dead at once, and the allocator kept the
  * memory they had taken.
@@ -137,8 +139,10 @@ export function requestBody(
 ): ReadableStream<Uint8Array> | Uint8Array {
   const body = c.req.raw.body;
   if (!body) return noBody(expected);
-  const chunk = lengthFramed(c.req.raw.headers) ? FRAMED_BODY_CHUNK : BODY_CHUNK;
-  const reader = bodyReader(body, { reuse: true, chunk });
+  const framed = framedLength(c.req.raw.headers);
+  const large = framed !== null && framed >= LARGE_FRAMED_BODY;
+  if (large) closeAfterAnswer(c);
+  const reader = bodyReader(body, { reuse: true, chunk: large ? FRAMED_BODY_CHUNK : BODY_CHUNK });
   const idleMs = bodyIdleMs(c);
   let seen = 0;
   return new ReadableStream<Uint8Array>({
@@ -242,26 +246,36 @@ function noBody(expected: number | undefined): Uint8Array {
 export const BODY_CHUNK = 16 * 1024;
 
 /**
- * Bytes asked per read of a body framed by a `Content-Length` (no chunked transfer coding)
- * when it is streamed: a body without chunked frames leaves nothing behind in the runtime's
- * buffer, whatever the read size, and each read costs a fixed share of CPU. Against 16 KiB
- * reads, a 256 MiB PUT with a `Content-Length` cost PageFS 0.14 s less CPU (0.74 -> 0.60
- * s, medians of 5), a scratch server that only drains such a body 0.19 -> 0.10 s; reads of
- * 256 KiB or 1 MiB saved nothing more. 64 KiB is also what the runtime's own default reads
- * ask, so the connection's read size grows to no more than a default read would make it.
- * What it costs: a keep-alive connection that later carries a chunked body reads that body
- * from the socket 64 KiB at a time (see {@linkcode BODY_CHUNK}), as every connection did
- * before bodies were read 16 KiB at a time; clients seen so far frame their uploads one way
- * (curl, rclone and davfs2 by length, Finder chunked). docs/bench.md has the figures.
+ * Bytes asked per read of a large body framed by a `Content-Length` (no chunked transfer
+ * coding, at least {@linkcode LARGE_FRAMED_BODY} bytes): a body without chunked frames
+ * leaves nothing behind in the runtime's buffer, whatever the read size, and each read
+ * costs a fixed share of CPU. Against 16 KiB reads, a 256 MiB PUT with a `Content-Length`
+ * cost PageFS 0.14 s less CPU (0.65 -> 0.51 s, medians of 5), a scratch server that only
+ * drains such a body 0.19 -> 0.10 s; reads of 256 KiB or 1 MiB saved nothing more. But
+ * the connection's read size stays grown: 16 chunked 64 MiB uploads on keep-alive
+ * connections that had each carried one such body first peaked at 304-446 MiB in that
+ * scratch server against 72-76 MiB on fresh ones, so such a connection is closed after
+ * its answer (`connection.ts`); then 80 MiB. docs/bench.md has the figures.
  */
 export const FRAMED_BODY_CHUNK = 64 * 1024;
 
 /**
- * Whether a request's body is framed by its `Content-Length` (HTTP/1.1 without
- * `Transfer-Encoding`): then it carries no chunked frames.
+ * Bodies framed by a `Content-Length` of at least this many bytes (one multipart part)
+ * are read {@linkcode FRAMED_BODY_CHUNK} at a time, their connection closed after the
+ * answer; a new connection is then a small price next to the body.
  */
-export function lengthFramed(headers: Headers): boolean {
-  return headers.has("content-length") && !headers.has("transfer-encoding");
+export const LARGE_FRAMED_BODY = 8 * 1024 * 1024;
+
+/**
+ * The declared length of a body framed by its `Content-Length` (HTTP/1.1 without
+ * `Transfer-Encoding`, so without chunked frames); null for any other, or one that does
+ * not parse (the handlers refuse that one).
+ */
+export function framedLength(headers: Headers): number | null {
+  const text = headers.get("content-length");
+  if (text === null || headers.has("transfer-encoding")) return null;
+  const value = /^\d{1,16}$/.test(text.trim()) ? Number(text.trim()) : NaN;
+  return Number.isSafeInteger(value) ? value : null;
 }
 
 /** What {@linkcode bodyReader} gives: the reads of a default reader. */

@@ -1,7 +1,14 @@
 import type { Context } from "hono";
 import { assert, assertEquals } from "../../tests/_assert.ts";
 import { FsError } from "../vfs/errors.ts";
-import { BODY_CHUNK, readJsonObject, requestBody, setBodyIdleMs, smallBody } from "./input.ts";
+import {
+  BODY_CHUNK,
+  LARGE_FRAMED_BODY,
+  readJsonObject,
+  requestBody,
+  setBodyIdleMs,
+  smallBody,
+} from "./input.ts";
 
 /** A byte stream (as Deno.serve's request bodies are) of `data`, in pieces of at most `piece`. */
 function byteBody(data: Uint8Array, piece: number): ReadableStream<Uint8Array> {
@@ -25,10 +32,15 @@ function byteBody(data: Uint8Array, piece: number): ReadableStream<Uint8Array> {
 }
 
 /** A request context whose raw request has `body` and `headers` (none: a chunked body's). */
-function context(body: ReadableStream<Uint8Array>, headers: HeadersInit = {}): Context {
+function context(
+  body: ReadableStream<Uint8Array>,
+  headers: HeadersInit = {},
+  vars = new Map<string, unknown>(),
+): Context {
   return {
     req: { raw: { body, headers: new Headers(headers) } },
-    get: () => undefined,
+    get: (key: string) => vars.get(key),
+    set: (key: string, value: unknown) => vars.set(key, value),
   } as unknown as Context;
 }
 
@@ -177,19 +189,29 @@ Deno.test("smallBody reads a byte-stream body straight into its answer, held to 
   }
 });
 
-Deno.test("requestBody reads a body framed by its Content-Length 64 KiB at a time, a chunked one 16 KiB", async () => {
-  const data = pattern(300_000);
-  const framings: [string, HeadersInit, number][] = [
-    ["Content-Length", { "content-length": String(data.length) }, 64 * 1024],
-    ["chunked", { "transfer-encoding": "chunked" }, 16 * 1024],
-    ["both headers (chunked wins)", {
-      "content-length": String(data.length),
-      "transfer-encoding": "chunked",
-    }, 16 * 1024],
+Deno.test("requestBody reads a large body framed by its Content-Length 64 KiB at a time and marks its connection to close; others 16 KiB", async () => {
+  const large = pattern(LARGE_FRAMED_BODY + 100_000);
+  const small = pattern(300_000);
+  const sized = (data: Uint8Array) => ({ "content-length": String(data.length) });
+  const framings: [string, Uint8Array, HeadersInit, number, boolean][] = [
+    ["large, Content-Length", large, sized(large), 64 * 1024, true],
+    ["small, Content-Length", small, sized(small), 16 * 1024, false],
+    ["large, chunked", large, { "transfer-encoding": "chunked" }, 16 * 1024, false],
+    [
+      "large, both headers (chunked wins)",
+      large,
+      {
+        ...sized(large),
+        "transfer-encoding": "chunked",
+      },
+      16 * 1024,
+      false,
+    ],
   ];
-  for (const [name, headers, most] of framings) {
+  for (const [name, data, headers, most, closes] of framings) {
     const asked: number[] = [];
-    const stream = requestBody(context(askedBody(data, asked), headers), data.length);
+    const vars = new Map<string, unknown>();
+    const stream = requestBody(context(askedBody(data, asked), headers, vars), data.length);
     assert(stream instanceof ReadableStream);
     const back = new Uint8Array(data.length);
     let at = 0;
@@ -199,7 +221,8 @@ Deno.test("requestBody reads a body framed by its Content-Length 64 KiB at a tim
     }
     assertEquals(back, data, name);
     // Every read but the last (which finds the end) asks for the same size.
-    assertEquals(Math.max(...asked), most, `${name}: asked ${asked.join(", ")}`);
+    assertEquals(Math.max(...asked), most, `${name}: asked up to ${Math.max(...asked)}`);
     assertEquals(asked.length, Math.ceil(data.length / most) + 1, `${name}: ${asked.length} reads`);
+    assertEquals([...vars.values()].includes(true), closes, `${name}: connection closed after`);
   }
 });
