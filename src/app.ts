@@ -24,6 +24,7 @@ import { RenderCache } from "./http/render_cache.ts";
 import { setLockPrincipal } from "./http/locks.ts";
 import { BODY_IDLE_MS, setBodyIdleMs } from "./http/input.ts";
 import { answerLength } from "./http/answer_length.ts";
+import { closeMarkedConnections } from "./http/connection.ts";
 import { createRestApi, HttpError } from "./rest/mod.ts";
 import { problemResponse } from "./rest/errors.ts";
 import { fsPathBelow, mountNames, namesBelow, requestPathOf } from "./http/request_path.ts";
@@ -223,6 +224,8 @@ export function createApp(options: AppOptions): Hono {
   // Then the answer's length, for the log to see (a request whose body ended early gets no
   // answer of undeclared length from Deno.serve: see src/http/answer_length.ts).
   app.use("*", answerLength());
+  // A connection whose body was read in large pieces is closed after its answer.
+  app.use("*", closeMarkedConnections());
   app.use("*", async (c, next) => {
     // Throws EINVAL, rendered as 400 by onError; WebDAV alone merges empty segments.
     const path = requestPathOf(c.req.raw, { mergeSlashes: true });

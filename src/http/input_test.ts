@@ -1,7 +1,14 @@
 import type { Context } from "hono";
 import { assert, assertEquals } from "../../tests/_assert.ts";
 import { FsError } from "../vfs/errors.ts";
-import { BODY_CHUNK, readJsonObject, requestBody, setBodyIdleMs, smallBody } from "./input.ts";
+import {
+  BODY_CHUNK,
+  LARGE_FRAMED_BODY,
+  readJsonObject,
+  requestBody,
+  setBodyIdleMs,
+  smallBody,
+} from "./input.ts";
 
 /** A byte stream (as Deno.serve's request bodies are) of `data`, in pieces of at most `piece`. */
 function byteBody(data: Uint8Array, piece: number): ReadableStream<Uint8Array> {
@@ -24,8 +31,17 @@ function byteBody(data: Uint8Array, piece: number): ReadableStream<Uint8Array> {
   });
 }
 
-function context(body: ReadableStream<Uint8Array>): Context {
-  return { req: { raw: { body } }, get: () => undefined } as unknown as Context;
+/** A request context whose raw request has `body` and `headers` (none: a chunked body's). */
+function context(
+  body: ReadableStream<Uint8Array>,
+  headers: HeadersInit = {},
+  vars = new Map<string, unknown>(),
+): Context {
+  return {
+    req: { raw: { body, headers: new Headers(headers) } },
+    get: (key: string) => vars.get(key),
+    set: (key: string, value: unknown) => vars.set(key, value),
+  } as unknown as Context;
 }
 
 function pattern(size: number): Uint8Array {
@@ -84,7 +100,7 @@ Deno.test("requestBody gives up a body silent for the request's idle limit: ETIM
     });
     const vars = new Map<string, unknown>();
     const c = {
-      req: { raw: { body } },
+      req: { raw: { body, headers: new Headers() } },
       get: (key: string) => vars.get(key),
       set: (key: string, value: unknown) => vars.set(key, value),
     } as unknown as Context;
@@ -170,5 +186,43 @@ Deno.test("smallBody reads a byte-stream body straight into its answer, held to 
       (e) => e,
     );
     assert(error instanceof FsError && error.code === "EINVAL", `declared ${declared}: ${error}`);
+  }
+});
+
+Deno.test("requestBody reads a large body framed by its Content-Length 64 KiB at a time and marks its connection to close; others 16 KiB", async () => {
+  const large = pattern(LARGE_FRAMED_BODY + 100_000);
+  const small = pattern(300_000);
+  const sized = (data: Uint8Array) => ({ "content-length": String(data.length) });
+  const framings: [string, Uint8Array, HeadersInit, number, boolean][] = [
+    ["large, Content-Length", large, sized(large), 64 * 1024, true],
+    ["small, Content-Length", small, sized(small), 16 * 1024, false],
+    ["large, chunked", large, { "transfer-encoding": "chunked" }, 16 * 1024, false],
+    [
+      "large, both headers (chunked wins)",
+      large,
+      {
+        ...sized(large),
+        "transfer-encoding": "chunked",
+      },
+      16 * 1024,
+      false,
+    ],
+  ];
+  for (const [name, data, headers, most, closes] of framings) {
+    const asked: number[] = [];
+    const vars = new Map<string, unknown>();
+    const stream = requestBody(context(askedBody(data, asked), headers, vars), data.length);
+    assert(stream instanceof ReadableStream);
+    const back = new Uint8Array(data.length);
+    let at = 0;
+    for await (const chunk of stream) {
+      back.set(chunk, at);
+      at += chunk.length;
+    }
+    assertEquals(back, data, name);
+    // Every read but the last (which finds the end) asks for the same size.
+    assertEquals(Math.max(...asked), most, `${name}: asked up to ${Math.max(...asked)}`);
+    assertEquals(asked.length, Math.ceil(data.length / most) + 1, `${name}: ${asked.length} reads`);
+    assertEquals([...vars.values()].includes(true), closes, `${name}: connection closed after`);
   }
 });
