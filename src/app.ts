@@ -65,6 +65,8 @@ export interface AppOptions {
     readonly expiryMs?: number;
     readonly now?: () => number;
     readonly sweepEveryMs?: number;
+    /** Build `Location` from a proxy's `Forwarded` headers (see `TusOptions`). */
+    readonly trustForwarded?: boolean;
   };
   /** Where request lines and S3 failures are logged (default: text at level warn). */
   readonly logger?: Logger;

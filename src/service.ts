@@ -145,7 +145,7 @@ export async function startService(
     davInfinityMax: config.davInfinityMax,
     bodyTimeoutMs: config.bodyTimeoutMs,
     secret: config.secret,
-    uploads: { expiryMs: config.uploadExpiryMs },
+    uploads: { expiryMs: config.uploadExpiryMs, trustForwarded: config.trustForwarded },
   });
   if (config.secret === null && auth !== null) {
     logger.warn(

@@ -50,11 +50,18 @@ export function preconditionsOf(
   return out;
 }
 
-/** The scheme and host a client reached us by: forwarded by a proxy, or the request's. */
-export function originOf(c: Context): string {
+/**
+ * The scheme and host a client reached us by: the request's, or (with `trustForwarded`)
+ * what a reverse proxy forwarded. Forwarded headers are trusted only when configured, as
+ * reverse-proxy aware servers do (@tus/server's `respectForwardedHeaders`, Express's
+ * `trust proxy`): without a proxy that overwrites them, a client could name any host, and
+ * `Location` would send its next requests (credentials included) there.
+ */
+export function originOf(c: Context, trustForwarded: boolean): string {
   const url = new URL(c.req.url);
   let proto = url.protocol.slice(0, -1);
   let host = url.host;
+  if (!trustForwarded) return `${proto}://${host}`;
   const forwarded = c.req.header("forwarded")?.split(",")[0];
   const fwdHost = forwarded?.match(/(?:^|;)\s*host="?([^";]+)"?/i)?.[1] ??
     c.req.header("x-forwarded-host")?.split(",")[0]?.trim();

@@ -44,6 +44,8 @@ export interface RouteOptions {
   readonly checkTarget: (c: Context, path: string) => void;
   /** Largest upload accepted (bytes). */
   readonly maxSize: number;
+  /** `Location` from a proxy's `Forwarded` headers (see `TusOptions`). */
+  readonly trustForwarded: boolean;
 }
 
 /** Registers the tus routes on `app` (mounted at `options.mount`). */
@@ -174,7 +176,7 @@ class Handlers {
       ...pre,
     });
     const out: Record<string, string> = {
-      "location": `${originOf(c)}${this.#o.mount}/${upload.id}`,
+      "location": `${originOf(c, this.#o.trustForwarded)}${this.#o.mount}/${upload.id}`,
       "upload-expires": httpDate(upload.record.expires),
     };
     const type = c.req.header("content-type")?.split(";")[0]?.trim().toLowerCase();
