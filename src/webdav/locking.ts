@@ -7,7 +7,7 @@
 
 import { lockAlias } from "../http/locks.ts";
 import { bodyIdleMs } from "../http/input.ts";
-import { isFsError } from "../vfs/mod.ts";
+import { isFsError, type Stat } from "../vfs/mod.ts";
 import { type LockInfo, LockTokenError } from "../vfs/locks.ts";
 import { DavError } from "./errors.ts";
 import {
@@ -57,6 +57,7 @@ export async function lockMethod(req: DavRequest): Promise<Response> {
   const root = await lockAlias(req.c, req.vfs, req.path)() ?? req.path;
   const lock = await req.locks.lock({
     root,
+    via: req.path,
     depth: existing?.type === "directory" ? depth : "0",
     scope: info.scope,
     owner: info.owner,
@@ -76,7 +77,7 @@ export async function lockMethod(req: DavRequest): Promise<Response> {
       }
     }
   }
-  return lockResponse(req, lock, created ? 201 : 200, true);
+  return lockResponse(req, lock, { status: created ? 201 : 200, fresh: true, stat: existing });
 }
 
 async function refresh(req: DavRequest, timeout: number | null): Promise<Response> {
@@ -91,7 +92,8 @@ async function refresh(req: DavRequest, timeout: number | null): Promise<Respons
         principal: req.principal,
         alias: lockAlias(req.c, req.vfs, req.path),
       });
-      return lockResponse(req, lock, 200, false);
+      const stat = await statOrNull(req.vfs, req.path);
+      return lockResponse(req, lock, { status: 200, fresh: false, stat });
     } catch (error) {
       if (!(error instanceof LockTokenError)) throw error;
       failure = error;
@@ -127,12 +129,19 @@ export async function unlockMethod(req: DavRequest): Promise<Response> {
   return req.c.body(null, 204);
 }
 
-function lockResponse(req: DavRequest, lock: LockInfo, status: 200 | 201, fresh: boolean) {
+function lockResponse(
+  req: DavRequest,
+  lock: LockInfo,
+  options: { status: 200 | 201; fresh: boolean; stat?: Stat | null },
+) {
+  const { status, fresh } = options;
   const ctx = { hrefOf: (p: string, c: boolean) => href(req, p, c), quota: null };
+  const collection = lock.depth === "infinity" || options.stat?.type === "directory";
+  const active = activeLock(lock, ctx, { now: Date.now(), collection });
   const xml = renderXml({
     ns: DAV,
     name: "prop",
-    children: [{ ns: DAV, name: "lockdiscovery", children: [activeLock(lock, ctx, Date.now())] }],
+    children: [{ ns: DAV, name: "lockdiscovery", children: [active] }],
   });
   const headers: Record<string, string> = { "content-type": "application/xml; charset=utf-8" };
   if (fresh) headers["lock-token"] = `<${lock.token}>`;

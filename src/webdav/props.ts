@@ -112,8 +112,18 @@ export interface Resource {
 
 const decoder = new TextDecoder();
 
-/** The `activelock` element of a lock (RFC 4918 section 14.1). */
-export function activeLock(lock: LockInfo, ctx: PropContext, now: number): XmlOut {
+/**
+ * The `activelock` element of a lock (RFC 4918 section 14.1). Its `lockroot` is the URL
+ * the LOCK request named (section 14.12), not the path it resolved to: before session 16 a
+ * lock taken through `/s/f` with `/s` -> `/d` reported `/d/f`, a URL the client never used.
+ * `collection`: the lock's root is a collection (its href then ends with "/").
+ */
+export function activeLock(
+  lock: LockInfo,
+  ctx: PropContext,
+  options: { now: number; collection: boolean },
+): XmlOut {
+  const { now } = options;
   const remaining = Math.max(0, Math.round((lock.expires - now) / 1000));
   const children: XmlOut["children"] = [
     dav("locktype", [dav("write")]),
@@ -124,7 +134,7 @@ export function activeLock(lock: LockInfo, ctx: PropContext, now: number): XmlOu
   children.push(
     dav("timeout", [`Second-${remaining}`]),
     dav("locktoken", [dav("href", [lock.token])]),
-    dav("lockroot", [dav("href", [ctx.hrefOf(lock.root, false)])]),
+    dav("lockroot", [dav("href", [ctx.hrefOf(lock.via ?? lock.root, options.collection)])]),
   );
   return dav("activelock", children);
 }
@@ -160,7 +170,14 @@ function liveValue(name: Live, r: Resource, ctx: PropContext, now: number): XmlO
         ),
       );
     case "lockdiscovery":
-      return dav(name, r.locks.map((lock) => activeLock(lock, ctx, now)));
+      // A depth-infinity lock is only ever taken on a collection; a depth-0 one covers
+      // only its own root, which is `r` (by one of its names).
+      return dav(
+        name,
+        r.locks.map((lock) =>
+          activeLock(lock, ctx, { now, collection: lock.depth === "infinity" || collection })
+        ),
+      );
     case "quota-available-bytes":
       return ctx.quota ? dav(name, [String(ctx.quota.available)]) : null;
     case "quota-used-bytes":
