@@ -66,6 +66,39 @@ davTest("names needing percent-encoding round-trip through every method", async 
   assertEquals(await a.text(`/moved ${NFC}`), `body of ${NFC}`);
 });
 
+/** `text` as a header carries its UTF-8 bytes unencoded: one character per byte. */
+const rawBytes = (text: string) => String.fromCharCode(...new TextEncoder().encode(text));
+
+// Some clients send a Destination's (or a tagged If's) non-ASCII name as raw UTF-8 bytes,
+// as they send a raw space. Before session 16 each byte became one character: a MOVE to
+// "/dav/Résumé 日本" made a file named "RÃ©sumÃ© æ\u0097¥æ\u009c¬" and answered 201.
+davTest("a Destination with raw UTF-8 bytes names what the client meant", async ({ a }) => {
+  const name = `R\u00e9sum\u00e9 ${NFD} \u65e5\u672c`;
+  assertEquals(await a.put("/src", "body"), 201);
+  const moved = await a.status("MOVE", "/src", {
+    headers: { destination: rawBytes(`${ORIGIN}/dav/${name}`) },
+  });
+  assertEquals(moved, 201);
+  assertEquals(await a.members("/"), [name]);
+  assertEquals(await a.text(`/${name}`), "body");
+  const copied = await a.status("COPY", `/${name}`, {
+    headers: { destination: rawBytes(`/dav/copy ${name}`) },
+  });
+  assertEquals(copied, 201);
+  assertEquals(await a.text(`/copy ${name}`), "body");
+  // A tagged If list names the resource the same way.
+  const { token } = await a.lock(`/${name}`);
+  const tagged = { if: rawBytes(`<${ORIGIN}/dav/${name}> (<${token}>)`) };
+  assertEquals(await a.put(`/${name}`, "locked", tagged), 204);
+  // Bytes that are not UTF-8 (Latin-1 "é" alone) are not guessed at: 400, nothing made.
+  const before = await snapshot(a.vfs);
+  const latin1 = await a.status("COPY", "/copy " + name, {
+    headers: { destination: "/dav/caf\u00e9" },
+  });
+  assertEquals(latin1, 400);
+  assertEquals(await snapshot(a.vfs), before);
+});
+
 davTest("collections with such names list with encoded hrefs ending in /", async ({ a }) => {
   const dir = "/dir #1 ?%";
   assertEquals(await a.mkcol(dir), 201);

@@ -32,11 +32,12 @@ export function davPathOf(path: RequestPath, mount: string): FsPath | null {
  * @throws {FsError} EINVAL for a path that is not clean (see `src/http/request_path.ts`).
  */
 export function headerPathOf(
-  uri: string,
+  header: string,
   request: URL,
   mount: string,
   options: { anyHost?: boolean } = {},
 ): FsPath | null {
+  const uri = asciiUri(header);
   let raw: string;
   if (uri.startsWith("/")) {
     if (uri.startsWith("//")) return null;
@@ -48,6 +49,37 @@ export function headerPathOf(
     raw = rawPathOf(uri);
   }
   return davPathOf(parseRequestPath(raw, { mergeSlashes: true }), mount);
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * A URI from a header with its raw non-ASCII bytes percent-encoded. Some clients put a
+ * name's UTF-8 bytes into `Destination` unencoded (as they do a raw space); the runtime
+ * hands header bytes over one character each (Latin-1), so "é" arrived as "Ã©", and a
+ * COPY or MOVE created a file of that garbled name (before session 16). Bytes that are
+ * not UTF-8 are refused rather than guessed at.
+ *
+ * @throws {DavError} 400 when the raw bytes are not UTF-8.
+ */
+export function asciiUri(value: string): string {
+  // deno-lint-ignore no-control-regex
+  if (/^[\x00-\x7f]*$/.test(value)) return value;
+  const bytes = Uint8Array.from(value, (ch) => ch.charCodeAt(0));
+  try {
+    if (/[^\x00-\xff]/.test(value)) throw new TypeError("not bytes");
+    strictUtf8.decode(bytes);
+  } catch {
+    throw new DavError(
+      400,
+      "A URI in a header has raw bytes that are not UTF-8: percent-encode it",
+    );
+  }
+  let out = "";
+  for (const byte of bytes) {
+    out += byte < 0x80 ? String.fromCharCode(byte) : "%" + byte.toString(16).toUpperCase();
+  }
+  return out;
 }
 
 /** Characters a path segment may keep unescaped in an href (RFC 3986 pchar, minus `;=,`). */
@@ -82,8 +114,8 @@ export function isWithin(path: string, ancestor: string): boolean {
  * outside the mount is 502 too; a path with dot segments is 400.
  */
 export function destinationPath(header: string | null, request: URL, mount: string): FsPath {
-  const url = parseDestination(header, request);
-  const uri = (header ?? "").trim();
+  const uri = asciiUri((header ?? "").trim());
+  const url = parseDestination(header === null ? null : uri, request);
   if (url.host !== request.host) {
     throw new DavError(502, "The Destination is on another server");
   }
