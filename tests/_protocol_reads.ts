@@ -174,14 +174,19 @@ export function inspect(rng: Rng, w: World, c: World = w): Step {
   };
 }
 
-/** What a `Range` of one of the forms read() sends selects of `size` bytes (RFC 9110 14.1.2). */
-function rangeOf(text: string, size: number): { start: number; end: number } | "unsatisfiable" {
+/**
+ * What a `Range` of one of the forms read() sends selects of `size` bytes (RFC 9110 14.1.2);
+ * null for the whole representation (a 200): a suffix range of an empty file.
+ */
+function rangeOf(
+  text: string,
+  size: number,
+): { start: number; end: number } | "unsatisfiable" | null {
   const [, a, b] = /^bytes=(\d*)-(\d*)$/.exec(text)!;
   if (a === "") {
     const n = Number(b);
-    return n === 0 || size === 0
-      ? "unsatisfiable"
-      : { start: Math.max(0, size - n), end: size - 1 };
+    if (n === 0) return "unsatisfiable";
+    return size === 0 ? null : { start: Math.max(0, size - n), end: size - 1 };
   }
   const start = Number(a);
   const end = b === "" ? size - 1 : Math.min(Number(b), size - 1);

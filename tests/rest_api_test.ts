@@ -51,6 +51,14 @@ restTest("GET answers the range matrix of RFC 9110", async ({ client, req }) => 
   const empty = await req("/fs/empty", { headers: { range: "bytes=0-" } });
   assertEquals([empty.status, empty.headers.get("content-range")], [416, "bytes */0"]);
   await empty.body?.cancel();
+  // A suffix range is the one satisfiable form for an empty file (RFC 9110 14.1.1), yet no
+  // Content-Range can say so: the whole, empty file (before session 16: 416).
+  const suffix = await req("/fs/empty", { headers: { range: "bytes=-5" } });
+  assertEquals(
+    [suffix.status, suffix.headers.get("content-range"), suffix.headers.get("content-length")],
+    [200, null, "0"],
+  );
+  assertEquals(await suffix.text(), "");
   // HEAD ignores Range; If-Range applies it only for the current strong ETag.
   const head = await req("/fs/d.txt", { method: "HEAD", headers: { range: "bytes=0-1" } });
   assertEquals([head.status, head.headers.get("content-length")], [200, "10"]);
