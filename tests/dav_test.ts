@@ -225,6 +225,36 @@ davTest(
   },
 );
 
+// RFC 9110 section 13.2.1: preconditions are ignored when the request without them would
+// fail anyway. Before session 16 these were 412, which blamed the client's condition.
+davTest(
+  "a MKCOL over something, or a PROPPATCH of nothing, fails as it would unconditionally",
+  async ({ a }) => {
+    assertEquals(await a.mkcol("/d"), 201);
+    const before = await snapshot(a.vfs);
+    const proppatch = '<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z">' +
+      "<D:set><D:prop><Z:p>v</Z:p></D:prop></D:set></D:propertyupdate>";
+    const statuses: Record<string, number> = {};
+    for (const condition of [{ "if-none-match": "*" }, { "if-match": '"stale"' }]) {
+      const key = JSON.stringify(condition);
+      statuses[`MKCOL /d ${key}`] = await a.status("MKCOL", "/d", { headers: condition });
+      statuses[`PROPPATCH /nope ${key}`] = await a.status("PROPPATCH", "/nope", {
+        headers: condition,
+        body: proppatch,
+      });
+    }
+    assertEquals(statuses, {
+      'MKCOL /d {"if-none-match":"*"}': 405,
+      'PROPPATCH /nope {"if-none-match":"*"}': 404,
+      'MKCOL /d {"if-match":"\\"stale\\""}': 405,
+      'PROPPATCH /nope {"if-match":"\\"stale\\""}': 404,
+    });
+    assertEquals(await snapshot(a.vfs), before);
+    // Where the method would succeed, the condition decides: 412.
+    assertEquals(await a.status("MKCOL", "/e", { headers: { "if-match": "*" } }), 412);
+  },
+);
+
 davTest(
   "DELETE of a collection with a Depth other than infinity is 400 and removes nothing",
   async ({ a }) => {

@@ -80,6 +80,17 @@ const METHODS: Readonly<Record<string, Handler>> = {
 const PRECONDITIONED = new Set(["MKCOL", "PROPPATCH", "LOCK", "UNLOCK"]);
 
 /**
+ * Whether the method fails whatever its preconditions say: a MKCOL where something exists
+ * (405), a PROPPATCH where nothing does (404). RFC 9110 section 13.2.1: a server ignores
+ * the preconditions when the request without them would not be answered 2xx or 412 (before
+ * session 16: 412, which told the client its condition was the trouble). LOCK creates what
+ * is missing, and UNLOCK may release a lock on an unmapped path: both are still judged.
+ */
+function answeredRegardless(method: string, exists: boolean): boolean {
+  return method === "MKCOL" ? exists : method === "PROPPATCH" && !exists;
+}
+
+/**
  * Builds the WebDAV app; mount it with `app.route("/dav", createWebDav(vfs))`.
  *
  * @example
@@ -115,7 +126,10 @@ export function createWebDav(vfs: Vfs, options: WebDavOptions = {}): Hono {
     if (PRECONDITIONED.has(c.req.method)) {
       const conditions = conditionalHeaders(c.req.raw.headers);
       if (!unconditional(conditions)) {
-        evaluatePreconditions(conditions, await statOrNull(view, parsed.path), false);
+        const current = await statOrNull(view, parsed.path);
+        if (!answeredRegardless(c.req.method, current !== null)) {
+          evaluatePreconditions(conditions, current, false);
+        }
       }
     }
     return await handler({
