@@ -8,7 +8,7 @@
 import { lockAlias } from "../http/locks.ts";
 import { bodyIdleMs } from "../http/input.ts";
 import { isFsError, type Stat } from "../vfs/mod.ts";
-import { type LockInfo, LockTokenError } from "../vfs/locks.ts";
+import { LockedError, type LockInfo, LockTokenError } from "../vfs/locks.ts";
 import { DavError } from "./errors.ts";
 import {
   parseDepth,
@@ -63,6 +63,8 @@ export async function lockMethod(req: DavRequest): Promise<Response> {
     owner: info.owner,
     principal: req.principal,
     timeout,
+  }).catch((error) => {
+    throw error instanceof LockedError ? conflicting(req, error) : error;
   });
   let created = false;
   if (!existing) {
@@ -78,6 +80,20 @@ export async function lockMethod(req: DavRequest): Promise<Response> {
     }
   }
   return lockResponse(req, lock, { status: created ? 201 : 200, fresh: true, stat: existing });
+}
+
+/**
+ * A LOCK refused by a lock already there: 423 with `DAV:no-conflicting-lock` naming the
+ * roots of the locks in the way (RFC 4918 sections 9.10.6 and 16), so the client need not
+ * look them up. Before session 16 it was `DAV:lock-token-submitted`, the condition of a
+ * write that lacks a token, which tells a client to send one it cannot have.
+ */
+function conflicting(req: DavRequest, error: LockedError): DavError {
+  const hrefs = error.conflicts.map((l) => href(req, l.via ?? l.root, l.depth === "infinity"));
+  return new DavError(423, error.message, {
+    condition: "no-conflicting-lock",
+    hrefs: [...new Set(hrefs)],
+  });
 }
 
 async function refresh(req: DavRequest, timeout: number | null): Promise<Response> {
