@@ -108,7 +108,17 @@ export async function guard(req: DavRequest, touches: readonly Touch[]): Promise
         req.locks.covering(path, { alias: lockAlias(req.c, req.vfs, path, { follow: true }) }),
       ]);
       const tokens = new Set([...locks, ...followed].map((l) => l.token));
-      return { etag: stat ? quotedEtag(stat) : null, tokens: [...tokens] };
+      // A symlink's URL has two entity tags: its own (PROPFIND's getetag) and the one GET
+      // sends, of the file it leads to, which a client then puts in the If header of a PUT
+      // (before session 16: 412 on it, while If-Match with it held).
+      const leadsTo = stat?.type === "symlink"
+        ? await statOrNull(req.vfs, path, { follow: true })
+        : null;
+      return {
+        etag: stat ? quotedEtag(stat) : null,
+        followedEtag: leadsTo ? quotedEtag(leadsTo) : null,
+        tokens: [...tokens],
+      };
     });
     if (!holds) throw new DavError(412, "The If header's conditions do not hold");
   }
