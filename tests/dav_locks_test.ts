@@ -202,6 +202,20 @@ davTest(
   },
 );
 
+davTest(
+  "lock-token-submitted names a locked collection by its href, slash included",
+  async ({ a }) => {
+    assertEquals(await a.mkcol("/c d"), 201);
+    assertEquals((await a.lock("/c d", { depth: "infinity" })).status, 200);
+    const res = await a.send("PUT", "/c d/f", { body: "x" });
+    assertEquals(res.status, 423);
+    const error = parseXml(await res.text());
+    const hrefs = kids(child(error, DAV, "lock-token-submitted"), DAV, "href").map(textOf);
+    // Before session 16: "/dav/c%20d", without the slash every other href of it has.
+    assertEquals(hrefs, ["/dav/c%20d/"]);
+  },
+);
+
 davTest("refresh extends a lock; UNLOCK with a wrong token is 409", async ({ a }) => {
   assertEquals(await a.put("/r.txt", "r"), 201);
   assertEquals(await a.put("/other.txt", "o"), 201);

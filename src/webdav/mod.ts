@@ -23,7 +23,7 @@ import {
 } from "./content.ts";
 import { DavError, messageOf, statusOf } from "./errors.ts";
 import { lockMethod, unlockMethod } from "./locking.ts";
-import { davPathOf } from "./paths.ts";
+import { davPathOf, hrefOf } from "./paths.ts";
 import { errorBody } from "./props.ts";
 import { propfindMethod, proppatchMethod } from "./propmethods.ts";
 import { type DavRequest, statOrNull } from "./request.ts";
@@ -165,9 +165,11 @@ export function errorResponse(c: Context, error: unknown, mount: string): Respon
   let hrefs = error instanceof DavError ? [...error.hrefs] : [];
   if (error instanceof LockedError) {
     condition = "lock-token-submitted";
-    hrefs = [...new Set(error.conflicts.map((l) => l.root))].map((root) =>
-      root === "/" ? `${mount}/` : `${mount}${root.split("/").map(encodeURIComponent).join("/")}`
-    );
+    // Encoded as every other href, a collection's (depth infinity) with its slash (before
+    // session 16: encodeURIComponent, and never a slash).
+    hrefs = [
+      ...new Set(error.conflicts.map((l) => hrefOf(mount, l.root, l.depth === "infinity"))),
+    ];
   }
   if (condition) {
     headers["content-type"] = "application/xml; charset=utf-8";
