@@ -145,7 +145,8 @@ export async function startService(
     davInfinityMax: config.davInfinityMax,
     bodyTimeoutMs: config.bodyTimeoutMs,
     secret: config.secret,
-    uploads: { expiryMs: config.uploadExpiryMs, trustForwarded: config.trustForwarded },
+    uploads: { expiryMs: config.uploadExpiryMs },
+    trustForwarded: config.trustForwarded,
   });
   if (config.secret === null && auth !== null) {
     logger.warn(

@@ -7,6 +7,7 @@ import { assert, assertEquals } from "./_assert.ts";
 import { chunked } from "./_stores.ts";
 import { Dav, davTest, davUrl, lockinfo, ORIGIN, prop, propfindBody } from "./_dav.ts";
 import { Vfs } from "../src/vfs/mod.ts";
+import { Authenticator, hashPassword } from "../src/auth/mod.ts";
 import { snapshot } from "./rest_harness.ts";
 
 const NFC: string = "caf\u00e9.txt";
@@ -98,6 +99,54 @@ davTest("a Destination with raw UTF-8 bytes names what the client meant", async 
   assertEquals(latin1, 400);
   assertEquals(await snapshot(a.vfs), before);
 });
+
+// Behind a reverse proxy that rewrites Host, clients name the public host in Destination.
+// Before session 16 that was 502 whatever the configuration; now it is this server when a
+// trusted proxy forwarded that host, and the destination is authorized as the handler
+// reads it (a folder-limited user cannot leave the folder through it).
+davTest(
+  "a Destination naming the host a trusted proxy forwarded is this server",
+  async ({ a, store }) => {
+    const hash = await hashPassword("pw", { iterations: 1000 });
+    const auth = await Authenticator.load({
+      PAGEFS_USERS: `root:${hash}:rw, alice:${hash}:rw:/home`,
+    });
+    assert(auth);
+    const as = (name: string, trustForwarded: boolean) =>
+      new Dav(a.vfs, store, {
+        auth,
+        trustForwarded,
+        headers: {
+          authorization: `Basic ${btoa(`${name}:pw`)}`,
+          "x-forwarded-host": "files.example.com",
+          "x-forwarded-proto": "https",
+        },
+      });
+    const root = as("root", true);
+    assertEquals(await root.mkcol("/home"), 201);
+    assertEquals(await root.put("/home/f", "f"), 201);
+    const move = (dav: Dav, from: string, to: string) =>
+      dav.status("MOVE", from, { headers: { destination: `https://files.example.com/dav${to}` } });
+    // Not trusted: another server.
+    assertEquals(await move(as("root", false), "/home/f", "/home/g"), 502);
+    assertEquals(await move(root, "/home/f", "/home/g"), 201);
+    assertEquals(await root.text("/home/g"), "f");
+    // Another host still is another server.
+    const other = await root.status("MOVE", "/home/g", {
+      headers: { destination: "https://elsewhere.example/dav/home/h" },
+    });
+    assertEquals(other, 502);
+    // A folder-limited user: out of the folder through the forwarded host is refused like
+    // any second path out of it, and nothing changes.
+    const alice = as("alice", true);
+    const before = await snapshot(a.vfs);
+    assertEquals(await move(alice, "/home/g", "/g"), 403);
+    assertEquals(await move(alice, "/home/g", "/home/../g"), 400);
+    assertEquals(await snapshot(a.vfs), before);
+    assertEquals(await move(alice, "/home/g", "/home/h"), 201);
+    assertEquals(await root.text("/home/h"), "f");
+  },
+);
 
 davTest("collections with such names list with encoded hrefs ending in /", async ({ a }) => {
   const dir = "/dir #1 ?%";

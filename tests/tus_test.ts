@@ -47,8 +47,8 @@ async function instance(
       sweepEveryMs: options.sweepEveryMs ?? Infinity,
       ...(options.now ? { now: options.now } : {}),
       ...(options.expiryMs ? { expiryMs: options.expiryMs } : {}),
-      ...(options.trustForwarded ? { trustForwarded: true } : {}),
     },
+    ...(options.trustForwarded ? { trustForwarded: true } : {}),
   });
   return { vfs, request: async (path, init) => await app.request(`${ORIGIN}${path}`, init) };
 }

@@ -31,7 +31,8 @@ import {
   TUS_VERSION,
   uintHeader,
 } from "./protocol.ts";
-import { originOf, preconditionsOf, targetOf } from "./request.ts";
+import { preconditionsOf, targetOf } from "./request.ts";
+import { originOf } from "../http/forwarded.ts";
 import { type Upload, UploadGone, type UploadRecord, Uploads } from "./uploads.ts";
 
 /** How the handlers reach the filesystem and the request's principal. */
@@ -176,7 +177,7 @@ class Handlers {
       ...pre,
     });
     const out: Record<string, string> = {
-      "location": `${originOf(c, this.#o.trustForwarded)}${this.#o.mount}/${upload.id}`,
+      "location": `${originOf(c.req.raw, this.#o.trustForwarded)}${this.#o.mount}/${upload.id}`,
       "upload-expires": httpDate(upload.record.expires),
     };
     const type = c.req.header("content-type")?.split(";")[0]?.trim().toLowerCase();

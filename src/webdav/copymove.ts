@@ -123,7 +123,8 @@ export async function copyMoveMethod(req: DavRequest, move: boolean): Promise<Re
 async function copyMoveOnce(req: DavRequest, move: boolean): Promise<Response> {
   const { vfs, path: from } = req;
   const header = req.c.req.header("destination") ?? null;
-  const to = destinationPath(header, req.url, req.mount).path;
+  const to = destinationPath(header, req.url, req.mount, { forwardedHost: req.forwardedHost })
+    .path;
   const overwrite = parseOverwrite(req.c.req.header("overwrite") ?? null);
   const depth = parseDepth(req.c.req.header("depth") ?? null, "infinity");
   if (depth === "1" || (move && depth !== "infinity")) {

@@ -30,6 +30,7 @@ import { type DavRequest, statOrNull } from "./request.ts";
 import { conditionalHeaders, evaluatePreconditions, unconditional } from "../http/preconditions.ts";
 import { HttpError, RETRY_AFTER_SECONDS } from "../http/errors.ts";
 import { RenderCache } from "../http/render_cache.ts";
+import { forwardedOf } from "../http/forwarded.ts";
 import { requestPathOf } from "../http/request_path.ts";
 import { LockedError } from "../vfs/locks.ts";
 
@@ -52,6 +53,12 @@ export interface WebDavOptions {
   readonly infinityMax?: number;
   /** Where rendered PROPFIND listings are kept (default: a cache of its own). */
   readonly renderCache?: RenderCache;
+  /**
+   * A reverse proxy in front sets `Forwarded` / `X-Forwarded-Host` (default false): a
+   * `Destination` naming the host it forwarded is this server too (before session 16 it
+   * was 502 when the proxy rewrote `Host`).
+   */
+  readonly trustForwarded?: boolean;
 }
 
 type Handler = (req: DavRequest) => Response | Promise<Response>;
@@ -145,6 +152,7 @@ export function createWebDav(vfs: Vfs, options: WebDavOptions = {}): Hono {
       davInfinityMax: options.infinityMax ?? 10_000,
       principal: options.principalOf?.(c) ?? null,
       renders,
+      forwardedHost: options.trustForwarded ? forwardedOf(c.req.raw.headers).host : null,
     });
   });
   app.onError((error, c) => errorResponse(c, error, mount));

@@ -111,15 +111,23 @@ export function isWithin(path: string, ancestor: string): boolean {
 /**
  * The filesystem path of a `Destination` header (RFC 4918 section 10.3). A missing or
  * malformed header is 400; another host is 502 (this server cannot write there); a path
- * outside the mount is 502 too; a path with dot segments is 400.
+ * outside the mount is 502 too; a path with dot segments is 400. The scheme is not
+ * compared: behind a proxy that ends TLS, clients name `https:` URLs of an `http:` request.
+ * `forwardedHost`: the host a trusted proxy says the client used, which is this server too.
  */
-export function destinationPath(header: string | null, request: URL, mount: string): FsPath {
+export function destinationPath(
+  header: string | null,
+  request: URL,
+  mount: string,
+  options: { forwardedHost?: string | null } = {},
+): FsPath {
   const uri = asciiUri((header ?? "").trim());
   const url = parseDestination(header === null ? null : uri, request);
-  if (url.host !== request.host) {
+  const forwarded = options.forwardedHost?.toLowerCase();
+  if (url.host !== request.host && url.host !== forwarded) {
     throw new DavError(502, "The Destination is on another server");
   }
-  const parsed = headerPathOf(uri, request, mount);
+  const parsed = headerPathOf(uri, request, mount, { anyHost: true });
   if (!parsed) throw new DavError(502, `The Destination is outside ${mount}/`);
   return parsed;
 }

@@ -37,6 +37,8 @@ export interface DavRequest {
   readonly scope: string;
   /** Rendered listings kept for the next identical PROPFIND. */
   readonly renders: RenderCache;
+  /** The host a trusted reverse proxy says the client used (null: none, or not trusted). */
+  readonly forwardedHost: string | null;
 }
 
 /** The href of `path` as this server writes it. */
