@@ -49,6 +49,16 @@ davTest("a PUT through a symlink takes an If header entity tag its GET gave", as
   assertEquals(await t.a.put("/s", "three", { if: `<${ORIGIN}/dav/s> ([${now}])` }), 204);
   assertEquals(await t.a.put("/s", "four", { if: `([${etag}])` }), 412);
   assertEquals(await (await api("/f")).text(), "three");
+  // A symlink that leads nowhere followable (a loop) has its own entity tag alone: the If
+  // header is judged, not refused with the loop's 508.
+  const loop = await api("/loop", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ op: "symlink", target: "/loop" }),
+  });
+  assertEquals(loop.status, 201);
+  assertEquals(await t.a.status("DELETE", "/loop", { headers: { if: `(["nope"])` } }), 412);
+  assertEquals(await t.a.status("DELETE", "/loop", { headers: { if: '(Not ["nope"])' } }), 204);
 });
 
 davTest("a symlink to a collection is that collection as a parent", async (t) => {

@@ -113,8 +113,13 @@ export async function guard(req: DavRequest, touches: readonly Touch[]): Promise
       // A symlink's URL has two entity tags: its own (PROPFIND's getetag) and the one GET
       // sends, of the file it leads to, which a client then puts in the If header of a PUT
       // (before session 16: 412 on it, while If-Match with it held).
+      // A symlink that leads nowhere it can be followed (a loop, out of the caller's folder)
+      // has its own entity tag only: the request is judged, not refused, for it.
       const leadsTo = stat?.type === "symlink"
-        ? await statOrNull(req.vfs, path, { follow: true })
+        ? await statOrNull(req.vfs, path, { follow: true }).catch((error) => {
+          if (isFsError(error, "ELOOP", "EACCES")) return null;
+          throw error;
+        })
         : null;
       return {
         etag: stat ? quotedEtag(stat) : null,
