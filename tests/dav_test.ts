@@ -5,7 +5,8 @@
 import { DAV, textOf } from "../src/webdav/xml.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { chunked, pattern } from "./_stores.ts";
-import { type Dav, davTest, prop, propfindBody } from "./_dav.ts";
+import { Dav, davTest, ORIGIN, prop, propfindBody } from "./_dav.ts";
+import { Authenticator, hashPassword } from "../src/auth/mod.ts";
 import { snapshot } from "./rest_harness.ts";
 
 async function bytesOf(dav: Dav, path: string): Promise<Uint8Array> {
@@ -254,6 +255,23 @@ davTest(
     assertEquals(await a.status("MKCOL", "/e", { headers: { "if-match": "*" } }), 412);
   },
 );
+
+// Windows' Mini-Redirector sends OPTIONS / before using http://host/dav/, and gives up
+// unless the answer speaks DAV (filestash issue 669). Before session 16: 404.
+davTest("OPTIONS of the server root speaks DAV, without credentials", async ({ a, store }) => {
+  const hash = await hashPassword("pw", { iterations: 1000 });
+  const auth = await Authenticator.load({ PAGEFS_USERS: `alice:${hash}:rw` });
+  assert(auth);
+  for (const dav of [a, new Dav(a.vfs, store, { auth })]) {
+    const res = await dav.app.request(`${ORIGIN}/`, { method: "OPTIONS" });
+    await res.body?.cancel();
+    assertEquals(res.status, 200);
+    assertEquals(res.headers.get("dav"), "1, 2");
+    assertEquals(res.headers.get("ms-author-via"), "DAV");
+  }
+  // The root is still the UI: nothing else of it changed.
+  assertEquals((await a.app.request(`${ORIGIN}/`, { method: "PROPFIND" })).status, 404);
+});
 
 davTest(
   "DELETE of a collection with a Depth other than infinity is 400 and removes nothing",
