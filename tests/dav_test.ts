@@ -273,6 +273,22 @@ davTest("OPTIONS of the server root speaks DAV, without credentials", async ({ a
   assertEquals((await a.app.request(`${ORIGIN}/`, { method: "PROPFIND" })).status, 404);
 });
 
+// RFC 4918 section 9.9.2 restricts the Depth of a collection's MOVE only (Apache's mod_dav
+// likewise). Before session 16 a file's MOVE with Depth 0 was 400.
+davTest("MOVE of a file takes Depth 0; of a collection only infinity", async ({ a }) => {
+  assertEquals(await a.put("/f", "f"), 201);
+  assertEquals(await a.mkcol("/c"), 201);
+  const move = (from: string, to: string, depth: string) =>
+    a.status("MOVE", from, { headers: { destination: `${ORIGIN}/dav${to}`, depth } });
+  assertEquals(await move("/f", "/g", "0"), 201);
+  assertEquals(await a.text("/g"), "f");
+  const before = await snapshot(a.vfs);
+  assertEquals(await move("/c", "/d", "0"), 400);
+  assertEquals(await move("/g", "/h", "1"), 400);
+  assertEquals(await snapshot(a.vfs), before);
+  assertEquals(await move("/c", "/d", "infinity"), 201);
+});
+
 davTest(
   "DELETE of a collection with a Depth other than infinity is 400 and removes nothing",
   async ({ a }) => {
