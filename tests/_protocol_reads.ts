@@ -45,7 +45,8 @@ export function read(rng: Rng, w: World, c: World = w): Step {
   const tag = conditional.replace(/"/g, "");
   let expect: number;
   if (!current.ok) expect = dav ? davStatus(current.code) : apiStatus(current.code);
-  else if (!data) expect = 200; // a listing (the API's JSON, WebDAV's HTML index)
+  // A listing (the API's JSON, WebDAV's HTML index) has no entity tag: If-Match fails.
+  else if (!data) expect = headers["if-match"] ? 412 : 200;
   else if (headers["if-match"] && tag !== etag) expect = 412;
   else if (headers["if-none-match"] && tag === etag) expect = 304;
   else if (head || !range) expect = 200; // HEAD ignores Range (src/http/ranges.ts)

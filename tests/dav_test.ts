@@ -273,6 +273,17 @@ davTest("OPTIONS of the server root speaks DAV, without credentials", async ({ a
   assertEquals((await a.app.request(`${ORIGIN}/`, { method: "PROPFIND" })).status, 404);
 });
 
+// The HTML index of a collection has no entity tag (RFC 9110 13.1.1, 13.1.2). Before
+// session 16 it ignored both: 200.
+davTest("a collection's GET has no entity tag to match", async ({ a }) => {
+  assertEquals(await a.mkcol("/c"), 201);
+  const get = (headers: Record<string, string>) => a.status("GET", "/c", { headers });
+  assertEquals(
+    [await get({ "if-match": '"x"' }), await get({ "if-none-match": "*" }), await get({})],
+    [412, 304, 200],
+  );
+});
+
 // RFC 4918 section 9.9.2 restricts the Depth of a collection's MOVE only (Apache's mod_dav
 // likewise). Before session 16 a file's MOVE with Depth 0 was 400.
 davTest("MOVE of a file takes Depth 0; of a collection only infinity", async ({ a }) => {
