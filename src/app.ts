@@ -29,7 +29,7 @@ import { forwardedOf } from "./http/forwarded.ts";
 import { createRestApi, HttpError } from "./rest/mod.ts";
 import { problemResponse } from "./rest/errors.ts";
 import { fsPathBelow, mountNames, namesBelow, requestPathOf } from "./http/request_path.ts";
-import { createWebDav, davPathOf, destinationPath } from "./webdav/mod.ts";
+import { createWebDav, davPathOf, destinationPath, serverRoot } from "./webdav/mod.ts";
 import {
   checkNotStaging,
   createTus,
@@ -384,18 +384,9 @@ export function createApp(options: AppOptions): Hono {
       ...(options.davInfinityMax === undefined ? {} : { infinityMax: options.davInfinityMax }),
     });
     app.route(DAV_MOUNT, dav);
-    // Windows' WebDAV client (the Mini-Redirector) asks OPTIONS of the server's root before
-    // it uses any WebDAV URL there, and gives up on the server unless that answer speaks DAV
-    // (it caches the verdict until a reboot). The root is the browser UI, so this says only
-    // that the server speaks DAV (under /dav/); it needs no credentials and reveals nothing.
-    // Before session 16: 404, and "Add a network location" of http://host/dav/ failed.
-    app.options("/", (c) =>
-      c.body(null, 200, {
-        "dav": "1, 2",
-        "ms-author-via": "DAV",
-        "allow": "OPTIONS, GET, HEAD",
-        "content-length": "0",
-      }));
+    // WebDAV clients probe the server's root before the mount (Windows' Mini-Redirector:
+    // OPTIONS and PROPFIND of `/`); `src/webdav/server_root.ts`.
+    app.route("/", serverRoot(DAV_MOUNT));
 
     // The browser UI at `/` (docs/ui.md); it reaches files only through the routes above.
     const ui = createUi(options.vfs, {

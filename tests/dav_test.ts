@@ -2,10 +2,10 @@
 // PUT (streamed, at an offset, cut short, with a client mtime), DELETE of trees, COPY and
 // MOVE with Depth and Overwrite.
 
-import { DAV, textOf } from "../src/webdav/xml.ts";
+import { DAV, parseXml, textOf } from "../src/webdav/xml.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { chunked, pattern } from "./_stores.ts";
-import { Dav, davTest, ORIGIN, prop, propfindBody } from "./_dav.ts";
+import { child, Dav, davTest, kids, ORIGIN, prop, propfindBody } from "./_dav.ts";
 import { Authenticator, hashPassword } from "../src/auth/mod.ts";
 import { snapshot } from "./rest_harness.ts";
 
@@ -256,25 +256,50 @@ davTest(
   },
 );
 
-// Windows' Mini-Redirector sends OPTIONS / before using http://host/dav/, and gives up
-// unless the answer speaks DAV (filestash issue 669). Before session 16: 404.
-davTest("OPTIONS of the server root speaks DAV, without credentials", async ({ a, store }) => {
-  const hash = await hashPassword("pw", { iterations: 1000 });
-  const auth = await Authenticator.load({ PAGEFS_USERS: `alice:${hash}:rw` });
-  assert(auth);
-  for (const dav of [a, new Dav(a.vfs, store, { auth })]) {
-    const res = await dav.app.request(`${ORIGIN}/`, { method: "OPTIONS" });
-    await res.body?.cancel();
-    assertEquals(res.status, 200);
-    assertEquals(res.headers.get("dav"), "1, 2");
-    assertEquals(res.headers.get("ms-author-via"), "DAV");
-  }
-  // The root is still the UI: nothing else of it changed.
-  assertEquals((await a.app.request(`${ORIGIN}/`, { method: "PROPFIND" })).status, 404);
-});
+// Windows' Mini-Redirector sends OPTIONS and PROPFIND to / before using
+// http://host/dav/, and gives up unless they speak DAV (filestash issue 669, redmine_dmsf
+// issue 598); gvfs PROPFINDs / too. Before session 16: 404 for both.
+davTest(
+  "OPTIONS and PROPFIND of the server root speak DAV, without credentials",
+  async ({ a, store }) => {
+    const hash = await hashPassword("pw", { iterations: 1000 });
+    const auth = await Authenticator.load({ PAGEFS_USERS: `alice:${hash}:rw` });
+    assert(auth);
+    for (const dav of [a, new Dav(a.vfs, store, { auth })]) {
+      const res = await dav.app.request(`${ORIGIN}/`, { method: "OPTIONS" });
+      await res.body?.cancel();
+      assertEquals(res.status, 200);
+      assertEquals(res.headers.get("dav"), "1, 2");
+      assertEquals(res.headers.get("ms-author-via"), "DAV");
+      const found = await dav.app.request(`${ORIGIN}/`, {
+        method: "PROPFIND",
+        headers: { depth: "1" },
+        body: propfindBody([[DAV, "resourcetype"], [DAV, "getetag"]]),
+      });
+      assertEquals(found.status, 207);
+      const root = parseXml(await found.text());
+      const responses = kids(root, DAV, "response").map((r) => ({
+        href: textOf(child(r, DAV, "href")),
+        props: Object.fromEntries(
+          kids(r, DAV, "propstat").flatMap((ps) =>
+            kids(child(ps, DAV, "prop")).map((p) => [
+              `{${p.ns}}${p.name}`,
+              textOf(child(ps, DAV, "status")).split(" ")[1],
+            ])
+          ),
+        ),
+      }));
+      // The root and the mount, both collections; what they do not have is 404.
+      const props = { "{DAV:}resourcetype": "200", "{DAV:}getetag": "404" };
+      assertEquals(responses, [{ href: "/", props }, { href: "/dav/", props }]);
+    }
+    // The root is still the UI for everything else.
+    const other = await a.app.request(`${ORIGIN}/`, { method: "MKCOL" });
+    await other.body?.cancel();
+    assertEquals(other.status, 404);
+  },
+);
 
-// The HTML index of a collection has no entity tag (RFC 9110 13.1.1, 13.1.2). Before
-// session 16 it ignored both: 200.
 davTest("a collection's GET has no entity tag to match", async ({ a }) => {
   assertEquals(await a.mkcol("/c"), 201);
   const get = (headers: Record<string, string>) => a.status("GET", "/c", { headers });

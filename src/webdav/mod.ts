@@ -35,6 +35,7 @@ import { requestPathOf } from "../http/request_path.ts";
 import { LockedError } from "../vfs/locks.ts";
 
 export { davPathOf, destinationPath } from "./paths.ts";
+export { serverRoot } from "./server_root.ts";
 
 /** Options of {@linkcode createWebDav}. */
 export interface WebDavOptions {
