@@ -63,12 +63,12 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
  * @throws {DavError} 400 when the raw bytes are not UTF-8.
  */
 export function asciiUri(value: string): string {
-  // deno-lint-ignore no-control-regex
-  if (/^[\x00-\x7f]*$/.test(value)) return value;
-  const bytes = Uint8Array.from(value, (ch) => ch.charCodeAt(0));
+  const codes = Array.from(value, (ch) => ch.codePointAt(0)!);
+  if (codes.every((code) => code < 0x80)) return value;
   try {
-    if (/[^\x00-\xff]/.test(value)) throw new TypeError("not bytes");
-    strictUtf8.decode(bytes);
+    // Header bytes arrive one character each: anything above 0xff was not a byte.
+    if (codes.some((code) => code > 0xff)) throw new TypeError("not bytes");
+    strictUtf8.decode(Uint8Array.from(codes));
   } catch {
     throw new DavError(
       400,
@@ -76,8 +76,8 @@ export function asciiUri(value: string): string {
     );
   }
   let out = "";
-  for (const byte of bytes) {
-    out += byte < 0x80 ? String.fromCharCode(byte) : "%" + byte.toString(16).toUpperCase();
+  for (const code of codes) {
+    out += code < 0x80 ? String.fromCharCode(code) : "%" + code.toString(16).toUpperCase();
   }
   return out;
 }

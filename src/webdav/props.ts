@@ -69,6 +69,18 @@ export function isLive(p: PropName): boolean {
   return p.ns === DAV && (LIVE as readonly string[]).includes(p.name);
 }
 
+/**
+ * `displayname` is computed (the last name of the path) until a client sets one, which is
+ * kept as a dead property and reported instead: RFC 4918 section 15.2 says it SHOULD NOT
+ * be protected (before session 16 a PROPPATCH of it was 403).
+ */
+const DISPLAYNAME_KEY = deadKey({ ns: DAV, name: "displayname" });
+
+/** True when PROPPATCH may not change `p` (403): every live property but `displayname`. */
+export function isProtected(p: PropName): boolean {
+  return isLive(p) && !(p.ns === DAV && p.name === "displayname");
+}
+
 /** What PROPFIND asked for. */
 export type PropQuery =
   | { readonly kind: "allprop"; readonly include: readonly PropName[] }
@@ -77,7 +89,8 @@ export type PropQuery =
 
 /** Whether answering `query` needs dead properties (extended attributes). */
 export function needsDead(query: PropQuery): boolean {
-  return query.kind !== "prop" || query.names.some((n) => !isLive(n));
+  // A dead property, or the displayname a client may have set.
+  return query.kind !== "prop" || query.names.some((n) => !isProtected(n));
 }
 
 /** Whether answering `query` needs lock discovery. */
@@ -144,7 +157,12 @@ function dav(name: string, children: XmlOut["children"] = []): XmlOut {
 }
 
 /** The value of live property `name` for `r`, or null when it has none. */
-function liveValue(name: Live, r: Resource, ctx: PropContext, now: number): XmlOut | null {
+function liveValue(
+  name: Live,
+  r: Resource,
+  ctx: PropContext,
+  now: number,
+): XmlOut | { raw: string } | null {
   const { stat } = r;
   const collection = stat.type === "directory";
   switch (name) {
@@ -160,8 +178,11 @@ function liveValue(name: Live, r: Resource, ctx: PropContext, now: number): XmlO
       return dav(name, [`"${stat.etag}"`]);
     case "getcontenttype":
       return dav(name, [collection ? "httpd/unix-directory" : contentTypeOf(r.path)]);
-    case "displayname":
+    case "displayname": {
+      const set = r.xattrs[DISPLAYNAME_KEY];
+      if (set) return { raw: decoder.decode(set) };
       return dav(name, [r.path === "/" ? "" : r.path.slice(r.path.lastIndexOf("/") + 1)]);
+    }
     case "supportedlock":
       return dav(
         name,
@@ -190,7 +211,8 @@ function deadProps(r: Resource): [PropName, string][] {
   const out: [PropName, string][] = [];
   for (const [key, value] of Object.entries(r.xattrs)) {
     const name = deadName(key);
-    if (name) out.push([name, decoder.decode(value)]);
+    // A set displayname is reported as the live one it overrides, not twice.
+    if (name && !isLive(name)) out.push([name, decoder.decode(value)]);
   }
   return out;
 }
