@@ -25,10 +25,11 @@ import { setLockPrincipal } from "./http/locks.ts";
 import { BODY_IDLE_MS, setBodyIdleMs } from "./http/input.ts";
 import { answerLength } from "./http/answer_length.ts";
 import { closeMarkedConnections } from "./http/connection.ts";
+import { forwardedOf } from "./http/forwarded.ts";
 import { createRestApi, HttpError } from "./rest/mod.ts";
 import { problemResponse } from "./rest/errors.ts";
 import { fsPathBelow, mountNames, namesBelow, requestPathOf } from "./http/request_path.ts";
-import { createWebDav, davPathOf, destinationPath } from "./webdav/mod.ts";
+import { createWebDav, davPathOf, destinationPath, serverRoot } from "./webdav/mod.ts";
 import {
   checkNotStaging,
   createTus,
@@ -66,6 +67,11 @@ export interface AppOptions {
     readonly now?: () => number;
     readonly sweepEveryMs?: number;
   };
+  /**
+   * A reverse proxy in front sets `Forwarded` / `X-Forwarded-*` (`PAGEFS_TRUST_FORWARDED`):
+   * tus builds `Location` from them, and a WebDAV `Destination` may name the forwarded host.
+   */
+  readonly trustForwarded?: boolean;
   /** Where request lines and S3 failures are logged (default: text at level warn). */
   readonly logger?: Logger;
   /** Latency histograms and the other figures `/metrics` adds to the store's counters. */
@@ -151,11 +157,14 @@ const UPLOADS_MOUNT = `${API_MOUNT}/uploads`;
  * function the handler uses; null when absent or not a path this server writes (the
  * handler answers those).
  */
-function davDestinationOf(c: Context): string | null {
+function davDestinationOf(c: Context, trustForwarded: boolean): string | null {
   const header = c.req.header("destination");
   if (header === undefined) return null;
+  // With the handler's own reading of the host, so that the path the handler writes to is
+  // the one authorized here.
+  const forwardedHost = trustForwarded ? forwardedOf(c.req.raw.headers).host : null;
   try {
-    return destinationPath(header, new URL(c.req.url), DAV_MOUNT).path;
+    return destinationPath(header, new URL(c.req.url), DAV_MOUNT, { forwardedHost }).path;
   } catch (error) {
     // A Destination with dot segments is refused here, not left to the handler.
     if (error instanceof FsError) throw error;
@@ -335,6 +344,7 @@ export function createApp(options: AppOptions): Hono {
       scopeOf,
       checkTarget: writable,
       ...options.uploads,
+      trustForwarded: options.trustForwarded ?? false,
     });
     app.route("/", tus.app);
     app.route(
@@ -354,7 +364,7 @@ export function createApp(options: AppOptions): Hono {
       `${DAV_MOUNT}/*`,
       guard({
         pathOf: (c) => davPathOf(requestPathOf(c.req.raw, DAV_PATHS), DAV_MOUNT)?.path ?? null,
-        destinationOf: davDestinationOf,
+        destinationOf: (c) => davDestinationOf(c, options.trustForwarded ?? false),
       }),
     );
     app.use(DAV_MOUNT, guard({ pathOf: () => "/" }));
@@ -362,7 +372,7 @@ export function createApp(options: AppOptions): Hono {
       `${DAV_MOUNT}/*`,
       refuseStaging(
         (c) => davPathOf(requestPathOf(c.req.raw, DAV_PATHS), DAV_MOUNT)?.path ?? null,
-        davDestinationOf,
+        (c) => davDestinationOf(c, options.trustForwarded ?? false),
       ),
     );
     const dav = createWebDav(options.vfs, {
@@ -370,9 +380,13 @@ export function createApp(options: AppOptions): Hono {
       principalOf: (c) => auth ? c.get("principal")?.name ?? null : null,
       scopeOf,
       renderCache: renders,
+      trustForwarded: options.trustForwarded ?? false,
       ...(options.davInfinityMax === undefined ? {} : { infinityMax: options.davInfinityMax }),
     });
     app.route(DAV_MOUNT, dav);
+    // WebDAV clients probe the server's root before the mount (Windows' Mini-Redirector:
+    // OPTIONS and PROPFIND of `/`); `src/webdav/server_root.ts`.
+    app.route("/", serverRoot(DAV_MOUNT));
 
     // The browser UI at `/` (docs/ui.md); it reaches files only through the routes above.
     const ui = createUi(options.vfs, {

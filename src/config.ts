@@ -39,6 +39,12 @@ export interface Config {
   readonly secret: string | null;
   /** How long an unfinished resumable upload is kept, in ms (default 24 h). */
   readonly uploadExpiryMs: number;
+  /**
+   * `PAGEFS_TRUST_FORWARDED`: a reverse proxy in front sets `Forwarded` /
+   * `X-Forwarded-Host` / `X-Forwarded-Proto`, so a tus `Location` may be built from them.
+   * Off by default: without a proxy that overwrites them, they are whatever the client sent.
+   */
+  readonly trustForwarded: boolean;
   /** `info` logs every request; `warn` only failures (4xx, 5xx), warnings and start-up. */
   readonly logLevel: "debug" | "info" | "warn";
   /** `text` (key=value) or `json` (one object per line). */
@@ -120,6 +126,7 @@ export function loadConfig(env: Env): Config {
     metricsPublic: flag("PAGEFS_METRICS_PUBLIC", env.PAGEFS_METRICS_PUBLIC, false),
     secret: secret(env.PAGEFS_SECRET),
     uploadExpiryMs: duration("PAGEFS_UPLOAD_EXPIRY", env.PAGEFS_UPLOAD_EXPIRY, 24 * 3600_000),
+    trustForwarded: flag("PAGEFS_TRUST_FORWARDED", env.PAGEFS_TRUST_FORWARDED, false),
     logLevel: oneOf("PAGEFS_LOG_LEVEL", env.PAGEFS_LOG_LEVEL, ["info", "debug", "warn"] as const),
     logFormat: oneOf("PAGEFS_LOG_FORMAT", env.PAGEFS_LOG_FORMAT, ["text", "json"] as const),
     s3TimeoutMs: integer("PAGEFS_S3_TIMEOUT_MS", env.PAGEFS_S3_TIMEOUT_MS, 60_000, 100),

@@ -93,6 +93,11 @@ Deno.test("loadConfig() reads CORS origins and the metrics flag", async () => {
   );
 });
 
+Deno.test("loadConfig() trusts forwarded headers only with PAGEFS_TRUST_FORWARDED", () => {
+  assertEquals(loadConfig({}).trustForwarded, false);
+  assertEquals(loadConfig({ PAGEFS_TRUST_FORWARDED: "true" }).trustForwarded, true);
+});
+
 Deno.test("loadConfig() reads PAGEFS_UPLOAD_EXPIRY as a duration (default 24 h)", async () => {
   assertEquals(loadConfig({}).uploadExpiryMs, 24 * 3600_000);
   assertEquals(loadConfig({ PAGEFS_UPLOAD_EXPIRY: "90" }).uploadExpiryMs, 90_000);

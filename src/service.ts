@@ -146,6 +146,7 @@ export async function startService(
     bodyTimeoutMs: config.bodyTimeoutMs,
     secret: config.secret,
     uploads: { expiryMs: config.uploadExpiryMs },
+    trustForwarded: config.trustForwarded,
   });
   if (config.secret === null && auth !== null) {
     logger.warn(

@@ -48,6 +48,7 @@ export class Dav {
       auth?: Authenticator;
       headers?: Record<string, string>;
       davInfinityMax?: number;
+      trustForwarded?: boolean;
     } = {},
   ) {
     this.vfs = vfs;
@@ -57,6 +58,7 @@ export class Dav {
       vfs,
       auth: options.auth ?? null,
       ...(options.davInfinityMax === undefined ? {} : { davInfinityMax: options.davInfinityMax }),
+      ...(options.trustForwarded ? { trustForwarded: true } : {}),
     });
     this.#headers = options.headers ?? {};
   }

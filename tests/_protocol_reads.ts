@@ -45,7 +45,8 @@ export function read(rng: Rng, w: World, c: World = w): Step {
   const tag = conditional.replace(/"/g, "");
   let expect: number;
   if (!current.ok) expect = dav ? davStatus(current.code) : apiStatus(current.code);
-  else if (!data) expect = 200; // a listing (the API's JSON, WebDAV's HTML index)
+  // A listing (the API's JSON, WebDAV's HTML index) has no entity tag: If-Match fails.
+  else if (!data) expect = headers["if-match"] ? 412 : 200;
   else if (headers["if-match"] && tag !== etag) expect = 412;
   else if (headers["if-none-match"] && tag === etag) expect = 304;
   else if (head || !range) expect = 200; // HEAD ignores Range (src/http/ranges.ts)
@@ -174,14 +175,19 @@ export function inspect(rng: Rng, w: World, c: World = w): Step {
   };
 }
 
-/** What a `Range` of one of the forms read() sends selects of `size` bytes (RFC 9110 14.1.2). */
-function rangeOf(text: string, size: number): { start: number; end: number } | "unsatisfiable" {
+/**
+ * What a `Range` of one of the forms read() sends selects of `size` bytes (RFC 9110 14.1.2);
+ * null for the whole representation (a 200): a suffix range of an empty file.
+ */
+function rangeOf(
+  text: string,
+  size: number,
+): { start: number; end: number } | "unsatisfiable" | null {
   const [, a, b] = /^bytes=(\d*)-(\d*)$/.exec(text)!;
   if (a === "") {
     const n = Number(b);
-    return n === 0 || size === 0
-      ? "unsatisfiable"
-      : { start: Math.max(0, size - n), end: size - 1 };
+    if (n === 0) return "unsatisfiable";
+    return size === 0 ? null : { start: Math.max(0, size - n), end: size - 1 };
   }
   const start = Number(a);
   const end = b === "" ? size - 1 : Math.min(Number(b), size - 1);

@@ -7,6 +7,7 @@ import { assert, assertEquals } from "./_assert.ts";
 import { chunked } from "./_stores.ts";
 import { Dav, davTest, davUrl, lockinfo, ORIGIN, prop, propfindBody } from "./_dav.ts";
 import { Vfs } from "../src/vfs/mod.ts";
+import { Authenticator, hashPassword } from "../src/auth/mod.ts";
 import { snapshot } from "./rest_harness.ts";
 
 const NFC: string = "caf\u00e9.txt";
@@ -65,6 +66,87 @@ davTest("names needing percent-encoding round-trip through every method", async 
   // Only NFD's file went: the NFC one (moved) is still there, and vice versa.
   assertEquals(await a.text(`/moved ${NFC}`), `body of ${NFC}`);
 });
+
+/** `text` as a header carries its UTF-8 bytes unencoded: one character per byte. */
+const rawBytes = (text: string) => String.fromCharCode(...new TextEncoder().encode(text));
+
+// Some clients send a Destination's (or a tagged If's) non-ASCII name as raw UTF-8 bytes,
+// as they send a raw space. Before session 16 each byte became one character: a MOVE to
+// "/dav/Résumé 日本" made a file named "RÃ©sumÃ© æ\u0097¥æ\u009c¬" and answered 201.
+davTest("a Destination with raw UTF-8 bytes names what the client meant", async ({ a }) => {
+  const name = `R\u00e9sum\u00e9 ${NFD} \u65e5\u672c`;
+  assertEquals(await a.put("/src", "body"), 201);
+  const moved = await a.status("MOVE", "/src", {
+    headers: { destination: rawBytes(`${ORIGIN}/dav/${name}`) },
+  });
+  assertEquals(moved, 201);
+  assertEquals(await a.members("/"), [name]);
+  assertEquals(await a.text(`/${name}`), "body");
+  const copied = await a.status("COPY", `/${name}`, {
+    headers: { destination: rawBytes(`/dav/copy ${name}`) },
+  });
+  assertEquals(copied, 201);
+  assertEquals(await a.text(`/copy ${name}`), "body");
+  // A tagged If list names the resource the same way.
+  const { token } = await a.lock(`/${name}`);
+  const tagged = { if: rawBytes(`<${ORIGIN}/dav/${name}> (<${token}>)`) };
+  assertEquals(await a.put(`/${name}`, "locked", tagged), 204);
+  // Bytes that are not UTF-8 (Latin-1 "é" alone) are not guessed at: 400, nothing made.
+  const before = await snapshot(a.vfs);
+  const latin1 = await a.status("COPY", "/copy " + name, {
+    headers: { destination: "/dav/caf\u00e9" },
+  });
+  assertEquals(latin1, 400);
+  assertEquals(await snapshot(a.vfs), before);
+});
+
+// Behind a reverse proxy that rewrites Host, clients name the public host in Destination.
+// Before session 16 that was 502 whatever the configuration; now it is this server when a
+// trusted proxy forwarded that host, and the destination is authorized as the handler
+// reads it (a folder-limited user cannot leave the folder through it).
+davTest(
+  "a Destination naming the host a trusted proxy forwarded is this server",
+  async ({ a, store }) => {
+    const hash = await hashPassword("pw", { iterations: 1000 });
+    const auth = await Authenticator.load({
+      PAGEFS_USERS: `root:${hash}:rw, alice:${hash}:rw:/home`,
+    });
+    assert(auth);
+    const as = (name: string, trustForwarded: boolean) =>
+      new Dav(a.vfs, store, {
+        auth,
+        trustForwarded,
+        headers: {
+          authorization: `Basic ${btoa(`${name}:pw`)}`,
+          "x-forwarded-host": "files.example.com",
+          "x-forwarded-proto": "https",
+        },
+      });
+    const root = as("root", true);
+    assertEquals(await root.mkcol("/home"), 201);
+    assertEquals(await root.put("/home/f", "f"), 201);
+    const move = (dav: Dav, from: string, to: string) =>
+      dav.status("MOVE", from, { headers: { destination: `https://files.example.com/dav${to}` } });
+    // Not trusted: another server.
+    assertEquals(await move(as("root", false), "/home/f", "/home/g"), 502);
+    assertEquals(await move(root, "/home/f", "/home/g"), 201);
+    assertEquals(await root.text("/home/g"), "f");
+    // Another host still is another server.
+    const other = await root.status("MOVE", "/home/g", {
+      headers: { destination: "https://elsewhere.example/dav/home/h" },
+    });
+    assertEquals(other, 502);
+    // A folder-limited user: out of the folder through the forwarded host is refused like
+    // any second path out of it, and nothing changes.
+    const alice = as("alice", true);
+    const before = await snapshot(a.vfs);
+    assertEquals(await move(alice, "/home/g", "/g"), 403);
+    assertEquals(await move(alice, "/home/g", "/home/../g"), 400);
+    assertEquals(await snapshot(a.vfs), before);
+    assertEquals(await move(alice, "/home/g", "/home/h"), 201);
+    assertEquals(await root.text("/home/h"), "f");
+  },
+);
 
 davTest("collections with such names list with encoded hrefs ending in /", async ({ a }) => {
   const dir = "/dir #1 ?%";

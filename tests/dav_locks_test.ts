@@ -5,19 +5,35 @@
 import { Authenticator, hashPassword } from "../src/auth/mod.ts";
 import { DAV, parseXml, textOf } from "../src/webdav/xml.ts";
 import { assert, assertEquals } from "./_assert.ts";
-import { child, Dav, davTest, kids, ORIGIN, pathOfHref, prop, propfindBody } from "./_dav.ts";
+import {
+  child,
+  Dav,
+  davTest,
+  kids,
+  lockinfo,
+  ORIGIN,
+  pathOfHref,
+  prop,
+  propfindBody,
+} from "./_dav.ts";
 import { snapshot } from "./rest_harness.ts";
 
 /**
- * Asserts a 423 whose `DAV:lock-token-submitted` names the roots of the locks in the way
- * (filesystem paths: whether a collection's href ends with "/" is left to the server).
+ * Asserts a 423 whose `DAV:lock-token-submitted` (or `condition`) names the roots of the
+ * locks in the way (filesystem paths: whether a collection's href ends with "/" is left to
+ * the server).
  */
-async function assertLocked(res: Response, roots: string[], what: string): Promise<void> {
+async function assertLocked(
+  res: Response,
+  roots: string[],
+  what: string,
+  condition = "lock-token-submitted",
+): Promise<void> {
   const text = await res.text();
   assertEquals(res.status, 423, `${what}: ${text}`);
   const error = parseXml(text);
   assertEquals([error.ns, error.name], [DAV, "error"], what);
-  const submitted = child(error, DAV, "lock-token-submitted");
+  const submitted = child(error, DAV, condition);
   const hrefs = kids(submitted, DAV, "href").map((h) => pathOfHref(textOf(h)));
   assertEquals(hrefs.sort(), roots.sort(), what);
 }
@@ -164,6 +180,41 @@ davTest("shared locks coexist and exclude exclusive ones", async ({ a }) => {
   assertEquals((await a.lock("/")).status, 423);
   assertEquals((await activeLocks(a, "/e.txt")).length, 1);
 });
+
+// RFC 4918 sections 9.10.6 and 16: a LOCK refused for a lock already there is 423 with
+// DAV:no-conflicting-lock naming the conflicting locks' roots. Before session 16 it was
+// DAV:lock-token-submitted, the condition of a write that lacks a token.
+davTest(
+  "a conflicting LOCK is 423 with no-conflicting-lock naming the lock roots",
+  async ({ a }) => {
+    assertEquals(await a.mkcol("/c"), 201);
+    assertEquals(await a.put("/c/e.txt", "e"), 201);
+    assertEquals((await a.lock("/c/e.txt")).status, 200);
+    const lock = (path: string, depth: "0" | "infinity") =>
+      a.send("LOCK", path, {
+        headers: { "content-type": "application/xml", depth },
+        body: lockinfo("exclusive", null),
+      });
+    await assertLocked(await lock("/c/e.txt", "0"), ["/c/e.txt"], "same", "no-conflicting-lock");
+    await assertLocked(await lock("/c", "infinity"), ["/c/e.txt"], "above", "no-conflicting-lock");
+    // A write without the token is still lock-token-submitted.
+    await assertLocked(await a.send("PUT", "/c/e.txt", { body: "x" }), ["/c/e.txt"], "write");
+  },
+);
+
+davTest(
+  "lock-token-submitted names a locked collection by its href, slash included",
+  async ({ a }) => {
+    assertEquals(await a.mkcol("/c d"), 201);
+    assertEquals((await a.lock("/c d", { depth: "infinity" })).status, 200);
+    const res = await a.send("PUT", "/c d/f", { body: "x" });
+    assertEquals(res.status, 423);
+    const error = parseXml(await res.text());
+    const hrefs = kids(child(error, DAV, "lock-token-submitted"), DAV, "href").map(textOf);
+    // Before session 16: "/dav/c%20d", without the slash every other href of it has.
+    assertEquals(hrefs, ["/dav/c%20d/"]);
+  },
+);
 
 davTest("refresh extends a lock; UNLOCK with a wrong token is 409", async ({ a }) => {
   assertEquals(await a.put("/r.txt", "r"), 201);

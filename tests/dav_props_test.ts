@@ -97,6 +97,38 @@ davTest("PROPPATCH touching a live property applies nothing", async ({ a }) => {
   );
 });
 
+// RFC 4918 section 15.2: displayname SHOULD NOT be protected. Before session 16 a
+// PROPPATCH of it was 403 (and with it every other change in the request, 424).
+davTest("a client may set displayname; removing it brings back the name", async ({ a }) => {
+  assertEquals(await a.mkcol("/d"), 201);
+  assertEquals(await a.put("/d/f.txt", "f"), 201);
+  const ms = await proppatch(
+    a,
+    "/d/f.txt",
+    `<D:set><D:prop><D:displayname>Quarterly report</D:displayname><Z:a>1</Z:a></D:prop></D:set>`,
+  );
+  assertEquals(statuses(ms, "/d/f.txt"), { "{DAV:}displayname": 200, [`{${Z}}a`]: 200 });
+  const shown = async (body: string | null, depth: "0" | "1" = "0") => {
+    const found = await a.propfind(depth === "0" ? "/d/f.txt" : "/d", depth, body);
+    const names = [...responseOf(found, "/d/f.txt").props.keys()];
+    // Reported once, as the live property it overrides.
+    assertEquals(names.filter((n) => n === "{DAV:}displayname").length, 1);
+    return textOf(prop(found, "/d/f.txt", DAV, "displayname"));
+  };
+  assertEquals(await shown(propfindBody([[DAV, "displayname"]])), "Quarterly report");
+  assertEquals(await shown(null), "Quarterly report");
+  assertEquals(await shown(propfindBody([[DAV, "displayname"]]), "1"), "Quarterly report");
+  await proppatch(a, "/d/f.txt", `<D:remove><D:prop><D:displayname/></D:prop></D:remove>`);
+  assertEquals(await shown(propfindBody([[DAV, "displayname"]])), "f.txt");
+  // Other live properties stay protected.
+  const refused = await proppatch(
+    a,
+    "/d/f.txt",
+    `<D:set><D:prop><D:getcontentlength>9</D:getcontentlength></D:prop></D:set>`,
+  );
+  assertEquals(statuses(refused, "/d/f.txt"), { "{DAV:}getcontentlength": 403 });
+});
+
 const VALUE = `<Z:author xml:lang="fr" Z:role="lead" plain="1">` +
   `<Z:name>Émile &amp; &lt;Zoé&gt;</Z:name>` +
   `<W:x xmlns:W="urn:w" W:attr="v">t<W:y/></W:x>` +

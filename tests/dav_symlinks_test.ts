@@ -29,6 +29,38 @@ davTest("a PUT through a symlink takes If-Match on the ETag its GET gave", async
   assertEquals(await (await api("/f")).text(), "two");
 });
 
+// RFC 4918 section 10.4.4: an entity tag in the If header is the one the URL's GET sends.
+// Before session 16 it was compared with the symlink's own ETag alone: 412, while
+// If-Match with the very same tag held.
+davTest("a PUT through a symlink takes an If header entity tag its GET gave", async (t) => {
+  const api = (path: string, init: RequestInit = {}) =>
+    Promise.resolve(t.a.app.request(`${ORIGIN}/api/v1/fs${path}`, init));
+  assertEquals((await api("/f", { method: "PUT", body: "one" })).status, 201);
+  const link = await api("/s", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ op: "symlink", target: "/f" }),
+  });
+  assertEquals(link.status, 201);
+  const etag = (await t.a.send("HEAD", "/s")).headers.get("etag")!;
+  assertEquals(await t.a.put("/s", "two", { if: `([${etag}])` }), 204);
+  assertEquals(await t.a.put("/s", "two", { if: `<${ORIGIN}/dav/s> ([${etag}])` }), 412);
+  const now = (await t.a.send("HEAD", "/s")).headers.get("etag")!;
+  assertEquals(await t.a.put("/s", "three", { if: `<${ORIGIN}/dav/s> ([${now}])` }), 204);
+  assertEquals(await t.a.put("/s", "four", { if: `([${etag}])` }), 412);
+  assertEquals(await (await api("/f")).text(), "three");
+  // A symlink that leads nowhere followable (a loop) has its own entity tag alone: the If
+  // header is judged, not refused with the loop's 508.
+  const loop = await api("/loop", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ op: "symlink", target: "/loop" }),
+  });
+  assertEquals(loop.status, 201);
+  assertEquals(await t.a.status("DELETE", "/loop", { headers: { if: `(["nope"])` } }), 412);
+  assertEquals(await t.a.status("DELETE", "/loop", { headers: { if: '(Not ["nope"])' } }), 204);
+});
+
 davTest("a symlink to a collection is that collection as a parent", async (t) => {
   const api = (path: string, init: RequestInit = {}) =>
     Promise.resolve(t.a.app.request(`${ORIGIN}/api/v1/fs${path}`, init));

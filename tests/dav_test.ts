@@ -2,10 +2,11 @@
 // PUT (streamed, at an offset, cut short, with a client mtime), DELETE of trees, COPY and
 // MOVE with Depth and Overwrite.
 
-import { DAV, textOf } from "../src/webdav/xml.ts";
+import { DAV, parseXml, textOf } from "../src/webdav/xml.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { chunked, pattern } from "./_stores.ts";
-import { type Dav, davTest, prop, propfindBody } from "./_dav.ts";
+import { child, Dav, davTest, kids, ORIGIN, prop, propfindBody } from "./_dav.ts";
+import { Authenticator, hashPassword } from "../src/auth/mod.ts";
 import { snapshot } from "./rest_harness.ts";
 
 async function bytesOf(dav: Dav, path: string): Promise<Uint8Array> {
@@ -224,6 +225,105 @@ davTest(
     assertEquals(moved.status, 201, await moved.text());
   },
 );
+
+// RFC 9110 section 13.2.1: preconditions are ignored when the request without them would
+// fail anyway. Before session 16 these were 412, which blamed the client's condition.
+davTest(
+  "a MKCOL over something, or a PROPPATCH of nothing, fails as it would unconditionally",
+  async ({ a }) => {
+    assertEquals(await a.mkcol("/d"), 201);
+    const before = await snapshot(a.vfs);
+    const proppatch = '<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z">' +
+      "<D:set><D:prop><Z:p>v</Z:p></D:prop></D:set></D:propertyupdate>";
+    const statuses: Record<string, number> = {};
+    for (const condition of [{ "if-none-match": "*" }, { "if-match": '"stale"' }]) {
+      const key = JSON.stringify(condition);
+      statuses[`MKCOL /d ${key}`] = await a.status("MKCOL", "/d", { headers: condition });
+      statuses[`PROPPATCH /nope ${key}`] = await a.status("PROPPATCH", "/nope", {
+        headers: condition,
+        body: proppatch,
+      });
+    }
+    assertEquals(statuses, {
+      'MKCOL /d {"if-none-match":"*"}': 405,
+      'PROPPATCH /nope {"if-none-match":"*"}': 404,
+      'MKCOL /d {"if-match":"\\"stale\\""}': 405,
+      'PROPPATCH /nope {"if-match":"\\"stale\\""}': 404,
+    });
+    assertEquals(await snapshot(a.vfs), before);
+    // Where the method would succeed, the condition decides: 412.
+    assertEquals(await a.status("MKCOL", "/e", { headers: { "if-match": "*" } }), 412);
+  },
+);
+
+// Windows' Mini-Redirector sends OPTIONS and PROPFIND to / before using
+// http://host/dav/, and gives up unless they speak DAV (filestash issue 669, redmine_dmsf
+// issue 598); gvfs PROPFINDs / too. Before session 16: 404 for both.
+davTest(
+  "OPTIONS and PROPFIND of the server root speak DAV, without credentials",
+  async ({ a, store }) => {
+    const hash = await hashPassword("pw", { iterations: 1000 });
+    const auth = await Authenticator.load({ PAGEFS_USERS: `alice:${hash}:rw` });
+    assert(auth);
+    for (const dav of [a, new Dav(a.vfs, store, { auth })]) {
+      const res = await dav.app.request(`${ORIGIN}/`, { method: "OPTIONS" });
+      await res.body?.cancel();
+      assertEquals(res.status, 200);
+      assertEquals(res.headers.get("dav"), "1, 2");
+      assertEquals(res.headers.get("ms-author-via"), "DAV");
+      const found = await dav.app.request(`${ORIGIN}/`, {
+        method: "PROPFIND",
+        headers: { depth: "1" },
+        body: propfindBody([[DAV, "resourcetype"], [DAV, "getetag"]]),
+      });
+      assertEquals(found.status, 207);
+      const root = parseXml(await found.text());
+      const responses = kids(root, DAV, "response").map((r) => ({
+        href: textOf(child(r, DAV, "href")),
+        props: Object.fromEntries(
+          kids(r, DAV, "propstat").flatMap((ps) =>
+            kids(child(ps, DAV, "prop")).map((p) => [
+              `{${p.ns}}${p.name}`,
+              textOf(child(ps, DAV, "status")).split(" ")[1],
+            ])
+          ),
+        ),
+      }));
+      // The root and the mount, both collections; what they do not have is 404.
+      const props = { "{DAV:}resourcetype": "200", "{DAV:}getetag": "404" };
+      assertEquals(responses, [{ href: "/", props }, { href: "/dav/", props }]);
+    }
+    // The root is still the UI for everything else.
+    const other = await a.app.request(`${ORIGIN}/`, { method: "MKCOL" });
+    await other.body?.cancel();
+    assertEquals(other.status, 404);
+  },
+);
+
+davTest("a collection's GET has no entity tag to match", async ({ a }) => {
+  assertEquals(await a.mkcol("/c"), 201);
+  const get = (headers: Record<string, string>) => a.status("GET", "/c", { headers });
+  assertEquals(
+    [await get({ "if-match": '"x"' }), await get({ "if-none-match": "*" }), await get({})],
+    [412, 304, 200],
+  );
+});
+
+// RFC 4918 section 9.9.2 restricts the Depth of a collection's MOVE only (Apache's mod_dav
+// likewise). Before session 16 a file's MOVE with Depth 0 was 400.
+davTest("MOVE of a file takes Depth 0; of a collection only infinity", async ({ a }) => {
+  assertEquals(await a.put("/f", "f"), 201);
+  assertEquals(await a.mkcol("/c"), 201);
+  const move = (from: string, to: string, depth: string) =>
+    a.status("MOVE", from, { headers: { destination: `${ORIGIN}/dav${to}`, depth } });
+  assertEquals(await move("/f", "/g", "0"), 201);
+  assertEquals(await a.text("/g"), "f");
+  const before = await snapshot(a.vfs);
+  assertEquals(await move("/c", "/d", "0"), 400);
+  assertEquals(await move("/g", "/h", "1"), 400);
+  assertEquals(await snapshot(a.vfs), before);
+  assertEquals(await move("/c", "/d", "infinity"), 201);
+});
 
 davTest(
   "DELETE of a collection with a Depth other than infinity is 400 and removes nothing",

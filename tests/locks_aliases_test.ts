@@ -2,7 +2,8 @@
 // every path that leads to a locked file or collection through a symlink, on the way or
 // as its last name, needs the lock's token, through WebDAV and the HTTP API alike.
 
-import { api, Dav, davTest, json, ORIGIN } from "./_dav.ts";
+import { api, child, Dav, davTest, json, kids, ORIGIN, prop, propfindBody } from "./_dav.ts";
+import { DAV, parseXml, textOf, type XmlElement } from "../src/webdav/xml.ts";
 import { assert, assertEquals } from "./_assert.ts";
 
 /** /d/f and /d/g, with /s -> /d and /l -> /d/f. */
@@ -100,6 +101,42 @@ davTest("a lock taken through a symlink is on the resource it leads to", async (
   assert((await res.text()).includes(token), "lockdiscovery of /d/g lists the lock");
   assertEquals(await t.a.unlock("/d/g", token), 204);
   assertEquals(await t.a.put("/s/g", "three"), 204);
+});
+
+/** The `lockroot` href of each `activelock` under `el`. */
+function lockroots(el: XmlElement): string[] {
+  return kids(el, DAV, "activelock").map((a) =>
+    textOf(child(child(a, DAV, "lockroot"), DAV, "href"))
+  );
+}
+
+// RFC 4918 section 14.12: lockroot is the URL through which the resource was addressed in
+// the LOCK request. Before session 16 it was the resolved path (/dav/d/g), a URL the
+// client never used (and a collection's had no trailing slash).
+davTest("a lock taken through a symlink reports the URL it named as its lockroot", async (t) => {
+  await setUp(t.a);
+  const taken = await t.a.lock("/s/g", { depth: "0" });
+  assertEquals(taken.status, 200);
+  const answered = child(parseXml(taken.body), DAV, "lockdiscovery");
+  assertEquals(lockroots(answered), ["/dav/s/g"]);
+  for (const path of ["/s/g", "/d/g"]) {
+    const ms = await t.a.propfind(path, "0", propfindBody([[DAV, "lockdiscovery"]]));
+    assertEquals(lockroots(prop(ms, path, DAV, "lockdiscovery")), ["/dav/s/g"], path);
+  }
+  const refreshed = await t.a.send("LOCK", "/d/g", {
+    headers: { "if": `(<${taken.token}>)`, timeout: "Second-60" },
+  });
+  assertEquals(refreshed.status, 200);
+  const again = child(parseXml(await refreshed.text()), DAV, "lockdiscovery");
+  assertEquals(lockroots(again), ["/dav/s/g"]);
+  // A collection locked through the symlink itself as the way: an href with its slash.
+  assertEquals(await t.a.mkcol("/d/c"), 201);
+  const coll = await t.a.lock("/s/c", { depth: "infinity" });
+  assertEquals(coll.status, 200);
+  assertEquals(lockroots(child(parseXml(coll.body), DAV, "lockdiscovery")), ["/dav/s/c/"]);
+  // Without a symlink, the path itself, as before.
+  const plain = await t.a.lock("/d/f", { depth: "0" });
+  assertEquals(lockroots(child(parseXml(plain.body), DAV, "lockdiscovery")), ["/dav/d/f"]);
 });
 
 davTest("a MOVE of a collection into itself through a symlink is 403", async (t) => {

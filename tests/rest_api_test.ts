@@ -51,6 +51,14 @@ restTest("GET answers the range matrix of RFC 9110", async ({ client, req }) => 
   const empty = await req("/fs/empty", { headers: { range: "bytes=0-" } });
   assertEquals([empty.status, empty.headers.get("content-range")], [416, "bytes */0"]);
   await empty.body?.cancel();
+  // A suffix range is the one satisfiable form for an empty file (RFC 9110 14.1.1), yet no
+  // Content-Range can say so: the whole, empty file (before session 16: 416).
+  const suffix = await req("/fs/empty", { headers: { range: "bytes=-5" } });
+  assertEquals(
+    [suffix.status, suffix.headers.get("content-range"), suffix.headers.get("content-length")],
+    [200, null, "0"],
+  );
+  assertEquals(await suffix.text(), "");
   // HEAD ignores Range; If-Range applies it only for the current strong ETag.
   const head = await req("/fs/d.txt", { method: "HEAD", headers: { range: "bytes=0-1" } });
   assertEquals([head.status, head.headers.get("content-length")], [200, "10"]);
@@ -125,6 +133,24 @@ restTest("conditional requests follow RFC 9110 precedence", async ({ client, req
   const notModified = await req("/fs/f", { headers: { "if-none-match": e } });
   assertEquals(notModified.headers.get("etag"), e);
   assertEquals(await notModified.text(), "");
+  // A listing has no entity tag: If-Match of a tag fails, If-None-Match: * is 304 (RFC
+  // 9110 13.1.1 and 13.1.2); before session 16 a listing ignored both (200).
+  const listing = async (headers: Record<string, string>, method = "GET") => {
+    const res = await req("/fs/", { method, headers });
+    await res.body?.cancel();
+    return res.status;
+  };
+  assertEquals(
+    [
+      await listing({ "if-match": e }),
+      await listing({ "if-none-match": "*" }),
+      await listing({ "if-none-match": "*" }, "HEAD"),
+      await listing({ "if-match": "*" }),
+      await listing({ "if-none-match": e }),
+      await listing({ "if-modified-since": future }),
+    ],
+    [412, 304, 304, 200, 200, 200],
+  );
 
   // Writes: a failed precondition is 412 and changes nothing.
   const put = (headers: Record<string, string>, path = "/fs/f") =>

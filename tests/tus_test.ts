@@ -30,7 +30,12 @@ interface Instance {
 
 async function instance(
   store: ObjectStore,
-  options: { now?: () => number; expiryMs?: number; sweepEveryMs?: number } = {},
+  options: {
+    now?: () => number;
+    expiryMs?: number;
+    sweepEveryMs?: number;
+    trustForwarded?: boolean;
+  } = {},
 ): Promise<Instance> {
   const vfs = await Vfs.open(store, options.now ? { now: options.now } : {});
   const app = createApp({
@@ -43,6 +48,7 @@ async function instance(
       ...(options.now ? { now: options.now } : {}),
       ...(options.expiryMs ? { expiryMs: options.expiryMs } : {}),
     },
+    ...(options.trustForwarded ? { trustForwarded: true } : {}),
   });
   return { vfs, request: async (path, init) => await app.request(`${ORIGIN}${path}`, init) };
 }
@@ -464,7 +470,7 @@ contract("tus: the staging folder is no path any front end serves", async (store
 }, BACKENDS);
 
 contract("tus: Location names the origin a proxy forwarded", async (store) => {
-  const at = await instance(store);
+  const at = await instance(store, { trustForwarded: true });
   for (
     const [headers, origin] of [
       [
@@ -493,6 +499,33 @@ contract("tus: Location names the origin a proxy forwarded", async (store) => {
       res.headers.get("location")!.startsWith(`${origin}/api/v1/uploads/`),
       res.headers.get("location")!,
     );
+  }
+}, { backends: ["memory"] });
+
+// Before session 16 the forwarded headers were always trusted: a client sending
+// `X-Forwarded-Host: evil.example` got a Location there, and tus-js-client sent its chunks
+// (and credentials) to it.
+contract("tus: Location ignores forwarded headers unless a proxy is trusted", async (store) => {
+  const at = await instance(store);
+  for (
+    const headers of [
+      { "x-forwarded-host": "evil.example", "x-forwarded-proto": "https" },
+      { forwarded: 'host="evil.example";proto=https' },
+    ]
+  ) {
+    const res = await at.request("/api/v1/uploads/", {
+      method: "POST",
+      headers: {
+        ...TUS,
+        "upload-length": "1",
+        "upload-metadata": metadata({ path: "/p" }),
+        ...headers,
+      },
+    });
+    await res.body?.cancel();
+    assertEquals(res.status, 201);
+    const location = res.headers.get("location")!;
+    assert(location.startsWith(`${ORIGIN}/api/v1/uploads/`), location);
   }
 }, { backends: ["memory"] });
 

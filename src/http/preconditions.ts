@@ -133,6 +133,31 @@ export function evaluatePreconditions(
 }
 
 /**
+ * For a GET or HEAD of a representation without validators (a directory listing: no ETag,
+ * no Last-Modified): `If-Match` holds only as `*` (the resource exists), else 412;
+ * `If-None-Match: *` is false (304), a list of tags matches nothing; dates are ignored,
+ * with no date to compare them to (RFC 9110 section 13.1). Before session 16 a listing
+ * ignored them all: `If-Match: "x"` got 200.
+ *
+ * @example
+ * ```ts
+ * import { evaluateUnvalidated } from "./preconditions.ts";
+ * console.assert(evaluateUnvalidated({ ifNoneMatch: "*" }) === "not-modified");
+ * console.assert(evaluateUnvalidated({ ifMatch: "*", ifNoneMatch: '"a"' }) === "proceed");
+ * ```
+ * @throws {HttpError} 412 when `If-Match` names entity tags.
+ */
+export function evaluateUnvalidated(headers: ConditionalHeaders): "proceed" | "not-modified" {
+  if (headers.ifMatch !== undefined && parseEtagList(headers.ifMatch) !== "*") {
+    throw preconditionFailed("If-Match failed: a listing has no entity tag");
+  }
+  if (headers.ifNoneMatch !== undefined && parseEtagList(headers.ifNoneMatch) === "*") {
+    return "not-modified";
+  }
+  return "proceed";
+}
+
+/**
  * The entity tags of an `If-Match` for a write's commit to check in its CAS (the VFS's
  * `ifMatch`): the strong tags of the list, of which the version the write replaces must
  * be one (RFC 9110 13.1.1). Weak tags never match a strong comparison, so they are left

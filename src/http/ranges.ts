@@ -26,6 +26,7 @@ export type RangeRequest =
  *   JSON.stringify({ kind: "range", start: 8, end: 9 }));
  * console.assert(parseRange("bytes=10-", 10).kind === "unsatisfiable");
  * console.assert(parseRange("bytes=5-2", 10).kind === "none");
+ * console.assert(parseRange("bytes=-5", 0).kind === "none");
  * ```
  */
 export function parseRange(header: string | undefined, size: number): RangeRequest {
@@ -38,7 +39,11 @@ export function parseRange(header: string | undefined, size: number): RangeReque
   const suffix = /^-(\d+)$/.exec(spec);
   if (suffix) {
     const length = Number(suffix[1]);
-    if (length === 0 || size === 0) return { kind: "unsatisfiable" };
+    if (length === 0) return { kind: "unsatisfiable" };
+    // RFC 9110 section 14.1.1: of an empty representation a suffix range with a non-zero
+    // length is satisfiable (the only satisfiable form), yet no Content-Range can describe
+    // it: the whole (empty) representation, 200, as nginx answers. Before: 416.
+    if (size === 0) return { kind: "none" };
     return { kind: "range", start: Math.max(0, size - length), end: size - 1 };
   }
   const span = /^(\d+)-(\d*)$/.exec(spec);

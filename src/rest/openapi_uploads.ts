@@ -74,7 +74,9 @@ export const uploadPaths = {
         "201": {
           description: "Created; Location is the upload's URL",
           headers: {
-            Location: h("The upload's absolute URL (honours Forwarded / X-Forwarded-*)"),
+            Location: h(
+              "The upload's absolute URL (from Forwarded / X-Forwarded-* only with PAGEFS_TRUST_FORWARDED)",
+            ),
             "Upload-Expires": h("When an unfinished upload is removed (HTTP date)"),
             "Upload-Offset": h("Bytes stored, when the body carried a first chunk"),
           },

@@ -17,6 +17,7 @@ import {
   conditionalHeaders,
   etagOf,
   evaluatePreconditions,
+  evaluateUnvalidated,
   validatorHeaders,
 } from "../http/preconditions.ts";
 import { requestedSpan } from "../http/ranges.ts";
@@ -112,6 +113,9 @@ async function listDirectory(
     throw new HttpError(400, "EINVAL", `limit must be between 1 and ${LIST_LIMIT_MAX}`);
   }
   const headers = { "cache-control": "no-cache", "content-type": "application/json" };
+  if (evaluateUnvalidated(conditionalHeaders(c.req.raw.headers)) === "not-modified") {
+    return c.body(null, 304, { "cache-control": "no-cache" });
+  }
   if (c.req.method === "HEAD") return c.body(null, 200, headers);
   const cursor = c.req.query("cursor");
   const page = await vfs.readdir(path, { limit, ...(cursor ? { cursor } : {}) });

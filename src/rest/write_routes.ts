@@ -75,6 +75,12 @@ async function putFs(c: Context, vfs: Vfs): Promise<Response> {
   const mtime = clientMtime(c);
   const declared = contentLength(c);
   const location = new URL(c.req.url).pathname;
+  // RFC 9110 section 14.5: a server that does not take partial PUTs answers one 400. Before
+  // session 16 the range was ignored and the file replaced by the part alone: a `curl -C -
+  // -T` resuming an upload truncated the file to its tail. PATCH writes at an offset.
+  if (c.req.header("content-range") !== undefined) {
+    throw badRequest("PUT replaces the whole file: send a part with PATCH and Content-Range");
+  }
   if (trailingSlash) {
     if (declared) throw badRequest("PUT of a directory takes no body");
     await checkLocks(c, vfs, path, { membership: true });

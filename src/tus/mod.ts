@@ -90,6 +90,13 @@ export interface TusOptions {
   readonly maxSize?: number;
   /** A creation starts a sweep of expired uploads when the last is this old (default 10 min). */
   readonly sweepEveryMs?: number;
+  /**
+   * Build `Location` from `Forwarded` / `X-Forwarded-Host` / `X-Forwarded-Proto` (default
+   * false: from the request's own URL). Only for a reverse proxy that sets (overwrites)
+   * them: otherwise they are the client's own words, and a `Location` built from them
+   * points wherever the sender likes.
+   */
+  readonly trustForwarded?: boolean;
 }
 
 /**
@@ -109,6 +116,7 @@ export function createTus(vfs: Vfs, options: TusOptions): { app: Hono; uploads: 
     vfsOf: (c) => vfs.scoped(options.scopeOf?.(c) ?? "/"),
     checkTarget: options.checkTarget ?? (() => {}),
     maxSize: options.maxSize ?? 2 ** 50,
+    trustForwarded: options.trustForwarded ?? false,
   });
   return { app, uploads };
 }

@@ -1,12 +1,10 @@
 /**
- * What a tus creation request asks for, read from its `Upload-Metadata` and headers: the
- * target path, the PUT preconditions it carries, and the origin the client reached us by
- * (for `Location`).
+ * What a tus creation request asks for, read from its `Upload-Metadata`: the target path
+ * and the PUT preconditions it carries.
  *
  * @module
  */
 
-import type { Context } from "hono";
 import { badRequest } from "../http/errors.ts";
 import { checkSegment, parseJsonPath } from "../http/path.ts";
 import { isStagingPath, type UploadRecord } from "./uploads.ts";
@@ -48,21 +46,4 @@ export function preconditionsOf(
     out.ifMatch = match[1]!;
   }
   return out;
-}
-
-/** The scheme and host a client reached us by: forwarded by a proxy, or the request's. */
-export function originOf(c: Context): string {
-  const url = new URL(c.req.url);
-  let proto = url.protocol.slice(0, -1);
-  let host = url.host;
-  const forwarded = c.req.header("forwarded")?.split(",")[0];
-  const fwdHost = forwarded?.match(/(?:^|;)\s*host="?([^";]+)"?/i)?.[1] ??
-    c.req.header("x-forwarded-host")?.split(",")[0]?.trim();
-  const fwdProto = forwarded?.match(/(?:^|;)\s*proto="?([^";]+)"?/i)?.[1] ??
-    c.req.header("x-forwarded-proto")?.split(",")[0]?.trim();
-  if (fwdHost && /^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(fwdHost)) {
-    host = fwdHost;
-  }
-  if (fwdProto && /^https?$/i.test(fwdProto)) proto = fwdProto.toLowerCase();
-  return `${proto}://${host}`;
 }

@@ -31,7 +31,8 @@ import {
   TUS_VERSION,
   uintHeader,
 } from "./protocol.ts";
-import { originOf, preconditionsOf, targetOf } from "./request.ts";
+import { preconditionsOf, targetOf } from "./request.ts";
+import { originOf } from "../http/forwarded.ts";
 import { type Upload, UploadGone, type UploadRecord, Uploads } from "./uploads.ts";
 
 /** How the handlers reach the filesystem and the request's principal. */
@@ -44,6 +45,8 @@ export interface RouteOptions {
   readonly checkTarget: (c: Context, path: string) => void;
   /** Largest upload accepted (bytes). */
   readonly maxSize: number;
+  /** `Location` from a proxy's `Forwarded` headers (see `TusOptions`). */
+  readonly trustForwarded: boolean;
 }
 
 /** Registers the tus routes on `app` (mounted at `options.mount`). */
@@ -174,7 +177,7 @@ class Handlers {
       ...pre,
     });
     const out: Record<string, string> = {
-      "location": `${originOf(c)}${this.#o.mount}/${upload.id}`,
+      "location": `${originOf(c.req.raw, this.#o.trustForwarded)}${this.#o.mount}/${upload.id}`,
       "upload-expires": httpDate(upload.record.expires),
     };
     const type = c.req.header("content-type")?.split(";")[0]?.trim().toLowerCase();

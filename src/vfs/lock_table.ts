@@ -24,6 +24,13 @@ export interface LockInfo {
    * resource (every name of it checks here, see `Alias`).
    */
   readonly root: string;
+  /**
+   * The path the LOCK request named, when it differs from `root` (a symlink on the way):
+   * what lockdiscovery reports as the `lockroot` (RFC 4918 section 14.12: the URL through
+   * which the resource was addressed in the LOCK request). Absent in records made before
+   * session 16, and when it is `root`.
+   */
+  readonly via?: string;
   readonly depth: "0" | "infinity";
   readonly scope: LockScope;
   /** The client's `<D:owner>` content as a raw XML fragment, `""` if none; opaque here. */
@@ -106,6 +113,7 @@ export const checkLockTable: Check = (value) => {
     const ok = isObject(l) &&
       typeof l.token === "string" &&
       typeof l.root === "string" && l.root.startsWith("/") &&
+      (l.via === undefined || (typeof l.via === "string" && l.via.startsWith("/"))) &&
       (l.depth === "0" || l.depth === "infinity") &&
       (l.scope === "exclusive" || l.scope === "shared") &&
       typeof l.owner === "string" &&

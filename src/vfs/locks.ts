@@ -45,6 +45,8 @@ export { checkLockTable, type LockInfo, type LockScope, type LockTable } from ".
 /** What {@linkcode LockManager.lock} is asked for. */
 export interface LockRequest {
   readonly root: string;
+  /** The path the request named, when a symlink on the way makes it differ from `root`. */
+  readonly via?: string;
   readonly depth: "0" | "infinity";
   readonly scope: LockScope;
   readonly owner: string;
@@ -207,6 +209,7 @@ export class LockManager {
           path: root,
         });
       }
+      const via = request.via === undefined ? root : normalize(request.via);
       const token = `urn:uuid:${crypto.randomUUID()}`;
       const timeout = this.#grant(request.timeout);
       return this.#change<LockInfo>((current) => {
@@ -228,6 +231,7 @@ export class LockManager {
         const lock: LockInfo = {
           token,
           root,
+          ...(via === root ? {} : { via }),
           depth,
           scope,
           owner,

@@ -13,6 +13,7 @@ import {
   type ConditionalHeaders,
   conditionalHeaders,
   evaluatePreconditions,
+  evaluateUnvalidated,
   unconditional,
   validatorHeaders,
 } from "../http/preconditions.ts";
@@ -79,6 +80,9 @@ async function getFile(req: DavRequest, stat: Stat): Promise<Response | null> {
 }
 
 async function collectionIndex(req: DavRequest): Promise<Response> {
+  if (evaluateUnvalidated(conditionalHeaders(req.c.req.raw.headers)) === "not-modified") {
+    return req.c.body(null, 304);
+  }
   const rows: string[] = [];
   if (req.c.req.method === "GET") {
     for (let cursor: string | null = null;;) {

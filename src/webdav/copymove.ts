@@ -123,14 +123,23 @@ export async function copyMoveMethod(req: DavRequest, move: boolean): Promise<Re
 async function copyMoveOnce(req: DavRequest, move: boolean): Promise<Response> {
   const { vfs, path: from } = req;
   const header = req.c.req.header("destination") ?? null;
-  const to = destinationPath(header, req.url, req.mount).path;
+  const to = destinationPath(header, req.url, req.mount, { forwardedHost: req.forwardedHost })
+    .path;
   const overwrite = parseOverwrite(req.c.req.header("overwrite") ?? null);
-  const depth = parseDepth(req.c.req.header("depth") ?? null, "infinity");
-  if (depth === "1" || (move && depth !== "infinity")) {
-    throw new DavError(400, `${move ? "MOVE" : "COPY"} does not take Depth ${depth}`);
+  const asked = parseDepth(req.c.req.header("depth") ?? null, "infinity");
+  if (asked === "1") {
+    throw new DavError(400, `${move ? "MOVE" : "COPY"} does not take Depth 1`);
   }
   if (from === "/") throw new DavError(403, "Cannot copy or move the root collection");
   const source = await vfs.lookup(from);
+  // RFC 4918 section 9.9.2: a MOVE of a collection acts as Depth infinity, and a client
+  // must not ask for less; of anything else, Depth changes nothing. So only a collection's
+  // is refused, as Apache's mod_dav does (before session 16 a file's MOVE with Depth 0 was
+  // 400 too).
+  if (move && asked !== "infinity" && source.type === "directory") {
+    throw new DavError(400, `MOVE of a collection does not take Depth ${asked}`);
+  }
+  const depth = move ? "infinity" : asked;
   // If-Match and the others are about the source (the request's own resource).
   const conditions = conditionalHeaders(req.c.req.raw.headers);
   evaluatePreconditions(conditions, source, false);

@@ -334,6 +334,11 @@ export function submittedTokens(lists: IfList[] | null): Set<string> {
 export type IfResourceState = {
   /** Current strong entity tag as sent in ETag (e.g. `"abc"`), or null if unmapped. */
   etag: string | null;
+  /**
+   * For a symlink, the entity tag of what it leads to: the one GET of its URL sends (GET
+   * and PUT act on that file), which matches as well as the symlink's own.
+   */
+  followedEtag?: string | null;
   /** Tokens of every lock whose scope covers the resource (direct or inherited). */
   tokens: readonly string[];
 };
@@ -380,7 +385,7 @@ export async function evaluateIf(
 
 function matches(c: IfCondition, s: IfResourceState): boolean {
   if (c.kind === "token") return c.token !== NO_LOCK && s.tokens.includes(c.token);
-  return s.etag !== null && strongMatch(c.etag, s.etag);
+  return [s.etag, s.followedEtag ?? null].some((e) => e !== null && strongMatch(c.etag, e));
 }
 
 /** Strong comparison (RFC 9110 section 8.8.3.2); a bare value is taken as its quoted form. */

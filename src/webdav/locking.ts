@@ -7,8 +7,8 @@
 
 import { lockAlias } from "../http/locks.ts";
 import { bodyIdleMs } from "../http/input.ts";
-import { isFsError } from "../vfs/mod.ts";
-import { type LockInfo, LockTokenError } from "../vfs/locks.ts";
+import { isFsError, type Stat } from "../vfs/mod.ts";
+import { LockedError, type LockInfo, LockTokenError } from "../vfs/locks.ts";
 import { DavError } from "./errors.ts";
 import {
   parseDepth,
@@ -57,11 +57,14 @@ export async function lockMethod(req: DavRequest): Promise<Response> {
   const root = await lockAlias(req.c, req.vfs, req.path)() ?? req.path;
   const lock = await req.locks.lock({
     root,
+    via: req.path,
     depth: existing?.type === "directory" ? depth : "0",
     scope: info.scope,
     owner: info.owner,
     principal: req.principal,
     timeout,
+  }).catch((error) => {
+    throw error instanceof LockedError ? conflicting(req, error) : error;
   });
   let created = false;
   if (!existing) {
@@ -76,7 +79,21 @@ export async function lockMethod(req: DavRequest): Promise<Response> {
       }
     }
   }
-  return lockResponse(req, lock, created ? 201 : 200, true);
+  return lockResponse(req, lock, { status: created ? 201 : 200, fresh: true, stat: existing });
+}
+
+/**
+ * A LOCK refused by a lock already there: 423 with `DAV:no-conflicting-lock` naming the
+ * roots of the locks in the way (RFC 4918 sections 9.10.6 and 16), so the client need not
+ * look them up. Before session 16 it was `DAV:lock-token-submitted`, the condition of a
+ * write that lacks a token, which tells a client to send one it cannot have.
+ */
+function conflicting(req: DavRequest, error: LockedError): DavError {
+  const hrefs = error.conflicts.map((l) => href(req, l.via ?? l.root, l.depth === "infinity"));
+  return new DavError(423, error.message, {
+    condition: "no-conflicting-lock",
+    hrefs: [...new Set(hrefs)],
+  });
 }
 
 async function refresh(req: DavRequest, timeout: number | null): Promise<Response> {
@@ -91,7 +108,8 @@ async function refresh(req: DavRequest, timeout: number | null): Promise<Respons
         principal: req.principal,
         alias: lockAlias(req.c, req.vfs, req.path),
       });
-      return lockResponse(req, lock, 200, false);
+      const stat = await statOrNull(req.vfs, req.path);
+      return lockResponse(req, lock, { status: 200, fresh: false, stat });
     } catch (error) {
       if (!(error instanceof LockTokenError)) throw error;
       failure = error;
@@ -127,12 +145,19 @@ export async function unlockMethod(req: DavRequest): Promise<Response> {
   return req.c.body(null, 204);
 }
 
-function lockResponse(req: DavRequest, lock: LockInfo, status: 200 | 201, fresh: boolean) {
+function lockResponse(
+  req: DavRequest,
+  lock: LockInfo,
+  options: { status: 200 | 201; fresh: boolean; stat?: Stat | null },
+) {
+  const { status, fresh } = options;
   const ctx = { hrefOf: (p: string, c: boolean) => href(req, p, c), quota: null };
+  const collection = lock.depth === "infinity" || options.stat?.type === "directory";
+  const active = activeLock(lock, ctx, { now: Date.now(), collection });
   const xml = renderXml({
     ns: DAV,
     name: "prop",
-    children: [{ ns: DAV, name: "lockdiscovery", children: [activeLock(lock, ctx, Date.now())] }],
+    children: [{ ns: DAV, name: "lockdiscovery", children: [active] }],
   });
   const headers: Record<string, string> = { "content-type": "application/xml; charset=utf-8" };
   if (fresh) headers["lock-token"] = `<${lock.token}>`;

@@ -23,17 +23,19 @@ import {
 } from "./content.ts";
 import { DavError, messageOf, statusOf } from "./errors.ts";
 import { lockMethod, unlockMethod } from "./locking.ts";
-import { davPathOf } from "./paths.ts";
+import { davPathOf, hrefOf } from "./paths.ts";
 import { errorBody } from "./props.ts";
 import { propfindMethod, proppatchMethod } from "./propmethods.ts";
 import { type DavRequest, statOrNull } from "./request.ts";
 import { conditionalHeaders, evaluatePreconditions, unconditional } from "../http/preconditions.ts";
 import { HttpError, RETRY_AFTER_SECONDS } from "../http/errors.ts";
 import { RenderCache } from "../http/render_cache.ts";
+import { forwardedOf } from "../http/forwarded.ts";
 import { requestPathOf } from "../http/request_path.ts";
 import { LockedError } from "../vfs/locks.ts";
 
 export { davPathOf, destinationPath } from "./paths.ts";
+export { serverRoot } from "./server_root.ts";
 
 /** Options of {@linkcode createWebDav}. */
 export interface WebDavOptions {
@@ -52,6 +54,12 @@ export interface WebDavOptions {
   readonly infinityMax?: number;
   /** Where rendered PROPFIND listings are kept (default: a cache of its own). */
   readonly renderCache?: RenderCache;
+  /**
+   * A reverse proxy in front sets `Forwarded` / `X-Forwarded-Host` (default false): a
+   * `Destination` naming the host it forwarded is this server too (before session 16 it
+   * was 502 when the proxy rewrote `Host`).
+   */
+  readonly trustForwarded?: boolean;
 }
 
 type Handler = (req: DavRequest) => Response | Promise<Response>;
@@ -78,6 +86,17 @@ const METHODS: Readonly<Record<string, Handler>> = {
  * against the version they act on.
  */
 const PRECONDITIONED = new Set(["MKCOL", "PROPPATCH", "LOCK", "UNLOCK"]);
+
+/**
+ * Whether the method fails whatever its preconditions say: a MKCOL where something exists
+ * (405), a PROPPATCH where nothing does (404). RFC 9110 section 13.2.1: a server ignores
+ * the preconditions when the request without them would not be answered 2xx or 412 (before
+ * session 16: 412, which told the client its condition was the trouble). LOCK creates what
+ * is missing, and UNLOCK may release a lock on an unmapped path: both are still judged.
+ */
+function answeredRegardless(method: string, exists: boolean): boolean {
+  return method === "MKCOL" ? exists : method === "PROPPATCH" && !exists;
+}
 
 /**
  * Builds the WebDAV app; mount it with `app.route("/dav", createWebDav(vfs))`.
@@ -115,7 +134,10 @@ export function createWebDav(vfs: Vfs, options: WebDavOptions = {}): Hono {
     if (PRECONDITIONED.has(c.req.method)) {
       const conditions = conditionalHeaders(c.req.raw.headers);
       if (!unconditional(conditions)) {
-        evaluatePreconditions(conditions, await statOrNull(view, parsed.path), false);
+        const current = await statOrNull(view, parsed.path);
+        if (!answeredRegardless(c.req.method, current !== null)) {
+          evaluatePreconditions(conditions, current, false);
+        }
       }
     }
     return await handler({
@@ -131,6 +153,7 @@ export function createWebDav(vfs: Vfs, options: WebDavOptions = {}): Hono {
       davInfinityMax: options.infinityMax ?? 10_000,
       principal: options.principalOf?.(c) ?? null,
       renders,
+      forwardedHost: options.trustForwarded ? forwardedOf(c.req.raw.headers).host : null,
     });
   });
   app.onError((error, c) => errorResponse(c, error, mount));
@@ -151,9 +174,11 @@ export function errorResponse(c: Context, error: unknown, mount: string): Respon
   let hrefs = error instanceof DavError ? [...error.hrefs] : [];
   if (error instanceof LockedError) {
     condition = "lock-token-submitted";
-    hrefs = [...new Set(error.conflicts.map((l) => l.root))].map((root) =>
-      root === "/" ? `${mount}/` : `${mount}${root.split("/").map(encodeURIComponent).join("/")}`
-    );
+    // Encoded as every other href, a collection's (depth infinity) with its slash (before
+    // session 16: encodeURIComponent, and never a slash).
+    hrefs = [
+      ...new Set(error.conflicts.map((l) => hrefOf(mount, l.root, l.depth === "infinity"))),
+    ];
   }
   if (condition) {
     headers["content-type"] = "application/xml; charset=utf-8";

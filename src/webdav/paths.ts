@@ -32,11 +32,12 @@ export function davPathOf(path: RequestPath, mount: string): FsPath | null {
  * @throws {FsError} EINVAL for a path that is not clean (see `src/http/request_path.ts`).
  */
 export function headerPathOf(
-  uri: string,
+  header: string,
   request: URL,
   mount: string,
   options: { anyHost?: boolean } = {},
 ): FsPath | null {
+  const uri = asciiUri(header);
   let raw: string;
   if (uri.startsWith("/")) {
     if (uri.startsWith("//")) return null;
@@ -48,6 +49,37 @@ export function headerPathOf(
     raw = rawPathOf(uri);
   }
   return davPathOf(parseRequestPath(raw, { mergeSlashes: true }), mount);
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * A URI from a header with its raw non-ASCII bytes percent-encoded. Some clients put a
+ * name's UTF-8 bytes into `Destination` unencoded (as they do a raw space); the runtime
+ * hands header bytes over one character each (Latin-1), so "é" arrived as "Ã©", and a
+ * COPY or MOVE created a file of that garbled name (before session 16). Bytes that are
+ * not UTF-8 are refused rather than guessed at.
+ *
+ * @throws {DavError} 400 when the raw bytes are not UTF-8.
+ */
+export function asciiUri(value: string): string {
+  const codes = Array.from(value, (ch) => ch.codePointAt(0)!);
+  if (codes.every((code) => code < 0x80)) return value;
+  try {
+    // Header bytes arrive one character each: anything above 0xff was not a byte.
+    if (codes.some((code) => code > 0xff)) throw new TypeError("not bytes");
+    strictUtf8.decode(Uint8Array.from(codes));
+  } catch {
+    throw new DavError(
+      400,
+      "A URI in a header has raw bytes that are not UTF-8: percent-encode it",
+    );
+  }
+  let out = "";
+  for (const code of codes) {
+    out += code < 0x80 ? String.fromCharCode(code) : "%" + code.toString(16).toUpperCase();
+  }
+  return out;
 }
 
 /** Characters a path segment may keep unescaped in an href (RFC 3986 pchar, minus `;=,`). */
@@ -79,15 +111,23 @@ export function isWithin(path: string, ancestor: string): boolean {
 /**
  * The filesystem path of a `Destination` header (RFC 4918 section 10.3). A missing or
  * malformed header is 400; another host is 502 (this server cannot write there); a path
- * outside the mount is 502 too; a path with dot segments is 400.
+ * outside the mount is 502 too; a path with dot segments is 400. The scheme is not
+ * compared: behind a proxy that ends TLS, clients name `https:` URLs of an `http:` request.
+ * `forwardedHost`: the host a trusted proxy says the client used, which is this server too.
  */
-export function destinationPath(header: string | null, request: URL, mount: string): FsPath {
-  const url = parseDestination(header, request);
-  const uri = (header ?? "").trim();
-  if (url.host !== request.host) {
+export function destinationPath(
+  header: string | null,
+  request: URL,
+  mount: string,
+  options: { forwardedHost?: string | null } = {},
+): FsPath {
+  const uri = asciiUri((header ?? "").trim());
+  const url = parseDestination(header === null ? null : uri, request);
+  const forwarded = options.forwardedHost?.toLowerCase();
+  if (url.host !== request.host && url.host !== forwarded) {
     throw new DavError(502, "The Destination is on another server");
   }
-  const parsed = headerPathOf(uri, request, mount);
+  const parsed = headerPathOf(uri, request, mount, { anyHost: true });
   if (!parsed) throw new DavError(502, `The Destination is outside ${mount}/`);
   return parsed;
 }

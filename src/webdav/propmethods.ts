@@ -17,7 +17,7 @@ import { parseDepth } from "./headers.ts";
 import { isWithin } from "./paths.ts";
 import {
   deadKey,
-  isLive,
+  isProtected,
   needsDead,
   needsLocks,
   needsQuota,
@@ -264,7 +264,7 @@ export async function proppatchMethod(req: DavRequest): Promise<Response> {
   const encoder = new TextEncoder();
   for (const change of changes) {
     const key = deadKey(change.name);
-    if (isLive(change.name)) {
+    if (isProtected(change.name)) {
       refused.set(key, { name: change.name, status: "403 Forbidden" });
       continue;
     }

@@ -69,6 +69,18 @@ export function isLive(p: PropName): boolean {
   return p.ns === DAV && (LIVE as readonly string[]).includes(p.name);
 }
 
+/**
+ * `displayname` is computed (the last name of the path) until a client sets one, which is
+ * kept as a dead property and reported instead: RFC 4918 section 15.2 says it SHOULD NOT
+ * be protected (before session 16 a PROPPATCH of it was 403).
+ */
+const DISPLAYNAME_KEY = deadKey({ ns: DAV, name: "displayname" });
+
+/** True when PROPPATCH may not change `p` (403): every live property but `displayname`. */
+export function isProtected(p: PropName): boolean {
+  return isLive(p) && !(p.ns === DAV && p.name === "displayname");
+}
+
 /** What PROPFIND asked for. */
 export type PropQuery =
   | { readonly kind: "allprop"; readonly include: readonly PropName[] }
@@ -77,7 +89,8 @@ export type PropQuery =
 
 /** Whether answering `query` needs dead properties (extended attributes). */
 export function needsDead(query: PropQuery): boolean {
-  return query.kind !== "prop" || query.names.some((n) => !isLive(n));
+  // A dead property, or the displayname a client may have set.
+  return query.kind !== "prop" || query.names.some((n) => !isProtected(n));
 }
 
 /** Whether answering `query` needs lock discovery. */
@@ -112,8 +125,18 @@ export interface Resource {
 
 const decoder = new TextDecoder();
 
-/** The `activelock` element of a lock (RFC 4918 section 14.1). */
-export function activeLock(lock: LockInfo, ctx: PropContext, now: number): XmlOut {
+/**
+ * The `activelock` element of a lock (RFC 4918 section 14.1). Its `lockroot` is the URL
+ * the LOCK request named (section 14.12), not the path it resolved to: before session 16 a
+ * lock taken through `/s/f` with `/s` -> `/d` reported `/d/f`, a URL the client never used.
+ * `collection`: the lock's root is a collection (its href then ends with "/").
+ */
+export function activeLock(
+  lock: LockInfo,
+  ctx: PropContext,
+  options: { now: number; collection: boolean },
+): XmlOut {
+  const { now } = options;
   const remaining = Math.max(0, Math.round((lock.expires - now) / 1000));
   const children: XmlOut["children"] = [
     dav("locktype", [dav("write")]),
@@ -124,7 +147,7 @@ export function activeLock(lock: LockInfo, ctx: PropContext, now: number): XmlOu
   children.push(
     dav("timeout", [`Second-${remaining}`]),
     dav("locktoken", [dav("href", [lock.token])]),
-    dav("lockroot", [dav("href", [ctx.hrefOf(lock.root, false)])]),
+    dav("lockroot", [dav("href", [ctx.hrefOf(lock.via ?? lock.root, options.collection)])]),
   );
   return dav("activelock", children);
 }
@@ -134,7 +157,12 @@ function dav(name: string, children: XmlOut["children"] = []): XmlOut {
 }
 
 /** The value of live property `name` for `r`, or null when it has none. */
-function liveValue(name: Live, r: Resource, ctx: PropContext, now: number): XmlOut | null {
+function liveValue(
+  name: Live,
+  r: Resource,
+  ctx: PropContext,
+  now: number,
+): XmlOut | { raw: string } | null {
   const { stat } = r;
   const collection = stat.type === "directory";
   switch (name) {
@@ -150,8 +178,11 @@ function liveValue(name: Live, r: Resource, ctx: PropContext, now: number): XmlO
       return dav(name, [`"${stat.etag}"`]);
     case "getcontenttype":
       return dav(name, [collection ? "httpd/unix-directory" : contentTypeOf(r.path)]);
-    case "displayname":
+    case "displayname": {
+      const set = r.xattrs[DISPLAYNAME_KEY];
+      if (set) return { raw: decoder.decode(set) };
       return dav(name, [r.path === "/" ? "" : r.path.slice(r.path.lastIndexOf("/") + 1)]);
+    }
     case "supportedlock":
       return dav(
         name,
@@ -160,7 +191,14 @@ function liveValue(name: Live, r: Resource, ctx: PropContext, now: number): XmlO
         ),
       );
     case "lockdiscovery":
-      return dav(name, r.locks.map((lock) => activeLock(lock, ctx, now)));
+      // A depth-infinity lock is only ever taken on a collection; a depth-0 one covers
+      // only its own root, which is `r` (by one of its names).
+      return dav(
+        name,
+        r.locks.map((lock) =>
+          activeLock(lock, ctx, { now, collection: lock.depth === "infinity" || collection })
+        ),
+      );
     case "quota-available-bytes":
       return ctx.quota ? dav(name, [String(ctx.quota.available)]) : null;
     case "quota-used-bytes":
@@ -173,7 +211,8 @@ function deadProps(r: Resource): [PropName, string][] {
   const out: [PropName, string][] = [];
   for (const [key, value] of Object.entries(r.xattrs)) {
     const name = deadName(key);
-    if (name) out.push([name, decoder.decode(value)]);
+    // A set displayname is reported as the live one it overrides, not twice.
+    if (name && !isLive(name)) out.push([name, decoder.decode(value)]);
   }
   return out;
 }

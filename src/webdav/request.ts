@@ -37,6 +37,8 @@ export interface DavRequest {
   readonly scope: string;
   /** Rendered listings kept for the next identical PROPFIND. */
   readonly renders: RenderCache;
+  /** The host a trusted reverse proxy says the client used (null: none, or not trusted). */
+  readonly forwardedHost: string | null;
 }
 
 /** The href of `path` as this server writes it. */
@@ -108,7 +110,22 @@ export async function guard(req: DavRequest, touches: readonly Touch[]): Promise
         req.locks.covering(path, { alias: lockAlias(req.c, req.vfs, path, { follow: true }) }),
       ]);
       const tokens = new Set([...locks, ...followed].map((l) => l.token));
-      return { etag: stat ? quotedEtag(stat) : null, tokens: [...tokens] };
+      // A symlink's URL has two entity tags: its own (PROPFIND's getetag) and the one GET
+      // sends, of the file it leads to, which a client then puts in the If header of a PUT
+      // (before session 16: 412 on it, while If-Match with it held).
+      // A symlink that leads nowhere it can be followed (a loop, out of the caller's folder)
+      // has its own entity tag only: the request is judged, not refused, for it.
+      const leadsTo = stat?.type === "symlink"
+        ? await statOrNull(req.vfs, path, { follow: true }).catch((error) => {
+          if (isFsError(error, "ELOOP", "EACCES")) return null;
+          throw error;
+        })
+        : null;
+      return {
+        etag: stat ? quotedEtag(stat) : null,
+        followedEtag: leadsTo ? quotedEtag(leadsTo) : null,
+        tokens: [...tokens],
+      };
     });
     if (!holds) throw new DavError(412, "The If header's conditions do not hold");
   }

@@ -1,0 +1,46 @@
+/**
+ * The scheme and host a client reached the service by, when a reverse proxy in front
+ * says so in `Forwarded` (RFC 7239) or `X-Forwarded-Host` / `X-Forwarded-Proto`. Trusted
+ * only when configured (`PAGEFS_TRUST_FORWARDED`), as reverse-proxy aware servers do
+ * (@tus/server's `respectForwardedHeaders`, Express's `trust proxy`): without a proxy that
+ * overwrites them they are the client's own words.
+ *
+ * @module
+ */
+
+const HOST = /^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/;
+
+/**
+ * What the first proxy hop forwarded: a well-formed host and an `http`/`https` scheme,
+ * each null when absent or malformed.
+ *
+ * @example
+ * ```ts
+ * import { forwardedOf } from "./forwarded.ts";
+ * const h = new Headers({ forwarded: 'for=1.2.3.4;host="a.example:8443";proto=https' });
+ * console.assert(forwardedOf(h).host === "a.example:8443" && forwardedOf(h).proto === "https");
+ * ```
+ */
+export function forwardedOf(headers: Headers): { host: string | null; proto: string | null } {
+  const forwarded = headers.get("forwarded")?.split(",")[0];
+  const host = forwarded?.match(/(?:^|;)\s*host="?([^";]+)"?/i)?.[1] ??
+    headers.get("x-forwarded-host")?.split(",")[0]?.trim();
+  const proto = forwarded?.match(/(?:^|;)\s*proto="?([^";]+)"?/i)?.[1] ??
+    headers.get("x-forwarded-proto")?.split(",")[0]?.trim();
+  return {
+    host: host && HOST.test(host) ? host : null,
+    proto: proto && /^https?$/i.test(proto) ? proto.toLowerCase() : null,
+  };
+}
+
+/**
+ * `scheme://host` the client reached us by: the request's own, or with `trust` what a
+ * proxy forwarded (each part that it forwarded well-formed).
+ */
+export function originOf(request: Request, trust: boolean): string {
+  const url = new URL(request.url);
+  const own = { proto: url.protocol.slice(0, -1), host: url.host };
+  if (!trust) return `${own.proto}://${own.host}`;
+  const fwd = forwardedOf(request.headers);
+  return `${fwd.proto ?? own.proto}://${fwd.host ?? own.host}`;
+}
