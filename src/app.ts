@@ -194,11 +194,12 @@ function scopeOf(c: Context): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createApp } from "./app.ts";
  * import { MemoryStore, StoreMetrics } from "./store/mod.ts";
  * const app = createApp({ store: new MemoryStore(), metrics: new StoreMetrics() });
  * const res = await app.request("/healthz");
- * console.assert(res.status === 200);
+ * assert(res.status === 200);
  * ```
  */
 export function createApp(options: AppOptions): Hono {

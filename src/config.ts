@@ -108,9 +108,10 @@ type Env = Readonly<Record<string, string | undefined>>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadConfig } from "./config.ts";
  * const config = loadConfig({ PORT: "9000", PAGEFS_STORE: "memory" });
- * console.assert(config.port === 9000 && config.store.kind === "memory");
+ * assert(config.port === 9000 && config.store.kind === "memory");
  * ```
  * @throws {ConfigError} naming the first invalid variable.
  */

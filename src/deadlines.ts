@@ -10,13 +10,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Deadlines } from "./deadlines.ts";
  * const limits = new Deadlines(10, { keepAlive: true });
  * const expired = await new Promise<boolean>((resolve) => {
  *   limits.start(() => resolve(true));
  * });
- * console.assert(expired);
- * const done = limits.start(() => console.assert(false, "ended in time"));
+ * assert(expired);
+ * const done = limits.start(() => assert(false, "ended in time"));
  * done();
  * ```
  *

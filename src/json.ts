@@ -11,10 +11,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { repeatedName } from "./json.ts";
- * console.assert(repeatedName('{"a":1,"b":{"a":2}}') === null);
- * console.assert(repeatedName('{"a":1,"\\u0061":2}') === "a");
- * console.assert(repeatedName('[{"a":1},{"a":2}]') === null);
+ * assert(repeatedName('{"a":1,"b":{"a":2}}') === null);
+ * assert(repeatedName('{"a":1,"\\u0061":2}') === "a");
+ * assert(repeatedName('[{"a":1},{"a":2}]') === null);
  * ```
  */
 export function repeatedName(json: string): string | null {

@@ -40,10 +40,11 @@ export interface CliIo {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { run } from "./cli.ts";
  * let out = "";
  * const io = { readSecret: () => Promise.resolve(""), write: (t: string) => out += t, error() {} };
- * console.assert(await run(["new-token"], io) === 0 && out.includes("sha256$"));
+ * assert(await run(["new-token"], io) === 0 && out.includes("sha256$"));
  * ```
  */
 export async function run(args: readonly string[], io: CliIo): Promise<number> {

@@ -11,8 +11,9 @@ import type { Authenticator } from "./verify.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isLoopback } from "./exposure.ts";
- * console.assert(isLoopback("127.0.0.1") && isLoopback("[::1]") && !isLoopback("0.0.0.0"));
+ * assert(isLoopback("127.0.0.1") && isLoopback("[::1]") && !isLoopback("0.0.0.0"));
  * ```
  */
 export function isLoopback(host: string): boolean {
@@ -26,9 +27,10 @@ export function isLoopback(host: string): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkExposure } from "./exposure.ts";
- * console.assert(checkExposure("127.0.0.1", null) === null);
- * console.assert(checkExposure("0.0.0.0", null)?.includes("PAGEFS_USERS"));
+ * assert(checkExposure("127.0.0.1", null) === null);
+ * assert(checkExposure("0.0.0.0", null)?.includes("PAGEFS_USERS"));
  * ```
  */
 export function checkExposure(host: string, auth: Authenticator | null): string | null {

@@ -37,10 +37,11 @@ export interface PasswordHash {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { hashPassword, verifyPassword } from "./hash.ts";
  * const hash = await hashPassword("s3cret", { iterations: 1000 });
- * console.assert(hash.startsWith("pbkdf2-sha256$1000$"));
- * console.assert(await verifyPassword("s3cret", hash));
+ * assert(hash.startsWith("pbkdf2-sha256$1000$"));
+ * assert(await verifyPassword("s3cret", hash));
  * ```
  */
 export async function hashPassword(
@@ -100,8 +101,9 @@ export function parsePasswordHash(encoded: string): PasswordHash | null {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { hashToken } from "./hash.ts";
- * console.assert((await hashToken("abc")).startsWith("sha256$ba7816bf"));
+ * assert((await hashToken("abc")).startsWith("sha256$ba7816bf"));
  * ```
  */
 export async function hashToken(token: string): Promise<string> {
@@ -123,8 +125,9 @@ export function parseTokenHash(encoded: string): Uint8Array | null {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { generateToken } from "./hash.ts";
- * console.assert(/^[A-Za-z0-9_-]{43}$/.test(generateToken()));
+ * assert(/^[A-Za-z0-9_-]{43}$/.test(generateToken()));
  * ```
  */
 export function generateToken(): string {

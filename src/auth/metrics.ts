@@ -13,10 +13,11 @@ export type AuthFailure = "missing" | "invalid";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AuthMetrics } from "./metrics.ts";
  * const m = new AuthMetrics();
  * m.failed("invalid");
- * console.assert(m.render().includes('pagefs_auth_failures_total{reason="invalid"} 1'));
+ * assert(m.render().includes('pagefs_auth_failures_total{reason="invalid"} 1'));
  * ```
  */
 export class AuthMetrics {

@@ -49,12 +49,13 @@ export interface RequireAuthOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Hono } from "hono";
  * import { type AuthEnv, requireAuth } from "./middleware.ts";
  * const app = new Hono<AuthEnv>();
  * app.use("/files/*", requireAuth(null, { pathOf: (c) => c.req.path.slice("/files".length) }));
  * app.get("/files/*", (c) => c.text(c.get("principal").name));
- * console.assert(await (await app.request("/files/a")).text() === "anonymous");
+ * assert(await (await app.request("/files/a")).text() === "anonymous");
  * ```
  */
 export function requireAuth(

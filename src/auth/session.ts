@@ -132,12 +132,13 @@ const MAX_COOKIE = 1024;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Sessions, Signer } from "./session.ts";
  * const sessions = new Sessions(new Signer("a long random server secret"));
  * const { value, session } = await sessions.issue("alice");
- * console.assert((await sessions.verify(value))?.user === "alice");
+ * assert((await sessions.verify(value))?.user === "alice");
  * const csrf = await sessions.csrfToken(session);
- * console.assert(await sessions.checkCsrf(session, csrf));
+ * assert(await sessions.checkCsrf(session, csrf));
  * ```
  */
 export class Sessions {

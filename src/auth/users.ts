@@ -130,10 +130,11 @@ export async function loadCredentials(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseCredentials } from "./users.ts";
  * const hash = "sha256$" + "0".repeat(64);
  * const { tokens } = parseCredentials(`ci:${hash}:ro:/builds`, "PAGEFS_USERS");
- * console.assert(tokens[0]?.prefix === "/builds");
+ * assert(tokens[0]?.prefix === "/builds");
  * ```
  * @throws {AuthConfigError} naming `source` and the principal.
  */

@@ -44,10 +44,11 @@ export const READ_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTION
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { allows } from "./verify.ts";
  * const alice = { name: "alice", access: "rw", prefix: "/home/alice" } as const;
- * console.assert(allows(alice, "PUT", "/home/alice/notes.txt"));
- * console.assert(!allows(alice, "GET", "/home/alice2/notes.txt"));
+ * assert(allows(alice, "PUT", "/home/alice/notes.txt"));
+ * assert(!allows(alice, "GET", "/home/alice2/notes.txt"));
  * ```
  */
 export function allows(principal: Principal, method: string, path: string): boolean {
@@ -116,8 +117,9 @@ export class Authenticator {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Authenticator } from "./verify.ts";
-   * console.assert(await Authenticator.load({}) === null);
+   * assert(await Authenticator.load({}) === null);
    * ```
    * @throws {AuthConfigError} for invalid credentials.
    */

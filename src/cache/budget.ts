@@ -102,14 +102,15 @@ interface Waiter {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MemoryBudget } from "./budget.ts";
  * const budget = new MemoryBudget(100);
  * await budget.acquire(60);
- * console.assert(!budget.tryAcquire(50));
+ * assert(!budget.tryAcquire(50));
  * const later = budget.acquire(50); // waits
  * budget.release(60);
  * await later;
- * console.assert(budget.stats().highWater === 60);
+ * assert(budget.stats().highWater === 60);
  * ```
  */
 export class MemoryBudget {

@@ -69,6 +69,7 @@ interface Streaming {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MemoryStore } from "../store/memory.ts";
  * import { MemoryBudget } from "./budget.ts";
  * import { DirtyData } from "./dirty.ts";
@@ -84,8 +85,8 @@ interface Streaming {
  * const dirty = new DirtyData({ store, budget, partSize: 5 << 20, commit });
  * await dirty.append(new Uint8Array(10));
  * const pieces = await dirty.finish();
- * console.assert(pieces.length === 1 && pieces[0]!.length === 10);
- * console.assert(budget.stats().used === 0);
+ * assert(pieces.length === 1 && pieces[0]!.length === 10);
+ * assert(budget.stats().used === 0);
  * ```
  */
 export class DirtyData implements IdleHolder {

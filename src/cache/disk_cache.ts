@@ -72,13 +72,14 @@ interface Entry {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DiskCache } from "./disk_cache.ts";
  * const dir = await Deno.makeTempDir();
  * const cache = await DiskCache.open({ dir, maxBytes: 64 << 20 });
  * cache.put("seg1", 0, new Uint8Array(100).fill(7));
  * await cache.flush();
  * const block = await cache.get("seg1", 0, 100);
- * console.assert(block?.[99] === 7);
+ * assert(block?.[99] === 7);
  * await Deno.remove(dir, { recursive: true });
  * ```
  */

@@ -66,15 +66,16 @@ interface Ticket {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MemoryStore } from "../store/memory.ts";
  * import { PageCache } from "./page_cache.ts";
  * const store = new MemoryStore();
  * await store.put("s/a", new Uint8Array(10_000).fill(7));
  * const cache = new PageCache(store, { budgetBytes: 1 << 20 });
  * const bytes = await cache.read("s/a", 5000, 10, { objectSize: 10_000 });
- * console.assert(bytes.length === 10 && bytes[0] === 7);
+ * assert(bytes.length === 10 && bytes[0] === 7);
  * await cache.read("s/a", 5000, 10, { objectSize: 10_000 });
- * console.assert(cache.stats().requests === 1);
+ * assert(cache.stats().requests === 1);
  * ```
  */
 export class PageCache {

@@ -57,6 +57,7 @@ export interface RangeStreamStats {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MemoryStore } from "../store/memory.ts";
  * import { RangeStreams } from "./range_stream.ts";
  * const store = new MemoryStore();
@@ -65,7 +66,7 @@ export interface RangeStreamStats {
  * const parts = streams.segmentParts({ id: "a", key: "s/a", size: 3 << 20 }, 5, (3 << 20) - 10);
  * let n = 0;
  * for await (const chunk of streams.stream(parts)) n += chunk.length;
- * console.assert(n === (3 << 20) - 10 && streams.stats().gets === 1);
+ * assert(n === (3 << 20) - 10 && streams.stats().gets === 1);
  * ```
  */
 export class RangeStreams {

@@ -67,6 +67,7 @@ export interface SegmentStream {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MemoryStore } from "../store/memory.ts";
  * import { PageCache } from "./page_cache.ts";
  * import { Writeback } from "./writeback.ts";
@@ -76,7 +77,7 @@ export interface SegmentStream {
  *   writeback.commit(new Uint8Array(10)),
  *   writeback.commit(new Uint8Array(20)),
  * ]);
- * console.assert(a.segment === b.segment && b.offset === 10);
+ * assert(a.segment === b.segment && b.offset === 10);
  * ```
  */
 export class Writeback {

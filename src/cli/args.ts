@@ -182,10 +182,11 @@ const USAGES = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseArgs } from "./args.ts";
  * const command = parseArgs(["gc", "--dry-run", "--grace-ms", "0"]);
- * console.assert(command.name === "gc" && command.dryRun && command.graceMs === 0);
- * console.assert(parseArgs(["fsck", "--help"]).name === "help");
+ * assert(command.name === "gc" && command.dryRun && command.graceMs === 0);
+ * assert(parseArgs(["fsck", "--help"]).name === "help");
  * ```
  * @throws {UsageError} for an unknown command or option, or a bad number.
  */

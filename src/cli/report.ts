@@ -16,12 +16,13 @@ export function n(value: number): string {
 }
 
 /**
- * A byte count for people: `0 B`, `512 B`, `1.5 KiB`, `41.2 MiB`, `3.00 GiB`.
+ * A byte count for people: `0 B`, `512 B`, `1.50 KiB`, `41.2 MiB`, `3.00 GiB`.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { size } from "./report.ts";
- * console.assert(size(1536) === "1.5 KiB" && size(1023) === "1,023 B");
+ * assert(size(1536) === "1.50 KiB" && size(1023) === "1,023 B");
  * ```
  */
 export function size(bytes: number): string {

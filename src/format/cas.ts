@@ -87,6 +87,7 @@ export interface MetaStoreOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MemoryStore } from "../store/memory.ts";
  * import { MetaStore } from "./cas.ts";
  * const meta = new MetaStore(new MemoryStore());
@@ -95,7 +96,7 @@ export interface MetaStoreOptions {
  *   const next = (v?.value.n ?? 0) + 1;
  *   return { write: { n: next }, result: next };
  * });
- * console.assert(n === 1);
+ * assert(n === 1);
  * ```
  */
 export class MetaStore {

@@ -115,13 +115,14 @@ type Fix = () => Promise<boolean>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MemoryStore } from "../store/memory.ts";
  * import { Vfs } from "../vfs/mod.ts";
  * import { fsck } from "./fsck.ts";
  * const fs = await Vfs.open(new MemoryStore());
  * await fs.mkdir("/a");
  * const report = await fsck(fs.store);
- * console.assert(report.ok && report.counts.dirs === 2);
+ * assert(report.ok && report.counts.dirs === 2);
  * ```
  */
 export async function fsck(store: ObjectStore, options: FsckOptions = {}): Promise<FsckReport> {

@@ -112,6 +112,7 @@ const BLOCKING: readonly ProblemKind[] = [
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MemoryStore } from "../store/memory.ts";
  * import { Vfs } from "../vfs/mod.ts";
  * import { gc } from "./gc.ts";
@@ -120,7 +121,7 @@ const BLOCKING: readonly ProblemKind[] = [
  * await fs.writeFile("/big", new Uint8Array(5000).fill(1));
  * await gc(fs.store, { graceMs: 0 }); // first sighting: recorded, kept
  * const report = await gc(fs.store, { graceMs: 0 });
- * console.assert(report.segments.deleted === 1);
+ * assert(report.segments.deleted === 1);
  * ```
  */
 export async function gc(store: ObjectStore, options: GcOptions = {}): Promise<GcReport> {

@@ -38,10 +38,11 @@ const NAME = /^\.pagefs-(replaced|copying|moving)-(.{33})(?:-([1-9][0-9]{0,6}))?
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { newId } from "./keys.ts";
  * import { parseLeftover } from "./leftovers.ts";
- * console.assert(parseLeftover(`.pagefs-moving-${newId(1000)}`)?.at === 1000);
- * console.assert(parseLeftover(".pagefs-moving-notes") === null);
+ * assert(parseLeftover(`.pagefs-moving-${newId(1000)}`)?.at === 1000);
+ * assert(parseLeftover(".pagefs-moving-notes") === null);
  * ```
  */
 export function parseLeftover(name: string): LeftoverName | null {

@@ -45,11 +45,12 @@ export const EMPTY_MAP: PageMap = Object.freeze([]);
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { writeExtent } from "./page_map.ts";
  * let map = writeExtent([], 0, 8192, "s1", 0);
  * map = writeExtent(map, 100, 10, "s2", 0);
- * console.assert(map.length === 3);
- * console.assert(map[1]![2] === "s2");
+ * assert(map.length === 3);
+ * assert(map[1]![2] === "s2");
  * ```
  */
 export function writeExtent(
@@ -105,9 +106,10 @@ export function writeExtent(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { truncateMap } from "./page_map.ts";
  * const map = truncateMap([[0, 100, "s1", 0], [200, 100, "s1", 500]], 50);
- * console.assert(map.length === 1 && map[0]![1] === 50);
+ * assert(map.length === 1 && map[0]![1] === 50);
  * ```
  */
 export function truncateMap(map: PageMap, size: number): PageMap {
@@ -132,10 +134,11 @@ export function truncateMap(map: PageMap, size: number): PageMap {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { resolveRange } from "./page_map.ts";
  * const pieces = resolveRange([[10, 10, "s1", 0]], 0, 15);
- * console.assert(pieces.length === 2 && pieces[0]!.segment === null);
- * console.assert(pieces[1]!.segment === "s1" && pieces[1]!.length === 5);
+ * assert(pieces.length === 2 && pieces[0]!.segment === null);
+ * assert(pieces[1]!.segment === "s1" && pieces[1]!.length === 5);
  * ```
  */
 export function resolveRange(map: PageMap, offset: number, length: number): MapPiece[] {

@@ -72,13 +72,14 @@ const INITIAL_BUFFER = 64 * 1024;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MemoryStore } from "../store/memory.ts";
  * import { SegmentWriter } from "./segment_writer.ts";
  * const store = new MemoryStore();
  * const writer = new SegmentWriter(store, "s/example");
  * const at = await writer.append(new Uint8Array([1, 2, 3]));
  * await writer.finish();
- * console.assert(at === 0 && (await store.head("s/example"))?.size === 3);
+ * assert(at === 0 && (await store.head("s/example"))?.size === 3);
  * ```
  */
 export class SegmentWriter {

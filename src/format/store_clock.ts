@@ -19,10 +19,11 @@ import { GC_CLOCK_KEY } from "./keys.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MemoryStore } from "../store/memory.ts";
  * import { storeNow } from "./store_clock.ts";
  * const now = await storeNow(new MemoryStore());
- * console.assert(Math.abs(now - Date.now()) < 1000);
+ * assert(Math.abs(now - Date.now()) < 1000);
  * ```
  */
 export async function storeNow(store: ObjectStore): Promise<number> {

@@ -18,10 +18,11 @@ import type { Entry, UnlinkMark } from "./meta.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { markOf } from "./unlink_mark.ts";
  * const mark = { id: "0000000000aa-00000000000000000000", dir: "d1", name: "a" };
  * const entry = { t: "h" as const, ino: "0000000000ab-00000000000000000000", unlinking: mark };
- * console.assert(markOf(entry, "d1", "a") === mark && markOf(entry, "d2", "a") === null);
+ * assert(markOf(entry, "d1", "a") === mark && markOf(entry, "d2", "a") === null);
  * ```
  */
 export function markOf(

@@ -77,6 +77,7 @@ export async function withLength(response: Response, limit = SMALL_ANSWER): Prom
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Hono } from "hono";
  * import { answerLength } from "./answer_length.ts";
  * const app = new Hono().use("*", answerLength()).post("/", (c) => c.json({ ok: false }, 400));
@@ -85,7 +86,7 @@ export async function withLength(response: Response, limit = SMALL_ANSWER): Prom
  *   headers: { "content-length": "1" },
  *   body: "x",
  * });
- * console.assert(res.headers.get("content-length") === "12");
+ * assert(res.headers.get("content-length") === "12");
  * ```
  */
 export function answerLength(): MiddlewareHandler {

@@ -15,9 +15,10 @@ import type { Errno } from "../vfs/mod.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ERRNO_STATUS } from "./errors.ts";
- * console.assert(ERRNO_STATUS.ENOENT === 404);
- * console.assert(ERRNO_STATUS.EAGAIN === 503);
+ * assert(ERRNO_STATUS.ENOENT === 404);
+ * assert(ERRNO_STATUS.EAGAIN === 503);
  * ```
  */
 export const ERRNO_STATUS = {

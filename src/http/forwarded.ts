@@ -16,9 +16,10 @@ const HOST = /^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { forwardedOf } from "./forwarded.ts";
  * const h = new Headers({ forwarded: 'for=1.2.3.4;host="a.example:8443";proto=https' });
- * console.assert(forwardedOf(h).host === "a.example:8443" && forwardedOf(h).proto === "https");
+ * assert(forwardedOf(h).host === "a.example:8443" && forwardedOf(h).proto === "https");
  * ```
  */
 export function forwardedOf(headers: Headers): { host: string | null; proto: string | null } {

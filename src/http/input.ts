@@ -58,11 +58,12 @@ const watches = new Map<number, Deadlines>();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { idleRead } from "./input.ts";
  * const silent = new ReadableStream<Uint8Array>().getReader();
  * const code = await idleRead(() => silent.read(), () => silent.cancel(), 10, 0)
  *   .then(() => "", (error) => error.code);
- * console.assert(code === "ETIMEDOUT");
+ * assert(code === "ETIMEDOUT");
  * ```
  */
 export async function idleRead<R>(

@@ -13,10 +13,11 @@ import mime from "mime-types";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { contentTypeOf } from "./media_types.ts";
- * console.assert(contentTypeOf("/a/B.PNG") === "image/png");
- * console.assert(contentTypeOf("/a/notes.txt") === "text/plain; charset=utf-8");
- * console.assert(contentTypeOf("/a/b") === "application/octet-stream");
+ * assert(contentTypeOf("/a/B.PNG") === "image/png");
+ * assert(contentTypeOf("/a/notes.txt") === "text/plain; charset=utf-8");
+ * assert(contentTypeOf("/a/b") === "application/octet-stream");
  * ```
  */
 export function contentTypeOf(path: string): string {

@@ -37,9 +37,10 @@ export function checkSegment(name: string, path: string): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseRawSegments } from "./path.ts";
  * const p = parseRawSegments(["a%20b", "c", ""]);
- * console.assert(p.path === "/a b/c" && p.trailingSlash);
+ * assert(p.path === "/a b/c" && p.trailingSlash);
  * ```
  * @throws {FsError} EINVAL for empty, "." or ".." segments, encoded "/" or NUL, bad escapes.
  */

@@ -93,9 +93,10 @@ export function unconditional(headers: ConditionalHeaders): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { evaluatePreconditions } from "./preconditions.ts";
  * const stat = { etag: "abc", mtime: 0 } as import("../vfs/mod.ts").Stat;
- * console.assert(evaluatePreconditions({ ifNoneMatch: '"abc"' }, stat, true) === "not-modified");
+ * assert(evaluatePreconditions({ ifNoneMatch: '"abc"' }, stat, true) === "not-modified");
  * ```
  * @throws {HttpError} 412 when a precondition fails.
  */
@@ -141,9 +142,10 @@ export function evaluatePreconditions(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { evaluateUnvalidated } from "./preconditions.ts";
- * console.assert(evaluateUnvalidated({ ifNoneMatch: "*" }) === "not-modified");
- * console.assert(evaluateUnvalidated({ ifMatch: "*", ifNoneMatch: '"a"' }) === "proceed");
+ * assert(evaluateUnvalidated({ ifNoneMatch: "*" }) === "not-modified");
+ * assert(evaluateUnvalidated({ ifMatch: "*", ifNoneMatch: '"a"' }) === "proceed");
  * ```
  * @throws {HttpError} 412 when `If-Match` names entity tags.
  */
@@ -167,9 +169,10 @@ export function evaluateUnvalidated(headers: ConditionalHeaders): "proceed" | "n
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { commitTags } from "./preconditions.ts";
- * console.assert(commitTags('"a", W/"b", "c"').ifMatch?.join() === "a,c");
- * console.assert(commitTags("*").ifMatch === undefined);
+ * assert(commitTags('"a", W/"b", "c"').ifMatch?.join() === "a,c");
+ * assert(commitTags("*").ifMatch === undefined);
  * ```
  */
 export function commitTags(value: string | undefined): { ifMatch?: string[] } {

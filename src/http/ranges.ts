@@ -21,12 +21,13 @@ export type RangeRequest =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseRange } from "./ranges.ts";
- * console.assert(JSON.stringify(parseRange("bytes=-2", 10)) ===
+ * assert(JSON.stringify(parseRange("bytes=-2", 10)) ===
  *   JSON.stringify({ kind: "range", start: 8, end: 9 }));
- * console.assert(parseRange("bytes=10-", 10).kind === "unsatisfiable");
- * console.assert(parseRange("bytes=5-2", 10).kind === "none");
- * console.assert(parseRange("bytes=-5", 0).kind === "none");
+ * assert(parseRange("bytes=10-", 10).kind === "unsatisfiable");
+ * assert(parseRange("bytes=5-2", 10).kind === "none");
+ * assert(parseRange("bytes=-5", 0).kind === "none");
  * ```
  */
 export function parseRange(header: string | undefined, size: number): RangeRequest {
@@ -60,8 +61,9 @@ export function parseRange(header: string | undefined, size: number): RangeReque
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseContentRange } from "./ranges.ts";
- * console.assert(parseContentRange("bytes 4-7/*").start === 4);
+ * assert(parseContentRange("bytes 4-7/*").start === 4);
  * ```
  * @throws {HttpError} 400 when malformed or invalid, 416 when the last byte precedes the first.
  */

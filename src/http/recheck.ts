@@ -14,6 +14,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Recheck } from "./recheck.ts";
  * let locked = false;
  * const recheck = new Recheck(() => {
@@ -23,7 +24,7 @@
  * await recheck.beforeCommit(); // passes
  * locked = true;
  * const wrapped = await recheck.beforeCommit().catch((e) => new Error("wrapped", { cause: e }));
- * console.assert((recheck.reason(wrapped) as Error).message === "Locked");
+ * assert((recheck.reason(wrapped) as Error).message === "Locked");
  * ```
  */
 export class Recheck {

@@ -23,11 +23,12 @@ interface Kept {
 /**
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RenderCache } from "./render_cache.ts";
  * const cache = new RenderCache(1024);
  * cache.set("/a", "v1", [new Uint8Array([1, 2])]);
- * console.assert(cache.get("/a", "v1")?.length === 1);
- * console.assert(cache.get("/a", "v2") === null);
+ * assert(cache.get("/a", "v1")?.length === 1);
+ * assert(cache.get("/a", "v2") === null);
  * ```
  */
 export class RenderCache {

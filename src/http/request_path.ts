@@ -46,8 +46,9 @@ const encoder = new TextEncoder();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { rawPathOf } from "./request_path.ts";
- * console.assert(rawPathOf("http://h:1/a/../b?x=1") === "/a/../b");
+ * assert(rawPathOf("http://h:1/a/../b?x=1") === "/a/../b");
  * ```
  */
 export function rawPathOf(url: string): string {
@@ -84,6 +85,7 @@ function isAuthority(text: string): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkRequestHost } from "./request_path.ts";
  * const request = (host: string) =>
  *   new Request("http://127.0.0.1:8080/dav/", { headers: { host } });
@@ -96,7 +98,7 @@ function isAuthority(text: string): boolean {
  *     refused++;
  *   }
  * }
- * console.assert(refused === 5);
+ * assert(refused === 5);
  * ```
  * @throws {FsError} EINVAL.
  */
@@ -168,16 +170,17 @@ function decodeSegment(raw: string, shown: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseRequestPath } from "./request_path.ts";
  * const p = parseRequestPath("/dav/a%20b/");
- * console.assert(p.names.join("|") === "dav|a b" && p.trailingSlash);
+ * assert(p.names.join("|") === "dav|a b" && p.trailingSlash);
  * let refused = false;
  * try {
  *   parseRequestPath("/api/v1/fs/%2E%2e/etc");
  * } catch {
  *   refused = true;
  * }
- * console.assert(refused);
+ * assert(refused);
  * ```
  * @throws {FsError} EINVAL for anything but a clean absolute path (see `options`),
  * ENAMETOOLONG.

@@ -47,11 +47,12 @@ function textValue(value: string | number | boolean | null): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Logger } from "./log.ts";
  * const lines: string[] = [];
  * const log = new Logger({ write: (line) => lines.push(line), now: () => 0 });
  * log.info("request", { method: "GET", path: "/a b", status: 200 });
- * console.assert(lines[0] === 'time=1970-01-01T00:00:00.000Z level=info msg=request method=GET path="/a b" status=200');
+ * assert(lines[0] === 'time=1970-01-01T00:00:00.000Z level=info msg=request method=GET path="/a b" status=200');
  * ```
  */
 export class Logger {

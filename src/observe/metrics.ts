@@ -38,11 +38,12 @@ export interface CacheStatsSource {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Telemetry } from "./metrics.ts";
  * const t = new Telemetry();
  * t.httpRequest({ front: "api", method: "GET", status: 200, seconds: 0.01, bytes: 5 });
  * const text = await t.render();
- * console.assert(text.includes('pagefs_http_request_duration_seconds_count{front="api",method="GET",status="200"} 1'));
+ * assert(text.includes('pagefs_http_request_duration_seconds_count{front="api",method="GET",status="200"} 1'));
  * ```
  */
 export class Telemetry {

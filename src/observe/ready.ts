@@ -30,11 +30,12 @@ export interface ReadinessOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Readiness } from "./ready.ts";
  * let calls = 0;
  * const r = new Readiness(async () => { calls++; }, { cacheMs: 60_000 });
  * await Promise.all([r.check(), r.check()]);
- * console.assert((await r.check()).ready && calls === 1);
+ * assert((await r.check()).ready && calls === 1);
  * ```
  */
 export class Readiness {

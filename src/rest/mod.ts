@@ -64,15 +64,16 @@ const ALLOWED: Readonly<Record<string, string>> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type Context, Hono } from "hono";
  * import { MemoryStore } from "../store/mod.ts";
  * import { Vfs } from "../vfs/mod.ts";
  * import { createRestApi } from "./mod.ts";
  * const app = new Hono().route("/api/v1", createRestApi(await Vfs.open(new MemoryStore())));
  * const put = await app.request("/api/v1/fs/hello.txt", { method: "PUT", body: "hi" });
- * console.assert(put.status === 201);
+ * assert(put.status === 201);
  * const get = await app.request("/api/v1/fs/hello.txt");
- * console.assert(await get.text() === "hi");
+ * assert(await get.text() === "hi");
  * ```
  */
 export function createRestApi(vfs: Vfs, options: RestApiOptions = {}): Hono {

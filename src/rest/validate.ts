@@ -17,9 +17,10 @@ const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { JsonFields } from "./validate.ts";
  * const fields = new JsonFields({ op: "truncate", size: 3 }, ["op", "size"]);
- * console.assert(fields.uint("size") === 3);
+ * assert(fields.uint("size") === 3);
  * ```
  */
 export class JsonFields {

@@ -68,12 +68,13 @@ export interface FaultOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MemoryStore } from "./memory.ts";
  * import { FaultyStore } from "./fault.ts";
  * const store = new FaultyStore(new MemoryStore(), { crashAt: 2 });
  * await store.put("a", new Uint8Array(1));
  * await store.put("b", new Uint8Array(1)).catch(() => {}); // fails: the "crash"
- * console.assert(store.calls === 2);
+ * assert(store.calls === 2);
  * ```
  */
 export class FaultyStore extends WrappedStore {

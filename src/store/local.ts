@@ -100,11 +100,12 @@ export interface LocalStoreOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LocalStore } from "./local.ts";
  * const root = await Deno.makeTempDir();
  * const store = new LocalStore(root);
  * await store.put("a/b", new TextEncoder().encode("hi"), { mode: { kind: "create" } });
- * console.assert((await store.head("a/b"))?.size === 2);
+ * assert((await store.head("a/b"))?.size === 2);
  * await Deno.remove(root, { recursive: true });
  * ```
  */

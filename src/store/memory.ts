@@ -45,10 +45,11 @@ interface Entry {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MemoryStore } from "./memory.ts";
  * const store = new MemoryStore();
  * await store.put("a", new TextEncoder().encode("hi"), { mode: { kind: "create" } });
- * console.assert((await store.head("a"))?.size === 2);
+ * assert((await store.head("a"))?.size === 2);
  * ```
  */
 export class MemoryStore implements ObjectStore {

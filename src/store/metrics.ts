@@ -95,13 +95,14 @@ export class StoreMetrics {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MemoryStore } from "./memory.ts";
  * import { MeteredStore, StoreMetrics } from "./metrics.ts";
  * const metrics = new StoreMetrics();
  * const store = new MeteredStore(new MemoryStore(), metrics);
  * await store.put("k", new Uint8Array(3));
- * console.assert(metrics.snapshot().requests.PutObject === 1);
- * console.assert(metrics.uploadBytes === 3);
+ * assert(metrics.snapshot().requests.PutObject === 1);
+ * assert(metrics.uploadBytes === 3);
  * ```
  */
 export class MeteredStore extends WrappedStore {

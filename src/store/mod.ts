@@ -31,11 +31,12 @@ export { probeConditionalWrites } from "./probe.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { openStore, StoreMetrics } from "./mod.ts";
  * const metrics = new StoreMetrics();
  * const store = openStore({ kind: "memory" }, { metrics });
  * await store.put("k", new Uint8Array(1));
- * console.assert(metrics.total() === 1);
+ * assert(metrics.total() === 1);
  * ```
  */
 export function openStore(

@@ -15,9 +15,10 @@ import { type ObjectStore, StoreError } from "./types.ts";
  * @returns null when both conditions are honoured, else what the store ignored.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MemoryStore } from "./memory.ts";
  * import { probeConditionalWrites } from "./probe.ts";
- * console.assert(await probeConditionalWrites(new MemoryStore(), "probe/1") === null);
+ * assert(await probeConditionalWrites(new MemoryStore(), "probe/1") === null);
  * ```
  */
 export async function probeConditionalWrites(

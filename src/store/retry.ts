@@ -41,10 +41,11 @@ export interface RetryOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MemoryStore } from "./memory.ts";
  * import { RetryStore } from "./retry.ts";
  * const store = new RetryStore(new MemoryStore(), { attempts: 3 });
- * console.assert((await store.head("missing")) === null);
+ * assert((await store.head("missing")) === null);
  * ```
  */
 export class RetryStore extends WrappedStore {

@@ -8,6 +8,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Hono } from "hono";
  * import { MemoryStore } from "../store/memory.ts";
  * import { Vfs } from "../vfs/mod.ts";
@@ -22,7 +23,7 @@
  *     "upload-metadata": `filename ${btoa("hi.txt")}`,
  *   },
  * });
- * console.assert(res.status === 201 && res.headers.get("location") !== null);
+ * assert(res.status === 201 && res.headers.get("location") !== null);
  * ```
  *
  * @module

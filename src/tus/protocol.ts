@@ -86,9 +86,10 @@ function decodeBase64(text: string, what: string): Uint8Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseMetadata } from "./protocol.ts";
  * const m = parseMetadata("filename bm90ZXMudHh0,dir L2RvY3M=,flag");
- * console.assert(m.filename === "notes.txt" && m.dir === "/docs" && m.flag === "");
+ * assert(m.filename === "notes.txt" && m.dir === "/docs" && m.flag === "");
  * ```
  * @throws {HttpError} 400 for a malformed header or a repeated key.
  */

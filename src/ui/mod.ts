@@ -87,6 +87,7 @@ function html(c: Context, page: unknown, status = 200): Response {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Hono } from "hono";
  * import { MemoryStore } from "../store/mod.ts";
  * import { Vfs } from "../vfs/mod.ts";
@@ -101,7 +102,7 @@ function html(c: Context, page: unknown, status = 200): Response {
  *   guard: requireAuth(null, { pathOf: () => null }),
  * });
  * const res = await new Hono().route("/", ui).request("/");
- * console.assert(res.status === 200);
+ * assert(res.status === 200);
  * ```
  */
 export function createUi(vfs: Vfs, options: UiOptions): Hono<AuthEnv> {

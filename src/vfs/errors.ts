@@ -42,9 +42,10 @@ export type Errno = keyof typeof ERRNO;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FsError } from "./errors.ts";
  * const error = new FsError("ENOENT", "No such file or directory", { path: "/a" });
- * console.assert(error.code === "ENOENT" && error.errno === 2);
+ * assert(error.code === "ENOENT" && error.errno === 2);
  * ```
  */
 export class FsError extends Error {

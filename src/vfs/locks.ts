@@ -152,6 +152,7 @@ export class LockTokenError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MetaStore } from "../format/cas.ts";
  * import { MemoryStore } from "../store/memory.ts";
  * import { LockManager } from "./locks.ts";
@@ -164,7 +165,7 @@ export class LockTokenError extends Error {
  *   timeout: null,
  * });
  * const missing = await locks.unsatisfied("/docs/a.txt", new Set());
- * console.assert(missing.length === 1 && missing[0]!.token === lock.token);
+ * assert(missing.length === 1 && missing[0]!.token === lock.token);
  * await locks.check("/docs/a.txt", new Set([lock.token])); // holds the token: allowed
  * ```
  */

@@ -46,9 +46,10 @@ function where(path: string | undefined): { path?: string } {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { splitPath } from "./path.ts";
- * console.assert(splitPath("/a//b/").join() === "a,b");
- * console.assert(splitPath("/").length === 0);
+ * assert(splitPath("/a//b/").join() === "a,b");
+ * assert(splitPath("/").length === 0);
  * ```
  * @throws {FsError} EINVAL for a relative path or a bad name, ENAMETOOLONG when too long.
  */

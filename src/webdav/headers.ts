@@ -116,9 +116,10 @@ export function parseLockToken(value: string | null): string | null {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseLockTokenLenient } from "./headers.ts";
  * const t = parseLockTokenLenient("urn:uuid:a");
- * console.assert(t?.token === "urn:uuid:a" && t.bare);
+ * assert(t?.token === "urn:uuid:a" && t.bare);
  * ```
  * @throws {HeaderError} when it is neither form.
  */

@@ -103,15 +103,16 @@ function answeredRegardless(method: string, exists: boolean): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Hono } from "hono";
  * import { MemoryStore } from "../store/mod.ts";
  * import { Vfs } from "../vfs/mod.ts";
  * import { createWebDav } from "./mod.ts";
  * const app = new Hono().route("/dav", createWebDav(await Vfs.open(new MemoryStore())));
  * const put = await app.request("/dav/hello.txt", { method: "PUT", body: "hi" });
- * console.assert(put.status === 201);
+ * assert(put.status === 201);
  * const res = await app.request("/dav/", { method: "PROPFIND", headers: { depth: "1" } });
- * console.assert(res.status === 207);
+ * assert(res.status === 207);
  * ```
  */
 export function createWebDav(vfs: Vfs, options: WebDavOptions = {}): Hono {

@@ -41,9 +41,10 @@ const KNOWN: readonly PropName[] = [
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { serverRoot } from "./server_root.ts";
  * const res = await serverRoot("/dav").request("/", { method: "PROPFIND", headers: { depth: "1" } });
- * console.assert(res.status === 207 && (await res.text()).includes("<D:href>/dav/</D:href>"));
+ * assert(res.status === 207 && (await res.text()).includes("<D:href>/dav/</D:href>"));
  * ```
  */
 export function serverRoot(mount: string): Hono {
