@@ -15,7 +15,7 @@
  */
 
 import type { Context, Hono } from "hono";
-import { ChangedError, FsError, isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
+import { ChangedError, FsError, isFsError, parentOf, type Stat, type Vfs } from "../vfs/mod.ts";
 import { HttpError } from "../http/errors.ts";
 import { badRequest, preconditionFailed } from "./errors.ts";
 import { contentLength, parseUint, queryFlag, requestBody, smallBody } from "../http/input.ts";
@@ -63,10 +63,6 @@ function clientMtime(c: Context): number | undefined {
     throw badRequest(`Invalid mtime "${text}": expected unix seconds`);
   }
   return Math.round(Number(text) * 1000);
-}
-
-function parentOf(path: string): string {
-  return path.slice(0, path.lastIndexOf("/")) || "/";
 }
 
 async function putFs(c: Context, vfs: Vfs): Promise<Response> {

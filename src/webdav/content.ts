@@ -17,10 +17,9 @@ import {
   validatorHeaders,
 } from "../http/preconditions.ts";
 import { parseContentRange, requestedSpan } from "../http/ranges.ts";
-import { ChangedError, isFsError, LockedError, type Stat, type Vfs } from "../vfs/mod.ts";
+import { ChangedError, isFsError, LockedError, parentOf, type Stat, type Vfs } from "../vfs/mod.ts";
 import { DavError, messageOf, statusOf } from "./errors.ts";
 import { parseDepth } from "./headers.ts";
-import { parentOf } from "./paths.ts";
 import { type DavRequest, guard, href, regard, releaseLocks, statOrNull } from "./request.ts";
 import { DAV, escapeXml, renderXml, type XmlOut } from "./xml.ts";
 import { markStreamedByRuntime } from "../observe/request_log.ts";
