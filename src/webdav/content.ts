@@ -4,6 +4,7 @@
  * @module
  */
 
+import { clientMtimeMs } from "../http/client_mtime.ts";
 import { contentLength, requestBody, smallBody } from "../http/input.ts";
 import { fileBody } from "../http/file_body.ts";
 import { contentTypeOf } from "../http/media_types.ts";
@@ -108,10 +109,9 @@ async function collectionIndex(req: DavRequest): Promise<Response> {
 function clientMtime(req: DavRequest): number | undefined {
   const text = req.c.req.header("x-oc-mtime");
   if (text === undefined) return undefined;
-  if (!/^\d{1,12}(\.\d{1,9})?$/.test(text.trim())) {
-    throw new DavError(400, `Invalid X-OC-Mtime "${text}": expected unix seconds`);
-  }
-  return Math.round(Number(text) * 1000);
+  const ms = clientMtimeMs(text);
+  if (ms === null) throw new DavError(400, `Invalid X-OC-Mtime "${text}": expected unix seconds`);
+  return ms;
 }
 
 /**
