@@ -15,7 +15,8 @@
  */
 
 import type { Context, Hono } from "hono";
-import { ChangedError, FsError, isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
+import { ChangedError, FsError, isFsError, parentOf, type Stat, type Vfs } from "../vfs/mod.ts";
+import { clientMtimeMs } from "../http/client_mtime.ts";
 import { HttpError } from "../http/errors.ts";
 import { badRequest, preconditionFailed } from "./errors.ts";
 import { contentLength, parseUint, queryFlag, requestBody, smallBody } from "../http/input.ts";
@@ -59,14 +60,9 @@ export async function statOrNull(
 function clientMtime(c: Context): number | undefined {
   const text = c.req.header("x-oc-mtime") ?? c.req.query("mtime");
   if (text === undefined) return undefined;
-  if (!/^\d{1,12}(\.\d{1,9})?$/.test(text.trim())) {
-    throw badRequest(`Invalid mtime "${text}": expected unix seconds`);
-  }
-  return Math.round(Number(text) * 1000);
-}
-
-function parentOf(path: string): string {
-  return path.slice(0, path.lastIndexOf("/")) || "/";
+  const ms = clientMtimeMs(text);
+  if (ms === null) throw badRequest(`Invalid mtime "${text}": expected unix seconds`);
+  return ms;
 }
 
 async function putFs(c: Context, vfs: Vfs): Promise<Response> {

@@ -700,45 +700,22 @@ Deno.test("a GET whose body stops coming fails once the request timeout passes w
   // Headers and the first bytes come, then nothing (a connection lost without a reset, a
   // server stalling). Before, reading the body waited for good: nothing bounded it once the
   // headers had come, and a metadata GET stuck so held up every create in its directory.
-  let cancelled = false;
-  const store = new S3Store({
-    bucket: "stall",
-    endpoint: "http://127.0.0.1:1",
-    region: "us-east-1",
-    credentials: { accessKeyId: "a", secretAccessKey: "b" },
-    requestTimeoutMs: 100,
-    fetch: () => {
-      let sent = false;
-      const body = new ReadableStream<Uint8Array>({
-        pull: (c) => {
-          if (sent) return new Promise<void>(() => {}); // never another byte
-          sent = true;
-          c.enqueue(new TextEncoder().encode("{"));
-        },
-        cancel: () => {
-          cancelled = true;
-        },
-      });
-      return Promise.resolve(new Response(body, { headers: { etag: '"e"' } }));
-    },
+  const { store, state } = stallingStore(new TextEncoder().encode("{"), {
+    headers: { etag: '"e"' },
   });
   const got = await store.get("d/1");
   ok(got && got.status === "ok");
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const hung = new Promise<"hung">((resolve) => timer = setTimeout(() => resolve("hung"), 10_000));
-  try {
-    const read = readAll(got.body).then(() => "read", (error) => error);
-    const outcome = await Promise.race([read, hung]);
-    ok(outcome instanceof StoreError, `expected a StoreError, got ${outcome}`);
-    equal(outcome.kind, "transient");
-    ok(cancelled, "the stalled body was cancelled (its connection given up)");
-  } finally {
-    clearTimeout(timer);
-  }
+  const outcome = await readOrHang(got.body);
+  ok(outcome instanceof StoreError, `expected a StoreError, got ${outcome}`);
+  equal(outcome.kind, "transient");
+  ok(state.cancelled, "the stalled body was cancelled (its connection given up)");
 });
 
-/** An S3Store whose every GET answers headers for `length` bytes, sends one chunk, then stalls. */
-function stallingStore(length: number) {
+/**
+ * An S3Store whose every GET answers `init`, sends `chunk`, then stalls for good: the two
+ * stalled-body tests differ only in what the server says before it stops.
+ */
+function stallingStore(chunk: Uint8Array, init: ResponseInit) {
   const state = { cancelled: false, body: null as ReadableStream<Uint8Array> | null };
   const store = new S3Store({
     bucket: "stall",
@@ -752,22 +729,32 @@ function stallingStore(length: number) {
         pull: (c) => {
           if (sent) return new Promise<void>(() => {}); // never another byte
           sent = true;
-          c.enqueue(new Uint8Array(64 << 10));
+          c.enqueue(chunk.slice());
         },
         cancel: () => {
           state.cancelled = true;
         },
       });
       state.body = body;
-      const headers = {
-        etag: '"e"',
-        "content-length": String(length),
-        "content-range": `bytes 0-${length - 1}/${length}`,
-      };
-      return Promise.resolve(new Response(body, { status: 206, headers }));
+      return Promise.resolve(new Response(body, init));
     },
   });
   return { store, state };
+}
+
+/**
+ * How reading `body` ends: "read", the error it failed with, or "hung" if it has done
+ * neither after 10 s (so a regression fails the test instead of hanging it).
+ */
+async function readOrHang(body: ReadableStream<Uint8Array>): Promise<unknown> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const hung = new Promise<"hung">((resolve) => timer = setTimeout(() => resolve("hung"), 10_000));
+  try {
+    const read = readAll(body).then(() => "read", (error) => error);
+    return await Promise.race([read, hung]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 Deno.test("a GET of a data range whose body stops coming fails too, unless its body is piped", async () => {
@@ -775,20 +762,20 @@ Deno.test("a GET of a data range whose body stops coming fails too, unless its b
   // the cache's parallel GETs and its share of the memory budget for good: every read
   // waiting on those pages, and after a few such stalls every fill of every file, hung.
   const length = 8 << 20;
-  const { store, state } = stallingStore(length);
+  const { store, state } = stallingStore(new Uint8Array(64 << 10), {
+    status: 206,
+    headers: {
+      etag: '"e"',
+      "content-length": String(length),
+      "content-range": `bytes 0-${length - 1}/${length}`,
+    },
+  });
   const got = await store.get("g/segment", { range: { start: 0, end: length - 1 } });
   ok(got && got.status === "ok");
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const hung = new Promise<"hung">((resolve) => timer = setTimeout(() => resolve("hung"), 10_000));
-  try {
-    const read = readAll(got.body).then(() => "read", (error) => error);
-    const outcome = await Promise.race([read, hung]);
-    ok(outcome instanceof StoreError, `expected a StoreError, got ${outcome}`);
-    equal(outcome.kind, "transient");
-    ok(state.cancelled, "the stalled body was cancelled (its connection given up)");
-  } finally {
-    clearTimeout(timer);
-  }
+  const outcome = await readOrHang(got.body);
+  ok(outcome instanceof StoreError, `expected a StoreError, got ${outcome}`);
+  equal(outcome.kind, "transient");
+  ok(state.cancelled, "the stalled body was cancelled (its connection given up)");
   // A body handed to the runtime to pipe into an HTTP answer is the answer's own stream:
   // wrapping it in JavaScript would cost the native pipe (its reader, the client, bounds it).
   const piped = await store.get("g/segment", { range: { start: 0, end: length - 1 }, piped: true });

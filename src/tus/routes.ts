@@ -17,7 +17,7 @@ import { checkLocks } from "../http/locks.ts";
 import { bodyIdleMs } from "../http/input.ts";
 import { httpDate } from "../http/preconditions.ts";
 import { Recheck } from "../http/recheck.ts";
-import { FsError, isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
+import { FsError, isFsError, parentOf, type Stat, type Vfs } from "../vfs/mod.ts";
 import { countedBody, sameBytes, tooLong } from "./body.ts";
 import {
   checkResumable,
@@ -108,10 +108,6 @@ async function lstatOrNull(vfs: Vfs, path: string): Promise<Stat | null> {
     if (isFsError(error, "ENOENT")) return null;
     throw error;
   }
-}
-
-function parentOf(path: string): string {
-  return path.slice(0, path.lastIndexOf("/")) || "/";
 }
 
 class Handlers {

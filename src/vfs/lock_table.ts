@@ -73,10 +73,6 @@ export function normalize(path: string): string {
   return joinPath(splitPath(path));
 }
 
-export function parentOf(path: string): string {
-  return path.slice(0, path.lastIndexOf("/")) || "/";
-}
-
 /** `path` is `root` or inside it, by whole segments ("/ab" is not inside "/a"). */
 export function atOrBelow(path: string, root: string): boolean {
   return path === root || below(path, root);

@@ -36,9 +36,9 @@ import {
   type LockScope,
   type LockTable,
   normalize,
-  parentOf,
   table,
 } from "./lock_table.ts";
+import { parentOf } from "./path.ts";
 
 export { checkLockTable, type LockInfo, type LockScope, type LockTable } from "./lock_table.ts";
 

@@ -20,7 +20,7 @@ export {
 } from "./locks.ts";
 export { LEFTOVER_PREFIX, parseLeftover } from "../format/leftovers.ts";
 export { REMOVING_LEASE_MS } from "./context.ts";
-export { NAME_MAX, PATH_MAX } from "./path.ts";
+export { NAME_MAX, parentOf, PATH_MAX } from "./path.ts";
 export type { DirEntryInfo, FileType, ReaddirPage, SetAttr, Stat, StatFs } from "./types.ts";
 export {
   type CompactOptions,

@@ -8,11 +8,10 @@
  * @module
  */
 
-import { isFsError, parseLeftover } from "../vfs/mod.ts";
+import { isFsError, parentOf, parseLeftover } from "../vfs/mod.ts";
 import { LockedError } from "../vfs/locks.ts";
 import type { Recheck } from "../http/recheck.ts";
 import { DavError, messageOf, statusOf } from "./errors.ts";
-import { parentOf } from "./paths.ts";
 import { type DavRequest, href, regardLocks, statOrNull } from "./request.ts";
 
 /**

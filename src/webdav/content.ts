@@ -4,6 +4,7 @@
  * @module
  */
 
+import { clientMtimeMs } from "../http/client_mtime.ts";
 import { contentLength, requestBody, smallBody } from "../http/input.ts";
 import { fileBody } from "../http/file_body.ts";
 import { contentTypeOf } from "../http/media_types.ts";
@@ -18,10 +19,9 @@ import {
   validatorHeaders,
 } from "../http/preconditions.ts";
 import { parseContentRange, requestedSpan } from "../http/ranges.ts";
-import { ChangedError, isFsError, LockedError, type Stat, type Vfs } from "../vfs/mod.ts";
+import { ChangedError, isFsError, LockedError, parentOf, type Stat, type Vfs } from "../vfs/mod.ts";
 import { DavError, messageOf, statusOf } from "./errors.ts";
 import { parseDepth } from "./headers.ts";
-import { parentOf } from "./paths.ts";
 import { type DavRequest, guard, href, regard, releaseLocks, statOrNull } from "./request.ts";
 import { DAV, escapeXml, renderXml, type XmlOut } from "./xml.ts";
 import { markStreamedByRuntime } from "../observe/request_log.ts";
@@ -113,10 +113,9 @@ async function collectionIndex(req: DavRequest): Promise<Response> {
 function clientMtime(req: DavRequest): number | undefined {
   const text = req.c.req.header("x-oc-mtime");
   if (text === undefined) return undefined;
-  if (!/^\d{1,12}(\.\d{1,9})?$/.test(text.trim())) {
-    throw new DavError(400, `Invalid X-OC-Mtime "${text}": expected unix seconds`);
-  }
-  return Math.round(Number(text) * 1000);
+  const ms = clientMtimeMs(text);
+  if (ms === null) throw new DavError(400, `Invalid X-OC-Mtime "${text}": expected unix seconds`);
+  return ms;
 }
 
 /**

@@ -18,12 +18,12 @@
  * @module
  */
 
-import { isFsError, LEFTOVER_PREFIX, type Stat } from "../vfs/mod.ts";
+import { isFsError, LEFTOVER_PREFIX, parentOf, type Stat } from "../vfs/mod.ts";
 import type { Recheck } from "../http/recheck.ts";
 import { commitCheck, conditionalHeaders, evaluatePreconditions } from "../http/preconditions.ts";
 import { DavError } from "./errors.ts";
 import { parseDepth, parseOverwrite } from "./headers.ts";
-import { destinationPath, isWithin, parentOf } from "./paths.ts";
+import { destinationPath, isWithin } from "./paths.ts";
 import { requireParent } from "./content.ts";
 import { type Aside, discard, holderOf, putBack, Settled } from "./aside.ts";
 import { lockAlias } from "../http/locks.ts";

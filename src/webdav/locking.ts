@@ -7,7 +7,7 @@
 
 import { lockAlias } from "../http/locks.ts";
 import { bodyIdleMs } from "../http/input.ts";
-import { isFsError, type Stat } from "../vfs/mod.ts";
+import { isFsError, parentOf, type Stat } from "../vfs/mod.ts";
 import { LockedError, type LockInfo, LockTokenError } from "../vfs/locks.ts";
 import { DavError } from "./errors.ts";
 import {
@@ -18,7 +18,6 @@ import {
   parseTimeout,
   submittedTokens,
 } from "./headers.ts";
-import { parentOf } from "./paths.ts";
 import { activeLock } from "./props.ts";
 import { type DavRequest, guard, href, statOrNull } from "./request.ts";
 import {

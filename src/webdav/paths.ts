@@ -98,11 +98,6 @@ export function hrefOf(mount: string, path: string, collection: boolean): string
   return `${mount}/${encoded}${collection ? "/" : ""}`;
 }
 
-/** The parent directory of an absolute path ("/" for top-level names). */
-export function parentOf(path: string): string {
-  return path.slice(0, path.lastIndexOf("/")) || "/";
-}
-
 /** True when `path` is `ancestor` or lies below it. */
 export function isWithin(path: string, ancestor: string): boolean {
   return ancestor === "/" || path === ancestor || path.startsWith(ancestor + "/");

@@ -48,25 +48,33 @@ export function prompt(title, { label, value = "", okLabel = "OK", select } = {}
   });
 }
 
+/**
+ * The alert dialog that confirm and choose both ask with: title, message, an optional
+ * `extra` element, then a Cancel button (closing with `cancel`) before `buttons`. One
+ * builder, so that the two questions keep one layout and one keyboard order.
+ */
+function question(title, message, { extra = null, cancel, buttons }) {
+  return h(
+    "dialog",
+    { "aria-label": title, role: "alertdialog" },
+    h(
+      "form",
+      { method: "dialog" },
+      h("h2", {}, title),
+      h("p", {}, message),
+      extra,
+      h("div", { class: "buttons" }, h("button", { value: cancel }, "Cancel"), buttons),
+    ),
+  );
+}
+
 /** Asks yes or no. */
 export function confirm(title, message, { okLabel = "OK", danger = false } = {}) {
   return new Promise((resolve) => {
-    const dialog = h(
-      "dialog",
-      { "aria-label": title, role: "alertdialog" },
-      h(
-        "form",
-        { method: "dialog" },
-        h("h2", {}, title),
-        h("p", {}, message),
-        h(
-          "div",
-          { class: "buttons" },
-          h("button", { value: "cancel" }, "Cancel"),
-          h("button", { value: "ok", class: danger ? "danger" : "primary" }, okLabel),
-        ),
-      ),
-    );
+    const dialog = question(title, message, {
+      cancel: "cancel",
+      buttons: h("button", { value: "ok", class: danger ? "danger" : "primary" }, okLabel),
+    });
     open(dialog, (result) => resolve(result === "ok"));
     dialog.querySelector("button.danger, button.primary")?.focus();
   });
@@ -79,25 +87,13 @@ export function confirm(title, message, { okLabel = "OK", danger = false } = {})
 export function choose(title, message, choices, { remember } = {}) {
   return new Promise((resolve) => {
     const box = remember ? h("input", { type: "checkbox", name: "all" }) : null;
-    const dialog = h(
-      "dialog",
-      { "aria-label": title, role: "alertdialog" },
-      h(
-        "form",
-        { method: "dialog" },
-        h("h2", {}, title),
-        h("p", {}, message),
-        box ? h("label", { class: "check" }, box, remember) : null,
-        h(
-          "div",
-          { class: "buttons" },
-          h("button", { value: "" }, "Cancel"),
-          choices.map((c, i) =>
-            h("button", { value: c.value, class: i === 0 ? "primary" : "" }, c.label)
-          ),
-        ),
+    const dialog = question(title, message, {
+      extra: box ? h("label", { class: "check" }, box, remember) : null,
+      cancel: "",
+      buttons: choices.map((c, i) =>
+        h("button", { value: c.value, class: i === 0 ? "primary" : "" }, c.label)
       ),
-    );
+    });
     open(dialog, (result) => resolve({ value: result || null, all: box?.checked ?? false }));
     dialog.querySelector("button.primary")?.focus();
   });
