@@ -22,7 +22,8 @@
  * ({@linkcode MemoryBudget.takeBuffer}, {@linkcode MemoryBudget.recycle}): a buffer freed by
  * an upload goes to the next writer waiting for one, or is kept as a spare (its bytes stay
  * counted as held, and are the first reclaimed): two while any writer holds dirty data
- * ({@linkcode MemoryBudget.hold}), one once the last has gone. Allocating a new one per part left the
+ * ({@linkcode MemoryBudget.hold}), one once the last has gone, none once bytes are taken
+ * while no writer is open. Allocating a new one per part left the
  * freed ones to the garbage collector and the allocator, and the process's resident memory
  * grew to several times the budget under concurrent uploads.
  *
@@ -162,7 +163,8 @@ export class MemoryBudget {
   /**
    * Registers a holder of bytes that, having held them for {@linkcode IDLE_YIELD_MS} while
    * a waiter is stuck, is asked to free them; returns the function that unregisters it.
-   * When the last holder is unregistered, the spare part buffers but one are freed.
+   * When the last holder is unregistered, the spare part buffers but one are freed; the
+   * last one when bytes are taken while none is registered.
    */
   hold(holder: IdleHolder): () => void {
     this.#holders.add(holder);
@@ -174,6 +176,9 @@ export class MemoryBudget {
   /** Takes `bytes` if they are free now (reclaiming if needed), without waiting. */
   tryAcquire(bytes: number): boolean {
     this.#check(bytes);
+    // Bytes taken while no writer is open (a read): the spare kept for the next writer
+    // would stay resident, unused, through whatever this is.
+    if (this.#holders.size === 0 && this.#spares.length > 0) this.#freeSpares(0);
     // Waiters keep their turn: nobody jumps the queue.
     if (this.#queue.length > 0) return false;
     if (this.#used + bytes > this.#limit) this.#reclaim(bytes);
@@ -359,8 +364,9 @@ export class MemoryBudget {
    * Frees the spare buffers beyond `keep`: the last writer has gone. Kept, they stayed
    * resident (and counted) through whatever came next: after 16 concurrent uploads, two
    * 8 MiB part buffers through the PATCH and fragmented-GET rows of the bench, which use
-   * none. One stays for the next writer: chunks of one upload written one after another
-   * (tus PATCHes) each take a part buffer, and reuse it rather than allocate one each.
+   * none. One stays for the next writer (until bytes are taken while none is open): chunks
+   * of one upload written one after another (tus PATCHes) each take a part buffer, and
+   * reuse it rather than allocate one each.
    */
   #freeSpares(keep: number): void {
     while (this.#spares.length > keep) {

@@ -162,7 +162,7 @@ Deno.test("MemoryBudget tells a holder growing into a buffer to yield when only 
   assertEquals(budget.stats().waiting, 0);
 });
 
-Deno.test("MemoryBudget keeps one spare buffer once the last writer has gone, and frees the others", async () => {
+Deno.test("MemoryBudget keeps one spare buffer once the last writer has gone, until a read takes bytes", async () => {
   const budget = new MemoryBudget(100);
   const first = writer(budget);
   const second = writer(budget);
@@ -180,4 +180,8 @@ Deno.test("MemoryBudget keeps one spare buffer once the last writer has gone, an
   budget.recycle(buffers[2]!);
   assertEquals([budget.spareBytes, budget.stats().used], [20, 20]);
   assertEquals(buffers.map((b) => (b.buffer as ArrayBuffer).detached), [false, true, true]);
+  // Bytes taken with no writer open (a read): the last spare is freed too.
+  assert(budget.tryAcquire(10));
+  assertEquals([budget.spareBytes, budget.stats().used], [0, 10]);
+  assertEquals(buffers.map((b) => (b.buffer as ArrayBuffer).detached), [true, true, true]);
 });
