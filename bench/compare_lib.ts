@@ -207,6 +207,13 @@ export const DISK_TIER = (Deno.env.get("BENCH_DISK_TIER") ?? "0") === "1";
  */
 export const SERVER_V8_FLAGS = ["--v8-flags=--max-semi-space-size=4,--heap-growing-percent=100"];
 
+/**
+ * The environment `deno task start` adds (deno.json): glibc's malloc with a fixed mmap
+ * threshold of 256 KiB, so that freed large buffers go back to the system instead of
+ * staying in its heap (docs/architecture.md, memory).
+ */
+export const SERVER_ENV = { MALLOC_MMAP_THRESHOLD_: "262144" };
+
 async function spawnPageFs(s3: S3Settings, root: string, cacheDir: string | null): Promise<Child> {
   const port = freePort();
   // BENCH_SERVER_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the server: it
@@ -229,6 +236,7 @@ async function spawnPageFs(s3: S3Settings, root: string, cacheDir: string | null
     clearEnv: true,
     env: {
       ...inherited(),
+      ...SERVER_ENV,
       NO_COLOR: "1",
       PORT: String(port),
       HOST: "127.0.0.1",
@@ -351,7 +359,7 @@ export async function startBare(): Promise<Proc> {
   const command = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-net", "--allow-env", ...SERVER_V8_FLAGS, `${ROOT}bench/_bare_server.ts`],
     clearEnv: true,
-    env: { ...inherited(), NO_COLOR: "1", PORT: String(port), HOST: "127.0.0.1" },
+    env: { ...inherited(), ...SERVER_ENV, NO_COLOR: "1", PORT: String(port), HOST: "127.0.0.1" },
     stdin: "null",
     stdout: "null",
     stderr: "piped",

@@ -20,7 +20,7 @@
 import { S3Store } from "../src/store/mod.ts";
 import { s3FromEnv } from "./_s3_env.ts";
 import { removeBucket } from "./_server.ts";
-import { SERVER_V8_FLAGS } from "./compare_lib.ts";
+import { SERVER_ENV, SERVER_V8_FLAGS } from "./compare_lib.ts";
 
 const env = (name: string, fallback: string) => Deno.env.get(name) ?? fallback;
 const DIRS = Number(env("DIRMEM_DIRS", "1"));
@@ -46,7 +46,13 @@ const server = new Deno.Command(Deno.execPath(), {
     new URL("../main.ts", import.meta.url).pathname,
     "--listen",
   ],
-  env: { ...EXTRA_ENV, PAGEFS_BUCKET: bucket, PORT: String(port), HOST: "127.0.0.1" },
+  env: {
+    ...SERVER_ENV,
+    ...EXTRA_ENV,
+    PAGEFS_BUCKET: bucket,
+    PORT: String(port),
+    HOST: "127.0.0.1",
+  },
   stdout: "null",
   stderr: "null",
 }).spawn();

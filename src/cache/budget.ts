@@ -21,7 +21,9 @@
  * Part buffers (megabytes each) are reused, not allocated afresh for every part
  * ({@linkcode MemoryBudget.takeBuffer}, {@linkcode MemoryBudget.recycle}): a buffer freed by
  * an upload goes to the next writer waiting for one, or is kept as a spare (its bytes stay
- * counted as held, and are the first reclaimed). Allocating a new one per part left the
+ * counted as held, and are the first reclaimed): two while any writer holds dirty data
+ * ({@linkcode MemoryBudget.hold}), one once the last has gone, none once bytes are taken
+ * while no writer is open. Allocating a new one per part left the
  * freed ones to the garbage collector and the allocator, and the process's resident memory
  * grew to several times the budget under concurrent uploads.
  *
@@ -162,15 +164,22 @@ export class MemoryBudget {
   /**
    * Registers a holder of bytes that, having held them for {@linkcode IDLE_YIELD_MS} while
    * a waiter is stuck, is asked to free them; returns the function that unregisters it.
+   * When the last holder is unregistered, the spare part buffers but one are freed; the
+   * last one when bytes are taken while none is registered.
    */
   hold(holder: IdleHolder): () => void {
     this.#holders.add(holder);
-    return () => this.#holders.delete(holder);
+    return () => {
+      if (this.#holders.delete(holder) && this.#holders.size === 0) this.#freeSpares(1);
+    };
   }
 
   /** Takes `bytes` if they are free now (reclaiming if needed), without waiting. */
   tryAcquire(bytes: number): boolean {
     this.#check(bytes);
+    // Bytes taken while no writer is open (a read): the spare kept for the next writer
+    // would stay resident, unused, through whatever this is.
+    if (this.#holders.size === 0 && this.#spares.length > 0) this.#freeSpares(0);
     // Waiters keep their turn: nobody jumps the queue.
     if (this.#queue.length > 0) return false;
     if (this.#used + bytes > this.#limit) this.#reclaim(bytes);
@@ -281,7 +290,8 @@ export class MemoryBudget {
   /**
    * Gives back a buffer taken from the budget that nothing refers to any more: the next
    * writer waiting for a buffer of its size gets it, or it is kept as a spare (at most
-   * {@linkcode MAX_SPARES} of them): still counted as held, and the first bytes reclaimed
+   * {@linkcode MAX_SPARES} of them while a writer is registered with
+   * {@linkcode MemoryBudget.hold}, one otherwise): still counted as held, and the first bytes reclaimed
    * when anyone needs bytes. A buffer neither handed on nor kept is freed at once
    * (detached: a view of it that anyone kept by mistake reads as empty from then on).
    */
@@ -290,10 +300,12 @@ export class MemoryBudget {
     if (bytes > this.#used - this.#spareBytes) {
       throw new RangeError(`Cannot recycle ${bytes} of ${this.#used} bytes held`);
     }
-    // Nobody waits for one now and two are spare already: freed (spares are resident memory
-    // once the uploads are over, and what comes next may want it).
+    // Nobody waits for one now and two are spare already (one once no writer is left):
+    // freed (spares are resident memory once the uploads are over, and what comes next
+    // may want it).
     const waited = this.#queue.some((w) => w.buffer === bytes);
-    if (!waited && this.#spareBytes >= MAX_SPARES * bytes) {
+    const keep = this.#holders.size === 0 ? 1 : MAX_SPARES;
+    if (!waited && this.#spareBytes >= keep * bytes) {
       free(buffer);
       this.release(bytes);
       return;
@@ -347,6 +359,23 @@ export class MemoryBudget {
   #allocate(size: number): Uint8Array {
     this.#buffersAllocated++;
     return new Uint8Array(size);
+  }
+
+  /**
+   * Frees the spare buffers beyond `keep`: the last writer has gone. Kept, they stayed
+   * resident (and counted) through whatever came next: after 16 concurrent uploads, two
+   * 8 MiB part buffers through the PATCH and fragmented-GET rows of the bench, which use
+   * none. One stays for the next writer (until bytes are taken while none is open): chunks
+   * of one upload written one after another (tus PATCHes) each take a part buffer, and
+   * reuse it rather than allocate one each.
+   */
+  #freeSpares(keep: number): void {
+    while (this.#spares.length > keep) {
+      const spare = this.#spares.pop()!;
+      this.#spareBytes -= spare.length;
+      this.release(spare.length);
+      free(spare);
+    }
   }
 
   /** Frees spare buffers, then asks the reclaimers, in turn, for the bytes `wanted` lacks. */

@@ -1,6 +1,11 @@
 import { assert, assertEquals } from "../../tests/_assert.ts";
 import { MAX_SPARES, MemoryBudget } from "./budget.ts";
 
+/** Registers a writer that holds dirty data (spares are kept only while one does). */
+function writer(budget: MemoryBudget): () => void {
+  return budget.hold({ idleSince: Infinity, holding: 0, yieldIdle() {} });
+}
+
 Deno.test("MemoryBudget lets waiters in first come, first served, as bytes are released", async () => {
   const budget = new MemoryBudget(100);
   await budget.acquire(80);
@@ -75,6 +80,7 @@ Deno.test("MemoryBudget lets a holder wait while someone else will release", asy
 
 Deno.test("MemoryBudget hands a recycled buffer to the next writer waiting for one, and reclaims spares first", async () => {
   const budget = new MemoryBudget(100);
+  writer(budget);
   const a = await budget.takeBuffer(50);
   const b = await budget.takeBuffer(50);
   let got: Uint8Array | null = null;
@@ -95,6 +101,7 @@ Deno.test("MemoryBudget hands a recycled buffer to the next writer waiting for o
 
 Deno.test("MemoryBudget keeps at most MAX_SPARES spare buffers when nobody waits for one", async () => {
   const budget = new MemoryBudget(100);
+  writer(budget);
   const buffers = [];
   for (let i = 0; i < 4; i++) buffers.push(await budget.takeBuffer(20));
   for (const b of buffers) budget.recycle(b);
@@ -103,6 +110,7 @@ Deno.test("MemoryBudget keeps at most MAX_SPARES spare buffers when nobody waits
 
 Deno.test("MemoryBudget frees at once the buffers it neither hands on nor keeps: recycled beyond the spares, and spares reclaimed", async () => {
   const budget = new MemoryBudget(100);
+  writer(budget);
   const buffers: Uint8Array[] = [];
   for (let i = 0; i < 4; i++) buffers.push(await budget.takeBuffer(20));
   for (const b of buffers) budget.recycle(b);
@@ -118,6 +126,7 @@ Deno.test("MemoryBudget frees at once the buffers it neither hands on nor keeps:
 
 Deno.test("MemoryBudget hands a recycled part buffer to a holder growing into one, instead of dropping it", async () => {
   const budget = new MemoryBudget(100);
+  writer(budget);
   // Two part buffers of 40 uploading, a spare already kept; a writer holding 10 grows.
   const a = await budget.takeBuffer(40);
   const b = await budget.takeBuffer(40);
@@ -151,4 +160,28 @@ Deno.test("MemoryBudget tells a holder growing into a buffer to yield when only 
   assert(grown !== null && !grown.reused && grown.buffer.length === 80);
   assertEquals(budget.stats().used, 80);
   assertEquals(budget.stats().waiting, 0);
+});
+
+Deno.test("MemoryBudget keeps one spare buffer once the last writer has gone, until a read takes bytes", async () => {
+  const budget = new MemoryBudget(100);
+  const first = writer(budget);
+  const second = writer(budget);
+  const buffers: Uint8Array[] = [];
+  for (let i = 0; i < 3; i++) buffers.push(await budget.takeBuffer(20));
+  budget.recycle(buffers[0]!);
+  budget.recycle(buffers[1]!);
+  first();
+  // One writer is left: its next parts may reuse both.
+  assertEquals([budget.spareBytes, budget.stats().used], [40, 60]);
+  second();
+  // None is left (an upload's last part may still be in flight): one stays for the next
+  // writer, the other is freed.
+  assertEquals([budget.spareBytes, budget.stats().used], [20, 40]);
+  budget.recycle(buffers[2]!);
+  assertEquals([budget.spareBytes, budget.stats().used], [20, 20]);
+  assertEquals(buffers.map((b) => (b.buffer as ArrayBuffer).detached), [false, true, true]);
+  // Bytes taken with no writer open (a read): the last spare is freed too.
+  assert(budget.tryAcquire(10));
+  assertEquals([budget.spareBytes, budget.stats().used], [0, 10]);
+  assertEquals(buffers.map((b) => (b.buffer as ArrayBuffer).detached), [true, true, true]);
 });
