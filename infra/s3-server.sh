@@ -54,12 +54,17 @@ start() {
     echo docker >"$state/kind"
     wait_http "$port" 60
   else
-    port=$(free_port 7480)
-    local mon
-    mon=$(free_port 40000 pair)
-    local out
-    out=$(RGW_DIR="$state/rgw" RGW_PORT=$port MON_PORT=$mon RGW_ACCESS_KEY=$ak \
-      RGW_SECRET_KEY=$sk RGW_STORE=${RGW_STORE:-memstore} bash "$here/rgw/start-rgw.sh")
+    # Ports are picked free, then bound by the servers: another start at the same moment may
+    # take them in between (start-rgw.sh then fails), so a failed start tries new ones.
+    local mon out="" attempt
+    for attempt in 1 2 3; do
+      port=$(free_port 7480)
+      mon=$(free_port 40000 pair)
+      out=$(RGW_DIR="$state/rgw" RGW_PORT=$port MON_PORT=$mon RGW_ACCESS_KEY=$ak \
+        RGW_SECRET_KEY=$sk RGW_STORE=${RGW_STORE:-memstore} bash "$here/rgw/start-rgw.sh") && break
+      out=""
+      echo "s3-server: start $attempt of 3 failed" >&2
+    done
     echo rgw >"$state/kind"
     [ -n "$out" ] || return 1
   fi
