@@ -358,3 +358,36 @@ davTest("empty segments in a WebDAV path are merged, as Apache and nginx do", as
   assertEquals(api.status, 400);
   assertEquals(await a.text("/d/g.txt"), "x");
 });
+
+davTest(
+  "a trailing slash names a collection: on a file every method is 404 and changes nothing",
+  async ({ a }) => {
+    // "f/" of a file is ENOTDIR (open(2)); Apache and nginx answer 404. Before session 16 the
+    // slash was dropped: GET answered the file and DELETE, MOVE and PROPPATCH acted on it.
+    assertEquals(await a.put("/f.txt", "content"), 201);
+    assertEquals(await a.mkcol("/d"), 201);
+    const xml = { "content-type": "application/xml" };
+    await unchanged(a, async () => {
+      const sent: [string, Record<string, string>, string?][] = [
+        ["GET", {}],
+        ["HEAD", {}],
+        ["DELETE", {}],
+        ["PROPFIND", { depth: "0" }],
+        ["PROPPATCH", xml, PATCH("<Z:a>1</Z:a>")],
+        ["COPY", { destination: `${ORIGIN}/dav/g.txt` }],
+        ["MOVE", { destination: `${ORIGIN}/dav/g.txt` }],
+        ["LOCK", xml, lockinfo("exclusive", null)],
+      ];
+      for (const [method, headers, body] of sent) {
+        const res = await answer(a, method, "", { raw: "/dav/f.txt/", headers, body });
+        assertEquals(res.status, 404, `${method} /dav/f.txt/`);
+      }
+    });
+    // A collection's own slash, and a file without one, are as before.
+    assertEquals(
+      (await answer(a, "PROPFIND", "", { raw: "/dav/d/", headers: { depth: "0" } })).status,
+      207,
+    );
+    assertEquals(await a.text("/f.txt"), "content");
+  },
+);

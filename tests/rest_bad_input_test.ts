@@ -189,3 +189,24 @@ restTest("percent-encoding is decoded exactly once per segment", async ({ req, c
   assertEquals(names, ["100%25", "a%2Fb", "é x"]);
   assert(names.every((n) => !n.includes("/")));
 });
+
+restTest(
+  "a trailing slash names a directory: on a file it is 404 and changes nothing",
+  async (t) => {
+    // As open(2) says of "f/" (ENOTDIR) and nginx answers (404). Before session 16 the slash
+    // was dropped: GET answered the file, DELETE removed it.
+    assertEquals((await t.req("/fs/f.txt", { method: "PUT", body: "content" })).status, 201);
+    const before = await snapshot(t.vfs);
+    for (const [method, body] of [["GET"], ["HEAD"], ["DELETE"], ["PATCH", "x"], ["POST", "{}"]]) {
+      const headers: Record<string, string> = method === "PATCH"
+        ? { "content-range": "bytes 0-0/*" }
+        : method === "POST"
+        ? { "content-type": "application/json" }
+        : {};
+      const res = await t.req("/fs/f.txt/", { method: method!, headers, body: body ?? null });
+      await res.body?.cancel();
+      assertEquals(res.status, 404, `${method} /fs/f.txt/`);
+    }
+    assertEquals(await snapshot(t.vfs), before);
+  },
+);

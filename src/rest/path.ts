@@ -10,7 +10,8 @@
 import type { Context } from "hono";
 import type { FsPath } from "../http/path.ts";
 import { fsPathBelow, mountNames, requestPathOf } from "../http/request_path.ts";
-import { FsError } from "../vfs/mod.ts";
+import { FsError, isFsError, type Vfs } from "../vfs/mod.ts";
+import { HttpError } from "../http/errors.ts";
 
 /** The filesystem path each request named, for error documents. */
 const requested = new WeakMap<Request, string>();
@@ -33,4 +34,23 @@ export function fsPathOf(c: Context): FsPath {
   if (parsed === null) throw new FsError("EINVAL", "The path is not under this route");
   requested.set(c.req.raw, parsed.path);
   return parsed;
+}
+
+/**
+ * The path of a request that must name what is there: a trailing slash names a directory, so
+ * "f/" of a file is 404 (ENOTDIR, as open(2) says and nginx answers). Before session 16 the
+ * slash was dropped and GET answered the file, DELETE removed it. A trailing slash on PUT
+ * means "make a directory" and is read there.
+ */
+export async function namedPathOf(c: Context, vfs: Vfs): Promise<string> {
+  const { path, trailingSlash } = fsPathOf(c);
+  if (!trailingSlash || path === "/") return path;
+  const named = await vfs.getattrOrNull(path).catch((error) => {
+    if (isFsError(error, "ENOTDIR")) return null;
+    throw error;
+  });
+  if (named && named.type !== "directory") {
+    throw new HttpError(404, "ENOTDIR", "Not a directory: the path ends with a slash");
+  }
+  return path;
 }

@@ -10,7 +10,7 @@ import { type Alias, isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
 import { badRequest, preconditionFailed } from "./errors.ts";
 import { checkLocks, lockAlias } from "../http/locks.ts";
 import { readJsonObject } from "../http/input.ts";
-import { fsPathOf } from "./path.ts";
+import { namedPathOf } from "./path.ts";
 import {
   commitCheck,
   commitTags,
@@ -182,7 +182,7 @@ async function postFs(
   options: { maxJsonBytes: number; checkTarget?: (c: Context, path: string) => void },
 ): Promise<Response> {
   const maxJsonBytes = options.maxJsonBytes;
-  const { path } = fsPathOf(c);
+  const path = await namedPathOf(c, vfs);
   const body = await readJsonObject(c, maxJsonBytes);
   if (typeof body.op !== "string") throw badRequest('The body needs an "op" string');
   const operation = Object.hasOwn(OPERATIONS, body.op) ? OPERATIONS[body.op] : undefined;

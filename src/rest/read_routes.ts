@@ -12,7 +12,7 @@ import { RenderCache } from "../http/render_cache.ts";
 import { queryFlag, queryUint } from "../http/input.ts";
 import { fileBody } from "../http/file_body.ts";
 import { contentTypeOf } from "../http/media_types.ts";
-import { fsPathOf } from "./path.ts";
+import { fsPathOf, namedPathOf } from "./path.ts";
 import {
   conditionalHeaders,
   etagOf,
@@ -66,7 +66,7 @@ export function registerReadRoutes(
 }
 
 async function getFs(c: Context, vfs: Vfs, listings: Listings): Promise<Response> {
-  const { path } = fsPathOf(c);
+  const path = await namedPathOf(c, vfs);
   for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
     const stat = await vfs.getattr(path);
     if (stat.type === "directory") return await listDirectory(c, vfs, path, listings);

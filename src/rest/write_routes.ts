@@ -20,7 +20,7 @@ import { clientMtimeMs } from "../http/client_mtime.ts";
 import { HttpError } from "../http/errors.ts";
 import { badRequest, preconditionFailed } from "./errors.ts";
 import { contentLength, parseUint, queryFlag, requestBody, smallBody } from "../http/input.ts";
-import { fsPathOf } from "./path.ts";
+import { fsPathOf, namedPathOf } from "./path.ts";
 import {
   commitCheck,
   commitTags,
@@ -171,7 +171,7 @@ async function putFileOnce(
 }
 
 async function patchFs(c: Context, vfs: Vfs): Promise<Response> {
-  const { path } = fsPathOf(c);
+  const path = await namedPathOf(c, vfs);
   const declared = contentLength(c);
   const rangeHeader = c.req.header("content-range");
   const offsetText = c.req.query("offset");
@@ -247,7 +247,7 @@ function raced(error: unknown, exclusive: boolean, ifMatch: object, mustExist = 
 }
 
 async function deleteFs(c: Context, vfs: Vfs): Promise<Response> {
-  const { path } = fsPathOf(c);
+  const path = await namedPathOf(c, vfs);
   const recursive = queryFlag(c, "recursive");
   if (path === "/") throw new FsError("EBUSY", "Cannot remove the root", { path });
   // Without conditions a missing target is 404, so a precondition cannot turn it into 412.

@@ -86,6 +86,8 @@ const METHODS: Readonly<Record<string, Handler>> = {
  * against the version they act on.
  */
 const PRECONDITIONED = new Set(["MKCOL", "PROPPATCH", "LOCK", "UNLOCK"]);
+/** Methods that decide themselves what a trailing slash on their target means. */
+const SLASH_DECIDED = new Set(["PUT", "MKCOL", "OPTIONS"]);
 
 /**
  * Whether the method fails whatever its preconditions say: a MKCOL where something exists
@@ -132,6 +134,15 @@ export function createWebDav(vfs: Vfs, options: WebDavOptions = {}): Hono {
     if (!parsed) throw new DavError(404, "Not under the WebDAV mount");
     const scope = options.scopeOf?.(c) ?? "/";
     const view = scope === "/" ? vfs : vfs.scoped(scope);
+    // A trailing slash names a collection: "f/" of a file is ENOTDIR (open(2)), and Apache
+    // and nginx answer 404. Before session 16 the slash was dropped and every method acted
+    // on the file. PUT and MKCOL decide on the slash themselves (405).
+    if (parsed.trailingSlash && parsed.path !== "/" && !SLASH_DECIDED.has(c.req.method)) {
+      const named = await statOrNull(view, parsed.path, { follow: true });
+      if (named && named.type !== "directory") {
+        throw new DavError(404, "Not a collection: the name ends with a slash");
+      }
+    }
     if (PRECONDITIONED.has(c.req.method)) {
       const conditions = conditionalHeaders(c.req.raw.headers);
       if (!unconditional(conditions)) {
