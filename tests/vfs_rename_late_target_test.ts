@@ -29,10 +29,13 @@ async function lateTarget(
   const renamer = await Vfs.open(hook);
   const target = dirKey((await other.getattr(to.slice(0, to.lastIndexOf("/")))).ino);
   let puts = 0;
-  hook.before((call) => call.op === "PutObject" && call.key === target && ++puts === nth, async () => {
-    assertEquals(await other.lookupOrNull(from), null, "the intent was not settled");
-    await remove();
-  });
+  hook.before(
+    (call) => call.op === "PutObject" && call.key === target && ++puts === nth,
+    async () => {
+      assertEquals(await other.lookupOrNull(from), null, "the intent was not settled");
+      await remove();
+    },
+  );
   const answer = await renamer.rename(from, to).then(
     (outcome) => `${outcome}`,
     (error) => `${error?.code ?? error}`,
@@ -65,11 +68,17 @@ Deno.test("a renamer of a hard link whose target write comes late does not add a
   await lateTarget(store, other);
   // Before: `/d2/y` came back with the count at 1 for two names, and unlinking `/k` then
   // freed the file under `/d2/y`.
-  assertEquals((await fsck(store, { graceMs: 0 })).problems.filter((p) => p.severity === "error"), []);
+  assertEquals(
+    (await fsck(store, { graceMs: 0 })).problems.filter((p) => p.severity === "error"),
+    [],
+  );
   await other.unlink("/k");
   const fresh = await Vfs.open(store);
   assertEquals(await fresh.lookupOrNull("/d2/y"), null);
-  assertEquals((await fsck(store, { graceMs: 0 })).problems.filter((p) => p.severity === "error"), []);
+  assertEquals(
+    (await fsck(store, { graceMs: 0 })).problems.filter((p) => p.severity === "error"),
+    [],
+  );
 });
 
 Deno.test("a renamer of a directory within one directory whose target write comes late does not name it again after its removal", async () => {
@@ -85,6 +94,9 @@ Deno.test("a renamer of a directory within one directory whose target write come
     remove: () => other.rmdir("/d/y"),
   });
   // Before: `/d/y` named the removed directory again (fsck: missing-dir).
-  assertEquals((await fsck(store, { graceMs: 0 })).problems.filter((p) => p.severity === "error"), []);
+  assertEquals(
+    (await fsck(store, { graceMs: 0 })).problems.filter((p) => p.severity === "error"),
+    [],
+  );
   assertEquals((await (await Vfs.open(store)).readdir("/d")).entries.map((e) => e.name), []);
 });

@@ -22,7 +22,7 @@ export interface GroupStep<T, R> {
   readonly undo?: () => Promise<void>;
 }
 
-type GroupOp = (draft: unknown) => GroupStep<unknown, unknown>;
+type GroupOp = (draft: unknown, base: string | null) => GroupStep<unknown, unknown>;
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 interface GroupItem {
   op: GroupOp;
@@ -72,7 +72,7 @@ export class GroupCommit {
   updateGrouped<T, R>(
     key: string,
     check: Check,
-    op: (draft: T | null) => GroupStep<T, R>,
+    op: (draft: T | null, base: string | null) => GroupStep<T, R>,
   ): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       let group = this.#groups.get(key);
@@ -158,7 +158,7 @@ export class GroupCommit {
       const undo: (() => Promise<void>)[] = [];
       const outcomes = batch.map((item): Outcome => {
         try {
-          const step = item.op(draft);
+          const step = item.op(draft, current?.etag ?? null);
           if (step.value !== undefined) {
             draft = step.value;
             changed = true;

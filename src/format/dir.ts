@@ -251,14 +251,16 @@ export class Directories {
    * Changes entries named `names` of directory `ino` in one atomic, group-committed CAS.
    * `op` must throw before changing anything if it fails. In an unsharded directory the
    * directory's mtime and ctime become `now` when an entry changed, unless `touch` is
-   * false (a file's own data or attributes changed, not the directory's contents).
+   * false (a file's own data or attributes changed, not the directory's contents). `op`
+   * is also told the ETag of the version of the object holding the names that its change
+   * builds on (see {@linkcode heldVersion}).
    *
    * @throws {CrossObjectError} when the names live in different shards.
    */
   async update<R>(
     ino: string,
     names: readonly string[],
-    op: (draft: EntryDraft) => R,
+    op: (draft: EntryDraft, base: string | null) => R,
     options: { now?: number; touch?: boolean; queued?: () => void } = {},
   ): Promise<R> {
     const now = options.now ?? this.#now();
@@ -280,6 +282,20 @@ export class Directories {
         if (!(error instanceof Resharded)) throw error;
       }
     }
+  }
+
+  /**
+   * The ETag of the version of the object holding entry `name` of directory `ino` (the
+   * directory's own object, or the shard) that this instance holds now, read only when it
+   * holds none; null when the directory is gone. A version held now was current at some
+   * moment before whatever the caller does next: an {@linkcode update} that builds on it
+   * (its `base`) can only commit if nothing changed the object since that moment.
+   */
+  async heldVersion(ino: string, name: string): Promise<string | null> {
+    const dir = await this.get(ino, { cached: true });
+    if (!dir?.value.shards) return dir?.etag ?? null;
+    const key = shardKey(ino, shardFor(dir.value.shards, name).id);
+    return (await this.meta.read<ShardObject>(key, checkShard, { cached: true }))?.etag ?? null;
   }
 
   /**
@@ -328,17 +344,17 @@ export class Directories {
 
   async #updateRoot<R>(
     ino: string,
-    op: (draft: EntryDraft) => R,
+    op: (draft: EntryDraft, base: string | null) => R,
     now: number | null,
     queued?: () => void,
   ): Promise<R> {
     const key = dirKey(ino);
-    const committed = this.meta.updateGrouped<DirObject, R>(key, checkDir, (dir) => {
+    const committed = this.meta.updateGrouped<DirObject, R>(key, checkDir, (dir, base) => {
       if (!dir || dir.removing) throw new DirectoryGone(ino);
       if (dir.shards) throw new Resharded();
       if (!isLazy(dir)) dir.entries ??= {};
       const { draft, changed } = entryDraft(dir, dir);
-      const result = op(draft);
+      const result = op(draft, base);
       if (!changed()) return { result };
       if (now !== null) dir.attr.mtime = dir.attr.ctime = Math.max(now, dir.attr.mtime);
       if (!this.#over(key, countOf(dir))) return { value: dir, result };
@@ -361,13 +377,13 @@ export class Directories {
   async #updateShard<R>(
     dir: DirObject,
     ref: ShardRef,
-    op: (draft: EntryDraft) => R,
+    op: (draft: EntryDraft, base: string | null) => R,
     now: number | null,
     queued?: () => void,
   ): Promise<R> {
     const key = shardKey(dir.ino, ref.id);
     let sealed = false;
-    const committed = this.meta.updateGrouped<ShardObject, R>(key, checkShard, (shard) => {
+    const committed = this.meta.updateGrouped<ShardObject, R>(key, checkShard, (shard, base) => {
       if (!shard) throw new Resharded();
       if (shard.removing) throw new DirectoryGone(dir.ino);
       if (shard.sealed) {
@@ -375,7 +391,7 @@ export class Directories {
         throw new Resharded();
       }
       const { draft, changed } = entryDraft(dir, shard);
-      const result = op(draft);
+      const result = op(draft, base);
       if (!changed()) return { result };
       if (now !== null) shard.mtime = Math.max(now, shard.mtime ?? 0);
       // Over the limit: the write that fills the shard also seals it; the split follows.
