@@ -12,8 +12,9 @@
  * target's object that was held before a look found the intent still at its source: if
  * the CAS commits, nothing changed that object since that moment, so whoever settled the
  * rename and removed its target did so after the look, which saw the source gone. A
- * decision on any other version (a retry after a lost CAS, a fresher read) looks again
- * first.
+ * decision on any other version (a retry after a lost CAS, a fresher read, the next batch
+ * of a busy directory) looks again, after the decision and before its CAS: a guard of the
+ * group commit, for which that batch waits (one conditional GET).
  *
  * The renamer itself needs no look for a version it held before it wrote its intent: no
  * one could settle the rename before that.
@@ -21,11 +22,12 @@
  * @module
  */
 
+import type { EntryDraft } from "./_dir_entries.ts";
 import type { Entry, MovedFrom, Moving } from "./meta.ts";
 import type { RenameStores } from "./_rename_walk.ts";
 
-/** Looks at the source before giving up on a target write that keeps meeting new versions. */
-const LOOKS = 10;
+/** What the target write answers when its look found the intent gone from its source. */
+const SETTLED = "settled" as const;
 
 /** Whether `error` says a directory was removed (or is being removed). */
 export function isGone(error: unknown): boolean {
@@ -103,65 +105,68 @@ export interface TargetArgs {
  * take it, or the intent is no longer at its source.
  */
 export async function writeTarget(ctx: RenameStores, args: TargetArgs): Promise<TargetWrite> {
-  const { srcDir, name, entry, moved } = args;
+  const { srcDir, name, entry, moved, checked } = args;
   const moving = entry.moving!;
-  let checked = args.checked;
-  for (let look = 0; look < LOOKS; look++) {
-    let target: MovedFrom | undefined;
-    let added = false;
-    /** The version a write was decided on that no look has vouched for yet. */
-    const wanted = { base: null as string | null };
-    const applied = await ctx.dirs.update(moving.dir, [moving.name], (draft, base) => {
-      added = false;
-      wanted.base = null;
-      const vouched = () => {
-        if (base !== null && base === checked) return true;
-        wanted.base = base;
-        return false;
-      };
-      const there = draft.get(moving.name);
-      // Another name of a hard-linked file, renamed or linked there since the renamer
-      // looked: renaming a name onto another name of the same file does nothing, so the
-      // rename is taken back (the renamer then finds "same file"). Before, it counted as
-      // already applied and the source name went, with no link counted off.
-      if (there?.ino === entry.ino && linked(entry, there) && !ownTarget(there, entry, moving)) {
-        return false;
+  let target: MovedFrom | undefined;
+  let added = false;
+  /** Whether the change decided last builds on a version no look has vouched for. */
+  let unvouched = false;
+  const write = (draft: EntryDraft, base: string | null, value: Entry) => {
+    unvouched = base === null || base !== checked;
+    draft.set(moving.name, value);
+  };
+  const applied = await ctx.dirs.update<boolean | typeof SETTLED>(moving.dir, [moving.name], (
+    draft,
+    base,
+  ) => {
+    added = false;
+    target = undefined;
+    const there = draft.get(moving.name);
+    // Another name of a hard-linked file, renamed or linked there since the renamer
+    // looked: renaming a name onto another name of the same file does nothing, so the
+    // rename is taken back (the renamer then finds "same file"). Before, it counted as
+    // already applied and the source name went, with no link counted off.
+    if (there?.ino === entry.ino && linked(entry, there) && !ownTarget(there, entry, moving)) {
+      return false;
+    }
+    if (there?.ino === entry.ino) {
+      target = there.movedFrom;
+      // Already applied; or a leftover of an earlier, rolled-back try of the same move:
+      // ours takes its mark (and what it replaced), so that whoever drops that leftover
+      // cannot drop ours.
+      if (there.movedFrom && there.movedFrom.id !== moving.id) {
+        const replaced = there.movedFrom.replaced;
+        target = { ...moved.movedFrom!, ...(replaced ? { replaced } : {}) };
+        write(draft, base, { ...moved, movedFrom: target });
       }
-      if (there?.ino === entry.ino) {
-        target = there.movedFrom;
-        // Already applied; or a leftover of an earlier, rolled-back try of the same move:
-        // ours takes its mark (and what it replaced), so that whoever drops that leftover
-        // cannot drop ours.
-        if (there.movedFrom && there.movedFrom.id !== moving.id) {
-          if (!vouched()) return false;
-          const replaced = there.movedFrom.replaced;
-          target = { ...moved.movedFrom!, ...(replaced ? { replaced } : {}) };
-          draft.set(moving.name, { ...moved, movedFrom: target });
-        }
-        return true;
-      }
-      if ((there?.ino ?? null) !== moving.replaces) return false;
-      // The directory it replaces was reopened (its mark taken for dead): it may hold
-      // entries now.
-      if (moving.mark !== undefined && there?.fence === moving.mark) return false;
-      // Replacing an entry that is itself being renamed would drop what its rename added.
-      if (there?.moving) return false;
-      if (there && moving.noReplace) return false;
-      if (!vouched()) return false;
-      // The replaced entry rides along until the rename is known to have happened: if it
-      // is rolled back, taking the target back puts it there again.
-      target = there ? { ...moved.movedFrom!, replaced: there } : moved.movedFrom!;
-      draft.set(moving.name, { ...moved, movedFrom: target });
-      added = true;
       return true;
-    }).catch((error) => {
-      if (!isGone(error)) throw error;
-      wanted.base = null;
-      return false; // the target directory is gone
-    });
-    if (wanted.base === null) return { applied, added, target, settled: false };
-    if (!await intentLive(ctx, srcDir, name, moving.id)) break;
-    checked = wanted.base;
+    }
+    if ((there?.ino ?? null) !== moving.replaces) return false;
+    // The directory it replaces was reopened (its mark taken for dead): it may hold
+    // entries now.
+    if (moving.mark !== undefined && there?.fence === moving.mark) return false;
+    // Replacing an entry that is itself being renamed would drop what its rename added.
+    if (there?.moving) return false;
+    if (there && moving.noReplace) return false;
+    // The replaced entry rides along until the rename is known to have happened: if it
+    // is rolled back, taking the target back puts it there again.
+    target = there ? { ...moved.movedFrom!, replaced: there } : moved.movedFrom!;
+    write(draft, base, { ...moved, movedFrom: target });
+    added = true;
+    return true;
+  }, {
+    // Asked before the CAS of a change on a version not vouched for: the CAS then proves
+    // that version unchanged since this look.
+    guard: {
+      check: async () => !unvouched || await intentLive(ctx, srcDir, name, moving.id),
+      otherwise: SETTLED,
+    },
+  }).catch((error) => {
+    if (!isGone(error)) throw error;
+    return false; // the target directory is gone
+  });
+  if (applied === SETTLED) {
+    return { applied: false, added: false, target: undefined, settled: true };
   }
-  return { applied: false, added: false, target: undefined, settled: true };
+  return { applied, added, target, settled: false };
 }

@@ -346,8 +346,7 @@ export class MetaStore {
    * draft it changed in place, or `undefined` for no change). An `op` that throws is left
    * out of the batch and gets its error; it must throw before changing the draft. An `op`
    * may ask for objects to be written before the CAS (`before`). Every caller's promise
-   * settles only once the CAS carrying its change has succeeded. `op` is also told the
-   * ETag of the version the CAS is conditional on (null: none, a create).
+   * settles only once the CAS carrying its change has succeeded. `op` gets the base's ETag.
    */
   updateGrouped<T, R>(
     key: string,
