@@ -360,3 +360,28 @@ Deno.test("fsck() warns of an unlink mark whose remover died, and --repair clear
   assertEquals(await (await Vfs.open(store)).unlinkKeeping("/d1/a", "/d2/b"), true);
   assertEquals((await fs.getattr("/d2/b")).nlink, 1);
 });
+
+Deno.test("fsck() passes after a rename across directories over the last link of a hard-linked file, before anyone looks the target up", async () => {
+  // The replaced hard link rides in the target's `movedFrom` mark until the next lookup
+  // clears it; the renamer has already released it, and with its last link its inode went.
+  // Before: fsck reported the inode missing (an error) on a healthy filesystem.
+  const store = new MemoryStore();
+  const fs = await Vfs.open(store);
+  await fs.mkdir("/d1");
+  await fs.mkdir("/d2");
+  await fs.writeFile("/d1/x", new TextEncoder().encode("kept"));
+  await fs.link("/d1/x", "/k");
+  await fs.writeFile("/d2/y", new TextEncoder().encode("replaced"));
+  await fs.link("/d2/y", "/m");
+  await fs.unlink("/m");
+  assertEquals(await fs.rename("/d1/x", "/d2/y"), "renamed");
+  const report = await fsck(store, { graceMs: 0 });
+  assertEquals(report.problems.filter((p) => p.severity === "error"), []);
+  // A name whose inode is missing is still damage.
+  const y = await fs.lookup("/d2/y");
+  await store.delete(inodeKey(y.ino));
+  const broken = await fsck(store, { graceMs: 0 });
+  assertEquals(broken.problems.filter((p) => p.severity === "error").map((p) => p.kind), [
+    "missing-inode",
+  ]);
+});

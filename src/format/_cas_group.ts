@@ -20,9 +20,16 @@ export interface GroupStep<T, R> {
   readonly before?: () => Promise<void>;
   /** Removes what `before` wrote, when the CAS is known not to have committed it. */
   readonly undo?: () => Promise<void>;
+  /**
+   * Asked once the batch is decided, before its CAS: false leaves this change out of the
+   * batch (the others are decided again on the same version) and answers `otherwise`. For
+   * a change that may only build on a version read before a look elsewhere: the CAS then
+   * proves the version unchanged since the look (a rename's target, `_rename_target.ts`).
+   */
+  readonly guard?: { readonly check: () => Promise<boolean>; readonly otherwise: R };
 }
 
-type GroupOp = (draft: unknown) => GroupStep<unknown, unknown>;
+type GroupOp = (draft: unknown, base: string | null) => GroupStep<unknown, unknown>;
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 interface GroupItem {
   op: GroupOp;
@@ -72,7 +79,7 @@ export class GroupCommit {
   updateGrouped<T, R>(
     key: string,
     check: Check,
-    op: (draft: T | null) => GroupStep<T, R>,
+    op: (draft: T | null, base: string | null) => GroupStep<T, R>,
   ): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       let group = this.#groups.get(key);
@@ -152,24 +159,57 @@ export class GroupCommit {
       // fails an operation, or whose CAS loses, is decided again from a fresh read. The
       // next batch of a busy key thus goes out as one PUT, built on the version just written.
       const { current, trusted } = await this.#cas.base(key, check, attempt);
-      let draft = current ? draftCopy(current.value) : null;
+      let draft: unknown;
       let changed = false;
-      const before: (() => Promise<void>)[] = [];
-      const undo: (() => Promise<void>)[] = [];
-      const outcomes = batch.map((item): Outcome => {
-        try {
-          const step = item.op(draft);
-          if (step.value !== undefined) {
-            draft = step.value;
-            changed = true;
+      let before: (() => Promise<void>)[] = [];
+      let undo: (() => Promise<void>)[] = [];
+      /** Outcomes of the changes their guards left out (by index in the batch). */
+      const vetoed = new Map<number, Outcome>();
+      const decide = (
+        guarded: { index: number; guard: NonNullable<GroupStep<unknown, unknown>["guard"]> }[],
+      ) => {
+        draft = current ? draftCopy(current.value) : null;
+        changed = false;
+        before = [];
+        undo = [];
+        return batch.map((item, index): Outcome => {
+          const left = vetoed.get(index);
+          if (left) return left;
+          try {
+            const step = item.op(draft, current?.etag ?? null);
+            if (step.value !== undefined) {
+              draft = step.value;
+              changed = true;
+              if (step.guard) guarded.push({ index, guard: step.guard });
+            }
+            if (step.before) before.push(step.before);
+            if (step.undo) undo.push(step.undo);
+            return { ok: true, value: step.result };
+          } catch (error) {
+            return { ok: false, error };
           }
-          if (step.before) before.push(step.before);
-          if (step.undo) undo.push(step.undo);
-          return { ok: true, value: step.result };
-        } catch (error) {
-          return { ok: false, error };
-        }
-      });
+        });
+      };
+      const guarded: Parameters<typeof decide>[0] = [];
+      let outcomes = decide(guarded);
+      if (guarded.length > 0 && (trusted || outcomes.every((o) => o.ok))) {
+        // A look that fails fails its own operation only.
+        const passed = await Promise.all(
+          guarded.map(({ guard }) => guard.check().catch((error) => ({ error }))),
+        );
+        guarded.forEach(({ index, guard }, i) => {
+          const answer = passed[i];
+          if (answer === true) return;
+          vetoed.set(
+            index,
+            answer === false
+              ? { ok: true, value: guard.otherwise }
+              : { ok: false, error: answer!.error },
+          );
+        });
+        // Decided again without the changes left out (ops may run several times).
+        if (vetoed.size > 0) outcomes = decide([]);
+      }
       if (!trusted && (!changed || draft === null || outcomes.some((o) => !o.ok))) continue;
       if (!changed || draft === null) return outcomes;
       // Objects the new version names are written first (data before metadata). If they

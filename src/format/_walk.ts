@@ -85,6 +85,8 @@ class Walker {
   /** Directory inos already reached, with the path that reached them. */
   readonly #claimed = new Map<string, string>();
   readonly #inodeLoads = new Map<string, Promise<void>>();
+  /** Keys of reached inodes whose object is missing: reported once the walk ends. */
+  readonly #missing = new Set<string>();
   readonly #mapLoads = new Map<string, Promise<PageMap | null>>();
   readonly result: Walk = {
     superblock: null,
@@ -146,6 +148,16 @@ class Walker {
       const next: Task[] = [];
       await forEachLimit(level, 8, (task) => this.#visitDir(task, next));
       level = next;
+    }
+    // A missing inode is damage only where an entry names it. The hard link a rename replaced
+    // rides in the target's mark until the next lookup clears it, after the renamer released
+    // it: gone with its last link, it is no loss (before session 16 fsck failed on it).
+    for (const reached of this.result.inodes.values()) {
+      if (!this.#missing.has(reached.key) || reached.links === 0) continue;
+      this.#problem("missing-inode", `Inode of hard-linked "${reached.path}" is missing`, {
+        key: reached.key,
+        path: reached.path,
+      });
     }
     return this.result;
   }
@@ -361,7 +373,7 @@ class Walker {
     const found = await this.#read<InodeObject>(reached.key, checkInode);
     if (found === CORRUPT) return;
     if (found === null) {
-      this.#problem("missing-inode", `Inode of hard-linked "${reached.path}" is missing`, where);
+      this.#missing.add(reached.key);
     } else if (found.value.ino !== ino) {
       this.#problem("corrupt-object", `Inode object names ino ${found.value.ino}`, where);
     } else {

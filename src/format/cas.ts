@@ -317,12 +317,12 @@ export class MetaStore {
    * draft it changed in place, or `undefined` for no change). An `op` that throws is left
    * out of the batch and gets its error; it must throw before changing the draft. An `op`
    * may ask for objects to be written before the CAS (`before`). Every caller's promise
-   * settles only once the CAS carrying its change has succeeded.
+   * settles only once the CAS carrying its change has succeeded. `op` gets the base's ETag.
    */
   updateGrouped<T, R>(
     key: string,
     check: Check,
-    op: (draft: T | null) => GroupStep<T, R>,
+    op: (draft: T | null, base: string | null) => GroupStep<T, R>,
   ): Promise<R> {
     return this.#grouped.updateGrouped(key, check, op);
   }

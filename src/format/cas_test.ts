@@ -344,3 +344,22 @@ Deno.test("a write whose answer is lost, read back through a body that fails, ha
   const error = await meta.write("k", { n: 2 }, first).catch((e) => e);
   assert(error instanceof OutcomeUnknownError, `expected OutcomeUnknownError, got ${error}`);
 });
+
+Deno.test("`updateGrouped()` leaves out a change its guard refuses and commits the rest of the batch", async () => {
+  const meta = new MetaStore(new MemoryStore());
+  await meta.updateGrouped<{ a: number[] }, void>("k", () => null, () => ({
+    value: { a: [] },
+    result: undefined,
+  }));
+  const add = (n: number, allow: boolean) =>
+    meta.updateGrouped<{ a: number[] }, string>("k", () => null, (draft) => ({
+      value: { a: [...draft!.a, n] },
+      result: "added",
+      guard: { check: () => Promise.resolve(allow), otherwise: "refused" },
+    }));
+  // Queued together: one batch, one CAS.
+  const answers = await Promise.all([add(1, true), add(2, false), add(3, true)]);
+  assertEquals(answers, ["added", "refused", "added"]);
+  const stored = await meta.read<{ a: number[] }>("k", () => null);
+  assertEquals(stored!.value.a, [1, 3]);
+});

@@ -85,6 +85,19 @@ class Resharded extends Error {}
 /**
  * Reads and changes directory objects.
  */
+/**
+ * A look made once an {@linkcode Directories.update} has decided a change, right before
+ * its CAS (see `GroupStep.guard`): false leaves the change out and answers `otherwise`.
+ */
+export interface Guard<R> {
+  readonly check: () => Promise<boolean>;
+  readonly otherwise: R;
+}
+
+function guarded<R>(guard: Guard<R> | undefined): { guard?: Guard<R> } {
+  return guard ? { guard } : {};
+}
+
 export class Directories {
   readonly meta: MetaStore;
   #limits: DirLimits;
@@ -258,15 +271,18 @@ export class Directories {
    * Changes entries named `names` of directory `ino` in one atomic, group-committed CAS.
    * `op` must throw before changing anything if it fails. In an unsharded directory the
    * directory's mtime and ctime become `now` when an entry changed, unless `touch` is
-   * false (a file's own data or attributes changed, not the directory's contents).
+   * false (a file's own data or attributes changed, not the directory's contents). `op`
+   * is also told the ETag of the version of the object holding the names that its change
+   * builds on (see {@linkcode heldVersion}); `guard`, a look before the CAS of a change
+   * `op` made (see {@linkcode Guard}).
    *
    * @throws {CrossObjectError} when the names live in different shards.
    */
   async update<R>(
     ino: string,
     names: readonly string[],
-    op: (draft: EntryDraft) => R,
-    options: { now?: number; touch?: boolean; queued?: () => void } = {},
+    op: (draft: EntryDraft, base: string | null) => R,
+    options: { now?: number; touch?: boolean; queued?: () => void; guard?: Guard<R> } = {},
   ): Promise<R> {
     const now = options.now ?? this.#now();
     const touch = options.touch ?? true;
@@ -278,15 +294,31 @@ export class Directories {
       if (!current || current.value.removing) throw new DirectoryGone(ino);
       const dir = current.value;
       try {
-        if (!dir.shards) return await this.#updateRoot(ino, op, touch ? now : null, options.queued);
+        if (!dir.shards) {
+          return await this.#updateRoot(ino, op, touch ? now : null, options);
+        }
         const refs = new Set(names.map((n) => shardFor(dir.shards!, n).id));
         if (refs.size > 1) throw new CrossObjectError();
         const ref = shardFor(dir.shards, names[0] ?? "");
-        return await this.#updateShard(dir, ref, op, touch ? now : null, options.queued);
+        return await this.#updateShard(dir, ref, op, touch ? now : null, options);
       } catch (error) {
         if (!(error instanceof Resharded)) throw error;
       }
     }
+  }
+
+  /**
+   * The ETag of the version of the object holding entry `name` of directory `ino` (the
+   * directory's own object, or the shard) that this instance holds now, read only when it
+   * holds none; null when the directory is gone. A version held now was current at some
+   * moment before whatever the caller does next: an {@linkcode update} that builds on it
+   * (its `base`) can only commit if nothing changed the object since that moment.
+   */
+  async heldVersion(ino: string, name: string): Promise<string | null> {
+    const dir = await this.get(ino, { cached: true });
+    if (!dir?.value.shards) return dir?.etag ?? null;
+    const key = shardKey(ino, shardFor(dir.value.shards, name).id);
+    return (await this.meta.read<ShardObject>(key, checkShard, { cached: true }))?.etag ?? null;
   }
 
   /**
@@ -335,20 +367,20 @@ export class Directories {
 
   async #updateRoot<R>(
     ino: string,
-    op: (draft: EntryDraft) => R,
+    op: (draft: EntryDraft, base: string | null) => R,
     now: number | null,
-    queued?: () => void,
+    { queued, guard }: { queued?: () => void; guard?: Guard<R> },
   ): Promise<R> {
     const key = dirKey(ino);
-    const committed = this.meta.updateGrouped<DirObject, R>(key, checkDir, (dir) => {
+    const committed = this.meta.updateGrouped<DirObject, R>(key, checkDir, (dir, base) => {
       if (!dir || dir.removing) throw new DirectoryGone(ino);
       if (dir.shards) throw new Resharded();
       if (!isLazy(dir)) dir.entries ??= {};
       const { draft, changed } = entryDraft(dir, dir);
-      const result = op(draft);
+      const result = op(draft, base);
       if (!changed()) return { result };
       if (now !== null) dir.attr.mtime = dir.attr.ctime = Math.max(now, dir.attr.mtime);
-      if (!this.#over(key, countOf(dir))) return { value: dir, result };
+      if (!this.#over(key, countOf(dir))) return { value: dir, result, ...guarded(guard) };
       // Over the limit: this same CAS turns the directory into two shards, so the split
       // is serialised with the creates that fill the directory instead of racing them.
       const halves = splitHalves(ino, { bits: 0, depth: 0, id: "" }, materialize(dir));
@@ -357,6 +389,7 @@ export class Directories {
       return {
         value: dir,
         result,
+        ...guarded(guard),
         before: () => this.#writeShards(halves),
         undo: () => this.#deleteShards(halves.map((h) => h.key)),
       };
@@ -368,13 +401,13 @@ export class Directories {
   async #updateShard<R>(
     dir: DirObject,
     ref: ShardRef,
-    op: (draft: EntryDraft) => R,
+    op: (draft: EntryDraft, base: string | null) => R,
     now: number | null,
-    queued?: () => void,
+    { queued, guard }: { queued?: () => void; guard?: Guard<R> },
   ): Promise<R> {
     const key = shardKey(dir.ino, ref.id);
     let sealed = false;
-    const committed = this.meta.updateGrouped<ShardObject, R>(key, checkShard, (shard) => {
+    const committed = this.meta.updateGrouped<ShardObject, R>(key, checkShard, (shard, base) => {
       if (!shard) throw new Resharded();
       if (shard.removing) throw new DirectoryGone(dir.ino);
       if (shard.sealed) {
@@ -382,12 +415,12 @@ export class Directories {
         throw new Resharded();
       }
       const { draft, changed } = entryDraft(dir, shard);
-      const result = op(draft);
+      const result = op(draft, base);
       if (!changed()) return { result };
       if (now !== null) shard.mtime = Math.max(now, shard.mtime ?? 0);
       // Over the limit: the write that fills the shard also seals it; the split follows.
       if (this.#over(key, countOf(shard))) shard.sealed = sealed = true;
-      return { value: shard, result };
+      return { value: shard, result, ...guarded(guard) };
     });
     queued?.();
     const result = await committed.catch(async (error) => {

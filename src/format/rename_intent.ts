@@ -15,8 +15,10 @@
 import { newId } from "./keys.ts";
 import type { Entry, MovedFrom, Moving } from "./meta.ts";
 import { type RenameStores, setParent, type Step, walkUp } from "./_rename_walk.ts";
+import { intentLive, isGone, linked, writeTarget } from "./_rename_target.ts";
 
 export type { RenameStores } from "./_rename_walk.ts";
+export { isGone } from "./_rename_target.ts";
 
 /** Walks of a target's ancestry before a mover gives up (and rolls its intent back). */
 const WALK_TRIES = 20;
@@ -56,16 +58,20 @@ export async function applyMove(
  * {@linkcode applyMove}, saying why a rename did not take effect. `fresh`: the caller is
  * the renamer and has just written the intent `entry` (anyone else's copy may be stale).
  * `path`: the names that led the renamer to the target's directory, from the root, with
- * which the ancestry walk repairs a parent pointer it finds stale (see `walkUp`).
+ * which the ancestry walk repairs a parent pointer it finds stale (see `walkUp`). `seen`:
+ * the version of the target's object the renamer held before it wrote the intent
+ * (`Directories.heldVersion`), which its target write may build on without a look at the
+ * source (src/format/_rename_target.ts).
  */
 export function settleIntent(
   ctx: RenameStores,
   srcDir: string,
   name: string,
   entry: Entry,
-  options: { fresh?: boolean; path?: readonly string[] } = {},
+  options: { fresh?: boolean; path?: readonly string[]; seen?: string | null } = {},
 ): Promise<Outcome> {
-  return settle(ctx, srcDir, name, entry, 0, options.fresh ?? false, options.path);
+  const fresh = options.fresh ?? false;
+  return settle(ctx, srcDir, name, entry, 0, fresh, options.path, fresh ? options.seen : null);
 }
 
 async function settle(
@@ -76,6 +82,7 @@ async function settle(
   depth: number,
   fresh: boolean,
   path?: readonly string[],
+  seen: string | null = null,
 ): Promise<Outcome> {
   const moving = entry.moving!;
   const reparent = entry.t === "d" && srcDir !== moving.dir;
@@ -113,8 +120,11 @@ async function settle(
   }
   // Only a live intent may get its target. Anyone but the renamer may hold a copy read long
   // ago, of a rename settled since (whose directory may have moved on, and its target name
-  // been freed), and the walk may have taken a while: look at the source again right before.
+  // been freed), and the walk may have taken a while: look at the source again right before,
+  // after noting the version of the target's object held, on which the write may build.
+  let checked = seen;
   if (verdict === "ok" && (walked || !fresh)) {
+    checked = await ctx.dirs.heldVersion(moving.dir, moving.name);
     live = await intentLive(ctx, srcDir, name, moving.id);
   }
   // An intent from a name to itself has no target apart from its source: it is never
@@ -124,48 +134,16 @@ async function settle(
   let applied = false;
   /** Whether our own write added the target (it did not hold the inode before). */
   let added = false;
+  /** Whether we did not write it: the intent had left its source meanwhile. */
+  let refused = false;
   if (verdict === "ok" && live) {
-    try {
-      applied = await ctx.dirs.update(moving.dir, [moving.name], (draft) => {
-        added = false;
-        const there = draft.get(moving.name);
-        // Another name of a hard-linked file, renamed or linked there since the renamer
-        // looked: renaming a name onto another name of the same file does nothing, so the
-        // rename is taken back (the renamer then finds "same file"). Before, it counted as
-        // already applied and the source name went, with no link counted off.
-        if (there?.ino === entry.ino && linked(entry, there) && !ownTarget(there, entry, moving)) {
-          return false;
-        }
-        if (there?.ino === entry.ino) {
-          target = there.movedFrom;
-          // Already applied; or a leftover of an earlier, rolled-back try of the same move:
-          // ours takes its mark (and what it replaced), so that whoever drops that leftover
-          // cannot drop ours.
-          if (there.movedFrom && there.movedFrom.id !== moving.id) {
-            const replaced = there.movedFrom.replaced;
-            target = { ...moved.movedFrom!, ...(replaced ? { replaced } : {}) };
-            draft.set(moving.name, { ...moved, movedFrom: target });
-          }
-          return true;
-        }
-        if ((there?.ino ?? null) !== moving.replaces) return false;
-        // The directory it replaces was reopened (its mark taken for dead): it may hold
-        // entries now.
-        if (moving.mark !== undefined && there?.fence === moving.mark) return false;
-        // Replacing an entry that is itself being renamed would drop what its rename added.
-        if (there?.moving) return false;
-        if (there && moving.noReplace) return false;
-        // The replaced entry rides along until the rename is known to have happened: if it
-        // is rolled back, taking the target back puts it there again.
-        target = there ? { ...moved.movedFrom!, replaced: there } : moved.movedFrom!;
-        draft.set(moving.name, { ...moved, movedFrom: target });
-        added = true;
-        return true;
-      });
-    } catch (error) {
-      if (!isGone(error)) throw error;
-      applied = false; // the target directory is gone
-    }
+    ({ applied, added, target, settled: refused } = await writeTarget(ctx, {
+      srcDir,
+      name,
+      entry,
+      moved,
+      checked,
+    }));
     if (!applied) verdict = "taken";
   }
   // Before the source entry (the intent) goes: whoever settles the intent redoes this, so a
@@ -222,53 +200,17 @@ async function settle(
   // entry naming it there whether the rename was rolled back (the trace goes wherever the
   // entry goes): if not, it happened, and trying it again would apply it twice (sched seed
   // 1608: the directory had come back to the source name, and went to the target again).
-  const elsewhere = added && reparent
-    ? await namingElsewhere(ctx, entry.ino, moving.dir, pointer)
+  // So does a directory whose target we did not write because someone else had settled the
+  // rename already: trying it again would move the directory a second time.
+  const elsewhere = (added && reparent) || (refused && entry.t === "d")
+    ? await namingElsewhere(ctx, entry.ino, moving.dir, added ? pointer : undefined)
     : null;
   if (elsewhere) {
-    await dropBogusTarget(ctx, moving.dir, moving.name, moved.movedFrom!);
+    if (added) await dropBogusTarget(ctx, moving.dir, moving.name, moved.movedFrom!);
     return elsewhere.rolledBack === moving.id ? "rolled-back" : "applied";
   }
   if (applied || await targetHolds(ctx, moving, entry)) return "applied";
   return "rolled-back";
-}
-
-/**
- * Whether the inode of `entry` (a rename's source) may have other names, so that finding
- * it at the target (`there`) does not say this rename put it there: a hard link, or a
- * plain file hard-linked since (its rename taken back, say, then a link() of it renamed
- * onto the target).
- */
-function linked(entry: Entry, there: Entry): boolean {
-  return entry.t === "h" || there.t === "h";
-}
-
-/**
- * Whether `there`, the entry at the target holding the moved hard-linked inode (`entry` the
- * source entry carrying the intent), was added by this rename (its mark), or is a leftover
- * of an earlier try of this entry's move, rolled back (the source entry keeps that try's
- * id as its `rolledBack` trace). Anything else is another name of the file: one renamed
- * there from elsewhere, or from this very source name by an earlier rename of another entry
- * (tests/dav_link_moves_sched_test.ts seed 374). A target of ours loses its mark only once
- * the source is gone: then the intent is no longer live, and only its renamer (who does not
- * look again) may still come to write the target; whoever cleared the mark left the
- * rename's id on the entry (`movedBy`) for it.
- */
-function ownTarget(there: Entry, entry: Entry, moving: Moving): boolean {
-  const from = there.movedFrom;
-  if (from === undefined) return there.movedBy === moving.id;
-  return from.id === moving.id || from.id === entry.rolledBack;
-}
-
-/** Whether entry `name` of directory `dirIno` still carries the intent `id`. */
-async function intentLive(
-  ctx: RenameStores,
-  dirIno: string,
-  name: string,
-  id: string,
-): Promise<boolean> {
-  const dir = await ctx.dirs.get(dirIno);
-  return dir !== null && (await ctx.dirs.lookup(dir.value, name))?.moving?.id === id;
 }
 
 /**
@@ -410,11 +352,6 @@ async function dropBogusTarget(
   }).catch((error) => {
     if (!isGone(error)) throw error;
   });
-}
-
-/** Whether `error` says a directory was removed (or is being removed). */
-export function isGone(error: unknown): boolean {
-  return (error as Error)?.name === "DirectoryGone";
 }
 
 /**

@@ -234,6 +234,10 @@ async function renameEntry(
       }
     }
   }
+  // The version of the target's object held before the intent exists: no one can have
+  // settled this rename (and removed its target since) before that, so the target write may
+  // build on it without looking at the source again (src/format/_rename_target.ts).
+  const seen = await ctx.dirs.heldVersion(dst.parent.ino, dst.name);
   // The intent: the source entry records where it is going. What moves is the entry as it
   // is now (a write or a link since we looked it up changed it), not as we first read it.
   let marked: Entry;
@@ -256,6 +260,7 @@ async function renameEntry(
   const outcome = await settleIntent(ctx, src.parent.ino, src.name, marked, {
     fresh: true,
     path: dst.names.slice(0, -1),
+    seen,
   });
   if (outcome === "applied") {
     // The intent records the replaced file by inode only: one hard-linked since the look

@@ -1,0 +1,102 @@
+// A renamer whose own target write comes after others finished its rename and the target
+// name was then removed: the renamer must not add that target again. Found by a scheduled
+// sweep of MOVEs, renames, links, unlinks and rmdirs over the hard links of one file in
+// three directories (session 16): a MOVE's rename of a hard link wrote its target after
+// another instance had settled the rename and a crossing MOVE had removed that name (its
+// link counted off), so the name came back uncounted: four names, a link count of 3.
+
+import { assertEquals } from "./_assert.ts";
+import { HookStore } from "./_hook_store.ts";
+import { fsck } from "../src/format/fsck.ts";
+import { dirKey } from "../src/format/keys.ts";
+import { MemoryStore } from "../src/store/memory.ts";
+import { Vfs } from "../src/vfs/mod.ts";
+
+const bytes = new TextEncoder().encode("data");
+
+/**
+ * `from` (`/d1/x`) renamed to `to` (`/d2/y`) by an instance of its own; right before the
+ * renamer's `nth` write of the target's directory (its target write), the `other` instance
+ * meets the intent (which settles it: `to` added, `from` gone) and removes `to` (`remove`,
+ * an unlink). Returns what the rename answered.
+ */
+async function lateTarget(
+  store: MemoryStore,
+  other: Vfs,
+  { from = "/d1/x", to = "/d2/y", nth = 1, remove = () => other.unlink(to) } = {},
+): Promise<string> {
+  const hook = new HookStore(store);
+  const renamer = await Vfs.open(hook);
+  const target = dirKey((await other.getattr(to.slice(0, to.lastIndexOf("/")))).ino);
+  let puts = 0;
+  hook.before(
+    (call) => call.op === "PutObject" && call.key === target && ++puts === nth,
+    async () => {
+      assertEquals(await other.lookupOrNull(from), null, "the intent was not settled");
+      await remove();
+    },
+  );
+  const answer = await renamer.rename(from, to).then(
+    (outcome) => `${outcome}`,
+    (error) => `${error?.code ?? error}`,
+  );
+  assertEquals(hook.fired, 1, "the interleaving did not happen");
+  return answer;
+}
+
+Deno.test("a renamer whose target write comes after its rename was settled and the target unlinked does not bring the file back", async () => {
+  const store = new MemoryStore();
+  const other = await Vfs.open(store);
+  await other.mkdir("/d1");
+  await other.mkdir("/d2");
+  await other.writeFile("/d1/x", bytes);
+  await lateTarget(store, other);
+  // The unlink came after the rename took effect: the file is gone. Before: the renamer
+  // wrote its target again and `/d2/y` was back, after its unlink had answered success.
+  const fresh = await Vfs.open(store);
+  assertEquals((await fresh.readdir("/d2")).entries.map((e) => e.name), []);
+  assertEquals((await fresh.readdir("/d1")).entries.map((e) => e.name), []);
+});
+
+Deno.test("a renamer of a hard link whose target write comes late does not add a name the link count misses", async () => {
+  const store = new MemoryStore();
+  const other = await Vfs.open(store);
+  await other.mkdir("/d1");
+  await other.mkdir("/d2");
+  await other.writeFile("/k", bytes);
+  await other.link("/k", "/d1/x");
+  await lateTarget(store, other);
+  // Before: `/d2/y` came back with the count at 1 for two names, and unlinking `/k` then
+  // freed the file under `/d2/y`.
+  assertEquals(
+    (await fsck(store, { graceMs: 0 })).problems.filter((p) => p.severity === "error"),
+    [],
+  );
+  await other.unlink("/k");
+  const fresh = await Vfs.open(store);
+  assertEquals(await fresh.lookupOrNull("/d2/y"), null);
+  assertEquals(
+    (await fsck(store, { graceMs: 0 })).problems.filter((p) => p.severity === "error"),
+    [],
+  );
+});
+
+Deno.test("a renamer of a directory within one directory whose target write comes late does not name it again after its removal", async () => {
+  const store = new MemoryStore();
+  const other = await Vfs.open(store);
+  await other.mkdir("/d");
+  await other.mkdir("/d/x");
+  // The intent is the renamer's first write of /d, its target the second.
+  await lateTarget(store, other, {
+    from: "/d/x",
+    to: "/d/y",
+    nth: 2,
+    remove: () => other.rmdir("/d/y"),
+  });
+  // Before: `/d/y` named the removed directory again (fsck: missing-dir).
+  assertEquals(
+    (await fsck(store, { graceMs: 0 })).problems.filter((p) => p.severity === "error"),
+    [],
+  );
+  assertEquals((await (await Vfs.open(store)).readdir("/d")).entries.map((e) => e.name), []);
+});
