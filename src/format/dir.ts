@@ -22,12 +22,12 @@ import {
   checkDir,
   checkShard,
   type DirObject,
-  encode,
   type Entry,
   type ShardObject,
   type ShardRef,
 } from "./meta.ts";
 import { markRemoving, tombstone, unmarkRemoving } from "./_dir_removal.ts";
+import { ShardSplits } from "./_dir_split.ts";
 import { countOf, entryOf, isLazy, materialize } from "./_entries_delta.ts";
 import {
   CrossObjectError,
@@ -109,17 +109,13 @@ export class Directories {
   #sorted = new Map<string, SortedListing>();
   /** The clock of directories' times (the VFS's injected one). */
   #now: () => number;
-  /**
-   * Splits under way in this instance, by shard key: every writer that meets a sealed shard
-   * waits for the one split. Each splitting on its own (16 writers of a group commit, and
-   * those arriving while the shard was sealed) wrote two halves each and deleted all but
-   * one pair again. Other instances still split the same shard at once; one table swap wins.
-   */
-  #splitting = new Map<string, Promise<void>>();
+  /** Splits of full shards (`_dir_split.ts`). */
+  #splits: ShardSplits;
 
   constructor(meta: MetaStore, limits: Partial<DirLimits> = {}, now: () => number = Date.now) {
     this.meta = meta;
     this.#limits = { ...DEFAULT_DIR_LIMITS, ...limits };
+    this.#splits = new ShardSplits(meta, this.#limits, (ino) => this.get(ino));
     this.#now = now;
   }
 
@@ -361,7 +357,7 @@ export class Directories {
   async remove(dir: DirObject): Promise<void> {
     await this.meta.remove(dirKey(dir.ino));
     if (dir.shards) {
-      await this.#deleteShards(dir.shards.map((s) => shardKey(dir.ino, s.id)));
+      await this.#splits.deleteShards(dir.shards.map((s) => shardKey(dir.ino, s.id)));
     }
   }
 
@@ -390,8 +386,8 @@ export class Directories {
         value: dir,
         result,
         ...guarded(guard),
-        before: () => this.#writeShards(halves),
-        undo: () => this.#deleteShards(halves.map((h) => h.key)),
+        before: () => this.#splits.writeShards(halves),
+        undo: () => this.#splits.deleteShards(halves.map((h) => h.key)),
       };
     });
     queued?.();
@@ -424,10 +420,10 @@ export class Directories {
     });
     queued?.();
     const result = await committed.catch(async (error) => {
-      if (error instanceof Resharded && sealed) await this.#splitShard(dir.ino, ref);
+      if (error instanceof Resharded && sealed) await this.#splits.split(dir.ino, ref);
       throw error;
     });
-    if (sealed) await this.#splitShard(dir.ino, ref).catch(() => {});
+    if (sealed) await this.#splits.split(dir.ino, ref).catch(() => {});
     return result;
   }
 
@@ -439,75 +435,5 @@ export class Directories {
   #over(key: string, count: number): boolean {
     const size = this.meta.cachedSize(key) ?? 0;
     return count > 1 && (count > this.#limits.maxEntries || size > this.#limits.maxBytes);
-  }
-
-  /** Splits one shard of a sharded directory (or finishes a split someone began). */
-  #splitShard(ino: string, ref: ShardRef): Promise<void> {
-    const key = shardKey(ino, ref.id);
-    const under = this.#splitting.get(key);
-    if (under) return under;
-    const split = this.#split(ino, ref, key).finally(() => this.#splitting.delete(key));
-    this.#splitting.set(key, split);
-    return split;
-  }
-
-  async #split(ino: string, ref: ShardRef, key: string): Promise<void> {
-    const shard = await this.meta.read<ShardObject>(key, checkShard);
-    if (!shard) return;
-    let entries = shard.value.entries;
-    if (!shard.value.sealed) {
-      if (!this.#overLimit(entries)) return;
-      const sealed = await this.meta.write(key, { ...shard.value, sealed: true }, shard);
-      if (!sealed) return; // someone changed it; the next writer over the limit retries
-      entries = sealed.value.entries;
-    }
-    const inTable = (root: Versioned<DirObject> | null) =>
-      root?.value.shards?.some((s) => s.id === ref.id) ? root : null;
-    let root = inTable(await this.get(ino));
-    if (!root) return; // already done
-    const halves = splitHalves(ino, ref, entries);
-    // The halves keep the time of the last change of entries (the directory's mtime).
-    const { mtime } = shard.value;
-    if (mtime !== undefined) { for (const half of halves) half.shard.mtime = mtime; }
-    await this.#writeShards(halves);
-    const refs = halves.map((h) => h.ref);
-    // A lost swap of the table (another shard's split, an attribute change) tries again with
-    // the same halves: they hold the sealed shard's entries, which nothing changes. Only a
-    // table that no longer names the shard (someone else's split won) makes them garbage.
-    for (let attempt = 0; root && attempt < 20; attempt++) {
-      const shards = root.value.shards!.flatMap((s) => s.id === ref.id ? refs : [s]);
-      if (await this.meta.write(dirKey(ino), { ...root.value, shards }, root)) {
-        await this.meta.remove(key);
-        return;
-      }
-      root = inTable(await this.get(ino));
-    }
-    await this.#deleteShards(refs.map((h) => shardKey(ino, h.id)));
-  }
-
-  #overLimit(entries: Record<string, Entry>): boolean {
-    const count = Object.keys(entries).length;
-    if (count > this.#limits.maxEntries) return true;
-    return count > 1 && encode(entries).length > this.#limits.maxBytes;
-  }
-
-  /**
-   * Deletes shard objects, and their versions from the metadata cache: a split that lost
-   * its race deletes the halves it wrote, and the cache kept each of them (thousands of
-   * entries, never to be read again) until its bound pushed it out, counted in its budget
-   * meanwhile; a 20,000-file fill by 16 writers left 24.
-   */
-  async #deleteShards(keys: string[]): Promise<void> {
-    for (const key of keys) this.meta.forget(key);
-    await this.meta.store.deleteMany(keys);
-  }
-
-  /** Creates shard objects (create-only: their ids are new). */
-  async #writeShards(halves: { key: string; shard: ShardObject }[]): Promise<void> {
-    await Promise.all(halves.map(async ({ key, shard }) => {
-      if (!await this.meta.write(key, shard, null)) {
-        throw new Error(`Shard ${key} exists already`);
-      }
-    }));
   }
 }
