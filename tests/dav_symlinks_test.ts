@@ -9,7 +9,8 @@ import { dirKey } from "../src/format/keys.ts";
 import { MemoryStore } from "../src/store/memory.ts";
 import { Vfs } from "../src/vfs/mod.ts";
 
-davTest("a PUT through a symlink takes If-Match on the ETag its GET gave", async (t) => {
+/** File /f ("one") and symlink /s to it, made through the HTTP API; its request function. */
+async function fileAndSymlink(t: { a: Dav }) {
   const api = (path: string, init: RequestInit = {}) =>
     Promise.resolve(t.a.app.request(`${ORIGIN}/api/v1/fs${path}`, init));
   assertEquals((await api("/f", { method: "PUT", body: "one" })).status, 201);
@@ -19,6 +20,11 @@ davTest("a PUT through a symlink takes If-Match on the ETag its GET gave", async
     body: JSON.stringify({ op: "symlink", target: "/f" }),
   });
   assertEquals(link.status, 201);
+  return api;
+}
+
+davTest("a PUT through a symlink takes If-Match on the ETag its GET gave", async (t) => {
+  const api = await fileAndSymlink(t);
   const got = await t.a.send("GET", "/s");
   assertEquals(await got.text(), "one");
   const etag = got.headers.get("etag")!;
@@ -33,15 +39,7 @@ davTest("a PUT through a symlink takes If-Match on the ETag its GET gave", async
 // Before session 16 it was compared with the symlink's own ETag alone: 412, while
 // If-Match with the very same tag held.
 davTest("a PUT through a symlink takes an If header entity tag its GET gave", async (t) => {
-  const api = (path: string, init: RequestInit = {}) =>
-    Promise.resolve(t.a.app.request(`${ORIGIN}/api/v1/fs${path}`, init));
-  assertEquals((await api("/f", { method: "PUT", body: "one" })).status, 201);
-  const link = await api("/s", {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ op: "symlink", target: "/f" }),
-  });
-  assertEquals(link.status, 201);
+  const api = await fileAndSymlink(t);
   const etag = (await t.a.send("HEAD", "/s")).headers.get("etag")!;
   assertEquals(await t.a.put("/s", "two", { if: `([${etag}])` }), 204);
   assertEquals(await t.a.put("/s", "two", { if: `<${ORIGIN}/dav/s> ([${etag}])` }), 412);

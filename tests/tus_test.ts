@@ -469,6 +469,22 @@ contract("tus: the staging folder is no path any front end serves", async (store
   assertEquals(await offsetOf(at, upload), 5);
 }, BACKENDS);
 
+/** POST of a new 1-byte upload to /p with extra `headers`; asserts 201. */
+async function createOneByte(at: Instance, headers: Record<string, string>): Promise<Response> {
+  const res = await at.request("/api/v1/uploads/", {
+    method: "POST",
+    headers: {
+      ...TUS,
+      "upload-length": "1",
+      "upload-metadata": metadata({ path: "/p" }),
+      ...headers,
+    },
+  });
+  await res.body?.cancel();
+  assertEquals(res.status, 201);
+  return res;
+}
+
 contract("tus: Location names the origin a proxy forwarded", async (store) => {
   const at = await instance(store, { trustForwarded: true });
   for (
@@ -484,17 +500,7 @@ contract("tus: Location names the origin a proxy forwarded", async (store) => {
       [{ "x-forwarded-host": "bad host/evil" }, ORIGIN],
     ] as const
   ) {
-    const res = await at.request("/api/v1/uploads/", {
-      method: "POST",
-      headers: {
-        ...TUS,
-        "upload-length": "1",
-        "upload-metadata": metadata({ path: "/p" }),
-        ...headers,
-      },
-    });
-    await res.body?.cancel();
-    assertEquals(res.status, 201);
+    const res = await createOneByte(at, headers);
     assert(
       res.headers.get("location")!.startsWith(`${origin}/api/v1/uploads/`),
       res.headers.get("location")!,
@@ -513,17 +519,7 @@ contract("tus: Location ignores forwarded headers unless a proxy is trusted", as
       { forwarded: 'host="evil.example";proto=https' },
     ]
   ) {
-    const res = await at.request("/api/v1/uploads/", {
-      method: "POST",
-      headers: {
-        ...TUS,
-        "upload-length": "1",
-        "upload-metadata": metadata({ path: "/p" }),
-        ...headers,
-      },
-    });
-    await res.body?.cancel();
-    assertEquals(res.status, 201);
+    const res = await createOneByte(at, headers);
     const location = res.headers.get("location")!;
     assert(location.startsWith(`${ORIGIN}/api/v1/uploads/`), location);
   }
