@@ -6,7 +6,7 @@
 
 import { MemoryStore } from "../src/store/memory.ts";
 import { dirKey, inodeKey } from "../src/format/keys.ts";
-import { Vfs } from "../src/vfs/vfs.ts";
+import { Vfs, type VfsOptions } from "../src/vfs/vfs.ts";
 import { assertEquals } from "./_assert.ts";
 import { HookStore } from "./_hook_store.ts";
 import { bytes } from "./_stores.ts";
@@ -61,17 +61,26 @@ for (const [name, change] of Object.entries(CHANGES)) {
   });
 }
 
-Deno.test("a chmod of a hard-linked file answers the mode it set, though another follows at once", async () => {
-  // Protocol fuzz ext seed 21085 (FUZZ_OPS=800): two chmods of one hard-linked file at once,
-  // both 200, and the first answered the second's mode: the answer was a getattr made after
-  // the commit, which read the inode again and found the later change.
+/**
+ * File /f hard-linked as /g by instance `a`, and a second instance `b` on the same store
+ * whose requests `hook` sees; `ino` is the file's inode.
+ */
+async function linkedPair(options: VfsOptions = {}) {
   const store = new MemoryStore();
   const a = await Vfs.open(store);
   await a.writeFile("/f", bytes("x"));
   await a.link("/f", "/g");
   const ino = (await a.lookup("/f")).ino;
   const hook = new HookStore(store);
-  const b = await Vfs.open(hook);
+  const b = await Vfs.open(hook, options);
+  return { a, b, hook, ino };
+}
+
+Deno.test("a chmod of a hard-linked file answers the mode it set, though another follows at once", async () => {
+  // Protocol fuzz ext seed 21085 (FUZZ_OPS=800): two chmods of one hard-linked file at once,
+  // both 200, and the first answered the second's mode: the answer was a getattr made after
+  // the commit, which read the inode again and found the later change.
+  const { a, b, hook, ino } = await linkedPair();
   await b.lookup("/f");
   // Right after b's commit of the inode, a's chmod lands.
   hook.after(
@@ -90,13 +99,7 @@ Deno.test("an xattr change through the HTTP API answers what it did though the n
   // answer was 404. It was a lookup made after the commit: the version of the directory it
   // had read was evicted (a small cache, or a busy instance), so the lookup read it again
   // and found the name gone. Now the answer is the stat the commit left.
-  const store = new MemoryStore();
-  const a = await Vfs.open(store);
-  await a.writeFile("/f", bytes("x"));
-  await a.link("/f", "/g");
-  const ino = (await a.lookup("/f")).ino;
-  const hook = new HookStore(store);
-  const b = await Vfs.open(hook, { metaCacheBytes: 1 }); // remembers one version at a time
+  const { a, b, hook, ino } = await linkedPair({ metaCacheBytes: 1 }); // one version at a time
   const app = mount(b);
   const bodies = {
     setxattr: { op: "setxattr", name: "user.x", value: "MQ==" },
