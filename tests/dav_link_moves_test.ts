@@ -24,6 +24,15 @@ async function move(dav: Dav, from: string, to: string): Promise<Response> {
   });
 }
 
+/** One file, /d1/a, with two more names: /d2/b and /c. */
+async function layOut(vfs: Vfs): Promise<void> {
+  await vfs.mkdir("/d1");
+  await vfs.mkdir("/d2");
+  await vfs.writeFile("/d1/a", text("linked"));
+  await vfs.link("/d1/a", "/d2/b");
+  await vfs.link("/d1/a", "/c");
+}
+
 /**
  * One file with three names, `/d1/a`, `/d2/b` and `/c` (which keeps it alive whatever the
  * MOVEs do, so that its link count tells how many names are left); `a` goes through
@@ -34,11 +43,7 @@ async function linked(options: { removingLeaseMs?: number; now?: () => number } 
   const gate = new GateStore(store);
   const a = new Dav(await Vfs.open(gate, options), gate);
   const b = new Dav(await Vfs.open(store, options), store);
-  await b.vfs.mkdir("/d1");
-  await b.vfs.mkdir("/d2");
-  await b.vfs.writeFile("/d1/a", text("linked"));
-  await b.vfs.link("/d1/a", "/d2/b");
-  await b.vfs.link("/d1/a", "/c");
+  await layOut(b.vfs);
   const d2 = dirKey((await b.vfs.getattr("/d2")).ino);
   return { store, gate, a, b, d2 };
 }
@@ -135,11 +140,7 @@ Deno.test("of two MOVEs between hard links that both marked their names before l
   const gate = new GateStore(store);
   const a = new Dav(await Vfs.open(hooks), hooks);
   const b = new Dav(await Vfs.open(gate), gate);
-  await b.vfs.mkdir("/d1");
-  await b.vfs.mkdir("/d2");
-  await b.vfs.writeFile("/d1/a", text("linked"));
-  await b.vfs.link("/d1/a", "/d2/b");
-  await b.vfs.link("/d1/a", "/c");
+  await layOut(b.vfs);
   const d1 = dirKey((await b.vfs.getattr("/d1")).ino);
   const d2 = dirKey((await b.vfs.getattr("/d2")).ino);
   let second: Promise<Response> | null = null;
