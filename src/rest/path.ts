@@ -49,8 +49,13 @@ export async function namedPathOf(c: Context, vfs: Vfs): Promise<string> {
     if (isFsError(error, "ENOTDIR")) return null;
     throw error;
   });
-  if (named && named.type !== "directory") {
+  if (named) checkSlash(named, true);
+  return path;
+}
+
+/** What {@linkcode namedPathOf} checks, for a handler that has the stat already. */
+export function checkSlash(stat: { readonly type: string }, trailingSlash: boolean): void {
+  if (trailingSlash && stat.type !== "directory") {
     throw new HttpError(404, "ENOTDIR", "Not a directory: the path ends with a slash");
   }
-  return path;
 }

@@ -12,7 +12,7 @@ import { RenderCache } from "../http/render_cache.ts";
 import { queryFlag, queryUint } from "../http/input.ts";
 import { fileBody } from "../http/file_body.ts";
 import { contentTypeOf } from "../http/media_types.ts";
-import { fsPathOf, namedPathOf } from "./path.ts";
+import { checkSlash, fsPathOf } from "./path.ts";
 import {
   conditionalHeaders,
   etagOf,
@@ -66,9 +66,11 @@ export function registerReadRoutes(
 }
 
 async function getFs(c: Context, vfs: Vfs, listings: Listings): Promise<Response> {
-  const path = await namedPathOf(c, vfs);
+  // The stat read here says whether a trailing slash names a directory (no second look).
+  const { path, trailingSlash } = fsPathOf(c);
   for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
     const stat = await vfs.getattr(path);
+    checkSlash(stat, trailingSlash);
     if (stat.type === "directory") return await listDirectory(c, vfs, path, listings);
     const response = await readFile(c, vfs, path, stat);
     if (response) return response;
