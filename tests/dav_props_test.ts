@@ -301,6 +301,25 @@ davTest("PROPFIND answers quota properties when asked", async ({ a }) => {
   assert(!responseOf(include, "/").props.has("{DAV:}quota-available-bytes"));
 });
 
+// RFC 4918 section 9.1: `include` names properties the client wants besides allprop's; one
+// the resource lacks is answered as a `prop` query would, in a 404 propstat, not left out.
+davTest(
+  "PROPFIND allprop reports an included property the resource lacks as 404",
+  async ({ a }) => {
+    assertEquals(await a.put("/f.txt", "12345"), 201);
+    await proppatch(a, "/f.txt", `<D:set><D:prop><Z:kept>1</Z:kept></D:prop></D:set>`);
+    const ms = await a.propfind(
+      "/f.txt",
+      "0",
+      `<D:propfind xmlns:D="DAV:" xmlns:Z="${Z}"><D:allprop/>` +
+        `<D:include><Z:kept/><Z:absent/><D:getcontentlength/></D:include></D:propfind>`,
+    );
+    assertEquals(responseOf(ms, "/f.txt").props.get(`{${Z}}absent`)?.status, 404);
+    assertEquals(textOf(prop(ms, "/f.txt", Z, "kept")), "1");
+    assertEquals(textOf(prop(ms, "/f.txt", DAV, "getcontentlength")), "5");
+  },
+);
+
 // RFC 4918 section 17: a DAV server MUST ignore an XML element it does not know, with its
 // children, in a method's body. litmus 0.18's props/propextended sends the first request
 // below and checks for a 207 with an XML content type (an answer of 400 passed older litmus).

@@ -236,6 +236,14 @@ export function propResponse(r: Resource, query: PropQuery, ctx: PropContext, no
       if (value) found.push(value);
     }
     for (const [, element] of deadProps(r)) found.push({ raw: element });
+    // An included name the resource has no value for is reported missing, as a `prop`
+    // query would (RFC 4918 section 9.1: include asks for those properties by name).
+    for (const name of query.include) {
+      const has = isLive(name)
+        ? liveValue(name.name as Live, r, ctx, now) !== null
+        : r.xattrs[deadKey(name)] !== undefined;
+      if (!has) missing.push({ ns: name.ns, name: name.name });
+    }
   } else {
     for (const name of query.names) {
       if (isLive(name)) {
