@@ -5,7 +5,8 @@
 import { DAV, parseXml, textOf } from "../src/webdav/xml.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { chunked, pattern } from "./_stores.ts";
-import { child, Dav, davTest, kids, ORIGIN, prop, propfindBody } from "./_dav.ts";
+import { child, Dav, davTest, kids, ORIGIN, parseMultistatus, prop, propfindBody } from "./_dav.ts";
+import { FsError } from "../src/vfs/errors.ts";
 import { Authenticator, hashPassword } from "../src/auth/mod.ts";
 import { snapshot } from "./rest_harness.ts";
 
@@ -341,3 +342,31 @@ davTest(
     assertEquals((await a.send("DELETE", "/c/", { headers: { depth: "infinity" } })).status, 204);
   },
 );
+
+// RFC 4918 section 9.6.1: a DELETE that removes part of a tree answers 207 naming what stayed;
+// a collection's href ends with a slash (section 8.3), a file's does not.
+davTest("DELETE of a tree answers 207 with the members it could not remove", async ({ a }) => {
+  for (const dir of ["/t", "/t/sub"]) assertEquals(await a.mkcol(dir), 201);
+  assertEquals(await a.put("/t/sub/f.txt", "f"), 201);
+  assertEquals(await a.put("/t/g.txt", "g"), 201);
+  const { rmdir, unlink } = a.vfs;
+  a.vfs.rmdir = (path, ...rest) =>
+    path === "/t/sub"
+      ? Promise.reject(new FsError("EACCES", "injected", { path }))
+      : rmdir.call(a.vfs, path, ...rest);
+  a.vfs.unlink = (path, ...rest) =>
+    path === "/t/g.txt"
+      ? Promise.reject(new FsError("EACCES", "injected", { path }))
+      : unlink.call(a.vfs, path, ...rest);
+  const res = await a.send("DELETE", "/t");
+  a.vfs.rmdir = rmdir;
+  a.vfs.unlink = unlink;
+  const ms = parseMultistatus(await res.text());
+  assertEquals(res.status, 207);
+  assertEquals(
+    [...ms.values()].map((r) => [r.href, r.status]).sort(),
+    [["/dav/t/g.txt", 403], ["/dav/t/sub/", 403]],
+  );
+  assertEquals(await a.members("/t"), ["g.txt", "sub"]);
+  assertEquals(await a.members("/t/sub"), []);
+});

@@ -309,18 +309,31 @@ export async function deleteMethod(req: DavRequest): Promise<Response> {
     }
     throw refusal;
   }
-  if (failures.size > 0) return multistatusOfFailures(req, failures);
+  if (failures.size > 0) return await multistatusOfFailures(req, failures);
   await releaseLocks(req, req.path);
   return req.c.body(null, 204);
 }
 
-/** A 207 listing the members a tree operation failed on (RFC 4918 section 9.6.1). */
-export function multistatusOfFailures(req: DavRequest, failures: Map<string, unknown>): Response {
-  const responses: XmlOut[] = [...failures].map(([path, error]) => ({
+/**
+ * A 207 listing the members a tree operation failed on (RFC 4918 section 9.6.1). Each is
+ * looked up once more, so that a collection's href ends with its slash (section 8.3):
+ * failures are rare and their members stayed.
+ */
+export async function multistatusOfFailures(
+  req: DavRequest,
+  failures: Map<string, unknown>,
+): Promise<Response> {
+  const collections = await Promise.all(
+    [...failures.keys()].map(async (path) =>
+      // A failing lookup costs the slash, not the answer: the removal already happened.
+      (await statOrNull(req.vfs, path).catch(() => null))?.type === "directory"
+    ),
+  );
+  const responses: XmlOut[] = [...failures].map(([path, error], i) => ({
     ns: DAV,
     name: "response",
     children: [
-      { ns: DAV, name: "href", children: [href(req, path, false)] },
+      { ns: DAV, name: "href", children: [href(req, path, collections[i]!)] },
       { ns: DAV, name: "status", children: [statusLine(statusOf(error))] },
       { ns: DAV, name: "responsedescription", children: [messageOf(error)] },
     ],
