@@ -22,7 +22,7 @@
  * @module
  */
 
-import type { EntryDraft } from "./_dir_entries.ts";
+import { DirectoryGone, type EntryDraft } from "./_dir_entries.ts";
 import type { Entry, MovedFrom, Moving } from "./meta.ts";
 import type { RenameStores } from "./_rename_walk.ts";
 
@@ -31,7 +31,7 @@ const SETTLED = "settled" as const;
 
 /** Whether `error` says a directory was removed (or is being removed). */
 export function isGone(error: unknown): boolean {
-  return (error as Error)?.name === "DirectoryGone";
+  return error instanceof DirectoryGone;
 }
 
 /**
