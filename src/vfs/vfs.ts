@@ -431,7 +431,7 @@ export class Vfs extends VfsFiles {
    * instance that serves it.
    */
   get locks(): LockManager {
-    return this.#locks ??= new LockManager(this.ctx.meta, { now: this.ctx.now });
+    return this.#locks ??= new LockManager(this.ctx.meta);
   }
 
   /**
