@@ -1,10 +1,14 @@
 /**
- * The store's clock, for the maintenance runs that judge age: GC ("unreferenced for a grace
- * period since GC first saw it") and fsck's repairs ("an unreferenced object older than the
- * grace period"). Any host may run them, and hosts' clocks can be minutes or hours apart:
- * a GC run on a host an hour ahead, after one on a host with the right time, would find an
+ * The store's clock: the one clock every host serving a bucket can agree on, when their own
+ * may be minutes or hours apart (docs/format.md, "Clocks").
+ *
+ * The maintenance runs that judge age read it once per run ({@linkcode storeNow}): GC
+ * ("unreferenced for a grace period since GC first saw it") and fsck's repairs. A GC run on
+ * a host an hour ahead, after one on a host with the right time, would otherwise find an
  * object first seen a minute ago due, and delete the segment of an upload still on its way.
- * The store has one clock for everyone, so both read that one.
+ * Instances serving requests learn it from the answers they get anyway
+ * ({@linkcode StoreClock}, kept by each `MetaStore`): WebDAV locks, share links and sessions
+ * expire by it.
  *
  * @module
  */
