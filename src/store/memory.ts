@@ -218,7 +218,7 @@ export class MemoryStore implements ObjectStore {
       key,
       size: bytes.length,
       etag,
-      lastModified: new Date(this.#clock?.() ?? Date.now()),
+      lastModified: this.#clock ? new Date(this.#clock()) : new Date(),
     };
     this.#objects.set(key, { info, bytes });
     if (this.#sorted) {
