@@ -291,7 +291,11 @@ export function createApp(options: AppOptions): Hono {
     });
   };
   const signer = options.secret ? new Signer(options.secret) : Signer.random();
-  const sessions = new Sessions(signer);
+  // Sessions and share links are made on one instance and opened on any: their expiry is
+  // set and judged on the store's clock, not on hosts' clocks that may be minutes apart.
+  const vfsClock = options.vfs;
+  const storeNow = vfsClock ? { now: () => vfsClock.storeNow() } : {};
+  const sessions = new Sessions(signer, storeNow);
   const guard = (o: Omit<RequireAuthOptions, "onFailure">) =>
     requireAuth(auth, { ...o, onFailure });
 
@@ -393,7 +397,7 @@ export function createApp(options: AppOptions): Hono {
     const ui = createUi(options.vfs, {
       auth,
       sessions,
-      shares: new ShareTokens(signer),
+      shares: new ShareTokens(signer, storeNow),
       guard: guard({ pathOf: () => null, sessions }),
       isReserved: isStagingPath,
     });

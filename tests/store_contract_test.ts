@@ -88,7 +88,9 @@ contract("keys that are empty, too long or hold dot segments are refused", async
 
 contract("conditional get answers not-modified for the current etag only", async (store) => {
   const { etag } = await store.put("c", bytes("v1"));
-  assertEquals(await store.get("c", { ifNoneMatch: etag }), { status: "not-modified", etag });
+  // Less the store's clock (`date`, S3's `Date`), checked in src/format/store_clock_test.ts.
+  const { date: _, ...answer } = (await store.get("c", { ifNoneMatch: etag }))!;
+  assertEquals(answer, { status: "not-modified", etag });
   const { etag: etag2 } = await store.put("c", bytes("v2"));
   const { data } = await read(store, "c", { ifNoneMatch: etag });
   assertEquals(text(data), "v2");

@@ -28,6 +28,7 @@ import {
   type Versioned,
 } from "./_cas_base.ts";
 import { GroupCommit, type GroupStep } from "./_cas_group.ts";
+import { StoreClock } from "./store_clock.ts";
 import { cachedMemory, META_CACHE_BYTES } from "./_cas_memory.ts";
 import {
   type LostWrite,
@@ -80,6 +81,8 @@ export interface MetaStoreOptions {
    * (default {@linkcode META_CACHE_BYTES}); the least recently used are forgotten first.
    */
   readonly cacheBytes?: number;
+  /** The host's clock (ms since the epoch), replaceable in tests; see {@linkcode clock}. */
+  readonly now?: () => number;
 }
 
 /**
@@ -101,6 +104,8 @@ export interface MetaStoreOptions {
  */
 export class MetaStore {
   readonly store: ObjectStore;
+  /** The store's clock, learned from the dates of the answers this store's reads and writes get. */
+  readonly clock: StoreClock;
   #cache = new Map<string, Versioned<unknown>>();
   /** Per cached key: the tick at which the request that validated the version was issued. */
   #stamps = new Map<string, number>();
@@ -118,6 +123,7 @@ export class MetaStore {
 
   constructor(store: ObjectStore, options: MetaStoreOptions = {}) {
     this.store = store;
+    this.clock = new StoreClock(options.now ?? Date.now);
     this.#attempts = options.attempts ?? 40;
     this.#cacheEntries = options.cacheEntries ?? 4096;
     this.#cacheBytes = options.cacheBytes ?? META_CACHE_BYTES;
@@ -182,7 +188,9 @@ export class MetaStore {
 
   async #fetch<T>(key: string, check: Check, stamp: number): Promise<Versioned<T> | null> {
     const cached = this.#cache.get(key) as Versioned<T> | undefined;
+    const sent = this.clock.host();
     const result = await this.store.get(key, cached ? { ifNoneMatch: cached.etag } : {});
+    this.clock.observe(result?.date, { sent });
     if (result === null) {
       // Not over a version written while this GET was out (our own create, answered
       // first): the absence is this GET's answer, not the object's state now.
@@ -248,11 +256,13 @@ export class MetaStore {
     const bytes = encode(writes ? withTopMember(value as object, WRITES, writes) : value);
     const mode = etag === null ? { kind: "create" as const } : { kind: "replace" as const, etag };
     const stamp = ++this.#tick;
+    const sent = this.clock.host();
     try {
-      const { etag: next } = await this.store.put(key, bytes, {
+      const { etag: next, date } = await this.store.put(key, bytes, {
         mode,
         contentType: "application/json",
       });
+      this.clock.observe(date, { sent });
       const versioned = { value, etag: next, size: bytes.length, ...(writes ? { writes } : {}) };
       this.#remember(key, versioned, stamp);
       return versioned;

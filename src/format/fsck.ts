@@ -403,6 +403,9 @@ async function checkListing(
     const key = info.key;
     const parsed = parseKey(key);
     const old = (time: number) => now - time >= graceMs;
+    // An id's time is its writer's host clock, which may be far behind the store's: an
+    // object is old only if the store's own stamp on it (`now`'s clock) says so too.
+    const oldId = (id: string) => old(Math.max(idTime(id), info.lastModified.getTime()));
     const young = (what: string) =>
       add(problem("in-flight", `Unreferenced ${what}, still young`, { key }));
     switch (parsed?.kind) {
@@ -422,7 +425,7 @@ async function checkListing(
         break;
       case "shard":
         if (tree.shards.has(key)) break;
-        if (!old(idTime(parsed.id))) young("directory shard");
+        if (!oldId(parsed.id)) young("directory shard");
         else add(problem("orphan", "Shard in no reachable shard table", { key }), remove(key));
         break;
       case "inode":
@@ -432,13 +435,13 @@ async function checkListing(
         break;
       case "map":
         if (tree.maps.has(parsed.id)) break;
-        if (!old(idTime(parsed.id))) young("page map");
+        if (!oldId(parsed.id)) young("page map");
         else add(problem("garbage", "Page map named by no reachable file", { key }), remove(key));
         break;
       case "segment":
         segmentSizes.set(parsed.id, info.size);
         if (tree.segments.has(parsed.id)) break;
-        if (!old(idTime(parsed.id))) young("segment");
+        if (!oldId(parsed.id)) young("segment");
         else {add(
             problem("garbage", "Segment named by no reachable page map (GC deletes it)", { key }),
           );}

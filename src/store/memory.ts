@@ -35,6 +35,17 @@ import {
   type UploadPage,
 } from "./types.ts";
 
+/** Options of {@linkcode MemoryStore}. */
+export interface MemoryStoreOptions {
+  /**
+   * A clock of the store's own, apart from the host's (tests of instances whose clocks
+   * disagree): answers then carry its time in `date`, in whole seconds like S3's `Date`,
+   * and objects are stamped by it. Without it answers carry none: the host's clock is the
+   * store's, as it is for a store in this very process.
+   */
+  readonly clock?: () => number;
+}
+
 interface Entry {
   readonly info: ObjectInfo;
   readonly bytes: Uint8Array;
@@ -61,6 +72,16 @@ export class MemoryStore implements ObjectStore {
   >();
   #sorted: Entry[] | null = null;
   #version = 0;
+  readonly #clock: (() => number) | undefined;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.#clock = options.clock;
+  }
+
+  /** `{ date }` of an answer given now, when the store has a clock of its own. */
+  #date(): { date?: number } {
+    return this.#clock ? { date: Math.floor(this.#clock() / 1000) * 1000 } : {};
+  }
 
   async head(key: string): Promise<ObjectInfo | null> {
     checkKey(key);
@@ -72,7 +93,7 @@ export class MemoryStore implements ObjectStore {
     const entry = this.#objects.get(key);
     if (!entry) return null;
     if (options.ifNoneMatch !== undefined && options.ifNoneMatch === entry.info.etag) {
-      return { status: "not-modified", etag: entry.info.etag };
+      return { status: "not-modified", etag: entry.info.etag, ...this.#date() };
     }
     const { start, end } = options.range
       ? resolveRange(options.range, entry.bytes.length, key)
@@ -83,6 +104,7 @@ export class MemoryStore implements ObjectStore {
       body: streamOf(entry.bytes.slice(start, end)),
       offset: start,
       length: end - start,
+      ...this.#date(),
     };
   }
 
@@ -92,7 +114,7 @@ export class MemoryStore implements ObjectStore {
     // The check and the write happen in one synchronous step, so concurrent puts race
     // exactly as they do on S3: one create wins, one replace per ETag wins.
     this.#checkMode(key, options.mode);
-    return { etag: this.#store(key, bytes.slice()) };
+    return { etag: this.#store(key, bytes.slice()), ...this.#date() };
   }
 
   async delete(key: string): Promise<void> {
@@ -192,7 +214,12 @@ export class MemoryStore implements ObjectStore {
   #store(key: string, bytes: Uint8Array): string {
     const etag = `m${++this.#version}-${bytes.length}`;
     if (!this.#objects.has(key)) this.#sorted = null;
-    const info = { key, size: bytes.length, etag, lastModified: new Date() };
+    const info = {
+      key,
+      size: bytes.length,
+      etag,
+      lastModified: this.#clock ? new Date(this.#clock()) : new Date(),
+    };
     this.#objects.set(key, { info, bytes });
     if (this.#sorted) {
       const at = this.#sorted.findIndex((e) => e.info.key === key);

@@ -158,7 +158,9 @@ export class S3Store implements ObjectStore {
     if (response === null) return null;
     if (response.status === 304) {
       await response.body?.cancel();
-      if (ifNoneMatch !== undefined) return { status: "not-modified", etag: ifNoneMatch };
+      if (ifNoneMatch !== undefined) {
+        return { status: "not-modified", etag: ifNoneMatch, ...dateOf(response) };
+      }
       throw translate(new S3HttpError(304, "NotModified", "Unasked 304"), { key });
     }
     const length = Number(response.headers.get("content-length") ?? 0);
@@ -181,6 +183,7 @@ export class S3Store implements ObjectStore {
       body,
       offset,
       length,
+      ...dateOf(response),
     };
   }
 
@@ -202,7 +205,7 @@ export class S3Store implements ObjectStore {
       const request = { method: "PUT", key: this.#prefix + key, headers, body: bytes, signal };
       const response = await this.#send(failure, request as S3FetchRequest);
       await response.body?.cancel();
-      return { etag: unquote(response.headers.get("etag") ?? "") };
+      return { etag: unquote(response.headers.get("etag") ?? ""), ...dateOf(response) };
     }
     const condition = mode.kind === "create"
       ? { IfNoneMatch: "*" }
@@ -426,6 +429,15 @@ function answerInfo(key: string, response: Response, size: number): ObjectInfo {
   const modified = response.headers.get("last-modified");
   const etag = response.headers.get("etag") ?? undefined;
   return info(key, size, etag, modified ? new Date(modified) : undefined);
+}
+
+/**
+ * The answer's `Date` (the store's clock, whole seconds) as `{ date }`, or nothing when it
+ * has none or it does not parse: a proxy may strip it, and then the host's clock stands.
+ */
+function dateOf(response: Response): { date?: number } {
+  const date = Date.parse(response.headers.get("date") ?? "");
+  return Number.isFinite(date) ? { date } : {};
 }
 
 /** Parses `bytes a-b/total` (total may be `*`). */

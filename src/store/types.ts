@@ -48,12 +48,20 @@ export interface GetResult {
   readonly offset: number;
   /** Number of bytes in `body`. */
   readonly length: number;
+  /**
+   * The store's own clock when it answered, in ms since the epoch (S3's `Date` header:
+   * whole seconds). Absent from a backend that keeps the host's time (memory, local):
+   * there the host's clock is the store's. See `format/store_clock.ts`.
+   */
+  readonly date?: number;
 }
 
 /** A conditional read whose `ifNoneMatch` ETag still matches: nothing was transferred. */
 export interface NotModified {
   readonly status: "not-modified";
   readonly etag: string;
+  /** The store's clock when it answered, as in {@linkcode GetResult}. */
+  readonly date?: number;
 }
 
 export interface GetOptions {
@@ -81,6 +89,8 @@ export interface PutOptions {
 
 export interface PutResult {
   readonly etag: string;
+  /** The store's clock when it answered, as in {@linkcode GetResult} (when known). */
+  readonly date?: number;
 }
 
 export interface ListOptions {

@@ -133,10 +133,10 @@ export interface Ctx {
 }
 
 export function createCtx(store: ObjectStore, options: VfsOptions = {}): Ctx {
-  const meta = new MetaStore(
-    store,
-    options.metaCacheBytes ? { cacheBytes: options.metaCacheBytes } : {},
-  );
+  const meta = new MetaStore(store, {
+    ...(options.metaCacheBytes ? { cacheBytes: options.metaCacheBytes } : {}),
+    ...(options.now ? { now: options.now } : {}),
+  });
   const partSize = options.partSize ?? 8 << 20;
   const memoryBytes = options.memoryBytes ?? 64 << 20;
   if (!Number.isSafeInteger(memoryBytes) || memoryBytes < 4 * partSize) {

@@ -87,8 +87,6 @@ export interface TokenOptions {
 
 /** Options of {@linkcode LockManager}. */
 export interface LockManagerOptions {
-  /** Clock (ms since the epoch), replaceable in tests. */
-  readonly now?: () => number;
   /** Longest timeout granted, in seconds (default 7 days). */
   readonly maxTimeout?: number;
   /** Timeout granted when the client asks for none, in seconds (default 3600). */
@@ -171,7 +169,6 @@ export class LockTokenError extends Error {
  */
 export class LockManager {
   readonly #meta: MetaStore;
-  readonly #now: () => number;
   readonly #maxTimeout: number;
   readonly #defaultTimeout: number;
   readonly #maxLocks: number;
@@ -180,12 +177,19 @@ export class LockManager {
 
   constructor(meta: MetaStore, options: LockManagerOptions = {}) {
     this.#meta = meta;
-    this.#now = options.now ?? Date.now;
     this.#maxTimeout = options.maxTimeout ?? 7 * 24 * 3600;
     this.#defaultTimeout = Math.min(options.defaultTimeout ?? 3600, this.#maxTimeout);
     this.#maxLocks = options.maxLocks ?? 10_000;
     this.#maxOwner = options.maxOwner ?? 4096;
     this.#skewMargin = options.skewMargin ?? SKEW_MARGIN;
+  }
+
+  /**
+   * Now, on the clock locks are judged by (the store's, see the module's documentation):
+   * what a lock's remaining time (lockdiscovery's `Timeout`) is counted from.
+   */
+  now(): number {
+    return this.#meta.clock.now();
   }
 
   /**
@@ -214,7 +218,7 @@ export class LockManager {
       const token = `urn:uuid:${crypto.randomUUID()}`;
       const timeout = this.#grant(request.timeout);
       return this.#change<LockInfo>((current) => {
-        const now = this.#now();
+        const now = this.now();
         const live = liveLocks(current, now);
         const kept = this.#kept(current, now);
         const conflicts = live.filter((l) =>
@@ -238,7 +242,7 @@ export class LockManager {
           owner,
           principal: request.principal ?? null,
           timeout,
-          expires: now + timeout * 1000,
+          expires: this.#deadline(timeout),
         };
         return { write: table(current, [...kept, lock]), result: copy(lock) };
       });
@@ -261,10 +265,10 @@ export class LockManager {
       const seconds = this.#grant(timeout);
       const alias = await this.#aliasOf(at, options.alias);
       return await this.#change<LockInfo>((current) => {
-        const now = this.#now();
+        const now = this.now();
         const live = liveLocks(current, now);
         const found = this.#find(live, token, [at, alias], options);
-        const lock: LockInfo = { ...found, timeout: seconds, expires: now + seconds * 1000 };
+        const lock: LockInfo = { ...found, timeout: seconds, expires: this.#deadline(seconds) };
         return {
           write: table(
             current,
@@ -285,7 +289,7 @@ export class LockManager {
       const at = normalize(path);
       const alias = await this.#aliasOf(at, options.alias);
       return await this.#change<void>((current) => {
-        const now = this.#now();
+        const now = this.now();
         const found = this.#find(liveLocks(current, now), token, [at, alias], options);
         const kept = this.#kept(current, now);
         return { write: table(current, kept.filter((l) => l !== found)), result: undefined };
@@ -374,9 +378,9 @@ export class LockManager {
         atOrBelow(l.root, at) || (alias !== null && atOrBelow(l.root, alias));
       if (!live.some(gone)) return;
       return await this.#change<void>((current) => {
-        const live = liveLocks(current, this.#now());
+        const live = liveLocks(current, this.now());
         if (!live.some(gone)) return { result: undefined };
-        const kept = this.#kept(current, this.#now());
+        const kept = this.#kept(current, this.now());
         return { write: table(current, kept.filter((l) => !gone(l))), result: undefined };
       });
     });
@@ -394,6 +398,15 @@ export class LockManager {
       const { write, result } = op(draft ?? undefined);
       return write === undefined ? { result } : { value: write, result };
     });
+  }
+
+  /**
+   * When a lock granted now for `seconds` lapses: counted from the latest the store's clock
+   * can be now, so that it lasts at least that long on it (judged by {@linkcode now}, the
+   * earliest, it is enforced up to about a second longer: `Date` has whole seconds).
+   */
+  #deadline(seconds: number): number {
+    return this.#meta.clock.latest() + seconds * 1000;
   }
 
   /** Seconds to grant for a requested timeout. */
@@ -442,7 +455,7 @@ export class LockManager {
 
   async #live(): Promise<readonly LockInfo[]> {
     const current = await this.#meta.read<LockTable>(LOCKS_KEY, checkLockTable, { recent: true });
-    return liveLocks(current?.value, this.#now());
+    return liveLocks(current?.value, this.now());
   }
 
   /** Lock errors and FsErrors pass; everything from below becomes an FsError. */

@@ -427,11 +427,21 @@ export class Vfs extends VfsFiles {
   }
 
   /**
+   * Now on the store's clock as this instance has learned it (ms since the epoch; the
+   * host's clock until an answer carried the store's `Date`): for deadlines that several
+   * instances judge (locks, share links, sessions), which must not depend on whose host
+   * clock runs ahead. See `format/store_clock.ts`.
+   */
+  storeNow(): number {
+    return this.ctx.meta.clock.now();
+  }
+
+  /**
    * The WebDAV lock table of this filesystem, shared through the bucket with every
    * instance that serves it.
    */
   get locks(): LockManager {
-    return this.#locks ??= new LockManager(this.ctx.meta, { now: this.ctx.now });
+    return this.#locks ??= new LockManager(this.ctx.meta);
   }
 
   /**

@@ -152,7 +152,7 @@ function lockResponse(
   const { status, fresh } = options;
   const ctx = { hrefOf: (p: string, c: boolean) => href(req, p, c), quota: null };
   const collection = lock.depth === "infinity" || options.stat?.type === "directory";
-  const active = activeLock(lock, ctx, { now: Date.now(), collection });
+  const active = activeLock(lock, ctx, { now: req.locks.now(), collection });
   const xml = renderXml({
     ns: DAV,
     name: "prop",

@@ -70,7 +70,9 @@ export async function propfindMethod(req: DavRequest): Promise<Response> {
     needsQuota(query) ? quotaOf(req) : null,
   ]);
   const ctx: PropContext = { hrefOf: (p, c) => href(req, p, c), quota };
-  const now = Date.now();
+  // Remaining lock time on the clock locks are judged by (the store's), not this host's:
+  // every instance then reports one lock alike.
+  const now = req.locks.now();
   // A lock is rooted at its resource's path with the symlinks resolved: a path listed
   // through a symlink on the way is matched by that name too.
   const alias = locks.length > 0 ? await lockAlias(req.c, vfs, path)() : null;

@@ -137,7 +137,9 @@ export function activeLock(
   options: { now: number; collection: boolean },
 ): XmlOut {
   const { now } = options;
-  const remaining = Math.max(0, Math.round((lock.expires - now) / 1000));
+  // Never more than granted: a deadline is set from the latest the store's clock can be
+  // and judged by the earliest (vfs/locks.ts), which may differ by about a second.
+  const remaining = Math.max(0, Math.min(lock.timeout, Math.round((lock.expires - now) / 1000)));
   const children: XmlOut["children"] = [
     dav("locktype", [dav("write")]),
     dav("lockscope", [dav(lock.scope)]),
