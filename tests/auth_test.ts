@@ -185,6 +185,7 @@ Deno.test("Authenticator.load() is null without credentials and merges env and f
       name: "carol",
       access: "ro",
       prefix: "/",
+      kind: "user",
     });
     assertEquals((await auth?.authenticate("Bearer tok"))?.name, "ci");
   } finally {
@@ -198,6 +199,7 @@ Deno.test("authenticate() checks Basic passwords; unknown users take the dummy h
     name: "alice",
     access: "rw",
     prefix: "/home/alice",
+    kind: "user",
   });
   assertEquals((await auth.authenticate(basic("bob", "bøb pw")))?.access, "ro");
   assertEquals(await auth.authenticate(basic("alice", "wrong")), null);

@@ -1,13 +1,17 @@
 // What a limited, read-only or merely other principal can reach by ways the escape battery
 // (security_test.ts) does not try: trees copied with their symlinks, the names a lock shows,
 // and the server's own staging area behind a symlink. A real server process, requests as
-// raw bytes over TCP, three principals: alice (rw, limited to /home/alice), reader (ro,
+// raw bytes over TCP (share links, which need several configurations over one bucket, go
+// through app.request()), three principals: alice (rw, limited to /home/alice), reader (ro,
 // everything) and root (rw, everything).
 
 import { assert, assertEquals } from "./_assert.ts";
 import { startServer, type TestServer } from "./_server.ts";
 import { rawRequest } from "./_raw_http.ts";
-import { hashPassword } from "../src/auth/mod.ts";
+import { Authenticator, generateToken, hashPassword, hashToken } from "../src/auth/mod.ts";
+import { createApp } from "../src/app.ts";
+import { MemoryStore, StoreMetrics } from "../src/store/mod.ts";
+import { Vfs } from "../src/vfs/mod.ts";
 
 const SECRET = "BOB-SECRET-CONTENT-a51c";
 const JSON_TYPE = { "content-type": "application/json" };
@@ -212,4 +216,65 @@ Deno.test("no symlink leads into the server's staging area of resumable uploads"
   } finally {
     await server.close();
   }
+});
+
+Deno.test("a share link works only while whoever made it may still share what it names", async () => {
+  const vfs = await Vfs.open(new MemoryStore());
+  await vfs.mkdir("/home/alice/docs", { parents: true });
+  await vfs.writeFile("/home/alice/docs/plan.txt", new TextEncoder().encode("the plan"));
+  const hash = await hashPassword("pw", { iterations: 1000 });
+  const token = generateToken();
+  const tokenHash = await hashToken(token);
+  /** The service as configured with `users` (compact form), over the same bucket. */
+  const serve = async (users: string) =>
+    createApp({
+      store: new MemoryStore(),
+      metrics: new StoreMetrics(),
+      vfs,
+      auth: await Authenticator.load({ PAGEFS_USERS: users }),
+      secret: "a secret shared by every configuration here",
+    });
+  const before = await serve(`alice:${hash}:rw:/home/alice,ci:${tokenHash}:rw:/home/alice`);
+  const share = async (authorization: string, path: string) => {
+    const res = await before.request("http://pagefs.test/ui/share", {
+      method: "POST",
+      headers: { authorization, "content-type": "application/json" },
+      body: JSON.stringify({ path }),
+    });
+    assertEquals(res.status, 201);
+    return (await res.json()).url as string;
+  };
+  const byAlice = await share(`Basic ${btoa("alice:pw")}`, "/home/alice/docs");
+  const byToken = await share(`Bearer ${token}`, "/home/alice/docs/plan.txt");
+  const open = async (app: typeof before, url: string) => {
+    const res = await app.request(`http://pagefs.test${url}${url.endsWith("/") ? "" : "/"}`);
+    await res.body?.cancel();
+    return res.status;
+  };
+  const status = async (users: string) => {
+    const app = await serve(users);
+    return [
+      await open(app, byAlice),
+      await open(app, `${byAlice}plan.txt?raw=1`),
+      await open(app, byToken),
+    ];
+  };
+  // Unchanged: the links work.
+  assertEquals(await status(`alice:${hash}:rw:/home/alice,ci:${tokenHash}:rw:/home/alice`), [
+    200,
+    200,
+    200,
+  ]);
+  // Made read-only, moved to another folder, or removed: alice's link ends with her right
+  // to share (before: 200, for as long as the link was made to last).
+  for (const alice of [`alice:${hash}:ro:/home/alice`, `alice:${hash}:rw:/home/alice2`, null]) {
+    const users = [alice, `ci:${tokenHash}:rw:/home/alice`].filter((u) => u !== null).join(",");
+    assertEquals(await status(users), [410, 410, 200], users);
+  }
+  // The same for a token, and a user of the same name does not stand in for it.
+  assertEquals(await status(`alice:${hash}:rw:/home/alice,ci:${hash}:rw:/home/alice`), [
+    200,
+    200,
+    410,
+  ]);
 });
