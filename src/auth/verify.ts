@@ -220,6 +220,11 @@ export class Authenticator {
     // One path for known and unknown names, so both cost one PBKDF2 of the same strength.
     this.#onPasswordCheck?.(user?.name ?? null);
     const ok = await verifyParsedPassword(password, user?.password ?? this.#dummy);
+    // A user whose hash is cheaper than the dearest (made with fewer iterations) costs the
+    // difference too: else a wrong password for that name answered sooner than one for a
+    // name that does not exist, and said that it does.
+    const short = this.#dummy.iterations - (user?.password.iterations ?? this.#dummy.iterations);
+    if (short > 0) await verifyParsedPassword(password, { ...this.#dummy, iterations: short });
     return ok && user !== undefined ? principalOf(user, "user") : null;
   }
 
