@@ -399,9 +399,9 @@ Deno.test("a Basic check costs as many PBKDF2 iterations for every name, known o
   // What each check asks of WebCrypto, counted where it is asked.
   const spent: number[] = [];
   const deriveBits = crypto.subtle.deriveBits;
-  crypto.subtle.deriveBits = function (algorithm, key, length) {
-    spent.push((algorithm as Pbkdf2Params).iterations);
-    return deriveBits.call(crypto.subtle, algorithm, key, length);
+  crypto.subtle.deriveBits = (...args: Parameters<typeof deriveBits>) => {
+    spent.push((args[0] as Pbkdf2Params).iterations);
+    return deriveBits.apply(crypto.subtle, args);
   };
   try {
     const cost = async (user: string, password: string) => {
