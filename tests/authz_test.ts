@@ -278,3 +278,45 @@ Deno.test("a share link works only while whoever made it may still share what it
     410,
   ]);
 });
+
+Deno.test("an upload lands inside its creator's folder, whoever finishes it", async () => {
+  const { server, send } = await start();
+  try {
+    const mkdir = await send("alice", "MKCOL", "/dav/home/alice/d");
+    assertEquals(mkdir.status, 201);
+    const metadata = `path ${btoa("/home/alice/d/planted.txt")}`;
+    const created = await send("alice", "POST", "/api/v1/uploads/", {
+      headers: { ...TUS, "upload-length": "8", "upload-metadata": metadata },
+    });
+    assertEquals(created.status, 201);
+    const upload = new URL(created.headers.get("location")!).pathname;
+    const chunk = (offset: number) => ({
+      ...TUS,
+      "content-type": "application/offset+octet-stream",
+      "upload-offset": String(offset),
+    });
+    const first = await send("alice", "PATCH", upload, { headers: chunk(0), body: "PLAN" });
+    assertEquals(first.status, 204);
+    // Between two chunks alice puts a symlink out of her folder where her folder was.
+    const moved = await send("alice", "MOVE", "/dav/home/alice/d", {
+      headers: { destination: "/dav/home/alice/d-old" },
+    });
+    assertEquals(moved.status, 201);
+    const link = await send("alice", "POST", "/api/v1/fs/home/alice/d", {
+      headers: JSON_TYPE,
+      body: JSON.stringify({ op: "symlink", target: "/home/bob" }),
+    });
+    assertEquals(link.status, 201);
+    // Root, who may write anywhere, finishes it (a shared client, an admin's tool): the
+    // target is still resolved as alice may (before: 204, and her bytes in /home/bob).
+    const last = await send("root", "PATCH", upload, { headers: chunk(4), body: "TED!" });
+    assertEquals(last.status, 403, last.body);
+    const planted = await send("root", "GET", "/api/v1/fs/home/bob/planted.txt");
+    assertEquals(planted.status, 404);
+    const head = await send("root", "HEAD", upload, { headers: TUS });
+    assertEquals(head.status, 200);
+    assertEquals((await send("root", "GET", "/api/v1/fs/home/bob/planted.txt")).status, 404);
+  } finally {
+    await server.close();
+  }
+});
