@@ -185,6 +185,7 @@ Deno.test("Authenticator.load() is null without credentials and merges env and f
       name: "carol",
       access: "ro",
       prefix: "/",
+      kind: "user",
     });
     assertEquals((await auth?.authenticate("Bearer tok"))?.name, "ci");
   } finally {
@@ -198,6 +199,7 @@ Deno.test("authenticate() checks Basic passwords; unknown users take the dummy h
     name: "alice",
     access: "rw",
     prefix: "/home/alice",
+    kind: "user",
   });
   assertEquals((await auth.authenticate(basic("bob", "bøb pw")))?.access, "ro");
   assertEquals(await auth.authenticate(basic("alice", "wrong")), null);
@@ -239,6 +241,7 @@ Deno.test("authenticate() accepts Bearer tokens by hash", async () => {
     name: "ci",
     access: "ro",
     prefix: "/builds",
+    kind: "token",
   });
   assertEquals(await auth.authenticate(`bearer ${token}`).then((p) => p?.name), "ci");
   assertEquals(await auth.authenticate(`Bearer ${token}x`), null);
@@ -384,4 +387,38 @@ Deno.test("cli.ts hashes passwords and tokens and makes new tokens", async () =>
   assertEquals(await run(["hash-password", "--iterations", "x"], io("pw")), 2);
   assertEquals(await run(["nope"], io("")), 2);
   assert(err.includes("Usage:"));
+});
+
+Deno.test("a Basic check costs as many PBKDF2 iterations for every name, known or not", async () => {
+  const cheap = await hashPassword("cheap-pw", { iterations: 1000 });
+  const dear = await hashPassword("dear-pw", { iterations: 5000 });
+  const auth = await Authenticator.load({
+    PAGEFS_USERS: `cheap:${cheap}:rw,dear:${dear}:rw`,
+  }, { cacheTtlMs: 0 });
+  assert(auth !== null);
+  // What each check asks of WebCrypto, counted where it is asked.
+  const spent: number[] = [];
+  const deriveBits = crypto.subtle.deriveBits;
+  crypto.subtle.deriveBits = (...args: Parameters<typeof deriveBits>) => {
+    spent.push((args[0] as Pbkdf2Params).iterations);
+    return deriveBits.apply(crypto.subtle, args);
+  };
+  try {
+    const cost = async (user: string, password: string) => {
+      spent.length = 0;
+      await auth.authenticate(basic(user, password));
+      return spent.reduce((a, b) => a + b, 0);
+    };
+    const costs = [
+      await cost("nobody", "x"),
+      await cost("dear", "wrong"),
+      await cost("cheap", "wrong"),
+      await cost("cheap", "cheap-pw"),
+    ];
+    // Before: 5000 for the unknown name and the dear user, 1000 for the cheap one.
+    assertEquals(costs, [5000, 5000, 5000, 5000]);
+    assertEquals((await auth.authenticate(basic("cheap", "cheap-pw")))?.name, "cheap");
+  } finally {
+    crypto.subtle.deriveBits = deriveBits;
+  }
 });

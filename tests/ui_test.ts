@@ -239,3 +239,26 @@ Deno.test("a password-protected share link asks first", async () => {
   const raw = await app.request(`${url}${link}?raw=1`, { headers: { cookie: unlock } });
   assertEquals(await raw.text(), "s");
 });
+
+Deno.test("a share link to a long path, with a password, opens (its token is no file name)", async () => {
+  const { app, url, signIn, csrfOf, vfs } = await fixture();
+  const folder = "/" + "a-folder-with-a-long-name-".repeat(8);
+  await vfs.mkdir(folder);
+  await vfs.writeFile(`${folder}/report.txt`, new TextEncoder().encode("r"));
+  const { cookie } = await signIn();
+  const made = await app.request(`${url}/ui/share`, {
+    method: "POST",
+    headers: { cookie, "x-csrf-token": await csrfOf(cookie), "content-type": "application/json" },
+    body: JSON.stringify({ path: `${folder}/report.txt`, seconds: 600, password: "pw" }),
+  });
+  assertEquals(made.status, 201);
+  const { url: link, token } = await made.json();
+  assert(token.length > 255, `a token of ${token.length} bytes`);
+  const ask = await app.request(`${url}${link}?raw=1`);
+  assertEquals(ask.status, 401); // before: 400, a name longer than 255 bytes
+  await ask.body?.cancel();
+  // Elsewhere a name is still held to 255 bytes.
+  const long = await app.request(`${url}/api/v1/fs/${"x".repeat(256)}`);
+  assertEquals(long.status, 400);
+  await long.body?.cancel();
+});

@@ -130,3 +130,65 @@ Deno.test("hide() leaves a name out of root listings, in every view, and nowhere
   assertEquals((await fs.readdir("/docs")).entries.map((e) => e.name), [".staging"]);
   assertEquals(await code(Promise.resolve().then(() => fs.hide("a/b"))), "EINVAL");
 });
+
+Deno.test("hide(): no symlink leads into a hidden folder, in any view", async () => {
+  const fs = await Vfs.open(new MemoryStore());
+  await fs.mkdir("/.staging");
+  await fs.writeFile("/.staging/x", text("x"));
+  await fs.mkdir("/docs");
+  await fs.symlink("/.staging", "/docs/abs");
+  await fs.symlink("../.staging/x", "/docs/rel");
+  fs.hide(".staging");
+  for (const view of [fs, fs.scoped("/")]) {
+    assertEquals(await code(view.readdir("/docs/abs")), "ENOENT");
+    assertEquals(await code(view.read("/docs/abs/x", 0, 1)), "ENOENT");
+    assertEquals(await code(view.read("/docs/rel", 0, 1)), "ENOENT");
+    assertEquals(await code(view.writeFile("/docs/abs/y", text("y"))), "ENOENT");
+    // The links themselves are ordinary entries.
+    assertEquals(await view.readlink("/docs/abs"), "/.staging");
+  }
+  // The server reaches it by its own name.
+  assertEquals(new TextDecoder().decode(await fs.read("/.staging/x", 0, 1)), "x");
+});
+
+Deno.test("copy() of a tree copies its symlinks as symlinks, loops and links out included", async () => {
+  const { fs, alice } = await setup();
+  await fs.symlink("/home/alice/sub", "/home/alice/sub/loop");
+  await fs.symlink("../../bob", "/home/alice/sub/bob");
+  await fs.writeFile("/home/alice/sub/f", text("f"));
+  for (const [view, to] of [[alice, "/home/alice/c1"], [fs, "/home/alice/c2"]] as const) {
+    await view.copy("/home/alice/sub", to);
+    assertEquals(await fs.readlink(`${to}/loop`), "/home/alice/sub");
+    assertEquals(await fs.readlink(`${to}/bob`), "../../bob");
+    assertEquals((await fs.readdir(to)).entries.map((e) => e.name), ["bob", "f", "loop"]);
+  }
+  // A symlink named as the source is still followed: the copy is of what it names.
+  assertEquals(await code(alice.copy("/home/alice/rel", "/home/alice/stolen")), "EACCES");
+  await alice.copy("/home/alice/in", "/home/alice/in-copy");
+  assertEquals((await fs.lookup("/home/alice/in-copy")).type, "file");
+});
+
+Deno.test("a write in flight acts on the directory it resolved, never through a symlink put there after", async () => {
+  const { fs, alice } = await setup();
+  await fs.mkdir("/home/alice/d");
+  let swapped = false;
+  let step = 0;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (step++ === 0) return controller.enqueue(text("first "));
+      // Between alice's path check and her commit: her folder becomes a link out.
+      await fs.rename("/home/alice/d", "/home/alice/d-old");
+      await fs.symlink("/home/bob", "/home/alice/d");
+      swapped = true;
+      controller.enqueue(text("second"));
+      controller.close();
+    },
+  });
+  await alice.writeFile("/home/alice/d/new.txt", body);
+  assert(swapped);
+  assertEquals((await fs.readdir("/home/bob")).entries.map((e) => e.name), ["secret.txt"]);
+  const landed = await fs.read("/home/alice/d-old/new.txt", 0, 100);
+  assertEquals(new TextDecoder().decode(landed), "first second");
+  // And the next request sees the link, which it may not follow.
+  assertEquals(await code(alice.writeFile("/home/alice/d/new.txt", text("x"))), "EACCES");
+});

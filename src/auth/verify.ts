@@ -29,6 +29,11 @@ export interface Principal {
   readonly access: Access;
   /** The subtree the principal is limited to; "/" when unlimited. */
   readonly prefix: string;
+  /**
+   * A configured user (password, session) or an API token: names are unique within each
+   * kind only. Absent for {@linkcode ANONYMOUS}.
+   */
+  readonly kind?: "user" | "token";
 }
 
 /** The principal of every request when authentication is off (loopback, no credentials). */
@@ -142,7 +147,18 @@ export class Authenticator {
    */
   userPrincipal(name: string): Principal | null {
     const user = this.#users.get(name);
-    return user === undefined ? null : principalOf(user);
+    return user === undefined ? null : principalOf(user, "user");
+  }
+
+  /**
+   * The principal of the configured user or token `name` as the configuration says now, or
+   * null when there is none any more: for a record made by a principal (a share link) whose
+   * rights must still hold when it is used.
+   */
+  principalNamed(kind: "user" | "token", name: string): Principal | null {
+    if (kind === "user") return this.userPrincipal(name);
+    const token = this.#tokens.find((entry) => entry.name === name);
+    return token === undefined ? null : principalOf(token, "token");
   }
 
   /**
@@ -204,7 +220,12 @@ export class Authenticator {
     // One path for known and unknown names, so both cost one PBKDF2 of the same strength.
     this.#onPasswordCheck?.(user?.name ?? null);
     const ok = await verifyParsedPassword(password, user?.password ?? this.#dummy);
-    return ok && user !== undefined ? principalOf(user) : null;
+    // A user whose hash is cheaper than the dearest (made with fewer iterations) costs the
+    // difference too: else a wrong password for that name answered sooner than one for a
+    // name that does not exist, and said that it does.
+    const short = this.#dummy.iterations - (user?.password.iterations ?? this.#dummy.iterations);
+    if (short > 0) await verifyParsedPassword(password, { ...this.#dummy, iterations: short });
+    return ok && user !== undefined ? principalOf(user, "user") : null;
   }
 
   async #bearer(token: string): Promise<Principal | null> {
@@ -215,10 +236,10 @@ export class Authenticator {
       const equal = constantTimeEqual(digest, entry.digest);
       if (equal) found ??= entry;
     }
-    return found === null ? null : principalOf(found);
+    return found === null ? null : principalOf(found, "token");
   }
 }
 
-function principalOf(entry: UserEntry | TokenEntry): Principal {
-  return Object.freeze({ name: entry.name, access: entry.access, prefix: entry.prefix });
+function principalOf(entry: UserEntry | TokenEntry, kind: "user" | "token"): Principal {
+  return Object.freeze({ name: entry.name, access: entry.access, prefix: entry.prefix, kind });
 }

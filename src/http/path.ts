@@ -19,16 +19,19 @@ export interface FsPath {
 
 const encoder = new TextEncoder();
 
-/** Checks one decoded name like the VFS does. @throws {FsError} EINVAL or ENAMETOOLONG. */
-export function checkSegment(name: string, path: string): void {
+/**
+ * Checks one decoded name like the VFS does (`maxBytes`: longest accepted, NAME_MAX unless
+ * the segment is not a file name). @throws {FsError} EINVAL or ENAMETOOLONG.
+ */
+export function checkSegment(name: string, path: string, maxBytes = NAME_MAX): void {
   if (name === "" || name === "." || name === "..") {
     throw new FsError("EINVAL", `Invalid path segment "${name}"`, { path });
   }
   if (name.includes("/")) throw new FsError("EINVAL", "Names may not contain '/'", { path });
   if (name.includes("\0")) throw new FsError("EINVAL", "Names may not contain NUL", { path });
   if (!name.isWellFormed()) throw new FsError("EINVAL", "Names must be valid Unicode", { path });
-  if (encoder.encode(name).length > NAME_MAX) {
-    throw new FsError("ENAMETOOLONG", `Name longer than ${NAME_MAX} bytes`, { path });
+  if (encoder.encode(name).length > maxBytes) {
+    throw new FsError("ENAMETOOLONG", `Name longer than ${maxBytes} bytes`, { path });
   }
 }
 

@@ -143,7 +143,7 @@ function climbs(text: string): boolean {
  * another layer decoded them again (`%252e%252e`, `docs%252F..`). Other names keep every
  * character: "a%2Fb" (from `a%252Fb`) and "a\b" are names like any other.
  */
-function decodeSegment(raw: string, shown: string): string {
+function decodeSegment(raw: string, shown: string, maxBytes?: number): string {
   let name: string;
   try {
     // decodeURIComponent refuses malformed escapes and invalid UTF-8, overlong forms too.
@@ -161,9 +161,17 @@ function decodeSegment(raw: string, shown: string): string {
   if (twice !== name && climbs(twice)) {
     throw invalid("Doubly encoded dot segment in the path", shown);
   }
-  checkSegment(name, shown);
+  checkSegment(name, shown, maxBytes);
   return name;
 }
+
+/**
+ * The longest share token (`/s/<token>/`, the second segment of a path under `s`): not a
+ * file name, so not held to NAME_MAX. A token carries the shared path, so a link to a path
+ * of more than about 100 bytes (20 with a password) was refused as ENAMETOOLONG before it
+ * reached the share route. The route refuses longer tokens itself (`ShareTokens.open`).
+ */
+const SHARE_TOKEN_MAX = 4096;
 
 /**
  * Parses a raw request path (as {@linkcode rawPathOf} gives it).
@@ -207,7 +215,10 @@ function parseMerged(raw: string): RequestPath {
   const trailingSlash = parts[parts.length - 1] === "";
   if (trailingSlash) parts.pop();
   const emptySegments = parts.includes("");
-  const names = parts.filter((part) => part !== "").map((part) => decodeSegment(part, shown));
+  const kept = parts.filter((part) => part !== "");
+  const names = kept.map((part, i) =>
+    decodeSegment(part, shown, i === 1 && kept[0] === "s" ? SHARE_TOKEN_MAX : undefined)
+  );
   if (encoder.encode("/" + names.join("/")).length > PATH_MAX + 64) {
     throw new FsError("ENAMETOOLONG", `Path longer than ${PATH_MAX} bytes`, { path: shown });
   }

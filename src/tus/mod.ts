@@ -115,6 +115,7 @@ export function createTus(vfs: Vfs, options: TusOptions): { app: Hono; uploads: 
   registerTusRoutes(app, uploads, {
     mount: options.mount,
     vfsOf: (c) => vfs.scoped(options.scopeOf?.(c) ?? "/"),
+    scopeOf: (c) => options.scopeOf?.(c) ?? "/",
     checkTarget: options.checkTarget ?? (() => {}),
     maxSize: options.maxSize ?? 2 ** 50,
     trustForwarded: options.trustForwarded ?? false,

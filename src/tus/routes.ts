@@ -41,6 +41,8 @@ export interface RouteOptions {
   readonly mount: string;
   /** The filesystem view of the request's principal (targets are checked through it). */
   readonly vfsOf: (c: Context) => Vfs;
+  /** The folder the request's principal may reach ("/" for everything). */
+  readonly scopeOf: (c: Context) => string;
   /** Throws (403) unless the request's principal may write `path` as a PUT would. */
   readonly checkTarget: (c: Context, path: string) => void;
   /** Largest upload accepted (bytes). */
@@ -170,6 +172,7 @@ class Handlers {
       length: length ?? null,
       metadata: rawMeta ?? "",
       target,
+      scope: this.#o.scopeOf(c),
       ...pre,
     });
     const out: Record<string, string> = {
@@ -197,7 +200,7 @@ class Handlers {
       // Every byte is durable but the file is not at its target: the request that wrote the
       // last chunk died, or lost a race to a lock, before the rename. A client takes "offset
       // = length" for done, so roll the completion forward now (or answer why it cannot).
-      upload = await this.#finish(c, this.#o.vfsOf(c), upload);
+      upload = await this.#finish(c, this.#viewOf(c, upload.record), upload);
     }
     const { record } = upload;
     const out: Record<string, string> = {
@@ -222,7 +225,7 @@ class Handlers {
     const declaredLength = uintHeader(headers, "upload-length");
     let upload = await this.#uploads.get(id);
     this.#o.checkTarget(c, upload.record.target);
-    const fs = this.#o.vfsOf(c);
+    const fs = this.#viewOf(c, upload.record);
     if (declaredLength !== undefined) {
       if (upload.record.length === null) {
         if (declaredLength < upload.offset) {
@@ -247,6 +250,22 @@ class Handlers {
     this.#o.checkTarget(c, upload.record.target);
     await this.#uploads.remove(id);
     return c.body(null, 204);
+  }
+
+  /**
+   * The view an upload's target is checked and placed through: the request's principal's,
+   * narrowed to the folder of the upload's creator. Before, a principal who may reach more
+   * (root finishing or rolling forward alice's upload) resolved alice's target in its own
+   * view, so a symlink alice put on the way since her last chunk (`/home/alice/d` ->
+   * `/home/bob`) placed her bytes where she may not write.
+   */
+  #viewOf(c: Context, record: UploadRecord): Vfs {
+    const fs = this.#o.vfsOf(c);
+    const scope = record.scope;
+    if (scope === undefined || scope === "/") return fs;
+    const own = this.#o.scopeOf(c);
+    // The two folders both hold the target: one lies within the other. Keep the narrower.
+    return own === "/" || scope.startsWith(own + "/") ? fs.scoped(scope) : fs;
   }
 
   /** Refuses an upload longer than the server takes or than statfs says is free. */

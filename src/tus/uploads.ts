@@ -39,6 +39,11 @@ export interface UploadRecord {
   readonly metadata: string;
   /** Where the finished upload goes (absolute, normalised). */
   readonly target: string;
+  /**
+   * The folder its creator may reach ("/" for everything; absent in records made before
+   * session 17): the target is resolved within it whoever finishes the upload.
+   */
+  readonly scope?: string;
   /** Creation time and deadline (ms), on the clock of the instance that created it. */
   readonly created: number;
   readonly expires: number;

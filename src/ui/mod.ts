@@ -236,8 +236,14 @@ export function createUi(vfs: Vfs, options: UiOptions): Hono<AuthEnv> {
     const fs = scoped(c);
     const stat = await fs.lookup(path);
     const generation = await currentGeneration(fs, path, { create: true });
+    const maker = c.get("principal") as Principal;
     const { token, expires } = await shares.create(
-      { path, ino: stat.ino, generation: generation! },
+      {
+        path,
+        ino: stat.ino,
+        generation: generation!,
+        by: maker.kind ? `${maker.kind}:${maker.name}` : null,
+      },
       { seconds: seconds as number, password: password || null },
     );
     return c.json({
@@ -257,6 +263,6 @@ export function createUi(vfs: Vfs, options: UiOptions): Hono<AuthEnv> {
     return c.json({ path, revoked: true });
   });
 
-  registerShareRoutes(app, vfs, shares);
+  registerShareRoutes(app, vfs, shares, auth);
   return app;
 }

@@ -12,7 +12,7 @@
  */
 
 import type { Context, Hono } from "hono";
-import { type AuthEnv, cookieValue } from "../auth/mod.ts";
+import { allows, type Authenticator, type AuthEnv, cookieValue } from "../auth/mod.ts";
 import { contentTypeOf } from "../http/media_types.ts";
 import {
   conditionalHeaders,
@@ -55,8 +55,29 @@ function humanSize(bytes: number): string {
 
 const href = (names: readonly string[]) => names.map(encodeURIComponent).join("/");
 
+/**
+ * Whether the principal that made a link (`by`, see `ShareGrant`) may still share `path`,
+ * as the configuration says now. A link is a standing grant of that principal's read
+ * access: before, a user removed from the configuration, made read-only or moved to another
+ * folder kept every link made before, for up to a year. Links that name no maker (made
+ * with authentication off, or before session 17) are judged as before.
+ */
+function makerMayShare(auth: Authenticator | null, by: string | null, path: string): boolean {
+  if (auth === null || by === null) return true;
+  const colon = by.indexOf(":");
+  const kind = by.slice(0, colon);
+  if (colon < 0 || (kind !== "user" && kind !== "token")) return false;
+  const maker = auth.principalNamed(kind, by.slice(colon + 1));
+  return maker !== null && allows(maker, "PUT", path);
+}
+
 /** Registers `/s/*` on `app`. */
-export function registerShareRoutes(app: Hono<AuthEnv>, vfs: Vfs, shares: ShareTokens): void {
+export function registerShareRoutes(
+  app: Hono<AuthEnv>,
+  vfs: Vfs,
+  shares: ShareTokens,
+  auth: Authenticator | null,
+): void {
   /** The grant, or the answer that refuses the request. */
   const open = async (c: Context, token: string): Promise<ShareGrant | Response> => {
     const grant = await shares.open(token);
@@ -64,6 +85,9 @@ export function registerShareRoutes(app: Hono<AuthEnv>, vfs: Vfs, shares: ShareT
       return message(c, 404, "Link not found", "This share link is not valid.");
     }
     if (grant === "expired") return message(c, 410, "Link expired", "This share link has expired.");
+    if (!makerMayShare(auth, grant.by, grant.path)) {
+      return message(c, 410, "Link revoked", "This share link has been revoked.");
+    }
     let stat: Stat;
     try {
       stat = await vfs.lookup(grant.path);

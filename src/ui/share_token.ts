@@ -3,9 +3,11 @@
  * secret opens them and nothing is stored per link.
  *
  * A token is `<payload>.<mac>`, both base64url; the payload is JSON
- * `{ p, i, e, g, s?, h? }`: the shared path, its inode (a new file later created at the same
- * path is not shared), the expiry in unix seconds, the revocation generation of the path
- * when the link was made, and for a password, a random salt and the keyed hash
+ * `{ p, i, e, g, u?, s?, h? }`: the shared path, its inode (a new file later created at the
+ * same path is not shared), the expiry in unix seconds, the revocation generation of the
+ * path when the link was made, who made it (`user:<name>` or `token:<name>`; absent on an
+ * open server, and in links made before session 17), and for a password, a random salt
+ * and the keyed hash
  * HMAC(secret, salt, password) (keyed, so someone holding the link cannot guess the password
  * offline). The MAC is HMAC-SHA256 under a key derived for share links only.
  *
@@ -35,6 +37,12 @@ export interface ShareGrant {
   /** Expiry, unix seconds. */
   readonly expires: number;
   readonly generation: string;
+  /**
+   * Who made the link, `user:<name>` or `token:<name>`: the link works only while that
+   * principal may still share the path (null: made with authentication off, or before
+   * session 17).
+   */
+  readonly by: string | null;
   /** Whether a password must be given before anything is shown. */
   readonly hasPassword: boolean;
   /** The salt and keyed hash of the password (internal). */
@@ -63,7 +71,7 @@ export class ShareTokens {
    * optional password.
    */
   async create(
-    grant: { path: string; ino: string; generation: string },
+    grant: { path: string; ino: string; generation: string; by?: string | null },
     options: { seconds: number; password?: string | null },
   ): Promise<{ token: string; expires: number }> {
     const expires = this.nowSeconds() + options.seconds;
@@ -73,6 +81,7 @@ export class ShareTokens {
       e: expires,
       g: grant.generation,
     };
+    if (grant.by) payload.u = grant.by;
     if (options.password) {
       const salt = base64url(crypto.getRandomValues(new Uint8Array(12)));
       payload.s = salt;
@@ -106,10 +115,10 @@ export class ShareTokens {
     } catch {
       return "invalid";
     }
-    const { p, i, e, g, s, h } = data ?? {};
+    const { p, i, e, g, u, s, h } = data ?? {};
     if (
       typeof p !== "string" || typeof i !== "string" || typeof e !== "number" ||
-      typeof g !== "string"
+      typeof g !== "string" || (u !== undefined && typeof u !== "string")
     ) return "invalid";
     if (e <= this.nowSeconds()) return "expired";
     const passwordCheck = typeof s === "string" && typeof h === "string"
@@ -120,6 +129,7 @@ export class ShareTokens {
       ino: i,
       expires: e,
       generation: g,
+      by: u ?? null,
       hasPassword: passwordCheck !== null,
       passwordCheck,
     };

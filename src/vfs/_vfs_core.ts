@@ -18,13 +18,10 @@ import { type Ctx, toFsError } from "./context.ts";
 /** What every part of the facade builds on; see {@linkcode Vfs}. */
 export abstract class VfsCore {
   readonly #ctx: Ctx;
-  /** Names at the root that listings leave out (see `hide`); shared with scoped views. */
-  readonly #hidden: Set<string>;
 
   /** Only {@linkcode Vfs.open} and scoped views make one. */
-  protected constructor(ctx: Ctx, hidden: Set<string>) {
+  protected constructor(ctx: Ctx) {
     this.#ctx = ctx;
-    this.#hidden = hidden;
   }
 
   /** This instance's context (its scope, caches, store), for the facade's methods. */
@@ -32,9 +29,12 @@ export abstract class VfsCore {
     return this.#ctx;
   }
 
-  /** The names at the root that listings leave out, shared with scoped views. */
+  /**
+   * The names at the root that listings leave out and symlinks never lead into (see
+   * `hide`), shared with scoped views.
+   */
   protected get hidden(): Set<string> {
-    return this.#hidden;
+    return this.#ctx.hidden;
   }
 
   /**

@@ -239,6 +239,8 @@ export abstract class VfsNames extends VfsAttrs {
 
   /**
    * Server-side copy: files share their data (no bytes are copied), trees recursively.
+   * A symlink at `from` is followed; symlinks inside a tree are copied as symlinks (never
+   * what they lead to, which may lie outside the tree, or outside a scoped view's folder).
    * `beforeEach` runs right before each entry is created (a front end re-checks locks).
    *
    * @throws {FsError} ENOENT when nothing is at `from`.

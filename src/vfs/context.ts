@@ -124,6 +124,11 @@ export interface Ctx {
    * (empty: the whole filesystem). See `Vfs.scoped`.
    */
   readonly scope: readonly string[];
+  /**
+   * Names at the root that the server keeps for itself (`Vfs.hide`): listings leave them
+   * out and no symlink leads into them. Shared by every view of one filesystem.
+   */
+  readonly hidden: Set<string>;
   /** Per inode: where the last read ended and the current readahead window. */
   readonly readahead: Map<string, { end: number; window: number }>;
   /** Segment bytes and count as last counted for `statfs`, and when (own clock). */
@@ -174,6 +179,7 @@ export function createCtx(store: ObjectStore, options: VfsOptions = {}): Ctx {
     chains: new Map(),
     now: options.now ?? Date.now,
     scope: [],
+    hidden: new Set(),
     readahead: new Map(),
     usage: { last: null },
     fileCommits: new Map(),

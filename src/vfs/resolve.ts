@@ -59,6 +59,21 @@ export function checkScope(ctx: Ctx, names: readonly string[], path: string): vo
   }
 }
 
+/**
+ * Refuses where a symlink leads (`names`, resolved) when that is a folder the server keeps
+ * for itself (`Vfs.hide`: the tus staging area). Front ends refuse such a folder by name;
+ * a symlink to it (`/home/alice/st` -> `/.pagefs-uploads`) let any principal who may follow
+ * it there list, read and change everyone's unfinished uploads. ENOENT, as for the name
+ * itself: the folder is not there for clients.
+ *
+ * @throws {FsError} ENOENT.
+ */
+function checkHidden(ctx: Ctx, names: readonly string[], path: string): void {
+  if (names.length > 0 && ctx.hidden.has(names[0]!)) {
+    throw new FsError("ENOENT", "No such file or directory", { path });
+  }
+}
+
 /** A directory's object; ENOENT if it was removed (or is being removed). */
 export async function openDir(ctx: Ctx, ino: string, path?: string): Promise<DirObject> {
   let found = await ctx.dirs.get(ino, RECENT);
@@ -328,6 +343,7 @@ async function walk(
       const rest = names.slice(i + 1);
       // A symlink may not lead a scoped caller out of its folder (nor back through it).
       checkScope(ctx, [...target, ...rest], path);
+      checkHidden(ctx, target, path);
       return resolveDir(ctx, [...target, ...rest], path, hops);
     }
     if (entry.t !== "d") throw new FsError("ENOTDIR", "Not a directory", { path });
@@ -357,6 +373,7 @@ export async function locate(
   if (options.follow && entry?.t === "l") {
     if (++hops.n > MAX_HOPS) throw new FsError("ELOOP", "Too many symlinks", { path });
     const target = joinTarget(parentNames, entry.target);
+    checkHidden(ctx, target, path);
     return locate(ctx, "/" + target.join("/"), options, hops);
   }
   return { parent: dir, name, entry, names: [...parentNames, name] };

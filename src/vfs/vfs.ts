@@ -362,8 +362,8 @@ export class Vfs extends VfsFiles {
   #locks: LockManager | null = null;
   #scopes = new Map<string, Vfs>();
 
-  private constructor(ctx: Ctx, superblock: Superblock, hidden = new Set<string>()) {
-    super(ctx, hidden);
+  private constructor(ctx: Ctx, superblock: Superblock) {
+    super(ctx);
     this.superblock = superblock;
   }
 
@@ -419,7 +419,7 @@ export class Vfs extends VfsFiles {
     if (names.length === 0 && this.ctx.scope.length === 0) return this;
     let view = this.#scopes.get(key);
     if (!view) {
-      view = new Vfs({ ...this.ctx, scope: names }, this.superblock, this.hidden);
+      view = new Vfs({ ...this.ctx, scope: names }, this.superblock);
       view.#locks = this.locks;
       this.#scopes.set(key, view);
     }

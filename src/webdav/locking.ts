@@ -19,7 +19,7 @@ import {
   submittedTokens,
 } from "./headers.ts";
 import { activeLock } from "./props.ts";
-import { type DavRequest, guard, href, statOrNull } from "./request.ts";
+import { type DavRequest, guard, href, statOrNull, visibleLock } from "./request.ts";
 import {
   DAV,
   escapeXml,
@@ -88,7 +88,10 @@ export async function lockMethod(req: DavRequest): Promise<Response> {
  * write that lacks a token, which tells a client to send one it cannot have.
  */
 function conflicting(req: DavRequest, error: LockedError): DavError {
-  const hrefs = error.conflicts.map((l) => href(req, l.via ?? l.root, l.depth === "infinity"));
+  const hrefs = error.conflicts.map((lock) => {
+    const l = visibleLock(req, lock);
+    return href(req, l.via ?? l.root, l.depth === "infinity");
+  });
   return new DavError(423, error.message, {
     condition: "no-conflicting-lock",
     hrefs: [...new Set(hrefs)],
@@ -152,7 +155,7 @@ function lockResponse(
   const { status, fresh } = options;
   const ctx = { hrefOf: (p: string, c: boolean) => href(req, p, c), quota: null };
   const collection = lock.depth === "infinity" || options.stat?.type === "directory";
-  const active = activeLock(lock, ctx, { now: req.locks.now(), collection });
+  const active = activeLock(visibleLock(req, lock), ctx, { now: req.locks.now(), collection });
   const xml = renderXml({
     ns: DAV,
     name: "prop",

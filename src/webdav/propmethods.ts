@@ -29,7 +29,7 @@ import {
   propstat,
   WIN32_NS,
 } from "./props.ts";
-import { type DavRequest, guard, href } from "./request.ts";
+import { type DavRequest, guard, href, visibleLock } from "./request.ts";
 import {
   DAV,
   readXmlBody,
@@ -234,10 +234,11 @@ async function walkTree(req: DavRequest, root: string, xattrs: boolean): Promise
 /** The locks covering `path` and, for a listing, those rooted below it: one table read. */
 async function locksAround(req: DavRequest, path: string, listing: boolean) {
   const none = new Set<string>();
-  return await req.locks.unsatisfied(path, none, {
+  const locks = await req.locks.unsatisfied(path, none, {
     descendants: listing,
     alias: lockAlias(req.c, req.vfs, path),
   });
+  return locks.map((lock) => visibleLock(req, lock));
 }
 
 async function quotaOf(req: DavRequest): Promise<{ used: number; available: number }> {

@@ -10,7 +10,7 @@ import { lockAlias } from "../http/locks.ts";
 import { Recheck } from "../http/recheck.ts";
 import type { RenderCache } from "../http/render_cache.ts";
 import { isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
-import type { LockManager } from "../vfs/locks.ts";
+import type { LockInfo, LockManager } from "../vfs/locks.ts";
 import { DavError } from "./errors.ts";
 import { evaluateIf, parseIf, submittedTokens } from "./headers.ts";
 import { headerPathOf, hrefOf, isWithin } from "./paths.ts";
@@ -39,6 +39,19 @@ export interface DavRequest {
   readonly renders: RenderCache;
   /** The host a trusted reverse proxy says the client used (null: none, or not trusted). */
   readonly forwardedHost: string | null;
+}
+
+/**
+ * `lock` as this request's principal may see it: without the path it was taken through
+ * (`via`, which becomes its `DAV:lockroot`) when that path lies outside the principal's
+ * folder. A lock taken through a symlink elsewhere (`/pub/x/f`, with `/pub/x` leading into
+ * `/home/alice`) is rooted at the resolved path, which is the principal's own (or an
+ * ancestor of its folder); its `via` named a path the principal may not learn of.
+ */
+export function visibleLock(req: DavRequest, lock: LockInfo): LockInfo {
+  if (lock.via === undefined || isWithin(lock.via, req.scope)) return lock;
+  const { via: _hidden, ...rest } = lock;
+  return rest;
 }
 
 /** The href of `path` as this server writes it. */

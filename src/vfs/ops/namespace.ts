@@ -381,15 +381,22 @@ export interface CopyOptions {
 
 /**
  * Copies a file (sharing its data: segments are immutable, so the copy is metadata only)
- * or, recursively, a directory tree.
+ * or, recursively, a directory tree. A symlink at `from` is followed (the copy is of what
+ * it names); a symlink met inside a tree (`member`) is copied as a symlink, as `cp -R`
+ * does. Following those copied whatever they led to, from anywhere: a tree copied by a
+ * principal who may read everything brought another user's files into the copy, where
+ * the owner of the planted link could read them; a limited user could not copy a tree of
+ * hers holding a link that leads outside (EACCES halfway), and a link to an ancestor
+ * copied the tree into itself until ELOOP.
  */
 export async function copy(
   ctx: Ctx,
   from: string,
   to: string,
   options: CopyOptions = {},
+  member = false,
 ): Promise<Stat> {
-  const src = await locate(ctx, from, { follow: true });
+  const src = await locate(ctx, from, { follow: !member });
   if (!src.entry && src.parent) {
     throw new FsError("ENOENT", "No such file or directory", { path: from });
   }
@@ -419,7 +426,7 @@ export async function copy(
     }
     const { expect: _top, ...members } = options;
     for (const [name] of await ctx.dirs.list(dir)) {
-      await copy(ctx, joinChild(from, name), joinChild(to, name), members);
+      await copy(ctx, joinChild(from, name), joinChild(to, name), members, true);
     }
     return stat;
   }
