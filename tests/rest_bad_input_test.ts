@@ -135,6 +135,12 @@ const badRequests = (): BadRequest[] => [
   op("time as words", 400, A, { op: "utimes", mtime: "yesterday" }),
   op("negative time", 400, A, { op: "utimes", mtime: -1 }),
   op("mkdir over a file", 409, A, { op: "mkdir" }),
+  // A target ending with a slash names a directory, as in a URL: a file is not renamed,
+  // copied or linked to "/x/" (before session 17 the slash was dropped: "/x" was made).
+  op("file renamed to a slashed target", 409, A, { op: "rename", to: "/x/" }),
+  op("file copied to a slashed target", 409, A, { op: "copy", to: "/x/" }),
+  op("link to a slashed target", 409, A, { op: "link", to: "/x/" }),
+  op("symlink renamed to a slashed target", 409, "/fs/link", { op: "rename", to: "/x/" }),
   op("oversized JSON", 413, "/fs/docs/x", { op: "mkdir", pad: "x".repeat(70_000) }),
   bad("oversized streamed JSON", 413, "POST /fs/docs/x", {
     headers: JSON_TYPE,

@@ -6,7 +6,7 @@
  */
 
 import type { Context, Hono } from "hono";
-import { type Alias, isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
+import { type Alias, FsError, isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
 import { badRequest, preconditionFailed } from "./errors.ts";
 import { checkLocks, lockAlias } from "../http/locks.ts";
 import { readJsonObject } from "../http/input.ts";
@@ -48,6 +48,18 @@ interface Operation {
 
 const at = (path: string, stat: Stat, created = false): OpResult => ({ path, stat, created });
 
+/**
+ * A `to` that ends with a slash names a directory (rename(2) of a file to "b/" is ENOTDIR):
+ * before, the slash was dropped, and a file renamed, copied or linked to "b/" became "b".
+ */
+function checkSlashedTo(f: JsonFields, source: Stat | null): void {
+  if (f.slashed("to") && source?.type !== "directory") {
+    throw new FsError("ENOTDIR", "Not a directory: the target ends with a slash", {
+      path: f.string("to"),
+    });
+  }
+}
+
 /** Whether `path` names anything now. */
 async function exists(vfs: Vfs, path: string): Promise<boolean> {
   return await vfs.lookup(path).then(() => true, (error) => {
@@ -73,6 +85,7 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
       // What is moved, as it is before (read anyway by the rename, which reuses it): the
       // answer if it is moved on or removed right after, before the look below.
       const before = await vfs.lookup(path);
+      checkSlashedTo(f, before);
       await vfs.rename(path, to, { noReplace: f.flag("noReplace"), ...(expect ? { expect } : {}) });
       // The rename is done: a target path that no longer resolves is answered with what
       // was moved, ELOOP included (a symlink renamed over the one the path went through:
@@ -94,6 +107,7 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
     fields: ["to", "noReplace"],
     async run(vfs, path, f, expect) {
       const to = f.path("to");
+      if (f.slashed("to")) checkSlashedTo(f, await vfs.getattr(path));
       const options = { noReplace: f.flag("noReplace"), ...(expect ? { expect } : {}) };
       return at(to, await vfs.copy(path, to, options), true);
     },
@@ -108,6 +122,7 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
     fields: ["to"],
     async run(vfs, path, f) {
       const to = f.path("to");
+      checkSlashedTo(f, null);
       return at(to, await vfs.link(path, to), true);
     },
   },

@@ -56,6 +56,15 @@ export class JsonFields {
     return parseJsonPath(this.string(name));
   }
 
+  /**
+   * Whether the path in field `name` ends with a slash (other than the root's): it then
+   * names a directory, as a trailing slash does in a URL (see `rest/path.ts`).
+   */
+  slashed(name: string): boolean {
+    const value = this.string(name);
+    return value.length > 1 && value.endsWith("/");
+  }
+
   /** An optional boolean, false when absent. */
   flag(name: string): boolean {
     if (!this.has(name)) return false;
