@@ -39,6 +39,22 @@ Deno.test("parseRequestPath() decodes each name once and keeps literal character
   assert(p.routePath.startsWith("/api/v1/fs/"));
 });
 
+Deno.test("parseRequestPath() takes plain names as they are, and routes them as any other", () => {
+  // Plain names (unreserved characters only) skip decoding: the result must be the one
+  // the full rules give, routePath included, next to names that need them.
+  const plain = ["a", "A-Z_0.9~", "...", ".a", "a..", "~", "x".repeat(255)];
+  const p = parseRequestPath("/dav/" + plain.join("/") + "/");
+  assertEquals(p.names, ["dav", ...plain]);
+  assertEquals(p.routePath, "/dav/" + plain.join("/") + "/");
+  const mixed = parseRequestPath("/a/b%20c/d@e/f!g/h");
+  assertEquals(mixed.names, ["a", "b c", "d@e", "f!g", "h"]);
+  assertEquals(mixed.routePath, "/" + mixed.names.map(encodeURIComponent).join("/"));
+  assertEquals(parseRequestPath("/a//b", { mergeSlashes: true }).routePath, "/a/b");
+  for (const raw of ["/a/./b", "/a/../b", "/..", "/."]) assertEquals(refused(raw), "EINVAL");
+  assertEquals(refused("/" + "x".repeat(256)), "ENAMETOOLONG");
+  assertEquals(refused("/" + Array(20).fill("y".repeat(250)).join("/")), "ENAMETOOLONG");
+});
+
 Deno.test("parseRequestPath() refuses every spelling of a climb", () => {
   const climbs = [
     "/a/../b",
