@@ -13,9 +13,19 @@ export function etagOf(stat: Stat): string {
   return `"${stat.etag}"`;
 }
 
+/**
+ * The last second {@linkcode httpDate} wrote and its text: files written together share
+ * their second, and a `Date` and its text per answer showed in a small GET's CPU.
+ */
+let lastDate = { second: NaN, text: "" };
+
 /** An IMF-fixdate (`Last-Modified`) for a time in ms; HTTP dates have second precision. */
 export function httpDate(ms: number): string {
-  return new Date(Math.floor(ms / 1000) * 1000).toUTCString();
+  const second = Math.floor(ms / 1000);
+  if (second !== lastDate.second) {
+    lastDate = { second, text: new Date(second * 1000).toUTCString() };
+  }
+  return lastDate.text;
 }
 
 /** `ETag`, `Last-Modified` and `Accept-Ranges` of a file. */

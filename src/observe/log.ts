@@ -84,18 +84,27 @@ export class Logger {
   }
 
   #emit(level: LogLevel, msg: string, fields: LogFields): void {
-    const time = new Date(this.#now()).toISOString();
-    const entries = Object.entries(fields).filter(([, v]) => v !== undefined) as [
-      string,
-      string | number | boolean | null,
-    ][];
+    const time = this.#time(this.#now());
     if (this.format === "json") {
-      this.#write(JSON.stringify({ time, level, msg, ...Object.fromEntries(entries) }), level);
+      const record: Record<string, unknown> = { time, level, msg };
+      for (const key in fields) if (fields[key] !== undefined) record[key] = fields[key];
+      this.#write(JSON.stringify(record), level);
       return;
     }
-    const parts = [`time=${time}`, `level=${level}`, `msg=${textValue(msg)}`];
-    for (const [key, value] of entries) parts.push(`${key}=${textValue(value)}`);
-    this.#write(parts.join(" "), level);
+    let line = `time=${time} level=${level} msg=${textValue(msg)}`;
+    for (const key in fields) {
+      const value = fields[key];
+      if (value !== undefined) line += ` ${key}=${textValue(value)}`;
+    }
+    this.#write(line, level);
+  }
+
+  /** The last line's millisecond and its ISO text: lines come in bursts (one a request). */
+  #lastTime = { ms: NaN, text: "" };
+
+  #time(ms: number): string {
+    if (ms !== this.#lastTime.ms) this.#lastTime = { ms, text: new Date(ms).toISOString() };
+    return this.#lastTime.text;
   }
 
   debug(msg: string, fields?: LogFields): void {

@@ -41,3 +41,24 @@ Deno.test("causeChain() joins an error's causes once each", () => {
   });
   assertEquals(causeChain(outer), "S3 request failed: fetch failed: connection refused");
 });
+
+Deno.test("Logger writes each line's own time, in both formats, and leaves out absent fields", () => {
+  for (const format of ["text", "json"] as const) {
+    let now = 1_000;
+    const lines: string[] = [];
+    const log = new Logger({ format, write: (l) => lines.push(l), now: () => now });
+    log.info("a", { x: 1, skip: undefined });
+    log.info("b");
+    now = 2_001;
+    log.info("c", { y: "z" });
+    const times = lines.map((l) => format === "json" ? JSON.parse(l).time : l.slice(5, 29));
+    assertEquals(times, [
+      "1970-01-01T00:00:01.000Z",
+      "1970-01-01T00:00:01.000Z",
+      "1970-01-01T00:00:02.001Z",
+    ]);
+    if (format === "json") {
+      assertEquals(Object.keys(JSON.parse(lines[0]!)), ["time", "level", "msg", "x"]);
+    } else assertEquals(lines[2], "time=1970-01-01T00:00:02.001Z level=info msg=c y=z");
+  }
+});
