@@ -13,6 +13,7 @@
 
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { type S3Operation, StoreError, type StoreMetrics } from "../store/mod.ts";
+import { LabeledCounter, LabeledHistogram } from "./_series.ts";
 
 /** Request durations, seconds: from a cache hit to a slow multi-GiB upload. */
 const HTTP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -48,9 +49,10 @@ export interface CacheStatsSource {
  */
 export class Telemetry {
   readonly registry = new Registry();
-  readonly #http: Histogram<"front" | "method" | "status">;
-  readonly #httpBytes: Counter<"front">;
-  readonly #s3: Histogram<"op" | "outcome">;
+  // Taken on every request: our own series, not prom-client's (see _series.ts).
+  readonly #http: LabeledHistogram<"front" | "method" | "status">;
+  readonly #httpBytes: LabeledCounter<"front">;
+  readonly #s3: LabeledHistogram<"op" | "outcome">;
   readonly #conflicts: Counter<"op">;
   readonly #ambiguous: Counter<"op">;
   readonly #retries: Counter<"op">;
@@ -61,25 +63,22 @@ export class Telemetry {
 
   constructor() {
     const registers = [this.registry];
-    this.#http = new Histogram({
+    this.#http = new LabeledHistogram({
       name: "pagefs_http_request_duration_seconds",
       help: "HTTP requests answered, by front end (api, dav, other), method and status.",
       labelNames: ["front", "method", "status"],
       buckets: HTTP_BUCKETS,
-      registers,
     });
-    this.#httpBytes = new Counter({
+    this.#httpBytes = new LabeledCounter({
       name: "pagefs_http_response_bytes_total",
       help: "Response body bytes sent (as far as known), by front end.",
       labelNames: ["front"],
-      registers,
     });
-    this.#s3 = new Histogram({
+    this.#s3 = new LabeledHistogram({
       name: "pagefs_s3_request_duration_seconds",
       help: "S3 request latency to the response headers, by API operation and outcome.",
       labelNames: ["op", "outcome"],
       buckets: S3_BUCKETS,
-      registers,
     });
     this.#conflicts = new Counter({
       name: "pagefs_cas_conflicts_total",
@@ -191,8 +190,8 @@ export class Telemetry {
   httpRequest(
     r: { front: string; method: string; status: number; seconds: number; bytes: number | null },
   ): void {
-    this.#http.observe({ front: r.front, method: r.method, status: String(r.status) }, r.seconds);
-    if (r.bytes !== null) this.#httpBytes.inc({ front: r.front }, r.bytes);
+    this.#http.observe([r.front, r.method, String(r.status)], r.seconds);
+    if (r.bytes !== null) this.#httpBytes.inc([r.front], r.bytes);
   }
 
   /**
@@ -209,7 +208,7 @@ export class Telemetry {
           : error instanceof StoreError
           ? error.kind
           : "error";
-        this.#s3.observe({ op, outcome }, seconds);
+        this.#s3.observe([op, outcome], seconds);
         if (error instanceof StoreError) {
           if (error.kind === "precondition-failed") this.#conflicts.inc({ op });
           if (error.ambiguous) this.#ambiguous.inc({ op });
@@ -235,7 +234,8 @@ export class Telemetry {
   }
 
   /** Every metric in Prometheus text format. */
-  render(): Promise<string> {
-    return this.registry.metrics();
+  async render(): Promise<string> {
+    const own = [this.#http, this.#httpBytes, this.#s3].map((m) => m.render()).join("\n\n");
+    return `${await this.registry.metrics()}\n${own}\n`;
   }
 }
