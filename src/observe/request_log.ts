@@ -45,6 +45,24 @@ export interface RequestLogOptions {
   readonly principalOf: (c: Context) => string | null;
 }
 
+/**
+ * Sets a header of the answer in place. Hono's `c.header` on an answer already made copies
+ * the whole Response to set it (a new Response and header list per request, a measurable
+ * share of a small request's CPU); only an answer whose headers cannot change (one passed
+ * on from `fetch`) still needs that copy.
+ */
+function setAnswerHeader(c: Context, name: string, value: string): void {
+  if (c.finalized) {
+    try {
+      c.res.headers.set(name, value);
+      return;
+    } catch {
+      // Immutable headers: Hono's copy takes them.
+    }
+  }
+  c.header(name, value);
+}
+
 /** The request log middleware and the request id of the request being served. */
 export class RequestLog {
   readonly #options: RequestLogOptions;
@@ -69,7 +87,7 @@ export class RequestLog {
       try {
         await this.#current.run(id, next);
       } finally {
-        c.header("X-Request-Id", id);
+        setAnswerHeader(c, "X-Request-Id", id);
       }
       const status = c.res.status;
       const path = pathOf(c.req.url);

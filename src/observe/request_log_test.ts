@@ -115,3 +115,31 @@ Deno.test("an answer the runtime streams by itself goes out untouched and is log
   assertEquals((await js.bytes()).byteLength, 1 << 20);
   assertEquals([lines[1]?.path, lines[1]?.bytes], ["/js", 1 << 20]);
 });
+
+Deno.test("every answer carries its request id: made, failed, or passed on with fixed headers", async () => {
+  const logger = new Logger({ level: "warn", write: () => {} });
+  const log = new RequestLog({ logger, frontOf: () => "api", principalOf: () => null });
+  const app = new Hono();
+  app.use("*", log.middleware());
+  app.get("/made", (c) => c.text("made"));
+  app.get("/failed", () => {
+    throw new Error("boom");
+  });
+  // A fetch answer's headers are immutable: the id still gets onto (a copy of) it.
+  app.get("/passed", () => fetch("data:text/plain,passed"));
+  app.onError((_error, c) => c.text("failed", 500));
+  for (
+    const [path, status, text] of [["/made", 200, "made"], ["/failed", 500, "failed"], [
+      "/passed",
+      200,
+      "passed",
+    ]] as const
+  ) {
+    const res = await app.request(path, { headers: { "x-request-id": `id-${path.slice(1)}` } });
+    assertEquals([res.status, await res.text()], [status, text]);
+    assertEquals(res.headers.get("x-request-id"), `id-${path.slice(1)}`);
+  }
+  const fresh = await app.request("/made");
+  await fresh.body?.cancel();
+  assert(/^[0-9a-f-]{36}$/.test(fresh.headers.get("x-request-id") ?? ""));
+});
