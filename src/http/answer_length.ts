@@ -94,7 +94,9 @@ export function answerLength(): MiddlewareHandler {
     await next();
     if (c.req.method === "HEAD" || !declaresBody(c.req.raw)) return;
     const res = c.res;
-    if (res.body === null || res.headers.has("content-length")) return;
+    // The header first: reading `body` turns an answer of bytes into a stream (see
+    // request_log.ts), and most answers declare their length.
+    if (res.headers.has("content-length") || res.body === null) return;
     const fixed = await withLength(res);
     if (fixed === res) return;
     // Cleared first: Hono's setter would copy every header of the old answer onto the new.

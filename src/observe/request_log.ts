@@ -114,8 +114,7 @@ export class RequestLog {
         done(bytes, aborted);
         if (!aborted) afterSent(c)?.();
       };
-      const body = c.res.body;
-      if (body === null || c.req.method === "HEAD") {
+      if (c.req.method === "HEAD") {
         finished(0, false);
         return;
       }
@@ -129,8 +128,16 @@ export class RequestLog {
       // So does an answer the runtime streams by itself (a large read passed on from S3,
       // see markStreamedByRuntime): a counting stream would cost it a JavaScript hop per
       // chunk, as much time again as the GET. Its line cannot tell a client that hung up.
+      // Decided before `c.res.body` is read: reading it turns an answer of bytes into a
+      // stream, which Deno.serve then pumps through a resource of its own instead of
+      // sending the bytes at once (4-5 µs a request in a bare server, more under load).
       if (completed !== null && (declared <= SMALL_ANSWER || isStreamedByRuntime(c))) {
         completed.then(() => finished(declared, false), () => finished(null, true));
+        return;
+      }
+      const body = c.res.body;
+      if (body === null) {
+        finished(0, false);
         return;
       }
       // The line is written once the body is sent (or abandoned): its size and the time

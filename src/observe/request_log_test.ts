@@ -143,3 +143,30 @@ Deno.test("every answer carries its request id: made, failed, or passed on with 
   await fresh.body?.cancel();
   assert(/^[0-9a-f-]{36}$/.test(fresh.headers.get("x-request-id") ?? ""));
 });
+
+Deno.test("a small answer of declared length is logged once sent without its body being read", async () => {
+  // Reading a Response's `body` turns its bytes into a stream, which Deno.serve then pumps
+  // through a resource instead of sending the bytes at once.
+  let reads = 0;
+  class Watched extends Response {
+    override get body() {
+      reads++;
+      return super.body;
+    }
+  }
+  const lines: Record<string, unknown>[] = [];
+  const logger = new Logger({ format: "json", write: (l) => lines.push(JSON.parse(l)) });
+  const log = new RequestLog({ logger, frontOf: () => "api", principalOf: () => null });
+  const app = new Hono();
+  app.use("*", log.middleware());
+  app.get("/small", () => new Watched("hello", { headers: { "content-length": "5" } }));
+  let sent!: () => void;
+  const completed = new Promise<void>((resolve) => sent = resolve);
+  const res = await app.fetch(new Request("http://localhost/small"), { completed });
+  assertEquals([reads, lines.length], [0, 0]);
+  sent();
+  await completed;
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assertEquals(lines.map((l) => [l.status, l.bytes]), [[200, 5]]);
+  assertEquals(await res.text(), "hello");
+});
