@@ -1,6 +1,7 @@
 /**
  * CPU per request: the PageFS server's CPU time (user + system, from /proc) per small-file
- * operation through WebDAV at c=16, next to the S3 requests it made, and the CPU the same
+ * operation through WebDAV (or the HTTP API, BENCH_CPU_FRONT=http) at c=16, next to the S3
+ * requests it made, and the CPU the same
  * S3Store spends in this process per direct 4 KiB PutObject / GetObject. On a shared 2-core
  * machine CPU time per operation moves far less than operations per second, so it is the
  * figure to compare before and after a change to the request path; to compare two copies
@@ -26,6 +27,13 @@ const ROUNDS = Number(Deno.env.get("BENCH_CPU_ROUNDS") ?? 3);
 const ONLY = (Deno.env.get("BENCH_CPU_PHASES") ?? "s3,put,get,create").split(",");
 const FULL_DIR = Number(Deno.env.get("BENCH_CPU_FULL_DIR") ?? 5000);
 const ROOTS = (Deno.env.get("BENCH_CPU_ROOTS") ?? "").split(",").filter((r) => r !== "");
+/** The front end driven: `dav` (WebDAV, the default) or `http` (the HTTP file API). */
+const FRONT = Deno.env.get("BENCH_CPU_FRONT") ?? "dav";
+if (FRONT !== "dav" && FRONT !== "http") throw new Error("BENCH_CPU_FRONT is dav or http");
+const MOUNT = FRONT === "dav" ? "/dav" : "/api/v1/fs";
+const LABEL = FRONT === "dav" ? "PageFS WebDAV" : "PageFS HTTP API";
+/** A directory (`url` ends with "/"): MKCOL through WebDAV, `PUT dir/` through the HTTP API. */
+const mkdir = (url: string) => send(url, { method: FRONT === "dav" ? "MKCOL" : "PUT" });
 const C = 16;
 const TICK_MS = 10; // USER_HZ is 100 on Linux
 /**
@@ -132,10 +140,10 @@ try {
       record("direct S3 4 KiB GetObject (bench process)", "-", { ...get, requests: "1" });
     }
     for (const { root, proc } of servers) {
-      const dav = `${proc.url()}/dav/r${round}`;
+      const dav = `${proc.url()}${MOUNT}/r${round}`;
       const pid = proc.pid();
       for (const d of ["", "/put", "/many", "/warm"]) {
-        await check(await fetch(`${dav}${d}/`, { method: "MKCOL" }), [201], "MKCOL");
+        await check(await mkdir(`${dav}${d}/`), [201], "MKCOL");
       }
       await pool(C * 2, async (i) => {
         await check(await fetch(`${dav}/warm/${i}`, { method: "PUT", body }), [201], "PUT");
@@ -152,29 +160,29 @@ try {
       const put = async (i: number) => {
         await check(await fetch(`${dav}/put/${i}`, { method: "PUT", body }), [201], "PUT");
       };
-      await measure("put", "PageFS WebDAV 4 KiB PUT (new files, one dir)", () => pool(N, put));
+      await measure("put", `${LABEL} 4 KiB PUT (new files, one dir)`, () => pool(N, put));
       if (!ONLY.includes("put") && ONLY.includes("get")) await pool(N, put);
-      await measure("get", "PageFS WebDAV 4 KiB GET", () =>
+      await measure("get", `${LABEL} 4 KiB GET`, () =>
         pool(N, async (i) => {
           const res = await fetch(`${dav}/put/${i}`);
           const got = (await res.arrayBuffer()).byteLength;
           if (res.status !== 200 || got !== 4096) throw new Error(`GET: ${res.status} ${got}`);
         }));
       if (ONLY.includes("dirsize")) {
-        const full = `${proc.url()}/dav/full`;
+        const full = `${proc.url()}${MOUNT}/full`;
         if (round === 0) {
-          await check(await send(`${full}/`, { method: "MKCOL" }), [201], "MKCOL");
+          await check(await mkdir(`${full}/`), [201], "MKCOL");
           await pool(FULL_DIR, async (i) => {
             await check(await send(`${full}/f${i}`, { method: "PUT", body: "x" }), [201], "PUT");
           });
         }
-        await check(await send(`${dav}/empty/`, { method: "MKCOL" }), [201], "MKCOL");
+        await check(await mkdir(`${dav}/empty/`), [201], "MKCOL");
         for (
           const [dir, name] of [[`${dav}/empty`, "an empty dir"], [full, `a dir of ${FULL_DIR}`]]
         ) {
           await measure(
             "dirsize",
-            `PageFS WebDAV create 1-byte files into ${name}`,
+            `${LABEL} create 1-byte files into ${name}`,
             () =>
               pool(N, async (i) => {
                 const res = await send(`${dir}/r${round}n${i}`, { method: "PUT", body: "x" });
@@ -185,7 +193,7 @@ try {
       }
       await measure(
         "create",
-        "PageFS WebDAV create 1-byte files (one dir)",
+        `${LABEL} create 1-byte files (one dir)`,
         () =>
           pool(N, async (i) => {
             const res = await fetch(`${dav}/many/${i}`, { method: "PUT", body: "x" });

@@ -211,10 +211,14 @@ export function parseRequestPath(raw: string, options: PathOptions = {}): Reques
   return options.mergeSlashes ? parsed : clean(parsed, raw);
 }
 
-/** `path`, unless it had empty segments: EINVAL then. */
-function clean(path: RequestPath, raw: string): RequestPath {
+/** `path`, unless it had empty segments: EINVAL then (`raw` gives the path to show). */
+function clean(path: RequestPath, raw: string | (() => string)): RequestPath {
   if (!path.emptySegments) return path;
-  throw invalid("Empty segment in the path", raw.length > 256 ? raw.slice(0, 256) + "…" : raw);
+  const shown = typeof raw === "string" ? raw : raw();
+  throw invalid(
+    "Empty segment in the path",
+    shown.length > 256 ? shown.slice(0, 256) + "…" : shown,
+  );
 }
 
 /** {@linkcode parseRequestPath} with empty segments dropped (and said so). */
@@ -274,15 +278,28 @@ export function fsPathBelow(path: RequestPath, mount: readonly string[]): FsPath
   const names = namesBelow(path, mount);
   if (names === null) return null;
   const fsPath = "/" + names.join("/");
-  if (encoder.encode(fsPath).length > PATH_MAX) {
+  // A UTF-16 unit is at most 3 bytes of UTF-8: a short path is never encoded to count.
+  if (fsPath.length * 3 > PATH_MAX && encoder.encode(fsPath).length > PATH_MAX) {
     throw new FsError("ENAMETOOLONG", `Path longer than ${PATH_MAX} bytes`, { path: fsPath });
   }
   return { path: fsPath, trailingSlash: path.trailingSlash };
 }
 
+/**
+ * Mount points seen, and their names: a handful of route prefixes, asked for on every
+ * request (bounded all the same: cleared when it grows past a few dozen).
+ */
+const mounts = new Map<string, readonly string[]>();
+
 /** The names of a mount point such as "/api/v1" (`["api", "v1"]`). */
 export function mountNames(mount: string): readonly string[] {
-  return mount.split("/").filter((name) => name !== "");
+  let names = mounts.get(mount);
+  if (names === undefined) {
+    if (mounts.size >= 64) mounts.clear();
+    names = Object.freeze(mount.split("/").filter((name) => name !== ""));
+    mounts.set(mount, names);
+  }
+  return names;
 }
 
 /**
@@ -311,5 +328,5 @@ export function requestPathOf(request: Request, options: PathOptions = {}): Requ
     parsedRequests.set(request, parsed);
   }
   if (parsed instanceof FsError) throw parsed;
-  return options.mergeSlashes ? parsed : clean(parsed, rawPathOf(request.url));
+  return options.mergeSlashes ? parsed : clean(parsed, () => rawPathOf(request.url));
 }

@@ -2,6 +2,7 @@ import { assert, assertEquals } from "../../tests/_assert.ts";
 import { FsError } from "../vfs/mod.ts";
 import {
   fsPathBelow,
+  mountNames,
   namesBelow,
   parseRequestPath,
   rawPathOf,
@@ -97,6 +98,34 @@ Deno.test("namesBelow() and fsPathBelow() compare names, not characters", () => 
   assertEquals(fsPathBelow(p, ["dav"]), { path: "/a b", trailingSlash: true });
   assertEquals(namesBelow(parseRequestPath("/davx/a"), ["dav"]), null);
   assertEquals(fsPathBelow(parseRequestPath("/dav"), ["dav"]), { path: "/", trailingSlash: false });
+  assertEquals(mountNames("/api/v1/"), ["api", "v1"]);
+  assertEquals(mountNames("/api/v1/"), mountNames("/api/v1"));
+  // A path at the limit passes; one byte of multi-byte names past it does not.
+  // 16 names of 254 bytes and one of 40: 4,121 bytes below /dav (the parse allows 64 more).
+  const long = parseRequestPath(
+    "/dav/" + [...Array(16).fill("é".repeat(127)), "é".repeat(20)].join("/"),
+  );
+  let code: string | null = null;
+  try {
+    fsPathBelow(long, ["dav"]);
+  } catch (error) {
+    code = error instanceof FsError ? error.code : String(error);
+  }
+  assertEquals(code, "ENAMETOOLONG");
+  const fits = parseRequestPath("/dav/" + Array(16).fill("x".repeat(254)).join("/"));
+  assertEquals(fsPathBelow(fits, ["dav"])?.path.length, 16 * 255);
+});
+
+Deno.test("requestPathOf() without merging refuses empty segments, showing the path sent", () => {
+  const request = new Request("http://h/a//b");
+  assertEquals(requestPathOf(request, { mergeSlashes: true }).names, ["a", "b"]);
+  let shown: unknown = null;
+  try {
+    requestPathOf(request);
+  } catch (error) {
+    shown = error instanceof FsError ? [error.code, error.path] : error;
+  }
+  assertEquals(shown, ["EINVAL", "/a//b"]);
 });
 
 Deno.test("requestPathOf() parses a request once and reports the same refusal", () => {
