@@ -10,6 +10,7 @@ import type { Stat, Vfs } from "../vfs/mod.ts";
 import { HttpError } from "./errors.ts";
 import { RenderCache } from "../http/render_cache.ts";
 import { queryFlag, queryUint } from "../http/input.ts";
+import { answer } from "../http/answer.ts";
 import { fileBody } from "../http/file_body.ts";
 import { contentTypeOf } from "../http/media_types.ts";
 import { checkSlash, fsPathOf } from "./path.ts";
@@ -93,15 +94,15 @@ async function readFile(
     "x-content-type-options": "nosniff",
   };
   if (evaluatePreconditions(conditionalHeaders(c.req.raw.headers), stat, true) === "not-modified") {
-    return c.body(null, 304, headers);
+    return answer(null, 304, headers);
   }
   const { offset, length, status, headers: span } = requestedSpan(c.req.raw, stat);
   Object.assign(headers, span);
-  if (c.req.method === "HEAD") return c.body(null, status, headers);
+  if (c.req.method === "HEAD") return answer(null, status, headers);
   const read = await fileBody(vfs, path, stat, { offset, length });
   if (!read) return null;
   if (read.direct) markStreamedByRuntime(c, read.sent);
-  return c.body(read.body, status, headers);
+  return answer(read.body, status, headers);
 }
 
 async function listDirectory(

@@ -16,6 +16,7 @@
 
 import type { Context, Hono } from "hono";
 import { ChangedError, FsError, isFsError, parentOf, type Stat, type Vfs } from "../vfs/mod.ts";
+import { answer } from "../http/answer.ts";
 import { clientMtimeMs } from "../http/client_mtime.ts";
 import { HttpError } from "../http/errors.ts";
 import { badRequest, preconditionFailed } from "./errors.ts";
@@ -165,9 +166,10 @@ async function putFileOnce(
   if (mtime !== undefined) headers["x-oc-mtime"] = "accepted";
   Object.assign(headers, validatorHeaders(stat));
   if (created) {
-    return c.json(statJson(path, stat), 201, { ...headers, location });
+    const json = { "Content-Type": "application/json", ...headers, location };
+    return answer(JSON.stringify(statJson(path, stat)), 201, json);
   }
-  return c.body(null, 204, headers);
+  return answer(null, 204, headers);
 }
 
 async function patchFs(c: Context, vfs: Vfs): Promise<Response> {

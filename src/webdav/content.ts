@@ -4,6 +4,7 @@
  * @module
  */
 
+import { answer } from "../http/answer.ts";
 import { clientMtimeMs } from "../http/client_mtime.ts";
 import { contentLength, requestBody, smallBody } from "../http/input.ts";
 import { fileBody } from "../http/file_body.ts";
@@ -68,15 +69,15 @@ async function getFile(req: DavRequest, stat: Stat): Promise<Response | null> {
   };
   const conditions = conditionalHeaders(req.c.req.raw.headers);
   if (evaluatePreconditions(conditions, stat, true) === "not-modified") {
-    return req.c.body(null, 304, headers);
+    return answer(null, 304, headers);
   }
   const { offset, length, status, headers: span } = requestedSpan(req.c.req.raw, stat);
   Object.assign(headers, span);
-  if (req.c.req.method === "HEAD") return req.c.body(null, status, headers);
+  if (req.c.req.method === "HEAD") return answer(null, status, headers);
   const read = await fileBody(req.vfs, req.path, stat, { offset, length });
   if (!read) return null;
   if (read.direct) markStreamedByRuntime(req.c, read.sent);
-  return req.c.body(read.body, status, headers);
+  return answer(read.body, status, headers);
 }
 
 async function collectionIndex(req: DavRequest): Promise<Response> {
@@ -234,7 +235,7 @@ async function putOnce(
   const headers: Record<string, string> = {};
   if (mtime !== undefined) headers["x-oc-mtime"] = "accepted";
   Object.assign(headers, validatorHeaders(stat));
-  return req.c.body(null, created ? 201 : 204, headers);
+  return answer(null, created ? 201 : 204, headers);
 }
 
 /** 409 unless the parent of `path` is an existing collection (RFC 4918 section 9.7.1). */
