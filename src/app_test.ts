@@ -269,3 +269,33 @@ Deno.test("a failed S3 request is logged with its cause and the request's id", a
   const req = logged.find((l) => l.msg === "request")!;
   assertEquals([req.id, req.status, req.level], ["r-42", res.status, "error"]);
 });
+
+Deno.test("CORS headers and the request id reach a file's PUT, GET, 304 and HEAD answers", async () => {
+  const { app: a, basic } = await authedApp({ corsOrigins: ["https://app.example"] });
+  const headers = { origin: "https://app.example", ...basic("root") };
+  const url = "/api/v1/fs/c.txt";
+  const put = await a.request(url, { method: "PUT", body: "hello", headers });
+  assertEquals(put.status, 201);
+  assertEquals((await put.json()).size, 5);
+  assertEquals(put.headers.get("content-type"), "application/json");
+  const etag = put.headers.get("etag")!;
+  const get = await a.request(url, { headers });
+  const notModified = await a.request(url, { headers: { ...headers, "if-none-match": etag } });
+  const head = await a.request(url, { method: "HEAD", headers });
+  const replaced = await a.request(url, { method: "PUT", body: "again", headers });
+  assertEquals(await get.text(), "hello");
+  for (
+    const [res, status] of [[put, 201], [get, 200], [notModified, 304], [head, 200], [
+      replaced,
+      204,
+    ]] as const
+  ) {
+    if (!res.bodyUsed) await res.body?.cancel();
+    assertEquals(res.status, status);
+    assertEquals(res.headers.get("access-control-allow-origin"), "https://app.example");
+    assert(res.headers.get("access-control-expose-headers")?.includes("ETag"));
+    assert(res.headers.get("x-request-id"));
+  }
+  const dav = await a.request("/dav/d.txt", { method: "PUT", body: "x", headers: basic("root") });
+  assertEquals([dav.status, Boolean(dav.headers.get("etag"))], [201, true]);
+});
