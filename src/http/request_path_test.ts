@@ -1,6 +1,7 @@
 import { assert, assertEquals } from "../../tests/_assert.ts";
 import { FsError } from "../vfs/mod.ts";
 import {
+  checkRequestHost,
   fsPathBelow,
   mountNames,
   namesBelow,
@@ -176,4 +177,25 @@ Deno.test("parseRequestPath() merges empty segments only when asked, and still r
     refusal = error;
   }
   assert(refusal instanceof FsError && refusal.code === "EINVAL");
+});
+
+Deno.test("checkRequestHost() refuses a bad Host or authority right after letting a good one through", () => {
+  const request = (url: string, host: string) => new Request(url, { headers: { host } });
+  const refusedHost = (url: string, host: string) => {
+    try {
+      checkRequestHost(request(url, host));
+      return false;
+    } catch (error) {
+      assert(error instanceof FsError && error.code === "EINVAL", String(error));
+      return true;
+    }
+  };
+  const good = "http://127.0.0.1:8080/dav/a";
+  for (let i = 0; i < 2; i++) {
+    assertEquals(refusedHost(good, "127.0.0.1:8080"), false);
+    assertEquals(refusedHost("http://127.0.0.1:8080/dav/b?x=1", "127.0.0.1:8080"), false);
+    assertEquals(refusedHost(good, "a b"), true);
+    assertEquals(refusedHost(good, "x:99999"), true);
+    assertEquals(refusedHost("http://127.0.0.1:8080/dav/a", "[::1"), true);
+  }
 });
