@@ -166,7 +166,7 @@ async function putFileOnce(
   if (mtime !== undefined) headers["x-oc-mtime"] = "accepted";
   Object.assign(headers, validatorHeaders(stat));
   if (created) {
-    const json = { "Content-Type": "application/json", ...headers, location };
+    const json = { "content-type": "application/json", ...headers, location };
     return answer(JSON.stringify(statJson(path, stat)), 201, json);
   }
   return answer(null, 204, headers);
