@@ -3,6 +3,8 @@ import { assert, assertEquals } from "../../tests/_assert.ts";
 import { FsError } from "../vfs/errors.ts";
 import {
   BODY_CHUNK,
+  bodyReader,
+  isByteStream,
   LARGE_FRAMED_BODY,
   readJsonObject,
   requestBody,
@@ -225,4 +227,36 @@ Deno.test("requestBody reads a large body framed by its Content-Length 64 KiB at
     assertEquals(asked.length, Math.ceil(data.length / most) + 1, `${name}: ${asked.length} reads`);
     assertEquals([...vars.values()].includes(true), closes, `${name}: connection closed after`);
   }
+});
+
+Deno.test("isByteStream() tells Deno.serve's byte-stream bodies from the small bodies it already holds", async () => {
+  assertEquals(isByteStream(new ReadableStream<Uint8Array>({ type: "bytes" })), true);
+  assertEquals(isByteStream(new ReadableStream<Uint8Array>()), false);
+  const seen: [number, boolean | null, number][] = [];
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, async (req) => {
+    const kind = isByteStream(req.body!);
+    // Read through bodyReader as smallBody does: every byte, whichever reader it takes.
+    const reader = bodyReader(req.body!);
+    let size = 0;
+    for (;;) {
+      const next = await reader.read();
+      if (next.done) break;
+      size += next.value.length;
+    }
+    seen.push([Number(req.headers.get("content-length")), kind, size]);
+    return new Response(null, { status: 204 });
+  });
+  try {
+    for (const n of [1, 4096, 70_000]) {
+      const res = await fetch(`http://127.0.0.1:${server.addr.port}/`, {
+        method: "PUT",
+        body: new Uint8Array(n),
+      });
+      await res.body?.cancel();
+    }
+  } finally {
+    await server.shutdown();
+  }
+  // The 1-byte body came with the head: a plain stream, read without a BYOB reader's refusal.
+  assertEquals(seen, [[1, false, 1], [4096, true, 4096], [70_000, true, 70_000]]);
 });
