@@ -48,9 +48,19 @@ async function propfindText(dav: Dav, path: string, body: string | null = LISTED
   return await res.text();
 }
 
+/**
+ * `count` files in a new `dir`, each last modified in a second of its own (and the
+ * directory in another): the HTTP date of one second is rendered once and kept
+ * (`httpDate`), so only distinct seconds count a member's rendering.
+ */
 async function fill(dav: Dav, dir: string, count: number): Promise<void> {
   assertEquals(await dav.mkcol(dir), 201);
-  for (let i = 0; i < count; i++) assertEquals(await dav.put(`${dir}/f${i}`, "x".repeat(i)), 201);
+  const base = Date.UTC(2020, 0, 1);
+  for (let i = 0; i < count; i++) {
+    assertEquals(await dav.put(`${dir}/f${i}`, "x".repeat(i)), 201);
+    await dav.vfs.setattr(`${dir}/f${i}`, { mtime: base + (i + 1) * 1000 });
+  }
+  await dav.vfs.setattr(dir, { mtime: base });
 }
 
 Deno.test("a repeated PROPFIND Depth 1 of an unchanged directory sends what it rendered, rendering no member again", async () => {
