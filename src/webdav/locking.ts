@@ -5,6 +5,7 @@
  * @module
  */
 
+import { answer } from "../http/answer.ts";
 import { lockAlias } from "../http/locks.ts";
 import { bodyIdleMs } from "../http/input.ts";
 import { isFsError, parentOf, type Stat } from "../vfs/mod.ts";
@@ -163,7 +164,7 @@ function lockResponse(
   });
   const headers: Record<string, string> = { "content-type": "application/xml; charset=utf-8" };
   if (fresh) headers["lock-token"] = `<${lock.token}>`;
-  return req.c.body(xml, status, headers);
+  return answer(xml, status, headers);
 }
 
 /** The scope and owner a `lockinfo` body asks for. */

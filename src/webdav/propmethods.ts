@@ -8,6 +8,7 @@
  * @module
  */
 
+import { answer } from "../http/answer.ts";
 import { lockAlias } from "../http/locks.ts";
 import { bodyIdleMs } from "../http/input.ts";
 import { AsyncLocalStorage } from "node:async_hooks";
@@ -85,7 +86,7 @@ export async function propfindMethod(req: DavRequest): Promise<Response> {
   const self = renderMember(
     propResponse({ path, stat, xattrs, locks: covering(path) }, query, ctx, now),
   );
-  if (!listing) return req.c.body(MULTISTATUS_OPEN + self + MULTISTATUS_CLOSE, 207, XML);
+  if (!listing) return answer(MULTISTATUS_OPEN + self + MULTISTATUS_CLOSE, 207, XML);
   const encoder = new TextEncoder();
   if (depth === "infinity") {
     const members = await walkTree(req, path, dead);
@@ -107,7 +108,7 @@ export async function propfindMethod(req: DavRequest): Promise<Response> {
         controller.enqueue(encoder.encode(parts.join("")));
       },
     }, { highWaterMark: 0 });
-    return req.c.body(body, 207, XML);
+    return answer(body, 207, XML);
   }
   // The members stream out as they are rendered, so a listing of any size holds one page
   // of entries, not the whole document. The first page is read before the status is sent:
@@ -176,7 +177,7 @@ export async function propfindMethod(req: DavRequest): Promise<Response> {
       controller.enqueue(chunk);
     },
   }, { highWaterMark: 0 });
-  return req.c.body(body, 207, XML);
+  return answer(body, 207, XML);
 }
 
 /** A member of a Depth infinity listing. */
@@ -323,5 +324,5 @@ export async function proppatchMethod(req: DavRequest): Promise<Response> {
       children: [href(req, req.path, stat.type === "directory")],
     }, ...body],
   };
-  return req.c.body(renderXml({ ns: DAV, name: "multistatus", children: [response] }), 207, XML);
+  return answer(renderXml({ ns: DAV, name: "multistatus", children: [response] }), 207, XML);
 }
