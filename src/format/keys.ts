@@ -84,14 +84,18 @@ const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"
 /**
  * Random bytes drawn ahead, a few hundred ids' worth at a time: a `getRandomValues` call
  * and an array of strings per id cost 3-4 µs, a share of every create's CPU. The bytes
- * are used once each, so ids stay as random as before.
+ * are used once each, so ids stay as random as before. Bytes drawn from a source that is
+ * no longer `crypto.getRandomValues` are dropped: a simulation that replaces it with a
+ * seeded one (tests/_chaos_store.ts) gets every id from its own bytes, so a seed replays.
  */
 class RandomPool {
   readonly #bytes = new Uint8Array(4096);
   #at = this.#bytes.length;
+  #source: unknown = null;
 
   hex(count: number): string {
-    if (this.#at + count > this.#bytes.length) {
+    if (this.#at + count > this.#bytes.length || this.#source !== crypto.getRandomValues) {
+      this.#source = crypto.getRandomValues;
       crypto.getRandomValues(this.#bytes);
       this.#at = 0;
     }
