@@ -141,7 +141,7 @@ export async function fsck(store: ObjectStore, options: FsckOptions = {}): Promi
   };
   for (const p of problems) {
     const intent = tree.intents.find((i) => p.kind === "stale-intent" && i.path === p.path);
-    if (intent) fixes.set(p, () => settleStale(meta, intent));
+    if (intent) fixes.set(p, () => settleStale(meta, intent, now));
     const stray = tree.misparented.find((m) =>
       p.kind === "parent-mismatch" && p.key === dirKey(m.ino)
     );
@@ -363,13 +363,13 @@ function age(ms: number): string {
  * Settles a stale rename intent with the protocol's one implementation, exactly as an
  * instance that met it would: forward if the target can still take it, back otherwise.
  */
-async function settleStale(meta: MetaStore, intent: Intent): Promise<boolean> {
-  const stores = { meta, dirs: new Directories(meta) };
+async function settleStale(meta: MetaStore, intent: Intent, now: number): Promise<boolean> {
+  const stores = { meta, dirs: new Directories(meta), inodes: new Inodes(meta), now: () => now };
   await settleIntent(stores, intent.dir, intent.name, intent.entry);
   // Settled either way once the source entry no longer carries this intent.
   const dir = await stores.dirs.get(intent.dir);
-  const now = dir ? await stores.dirs.lookup(dir.value, intent.name) : null;
-  return now?.moving?.id !== intent.entry.moving.id;
+  const there = dir ? await stores.dirs.lookup(dir.value, intent.name) : null;
+  return there?.moving?.id !== intent.entry.moving.id;
 }
 
 /** Lists the bucket: orphans, garbage, and the segments the tree needs. */
