@@ -25,6 +25,7 @@ import { settleIntent } from "./rename_intent.ts";
 import { storeNow } from "./store_clock.ts";
 import { clearMark } from "./unlink_mark.ts";
 import { walk } from "./_walk.ts";
+import { unreachedDir, unreachedInode } from "./_unreached.ts";
 import {
   DEFAULT_GRACE_MS,
   type Intent,
@@ -159,7 +160,7 @@ export async function fsck(store: ObjectStore, options: FsckOptions = {}): Promi
     add,
     removeTree: options.removeTree ?? null,
   });
-  const counts = await checkListing(store, tree, now, graceMs, add);
+  const counts = await checkListing(store, meta, tree, now, graceMs, add);
   let repaired = 0;
   if (options.repair && tree.consistent) {
     for (const [p, fix] of fixes) {
@@ -375,6 +376,7 @@ async function settleStale(meta: MetaStore, intent: Intent, now: number): Promis
 /** Lists the bucket: orphans, garbage, and the segments the tree needs. */
 async function checkListing(
   store: ObjectStore,
+  meta: MetaStore,
   tree: Walk,
   now: number,
   graceMs: number,
@@ -415,7 +417,14 @@ async function checkListing(
       case "dir":
         if (tree.dirs.has(parsed.ino) || tree.held.has(parsed.ino)) break;
         if (!old(info.lastModified.getTime())) young("directory object");
-        else {add(
+        else if (await unreachedDir(meta, key) === "garbage") {
+          add(
+            problem("garbage", "Tombstone of a removed directory, left undeleted (GC deletes it)", {
+              key,
+            }),
+            remove(key),
+          );
+        } else {add(
             problem("orphan", "Directory object not reachable from the root", { key }),
             remove(key),
           );}
@@ -423,12 +432,28 @@ async function checkListing(
       case "shard":
         if (tree.shards.has(key)) break;
         if (!old(idTime(parsed.id))) young("directory shard");
-        else add(problem("orphan", "Shard in no reachable shard table", { key }), remove(key));
+        else {add(
+            problem("garbage", "Shard in no reachable shard table (GC deletes it)", { key }),
+            remove(key),
+          );}
         break;
       case "inode":
         if (tree.inodes.has(parsed.ino)) break;
         if (!old(info.lastModified.getTime())) young("inode");
-        else add(problem("orphan", "Inode named by no reachable entry", { key }), remove(key));
+        else if (unreachedInode(tree, parsed.ino) === "unused-inode") {
+          add(
+            problem(
+              "unused-inode",
+              "Inode object of a file that no hard link names, left by a link() cut short: " +
+                "the file's next link() takes it over",
+              { key },
+            ),
+            remove(key),
+          );
+        } else {add(
+            problem("garbage", "Inode object of a removed file (GC deletes it)", { key }),
+            remove(key),
+          );}
         break;
       case "map":
         if (tree.maps.has(parsed.id)) break;
