@@ -94,3 +94,32 @@ Deno.test("a link() whose file is unlinked before its swap leaves garbage that G
   assertEquals((await gc(store, { graceMs: 0 })).deletedKeys, [inode]);
   assertEquals(await findings(store), []);
 });
+
+Deno.test("a rename over an empty directory whose delete of it fails leaves garbage that GC deletes, not an fsck error", async () => {
+  const store = new MemoryStore();
+  const fs = await Vfs.open(store);
+  await fs.mkdir("/a");
+  await fs.mkdir("/b");
+  await fs.mkdir("/p");
+  const key = dirKey((await fs.lookup("/b")).ino);
+  const renamer = await Vfs.open(
+    new FaultyStore(store, {
+      plan: (call) =>
+        call.op === "DeleteObject" && call.key === key ? { kind: "fail-before" } : null,
+    }),
+  );
+  // A directory's rename goes through its intent even within one directory object; the
+  // replaced directory is released once the source entry is gone.
+  const answer = await renamer.rename("/a", "/b").then(() => "ok", (e) => e.code ?? String(e));
+  assertEquals(answer, "ok");
+  assertEquals((await fs.readdir("/")).entries.map((e) => e.name).sort(), ["b", "p"]);
+  // The target's mark holds the replaced directory until a lookup clears it.
+  assertEquals(await findings(store), []);
+  await fs.lookup("/b");
+  // The replaced directory, closed under the rename's mark, unlinked: nothing names it again.
+  // Before: "error orphan d/…"; and the rename answered EAGAIN, though it had happened.
+  assertEquals(await findings(store), [`info garbage ${key}`]);
+  assertEquals((await gc(store, { graceMs: 0 })).deletedKeys, []);
+  assertEquals((await gc(store, { graceMs: 0 })).deletedKeys, [key]);
+  assertEquals(await findings(store), []);
+});

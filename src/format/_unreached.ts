@@ -4,7 +4,8 @@
  *
  * Some are the leftovers of an acknowledged operation cut short, harmless because nothing
  * can reach them again: an rmdir's tombstone whose delete failed (the removal was final, the
- * entry gone: a tombstone is never reopened), and the inode object a link() wrote for a file
+ * entry gone: a tombstone is never reopened), an empty directory a rename replaced whose
+ * delete failed (closed under the rename's mark), and the inode object a link() wrote for a file
  * that was unlinked before the link could name it (an ino is never named again once no entry
  * holds it). They are garbage, which GC deletes like unreferenced segments.
  *
@@ -27,12 +28,17 @@ import type { Walk } from "./_walk_result.ts";
 export type Unreached = "garbage" | "unused-inode" | "orphan";
 
 /**
- * Directory object `key`, reached by no name: garbage if it is a tombstone (its rmdir made
- * the removal final and unlinked it, and then its delete failed), else an orphan.
+ * Directory object `key`, reached by no name: garbage if it is closed under a removal mark
+ * (a tombstone: its rmdir made the removal final and unlinked it; or marked only: a rename
+ * replaced it, and the rename happened), and its delete failed; else an orphan. A mark is
+ * put only on a directory some entry names, and one that no entry names then is never named
+ * again: a rename's target holds the directory it replaced until the rename is known to have
+ * happened (`Walk.held`), and only a rollback, while it holds it, names it again.
  */
 export async function unreachedDir(meta: MetaStore, key: string): Promise<Unreached> {
   const dir = await meta.read<DirObject>(key, checkDir).catch(() => null);
-  return dir?.value.removed ? "garbage" : "orphan";
+  const closed = dir?.value.removed || dir?.value.removing !== undefined;
+  return closed ? "garbage" : "orphan";
 }
 
 /**

@@ -430,11 +430,20 @@ export async function settleMovedFrom(
  * high (seed 104333 of tests/vfs_links_sched_test.ts). A plain file's data is left to GC.
  */
 async function releaseReplaced(ctx: RenameStores, replaced: Entry | undefined): Promise<void> {
-  if (replaced?.t === "d") {
-    const dir = await ctx.dirs.get(replaced.ino);
-    if (dir) await ctx.dirs.remove(dir.value);
-  } else if (replaced?.t === "h") {
-    await ctx.inodes.release(replaced.ino, ctx.now());
+  // The rename has happened: a failure here must not make its renamer (or whoever settled
+  // it on the way to its own operation) answer an error (before: EAGAIN for a rename that
+  // had taken effect). What is left is what a crash here leaves: a replaced directory's
+  // object that nothing names (garbage that GC deletes, src/format/_unreached.ts), or a
+  // link count one too high (fsck reports it, --repair sets it).
+  try {
+    if (replaced?.t === "d") {
+      const dir = await ctx.dirs.get(replaced.ino);
+      if (dir) await ctx.dirs.remove(dir.value);
+    } else if (replaced?.t === "h") {
+      await ctx.inodes.release(replaced.ino, ctx.now());
+    }
+  } catch {
+    // See above.
   }
 }
 
