@@ -262,9 +262,13 @@ Deno.test("a rename over an empty directory whose write's outcome is unknown lea
   assertEquals(failed, "EIO");
   assertEquals((await fs.lookup("/p/t")).ino === replaced, false, "the rename did replace it");
   // The replaced directory is unlinked: it must stay closed to new entries (a creator that
-  // resolved it before would put a file where no name reaches it).
+  // resolved it before would put a file where no name reaches it). The lookup above settled
+  // the rename, and with it released what the rename replaced: the directory's object is
+  // gone (before, only the renamer released it, and this one had failed: an orphan).
   const dirs = new Directories(new MetaStore(store));
-  assert((await dirs.get(replaced))?.value.removing !== undefined, "reopened");
+  const left = await dirs.get(replaced);
+  assert(left === null || left.value.removing !== undefined, "reopened");
+  assertEquals(left, null, "the replaced directory was not released");
 });
 
 Deno.test("a hard link renamed onto the source name of an earlier rename does not undo that rename", async () => {

@@ -100,3 +100,29 @@ Deno.test("a renamer of a directory within one directory whose target write come
   );
   assertEquals((await (await Vfs.open(store)).readdir("/d")).entries.map((e) => e.name), []);
 });
+
+Deno.test("a rename of a file over a hard link settled by another instance, its target then unlinked, counts the replaced link off (seed 104333)", async () => {
+  // Seed 104333 of tests/vfs_links_sched_test.ts, minimised: a MOVE of a plain file over a
+  // link of `/k`, settled by another instance (which released nothing: only the renamer
+  // did, once it knew the rename had happened), the moved file then unlinked. The renamer,
+  // finding its intent gone and its target empty, took the rename for rolled back and did
+  // not count the replaced link off: `/k` kept nlink 2 with one name (fsck: nlink).
+  const store = new MemoryStore();
+  const other = await Vfs.open(store);
+  await other.mkdir("/d1");
+  await other.mkdir("/d2");
+  await other.writeFile("/k", bytes);
+  await other.link("/k", "/d2/y");
+  await other.writeFile("/d1/x", new TextEncoder().encode("other"));
+  const answer = await lateTarget(store, other);
+  assertEquals(
+    (await fsck(store, { graceMs: 0 })).problems.filter((p) => p.severity === "error"),
+    [],
+  );
+  assertEquals((await other.getattr("/k")).nlink, 1);
+  // Open: the rename took effect (the unlink removed the file it had moved there), so
+  // "renamed" is the honest answer; the renamer cannot tell this from a rollback whose
+  // restored source was removed since (docs/format.md, "Only a live intent gets its
+  // target"), decides again and finds its source gone.
+  assertEquals(answer, "ENOENT");
+});

@@ -75,6 +75,8 @@ export function formatGc(report: GcReport): string {
     `${report.maps.inFlight} kept as in flight`,
     `directory shards: ${report.shards.scanned} scanned, ${verb} ${report.shards.deleted}, ` +
     `${report.shards.inFlight} kept as in flight`,
+    `leftovers (tombstones, unused inodes): ${verb} ${report.leftovers.deleted}, ` +
+    `${report.leftovers.inFlight} kept as in flight`,
     `pending: ${report.pending.recorded} newly found unreferenced, ${report.pending.waiting} ` +
     `waiting out the grace period; multipart uploads: ${report.uploads.scanned} incomplete, ` +
     `${report.dryRun ? "would abort" : "aborted"} ${report.uploads.aborted}`,

@@ -8,6 +8,7 @@
 
 import type { MetaStore } from "./cas.ts";
 import type { Directories } from "./dir.ts";
+import type { Inodes } from "./inodes.ts";
 import { dirKey, ROOT_INO } from "./keys.ts";
 import { checkDir, type DirObject, type Entry } from "./meta.ts";
 
@@ -15,6 +16,10 @@ import { checkDir, type DirObject, type Entry } from "./meta.ts";
 export interface RenameStores {
   readonly meta: MetaStore;
   readonly dirs: Directories;
+  /** For the link a rename replaced, which whoever applies it counts off. */
+  readonly inodes: Inodes;
+  /** The clock of the released inode's `ctime`. */
+  readonly now: () => number;
 }
 
 /** Where a walk up from a target's directory ended. */

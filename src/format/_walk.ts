@@ -286,6 +286,8 @@ class Walker {
     // A rename's target keeps the entry it replaced until the rename is known to have
     // happened (a rollback puts it back): its data stays referenced until then.
     const replaced = entry.movedFrom?.replaced;
+    // A rollback may name it again: a link() may then promote it (see _unreached.ts).
+    if (replaced && replaced.t !== "h") this.result.entryInos.set(replaced.ino, 1);
     if (replaced?.t === "f") await this.#fileData(replaced, replaced.attr.size, path, key);
     else if (replaced?.t === "h") await this.#link(replaced.ino, path, true);
     else if (replaced?.t === "d") await this.#hold(replaced.ino);

@@ -28,11 +28,19 @@ export const PROBLEM_SEVERITY = {
   "removing-dir": "error",
   "orphan": "error",
   /**
+   * The inode object of a link() whose file was renamed before the link named it: unused,
+   * harmless, taken over by the file's next link() (see _unreached.ts).
+   */
+  "unused-inode": "warning",
+  /**
    * An unlink mark older than the grace period (its remover died): it delays the next MOVE
    * between the file's names that removes that name, by a removing lease at most.
    */
   "unlink-mark": "warning",
-  /** Unreferenced segments and maps past the grace period: GC's to delete. */
+  /**
+   * Unreferenced segments, maps and shards past the grace period, and directory tombstones
+   * and inode objects nothing can reach again: GC's to delete.
+   */
   "garbage": "info",
   /** Something a running operation may still finish: young intents, objects, link counts. */
   "in-flight": "info",
@@ -146,7 +154,10 @@ export interface Walk {
   readonly segments: Map<string, SegmentUse>;
   readonly intents: Intent[];
   readonly unlinkMarks: StaleUnlinkMark[];
-  /** Entries by ino, of every type but `h` (hard links share an ino by design). */
+  /**
+   * Entries by ino, of every type but `h` (hard links share an ino by design); an entry a
+   * rename's target keeps to put back counts too.
+   */
   readonly entryInos: Map<string, number>;
   files: number;
   symlinks: number;

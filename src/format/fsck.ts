@@ -25,6 +25,7 @@ import { settleIntent } from "./rename_intent.ts";
 import { storeNow } from "./store_clock.ts";
 import { clearMark } from "./unlink_mark.ts";
 import { walk } from "./_walk.ts";
+import { unreachedDir, unreachedInode } from "./_unreached.ts";
 import {
   DEFAULT_GRACE_MS,
   type Intent,
@@ -141,7 +142,7 @@ export async function fsck(store: ObjectStore, options: FsckOptions = {}): Promi
   };
   for (const p of problems) {
     const intent = tree.intents.find((i) => p.kind === "stale-intent" && i.path === p.path);
-    if (intent) fixes.set(p, () => settleStale(meta, intent));
+    if (intent) fixes.set(p, () => settleStale(meta, intent, now));
     const stray = tree.misparented.find((m) =>
       p.kind === "parent-mismatch" && p.key === dirKey(m.ino)
     );
@@ -159,7 +160,7 @@ export async function fsck(store: ObjectStore, options: FsckOptions = {}): Promi
     add,
     removeTree: options.removeTree ?? null,
   });
-  const counts = await checkListing(store, tree, now, graceMs, add);
+  const counts = await checkListing(store, meta, tree, now, graceMs, add);
   let repaired = 0;
   if (options.repair && tree.consistent) {
     for (const [p, fix] of fixes) {
@@ -363,18 +364,19 @@ function age(ms: number): string {
  * Settles a stale rename intent with the protocol's one implementation, exactly as an
  * instance that met it would: forward if the target can still take it, back otherwise.
  */
-async function settleStale(meta: MetaStore, intent: Intent): Promise<boolean> {
-  const stores = { meta, dirs: new Directories(meta) };
+async function settleStale(meta: MetaStore, intent: Intent, now: number): Promise<boolean> {
+  const stores = { meta, dirs: new Directories(meta), inodes: new Inodes(meta), now: () => now };
   await settleIntent(stores, intent.dir, intent.name, intent.entry);
   // Settled either way once the source entry no longer carries this intent.
   const dir = await stores.dirs.get(intent.dir);
-  const now = dir ? await stores.dirs.lookup(dir.value, intent.name) : null;
-  return now?.moving?.id !== intent.entry.moving.id;
+  const there = dir ? await stores.dirs.lookup(dir.value, intent.name) : null;
+  return there?.moving?.id !== intent.entry.moving.id;
 }
 
 /** Lists the bucket: orphans, garbage, and the segments the tree needs. */
 async function checkListing(
   store: ObjectStore,
+  meta: MetaStore,
   tree: Walk,
   now: number,
   graceMs: number,
@@ -418,7 +420,14 @@ async function checkListing(
       case "dir":
         if (tree.dirs.has(parsed.ino) || tree.held.has(parsed.ino)) break;
         if (!old(info.lastModified.getTime())) young("directory object");
-        else {add(
+        else if (await unreachedDir(meta, key) === "garbage") {
+          add(
+            problem("garbage", "Tombstone of a removed directory, left undeleted (GC deletes it)", {
+              key,
+            }),
+            remove(key),
+          );
+        } else {add(
             problem("orphan", "Directory object not reachable from the root", { key }),
             remove(key),
           );}
@@ -426,12 +435,30 @@ async function checkListing(
       case "shard":
         if (tree.shards.has(key)) break;
         if (!oldId(parsed.id)) young("directory shard");
-        else add(problem("orphan", "Shard in no reachable shard table", { key }), remove(key));
+        else {
+          add(
+            problem("garbage", "Shard in no reachable shard table (GC deletes it)", { key }),
+            remove(key),
+          );
+        }
         break;
       case "inode":
         if (tree.inodes.has(parsed.ino)) break;
         if (!old(info.lastModified.getTime())) young("inode");
-        else add(problem("orphan", "Inode named by no reachable entry", { key }), remove(key));
+        else if (unreachedInode(tree, parsed.ino) === "unused-inode") {
+          add(
+            problem(
+              "unused-inode",
+              "Inode object of a file that no hard link names, left by a link() cut short: " +
+                "the file's next link() takes it over",
+              { key },
+            ),
+            remove(key),
+          );
+        } else {add(
+            problem("garbage", "Inode object of a removed file (GC deletes it)", { key }),
+            remove(key),
+          );}
         break;
       case "map":
         if (tree.maps.has(parsed.id)) break;

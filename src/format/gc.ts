@@ -1,7 +1,8 @@
 /**
  * Garbage collection: deletes segments and spilled page maps that no reachable file
- * names any more (overwritten, truncated or unlinked data), and directory shards that no
- * shard table names (a split cut short by a crash), in two phases: a run records
+ * names any more (overwritten, truncated or unlinked data), directory shards that no
+ * shard table names (a split cut short by a crash), and directory tombstones and inode
+ * objects that nothing can reach again (`_unreached.ts`), in two phases: a run records
  * in the pending set (`gc-pending`, see gc_pending.ts) when it first found each object
  * unreferenced, on GC's own clock; a later run deletes it if it is still unreferenced a
  * full grace period after that. A commit in flight writes its segment before the
@@ -25,6 +26,7 @@ import { MetaStore } from "./cas.ts";
 import { recordRun } from "./gc_pending.ts";
 import { parseKey, PREFIX } from "./keys.ts";
 import { walk } from "./_walk.ts";
+import { unreachedDir, unreachedInode } from "./_unreached.ts";
 import { DEFAULT_GRACE_MS, liveBytes, type ProblemKind } from "./_walk_result.ts";
 import { listAll } from "./_walk_util.ts";
 
@@ -74,6 +76,11 @@ export interface GcReport {
   maps: { scanned: number; deleted: number; inFlight: number };
   /** Directory shards that no directory's shard table names (a split cut short). */
   shards: { scanned: number; deleted: number; inFlight: number };
+  /**
+   * Directory tombstones and inode objects that nothing can reach again (an rmdir whose
+   * delete failed, a link() whose file was unlinked before it named it: `_unreached.ts`).
+   */
+  leftovers: { deleted: number; inFlight: number };
   bytes: {
     /** Total size of the segments listed. */
     scanned: number;
@@ -136,6 +143,7 @@ export async function gc(store: ObjectStore, options: GcOptions = {}): Promise<G
     segments: { scanned: 0, referenced: 0, deleted: 0, inFlight: 0 },
     maps: { scanned: 0, deleted: 0, inFlight: 0 },
     shards: { scanned: 0, deleted: 0, inFlight: 0 },
+    leftovers: { deleted: 0, inFlight: 0 },
     pending: { recorded: 0, waiting: 0 },
     bytes: { scanned: 0, reclaimed: 0, live: 0 },
     compaction: {
@@ -187,18 +195,33 @@ export async function gc(store: ObjectStore, options: GcOptions = {}): Promise<G
     report.maps.scanned++;
     if (!tree.maps.has(parsed.id)) unreferenced.push(info.key);
   }
+  /** Tombstones and inode objects nothing reaches any more. */
+  const leftovers = new Set<string>();
   for await (const info of listAll(store, PREFIX.dir)) {
     const parsed = parseKey(info.key);
+    if (parsed?.kind === "dir") {
+      if (tree.dirs.has(parsed.ino) || tree.held.has(parsed.ino)) continue;
+      if (await unreachedDir(meta, info.key) === "garbage") leftovers.add(info.key);
+      continue;
+    }
     if (parsed?.kind !== "shard") continue;
     report.shards.scanned++;
     if (!tree.shards.has(info.key)) unreferenced.push(info.key);
   }
+  for await (const info of listAll(store, PREFIX.inode)) {
+    const parsed = parseKey(info.key);
+    if (parsed?.kind !== "inode" || tree.inodes.has(parsed.ino)) continue;
+    if (unreachedInode(tree, parsed.ino) === "garbage") leftovers.add(info.key);
+  }
+  unreferenced.push(...leftovers);
   /** The report's counters for the kind of object `key` is. */
   const countsOf = (key: string) =>
     key.startsWith(PREFIX.segment)
       ? report.segments
       : key.startsWith(PREFIX.map)
       ? report.maps
+      : leftovers.has(key)
+      ? report.leftovers
       : report.shards;
   if (report.blocked !== null) {
     // References unknown: record nothing (a first sighting now could be wrong), delete

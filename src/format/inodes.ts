@@ -53,6 +53,22 @@ export class Inodes {
   }
 
   /**
+   * Counts one link of inode `ino` off (its `ctime` set to `now`), deleting the object with
+   * its last: by CAS to zero first, then the delete, since a plain delete could remove a
+   * link that a concurrent link() counted in meanwhile. Nothing when it is gone already.
+   */
+  async release(ino: string, now: number): Promise<void> {
+    const last = await this.update<boolean>(ino, (inode) => {
+      if (!inode) return { result: false };
+      if (inode.value.nlink === 0) return { result: true };
+      inode.value.nlink--;
+      inode.value.attr.ctime = now;
+      return { write: inode.value, result: inode.value.nlink === 0 };
+    });
+    if (last) await this.remove(ino);
+  }
+
+  /**
    * Deletes inode `ino`. Not conditional: only for an inode a CAS has already made dead
    * (`nlink` counted down to 0), which nothing links again.
    */

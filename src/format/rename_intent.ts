@@ -176,6 +176,8 @@ async function settle(
     if (!isGone(error)) throw error;
     return "gone" as const;
   });
+  // Our CAS removed the source: the rename happened, by us, exactly once.
+  if (source === "removed") await releaseReplaced(ctx, target?.replaced);
   if (source === "removed" && reparent && pointer && pointer !== moving.dir) {
     // Our pointer write found the pointer neither at the source's directory nor at the
     // target's: stale (a settler of an older rename of it moved it after the directory had
@@ -390,6 +392,7 @@ export async function settleMovedFrom(
     if (!isGone(error)) throw error;
     return "gone" as const;
   });
+  if (source === "removed") await releaseReplaced(ctx, from.replaced);
   // Settled before: forward, or back and the entry moved on since. A target added late
   // (by a settler whose copy of the intent was stale) is then a second name of a
   // directory that is named elsewhere: it goes.
@@ -414,6 +417,34 @@ export async function settleMovedFrom(
     if (clean.t === "h") clean.movedBy = from.id;
     draft.set(name, clean);
   }, { touch: false });
+}
+
+/**
+ * Releases what a rename's target replaced (the entry its mark carries), once the rename
+ * happened: one link of a hard-linked file, or a replaced (marked, empty) directory's
+ * object. Called only by whoever's CAS removed the source entry, the one write that makes
+ * the rename happen, so exactly once whoever that is: the renamer, or another instance
+ * settling its intent. Before, only the renamer released, once it knew the rename had
+ * happened; a renamer whose intent others had settled, and whose target was then removed,
+ * could not tell that from a rollback and released nothing: the link count stayed one too
+ * high (seed 104333 of tests/vfs_links_sched_test.ts). A plain file's data is left to GC.
+ */
+async function releaseReplaced(ctx: RenameStores, replaced: Entry | undefined): Promise<void> {
+  // The rename has happened: a failure here must not make its renamer (or whoever settled
+  // it on the way to its own operation) answer an error (before: EAGAIN for a rename that
+  // had taken effect). What is left is what a crash here leaves: a replaced directory's
+  // object that nothing names (garbage that GC deletes, src/format/_unreached.ts), or a
+  // link count one too high (fsck reports it, --repair sets it).
+  try {
+    if (replaced?.t === "d") {
+      const dir = await ctx.dirs.get(replaced.ino);
+      if (dir) await ctx.dirs.remove(dir.value);
+    } else if (replaced?.t === "h") {
+      await ctx.inodes.release(replaced.ino, ctx.now());
+    }
+  } catch {
+    // See above.
+  }
 }
 
 /** Whether the rename that added target `entry` was rolled back at its source. */

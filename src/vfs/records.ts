@@ -161,16 +161,7 @@ export async function dropReplaced(ctx: Ctx, entry: Entry | null): Promise<void>
     const dir = await ctx.dirs.get(entry.ino);
     if (dir) await ctx.dirs.remove(dir.value);
   } else if (entry?.t === "h") {
-    // The last link is first counted off by CAS (to zero), then the object deleted: a
-    // plain delete could remove a link that a concurrent link() counted in meanwhile.
-    const last = await ctx.inodes.update<boolean>(entry.ino, (inode) => {
-      if (!inode) return { result: false };
-      if (inode.value.nlink === 0) return { result: true };
-      inode.value.nlink--;
-      inode.value.attr.ctime = ctx.now();
-      return { write: inode.value, result: inode.value.nlink === 0 };
-    });
-    if (last) await ctx.inodes.remove(entry.ino);
+    await ctx.inodes.release(entry.ino, ctx.now());
   }
 }
 

@@ -262,15 +262,10 @@ async function renameEntry(
     path: dst.names.slice(0, -1),
     seen,
   });
-  if (outcome === "applied") {
-    // The intent records the replaced file by inode only: one hard-linked since the look
-    // (a link() moved its inode to its own object) is not a plain file any more, and its
-    // link is counted off there. One GET, only when a plain file was replaced.
-    if (target?.t === "f" && await ctx.inodes.get(target.ino)) {
-      await dropReplaced(ctx, { t: "h", ino: target.ino });
-    } else await dropReplaced(ctx, target);
-    return "done";
-  }
+  // What the target replaced was released by whoever's CAS removed the source entry (the
+  // write that made the rename happen): by us inside `settleIntent`, or by another instance
+  // that settled our intent (src/format/rename_intent.ts, `releaseReplaced`).
+  if (outcome === "applied") return "done";
   await unmarkReplaced();
   switch (outcome) {
     case "cycle":
