@@ -28,6 +28,10 @@ const MiB = 1024 * KiB;
 const STORE = Deno.env.get("CROWD_STORE") ?? "s3";
 /** How long a slow client reads or sends before it gives up (s). */
 const SLOW_S = Number(Deno.env.get("CROWD_SLOW_S") ?? 15);
+/** The chunks an uploading client writes its body in (KiB; Deno's fetch frames them so). */
+const CHUNK_KIB = Number(Deno.env.get("CROWD_CHUNK_KIB") ?? 64);
+/** Clients of the upload rows (256 as issue 12 asks; fewer to see how memory scales). */
+const UPLOADERS = Number(Deno.env.get("CROWD_UPLOADERS") ?? 256);
 const ROOT = new URL("..", import.meta.url).pathname;
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -135,8 +139,8 @@ async function send(base: string, method: string, path: string, init: RequestIni
   return res;
 }
 
-/** A chunked body (no Content-Length) of `size` bytes in 64 KiB chunks. */
-function chunkedBody(size: number, chunk = 64 * KiB, pauseMs = 0): ReadableStream<Uint8Array> {
+/** A chunked body (no Content-Length) of `size` bytes in `chunk`-byte chunks. */
+function chunkedBody(size: number, chunk = CHUNK_KIB * KiB, pauseMs = 0): ReadableStream<Uint8Array> {
   let sent = 0;
   return new ReadableStream({
     async pull(controller) {
@@ -234,9 +238,9 @@ interface Row {
 const ROWS: Row[] = [
   {
     key: "put-dav",
-    what: "256 x 4 MiB chunked PUT, WebDAV",
+    what: `${UPLOADERS} x 4 MiB chunked PUT, WebDAV`,
     async run({ base }, tally) {
-      await Promise.all(Array.from({ length: 256 }, async (_, i) => {
+      await Promise.all(Array.from({ length: UPLOADERS }, async (_, i) => {
         const res = await fetch(`${base}/dav/up/dav/p${i}.bin`, {
           method: "PUT",
           body: chunkedBody(4 * MiB),
@@ -248,9 +252,9 @@ const ROWS: Row[] = [
   },
   {
     key: "put-http",
-    what: "256 x 4 MiB chunked PUT, HTTP API",
+    what: `${UPLOADERS} x 4 MiB chunked PUT, HTTP API`,
     async run({ base }, tally) {
-      await Promise.all(Array.from({ length: 256 }, async (_, i) => {
+      await Promise.all(Array.from({ length: UPLOADERS }, async (_, i) => {
         const res = await fetch(`${base}/api/v1/fs/up/http/p${i}.bin`, {
           method: "PUT",
           body: chunkedBody(4 * MiB),
