@@ -83,7 +83,7 @@ export interface AppOptions {
   readonly davInfinityMax?: number;
   /** A request body silent for this long is given up with 408 (default 60 s). */
   readonly bodyTimeoutMs?: number;
-  /** Request bodies streamed at once (default 32); see `http/body_slots.ts`. */
+  /** Request bodies streamed at once (default 16); see `http/body_slots.ts`. */
   readonly bodiesAtOnce?: number;
 }
 
