@@ -140,7 +140,11 @@ async function send(base: string, method: string, path: string, init: RequestIni
 }
 
 /** A chunked body (no Content-Length) of `size` bytes in `chunk`-byte chunks. */
-function chunkedBody(size: number, chunk = CHUNK_KIB * KiB, pauseMs = 0): ReadableStream<Uint8Array> {
+function chunkedBody(
+  size: number,
+  chunk = CHUNK_KIB * KiB,
+  pauseMs = 0,
+): ReadableStream<Uint8Array> {
   let sent = 0;
   return new ReadableStream({
     async pull(controller) {
