@@ -23,6 +23,7 @@ import { createUi, ShareTokens } from "./ui/mod.ts";
 import { RenderCache } from "./http/render_cache.ts";
 import { setLockPrincipal } from "./http/locks.ts";
 import { BODY_IDLE_MS, setBodyIdleMs } from "./http/input.ts";
+import { BodySlots, withBodySlots } from "./http/body_slots.ts";
 import { answerLength } from "./http/answer_length.ts";
 import { closeMarkedConnections } from "./http/connection.ts";
 import { forwardedOf } from "./http/forwarded.ts";
@@ -82,6 +83,8 @@ export interface AppOptions {
   readonly davInfinityMax?: number;
   /** A request body silent for this long is given up with 408 (default 60 s). */
   readonly bodyTimeoutMs?: number;
+  /** Request bodies streamed at once (default 16); see `http/body_slots.ts`. */
+  readonly bodiesAtOnce?: number;
 }
 
 /** Headers a browser script may send to the HTTP API, and read from its answers. */
@@ -315,6 +318,9 @@ export function createApp(options: AppOptions): Hono {
     // `Vfs.request`).
     const vfs = options.vfs;
     app.use("*", (_c, next) => vfs.request(next));
+    // Request bodies streamed at once are bounded (`body_slots.ts`).
+    const bodySlots = new BodySlots(options.bodiesAtOnce);
+    app.use("*", (c, next) => withBodySlots(c, bodySlots, next));
     const bodyTimeoutMs = options.bodyTimeoutMs;
     if (bodyTimeoutMs !== undefined && bodyTimeoutMs !== BODY_IDLE_MS) {
       app.use("*", (c, next) => {

@@ -23,6 +23,7 @@ import {
   checkShard,
   type DirObject,
   type Entry,
+  freezeEntry,
   type ShardObject,
   type ShardRef,
 } from "./meta.ts";
@@ -222,6 +223,11 @@ export class Directories {
         if (known) return known;
         entries = shards.flatMap((s) => Object.entries(s!.value.entries));
       }
+      // Entries read from the bucket are frozen here, as the ones this instance encoded
+      // already are: the VFS then keeps one stat per entry object for every listing and
+      // lookup of this version, instead of a fresh one per entry per request (100
+      // concurrent listings of 10,000 entries built 1,000,000 stats, 400 MiB of heap).
+      for (const [, entry] of entries) freezeEntry(entry);
       const sorted = Object.freeze(entries.sort(([a], [b]) => compareKeys(a, b)));
       this.#keepSorted(dir.ino, { keys, parts, sorted });
       return sorted as [string, Entry][];

@@ -292,6 +292,14 @@ export function draftCopy<T>(value: T): T {
   return copy as T;
 }
 
+/**
+ * Freezes `entry` and everything in it, as encoding it does: an entry is replaced, never
+ * changed, once a directory object holds it (see {@linkcode memberOf}).
+ */
+export function freezeEntry<T>(entry: T): T {
+  return deepFreeze(entry);
+}
+
 function deepFreeze<T>(value: T): T {
   if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
     Object.freeze(value);

@@ -8,7 +8,7 @@
 import type { Context, Hono } from "hono";
 import type { Stat, Vfs } from "../vfs/mod.ts";
 import { HttpError } from "./errors.ts";
-import { RenderCache } from "../http/render_cache.ts";
+import { RenderCache, sliced } from "../http/render_cache.ts";
 import { queryFlag, queryUint } from "../http/input.ts";
 import { answer } from "../http/answer.ts";
 import { fileBody } from "../http/file_body.ts";
@@ -121,18 +121,23 @@ async function listDirectory(
   }
   if (c.req.method === "HEAD") return c.body(null, 200, headers);
   const cursor = c.req.query("cursor");
-  const page = await vfs.readdir(path, { limit, ...(cursor ? { cursor } : {}) });
-  // A page rendered before from the same versions (same view, path, cursor, limit) is
-  // sent as it was.
-  const key = JSON.stringify([listings.viewOf(c), path, limit, cursor ?? null]);
-  const kept = page.version ? listings.renders.get(key, page.version) : null;
-  if (kept) return c.body(kept[0]!, 200, headers);
-  const listing: ListingJson = {
-    path,
-    entries: page.entries.map(entryJson),
-    cursor: page.cursor,
-  };
-  const bytes = new TextEncoder().encode(JSON.stringify(listing));
-  if (page.version) listings.renders.set(key, page.version, [bytes]);
-  return c.body(bytes, 200, headers);
+  const { renders } = listings;
+  // Read and rendered a few at a time (the page and its text are held meanwhile); a page
+  // rendered before from the same versions (same view, path, cursor, limit) is sent as it
+  // was, without a copy per request.
+  const chunks = await renders.exclusive(async () => {
+    const page = await vfs.readdir(path, { limit, ...(cursor ? { cursor } : {}) });
+    const key = JSON.stringify([listings.viewOf(c), path, limit, cursor ?? null]);
+    const kept = page.version ? renders.get(key, page.version) : null;
+    if (kept) return kept;
+    const listing: ListingJson = {
+      path,
+      entries: page.entries.map(entryJson),
+      cursor: page.cursor,
+    };
+    const bytes = new TextEncoder().encode(JSON.stringify(listing));
+    return (page.version ? renders.set(key, page.version, [bytes]) : null) ?? [bytes];
+  });
+  const length = String(chunks.reduce((n, chunk) => n + chunk.length, 0));
+  return c.body(sliced(chunks), 200, { ...headers, "content-length": length });
 }

@@ -9,6 +9,7 @@
 import { createHash } from "node:crypto";
 import { badRequest, HttpError } from "../http/errors.ts";
 import { BODY_IDLE_MS, bodyReader, idleRead } from "../http/input.ts";
+import type { BodySlot } from "../http/body_slots.ts";
 import { FsError } from "../vfs/mod.ts";
 import type { Checksum } from "./protocol.ts";
 
@@ -34,6 +35,8 @@ export function countedBody(
     checksum: Checksum | null;
     /** How long the body may send nothing (default {@linkcode BODY_IDLE_MS}): then 408. */
     idleMs?: number;
+    /** The request's share of the bodies read at once (`http/body_slots.ts`), if any. */
+    slot?: BodySlot | null;
   },
 ): CountedBody {
   const idleMs = o.idleMs ?? BODY_IDLE_MS;
@@ -49,11 +52,13 @@ export function countedBody(
   const stream = new ReadableStream<Uint8Array>({
     async pull(controller) {
       let next: ReadableStreamReadResult<Uint8Array>;
+      const slot = o.slot ?? null;
       try {
-        next = reader
-          ? await idleRead(() => reader.read(), () => reader.cancel(), idleMs, count)
-          : { done: true };
+        const read = () => idleRead(() => reader!.read(), () => reader!.cancel(), idleMs, count);
+        next = reader ? await (slot ? slot.read(read) : read()) : { done: true };
+        if (next.done) slot?.end();
       } catch (error) {
+        slot?.end();
         if (error instanceof FsError) throw fail(error);
         const why = error instanceof Error ? error.message : String(error);
         throw fail(new FsError("EINVAL", `The body broke off after ${count} bytes: ${why}`));
@@ -78,6 +83,7 @@ export function countedBody(
       controller.enqueue(next.value);
     },
     async cancel(reason) {
+      o.slot?.end();
       await reader?.cancel(reason).catch(() => {});
     },
   }, { highWaterMark: 0 });

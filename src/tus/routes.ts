@@ -15,6 +15,7 @@ import type { Context, Hono } from "hono";
 import { badRequest, HttpError, preconditionFailed } from "../http/errors.ts";
 import { checkLocks } from "../http/locks.ts";
 import { bodyIdleMs } from "../http/input.ts";
+import { bodySlotOf } from "../http/body_slots.ts";
 import { httpDate } from "../http/preconditions.ts";
 import { Recheck } from "../http/recheck.ts";
 import { FsError, isFsError, parentOf, type Stat, type Vfs } from "../vfs/mod.ts";
@@ -341,7 +342,14 @@ class Handlers {
       if (declared) throw new HttpError(409, "ESTALE", "The upload is complete");
       return upload;
     }
-    const body = countedBody(source, { offset, length, declared, checksum, idleMs: bodyIdleMs(c) });
+    const body = countedBody(source, {
+      offset,
+      length,
+      declared,
+      checksum,
+      idleMs: bodyIdleMs(c),
+      slot: bodySlotOf(c),
+    });
     const isLast = () => length !== null && offset + body.count() === length;
     const recheck = new Recheck(async () => {
       const failure = body.failure();

@@ -10,6 +10,7 @@
 
 import { answer } from "../http/answer.ts";
 import { lockAlias } from "../http/locks.ts";
+import { sliced } from "../http/render_cache.ts";
 import { bodyIdleMs } from "../http/input.ts";
 import { AsyncLocalStorage } from "node:async_hooks";
 import { FsError, type LockInfo, type ReaddirPage, type Stat } from "../vfs/mod.ts";
@@ -110,8 +111,8 @@ export async function propfindMethod(req: DavRequest): Promise<Response> {
     }, { highWaterMark: 0 });
     return answer(body, 207, XML);
   }
-  // The members stream out as they are rendered, so a listing of any size holds one page
-  // of entries, not the whole document. The first page is read before the status is sent:
+  // The members stream out a page at a time, so a listing of any size holds one page's
+  // text, not the whole document. The first page is read before the status is sent:
   // a directory removed meanwhile is still a 404, not a cut-off 207.
   // Later pages are read as the stream is pulled, inside this request's scope still, so
   // that no index object is read again for them.
@@ -126,55 +127,51 @@ export async function propfindMethod(req: DavRequest): Promise<Response> {
   const cacheable = locks.length === 0 && ctx.quota === null;
   const keyOf = (cursor: string | null) =>
     JSON.stringify([req.mount, req.scope, req.principal, path, query, cursor]);
-  let cursor: string | null = null;
-  let page: ReaddirPage = await read(null);
-  let index = 0;
-  let kept = cacheable && page.version ? req.renders.get(keyOf(null), page.version) : null;
-  // What this page rendered, to keep; null once it is more than the cache would keep.
-  let rendered: Uint8Array<ArrayBuffer>[] | null = [];
-  let renderedBytes = 0;
+  // Each page is read and rendered whole a few at a time (`RenderCache.exclusive`), then
+  // sent from its bytes: a slow client holds its page's text, not its entries, and
+  // concurrent identical listings render once.
+  const load = (cursor: string | null) =>
+    req.renders.exclusive(async () => {
+      const page = await read(cursor);
+      const key = keyOf(cursor);
+      const next = page.cursor;
+      const kept = cacheable && page.version ? req.renders.get(key, page.version) : null;
+      if (kept) return { chunks: kept, next };
+      const rendered: Uint8Array<ArrayBuffer>[] = [];
+      for (let at = 0; at < page.entries.length; at += CHUNK) {
+        const parts: string[] = [];
+        for (const entry of page.entries.slice(at, at + CHUNK)) {
+          const child = path === "/" ? `/${entry.name}` : `${path}/${entry.name}`;
+          const resource = {
+            path: child,
+            stat: entry.stat,
+            xattrs: entry.xattrs ?? {},
+            locks: covering(child),
+          };
+          parts.push(renderMember(propResponse(resource, query, ctx, now)));
+        }
+        rendered.push(encoder.encode(parts.join("")));
+      }
+      const keeps = cacheable && page.version ? req.renders.set(key, page.version, rendered) : null;
+      return { chunks: keeps ?? rendered, next };
+    });
+  let current = await load(null);
+  let out = sliced(current.chunks).getReader();
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
       controller.enqueue(encoder.encode(MULTISTATUS_OPEN + self));
     },
     async pull(controller) {
-      if (kept ? index >= kept.length : index >= page.entries.length) {
-        if (!kept && rendered && cacheable && page.version) {
-          req.renders.set(keyOf(cursor), page.version, rendered);
-        }
-        if (!page.cursor) {
+      for (;;) {
+        const { value, done } = await out.read();
+        if (!done) return controller.enqueue(value);
+        if (current.next === null) {
           controller.enqueue(encoder.encode(MULTISTATUS_CLOSE));
-          controller.close();
-          return;
+          return controller.close();
         }
-        cursor = page.cursor;
-        page = await read(cursor);
-        index = 0;
-        rendered = [];
-        renderedBytes = 0;
-        kept = cacheable && page.version ? req.renders.get(keyOf(cursor), page.version) : null;
+        current = await load(current.next);
+        out = sliced(current.chunks).getReader();
       }
-      if (kept) {
-        controller.enqueue(kept[index++]!);
-        return;
-      }
-      const parts: string[] = [];
-      for (const entry of page.entries.slice(index, index + CHUNK)) {
-        const child = path === "/" ? `/${entry.name}` : `${path}/${entry.name}`;
-        const resource = {
-          path: child,
-          stat: entry.stat,
-          xattrs: entry.xattrs ?? {},
-          locks: covering(child),
-        };
-        parts.push(renderMember(propResponse(resource, query, ctx, now)));
-      }
-      index += CHUNK;
-      const chunk = encoder.encode(parts.join(""));
-      renderedBytes += chunk.length;
-      if (renderedBytes > req.renders.maxAnswer) rendered = null;
-      if (cacheable) rendered?.push(chunk);
-      controller.enqueue(chunk);
     },
   }, { highWaterMark: 0 });
   return answer(body, 207, XML);
