@@ -29,7 +29,14 @@ async function filled(count: number): Promise<{ store: MemoryStore; dav: Dav }> 
   const store = new MemoryStore();
   const dav = new Dav(await Vfs.open(store), store);
   assertEquals(await dav.mkcol("/d"), 201);
-  for (let i = 0; i < count; i++) assertEquals(await dav.put(`/d/f${i}`, "x".repeat(i)), 201);
+  // Each member last modified in a second of its own: the HTTP date of one second is
+  // rendered once and kept (`httpDate`), so only distinct seconds count renderings.
+  const base = Date.UTC(2020, 0, 1);
+  for (let i = 0; i < count; i++) {
+    assertEquals(await dav.put(`/d/f${i}`, "x".repeat(i)), 201);
+    await dav.vfs.setattr(`/d/f${i}`, { mtime: base + (i + 1) * 1000 });
+  }
+  await dav.vfs.setattr("/d", { mtime: base });
   return { store, dav };
 }
 
@@ -52,8 +59,9 @@ Deno.test("concurrent identical PROPFIND Depth 1 listings render the members onc
   );
   assertEquals(new Set(result).size, 1);
   assertEquals(result[0]!.split("<D:response>").length - 1, 31);
-  // The members once (30), and each answer's own response for the directory (20).
-  assertEquals(calls, 30 + 20);
+  // The members once (30), and each answer's own response for the directory (at most 20:
+  // the directory's date is kept between answers rendered one after the other).
+  assert(calls >= 30 && calls <= 30 + 20, `${calls} dates rendered`);
 });
 
 Deno.test("HTTP API listings sent from kept bytes share them, not a copy each", async () => {
