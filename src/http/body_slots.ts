@@ -2,7 +2,7 @@
  * How many request bodies are streamed at once. Deno's HTTP/1.1 server keeps, per
  * connection, a read buffer that grows while a chunked body's client sends faster than the
  * body is read (each chunked frame costs one read more than it fills; see `BODY_CHUNK` in
- * `input.ts`), and that memory is outside the budget: 256 clients each PUTting 4 MiB
+ * `body_reader.ts`), and that memory is outside the budget: 256 clients each PUTting 4 MiB
  * chunked at once peaked at 300-470 MiB of RSS, about 1.4 MiB per connection being read
  * (bench/crowd.ts). A body waits for a slot before its first read, so that only so many
  * connections can grow; the others are simply not read yet, and TCP flow control holds

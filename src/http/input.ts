@@ -12,6 +12,14 @@ import { repeatedName } from "../json.ts";
 import { Deadlines } from "../deadlines.ts";
 import { closeAfterAnswer } from "./connection.ts";
 import { bodySlotOf } from "./body_slots.ts";
+import {
+  BODY_CHUNK,
+  type BodyReader,
+  bodyReader,
+  FRAMED_BODY_CHUNK,
+  framedLength,
+  LARGE_FRAMED_BODY,
+} from "./body_reader.ts";
 
 /**
  * How long a request body may send nothing before the request is given up (408): the
@@ -249,125 +257,6 @@ function noBody(expected: number | undefined): Uint8Array {
     throw badRequest(`Content-Length is ${expected} but there is no body`);
   }
   return new Uint8Array(0);
-}
-
-/**
- * Bytes asked of the runtime per read of a request body. Deno.serve (2.9, its own HTTP/1.1
- * path) reads, at each body read, up to as many bytes from the socket as the largest read
- * ever asked on that connection, into a per-connection buffer, but hands out at most one
- * chunked frame per read: a frame's tail comes as a short read of its own. So each frame
- * costs one read more than it fills, and that read's bytes stay behind in the buffer for
- * as long as the client sends faster than PageFS reads. Outside the memory budget, and the
- * buffer keeps its size while the connection lives. Against 64 KiB frames (Deno's `fetch`)
- * a 64 KiB read leaves as much behind as it hands out, a 16 KiB one a quarter of it; with 1
- * MiB reads a scratch server taking 16 chunked 64 MiB uploads grew to 981 MiB. A body sent
- * with a `Content-Length` has no frames and is unaffected. See docs/architecture.md.
- */
-export const BODY_CHUNK = 16 * 1024;
-
-/**
- * Bytes asked per read of a large body framed by a `Content-Length` (no chunked transfer
- * coding, at least {@linkcode LARGE_FRAMED_BODY} bytes): a body without chunked frames
- * leaves nothing behind in the runtime's buffer, whatever the read size, and each read
- * costs a fixed share of CPU. Against 16 KiB reads, a 256 MiB PUT with a `Content-Length`
- * cost PageFS 0.14 s less CPU (0.65 -> 0.51 s, medians of 5), a scratch server that only
- * drains such a body 0.19 -> 0.10 s; reads of 256 KiB or 1 MiB saved nothing more. But
- * the connection's read size stays grown: 16 chunked 64 MiB uploads on keep-alive
- * connections that had each carried one such body first peaked at 304-446 MiB in that
- * scratch server against 72-76 MiB on fresh ones, so such a connection is closed after
- * its answer (`connection.ts`); then 80 MiB. docs/bench.md has the figures.
- */
-export const FRAMED_BODY_CHUNK = 64 * 1024;
-
-/**
- * Bodies framed by a `Content-Length` of at least this many bytes (one multipart part)
- * are read {@linkcode FRAMED_BODY_CHUNK} at a time, their connection closed after the
- * answer; a new connection is then a small price next to the body.
- */
-export const LARGE_FRAMED_BODY = 8 * 1024 * 1024;
-
-/**
- * The declared length of a body framed by its `Content-Length` (HTTP/1.1 without
- * `Transfer-Encoding`, so without chunked frames); null for any other, or one that does
- * not parse (the handlers refuse that one).
- */
-export function framedLength(headers: Headers): number | null {
-  const text = headers.get("content-length");
-  if (text === null || headers.has("transfer-encoding")) return null;
-  const value = /^\d{1,16}$/.test(text.trim()) ? Number(text.trim()) : NaN;
-  return Number.isSafeInteger(value) ? value : null;
-}
-
-/** The runtime's own slot of a stream's controller (see {@linkcode isByteStream}). */
-let controllerSlot: symbol | null | undefined;
-
-/**
- * Whether `body` is a byte stream, without asking for a BYOB reader: Deno.serve hands a
- * small body that came with its request's head (under about 800 bytes: a create's one
- * byte) as a plain stream of bytes it already holds, and a BYOB reader of it throws. The
- * TypeError and its unwinding cost 7-9 µs per request in a bare server (19 µs of a create's
- * CPU in PageFS's profile). The controller's class says it at no cost, through the
- * runtime's internal slot; null when that slot is not there (another runtime or version):
- * the caller then asks for the BYOB reader and takes the refusal as before.
- */
-export function isByteStream(body: ReadableStream<Uint8Array>): boolean | null {
-  if (controllerSlot === undefined) {
-    controllerSlot = Object.getOwnPropertySymbols(body).find((symbol) =>
-      symbol.description === "[[controller]]"
-    ) ?? null;
-  }
-  if (controllerSlot === null || typeof ReadableByteStreamController === "undefined") return null;
-  const controller = (body as unknown as Record<symbol, unknown>)[controllerSlot];
-  if (controller instanceof ReadableByteStreamController) return true;
-  return controller instanceof ReadableStreamDefaultController ? false : null;
-}
-
-/** What {@linkcode bodyReader} gives: the reads of a default reader. */
-export interface BodyReader {
-  read(): Promise<ReadableStreamReadResult<Uint8Array>>;
-  /**
-   * A BYOB read into `view` (which it takes; the chunk comes back on its buffer), for a
-   * byte stream; absent otherwise.
-   */
-  readInto?(view: Uint8Array): Promise<ReadableStreamReadResult<Uint8Array>>;
-  cancel(reason?: unknown): Promise<void>;
-  releaseLock(): void;
-}
-
-/**
- * A reader of a request body that asks the runtime for at most `chunk` bytes per read
- * (default {@linkcode BODY_CHUNK}; BYOB reads), whatever the stream's own chunk size
- * (Deno.serve's default reads ask for 64 KiB): every read of a request body goes through
- * it, because the runtime's per-connection read size only grows, so one large read on a
- * keep-alive connection would hold for every later body on it. With `reuse`, every read
- * goes into the buffer of the chunk before (transferred back): each chunk is then valid
- * only until the next read. A stream that is not a byte stream is read as it comes.
- */
-export function bodyReader(
-  body: ReadableStream<Uint8Array>,
-  options: { reuse?: boolean; chunk?: number } = {},
-): BodyReader {
-  const chunk = options.chunk ?? BODY_CHUNK;
-  if (isByteStream(body) === false) return body.getReader();
-  let byob: ReadableStreamBYOBReader;
-  try {
-    byob = body.getReader({ mode: "byob" });
-  } catch {
-    return body.getReader();
-  }
-  let last: ArrayBuffer | null = null;
-  return {
-    async read() {
-      const buffer = options.reuse && last ? last : new ArrayBuffer(chunk);
-      const next = await byob.read(new Uint8Array(buffer));
-      if (next.done) return { done: true } as ReadableStreamReadDoneResult<Uint8Array>;
-      last = next.value.buffer as ArrayBuffer;
-      return next as ReadableStreamReadResult<Uint8Array>;
-    },
-    readInto: (view) => byob.read(view) as Promise<ReadableStreamReadResult<Uint8Array>>,
-    cancel: (reason) => byob.cancel(reason),
-    releaseLock: () => byob.releaseLock(),
-  };
 }
 
 /**

@@ -1,16 +1,8 @@
 import type { Context } from "hono";
 import { assert, assertEquals } from "../../tests/_assert.ts";
 import { FsError } from "../vfs/errors.ts";
-import {
-  BODY_CHUNK,
-  bodyReader,
-  isByteStream,
-  LARGE_FRAMED_BODY,
-  readJsonObject,
-  requestBody,
-  setBodyIdleMs,
-  smallBody,
-} from "./input.ts";
+import { BODY_CHUNK, bodyReader, isByteStream, LARGE_FRAMED_BODY } from "./body_reader.ts";
+import { readJsonObject, requestBody, setBodyIdleMs, smallBody } from "./input.ts";
 
 /** A byte stream (as Deno.serve's request bodies are) of `data`, in pieces of at most `piece`. */
 function byteBody(data: Uint8Array, piece: number): ReadableStream<Uint8Array> {

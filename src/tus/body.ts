@@ -8,7 +8,8 @@
 
 import { createHash } from "node:crypto";
 import { badRequest, HttpError } from "../http/errors.ts";
-import { BODY_IDLE_MS, bodyReader, idleRead } from "../http/input.ts";
+import { BODY_IDLE_MS, idleRead } from "../http/input.ts";
+import { bodyReader } from "../http/body_reader.ts";
 import type { BodySlot } from "../http/body_slots.ts";
 import { FsError } from "../vfs/mod.ts";
 import type { Checksum } from "./protocol.ts";

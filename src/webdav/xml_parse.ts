@@ -11,7 +11,8 @@
 
 import { SaxesParser } from "saxes";
 import type { SaxesTagNS } from "saxes";
-import { BODY_IDLE_MS, bodyReader, idleRead } from "../http/input.ts";
+import { BODY_IDLE_MS, idleRead } from "../http/input.ts";
+import { bodyReader } from "../http/body_reader.ts";
 import { FsError } from "../vfs/mod.ts";
 
 /** The WebDAV namespace URI. */
