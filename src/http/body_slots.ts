@@ -95,8 +95,13 @@ export class BodySlot {
 
   /** Runs one read of the body, holding the slot (waiting for one before the first). */
   async read<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.#state === "new") await this.#slots.enter();
-    else if (this.#state === "out") this.#slots.take();
+    if (this.#state === "new") {
+      await this.#slots.enter();
+      // Ended while it waited (its request finished, its stream was cancelled): the slot
+      // it just took goes straight back. Kept, it was held for good, and once every slot
+      // had leaked so, every later body waited forever.
+      if (this.#ended()) this.#slots.leave();
+    } else if (this.#state === "out") this.#slots.take();
     if (this.#state === "ended") return await fn();
     this.#state = "in";
     const timer = setTimeout(() => {
@@ -109,6 +114,11 @@ export class BodySlot {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** Whether `end` was called (a method: it may have been while a read awaited). */
+  #ended(): boolean {
+    return this.#state === "ended";
   }
 
   /** The body is read, failed or given up: its slot goes to the next body. */
