@@ -5,25 +5,8 @@
 import { MemoryStore } from "../src/store/memory.ts";
 import { Vfs } from "../src/vfs/mod.ts";
 import { assert, assertEquals } from "./_assert.ts";
+import { dateCalls } from "./_dates.ts";
 import { Dav } from "./_dav.ts";
-
-/** Calls of `Date.prototype[method]` made while `fn` runs (one per member rendered). */
-async function dateCalls<T>(
-  method: "toUTCString" | "toISOString",
-  fn: () => Promise<T>,
-): Promise<{ calls: number; result: T }> {
-  const original = Date.prototype[method];
-  let calls = 0;
-  Date.prototype[method] = function (this: Date) {
-    calls++;
-    return original.call(this);
-  };
-  try {
-    return { result: await fn(), calls };
-  } finally {
-    Date.prototype[method] = original;
-  }
-}
 
 async function filled(count: number): Promise<{ store: MemoryStore; dav: Dav }> {
   const store = new MemoryStore();

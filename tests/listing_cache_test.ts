@@ -14,30 +14,13 @@ import { Vfs } from "../src/vfs/mod.ts";
 import { createWebDav } from "../src/webdav/mod.ts";
 import { DAV } from "../src/webdav/xml.ts";
 import { assert, assertEquals } from "./_assert.ts";
+import { dateCalls } from "./_dates.ts";
 import { child, Dav, davTest, kids, prop, propfindBody } from "./_dav.ts";
 
 const LISTED = propfindBody([[DAV, "getlastmodified"], [DAV, "getcontentlength"], [
   DAV,
   "getetag",
 ]]);
-
-/** Calls of `Date.prototype[method]` made while `fn` runs (one per member rendered). */
-async function dateCalls<T>(
-  method: "toUTCString" | "toISOString",
-  fn: () => Promise<T>,
-): Promise<{ calls: number; result: T }> {
-  const original = Date.prototype[method];
-  let calls = 0;
-  Date.prototype[method] = function (this: Date) {
-    calls++;
-    return original.call(this);
-  };
-  try {
-    return { result: await fn(), calls };
-  } finally {
-    Date.prototype[method] = original;
-  }
-}
 
 async function propfindText(dav: Dav, path: string, body: string | null = LISTED) {
   const res = await dav.send("PROPFIND", path, {
