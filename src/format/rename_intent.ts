@@ -436,14 +436,25 @@ async function releaseReplaced(ctx: RenameStores, replaced: Entry | undefined): 
   // object that nothing names (garbage that GC deletes, src/format/_unreached.ts), or a
   // link count one too high (fsck reports it, --repair sets it).
   try {
-    if (replaced?.t === "d") {
-      const dir = await ctx.dirs.get(replaced.ino);
-      if (dir) await ctx.dirs.remove(dir.value);
-    } else if (replaced?.t === "h") {
-      await ctx.inodes.release(replaced.ino, ctx.now());
-    }
+    await releaseEntry(ctx, replaced ?? null);
   } catch {
     // See above.
+  }
+}
+
+/**
+ * Releases what an entry that was just unlinked or replaced held: the object of a
+ * (marked, empty) directory, or one link of a hard-linked inode. File data is left to GC.
+ */
+export async function releaseEntry(
+  stores: Pick<RenameStores, "dirs" | "inodes" | "now">,
+  entry: Entry | null,
+): Promise<void> {
+  if (entry?.t === "d") {
+    const dir = await stores.dirs.get(entry.ino);
+    if (dir) await stores.dirs.remove(dir.value);
+  } else if (entry?.t === "h") {
+    await stores.inodes.release(entry.ino, stores.now());
   }
 }
 

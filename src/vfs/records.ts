@@ -14,6 +14,7 @@ import {
   type FileData,
   type Xattrs,
 } from "../format/meta.ts";
+import { releaseEntry } from "../format/rename_intent.ts";
 import { type Ctx, PERM_MASK, statOf } from "./context.ts";
 import { FsError } from "./errors.ts";
 import type { Stat } from "./types.ts";
@@ -153,16 +154,11 @@ export function fromBase64(text: string): Uint8Array {
 }
 
 /**
- * Releases what an entry that was just unlinked or replaced held: the object of a
- * (marked, empty) directory, or one link of a hard-linked inode. File data is left to GC.
+ * Releases what an entry that was just unlinked or replaced held (`releaseEntry`: a marked,
+ * empty directory's object, or one link of a hard-linked inode). File data is left to GC.
  */
 export async function dropReplaced(ctx: Ctx, entry: Entry | null): Promise<void> {
-  if (entry?.t === "d") {
-    const dir = await ctx.dirs.get(entry.ino);
-    if (dir) await ctx.dirs.remove(dir.value);
-  } else if (entry?.t === "h") {
-    await ctx.inodes.release(entry.ino, ctx.now());
-  }
+  await releaseEntry(ctx, entry);
 }
 
 /** The extended attributes of a directory entry, reading the object that holds them. */
