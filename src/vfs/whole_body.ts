@@ -15,7 +15,17 @@
  * @module
  */
 
-/** Bytes the caller hands over whole: it must not change them afterwards. */
+/**
+ * Bytes the caller hands over whole: it must not change them afterwards.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { WholeBody } from "./whole_body.ts";
+ * const body = new WholeBody(new Uint8Array(4096));
+ * assert(body.length === 4096); // pass it to `Vfs.writeFile` or `Vfs.write`
+ * ```
+ */
 export class WholeBody {
   /** The whole body. */
   readonly bytes: Uint8Array;
