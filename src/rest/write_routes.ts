@@ -15,7 +15,15 @@
  */
 
 import type { Context, Hono } from "hono";
-import { ChangedError, FsError, isFsError, parentOf, type Stat, type Vfs } from "../vfs/mod.ts";
+import {
+  ChangedError,
+  FsError,
+  isFsError,
+  parentOf,
+  type Stat,
+  type Vfs,
+  WholeBody,
+} from "../vfs/mod.ts";
 import { answer } from "../http/answer.ts";
 import { clientMtimeMs } from "../http/client_mtime.ts";
 import { HttpError } from "../http/errors.ts";
@@ -135,7 +143,8 @@ async function putFileOnce(
   evaluatePreconditions(conditions, current, false);
   const locks = { membership: current === null, follow: true, optimistic };
   await checkLocks(c, vfs, path, locks);
-  const body = small ?? requestBody(c, declared);
+  // A body read whole goes to the VFS as it is (no copy into dirty data: vfs/whole_body.ts).
+  const body = small ? new WholeBody(small) : requestBody(c, declared);
   const parent = parentOf(path);
   if (parents && parent !== "/") await vfs.mkdir(parent, { parents: true });
   const exclusive = conditions.ifNoneMatch?.trim() === "*";

@@ -13,6 +13,7 @@ import { VfsNames } from "./_vfs_names.ts";
 import * as attrs from "./ops/attrs.ts";
 import { read, readStream, readVersion } from "./ops/read.ts";
 import { checkRange } from "./records.ts";
+import { WholeBody } from "./whole_body.ts";
 import type { Stat } from "./types.ts";
 import { FileHandle } from "./writer.ts";
 
@@ -151,17 +152,22 @@ export abstract class VfsFiles extends VfsNames {
   write(
     path: string,
     offset: number,
-    data: Uint8Array | ReadableStream<Uint8Array>,
+    data: Uint8Array | WholeBody | ReadableStream<Uint8Array>,
     options: OpenOptions = {},
   ): Promise<Stat> {
     return this.run(path, async () => {
-      checkRange(this.ctx, offset, data instanceof Uint8Array ? data.length : 0);
+      checkRange(this.ctx, offset, data instanceof ReadableStream ? 0 : data.length);
       // One call, one outcome: with `create`, a file removed or replaced while this write
       // was on its way is not an error; the write comes after that change.
       const handle = await FileHandle.open(this.ctx, path, { ...options, recreate: true });
       return await commitWith(
         handle,
-        (h) => data instanceof Uint8Array ? h.write(offset, data) : h.writeStream(offset, data),
+        (h) =>
+          data instanceof ReadableStream
+            ? h.writeStream(offset, data)
+            : data instanceof WholeBody
+            ? h.writeWhole(offset, data)
+            : h.write(offset, data),
       );
     });
   }
@@ -173,7 +179,7 @@ export abstract class VfsFiles extends VfsNames {
    */
   writeFile(
     path: string,
-    data: Uint8Array | ReadableStream<Uint8Array>,
+    data: Uint8Array | WholeBody | ReadableStream<Uint8Array>,
     options: Omit<OpenOptions, "create" | "truncate"> = {},
   ): Promise<Stat> {
     return this.write(path, 0, data, { ...options, create: true, truncate: true });

@@ -6,6 +6,7 @@
 
 export { ChangedError, ERRNO, type Errno, FsError, isFsError } from "./errors.ts";
 export { FileHandle } from "./writer.ts";
+export { WholeBody } from "./whole_body.ts";
 export {
   type Alias,
   type CheckOptions,

@@ -11,6 +11,7 @@
 
 import type { DirtyData, DirtyPiece } from "../cache/dirty.ts";
 import type { Placed, Writeback } from "../cache/writeback.ts";
+import type { WholeBody } from "./whole_body.ts";
 import type { FileData } from "../format/meta.ts";
 import { EMPTY_MAP, type PageMap, truncateMap, writeExtent } from "../format/page_map.ts";
 import type { Ctx } from "./context.ts";
@@ -98,6 +99,8 @@ export class WriteLog {
   readonly #writeback: Writeback;
   #ops: LogOp[] = [];
   #dirty: DirtyData | null = null;
+  /** A whole body (see `whole_body.ts`) at dirty position 0: then there is no `#dirty`. */
+  #whole: WholeBody | null = null;
 
   constructor(writeback: Writeback) {
     this.#writeback = writeback;
@@ -121,6 +124,16 @@ export class WriteLog {
     }
   }
 
+  /**
+   * Logs a write of a whole body (not empty) at `offset`, kept as it is while it is the
+   * log's only bytes; into a log holding bytes, it is buffered as any write.
+   */
+  async writeWhole(offset: number, whole: WholeBody): Promise<void> {
+    if (this.#dirty || this.#whole) return await this.write(offset, whole.bytes);
+    this.#whole = whole;
+    this.#ops.push({ k: "w", off: offset, len: whole.length, pos: 0 });
+  }
+
   /** Logs an append of `bytes` (not empty), placed at commit time. */
   async append(bytes: Uint8Array): Promise<void> {
     const pos = await this.#buffer(bytes);
@@ -137,12 +150,24 @@ export class WriteLog {
    * memory budget is spent: the caller reading a request body reads no further meanwhile.
    */
   async #buffer(bytes: Uint8Array): Promise<number> {
+    // A whole body holds position 0 and has no dirty data to append to: buffer it first.
+    if (this.#whole) {
+      const whole = this.#whole;
+      this.#whole = null;
+      this.#dirty = this.#writeback.openDirty();
+      await this.#dirty.append(whole.bytes);
+    }
     this.#dirty ??= this.#writeback.openDirty();
     return await this.#dirty.append(bytes);
   }
 
   /** Makes the dirty bytes durable (in one or more segments; none if there are none). */
   async place(): Promise<DirtyPiece[]> {
+    const whole = this.#whole;
+    if (whole) {
+      const { segment, offset } = await this.#writeback.commit(whole.bytes);
+      return [{ pos: 0, length: whole.length, segment, offset }];
+    }
     const dirty = this.#dirty;
     if (!dirty || dirty.size === 0) return [];
     return await dirty.finish();
@@ -165,7 +190,11 @@ export class WriteLog {
     },
   ): Promise<FileData> {
     const { ino, base, ops, version, placed } = commit;
-    const inMemory = this.#dirty ? this.#dirty.inMemory() : new Uint8Array(0);
+    const inMemory = this.#whole
+      ? this.#whole.bytes
+      : this.#dirty
+      ? this.#dirty.inMemory()
+      : new Uint8Array(0);
     if (inMemory && !base.map && !base.mapRef && version.finalSize <= ctx.inlineMax) {
       return applyInline(base, ops, inMemory);
     }
@@ -208,5 +237,6 @@ export class WriteLog {
     // Bytes committed inline were never sent: their buffer goes back to the budget here.
     this.#dirty?.release();
     this.#dirty = null;
+    this.#whole = null;
   }
 }

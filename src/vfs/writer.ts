@@ -17,6 +17,7 @@ import { type AttrChanges, checkRange, type FileRecord, loadRecord } from "./rec
 import { locate, type Location } from "./resolve.ts";
 import type { Stat } from "./types.ts";
 import { type CommitSpec, type CreateSpec, FileCommit } from "./write_commit.ts";
+import type { WholeBody } from "./whole_body.ts";
 import { WriteLog } from "./write_log.ts";
 
 /**
@@ -158,6 +159,14 @@ export class FileHandle {
     if (bytes.length === 0) return;
     await this.#log.write(offset, bytes);
     this.#size = Math.max(this.#size, offset + bytes.length);
+  }
+
+  /** Buffers a write of a whole body at `offset`, kept as it is (see `whole_body.ts`). */
+  async writeWhole(offset: number, whole: WholeBody): Promise<void> {
+    checkRange(this.#ctx, offset, whole.length);
+    if (whole.length === 0) return;
+    await this.#log.writeWhole(offset, whole);
+    this.#size = Math.max(this.#size, offset + whole.length);
   }
 
   /**

@@ -20,7 +20,15 @@ import {
   validatorHeaders,
 } from "../http/preconditions.ts";
 import { parseContentRange, requestedSpan } from "../http/ranges.ts";
-import { ChangedError, isFsError, LockedError, parentOf, type Stat, type Vfs } from "../vfs/mod.ts";
+import {
+  ChangedError,
+  isFsError,
+  LockedError,
+  parentOf,
+  type Stat,
+  type Vfs,
+  WholeBody,
+} from "../vfs/mod.ts";
 import { DavError, messageOf, statusOf } from "./errors.ts";
 import { parseDepth } from "./headers.ts";
 import { type DavRequest, guard, href, regard, releaseLocks, statOrNull } from "./request.ts";
@@ -187,7 +195,8 @@ async function putOnce(
   evaluatePreconditions(conditions, current, false);
   const touches = [{ path, membership: current === null, follow: true, optimistic }];
   await guard(req, touches);
-  const body = small ?? requestBody(req.c, expected);
+  // A body read whole goes to the VFS as it is (no copy into dirty data: vfs/whole_body.ts).
+  const body = small ? new WholeBody(small) : requestBody(req.c, expected);
   // The preconditions hold again in the commit's CAS, and the gate runs again right
   // before it: neither a concurrent create, nor a change or a lock that came while the
   // body was uploading, is overwritten. The client's mtime lands in the same CAS.
