@@ -93,3 +93,33 @@ Deno.test("records of applied renames go with their names when a directory split
   assertEquals(await dirs.update(INO, ["x"], (draft) => draft.takeApplied("intent-x")), true);
   assertEquals((await shard(home)).applied, undefined);
 });
+
+Deno.test("a record's age is judged on the store's clock: a host two hours ahead does not drop it early, one two hours behind drops it on time", async () => {
+  const HOURS_2 = 2 * 3600_000;
+  let t = 2_000_000_000_000; // the store's clock
+  const store = new MemoryStore({ clock: () => t });
+  const host = (skew: number) => {
+    const meta = new MetaStore(store, { now: () => t + skew });
+    return new Directories(meta, {}, () => t + skew);
+  };
+  const ahead = host(HOURS_2);
+  const behind = host(-HOURS_2);
+  await ahead.create(newDirObject(INO, INO, ATTR));
+  await ahead.update(INO, ["x"], (draft) => draft.set("x", fileEntry(0)));
+  await behind.update(INO, ["w"], (draft) => draft.set("w", fileEntry(9))); // learns the clock
+  await ahead.update(INO, ["x"], (draft) => {
+    draft.delete("x");
+    draft.noteApplied("intent-1", "x");
+  });
+  const records = async () =>
+    (await new MetaStore(store).read<DirObject>(dirKey(INO), checkDir))!.value.applied ?? [];
+  const [record] = await records();
+  // Stamped on the store's clock (at the latest: S3 dates are whole seconds).
+  assertEquals(record!.at >= t && record!.at <= t + 1000, true, `${record!.at - t}`);
+  t += APPLIED_RECORD_MS - 2000;
+  await ahead.update(INO, ["y"], (draft) => draft.set("y", fileEntry(1)));
+  assertEquals((await records()).length, 1, "dropped early by the host ahead");
+  t += 3000;
+  await behind.update(INO, ["z"], (draft) => draft.set("z", fileEntry(2)));
+  assertEquals(await records(), [], "kept past its bound by the host behind");
+});
