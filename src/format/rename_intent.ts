@@ -7,7 +7,8 @@
  * can only produce a state a running filesystem would have produced.
  *
  * Everything here is idempotent: the renamer and anyone who meets its intent may run it
- * at the same time.
+ * at the same time. Whoever removes a source entry for another's intent records that in
+ * the entry's object, for the renamer to read once its source is gone (`_dir_applied.ts`).
  *
  * @module
  */
