@@ -17,6 +17,7 @@ import {
 } from "../src/format/keys.ts";
 import type { DirObject, Entry, InodeObject } from "../src/format/meta.ts";
 import { fsckCommand, HOUR } from "./_fsck.ts";
+import { APPLIED_RECORD_MS } from "../src/format/_dir_applied.ts";
 
 const bytes = (n: number, fill: number) => new Uint8Array(n).fill(fill);
 
@@ -386,4 +387,46 @@ Deno.test("fsck() passes after a rename across directories over the last link of
   assertEquals(broken.problems.filter((p) => p.severity === "error").map((p) => p.kind), [
     "missing-inode",
   ]);
+});
+
+Deno.test("fsck() leaves a young record of a rename applied for its dead renamer, warns of an old one, and --repair drops it", async () => {
+  const store = new MemoryStore();
+  const fs = await Vfs.open(store);
+  await fs.mkdir("/d1");
+  await fs.mkdir("/d2");
+  await fs.writeFile("/d1/x", bytes(10, 1));
+  const d1 = dirKey((await fs.lookup("/d1")).ino);
+  // A rename whose instance dies right after its intent on /d1/x is durable.
+  let dead = false;
+  const dying = new FaultyStore(store, {
+    plan: (call) => {
+      if (dead) return { kind: "fail-before" };
+      if (call.op !== "PutObject" || call.key !== d1) return null;
+      return { kind: "pass", between: () => Promise.resolve(void (dead = true)) };
+    },
+  });
+  const died = await (await Vfs.open(dying)).rename("/d1/x", "/d2/y").then(() => false, () => true);
+  assert(died && dead, "the renamer died after its intent");
+  // Another instance meets the intent and applies it, noting it for the renamer.
+  assertEquals(await fs.lookupOrNull("/d1/x"), null);
+  assertEquals((await fs.lookup("/d2/y")).type, "file");
+  const records = async () => (await readJson<DirObject>(store, d1)).applied ?? [];
+  const [record] = await records();
+  assertEquals(record?.name, "x");
+  // Young: its renamer may still be looking. Not a problem, and a repair leaves it.
+  const young = await fsck(store, { repair: true, now: record!.at + APPLIED_RECORD_MS - 1 });
+  assert(young.ok);
+  assertEquals(young.problems.filter((p) => p.key === d1), []);
+  assertEquals((await records()).length, 1);
+  // As old as its bound: a warning (fsck passes), a check writes nothing, a repair drops it.
+  const old = record!.at + APPLIED_RECORD_MS;
+  const checked = await fsck(store, { now: old });
+  assert(checked.ok);
+  const found = checked.problems.filter((p) => p.kind === "applied-record");
+  assertEquals(found.map((p) => [p.key, p.path, p.severity]), [[d1, "/d1", "warning"]]);
+  assertEquals((await records()).length, 1);
+  const repaired = await fsck(store, { repair: true, now: old });
+  assertEquals(repaired.problems.find((p) => p.kind === "applied-record")?.repaired, true);
+  assertEquals(await records(), []);
+  assertEquals((await fsck(store, { now: old })).problems.filter((p) => p.key === d1), []);
 });

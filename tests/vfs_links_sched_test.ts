@@ -13,8 +13,9 @@
 // settled by another instance and its target unlinked before the renamer's own target write;
 // only the renamer released what a rename replaced, and it took its rename for rolled back.
 // Now whoever's CAS removes the source entry releases it (tests/vfs_rename_late_target_test.ts).
-// Open: that renamer still answers 404 for a MOVE that took effect (it cannot tell it from a
-// rollback; see docs/format.md, "Only a live intent gets its target").
+// That renamer answered 404 for a MOVE that took effect (it could not tell it from a
+// rollback); since session 18 the settler records the rename for it in the source's object
+// (docs/format.md, "Only a live intent gets its target"; tests/vfs_rename_late_target_test.ts).
 //
 // SCHED_S0..SCHED_S1 (default 1..40) are the seeds; odd seeds give one instance the lease 0.
 

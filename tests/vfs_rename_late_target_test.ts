@@ -8,11 +8,20 @@
 import { assertEquals } from "./_assert.ts";
 import { HookStore } from "./_hook_store.ts";
 import { fsck } from "../src/format/fsck.ts";
+import { MetaStore } from "../src/format/cas.ts";
 import { dirKey } from "../src/format/keys.ts";
+import { checkDir, type DirObject } from "../src/format/meta.ts";
 import { MemoryStore } from "../src/store/memory.ts";
 import { Vfs } from "../src/vfs/mod.ts";
 
 const bytes = new TextEncoder().encode("data");
+
+/** The records of renames applied on their renamers' behalf in directory `path`'s object. */
+async function appliedRecords(store: MemoryStore, path: string): Promise<unknown[]> {
+  const ino = (await (await Vfs.open(store)).getattr(path)).ino;
+  const dir = await new MetaStore(store).read<DirObject>(dirKey(ino), checkDir);
+  return (dir?.value as { applied?: unknown[] } | undefined)?.applied ?? [];
+}
 
 /**
  * `from` (`/d1/x`) renamed to `to` (`/d2/y`) by an instance of its own; right before the
@@ -23,7 +32,7 @@ const bytes = new TextEncoder().encode("data");
 async function lateTarget(
   store: MemoryStore,
   other: Vfs,
-  { from = "/d1/x", to = "/d2/y", nth = 1, remove = () => other.unlink(to) } = {},
+  { from = "/d1/x", to = "/d2/y", nth = 1, settle = true, remove = () => other.unlink(to) } = {},
 ): Promise<string> {
   const hook = new HookStore(store);
   const renamer = await Vfs.open(hook);
@@ -32,7 +41,7 @@ async function lateTarget(
   hook.before(
     (call) => call.op === "PutObject" && call.key === target && ++puts === nth,
     async () => {
-      assertEquals(await other.lookupOrNull(from), null, "the intent was not settled");
+      if (settle) assertEquals(await other.lookupOrNull(from), null, "the intent was not settled");
       await remove();
     },
   );
@@ -65,7 +74,8 @@ Deno.test("a renamer of a hard link whose target write comes late does not add a
   await other.mkdir("/d2");
   await other.writeFile("/k", bytes);
   await other.link("/k", "/d1/x");
-  await lateTarget(store, other);
+  // The rename happened (the other instance applied it): success (before: ENOENT).
+  assertEquals(await lateTarget(store, other), "renamed");
   // Before: `/d2/y` came back with the count at 1 for two names, and unlinking `/k` then
   // freed the file under `/d2/y`.
   assertEquals(
@@ -120,9 +130,65 @@ Deno.test("a rename of a file over a hard link settled by another instance, its 
     [],
   );
   assertEquals((await other.getattr("/k")).nlink, 1);
-  // Open: the rename took effect (the unlink removed the file it had moved there), so
-  // "renamed" is the honest answer; the renamer cannot tell this from a rollback whose
-  // restored source was removed since (docs/format.md, "Only a live intent gets its
-  // target"), decides again and finds its source gone.
+  // The rename took effect (the unlink removed the file it had moved there): the settler
+  // recorded it in the source's object for the renamer (before: ENOENT, see below).
+  assertEquals(answer, "renamed");
+});
+
+Deno.test("a renamer whose rename another instance applied, its target then unlinked, answers success", async () => {
+  // The renamer stalls between its intent and its target write; another instance meets the
+  // intent (rolls it forward: the rename happens) and unlinks the target. Before, the
+  // renamer found its source and its target gone, could not tell that from a rollback, and
+  // answered ENOENT (WebDAV MOVE: 404) for a rename that had happened: no order explains it.
+  const store = new MemoryStore();
+  const other = await Vfs.open(store);
+  await other.mkdir("/d1");
+  await other.mkdir("/d2");
+  await other.writeFile("/d1/x", bytes);
+  assertEquals(await lateTarget(store, other), "renamed");
+  // The record was the renamer's to read, and it dropped it.
+  assertEquals(await appliedRecords(store, "/d1"), []);
+  const fresh = await Vfs.open(store);
+  assertEquals((await fresh.readdir("/d1")).entries.map((e) => e.name), []);
+  assertEquals((await fresh.readdir("/d2")).entries.map((e) => e.name), []);
+});
+
+Deno.test("a renamer whose rename another instance applied, its target then renamed away, answers success", async () => {
+  const store = new MemoryStore();
+  const other = await Vfs.open(store);
+  await other.mkdir("/d1");
+  await other.mkdir("/d2");
+  await other.writeFile("/d1/x", bytes);
+  const answer = await lateTarget(store, other, {
+    remove: async () => void await other.rename("/d2/y", "/d2/z"),
+  });
+  assertEquals(answer, "renamed");
+  assertEquals(await appliedRecords(store, "/d1"), []);
+  const fresh = await Vfs.open(store);
+  assertEquals(await fresh.read("/d2/z", 0, 100), bytes);
+  assertEquals(await fresh.lookupOrNull("/d1/x"), null);
+});
+
+Deno.test("a renamer whose rename another instance rolled back, its source then unlinked, still answers ENOENT", async () => {
+  // The target is taken before the other instance meets the intent: it rolls the rename
+  // back (the source entry stays, with the rollback's trace) and then unlinks the source.
+  // No record: the rename did not happen, and ENOENT is what a serial order answers (the
+  // renamer after the unlink).
+  const store = new MemoryStore();
+  const other = await Vfs.open(store);
+  await other.mkdir("/d1");
+  await other.mkdir("/d2");
+  await other.writeFile("/d1/x", bytes);
+  const answer = await lateTarget(store, other, {
+    settle: false,
+    remove: async () => {
+      await other.writeFile("/d2/y", new TextEncoder().encode("taken"));
+      assertEquals(await other.read("/d1/x", 0, 100), bytes, "the rename was not rolled back");
+      await other.unlink("/d1/x");
+    },
+  });
   assertEquals(answer, "ENOENT");
+  assertEquals(await appliedRecords(store, "/d1"), []);
+  const taken = await (await Vfs.open(store)).read("/d2/y", 0, 100);
+  assertEquals(new TextDecoder().decode(taken), "taken");
 });

@@ -9,6 +9,7 @@
 
 import { newId, shardKey } from "./keys.ts";
 import { entriesOf, putEntry } from "./_entries_delta.ts";
+import { appliedOf, type AppliedRecord, setApplied } from "./_dir_applied.ts";
 import {
   type Attr,
   type DirObject,
@@ -33,6 +34,13 @@ export interface EntryDraft {
   get(name: string): Entry | undefined;
   set(name: string, entry: Entry): void;
   delete(name: string): void;
+  /**
+   * Records, in this object, that this change removes entry `name` for the rename with
+   * intent `id` on its renamer's behalf (see `_dir_applied.ts`).
+   */
+  noteApplied(id: string, name: string): void;
+  /** Drops the record of intent `id` from this object; whether there was one. */
+  takeApplied(id: string): boolean;
 }
 
 /**
@@ -88,13 +96,17 @@ export class DirectoryGone extends Error {
 
 /**
  * A draft of the entries of directory or shard draft `holder` (copy-on-write, see
- * `_entries_delta.ts`) for an update to edit; `changed` says whether it did.
+ * `_entries_delta.ts`) for an update to edit; `changed` says whether it changed anything,
+ * `touched` whether it changed entries (not only the records of applied renames). `at`:
+ * the time a record is noted with (the store's clock at the latest).
  */
 export function entryDraft(
   dir: DirObject,
   holder: object,
-): { draft: EntryDraft; changed: () => boolean } {
-  let changed = false;
+  at: () => number,
+): { draft: EntryDraft; changed: () => boolean; touched: () => boolean } {
+  let touched = false;
+  let recorded = false;
   const entries = entriesOf(holder);
   return {
     draft: {
@@ -107,23 +119,41 @@ export function entryDraft(
       },
       set(name, entry) {
         entries.set(name, entry);
-        changed = true;
+        touched = true;
       },
       delete(name) {
         if (entries.get(name) === undefined) return;
         entries.delete(name);
-        changed = true;
+        touched = true;
+      },
+      noteApplied(id, name) {
+        const others = appliedOf(holder).filter((r) => r.id !== id);
+        setApplied(holder, [...others, { id, name, at: at() }]);
+        recorded = true;
+      },
+      takeApplied(id) {
+        const records = appliedOf(holder);
+        const others = records.filter((r) => r.id !== id);
+        if (others.length === records.length) return false;
+        setApplied(holder, others);
+        recorded = true;
+        return true;
       },
     },
-    changed: () => changed,
+    changed: () => touched || recorded,
+    touched: () => touched,
   };
 }
 
-/** The two halves of `entries`, split on the next hash bit after `ref`'s prefix. */
+/**
+ * The two halves of `entries`, split on the next hash bit after `ref`'s prefix, each with
+ * the `records` of applied renames whose names it holds.
+ */
 export function splitHalves(
   ino: string,
   ref: ShardRef,
   entries: Record<string, Entry>,
+  records: readonly AppliedRecord[] = [],
 ): { ref: ShardRef; key: string; shard: ShardObject }[] {
   const depth = ref.depth + 1;
   const halves = [0, 1].map((bit) => {
@@ -133,6 +163,10 @@ export function splitHalves(
   });
   for (const [name, entry] of Object.entries(entries)) {
     putEntry(halves[(nameHash(name) >>> (32 - depth)) & 1]!.shard.entries, name, entry);
+  }
+  for (const [bit, half] of halves.entries()) {
+    const mine = records.filter((r) => ((nameHash(r.name) >>> (32 - depth)) & 1) === bit);
+    if (mine.length > 0) setApplied(half.shard, mine);
   }
   return halves;
 }

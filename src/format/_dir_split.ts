@@ -18,6 +18,7 @@ import {
   type ShardRef,
 } from "./meta.ts";
 import { splitHalves } from "./_dir_entries.ts";
+import { appliedOf } from "./_dir_applied.ts";
 
 /** What takes a shard over its limits (`DirLimits` of `dir.ts`). */
 interface Limits {
@@ -82,18 +83,21 @@ export class ShardSplits {
   async #split(ino: string, ref: ShardRef, key: string): Promise<void> {
     const shard = await this.#meta.read<ShardObject>(key, checkShard);
     if (!shard) return;
-    let entries = shard.value.entries;
+    let { entries } = shard.value;
+    /** The records of applied renames (`_dir_applied.ts`): they go with their names. */
+    let records = appliedOf(shard.value);
     if (!shard.value.sealed) {
       if (!this.#overLimit(entries)) return;
       const sealed = await this.#meta.write(key, { ...shard.value, sealed: true }, shard);
       if (!sealed) return; // someone changed it; the next writer over the limit retries
       entries = sealed.value.entries;
+      records = appliedOf(sealed.value);
     }
     const inTable = (root: Versioned<DirObject> | null) =>
       root?.value.shards?.some((s) => s.id === ref.id) ? root : null;
     let root = inTable(await this.#root(ino));
     if (!root) return; // already done
-    const halves = splitHalves(ino, ref, entries);
+    const halves = splitHalves(ino, ref, entries, records);
     // The halves keep the time of the last change of entries (the directory's mtime).
     const { mtime } = shard.value;
     if (mtime !== undefined) { for (const half of halves) half.shard.mtime = mtime; }

@@ -38,6 +38,11 @@ export const PROBLEM_SEVERITY = {
    */
   "unlink-mark": "warning",
   /**
+   * A record of a rename applied on its renamer's behalf, older than its bound: its renamer
+   * died before reading it (see src/format/_dir_applied.ts).
+   */
+  "applied-record": "warning",
+  /**
    * Unreferenced segments, maps and shards past the grace period, and directory tombstones
    * and inode objects nothing can reach again: GC's to delete.
    */

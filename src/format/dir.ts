@@ -28,6 +28,7 @@ import {
   type ShardRef,
 } from "./meta.ts";
 import { markRemoving, tombstone, unmarkRemoving } from "./_dir_removal.ts";
+import { appliedOf, pruneApplied, setApplied } from "./_dir_applied.ts";
 import { ShardSplits } from "./_dir_split.ts";
 import { countOf, entryOf, isLazy, materialize } from "./_entries_delta.ts";
 import {
@@ -112,6 +113,8 @@ export class Directories {
   #now: () => number;
   /** Splits of full shards (`_dir_split.ts`). */
   #splits: ShardSplits;
+  /** The time a record of an applied rename is noted with (see `_dir_applied.ts`). */
+  readonly #storeLatest = () => this.meta.clock.latest();
 
   constructor(meta: MetaStore, limits: Partial<DirLimits> = {}, now: () => number = Date.now) {
     this.meta = meta;
@@ -378,16 +381,22 @@ export class Directories {
       if (!dir || dir.removing) throw new DirectoryGone(ino);
       if (dir.shards) throw new Resharded();
       if (!isLazy(dir)) dir.entries ??= {};
-      const { draft, changed } = entryDraft(dir, dir);
+      const { draft, changed, touched } = entryDraft(dir, dir, this.#storeLatest);
       const result = op(draft, base);
       if (!changed()) return { result };
-      if (now !== null) dir.attr.mtime = dir.attr.ctime = Math.max(now, dir.attr.mtime);
+      pruneApplied(dir, this.meta.clock.now());
+      if (now !== null && touched()) {
+        dir.attr.mtime = dir.attr.ctime = Math.max(now, dir.attr.mtime);
+      }
       if (!this.#over(key, countOf(dir))) return { value: dir, result, ...guarded(guard) };
       // Over the limit: this same CAS turns the directory into two shards, so the split
       // is serialised with the creates that fill the directory instead of racing them.
-      const halves = splitHalves(ino, { bits: 0, depth: 0, id: "" }, materialize(dir));
+      // The records of applied renames go with their names.
+      const root = { bits: 0, depth: 0, id: "" };
+      const halves = splitHalves(ino, root, materialize(dir), appliedOf(dir));
       dir.shards = halves.map((h) => h.ref);
       delete dir.entries;
+      setApplied(dir, []);
       return {
         value: dir,
         result,
@@ -416,10 +425,11 @@ export class Directories {
         sealed = true;
         throw new Resharded();
       }
-      const { draft, changed } = entryDraft(dir, shard);
+      const { draft, changed, touched } = entryDraft(dir, shard, this.#storeLatest);
       const result = op(draft, base);
       if (!changed()) return { result };
-      if (now !== null) shard.mtime = Math.max(now, shard.mtime ?? 0);
+      pruneApplied(shard, this.meta.clock.now());
+      if (now !== null && touched()) shard.mtime = Math.max(now, shard.mtime ?? 0);
       // Over the limit: the write that fills the shard also seals it; the split follows.
       if (this.#over(key, countOf(shard))) shard.sealed = sealed = true;
       return { value: shard, result, ...guarded(guard) };

@@ -37,6 +37,7 @@ import {
   type Walk,
 } from "./_walk_result.ts";
 import { listAll } from "./_walk_util.ts";
+import { checkApplied } from "./_fsck_applied.ts";
 
 export { DEFAULT_GRACE_MS } from "./_walk_result.ts";
 
@@ -154,6 +155,7 @@ export async function fsck(store: ObjectStore, options: FsckOptions = {}): Promi
     if (mark) fixes.set(p, () => clearMark(dirs, mark));
   }
   checkLinks(meta, tree, now, graceMs, add);
+  await checkApplied(meta, tree, { now, add });
   await checkLeftovers(dirs, tree, {
     now,
     graceMs,

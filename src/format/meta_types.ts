@@ -207,6 +207,21 @@ export interface DirObject {
    * only then may the entry naming the directory go; a tombstone is never reopened.
    */
   removed?: true;
+  /** Renames applied here on their renamers' behalf (unsharded directories only). */
+  applied?: AppliedRecord[];
+}
+
+/**
+ * A rename applied on its renamer's behalf: whoever removed its source entry for another's
+ * intent noted it in the object that held the entry, for the renamer to read (and drop).
+ * Absent in objects written before session 18. See `_dir_applied.ts`.
+ */
+export interface AppliedRecord {
+  /** The intent's id, and the name its source entry had. */
+  id: string;
+  name: string;
+  /** When, on the store's clock at the latest (ms): dropped once a bound older. */
+  at: number;
 }
 
 /** A shard object `d/<ino>/s/<id>`. */
@@ -224,6 +239,8 @@ export interface ShardObject {
    * `Directories.attrOf`). Absent in shards written before it existed.
    */
   mtime?: number;
+  /** Renames applied here on their renamers' behalf (see `DirObject.applied`). */
+  applied?: AppliedRecord[];
 }
 
 /** A standalone inode `i/<ino>` (a hard-linked file). */

@@ -7,7 +7,8 @@
  * can only produce a state a running filesystem would have produced.
  *
  * Everything here is idempotent: the renamer and anyone who meets its intent may run it
- * at the same time.
+ * at the same time. Whoever removes a source entry for another's intent records that in
+ * the entry's object, for the renamer to read once its source is gone (`_dir_applied.ts`).
  *
  * @module
  */
@@ -162,10 +163,14 @@ async function settle(
   const source = await ctx.dirs.update(srcDir, [name], (draft) => {
     const current = draft.get(name);
     if (current?.moving?.id !== moving.id) {
+      // Applied by someone else, who left us its record (dropped now: we have read it).
+      if (fresh && draft.takeApplied(moving.id)) return "recorded";
       return rolledBack(current, entry, moving.id) ? "rolled-back" : "gone";
     }
     if (applied) {
       draft.delete(name);
+      // For the renamer, who cannot tell "source gone" from a rollback once the target goes.
+      if (!fresh) draft.noteApplied(moving.id, name);
       return "removed";
     }
     const restored = { ...current, rolledBack: moving.id };
@@ -194,6 +199,7 @@ async function settle(
     return "rolled-back";
   }
   if (source === "restored") return verdict === "ok" ? "taken" : verdict;
+  // "recorded": whoever removed the source entry applied the rename for us, and said so.
   // "gone": whoever removed the source entry had applied the rename (unless it was rolled
   // back, and the entry moved on since: then the target does not hold it). A target we
   // added ourselves came after the intent's check, so it may be late: the rename settled
@@ -207,11 +213,14 @@ async function settle(
   const elsewhere = (added && reparent) || (refused && entry.t === "d")
     ? await namingElsewhere(ctx, entry.ino, moving.dir, added ? pointer : undefined)
     : null;
+  const recorded = source === "recorded";
   if (elsewhere) {
     if (added) await dropBogusTarget(ctx, moving.dir, moving.name, moved.movedFrom!);
-    return elsewhere.rolledBack === moving.id ? "rolled-back" : "applied";
+    return elsewhere.rolledBack === moving.id && !recorded ? "rolled-back" : "applied";
   }
-  if (applied || await targetHolds(ctx, moving, entry)) return "applied";
+  // Without a record (settled by an instance from before the records, or ours aged out):
+  // the target says, while it holds the inode as this rename put it there.
+  if (recorded || applied || await targetHolds(ctx, moving, entry)) return "applied";
   return "rolled-back";
 }
 
@@ -385,6 +394,7 @@ export async function settleMovedFrom(
     const current = draft.get(from.name);
     if (current?.moving?.id === from.id) {
       draft.delete(from.name);
+      draft.noteApplied(from.id, from.name); // for its renamer (see `settle`)
       return "removed";
     }
     return rolledBack(current, entry, from.id) ? "rolled-back" : "gone";

@@ -1,0 +1,125 @@
+import { assertEquals } from "../../tests/_assert.ts";
+import { MemoryStore } from "../store/memory.ts";
+import { MetaStore } from "./cas.ts";
+import { Directories, newDirObject, objectOfName } from "./dir.ts";
+import { dirKey, shardKey } from "./keys.ts";
+import { checkDir, checkShard, type DirObject, type Entry, type ShardObject } from "./meta.ts";
+import { APPLIED_RECORD_MS } from "./_dir_applied.ts";
+
+const INO = "00000000000000d1";
+const ATTR = { mode: 0o40755, uid: 0, gid: 0, size: 0, atime: 0, mtime: 0, ctime: 0, btime: 0 };
+
+function fileEntry(n: number): Entry {
+  const attr = { mode: 0o100644, uid: 0, gid: 0, size: 1, atime: n, mtime: n, ctime: n, btime: n };
+  return { t: "f", ino: (0x1000000 + n).toString(16).padStart(16, "0"), attr, data: "Yg==" };
+}
+
+/** A directory holding `x`, on a store whose (host and store) clock the test moves. */
+async function setUp(limits: { maxEntries?: number } = {}) {
+  const store = new MemoryStore();
+  const clock = { now: 1_000_000_000_000 };
+  const meta = new MetaStore(store, { now: () => clock.now });
+  const dirs = new Directories(meta, limits, () => clock.now);
+  await dirs.create(newDirObject(INO, INO, ATTR));
+  await dirs.update(INO, ["x"], (draft) => draft.set("x", fileEntry(0)));
+  /** The records of the directory's object, read by another instance. */
+  const records = async () =>
+    (await new MetaStore(store).read<DirObject>(dirKey(INO), checkDir))!.value.applied ?? [];
+  return { store, clock, dirs, records };
+}
+
+Deno.test("a record of a rename applied for its renamer is noted in the CAS that removes the source, and taken once", async () => {
+  const { clock, dirs, records } = await setUp();
+  const before = (await dirs.get(INO))!.value.attr.mtime;
+  clock.now += 1000;
+  await dirs.update(INO, ["x"], (draft) => {
+    draft.delete("x");
+    draft.noteApplied("intent-1", "x");
+  });
+  assertEquals(await records(), [{ id: "intent-1", name: "x", at: clock.now }]);
+  clock.now += 1000;
+  assertEquals(await dirs.update(INO, ["x"], (draft) => draft.takeApplied("intent-2")), false);
+  assertEquals(await dirs.update(INO, ["x"], (draft) => draft.takeApplied("intent-1")), true);
+  assertEquals(await records(), []);
+  assertEquals(await dirs.update(INO, ["x"], (draft) => draft.takeApplied("intent-1")), false);
+  // Taking a record changes no entry: the directory's times stay those of the removal.
+  const dir = (await dirs.get(INO))!.value;
+  assertEquals(dir.attr.mtime, before + 1000);
+});
+
+Deno.test("a record of a dead renamer is dropped by the next writer of its object once it is APPLIED_RECORD_MS old, not before", async () => {
+  const { clock, dirs, records } = await setUp();
+  await dirs.update(INO, ["x"], (draft) => {
+    draft.delete("x");
+    draft.noteApplied("intent-1", "x");
+  });
+  const at = clock.now;
+  clock.now = at + APPLIED_RECORD_MS - 1;
+  await dirs.update(INO, ["y"], (draft) => draft.set("y", fileEntry(1)));
+  assertEquals(await records(), [{ id: "intent-1", name: "x", at }]);
+  // A change that writes nothing does not write for the record either.
+  clock.now = at + APPLIED_RECORD_MS;
+  await dirs.update(INO, ["y"], () => {});
+  assertEquals((await records()).length, 1);
+  await dirs.update(INO, ["z"], (draft) => draft.set("z", fileEntry(2)));
+  assertEquals(await records(), []);
+});
+
+Deno.test("records of applied renames go with their names when a directory splits into shards, and when a shard splits", async () => {
+  const { store, dirs, records } = await setUp({ maxEntries: 4 });
+  await dirs.update(INO, ["x"], (draft) => {
+    draft.delete("x");
+    draft.noteApplied("intent-x", "x");
+  });
+  const names = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"];
+  for (const [n, name] of names.entries()) {
+    await dirs.update(INO, [name], (draft) => draft.set(name, fileEntry(n + 1)));
+  }
+  const dir = (await dirs.get(INO))!.value;
+  const home = objectOfName(dir, "x")!;
+  // x's record moved twice: into a half when the directory became two shards, into a
+  // quarter when that half split.
+  assertEquals(dir.shards!.find((s) => s.id === home)!.depth >= 2, true, "x's shard never split");
+  // Not on the directory's own object any more: with the name, in the shard that holds it.
+  assertEquals(await records(), []);
+  const fresh = new MetaStore(store);
+  const shard = async (id: string) =>
+    (await fresh.read<ShardObject>(shardKey(INO, id), checkShard))!.value;
+  for (const ref of dir.shards!) {
+    const expected = ref.id === home ? ["intent-x"] : undefined;
+    assertEquals((await shard(ref.id)).applied?.map((r) => r.id), expected, ref.id);
+  }
+  // The renamer takes it where its name is.
+  assertEquals(await dirs.update(INO, ["x"], (draft) => draft.takeApplied("intent-x")), true);
+  assertEquals((await shard(home)).applied, undefined);
+});
+
+Deno.test("a record's age is judged on the store's clock: a host two hours ahead does not drop it early, one two hours behind drops it on time", async () => {
+  const HOURS_2 = 2 * 3600_000;
+  let t = 2_000_000_000_000; // the store's clock
+  const store = new MemoryStore({ clock: () => t });
+  const host = (skew: number) => {
+    const meta = new MetaStore(store, { now: () => t + skew });
+    return new Directories(meta, {}, () => t + skew);
+  };
+  const ahead = host(HOURS_2);
+  const behind = host(-HOURS_2);
+  await ahead.create(newDirObject(INO, INO, ATTR));
+  await ahead.update(INO, ["x"], (draft) => draft.set("x", fileEntry(0)));
+  await behind.update(INO, ["w"], (draft) => draft.set("w", fileEntry(9))); // learns the clock
+  await ahead.update(INO, ["x"], (draft) => {
+    draft.delete("x");
+    draft.noteApplied("intent-1", "x");
+  });
+  const records = async () =>
+    (await new MetaStore(store).read<DirObject>(dirKey(INO), checkDir))!.value.applied ?? [];
+  const [record] = await records();
+  // Stamped on the store's clock (at the latest: S3 dates are whole seconds).
+  assertEquals(record!.at >= t && record!.at <= t + 1000, true, `${record!.at - t}`);
+  t += APPLIED_RECORD_MS - 2000;
+  await ahead.update(INO, ["y"], (draft) => draft.set("y", fileEntry(1)));
+  assertEquals((await records()).length, 1, "dropped early by the host ahead");
+  t += 3000;
+  await behind.update(INO, ["z"], (draft) => draft.set("z", fileEntry(2)));
+  assertEquals(await records(), [], "kept past its bound by the host behind");
+});
