@@ -105,8 +105,8 @@ const FRAMING_SLACK = 32;
  * whole frame, and the runtime's socket read of that size leaves no more than the framing
  * behind (a 16 KiB read left a quarter of each 64 KiB frame in the runtime's buffer, and
  * took five reads and ever larger buffer moves per frame). Deno's `fetch` sends a stream
- * body in 64 KiB frames: a scratch server draining a 256 MiB chunked body spent 0.15 s of
- * CPU with these reads (4,189-4,651 reads) against 0.27-0.37 s with 16 KiB reads (20,480),
+ * body in 64 KiB frames: a scratch server draining a 256 MiB chunked body spent 0.14 s of
+ * CPU with these reads (4,184-4,225 reads) against 0.27-0.37 s with 16 KiB reads (20,480),
  * peak RSS about the same (49-54 MiB); plain 64 KiB reads, the frame's tail then coming
  * as a read of its own, 0.88 s.
  *
