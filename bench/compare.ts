@@ -229,6 +229,7 @@ async function bigRound(t: Target, r: number): Promise<void> {
   const path = `bench/big${r}`;
   const put = await withRss(t, `PUT ${K.bigMiB} MiB`, () => timed(() => t.putSized(path, size)));
   record("bigPut", t.key, put);
+  log(`${t.key}: PUT ${K.bigMiB} MiB took ${fixed(put, 3)} s`);
   // The same bytes sent chunked, to another file (read by nothing).
   const chunked = await withRss(
     t,
@@ -236,6 +237,7 @@ async function bigRound(t: Target, r: number): Promise<void> {
     () => timed(() => t.putStream(`bench/big${r}-chunked`, size)),
   );
   record("bigPutChunked", t.key, chunked);
+  log(`${t.key}: PUT ${K.bigMiB} MiB chunked took ${fixed(chunked, 3)} s`);
   // Cold: nothing of it in the server's memory (a fresh process for PageFS).
   await t.proc?.restart?.();
   for (const [figure, label] of [["bigGetCold", "cold"], ["bigGetWarm", "re-read"]]) {
@@ -252,6 +254,7 @@ async function bigRound(t: Target, r: number): Promise<void> {
         if (n !== size) throw new Error(`GET ${path}: ${n} bytes, not ${size}`);
       }));
     record(figure!, t.key, s);
+    log(`${t.key}: GET ${K.bigMiB} MiB ${label} took ${fixed(s, 3)} s`);
   }
   log(`${t.key}: ${K.bigMiB} MiB round ${r} done`);
 }

@@ -16,6 +16,7 @@ import {
   BODY_CHUNK,
   type BodyReader,
   bodyReader,
+  ChunkedReadSize,
   FRAMED_BODY_CHUNK,
   framedLength,
   LARGE_FRAMED_BODY,
@@ -138,7 +139,8 @@ export function contentLength(c: Context): number | undefined {
  * (the VFS's writes do). The body is read through {@linkcode bodyReader}, into one buffer,
  * the same for every chunk of the request: {@linkcode FRAMED_BODY_CHUNK} bytes for a large
  * body framed by its `Content-Length` (whose connection is then closed after the answer),
- * {@linkcode BODY_CHUNK} for any other. The default
+ * {@linkcode BODY_CHUNK} for any other (a chunked body's reads then grow to its frame size
+ * once it is known, {@linkcode ChunkedReadSize}). The default
  * reads allocated a new 64 KiB buffer per chunk: 16 concurrent 64 MiB uploads left a GiB of
  * them to the garbage collector, over 100 MiB dead at once, and the allocator kept the
  * memory they had taken.
@@ -152,7 +154,12 @@ export function requestBody(
   const framed = framedLength(c.req.raw.headers);
   const large = framed !== null && framed >= LARGE_FRAMED_BODY;
   if (large) closeAfterAnswer(c);
-  const reader = bodyReader(body, { reuse: true, chunk: large ? FRAMED_BODY_CHUNK : BODY_CHUNK });
+  const reader = bodyReader(body, {
+    reuse: true,
+    chunk: large ? FRAMED_BODY_CHUNK : BODY_CHUNK,
+    // A chunked body's reads learn its frame size: one read per frame (`ChunkedReadSize`).
+    ...(framed === null ? { sizer: new ChunkedReadSize() } : {}),
+  });
   const idleMs = bodyIdleMs(c);
   // Only so many bodies are read at once (`body_slots.ts`).
   const slot = bodySlotOf(c);
