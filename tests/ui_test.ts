@@ -262,3 +262,21 @@ Deno.test("a share link to a long path, with a password, opens (its token is no 
   assertEquals(long.status, 400);
   await long.body?.cancel();
 });
+
+Deno.test("`/s/<token>` redirects to `/s/<token>/` with the token encoded, whatever it holds", async () => {
+  // Before session 18 a decoded CR/LF went into Location as it was: a 500.
+  const { app, url } = await fixture();
+  for (
+    const [raw, location] of [
+      ["abc.def", "/s/abc.def/"],
+      ["a%0D%0ASet-Cookie:%20x=1", "/s/a%0D%0ASet-Cookie%3A%20x%3D1/"],
+      ["a%3B%20b", "/s/a%3B%20b/"],
+    ]
+  ) {
+    const res = await app.request(`${url}/s/${raw}`);
+    await res.body?.cancel();
+    assertEquals(res.status, 301, raw);
+    assertEquals(res.headers.get("location"), location, raw);
+    assertEquals(res.headers.get("set-cookie"), null, raw);
+  }
+});
