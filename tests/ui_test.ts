@@ -116,6 +116,25 @@ Deno.test("sign-in sets a session cookie, refuses a wrong password and cross-sit
     body: new URLSearchParams({ user: "alice", password: "pw", next: "//evil.example/" }),
   });
   assertEquals(next.headers.get("location"), "/");
+  // A Location header holds bytes: Latin-1 text went out as raw bytes.
+  for (
+    const [wanted, location] of [
+      ["/#/a%20b", "/#/a%20b"],
+      ["/#/a b", "/#/a%20b"],
+      ["/#/中", "/#/%E4%B8%AD"],
+      ["/#/é", "/#/%C3%A9"],
+      ["/#/\x7f", "/"],
+    ]
+  ) {
+    const res = await app.request(`${url}/ui/login`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ user: "alice", password: "pw", next: wanted! }),
+    });
+    await res.body?.cancel();
+    assertEquals(res.status, 303, wanted);
+    assertEquals(res.headers.get("location"), location, wanted);
+  }
 });
 
 Deno.test("the API takes the session cookie, and writes need the CSRF token", async () => {
