@@ -143,6 +143,12 @@ Deno.test("Authenticator.load() rejects bad configuration with clear errors", as
     [{ PAGEFS_USERS: `alice:${pw}:rw:/home/../etc` }, /Prefix must be an absolute path/],
     [{ PAGEFS_USERS: `alice:${pw}:rw:home` }, /Prefix must be an absolute path/],
     [{ PAGEFS_USERS: `alice:${pw}:rw,alice:${pw}:ro` }, /Duplicate user "alice"/],
+    // The same name in NFC and NFD: two principals no one could tell apart.
+    [{ PAGEFS_USERS: `ren\u00e9:${pw}:rw,rene\u0301:${pw}:ro` }, /Duplicate user "rene\u0301"/],
+    [
+      { PAGEFS_USERS: `t\u00e9:sha256$${"0".repeat(64)}:rw,te\u0301:sha256$${"1".repeat(64)}:ro` },
+      /Duplicate token/,
+    ],
     [{ PAGEFS_USERS: `alice:pbkdf2-sha256$1$x$y:rw` }, /Malformed password hash/],
     [{ PAGEFS_USERS: `ci:sha256$abc:rw` }, /Malformed token hash/],
     [{ PAGEFS_USERS: `alice:${pw}` }, /Expected name:hash:access/],
@@ -211,6 +217,18 @@ Deno.test("authenticate() checks Basic passwords; unknown users take the dummy h
     assertEquals(await auth.authenticate(header), null, String(header));
   }
   assertEquals(await auth.authenticate(`Basic ${btoa("\xff:x")}`), null); // not UTF-8
+});
+
+Deno.test("a user name matches in Unicode NFC, as passwords do", async () => {
+  const pw = await hashPassword("pw", { iterations: ITERATIONS });
+  const auth = await Authenticator.load({ PAGEFS_USERS: `ren\u00e9:${pw}:rw:/home/rene` });
+  assert(auth !== null);
+  // A decomposed "é" (as macOS input often sends it) names the same, configured user.
+  const principal = await auth.authenticate(basic("rene\u0301", "pw"));
+  assertEquals(principal?.name, "ren\u00e9");
+  assertEquals(principal?.prefix, "/home/rene");
+  assertEquals(auth.userPrincipal("rene\u0301")?.name, "ren\u00e9");
+  assertEquals(await auth.authenticate(basic("rene\u0301", "wrong")), null);
 });
 
 Deno.test("authenticate() caches Basic successes for a bounded time and size", async () => {

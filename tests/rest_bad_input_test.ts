@@ -126,6 +126,11 @@ const badRequests = (): BadRequest[] => [
   op("relative target path", 400, A, { op: "rename", to: "b.txt" }),
   op("dotdot target path", 400, A, { op: "rename", to: "/docs/../b" }),
   op("NUL target path", 400, A, { op: "copy", to: "/b\u0000" }),
+  // Names that climb where "\" is a separator, as the URL refuses them (a Windows client
+  // that downloads them, in a zip or by a sync tool, would write outside its folder).
+  op("backslash dotdot target", 400, A, { op: "copy", to: "/docs/..\\..\\evil.txt" }),
+  op("dotdot backslash target", 400, A, { op: "rename", to: "/docs/x\\.." }),
+  op("dotdot parameter target", 400, A, { op: "link", to: "/docs/..;x" }),
   op("numeric target path", 400, A, { op: "link", to: 5 }),
   op("overlong target name", 400, A, { op: "rename", to: `/${long}` }),
   op("rename into itself", 0, "/fs/docs", { op: "rename", to: "/docs/sub/docs" }),

@@ -91,3 +91,28 @@ restTest("`GET /zip/` refuses bad names and files with 4xx", async ({ client, re
     await res.body?.cancel();
   }
 });
+
+restTest(
+  "`GET /zip/` writes no entry name that extracts outside the folder",
+  async ({ vfs, req }) => {
+    // Names PageFS accepts (by WebDAV, tus or an older JSON `to`) that an unzip tool on
+    // Windows reads as a path: "\" is a separator there and "C:" a drive.
+    await vfs.mkdir("/d");
+    for (const name of ["..\\..\\evil.txt", "C:\\x.txt", "a\r\nb.txt", "\\abs.txt"]) {
+      await vfs.writeFile(`/d/${name}`, new TextEncoder().encode(name));
+    }
+    const unsafe = (name: string) =>
+      // deno-lint-ignore no-control-regex
+      /[\\\x00-\x1f\x7f]/.test(name) || /^[A-Za-z]:/.test(name) || name.startsWith("/") ||
+      name.split("/").some((part) => part === "..");
+    const whole = await req("/zip/d/");
+    const names = readZip(new Uint8Array(await whole.arrayBuffer())).map((e) => e.name).sort();
+    assertEquals(names, ["d/", "d/.._.._evil.txt", "d/C:_x.txt", "d/_abs.txt", "d/a__b.txt"]);
+    const picked = await req(`/zip/d/?name=${encodeURIComponent("C:\\x.txt")}`);
+    const entries = readZip(new Uint8Array(await picked.arrayBuffer()));
+    assertEquals(entries.map((e) => e.name), ["C__x.txt"]);
+    assertEquals(new TextDecoder().decode(entries[0]!.bytes), "C:\\x.txt");
+    assert(!/%5C|%3A/i.test(picked.headers.get("content-disposition")!));
+    assert(![...names, ...entries.map((e) => e.name)].some(unsafe));
+  },
+);

@@ -66,6 +66,8 @@ async function seed(server: TestServer, root: string): Promise<void> {
   await api("PUT", "/home/bob/secret.txt?parents=1", SECRET);
   await api("PUT", `/home/bob/${LISTING_MARKER}`, "x");
   await api("PUT", "/home/alice2/f.txt?parents=1", SECRET);
+  // Names that look like alice's folder: no layer normalises Unicode or case (session 18).
+  for (const lookalike of LOOKALIKES) await api("PUT", `${lookalike}/f.txt?parents=1`, SECRET);
   await api("PUT", "/top.txt", SECRET);
   await api("PUT", `/${LISTING_MARKER}`, "x");
   await op("/home/bob/secret.txt", { op: "setxattr", name: "user.k", value: btoa(SECRET) });
@@ -222,8 +224,30 @@ const DAV_METHODS: readonly Omit<Case, "target">[] = [
   { name: "MOVE in", method: "MOVE", headers: { destination: "/dav/home/alice/stolen" } },
 ];
 
+/**
+ * Folders whose names differ from "alice" only by Unicode normalisation (é composed, and
+ * "e" with a combining accent), case, or an invisible character (zero-width space, a
+ * right-to-left override), percent-encoded as a client sends them.
+ */
+const LOOKALIKES = [
+  "/home/alic%C3%A9",
+  "/home/alice%CC%81",
+  "/home/ALICE",
+  "/home/Alice",
+  "/home/alice%E2%80%8B",
+  "/home/%E2%80%8Balice",
+  "/home/%E2%80%AEecila",
+];
+
 /** Targets outside alice's folder, reached directly (no traversal). */
-const OUTSIDE = ["/home/bob/secret.txt", "/home/bob/", "/top.txt", "/", "/home/alice2/f.txt"];
+const OUTSIDE = [
+  "/home/bob/secret.txt",
+  "/home/bob/",
+  "/top.txt",
+  "/",
+  "/home/alice2/f.txt",
+  ...LOOKALIKES.flatMap((folder) => [`${folder}/f.txt`, `${folder}/`]),
+];
 
 /** tus `Upload-Metadata` from text values. */
 function tusMetadata(fields: Record<string, string>): string {
@@ -250,6 +274,7 @@ function uploadCases(rootUpload: string): Case[] {
     "/home/alice/..\\bob/x",
     "/top2.txt",
     "/home/alice2/x",
+    ...LOOKALIKES.map((folder) => `${decodeURIComponent(folder)}/x`),
     "/",
     "home/alice/rel",
     "/home/alice/out/new.txt",
@@ -354,6 +379,7 @@ function cases(port: number, rootUpload: string): { as: keyof Principals; c: Cas
     "/home/alice2/x",
     "/",
     "home/alice/rel",
+    ...LOOKALIKES.map((folder) => `${decodeURIComponent(folder)}/x`),
   ];
   for (const to of tos) {
     for (const op of ["rename", "copy", "link"]) {
@@ -376,6 +402,7 @@ function cases(port: number, rootUpload: string): { as: keyof Principals; c: Cas
     `http://127.0.0.1:${port}/dav/top.txt`,
     `http://127.0.0.1:${port}/dav/`,
     `http://127.0.0.1:${port}/dav/home/alice2/x`,
+    ...LOOKALIKES.map((folder) => `http://127.0.0.1:${port}/dav${folder}/x`),
     `http://127.0.0.1:${port}/api/v1/fs/home/bob/x`,
     `http://evil.example/dav/home/alice/x`,
     `/dav/home/bob/x`,

@@ -289,6 +289,9 @@ contract("tus: the target comes from metadata and is validated like a JSON path"
     [{ path: "/" }, 400],
     [{ filename: "../x.txt" }, 400],
     [{ filename: "a/b.txt" }, 400],
+    // Names that climb where "\" is a separator, as in a URL (session 18).
+    [{ filename: "..\\..\\x.txt" }, 400],
+    [{ path: "/a/..\\x.txt" }, 400],
     [{ filename: "x.txt", dir: "/a/.." }, 400],
     [{ filename: "x.txt", dir: "a" }, 400],
     [{ path: `${STAGING_DIR}/x` }, 400],

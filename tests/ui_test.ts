@@ -116,6 +116,25 @@ Deno.test("sign-in sets a session cookie, refuses a wrong password and cross-sit
     body: new URLSearchParams({ user: "alice", password: "pw", next: "//evil.example/" }),
   });
   assertEquals(next.headers.get("location"), "/");
+  // A Location header holds bytes: Latin-1 text went out as raw bytes.
+  for (
+    const [wanted, location] of [
+      ["/#/a%20b", "/#/a%20b"],
+      ["/#/a b", "/#/a%20b"],
+      ["/#/中", "/#/%E4%B8%AD"],
+      ["/#/é", "/#/%C3%A9"],
+      ["/#/\x7f", "/"],
+    ]
+  ) {
+    const res = await app.request(`${url}/ui/login`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ user: "alice", password: "pw", next: wanted! }),
+    });
+    await res.body?.cancel();
+    assertEquals(res.status, 303, wanted);
+    assertEquals(res.headers.get("location"), location, wanted);
+  }
 });
 
 Deno.test("the API takes the session cookie, and writes need the CSRF token", async () => {
@@ -261,4 +280,22 @@ Deno.test("a share link to a long path, with a password, opens (its token is no 
   const long = await app.request(`${url}/api/v1/fs/${"x".repeat(256)}`);
   assertEquals(long.status, 400);
   await long.body?.cancel();
+});
+
+Deno.test("`/s/<token>` redirects to `/s/<token>/` with the token encoded, whatever it holds", async () => {
+  // Before session 18 a decoded CR/LF went into Location as it was: a 500.
+  const { app, url } = await fixture();
+  for (
+    const [raw, location] of [
+      ["abc.def", "/s/abc.def/"],
+      ["a%0D%0ASet-Cookie:%20x=1", "/s/a%0D%0ASet-Cookie%3A%20x%3D1/"],
+      ["a%3B%20b", "/s/a%3B%20b/"],
+    ]
+  ) {
+    const res = await app.request(`${url}/s/${raw}`);
+    await res.body?.cancel();
+    assertEquals(res.status, 301, raw);
+    assertEquals(res.headers.get("location"), location, raw);
+    assertEquals(res.headers.get("set-cookie"), null, raw);
+  }
 });

@@ -235,15 +235,19 @@ function unique(credentials: Credentials, where: string, variable = where): Cred
   for (
     const [kind, list] of [["user", credentials.users], ["token", credentials.tokens]] as const
   ) {
+    // Compared in Unicode NFC, as a sign-in matches names: two names that look the same
+    // ("é" as one code point or as "e" and a combining accent) would be two principals
+    // that logs, share links and people cannot tell apart.
     const seen = new Set<string>();
     for (const { name } of list) {
-      if (seen.has(name)) {
+      const key = name.normalize("NFC");
+      if (seen.has(key)) {
         throw new AuthConfigError(
           variable,
           `${where}: Duplicate ${kind} "${name}"`,
         );
       }
-      seen.add(name);
+      seen.add(key);
     }
   }
   return credentials;

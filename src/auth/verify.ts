@@ -97,7 +97,10 @@ export class Authenticator {
 
   /** An authenticator for already-parsed credentials. */
   constructor(credentials: Credentials, options: AuthenticatorOptions = {}) {
-    for (const user of credentials.users) this.#users.set(user.name, user);
+    // Keyed by the name in Unicode NFC, as passwords are checked: a client that sends "é"
+    // decomposed (macOS input often does) names the same user. Names that differ only so
+    // are refused as duplicates by the configuration parser.
+    for (const user of credentials.users) this.#users.set(user.name.normalize("NFC"), user);
     this.#tokens = credentials.tokens;
     this.#ttl = options.cacheTtlMs ?? 60_000;
     this.#maxEntries = options.cacheMaxEntries ?? 1024;
@@ -146,7 +149,7 @@ export class Authenticator {
    * a user without a password), or null when no such user is configured any more.
    */
   userPrincipal(name: string): Principal | null {
-    const user = this.#users.get(name);
+    const user = this.#users.get(name.normalize("NFC"));
     return user === undefined ? null : principalOf(user, "user");
   }
 
@@ -216,7 +219,7 @@ export class Authenticator {
     if (colon < 0) return null;
     const name = text.slice(0, colon);
     const password = text.slice(colon + 1);
-    const user = this.#users.get(name);
+    const user = this.#users.get(name.normalize("NFC"));
     // One path for known and unknown names, so both cost one PBKDF2 of the same strength.
     this.#onPasswordCheck?.(user?.name ?? null);
     const ok = await verifyParsedPassword(password, user?.password ?? this.#dummy);

@@ -19,12 +19,30 @@ export interface FsPath {
 
 const encoder = new TextEncoder();
 
+/** `.` and `..`, also with `;` path parameters (`..;x`), which some servers strip. */
+export function isDotName(name: string): boolean {
+  const bare = name.split(";", 1)[0];
+  return bare === "." || bare === "..";
+}
+
+/**
+ * True when `text`, split on either slash, has a dot part: how `..\x` or `x/..` would
+ * climb in a layer that takes `\` as a separator or decodes once more.
+ */
+export function climbs(text: string): boolean {
+  return text.split(/[\\/]/).some(isDotName);
+}
+
 /**
  * Checks one decoded name like the VFS does (`maxBytes`: longest accepted, NAME_MAX unless
- * the segment is not a file name). @throws {FsError} EINVAL or ENAMETOOLONG.
+ * the segment is not a file name), and refuses, as the request path does, a name that
+ * would climb where `\` is a separator (`..\..\x`): such a name is no path's name on this
+ * server, but it is one on a Windows client that downloads it (a zip, a sync tool). Before
+ * session 18 a JSON `to` or a tus `path`/`filename` made such names, which no URL could
+ * then name. @throws {FsError} EINVAL or ENAMETOOLONG.
  */
 export function checkSegment(name: string, path: string, maxBytes = NAME_MAX): void {
-  if (name === "" || name === "." || name === "..") {
+  if (name === "" || name === "." || name === ".." || climbs(name)) {
     throw new FsError("EINVAL", `Invalid path segment "${name}"`, { path });
   }
   if (name.includes("/")) throw new FsError("EINVAL", "Names may not contain '/'", { path });

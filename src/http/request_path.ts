@@ -17,7 +17,7 @@
  * @module
  */
 
-import { checkSegment, type FsPath } from "./path.ts";
+import { checkSegment, climbs, type FsPath, isDotName } from "./path.ts";
 import { FsError, PATH_MAX } from "../vfs/mod.ts";
 
 /** A request path, decoded and checked once. */
@@ -137,20 +137,6 @@ let lastHostSeen = "";
  * they are), short enough to be a name: ASCII, so one byte a character.
  */
 const PLAIN_SEGMENT = /^[A-Za-z0-9._~-]{1,255}$/;
-
-/** `.` and `..`, also with `;` path parameters (`..;x`), which some servers strip. */
-function isDotName(name: string): boolean {
-  const bare = name.split(";", 1)[0];
-  return bare === "." || bare === "..";
-}
-
-/**
- * True when `text`, split on either slash, has a dot part: how `..\x` or `x/..` would
- * climb in a layer that takes `\` as a separator or decodes once more.
- */
-function climbs(text: string): boolean {
-  return text.split(/[\\/]/).some(isDotName);
-}
 
 /**
  * Decodes one raw segment, refusing what could name something else than it seems to:

@@ -28,7 +28,11 @@ Deno.test("parseRawSegments() decodes each segment once and refuses traversal", 
 Deno.test("parseJsonPath() takes absolute clean paths only", async () => {
   assertEquals(parseJsonPath("/"), "/");
   assertEquals(parseJsonPath("/a/b/"), "/a/b");
-  for (const bad of ["a", "", "/a/../b", "/./a", "//a", "/a\0"]) {
+  // As the request path: no name that climbs where "\\" is a separator.
+  assertEquals(parseJsonPath("/a\\b/c:d"), "/a\\b/c:d");
+  for (
+    const bad of ["a", "", "/a/../b", "/./a", "//a", "/a\0", "/a/..\\..\\x", "/a/b\\..", "/..;x"]
+  ) {
     assertEquals(await code(() => parseJsonPath(bad)), "EINVAL", bad);
   }
 });

@@ -3,7 +3,8 @@
  * the folder's tree, streamed as it is read, without buffering (stored, not compressed: one
  * file's bytes at a time pass through). The tree's metadata is walked first, so a request
  * over the format's limits (65,535 entries, 4 GiB; no ZIP64) is refused with 413 before any
- * byte is sent. Symlinks are left out.
+ * byte is sent. Symlinks are left out. Entry names are made safe to extract anywhere
+ * ({@linkcode zipEntryName}).
  *
  * Entries use data descriptors (CRC-32 and sizes after the bytes), UTF-8 names, and the unix
  * mode and mtime of each entry. A file that changes while it is read ends up in the zip as it
@@ -130,6 +131,34 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
+/** Characters an entry name must not carry: "\" and C0 controls and DEL. */
+// deno-lint-ignore no-control-regex
+const UNSAFE = /[\\\x00-\x1f\x7f]/g;
+
+/**
+ * One name as a component of a zip entry's path (`first`: the entry's first component).
+ * A PageFS name may hold anything but "/" and NUL, but unzip tools on Windows (Explorer,
+ * 7-Zip) take "\" as a separator and a leading "C:" as a drive: a file named `..\..\x`
+ * (which a JSON `to` accepted before session 18) or `C:\x` became an entry that extracts
+ * outside the folder it is extracted to (zip slip), and APPNOTE 4.4.17 forbids both in entry
+ * names. So "\", control characters (which `unzip -l` prints raw to the terminal) and the
+ * colon of a leading drive letter become "_". Two names of one folder can then collide (`a\b`
+ * and `a_b`): an unzip tool asks, as for any repeated name; nothing lands outside.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { zipEntryName } from "./zip.ts";
+ * assert(zipEntryName("..\\..\\x", false) === ".._.._x");
+ * assert(zipEntryName("C:notes", true) === "C_notes");
+ * assert(zipEntryName("C:notes", false) === "C:notes");
+ * ```
+ */
+export function zipEntryName(name: string, first: boolean): string {
+  const safe = name.replace(UNSAFE, "_");
+  return first && /^[A-Za-z]:/.test(safe) ? `${safe[0]}_${safe.slice(2)}` : safe;
+}
+
 /** Everything to put in the zip, parents before children; throws 413 over the limits. */
 async function walk(vfs: Vfs, roots: { path: string; name: string }[]): Promise<Item[]> {
   const items: Item[] = [];
@@ -164,7 +193,7 @@ async function walk(vfs: Vfs, roots: { path: string; name: string }[]): Promise<
       const page = await vfs.readdir(path, { limit: 10_000, ...(cursor ? { cursor } : {}) });
       for (const entry of page.entries) {
         const child = path === "/" ? `/${entry.name}` : `${path}/${entry.name}`;
-        await visit(child, `${name}/${entry.name}`);
+        await visit(child, `${name}/${zipEntryName(entry.name, false)}`);
       }
       cursor = page.cursor;
     } while (cursor !== null);
@@ -246,13 +275,16 @@ export function registerZipRoutes(app: Hono, vfsOf: (c: Context) => Vfs): void {
     if (names.length > 10_000 || !names.every(validName)) {
       throw new HttpError(400, "EINVAL", "Each name must be one entry of the folder");
     }
-    const base = path === "/" ? "files" : path.slice(path.lastIndexOf("/") + 1);
+    const base = zipEntryName(
+      path === "/" ? "files" : path.slice(path.lastIndexOf("/") + 1),
+      true,
+    );
     const roots = names.length === 0 ? [{ path, name: base }] : [...new Set(names)].map((n) => ({
       path: path === "/" ? `/${n}` : `${path}/${n}`,
-      name: n,
+      name: zipEntryName(n, true),
     }));
     const items = await walk(vfs, roots);
-    const file = `${names.length === 1 ? names[0] : base}.zip`;
+    const file = `${names.length === 1 ? roots[0]!.name : base}.zip`;
     const headers = {
       "content-type": "application/zip",
       "content-disposition": `attachment; filename*=UTF-8''${encodeURIComponent(file)}`,

@@ -53,12 +53,17 @@ export interface UiOptions {
 
 const encoder = new TextEncoder();
 
-/** Where a sign-in may send the browser back to: a path on this site, nothing else. */
+/**
+ * Where a sign-in may send the browser back to: a path on this site, nothing else, with any
+ * character beyond ASCII percent-encoded. A `Location` header holds bytes: before session 18
+ * a `next` with Latin-1 text (`/#/é`) went out as a raw byte, which a browser reads as
+ * Latin-1 or not at all (the runtime encoded only text above U+00FF).
+ */
 function safeNext(next: unknown): string {
   if (typeof next !== "string" || !next.startsWith("/") || next.startsWith("//")) return "/";
   // deno-lint-ignore no-control-regex
-  if (/[\\\x00-\x1f]/.test(next) || next.length > 2048) return "/";
-  return next;
+  if (/[\\\x00-\x1f\x7f]/.test(next) || next.length > 2048 || !next.isWellFormed()) return "/";
+  return next.replace(/[^\x21-\x7e]/gu, encodeURIComponent);
 }
 
 /**

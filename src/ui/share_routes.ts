@@ -229,6 +229,11 @@ export function registerShareRoutes(
     }
     return message(c, 503, "Try again", "The file changed while it was being read.");
   };
-  app.get("/s/:token", (c) => c.redirect(`/s/${c.req.param("token")}/`, 301));
+  // The token as the request path decoded it, encoded again: it is not checked yet, and a
+  // decoded CR or LF in a Location header failed the answer with a 500 before session 18.
+  app.get("/s/:token", (c) => {
+    const token = requestPathOf(c.req.raw).names[1]!;
+    return c.redirect(`/s/${encodeURIComponent(token)}/`, 301);
+  });
   app.get("/s/:token/*", serve);
 }
