@@ -265,8 +265,15 @@ function validName(name: string): boolean {
 /** Registers GET `/zip/*`. */
 export function registerZipRoutes(app: Hono, vfsOf: (c: Context) => Vfs): void {
   app.get("/zip/*", async (c) => {
-    const vfs = vfsOf(c);
-    const { path } = fsPathOf(c);
+    const view = vfsOf(c);
+    const { path: asked } = fsPathOf(c);
+    // The folder by its own name (symlinks on the way resolved), and a view of nothing
+    // but it: the walk comes before each file's read, and a file (or a folder in it)
+    // swapped for a symlink meanwhile must not lead the read out of the folder. Before
+    // session 18 it did: a link to `/home/bob/secret.txt` put in place of a file of
+    // `/home/alice/tree` while root's zip of the tree streamed brought bob's bytes in.
+    const path = await view.realpath(asked, { follow: true });
+    const vfs = path === "/" ? view : view.scoped(path);
     const stat = await vfs.getattr(path);
     if (stat.type !== "directory") {
       throw new HttpError(400, "ENOTDIR", "A zip is made of a folder or of entries of one");
@@ -275,8 +282,9 @@ export function registerZipRoutes(app: Hono, vfsOf: (c: Context) => Vfs): void {
     if (names.length > 10_000 || !names.every(validName)) {
       throw new HttpError(400, "EINVAL", "Each name must be one entry of the folder");
     }
+    // Named as the client named the folder (a link's name, if it asked through one).
     const base = zipEntryName(
-      path === "/" ? "files" : path.slice(path.lastIndexOf("/") + 1),
+      asked === "/" ? "files" : asked.slice(asked.lastIndexOf("/") + 1),
       true,
     );
     const roots = names.length === 0 ? [{ path, name: base }] : [...new Set(names)].map((n) => ({
