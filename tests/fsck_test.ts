@@ -61,6 +61,22 @@ async function writeJson(store: ObjectStore, key: string, value: unknown): Promi
 const errors = (report: FsckReport) =>
   report.problems.filter((p) => p.severity === "error").map((p) => p.kind).sort();
 
+/**
+ * A store through which an instance dies right after its first PutObject of `key` is
+ * durable: nothing it sends afterwards arrives. `dead()`: whether that happened.
+ */
+function dyingAfterPut(store: MemoryStore, key: string) {
+  let dead = false;
+  const dying = new FaultyStore(store, {
+    plan: (call) => {
+      if (dead) return { kind: "fail-before" };
+      if (call.op !== "PutObject" || call.key !== key) return null;
+      return { kind: "pass", between: () => Promise.resolve(void (dead = true)) };
+    },
+  });
+  return { dying, dead: () => dead };
+}
+
 Deno.test("fsck() finds a freshly built tree clean, with exact counts", async () => {
   const fs = await buildTree();
   const root = await readJson<DirObject>(fs.store, dirKey((await fs.lookup("/many")).ino));
@@ -320,19 +336,12 @@ Deno.test("fsck() warns of an unlink mark whose remover died, and --repair clear
   const d1 = dirKey((await fs.lookup("/d1")).ino);
   // A WebDAV MOVE from /d1/a to /d2/b (another name of the file) whose instance dies right
   // after its mark on /d1/a is durable: nothing it sends afterwards arrives.
-  let dead = false;
-  const dying = new FaultyStore(store, {
-    plan: (call) => {
-      if (dead) return { kind: "fail-before" };
-      if (call.op !== "PutObject" || call.key !== d1) return null;
-      return { kind: "pass", between: () => Promise.resolve(void (dead = true)) };
-    },
-  });
+  const { dying, dead } = dyingAfterPut(store, d1);
   const died = await (await Vfs.open(dying)).unlinkKeeping("/d1/a", "/d2/b").then(
     () => false,
     () => true,
   );
-  assert(died && dead, "the remover died after its mark");
+  assert(died && dead(), "the remover died after its mark");
   const marked = async () => (await readJson<DirObject>(store, d1)).entries!.a!.unlinking;
   assert(await marked(), "the mark stays");
   // It holds back such a MOVE on an instance that meets it for the first time.
@@ -397,16 +406,9 @@ Deno.test("fsck() leaves a young record of a rename applied for its dead renamer
   await fs.writeFile("/d1/x", bytes(10, 1));
   const d1 = dirKey((await fs.lookup("/d1")).ino);
   // A rename whose instance dies right after its intent on /d1/x is durable.
-  let dead = false;
-  const dying = new FaultyStore(store, {
-    plan: (call) => {
-      if (dead) return { kind: "fail-before" };
-      if (call.op !== "PutObject" || call.key !== d1) return null;
-      return { kind: "pass", between: () => Promise.resolve(void (dead = true)) };
-    },
-  });
+  const { dying, dead } = dyingAfterPut(store, d1);
   const died = await (await Vfs.open(dying)).rename("/d1/x", "/d2/y").then(() => false, () => true);
-  assert(died && dead, "the renamer died after its intent");
+  assert(died && dead(), "the renamer died after its intent");
   // Another instance meets the intent and applies it, noting it for the renamer.
   assertEquals(await fs.lookupOrNull("/d1/x"), null);
   assertEquals((await fs.lookup("/d2/y")).type, "file");

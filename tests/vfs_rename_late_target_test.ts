@@ -17,6 +17,15 @@ import { Vfs } from "../src/vfs/mod.ts";
 const bytes = new TextEncoder().encode("data");
 
 /** The records of renames applied on their renamers' behalf in directory `path`'s object. */
+/** A bucket with the directories `/d1` and `/d2`, and the instance that made them. */
+async function twoDirs(): Promise<{ store: MemoryStore; other: Vfs }> {
+  const store = new MemoryStore();
+  const other = await Vfs.open(store);
+  await other.mkdir("/d1");
+  await other.mkdir("/d2");
+  return { store, other };
+}
+
 async function appliedRecords(store: MemoryStore, path: string): Promise<unknown[]> {
   const ino = (await (await Vfs.open(store)).getattr(path)).ino;
   const dir = await new MetaStore(store).read<DirObject>(dirKey(ino), checkDir);
@@ -54,10 +63,7 @@ async function lateTarget(
 }
 
 Deno.test("a renamer whose target write comes after its rename was settled and the target unlinked does not bring the file back", async () => {
-  const store = new MemoryStore();
-  const other = await Vfs.open(store);
-  await other.mkdir("/d1");
-  await other.mkdir("/d2");
+  const { store, other } = await twoDirs();
   await other.writeFile("/d1/x", bytes);
   await lateTarget(store, other);
   // The unlink came after the rename took effect: the file is gone. Before: the renamer
@@ -68,10 +74,7 @@ Deno.test("a renamer whose target write comes after its rename was settled and t
 });
 
 Deno.test("a renamer of a hard link whose target write comes late does not add a name the link count misses", async () => {
-  const store = new MemoryStore();
-  const other = await Vfs.open(store);
-  await other.mkdir("/d1");
-  await other.mkdir("/d2");
+  const { store, other } = await twoDirs();
   await other.writeFile("/k", bytes);
   await other.link("/k", "/d1/x");
   // The rename happened (the other instance applied it): success (before: ENOENT).
@@ -117,10 +120,7 @@ Deno.test("a rename of a file over a hard link settled by another instance, its 
   // did, once it knew the rename had happened), the moved file then unlinked. The renamer,
   // finding its intent gone and its target empty, took the rename for rolled back and did
   // not count the replaced link off: `/k` kept nlink 2 with one name (fsck: nlink).
-  const store = new MemoryStore();
-  const other = await Vfs.open(store);
-  await other.mkdir("/d1");
-  await other.mkdir("/d2");
+  const { store, other } = await twoDirs();
   await other.writeFile("/k", bytes);
   await other.link("/k", "/d2/y");
   await other.writeFile("/d1/x", new TextEncoder().encode("other"));
@@ -140,10 +140,7 @@ Deno.test("a renamer whose rename another instance applied, its target then unli
   // intent (rolls it forward: the rename happens) and unlinks the target. Before, the
   // renamer found its source and its target gone, could not tell that from a rollback, and
   // answered ENOENT (WebDAV MOVE: 404) for a rename that had happened: no order explains it.
-  const store = new MemoryStore();
-  const other = await Vfs.open(store);
-  await other.mkdir("/d1");
-  await other.mkdir("/d2");
+  const { store, other } = await twoDirs();
   await other.writeFile("/d1/x", bytes);
   assertEquals(await lateTarget(store, other), "renamed");
   // The record was the renamer's to read, and it dropped it.
@@ -154,10 +151,7 @@ Deno.test("a renamer whose rename another instance applied, its target then unli
 });
 
 Deno.test("a renamer whose rename another instance applied, its target then renamed away, answers success", async () => {
-  const store = new MemoryStore();
-  const other = await Vfs.open(store);
-  await other.mkdir("/d1");
-  await other.mkdir("/d2");
+  const { store, other } = await twoDirs();
   await other.writeFile("/d1/x", bytes);
   const answer = await lateTarget(store, other, {
     remove: async () => void await other.rename("/d2/y", "/d2/z"),
@@ -174,10 +168,7 @@ Deno.test("a renamer whose rename another instance rolled back, its source then 
   // back (the source entry stays, with the rollback's trace) and then unlinks the source.
   // No record: the rename did not happen, and ENOENT is what a serial order answers (the
   // renamer after the unlink).
-  const store = new MemoryStore();
-  const other = await Vfs.open(store);
-  await other.mkdir("/d1");
-  await other.mkdir("/d2");
+  const { store, other } = await twoDirs();
   await other.writeFile("/d1/x", bytes);
   const answer = await lateTarget(store, other, {
     settle: false,
