@@ -239,34 +239,26 @@ interface Row {
   run(server: Server, tally: Tally): Promise<void>;
 }
 
+/** {@linkcode UPLOADERS} chunked PUTs of 4 MiB at once into folder `url`, answers tallied. */
+async function chunkedPuts(url: string, tally: Tally): Promise<void> {
+  await Promise.all(Array.from({ length: UPLOADERS }, async (_, i) => {
+    const res = await fetch(`${url}/p${i}.bin`, { method: "PUT", body: chunkedBody(4 * MiB) })
+      .catch((e) => e as Error);
+    tally.add(res instanceof Error ? res.name : res.status);
+    if (!(res instanceof Error)) await res.body?.cancel();
+  }));
+}
+
 const ROWS: Row[] = [
   {
     key: "put-dav",
     what: `${UPLOADERS} x 4 MiB chunked PUT, WebDAV`,
-    async run({ base }, tally) {
-      await Promise.all(Array.from({ length: UPLOADERS }, async (_, i) => {
-        const res = await fetch(`${base}/dav/up/dav/p${i}.bin`, {
-          method: "PUT",
-          body: chunkedBody(4 * MiB),
-        }).catch((e) => e as Error);
-        tally.add(res instanceof Error ? res.name : res.status);
-        if (!(res instanceof Error)) await res.body?.cancel();
-      }));
-    },
+    run: ({ base }, tally) => chunkedPuts(`${base}/dav/up/dav`, tally),
   },
   {
     key: "put-http",
     what: `${UPLOADERS} x 4 MiB chunked PUT, HTTP API`,
-    async run({ base }, tally) {
-      await Promise.all(Array.from({ length: UPLOADERS }, async (_, i) => {
-        const res = await fetch(`${base}/api/v1/fs/up/http/p${i}.bin`, {
-          method: "PUT",
-          body: chunkedBody(4 * MiB),
-        }).catch((e) => e as Error);
-        tally.add(res instanceof Error ? res.name : res.status);
-        if (!(res instanceof Error)) await res.body?.cancel();
-      }));
-    },
+    run: ({ base }, tally) => chunkedPuts(`${base}/api/v1/fs/up/http`, tally),
   },
   {
     key: "put-slow",

@@ -22,6 +22,13 @@ async function findings(store: ObjectStore): Promise<string[]> {
   );
 }
 
+/** `store` as an instance sees it whose every DELETE of `key` fails before reaching it. */
+function failingDeletesOf(store: MemoryStore, key: string): FaultyStore {
+  return new FaultyStore(store, {
+    plan: (call) => call.op === "DeleteObject" && call.key === key ? { kind: "fail-before" } : null,
+  });
+}
+
 Deno.test("an rmdir whose delete of the directory's object fails leaves garbage that GC deletes, not an fsck error", async () => {
   const store = new MemoryStore();
   const fs = await Vfs.open(store);
@@ -30,10 +37,7 @@ Deno.test("an rmdir whose delete of the directory's object fails leaves garbage 
   // Every DELETE of the directory's object fails before reaching the store: the removal is
   // final (tombstone, entry gone) and its last step did not happen.
   const remover = await Vfs.open(
-    new FaultyStore(store, {
-      plan: (call) =>
-        call.op === "DeleteObject" && call.key === key ? { kind: "fail-before" } : null,
-    }),
+    failingDeletesOf(store, key),
   );
   const answer = await remover.rmdir("/d").then(() => "ok", (e) => e.code ?? String(e));
   assertEquals(answer, "ok"); // the removal is final: its answer does not wait for the delete
@@ -103,10 +107,7 @@ Deno.test("a rename over an empty directory whose delete of it fails leaves garb
   await fs.mkdir("/p");
   const key = dirKey((await fs.lookup("/b")).ino);
   const renamer = await Vfs.open(
-    new FaultyStore(store, {
-      plan: (call) =>
-        call.op === "DeleteObject" && call.key === key ? { kind: "fail-before" } : null,
-    }),
+    failingDeletesOf(store, key),
   );
   // A directory's rename goes through its intent even within one directory object; the
   // replaced directory is released once the source entry is gone.
