@@ -12,7 +12,14 @@ import { httpDate } from "../http/preconditions.ts";
 import type { Stat } from "../vfs/mod.ts";
 import type { LockInfo } from "../vfs/locks.ts";
 import { DavError } from "./errors.ts";
-import { DAV, escapeXml, type XmlElement, type XmlOut } from "./xml.ts";
+import {
+  DAV,
+  escapeXml,
+  parseXml,
+  serializeFragment,
+  type XmlElement,
+  type XmlOut,
+} from "./xml.ts";
 
 /** A property name: namespace URI and local name. */
 export interface PropName {
@@ -39,6 +46,30 @@ export function deadName(key: string): PropName | null {
   const close = key.indexOf("}", DEAD_PREFIX.length);
   if (close < 0) return null;
   return { ns: key.slice(DEAD_PREFIX.length + 1, close), name: key.slice(close + 1) };
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * The stored element of dead property `p` as it goes into an answer, or null when the stored
+ * bytes are not one well-formed element of that name (then the property counts as absent).
+ *
+ * PROPPATCH stores only what `serializeFragment` wrote, but the attribute is an extended
+ * attribute like any other: the HTTP API's `setxattr` (and any future writer) can store any
+ * bytes under a `dav:` name. Inserted verbatim, such a value broke every PROPFIND of its
+ * folder for every user (a control character, an unclosed element), or forged members
+ * (`</D:prop>…<D:response><D:href>/dav/elsewhere</D:href>…`) in another user's listing
+ * (before session 19). So each is parsed and written again, as PROPPATCH would have.
+ */
+export function storedElement(p: PropName, bytes: Uint8Array): string | null {
+  let element: XmlElement;
+  try {
+    element = parseXml(strictUtf8.decode(bytes));
+  } catch {
+    return null;
+  }
+  if (element.ns !== p.ns || element.name !== p.name) return null;
+  return serializeFragment(element);
 }
 
 /** Live properties this server computes, in the order allprop lists them. */
@@ -123,8 +154,6 @@ export interface Resource {
   readonly locks: readonly LockInfo[];
 }
 
-const decoder = new TextDecoder();
-
 /**
  * The `activelock` element of a lock (RFC 4918 section 14.1). Its `lockroot` is the URL
  * the LOCK request named (section 14.12), not the path it resolved to: before session 16 a
@@ -181,8 +210,9 @@ function liveValue(
     case "getcontenttype":
       return dav(name, [collection ? "httpd/unix-directory" : contentTypeOf(r.path)]);
     case "displayname": {
-      const set = r.xattrs[DISPLAYNAME_KEY];
-      if (set) return { raw: decoder.decode(set) };
+      const stored = r.xattrs[DISPLAYNAME_KEY];
+      const set = stored ? storedElement({ ns: DAV, name }, stored) : null;
+      if (set !== null) return { raw: set };
       return dav(name, [r.path === "/" ? "" : r.path.slice(r.path.lastIndexOf("/") + 1)]);
     }
     case "supportedlock":
@@ -208,13 +238,18 @@ function liveValue(
   }
 }
 
-/** The dead properties of a resource: name and stored element. */
+/**
+ * The dead properties of a resource: name and stored element, those that hold one (see
+ * {@linkcode storedElement}: a name that is no XML name is left out with its value).
+ */
 function deadProps(r: Resource): [PropName, string][] {
   const out: [PropName, string][] = [];
   for (const [key, value] of Object.entries(r.xattrs)) {
     const name = deadName(key);
     // A set displayname is reported as the live one it overrides, not twice.
-    if (name && !isLive(name)) out.push([name, decoder.decode(value)]);
+    if (!name || isLive(name)) continue;
+    const element = storedElement(name, value);
+    if (element !== null) out.push([name, element]);
   }
   return out;
 }
@@ -237,13 +272,14 @@ export function propResponse(r: Resource, query: PropQuery, ctx: PropContext, no
       const value = liveValue(name, r, ctx, now);
       if (value) found.push(value);
     }
-    for (const [, element] of deadProps(r)) found.push({ raw: element });
+    const dead = deadProps(r);
+    for (const [, element] of dead) found.push({ raw: element });
     // An included name the resource has no value for is reported missing, as a `prop`
     // query would (RFC 4918 section 9.1: include asks for those properties by name).
     for (const name of query.include) {
       const has = isLive(name)
         ? liveValue(name.name as Live, r, ctx, now) !== null
-        : r.xattrs[deadKey(name)] !== undefined;
+        : dead.some(([p]) => p.ns === name.ns && p.name === name.name);
       if (!has) missing.push({ ns: name.ns, name: name.name });
     }
   } else {
@@ -254,8 +290,9 @@ export function propResponse(r: Resource, query: PropQuery, ctx: PropContext, no
         else missing.push({ ns: name.ns, name: name.name });
         continue;
       }
-      const stored = r.xattrs[deadKey(name)];
-      if (stored) found.push({ raw: decoder.decode(stored) });
+      const bytes = r.xattrs[deadKey(name)];
+      const stored = bytes ? storedElement(name, bytes) : null;
+      if (stored !== null) found.push({ raw: stored });
       else missing.push({ ns: name.ns, name: name.name });
     }
   }

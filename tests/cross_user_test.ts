@@ -1,0 +1,129 @@
+// What one user can do to what other users see and do, by ways the escape battery
+// (security_test.ts) and authz_test.ts do not try: values one front end stores and another
+// renders for everyone, shared tables one principal can fill, and the headers of answers
+// with a body. The whole app in process (app.request), four principals: alice (rw, limited
+// to /home/alice), bob (rw, limited to /home/bob), reader (ro) and root (rw, everything).
+
+import { assert, assertEquals } from "./_assert.ts";
+import { createApp } from "../src/app.ts";
+import { Authenticator, hashPassword } from "../src/auth/mod.ts";
+import { MemoryStore, StoreMetrics } from "../src/store/mod.ts";
+import { Vfs } from "../src/vfs/mod.ts";
+import { DAV, parseXml, textOf, type XmlElement } from "../src/webdav/xml.ts";
+
+const ORIGIN = "http://pagefs.test";
+type Who = "alice" | "bob" | "reader" | "root";
+
+interface World {
+  readonly vfs: Vfs;
+  send(
+    as: Who,
+    method: string,
+    path: string,
+    options?: { headers?: Record<string, string>; body?: BodyInit },
+  ): Promise<{ status: number; headers: Headers; body: string }>;
+}
+
+async function world(): Promise<World> {
+  const store = new MemoryStore();
+  const vfs = await Vfs.open(store);
+  const hash = await hashPassword("pw", { iterations: 1000 });
+  const auth = await Authenticator.load({
+    PAGEFS_USERS: [
+      `alice:${hash}:rw:/home/alice`,
+      `bob:${hash}:rw:/home/bob`,
+      `reader:${hash}:ro`,
+      `root:${hash}:rw`,
+    ].join(","),
+  });
+  const app = createApp({
+    store,
+    metrics: new StoreMetrics(),
+    vfs,
+    auth,
+    secret: "a test secret that is long enough to use",
+  });
+  for (const home of ["/home/alice", "/home/bob"]) await vfs.mkdir(home, { parents: true });
+  const send: World["send"] = async (as, method, path, options = {}) => {
+    const res = await app.request(`${ORIGIN}${path}`, {
+      method,
+      headers: { authorization: `Basic ${btoa(`${as}:pw`)}`, ...options.headers },
+      ...(options.body === undefined ? {} : { body: options.body }),
+    });
+    return { status: res.status, headers: res.headers, body: await res.text() };
+  };
+  return { vfs, send };
+}
+
+const JSON_TYPE = { "content-type": "application/json" };
+
+function elements(el: XmlElement, name: string): XmlElement[] {
+  const out: XmlElement[] = [];
+  const walk = (e: XmlElement) => {
+    if (e.ns === DAV && e.name === name) out.push(e);
+    for (const c of e.children) if (typeof c !== "string") walk(c);
+  };
+  walk(el);
+  return out;
+}
+
+Deno.test("a dead property stored through the HTTP API neither breaks nor forges another user's PROPFIND", async () => {
+  const { send } = await world();
+  const put = await send("alice", "PUT", "/api/v1/fs/home/alice/f.txt", { body: "f" });
+  assertEquals(put.status, 201, put.body);
+  // A PROPPATCH'd property, which must still be reported.
+  const patched = await send("alice", "PROPPATCH", "/dav/home/alice/f.txt", {
+    headers: { "content-type": "application/xml" },
+    body: `<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z"><D:set>` +
+      `<D:prop><Z:kept>yes</Z:kept></D:prop></D:set></D:propertyupdate>`,
+  });
+  assertEquals(patched.status, 207, patched.body);
+  // Values no PROPPATCH could store, under `dav:` names, through the API's setxattr.
+  const forged = `<x:a xmlns:x="urn:x">1</x:a></D:prop></D:propstat></D:response>` +
+    `<D:response><D:href>/dav/home/bob/forged</D:href><D:propstat><D:prop>` +
+    `<x:a xmlns:x="urn:x">`;
+  const values: [string, string][] = [
+    ["dav:{urn:x}a", forged],
+    ["dav:{urn:x}ctl", `<x:ctl xmlns:x="urn:x">\u0001</x:ctl>`],
+    ["dav:{urn:x}open", `<x:open xmlns:x="urn:x">`],
+    ["dav:{urn:x}other", `<D:getetag xmlns:D="DAV:">"spoofed"</D:getetag>`],
+    ["dav:{urn:x}bad name><y", `<y/>`],
+    ["dav:{DAV:}displayname", `<D:displayname xmlns:D="DAV:">x</D:nope>`],
+  ];
+  for (const [name, value] of values) {
+    const bytes = new TextEncoder().encode(value);
+    const res = await send("alice", "POST", "/api/v1/fs/home/alice/f.txt", {
+      headers: JSON_TYPE,
+      body: JSON.stringify({ op: "setxattr", name, value: btoa(String.fromCharCode(...bytes)) }),
+    });
+    assertEquals(res.status, 200, `${name}: ${res.body}`);
+  }
+  const queries = {
+    allprop: `<D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>`,
+    propname: `<D:propfind xmlns:D="DAV:"><D:propname/></D:propfind>`,
+    prop: `<D:propfind xmlns:D="DAV:" xmlns:x="urn:x"><D:prop><x:a/><x:ctl/><x:open/>` +
+      `<x:other/><D:displayname/><D:getetag/></D:prop></D:propfind>`,
+  };
+  for (const [kind, query] of Object.entries(queries)) {
+    // Root lists alice's folder; before, each answer was malformed or held bob's forged path.
+    const res = await send("root", "PROPFIND", "/dav/home/alice/", {
+      headers: { depth: "1", "content-type": "application/xml" },
+      body: query,
+    });
+    assertEquals(res.status, 207, `${kind}: ${res.body}`);
+    let root: XmlElement;
+    try {
+      root = parseXml(res.body);
+    } catch (error) {
+      throw new Error(`${kind}: the listing is not well-formed XML (${error})\n${res.body}`);
+    }
+    const hrefs = elements(root, "href").map(textOf);
+    assertEquals(hrefs.sort(), ["/dav/home/alice/", "/dav/home/alice/f.txt"], kind);
+    assert(!res.body.includes("forged") && !res.body.includes("spoofed"), `${kind}: ${res.body}`);
+    if (kind !== "propname") {
+      const names = elements(root, "displayname").map(textOf);
+      assertEquals(names.sort(), ["alice", "f.txt"], kind);
+    }
+    if (kind === "allprop") assert(res.body.includes(">yes</"), `${kind}: ${res.body}`);
+  }
+});
