@@ -127,3 +127,40 @@ Deno.test("a dead property stored through the HTTP API neither breaks nor forges
     if (kind === "allprop") assert(res.body.includes(">yes</"), `${kind}: ${res.body}`);
   }
 });
+
+const lockinfo = (owner: string) =>
+  `<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:shared/></D:lockscope>` +
+  `<D:locktype><D:write/></D:locktype><D:owner>${owner}</D:owner></D:lockinfo>`;
+
+Deno.test("one user cannot fill the lock table that every user's writes read", async () => {
+  const { send } = await world();
+  // Shared locks on one file of her own, each with a long owner: before, alice could take
+  // 10,000 (over 40 MB of table, rewritten by every LOCK and UNLOCK of anyone, and no new
+  // lock for anyone else for up to 7 days).
+  const owner = "o".repeat(4000);
+  let taken = 0;
+  let refused: { status: number; body: string } | null = null;
+  for (let i = 0; i < 400 && refused === null; i++) {
+    const res = await send("alice", "LOCK", "/dav/home/alice/f.txt", {
+      headers: { "content-type": "application/xml", timeout: "Infinite" },
+      body: lockinfo(owner),
+    });
+    if (res.status < 300) taken++;
+    else refused = res;
+  }
+  assert(refused !== null, `alice took ${taken} locks of ${owner.length}-character owners`);
+  assertEquals(refused.status, 507, refused.body);
+  assert(taken >= 200, `alice took only ${taken}`);
+  // Bob still locks and writes his own files.
+  const bob = await send("bob", "LOCK", "/dav/home/bob/g.txt", {
+    headers: { "content-type": "application/xml" },
+    body: lockinfo("bob"),
+  });
+  assertEquals(bob.status, 201, bob.body);
+  const token = bob.headers.get("lock-token")!;
+  const put = await send("bob", "PUT", "/dav/home/bob/g.txt", {
+    headers: { if: `(${token})` },
+    body: "bob",
+  });
+  assertEquals(put.status, 204, put.body);
+});
