@@ -164,3 +164,33 @@ Deno.test("one user cannot fill the lock table that every user's writes read", a
   });
   assertEquals(put.status, 204, put.body);
 });
+
+Deno.test("every answer with a body says nosniff, and a zip names its file in ASCII too", async () => {
+  const { send, vfs } = await world();
+  await vfs.mkdir("/home/alice/it's (1) é", { parents: true });
+  await vfs.write("/home/alice/it's (1) é/f", 0, new Uint8Array([1]), { create: true });
+  const cases: [Who, string, string][] = [
+    ["alice", "GET", "/dav/home/alice/missing"],
+    ["alice", "PROPFIND", "/dav/home/alice/missing"],
+    ["alice", "GET", "/dav/home/alice/"],
+    ["alice", "DELETE", "/dav/home/bob/x"],
+    ["alice", "GET", "/api/v1/fs/home/alice/missing"],
+    ["alice", "GET", "/api/v1/fs/home/bob/"],
+    ["reader", "PUT", "/api/v1/fs/home/alice/x"],
+    ["alice", "PATCH", "/api/v1/uploads/0123"],
+    ["alice", "GET", "/api/v1/zip/home/alice/it's%20(1)%20%C3%A9/"],
+  ];
+  for (const [who, method, path] of cases) {
+    const res = await send(who, method, path, { headers: { "tus-resumable": "1.0.0" } });
+    assert(res.body.length > 0, `${method} ${path}: ${res.status} has no body`);
+    assertEquals(res.headers.get("x-content-type-options"), "nosniff", `${method} ${path}`);
+  }
+  const zip = await send("alice", "GET", "/api/v1/zip/home/alice/it's%20(1)%20%C3%A9/");
+  assertEquals(zip.status, 200);
+  // RFC 6266: an ASCII filename= for clients that do not read filename*, and filename*
+  // with only RFC 8187's attr-chars (`'`, `(`, `)` encoded).
+  assertEquals(
+    zip.headers.get("content-disposition"),
+    `attachment; filename="it's (1) _.zip"; filename*=UTF-8''it%27s%20%281%29%20%C3%A9.zip`,
+  );
+});
