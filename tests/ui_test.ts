@@ -109,6 +109,17 @@ Deno.test("sign-in sets a session cookie, refuses a wrong password and cross-sit
   assertEquals(cross.status, 403);
   assertEquals(cross.headers.get("set-cookie"), null);
   await cross.body?.cancel();
+  // Nor can another site sign a visitor out: its form post carries no cookie (SameSite),
+  // and the answer cleared the cookie all the same.
+  for (const headers of [{ "sec-fetch-site": "cross-site" }, { origin: "https://evil.example" }]) {
+    const out = await app.request(`${url}/ui/logout`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+      body: new URLSearchParams({ csrf: "" }),
+    });
+    await out.body?.cancel();
+    assertEquals([out.status, out.headers.get("set-cookie")], [403, null], JSON.stringify(headers));
+  }
   // An open redirect through ?next is refused.
   const next = await app.request(`${url}/ui/login`, {
     method: "POST",

@@ -67,7 +67,7 @@ function safeNext(next: unknown): string {
 }
 
 /**
- * Whether a state-changing form post comes from this site: `Sec-Fetch-Site` where the
+ * Whether a form post (sign-in, sign-out) comes from this site: `Sec-Fetch-Site` where the
  * browser sends it, else the `Origin`'s host; a request with neither (not a browser) passes.
  */
 function sameOrigin(c: Context): boolean {
@@ -183,6 +183,10 @@ export function createUi(vfs: Vfs, options: UiOptions): Hono<AuthEnv> {
   });
 
   app.post("/ui/logout", async (c) => {
+    // A cross-site form carries no session cookie (SameSite=Strict), so the token check
+    // below never ran for it, and the answer cleared the cookie: any page could sign its
+    // visitors out of PageFS (before session 19).
+    if (!sameOrigin(c)) throw new HttpError(403, "EACCES", "Cross-site sign-out refused");
     const form = await readForm(c);
     const session = await sessions.verify(cookieValue(c.req.header("cookie"), SESSION_COOKIE));
     const csrf = typeof form.csrf === "string" ? form.csrf : "";
