@@ -340,26 +340,33 @@ async function rememberedParent(
   ctx: Ctx,
   names: readonly string[],
   ns: number,
-): Promise<{ dir: DirObject; depth: number } | null> {
+): Promise<Start | null> {
   if (names.length < 2) return null;
   const parent = names.slice(0, -1);
   const chain = chainOf(ctx, parent);
   if (chain === undefined || chain.ns !== ns) return null;
   const found = await ctx.dirs.get(chain.ino, RECENT);
   if (found === null || found.value.removing !== undefined) return null;
-  return { dir: found.value, depth: parent.length };
+  return { dir: found.value, depth: parent.length, at: chain.at };
+}
+
+/** Where a walk starts: a directory, how many names lead to it, and when that was known. */
+interface Start {
+  readonly dir: DirObject;
+  readonly depth: number;
+  /** When its chain was remembered: the chains the walk remembers are no younger. */
+  readonly at: number;
 }
 
 /**
- * Resolution from `start` (a directory and how many of `names` lead to it; the root if
- * null), in full; remembers chains under `ns` if given.
+ * Resolution from `start` (the root if null), in full; remembers chains under `ns` if given.
  */
 async function walk(
   ctx: Ctx,
   names: readonly string[],
   path: string,
   hops: { n: number },
-  start: { dir: DirObject; depth: number } | null,
+  start: Start | null,
   ns: number | null,
 ): Promise<{ dir: DirObject; names: string[] }> {
   let dir = start?.dir ?? await openDir(ctx, ROOT_INO, path);
@@ -380,7 +387,7 @@ async function walk(
     if (entry.t !== "d") throw new FsError("ENOTDIR", "Not a directory", { path });
     dir = await openDir(ctx, entry.ino, path);
     at.push(name);
-    if (ns !== null) rememberChain(ctx, at, { ino: entry.ino, ns });
+    if (ns !== null) rememberChain(ctx, at, { ino: entry.ino, ns }, start?.at);
   }
   return { dir, names: at };
 }
