@@ -223,3 +223,30 @@ Deno.test("a walk of a deep folder costs a few reads per directory, even after a
     assert(reads < 15 * depth, `${method} of a ${depth}-deep folder made ${reads} reads`);
   }
 });
+
+Deno.test("a cross-site form post with the Basic credentials a browser holds changes nothing", async () => {
+  const { send, vfs } = await world();
+  // What an HTML form on another site can send (no custom header, a form's content types),
+  // with the credentials the browser remembers for this site: every POST route refuses it.
+  const forms: [string, string, string][] = [
+    ["/dav/home/alice/x", "text/plain", "hello"],
+    ["/api/v1/fs/home/alice/x", "text/plain", '{"op":"mkdir"}'],
+    ["/api/v1/fs/home/alice/x", "application/x-www-form-urlencoded", "op=mkdir"],
+    ["/api/v1/uploads/", "text/plain", "x"],
+    ["/ui/share", "text/plain", '{"path":"/home/alice"}'],
+    ["/ui/share/revoke", "text/plain", '{"path":"/home/alice"}'],
+  ];
+  for (const [path, type, body] of forms) {
+    const res = await send("alice", "POST", path, {
+      headers: {
+        "content-type": type,
+        origin: "https://evil.example",
+        "sec-fetch-site": "cross-site",
+      },
+      body,
+    });
+    assert([405, 412, 415].includes(res.status), `${path} (${type}): ${res.status} ${res.body}`);
+  }
+  assertEquals((await vfs.readdir("/home/alice")).entries, []);
+  assertEquals(await vfs.listxattr("/home/alice"), []);
+});
