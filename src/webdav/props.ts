@@ -12,20 +12,10 @@ import { httpDate } from "../http/preconditions.ts";
 import type { Stat } from "../vfs/mod.ts";
 import type { LockInfo } from "../vfs/locks.ts";
 import { DavError } from "./errors.ts";
-import {
-  DAV,
-  escapeXml,
-  parseXml,
-  serializeFragment,
-  type XmlElement,
-  type XmlOut,
-} from "./xml.ts";
+import { DAV, escapeXml, type XmlElement, type XmlOut } from "./xml.ts";
+import { type PropName, storedElement, type StoredProps } from "./stored_props.ts";
 
-/** A property name: namespace URI and local name. */
-export interface PropName {
-  readonly ns: string;
-  readonly name: string;
-}
+export type { PropName } from "./stored_props.ts";
 
 /** Extended attribute names of dead properties start with this, then `{ns}name`. */
 export const DEAD_PREFIX = "dav:";
@@ -46,30 +36,6 @@ export function deadName(key: string): PropName | null {
   const close = key.indexOf("}", DEAD_PREFIX.length);
   if (close < 0) return null;
   return { ns: key.slice(DEAD_PREFIX.length + 1, close), name: key.slice(close + 1) };
-}
-
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
-
-/**
- * The stored element of dead property `p` as it goes into an answer, or null when the stored
- * bytes are not one well-formed element of that name (then the property counts as absent).
- *
- * PROPPATCH stores only what `serializeFragment` wrote, but the attribute is an extended
- * attribute like any other: the HTTP API's `setxattr` (and any future writer) can store any
- * bytes under a `dav:` name. Inserted verbatim, such a value broke every PROPFIND of its
- * folder for every user (a control character, an unclosed element), or forged members
- * (`</D:prop>…<D:response><D:href>/dav/elsewhere</D:href>…`) in another user's listing
- * (before session 19). So each is parsed and written again, as PROPPATCH would have.
- */
-export function storedElement(p: PropName, bytes: Uint8Array): string | null {
-  let element: XmlElement;
-  try {
-    element = parseXml(strictUtf8.decode(bytes));
-  } catch {
-    return null;
-  }
-  if (element.ns !== p.ns || element.name !== p.name) return null;
-  return serializeFragment(element);
 }
 
 /** Live properties this server computes, in the order allprop lists them. */
@@ -142,6 +108,13 @@ export function needsQuota(query: PropQuery): boolean {
 export interface PropContext {
   readonly hrefOf: (path: string, collection: boolean) => string;
   readonly quota: { readonly used: number; readonly available: number } | null;
+  /** The front end's memo of dead property values as rendered (none: each parsed). */
+  readonly stored?: StoredProps;
+}
+
+/** The stored element of dead property `p`, through the memo when there is one. */
+function rendered(ctx: PropContext, p: PropName, bytes: Uint8Array): string | null {
+  return ctx.stored ? ctx.stored.element(p, bytes) : storedElement(p, bytes);
 }
 
 /** One resource to describe. */
@@ -211,7 +184,7 @@ function liveValue(
       return dav(name, [collection ? "httpd/unix-directory" : contentTypeOf(r.path)]);
     case "displayname": {
       const stored = r.xattrs[DISPLAYNAME_KEY];
-      const set = stored ? storedElement({ ns: DAV, name }, stored) : null;
+      const set = stored ? rendered(ctx, { ns: DAV, name }, stored) : null;
       if (set !== null) return { raw: set };
       return dav(name, [r.path === "/" ? "" : r.path.slice(r.path.lastIndexOf("/") + 1)]);
     }
@@ -242,13 +215,13 @@ function liveValue(
  * The dead properties of a resource: name and stored element, those that hold one (see
  * {@linkcode storedElement}: a name that is no XML name is left out with its value).
  */
-function deadProps(r: Resource): [PropName, string][] {
+function deadProps(r: Resource, ctx: PropContext): [PropName, string][] {
   const out: [PropName, string][] = [];
   for (const [key, value] of Object.entries(r.xattrs)) {
     const name = deadName(key);
     // A set displayname is reported as the live one it overrides, not twice.
     if (!name || isLive(name)) continue;
-    const element = storedElement(name, value);
+    const element = rendered(ctx, name, value);
     if (element !== null) out.push([name, element]);
   }
   return out;
@@ -264,7 +237,7 @@ export function propResponse(r: Resource, query: PropQuery, ctx: PropContext, no
       if (NOT_IN_ALLPROP.has(name)) continue;
       if (liveValue(name, r, ctx, now)) found.push(dav(name));
     }
-    for (const [name] of deadProps(r)) found.push({ ns: name.ns, name: name.name });
+    for (const [name] of deadProps(r, ctx)) found.push({ ns: name.ns, name: name.name });
   } else if (query.kind === "allprop") {
     const extra = new Set(query.include.filter(isLive).map((n) => n.name));
     for (const name of LIVE) {
@@ -272,7 +245,7 @@ export function propResponse(r: Resource, query: PropQuery, ctx: PropContext, no
       const value = liveValue(name, r, ctx, now);
       if (value) found.push(value);
     }
-    const dead = deadProps(r);
+    const dead = deadProps(r, ctx);
     for (const [, element] of dead) found.push({ raw: element });
     // An included name the resource has no value for is reported missing, as a `prop`
     // query would (RFC 4918 section 9.1: include asks for those properties by name).
@@ -291,7 +264,7 @@ export function propResponse(r: Resource, query: PropQuery, ctx: PropContext, no
         continue;
       }
       const bytes = r.xattrs[deadKey(name)];
-      const stored = bytes ? storedElement(name, bytes) : null;
+      const stored = bytes ? rendered(ctx, name, bytes) : null;
       if (stored !== null) found.push({ raw: stored });
       else missing.push({ ns: name.ns, name: name.name });
     }
