@@ -174,7 +174,9 @@ export function createUi(vfs: Vfs, options: UiOptions): Hono<AuthEnv> {
       ? null
       : await auth.authenticate(header);
     if (principal === null || auth.userPrincipal(user) === null) {
-      console.warn(`pagefs: sign-in failed for "${user.slice(0, 64)}"`);
+      // Quoted and escaped: the name is anyone's input, and a line break or a terminal
+      // escape in it wrote lines of its own into the log (before session 19).
+      console.warn(`pagefs: sign-in failed for ${JSON.stringify(user.slice(0, 64))}`);
       return html(c, LoginPage({ next, user, error: "Wrong user name or password" }), 401);
     }
     const { value } = await sessions.issue(principal.name);
