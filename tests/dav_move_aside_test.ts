@@ -473,3 +473,34 @@ Deno.test(
     assertEquals([...kindsSeen].sort(), ["copying", "moving", "replaced"]);
   },
 );
+
+davTest("a log line names a path quoted, whatever its names hold", async (t) => {
+  const b = await t.b();
+  // A source whose name holds a line break: the log line saying where the MOVE keeps it
+  // wrote that line break (and whatever followed, as a line of its own) into the log.
+  const src = "/in/s\nlevel=error msg=forged";
+  assertEquals(await t.a.mkcol("/in"), 201);
+  assertEquals(await t.a.mkcol(src), 201);
+  assertEquals(await t.a.mkcol("/dst"), 201);
+  const rename = t.a.vfs.rename.bind(t.a.vfs);
+  t.a.vfs.rename = async (from, to, options) => {
+    const done = await rename(from, to, options);
+    if (from !== src) return done;
+    t.a.vfs.rename = rename;
+    // Before the swap: the destination locked, the source's name taken (as above).
+    assertEquals((await b.lock("/dst")).status, 200);
+    assertEquals(await b.put(src, "taken"), 201);
+    return done;
+  };
+  const warned: string[] = [];
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => void warned.push(args.map(String).join(" "));
+  try {
+    const res = await moveOrCopy(t.a, "MOVE", {}, src);
+    assertEquals(res.status, 423, await res.text());
+  } finally {
+    console.warn = warn;
+  }
+  assert(warned.some((line) => line.includes("is kept at")), warned.join("\n"));
+  for (const line of warned) assert(!/[\n\r]/.test(line), JSON.stringify(line));
+}, { backends: ["memory"] });

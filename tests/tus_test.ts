@@ -10,6 +10,7 @@ import { SKEW_MARGIN_MS, STAGING_DIR, Uploads } from "../src/tus/mod.ts";
 import { isFsError, type Stat, Vfs } from "../src/vfs/mod.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { contract, pattern } from "./_stores.ts";
+import { HookStore } from "./_hook_store.ts";
 
 const ORIGIN = "http://pagefs.test";
 const TUS = { "tus-resumable": "1.0.0" };
@@ -424,6 +425,38 @@ contract("tus: a sweep removes expired uploads, judged by the sweeper's clock", 
   const left = (await at.vfs.readdir(STAGING_DIR)).entries.map((e) => e.name);
   assertEquals(left, [`${young.split("/").pop()}.json`]);
   assertEquals(await offsetOf(at, old), null);
+}, BACKENDS);
+
+contract("tus: a sweep reads no record that cannot have expired yet", async (store) => {
+  const c = clock();
+  const hooks = new HookStore(store);
+  const at = await instance(hooks, { now: c.now, expiryMs: HOUR });
+  const old = await create(at, 10, { path: "/old.txt" });
+  c.t += HOUR / 2;
+  // Records with metadata too long to be kept inline in the folder's listing (a client may
+  // send 16 KiB), swept by another instance (whose cache has none of them).
+  const pad = "p".repeat(4000);
+  for (let i = 0; i < 20; i++) await create(at, 10, { path: `/young-${i}.txt`, pad });
+  const other = await Vfs.open(hooks, { now: c.now });
+  const uploads = new Uploads(other, { expiryMs: HOUR, now: c.now });
+  const reads = async () => {
+    const before = hooks.calls.length;
+    const removed = await other.fresh(() => uploads.sweep());
+    const calls = hooks.calls.slice(before);
+    return { removed, reads: calls.filter((call) => call.op !== "ListObjectsV2").length };
+  };
+  // Before, each sweep read every record (20 young ones left by a user: 20 reads or more
+  // each time, on every instance that sweeps); now the listing says they are younger than
+  // an expiry.
+  const first = await reads();
+  assertEquals(first.removed, 0);
+  assert(first.reads <= 5, `a sweep of 21 young uploads made ${first.reads} requests`);
+  // The old one is read (and removed) once it may have expired; the young ones still not.
+  c.t += HOUR / 2 + SKEW_MARGIN_MS + 1;
+  const second = await reads();
+  assertEquals(second.removed, 1);
+  assertEquals(await offsetOf(at, old), null);
+  assertEquals((await at.vfs.readdir(STAGING_DIR)).entries.length, 20);
 }, BACKENDS);
 
 contract("tus: the staging folder is no path any front end serves", async (store) => {

@@ -85,6 +85,19 @@ Deno.test("sign-in sets a session cookie, refuses a wrong password and cross-sit
   const wrong = await signIn("alice", "nope");
   assertEquals(wrong.res.status, 401);
   assertEquals(wrong.cookie, "");
+  // The failure is logged with the name as typed, quoted: a line break (or a terminal
+  // escape) in it wrote a line of its own into the log.
+  const warned: string[] = [];
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => void warned.push(args.map(String).join(" "));
+  try {
+    const forged = await signIn("x\npagefs: forged\u001b[2J", "nope");
+    assertEquals(forged.res.status, 401);
+  } finally {
+    console.warn = warn;
+  }
+  assertEquals(warned.length, 1, warned.join("|"));
+  assert(!/[\n\r\x1b]/.test(warned[0]!), JSON.stringify(warned[0]));
   const { res } = await signIn();
   assertEquals(res.status, 303);
   const cookie = res.headers.get("set-cookie")!;
@@ -109,6 +122,17 @@ Deno.test("sign-in sets a session cookie, refuses a wrong password and cross-sit
   assertEquals(cross.status, 403);
   assertEquals(cross.headers.get("set-cookie"), null);
   await cross.body?.cancel();
+  // Nor can another site sign a visitor out: its form post carries no cookie (SameSite),
+  // and the answer cleared the cookie all the same.
+  for (const headers of [{ "sec-fetch-site": "cross-site" }, { origin: "https://evil.example" }]) {
+    const out = await app.request(`${url}/ui/logout`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+      body: new URLSearchParams({ csrf: "" }),
+    });
+    await out.body?.cancel();
+    assertEquals([out.status, out.headers.get("set-cookie")], [403, null], JSON.stringify(headers));
+  }
   // An open redirect through ?next is refused.
   const next = await app.request(`${url}/ui/login`, {
     method: "POST",

@@ -183,6 +183,35 @@ contract(
 );
 
 contract(
+  "a path resolved from its parent's remembered path is forgotten when the parent's is",
+  async (store) => {
+    let now = 1_000_000;
+    const a = await Vfs.open(store, { now: () => now });
+    const b = await Vfs.open(store);
+    await b.mkdir("/p/x", { parents: true });
+    await b.mkdir("/q");
+    await b.writeFile("/p/x/f", bytes("one"));
+    await warm(a, ["/p/f"]); // a remembers /p only
+    // A rename of /p that no epoch shows (as in the test above) ...
+    const locks = await store.get(LOCKS_KEY).catch(() => null);
+    const before = locks?.status === "ok"
+      ? new Uint8Array(await new Response(locks.body).arrayBuffer())
+      : null;
+    await b.rename("/p", "/q/p");
+    if (before) await store.put(LOCKS_KEY, before);
+    else await store.delete(LOCKS_KEY);
+    // ... may be followed through /p's remembered path while that is under a minute old,
+    // and /p/x be resolved from it (since session 19, from the parent's chain) ...
+    now += 59_000;
+    assert(["one", "ENOENT"].includes(await content(a, "/p/x/f")));
+    // ... but not once /p's is a minute old: /p/x is as old as the path it came from.
+    now += 2_000;
+    assertEquals(await content(a, "/p/x/f"), "ENOENT");
+    assertEquals(await content(a, "/q/p/x/f"), "one");
+  },
+);
+
+contract(
   "a path walked after this request's own epoch bump is not remembered from reads made before it",
   async (store) => {
     const a = await Vfs.open(store);

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { attachment } from "../http/disposition.ts";
 import type { Context, Hono } from "hono";
 import type { Vfs } from "../vfs/mod.ts";
 import { HttpError } from "./errors.ts";
@@ -295,7 +296,7 @@ export function registerZipRoutes(app: Hono, vfsOf: (c: Context) => Vfs): void {
     const file = `${names.length === 1 ? roots[0]!.name : base}.zip`;
     const headers = {
       "content-type": "application/zip",
-      "content-disposition": `attachment; filename*=UTF-8''${encodeURIComponent(file)}`,
+      "content-disposition": attachment(file),
       "cache-control": "no-store",
     };
     if (c.req.method === "HEAD") return c.body(null, 200, headers);

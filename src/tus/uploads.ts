@@ -242,14 +242,27 @@ export class Uploads {
   /**
    * Removes expired uploads (and staging files whose record is gone, once older than an
    * expiry); returns how many uploads it removed. Their segments are GC's to reclaim.
+   *
+   * A record written less than an expiry ago (by the listing's mtime) cannot have expired
+   * yet, since its deadline is its creation plus the expiry, and is not read. Before session
+   * 19 every record was read on every sweep; one with over 1 KiB of metadata (a client may
+   * send 16 KiB) is an object of its own, so a user who left 100,000 such unfinished uploads
+   * made each instance that took an upload read up to 100,000 objects every 10 minutes for a
+   * day. A
+   * writer's clock behind the sweeper's only delays a removal to a later sweep (an expired
+   * upload is removed on access too); nothing is removed early, as `get` still judges it.
    */
   async sweep(): Promise<number> {
     this.#lastSweep = this.#now();
     const names = new Set<string>();
+    const young = new Set<string>();
     try {
       for (let cursor: string | null = null;;) {
         const page = await this.#vfs.readdir(STAGING_DIR, cursor ? { cursor } : {});
-        for (const entry of page.entries) names.add(entry.name);
+        for (const { name, stat } of page.entries) {
+          names.add(name);
+          if (this.#now() <= stat.mtime + this.expiryMs) young.add(name);
+        }
         cursor = page.cursor;
         if (!cursor) break;
       }
@@ -261,6 +274,7 @@ export class Uploads {
     for (const name of names) {
       const id = name.endsWith(".json") ? name.slice(0, -5) : name;
       if (!isUploadId(id) || (name === id && names.has(`${id}.json`))) continue;
+      if (young.has(name)) continue;
       try {
         if (name === id) {
           // A staging file without a record (a creation that died halfway, or a record

@@ -67,7 +67,7 @@ function safeNext(next: unknown): string {
 }
 
 /**
- * Whether a state-changing form post comes from this site: `Sec-Fetch-Site` where the
+ * Whether a form post (sign-in, sign-out) comes from this site: `Sec-Fetch-Site` where the
  * browser sends it, else the `Origin`'s host; a request with neither (not a browser) passes.
  */
 function sameOrigin(c: Context): boolean {
@@ -174,7 +174,9 @@ export function createUi(vfs: Vfs, options: UiOptions): Hono<AuthEnv> {
       ? null
       : await auth.authenticate(header);
     if (principal === null || auth.userPrincipal(user) === null) {
-      console.warn(`pagefs: sign-in failed for "${user.slice(0, 64)}"`);
+      // Quoted and escaped: the name is anyone's input, and a line break or a terminal
+      // escape in it wrote lines of its own into the log (before session 19).
+      console.warn(`pagefs: sign-in failed for ${JSON.stringify(user.slice(0, 64))}`);
       return html(c, LoginPage({ next, user, error: "Wrong user name or password" }), 401);
     }
     const { value } = await sessions.issue(principal.name);
@@ -183,6 +185,10 @@ export function createUi(vfs: Vfs, options: UiOptions): Hono<AuthEnv> {
   });
 
   app.post("/ui/logout", async (c) => {
+    // A cross-site form carries no session cookie (SameSite=Strict), so the token check
+    // below never ran for it, and the answer cleared the cookie: any page could sign its
+    // visitors out of PageFS (before session 19).
+    if (!sameOrigin(c)) throw new HttpError(403, "EACCES", "Cross-site sign-out refused");
     const form = await readForm(c);
     const session = await sessions.verify(cookieValue(c.req.header("cookie"), SESSION_COOKIE));
     const csrf = typeof form.csrf === "string" ? form.csrf : "";

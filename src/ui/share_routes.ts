@@ -11,6 +11,7 @@
  * @module
  */
 
+import { attachment } from "../http/disposition.ts";
 import type { Context, Hono } from "hono";
 import { allows, type Authenticator, type AuthEnv, cookieValue } from "../auth/mod.ts";
 import { contentTypeOf } from "../http/media_types.ts";
@@ -203,7 +204,7 @@ export function registerShareRoutes(
       "cache-control": "private, no-cache",
     };
     if (download) {
-      headers["content-disposition"] = `attachment; filename*=UTF-8''${encodeURIComponent(name)}`;
+      headers["content-disposition"] = attachment(name);
     }
     if (
       evaluatePreconditions(conditionalHeaders(c.req.raw.headers), stat, true) === "not-modified"

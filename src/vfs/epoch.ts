@@ -150,12 +150,18 @@ export function chainOf(ctx: Ctx, names: readonly string[]): Chain | undefined {
   return chain;
 }
 
-/** Remembers that directory path `names` led to `ino` under epoch `ns`, as of now. */
+/**
+ * Remembers that directory path `names` led to `ino` under epoch `ns`, as of `at` (default
+ * now): a path resolved from its parent's remembered chain is as old as that chain, so that
+ * no path is followed for more than {@linkcode CHAIN_MAX_AGE_MS} after its first directory
+ * was read.
+ */
 export function rememberChain(
   ctx: Ctx,
   names: readonly string[],
   chain: Omit<Chain, "at">,
+  at: number = ctx.now(),
 ): void {
   if (ctx.chains.size >= MAX_CHAINS) ctx.chains.clear();
-  ctx.chains.set(names.join("/"), { ...chain, at: ctx.now() });
+  ctx.chains.set(names.join("/"), { ...chain, at });
 }

@@ -9,6 +9,7 @@
  */
 
 import type { Check } from "../format/cas.ts";
+import { FsError } from "./errors.ts";
 import { joinPath, splitPath } from "./path.ts";
 
 /** Whether a lock excludes every other lock, or only exclusive ones. */
@@ -61,6 +62,54 @@ export function table(base: LockTable | undefined, locks: LockInfo[]): LockTable
 
 export function liveLocks(value: LockTable | undefined, now: number): LockInfo[] {
   return value ? value.locks.filter((l) => l.expires > now) : [];
+}
+
+/**
+ * What one principal's live locks take of the table: how many, and their size (owner and
+ * paths, in UTF-16 code units), which every reader of the table downloads and parses.
+ */
+export function shareOf(live: readonly LockInfo[], principal: string): {
+  count: number;
+  bytes: number;
+} {
+  let count = 0;
+  let bytes = 0;
+  for (const l of live) {
+    if (l.principal !== principal) continue;
+    count++;
+    bytes += lockBytes(l);
+  }
+  return { count, bytes };
+}
+
+/**
+ * Throws ENOSPC when a new lock would take `principal` past its share of the table: at most
+ * `limit.locks` live locks, whose owners and paths together hold at most `limit.bytes` UTF-16
+ * code units. The table is one object that every write reads and every lock change rewrites
+ * whole, for every user: before session 19 one user could fill it (10,000 shared locks with
+ * 4 KiB owners on one file of its own: over 40 MB to rewrite for each LOCK and UNLOCK of
+ * anyone, and no new lock for anyone else for up to 7 days).
+ */
+export function checkShare(
+  live: readonly LockInfo[],
+  principal: string,
+  lock: Pick<LockInfo, "owner" | "root" | "via">,
+  limit: { readonly locks: number; readonly bytes: number },
+): void {
+  const { count, bytes } = shareOf(live, principal);
+  if (count >= limit.locks || bytes + lockBytes(lock) > limit.bytes) {
+    throw new FsError(
+      "ENOSPC",
+      `"${principal}" holds ${count} live locks (at most ${limit.locks}, with ` +
+        `${limit.bytes} characters of owners and paths); unlock some first`,
+      { path: lock.root },
+    );
+  }
+}
+
+/** The size of a lock's variable parts (owner and paths), in UTF-16 code units. */
+export function lockBytes(l: Pick<LockInfo, "owner" | "root" | "via">): number {
+  return l.owner.length + l.root.length + (l.via?.length ?? 0);
 }
 
 /** A copy for callers: the table's records are shared with MetaStore's cache. */

@@ -29,6 +29,7 @@ import {
   atOrBelow,
   below,
   checkLockTable,
+  checkShare,
   copy,
   covers,
   liveLocks,
@@ -95,6 +96,8 @@ export interface LockManagerOptions {
   readonly maxLocks?: number;
   /** Longest `owner` fragment accepted, in UTF-16 code units (default 4096). */
   readonly maxOwner?: number;
+  /** One principal's share of the table (see `checkShare`; default 1,000 locks, 1 MiB). */
+  readonly perPrincipal?: { readonly locks?: number; readonly bytes?: number };
   /**
    * How far apart instances' clocks may be, in ms (default 2 minutes): a lapsed lock stays
    * in the table (ignored by reads) until it has lapsed by more than this.
@@ -173,6 +176,7 @@ export class LockManager {
   readonly #defaultTimeout: number;
   readonly #maxLocks: number;
   readonly #maxOwner: number;
+  readonly #perPrincipal: { readonly locks: number; readonly bytes: number };
   readonly #skewMargin: number;
 
   constructor(meta: MetaStore, options: LockManagerOptions = {}) {
@@ -181,6 +185,10 @@ export class LockManager {
     this.#defaultTimeout = Math.min(options.defaultTimeout ?? 3600, this.#maxTimeout);
     this.#maxLocks = options.maxLocks ?? 10_000;
     this.#maxOwner = options.maxOwner ?? 4096;
+    this.#perPrincipal = {
+      locks: options.perPrincipal?.locks ?? 1000,
+      bytes: options.perPrincipal?.bytes ?? 1024 * 1024,
+    };
     this.#skewMargin = options.skewMargin ?? SKEW_MARGIN;
   }
 
@@ -232,6 +240,14 @@ export class LockManager {
             `Too many locks (${live.length} live, at most ${this.#maxLocks}); unlock some first`,
             { path: root },
           );
+        }
+        const principal = request.principal;
+        if (principal) {
+          checkShare(live, principal, {
+            owner,
+            root,
+            ...(via === root ? {} : { via }),
+          }, this.#perPrincipal);
         }
         const lock: LockInfo = {
           token,

@@ -320,6 +320,29 @@ contract("a full table refuses new locks until one goes", async (store) => {
   assert(bad instanceof FsError && bad.code === "EINVAL", String(bad));
 }, { backends: ["memory"] });
 
+contract("one principal cannot take more than its share of the table", async (store) => {
+  const locks = new LockManager(new MetaStore(store), { perPrincipal: { locks: 2, bytes: 200 } });
+  const as = (principal: string | null, root: string, owner = "") => ({
+    ...req(root, { scope: "shared" }),
+    owner,
+    principal,
+  });
+  await locks.lock(as("alice", "/a"));
+  const a2 = await locks.lock(as("alice", "/a"));
+  const third = await assertRejects(() => locks.lock(as("alice", "/a")));
+  assert(third instanceof FsError && third.code === "ENOSPC", String(third));
+  // Others still lock, the same resource too; without a principal (no auth) no share applies.
+  await locks.lock(as("bob", "/a"));
+  for (let i = 0; i < 3; i++) await locks.lock(as(null, "/a"));
+  // Size counts too: owners and paths.
+  const big = await assertRejects(() => locks.lock(as("bob", "/b", "x".repeat(200))));
+  assert(big instanceof FsError && big.code === "ENOSPC", String(big));
+  await locks.lock(as("bob", "/b", "x".repeat(150)));
+  // An unlock gives the share back.
+  await locks.unlock(a2.token, "/a");
+  await locks.lock(as("alice", "/a"));
+}, { backends: ["memory"] });
+
 contract("fsck knows the lock table", async (store) => {
   const fs = await Vfs.open(store);
   await fs.locks.lock(req("/x"));

@@ -318,22 +318,60 @@ async function resolveOnce(
     const epoch = await readEpoch(ctx);
     if (epoch.pending.length > 0) await clearStalePending(ctx, epoch);
     const ns = epoch.pending.length === 0 ? epoch.ns : null;
-    return await walk(ctx, names, path, hops, null, ns);
+    const start = ns === null ? null : await rememberedParent(ctx, names, ns);
+    return await walk(ctx, names, path, hops, start, ns);
   });
 }
 
-/** Resolution in full from `root` (read if null); remembers chains under `ns` if given. */
+/**
+ * Where a resolution of `names` may start instead of the root: the directory of its parent
+ * path when that path's chain is remembered under `ns` (the epoch this resolution just read
+ * afresh) and the directory, read now, is not being removed, as {@linkcode cachedDir} judges
+ * a chain. Null otherwise (the walk starts at the root, as before).
+ *
+ * A walk of a tree (PROPFIND, a zip, a COPY, a DELETE) resolves each directory after its
+ * parent; once the chains lapse (any rename of a directory anywhere, or a minute), each of
+ * them was resolved from the root again, re-reading every directory on the way and joining
+ * and hashing every longer prefix as a key: a tree's walk cost the cube of its depth. Before
+ * session 19 a user's PROPFIND of its 2,200-deep folder after a rename kept a core busy for
+ * 23 s, and a COPY of it for 26 s, while anyone's rename made it so again.
+ */
+async function rememberedParent(
+  ctx: Ctx,
+  names: readonly string[],
+  ns: number,
+): Promise<Start | null> {
+  if (names.length < 2) return null;
+  const parent = names.slice(0, -1);
+  const chain = chainOf(ctx, parent);
+  if (chain === undefined || chain.ns !== ns) return null;
+  const found = await ctx.dirs.get(chain.ino, RECENT);
+  if (found === null || found.value.removing !== undefined) return null;
+  return { dir: found.value, depth: parent.length, at: chain.at };
+}
+
+/** Where a walk starts: a directory, how many names lead to it, and when that was known. */
+interface Start {
+  readonly dir: DirObject;
+  readonly depth: number;
+  /** When its chain was remembered: the chains the walk remembers are no younger. */
+  readonly at: number;
+}
+
+/**
+ * Resolution from `start` (the root if null), in full; remembers chains under `ns` if given.
+ */
 async function walk(
   ctx: Ctx,
   names: readonly string[],
   path: string,
   hops: { n: number },
-  root: DirObject | null,
+  start: Start | null,
   ns: number | null,
 ): Promise<{ dir: DirObject; names: string[] }> {
-  let dir = root ?? await openDir(ctx, ROOT_INO, path);
-  const at: string[] = [];
-  for (let i = 0; i < names.length; i++) {
+  let dir = start?.dir ?? await openDir(ctx, ROOT_INO, path);
+  const at: string[] = names.slice(0, start?.depth ?? 0);
+  for (let i = at.length; i < names.length; i++) {
     const name = names[i]!;
     const entry = await lookupEntry(ctx, dir, name);
     if (!entry) throw new FsError("ENOENT", "No such file or directory", { path });
@@ -349,7 +387,7 @@ async function walk(
     if (entry.t !== "d") throw new FsError("ENOTDIR", "Not a directory", { path });
     dir = await openDir(ctx, entry.ino, path);
     at.push(name);
-    if (ns !== null) rememberChain(ctx, at, { ino: entry.ino, ns });
+    if (ns !== null) rememberChain(ctx, at, { ino: entry.ino, ns }, start?.at);
   }
   return { dir, names: at };
 }

@@ -15,6 +15,14 @@ import { DavError, messageOf, statusOf } from "./errors.ts";
 import { type DavRequest, href, regardLocks, statOrNull } from "./request.ts";
 
 /**
+ * A path as a log line shows it: quoted and escaped, since names may hold line breaks and
+ * control characters (a user's own folder named so wrote lines of its own into the log).
+ */
+function logged(path: string): string {
+  return JSON.stringify(path);
+}
+
+/**
  * An entry a COPY or MOVE made in the destination's collection (its source moved beside
  * it, a copy under construction, or the replaced destination kept aside), and the inode of
  * that collection: a rename through another instance may take the collection elsewhere
@@ -142,7 +150,11 @@ async function dropSource(req: DavRequest, entry: Aside, failed: Failed): Promis
       ...(entry.holder === undefined ? {} : { holder: entry.holder }),
     });
     if (failures.size > 0) {
-      console.warn(`pagefs: ${req.c.req.method} ${req.path}: left ${[...failures.keys()]} behind`);
+      console.warn(
+        `pagefs: ${req.c.req.method} ${logged(req.path)}: left ${
+          [...failures.keys()].map(logged).join(", ")
+        } behind`,
+      );
       return keptAside(req, entry.path, error, what);
     }
     await req.locks.release(entry.path);
@@ -151,13 +163,15 @@ async function dropSource(req: DavRequest, entry: Aside, failed: Failed): Promis
     if (!isFsError(failure, "ENOENT")) {
       const refusal = locks.reason(failure);
       console.warn(
-        `pagefs: ${req.c.req.method} ${req.path}: ${what} was not deleted: ${refusal}`,
+        `pagefs: ${req.c.req.method} ${logged(req.path)}: ${what} was not deleted: ${refusal}`,
       );
       return keptAside(req, entry.path, error, what);
     }
   }
   console.warn(
-    `pagefs: ${req.c.req.method} ${req.path}: ${what} was deleted at ${entry.path}: ` +
+    `pagefs: ${req.c.req.method} ${logged(req.path)}: ${what} was deleted at ${
+      logged(entry.path)
+    }: ` +
       "the collection it came from was deleted meanwhile",
   );
   return new Settled(404, "The source was removed meanwhile, with the collection it was in");
@@ -190,7 +204,9 @@ function keptAside(req: DavRequest, path: string, error: unknown, what: string):
   const status = statusOf(error);
   // The answer below is deliberate; the original failure still deserves its log line.
   if (status >= 500 && !(error instanceof DavError)) console.error(error);
-  console.warn(`pagefs: ${req.c.req.method} ${req.path}: ${what} is kept at ${path}`);
+  console.warn(
+    `pagefs: ${req.c.req.method} ${logged(req.path)}: ${what} is kept at ${logged(path)}`,
+  );
   const where = href(req, path, false);
   let condition: string | null = null;
   let hrefs: string[] = [];
@@ -226,9 +242,15 @@ export async function discard(req: DavRequest, entry: Aside, recheck?: Recheck):
       ...(holder === undefined ? {} : { holder }),
     });
     if (failures.size === 0) return;
-    console.warn(`pagefs: ${req.c.req.method} ${req.path}: left ${[...failures.keys()]} behind`);
+    console.warn(
+      `pagefs: ${req.c.req.method} ${logged(req.path)}: left ${
+        [...failures.keys()].map(logged).join(", ")
+      } behind`,
+    );
   } catch (error) {
     if (isFsError(error, "ENOENT")) return;
-    console.warn(`pagefs: ${req.c.req.method} ${req.path}: left ${path} behind: ${error}`);
+    console.warn(
+      `pagefs: ${req.c.req.method} ${logged(req.path)}: left ${logged(path)} behind: ${error}`,
+    );
   }
 }

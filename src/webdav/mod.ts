@@ -30,6 +30,7 @@ import { type DavRequest, statOrNull } from "./request.ts";
 import { conditionalHeaders, evaluatePreconditions, unconditional } from "../http/preconditions.ts";
 import { HttpError, RETRY_AFTER_SECONDS } from "../http/errors.ts";
 import { RenderCache } from "../http/render_cache.ts";
+import { StoredProps } from "./stored_props.ts";
 import { forwardedOf } from "../http/forwarded.ts";
 import { requestPathOf } from "../http/request_path.ts";
 import { LockedError } from "../vfs/locks.ts";
@@ -121,6 +122,7 @@ export function createWebDav(vfs: Vfs, options: WebDavOptions = {}): Hono {
   const mount = options.mount ?? "/dav";
   const maxXmlBytes = options.maxXmlBytes ?? 1024 * 1024;
   const renders = options.renderCache ?? new RenderCache();
+  const storedProps = new StoredProps();
   const app = new Hono();
   app.all("*", async (c) => {
     const handler = METHODS[c.req.method];
@@ -165,6 +167,7 @@ export function createWebDav(vfs: Vfs, options: WebDavOptions = {}): Hono {
       davInfinityMax: options.infinityMax ?? 10_000,
       principal: options.principalOf?.(c) ?? null,
       renders,
+      storedProps,
       forwardedHost: options.trustForwarded ? forwardedOf(c.req.raw.headers).host : null,
     });
   });

@@ -71,7 +71,7 @@ export async function propfindMethod(req: DavRequest): Promise<Response> {
     needsLocks(query) ? locksAround(req, path, listing) : [],
     needsQuota(query) ? quotaOf(req) : null,
   ]);
-  const ctx: PropContext = { hrefOf: (p, c) => href(req, p, c), quota };
+  const ctx: PropContext = { hrefOf: (p, c) => href(req, p, c), quota, stored: req.storedProps };
   // Remaining lock time on the clock locks are judged by (the store's), not this host's:
   // every instance then reports one lock alike.
   const now = req.locks.now();

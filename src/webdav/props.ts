@@ -13,12 +13,9 @@ import type { Stat } from "../vfs/mod.ts";
 import type { LockInfo } from "../vfs/locks.ts";
 import { DavError } from "./errors.ts";
 import { DAV, escapeXml, type XmlElement, type XmlOut } from "./xml.ts";
+import { type PropName, storedElement, type StoredProps } from "./stored_props.ts";
 
-/** A property name: namespace URI and local name. */
-export interface PropName {
-  readonly ns: string;
-  readonly name: string;
-}
+export type { PropName } from "./stored_props.ts";
 
 /** Extended attribute names of dead properties start with this, then `{ns}name`. */
 export const DEAD_PREFIX = "dav:";
@@ -111,6 +108,13 @@ export function needsQuota(query: PropQuery): boolean {
 export interface PropContext {
   readonly hrefOf: (path: string, collection: boolean) => string;
   readonly quota: { readonly used: number; readonly available: number } | null;
+  /** The front end's memo of dead property values as rendered (none: each parsed). */
+  readonly stored?: StoredProps;
+}
+
+/** The stored element of dead property `p`, through the memo when there is one. */
+function rendered(ctx: PropContext, p: PropName, bytes: Uint8Array): string | null {
+  return ctx.stored ? ctx.stored.element(p, bytes) : storedElement(p, bytes);
 }
 
 /** One resource to describe. */
@@ -122,8 +126,6 @@ export interface Resource {
   /** Live locks covering the resource (only when the query needs them). */
   readonly locks: readonly LockInfo[];
 }
-
-const decoder = new TextDecoder();
 
 /**
  * The `activelock` element of a lock (RFC 4918 section 14.1). Its `lockroot` is the URL
@@ -181,8 +183,9 @@ function liveValue(
     case "getcontenttype":
       return dav(name, [collection ? "httpd/unix-directory" : contentTypeOf(r.path)]);
     case "displayname": {
-      const set = r.xattrs[DISPLAYNAME_KEY];
-      if (set) return { raw: decoder.decode(set) };
+      const stored = r.xattrs[DISPLAYNAME_KEY];
+      const set = stored ? rendered(ctx, { ns: DAV, name }, stored) : null;
+      if (set !== null) return { raw: set };
       return dav(name, [r.path === "/" ? "" : r.path.slice(r.path.lastIndexOf("/") + 1)]);
     }
     case "supportedlock":
@@ -208,13 +211,18 @@ function liveValue(
   }
 }
 
-/** The dead properties of a resource: name and stored element. */
-function deadProps(r: Resource): [PropName, string][] {
+/**
+ * The dead properties of a resource: name and stored element, those that hold one (see
+ * {@linkcode storedElement}: a name that is no XML name is left out with its value).
+ */
+function deadProps(r: Resource, ctx: PropContext): [PropName, string][] {
   const out: [PropName, string][] = [];
   for (const [key, value] of Object.entries(r.xattrs)) {
     const name = deadName(key);
     // A set displayname is reported as the live one it overrides, not twice.
-    if (name && !isLive(name)) out.push([name, decoder.decode(value)]);
+    if (!name || isLive(name)) continue;
+    const element = rendered(ctx, name, value);
+    if (element !== null) out.push([name, element]);
   }
   return out;
 }
@@ -229,7 +237,7 @@ export function propResponse(r: Resource, query: PropQuery, ctx: PropContext, no
       if (NOT_IN_ALLPROP.has(name)) continue;
       if (liveValue(name, r, ctx, now)) found.push(dav(name));
     }
-    for (const [name] of deadProps(r)) found.push({ ns: name.ns, name: name.name });
+    for (const [name] of deadProps(r, ctx)) found.push({ ns: name.ns, name: name.name });
   } else if (query.kind === "allprop") {
     const extra = new Set(query.include.filter(isLive).map((n) => n.name));
     for (const name of LIVE) {
@@ -237,13 +245,14 @@ export function propResponse(r: Resource, query: PropQuery, ctx: PropContext, no
       const value = liveValue(name, r, ctx, now);
       if (value) found.push(value);
     }
-    for (const [, element] of deadProps(r)) found.push({ raw: element });
+    const dead = deadProps(r, ctx);
+    for (const [, element] of dead) found.push({ raw: element });
     // An included name the resource has no value for is reported missing, as a `prop`
     // query would (RFC 4918 section 9.1: include asks for those properties by name).
     for (const name of query.include) {
       const has = isLive(name)
         ? liveValue(name.name as Live, r, ctx, now) !== null
-        : r.xattrs[deadKey(name)] !== undefined;
+        : dead.some(([p]) => p.ns === name.ns && p.name === name.name);
       if (!has) missing.push({ ns: name.ns, name: name.name });
     }
   } else {
@@ -254,8 +263,9 @@ export function propResponse(r: Resource, query: PropQuery, ctx: PropContext, no
         else missing.push({ ns: name.ns, name: name.name });
         continue;
       }
-      const stored = r.xattrs[deadKey(name)];
-      if (stored) found.push({ raw: decoder.decode(stored) });
+      const bytes = r.xattrs[deadKey(name)];
+      const stored = bytes ? rendered(ctx, name, bytes) : null;
+      if (stored !== null) found.push({ raw: stored });
       else missing.push({ ns: name.ns, name: name.name });
     }
   }

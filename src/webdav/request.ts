@@ -9,6 +9,7 @@ import type { Context } from "hono";
 import { lockAlias } from "../http/locks.ts";
 import { Recheck } from "../http/recheck.ts";
 import type { RenderCache } from "../http/render_cache.ts";
+import type { StoredProps } from "./stored_props.ts";
 import { isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
 import type { LockInfo, LockManager } from "../vfs/locks.ts";
 import { DavError } from "./errors.ts";
@@ -37,6 +38,8 @@ export interface DavRequest {
   readonly scope: string;
   /** Rendered listings kept for the next identical PROPFIND. */
   readonly renders: RenderCache;
+  /** Dead property values as rendered (see `stored_props.ts`), one memo per front end. */
+  readonly storedProps: StoredProps;
   /** The host a trusted reverse proxy says the client used (null: none, or not trusted). */
   readonly forwardedHost: string | null;
 }
