@@ -75,7 +75,17 @@ export async function startService(
   telemetry.watchStore(metrics);
   const store = openStore(config.store, {
     metrics,
-    requestTimeoutMs: config.s3TimeoutMs,
+    s3: {
+      requestTimeoutMs: config.s3TimeoutMs,
+      unreachableWaitMs: config.s3UnreachableWaitMs,
+      probeKey: probeKey("reachability"),
+      onReachability: (down) =>
+        down
+          ? logger.error("s3 unreachable: a request got no answer; requests answer 503", {
+            timeout_ms: config.s3TimeoutMs,
+          })
+          : logger.warn("s3 reachable again"),
+    },
     retry: { onRetry: (method) => telemetry.retry(method) },
   });
   const where = storeName(config);

@@ -33,6 +33,7 @@ import {
 } from "./_s3_client.ts";
 import { errorName, type Failure, kindOf, status, translate } from "./_s3_errors.ts";
 import { S3Fetch, type S3FetchRequest, S3HttpError } from "./_s3_fetch.ts";
+import { S3Outage } from "./_s3_outage.ts";
 import {
   bodyBytes,
   checkKey,
@@ -67,6 +68,10 @@ const DELETE_BATCH = 1000;
  * client, which returns its copies of the body sooner (see {@linkcode makeClients}).
  */
 const FETCH_PUT_MAX = 1 << 20;
+/** Default of {@linkcode S3StoreOptions.unreachableWaitMs}. */
+const UNREACHABLE_WAIT_MS = 1000;
+/** Default of {@linkcode S3StoreOptions.probeKey}. */
+const PROBE_KEY = "probe/reachability";
 
 /**
  * An {@linkcode ObjectStore} on an S3 bucket (AWS S3, MinIO, Cloudflare R2, Ceph RGW).
@@ -90,19 +95,43 @@ export class S3Store implements ObjectStore {
   #prefix: string;
   /** The endpoint is reached over TLS (AWS's default is). */
   #tls: boolean;
+  /** Whether the endpoint answers lately; requests wait for it, bounded, while it does not. */
+  #outage: S3Outage;
+  #timeoutMs: number;
 
   constructor(options: S3StoreOptions) {
     [this.#client, this.#uploader] = makeClients(options);
+    this.#timeoutMs = options.requestTimeoutMs ?? IDLE_TIMEOUT_MS;
     this.#fetch = new S3Fetch(this.#client, {
       bucket: options.bucket,
       endpoint: options.endpoint,
       forcePathStyle: options.forcePathStyle ?? options.endpoint !== undefined,
-      timeoutMs: options.requestTimeoutMs ?? IDLE_TIMEOUT_MS,
+      timeoutMs: this.#timeoutMs,
       fetch: options.fetch,
     });
     this.#bucket = options.bucket;
     this.#prefix = options.prefix ?? "";
     this.#tls = !options.endpoint?.toLowerCase().startsWith("http:");
+    this.#outage = new S3Outage({
+      waitMs: options.unreachableWaitMs ?? UNREACHABLE_WAIT_MS,
+      where: `S3 at ${options.endpoint ?? "AWS"} (bucket "${options.bucket}")`,
+      onChange: options.onReachability,
+      // Any answer read whole, a 403 as much as a 404 (the key is never written), will do.
+      probe: async () => {
+        const key = this.#prefix + (options.probeKey ?? PROBE_KEY);
+        try {
+          const response = await this.#fetch.send({ method: "GET", key, orNull: true });
+          await response?.body?.cancel();
+        } catch (error) {
+          if (status(error) === undefined) throw error;
+        }
+      },
+    });
+  }
+
+  /** True while the endpoint is taken for unreachable (a request timed out, none answered). */
+  get unreachable(): boolean {
+    return this.#outage.down;
   }
 
   /**
@@ -151,9 +180,11 @@ export class S3Store implements ObjectStore {
     const headers: Record<string, string> = {};
     if (range) headers.range = rangeHeader(range);
     if (ifNoneMatch !== undefined) headers["if-none-match"] = `"${ifNoneMatch}"`;
+    const sent = { at: 0 };
     const response = await this.#send(
       { key, signal },
       { method: "GET", key: this.#prefix + key, headers, signal, orNull: true },
+      sent,
     );
     if (response === null) return null;
     if (response.status === 304) {
@@ -172,10 +203,12 @@ export class S3Store implements ObjectStore {
     // waiting on it. Not a body the caller pipes natively into an answer (`piped`).
     let body = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
     if (response.body && !options.piped) {
-      body = this.#fetch.bounded(
-        response.body,
-        () => new StoreError("transient", `The answer to GET "${key}" stopped coming`, { key }),
-      );
+      body = this.#fetch.bounded(response.body, () => {
+        // Nothing came for the whole bound: unless the store answered a request sent after
+        // this one, it stopped answering.
+        this.#outage.timedOut(sent.at);
+        return new StoreError("transient", `The answer to GET "${key}" stopped coming`, { key });
+      });
     }
     return {
       status: "ok",
@@ -386,33 +419,55 @@ export class S3Store implements ObjectStore {
     };
   }
 
-  /** Sends one request over `fetch`; failures as in {@linkcode #call}. */
-  #send(failure: Failure, request: S3FetchRequest & { orNull: true }): Promise<Response | null>;
-  #send(failure: Failure, request: S3FetchRequest): Promise<Response>;
-  #send(failure: Failure, request: S3FetchRequest): Promise<Response | null> {
-    return this.#call(failure, () => this.#fetch.send(request));
+  /**
+   * Sends one request over `fetch`; failures as in {@linkcode #call}, which notes in `sent`
+   * when it went out.
+   */
+  #send(
+    failure: Failure,
+    request: S3FetchRequest & { orNull: true },
+    sent?: { at: number },
+  ): Promise<Response | null>;
+  #send(failure: Failure, request: S3FetchRequest, sent?: { at: number }): Promise<Response>;
+  #send(
+    failure: Failure,
+    request: S3FetchRequest,
+    sent?: { at: number },
+  ): Promise<Response | null> {
+    return this.#call(failure, () => this.#fetch.send(request), undefined, this.#client, sent);
   }
 
   /**
    * Sends one request. A failure that `recover` maps to a value (absence, not-modified)
-   * becomes the result; every other failure becomes a {@linkcode StoreError}.
+   * becomes the result; every other failure becomes a {@linkcode StoreError}. While the
+   * endpoint is taken for unreachable the request waits, bounded, for it to answer again,
+   * and is not sent at all if it does not (`_s3_outage.ts`).
    */
   async #call<T, R = never>(
     failure: Failure,
     send: (client: S3Client) => Promise<T>,
     recover?: (error: unknown) => R | undefined,
     client: S3Client = this.#client,
+    sent?: { at: number },
   ): Promise<T | R> {
     const offset = client.config.systemClockOffset;
+    const sentAt = await this.#outage.admit();
+    if (sent) sent.at = sentAt;
     try {
-      return await send(client).catch((error) => {
+      const result = await send(client).catch((error) => {
         // Refused for its signature's time (403), nothing happened; the answer's Date has
         // corrected the clock offset (the SDK's signer and #failure in _s3_fetch.ts do),
         // so the request goes once more, signed at the server's time. Bodies are bytes.
         if (status(error) !== 403 || client.config.systemClockOffset === offset) throw error;
         return send(client);
       });
+      this.#outage.answered(sentAt);
+      return result;
     } catch (error) {
+      if (status(error) !== undefined) this.#outage.answered(sentAt);
+      else if (errorName(error) === "TimeoutError" && !failure.signal?.aborted) {
+        this.#outage.timedOut(sentAt);
+      }
       const value = recover?.(error);
       if (value !== undefined) return value;
       throw translate(error, failure);
