@@ -118,6 +118,7 @@ export async function run(
   const store = counting(
     openStore(config.store, {
       metrics: new StoreMetrics(),
+      retry: { budgetMs: config.s3TimeoutMs },
       s3: {
         requestTimeoutMs: config.s3TimeoutMs,
         unreachableWaitMs: config.s3UnreachableWaitMs,

@@ -86,7 +86,7 @@ export async function startService(
           })
           : logger.warn("s3 reachable again"),
     },
-    retry: { onRetry: (method) => telemetry.retry(method) },
+    retry: { budgetMs: config.s3TimeoutMs, onRetry: (method) => telemetry.retry(method) },
   });
   const where = storeName(config);
   let timer: ReturnType<typeof setTimeout> | undefined;
