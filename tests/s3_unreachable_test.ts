@@ -115,7 +115,10 @@ Deno.test("a store that applies a write and never answers: the write is reported
   }
 });
 
-Deno.test("a store whose answers stop after their first bytes: 503 within the bound, then service again", async () => {
+Deno.test("a store whose answers stop after their first bytes: 503 after one bound per request, then service again", async () => {
+  // Such a store still answers HEADs, 304s and PUTs whole, so it is not taken for
+  // unreachable; each request that needs a body fails once its read got nothing for the
+  // bound, and is not tried again (before: 5 attempts, each waiting out the bound).
   const fake = startFakeS3();
   try {
     const app = await serving(fake);
@@ -123,20 +126,23 @@ Deno.test("a store whose answers stop after their first bytes: 503 within the bo
     assertEquals((await send(app, api("/d/"), { method: "PUT" })).status, 201);
     assertEquals((await send(app, api("/d/big"), { method: "PUT", body: data })).status, 201);
     fake.mode = "stall";
-    const from = fake.seen.length;
-    const propfind = await send(app, "http://localhost/dav/d/", {
-      method: "PROPFIND",
-      headers: { depth: "1" },
-    });
-    assertEquals(propfind.status, 503, propfind.text);
-    const marked = fake.seen.length;
-    assert(marked - from >= 1);
-    const put = await send(app, api("/d/c"), { method: "PUT", body: "c" });
-    assertEquals(put.status, 503, put.text);
-    assertEquals(sentSince(fake, marked), [], "nothing sent while the store is unreachable");
+    for (
+      const [path, init] of [["/dav/d/", { method: "PROPFIND", headers: { depth: "1" } }], [
+        "/api/v1/fs/d/c",
+        { method: "PUT", body: "c" },
+      ]] as const
+    ) {
+      const from = fake.seen.length;
+      const res = await send(app, `http://localhost${path}`, init);
+      assertEquals(res.status, 503, res.text);
+      const sent = sentSince(fake, from);
+      assert(sent.length > 0);
+      assertEquals(sent.length, new Set(sent).size, `nothing sent twice: ${sent}`);
+    }
     fake.mode = "answer";
     const back = await recovered(app, "/d/big");
     assertEquals([back.status, back.text.length], [200, data.length]);
+    assertEquals((await send(app, api("/d/c"), { method: "PUT", body: "c" })).status, 201);
   } finally {
     await fake.close();
   }

@@ -61,6 +61,15 @@ import {
 
 export type { S3StoreOptions } from "./_s3_client.ts";
 
+/**
+ * When a request was sent (set by `#call`), and whether its caller reports the answer to the
+ * outage tracker itself once the answer's body has come (a GET's).
+ */
+interface Sent {
+  at: number;
+  readonly bodyFollows?: boolean;
+}
+
 /** S3's cap on keys per DeleteObjects request. */
 const DELETE_BATCH = 1000;
 /**
@@ -180,14 +189,21 @@ export class S3Store implements ObjectStore {
     const headers: Record<string, string> = {};
     if (range) headers.range = rangeHeader(range);
     if (ifNoneMatch !== undefined) headers["if-none-match"] = `"${ifNoneMatch}"`;
-    const sent = { at: 0 };
+    // Headers then a stalled body are no answer: the store counts as answering this request
+    // once its body has come whole (or is handed over to be piped).
+    const sent: Sent = { at: 0, bodyFollows: true };
     const response = await this.#send(
       { key, signal },
       { method: "GET", key: this.#prefix + key, headers, signal, orNull: true },
       sent,
     );
-    if (response === null) return null;
+    const whole = () => this.#outage.answered(sent.at);
+    if (response === null) {
+      whole();
+      return null;
+    }
     if (response.status === 304) {
+      whole();
       await response.body?.cancel();
       if (ifNoneMatch !== undefined) {
         return { status: "not-modified", etag: ifNoneMatch, ...dateOf(response) };
@@ -202,13 +218,14 @@ export class S3Store implements ObjectStore {
     // fill (a slot of its parallel GETs, a share of the memory budget) and every read
     // waiting on it. Not a body the caller pipes natively into an answer (`piped`).
     let body = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
-    if (response.body && !options.piped) {
+    if (!response.body || options.piped) whole();
+    else {
       body = this.#fetch.bounded(response.body, () => {
         // Nothing came for the whole bound: unless the store answered a request sent after
         // this one, it stopped answering.
         this.#outage.timedOut(sent.at);
         return new StoreError("transient", `The answer to GET "${key}" stopped coming`, { key });
-      });
+      }, whole);
     }
     return {
       status: "ok",
@@ -426,13 +443,13 @@ export class S3Store implements ObjectStore {
   #send(
     failure: Failure,
     request: S3FetchRequest & { orNull: true },
-    sent?: { at: number },
+    sent?: Sent,
   ): Promise<Response | null>;
-  #send(failure: Failure, request: S3FetchRequest, sent?: { at: number }): Promise<Response>;
+  #send(failure: Failure, request: S3FetchRequest, sent?: Sent): Promise<Response>;
   #send(
     failure: Failure,
     request: S3FetchRequest,
-    sent?: { at: number },
+    sent?: Sent,
   ): Promise<Response | null> {
     return this.#call(failure, () => this.#fetch.send(request), undefined, this.#client, sent);
   }
@@ -448,7 +465,7 @@ export class S3Store implements ObjectStore {
     send: (client: S3Client) => Promise<T>,
     recover?: (error: unknown) => R | undefined,
     client: S3Client = this.#client,
-    sent?: { at: number },
+    sent?: Sent,
   ): Promise<T | R> {
     const offset = client.config.systemClockOffset;
     const sentAt = await this.#outage.admit();
@@ -461,7 +478,7 @@ export class S3Store implements ObjectStore {
         if (status(error) !== 403 || client.config.systemClockOffset === offset) throw error;
         return send(client);
       });
-      this.#outage.answered(sentAt);
+      if (!sent?.bodyFollows) this.#outage.answered(sentAt);
       return result;
     } catch (error) {
       if (status(error) !== undefined) this.#outage.answered(sentAt);
