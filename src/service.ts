@@ -79,12 +79,14 @@ export async function startService(
       requestTimeoutMs: config.s3TimeoutMs,
       unreachableWaitMs: config.s3UnreachableWaitMs,
       probeKey: probeKey("reachability"),
-      onReachability: (down) =>
-        down
-          ? logger.error("s3 unreachable: a request got no answer; requests answer 503", {
+      onReachability: (down) => {
+        telemetry.reachability(down);
+        if (down) {
+          logger.error("s3 unreachable: a request got no answer; requests answer 503", {
             timeout_ms: config.s3TimeoutMs,
-          })
-          : logger.warn("s3 reachable again"),
+          });
+        } else logger.warn("s3 reachable again");
+      },
     },
     retry: { budgetMs: config.s3TimeoutMs, onRetry: (method) => telemetry.retry(method) },
   });

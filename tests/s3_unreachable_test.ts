@@ -80,10 +80,19 @@ Deno.test("a store that stops answering: 503s without waiting out every attempt,
     assertEquals(sentSince(fake, marked), [], "nothing sent while the store is unreachable");
     assertEquals((await send(app, "http://localhost/healthz")).status, 200);
     assertEquals((await send(app, "http://localhost/readyz")).status, 503);
+    const metric = async (name: string) =>
+      new RegExp(`^${name} (\\d+)$`, "m").exec(
+        (await send(app, "http://localhost/metrics")).text,
+      )?.[1];
+    assertEquals(await metric("pagefs_s3_unreachable"), "1");
 
     fake.mode = "answer";
     const back = await recovered(app, "/a.txt");
     assertEquals([back.status, back.text], [200, "hello"]);
+    assertEquals(
+      [await metric("pagefs_s3_unreachable"), await metric("pagefs_s3_unreachable_total")],
+      ["0", "1"],
+    );
     assertEquals((await send(app, api("/b.txt"))).status, 404, "the refused PUT stored nothing");
     assertEquals((await send(app, api("/d/c.txt"), { method: "PUT", body: "c" })).status, 201);
     assertEquals((await send(app, api("/d/c.txt"))).text, "c");
