@@ -118,14 +118,19 @@ export class RetryStore extends WrappedStore {
     run: () => Promise<T>,
   ): Promise<T> {
     const start = performance.now();
+    let maybeApplied: unknown = null;
     for (let attempt = 1;; attempt++) {
       try {
         return await run();
       } catch (error) {
         const ambiguous = (error as { ambiguous?: boolean }).ambiguous === true;
+        if (ambiguous) maybeApplied = error;
         const again = this.#again(attempt, start) && isRetryable(error) &&
           (!ambiguous || detail.retrySafe);
-        if (!again) throw error;
+        // A repeat refused unsent (the store taken for unreachable) says nothing of an
+        // earlier attempt that may have been applied: the caller hears that one.
+        const unsent = error instanceof StoreError && error.kind === "unavailable";
+        if (!again) throw unsent && maybeApplied !== null ? maybeApplied : error;
         this.#onRetry?.(method, error);
         await this.#backoff(attempt);
       }

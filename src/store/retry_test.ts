@@ -164,3 +164,19 @@ Deno.test("RetryStore starts no attempt once the call has run for its budget", a
   await assertRejects(() => new RetryStore(quick, { budgetMs: 10_000, ...noSleep }).get("k"));
   assertEquals(quick.calls, 5);
 });
+
+Deno.test("RetryStore reports an attempt that may have been applied, not a repeat refused unsent", async () => {
+  // The first PUT's answer was lost; the repeat is refused before it is sent (the endpoint is
+  // taken for unreachable): the caller must hear that the write may have happened.
+  const faulty = new FaultyStore(new MemoryStore(), {
+    plan: (call) => call.n === 1 ? { kind: "fail-after" } : null,
+  });
+  const inner = faulty.put.bind(faulty);
+  let calls = 0;
+  faulty.put = (...args) =>
+    ++calls === 1 ? inner(...args) : Promise.reject(new StoreError("unavailable", "unsent"));
+  const store = new RetryStore(faulty, { attempts: 5, ...noSleep });
+  const error = await assertRejects(() => store.put("k", data));
+  assert(error instanceof StoreError && error.ambiguous, `${error}`);
+  assertEquals(calls, 2);
+});
