@@ -73,9 +73,10 @@ export class S3Outage {
    * @throws {StoreError} kind `unavailable` when the store has not answered within the wait:
    * the request was not sent.
    */
-  async admit(): Promise<number> {
-    if (this.#downSince !== null) await this.#wait();
-    return performance.now();
+  admit(): number | Promise<number> {
+    // No promise while the store answers: this runs before every S3 request.
+    if (this.#downSince === null) return performance.now();
+    return this.#wait().then(() => performance.now());
   }
 
   /** The store answered (any status) a request sent at `sentAt`: it is reachable. */

@@ -468,7 +468,8 @@ export class S3Store implements ObjectStore {
     sent?: Sent,
   ): Promise<T | R> {
     const offset = client.config.systemClockOffset;
-    const sentAt = await this.#outage.admit();
+    const admitted = this.#outage.admit();
+    const sentAt = typeof admitted === "number" ? admitted : await admitted;
     if (sent) sent.at = sentAt;
     try {
       const result = await send(client).catch((error) => {
