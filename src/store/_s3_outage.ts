@@ -26,12 +26,28 @@
  * @module
  */
 
+import type { S3StoreOptions } from "./_s3_client.ts";
+import { errorName, status } from "./_s3_errors.ts";
+import type { S3Fetch } from "./_s3_fetch.ts";
 import { StoreError } from "./types.ts";
 
 /** How often a probe goes out while the store is unreachable. */
 const PROBE_EVERY_MS = 1000;
+/** Default of {@linkcode S3StoreOptions.unreachableWaitMs}. */
+const UNREACHABLE_WAIT_MS = 1000;
+/** Default of {@linkcode S3StoreOptions.probeKey}. */
+const PROBE_KEY = "probe/reachability";
 
-export interface OutageOptions {
+/**
+ * When a request was sent (set by `S3Store`'s `#call`), and whether its caller reports the
+ * answer itself once the answer's body has come (a GET's).
+ */
+export interface Sent {
+  at: number;
+  readonly bodyFollows?: boolean;
+}
+
+interface OutageOptions {
   /** How long a request waits for an unreachable store to answer again before failing. */
   readonly waitMs: number;
   /**
@@ -56,8 +72,23 @@ export class S3Outage {
   #waiting = new Set<() => void>();
   #timer: ReturnType<typeof setInterval> | undefined;
 
-  constructor(options: OutageOptions) {
-    this.#options = options;
+  /** Probes go out through `fetch`, to the options' probe key under `prefix`. */
+  constructor(fetch: S3Fetch, options: S3StoreOptions & { readonly prefix: string }) {
+    const key = options.prefix + (options.probeKey ?? PROBE_KEY);
+    this.#options = {
+      waitMs: options.unreachableWaitMs ?? UNREACHABLE_WAIT_MS,
+      where: `S3 at ${options.endpoint ?? "AWS"} (bucket "${options.bucket}")`,
+      onChange: options.onReachability,
+      // Any answer read whole, a 403 as much as a 404 (the key is never written), will do.
+      probe: async () => {
+        try {
+          const response = await fetch.send({ method: "GET", key, orNull: true });
+          await response?.body?.cancel();
+        } catch (error) {
+          if (status(error) === undefined) throw error;
+        }
+      },
+    };
   }
 
   /** True while the store is taken for unreachable. */
@@ -89,6 +120,15 @@ export class S3Outage {
     for (const wake of this.#waiting) wake();
     this.#waiting.clear();
     this.#options.onChange?.(false);
+  }
+
+  /**
+   * A request sent at `sentAt` failed with `error` (before translation): an answer with a
+   * status says the store answers; a timeout, unless the caller aborted, that it may not.
+   */
+  failed(sentAt: number, error: unknown, signal: AbortSignal | undefined): void {
+    if (status(error) !== undefined) this.answered(sentAt);
+    else if (errorName(error) === "TimeoutError" && !signal?.aborted) this.timedOut(sentAt);
   }
 
   /**

@@ -33,7 +33,7 @@ import {
 } from "./_s3_client.ts";
 import { errorName, type Failure, kindOf, status, translate } from "./_s3_errors.ts";
 import { S3Fetch, type S3FetchRequest, S3HttpError } from "./_s3_fetch.ts";
-import { S3Outage } from "./_s3_outage.ts";
+import { S3Outage, type Sent } from "./_s3_outage.ts";
 import {
   bodyBytes,
   checkKey,
@@ -61,15 +61,6 @@ import {
 
 export type { S3StoreOptions } from "./_s3_client.ts";
 
-/**
- * When a request was sent (set by `#call`), and whether its caller reports the answer to the
- * outage tracker itself once the answer's body has come (a GET's).
- */
-interface Sent {
-  at: number;
-  readonly bodyFollows?: boolean;
-}
-
 /** S3's cap on keys per DeleteObjects request. */
 const DELETE_BATCH = 1000;
 /**
@@ -77,10 +68,6 @@ const DELETE_BATCH = 1000;
  * client, which returns its copies of the body sooner (see {@linkcode makeClients}).
  */
 const FETCH_PUT_MAX = 1 << 20;
-/** Default of {@linkcode S3StoreOptions.unreachableWaitMs}. */
-const UNREACHABLE_WAIT_MS = 1000;
-/** Default of {@linkcode S3StoreOptions.probeKey}. */
-const PROBE_KEY = "probe/reachability";
 
 /**
  * An {@linkcode ObjectStore} on an S3 bucket (AWS S3, MinIO, Cloudflare R2, Ceph RGW).
@@ -121,21 +108,7 @@ export class S3Store implements ObjectStore {
     this.#bucket = options.bucket;
     this.#prefix = options.prefix ?? "";
     this.#tls = !options.endpoint?.toLowerCase().startsWith("http:");
-    this.#outage = new S3Outage({
-      waitMs: options.unreachableWaitMs ?? UNREACHABLE_WAIT_MS,
-      where: `S3 at ${options.endpoint ?? "AWS"} (bucket "${options.bucket}")`,
-      onChange: options.onReachability,
-      // Any answer read whole, a 403 as much as a 404 (the key is never written), will do.
-      probe: async () => {
-        const key = this.#prefix + (options.probeKey ?? PROBE_KEY);
-        try {
-          const response = await this.#fetch.send({ method: "GET", key, orNull: true });
-          await response?.body?.cancel();
-        } catch (error) {
-          if (status(error) === undefined) throw error;
-        }
-      },
-    });
+    this.#outage = new S3Outage(this.#fetch, { ...options, prefix: this.#prefix });
   }
 
   /** True while the endpoint is taken for unreachable (a request timed out, none answered). */
@@ -482,10 +455,7 @@ export class S3Store implements ObjectStore {
       if (!sent?.bodyFollows) this.#outage.answered(sentAt);
       return result;
     } catch (error) {
-      if (status(error) !== undefined) this.#outage.answered(sentAt);
-      else if (errorName(error) === "TimeoutError" && !failure.signal?.aborted) {
-        this.#outage.timedOut(sentAt);
-      }
+      this.#outage.failed(sentAt, error, failure.signal);
       const value = recover?.(error);
       if (value !== undefined) return value;
       throw translate(error, failure);
