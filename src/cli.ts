@@ -116,7 +116,14 @@ export async function run(
   }
   const seen: Seen = { listed: 0, listedBytes: 0, read: 0 };
   const store = counting(
-    openStore(config.store, { metrics: new StoreMetrics(), requestTimeoutMs: config.s3TimeoutMs }),
+    openStore(config.store, {
+      metrics: new StoreMetrics(),
+      retry: { budgetMs: config.s3TimeoutMs },
+      s3: {
+        requestTimeoutMs: config.s3TimeoutMs,
+        unreachableWaitMs: config.s3UnreachableWaitMs,
+      },
+    }),
     seen,
   );
   const progress = new Progress(command.name, seen, io.err, io.tty);

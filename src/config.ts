@@ -49,8 +49,16 @@ export interface Config {
   readonly logLevel: "debug" | "info" | "warn";
   /** `text` (key=value) or `json` (one object per line). */
   readonly logFormat: "text" | "json";
-  /** Bound on one S3 request: until its answer starts (and on a silent upload socket). */
+  /**
+   * Bound on one S3 request: until its answer starts, on a silent upload socket, and on each
+   * wait for the bytes of a GET body PageFS reads itself (no progress, not total time).
+   */
   readonly s3TimeoutMs: number;
+  /**
+   * How long a request waits for an S3 endpoint taken for unreachable (a request to it timed
+   * out and nothing answered since) to answer again before it fails unsent (503).
+   */
+  readonly s3UnreachableWaitMs: number;
   /** Bound on start-up: opening the store and probing it. */
   readonly startupTimeoutMs: number;
   /** Bound on the store probe behind `/readyz`. */
@@ -130,7 +138,13 @@ export function loadConfig(env: Env): Config {
     trustForwarded: flag("PAGEFS_TRUST_FORWARDED", env.PAGEFS_TRUST_FORWARDED, false),
     logLevel: oneOf("PAGEFS_LOG_LEVEL", env.PAGEFS_LOG_LEVEL, ["info", "debug", "warn"] as const),
     logFormat: oneOf("PAGEFS_LOG_FORMAT", env.PAGEFS_LOG_FORMAT, ["text", "json"] as const),
-    s3TimeoutMs: integer("PAGEFS_S3_TIMEOUT_MS", env.PAGEFS_S3_TIMEOUT_MS, 60_000, 100),
+    s3TimeoutMs: integer("PAGEFS_S3_TIMEOUT_MS", env.PAGEFS_S3_TIMEOUT_MS, 20_000, 100),
+    s3UnreachableWaitMs: integer(
+      "PAGEFS_S3_UNREACHABLE_WAIT_MS",
+      env.PAGEFS_S3_UNREACHABLE_WAIT_MS,
+      1000,
+      0,
+    ),
     startupTimeoutMs: integer(
       "PAGEFS_STARTUP_TIMEOUT_MS",
       env.PAGEFS_STARTUP_TIMEOUT_MS,

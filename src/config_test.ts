@@ -147,3 +147,12 @@ Deno.test("loadConfig() reads PAGEFS_CACHE_DIR and PAGEFS_CACHE_DISK_MIB (disk t
     assertEquals(error.variable, "PAGEFS_CACHE_DISK_MIB");
   }
 });
+
+Deno.test("loadConfig() reads the S3 bounds: PAGEFS_S3_TIMEOUT_MS (default 20 s) and PAGEFS_S3_UNREACHABLE_WAIT_MS (default 1 s)", async () => {
+  const defaults = loadConfig({});
+  assertEquals([defaults.s3TimeoutMs, defaults.s3UnreachableWaitMs], [20_000, 1000]);
+  const config = loadConfig({ PAGEFS_S3_TIMEOUT_MS: "5000", PAGEFS_S3_UNREACHABLE_WAIT_MS: "0" });
+  assertEquals([config.s3TimeoutMs, config.s3UnreachableWaitMs], [5000, 0]);
+  const bad = await configError({ PAGEFS_S3_UNREACHABLE_WAIT_MS: "soon" });
+  assertEquals(bad.variable, "PAGEFS_S3_UNREACHABLE_WAIT_MS");
+});

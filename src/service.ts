@@ -75,8 +75,20 @@ export async function startService(
   telemetry.watchStore(metrics);
   const store = openStore(config.store, {
     metrics,
-    requestTimeoutMs: config.s3TimeoutMs,
-    retry: { onRetry: (method) => telemetry.retry(method) },
+    s3: {
+      requestTimeoutMs: config.s3TimeoutMs,
+      unreachableWaitMs: config.s3UnreachableWaitMs,
+      probeKey: probeKey("reachability"),
+      onReachability: (down) => {
+        telemetry.reachability(down);
+        if (down) {
+          logger.error("s3 unreachable: a request got no answer; requests answer 503", {
+            timeout_ms: config.s3TimeoutMs,
+          });
+        } else logger.warn("s3 reachable again");
+      },
+    },
+    retry: { budgetMs: config.s3TimeoutMs, onRetry: (method) => telemetry.retry(method) },
   });
   const where = storeName(config);
   let timer: ReturnType<typeof setTimeout> | undefined;

@@ -25,10 +25,11 @@ export type { AppliedRecord } from "./meta_types.ts";
  * How long a record is kept for its renamer: 10 minutes on the store's clock. The renamer
  * reads its record in its first request after the one it stalled in, while its rename
  * request is still under way. Each of those requests is bounded by the S3 timeout that
- * `src/deadlines.ts` keeps (`PAGEFS_S3_TIMEOUT_MS`, default 60 s, plus a tick), repeated by
- * the retry wrapper at most 5 times with at most 2 s between tries: about 5 min for one
- * store call that keeps failing. Twice that covers the stalled call and the few between it
- * and the look (a pointer write, the source's read). It is fsck's grace for rename
+ * `src/deadlines.ts` keeps (`PAGEFS_S3_TIMEOUT_MS`, default 20 s since session 19, plus a
+ * tick), repeated by the retry wrapper only while the call has run for less than that: about
+ * 40 s for one store call that keeps failing (5 min before session 19, which this bound was
+ * chosen: twice that). It covers the stalled call and the few between it and the look (a
+ * pointer write, the source's read) with room to spare. It is fsck's grace for rename
  * intents (`DEFAULT_GRACE_MS`) too: an intent that old is taken for one whose renamer died,
  * and its record then lasts as long again. A renamer stalled longer (a process frozen, not
  * a slow store) finds no record and judges as before the records: by its target.

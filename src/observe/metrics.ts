@@ -56,6 +56,8 @@ export class Telemetry {
   readonly #conflicts: Counter<"op">;
   readonly #ambiguous: Counter<"op">;
   readonly #retries: Counter<"op">;
+  readonly #unreachable: Gauge;
+  readonly #unreachableTotal: Counter;
   readonly #groupCommit: Histogram<never>;
   readonly #groupBytes: Counter<never>;
   #cache: CacheStatsSource | null = null;
@@ -96,6 +98,16 @@ export class Telemetry {
       name: "pagefs_s3_retries_total",
       help: "S3 requests repeated after a transient failure, by store method.",
       labelNames: ["op"],
+      registers,
+    });
+    this.#unreachable = new Gauge({
+      name: "pagefs_s3_unreachable",
+      help: "1 while the S3 endpoint is taken for unreachable (requests answer 503 unsent).",
+      registers,
+    });
+    this.#unreachableTotal = new Counter({
+      name: "pagefs_s3_unreachable_total",
+      help: "Times the S3 endpoint was taken for unreachable (a request got no answer).",
       registers,
     });
     this.#groupCommit = new Histogram({
@@ -220,6 +232,12 @@ export class Telemetry {
   /** Counts one retried store call. */
   retry(method: string): void {
     this.#retries.inc({ op: method });
+  }
+
+  /** The S3 endpoint stopped answering (`down`), or answers again. */
+  reachability(down: boolean): void {
+    this.#unreachable.set(down ? 1 : 0);
+    if (down) this.#unreachableTotal.inc();
   }
 
   /** Counts one group commit. */

@@ -41,11 +41,25 @@ export interface S3StoreOptions {
   /** Sends the requests signed outside the SDK (`_s3_fetch.ts`); tests count or stub them. */
   readonly fetch?: typeof fetch;
   /**
-   * Bound on one request in ms (default 120 s): until the answer's headers for everything
-   * but uploads, and on a silent socket for uploads. A server that accepts connections and
-   * never answers then fails the request (ambiguously, for a write) instead of holding it.
+   * Bound on one request in ms (default 20 s): until the answer's headers for everything
+   * but uploads, on a silent socket for uploads, and on each wait for the bytes of a GET
+   * body read through the store. A server that accepts connections and never answers then
+   * fails the request (ambiguously, for a write) instead of holding it, and the endpoint is
+   * taken for unreachable until it answers again (`_s3_outage.ts`).
    */
   readonly requestTimeoutMs?: number;
+  /**
+   * How long a request waits for an endpoint taken for unreachable to answer again before
+   * it fails unsent with kind `unavailable` (default 1 s).
+   */
+  readonly unreachableWaitMs?: number;
+  /**
+   * A key (below the prefix) that is never written, which the probes of an endpoint taken
+   * for unreachable GET (default `probe/reachability`).
+   */
+  readonly probeKey?: string;
+  /** Told when the endpoint stops answering (`true`) and when it answers again. */
+  readonly onReachability?: (down: boolean) => void;
 }
 
 /**
@@ -68,8 +82,14 @@ export function unsignedPayload(command: UploadPartCommand): void {
 const MAX_SOCKETS = 64;
 /** Connecting to S3 takes at most this long. */
 const CONNECT_TIMEOUT_MS = 10_000;
-/** A request whose socket stays silent this long fails. */
-export const IDLE_TIMEOUT_MS = 120_000;
+/**
+ * A request with no answer (or a socket silent) this long fails. A working S3, however
+ * loaded, sends the headers of the requests PageFS makes within seconds (an upload's
+ * socket is busy while its part goes out, so only silence counts there); 20 s leaves a
+ * margin and, with the outage mark, keeps a client's wait when the store stops answering
+ * well inside the 60 s that clients commonly allow.
+ */
+export const IDLE_TIMEOUT_MS = 20_000;
 
 /**
  * Two clients: fetch for everything but bodies, node:http for PutObject and UploadPart.

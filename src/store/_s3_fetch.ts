@@ -167,8 +167,13 @@ export class S3Fetch {
    * a reset, an S3 server stalling under memory pressure) kept the directory's group
    * commit, and every read of the key coalesced behind it, waiting for good: 16 PUTs into
    * one directory hung for 10+ minutes with no S3 request (bench:compare, session 15).
+   * `ended` is told when the body has come whole.
    */
-  bounded(body: ReadableStream<Uint8Array>, stalled: () => Error): ReadableStream<Uint8Array> {
+  bounded(
+    body: ReadableStream<Uint8Array>,
+    stalled: () => Error,
+    ended?: () => void,
+  ): ReadableStream<Uint8Array> {
     const reader = body.getReader();
     return new ReadableStream<Uint8Array>({
       pull: async (controller) => {
@@ -184,8 +189,10 @@ export class S3Fetch {
         } finally {
           done();
         }
-        if (next.done) controller.close();
-        else controller.enqueue(next.value);
+        if (next.done) {
+          controller.close();
+          ended?.();
+        } else controller.enqueue(next.value);
       },
       cancel: (reason) => reader.cancel(reason),
     }, { highWaterMark: 0 });

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { Body, ObjectStore } from "./types.ts";
+import { type Body, type ObjectStore, StoreError } from "./types.ts";
 import { S3_OPERATION, type S3Operation, type StoreMethod, WrappedStore } from "./_wrapper.ts";
 
 /** A point-in-time copy of the counters. */
@@ -126,7 +126,11 @@ export class MeteredStore extends WrappedStore {
       this.#observe(op, started);
       return result;
     } catch (error) {
-      this.metrics.request(op, true);
+      // Refused unsent while the endpoint is taken for unreachable: not a request to S3
+      // (still told to the observers, whose log says why the call failed).
+      if (!(error instanceof StoreError && error.kind === "unavailable")) {
+        this.metrics.request(op, true);
+      }
       this.#observe(op, started, error);
       throw error;
     }

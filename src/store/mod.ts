@@ -11,7 +11,7 @@ import { LocalStore } from "./local.ts";
 import { MemoryStore } from "./memory.ts";
 import { MeteredStore, type StoreMetrics } from "./metrics.ts";
 import { type RetryOptions, RetryStore } from "./retry.ts";
-import { S3Store } from "./s3.ts";
+import { S3Store, type S3StoreOptions } from "./s3.ts";
 import type { ObjectStore } from "./types.ts";
 
 export * from "./types.ts";
@@ -41,15 +41,21 @@ export { probeConditionalWrites } from "./probe.ts";
  */
 export function openStore(
   config: StoreConfig,
-  options: { metrics: StoreMetrics; retry?: RetryOptions; requestTimeoutMs?: number },
+  options: { metrics: StoreMetrics; retry?: RetryOptions; s3?: S3Bounds },
 ): ObjectStore {
   return new RetryStore(
-    new MeteredStore(backend(config, options.requestTimeoutMs), options.metrics),
+    new MeteredStore(backend(config, options.s3 ?? {}), options.metrics),
     options.retry,
   );
 }
 
-function backend(config: StoreConfig, requestTimeoutMs: number | undefined): ObjectStore {
+/** The S3 adapter's time bounds and reachability reports (see `S3StoreOptions`). */
+export type S3Bounds = Pick<
+  S3StoreOptions,
+  "requestTimeoutMs" | "unreachableWaitMs" | "onReachability" | "probeKey"
+>;
+
+function backend(config: StoreConfig, bounds: S3Bounds): ObjectStore {
   switch (config.kind) {
     case "memory":
       return new MemoryStore();
@@ -63,7 +69,7 @@ function backend(config: StoreConfig, requestTimeoutMs: number | undefined): Obj
         forcePathStyle: config.forcePathStyle,
         ...(config.endpoint ? { endpoint: config.endpoint } : {}),
         ...(config.credentials ? { credentials: config.credentials } : {}),
-        ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs }),
+        ...bounds,
       });
   }
 }

@@ -32,6 +32,14 @@ export interface RetryOptions {
   readonly random?: () => number;
   /** Waits `ms`; replaceable for tests. */
   readonly sleep?: (ms: number) => Promise<void>;
+  /**
+   * No attempt starts once the call has run this long (default: no limit). The service sets
+   * it to the S3 request bound: an attempt that waited that long for an answer is not
+   * repeated, since a store that gives no answer for that long would most likely make the
+   * next attempt wait as long again, and 5 attempts of 60 s each held a client's request
+   * for 5 minutes. Failures that come quickly (a 5xx, a reset) are retried as before.
+   */
+  readonly budgetMs?: number;
   /** Told before each repeated attempt (for metrics). */
   readonly onRetry?: (method: StoreMethod, error: unknown) => void;
 }
@@ -50,6 +58,7 @@ export interface RetryOptions {
  */
 export class RetryStore extends WrappedStore {
   #attempts: number;
+  #budget: number;
   #base: number;
   #max: number;
   #random: () => number;
@@ -59,6 +68,7 @@ export class RetryStore extends WrappedStore {
   constructor(inner: ObjectStore, options: RetryOptions = {}) {
     super(inner);
     this.#attempts = Math.max(1, options.attempts ?? 5);
+    this.#budget = options.budgetMs ?? Infinity;
     this.#base = options.baseDelayMs ?? 50;
     this.#max = options.maxDelayMs ?? 2000;
     this.#random = options.random ?? Math.random;
@@ -76,11 +86,12 @@ export class RetryStore extends WrappedStore {
     upload: MultipartUpload,
     parts: readonly UploadedPart[],
   ): Promise<PutResult> {
+    const start = performance.now();
     for (let attempt = 1;; attempt++) {
       try {
         return await this.inner.completeMultipart(upload, parts);
       } catch (error) {
-        const again = attempt < this.#attempts && isRetryable(error);
+        const again = this.#again(attempt, start) && isRetryable(error);
         const notFound = error instanceof StoreError && error.kind === "not-found";
         if (!again && !notFound && !(error as { ambiguous?: boolean }).ambiguous) throw error;
         const done = await this.head(upload.key);
@@ -89,6 +100,11 @@ export class RetryStore extends WrappedStore {
         await this.#backoff(attempt);
       }
     }
+  }
+
+  /** Whether another attempt may start after `attempt` of a call that began at `start`. */
+  #again(attempt: number, start: number): boolean {
+    return attempt < this.#attempts && performance.now() - start < this.#budget;
   }
 
   #backoff(attempt: number): Promise<void> {
@@ -101,14 +117,20 @@ export class RetryStore extends WrappedStore {
     detail: { retrySafe: boolean },
     run: () => Promise<T>,
   ): Promise<T> {
+    const start = performance.now();
+    let maybeApplied: unknown = null;
     for (let attempt = 1;; attempt++) {
       try {
         return await run();
       } catch (error) {
         const ambiguous = (error as { ambiguous?: boolean }).ambiguous === true;
-        const again = attempt < this.#attempts && isRetryable(error) &&
+        if (ambiguous) maybeApplied = error;
+        const again = this.#again(attempt, start) && isRetryable(error) &&
           (!ambiguous || detail.retrySafe);
-        if (!again) throw error;
+        // A repeat refused unsent (the store taken for unreachable) says nothing of an
+        // earlier attempt that may have been applied: the caller hears that one.
+        const unsent = error instanceof StoreError && error.kind === "unavailable";
+        if (!again) throw unsent && maybeApplied !== null ? maybeApplied : error;
         this.#onRetry?.(method, error);
         await this.#backoff(attempt);
       }

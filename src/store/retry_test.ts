@@ -146,3 +146,37 @@ Deno.test("RetryStore completes an upload again when the failed attempt did noth
     "CompleteMultipartUpload",
   ]);
 });
+
+Deno.test("RetryStore starts no attempt once the call has run for its budget", async () => {
+  // An attempt that waited out the S3 request bound with no answer (here: 60 ms before it
+  // fails) is not repeated: before, each of 5 attempts waited 60 s on a silent endpoint.
+  const slowFailure = {
+    kind: "fail-before" as const,
+    between: () => new Promise<void>((resolve) => setTimeout(resolve, 60)),
+  };
+  const faulty = new FaultyStore(new MemoryStore(), { plan: () => slowFailure });
+  const store = new RetryStore(faulty, { attempts: 5, budgetMs: 50, ...noSleep });
+  const error = await assertRejects(() => store.get("k"));
+  assert(error instanceof StoreError && error.kind === "transient");
+  assertEquals(faulty.calls, 1);
+  // Failures that come at once are retried within the budget as before.
+  const quick = new FaultyStore(new MemoryStore(), { errorRate: 1 });
+  await assertRejects(() => new RetryStore(quick, { budgetMs: 10_000, ...noSleep }).get("k"));
+  assertEquals(quick.calls, 5);
+});
+
+Deno.test("RetryStore reports an attempt that may have been applied, not a repeat refused unsent", async () => {
+  // The first PUT's answer was lost; the repeat is refused before it is sent (the endpoint is
+  // taken for unreachable): the caller must hear that the write may have happened.
+  const faulty = new FaultyStore(new MemoryStore(), {
+    plan: (call) => call.n === 1 ? { kind: "fail-after" } : null,
+  });
+  const inner = faulty.put.bind(faulty);
+  let calls = 0;
+  faulty.put = (...args) =>
+    ++calls === 1 ? inner(...args) : Promise.reject(new StoreError("unavailable", "unsent"));
+  const store = new RetryStore(faulty, { attempts: 5, ...noSleep });
+  const error = await assertRejects(() => store.put("k", data));
+  assert(error instanceof StoreError && error.ambiguous, `${error}`);
+  assertEquals(calls, 2);
+});

@@ -33,6 +33,7 @@ import {
 } from "./_s3_client.ts";
 import { errorName, type Failure, kindOf, status, translate } from "./_s3_errors.ts";
 import { S3Fetch, type S3FetchRequest, S3HttpError } from "./_s3_fetch.ts";
+import { S3Outage, type Sent } from "./_s3_outage.ts";
 import {
   bodyBytes,
   checkKey,
@@ -90,19 +91,29 @@ export class S3Store implements ObjectStore {
   #prefix: string;
   /** The endpoint is reached over TLS (AWS's default is). */
   #tls: boolean;
+  /** Whether the endpoint answers lately; requests wait for it, bounded, while it does not. */
+  #outage: S3Outage;
+  #timeoutMs: number;
 
   constructor(options: S3StoreOptions) {
     [this.#client, this.#uploader] = makeClients(options);
+    this.#timeoutMs = options.requestTimeoutMs ?? IDLE_TIMEOUT_MS;
     this.#fetch = new S3Fetch(this.#client, {
       bucket: options.bucket,
       endpoint: options.endpoint,
       forcePathStyle: options.forcePathStyle ?? options.endpoint !== undefined,
-      timeoutMs: options.requestTimeoutMs ?? IDLE_TIMEOUT_MS,
+      timeoutMs: this.#timeoutMs,
       fetch: options.fetch,
     });
     this.#bucket = options.bucket;
     this.#prefix = options.prefix ?? "";
     this.#tls = !options.endpoint?.toLowerCase().startsWith("http:");
+    this.#outage = new S3Outage(this.#fetch, { ...options, prefix: this.#prefix });
+  }
+
+  /** True while the endpoint is taken for unreachable (a request timed out, none answered). */
+  get unreachable(): boolean {
+    return this.#outage.down;
   }
 
   /**
@@ -151,12 +162,21 @@ export class S3Store implements ObjectStore {
     const headers: Record<string, string> = {};
     if (range) headers.range = rangeHeader(range);
     if (ifNoneMatch !== undefined) headers["if-none-match"] = `"${ifNoneMatch}"`;
+    // Headers then a stalled body are no answer: the store counts as answering this request
+    // once its body has come whole (or is handed over to be piped).
+    const sent: Sent = { at: 0, bodyFollows: true };
     const response = await this.#send(
       { key, signal },
       { method: "GET", key: this.#prefix + key, headers, signal, orNull: true },
+      sent,
     );
-    if (response === null) return null;
+    const whole = () => this.#outage.answered(sent.at);
+    if (response === null) {
+      whole();
+      return null;
+    }
     if (response.status === 304) {
+      whole();
       await response.body?.cancel();
       if (ifNoneMatch !== undefined) {
         return { status: "not-modified", etag: ifNoneMatch, ...dateOf(response) };
@@ -171,11 +191,14 @@ export class S3Store implements ObjectStore {
     // fill (a slot of its parallel GETs, a share of the memory budget) and every read
     // waiting on it. Not a body the caller pipes natively into an answer (`piped`).
     let body = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
-    if (response.body && !options.piped) {
-      body = this.#fetch.bounded(
-        response.body,
-        () => new StoreError("transient", `The answer to GET "${key}" stopped coming`, { key }),
-      );
+    if (!response.body || options.piped) whole();
+    else {
+      body = this.#fetch.bounded(response.body, () => {
+        // Nothing came for the whole bound: unless the store answered a request sent after
+        // this one, it stopped answering.
+        this.#outage.timedOut(sent.at);
+        return new StoreError("transient", `The answer to GET "${key}" stopped coming`, { key });
+      }, whole);
     }
     return {
       status: "ok",
@@ -386,33 +409,53 @@ export class S3Store implements ObjectStore {
     };
   }
 
-  /** Sends one request over `fetch`; failures as in {@linkcode #call}. */
-  #send(failure: Failure, request: S3FetchRequest & { orNull: true }): Promise<Response | null>;
-  #send(failure: Failure, request: S3FetchRequest): Promise<Response>;
-  #send(failure: Failure, request: S3FetchRequest): Promise<Response | null> {
-    return this.#call(failure, () => this.#fetch.send(request));
+  /**
+   * Sends one request over `fetch`; failures as in {@linkcode #call}, which notes in `sent`
+   * when it went out.
+   */
+  #send(
+    failure: Failure,
+    request: S3FetchRequest & { orNull: true },
+    sent?: Sent,
+  ): Promise<Response | null>;
+  #send(failure: Failure, request: S3FetchRequest, sent?: Sent): Promise<Response>;
+  #send(
+    failure: Failure,
+    request: S3FetchRequest,
+    sent?: Sent,
+  ): Promise<Response | null> {
+    return this.#call(failure, () => this.#fetch.send(request), undefined, this.#client, sent);
   }
 
   /**
    * Sends one request. A failure that `recover` maps to a value (absence, not-modified)
-   * becomes the result; every other failure becomes a {@linkcode StoreError}.
+   * becomes the result; every other failure becomes a {@linkcode StoreError}. While the
+   * endpoint is taken for unreachable the request waits, bounded, for it to answer again,
+   * and is not sent at all if it does not (`_s3_outage.ts`).
    */
   async #call<T, R = never>(
     failure: Failure,
     send: (client: S3Client) => Promise<T>,
     recover?: (error: unknown) => R | undefined,
     client: S3Client = this.#client,
+    sent?: Sent,
   ): Promise<T | R> {
     const offset = client.config.systemClockOffset;
+    const admitted = this.#outage.admit();
+    const sentAt = typeof admitted === "number" ? admitted : await admitted;
+    if (sent) sent.at = sentAt;
     try {
-      return await send(client).catch((error) => {
+      const result = await send(client).catch((error) => {
         // Refused for its signature's time (403), nothing happened; the answer's Date has
         // corrected the clock offset (the SDK's signer and #failure in _s3_fetch.ts do),
         // so the request goes once more, signed at the server's time. Bodies are bytes.
         if (status(error) !== 403 || client.config.systemClockOffset === offset) throw error;
         return send(client);
       });
+      if (!sent?.bodyFollows) this.#outage.answered(sentAt);
+      return result;
     } catch (error) {
+      this.#outage.failed(sentAt, error, failure.signal);
       const value = recover?.(error);
       if (value !== undefined) return value;
       throw translate(error, failure);

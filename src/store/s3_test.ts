@@ -657,23 +657,31 @@ Deno.test("a server that never answers fails the request after the timeout", asy
     for await (const conn of listener) held.push(conn);
   })();
   try {
-    const store = new S3Store({
-      bucket: "silent",
-      endpoint: `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
-      region: "us-east-1",
-      credentials: { accessKeyId: "a", secretAccessKey: "b" },
-      requestTimeoutMs: 200,
-    });
+    // A store each: the first request that times out marks its endpoint unreachable, and
+    // the store sends nothing more until it answers (next test).
+    const silentStore = () =>
+      new S3Store({
+        bucket: "silent",
+        endpoint: `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
+        region: "us-east-1",
+        credentials: { accessKeyId: "a", secretAccessKey: "b" },
+        requestTimeoutMs: 200,
+      });
     const failed = (p: Promise<unknown>) => p.then(() => null, (e: unknown) => e as StoreError);
-    const read = await failed(store.get("k"));
+    const read = await failed(silentStore().get("k"));
     deepStrictEqual([read?.kind, read?.ambiguous], ["transient", false], read?.message);
-    const write = await failed(store.put("k", bytes("x"), { mode: { kind: "create" } }));
+    const writer = silentStore();
+    const write = await failed(writer.put("k", bytes("x"), { mode: { kind: "create" } }));
     deepStrictEqual([write?.kind, write?.ambiguous], ["transient", true], write?.message);
     // One timer bounds every request in flight and stops when none is: after a quiet
     // spell, and with several at once, each request is still bounded.
     await new Promise((resolve) => setTimeout(resolve, 300));
+    const store = silentStore();
     const again = await Promise.all([failed(store.get("a")), failed(store.head("b"))]);
     deepStrictEqual(again.map((e) => e?.kind), ["transient", "transient"]);
+    // Marked unreachable by them, it sends nothing more: refused, not sent, not ambiguous.
+    const refused = await failed(writer.put("k", bytes("x"), { mode: { kind: "create" } }));
+    deepStrictEqual([refused?.kind, refused?.ambiguous], ["unavailable", false]);
   } finally {
     listener.close();
     await accepting.catch(() => {});

@@ -180,6 +180,12 @@ export type StoreErrorKind =
   | "throttled"
   /** A failure that may succeed when retried: network errors, timeouts, 5xx. */
   | "transient"
+  /**
+   * The store has not answered lately (a request timed out and nothing answered since), so
+   * this request was not sent (`src/store/_s3_outage.ts`). Never ambiguous, and not
+   * retried: the caller hears it at once and may try again later.
+   */
+  | "unavailable"
   /** The request itself is wrong: bad key, part too small, bad arguments. */
   | "invalid"
   /** Credentials refused. */

@@ -347,7 +347,10 @@ export function toFsError(error: unknown, path?: string): FsError {
   }
   if (error instanceof CorruptError) return new FsError("EIO", error.message, { ...where });
   if (error instanceof StoreError) {
-    const code = error.kind === "throttled" || error.kind === "transient" ? "EAGAIN" : "EIO";
+    const code = error.kind === "throttled" || error.kind === "transient" ||
+        error.kind === "unavailable"
+      ? "EAGAIN"
+      : "EIO";
     return new FsError(code, `Object store failed: ${error.message}`, { ...where, cause: error });
   }
   return new FsError("EIO", `Internal error: ${(error as Error)?.message ?? error}`, {
