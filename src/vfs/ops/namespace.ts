@@ -12,7 +12,8 @@ import { loadMap } from "../reader.ts";
 import { dropReplaced, loadRecord } from "../records.ts";
 import { PATH_MAX, splitPath } from "../path.ts";
 import { finishRemoval, inScope, locate, lookupEntry, MARK_WAITS, openDir } from "../resolve.ts";
-import { type MarkedOutcome, removeKeeping } from "../unlink_marks.ts";
+import { type MarkedOutcome, noteRelease, removeKeeping } from "../unlink_marks.ts";
+import { beginRelease, dropIntent, finishRelease } from "../../format/release.ts";
 import type { Stat } from "../types.ts";
 
 /** Adds entry `name` to directory `dir`; EEXIST if the name is taken. */
@@ -114,31 +115,48 @@ export async function unlink(
     if (!held(entry)) throw stale();
     return "kept name gone";
   }
-  const outcome: MarkedOutcome = kept
-    ? await removeKeeping(ctx, {
-      dir: parent.ino,
-      name,
-      entry,
-      kept,
-      path,
-      keeps: options.keeps!,
-      held,
-      stale,
-    })
-    : await ctx.dirs.update(parent.ino, [name], (draft) => {
-      const current = draft.get(name);
-      if (!current) throw new FsError("ENOENT", "No such file or directory", { path });
-      // Another file, or the same one hard-linked meanwhile (a link() moved its inode to
-      // its own object, counted 2): decide again, so that what is released below is what
-      // this removes (before: the plain file looked at, which held nothing, and the file
-      // kept a count of 2 with one name left).
-      if (current.ino !== entry.ino || current.t !== entry.t) return "replaced";
-      // A rename in flight may have added its target already: settle it, then decide again.
-      if (current.moving) return "renaming";
-      if (!held(current)) throw stale();
-      draft.delete(name);
-      return "removed";
-    });
+  // A name of a hard-linked file goes under a release intent on its inode, and the CAS
+  // that removes it leaves the proof: its count is then lowered once, by this remover or
+  // by whoever meets the intent should this one die (src/format/release.ts).
+  const release = entry.t === "h"
+    ? await beginRelease(ctx, { ino: entry.ino, dir: parent.ino, name })
+    : null;
+  let outcome: MarkedOutcome;
+  try {
+    outcome = kept
+      ? await removeKeeping(ctx, {
+        dir: parent.ino,
+        name,
+        entry,
+        kept,
+        path,
+        keeps: options.keeps!,
+        held,
+        stale,
+        release,
+      })
+      : await ctx.dirs.update(parent.ino, [name], (draft) => {
+        const current = draft.get(name);
+        if (!current) throw new FsError("ENOENT", "No such file or directory", { path });
+        // Another file, or the same one hard-linked meanwhile (a link() moved its inode to
+        // its own object, counted 2): decide again, so that what is released below is what
+        // this removes (before: the plain file looked at, which held nothing, and the file
+        // kept a count of 2 with one name left).
+        if (current.ino !== entry.ino || current.t !== entry.t) return "replaced";
+        // A rename in flight may have added its target already: settle it, then decide again.
+        if (current.moving) return "renaming";
+        if (!held(current)) throw stale();
+        draft.delete(name);
+        noteRelease(draft, release);
+        return "removed";
+      });
+  } catch (error) {
+    // Not removed, or not known: an intent whose removal may have happened stays (its
+    // proof, if any, lets the next removal of a name of the file count it off).
+    if (release && !outcomeUnknown(error)) await dropIntent(ctx, release).catch(() => {});
+    throw error;
+  }
+  if (release && outcome !== "removed") await dropIntent(ctx, release).catch(() => {});
   if (outcome === "kept name gone") return outcome;
   if (outcome === "renaming") return await unlink(ctx, path, options, again);
   if (outcome === "replaced" || outcome === "fenced") {
@@ -158,7 +176,8 @@ export async function unlink(
     const next = { ...again, waits: again.waits + 1 };
     return await ctx.meta.inNewScope(() => unlink(ctx, path, options, next));
   }
-  await dropReplaced(ctx, entry);
+  if (release) await finishRelease(ctx, release);
+  else await dropReplaced(ctx, entry);
   return "removed";
 }
 
