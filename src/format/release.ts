@@ -95,19 +95,32 @@ export async function beginRelease(
  */
 export async function countOff(
   stores: ReleaseStores,
-  { ino, id }: { ino: string; id: string },
+  at: { ino: string; id: string },
 ): Promise<boolean> {
-  const outcome = await stores.inodes.update<"none" | "counted" | "last">(ino, (inode) => {
-    if (!inode) return { result: "none" };
-    const intents = releasesOf(inode.value);
-    if (!intents.some((r) => r.id === id)) return { result: "none" };
-    setReleases(inode.value, intents.filter((r) => r.id !== id));
-    if (inode.value.nlink > 0) inode.value.nlink--;
-    inode.value.attr.ctime = Math.max(stores.now(), inode.value.attr.ctime);
-    return { write: inode.value, result: inode.value.nlink === 0 ? "last" : "counted" };
-  });
+  return (await count(stores, at)) !== "none";
+}
+
+/** {@linkcode countOff}, saying whether other intents are left on the inode. */
+async function count(
+  stores: ReleaseStores,
+  { ino, id }: { ino: string; id: string },
+): Promise<"none" | "counted" | "others" | "last"> {
+  const outcome = await stores.inodes.update<"none" | "counted" | "others" | "last">(
+    ino,
+    (inode) => {
+      if (!inode) return { result: "none" };
+      const intents = releasesOf(inode.value);
+      if (!intents.some((r) => r.id === id)) return { result: "none" };
+      const others = intents.filter((r) => r.id !== id);
+      setReleases(inode.value, others);
+      if (inode.value.nlink > 0) inode.value.nlink--;
+      inode.value.attr.ctime = Math.max(stores.now(), inode.value.attr.ctime);
+      const result = inode.value.nlink === 0 ? "last" : others.length > 0 ? "others" : "counted";
+      return { write: inode.value, result };
+    },
+  );
   if (outcome === "last") await stores.inodes.remove(ino);
-  return outcome !== "none";
+  return outcome;
 }
 
 /**
@@ -128,11 +141,15 @@ export async function dropProof(
 
 /**
  * Steps 3 and 4 after a removal's CAS made its proof. A clean-up that fails leaves the
- * proof, which anyone may drop once its intent is gone (fsck reports it).
+ * proof, which anyone may drop once its intent is gone (fsck reports it). Other intents
+ * left on the inode are settled once more after the count: a concurrent removal whose
+ * proof landed after this one's step 1 looked, and whose remover then died, would
+ * otherwise be left to fsck (and its file, all names gone, to GC).
  */
 export async function finishRelease(stores: ReleaseStores, release: Release): Promise<void> {
-  await countOff(stores, release);
+  const counted = await count(stores, release);
   await dropProof(stores, release).catch(() => false);
+  if (counted === "others") await settleReleases(stores, release.ino);
 }
 
 /**
