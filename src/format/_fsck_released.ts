@@ -7,7 +7,8 @@
  * (by the time in its id, its remover's clock, as for rename intents) its remover is taken
  * for dead and a repair drops it (a remover only stalled then lowers nothing: the count one
  * too high, which fsck reports, never too low). A proof whose intent is gone is left over
- * from a clean-up cut short: a warning, which a repair drops.
+ * from a clean-up cut short (or whose remover is at its clean-up, while younger than the
+ * grace period by the time in the id): a warning, which a repair drops.
  *
  * @module
  */
@@ -120,12 +121,17 @@ export async function checkReleases(
     const inode = tree.inodes.get(proof.record.ino)?.value ??
       (await stores.inodes.get(proof.record.ino).catch(() => null))?.value;
     if (inode && releasesOf(inode).some((r) => r.id === proof.record.id)) continue;
+    const where = { key: proof.key, path: proof.path };
+    if (now - idTime(proof.record.id) < graceMs) {
+      add(problem("in-flight", `A proof of the removal of ${proof.path} to clean up`, where));
+      continue;
+    }
     add(
       problem(
         "released-record",
         `A proof of the removal of ${proof.path} whose link was counted off already (its ` +
           "clean-up was cut short)",
-        { key: proof.key, path: proof.path },
+        where,
       ),
       () => dropProof(stores, { dir: proof.dir, name: proof.record.name, id: proof.record.id }),
     );
