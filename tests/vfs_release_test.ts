@@ -206,3 +206,21 @@ Deno.test("a count step whose answer was lost while another instance settled it 
   assertEquals(await store.head(key), null, "the inode went with its last name");
   await cleanAfterGc(store);
 });
+
+Deno.test("rmdir of the directory that holds a dead remover's proof counts its removal off first", async () => {
+  // The proof goes with the directory's object: counted off by rmdir, or never.
+  const store = new MemoryStore();
+  const { ino, d1 } = await threeNames(store);
+  const { dying, dead } = dyingAt(store, (op, key) => op === "PutObject" && key === d1, {
+    applied: true,
+  });
+  await (await Vfs.open(dying)).unlink("/d1/a").catch(() => {});
+  assert(dead(), "the remover died after removing the name");
+  const other = await Vfs.open(store);
+  await other.rmdir("/d1");
+  assertEquals((await other.getattr("/d2/b")).nlink, 2, "two names, two links");
+  await other.unlink("/d2/b");
+  await other.unlink("/d2/c");
+  assertEquals(await store.head(inodeKey(ino)), null, "the inode went with its last name");
+  await cleanAfterGc(store);
+});

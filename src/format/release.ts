@@ -227,3 +227,12 @@ export async function settleDirProofs(stores: ReleaseStores, dir: DirObject): Pr
     for (const r of releasedOf(holder)) await countOff(stores, { ino: r.ino, id: r.id });
   }
 }
+
+/**
+ * Deletes directory object `dir` (a tombstone, or an empty directory a rename replaced),
+ * counting off the removals proven in it first ({@linkcode settleDirProofs}).
+ */
+export async function removeDirObject(stores: ReleaseStores, dir: DirObject): Promise<void> {
+  await settleDirProofs(stores, dir);
+  await stores.dirs.remove(dir);
+}
