@@ -126,6 +126,27 @@ export async function removeKeeping(ctx: Ctx, removal: Removal): Promise<MarkedO
 }
 
 /**
+ * Removes entry `name` of directory `dir` in one CAS if it still holds `entry` (a plain
+ * unlink, which keeps no other name): "replaced" or "renaming" when the name changed since
+ * the look (see {@linkcode changedSince}), and the release's proof noted in the same CAS.
+ */
+export async function removeName(
+  ctx: Ctx,
+  removal: Omit<Removal, "kept" | "keeps">,
+): Promise<MarkedOutcome> {
+  const { dir, name, entry, path, held, stale, release } = removal;
+  return await ctx.dirs.update(dir, [name], (draft) => {
+    const current = draft.get(name);
+    const changed = changedSince(current, entry, path);
+    if (changed) return changed;
+    if (!held(current!)) throw stale();
+    draft.delete(name);
+    noteRelease(draft, release);
+    return "removed" as const;
+  });
+}
+
+/**
  * Whether the entry now at the name (`current`) is no longer the one looked at (`entry`):
  * ENOENT when the name is gone; "replaced" when it holds another file, or the same one
  * hard-linked since (a link() moved its inode to its own object: decide again, so that
