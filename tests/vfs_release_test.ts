@@ -224,3 +224,29 @@ Deno.test("rmdir of the directory that holds a dead remover's proof counts its r
   assertEquals(await store.head(inodeKey(ino)), null, "the inode went with its last name");
   await cleanAfterGc(store);
 });
+
+Deno.test("fsck --repair makes an owed count step and sets a count too high besides in one run", async () => {
+  const store = new MemoryStore();
+  const { ino, d1 } = await threeNames(store);
+  // A removal of /d1/a cut short after its name went (one decrement owed) ...
+  const cut = dyingAt(store, (op, key) => op === "PutObject" && key === d1, { applied: true });
+  await (await Vfs.open(cut.dying)).unlink("/d1/a").catch(() => {});
+  // ... and a link() cut short after raising the count (one too high).
+  const raised = dyingAt(store, (op, key) => op === "PutObject" && key === inodeKey(ino), {
+    applied: true,
+  });
+  await (await Vfs.open(raised.dying)).link("/d2/b", "/d2/x").catch(() => {});
+  assert(cut.dead() && raised.dead(), "both died between their steps");
+  const repaired = await fsck(store, { now: Date.now() + HOUR, repair: true });
+  const kinds = repaired.problems.filter((p) => p.severity !== "info");
+  assertEquals(kinds.map((p) => [p.kind, p.repaired]).sort(), [
+    ["nlink", true],
+    ["release-owed", true],
+  ]);
+  const fs = await Vfs.open(store);
+  assertEquals((await fs.getattr("/d2/b")).nlink, 2, "two names, two links");
+  await fs.unlink("/d2/b");
+  await fs.unlink("/d2/c");
+  assertEquals(await store.head(inodeKey(ino)), null, "the inode went with its last name");
+  await cleanAfterGc(store);
+});

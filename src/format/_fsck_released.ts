@@ -41,8 +41,8 @@ interface Proof {
 
 /**
  * Reports the intents and proofs of the reachable tree, each with its repair.
- * @returns per inode, the decrements owed (intents with their proof), for the link count
- * check to count as made.
+ * @returns per inode, the ids of the intents whose decrements are owed (with their proof),
+ * for the link count check to count as made.
  */
 export async function checkReleases(
   meta: MetaStore,
@@ -52,7 +52,7 @@ export async function checkReleases(
     graceMs: number;
     add: (p: Problem, fix?: Fix) => void;
   },
-): Promise<Map<string, number>> {
+): Promise<Map<string, Set<string>>> {
   const stores: ReleaseStores = {
     meta,
     dirs: new Directories(meta),
@@ -74,7 +74,7 @@ export async function checkReleases(
       }
     }
   }
-  const owed = new Map<string, number>();
+  const owed = new Map<string, Set<string>>();
   const intentIds = new Set<string>();
   for (const [ino, reached] of tree.inodes) {
     if (!reached.value) continue;
@@ -85,7 +85,7 @@ export async function checkReleases(
       const at = idTime(intent.id);
       const young = now - at < graceMs;
       if (proof && proof.record.ino === ino) {
-        owed.set(ino, (owed.get(ino) ?? 0) + 1);
+        owed.set(ino, (owed.get(ino) ?? new Set()).add(intent.id));
         const detail = `A removal of the name ${proof.path} whose link was not counted off yet`;
         if (young) add(problem("in-flight", detail, where));
         else {

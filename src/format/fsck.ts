@@ -38,6 +38,7 @@ import {
 import { listAll } from "./_walk_util.ts";
 import { checkApplied } from "./_fsck_applied.ts";
 import { checkReleases } from "./_fsck_released.ts";
+import { releasesOf } from "./release.ts";
 import { checkLeftovers, LEFTOVER_SEVERITY } from "./_fsck_leftovers.ts";
 
 export { DEFAULT_GRACE_MS } from "./_walk_result.ts";
@@ -207,12 +208,13 @@ async function pointBack(
 function checkLinks(
   meta: MetaStore,
   tree: Walk,
-  { now, graceMs, owed }: { now: number; graceMs: number; owed: Map<string, number> },
+  { now, graceMs, owed }: { now: number; graceMs: number; owed: Map<string, Set<string>> },
   add: (p: Problem, fix?: Fix) => void,
 ): void {
   for (const [ino, reached] of tree.inodes) {
     const inode = reached.value;
-    const due = owed.get(ino) ?? 0;
+    const ids = owed.get(ino) ?? new Set<string>();
+    const due = ids.size;
     if (!inode || inode.nlink - due === reached.links) continue;
     const where = { key: reached.key, path: reached.path };
     const detail = `Inode has nlink ${inode.nlink} but ${reached.links} entries name it` +
@@ -233,9 +235,13 @@ function checkLinks(
       problem("nlink", detail, where),
       () =>
         new Inodes(meta).update<boolean>(ino, (current) => {
-          if (!current || current.value.nlink !== seen) return { result: false };
-          // The owed decrements stay for their count step (the repair of "release-owed").
-          current.value.nlink = reached.links + due;
+          // The owed decrements stay for their count step (the repair of "release-owed",
+          // which may have made some already: nothing else may have changed the count).
+          const still = current ? releasesOf(current.value).filter((r) => ids.has(r.id)) : [];
+          if (!current || current.value.nlink + due - still.length !== seen) {
+            return { result: false };
+          }
+          current.value.nlink = reached.links + still.length;
           return { write: current.value, result: true };
         }),
     );
