@@ -10,6 +10,7 @@
 import { newId, shardKey } from "./keys.ts";
 import { entriesOf, putEntry } from "./_entries_delta.ts";
 import { appliedOf, type AppliedRecord, setApplied } from "./_dir_applied.ts";
+import { releasedOf, type ReleasedRecord, setReleased } from "./_dir_released.ts";
 import {
   type Attr,
   type DirObject,
@@ -41,6 +42,15 @@ export interface EntryDraft {
   noteApplied(id: string, name: string): void;
   /** Drops the record of intent `id` from this object; whether there was one. */
   takeApplied(id: string): boolean;
+  /**
+   * Notes, in this object, that this change removes entry `name` of hard-linked inode `ino`
+   * under release intent `id`: the proof its count step needs (see `release.ts`).
+   */
+  noteReleased(id: string, ino: string, name: string): void;
+  /** The proof of release intent `id` in this object, if any. */
+  released(id: string): ReleasedRecord | null;
+  /** Drops the proof of release intent `id` from this object; whether there was one. */
+  takeReleased(id: string): boolean;
 }
 
 /**
@@ -139,6 +149,20 @@ export function entryDraft(
         recorded = true;
         return true;
       },
+      noteReleased(id, ino, name) {
+        const others = releasedOf(holder).filter((r) => r.id !== id);
+        setReleased(holder, [...others, { id, ino, name }]);
+        recorded = true;
+      },
+      released: (id) => releasedOf(holder).find((r) => r.id === id) ?? null,
+      takeReleased(id) {
+        const records = releasedOf(holder);
+        const others = records.filter((r) => r.id !== id);
+        if (others.length === records.length) return false;
+        setReleased(holder, others);
+        recorded = true;
+        return true;
+      },
     },
     changed: () => touched || recorded,
     touched: () => touched,
@@ -147,13 +171,15 @@ export function entryDraft(
 
 /**
  * The two halves of `entries`, split on the next hash bit after `ref`'s prefix, each with
- * the `records` of applied renames whose names it holds.
+ * the `records` of applied renames and the `released` proofs of removals whose names it
+ * holds.
  */
 export function splitHalves(
   ino: string,
   ref: ShardRef,
   entries: Record<string, Entry>,
   records: readonly AppliedRecord[] = [],
+  released: readonly ReleasedRecord[] = [],
 ): { ref: ShardRef; key: string; shard: ShardObject }[] {
   const depth = ref.depth + 1;
   const halves = [0, 1].map((bit) => {
@@ -167,6 +193,8 @@ export function splitHalves(
   for (const [bit, half] of halves.entries()) {
     const mine = records.filter((r) => ((nameHash(r.name) >>> (32 - depth)) & 1) === bit);
     if (mine.length > 0) setApplied(half.shard, mine);
+    const proofs = released.filter((r) => ((nameHash(r.name) >>> (32 - depth)) & 1) === bit);
+    if (proofs.length > 0) setReleased(half.shard, proofs);
   }
   return halves;
 }

@@ -19,6 +19,7 @@ import {
 } from "./meta.ts";
 import { splitHalves } from "./_dir_entries.ts";
 import { appliedOf } from "./_dir_applied.ts";
+import { releasedOf } from "./_dir_released.ts";
 
 /** What takes a shard over its limits (`DirLimits` of `dir.ts`). */
 interface Limits {
@@ -84,20 +85,22 @@ export class ShardSplits {
     const shard = await this.#meta.read<ShardObject>(key, checkShard);
     if (!shard) return;
     let { entries } = shard.value;
-    /** The records of applied renames (`_dir_applied.ts`): they go with their names. */
+    /** The records of applied renames and of releases: they go with their names. */
     let records = appliedOf(shard.value);
+    let released = releasedOf(shard.value);
     if (!shard.value.sealed) {
       if (!this.#overLimit(entries)) return;
       const sealed = await this.#meta.write(key, { ...shard.value, sealed: true }, shard);
       if (!sealed) return; // someone changed it; the next writer over the limit retries
       entries = sealed.value.entries;
       records = appliedOf(sealed.value);
+      released = releasedOf(sealed.value);
     }
     const inTable = (root: Versioned<DirObject> | null) =>
       root?.value.shards?.some((s) => s.id === ref.id) ? root : null;
     let root = inTable(await this.#root(ino));
     if (!root) return; // already done
-    const halves = splitHalves(ino, ref, entries, records);
+    const halves = splitHalves(ino, ref, entries, records, released);
     // The halves keep the time of the last change of entries (the directory's mtime).
     const { mtime } = shard.value;
     if (mtime !== undefined) { for (const half of halves) half.shard.mtime = mtime; }

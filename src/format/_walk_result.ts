@@ -43,6 +43,16 @@ export const PROBLEM_SEVERITY = {
    */
   "applied-record": "warning",
   /**
+   * A removal of a hard link's name that happened (its proof is in the directory) and whose
+   * link was not counted off yet (its remover died): fsck counts it as made, a repair makes
+   * it (see src/format/release.ts).
+   */
+  "release-owed": "warning",
+  /** An old intent to remove a hard link's name whose removal never happened. */
+  "release-intent": "warning",
+  /** A proof of a hard link's removal whose link was counted off, its clean-up cut short. */
+  "released-record": "warning",
+  /**
    * Unreferenced segments, maps and shards past the grace period, and directory tombstones
    * and inode objects nothing can reach again: GC's to delete.
    */

@@ -29,6 +29,7 @@ import {
 } from "./meta.ts";
 import { markRemoving, tombstone, unmarkRemoving } from "./_dir_removal.ts";
 import { appliedOf, pruneApplied, setApplied } from "./_dir_applied.ts";
+import { releasedOf, setReleased } from "./_dir_released.ts";
 import { ShardSplits } from "./_dir_split.ts";
 import { countOf, entryOf, isLazy, materialize } from "./_entries_delta.ts";
 import {
@@ -391,12 +392,13 @@ export class Directories {
       if (!this.#over(key, countOf(dir))) return { value: dir, result, ...guarded(guard) };
       // Over the limit: this same CAS turns the directory into two shards, so the split
       // is serialised with the creates that fill the directory instead of racing them.
-      // The records of applied renames go with their names.
+      // The records of applied renames and of releases go with their names.
       const root = { bits: 0, depth: 0, id: "" };
-      const halves = splitHalves(ino, root, materialize(dir), appliedOf(dir));
+      const halves = splitHalves(ino, root, materialize(dir), appliedOf(dir), releasedOf(dir));
       dir.shards = halves.map((h) => h.ref);
       delete dir.entries;
       setApplied(dir, []);
+      setReleased(dir, []);
       return {
         value: dir,
         result,

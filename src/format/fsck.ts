@@ -37,6 +37,8 @@ import {
 } from "./_walk_result.ts";
 import { listAll } from "./_walk_util.ts";
 import { checkApplied } from "./_fsck_applied.ts";
+import { checkReleases } from "./_fsck_released.ts";
+import { releasesOf } from "./release.ts";
 import { checkLeftovers, LEFTOVER_SEVERITY } from "./_fsck_leftovers.ts";
 
 export { DEFAULT_GRACE_MS } from "./_walk_result.ts";
@@ -154,7 +156,8 @@ export async function fsck(store: ObjectStore, options: FsckOptions = {}): Promi
     );
     if (mark) fixes.set(p, () => clearMark(dirs, mark));
   }
-  checkLinks(meta, tree, now, graceMs, add);
+  const owed = await checkReleases(meta, tree, { now, graceMs, add });
+  checkLinks(meta, tree, { now, graceMs, owed }, add);
   await checkApplied(meta, tree, { now, add });
   await checkLeftovers(dirs, tree, {
     now,
@@ -198,22 +201,27 @@ async function pointBack(
   });
 }
 
-/** Link counts: each reachable inode's nlink against the entries naming it. */
+/**
+ * Link counts: each reachable inode's nlink, less the decrements `owed` to removals that
+ * happened (intents with their proofs, `_fsck_released.ts`), against the entries naming it.
+ */
 function checkLinks(
   meta: MetaStore,
   tree: Walk,
-  now: number,
-  graceMs: number,
+  { now, graceMs, owed }: { now: number; graceMs: number; owed: Map<string, Set<string>> },
   add: (p: Problem, fix?: Fix) => void,
 ): void {
   for (const [ino, reached] of tree.inodes) {
     const inode = reached.value;
-    if (!inode || inode.nlink === reached.links) continue;
+    const ids = owed.get(ino) ?? new Set<string>();
+    const due = ids.size;
+    if (!inode || inode.nlink - due === reached.links) continue;
     const where = { key: reached.key, path: reached.path };
-    const detail = `Inode has nlink ${inode.nlink} but ${reached.links} entries name it`;
+    const detail = `Inode has nlink ${inode.nlink} but ${reached.links} entries name it` +
+      (due > 0 ? ` and ${due} removal(s) are still to count off` : "");
     // link() raises nlink before adding the entry and unlink() lowers it after removing
     // one: a count too high and recently changed may be an operation still running.
-    if (inode.nlink > reached.links && now - inode.attr.ctime < graceMs) {
+    if (inode.nlink - due > reached.links && now - inode.attr.ctime < graceMs) {
       add(problem("in-flight", detail, where));
       continue;
     }
@@ -227,8 +235,13 @@ function checkLinks(
       problem("nlink", detail, where),
       () =>
         new Inodes(meta).update<boolean>(ino, (current) => {
-          if (!current || current.value.nlink !== seen) return { result: false };
-          current.value.nlink = reached.links;
+          // The owed decrements stay for their count step (the repair of "release-owed",
+          // which may have made some already: nothing else may have changed the count).
+          const still = current ? releasesOf(current.value).filter((r) => ids.has(r.id)) : [];
+          if (!current || current.value.nlink + due - still.length !== seen) {
+            return { result: false };
+          }
+          current.value.nlink = reached.links + still.length;
           return { write: current.value, result: true };
         }),
     );

@@ -209,6 +209,32 @@ export interface DirObject {
   removed?: true;
   /** Renames applied here on their renamers' behalf (unsharded directories only). */
   applied?: AppliedRecord[];
+  /** Proofs of removals of hard links' names (unsharded directories only). */
+  released?: ReleasedRecord[];
+}
+
+/**
+ * The proof that a removal of a hard link's name happened: written by the CAS that
+ * removed the name, in the object that held it, with the id of the removal's intent on the
+ * inode (`InodeObject.releases`). Absent in objects written before session 19. See
+ * `release.ts`.
+ */
+export interface ReleasedRecord {
+  /** The intent's id, the inode it counts off, and the name that went. */
+  id: string;
+  ino: string;
+  name: string;
+}
+
+/**
+ * A removal of one name of a hard-linked file under way (`InodeObject.releases`): its
+ * count goes down only with a {@linkcode ReleasedRecord} of the same id. See `release.ts`.
+ */
+export interface ReleaseIntent {
+  /** A fresh time-ordered id (`newId`), and the directory and name being removed. */
+  id: string;
+  dir: string;
+  name: string;
 }
 
 /**
@@ -241,6 +267,8 @@ export interface ShardObject {
   mtime?: number;
   /** Renames applied here on their renamers' behalf (see `DirObject.applied`). */
   applied?: AppliedRecord[];
+  /** Proofs of removals of hard links' names (see `DirObject.released`). */
+  released?: ReleasedRecord[];
 }
 
 /** A standalone inode `i/<ino>` (a hard-linked file). */
@@ -250,6 +278,8 @@ export interface InodeObject extends FileData {
   attr: Attr;
   nlink: number;
   xattr?: Xattrs;
+  /** Removals of its names under way, each lowering `nlink` once with its record. */
+  releases?: ReleaseIntent[];
 }
 
 export interface Superblock {

@@ -14,6 +14,7 @@
  */
 
 import { newId } from "./keys.ts";
+import { removeDirObject } from "./release.ts";
 import type { Entry, MovedFrom, Moving } from "./meta.ts";
 import { type RenameStores, setParent, type Step, walkUp } from "./_rename_walk.ts";
 import { intentLive, isGone, linked, writeTarget } from "./_rename_target.ts";
@@ -462,7 +463,11 @@ export async function releaseEntry(
 ): Promise<void> {
   if (entry?.t === "d") {
     const dir = await stores.dirs.get(entry.ino);
-    if (dir) await stores.dirs.remove(dir.value);
+    // Its proofs of removals of hard links' names go with it: counted off first.
+    const { dirs, inodes } = stores;
+    if (dir) {
+      await removeDirObject({ meta: dirs.meta, dirs, inodes, now: () => stores.now() }, dir.value);
+    }
   } else if (entry?.t === "h") {
     await stores.inodes.release(entry.ino, stores.now());
   }

@@ -7,6 +7,7 @@ import type { Ctx } from "./context.ts";
 import { FsError } from "./errors.ts";
 import { splitPath } from "./path.ts";
 import { pause, settleMovedFrom, settleMoving } from "../format/rename_intent.ts";
+import { removeDirObject } from "../format/release.ts";
 import { bumpNs, chainOf, clearStalePending, readEpoch, rememberChain } from "./epoch.ts";
 
 /**
@@ -214,7 +215,7 @@ export async function finishRemoval(
       if (attempt < 3) continue;
       return;
     }
-    await ctx.dirs.remove(tomb.value);
+    await removeDirObject(ctx, tomb.value); // its proofs of hard links' removals counted off
     return;
   }
   throw new FsError("EAGAIN", "Directory is being renamed");

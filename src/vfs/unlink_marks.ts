@@ -36,10 +36,11 @@
 
 import { newId } from "../format/keys.ts";
 import type { Entry, UnlinkMark } from "../format/meta.ts";
+import type { Release } from "../format/release.ts";
 import { clearMark, markOf, withoutMark } from "../format/unlink_mark.ts";
 import type { Ctx } from "./context.ts";
 import { FsError } from "./errors.ts";
-import { CrossObjectError } from "../format/dir.ts";
+import { CrossObjectError, type EntryDraft } from "../format/dir.ts";
 import { locate, type Location, markStale } from "./resolve.ts";
 
 /** How a removal under a mark ended, for `unlink` to act on. */
@@ -87,6 +88,13 @@ interface Removal {
   /** The caller's precondition on the entry, checked in every CAS that changes it. */
   readonly held: (entry: Entry) => boolean;
   readonly stale: () => FsError;
+  /** The release intent of a hard link's name: its proof goes into the removing CAS. */
+  readonly release: Release | null;
+}
+
+/** Notes the proof of `release` (if any) in the CAS that removes its name. */
+export function noteRelease(draft: EntryDraft, release: Release | null): void {
+  if (release) draft.noteReleased(release.id, release.ino, release.name);
 }
 
 /**
@@ -108,11 +116,33 @@ export async function removeKeeping(ctx: Ctx, removal: Removal): Promise<MarkedO
     if (there?.ino !== entry.ino) return "kept name gone";
     if (markOf(there, dir, keptName)) draft.set(keptName, withoutMark(there));
     draft.delete(name);
+    noteRelease(draft, removal.release);
     return "removed" as const;
   }).catch((error) => {
     // Two shards of one large directory: as across objects.
     if (!(error instanceof CrossObjectError)) throw error;
     return removeMarked(ctx, removal);
+  });
+}
+
+/**
+ * Removes entry `name` of directory `dir` in one CAS if it still holds `entry` (a plain
+ * unlink, which keeps no other name): "replaced" or "renaming" when the name changed since
+ * the look (see {@linkcode changedSince}), and the release's proof noted in the same CAS.
+ */
+export async function removeName(
+  ctx: Ctx,
+  removal: Omit<Removal, "kept" | "keeps">,
+): Promise<MarkedOutcome> {
+  const { dir, name, entry, path, held, stale, release } = removal;
+  return await ctx.dirs.update(dir, [name], (draft) => {
+    const current = draft.get(name);
+    const changed = changedSince(current, entry, path);
+    if (changed) return changed;
+    if (!held(current!)) throw stale();
+    draft.delete(name);
+    noteRelease(draft, release);
+    return "removed" as const;
   });
 }
 
@@ -162,6 +192,7 @@ async function removeMarked(ctx: Ctx, args: Removal): Promise<MarkedOutcome> {
       if (current.moving) return "renaming";
       if (!held(current)) throw stale();
       draft.delete(name);
+      noteRelease(draft, args.release);
       return "removed";
     });
     return outcome;

@@ -12,7 +12,8 @@ import { loadMap } from "../reader.ts";
 import { dropReplaced, loadRecord } from "../records.ts";
 import { PATH_MAX, splitPath } from "../path.ts";
 import { finishRemoval, inScope, locate, lookupEntry, MARK_WAITS, openDir } from "../resolve.ts";
-import { type MarkedOutcome, removeKeeping } from "../unlink_marks.ts";
+import { type MarkedOutcome, removeKeeping, removeName } from "../unlink_marks.ts";
+import { beginRelease, dropIntent, finishRelease } from "../../format/release.ts";
 import type { Stat } from "../types.ts";
 
 /** Adds entry `name` to directory `dir`; EEXIST if the name is taken. */
@@ -114,31 +115,25 @@ export async function unlink(
     if (!held(entry)) throw stale();
     return "kept name gone";
   }
-  const outcome: MarkedOutcome = kept
-    ? await removeKeeping(ctx, {
-      dir: parent.ino,
-      name,
-      entry,
-      kept,
-      path,
-      keeps: options.keeps!,
-      held,
-      stale,
-    })
-    : await ctx.dirs.update(parent.ino, [name], (draft) => {
-      const current = draft.get(name);
-      if (!current) throw new FsError("ENOENT", "No such file or directory", { path });
-      // Another file, or the same one hard-linked meanwhile (a link() moved its inode to
-      // its own object, counted 2): decide again, so that what is released below is what
-      // this removes (before: the plain file looked at, which held nothing, and the file
-      // kept a count of 2 with one name left).
-      if (current.ino !== entry.ino || current.t !== entry.t) return "replaced";
-      // A rename in flight may have added its target already: settle it, then decide again.
-      if (current.moving) return "renaming";
-      if (!held(current)) throw stale();
-      draft.delete(name);
-      return "removed";
-    });
+  // A name of a hard-linked file goes under a release intent on its inode, and the CAS
+  // that removes it leaves the proof: its count is then lowered once, by this remover or
+  // by whoever meets the intent should this one die (src/format/release.ts).
+  const release = entry.t === "h"
+    ? await beginRelease(ctx, { ino: entry.ino, dir: parent.ino, name })
+    : null;
+  let outcome: MarkedOutcome;
+  try {
+    const removal = { dir: parent.ino, name, entry, path, held, stale, release };
+    outcome = kept
+      ? await removeKeeping(ctx, { ...removal, kept, keeps: options.keeps! })
+      : await removeName(ctx, removal);
+  } catch (error) {
+    // Not removed, or not known: an intent whose removal may have happened stays (its
+    // proof, if any, lets the next removal of a name of the file count it off).
+    if (release && !outcomeUnknown(error)) await dropIntent(ctx, release).catch(() => {});
+    throw error;
+  }
+  if (release && outcome !== "removed") await dropIntent(ctx, release).catch(() => {});
   if (outcome === "kept name gone") return outcome;
   if (outcome === "renaming") return await unlink(ctx, path, options, again);
   if (outcome === "replaced" || outcome === "fenced") {
@@ -158,7 +153,8 @@ export async function unlink(
     const next = { ...again, waits: again.waits + 1 };
     return await ctx.meta.inNewScope(() => unlink(ctx, path, options, next));
   }
-  await dropReplaced(ctx, entry);
+  if (release) await finishRelease(ctx, release);
+  else await dropReplaced(ctx, entry);
   return "removed";
 }
 
@@ -446,9 +442,11 @@ export async function copy(
     // What is copied is the version checked: the one just read.
     const seen = statOf(entry.ino, "file", record.attr, { nlink: record.nlink, data: record });
     if (options.expect && !options.expect(seen)) throw stale();
-    const { nlink: _n, v: _v, ino: _i, ...data } = record as typeof record & {
+    // The inode's own members stay behind (its release intents are of its names).
+    const { nlink: _n, v: _v, ino: _i, releases: _r, ...data } = record as typeof record & {
       v?: number;
       ino?: string;
+      releases?: unknown;
     };
     fresh = { ...data, t: "f", ino, gen: 1, attr: { ...record.attr, ctime: now, btime: now } };
   }

@@ -1,0 +1,140 @@
+/**
+ * fsck's view of the releases of hard links' names (`release.ts`): intents on inodes and
+ * proofs in directory objects. An intent with its proof is a removal that happened and
+ * whose count step has not: a decrement owed, which the link count check counts as made
+ * and a repair makes by the protocol's own step ({@linkcode countOff}), never by setting
+ * `nlink` past it. An intent without a proof changes no count; older than the grace period
+ * (by the time in its id, its remover's clock, as for rename intents) its remover is taken
+ * for dead and a repair drops it (a remover only stalled then lowers nothing: the count one
+ * too high, which fsck reports, never too low). A proof whose intent is gone is left over
+ * from a clean-up cut short (or whose remover is at its clean-up, while younger than the
+ * grace period by the time in the id): a warning, which a repair drops.
+ *
+ * @module
+ */
+
+import type { MetaStore } from "./cas.ts";
+import { Directories } from "./dir.ts";
+import { Inodes } from "./inodes.ts";
+import { dirKey, idTime, shardKey } from "./keys.ts";
+import { checkShard, type ShardObject } from "./meta.ts";
+import {
+  countOff,
+  dropIntent,
+  dropProof,
+  releasedOf,
+  type ReleasedRecord,
+  releasesOf,
+  type ReleaseStores,
+} from "./release.ts";
+import { type Problem, problem, type Walk } from "./_walk_result.ts";
+
+type Fix = () => Promise<boolean>;
+
+/** A proof found in a reachable directory object, with where it is. */
+interface Proof {
+  readonly record: ReleasedRecord;
+  readonly dir: string;
+  readonly key: string;
+  readonly path: string;
+}
+
+/**
+ * Reports the intents and proofs of the reachable tree, each with its repair.
+ * @returns per inode, the ids of the intents whose decrements are owed (with their proof),
+ * for the link count check to count as made.
+ */
+export async function checkReleases(
+  meta: MetaStore,
+  tree: Walk,
+  { now, graceMs, add }: {
+    now: number;
+    graceMs: number;
+    add: (p: Problem, fix?: Fix) => void;
+  },
+): Promise<Map<string, Set<string>>> {
+  const stores: ReleaseStores = {
+    meta,
+    dirs: new Directories(meta),
+    inodes: new Inodes(meta),
+    now: () => now,
+  };
+  const proofs = new Map<string, Proof>();
+  for (const [ino, { path, object }] of tree.dirs) {
+    const holders: { key: string; value: object }[] = [{ key: dirKey(ino), value: object }];
+    for (const ref of object.shards ?? []) {
+      const key = shardKey(ino, ref.id);
+      const shard = await meta.read<ShardObject>(key, checkShard, { cached: true })
+        .catch(() => null);
+      if (shard) holders.push({ key, value: shard.value });
+    }
+    for (const { key, value } of holders) {
+      for (const record of releasedOf(value)) {
+        proofs.set(record.id, { record, dir: ino, key, path: `${path}/${record.name}` });
+      }
+    }
+  }
+  const owed = new Map<string, Set<string>>();
+  const intentIds = new Set<string>();
+  for (const [ino, reached] of tree.inodes) {
+    if (!reached.value) continue;
+    for (const intent of releasesOf(reached.value)) {
+      intentIds.add(intent.id);
+      const where = { key: reached.key, path: reached.path };
+      const proof = proofs.get(intent.id);
+      const at = idTime(intent.id);
+      const young = now - at < graceMs;
+      if (proof && proof.record.ino === ino) {
+        owed.set(ino, (owed.get(ino) ?? new Set()).add(intent.id));
+        const detail = `A removal of the name ${proof.path} whose link was not counted off yet`;
+        if (young) add(problem("in-flight", detail, where));
+        else {
+          add(
+            problem("release-owed", `${detail}: its remover stopped between its steps`, where),
+            async () => {
+              await countOff(stores, { ino, id: intent.id });
+              await dropProof(stores, intent);
+              return true;
+            },
+          );
+        }
+        continue;
+      }
+      if (young) {
+        add(problem("in-flight", "A removal of a name of this file under way", where));
+        continue;
+      }
+      add(
+        problem(
+          "release-intent",
+          "An intent to remove a name of this file whose removal never happened: its " +
+            "remover died or the name went another way (it changes no count)",
+          where,
+        ),
+        () => dropIntent(stores, { ino, id: intent.id }).then(() => true),
+      );
+    }
+  }
+  for (const proof of proofs.values()) {
+    if (intentIds.has(proof.record.id)) continue;
+    // Its inode may be one no name reaches any more: look at the object itself.
+    const inode = tree.inodes.get(proof.record.ino)?.value ??
+      (await stores.inodes.get(proof.record.ino).catch(() => null))?.value;
+    if (inode && releasesOf(inode).some((r) => r.id === proof.record.id)) continue;
+    const where = { key: proof.key, path: proof.path };
+    if (now - idTime(proof.record.id) < graceMs) {
+      add(problem("in-flight", `A proof of the removal of ${proof.path} to clean up`, where));
+      continue;
+    }
+    add(
+      problem(
+        "released-record",
+        `A proof of the removal of ${proof.path} whose link was counted off already (its ` +
+          "clean-up was cut short)",
+        where,
+      ),
+      () => dropProof(stores, { dir: proof.dir, name: proof.record.name, id: proof.record.id }),
+    );
+  }
+  return owed;
+}
