@@ -17,7 +17,8 @@ import { rename } from "./ops/rename.ts";
 import { type AsideOptions, nameBeside, renameAside } from "./ops/rename_aside.ts";
 import { removeTree, type RemoveTreeOptions } from "./ops/tree.ts";
 import { checkName, splitPath } from "./path.ts";
-import { pathOf, realpath } from "./resolve.ts";
+import { pathOf } from "./path_of.ts";
+import { realpath } from "./resolve.ts";
 import type { ReaddirPage, Stat } from "./types.ts";
 
 /** The namespace methods of {@linkcode Vfs}. */
