@@ -25,9 +25,15 @@ const STORED_BYTE_MEMORY = 4;
 /**
  * The memory a remembered version takes, estimated: a directory of 50,000 entries is about
  * 50 MiB in memory and a few MiB stored (compressed), so entries count apart from bytes.
+ * At least the length of its JSON: an entry's strings (xattrs, inline data) are held as
+ * long as the version is, and highly compressible ones (an all-zero xattr is about 1,000
+ * times its gzip) made a shard of 400 entries, 0.5 MiB stored, hold 30 MiB that the
+ * estimate put at 2.2 MiB (before session 19: a cache of 64 MiB held gigabytes).
  */
 export function cachedMemory(versioned: Versioned<unknown>): number {
-  return STORED_BYTE_MEMORY * versioned.size + ENTRY_MEMORY * entriesIn(versioned.value);
+  const estimate = STORED_BYTE_MEMORY * versioned.size +
+    ENTRY_MEMORY * entriesIn(versioned.value);
+  return Math.max(estimate, versioned.decoded ?? 0);
 }
 
 /** Entries of a directory or shard object (0 for any other), without building them. */

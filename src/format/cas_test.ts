@@ -311,6 +311,21 @@ Deno.test("remembered versions stay within the memory budget: large directories 
   assert(meta.cachedMemory <= 4 << 20, `${meta.cachedMemory} bytes estimated`);
 });
 
+Deno.test("the memory budget counts what a version decodes to: compressible objects are not held by their stored size", async () => {
+  // Ten objects of 2 MiB of JSON each (an all-zero xattr, base64 "AAAA…"), a few KiB
+  // stored: before, the estimate was four times the stored bytes, and a 4 MiB budget held
+  // all ten (20 MiB of strings, a directory of such files gigabytes).
+  const meta = new MetaStore(new MemoryStore(), { cacheBytes: 4 << 20 });
+  const value = { xattr: { "user.zero": "A".repeat(2 << 20) } };
+  for (let d = 0; d < 10; d++) {
+    await meta.update(`big${d}`, check, () => ({ write: value, result: undefined }));
+  }
+  for (let d = 0; d < 10; d++) await meta.read(`big${d}`, check);
+  assert(meta.cachedSize("big9")! < 64 << 10, `${meta.cachedSize("big9")} bytes stored`);
+  assertEquals(meta.cachedSize("big0"), null);
+  assert(meta.cachedMemory <= 4 << 20, `${meta.cachedMemory} bytes estimated`);
+});
+
 Deno.test("a write whose answer is lost, read back through a body that fails, has an unknown outcome", async () => {
   // The PUT applied, its answer lost; the GET that resolves it answers, then its body fails
   // (a stalled body does since S3 GET bodies are bounded). Before: that plain error came out

@@ -34,6 +34,7 @@ import { countOf, entryOf, isLazy, materialize } from "./_entries_delta.ts";
 import {
   CrossObjectError,
   DirectoryGone,
+  draftGrowth,
   type EntryDraft,
   entryDraft,
   shardFor,
@@ -54,6 +55,12 @@ export interface DirLimits {
   readonly maxEntries: number;
   /** Stored (compressed) bytes of one object before it is split (default 512 KiB). */
   readonly maxBytes: number;
+  /**
+   * Length of the JSON of one object before it is split (default 4 MiB): what a reader
+   * holds once it decoded the object. Without it an object of 512 KiB stored held up to
+   * 30 MiB of all-zero xattrs (docs/format.md, "Limits").
+   */
+  readonly maxDecodedBytes: number;
 }
 
 /**
@@ -66,7 +73,11 @@ export interface DirLimits {
  * 512 KiB) is the measured middle since a create's CPU no longer grows with its object
  * (2,048 and 256 KiB before session 13; see docs/format.md "Directories").
  */
-export const DEFAULT_DIR_LIMITS: DirLimits = { maxEntries: 4096, maxBytes: 512 << 10 };
+export const DEFAULT_DIR_LIMITS: DirLimits = {
+  maxEntries: 4096,
+  maxBytes: 512 << 10,
+  maxDecodedBytes: 4 << 20,
+};
 
 /** Sends of a new directory's object before its create is given up (see `create`). */
 const CREATE_ATTEMPTS = 3;
@@ -388,7 +399,9 @@ export class Directories {
       if (now !== null && touched()) {
         dir.attr.mtime = dir.attr.ctime = Math.max(now, dir.attr.mtime);
       }
-      if (!this.#over(key, countOf(dir))) return { value: dir, result, ...guarded(guard) };
+      if (!this.#over(key, countOf(dir), draftGrowth(dir))) {
+        return { value: dir, result, ...guarded(guard) };
+      }
       // Over the limit: this same CAS turns the directory into two shards, so the split
       // is serialised with the creates that fill the directory instead of racing them.
       // The records of applied renames go with their names.
@@ -431,7 +444,7 @@ export class Directories {
       pruneApplied(shard, this.meta.clock.now());
       if (now !== null && touched()) shard.mtime = Math.max(now, shard.mtime ?? 0);
       // Over the limit: the write that fills the shard also seals it; the split follows.
-      if (this.#over(key, countOf(shard))) shard.sealed = sealed = true;
+      if (this.#over(key, countOf(shard), draftGrowth(shard))) shard.sealed = sealed = true;
       return { value: shard, result, ...guarded(guard) };
     });
     queued?.();
@@ -444,12 +457,21 @@ export class Directories {
   }
 
   /**
-   * Whether an object of `count` entries is over a limit. The byte size is that of the
+   * Whether an object of `count` entries is over a limit. The stored size is that of the
    * version last read or written (measuring the draft would mean encoding it on every
-   * change), so a directory that grows by bytes splits one write late.
+   * change), so a directory that grows by stored bytes splits one write late. The decoded
+   * size is that version's plus what the changes of this draft added (`grown`, estimated
+   * as they are made): the change that takes it over the limit splits it (or seals the
+   * shard), and the changes after it in the same group commit wait for the split (they
+   * meet the directory sharded, or the shard sealed). So no writer makes an object longer
+   * than the limit by more than one change: before, a group commit of many xattr changes
+   * went out whole, however long it made the object.
    */
-  #over(key: string, count: number): boolean {
+  #over(key: string, count: number, grown: number): boolean {
+    if (count <= 1) return false;
     const size = this.meta.cachedSize(key) ?? 0;
-    return count > 1 && (count > this.#limits.maxEntries || size > this.#limits.maxBytes);
+    const decoded = (this.meta.cachedDecodedSize(key) ?? 0) + grown;
+    return count > this.#limits.maxEntries || size > this.#limits.maxBytes ||
+      decoded > this.#limits.maxDecodedBytes;
   }
 }

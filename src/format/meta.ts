@@ -308,13 +308,74 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/** Parses and validates one metadata object; `check` says what is wrong, or null. */
-export function decode<T>(key: string, bytes: Uint8Array, check: (v: unknown) => string | null): T {
+/**
+ * The largest JSON a metadata object may decode to, by default (`PAGEFS_META_DECODE_MIB`
+ * sets it per process; see docs/format.md, "Limits"). Writers keep every object well under
+ * it (a directory or shard object is split past 4 MiB decoded, `DirLimits` in dir.ts); it
+ * is there for an object no writer of today makes: one written by an earlier version of
+ * PageFS, before directory objects were split by their decoded size (up to about 30 MiB
+ * measured), or by anything else with access to the bucket. A gzip-compressed object of
+ * 512 KiB could otherwise inflate to hundreds of MiB and take the process with it.
+ */
+export const DECODE_MAX_BYTES = 32 << 20;
+
+/**
+ * A metadata object decodes to more than the bound: refused, and left as it is (nothing
+ * that reads it can write it, so nothing is lost; fsck reports it and GC will not sweep
+ * while it stands, as for any corrupt object). Raising the bound for one run reads it,
+ * and the next change of a directory object splits it under the writers' limits.
+ */
+export class OversizeError extends CorruptError {
+  constructor(key: string, maxBytes: number) {
+    super(key, `decodes to more than ${maxBytes} bytes`);
+    this.message = `Metadata object "${key}" decodes to more than ${mib(maxBytes)} MiB, ` +
+      `the most a reader takes (PAGEFS_META_DECODE_MIB): refused`;
+    this.name = "OversizeError";
+  }
+}
+
+function mib(bytes: number): string {
+  return String(Math.round(bytes / (1 << 20) * 100) / 100);
+}
+
+/** Whether `bytes` is a gzip-compressed object (else plain JSON). */
+function gzipped(bytes: Uint8Array): boolean {
+  return bytes[0] === 0x1f && bytes[1] === 0x8b;
+}
+
+/**
+ * The length of the JSON an object stored as `bytes` decodes to, without decoding it: a
+ * gzip member's trailer holds its length (mod 2^32). Exact for what PageFS writes (one
+ * member); for anything else only a hint (the decode bound is what holds).
+ */
+export function decodedSize(bytes: Uint8Array): number {
+  if (!gzipped(bytes) || bytes.length < 18) return bytes.length;
+  return new DataView(bytes.buffer, bytes.byteOffset + bytes.length - 4, 4).getUint32(0, true);
+}
+
+/**
+ * Parses and validates one metadata object; `check` says what is wrong, or null. An
+ * object whose JSON is longer than `maxBytes` is refused ({@linkcode OversizeError}) before
+ * more than that is inflated or parsed.
+ */
+export function decode<T>(
+  key: string,
+  bytes: Uint8Array,
+  check: (v: unknown) => string | null,
+  maxBytes: number = DECODE_MAX_BYTES,
+): T {
+  const compressed = gzipped(bytes);
+  if (!compressed && bytes.length > maxBytes) throw new OversizeError(key, maxBytes);
   let value: unknown;
   try {
-    const json = bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes) : bytes;
+    const json = compressed ? gunzipSync(bytes, { maxOutputLength: maxBytes }) : bytes;
     value = JSON.parse(decoder.decode(json));
-  } catch {
+  } catch (error) {
+    if (
+      error instanceof RangeError && (error as { code?: string }).code === "ERR_BUFFER_TOO_LARGE"
+    ) {
+      throw new OversizeError(key, maxBytes);
+    }
     throw new CorruptError(key, "not JSON");
   }
   const problem = check(value);

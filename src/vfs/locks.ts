@@ -96,6 +96,14 @@ export interface LockManagerOptions {
   /** Longest `owner` fragment accepted, in UTF-16 code units (default 4096). */
   readonly maxOwner?: number;
   /**
+   * Owners and paths that the locks of the table may hold together, in UTF-16 code units
+   * (default 2 Mi): a new lock past this is refused. The table is one object that every
+   * write reads; 10,000 locks of 4,096-unit owners (what the two limits above allow) made
+   * it 40 MiB of JSON, past what a reader decodes (docs/format.md, "Limits"), and one user
+   * who may lock could then stop every write of the filesystem.
+   */
+  readonly maxTableText?: number;
+  /**
    * How far apart instances' clocks may be, in ms (default 2 minutes): a lapsed lock stays
    * in the table (ignored by reads) until it has lapsed by more than this.
    */
@@ -173,6 +181,7 @@ export class LockManager {
   readonly #defaultTimeout: number;
   readonly #maxLocks: number;
   readonly #maxOwner: number;
+  readonly #maxTableText: number;
   readonly #skewMargin: number;
 
   constructor(meta: MetaStore, options: LockManagerOptions = {}) {
@@ -181,6 +190,7 @@ export class LockManager {
     this.#defaultTimeout = Math.min(options.defaultTimeout ?? 3600, this.#maxTimeout);
     this.#maxLocks = options.maxLocks ?? 10_000;
     this.#maxOwner = options.maxOwner ?? 4096;
+    this.#maxTableText = options.maxTableText ?? 2 << 20;
     this.#skewMargin = options.skewMargin ?? SKEW_MARGIN;
   }
 
@@ -244,7 +254,16 @@ export class LockManager {
           timeout,
           expires: this.#deadline(timeout),
         };
-        return { write: table(current, [...kept, lock]), result: copy(lock) };
+        const locks = [...kept, lock];
+        if (textOf(locks) > this.#maxTableText) {
+          throw new FsError(
+            "ENOSPC",
+            `The lock table is full (owners and paths of ${this.#maxTableText} characters ` +
+              "at most); unlock some first",
+            { path: root },
+          );
+        }
+        return { write: table(current, locks), result: copy(lock) };
       });
     });
   }
@@ -471,3 +490,12 @@ export class LockManager {
 
 /** Default clock skew tolerated between instances, in ms. */
 const SKEW_MARGIN = 2 * 60_000;
+
+/** The UTF-16 code units of the owners and paths of `locks` (see `maxTableText`). */
+function textOf(locks: readonly LockInfo[]): number {
+  let units = 0;
+  for (const l of locks) {
+    units += l.owner.length + l.root.length + (l.via?.length ?? 0) + (l.principal?.length ?? 0);
+  }
+  return units;
+}
