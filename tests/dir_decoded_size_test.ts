@@ -4,6 +4,7 @@
 
 import { gunzipSync, gzipSync } from "node:zlib";
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
+import { Dav } from "./_dav.ts";
 import { restTest } from "./rest_harness.ts";
 import { nameHash } from "../src/format/dir.ts";
 import { dirKey, shardKey } from "../src/format/keys.ts";
@@ -142,4 +143,62 @@ Deno.test("a directory object over the decode bound is refused with EIO; the res
   assertEquals(await store.get(key), null);
   const page = await rescuer.readdir("/x");
   assertEquals(page.entries.length, 16);
+});
+
+/** `/x` with `count` files carrying `bytes` of zeros each as three WebDAV dead properties. */
+async function fatFolder(fs: Vfs, count: number, bytes: number) {
+  await fs.mkdir("/x");
+  const value = new Uint8Array(bytes / 3);
+  for (let i = 0; i < count; i++) {
+    const path = `/x/f${String(i).padStart(4, "0")}`;
+    await fs.writeFile(path, new Uint8Array(1));
+    const set = Object.fromEntries(["a", "b", "c"].map((p) => [`dav:{urn:x}${p}`, value]));
+    await fs.updatexattrs(path, { set });
+  }
+}
+
+Deno.test("a listing with xattrs comes in pages of at most 8 MiB of them, every entry once", async () => {
+  // Before, a page was 5,000 entries whatever they carried: a PROPFIND of 5,000 files of
+  // 90 KiB of dead properties decoded and rendered 440 MiB of them at once.
+  const fs = await Vfs.open(new MemoryStore());
+  await fatFolder(fs, 200, 90 << 10);
+  const names: string[] = [];
+  let pages = 0;
+  for (let cursor: string | null = null;;) {
+    const page: Awaited<ReturnType<Vfs["readdir"]>> = await fs.readdir("/x", {
+      limit: 5000,
+      xattrs: true,
+      ...(cursor ? { cursor } : {}),
+    });
+    let bytes = 0;
+    for (const e of page.entries) for (const v of Object.values(e.xattrs!)) bytes += v.length;
+    assert(bytes <= 6 << 20, `a page of ${page.entries.length} entries, ${bytes} bytes`);
+    names.push(...page.entries.map((e) => e.name));
+    pages++;
+    if (!(cursor = page.cursor)) break;
+  }
+  assertEquals(names.length, 200);
+  assertEquals(new Set(names).size, 200);
+  assert(pages >= 3, `${pages} pages`);
+  // Without xattrs, one page.
+  assertEquals((await fs.readdir("/x", { limit: 5000 })).cursor, null);
+});
+
+Deno.test("PROPFIND Depth infinity with allprop is refused past 32 MiB of dead properties", async () => {
+  // The walk holds every member's properties before it sends the first: 10,000 members
+  // (the count allowed) of 93 KiB each were 0.9 GiB. Before, this answered 207.
+  const store = new MemoryStore();
+  const fs = await Vfs.open(store);
+  await fatFolder(fs, 360, 93 << 10);
+  const dav = new Dav(fs, store);
+  const body = `<?xml version="1.0"?><propfind xmlns="DAV:"><allprop/></propfind>`;
+  const res = await dav.send("PROPFIND", "/x/", { headers: { Depth: "infinity" }, body });
+  const text = await res.text();
+  assertEquals(res.status, 403, text.slice(0, 200));
+  // 361 members, far under the count allowed (10,000): the bytes refused it.
+  assert(/propfind-finite-depth/.test(text), text);
+  // Depth 1 answers, in pages.
+  const one = await dav.send("PROPFIND", "/x/", { headers: { Depth: "1" }, body });
+  assertEquals(one.status, 207);
+  assertEquals((await one.text()).match(/<D:response>/g)?.length, 361);
 });
