@@ -6,21 +6,13 @@
  */
 
 import { applyMove } from "../../format/rename_intent.ts";
-import type { DirObject, Entry, FileEntry, InodeObject, SymlinkEntry } from "../../format/meta.ts";
+import type { DirObject, FileEntry, InodeObject, SymlinkEntry } from "../../format/meta.ts";
 import { compareKeys } from "../../store/_util.ts";
 import { type Ctx, dirStatOf, inlineStat, inodeStat } from "../context.ts";
 import { splitPath } from "../path.ts";
 import { decodeXattrs } from "../records.ts";
 import { checkScope, openDir, resolveDir } from "../resolve.ts";
 import type { DirEntryInfo, ReaddirPage } from "../types.ts";
-
-/**
- * The xattrs (base64, as stored) of the files and symlinks of one page of a listing with
- * xattrs, at most (a page has one entry at least): each is decoded, and a PROPFIND renders
- * each page whole before it sends it. A page of 5,000 files carrying 120 KiB each was 600
- * MiB of them (docs/architecture.md, memory).
- */
-export const XATTR_PAGE_BYTES = 8 << 20;
 
 /** Lists a directory after `cursor` (a name), with each entry's attributes. */
 export async function readdir(
@@ -40,9 +32,8 @@ export async function readdir(
   }
   const cursor = options.cursor;
   const start = cursor === undefined ? 0 : firstAfter(all, cursor);
+  const page = start < 0 ? [] : all.slice(start, start + limit);
   const xattrs = options.xattrs ?? false;
-  let page = start < 0 ? [] : all.slice(start, start + limit);
-  if (xattrs) page = withinXattrBytes(page);
   // Files and symlinks carry their attributes in the entry: no promise each. Directories
   // and hard-linked files are read (once, for stat and xattrs alike), their versions noted.
   const slots: (DirEntryInfo | null)[] = new Array(page.length).fill(null);
@@ -71,22 +62,10 @@ export async function readdir(
   }
   await Promise.all(reads);
   const entries = slots.filter((e): e is DirEntryInfo => e !== null);
-  const more = start >= 0 && start + page.length < all.length;
+  const more = start >= 0 && start + limit < all.length;
   tags.sort();
   const version = `${listingId(all)}:${start}:${limit}:${xattrs ? 1 : 0}|${tags.join(",")}`;
   return { entries, cursor: more ? page[page.length - 1]![0] : null, version };
-}
-
-/** The start of `page` whose files' and symlinks' xattrs fit {@linkcode XATTR_PAGE_BYTES}. */
-function withinXattrBytes<T extends readonly [string, Entry]>(page: T[]): T[] {
-  let bytes = 0;
-  for (let i = 0; i < page.length; i++) {
-    const entry = page[i]![1];
-    const xattr = entry.t === "f" || entry.t === "l" ? entry.xattr : undefined;
-    for (const name in xattr) bytes += name.length + xattr[name]!.length;
-    if (bytes > XATTR_PAGE_BYTES && i > 0) return page.slice(0, i);
-  }
-  return page;
 }
 
 /**
