@@ -34,6 +34,8 @@ export interface LostWrite<T> {
   readonly size: number;
   /** Length of the JSON the write's bytes decode to. */
   readonly decoded: number;
+  /** The longest JSON the object read back may decode to. */
+  readonly decodeBytes: number;
   readonly error: StoreError;
   /** Takes our version when the read back finds it current. */
   readonly remember: (versioned: Versioned<T>) => void;
@@ -70,7 +72,7 @@ export async function resolveLostWrite<T>(
   // Unchanged: our write (whose id makes its bytes differ) did not happen.
   if (etag !== null && result.info.etag === etag) return null;
   if (!writes) throw unknown("the object carries no write history");
-  const now = historyOf(decode<unknown>(key, bytes, () => null));
+  const now = historyOf(decode<unknown>(key, bytes, () => null, lost.decodeBytes));
   const ours = writes[0]!;
   const at = now.indexOf(ours);
   if (at === 0) {

@@ -7,6 +7,8 @@
  */
 
 import type { Versioned } from "./_cas_base.ts";
+import { GC_PENDING_KEY } from "./keys.ts";
+import { DECODE_GROWN_BYTES } from "./meta.ts";
 import { deltaOf, pendingDelta } from "./_entries_delta.ts";
 
 /** Default estimated memory of the versions a `MetaStore` remembers. */
@@ -44,4 +46,13 @@ function entriesIn(value: unknown): number {
   const member = Object.getOwnPropertyDescriptor(value, "entries");
   const record = member && "value" in member ? member.value : deltaOf(value)?.materialized;
   return typeof record === "object" && record !== null ? Object.keys(record).length : 0;
+}
+
+/**
+ * The longest JSON `key` may decode to, `bound` for all but GC's pending set, which grows
+ * with the objects it tracks, not with anything a user writes into it (see
+ * {@linkcode DECODE_GROWN_BYTES}; refusing it would stop GC and the claims of writers).
+ */
+export function decodeBytesOf(key: string, bound: number): number {
+  return key === GC_PENDING_KEY ? DECODE_GROWN_BYTES : bound;
 }

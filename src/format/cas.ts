@@ -29,7 +29,7 @@ import {
 } from "./_cas_base.ts";
 import { GroupCommit, type GroupStep } from "./_cas_group.ts";
 import { StoreClock } from "./store_clock.ts";
-import { cachedMemory, META_CACHE_BYTES } from "./_cas_memory.ts";
+import { cachedMemory, decodeBytesOf, META_CACHE_BYTES } from "./_cas_memory.ts";
 import {
   type LostWrite,
   nextWrites,
@@ -38,7 +38,7 @@ import {
   unstamp,
   WRITES,
 } from "./_cas_history.ts";
-import { decode, DECODE_MAX_BYTES, decodedSize, encode, withTopMember } from "./meta.ts";
+import { decode, DECODE_MAX_BYTES, encode, sizesOf, withTopMember } from "./meta.ts";
 
 export {
   type Check,
@@ -83,10 +83,7 @@ export interface MetaStoreOptions {
   readonly cacheBytes?: number;
   /** The host's clock (ms since the epoch), replaceable in tests; see {@linkcode clock}. */
   readonly now?: () => number;
-  /**
-   * The longest JSON an object read may decode to (default {@linkcode DECODE_MAX_BYTES});
-   * a longer one is refused with `OversizeError` (see `decode` in meta.ts).
-   */
+  /** The longest JSON an object read may decode to (default {@linkcode DECODE_MAX_BYTES}). */
   readonly decodeBytes?: number;
 }
 
@@ -222,9 +219,8 @@ export class MetaStore {
       this.#remember(key, mine, stamp);
       return mine;
     }
-    const value = decode<T>(key, bytes, check, this.#decodeBytes);
-    const sizes = { size: bytes.length, decoded: decodedSize(bytes) };
-    const versioned = unstamp<T>(value, result.info.etag, sizes);
+    const value = decode<T>(key, bytes, check, decodeBytesOf(key, this.#decodeBytes));
+    const versioned = unstamp<T>(value, result.info.etag, sizesOf(bytes));
     if (this.#cache.get(key) === cached) this.#remember(key, versioned, stamp);
     return versioned;
   }
@@ -272,13 +268,7 @@ export class MetaStore {
         contentType: "application/json",
       });
       this.clock.observe(date, { sent });
-      const versioned = {
-        value,
-        etag: next,
-        size: bytes.length,
-        decoded: decodedSize(bytes),
-        ...(writes ? { writes } : {}),
-      };
+      const versioned = { value, etag: next, ...sizesOf(bytes), ...(writes ? { writes } : {}) };
       this.#remember(key, versioned, stamp);
       return versioned;
     } catch (error) {
@@ -291,8 +281,9 @@ export class MetaStore {
       }
       if (!error.ambiguous) throw error;
       this.#drop(key);
-      const sizes = { size: bytes.length, decoded: decodedSize(bytes) };
-      return await this.#resolve(key, { value, etag, from, writes, ...sizes, error });
+      const sizes = sizesOf(bytes);
+      const decodeBytes = decodeBytesOf(key, this.#decodeBytes);
+      return await this.#resolve(key, { value, etag, from, writes, ...sizes, decodeBytes, error });
     }
   }
 
@@ -411,17 +402,6 @@ export class MetaStore {
    */
   held<T>(key: string): Versioned<T> | null {
     return (this.#cache.get(key) as Versioned<T> | undefined) ?? null;
-  }
-
-  /** Size in bytes of the last version of `key` this instance read or wrote, if cached. */
-  cachedSize(key: string): number | null {
-    return this.#cache.get(key)?.size ?? null;
-  }
-
-  /** Length of the JSON of the last version of `key` this instance read or wrote, if cached. */
-  cachedDecodedSize(key: string): number | null {
-    const cached = this.#cache.get(key);
-    return cached ? cached.decoded ?? cached.size : null;
   }
 
   /** Estimated memory of the versions remembered now (see {@linkcode cachedMemory}). */

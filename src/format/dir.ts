@@ -469,8 +469,9 @@ export class Directories {
    */
   #over(key: string, count: number, grown: number): boolean {
     if (count <= 1) return false;
-    const size = this.meta.cachedSize(key) ?? 0;
-    const decoded = (this.meta.cachedDecodedSize(key) ?? 0) + grown;
+    const held = this.meta.held(key);
+    const size = held?.size ?? 0;
+    const decoded = (held?.decoded ?? size) + grown;
     return count > this.#limits.maxEntries || size > this.#limits.maxBytes ||
       decoded > this.#limits.maxDecodedBytes;
   }

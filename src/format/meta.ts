@@ -320,6 +320,15 @@ function deepFreeze<T>(value: T): T {
 export const DECODE_MAX_BYTES = 32 << 20;
 
 /**
+ * The bound for objects whose length grows with the work done, not with what a user writes
+ * into them: spilled page maps (one extent per write, about 60 bytes each) and GC's pending
+ * set (one key per unreferenced object). A user cannot make either inflate far from its
+ * stored size, and refusing one would make a fragmented file unreadable or stop GC; this
+ * only keeps a damaged one from taking more than V8's longest string could hold anyway.
+ */
+export const DECODE_GROWN_BYTES = 512 << 20;
+
+/**
  * A metadata object decodes to more than the bound: refused, and left as it is (nothing
  * that reads it can write it, so nothing is lost; fsck reports it and GC will not sweep
  * while it stands, as for any corrupt object). Raising the bound for one run reads it,
@@ -351,6 +360,11 @@ function gzipped(bytes: Uint8Array): boolean {
 export function decodedSize(bytes: Uint8Array): number {
   if (!gzipped(bytes) || bytes.length < 18) return bytes.length;
   return new DataView(bytes.buffer, bytes.byteOffset + bytes.length - 4, 4).getUint32(0, true);
+}
+
+/** The stored and decoded sizes of an object stored as `bytes` (see `Versioned`). */
+export function sizesOf(bytes: Uint8Array): { size: number; decoded: number } {
+  return { size: bytes.length, decoded: decodedSize(bytes) };
 }
 
 /**

@@ -96,11 +96,10 @@ export interface LockManagerOptions {
   /** Longest `owner` fragment accepted, in UTF-16 code units (default 4096). */
   readonly maxOwner?: number;
   /**
-   * Owners and paths that the locks of the table may hold together, in UTF-16 code units
-   * (default 2 Mi): a new lock past this is refused. The table is one object that every
-   * write reads; 10,000 locks of 4,096-unit owners (what the two limits above allow) made
-   * it 40 MiB of JSON, past what a reader decodes (docs/format.md, "Limits"), and one user
-   * who may lock could then stop every write of the filesystem.
+   * UTF-16 code units of owners and paths all locks may hold together (default 2 Mi); a lock
+   * past it is refused. Every write reads the table: 10,000 locks of 4,096-unit owners were
+   * 40 MiB of JSON, past what a reader decodes (docs/format.md, "Limits"): one user who may
+   * lock could stop every write of the filesystem.
    */
   readonly maxTableText?: number;
   /**
