@@ -9,7 +9,7 @@
  */
 
 import { gunzipSync, gzipSync } from "node:zlib";
-import { gzipJoin, type GzipPart, gzipPart, storedPart } from "./gzip_parts.ts";
+import { gzipJoin, type GzipPart, gzipPart, STORED_CHUNK_MAX, storedPart } from "./gzip_parts.ts";
 import { isObject } from "./meta_check.ts";
 import type { Entry } from "./meta_types.ts";
 import { isLazy, lazyCopy, withMember } from "./_entries_delta.ts";
@@ -245,7 +245,7 @@ function chunkPart(p: EntriesParts, run: Run): GzipPart {
   // The last chunk, unless a boundary closed it, takes every name a create appends: stored
   // while it grows (no zlib stream per commit), compressed once closed.
   const growing = end === p.names.length && !endsChunk(p.names[end - 1]!) &&
-    end - start < CHUNK_MAX;
+    end - start < CHUNK_MAX && bytes.length <= STORED_CHUNK_MAX;
   if (!growing) encodeStats.compressedBytes += bytes.length;
   const part = growing ? storedPart(bytes, false) : gzipPart(bytes, false);
   let units = 0;
