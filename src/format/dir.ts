@@ -30,6 +30,12 @@ import {
 import { markRemoving, tombstone, unmarkRemoving } from "./_dir_removal.ts";
 import { appliedOf, pruneApplied, setApplied } from "./_dir_applied.ts";
 import { ShardSplits } from "./_dir_split.ts";
+import {
+  type HashPage,
+  hashPage,
+  type HashPageOptions,
+  type HashPosition,
+} from "./_dir_hash_page.ts";
 import { countOf, entryOf, isLazy, materialize } from "./_entries_delta.ts";
 import {
   CrossObjectError,
@@ -41,6 +47,7 @@ import {
   splitHalves,
 } from "./_dir_entries.ts";
 
+export type { HashPage, HashPosition } from "./_dir_hash_page.ts";
 export {
   CrossObjectError,
   DirectoryGone,
@@ -275,6 +282,19 @@ export class Directories {
     if (!kept || kept.parts.length !== parts.length) return null;
     if (kept.parts.some((part, i) => part !== parts[i])) return null;
     return kept.sorted as [string, Entry][];
+  }
+
+  /**
+   * A page of sharded directory `dir` in order of (name hash, name), after `from`: its
+   * shards read one at a time, not all at once (see `_dir_hash_page.ts`).
+   */
+  pageByHash(
+    dir: DirObject,
+    from: HashPosition | null,
+    options: Omit<HashPageOptions, "fresh">,
+  ): Promise<HashPage> {
+    const fresh = async (ino: string) => (await this.get(ino))?.value ?? null;
+    return hashPage(this.meta, dir, from, { ...options, fresh });
   }
 
   /** Number of entries (for rmdir's emptiness check without building a sorted list). */
