@@ -30,6 +30,7 @@ import {
 import { markRemoving, tombstone, unmarkRemoving } from "./_dir_removal.ts";
 import { appliedOf, pruneApplied, setApplied } from "./_dir_applied.ts";
 import { ShardSplits } from "./_dir_split.ts";
+import { shardTimes } from "./_dir_times.ts";
 import {
   type HashPage,
   hashPage,
@@ -191,20 +192,14 @@ export class Directories {
     if (!dir.shards) return dir.attr;
     for (let attempt = 0;; attempt++) {
       const keys = dir.shards!.map((s) => shardKey(dir.ino, s.id));
-      const shards = await this.meta.readMany<ShardObject>(
-        keys,
-        checkShard,
-        attempt ? {} : options,
-      );
-      if (shards.some((s) => s === null) && attempt < 20) {
+      const { latest, missing } = await shardTimes(this.meta, keys, attempt ? {} : options);
+      if (missing && attempt < 20) {
         // Split since the table was read: the halves carry the time.
         const fresh = await this.get(dir.ino);
         if (!fresh?.value.shards) return fresh?.value.attr ?? dir.attr;
         dir = fresh.value;
         continue;
       }
-      let latest = 0;
-      for (const shard of shards) latest = Math.max(latest, shard?.value.mtime ?? 0);
       if (latest <= dir.attr.ctime) return dir.attr;
       return { ...dir.attr, mtime: latest, ctime: latest };
     }
