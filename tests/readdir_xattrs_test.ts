@@ -5,6 +5,8 @@
 
 import { assert, assertEquals } from "./_assert.ts";
 import { HookStore } from "./_hook_store.ts";
+import { MetaStore } from "../src/format/cas.ts";
+import { Directories, isSlim } from "../src/format/dir.ts";
 import { MemoryStore } from "../src/store/memory.ts";
 import { Vfs } from "../src/vfs/mod.ts";
 
@@ -88,4 +90,52 @@ Deno.test("a listing with xattrs in hash order goes on where it ended when shard
   assertEquals(new Set(seen).size, seen.length, "a name listed twice");
   for (let i = 0; i < 60; i++) assert(seen.includes(`f${i}`), `f${i} missed`);
   assert(added > 60, `${added} files added`);
+});
+
+Deno.test("a listing in name order of a sharded folder holds no large xattrs, and its copies cannot be written back", async () => {
+  // Before, the sorted listing kept every entry whole: the HTTP listing of 4,096 files of
+  // 120 KiB dead properties held their 480 MiB of JSON (754 MiB of RSS) to show none.
+  const fs = await Vfs.open(new MemoryStore(), { dirLimits: { maxEntries: 8 } });
+  await fs.mkdir("/x");
+  const big = new Uint8Array(2000);
+  for (let i = 0; i < 40; i++) {
+    await fs.writeFile(`/x/f${i}`, new Uint8Array(1));
+    await fs.updatexattrs(`/x/f${i}`, {
+      set: i % 2 ? { "user.big": big } : { "user.s": big.subarray(0, 9) },
+    });
+  }
+  const ino = (await fs.lookup("/x")).ino;
+  const dirs = new Directories(new MetaStore(fs.store));
+  const dir = (await dirs.get(ino))!.value;
+  assert(dir.shards !== undefined);
+  const listed = await dirs.list(dir);
+  assertEquals(listed.length, 40);
+  for (const [name, entry] of listed) {
+    const i = Number(name.slice(1));
+    const xattr = (entry as { xattr?: Record<string, string> }).xattr;
+    // Small xattrs stay; large ones are left out of the listing, not out of the folder.
+    assertEquals(xattr === undefined, i % 2 === 1, name);
+    assertEquals(isSlim(entry), i % 2 === 1, name);
+  }
+  const [name, slim] = listed.find(([, e]) => isSlim(e))!;
+  const full = await dirs.lookup(dir, name);
+  assertEquals((full as { xattr?: Record<string, string> }).xattr?.["user.big"]?.length, 2668);
+  // Written back, the copy would drop the xattrs: refused.
+  let refused: unknown;
+  await dirs.update(ino, [name], (draft) => {
+    try {
+      draft.set(name, slim);
+    } catch (error) {
+      refused = error;
+    }
+  });
+  assert(refused instanceof Error && /without its xattrs/.test(refused.message), String(refused));
+  assertEquals((await fs.getxattr(`/x/${name}`, "user.big")).length, 2000);
+  // A page with xattrs after a name (a listing begun in name order) shows them whole.
+  const page = await fs.readdir("/x", { xattrs: true, cursor: "f0" });
+  assert(page.entries.length > 0);
+  for (const e of page.entries) {
+    const key = Number(e.name.slice(1)) % 2 ? "user.big" : "user.s";
+    assert(e.xattrs?.[key] !== undefined, `${e.name} without ${key}`);
+  }
 });

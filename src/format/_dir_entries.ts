@@ -10,6 +10,7 @@
 import { newId, shardKey } from "./keys.ts";
 import { entriesOf, putEntry } from "./_entries_delta.ts";
 import { appliedOf, type AppliedRecord, setApplied } from "./_dir_applied.ts";
+import { isSlim } from "./_dir_listing.ts";
 import {
   type Attr,
   type DirObject,
@@ -154,6 +155,7 @@ export function entryDraft(
         return entry === undefined ? undefined : structuredClone(entry);
       },
       set(name, entry) {
+        if (isSlim(entry)) throw new Error(`Entry "${name}" was listed without its xattrs`);
         const grown = entryBytes(entry) - entryBytes(entries.get(name));
         entries.set(name, entry);
         growth.set(holder, draftGrowth(holder) + grown);

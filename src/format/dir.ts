@@ -31,6 +31,7 @@ import { markRemoving, tombstone, unmarkRemoving } from "./_dir_removal.ts";
 import { appliedOf, pruneApplied, setApplied } from "./_dir_applied.ts";
 import { ShardSplits } from "./_dir_split.ts";
 import { shardTimes } from "./_dir_times.ts";
+import { shardedEntries } from "./_dir_listing.ts";
 import {
   type HashPage,
   hashPage,
@@ -49,6 +50,7 @@ import {
 } from "./_dir_entries.ts";
 
 export type { HashPage, HashPosition } from "./_dir_hash_page.ts";
+export { isSlim } from "./_dir_listing.ts";
 export {
   CrossObjectError,
   DirectoryGone,
@@ -93,10 +95,10 @@ const CREATE_ATTEMPTS = 3;
 /** Directories whose sorted listing is kept for the next listing (pages, PROPFIND). */
 const SORTED_DIRS = 16;
 
-/** A directory's sorted listing, and the objects (and their keys) it was made from. */
+/** A directory's sorted listing, its keys, and its object or its shards' ETags (versions). */
 interface SortedListing {
   readonly keys: readonly string[];
-  readonly parts: readonly object[];
+  readonly parts: readonly (object | string)[];
   readonly sorted: readonly [string, Entry][];
 }
 
@@ -213,7 +215,7 @@ export class Directories {
   async list(dir: DirObject, options: ReadOptions = {}): Promise<[string, Entry][]> {
     for (let attempt = 0;; attempt++) {
       let entries: [string, Entry][];
-      let parts: readonly object[];
+      let parts: readonly (object | string)[];
       let keys: readonly string[];
       if (!dir.shards) {
         parts = [dir];
@@ -222,22 +224,20 @@ export class Directories {
         if (known) return known;
         entries = Object.entries(dir.entries ?? {});
       } else {
+        // Shard by shard, entries with large xattrs copied without them: the listing does
+        // not keep the shards (their versions are named by ETag), nor those xattrs.
         keys = dir.shards.map((s) => shardKey(dir.ino, s.id));
-        const shards = await this.meta.readMany<ShardObject>(
-          keys,
-          checkShard,
-          attempt ? {} : options,
-        );
-        if (shards.some((s) => s === null)) {
+        const read = await shardedEntries(this.meta, keys, attempt ? {} : options);
+        if (!read) {
           const fresh = await this.get(dir.ino);
           if (!fresh || attempt > 20) throw new Error(`Directory ${dir.ino} vanished`);
           dir = fresh.value;
           continue;
         }
-        parts = shards.map((s) => s!.value);
+        parts = read.etags;
         const known = this.#sortedOf(dir.ino, parts);
         if (known) return known;
-        entries = shards.flatMap((s) => Object.entries(s!.value.entries));
+        entries = read.entries;
       }
       // Entries read from the bucket are frozen here, as the ones this instance encoded
       // already are: the VFS then keeps one stat per entry object for every listing and
@@ -258,7 +258,12 @@ export class Directories {
   #keepSorted(ino: string, listing: SortedListing): void {
     this.#sorted.delete(ino);
     for (const [other, kept] of this.#sorted) {
-      if (kept.keys.some((key, i) => this.meta.held(key)?.value !== kept.parts[i])) {
+      const gone = (key: string, i: number) => {
+        const held = this.meta.held(key);
+        const part = kept.parts[i];
+        return typeof part === "string" ? held?.etag !== part : held?.value !== part;
+      };
+      if (kept.keys.some(gone)) {
         this.#sorted.delete(other);
       }
     }
@@ -272,7 +277,7 @@ export class Directories {
   }
 
   /** The sorted listing made from exactly these objects (the same versions), if kept. */
-  #sortedOf(ino: string, parts: readonly object[]): [string, Entry][] | null {
+  #sortedOf(ino: string, parts: readonly (object | string)[]): [string, Entry][] | null {
     const kept = this.#sorted.get(ino);
     if (!kept || kept.parts.length !== parts.length) return null;
     if (kept.parts.some((part, i) => part !== parts[i])) return null;

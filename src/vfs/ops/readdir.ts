@@ -6,7 +6,7 @@
  */
 
 import { applyMove } from "../../format/rename_intent.ts";
-import type { HashPosition } from "../../format/dir.ts";
+import { type HashPosition, isSlim } from "../../format/dir.ts";
 import type { DirObject, Entry, FileEntry, InodeObject, SymlinkEntry } from "../../format/meta.ts";
 import { compareKeys } from "../../store/_util.ts";
 import { type Ctx, dirStatOf, inlineStat, inodeStat } from "../context.ts";
@@ -59,7 +59,11 @@ export async function readdir(
   }
   const start = cursor === undefined ? 0 : firstAfter(all, cursor);
   const page = start < 0 ? [] : all.slice(start, start + limit);
-  const { entries, tags } = await infosOf(ctx, page, xattrs);
+  // A listing in name order holds entries with large xattrs without them (`isSlim`): one
+  // that must show them (a page after a name cursor, begun before the folder was sharded)
+  // looks each such entry up.
+  const whole = (name: string) => ctx.dirs.lookup(dir, name, { recent: true });
+  const { entries, tags } = await infosOf(ctx, page, { xattrs, whole });
   const more = start >= 0 && start + limit < all.length;
   const version = `${listingId(all)}:${start}:${limit}:${xattrs ? 1 : 0}|${tags}`;
   return { entries, cursor: more ? page[page.length - 1]![0] : null, version };
@@ -83,7 +87,7 @@ async function byHash(
       ? await ctx.dirs.pageByHash(dir, from, { ...options, read: {} })
       : { entries: [], next: null, etags: [] };
   }
-  const { entries, tags } = await infosOf(ctx, page.entries, true);
+  const { entries, tags } = await infosOf(ctx, page.entries, { xattrs: true });
   const next = page.next &&
     `${HASH_CURSOR}${page.next.hash.toString(16).padStart(8, "0")}/${page.next.name}`;
   const version = `h:${page.etags.join(",")}:${cursor ?? ""}:${at.limit}|${tags}`;
@@ -113,13 +117,24 @@ function xattrBytes(entry: Entry): number {
 async function infosOf(
   ctx: Ctx,
   page: readonly (readonly [string, Entry])[],
-  xattrs: boolean,
+  { xattrs, whole }: { xattrs: boolean; whole?: (name: string) => Promise<Entry | null> },
 ): Promise<{ entries: DirEntryInfo[]; tags: string }> {
   const slots: (DirEntryInfo | null)[] = new Array(page.length).fill(null);
   const tags: string[] = [];
   const reads: Promise<void>[] = [];
   for (let i = 0; i < page.length; i++) {
     const [name, entry] = page[i]!;
+    if ((entry.t === "f" || entry.t === "l") && xattrs && whole && isSlim(entry)) {
+      reads.push(
+        (async () => {
+          const found = await whole(name);
+          if (found?.t === "f" || found?.t === "l") {
+            slots[i] = inlineInfo([name, found], found, true);
+          }
+        })().catch(() => {}),
+      );
+      continue;
+    }
     if (entry.t === "f" || entry.t === "l") {
       slots[i] = inlineInfo(page[i]!, entry, xattrs);
       continue;
