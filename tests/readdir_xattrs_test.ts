@@ -139,3 +139,37 @@ Deno.test("a listing in name order of a sharded folder holds no large xattrs, an
     assert(e.xattrs?.[key] !== undefined, `${e.name} without ${key}`);
   }
 });
+
+for (const sharded of [false, true]) {
+  Deno.test(`a listing with xattrs of ${sharded ? "a sharded" : "an unsharded"} folder of subfolders and hard links is cut at 8 MiB of them too`, async () => {
+    // Their xattrs live in their own objects (d/<ino>, i/<ino>), up to 128 KiB each, and
+    // 5,000 hard links to one file carry its xattrs 5,000 times into a page: before, a page
+    // of them was 5,000 members whatever they carried.
+    const fs = await Vfs.open(new MemoryStore(), sharded ? { dirLimits: { maxEntries: 16 } } : {});
+    await fs.mkdir("/x");
+    const value = new Uint8Array(30 << 10);
+    const set = Object.fromEntries(["a", "b", "c"].map((p) => [`dav:{urn:x}${p}`, value]));
+    await fs.writeFile("/x/file", new Uint8Array(1));
+    await fs.updatexattrs("/x/file", { set });
+    for (let i = 0; i < 60; i++) {
+      await fs.mkdir(`/x/d${i}`);
+      await fs.updatexattrs(`/x/d${i}`, { set });
+      await fs.link("/x/file", `/x/l${i}`);
+    }
+    const names: string[] = [];
+    for (let cursor: string | null = null;;) {
+      const page: Page = await fs.readdir("/x", {
+        limit: 5000,
+        xattrs: true,
+        ...(cursor ? { cursor } : {}),
+      });
+      let bytes = 0;
+      for (const e of page.entries) for (const v of Object.values(e.xattrs!)) bytes += v.length;
+      assert(bytes <= 6 << 20, `a page of ${page.entries.length} entries, ${bytes} bytes`);
+      names.push(...page.entries.map((e) => e.name));
+      if (!(cursor = page.cursor)) break;
+    }
+    assertEquals(names.length, 121);
+    assertEquals(new Set(names).size, 121);
+  });
+}

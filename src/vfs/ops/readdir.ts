@@ -29,6 +29,9 @@ export const XATTR_PAGE_BYTES = 8 << 20;
  */
 const HASH_CURSOR = "/h/";
 
+/** The most xattrs one file or directory carries (names and base64 values, `setxattr`). */
+const XATTR_MAX_BYTES = 128 << 10;
+
 /**
  * Lists a directory after `cursor`, with each entry's attributes. A listing with `xattrs`
  * of a sharded directory comes in order of name hash (`Directories.pageByHash`): its
@@ -58,13 +61,17 @@ export async function readdir(
     all = await ctx.dirs.list(await openDir(ctx, dir.ino, path));
   }
   const start = cursor === undefined ? 0 : firstAfter(all, cursor);
-  const page = start < 0 ? [] : all.slice(start, start + limit);
+  let page = start < 0 ? [] : all.slice(start, start + limit);
+  // Cut at 8 MiB of xattrs as pages in hash order are: an unsharded folder is one object
+  // of at most 4 MiB, which its sorted listing keeps between pages (its xattrs then come
+  // from subfolders and hard links).
+  if (xattrs) page = withinXattrBytes(page);
   // A listing in name order holds entries with large xattrs without them (`isSlim`): one
   // that must show them (a page after a name cursor, begun before the folder was sharded)
   // looks each such entry up.
   const whole = (name: string) => ctx.dirs.lookup(dir, name, { recent: true });
   const { entries, tags } = await infosOf(ctx, page, { xattrs, whole });
-  const more = start >= 0 && start + limit < all.length;
+  const more = start >= 0 && start + page.length < all.length;
   const version = `${listingId(all)}:${start}:${limit}:${xattrs ? 1 : 0}|${tags}`;
   return { entries, cursor: more ? page[page.length - 1]![0] : null, version };
 }
@@ -101,12 +108,28 @@ function hashPosition(cursor: string, path: string): HashPosition {
   return { hash: parseInt(match[1]!, 16), name: match[2]! };
 }
 
-/** The xattrs of a file or symlink entry, as stored (names and base64 values). */
+/**
+ * The xattrs of an entry in a page, as stored (names and base64 values): a file's or a
+ * symlink's own; a directory's or hard-linked file's are in their own objects, not read
+ * yet, so they count as the most one may carry (`setxattr`'s 128 KiB): 5,000 hard links
+ * to one file bring its xattrs 5,000 times. So does an entry a listing holds without its
+ * xattrs (`isSlim`), looked up whole for the page.
+ */
 function xattrBytes(entry: Entry): number {
-  const xattr = entry.t === "f" || entry.t === "l" ? entry.xattr : undefined;
+  if ((entry.t !== "f" && entry.t !== "l") || isSlim(entry)) return XATTR_MAX_BYTES;
   let bytes = 0;
-  for (const name in xattr) bytes += name.length + xattr[name]!.length;
+  for (const name in entry.xattr) bytes += name.length + entry.xattr[name]!.length;
   return bytes;
+}
+
+/** The start of `page` whose xattrs fit {@linkcode XATTR_PAGE_BYTES} (one entry at least). */
+function withinXattrBytes<T extends readonly [string, Entry]>(page: T[]): T[] {
+  let bytes = 0;
+  for (let i = 0; i < page.length; i++) {
+    bytes += xattrBytes(page[i]![1]);
+    if (bytes > XATTR_PAGE_BYTES && i > 0) return page.slice(0, i);
+  }
+  return page;
 }
 
 /**
