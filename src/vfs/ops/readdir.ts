@@ -17,9 +17,9 @@ import { checkScope, openDir, resolveDir } from "../resolve.ts";
 import type { DirEntryInfo, ReaddirPage } from "../types.ts";
 
 /**
- * The xattrs (names and base64 values, as stored) of the files and symlinks of one page in
- * hash order, at most (a page has one entry at least): each is decoded, and a PROPFIND
- * renders each page whole before it sends it.
+ * The xattrs (names and base64 values, as stored) of one page of a listing with xattrs, at
+ * most (a page has one entry at least; see {@linkcode xattrBytes}): each is decoded, and a
+ * PROPFIND renders each page whole before it sends it.
  */
 export const XATTR_PAGE_BYTES = 8 << 20;
 
@@ -36,9 +36,9 @@ const XATTR_MAX_BYTES = 128 << 10;
  * Lists a directory after `cursor`, with each entry's attributes. A listing with `xattrs`
  * of a sharded directory comes in order of name hash (`Directories.pageByHash`): its
  * pages read the shards one at a time and hold at most {@linkcode XATTR_PAGE_BYTES} of
- * xattrs, where a sorted listing decodes and keeps every entry of every shard (a folder of
- * 4,096 files of 120 KiB dead properties: 2.2 GiB for a PROPFIND allprop). Any other
- * listing is in name order, its cursor a name.
+ * xattrs, where a sorted listing decoded and kept every entry of every shard (a folder of
+ * 4,096 files of 120 KiB dead properties: 1.8 GiB for a PROPFIND allprop, 418 MiB now).
+ * Any other listing is in name order, its cursor a name.
  */
 export async function readdir(
   ctx: Ctx,
