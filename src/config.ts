@@ -84,6 +84,12 @@ export interface Config {
    * (`PAGEFS_META_CACHE_MIB`, default 64 MiB; about 100,000 directory entries).
    */
   readonly metaCacheBytes: number;
+  /**
+   * The longest JSON one metadata object may decode to (`PAGEFS_META_DECODE_MIB`, default
+   * 32 MiB): a longer one is refused, not inflated. Writers keep directory objects under 4
+   * MiB; raise it only to read an object an earlier version wrote longer (docs/format.md).
+   */
+  readonly metaDecodeBytes: number;
   /** The disk tier under the page cache; null (the default) keeps the cache in memory only. */
   readonly diskCache: DiskCacheConfig | null;
 }
@@ -159,6 +165,7 @@ export function loadConfig(env: Env): Config {
     memoryBytes: integer("PAGEFS_MEMORY_MIB", env.PAGEFS_MEMORY_MIB, 64, 32) * MiB,
     cacheBytes: integer("PAGEFS_CACHE_MIB", env.PAGEFS_CACHE_MIB, 64, 0) * MiB,
     metaCacheBytes: integer("PAGEFS_META_CACHE_MIB", env.PAGEFS_META_CACHE_MIB, 64, 1) * MiB,
+    metaDecodeBytes: integer("PAGEFS_META_DECODE_MIB", env.PAGEFS_META_DECODE_MIB, 32, 8) * MiB,
     diskCache: diskCache(env),
   };
 }

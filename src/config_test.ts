@@ -121,6 +121,18 @@ Deno.test("loadConfig() reads PAGEFS_MEMORY_MIB and PAGEFS_CACHE_MIB (defaults 6
   assertEquals((await configError({ PAGEFS_CACHE_MIB: "x" })).variable, "PAGEFS_CACHE_MIB");
 });
 
+Deno.test("loadConfig() reads PAGEFS_META_DECODE_MIB (default 32 MiB, at least 8: above the writers' 4)", async () => {
+  const MiB = 1024 * 1024;
+  assertEquals(loadConfig({}).metaDecodeBytes, 32 * MiB);
+  assertEquals(loadConfig({ PAGEFS_META_DECODE_MIB: "512" }).metaDecodeBytes, 512 * MiB);
+  for (const bad of ["4", "x", "-3"]) {
+    assertEquals(
+      (await configError({ PAGEFS_META_DECODE_MIB: bad })).variable,
+      "PAGEFS_META_DECODE_MIB",
+    );
+  }
+});
+
 Deno.test("loadConfig() reads PAGEFS_META_CACHE_MIB (default 64 MiB, at least 1)", async () => {
   const MiB = 1024 * 1024;
   assertEquals(loadConfig({}).metaCacheBytes, 64 * MiB);

@@ -115,6 +115,7 @@ export async function startService(
           memoryBytes: config.memoryBytes,
           cacheBytes: config.cacheBytes,
           metaCacheBytes: config.metaCacheBytes,
+          metaDecodeBytes: config.metaDecodeBytes,
           diskCache: config.diskCache && await DiskCache.open(config.diskCache),
           onGroupCommit: (writes, bytes) => telemetry.groupCommit(writes, bytes),
         });

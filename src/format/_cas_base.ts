@@ -14,6 +14,11 @@ export interface Versioned<T> {
   readonly etag: string;
   /** Size of the stored object in bytes. */
   readonly size: number;
+  /**
+   * Length of the JSON the stored object decodes to (absent: `size`, an object stored
+   * uncompressed). What a directory object is split by, and what the cache counts.
+   */
+  readonly decoded?: number;
   /** The object's write history, newest first (absent on objects written without one). */
   readonly writes?: readonly string[];
 }

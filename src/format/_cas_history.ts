@@ -32,6 +32,10 @@ export interface LostWrite<T> {
   readonly from: Versioned<unknown> | null;
   readonly writes: readonly string[] | undefined;
   readonly size: number;
+  /** Length of the JSON the write's bytes decode to. */
+  readonly decoded: number;
+  /** The longest JSON the object read back may decode to. */
+  readonly decodeBytes: number;
   readonly error: StoreError;
   /** Takes our version when the read back finds it current. */
   readonly remember: (versioned: Versioned<T>) => void;
@@ -47,7 +51,7 @@ export async function resolveLostWrite<T>(
   key: string,
   lost: LostWrite<T>,
 ): Promise<Versioned<T> | null> {
-  const { value, etag, from, writes, size, error } = lost;
+  const { value, etag, from, writes, size, decoded, error } = lost;
   const unknown = (why: string) => new OutcomeUnknownError(key, why, error);
   const result = await store.get(key).catch((cause) => {
     throw unknown(`it could not be read back (${(cause as Error)?.message ?? cause})`);
@@ -68,16 +72,16 @@ export async function resolveLostWrite<T>(
   // Unchanged: our write (whose id makes its bytes differ) did not happen.
   if (etag !== null && result.info.etag === etag) return null;
   if (!writes) throw unknown("the object carries no write history");
-  const now = historyOf(decode<unknown>(key, bytes, () => null));
+  const now = historyOf(decode<unknown>(key, bytes, () => null, lost.decodeBytes));
   const ours = writes[0]!;
   const at = now.indexOf(ours);
   if (at === 0) {
-    const versioned = { value, etag: result.info.etag, size, writes };
+    const versioned = { value, etag: result.info.etag, size, decoded, writes };
     lost.remember(versioned);
     return versioned;
   }
   // Applied, and changed again since: our version is no longer the current one.
-  if (at > 0) return { value, etag: "", size, writes };
+  if (at > 0) return { value, etag: "", size, decoded, writes };
   if (etag === null) {
     // A create: the history runs back to the object's first write, which was not ours.
     if (now.length < WRITE_HISTORY && now.at(-1) !== TRUNCATED) return null;
@@ -116,9 +120,16 @@ export function historyOf(value: unknown): readonly string[] {
 }
 
 /** Splits a decoded object into the value its users see and its write history. */
-export function unstamp<T>(decoded: T, etag: string, size: number): Versioned<T> {
-  if (!stampable(decoded) || !(WRITES in decoded)) return { value: decoded, etag, size };
+export function unstamp<T>(
+  decoded: T,
+  etag: string,
+  sizes: { size: number; decoded: number },
+): Versioned<T> {
+  const { size, decoded: json } = sizes;
+  if (!stampable(decoded) || !(WRITES in decoded)) {
+    return { value: decoded, etag, size, decoded: json };
+  }
   const writes = historyOf(decoded);
   const { [WRITES]: _, ...value } = decoded;
-  return { value: value as T, etag, size, writes };
+  return { value: value as T, etag, size, decoded: json, writes };
 }

@@ -11,6 +11,7 @@ import { newId, shardKey } from "./keys.ts";
 import { entriesOf, putEntry } from "./_entries_delta.ts";
 import { appliedOf, type AppliedRecord, setApplied } from "./_dir_applied.ts";
 import { releasedOf, type ReleasedRecord, setReleased } from "./_dir_released.ts";
+import { isSlim } from "./_dir_listing.ts";
 import {
   type Attr,
   type DirObject,
@@ -105,6 +106,42 @@ export class DirectoryGone extends Error {
 }
 
 /**
+ * How much longer the JSON of each draft being built has grown by the changes made to its
+ * entries so far (an estimate, see {@linkcode entryBytes}), by draft object: the changes
+ * of one group commit share the draft, so the change that takes it over a limit is known
+ * as it is made, not one commit late (see `Directories.update`).
+ */
+const growth = new WeakMap<object, number>();
+
+/** How much longer the JSON of draft `holder` has grown by the changes made to it. */
+export function draftGrowth(holder: object): number {
+  return growth.get(holder) ?? 0;
+}
+
+/**
+ * About the length of an entry's JSON member, without building it: the strings that can
+ * be long (xattrs, inline data, a symlink's target) and the extents of an inline page map
+ * counted, the rest a constant. What decides a split, so rough is enough; it must not
+ * cost a `JSON.stringify` of every entry a create touches.
+ */
+export function entryBytes(entry: Entry | undefined): number {
+  if (entry === undefined) return 0;
+  const e = entry as {
+    xattr?: Record<string, string>;
+    data?: string;
+    target?: string;
+    map?: unknown[];
+    delta?: unknown[];
+  };
+  let bytes = 200;
+  for (const name in e.xattr ?? {}) bytes += name.length + e.xattr![name]!.length + 6;
+  bytes += e.data?.length ?? 0;
+  bytes += e.target?.length ?? 0;
+  bytes += 48 * ((Array.isArray(e.map) ? e.map.length : 0) + (e.delta?.length ?? 0));
+  return bytes;
+}
+
+/**
  * A draft of the entries of directory or shard draft `holder` (copy-on-write, see
  * `_entries_delta.ts`) for an update to edit; `changed` says whether it changed anything,
  * `touched` whether it changed entries (not only the records of applied renames). `at`:
@@ -128,12 +165,17 @@ export function entryDraft(
         return entry === undefined ? undefined : structuredClone(entry);
       },
       set(name, entry) {
+        if (isSlim(entry)) throw new Error(`Entry "${name}" was listed without its xattrs`);
+        const grown = entryBytes(entry) - entryBytes(entries.get(name));
         entries.set(name, entry);
+        growth.set(holder, draftGrowth(holder) + grown);
         touched = true;
       },
       delete(name) {
-        if (entries.get(name) === undefined) return;
+        const old = entries.get(name);
+        if (old === undefined) return;
         entries.delete(name);
+        growth.set(holder, draftGrowth(holder) - entryBytes(old));
         touched = true;
       },
       noteApplied(id, name) {

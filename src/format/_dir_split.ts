@@ -11,6 +11,7 @@ import type { MetaStore, Versioned } from "./cas.ts";
 import { dirKey, shardKey } from "./keys.ts";
 import {
   checkShard,
+  decodedSize,
   type DirObject,
   encode,
   type Entry,
@@ -25,6 +26,7 @@ import { releasedOf } from "./_dir_released.ts";
 interface Limits {
   readonly maxEntries: number;
   readonly maxBytes: number;
+  readonly maxDecodedBytes: number;
 }
 
 /** The splits of one instance: at most one under way per shard. */
@@ -123,6 +125,9 @@ export class ShardSplits {
   #overLimit(entries: Record<string, Entry>): boolean {
     const count = Object.keys(entries).length;
     if (count > this.#limits.maxEntries) return true;
-    return count > 1 && encode(entries).length > this.#limits.maxBytes;
+    if (count <= 1) return false;
+    const bytes = encode(entries);
+    return bytes.length > this.#limits.maxBytes ||
+      decodedSize(bytes) > this.#limits.maxDecodedBytes;
   }
 }

@@ -28,7 +28,7 @@
  * @module
  */
 
-import { type GzipPart, gzipPart, storedPart } from "./gzip_parts.ts";
+import { type GzipPart, gzipPart, STORED_CHUNK_MAX, storedPart } from "./gzip_parts.ts";
 import type { Entry } from "./meta_types.ts";
 import { type Delta, deltaOf, draftStats, materialize, pendingDelta } from "./_entries_delta.ts";
 
@@ -102,7 +102,8 @@ export function encodeDelta(
   let compressed = 0;
   // The head (times) and the tail (write history) change with every version: stored, not
   // compressed (see `gzip_parts.ts`). So does the last chunk while it is not full, as
-  // every create appends to it: it is stored until it is full, then compressed once.
+  // every create appends to it: it is stored until it is full (or past 64 KiB), then
+  // compressed once.
   const parts: GzipPart[] = [storedPart(headBytes, false)];
   const last = layout.chunks.length - 1;
   const { made } = layout.lineage;
@@ -112,7 +113,8 @@ export function encodeDelta(
     if (!part) {
       const members = chunk.members ?? membersOf(chunk, memberOf);
       const bytes = encoder.encode(`${i === 0 ? "" : ","}${members.join(",")}`);
-      if (i === last && chunk.names.length < CHUNK) part = storedPart(bytes, false);
+      const growing = i === last && chunk.names.length < CHUNK;
+      if (growing && bytes.length <= STORED_CHUNK_MAX) part = storedPart(bytes, false);
       else {
         compressed += bytes.length;
         part = gzipPart(bytes, false);

@@ -28,6 +28,7 @@ import {
   checkSuperblock,
   CorruptError,
   decode,
+  DECODE_GROWN_BYTES,
   type DirObject,
   type Entry,
   type FileData,
@@ -430,7 +431,7 @@ class Walker {
     }
     try {
       const bytes = await readAll(found.body);
-      const map = checkPageMap(decode(key, bytes, () => null));
+      const map = checkPageMap(decode(key, bytes, () => null, DECODE_GROWN_BYTES));
       this.#mark(map, path, key);
       return map;
     } catch (error) {

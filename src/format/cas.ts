@@ -29,7 +29,7 @@ import {
 } from "./_cas_base.ts";
 import { GroupCommit, type GroupStep } from "./_cas_group.ts";
 import { StoreClock } from "./store_clock.ts";
-import { cachedMemory, META_CACHE_BYTES } from "./_cas_memory.ts";
+import { cachedMemory, decodeBytesOf, META_CACHE_BYTES } from "./_cas_memory.ts";
 import {
   type LostWrite,
   nextWrites,
@@ -38,7 +38,7 @@ import {
   unstamp,
   WRITES,
 } from "./_cas_history.ts";
-import { decode, encode, withTopMember } from "./meta.ts";
+import { decode, DECODE_MAX_BYTES, encode, sizesOf, withTopMember } from "./meta.ts";
 
 export {
   type Check,
@@ -83,6 +83,8 @@ export interface MetaStoreOptions {
   readonly cacheBytes?: number;
   /** The host's clock (ms since the epoch), replaceable in tests; see {@linkcode clock}. */
   readonly now?: () => number;
+  /** The longest JSON an object read may decode to (default {@linkcode DECODE_MAX_BYTES}). */
+  readonly decodeBytes?: number;
 }
 
 /**
@@ -116,6 +118,7 @@ export class MetaStore {
   #attempts: number;
   #cacheEntries: number;
   #cacheBytes: number;
+  #decodeBytes: number;
   /** Estimated memory of each remembered version (computed once per version). */
   #weights = new WeakMap<Versioned<unknown>, number>();
   #cachedMemory = 0;
@@ -127,6 +130,7 @@ export class MetaStore {
     this.#attempts = options.attempts ?? 40;
     this.#cacheEntries = options.cacheEntries ?? 4096;
     this.#cacheBytes = options.cacheBytes ?? META_CACHE_BYTES;
+    this.#decodeBytes = options.decodeBytes ?? DECODE_MAX_BYTES;
     this.#grouped = new GroupCommit({
       attempts: this.#attempts,
       base: (key, check, attempt) => this.#base(key, check, attempt),
@@ -215,7 +219,8 @@ export class MetaStore {
       this.#remember(key, mine, stamp);
       return mine;
     }
-    const versioned = unstamp<T>(decode<T>(key, bytes, check), result.info.etag, bytes.length);
+    const value = decode<T>(key, bytes, check, decodeBytesOf(key, this.#decodeBytes));
+    const versioned = unstamp<T>(value, result.info.etag, sizesOf(bytes));
     if (this.#cache.get(key) === cached) this.#remember(key, versioned, stamp);
     return versioned;
   }
@@ -263,7 +268,7 @@ export class MetaStore {
         contentType: "application/json",
       });
       this.clock.observe(date, { sent });
-      const versioned = { value, etag: next, size: bytes.length, ...(writes ? { writes } : {}) };
+      const versioned = { value, etag: next, ...sizesOf(bytes), ...(writes ? { writes } : {}) };
       this.#remember(key, versioned, stamp);
       return versioned;
     } catch (error) {
@@ -276,7 +281,9 @@ export class MetaStore {
       }
       if (!error.ambiguous) throw error;
       this.#drop(key);
-      return await this.#resolve(key, { value, etag, from, writes, size: bytes.length, error });
+      const sizes = sizesOf(bytes);
+      const decodeBytes = decodeBytesOf(key, this.#decodeBytes);
+      return await this.#resolve(key, { value, etag, from, writes, ...sizes, decodeBytes, error });
     }
   }
 
@@ -395,11 +402,6 @@ export class MetaStore {
    */
   held<T>(key: string): Versioned<T> | null {
     return (this.#cache.get(key) as Versioned<T> | undefined) ?? null;
-  }
-
-  /** Size in bytes of the last version of `key` this instance read or wrote, if cached. */
-  cachedSize(key: string): number | null {
-    return this.#cache.get(key)?.size ?? null;
   }
 
   /** Estimated memory of the versions remembered now (see {@linkcode cachedMemory}). */

@@ -300,14 +300,29 @@ Deno.test("remembered versions stay within the memory budget: large directories 
     await meta.update(`dir${d}`, check, () => ({ write: { entries }, result: undefined }));
   }
   for (let d = 0; d < 10; d++) await meta.read(`dir${d}`, check);
-  assertEquals(meta.cachedSize("dir0"), null);
-  assert(meta.cachedSize("dir9") !== null);
+  assertEquals(meta.held("dir0"), null);
+  assert(meta.held("dir9") !== null);
   assert(meta.cachedMemory <= 4 << 20, `${meta.cachedMemory} bytes estimated`);
   assert(meta.cachedMemory >= 3 << 20, `${meta.cachedMemory} bytes estimated`);
   // Forgotten is only slower: the next read is a whole GET, of the same version.
   const again = await meta.read<{ entries: Record<string, unknown> }>("dir0", check);
   assertEquals(Object.keys(again!.value.entries).length, 1000);
-  assert(meta.cachedSize("dir0") !== null);
+  assert(meta.held("dir0") !== null);
+  assert(meta.cachedMemory <= 4 << 20, `${meta.cachedMemory} bytes estimated`);
+});
+
+Deno.test("the memory budget counts what a version decodes to: compressible objects are not held by their stored size", async () => {
+  // Ten objects of 2 MiB of JSON each (an all-zero xattr, base64 "AAAA…"), a few KiB
+  // stored: before, the estimate was four times the stored bytes, and a 4 MiB budget held
+  // all ten (20 MiB of strings, a directory of such files gigabytes).
+  const meta = new MetaStore(new MemoryStore(), { cacheBytes: 4 << 20 });
+  const value = { xattr: { "user.zero": "A".repeat(2 << 20) } };
+  for (let d = 0; d < 10; d++) {
+    await meta.update(`big${d}`, check, () => ({ write: value, result: undefined }));
+  }
+  for (let d = 0; d < 10; d++) await meta.read(`big${d}`, check);
+  assert(meta.held("big9")!.size < 64 << 10, `${meta.held("big9")!.size} bytes stored`);
+  assertEquals(meta.held("big0"), null);
   assert(meta.cachedMemory <= 4 << 20, `${meta.cachedMemory} bytes estimated`);
 });
 

@@ -31,16 +31,27 @@ import { markRemoving, tombstone, unmarkRemoving } from "./_dir_removal.ts";
 import { appliedOf, pruneApplied, setApplied } from "./_dir_applied.ts";
 import { releasedOf, setReleased } from "./_dir_released.ts";
 import { ShardSplits } from "./_dir_split.ts";
+import { shardTimes } from "./_dir_times.ts";
+import { shardedEntries } from "./_dir_listing.ts";
+import {
+  type HashPage,
+  hashPage,
+  type HashPageOptions,
+  type HashPosition,
+} from "./_dir_hash_page.ts";
 import { countOf, entryOf, isLazy, materialize } from "./_entries_delta.ts";
 import {
   CrossObjectError,
   DirectoryGone,
+  draftGrowth,
   type EntryDraft,
   entryDraft,
   shardFor,
   splitHalves,
 } from "./_dir_entries.ts";
 
+export type { HashPage, HashPosition } from "./_dir_hash_page.ts";
+export { isSlim } from "./_dir_listing.ts";
 export {
   CrossObjectError,
   DirectoryGone,
@@ -55,6 +66,12 @@ export interface DirLimits {
   readonly maxEntries: number;
   /** Stored (compressed) bytes of one object before it is split (default 512 KiB). */
   readonly maxBytes: number;
+  /**
+   * Length of the JSON of one object before it is split (default 4 MiB): what a reader
+   * holds once it decoded the object. Without it an object of 512 KiB stored held up to
+   * 30 MiB of all-zero xattrs (docs/format.md, "Limits").
+   */
+  readonly maxDecodedBytes: number;
 }
 
 /**
@@ -67,7 +84,11 @@ export interface DirLimits {
  * 512 KiB) is the measured middle since a create's CPU no longer grows with its object
  * (2,048 and 256 KiB before session 13; see docs/format.md "Directories").
  */
-export const DEFAULT_DIR_LIMITS: DirLimits = { maxEntries: 4096, maxBytes: 512 << 10 };
+export const DEFAULT_DIR_LIMITS: DirLimits = {
+  maxEntries: 4096,
+  maxBytes: 512 << 10,
+  maxDecodedBytes: 4 << 20,
+};
 
 /** Sends of a new directory's object before its create is given up (see `create`). */
 const CREATE_ATTEMPTS = 3;
@@ -75,10 +96,10 @@ const CREATE_ATTEMPTS = 3;
 /** Directories whose sorted listing is kept for the next listing (pages, PROPFIND). */
 const SORTED_DIRS = 16;
 
-/** A directory's sorted listing, and the objects (and their keys) it was made from. */
+/** A directory's sorted listing, its keys, and its object or its shards' ETags (versions). */
 interface SortedListing {
   readonly keys: readonly string[];
-  readonly parts: readonly object[];
+  readonly parts: readonly (object | string)[];
   readonly sorted: readonly [string, Entry][];
 }
 
@@ -174,20 +195,14 @@ export class Directories {
     if (!dir.shards) return dir.attr;
     for (let attempt = 0;; attempt++) {
       const keys = dir.shards!.map((s) => shardKey(dir.ino, s.id));
-      const shards = await this.meta.readMany<ShardObject>(
-        keys,
-        checkShard,
-        attempt ? {} : options,
-      );
-      if (shards.some((s) => s === null) && attempt < 20) {
+      const { latest, missing } = await shardTimes(this.meta, keys, attempt ? {} : options);
+      if (missing && attempt < 20) {
         // Split since the table was read: the halves carry the time.
         const fresh = await this.get(dir.ino);
         if (!fresh?.value.shards) return fresh?.value.attr ?? dir.attr;
         dir = fresh.value;
         continue;
       }
-      let latest = 0;
-      for (const shard of shards) latest = Math.max(latest, shard?.value.mtime ?? 0);
       if (latest <= dir.attr.ctime) return dir.attr;
       return { ...dir.attr, mtime: latest, ctime: latest };
     }
@@ -201,7 +216,7 @@ export class Directories {
   async list(dir: DirObject, options: ReadOptions = {}): Promise<[string, Entry][]> {
     for (let attempt = 0;; attempt++) {
       let entries: [string, Entry][];
-      let parts: readonly object[];
+      let parts: readonly (object | string)[];
       let keys: readonly string[];
       if (!dir.shards) {
         parts = [dir];
@@ -210,22 +225,20 @@ export class Directories {
         if (known) return known;
         entries = Object.entries(dir.entries ?? {});
       } else {
+        // Shard by shard, entries with large xattrs copied without them: the listing does
+        // not keep the shards (their versions are named by ETag), nor those xattrs.
         keys = dir.shards.map((s) => shardKey(dir.ino, s.id));
-        const shards = await this.meta.readMany<ShardObject>(
-          keys,
-          checkShard,
-          attempt ? {} : options,
-        );
-        if (shards.some((s) => s === null)) {
+        const read = await shardedEntries(this.meta, keys, attempt ? {} : options);
+        if (!read) {
           const fresh = await this.get(dir.ino);
           if (!fresh || attempt > 20) throw new Error(`Directory ${dir.ino} vanished`);
           dir = fresh.value;
           continue;
         }
-        parts = shards.map((s) => s!.value);
+        parts = read.etags;
         const known = this.#sortedOf(dir.ino, parts);
         if (known) return known;
-        entries = shards.flatMap((s) => Object.entries(s!.value.entries));
+        entries = read.entries;
       }
       // Entries read from the bucket are frozen here, as the ones this instance encoded
       // already are: the VFS then keeps one stat per entry object for every listing and
@@ -246,7 +259,12 @@ export class Directories {
   #keepSorted(ino: string, listing: SortedListing): void {
     this.#sorted.delete(ino);
     for (const [other, kept] of this.#sorted) {
-      if (kept.keys.some((key, i) => this.meta.held(key)?.value !== kept.parts[i])) {
+      const gone = (key: string, i: number) => {
+        const held = this.meta.held(key);
+        const part = kept.parts[i];
+        return typeof part === "string" ? held?.etag !== part : held?.value !== part;
+      };
+      if (kept.keys.some(gone)) {
         this.#sorted.delete(other);
       }
     }
@@ -260,11 +278,24 @@ export class Directories {
   }
 
   /** The sorted listing made from exactly these objects (the same versions), if kept. */
-  #sortedOf(ino: string, parts: readonly object[]): [string, Entry][] | null {
+  #sortedOf(ino: string, parts: readonly (object | string)[]): [string, Entry][] | null {
     const kept = this.#sorted.get(ino);
     if (!kept || kept.parts.length !== parts.length) return null;
     if (kept.parts.some((part, i) => part !== parts[i])) return null;
     return kept.sorted as [string, Entry][];
+  }
+
+  /**
+   * A page of sharded directory `dir` in order of (name hash, name), after `from`: its
+   * shards read one at a time, not all at once (see `_dir_hash_page.ts`).
+   */
+  pageByHash(
+    dir: DirObject,
+    from: HashPosition | null,
+    options: Omit<HashPageOptions, "fresh">,
+  ): Promise<HashPage> {
+    const fresh = async (ino: string) => (await this.get(ino))?.value ?? null;
+    return hashPage(this.meta, dir, from, { ...options, fresh });
   }
 
   /** Number of entries (for rmdir's emptiness check without building a sorted list). */
@@ -389,7 +420,9 @@ export class Directories {
       if (now !== null && touched()) {
         dir.attr.mtime = dir.attr.ctime = Math.max(now, dir.attr.mtime);
       }
-      if (!this.#over(key, countOf(dir))) return { value: dir, result, ...guarded(guard) };
+      if (!this.#over(key, countOf(dir), draftGrowth(dir))) {
+        return { value: dir, result, ...guarded(guard) };
+      }
       // Over the limit: this same CAS turns the directory into two shards, so the split
       // is serialised with the creates that fill the directory instead of racing them.
       // The records of applied renames and of releases go with their names.
@@ -433,7 +466,7 @@ export class Directories {
       pruneApplied(shard, this.meta.clock.now());
       if (now !== null && touched()) shard.mtime = Math.max(now, shard.mtime ?? 0);
       // Over the limit: the write that fills the shard also seals it; the split follows.
-      if (this.#over(key, countOf(shard))) shard.sealed = sealed = true;
+      if (this.#over(key, countOf(shard), draftGrowth(shard))) shard.sealed = sealed = true;
       return { value: shard, result, ...guarded(guard) };
     });
     queued?.();
@@ -446,12 +479,22 @@ export class Directories {
   }
 
   /**
-   * Whether an object of `count` entries is over a limit. The byte size is that of the
+   * Whether an object of `count` entries is over a limit. The stored size is that of the
    * version last read or written (measuring the draft would mean encoding it on every
-   * change), so a directory that grows by bytes splits one write late.
+   * change), so a directory that grows by stored bytes splits one write late. The decoded
+   * size is that version's plus what the changes of this draft added (`grown`, estimated
+   * as they are made): the change that takes it over the limit splits it (or seals the
+   * shard), and the changes after it in the same group commit wait for the split (they
+   * meet the directory sharded, or the shard sealed). So no writer makes an object longer
+   * than the limit by more than one change: before, a group commit of many xattr changes
+   * went out whole, however long it made the object.
    */
-  #over(key: string, count: number): boolean {
-    const size = this.meta.cachedSize(key) ?? 0;
-    return count > 1 && (count > this.#limits.maxEntries || size > this.#limits.maxBytes);
+  #over(key: string, count: number, grown: number): boolean {
+    if (count <= 1) return false;
+    const held = this.meta.held(key);
+    const size = held?.size ?? 0;
+    const decoded = (held?.decoded ?? size) + grown;
+    return count > this.#limits.maxEntries || size > this.#limits.maxBytes ||
+      decoded > this.#limits.maxDecodedBytes;
   }
 }

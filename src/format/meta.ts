@@ -9,7 +9,7 @@
  */
 
 import { gunzipSync, gzipSync } from "node:zlib";
-import { gzipJoin, type GzipPart, gzipPart, storedPart } from "./gzip_parts.ts";
+import { gzipJoin, type GzipPart, gzipPart, STORED_CHUNK_MAX, storedPart } from "./gzip_parts.ts";
 import { isObject } from "./meta_check.ts";
 import type { Entry } from "./meta_types.ts";
 import { isLazy, lazyCopy, withMember } from "./_entries_delta.ts";
@@ -245,7 +245,7 @@ function chunkPart(p: EntriesParts, run: Run): GzipPart {
   // The last chunk, unless a boundary closed it, takes every name a create appends: stored
   // while it grows (no zlib stream per commit), compressed once closed.
   const growing = end === p.names.length && !endsChunk(p.names[end - 1]!) &&
-    end - start < CHUNK_MAX;
+    end - start < CHUNK_MAX && bytes.length <= STORED_CHUNK_MAX;
   if (!growing) encodeStats.compressedBytes += bytes.length;
   const part = growing ? storedPart(bytes, false) : gzipPart(bytes, false);
   let units = 0;
@@ -308,13 +308,88 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/** Parses and validates one metadata object; `check` says what is wrong, or null. */
-export function decode<T>(key: string, bytes: Uint8Array, check: (v: unknown) => string | null): T {
+/**
+ * The largest JSON a metadata object may decode to, by default (`PAGEFS_META_DECODE_MIB`
+ * sets it per process; see docs/format.md, "Limits"). Writers keep every object well under
+ * it (a directory or shard object is split past 4 MiB decoded, `DirLimits` in dir.ts); it
+ * is there for an object no writer of today makes: one written by an earlier version of
+ * PageFS, before directory objects were split by their decoded size (up to about 30 MiB
+ * measured), or by anything else with access to the bucket. A gzip-compressed object of
+ * 512 KiB could otherwise inflate to hundreds of MiB and take the process with it.
+ */
+export const DECODE_MAX_BYTES = 32 << 20;
+
+/**
+ * The bound for objects whose length grows with the work done, not with what a user writes
+ * into them: spilled page maps (one extent per write, about 60 bytes each) and GC's pending
+ * set (one key per unreferenced object). A user cannot make either inflate far from its
+ * stored size, and refusing one would make a fragmented file unreadable or stop GC; this
+ * only keeps a damaged one from taking more than V8's longest string could hold anyway.
+ */
+export const DECODE_GROWN_BYTES = 512 << 20;
+
+/**
+ * A metadata object decodes to more than the bound: refused, and left as it is (nothing
+ * that reads it can write it, so nothing is lost; fsck reports it and GC will not sweep
+ * while it stands, as for any corrupt object). Raising the bound for one run reads it,
+ * and the next change of a directory object splits it under the writers' limits.
+ */
+export class OversizeError extends CorruptError {
+  constructor(key: string, maxBytes: number) {
+    super(key, `decodes to more than ${maxBytes} bytes`);
+    this.message = `Metadata object "${key}" decodes to more than ${mib(maxBytes)} MiB, ` +
+      `the most a reader takes (PAGEFS_META_DECODE_MIB): refused`;
+    this.name = "OversizeError";
+  }
+}
+
+function mib(bytes: number): string {
+  return String(Math.round(bytes / (1 << 20) * 100) / 100);
+}
+
+/** Whether `bytes` is a gzip-compressed object (else plain JSON). */
+function gzipped(bytes: Uint8Array): boolean {
+  return bytes[0] === 0x1f && bytes[1] === 0x8b;
+}
+
+/**
+ * The length of the JSON an object stored as `bytes` decodes to, without decoding it: a
+ * gzip member's trailer holds its length (mod 2^32). Exact for what PageFS writes (one
+ * member); for anything else only a hint (the decode bound is what holds).
+ */
+export function decodedSize(bytes: Uint8Array): number {
+  if (!gzipped(bytes) || bytes.length < 18) return bytes.length;
+  return new DataView(bytes.buffer, bytes.byteOffset + bytes.length - 4, 4).getUint32(0, true);
+}
+
+/** The stored and decoded sizes of an object stored as `bytes` (see `Versioned`). */
+export function sizesOf(bytes: Uint8Array): { size: number; decoded: number } {
+  return { size: bytes.length, decoded: decodedSize(bytes) };
+}
+
+/**
+ * Parses and validates one metadata object; `check` says what is wrong, or null. An
+ * object whose JSON is longer than `maxBytes` is refused ({@linkcode OversizeError}) before
+ * more than that is inflated or parsed.
+ */
+export function decode<T>(
+  key: string,
+  bytes: Uint8Array,
+  check: (v: unknown) => string | null,
+  maxBytes: number = DECODE_MAX_BYTES,
+): T {
+  const compressed = gzipped(bytes);
+  if (!compressed && bytes.length > maxBytes) throw new OversizeError(key, maxBytes);
   let value: unknown;
   try {
-    const json = bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes) : bytes;
+    const json = compressed ? gunzipSync(bytes, { maxOutputLength: maxBytes }) : bytes;
     value = JSON.parse(decoder.decode(json));
-  } catch {
+  } catch (error) {
+    if (
+      error instanceof RangeError && (error as { code?: string }).code === "ERR_BUFFER_TOO_LARGE"
+    ) {
+      throw new OversizeError(key, maxBytes);
+    }
     throw new CorruptError(key, "not JSON");
   }
   const problem = check(value);

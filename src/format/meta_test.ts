@@ -4,12 +4,15 @@ import {
   checkDir,
   checkShard,
   COMPRESS_ABOVE,
+  CorruptError,
   decode,
+  decodedSize,
   type DirObject,
   draftCopy,
   encode,
   encodeStats,
   type Entry,
+  OversizeError,
   type ShardObject,
 } from "./meta.ts";
 import { entriesOf } from "./_entries_delta.ts";
@@ -253,4 +256,28 @@ Deno.test("`encode()` of drafts changed as deltas, some over an older version, d
       if (older) ({ dir, model } = older);
     }
   }
+});
+
+Deno.test("`decode()` refuses an object whose JSON is longer than its bound, compressed or not", () => {
+  // 8 MiB of base64 zeros gzip to about 8 KiB: before, a 512 KiB object of such JSON
+  // inflated to hundreds of MiB (and a string past V8's limit) on every read.
+  const json = new TextEncoder().encode(JSON.stringify({ x: "A".repeat(8 << 20) }));
+  const gz = new Uint8Array(gzipSync(json));
+  assert(gz.length < 64 << 10, `${gz.length} bytes`);
+  assertEquals(decodedSize(gz), json.length);
+  for (const bytes of [gz, json]) {
+    let error: unknown;
+    try {
+      decode("d/00000000000000aa", bytes, () => null, 1 << 20);
+    } catch (e) {
+      error = e;
+    }
+    assert(error instanceof OversizeError, String(error));
+    // A corrupt object to fsck and GC (reported, never swept past), EIO to the VFS.
+    assert(error instanceof CorruptError);
+    assert(/d\/00000000000000aa.*more than 1 MiB/.test(error.message), error.message);
+  }
+  // Under the bound it decodes as before.
+  const value = decode<{ x: string }>("k", gz, () => null, 16 << 20);
+  assertEquals(value.x.length, 8 << 20);
 });

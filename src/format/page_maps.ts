@@ -8,7 +8,7 @@
  */
 
 import { mapKey, newId } from "./keys.ts";
-import { decode, encode } from "./meta.ts";
+import { decode, DECODE_GROWN_BYTES, encode } from "./meta.ts";
 import { type PageMap, pageMapProblem } from "./page_map.ts";
 import type { ObjectStore } from "../store/types.ts";
 import { readAll } from "../store/_util.ts";
@@ -32,7 +32,8 @@ export class PageMaps {
     const key = mapKey(id);
     const result = await this.#store.get(key);
     if (result?.status !== "ok") return null;
-    const map = decode<PageMap>(key, await readAll(result.body), pageMapProblem);
+    const bytes = await readAll(result.body);
+    const map = decode<PageMap>(key, bytes, pageMapProblem, DECODE_GROWN_BYTES);
     this.#remember(id, map);
     return map;
   }

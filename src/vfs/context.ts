@@ -48,6 +48,11 @@ export interface VfsOptions {
    */
   readonly metaCacheBytes?: number;
   /**
+   * The longest JSON one metadata object read may decode to (default 32 MiB, `MetaStore`'s
+   * `decodeBytes`); a longer one is refused (EIO) instead of inflated.
+   */
+  readonly metaDecodeBytes?: number;
+  /**
    * The one budget for all bytes this instance buffers: cached blocks, dirty data, part
    * buffers of uploads, GET buffers (default 64 MiB; at least 4 parts). When it is spent,
    * writers wait (a request body is not read further) and the cache evicts.
@@ -140,6 +145,7 @@ export interface Ctx {
 export function createCtx(store: ObjectStore, options: VfsOptions = {}): Ctx {
   const meta = new MetaStore(store, {
     ...(options.metaCacheBytes ? { cacheBytes: options.metaCacheBytes } : {}),
+    ...(options.metaDecodeBytes ? { decodeBytes: options.metaDecodeBytes } : {}),
     ...(options.now ? { now: options.now } : {}),
   });
   const partSize = options.partSize ?? 8 << 20;

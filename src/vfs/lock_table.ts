@@ -107,6 +107,23 @@ export function checkShare(
   }
 }
 
+/**
+ * Throws ENOSPC when `locks`, the table a lock change would write, hold more than `max`
+ * UTF-16 code units of owners, paths and principals in all (see
+ * `LockManagerOptions.maxTableText`): every write reads the table whole.
+ */
+export function checkTableText(locks: readonly LockInfo[], max: number, path: string): void {
+  let units = 0;
+  for (const l of locks) units += lockBytes(l) + (l.principal?.length ?? 0);
+  if (units > max) {
+    throw new FsError(
+      "ENOSPC",
+      `The lock table is full (owners and paths of ${max} characters at most); unlock some first`,
+      { path },
+    );
+  }
+}
+
 /** The size of a lock's variable parts (owner and paths), in UTF-16 code units. */
 export function lockBytes(l: Pick<LockInfo, "owner" | "root" | "via">): number {
   return l.owner.length + l.root.length + (l.via?.length ?? 0);

@@ -30,6 +30,7 @@ import {
   below,
   checkLockTable,
   checkShare,
+  checkTableText,
   copy,
   covers,
   liveLocks,
@@ -98,6 +99,12 @@ export interface LockManagerOptions {
   readonly maxOwner?: number;
   /** One principal's share of the table (see `checkShare`; default 1,000 locks, 1 MiB). */
   readonly perPrincipal?: { readonly locks?: number; readonly bytes?: number };
+  /**
+   * UTF-16 code units of owners and paths all locks may hold together (default 2 Mi): every
+   * write reads the table, and 10,000 locks of 4,096-unit owners were 40 MiB of JSON, past
+   * what a reader decodes (docs/format.md, "Limits"), so one user could stop every write.
+   */
+  readonly maxTableText?: number;
   /**
    * How far apart instances' clocks may be, in ms (default 2 minutes): a lapsed lock stays
    * in the table (ignored by reads) until it has lapsed by more than this.
@@ -177,6 +184,7 @@ export class LockManager {
   readonly #maxLocks: number;
   readonly #maxOwner: number;
   readonly #perPrincipal: { readonly locks: number; readonly bytes: number };
+  readonly #maxTableText: number;
   readonly #skewMargin: number;
 
   constructor(meta: MetaStore, options: LockManagerOptions = {}) {
@@ -189,6 +197,7 @@ export class LockManager {
       locks: options.perPrincipal?.locks ?? 1000,
       bytes: options.perPrincipal?.bytes ?? 1024 * 1024,
     };
+    this.#maxTableText = options.maxTableText ?? 2 << 20;
     this.#skewMargin = options.skewMargin ?? SKEW_MARGIN;
   }
 
@@ -260,7 +269,9 @@ export class LockManager {
           timeout,
           expires: this.#deadline(timeout),
         };
-        return { write: table(current, [...kept, lock]), result: copy(lock) };
+        const locks = [...kept, lock];
+        checkTableText(locks, this.#maxTableText, root);
+        return { write: table(current, locks), result: copy(lock) };
       });
     });
   }

@@ -343,6 +343,25 @@ contract("one principal cannot take more than its share of the table", async (st
   await locks.lock(as("alice", "/a"));
 }, { backends: ["memory"] });
 
+contract(
+  "a lock table full of long owners refuses new locks: every write reads it whole",
+  async (store) => {
+    // 10,000 locks of 4,096-character owners were allowed: 40 MiB of JSON that every write
+    // of the filesystem decodes, past the 32 MiB a reader takes (one user could stop them all).
+    const locks = new LockManager(new MetaStore(store), { maxTableText: 10_000 });
+    const owner = "<D:href>".padEnd(4000, "A");
+    const a = await locks.lock({ ...req("/a"), owner });
+    await locks.lock({ ...req("/b"), owner });
+    const full = await assertRejects(() => locks.lock({ ...req("/c"), owner }));
+    assert(full instanceof FsError && full.code === "ENOSPC", String(full));
+    assert(/lock table is full/.test(full.message), full.message);
+    await locks.lock(req("/short")); // a short owner still fits
+    await locks.unlock(a.token, "/a");
+    await locks.lock({ ...req("/c"), owner });
+  },
+  { backends: ["memory"] },
+);
+
 contract("fsck knows the lock table", async (store) => {
   const fs = await Vfs.open(store);
   await fs.locks.lock(req("/x"));

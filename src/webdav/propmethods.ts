@@ -44,6 +44,12 @@ import {
 
 /** Members listed per directory page while answering Depth 1. */
 const PAGE = 5000;
+/**
+ * Dead properties (bytes) a Depth infinity answer gathers at most before it is refused as
+ * too large, as for too many members: the walk holds every member's before it sends the
+ * first (10,000 members of 120 KiB each were 1.2 GiB).
+ */
+const INFINITY_XATTR_BYTES = 32 << 20;
 /** Members rendered into one chunk of the streamed response. */
 const CHUNK = 250;
 
@@ -192,6 +198,7 @@ interface Member {
 async function walkTree(req: DavRequest, root: string, xattrs: boolean): Promise<Member[]> {
   const max = req.davInfinityMax;
   const members: Member[] = [];
+  let bytes = 0;
   let level = [root];
   while (level.length > 0) {
     const next: string[] = [];
@@ -212,6 +219,15 @@ async function walkTree(req: DavRequest, root: string, xattrs: boolean): Promise
         for (const entry of page.entries) {
           const path = dir === "/" ? `/${entry.name}` : `${dir}/${entry.name}`;
           members.push({ path, stat: entry.stat, xattrs: entry.xattrs ?? {} });
+          for (const value of Object.values(entry.xattrs ?? {})) bytes += value.length;
+          if (bytes > INFINITY_XATTR_BYTES) {
+            throw new DavError(
+              403,
+              `PROPFIND with Depth infinity answers at most ${INFINITY_XATTR_BYTES >> 20} MiB ` +
+                "of dead properties: use Depth 1",
+              { condition: "propfind-finite-depth" },
+            );
+          }
           if (members.length > max) {
             throw new DavError(
               403,

@@ -6,15 +6,40 @@
  */
 
 import { applyMove } from "../../format/rename_intent.ts";
-import type { DirObject, FileEntry, InodeObject, SymlinkEntry } from "../../format/meta.ts";
+import { type HashPosition, isSlim } from "../../format/dir.ts";
+import type { DirObject, Entry, FileEntry, InodeObject, SymlinkEntry } from "../../format/meta.ts";
 import { compareKeys } from "../../store/_util.ts";
 import { type Ctx, dirStatOf, inlineStat, inodeStat } from "../context.ts";
 import { splitPath } from "../path.ts";
+import { FsError } from "../errors.ts";
 import { decodeXattrs } from "../records.ts";
 import { checkScope, openDir, resolveDir } from "../resolve.ts";
 import type { DirEntryInfo, ReaddirPage } from "../types.ts";
 
-/** Lists a directory after `cursor` (a name), with each entry's attributes. */
+/**
+ * The xattrs (names and base64 values, as stored) of one page of a listing with xattrs, at
+ * most (a page has one entry at least; see {@linkcode xattrBytes}): each is decoded, and a
+ * PROPFIND renders each page whole before it sends it.
+ */
+export const XATTR_PAGE_BYTES = 8 << 20;
+
+/**
+ * How a cursor of a page in hash order begins: `/h/<hash, 8 hex>/<name>`. No name holds a
+ * `/`, so no cursor of a page in name order (a name) looks like one.
+ */
+const HASH_CURSOR = "/h/";
+
+/** The most xattrs one file or directory carries (names and base64 values, `setxattr`). */
+const XATTR_MAX_BYTES = 128 << 10;
+
+/**
+ * Lists a directory after `cursor`, with each entry's attributes. A listing with `xattrs`
+ * of a sharded directory comes in order of name hash (`Directories.pageByHash`): its
+ * pages read the shards one at a time and hold at most {@linkcode XATTR_PAGE_BYTES} of
+ * xattrs, where a sorted listing decoded and kept every entry of every shard (a folder of
+ * 4,096 files of 120 KiB dead properties: 1.8 GiB for a PROPFIND allprop, 418 MiB now).
+ * Any other listing is in name order, its cursor a name.
+ */
 export async function readdir(
   ctx: Ctx,
   path: string,
@@ -23,6 +48,11 @@ export async function readdir(
   checkScope(ctx, splitPath(path), path);
   const { dir } = await resolveDir(ctx, splitPath(path), path);
   const limit = Math.max(1, Math.min(options.limit ?? 10_000, 100_000));
+  const xattrs = options.xattrs ?? false;
+  const cursor = options.cursor;
+  if (xattrs && dir.shards && (cursor === undefined || cursor.startsWith(HASH_CURSOR))) {
+    return await byHash(ctx, { dir, path, limit }, cursor);
+  }
   // The index objects as validated since the request began (a listing's later pages, in
   // one request, read none of them again).
   let all = await ctx.dirs.list(dir, { recent: true });
@@ -30,17 +60,104 @@ export async function readdir(
     for (const [name, entry] of all) if (entry.moving) await applyMove(ctx, dir.ino, name, entry);
     all = await ctx.dirs.list(await openDir(ctx, dir.ino, path));
   }
-  const cursor = options.cursor;
   const start = cursor === undefined ? 0 : firstAfter(all, cursor);
-  const page = start < 0 ? [] : all.slice(start, start + limit);
-  const xattrs = options.xattrs ?? false;
-  // Files and symlinks carry their attributes in the entry: no promise each. Directories
-  // and hard-linked files are read (once, for stat and xattrs alike), their versions noted.
+  let page = start < 0 ? [] : all.slice(start, start + limit);
+  // Cut at 8 MiB of xattrs as pages in hash order are: an unsharded folder is one object
+  // of at most 4 MiB, which its sorted listing keeps between pages (its xattrs then come
+  // from subfolders and hard links).
+  if (xattrs) page = withinXattrBytes(page);
+  // A listing in name order holds entries with large xattrs without them (`isSlim`): one
+  // that must show them (a page after a name cursor, begun before the folder was sharded)
+  // looks each such entry up.
+  const whole = (name: string) => ctx.dirs.lookup(dir, name, { recent: true });
+  const { entries, tags } = await infosOf(ctx, page, { xattrs, whole });
+  const more = start >= 0 && start + page.length < all.length;
+  const version = `${listingId(all)}:${start}:${limit}:${xattrs ? 1 : 0}|${tags}`;
+  return { entries, cursor: more ? page[page.length - 1]![0] : null, version };
+}
+
+/** A page of sharded directory `dir` with xattrs, in hash order (see {@linkcode readdir}). */
+async function byHash(
+  ctx: Ctx,
+  at: { dir: DirObject; path: string; limit: number },
+  cursor: string | undefined,
+): Promise<ReaddirPage> {
+  const from = cursor === undefined ? null : hashPosition(cursor, at.path);
+  const options = { limit: at.limit, maxBytes: XATTR_PAGE_BYTES, bytesOf: xattrBytes };
+  let page = await ctx.dirs.pageByHash(at.dir, from, { ...options, read: { recent: true } });
+  if (page.entries.some(([, e]) => e.moving)) {
+    for (const [name, entry] of page.entries) {
+      if (entry.moving) await applyMove(ctx, at.dir.ino, name, entry);
+    }
+    const dir = await openDir(ctx, at.dir.ino, at.path);
+    page = dir.shards
+      ? await ctx.dirs.pageByHash(dir, from, { ...options, read: {} })
+      : { entries: [], next: null, etags: [] };
+  }
+  const { entries, tags } = await infosOf(ctx, page.entries, { xattrs: true });
+  const next = page.next &&
+    `${HASH_CURSOR}${page.next.hash.toString(16).padStart(8, "0")}/${page.next.name}`;
+  const version = `h:${page.etags.join(",")}:${cursor ?? ""}:${at.limit}|${tags}`;
+  return { entries, cursor: next, version };
+}
+
+/** The position a hash-order cursor names. */
+function hashPosition(cursor: string, path: string): HashPosition {
+  const match = /^\/h\/([0-9a-f]{8})\/(.+)$/s.exec(cursor);
+  if (!match) throw new FsError("EINVAL", "Malformed listing cursor", { path });
+  return { hash: parseInt(match[1]!, 16), name: match[2]! };
+}
+
+/**
+ * The xattrs of an entry in a page, as stored (names and base64 values): a file's or a
+ * symlink's own; a directory's or hard-linked file's are in their own objects, not read
+ * yet, so they count as the most one may carry (`setxattr`'s 128 KiB): 5,000 hard links
+ * to one file bring its xattrs 5,000 times. So does an entry a listing holds without its
+ * xattrs (`isSlim`), looked up whole for the page.
+ */
+function xattrBytes(entry: Entry): number {
+  if ((entry.t !== "f" && entry.t !== "l") || isSlim(entry)) return XATTR_MAX_BYTES;
+  let bytes = 0;
+  for (const name in entry.xattr) bytes += name.length + entry.xattr[name]!.length;
+  return bytes;
+}
+
+/** The start of `page` whose xattrs fit {@linkcode XATTR_PAGE_BYTES} (one entry at least). */
+function withinXattrBytes<T extends readonly [string, Entry]>(page: T[]): T[] {
+  let bytes = 0;
+  for (let i = 0; i < page.length; i++) {
+    bytes += xattrBytes(page[i]![1]);
+    if (bytes > XATTR_PAGE_BYTES && i > 0) return page.slice(0, i);
+  }
+  return page;
+}
+
+/**
+ * What a page says of its entries, and the versions of what was read for them. Files and
+ * symlinks carry their attributes in the entry: no promise each. Directories and
+ * hard-linked files are read (once, for stat and xattrs alike), their versions noted.
+ */
+async function infosOf(
+  ctx: Ctx,
+  page: readonly (readonly [string, Entry])[],
+  { xattrs, whole }: { xattrs: boolean; whole?: (name: string) => Promise<Entry | null> },
+): Promise<{ entries: DirEntryInfo[]; tags: string }> {
   const slots: (DirEntryInfo | null)[] = new Array(page.length).fill(null);
   const tags: string[] = [];
   const reads: Promise<void>[] = [];
   for (let i = 0; i < page.length; i++) {
     const [name, entry] = page[i]!;
+    if ((entry.t === "f" || entry.t === "l") && xattrs && whole && isSlim(entry)) {
+      reads.push(
+        (async () => {
+          const found = await whole(name);
+          if (found?.t === "f" || found?.t === "l") {
+            slots[i] = inlineInfo([name, found], found, true);
+          }
+        })().catch(() => {}),
+      );
+      continue;
+    }
     if (entry.t === "f" || entry.t === "l") {
       slots[i] = inlineInfo(page[i]!, entry, xattrs);
       continue;
@@ -62,10 +179,7 @@ export async function readdir(
   }
   await Promise.all(reads);
   const entries = slots.filter((e): e is DirEntryInfo => e !== null);
-  const more = start >= 0 && start + limit < all.length;
-  tags.sort();
-  const version = `${listingId(all)}:${start}:${limit}:${xattrs ? 1 : 0}|${tags.join(",")}`;
-  return { entries, cursor: more ? page[page.length - 1]![0] : null, version };
+  return { entries, tags: tags.sort().join(",") };
 }
 
 /**

@@ -1,0 +1,175 @@
+// Listings that carry every entry's xattrs (a PROPFIND with dead properties): a sharded
+// directory is paged in hash order, one shard at a time, each page holding at most 8 MiB
+// of xattrs (src/vfs/ops/readdir.ts), so that a folder full of dead properties is not
+// decoded and held whole by one listing (docs/architecture.md, memory).
+
+import { assert, assertEquals } from "./_assert.ts";
+import { HookStore } from "./_hook_store.ts";
+import { MetaStore } from "../src/format/cas.ts";
+import { Directories, isSlim } from "../src/format/dir.ts";
+import { MemoryStore } from "../src/store/memory.ts";
+import { Vfs } from "../src/vfs/mod.ts";
+
+type Page = Awaited<ReturnType<Vfs["readdir"]>>;
+
+/** `/x` with `count` files carrying `bytes` of zeros each as three WebDAV dead properties. */
+async function fatFolder(fs: Vfs, count: number, bytes: number) {
+  await fs.mkdir("/x");
+  const value = new Uint8Array(bytes / 3);
+  for (let i = 0; i < count; i++) {
+    const path = `/x/f${String(i).padStart(4, "0")}`;
+    await fs.writeFile(path, new Uint8Array(1));
+    const set = Object.fromEntries(["a", "b", "c"].map((p) => [`dav:{urn:x}${p}`, value]));
+    await fs.updatexattrs(path, { set });
+  }
+}
+
+Deno.test("a listing with xattrs of a sharded folder comes in pages of at most 8 MiB of them, each shard read once", async () => {
+  // Before, a page was 5,000 entries whatever they carried, out of a sorted listing of
+  // every shard: a PROPFIND of 4,096 files of 120 KiB dead properties peaked at 2.2 GiB.
+  const store = new MemoryStore();
+  await fatFolder(await Vfs.open(store), 200, 90 << 10);
+  const counted = new HookStore(store);
+  const fs = await Vfs.open(counted); // nothing cached: every shard is a whole GET
+  const names: string[] = [];
+  let pages = 0;
+  for (let cursor: string | null = null;;) {
+    const page: Page = await fs.readdir("/x", {
+      limit: 5000,
+      xattrs: true,
+      ...(cursor ? { cursor } : {}),
+    });
+    let bytes = 0;
+    for (const e of page.entries) for (const v of Object.values(e.xattrs!)) bytes += v.length;
+    assert(bytes <= 6 << 20, `a page of ${page.entries.length} entries, ${bytes} bytes`);
+    for (const e of page.entries) assertEquals(Object.keys(e.xattrs!).length, 3);
+    names.push(...page.entries.map((e) => e.name));
+    pages++;
+    if (!(cursor = page.cursor)) break;
+  }
+  assertEquals(names.length, 200);
+  assertEquals(new Set(names).size, 200);
+  assert(pages >= 3, `${pages} pages`);
+  const shards = (await fs.store.list({ prefix: "d/" })).objects.length - 2; // root, /x
+  assert(shards >= 4, `${shards} shards`);
+  const gets = counted.calls.filter((c) => c.op === "GetObject" && /^d\/.*\/s\//.test(c.key ?? ""));
+  // Each shard once, and the one a page ended in once more by the next (a conditional GET);
+  // not every shard per page, as a sorted listing forgotten between pages would cost.
+  assert(
+    gets.length <= shards + pages,
+    `${gets.length} GETs of ${shards} shards for ${pages} pages`,
+  );
+  // Without xattrs: name order, one page.
+  const plain = await fs.readdir("/x", { limit: 5000 });
+  assertEquals(plain.cursor, null);
+  assertEquals(plain.entries.map((e) => e.name), [...names].sort());
+});
+
+Deno.test("a listing with xattrs in hash order goes on where it ended when shards split between its pages", async () => {
+  const fs = await Vfs.open(new MemoryStore(), { dirLimits: { maxEntries: 8 } });
+  await fs.mkdir("/x");
+  const tag = { "user.t": new Uint8Array([1]) };
+  for (let i = 0; i < 60; i++) {
+    await fs.writeFile(`/x/f${i}`, new Uint8Array(1));
+    await fs.updatexattrs(`/x/f${i}`, { set: tag });
+  }
+  const seen: string[] = [];
+  let added = 0;
+  for (let cursor: string | null = null;;) {
+    const page: Page = await fs.readdir("/x", {
+      limit: 7,
+      xattrs: true,
+      ...(cursor ? { cursor } : {}),
+    });
+    assert(page.entries.length <= 7);
+    seen.push(...page.entries.map((e) => e.name));
+    // Between pages, more files: the shards fill and split under the listing.
+    for (let k = 0; k < 8; k++) await fs.writeFile(`/x/g${added++}`, new Uint8Array(1));
+    if (!(cursor = page.cursor)) break;
+  }
+  assertEquals(new Set(seen).size, seen.length, "a name listed twice");
+  for (let i = 0; i < 60; i++) assert(seen.includes(`f${i}`), `f${i} missed`);
+  assert(added > 60, `${added} files added`);
+});
+
+Deno.test("a listing in name order of a sharded folder holds no large xattrs, and its copies cannot be written back", async () => {
+  // Before, the sorted listing kept every entry whole: the HTTP listing of 4,096 files of
+  // 120 KiB dead properties held their 480 MiB of JSON (754 MiB of RSS) to show none.
+  const fs = await Vfs.open(new MemoryStore(), { dirLimits: { maxEntries: 8 } });
+  await fs.mkdir("/x");
+  const big = new Uint8Array(2000);
+  for (let i = 0; i < 40; i++) {
+    await fs.writeFile(`/x/f${i}`, new Uint8Array(1));
+    await fs.updatexattrs(`/x/f${i}`, {
+      set: i % 2 ? { "user.big": big } : { "user.s": big.subarray(0, 9) },
+    });
+  }
+  const ino = (await fs.lookup("/x")).ino;
+  const dirs = new Directories(new MetaStore(fs.store));
+  const dir = (await dirs.get(ino))!.value;
+  assert(dir.shards !== undefined);
+  const listed = await dirs.list(dir);
+  assertEquals(listed.length, 40);
+  for (const [name, entry] of listed) {
+    const i = Number(name.slice(1));
+    const xattr = (entry as { xattr?: Record<string, string> }).xattr;
+    // Small xattrs stay; large ones are left out of the listing, not out of the folder.
+    assertEquals(xattr === undefined, i % 2 === 1, name);
+    assertEquals(isSlim(entry), i % 2 === 1, name);
+  }
+  const [name, slim] = listed.find(([, e]) => isSlim(e))!;
+  const full = await dirs.lookup(dir, name);
+  assertEquals((full as { xattr?: Record<string, string> }).xattr?.["user.big"]?.length, 2668);
+  // Written back, the copy would drop the xattrs: refused.
+  let refused: unknown;
+  await dirs.update(ino, [name], (draft) => {
+    try {
+      draft.set(name, slim);
+    } catch (error) {
+      refused = error;
+    }
+  });
+  assert(refused instanceof Error && /without its xattrs/.test(refused.message), String(refused));
+  assertEquals((await fs.getxattr(`/x/${name}`, "user.big")).length, 2000);
+  // A page with xattrs after a name (a listing begun in name order) shows them whole.
+  const page = await fs.readdir("/x", { xattrs: true, cursor: "f0" });
+  assert(page.entries.length > 0);
+  for (const e of page.entries) {
+    const key = Number(e.name.slice(1)) % 2 ? "user.big" : "user.s";
+    assert(e.xattrs?.[key] !== undefined, `${e.name} without ${key}`);
+  }
+});
+
+for (const sharded of [false, true]) {
+  Deno.test(`a listing with xattrs of ${sharded ? "a sharded" : "an unsharded"} folder of subfolders and hard links is cut at 8 MiB of them too`, async () => {
+    // Their xattrs live in their own objects (d/<ino>, i/<ino>), up to 128 KiB each, and
+    // 5,000 hard links to one file carry its xattrs 5,000 times into a page: before, a page
+    // of them was 5,000 members whatever they carried.
+    const fs = await Vfs.open(new MemoryStore(), sharded ? { dirLimits: { maxEntries: 16 } } : {});
+    await fs.mkdir("/x");
+    const value = new Uint8Array(30 << 10);
+    const set = Object.fromEntries(["a", "b", "c"].map((p) => [`dav:{urn:x}${p}`, value]));
+    await fs.writeFile("/x/file", new Uint8Array(1));
+    await fs.updatexattrs("/x/file", { set });
+    for (let i = 0; i < 60; i++) {
+      await fs.mkdir(`/x/d${i}`);
+      await fs.updatexattrs(`/x/d${i}`, { set });
+      await fs.link("/x/file", `/x/l${i}`);
+    }
+    const names: string[] = [];
+    for (let cursor: string | null = null;;) {
+      const page: Page = await fs.readdir("/x", {
+        limit: 5000,
+        xattrs: true,
+        ...(cursor ? { cursor } : {}),
+      });
+      let bytes = 0;
+      for (const e of page.entries) for (const v of Object.values(e.xattrs!)) bytes += v.length;
+      assert(bytes <= 6 << 20, `a page of ${page.entries.length} entries, ${bytes} bytes`);
+      names.push(...page.entries.map((e) => e.name));
+      if (!(cursor = page.cursor)) break;
+    }
+    assertEquals(names.length, 121);
+    assertEquals(new Set(names).size, 121);
+  });
+}
