@@ -13,19 +13,23 @@ import { splitPath } from "../path.ts";
 import { decodeXattrs } from "../records.ts";
 import { checkScope, openDir, resolveDir } from "../resolve.ts";
 import type { DirEntryInfo, ReaddirPage } from "../types.ts";
+import { confirmDir, rememberMembers } from "../within.ts";
 
-/** Lists a directory after `cursor` (a name), with each entry's attributes. */
+/**
+ * Lists a directory after `cursor` (a name), with each entry's attributes. With `dir`, the
+ * directory of that inode, `path` not resolved (a tree removal's walk: within.ts).
+ */
 export async function readdir(
   ctx: Ctx,
   path: string,
-  options: { cursor?: string; limit?: number; xattrs?: boolean } = {},
+  options: { cursor?: string; limit?: number; xattrs?: boolean; dir?: string } = {},
 ): Promise<ReaddirPage> {
-  checkScope(ctx, splitPath(path), path);
-  const { dir } = await resolveDir(ctx, splitPath(path), path);
+  const confirmed = options.dir === undefined ? null : await confirmDir(ctx, options.dir, path);
+  const dir = confirmed?.dir ?? await resolved(ctx, path);
   const limit = Math.max(1, Math.min(options.limit ?? 10_000, 100_000));
   // The index objects as validated since the request began (a listing's later pages, in
-  // one request, read none of them again).
-  let all = await ctx.dirs.list(dir, { recent: true });
+  // one request, read none of them again); a walk's afresh, as its epoch was read.
+  let all = await ctx.dirs.list(dir, { recent: confirmed === null });
   if (all.some(([, e]) => e.moving)) {
     for (const [name, entry] of all) if (entry.moving) await applyMove(ctx, dir.ino, name, entry);
     all = await ctx.dirs.list(await openDir(ctx, dir.ino, path));
@@ -33,6 +37,7 @@ export async function readdir(
   const cursor = options.cursor;
   const start = cursor === undefined ? 0 : firstAfter(all, cursor);
   const page = start < 0 ? [] : all.slice(start, start + limit);
+  if (confirmed) rememberMembers(ctx, confirmed, page);
   const xattrs = options.xattrs ?? false;
   // Files and symlinks carry their attributes in the entry: no promise each. Directories
   // and hard-linked files are read (once, for stat and xattrs alike), their versions noted.
@@ -114,4 +119,10 @@ function firstAfter(all: readonly (readonly [string, unknown])[], cursor: string
     else lo = mid + 1;
   }
   return lo < all.length ? lo : -1;
+}
+
+async function resolved(ctx: Ctx, path: string): Promise<DirObject> {
+  const names = splitPath(path);
+  checkScope(ctx, names, path);
+  return (await resolveDir(ctx, names, path)).dir;
 }

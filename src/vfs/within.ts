@@ -1,0 +1,116 @@
+/**
+ * Directories found by their inodes, not by resolving a path: for a tree removal's walk,
+ * which reached each one from a directory it listed. A rename may put a folder so deep
+ * that its paths pass PATH_MAX (nothing checks the depth of what is moved, as on Linux);
+ * resolving each member's full path failed there with ENAMETOOLONG, and a recursive delete
+ * left the deep part behind, reachable by no path (before session 19).
+ *
+ * @module
+ */
+
+import { ROOT_INO } from "../format/keys.ts";
+import type { DirObject } from "../format/meta.ts";
+import type { Ctx } from "./context.ts";
+import { chainOf, freshEpoch, rememberChain } from "./epoch.ts";
+import { FsError } from "./errors.ts";
+import { parentOf } from "./path.ts";
+import {
+  BeingRemoved,
+  checkScope,
+  locate,
+  type Location,
+  lookupEntry,
+  MARK_WAITS,
+  openDir,
+} from "./resolve.ts";
+import { pathOf } from "./path_of.ts";
+
+/** A directory confirmed at a path, and the epoch that holds under (null: renames in flight). */
+export interface Confirmed {
+  readonly dir: DirObject;
+  readonly names: readonly string[];
+  readonly ns: number | null;
+}
+
+/**
+ * Directory `ino`, read afresh, provided it is at `path` now (any length; never resolved):
+ * as remembered under the current namespace epoch (a conditional GET of the lock table), or
+ * else as its parent pointers say (`pathOf`, a read of each directory above it), which is
+ * then remembered. So a directory a rename took out of the walked tree meanwhile is not
+ * walked into where it went (possibly outside the caller's folder), as a walk by paths
+ * would not. The caller vouches that `path` was the walk's (inside the view's scope, which
+ * is checked again): never an inode a client named.
+ *
+ * @throws {FsError} ENOENT when the directory is elsewhere or gone; EAGAIN when its parent
+ *   pointers do not settle.
+ */
+export async function confirmDir(ctx: Ctx, ino: string, path: string): Promise<Confirmed> {
+  const names = path.split("/").filter((n) => n !== "");
+  checkScope(ctx, names, path);
+  const epoch = await freshEpoch(ctx);
+  const ns = epoch.pending.length === 0 ? epoch.ns : null;
+  const chain = chainOf(ctx, names);
+  // Read after the epoch, so what it lists is no older than the chains remembered from it;
+  // and first, so a removal mark left by a dead remover is cleared (or the removal
+  // finished), as a resolution's `openDir` does, before its parent pointers are judged.
+  const dir = await openLive(ctx, ino, path);
+  const known = (names.length === 0 && ino === ROOT_INO) ||
+    (ns !== null && chain?.ino === ino && chain.ns === ns);
+  if (!known) {
+    if (await pathOf(ctx, ino) !== path) {
+      throw new FsError("ENOENT", "No such directory here (moved or removed)", { path });
+    }
+    if (ns !== null) rememberChain(ctx, names, { ino, ns });
+  }
+  return { dir, names, ns };
+}
+
+/**
+ * Directory `ino` read afresh, waiting as path resolution does (`resolveDir`) while a
+ * removal or a rename that replaces it holds it under a mark.
+ */
+async function openLive(ctx: Ctx, ino: string, path: string): Promise<DirObject> {
+  for (let wait = 0;; wait++) {
+    try {
+      return await ctx.meta.inNewScope(() => openDir(ctx, ino, path));
+    } catch (error) {
+      if (!(error instanceof BeingRemoved) || wait >= MARK_WAITS.length) throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, MARK_WAITS[wait]));
+  }
+}
+
+/**
+ * Where `path` leads: resolved ({@linkcode locate}), or with `dir` (an inode) its last name
+ * in that directory, confirmed at `path`'s parent ({@linkcode confirmDir}). A rename in
+ * flight on the entry is settled first either way.
+ *
+ * @throws {FsError} ENOENT when the directory is elsewhere or gone.
+ */
+export async function locateIn(
+  ctx: Ctx,
+  path: string,
+  dir: string | undefined,
+): Promise<Pick<Location, "parent" | "name" | "entry">> {
+  if (dir === undefined) return await locate(ctx, path);
+  const { dir: parent } = await confirmDir(ctx, dir, parentOf(path));
+  const name = path.slice(path.lastIndexOf("/") + 1);
+  const entry = await lookupEntry(ctx, parent, name);
+  return { parent, name, entry };
+}
+
+/**
+ * Remembers where a directory's member directories are, as its listing under `confirmed`
+ * shows them, so that the walk confirms each without reading its way up.
+ */
+export function rememberMembers(
+  ctx: Ctx,
+  confirmed: Confirmed,
+  members: Iterable<readonly [string, { t: string; ino: string }]>,
+): void {
+  const { names, ns } = confirmed;
+  if (ns === null) return;
+  for (const [name, entry] of members) {
+    if (entry.t === "d") rememberChain(ctx, [...names, name], { ino: entry.ino, ns });
+  }
+}
