@@ -1,6 +1,7 @@
 // Folders deeper than the path limit (4,096 bytes): a rename may put a folder so deep that
 // its deepest paths pass it (nothing checks the depth of what is moved, as on Linux). A
-// recursive delete must still delete all of it, and fsck and GC must still reach all of it. The whole
+// recursive delete must still delete all of it, a copy that would pass the limit must be
+// refused before it makes anything, and fsck and GC must still reach all of it. The whole
 // app in process on a memory store; names of 255 bytes make a tree deep in a few levels.
 
 import { assert, assertEquals } from "./_assert.ts";
@@ -122,6 +123,69 @@ Deno.test("a MOVE over a folder whose paths pass the limit deletes the replaced 
   assertEquals((await vfs.readdir("/home/alice")).entries.map((e) => e.name), ["u"]);
   assertEquals((await vfs.readdir("/home/alice/u")).entries.length, 0);
   assertEquals((await dirKeys(store)).length, before.length);
+});
+
+for (const how of ["WebDAV", "HTTP API"] as const) {
+  for (
+    const where of [
+      "a tree whose own paths pass the limit",
+      "a tree to where it would pass the limit",
+    ]
+  ) {
+    Deno.test(`a ${how} copy of ${where} is refused and makes nothing`, async () => {
+      const { store, vfs, send } = await world();
+      let from = "/home/alice/u";
+      let to = "/home/alice/c";
+      if (where.includes("to where")) {
+        const deep = await chain(vfs, "/home/alice/deep", 12);
+        await chain(vfs, "/home/alice/u", 7);
+        from = "/home/alice/u";
+        to = `${deep.at(-3)}/c`;
+      } else await overDeep(vfs);
+      const before = await dirKeys(store);
+      const res = how === "WebDAV"
+        ? await send("alice", "COPY", `/dav${from}/`, {
+          headers: { destination: `${ORIGIN}/dav${encodeURI(to)}/` },
+        })
+        : await send("alice", "POST", `/api/v1/fs${from}`, {
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ op: "copy", to }),
+        });
+      assertEquals(res.status, how === "WebDAV" ? 414 : 400, res.body);
+      assert(res.body.includes("ENAMETOOLONG") || how === "WebDAV", res.body);
+      assertEquals(await vfs.lookup(to).catch((e) => e.code), "ENOENT");
+      assertEquals(await dirKeys(store), before);
+    });
+  }
+}
+
+Deno.test("a COPY staged beside its destination is refused when the destination's name would pass the limit", async () => {
+  // The copy is built as `.pagefs-copying-<id>` (about 50 bytes) and then renamed to the
+  // destination's name (255 bytes): the paths it ends at are the ones held to the limit.
+  const { store, vfs, send } = await world();
+  const src = await chain(vfs, "/home/alice/s", 8);
+  const deep = await chain(vfs, "/home/alice/d", 7);
+  const to = `${deep.at(-1)}/${long("dest")}`;
+  const depth = new TextEncoder().encode(src.at(-1)!.slice("/home/alice/s".length) + "/big").length;
+  await vfs.writeFile(`${src.at(-1)}/big`, new Uint8Array(1));
+  const bytes = (p: string) => new TextEncoder().encode(p).length;
+  assert(
+    bytes(to) + depth > PATH_MAX &&
+      bytes(`${deep.at(-1)}/.pagefs-copying-`) + 40 + depth < PATH_MAX,
+  );
+  await vfs.mkdir(to);
+  await vfs.writeFile(`${to}/old`, new Uint8Array(2));
+  const before = await dirKeys(store);
+  const res = await send("alice", "COPY", "/dav/home/alice/s/", {
+    headers: { destination: `${ORIGIN}/dav${encodeURI(to)}/`, overwrite: "T" },
+  });
+  assertEquals(res.status, 414, res.body);
+  assertEquals((await vfs.readdir(to)).entries.map((e) => e.name), ["old"]);
+  assertEquals((await vfs.readdir(deep.at(-1)!)).entries.map((e) => e.name).sort(), [
+    long("dest"),
+    "f",
+  ]);
+  assertEquals(await dirKeys(store), before);
 });
 
 Deno.test("fsck and GC reach what lies past the limit, and it reads back once moved up", async () => {

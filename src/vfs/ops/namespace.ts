@@ -12,6 +12,7 @@ import { loadMap } from "../reader.ts";
 import { dropReplaced, loadRecord } from "../records.ts";
 import { PATH_MAX, splitPath } from "../path.ts";
 import { finishRemoval, inScope, locate, lookupEntry, MARK_WAITS, openDir } from "../resolve.ts";
+import { checkCopyDepth } from "../tree_depth.ts";
 import { type MarkedOutcome, removeKeeping, removeName } from "../unlink_marks.ts";
 import { beginRelease, dropIntent, finishRelease } from "../../format/release.ts";
 import { locateIn } from "../within.ts";
@@ -381,6 +382,8 @@ export interface CopyOptions {
   readonly beforeEach?: () => Promise<void>;
   /** For a file or symlink: its stat as read for the copy must satisfy it (else ESTALE). */
   readonly expect?: (stat: Stat) => boolean;
+  /** Where the copy will be renamed to once made (a staged copy): held to PATH_MAX too. */
+  readonly landsAt?: string;
 }
 
 /**
@@ -416,6 +419,7 @@ export async function copy(
   if (!entry || entry.t === "d") {
     const dir = await openDir(ctx, entry?.ino ?? ROOT_INO, from);
     if (dst.entry) throw new FsError("EEXIST", "Target exists", { path: to });
+    if (!member) await checkCopyDepth(ctx, dir, [from, to, options.landsAt ?? to]);
     await options.beforeEach?.();
     const stat = await mkdir(ctx, to, {
       mode: dir.attr.mode,
