@@ -24,7 +24,9 @@ export async function readdir(
   path: string,
   options: { cursor?: string; limit?: number; xattrs?: boolean; dir?: string } = {},
 ): Promise<ReaddirPage> {
-  const confirmed = options.dir === undefined ? null : await confirmDir(ctx, options.dir, path);
+  const confirmed = options.dir === undefined
+    ? null
+    : await confirmDir(ctx, options.dir, path, true);
   const dir = confirmed?.dir ?? await resolved(ctx, path);
   const limit = Math.max(1, Math.min(options.limit ?? 10_000, 100_000));
   // The index objects as validated since the request began (a listing's later pages, in
