@@ -33,12 +33,13 @@ export interface Confirmed {
 }
 
 /**
- * Directory `ino`, read afresh, provided it is at `path` now (any length; never resolved):
- * as remembered under the current namespace epoch (a conditional GET of the lock table), or
- * else as its parent pointers say ({@linkcode confirmUp}), which is then remembered. So a directory a rename took out of the walked tree meanwhile is not
- * walked into where it went (possibly outside the caller's folder), as a walk by paths
- * would not. The caller vouches that `path` was the walk's (inside the view's scope, which
- * is checked again): never an inode a client named.
+ * Directory `ino`, provided it is at `path` now (any length; never resolved): as remembered
+ * under the current namespace epoch (a conditional GET of the lock table), or else as its
+ * parent pointers say ({@linkcode confirmUp}), which is then remembered. So a directory
+ * that a rename took out of the walked tree meanwhile is not walked into where it went
+ * (perhaps outside the caller's folder), as a walk by paths would not be. The caller
+ * vouches that `path` was the walk's (inside the view's scope, which is checked again):
+ * never an inode a client named.
  *
  * With `fresh`, the epoch and the directory are read afresh (a listing, whose member
  * directories are remembered under that epoch); without, as this request last validated
