@@ -16,6 +16,7 @@ import { readdir } from "./ops/readdir.ts";
 import { rename } from "./ops/rename.ts";
 import { type AsideOptions, nameBeside, renameAside } from "./ops/rename_aside.ts";
 import { removeTree, type RemoveTreeOptions } from "./ops/tree.ts";
+import { ROOT_INO } from "../format/keys.ts";
 import { checkName, splitPath } from "./path.ts";
 import { pathOf } from "./path_of.ts";
 import { realpath } from "./resolve.ts";
@@ -46,8 +47,13 @@ export abstract class VfsNames extends VfsAttrs {
    * @throws {FsError} ESTALE when the file's stat fails `expect` at the commit (a front
    *   end's `If-Match`): checked in the CAS that removes the name, so a write committed
    *   after the caller looked is never removed by a condition on the version before.
+   *
+   * `within` is for {@linkcode removeTree}'s walk alone (see {@linkcode TreeOps}).
    */
-  unlink(path: string, options: { expect?: (stat: Stat) => boolean } = {}): Promise<void> {
+  unlink(
+    path: string,
+    options: { expect?: (stat: Stat) => boolean; within?: string } = {},
+  ): Promise<void> {
     return this.run(path, async () => {
       await ns.unlink(this.ctx, path, options);
     });
@@ -82,6 +88,10 @@ export abstract class VfsNames extends VfsAttrs {
    *
    * With `holder` (the inode of the directory holding `path`'s entry), the removal
    * follows that directory if a rename takes it elsewhere before or while it runs.
+   *
+   * Members are found by the directories the walk listed, not by their paths, so a tree
+   * goes whole whatever its depth: a rename may put a folder so deep that its paths pass
+   * PATH_MAX (nothing checks the depth of what is moved, as on Linux).
    *
    * @throws {FsError} ENOENT when nothing is at `path` (nor, with `holder`, in that
    *   directory where it is now); with `stopOnError`, any errno of
@@ -130,9 +140,11 @@ export abstract class VfsNames extends VfsAttrs {
    * @throws {FsError} ENOTDIR when `path` is not a directory.
    * @throws {FsError} ENOTEMPTY when the directory has entries.
    * @throws {FsError} EBUSY for the root.
+   *
+   * `within` is for {@linkcode removeTree}'s walk alone (see {@linkcode TreeOps}).
    */
-  rmdir(path: string): Promise<void> {
-    return this.run(path, () => ns.rmdir(this.ctx, path));
+  rmdir(path: string, options: { within?: string } = {}): Promise<void> {
+    return this.run(path, () => ns.rmdir(this.ctx, path, options));
   }
 
   /**
@@ -261,14 +273,19 @@ export abstract class VfsNames extends VfsAttrs {
    * @throws {FsError} ENOENT when nothing is at `path`.
    * @throws {FsError} ENOTDIR when `path` is not a directory.
    * @throws {FsError} EINVAL for a malformed cursor or limit.
+   *
+   * `dir` is for {@linkcode removeTree}'s walk alone (see {@linkcode TreeOps}).
    */
   readdir(
     path: string,
-    options: { cursor?: string; limit?: number; xattrs?: boolean } = {},
+    options: { cursor?: string; limit?: number; xattrs?: boolean; dir?: string } = {},
   ): Promise<ReaddirPage> {
     return this.run(path, async () => {
       const page = await readdir(this.ctx, path, options);
-      if (this.hidden.size === 0 || splitPath(path).length > 0) return page;
+      const root = options.dir === undefined
+        ? splitPath(path).length === 0
+        : options.dir === ROOT_INO;
+      if (this.hidden.size === 0 || !root) return page;
       const entries = page.entries.filter((e) => !this.hidden.has(e.name));
       // Names are only ever added to the hidden set: its size versions it.
       const version = page.version && `${page.version}/${this.hidden.size}`;

@@ -44,6 +44,11 @@ export async function readEpoch(ctx: Ctx): Promise<Epoch> {
   return epochOf(table);
 }
 
+/** The epoch now: a conditional GET of the lock table, whatever this request read before. */
+export async function freshEpoch(ctx: Ctx): Promise<Epoch> {
+  return epochOf(await ctx.meta.read<LockTable>(LOCKS_KEY, checkLockTable));
+}
+
 /**
  * Whether no namespace change began or ended since the epoch this request read (and
  * resolved its paths under): a fresh conditional GET of the lock table shows the same `ns`.
@@ -53,8 +58,7 @@ export async function readEpoch(ctx: Ctx): Promise<Epoch> {
  */
 export async function epochHolds(ctx: Ctx): Promise<boolean> {
   const used = await readEpoch(ctx);
-  const now = epochOf(await ctx.meta.read<LockTable>(LOCKS_KEY, checkLockTable));
-  return now.ns === used.ns;
+  return (await freshEpoch(ctx)).ns === used.ns;
 }
 
 /** One CAS on the lock table changing only the epoch fields; the locks are kept. */

@@ -260,7 +260,7 @@ async function transferTo(
   req: DavRequest,
   to: string,
   transfer: Transfer,
-  options: { noReplace: boolean; tries?: number },
+  options: { noReplace: boolean; tries?: number; landsAt?: string },
 ): Promise<void> {
   const { vfs } = req;
   const { from, source, recheck } = transfer;
@@ -295,6 +295,8 @@ async function transferTo(
         noReplace: options.noReplace,
         beforeEach: recheck.beforeCommit,
         ...expected(transfer),
+        // A staged copy's paths once swapped in are held to the limit too.
+        ...(options.landsAt ? { landsAt: options.landsAt } : {}),
       });
     }
   } catch (error) {
@@ -373,7 +375,7 @@ async function replaceByCopy(req: DavRequest, to: string, transfer: Transfer): P
   });
   let aside: Aside | null;
   try {
-    await transferTo(req, staging.path, transfer, { noReplace: true });
+    await transferTo(req, staging.path, transfer, { noReplace: true, landsAt: to });
     aside = await swapIn(req, staging.path, to, transfer);
   } catch (error) {
     await discard(req, staging);

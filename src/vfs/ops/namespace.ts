@@ -12,8 +12,10 @@ import { loadMap } from "../reader.ts";
 import { dropReplaced, loadRecord } from "../records.ts";
 import { PATH_MAX, splitPath } from "../path.ts";
 import { finishRemoval, inScope, locate, lookupEntry, MARK_WAITS, openDir } from "../resolve.ts";
+import { checkCopyDepth } from "../tree_depth.ts";
 import { type MarkedOutcome, removeKeeping, removeName } from "../unlink_marks.ts";
 import { beginRelease, dropIntent, finishRelease } from "../../format/release.ts";
+import { locateIn } from "../within.ts";
 import type { Stat } from "../types.ts";
 
 /** Adds entry `name` to directory `dir`; EEXIST if the name is taken. */
@@ -94,14 +96,16 @@ const UNLINK_TRIES = 10;
  * this is checked in the CAS that removes the name; across objects, under an unlink mark
  * (src/vfs/unlink_marks.ts). Otherwise nothing is removed and the answer is "kept name
  * gone".
+ * With `within` (a directory's inode), `path` is not resolved (a tree removal's member, at
+ * any depth: within.ts); so in rmdir.
  */
 export async function unlink(
   ctx: Ctx,
   path: string,
-  options: { expect?: (stat: Stat) => boolean; keeps?: string } = {},
+  options: { expect?: (stat: Stat) => boolean; keeps?: string; within?: string } = {},
   again: { tries: number; waits: number } = { tries: 0, waits: 0 },
 ): Promise<"removed" | "kept name gone"> {
-  const { parent, name, entry } = await locate(ctx, path);
+  const { parent, name, entry } = await locateIn(ctx, path, options.within);
   if (!parent) throw new FsError("EISDIR", "Is a directory", { path });
   if (!entry) throw new FsError("ENOENT", "No such file or directory", { path });
   if (entry.t === "d") throw new FsError("EISDIR", "Is a directory", { path });
@@ -167,15 +171,20 @@ export async function unlink(
  * final and fails. Writes: mark, tombstone, parent entry (a sharded directory also marks
  * each shard); then the objects are deleted.
  */
-export async function rmdir(ctx: Ctx, path: string, tries = 0): Promise<void> {
-  const { parent, name, entry } = await locate(ctx, path);
+export async function rmdir(
+  ctx: Ctx,
+  path: string,
+  options: { within?: string } = {},
+  tries = 0,
+): Promise<void> {
+  const { parent, name, entry } = await locateIn(ctx, path, options.within);
   if (!parent) throw new FsError("EBUSY", "Cannot remove the root", { path });
   if (!entry) throw new FsError("ENOENT", "No such file or directory", { path });
   if (entry.t !== "d") throw new FsError("ENOTDIR", "Not a directory", { path });
   const again = () => {
     if (tries >= 10) throw new FsError("EAGAIN", "Directory keeps changing", { path });
     // From scratch means from fresh reads: not the versions this request already read.
-    return ctx.meta.inNewScope(() => rmdir(ctx, path, tries + 1));
+    return ctx.meta.inNewScope(() => rmdir(ctx, path, options, tries + 1));
   };
   const id = newId(ctx.now());
   const marked = await ctx.dirs.markRemoving(entry.ino, id).catch((error) => {
@@ -373,6 +382,8 @@ export interface CopyOptions {
   readonly beforeEach?: () => Promise<void>;
   /** For a file or symlink: its stat as read for the copy must satisfy it (else ESTALE). */
   readonly expect?: (stat: Stat) => boolean;
+  /** Where the copy will be renamed to once made (a staged copy): held to PATH_MAX too. */
+  readonly landsAt?: string;
 }
 
 /**
@@ -408,6 +419,7 @@ export async function copy(
   if (!entry || entry.t === "d") {
     const dir = await openDir(ctx, entry?.ino ?? ROOT_INO, from);
     if (dst.entry) throw new FsError("EEXIST", "Target exists", { path: to });
+    if (!member) await checkCopyDepth(ctx, dir, [from, to, options.landsAt ?? to]);
     await options.beforeEach?.();
     const stat = await mkdir(ctx, to, {
       mode: dir.attr.mode,

@@ -15,6 +15,7 @@ import { FsError } from "../errors.ts";
 import { decodeXattrs } from "../records.ts";
 import { checkScope, openDir, resolveDir } from "../resolve.ts";
 import type { DirEntryInfo, ReaddirPage } from "../types.ts";
+import { confirmDir, rememberMembers } from "../within.ts";
 
 /**
  * The xattrs (names and base64 values, as stored) of one page of a listing with xattrs, at
@@ -38,15 +39,18 @@ const XATTR_MAX_BYTES = 128 << 10;
  * pages read the shards one at a time and hold at most {@linkcode XATTR_PAGE_BYTES} of
  * xattrs, where a sorted listing decoded and kept every entry of every shard (a folder of
  * 4,096 files of 120 KiB dead properties: 1.8 GiB for a PROPFIND allprop, 418 MiB now).
- * Any other listing is in name order, its cursor a name.
+ * Any other listing is in name order, its cursor a name. With `dir`, the directory of that
+ * inode, `path` not resolved (a tree removal's walk: within.ts).
  */
 export async function readdir(
   ctx: Ctx,
   path: string,
-  options: { cursor?: string; limit?: number; xattrs?: boolean } = {},
+  options: { cursor?: string; limit?: number; xattrs?: boolean; dir?: string } = {},
 ): Promise<ReaddirPage> {
-  checkScope(ctx, splitPath(path), path);
-  const { dir } = await resolveDir(ctx, splitPath(path), path);
+  const confirmed = options.dir === undefined
+    ? null
+    : await confirmDir(ctx, options.dir, path, true);
+  const dir = confirmed?.dir ?? await resolved(ctx, path);
   const limit = Math.max(1, Math.min(options.limit ?? 10_000, 100_000));
   const xattrs = options.xattrs ?? false;
   const cursor = options.cursor;
@@ -54,8 +58,8 @@ export async function readdir(
     return await byHash(ctx, { dir, path, limit }, cursor);
   }
   // The index objects as validated since the request began (a listing's later pages, in
-  // one request, read none of them again).
-  let all = await ctx.dirs.list(dir, { recent: true });
+  // one request, read none of them again); a walk's afresh, as its epoch was read.
+  let all = await ctx.dirs.list(dir, { recent: confirmed === null });
   if (all.some(([, e]) => e.moving)) {
     for (const [name, entry] of all) if (entry.moving) await applyMove(ctx, dir.ino, name, entry);
     all = await ctx.dirs.list(await openDir(ctx, dir.ino, path));
@@ -66,6 +70,7 @@ export async function readdir(
   // of at most 4 MiB, which its sorted listing keeps between pages (its xattrs then come
   // from subfolders and hard links).
   if (xattrs) page = withinXattrBytes(page);
+  if (confirmed) rememberMembers(ctx, confirmed, page);
   // A listing in name order holds entries with large xattrs without them (`isSlim`): one
   // that must show them (a page after a name cursor, begun before the folder was sharded)
   // looks each such entry up.
@@ -228,4 +233,10 @@ function firstAfter(all: readonly (readonly [string, unknown])[], cursor: string
     else lo = mid + 1;
   }
   return lo < all.length ? lo : -1;
+}
+
+async function resolved(ctx: Ctx, path: string): Promise<DirObject> {
+  const names = splitPath(path);
+  checkScope(ctx, names, path);
+  return (await resolveDir(ctx, names, path)).dir;
 }

@@ -6,12 +6,29 @@ import type { ReaddirPage, Stat } from "../types.ts";
 /**
  * The operations a tree removal calls. The Vfs facade passes itself; naming only these here
  * keeps this module below the facade instead of importing it back.
+ *
+ * Below the top entry, which is found by its path, members are found by the inodes of the
+ * directories the walk listed (`dir`: the directory to list; `within`: the one holding the
+ * entry), `path` only naming them: a rename may put a folder so deep that its paths pass
+ * PATH_MAX, and resolving each member's path failed there (ENAMETOOLONG), so a recursive
+ * delete left the deep part, reachable by no path, its data never freed (before session
+ * 19). Each directory is confirmed still at its path before the walk lists it or removes
+ * a member from it (cheap while no directory was renamed anywhere: `within.ts`), so one a
+ * rename takes out of the tree meanwhile (perhaps out of a limited caller's folder) is left
+ * where it went, as a walk by paths leaves it; a symlink among the members is removed,
+ * never followed.
  */
 export interface TreeOps {
   lookup(path: string): Promise<Stat>;
-  readdir(path: string, options: { limit: number; cursor?: string }): Promise<ReaddirPage>;
-  unlink(path: string, options?: { expect?: (stat: Stat) => boolean }): Promise<unknown>;
-  rmdir(path: string): Promise<void>;
+  readdir(
+    path: string,
+    options: { limit: number; cursor?: string; dir?: string },
+  ): Promise<ReaddirPage>;
+  unlink(
+    path: string,
+    options?: { expect?: (stat: Stat) => boolean; within?: string },
+  ): Promise<unknown>;
+  rmdir(path: string, options?: { within?: string }): Promise<void>;
   pathOf(ino: string): Promise<string | null>;
 }
 
@@ -55,7 +72,9 @@ export async function removeTree(
   // longer leads to it): only a removal with a `holder` tells the two apart.
   let top = path;
   let vanished = false;
-  const remove = async (p: string, stat: Stat): Promise<boolean> => {
+  // `holder`: the inode of the directory the walk found the entry in (none for the top).
+  const remove = async (p: string, stat: Stat, holder?: string): Promise<boolean> => {
+    const within = holder === undefined ? {} : { within: holder };
     try {
       if (stat.type !== "directory") {
         await options.beforeEach?.(p);
@@ -65,19 +84,20 @@ export async function removeTree(
             if (!isFsError(error, "ENOENT")) throw error;
             throw new FsError("ESTALE", "The file was removed meanwhile", { path, cause: error });
           });
-        } else await vfs.unlink(p);
+        } else await vfs.unlink(p, within);
         return true;
       }
       let ok = true;
       for (let cursor: string | null = null;;) {
         const page: ReaddirPage = await vfs.readdir(p, {
           limit: 1000,
+          dir: stat.ino,
           ...(cursor ? { cursor } : {}),
         });
         for (let i = 0; i < page.entries.length; i += CONCURRENCY) {
           const batch = page.entries.slice(i, i + CONCURRENCY);
           const done = await Promise.all(
-            batch.map((e) => remove(p === "/" ? `/${e.name}` : `${p}/${e.name}`, e.stat)),
+            batch.map((e) => remove(p === "/" ? `/${e.name}` : `${p}/${e.name}`, e.stat, stat.ino)),
           );
           if (done.includes(false)) ok = false;
         }
@@ -86,7 +106,7 @@ export async function removeTree(
       }
       if (ok) {
         await options.beforeEach?.(p);
-        await vfs.rmdir(p);
+        await vfs.rmdir(p, within);
       }
       return ok;
     } catch (error) {
