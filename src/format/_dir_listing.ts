@@ -46,15 +46,45 @@ function slimOf(entry: Entry): Entry {
 
 /**
  * The entries of the shards at `keys` (frozen, see `Directories.list`) and the ETags of the
- * versions they came from; null when a shard is gone (split since the table was read).
+ * versions they came from; `{ known }` when `known` gives a listing for those versions
+ * (the listing kept from before: no entry is walked); null when a shard is gone (split
+ * since the table was read).
+ *
+ * The versions are read first, one shard at a time, keeping only their ETags, and the
+ * entries only when they are not known: a repeated PROPFIND of 10,000 entries otherwise
+ * walked and froze every entry before it found its kept listing (twice the time, session 19).
  */
-export async function shardedEntries(
+export async function shardedEntries<T>(
   meta: MetaStore,
   keys: readonly string[],
   options: ReadOptions,
-): Promise<{ etags: string[]; entries: [string, Entry][] } | null> {
-  const etags: string[] = new Array(keys.length).fill("");
+  known: (etags: readonly string[]) => T | null,
+): Promise<{ known: T } | { etags: string[]; entries: [string, Entry][] } | null> {
+  const versions = await eachShard(meta, keys, options, () => {});
+  const kept = versions && known(versions);
+  if (kept) return { known: kept };
+  if (!versions) return null;
   const entries: [string, Entry][] = [];
+  // The versions this request has just read (no S3 request), or newer ones outside one.
+  const etags = await eachShard(meta, keys, { ...options, recent: true }, (shard) => {
+    for (const [name, entry] of Object.entries(shard.entries)) {
+      entries.push([name, slimOf(freezeEntry(entry))]);
+    }
+  });
+  return etags && { etags, entries };
+}
+
+/**
+ * Reads the shards at `keys`, 8 at a time, passing each to `each` (and keeping none);
+ * returns their ETags in order, or null when one is gone.
+ */
+async function eachShard(
+  meta: MetaStore,
+  keys: readonly string[],
+  options: ReadOptions,
+  each: (shard: ShardObject) => void,
+): Promise<string[] | null> {
+  const etags: string[] = new Array(keys.length).fill("");
   let missing = false;
   let next = 0;
   const worker = async () => {
@@ -66,11 +96,9 @@ export async function shardedEntries(
         return;
       }
       etags[i] = shard.etag;
-      for (const [name, entry] of Object.entries(shard.value.entries)) {
-        entries.push([name, slimOf(freezeEntry(entry))]);
-      }
+      each(shard.value);
     }
   };
   await Promise.all(Array.from({ length: Math.min(8, keys.length) }, worker));
-  return missing ? null : { etags, entries };
+  return missing ? null : etags;
 }

@@ -228,16 +228,16 @@ export class Directories {
         // Shard by shard, entries with large xattrs copied without them: the listing does
         // not keep the shards (their versions are named by ETag), nor those xattrs.
         keys = dir.shards.map((s) => shardKey(dir.ino, s.id));
-        const read = await shardedEntries(this.meta, keys, attempt ? {} : options);
+        const ino = dir.ino, known = (etags: readonly string[]) => this.#sortedOf(ino, etags);
+        const read = await shardedEntries(this.meta, keys, attempt ? {} : options, known);
         if (!read) {
           const fresh = await this.get(dir.ino);
           if (!fresh || attempt > 20) throw new Error(`Directory ${dir.ino} vanished`);
           dir = fresh.value;
           continue;
         }
+        if ("known" in read) return read.known;
         parts = read.etags;
-        const known = this.#sortedOf(dir.ino, parts);
-        if (known) return known;
         entries = read.entries;
       }
       // Entries read from the bucket are frozen here, as the ones this instance encoded
