@@ -5,6 +5,7 @@
 import { gunzipSync, gzipSync } from "node:zlib";
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { Dav } from "./_dav.ts";
+import { fatFolder } from "./_fat_folder.ts";
 import { restTest } from "./rest_harness.ts";
 import { nameHash } from "../src/format/dir.ts";
 import { dirKey, shardKey } from "../src/format/keys.ts";
@@ -144,18 +145,6 @@ Deno.test("a directory object over the decode bound is refused with EIO; the res
   const page = await rescuer.readdir("/x");
   assertEquals(page.entries.length, 16);
 });
-
-/** `/x` with `count` files carrying `bytes` of zeros each as three WebDAV dead properties. */
-async function fatFolder(fs: Vfs, count: number, bytes: number) {
-  await fs.mkdir("/x");
-  const value = new Uint8Array(bytes / 3);
-  for (let i = 0; i < count; i++) {
-    const path = `/x/f${String(i).padStart(4, "0")}`;
-    await fs.writeFile(path, new Uint8Array(1));
-    const set = Object.fromEntries(["a", "b", "c"].map((p) => [`dav:{urn:x}${p}`, value]));
-    await fs.updatexattrs(path, { set });
-  }
-}
 
 Deno.test("PROPFIND Depth infinity with allprop is refused past 32 MiB of dead properties", async () => {
   // The walk holds every member's properties before it sends the first: 10,000 members

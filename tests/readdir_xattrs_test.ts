@@ -5,24 +5,13 @@
 
 import { assert, assertEquals } from "./_assert.ts";
 import { HookStore } from "./_hook_store.ts";
+import { fatFolder } from "./_fat_folder.ts";
 import { MetaStore } from "../src/format/cas.ts";
 import { Directories, isSlim } from "../src/format/dir.ts";
 import { MemoryStore } from "../src/store/memory.ts";
 import { Vfs } from "../src/vfs/mod.ts";
 
 type Page = Awaited<ReturnType<Vfs["readdir"]>>;
-
-/** `/x` with `count` files carrying `bytes` of zeros each as three WebDAV dead properties. */
-async function fatFolder(fs: Vfs, count: number, bytes: number) {
-  await fs.mkdir("/x");
-  const value = new Uint8Array(bytes / 3);
-  for (let i = 0; i < count; i++) {
-    const path = `/x/f${String(i).padStart(4, "0")}`;
-    await fs.writeFile(path, new Uint8Array(1));
-    const set = Object.fromEntries(["a", "b", "c"].map((p) => [`dav:{urn:x}${p}`, value]));
-    await fs.updatexattrs(path, { set });
-  }
-}
 
 Deno.test("a listing with xattrs of a sharded folder comes in pages of at most 8 MiB of them, each shard read once", async () => {
   // Before, a page was 5,000 entries whatever they carried, out of a sorted listing of

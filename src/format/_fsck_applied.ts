@@ -10,7 +10,7 @@
  */
 
 import type { MetaStore } from "./cas.ts";
-import { dirKey, parseKey, shardKey } from "./keys.ts";
+import { parseKey } from "./keys.ts";
 import { checkDir, checkShard, type DirObject, type ShardObject } from "./meta.ts";
 import {
   aged,
@@ -20,6 +20,7 @@ import {
   setApplied,
 } from "./_dir_applied.ts";
 import { type Problem, problem, type Walk } from "./_walk_result.ts";
+import { holdersOf } from "./_walk_util.ts";
 
 /**
  * Reports the aged records of the reachable directories' objects and shards (`now`: fsck's
@@ -31,13 +32,7 @@ export async function checkApplied(
   { now, add }: { now: number; add: (p: Problem, fix?: () => Promise<boolean>) => void },
 ): Promise<void> {
   for (const [ino, { path, object }] of tree.dirs) {
-    const holders: { key: string; value: object }[] = [{ key: dirKey(ino), value: object }];
-    for (const ref of object.shards ?? []) {
-      const key = shardKey(ino, ref.id);
-      const shard = await meta.read<ShardObject>(key, checkShard, { cached: true })
-        .catch(() => null);
-      if (shard) holders.push({ key, value: shard.value });
-    }
+    const holders = await holdersOf(meta, ino, object);
     for (const { key, value } of holders) {
       const old = appliedOf(value).filter((r) => aged(r, now));
       if (old.length === 0) continue;

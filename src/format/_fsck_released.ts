@@ -16,8 +16,7 @@
 import type { MetaStore } from "./cas.ts";
 import { Directories } from "./dir.ts";
 import { Inodes } from "./inodes.ts";
-import { dirKey, idTime, shardKey } from "./keys.ts";
-import { checkShard, type ShardObject } from "./meta.ts";
+import { idTime } from "./keys.ts";
 import {
   countOff,
   dropIntent,
@@ -28,6 +27,7 @@ import {
   type ReleaseStores,
 } from "./release.ts";
 import { type Problem, problem, type Walk } from "./_walk_result.ts";
+import { holdersOf } from "./_walk_util.ts";
 
 type Fix = () => Promise<boolean>;
 
@@ -61,13 +61,7 @@ export async function checkReleases(
   };
   const proofs = new Map<string, Proof>();
   for (const [ino, { path, object }] of tree.dirs) {
-    const holders: { key: string; value: object }[] = [{ key: dirKey(ino), value: object }];
-    for (const ref of object.shards ?? []) {
-      const key = shardKey(ino, ref.id);
-      const shard = await meta.read<ShardObject>(key, checkShard, { cached: true })
-        .catch(() => null);
-      if (shard) holders.push({ key, value: shard.value });
-    }
+    const holders = await holdersOf(meta, ino, object);
     for (const { key, value } of holders) {
       for (const record of releasedOf(value)) {
         proofs.set(record.id, { record, dir: ino, key, path: `${path}/${record.name}` });

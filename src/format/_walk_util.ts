@@ -6,6 +6,29 @@
  */
 
 import type { ObjectInfo, ObjectStore } from "../store/types.ts";
+import type { MetaStore } from "./cas.ts";
+import { dirKey, shardKey } from "./keys.ts";
+import { checkShard, type DirObject, type ShardObject } from "./meta.ts";
+
+/**
+ * The objects of directory `ino` (`object`, its `d/<ino>`) that hold entries and the
+ * records written with them: the object itself and each of its shards still there, as the
+ * walk read them (fsck's checks of `applied` and `released` records).
+ */
+export async function holdersOf(
+  meta: MetaStore,
+  ino: string,
+  object: DirObject,
+): Promise<{ key: string; value: object }[]> {
+  const holders: { key: string; value: object }[] = [{ key: dirKey(ino), value: object }];
+  for (const ref of object.shards ?? []) {
+    const key = shardKey(ino, ref.id);
+    const shard = await meta.read<ShardObject>(key, checkShard, { cached: true })
+      .catch(() => null);
+    if (shard) holders.push({ key, value: shard.value });
+  }
+  return holders;
+}
 
 /** Every object under `prefix`, page by page. */
 export async function* listAll(store: ObjectStore, prefix?: string): AsyncGenerator<ObjectInfo> {
