@@ -26,6 +26,7 @@ import { BODY_IDLE_MS, setBodyIdleMs } from "./http/input.ts";
 import { BodySlots, withBodySlots } from "./http/body_slots.ts";
 import { answerLength } from "./http/answer_length.ts";
 import { closeMarkedConnections } from "./http/connection.ts";
+import { noSniff } from "./http/answer_headers.ts";
 import { forwardedOf } from "./http/forwarded.ts";
 import { createRestApi, HttpError } from "./rest/mod.ts";
 import { problemResponse } from "./rest/errors.ts";
@@ -133,20 +134,6 @@ function corsFor(origins: readonly string[] | "*"): MiddlewareHandler | null {
   };
 }
 
-/** Adds `X-Content-Type-Options: nosniff` to the answer unless it has the header already. */
-async function noSniff(c: Context, next: () => Promise<void>): Promise<void> {
-  await next();
-  if (c.res.headers.has("x-content-type-options")) return;
-  try {
-    c.res.headers.set("x-content-type-options", "nosniff");
-  } catch {
-    // Immutable headers (a fetched or redirect Response): the same answer with a copy.
-    const copy = new Response(c.res.body, c.res);
-    copy.headers.set("x-content-type-options", "nosniff");
-    c.res = copy;
-  }
-}
-
 /** The user name of a Basic credential, for log lines (null if there is none). */
 function basicUser(header: string | undefined): string | null {
   const match = /^basic\s+([A-Za-z0-9+/=]{1,2048})\s*$/i.exec(header ?? "");
@@ -249,9 +236,8 @@ export function createApp(options: AppOptions): Hono {
   // First, so that every answer is logged, refusals by the path check included.
   app.use("*", requestLog.middleware());
   // Every answer, errors of every front end and the zip included, tells browsers not to
-  // guess its type: a body a user controls (a name in an error, a file in a zip) is never
-  // taken for HTML or script. Before session 19 only the UI's pages and file downloads said so.
-  app.use("*", noSniff);
+  // guess its type (see `noSniff`).
+  app.use("*", noSniff());
   // Then the answer's length, for the log to see (a request whose body ended early gets no
   // answer of undeclared length from Deno.serve: see src/http/answer_length.ts).
   app.use("*", answerLength());

@@ -10,6 +10,7 @@
  */
 
 import type { Context, MiddlewareHandler } from "hono";
+import { setAnswerHeader } from "./answer_headers.ts";
 
 const CLOSE_KEY = "pagefs.closeConnection";
 
@@ -25,15 +26,6 @@ export function closeAfterAnswer(c: Context): void {
 export function closeMarkedConnections(): MiddlewareHandler {
   return async (c, next) => {
     await next();
-    if (c.get(CLOSE_KEY as never) !== true) return;
-    try {
-      c.res.headers.set("connection", "close");
-    } catch {
-      // Immutable headers (an answer passed on as it came): a copy takes them.
-      const res = new Response(c.res.body, c.res);
-      res.headers.set("connection", "close");
-      c.res = undefined;
-      c.res = res;
-    }
+    if (c.get(CLOSE_KEY as never) === true) setAnswerHeader(c, "connection", "close");
   };
 }
