@@ -113,6 +113,16 @@ export interface Moving {
    * added if the entry there carries it as its `fence` (the directory was reopened).
    */
   mark?: string;
+  /**
+   * Whether the renamer put a release intent on the hard-linked inode it replaces, with
+   * this rename's `id` and the **source** directory and name (`InodeObject.releases`):
+   * then every CAS that removes the source entry notes the proof there, and the replaced
+   * link is counted off by that id (see `rename_intent.ts`). False: no intent, and the
+   * target may not replace a hard link (it became one since the renamer looked: the
+   * rename is taken back and decided again). Absent in intents written before session 20
+   * (counted off as before, by whoever removed the source, with no intent).
+   */
+  release?: boolean;
 }
 
 export type Entry = (FileEntry | LinkEntry | DirEntry | SymlinkEntry) & {

@@ -69,22 +69,23 @@ function setReleases(inode: InodeObject, intents: readonly ReleaseIntent[]): voi
 
 /**
  * Step 1 for removing name `name` of directory `dir`, which names inode `ino`: settles the
- * intents already on the inode, then adds this removal's (CAS).
+ * intents already on the inode, then adds this removal's (CAS). `id`: the removal's id when
+ * it has one already (a rename's: its intent id, see `rename_intent.ts`), else a fresh one.
  * @returns the removal to pass to the removal's CAS and to {@linkcode finishRelease}, or
  * null when the inode is gone or counted down to 0 already (nothing left to count off).
  */
 export async function beginRelease(
   stores: ReleaseStores,
-  at: { ino: string; dir: string; name: string },
+  at: { ino: string; dir: string; name: string; id?: string },
 ): Promise<Release | null> {
   await settleReleases(stores, at.ino);
-  const id = newId(stores.now());
+  const id = at.id ?? newId(stores.now());
   const added = await stores.inodes.update<boolean>(at.ino, (inode) => {
     if (!inode || inode.value.nlink === 0) return { result: false };
     setReleases(inode.value, [...releasesOf(inode.value), { id, dir: at.dir, name: at.name }]);
     return { write: inode.value, result: true };
   });
-  return added ? { ...at, id } : null;
+  return added ? { ino: at.ino, dir: at.dir, name: at.name, id } : null;
 }
 
 /**

@@ -13,8 +13,9 @@
  * @module
  */
 
+import type { EntryDraft } from "./_dir_entries.ts";
 import { newId } from "./keys.ts";
-import { removeDirObject } from "./release.ts";
+import { finishRelease, type Release, removeDirObject } from "./release.ts";
 import type { Entry, MovedFrom, Moving } from "./meta.ts";
 import { type RenameStores, setParent, type Step, walkUp } from "./_rename_walk.ts";
 import { intentLive, isGone, linked, writeTarget } from "./_rename_target.ts";
@@ -172,6 +173,7 @@ async function settle(
       draft.delete(name);
       // For the renamer, who cannot tell "source gone" from a rollback once the target goes.
       if (!fresh) draft.noteApplied(moving.id, name);
+      noteRelease(draft, replacedRelease(moving, target?.replaced, srcDir, name));
       return "removed";
     }
     const restored = { ...current, rolledBack: moving.id };
@@ -183,7 +185,13 @@ async function settle(
     return "gone" as const;
   });
   // Our CAS removed the source: the rename happened, by us, exactly once.
-  if (source === "removed") await releaseReplaced(ctx, target?.replaced);
+  if (source === "removed") {
+    await releaseReplaced(
+      ctx,
+      target?.replaced,
+      replacedRelease(moving, target?.replaced, srcDir, name),
+    );
+  }
   if (source === "removed" && reparent && pointer && pointer !== moving.dir) {
     // Our pointer write found the pointer neither at the source's directory nor at the
     // target's: stale (a settler of an older rename of it moved it after the directory had
@@ -386,6 +394,8 @@ export async function settleMovedFrom(
   // And only while the intent is there: a late target's settler must not point the
   // directory at it once it has come back to the source's directory (see `settle`).
   let pointer: string | null | undefined;
+  /** The replaced link's release that our removal of the source proves, if any. */
+  let release: Release | null = null;
   if (reparent && !await sourceRolledBack(ctx, entry)) {
     pointer = await setParent(ctx, entry.ino, dirIno, from.dir, {
       live: () => intentLive(ctx, from.dir, from.name, from.id),
@@ -396,6 +406,8 @@ export async function settleMovedFrom(
     if (current?.moving?.id === from.id) {
       draft.delete(from.name);
       draft.noteApplied(from.id, from.name); // for its renamer (see `settle`)
+      release = replacedRelease(current.moving, from.replaced, from.dir, from.name);
+      noteRelease(draft, release);
       return "removed";
     }
     return rolledBack(current, entry, from.id) ? "rolled-back" : "gone";
@@ -403,7 +415,7 @@ export async function settleMovedFrom(
     if (!isGone(error)) throw error;
     return "gone" as const;
   });
-  if (source === "removed") await releaseReplaced(ctx, from.replaced);
+  if (source === "removed") await releaseReplaced(ctx, from.replaced, release);
   // Settled before: forward, or back and the entry moved on since. A target added late
   // (by a settler whose copy of the intent was stale) is then a second name of a
   // directory that is named elsewhere: it goes.
@@ -440,17 +452,46 @@ export async function settleMovedFrom(
  * could not tell that from a rollback and released nothing: the link count stayed one too
  * high (seed 104333 of tests/vfs_links_sched_test.ts). A plain file's data is left to GC.
  */
-async function releaseReplaced(ctx: RenameStores, replaced: Entry | undefined): Promise<void> {
+async function releaseReplaced(
+  ctx: RenameStores,
+  replaced: Entry | undefined,
+  release: Release | null,
+): Promise<void> {
   // The rename has happened: a failure here must not make its renamer (or whoever settled
   // it on the way to its own operation) answer an error (before: EAGAIN for a rename that
   // had taken effect). What is left is what a crash here leaves: a replaced directory's
   // object that nothing names (garbage that GC deletes, src/format/_unreached.ts), or a
-  // link count one too high (fsck reports it, --repair sets it).
+  // hard link's release intent with its proof, which the next removal of any name of the
+  // file counts off (an intent from before session 20 has none: the count then stays one
+  // too high, which fsck reports and --repair sets).
   try {
-    await releaseEntry(ctx, replaced ?? null);
+    if (release) await finishRelease(ctx, release);
+    else await releaseEntry(ctx, replaced ?? null);
   } catch {
     // See above.
   }
+}
+
+/**
+ * The release of the hard link a rename replaced, which the CAS removing the rename's
+ * source proves (docs/format.md, "A release cut short"): under the rename's id, at the
+ * source's name, on the replaced inode, where the renamer put its intent before its target
+ * write (`Moving.release`). Null when nothing hard-linked was replaced, or the intent is
+ * from before session 20 (no release intent: counted off by `releaseEntry` as before).
+ */
+function replacedRelease(
+  moving: Moving,
+  replaced: Entry | undefined,
+  srcDir: string,
+  name: string,
+): Release | null {
+  if (moving.release !== true || replaced?.t !== "h") return null;
+  return { ino: replaced.ino, dir: srcDir, name, id: moving.id };
+}
+
+/** Notes `release`'s proof in the source's object, in the CAS that removes the source. */
+function noteRelease(draft: EntryDraft, release: Release | null): void {
+  if (release) draft.noteReleased(release.id, release.ino, release.name);
 }
 
 /**

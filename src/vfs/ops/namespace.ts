@@ -475,19 +475,65 @@ export async function copy(
       });
     }
   }
-  // What the commit replaced, as it was then: a file hard-linked since the look is counted
-  // off its own object (vfs_link_race_test).
-  const gone = await ctx.dirs.update(dst.parent.ino, [dst.name], (draft) => {
-    const there = draft.get(dst.name);
-    if ((there?.ino ?? null) !== (replaced?.ino ?? null)) {
-      throw new FsError("EEXIST", "Target changed during the copy", { path: to });
-    }
-    if (there?.moving) throw new FsError("EAGAIN", "Target is being renamed", { path: to });
-    draft.set(dst.name, fresh);
-    return there ?? null;
-  });
-  await dropReplaced(ctx, gone);
+  await commitCopy(ctx, { dir: dst.parent.ino, name: dst.name, replaced, fresh, path: to });
   return await entryStat(ctx, fresh);
+}
+
+/** Tries of a copy's commit whose target became a hard link after the look. */
+const COPY_COMMIT_TRIES = 3;
+
+/**
+ * A copy's commit: entry `name` of `dir` becomes `fresh`, if it still holds `replaced`'s
+ * inode. A hard link replaced goes under a release intent, its proof in the same CAS (as
+ * an unlink's, src/format/release.ts), so that a crash before its count is settled by the
+ * next removal of a name of the file; before, it was counted off after the CAS, and a
+ * crash between left the count one too high. A file hard-linked since the look (its entry
+ * then `t: "h"`) is committed again under an intent (vfs_link_race_test).
+ */
+async function commitCopy(
+  ctx: Ctx,
+  { dir, name, replaced, fresh, path }: {
+    dir: string;
+    name: string;
+    replaced: Entry | null;
+    fresh: Entry;
+    path: string;
+  },
+): Promise<void> {
+  let linked = replaced?.t === "h";
+  for (let tries = 0;; tries++) {
+    const release = linked && replaced
+      ? await beginRelease(ctx, { ino: replaced.ino, dir, name })
+      : null;
+    let gone: Entry | null | "linked";
+    try {
+      gone = await ctx.dirs.update(dir, [name], (draft) => {
+        const there = draft.get(name);
+        if ((there?.ino ?? null) !== (replaced?.ino ?? null)) {
+          throw new FsError("EEXIST", "Target changed during the copy", { path });
+        }
+        if (there?.moving) throw new FsError("EAGAIN", "Target is being renamed", { path });
+        // (An intent asked for and refused: the inode is gone, nothing to count off.)
+        if (there?.t === "h" && !linked) return "linked";
+        draft.set(name, fresh);
+        if (release) draft.noteReleased(release.id, release.ino, name);
+        return there ?? null;
+      });
+    } catch (error) {
+      // Not replaced (or not known: then the intent stays, for its proof may be there).
+      if (release && !outcomeUnknown(error)) await dropIntent(ctx, release).catch(() => {});
+      throw error;
+    }
+    if (gone !== "linked") {
+      if (release) await finishRelease(ctx, release);
+      else await dropReplaced(ctx, gone);
+      return;
+    }
+    if (tries + 1 >= COPY_COMMIT_TRIES) {
+      throw new FsError("EAGAIN", "Target keeps changing during the copy", { path });
+    }
+    linked = true;
+  }
 }
 
 function joinChild(path: string, name: string): string {
