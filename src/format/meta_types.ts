@@ -234,6 +234,11 @@ export interface ReleasedRecord {
   id: string;
   ino: string;
   name: string;
+  /**
+   * Set on the proof of a link() instead (session 20): the name `name` was added, under the
+   * link intent `id` on the inode (`InodeObject.links`), whose count is raised by that id.
+   */
+  link?: true;
 }
 
 /**
@@ -290,6 +295,12 @@ export interface InodeObject extends FileData {
   xattr?: Xattrs;
   /** Removals of its names under way, each lowering `nlink` once with its record. */
   releases?: ReleaseIntent[];
+  /**
+   * link()s under way (session 20): each names the directory and name it adds, and raises
+   * `nlink` once, after its name went in with its proof (a {@linkcode ReleasedRecord} with
+   * `link`). See `release.ts`.
+   */
+  links?: ReleaseIntent[];
 }
 
 export interface Superblock {

@@ -1,11 +1,11 @@
-// Namespace operations: mkdir, unlink, rmdir, symlink, readlink, link, copy (readdir is in
-// readdir.ts).
+// Namespace operations: mkdir, unlink, rmdir, symlink, readlink, copy (readdir is in
+// readdir.ts, link in link.ts).
 
 import { outcomeUnknown } from "../../format/cas.ts";
 import { claimData } from "../../format/gc_pending.ts";
 import { newDirObject } from "../../format/dir.ts";
 import { newId, newIno, ROOT_INO } from "../../format/keys.ts";
-import { type Entry, type FileEntry, FORMAT_VERSION, type InodeObject } from "../../format/meta.ts";
+import type { Entry } from "../../format/meta.ts";
 import { type Ctx, dirStat, entryStat, inlineStat, newAttr, statOf } from "../context.ts";
 import { FsError } from "../errors.ts";
 import { loadMap } from "../reader.ts";
@@ -18,12 +18,10 @@ import { beginRelease, dropIntent, finishRelease } from "../../format/release.ts
 import { locateIn } from "../within.ts";
 import type { Stat } from "../types.ts";
 
-/** Adds entry `name` to directory `dir`; EEXIST if the name is taken. */
 /**
- * Adds a new name. Any entry already there is EEXIST, even one of the same inode: two links
- * racing to one name both counted their link, and only the one whose name went in may keep
- * it. (A lost answer to our own write is resolved exactly by the CAS layer, not by this
- * mutation running again: see src/format/cas.ts.)
+ * Adds entry `name` to directory `dir` (mkdir, symlink); EEXIST if the name is taken. (A
+ * lost answer to our own write is resolved exactly by the CAS layer, not by this mutation
+ * running again: see src/format/cas.ts.)
  */
 async function addEntry(ctx: Ctx, dir: string, name: string, entry: Entry, path: string) {
   await ctx.dirs.update(dir, [name], (draft) => {
@@ -272,108 +270,6 @@ export async function readlink(ctx: Ctx, path: string): Promise<string> {
   if (!entry) throw new FsError("ENOENT", "No such file or directory", { path });
   if (entry.t !== "l") throw new FsError("EINVAL", "Not a symlink", { path });
   return entry.target;
-}
-
-/** Makes `path` a new hard link to the file at `existing`. */
-export async function link(ctx: Ctx, existing: string, path: string): Promise<Stat> {
-  const src = await locate(ctx, existing);
-  if (!src.entry) throw new FsError("ENOENT", "No such file or directory", { path: existing });
-  if (src.entry.t === "d") throw new FsError("EPERM", "Cannot link a directory", { path });
-  if (src.entry.t === "l") throw new FsError("EPERM", "Cannot link a symlink", { path });
-  const dst = await locate(ctx, path);
-  if (!dst.parent) throw new FsError("EEXIST", "File exists", { path });
-  if (dst.entry) throw new FsError("EEXIST", "File exists", { path });
-  const ino = src.entry.ino;
-  // The link count goes up before the new name appears: a crash can leave it too high
-  // (fsck repairs that), never too low (which would free data still linked).
-  const promoted = src.entry.t === "f" &&
-    await promoteToInode(ctx, src.parent!.ino, src.name, src.entry, existing);
-  if (!promoted) {
-    await ctx.inodes.update<void>(ino, (inode) => {
-      if (!inode || inode.value.nlink === 0) {
-        throw new FsError("ENOENT", "File was removed", { path: existing });
-      }
-      inode.value.nlink++;
-      inode.value.attr.ctime = ctx.now();
-      return { write: inode.value, result: undefined };
-    });
-  }
-  try {
-    await addEntry(ctx, dst.parent.ino, dst.name, { t: "h", ino }, path);
-  } catch (error) {
-    // A name that may have been added keeps its count: too high is repairable, too low
-    // would free the inode under a live name.
-    if (!outcomeUnknown(error)) await dropReplaced(ctx, { t: "h", ino });
-    throw error;
-  }
-  const inode = await ctx.inodes.get(ino);
-  if (!inode) throw new FsError("ENOENT", "File was removed", { path });
-  return statOf(ino, "file", inode.value.attr, { nlink: inode.value.nlink, data: inode.value });
-}
-
-/**
- * Moves a file's inode out of its entry into `i/<ino>` with two links counted.
- * @returns false if a concurrent link promoted it first: count the link on the inode.
- */
-async function promoteToInode(
-  ctx: Ctx,
-  dir: string,
-  name: string,
-  entry: Entry,
-  path: string,
-): Promise<boolean> {
-  const inodeOf = (entry: Entry): InodeObject => {
-    const { t: _t, ino, moving: _m, movedFrom: _f, ...record } = entry as FileEntry & Entry;
-    return {
-      ...record,
-      v: FORMAT_VERSION,
-      ino,
-      nlink: 2,
-      attr: { ...record.attr, ctime: ctx.now() },
-    };
-  };
-  /** The entry as it is now: still a plain file (to promote), or already promoted. */
-  const refresh = async (): Promise<Entry | null> => {
-    // A new scope: this look must see what another linker did since this request began
-    // (its promotion, its link count), not the directory version this request read.
-    const fresh = await ctx.meta.inNewScope(() => locate(ctx, path));
-    if (fresh.entry?.t === "h" && fresh.entry.ino === entry.ino) return null;
-    if (fresh.entry?.t !== "f" || fresh.entry.ino !== entry.ino) {
-      throw new FsError("ENOENT", "File changed during link", { path });
-    }
-    return fresh.entry;
-  };
-  for (let attempt = 0; attempt < 10; attempt++) {
-    if (!await ctx.inodes.put(inodeOf(entry), null)) {
-      // Left by a promotion that was cut short, or that races us, before its entry swap.
-      // While the entry is still a plain file nothing uses it: replace it, by CAS so
-      // that a change made to it once it is in use is never overwritten.
-      const left = await ctx.inodes.get(entry.ino);
-      const fresh = await refresh();
-      if (!fresh) return false;
-      entry = fresh;
-      if (!left || !await ctx.inodes.put(inodeOf(entry), left)) continue;
-    }
-    // The swap only if the entry is exactly what the inode object was made from (a
-    // chmod or setxattr does not change its generation).
-    const swapped = await ctx.dirs.update(dir, [name], (draft) => {
-      const current = draft.get(name);
-      if (JSON.stringify(current) !== JSON.stringify(entry)) return false;
-      draft.set(name, {
-        t: "h",
-        ino: entry.ino,
-        ...(entry.movedFrom ? { movedFrom: entry.movedFrom } : {}),
-      });
-      return true;
-    }, { touch: false });
-    if (swapped) return true;
-    // The object is left for the next attempt (or a later link) to replace: a concurrent
-    // promotion may be using it.
-    const fresh = await refresh();
-    if (!fresh) return false;
-    entry = fresh;
-  }
-  throw new FsError("EAGAIN", "File changed too often during link", { path });
 }
 
 /** Options of {@linkcode copy} (see the facade's `copy`). */
