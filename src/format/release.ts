@@ -245,6 +245,23 @@ export async function settleReleases(stores: ReleaseStores, ino: string): Promis
 }
 
 /**
+ * Raises the count of inode `ino` for each link() whose name went in (its proof there) and
+ * whose count was not raised yet (`settleReleases` does this too, before a removal): a stat
+ * of the file then never shows a count that leaves out a name it has.
+ * @returns whether this call raised it.
+ */
+export async function settleLinks(stores: ReleaseStores, ino: string): Promise<boolean> {
+  const inode = await stores.meta.inNewScope(() => stores.inodes.get(ino));
+  let raised = false;
+  for (const r of inode ? linksOf(inode.value) : []) {
+    if (!await provenRelease(stores, ino, r, true)) continue;
+    if (await raiseLink(stores, { ino, id: r.id })) raised = true;
+    await dropProof(stores, { dir: r.dir, name: r.name, id: r.id }).catch(() => false);
+  }
+  return raised;
+}
+
+/**
  * link()'s step 1 (docs/format.md, "A link cut short"): adds intent `{ id, dir, name }` to
  * the inode's `links` (CAS), before the name goes in; the count is raised only after it
  * did, by this id, so that a link() cut short leaves the count right: before its name
