@@ -6,8 +6,7 @@
 // count went up first and a crash before the name left it one too high for good.
 
 import { outcomeUnknown } from "../../format/cas.ts";
-import { beginLink, dropLink, finishLink, type Release } from "../../format/release.ts";
-import { newId } from "../../format/keys.ts";
+import { beginLink, dropLink, finishLink } from "../../format/release.ts";
 import { type Entry, type FileEntry, FORMAT_VERSION, type InodeObject } from "../../format/meta.ts";
 import { type Ctx, statOf } from "../context.ts";
 import { FsError } from "../errors.ts";
@@ -24,16 +23,14 @@ export async function link(ctx: Ctx, existing: string, path: string): Promise<St
   if (!dst.parent) throw new FsError("EEXIST", "File exists", { path });
   if (dst.entry) throw new FsError("EEXIST", "File exists", { path });
   const ino = src.entry.ino;
-  const at = { ino, dir: dst.parent.ino, name: dst.name };
-  // A file with one name gets its inode object with the intent in it (one write less).
-  const promoted = src.entry.t === "f"
-    ? await promoteToInode(ctx, src.parent!.ino, src.name, src.entry, { path: existing, at })
-    : null;
+  if (src.entry.t === "f") {
+    await promoteToInode(ctx, src.parent!.ino, src.name, src.entry, existing);
+  }
   // The name goes in before the count goes up, each by its own CAS: a crash between leaves
   // the intent and the name's proof, and whoever meets the intent raises the count once
   // (a removal of any name of the file settles it first; until then the count is one
   // short, and the inode object stays even at 0: see `release.ts`).
-  const intent = promoted ?? await beginLink(ctx, at);
+  const intent = await beginLink(ctx, { ino, dir: dst.parent.ino, name: dst.name });
   if (!intent) throw new FsError("ENOENT", "File was removed", { path: existing });
   try {
     // Any entry already there is EEXIST, even one of the same inode: two links racing to
@@ -56,18 +53,18 @@ export async function link(ctx: Ctx, existing: string, path: string): Promise<St
 
 /**
  * Moves a file's inode out of its entry into `i/<ino>`, with its one link counted (the
- * entry then `t: "h"`) and the link intent for name `at` (`beginLink`'s, in the same write).
- * @returns the link, or null when a concurrent link promoted it first (then the intent is
- * still to write).
+ * entry then `t: "h"`). Nothing when a concurrent link promoted it first. The object holds
+ * no intent: two linkers of one plain file may each replace the other's object while the
+ * entry is still plain (below), which would drop the other's intent (its link then never
+ * counted: tests/vfs_concurrency_test.ts, "both link one plain file").
  */
 async function promoteToInode(
   ctx: Ctx,
   dir: string,
   name: string,
   entry: Entry,
-  { path, at }: { path: string; at: { ino: string; dir: string; name: string } },
-): Promise<Release | null> {
-  const link: Release = { ...at, id: newId(ctx.now()) };
+  path: string,
+): Promise<void> {
   const inodeOf = (entry: Entry): InodeObject => {
     const { t: _t, ino, moving: _m, movedFrom: _f, ...record } = entry as FileEntry & Entry;
     return {
@@ -76,7 +73,6 @@ async function promoteToInode(
       ino,
       nlink: 1,
       attr: { ...record.attr, ctime: ctx.now() },
-      links: [{ id: link.id, dir: at.dir, name: at.name }],
     };
   };
   /** The entry as it is now: still a plain file (to promote), or already promoted. */
@@ -97,7 +93,7 @@ async function promoteToInode(
       // that a change made to it once it is in use is never overwritten.
       const left = await ctx.inodes.get(entry.ino);
       const fresh = await refresh();
-      if (!fresh) return null;
+      if (!fresh) return;
       entry = fresh;
       if (!left || !await ctx.inodes.put(inodeOf(entry), left)) continue;
     }
@@ -113,11 +109,11 @@ async function promoteToInode(
       });
       return true;
     }, { touch: false });
-    if (swapped) return link;
+    if (swapped) return;
     // The object is left for the next attempt (or a later link) to replace: a concurrent
     // promotion may be using it.
     const fresh = await refresh();
-    if (!fresh) return null;
+    if (!fresh) return;
     entry = fresh;
   }
   throw new FsError("EAGAIN", "File changed too often during link", { path });

@@ -350,12 +350,10 @@ export async function copy(
     // What is copied is the version checked: the one just read.
     const seen = statOf(entry.ino, "file", record.attr, { nlink: record.nlink, data: record });
     if (options.expect && !options.expect(seen)) throw stale();
-    // The inode's own members stay behind (its release intents are of its names).
-    const { nlink: _n, v: _v, ino: _i, releases: _r, ...data } = record as typeof record & {
-      v?: number;
-      ino?: string;
-      releases?: unknown;
-    };
+    // The inode's own members stay behind (its release and link intents are of its names).
+    const { nlink: _n, v: _v, ino: _i, releases: _r, links: _l, ...data } = record as
+      & typeof record
+      & { v?: number; ino?: string; releases?: unknown; links?: unknown };
     fresh = { ...data, t: "f", ino, gen: 1, attr: { ...record.attr, ctime: now, btime: now } };
   }
   const replaced = dst.entry;
