@@ -15,7 +15,7 @@ import type { ObjectStore } from "../src/store/types.ts";
 import { Vfs } from "../src/vfs/mod.ts";
 import { fsck } from "../src/format/fsck.ts";
 import { gc } from "../src/format/gc.ts";
-import { inodeKey } from "../src/format/keys.ts";
+import { dirKey, inodeKey } from "../src/format/keys.ts";
 import { readAll } from "../src/store/_util.ts";
 import { HOUR } from "./_fsck.ts";
 
@@ -235,3 +235,35 @@ for (
     }
   });
 }
+
+Deno.test("a rename intent from before session 20 over a hard link (no release intent) is counted off as before", async () => {
+  const store = new MemoryStore();
+  const { ino } = await linkedFile(store);
+  const d3 = dirKey((await (await Vfs.open(store)).lookup("/d3")).ino);
+  // The renamer dies right after its rename intent (its second write: the first is the
+  // release intent on the replaced inode).
+  const { dying, dead } = dyingAtWrite(store, 2, true);
+  await (await Vfs.open(dying)).rename("/d3/src", "/d2/b").catch(() => {});
+  assert(dead(), "the renamer died after its intent");
+  // As a session 19 renamer wrote it: no `release` on the intent, no intent on the inode.
+  // deno-lint-ignore no-explicit-any
+  const edit = async (key: string, change: (o: Record<string, any>) => void) => {
+    const got = await store.get(key);
+    assert(got?.status === "ok", key);
+    const object = JSON.parse(new TextDecoder().decode(await readAll(got.body)));
+    change(object);
+    await store.put(key, new TextEncoder().encode(JSON.stringify(object)));
+  };
+  await edit(d3, (dir) => {
+    assertEquals(dir.entries.src.moving.release, true);
+    delete dir.entries.src.moving.release;
+  });
+  await edit(inodeKey(ino), (inode) => {
+    assertEquals(inode.releases.length, 1);
+    delete inode.releases;
+  });
+  const fs = await Vfs.open(store);
+  assertEquals(await fs.lookupOrNull("/d3/src"), null, "settled forward");
+  assertEquals((await fs.getattr("/d1/a")).nlink, 2, "counted off by whoever removed the source");
+  await countsRight(store, { ino, names: ["/d1/a", "/d2/c"] }, "old intent");
+});
