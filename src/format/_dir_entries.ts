@@ -45,9 +45,10 @@ export interface EntryDraft {
   takeApplied(id: string): boolean;
   /**
    * Notes, in this object, that this change removes entry `name` of hard-linked inode `ino`
-   * under release intent `id`: the proof its count step needs (see `release.ts`).
+   * under release intent `id`: the proof its count step needs (see `release.ts`). With
+   * `link`, that it adds entry `name` under link intent `id` instead.
    */
-  noteReleased(id: string, ino: string, name: string): void;
+  noteReleased(id: string, ino: string, name: string, link?: true): void;
   /** The proof of release intent `id` in this object, if any. */
   released(id: string): ReleasedRecord | null;
   /** Drops the proof of release intent `id` from this object; whether there was one. */
@@ -191,9 +192,9 @@ export function entryDraft(
         recorded = true;
         return true;
       },
-      noteReleased(id, ino, name) {
+      noteReleased(id, ino, name, link) {
         const others = releasedOf(holder).filter((r) => r.id !== id);
-        setReleased(holder, [...others, { id, ino, name }]);
+        setReleased(holder, [...others, { id, ino, name, ...(link ? { link } : {}) }]);
         recorded = true;
       },
       released: (id) => releasedOf(holder).find((r) => r.id === id) ?? null,

@@ -21,6 +21,8 @@ import {
   countOff,
   dropIntent,
   dropProof,
+  linksOf,
+  raiseLink,
   releasedOf,
   type ReleasedRecord,
   releasesOf,
@@ -39,10 +41,16 @@ interface Proof {
   readonly path: string;
 }
 
+/** Per inode, the ids of the count changes owed: decrements, and link()s' raises. */
+export interface Owed {
+  readonly releases: Map<string, Set<string>>;
+  readonly raises: Map<string, Set<string>>;
+}
+
 /**
  * Reports the intents and proofs of the reachable tree, each with its repair.
- * @returns per inode, the ids of the intents whose decrements are owed (with their proof),
- * for the link count check to count as made.
+ * @returns per inode, the ids of the intents whose decrements (or link()s' raises) are
+ * owed (with their proof), for the link count check to count as made.
  */
 export async function checkReleases(
   meta: MetaStore,
@@ -52,7 +60,7 @@ export async function checkReleases(
     graceMs: number;
     add: (p: Problem, fix?: Fix) => void;
   },
-): Promise<Map<string, Set<string>>> {
+): Promise<Owed> {
   const stores: ReleaseStores = {
     meta,
     dirs: new Directories(meta),
@@ -69,16 +77,41 @@ export async function checkReleases(
     }
   }
   const owed = new Map<string, Set<string>>();
+  const raises = new Map<string, Set<string>>();
   const intentIds = new Set<string>();
   for (const [ino, reached] of tree.inodes) {
     if (!reached.value) continue;
+    for (const intent of linksOf(reached.value)) {
+      intentIds.add(intent.id);
+      const where = { key: reached.key, path: reached.path };
+      const proof = proofs.get(intent.id);
+      const young = now - idTime(intent.id) < graceMs;
+      if (proof?.record.link && proof.record.ino === ino) {
+        raises.set(ino, (raises.get(ino) ?? new Set()).add(intent.id));
+        const detail = `A link() that added the name ${proof.path} and did not count it yet`;
+        if (young) add(problem("in-flight", detail, where));
+        else {
+          add(
+            problem("link-owed", `${detail}: its linker stopped between its steps`, where),
+            async () => {
+              await raiseLink(stores, { ino, id: intent.id });
+              await dropProof(stores, intent);
+              return true;
+            },
+          );
+        }
+        continue;
+      }
+      const detail = "A link() of this file whose name is not there (it changes no count)";
+      add(problem(young ? "in-flight" : "link-intent", detail, where));
+    }
     for (const intent of releasesOf(reached.value)) {
       intentIds.add(intent.id);
       const where = { key: reached.key, path: reached.path };
       const proof = proofs.get(intent.id);
       const at = idTime(intent.id);
       const young = now - at < graceMs;
-      if (proof && proof.record.ino === ino) {
+      if (proof && !proof.record.link && proof.record.ino === ino) {
         owed.set(ino, (owed.get(ino) ?? new Set()).add(intent.id));
         const detail = `A removal of the name ${proof.path} whose link was not counted off yet`;
         if (young) add(problem("in-flight", detail, where));
@@ -114,7 +147,8 @@ export async function checkReleases(
     // Its inode may be one no name reaches any more: look at the object itself.
     const inode = tree.inodes.get(proof.record.ino)?.value ??
       (await stores.inodes.get(proof.record.ino).catch(() => null))?.value;
-    if (inode && releasesOf(inode).some((r) => r.id === proof.record.id)) continue;
+    const intents = inode ? [...releasesOf(inode), ...linksOf(inode)] : [];
+    if (intents.some((r) => r.id === proof.record.id)) continue;
     const where = { key: proof.key, path: proof.path };
     if (now - idTime(proof.record.id) < graceMs) {
       add(problem("in-flight", `A proof of the removal of ${proof.path} to clean up`, where));
@@ -130,5 +164,5 @@ export async function checkReleases(
       () => dropProof(stores, { dir: proof.dir, name: proof.record.name, id: proof.record.id }),
     );
   }
-  return owed;
+  return { releases: owed, raises };
 }

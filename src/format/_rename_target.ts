@@ -148,6 +148,10 @@ export async function writeTarget(ctx: RenameStores, args: TargetArgs): Promise<
     // Replacing an entry that is itself being renamed would drop what its rename added.
     if (there?.moving) return false;
     if (there && moving.noReplace) return false;
+    // A hard link with no release intent for this rename (a plain file when the renamer
+    // looked, linked since): its count could not be lowered by id, so the rename is taken
+    // back and decided again, with an intent (see `Moving.release`).
+    if (there?.t === "h" && moving.release === false) return false;
     // The replaced entry rides along until the rename is known to have happened: if it
     // is rolled back, taking the target back puts it there again.
     target = there ? { ...moved.movedFrom!, replaced: there } : moved.movedFrom!;

@@ -53,6 +53,16 @@ export const PROBLEM_SEVERITY = {
   /** A proof of a hard link's removal whose link was counted off, its clean-up cut short. */
   "released-record": "warning",
   /**
+   * A link() whose name went in (its proof is in the directory) and whose count was not
+   * raised yet (its linker died): fsck counts it as made, a repair makes it (release.ts).
+   */
+  "link-owed": "warning",
+  /**
+   * An old link intent whose name never went in: it changes no count; kept, since a linker
+   * stalled that long may still add its name (then the intent is what counts it).
+   */
+  "link-intent": "warning",
+  /**
    * Unreferenced segments, maps and shards past the grace period, and directory tombstones
    * and inode objects nothing can reach again: GC's to delete.
    */

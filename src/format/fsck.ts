@@ -37,8 +37,8 @@ import {
 } from "./_walk_result.ts";
 import { listAll } from "./_walk_util.ts";
 import { checkApplied } from "./_fsck_applied.ts";
-import { checkReleases } from "./_fsck_released.ts";
-import { releasesOf } from "./release.ts";
+import { checkReleases, type Owed } from "./_fsck_released.ts";
+import { linksOf, releasesOf } from "./release.ts";
 import { checkLeftovers, LEFTOVER_SEVERITY } from "./_fsck_leftovers.ts";
 
 export { DEFAULT_GRACE_MS } from "./_walk_result.ts";
@@ -208,19 +208,21 @@ async function pointBack(
 function checkLinks(
   meta: MetaStore,
   tree: Walk,
-  { now, graceMs, owed }: { now: number; graceMs: number; owed: Map<string, Set<string>> },
+  { now, graceMs, owed }: { now: number; graceMs: number; owed: Owed },
   add: (p: Problem, fix?: Fix) => void,
 ): void {
   for (const [ino, reached] of tree.inodes) {
     const inode = reached.value;
-    const ids = owed.get(ino) ?? new Set<string>();
-    const due = ids.size;
+    const ids = owed.releases.get(ino) ?? new Set<string>();
+    // A raise owed (a link()'s name in, its count not yet) counts as a decrement undone.
+    const raised = owed.raises.get(ino) ?? new Set<string>();
+    const due = ids.size - raised.size;
     if (!inode || inode.nlink - due === reached.links) continue;
     const where = { key: reached.key, path: reached.path };
     const detail = `Inode has nlink ${inode.nlink} but ${reached.links} entries name it` +
       (due > 0 ? ` and ${due} removal(s) are still to count off` : "");
-    // link() raises nlink before adding the entry and unlink() lowers it after removing
-    // one: a count too high and recently changed may be an operation still running.
+    // unlink() lowers nlink after removing a name (and link() before session 20 raised it
+    // before adding one): a count too high and recently changed may be one still running.
     if (inode.nlink - due > reached.links && now - inode.attr.ctime < graceMs) {
       add(problem("in-flight", detail, where));
       continue;
@@ -238,10 +240,10 @@ function checkLinks(
           // The owed decrements stay for their count step (the repair of "release-owed",
           // which may have made some already: nothing else may have changed the count).
           const still = current ? releasesOf(current.value).filter((r) => ids.has(r.id)) : [];
-          if (!current || current.value.nlink + due - still.length !== seen) {
-            return { result: false };
-          }
-          current.value.nlink = reached.links + still.length;
+          const rising = current ? linksOf(current.value).filter((r) => raised.has(r.id)) : [];
+          const left = still.length - rising.length;
+          if (!current || current.value.nlink + due - left !== seen) return { result: false };
+          current.value.nlink = reached.links + left;
           return { write: current.value, result: true };
         }),
     );

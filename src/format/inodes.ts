@@ -60,10 +60,13 @@ export class Inodes {
   async release(ino: string, now: number): Promise<void> {
     const last = await this.update<boolean>(ino, (inode) => {
       if (!inode) return { result: false };
-      if (inode.value.nlink === 0) return { result: true };
+      // A link() under way may have added its name, not counted yet: the object stays
+      // (see `release.ts`, `beginLink`).
+      const linking = ((inode.value as { links?: unknown[] }).links?.length ?? 0) > 0;
+      if (inode.value.nlink === 0) return { result: !linking };
       inode.value.nlink--;
       inode.value.attr.ctime = now;
-      return { write: inode.value, result: inode.value.nlink === 0 };
+      return { write: inode.value, result: inode.value.nlink === 0 && !linking };
     });
     if (last) await this.remove(ino);
   }

@@ -113,6 +113,16 @@ export interface Moving {
    * added if the entry there carries it as its `fence` (the directory was reopened).
    */
   mark?: string;
+  /**
+   * Whether the renamer put a release intent on the hard-linked inode it replaces, with
+   * this rename's `id` and the **source** directory and name (`InodeObject.releases`):
+   * then every CAS that removes the source entry notes the proof there, and the replaced
+   * link is counted off by that id (see `rename_intent.ts`). False: no intent, and the
+   * target may not replace a hard link (it became one since the renamer looked: the
+   * rename is taken back and decided again). Absent in intents written before session 20
+   * (counted off as before, by whoever removed the source, with no intent).
+   */
+  release?: boolean;
 }
 
 export type Entry = (FileEntry | LinkEntry | DirEntry | SymlinkEntry) & {
@@ -224,6 +234,11 @@ export interface ReleasedRecord {
   id: string;
   ino: string;
   name: string;
+  /**
+   * Set on the proof of a link() instead (session 20): the name `name` was added, under the
+   * link intent `id` on the inode (`InodeObject.links`), whose count is raised by that id.
+   */
+  link?: true;
 }
 
 /**
@@ -280,6 +295,12 @@ export interface InodeObject extends FileData {
   xattr?: Xattrs;
   /** Removals of its names under way, each lowering `nlink` once with its record. */
   releases?: ReleaseIntent[];
+  /**
+   * link()s under way (session 20): each names the directory and name it adds, and raises
+   * `nlink` once, after its name went in with its proof (a {@linkcode ReleasedRecord} with
+   * `link`). See `release.ts`.
+   */
+  links?: ReleaseIntent[];
 }
 
 export interface Superblock {

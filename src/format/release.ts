@@ -67,24 +67,40 @@ function setReleases(inode: InodeObject, intents: readonly ReleaseIntent[]): voi
   else delete inode.releases;
 }
 
+/** The well-formed link intents of an inode object (`links`; others are ignored). */
+export function linksOf(inode: InodeObject): ReleaseIntent[] {
+  const intents = (inode as { links?: unknown }).links;
+  if (!Array.isArray(intents)) return [];
+  return intents.filter((r): r is ReleaseIntent =>
+    isObject(r) && typeof r.id === "string" && typeof r.dir === "string" &&
+    typeof r.name === "string"
+  );
+}
+
+function setLinks(inode: InodeObject, intents: readonly ReleaseIntent[]): void {
+  if (intents.length > 0) inode.links = [...intents];
+  else delete inode.links;
+}
+
 /**
  * Step 1 for removing name `name` of directory `dir`, which names inode `ino`: settles the
- * intents already on the inode, then adds this removal's (CAS).
+ * intents already on the inode, then adds this removal's (CAS). `id`: the removal's id when
+ * it has one already (a rename's: its intent id, see `rename_intent.ts`), else a fresh one.
  * @returns the removal to pass to the removal's CAS and to {@linkcode finishRelease}, or
  * null when the inode is gone or counted down to 0 already (nothing left to count off).
  */
 export async function beginRelease(
   stores: ReleaseStores,
-  at: { ino: string; dir: string; name: string },
+  at: { ino: string; dir: string; name: string; id?: string },
 ): Promise<Release | null> {
   await settleReleases(stores, at.ino);
-  const id = newId(stores.now());
+  const id = at.id ?? newId(stores.now());
   const added = await stores.inodes.update<boolean>(at.ino, (inode) => {
     if (!inode || inode.value.nlink === 0) return { result: false };
     setReleases(inode.value, [...releasesOf(inode.value), { id, dir: at.dir, name: at.name }]);
     return { write: inode.value, result: true };
   });
-  return added ? { ...at, id } : null;
+  return added ? { ino: at.ino, dir: at.dir, name: at.name, id } : null;
 }
 
 /**
@@ -115,7 +131,14 @@ async function count(
       setReleases(inode.value, others);
       if (inode.value.nlink > 0) inode.value.nlink--;
       inode.value.attr.ctime = Math.max(stores.now(), inode.value.attr.ctime);
-      const result = inode.value.nlink === 0 ? "last" : others.length > 0 ? "others" : "counted";
+      // A link() under way may have added its name, not counted yet: the object stays (at
+      // 0 until that link is counted; GC's, once no name reaches it).
+      const linking = linksOf(inode.value).length > 0;
+      const result = inode.value.nlink === 0 && !linking
+        ? "last"
+        : others.length > 0 || linking
+        ? "others"
+        : "counted";
       return { write: inode.value, result };
     },
   );
@@ -185,31 +208,122 @@ async function holderOf(stores: ReleaseStores, dir: string, name: string): Promi
   });
 }
 
-/** Whether the object that held intent `r`'s name, read afresh, holds its proof. */
+/**
+ * Whether the object that held intent `r`'s name (or, `link`, holds the name a link
+ * intent adds), read afresh, holds its proof.
+ */
 export async function provenRelease(
   stores: ReleaseStores,
   ino: string,
   r: ReleaseIntent,
+  link = false,
 ): Promise<boolean> {
   const holder = await holderOf(stores, r.dir, r.name);
-  return holder !== null && releasedOf(holder).some((p) => p.id === r.id && p.ino === ino);
+  return holder !== null &&
+    releasedOf(holder).some((p) => p.id === r.id && p.ino === ino && (p.link === true) === link);
 }
 
 /**
  * Settles the intents on inode `ino` whose removals happened (a proof in the object that
  * held the name, read after the intent): counts each off once and drops its proof. Those
- * without a proof are left: they change no count.
- * @returns how many this call counted off.
+ * without a proof are left: they change no count. So are link()s whose name went in (their
+ * proof there): each raises the count once ({@linkcode raiseLink}).
+ * @returns how many removals this call counted off.
  */
 export async function settleReleases(stores: ReleaseStores, ino: string): Promise<number> {
   const inode = await stores.meta.inNewScope(() => stores.inodes.get(ino));
   let settled = 0;
+  for (const r of inode ? linksOf(inode.value) : []) {
+    if (await provenRelease(stores, ino, r, true)) await finishLink(stores, { ino, ...r });
+  }
   for (const r of inode ? releasesOf(inode.value) : []) {
     if (!await provenRelease(stores, ino, r)) continue;
     if (await countOff(stores, { ino, id: r.id })) settled++;
     await dropProof(stores, { dir: r.dir, name: r.name, id: r.id }).catch(() => false);
   }
   return settled;
+}
+
+/**
+ * Raises the count of inode `ino` for each link() whose name went in (its proof there) and
+ * whose count was not raised yet (`settleReleases` does this too, before a removal): a stat
+ * of the file then never shows a count that leaves out a name it has.
+ * @returns whether this call raised it.
+ */
+export async function settleLinks(stores: ReleaseStores, ino: string): Promise<boolean> {
+  const inode = await stores.meta.inNewScope(() => stores.inodes.get(ino));
+  let raised = false;
+  for (const r of inode ? linksOf(inode.value) : []) {
+    if (!await provenRelease(stores, ino, r, true)) continue;
+    if (await raiseLink(stores, { ino, id: r.id })) raised = true;
+    await dropProof(stores, { dir: r.dir, name: r.name, id: r.id }).catch(() => false);
+  }
+  return raised;
+}
+
+/**
+ * link()'s step 1 (docs/format.md, "A link cut short"): adds intent `{ id, dir, name }` to
+ * the inode's `links` (CAS), before the name goes in; the count is raised only after it
+ * did, by this id, so that a link() cut short leaves the count right: before its name
+ * (the intent changes nothing), or after it (its proof there: whoever meets the intent
+ * raises the count once).
+ * @returns the link to pass to the name's CAS and to {@linkcode finishLink}, or null when
+ * the inode is gone or counted down to 0 (the file was removed).
+ */
+export async function beginLink(
+  stores: ReleaseStores,
+  at: { ino: string; dir: string; name: string },
+): Promise<Release | null> {
+  const id = newId(stores.now());
+  const added = await stores.inodes.update<boolean>(at.ino, (inode) => {
+    if (!inode || inode.value.nlink === 0) return { result: false };
+    setLinks(inode.value, [...linksOf(inode.value), { id, dir: at.dir, name: at.name }]);
+    return { write: inode.value, result: true };
+  });
+  return added ? { ...at, id } : null;
+}
+
+/**
+ * link()'s step 3: raises the count by one for link `id`, only while its intent is on the
+ * inode, dropping the intent in the same CAS: once, whoever makes it.
+ * @returns whether this call raised it.
+ */
+export async function raiseLink(
+  stores: ReleaseStores,
+  { ino, id }: { ino: string; id: string },
+): Promise<boolean> {
+  return await stores.inodes.update<boolean>(ino, (inode) => {
+    if (!inode) return { result: false };
+    const intents = linksOf(inode.value);
+    if (!intents.some((r) => r.id === id)) return { result: false };
+    setLinks(inode.value, intents.filter((r) => r.id !== id));
+    inode.value.nlink++;
+    inode.value.attr.ctime = Math.max(stores.now(), inode.value.attr.ctime);
+    return { write: inode.value, result: true };
+  });
+}
+
+/** link()'s steps 3 and 4 once its name went in with its proof: the raise, the clean-up. */
+export async function finishLink(stores: ReleaseStores, link: Release): Promise<void> {
+  await raiseLink(stores, link);
+  await dropProof(stores, link).catch(() => false);
+}
+
+/**
+ * link()'s abandon: drops link intent `id` (its name did not go in). Never after a name
+ * CAS whose outcome is unknown: its proof may be there.
+ */
+export async function dropLink(
+  stores: ReleaseStores,
+  { ino, id }: { ino: string; id: string },
+): Promise<void> {
+  await stores.inodes.update<void>(ino, (inode) => {
+    if (!inode) return { result: undefined };
+    const intents = linksOf(inode.value);
+    if (!intents.some((r) => r.id === id)) return { result: undefined };
+    setLinks(inode.value, intents.filter((r) => r.id !== id));
+    return { write: inode.value, result: undefined };
+  });
 }
 
 /**
@@ -224,7 +338,10 @@ export async function settleDirProofs(stores: ReleaseStores, dir: DirObject): Pr
     if (shard) holders.push(shard.value);
   }
   for (const holder of holders) {
-    for (const r of releasedOf(holder)) await countOff(stores, { ino: r.ino, id: r.id });
+    for (const r of releasedOf(holder)) {
+      if (r.link) await raiseLink(stores, { ino: r.ino, id: r.id });
+      else await countOff(stores, { ino: r.ino, id: r.id });
+    }
   }
 }
 

@@ -14,13 +14,15 @@
  */
 
 import { newId } from "./keys.ts";
-import { removeDirObject } from "./release.ts";
 import type { Entry, MovedFrom, Moving } from "./meta.ts";
 import { type RenameStores, setParent, type Step, walkUp } from "./_rename_walk.ts";
 import { intentLive, isGone, linked, writeTarget } from "./_rename_target.ts";
+import { noteRelease, releaseReplaced, replacedRelease } from "./_rename_release.ts";
+import type { Release } from "./release.ts";
 
 export type { RenameStores } from "./_rename_walk.ts";
 export { isGone } from "./_rename_target.ts";
+export { releaseEntry } from "./_rename_release.ts";
 
 /** Walks of a target's ancestry before a mover gives up (and rolls its intent back). */
 const WALK_TRIES = 20;
@@ -172,6 +174,7 @@ async function settle(
       draft.delete(name);
       // For the renamer, who cannot tell "source gone" from a rollback once the target goes.
       if (!fresh) draft.noteApplied(moving.id, name);
+      noteRelease(draft, replacedRelease(moving, target?.replaced, srcDir, name));
       return "removed";
     }
     const restored = { ...current, rolledBack: moving.id };
@@ -183,7 +186,13 @@ async function settle(
     return "gone" as const;
   });
   // Our CAS removed the source: the rename happened, by us, exactly once.
-  if (source === "removed") await releaseReplaced(ctx, target?.replaced);
+  if (source === "removed") {
+    await releaseReplaced(
+      ctx,
+      target?.replaced,
+      replacedRelease(moving, target?.replaced, srcDir, name),
+    );
+  }
   if (source === "removed" && reparent && pointer && pointer !== moving.dir) {
     // Our pointer write found the pointer neither at the source's directory nor at the
     // target's: stale (a settler of an older rename of it moved it after the directory had
@@ -386,6 +395,8 @@ export async function settleMovedFrom(
   // And only while the intent is there: a late target's settler must not point the
   // directory at it once it has come back to the source's directory (see `settle`).
   let pointer: string | null | undefined;
+  /** The replaced link's release that our removal of the source proves, if any. */
+  let release: Release | null = null;
   if (reparent && !await sourceRolledBack(ctx, entry)) {
     pointer = await setParent(ctx, entry.ino, dirIno, from.dir, {
       live: () => intentLive(ctx, from.dir, from.name, from.id),
@@ -396,6 +407,8 @@ export async function settleMovedFrom(
     if (current?.moving?.id === from.id) {
       draft.delete(from.name);
       draft.noteApplied(from.id, from.name); // for its renamer (see `settle`)
+      release = replacedRelease(current.moving, from.replaced, from.dir, from.name);
+      noteRelease(draft, release);
       return "removed";
     }
     return rolledBack(current, entry, from.id) ? "rolled-back" : "gone";
@@ -403,7 +416,7 @@ export async function settleMovedFrom(
     if (!isGone(error)) throw error;
     return "gone" as const;
   });
-  if (source === "removed") await releaseReplaced(ctx, from.replaced);
+  if (source === "removed") await releaseReplaced(ctx, from.replaced, release);
   // Settled before: forward, or back and the entry moved on since. A target added late
   // (by a settler whose copy of the intent was stale) is then a second name of a
   // directory that is named elsewhere: it goes.
@@ -428,49 +441,6 @@ export async function settleMovedFrom(
     if (clean.t === "h") clean.movedBy = from.id;
     draft.set(name, clean);
   }, { touch: false });
-}
-
-/**
- * Releases what a rename's target replaced (the entry its mark carries), once the rename
- * happened: one link of a hard-linked file, or a replaced (marked, empty) directory's
- * object. Called only by whoever's CAS removed the source entry, the one write that makes
- * the rename happen, so exactly once whoever that is: the renamer, or another instance
- * settling its intent. Before, only the renamer released, once it knew the rename had
- * happened; a renamer whose intent others had settled, and whose target was then removed,
- * could not tell that from a rollback and released nothing: the link count stayed one too
- * high (seed 104333 of tests/vfs_links_sched_test.ts). A plain file's data is left to GC.
- */
-async function releaseReplaced(ctx: RenameStores, replaced: Entry | undefined): Promise<void> {
-  // The rename has happened: a failure here must not make its renamer (or whoever settled
-  // it on the way to its own operation) answer an error (before: EAGAIN for a rename that
-  // had taken effect). What is left is what a crash here leaves: a replaced directory's
-  // object that nothing names (garbage that GC deletes, src/format/_unreached.ts), or a
-  // link count one too high (fsck reports it, --repair sets it).
-  try {
-    await releaseEntry(ctx, replaced ?? null);
-  } catch {
-    // See above.
-  }
-}
-
-/**
- * Releases what an entry that was just unlinked or replaced held: the object of a
- * (marked, empty) directory, or one link of a hard-linked inode. File data is left to GC.
- */
-export async function releaseEntry(
-  stores: Pick<RenameStores, "dirs" | "inodes" | "now">,
-  entry: Entry | null,
-): Promise<void> {
-  if (entry?.t === "d") {
-    const dir = await stores.dirs.get(entry.ino);
-    // Its proofs of removals of hard links' names go with it: counted off first.
-    const { dirs, inodes } = stores;
-    if (dir) {
-      await removeDirObject({ meta: dirs.meta, dirs, inodes, now: () => stores.now() }, dir.value);
-    }
-  } else if (entry?.t === "h") {
-    await stores.inodes.release(entry.ino, stores.now());
-  }
 }
 
 /** Whether the rename that added target `entry` was rolled back at its source. */

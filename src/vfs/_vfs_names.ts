@@ -12,6 +12,7 @@
 import { VfsAttrs } from "./_vfs_attrs.ts";
 import type { FsError } from "./errors.ts";
 import * as ns from "./ops/namespace.ts";
+import { link } from "./ops/link.ts";
 import { readdir } from "./ops/readdir.ts";
 import { rename } from "./ops/rename.ts";
 import { type AsideOptions, nameBeside, renameAside } from "./ops/rename_aside.ts";
@@ -247,7 +248,7 @@ export abstract class VfsNames extends VfsAttrs {
    * @throws {FsError} EPERM when `existing` is a directory or a symlink.
    */
   link(existing: string, path: string): Promise<Stat> {
-    return this.run(path, () => ns.link(this.ctx, existing, path));
+    return this.run(path, () => link(this.ctx, existing, path));
   }
 
   /**

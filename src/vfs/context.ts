@@ -27,6 +27,7 @@ import {
 import { type ObjectStore, StoreError } from "../store/types.ts";
 import { FsError } from "./errors.ts";
 import type { FileType, Stat } from "./types.ts";
+import { linksOf, settleLinks } from "../format/release.ts";
 
 /** A directory path resolved earlier: the ino it led to, and the epoch it was resolved in. */
 export interface Chain {
@@ -329,8 +330,16 @@ export async function entryStat(ctx: Ctx, entry: Entry): Promise<Stat> {
   }
 }
 
+/**
+ * The inode object of hard-linked file `ino`. A link() met in flight, or cut short, after
+ * its name went in has its count raised first (once, by its id: `settleLinks`), so that no
+ * stat shows a count lower than the names the file has.
+ */
 export async function readInode(ctx: Ctx, ino: string): Promise<InodeObject> {
-  const found = await ctx.inodes.get(ino);
+  let found = await ctx.inodes.get(ino);
+  if (found && linksOf(found.value).length > 0 && await settleLinks(ctx, ino)) {
+    found = await ctx.meta.inNewScope(() => ctx.inodes.get(ino));
+  }
   if (!found) throw new FsError("ENOENT", "File was removed");
   return found.value;
 }

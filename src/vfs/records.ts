@@ -15,7 +15,7 @@ import {
   type Xattrs,
 } from "../format/meta.ts";
 import { releaseEntry } from "../format/rename_intent.ts";
-import { type Ctx, PERM_MASK, statOf } from "./context.ts";
+import { type Ctx, PERM_MASK, readInode, statOf } from "./context.ts";
 import { FsError } from "./errors.ts";
 import type { Stat } from "./types.ts";
 
@@ -92,9 +92,7 @@ export function applyAttrChanges(attr: Attr, changes: AttrChanges): void {
 export async function loadRecord(ctx: Ctx, entry: Entry): Promise<FileRecord & { nlink: number }> {
   if (entry.t === "f") return { ...entry, nlink: 1 };
   if (entry.t !== "h") throw new FsError("EISDIR", "Not a regular file");
-  const found = await ctx.inodes.get(entry.ino);
-  if (!found) throw new FsError("ENOENT", "File was removed");
-  return found.value;
+  return await readInode(ctx, entry.ino);
 }
 
 /**

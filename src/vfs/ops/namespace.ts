@@ -1,11 +1,11 @@
-// Namespace operations: mkdir, unlink, rmdir, symlink, readlink, link, copy (readdir is in
-// readdir.ts).
+// Namespace operations: mkdir, unlink, rmdir, symlink, readlink, copy (readdir is in
+// readdir.ts, link in link.ts).
 
 import { outcomeUnknown } from "../../format/cas.ts";
 import { claimData } from "../../format/gc_pending.ts";
 import { newDirObject } from "../../format/dir.ts";
 import { newId, newIno, ROOT_INO } from "../../format/keys.ts";
-import { type Entry, type FileEntry, FORMAT_VERSION, type InodeObject } from "../../format/meta.ts";
+import type { Entry } from "../../format/meta.ts";
 import { type Ctx, dirStat, entryStat, inlineStat, newAttr, statOf } from "../context.ts";
 import { FsError } from "../errors.ts";
 import { loadMap } from "../reader.ts";
@@ -18,12 +18,10 @@ import { beginRelease, dropIntent, finishRelease } from "../../format/release.ts
 import { locateIn } from "../within.ts";
 import type { Stat } from "../types.ts";
 
-/** Adds entry `name` to directory `dir`; EEXIST if the name is taken. */
 /**
- * Adds a new name. Any entry already there is EEXIST, even one of the same inode: two links
- * racing to one name both counted their link, and only the one whose name went in may keep
- * it. (A lost answer to our own write is resolved exactly by the CAS layer, not by this
- * mutation running again: see src/format/cas.ts.)
+ * Adds entry `name` to directory `dir` (mkdir, symlink); EEXIST if the name is taken. (A
+ * lost answer to our own write is resolved exactly by the CAS layer, not by this mutation
+ * running again: see src/format/cas.ts.)
  */
 async function addEntry(ctx: Ctx, dir: string, name: string, entry: Entry, path: string) {
   await ctx.dirs.update(dir, [name], (draft) => {
@@ -274,108 +272,6 @@ export async function readlink(ctx: Ctx, path: string): Promise<string> {
   return entry.target;
 }
 
-/** Makes `path` a new hard link to the file at `existing`. */
-export async function link(ctx: Ctx, existing: string, path: string): Promise<Stat> {
-  const src = await locate(ctx, existing);
-  if (!src.entry) throw new FsError("ENOENT", "No such file or directory", { path: existing });
-  if (src.entry.t === "d") throw new FsError("EPERM", "Cannot link a directory", { path });
-  if (src.entry.t === "l") throw new FsError("EPERM", "Cannot link a symlink", { path });
-  const dst = await locate(ctx, path);
-  if (!dst.parent) throw new FsError("EEXIST", "File exists", { path });
-  if (dst.entry) throw new FsError("EEXIST", "File exists", { path });
-  const ino = src.entry.ino;
-  // The link count goes up before the new name appears: a crash can leave it too high
-  // (fsck repairs that), never too low (which would free data still linked).
-  const promoted = src.entry.t === "f" &&
-    await promoteToInode(ctx, src.parent!.ino, src.name, src.entry, existing);
-  if (!promoted) {
-    await ctx.inodes.update<void>(ino, (inode) => {
-      if (!inode || inode.value.nlink === 0) {
-        throw new FsError("ENOENT", "File was removed", { path: existing });
-      }
-      inode.value.nlink++;
-      inode.value.attr.ctime = ctx.now();
-      return { write: inode.value, result: undefined };
-    });
-  }
-  try {
-    await addEntry(ctx, dst.parent.ino, dst.name, { t: "h", ino }, path);
-  } catch (error) {
-    // A name that may have been added keeps its count: too high is repairable, too low
-    // would free the inode under a live name.
-    if (!outcomeUnknown(error)) await dropReplaced(ctx, { t: "h", ino });
-    throw error;
-  }
-  const inode = await ctx.inodes.get(ino);
-  if (!inode) throw new FsError("ENOENT", "File was removed", { path });
-  return statOf(ino, "file", inode.value.attr, { nlink: inode.value.nlink, data: inode.value });
-}
-
-/**
- * Moves a file's inode out of its entry into `i/<ino>` with two links counted.
- * @returns false if a concurrent link promoted it first: count the link on the inode.
- */
-async function promoteToInode(
-  ctx: Ctx,
-  dir: string,
-  name: string,
-  entry: Entry,
-  path: string,
-): Promise<boolean> {
-  const inodeOf = (entry: Entry): InodeObject => {
-    const { t: _t, ino, moving: _m, movedFrom: _f, ...record } = entry as FileEntry & Entry;
-    return {
-      ...record,
-      v: FORMAT_VERSION,
-      ino,
-      nlink: 2,
-      attr: { ...record.attr, ctime: ctx.now() },
-    };
-  };
-  /** The entry as it is now: still a plain file (to promote), or already promoted. */
-  const refresh = async (): Promise<Entry | null> => {
-    // A new scope: this look must see what another linker did since this request began
-    // (its promotion, its link count), not the directory version this request read.
-    const fresh = await ctx.meta.inNewScope(() => locate(ctx, path));
-    if (fresh.entry?.t === "h" && fresh.entry.ino === entry.ino) return null;
-    if (fresh.entry?.t !== "f" || fresh.entry.ino !== entry.ino) {
-      throw new FsError("ENOENT", "File changed during link", { path });
-    }
-    return fresh.entry;
-  };
-  for (let attempt = 0; attempt < 10; attempt++) {
-    if (!await ctx.inodes.put(inodeOf(entry), null)) {
-      // Left by a promotion that was cut short, or that races us, before its entry swap.
-      // While the entry is still a plain file nothing uses it: replace it, by CAS so
-      // that a change made to it once it is in use is never overwritten.
-      const left = await ctx.inodes.get(entry.ino);
-      const fresh = await refresh();
-      if (!fresh) return false;
-      entry = fresh;
-      if (!left || !await ctx.inodes.put(inodeOf(entry), left)) continue;
-    }
-    // The swap only if the entry is exactly what the inode object was made from (a
-    // chmod or setxattr does not change its generation).
-    const swapped = await ctx.dirs.update(dir, [name], (draft) => {
-      const current = draft.get(name);
-      if (JSON.stringify(current) !== JSON.stringify(entry)) return false;
-      draft.set(name, {
-        t: "h",
-        ino: entry.ino,
-        ...(entry.movedFrom ? { movedFrom: entry.movedFrom } : {}),
-      });
-      return true;
-    }, { touch: false });
-    if (swapped) return true;
-    // The object is left for the next attempt (or a later link) to replace: a concurrent
-    // promotion may be using it.
-    const fresh = await refresh();
-    if (!fresh) return false;
-    entry = fresh;
-  }
-  throw new FsError("EAGAIN", "File changed too often during link", { path });
-}
-
 /** Options of {@linkcode copy} (see the facade's `copy`). */
 export interface CopyOptions {
   readonly noReplace?: boolean;
@@ -454,12 +350,10 @@ export async function copy(
     // What is copied is the version checked: the one just read.
     const seen = statOf(entry.ino, "file", record.attr, { nlink: record.nlink, data: record });
     if (options.expect && !options.expect(seen)) throw stale();
-    // The inode's own members stay behind (its release intents are of its names).
-    const { nlink: _n, v: _v, ino: _i, releases: _r, ...data } = record as typeof record & {
-      v?: number;
-      ino?: string;
-      releases?: unknown;
-    };
+    // The inode's own members stay behind (its release and link intents are of its names).
+    const { nlink: _n, v: _v, ino: _i, releases: _r, links: _l, ...data } = record as
+      & typeof record
+      & { v?: number; ino?: string; releases?: unknown; links?: unknown };
     fresh = { ...data, t: "f", ino, gen: 1, attr: { ...record.attr, ctime: now, btime: now } };
   }
   const replaced = dst.entry;
@@ -475,19 +369,65 @@ export async function copy(
       });
     }
   }
-  // What the commit replaced, as it was then: a file hard-linked since the look is counted
-  // off its own object (vfs_link_race_test).
-  const gone = await ctx.dirs.update(dst.parent.ino, [dst.name], (draft) => {
-    const there = draft.get(dst.name);
-    if ((there?.ino ?? null) !== (replaced?.ino ?? null)) {
-      throw new FsError("EEXIST", "Target changed during the copy", { path: to });
-    }
-    if (there?.moving) throw new FsError("EAGAIN", "Target is being renamed", { path: to });
-    draft.set(dst.name, fresh);
-    return there ?? null;
-  });
-  await dropReplaced(ctx, gone);
+  await commitCopy(ctx, { dir: dst.parent.ino, name: dst.name, replaced, fresh, path: to });
   return await entryStat(ctx, fresh);
+}
+
+/** Tries of a copy's commit whose target became a hard link after the look. */
+const COPY_COMMIT_TRIES = 3;
+
+/**
+ * A copy's commit: entry `name` of `dir` becomes `fresh`, if it still holds `replaced`'s
+ * inode. A hard link replaced goes under a release intent, its proof in the same CAS (as
+ * an unlink's, src/format/release.ts), so that a crash before its count is settled by the
+ * next removal of a name of the file; before, it was counted off after the CAS, and a
+ * crash between left the count one too high. A file hard-linked since the look (its entry
+ * then `t: "h"`) is committed again under an intent (vfs_link_race_test).
+ */
+async function commitCopy(
+  ctx: Ctx,
+  { dir, name, replaced, fresh, path }: {
+    dir: string;
+    name: string;
+    replaced: Entry | null;
+    fresh: Entry;
+    path: string;
+  },
+): Promise<void> {
+  let linked = replaced?.t === "h";
+  for (let tries = 0;; tries++) {
+    const release = linked && replaced
+      ? await beginRelease(ctx, { ino: replaced.ino, dir, name })
+      : null;
+    let gone: Entry | null | "linked";
+    try {
+      gone = await ctx.dirs.update(dir, [name], (draft) => {
+        const there = draft.get(name);
+        if ((there?.ino ?? null) !== (replaced?.ino ?? null)) {
+          throw new FsError("EEXIST", "Target changed during the copy", { path });
+        }
+        if (there?.moving) throw new FsError("EAGAIN", "Target is being renamed", { path });
+        // (An intent asked for and refused: the inode is gone, nothing to count off.)
+        if (there?.t === "h" && !linked) return "linked";
+        draft.set(name, fresh);
+        if (release) draft.noteReleased(release.id, release.ino, name);
+        return there ?? null;
+      });
+    } catch (error) {
+      // Not replaced (or not known: then the intent stays, for its proof may be there).
+      if (release && !outcomeUnknown(error)) await dropIntent(ctx, release).catch(() => {});
+      throw error;
+    }
+    if (gone !== "linked") {
+      if (release) await finishRelease(ctx, release);
+      else await dropReplaced(ctx, gone);
+      return;
+    }
+    if (tries + 1 >= COPY_COMMIT_TRIES) {
+      throw new FsError("EAGAIN", "Target keeps changing during the copy", { path });
+    }
+    linked = true;
+  }
 }
 
 function joinChild(path: string, name: string): string {

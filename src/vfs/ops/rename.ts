@@ -27,6 +27,7 @@ import { BeingRemoved, finishRemoval, locate, type Location, openDir } from "../
 import { beginNsChange, endNsChange, epochHolds } from "../epoch.ts";
 import { dropReplaced } from "../records.ts";
 import { withoutMark } from "../../format/unlink_mark.ts";
+import { beginRelease, dropIntent, finishRelease } from "../../format/release.ts";
 import type { Stat } from "../types.ts";
 
 /**
@@ -195,19 +196,26 @@ async function renameEntry(
       replacedMark = { ino: target.ino, mark };
     }
   }
+  const id = newId();
   const moving: Moving = {
-    id: newId(),
+    id,
     dir: dst.parent.ino,
     name: dst.name,
     replaces: target?.ino ?? null,
     noReplace: options.noReplace ?? false,
     at: ctx.now(),
     ...(replacedMark ? { mark: replacedMark.mark } : {}),
+    release: target?.t === "h",
   };
   // A directory goes through the intent even within one directory object: an rmdir of it
   // must meet the intent (or the intent's settler its mark), see `settle`; a single CAS of
   // the parent cannot tell it apart from a rename that landed before the rmdir's check.
   if (src.parent.ino === dst.parent.ino && entry.t !== "d") {
+    // A hard link replaced goes under a release intent, its proof in the one CAS (as an
+    // unlink's: src/format/release.ts), so that a crash before its count is settled.
+    const release = target?.t === "h"
+      ? await beginRelease(ctx, { ino: target.ino, dir: src.parent.ino, name: dst.name })
+      : null;
     try {
       await ctx.dirs.update(src.parent.ino, [src.name, dst.name], (draft) => {
         const current = draft.get(src.name);
@@ -223,10 +231,14 @@ async function renameEntry(
         draft.delete(src.name);
         // An unlink mark stays behind: the entry no longer has the name it was put on.
         draft.set(dst.name, withoutMark(current));
+        if (release) draft.noteReleased(release.id, release.ino, dst.name);
       });
-      await dropReplaced(ctx, target);
+      if (release) await finishRelease(ctx, release);
+      else await dropReplaced(ctx, target);
       return "done";
     } catch (error) {
+      // Not replaced (or not known: then the intent stays, for its proof may be there).
+      if (release && !outcomeUnknown(error)) await dropIntent(ctx, release).catch(() => {});
       if (!(error instanceof CrossObjectError)) {
         await unmarkReplaced(error);
         if (error instanceof Changed) return "changed";
@@ -238,6 +250,17 @@ async function renameEntry(
   // settled this rename (and removed its target since) before that, so the target write may
   // build on it without looking at the source again (src/format/_rename_target.ts).
   const seen = await ctx.dirs.heldVersion(dst.parent.ino, dst.name);
+  // A hard link replaced goes under a release intent with this rename's id and its source's
+  // name, before the target write takes its name: whoever's CAS removes the source (the
+  // rename happening) notes the proof there, and the link is counted off once, by that id
+  // (src/format/rename_intent.ts, `replacedRelease`), even if that settler dies after.
+  const release = moving.release
+    ? await beginRelease(ctx, { ino: target!.ino, dir: src.parent.ino, name: src.name, id })
+    : null;
+  /** Drops the release intent of a rename that did not happen (it has no proof). */
+  const unrelease = async (error?: unknown) => {
+    if (release && !outcomeUnknown(error)) await dropIntent(ctx, release).catch(() => {});
+  };
   // The intent: the source entry records where it is going. What moves is the entry as it
   // is now (a write or a link since we looked it up changed it), not as we first read it.
   let marked: Entry;
@@ -254,6 +277,7 @@ async function renameEntry(
     }, { touch: false });
   } catch (error) {
     await unmarkReplaced(error); // an intent whose write is in doubt may yet be applied
+    await unrelease(error);
     if (error instanceof Changed) return "changed";
     throw error;
   }
@@ -267,6 +291,9 @@ async function renameEntry(
   // that settled our intent (src/format/rename_intent.ts, `releaseReplaced`).
   if (outcome === "applied") return "done";
   await unmarkReplaced();
+  // Rolled back or taken: the source was not removed under this id, so no proof is (or
+  // ever will be) noted for it.
+  await unrelease();
   switch (outcome) {
     case "cycle":
       // The target's ancestry, walked after the intent, holds the moving directory, though
