@@ -14,6 +14,7 @@ import {
   type AuthEnv,
   type AuthFailure,
   AuthMetrics,
+  principalId,
   requireAuth,
   type RequireAuthOptions,
   Sessions,
@@ -231,7 +232,7 @@ export function createApp(options: AppOptions): Hono {
         : path === DAV_MOUNT || path.startsWith(`${DAV_MOUNT}/`)
         ? "dav"
         : "other",
-    principalOf: (c) => c.get("principal")?.name ?? null,
+    principalOf: (c) => principalId(c.get("principal")),
   });
   // First, so that every answer is logged, refusals by the path check included.
   app.use("*", requestLog.middleware());
@@ -342,7 +343,7 @@ export function createApp(options: AppOptions): Hono {
     app.use(`${API_MOUNT}/*`, refuseStaging(apiPathOf));
     // A lock's token opens it only for whoever took it, through the API and uploads too.
     app.use(`${API_MOUNT}/*`, (c, next) => {
-      setLockPrincipal(c, auth ? c.get("principal")?.name ?? null : null);
+      setLockPrincipal(c, auth ? principalId(c.get("principal")) : null);
       return next();
     });
     // Uploads name their target in metadata: the endpoint checks it as a PUT to that path.
@@ -366,7 +367,7 @@ export function createApp(options: AppOptions): Hono {
       API_MOUNT,
       createRestApi(options.vfs, {
         scopeOf,
-        principalOf: (c) => auth ? c.get("principal")?.name ?? null : null,
+        principalOf: (c) => auth ? principalId(c.get("principal")) : null,
         renderCache: renders,
         checkTarget(c, path) {
           checkNotStaging(path);
@@ -392,7 +393,7 @@ export function createApp(options: AppOptions): Hono {
     );
     const dav = createWebDav(options.vfs, {
       mount: DAV_MOUNT,
-      principalOf: (c) => auth ? c.get("principal")?.name ?? null : null,
+      principalOf: (c) => auth ? principalId(c.get("principal")) : null,
       scopeOf,
       renderCache: renders,
       trustForwarded: options.trustForwarded ?? false,

@@ -29,6 +29,7 @@ export {
   Authenticator,
   type AuthenticatorOptions,
   type Principal,
+  principalId,
   READ_METHODS,
 } from "./verify.ts";
 export { type AuthEnv, requireAuth, type RequireAuthOptions } from "./middleware.ts";

@@ -16,6 +16,7 @@ import {
   type AuthEnv,
   cookieValue,
   type Principal,
+  principalId,
   SESSION_COOKIE,
   type Sessions,
 } from "../auth/mod.ts";
@@ -253,7 +254,7 @@ export function createUi(vfs: Vfs, options: UiOptions): Hono<AuthEnv> {
         path,
         ino: stat.ino,
         generation: generation!,
-        by: maker.kind ? `${maker.kind}:${maker.name}` : null,
+        by: principalId(maker),
       },
       { seconds: seconds as number, password: password || null },
     );

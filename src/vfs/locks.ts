@@ -33,6 +33,8 @@ import {
   checkTableText,
   copy,
   covers,
+  holderOf,
+  idOf,
   liveLocks,
   type LockInfo,
   type LockScope,
@@ -52,6 +54,7 @@ export interface LockRequest {
   readonly depth: "0" | "infinity";
   readonly scope: LockScope;
   readonly owner: string;
+  /** Who takes it: a principal id (`user:<name>`, `token:<name>`; see `holderOf`). */
   readonly principal?: string | null;
   /** Seconds asked for; null for the default, Infinity (or above the maximum) for the maximum. */
   readonly timeout: number | null;
@@ -73,8 +76,9 @@ export interface CheckOptions {
   /** The change affects the whole tree below `path` (DELETE, MOVE). */
   readonly descendants?: boolean;
   /**
-   * The authenticated user making the change. When given, a submitted token only counts
-   * for a lock taken by that user or by nobody (RFC 4918 6.4: the lock creator).
+   * The principal id (`user:<name>`, `token:<name>`) making the change. When given, a
+   * submitted token only counts for a lock taken by that principal or by nobody (RFC 4918
+   * 6.4: the lock creator). A user and a token of the same name are two principals.
    */
   readonly principal?: string | null;
 }
@@ -83,7 +87,7 @@ export interface CheckOptions {
 export interface TokenOptions {
   /** The resolved name of the path: a lock that covers it covers the path. */
   readonly alias?: Alias;
-  /** When given, only a lock taken by this user (or by nobody) may be refreshed or removed. */
+  /** When given, only a lock taken by this principal id (or by nobody) may be refreshed or removed. */
   readonly principal?: string | null;
 }
 
@@ -355,7 +359,7 @@ export class LockManager {
       const held = (l: LockInfo) =>
         tokens.has(l.token) &&
         (options.principal === undefined || l.principal === null ||
-          l.principal === options.principal);
+          holderOf(l) === idOf(options.principal));
       const live = await this.#live();
       // The path as named, and as its symlinks resolve (a path without one is itself: no
       // second look), so that no other URL of a locked resource escapes its lock.
@@ -473,7 +477,7 @@ export class LockManager {
     }
     if (
       options.principal !== undefined && found.principal !== null &&
-      found.principal !== options.principal
+      holderOf(found) !== idOf(options.principal)
     ) {
       throw new LockTokenError(path, token, "principal");
     }
