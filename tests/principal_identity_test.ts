@@ -119,7 +119,7 @@ Deno.test("a token named like a user has a share of the lock table of its own", 
   // Before, the user had nothing left: the token's locks counted as hers (507).
   const user = await send("user", "LOCK", "/dav/home/alice/g.txt", {
     headers: XML,
-    body: lockinfo("alice"),
+    body: lockinfo(owner),
   });
   assertEquals(user.status, 201, user.body);
 });
