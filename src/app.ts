@@ -28,7 +28,7 @@ import { BodySlots, withBodySlots } from "./http/body_slots.ts";
 import { answerLength } from "./http/answer_length.ts";
 import { closeMarkedConnections } from "./http/connection.ts";
 import { noSniff } from "./http/answer_headers.ts";
-import { forwardedOf } from "./http/forwarded.ts";
+import { forwardedOf, reachedOverHttps } from "./http/forwarded.ts";
 import { createRestApi, HttpError } from "./rest/mod.ts";
 import { problemResponse } from "./rest/errors.ts";
 import { fsPathBelow, mountNames, namesBelow, requestPathOf } from "./http/request_path.ts";
@@ -303,7 +303,7 @@ export function createApp(options: AppOptions): Hono {
   // set and judged on the store's clock, not on hosts' clocks that may be minutes apart.
   const vfsClock = options.vfs;
   const storeNow = vfsClock ? { now: () => vfsClock.storeNow() } : {};
-  const sessions = new Sessions(signer, storeNow);
+  const sessions = new Sessions(signer, { ...storeNow, httpsOf: reachedOverHttps });
   const guard = (o: Omit<RequireAuthOptions, "onFailure">) =>
     requireAuth(auth, { ...o, onFailure });
 

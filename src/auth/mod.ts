@@ -40,6 +40,7 @@ export {
   cookieValue,
   CSRF_HEADER,
   fromBase64url,
+  SECURE_SESSION_COOKIE,
   type Session,
   SESSION_COOKIE,
   SESSION_TTL_SECONDS,
