@@ -3,9 +3,10 @@
  * the text around them: controls (Cc), format characters (Cf: the bidi overrides
  * U+202A-202E, isolates U+2066-2069, marks U+200E, U+200F and U+061C, zero-width U+200B-200D
  * and U+2060, U+FEFF, the soft hyphen) and the line and paragraph separators. A file named
- * `invoice\u202Egpj.exe` showed as "invoiceexe.jpg" in the share pages and was saved under
- * that name by a download. The stored name never changes: these functions are for display
- * and for the name a download is saved under only.
+ * `invoice\u202Egpj.exe` showed as "invoiceexe.jpg" in the share pages and WebDAV's
+ * collection index, and was saved under that name by a download, before session 20. The
+ * stored name never changes: these functions are for display and for the name a download is
+ * saved under only.
  *
  * The browser UI's script does the same in `src/ui/static/util.js` (`shownName`, `nameNode`,
  * `downloadName`): it cannot import this module; `tests/ui_browser_test.ts` checks both.
@@ -92,4 +93,36 @@ export function shownName(name: string): string {
 export function savedName(name: string): string {
   if (!HIDDEN.test(name)) return name;
   return name.replace(HIDDEN_ALL, (ch, offset: number) => labelOf(ch, offset, name) ? "_" : ch);
+}
+
+const HTML_ESCAPES: Record<string, string> = {
+  "&": "&amp;",
+  "<": "&lt;",
+  ">": "&gt;",
+  '"': "&quot;",
+  "'": "&#39;",
+};
+
+/**
+ * `name` as HTML to show (for pages built as strings, such as WebDAV's collection index):
+ * escaped, inside `<bdi dir="ltr">`, each hidden character as a marked `⟨U+202E⟩`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { nameHtml } from "./shown_name.ts";
+ * assert.equal(
+ *   nameHtml("<b>\u202E"),
+ *   '<bdi dir="ltr">&lt;b&gt;<span class="hidden-char" title="U+202E">⟨U+202E⟩</span></bdi>',
+ * );
+ * ```
+ */
+export function nameHtml(name: string): string {
+  const escape = (text: string) => text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]!);
+  const inner = nameParts(name).map((p) =>
+    "text" in p
+      ? escape(p.text)
+      : `<span class="hidden-char" title="${p.hidden}">\u27E8${p.hidden}\u27E9</span>`
+  ).join("");
+  return `<bdi dir="ltr">${inner}</bdi>`;
 }
