@@ -9,7 +9,8 @@
  * saved under only.
  *
  * The browser UI's script does the same in `src/ui/static/util.js` (`shownName`, `nameNode`,
- * `downloadName`): it cannot import this module; `tests/ui_browser_test.ts` checks both.
+ * `downloadName`): it cannot import this module; `tests/ui_names_browser_test.ts` checks
+ * both in Chromium.
  *
  * @module
  */
