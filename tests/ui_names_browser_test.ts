@@ -187,6 +187,24 @@ Deno.test({
         await still.body?.cancel();
       });
 
+      await t.step("an error that quotes the name shows it in stored order", async () => {
+        // A folder of the same name: the server's 409 quotes the path, raw. (A dialog a step
+        // before left open when it failed is closed first.)
+        await page.evaluate(() =>
+          document.querySelectorAll("dialog[open]").forEach((d) => (d as HTMLDialogElement).close())
+        );
+        await page.click("#new-folder");
+        await page.waitForSelector("dialog[open] input");
+        await page.evaluate((n) => {
+          document.querySelector<HTMLInputElement>("dialog[open] input")!.value = n;
+        }, SPOOF);
+        await page.keyboard.press("Enter");
+        await page.waitForFunction(() => document.getElementById("status")?.dataset.error === "1");
+        const status = await letterOrder(page, "#status", "invoice");
+        assert(status.found && status.inOrder, `status: ${JSON.stringify(status)}`);
+        assert(status.text.includes("U+202E"), status.text);
+      });
+
       await t.step(
         "share pages show it in stored order, and a download saves no override",
         async () => {

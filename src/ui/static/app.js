@@ -19,6 +19,7 @@ import {
   nameNode,
   parentOf,
   shownName,
+  visibleText,
   within,
 } from "./util.js";
 
@@ -45,7 +46,7 @@ function say(message) {
 }
 
 function fail(error) {
-  say(`Error: ${error?.message ?? error}`);
+  say(`Error: ${visibleText(error?.message ?? error)}`);
   statusLine.dataset.error = "1";
   setTimeout(() => delete statusLine.dataset.error, 4000);
 }

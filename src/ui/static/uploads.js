@@ -14,6 +14,7 @@ import {
   nameNode,
   parentOf,
   shownName,
+  visibleText,
 } from "./util.js";
 
 const CONCURRENCY = 3;
@@ -215,7 +216,7 @@ export class Uploads {
       this.#onDone(item.target);
     } catch (error) {
       if (item.state === "cancelled") return;
-      this.#finish(item, "failed", `Failed: ${error?.message ?? error}`);
+      this.#finish(item, "failed", `Failed: ${visibleText(error?.message ?? error)}`);
     }
   }
 

@@ -181,19 +181,26 @@ function hiddenLabel(ch, offset, text) {
 }
 
 /**
+ * Text with each hidden character (see HIDDEN) as a visible `⟨U+202E⟩`: for text that may
+ * quote a name without isolating it (an error the server sends back).
+ */
+export function visibleText(text) {
+  const value = String(text);
+  if (!HIDDEN.test(value)) return value;
+  return value.replace(HIDDEN_ALL, (ch, offset) => {
+    const label = hiddenLabel(ch, offset, value);
+    return label === null ? ch : `\u27E8${label}\u27E9`;
+  });
+}
+
+/**
  * A name as text to show, never to use: each hidden character (see HIDDEN) as a visible
  * `⟨U+202E⟩`, inside a left-to-right isolate (U+2066 ... U+2069), so that the name neither
  * reorders itself nor the text around it (the quotes of "Delete "…"?"). The stored name is
  * unchanged: requests use the name itself.
  */
 export function shownName(name) {
-  const text = String(name);
-  if (!HIDDEN.test(text)) return `\u2066${text}\u2069`;
-  const out = text.replace(HIDDEN_ALL, (ch, offset) => {
-    const label = hiddenLabel(ch, offset, text);
-    return label === null ? ch : `\u27E8${label}\u27E9`;
-  });
-  return `\u2066${out}\u2069`;
+  return `\u2066${visibleText(name)}\u2069`;
 }
 
 /**
