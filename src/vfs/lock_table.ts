@@ -69,22 +69,26 @@ export function liveLocks(value: LockTable | undefined, now: number): LockInfo[]
 }
 
 /**
- * Who holds `lock`, as a principal id (`user:<name>`, `token:<name>`), null for a lock taken
- * with authentication off (anyone's). Before session 20 the table held the bare name, which
- * a user and a token may share; such a lock (it lapses within the lock timeout) is read as
- * the user's: WebDAV clients sign in as users, it stays someone's (never null, which would
- * make it anyone's), and no one gets a token they could not use before (user alice could
- * use it then; the token named "alice" that may have taken it loses it, the safe side).
- * Names hold no colon, so a bare name is told from an id.
+ * A principal as the lock table means it: an id (`user:<name>`, `token:<name>`), or null for
+ * authentication off (anyone's). Before session 20 the table held the bare name, which a user
+ * and a token may share; such a lock (it lapses within the lock timeout) is read as the
+ * user's: WebDAV clients sign in as users, it stays someone's (never null, which would make
+ * it anyone's), and no one gets a token they could not use before (user alice could use it
+ * then; the token named "alice" that may have taken it loses it, the safe side). Names hold
+ * no colon, so a bare name is told from an id.
  */
-export function holderOf(lock: Pick<LockInfo, "principal">): string | null {
-  return idOf(lock.principal);
-}
-
-/** A principal as {@linkcode holderOf} reads it: a bare name is the user's. */
-export function idOf(principal: string | null): string | null {
+export function holderOf(principal: string | null): string | null {
   if (principal === null || principal.includes(":")) return principal;
   return `user:${principal}`;
+}
+
+/**
+ * Whether `principal` (undefined: unchecked) may use `lock`'s token: the one who took it, or
+ * anyone for a lock that nobody in particular took (RFC 4918 6.4: the lock creator).
+ */
+export function mayUse(lock: LockInfo, principal: string | null | undefined): boolean {
+  if (principal === undefined || lock.principal === null) return true;
+  return holderOf(lock.principal) === holderOf(principal);
 }
 
 /**
@@ -98,7 +102,7 @@ export function shareOf(live: readonly LockInfo[], principal: string): {
   let count = 0;
   let bytes = 0;
   for (const l of live) {
-    if (holderOf(l) !== idOf(principal)) continue;
+    if (holderOf(l.principal) !== holderOf(principal)) continue;
     count++;
     bytes += lockBytes(l);
   }

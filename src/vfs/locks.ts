@@ -33,12 +33,11 @@ import {
   checkTableText,
   copy,
   covers,
-  holderOf,
-  idOf,
   liveLocks,
   type LockInfo,
   type LockScope,
   type LockTable,
+  mayUse,
   normalize,
   table,
 } from "./lock_table.ts";
@@ -87,7 +86,7 @@ export interface CheckOptions {
 export interface TokenOptions {
   /** The resolved name of the path: a lock that covers it covers the path. */
   readonly alias?: Alias;
-  /** When given, only a lock taken by this principal id (or by nobody) may be refreshed or removed. */
+  /** When given, only a lock taken by this principal (or by nobody) may be refreshed or removed. */
   readonly principal?: string | null;
 }
 
@@ -356,10 +355,7 @@ export class LockManager {
   ): Promise<LockInfo[]> {
     return this.#run(path, async () => {
       const at = normalize(path);
-      const held = (l: LockInfo) =>
-        tokens.has(l.token) &&
-        (options.principal === undefined || l.principal === null ||
-          holderOf(l) === idOf(options.principal));
+      const held = (l: LockInfo) => tokens.has(l.token) && mayUse(l, options.principal);
       const live = await this.#live();
       // The path as named, and as its symlinks resolve (a path without one is itself: no
       // second look), so that no other URL of a locked resource escapes its lock.
@@ -475,12 +471,7 @@ export class LockManager {
     if (!covers(found, path) && !(alias !== null && covers(found, alias))) {
       throw new LockTokenError(path, token, "scope");
     }
-    if (
-      options.principal !== undefined && found.principal !== null &&
-      holderOf(found) !== idOf(options.principal)
-    ) {
-      throw new LockTokenError(path, token, "principal");
-    }
+    if (!mayUse(found, options.principal)) throw new LockTokenError(path, token, "principal");
     return found;
   }
 

@@ -543,28 +543,19 @@ async function preview(entry) {
   const path = join(state.cwd, entry.name);
   const url = fsUrl(path);
   const kind = kindOf(entry);
+  const label = shownName(entry.name);
   let body;
   if (kind === "image") {
-    body = h("img", { class: "preview-image", src: url, alt: shownName(entry.name) });
+    body = h("img", { class: "preview-image", src: url, alt: label });
   } else if (kind === "audio") {
-    body = h("audio", {
-      controls: true,
-      src: url,
-      preload: "metadata",
-      "aria-label": shownName(entry.name),
-    });
+    body = h("audio", { controls: true, src: url, preload: "metadata", "aria-label": label });
   } else if (kind === "video") {
-    body = h("video", {
-      controls: true,
-      src: url,
-      preload: "metadata",
-      "aria-label": shownName(entry.name),
-    });
+    body = h("video", { controls: true, src: url, preload: "metadata", "aria-label": label });
   } else if (kind === "pdf") {
     try {
       const blob = await (await request(url)).blob();
       const blobUrl = URL.createObjectURL(new Blob([blob], { type: "application/pdf" }));
-      body = h("iframe", { class: "preview-pdf", src: blobUrl, title: shownName(entry.name) });
+      body = h("iframe", { class: "preview-pdf", src: blobUrl, title: label });
     } catch (error) {
       return fail(error);
     }
@@ -584,7 +575,7 @@ async function preview(entry) {
   } else {
     body = h("p", {}, "No preview for this kind of file.");
   }
-  await show(shownName(entry.name), h("div", { class: "preview" }, body), {
+  await show(label, h("div", { class: "preview" }, body), {
     wide: true,
     actions: [
       h("span", { class: "meta" }, `${humanSize(entry.size)} \u00b7 ${humanDate(entry.mtime)}`),
