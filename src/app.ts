@@ -14,6 +14,7 @@ import {
   type AuthEnv,
   type AuthFailure,
   AuthMetrics,
+  principalId,
   requireAuth,
   type RequireAuthOptions,
   Sessions,
@@ -27,7 +28,7 @@ import { BodySlots, withBodySlots } from "./http/body_slots.ts";
 import { answerLength } from "./http/answer_length.ts";
 import { closeMarkedConnections } from "./http/connection.ts";
 import { noSniff } from "./http/answer_headers.ts";
-import { forwardedOf } from "./http/forwarded.ts";
+import { forwardedOf, reachedOverHttps } from "./http/forwarded.ts";
 import { createRestApi, HttpError } from "./rest/mod.ts";
 import { problemResponse } from "./rest/errors.ts";
 import { fsPathBelow, mountNames, namesBelow, requestPathOf } from "./http/request_path.ts";
@@ -231,7 +232,7 @@ export function createApp(options: AppOptions): Hono {
         : path === DAV_MOUNT || path.startsWith(`${DAV_MOUNT}/`)
         ? "dav"
         : "other",
-    principalOf: (c) => c.get("principal")?.name ?? null,
+    principalOf: (c) => principalId(c.get("principal")),
   });
   // First, so that every answer is logged, refusals by the path check included.
   app.use("*", requestLog.middleware());
@@ -302,7 +303,7 @@ export function createApp(options: AppOptions): Hono {
   // set and judged on the store's clock, not on hosts' clocks that may be minutes apart.
   const vfsClock = options.vfs;
   const storeNow = vfsClock ? { now: () => vfsClock.storeNow() } : {};
-  const sessions = new Sessions(signer, storeNow);
+  const sessions = new Sessions(signer, { ...storeNow, httpsOf: reachedOverHttps });
   const guard = (o: Omit<RequireAuthOptions, "onFailure">) =>
     requireAuth(auth, { ...o, onFailure });
 
@@ -342,7 +343,7 @@ export function createApp(options: AppOptions): Hono {
     app.use(`${API_MOUNT}/*`, refuseStaging(apiPathOf));
     // A lock's token opens it only for whoever took it, through the API and uploads too.
     app.use(`${API_MOUNT}/*`, (c, next) => {
-      setLockPrincipal(c, auth ? c.get("principal")?.name ?? null : null);
+      setLockPrincipal(c, auth ? principalId(c.get("principal")) : null);
       return next();
     });
     // Uploads name their target in metadata: the endpoint checks it as a PUT to that path.
@@ -366,7 +367,7 @@ export function createApp(options: AppOptions): Hono {
       API_MOUNT,
       createRestApi(options.vfs, {
         scopeOf,
-        principalOf: (c) => auth ? c.get("principal")?.name ?? null : null,
+        principalOf: (c) => auth ? principalId(c.get("principal")) : null,
         renderCache: renders,
         checkTarget(c, path) {
           checkNotStaging(path);
@@ -392,7 +393,7 @@ export function createApp(options: AppOptions): Hono {
     );
     const dav = createWebDav(options.vfs, {
       mount: DAV_MOUNT,
-      principalOf: (c) => auth ? c.get("principal")?.name ?? null : null,
+      principalOf: (c) => auth ? principalId(c.get("principal")) : null,
       scopeOf,
       renderCache: renders,
       trustForwarded: options.trustForwarded ?? false,

@@ -144,10 +144,10 @@ Deno.test("every request is logged once, with its id echoed in X-Request-Id", as
   const [p, g] = requests;
   assertEquals(
     [p.id, p.front, p.method, p.path, p.status, p.principal, p.level],
-    ["client-id-1", "api", "PUT", "/api/v1/fs/home/alice/a.txt", 201, "root", "info"],
+    ["client-id-1", "api", "PUT", "/api/v1/fs/home/alice/a.txt", 201, "user:root", "info"],
   );
   assertEquals(p.aborted, true, "a body the client dropped is marked so");
-  assertEquals([g.id, g.status, g.bytes, g.principal], [id, 200, 5, "alice"]);
+  assertEquals([g.id, g.status, g.bytes, g.principal], [id, 200, 5, "user:alice"]);
   assert(typeof g.ms === "number" && g.ms >= 0 && typeof g.time === "string", JSON.stringify(g));
 });
 
@@ -160,7 +160,7 @@ Deno.test("the text log format writes key=value lines; level warn keeps 4xx and 
   await (await a.request("/api/v1/fs/missing.txt", { headers: basic("root") })).text();
   assertEquals(lines.length, 1, lines.join("\n"));
   assert(
-    /^time=\S+ level=warn msg=request id=\S+ front=api method=GET path=\/api\/v1\/fs\/missing.txt status=404 bytes=\d+ ms=[\d.]+ principal=root$/
+    /^time=\S+ level=warn msg=request id=\S+ front=api method=GET path=\/api\/v1\/fs\/missing.txt status=404 bytes=\d+ ms=[\d.]+ principal=user:root$/
       .test(lines[0]!),
     lines[0],
   );

@@ -310,6 +310,26 @@ davTest("a collection's GET has no entity tag to match", async ({ a }) => {
   );
 });
 
+davTest("a collection's GET shows names with a bidi override as stored", async ({ a }) => {
+  // A browser showed "invoice\u202Egpj.exe" as "invoiceexe.jpg" (before session 20).
+  assertEquals(await a.mkcol("/c\u202Ed"), 201);
+  assertEquals(await a.put("/c\u202Ed/invoice\u202Egpj.exe", "MZ"), 201);
+  const res = await a.send("GET", "/c\u202Ed/");
+  assertEquals(res.status, 200);
+  const html = await res.text();
+  assert(!html.includes("\u202E"), html);
+  assert(
+    html.includes(
+      '<bdi dir="ltr">invoice<span class="hidden-char" title="U+202E">\u27E8U+202E\u27E9</span>' +
+        "gpj.exe</bdi>",
+    ),
+    html,
+  );
+  assert(html.includes("<title>/\u2066c\u27E8U+202E\u27E9d\u2069</title>"), html);
+  // The link still names the file as it is stored.
+  assert(html.includes("invoice%E2%80%AEgpj.exe"), html);
+});
+
 // RFC 4918 section 9.9.2 restricts the Depth of a collection's MOVE only (Apache's mod_dav
 // likewise). Before session 16 a file's MOVE with Depth 0 was 400.
 davTest("MOVE of a file takes Depth 0; of a collection only infinity", async ({ a }) => {

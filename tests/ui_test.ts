@@ -161,6 +161,83 @@ Deno.test("sign-in sets a session cookie, refuses a wrong password and cross-sit
   }
 });
 
+Deno.test("over HTTPS the session cookie is `__Host-` and a plain-named one is no session", async () => {
+  const { app, url } = await fixture();
+  const login = (headers: Record<string, string>, base = url) =>
+    app.request(`${base}/ui/login`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+      body: new URLSearchParams({ user: "alice", password: "pw", next: "/" }),
+    });
+  // Over plain HTTP: the plain name (a browser refuses a `__Host-` cookie there).
+  const http = await login({});
+  await http.body?.cancel();
+  const plain = http.headers.getSetCookie();
+  assertEquals(plain.length, 1, plain.join(" | "));
+  assert(plain[0]!.startsWith("pagefs_session=v1."), plain[0]);
+  // Over HTTPS, directly or as a TLS proxy says (either header): `__Host-`, Secure, Path=/,
+  // no Domain; and the plain one of before is removed.
+  const httpsUrl = url.replace("http:", "https:");
+  for (
+    const [headers, base] of [
+      [{}, httpsUrl],
+      [{ "x-forwarded-proto": "https" }, url],
+      [{ forwarded: "for=1.2.3.4;proto=https" }, url],
+    ] as const
+  ) {
+    const res = await login(headers, base);
+    await res.body?.cancel();
+    const [session, old] = res.headers.getSetCookie();
+    const what = `${base} ${JSON.stringify(headers)}: ${res.headers.getSetCookie().join(" | ")}`;
+    assert(/^__Host-pagefs_session=v1\.[^;]+; Path=\/;/.test(session ?? ""), what);
+    assert(/; Secure/.test(session!) && !/Domain/i.test(session!), what);
+    assert(/^pagefs_session=; .*Max-Age=0/.test(old ?? ""), what);
+  }
+  const sessionOf = (cookie: string) => cookie.split(";")[0]!.split("=").slice(1).join("=");
+  const value = sessionOf(plain[0]!);
+  const viaProxy = { "x-forwarded-proto": "https" };
+  const list = (cookie: string, headers: Record<string, string> = {}) =>
+    app.request(`${url}/api/v1/fs/`, { headers: { cookie, ...headers } });
+  // The same session under `__Host-` over HTTPS works; under the plain name (one from
+  // before session 20, or one a sibling subdomain or the network planted) it is no session:
+  // signed out once.
+  const hosted = await list(`__Host-pagefs_session=${value}`, viaProxy);
+  assertEquals(hosted.status, 200, await hosted.text());
+  const planted = await list(`pagefs_session=${value}`, viaProxy);
+  assertEquals(planted.status, 401, await planted.text());
+  const page = await app.request(`${httpsUrl}/`, {
+    headers: { cookie: `pagefs_session=${value}` },
+  });
+  await page.body?.cancel();
+  assertEquals([page.status, page.headers.get("location")], [303, "/ui/login"]);
+  // Over plain HTTP only the plain name counts.
+  const plainOk = await list(`pagefs_session=${value}`);
+  assertEquals(plainOk.status, 200, await plainOk.text());
+  const hostedHttp = await list(`__Host-pagefs_session=${value}`);
+  assertEquals(hostedHttp.status, 401, await hostedHttp.text());
+  // Sign-out over HTTPS clears both names.
+  const shell = await app.request(`${url}/`, {
+    headers: { cookie: `__Host-pagefs_session=${value}`, ...viaProxy },
+  });
+  const csrf = /data-csrf="([^"]*)"/.exec(await shell.text())![1]!;
+  const out = await app.request(`${url}/ui/logout`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/x-www-form-urlencoded",
+      cookie: `__Host-pagefs_session=${value}`,
+      origin: url,
+      ...viaProxy,
+    },
+    body: new URLSearchParams({ csrf }),
+  });
+  await out.body?.cancel();
+  assertEquals(out.status, 303);
+  assertEquals(out.headers.getSetCookie().map((c) => c.split("=")[0]), [
+    "__Host-pagefs_session",
+    "pagefs_session",
+  ]);
+});
+
 Deno.test("the API takes the session cookie, and writes need the CSRF token", async () => {
   const { app, url, signIn, csrfOf } = await fixture();
   const { cookie } = await signIn();

@@ -9,7 +9,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { allows, ANONYMOUS, type Authenticator, type Principal, READ_METHODS } from "./verify.ts";
 import { normalisedPath } from "./_path.ts";
 import type { AuthFailure } from "./metrics.ts";
-import { cookieValue, CSRF_HEADER, SESSION_COOKIE, type Sessions } from "./session.ts";
+import { CSRF_HEADER, type Sessions } from "./session.ts";
 
 /** The context variables the middleware sets: read them with `c.get("principal")`. */
 export type AuthEnv = { Variables: { principal: Principal } };
@@ -71,7 +71,7 @@ export function requireAuth(
     const header = c.req.header("authorization") ?? null;
     const method = c.req.method.toUpperCase();
     const cookie = header === null && options.sessions
-      ? cookieValue(c.req.header("cookie"), SESSION_COOKIE)
+      ? options.sessions.cookieOf(c.req.raw)
       : null;
     let principal: Principal | null;
     if (cookie !== null && options.sessions) {

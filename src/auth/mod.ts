@@ -29,6 +29,7 @@ export {
   Authenticator,
   type AuthenticatorOptions,
   type Principal,
+  principalId,
   READ_METHODS,
 } from "./verify.ts";
 export { type AuthEnv, requireAuth, type RequireAuthOptions } from "./middleware.ts";
@@ -39,6 +40,7 @@ export {
   cookieValue,
   CSRF_HEADER,
   fromBase64url,
+  SECURE_SESSION_COOKIE,
   type Session,
   SESSION_COOKIE,
   SESSION_TTL_SECONDS,

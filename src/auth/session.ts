@@ -17,8 +17,17 @@
 
 import { constantTimeEqual } from "./hash.ts";
 
-/** The session cookie's name. */
+/** The session cookie's name over plain HTTP. */
 export const SESSION_COOKIE = "pagefs_session";
+/**
+ * The session cookie's name over HTTPS. A browser keeps a `__Host-` cookie only when it is
+ * `Secure`, has `Path=/` and no `Domain`, and was set over HTTPS: so no page of a sibling
+ * subdomain and no one on the network path over plain HTTP can plant one (a session of the
+ * attacker's own that the victim then works in, or several cookies of one name to confuse
+ * which one the server reads). Before session 20 the cookie was `pagefs_session` over HTTPS
+ * too, which anyone able to set a cookie for the host could set.
+ */
+export const SECURE_SESSION_COOKIE = "__Host-pagefs_session";
 /** The header that carries the CSRF token on state-changing requests. */
 export const CSRF_HEADER = "x-csrf-token";
 /** How long a session lasts by default: 12 hours. */
@@ -122,6 +131,12 @@ export interface SessionsOptions {
   readonly ttlSeconds?: number;
   /** The clock in milliseconds (default `Date.now`). */
   readonly now?: () => number;
+  /**
+   * Whether the browser reached the service over HTTPS (default: the request URL's scheme;
+   * the app passes `reachedOverHttps`, which also reads what a TLS proxy says). It decides
+   * the cookie's name ({@linkcode SECURE_SESSION_COOKIE} or {@linkcode SESSION_COOKIE}).
+   */
+  readonly httpsOf?: (request: Request) => boolean;
 }
 
 // A cookie longer than this is none we issued.
@@ -145,11 +160,29 @@ export class Sessions {
   #signer: Signer;
   #ttl: number;
   #now: () => number;
+  #httpsOf: (request: Request) => boolean;
 
   constructor(signer: Signer, options: SessionsOptions = {}) {
     this.#signer = signer;
     this.#ttl = options.ttlSeconds ?? SESSION_TTL_SECONDS;
     this.#now = options.now ?? Date.now;
+    this.#httpsOf = options.httpsOf ?? ((request) => request.url.startsWith("https:"));
+  }
+
+  /**
+   * The name the session cookie has on `request`: `__Host-pagefs_session` over HTTPS,
+   * `pagefs_session` over HTTP (a browser refuses a `__Host-` cookie that is not `Secure`,
+   * and a `Secure` one set over HTTP). Only that name is read: over HTTPS a plain
+   * `pagefs_session` (one from before session 20, or planted) is no session, so a browser
+   * signed in before the upgrade is signed out once and signs in again.
+   */
+  cookieName(request: Request): string {
+    return this.#httpsOf(request) ? SECURE_SESSION_COOKIE : SESSION_COOKIE;
+  }
+
+  /** The session cookie's value in `request`, under its name there (see `cookieName`). */
+  cookieOf(request: Request): string | null {
+    return cookieValue(request.headers.get("cookie"), this.cookieName(request));
   }
 
   /** A new session for `user`: the cookie value and what it says. */
@@ -200,17 +233,27 @@ export class Sessions {
     return await this.#signer.verify("csrf", session.nonce, token);
   }
 
-  /** The `Set-Cookie` value that stores a session (`secure` on HTTPS). */
-  cookie(value: string, options: { secure: boolean }): string {
-    return `${SESSION_COOKIE}=${value}; Path=/; Max-Age=${this.#ttl}; HttpOnly; ` +
-      `SameSite=Strict${options.secure ? "; Secure" : ""}`;
+  /**
+   * The `Set-Cookie` values that store a session for the browser of `request`: over HTTPS
+   * `__Host-` and `Secure`, and the plain-named cookie of before session 20 removed, which
+   * the browser would otherwise keep sending until it lapsed.
+   */
+  cookies(value: string, request: Request): string[] {
+    const name = this.cookieName(request);
+    const set = `${name}=${value}; Path=/; Max-Age=${this.#ttl}; HttpOnly; SameSite=Strict`;
+    if (name === SESSION_COOKIE) return [set];
+    return [`${set}; Secure`, removal(SESSION_COOKIE, true)];
   }
 
-  /** The `Set-Cookie` value that removes the session cookie. */
-  clearCookie(options: { secure: boolean }): string {
-    return `${SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict` +
-      `${options.secure ? "; Secure" : ""}`;
+  /** The `Set-Cookie` values that remove the session cookie (both names over HTTPS). */
+  clearCookies(request: Request): string[] {
+    if (this.cookieName(request) === SESSION_COOKIE) return [removal(SESSION_COOKIE, false)];
+    return [removal(SECURE_SESSION_COOKIE, true), removal(SESSION_COOKIE, true)];
   }
+}
+
+function removal(name: string, secure: boolean): string {
+  return `${name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict${secure ? "; Secure" : ""}`;
 }
 
 /** The value of cookie `name` in a `Cookie` header, or null. */

@@ -6,6 +6,7 @@ import {
   cookieValue,
   CSRF_HEADER,
   fromBase64url,
+  SECURE_SESSION_COOKIE,
   SESSION_COOKIE,
   Sessions,
   Signer,
@@ -71,15 +72,35 @@ Deno.test("a session's CSRF token is accepted for it and for no other session", 
   );
 });
 
-Deno.test("`Sessions.cookie()` is HttpOnly, SameSite=Strict, and Secure only on HTTPS", () => {
+Deno.test("`Sessions.cookies()` is HttpOnly, SameSite=Strict, and `__Host-` and Secure on HTTPS", () => {
   const sessions = new Sessions(new Signer(SECRET));
-  const plain = sessions.cookie("v", { secure: false });
-  assert(plain.includes("HttpOnly") && plain.includes("SameSite=Strict"), plain);
-  assert(!plain.includes("Secure"), plain);
-  assert(sessions.cookie("v", { secure: true }).endsWith("; Secure"));
-  assert(sessions.clearCookie({ secure: false }).includes("Max-Age=0"));
+  const http = new Request("http://pagefs.test/");
+  const https = new Request("https://pagefs.test/");
+  const [plain, ...more] = sessions.cookies("v", http);
+  assertEquals(more, []);
+  assert(plain!.startsWith(`${SESSION_COOKIE}=v; Path=/;`), plain);
+  assert(plain!.includes("HttpOnly") && plain!.includes("SameSite=Strict"), plain);
+  assert(!plain!.includes("Secure") && !plain!.includes("Domain"), plain);
+  // Over HTTPS: the `__Host-` name, Secure, Path=/ and no Domain (else a browser drops it),
+  // and the plain-named cookie of before removed.
+  const [secure, old] = sessions.cookies("v", https);
+  assert(secure!.startsWith(`${SECURE_SESSION_COOKIE}=v; Path=/;`), secure);
+  assert(secure!.endsWith("; Secure") && !secure!.includes("Domain"), secure);
+  assert(old!.startsWith(`${SESSION_COOKIE}=;`) && old!.includes("Max-Age=0"), old);
+  assertEquals(sessions.clearCookies(http).length, 1);
+  assert(sessions.clearCookies(http)[0]!.includes("Max-Age=0"));
+  assertEquals(sessions.clearCookies(https).map((c) => c.split("=")[0]), [
+    SECURE_SESSION_COOKIE,
+    SESSION_COOKIE,
+  ]);
   assertEquals(cookieValue(`a=1; ${SESSION_COOKIE}=xyz; b=2`, SESSION_COOKIE), "xyz");
   assertEquals(cookieValue("a=1", SESSION_COOKIE), null);
+  // Each scheme reads its own name only.
+  const both = `${SESSION_COOKIE}=plain; ${SECURE_SESSION_COOKIE}=host`;
+  assertEquals(sessions.cookieOf(new Request(http, { headers: { cookie: both } })), "plain");
+  assertEquals(sessions.cookieOf(new Request(https, { headers: { cookie: both } })), "host");
+  const planted = new Request(https, { headers: { cookie: `${SESSION_COOKIE}=plain` } });
+  assertEquals(sessions.cookieOf(planted), null);
 });
 
 async function sessionApp() {

@@ -39,6 +39,26 @@ export interface Principal {
 /** The principal of every request when authentication is off (loopback, no credentials). */
 export const ANONYMOUS: Principal = Object.freeze({ name: "anonymous", access: "rw", prefix: "/" });
 
+/**
+ * Who a principal is, for anything that records or compares identity (lock ownership and
+ * each principal's share of the lock table, share links' maker, the request log, render
+ * caches): `user:<name>` or `token:<name>`, null for {@linkcode ANONYMOUS}. Names are unique
+ * per kind only, so the name alone does not say who: before session 20 a token named
+ * "alice" (read-only, or limited to another folder) counted as user alice for her locks
+ * and her share of the lock table. Names hold no colon, so the id reads back unambiguously.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ANONYMOUS, principalId } from "./verify.ts";
+ * assert(principalId({ name: "alice", access: "rw", prefix: "/", kind: "token" }) === "token:alice");
+ * assert(principalId(ANONYMOUS) === null);
+ * ```
+ */
+export function principalId(principal: Principal | undefined): string | null {
+  return principal?.kind === undefined ? null : `${principal.kind}:${principal.name}`;
+}
+
 /** Methods that only read; every other method needs `rw`. */
 export const READ_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS", "PROPFIND"]);
 

@@ -6,8 +6,11 @@
  * @module
  */
 
+import { savedName } from "./shown_name.ts";
+
 /**
- * The header value that makes a browser save the answer as `name`.
+ * The header value that makes a browser save the answer as `original`, with every character
+ * that would hide or reorder text as `_` (since session 20).
  *
  * Before session 19 the zip and share downloads sent `filename*` alone, so a client that
  * reads only `filename` (older HTTP libraries, some download managers) fell back to the
@@ -24,7 +27,10 @@
  * }
  * ```
  */
-export function attachment(name: string): string {
+export function attachment(original: string): string {
+  // Saved without characters that hide or reorder text (`invoice\u202Egpj.exe` is saved as
+  // `invoice_gpj.exe`, not as a file that shows as "invoiceexe.jpg"): see shown_name.ts.
+  const name = savedName(original);
   // Printable ASCII only, without the quoted-string's specials and `%` (which some
   // clients decode in `filename`, RFC 6266 appendix D).
   const ascii = name.replace(/[^\x20-\x7e]|["\\%]/gu, "_");

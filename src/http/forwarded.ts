@@ -45,3 +45,16 @@ export function originOf(request: Request, trust: boolean): string {
   const fwd = forwardedOf(request.headers);
   return `${fwd.proto ?? own.proto}://${fwd.host ?? own.host}`;
 }
+
+/**
+ * Whether the browser reached the service over HTTPS: the request's own scheme (Deno
+ * Deploy, TLS in `Deno.serve`), or a TLS proxy's word for it (`Forwarded: proto=https` or
+ * `X-Forwarded-Proto: https`). That word is taken even without `PAGEFS_TRUST_FORWARDED`:
+ * it can only make a cookie stricter (`Secure`, `__Host-`), and a client that claims HTTPS
+ * over plain HTTP gets a cookie its own browser refuses, which harms no one else. A proxy
+ * that ends TLS and says nothing gets plain-HTTP cookies, as before.
+ */
+export function reachedOverHttps(request: Request): boolean {
+  if (request.url.startsWith("https:")) return true;
+  return forwardedOf(request.headers).proto === "https";
+}

@@ -20,7 +20,8 @@ import { type Alias, LockedError, type Vfs } from "../vfs/mod.ts";
 const PRINCIPAL = "pagefs.lockPrincipal";
 
 /**
- * Names the request's principal (null: authentication is off) for the lock checks below;
+ * Names the request's principal by its id (`user:<name>`, `token:<name>`; null: authentication
+ * is off) for the lock checks below;
  * the app sets it once the request is authenticated. Unset, a submitted token counts only
  * for a lock that nobody in particular took.
  */

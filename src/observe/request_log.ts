@@ -41,7 +41,7 @@ export interface RequestLogOptions {
   readonly telemetry?: Telemetry | undefined;
   /** The front end a path belongs to (a metric label: keep the set small). */
   readonly frontOf: (path: string) => string;
-  /** The authenticated principal's name, if any (read after the request ran). */
+  /** The authenticated principal's id (`user:<name>`, `token:<name>`), if any (read after the request ran). */
   readonly principalOf: (c: Context) => string | null;
 }
 

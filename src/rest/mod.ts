@@ -42,7 +42,7 @@ export interface RestApiOptions {
    * second paths must stay inside it (the VFS refuses anything else with EACCES).
    */
   readonly scopeOf?: (c: Context) => string;
-  /** The authenticated user of a request (part of the key of a kept listing). */
+  /** Who makes a request, as a principal id (`user:<name>`; part of the key of a kept listing). */
   readonly principalOf?: (c: Context) => string | null;
   /** Where rendered listings are kept (default: a cache of its own). */
   readonly renderCache?: RenderCache;

@@ -14,6 +14,7 @@
  */
 
 import { attachment } from "../http/disposition.ts";
+import { savedName } from "../http/shown_name.ts";
 import type { Context, Hono } from "hono";
 import type { Vfs } from "../vfs/mod.ts";
 import { HttpError } from "./errors.ts";
@@ -142,8 +143,9 @@ const UNSAFE = /[\\\x00-\x1f\x7f]/g;
  * 7-Zip) take "\" as a separator and a leading "C:" as a drive: a file named `..\..\x`
  * (which a JSON `to` accepted before session 18) or `C:\x` became an entry that extracts
  * outside the folder it is extracted to (zip slip), and APPNOTE 4.4.17 forbids both in entry
- * names. So "\", control characters (which `unzip -l` prints raw to the terminal) and the
- * colon of a leading drive letter become "_". Two names of one folder can then collide (`a\b`
+ * names. So "\", control characters (which `unzip -l` prints raw to the terminal), characters
+ * that hide or reorder text (bidi overrides, zero-width: `savedName`) and the colon of a
+ * leading drive letter become "_". Two names of one folder can then collide (`a\b`
  * and `a_b`): an unzip tool asks, as for any repeated name; nothing lands outside.
  *
  * @example
@@ -156,7 +158,9 @@ const UNSAFE = /[\\\x00-\x1f\x7f]/g;
  * ```
  */
 export function zipEntryName(name: string, first: boolean): string {
-  const safe = name.replace(UNSAFE, "_");
+  // Characters that hide or reorder text become "_" too (since session 20): extracted,
+  // `invoice\u202Egpj.exe` showed as "invoiceexe.jpg" (src/http/shown_name.ts).
+  const safe = savedName(name).replace(UNSAFE, "_");
   return first && /^[A-Za-z]:/.test(safe) ? `${safe[0]}_${safe.slice(2)}` : safe;
 }
 

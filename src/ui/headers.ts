@@ -1,6 +1,7 @@
 /** Security headers of the UI's pages and files. @module */
 
 import type { Context, MiddlewareHandler } from "hono";
+import { reachedOverHttps } from "../http/forwarded.ts";
 
 /**
  * The pages' content security policy: scripts and styles only from this origin (no inline
@@ -33,8 +34,7 @@ export const uiHeaders: MiddlewareHandler = async (c, next) => {
   headers.set("cross-origin-opener-policy", "same-origin");
 };
 
-/** Whether the browser reached us over HTTPS (directly or through a proxy that says so). */
+/** Whether the browser reached us over HTTPS (see `reachedOverHttps`). */
 export function isHttps(c: Context): boolean {
-  if (new URL(c.req.url).protocol === "https:") return true;
-  return c.req.header("x-forwarded-proto")?.split(",")[0]?.trim() === "https";
+  return reachedOverHttps(c.req.raw);
 }

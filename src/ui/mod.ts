@@ -14,9 +14,8 @@ import {
   ANONYMOUS,
   type Authenticator,
   type AuthEnv,
-  cookieValue,
   type Principal,
-  SESSION_COOKIE,
+  principalId,
   type Sessions,
 } from "../auth/mod.ts";
 import { HttpError } from "../http/errors.ts";
@@ -32,7 +31,7 @@ import {
   newGeneration,
   type ShareTokens,
 } from "./share_token.ts";
-import { isHttps, uiHeaders } from "./headers.ts";
+import { uiHeaders } from "./headers.ts";
 
 export { ShareTokens } from "./share_token.ts";
 export { assetUrl } from "./pages.tsx";
@@ -132,7 +131,7 @@ export function createUi(vfs: Vfs, options: UiOptions): Hono<AuthEnv> {
   /** The signed-in principal and its CSRF token, or null (sign-in needed). */
   const signedIn = async (c: Context): Promise<{ principal: Principal; csrf: string } | null> => {
     if (auth === null) return { principal: ANONYMOUS, csrf: "" };
-    const session = await sessions.verify(cookieValue(c.req.header("cookie"), SESSION_COOKIE));
+    const session = await sessions.verify(sessions.cookieOf(c.req.raw));
     const principal = session === null ? null : auth.userPrincipal(session.user);
     if (session === null || principal === null) return null;
     return { principal, csrf: await sessions.csrfToken(session) };
@@ -180,7 +179,9 @@ export function createUi(vfs: Vfs, options: UiOptions): Hono<AuthEnv> {
       return html(c, LoginPage({ next, user, error: "Wrong user name or password" }), 401);
     }
     const { value } = await sessions.issue(principal.name);
-    c.header("set-cookie", sessions.cookie(value, { secure: isHttps(c) }));
+    for (const cookie of sessions.cookies(value, c.req.raw)) {
+      c.header("set-cookie", cookie, { append: true });
+    }
     return c.redirect(next, 303);
   });
 
@@ -190,12 +191,14 @@ export function createUi(vfs: Vfs, options: UiOptions): Hono<AuthEnv> {
     // visitors out of PageFS (before session 19).
     if (!sameOrigin(c)) throw new HttpError(403, "EACCES", "Cross-site sign-out refused");
     const form = await readForm(c);
-    const session = await sessions.verify(cookieValue(c.req.header("cookie"), SESSION_COOKIE));
+    const session = await sessions.verify(sessions.cookieOf(c.req.raw));
     const csrf = typeof form.csrf === "string" ? form.csrf : "";
     if (session !== null && !await sessions.checkCsrf(session, csrf)) {
       throw new HttpError(403, "EACCES", "Missing or invalid CSRF token");
     }
-    c.header("set-cookie", sessions.clearCookie({ secure: isHttps(c) }));
+    for (const cookie of sessions.clearCookies(c.req.raw)) {
+      c.header("set-cookie", cookie, { append: true });
+    }
     return c.redirect("/ui/login", 303);
   });
 
@@ -253,7 +256,7 @@ export function createUi(vfs: Vfs, options: UiOptions): Hono<AuthEnv> {
         path,
         ino: stat.ino,
         generation: generation!,
-        by: maker.kind ? `${maker.kind}:${maker.name}` : null,
+        by: principalId(maker),
       },
       { seconds: seconds as number, password: password || null },
     );

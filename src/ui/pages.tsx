@@ -9,6 +9,7 @@
 
 import type { Child } from "hono/jsx";
 import { ASSET_VERSION } from "./_assets.ts";
+import { nameParts, savedName, shownName } from "../http/shown_name.ts";
 
 /** The URL of a static asset. */
 export function assetUrl(name: string): string {
@@ -220,6 +221,24 @@ export function SharePasswordPage(props: { action: string; error?: string }) {
   );
 }
 
+/**
+ * A file name as shown: isolated left to right, each character that would hide or reorder
+ * text (a bidi override, a control) shown as its code point (`src/http/shown_name.ts`).
+ */
+function Name(props: { name: string }) {
+  return (
+    <bdi dir="ltr" class="fname">
+      {nameParts(props.name).map((p, i) =>
+        "text" in p ? p.text : (
+          <span key={i} class="hidden-char" title={p.hidden}>
+            {p.hidden}
+          </span>
+        )
+      )}
+    </bdi>
+  );
+}
+
 /** One row of a shared folder. */
 export interface ShareRow {
   readonly name: string;
@@ -234,9 +253,11 @@ export function ShareFolderPage(
   props: { title: string; rows: readonly ShareRow[]; parent: string | null; more: string | null },
 ) {
   return (
-    <Page title={`${props.title} – shared with PageFS`} bodyClass="">
+    <Page title={`${shownName(props.title)} – shared with PageFS`} bodyClass="">
       <main class="shared">
-        <h1>{props.title}</h1>
+        <h1>
+          <Name name={props.title} />
+        </h1>
         <p>A read-only shared folder.</p>
         <table>
           <thead>
@@ -259,7 +280,10 @@ export function ShareFolderPage(
             {props.rows.map((row) => (
               <tr>
                 <td>
-                  <a href={row.href}>{row.isDir ? `${row.name}/` : row.name}</a>
+                  <a href={row.href}>
+                    <Name name={row.name} />
+                    {row.isDir ? "/" : ""}
+                  </a>
                 </td>
                 <td class="size">{row.size}</td>
                 <td>
@@ -286,15 +310,17 @@ export function ShareFilePage(
   props: { name: string; size: string; raw: string; download: string; image: boolean },
 ) {
   return (
-    <Page title={`${props.name} – shared with PageFS`} bodyClass="">
+    <Page title={`${shownName(props.name)} – shared with PageFS`} bodyClass="">
       <main class="shared">
-        <h1>{props.name}</h1>
+        <h1>
+          <Name name={props.name} />
+        </h1>
         <p>
-          {props.size} · <a href={props.download} download={props.name}>Download</a>
+          {props.size} · <a href={props.download} download={savedName(props.name)}>Download</a>
           {" · "}
           <a href={props.raw}>Open</a>
         </p>
-        {props.image ? <img src={props.raw} alt={props.name} /> : null}
+        {props.image ? <img src={props.raw} alt={shownName(props.name)} /> : null}
       </main>
     </Page>
   );

@@ -36,7 +36,11 @@ export interface LockInfo {
   readonly scope: LockScope;
   /** The client's `<D:owner>` content as a raw XML fragment, `""` if none; opaque here. */
   readonly owner: string;
-  /** The authenticated user that took the lock, if any. */
+  /**
+   * Who took the lock (`user:<name>` or `token:<name>`, see `principalId` in src/auth), or
+   * null when authentication is off. Read it with {@linkcode holderOf}: records written
+   * before session 20 hold a bare name.
+   */
   readonly principal: string | null;
   /** Seconds granted (never Infinity: capped at the manager's maximum). */
   readonly timeout: number;
@@ -65,6 +69,29 @@ export function liveLocks(value: LockTable | undefined, now: number): LockInfo[]
 }
 
 /**
+ * A principal as the lock table means it: an id (`user:<name>`, `token:<name>`), or null for
+ * authentication off (anyone's). Before session 20 the table held the bare name, which a user
+ * and a token may share; such a lock (it lapses within the lock timeout) is read as the
+ * user's: WebDAV clients sign in as users, it stays someone's (never null, which would make
+ * it anyone's), and no one gets a token they could not use before (user alice could use it
+ * then; the token named "alice" that may have taken it loses it, the safe side). Names hold
+ * no colon, so a bare name is told from an id.
+ */
+export function holderOf(principal: string | null): string | null {
+  if (principal === null || principal.includes(":")) return principal;
+  return `user:${principal}`;
+}
+
+/**
+ * Whether `principal` (undefined: unchecked) may use `lock`'s token: the one who took it, or
+ * anyone for a lock that nobody in particular took (RFC 4918 6.4: the lock creator).
+ */
+export function mayUse(lock: LockInfo, principal: string | null | undefined): boolean {
+  if (principal === undefined || lock.principal === null) return true;
+  return holderOf(lock.principal) === holderOf(principal);
+}
+
+/**
  * What one principal's live locks take of the table: how many, and their size (owner and
  * paths, in UTF-16 code units), which every reader of the table downloads and parses.
  */
@@ -75,7 +102,7 @@ export function shareOf(live: readonly LockInfo[], principal: string): {
   let count = 0;
   let bytes = 0;
   for (const l of live) {
-    if (l.principal !== principal) continue;
+    if (holderOf(l.principal) !== holderOf(principal)) continue;
     count++;
     bytes += lockBytes(l);
   }

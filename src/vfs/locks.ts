@@ -37,6 +37,7 @@ import {
   type LockInfo,
   type LockScope,
   type LockTable,
+  mayUse,
   normalize,
   table,
 } from "./lock_table.ts";
@@ -52,6 +53,7 @@ export interface LockRequest {
   readonly depth: "0" | "infinity";
   readonly scope: LockScope;
   readonly owner: string;
+  /** Who takes it: a principal id (`user:<name>`, `token:<name>`; see `holderOf`). */
   readonly principal?: string | null;
   /** Seconds asked for; null for the default, Infinity (or above the maximum) for the maximum. */
   readonly timeout: number | null;
@@ -73,8 +75,9 @@ export interface CheckOptions {
   /** The change affects the whole tree below `path` (DELETE, MOVE). */
   readonly descendants?: boolean;
   /**
-   * The authenticated user making the change. When given, a submitted token only counts
-   * for a lock taken by that user or by nobody (RFC 4918 6.4: the lock creator).
+   * The principal id (`user:<name>`, `token:<name>`) making the change. When given, a
+   * submitted token only counts for a lock taken by that principal or by nobody (RFC 4918
+   * 6.4: the lock creator). A user and a token of the same name are two principals.
    */
   readonly principal?: string | null;
 }
@@ -83,7 +86,7 @@ export interface CheckOptions {
 export interface TokenOptions {
   /** The resolved name of the path: a lock that covers it covers the path. */
   readonly alias?: Alias;
-  /** When given, only a lock taken by this user (or by nobody) may be refreshed or removed. */
+  /** When given, only a lock taken by this principal (or by nobody) may be refreshed or removed. */
   readonly principal?: string | null;
 }
 
@@ -352,10 +355,7 @@ export class LockManager {
   ): Promise<LockInfo[]> {
     return this.#run(path, async () => {
       const at = normalize(path);
-      const held = (l: LockInfo) =>
-        tokens.has(l.token) &&
-        (options.principal === undefined || l.principal === null ||
-          l.principal === options.principal);
+      const held = (l: LockInfo) => tokens.has(l.token) && mayUse(l, options.principal);
       const live = await this.#live();
       // The path as named, and as its symlinks resolve (a path without one is itself: no
       // second look), so that no other URL of a locked resource escapes its lock.
@@ -471,12 +471,7 @@ export class LockManager {
     if (!covers(found, path) && !(alias !== null && covers(found, alias))) {
       throw new LockTokenError(path, token, "scope");
     }
-    if (
-      options.principal !== undefined && found.principal !== null &&
-      found.principal !== options.principal
-    ) {
-      throw new LockTokenError(path, token, "principal");
-    }
+    if (!mayUse(found, options.principal)) throw new LockTokenError(path, token, "principal");
     return found;
   }
 

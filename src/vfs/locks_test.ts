@@ -56,7 +56,7 @@ const tokens = (locks: readonly LockInfo[]) => locks.map((l) => l.token).sort();
 
 contract("lock() refuses a second exclusive lock and stores the table as JSON", async (store) => {
   const fs = await Vfs.open(store, { now: () => 1_000_000 });
-  const first = await fs.locks.lock({ ...req("/doc.txt"), principal: "alice" });
+  const first = await fs.locks.lock({ ...req("/doc.txt"), principal: "user:alice" });
   assert(/^urn:uuid:[0-9a-f-]{36}$/.test(first.token), first.token);
   assertEquals(first, {
     token: first.token,
@@ -64,7 +64,7 @@ contract("lock() refuses a second exclusive lock and stores the table as JSON", 
     depth: "0",
     scope: "exclusive",
     owner: "<D:href>mailto:me@example.com</D:href>",
-    principal: "alice",
+    principal: "user:alice",
     timeout: 3600,
     expires: first.expires,
   });
@@ -242,15 +242,33 @@ contract("unlock() removes only the named lock on a path it covers", async (stor
 
 contract("a lock's principal: others' tokens do not count for a change", async (store) => {
   const fs = await Vfs.open(store);
+  const lock = await fs.locks.lock({ ...req("/f"), principal: "user:alice" });
+  const held = new Set([lock.token]);
+  assertEquals(await fs.locks.unsatisfied("/f", held, { principal: "user:alice" }), []);
+  // A token of the same name is another principal (before session 20 it counted as her).
+  for (const other of ["user:bob", "token:alice"]) {
+    assertEquals(tokens(await fs.locks.unsatisfied("/f", held, { principal: other })), [
+      lock.token,
+    ]);
+    const stolen = await tokenError(fs.locks.unlock(lock.token, "/f", { principal: other }));
+    assertEquals(stolen.reason, "principal");
+  }
+  await fs.locks.unlock(lock.token, "/f", { principal: "user:alice" });
+});
+
+contract("a lock recorded with a bare name (before session 20) is the user's", async (store) => {
+  const fs = await Vfs.open(store);
   const lock = await fs.locks.lock({ ...req("/f"), principal: "alice" });
   const held = new Set([lock.token]);
-  assertEquals(await fs.locks.unsatisfied("/f", held, { principal: "alice" }), []);
-  assertEquals(tokens(await fs.locks.unsatisfied("/f", held, { principal: "bob" })), [
+  assertEquals(await fs.locks.unsatisfied("/f", held, { principal: "user:alice" }), []);
+  assertEquals(tokens(await fs.locks.unsatisfied("/f", held, { principal: "token:alice" })), [
     lock.token,
   ]);
-  const stolen = await tokenError(fs.locks.unlock(lock.token, "/f", { principal: "bob" }));
-  assertEquals(stolen.reason, "principal");
-  await fs.locks.unlock(lock.token, "/f", { principal: "alice" });
+  // Never anyone's: another principal's token does not count for it either.
+  assertEquals(tokens(await fs.locks.unsatisfied("/f", held, { principal: "user:bob" })), [
+    lock.token,
+  ]);
+  await fs.locks.unlock(lock.token, "/f", { principal: "user:alice" });
 });
 
 contract("release() drops a subtree's locks in one write, none when none", async (store) => {
@@ -327,20 +345,24 @@ contract("one principal cannot take more than its share of the table", async (st
     owner,
     principal,
   });
-  await locks.lock(as("alice", "/a"));
-  const a2 = await locks.lock(as("alice", "/a"));
-  const third = await assertRejects(() => locks.lock(as("alice", "/a")));
+  await locks.lock(as("user:alice", "/a"));
+  const a2 = await locks.lock(as("user:alice", "/a"));
+  const third = await assertRejects(() => locks.lock(as("user:alice", "/a")));
   assert(third instanceof FsError && third.code === "ENOSPC", String(third));
   // Others still lock, the same resource too; without a principal (no auth) no share applies.
-  await locks.lock(as("bob", "/a"));
+  await locks.lock(as("user:bob", "/a"));
+  // A token of her name is another principal; a bare name (before session 20) is the user.
+  await locks.lock(as("token:alice", "/a"));
+  const bare = await assertRejects(() => locks.lock(as("alice", "/a")));
+  assert(bare instanceof FsError && bare.code === "ENOSPC", String(bare));
   for (let i = 0; i < 3; i++) await locks.lock(as(null, "/a"));
   // Size counts too: owners and paths.
-  const big = await assertRejects(() => locks.lock(as("bob", "/b", "x".repeat(200))));
+  const big = await assertRejects(() => locks.lock(as("user:bob", "/b", "x".repeat(200))));
   assert(big instanceof FsError && big.code === "ENOSPC", String(big));
-  await locks.lock(as("bob", "/b", "x".repeat(150)));
+  await locks.lock(as("user:bob", "/b", "x".repeat(150)));
   // An unlock gives the share back.
   await locks.unlock(a2.token, "/a");
-  await locks.lock(as("alice", "/a"));
+  await locks.lock(as("user:alice", "/a"));
 }, { backends: ["memory"] });
 
 contract(

@@ -20,6 +20,7 @@ import {
   validatorHeaders,
 } from "../http/preconditions.ts";
 import { parseContentRange, requestedSpan } from "../http/ranges.ts";
+import { nameHtml, shownName } from "../http/shown_name.ts";
 import {
   ChangedError,
   isFsError,
@@ -104,15 +105,18 @@ async function collectionIndex(req: DavRequest): Promise<Response> {
         const dir = stat.type === "directory";
         const link = escapeXml(href(req, child, dir));
         const size = dir ? "" : String(stat.size);
-        rows.push(`<li><a href="${link}">${escapeXml(name)}${dir ? "/" : ""}</a> ${size}</li>`);
+        // Shown as stored: a name's bidi override or control cannot pass it for another.
+        rows.push(`<li><a href="${link}">${nameHtml(name)}${dir ? "/" : ""}</a> ${size}</li>`);
       }
       cursor = page.cursor;
       if (!cursor) break;
     }
   }
-  const title = escapeXml(req.path);
+  const names = req.path.split("/").slice(1);
+  const title = escapeXml(req.path === "/" ? "/" : names.map((n) => `/${shownName(n)}`).join(""));
+  const heading = req.path === "/" ? "/" : names.map((n) => `/${nameHtml(n)}`).join("");
   const html = `<!doctype html><meta charset="utf-8"><title>${title}</title>` +
-    `<h1>${title}</h1><ul>${rows.join("")}</ul>`;
+    `<h1>${heading}</h1><ul>${rows.join("")}</ul>`;
   return new Response(req.c.req.method === "HEAD" ? null : html, {
     headers: { "content-type": "text/html; charset=utf-8", "content-security-policy": "sandbox" },
   });

@@ -44,7 +44,10 @@ export interface WebDavOptions {
   readonly mount?: string;
   /** Largest XML request body (default 1 MiB); larger is 413. */
   readonly maxXmlBytes?: number;
-  /** The authenticated user of a request, recorded in the locks it takes. */
+  /**
+   * Who makes a request, as a principal id (`user:<name>`, `token:<name>`: a user and a token
+   * may share a name), recorded in the locks it takes.
+   */
   readonly principalOf?: (c: Context) => string | null;
   /**
    * The folder a request's caller may reach (default "/"): its paths, followed symlinks and

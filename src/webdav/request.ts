@@ -32,7 +32,7 @@ export interface DavRequest {
   readonly maxXmlBytes: number;
   /** Most members a `PROPFIND Depth: infinity` answers. */
   readonly davInfinityMax: number;
-  /** The authenticated user's name, for lock records (null without auth). */
+  /** The principal id (`user:<name>`, `token:<name>`), for lock records (null without auth). */
   readonly principal: string | null;
   /** The folder the caller may reach ("/" for everything); `vfs` is limited to it. */
   readonly scope: string;

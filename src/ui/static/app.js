@@ -7,6 +7,7 @@ import { confirm, prompt, show } from "./dialogs.js";
 import { filesFromDrop, Uploads } from "./uploads.js";
 import {
   baseName,
+  downloadName,
   encodePath,
   h,
   humanDate,
@@ -15,7 +16,10 @@ import {
   join,
   KIND_LABEL,
   kindOf,
+  nameNode,
   parentOf,
+  shownName,
+  visibleText,
   within,
 } from "./util.js";
 
@@ -42,7 +46,7 @@ function say(message) {
 }
 
 function fail(error) {
-  say(`Error: ${error?.message ?? error}`);
+  say(`Error: ${visibleText(error?.message ?? error)}`);
   statusLine.dataset.error = "1";
   setTimeout(() => delete statusLine.dataset.error, 4000);
 }
@@ -90,13 +94,13 @@ function renderCrumbs() {
         "li",
         {},
         last
-          ? h("span", { "aria-current": "page" }, crumb.label)
-          : h("a", { href: `#${encodePath(crumb.path)}` }, crumb.label),
+          ? h("span", { "aria-current": "page" }, nameNode(crumb.label))
+          : h("a", { href: `#${encodePath(crumb.path)}` }, nameNode(crumb.label)),
       ),
     );
   });
   $("up").disabled = state.cwd === config.prefix;
-  document.title = `${state.cwd === "/" ? "Home" : baseName(state.cwd)} \u2013 PageFS`;
+  document.title = `${state.cwd === "/" ? "Home" : shownName(baseName(state.cwd))} \u2013 PageFS`;
 }
 
 // ---- loading and sorting -----------------------------------------------------------
@@ -243,11 +247,11 @@ function renderRow(entry, i, height) {
   const kind = kindOf(entry);
   const isDir = entry.type === "directory";
   const name = isDir
-    ? h("a", { class: "name", href: `#${encodePath(path)}`, tabindex: -1 }, entry.name)
+    ? h("a", { class: "name", href: `#${encodePath(path)}`, tabindex: -1 }, nameNode(entry.name))
     : h(
       "button",
       { class: "name", type: "button", tabindex: -1, onclick: () => preview(entry) },
-      entry.name,
+      nameNode(entry.name),
     );
   const el = h(
     "div",
@@ -264,7 +268,7 @@ function renderRow(entry, i, height) {
       type: "checkbox",
       tabindex: -1,
       checked: selected,
-      "aria-label": `Select ${entry.name}`,
+      "aria-label": `Select ${shownName(entry.name)}`,
       onclick: (e) => {
         e.stopPropagation();
         toggle(i, e.shiftKey);
@@ -411,7 +415,7 @@ async function newFolder() {
   if (name === null) return;
   try {
     await op(join(state.cwd, checkName(name.trim())), { op: "mkdir" });
-    say(`Created folder "${name}"`);
+    say(`Created folder "${shownName(name)}"`);
     await reload();
   } catch (error) {
     fail(error);
@@ -422,7 +426,7 @@ async function renameSelected() {
   const [entry] = selectedEntries();
   if (!entry || selectedEntries().length !== 1) return;
   const dot = entry.type === "directory" ? -1 : entry.name.lastIndexOf(".");
-  const name = await prompt(`Rename "${entry.name}"`, {
+  const name = await prompt(`Rename "${shownName(entry.name)}"`, {
     label: "New name",
     value: entry.name,
     okLabel: "Rename",
@@ -433,7 +437,7 @@ async function renameSelected() {
     const to = join(state.cwd, checkName(name.trim()));
     await op(join(state.cwd, entry.name), { op: "rename", to, noReplace: true });
     state.selected.clear();
-    say(`Renamed "${entry.name}" to "${name}"`);
+    say(`Renamed "${shownName(entry.name)}" to "${shownName(name)}"`);
     await reload();
   } catch (error) {
     fail(error);
@@ -488,7 +492,7 @@ async function deleteSelected() {
   const entries = selectedEntries();
   if (entries.length === 0) return;
   const folders = entries.filter((e) => e.type === "directory").length;
-  const what = entries.length === 1 ? `"${entries[0].name}"` : `${entries.length} items`;
+  const what = entries.length === 1 ? `"${shownName(entries[0].name)}"` : `${entries.length} items`;
   const ok = await confirm(
     "Delete",
     `Delete ${what}?${
@@ -513,7 +517,7 @@ async function deleteSelected() {
 }
 
 function clickLink(href, name) {
-  const a = h("a", { href, download: name ?? "" });
+  const a = h("a", { href, download: name === undefined ? "" : downloadName(name) });
   document.body.append(a);
   a.click();
   a.remove();
@@ -539,18 +543,19 @@ async function preview(entry) {
   const path = join(state.cwd, entry.name);
   const url = fsUrl(path);
   const kind = kindOf(entry);
+  const label = shownName(entry.name);
   let body;
   if (kind === "image") {
-    body = h("img", { class: "preview-image", src: url, alt: entry.name });
+    body = h("img", { class: "preview-image", src: url, alt: label });
   } else if (kind === "audio") {
-    body = h("audio", { controls: true, src: url, preload: "metadata", "aria-label": entry.name });
+    body = h("audio", { controls: true, src: url, preload: "metadata", "aria-label": label });
   } else if (kind === "video") {
-    body = h("video", { controls: true, src: url, preload: "metadata", "aria-label": entry.name });
+    body = h("video", { controls: true, src: url, preload: "metadata", "aria-label": label });
   } else if (kind === "pdf") {
     try {
       const blob = await (await request(url)).blob();
       const blobUrl = URL.createObjectURL(new Blob([blob], { type: "application/pdf" }));
-      body = h("iframe", { class: "preview-pdf", src: blobUrl, title: entry.name });
+      body = h("iframe", { class: "preview-pdf", src: blobUrl, title: label });
     } catch (error) {
       return fail(error);
     }
@@ -570,11 +575,11 @@ async function preview(entry) {
   } else {
     body = h("p", {}, "No preview for this kind of file.");
   }
-  await show(entry.name, h("div", { class: "preview" }, body), {
+  await show(label, h("div", { class: "preview" }, body), {
     wide: true,
     actions: [
       h("span", { class: "meta" }, `${humanSize(entry.size)} \u00b7 ${humanDate(entry.mtime)}`),
-      h("a", { class: "button", href: url, download: entry.name }, "Download"),
+      h("a", { class: "button", href: url, download: downloadName(entry.name) }, "Download"),
     ],
   });
   if (body.src?.startsWith("blob:")) URL.revokeObjectURL(body.src);
@@ -657,14 +662,14 @@ async function shareSelected() {
         try {
           await uiPost("/ui/share/revoke", { path });
           result.hidden = true;
-          say(`Every link to "${entry.name}" is revoked`);
+          say(`Every link to "${shownName(entry.name)}" is revoked`);
         } catch (error) {
           fail(error);
         }
       },
     }, "Revoke all links to this item"),
   );
-  await show(`Share "${entry.name}"`, form);
+  await show(`Share "${shownName(entry.name)}"`, form);
 }
 
 // ---- uploads and drop ----------------------------------------------------------------

@@ -4,7 +4,18 @@
 
 import { config, fsUrl, op, statOrNull, writeHeaders } from "./api.js";
 import { choose } from "./dialogs.js";
-import { baseName, extension, h, humanSize, humanSpeed, join, parentOf } from "./util.js";
+import {
+  baseName,
+  extension,
+  h,
+  humanSize,
+  humanSpeed,
+  join,
+  nameNode,
+  parentOf,
+  shownName,
+  visibleText,
+} from "./util.js";
 
 const CONCURRENCY = 3;
 const RETRY_DELAYS = [0, 1000, 2000, 4000, 8000, 15000, 30000];
@@ -74,7 +85,7 @@ export class Uploads {
         if (decision === null) {
           const answer = await choose(
             "File exists",
-            `"${rel}" already exists in this folder.`,
+            `"${shownName(rel)}" already exists in this folder.`,
             [
               { value: "replace", label: "Replace" },
               { value: "keep", label: "Keep both" },
@@ -102,17 +113,17 @@ export class Uploads {
     const bar = h("progress", {
       max: 100,
       value: 0,
-      "aria-label": `Progress of ${baseName(target)}`,
+      "aria-label": `Progress of ${shownName(baseName(target))}`,
     });
     const status = h("span", { class: "status" }, "Waiting");
     const cancel = h("button", {
       class: "small",
-      "aria-label": `Cancel upload of ${baseName(target)}`,
+      "aria-label": `Cancel upload of ${shownName(baseName(target))}`,
     }, "Cancel");
     const row = h(
       "li",
       { class: "upload", dataset: { path: target } },
-      h("span", { class: "name", title: target }, target),
+      h("span", { class: "name", title: shownName(target) }, nameNode(target)),
       bar,
       status,
       cancel,
@@ -205,7 +216,7 @@ export class Uploads {
       this.#onDone(item.target);
     } catch (error) {
       if (item.state === "cancelled") return;
-      this.#finish(item, "failed", `Failed: ${error?.message ?? error}`);
+      this.#finish(item, "failed", `Failed: ${visibleText(error?.message ?? error)}`);
     }
   }
 
@@ -290,7 +301,7 @@ export class Uploads {
         h(
           "li",
           { class: "upload", dataset: { state: "interrupted" } },
-          h("span", { class: "name" }, upload.metadata.path),
+          h("span", { class: "name" }, nameNode(upload.metadata.path)),
           h(
             "span",
             { class: "status" },

@@ -160,3 +160,77 @@ export const KIND_LABEL = {
   text: "TXT",
   file: "BIN",
 };
+
+// Characters that show as nothing, or that move the text around them: controls (Cc), format
+// characters (Cf: the bidi overrides U+202A-202E, isolates U+2066-2069, marks U+200E/200F and
+// U+061C, zero-width U+200B-200D and U+2060, U+FEFF, soft hyphen...) and line/paragraph
+// separators. A name with U+202E ("invoice\u202Egpj.exe") otherwise showed as "invoiceexe.jpg".
+const HIDDEN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
+const HIDDEN_ALL = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
+const PICTOGRAPH = /\p{Extended_Pictographic}/u;
+
+/** The U+XXXX label of a hidden character, or null to keep it (a ZWJ inside an emoji). */
+function hiddenLabel(ch, offset, text) {
+  if (ch === "\u200D") {
+    // Emoji sequences (a family, a profession) join pictographs with ZWJ: keep those.
+    const prev = [...text.slice(0, offset).replace(/\uFE0F$/, "")].at(-1) ?? "";
+    const next = [...text.slice(offset + 1, offset + 3)][0] ?? "";
+    if (PICTOGRAPH.test(prev) && PICTOGRAPH.test(next)) return null;
+  }
+  return `U+${ch.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
+}
+
+/**
+ * Text with each hidden character (see HIDDEN) as a visible `⟨U+202E⟩`: for text that may
+ * quote a name without isolating it (an error the server sends back).
+ */
+export function visibleText(text) {
+  const value = String(text);
+  if (!HIDDEN.test(value)) return value;
+  return value.replace(HIDDEN_ALL, (ch, offset) => {
+    const label = hiddenLabel(ch, offset, value);
+    return label === null ? ch : `\u27E8${label}\u27E9`;
+  });
+}
+
+/**
+ * A name as text to show, never to use: each hidden character (see HIDDEN) as a visible
+ * `⟨U+202E⟩`, inside a left-to-right isolate (U+2066 ... U+2069), so that the name neither
+ * reorders itself nor the text around it (the quotes of "Delete "…"?"). The stored name is
+ * unchanged: requests use the name itself.
+ */
+export function shownName(name) {
+  return `\u2066${visibleText(name)}\u2069`;
+}
+
+/**
+ * A name as an element to show: `<bdi dir="ltr">`, each hidden character as a marked
+ * `<span class="hidden-char">U+202E</span>` (see {@link shownName}).
+ */
+export function nameNode(name) {
+  const text = String(name);
+  const parts = [];
+  let last = 0;
+  for (const match of text.matchAll(HIDDEN_ALL)) {
+    const label = hiddenLabel(match[0], match.index, text);
+    if (label === null) continue;
+    if (match.index > last) parts.push(text.slice(last, match.index));
+    parts.push(h("span", { class: "hidden-char", title: label }, label));
+    last = match.index + match[0].length;
+  }
+  if (last < text.length) parts.push(text.slice(last));
+  return h("bdi", { dir: "ltr", class: "fname" }, parts);
+}
+
+/**
+ * The name a download is saved under: each hidden character (see HIDDEN) as `_`, as the zip
+ * does for controls, so that the saved file does not show as another name in the file
+ * manager it lands in (`invoice\u202Egpj.exe` as "invoiceexe.jpg").
+ */
+export function downloadName(name) {
+  const text = String(name);
+  return text.replace(
+    HIDDEN_ALL,
+    (ch, offset) => hiddenLabel(ch, offset, text) === null ? ch : "_",
+  );
+}
