@@ -11,7 +11,7 @@
 import { ROOT_INO } from "../format/keys.ts";
 import type { DirObject } from "../format/meta.ts";
 import type { Ctx } from "./context.ts";
-import { chainOf, freshEpoch, readEpoch, rememberChain } from "./epoch.ts";
+import { chainOf, freshEpoch, rememberChain } from "./epoch.ts";
 import { FsError } from "./errors.ts";
 import { parentOf } from "./path.ts";
 import {
@@ -41,10 +41,11 @@ export interface Confirmed {
  * vouches that `path` was the walk's (inside the view's scope, which is checked again):
  * never an inode a client named.
  *
- * With `fresh`, the epoch and the directory are read afresh (a listing, whose member
- * directories are remembered under that epoch); without, as this request last validated
- * them, as path resolution reads them (a member's unlink or rmdir, whose CAS checks the
- * directory).
+ * The epoch is read afresh each time (a conditional GET of the lock table: one request, a
+ * WebDAV DELETE, may have read it before a rename that has since moved the directory). With
+ * `fresh`, the directory is read afresh too (a listing, whose member directories are
+ * remembered under that epoch); without, as this request last validated it (a member's
+ * unlink or rmdir, whose CAS checks the directory).
  *
  * @throws {FsError} ENOENT when the directory is elsewhere or gone; EAGAIN when its parent
  *   pointers do not settle.
@@ -57,7 +58,10 @@ export async function confirmDir(
 ): Promise<Confirmed> {
   const names = path.split("/").filter((n) => n !== "");
   checkScope(ctx, names, path);
-  const epoch = fresh ? await freshEpoch(ctx) : await readEpoch(ctx);
+  // Afresh whatever `fresh` says: the epoch this request read may be from before a rename
+  // that has since moved the directory out of the tree (its members were then removed
+  // where it went: tests/tree_removal_races_test.ts).
+  const epoch = await freshEpoch(ctx);
   const ns = epoch.pending.length === 0 ? epoch.ns : null;
   const chain = chainOf(ctx, names);
   // Read after the epoch, so what it lists is no older than the chains remembered from it;
