@@ -26,7 +26,10 @@ async function world() {
 /** Runs `then` before the `n`th PUT of a directory object from `hook`'s instance. */
 function onPut(hook: HookStore, n: number, then: () => Promise<unknown>): void {
   let puts = 0;
-  hook.before((c) => c.op === "PutObject" && c.key?.startsWith("d/") === true && ++puts === n, then);
+  hook.before(
+    (c) => c.op === "PutObject" && c.key?.startsWith("d/") === true && ++puts === n,
+    then,
+  );
 }
 
 for (const n of [2, 4]) {
@@ -73,7 +76,9 @@ Deno.test("a COPY of a collection over an existing one that fails half way leave
 
 Deno.test("a COPY of a collection that succeeds makes it whole, as before", async () => {
   const { fs, dav } = await world();
-  const res = await dav.send("COPY", "/s/", { headers: { Destination: "http://localhost/dav/n/" } });
+  const res = await dav.send("COPY", "/s/", {
+    headers: { Destination: "http://localhost/dav/n/" },
+  });
   assertEquals(res.status, 201, await res.text());
   assertEquals((await fs.readdir("/n")).entries.map((e) => e.name).sort(), [
     "a",
