@@ -102,3 +102,23 @@ Deno.test("in one request scope (a WebDAV DELETE), a folder renamed out after it
   const left = (await fresh.readdir("/o/sub")).entries.map((e) => e.name);
   assertEquals(left.length, 21, left.join(" "));
 });
+
+Deno.test("a hard link made to outside after the delete listed the file keeps the data", async () => {
+  const { store, a, b } = await twoInstances();
+  const readdir = a.readdir.bind(a);
+  let linked = false;
+  a.readdir = async (path, options) => {
+    const page = await readdir(path, options);
+    if (path === "/t/sub" && !linked) {
+      linked = true;
+      await b.link("/t/sub/f3", "/o/kept");
+    }
+    return page;
+  };
+  assertEquals(await a.request(() => a.removeTree("/t")), new Map());
+  const fresh = await Vfs.open(store);
+  assertEquals(await fresh.read("/o/kept", 0, 10), one(3));
+  assertEquals((await fresh.getattr("/o/kept")).nlink, 1);
+  const report = await fsck(store, { now: Date.now() + 3600_000 });
+  assert(report.ok, JSON.stringify(report.problems));
+});
