@@ -6,6 +6,7 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { collidingNames } from "./_hash_collisions.ts";
 import { nameHash } from "../src/format/dir.ts";
+import { fsck } from "../src/format/fsck.ts";
 import { MemoryStore } from "../src/store/memory.ts";
 import { FsError } from "../src/vfs/errors.ts";
 import { Vfs } from "../src/vfs/mod.ts";
@@ -49,4 +50,39 @@ Deno.test("a shard of names of one hash is never split past the hash's bits: wri
   const after = await Vfs.open(store);
   assertEquals(await after.read(`/c/${written[1]}`, 0, 10), new Uint8Array([7]));
   assertEquals((await after.readdir("/c")).entries.length, 8 + written.length);
+});
+
+Deno.test("a rename, link, mkdir, copy or symlink into a full shard of one hash is refused, and nothing is lost", async () => {
+  const store = new MemoryStore();
+  const fs = await Vfs.open(store, { dirLimits: { maxEntries: 4 } });
+  await fs.mkdir("/c");
+  await fs.mkdir("/o");
+  for (let i = 0; i < 8; i++) await fs.writeFile(`/c/pad${i}`, new Uint8Array([i]));
+  const refused: string[] = [];
+  for (const [i, name] of collidingNames(6).entries()) {
+    await fs.writeFile(`/c/${name}`, new Uint8Array([i])).catch((error) => {
+      assert(error instanceof FsError && error.code === "ENOSPC", String(error));
+      refused.push(name);
+    });
+  }
+  assert(refused.length >= 5, `${refused.length} refused`);
+  await fs.writeFile("/o/x", new Uint8Array([42]));
+  await fs.mkdir("/o/d");
+  const code = (step: Promise<unknown>) => step.then(() => "ok", (e) => e.code);
+  // A rename's target write refused: before, its intent stayed on the source, and every
+  // instance that met it could neither apply it nor take it back (ENOSPC on /o's listing).
+  assertEquals([
+    await code(fs.rename("/o/x", `/c/${refused[0]}`)),
+    await code(fs.rename("/o/d", `/c/${refused[1]}`)),
+    await code(fs.link("/o/x", `/c/${refused[2]}`)),
+    await code(fs.mkdir(`/c/${refused[3]}`)),
+    await code(fs.copy("/o/x", `/c/${refused[4]}`)),
+    await code(fs.symlink("/o/x", `/c/${refused[4]}`)),
+  ], ["ENOSPC", "ENOSPC", "ENOSPC", "ENOSPC", "ENOSPC", "ENOSPC"]);
+  const fresh = await Vfs.open(store);
+  assertEquals((await fresh.readdir("/o")).entries.map((e) => e.name).sort(), ["d", "x"]);
+  assertEquals(await fresh.read("/o/x", 0, 10), new Uint8Array([42]));
+  assertEquals((await fresh.getattr("/o/x")).nlink, 1);
+  const report = await fsck(store, { now: Date.now() + 3600_000 });
+  assert(report.ok && report.problems.length === 0, JSON.stringify(report.problems));
 });
