@@ -154,10 +154,10 @@ export class Directories {
 
   /**
    * Creates the object of a new directory; false if it exists already. A create whose
-   * answer was lost and which a read back found not applied (`MetaStore.write` then
-   * answers null, as for a lost race) is sent again: the key is new, so nothing else can
-   * have taken it. Before, mkdir took that null for "exists", named a directory whose
-   * object was never written, and answered 201; every create in it was then ENOENT.
+   * answer was lost and which a read back found not there is sent again (by
+   * `MetaStore.write` itself since session 20; before, it answered null, as for a lost race):
+   * the key is new. Before this loop, mkdir took that null for "exists", named a directory
+   * whose object was never written, and answered 201; every create in it was then ENOENT.
    */
   async create(dir: DirObject): Promise<boolean> {
     const key = dirKey(dir.ino);
