@@ -131,7 +131,7 @@ export async function run(
   const started = performance.now();
   let code: number;
   try {
-    const done = await maintain(store, command);
+    const done = await maintain(store, command, { metaDecodeBytes: config.metaDecodeBytes });
     // The last progress line, then the report (not interleaved with it).
     progress.stop();
     io.out(done.report);

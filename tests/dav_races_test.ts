@@ -6,6 +6,7 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { Dav, davTest, ORIGIN } from "./_dav.ts";
 import { snapshot } from "./rest_harness.ts";
+import { STAGING_PREFIX } from "../src/webdav/copymove.ts";
 
 /** A request body fed by hand; `started` resolves once the server has begun reading it. */
 class Feed {
@@ -300,19 +301,25 @@ davTest("a LOCK on the destination taken during a tree COPY stops the rest of it
   for (const name of ["1.txt", "2.txt", "3.txt"]) {
     assertEquals(await a.put(`/src/${name}`, name), 201);
   }
-  // As soon as the copy has created /dst, another instance locks it (whole tree).
+  // As soon as the copy has begun (its copy is built beside /dst since session 20: before,
+  // at /dst itself, which was left there, empty, under the other client's lock), another
+  // instance locks /dst (whole tree).
   const check = a.vfs.locks.check.bind(a.vfs.locks);
   let locked = false;
+  const begun = async () =>
+    (await b.vfs.readdir("/")).entries.some((e) => e.name.startsWith(STAGING_PREFIX));
   a.vfs.locks.check = async (...args: Parameters<typeof check>) => {
-    if (!locked && await b.vfs.lookup("/dst").then(() => true, () => false)) {
+    if (!locked && await begun()) {
       locked = true;
-      assertEquals((await b.lock("/dst", { depth: "infinity" })).status, 200);
+      assertEquals((await b.lock("/dst", { depth: "infinity" })).status, 201);
     }
     return await check(...args);
   };
   const res = await a.send("COPY", "/src", { headers: { destination: `${ORIGIN}/dav/dst` } });
   const text = await res.text();
-  assert(locked, "the copy never created /dst");
+  assert(locked, "the copy never began");
   assertEquals(res.status, 423, text);
-  assertEquals(await b.members("/dst"), []);
+  // Nothing of the copy anywhere: /dst is what the LOCK made (an empty resource).
+  assertEquals(await b.members("/"), ["dst", "src"]);
+  assertEquals((await b.vfs.getattr("/dst")).size, 0);
 });

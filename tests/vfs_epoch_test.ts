@@ -8,7 +8,7 @@ import { HookStore } from "./_hook_store.ts";
 import { FaultyStore } from "../src/store/fault.ts";
 import { LOCKS_KEY } from "../src/format/keys.ts";
 import type { ObjectStore } from "../src/store/mod.ts";
-import { isFsError, Vfs } from "../src/vfs/mod.ts";
+import { FsError, isFsError, Vfs } from "../src/vfs/mod.ts";
 
 /** Reads `path` through `fs` as text, or "ENOENT"/"ENOTDIR" when it is not a file. */
 async function content(fs: Vfs, path: string): Promise<string> {
@@ -233,5 +233,40 @@ contract(
     });
     assertEquals(await content(b, "/s/t/f"), "new");
     assertEquals(await content(b, "/s/u/f"), "old");
+  },
+);
+
+contract(
+  "a tree removal's walk remembers what it finds no younger than the path it came from",
+  async (store) => {
+    let now = 1_000_000;
+    const a = await Vfs.open(store, { now: () => now });
+    const b = await Vfs.open(store);
+    await b.mkdir("/p/x/m", { parents: true });
+    await b.mkdir("/q");
+    await b.writeFile("/p/x/m/f", bytes("one"));
+    await warm(a, ["/p/x/f"]); // a remembers /p and /p/x
+    // A rename of /p that no epoch shows (as in the tests above) ...
+    const locks = await store.get(LOCKS_KEY).catch(() => null);
+    const before = locks?.status === "ok"
+      ? new Uint8Array(await new Response(locks.body).arrayBuffer())
+      : null;
+    await b.rename("/p", "/q/p");
+    if (before) await store.put(LOCKS_KEY, before);
+    else await store.delete(LOCKS_KEY);
+    // ... followed by a removal of /p/x that lists it and its folder m (m's file refused,
+    // so m stays) while /p's remembered path is under a minute old ...
+    now += 59_000;
+    await a.removeTree("/p/x", {
+      beforeEach: (path) => {
+        if (path.endsWith("/m/f")) throw new FsError("EACCES", "kept", { path });
+        return Promise.resolve();
+      },
+    });
+    // ... must not have remembered /p/x/m afresh: once /p's path is a minute old, /p/x/m
+    // is walked in full.
+    now += 2_000;
+    assertEquals(await content(a, "/p/x/m/f"), "ENOENT");
+    assertEquals(await content(a, "/q/p/x/m/f"), "one");
   },
 );

@@ -20,6 +20,11 @@ export interface MaintainOptions {
   readonly now?: number;
   /** The VFS's removing lease, for what fsck --repair removes. */
   readonly removingLeaseMs?: number;
+  /**
+   * The longest JSON a metadata object may decode to (`PAGEFS_META_DECODE_MIB`): raised for
+   * a run, fsck and GC read an object an instance with a larger bound wrote.
+   */
+  readonly metaDecodeBytes?: number;
 }
 
 /** Runs fsck, gc, compact or stats; returns the exit status and the report to print. */
@@ -36,9 +41,12 @@ export async function maintain(
     };
   }
   const grace = command.graceMs === undefined ? {} : { graceMs: command.graceMs };
+  const bound = options.metaDecodeBytes;
+  const decode = bound === undefined ? {} : { decodeBytes: bound };
+  const vfsDecode = bound === undefined ? {} : { metaDecodeBytes: bound };
   if (command.name === "compact") {
     const below = command.below ?? 0.5;
-    const report = await (await Vfs.open(store)).compact({ below, ...grace });
+    const report = await (await Vfs.open(store, vfsDecode)).compact({ below, ...grace });
     return {
       code: EXIT.ok,
       report: `${command.json ? JSON.stringify(report, null, 2) : formatCompact(report, below)}\n`,
@@ -50,7 +58,7 @@ export async function maintain(
     let vfs: Promise<Vfs> | null = null;
     const lease = options.removingLeaseMs ?? REMOVING_LEASE_MS;
     const removeTree = async (path: string, { again }: { again: boolean }) => {
-      const fs = await (vfs ??= Vfs.open(store, { removingLeaseMs: lease }));
+      const fs = await (vfs ??= Vfs.open(store, { removingLeaseMs: lease, ...vfsDecode }));
       // A directory in it whose rmdir died halfway (its removal mark) is opened again only
       // by an instance that has seen the mark for the removing lease: the first call has
       // seen it. Waited out only for the leftovers that need it.
@@ -62,7 +70,13 @@ export async function maintain(
       });
     };
     const clock = options.now === undefined ? {} : { now: options.now };
-    const report = await fsck(store, { repair: command.repair, removeTree, ...grace, ...clock });
+    const report = await fsck(store, {
+      repair: command.repair,
+      removeTree,
+      ...grace,
+      ...clock,
+      ...decode,
+    });
     return {
       code: report.unrepaired > 0 ? EXIT.damage : EXIT.ok,
       report: `${command.json ? JSON.stringify(report, null, 2) : formatFsck(report)}\n`,
@@ -71,13 +85,14 @@ export async function maintain(
   let compaction = "";
   if (command.compactBelow !== undefined && !command.dryRun) {
     // Compaction first: GC then records the segments it released (deleted by a later run).
-    const fs = await Vfs.open(store);
+    const fs = await Vfs.open(store, vfsDecode);
     const compacted = await fs.compact({ below: command.compactBelow, ...grace });
     if (!command.json) compaction = `${formatCompact(compacted, command.compactBelow)}\n`;
   }
   const report = await gc(store, {
     dryRun: command.dryRun,
     ...grace,
+    ...decode,
     ...(command.compactBelow === undefined ? {} : { compactBelow: command.compactBelow }),
     ...(command.uploadGraceMs === undefined ? {} : { uploadGraceMs: command.uploadGraceMs }),
   });

@@ -47,6 +47,12 @@ export function formatFsck(report: FsckReport): string {
     `${n(c.objects)} objects, ${size(c.bytesStored)} stored`,
   ];
   if (!report.consistent) lines.push("  the tree changed during the check: nothing was repaired");
+  if (report.blind !== null) {
+    lines.push(
+      "  an object could not be read, so what it names is unknown: orphans, garbage and " +
+        `link counts are not repaired (${report.blind})`,
+    );
+  }
   const byKind = new Map<string, typeof report.problems>();
   for (const p of report.problems) byKind.set(p.kind, [...byKind.get(p.kind) ?? [], p]);
   for (const [kind, list] of byKind) {

@@ -6,9 +6,18 @@
  * it, newest first, at most {@linkcode WRITE_HISTORY} in all. A write whose answer was lost
  * (connection dropped, timeout, a 5xx) is resolved by one fresh read: our id in the history
  * means it was applied, however many writes came after it; the version we built on followed
- * by someone else's id means it was not, and the operation runs again; anything else (the
- * object deleted, or so many writes since that the history no longer reaches back) is an
+ * by someone else's id means it was not, and the operation runs again (our write, conditional
+ * on the version we built on, can no longer land); anything else (the object deleted, or so
+ * many writes since that the history no longer reaches back) is an
  * {@linkcode OutcomeUnknownError}, never a second application.
+ *
+ * The version we built on, unchanged (or, for a create, no object), proves nothing: a write
+ * that timed out may still be on its way, and S3 commits a PUT whose body it received even
+ * once the client has gone (PAGEFS_S3_TIMEOUT_MS is 20 s). Taken for "not applied", the
+ * operation ran again from a read that the late write then overtook, and counted twice
+ * (tests/late_write_test.ts). It is {@linkcode UNCHANGED}: the writer sends its version
+ * again on the same condition, so that at most one of the two lands, and resolves each
+ * attempt by all of their ids.
  *
  * @module
  */
@@ -25,12 +34,21 @@ const TRUNCATED = "*";
 /** The reserved top-level member of every CAS-written object that holds its history. */
 export const WRITES = "writes";
 
+/** The read back found the version a lost write built on: send it again (see above). */
+export const UNCHANGED = Symbol("unchanged");
+
+/** Times a write is sent while each read back finds it {@linkcode UNCHANGED}. */
+export const WRITE_ATTEMPTS = 3;
+
 /** What `MetaStore.write` knows about a write whose answer was lost. */
 export interface LostWrite<T> {
   readonly value: T;
   readonly etag: string | null;
   readonly from: Versioned<unknown> | null;
+  /** The history of the version sent last. */
   readonly writes: readonly string[] | undefined;
+  /** The ids of every attempt of this write whose outcome is open (`writes[0]` among them). */
+  readonly ours: readonly string[];
   readonly size: number;
   /** Length of the JSON the write's bytes decode to. */
   readonly decoded: number;
@@ -44,23 +62,24 @@ export interface LostWrite<T> {
 /**
  * Decides whether a write whose answer was lost was applied, from one fresh read of
  * `store`; `lost.remember` is given our version when it is the current one.
- * @returns our version when it was applied, null when it was not (safe to run again).
+ * @returns our version when it was applied, null when it was not and never will be (safe
+ * to run again), {@linkcode UNCHANGED} when the read back cannot tell (send it again).
  */
 export async function resolveLostWrite<T>(
   store: ObjectStore,
   key: string,
   lost: LostWrite<T>,
-): Promise<Versioned<T> | null> {
-  const { value, etag, from, writes, size, decoded, error } = lost;
+): Promise<Versioned<T> | null | typeof UNCHANGED> {
+  const { value, etag, from, writes, ours, size, decoded, error } = lost;
   const unknown = (why: string) => new OutcomeUnknownError(key, why, error);
   const result = await store.get(key).catch((cause) => {
     throw unknown(`it could not be read back (${(cause as Error)?.message ?? cause})`);
   });
   if (result !== null && result.status !== "ok") throw unknown("it could not be read back");
   if (result === null) {
-    // A create that is not there was not applied: nothing deletes an object before the
+    // A create that is not there was not applied yet: nothing deletes an object before the
     // operation that created it has named it somewhere, which ours has not yet done.
-    if (etag === null) return null;
+    if (etag === null) return writes ? UNCHANGED : null;
     throw unknown("the object was deleted since");
   }
   // A body that fails half way (since session 15 a stalled one does, see `S3Fetch.bounded`)
@@ -69,19 +88,19 @@ export async function resolveLostWrite<T>(
   const bytes = await readAll(result.body).catch((cause) => {
     throw unknown(`it could not be read back (${(cause as Error)?.message ?? cause})`);
   });
-  // Unchanged: our write (whose id makes its bytes differ) did not happen.
-  if (etag !== null && result.info.etag === etag) return null;
+  // Unchanged: our write (whose id makes its bytes differ) did not happen, yet.
+  if (etag !== null && result.info.etag === etag) return writes ? UNCHANGED : null;
   if (!writes) throw unknown("the object carries no write history");
   const now = historyOf(decode<unknown>(key, bytes, () => null, lost.decodeBytes));
-  const ours = writes[0]!;
-  const at = now.indexOf(ours);
+  const at = Math.min(...ours.map((id) => now.indexOf(id)).filter((i) => i >= 0));
   if (at === 0) {
-    const versioned = { value, etag: result.info.etag, size, decoded, writes };
+    // Ours, as this attempt or an earlier one sent it (the same value, another id).
+    const versioned = { value, etag: result.info.etag, size, decoded, writes: now };
     lost.remember(versioned);
     return versioned;
   }
   // Applied, and changed again since: our version is no longer the current one.
-  if (at > 0) return { value, etag: "", size, decoded, writes };
+  if (Number.isFinite(at)) return { value, etag: "", size, decoded, writes };
   if (etag === null) {
     // A create: the history runs back to the object's first write, which was not ours.
     if (now.length < WRITE_HISTORY && now.at(-1) !== TRUNCATED) return null;

@@ -22,11 +22,50 @@ import { splitHalves } from "./_dir_entries.ts";
 import { appliedOf } from "./_dir_applied.ts";
 import { releasedOf } from "./_dir_released.ts";
 
+/**
+ * The bits of a name's hash a split can go by: a shard this deep holds names of one hash
+ * (a user can pick such names: FNV-1a multi-collisions are cheap), which no split parts.
+ * Split further, its halves named prefixes longer than the hash, which no name matched.
+ */
+export const HASH_BITS = 32;
+
+/** A change refused: it would take a shard of names of one hash over its limits. */
+export class ShardFull extends Error {
+  constructor(key: string) {
+    super(`Shard ${key} holds names of one hash only and is full`);
+    this.name = "ShardFull";
+  }
+}
+
 /** What takes a shard over its limits (`DirLimits` of `dir.ts`). */
 interface Limits {
   readonly maxEntries: number;
   readonly maxBytes: number;
   readonly maxDecodedBytes: number;
+}
+
+/**
+ * Whether object `key` of `count` entries is over a limit. The stored size is that of the
+ * version last read or written (measuring the draft would mean encoding it on every
+ * change), so a directory that grows by stored bytes splits one write late. The decoded
+ * size is that version's plus what the changes of this draft added (`grown`, estimated
+ * as they are made): the change that takes it over the limit splits it (or seals the
+ * shard), and the changes after it in the same group commit wait for the split (they
+ * meet the directory sharded, or the shard sealed). So no writer makes an object longer
+ * than the limit by more than one change: before, a group commit of many xattr changes
+ * went out whole, however long it made the object.
+ */
+export function overLimits(
+  meta: MetaStore,
+  limits: Limits,
+  { key, count, grown }: { key: string; count: number; grown: number },
+): boolean {
+  if (count <= 1) return false;
+  const held = meta.held(key);
+  const size = held?.size ?? 0;
+  const decoded = (held?.decoded ?? size) + grown;
+  return count > limits.maxEntries || size > limits.maxBytes ||
+    decoded > limits.maxDecodedBytes;
 }
 
 /** The splits of one instance: at most one under way per shard. */

@@ -23,11 +23,14 @@
  */
 
 import { DirectoryGone, type EntryDraft } from "./_dir_entries.ts";
+import { ShardFull } from "./_dir_split.ts";
 import type { Entry, MovedFrom, Moving } from "./meta.ts";
 import type { RenameStores } from "./_rename_walk.ts";
 
 /** What the target write answers when its look found the intent gone from its source. */
 const SETTLED = "settled" as const;
+/** What the target write answers when the target's object is full (see `ShardFull`). */
+const FULL = "full" as const;
 
 /** Whether `error` says a directory was removed (or is being removed). */
 export function isGone(error: unknown): boolean {
@@ -82,6 +85,8 @@ export interface TargetWrite {
   readonly target: MovedFrom | undefined;
   /** Nothing written: the intent was no longer at its source (settled by someone else). */
   readonly settled: boolean;
+  /** Nothing written: the target's object holds names of one hash only and is full. */
+  readonly full?: boolean;
 }
 
 /** What {@linkcode writeTarget} is given. */
@@ -166,9 +171,16 @@ export async function writeTarget(ctx: RenameStores, args: TargetArgs): Promise<
       otherwise: SETTLED,
     },
   }).catch((error) => {
+    // A shard of names of one hash that cannot take another (dir.ts): the rename is taken
+    // back, as for a target taken. Thrown on, it left the intent on its source, which every
+    // settler met again and could neither apply nor take back.
+    if (error instanceof ShardFull) return FULL;
     if (!isGone(error)) throw error;
     return false; // the target directory is gone
   });
+  if (applied === FULL) {
+    return { applied: false, added: false, target: undefined, settled: false, full: true };
+  }
   if (applied === SETTLED) {
     return { applied: false, added: false, target: undefined, settled: true };
   }

@@ -94,6 +94,7 @@ class Walker {
     dirs: new Map(),
     shards: new Set(),
     held: new Set(),
+    unread: new Set(),
     misparented: [],
     inodes: new Map(),
     maps: new Set(),
@@ -126,6 +127,7 @@ class Walker {
     } catch (error) {
       if (!(error instanceof CorruptError)) throw error;
       this.#seen.set(key, { etag: "!", check });
+      this.result.unread.add(key);
       this.#problem("corrupt-object", error.message, { key });
       return CORRUPT;
     }

@@ -168,6 +168,11 @@ export interface Walk {
    */
   readonly held: Set<string>;
   /**
+   * Keys of objects the walk reached and could not read (corrupt, or over the decode
+   * bound): reached all the same, never orphans; what they name is unknown.
+   */
+  readonly unread: Set<string>;
+  /**
    * Directories whose parent pointer names another directory than the one whose entry
    * reached them (no rename in flight on that entry): what fsck --repair points back.
    */
@@ -189,6 +194,24 @@ export interface Walk {
   readonly problems: Problem[];
   /** True when a re-read after the walk found every object unchanged. */
   consistent: boolean;
+}
+
+/**
+ * Problems that leave references unknown: an object the walk could not read may name any
+ * directory, inode, page map or segment, which then only looks unreachable. GC deletes
+ * nothing and fsck repairs nothing that judges by reachability while one stands.
+ */
+export const BLIND: readonly ProblemKind[] = [
+  "superblock",
+  "corrupt-object",
+  "missing-shard",
+  "missing-map",
+  "bad-map",
+];
+
+/** The first problem of `tree` that leaves references unknown, or undefined. */
+export function blindSpot(tree: Walk): Problem | undefined {
+  return tree.problems.find((p) => BLIND.includes(p.kind));
 }
 
 /** The bytes of a segment that extents use (overlapping ranges counted once). */

@@ -25,17 +25,19 @@ import {
   type Check,
   ContentionError,
   type Decision,
+  OutcomeUnknownError,
   type Versioned,
 } from "./_cas_base.ts";
 import { GroupCommit, type GroupStep } from "./_cas_group.ts";
 import { StoreClock } from "./store_clock.ts";
 import { cachedMemory, decodeBytesOf, META_CACHE_BYTES } from "./_cas_memory.ts";
 import {
-  type LostWrite,
   nextWrites,
   resolveLostWrite,
   stampable,
+  UNCHANGED,
   unstamp,
+  WRITE_ATTEMPTS,
   WRITES,
 } from "./_cas_history.ts";
 import { decode, DECODE_MAX_BYTES, encode, sizesOf, withTopMember } from "./meta.ts";
@@ -245,8 +247,8 @@ export class MetaStore {
 
   /**
    * Writes `value` if the object is still the version `base` (read earlier, or its ETag),
-   * or absent, for `base` null. A write whose answer is lost is resolved exactly (see the
-   * module's documentation).
+   * or absent, for `base` null. A write whose answer is lost is resolved exactly, and sent
+   * again on the same condition while the read back cannot tell (`_cas_history.ts`).
    * @returns the new version, or null when another write got there first.
    * @throws {OutcomeUnknownError} when a lost answer cannot be resolved.
    */
@@ -257,33 +259,45 @@ export class MetaStore {
   ): Promise<Versioned<T> | null> {
     const etag = typeof base === "string" ? base : base?.etag ?? null;
     const from = typeof base === "string" ? this.#cachedAt(key, base) : base;
-    const writes = stampable(value) ? nextWrites(from, etag === null) : undefined;
-    const bytes = encode(writes ? withTopMember(value as object, WRITES, writes) : value);
     const mode = etag === null ? { kind: "create" as const } : { kind: "replace" as const, etag };
-    const stamp = ++this.#tick;
-    const sent = this.clock.host();
-    try {
-      const { etag: next, date } = await this.store.put(key, bytes, {
-        mode,
-        contentType: "application/json",
-      });
-      this.clock.observe(date, { sent });
-      const versioned = { value, etag: next, ...sizesOf(bytes), ...(writes ? { writes } : {}) };
-      this.#remember(key, versioned, stamp);
-      return versioned;
-    } catch (error) {
-      if (!(error instanceof StoreError)) throw error;
-      // A replace of an object that is gone (S3 answers 404 to If-Match then) lost the
-      // race as surely as one that met another version.
-      if (error.kind === "precondition-failed" || (error.kind === "not-found" && etag !== null)) {
+    /** Ids of the attempts whose answers were lost: each may still land (_cas_history.ts). */
+    const ours: string[] = [];
+    for (let attempt = 1;; attempt++) {
+      const writes = stampable(value) ? nextWrites(from, etag === null) : undefined;
+      const bytes = encode(writes ? withTopMember(value as object, WRITES, writes) : value);
+      const [sent, stamp] = [this.clock.host(), ++this.#tick];
+      try {
+        const { etag: next, date } = await this.store.put(key, bytes, {
+          mode,
+          contentType: "application/json",
+        });
+        this.clock.observe(date, { sent });
+        const versioned = { value, etag: next, ...sizesOf(bytes), ...(writes ? { writes } : {}) };
+        this.#remember(key, versioned, stamp);
+        return versioned;
+      } catch (error) {
+        if (!(error instanceof StoreError)) throw error;
         this.#drop(key);
-        return null;
+        // A replace of an object that is gone (S3 answers 404 to If-Match then) lost the
+        // race as surely as one that met another version: unless to a lost attempt of ours.
+        const lost = error.kind === "precondition-failed" ||
+          (error.kind === "not-found" && etag !== null);
+        if (lost && ours.length === 0) return null;
+        if (!lost && !error.ambiguous) {
+          if (ours.length === 0) throw error;
+          throw new OutcomeUnknownError(key, `it was not sent again (${error.message})`, error);
+        }
+        if (!lost && writes) ours.push(writes[0]!);
+        const resolved = await resolveLostWrite(this.store, key, {
+          ...{ value, etag, from, writes, ours, error, ...sizesOf(bytes) },
+          decodeBytes: decodeBytesOf(key, this.#decodeBytes),
+          remember: (versioned) => this.#remember(key, versioned, ++this.#tick),
+        });
+        if (resolved !== UNCHANGED) return resolved;
+        if (attempt >= WRITE_ATTEMPTS) {
+          throw new OutcomeUnknownError(key, `${attempt} attempts were not answered`, error);
+        }
       }
-      if (!error.ambiguous) throw error;
-      this.#drop(key);
-      const sizes = sizesOf(bytes);
-      const decodeBytes = decodeBytesOf(key, this.#decodeBytes);
-      return await this.#resolve(key, { value, etag, from, writes, ...sizes, decodeBytes, error });
     }
   }
 
@@ -376,18 +390,6 @@ export class MetaStore {
   /** Forgets the cached version of `key` (after an out-of-band change). */
   forget(key: string): void {
     this.#drop(key);
-  }
-
-  /**
-   * Decides whether a write whose answer was lost was applied, from one fresh read.
-   * @returns our version when it was applied, null when it was not (safe to run again).
-   */
-  #resolve<T>(key: string, lost: Omit<LostWrite<T>, "remember">): Promise<Versioned<T> | null> {
-    const stamp = ++this.#tick;
-    return resolveLostWrite(this.store, key, {
-      ...lost,
-      remember: (versioned) => this.#remember(key, versioned, stamp),
-    });
   }
 
   /** The cached version of `key` if it is the one at `etag`. */

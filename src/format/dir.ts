@@ -22,6 +22,7 @@ import {
   checkDir,
   checkShard,
   type DirObject,
+  draftCopy,
   type Entry,
   freezeEntry,
   type ShardObject,
@@ -30,7 +31,7 @@ import {
 import { markRemoving, tombstone, unmarkRemoving } from "./_dir_removal.ts";
 import { appliedOf, pruneApplied, setApplied } from "./_dir_applied.ts";
 import { releasedOf, setReleased } from "./_dir_released.ts";
-import { ShardSplits } from "./_dir_split.ts";
+import { HASH_BITS, overLimits, ShardFull, ShardSplits } from "./_dir_split.ts";
 import { shardTimes } from "./_dir_times.ts";
 import { shardedEntries } from "./_dir_listing.ts";
 import {
@@ -52,6 +53,7 @@ import {
 
 export type { HashPage, HashPosition } from "./_dir_hash_page.ts";
 export { isSlim } from "./_dir_listing.ts";
+export { ShardFull } from "./_dir_split.ts";
 export {
   CrossObjectError,
   DirectoryGone,
@@ -152,10 +154,10 @@ export class Directories {
 
   /**
    * Creates the object of a new directory; false if it exists already. A create whose
-   * answer was lost and which a read back found not applied (`MetaStore.write` then
-   * answers null, as for a lost race) is sent again: the key is new, so nothing else can
-   * have taken it. Before, mkdir took that null for "exists", named a directory whose
-   * object was never written, and answered 201; every create in it was then ENOENT.
+   * answer was lost and which a read back found not there is sent again (by
+   * `MetaStore.write` itself since session 20; before, it answered null, as for a lost race):
+   * the key is new. Before this loop, mkdir took that null for "exists", named a directory
+   * whose object was never written, and answered 201; every create in it was then ENOENT.
    */
   async create(dir: DirObject): Promise<boolean> {
     const key = dirKey(dir.ino);
@@ -453,8 +455,14 @@ export class Directories {
   ): Promise<R> {
     const key = shardKey(dir.ino, ref.id);
     let sealed = false;
-    const committed = this.meta.updateGrouped<ShardObject, R>(key, checkShard, (shard, base) => {
-      if (!shard) throw new Resharded();
+    // A shard that no split can part takes each change on a copy, kept only if it stays
+    // under the limits or shrinks: a change refused leaves the group's draft as it was.
+    const full = ref.depth >= HASH_BITS;
+    let refused = false;
+    const committed = this.meta.updateGrouped<ShardObject, R>(key, checkShard, (group, base) => {
+      refused = false;
+      if (!group) throw new Resharded();
+      const shard = full ? draftCopy(group) : group;
       if (shard.removing) throw new DirectoryGone(dir.ino);
       if (shard.sealed) {
         sealed = true;
@@ -466,7 +474,11 @@ export class Directories {
       pruneApplied(shard, this.meta.clock.now());
       if (now !== null && touched()) shard.mtime = Math.max(now, shard.mtime ?? 0);
       // Over the limit: the write that fills the shard also seals it; the split follows.
-      if (this.#over(key, countOf(shard), draftGrowth(shard))) shard.sealed = sealed = true;
+      const grown = full ? draftGrowth(group) + draftGrowth(shard) : draftGrowth(shard);
+      if (this.#over(key, countOf(shard), grown)) {
+        if (full && draftGrowth(shard) > 0) return { result: (refused = true) as R };
+        if (!full) shard.sealed = sealed = true;
+      }
       return { value: shard, result, ...guarded(guard) };
     });
     queued?.();
@@ -474,27 +486,13 @@ export class Directories {
       if (error instanceof Resharded && sealed) await this.#splits.split(dir.ino, ref);
       throw error;
     });
+    if (refused) throw new ShardFull(key);
     if (sealed) await this.#splits.split(dir.ino, ref).catch(() => {});
     return result;
   }
 
-  /**
-   * Whether an object of `count` entries is over a limit. The stored size is that of the
-   * version last read or written (measuring the draft would mean encoding it on every
-   * change), so a directory that grows by stored bytes splits one write late. The decoded
-   * size is that version's plus what the changes of this draft added (`grown`, estimated
-   * as they are made): the change that takes it over the limit splits it (or seals the
-   * shard), and the changes after it in the same group commit wait for the split (they
-   * meet the directory sharded, or the shard sealed). So no writer makes an object longer
-   * than the limit by more than one change: before, a group commit of many xattr changes
-   * went out whole, however long it made the object.
-   */
+  /** Whether an object of `count` entries is over a limit (see {@linkcode overLimits}). */
   #over(key: string, count: number, grown: number): boolean {
-    if (count <= 1) return false;
-    const held = this.meta.held(key);
-    const size = held?.size ?? 0;
-    const decoded = (held?.decoded ?? size) + grown;
-    return count > this.#limits.maxEntries || size > this.#limits.maxBytes ||
-      decoded > this.#limits.maxDecodedBytes;
+    return overLimits(this.meta, this.#limits, { key, count, grown });
   }
 }

@@ -26,6 +26,7 @@ import { clearMark } from "./unlink_mark.ts";
 import { walk } from "./_walk.ts";
 import { unreachedDir, unreachedInode } from "./_unreached.ts";
 import {
+  blindSpot,
   DEFAULT_GRACE_MS,
   type Intent,
   liveBytes,
@@ -76,6 +77,8 @@ export interface FsckOptions {
    * it has seen the removal mark for its removing lease: wait that out first).
    */
   readonly removeTree?: (path: string, options: { again: boolean }) => Promise<void>;
+  /** The longest JSON a metadata object may decode to (`MetaOptions.decodeBytes`). */
+  readonly decodeBytes?: number;
 }
 
 /** What the reachable tree holds. */
@@ -110,7 +113,18 @@ export interface FsckReport {
   repaired: number;
   /** Error problems left as they were (not repairable, repair not asked, or it failed). */
   unrepaired: number;
+  /**
+   * Why repairs that judge by reachability (orphans, garbage, link counts) were not made:
+   * the walk could not read an object, whose names are unknown; null when it read all.
+   */
+  blind: string | null;
 }
+
+/**
+ * Repairs that act on what the walk did not reach (deletions, link counts lowered to the
+ * names it found): wrong, and data lost, when an object it could not read names it.
+ */
+const BY_REACH: readonly FsckProblemKind[] = ["orphan", "garbage", "unused-inode", "nlink"];
 
 type Fix = () => Promise<boolean>;
 
@@ -134,14 +148,20 @@ export async function fsck(store: ObjectStore, options: FsckOptions = {}): Promi
   // reports, writes nothing, and uses this host's.
   const now = options.now ?? (options.repair ? await storeNow(store) : Date.now());
   const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
-  const meta = new MetaStore(store);
+  const meta = new MetaStore(store, {
+    ...options.decodeBytes ? { decodeBytes: options.decodeBytes } : {},
+  });
   const dirs = new Directories(meta);
   const tree = await walk(meta, { now, graceMs });
+  const spot = blindSpot(tree);
+  // An object it could not read (over the decode bound, say) may name anything that looks
+  // unreached: never inferred to be garbage.
+  const blind = spot ? `${spot.kind}: ${spot.detail}${spot.key ? ` (${spot.key})` : ""}` : null;
   const fixes = new Map<Problem, Fix>();
   const problems: Problem[] = [...tree.problems];
   const add = (p: Problem, fix?: Fix) => {
     problems.push(p);
-    if (fix) fixes.set(p, fix);
+    if (fix && !(blind && BY_REACH.includes(p.kind))) fixes.set(p, fix);
   };
   for (const p of problems) {
     const intent = tree.intents.find((i) => p.kind === "stale-intent" && i.path === p.path);
@@ -181,6 +201,7 @@ export async function fsck(store: ObjectStore, options: FsckOptions = {}): Promi
     counts,
     repaired,
     unrepaired: errors.filter((p) => !p.repaired).length,
+    blind,
   };
 }
 
@@ -309,6 +330,7 @@ async function checkListing(
         break;
       case "dir":
         if (tree.dirs.has(parsed.ino) || tree.held.has(parsed.ino)) break;
+        if (tree.unread.has(key)) break; // reached, and reported as unreadable
         if (!old(info.lastModified.getTime())) young("directory object");
         else if (await unreachedDir(meta, key) === "garbage") {
           add(

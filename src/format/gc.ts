@@ -27,7 +27,7 @@ import { recordRun } from "./gc_pending.ts";
 import { parseKey, PREFIX } from "./keys.ts";
 import { walk } from "./_walk.ts";
 import { unreachedDir, unreachedInode } from "./_unreached.ts";
-import { DEFAULT_GRACE_MS, liveBytes, type ProblemKind } from "./_walk_result.ts";
+import { blindSpot, DEFAULT_GRACE_MS, liveBytes } from "./_walk_result.ts";
 import { listAll } from "./_walk_util.ts";
 
 /** Options of {@linkcode gc}. */
@@ -48,6 +48,8 @@ export interface GcOptions {
    * clock, two runs apart) is aborted (default 24 hours: longer than any upload runs).
    */
   readonly uploadGraceMs?: number;
+  /** The longest JSON a metadata object may decode to (`MetaOptions.decodeBytes`). */
+  readonly decodeBytes?: number;
 }
 
 /** Default of {@linkcode GcOptions.uploadGraceMs}. */
@@ -104,15 +106,6 @@ export interface GcReport {
   uploads: { scanned: number; aborted: number };
 }
 
-/** Problems that leave references unknown: GC must not trust the walk. */
-const BLOCKING: readonly ProblemKind[] = [
-  "superblock",
-  "corrupt-object",
-  "missing-shard",
-  "missing-map",
-  "bad-map",
-];
-
 /**
  * Records unreferenced segments and maps in the pending set, and deletes those that an
  * earlier run recorded at least a grace period ago.
@@ -155,9 +148,11 @@ export async function gc(store: ObjectStore, options: GcOptions = {}): Promise<G
     deletedKeys: [],
     uploads: { scanned: 0, aborted: 0 },
   };
-  const meta = new MetaStore(store);
+  const meta = new MetaStore(store, {
+    ...options.decodeBytes ? { decodeBytes: options.decodeBytes } : {},
+  });
   const tree = await walk(meta, { now, graceMs });
-  const blocking = tree.problems.find((p) => BLOCKING.includes(p.kind));
+  const blocking = blindSpot(tree);
   if (blocking) {
     report.blocked = `${blocking.kind}: ${blocking.detail}${
       blocking.key ? ` (${blocking.key})` : ""
@@ -201,6 +196,7 @@ export async function gc(store: ObjectStore, options: GcOptions = {}): Promise<G
     const parsed = parseKey(info.key);
     if (parsed?.kind === "dir") {
       if (tree.dirs.has(parsed.ino) || tree.held.has(parsed.ino)) continue;
+      if (tree.unread.has(info.key)) continue;
       if (await unreachedDir(meta, info.key) === "garbage") leftovers.add(info.key);
       continue;
     }

@@ -330,8 +330,8 @@ export const DECODE_GROWN_BYTES = 512 << 20;
 
 /**
  * A metadata object decodes to more than the bound: refused, and left as it is (nothing
- * that reads it can write it, so nothing is lost; fsck reports it and GC will not sweep
- * while it stands, as for any corrupt object). Raising the bound for one run reads it,
+ * that reads it can write it, so nothing is lost; fsck reports it, and neither GC nor
+ * fsck --repair deletes by reachability while it stands, as for any corrupt object). Raising the bound for one run reads it,
  * and the next change of a directory object splits it under the writers' limits.
  */
 export class OversizeError extends CorruptError {

@@ -37,11 +37,12 @@ export function pause(n: number): Promise<void> {
 
 /**
  * How settling an intent ended: the rename took effect ("applied"); it was rolled back
- * because its target can no longer take it ("taken"), because the directory would move
- * into its own subtree ("cycle"), or to let an older crossing rename go first ("yield");
- * or someone else had rolled it back ("rolled-back").
+ * because its target can no longer take it ("taken"; "full": its object holds names of one
+ * hash only and is full), because the directory would move into its own subtree ("cycle"),
+ * or to let an older crossing rename go first ("yield"); or someone else had rolled it back
+ * ("rolled-back").
  */
-export type Outcome = "applied" | "taken" | "cycle" | "yield" | "rolled-back";
+export type Outcome = "applied" | "taken" | "full" | "cycle" | "yield" | "rolled-back";
 
 /**
  * Rolls the rename recorded on `entry` (the entry `name` of directory `srcDir`) forward:
@@ -141,14 +142,15 @@ async function settle(
   /** Whether we did not write it: the intent had left its source meanwhile. */
   let refused = false;
   if (verdict === "ok" && live) {
-    ({ applied, added, target, settled: refused } = await writeTarget(ctx, {
+    let full: boolean | undefined;
+    ({ applied, added, target, settled: refused, full } = await writeTarget(ctx, {
       srcDir,
       name,
       entry,
       moved,
       checked,
     }));
-    if (!applied) verdict = "taken";
+    if (!applied) verdict = full ? "full" : "taken";
   }
   // Before the source entry (the intent) goes: whoever settles the intent redoes this, so a
   // crash cannot leave the moved directory pointing at its old parent.

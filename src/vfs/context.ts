@@ -6,7 +6,7 @@ import type { DiskCache } from "../cache/disk_cache.ts";
 import { RangeStreams } from "../cache/range_stream.ts";
 import { Writeback } from "../cache/writeback.ts";
 import { ContentionError, MetaStore } from "../format/cas.ts";
-import { Directories, DirectoryGone, type DirLimits } from "../format/dir.ts";
+import { Directories, DirectoryGone, type DirLimits, ShardFull } from "../format/dir.ts";
 import { Inodes } from "../format/inodes.ts";
 import { PageMaps } from "../format/page_maps.ts";
 import { Segments, type SegmentUsage } from "../format/segments.ts";
@@ -353,6 +353,12 @@ export function toFsError(error: unknown, path?: string): FsError {
   const where = path === undefined ? {} : { path };
   if (error instanceof DirectoryGone) {
     return new FsError("ENOENT", "Directory was removed", { ...where, cause: error });
+  }
+  if (error instanceof ShardFull) {
+    return new FsError("ENOSPC", "No room for more names of this hash in the folder", {
+      ...where,
+      cause: error,
+    });
   }
   if (error instanceof ContentionError) {
     return new FsError("EAGAIN", "Too many concurrent changes, try again", {

@@ -11,7 +11,7 @@
 import { ROOT_INO } from "../format/keys.ts";
 import type { DirObject } from "../format/meta.ts";
 import type { Ctx } from "./context.ts";
-import { chainOf, freshEpoch, readEpoch, rememberChain } from "./epoch.ts";
+import { chainOf, freshEpoch, rememberChain } from "./epoch.ts";
 import { FsError } from "./errors.ts";
 import { parentOf } from "./path.ts";
 import {
@@ -25,11 +25,16 @@ import {
 } from "./resolve.ts";
 import { pathOf } from "./path_of.ts";
 
-/** A directory confirmed at a path, and the epoch that holds under (null: renames in flight). */
+/**
+ * A directory confirmed at a path, the epoch that holds under (null: renames in flight),
+ * and when the oldest remembered path the confirmation relied on was found (what a chain
+ * remembered from it is as old as: see `rememberChain`).
+ */
 export interface Confirmed {
   readonly dir: DirObject;
   readonly names: readonly string[];
   readonly ns: number | null;
+  readonly at: number;
 }
 
 /**
@@ -41,10 +46,11 @@ export interface Confirmed {
  * vouches that `path` was the walk's (inside the view's scope, which is checked again):
  * never an inode a client named.
  *
- * With `fresh`, the epoch and the directory are read afresh (a listing, whose member
- * directories are remembered under that epoch); without, as this request last validated
- * them, as path resolution reads them (a member's unlink or rmdir, whose CAS checks the
- * directory).
+ * The epoch is read afresh each time (a conditional GET of the lock table: one request, a
+ * WebDAV DELETE, may have read it before a rename that has since moved the directory). With
+ * `fresh`, the directory is read afresh too (a listing, whose member directories are
+ * remembered under that epoch); without, as this request last validated it (a member's
+ * unlink or rmdir, whose CAS checks the directory).
  *
  * @throws {FsError} ENOENT when the directory is elsewhere or gone; EAGAIN when its parent
  *   pointers do not settle.
@@ -57,7 +63,10 @@ export async function confirmDir(
 ): Promise<Confirmed> {
   const names = path.split("/").filter((n) => n !== "");
   checkScope(ctx, names, path);
-  const epoch = fresh ? await freshEpoch(ctx) : await readEpoch(ctx);
+  // Afresh whatever `fresh` says: the epoch this request read may be from before a rename
+  // that has since moved the directory out of the tree (its members were then removed
+  // where it went: tests/tree_removal_races_test.ts).
+  const epoch = await freshEpoch(ctx);
   const ns = epoch.pending.length === 0 ? epoch.ns : null;
   const chain = chainOf(ctx, names);
   // Read after the epoch, so what it lists is no older than the chains remembered from it;
@@ -66,14 +75,16 @@ export async function confirmDir(
   const dir = await openLive(ctx, ino, path, fresh);
   const known = (names.length === 0 && ino === ROOT_INO) ||
     (ns !== null && chain?.ino === ino && chain.ns === ns);
-  if (!known && !await confirmUp(ctx, dir, names, ns)) {
+  let at = known ? chain?.at ?? ctx.now() : await confirmUp(ctx, dir, names, ns);
+  if (at === null) {
     // Not as the walk expects, or a rename in flight on the way: `pathOf` settles those.
     if (await pathOf(ctx, ino) !== path) {
       throw new FsError("ENOENT", "No such directory here (moved or removed)", { path });
     }
-    if (ns !== null) rememberChain(ctx, names, { ino, ns });
+    at = ctx.now();
+    if (ns !== null) rememberChain(ctx, names, { ino, ns }, at);
   }
-  return { dir, names, ns };
+  return { dir, names, ns, at };
 }
 
 /**
@@ -83,34 +94,43 @@ export async function confirmDir(
  * `ns`. A walk of a deep tree meets a namespace change (a rename anywhere, or one it settles
  * on its way) and then confirms each directory it goes back up through: remembering the
  * whole way up at once keeps that to one read per directory, not one per directory above
- * each (a 4,000-deep folder's removal made 4 million reads after one rename).
- * @returns false when a step does not confirm (a caller falls back to `pathOf`).
+ * each (a 4,000-deep folder's removal made 4 million reads after one rename). Each is
+ * remembered as old as the chain the reads stopped at (or now, at the root): a walk must
+ * not renew the minute after which a remembered path is walked in full.
+ * @returns when the chain relied on was found, or null when a step does not confirm (a
+ * caller falls back to `pathOf`).
  */
 async function confirmUp(
   ctx: Ctx,
   dir: DirObject,
   names: readonly string[],
   ns: number | null,
-): Promise<boolean> {
+): Promise<number | null> {
   const passed: { depth: number; ino: string }[] = [];
   let at: DirObject = dir;
+  let since = ctx.now();
   for (let depth = names.length; depth > 0; depth--) {
     if (ns !== null && depth < names.length) {
       const chain = chainOf(ctx, names.slice(0, depth));
-      if (chain?.ino === at.ino && chain.ns === ns) break;
+      if (chain?.ino === at.ino && chain.ns === ns) {
+        since = chain.at;
+        break;
+      }
     }
     const parent = (await ctx.dirs.get(at.parent))?.value;
-    if (!parent || parent.removing !== undefined) return false;
+    if (!parent || parent.removing !== undefined) return null;
     const entry = await ctx.dirs.lookup(parent, names[depth - 1]!);
-    if (entry?.t !== "d" || entry.ino !== at.ino || entry.moving || entry.movedFrom) return false;
+    if (entry?.t !== "d" || entry.ino !== at.ino || entry.moving || entry.movedFrom) return null;
     passed.push({ depth, ino: at.ino });
     at = parent;
-    if (depth === 1 && at.ino !== ROOT_INO) return false;
+    if (depth === 1 && at.ino !== ROOT_INO) return null;
   }
   if (ns !== null) {
-    for (const p of passed) rememberChain(ctx, names.slice(0, p.depth), { ino: p.ino, ns });
+    for (const p of passed) {
+      rememberChain(ctx, names.slice(0, p.depth), { ino: p.ino, ns }, since);
+    }
   }
-  return true;
+  return since;
 }
 
 /**
@@ -162,9 +182,9 @@ export function rememberMembers(
   confirmed: Confirmed,
   members: Iterable<readonly [string, { t: string; ino: string }]>,
 ): void {
-  const { names, ns } = confirmed;
+  const { names, ns, at } = confirmed;
   if (ns === null) return;
   for (const [name, entry] of members) {
-    if (entry.t === "d") rememberChain(ctx, [...names, name], { ino: entry.ino, ns });
+    if (entry.t === "d") rememberChain(ctx, [...names, name], { ino: entry.ino, ns }, at);
   }
 }

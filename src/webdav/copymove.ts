@@ -24,7 +24,7 @@ import { commitCheck, conditionalHeaders, evaluatePreconditions } from "../http/
 import { DavError } from "./errors.ts";
 import { parseDepth, parseOverwrite } from "./headers.ts";
 import { destinationPath, isWithin } from "./paths.ts";
-import { requireParent } from "./content.ts";
+import { multistatusOfFailures, requireParent } from "./content.ts";
 import { type Aside, discard, holderOf, putBack, Settled } from "./aside.ts";
 import { lockAlias } from "../http/locks.ts";
 import {
@@ -179,13 +179,26 @@ async function copyMoveOnce(req: DavRequest, move: boolean): Promise<Response> {
     // commit of the new entry); anything else at the destination is replaced by steps that
     // keep it until the change has happened (RFC 4918 section 9.9.3 asks for a DELETE
     // first, but a source removed in between would then cost the destination).
-    const atomic = !target || target.type !== "directory" &&
-        (move ? source.type !== "directory" : source.type === "file");
+    // A tree copied is built beside its destination, then named in one step once whole
+    // (`replaceByCopy`), where something is and where nothing is alike: one that fails half
+    // way (a member removed meanwhile, a lock met, the store) leaves nothing at the
+    // destination. Before, the part copied stayed there under the error.
+    const tree = !move && depth !== "0" && source.type === "directory";
+    const atomic = !tree && (!target || target.type !== "directory" &&
+        (move ? source.type !== "directory" : source.type === "file"));
     if (aliased && move) await unlinkSource(req, to, transfer);
     else if (atomic) await transferTo(req, to, transfer, { noReplace: !overwrite });
     else if (move) await replaceByMove(req, to, transfer);
     else await replaceByCopy(req, to, transfer);
   } catch (error) {
+    // A member's failure (not the request's own resource's): RFC 4918 section 9.8.8's 207,
+    // naming it (before: a 404 for a source that is there). A source gone whole is 404.
+    const at = isFsError(error) ? error.path : undefined;
+    if (!move && at !== undefined && at !== from && isWithin(at, from)) {
+      if (await vfs.fresh(() => statOrNull(vfs, from)) !== null) {
+        return await multistatusOfFailures(req, new Map([[at, error]]));
+      }
+    }
     throw error instanceof Settled ? error : recheck.reason(error);
   }
   return req.c.body(null, target ? 204 : 201);

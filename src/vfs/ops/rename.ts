@@ -306,6 +306,10 @@ async function renameEntry(
       // The directory we replace was reopened meanwhile: look at it again.
       if (replacedMark) return "changed";
       break;
+    case "full":
+      throw new FsError("ENOSPC", "No room for more names of this hash in the folder", {
+        path: `/${dst.names.join("/")}`,
+      });
   }
   // Rolled back (by someone who met the intent: a crossing rename, a target taken after
   // we looked, its directory gone) or taken: nothing happened. Decide again on what is

@@ -1,0 +1,88 @@
+// A directory shard that no split can part: names that share their whole 32-bit hash (a
+// user may pick them: FNV-1a multi-collisions are cheap). Splits go one hash bit deeper
+// each; past 32 bits, a split's halves named prefixes the shard table could not match, and
+// every name of that hash was lost to lookups ("Shard table does not cover hash").
+
+import { assert, assertEquals } from "./_assert.ts";
+import { collidingNames } from "./_hash_collisions.ts";
+import { nameHash } from "../src/format/dir.ts";
+import { fsck } from "../src/format/fsck.ts";
+import { MemoryStore } from "../src/store/memory.ts";
+import { FsError } from "../src/vfs/errors.ts";
+import { Vfs } from "../src/vfs/mod.ts";
+
+Deno.test("the names are colliding ones", () => {
+  const names = collidingNames(8);
+  assertEquals(new Set(names).size, 256);
+  assertEquals(new Set(names.map(nameHash)).size, 1);
+});
+
+Deno.test("a shard of names of one hash is never split past the hash's bits: writes past its limits are refused, every acknowledged one stays readable", async () => {
+  const store = new MemoryStore();
+  const fs = await Vfs.open(store, { dirLimits: { maxEntries: 4 } });
+  await fs.mkdir("/c");
+  for (let i = 0; i < 8; i++) await fs.writeFile(`/c/pad${i}`, new Uint8Array([i]));
+  const written: string[] = [];
+  const refused: string[] = [];
+  for (const [i, name] of collidingNames(6).entries()) {
+    try {
+      await fs.writeFile(`/c/${name}`, new Uint8Array([i]));
+      written.push(name);
+    } catch (error) {
+      assert(error instanceof FsError && error.code === "ENOSPC", `${name}: ${error}`);
+      refused.push(name);
+    }
+  }
+  assert(written.length >= 4, `${written.length} written`);
+  const fresh = await Vfs.open(store);
+  for (const name of written) {
+    const i = collidingNames(6).indexOf(name);
+    assertEquals(await fresh.read(`/c/${name}`, 0, 10), new Uint8Array([i]), name);
+  }
+  const listed = (await fresh.readdir("/c")).entries.map((e) => e.name);
+  assertEquals(listed.length, 8 + written.length);
+  assert(refused.length > 0, "the shard's limits hold");
+  // Other names still go in, the colliding ones can still be changed and removed.
+  await fs.writeFile("/c/other", new Uint8Array([1]));
+  await fs.writeFile(`/c/${written[1]}`, new Uint8Array([7]));
+  await fs.rename(`/c/${written[2]}`, `/c/${refused[0]}`);
+  await fs.unlink(`/c/${written[0]}`);
+  const after = await Vfs.open(store);
+  assertEquals(await after.read(`/c/${written[1]}`, 0, 10), new Uint8Array([7]));
+  assertEquals((await after.readdir("/c")).entries.length, 8 + written.length);
+});
+
+Deno.test("a rename, link, mkdir, copy or symlink into a full shard of one hash is refused, and nothing is lost", async () => {
+  const store = new MemoryStore();
+  const fs = await Vfs.open(store, { dirLimits: { maxEntries: 4 } });
+  await fs.mkdir("/c");
+  await fs.mkdir("/o");
+  for (let i = 0; i < 8; i++) await fs.writeFile(`/c/pad${i}`, new Uint8Array([i]));
+  const refused: string[] = [];
+  for (const [i, name] of collidingNames(6).entries()) {
+    await fs.writeFile(`/c/${name}`, new Uint8Array([i])).catch((error) => {
+      assert(error instanceof FsError && error.code === "ENOSPC", String(error));
+      refused.push(name);
+    });
+  }
+  assert(refused.length >= 5, `${refused.length} refused`);
+  await fs.writeFile("/o/x", new Uint8Array([42]));
+  await fs.mkdir("/o/d");
+  const code = (step: Promise<unknown>) => step.then(() => "ok", (e) => e.code);
+  // A rename's target write refused: before, its intent stayed on the source, and every
+  // instance that met it could neither apply it nor take it back (ENOSPC on /o's listing).
+  assertEquals([
+    await code(fs.rename("/o/x", `/c/${refused[0]}`)),
+    await code(fs.rename("/o/d", `/c/${refused[1]}`)),
+    await code(fs.link("/o/x", `/c/${refused[2]}`)),
+    await code(fs.mkdir(`/c/${refused[3]}`)),
+    await code(fs.copy("/o/x", `/c/${refused[4]}`)),
+    await code(fs.symlink("/o/x", `/c/${refused[4]}`)),
+  ], ["ENOSPC", "ENOSPC", "ENOSPC", "ENOSPC", "ENOSPC", "ENOSPC"]);
+  const fresh = await Vfs.open(store);
+  assertEquals((await fresh.readdir("/o")).entries.map((e) => e.name).sort(), ["d", "x"]);
+  assertEquals(await fresh.read("/o/x", 0, 10), new Uint8Array([42]));
+  assertEquals((await fresh.getattr("/o/x")).nlink, 1);
+  const report = await fsck(store, { now: Date.now() + 3600_000 });
+  assert(report.ok && report.problems.length === 0, JSON.stringify(report.problems));
+});
