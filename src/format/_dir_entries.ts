@@ -96,6 +96,24 @@ export function shardFor(shards: readonly ShardRef[], name: string): ShardRef {
   return found;
 }
 
+/** The shard table changed under an operation: start it again from the directory. */
+export class Resharded extends Error {}
+
+/**
+ * A look made once an `update` of `Directories` (dir.ts) has decided a change, right
+ * before its CAS (see `GroupStep.guard`): false leaves the change out and answers
+ * `otherwise`.
+ */
+export interface Guard<R> {
+  readonly check: () => Promise<boolean>;
+  readonly otherwise: R;
+}
+
+/** `guard` as a group step's member, if any. */
+export function guarded<R>(guard: Guard<R> | undefined): { guard?: Guard<R> } {
+  return guard ? { guard } : {};
+}
+
 /** The directory object is gone (removed by another instance). */
 export class DirectoryGone extends Error {
   readonly ino: string;

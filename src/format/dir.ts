@@ -40,6 +40,7 @@ import {
   type HashPageOptions,
   type HashPosition,
 } from "./_dir_hash_page.ts";
+import { AgeShardsUnwritable, isSharded, locateAged, shardIdsOf } from "./_dir_ages.ts";
 import { countOf, entryOf, isLazy, materialize } from "./_entries_delta.ts";
 import {
   CrossObjectError,
@@ -47,6 +48,9 @@ import {
   draftGrowth,
   type EntryDraft,
   entryDraft,
+  type Guard,
+  guarded,
+  Resharded,
   shardFor,
   splitHalves,
 } from "./_dir_entries.ts";
@@ -54,10 +58,12 @@ import {
 export type { HashPage, HashPosition } from "./_dir_hash_page.ts";
 export { isSlim } from "./_dir_listing.ts";
 export { ShardFull } from "./_dir_split.ts";
+export { AgeShardsUnwritable, isSharded, shardIdsOf } from "./_dir_ages.ts";
 export {
   CrossObjectError,
   DirectoryGone,
   type EntryDraft,
+  type Guard,
   nameHash,
   newDirObject,
   objectOfName,
@@ -105,25 +111,9 @@ interface SortedListing {
   readonly sorted: readonly [string, Entry][];
 }
 
-/** The shard table changed under an operation: start it again from the directory. */
-class Resharded extends Error {}
-
 /**
  * Reads and changes directory objects.
  */
-/**
- * A look made once an {@linkcode Directories.update} has decided a change, right before
- * its CAS (see `GroupStep.guard`): false leaves the change out and answers `otherwise`.
- */
-export interface Guard<R> {
-  readonly check: () => Promise<boolean>;
-  readonly otherwise: R;
-}
-
-function guarded<R>(guard: Guard<R> | undefined): { guard?: Guard<R> } {
-  return guard ? { guard } : {};
-}
-
 export class Directories {
   readonly meta: MetaStore;
   #limits: DirLimits;
@@ -174,13 +164,17 @@ export class Directories {
   /** The entry `name` of directory `dir`, or null. */
   async lookup(dir: DirObject, name: string, options: ReadOptions = {}): Promise<Entry | null> {
     for (let attempt = 0;; attempt++) {
-      if (!dir.shards) return entryOf(dir, name) ?? null;
-      const ref = shardFor(dir.shards, name);
-      const key = shardKey(dir.ino, ref.id);
-      const shard = await this.meta.read<ShardObject>(key, checkShard, attempt ? {} : options);
-      if (shard) return entryOf(shard.value, name) ?? null;
-      // The shard was replaced by a split since we read the table.
-      const fresh = await this.get(dir.ino);
+      if (dir.ages) {
+        const at = await locateAged(this.meta, dir, name, attempt ? {} : options);
+        if (at || attempt > 20) return at ? entryOf(at.shard.value, name) ?? null : null;
+      } else if (!dir.shards) return entryOf(dir, name) ?? null;
+      else {
+        const ref = shardFor(dir.shards, name);
+        const key = shardKey(dir.ino, ref.id);
+        const shard = await this.meta.read<ShardObject>(key, checkShard, attempt ? {} : options);
+        if (shard) return entryOf(shard.value, name) ?? null;
+      }
+      const fresh = await this.get(dir.ino); // a shard split or gone since the table was read
       if (!fresh || attempt > 20) return null;
       dir = fresh.value;
     }
@@ -194,14 +188,14 @@ export class Directories {
    * ctime the later of the two. One conditional GET per shard (shared with a listing).
    */
   async attrOf(dir: DirObject, options: ReadOptions = {}): Promise<Attr> {
-    if (!dir.shards) return dir.attr;
+    if (!isSharded(dir)) return dir.attr;
     for (let attempt = 0;; attempt++) {
-      const keys = dir.shards!.map((s) => shardKey(dir.ino, s.id));
+      const keys = shardIdsOf(dir)!.map((id) => shardKey(dir.ino, id));
       const { latest, missing } = await shardTimes(this.meta, keys, attempt ? {} : options);
       if (missing && attempt < 20) {
         // Split since the table was read: the halves carry the time.
         const fresh = await this.get(dir.ino);
-        if (!fresh?.value.shards) return fresh?.value.attr ?? dir.attr;
+        if (!fresh || !isSharded(fresh.value)) return fresh?.value.attr ?? dir.attr;
         dir = fresh.value;
         continue;
       }
@@ -220,7 +214,8 @@ export class Directories {
       let entries: [string, Entry][];
       let parts: readonly (object | string)[];
       let keys: readonly string[];
-      if (!dir.shards) {
+      const ids = shardIdsOf(dir);
+      if (!ids) {
         parts = [dir];
         keys = [dirKey(dir.ino)];
         const known = this.#sortedOf(dir.ino, parts);
@@ -229,7 +224,7 @@ export class Directories {
       } else {
         // Shard by shard, entries with large xattrs copied without them: the listing does
         // not keep the shards (their versions are named by ETag), nor those xattrs.
-        keys = dir.shards.map((s) => shardKey(dir.ino, s.id));
+        keys = ids.map((id) => shardKey(dir.ino, id));
         const ino = dir.ino, known = (etags: readonly string[]) => this.#sortedOf(ino, etags);
         const read = await shardedEntries(this.meta, keys, attempt ? {} : options, known);
         if (!read) {
@@ -302,7 +297,7 @@ export class Directories {
 
   /** Number of entries (for rmdir's emptiness check without building a sorted list). */
   async isEmpty(dir: DirObject): Promise<boolean> {
-    if (!dir.shards) return Object.keys(dir.entries ?? {}).length === 0;
+    if (!isSharded(dir)) return Object.keys(dir.entries ?? {}).length === 0;
     return (await this.list(dir)).length === 0;
   }
 
@@ -332,6 +327,7 @@ export class Directories {
       if (!current || current.value.removing) current = await this.get(ino);
       if (!current || current.value.removing) throw new DirectoryGone(ino);
       const dir = current.value;
+      if (dir.ages) throw new AgeShardsUnwritable(ino);
       try {
         if (!dir.shards) {
           return await this.#updateRoot(ino, op, touch ? now : null, options);
@@ -355,6 +351,8 @@ export class Directories {
    */
   async heldVersion(ino: string, name: string): Promise<string | null> {
     const dir = await this.get(ino, { cached: true });
+    const aged = dir?.value.ages && await locateAged(this.meta, dir.value, name, { cached: true });
+    if (aged !== undefined) return aged?.shard.etag ?? null; // age-sharded
     if (!dir?.value.shards) return dir?.etag ?? null;
     const key = shardKey(ino, shardFor(dir.value.shards, name).id);
     return (await this.meta.read<ShardObject>(key, checkShard, { cached: true }))?.etag ?? null;
@@ -366,7 +364,12 @@ export class Directories {
    * function right after the {@linkcode update} call, or when the change is abandoned.
    */
   expect(dir: DirObject, name: string): () => void {
-    const key = dir.shards ? shardKey(dir.ino, shardFor(dir.shards, name).id) : dirKey(dir.ino);
+    // In an age-sharded directory, the open shard: where a new name goes.
+    const key = dir.ages
+      ? shardKey(dir.ino, dir.ages.open)
+      : dir.shards
+      ? shardKey(dir.ino, shardFor(dir.shards, name).id)
+      : dirKey(dir.ino);
     return this.meta.expect(key);
   }
 
@@ -399,9 +402,8 @@ export class Directories {
   /** Deletes an (empty) directory's object and any shard objects. */
   async remove(dir: DirObject): Promise<void> {
     await this.meta.remove(dirKey(dir.ino));
-    if (dir.shards) {
-      await this.#splits.deleteShards(dir.shards.map((s) => shardKey(dir.ino, s.id)));
-    }
+    const ids = shardIdsOf(dir);
+    if (ids) await this.#splits.deleteShards(ids.map((id) => shardKey(dir.ino, id)));
   }
 
   async #updateRoot<R>(
@@ -413,7 +415,7 @@ export class Directories {
     const key = dirKey(ino);
     const committed = this.meta.updateGrouped<DirObject, R>(key, checkDir, (dir, base) => {
       if (!dir || dir.removing) throw new DirectoryGone(ino);
-      if (dir.shards) throw new Resharded();
+      if (dir.shards || dir.ages) throw new Resharded();
       if (!isLazy(dir)) dir.entries ??= {};
       const { draft, changed, touched } = entryDraft(dir, dir, this.#storeLatest);
       const result = op(draft, base);

@@ -1,0 +1,133 @@
+/**
+ * Age shards, the reading side: the shard table of an age-sharded directory
+ * (`DirObject.ages`), where a name lives, and which shard objects a directory has. New
+ * names go only to the directory's one open shard; a full one is closed (its Bloom filter
+ * of names goes into the table) and never takes a new name again, so every name lives in
+ * exactly one object: the closed shard whose filter passes it and which holds it, else the
+ * open one. See docs/format.md, "Age shards". Used through `Directories` (`dir.ts`), fsck
+ * and GC's walk.
+ *
+ * @module
+ */
+
+import type { MetaStore, ReadOptions, Versioned } from "./cas.ts";
+import { shardKey } from "./keys.ts";
+import {
+  type AgeTable,
+  checkShard,
+  type ClosedShardRef,
+  type DirObject,
+  type ShardObject,
+} from "./meta.ts";
+import { buildFilter, mayHold } from "./_bloom.ts";
+import { entryOf } from "./_entries_delta.ts";
+import { nameHash } from "./_dir_entries.ts";
+
+/**
+ * This instance reads age-sharded directories but does not change their entries yet: a
+ * clear error instead of a write that could put a name in two objects.
+ */
+export class AgeShardsUnwritable extends Error {
+  constructor(ino: string) {
+    super(`Directory ${ino} is age-sharded: this instance does not change its entries`);
+    this.name = "AgeShardsUnwritable";
+  }
+}
+
+/**
+ * The ids of every shard object of directory `dir` (hash or age shards, the open one last),
+ * or null when its entries are in its own object.
+ */
+export function shardIdsOf(dir: DirObject): string[] | null {
+  if (dir.ages) return [...dir.ages.closed.map((c) => c.id), dir.ages.open];
+  return dir.shards ? dir.shards.map((s) => s.id) : null;
+}
+
+/** Whether directory `dir` keeps its entries in shard objects (of either kind). */
+export function isSharded(dir: DirObject): boolean {
+  return dir.shards !== undefined || dir.ages !== undefined;
+}
+
+/** The closed shards of `table` whose filters pass `name`, newest first. */
+export function closedCandidates(table: AgeTable, name: string): ClosedShardRef[] {
+  const hash = nameHash(name);
+  return table.closed.filter((c) => mayHold(c, hash)).reverse();
+}
+
+/** A table entry for closed shard `id` holding `names`: its filter of them. */
+export function closedRef(id: string, names: Iterable<string>): ClosedShardRef {
+  const hashes: number[] = [];
+  for (const name of names) hashes.push(nameHash(name));
+  return { id, ...buildFilter(hashes) };
+}
+
+/** The shard an age-sharded directory's name lives in, as read. */
+export interface AgeHolder {
+  readonly id: string;
+  readonly key: string;
+  readonly shard: Versioned<ShardObject>;
+  /** Whether it is the table's open shard (the name may be absent from it). */
+  readonly open: boolean;
+}
+
+/**
+ * Where `name` lives in age-sharded directory `dir`: the closed shard that holds it (only
+ * those whose filters pass it are read; a false pass costs that GET), else the open shard
+ * (the name may be absent there too). Null when a shard of the table is missing (merged
+ * or removed since the table was read): read the table again.
+ */
+export async function locateAged(
+  meta: MetaStore,
+  dir: DirObject,
+  name: string,
+  options: ReadOptions = {},
+): Promise<AgeHolder | null> {
+  const table = dir.ages!;
+  const candidates = closedCandidates(table, name);
+  if (candidates.length > 0) {
+    const keys = candidates.map((c) => shardKey(dir.ino, c.id));
+    const shards = await meta.readMany<ShardObject>(keys, checkShard, options);
+    for (const [i, shard] of shards.entries()) {
+      if (!shard) return null;
+      if (entryOf(shard.value, name) !== undefined) {
+        return { id: candidates[i]!.id, key: keys[i]!, shard, open: false };
+      }
+    }
+  }
+  const key = shardKey(dir.ino, table.open);
+  const shard = await meta.read<ShardObject>(key, checkShard, options);
+  return shard ? { id: table.open, key, shard, open: true } : null;
+}
+
+/**
+ * What is wrong with where age-sharded directory `dir`'s names are (`entries`: each name,
+ * and the key of the shard holding it): a name in two objects, or in a closed shard whose
+ * filter misses it (a lookup may miss it, and a create add it again in the open shard).
+ * For fsck's walk; `path` only names the directory in the details.
+ */
+export function misplacedNames(
+  dir: DirObject,
+  entries: readonly (readonly [string, unknown, string])[],
+  path: string,
+): { key: string; detail: string }[] {
+  if (!dir.ages) return [];
+  const closed = new Map(dir.ages.closed.map((c) => [shardKey(dir.ino, c.id), c]));
+  const seen = new Map<string, string>();
+  const found: { key: string; detail: string }[] = [];
+  for (const [name, , key] of entries) {
+    const other = seen.get(name);
+    if (other !== undefined) {
+      found.push({
+        key,
+        detail: `Name "${name}" of "${path}" is in two shards (${other}, ${key})`,
+      });
+    }
+    seen.set(name, key);
+    const ref = closed.get(key);
+    if (ref && !mayHold(ref, nameHash(name))) {
+      const detail = `Name "${name}" of "${path}" is in a closed shard whose filter misses it`;
+      found.push({ key, detail });
+    }
+  }
+  return found;
+}

@@ -1,0 +1,183 @@
+// Readers of age-sharded directories (docs/format.md, "Age shards"): tables written by hand
+// (`_age_table.ts`) from a directory filled as usual, read by a fresh instance.
+
+import { assert, assertEquals, assertRejects } from "./_assert.ts";
+import { MemoryStore } from "../src/store/memory.ts";
+import { isFsError, Vfs } from "../src/vfs/mod.ts";
+import { MetaStore } from "../src/format/cas.ts";
+import { Directories } from "../src/format/dir.ts";
+import { dirKey, shardKey } from "../src/format/keys.ts";
+import { checkDir, type DirObject, type ShardObject } from "../src/format/meta.ts";
+import { closedCandidates } from "../src/format/_dir_ages.ts";
+import { fsck } from "../src/format/fsck.ts";
+import { gc } from "../src/format/gc.ts";
+import { HookStore } from "./_hook_store.ts";
+import { type AgeLayout, ageShard } from "./_age_table.ts";
+
+const text = (s: string) => new TextEncoder().encode(s);
+const HOUR = 3_600_000;
+
+/** `/big` of `n` files (`f000`…, each holding its name), age-sharded 16 a shard. */
+async function aged(n: number, mtimes?: number[]) {
+  const store = new MemoryStore();
+  const fs = await Vfs.open(store);
+  await fs.mkdir("/big");
+  for (let i = 0; i < n; i++) {
+    const name = `f${String(i).padStart(3, "0")}`;
+    await fs.writeFile(`/big/${name}`, text(name));
+  }
+  const ino = (await fs.getattr("/big")).ino;
+  const layout = await ageShard(store, ino, { perShard: 16, ...(mtimes ? { mtimes } : {}) });
+  return { store, ino, layout };
+}
+
+const allNames = (layout: AgeLayout) => [...layout.closed, layout.open].flatMap((s) => s.names);
+
+Deno.test("A fresh instance lists, looks up and reads the files of an age-sharded directory", async () => {
+  const { store, layout } = await aged(50);
+  assertEquals(layout.closed.length, 3);
+  assertEquals(layout.open.names.length, 2);
+  const fs = await Vfs.open(store);
+  const page = await fs.readdir("/big");
+  assertEquals(page.entries.map((e) => e.name), allNames(layout));
+  for (const name of allNames(layout)) {
+    assertEquals(new TextDecoder().decode(await fs.read(`/big/${name}`, 0, 10)), name);
+  }
+  assertEquals(await fs.lookupOrNull("/big/f999"), null);
+  assertEquals(await fs.lookupOrNull("/big/f0"), null);
+});
+
+Deno.test("An age-sharded directory's stat takes the time of its latest changed shard", async () => {
+  const later = Date.now() + HOUR;
+  const { store } = await aged(40, [1, later, 2]);
+  const stat = await (await Vfs.open(store)).getattr("/big");
+  assertEquals(stat.mtime, later);
+  assertEquals(stat.ctime, later);
+});
+
+Deno.test("A lookup in an age-sharded directory reads the shards whose filters pass the name, then the open one only if none holds it", async () => {
+  const { store, ino, layout } = await aged(64);
+  const hooked = new HookStore(store);
+  const meta = new MetaStore(hooked);
+  const dirs = new Directories(meta);
+  const dir = (await dirs.get(ino))!.value;
+  const shardReads = async (name: string) => {
+    const from = hooked.calls.length;
+    const entry = await dirs.lookup(dir, name);
+    const keys = hooked.calls.slice(from).filter((c) => c.op === "GetObject").map((c) => c.key);
+    return { entry, keys: keys.sort() };
+  };
+  const open = shardKey(ino, layout.open.id);
+  for (const [i, shard] of layout.closed.entries()) {
+    const name = shard.names[5]!;
+    const { entry, keys } = await shardReads(name);
+    assert(entry !== null, `${name} found`);
+    const passed = closedCandidates(dir.ages!, name).map((c) => shardKey(ino, c.id)).sort();
+    assertEquals(keys, passed, `closed shard ${i}: only the shards whose filters pass it`);
+    assert(keys.includes(shardKey(ino, shard.id)) && !keys.includes(open));
+  }
+  const missing = await shardReads("absent-name");
+  assertEquals(missing.entry, null);
+  assert(missing.keys.includes(open), "an absent name is looked for in the open shard");
+  assert(missing.keys.length <= 1 + layout.closed.length);
+});
+
+Deno.test("fsck finds an age-sharded directory clean, and GC keeps its shards", async () => {
+  const { store, ino, layout } = await aged(50);
+  const report = await fsck(store);
+  assert(report.ok, JSON.stringify(report.problems));
+  for (let i = 0; i < 2; i++) await gc(store, { graceMs: 0, now: Date.now() + HOUR });
+  for (const { id } of [...layout.closed, layout.open]) {
+    assert(await store.head(shardKey(ino, id)) !== null, `shard ${id} kept`);
+  }
+  const fs = await Vfs.open(store);
+  assertEquals((await fs.readdir("/big")).entries.length, 50);
+});
+
+/** Puts entry `name` of shard `from` into shard `to` as well (by hand: damage). */
+async function copyEntry(store: MemoryStore, ino: string, name: string, from: string, to: string) {
+  const meta = new MetaStore(store);
+  const source = (await meta.read<ShardObject>(shardKey(ino, from), checkShardOf))!;
+  const target = (await meta.read<ShardObject>(shardKey(ino, to), checkShardOf))!;
+  const entries = { ...target.value.entries, [name]: source.value.entries[name]! };
+  assert(await meta.write(shardKey(ino, to), { ...target.value, entries }, target));
+}
+const checkShardOf = (v: unknown) => (v && typeof v === "object" ? null : "not an object");
+
+Deno.test("fsck reports a name in two shards of an age-sharded directory", async () => {
+  const { store, ino, layout } = await aged(40);
+  const name = layout.closed[0]!.names[3]!;
+  await copyEntry(store, ino, name, layout.closed[0]!.id, layout.open.id);
+  const report = await fsck(store);
+  assert(!report.ok);
+  const found = report.problems.filter((p) => p.kind === "misplaced-name");
+  assertEquals(found.length, 1, JSON.stringify(report.problems));
+  assert(found[0]!.detail.includes("two shards"));
+});
+
+Deno.test("fsck reports a name in a closed shard whose filter misses it", async () => {
+  const { store, ino, layout } = await aged(40);
+  const { id } = layout.closed[0]!;
+  const dir = (await new Directories(new MetaStore(store)).get(ino))!.value;
+  // A name of the open shard that the first closed shard's filter does not pass.
+  const name = layout.open.names.find((n) =>
+    !closedCandidates(dir.ages!, n).some((c) => c.id === id)
+  )!;
+  assert(name !== undefined);
+  await copyEntry(store, ino, name, layout.open.id, id);
+  const report = await fsck(store);
+  const found = report.problems.filter((p) => p.kind === "misplaced-name");
+  assert(found.some((p) => p.detail.includes("filter misses")), JSON.stringify(report.problems));
+});
+
+Deno.test("rmdir removes an empty age-sharded directory and its shards, and refuses one whose names are all in closed shards", async () => {
+  const { store, layout } = await aged(32);
+  assertEquals(layout.open.names.length, 0);
+  const fs = await Vfs.open(store);
+  const error = await assertRejects(() => fs.rmdir("/big"));
+  assert(isFsError(error) && error.code === "ENOTEMPTY", String(error));
+  assertEquals((await fs.readdir("/big")).entries.length, 32);
+
+  await fs.mkdir("/empty");
+  const ino = (await fs.getattr("/empty")).ino;
+  const emptied = await ageShard(store, ino, { perShard: 16 });
+  const fresh = await Vfs.open(store);
+  await fresh.rmdir("/empty");
+  assertEquals(await fresh.lookupOrNull("/empty"), null);
+  assertEquals(await store.head(dirKey(ino)), null);
+  assertEquals(await store.head(shardKey(ino, emptied.open.id)), null);
+});
+
+Deno.test("An instance that does not write age shards fails a change of one's entries and writes nothing", async () => {
+  const { store } = await aged(20);
+  const fs = await Vfs.open(store);
+  await assertRejects(() => fs.writeFile("/big/new", text("x")));
+  await assertRejects(() => fs.unlink("/big/f003"));
+  assertEquals((await fs.readdir("/big")).entries.length, 20);
+  assert((await fsck(store)).ok);
+});
+
+Deno.test("A directory object with an age table beside entries or shards is corrupt", () => {
+  const attr = { mode: 0o40755, uid: 0, gid: 0, size: 0, atime: 0, mtime: 0, ctime: 0, btime: 0 };
+  const ino = "00000000000000d1";
+  const base: DirObject = {
+    v: 1,
+    ino,
+    parent: ino,
+    attr,
+    ages: {
+      closed: [{ id: "0000018c0000-00000000000000000001", filter: "AAAA", k: 7 }],
+      open: "0000018c0000-00000000000000000002",
+    },
+  };
+  assertEquals(checkDir(base), null);
+  assert(checkDir({ ...base, entries: {} }) !== null);
+  assert(checkDir({ ...base, shards: [] }) !== null);
+  assert(checkDir({ ...base, ages: { closed: [], open: "x" } }) !== null);
+  assert(
+    checkDir({
+      ...base,
+      ages: { ...base.ages!, closed: [{ id: base.ages!.open, filter: "A", k: 7 }] },
+    }) !== null,
+  );
+});
