@@ -12,7 +12,7 @@ import { closedCandidates } from "../src/format/_dir_ages.ts";
 import { fsck } from "../src/format/fsck.ts";
 import { gc } from "../src/format/gc.ts";
 import { HookStore } from "./_hook_store.ts";
-import { type AgeLayout, ageShard } from "./_age_table.ts";
+import { type AgeLayout, ageShard } from "./_dir_layouts.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
 const HOUR = 3_600_000;
@@ -148,13 +148,55 @@ Deno.test("rmdir removes an empty age-sharded directory and its shards, and refu
   assertEquals(await store.head(shardKey(ino, emptied.open.id)), null);
 });
 
-Deno.test("An instance that does not write age shards fails a change of one's entries and writes nothing", async () => {
-  const { store } = await aged(20);
+Deno.test("Changes in an age-sharded directory write the shard that holds the name, new names the open shard", async () => {
+  const { store, ino, layout } = await aged(40);
   const fs = await Vfs.open(store);
-  await assertRejects(() => fs.writeFile("/big/new", text("x")));
-  await assertRejects(() => fs.unlink("/big/f003"));
-  assertEquals((await fs.readdir("/big")).entries.length, 20);
-  assert((await fsck(store)).ok);
+  const shardOf = async (id: string) => {
+    const read = await new MetaStore(store).read<ShardObject>(shardKey(ino, id), checkShardOf);
+    return Object.keys(read!.value.entries).sort();
+  };
+  const [first, second] = layout.closed;
+  await fs.writeFile("/big/new", text("new"));
+  await fs.unlink(`/big/${first!.names[0]}`);
+  await fs.writeFile(`/big/${second!.names[1]}`, text("changed"));
+  // Within one closed shard; and out of it to a new name (the open shard's).
+  await fs.rename(`/big/${first!.names[1]}`, `/big/${first!.names[2]}`);
+  await fs.rename(`/big/${second!.names[2]}`, "/big/moved");
+  assertEquals(await shardOf(first!.id), first!.names.slice(2));
+  assertEquals(
+    await shardOf(second!.id),
+    second!.names.filter((_, i) => i !== 2),
+  );
+  assertEquals(await shardOf(layout.open.id), [...layout.open.names, "moved", "new"].sort());
+  const fresh = await Vfs.open(store);
+  const read = async (name: string) =>
+    new TextDecoder().decode(await fresh.read(`/big/${name}`, 0, 20));
+  assertEquals(await read(second!.names[1]!), "changed");
+  assertEquals(await read(first!.names[2]!), first!.names[1]);
+  assertEquals(await read("moved"), second!.names[2]);
+  assertEquals((await fresh.readdir("/big")).entries.length, 40 - 2 + 1 + 1 - 1);
+  const report = await fsck(store);
+  assert(report.ok, JSON.stringify(report.problems));
+});
+
+Deno.test("A directory that fills up becomes age-sharded and rolls over; fsck finds it clean", async () => {
+  const store = new MemoryStore();
+  const fs = await Vfs.open(store, { dirLimits: { maxEntries: 8 } });
+  await fs.mkdir("/d");
+  await Promise.all(
+    Array.from({ length: 60 }, (_, i) => fs.writeFile(`/d/f${i}`, text(`${i}`))),
+  );
+  const ino = (await fs.getattr("/d")).ino;
+  const dir = (await new Directories(new MetaStore(store)).get(ino))!.value;
+  assert(dir.ages && !dir.shards && !dir.entries, "age-sharded");
+  assert(dir.ages.closed.length >= 6, `${dir.ages.closed.length} closed shards`);
+  const fresh = await Vfs.open(store);
+  assertEquals((await fresh.readdir("/d")).entries.length, 60);
+  for (let i = 0; i < 60; i += 7) {
+    assertEquals(new TextDecoder().decode(await fresh.read(`/d/f${i}`, 0, 5)), `${i}`);
+  }
+  const report = await fsck(store);
+  assert(report.ok, JSON.stringify(report.problems));
 });
 
 Deno.test("A directory object with an age table beside entries or shards is corrupt", () => {
@@ -180,4 +222,34 @@ Deno.test("A directory object with an age table beside entries or shards is corr
       ages: { ...base.ages!, closed: [{ id: base.ages!.open, filter: "A", k: 7 }] },
     }) !== null,
   );
+});
+
+Deno.test("A create checks a closed shard as it is now, not a version held from before it closed", async () => {
+  const store = new MemoryStore();
+  const [a, b] = [0, 1].map(() => new Directories(new MetaStore(store), { maxEntries: 4 }));
+  const ino = "00000000000000d1";
+  const attr = { mode: 0o40755, uid: 0, gid: 0, size: 0, atime: 0, mtime: 0, ctime: 0, btime: 0 };
+  await a!.create({ v: 1, ino, parent: ino, attr, entries: {} });
+  const entry = (n: number) => ({
+    t: "f" as const,
+    ino: (0x1000000 + n).toString(16).padStart(16, "0"),
+    attr: { ...attr, mode: 0o100644, size: 1 },
+    data: "Yg==",
+  });
+  const create = (dirs: Directories, name: string, n: number) =>
+    dirs.update(ino, [name], (draft) => {
+      if (draft.get(name)) return "exists";
+      draft.set(name, entry(n));
+      return "created";
+    });
+  for (let i = 0; i < 5; i++) await create(a!, `a${i}`, i);
+  await create(a!, "x0", 10); // a holds the open shard with x0 only
+  const open = (await a!.get(ino))!.value.ages!.open;
+  // b adds n to that shard and fills it: it closes and rolls over.
+  for (const [i, name] of ["n", "x1", "x2", "x3"].entries()) await create(b!, name, 20 + i);
+  const table = (await a!.get(ino))!.value.ages!;
+  assert(table.closed.some((c) => c.id === open), "the shard a held rolled over");
+  assertEquals(await create(a!, "n", 99), "exists");
+  const names = (await a!.list((await a!.get(ino))!.value)).map(([name]) => name);
+  assertEquals(names.filter((name) => name === "n").length, 1);
 });

@@ -5,6 +5,7 @@ import { assert, assertEquals } from "./_assert.ts";
 import { contract } from "./_stores.ts";
 import { dirKey } from "../src/format/keys.ts";
 import { HookStore } from "./_hook_store.ts";
+import { hashShard } from "./_dir_layouts.ts";
 import { isFsError, Vfs } from "../src/vfs/mod.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
@@ -78,10 +79,12 @@ contract("`renameAside()` keeps a replaced hard link's count", async (store) => 
 });
 
 contract(
-  "`nameBeside()` keeps the name in the same shard of a sharded directory",
+  "`nameBeside()` keeps the name in the same shard of a hash-sharded directory",
   async (store) => {
     const fs = await Vfs.open(store, { dirLimits: { maxEntries: 4 } });
     await fs.mkdir("/many");
+    // Hash shards, as a directory filled before age shards has them (age shards: below).
+    await hashShard(store, (await fs.getattr("/many")).ino);
     for (let i = 0; i < 40; i++) await fs.writeFile(`/many/f${i}`, text(`${i}`));
     let otherShard = 0;
     for (let i = 0; i < 40; i += 7) {
@@ -103,6 +106,25 @@ contract(
       otherShard += results.filter((r) => r === "EXDEV").length;
     }
     assert(otherShard > 0, "the directory is not sharded");
+  },
+);
+
+contract(
+  "`renameAside()` in an age-sharded directory: within the open shard in one commit; over a name in a closed shard, EXDEV (a closed shard takes no new name)",
+  async (store) => {
+    const fs = await Vfs.open(store, { dirLimits: { maxEntries: 4 } });
+    await fs.mkdir("/many");
+    for (let i = 0; i < 6; i++) await fs.writeFile(`/many/f${i}`, text(`${i}`));
+    // f0…f4 became the first closed shard; f5 and what follows are in the open one.
+    await fs.writeFile("/many/g", text("g"));
+    const aside = await fs.nameBeside("/many/f5", ".aside-");
+    assertEquals(await code(fs.renameAside("/many/g", "/many/f5", aside)), "ok");
+    assertEquals(await read(fs, "/many/f5"), "g");
+    assertEquals(await read(fs, `/many/${aside}`), "5");
+    const other = await fs.nameBeside("/many/f1", ".aside-");
+    assertEquals(await code(fs.renameAside("/many/f2", "/many/f1", other)), "EXDEV");
+    assertEquals(await read(fs, "/many/f1"), "1");
+    assertEquals(await read(fs, "/many/f2"), "2");
   },
 );
 

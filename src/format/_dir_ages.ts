@@ -22,16 +22,12 @@ import {
 import { buildFilter, mayHold } from "./_bloom.ts";
 import { entryOf } from "./_entries_delta.ts";
 import { nameHash } from "./_dir_entries.ts";
+import { appliedOf } from "./_dir_applied.ts";
+import { releasedOf } from "./_dir_released.ts";
 
-/**
- * This instance reads age-sharded directories but does not change their entries yet: a
- * clear error instead of a write that could put a name in two objects.
- */
-export class AgeShardsUnwritable extends Error {
-  constructor(ino: string) {
-    super(`Directory ${ino} is age-sharded: this instance does not change its entries`);
-    this.name = "AgeShardsUnwritable";
-  }
+/** The records an object keeps of names it removed: applied renames, released links. */
+function recordsOf(shard: object): { name: string }[] {
+  return [...appliedOf(shard), ...releasedOf(shard)];
 }
 
 /**
@@ -68,6 +64,11 @@ export interface AgeHolder {
   readonly shard: Versioned<ShardObject>;
   /** Whether it is the table's open shard (the name may be absent from it). */
   readonly open: boolean;
+  /**
+   * Another (closed) shard that keeps a record of the name's removal: a rename applied for
+   * its renamer (`_dir_applied.ts`) or a released link's proof (`_dir_released.ts`).
+   */
+  readonly record?: string;
 }
 
 /**
@@ -84,19 +85,33 @@ export async function locateAged(
 ): Promise<AgeHolder | null> {
   const table = dir.ages!;
   const candidates = closedCandidates(table, name);
+  let record: string | undefined;
+  let found: AgeHolder | undefined;
   if (candidates.length > 0) {
     const keys = candidates.map((c) => shardKey(dir.ino, c.id));
     const shards = await meta.readMany<ShardObject>(keys, checkShard, options);
-    for (const [i, shard] of shards.entries()) {
+    for (let [i, shard] of shards.entries()) {
+      // A version held from before the shard was closed may lack names it took after: a
+      // create that believed it would add the name again in the open shard. Once closed,
+      // any version holds every name the shard will ever hold.
+      if (shard && !shard.value.closed && options.cached) {
+        shard = await meta.read<ShardObject>(keys[i]!, checkShard);
+      }
       if (!shard) return null;
-      if (entryOf(shard.value, name) !== undefined) {
-        return { id: candidates[i]!.id, key: keys[i]!, shard, open: false };
+      const id = candidates[i]!.id;
+      if (!found && entryOf(shard.value, name) !== undefined) {
+        found = { id, key: keys[i]!, shard, open: false };
+      } else if (!record && recordsOf(shard.value).some((r) => r.name === name)) {
+        record = id;
       }
     }
   }
+  const withRecord = record ? { record } : {};
+  if (found) return { ...found, ...withRecord };
   const key = shardKey(dir.ino, table.open);
   const shard = await meta.read<ShardObject>(key, checkShard, options);
-  return shard ? { id: table.open, key, shard, open: true } : null;
+  if (!shard) return null;
+  return { id: table.open, key, shard, open: true, ...withRecord };
 }
 
 /**

@@ -82,9 +82,13 @@ function utf8NameHash(name: string): number {
 /**
  * Which object of directory `dir` holds entry `name` as its shard table stands: the id of
  * its shard, or null for an unsharded directory (the directory object itself). Names with
- * the same answer can change in one CAS.
+ * the same answer can change in one CAS (in an age-sharded directory, only if none is in
+ * a closed shard).
  */
 export function objectOfName(dir: DirObject, name: string): string | null {
+  // An age-sharded directory's: where a new name goes. A name held already may be in a
+  // closed shard; the update that changes the names finds out (`CrossObjectError`).
+  if (dir.ages) return dir.ages.open;
   return dir.shards ? shardFor(dir.shards, name).id : null;
 }
 

@@ -1,14 +1,16 @@
 /**
- * Directory index objects: one object per directory holding its entries, split into
- * shards by a hash of the name once it grows past a limit, so that one create never
- * rewrites megabytes and a listing stays a handful of GETs.
+ * Directory index objects: one object per directory holding its entries, kept in shards
+ * once it grows past a limit, so that one create never rewrites megabytes and a listing
+ * stays a handful of GETs. A full directory becomes age-sharded (new names go to one open
+ * shard, full ones are closed with a Bloom filter of their names: `_dir_ages.ts`,
+ * `_dir_age_writes.ts`); directories split before by a hash of the name stay so.
  *
  * Changes to the entries of one object are group-committed: concurrent creates in one
- * directory share one CAS.
+ * directory share one CAS (in an age-sharded one, the open shard's).
  *
- * Splitting is safe against concurrent writers: a shard is first sealed by CAS (writers
- * that meet a sealed shard re-read the shard table, helping to finish the split if it is
- * still pending), then its two halves are created, then the shard table is swapped by CAS.
+ * Splitting a hash shard is safe against concurrent writers: a shard is first sealed by
+ * CAS (writers that meet a sealed shard re-read the shard table, helping to finish the
+ * split if it is still pending), then its halves are created, then the table is swapped.
  *
  * @module
  */
@@ -29,8 +31,7 @@ import {
   type ShardRef,
 } from "./meta.ts";
 import { markRemoving, tombstone, unmarkRemoving } from "./_dir_removal.ts";
-import { appliedOf, pruneApplied, setApplied } from "./_dir_applied.ts";
-import { releasedOf, setReleased } from "./_dir_released.ts";
+import { pruneApplied } from "./_dir_applied.ts";
 import { HASH_BITS, overLimits, ShardFull, ShardSplits } from "./_dir_split.ts";
 import { shardTimes } from "./_dir_times.ts";
 import { shardedEntries } from "./_dir_listing.ts";
@@ -40,8 +41,8 @@ import {
   type HashPageOptions,
   type HashPosition,
 } from "./_dir_hash_page.ts";
-import { AgeShardsUnwritable, isSharded, locateAged, shardIdsOf } from "./_dir_ages.ts";
-import { countOf, entryOf, isLazy, materialize } from "./_entries_delta.ts";
+import { isSharded, locateAged, shardIdsOf } from "./_dir_ages.ts";
+import { countOf, entryOf, isLazy } from "./_entries_delta.ts";
 import {
   CrossObjectError,
   DirectoryGone,
@@ -50,15 +51,16 @@ import {
   entryDraft,
   type Guard,
   guarded,
+  objectOfName,
   Resharded,
   shardFor,
-  splitHalves,
 } from "./_dir_entries.ts";
+import { AgeShards } from "./_dir_age_writes.ts";
 
 export type { HashPage, HashPosition } from "./_dir_hash_page.ts";
 export { isSlim } from "./_dir_listing.ts";
 export { ShardFull } from "./_dir_split.ts";
-export { AgeShardsUnwritable, isSharded, shardIdsOf } from "./_dir_ages.ts";
+export { isSharded, shardIdsOf } from "./_dir_ages.ts";
 export {
   CrossObjectError,
   DirectoryGone,
@@ -127,6 +129,8 @@ export class Directories {
   #now: () => number;
   /** Splits of full shards (`_dir_split.ts`). */
   #splits: ShardSplits;
+  /** Writers of age-sharded directories (`_dir_age_writes.ts`). */
+  #ages: AgeShards;
   /** The time a record of an applied rename is noted with (see `_dir_applied.ts`). */
   readonly #storeLatest = () => this.meta.clock.latest();
 
@@ -134,6 +138,14 @@ export class Directories {
     this.meta = meta;
     this.#limits = { ...DEFAULT_DIR_LIMITS, ...limits };
     this.#splits = new ShardSplits(meta, this.#limits, (ino) => this.get(ino));
+    this.#ages = new AgeShards({
+      meta,
+      over: (key, count) => this.#over(key, count, 0),
+      root: (ino) => this.get(ino),
+      at: this.#storeLatest,
+      writeShards: (shards) => this.#splits.writeShards(shards),
+      deleteShards: (keys) => this.#splits.deleteShards(keys),
+    });
     this.#now = now;
   }
 
@@ -327,8 +339,11 @@ export class Directories {
       if (!current || current.value.removing) current = await this.get(ino);
       if (!current || current.value.removing) throw new DirectoryGone(ino);
       const dir = current.value;
-      if (dir.ages) throw new AgeShardsUnwritable(ino);
       try {
+        if (dir.ages) {
+          const change = { names, op, now: touch ? now : null, ...options };
+          return await this.#ages.update(dir, change, attempt);
+        }
         if (!dir.shards) {
           return await this.#updateRoot(ino, op, touch ? now : null, options);
         }
@@ -364,13 +379,8 @@ export class Directories {
    * function right after the {@linkcode update} call, or when the change is abandoned.
    */
   expect(dir: DirObject, name: string): () => void {
-    // In an age-sharded directory, the open shard: where a new name goes.
-    const key = dir.ages
-      ? shardKey(dir.ino, dir.ages.open)
-      : dir.shards
-      ? shardKey(dir.ino, shardFor(dir.shards, name).id)
-      : dirKey(dir.ino);
-    return this.meta.expect(key);
+    const id = objectOfName(dir, name); // age-sharded: where a new name goes
+    return this.meta.expect(id === null ? dirKey(dir.ino) : shardKey(dir.ino, id));
   }
 
   /** Changes the directory object's own attributes or xattrs (chmod, utimes, setxattr). */
@@ -427,22 +437,11 @@ export class Directories {
       if (!this.#over(key, countOf(dir), draftGrowth(dir))) {
         return { value: dir, result, ...guarded(guard) };
       }
-      // Over the limit: this same CAS turns the directory into two shards, so the split
-      // is serialised with the creates that fill the directory instead of racing them.
-      // The records of applied renames and of releases go with their names.
-      const root = { bits: 0, depth: 0, id: "" };
-      const halves = splitHalves(ino, root, materialize(dir), appliedOf(dir), releasedOf(dir));
-      dir.shards = halves.map((h) => h.ref);
-      delete dir.entries;
-      setApplied(dir, []);
-      setReleased(dir, []);
-      return {
-        value: dir,
-        result,
-        ...guarded(guard),
-        before: () => this.#splits.writeShards(halves),
-        undo: () => this.#splits.deleteShards(halves.map((h) => h.key)),
-      };
+      // Over the limit: this same CAS makes the directory age-sharded (its entries the
+      // first closed shard), serialised with the creates that fill it instead of racing
+      // them. The records of applied renames and of releases go with their names.
+      const { before, undo } = this.#ages.convert(ino, dir);
+      return { value: dir, result, ...guarded(guard), before, undo };
     });
     queued?.();
     return await committed;

@@ -1,11 +1,16 @@
-// Writes an age-sharded directory's objects by hand (the shard table of docs/format.md "Age
-// shards"), from a directory that a filesystem filled as usual: readers are tested against
-// tables whose layout the test chose, before (and whatever) the writers do.
+// Writes a sharded directory's objects by hand, from a directory filled as usual: an age
+// table (docs/format.md "Age shards") whose layout the test chose, to test readers before
+// (and whatever) the writers do; and hash shards, which no writer makes any more (a full
+// directory becomes age-sharded), to test what still reads and writes those that buckets
+// hold.
 
 import { MetaStore } from "../src/format/cas.ts";
 import { dirKey, newId, shardKey } from "../src/format/keys.ts";
 import { checkDir, type DirObject, type Entry, type ShardObject } from "../src/format/meta.ts";
 import { closedRef } from "../src/format/_dir_ages.ts";
+import { splitHalves } from "../src/format/_dir_entries.ts";
+import { appliedOf, setApplied } from "../src/format/_dir_applied.ts";
+import { releasedOf, setReleased } from "../src/format/_dir_released.ts";
 import type { ObjectStore } from "../src/store/types.ts";
 
 /** What {@linkcode ageShard} wrote: the shard ids (open last) and their names. */
@@ -51,4 +56,31 @@ export async function ageShard(
   options.edit?.(dir);
   if (!await meta.write(dirKey(ino), dir, current)) throw new Error("table changed");
   return { closed, open };
+}
+
+/**
+ * Turns unsharded directory `ino` in `store` into a hash-sharded one of two shards, as
+ * writers before age shards split a full directory (records of applied renames go with
+ * their names). Its shards split further as they fill, as before.
+ */
+export async function hashShard(store: ObjectStore, ino: string): Promise<void> {
+  const meta = new MetaStore(store);
+  const current = (await meta.read<DirObject>(dirKey(ino), checkDir))!;
+  const root = { bits: 0, depth: 0, id: "" };
+  const entries = current.value.entries ?? {};
+  const halves = splitHalves(
+    ino,
+    root,
+    entries,
+    appliedOf(current.value),
+    releasedOf(current.value),
+  );
+  for (const { key, shard } of halves) {
+    if (!await meta.write(key, shard, null)) throw new Error("shard exists");
+  }
+  const dir: DirObject = { ...current.value, shards: halves.map((h) => h.ref) };
+  delete dir.entries;
+  setApplied(dir, []);
+  setReleased(dir, []);
+  if (!await meta.write(dirKey(ino), dir, current)) throw new Error("directory changed");
 }
