@@ -14,17 +14,27 @@
 
 import type { MetaStore, Versioned } from "./cas.ts";
 import { dirKey, newId, shardKey } from "./keys.ts";
-import { checkShard, type DirObject, FORMAT_VERSION, type ShardObject } from "./meta.ts";
+import {
+  checkShard,
+  type ClosedShardRef,
+  type DirObject,
+  draftCopy,
+  FORMAT_VERSION,
+  type ShardObject,
+} from "./meta.ts";
+import { HASH_BITS, ShardFull } from "./_dir_split.ts";
 import { appliedOf, pruneApplied, setApplied } from "./_dir_applied.ts";
 import { releasedOf, setReleased } from "./_dir_released.ts";
 import { countOf, entryOf, materialize, putEntry } from "./_entries_delta.ts";
 import {
   CrossObjectError,
   DirectoryGone,
+  draftGrowth,
   type EntryDraft,
   entryDraft,
   type Guard,
   Resharded,
+  splitHalves,
 } from "./_dir_entries.ts";
 import { closedRef, locateAged } from "./_dir_ages.ts";
 
@@ -41,8 +51,11 @@ export interface AgeChange<R> {
 /** What the writers need of `Directories`. */
 export interface AgeHost {
   readonly meta: MetaStore;
-  /** Whether an object of `count` entries at `key` is over the limits. */
-  readonly over: (key: string, count: number) => boolean;
+  /**
+   * Whether an object of `count` entries at `key`, grown by `grown` bytes of JSON in this
+   * draft, is over the limits (`decodedOnly`: over the decoded size; `ShardSplits.over`).
+   */
+  readonly over: (key: string, count: number, grown: number, decodedOnly?: boolean) => boolean;
   /** Reads a directory's object afresh. */
   readonly root: (ino: string) => Promise<Versioned<DirObject> | null>;
   /** The time a record of an applied rename is noted with. */
@@ -72,6 +85,8 @@ export class AgeShards {
   readonly #host: AgeHost;
   /** Roll-overs under way in this instance, by shard key: every writer waits for the one. */
   readonly #rolling = new Map<string, Promise<void>>();
+  /** Splits of closed shards under way in this instance, by shard key (the same). */
+  readonly #splitting = new Map<string, Promise<void>>();
 
   constructor(host: AgeHost) {
     this.#host = host;
@@ -157,12 +172,25 @@ export class AgeShards {
     let full = false;
     /** This change's write filled the open shard and closed it. */
     let closing = false;
+    /** Met sealed, or this change's write took a closed shard past the decoded size. */
+    let sealed = false;
+    // A closed shard split down to names of one hash (32 bits deep) no split can part, as a
+    // hash shard's (`ShardFull`, `_dir_split.ts`): each change is made on a copy, kept only
+    // if it stays under the decoded size or does not grow it.
+    const unsplittable = !open && (refOf(dir, id)?.depth ?? 0) >= HASH_BITS;
+    let refused = false;
     const committed = meta.updateGrouped<ShardObject, R | typeof NOT_TAKEN>(key, checkShard, (
-      shard,
+      group,
       base,
     ) => {
-      if (!shard) throw new Resharded();
+      refused = false;
+      if (!group) throw new Resharded();
+      const shard = unsplittable ? draftCopy(group) : group;
       if (shard.removing) throw new DirectoryGone(dir.ino);
+      if (shard.sealed) {
+        sealed = true; // a closed shard being split: its halves take the change
+        throw new Resharded();
+      }
       const absent = new Set(names.filter((n) => entryOf(shard, n) === undefined));
       if (shard.closed && absent.size > 0 && !recordOnly) {
         // The name left this closed shard since it was found there; or the open shard
@@ -177,18 +205,28 @@ export class AgeShards {
       if (!made.changed()) return { result };
       pruneApplied(shard, meta.clock.now());
       if (now !== null && made.touched()) shard.mtime = Math.max(now, shard.mtime ?? 0);
-      if (open && !shard.closed && this.#host.over(key, countOf(shard))) {
+      // The write that takes the open shard over a limit (decoded size too, with what this
+      // draft added) closes it; one that takes a closed shard over the decoded size seals
+      // it, and a split follows. The changes after it in the group meet it closed or sealed.
+      const grown = unsplittable ? draftGrowth(group) + draftGrowth(shard) : draftGrowth(shard);
+      if (open && !shard.closed && this.#host.over(key, countOf(shard), grown)) {
         shard.closed = true;
         closing = true;
+      } else if (shard.closed && this.#host.over(key, countOf(shard), grown, true)) {
+        if (unsplittable && draftGrowth(shard) > 0) return { result: (refused = true) as R };
+        if (!unsplittable) shard.sealed = sealed = true;
       }
       return { value: shard, result, ...(guard ? { guard } : {}) };
     });
     queued?.();
     const result = await committed.catch(async (error) => {
       if (error instanceof Resharded && full) await this.rollOver(dir.ino, id);
+      if (error instanceof Resharded && sealed) await this.splitClosed(dir.ino, id);
       throw error;
     });
+    if (refused) throw new ShardFull(key);
     if (closing) await this.rollOver(dir.ino, id).catch(() => {});
+    if (sealed) await this.splitClosed(dir.ino, id).catch(() => {});
     return result;
   }
 
@@ -211,7 +249,7 @@ export class AgeShards {
     let shard = await meta.read<ShardObject>(key, checkShard);
     if (!shard) return;
     if (!shard.value.closed) {
-      if (!this.#host.over(key, countOf(shard.value))) return;
+      if (!this.#host.over(key, countOf(shard.value), 0)) return;
       const closed = await meta.write<ShardObject>(key, { ...shard.value, closed: true }, shard);
       if (!closed) return; // changed meanwhile: the next writer over the limits closes it
       shard = closed;
@@ -239,6 +277,82 @@ export class AgeShards {
     }
     await this.#host.deleteShards([openKey]);
   }
+
+  /**
+   * Splits closed shard `id` of age-sharded directory `ino` in two on the next bit of its
+   * names' hashes (or finishes a split someone began): seals it if it is over the decoded
+   * size and not yet sealed, writes the two halves (closed, each with the filter of its own
+   * names), and swaps them into the table in its place by CAS. A closed shard takes no new
+   * name (but those its filter passes, see docs/format.md), so it grows only by its names'
+   * changes (xattrs, inline data): up to 4,096 entries of 128 KiB of xattrs each, where every
+   * other object stays under 4 MiB of JSON (docs/format.md, "Limits").
+   */
+  splitClosed(ino: string, id: string): Promise<void> {
+    const key = shardKey(ino, id);
+    const under = this.#splitting.get(key);
+    if (under) return under;
+    const splitting = this.#splitClosed(ino, id, key).finally(() => this.#splitting.delete(key));
+    this.#splitting.set(key, splitting);
+    return splitting;
+  }
+
+  async #splitClosed(ino: string, id: string, key: string): Promise<void> {
+    const { meta } = this.#host;
+    let shard = await meta.read<ShardObject>(key, checkShard);
+    if (!shard?.value.closed) return;
+    const table = (await this.#host.root(ino))?.value.ages;
+    if ((table?.closed.find((c) => c.id === id)?.depth ?? 0) >= HASH_BITS) return; // no parting
+    if (!shard.value.sealed) {
+      if (!this.#host.over(key, countOf(shard.value), 0, true)) return;
+      const sealed = await meta.write<ShardObject>(key, { ...shard.value, sealed: true }, shard);
+      if (!sealed) return; // changed meanwhile: the next writer over the limit seals it
+      shard = sealed;
+    }
+    const refOf = (root: Versioned<DirObject> | null) =>
+      root?.value.removing === undefined ? root?.value.ages?.closed.find((c) => c.id === id) : null;
+    let root = await this.#host.root(ino);
+    if (root?.value.ages?.open === id) {
+      // Closed and sealed before its roll-over named it closed: that first.
+      await this.rollOver(ino, id);
+      root = await this.#host.root(ino);
+    }
+    const ref = refOf(root);
+    if (!ref) return; // split already, or the directory is being removed
+    const { entries } = shard.value;
+    const range = { bits: ref.bits ?? 0, depth: ref.depth ?? 0, id };
+    const halves = splitHalves(
+      ino,
+      range,
+      entries,
+      appliedOf(shard.value),
+      releasedOf(shard.value),
+    );
+    const refs: ClosedShardRef[] = halves.map((half) => {
+      half.shard.closed = true;
+      if (shard.value.mtime !== undefined) half.shard.mtime = shard.value.mtime;
+      const { bits, depth } = half.ref;
+      const filtered = closedRef(half.ref.id, filterNames(half.shard, half.shard.entries));
+      return { ...filtered, line: ref.line ?? id, bits, depth };
+    });
+    await this.#host.writeShards(halves);
+    // As a roll-over's: a lost swap tries again with the same halves while the table still
+    // names the sealed shard (nothing changes it); once it does not, another split won.
+    for (let attempt = 0; root && refOf(root) && attempt < 20; attempt++) {
+      const closed = root.value.ages!.closed.flatMap((c) => c.id === id ? refs : [c]);
+      const ages = { ...root.value.ages!, closed };
+      if (await meta.write(dirKey(ino), { ...root.value, ages }, root)) {
+        await this.#host.deleteShards([key]);
+        return;
+      }
+      root = await this.#host.root(ino);
+    }
+    await this.#host.deleteShards(halves.map((h) => h.key));
+  }
+}
+
+/** The table's entry of closed shard `id` of age-sharded `dir`, if it is one. */
+function refOf(dir: DirObject, id: string): ClosedShardRef | undefined {
+  return dir.ages!.closed.find((c) => c.id === id);
 }
 
 /**

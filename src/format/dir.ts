@@ -140,7 +140,8 @@ export class Directories {
     this.#splits = new ShardSplits(meta, this.#limits, (ino) => this.get(ino));
     this.#ages = new AgeShards({
       meta,
-      over: (key, count) => this.#over(key, count, 0),
+      over: (key, count, grown, decodedOnly) =>
+        overLimits(meta, this.#limits, { key, count, grown, decodedOnly }),
       root: (ino) => this.get(ino),
       at: this.#storeLatest,
       writeShards: (shards) => this.#splits.writeShards(shards),

@@ -93,6 +93,12 @@ function checkAges(v: unknown): string | null {
     if (!isCount(c.k) || (c.k as number) < 1 || (c.k as number) > 32) {
       return "bad shard filter hash count";
     }
+    if (c.line !== undefined && !isId(c.line)) return "bad closed shard line";
+    if (c.depth !== undefined || c.bits !== undefined) {
+      const { bits, depth } = c;
+      if (!isCount(depth) || (depth as number) > 32 || !isCount(bits)) return "bad shard range";
+      if ((bits as number) >= 2 ** (depth as number)) return "bad shard range";
+    }
     ids.add(c.id);
   }
   return null;

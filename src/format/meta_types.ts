@@ -207,6 +207,16 @@ export interface ClosedShardRef {
    */
   filter: string;
   k: number;
+  /**
+   * Set on the halves of a closed shard split for its decoded size (see docs/format.md, "Age
+   * shards"): the id of the closed shard they descend from (absent: the shard's own id), and
+   * the range of name hashes this part holds within it, as a hash shard's (`ShardRef`:
+   * names whose hash's top `depth` bits are `bits`; absent: depth 0, every hash). Listings in
+   * hash order go line by line, each line in hash order.
+   */
+  line?: string;
+  bits?: number;
+  depth?: number;
 }
 
 /**
