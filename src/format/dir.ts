@@ -57,7 +57,7 @@ import {
 } from "./_dir_entries.ts";
 import { AgeShards } from "./_dir_age_writes.ts";
 
-export type { HashPage, HashPosition } from "./_dir_hash_page.ts";
+export { type HashPage, type HashPosition, UnknownPosition } from "./_dir_hash_page.ts";
 export { isSlim } from "./_dir_listing.ts";
 export { ShardFull } from "./_dir_split.ts";
 export { isSharded, shardIdsOf } from "./_dir_ages.ts";
