@@ -12,6 +12,7 @@ import { closedCandidates } from "../src/format/_dir_ages.ts";
 import { fsck } from "../src/format/fsck.ts";
 import { gc } from "../src/format/gc.ts";
 import { HookStore } from "./_hook_store.ts";
+import { Dav, davUrl } from "./_dav.ts";
 import { type AgeLayout, ageShard } from "./_dir_layouts.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
@@ -252,4 +253,46 @@ Deno.test("A create checks a closed shard as it is now, not a version held from 
   assertEquals(await create(a!, "n", 99), "exists");
   const names = (await a!.list((await a!.get(ino))!.value)).map(([name]) => name);
   assertEquals(names.filter((name) => name === "n").length, 1);
+});
+
+Deno.test("A WebDAV MOVE over a collection in a closed shard replaces it in one commit: the name is never missing", async () => {
+  const store = new MemoryStore();
+  const hooked = new HookStore(store);
+  const fs = await Vfs.open(hooked, { dirLimits: { maxEntries: 4 } });
+  await fs.mkdir("/many");
+  await fs.mkdir("/many/f1");
+  await fs.writeFile("/many/f1/old", text("old"));
+  for (const i of [0, 2, 3, 4, 5]) await fs.writeFile(`/many/f${i}`, text(`${i}`));
+  // f0…f4 are the first closed shard. A file moved over the collection f1 is swapped in
+  // by renameAside (a rename may not replace a collection), the collection kept aside
+  // until the MOVE has happened, then deleted.
+  await fs.writeFile("/many/f1.new", text("new"));
+  const dav = new Dav(fs, hooked);
+  // After every write of the folder's objects, a fresh instance looks for f1. Before, the
+  // swap's names were in two shards (EXDEV) and WebDAV fell back to two renames: f1 aside,
+  // then the new one in, with f1 missing between them (a crash there left no f1).
+  const missing: string[] = [];
+  let looks = 0;
+  const ino = (await fs.getattr("/many")).ino;
+  const watch = () =>
+    hooked.after((c) => c.op === "PutObject" && (c.key ?? "").startsWith(`d/${ino}`), async () => {
+      looks++;
+      if (await (await Vfs.open(store)).lookupOrNull("/many/f1") === null) missing.push("f1");
+      watch();
+    });
+  watch();
+  const answer = await dav.app.request(davUrl("/many/f1.new"), {
+    method: "MOVE",
+    headers: { destination: `http://localhost${davUrl("/many/f1")}`, overwrite: "T" },
+  });
+  assertEquals(answer.status, 204, await answer.text());
+  assertEquals(missing, []);
+  assert(looks >= 2, `${looks} writes of the folder`); // the staging rename, the swap
+  const fresh = await Vfs.open(store);
+  assertEquals(new TextDecoder().decode(await fresh.read("/many/f1", 0, 10)), "new");
+  assertEquals(await fresh.lookupOrNull("/many/f1.new"), null);
+  const names = (await fresh.readdir("/many")).entries.map((e) => e.name);
+  assertEquals(names.sort(), ["f0", "f1", "f2", "f3", "f4", "f5"]);
+  const report = await fsck(store);
+  assert(report.ok, JSON.stringify(report.problems));
 });

@@ -80,3 +80,13 @@ export function mayHold(filter: { filter: string; k: number }, hash: number): bo
     return value < 0 || ((value >> (bit % 6)) & 1) === 1;
   });
 }
+
+/**
+ * Whether a closed shard may take a new name of hash `hash` that its filter passes (see
+ * `_dir_place.ts`): 1 in 64 names, by a second hash of the first, so that a create seldom
+ * lands there (13 closed shards, 1% of false passes each, would otherwise send 1 create in 8
+ * to a closed shard, each its own CAS instead of one shared with the open shard's group).
+ */
+export function admits(hash: number): boolean {
+  return (mix(hash ^ 0x5bd1e995) & 63) === 0;
+}

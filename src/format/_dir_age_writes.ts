@@ -33,10 +33,12 @@ import {
   type EntryDraft,
   entryDraft,
   type Guard,
+  nameHash,
   Resharded,
   splitHalves,
 } from "./_dir_entries.ts";
 import { closedRef, locateAged } from "./_dir_ages.ts";
+import { placeOf } from "./_dir_place.ts";
 
 /** What a change of entries asks (`Directories.update`'s arguments, decided). */
 export interface AgeChange<R> {
@@ -191,7 +193,14 @@ export class AgeShards {
         sealed = true; // a closed shard being split: its halves take the change
         throw new Resharded();
       }
-      const absent = new Set(names.filter((n) => entryOf(shard, n) === undefined));
+      // Names a closed shard may not take: those it does not hold, but the few placed
+      // there by the table this change read (`_dir_place.ts`; not if that table still
+      // names the shard open).
+      const absent = new Set(
+        names.filter((n) =>
+          entryOf(shard, n) === undefined && (open || placeOf(dir.ages!, nameHash(n)) !== id)
+        ),
+      );
       if (shard.closed && absent.size > 0 && !recordOnly) {
         // The name left this closed shard since it was found there; or the open shard
         // filled up (a roll-over is due): from the table again.

@@ -24,6 +24,7 @@ import { entryOf } from "./_entries_delta.ts";
 import { nameHash } from "./_dir_entries.ts";
 import { appliedOf } from "./_dir_applied.ts";
 import { releasedOf } from "./_dir_released.ts";
+import { placeOf } from "./_dir_place.ts";
 
 /** The records an object keeps of names it removed: applied renames, released links. */
 function recordsOf(shard: object): { name: string }[] {
@@ -84,9 +85,12 @@ export async function locateAged(
   options: ReadOptions = {},
 ): Promise<AgeHolder | null> {
   const table = dir.ages!;
+  const hash = nameHash(name);
   const candidates = closedCandidates(table, name);
   let record: string | undefined;
   let found: AgeHolder | undefined;
+  /** The candidates as read (all there: a missing one answers null). */
+  const read: Versioned<ShardObject>[] = [];
   if (candidates.length > 0) {
     const keys = candidates.map((c) => shardKey(dir.ino, c.id));
     const shards = await meta.readMany<ShardObject>(keys, checkShard, options);
@@ -98,6 +102,7 @@ export async function locateAged(
         shard = await meta.read<ShardObject>(keys[i]!, checkShard);
       }
       if (!shard) return null;
+      read.push(shard);
       const id = candidates[i]!.id;
       if (!found && entryOf(shard.value, name) !== undefined) {
         found = { id, key: keys[i]!, shard, open: false };
@@ -111,6 +116,14 @@ export async function locateAged(
   const key = shardKey(dir.ino, table.open);
   const shard = await meta.read<ShardObject>(key, checkShard, options);
   if (!shard) return null;
+  const placed = entryOf(shard.value, name) === undefined ? placeOf(table, hash) : table.open;
+  if (placed !== table.open) {
+    // Held nowhere, and a closed shard takes it (`_dir_place.ts`): it passes that one's
+    // filter, which was read above.
+    const i = candidates.findIndex((c) => c.id === placed);
+    const at = { id: placed, key: shardKey(dir.ino, placed), shard: read[i]!, open: false };
+    return { ...at, ...withRecord };
+  }
   return { id: table.open, key, shard, open: true, ...withRecord };
 }
 

@@ -12,6 +12,7 @@ import { entriesOf, putEntry } from "./_entries_delta.ts";
 import { appliedOf, type AppliedRecord, setApplied } from "./_dir_applied.ts";
 import { releasedOf, type ReleasedRecord, setReleased } from "./_dir_released.ts";
 import { isSlim } from "./_dir_listing.ts";
+import { placeOf } from "./_dir_place.ts";
 import {
   type Attr,
   type DirObject,
@@ -82,13 +83,13 @@ function utf8NameHash(name: string): number {
 /**
  * Which object of directory `dir` holds entry `name` as its shard table stands: the id of
  * its shard, or null for an unsharded directory (the directory object itself). Names with
- * the same answer can change in one CAS (in an age-sharded directory, only if none is in
- * a closed shard).
+ * the same answer can change in one CAS. In an age-sharded directory, where the name goes
+ * if it is held nowhere (`_dir_place.ts`); a name held already may be elsewhere (in a closed
+ * shard: `Directories.holderOf`), and the update that changes the names finds out
+ * (`CrossObjectError`).
  */
 export function objectOfName(dir: DirObject, name: string): string | null {
-  // An age-sharded directory's: where a new name goes. A name held already may be in a
-  // closed shard; the update that changes the names finds out (`CrossObjectError`).
-  if (dir.ages) return dir.ages.open;
+  if (dir.ages) return placeOf(dir.ages, nameHash(name));
   return dir.shards ? shardFor(dir.shards, name).id : null;
 }
 

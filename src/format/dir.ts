@@ -60,7 +60,8 @@ import { AgeShards } from "./_dir_age_writes.ts";
 export { type HashPage, type HashPosition, UnknownPosition } from "./_dir_hash_page.ts";
 export { isSlim } from "./_dir_listing.ts";
 export { ShardFull } from "./_dir_split.ts";
-export { isSharded, shardIdsOf } from "./_dir_ages.ts";
+export { isSharded, locateAged, shardIdsOf } from "./_dir_ages.ts";
+export { takesNew } from "./_dir_place.ts";
 export {
   CrossObjectError,
   DirectoryGone,
@@ -295,10 +296,7 @@ export class Directories {
     return kept.sorted as [string, Entry][];
   }
 
-  /**
-   * A page of sharded directory `dir` in order of (name hash, name), after `from`: its
-   * shards read one at a time, not all at once (see `_dir_hash_page.ts`).
-   */
+  /** A page of sharded `dir` in hash order after `from`, a shard at a time (`hashPage`). */
   pageByHash(
     dir: DirObject,
     from: HashPosition | null,
