@@ -36,11 +36,11 @@ const CONFIGS: readonly { name: string; options: VfsOptions }[] = [
   { name: "defaults", options: {} },
   // Objects of 2 entries: a directory becomes age-sharded at its third name and rolls over
   // every two new names after, so names live in closed shards and the open one alike. And
-  // of 3 KiB of JSON (files of up to 1 KiB are inline, and xattrs): the open shard closes,
+  // of 1 KiB of JSON (files of up to 1 KiB are inline, and xattrs): the open shard closes,
   // and a closed one is split in two, by the decoded size too.
   {
     name: "tiny directories",
-    options: { dirLimits: { maxEntries: 2, maxDecodedBytes: 3 << 10 } },
+    options: { dirLimits: { maxEntries: 2, maxDecodedBytes: 1 << 10 } },
   },
 ];
 
