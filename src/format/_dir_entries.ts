@@ -85,7 +85,7 @@ function utf8NameHash(name: string): number {
  * its shard, or null for an unsharded directory (the directory object itself). Names with
  * the same answer can change in one CAS. In an age-sharded directory, where the name goes
  * if it is held nowhere (`_dir_place.ts`); a name held already may be elsewhere (in a closed
- * shard: `Directories.holderOf`), and the update that changes the names finds out
+ * shard: `locateAged`), and the update that changes the names finds out
  * (`CrossObjectError`).
  */
 export function objectOfName(dir: DirObject, name: string): string | null {
