@@ -7,7 +7,7 @@ import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { Dav } from "./_dav.ts";
 import { fatFolder } from "./_fat_folder.ts";
 import { restTest } from "./rest_harness.ts";
-import { nameHash } from "../src/format/dir.ts";
+import { shardIdsOf } from "../src/format/dir.ts";
 import { dirKey, shardKey } from "../src/format/keys.ts";
 import type { DirObject, ShardObject } from "../src/format/meta.ts";
 import { readAll } from "../src/store/_util.ts";
@@ -93,13 +93,14 @@ async function folderWithLongShard() {
   for (let i = 0; i < 16; i++) await fs.writeFile(`/x/f${i}`, new Uint8Array([i]));
   const ino = (await fs.lookup("/x")).ino;
   const dir = JSON.parse((await dirObjects(store)).find((o) => o.key === dirKey(ino))!.json);
-  const shards = (dir as DirObject).shards!;
-  const shardOf = (name: string) => {
-    const h = nameHash(name);
-    return shards.find((s) => s.depth === 0 || h >>> (32 - s.depth) === s.bits)!;
-  };
-  const key = shardKey(ino, shardOf("f0").id);
-  const shard = JSON.parse((await dirObjects(store)).find((o) => o.key === key)!.json);
+  // The shard objects by the names they hold (age shards since session 20, or hash shards).
+  const shards = await Promise.all((shardIdsOf(dir as DirObject) ?? []).map(async (id) => {
+    const key = shardKey(ino, id);
+    const json = (await dirObjects(store)).find((o) => o.key === key)!.json;
+    return { key, shard: JSON.parse(json) as ShardObject };
+  }));
+  const shardOf = (name: string) => shards.find((s) => name in s.shard.entries)!;
+  const { key, shard } = shardOf("f0");
   const entries = (shard as ShardObject).entries;
   const names = Object.keys(entries);
   assert(names.length >= 2, `${names.length} entries in f0's shard`);
@@ -110,7 +111,7 @@ async function folderWithLongShard() {
   const bytes = new Uint8Array(gzipSync(JSON.stringify(shard)));
   await store.put(key, bytes, { contentType: "application/json" });
   const elsewhere = Array.from({ length: 16 }, (_, i) => `f${i}`)
-    .find((n) => shardOf(n).id !== shardOf("f0").id)!;
+    .find((n) => shardOf(n).key !== key)!;
   return { store, key, bytes, names, elsewhere };
 }
 

@@ -5,7 +5,9 @@
 
 import { assert, assertEquals } from "./_assert.ts";
 import { collidingNames } from "./_hash_collisions.ts";
-import { nameHash } from "../src/format/dir.ts";
+import { hashShard } from "./_dir_layouts.ts";
+import { Directories, nameHash } from "../src/format/dir.ts";
+import { MetaStore } from "../src/format/cas.ts";
 import { fsck } from "../src/format/fsck.ts";
 import { MemoryStore } from "../src/store/memory.ts";
 import { FsError } from "../src/vfs/errors.ts";
@@ -21,6 +23,9 @@ Deno.test("a shard of names of one hash is never split past the hash's bits: wri
   const store = new MemoryStore();
   const fs = await Vfs.open(store, { dirLimits: { maxEntries: 4 } });
   await fs.mkdir("/c");
+  // Hash shards, as a directory filled before age shards has them (a full directory is
+  // age-sharded now: tests/age_shards_test.ts, src/format/_dir_age_size_test.ts).
+  await hashShard(store, (await fs.getattr("/c")).ino);
   for (let i = 0; i < 8; i++) await fs.writeFile(`/c/pad${i}`, new Uint8Array([i]));
   const written: string[] = [];
   const refused: string[] = [];
@@ -56,6 +61,9 @@ Deno.test("a rename, link, mkdir, copy or symlink into a full shard of one hash 
   const store = new MemoryStore();
   const fs = await Vfs.open(store, { dirLimits: { maxEntries: 4 } });
   await fs.mkdir("/c");
+  // Hash shards, as a directory filled before age shards has them (a full directory is
+  // age-sharded now: tests/age_shards_test.ts, src/format/_dir_age_size_test.ts).
+  await hashShard(store, (await fs.getattr("/c")).ino);
   await fs.mkdir("/o");
   for (let i = 0; i < 8; i++) await fs.writeFile(`/c/pad${i}`, new Uint8Array([i]));
   const refused: string[] = [];
@@ -85,4 +93,36 @@ Deno.test("a rename, link, mkdir, copy or symlink into a full shard of one hash 
   assertEquals((await fresh.getattr("/o/x")).nlink, 1);
   const report = await fsck(store, { now: Date.now() + 3600_000 });
   assert(report.ok && report.problems.length === 0, JSON.stringify(report.problems));
+});
+
+Deno.test("a closed age shard of names of one hash is split down to the hash's bits by its size, and no further: growing it past then is refused, every acknowledged change stays readable", async () => {
+  const store = new MemoryStore();
+  const fs = await Vfs.open(store, { dirLimits: { maxEntries: 4, maxDecodedBytes: 8 << 10 } });
+  await fs.mkdir("/c");
+  const names = collidingNames(3).slice(0, 5);
+  // The fifth name makes the folder age-sharded: all five in its first closed shard.
+  for (const [i, name] of names.entries()) await fs.writeFile(`/c/${name}`, new Uint8Array([i]));
+  const value = new Uint8Array(512);
+  const kept: [string, string][] = [];
+  let refused = 0;
+  for (let i = 0; i < 80; i++) {
+    const name = names[i % names.length]!;
+    try {
+      await fs.updatexattrs(`/c/${name}`, { set: { [`user.k${i}`]: value } });
+      kept.push([name, `user.k${i}`]);
+    } catch (error) {
+      assert(error instanceof FsError && error.code === "ENOSPC", `${i}: ${error}`);
+      refused++;
+    }
+  }
+  assert(refused > 0, "the shard's limits hold");
+  const ino = (await fs.getattr("/c")).ino;
+  const dir = (await new Directories(new MetaStore(store)).get(ino))!.value;
+  const depths = dir.ages!.closed.map((c) => c.depth ?? 0);
+  assertEquals(Math.max(...depths), 32);
+  const fresh = await Vfs.open(store);
+  assertEquals((await fresh.readdir("/c")).entries.map((e) => e.name).sort(), [...names].sort());
+  for (const [name, key] of kept) assertEquals(await fresh.getxattr(`/c/${name}`, key), value);
+  const report = await fsck(store);
+  assert(report.ok, JSON.stringify(report.problems));
 });

@@ -17,6 +17,7 @@ import {
 } from "../src/format/keys.ts";
 import type { DirObject, Entry, InodeObject } from "../src/format/meta.ts";
 import { fsckCommand, HOUR } from "./_fsck.ts";
+import { hashShard } from "./_dir_layouts.ts";
 import { APPLIED_RECORD_MS } from "../src/format/_dir_applied.ts";
 
 const bytes = (n: number, fill: number) => new Uint8Array(n).fill(fill);
@@ -32,7 +33,11 @@ async function buildTree(store: ObjectStore = new MemoryStore()) {
   await fs.mkdir("/docs/sub");
   await fs.mkdir("/empty");
   await fs.mkdir("/many");
-  for (let i = 0; i < 12; i++) await fs.writeFile(`/many/f${i}`, bytes(10, i));
+  // Hash-sharded, as directories that filled before age shards are (age shards: in
+  // tests/age_shards_test.ts); its shards split further as it fills.
+  for (let i = 0; i < 6; i++) await fs.writeFile(`/many/f${i}`, bytes(10, i));
+  await hashShard(store, (await fs.lookup("/many")).ino);
+  for (let i = 6; i < 12; i++) await fs.writeFile(`/many/f${i}`, bytes(10, i));
   await fs.writeFile("/docs/small.txt", new TextEncoder().encode("hello"));
   await fs.writeFile("/docs/big.bin", bytes(3000, 1));
   await fs.link("/docs/big.bin", "/docs/sub/big-link");

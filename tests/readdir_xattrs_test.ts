@@ -7,9 +7,9 @@ import { assert, assertEquals } from "./_assert.ts";
 import { HookStore } from "./_hook_store.ts";
 import { fatFolder } from "./_fat_folder.ts";
 import { MetaStore } from "../src/format/cas.ts";
-import { Directories, isSlim } from "../src/format/dir.ts";
+import { Directories, isSharded, isSlim } from "../src/format/dir.ts";
 import { MemoryStore } from "../src/store/memory.ts";
-import { Vfs } from "../src/vfs/mod.ts";
+import { isFsError, Vfs } from "../src/vfs/mod.ts";
 
 type Page = Awaited<ReturnType<Vfs["readdir"]>>;
 
@@ -107,7 +107,7 @@ Deno.test("a listing in name order of a sharded folder holds no large xattrs, an
   const ino = (await fs.lookup("/x")).ino;
   const dirs = new Directories(new MetaStore(fs.store));
   const dir = (await dirs.get(ino))!.value;
-  assert(dir.shards !== undefined);
+  assert(isSharded(dir));
   const listed = await dirs.list(dir);
   assertEquals(listed.length, 40);
   for (const [name, entry] of listed) {
@@ -179,4 +179,54 @@ Deno.test("a listing with xattrs of a sharded folder without large ones comes in
   assertEquals(Object.keys(first.entries[7]!.xattrs!), ["dav:{urn:x}a"]);
   const again = await fs.readdir("/x", { xattrs: true });
   assertEquals(again.version, first.version);
+});
+
+Deno.test("a listing with xattrs of an age-sharded folder comes in hash order line by line, each name once, though shards roll over and split between its pages", async () => {
+  // Before, such a folder was listed in name order from a sorted listing of every shard,
+  // read again for each page (its large xattrs looked up one by one), as hash-sharded ones
+  // were before session 19.
+  const store = new MemoryStore();
+  const fs = await Vfs.open(store, { dirLimits: { maxEntries: 16, maxDecodedBytes: 48 << 10 } });
+  await fs.mkdir("/x");
+  const big = { "user.big": new Uint8Array(1500) }; // over 1 KiB: kept without it, hash order
+  const more = { "user.more": new Uint8Array(1500) };
+  for (let i = 0; i < 80; i++) {
+    await fs.writeFile(`/x/f${i}`, new Uint8Array(1));
+    await fs.updatexattrs(`/x/f${i}`, { set: big });
+  }
+  const ino = (await fs.lookup("/x")).ino;
+  const dirs = new Directories(new MetaStore(store));
+  const table = async () => (await dirs.get(ino))!.value.ages;
+  assert((await table())?.closed.length, "age-sharded");
+  const seen: string[] = [];
+  const cursors: string[] = [];
+  let added = 0;
+  let grown = 0;
+  for (let cursor: string | null = null;;) {
+    const page: Page = await fs.readdir("/x", {
+      limit: 7,
+      xattrs: true,
+      ...(cursor ? { cursor } : {}),
+    });
+    for (const e of page.entries) assertEquals(e.xattrs?.["user.big"]?.length, 1500, e.name);
+    seen.push(...page.entries.map((e) => e.name));
+    // Between pages: new files (the open shard rolls over) and more xattrs on old ones (their
+    // closed shards pass the decoded size and split).
+    for (let k = 0; k < 4; k++) {
+      await fs.writeFile(`/x/g${added}`, new Uint8Array(1));
+      await fs.updatexattrs(`/x/g${added++}`, { set: big });
+      await fs.updatexattrs(`/x/f${(grown++ * 7) % 80}`, { set: more });
+    }
+    if (!(cursor = page.cursor)) break;
+    cursors.push(cursor);
+  }
+  assertEquals(new Set(seen).size, seen.length, "a name listed twice");
+  for (let i = 0; i < 80; i++) assert(seen.includes(`f${i}`), `f${i} missed`);
+  assert(cursors.every((c) => /^\/h\/[0-9a-f]{8}\.[^/]+\//.test(c)), cursors.join(" "));
+  assert((await table())!.closed.some((c) => c.line !== undefined), "no closed shard split");
+  // A cursor of a line the folder does not have: refused, not a listing from elsewhere.
+  const forged = fs.readdir("/x", { xattrs: true, cursor: "/h/00000000.nosuchline/f0" });
+  await forged.then(() => assert(false, "forged cursor listed"), (e) => {
+    assert(isFsError(e, "EINVAL"), String(e));
+  });
 });

@@ -29,6 +29,14 @@ import { findDir, Rng } from "./_model.ts";
 import { ScheduledStore, Scheduler } from "./_scheduler.ts";
 import { bytes, text } from "./_stores.ts";
 
+/**
+ * SCHED_DIR_ENTRIES=<n>: directory objects of at most n entries (1: a directory of two
+ * names is age-sharded already), so that the same schedules run over shards.
+ */
+const dirLimits = Deno.env.get("SCHED_DIR_ENTRIES")
+  ? { dirLimits: { maxEntries: Number(Deno.env.get("SCHED_DIR_ENTRIES")) } }
+  : {};
+
 const DIRS = ["d1", "d2", "d3"];
 const NAMES = ["a", "b", "c", "z"];
 
@@ -95,7 +103,7 @@ async function step(dav: Dav, rng: Rng): Promise<string> {
 
 async function scheduledLinks(seed: number): Promise<void> {
   const store = new MemoryStore();
-  const setup = await Vfs.open(store);
+  const setup = await Vfs.open(store, dirLimits);
   for (const dir of DIRS) await setup.mkdir(`/${dir}`);
   await setup.writeFile("/k", bytes("linked"));
   for (const name of ["/d1/a", "/d2/b", "/d3/c"]) await setup.link("/k", name);
@@ -104,7 +112,7 @@ async function scheduledLinks(seed: number): Promise<void> {
   const instances = await Promise.all([0, 1, 2].map(async (i) => {
     const scheduled = new ScheduledStore(store, scheduler);
     const lease = i === 0 && seed % 2 === 1 ? 0 : 30_000;
-    return new Dav(await Vfs.open(scheduled, { removingLeaseMs: lease }), scheduled);
+    return new Dav(await Vfs.open(scheduled, { removingLeaseMs: lease, ...dirLimits }), scheduled);
   }));
   const rng = new Rng(seed);
   const log: string[] = [];
@@ -113,7 +121,7 @@ async function scheduledLinks(seed: number): Promise<void> {
     for (let i = 0; i < 4; i++) log.push(`lane ${lane} #${i} ${await step(instances[lane]!, rng)}`);
   }));
   const story = `seed ${seed}\n  ${log.join("\n  ")}`;
-  const fresh = await Vfs.open(store);
+  const fresh = await Vfs.open(store, dirLimits);
   assertEquals(text(await fresh.read("/k", 0, 10)), "linked", story);
   // A link() that races a rename of its plain file may leave the inode object it made for
   // the promotion, unused (the entry stays a plain file): a warning, "unused-inode", which a

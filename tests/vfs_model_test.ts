@@ -7,6 +7,7 @@
 // and run more seeds with MODEL_SEEDS=<n>, from MODEL_FIRST=<seed> (default 1) for fresh ones.
 
 import { parseKey } from "../src/format/keys.ts";
+import { fsck } from "../src/format/fsck.ts";
 import { MemoryStore } from "../src/store/memory.ts";
 import type { ObjectStore } from "../src/store/types.ts";
 import { Vfs, type VfsOptions } from "../src/vfs/vfs.ts";
@@ -33,6 +34,14 @@ const CONFIGS: readonly { name: string; options: VfsOptions }[] = [
     options: { inlineMax: 64, spillExtents: 8, dirLimits: { maxEntries: 8 } },
   },
   { name: "defaults", options: {} },
+  // Objects of 2 entries: a directory becomes age-sharded at its third name and rolls over
+  // every two new names after, so names live in closed shards and the open one alike. And
+  // of 1 KiB of JSON (files of up to 1 KiB are inline, and xattrs): the open shard closes,
+  // and a closed one is split in two, by the decoded size too.
+  {
+    name: "tiny directories",
+    options: { dirLimits: { maxEntries: 2, maxDecodedBytes: 1 << 10 } },
+  },
 ];
 
 /** Names for the last component: enough for a directory to outgrow 8 entries. */
@@ -192,6 +201,10 @@ async function runSeed(
   }
   const problems = await checkConsistency(store);
   if (problems.length > 0) fail(`inconsistent bucket:\n    ${problems.join("\n    ")}`);
+  // And fsck finds no damage (every name of an age-sharded directory in one shard, each
+  // closed shard's names passed by its filter, among the rest).
+  const damage = (await fsck(store, { graceMs: 0 })).problems.filter((p) => p.severity === "error");
+  if (damage.length > 0) fail(`fsck: ${JSON.stringify(damage, null, 1)}`);
   return await countKinds(store);
 }
 
@@ -236,6 +249,8 @@ for (const config of CONFIGS) {
       if (!only.seed) {
         const kinds = config.name === "small limits"
           ? ["segment", "inode", "shard", "map"]
+          : config.name === "tiny directories"
+          ? ["segment", "inode", "shard"]
           : ["segment", "inode"];
         for (const kind of kinds) assert(seen[kind], `no ${kind} object was ever written`);
       }

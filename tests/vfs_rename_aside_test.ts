@@ -5,7 +5,9 @@ import { assert, assertEquals } from "./_assert.ts";
 import { contract } from "./_stores.ts";
 import { dirKey } from "../src/format/keys.ts";
 import { HookStore } from "./_hook_store.ts";
+import { hashShard } from "./_dir_layouts.ts";
 import { isFsError, Vfs } from "../src/vfs/mod.ts";
+import { fsck } from "../src/format/fsck.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
 const read = async (fs: Vfs, path: string) =>
@@ -78,10 +80,12 @@ contract("`renameAside()` keeps a replaced hard link's count", async (store) => 
 });
 
 contract(
-  "`nameBeside()` keeps the name in the same shard of a sharded directory",
+  "`nameBeside()` keeps the name in the same shard of a hash-sharded directory",
   async (store) => {
     const fs = await Vfs.open(store, { dirLimits: { maxEntries: 4 } });
     await fs.mkdir("/many");
+    // Hash shards, as a directory filled before age shards has them (age shards: below).
+    await hashShard(store, (await fs.getattr("/many")).ino);
     for (let i = 0; i < 40; i++) await fs.writeFile(`/many/f${i}`, text(`${i}`));
     let otherShard = 0;
     for (let i = 0; i < 40; i += 7) {
@@ -103,6 +107,38 @@ contract(
       otherShard += results.filter((r) => r === "EXDEV").length;
     }
     assert(otherShard > 0, "the directory is not sharded");
+  },
+);
+
+contract(
+  "`renameAside()` in an age-sharded directory: within the open shard in one commit, and over a name in a closed shard in one commit too",
+  async (store) => {
+    const hooked = new HookStore(store);
+    const fs = await Vfs.open(hooked, { dirLimits: { maxEntries: 4 } });
+    await fs.mkdir("/many");
+    for (let i = 0; i < 6; i++) await fs.writeFile(`/many/f${i}`, text(`${i}`));
+    // f0…f4 became the first closed shard; f5 and what follows are in the open one.
+    await fs.writeFile("/many/g", text("g"));
+    const aside = await fs.nameBeside("/many/f5", ".aside-");
+    assertEquals(await code(fs.renameAside("/many/g", "/many/f5", aside)), "ok");
+    assertEquals(await read(fs, "/many/f5"), "g");
+    assertEquals(await read(fs, `/many/${aside}`), "5");
+    // Over f1, in the closed shard: the aside name is one that shard takes (its filter
+    // passes it), so the swap is one CAS of that shard, and f1 is never missing. Before,
+    // the aside name went to the open shard: EXDEV, and WebDAV's two renames.
+    const other = await fs.nameBeside("/many/f1", ".aside-");
+    const from = hooked.calls.length;
+    assertEquals(await code(fs.renameAside("/many/f2", "/many/f1", other)), "ok");
+    const writes = hooked.calls.slice(from).filter((c) => c.op === "PutObject");
+    assertEquals(writes.length, 1, JSON.stringify(writes));
+    assert(/^d\/[0-9a-f]+\/s\//.test(writes[0]!.key ?? ""), "not a shard's CAS");
+    const fresh = await Vfs.open(store);
+    assertEquals(await read(fresh, "/many/f1"), "2");
+    assertEquals(await read(fresh, `/many/${other}`), "1");
+    assertEquals(await fresh.lookupOrNull("/many/f2"), null);
+    // A name that shard takes lives there: the filter passes it (fsck: misplaced-name).
+    const report = await fsck(store);
+    assert(report.ok, JSON.stringify(report.problems));
   },
 );
 

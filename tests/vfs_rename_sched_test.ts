@@ -11,6 +11,14 @@ import { checkConsistency, findDir, Rng } from "./_model.ts";
 import { ScheduledStore, Scheduler } from "./_scheduler.ts";
 import { bytes, text } from "./_stores.ts";
 
+/**
+ * SCHED_DIR_ENTRIES=<n>: directory objects of at most n entries (1: a directory of two
+ * names is age-sharded already), so that the same schedules run over shards.
+ */
+const dirLimits = Deno.env.get("SCHED_DIR_ENTRIES")
+  ? { dirLimits: { maxEntries: Number(Deno.env.get("SCHED_DIR_ENTRIES")) } }
+  : {};
+
 const ALLOWED = new Set(["ok", "ENOENT", "EINVAL", "EEXIST", "EAGAIN"]);
 
 /**
@@ -22,15 +30,15 @@ async function scheduledMoves(
   options: { lanes: number; ops: number },
 ): Promise<Record<string, number>> {
   const store = new MemoryStore();
-  const setup = await Vfs.open(store);
+  const setup = await Vfs.open(store, dirLimits);
   const names = ["a", "b", "c", "d", "e"];
   for (const name of names) {
     await setup.mkdir(`/${name}`);
     await setup.writeFile(`/${name}/keep`, bytes(name));
   }
   const scheduler = new Scheduler(seed);
-  const a = await Vfs.open(new ScheduledStore(store, scheduler));
-  const b = await Vfs.open(new ScheduledStore(store, scheduler));
+  const a = await Vfs.open(new ScheduledStore(store, scheduler), dirLimits);
+  const b = await Vfs.open(new ScheduledStore(store, scheduler), dirLimits);
   const outcomes: Record<string, number> = {};
   const log: string[] = [];
   await Promise.all(Array.from({ length: options.lanes }, async (_, lane) => {
@@ -51,7 +59,7 @@ async function scheduledMoves(
       assert(ALLOWED.has(result), `seed ${seed}, lane ${lane} #${i}: ${result}`);
     }
   }));
-  const fresh = await Vfs.open(store);
+  const fresh = await Vfs.open(store, dirLimits);
   for (const name of names) {
     const path = await findDir(fresh, name);
     assert(path, `seed ${seed}: directory ${name} is no longer reachable\n  ${log.join("\n  ")}`);

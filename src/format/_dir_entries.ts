@@ -12,6 +12,7 @@ import { entriesOf, putEntry } from "./_entries_delta.ts";
 import { appliedOf, type AppliedRecord, setApplied } from "./_dir_applied.ts";
 import { releasedOf, type ReleasedRecord, setReleased } from "./_dir_released.ts";
 import { isSlim } from "./_dir_listing.ts";
+import { placeOf } from "./_dir_place.ts";
 import {
   type Attr,
   type DirObject,
@@ -82,9 +83,13 @@ function utf8NameHash(name: string): number {
 /**
  * Which object of directory `dir` holds entry `name` as its shard table stands: the id of
  * its shard, or null for an unsharded directory (the directory object itself). Names with
- * the same answer can change in one CAS.
+ * the same answer can change in one CAS. In an age-sharded directory, where the name goes
+ * if it is held nowhere (`_dir_place.ts`); a name held already may be elsewhere (in a closed
+ * shard: `locateAged`), and the update that changes the names finds out
+ * (`CrossObjectError`).
  */
 export function objectOfName(dir: DirObject, name: string): string | null {
+  if (dir.ages) return placeOf(dir.ages, nameHash(name));
   return dir.shards ? shardFor(dir.shards, name).id : null;
 }
 
@@ -94,6 +99,24 @@ export function shardFor(shards: readonly ShardRef[], name: string): ShardRef {
   const found = shards.find((s) => s.depth === 0 || h >>> (32 - s.depth) === s.bits);
   if (!found) throw new Error(`Shard table does not cover hash ${h}`);
   return found;
+}
+
+/** The shard table changed under an operation: start it again from the directory. */
+export class Resharded extends Error {}
+
+/**
+ * A look made once an `update` of `Directories` (dir.ts) has decided a change, right
+ * before its CAS (see `GroupStep.guard`): false leaves the change out and answers
+ * `otherwise`.
+ */
+export interface Guard<R> {
+  readonly check: () => Promise<boolean>;
+  readonly otherwise: R;
+}
+
+/** `guard` as a group step's member, if any. */
+export function guarded<R>(guard: Guard<R> | undefined): { guard?: Guard<R> } {
+  return guard ? { guard } : {};
 }
 
 /** The directory object is gone (removed by another instance). */

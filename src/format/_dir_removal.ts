@@ -12,6 +12,7 @@ import type { MetaStore } from "./cas.ts";
 import { dirKey, shardKey } from "./keys.ts";
 import { checkDir, checkShard, type DirObject, type ShardObject } from "./meta.ts";
 import { DirectoryGone } from "./_dir_entries.ts";
+import { isSharded, shardIdsOf } from "./_dir_ages.ts";
 
 /**
  * Marks directory `ino` as being removed under mark `id` if it is empty, so that no
@@ -38,7 +39,7 @@ export async function markRemoving(
       if (dir.removed) return { result: "dead" };
       if (dir.removing === id) return { result: "marked" };
       if (dir.removing !== undefined) return { result: "busy" };
-      if (!dir.shards && Object.keys(dir.entries ?? {}).length > 0) {
+      if (!isSharded(dir) && Object.keys(dir.entries ?? {}).length > 0) {
         return { result: "not-empty" };
       }
       dir.removing = id;
@@ -48,9 +49,9 @@ export async function markRemoving(
   if (marked !== "marked") return marked;
   try {
     const root = await meta.read<DirObject>(dirKey(ino), checkDir);
-    for (const ref of root?.value.shards ?? []) {
+    for (const shardId of root ? shardIdsOf(root.value) ?? [] : []) {
       const empty = await meta.updateGrouped<ShardObject, boolean>(
-        shardKey(ino, ref.id),
+        shardKey(ino, shardId),
         checkShard,
         (shard) => {
           if (!shard || shard.removing === id) return { result: true };
@@ -110,8 +111,8 @@ export async function unmarkRemoving(
   );
   if (!reopened) return false;
   const root = await meta.read<DirObject>(dirKey(ino), checkDir);
-  for (const ref of root?.value.shards ?? []) {
-    await meta.updateGrouped<ShardObject, void>(shardKey(ino, ref.id), checkShard, (s) => {
+  for (const shardId of root ? shardIdsOf(root.value) ?? [] : []) {
+    await meta.updateGrouped<ShardObject, void>(shardKey(ino, shardId), checkShard, (s) => {
       if (s?.removing === undefined) return { result: undefined };
       if (s.removing !== mark && s.removing !== true) return { result: undefined };
       delete s.removing;

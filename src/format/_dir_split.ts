@@ -53,17 +53,24 @@ interface Limits {
  * shard), and the changes after it in the same group commit wait for the split (they
  * meet the directory sharded, or the shard sealed). So no writer makes an object longer
  * than the limit by more than one change: before, a group commit of many xattr changes
- * went out whole, however long it made the object.
+ * went out whole, however long it made the object. `decodedOnly`: only the decoded size
+ * counts (a closed age shard, which takes no new names but a few: `_dir_age_writes.ts`).
  */
 export function overLimits(
   meta: MetaStore,
   limits: Limits,
-  { key, count, grown }: { key: string; count: number; grown: number },
+  { key, count, grown, decodedOnly }: {
+    key: string;
+    count: number;
+    grown: number;
+    decodedOnly?: boolean | undefined;
+  },
 ): boolean {
   if (count <= 1) return false;
   const held = meta.held(key);
   const size = held?.size ?? 0;
   const decoded = (held?.decoded ?? size) + grown;
+  if (decodedOnly) return decoded > limits.maxDecodedBytes;
   return count > limits.maxEntries || size > limits.maxBytes ||
     decoded > limits.maxDecodedBytes;
 }

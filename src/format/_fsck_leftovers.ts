@@ -7,6 +7,7 @@
  */
 
 import type { Directories } from "./dir.ts";
+import { isSharded } from "./_dir_ages.ts";
 import { parseLeftover } from "./leftovers.ts";
 import type { Entry } from "./meta.ts";
 import { type Problem, problem, type ProblemKind, type Walk } from "./_walk_result.ts";
@@ -57,7 +58,7 @@ export async function checkLeftovers(
     intent: boolean;
   }[] = [];
   for (const [ino, { path, object }] of tree.dirs) {
-    const entries = object.shards
+    const entries = isSharded(object)
       ? await dirs.list(object, { cached: true }).catch(() => [])
       : Object.entries(object.entries ?? {});
     for (const [name, entry] of entries) {

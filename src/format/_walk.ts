@@ -48,6 +48,7 @@ import {
 } from "./_walk_result.ts";
 import { markOf } from "./unlink_mark.ts";
 import { forEachLimit } from "./_walk_util.ts";
+import { misplacedNames, shardIdsOf } from "./_dir_ages.ts";
 
 const CORRUPT = Symbol("corrupt");
 type Read<T> = { value: T; etag: string } | null | typeof CORRUPT;
@@ -229,15 +230,16 @@ class Walker {
   }
 
   async #entries(dir: DirObject, key: string, path: string): Promise<[string, Entry, string][]> {
-    if (!dir.shards) return Object.entries(dir.entries ?? {}).map(([n, e]) => [n, e, key]);
+    const ids = shardIdsOf(dir);
+    if (!ids) return Object.entries(dir.entries ?? {}).map(([n, e]) => [n, e, key]);
     const out: [string, Entry, string][] = [];
-    await forEachLimit(dir.shards, 8, async (ref) => {
-      const sk = shardKey(dir.ino, ref.id);
+    await forEachLimit(ids, 8, async (id) => {
+      const sk = shardKey(dir.ino, id);
       this.result.shards.add(sk);
       const shard = await this.#read<ShardObject>(sk, checkShard);
       if (shard === CORRUPT) return;
       if (shard === null) {
-        this.#problem("missing-shard", `Shard ${ref.id} of "${path}" is missing`, {
+        this.#problem("missing-shard", `Shard ${id} of "${path}" is missing`, {
           key: sk,
           path,
         });
@@ -247,6 +249,9 @@ class Walker {
         for (const [n, e] of Object.entries(shard.value.entries)) out.push([n, e, sk]);
       }
     });
+    for (const { key, detail } of misplacedNames(dir, out, path)) {
+      this.#problem("misplaced-name", detail, { key, path });
+    }
     return out;
   }
 
@@ -351,7 +356,7 @@ class Walker {
     this.result.held.add(ino);
     const dir = await this.#read<DirObject>(dirKey(ino), checkDir);
     if (dir === null || dir === CORRUPT) return;
-    for (const ref of dir.value.shards ?? []) this.result.shards.add(shardKey(ino, ref.id));
+    for (const id of shardIdsOf(dir.value) ?? []) this.result.shards.add(shardKey(ino, id));
   }
 
   /** Whether the target of a rename holds the moving entry. */

@@ -26,6 +26,11 @@ export const PROBLEM_SEVERITY = {
   "parent-mismatch": "error",
   "stale-intent": "error",
   "removing-dir": "error",
+  /**
+   * A name of an age-sharded directory in two shards, or in a closed shard whose filter
+   * misses it (see src/format/_dir_ages.ts).
+   */
+  "misplaced-name": "error",
   "orphan": "error",
   /**
    * The inode object of a link() whose file was renamed before the link named it: unused,

@@ -9,11 +9,12 @@ import type { ObjectInfo, ObjectStore } from "../store/types.ts";
 import type { MetaStore } from "./cas.ts";
 import { dirKey, shardKey } from "./keys.ts";
 import { checkShard, type DirObject, type ShardObject } from "./meta.ts";
+import { shardIdsOf } from "./_dir_ages.ts";
 
 /**
  * The objects of directory `ino` (`object`, its `d/<ino>`) that hold entries and the
  * records written with them: the object itself and each of its shards still there, as the
- * walk read them (fsck's checks of `applied` and `released` records).
+ * walk read them (fsck's checks of `applied` and `released` records), hash or age shards.
  */
 export async function holdersOf(
   meta: MetaStore,
@@ -21,8 +22,8 @@ export async function holdersOf(
   object: DirObject,
 ): Promise<{ key: string; value: object }[]> {
   const holders: { key: string; value: object }[] = [{ key: dirKey(ino), value: object }];
-  for (const ref of object.shards ?? []) {
-    const key = shardKey(ino, ref.id);
+  for (const id of shardIdsOf(object) ?? []) {
+    const key = shardKey(ino, id);
     const shard = await meta.read<ShardObject>(key, checkShard, { cached: true })
       .catch(() => null);
     if (shard) holders.push({ key, value: shard.value });

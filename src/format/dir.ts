@@ -1,14 +1,16 @@
 /**
- * Directory index objects: one object per directory holding its entries, split into
- * shards by a hash of the name once it grows past a limit, so that one create never
- * rewrites megabytes and a listing stays a handful of GETs.
+ * Directory index objects: one object per directory holding its entries, kept in shards
+ * once it grows past a limit, so that one create never rewrites megabytes and a listing
+ * stays a handful of GETs. A full directory becomes age-sharded (new names go to one open
+ * shard, full ones are closed with a Bloom filter of their names: `_dir_ages.ts`,
+ * `_dir_age_writes.ts`); directories split before by a hash of the name stay so.
  *
  * Changes to the entries of one object are group-committed: concurrent creates in one
- * directory share one CAS.
+ * directory share one CAS (in an age-sharded one, the open shard's).
  *
- * Splitting is safe against concurrent writers: a shard is first sealed by CAS (writers
- * that meet a sealed shard re-read the shard table, helping to finish the split if it is
- * still pending), then its two halves are created, then the shard table is swapped by CAS.
+ * Splitting a hash shard is safe against concurrent writers: a shard is first sealed by
+ * CAS (writers that meet a sealed shard re-read the shard table, helping to finish the
+ * split if it is still pending), then its halves are created, then the table is swapped.
  *
  * @module
  */
@@ -29,8 +31,7 @@ import {
   type ShardRef,
 } from "./meta.ts";
 import { markRemoving, tombstone, unmarkRemoving } from "./_dir_removal.ts";
-import { appliedOf, pruneApplied, setApplied } from "./_dir_applied.ts";
-import { releasedOf, setReleased } from "./_dir_released.ts";
+import { pruneApplied } from "./_dir_applied.ts";
 import { HASH_BITS, overLimits, ShardFull, ShardSplits } from "./_dir_split.ts";
 import { shardTimes } from "./_dir_times.ts";
 import { shardedEntries } from "./_dir_listing.ts";
@@ -40,24 +41,32 @@ import {
   type HashPageOptions,
   type HashPosition,
 } from "./_dir_hash_page.ts";
-import { countOf, entryOf, isLazy, materialize } from "./_entries_delta.ts";
+import { isSharded, locateAged, shardIdsOf } from "./_dir_ages.ts";
+import { countOf, entryOf, isLazy } from "./_entries_delta.ts";
 import {
   CrossObjectError,
   DirectoryGone,
   draftGrowth,
   type EntryDraft,
   entryDraft,
+  type Guard,
+  guarded,
+  objectOfName,
+  Resharded,
   shardFor,
-  splitHalves,
 } from "./_dir_entries.ts";
+import { AgeShards } from "./_dir_age_writes.ts";
 
-export type { HashPage, HashPosition } from "./_dir_hash_page.ts";
+export { type HashPage, type HashPosition, UnknownPosition } from "./_dir_hash_page.ts";
 export { isSlim } from "./_dir_listing.ts";
 export { ShardFull } from "./_dir_split.ts";
+export { isSharded, locateAged, shardIdsOf } from "./_dir_ages.ts";
+export { takesNew } from "./_dir_place.ts";
 export {
   CrossObjectError,
   DirectoryGone,
   type EntryDraft,
+  type Guard,
   nameHash,
   newDirObject,
   objectOfName,
@@ -105,25 +114,9 @@ interface SortedListing {
   readonly sorted: readonly [string, Entry][];
 }
 
-/** The shard table changed under an operation: start it again from the directory. */
-class Resharded extends Error {}
-
 /**
  * Reads and changes directory objects.
  */
-/**
- * A look made once an {@linkcode Directories.update} has decided a change, right before
- * its CAS (see `GroupStep.guard`): false leaves the change out and answers `otherwise`.
- */
-export interface Guard<R> {
-  readonly check: () => Promise<boolean>;
-  readonly otherwise: R;
-}
-
-function guarded<R>(guard: Guard<R> | undefined): { guard?: Guard<R> } {
-  return guard ? { guard } : {};
-}
-
 export class Directories {
   readonly meta: MetaStore;
   #limits: DirLimits;
@@ -137,6 +130,8 @@ export class Directories {
   #now: () => number;
   /** Splits of full shards (`_dir_split.ts`). */
   #splits: ShardSplits;
+  /** Writers of age-sharded directories (`_dir_age_writes.ts`). */
+  #ages: AgeShards;
   /** The time a record of an applied rename is noted with (see `_dir_applied.ts`). */
   readonly #storeLatest = () => this.meta.clock.latest();
 
@@ -144,6 +139,15 @@ export class Directories {
     this.meta = meta;
     this.#limits = { ...DEFAULT_DIR_LIMITS, ...limits };
     this.#splits = new ShardSplits(meta, this.#limits, (ino) => this.get(ino));
+    this.#ages = new AgeShards({
+      meta,
+      over: (key, count, grown, decodedOnly) =>
+        overLimits(meta, this.#limits, { key, count, grown, decodedOnly }),
+      root: (ino) => this.get(ino),
+      at: this.#storeLatest,
+      writeShards: (shards) => this.#splits.writeShards(shards),
+      deleteShards: (keys) => this.#splits.deleteShards(keys),
+    });
     this.#now = now;
   }
 
@@ -174,13 +178,17 @@ export class Directories {
   /** The entry `name` of directory `dir`, or null. */
   async lookup(dir: DirObject, name: string, options: ReadOptions = {}): Promise<Entry | null> {
     for (let attempt = 0;; attempt++) {
-      if (!dir.shards) return entryOf(dir, name) ?? null;
-      const ref = shardFor(dir.shards, name);
-      const key = shardKey(dir.ino, ref.id);
-      const shard = await this.meta.read<ShardObject>(key, checkShard, attempt ? {} : options);
-      if (shard) return entryOf(shard.value, name) ?? null;
-      // The shard was replaced by a split since we read the table.
-      const fresh = await this.get(dir.ino);
+      if (dir.ages) {
+        const at = await locateAged(this.meta, dir, name, attempt ? {} : options);
+        if (at || attempt > 20) return at ? entryOf(at.shard.value, name) ?? null : null;
+      } else if (!dir.shards) return entryOf(dir, name) ?? null;
+      else {
+        const ref = shardFor(dir.shards, name);
+        const key = shardKey(dir.ino, ref.id);
+        const shard = await this.meta.read<ShardObject>(key, checkShard, attempt ? {} : options);
+        if (shard) return entryOf(shard.value, name) ?? null;
+      }
+      const fresh = await this.get(dir.ino); // a shard split or gone since the table was read
       if (!fresh || attempt > 20) return null;
       dir = fresh.value;
     }
@@ -194,14 +202,14 @@ export class Directories {
    * ctime the later of the two. One conditional GET per shard (shared with a listing).
    */
   async attrOf(dir: DirObject, options: ReadOptions = {}): Promise<Attr> {
-    if (!dir.shards) return dir.attr;
+    if (!isSharded(dir)) return dir.attr;
     for (let attempt = 0;; attempt++) {
-      const keys = dir.shards!.map((s) => shardKey(dir.ino, s.id));
+      const keys = shardIdsOf(dir)!.map((id) => shardKey(dir.ino, id));
       const { latest, missing } = await shardTimes(this.meta, keys, attempt ? {} : options);
       if (missing && attempt < 20) {
         // Split since the table was read: the halves carry the time.
         const fresh = await this.get(dir.ino);
-        if (!fresh?.value.shards) return fresh?.value.attr ?? dir.attr;
+        if (!fresh || !isSharded(fresh.value)) return fresh?.value.attr ?? dir.attr;
         dir = fresh.value;
         continue;
       }
@@ -220,7 +228,8 @@ export class Directories {
       let entries: [string, Entry][];
       let parts: readonly (object | string)[];
       let keys: readonly string[];
-      if (!dir.shards) {
+      const ids = shardIdsOf(dir);
+      if (!ids) {
         parts = [dir];
         keys = [dirKey(dir.ino)];
         const known = this.#sortedOf(dir.ino, parts);
@@ -229,7 +238,7 @@ export class Directories {
       } else {
         // Shard by shard, entries with large xattrs copied without them: the listing does
         // not keep the shards (their versions are named by ETag), nor those xattrs.
-        keys = dir.shards.map((s) => shardKey(dir.ino, s.id));
+        keys = ids.map((id) => shardKey(dir.ino, id));
         const ino = dir.ino, known = (etags: readonly string[]) => this.#sortedOf(ino, etags);
         const read = await shardedEntries(this.meta, keys, attempt ? {} : options, known);
         if (!read) {
@@ -287,10 +296,7 @@ export class Directories {
     return kept.sorted as [string, Entry][];
   }
 
-  /**
-   * A page of sharded directory `dir` in order of (name hash, name), after `from`: its
-   * shards read one at a time, not all at once (see `_dir_hash_page.ts`).
-   */
+  /** A page of sharded `dir` in hash order after `from`, a shard at a time (`hashPage`). */
   pageByHash(
     dir: DirObject,
     from: HashPosition | null,
@@ -302,7 +308,7 @@ export class Directories {
 
   /** Number of entries (for rmdir's emptiness check without building a sorted list). */
   async isEmpty(dir: DirObject): Promise<boolean> {
-    if (!dir.shards) return Object.keys(dir.entries ?? {}).length === 0;
+    if (!isSharded(dir)) return Object.keys(dir.entries ?? {}).length === 0;
     return (await this.list(dir)).length === 0;
   }
 
@@ -333,6 +339,10 @@ export class Directories {
       if (!current || current.value.removing) throw new DirectoryGone(ino);
       const dir = current.value;
       try {
+        if (dir.ages) {
+          const change = { names, op, now: touch ? now : null, ...options };
+          return await this.#ages.update(dir, change, attempt);
+        }
         if (!dir.shards) {
           return await this.#updateRoot(ino, op, touch ? now : null, options);
         }
@@ -355,6 +365,8 @@ export class Directories {
    */
   async heldVersion(ino: string, name: string): Promise<string | null> {
     const dir = await this.get(ino, { cached: true });
+    const aged = dir?.value.ages && await locateAged(this.meta, dir.value, name, { cached: true });
+    if (aged !== undefined) return aged?.shard.etag ?? null; // age-sharded
     if (!dir?.value.shards) return dir?.etag ?? null;
     const key = shardKey(ino, shardFor(dir.value.shards, name).id);
     return (await this.meta.read<ShardObject>(key, checkShard, { cached: true }))?.etag ?? null;
@@ -366,8 +378,8 @@ export class Directories {
    * function right after the {@linkcode update} call, or when the change is abandoned.
    */
   expect(dir: DirObject, name: string): () => void {
-    const key = dir.shards ? shardKey(dir.ino, shardFor(dir.shards, name).id) : dirKey(dir.ino);
-    return this.meta.expect(key);
+    const id = objectOfName(dir, name); // age-sharded: where a new name goes
+    return this.meta.expect(id === null ? dirKey(dir.ino) : shardKey(dir.ino, id));
   }
 
   /** Changes the directory object's own attributes or xattrs (chmod, utimes, setxattr). */
@@ -399,9 +411,8 @@ export class Directories {
   /** Deletes an (empty) directory's object and any shard objects. */
   async remove(dir: DirObject): Promise<void> {
     await this.meta.remove(dirKey(dir.ino));
-    if (dir.shards) {
-      await this.#splits.deleteShards(dir.shards.map((s) => shardKey(dir.ino, s.id)));
-    }
+    const ids = shardIdsOf(dir);
+    if (ids) await this.#splits.deleteShards(ids.map((id) => shardKey(dir.ino, id)));
   }
 
   async #updateRoot<R>(
@@ -413,7 +424,7 @@ export class Directories {
     const key = dirKey(ino);
     const committed = this.meta.updateGrouped<DirObject, R>(key, checkDir, (dir, base) => {
       if (!dir || dir.removing) throw new DirectoryGone(ino);
-      if (dir.shards) throw new Resharded();
+      if (dir.shards || dir.ages) throw new Resharded();
       if (!isLazy(dir)) dir.entries ??= {};
       const { draft, changed, touched } = entryDraft(dir, dir, this.#storeLatest);
       const result = op(draft, base);
@@ -425,22 +436,11 @@ export class Directories {
       if (!this.#over(key, countOf(dir), draftGrowth(dir))) {
         return { value: dir, result, ...guarded(guard) };
       }
-      // Over the limit: this same CAS turns the directory into two shards, so the split
-      // is serialised with the creates that fill the directory instead of racing them.
-      // The records of applied renames and of releases go with their names.
-      const root = { bits: 0, depth: 0, id: "" };
-      const halves = splitHalves(ino, root, materialize(dir), appliedOf(dir), releasedOf(dir));
-      dir.shards = halves.map((h) => h.ref);
-      delete dir.entries;
-      setApplied(dir, []);
-      setReleased(dir, []);
-      return {
-        value: dir,
-        result,
-        ...guarded(guard),
-        before: () => this.#splits.writeShards(halves),
-        undo: () => this.#splits.deleteShards(halves.map((h) => h.key)),
-      };
+      // Over the limit: this same CAS makes the directory age-sharded (its entries the
+      // first closed shard), serialised with the creates that fill it instead of racing
+      // them. The records of applied renames and of releases go with their names.
+      const { before, undo } = this.#ages.convert(ino, dir);
+      return { value: dir, result, ...guarded(guard), before, undo };
     });
     queued?.();
     return await committed;

@@ -1,7 +1,8 @@
 import { assert, assertEquals } from "../../tests/_assert.ts";
 import { MemoryStore } from "../store/memory.ts";
 import { MetaStore } from "./cas.ts";
-import { Directories, nameHash, newDirObject } from "./dir.ts";
+import { Directories, isSharded, nameHash, newDirObject, shardIdsOf } from "./dir.ts";
+import { hashShard } from "../../tests/_dir_layouts.ts";
 import { type DirObject, draftStats, type Entry } from "./meta.ts";
 
 const INO = "00000000000000d1";
@@ -44,7 +45,7 @@ for (const [what, maxEntries] of [["an unsharded", 4096], ["a sharded", 512]] as
     async () => {
       const { store, dirs, create } = await filled(2000, maxEntries);
       const dir = (await dirs.get(INO))!.value;
-      assertEquals(!!dir.shards, maxEntries < 2000);
+      assertEquals(isSharded(dir), maxEntries < 2000);
       // Warm: the first commit to an object read or split since builds what later ones reuse.
       for (let i = 0; i < 16; i++) await create(`warm-${i}`, 3000 + i);
       const before = draftStats.entriesTouched;
@@ -128,7 +129,10 @@ Deno.test("`Directories.list()`: a sorted listing is kept only while the metadat
   assert((await dirs.list(last)) === (await dirs.list(last)));
 });
 
-Deno.test("`Directories.update()`: a split that lost its race leaves no deleted shard in the metadata cache", async () => {
+// Hash shards lost such races only when the directory itself split (in one CAS of its
+// object): an age-sharded directory's roll-overs race the same way, and delete through the
+// same `deleteShards`.
+Deno.test("`Directories.update()`: a roll-over that lost its race leaves no deleted shard in the metadata cache", async () => {
   const deleted: string[] = [];
   const store = new class extends MemoryStore {
     override deleteMany(keys: readonly string[]): Promise<void> {
@@ -139,8 +143,8 @@ Deno.test("`Directories.update()`: a split that lost its race leaves no deleted 
   const metas = [new MetaStore(store), new MetaStore(store)];
   const [a, b] = metas.map((meta) => new Directories(meta, { maxEntries: 16 }));
   await a!.create(newDirObject(INO, INO, ATTR));
-  // Two instances fill one directory at once: both meet each sealed shard and split it,
-  // and the one whose shard table swap fails deletes the halves it wrote.
+  // Two instances fill one directory at once: both meet each full open shard and roll it
+  // over, and the one whose shard table swap fails deletes the open shard it wrote.
   await Promise.all([a!, b!].map(async (dirs, k) => {
     for (let from = 0; from < 200; from += 20) {
       await Promise.all(Array.from({ length: 20 }, (_, i) => {
@@ -149,39 +153,43 @@ Deno.test("`Directories.update()`: a split that lost its race leaves no deleted 
       }));
     }
   }));
-  assert(deleted.length > 0, "no split lost a race");
+  assert(deleted.length > 0, "no roll-over lost a race");
   const kept = deleted.filter((key) => metas.some((meta) => meta.held(key) !== null));
   assertEquals(kept, []);
 });
 
-Deno.test("`Directories.update()`: writers of one instance that meet one sealed shard split it once", async () => {
-  const created: string[] = [];
-  const deleted: string[] = [];
-  const store = new class extends MemoryStore {
-    override put(...args: Parameters<MemoryStore["put"]>) {
-      const [key, , options] = args;
-      if (options?.mode?.kind === "create" && key.includes("/s")) created.push(key);
-      return super.put(...args);
+for (const layout of ["hash", "age"] as const) {
+  Deno.test(`\`Directories.update()\`: writers of one instance that meet one full shard ${layout === "hash" ? "split" : "roll"} it once (${layout} shards)`, async () => {
+    const created: string[] = [];
+    const deleted: string[] = [];
+    const store = new class extends MemoryStore {
+      override put(...args: Parameters<MemoryStore["put"]>) {
+        const [key, , options] = args;
+        if (options?.mode?.kind === "create" && key.includes("/s")) created.push(key);
+        return super.put(...args);
+      }
+      override deleteMany(keys: readonly string[]): Promise<void> {
+        deleted.push(...keys);
+        return super.deleteMany(keys);
+      }
+    }();
+    const dirs = new Directories(new MetaStore(store), { maxEntries: 16 });
+    await dirs.create(newDirObject(INO, INO, ATTR));
+    if (layout === "hash") await hashShard(store, INO);
+    // 16 writers at a time, as 16 clients creating files into one directory: every writer of
+    // the group that sealed a shard, and every one arriving while it is sealed, must wait
+    // for the split; each of them splitting on its own wrote two halves per writer, and all
+    // but one pair were deleted again.
+    for (let from = 0; from < 320; from += 16) {
+      await Promise.all(Array.from({ length: 16 }, (_, i) => {
+        const name = `file-${from + i}`;
+        return dirs.update(INO, [name], (draft) => draft.set(name, fileEntry(from + i)));
+      }));
     }
-    override deleteMany(keys: readonly string[]): Promise<void> {
-      deleted.push(...keys);
-      return super.deleteMany(keys);
-    }
-  }();
-  const dirs = new Directories(new MetaStore(store), { maxEntries: 16 });
-  await dirs.create(newDirObject(INO, INO, ATTR));
-  // 16 writers at a time, as 16 clients creating files into one directory: every writer of
-  // the group that sealed a shard, and every one arriving while it is sealed, must wait
-  // for the split; each of them splitting on its own wrote two halves per writer, and all
-  // but one pair were deleted again.
-  for (let from = 0; from < 320; from += 16) {
-    await Promise.all(Array.from({ length: 16 }, (_, i) => {
-      const name = `file-${from + i}`;
-      return dirs.update(INO, [name], (draft) => draft.set(name, fileEntry(from + i)));
-    }));
-  }
-  const dir = (await dirs.get(INO))!.value;
-  assert(dir.shards && dir.shards.length >= 16, `${dir.shards?.length} shards`);
-  assertEquals((await dirs.list(dir)).length, 320);
-  assertEquals(deleted.filter((key) => created.includes(key)), []);
-});
+    const dir = (await dirs.get(INO))!.value;
+    const shards = shardIdsOf(dir)?.length ?? 0;
+    assert(shards >= 16 && !!dir.shards === (layout === "hash"), `${shards} ${layout} shards`);
+    assertEquals((await dirs.list(dir)).length, 320);
+    assertEquals(deleted.filter((key) => created.includes(key)), []);
+  });
+}

@@ -283,10 +283,13 @@ export function draftCopy<T>(value: T): T {
     if (isObject(value.attr)) copy.attr = { ...value.attr };
     if (isObject(value.xattr)) copy.xattr = { ...value.xattr };
     if (Array.isArray(value.shards)) copy.shards = value.shards.map((s) => ({ ...s }));
+    if (isObject(value.ages) && Array.isArray(value.ages.closed)) {
+      copy.ages = { ...value.ages, closed: value.ages.closed.map((c) => ({ ...c })) };
+    }
   };
   // The entries are not copied: the copy records its changes over them (a delta).
   if (isLazy(value) || isObject(value.entries)) return lazyCopy(value, copyOthers) as T;
-  if (!Array.isArray(value.shards)) return structuredClone(value);
+  if (!Array.isArray(value.shards) && !isObject(value.ages)) return structuredClone(value);
   const copy: Record<string, unknown> = { ...value };
   copyOthers(copy);
   return copy as T;

@@ -65,6 +65,10 @@ export function checkDir(v: unknown): string | null {
   if (!isIno(v.ino) || !isIno(v.parent)) return "bad ino or parent";
   const attr = checkAttr(v.attr);
   if (attr) return attr;
+  if (v.ages !== undefined) {
+    if (v.shards !== undefined || v.entries !== undefined) return "ages beside shards or entries";
+    return checkAges(v.ages);
+  }
   if (v.shards !== undefined) {
     if (!Array.isArray(v.shards)) return "shards is not an array";
     for (const s of v.shards) {
@@ -77,10 +81,34 @@ export function checkDir(v: unknown): string | null {
   return checkEntries(v.entries);
 }
 
+/** Base64 characters: a Bloom filter's 6 bits each (`ClosedShardRef.filter`). */
+const FILTER = /^[A-Za-z0-9+/]+$/;
+
+function checkAges(v: unknown): string | null {
+  if (!isObject(v) || !isId(v.open) || !Array.isArray(v.closed)) return "bad age table";
+  const ids = new Set([v.open]);
+  for (const c of v.closed) {
+    if (!isObject(c) || !isId(c.id) || ids.has(c.id)) return "bad closed shard reference";
+    if (typeof c.filter !== "string" || !FILTER.test(c.filter)) return "bad shard filter";
+    if (!isCount(c.k) || (c.k as number) < 1 || (c.k as number) > 32) {
+      return "bad shard filter hash count";
+    }
+    if (c.line !== undefined && !isId(c.line)) return "bad closed shard line";
+    if (c.depth !== undefined || c.bits !== undefined) {
+      const { bits, depth } = c;
+      if (!isCount(depth) || (depth as number) > 32 || !isCount(bits)) return "bad shard range";
+      if ((bits as number) >= 2 ** (depth as number)) return "bad shard range";
+    }
+    ids.add(c.id);
+  }
+  return null;
+}
+
 /** What is wrong with a directory shard object, or null. */
 export function checkShard(v: unknown): string | null {
   if (!isObject(v) || v.v !== FORMAT_VERSION || !isIno(v.ino)) return "not a version 1 shard";
   if (v.mtime !== undefined && !isCount(v.mtime)) return "bad shard mtime";
+  if (v.closed !== undefined && v.closed !== true) return "bad shard closed flag";
   return checkEntries(v.entries);
 }
 

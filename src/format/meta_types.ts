@@ -194,6 +194,41 @@ export interface ShardRef {
   id: string;
 }
 
+/**
+ * A closed shard of an age-sharded directory (see {@linkcode AgeTable}): it takes no new
+ * name, only changes and removals of the names it holds.
+ */
+export interface ClosedShardRef {
+  id: string;
+  /**
+   * Bloom filter of the names the shard held when it was closed: bit `i` is bit `i % 6` of
+   * the value of character `i / 6` in the base64 alphabet (so a look needs no decoding);
+   * `k` bits a name (see `_bloom.ts`). A name it holds is never missing from it.
+   */
+  filter: string;
+  k: number;
+  /**
+   * Set on the halves of a closed shard split for its decoded size (see docs/format.md, "Age
+   * shards"): the id of the closed shard they descend from (absent: the shard's own id), and
+   * the range of name hashes this part holds within it, as a hash shard's (`ShardRef`:
+   * names whose hash's top `depth` bits are `bits`; absent: depth 0, every hash). Listings in
+   * hash order go line by line, each line in hash order.
+   */
+  line?: string;
+  bits?: number;
+  depth?: number;
+}
+
+/**
+ * The shard table of an age-sharded directory: new names go only to the `open` shard;
+ * a full open shard is closed (its filter added here) and a new empty one opened, so every
+ * name lives in exactly one shard (see docs/format.md, "Age shards").
+ */
+export interface AgeTable {
+  closed: ClosedShardRef[];
+  open: string;
+}
+
 /** A directory object `d/<ino>`. */
 export interface DirObject {
   v: number;
@@ -204,8 +239,13 @@ export interface DirObject {
   xattr?: Xattrs;
   /** Entries of an unsharded directory. */
   entries?: Record<string, Entry>;
-  /** Shard table of a sharded directory. */
+  /** Shard table of a (hash-)sharded directory. */
   shards?: ShardRef[];
+  /**
+   * Shard table of an age-sharded directory (instead of `entries` or `shards`): instances
+   * from before it find neither and refuse the object as corrupt, never misread it.
+   */
+  ages?: AgeTable;
   /**
    * The removal mark: set by rmdir (or a rename over this empty directory) before it
    * unlinks the directory, which then takes no new entries. A mark id (`newId`); a
@@ -272,6 +312,12 @@ export interface ShardObject {
   entries: Record<string, Entry>;
   /** Set once the shard is being split; it then takes no more changes. */
   sealed?: boolean;
+  /**
+   * Age shards only: set once the shard is full (by the write that fills it, before the
+   * table names it closed); it then takes no new name, only changes and removals of the
+   * names it holds, for good.
+   */
+  closed?: true;
   /** Set by rmdir of the (empty) directory, with its mark id: it takes no new entries. */
   removing?: string | boolean;
   /**

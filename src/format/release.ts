@@ -32,6 +32,7 @@ import { newId, shardKey } from "./keys.ts";
 import { checkShard } from "./meta_check.ts";
 import type { DirObject, InodeObject, ReleaseIntent, ShardObject } from "./meta_types.ts";
 import { releasedOf } from "./_dir_released.ts";
+import { closedCandidates, shardIdsOf } from "./_dir_ages.ts";
 
 export type { ReleasedRecord, ReleaseIntent } from "./meta_types.ts";
 export { releasedOf } from "./_dir_released.ts";
@@ -194,17 +195,31 @@ export async function dropIntent(
 }
 
 /**
- * The object of directory `dir` that holds name `name` (the directory's own, or its
- * shard), read afresh; null when the directory (or that shard, mid-split) is gone. Read
+ * The objects of directory `dir` that may hold name `name` (the directory's own, or its
+ * shard; in an age-sharded one, the shards it may be in), read afresh; none when the
+ * directory (or that shard, mid-split) is gone. Read
  * whole, not through an update: a directory being removed takes no change but still holds
  * its proofs until its remover counts them off ({@linkcode settleDirProofs}).
  */
-async function holderOf(stores: ReleaseStores, dir: string, name: string): Promise<object | null> {
+async function holdersOf(stores: ReleaseStores, dir: string, name: string): Promise<object[]> {
   return await stores.meta.inNewScope(async () => {
     const found = await stores.dirs.get(dir);
-    if (!found?.value.shards) return found?.value ?? null;
+    if (found?.value.ages) {
+      // Age shards: the proof is in the shard that held the name when it was removed, a
+      // closed one whose filter passes the name (its proofs' names are in the filter) or
+      // the open one.
+      const ids = [
+        ...closedCandidates(found.value.ages, name).map((c) => c.id),
+        found.value.ages.open,
+      ];
+      const keys = ids.map((id) => shardKey(dir, id));
+      const shards = await stores.meta.readMany<ShardObject>(keys, checkShard);
+      return shards.flatMap((s) => s ? [s.value] : []);
+    }
+    if (!found?.value.shards) return found ? [found.value] : [];
     const key = shardKey(dir, shardFor(found.value.shards, name).id);
-    return (await stores.meta.read<ShardObject>(key, checkShard))?.value ?? null;
+    const shard = await stores.meta.read<ShardObject>(key, checkShard);
+    return shard ? [shard.value] : [];
   });
 }
 
@@ -218,9 +233,10 @@ export async function provenRelease(
   r: ReleaseIntent,
   link = false,
 ): Promise<boolean> {
-  const holder = await holderOf(stores, r.dir, r.name);
-  return holder !== null &&
-    releasedOf(holder).some((p) => p.id === r.id && p.ino === ino && (p.link === true) === link);
+  const holders = await holdersOf(stores, r.dir, r.name);
+  return holders.some((h) =>
+    releasedOf(h).some((p) => p.id === r.id && p.ino === ino && (p.link === true) === link)
+  );
 }
 
 /**
@@ -333,8 +349,8 @@ export async function dropLink(
  */
 export async function settleDirProofs(stores: ReleaseStores, dir: DirObject): Promise<void> {
   const holders: object[] = [dir];
-  for (const ref of dir.shards ?? []) {
-    const shard = await stores.meta.read<ShardObject>(shardKey(dir.ino, ref.id), checkShard);
+  for (const id of shardIdsOf(dir) ?? []) {
+    const shard = await stores.meta.read<ShardObject>(shardKey(dir.ino, id), checkShard);
     if (shard) holders.push(shard.value);
   }
   for (const holder of holders) {

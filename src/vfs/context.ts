@@ -6,7 +6,7 @@ import type { DiskCache } from "../cache/disk_cache.ts";
 import { RangeStreams } from "../cache/range_stream.ts";
 import { Writeback } from "../cache/writeback.ts";
 import { ContentionError, MetaStore } from "../format/cas.ts";
-import { Directories, DirectoryGone, type DirLimits, ShardFull } from "../format/dir.ts";
+import { Directories, DirectoryGone, type DirLimits, isSharded, ShardFull } from "../format/dir.ts";
 import { Inodes } from "../format/inodes.ts";
 import { PageMaps } from "../format/page_maps.ts";
 import { Segments, type SegmentUsage } from "../format/segments.ts";
@@ -284,7 +284,7 @@ export async function dirStatOf(
   dir: DirObject,
   options: { optimistic?: boolean } = {},
 ): Promise<Stat> {
-  if (!dir.shards) return dirStat(dir);
+  if (!isSharded(dir)) return dirStat(dir);
   const attr = await ctx.dirs.attrOf(dir, options.optimistic ? { cached: true } : { recent: true });
   return statOf(dir.ino, "directory", attr, { nlink: 2 });
 }

@@ -1,6 +1,7 @@
 // Attributes: getattr, setattr (chmod, chown, truncate, utimes), extended attributes, statfs.
 
 import { ROOT_INO } from "../../format/keys.ts";
+import { isSharded } from "../../format/dir.ts";
 import type { Attr, DirObject, Entry, FileData, Xattrs } from "../../format/meta.ts";
 import { type Ctx, dirStat, dirStatOf, entryStat, PERM_MASK, statOf } from "../context.ts";
 import { FsError } from "../errors.ts";
@@ -88,7 +89,7 @@ export async function setattr(
     const ino = entry?.ino ?? ROOT_INO;
     const done = await ctx.dirs.updateSelf(ino, (dir) => {
       applyAttrs(dir.attr, changes, ctx.now());
-      return dir.shards ? null : dirStat(dir);
+      return isSharded(dir) ? null : dirStat(dir);
     });
     // A sharded directory's stat takes its shards' attributes too: read after.
     return done ?? await dirStatOf(ctx, await openDir(ctx, ino, path));
@@ -218,7 +219,7 @@ async function target(ctx: Ctx, path: string) {
 
 /** A directory's stat from its own object; null when its shards' times count (read after). */
 function selfStat(dir: DirObject): Stat | null {
-  return dir.shards ? null : dirStat(dir);
+  return isSharded(dir) ? null : dirStat(dir);
 }
 
 export async function getxattr(ctx: Ctx, path: string, name: string): Promise<Uint8Array> {

@@ -6,7 +6,7 @@
  */
 
 import { applyMove } from "../../format/rename_intent.ts";
-import { type HashPosition, isSlim } from "../../format/dir.ts";
+import { type HashPosition, isSharded, isSlim, UnknownPosition } from "../../format/dir.ts";
 import type { DirObject, Entry, FileEntry, InodeObject, SymlinkEntry } from "../../format/meta.ts";
 import { compareKeys } from "../../store/_util.ts";
 import { type Ctx, dirStatOf, inlineStat, inodeStat } from "../context.ts";
@@ -25,7 +25,8 @@ import { confirmDir, rememberMembers } from "../within.ts";
 export const XATTR_PAGE_BYTES = 8 << 20;
 
 /**
- * How a cursor of a page in hash order begins: `/h/<hash, 8 hex>/<name>`. No name holds a
+ * How a cursor of a page in hash order begins: `/h/<hash, 8 hex>/<name>`, or in an
+ * age-sharded directory `/h/<hash, 8 hex>.<line>/<name>` (`HashPosition`). No name holds a
  * `/`, so no cursor of a page in name order (a name) looks like one.
  */
 const HASH_CURSOR = "/h/";
@@ -58,7 +59,7 @@ export async function readdir(
   // one request, read none of them again); a walk's afresh, as its epoch was read.
   const listed = () => ctx.dirs.list(dir, { recent: confirmed === null });
   if (
-    xattrs && dir.shards &&
+    xattrs && isSharded(dir) &&
     (cursor === undefined ? holdsSlim(await listed()) : cursor.startsWith(HASH_CURSOR))
   ) {
     return await byHash(ctx, { dir, path, limit }, cursor);
@@ -112,28 +113,36 @@ async function byHash(
 ): Promise<ReaddirPage> {
   const from = cursor === undefined ? null : hashPosition(cursor, at.path);
   const options = { limit: at.limit, maxBytes: XATTR_PAGE_BYTES, bytesOf: xattrBytes };
-  let page = await ctx.dirs.pageByHash(at.dir, from, { ...options, read: { recent: true } });
+  // A cursor of a line the table does not have (forged, or of another layout).
+  const refused = (error: unknown): never => {
+    if (!(error instanceof UnknownPosition)) throw error;
+    throw new FsError("EINVAL", "Malformed listing cursor", { path: at.path });
+  };
+  let page = await ctx.dirs.pageByHash(at.dir, from, { ...options, read: { recent: true } })
+    .catch(refused);
   if (page.entries.some(([, e]) => e.moving)) {
     for (const [name, entry] of page.entries) {
       if (entry.moving) await applyMove(ctx, at.dir.ino, name, entry);
     }
     const dir = await openDir(ctx, at.dir.ino, at.path);
-    page = dir.shards
-      ? await ctx.dirs.pageByHash(dir, from, { ...options, read: {} })
+    page = isSharded(dir)
+      ? await ctx.dirs.pageByHash(dir, from, { ...options, read: {} }).catch(refused)
       : { entries: [], next: null, etags: [] };
   }
   const { entries, tags } = await infosOf(ctx, page.entries, { xattrs: true });
+  const line = page.next?.line === undefined ? "" : `.${page.next.line}`;
   const next = page.next &&
-    `${HASH_CURSOR}${page.next.hash.toString(16).padStart(8, "0")}/${page.next.name}`;
+    `${HASH_CURSOR}${page.next.hash.toString(16).padStart(8, "0")}${line}/${page.next.name}`;
   const version = `h:${page.etags.join(",")}:${cursor ?? ""}:${at.limit}|${tags}`;
   return { entries, cursor: next, version };
 }
 
 /** The position a hash-order cursor names. */
 function hashPosition(cursor: string, path: string): HashPosition {
-  const match = /^\/h\/([0-9a-f]{8})\/(.+)$/s.exec(cursor);
+  const match = /^\/h\/([0-9a-f]{8})(?:\.([0-9A-Za-z_-]+))?\/(.+)$/s.exec(cursor);
   if (!match) throw new FsError("EINVAL", "Malformed listing cursor", { path });
-  return { hash: parseInt(match[1]!, 16), name: match[2]! };
+  const line = match[2] === undefined ? {} : { line: match[2] };
+  return { hash: parseInt(match[1]!, 16), name: match[3]!, ...line };
 }
 
 /**

@@ -5,7 +5,7 @@
 // GC are unaffected; the caller removes the aside entry when it no longer needs it. WebDAV
 // COPY and MOVE use it to replace a destination that a plain rename may not replace.
 
-import { CrossObjectError, objectOfName } from "../../format/dir.ts";
+import { CrossObjectError, locateAged, objectOfName, takesNew } from "../../format/dir.ts";
 import { newId } from "../../format/keys.ts";
 import type { Entry } from "../../format/meta.ts";
 import type { Ctx } from "../context.ts";
@@ -70,7 +70,9 @@ async function renameAsideOnce(
   if (!dst.parent) throw new FsError("EBUSY", "Cannot replace the root", { path: to });
   const dir = dst.parent;
   const names = [src.name, dst.name, aside];
-  if (src.parent.ino !== dir.ino || new Set(names.map((n) => objectOfName(dir, n))).size > 1) {
+  // An age-sharded directory's names are where they were put: its update finds out.
+  const objects = dir.ages ? 1 : new Set(names.map((n) => objectOfName(dir, n))).size;
+  if (src.parent.ino !== dir.ino || objects > 1) {
     throw new FsError("EXDEV", "Names are not in one directory object", { path: to });
   }
   if (new Set(names).size < 3) {
@@ -126,10 +128,17 @@ export async function nameBeside(ctx: Ctx, path: string, prefix: string): Promis
   const at = await locate(ctx, path);
   if (!at.parent) throw new FsError("EBUSY", "The root has no directory", { path });
   const dir = at.parent;
-  const home = objectOfName(dir, at.name);
+  // An age-sharded directory's name may be in a closed shard, which takes only the few new
+  // names its filter passes and its hash admits (src/format/_dir_place.ts): about 6,400
+  // tries, each a hash of the name (a few milliseconds). A half of a closed shard split for
+  // its size takes none: the name goes where new names go, and `renameAside` answers EXDEV.
+  const home = dir.ages
+    ? (await locateAged(ctx.dirs.meta, dir, at.name, { recent: true }))?.id ?? null
+    : objectOfName(dir, at.name);
   const base = prefix + newId(ctx.now());
-  // A sharded directory of depth d takes 2^d tries on average (d is small: 2,048 entries
-  // a shard); an unsharded one, the first.
+  if (dir.ages && (home === null || !takesNew(dir.ages, home))) return base;
+  // A hash-sharded directory of depth d takes 2^d tries on average (d is small: 2,048
+  // entries a shard); an unsharded one, the first.
   for (let i = 0; i < 1 << 20; i++) {
     const name = i === 0 ? base : `${base}-${i}`;
     if (objectOfName(dir, name) === home) {
