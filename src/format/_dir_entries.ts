@@ -15,6 +15,7 @@ import { isSlim } from "./_dir_listing.ts";
 import { placeOf } from "./_dir_place.ts";
 import {
   type Attr,
+  CorruptError,
   type DirObject,
   type Entry,
   FORMAT_VERSION,
@@ -103,6 +104,23 @@ export function shardFor(shards: readonly ShardRef[], name: string): ShardRef {
 
 /** The shard table changed under an operation: start it again from the directory. */
 export class Resharded extends Error {}
+
+/**
+ * Times in a row an update of one directory may meet {@linkcode Resharded}. Each time is a
+ * split or roll-over met, the next attempt reading the table afresh: a few at most. More is
+ * a table that names a shard no one can read (a shard object deleted by hand, a bucket
+ * restored in part), which before session 20 sent the writer round for good, thousands of
+ * GETs a second and no answer (tests/dir_missing_shard_test.ts).
+ */
+const RESHARD_ATTEMPTS = 64;
+
+/** Rethrows `error` unless it is {@linkcode Resharded} and `attempt` may start again. */
+export function startAgain(error: unknown, attempt: number, key: string): void {
+  if (!(error instanceof Resharded)) throw error;
+  if (attempt + 1 >= RESHARD_ATTEMPTS) {
+    throw new CorruptError(key, `its shards changed or were missing ${attempt + 1} times in a row`);
+  }
+}
 
 /**
  * A look made once an `update` of `Directories` (dir.ts) has decided a change, right

@@ -54,6 +54,7 @@ import {
   objectOfName,
   Resharded,
   shardFor,
+  startAgain,
 } from "./_dir_entries.ts";
 import { AgeShards } from "./_dir_age_writes.ts";
 
@@ -351,7 +352,7 @@ export class Directories {
         const ref = shardFor(dir.shards, names[0] ?? "");
         return await this.#updateShard(dir, ref, op, touch ? now : null, options);
       } catch (error) {
-        if (!(error instanceof Resharded)) throw error;
+        startAgain(error, attempt, dirKey(ino));
       }
     }
   }
