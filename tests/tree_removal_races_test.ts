@@ -67,44 +67,31 @@ Deno.test("a file created by another instance in a folder a recursive delete has
   assertEquals(await fresh.read("/t/sub/inner/late", 0, 10), one(7));
 });
 
-Deno.test("a folder another instance renames out of the tree after the delete listed it keeps its members", async () => {
-  const { store, a, b } = await twoInstances();
-  const readdir = a.readdir.bind(a);
-  let moved = false;
-  a.readdir = async (path, options) => {
-    const page = await readdir(path, options);
-    if (path === "/t/sub" && !moved) {
-      moved = true;
-      await b.rename("/t/sub", "/o/sub");
-    }
-    return page;
-  };
-  assertEquals(await a.removeTree("/t"), new Map());
-  const fresh = await Vfs.open(store);
-  assertEquals(await fresh.lookup("/t").catch((e) => e.code), "ENOENT");
-  const left = (await fresh.readdir("/o/sub")).entries.map((e) => e.name);
-  assertEquals(left.length, 21, left.join(" "));
-  assertEquals(await fresh.read("/o/sub/inner/g", 0, 10), one(9));
-});
-
-Deno.test("in one request scope (a WebDAV DELETE), a folder renamed out after its listing keeps its members", async () => {
-  const { store, a, b } = await twoInstances();
-  const readdir = a.readdir.bind(a);
-  let moved = false;
-  a.readdir = async (path, options) => {
-    const page = await readdir(path, options);
-    if (path === "/t/sub" && !moved) {
-      moved = true;
-      await b.rename("/t/sub", "/o/sub");
-    }
-    return page;
-  };
-  assertEquals(await a.request(() => a.removeTree("/t")), new Map());
-  const fresh = await Vfs.open(store);
-  assertEquals(await fresh.lookup("/t").catch((e) => e.code), "ENOENT");
-  const left = (await fresh.readdir("/o/sub")).entries.map((e) => e.name);
-  assertEquals(left.length, 21, left.join(" "));
-});
+// Alone, and in one request scope (as a WebDAV or HTTP DELETE runs): there, before session
+// 20, the member steps reused the epoch read before the rename and the folder lost them.
+for (const scoped of [false, true]) {
+  const how = scoped ? "in one request scope (a WebDAV DELETE), a" : "a";
+  Deno.test(`${how} folder another instance renames out of the tree after the delete listed it keeps its members`, async () => {
+    const { store, a, b } = await twoInstances();
+    const readdir = a.readdir.bind(a);
+    let moved = false;
+    a.readdir = async (path, options) => {
+      const page = await readdir(path, options);
+      if (path === "/t/sub" && !moved) {
+        moved = true;
+        await b.rename("/t/sub", "/o/sub");
+      }
+      return page;
+    };
+    const removal = () => a.removeTree("/t");
+    assertEquals(await (scoped ? a.request(removal) : removal()), new Map());
+    const fresh = await Vfs.open(store);
+    assertEquals(await fresh.lookup("/t").catch((e) => e.code), "ENOENT");
+    const left = (await fresh.readdir("/o/sub")).entries.map((e) => e.name);
+    assertEquals(left.length, 21, left.join(" "));
+    assertEquals(await fresh.read("/o/sub/inner/g", 0, 10), one(9));
+  });
+}
 
 Deno.test("a hard link made to outside after the delete listed the file keeps the data", async () => {
   const { store, a, b } = await twoInstances();
