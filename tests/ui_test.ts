@@ -400,3 +400,38 @@ Deno.test("`/s/<token>` redirects to `/s/<token>/` with the token encoded, whate
     assertEquals(res.headers.get("set-cookie"), null, raw);
   }
 });
+
+Deno.test("a symbolic link is not shared: the link would open nothing, wherever it leads", async () => {
+  // A share reads through a view limited to the shared path, so a link (to a folder of the
+  // maker's or one outside it) served nothing: before session 20 it was made (201) and
+  // opened 404. Now it is refused when made, and nothing is recorded.
+  const { app, url, signIn, csrfOf, vfs } = await fixture();
+  await vfs.mkdir("/docs");
+  await vfs.writeFile("/docs/a.txt", new TextEncoder().encode("a"));
+  await vfs.symlink("/docs", "/inside");
+  await vfs.symlink("/elsewhere", "/dangling");
+  const { cookie } = await signIn();
+  const headers = {
+    cookie,
+    "x-csrf-token": await csrfOf(cookie),
+    "content-type": "application/json",
+  };
+  for (const path of ["/inside", "/dangling"]) {
+    const made = await app.request(`${url}/ui/share`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ path, seconds: 3600 }),
+    });
+    const problem = await made.json();
+    assertEquals(made.status, 400, `${path}: ${JSON.stringify(problem)}`);
+    assert(/symbolic link/.test(problem.detail), problem.detail);
+  }
+  // What the link leads to is shared as usual.
+  const target = await app.request(`${url}/ui/share`, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({ path: "/docs", seconds: 3600 }),
+  });
+  assertEquals(target.status, 201);
+  await target.body?.cancel();
+});

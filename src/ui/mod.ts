@@ -249,6 +249,11 @@ export function createUi(vfs: Vfs, options: UiOptions): Hono<AuthEnv> {
     }
     const fs = scoped(c);
     const stat = await fs.lookup(path);
+    // A share reads through a view limited to the shared path, in which a link leads
+    // nowhere: made, it opened 404 (before session 20). Share what it points to instead.
+    if (stat.type === "symlink") {
+      throw new HttpError(400, "EINVAL", `"${path}" is a symbolic link: share what it points to`);
+    }
     const generation = await currentGeneration(fs, path, { create: true });
     const maker = c.get("principal") as Principal;
     const { token, expires } = await shares.create(
