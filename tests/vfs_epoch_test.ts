@@ -21,6 +21,21 @@ async function content(fs: Vfs, path: string): Promise<string> {
   }
 }
 
+/**
+ * Renames `from` to `to` through `fs` and puts the lock table back as it was: a renamer
+ * whose pending id others cleared as stale and that died after its change and before its
+ * second bump, so that the epoch reads as it did before the rename.
+ */
+async function unseenRename(store: ObjectStore, fs: Vfs, from: string, to: string) {
+  const locks = await store.get(LOCKS_KEY).catch(() => null);
+  const before = locks?.status === "ok"
+    ? new Uint8Array(await new Response(locks.body).arrayBuffer())
+    : null;
+  await fs.rename(from, to);
+  if (before) await store.put(LOCKS_KEY, before);
+  else await store.delete(LOCKS_KEY);
+}
+
 /** Warms `fs`'s remembered paths: each file read, its directory listed and stat'ed. */
 async function warm(fs: Vfs, paths: readonly string[]): Promise<void> {
   for (const path of paths) {
@@ -169,13 +184,7 @@ contract(
     await warm(a, ["/a/x/f"]);
     // A renamer whose pending id others cleared as stale, and that died after its change
     // and before its second bump: the epoch reads as it did before the rename.
-    const locks = await store.get(LOCKS_KEY).catch(() => null);
-    const before = locks?.status === "ok"
-      ? new Uint8Array(await new Response(locks.body).arrayBuffer())
-      : null;
-    await b.rename("/a/x", "/b/x");
-    if (before) await store.put(LOCKS_KEY, before);
-    else await store.delete(LOCKS_KEY);
+    await unseenRename(store, b, "/a/x", "/b/x");
     now += 61_000;
     assertEquals(await content(a, "/a/x/f"), "ENOENT");
     assertEquals(await content(a, "/b/x/f"), "one");
@@ -193,13 +202,7 @@ contract(
     await b.writeFile("/p/x/f", bytes("one"));
     await warm(a, ["/p/f"]); // a remembers /p only
     // A rename of /p that no epoch shows (as in the test above) ...
-    const locks = await store.get(LOCKS_KEY).catch(() => null);
-    const before = locks?.status === "ok"
-      ? new Uint8Array(await new Response(locks.body).arrayBuffer())
-      : null;
-    await b.rename("/p", "/q/p");
-    if (before) await store.put(LOCKS_KEY, before);
-    else await store.delete(LOCKS_KEY);
+    await unseenRename(store, b, "/p", "/q/p");
     // ... may be followed through /p's remembered path while that is under a minute old,
     // and /p/x be resolved from it (since session 19, from the parent's chain) ...
     now += 59_000;
@@ -247,13 +250,7 @@ contract(
     await b.writeFile("/p/x/m/f", bytes("one"));
     await warm(a, ["/p/x/f"]); // a remembers /p and /p/x
     // A rename of /p that no epoch shows (as in the tests above) ...
-    const locks = await store.get(LOCKS_KEY).catch(() => null);
-    const before = locks?.status === "ok"
-      ? new Uint8Array(await new Response(locks.body).arrayBuffer())
-      : null;
-    await b.rename("/p", "/q/p");
-    if (before) await store.put(LOCKS_KEY, before);
-    else await store.delete(LOCKS_KEY);
+    await unseenRename(store, b, "/p", "/q/p");
     // ... followed by a removal of /p/x that lists it and its folder m (m's file refused,
     // so m stays) while /p's remembered path is under a minute old ...
     now += 59_000;
