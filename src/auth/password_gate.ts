@@ -12,8 +12,9 @@
  *   429 (this client's share is), with `Retry-After`, and no hashing. A credential that has
  *   succeeded before in this process goes to the front of the line and skips the client
  *   rules: a signed-in user behind the attacker's proxy is not locked out with it.
- * - {@linkcode FailureBackoff}: after `freeFailures` failures in a row a client waits
- *   before its next check, 1 s doubling to at most 60 s, and is refused 429 until then.
+ * - {@linkcode FailureBackoff}: after `freeFailures` wrong passwords in a row a client
+ *   waits before its next check, 1 s doubling with each further failure to at most 60 s,
+ *   and is refused 429 until then (a malformed credential costs no hashing and counts not).
  *   Forgotten after 15 minutes without a failure. Share-link passwords (a cheap HMAC, so
  *   only guessing matters) use the same back-off.
  *
@@ -66,7 +67,6 @@ const FORGET_MS = 15 * 60_000;
  * let now = 0;
  * const backoff = new FailureBackoff({ freeFailures: 2, now: () => now });
  * backoff.failed("1.2.3.4");
- * backoff.failed("1.2.3.4");
  * assert(backoff.waitMs("1.2.3.4") === 0);
  * backoff.failed("1.2.3.4");
  * assert(backoff.waitMs("1.2.3.4") === 1000 && backoff.waitMs("5.6.7.8") === 0);
@@ -97,9 +97,10 @@ export class FailureBackoff {
       this.#clients.delete(client);
       return 0;
     }
+    // From the `freeFailures`-th failure in a row on: 1 s, then doubling.
     const over = entry.failures - this.#free;
-    if (over <= 0) return 0;
-    const delay = Math.min(this.#maxDelay, 1000 * 2 ** Math.min(over - 1, 30));
+    if (over < 0) return 0;
+    const delay = Math.min(this.#maxDelay, 1000 * 2 ** Math.min(over, 30));
     return Math.max(0, entry.last + delay - now);
   }
 

@@ -95,9 +95,10 @@ export interface AuthenticatorOptions extends LoadCredentialsOptions {
   readonly now?: () => number;
   /**
    * Called before each PBKDF2 check of a Basic login, with the user's name, or `null` when
-   * the name is unknown and the dummy hash is checked instead (a test hook).
+   * the name is unknown and the dummy hash is checked instead (a test hook; a promise it
+   * returns holds the check, still counted as running, until it settles).
    */
-  readonly onPasswordCheck?: (user: string | null) => void;
+  readonly onPasswordCheck?: (user: string | null) => void | Promise<void>;
   /**
    * Bounds on password checks: how many hash at once, wait, and come from one client, and
    * the back-off after failures (`password_gate.ts`).
@@ -128,7 +129,7 @@ export class Authenticator {
   #ttl: number;
   #maxEntries: number;
   #now: () => number;
-  #onPasswordCheck: ((user: string | null) => void) | undefined;
+  #onPasswordCheck: ((user: string | null) => void | Promise<void>) | undefined;
   #gate: PasswordGate;
   // Headers that succeeded in this process: credentials change only at a restart, so such
   // a header is a user's, and its check jumps the line (see `password_gate.ts`).
@@ -263,21 +264,12 @@ export class Authenticator {
     // Clients open several connections at once with the same header: hash once.
     let pending = this.#pending.get(key);
     if (pending === undefined) {
-      pending = this.#gated(credential, key, options.client ?? "")
+      pending = this.#basic(credential, key, options.client ?? "")
         .finally(() => this.#pending.delete(key));
       this.#pending.set(key, pending);
     }
     const principal = await pending;
     if (principal !== null) this.#remember(key, principal);
-    return principal;
-  }
-
-  async #gated(credential: string, key: string, client: string): Promise<Principal | null> {
-    let principal: Principal | null = null;
-    await this.#gate.run(client, { known: this.#known.has(key) }, async () => {
-      principal = await this.#basic(credential);
-      return principal !== null;
-    });
     return principal;
   }
 
@@ -294,7 +286,11 @@ export class Authenticator {
     }
   }
 
-  async #basic(credential: string): Promise<Principal | null> {
+  /**
+   * A Basic credential checked: a malformed one at once, a password within the gate's
+   * bounds (`password_gate.ts`) for `client`; `key` names the header for the gate.
+   */
+  async #basic(credential: string, key: string, client: string): Promise<Principal | null> {
     const bytes = decodeBase64(credential);
     if (bytes === null) return null;
     let text: string;
@@ -308,15 +304,22 @@ export class Authenticator {
     const name = text.slice(0, colon);
     const password = text.slice(colon + 1);
     const user = this.#users.get(name.normalize("NFC"));
+    const known = this.#known.has(key);
+    const ok = await this.#gate.run(client, { known }, () => this.#password(user, password));
+    return ok && user !== undefined ? principalOf(user, "user") : null;
+  }
+
+  /** Whether `password` is `user`'s, at the cost of the dearest hash whoever asks. */
+  async #password(user: UserEntry | undefined, password: string): Promise<boolean> {
     // One path for known and unknown names, so both cost one PBKDF2 of the same strength.
-    this.#onPasswordCheck?.(user?.name ?? null);
+    await this.#onPasswordCheck?.(user?.name ?? null);
     const ok = await verifyParsedPassword(password, user?.password ?? this.#dummy);
     // A user whose hash is cheaper than the dearest (made with fewer iterations) costs the
     // difference too: else a wrong password for that name answered sooner than one for a
     // name that does not exist, and said that it does.
     const short = this.#dummy.iterations - (user?.password.iterations ?? this.#dummy.iterations);
     if (short > 0) await verifyParsedPassword(password, { ...this.#dummy, iterations: short });
-    return ok && user !== undefined ? principalOf(user, "user") : null;
+    return ok && user !== undefined;
   }
 
   async #bearer(token: string): Promise<Principal | null> {
