@@ -148,3 +148,30 @@ Deno.test("the sign-in form and share-link passwords slow a client that keeps fa
   assertEquals(right.status, 303);
   await right.body?.cancel();
 });
+
+Deno.test("a first sign-in waits for the check hashing, not behind a failing client's line", async () => {
+  const held: (() => void)[] = [];
+  const order: string[] = [];
+  let hold = false;
+  const { get } = await fixture({
+    gate: { concurrency: 1 },
+    onPasswordCheck: (user) => {
+      order.push(user ?? "unknown");
+      return hold ? new Promise<void>((resolve) => held.push(resolve)) : undefined;
+    },
+  });
+  // The attacker has failed before, so it ranks behind a client that has not.
+  for (let i = 0; i < 3; i++) await get("203.0.113.1", `no${i}`, "mallory");
+  hold = true;
+  order.length = 0;
+  const first = get("203.0.113.2", "x", "eve"); // hashing, held
+  while (held.length < 1) await new Promise((r) => setTimeout(r, 1));
+  const waiting = [get("203.0.113.1", "again", "mallory"), get("198.51.100.3", "pw")];
+  await new Promise((r) => setTimeout(r, 20));
+  hold = false;
+  held.shift()!();
+  const [attacker, alice] = await Promise.all(waiting);
+  assertEquals([(await first).status, attacker!.status, alice!.status], [401, 401, 200]);
+  // Before: first come, first served (mallory before alice).
+  assertEquals(order, ["unknown", "alice", "unknown"]);
+});

@@ -435,3 +435,40 @@ Deno.test("a symbolic link is not shared: the link would open nothing, wherever 
   assertEquals(target.status, 201);
   await target.body?.cancel();
 });
+
+Deno.test("a session ends when its user's password changes (at the restart that takes it in)", async () => {
+  // A stolen cookie, or one left signed in on a shared machine, lasted its 12 hours whatever
+  // the password became before session 21: the cookie named the user alone.
+  const { vfs, url, signIn } = await fixture();
+  const { cookie } = await signIn();
+  const restarted = async (password: string) => {
+    const hash = await hashPassword(password, { iterations: 1000 });
+    const auth = await Authenticator.load({ PAGEFS_USERS: `alice:${hash}:rw` });
+    return createApp({
+      store: new MemoryStore(),
+      metrics: new StoreMetrics(),
+      vfs,
+      auth,
+      secret: SECRET,
+    });
+  };
+  const changed = await restarted("new password");
+  const page = await changed.request(`${url}/`, { headers: { cookie } });
+  assertEquals([page.status, page.headers.get("location")], [303, "/ui/login"]);
+  const api = await changed.request(`${url}/api/v1/stat/`, { headers: { cookie } });
+  assertEquals(api.status, 401);
+  await api.body?.cancel();
+  // The same password hashed again (a new salt) is a change too; the same hash is not.
+  const same = createApp({
+    store: new MemoryStore(),
+    metrics: new StoreMetrics(),
+    vfs,
+    auth: await Authenticator.load({
+      PAGEFS_USERS: `alice:${await hashPassword("pw", { iterations: 1000 })}:rw`,
+    }),
+    secret: SECRET,
+  });
+  const rehashed = await same.request(`${url}/api/v1/stat/`, { headers: { cookie } });
+  assertEquals(rehashed.status, 401);
+  await rehashed.body?.cancel();
+});

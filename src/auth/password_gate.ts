@@ -11,7 +11,9 @@
  *   `perClient` checks running or waiting. Past that the answer is 503 (the line is full) or
  *   429 (this client's share is), with `Retry-After`, and no hashing. A credential that has
  *   succeeded before in this process goes to the front of the line and skips the client
- *   rules: a signed-in user behind the attacker's proxy is not locked out with it.
+ *   rules: a signed-in user behind the attacker's proxy is not locked out with it. Among
+ *   the others, the check of the client with the fewest recent failures goes first: a
+ *   user's first sign-in waits for the one check hashing, not behind an attacker's line.
  * - {@linkcode FailureBackoff}: after `freeFailures` wrong passwords in a row a client
  *   waits before its next check, 1 s doubling with each further failure to at most 60 s,
  *   and is refused 429 until then (a malformed credential costs no hashing and counts not).
@@ -104,6 +106,12 @@ export class FailureBackoff {
     return Math.max(0, entry.last + delay - now);
   }
 
+  /** How many failures of `client` are remembered (0 once forgotten). */
+  failures(client: string): number {
+    const entry = this.#clients.get(client);
+    return entry === undefined || this.#now() - entry.last > FORGET_MS ? 0 : entry.failures;
+  }
+
   /** Refuses (throws {@linkcode AuthBusy} 429) while `client` must wait. */
   check(client: string): void {
     const wait = this.waitMs(client);
@@ -161,8 +169,9 @@ export class PasswordGate {
   readonly #queueMax: number;
   readonly #perClient: number;
   #running = 0;
-  #known: (() => void)[] = [];
-  #others: (() => void)[] = [];
+  // Waiting checks; the next to run has the lowest rank (-1 for a known credential, else
+  // its client's failures), the earliest among equals.
+  #waiting: { rank: number; go: () => void }[] = [];
   #byClient = new Map<string, number>();
 
   constructor(options: PasswordGateOptions = {}) {
@@ -186,12 +195,11 @@ export class PasswordGate {
       if ((this.#byClient.get(client) ?? 0) >= this.#perClient) throw new AuthBusy(429, 1);
     }
     if (this.#running >= this.#concurrency) {
-      if (!known && this.#known.length + this.#others.length >= this.#queueMax) {
-        throw new AuthBusy(503, 1);
-      }
+      if (!known && this.#waiting.length >= this.#queueMax) throw new AuthBusy(503, 1);
+      const rank = known ? -1 : this.#backoff.failures(client);
       this.#count(client, 1);
       try {
-        await new Promise<void>((resolve) => (known ? this.#known : this.#others).push(resolve));
+        await new Promise<void>((go) => this.#waiting.push({ rank, go }));
       } finally {
         this.#count(client, -1);
       }
@@ -205,10 +213,19 @@ export class PasswordGate {
       return ok;
     } finally {
       this.#count(client, -1);
-      const next = this.#known.shift() ?? this.#others.shift();
+      const next = this.#next();
       if (next === undefined) this.#running--;
       else next(); // the slot passes on: #running stays
     }
+  }
+
+  /** Takes the waiting check to run next: a known credential, else the fewest failures. */
+  #next(): (() => void) | undefined {
+    let best = -1;
+    for (let i = 0; i < this.#waiting.length; i++) {
+      if (best < 0 || this.#waiting[i]!.rank < this.#waiting[best]!.rank) best = i;
+    }
+    return best < 0 ? undefined : this.#waiting.splice(best, 1)[0]!.go;
   }
 
   #count(client: string, delta: number): void {
