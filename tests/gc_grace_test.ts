@@ -5,7 +5,7 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { contract, pattern } from "./_stores.ts";
 import { GateStore } from "./_gate.ts";
-import { S3_OPERATION, type StoreMethod, WrappedStore } from "../src/store/_wrapper.ts";
+import { HookStore } from "./_hook_store.ts";
 import { gc } from "../src/format/gc.ts";
 import { dirKey, newId, newIno, PREFIX, ROOT_INO } from "../src/format/keys.ts";
 import { Vfs } from "../src/vfs/mod.ts";
@@ -141,39 +141,15 @@ contract(
   },
 );
 
-/** Runs `after` (once) when the first call that `when` accepts has been answered. */
-class AfterStore extends WrappedStore {
-  fired = 0;
-  constructor(
-    inner: ObjectStore,
-    readonly when: (op: string, key: string | undefined) => boolean,
-    readonly after: () => Promise<unknown>,
-  ) {
-    super(inner);
-  }
-  protected override async call<T>(
-    method: StoreMethod,
-    detail: { key?: string; mutating: boolean },
-    run: () => Promise<T>,
-  ): Promise<T> {
-    const result = await run();
-    if (this.fired === 0 && this.when(S3_OPERATION[method], detail.key)) {
-      this.fired++;
-      await this.after();
-    }
-    return result;
-  }
-}
-
 contract(
   "a commit stalled between its data and its metadata for longer than GC's grace never names a deleted segment",
   async (store) => {
     let clock = Date.now();
     // The new bytes are durable; before the commit goes on to its metadata CAS, the writer
     // stalls for eleven minutes, and GC runs twice, a grace apart, on its own clock.
-    const stalled = new AfterStore(
-      store,
-      (op, key) => op === "PutObject" && key?.startsWith(PREFIX.segment) === true,
+    const stalled = new HookStore(store);
+    stalled.after(
+      (call) => call.op === "PutObject" && call.key?.startsWith(PREFIX.segment) === true,
       async () => {
         clock += 11 * 60_000;
         const t = Date.now();

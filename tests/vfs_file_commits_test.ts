@@ -14,7 +14,7 @@ import {
 import { Vfs } from "../src/vfs/mod.ts";
 import { gc } from "../src/format/gc.ts";
 import { PREFIX } from "../src/format/keys.ts";
-import { S3_OPERATION, type StoreMethod, WrappedStore } from "../src/store/_wrapper.ts";
+import { HookStore } from "./_hook_store.ts";
 import { mount } from "./rest_harness.ts";
 
 const PAGE = 4096;
@@ -215,37 +215,13 @@ contract(
   { backends: ["memory", "s3"] },
 );
 
-/** Runs `after` (once) when the first call that `when` accepts has been answered. */
-class AfterStore extends WrappedStore {
-  fired = 0;
-  constructor(
-    inner: ObjectStore,
-    readonly when: (op: string, key: string | undefined) => boolean,
-    readonly after: () => Promise<unknown>,
-  ) {
-    super(inner);
-  }
-  protected override async call<T>(
-    method: StoreMethod,
-    detail: { key?: string; mutating: boolean },
-    run: () => Promise<T>,
-  ): Promise<T> {
-    const result = await run();
-    if (this.fired === 0 && this.when(S3_OPERATION[method], detail.key)) {
-      this.fired++;
-      await this.after();
-    }
-    return result;
-  }
-}
-
 contract(
   "a merged commit stalled past GC's grace never names a reclaimed segment",
   async (store) => {
     let clock = Date.now();
-    const stalled = new AfterStore(
-      store,
-      (op, key) => op === "PutObject" && key?.startsWith(PREFIX.segment) === true,
+    const stalled = new HookStore(store);
+    stalled.after(
+      (call) => call.op === "PutObject" && call.key?.startsWith(PREFIX.segment) === true,
       async () => {
         clock += 11 * 60_000;
         const t = Date.now();
