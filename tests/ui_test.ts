@@ -472,3 +472,24 @@ Deno.test("a session ends when its user's password changes (at the restart that 
   assertEquals(rehashed.status, 401);
   await rehashed.body?.cancel();
 });
+
+Deno.test("the session cookie is no credential for WebDAV, even with its CSRF token", async () => {
+  // WebDAV methods cannot be sent cross-site without a preflight, but a page of the same site
+  // could still try; and the cookie must not turn a PROPFIND (a read, so no token) into a
+  // listing for whoever can make the browser send it.
+  const { app, url, signIn, csrfOf, vfs } = await fixture();
+  await vfs.writeFile("/secret.txt", new TextEncoder().encode("s"));
+  const { cookie } = await signIn();
+  const csrf = await csrfOf(cookie);
+  for (const [method, body] of [["PROPFIND", null], ["PUT", "x"], ["DELETE", null]] as const) {
+    const res = await app.request(`${url}/dav/secret.txt`, {
+      method,
+      headers: { cookie, "x-csrf-token": csrf, depth: "0" },
+      body,
+    });
+    assertEquals(res.status, 401, `${method}: ${res.status}`);
+    await res.body?.cancel();
+  }
+  const still = await vfs.lookup("/secret.txt");
+  assertEquals(still.size, 1);
+});
