@@ -175,3 +175,12 @@ Deno.test("a first sign-in waits for the check hashing, not behind a failing cli
   // Before: first come, first served (mallory before alice).
   assertEquals(order, ["unknown", "alice", "unknown"]);
 });
+
+Deno.test("behind an untrusted proxy on the same host one guesser locks no one out", async () => {
+  // Every client's address is the proxy's loopback one: a back-off for it would make one
+  // guesser's failures everyone's, so none applies (the bounds on checks at once still do).
+  const { get } = await fixture();
+  for (let i = 0; i < 8; i++) assertEquals((await get("127.0.0.1", `wrong${i}`)).status, 401);
+  assertEquals((await get("127.0.0.1", "pw")).status, 200);
+  for (let i = 0; i < 8; i++) assertEquals((await get("::1", `wrong${i}`)).status, 401);
+});

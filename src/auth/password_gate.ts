@@ -21,7 +21,10 @@
  *   only guessing matters) use the same back-off.
  *
  * A client is what `clientOf` says (the peer address, or with `PAGEFS_TRUST_FORWARDED` what
- * the proxy says: `src/http/forwarded.ts`); IPv6 peers count per /64.
+ * the proxy says: `src/http/forwarded.ts`); IPv6 peers count per /64. The client `""` is
+ * everyone who cannot be told apart (a loopback peer: behind an untrusted proxy on the same
+ * host every client is one): it is held to the bounds on checks at once and in line only,
+ * never to a back-off or a share, since one guesser's failures would lock everyone out.
  *
  * @module
  */
@@ -90,8 +93,12 @@ export class FailureBackoff {
     this.#now = options.now ?? Date.now;
   }
 
-  /** How long `client` must still wait before its next check, in ms (0: it may go). */
+  /**
+   * How long `client` must still wait before its next check, in ms (0: it may go). The
+   * client `""` (clients not told apart) never waits.
+   */
   waitMs(client: string): number {
+    if (client === "") return 0;
     const entry = this.#clients.get(client);
     if (entry === undefined) return 0;
     const now = this.#now();
@@ -118,8 +125,9 @@ export class FailureBackoff {
     if (wait > 0) throw new AuthBusy(429, Math.ceil(wait / 1000));
   }
 
-  /** Counts one failed check of `client`. */
+  /** Counts one failed check of `client` (none for `""`, clients not told apart). */
   failed(client: string): void {
+    if (client === "") return;
     const now = this.#now();
     const entry = this.#clients.get(client);
     const failures = entry === undefined || now - entry.last > FORGET_MS ? 1 : entry.failures + 1;
@@ -192,7 +200,8 @@ export class PasswordGate {
     const { known } = options;
     if (!known) {
       this.#backoff.check(client);
-      if ((this.#byClient.get(client) ?? 0) >= this.#perClient) throw new AuthBusy(429, 1);
+      const mine = this.#byClient.get(client) ?? 0;
+      if (client !== "" && mine >= this.#perClient) throw new AuthBusy(429, 1);
     }
     if (this.#running >= this.#concurrency) {
       if (!known && this.#waiting.length >= this.#queueMax) throw new AuthBusy(503, 1);

@@ -63,7 +63,10 @@ export function reachedOverHttps(request: Request): boolean {
  * Who a client is, for per-client bounds (failed sign-ins: `src/auth/password_gate.ts`):
  * the peer address, or with `trust` the address the proxy in front names last (the one it
  * added: earlier entries are the client's own words). IPv6 addresses count per /64, the
- * block one host usually holds. `""` when nothing is known (one client for everyone).
+ * block one host usually holds. `""` when no client can be told apart: nothing is known, or
+ * the address is a loopback one, which is what every client looks like behind a proxy on
+ * the same host that is not trusted (a bound per client would then make one guesser's
+ * failures everyone's).
  *
  * @example
  * ```ts
@@ -72,6 +75,7 @@ export function reachedOverHttps(request: Request): boolean {
  * const req = new Request("http://h/", { headers: { "x-forwarded-for": "6.6.6.6, 10.0.0.7" } });
  * assert(clientKey(req, "10.0.0.1", false) === "10.0.0.1");
  * assert(clientKey(req, "10.0.0.1", true) === "10.0.0.7");
+ * assert(clientKey(req, "127.0.0.1", false) === "" && clientKey(req, "::1", false) === "");
  * assert(clientKey(req, "2001:db8:1:2:3:4:5:6", false) === "2001:db8:1:2::/64");
  * ```
  */
@@ -83,6 +87,7 @@ export function clientKey(request: Request, peer: string | null, trust: boolean)
     const xff = request.headers.get("x-forwarded-for")?.split(",").at(-1)?.trim();
     address = forwarded ?? xff ?? address;
   }
+  if (/^127\./.test(address) || /^(\[?::1\]?|::ffff:127\.[\d.]+)$/i.test(address)) return "";
   return address.includes(":") ? ipv6Block(address) : address;
 }
 
