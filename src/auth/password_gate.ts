@@ -14,8 +14,9 @@
  *   rules: a signed-in user behind the attacker's proxy is not locked out with it. Among
  *   the others, the check of the client with the fewest recent failures goes first: a
  *   user's first sign-in waits for the one check hashing, not behind an attacker's line.
- * - {@linkcode FailureBackoff}: after `freeFailures` wrong passwords in a row a client
- *   waits before its next check, 1 s doubling with each further failure to at most 60 s,
+ * - {@linkcode FailureBackoff}: after `freeFailures` wrong passwords (each within 15
+ *   minutes of the one before; a right one does not reset them) a client waits before its
+ *   next check, 1 s doubling with each further failure to at most 60 s,
  *   and is refused 429 until then (a malformed credential costs no hashing and counts not).
  *   Forgotten after 15 minutes without a failure. Share-link passwords (a cheap HMAC, so
  *   only guessing matters) use the same back-off.
@@ -50,7 +51,7 @@ export class AuthBusy extends Error {
 
 /** Options of {@linkcode FailureBackoff}. */
 export interface BackoffOptions {
-  /** Failures in a row a client may make before it has to wait (default 5). */
+  /** Failures a client may make before it has to wait (default 5). */
   readonly freeFailures?: number;
   /** The longest wait, in ms (default 60,000). */
   readonly maxDelayMs?: number;
@@ -106,7 +107,7 @@ export class FailureBackoff {
       this.#clients.delete(client);
       return 0;
     }
-    // From the `freeFailures`-th failure in a row on: 1 s, then doubling.
+    // From the `freeFailures`-th failure on: 1 s, then doubling.
     const over = entry.failures - this.#free;
     if (over < 0) return 0;
     const delay = Math.min(this.#maxDelay, 1000 * 2 ** Math.min(over, 30));
@@ -196,7 +197,11 @@ export class PasswordGate {
    *
    * @throws {AuthBusy} when refused without running.
    */
-  async run(client: string, options: { known: boolean }, check: () => Promise<boolean>) {
+  async run(
+    client: string,
+    options: { known: boolean },
+    check: () => Promise<boolean>,
+  ): Promise<boolean> {
     const { known } = options;
     if (!known) {
       this.#backoff.check(client);
