@@ -28,7 +28,7 @@ import { BodySlots, withBodySlots } from "./http/body_slots.ts";
 import { answerLength } from "./http/answer_length.ts";
 import { closeMarkedConnections } from "./http/connection.ts";
 import { noSniff } from "./http/answer_headers.ts";
-import { forwardedOf, reachedOverHttps } from "./http/forwarded.ts";
+import { clientKey, forwardedOf, reachedOverHttps } from "./http/forwarded.ts";
 import { createRestApi, HttpError } from "./rest/mod.ts";
 import { problemResponse } from "./rest/errors.ts";
 import { fsPathBelow, mountNames, namesBelow, requestPathOf } from "./http/request_path.ts";
@@ -292,7 +292,8 @@ export function createApp(options: AppOptions): Hono {
     authMetrics.failed(reason);
     // The user name only, never the credential; enough to see a guessing run in the log.
     const user = basicUser(c.req.header("authorization"));
-    logger.warn(`authentication ${reason === "missing" ? "missing" : "failed"}`, {
+    const what = reason === "missing" ? "missing" : reason === "throttled" ? "throttled" : "failed";
+    logger.warn(`authentication ${what}`, {
       user: user ?? undefined,
       method: c.req.method,
       path: c.req.path,
@@ -304,8 +305,16 @@ export function createApp(options: AppOptions): Hono {
   const vfsClock = options.vfs;
   const storeNow = vfsClock ? { now: () => vfsClock.storeNow() } : {};
   const sessions = new Sessions(signer, { ...storeNow, httpsOf: reachedOverHttps });
-  const guard = (o: Omit<RequireAuthOptions, "onFailure">) =>
-    requireAuth(auth, { ...o, onFailure });
+  // The peer address Deno.serve passes (Hono's `c.env`), or the proxy's word when trusted:
+  // failed sign-ins are bounded per client (src/auth/password_gate.ts).
+  const trustForwarded = options.trustForwarded ?? false;
+  const clientOf = (c: Context): string => {
+    const peer = (c.env as { remoteAddr?: { hostname?: unknown } } | undefined)?.remoteAddr
+      ?.hostname;
+    return clientKey(c.req.raw, typeof peer === "string" ? peer : null, trustForwarded);
+  };
+  const guard = (o: Omit<RequireAuthOptions, "onFailure" | "clientOf">) =>
+    requireAuth(auth, { ...o, onFailure, clientOf });
 
   // Metrics show how busy the service is and what it stores: for an unlimited principal
   // unless configured public.
@@ -410,6 +419,7 @@ export function createApp(options: AppOptions): Hono {
       sessions,
       shares: new ShareTokens(signer, storeNow),
       guard: guard({ pathOf: () => null, sessions }),
+      clientOf,
       isReserved: isStagingPath,
     });
     app.route("/", ui);

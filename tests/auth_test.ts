@@ -40,7 +40,7 @@ async function fixture(options: AuthenticatorOptions = {}): Promise<Fixture> {
     PAGEFS_USERS: `alice:${alice}:rw:/home/alice, bob:${bob}:ro\nci:${await hashToken(
       token,
     )}:ro:/builds`,
-  }, { onPasswordCheck: (user) => checks.push(user), ...options });
+  }, { onPasswordCheck: (user) => void checks.push(user), ...options });
   assert(auth !== null);
   return { auth, checks, token };
 }

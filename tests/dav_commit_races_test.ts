@@ -264,7 +264,7 @@ Deno.test("a shared file replaced between the share page's look and its read is 
       }),
   );
   const app = new Hono<AuthEnv>();
-  registerShareRoutes(app, racy, tokens, null);
+  registerShareRoutes(app, racy, tokens, { auth: null, clientOf: () => "" });
   const res = await app.request(`http://h/s/${token}/f?raw=1`);
   const body = await res.text();
   assert(replaced, "the race did not happen");

@@ -435,3 +435,61 @@ Deno.test("a symbolic link is not shared: the link would open nothing, wherever 
   assertEquals(target.status, 201);
   await target.body?.cancel();
 });
+
+Deno.test("a session ends when its user's password changes (at the restart that takes it in)", async () => {
+  // A stolen cookie, or one left signed in on a shared machine, lasted its 12 hours whatever
+  // the password became before session 21: the cookie named the user alone.
+  const { vfs, url, signIn } = await fixture();
+  const { cookie } = await signIn();
+  const restarted = async (password: string) => {
+    const hash = await hashPassword(password, { iterations: 1000 });
+    const auth = await Authenticator.load({ PAGEFS_USERS: `alice:${hash}:rw` });
+    return createApp({
+      store: new MemoryStore(),
+      metrics: new StoreMetrics(),
+      vfs,
+      auth,
+      secret: SECRET,
+    });
+  };
+  const changed = await restarted("new password");
+  const page = await changed.request(`${url}/`, { headers: { cookie } });
+  assertEquals([page.status, page.headers.get("location")], [303, "/ui/login"]);
+  const api = await changed.request(`${url}/api/v1/stat/`, { headers: { cookie } });
+  assertEquals(api.status, 401);
+  await api.body?.cancel();
+  // The same password hashed again (a new salt) is a change too; the same hash is not.
+  const same = createApp({
+    store: new MemoryStore(),
+    metrics: new StoreMetrics(),
+    vfs,
+    auth: await Authenticator.load({
+      PAGEFS_USERS: `alice:${await hashPassword("pw", { iterations: 1000 })}:rw`,
+    }),
+    secret: SECRET,
+  });
+  const rehashed = await same.request(`${url}/api/v1/stat/`, { headers: { cookie } });
+  assertEquals(rehashed.status, 401);
+  await rehashed.body?.cancel();
+});
+
+Deno.test("the session cookie is no credential for WebDAV, even with its CSRF token", async () => {
+  // WebDAV methods cannot be sent cross-site without a preflight, but a page of the same site
+  // could still try; and the cookie must not turn a PROPFIND (a read, so no token) into a
+  // listing for whoever can make the browser send it.
+  const { app, url, signIn, csrfOf, vfs } = await fixture();
+  await vfs.writeFile("/secret.txt", new TextEncoder().encode("s"));
+  const { cookie } = await signIn();
+  const csrf = await csrfOf(cookie);
+  for (const [method, body] of [["PROPFIND", null], ["PUT", "x"], ["DELETE", null]] as const) {
+    const res = await app.request(`${url}/dav/secret.txt`, {
+      method,
+      headers: { cookie, "x-csrf-token": csrf, depth: "0" },
+      body,
+    });
+    assertEquals(res.status, 401, `${method}: ${res.status}`);
+    await res.body?.cancel();
+  }
+  const still = await vfs.lookup("/secret.txt");
+  assertEquals(still.size, 1);
+});

@@ -5,8 +5,11 @@
  * @module
  */
 
-/** Why a request had no principal. */
-export type AuthFailure = "missing" | "invalid";
+/**
+ * Why a request had no principal: no credentials, wrong ones, or a password check refused
+ * before it ran (too many at once, or from that client: 429/503, `password_gate.ts`).
+ */
+export type AuthFailure = "missing" | "invalid" | "throttled";
 
 /**
  * Failed authentications, by reason.
@@ -21,7 +24,7 @@ export type AuthFailure = "missing" | "invalid";
  * ```
  */
 export class AuthMetrics {
-  #failures: Record<AuthFailure, number> = { missing: 0, invalid: 0 };
+  #failures: Record<AuthFailure, number> = { missing: 0, invalid: 0, throttled: 0 };
 
   /** Counts one failed authentication. */
   failed(reason: AuthFailure): void {
@@ -36,10 +39,12 @@ export class AuthMetrics {
   /** The counters in Prometheus text exposition format. */
   render(): string {
     return [
-      "# HELP pagefs_auth_failures_total Requests refused 401: credentials missing or invalid.",
+      "# HELP pagefs_auth_failures_total Requests refused 401 (credentials missing or invalid)" +
+      " or 429/503 (password checks throttled).",
       "# TYPE pagefs_auth_failures_total counter",
       `pagefs_auth_failures_total{reason="missing"} ${this.#failures.missing}`,
       `pagefs_auth_failures_total{reason="invalid"} ${this.#failures.invalid}`,
+      `pagefs_auth_failures_total{reason="throttled"} ${this.#failures.throttled}`,
     ].join("\n") + "\n";
   }
 }

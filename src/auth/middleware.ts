@@ -10,6 +10,7 @@ import { allows, ANONYMOUS, type Authenticator, type Principal, READ_METHODS } f
 import { normalisedPath } from "./_path.ts";
 import type { AuthFailure } from "./metrics.ts";
 import { CSRF_HEADER, type Sessions } from "./session.ts";
+import { AuthBusy } from "./password_gate.ts";
 
 /** The context variables the middleware sets: read them with `c.get("principal")`. */
 export type AuthEnv = { Variables: { principal: Principal } };
@@ -36,6 +37,11 @@ export interface RequireAuthOptions {
    * CSRF token in `X-CSRF-Token`, or it is refused 403.
    */
   readonly sessions?: Sessions;
+  /**
+   * Who the client is, for the bounds on password checks (its address; default: one client
+   * for everyone). See `password_gate.ts`.
+   */
+  readonly clientOf?: (c: Context) => string;
   /** Called for every request refused 401 (to count and log it). */
   readonly onFailure?: (c: Context, reason: AuthFailure) => void;
 }
@@ -76,7 +82,10 @@ export function requireAuth(
     let principal: Principal | null;
     if (cookie !== null && options.sessions) {
       const session = await options.sessions.verify(cookie);
-      principal = session === null ? null : auth.userPrincipal(session.user);
+      // A session signed in with a password the user no longer has is over (session 21).
+      principal = session === null
+        ? null
+        : await auth.sessionPrincipal(session.user, session.stamp);
       if (principal === null) {
         options.onFailure?.(c, "invalid");
         // No Basic challenge: a browser would answer a script's request with its own
@@ -89,7 +98,14 @@ export function requireAuth(
         if (!ok) return problem(c, 403, "Missing or invalid CSRF token");
       }
     } else {
-      principal = await auth.authenticate(header);
+      try {
+        principal = await auth.authenticate(header, { client: options.clientOf?.(c) ?? "" });
+      } catch (error) {
+        if (!(error instanceof AuthBusy)) throw error;
+        options.onFailure?.(c, "throttled");
+        c.header("Retry-After", String(error.retryAfter));
+        return problem(c, error.status, error.message);
+      }
     }
     if (principal === null) {
       options.onFailure?.(c, header === null ? "missing" : "invalid");
@@ -134,6 +150,8 @@ const KINDS = {
   400: { errno: "EINVAL", title: "Invalid argument" },
   401: { errno: "EACCES", title: "Authentication required" },
   403: { errno: "EACCES", title: "Permission denied" },
+  429: { errno: "EAGAIN", title: "Too many requests" },
+  503: { errno: "EAGAIN", title: "Service unavailable" },
 } as const;
 
 function problem(

@@ -26,6 +26,7 @@ export {
 export {
   allows,
   ANONYMOUS,
+  type AuthenticateOptions,
   Authenticator,
   type AuthenticatorOptions,
   type Principal,
@@ -34,6 +35,13 @@ export {
 } from "./verify.ts";
 export { type AuthEnv, requireAuth, type RequireAuthOptions } from "./middleware.ts";
 export { checkExposure, isLoopback } from "./exposure.ts";
+export {
+  AuthBusy,
+  type BackoffOptions,
+  FailureBackoff,
+  PasswordGate,
+  type PasswordGateOptions,
+} from "./password_gate.ts";
 export { type AuthFailure, AuthMetrics } from "./metrics.ts";
 export {
   base64url,

@@ -123,6 +123,12 @@ export interface Session {
   readonly expires: number;
   /** The random nonce the CSRF token is derived from. */
   readonly nonce: string;
+  /**
+   * The user's password stamp when it signed in (`Authenticator.sessionStamp`): a session
+   * ends when the password changes. Absent in cookies from before session 21, which are
+   * no session any more (the user signs in once again).
+   */
+  readonly stamp?: string;
 }
 
 /** Options of {@linkcode Sessions}. */
@@ -185,16 +191,19 @@ export class Sessions {
     return cookieValue(request.headers.get("cookie"), this.cookieName(request));
   }
 
-  /** A new session for `user`: the cookie value and what it says. */
-  async issue(user: string): Promise<{ value: string; session: Session }> {
+  /**
+   * A new session for `user` (with its password `stamp`, see {@linkcode Session}): the
+   * cookie value and what it says.
+   */
+  async issue(user: string, stamp?: string): Promise<{ value: string; session: Session }> {
     const session: Session = {
       user,
       expires: Math.floor(this.#now() / 1000) + this.#ttl,
       nonce: base64url(crypto.getRandomValues(new Uint8Array(16))),
+      ...(stamp === undefined ? {} : { stamp }),
     };
-    const payload = base64url(
-      encoder.encode(JSON.stringify({ u: session.user, e: session.expires, n: session.nonce })),
-    );
+    const fields = { u: session.user, e: session.expires, n: session.nonce, s: session.stamp };
+    const payload = base64url(encoder.encode(JSON.stringify(fields)));
     const body = `v1.${payload}`;
     const mac = base64url(await this.#signer.sign("session", body));
     return { value: `${body}.${mac}`, session };
@@ -216,10 +225,11 @@ export class Sessions {
       return null;
     }
     if (typeof data !== "object" || data === null) return null;
-    const { u, e, n } = data as Record<string, unknown>;
+    const { u, e, n, s } = data as Record<string, unknown>;
     if (typeof u !== "string" || typeof e !== "number" || typeof n !== "string") return null;
+    if (s !== undefined && typeof s !== "string") return null;
     if (e * 1000 <= this.#now()) return null;
-    return { user: u, expires: e, nonce: n };
+    return { user: u, expires: e, nonce: n, ...(s === undefined ? {} : { stamp: s }) };
   }
 
   /** The CSRF token of a session. */

@@ -110,12 +110,15 @@ async function sessionApp() {
   const app = new Hono<AuthEnv>();
   app.use("/f/*", requireAuth(auth, { pathOf: (c) => c.req.path.slice(2), sessions }));
   app.all("/f/*", (c) => c.text(c.get("principal").name));
-  return { app, sessions };
+  // As the sign-in does: the session carries the user's password stamp.
+  const issue = async (user: string) =>
+    await sessions.issue(user, await auth!.sessionStamp(user) ?? undefined);
+  return { app, sessions, issue };
 }
 
 Deno.test("`requireAuth()` takes a session cookie, and needs its CSRF token to write", async () => {
-  const { app, sessions } = await sessionApp();
-  const { value, session } = await sessions.issue("alice");
+  const { app, sessions, issue } = await sessionApp();
+  const { value, session } = await issue("alice");
   const cookie = `${SESSION_COOKIE}=${value}`;
   const get = await app.request("/f/a", { headers: { cookie } });
   assertEquals([get.status, await get.text()], [200, "alice"]);
@@ -154,8 +157,8 @@ Deno.test("`requireAuth()` refuses a bad session without a Basic challenge", asy
 });
 
 Deno.test("`requireAuth()` keeps a read-only user's session read-only", async () => {
-  const { app, sessions } = await sessionApp();
-  const { value, session } = await sessions.issue("rob");
+  const { app, sessions, issue } = await sessionApp();
+  const { value, session } = await issue("rob");
   const res = await app.request("/f/a", {
     method: "PUT",
     headers: {
@@ -165,4 +168,31 @@ Deno.test("`requireAuth()` keeps a read-only user's session read-only", async ()
   });
   assertEquals(res.status, 403);
   assert((await res.text()).includes("read-only"));
+});
+
+Deno.test("`requireAuth()` ends a session when the user's password changes", async () => {
+  // The server restarts with a new hash for alice (the way a password changes): a session
+  // signed in with the old password, stolen or not, is over. Before session 21 it stayed
+  // valid until it expired (12 hours), whatever the password became.
+  const { sessions, issue } = await sessionApp();
+  const old = await issue("alice");
+  const hash = await hashPassword("new", { iterations: 1000 });
+  const auth = await Authenticator.load({ PAGEFS_USERS: `alice:${hash}:rw` });
+  const app = new Hono<AuthEnv>();
+  app.use("/f/*", requireAuth(auth, { pathOf: (c) => c.req.path.slice(2), sessions }));
+  app.all("/f/*", (c) => c.text(c.get("principal").name));
+  const stale = await app.request("/f/a", {
+    headers: { cookie: `${SESSION_COOKIE}=${old.value}` },
+  });
+  assertEquals(stale.status, 401);
+  await stale.body?.cancel();
+  // A cookie with no stamp (made before session 21) is no session either.
+  const bare = await sessions.issue("alice");
+  const res = await app.request("/f/a", { headers: { cookie: `${SESSION_COOKIE}=${bare.value}` } });
+  assertEquals(res.status, 401);
+  await res.body?.cancel();
+  // One signed in with the new password works.
+  const fresh = await sessions.issue("alice", await auth!.sessionStamp("alice") ?? undefined);
+  const ok = await app.request("/f/a", { headers: { cookie: `${SESSION_COOKIE}=${fresh.value}` } });
+  assertEquals([ok.status, await ok.text()], [200, "alice"]);
 });

@@ -22,6 +22,7 @@ import {
   type UserEntry,
 } from "./users.ts";
 import { normalisedPath } from "./_path.ts";
+import { PasswordGate, type PasswordGateOptions } from "./password_gate.ts";
 
 /** An authenticated caller and what it may reach. */
 export interface Principal {
@@ -94,10 +95,25 @@ export interface AuthenticatorOptions extends LoadCredentialsOptions {
   readonly now?: () => number;
   /**
    * Called before each PBKDF2 check of a Basic login, with the user's name, or `null` when
-   * the name is unknown and the dummy hash is checked instead (a test hook).
+   * the name is unknown and the dummy hash is checked instead (a test hook; a promise it
+   * returns holds the check, still counted as running, until it settles).
    */
-  readonly onPasswordCheck?: (user: string | null) => void;
+  readonly onPasswordCheck?: (user: string | null) => void | Promise<void>;
+  /**
+   * Bounds on password checks: how many hash at once, wait, and come from one client, and
+   * the back-off after failures (`password_gate.ts`).
+   */
+  readonly gate?: PasswordGateOptions;
 }
+
+/** Where a credential comes from, for the password checks' per-client bounds. */
+export interface AuthenticateOptions {
+  /** The client (its address; see `clientOf` in `src/http/forwarded.ts`). Default "". */
+  readonly client?: string;
+}
+
+// Credentials that have succeeded, remembered (their SHA-256) at most this many.
+const MAX_KNOWN = 4096;
 
 // A header longer than this is no credential PageFS issued; don't spend hashing on it.
 const MAX_HEADER_LENGTH = 4096;
@@ -113,7 +129,12 @@ export class Authenticator {
   #ttl: number;
   #maxEntries: number;
   #now: () => number;
-  #onPasswordCheck: ((user: string | null) => void) | undefined;
+  #onPasswordCheck: ((user: string | null) => void | Promise<void>) | undefined;
+  #gate: PasswordGate;
+  // Headers that succeeded in this process: credentials change only at a restart, so such
+  // a header is a user's, and its check jumps the line (see `password_gate.ts`).
+  #known = new Set<string>();
+  #stamps = new Map<string, Promise<string>>();
 
   /** An authenticator for already-parsed credentials. */
   constructor(credentials: Credentials, options: AuthenticatorOptions = {}) {
@@ -126,6 +147,7 @@ export class Authenticator {
     this.#maxEntries = options.cacheMaxEntries ?? 1024;
     this.#now = options.now ?? Date.now;
     this.#onPasswordCheck = options.onPasswordCheck;
+    this.#gate = new PasswordGate(options.gate);
     // Unknown users are checked against this, at the cost of the dearest real hash, so
     // the time taken does not reveal whether a name exists. It matches no password.
     const iterations = Math.max(
@@ -174,6 +196,34 @@ export class Authenticator {
   }
 
   /**
+   * What a session cookie carries of the user's password: a digest of its stored hash and
+   * salt, null when no such user is configured. A new password (a new salt) changes it, so
+   * the restart that takes the change in ends the sessions signed in with the old one.
+   */
+  sessionStamp(name: string): Promise<string | null> {
+    const user = this.#users.get(name.normalize("NFC"));
+    if (user === undefined) return Promise.resolve(null);
+    let stamp = this.#stamps.get(user.name);
+    if (stamp === undefined) {
+      const { salt, hash, iterations } = user.password;
+      const text = `pagefs session stamp\0${iterations}\0${toHex(salt)}\0${toHex(hash)}`;
+      stamp = sha256(new TextEncoder().encode(text)).then((d) => toHex(d.subarray(0, 12)));
+      this.#stamps.set(user.name, stamp);
+    }
+    return stamp;
+  }
+
+  /**
+   * The principal of a session cookie's user, or null when the user is gone or its
+   * password is not the one the session was signed in with (`stamp`).
+   */
+  async sessionPrincipal(name: string, stamp: string | undefined): Promise<Principal | null> {
+    const current = await this.sessionStamp(name);
+    if (current === null || stamp === undefined || stamp !== current) return null;
+    return this.userPrincipal(name);
+  }
+
+  /**
    * The principal of the configured user or token `name` as the configuration says now, or
    * null when there is none any more: for a record made by a principal (a share link) whose
    * rights must still hold when it is used.
@@ -187,8 +237,14 @@ export class Authenticator {
   /**
    * The principal an `Authorization` header (`Basic …` or `Bearer …`) proves, or `null`
    * when it is missing, malformed or wrong.
+   *
+   * @throws {AuthBusy} when a password check is refused before it runs: too many at once
+   * (503) or from `options.client` (429; see `password_gate.ts`).
    */
-  async authenticate(header: string | null): Promise<Principal | null> {
+  async authenticate(
+    header: string | null,
+    options: AuthenticateOptions = {},
+  ): Promise<Principal | null> {
     if (header === null || header.length > MAX_HEADER_LENGTH) return null;
     const match = /^([A-Za-z]+) +([A-Za-z0-9._~+/-]+=*) *$/.exec(header);
     if (match === null) return null;
@@ -208,7 +264,8 @@ export class Authenticator {
     // Clients open several connections at once with the same header: hash once.
     let pending = this.#pending.get(key);
     if (pending === undefined) {
-      pending = this.#basic(credential).finally(() => this.#pending.delete(key));
+      pending = this.#basic(credential, key, options.client ?? "")
+        .finally(() => this.#pending.delete(key));
       this.#pending.set(key, pending);
     }
     const principal = await pending;
@@ -217,6 +274,9 @@ export class Authenticator {
   }
 
   #remember(key: string, principal: Principal): void {
+    this.#known.delete(key);
+    this.#known.add(key);
+    if (this.#known.size > MAX_KNOWN) this.#known.delete(this.#known.values().next().value!);
     this.#cache.delete(key);
     this.#cache.set(key, { principal, expires: this.#now() + this.#ttl });
     while (this.#cache.size > this.#maxEntries) {
@@ -226,7 +286,11 @@ export class Authenticator {
     }
   }
 
-  async #basic(credential: string): Promise<Principal | null> {
+  /**
+   * A Basic credential checked: a malformed one at once, a password within the gate's
+   * bounds (`password_gate.ts`) for `client`; `key` names the header for the gate.
+   */
+  async #basic(credential: string, key: string, client: string): Promise<Principal | null> {
     const bytes = decodeBase64(credential);
     if (bytes === null) return null;
     let text: string;
@@ -240,15 +304,22 @@ export class Authenticator {
     const name = text.slice(0, colon);
     const password = text.slice(colon + 1);
     const user = this.#users.get(name.normalize("NFC"));
+    const known = this.#known.has(key);
+    const ok = await this.#gate.run(client, { known }, () => this.#password(user, password));
+    return ok && user !== undefined ? principalOf(user, "user") : null;
+  }
+
+  /** Whether `password` is `user`'s, at the cost of the dearest hash whoever asks. */
+  async #password(user: UserEntry | undefined, password: string): Promise<boolean> {
     // One path for known and unknown names, so both cost one PBKDF2 of the same strength.
-    this.#onPasswordCheck?.(user?.name ?? null);
+    await this.#onPasswordCheck?.(user?.name ?? null);
     const ok = await verifyParsedPassword(password, user?.password ?? this.#dummy);
     // A user whose hash is cheaper than the dearest (made with fewer iterations) costs the
     // difference too: else a wrong password for that name answered sooner than one for a
     // name that does not exist, and said that it does.
     const short = this.#dummy.iterations - (user?.password.iterations ?? this.#dummy.iterations);
     if (short > 0) await verifyParsedPassword(password, { ...this.#dummy, iterations: short });
-    return ok && user !== undefined ? principalOf(user, "user") : null;
+    return ok && user !== undefined;
   }
 
   async #bearer(token: string): Promise<Principal | null> {

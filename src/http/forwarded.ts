@@ -58,3 +58,46 @@ export function reachedOverHttps(request: Request): boolean {
   if (request.url.startsWith("https:")) return true;
   return forwardedOf(request.headers).proto === "https";
 }
+
+/**
+ * Who a client is, for per-client bounds (failed sign-ins: `src/auth/password_gate.ts`):
+ * the peer address, or with `trust` the address the proxy in front names last (the one it
+ * added: earlier entries are the client's own words). IPv6 addresses count per /64, the
+ * block one host usually holds. `""` when no client can be told apart: nothing is known, or
+ * the address is a loopback one, which is what every client looks like behind a proxy on
+ * the same host that is not trusted (a bound per client would then make one guesser's
+ * failures everyone's).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { clientKey } from "./forwarded.ts";
+ * const req = new Request("http://h/", { headers: { "x-forwarded-for": "6.6.6.6, 10.0.0.7" } });
+ * assert(clientKey(req, "10.0.0.1", false) === "10.0.0.1");
+ * assert(clientKey(req, "10.0.0.1", true) === "10.0.0.7");
+ * assert(clientKey(req, "127.0.0.1", false) === "" && clientKey(req, "::1", false) === "");
+ * assert(clientKey(req, "2001:db8:1:2:3:4:5:6", false) === "2001:db8:1:2::/64");
+ * ```
+ */
+export function clientKey(request: Request, peer: string | null, trust: boolean): string {
+  let address = peer ?? "";
+  if (trust) {
+    const forwarded = request.headers.get("forwarded")?.split(",").at(-1)
+      ?.match(/(?:^|;)\s*for="?\[?([^";\]]+)/i)?.[1];
+    const xff = request.headers.get("x-forwarded-for")?.split(",").at(-1)?.trim();
+    address = forwarded ?? xff ?? address;
+  }
+  if (/^127\./.test(address) || /^(\[?::1\]?|::ffff:127\.[\d.]+)$/i.test(address)) return "";
+  return address.includes(":") ? ipv6Block(address) : address;
+}
+
+function ipv6Block(address: string): string {
+  const bare = address.replace(/^\[|\](:\d+)?$/g, "").replace(/%.*$/, "");
+  const [head = "", tail] = bare.split("::");
+  const left = head === "" ? [] : head.split(":");
+  const right = tail === undefined || tail === "" ? [] : tail.split(":");
+  const groups = tail === undefined
+    ? left
+    : [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right];
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, "").toLowerCase()).join(":")}::/64`;
+}

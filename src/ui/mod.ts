@@ -12,6 +12,7 @@ import { type Context, Hono, type MiddlewareHandler } from "hono";
 import {
   allows,
   ANONYMOUS,
+  AuthBusy,
   type Authenticator,
   type AuthEnv,
   type Principal,
@@ -44,6 +45,11 @@ export interface UiOptions {
   readonly shares: ShareTokens;
   /** The authentication middleware for `/ui/share*` (the app's, with its logging). */
   readonly guard: MiddlewareHandler<AuthEnv>;
+  /**
+   * Who the client is, for the bounds on failed sign-ins and share-link passwords (default:
+   * one client for everyone; see `src/auth/password_gate.ts`).
+   */
+  readonly clientOf?: (c: Context) => string;
   /** Paths no one may share (the upload staging folder). */
   readonly isReserved?: (path: string) => boolean;
   /** tus chunk size the client uses, in bytes (default: the client's, 8 MiB). */
@@ -111,6 +117,7 @@ function html(c: Context, page: unknown, status = 200): Response {
  */
 export function createUi(vfs: Vfs, options: UiOptions): Hono<AuthEnv> {
   const { auth, sessions, shares } = options;
+  const clientOf = options.clientOf ?? (() => "");
   const app = new Hono<AuthEnv>();
   app.use("*", uiHeaders);
 
@@ -132,7 +139,9 @@ export function createUi(vfs: Vfs, options: UiOptions): Hono<AuthEnv> {
   const signedIn = async (c: Context): Promise<{ principal: Principal; csrf: string } | null> => {
     if (auth === null) return { principal: ANONYMOUS, csrf: "" };
     const session = await sessions.verify(sessions.cookieOf(c.req.raw));
-    const principal = session === null ? null : auth.userPrincipal(session.user);
+    const principal = session === null
+      ? null
+      : await auth.sessionPrincipal(session.user, session.stamp);
     if (session === null || principal === null) return null;
     return { principal, csrf: await sessions.csrfToken(session) };
   };
@@ -169,16 +178,26 @@ export function createUi(vfs: Vfs, options: UiOptions): Hono<AuthEnv> {
     const bytes = encoder.encode(`${user}:${password}`);
     const header = `Basic ${btoa(String.fromCharCode(...bytes))}`;
     // Only users sign in here (tokens are for programs); a colon in the name is no user.
-    const principal = user.includes(":") || bytes.length > 3000
-      ? null
-      : await auth.authenticate(header);
+    let principal: Principal | null = null;
+    try {
+      principal = user.includes(":") || bytes.length > 3000
+        ? null
+        : await auth.authenticate(header, { client: clientOf(c) });
+    } catch (error) {
+      if (!(error instanceof AuthBusy)) throw error;
+      c.header("retry-after", String(error.retryAfter));
+      return html(c, LoginPage({ next, user, error: error.message }), error.status);
+    }
     if (principal === null || auth.userPrincipal(user) === null) {
       // Quoted and escaped: the name is anyone's input, and a line break or a terminal
       // escape in it wrote lines of its own into the log (before session 19).
       console.warn(`pagefs: sign-in failed for ${JSON.stringify(user.slice(0, 64))}`);
       return html(c, LoginPage({ next, user, error: "Wrong user name or password" }), 401);
     }
-    const { value } = await sessions.issue(principal.name);
+    const { value } = await sessions.issue(
+      principal.name,
+      await auth.sessionStamp(principal.name) ?? undefined,
+    );
     for (const cookie of sessions.cookies(value, c.req.raw)) {
       c.header("set-cookie", cookie, { append: true });
     }
@@ -282,6 +301,6 @@ export function createUi(vfs: Vfs, options: UiOptions): Hono<AuthEnv> {
     return c.json({ path, revoked: true });
   });
 
-  registerShareRoutes(app, vfs, shares, auth);
+  registerShareRoutes(app, vfs, shares, { auth, clientOf });
   return app;
 }

@@ -13,7 +13,13 @@
 
 import { attachment } from "../http/disposition.ts";
 import type { Context, Hono } from "hono";
-import { allows, type Authenticator, type AuthEnv, cookieValue } from "../auth/mod.ts";
+import {
+  allows,
+  type Authenticator,
+  type AuthEnv,
+  cookieValue,
+  FailureBackoff,
+} from "../auth/mod.ts";
 import { contentTypeOf } from "../http/media_types.ts";
 import {
   conditionalHeaders,
@@ -72,13 +78,18 @@ function makerMayShare(auth: Authenticator | null, by: string | null, path: stri
   return maker !== null && allows(maker, "PUT", path);
 }
 
-/** Registers `/s/*` on `app`. */
+/** Registers `/s/*` on `app`. `clientOf` names the client for the password back-off. */
 export function registerShareRoutes(
   app: Hono<AuthEnv>,
   vfs: Vfs,
   shares: ShareTokens,
-  auth: Authenticator | null,
+  options: { auth: Authenticator | null; clientOf: (c: Context) => string },
 ): void {
+  const { auth, clientOf } = options;
+  // A link's password is checked by a cheap HMAC, so only guessing is to fear: a client
+  // that keeps failing waits, 1 s doubling to 60 s (before session 21, as fast as it could
+  // send). Per client, not per link: anyone could lock a link's readers out otherwise.
+  const backoff = new FailureBackoff();
   /** The grant, or the answer that refuses the request. */
   const open = async (c: Context, token: string): Promise<ShareGrant | Response> => {
     const grant = await shares.open(token);
@@ -111,7 +122,15 @@ export function registerShareRoutes(
     if (grant instanceof Response) return grant;
     const form = await readForm(c);
     const password = typeof form.password === "string" ? form.password : "";
+    const client = clientOf(c);
+    const wait = Math.ceil(backoff.waitMs(client) / 1000);
+    if (wait > 0) {
+      c.header("retry-after", String(wait));
+      const error = `Too many wrong passwords: try again in ${wait} s`;
+      return html(c, SharePasswordPage({ action: `/s/${token}/`, error }), 429);
+    }
     if (!await shares.checkPassword(grant, password)) {
+      backoff.failed(client);
       return html(
         c,
         SharePasswordPage({ action: `/s/${token}/`, error: "Wrong password" }),
