@@ -684,6 +684,25 @@ Deno.test({
         await selectRow(page, "Renamed"); // unselect
       });
 
+      await step("a symbolic link cannot be shared: the button says so", async () => {
+        const made = await ui.api("/fs/to-notes", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ op: "symlink", target: "Renamed/notes.txt" }),
+        });
+        assertEquals(made.status, 201, await made.text());
+        await goTo(page, "/Renamed");
+        await goTo(page, "/");
+        await selectRow(page, "to-notes");
+        const share = () =>
+          page.$eval("#share", (b) => [(b as HTMLButtonElement).disabled, b.getAttribute("title")]);
+        assertEquals(await share(), [true, "A link cannot be shared: share what it points to"]);
+        await selectRow(page, "to-notes"); // unselect
+        await selectRow(page, "Renamed");
+        assertEquals(await share(), [false, ""]);
+        await selectRow(page, "Renamed"); // unselect
+      });
+
       await step("delete with confirmation", async () => {
         await goTo(page, "/Renamed");
         await selectRow(page, "dropped.txt");

@@ -390,6 +390,14 @@ function updateToolbar() {
     const needs = button.dataset.needs;
     button.disabled = needs === "1" ? n !== 1 : n === 0;
   }
+  // A share reads through a view limited to the shared path, where a symbolic link leads
+  // nowhere: the server refuses to share one (400), so the button says so before a click.
+  const share = $("share");
+  if (share) {
+    const link = n === 1 && selectedEntries()[0]?.type === "symlink";
+    share.disabled ||= link;
+    share.title = link ? "A link cannot be shared: share what it points to" : "";
+  }
   $("selection").textContent = n > 0 ? `${n} selected` : "";
 }
 
