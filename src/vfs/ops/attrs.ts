@@ -2,7 +2,9 @@
 
 import { ROOT_INO } from "../../format/keys.ts";
 import { isSharded } from "../../format/dir.ts";
-import type { Attr, DirObject, Entry, FileData, Xattrs } from "../../format/meta.ts";
+import type { Attr, DirObject, Entry, FileData, XattrRef, Xattrs } from "../../format/meta.ts";
+import { claimData } from "../../format/gc_pending.ts";
+import { xattrBytes as xattrSize } from "../../format/xattr_values.ts";
 import { type Ctx, dirStat, dirStatOf, entryStat, PERM_MASK, statOf } from "../context.ts";
 import { FsError } from "../errors.ts";
 import {
@@ -11,8 +13,11 @@ import {
   decodeXattrs,
   fromBase64,
   loadRecord,
+  recordXattrs,
   toBase64,
   updateFile,
+  type XattrHolder,
+  xattrNames,
 } from "../records.ts";
 import { FileHandle } from "../writer.ts";
 import { cachedDir, checkScope, locate, openDir, type Optimistic } from "../resolve.ts";
@@ -138,7 +143,7 @@ async function updateRecord<R>(
   dir: string,
   name: string,
   entry: Entry,
-  op: (record: { attr: Attr; xattr?: Xattrs }) => R,
+  op: (record: XattrRecord) => R,
 ): Promise<R> {
   if (entry.t === "d") return ctx.dirs.updateSelf(entry.ino, op);
   if (entry.t === "l") {
@@ -182,35 +187,43 @@ function checkXattrName(name: string, path: string): void {
   }
 }
 
-/** The xattrs of `path`; a directory resolved before is read by itself (see getattr). */
-async function readXattrs(ctx: Ctx, path: string): Promise<Xattrs> {
+/** The record an xattr operation reads: its xattrs inline, or spilled (`XattrRef`). */
+async function readHolder(ctx: Ctx, path: string): Promise<XattrHolder> {
   const names = splitPath(path);
   checkScope(ctx, names, path);
   const known = await cachedDir(ctx, names);
-  if (known) return known.xattr ?? {};
+  if (known) return known;
   return await (await target(ctx, path)).read();
 }
+
+/** The xattrs of `path`, spilled values read (see getattr for a directory resolved before). */
+async function readXattrs(ctx: Ctx, path: string): Promise<Xattrs> {
+  return await recordXattrs(ctx, await readHolder(ctx, path));
+}
+
+type XattrRecord = { attr: Attr } & XattrHolder;
 
 /** Where an xattr operation acts: the record holding `path`'s attributes. */
 async function target(ctx: Ctx, path: string) {
   const { parent, name, entry } = await locate(ctx, path);
   if (!parent) {
     return {
-      read: async () => (await openDir(ctx, ROOT_INO, path)).xattr ?? {},
-      update: <R>(op: (r: { attr: Attr; xattr?: Xattrs }) => R) =>
-        ctx.dirs.updateSelf(ROOT_INO, op),
+      /** Directories keep their own xattrs inline (one object each: never spilled). */
+      spills: false,
+      read: async (): Promise<XattrHolder> => await openDir(ctx, ROOT_INO, path),
+      update: <R>(op: (r: XattrRecord) => R) => ctx.dirs.updateSelf(ROOT_INO, op),
       statOf: (record: { attr: Attr }) => selfStat(record as DirObject),
     };
   }
   if (!entry) throw new FsError("ENOENT", "No such file or directory", { path });
   return {
-    read: async (): Promise<Xattrs> => {
-      if (entry.t === "d") return (await openDir(ctx, entry.ino, path)).xattr ?? {};
-      if (entry.t === "h") return (await loadRecord(ctx, entry)).xattr ?? {};
-      return entry.xattr ?? {};
+    spills: entry.t !== "d",
+    read: async (): Promise<XattrHolder> => {
+      if (entry.t === "d") return await openDir(ctx, entry.ino, path);
+      if (entry.t === "h") return await loadRecord(ctx, entry);
+      return entry;
     },
-    update: <R>(op: (r: { attr: Attr; xattr?: Xattrs }) => R) =>
-      updateRecord(ctx, parent.ino, name, entry, op),
+    update: <R>(op: (r: XattrRecord) => R) => updateRecord(ctx, parent.ino, name, entry, op),
     /** The stat as the change left `record` (null: read it after, see `selfStat`). */
     statOf: (record: { attr: Attr }) =>
       entry.t === "d" ? selfStat(record as DirObject) : changedStat(entry, record),
@@ -224,10 +237,13 @@ function selfStat(dir: DirObject): Stat | null {
 
 export async function getxattr(ctx: Ctx, path: string, name: string): Promise<Uint8Array> {
   checkXattrName(name, path);
-  const xattr = await readXattrs(ctx, path);
-  if (!Object.hasOwn(xattr, name)) {
+  const holder = await readHolder(ctx, path);
+  // A name absent from a spilled record is known without reading its values.
+  if (!xattrNames(holder).includes(name)) {
     throw new FsError("ENODATA", `No attribute "${name}"`, { path });
   }
+  const xattr = await recordXattrs(ctx, holder);
+  if (!Object.hasOwn(xattr, name)) throw new FsError("EIO", `Attribute "${name}" lost`, { path });
   return fromBase64(xattr[name]!);
 }
 
@@ -236,8 +252,116 @@ export async function getxattrs(ctx: Ctx, path: string): Promise<Record<string, 
   return decodeXattrs(await readXattrs(ctx, path));
 }
 
+/** The names of `path`'s xattrs: spilled values are not read. */
 export async function listxattr(ctx: Ctx, path: string): Promise<string[]> {
-  return Object.keys(await readXattrs(ctx, path)).sort();
+  return xattrNames(await readHolder(ctx, path)).sort();
+}
+
+/** An xattr change started again: its record's xattrs changed since they were read. */
+class Restart extends Error {}
+
+/** Tries of an xattr change whose record's xattrs keep changing under it. */
+const XATTR_TRIES = 10;
+
+function checkTotal(xattr: Xattrs, path: string): void {
+  if (xattrSize(xattr) > XATTR_NAMES_MAX * 2) {
+    throw new FsError("ENOSPC", "No room for more attributes", { path });
+  }
+}
+
+/** Whether two records hold the same xattrs (the same spilled object, or equal inline). */
+function sameXattrs(a: Readonly<XattrHolder>, b: Readonly<XattrHolder>): boolean {
+  return a.xattrRef?.id === b.xattrRef?.id &&
+    JSON.stringify(a.xattr ?? {}) === JSON.stringify(b.xattr ?? {});
+}
+
+/**
+ * Changes the xattrs of `path`: `change` edits the whole set (names and base64 values) in
+ * place, or throws before changing anything. A file's or symlink's set of more than
+ * `ctx.xattrSpillBytes` (1 KiB) is spilled: its values are written to a new `x/<id>` before the CAS
+ * that names it (data before metadata; a CAS that fails leaves the object to GC), and the
+ * record keeps only the names and the reference. A set that stays inline is changed inside
+ * the CAS as before, so concurrent changes of small xattrs merge; a change that reads or
+ * writes spilled values holds only if the record still has the xattrs it read, else it is
+ * made again from a fresh read (at most `XATTR_TRIES` times, then EAGAIN).
+ */
+async function changeXattrs<R>(
+  ctx: Ctx,
+  path: string,
+  change: (xattr: Xattrs) => void,
+  answer: (record: XattrRecord, statOf: (record: { attr: Attr }) => Stat | null) => R,
+): Promise<R> {
+  return await relocating(async (again) => {
+    for (let attempt = 0;; attempt++) {
+      const fresh = again || attempt > 0;
+      const at = await (fresh ? ctx.meta.inNewScope(() => target(ctx, path)) : target(ctx, path));
+      if (!at.spills) {
+        // A directory's own xattrs, inline in its object: changed inside the CAS.
+        return await at.update((record) => {
+          const xattr: Xattrs = { ...record.xattr };
+          change(xattr);
+          checkTotal(xattr, path);
+          if (Object.keys(xattr).length > 0) record.xattr = xattr;
+          else delete record.xattr;
+          record.attr.ctime = ctx.now();
+          return answer(record, at.statOf);
+        });
+      }
+      const seen = await (fresh ? ctx.meta.inNewScope(() => at.read()) : at.read());
+      const started = ctx.now();
+      const next: Xattrs = { ...await recordXattrs(ctx, seen) };
+      change(next);
+      checkTotal(next, path);
+      const spill = xattrSize(next) > ctx.xattrSpillBytes ? await ctx.xattrs.put(next) : null;
+      if (spill && ctx.now() - started >= ctx.claimAfterMs) {
+        // A change this late may meet GC: its new object must not be reclaimed under it.
+        if (!await claimData(ctx.meta, { segments: [], maps: [], xattrs: [spill.id] })) {
+          throw new FsError(
+            "EIO",
+            "The xattr change stalled so long that its values were reclaimed",
+            {
+              path,
+            },
+          );
+        }
+      }
+      try {
+        return await at.update((record) => {
+          let result: Xattrs | XattrRef = spill ?? next;
+          if (!sameXattrs(record, seen)) {
+            // Inline before and after: made again on what the record holds now.
+            if (record.xattrRef || seen.xattrRef || spill) throw new Restart();
+            const xattr: Xattrs = { ...record.xattr };
+            change(xattr);
+            checkTotal(xattr, path);
+            if (xattrSize(xattr) > ctx.xattrSpillBytes) throw new Restart();
+            result = xattr;
+          }
+          delete record.xattr;
+          delete record.xattrRef;
+          if (result === spill) record.xattrRef = spill;
+          else if (Object.keys(result).length > 0) record.xattr = result as Xattrs;
+          record.attr.ctime = ctx.now();
+          return answer(record, at.statOf);
+        });
+      } catch (error) {
+        if (!(error instanceof Restart)) throw error;
+        if (attempt + 1 >= XATTR_TRIES) {
+          throw new FsError("EAGAIN", "Attributes changed too often during the change", { path });
+        }
+      }
+    }
+  });
+}
+
+/** Sets `name` to `value` in `xattr` (a plain own property, whatever the name). */
+function put(xattr: Xattrs, name: string, value: string): void {
+  Object.defineProperty(xattr, name, {
+    value,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
 }
 
 /**
@@ -260,28 +384,12 @@ export async function setxattr(
     });
   }
   const encoded = toBase64(value);
-  const done = await relocating(async () => {
-    const at = await target(ctx, path);
-    return await at.update((record) => {
-      const xattr = record.xattr ?? {};
-      const exists = Object.hasOwn(xattr, name);
-      if (flags.create && exists) throw new FsError("EEXIST", "Attribute exists", { path });
-      if (flags.replace && !exists) throw new FsError("ENODATA", "No such attribute", { path });
-      const total = Object.entries(xattr).reduce((n, [k, v]) => n + k.length + v.length, 0);
-      if (total + name.length + encoded.length > XATTR_NAMES_MAX * 2) {
-        throw new FsError("ENOSPC", "No room for more attributes", { path });
-      }
-      Object.defineProperty(xattr, name, {
-        value: encoded,
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
-      record.xattr = xattr;
-      record.attr.ctime = ctx.now();
-      return at.statOf(record);
-    });
-  });
+  const done = await changeXattrs(ctx, path, (xattr) => {
+    const exists = Object.hasOwn(xattr, name);
+    if (flags.create && exists) throw new FsError("EEXIST", "Attribute exists", { path });
+    if (flags.replace && !exists) throw new FsError("ENODATA", "No such attribute", { path });
+    put(xattr, name, encoded);
+  }, (record, statOf) => statOf(record));
   return done ?? await getattr(ctx, path);
 }
 
@@ -304,44 +412,22 @@ export async function updatexattrs(
     }
   }
   for (const name of changes.remove ?? []) checkXattrName(name, path);
-  await relocating(async () =>
-    (await target(ctx, path)).update((record) => {
-      const xattr: Xattrs = { ...record.xattr };
-      for (const name of changes.remove ?? []) delete xattr[name];
-      for (const [name, value] of set) {
-        Object.defineProperty(xattr, name, {
-          value: toBase64(value),
-          enumerable: true,
-          writable: true,
-          configurable: true,
-        });
-      }
-      const total = Object.entries(xattr).reduce((n, [k, v]) => n + k.length + v.length, 0);
-      if (total > XATTR_NAMES_MAX * 2) {
-        throw new FsError("ENOSPC", "No room for more attributes", { path });
-      }
-      if (Object.keys(xattr).length === 0) delete record.xattr;
-      else record.xattr = xattr;
-      record.attr.ctime = ctx.now();
-    })
-  );
+  const encoded = set.map(([name, value]) => [name, toBase64(value)] as const);
+  await changeXattrs(ctx, path, (xattr) => {
+    for (const name of changes.remove ?? []) delete xattr[name];
+    for (const [name, value] of encoded) put(xattr, name, value);
+  }, () => undefined);
 }
 
 /** Removes one extended attribute; answers the stat as {@linkcode setxattr} does. */
 export async function removexattr(ctx: Ctx, path: string, name: string): Promise<Stat> {
   checkXattrName(name, path);
-  const done = await relocating(async () => {
-    const at = await target(ctx, path);
-    return await at.update((record) => {
-      if (!record.xattr || !Object.hasOwn(record.xattr, name)) {
-        throw new FsError("ENODATA", `No attribute "${name}"`, { path });
-      }
-      delete record.xattr[name];
-      if (Object.keys(record.xattr).length === 0) delete record.xattr;
-      record.attr.ctime = ctx.now();
-      return at.statOf(record);
-    });
-  });
+  const done = await changeXattrs(ctx, path, (xattr) => {
+    if (!Object.hasOwn(xattr, name)) {
+      throw new FsError("ENODATA", `No attribute "${name}"`, { path });
+    }
+    delete xattr[name];
+  }, (record, statOf) => statOf(record));
   return done ?? await getattr(ctx, path);
 }
 
