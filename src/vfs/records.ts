@@ -35,13 +35,17 @@ export interface XattrHolder {
 
 /**
  * A record's xattrs (names and base64 values): inline, or read from their spilled object
- * (cached; immutable).
+ * (immutable: kept in the instance's cache unless `keep` is false, see `XattrValues.get`).
  * @throws {FsError} EIO when the spilled object is missing.
  */
-export async function recordXattrs(ctx: Ctx, record: Readonly<XattrHolder>): Promise<Xattrs> {
+export async function recordXattrs(
+  ctx: Ctx,
+  record: Readonly<XattrHolder>,
+  options: { keep?: boolean } = {},
+): Promise<Xattrs> {
   const ref = record.xattrRef;
   if (!ref) return record.xattr ?? {};
-  const values = await ctx.xattrs.get(ref.id);
+  const values = await ctx.xattrs.get(ref.id, options);
   if (!values) throw new FsError("EIO", `The xattr values ${ref.id} are missing`);
   // Inline ones beside the reference: only an instance from before spilling writes them
   // (docs/format.md, "Spilled xattrs"); read over the spilled ones, so nothing is lost.

@@ -278,12 +278,12 @@ function sameXattrs(a: Readonly<XattrHolder>, b: Readonly<XattrHolder>): boolean
 /**
  * Changes the xattrs of `path`: `change` edits the whole set (names and base64 values) in
  * place, or throws before changing anything. A file's or symlink's set of more than
- * `ctx.xattrSpillBytes` (1 KiB) is spilled: its values are written to a new `x/<id>` before the CAS
- * that names it (data before metadata; a CAS that fails leaves the object to GC), and the
- * record keeps only the names and the reference. A set that stays inline is changed inside
- * the CAS as before, so concurrent changes of small xattrs merge; a change that reads or
- * writes spilled values holds only if the record still has the xattrs it read, else it is
- * made again from a fresh read (at most `XATTR_TRIES` times, then EAGAIN).
+ * `ctx.xattrSpillBytes` (1 KiB) is spilled: its values are written to a new `x/<id>`
+ * before the CAS that names it (data before metadata; a CAS that fails leaves the object
+ * to GC), and the record keeps only the names and the reference. A set that stays inline
+ * is changed inside the CAS as before, so concurrent changes of small xattrs merge; a
+ * change that reads or writes spilled values holds only if the record still has the
+ * xattrs it read, else it is made again from a fresh read (at most `XATTR_TRIES` times, then EAGAIN).
  */
 async function changeXattrs<R>(
   ctx: Ctx,

@@ -192,7 +192,7 @@ async function infosOf(
       // XATTR_PAGE_BYTES of them) and not kept with the listing: a missing object fails
       // the listing (EIO), as a missing page map fails a read.
       reads.push(values(async () => {
-        const decoded = decodeXattrs(await recordXattrs(ctx, entry));
+        const decoded = decodeXattrs(await recordXattrs(ctx, entry, { keep: false }));
         slots[i] = { name, stat: inlineStat(entry), xattrs: decoded };
       }));
       continue;
@@ -223,7 +223,7 @@ async function infosOf(
         // A sharded directory's times come from its shards too: they are part of the version.
         tags.push(`${i}=${found.etag}/${stat.mtime}/${stat.ctime}`);
         slots[i] = xattrs
-          ? { name, stat, xattrs: decodeXattrs(await recordXattrs(ctx, value)) }
+          ? { name, stat, xattrs: decodeXattrs(await recordXattrs(ctx, value, { keep: false })) }
           : { name, stat };
       })().catch(() => {}),
     );
