@@ -294,3 +294,19 @@ Deno.test("a bucket of format version 1 is raised to 2 when opened; one of versi
   const refused = await Vfs.open(store).then(() => "opened", (e) => e.message);
   assert(/format version 3/.test(refused), refused);
 });
+
+Deno.test("concurrent changes of one file's spilled xattrs all land, each made again on the other's", async () => {
+  // Each spilled change holds only if the record still names what it read: one of a group
+  // commit lands, the others are made again from a fresh read (before session 21, inline
+  // changes merged inside the CAS).
+  const fs = await Vfs.open(new MemoryStore());
+  await fs.writeFile("/f", new Uint8Array(1));
+  await fs.setxattr("/f", "user.base", big(1));
+  const names = Array.from({ length: 16 }, (_, i) => `user.k${i}`);
+  await Promise.all(names.map((name, i) => fs.setxattr("/f", name, new Uint8Array(1000).fill(i))));
+  const fresh = await Vfs.open(fs.store);
+  assertEquals(await fresh.listxattr("/f"), ["user.base", ...names].sort());
+  for (const [i, name] of names.entries()) {
+    assertEquals(await fresh.getxattr("/f", name), new Uint8Array(1000).fill(i));
+  }
+});

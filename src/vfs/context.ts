@@ -151,6 +151,8 @@ export interface Ctx {
   readonly usage: { last: (SegmentUsage & { at: number }) | null };
   /** Per file: the writes waiting for its next merged commit (file_commits.ts owns them). */
   readonly fileCommits: Map<string, { readonly queue: unknown[]; running: boolean }>;
+  /** Per path: the last xattr change made again in turn (xattr_change.ts owns them). */
+  readonly xattrTurns: Map<string, Promise<void>>;
 }
 
 export function createCtx(store: ObjectStore, options: VfsOptions = {}): Ctx {
@@ -202,6 +204,7 @@ export function createCtx(store: ObjectStore, options: VfsOptions = {}): Ctx {
     readahead: new Map(),
     usage: { last: null },
     fileCommits: new Map(),
+    xattrTurns: new Map(),
   };
 }
 

@@ -2,9 +2,7 @@
 
 import { ROOT_INO } from "../../format/keys.ts";
 import { isSharded } from "../../format/dir.ts";
-import type { Attr, DirObject, Entry, FileData, XattrRef, Xattrs } from "../../format/meta.ts";
-import { claimData } from "../../format/gc_pending.ts";
-import { xattrBytes as xattrSize } from "../../format/xattr_values.ts";
+import type { Attr, DirObject, Entry, FileData, Xattrs } from "../../format/meta.ts";
 import { type Ctx, dirStat, dirStatOf, entryStat, PERM_MASK, statOf } from "../context.ts";
 import { FsError } from "../errors.ts";
 import {
@@ -20,6 +18,7 @@ import {
   xattrNames,
 } from "../records.ts";
 import { FileHandle } from "../writer.ts";
+import { changeXattrs, type XattrRecord, type XattrTarget } from "../xattr_change.ts";
 import { cachedDir, checkScope, locate, openDir, type Optimistic } from "../resolve.ts";
 import { splitPath } from "../path.ts";
 import type { SetAttr, Stat, StatFs } from "../types.ts";
@@ -178,7 +177,6 @@ async function relocating<R>(step: (again: boolean) => Promise<R>): Promise<R> {
 }
 
 const XATTR_VALUE_MAX = 64 * 1024;
-const XATTR_NAMES_MAX = 64 * 1024;
 
 function checkXattrName(name: string, path: string): void {
   const bytes = new TextEncoder().encode(name).length;
@@ -201,10 +199,8 @@ async function readXattrs(ctx: Ctx, path: string): Promise<Xattrs> {
   return await recordXattrs(ctx, await readHolder(ctx, path));
 }
 
-type XattrRecord = { attr: Attr } & XattrHolder;
-
 /** Where an xattr operation acts: the record holding `path`'s attributes. */
-async function target(ctx: Ctx, path: string) {
+async function target(ctx: Ctx, path: string): Promise<XattrTarget> {
   const { parent, name, entry } = await locate(ctx, path);
   if (!parent) {
     return {
@@ -257,101 +253,16 @@ export async function listxattr(ctx: Ctx, path: string): Promise<string[]> {
   return xattrNames(await readHolder(ctx, path)).sort();
 }
 
-/** An xattr change started again: its record's xattrs changed since they were read. */
-class Restart extends Error {}
-
-/** Tries of an xattr change whose record's xattrs keep changing under it. */
-const XATTR_TRIES = 10;
-
-function checkTotal(xattr: Xattrs, path: string): void {
-  if (xattrSize(xattr) > XATTR_NAMES_MAX * 2) {
-    throw new FsError("ENOSPC", "No room for more attributes", { path });
-  }
-}
-
-/** Whether two records hold the same xattrs (the same spilled object, or equal inline). */
-function sameXattrs(a: Readonly<XattrHolder>, b: Readonly<XattrHolder>): boolean {
-  return a.xattrRef?.id === b.xattrRef?.id &&
-    JSON.stringify(a.xattr ?? {}) === JSON.stringify(b.xattr ?? {});
-}
-
-/**
- * Changes the xattrs of `path`: `change` edits the whole set (names and base64 values) in
- * place, or throws before changing anything. A file's or symlink's set of more than
- * `ctx.xattrSpillBytes` (1 KiB) is spilled: its values are written to a new `x/<id>`
- * before the CAS that names it (data before metadata; a CAS that fails leaves the object
- * to GC), and the record keeps only the names and the reference. A set that stays inline
- * is changed inside the CAS as before, so concurrent changes of small xattrs merge; a
- * change that reads or writes spilled values holds only if the record still has the
- * xattrs it read, else it is made again from a fresh read (at most `XATTR_TRIES` times, then EAGAIN).
- */
-async function changeXattrs<R>(
+/** Changes the xattrs of `path` by `change` (see `changeXattrs`), again if it was replaced. */
+function changeAt<R>(
   ctx: Ctx,
   path: string,
   change: (xattr: Xattrs) => void,
   answer: (record: XattrRecord, statOf: (record: { attr: Attr }) => Stat | null) => R,
 ): Promise<R> {
-  return await relocating(async (again) => {
-    for (let attempt = 0;; attempt++) {
-      const fresh = again || attempt > 0;
-      const at = await (fresh ? ctx.meta.inNewScope(() => target(ctx, path)) : target(ctx, path));
-      if (!at.spills) {
-        // A directory's own xattrs, inline in its object: changed inside the CAS.
-        return await at.update((record) => {
-          const xattr: Xattrs = { ...record.xattr };
-          change(xattr);
-          checkTotal(xattr, path);
-          if (Object.keys(xattr).length > 0) record.xattr = xattr;
-          else delete record.xattr;
-          record.attr.ctime = ctx.now();
-          return answer(record, at.statOf);
-        });
-      }
-      const seen = await (fresh ? ctx.meta.inNewScope(() => at.read()) : at.read());
-      const started = ctx.now();
-      const next: Xattrs = { ...await recordXattrs(ctx, seen) };
-      change(next);
-      checkTotal(next, path);
-      const spill = xattrSize(next) > ctx.xattrSpillBytes ? await ctx.xattrs.put(next) : null;
-      if (spill && ctx.now() - started >= ctx.claimAfterMs) {
-        // A change this late may meet GC: its new object must not be reclaimed under it.
-        if (!await claimData(ctx.meta, { segments: [], maps: [], xattrs: [spill.id] })) {
-          throw new FsError(
-            "EIO",
-            "The xattr change stalled so long that its values were reclaimed",
-            {
-              path,
-            },
-          );
-        }
-      }
-      try {
-        return await at.update((record) => {
-          let result: Xattrs | XattrRef = spill ?? next;
-          if (!sameXattrs(record, seen)) {
-            // Inline before and after: made again on what the record holds now.
-            if (record.xattrRef || seen.xattrRef || spill) throw new Restart();
-            const xattr: Xattrs = { ...record.xattr };
-            change(xattr);
-            checkTotal(xattr, path);
-            if (xattrSize(xattr) > ctx.xattrSpillBytes) throw new Restart();
-            result = xattr;
-          }
-          delete record.xattr;
-          delete record.xattrRef;
-          if (result === spill) record.xattrRef = spill;
-          else if (Object.keys(result).length > 0) record.xattr = result as Xattrs;
-          record.attr.ctime = ctx.now();
-          return answer(record, at.statOf);
-        });
-      } catch (error) {
-        if (!(error instanceof Restart)) throw error;
-        if (attempt + 1 >= XATTR_TRIES) {
-          throw new FsError("EAGAIN", "Attributes changed too often during the change", { path });
-        }
-      }
-    }
-  });
+  return relocating((again) =>
+    changeXattrs(ctx, path, { again, target: () => target(ctx, path), change, answer })
+  );
 }
 
 /** Sets `name` to `value` in `xattr` (a plain own property, whatever the name). */
@@ -384,7 +295,7 @@ export async function setxattr(
     });
   }
   const encoded = toBase64(value);
-  const done = await changeXattrs(ctx, path, (xattr) => {
+  const done = await changeAt(ctx, path, (xattr) => {
     const exists = Object.hasOwn(xattr, name);
     if (flags.create && exists) throw new FsError("EEXIST", "Attribute exists", { path });
     if (flags.replace && !exists) throw new FsError("ENODATA", "No such attribute", { path });
@@ -413,7 +324,7 @@ export async function updatexattrs(
   }
   for (const name of changes.remove ?? []) checkXattrName(name, path);
   const encoded = set.map(([name, value]) => [name, toBase64(value)] as const);
-  await changeXattrs(ctx, path, (xattr) => {
+  await changeAt(ctx, path, (xattr) => {
     for (const name of changes.remove ?? []) delete xattr[name];
     for (const [name, value] of encoded) put(xattr, name, value);
   }, () => undefined);
@@ -422,7 +333,7 @@ export async function updatexattrs(
 /** Removes one extended attribute; answers the stat as {@linkcode setxattr} does. */
 export async function removexattr(ctx: Ctx, path: string, name: string): Promise<Stat> {
   checkXattrName(name, path);
-  const done = await changeXattrs(ctx, path, (xattr) => {
+  const done = await changeAt(ctx, path, (xattr) => {
     if (!Object.hasOwn(xattr, name)) {
       throw new FsError("ENODATA", `No attribute "${name}"`, { path });
     }
