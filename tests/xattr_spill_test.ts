@@ -137,12 +137,18 @@ contract(
     await fs.symlink("/c", "/l");
     await fs.setxattr("/l", "user.y", big(2)); // a symlink's own, spilled too
     assertEquals((await spilled(store)).length, 2);
+    // A change through one hard link writes a new object the inode names; the copy keeps
+    // the old one.
+    await fs.setxattr("/h", "user.z", big(3));
+    assertEquals(await fs.getxattr("/c", "user.z"), big(3));
+    assertEquals(await fs.getxattr("/b", "user.z").catch((e) => e.code), "ENODATA");
     await fs.unlink("/c");
     await collect(store);
     const fresh = await Vfs.open(store);
     for (const path of ["/b", "/h"]) assertEquals(await fresh.getxattr(path, "user.x"), big(1));
+    assertEquals(await fresh.getxattr("/h", "user.z"), big(3));
     assertEquals(await fresh.getxattr("/l", "user.y"), big(2));
-    assertEquals((await spilled(store)).length, 2);
+    assertEquals((await spilled(store)).length, 3);
     const report = await fsck(store);
     assertEquals(report.problems.filter((p) => p.severity === "error"), []);
     // Compaction moves /b's bytes and keeps its reference.
