@@ -195,6 +195,16 @@ async function objects() {
     `directory objects: ${count}, stored ${m(stored)} (largest ${m(maxStored)}), ` +
       `decoded ${m(decoded)} (largest ${m(maxDecoded)})`,
   );
+  // Spilled xattrs (since session 21): the values the directory objects name.
+  let values = 0, valueBytes = 0;
+  cursor = null;
+  do {
+    const page = await store.list({ prefix: "x/", ...(cursor ? { cursor } : {}) });
+    values += page.objects.length;
+    for (const info of page.objects) valueBytes += info.size;
+    cursor = page.cursor;
+  } while (cursor);
+  console.log(`spilled xattr objects: ${values}, stored ${m(valueBytes)}`);
 }
 
 async function say(what: string, since?: number) {

@@ -42,6 +42,9 @@ const CONFIGS: readonly { name: string; options: VfsOptions }[] = [
     name: "tiny directories",
     options: { dirLimits: { maxEntries: 2, maxDecodedBytes: 1 << 10 } },
   },
+  // Xattrs spilled to x/<id> past 32 bytes (1 KiB by default, which these never reach):
+  // renames, links, copies and removals of files and symlinks that name them.
+  { name: "spilled xattrs", options: { xattrSpillBytes: 32, dirLimits: { maxEntries: 8 } } },
 ];
 
 /** Names for the last component: enough for a directory to outgrow 8 entries. */

@@ -79,6 +79,8 @@ export function formatGc(report: GcReport): string {
     `${s.inFlight} kept as in flight`,
     `maps: ${report.maps.scanned} scanned, ${verb} ${report.maps.deleted}, ` +
     `${report.maps.inFlight} kept as in flight`,
+    `xattr values: ${report.xattrs.scanned} scanned, ${verb} ${report.xattrs.deleted}, ` +
+    `${report.xattrs.inFlight} kept as in flight`,
     `directory shards: ${report.shards.scanned} scanned, ${verb} ${report.shards.deleted}, ` +
     `${report.shards.inFlight} kept as in flight`,
     `leftovers (tombstones, unused inodes): ${verb} ${report.leftovers.deleted}, ` +

@@ -21,6 +21,7 @@ const KINDS: [string, string][] = [
   [PREFIX.inode, "inodes"],
   [PREFIX.segment, "segments"],
   [PREFIX.map, "page maps"],
+  [PREFIX.xattr, "xattr values"],
 ];
 
 /** Lists the whole store and counts its objects and bytes by kind. */

@@ -170,6 +170,7 @@ export function entryBytes(entry: Entry | undefined): number {
   if (entry === undefined) return 0;
   const e = entry as {
     xattr?: Record<string, string>;
+    xattrRef?: { sizes: Record<string, number> };
     data?: string;
     target?: string;
     map?: unknown[];
@@ -177,6 +178,8 @@ export function entryBytes(entry: Entry | undefined): number {
   };
   let bytes = 200;
   for (const name in e.xattr ?? {}) bytes += name.length + e.xattr![name]!.length + 6;
+  // Spilled xattrs: their names and lengths stay (and the reference, in the constant).
+  for (const name in e.xattrRef?.sizes ?? {}) bytes += name.length + 12;
   bytes += e.data?.length ?? 0;
   bytes += e.target?.length ?? 0;
   bytes += 48 * ((Array.isArray(e.map) ? e.map.length : 0) + (e.delta?.length ?? 0));

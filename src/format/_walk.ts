@@ -20,6 +20,7 @@ import {
   ROOT_INO,
   shardKey,
   SUPERBLOCK_KEY,
+  xattrKey,
 } from "./keys.ts";
 import {
   checkDir,
@@ -32,12 +33,14 @@ import {
   type DirObject,
   type Entry,
   type FileData,
-  FORMAT_VERSION,
   type InodeObject,
   type Moving,
+  READABLE_VERSIONS,
   type ShardObject,
   type Superblock,
+  type XattrRef,
 } from "./meta.ts";
+import { checkXattrObject } from "./xattr_values.ts";
 import { checkPageMap, mapEnd, type PageMap } from "./page_map.ts";
 import {
   problem,
@@ -99,6 +102,7 @@ class Walker {
     misparented: [],
     inodes: new Map(),
     maps: new Set(),
+    xattrs: new Set(),
     segments: new Map(),
     intents: [],
     unlinkMarks: [],
@@ -140,8 +144,8 @@ class Walker {
       this.#problem("superblock", "The bucket holds no superblock", { key: SUPERBLOCK_KEY });
     } else if (sb !== CORRUPT) {
       this.result.superblock = sb.value;
-      if (sb.value.version !== FORMAT_VERSION) {
-        this.#problem("superblock", `Format version ${sb.value.version}, expected 1`, {
+      if (!READABLE_VERSIONS.includes(sb.value.version)) {
+        this.#problem("superblock", `Format version ${sb.value.version}, expected 1 or 2`, {
           key: SUPERBLOCK_KEY,
         });
       }
@@ -296,6 +300,7 @@ class Walker {
     const replaced = entry.movedFrom?.replaced;
     // A rollback may name it again: a link() may then promote it (see _unreached.ts).
     if (replaced && replaced.t !== "h") this.result.entryInos.set(replaced.ino, 1);
+    if (replaced?.t === "f" || replaced?.t === "l") await this.#xattrValues(replaced, path);
     if (replaced?.t === "f") await this.#fileData(replaced, replaced.attr.size, path, key);
     else if (replaced?.t === "h") await this.#link(replaced.ino, path, true);
     else if (replaced?.t === "d") await this.#hold(replaced.ino);
@@ -317,9 +322,10 @@ class Walker {
       }
       case "l":
         if (!shadow) this.result.symlinks++;
-        return;
+        return await this.#xattrValues(entry, path);
       case "f":
         if (!shadow) this.result.files++;
+        await this.#xattrValues(entry, path);
         return await this.#fileData(entry, entry.attr.size, path, key);
       case "h":
         return await this.#link(entry.ino, path, shadow);
@@ -389,6 +395,7 @@ class Walker {
     } else {
       reached.value = found.value;
       this.result.files++;
+      await this.#xattrValues(found.value, reached.path);
       await this.#fileData(found.value, found.value.attr.size, reached.path, reached.key);
     }
   }
@@ -426,6 +433,16 @@ class Walker {
         path,
       });
     }
+  }
+
+  /** Spilled xattrs: reached, read once to check them (missing or unreadable: `BLIND`). */
+  async #xattrValues(record: { xattrRef?: XattrRef }, path: string): Promise<void> {
+    const id = record.xattrRef?.id;
+    if (id === undefined || this.result.xattrs.has(id)) return;
+    this.result.xattrs.add(id);
+    const found = await checkXattrObject(this.#meta.store, id);
+    const kind = found?.missing ? "missing-xattrs" : "corrupt-object";
+    if (found) this.#problem(kind, found.detail, { key: xattrKey(id), path });
   }
 
   /** Reads a spilled map (immutable, so once) and marks its segments. */

@@ -18,6 +18,8 @@ export const PROBLEM_SEVERITY = {
   "missing-inode": "error",
   "missing-shard": "error",
   "missing-map": "error",
+  /** A record's spilled xattrs (`x/<id>`) are not there. */
+  "missing-xattrs": "error",
   "missing-segment": "error",
   "bad-map": "error",
   "segment-size": "error",
@@ -185,6 +187,8 @@ export interface Walk {
   readonly inodes: Map<string, ReachedInode>;
   /** Ids of spilled maps named by reachable files. */
   readonly maps: Set<string>;
+  /** Ids of spilled xattr values (`x/<id>`) named by reachable files and symlinks. */
+  readonly xattrs: Set<string>;
   /** Segments by id. */
   readonly segments: Map<string, SegmentUse>;
   readonly intents: Intent[];
@@ -211,6 +215,7 @@ export const BLIND: readonly ProblemKind[] = [
   "corrupt-object",
   "missing-shard",
   "missing-map",
+  "missing-xattrs",
   "bad-map",
 ];
 

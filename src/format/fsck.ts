@@ -96,6 +96,8 @@ export interface FsckCounts {
   bytesReferenced: number;
   /** Spilled page maps named by reachable files. */
   maps: number;
+  /** Spilled xattr values named by reachable files and symlinks. */
+  xattrs: number;
   /** Objects listed in the bucket, and their total size. */
   objects: number;
   bytesStored: number;
@@ -301,6 +303,7 @@ async function checkListing(
     segments: tree.segments.size,
     bytesReferenced: 0,
     maps: tree.maps.size,
+    xattrs: tree.xattrs.size,
     objects: 0,
     bytesStored: 0,
   };
@@ -376,6 +379,18 @@ async function checkListing(
         if (tree.maps.has(parsed.id)) break;
         if (!oldId(parsed.id)) young("page map");
         else add(problem("garbage", "Page map named by no reachable file", { key }), remove(key));
+        break;
+      case "xattr":
+        if (tree.xattrs.has(parsed.id)) break;
+        if (!oldId(parsed.id)) young("xattr values");
+        else {
+          add(
+            problem("garbage", "Xattr values named by no reachable file (GC deletes them)", {
+              key,
+            }),
+            remove(key),
+          );
+        }
         break;
       case "segment":
         segmentSizes.set(parsed.id, info.size);

@@ -1,5 +1,5 @@
 /**
- * Garbage collection: deletes segments and spilled page maps that no reachable file
+ * Garbage collection: deletes segments, spilled page maps and xattr values that no reachable file
  * names any more (overwritten, truncated or unlinked data), directory shards that no
  * shard table names (a split cut short by a crash), and directory tombstones and inode
  * objects that nothing can reach again (`_unreached.ts`), in two phases: a run records
@@ -76,6 +76,8 @@ export interface GcReport {
   /** Of the unreferenced objects kept: first seen by this run, and seen before. */
   pending: { recorded: number; waiting: number };
   maps: { scanned: number; deleted: number; inFlight: number };
+  /** Spilled xattr values (`x/<id>`) that no reachable file or symlink names. */
+  xattrs: { scanned: number; deleted: number; inFlight: number };
   /** Directory shards that no directory's shard table names (a split cut short). */
   shards: { scanned: number; deleted: number; inFlight: number };
   /**
@@ -135,6 +137,7 @@ export async function gc(store: ObjectStore, options: GcOptions = {}): Promise<G
     blocked: null,
     segments: { scanned: 0, referenced: 0, deleted: 0, inFlight: 0 },
     maps: { scanned: 0, deleted: 0, inFlight: 0 },
+    xattrs: { scanned: 0, deleted: 0, inFlight: 0 },
     shards: { scanned: 0, deleted: 0, inFlight: 0 },
     leftovers: { deleted: 0, inFlight: 0 },
     pending: { recorded: 0, waiting: 0 },
@@ -190,6 +193,12 @@ export async function gc(store: ObjectStore, options: GcOptions = {}): Promise<G
     report.maps.scanned++;
     if (!tree.maps.has(parsed.id)) unreferenced.push(info.key);
   }
+  for await (const info of listAll(store, PREFIX.xattr)) {
+    const parsed = parseKey(info.key);
+    if (parsed?.kind !== "xattr") continue;
+    report.xattrs.scanned++;
+    if (!tree.xattrs.has(parsed.id)) unreferenced.push(info.key);
+  }
   /** Tombstones and inode objects nothing reaches any more. */
   const leftovers = new Set<string>();
   for await (const info of listAll(store, PREFIX.dir)) {
@@ -216,6 +225,8 @@ export async function gc(store: ObjectStore, options: GcOptions = {}): Promise<G
       ? report.segments
       : key.startsWith(PREFIX.map)
       ? report.maps
+      : key.startsWith(PREFIX.xattr)
+      ? report.xattrs
       : leftovers.has(key)
       ? report.leftovers
       : report.shards;

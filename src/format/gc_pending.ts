@@ -21,7 +21,7 @@
  */
 
 import type { Check, MetaStore } from "./cas.ts";
-import { GC_PENDING_KEY, mapKey } from "./keys.ts";
+import { GC_PENDING_KEY, mapKey, xattrKey } from "./keys.ts";
 import { locateSegment } from "./segments.ts";
 
 /** The object `gc-pending`. */
@@ -134,15 +134,20 @@ export async function claim(meta: MetaStore, keys: readonly string[]): Promise<b
 }
 
 /**
- * {@linkcode claim} for the data a late commit is about to name: segments (by reference)
- * and spilled page maps (by id). A commit that took longer than GC's grace may find them
+ * {@linkcode claim} for the data a late commit is about to name: segments (by reference),
+ * spilled page maps and spilled xattr values (by id). A commit that took longer than GC's grace may find them
  * deleted already (GC doomed them, or doomed and deleted them and moved on): so once
  * claimed, each is also looked for. False if any is doomed or gone: the commit must not
  * name it. Costs the claim and one HEAD per object; only late commits pay it.
  */
 export async function claimData(
   meta: MetaStore,
-  data: { readonly segments: readonly string[]; readonly maps: readonly string[] },
+  data: {
+    readonly segments: readonly string[];
+    readonly maps: readonly string[];
+    /** Ids of spilled xattr values (`x/<id>`). */
+    readonly xattrs?: readonly string[];
+  },
 ): Promise<boolean> {
   const keys = [
     ...data.segments.flatMap((ref) => {
@@ -150,6 +155,7 @@ export async function claimData(
       return loc ? [loc.key] : [];
     }),
     ...data.maps.map(mapKey),
+    ...(data.xattrs ?? []).map(xattrKey),
   ];
   if (keys.length === 0) return true;
   if (!await claim(meta, keys)) return false;

@@ -24,6 +24,7 @@ export const PREFIX = {
   inode: "i/",
   segment: "s/",
   map: "m/",
+  xattr: "x/",
 } as const;
 
 /** The index object of directory `ino`. */
@@ -65,6 +66,11 @@ export function parseSegmentRef(ref: string): { id: string; size: number } | nul
 /** A spilled page map. */
 export function mapKey(id: string): string {
   return `${PREFIX.map}${id}`;
+}
+
+/** The spilled xattr values of one version of a file's or symlink's xattrs. */
+export function xattrKey(id: string): string {
+  return `${PREFIX.xattr}${id}`;
 }
 
 const INO = /^[0-9a-f]{16}$/;
@@ -145,6 +151,7 @@ export function parseKey(
   | { kind: "inode"; ino: string }
   | { kind: "segment"; id: string }
   | { kind: "map"; id: string }
+  | { kind: "xattr"; id: string }
   | null {
   if (key === SUPERBLOCK_KEY) return { kind: "superblock" };
   if (key === LOCKS_KEY) return { kind: "locks" };
@@ -158,6 +165,7 @@ export function parseKey(
   if (head === "i" && isIno(a)) return { kind: "inode", ino: a };
   if (head === "s" && isId(a)) return { kind: "segment", id: a };
   if (head === "m" && isId(a)) return { kind: "map", id: a };
+  if (head === "x" && isId(a)) return { kind: "xattr", id: a };
   return null;
 }
 

@@ -15,7 +15,14 @@ import type { Entry } from "./meta_types.ts";
 import { isLazy, lazyCopy, withMember } from "./_entries_delta.ts";
 import { encodeDelta } from "./_entries_layout.ts";
 
-export { checkDir, checkEntry, checkInode, checkShard, checkSuperblock } from "./meta_check.ts";
+export {
+  checkDir,
+  checkEntry,
+  checkInode,
+  checkShard,
+  checkSuperblock,
+  checkXattrValues,
+} from "./meta_check.ts";
 export * from "./meta_types.ts";
 export { draftStats } from "./_entries_delta.ts";
 

@@ -11,6 +11,18 @@ import type { PageMap } from "./page_map.ts";
 
 export const FORMAT_VERSION = 1;
 
+/**
+ * The format version the superblock records (its objects stay `"v": 1`). 2 since session
+ * 21: records may spill their xattrs to `x/<id>` (`XattrRef`), which instances before
+ * would read as no xattrs and whose objects their GC would not know. They refuse to open a
+ * bucket whose superblock says 2, and their fsck and GC find its version wrong and delete
+ * nothing; this PageFS opens version 1 and raises it to 2 (docs/format.md, "Upgrading").
+ */
+export const SUPERBLOCK_VERSION = 2;
+
+/** Superblock versions this PageFS reads (1 is raised to 2 when a service opens it). */
+export const READABLE_VERSIONS: readonly number[] = [1, 2];
+
 /** Type bits of `mode`, as in POSIX `st_mode`. */
 export const S_IFMT = 0o170000;
 export const S_IFREG = 0o100000;
@@ -31,6 +43,18 @@ export interface Attr {
 
 /** Extended attributes: name -> value (base64 of the bytes). */
 export type Xattrs = Record<string, string>;
+
+/**
+ * Xattrs spilled out of a record (since session 21): their values live in the immutable
+ * object `x/<id>`, their names stay here with the length of each base64 value, so that
+ * listxattr, PROPFIND propname and a listing's accounting need no read. This PageFS writes
+ * either `xattr` or `xattrRef`, never both (see `docs/format.md`, "Spilled xattrs").
+ */
+export interface XattrRef {
+  id: string;
+  /** Name -> length of its base64 value. */
+  sizes: Record<string, number>;
+}
 
 /** Where a regular file's bytes are. */
 export interface FileData {
@@ -70,6 +94,7 @@ export interface FileEntry extends FileData {
   ino: string;
   attr: Attr;
   xattr?: Xattrs;
+  xattrRef?: XattrRef;
 }
 
 /** A regular file with more than one link: the inode is `i/<ino>`. */
@@ -90,6 +115,7 @@ export interface SymlinkEntry {
   attr: Attr;
   target: string;
   xattr?: Xattrs;
+  xattrRef?: XattrRef;
 }
 
 /**
@@ -339,6 +365,7 @@ export interface InodeObject extends FileData {
   attr: Attr;
   nlink: number;
   xattr?: Xattrs;
+  xattrRef?: XattrRef;
   /** Removals of its names under way, each lowering `nlink` once with its record. */
   releases?: ReleaseIntent[];
   /**

@@ -8,7 +8,14 @@
 import type { MetaStore } from "./cas.ts";
 import { newDirObject } from "./dir.ts";
 import { dirKey, newId, ROOT_INO, SUPERBLOCK_KEY } from "./keys.ts";
-import { type Attr, checkSuperblock, FORMAT_VERSION, S_IFDIR, type Superblock } from "./meta.ts";
+import {
+  type Attr,
+  checkSuperblock,
+  READABLE_VERSIONS,
+  S_IFDIR,
+  type Superblock,
+  SUPERBLOCK_VERSION,
+} from "./meta.ts";
 
 /** Sends of the root directory's object before formatting gives up (see `openFormat`). */
 const ROOT_CREATE_ATTEMPTS = 3;
@@ -45,7 +52,7 @@ export async function openFormat(meta: MetaStore, now = Date.now()): Promise<Sup
   if (!found) {
     const superblock: Superblock = {
       magic: "pagefs",
-      version: FORMAT_VERSION,
+      version: SUPERBLOCK_VERSION,
       pageSize: 4096,
       created: now,
       id: newId(now),
@@ -55,12 +62,26 @@ export async function openFormat(meta: MetaStore, now = Date.now()): Promise<Sup
       await meta.read<Superblock>(SUPERBLOCK_KEY, checkSuperblock);
     if (!found) throw new FormatError("The superblock vanished while formatting");
   }
-  const superblock = found.value;
-  if (superblock.version !== FORMAT_VERSION) {
+  if (!READABLE_VERSIONS.includes(found.value.version)) {
     throw new FormatError(
-      `The bucket holds PageFS format version ${superblock.version}; this PageFS reads version ${FORMAT_VERSION}`,
+      `The bucket holds PageFS format version ${found.value.version}; this PageFS reads versions ${
+        READABLE_VERSIONS.join(" and ")
+      }`,
     );
   }
+  // Version 1: raised to 2 before anything may spill xattrs, so that an instance from
+  // before (which reads version 1 only) no longer opens the bucket (docs/format.md,
+  // "Spilled xattrs"). By CAS: of two instances raising it, one wins; the other re-reads.
+  for (let attempt = 0; found.value.version < SUPERBLOCK_VERSION; attempt++) {
+    if (attempt === ROOT_CREATE_ATTEMPTS) {
+      throw new FormatError("The superblock's format version could not be raised");
+    }
+    found =
+      await meta.write(SUPERBLOCK_KEY, { ...found.value, version: SUPERBLOCK_VERSION }, found) ??
+        await meta.read<Superblock>(SUPERBLOCK_KEY, checkSuperblock);
+    if (!found) throw new FormatError("The superblock vanished while raising its version");
+  }
+  const superblock = found.value;
   // The root directory follows the superblock: a crash in between is repaired here. A
   // create whose lost answer was resolved as not applied comes back null, as one another
   // instance beat: sent again while the object is absent. Before, this instance went on

@@ -9,6 +9,7 @@ import { ContentionError, MetaStore } from "../format/cas.ts";
 import { Directories, DirectoryGone, type DirLimits, isSharded, ShardFull } from "../format/dir.ts";
 import { Inodes } from "../format/inodes.ts";
 import { PageMaps } from "../format/page_maps.ts";
+import { XATTR_SPILL_BYTES, XattrValues } from "../format/xattr_values.ts";
 import { Segments, type SegmentUsage } from "../format/segments.ts";
 import {
   type Attr,
@@ -65,6 +66,12 @@ export interface VfsOptions {
   readonly inlineMax?: number;
   /** Page maps with more extents are stored as their own object (default 64). */
   readonly spillExtents?: number;
+  /**
+   * A file's or symlink's xattrs of more than this many bytes (names and base64 values)
+   * are stored as their own object (default `XATTR_SPILL_BYTES`, 1 KiB; `Infinity` keeps
+   * them inline as instances before session 21 did: tests make such folders with it).
+   */
+  readonly xattrSpillBytes?: number;
   /** Multipart part size for large writes (default 8 MiB). */
   readonly partSize?: number;
   /**
@@ -105,6 +112,8 @@ export interface Ctx {
   readonly inodes: Inodes;
   /** Spilled page maps, with this instance's cache of them. */
   readonly maps: PageMaps;
+  /** Spilled xattr values (`x/<id>`), with this instance's cache of them. */
+  readonly xattrs: XattrValues;
   /** Segment objects, for reads that bypass the page cache. */
   readonly segments: Segments;
   readonly cache: PageCache;
@@ -115,6 +124,7 @@ export interface Ctx {
   readonly memory: MemoryBudget;
   readonly inlineMax: number;
   readonly spillExtents: number;
+  readonly xattrSpillBytes: number;
   readonly partSize: number;
   readonly readaheadMax: number;
   readonly maxFileSize: number;
@@ -141,6 +151,8 @@ export interface Ctx {
   readonly usage: { last: (SegmentUsage & { at: number }) | null };
   /** Per file: the writes waiting for its next merged commit (file_commits.ts owns them). */
   readonly fileCommits: Map<string, { readonly queue: unknown[]; running: boolean }>;
+  /** Per path: the last xattr change made again in turn (xattr_change.ts owns them). */
+  readonly xattrTurns: Map<string, Promise<void>>;
 }
 
 export function createCtx(store: ObjectStore, options: VfsOptions = {}): Ctx {
@@ -165,6 +177,7 @@ export function createCtx(store: ObjectStore, options: VfsOptions = {}): Ctx {
     dirs: new Directories(meta, options.dirLimits ?? {}, options.now ?? Date.now),
     inodes: new Inodes(meta),
     maps: new PageMaps(store),
+    xattrs: new XattrValues(store),
     segments: new Segments(store),
     cache,
     ranges: new RangeStreams(store, { budget: memory, disk: options.diskCache ?? null }),
@@ -178,6 +191,7 @@ export function createCtx(store: ObjectStore, options: VfsOptions = {}): Ctx {
     inlineMax: options.inlineMax ?? 1024,
     partSize,
     spillExtents: options.spillExtents ?? 64,
+    xattrSpillBytes: options.xattrSpillBytes ?? XATTR_SPILL_BYTES,
     readaheadMax: options.readaheadMax ?? 16 << 20,
     maxFileSize: options.maxFileSize ?? 2 ** 50,
     removingLeaseMs: options.removingLeaseMs ?? REMOVING_LEASE_MS,
@@ -190,6 +204,7 @@ export function createCtx(store: ObjectStore, options: VfsOptions = {}): Ctx {
     readahead: new Map(),
     usage: { last: null },
     fileCommits: new Map(),
+    xattrTurns: new Map(),
   };
 }
 

@@ -12,6 +12,7 @@ import {
   contentVersion,
   type Entry,
   type FileData,
+  type XattrRef,
   type Xattrs,
 } from "../format/meta.ts";
 import { releaseEntry } from "../format/rename_intent.ts";
@@ -23,6 +24,38 @@ import type { Stat } from "./types.ts";
 export interface FileRecord extends FileData {
   attr: Attr;
   xattr?: Xattrs;
+  xattrRef?: XattrRef;
+}
+
+/** Where a record keeps its xattrs: inline, or spilled to `x/<id>` (`XattrRef`). */
+export interface XattrHolder {
+  xattr?: Xattrs;
+  xattrRef?: XattrRef;
+}
+
+/**
+ * A record's xattrs (names and base64 values): inline, or read from their spilled object
+ * (immutable: kept in the instance's cache unless `keep` is false, see `XattrValues.get`).
+ * @throws {FsError} EIO when the spilled object is missing.
+ */
+export async function recordXattrs(
+  ctx: Ctx,
+  record: Readonly<XattrHolder>,
+  options: { keep?: boolean } = {},
+): Promise<Xattrs> {
+  const ref = record.xattrRef;
+  if (!ref) return record.xattr ?? {};
+  const values = await ctx.xattrs.get(ref.id, options);
+  if (!values) throw new FsError("EIO", `The xattr values ${ref.id} are missing`);
+  // Inline ones beside the reference: only an instance from before spilling writes them
+  // (docs/format.md, "Spilled xattrs"); read over the spilled ones, so nothing is lost.
+  return record.xattr ? { ...values, ...record.xattr } : values;
+}
+
+/** A record's xattr names, without reading spilled values. */
+export function xattrNames(record: Readonly<XattrHolder>): string[] {
+  if (!record.xattrRef) return Object.keys(record.xattr ?? {});
+  return [...new Set([...Object.keys(record.xattrRef.sizes), ...Object.keys(record.xattr ?? {})])];
 }
 
 /** Where a file is: the entry `name` of directory `dir`, for inode `ino`. */
@@ -165,9 +198,9 @@ export async function entryXattrs(ctx: Ctx, entry: Entry): Promise<Record<string
     case "d":
       return decodeXattrs((await ctx.dirs.get(entry.ino))?.value.xattr ?? {});
     case "h":
-      return decodeXattrs((await loadRecord(ctx, entry)).xattr ?? {});
+      return decodeXattrs(await recordXattrs(ctx, await loadRecord(ctx, entry)));
     default:
-      return decodeXattrs(entry.xattr ?? {});
+      return decodeXattrs(await recordXattrs(ctx, entry));
   }
 }
 

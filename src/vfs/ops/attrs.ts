@@ -11,10 +11,14 @@ import {
   decodeXattrs,
   fromBase64,
   loadRecord,
+  recordXattrs,
   toBase64,
   updateFile,
+  type XattrHolder,
+  xattrNames,
 } from "../records.ts";
 import { FileHandle } from "../writer.ts";
+import { changeXattrs, type XattrRecord, type XattrTarget } from "../xattr_change.ts";
 import { cachedDir, checkScope, locate, openDir, type Optimistic } from "../resolve.ts";
 import { splitPath } from "../path.ts";
 import type { SetAttr, Stat, StatFs } from "../types.ts";
@@ -138,7 +142,7 @@ async function updateRecord<R>(
   dir: string,
   name: string,
   entry: Entry,
-  op: (record: { attr: Attr; xattr?: Xattrs }) => R,
+  op: (record: XattrRecord) => R,
 ): Promise<R> {
   if (entry.t === "d") return ctx.dirs.updateSelf(entry.ino, op);
   if (entry.t === "l") {
@@ -173,7 +177,6 @@ async function relocating<R>(step: (again: boolean) => Promise<R>): Promise<R> {
 }
 
 const XATTR_VALUE_MAX = 64 * 1024;
-const XATTR_NAMES_MAX = 64 * 1024;
 
 function checkXattrName(name: string, path: string): void {
   const bytes = new TextEncoder().encode(name).length;
@@ -182,35 +185,41 @@ function checkXattrName(name: string, path: string): void {
   }
 }
 
-/** The xattrs of `path`; a directory resolved before is read by itself (see getattr). */
-async function readXattrs(ctx: Ctx, path: string): Promise<Xattrs> {
+/** The record an xattr operation reads: its xattrs inline, or spilled (`XattrRef`). */
+async function readHolder(ctx: Ctx, path: string): Promise<XattrHolder> {
   const names = splitPath(path);
   checkScope(ctx, names, path);
   const known = await cachedDir(ctx, names);
-  if (known) return known.xattr ?? {};
+  if (known) return known;
   return await (await target(ctx, path)).read();
 }
 
+/** The xattrs of `path`, spilled values read (see getattr for a directory resolved before). */
+async function readXattrs(ctx: Ctx, path: string): Promise<Xattrs> {
+  return await recordXattrs(ctx, await readHolder(ctx, path));
+}
+
 /** Where an xattr operation acts: the record holding `path`'s attributes. */
-async function target(ctx: Ctx, path: string) {
+async function target(ctx: Ctx, path: string): Promise<XattrTarget> {
   const { parent, name, entry } = await locate(ctx, path);
   if (!parent) {
     return {
-      read: async () => (await openDir(ctx, ROOT_INO, path)).xattr ?? {},
-      update: <R>(op: (r: { attr: Attr; xattr?: Xattrs }) => R) =>
-        ctx.dirs.updateSelf(ROOT_INO, op),
+      /** Directories keep their own xattrs inline (one object each: never spilled). */
+      spills: false,
+      read: async (): Promise<XattrHolder> => await openDir(ctx, ROOT_INO, path),
+      update: <R>(op: (r: XattrRecord) => R) => ctx.dirs.updateSelf(ROOT_INO, op),
       statOf: (record: { attr: Attr }) => selfStat(record as DirObject),
     };
   }
   if (!entry) throw new FsError("ENOENT", "No such file or directory", { path });
   return {
-    read: async (): Promise<Xattrs> => {
-      if (entry.t === "d") return (await openDir(ctx, entry.ino, path)).xattr ?? {};
-      if (entry.t === "h") return (await loadRecord(ctx, entry)).xattr ?? {};
-      return entry.xattr ?? {};
+    spills: entry.t !== "d",
+    read: async (): Promise<XattrHolder> => {
+      if (entry.t === "d") return await openDir(ctx, entry.ino, path);
+      if (entry.t === "h") return await loadRecord(ctx, entry);
+      return entry;
     },
-    update: <R>(op: (r: { attr: Attr; xattr?: Xattrs }) => R) =>
-      updateRecord(ctx, parent.ino, name, entry, op),
+    update: <R>(op: (r: XattrRecord) => R) => updateRecord(ctx, parent.ino, name, entry, op),
     /** The stat as the change left `record` (null: read it after, see `selfStat`). */
     statOf: (record: { attr: Attr }) =>
       entry.t === "d" ? selfStat(record as DirObject) : changedStat(entry, record),
@@ -224,10 +233,13 @@ function selfStat(dir: DirObject): Stat | null {
 
 export async function getxattr(ctx: Ctx, path: string, name: string): Promise<Uint8Array> {
   checkXattrName(name, path);
-  const xattr = await readXattrs(ctx, path);
-  if (!Object.hasOwn(xattr, name)) {
+  const holder = await readHolder(ctx, path);
+  // A name absent from a spilled record is known without reading its values.
+  if (!xattrNames(holder).includes(name)) {
     throw new FsError("ENODATA", `No attribute "${name}"`, { path });
   }
+  const xattr = await recordXattrs(ctx, holder);
+  if (!Object.hasOwn(xattr, name)) throw new FsError("EIO", `Attribute "${name}" lost`, { path });
   return fromBase64(xattr[name]!);
 }
 
@@ -236,8 +248,31 @@ export async function getxattrs(ctx: Ctx, path: string): Promise<Record<string, 
   return decodeXattrs(await readXattrs(ctx, path));
 }
 
+/** The names of `path`'s xattrs: spilled values are not read. */
 export async function listxattr(ctx: Ctx, path: string): Promise<string[]> {
-  return Object.keys(await readXattrs(ctx, path)).sort();
+  return xattrNames(await readHolder(ctx, path)).sort();
+}
+
+/** Changes the xattrs of `path` by `change` (see `changeXattrs`), again if it was replaced. */
+function changeAt<R>(
+  ctx: Ctx,
+  path: string,
+  change: (xattr: Xattrs) => void,
+  answer: (record: XattrRecord, statOf: (record: { attr: Attr }) => Stat | null) => R,
+): Promise<R> {
+  return relocating((again) =>
+    changeXattrs(ctx, path, { again, target: () => target(ctx, path), change, answer })
+  );
+}
+
+/** Sets `name` to `value` in `xattr` (a plain own property, whatever the name). */
+function put(xattr: Xattrs, name: string, value: string): void {
+  Object.defineProperty(xattr, name, {
+    value,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
 }
 
 /**
@@ -260,28 +295,12 @@ export async function setxattr(
     });
   }
   const encoded = toBase64(value);
-  const done = await relocating(async () => {
-    const at = await target(ctx, path);
-    return await at.update((record) => {
-      const xattr = record.xattr ?? {};
-      const exists = Object.hasOwn(xattr, name);
-      if (flags.create && exists) throw new FsError("EEXIST", "Attribute exists", { path });
-      if (flags.replace && !exists) throw new FsError("ENODATA", "No such attribute", { path });
-      const total = Object.entries(xattr).reduce((n, [k, v]) => n + k.length + v.length, 0);
-      if (total + name.length + encoded.length > XATTR_NAMES_MAX * 2) {
-        throw new FsError("ENOSPC", "No room for more attributes", { path });
-      }
-      Object.defineProperty(xattr, name, {
-        value: encoded,
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
-      record.xattr = xattr;
-      record.attr.ctime = ctx.now();
-      return at.statOf(record);
-    });
-  });
+  const done = await changeAt(ctx, path, (xattr) => {
+    const exists = Object.hasOwn(xattr, name);
+    if (flags.create && exists) throw new FsError("EEXIST", "Attribute exists", { path });
+    if (flags.replace && !exists) throw new FsError("ENODATA", "No such attribute", { path });
+    put(xattr, name, encoded);
+  }, (record, statOf) => statOf(record));
   return done ?? await getattr(ctx, path);
 }
 
@@ -304,44 +323,22 @@ export async function updatexattrs(
     }
   }
   for (const name of changes.remove ?? []) checkXattrName(name, path);
-  await relocating(async () =>
-    (await target(ctx, path)).update((record) => {
-      const xattr: Xattrs = { ...record.xattr };
-      for (const name of changes.remove ?? []) delete xattr[name];
-      for (const [name, value] of set) {
-        Object.defineProperty(xattr, name, {
-          value: toBase64(value),
-          enumerable: true,
-          writable: true,
-          configurable: true,
-        });
-      }
-      const total = Object.entries(xattr).reduce((n, [k, v]) => n + k.length + v.length, 0);
-      if (total > XATTR_NAMES_MAX * 2) {
-        throw new FsError("ENOSPC", "No room for more attributes", { path });
-      }
-      if (Object.keys(xattr).length === 0) delete record.xattr;
-      else record.xattr = xattr;
-      record.attr.ctime = ctx.now();
-    })
-  );
+  const encoded = set.map(([name, value]) => [name, toBase64(value)] as const);
+  await changeAt(ctx, path, (xattr) => {
+    for (const name of changes.remove ?? []) delete xattr[name];
+    for (const [name, value] of encoded) put(xattr, name, value);
+  }, () => undefined);
 }
 
 /** Removes one extended attribute; answers the stat as {@linkcode setxattr} does. */
 export async function removexattr(ctx: Ctx, path: string, name: string): Promise<Stat> {
   checkXattrName(name, path);
-  const done = await relocating(async () => {
-    const at = await target(ctx, path);
-    return await at.update((record) => {
-      if (!record.xattr || !Object.hasOwn(record.xattr, name)) {
-        throw new FsError("ENODATA", `No attribute "${name}"`, { path });
-      }
-      delete record.xattr[name];
-      if (Object.keys(record.xattr).length === 0) delete record.xattr;
-      record.attr.ctime = ctx.now();
-      return at.statOf(record);
-    });
-  });
+  const done = await changeAt(ctx, path, (xattr) => {
+    if (!Object.hasOwn(xattr, name)) {
+      throw new FsError("ENODATA", `No attribute "${name}"`, { path });
+    }
+    delete xattr[name];
+  }, (record, statOf) => statOf(record));
   return done ?? await getattr(ctx, path);
 }
 

@@ -360,10 +360,14 @@ export async function copy(
   await options.beforeEach?.();
   // A copy this late names segments that its source may have let go of since, and that GC
   // may have reclaimed: take them out of its pending set, or fail (docs/format.md).
-  if (fresh.t === "f" && ctx.now() - now >= ctx.claimAfterMs) {
-    const segments = [...new Set((await loadMap(ctx, fresh)).map(([, , segment]) => segment))];
-    const maps = fresh.mapRef === undefined ? [] : [fresh.mapRef];
-    if (!await claimData(ctx.meta, { segments, maps })) {
+  // Spilled xattr values are shared with the source the same way.
+  if ((fresh.t === "f" || fresh.t === "l") && ctx.now() - now >= ctx.claimAfterMs) {
+    const segments = fresh.t === "l"
+      ? []
+      : [...new Set((await loadMap(ctx, fresh)).map(([, , segment]) => segment))];
+    const maps = fresh.t === "f" && fresh.mapRef !== undefined ? [fresh.mapRef] : [];
+    const xattrs = fresh.xattrRef ? [fresh.xattrRef.id] : [];
+    if (!await claimData(ctx.meta, { segments, maps, xattrs })) {
       throw new FsError("EIO", "The copy stalled so long that its source's data was reclaimed", {
         path: to,
       });
