@@ -43,11 +43,13 @@ import {
 import { checkXattrObject } from "./xattr_values.ts";
 import { checkPageMap, mapEnd, type PageMap } from "./page_map.ts";
 import {
+  emptyWalk,
   problem,
   type ProblemKind,
   type ReachedInode,
   type StaleUnlinkMark,
   type Walk,
+  type WalkOptions,
 } from "./_walk_result.ts";
 import { markOf } from "./unlink_mark.ts";
 import { forEachLimit } from "./_walk_util.ts";
@@ -67,13 +69,10 @@ interface Task {
  * Walks the tree from the root; re-walks (up to `attempts` times) while objects change
  * under it. `consistent` in the result says whether the last walk was a stable snapshot.
  */
-export async function walk(
-  meta: MetaStore,
-  options: { now: number; graceMs: number; attempts?: number },
-): Promise<Walk> {
+export async function walk(meta: MetaStore, options: WalkOptions): Promise<Walk> {
   const attempts = options.attempts ?? 3;
   for (let attempt = 1;; attempt++) {
-    const walker = new Walker(meta, options.now, options.graceMs);
+    const walker = new Walker(meta, options);
     const result = await walker.run();
     result.consistent = await walker.stable();
     if (result.consistent || attempt >= attempts) return result;
@@ -85,6 +84,7 @@ class Walker {
   readonly #dirs: Directories;
   readonly #now: number;
   readonly #graceMs: number;
+  readonly #checkXattrs: boolean;
   /** Every metadata object read, with the ETag seen ("" absent, "!" corrupt). */
   readonly #seen = new Map<string, { etag: string; check: Check }>();
   /** Directory inos already reached, with the path that reached them. */
@@ -93,31 +93,14 @@ class Walker {
   /** Keys of reached inodes whose object is missing: reported once the walk ends. */
   readonly #missing = new Set<string>();
   readonly #mapLoads = new Map<string, Promise<PageMap | null>>();
-  readonly result: Walk = {
-    superblock: null,
-    dirs: new Map(),
-    shards: new Set(),
-    held: new Set(),
-    unread: new Set(),
-    misparented: [],
-    inodes: new Map(),
-    maps: new Set(),
-    xattrs: new Set(),
-    segments: new Map(),
-    intents: [],
-    unlinkMarks: [],
-    entryInos: new Map(),
-    files: 0,
-    symlinks: 0,
-    problems: [],
-    consistent: false,
-  };
+  readonly result: Walk = emptyWalk();
 
-  constructor(meta: MetaStore, now: number, graceMs: number) {
+  constructor(meta: MetaStore, options: WalkOptions) {
     this.#meta = meta;
     this.#dirs = new Directories(meta);
-    this.#now = now;
-    this.#graceMs = graceMs;
+    this.#now = options.now;
+    this.#graceMs = options.graceMs;
+    this.#checkXattrs = options.checkXattrs ?? false;
   }
 
   #problem(kind: ProblemKind, detail: string, where: { key?: string; path?: string } = {}) {
@@ -435,11 +418,12 @@ class Walker {
     }
   }
 
-  /** Spilled xattrs: reached, read once to check them (missing or unreadable: `BLIND`). */
+  /** Spilled xattrs: reached, and for fsck read once to check them (problems blind it). */
   async #xattrValues(record: { xattrRef?: XattrRef }, path: string): Promise<void> {
     const id = record.xattrRef?.id;
     if (id === undefined || this.result.xattrs.has(id)) return;
     this.result.xattrs.add(id);
+    if (!this.#checkXattrs) return;
     const found = await checkXattrObject(this.#meta.store, id);
     const kind = found?.missing ? "missing-xattrs" : "corrupt-object";
     if (found) this.#problem(kind, found.detail, { key: xattrKey(id), path });

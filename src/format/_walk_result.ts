@@ -236,3 +236,39 @@ export function liveBytes(use: SegmentUse): number {
   }
   return total;
 }
+
+/** What `walk` (`_walk.ts`) is told. */
+export interface WalkOptions {
+  now: number;
+  graceMs: number;
+  attempts?: number;
+  /**
+   * Read every spilled xattr object named, to check it (fsck); without, only their ids
+   * are gathered (GC: such an object names nothing, so one missing or unreadable hides no
+   * garbage, and a GET of each of maybe millions per walk would buy nothing).
+   */
+  checkXattrs?: boolean;
+}
+
+/** A walk that has reached nothing yet. */
+export function emptyWalk(): Walk {
+  return {
+    superblock: null,
+    dirs: new Map(),
+    shards: new Set(),
+    held: new Set(),
+    unread: new Set(),
+    misparented: [],
+    inodes: new Map(),
+    maps: new Set(),
+    xattrs: new Set(),
+    segments: new Map(),
+    intents: [],
+    unlinkMarks: [],
+    entryInos: new Map(),
+    files: 0,
+    symlinks: 0,
+    problems: [],
+    consistent: false,
+  };
+}

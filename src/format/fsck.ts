@@ -154,7 +154,7 @@ export async function fsck(store: ObjectStore, options: FsckOptions = {}): Promi
     ...options.decodeBytes ? { decodeBytes: options.decodeBytes } : {},
   });
   const dirs = new Directories(meta);
-  const tree = await walk(meta, { now, graceMs });
+  const tree = await walk(meta, { now, graceMs, checkXattrs: true });
   const spot = blindSpot(tree);
   // An object it could not read (over the decode bound, say) may name anything that looks
   // unreached: never inferred to be garbage.
