@@ -29,7 +29,8 @@ export interface Step {
   readonly apply?: (res: Response, body: Uint8Array) => string | null | void;
 }
 
-export const NAMES = ["a", "b", "c"];
+/** The names of each level (tests/_fuzz_limits.ts may make them more for a run). */
+export const NAMES: string[] = ["a", "b", "c"];
 export const api = (path: string) => "/api/v1/fs" + davUrl(path).slice("/dav".length);
 export const meta = (route: string, path: string) =>
   `/api/v1/${route}` + davUrl(path).slice("/dav".length);

@@ -5,11 +5,22 @@
 // overwrites, collisions, moves into non-empty and own subtrees happen all the time.
 //
 // FUZZ_SEEDS=N seeds (default 25 on memory) from FUZZ_FIRST (default 1), FUZZ_OPS=M
-// operations each (default 150; 120 on S3), FUZZ_SEED=S for one seed.
+// operations each (default 150; 120 on S3), FUZZ_SEED=S for one seed. FUZZ_DIR_ENTRIES,
+// FUZZ_DIR_BYTES and FUZZ_NAMES: directory limits small enough for age shards
+// (tests/_fuzz_limits.ts); one seed set runs with them by default.
 
 import { assert, assertEquals } from "./_assert.ts";
 import { Dav, davUrl, parseMultistatus } from "./_dav.ts";
 import { fuzzSeeds, Rng } from "./_model.ts";
+import {
+  assertReached,
+  type Census,
+  CensusStore,
+  envLimits,
+  type FuzzLimits,
+  TINY,
+  withNames,
+} from "./_fuzz_limits.ts";
 import { contract } from "./_stores.ts";
 import { MemoryStore } from "../src/store/memory.ts";
 import type { ObjectStore } from "../src/store/types.ts";
@@ -66,7 +77,8 @@ function within(path: string, ancestor: string): boolean {
   return path === ancestor || path.startsWith(ancestor === "/" ? "/" : ancestor + "/");
 }
 
-const NAMES = ["a", "b", "c"];
+/** The names of each level (FUZZ_NAMES, or more with tiny limits: tests/_fuzz_limits.ts). */
+const NAMES: string[] = ["a", "b", "c"];
 
 function randomPath(rng: Rng, tree: Tree): string {
   // Mostly below an existing directory, sometimes below a file or nowhere (bad input).
@@ -395,10 +407,24 @@ function modelView(tree: Tree): Map<string, string> {
   return out;
 }
 
-async function runSeed(store: ObjectStore, seed: number, ops: number): Promise<void> {
+async function runSeed(
+  store: ObjectStore,
+  seed: number,
+  ops: number,
+  limits: FuzzLimits = envLimits(),
+): Promise<void> {
+  await withNames(NAMES, limits.names, () => runSeedWith(store, seed, ops, limits));
+}
+
+async function runSeedWith(
+  store: ObjectStore,
+  seed: number,
+  ops: number,
+  limits: FuzzLimits,
+): Promise<void> {
   const rng = new Rng(seed);
-  const a = new Dav(await Vfs.open(store), store);
-  const b = new Dav(await Vfs.open(store), store);
+  const a = new Dav(await Vfs.open(store, limits.vfs), store);
+  const b = new Dav(await Vfs.open(store, limits.vfs), store);
   let tree = new Tree();
   const history: string[] = [];
   const context = () => `seed ${seed}\n  ${history.slice(-25).join("\n  ")}`;
@@ -496,6 +522,19 @@ Deno.test("memory: random WebDAV and HTTP API operations on two instances agree 
   for (const seed of fuzzSeeds(25)) {
     await runSeed(new MemoryStore(), seed, Number(env("FUZZ_OPS") ?? 150));
   }
+});
+
+Deno.test("memory: the same through age shards (directory objects of two entries, 1 KiB)", async () => {
+  // Tiny limits (tests/_fuzz_limits.ts): creates, renames, MOVE and COPY over a
+  // destination, DELETE and PROPFIND cross open and closed shards and roll-overs.
+  const seeds = Deno.env.get("FUZZ_SEED") ? fuzzSeeds(1) : [1, 2, 3, 4, 5, 6];
+  const census: Census[] = [];
+  for (const seed of seeds) {
+    const store = new CensusStore(new MemoryStore());
+    await runSeed(store, seed, Number(env("FUZZ_OPS") ?? 150), TINY);
+    census.push(store.census);
+  }
+  if (!env("FUZZ_SEED")) assertReached(census);
 });
 
 contract(
