@@ -38,7 +38,7 @@ Deno.test("WebDAV COPY and MOVE over names in closed shards of sparse filters su
       headers: { destination: `http://localhost/dav/d/f${i}`, overwrite: "T" },
     });
     assertEquals(copy, 204, `COPY over f${i}`);
-    assertEquals([...await fs.readFile(`/d/f${i}`)], [42]);
+    assertEquals([...await fs.read(`/d/f${i}`, 0, 10)], [42]);
   }
   const move = await dav.status("MOVE", "/d/src", {
     headers: { destination: "http://localhost/dav/d/f0", overwrite: "T" },
