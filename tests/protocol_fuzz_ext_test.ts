@@ -198,6 +198,13 @@ async function eitherOutcome(w: World, sub: number, dav: Dav): Promise<string | 
   for (const [name, t] of candidates) {
     const diff = [...diffTrees(got, namesOnly(modelTree(t.model))), ...await attrsDiffer(t, dav)];
     if (diff.length === 0) {
+      // A removal may be done and the release of its locks not (a later write of the
+      // lock table): the locks are what the server holds of those known before.
+      for (const [root, token] of snap.locks) {
+        const held = (await dav.vfs.locks.covering(root)).some((l) => l.token === token);
+        if (held) t.locks.set(root, token);
+        else t.locks.delete(root);
+      }
       adopt(w, t);
       return null;
     }
