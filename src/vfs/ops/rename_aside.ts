@@ -150,15 +150,18 @@ export async function nameBeside(ctx: Ctx, path: string, prefix: string): Promis
   // where new names go, and `renameAside` answers EXDEV, as for a split half.
   if (dir.ages && placeRate(dir.ages, home!) * DRAWS < 1) return base;
   // A hash-sharded directory of depth d takes 2^d tries on average (d is small: 2,048
-  // entries a shard); an unsharded one, the first.
-  for (let i = 0; i < 1 << 20; i++) {
+  // entries a shard); an unsharded one, the first. The estimate above takes the filters as
+  // independent; an older one that passes every name the home's does (built from the same
+  // names: one removed and created again lands in a later shard) leaves none to find, so
+  // past 4 times the most expected the name goes where new names go, as above.
+  for (let i = 0; i < DRAWS * 4; i++) {
     const name = i === 0 ? base : `${base}-${i}`;
     if (objectOfName(dir, name) === home) {
       checkName(name, path);
       return name;
     }
   }
-  throw new FsError("EAGAIN", "No name found beside the entry", { path });
+  return base;
 }
 
 /** Draws of names `nameBeside` expects at most before it gives up placing one beside. */
