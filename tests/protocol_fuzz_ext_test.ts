@@ -29,6 +29,7 @@ import { compareUtf8, diffTrees, fuzzSeeds, modelTree, Rng, type Tree, vfsTree }
 import { api, NAMES, namesOf, nextStep } from "./_protocol_ops.ts";
 import type { Step } from "./_protocol_steps.ts";
 import { ProtocolFaults, unknownOutcome } from "./_protocol_faults.ts";
+import { Janitor } from "./_protocol_janitor.ts";
 import { within, World } from "./_protocol_world.ts";
 import {
   assertReached,
@@ -345,14 +346,26 @@ async function runSeedWith(
   const rng = new Rng(seed);
   const faults = FAULTS ? new ProtocolFaults(seed, FAULTS, FAULT_ATTEMPTS) : null;
   const view = (k: number) => faults?.view(store, k) ?? store;
-  const a = new Dav(await Vfs.open(view(0), limits.vfs), store);
-  const b = new Dav(await Vfs.open(view(1), limits.vfs), store);
+  // Clocks apart (FUZZ_SKEW=ms): A ahead by half, B behind by half, the janitor (GC and
+  // compaction, FUZZ_GC=1) off by a seeded share of it; the store keeps its own.
+  const clock = (off: number) => SKEW ? { now: () => Date.now() + off } : {};
+  const a = new Dav(await Vfs.open(view(0), { ...limits.vfs, ...clock(SKEW / 2) }), store);
+  const b = new Dav(await Vfs.open(view(1), { ...limits.vfs, ...clock(-SKEW / 2) }), store);
   const w = new World();
   let unknown = 0;
   const history: string[] = [];
   const context = () =>
     `seed ${seed}\n  ${history.slice(-Number(Deno.env.get("FUZZ_HISTORY") ?? 30)).join("\n  ")}`;
+  const janitor = GC
+    ? new Janitor(
+      store,
+      await Vfs.open(store, { ...limits.vfs, ...clock(SKEW * (rng.next() - 0.5)) }),
+      GC_GRACE,
+      (line) => history.push(line),
+    )
+    : null;
   for (let i = 0; i < ops; i++) {
+    janitor?.maybeStart(rng);
     const [dav, other] = rng.chance(0.5) ? [a, b] : [b, a];
     const name = dav === a ? "A" : "B";
     if (rng.chance(0.04)) {
@@ -414,6 +427,18 @@ async function runSeedWith(
       if (diff.length) assert(false, `tree after #${i}:\n  ${diff.join("\n  ")}\n${context()}`);
     }
   }
+  if (janitor) {
+    // Nothing acknowledged may be gone once GC ran with no grace after the last request.
+    await janitor.final();
+    const got = namesOnly(await vfsTree(a.vfs));
+    const diff = diffTrees(got, namesOnly(modelTree(w.model)));
+    if (diff.length) assert(false, `tree after GC:\n  ${diff.join("\n  ")}\n${context()}`);
+    if (STATS) {
+      STATS.set("(gc runs)", (STATS.get("(gc runs)") ?? 0) + janitor.runs);
+      STATS.set("(gc deleted)", (STATS.get("(gc deleted)") ?? 0) + janitor.deleted);
+      STATS.set("(compactions)", (STATS.get("(compactions)") ?? 0) + janitor.compactions);
+    }
+  }
   if (STATS && faults) {
     STATS.set("(faults injected)", (STATS.get("(faults injected)") ?? 0) + faults.injected);
     STATS.set("(outcomes unknown)", (STATS.get("(outcomes unknown)") ?? 0) + unknown);
@@ -424,6 +449,10 @@ const env = (name: string) => Deno.env.get(name);
 /** FUZZ_FAULTS=p: store faults (tests/_protocol_faults.ts); FUZZ_FAULT_ATTEMPTS=n. */
 const FAULTS = Number(env("FUZZ_FAULTS") ?? 0);
 const FAULT_ATTEMPTS = Number(env("FUZZ_FAULT_ATTEMPTS") ?? 2);
+/** FUZZ_SKEW=ms: the instances' clocks that far apart; FUZZ_GC=1: GC and compaction run. */
+const SKEW = Number(env("FUZZ_SKEW") ?? 0);
+const GC = env("FUZZ_GC") === "1";
+const GC_GRACE = Number(env("FUZZ_GC_GRACE") ?? 1000);
 /** FUZZ_STATS=1: counts of (operation, status), printed at the end (to see what is reached). */
 const STATS = env("FUZZ_STATS") ? new Map<string, number>() : null;
 addEventListener("unload", () => {
@@ -432,7 +461,9 @@ addEventListener("unload", () => {
 
 Deno.test("memory: symlinks, links, xattrs, conditionals, ranges and locks through both protocols agree with a model", async () => {
   for (const seed of fuzzSeeds(50)) {
-    await runSeed(new MemoryStore(), seed, Number(env("FUZZ_OPS") ?? 200));
+    // With clocks apart the store keeps its own (as S3 does), else the host's is its.
+    const store = new MemoryStore(SKEW ? { clock: () => Date.now() } : {});
+    await runSeed(store, seed, Number(env("FUZZ_OPS") ?? 200));
   }
 });
 
