@@ -27,7 +27,7 @@ import { assert, assertEquals } from "./_assert.ts";
 import { Dav } from "./_dav.ts";
 import { compareUtf8, diffTrees, fuzzSeeds, modelTree, Rng, type Tree, vfsTree } from "./_model.ts";
 import { api, NAMES, namesOf, nextStep } from "./_protocol_ops.ts";
-import type { Step } from "./_protocol_steps.ts";
+import { LENIENT, type Step } from "./_protocol_steps.ts";
 import { ProtocolFaults, unknownOutcome } from "./_protocol_faults.ts";
 import { Janitor } from "./_protocol_janitor.ts";
 import { within, World } from "./_protocol_world.ts";
@@ -197,7 +197,10 @@ async function eitherOutcome(w: World, sub: number, dav: Dav): Promise<string | 
   const method = step.init.method ?? "GET";
   if (method === "DELETE") candidates.push(["partly applied", partlyDeleted(snap, step.url, got)]);
   for (const [name, t] of candidates) {
-    const diff = [...diffTrees(got, namesOnly(modelTree(t.model))), ...await attrsDiffer(t, dav)];
+    const diff = [
+      ...diffTrees(got, namesOnly(modelTree(t.model)), NLINK),
+      ...await attrsDiffer(t, dav),
+    ];
     if (diff.length === 0) {
       // A removal may be done and the release of its locks not (a later write of the
       // lock table): the locks are what the server holds of those known before.
@@ -314,7 +317,7 @@ async function pair(
     }
     if (!why) {
       const diff = [
-        ...diffTrees(got, namesOnly(modelTree(t.model))),
+        ...diffTrees(got, namesOnly(modelTree(t.model)), NLINK),
         ...await attrsDiffer(t, a),
       ];
       if (diff.length === 0) {
@@ -345,6 +348,7 @@ async function runSeedWith(
 ): Promise<void> {
   const rng = new Rng(seed);
   const faults = FAULTS ? new ProtocolFaults(seed, FAULTS, FAULT_ATTEMPTS) : null;
+  LENIENT.nlink = faults !== null;
   const view = (k: number) => faults?.view(store, k) ?? store;
   // Clocks apart (FUZZ_SKEW=ms): A ahead by half, B behind by half, the janitor (GC and
   // compaction, FUZZ_GC=1) off by a seeded share of it; the store keeps its own.
@@ -423,7 +427,7 @@ async function runSeedWith(
     }
     if (i % 10 === 9 || i === ops - 1) {
       const got = namesOnly(await vfsTree(other.vfs));
-      const diff = diffTrees(got, namesOnly(modelTree(w.model)));
+      const diff = diffTrees(got, namesOnly(modelTree(w.model)), NLINK);
       if (diff.length) assert(false, `tree after #${i}:\n  ${diff.join("\n  ")}\n${context()}`);
     }
   }
@@ -431,7 +435,7 @@ async function runSeedWith(
     // Nothing acknowledged may be gone once GC ran with no grace after the last request.
     await janitor.final();
     const got = namesOnly(await vfsTree(a.vfs));
-    const diff = diffTrees(got, namesOnly(modelTree(w.model)));
+    const diff = diffTrees(got, namesOnly(modelTree(w.model)), NLINK);
     if (diff.length) assert(false, `tree after GC:\n  ${diff.join("\n  ")}\n${context()}`);
     if (STATS) {
       STATS.set("(gc runs)", (STATS.get("(gc runs)") ?? 0) + janitor.runs);
@@ -453,6 +457,12 @@ const FAULT_ATTEMPTS = Number(env("FUZZ_FAULT_ATTEMPTS") ?? 2);
 const SKEW = Number(env("FUZZ_SKEW") ?? 0);
 const GC = env("FUZZ_GC") === "1";
 const GC_GRACE = Number(env("FUZZ_GC_GRACE") ?? 1000);
+/**
+ * Under faults a hard link's count may stay one too high for a while: a removal cut short
+ * between its name's removal and the count's (docs/format.md, "A release cut short") is
+ * finished by the next removal of a name of that file, or fsck.
+ */
+const NLINK = { nlink: FAULTS ? "at-least" : "exact" } as const;
 /** FUZZ_STATS=1: counts of (operation, status), printed at the end (to see what is reached). */
 const STATS = env("FUZZ_STATS") ? new Map<string, number>() : null;
 addEventListener("unload", () => {
