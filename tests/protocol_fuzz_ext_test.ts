@@ -191,6 +191,9 @@ async function eitherOutcome(w: World, sub: number, dav: Dav): Promise<string | 
   } catch {
     // An apply that checks the answer's fields: the model changed before the check.
   }
+  // Read twice: the first walk settles what the request left in flight (a rename's intent
+  // is rolled forward or back by whoever meets it), which it may show half done.
+  await vfsTree(dav.vfs).catch(() => null);
   const got = namesOnly(await vfsTree(dav.vfs));
   const judged: string[] = [];
   const candidates: [string, World][] = [["applied", applied], ["not applied", snap]];
