@@ -29,7 +29,14 @@ export interface Step {
   readonly apply?: (res: Response, body: Uint8Array) => string | null | void;
 }
 
-export const NAMES = ["a", "b", "c"];
+/**
+ * What the checks let pass that a run under store faults may show for a while: a hard
+ * link's count one too high (a removal cut short; docs/format.md "A release cut short").
+ */
+export const LENIENT = { nlink: false };
+
+/** The names of each level (tests/_fuzz_limits.ts may make them more for a run). */
+export const NAMES: string[] = ["a", "b", "c"];
 export const api = (path: string) => "/api/v1/fs" + davUrl(path).slice("/dav".length);
 export const meta = (route: string, path: string) =>
   `/api/v1/${route}` + davUrl(path).slice("/dav".length);

@@ -5,12 +5,30 @@
 // overwrites, collisions, moves into non-empty and own subtrees happen all the time.
 //
 // FUZZ_SEEDS=N seeds (default 25 on memory) from FUZZ_FIRST (default 1), FUZZ_OPS=M
-// operations each (default 150; 120 on S3), FUZZ_SEED=S for one seed.
+// operations each (default 150; 120 on S3), FUZZ_SEED=S for one seed. FUZZ_FAULTS=p: store
+// faults under single requests (tests/_protocol_faults.ts; a 5xx is an unknown outcome,
+// judged by the other instance's tree read twice). Known to stop on a directory whose
+// DELETE a fault cut short after its removal mark and before the mark's undoing: it opens
+// as nothing until its removing lease (30 s) passes, then is reopened (seed 390011 with
+// FUZZ_FAULT_ATTEMPTS=1; docs/format.md "Removing a directory"). FUZZ_DIR_ENTRIES,
+// FUZZ_DIR_BYTES and FUZZ_NAMES: directory limits small enough for age shards
+// (tests/_fuzz_limits.ts); one seed set runs with them by default.
 
 import { assert, assertEquals } from "./_assert.ts";
 import { Dav, davUrl, parseMultistatus } from "./_dav.ts";
 import { fuzzSeeds, Rng } from "./_model.ts";
+import {
+  assertReached,
+  type Census,
+  CensusStore,
+  envLimits,
+  type FuzzLimits,
+  TINY,
+  withNames,
+} from "./_fuzz_limits.ts";
+import { ProtocolFaults, unknownOutcome } from "./_protocol_faults.ts";
 import { contract } from "./_stores.ts";
+import { parseLeftover } from "../src/format/leftovers.ts";
 import { MemoryStore } from "../src/store/memory.ts";
 import type { ObjectStore } from "../src/store/types.ts";
 import { Vfs } from "../src/vfs/mod.ts";
@@ -66,7 +84,8 @@ function within(path: string, ancestor: string): boolean {
   return path === ancestor || path.startsWith(ancestor === "/" ? "/" : ancestor + "/");
 }
 
-const NAMES = ["a", "b", "c"];
+/** The names of each level (FUZZ_NAMES, or more with tiny limits: tests/_fuzz_limits.ts). */
+const NAMES: string[] = ["a", "b", "c"];
 
 function randomPath(rng: Rng, tree: Tree): string {
   // Mostly below an existing directory, sometimes below a file or nowhere (bad input).
@@ -354,7 +373,8 @@ function nextStep(rng: Rng, tree: Tree, choose: Tree = tree): Step {
           const ms = parseMultistatus(await res.text());
           if (!listable) return;
           const names = [...ms.keys()].filter((p) => p !== path)
-            .map((p) => p.slice(p.lastIndexOf("/") + 1)).sort();
+            .map((p) => p.slice(p.lastIndexOf("/") + 1))
+            .filter((name) => !FAULTS || !leftBehind(name)).sort();
           assertEquals(names, tree.children(path), `members of ${path}`);
         },
       };
@@ -365,6 +385,14 @@ function nextStep(rng: Rng, tree: Tree, choose: Tree = tree): Step {
 /** The whole tree as an instance's HTTP API serves it, bytes included. */
 async function served(dav: Dav, path = "/", out = new Map<string, string>()) {
   const res = await req(dav, apiUrl(path) + (path === "/" ? "" : "/") + "?limit=10000");
+  if (FAULTS && path !== "/" && res.status === 404) {
+    // A directory whose removal a fault cut short after it became final (a tombstone) is
+    // still named until its removing lease passes (docs/format.md "Removing a directory"):
+    // it opens as nothing.
+    await res.body?.cancel();
+    out.delete(path);
+    return out;
+  }
   assertEquals(res.status, 200, `listing ${path}`);
   const body = await res.json() as { entries: { name: string; type: string }[] };
   for (const entry of body.entries) {
@@ -381,6 +409,19 @@ async function served(dav: Dav, path = "/", out = new Map<string, string>()) {
   return out;
 }
 
+/**
+ * Whether `path` is in what a COPY or MOVE over a collection cut short by a store fault left
+ * beside its destination: the replaced destination, or a copy being built. Such entries
+ * stay until fsck --repair removes them (docs/format.md, "Reserved names in the
+ * filesystem"). A MOVE's source left aside (`moving`) is not: it is the client's data.
+ */
+function leftBehind(path: string): boolean {
+  return path.split("/").some((name) => {
+    const kind = parseLeftover(name)?.kind;
+    return kind === "replaced" || kind === "copying";
+  });
+}
+
 function hex(bytes: Uint8Array): string {
   let h = 0x811c9dc5;
   for (const b of bytes) h = Math.imul(h ^ b, 0x01000193);
@@ -395,15 +436,33 @@ function modelView(tree: Tree): Map<string, string> {
   return out;
 }
 
-async function runSeed(store: ObjectStore, seed: number, ops: number): Promise<void> {
+async function runSeed(
+  store: ObjectStore,
+  seed: number,
+  ops: number,
+  limits: FuzzLimits = envLimits(),
+): Promise<void> {
+  await withNames(NAMES, limits.names, () => runSeedWith(store, seed, ops, limits));
+}
+
+async function runSeedWith(
+  store: ObjectStore,
+  seed: number,
+  ops: number,
+  limits: FuzzLimits,
+): Promise<void> {
   const rng = new Rng(seed);
-  const a = new Dav(await Vfs.open(store), store);
-  const b = new Dav(await Vfs.open(store), store);
+  // Store faults (FUZZ_FAULTS, tests/_protocol_faults.ts), armed for single requests.
+  const faults = FAULTS ? new ProtocolFaults(seed, FAULTS, FAULT_ATTEMPTS) : null;
+  const view = (k: number) => faults?.view(store, k) ?? store;
+  const a = new Dav(await Vfs.open(view(0), limits.vfs), store);
+  const b = new Dav(await Vfs.open(view(1), limits.vfs), store);
   let tree = new Tree();
   const history: string[] = [];
   const context = () => `seed ${seed}\n  ${history.slice(-25).join("\n  ")}`;
   const compare = async (dav: Dav, model: Tree) => {
-    const view = [...await served(dav)].sort(([x], [y]) => x < y ? -1 : 1);
+    const view = [...await served(dav)].sort(([x], [y]) => x < y ? -1 : 1)
+      .filter(([p]) => !faults || !leftBehind(p));
     return { view, same: JSON.stringify(view) === JSON.stringify([...modelView(model)]) };
   };
   for (let i = 0; i < ops; i++) {
@@ -470,10 +529,51 @@ async function runSeed(store: ObjectStore, seed: number, ops: number): Promise<v
       tree = settled;
       continue;
     }
-    const step = nextStep(rng, tree);
+    // Under faults each step is made from a number of its own, to be made again on a copy.
+    const sub = faults ? rng.int(2 ** 31) : 0;
+    const before = tree.clone();
+    const step = faults ? nextStep(new Rng(sub), tree) : nextStep(rng, tree);
     const dav = rng.chance(0.5) ? a : b;
-    const res = await step.send(dav);
+    faults?.arm(dav === a ? 0 : 1, "faults");
+    const res = await step.send(dav).finally(() => faults?.disarm());
     history.push(`#${i} ${dav === a ? "A" : "B"} ${step.what}: ${res.status}`);
+    const partial = res.status === 207 && step.what.startsWith("DELETE");
+    if (faults && (unknownOutcome(res.status) || partial) && !step.expect.includes(res.status)) {
+      // Outcome unknown: applied, not applied, or (a tree's DELETE) partly: as the other
+      // instance serves the tree.
+      const said = await res.text();
+      history.push(`  ${said.slice(0, 300).replace(/\s+/g, " ")}`);
+      const applied = before.clone();
+      // Applied: only what could have succeeded (a 2xx the model allows) changes anything.
+      if (step.expect.some((code) => code < 300)) nextStep(new Rng(sub), applied, before).apply?.();
+      // Read twice: the first walk settles what the request left in flight (a rename's
+      // intent is rolled forward or back by whoever meets it), which a walk that meets it
+      // half way shows as half done; the second is the state it settled to.
+      await compare(dav === a ? b : a, before).catch(() => null);
+      const { view } = await compare(dav === a ? b : a, before);
+      const partly = before.clone();
+      const words = step.what.split(" ");
+      const deleting = words[0] === "DELETE" || words[1] === "DELETE";
+      const target = (words[0] === "API" ? words[2]! : words[1]!).replace(/\?.*$/, "");
+      for (const p of deleting ? partly.subtree(target) : []) {
+        if (!view.some(([q]) => q === p)) partly.nodes.delete(p);
+      }
+      // A MOVE whose source could not be put back says where it is kept (docs/webdav.md).
+      const kept = / is kept at (?:https?:\/\/[^/\s]+)?\/dav(\/[^\s<;]*)/.exec(said);
+      const aside = before.clone();
+      if (kept) aside.transplant(target, decodeURIComponent(kept[1]!).replace(/\/$/, ""), true);
+      const seen = JSON.stringify(view);
+      const candidates = [applied, before, partly, ...(kept ? [aside] : [])];
+      const found = candidates.find((t) => JSON.stringify([...modelView(t)]) === seen);
+      assert(
+        found,
+        `${step.what}: ${res.status}: neither outcome explains ${seen}; before ${
+          JSON.stringify([...modelView(before)])
+        }\n${context()}`,
+      );
+      tree = found;
+      continue;
+    }
     if (!step.expect.includes(res.status)) {
       const text = await res.text();
       assert(false, `expected ${step.expect.join("|")}: ${text.slice(0, 300)}\n${context()}`);
@@ -491,11 +591,27 @@ async function runSeed(store: ObjectStore, seed: number, ops: number): Promise<v
 }
 
 const env = (name: string) => Deno.env.get(name);
+/** FUZZ_FAULTS=p: store faults (tests/_protocol_faults.ts); FUZZ_FAULT_ATTEMPTS=n. */
+const FAULTS = Number(env("FUZZ_FAULTS") ?? 0);
+const FAULT_ATTEMPTS = Number(env("FUZZ_FAULT_ATTEMPTS") ?? 2);
 
 Deno.test("memory: random WebDAV and HTTP API operations on two instances agree with a model", async () => {
   for (const seed of fuzzSeeds(25)) {
     await runSeed(new MemoryStore(), seed, Number(env("FUZZ_OPS") ?? 150));
   }
+});
+
+Deno.test("memory: the same through age shards (directory objects of two entries, 1 KiB)", async () => {
+  // Tiny limits (tests/_fuzz_limits.ts): creates, renames, MOVE and COPY over a
+  // destination, DELETE and PROPFIND cross open and closed shards and roll-overs.
+  const seeds = Deno.env.get("FUZZ_SEED") ? fuzzSeeds(1) : [1, 2, 3, 4, 5, 6];
+  const census: Census[] = [];
+  for (const seed of seeds) {
+    const store = new CensusStore(new MemoryStore());
+    await runSeed(store, seed, Number(env("FUZZ_OPS") ?? 150), TINY);
+    census.push(store.census);
+  }
+  if (!env("FUZZ_SEED")) assertReached(census);
 });
 
 contract(

@@ -82,6 +82,26 @@ export function mayHold(filter: { filter: string; k: number }, hash: number): bo
 }
 
 /**
+ * The share of names a filter passes, from the share of its bits set: about 1% for one
+ * built at 10 bits a name, far less for one of a few names (at least 48 bits, 7 probes: a
+ * filter of one or two names passes 1 in 10^5 to 10^6).
+ */
+export function passRate(filter: { filter: string; k: number }): number {
+  const { filter: bits, k } = filter;
+  if (bits.length === 0) return 1;
+  let set = 0;
+  for (let i = 0; i < bits.length; i++) {
+    const value = VALUES[bits.charCodeAt(i)] ?? -1;
+    if (value < 0) set += 6;
+    else for (let b = value; b > 0; b >>= 1) set += b & 1;
+  }
+  return (set / (bits.length * 6)) ** k;
+}
+
+/** The share of names {@linkcode admits} lets a closed shard take. */
+export const ADMITTED = 1 / 64;
+
+/**
  * Whether a closed shard may take a new name of hash `hash` that its filter passes (see
  * `_dir_place.ts`): 1 in 64 names, by a second hash of the first, so that a create seldom
  * lands there (13 closed shards, 1% of false passes each, would otherwise send 1 create in 8

@@ -62,7 +62,7 @@ export { type HashPage, type HashPosition, UnknownPosition } from "./_dir_hash_p
 export { isSlim } from "./_dir_listing.ts";
 export { ShardFull } from "./_dir_split.ts";
 export { isSharded, locateAged, shardIdsOf } from "./_dir_ages.ts";
-export { takesNew } from "./_dir_place.ts";
+export { placeRate, takesNew } from "./_dir_place.ts";
 export {
   CrossObjectError,
   DirectoryGone,

@@ -14,7 +14,7 @@
 
 import type { Context } from "hono";
 import { HttpError } from "./errors.ts";
-import { type Alias, LockedError, type Vfs } from "../vfs/mod.ts";
+import { type Alias, isFsError, LockedError, type Vfs } from "../vfs/mod.ts";
 
 /** The context variable naming who makes the request, for lock ownership. */
 const PRINCIPAL = "pagefs.lockPrincipal";
@@ -67,12 +67,30 @@ export function lockAlias(
     const key = `${follow} ${optimistic} ${path}`;
     let alias = kept.get(key);
     if (!alias) {
-      alias = vfs.realpath(path, { follow, optimistic }).catch(() => null);
+      // Only a path with no other name has none: a store that failed (EAGAIN, EIO) says
+      // nothing, and the check fails with it. Before, any error counted as no other name,
+      // and a write through a symlink to a locked file went through without its token
+      // when the store failed the look (protocol fuzz seed 390038 under store faults).
+      alias = vfs.realpath(path, { follow, optimistic }).catch((error) => {
+        if (isFsError(error, ...NO_OTHER_NAME)) return null;
+        throw error;
+      });
       kept.set(key, alias);
     }
     return alias;
   };
 }
+
+/** Why a path may have no resolved name: the change itself then fails on its own. */
+const NO_OTHER_NAME = [
+  "ENOENT",
+  "ENOTDIR",
+  "ELOOP",
+  "ENAMETOOLONG",
+  "EINVAL",
+  "EACCES",
+  "EPERM",
+] as const;
 
 /**
  * Refuses (423) a change at `path` that a lock covers without its token submitted. A change

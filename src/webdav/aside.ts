@@ -88,9 +88,12 @@ export async function putBack(
       back = movedHome ?? back;
       continue;
     }
-    if (await statOrNull(req.vfs, path).catch(() => null)) {
+    // A look that failed (the store) does not say it went: it may still be there, and the
+    // answer says where. Before, it was taken as gone, and a MOVE answered a plain 503 with
+    // its source left under the staging name (protocol fuzz seed 390005 under faults).
+    if (await statOrNull(req.vfs, path).then((s) => s !== null, () => true)) {
       // An answer that already keeps something aside has no order to match: keep this too.
-      if (!(error instanceof KeptAside) && await homeGone(req, home)) {
+      if (!(error instanceof KeptAside) && await homeGone(req, home).catch(() => false)) {
         const at: Aside = entry.holder === undefined ? { path } : { path, holder: entry.holder };
         return await dropSource(req, at, { error, what });
       }

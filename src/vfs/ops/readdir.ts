@@ -9,6 +9,7 @@ import { applyMove } from "../../format/rename_intent.ts";
 import { type HashPosition, isSharded, isSlim, UnknownPosition } from "../../format/dir.ts";
 import type { DirObject, Entry, FileEntry, InodeObject, SymlinkEntry } from "../../format/meta.ts";
 import { compareKeys } from "../../store/_util.ts";
+import { StoreError } from "../../store/types.ts";
 import { type Ctx, dirStatOf, inlineStat, inodeStat } from "../context.ts";
 import { splitPath } from "../path.ts";
 import { FsError } from "../errors.ts";
@@ -175,6 +176,16 @@ function withinXattrBytes<T extends readonly [string, Entry]>(page: T[]): T[] {
 }
 
 /**
+ * An entry whose object went meanwhile (removed, replaced) is left out of a page; but a
+ * store that failed to answer says nothing of it, and the listing fails with it. Before, a
+ * failed read left the entry out too, and a listing answered 200 without a directory or a
+ * hard-linked file that was there all along (protocol fuzz seed 390054 under store faults).
+ */
+function unlessStoreFailed(error: unknown): void {
+  if (error instanceof StoreError) throw error;
+}
+
+/**
  * What a page says of its entries, and the versions of what was read for them. Files and
  * symlinks carry their attributes in the entry: no promise each. Directories and
  * hard-linked files are read (once, for stat and xattrs alike), their versions noted.
@@ -207,7 +218,7 @@ async function infosOf(
           if (found?.t === "f" || found?.t === "l") {
             slots[i] = inlineInfo([name, found], found, true);
           }
-        })().catch(() => {}),
+        })().catch(unlessStoreFailed),
       );
       continue;
     }
@@ -228,7 +239,7 @@ async function infosOf(
         slots[i] = xattrs
           ? { name, stat, xattrs: decodeXattrs(await recordXattrs(ctx, value, { keep: false })) }
           : { name, stat };
-      })().catch(() => {}),
+      })().catch(unlessStoreFailed),
     );
   }
   await Promise.all(reads);
