@@ -38,6 +38,18 @@ export function isGone(error: unknown): boolean {
 }
 
 /**
+ * Whether directory `ino` is gone for good (no object, or a tombstone), read afresh, after
+ * a change of it met {@linkcode isGone}. A removal mark alone is not: an rmdir marks a
+ * sharded directory's own object before it looks at its shards, and takes the mark off
+ * again when one holds names (a rename's source entry, say), and a change meets the mark
+ * as "gone" meanwhile.
+ */
+export async function goneForGood(ctx: RenameStores, ino: string): Promise<boolean> {
+  const dir = await ctx.dirs.get(ino);
+  return dir === null || dir.value.removed === true;
+}
+
+/**
  * Whether the inode of `entry` (a rename's source) may have other names, so that finding
  * it at the target (`there`) does not say this rename put it there: a hard link, or a
  * plain file hard-linked since (its rename taken back, say, then a link() of it renamed
