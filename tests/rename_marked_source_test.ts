@@ -13,6 +13,7 @@ import { checkDir, type DirObject } from "../src/format/meta.ts";
 import { fsck } from "../src/format/fsck.ts";
 import { gc } from "../src/format/gc.ts";
 import { MemoryStore } from "../src/store/memory.ts";
+import { FaultyStore } from "../src/store/fault.ts";
 import { Vfs } from "../src/vfs/mod.ts";
 import { HookStore } from "./_hook_store.ts";
 
@@ -103,6 +104,38 @@ Deno.test("a rename's target unlinked while an rmdir's mark is on its sharded so
   }
   // The file was unlinked (at its new name): it has no name left, whatever the renamer saw.
   assertEquals(left, []);
+  const report = await fsck(inner, { graceMs: 0 });
+  assertEquals(report.problems.filter((p) => p.severity === "error"), []);
+});
+
+Deno.test("a rename's target is settled past a dead rmdir's mark on its source folder once that mark is stale", async () => {
+  const inner = new MemoryStore();
+  const setup = await Vfs.open(inner, limits);
+  await setup.mkdir("/e");
+  await setup.mkdir("/d");
+  for (let i = 0; i < 8; i++) await setup.writeFile(`/e/e${i}`, text(`e${i}`));
+  const eIno = (await setup.getattr("/e")).ino;
+  const dIno = (await setup.getattr("/d")).ino;
+  // The renamer is cut off right after its target write; an rmdir that marked /e died.
+  let cut = false;
+  const faulty = new FaultyStore(inner, {
+    plan: (call) => {
+      if (cut) return { kind: "fail-before" };
+      if (call.op === "PutObject" && call.key === dirKey(dIno)) cut = true;
+      return null;
+    },
+  });
+  const renamer = await Vfs.open(faulty, limits);
+  await renamer.rename("/e/e4", "/d/moved").catch(() => null);
+  assert(cut, "the renamer was cut off after its target write");
+  await setMark(new MetaStore(inner), eIno, "rmdir-dead");
+  // An instance that takes a mark it meets for dead at once (its lease 0).
+  const other = await Vfs.open(inner, { ...limits, removingLeaseMs: 0 });
+  assertEquals(new TextDecoder().decode(await other.read("/d/moved", 0, 10)), "e4");
+  assertEquals(
+    (await other.readdir("/e")).entries.map((e) => e.name).filter((n) => n === "e4"),
+    [],
+  );
   const report = await fsck(inner, { graceMs: 0 });
   assertEquals(report.problems.filter((p) => p.severity === "error"), []);
 });
