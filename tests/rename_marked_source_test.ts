@@ -139,3 +139,46 @@ Deno.test("a rename's target is settled past a dead rmdir's mark on its source f
   const report = await fsck(inner, { graceMs: 0 });
   assertEquals(report.problems.filter((p) => p.severity === "error"), []);
 });
+
+Deno.test("a rename its settler meets while an rmdir's mark is on the target's sharded folder is not taken back under its renamer", async () => {
+  const inner = new MemoryStore();
+  const setup = await Vfs.open(inner, limits);
+  await setup.mkdir("/e");
+  await setup.mkdir("/d");
+  for (let i = 0; i < 8; i++) await setup.writeFile(`/e/e${i}`, text(`e${i}`));
+  await setup.writeFile("/k", text("k"));
+  await setup.link("/k", "/e/t");
+  await setup.writeFile("/d/src", text("src"));
+  const eIno = (await setup.getattr("/e")).ino;
+  const dIno = (await setup.getattr("/d")).ino;
+  const hooks = new HookStore(inner);
+  const renamer = await Vfs.open(hooks, limits);
+  const other = await Vfs.open(inner, limits);
+  const meta = new MetaStore(inner);
+  // After the renamer's intent (the PUT of /d's object), before its target write: another
+  // instance meets the intent while an rmdir's mark is on /e; then, the mark gone, it
+  // renames the source on.
+  hooks.after((call) => call.op === "PutObject" && call.key === dirKey(dIno), async () => {
+    await setMark(meta, eIno, "rmdir-1");
+    await other.getattr("/d/src").catch(() => null);
+    await setMark(meta, eIno, null);
+    await other.rename("/d/src", "/d/src2").catch(() => null);
+  });
+  await renamer.rename("/d/src", "/e/t").catch(() => null);
+  assert(hooks.fired === 1, "the hook ran");
+  const fresh = await Vfs.open(inner, limits);
+  const names: string[] = [];
+  for (const dir of ["/d", "/e"]) {
+    for (const e of (await fresh.readdir(dir)).entries) {
+      if (new TextDecoder().decode(await fresh.read(`${dir}/${e.name}`, 0, 10)) === "src") {
+        names.push(`${dir}/${e.name}`);
+      }
+    }
+  }
+  assertEquals(names.length, 1, `one name for the file: ${names}`);
+  const k = await fresh.getattr("/k");
+  const t = await fresh.getattr("/e/t");
+  assertEquals(k.nlink, t.ino === k.ino ? 2 : 1, "the link /e/t counted as it is");
+  const report = await fsck(inner, { graceMs: 0 });
+  assertEquals(report.problems.filter((p) => p.severity === "error"), []);
+});
