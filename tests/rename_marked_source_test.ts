@@ -182,3 +182,35 @@ Deno.test("a rename its settler meets while an rmdir's mark is on the target's s
   const report = await fsck(inner, { graceMs: 0 });
   assertEquals(report.problems.filter((p) => p.severity === "error"), []);
 });
+
+Deno.test("a rename's intent is settled past a dead rmdir's mark on its target's folder once that mark is stale", async () => {
+  const inner = new MemoryStore();
+  const setup = await Vfs.open(inner, limits);
+  await setup.mkdir("/e");
+  await setup.mkdir("/d");
+  for (let i = 0; i < 8; i++) await setup.writeFile(`/e/e${i}`, text(`e${i}`));
+  await setup.writeFile("/d/src", text("src"));
+  const eIno = (await setup.getattr("/e")).ino;
+  const dIno = (await setup.getattr("/d")).ino;
+  // The renamer is cut off right after its intent; an rmdir that marked /e died.
+  let cut = false;
+  const faulty = new FaultyStore(inner, {
+    plan: (call) => {
+      if (cut) return { kind: "fail-before" };
+      if (call.op === "PutObject" && call.key === dirKey(dIno)) cut = true;
+      return null;
+    },
+  });
+  await (await Vfs.open(faulty, limits)).rename("/d/src", "/e/moved").catch(() => null);
+  assert(cut, "the renamer was cut off after its intent");
+  await setMark(new MetaStore(inner), eIno, "rmdir-dead");
+  const other = await Vfs.open(inner, { ...limits, removingLeaseMs: 0 });
+  await other.getattr("/d/src").catch(() => null);
+  const names = [
+    ...(await other.readdir("/d")).entries.map((e) => `/d/${e.name}`),
+    ...(await other.readdir("/e")).entries.map((e) => `/e/${e.name}`),
+  ].filter((n) => n === "/d/src" || n === "/e/moved");
+  assertEquals(names.length, 1, `${names}`);
+  const report = await fsck(inner, { graceMs: 0 });
+  assertEquals(report.problems.filter((p) => p.severity === "error"), []);
+});

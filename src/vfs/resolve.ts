@@ -234,8 +234,12 @@ export async function lookupEntry(
     const first = options.optimistic ? { cached: true } : RECENT;
     const entry = await ctx.dirs.lookup(dir, name, attempt === 0 ? first : {});
     if (!entry?.moving && !entry?.movedFrom) return entry;
-    if (entry.moving) await settleMoving(ctx, dir.ino, name, entry);
-    else {
+    if (entry.moving) {
+      // Its target's folder under a dead rmdir's mark holds the settling up (the target
+      // write tries again): taken off once stale, as a path through it would be.
+      await openDir(ctx, entry.moving.dir).catch(() => {});
+      await settleMoving(ctx, dir.ino, name, entry);
+    } else {
       // The source's folder under a dead rmdir's mark holds the settling up (the source may
       // still carry the intent): taken off once stale, as a path through it would be.
       await openDir(ctx, entry.movedFrom!.dir).catch(() => {});
