@@ -9,7 +9,9 @@
 // with AGE_FAULTS=1 AGE_DECODED=2000 AGE_OPS=40 found a rename settled from its target while
 // an rmdir's mark was on its source folder (tests/rename_marked_source_test.ts); seed 380676
 // a link() into a closed shard that answered EIO, its proof noted without its link flag
-// (tests/age_link_proof_test.ts).
+// (tests/age_link_proof_test.ts); seed 382121 (AGE_DECODED=3000) a settler taking a rename
+// back when its target's folder was under an rmdir's mark, and the renamer's target landing
+// after (tests/rename_marked_source_test.ts).
 //
 // AGE_S0..AGE_S1 (default 1..12) are the seeds, AGE_OPS (default 25) the operations per lane.
 
