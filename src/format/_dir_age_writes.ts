@@ -427,7 +427,7 @@ function noNewNames(draft: EntryDraft, absent: ReadonlySet<string>): EntryDraft 
     delete: (name) => draft.delete(name),
     noteApplied: (id, name) => draft.noteApplied(id, name),
     takeApplied: (id) => draft.takeApplied(id),
-    noteReleased: (id, ino, name) => draft.noteReleased(id, ino, name),
+    noteReleased: (id, ino, name, link) => draft.noteReleased(id, ino, name, link),
     released: (id) => draft.released(id),
     takeReleased: (id) => draft.takeReleased(id),
   };

@@ -24,6 +24,8 @@
 
 import { DirectoryGone, type EntryDraft } from "./_dir_entries.ts";
 import { ShardFull } from "./_dir_split.ts";
+import { ContentionError } from "./_cas_base.ts";
+import { dirKey } from "./keys.ts";
 import type { Entry, MovedFrom, Moving } from "./meta.ts";
 import type { RenameStores } from "./_rename_walk.ts";
 
@@ -31,10 +33,24 @@ import type { RenameStores } from "./_rename_walk.ts";
 const SETTLED = "settled" as const;
 /** What the target write answers when the target's object is full (see `ShardFull`). */
 const FULL = "full" as const;
+/** The target's folder under an rmdir's mark, not removed: try again. */
+const MARKED = "marked" as const;
 
 /** Whether `error` says a directory was removed (or is being removed). */
 export function isGone(error: unknown): boolean {
   return error instanceof DirectoryGone;
+}
+
+/**
+ * Whether directory `ino` is gone for good (no object, or a tombstone), read afresh, after
+ * a change of it met {@linkcode isGone}. A removal mark alone is not: an rmdir marks a
+ * sharded directory's own object before it looks at its shards, and takes the mark off
+ * again when one holds names (a rename's source entry, say), and a change meets the mark
+ * as "gone" meanwhile.
+ */
+export async function goneForGood(ctx: RenameStores, ino: string): Promise<boolean> {
+  const dir = await ctx.dirs.get(ino);
+  return dir === null || dir.value.removed === true;
 }
 
 /**
@@ -120,64 +136,75 @@ export async function writeTarget(ctx: RenameStores, args: TargetArgs): Promise<
     unvouched = base === null || base !== checked;
     draft.set(moving.name, value);
   };
-  const applied = await ctx.dirs.update<boolean | typeof SETTLED>(moving.dir, [moving.name], (
-    draft,
-    base,
-  ) => {
-    added = false;
-    target = undefined;
-    const there = draft.get(moving.name);
-    // Another name of a hard-linked file, renamed or linked there since the renamer
-    // looked: renaming a name onto another name of the same file does nothing, so the
-    // rename is taken back (the renamer then finds "same file"). Before, it counted as
-    // already applied and the source name went, with no link counted off.
-    if (there?.ino === entry.ino && linked(entry, there) && !ownTarget(there, entry, moving)) {
-      return false;
-    }
-    if (there?.ino === entry.ino) {
-      target = there.movedFrom;
-      // Already applied; or a leftover of an earlier, rolled-back try of the same move:
-      // ours takes its mark (and what it replaced), so that whoever drops that leftover
-      // cannot drop ours.
-      if (there.movedFrom && there.movedFrom.id !== moving.id) {
-        const replaced = there.movedFrom.replaced;
-        target = { ...moved.movedFrom!, ...(replaced ? { replaced } : {}) };
-        write(draft, base, { ...moved, movedFrom: target });
+  const attempt = () =>
+    ctx.dirs.update<boolean | typeof SETTLED>(moving.dir, [moving.name], (
+      draft,
+      base,
+    ) => {
+      added = false;
+      target = undefined;
+      const there = draft.get(moving.name);
+      // Another name of a hard-linked file, renamed or linked there since the renamer
+      // looked: renaming a name onto another name of the same file does nothing, so the
+      // rename is taken back (the renamer then finds "same file"). Before, it counted as
+      // already applied and the source name went, with no link counted off.
+      if (there?.ino === entry.ino && linked(entry, there) && !ownTarget(there, entry, moving)) {
+        return false;
       }
+      if (there?.ino === entry.ino) {
+        target = there.movedFrom;
+        // Already applied; or a leftover of an earlier, rolled-back try of the same move:
+        // ours takes its mark (and what it replaced), so that whoever drops that leftover
+        // cannot drop ours.
+        if (there.movedFrom && there.movedFrom.id !== moving.id) {
+          const replaced = there.movedFrom.replaced;
+          target = { ...moved.movedFrom!, ...(replaced ? { replaced } : {}) };
+          write(draft, base, { ...moved, movedFrom: target });
+        }
+        return true;
+      }
+      if ((there?.ino ?? null) !== moving.replaces) return false;
+      // The directory it replaces was reopened (its mark taken for dead): it may hold
+      // entries now.
+      if (moving.mark !== undefined && there?.fence === moving.mark) return false;
+      // Replacing an entry that is itself being renamed would drop what its rename added.
+      if (there?.moving) return false;
+      if (there && moving.noReplace) return false;
+      // A hard link with no release intent for this rename (a plain file when the renamer
+      // looked, linked since): its count could not be lowered by id, so the rename is taken
+      // back and decided again, with an intent (see `Moving.release`).
+      if (there?.t === "h" && moving.release === false) return false;
+      // The replaced entry rides along until the rename is known to have happened: if it
+      // is rolled back, taking the target back puts it there again.
+      target = there ? { ...moved.movedFrom!, replaced: there } : moved.movedFrom!;
+      write(draft, base, { ...moved, movedFrom: target });
+      added = true;
       return true;
-    }
-    if ((there?.ino ?? null) !== moving.replaces) return false;
-    // The directory it replaces was reopened (its mark taken for dead): it may hold
-    // entries now.
-    if (moving.mark !== undefined && there?.fence === moving.mark) return false;
-    // Replacing an entry that is itself being renamed would drop what its rename added.
-    if (there?.moving) return false;
-    if (there && moving.noReplace) return false;
-    // A hard link with no release intent for this rename (a plain file when the renamer
-    // looked, linked since): its count could not be lowered by id, so the rename is taken
-    // back and decided again, with an intent (see `Moving.release`).
-    if (there?.t === "h" && moving.release === false) return false;
-    // The replaced entry rides along until the rename is known to have happened: if it
-    // is rolled back, taking the target back puts it there again.
-    target = there ? { ...moved.movedFrom!, replaced: there } : moved.movedFrom!;
-    write(draft, base, { ...moved, movedFrom: target });
-    added = true;
-    return true;
-  }, {
-    // Asked before the CAS of a change on a version not vouched for: the CAS then proves
-    // that version unchanged since this look.
-    guard: {
-      check: async () => !unvouched || await intentLive(ctx, srcDir, name, moving.id),
-      otherwise: SETTLED,
-    },
-  }).catch((error) => {
-    // A shard of names of one hash that cannot take another (dir.ts): the rename is taken
-    // back, as for a target taken. Thrown on, it left the intent on its source, which every
-    // settler met again and could neither apply nor take back.
-    if (error instanceof ShardFull) return FULL;
-    if (!isGone(error)) throw error;
-    return false; // the target directory is gone
-  });
+    }, {
+      // Asked before the CAS of a change on a version not vouched for: the CAS then proves
+      // that version unchanged since this look.
+      guard: {
+        check: async () => !unvouched || await intentLive(ctx, srcDir, name, moving.id),
+        otherwise: SETTLED,
+      },
+    }).catch(async (error) => {
+      // A shard of names of one hash that cannot take another (dir.ts): the rename is taken
+      // back, as for a target taken. Thrown on, it left the intent on its source, which every
+      // settler met again and could neither apply nor take back.
+      if (error instanceof ShardFull) return FULL;
+      if (!isGone(error)) throw error;
+      // Gone, or only under an rmdir's mark (see `goneForGood`): taken back then, the rename
+      // left the target's object as it was, and its renamer's own target write, built on a
+      // version held from before the intent, still landed there after the rollback (a second
+      // name of the file, the hard link it replaced lost uncounted).
+      return await goneForGood(ctx, moving.dir) ? false : MARKED;
+    });
+  let applied = await attempt();
+  for (let tries = 0; applied === MARKED; tries++) {
+    if (tries >= 8) throw new ContentionError(dirKey(moving.dir), tries + 1);
+    await new Promise((resolve) => setTimeout(resolve, Math.random() * 2 ** (tries + 2)));
+    applied = await attempt();
+  }
   if (applied === FULL) {
     return { applied: false, added: false, target: undefined, settled: false, full: true };
   }

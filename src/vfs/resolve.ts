@@ -234,8 +234,17 @@ export async function lookupEntry(
     const first = options.optimistic ? { cached: true } : RECENT;
     const entry = await ctx.dirs.lookup(dir, name, attempt === 0 ? first : {});
     if (!entry?.moving && !entry?.movedFrom) return entry;
-    if (entry.moving) await settleMoving(ctx, dir.ino, name, entry);
-    else await settleMovedFrom(ctx, dir.ino, name, entry);
+    if (entry.moving) {
+      // Its target's folder under a dead rmdir's mark holds the settling up (the target
+      // write tries again): taken off once stale, as a path through it would be.
+      await openDir(ctx, entry.moving.dir).catch(() => {});
+      await settleMoving(ctx, dir.ino, name, entry);
+    } else {
+      // The source's folder under a dead rmdir's mark holds the settling up (the source may
+      // still carry the intent): taken off once stale, as a path through it would be.
+      await openDir(ctx, entry.movedFrom!.dir).catch(() => {});
+      await settleMovedFrom(ctx, dir.ino, name, entry);
+    }
     // Someone else's rename of a directory or symlink, rolled forward or back here: from
     // the source's mark or the target's, settling may remove the source's name or the
     // target's, so paths remembered through either must be walked again.

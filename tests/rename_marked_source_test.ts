@@ -1,0 +1,216 @@
+// A rename's source directory under a removal mark that an rmdir puts on a sharded directory
+// before it finds a shard holding names (and takes it off again): a settler that meets the
+// mark while it settles the rename from its target must not take the source for gone. It
+// did (DirectoryGone), cleared the target's mark, and whoever settled the source's intent
+// next found the target unmarked, applied the rename without the proof of the hard link it
+// replaced, and that link was never counted off (found by tests/age_shards_sched_test.ts,
+// seed 380225 with faults).
+
+import { assert, assertEquals } from "./_assert.ts";
+import { MetaStore } from "../src/format/cas.ts";
+import { dirKey } from "../src/format/keys.ts";
+import { checkDir, type DirObject } from "../src/format/meta.ts";
+import { fsck } from "../src/format/fsck.ts";
+import { gc } from "../src/format/gc.ts";
+import { MemoryStore } from "../src/store/memory.ts";
+import { FaultyStore } from "../src/store/fault.ts";
+import { Vfs } from "../src/vfs/mod.ts";
+import { HookStore } from "./_hook_store.ts";
+
+const text = (s: string) => new TextEncoder().encode(s);
+const limits = { dirLimits: { maxEntries: 4 } };
+
+/** Puts (`mark`) or takes off (null) a removal mark on directory `ino`'s own object. */
+async function setMark(meta: MetaStore, ino: string, mark: string | null): Promise<void> {
+  await meta.update<DirObject, void>(dirKey(ino), checkDir, (dir) => {
+    if (mark === null) delete dir!.value.removing;
+    else dir!.value.removing = mark;
+    return { write: dir!.value, result: undefined };
+  });
+}
+
+Deno.test("a rename settled from its target while an rmdir's mark is on its sharded source directory keeps the replaced link counted", async () => {
+  const inner = new MemoryStore();
+  const setup = await Vfs.open(inner, limits);
+  await setup.mkdir("/e");
+  await setup.mkdir("/d");
+  for (let i = 0; i < 8; i++) await setup.writeFile(`/e/e${i}`, text(`e${i}`));
+  await setup.writeFile("/d/k", text("k"));
+  await setup.link("/d/k", "/d/n6");
+  const eIno = (await setup.getattr("/e")).ino;
+  const dIno = (await setup.getattr("/d")).ino;
+  const hooks = new HookStore(inner);
+  const renamer = await Vfs.open(hooks, limits);
+  const other = await Vfs.open(inner, limits);
+  const meta = new MetaStore(inner);
+  // Right after the renamer's target write (the PUT of /d's object, which is unsharded),
+  // before it removes its source: an rmdir of /e marks it (and will take the mark off, /e
+  // holding names); meanwhile another instance meets the target and settles from there;
+  // then, the mark gone, it meets the source's intent and settles it too.
+  hooks.after((call) => call.op === "PutObject" && call.key === dirKey(dIno), async () => {
+    await setMark(meta, eIno, "rmdir-1");
+    await other.getattr("/d/n6").catch(() => null);
+    await setMark(meta, eIno, null);
+    await other.readdir("/e");
+    await other.getattr("/e/e4").catch(() => null);
+  });
+  await renamer.rename("/e/e4", "/d/n6");
+  assert(hooks.fired === 1, "the hook ran");
+  const fresh = await Vfs.open(inner, limits);
+  assertEquals(new TextDecoder().decode(await fresh.read("/d/n6", 0, 10)), "e4");
+  assertEquals((await fresh.getattr("/d/k")).nlink, 1);
+  const report = await fsck(inner, { graceMs: 0 });
+  const errors = report.problems.filter((p) => p.severity !== "info");
+  assertEquals(errors, []);
+});
+
+Deno.test("a rename's target unlinked while an rmdir's mark is on its sharded source directory does not bring the source back over freed data", async () => {
+  const inner = new MemoryStore();
+  const setup = await Vfs.open(inner, limits);
+  await setup.mkdir("/e");
+  await setup.mkdir("/d");
+  for (let i = 0; i < 8; i++) await setup.writeFile(`/e/e${i}`, text(`e${i}`));
+  const big = new Uint8Array(100_000).fill(7);
+  await setup.writeFile("/e/big", big);
+  const eIno = (await setup.getattr("/e")).ino;
+  const dIno = (await setup.getattr("/d")).ino;
+  const hooks = new HookStore(inner);
+  const renamer = await Vfs.open(hooks, limits);
+  const other = await Vfs.open(inner, limits);
+  const meta = new MetaStore(inner);
+  // After the renamer's target write, before it removes its source: another instance meets
+  // the target (/e under an rmdir's mark meanwhile) and then unlinks it, as the rename has
+  // happened for every reader from its target write on; then it meets the source's intent.
+  hooks.after((call) => call.op === "PutObject" && call.key === dirKey(dIno), async () => {
+    await setMark(meta, eIno, "rmdir-1");
+    await other.getattr("/d/moved").catch(() => null);
+    await setMark(meta, eIno, null);
+    await other.unlink("/d/moved");
+    await other.getattr("/e/big").catch(() => null);
+  });
+  await renamer.rename("/e/big", "/d/moved").catch(() => null);
+  assert(hooks.fired === 1, "the hook ran");
+  const fresh = await Vfs.open(inner, limits);
+  const names = [
+    ...(await fresh.readdir("/e")).entries.map((e) => `/e/${e.name}`),
+    ...(await fresh.readdir("/d")).entries.map((e) => `/d/${e.name}`),
+  ];
+  const left = names.filter((n) => n.endsWith("big") || n.endsWith("moved"));
+  for (let i = 0; i < 2; i++) await gc(inner, { graceMs: 0 });
+  // A name left would have to read as written (before: its data collected, as unlinked).
+  for (const name of left) {
+    const read = await Vfs.open(inner).then((fs) => fs.read(name, 0, big.length));
+    assertEquals(read.filter((b) => b === 7).length, big.length, `${name} reads as written`);
+  }
+  // The file was unlinked (at its new name): it has no name left, whatever the renamer saw.
+  assertEquals(left, []);
+  const report = await fsck(inner, { graceMs: 0 });
+  assertEquals(report.problems.filter((p) => p.severity === "error"), []);
+});
+
+Deno.test("a rename's target is settled past a dead rmdir's mark on its source folder once that mark is stale", async () => {
+  const inner = new MemoryStore();
+  const setup = await Vfs.open(inner, limits);
+  await setup.mkdir("/e");
+  await setup.mkdir("/d");
+  for (let i = 0; i < 8; i++) await setup.writeFile(`/e/e${i}`, text(`e${i}`));
+  const eIno = (await setup.getattr("/e")).ino;
+  const dIno = (await setup.getattr("/d")).ino;
+  // The renamer is cut off right after its target write; an rmdir that marked /e died.
+  let cut = false;
+  const faulty = new FaultyStore(inner, {
+    plan: (call) => {
+      if (cut) return { kind: "fail-before" };
+      if (call.op === "PutObject" && call.key === dirKey(dIno)) cut = true;
+      return null;
+    },
+  });
+  const renamer = await Vfs.open(faulty, limits);
+  await renamer.rename("/e/e4", "/d/moved").catch(() => null);
+  assert(cut, "the renamer was cut off after its target write");
+  await setMark(new MetaStore(inner), eIno, "rmdir-dead");
+  // An instance that takes a mark it meets for dead at once (its lease 0).
+  const other = await Vfs.open(inner, { ...limits, removingLeaseMs: 0 });
+  assertEquals(new TextDecoder().decode(await other.read("/d/moved", 0, 10)), "e4");
+  assertEquals(
+    (await other.readdir("/e")).entries.map((e) => e.name).filter((n) => n === "e4"),
+    [],
+  );
+  const report = await fsck(inner, { graceMs: 0 });
+  assertEquals(report.problems.filter((p) => p.severity === "error"), []);
+});
+
+Deno.test("a rename its settler meets while an rmdir's mark is on the target's sharded folder is not taken back under its renamer", async () => {
+  const inner = new MemoryStore();
+  const setup = await Vfs.open(inner, limits);
+  await setup.mkdir("/e");
+  await setup.mkdir("/d");
+  for (let i = 0; i < 8; i++) await setup.writeFile(`/e/e${i}`, text(`e${i}`));
+  await setup.writeFile("/k", text("k"));
+  await setup.link("/k", "/e/t");
+  await setup.writeFile("/d/src", text("src"));
+  const eIno = (await setup.getattr("/e")).ino;
+  const dIno = (await setup.getattr("/d")).ino;
+  const hooks = new HookStore(inner);
+  const renamer = await Vfs.open(hooks, limits);
+  const other = await Vfs.open(inner, limits);
+  const meta = new MetaStore(inner);
+  // After the renamer's intent (the PUT of /d's object), before its target write: another
+  // instance meets the intent while an rmdir's mark is on /e; then, the mark gone, it
+  // renames the source on.
+  hooks.after((call) => call.op === "PutObject" && call.key === dirKey(dIno), async () => {
+    await setMark(meta, eIno, "rmdir-1");
+    await other.getattr("/d/src").catch(() => null);
+    await setMark(meta, eIno, null);
+    await other.rename("/d/src", "/d/src2").catch(() => null);
+  });
+  await renamer.rename("/d/src", "/e/t").catch(() => null);
+  assert(hooks.fired === 1, "the hook ran");
+  const fresh = await Vfs.open(inner, limits);
+  const names: string[] = [];
+  for (const dir of ["/d", "/e"]) {
+    for (const e of (await fresh.readdir(dir)).entries) {
+      if (new TextDecoder().decode(await fresh.read(`${dir}/${e.name}`, 0, 10)) === "src") {
+        names.push(`${dir}/${e.name}`);
+      }
+    }
+  }
+  assertEquals(names.length, 1, `one name for the file: ${names}`);
+  const k = await fresh.getattr("/k");
+  const t = await fresh.getattr("/e/t");
+  assertEquals(k.nlink, t.ino === k.ino ? 2 : 1, "the link /e/t counted as it is");
+  const report = await fsck(inner, { graceMs: 0 });
+  assertEquals(report.problems.filter((p) => p.severity === "error"), []);
+});
+
+Deno.test("a rename's intent is settled past a dead rmdir's mark on its target's folder once that mark is stale", async () => {
+  const inner = new MemoryStore();
+  const setup = await Vfs.open(inner, limits);
+  await setup.mkdir("/e");
+  await setup.mkdir("/d");
+  for (let i = 0; i < 8; i++) await setup.writeFile(`/e/e${i}`, text(`e${i}`));
+  await setup.writeFile("/d/src", text("src"));
+  const eIno = (await setup.getattr("/e")).ino;
+  const dIno = (await setup.getattr("/d")).ino;
+  // The renamer is cut off right after its intent; an rmdir that marked /e died.
+  let cut = false;
+  const faulty = new FaultyStore(inner, {
+    plan: (call) => {
+      if (cut) return { kind: "fail-before" };
+      if (call.op === "PutObject" && call.key === dirKey(dIno)) cut = true;
+      return null;
+    },
+  });
+  await (await Vfs.open(faulty, limits)).rename("/d/src", "/e/moved").catch(() => null);
+  assert(cut, "the renamer was cut off after its intent");
+  await setMark(new MetaStore(inner), eIno, "rmdir-dead");
+  const other = await Vfs.open(inner, { ...limits, removingLeaseMs: 0 });
+  await other.getattr("/d/src").catch(() => null);
+  const names = [
+    ...(await other.readdir("/d")).entries.map((e) => `/d/${e.name}`),
+    ...(await other.readdir("/e")).entries.map((e) => `/e/${e.name}`),
+  ].filter((n) => n === "/d/src" || n === "/e/moved");
+  assertEquals(names.length, 1, `${names}`);
+  const report = await fsck(inner, { graceMs: 0 });
+  assertEquals(report.problems.filter((p) => p.severity === "error"), []);
+});
