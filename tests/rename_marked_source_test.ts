@@ -20,6 +20,48 @@ import { HookStore } from "./_hook_store.ts";
 const text = (s: string) => new TextEncoder().encode(s);
 const limits = { dirLimits: { maxEntries: 4 } };
 
+/**
+ * A store, the folders /e (sharded: eight files past a limit of four a shard) and /d, and
+ * whatever `more` makes there; with the inos of both folders.
+ */
+async function folders(more: (fs: Vfs) => Promise<unknown> = async () => {}) {
+  const inner = new MemoryStore();
+  const setup = await Vfs.open(inner, limits);
+  await setup.mkdir("/e");
+  await setup.mkdir("/d");
+  for (let i = 0; i < 8; i++) await setup.writeFile(`/e/e${i}`, text(`e${i}`));
+  await more(setup);
+  const eIno = (await setup.getattr("/e")).ino;
+  const dIno = (await setup.getattr("/d")).ino;
+  return { inner, eIno, dIno };
+}
+
+/** A renamer's instance, another one, and the hooks the renamer's calls run into. */
+async function instances(inner: MemoryStore) {
+  const hooks = new HookStore(inner);
+  const renamer = await Vfs.open(hooks, limits);
+  const other = await Vfs.open(inner, limits);
+  return { hooks, renamer, other, meta: new MetaStore(inner) };
+}
+
+/** A store on `inner` that fails every call after the first PUT of `key` (a crash then). */
+function cutAfterPut(inner: MemoryStore, key: string) {
+  const state = { cut: false };
+  const store = new FaultyStore(inner, {
+    plan: (call) => {
+      if (state.cut) return { kind: "fail-before" };
+      if (call.op === "PutObject" && call.key === key) state.cut = true;
+      return null;
+    },
+  });
+  return { store, state };
+}
+
+/** fsck's errors, with no grace for anything left in flight. */
+async function errors(inner: MemoryStore) {
+  return (await fsck(inner, { graceMs: 0 })).problems.filter((p) => p.severity === "error");
+}
+
 /** Puts (`mark`) or takes off (null) a removal mark on directory `ino`'s own object. */
 async function setMark(meta: MetaStore, ino: string, mark: string | null): Promise<void> {
   await meta.update<DirObject, void>(dirKey(ino), checkDir, (dir) => {
@@ -30,19 +72,11 @@ async function setMark(meta: MetaStore, ino: string, mark: string | null): Promi
 }
 
 Deno.test("a rename settled from its target while an rmdir's mark is on its sharded source directory keeps the replaced link counted", async () => {
-  const inner = new MemoryStore();
-  const setup = await Vfs.open(inner, limits);
-  await setup.mkdir("/e");
-  await setup.mkdir("/d");
-  for (let i = 0; i < 8; i++) await setup.writeFile(`/e/e${i}`, text(`e${i}`));
-  await setup.writeFile("/d/k", text("k"));
-  await setup.link("/d/k", "/d/n6");
-  const eIno = (await setup.getattr("/e")).ino;
-  const dIno = (await setup.getattr("/d")).ino;
-  const hooks = new HookStore(inner);
-  const renamer = await Vfs.open(hooks, limits);
-  const other = await Vfs.open(inner, limits);
-  const meta = new MetaStore(inner);
+  const { inner, eIno, dIno } = await folders(async (fs) => {
+    await fs.writeFile("/d/k", text("k"));
+    await fs.link("/d/k", "/d/n6");
+  });
+  const { hooks, renamer, other, meta } = await instances(inner);
   // Right after the renamer's target write (the PUT of /d's object, which is unsharded),
   // before it removes its source: an rmdir of /e marks it (and will take the mark off, /e
   // holding names); meanwhile another instance meets the target and settles from there;
@@ -60,24 +94,13 @@ Deno.test("a rename settled from its target while an rmdir's mark is on its shar
   assertEquals(new TextDecoder().decode(await fresh.read("/d/n6", 0, 10)), "e4");
   assertEquals((await fresh.getattr("/d/k")).nlink, 1);
   const report = await fsck(inner, { graceMs: 0 });
-  const errors = report.problems.filter((p) => p.severity !== "info");
-  assertEquals(errors, []);
+  assertEquals(report.problems.filter((p) => p.severity !== "info"), []);
 });
 
 Deno.test("a rename's target unlinked while an rmdir's mark is on its sharded source directory does not bring the source back over freed data", async () => {
-  const inner = new MemoryStore();
-  const setup = await Vfs.open(inner, limits);
-  await setup.mkdir("/e");
-  await setup.mkdir("/d");
-  for (let i = 0; i < 8; i++) await setup.writeFile(`/e/e${i}`, text(`e${i}`));
   const big = new Uint8Array(100_000).fill(7);
-  await setup.writeFile("/e/big", big);
-  const eIno = (await setup.getattr("/e")).ino;
-  const dIno = (await setup.getattr("/d")).ino;
-  const hooks = new HookStore(inner);
-  const renamer = await Vfs.open(hooks, limits);
-  const other = await Vfs.open(inner, limits);
-  const meta = new MetaStore(inner);
+  const { inner, eIno, dIno } = await folders((fs) => fs.writeFile("/e/big", big));
+  const { hooks, renamer, other, meta } = await instances(inner);
   // After the renamer's target write, before it removes its source: another instance meets
   // the target (/e under an rmdir's mark meanwhile) and then unlinks it, as the rename has
   // happened for every reader from its target write on; then it meets the source's intent.
@@ -104,30 +127,16 @@ Deno.test("a rename's target unlinked while an rmdir's mark is on its sharded so
   }
   // The file was unlinked (at its new name): it has no name left, whatever the renamer saw.
   assertEquals(left, []);
-  const report = await fsck(inner, { graceMs: 0 });
-  assertEquals(report.problems.filter((p) => p.severity === "error"), []);
+  assertEquals(await errors(inner), []);
 });
 
 Deno.test("a rename's target is settled past a dead rmdir's mark on its source folder once that mark is stale", async () => {
-  const inner = new MemoryStore();
-  const setup = await Vfs.open(inner, limits);
-  await setup.mkdir("/e");
-  await setup.mkdir("/d");
-  for (let i = 0; i < 8; i++) await setup.writeFile(`/e/e${i}`, text(`e${i}`));
-  const eIno = (await setup.getattr("/e")).ino;
-  const dIno = (await setup.getattr("/d")).ino;
+  const { inner, eIno, dIno } = await folders();
   // The renamer is cut off right after its target write; an rmdir that marked /e died.
-  let cut = false;
-  const faulty = new FaultyStore(inner, {
-    plan: (call) => {
-      if (cut) return { kind: "fail-before" };
-      if (call.op === "PutObject" && call.key === dirKey(dIno)) cut = true;
-      return null;
-    },
-  });
-  const renamer = await Vfs.open(faulty, limits);
+  const faulty = cutAfterPut(inner, dirKey(dIno));
+  const renamer = await Vfs.open(faulty.store, limits);
   await renamer.rename("/e/e4", "/d/moved").catch(() => null);
-  assert(cut, "the renamer was cut off after its target write");
+  assert(faulty.state.cut, "the renamer was cut off after its target write");
   await setMark(new MetaStore(inner), eIno, "rmdir-dead");
   // An instance that takes a mark it meets for dead at once (its lease 0).
   const other = await Vfs.open(inner, { ...limits, removingLeaseMs: 0 });
@@ -136,25 +145,16 @@ Deno.test("a rename's target is settled past a dead rmdir's mark on its source f
     (await other.readdir("/e")).entries.map((e) => e.name).filter((n) => n === "e4"),
     [],
   );
-  const report = await fsck(inner, { graceMs: 0 });
-  assertEquals(report.problems.filter((p) => p.severity === "error"), []);
+  assertEquals(await errors(inner), []);
 });
 
 Deno.test("a rename its settler meets while an rmdir's mark is on the target's sharded folder is not taken back under its renamer", async () => {
-  const inner = new MemoryStore();
-  const setup = await Vfs.open(inner, limits);
-  await setup.mkdir("/e");
-  await setup.mkdir("/d");
-  for (let i = 0; i < 8; i++) await setup.writeFile(`/e/e${i}`, text(`e${i}`));
-  await setup.writeFile("/k", text("k"));
-  await setup.link("/k", "/e/t");
-  await setup.writeFile("/d/src", text("src"));
-  const eIno = (await setup.getattr("/e")).ino;
-  const dIno = (await setup.getattr("/d")).ino;
-  const hooks = new HookStore(inner);
-  const renamer = await Vfs.open(hooks, limits);
-  const other = await Vfs.open(inner, limits);
-  const meta = new MetaStore(inner);
+  const { inner, eIno, dIno } = await folders(async (fs) => {
+    await fs.writeFile("/k", text("k"));
+    await fs.link("/k", "/e/t");
+    await fs.writeFile("/d/src", text("src"));
+  });
+  const { hooks, renamer, other, meta } = await instances(inner);
   // After the renamer's intent (the PUT of /d's object), before its target write: another
   // instance meets the intent while an rmdir's mark is on /e; then, the mark gone, it
   // renames the source on.
@@ -179,30 +179,15 @@ Deno.test("a rename its settler meets while an rmdir's mark is on the target's s
   const k = await fresh.getattr("/k");
   const t = await fresh.getattr("/e/t");
   assertEquals(k.nlink, t.ino === k.ino ? 2 : 1, "the link /e/t counted as it is");
-  const report = await fsck(inner, { graceMs: 0 });
-  assertEquals(report.problems.filter((p) => p.severity === "error"), []);
+  assertEquals(await errors(inner), []);
 });
 
 Deno.test("a rename's intent is settled past a dead rmdir's mark on its target's folder once that mark is stale", async () => {
-  const inner = new MemoryStore();
-  const setup = await Vfs.open(inner, limits);
-  await setup.mkdir("/e");
-  await setup.mkdir("/d");
-  for (let i = 0; i < 8; i++) await setup.writeFile(`/e/e${i}`, text(`e${i}`));
-  await setup.writeFile("/d/src", text("src"));
-  const eIno = (await setup.getattr("/e")).ino;
-  const dIno = (await setup.getattr("/d")).ino;
+  const { inner, eIno, dIno } = await folders((fs) => fs.writeFile("/d/src", text("src")));
   // The renamer is cut off right after its intent; an rmdir that marked /e died.
-  let cut = false;
-  const faulty = new FaultyStore(inner, {
-    plan: (call) => {
-      if (cut) return { kind: "fail-before" };
-      if (call.op === "PutObject" && call.key === dirKey(dIno)) cut = true;
-      return null;
-    },
-  });
-  await (await Vfs.open(faulty, limits)).rename("/d/src", "/e/moved").catch(() => null);
-  assert(cut, "the renamer was cut off after its intent");
+  const faulty = cutAfterPut(inner, dirKey(dIno));
+  await (await Vfs.open(faulty.store, limits)).rename("/d/src", "/e/moved").catch(() => null);
+  assert(faulty.state.cut, "the renamer was cut off after its intent");
   await setMark(new MetaStore(inner), eIno, "rmdir-dead");
   const other = await Vfs.open(inner, { ...limits, removingLeaseMs: 0 });
   await other.getattr("/d/src").catch(() => null);
@@ -211,6 +196,5 @@ Deno.test("a rename's intent is settled past a dead rmdir's mark on its target's
     ...(await other.readdir("/e")).entries.map((e) => `/e/${e.name}`),
   ].filter((n) => n === "/d/src" || n === "/e/moved");
   assertEquals(names.length, 1, `${names}`);
-  const report = await fsck(inner, { graceMs: 0 });
-  assertEquals(report.problems.filter((p) => p.severity === "error"), []);
+  assertEquals(await errors(inner), []);
 });
