@@ -21,21 +21,11 @@
 
 import puppeteer from "puppeteer-core";
 import { assert, assertEquals } from "./_assert.ts";
+import { CHROMIUM, needChromium, skipBrowser } from "./_chromium.ts";
 import { freePort, startServer } from "./_server.ts";
 import { hashPassword } from "../src/auth/mod.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const CI = Deno.env.get("CI") === "true";
-const haveChromium = (() => {
-  try {
-    return Deno.statSync(CHROMIUM).isFile;
-  } catch {
-    return false;
-  }
-})();
-if (!haveChromium && !CI) {
-  console.warn(`csrf_browser_test: skipped: no ${CHROMIUM} (apt-get install chromium)`);
-}
+const skipped = skipBrowser("csrf_browser_test");
 
 const PASSWORD = "alice pw 1";
 const BASIC = `Basic ${btoa(`alice:${PASSWORD}`)}`;
@@ -96,11 +86,11 @@ function attackScript(victim: string): string {
 
 Deno.test({
   name: "a page on another site or origin cannot make a signed-in browser change anything",
-  ignore: !haveChromium && !CI,
+  ignore: skipped,
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    if (!haveChromium) throw new Error(`CI needs ${CHROMIUM}: .ci/run installs Debian's chromium`);
+    needChromium();
     const server = await startServer({
       store: "memory",
       env: {

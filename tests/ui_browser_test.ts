@@ -7,28 +7,16 @@
 
 import puppeteer, { type Browser, type ElementHandle, type Page } from "puppeteer-core";
 import { assert, assertEquals } from "./_assert.ts";
+import { CHROMIUM, needChromium, skipBrowser } from "./_chromium.ts";
 import { s3Env } from "./_stores.ts";
 import { startServer, type TestServer } from "./_server.ts";
 import { hashPassword } from "../src/auth/mod.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname);
 const ARTIFACTS = `${ROOT}.ci-artifacts/ui`;
-const CI = Deno.env.get("CI") === "true";
 
-function chromiumInstalled(): boolean {
-  try {
-    return Deno.statSync(CHROMIUM).isFile;
-  } catch {
-    return false;
-  }
-}
-
-const haveChromium = chromiumInstalled();
 const haveS3 = s3Env() !== null;
-if (!haveChromium && !CI) {
-  console.warn(`ui_browser_test: skipped: no ${CHROMIUM} (apt-get install chromium)`);
-}
+const skipped = skipBrowser("ui_browser_test");
 
 // ---- fixtures ------------------------------------------------------------------------
 
@@ -274,11 +262,11 @@ async function signIn(page: Page, server: TestServer, user: keyof typeof PASSWOR
 Deno.test({
   name:
     "the browser UI: sign in, folders, uploads (resumed too), rename, preview, download, share, delete, 10,000 entries",
-  ignore: !haveS3 || (!haveChromium && !CI),
+  ignore: !haveS3 || skipped,
   sanitizeOps: false,
   sanitizeResources: false,
   async fn(t) {
-    if (!haveChromium) throw new Error(`CI needs ${CHROMIUM}: .ci/run installs Debian's chromium`);
+    needChromium();
     await Deno.mkdir(ARTIFACTS, { recursive: true });
     const scratch = await Deno.makeTempDir({ prefix: "pagefs-ui-" });
     const server = await startServer({

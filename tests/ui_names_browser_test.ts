@@ -13,21 +13,11 @@
 
 import puppeteer, { type Page } from "puppeteer-core";
 import { assert, assertEquals } from "./_assert.ts";
+import { CHROMIUM, needChromium, skipBrowser } from "./_chromium.ts";
 import { startServer } from "./_server.ts";
 import { hashPassword } from "../src/auth/mod.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const CI = Deno.env.get("CI") === "true";
-const haveChromium = (() => {
-  try {
-    return Deno.statSync(CHROMIUM).isFile;
-  } catch {
-    return false;
-  }
-})();
-if (!haveChromium && !CI) {
-  console.warn(`ui_names_browser_test: skipped: no ${CHROMIUM} (apt-get install chromium)`);
-}
+const skipped = skipBrowser("ui_names_browser_test");
 
 const PASSWORD = "alice pw 1";
 const BASIC = `Basic ${btoa(`alice:${PASSWORD}`)}`;
@@ -83,11 +73,11 @@ function letterOrder(page: Page, selector: string, marker: string) {
 Deno.test({
   name:
     "names with bidi and other hidden characters show as stored, in every place the UI shows them",
-  ignore: !haveChromium && !CI,
+  ignore: skipped,
   sanitizeOps: false,
   sanitizeResources: false,
   async fn(t) {
-    if (!haveChromium) throw new Error(`CI needs ${CHROMIUM}: .ci/run installs Debian's chromium`);
+    needChromium();
     const server = await startServer({
       store: "memory",
       env: {
