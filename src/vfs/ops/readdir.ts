@@ -180,9 +180,13 @@ function withinXattrBytes<T extends readonly [string, Entry]>(page: T[]): T[] {
  * store that failed to answer says nothing of it, and the listing fails with it. Before, a
  * failed read left the entry out too, and a listing answered 200 without a directory or a
  * hard-linked file that was there all along (protocol fuzz seed 390054 under store faults).
+ * So do spilled xattrs missing or corrupt (`recordXattrs`' EIO, as for a file's own
+ * entry): before, a hard-linked file whose `x/<id>` was lost was left out of a PROPFIND
+ * allprop, 207 without the file (tests/xattr_spill_review_test.ts).
  */
 function unlessStoreFailed(error: unknown): void {
   if (error instanceof StoreError) throw error;
+  if (error instanceof FsError && error.code === "EIO") throw error;
 }
 
 /**

@@ -1,0 +1,135 @@
+// An adversarial review of spilled xattrs (docs/format.md, "Spilled xattrs"): listings of
+// members whose spilled object is missing or corrupt, records an instance from before wrote
+// with both inline xattrs and a reference, and changes from two instances at once.
+
+import { assert, assertEquals } from "./_assert.ts";
+import { MemoryStore } from "../src/store/memory.ts";
+import type { ObjectStore } from "../src/store/types.ts";
+import { isFsError, Vfs } from "../src/vfs/mod.ts";
+import { dirKey, PREFIX, ROOT_INO } from "../src/format/keys.ts";
+import { decode, type DirObject, encode } from "../src/format/meta.ts";
+import { readAll } from "../src/store/_util.ts";
+
+const big = (fill: number, length = 3000) => new Uint8Array(length).fill(fill);
+
+/** Keys of the spilled xattr objects in `store`. */
+async function spilled(store: ObjectStore): Promise<string[]> {
+  return (await store.list({ prefix: PREFIX.xattr })).objects.map((o) => o.key).sort();
+}
+
+/** What `promise` fails with (its FsError code), or "ok". */
+async function outcome(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+    return "ok";
+  } catch (error) {
+    if (isFsError(error)) return error.code;
+    throw error;
+  }
+}
+
+for (const damage of ["missing", "corrupt"] as const) {
+  Deno.test(`a listing with xattrs fails (EIO) when a hard-linked member's spilled xattrs are ${damage}, never leaves the member out`, async () => {
+    // Before, readdir's per-member catch took the EIO of the object's read for the member
+    // gone meanwhile: a PROPFIND allprop answered 207 without the file, which was there.
+    const store = new MemoryStore();
+    const fs = await Vfs.open(store);
+    await fs.mkdir("/d");
+    await fs.writeFile("/d/a", new Uint8Array(1));
+    await fs.writeFile("/d/h", new Uint8Array(1));
+    await fs.setxattr("/d/h", "user.big", big(3));
+    await fs.link("/d/h", "/d/h2");
+    const [key] = await spilled(store);
+    assert(key);
+    if (damage === "missing") await store.delete(key);
+    else await store.put(key, new TextEncoder().encode("not gzip json"));
+    const fresh = await Vfs.open(store);
+    assertEquals(await outcome(fresh.readdir("/d", { xattrs: true })), "EIO");
+    // Without xattrs the listing needs no value, and getxattr says EIO, not ENODATA.
+    assertEquals((await fresh.readdir("/d")).entries.map((e) => e.name), ["a", "h", "h2"]);
+    assertEquals(await outcome(fresh.getxattr("/d/h", "user.big")), "EIO");
+  });
+
+  Deno.test(`a listing with xattrs fails (EIO) when a file's spilled xattrs are ${damage}`, async () => {
+    const store = new MemoryStore();
+    const fs = await Vfs.open(store);
+    await fs.mkdir("/d");
+    await fs.writeFile("/d/a", new Uint8Array(1));
+    await fs.writeFile("/d/f", new Uint8Array(1));
+    await fs.setxattr("/d/f", "user.big", big(3));
+    const [key] = await spilled(store);
+    assert(key);
+    if (damage === "missing") await store.delete(key);
+    else await store.put(key, new TextEncoder().encode("not gzip json"));
+    const fresh = await Vfs.open(store);
+    assertEquals(await outcome(fresh.readdir("/d", { xattrs: true })), "EIO");
+    assertEquals(await outcome(fresh.getxattr("/d/f", "user.big")), "EIO");
+  });
+}
+
+Deno.test("a record with both a spilled reference and large inline xattrs (an instance from before) lists and changes with both", async () => {
+  // An instance from before session 21 keeps `xattrRef` and writes its own (up to 128 KiB)
+  // inline beside it; they are read over the spilled ones. A listing held such an entry
+  // without its inline xattrs (over 1 KiB), and read only the spilled values for it.
+  const store = new MemoryStore();
+  const fs = await Vfs.open(store);
+  await fs.mkdir("/d");
+  await fs.writeFile("/d/f", new Uint8Array(1));
+  await fs.setxattr("/d/f", "user.spilled", big(1));
+  await fs.writeFile("/d/g", new Uint8Array(1));
+  // What the old instance wrote: an inline value over 1 KiB beside the reference.
+  const key = dirKey((await fs.getattr("/d")).ino);
+  const got = await store.get(key);
+  assert(got?.status === "ok");
+  const dir = decode<DirObject>(key, await readAll(got.body), () => null);
+  const entry = dir.entries!["f"]!;
+  assert(entry.t === "f" && entry.xattrRef);
+  entry.xattr = { "user.old": btoa(String.fromCharCode(...big(2, 2000))) };
+  await store.put(key, encode(dir));
+  const fresh = await Vfs.open(store);
+  const listed = (await fresh.readdir("/d", { xattrs: true })).entries.find((e) => e.name === "f");
+  assertEquals(Object.keys(listed?.xattrs ?? {}).sort(), ["user.old", "user.spilled"]);
+  assertEquals(listed!.xattrs!["user.old"], big(2, 2000));
+  assertEquals(await fresh.getxattr("/d/f", "user.old"), big(2, 2000));
+  // A change keeps both (spilled together), as do a chmod before it and a rename.
+  await fresh.setattr("/d/f", { mode: 0o600 });
+  await fresh.setxattr("/d/f", "user.new", new Uint8Array([9]));
+  await fresh.rename("/d/f", "/d/f2");
+  const again = await Vfs.open(store);
+  assertEquals(await again.listxattr("/d/f2"), ["user.new", "user.old", "user.spilled"]);
+  assertEquals(await again.getxattr("/d/f2", "user.old"), big(2, 2000));
+  assertEquals(await again.getxattr("/d/f2", "user.spilled"), big(1));
+});
+
+Deno.test("two instances changing xattrs of one file at once, across the 1 KiB cut both ways, lose none", async () => {
+  const store = new MemoryStore();
+  const a = await Vfs.open(store);
+  const b = await Vfs.open(store);
+  await a.writeFile("/f", new Uint8Array(1));
+  const want = new Map<string, Uint8Array>();
+  // Rounds: both small (inline, merge), one big and one small, both big, and removals of
+  // the big ones that bring the set back inline while the other adds a small one.
+  const rounds: [string, number][][] = [
+    [["user.s1", 10], ["user.s2", 10]],
+    [["user.b1", 3000], ["user.s3", 10]],
+    [["user.b2", 3000], ["user.b3", 3000]],
+    [["-user.b1", 0], ["user.s4", 10]],
+    [["-user.b2", 0], ["-user.b3", 0]],
+    [["user.b4", 3000], ["-user.s1", 0]],
+  ];
+  for (const [r, round] of rounds.entries()) {
+    await Promise.all(round.map(([name, length], i) => {
+      const fs = i === 0 ? a : b;
+      if (name.startsWith("-")) {
+        want.delete(name.slice(1));
+        return fs.removexattr("/f", name.slice(1));
+      }
+      const value = big(r * 2 + i + 1, length);
+      want.set(name, value);
+      return fs.setxattr("/f", name, value);
+    }));
+    const fresh = await Vfs.open(store);
+    assertEquals(await fresh.listxattr("/f"), [...want.keys()].sort(), `round ${r}`);
+    for (const [name, value] of want) assertEquals(await fresh.getxattr("/f", name), value);
+  }
+});
