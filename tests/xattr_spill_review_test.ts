@@ -9,6 +9,7 @@ import { isFsError, Vfs } from "../src/vfs/mod.ts";
 import { dirKey, PREFIX, ROOT_INO } from "../src/format/keys.ts";
 import { decode, type DirObject, encode } from "../src/format/meta.ts";
 import { readAll } from "../src/store/_util.ts";
+import { Dav, parseMultistatus, propfindBody, responseOf } from "./_dav.ts";
 
 const big = (fill: number, length = 3000) => new Uint8Array(length).fill(fill);
 
@@ -132,4 +133,73 @@ Deno.test("two instances changing xattrs of one file at once, across the 1 KiB c
     assertEquals(await fresh.listxattr("/f"), [...want.keys()].sort(), `round ${r}`);
     for (const [name, value] of want) assertEquals(await fresh.getxattr("/f", name), value);
   }
+});
+
+Deno.test("PROPFIND of a folder with a member whose spilled xattrs are lost: every member listed or the listing failed, never a 207 without the member", async () => {
+  const store = new MemoryStore();
+  const dav = new Dav(await Vfs.open(store), store);
+  await dav.vfs.mkdir("/d");
+  await dav.vfs.writeFile("/d/a", new Uint8Array(1));
+  // A hard-linked file: its record is read per member (a file's entry fails the listing
+  // through its own path).
+  await dav.vfs.writeFile("/d/h", new Uint8Array(1));
+  await dav.vfs.setxattr("/d/h", "dav:{urn:z}p", big(4));
+  await dav.vfs.link("/d/h", "/d/h2");
+  for (const key of await spilled(store)) await store.delete(key);
+  const fresh = new Dav(await Vfs.open(store), store);
+  // propname, allprop and a named dead property: each answers every member, or fails
+  // whole (propname too reads the values today), never a 207 that leaves members out.
+  const propname = `<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:propname/></D:propfind>`;
+  for (const body of [propname, undefined, propfindBody([["urn:z", "p"]])]) {
+    const res = await fresh.send("PROPFIND", "/d", {
+      headers: { depth: "1", "content-type": "application/xml" },
+      ...(body === undefined ? {} : { body }),
+    });
+    const text = await res.text();
+    if (res.status === 207) {
+      const ms = parseMultistatus(text);
+      for (const name of ["a", "h", "h2"]) assert(ms.has(`/d/${name}`), `${name}: ${text}`);
+    } else {
+      assertEquals(res.status, 500, text);
+    }
+  }
+});
+
+Deno.test("a PROPPATCH that spills is all or nothing: one refused property leaves the others unset, the old object named", async () => {
+  const store = new MemoryStore();
+  const dav = new Dav(await Vfs.open(store), store);
+  assertEquals(await dav.put("/f.txt", "f"), 201);
+  const patch = (inner: string) =>
+    dav.send("PROPPATCH", "/f.txt", {
+      headers: { "content-type": "application/xml" },
+      body: `<?xml version="1.0" encoding="utf-8"?><D:propertyupdate xmlns:D="DAV:" ` +
+        `xmlns:Z="urn:z">${inner}</D:propertyupdate>`,
+    });
+  const first = await patch(
+    `<D:set><D:prop><Z:a>${"a".repeat(2000)}</Z:a><Z:b>b</Z:b></D:prop></D:set>`,
+  );
+  assertEquals(first.status, 207, await first.text());
+  const before = await spilled(store);
+  assertEquals(before.length, 1);
+  // A set, a remove and a protected live property in one request: nothing applies.
+  const mixed = await patch(
+    `<D:set><D:prop><Z:c>${"c".repeat(3000)}</Z:c></D:prop></D:set>` +
+      `<D:remove><D:prop><Z:a/></D:prop></D:remove>` +
+      `<D:set><D:prop><D:getetag>x</D:getetag></D:prop></D:set>`,
+  );
+  const text = await mixed.text();
+  assert(mixed.status >= 400 || !/HTTP\/1\.1 200/.test(text), text);
+  const fresh = await Vfs.open(store);
+  assertEquals(await fresh.listxattr("/f.txt"), ["dav:{urn:z}a", "dav:{urn:z}b"]);
+  const kept = new TextDecoder().decode(await fresh.getxattr("/f.txt", "dav:{urn:z}a"));
+  assert(kept.includes("a".repeat(2000)), kept);
+  // Over the 128 KiB a record holds: refused whole too (several sets and a removal).
+  const over = await patch(
+    `<D:set><D:prop>${
+      Array.from({ length: 3 }, (_, i) => `<Z:x${i}>${"x".repeat(60_000)}</Z:x${i}>`).join("")
+    }</D:prop></D:set><D:remove><D:prop><Z:b/></D:prop></D:remove>`,
+  );
+  const overText = await over.text();
+  assert(over.status >= 400 || !/HTTP\/1\.1 200/.test(overText), overText);
+  assertEquals(await (await Vfs.open(store)).listxattr("/f.txt"), ["dav:{urn:z}a", "dav:{urn:z}b"]);
 });
