@@ -4,6 +4,7 @@
 
 import { assert, assertEquals } from "./_assert.ts";
 import { MemoryStore } from "../src/store/memory.ts";
+import { HookStore } from "./_hook_store.ts";
 import type { ObjectStore } from "../src/store/types.ts";
 import { isFsError, Vfs } from "../src/vfs/mod.ts";
 import { dirKey, PREFIX, ROOT_INO } from "../src/format/keys.ts";
@@ -202,4 +203,43 @@ Deno.test("a PROPPATCH that spills is all or nothing: one refused property leave
   const overText = await over.text();
   assert(over.status >= 400 || !/HTTP\/1\.1 200/.test(overText), overText);
   assertEquals(await (await Vfs.open(store)).listxattr("/f.txt"), ["dav:{urn:z}a", "dav:{urn:z}b"]);
+});
+
+Deno.test("a spilled change racing a rename over its file, a truncate and a chmod from another instance: each lands on the file the path names, nothing dropped or resurrected", async () => {
+  const base = new MemoryStore();
+  const hooked = new HookStore(base);
+  const a = await Vfs.open(hooked);
+  const b = await Vfs.open(base);
+  await a.writeFile("/f", new Uint8Array(100));
+  await a.setxattr("/f", "user.f", big(1));
+  await a.writeFile("/g", new Uint8Array(10));
+  await a.setxattr("/g", "user.g", big(2));
+  // Between the values' PUT and the CAS naming them: /g renamed over /f.
+  hooked.before(
+    (c) => c.op === "PutObject" && (c.key ?? "").startsWith(PREFIX.xattr),
+    () => b.rename("/g", "/f"),
+  );
+  await a.setxattr("/f", "user.new", big(3));
+  const fresh = await Vfs.open(base);
+  assertEquals(await fresh.listxattr("/f"), ["user.g", "user.new"]);
+  assertEquals(await fresh.getxattr("/f", "user.g"), big(2));
+  assertEquals((await fresh.getattr("/f")).size, 10);
+  // A truncate and a chmod between the PUT and the CAS: the CAS keeps them, they keep it.
+  hooked.before(
+    (c) => c.op === "PutObject" && (c.key ?? "").startsWith(PREFIX.xattr),
+    async () => {
+      await b.truncate("/f", 4);
+      await b.setattr("/f", { mode: 0o640 });
+    },
+  );
+  await a.setxattr("/f", "user.more", big(4));
+  assertEquals(hooked.fired, 2);
+  // And a chmod, a truncate by another instance after the spill: the reference stays.
+  await b.setattr("/f", { mode: 0o600 });
+  await b.truncate("/f", 2);
+  const last = await Vfs.open(base);
+  assertEquals(await last.listxattr("/f"), ["user.g", "user.more", "user.new"]);
+  assertEquals(await last.getxattr("/f", "user.more"), big(4));
+  const stat = await last.getattr("/f");
+  assertEquals([stat.size, stat.mode & 0o777], [2, 0o600]);
 });
