@@ -10,6 +10,8 @@ import { isFsError, Vfs } from "../src/vfs/mod.ts";
 import { dirKey, PREFIX, ROOT_INO } from "../src/format/keys.ts";
 import { decode, type DirObject, encode } from "../src/format/meta.ts";
 import { readAll } from "../src/store/_util.ts";
+import { gc } from "../src/format/gc.ts";
+import { fsck } from "../src/format/fsck.ts";
 import { Dav, parseMultistatus, propfindBody, responseOf } from "./_dav.ts";
 
 const big = (fill: number, length = 3000) => new Uint8Array(length).fill(fill);
@@ -242,4 +244,36 @@ Deno.test("a spilled change racing a rename over its file, a truncate and a chmo
   assertEquals(await last.getxattr("/f", "user.more"), big(4));
   const stat = await last.getattr("/f");
   assertEquals([stat.size, stat.mode & 0o777], [2, 0o600]);
+});
+
+Deno.test("a copy that read its source before the source's xattrs changed and GC reclaimed the old values fails, never names them", async () => {
+  // The copy's clock for its claim started after it read the source, at its target's
+  // look: a stall there (GC twice a grace apart, the source's change between) went
+  // unnoticed, and the copy named spilled values GC had deleted (fsck: missing-xattrs).
+  const store = new MemoryStore();
+  const setup = await Vfs.open(store);
+  await setup.mkdir("/s");
+  await setup.mkdir("/t");
+  await setup.writeFile("/s/a", new Uint8Array(1));
+  await setup.setxattr("/s/a", "user.x", big(5));
+  const t = (await setup.getattr("/t")).ino;
+  let clock = Date.now();
+  const hooked = new HookStore(store);
+  const fs = await Vfs.open(hooked, { now: () => clock });
+  await fs.getattr("/s/a");
+  hooked.before((c) => c.op === "GetObject" && c.key === dirKey(t), async () => {
+    await setup.setxattr("/s/a", "user.x", big(6));
+    const at = Date.now();
+    await gc(store, { now: at });
+    await gc(store, { now: at + 11 * 60_000 });
+    clock += 11 * 60_000;
+  });
+  const result = await outcome(fs.copy("/s/a", "/t/b"));
+  assertEquals(hooked.fired, 1, "the interleaving did not happen");
+  const errors = (await fsck(store)).problems.filter((p) => p.severity === "error");
+  assertEquals(errors, []);
+  const fresh = await Vfs.open(store);
+  if (result === "ok") assertEquals(await fresh.getxattr("/t/b", "user.x"), big(5));
+  else assertEquals(result, "EIO");
+  assertEquals(await fresh.getxattr("/s/a", "user.x"), big(6));
 });
