@@ -7,7 +7,7 @@ import { MemoryStore } from "../src/store/memory.ts";
 import { HookStore } from "./_hook_store.ts";
 import type { ObjectStore } from "../src/store/types.ts";
 import { isFsError, Vfs } from "../src/vfs/mod.ts";
-import { dirKey, PREFIX, ROOT_INO } from "../src/format/keys.ts";
+import { dirKey, PREFIX, SUPERBLOCK_KEY } from "../src/format/keys.ts";
 import { decode, type DirObject, encode } from "../src/format/meta.ts";
 import { readAll } from "../src/store/_util.ts";
 import { gc } from "../src/format/gc.ts";
@@ -276,4 +276,26 @@ Deno.test("a copy that read its source before the source's xattrs changed and GC
   if (result === "ok") assertEquals(await fresh.getxattr("/t/b", "user.x"), big(5));
   else assertEquals(result, "EIO");
   assertEquals(await fresh.getxattr("/s/a", "user.x"), big(6));
+});
+
+Deno.test("instances opening a bucket at once, formatting it or raising its version 1 to 2, all open it at version 2", async () => {
+  const read = async (store: ObjectStore) => {
+    const got = await store.get(SUPERBLOCK_KEY);
+    assert(got?.status === "ok");
+    return decode<{ version: number; id: string }>("s", await readAll(got.body), () => null);
+  };
+  const empty = new MemoryStore();
+  const opened = await Promise.all([1, 2, 3].map(() => Vfs.open(empty)));
+  assertEquals((await read(empty)).version, 2);
+  await opened[0]!.writeFile("/f", new Uint8Array(1));
+  await opened[1]!.setxattr("/f", "user.x", big(1));
+  assertEquals(await opened[2]!.getxattr("/f", "user.x"), big(1));
+  // Version 1 (a bucket of before), raised by three at once: one CAS wins, the others
+  // read it back; the bucket's id stays.
+  const id = (await read(empty)).id;
+  await empty.put(SUPERBLOCK_KEY, encode({ ...await read(empty), version: 1 }));
+  const raised = await Promise.all([1, 2, 3].map(() => Vfs.open(empty)));
+  assertEquals(await read(empty).then((s) => [s.version, s.id]), [2, id]);
+  await raised[2]!.setxattr("/f", "user.y", big(2));
+  assertEquals(await raised[0]!.getxattr("/f", "user.y"), big(2));
 });
