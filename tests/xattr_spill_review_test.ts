@@ -299,3 +299,31 @@ Deno.test("instances opening a bucket at once, formatting it or raising its vers
   await raised[2]!.setxattr("/f", "user.y", big(2));
   assertEquals(await raised[0]!.getxattr("/f", "user.y"), big(2));
 });
+
+Deno.test("a spilled change racing link() of its file (the record moved to i/<ino>) lands once for both names; an unlink of one keeps it", async () => {
+  const base = new MemoryStore();
+  const hooked = new HookStore(base);
+  const a = await Vfs.open(hooked);
+  const b = await Vfs.open(base);
+  await a.writeFile("/f", new Uint8Array(3));
+  await a.setxattr("/f", "user.old", big(1));
+  hooked.before(
+    (c) => c.op === "PutObject" && (c.key ?? "").startsWith(PREFIX.xattr),
+    () => b.link("/f", "/g"),
+  );
+  await a.setxattr("/f", "user.new", big(2));
+  assertEquals(hooked.fired, 1);
+  const fresh = await Vfs.open(base);
+  for (const name of ["/f", "/g"]) {
+    assertEquals(await fresh.listxattr(name), ["user.new", "user.old"]);
+    assertEquals(await fresh.getxattr(name, "user.new"), big(2));
+  }
+  await fresh.unlink("/f");
+  assertEquals(await (await Vfs.open(base)).getxattr("/g", "user.old"), big(1));
+  const t = Date.now();
+  await gc(base, { now: t });
+  await gc(base, { now: t + 11 * 60_000 });
+  assertEquals((await spilled(base)).length, 1);
+  assertEquals(await (await Vfs.open(base)).getxattr("/g", "user.new"), big(2));
+  assertEquals((await fsck(base)).problems.filter((p) => p.severity === "error"), []);
+});
