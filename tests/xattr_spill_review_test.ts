@@ -5,9 +5,9 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { MemoryStore } from "../src/store/memory.ts";
 import { HookStore } from "./_hook_store.ts";
-import type { ObjectStore } from "../src/store/types.ts";
+import { type ObjectStore, StoreError } from "../src/store/types.ts";
 import { isFsError, Vfs } from "../src/vfs/mod.ts";
-import { dirKey, PREFIX, SUPERBLOCK_KEY } from "../src/format/keys.ts";
+import { dirKey, PREFIX, ROOT_INO, SUPERBLOCK_KEY } from "../src/format/keys.ts";
 import { decode, type DirObject, encode } from "../src/format/meta.ts";
 import { readAll } from "../src/store/_util.ts";
 import { gc } from "../src/format/gc.ts";
@@ -327,3 +327,35 @@ Deno.test("a spilled change racing link() of its file (the record moved to i/<in
   assertEquals(await (await Vfs.open(base)).getxattr("/g", "user.new"), big(2));
   assertEquals((await fsck(base)).problems.filter((p) => p.severity === "error"), []);
 });
+
+for (const op of ["setxattr", "removexattr"] as const) {
+  Deno.test(`a spilled ${op} whose CAS answer is lost (another instance's change landing after it) is answered as applied, once`, async () => {
+    const base = new MemoryStore();
+    const hooked = new HookStore(base);
+    const a = await Vfs.open(hooked);
+    const b = await Vfs.open(base);
+    await a.writeFile("/f", new Uint8Array(1));
+    await a.setxattr("/f", "user.big", big(1));
+    await a.setxattr("/f", "user.gone", big(2));
+    // The CAS of the root naming the change lands, its answer is lost; meanwhile another
+    // instance changes the file's xattrs on top of it.
+    hooked.after((c) => c.op === "PutObject" && c.key === dirKey(ROOT_INO), async () => {
+      await b.setxattr("/f", "user.other", big(3));
+      throw new StoreError("transient", "connection dropped", {
+        key: dirKey(ROOT_INO),
+        ambiguous: true,
+      });
+    });
+    const result = op === "setxattr"
+      ? await outcome(a.setxattr("/f", "user.new", big(4), { create: true }))
+      : await outcome(a.removexattr("/f", "user.gone"));
+    assertEquals(hooked.fired, 1);
+    assertEquals(result, "ok");
+    const fresh = await Vfs.open(base);
+    const want = op === "setxattr"
+      ? ["user.big", "user.gone", "user.new", "user.other"]
+      : ["user.big", "user.other"];
+    assertEquals(await fresh.listxattr("/f"), want);
+    assertEquals(await fresh.getxattr("/f", "user.other"), big(3));
+  });
+}
