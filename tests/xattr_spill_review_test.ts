@@ -359,3 +359,32 @@ for (const op of ["setxattr", "removexattr"] as const) {
     assertEquals(await fresh.getxattr("/f", "user.other"), big(3));
   });
 }
+
+Deno.test("a name-ordered page of a sharded folder shows a mixed record's inline xattrs beside its spilled ones", async () => {
+  // A listing of a sharded folder holds entries with over 1 KiB inline without them
+  // (`isSlim`) and looks each up whole for a page in name order; one that also had a
+  // reference was read by its reference alone, its inline values (an instance from before
+  // wrote them, read over the spilled ones) missing from the page.
+  const store = new MemoryStore();
+  const fs = await Vfs.open(store, { dirLimits: { maxEntries: 4 } });
+  await fs.mkdir("/d");
+  await fs.writeFile("/d/a", new Uint8Array(1));
+  await fs.writeFile("/d/f", new Uint8Array(1));
+  await fs.setxattr("/d/f", "user.spilled", big(1));
+  const key = dirKey((await fs.getattr("/d")).ino);
+  const got = await store.get(key);
+  assert(got?.status === "ok");
+  const dir = decode<DirObject>(key, await readAll(got.body), () => null);
+  const entry = dir.entries!["f"]!;
+  assert(entry.t === "f" && entry.xattrRef);
+  entry.xattr = { "user.old": btoa(String.fromCharCode(...big(2, 2000))) };
+  await store.put(key, encode(dir));
+  const fresh = await Vfs.open(store, { dirLimits: { maxEntries: 4 } });
+  const first = await fresh.readdir("/d", { xattrs: true, limit: 1 });
+  assertEquals([first.entries.map((e) => e.name), first.cursor], [["a"], "a"]);
+  for (let i = 0; i < 8; i++) await fresh.writeFile(`/d/n${i}`, new Uint8Array(1));
+  const rest = await fresh.readdir("/d", { xattrs: true, cursor: "a", limit: 100 });
+  const f = rest.entries.find((e) => e.name === "f");
+  assertEquals(Object.keys(f?.xattrs ?? {}).sort(), ["user.old", "user.spilled"]);
+  assertEquals(f!.xattrs!["user.old"], big(2, 2000));
+});
