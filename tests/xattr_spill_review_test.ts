@@ -12,7 +12,7 @@ import { decode, type DirObject, encode } from "../src/format/meta.ts";
 import { readAll } from "../src/store/_util.ts";
 import { gc } from "../src/format/gc.ts";
 import { fsck } from "../src/format/fsck.ts";
-import { Dav, parseMultistatus, propfindBody, responseOf } from "./_dav.ts";
+import { Dav, parseMultistatus, propfindBody } from "./_dav.ts";
 
 const big = (fill: number, length = 3000) => new Uint8Array(length).fill(fill);
 
