@@ -4,7 +4,7 @@
 
 import { assert, assertEquals } from "./_assert.ts";
 import { MemoryStore } from "../src/store/memory.ts";
-import { HookStore } from "./_hook_store.ts";
+import { HookStore, type SeenCall } from "./_hook_store.ts";
 import { type ObjectStore, StoreError } from "../src/store/types.ts";
 import { isFsError, Vfs } from "../src/vfs/mod.ts";
 import { dirKey, PREFIX, ROOT_INO, SUPERBLOCK_KEY } from "../src/format/keys.ts";
@@ -387,4 +387,35 @@ Deno.test("a name-ordered page of a sharded folder shows a mixed record's inline
   const f = rest.entries.find((e) => e.name === "f");
   assertEquals(Object.keys(f?.xattrs ?? {}).sort(), ["user.old", "user.spilled"]);
   assertEquals(f!.xattrs!["user.old"], big(2, 2000));
+});
+
+Deno.test("a change made between another's read and its CAS (spilling, or back inline) is kept, the other made again on it", async () => {
+  const base = new MemoryStore();
+  const hooked = new HookStore(base);
+  const a = await Vfs.open(hooked);
+  const b = await Vfs.open(base);
+  await a.writeFile("/f", new Uint8Array(1));
+  const xPut = (c: SeenCall) => c.op === "PutObject" && (c.key ?? "").startsWith(PREFIX.xattr);
+  const rootPut = (c: SeenCall) => c.op === "PutObject" && c.key === dirKey(ROOT_INO);
+  // Both spilled: B's set lands while A's values are written.
+  await a.setxattr("/f", "user.big", big(1));
+  hooked.before(xPut, () => b.setxattr("/f", "user.b", big(2)));
+  await a.setxattr("/f", "user.a", big(3));
+  // Back to none: B removes the big ones while A (which read them spilled, and so was
+  // writing a new object without its own) removes its own.
+  hooked.before(rootPut, async () => {
+    await b.removexattr("/f", "user.big");
+    await b.removexattr("/f", "user.b");
+  });
+  await a.removexattr("/f", "user.a");
+  assertEquals(await (await Vfs.open(base)).listxattr("/f"), []);
+  await a.setxattr("/f", "user.s", new Uint8Array([1]));
+  // Across the cut upwards: A's small change, read inline, meets B's spill.
+  hooked.before(rootPut, () => b.setxattr("/f", "user.big2", big(4)));
+  await a.setxattr("/f", "user.t", new Uint8Array([2]));
+  assertEquals(hooked.fired, 3);
+  const fresh = await Vfs.open(base);
+  assertEquals(await fresh.listxattr("/f"), ["user.big2", "user.s", "user.t"]);
+  assertEquals(await fresh.getxattr("/f", "user.big2"), big(4));
+  assertEquals(await fresh.getxattr("/f", "user.t"), new Uint8Array([2]));
 });
