@@ -16,7 +16,8 @@
 // requests shown with a failure (default 30); FUZZ_STATS=1 prints how often each operation
 // got each status (what the sweep reached); FUZZ_PAIRS=p the share of pairs (0.25);
 // FUZZ_DIR_ENTRIES, FUZZ_DIR_BYTES and FUZZ_NAMES: directory limits small enough for age
-// shards (tests/_fuzz_limits.ts); one seed set runs with them by default.
+// shards (tests/_fuzz_limits.ts); one seed set runs with them by default. FUZZ_XATTR_SPILL=
+// bytes spills xattrs past that (docs/format.md, "Spilled xattrs"; 16 spills most).
 //
 // Seed 365 (FUZZ_OPS=400) found a DELETE of a file at the same time as a link of it leaving
 // the link with nlink 2 and one name: the VFS's unlink (and a rename or copy over the file)
@@ -358,8 +359,12 @@ async function runSeedWith(
   // Clocks apart (FUZZ_SKEW=ms): A ahead by half, B behind by half, the janitor (GC and
   // compaction, FUZZ_GC=1) off by a seeded share of it; the store keeps its own.
   const clock = (off: number) => SKEW ? { now: () => Date.now() + off } : {};
-  const a = new Dav(await Vfs.open(view(0), { ...limits.vfs, ...clock(SKEW / 2) }), store);
-  const b = new Dav(await Vfs.open(view(1), { ...limits.vfs, ...clock(-SKEW / 2) }), store);
+  // FUZZ_XATTR_SPILL=bytes: xattrs past that spill to x/<id> (1 KiB by default, which the
+  // values here, 40 bytes at most, never reach).
+  const spill = Deno.env.get("FUZZ_XATTR_SPILL");
+  const vfs = { ...limits.vfs, ...spill ? { xattrSpillBytes: Number(spill) } : {} };
+  const a = new Dav(await Vfs.open(view(0), { ...vfs, ...clock(SKEW / 2) }), store);
+  const b = new Dav(await Vfs.open(view(1), { ...vfs, ...clock(-SKEW / 2) }), store);
   const w = new World();
   let unknown = 0;
   const history: string[] = [];
@@ -368,7 +373,7 @@ async function runSeedWith(
   const janitor = GC
     ? new Janitor(
       store,
-      await Vfs.open(store, { ...limits.vfs, ...clock(SKEW * (rng.next() - 0.5)) }),
+      await Vfs.open(store, { ...vfs, ...clock(SKEW * (rng.next() - 0.5)) }),
       GC_GRACE,
       (line) => history.push(line),
     )

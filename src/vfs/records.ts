@@ -10,6 +10,7 @@
 import {
   type Attr,
   contentVersion,
+  CorruptError,
   type Entry,
   type FileData,
   type XattrRef,
@@ -36,7 +37,7 @@ export interface XattrHolder {
 /**
  * A record's xattrs (names and base64 values): inline, or read from their spilled object
  * (immutable: kept in the instance's cache unless `keep` is false, see `XattrValues.get`).
- * @throws {FsError} EIO when the spilled object is missing.
+ * @throws {FsError} EIO when the spilled object is missing or corrupt.
  */
 export async function recordXattrs(
   ctx: Ctx,
@@ -45,7 +46,15 @@ export async function recordXattrs(
 ): Promise<Xattrs> {
   const ref = record.xattrRef;
   if (!ref) return record.xattr ?? {};
-  const values = await ctx.xattrs.get(ref.id, options);
+  let values: Xattrs | null;
+  try {
+    values = await ctx.xattrs.get(ref.id, options);
+  } catch (error) {
+    // Corrupt: lost as a missing one is (EIO), also where a caller takes other errors for
+    // an entry gone meanwhile (a listing's members, `ops/readdir.ts`).
+    if (!(error instanceof CorruptError)) throw error;
+    throw new FsError("EIO", `The xattr values ${ref.id} are corrupt: ${error.message}`);
+  }
   if (!values) throw new FsError("EIO", `The xattr values ${ref.id} are missing`);
   // Inline ones beside the reference: only an instance from before spilling writes them
   // (docs/format.md, "Spilled xattrs"); read over the spilled ones, so nothing is lost.

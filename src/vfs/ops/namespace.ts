@@ -299,6 +299,9 @@ export async function copy(
   options: CopyOptions = {},
   member = false,
 ): Promise<Stat> {
+  // When the copy began, before it read its source: what it names may be let go of by
+  // the source from then on (see the claim below).
+  const began = ctx.now();
   const src = await locate(ctx, from, { follow: !member });
   if (!src.entry && src.parent) {
     throw new FsError("ENOENT", "No such file or directory", { path: from });
@@ -360,8 +363,11 @@ export async function copy(
   await options.beforeEach?.();
   // A copy this late names segments that its source may have let go of since, and that GC
   // may have reclaimed: take them out of its pending set, or fail (docs/format.md).
-  // Spilled xattr values are shared with the source the same way.
-  if ((fresh.t === "f" || fresh.t === "l") && ctx.now() - now >= ctx.claimAfterMs) {
+  // Spilled xattr values are shared with the source the same way. Late since it read the
+  // source: timed from after the read (and its target's look), a stall in that look went
+  // unseen and the copy named spilled values GC had deleted meanwhile
+  // (tests/xattr_spill_review_test.ts).
+  if ((fresh.t === "f" || fresh.t === "l") && ctx.now() - began >= ctx.claimAfterMs) {
     const segments = fresh.t === "l"
       ? []
       : [...new Set((await loadMap(ctx, fresh)).map(([, , segment]) => segment))];

@@ -180,9 +180,13 @@ function withinXattrBytes<T extends readonly [string, Entry]>(page: T[]): T[] {
  * store that failed to answer says nothing of it, and the listing fails with it. Before, a
  * failed read left the entry out too, and a listing answered 200 without a directory or a
  * hard-linked file that was there all along (protocol fuzz seed 390054 under store faults).
+ * So do spilled xattrs missing or corrupt (`recordXattrs`' EIO, as for a file's own
+ * entry): before, a hard-linked file whose `x/<id>` was lost was left out of a PROPFIND
+ * allprop, 207 without the file (tests/xattr_spill_review_test.ts).
  */
 function unlessStoreFailed(error: unknown): void {
   if (error instanceof StoreError) throw error;
+  if (error instanceof FsError && error.code === "EIO") throw error;
 }
 
 /**
@@ -201,25 +205,25 @@ async function infosOf(
   const values = limiter(SPILLED_READS);
   for (let i = 0; i < page.length; i++) {
     const [name, entry] = page[i]!;
+    const slim = (entry.t === "f" || entry.t === "l") && xattrs && whole && isSlim(entry);
+    if (slim) {
+      reads.push(
+        (async () => {
+          const found = await whole(name);
+          if (found?.t !== "f" && found?.t !== "l") return;
+          // Spilled too (inline ones beside a reference: an instance from before wrote
+          // them): before, read by its reference alone, the inline values were missing.
+          if (!found.xattrRef) slots[i] = inlineInfo([name, found], found, true);
+          else await values(() => spilledInfo(ctx, slots, i, name, found));
+        })().catch(unlessStoreFailed),
+      );
+      continue;
+    }
     if ((entry.t === "f" || entry.t === "l") && xattrs && entry.xattrRef) {
       // Spilled values, read for this page only, a few at a time (a page holds at most
       // XATTR_PAGE_BYTES of them) and not kept with the listing: a missing object fails
       // the listing (EIO), as a missing page map fails a read.
-      reads.push(values(async () => {
-        const decoded = decodeXattrs(await recordXattrs(ctx, entry, { keep: false }));
-        slots[i] = { name, stat: inlineStat(entry), xattrs: decoded };
-      }));
-      continue;
-    }
-    if ((entry.t === "f" || entry.t === "l") && xattrs && whole && isSlim(entry)) {
-      reads.push(
-        (async () => {
-          const found = await whole(name);
-          if (found?.t === "f" || found?.t === "l") {
-            slots[i] = inlineInfo([name, found], found, true);
-          }
-        })().catch(unlessStoreFailed),
-      );
+      reads.push(values(() => spilledInfo(ctx, slots, i, name, entry)));
       continue;
     }
     if (entry.t === "f" || entry.t === "l") {
@@ -270,6 +274,18 @@ function inlineInfo(
     : { name, stat };
   if (Object.isFrozen(entry)) (xattrs ? inlineInfosX : inlineInfos).set(pair, Object.freeze(info));
   return info;
+}
+
+/** Fills `slots[i]` with what a page says of `entry`, its spilled xattrs read (not kept). */
+async function spilledInfo(
+  ctx: Ctx,
+  slots: (DirEntryInfo | null)[],
+  i: number,
+  name: string,
+  entry: FileEntry | SymlinkEntry,
+): Promise<void> {
+  const decoded = decodeXattrs(await recordXattrs(ctx, entry, { keep: false }));
+  slots[i] = { name, stat: inlineStat(entry), xattrs: decoded };
 }
 
 /** How many times a spilled value counts against {@linkcode XATTR_PAGE_BYTES}. */
