@@ -307,6 +307,25 @@ Deno.test("a bucket of format version 1 is raised to 2 when opened; one of versi
   assert(/format version 3/.test(refused), refused);
 });
 
+Deno.test("a bucket raised past what this instance reads while it raises from 1 is refused, not opened", async () => {
+  const store = new MemoryStore();
+  await Vfs.open(store);
+  const got = await store.get(SUPERBLOCK_KEY);
+  assert(got?.status === "ok");
+  const sb = decode<{ version: number }>("s", await readAll(got.body), () => null);
+  await store.put(SUPERBLOCK_KEY, encode({ ...sb, version: 1 }));
+  // Between this instance's read of version 1 and its raise, a newer one raises it to 3:
+  // the raise fails its condition, and what it reads again is no version it reads.
+  const hooks = new HookStore(store);
+  hooks.before(
+    (call) => call.op === "PutObject" && call.key === SUPERBLOCK_KEY,
+    () => store.put(SUPERBLOCK_KEY, encode({ ...sb, version: 3 })),
+  );
+  const refused = await Vfs.open(hooks).then(() => "opened", (e) => e.message);
+  assertEquals(hooks.fired, 1, "the interleaving did not happen");
+  assert(/format version 3/.test(refused), refused);
+});
+
 Deno.test("concurrent changes of one file's spilled xattrs all land, each made again on the other's", async () => {
   // Each spilled change holds only if the record still names what it read: one of a group
   // commit lands, the others are made again from a fresh read (before session 21, inline

@@ -28,6 +28,16 @@ export class FormatError extends Error {
   }
 }
 
+/** Refuses a superblock of a format version this PageFS does not read. */
+function readable(superblock: Superblock): void {
+  if (READABLE_VERSIONS.includes(superblock.version)) return;
+  throw new FormatError(
+    `The bucket holds PageFS format version ${superblock.version}; this PageFS reads versions ${
+      READABLE_VERSIONS.join(" and ")
+    }`,
+  );
+}
+
 /**
  * Opens the filesystem in `meta`'s store: formats an empty store, checks an existing one.
  * @throws {FormatError} for another format version, or a non-empty store without a superblock.
@@ -62,13 +72,7 @@ export async function openFormat(meta: MetaStore, now = Date.now()): Promise<Sup
       await meta.read<Superblock>(SUPERBLOCK_KEY, checkSuperblock);
     if (!found) throw new FormatError("The superblock vanished while formatting");
   }
-  if (!READABLE_VERSIONS.includes(found.value.version)) {
-    throw new FormatError(
-      `The bucket holds PageFS format version ${found.value.version}; this PageFS reads versions ${
-        READABLE_VERSIONS.join(" and ")
-      }`,
-    );
-  }
+  readable(found.value);
   // Version 1: raised to 2 before anything may spill xattrs, so that an instance from
   // before (which reads version 1 only) no longer opens the bucket (docs/format.md,
   // "Spilled xattrs"). By CAS: of two instances raising it, one wins; the other re-reads.
@@ -80,6 +84,9 @@ export async function openFormat(meta: MetaStore, now = Date.now()): Promise<Sup
       await meta.write(SUPERBLOCK_KEY, { ...found.value, version: SUPERBLOCK_VERSION }, found) ??
         await meta.read<Superblock>(SUPERBLOCK_KEY, checkSuperblock);
     if (!found) throw new FormatError("The superblock vanished while raising its version");
+    // Read again after a raise that lost its condition: a newer instance may have raised
+    // it past what this one reads (before, the loop ended there and the bucket was opened).
+    readable(found.value);
   }
   const superblock = found.value;
   // The root directory follows the superblock: a crash in between is repaired here. A
