@@ -6,7 +6,7 @@
  */
 
 import type { Context, Hono } from "hono";
-import type { Stat, Vfs } from "../vfs/mod.ts";
+import { isFsError, type Stat, type Vfs } from "../vfs/mod.ts";
 import { HttpError } from "./errors.ts";
 import { RenderCache, sliced } from "../http/render_cache.ts";
 import { queryFlag, queryUint } from "../http/input.ts";
@@ -72,7 +72,16 @@ async function getFs(c: Context, vfs: Vfs, listings: Listings): Promise<Response
   for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
     const stat = await vfs.getattr(path);
     checkSlash(stat, trailingSlash);
-    if (stat.type === "directory") return await listDirectory(c, vfs, path, listings);
+    if (stat.type === "directory") {
+      // Between the stat and the listing the path may have come to name a file (a symlink
+      // to a directory renamed over by another instance): looked at again, not a 409.
+      const listed = await listDirectory(c, vfs, path, listings).catch((error) => {
+        if (isFsError(error, "ENOTDIR") && !trailingSlash) return null;
+        throw error;
+      });
+      if (listed) return listed;
+      continue;
+    }
     const response = await readFile(c, vfs, path, stat);
     if (response) return response;
   }
