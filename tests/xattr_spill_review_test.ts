@@ -21,6 +21,19 @@ async function spilled(store: ObjectStore): Promise<string[]> {
   return (await store.list({ prefix: PREFIX.xattr })).objects.map((o) => o.key).sort();
 }
 
+/** Two instances on one store: `a`'s calls run into `hooked`'s hooks, `b`'s do not. */
+async function pair() {
+  const base = new MemoryStore();
+  const hooked = new HookStore(base);
+  return { base, hooked, a: await Vfs.open(hooked), b: await Vfs.open(base) };
+}
+
+/** The PUT of a spilled xattr object (before the CAS naming it). */
+const valuesPut = (c: SeenCall) => c.op === "PutObject" && (c.key ?? "").startsWith(PREFIX.xattr);
+
+/** The PUT of the root directory's object (a CAS of a change of a name in it). */
+const rootPut = (c: SeenCall) => c.op === "PutObject" && c.key === dirKey(ROOT_INO);
+
 /** What `promise` fails with (its FsError code), or "ok". */
 async function outcome(promise: Promise<unknown>): Promise<string> {
   try {
@@ -208,17 +221,14 @@ Deno.test("a PROPPATCH that spills is all or nothing: one refused property leave
 });
 
 Deno.test("a spilled change racing a rename over its file, a truncate and a chmod from another instance: each lands on the file the path names, nothing dropped or resurrected", async () => {
-  const base = new MemoryStore();
-  const hooked = new HookStore(base);
-  const a = await Vfs.open(hooked);
-  const b = await Vfs.open(base);
+  const { base, hooked, a, b } = await pair();
   await a.writeFile("/f", new Uint8Array(100));
   await a.setxattr("/f", "user.f", big(1));
   await a.writeFile("/g", new Uint8Array(10));
   await a.setxattr("/g", "user.g", big(2));
   // Between the values' PUT and the CAS naming them: /g renamed over /f.
   hooked.before(
-    (c) => c.op === "PutObject" && (c.key ?? "").startsWith(PREFIX.xattr),
+    valuesPut,
     () => b.rename("/g", "/f"),
   );
   await a.setxattr("/f", "user.new", big(3));
@@ -228,7 +238,7 @@ Deno.test("a spilled change racing a rename over its file, a truncate and a chmo
   assertEquals((await fresh.getattr("/f")).size, 10);
   // A truncate and a chmod between the PUT and the CAS: the CAS keeps them, they keep it.
   hooked.before(
-    (c) => c.op === "PutObject" && (c.key ?? "").startsWith(PREFIX.xattr),
+    valuesPut,
     async () => {
       await b.truncate("/f", 4);
       await b.setattr("/f", { mode: 0o640 });
@@ -301,14 +311,11 @@ Deno.test("instances opening a bucket at once, formatting it or raising its vers
 });
 
 Deno.test("a spilled change racing link() of its file (the record moved to i/<ino>) lands once for both names; an unlink of one keeps it", async () => {
-  const base = new MemoryStore();
-  const hooked = new HookStore(base);
-  const a = await Vfs.open(hooked);
-  const b = await Vfs.open(base);
+  const { base, hooked, a, b } = await pair();
   await a.writeFile("/f", new Uint8Array(3));
   await a.setxattr("/f", "user.old", big(1));
   hooked.before(
-    (c) => c.op === "PutObject" && (c.key ?? "").startsWith(PREFIX.xattr),
+    valuesPut,
     () => b.link("/f", "/g"),
   );
   await a.setxattr("/f", "user.new", big(2));
@@ -330,16 +337,13 @@ Deno.test("a spilled change racing link() of its file (the record moved to i/<in
 
 for (const op of ["setxattr", "removexattr"] as const) {
   Deno.test(`a spilled ${op} whose CAS answer is lost (another instance's change landing after it) is answered as applied, once`, async () => {
-    const base = new MemoryStore();
-    const hooked = new HookStore(base);
-    const a = await Vfs.open(hooked);
-    const b = await Vfs.open(base);
+    const { base, hooked, a, b } = await pair();
     await a.writeFile("/f", new Uint8Array(1));
     await a.setxattr("/f", "user.big", big(1));
     await a.setxattr("/f", "user.gone", big(2));
     // The CAS of the root naming the change lands, its answer is lost; meanwhile another
     // instance changes the file's xattrs on top of it.
-    hooked.after((c) => c.op === "PutObject" && c.key === dirKey(ROOT_INO), async () => {
+    hooked.after(rootPut, async () => {
       await b.setxattr("/f", "user.other", big(3));
       throw new StoreError("transient", "connection dropped", {
         key: dirKey(ROOT_INO),
@@ -390,16 +394,11 @@ Deno.test("a name-ordered page of a sharded folder shows a mixed record's inline
 });
 
 Deno.test("a change made between another's read and its CAS (spilling, or back inline) is kept, the other made again on it", async () => {
-  const base = new MemoryStore();
-  const hooked = new HookStore(base);
-  const a = await Vfs.open(hooked);
-  const b = await Vfs.open(base);
+  const { base, hooked, a, b } = await pair();
   await a.writeFile("/f", new Uint8Array(1));
-  const xPut = (c: SeenCall) => c.op === "PutObject" && (c.key ?? "").startsWith(PREFIX.xattr);
-  const rootPut = (c: SeenCall) => c.op === "PutObject" && c.key === dirKey(ROOT_INO);
   // Both spilled: B's set lands while A's values are written.
   await a.setxattr("/f", "user.big", big(1));
-  hooked.before(xPut, () => b.setxattr("/f", "user.b", big(2)));
+  hooked.before(valuesPut, () => b.setxattr("/f", "user.b", big(2)));
   await a.setxattr("/f", "user.a", big(3));
   // Back to none: B removes the big ones while A (which read them spilled, and so was
   // writing a new object without its own) removes its own.
