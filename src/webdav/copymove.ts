@@ -25,7 +25,7 @@ import { DavError } from "./errors.ts";
 import { parseDepth, parseOverwrite } from "./headers.ts";
 import { destinationPath, isWithin } from "./paths.ts";
 import { multistatusOfFailures, requireParent } from "./content.ts";
-import { type Aside, discard, holderOf, putBack, Settled } from "./aside.ts";
+import { type Aside, discard, holderOf, putBack, Settled, settleStaging } from "./aside.ts";
 import { lockAlias } from "../http/locks.ts";
 import {
   type DavRequest,
@@ -340,8 +340,10 @@ async function replaceByMove(req: DavRequest, to: string, transfer: Transfer): P
     }
   }
   if (!swapped) {
-    let staged: Aside;
-    let home: Aside;
+    let staged: Aside | undefined;
+    let home: Aside | undefined;
+    /** Whether the staging rename was under way (its intent may be written). */
+    let renaming = false;
     try {
       const name = await vfs.nameBeside(to, MOVING_PREFIX);
       staged = { path: besidePath(to, name), holder: await holderOf(req, to) };
@@ -353,9 +355,15 @@ async function replaceByMove(req: DavRequest, to: string, transfer: Transfer): P
       // a 404 that no order explains (protocol fuzz seed 50102).
       const looked = (stat: Stat) =>
         stat.ino === transfer.source.ino && (transfer.expect?.(stat) ?? true);
+      renaming = true;
       await vfs.rename(from, staged.path, { noReplace: true, expect: looked });
     } catch (error) {
       if (!transfer.expect && isFsError(error, "ESTALE")) throw new Restart();
+      if (renaming && staged && home) {
+        const failed = { error: recheck.reason(error), what: "the resource it moves" };
+        const answer = await settleStaging(req, staged, home, failed);
+        if (answer instanceof Settled) throw answer;
+      }
       throw await parentGone(req, { from, to }, error);
     }
     try {
