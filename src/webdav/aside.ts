@@ -103,6 +103,9 @@ export async function putBack(
   }
 }
 
+/** Looks at a failed staging rename's two names before its answer gives up on telling. */
+const STAGING_LOOKS = 3;
+
 /**
  * After a MOVE's staging rename (its source to a name beside the destination) failed: one
  * the store failed may have its intent written and not settled, and whoever meets that
@@ -124,10 +127,15 @@ export async function settleStaging(
   const { error, what } = failed;
   // A clean refusal (no such source, a name taken, a lock) wrote no intent.
   if (statusOf(error) < 500) return error;
-  const there = await req.vfs.fresh(async () => {
-    await statOrNull(req.vfs, home.path);
-    return await statOrNull(req.vfs, staged.path);
-  }).then((stat) => stat !== null, () => null);
+  const look = () =>
+    req.vfs.fresh(async () => {
+      await statOrNull(req.vfs, home.path);
+      return await statOrNull(req.vfs, staged.path);
+    }).then((stat) => stat !== null, () => null);
+  // The store that failed the rename may fail a look too: a few, before the answer names
+  // the staging name for a source that may as well be at its own.
+  let there = await look();
+  for (let tries = 1; there === null && tries < STAGING_LOOKS; tries++) there = await look();
   if (there === false) return error;
   if (there === null) return keptAside(req, staged.path, error, what);
   return await putBack(req, staged, { home, error, what });
