@@ -116,7 +116,8 @@ const STAGING_LOOKS = 3;
  * the versions the request holds), and a source found at the staging name goes back
  * ({@linkcode putBack}). Returns the error to answer with: the failure as it is when the
  * source is not at the staging name; where it is kept when it cannot go back, or when the
- * looks fail too (it may be at either name then).
+ * looks fail too (it may be at either name then). The swap's fallback renames the replaced
+ * destination aside the same way, and settles a failure of that so too (copymove.ts).
  */
 export async function settleStaging(
   req: DavRequest,

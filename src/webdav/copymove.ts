@@ -21,7 +21,7 @@
 import { isFsError, LEFTOVER_PREFIX, parentOf, type Stat } from "../vfs/mod.ts";
 import type { Recheck } from "../http/recheck.ts";
 import { commitCheck, conditionalHeaders, evaluatePreconditions } from "../http/preconditions.ts";
-import { DavError } from "./errors.ts";
+import { DavError, statusOf } from "./errors.ts";
 import { parseDepth, parseOverwrite } from "./headers.ts";
 import { destinationPath, isWithin } from "./paths.ts";
 import { multistatusOfFailures, requireParent } from "./content.ts";
@@ -441,6 +441,14 @@ async function swapIn(
   try {
     await vfs.rename(to, aside.path, { noReplace: true });
   } catch (error) {
+    // A store failure may leave the rename's intent for the next reader to roll forward:
+    // the destination under its aside name, deleted as a leftover. Settled now, and put back
+    // (protocol fuzz seeds 390058, 390080 under faults; tests/dav_swap_fallback_fault_test.ts).
+    const what = "the resource it would have replaced";
+    const reason = recheck.reason(error);
+    if (statusOf(reason) >= 500) {
+      throw await settleStaging(req, aside, { path: to }, { error: reason, what });
+    }
     if (!isFsError(error, "ENOENT")) throw error;
   }
   try {
