@@ -562,8 +562,20 @@ async function runSeedWith(
       const kept = / is kept at (?:https?:\/\/[^/\s]+)?\/dav(\/[^\s<;]*)/.exec(said);
       const aside = before.clone();
       if (kept) aside.transplant(target, decodeURIComponent(kept[1]!).replace(/\/$/, ""), true);
+      // One whose replaced destination could not be put back after a failed swap says where
+      // that is kept: under its aside name, which the view leaves out (the destination gone).
+      const keptDestination = / would have replaced is kept at /.test(said) &&
+        (words[0] === "MOVE" || words[0] === "COPY");
+      const without = before.clone();
+      if (keptDestination) without.remove(words[3]!);
       const seen = JSON.stringify(view);
-      const candidates = [applied, before, partly, ...(kept ? [aside] : [])];
+      const candidates = [
+        applied,
+        before,
+        partly,
+        ...(kept ? [aside] : []),
+        ...(keptDestination ? [without] : []),
+      ];
       const found = candidates.find((t) => JSON.stringify([...modelView(t)]) === seen);
       assert(
         found,
