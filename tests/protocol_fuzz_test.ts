@@ -558,11 +558,23 @@ async function runSeedWith(
       for (const p of deleting ? partly.subtree(target) : []) {
         if (!view.some(([q]) => q === p)) partly.nodes.delete(p);
       }
-      // A MOVE whose source could not be put back says where it is kept (docs/webdav.md).
-      const kept = / is kept at (?:https?:\/\/[^/\s]+)?\/dav(\/[^\s<;]*)/.exec(said);
+      // A MOVE whose source could not be put back says where it is kept (docs/webdav.md); one
+      // whose replaced destination could not be put back after a failed swap says where that
+      // is kept, under its aside name, which the view leaves out (the destination gone); a
+      // MOVE may say both.
+      const keptAt = (what: string) => {
+        const at = new RegExp(`${what} is kept at (?:https?://[^/\\s]+)?/dav(/[^\\s<;]*)`);
+        const found = at.exec(said);
+        return found ? decodeURIComponent(found[1]!).replace(/\/$/, "") : null;
+      };
+      const copyMove = words[0] === "MOVE" || words[0] === "COPY";
+      const keptDestination = copyMove && keptAt("would have replaced") !== null;
+      const keptSource = keptAt("the resource it moves") ?? (keptDestination ? null : keptAt(""));
       const aside = before.clone();
-      if (kept) aside.transplant(target, decodeURIComponent(kept[1]!).replace(/\/$/, ""), true);
+      if (keptDestination) aside.remove(words[3]!);
+      if (keptSource) aside.transplant(target, keptSource, true);
       const seen = JSON.stringify(view);
+      const kept = keptDestination || keptSource !== null;
       const candidates = [applied, before, partly, ...(kept ? [aside] : [])];
       const found = candidates.find((t) => JSON.stringify([...modelView(t)]) === seen);
       assert(

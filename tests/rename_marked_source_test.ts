@@ -15,7 +15,7 @@ import { gc } from "../src/format/gc.ts";
 import { MemoryStore } from "../src/store/memory.ts";
 import { FaultyStore } from "../src/store/fault.ts";
 import { Vfs } from "../src/vfs/mod.ts";
-import { HookStore } from "./_hook_store.ts";
+import { HookStore, type SeenCall } from "./_hook_store.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
 const limits = { dirLimits: { maxEntries: 4 } };
@@ -197,4 +197,40 @@ Deno.test("a rename's intent is settled past a dead rmdir's mark on its target's
   ].filter((n) => n === "/d/src" || n === "/e/moved");
   assertEquals(names.length, 1, `${names}`);
   assertEquals(await errors(inner), []);
+});
+
+Deno.test("a renamer that meets an rmdir's mark on its sharded source folder at its source step finishes that step", async () => {
+  const inner = new MemoryStore();
+  const setup = await Vfs.open(inner, limits);
+  await setup.mkdir("/e");
+  await setup.mkdir("/d");
+  for (let i = 0; i < 8; i++) await setup.writeFile(`/e/e${i}`, text(`e${i}`));
+  const eIno = (await setup.getattr("/e")).ino;
+  const dIno = (await setup.getattr("/d")).ino;
+  const hooks = new HookStore(inner);
+  // No versions kept (a metadata cache too small for any): each step reads afresh.
+  const renamer = await Vfs.open(hooks, { ...limits, metaCacheBytes: 1 });
+  const meta = new MetaStore(inner);
+  // Right after the renamer's target write (the PUT of /d's object), before its source
+  // step: an rmdir marks /e, which holds names, and takes its mark off again right after
+  // the renamer's source step met it (its read of /e's object, and the second read that
+  // believes the mark). Before, the renamer took the mark for /e gone, answered success
+  // and left its intent on /e/e4 until someone looked there
+  // (tests/age_shards_sched_test.ts seed 380396: fsck's stale-intent).
+  const rootRead = (call: SeenCall) => call.op === "GetObject" && call.key === dirKey(eIno);
+  hooks.after((call) => call.op === "PutObject" && call.key === dirKey(dIno), async () => {
+    await setMark(meta, eIno, "rmdir-1");
+    hooks.after(rootRead, () => {
+      hooks.after(rootRead, () => setMark(meta, eIno, null));
+      return Promise.resolve();
+    });
+  });
+  await renamer.rename("/e/e4", "/d/moved");
+  assertEquals(hooks.fired, 3, "the hooks ran");
+  // Before anyone reads the names: the renamer left no intent behind.
+  const report = await fsck(inner, { graceMs: 0 });
+  assertEquals(report.problems.filter((p) => p.severity !== "info"), []);
+  const fresh = await Vfs.open(inner, limits);
+  assertEquals(new TextDecoder().decode(await fresh.read("/d/moved", 0, 10)), "e4");
+  assertEquals((await fresh.readdir("/e")).entries.some((e) => e.name === "e4"), false);
 });

@@ -53,6 +53,33 @@ export async function goneForGood(ctx: RenameStores, ino: string): Promise<boole
   return dir === null || dir.value.removed === true;
 }
 
+/** Tries of a change of a folder found under an rmdir's mark only, before it counts as gone. */
+const MARKED_TRIES = 8;
+
+/**
+ * Runs `change` (of directory `ino`), again while it meets the directory under an rmdir's
+ * mark only (not {@linkcode goneForGood}): an rmdir marks a sharded directory's own object
+ * before it has looked at all of its shards, and takes the mark off again when one holds
+ * names. `gone` is the answer once the directory is gone for good, or still marked after
+ * a few tries (a dead rmdir's mark: left for a later look, whoever's).
+ */
+export async function pastMarks<T>(
+  ctx: RenameStores,
+  ino: string,
+  change: () => Promise<T>,
+  gone: T,
+): Promise<T> {
+  for (let tries = 0;; tries++) {
+    try {
+      return await change();
+    } catch (error) {
+      if (!isGone(error)) throw error;
+      if (tries + 1 >= MARKED_TRIES || await goneForGood(ctx, ino)) return gone;
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.random() * 2 ** (tries + 2)));
+  }
+}
+
 /**
  * Whether the inode of `entry` (a rename's source) may have other names, so that finding
  * it at the target (`there`) does not say this rename put it there: a hard link, or a

@@ -16,7 +16,14 @@
 import { newId } from "./keys.ts";
 import type { Entry, MovedFrom, Moving } from "./meta.ts";
 import { type RenameStores, setParent, type Step, walkUp } from "./_rename_walk.ts";
-import { goneForGood, intentLive, isGone, linked, writeTarget } from "./_rename_target.ts";
+import {
+  goneForGood,
+  intentLive,
+  isGone,
+  linked,
+  pastMarks,
+  writeTarget,
+} from "./_rename_target.ts";
 import { noteRelease, releaseReplaced, replacedRelease } from "./_rename_release.ts";
 import type { Release } from "./release.ts";
 
@@ -165,28 +172,37 @@ async function settle(
       live: () => intentLive(ctx, srcDir, name, moving.id),
     });
   }
-  const source = await ctx.dirs.update(srcDir, [name], (draft) => {
-    const current = draft.get(name);
-    if (current?.moving?.id !== moving.id) {
-      // Applied by someone else, who left us its record (dropped now: we have read it).
-      if (fresh && draft.takeApplied(moving.id)) return "recorded";
-      return rolledBack(current, entry, moving.id) ? "rolled-back" : "gone";
-    }
-    if (applied) {
-      draft.delete(name);
-      // For the renamer, who cannot tell "source gone" from a rollback once the target goes.
-      if (!fresh) draft.noteApplied(moving.id, name);
-      noteRelease(draft, replacedRelease(moving, target?.replaced, srcDir, name));
-      return "removed";
-    }
-    const restored = { ...current, rolledBack: moving.id };
-    delete restored.moving;
-    draft.set(name, restored);
-    return "restored";
-  }, { touch: applied }).catch((error) => {
-    if (!isGone(error)) throw error;
-    return "gone" as const;
-  });
+  // The renamer finishes its own source step past an rmdir's mark on the source's directory
+  // (the rmdir takes it off: the entry is there). Before, it took the mark for the
+  // directory gone, answered success, and left its intent there until someone looked at
+  // that name (tests/rename_marked_source_test.ts; fsck's stale-intent). Anyone else
+  // leaves it for a later look, as before.
+  const sourceStep = () =>
+    ctx.dirs.update(srcDir, [name], (draft) => {
+      const current = draft.get(name);
+      if (current?.moving?.id !== moving.id) {
+        // Applied by someone else, who left us its record (dropped now: we have read it).
+        if (fresh && draft.takeApplied(moving.id)) return "recorded";
+        return rolledBack(current, entry, moving.id) ? "rolled-back" : "gone";
+      }
+      if (applied) {
+        draft.delete(name);
+        // For the renamer, who cannot tell "source gone" from a rollback once the target goes.
+        if (!fresh) draft.noteApplied(moving.id, name);
+        noteRelease(draft, replacedRelease(moving, target?.replaced, srcDir, name));
+        return "removed";
+      }
+      const restored = { ...current, rolledBack: moving.id };
+      delete restored.moving;
+      draft.set(name, restored);
+      return "restored";
+    }, { touch: applied });
+  const source = fresh
+    ? await pastMarks(ctx, srcDir, sourceStep, "gone" as const)
+    : await sourceStep().catch((error) => {
+      if (!isGone(error)) throw error;
+      return "gone" as const;
+    });
   // Our CAS removed the source: the rename happened, by us, exactly once.
   if (source === "removed") {
     await releaseReplaced(

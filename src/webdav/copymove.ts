@@ -21,11 +21,11 @@
 import { isFsError, LEFTOVER_PREFIX, parentOf, type Stat } from "../vfs/mod.ts";
 import type { Recheck } from "../http/recheck.ts";
 import { commitCheck, conditionalHeaders, evaluatePreconditions } from "../http/preconditions.ts";
-import { DavError } from "./errors.ts";
+import { DavError, statusOf } from "./errors.ts";
 import { parseDepth, parseOverwrite } from "./headers.ts";
 import { destinationPath, isWithin } from "./paths.ts";
 import { multistatusOfFailures, requireParent } from "./content.ts";
-import { type Aside, discard, holderOf, putBack, Settled } from "./aside.ts";
+import { type Aside, discard, holderOf, putBack, Settled, settleStaging } from "./aside.ts";
 import { lockAlias } from "../http/locks.ts";
 import {
   type DavRequest,
@@ -340,8 +340,10 @@ async function replaceByMove(req: DavRequest, to: string, transfer: Transfer): P
     }
   }
   if (!swapped) {
-    let staged: Aside;
-    let home: Aside;
+    let staged: Aside | undefined;
+    let home: Aside | undefined;
+    /** Whether the staging rename was under way (its intent may be written). */
+    let renaming = false;
     try {
       const name = await vfs.nameBeside(to, MOVING_PREFIX);
       staged = { path: besidePath(to, name), holder: await holderOf(req, to) };
@@ -353,9 +355,15 @@ async function replaceByMove(req: DavRequest, to: string, transfer: Transfer): P
       // a 404 that no order explains (protocol fuzz seed 50102).
       const looked = (stat: Stat) =>
         stat.ino === transfer.source.ino && (transfer.expect?.(stat) ?? true);
+      renaming = true;
       await vfs.rename(from, staged.path, { noReplace: true, expect: looked });
     } catch (error) {
       if (!transfer.expect && isFsError(error, "ESTALE")) throw new Restart();
+      if (renaming && staged && home) {
+        const failed = { error: recheck.reason(error), what: "the resource it moves" };
+        const answer = await settleStaging(req, staged, home, failed);
+        if (answer instanceof Settled) throw answer;
+      }
       throw await parentGone(req, { from, to }, error);
     }
     try {
@@ -433,6 +441,14 @@ async function swapIn(
   try {
     await vfs.rename(to, aside.path, { noReplace: true });
   } catch (error) {
+    // A store failure may leave the rename's intent for the next reader to roll forward:
+    // the destination under its aside name, deleted as a leftover. Settled now, and put back
+    // (protocol fuzz seeds 390058, 390080 under faults; tests/dav_swap_fallback_fault_test.ts).
+    const what = "the resource it would have replaced";
+    const reason = recheck.reason(error);
+    if (statusOf(reason) >= 500) {
+      throw await settleStaging(req, aside, { path: to }, { error: reason, what });
+    }
     if (!isFsError(error, "ENOENT")) throw error;
   }
   try {
