@@ -34,6 +34,21 @@ const valuesPut = (c: SeenCall) => c.op === "PutObject" && (c.key ?? "").startsW
 /** The PUT of the root directory's object (a CAS of a change of a name in it). */
 const rootPut = (c: SeenCall) => c.op === "PutObject" && c.key === dirKey(ROOT_INO);
 
+/**
+ * What an instance from before spilling writes: an inline value over 1 KiB (`user.old`)
+ * beside the spilled reference of entry "f" in directory `ino`'s own object.
+ */
+async function oldInline(store: ObjectStore, ino: string): Promise<void> {
+  const key = dirKey(ino);
+  const got = await store.get(key);
+  assert(got?.status === "ok");
+  const dir = decode<DirObject>(key, await readAll(got.body), () => null);
+  const entry = dir.entries!["f"]!;
+  assert(entry.t === "f" && entry.xattrRef);
+  entry.xattr = { "user.old": btoa(String.fromCharCode(...big(2, 2000))) };
+  await store.put(key, encode(dir));
+}
+
 /** What `promise` fails with (its FsError code), or "ok". */
 async function outcome(promise: Promise<unknown>): Promise<string> {
   try {
@@ -95,14 +110,7 @@ Deno.test("a record with both a spilled reference and large inline xattrs (an in
   await fs.setxattr("/d/f", "user.spilled", big(1));
   await fs.writeFile("/d/g", new Uint8Array(1));
   // What the old instance wrote: an inline value over 1 KiB beside the reference.
-  const key = dirKey((await fs.getattr("/d")).ino);
-  const got = await store.get(key);
-  assert(got?.status === "ok");
-  const dir = decode<DirObject>(key, await readAll(got.body), () => null);
-  const entry = dir.entries!["f"]!;
-  assert(entry.t === "f" && entry.xattrRef);
-  entry.xattr = { "user.old": btoa(String.fromCharCode(...big(2, 2000))) };
-  await store.put(key, encode(dir));
+  await oldInline(store, (await fs.getattr("/d")).ino);
   const fresh = await Vfs.open(store);
   const listed = (await fresh.readdir("/d", { xattrs: true })).entries.find((e) => e.name === "f");
   assertEquals(Object.keys(listed?.xattrs ?? {}).sort(), ["user.old", "user.spilled"]);
@@ -375,14 +383,7 @@ Deno.test("a name-ordered page of a sharded folder shows a mixed record's inline
   await fs.writeFile("/d/a", new Uint8Array(1));
   await fs.writeFile("/d/f", new Uint8Array(1));
   await fs.setxattr("/d/f", "user.spilled", big(1));
-  const key = dirKey((await fs.getattr("/d")).ino);
-  const got = await store.get(key);
-  assert(got?.status === "ok");
-  const dir = decode<DirObject>(key, await readAll(got.body), () => null);
-  const entry = dir.entries!["f"]!;
-  assert(entry.t === "f" && entry.xattrRef);
-  entry.xattr = { "user.old": btoa(String.fromCharCode(...big(2, 2000))) };
-  await store.put(key, encode(dir));
+  await oldInline(store, (await fs.getattr("/d")).ino);
   const fresh = await Vfs.open(store, { dirLimits: { maxEntries: 4 } });
   const first = await fresh.readdir("/d", { xattrs: true, limit: 1 });
   assertEquals([first.entries.map((e) => e.name), first.cursor], [["a"], "a"]);

@@ -33,8 +33,8 @@ import type { RenameStores } from "./_rename_walk.ts";
 const SETTLED = "settled" as const;
 /** What the target write answers when the target's object is full (see `ShardFull`). */
 const FULL = "full" as const;
-/** The target's folder under an rmdir's mark, not removed: try again. */
-const MARKED = "marked" as const;
+/** Tries of a rename's target write that meets its directory under an rmdir's mark. */
+const TARGET_TRIES = 9;
 
 /** Whether `error` says a directory was removed (or is being removed). */
 export function isGone(error: unknown): boolean {
@@ -60,21 +60,26 @@ const MARKED_TRIES = 8;
  * Runs `change` (of directory `ino`), again while it meets the directory under an rmdir's
  * mark only (not {@linkcode goneForGood}): an rmdir marks a sharded directory's own object
  * before it has looked at all of its shards, and takes the mark off again when one holds
- * names. `gone` is the answer once the directory is gone for good, or still marked after
- * a few tries (a dead rmdir's mark: left for a later look, whoever's).
+ * names. `gone` is the answer once the directory is gone for good; after `tries` tries
+ * under the mark (a dead rmdir's), `stillMarked`'s, or else `gone` too (left for a later
+ * look, whoever's).
  */
 export async function pastMarks<T>(
   ctx: RenameStores,
   ino: string,
   change: () => Promise<T>,
-  gone: T,
+  options: { gone: T; tries?: number; stillMarked?: () => T },
 ): Promise<T> {
+  const { gone, tries: most = MARKED_TRIES, stillMarked } = options;
   for (let tries = 0;; tries++) {
     try {
       return await change();
     } catch (error) {
       if (!isGone(error)) throw error;
-      if (tries + 1 >= MARKED_TRIES || await goneForGood(ctx, ino)) return gone;
+      const last = tries + 1 >= most;
+      if (last && !stillMarked) return gone;
+      if (await goneForGood(ctx, ino)) return gone;
+      if (last) return stillMarked!();
     }
     await new Promise((resolve) => setTimeout(resolve, Math.random() * 2 ** (tries + 2)));
   }
@@ -219,19 +224,20 @@ export async function writeTarget(ctx: RenameStores, args: TargetArgs): Promise<
       // back, as for a target taken. Thrown on, it left the intent on its source, which every
       // settler met again and could neither apply nor take back.
       if (error instanceof ShardFull) return FULL;
-      if (!isGone(error)) throw error;
-      // Gone, or only under an rmdir's mark (see `goneForGood`): taken back then, the rename
-      // left the target's object as it was, and its renamer's own target write, built on a
-      // version held from before the intent, still landed there after the rollback (a second
-      // name of the file, the hard link it replaced lost uncounted).
-      return await goneForGood(ctx, moving.dir) ? false : MARKED;
+      throw error;
     });
-  let applied = await attempt();
-  for (let tries = 0; applied === MARKED; tries++) {
-    if (tries >= 8) throw new ContentionError(dirKey(moving.dir), tries + 1);
-    await new Promise((resolve) => setTimeout(resolve, Math.random() * 2 ** (tries + 2)));
-    applied = await attempt();
-  }
+  // Gone, or only under an rmdir's mark (see `goneForGood`): taken back then, the rename
+  // left the target's object as it was, and its renamer's own target write, built on a
+  // version held from before the intent, still landed there after the rollback (a second
+  // name of the file, the hard link it replaced lost uncounted). So tried again while the
+  // directory is only marked; one marked still after 9 tries is contention (EAGAIN).
+  const applied = await pastMarks(ctx, moving.dir, attempt, {
+    gone: false,
+    tries: TARGET_TRIES,
+    stillMarked: () => {
+      throw new ContentionError(dirKey(moving.dir), TARGET_TRIES);
+    },
+  });
   if (applied === FULL) {
     return { applied: false, added: false, target: undefined, settled: false, full: true };
   }

@@ -198,7 +198,7 @@ async function settle(
       return "restored";
     }, { touch: applied });
   const source = fresh
-    ? await pastMarks(ctx, srcDir, sourceStep, "gone" as const)
+    ? await pastMarks(ctx, srcDir, sourceStep, { gone: "gone" as const })
     : await sourceStep().catch((error) => {
       if (!isGone(error)) throw error;
       return "gone" as const;
